@@ -1,0 +1,34 @@
+import type { Context, MiddlewareHandler } from 'hono';
+import { isSpAdmin, type Principal } from '../domain/access.js';
+import { ForbiddenError, UnauthorizedError } from '../domain/errors.js';
+import type { TenantRepository } from '../store/tenant-repository.js';
+
+export type Env = { Variables: { principal: Principal } };
+
+/** Resolves the bearer token to a principal; every /v1 route but enrollment exchange needs one. */
+export function bearerAuth(tenants: TenantRepository): MiddlewareHandler<Env> {
+  return async (c, next) => {
+    const header = c.req.header('authorization') ?? '';
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!match) throw new UnauthorizedError('missing bearer token (Authorization: Bearer <token>)');
+    const principal = await tenants.principalForToken(match[1]!);
+    if (!principal) throw new UnauthorizedError('bearer token is not valid');
+    c.set('principal', principal);
+    await next();
+  };
+}
+
+export function principal(c: Context<Env>): Principal {
+  return c.get('principal');
+}
+
+export function requireSpAdmin(c: Context<Env>): Principal {
+  const p = principal(c);
+  if (!isSpAdmin(p)) throw new ForbiddenError('this operation needs the sp-admin role');
+  return p;
+}
+
+/** The tenant filter for list queries: none for sp-admins, the own tenant otherwise. */
+export function tenantScope(p: Principal): string | undefined {
+  return isSpAdmin(p) ? undefined : p.tenantId;
+}

@@ -1,0 +1,22 @@
+import type { Config } from '../config.js';
+import type { Dispatcher } from '../dispatch/dispatcher.js';
+import type { Operations } from '../service/operations.js';
+import type { AgentRepository } from '../store/agent-repository.js';
+import type { CatalogRepository } from '../store/catalog-repository.js';
+import type { Db } from '../store/db.js';
+import type { TaskRepository } from '../store/task-repository.js';
+import type { TenantRepository } from '../store/tenant-repository.js';
+
+/** What route modules receive from main.ts. */
+export interface ApiDeps {
+  config: Config;
+  db: Db;
+  tenants: TenantRepository;
+  agents: AgentRepository;
+  catalog: CatalogRepository;
+  tasks: TaskRepository;
+  operations: Operations;
+  dispatcher: Dispatcher;
+  /** False once shutdown began: /readyz fails first. */
+  isAccepting: () => boolean;
+}

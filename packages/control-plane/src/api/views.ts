@@ -1,0 +1,133 @@
+import type { Selectable } from 'kysely';
+import type { AgentView } from '../store/agent-repository.js';
+import type {
+  BackupRow,
+  EventRow,
+  InstanceRow,
+  OfferingRow,
+  ProviderRow,
+  TaskProgressRow,
+  TaskRow,
+  TenantRow,
+} from '../store/schema.js';
+
+/** Row → API shape (DESIGN §6 "Core bodies"). Times become RFC 3339 strings. */
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+export const tenantView = (t: TenantRow) => ({ id: t.id, name: t.name, createdAt: iso(t.createdAt) });
+
+export const agentView = (a: AgentView) => ({
+  id: a.id,
+  name: a.name,
+  zone: a.zone,
+  hostname: a.hostname,
+  state: a.state,
+  slots: a.slots,
+  plugins: a.plugins,
+  runningTasks: a.runningTasks,
+  maintenance: { enabled: a.draining, message: a.drainMessage },
+  agentVersion: a.agentVersion,
+  lastSeenAt: iso(a.lastSeenAt),
+  createdAt: iso(a.createdAt),
+});
+
+export const providerView = (p: ProviderRow) => ({
+  id: p.id,
+  zone: p.zone,
+  name: p.name,
+  plugin: p.plugin,
+  endpoint: p.endpoint,
+  config: JSON.parse(p.config) as unknown,
+  hasCredentials: p.credentialsEnc !== null,
+  createdAt: iso(p.createdAt),
+  updatedAt: iso(p.updatedAt),
+});
+
+export const offeringView = (o: OfferingRow) => ({
+  id: o.id,
+  tenantId: o.tenantId,
+  name: o.name,
+  description: o.description,
+  zone: o.zone,
+  providerId: o.providerId,
+  externalId: o.externalId,
+  allowAdhoc: o.allowAdhoc === 1,
+  allowUserSchedules: o.allowUserSchedules === 1,
+  sla: o.sla ? (JSON.parse(o.sla) as unknown) : null,
+  createdAt: iso(o.createdAt),
+});
+
+export const instanceView = (i: InstanceRow) => ({
+  id: i.id,
+  tenantId: i.tenantId,
+  name: i.name,
+  zone: i.zone,
+  locator: JSON.parse(i.locator) as unknown,
+  agentId: i.agentId,
+  offeringId: i.offeringId,
+  createdAt: iso(i.createdAt),
+});
+
+export const taskView = (t: TaskRow) => ({
+  id: t.id,
+  kind: t.kind,
+  state: t.state,
+  attempt: t.attempt,
+  tenantId: t.tenantId,
+  instanceId: t.instanceId,
+  backupId: t.backupId,
+  agentId: t.agentId,
+  priority: t.priority,
+  progress: {
+    percent: t.percent,
+    bytesDone: t.bytesDone,
+    bytesTotal: t.bytesTotal,
+    etaSeconds: t.etaSeconds,
+    message: t.progressMessage,
+  },
+  error: t.errorCode ? { code: t.errorCode, message: t.errorMessage ?? '' } : null,
+  output: t.output ? (JSON.parse(t.output) as unknown) : null,
+  cancelRequested: t.cancelRequested === 1,
+  createdAt: iso(t.createdAt),
+  dispatchedAt: iso(t.dispatchedAt),
+  startedAt: iso(t.startedAt),
+  endedAt: iso(t.endedAt),
+});
+
+export const progressView = (p: Selectable<TaskProgressRow>) => ({
+  attempt: p.attempt,
+  percent: p.percent,
+  bytesDone: p.bytesDone,
+  bytesTotal: p.bytesTotal,
+  message: p.message,
+  at: iso(p.at),
+});
+
+export const backupView = (b: BackupRow) => ({
+  id: b.id,
+  tenantId: b.tenantId,
+  instanceId: b.instanceId,
+  offeringId: b.offeringId,
+  taskId: b.taskId,
+  name: b.name,
+  mode: b.mode,
+  createdAt: iso(b.createdAt),
+  sizeBytes: b.sizeBytes,
+  addedBytes: b.addedBytes,
+  externalId: b.externalId,
+  parentId: b.parentId,
+  expiresAt: iso(b.expiresAt),
+});
+
+export const eventView = (e: Selectable<EventRow>) => ({
+  id: String(e.id),
+  tenantId: e.tenantId,
+  type: e.type,
+  at: iso(e.at),
+  message: e.message,
+  taskId: e.taskId,
+  instanceId: e.instanceId,
+  jobId: e.jobId,
+  agentId: e.agentId,
+  data: e.data ? (JSON.parse(e.data) as unknown) : null,
+});

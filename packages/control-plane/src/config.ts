@@ -1,0 +1,77 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Everything the control plane reads from its environment, validated once at start-up. */
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  databaseUrl: string;
+  adminToken: string | undefined;
+  logLevel: string;
+  /** How often agents heartbeat; leases are renewed by heartbeats. */
+  heartbeatMs: number;
+  /** A dispatched or running task whose agent has not heartbeated for this long becomes `lost`. */
+  taskLeaseMs: number;
+  /** How often the dispatcher looks for work even when nothing local woke it. */
+  dispatchPollMs: number;
+  /** Global limit of tasks dispatched or running at once, over all agents. */
+  maxConcurrentTasks: number;
+  /** Largest accepted agent frame. */
+  maxFrameBytes: number;
+  /** Largest accepted HTTP body. */
+  maxBodyBytes: number;
+}
+
+const int = (min: number) => z.coerce.number().int().min(min);
+
+const schema = z.object({
+  CAIRN_HOST: z.string().min(1).default('127.0.0.1'),
+  CAIRN_PORT: int(0).max(65535).default(8080),
+  CAIRN_DATA_DIR: z.string().min(1).default('./data'),
+  CAIRN_DATABASE_URL: z
+    .string()
+    .regex(/^(sqlite:|mysql:\/\/)/, 'must start with sqlite: or mysql://')
+    .optional(),
+  CAIRN_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  CAIRN_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  CAIRN_HEARTBEAT_MS: int(100).default(5000),
+  CAIRN_TASK_LEASE_MS: int(500).default(60_000),
+  CAIRN_DISPATCH_POLL_MS: int(10).default(1000),
+  CAIRN_MAX_CONCURRENT_TASKS: int(1).default(1000),
+  CAIRN_MAX_FRAME_BYTES: int(1024).default(1024 * 1024),
+  CAIRN_MAX_BODY_BYTES: int(1024).default(1024 * 1024),
+});
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Reads the config; a bad variable throws ConfigError naming it. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  if (e.CAIRN_TASK_LEASE_MS < 2 * e.CAIRN_HEARTBEAT_MS) {
+    throw new ConfigError(
+      `invalid configuration:\n  CAIRN_TASK_LEASE_MS (${e.CAIRN_TASK_LEASE_MS}) must be at least twice CAIRN_HEARTBEAT_MS (${e.CAIRN_HEARTBEAT_MS})`,
+    );
+  }
+  return {
+    host: e.CAIRN_HOST,
+    port: e.CAIRN_PORT,
+    dataDir: e.CAIRN_DATA_DIR,
+    databaseUrl: e.CAIRN_DATABASE_URL ?? `sqlite:${path.join(e.CAIRN_DATA_DIR, 'cairn.db')}`,
+    adminToken: e.CAIRN_ADMIN_TOKEN,
+    logLevel: e.CAIRN_LOG_LEVEL,
+    heartbeatMs: e.CAIRN_HEARTBEAT_MS,
+    taskLeaseMs: e.CAIRN_TASK_LEASE_MS,
+    dispatchPollMs: e.CAIRN_DISPATCH_POLL_MS,
+    maxConcurrentTasks: e.CAIRN_MAX_CONCURRENT_TASKS,
+    maxFrameBytes: e.CAIRN_MAX_FRAME_BYTES,
+    maxBodyBytes: e.CAIRN_MAX_BODY_BYTES,
+  };
+}

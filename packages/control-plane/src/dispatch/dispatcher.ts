@@ -1,0 +1,235 @@
+import { fairOrder } from '../domain/dispatch-rules.js';
+import { unfit, type AgentCandidate } from '../domain/placement.js';
+import type { Logger } from '../logger.js';
+import type { AgentHelloInfo, AgentRepository } from '../store/agent-repository.js';
+import type { CatalogRepository } from '../store/catalog-repository.js';
+import type { TaskRow } from '../store/schema.js';
+import type { Report, TaskRepository } from '../store/task-repository.js';
+import type { AgentSession, SessionHost } from './agent-session.js';
+
+export interface DispatcherOptions {
+  heartbeatMs: number;
+  taskLeaseMs: number;
+  pollMs: number;
+  maxConcurrentTasks: number;
+  maxFrameBytes: number;
+}
+
+/**
+ * Moves queued tasks to the agents connected to this process. All dispatch state lives in the
+ * store: a task is claimed with a conditional update (attempt + state), so several replicas can
+ * run a dispatcher each; the in-memory session map only says which sockets are local.
+ */
+export class Dispatcher implements SessionHost {
+  private readonly sessions = new Map<string, AgentSession>();
+  private readonly agentInfo = new Map<string, AgentHelloInfo>();
+  private running = false;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly startedAt = Date.now();
+  private stopped = false;
+  readonly heartbeatMs: number;
+  readonly maxFrameBytes: number;
+
+  constructor(
+    private readonly tasks: TaskRepository,
+    private readonly agents: AgentRepository,
+    private readonly catalog: CatalogRepository,
+    private readonly opts: DispatcherOptions,
+    private readonly log: Logger,
+  ) {
+    this.heartbeatMs = opts.heartbeatMs;
+    this.maxFrameBytes = opts.maxFrameBytes;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.poke(), this.opts.pollMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Asks for a dispatch round soon; rounds never overlap. */
+  poke(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    void this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      do {
+        this.again = false;
+        await this.round();
+      } while (this.again && !this.stopped);
+    } catch (err) {
+      this.log.error({ err }, 'dispatch round failed');
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async round(): Promise<void> {
+    await this.sweepLeases();
+    await this.sendCancels();
+    if (this.sessions.size === 0) return;
+    const held = await this.tasks.heldCounts();
+    let budget = this.opts.maxConcurrentTasks - held.total;
+    if (budget <= 0) return;
+    const candidates: AgentCandidate[] = [];
+    for (const [agentId, session] of this.sessions) {
+      const info = this.agentInfo.get(agentId);
+      if (!info || !session.isOpen) continue;
+      candidates.push({
+        id: agentId,
+        zone: info.zone,
+        slots: info.slots,
+        held: held.byAgent.get(agentId) ?? 0,
+        plugins: info.plugins,
+        draining: info.draining,
+      });
+    }
+    const free = candidates.reduce((n, a) => n + Math.max(0, a.slots - a.held), 0);
+    if (free === 0) return;
+    const head = fairOrder(await this.tasks.queueHead(Math.min(500, Math.max(50, free * 4))));
+    const busyInstances = new Set<string>();
+    for (const task of head) {
+      if (budget <= 0) break;
+      if (task.instanceId && busyInstances.has(task.instanceId)) continue;
+      const fit = candidates
+        .filter((a) => unfit(a, task) === null)
+        .sort((a, b) => b.slots - b.held - (a.slots - a.held))[0];
+      if (!fit) continue;
+      const now = Date.now();
+      const attempt = await this.tasks.claim(task, fit.id, now + this.opts.taskLeaseMs, now);
+      if (attempt === null) continue; // another replica took it, or it was cancelled
+      fit.held++;
+      budget--;
+      if (task.instanceId) busyInstances.add(task.instanceId);
+      await this.assign(this.sessions.get(fit.id), { ...task, attempt });
+    }
+  }
+
+  /** Sends the assignment; if the socket is gone the task stays dispatched and is re-sent on reconnect. */
+  private async assign(session: AgentSession | undefined, task: TaskRow): Promise<void> {
+    const provider = await this.catalog.getProvider(task.providerId);
+    if (!session) return;
+    if (!provider) {
+      await this.tasks.applyReports(
+        session.agentId,
+        [
+          {
+            kind: 'result',
+            seq: -1,
+            taskId: task.id,
+            attempt: task.attempt,
+            at: Date.now(),
+            outcome: {
+              ok: false,
+              code: 'PROVIDER_GONE',
+              message: `provider connection ${task.providerId} no longer exists`,
+              retryable: false,
+            },
+          },
+        ],
+        this.opts.taskLeaseMs,
+      );
+      return;
+    }
+    session.send({
+      assign: {
+        taskId: task.id,
+        attempt: task.attempt,
+        operation: task.kind,
+        plugin: task.plugin,
+        providerConfigJson: JSON.stringify(this.catalog.connectionFor(provider)),
+        paramsJson: task.params,
+      },
+    });
+    this.log.debug({ taskId: task.id, attempt: task.attempt, agentId: session.agentId }, 'task assigned');
+  }
+
+  private async sendCancels(): Promise<void> {
+    const local = [...this.sessions.keys()];
+    for (const task of await this.tasks.cancelsFor(local)) {
+      const session = this.sessions.get(task.agentId ?? '');
+      const key = `${task.id}:${task.attempt}`;
+      if (!session || session.cancelsSent.has(key)) continue;
+      session.cancelsSent.add(key);
+      session.send({ cancel: { taskId: task.id, attempt: task.attempt, reason: 'cancelled through the API' } });
+    }
+  }
+
+  /**
+   * Leases are not swept during the first lease period of a process: after a control-plane
+   * restart, agents need a moment to reconnect and renew them.
+   */
+  private async sweepLeases(): Promise<void> {
+    const now = Date.now();
+    if (now - this.startedAt < this.opts.taskLeaseMs) return;
+    for (const task of await this.tasks.expireLeases(now)) {
+      this.log.warn({ taskId: task.id, attempt: task.attempt, agentId: task.agentId }, 'task lost: lease expired');
+    }
+  }
+
+  // --- SessionHost ---
+
+  async onHello(
+    session: AgentSession,
+    hello: AgentHelloInfo,
+    running: { taskId: string; attempt: number }[],
+  ): Promise<void> {
+    const previous = this.sessions.get(session.agentId);
+    if (previous && previous !== session) previous.fail(4000, 'replaced by a newer session of the same agent');
+    this.sessions.set(session.agentId, session);
+    this.agentInfo.set(session.agentId, hello);
+    await this.agents.markConnected(session.agentId, session.sessionId, hello);
+    await this.agents.heartbeat(session.agentId, Date.now() + this.opts.taskLeaseMs);
+    // Reconcile: re-send every assignment the store says this agent holds and the agent did not
+    // list as running. The agent re-acknowledges, or ignores an attempt it already finished.
+    const listed = new Set(running.map((r) => `${r.taskId}:${r.attempt}`));
+    for (const task of await this.tasks.heldBy(session.agentId)) {
+      if (!listed.has(`${task.id}:${task.attempt}`)) await this.assign(session, task);
+    }
+    this.log.info(
+      {
+        agentId: session.agentId,
+        sessionId: session.sessionId,
+        slots: hello.slots,
+        plugins: hello.plugins.map((p) => p.name),
+      },
+      'agent connected',
+    );
+    this.poke();
+  }
+
+  async onHeartbeat(session: AgentSession): Promise<void> {
+    await this.agents.heartbeat(session.agentId, Date.now() + this.opts.taskLeaseMs);
+  }
+
+  async onReports(session: AgentSession, reports: Report[]): Promise<void> {
+    const outcome = await this.tasks.applyReports(session.agentId, reports, this.opts.taskLeaseMs);
+    for (const e of outcome.ended)
+      this.log.info({ taskId: e.taskId, state: e.state, agentId: session.agentId }, 'task ended');
+    if (outcome.ended.length > 0 || outcome.requeued.length > 0) this.poke();
+  }
+
+  async onClose(session: AgentSession): Promise<void> {
+    if (this.sessions.get(session.agentId) !== session) return;
+    this.sessions.delete(session.agentId);
+    this.agentInfo.delete(session.agentId);
+    await this.agents.markDisconnected(session.agentId, session.sessionId);
+  }
+
+  /** Closes every agent session (shutdown). */
+  closeAll(): void {
+    for (const s of this.sessions.values()) s.fail(1001, 'control plane shutting down');
+  }
+}

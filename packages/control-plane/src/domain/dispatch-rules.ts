@@ -1,0 +1,53 @@
+/**
+ * Pure dispatch rules: the order queued tasks are offered to agents, and what an agent's
+ * rejection does to a task.
+ */
+
+export interface Queued {
+  id: string;
+  tenantId: string;
+  priority: number;
+}
+
+/**
+ * Higher priority first; within one priority, tenants take turns (each tenant's own tasks stay
+ * in enqueue order), so no tenant starves the others at equal priority. Input must be sorted by
+ * priority desc then enqueue order, as the queue query returns it.
+ *
+ * @example fairOrder([a1, a2, a3, b1]) // → a1, b1, a2, a3 (same priority)
+ */
+export function fairOrder<T extends Queued>(sorted: readonly T[]): T[] {
+  const out: T[] = [];
+  let i = 0;
+  while (i < sorted.length) {
+    const priority = sorted[i]!.priority;
+    const band: T[] = [];
+    while (i < sorted.length && sorted[i]!.priority === priority) band.push(sorted[i++]!);
+    const byTenant = new Map<string, T[]>();
+    for (const t of band) {
+      const list = byTenant.get(t.tenantId);
+      if (list) list.push(t);
+      else byTenant.set(t.tenantId, [t]);
+    }
+    const queues = [...byTenant.values()];
+    for (let round = 0; out.length < i; round++) {
+      for (const q of queues) {
+        const t = q[round];
+        if (t) out.push(t);
+      }
+    }
+  }
+  return out;
+}
+
+/** Rejection reasons an agent may give (TaskRejected.reason_code). */
+export type RejectOutcome = { requeue: true } | { requeue: false; code: string };
+
+/**
+ * A busy or draining agent hands the task back to the queue; an agent that cannot run it at all
+ * (no plugin, unsupported operation, bad parameters) fails it, with the agent's reason as code.
+ */
+export function rejectionOutcome(reasonCode: string): RejectOutcome {
+  if (reasonCode === 'NO_SLOT' || reasonCode === 'DRAINING') return { requeue: true };
+  return { requeue: false, code: reasonCode || 'REJECTED' };
+}

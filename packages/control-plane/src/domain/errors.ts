@@ -1,0 +1,51 @@
+/**
+ * The few error kinds the API answers with; one handler maps them to problem+json.
+ * Domain and store code throw these; routes never build error responses themselves.
+ */
+export class AppError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly errors?: { path: string; message: string }[],
+  ) {
+    super(message);
+  }
+}
+
+export class InputError extends AppError {
+  override readonly name = 'InputError';
+  constructor(message: string, errors?: { path: string; message: string }[], code = 'invalid_input') {
+    super(400, code, message, errors);
+  }
+}
+export class UnauthorizedError extends AppError {
+  override readonly name = 'UnauthorizedError';
+  constructor(message = 'missing or invalid bearer token') {
+    super(401, 'unauthorized', message);
+  }
+}
+export class ForbiddenError extends AppError {
+  override readonly name = 'ForbiddenError';
+  constructor(message: string) {
+    super(403, 'forbidden', message);
+  }
+}
+export class NotFoundError extends AppError {
+  override readonly name = 'NotFoundError';
+  constructor(what: string, id: string) {
+    super(404, 'not_found', `${what} ${id} not found`);
+  }
+}
+export class ConflictError extends AppError {
+  override readonly name = 'ConflictError';
+  constructor(message: string, code = 'conflict') {
+    super(409, code, message);
+  }
+}
+export class UnavailableError extends AppError {
+  override readonly name = 'UnavailableError';
+  constructor(message: string) {
+    super(503, 'unavailable', message);
+  }
+}

@@ -1,0 +1,28 @@
+/** What the dispatcher needs to know of an agent to place a task on it. */
+export interface AgentCandidate {
+  id: string;
+  zone: string;
+  slots: number;
+  held: number;
+  plugins: { name: string; capabilities: string[] }[];
+  draining: boolean;
+}
+
+export interface TaskNeeds {
+  kind: string;
+  plugin: string;
+  zone: string;
+  pinnedAgentId: string | null;
+}
+
+/** Why an agent cannot take a task, or null when it can. */
+export function unfit(agent: AgentCandidate, task: TaskNeeds): string | null {
+  if (task.pinnedAgentId !== null && task.pinnedAgentId !== agent.id) return 'pinned to another agent';
+  if (agent.zone !== task.zone) return 'other zone';
+  const plugin = agent.plugins.find((p) => p.name === task.plugin);
+  if (!plugin) return `plugin ${task.plugin} not loaded`;
+  if (!plugin.capabilities.includes(task.kind)) return `plugin ${task.plugin} cannot ${task.kind}`;
+  if (agent.held >= agent.slots) return 'no free slot';
+  if (agent.draining && task.kind === 'backup') return 'draining';
+  return null;
+}

@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { backupName } from './backup-name.js';
+import { fairOrder, rejectionOutcome } from './dispatch-rules.js';
+import { unfit, type AgentCandidate } from './placement.js';
+import { canTransition, etaSeconds, outcomeState, TASK_STATES, TERMINAL_STATES } from './task.js';
+
+describe('task state machine', () => {
+  it.each([
+    ['queued', 'dispatched', true],
+    ['dispatched', 'running', true],
+    ['running', 'succeeded', true],
+    ['running', 'lost', true],
+    ['dispatched', 'queued', true],
+    ['queued', 'running', false],
+    ['running', 'queued', false],
+    ['succeeded', 'failed', false],
+  ] as const)('%s → %s allowed: %s', (from, to, allowed) => {
+    expect(canTransition(from, to)).toBe(allowed);
+  });
+
+  it('never leaves a terminal state', () => {
+    for (const from of TERMINAL_STATES) for (const to of TASK_STATES) expect(canTransition(from, to)).toBe(false);
+  });
+
+  it.each([
+    [{ ok: true }, false, 'succeeded'],
+    [{ ok: false, errorCode: 'DISK_FULL' }, false, 'failed'],
+    [{ ok: false, errorCode: 'CANCELLED' }, true, 'cancelled'],
+    [{ ok: false, errorCode: 'CANCELLED' }, false, 'failed'],
+  ] as const)('result %j with cancel requested %s ends %s', (result, cancelRequested, state) => {
+    expect(outcomeState(result, cancelRequested)).toBe(state);
+  });
+
+  it('estimates the time left from the rate so far', () => {
+    expect(etaSeconds(0, 10_000, 25)).toBe(30);
+    expect(etaSeconds(null, 10_000, 25)).toBeNull();
+    expect(etaSeconds(0, 10_000, 0)).toBeNull();
+    expect(etaSeconds(0, 10_000, 100)).toBe(0);
+  });
+});
+
+describe('fair order', () => {
+  const t = (id: string, tenantId: string, priority: number) => ({ id, tenantId, priority });
+
+  it('puts higher priority first and lets tenants take turns within one priority', () => {
+    const sorted = [
+      t('h1', 'b', 60),
+      t('a1', 'a', 0),
+      t('a2', 'a', 0),
+      t('a3', 'a', 0),
+      t('b1', 'b', 0),
+      t('c1', 'c', 0),
+    ];
+    expect(fairOrder(sorted).map((x) => x.id)).toEqual(['h1', 'a1', 'b1', 'c1', 'a2', 'a3']);
+  });
+
+  it('keeps every task exactly once', () => {
+    const sorted = Array.from({ length: 50 }, (_, i) => t(`t${i}`, `ten${i % 7}`, 10 - Math.floor(i / 10)));
+    const out = fairOrder(sorted);
+    expect(out).toHaveLength(50);
+    expect(new Set(out.map((x) => x.id)).size).toBe(50);
+  });
+});
+
+describe('placement', () => {
+  const agent: AgentCandidate = {
+    id: 'agt_1',
+    zone: 'z1',
+    slots: 2,
+    held: 0,
+    plugins: [{ name: '@cairn/plugin-dummy', capabilities: ['backup', 'restore'] }],
+    draining: false,
+  };
+  const task = { kind: 'backup', plugin: '@cairn/plugin-dummy', zone: 'z1', pinnedAgentId: null };
+
+  it.each([
+    ['fits', agent, task, null],
+    ['other zone', agent, { ...task, zone: 'z2' }, 'other zone'],
+    ['pinned elsewhere', agent, { ...task, pinnedAgentId: 'agt_2' }, 'pinned to another agent'],
+    ['missing plugin', agent, { ...task, plugin: 'cairn-plugin-restic' }, 'plugin cairn-plugin-restic not loaded'],
+    [
+      'missing capability',
+      agent,
+      { ...task, kind: 'delete-backup' },
+      'plugin @cairn/plugin-dummy cannot delete-backup',
+    ],
+    ['full', { ...agent, held: 2 }, task, 'no free slot'],
+    ['draining refuses backups', { ...agent, draining: true }, task, 'draining'],
+    ['draining keeps restores', { ...agent, draining: true }, { ...task, kind: 'restore' }, null],
+  ] as const)('%s', (_name, a, t, why) => {
+    expect(unfit(a, t)).toBe(why);
+  });
+});
+
+describe('rejections', () => {
+  it.each([
+    ['NO_SLOT', { requeue: true }],
+    ['DRAINING', { requeue: true }],
+    ['NO_PLUGIN', { requeue: false, code: 'NO_PLUGIN' }],
+    ['', { requeue: false, code: 'REJECTED' }],
+  ] as const)('%s → %j', (reason, outcome) => {
+    expect(rejectionOutcome(reason)).toEqual(outcome);
+  });
+});
+
+describe('backup names', () => {
+  it('follow <instance>.<DD>-<Mon> <HH.MM.SS> in UTC', () => {
+    expect(backupName('web-1', Date.UTC(2026, 10, 24, 9, 5, 7))).toBe('web-1.24-Nov 09.05.07');
+    expect(backupName('db', Date.UTC(2027, 0, 3, 23, 59, 59))).toBe('db.03-Jan 23.59.59');
+  });
+});

@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+import { ConfigError, loadConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { startControlPlane } from './server.js';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`cairn-control-plane: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  const cp = await startControlPlane(config, log);
+  log.info(
+    { url: cp.url, port: cp.port, database: config.databaseUrl.replace(/\/\/[^@]*@/, '//***@') },
+    'control plane listening',
+  );
+  if (cp.generatedAdminToken) {
+    // Shown once: only its hash is stored.
+    process.stderr.write(`\nInitial sp-admin token (shown only now; keep it safe):\n\n  ${cp.generatedAdminToken}\n\n`);
+  }
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    log.info({ signal }, 'shutting down');
+    cp.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`cairn-control-plane: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,85 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { createApp } from './api/app.js';
+import type { Config } from './config.js';
+import { attachAgentGateway } from './dispatch/gateway.js';
+import { Dispatcher } from './dispatch/dispatcher.js';
+import type { Logger } from './logger.js';
+import { Operations } from './service/operations.js';
+import { AgentRepository } from './store/agent-repository.js';
+import { CatalogRepository } from './store/catalog-repository.js';
+import { migrate, openStore } from './store/db.js';
+import { SecretBox } from './store/secrets.js';
+import { TaskRepository } from './store/task-repository.js';
+import { TenantRepository } from './store/tenant-repository.js';
+
+export interface ControlPlane {
+  url: string;
+  port: number;
+  /** Set when this start generated the first sp-admin token (shown once). */
+  generatedAdminToken: string | undefined;
+  close(): Promise<void>;
+}
+
+/** The composition root: opens the store, wires repositories, API, dispatcher and gateway. */
+export async function startControlPlane(config: Config, log: Logger): Promise<ControlPlane> {
+  const store = openStore(config.databaseUrl);
+  await migrate(store.db);
+  const secrets = SecretBox.load(process.env['CAIRN_SECRET_KEY'], config.dataDir);
+  const tenants = new TenantRepository(store.db);
+  const agents = new AgentRepository(store.db);
+  const catalog = new CatalogRepository(store.db, secrets);
+  const tasks = new TaskRepository(store.db);
+
+  const providerTenant = await tenants.ensureProviderTenant();
+  let generatedAdminToken: string | undefined;
+  if (config.adminToken) {
+    await tenants.ensureAdminToken(providerTenant, config.adminToken);
+  } else if (!(await tenants.hasSpAdminToken())) {
+    generatedAdminToken = (await tenants.createToken(providerTenant, 'sp-admin', 'initial admin')).token;
+  }
+
+  const dispatcher = new Dispatcher(
+    tasks,
+    agents,
+    catalog,
+    {
+      heartbeatMs: config.heartbeatMs,
+      taskLeaseMs: config.taskLeaseMs,
+      pollMs: config.dispatchPollMs,
+      maxConcurrentTasks: config.maxConcurrentTasks,
+      maxFrameBytes: config.maxFrameBytes,
+    },
+    log.child({ component: 'dispatcher' }),
+  );
+  let accepting = true;
+  const operations = new Operations(catalog, tasks, () => dispatcher.poke());
+  const app = createApp(
+    { config, db: store.db, tenants, agents, catalog, tasks, operations, dispatcher, isAccepting: () => accepting },
+    log,
+  );
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s as Server));
+    (s as Server).once('error', reject);
+  });
+  const wss = attachAgentGateway(server, agents, dispatcher, log.child({ component: 'gateway' }));
+  dispatcher.start();
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+
+  return {
+    url,
+    port,
+    generatedAdminToken,
+    async close() {
+      accepting = false;
+      dispatcher.stop();
+      dispatcher.closeAll();
+      wss.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,113 @@
+import { canSee, defaultPriority, type Principal } from '../domain/access.js';
+import { ConflictError, ForbiddenError, NotFoundError } from '../domain/errors.js';
+import type { CatalogRepository } from '../store/catalog-repository.js';
+import type { BackupRow, InstanceRow, TaskRow } from '../store/schema.js';
+import type { TaskRepository } from '../store/task-repository.js';
+
+/**
+ * Operations that start work: each checks policy, builds the plugin's parameters and enqueues
+ * one task. The dispatcher does the rest.
+ */
+export class Operations {
+  constructor(
+    private readonly catalog: CatalogRepository,
+    private readonly tasks: TaskRepository,
+    private readonly wake: () => void,
+  ) {}
+
+  async visibleInstance(p: Principal, id: string): Promise<InstanceRow> {
+    const instance = await this.catalog.getInstance(id);
+    if (!instance || !canSee(p, instance.tenantId)) throw new NotFoundError('instance', id);
+    return instance;
+  }
+
+  async visibleBackup(p: Principal, id: string): Promise<BackupRow> {
+    const backup = await this.tasks.getBackup(id);
+    if (!backup || !canSee(p, backup.tenantId)) throw new NotFoundError('backup', id);
+    return backup;
+  }
+
+  async visibleTask(p: Principal, id: string): Promise<TaskRow> {
+    const task = await this.tasks.get(id);
+    if (!task || !canSee(p, task.tenantId)) throw new NotFoundError('task', id);
+    return task;
+  }
+
+  /** Ad-hoc backup: only where the instance's offering allows it. */
+  async backup(p: Principal, instanceId: string, mode: 'FULL' | 'INCREMENT'): Promise<TaskRow> {
+    const instance = await this.visibleInstance(p, instanceId);
+    if (!instance.offeringId)
+      throw new ConflictError(`instance ${instanceId} has no backup offering assigned`, 'no_offering');
+    const offering = await this.catalog.getOffering(instance.offeringId);
+    if (!offering)
+      throw new ConflictError(
+        `offering ${instance.offeringId} of instance ${instanceId} no longer exists`,
+        'no_offering',
+      );
+    if (offering.allowAdhoc !== 1) throw new ForbiddenError(`offering ${offering.name} does not allow ad-hoc backups`);
+    const provider = await this.catalog.getProvider(offering.providerId);
+    if (!provider)
+      throw new ConflictError(`provider connection ${offering.providerId} no longer exists`, 'no_provider');
+    const parent = mode === 'INCREMENT' ? await this.tasks.latestBackup(instance.id) : undefined;
+    const task = await this.tasks.create({
+      kind: 'backup',
+      tenantId: instance.tenantId,
+      instanceId: instance.id,
+      backupId: null,
+      offeringId: offering.id,
+      providerId: provider.id,
+      plugin: provider.plugin,
+      zone: instance.zone,
+      pinnedAgentId: instance.agentId,
+      priority: defaultPriority(p),
+      params: {
+        instanceId: instance.id,
+        instanceName: instance.name,
+        locator: JSON.parse(instance.locator) as unknown,
+        mode: parent ? 'INCREMENT' : 'FULL',
+        ...(parent ? { parentExternalId: parent.externalId } : {}),
+        ...(offering.externalId ? { offeringExternalId: offering.externalId } : {}),
+      },
+    });
+    this.wake();
+    return task;
+  }
+
+  /** In-place restore of a backup onto its own instance. */
+  async restore(p: Principal, backupId: string): Promise<TaskRow> {
+    const backup = await this.visibleBackup(p, backupId);
+    const instance = await this.catalog.getInstance(backup.instanceId);
+    if (!instance)
+      throw new ConflictError(`instance ${backup.instanceId} of backup ${backupId} no longer exists`, 'no_instance');
+    const offering = await this.catalog.getOffering(backup.offeringId);
+    const provider = offering ? await this.catalog.getProvider(offering.providerId) : undefined;
+    if (!offering || !provider)
+      throw new ConflictError(`the offering or provider of backup ${backupId} no longer exists`, 'no_provider');
+    const task = await this.tasks.create({
+      kind: 'restore',
+      tenantId: backup.tenantId,
+      instanceId: instance.id,
+      backupId: backup.id,
+      offeringId: offering.id,
+      providerId: provider.id,
+      plugin: provider.plugin,
+      zone: instance.zone,
+      pinnedAgentId: instance.agentId,
+      priority: defaultPriority(p),
+      params: {
+        instanceId: instance.id,
+        locator: JSON.parse(instance.locator) as unknown,
+        backupExternalId: backup.externalId,
+      },
+    });
+    this.wake();
+    return task;
+  }
+
+  async cancel(p: Principal, taskId: string): Promise<TaskRow> {
+    await this.visibleTask(p, taskId);
+    const task = await this.tasks.requestCancel(taskId);
+    this.wake();
+    return task;
+  }
+}

@@ -1,0 +1,210 @@
+import { UnauthorizedError } from '../domain/errors.js';
+import { HELD_STATES } from '../domain/task.js';
+import type { Db } from './db.js';
+import { hashSecret, newId, newSecret } from './ids.js';
+import type { AgentRow } from './schema.js';
+
+export interface AgentPlugin {
+  name: string;
+  version: string;
+  apiVersion: number;
+  capabilities: string[];
+}
+
+/** What an agent says in its hello. */
+export interface AgentHelloInfo {
+  zone: string;
+  slots: number;
+  plugins: AgentPlugin[];
+  agentVersion: string;
+  hostname: string;
+  draining: boolean;
+  drainMessage: string;
+}
+
+export interface AgentView extends Omit<AgentRow, 'plugins' | 'credentialHash' | 'draining'> {
+  plugins: AgentPlugin[];
+  draining: boolean;
+  runningTasks: number;
+}
+
+export class AgentRepository {
+  constructor(private readonly db: Db) {}
+
+  async createEnrollment(zone: string, createdBy: string, ttlMs: number, now = Date.now()) {
+    const token = newSecret('enroll');
+    const expiresAt = now + ttlMs;
+    await this.db
+      .insertInto('agentEnrollments')
+      .values({
+        id: newId('enr', now),
+        tokenHash: hashSecret(token),
+        zone,
+        createdBy,
+        createdAt: now,
+        expiresAt,
+        usedAt: null,
+        agentId: null,
+      })
+      .execute();
+    return { token, zone, expiresAt };
+  }
+
+  /**
+   * Spends a one-time enrollment token and creates the agent with its own credential. The token
+   * is marked used by a conditional update, so two racing redemptions cannot both win.
+   */
+  async redeemEnrollment(token: string, name: string, hostname: string, now = Date.now()) {
+    const tokenHash = hashSecret(token);
+    return this.db.transaction().execute(async (trx) => {
+      const enrollment = await trx
+        .selectFrom('agentEnrollments')
+        .selectAll()
+        .where('tokenHash', '=', tokenHash)
+        .executeTakeFirst();
+      if (!enrollment) throw new UnauthorizedError('enrollment token is not valid');
+      if (enrollment.usedAt !== null) throw new UnauthorizedError('enrollment token was already used');
+      if (enrollment.expiresAt <= now) throw new UnauthorizedError('enrollment token has expired');
+      const agentId = newId('agt', now);
+      const spent = await trx
+        .updateTable('agentEnrollments')
+        .set({ usedAt: now, agentId })
+        .where('id', '=', enrollment.id)
+        .where('usedAt', 'is', null)
+        .executeTakeFirst();
+      if (Number(spent.numUpdatedRows) !== 1) throw new UnauthorizedError('enrollment token was already used');
+      const credential = newSecret('agent');
+      await trx
+        .insertInto('agents')
+        .values({
+          id: agentId,
+          name: name || agentId,
+          zone: enrollment.zone,
+          hostname,
+          credentialHash: hashSecret(credential),
+          state: 'disconnected',
+          sessionId: null,
+          slots: 0,
+          plugins: '[]',
+          agentVersion: '',
+          draining: 0,
+          drainMessage: null,
+          lastSeenAt: null,
+          createdAt: now,
+        })
+        .execute();
+      return { agentId, credential, zone: enrollment.zone, name: name || agentId };
+    });
+  }
+
+  async findByCredential(credential: string): Promise<AgentRow | undefined> {
+    return this.db
+      .selectFrom('agents')
+      .selectAll()
+      .where('credentialHash', '=', hashSecret(credential))
+      .executeTakeFirst();
+  }
+
+  async markConnected(agentId: string, sessionId: string, hello: AgentHelloInfo, now = Date.now()): Promise<void> {
+    await this.db
+      .updateTable('agents')
+      .set({
+        state: 'connected',
+        sessionId,
+        slots: hello.slots,
+        plugins: JSON.stringify(hello.plugins),
+        agentVersion: hello.agentVersion,
+        hostname: hello.hostname,
+        draining: hello.draining ? 1 : 0,
+        drainMessage: hello.draining ? hello.drainMessage : null,
+        lastSeenAt: now,
+      })
+      .where('id', '=', agentId)
+      .execute();
+  }
+
+  /** Only the session that is still current may mark the agent gone. */
+  async markDisconnected(agentId: string, sessionId: string, now = Date.now()): Promise<void> {
+    await this.db
+      .updateTable('agents')
+      .set({ state: 'disconnected', sessionId: null, lastSeenAt: now })
+      .where('id', '=', agentId)
+      .where('sessionId', '=', sessionId)
+      .execute();
+  }
+
+  /** A heartbeat renews the agent's presence and the lease of every task it holds. */
+  async heartbeat(agentId: string, leaseExpiresAt: number, now = Date.now()): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.updateTable('agents').set({ lastSeenAt: now }).where('id', '=', agentId).execute();
+      await trx
+        .updateTable('tasks')
+        .set({ leaseExpiresAt })
+        .where('agentId', '=', agentId)
+        .where('state', 'in', HELD_STATES)
+        .execute();
+    });
+  }
+
+  async get(id: string): Promise<AgentView | undefined> {
+    const [view] = await this.views([id]);
+    return view;
+  }
+
+  async list(): Promise<AgentView[]> {
+    return this.views();
+  }
+
+  private async views(ids?: string[]): Promise<AgentView[]> {
+    let q = this.db.selectFrom('agents').selectAll().orderBy('id');
+    if (ids) q = q.where('id', 'in', ids);
+    const rows = await q.execute();
+    if (rows.length === 0) return [];
+    const counts = await this.db
+      .selectFrom('tasks')
+      .select(['agentId', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('state', 'in', HELD_STATES)
+      .where(
+        'agentId',
+        'in',
+        rows.map((r) => r.id),
+      )
+      .groupBy('agentId')
+      .execute();
+    const byAgent = new Map(counts.map((c) => [c.agentId, Number(c.n)]));
+    return rows.map(({ credentialHash: _omit, plugins, draining, ...rest }) => ({
+      ...rest,
+      plugins: JSON.parse(plugins) as AgentPlugin[],
+      draining: draining === 1,
+      runningTasks: byAgent.get(rest.id) ?? 0,
+    }));
+  }
+
+  /** Plugins available per zone, from the agents that reported them. */
+  async pluginsByZone(): Promise<
+    { zone: string; name: string; version: string; apiVersion: number; capabilities: string[]; agents: number }[]
+  > {
+    const rows = await this.db.selectFrom('agents').select(['zone', 'plugins']).execute();
+    const merged = new Map<
+      string,
+      { zone: string; name: string; version: string; apiVersion: number; capabilities: string[]; agents: number }
+    >();
+    for (const row of rows) {
+      for (const p of JSON.parse(row.plugins) as AgentPlugin[]) {
+        const key = `${row.zone}\u0000${p.name}\u0000${p.version}`;
+        const entry = merged.get(key);
+        if (entry) entry.agents++;
+        else
+          merged.set(key, {
+            zone: row.zone,
+            name: p.name,
+            version: p.version,
+            apiVersion: p.apiVersion,
+            capabilities: p.capabilities,
+            agents: 1,
+          });
+      }
+    }
+    return [...merged.values()].sort((a, b) => a.zone.localeCompare(b.zone) || a.name.localeCompare(b.name));
+  }
+}

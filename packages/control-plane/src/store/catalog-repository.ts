@@ -1,0 +1,270 @@
+import { ConflictError } from '../domain/errors.js';
+import { HELD_STATES } from '../domain/task.js';
+import type { Db } from './db.js';
+import { newId } from './ids.js';
+import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
+import type { InstanceRow, OfferingRow, ProviderRow } from './schema.js';
+import type { SecretBox } from './secrets.js';
+
+export interface ProviderInput {
+  zone: string;
+  name: string;
+  plugin: string;
+  endpoint: string | null;
+  config: Record<string, unknown>;
+  credentials: Record<string, unknown> | null;
+}
+
+export interface Sla {
+  cron: string;
+  timezone?: string;
+  keepLast: number;
+  rpoMinutes?: number;
+}
+
+export interface OfferingInput {
+  tenantId: string;
+  name: string;
+  description: string;
+  zone: string;
+  providerId: string;
+  externalId: string | null;
+  allowAdhoc: boolean;
+  allowUserSchedules: boolean;
+  sla: Sla | null;
+}
+
+export interface InstanceInput {
+  tenantId: string;
+  name: string;
+  zone: string;
+  locator: unknown;
+  agentId: string | null;
+}
+
+/** Provider connections, offerings and their grants, and instances. */
+export class CatalogRepository {
+  constructor(
+    private readonly db: Db,
+    private readonly secrets: SecretBox,
+  ) {}
+
+  // --- provider connections ---
+
+  async createProvider(input: ProviderInput, now = Date.now()): Promise<ProviderRow> {
+    const dup = await this.db
+      .selectFrom('providers')
+      .select('id')
+      .where('zone', '=', input.zone)
+      .where('name', '=', input.name)
+      .executeTakeFirst();
+    if (dup)
+      throw new ConflictError(
+        `zone ${input.zone} already has a provider connection named "${input.name}"`,
+        'provider_exists',
+      );
+    const row: ProviderRow = {
+      id: newId('prv', now),
+      zone: input.zone,
+      name: input.name,
+      plugin: input.plugin,
+      endpoint: input.endpoint,
+      config: JSON.stringify(input.config),
+      credentialsEnc: input.credentials ? this.secrets.seal(input.credentials) : null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.db.insertInto('providers').values(row).execute();
+    return row;
+  }
+
+  async getProvider(id: string): Promise<ProviderRow | undefined> {
+    return this.db.selectFrom('providers').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async listProviders(zone: string): Promise<ProviderRow[]> {
+    return this.db.selectFrom('providers').selectAll().where('zone', '=', zone).orderBy('id').execute();
+  }
+
+  /** Edits apply to future tasks; the plugin type never changes. */
+  async updateProvider(
+    id: string,
+    patch: {
+      name?: string;
+      endpoint?: string | null;
+      config?: Record<string, unknown>;
+      credentials?: Record<string, unknown> | null;
+    },
+    now = Date.now(),
+  ): Promise<void> {
+    await this.db
+      .updateTable('providers')
+      .set({
+        ...(patch.name !== undefined ? { name: patch.name } : {}),
+        ...(patch.endpoint !== undefined ? { endpoint: patch.endpoint } : {}),
+        ...(patch.config !== undefined ? { config: JSON.stringify(patch.config) } : {}),
+        ...(patch.credentials !== undefined
+          ? { credentialsEnc: patch.credentials ? this.secrets.seal(patch.credentials) : null }
+          : {}),
+        updatedAt: now,
+      })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async deleteProvider(id: string): Promise<void> {
+    const used = await this.db.selectFrom('offerings').select('id').where('providerId', '=', id).executeTakeFirst();
+    if (used) throw new ConflictError(`provider connection ${id} is used by offering ${used.id}`, 'provider_in_use');
+    await this.db.deleteFrom('providers').where('id', '=', id).execute();
+  }
+
+  /** What an agent receives for a task: endpoint, config and decrypted credentials. */
+  connectionFor(row: ProviderRow): {
+    endpoint: string | null;
+    config: Record<string, unknown>;
+    credentials: Record<string, unknown>;
+  } {
+    return {
+      endpoint: row.endpoint,
+      config: JSON.parse(row.config) as Record<string, unknown>,
+      credentials: row.credentialsEnc ? (this.secrets.open(row.credentialsEnc) as Record<string, unknown>) : {},
+    };
+  }
+
+  // --- offerings and grants ---
+
+  /** Creates an offering; the creating admin's tenant is granted it at once. */
+  async createOffering(input: OfferingInput, now = Date.now()): Promise<OfferingRow> {
+    const row: OfferingRow = {
+      id: newId('off', now),
+      tenantId: input.tenantId,
+      name: input.name,
+      description: input.description,
+      zone: input.zone,
+      providerId: input.providerId,
+      externalId: input.externalId,
+      allowAdhoc: input.allowAdhoc ? 1 : 0,
+      allowUserSchedules: input.allowUserSchedules ? 1 : 0,
+      sla: input.sla ? JSON.stringify(input.sla) : null,
+      createdAt: now,
+    };
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('offerings').values(row).execute();
+      await trx
+        .insertInto('offeringGrants')
+        .values({ offeringId: row.id, tenantId: input.tenantId, createdAt: now })
+        .execute();
+    });
+    return row;
+  }
+
+  async getOffering(id: string): Promise<OfferingRow | undefined> {
+    return this.db.selectFrom('offerings').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** All offerings (sp-admin), or those granted to `tenantId`. */
+  async listOfferings(page: PageRequest, tenantId?: string): Promise<Page<OfferingRow>> {
+    const after = decodeCursor(page.cursor);
+    let q = this.db
+      .selectFrom('offerings')
+      .selectAll('offerings')
+      .orderBy('offerings.id')
+      .limit(page.limit + 1);
+    if (after) q = q.where('offerings.id', '>', after);
+    if (tenantId !== undefined) {
+      q = q.where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom('offeringGrants')
+            .select('offeringGrants.offeringId')
+            .whereRef('offeringGrants.offeringId', '=', 'offerings.id')
+            .where('offeringGrants.tenantId', '=', tenantId),
+        ),
+      );
+    }
+    return pageOf(await q.execute(), page.limit);
+  }
+
+  async isGranted(offeringId: string, tenantId: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('offeringGrants')
+      .select('offeringId')
+      .where('offeringId', '=', offeringId)
+      .where('tenantId', '=', tenantId)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async grant(offeringId: string, tenantId: string, now = Date.now()): Promise<void> {
+    if (await this.isGranted(offeringId, tenantId)) return;
+    await this.db.insertInto('offeringGrants').values({ offeringId, tenantId, createdAt: now }).execute();
+  }
+
+  async revoke(offeringId: string, tenantId: string): Promise<void> {
+    await this.db
+      .deleteFrom('offeringGrants')
+      .where('offeringId', '=', offeringId)
+      .where('tenantId', '=', tenantId)
+      .execute();
+  }
+
+  async deleteOffering(id: string): Promise<void> {
+    const used = await this.db.selectFrom('instances').select('id').where('offeringId', '=', id).executeTakeFirst();
+    if (used) throw new ConflictError(`offering ${id} is assigned to instance ${used.id}`, 'offering_in_use');
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('offeringGrants').where('offeringId', '=', id).execute();
+      await trx.deleteFrom('offerings').where('id', '=', id).execute();
+    });
+  }
+
+  // --- instances ---
+
+  async createInstance(input: InstanceInput, now = Date.now()): Promise<InstanceRow> {
+    const row: InstanceRow = {
+      id: newId('ins', now),
+      tenantId: input.tenantId,
+      name: input.name,
+      zone: input.zone,
+      locator: JSON.stringify(input.locator),
+      agentId: input.agentId,
+      offeringId: null,
+      createdAt: now,
+    };
+    await this.db.insertInto('instances').values(row).execute();
+    return row;
+  }
+
+  async getInstance(id: string): Promise<InstanceRow | undefined> {
+    return this.db.selectFrom('instances').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async listInstances(page: PageRequest, tenantId?: string): Promise<Page<InstanceRow>> {
+    const after = decodeCursor(page.cursor);
+    let q = this.db
+      .selectFrom('instances')
+      .selectAll()
+      .orderBy('id')
+      .limit(page.limit + 1);
+    if (after) q = q.where('id', '>', after);
+    if (tenantId !== undefined) q = q.where('tenantId', '=', tenantId);
+    return pageOf(await q.execute(), page.limit);
+  }
+
+  async setInstanceOffering(id: string, offeringId: string | null): Promise<void> {
+    await this.db.updateTable('instances').set({ offeringId }).where('id', '=', id).execute();
+  }
+
+  /** Refuses while a task of the instance is queued or held by an agent. */
+  async deleteInstance(id: string): Promise<void> {
+    const busy = await this.db
+      .selectFrom('tasks')
+      .select('id')
+      .where('instanceId', '=', id)
+      .where('state', 'in', ['queued', ...HELD_STATES])
+      .executeTakeFirst();
+    if (busy) throw new ConflictError(`instance ${id} has task ${busy.id} in progress`, 'instance_busy');
+    const backup = await this.db.selectFrom('backups').select('id').where('instanceId', '=', id).executeTakeFirst();
+    if (backup) throw new ConflictError(`instance ${id} still has backups; remove them first`, 'instance_has_backups');
+    await this.db.deleteFrom('instances').where('id', '=', id).execute();
+  }
+}

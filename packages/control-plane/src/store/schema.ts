@@ -1,0 +1,178 @@
+import type { Generated } from 'kysely';
+
+/** Row types as Kysely sees them (camelCase; the CamelCasePlugin maps to snake_case columns). */
+export interface TenantRow {
+  id: string;
+  name: string;
+  createdAt: number;
+}
+export interface ApiTokenRow {
+  id: string;
+  tenantId: string;
+  role: string;
+  name: string;
+  tokenHash: string;
+  createdAt: number;
+}
+export interface AgentEnrollmentRow {
+  id: string;
+  tokenHash: string;
+  zone: string;
+  createdBy: string;
+  createdAt: number;
+  expiresAt: number;
+  usedAt: number | null;
+  agentId: string | null;
+}
+export interface AgentRow {
+  id: string;
+  name: string;
+  zone: string;
+  hostname: string;
+  credentialHash: string;
+  state: string;
+  sessionId: string | null;
+  slots: number;
+  plugins: string;
+  agentVersion: string;
+  draining: number;
+  drainMessage: string | null;
+  lastSeenAt: number | null;
+  createdAt: number;
+}
+export interface ProviderRow {
+  id: string;
+  zone: string;
+  name: string;
+  plugin: string;
+  endpoint: string | null;
+  config: string;
+  credentialsEnc: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+export interface OfferingRow {
+  id: string;
+  tenantId: string;
+  name: string;
+  description: string;
+  zone: string;
+  providerId: string;
+  externalId: string | null;
+  allowAdhoc: number;
+  allowUserSchedules: number;
+  sla: string | null;
+  createdAt: number;
+}
+export interface OfferingGrantRow {
+  offeringId: string;
+  tenantId: string;
+  createdAt: number;
+}
+export interface InstanceRow {
+  id: string;
+  tenantId: string;
+  name: string;
+  zone: string;
+  locator: string;
+  agentId: string | null;
+  offeringId: string | null;
+  createdAt: number;
+}
+export interface TaskRow {
+  id: string;
+  kind: string;
+  state: string;
+  attempt: number;
+  tenantId: string;
+  instanceId: string | null;
+  backupId: string | null;
+  offeringId: string | null;
+  providerId: string;
+  plugin: string;
+  zone: string;
+  pinnedAgentId: string | null;
+  agentId: string | null;
+  priority: number;
+  params: string;
+  percent: number;
+  bytesDone: number;
+  bytesTotal: number;
+  progressMessage: string | null;
+  etaSeconds: number | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  output: string | null;
+  cancelRequested: number;
+  leaseExpiresAt: number | null;
+  createdAt: number;
+  dispatchedAt: number | null;
+  startedAt: number | null;
+  endedAt: number | null;
+}
+export interface TaskProgressRow {
+  id: Generated<number>;
+  taskId: string;
+  attempt: number;
+  agentId: string;
+  spoolSeq: number;
+  percent: number;
+  bytesDone: number;
+  bytesTotal: number;
+  message: string | null;
+  at: number;
+}
+export interface EventRow {
+  id: Generated<number>;
+  tenantId: string;
+  type: string;
+  at: number;
+  message: string;
+  taskId: string | null;
+  instanceId: string | null;
+  jobId: string | null;
+  agentId: string | null;
+  data: string | null;
+  sourceAgentId: string | null;
+  sourceSeq: number | null;
+}
+export interface BackupRow {
+  id: string;
+  tenantId: string;
+  instanceId: string;
+  offeringId: string;
+  taskId: string | null;
+  name: string;
+  mode: string;
+  createdAt: number;
+  sizeBytes: number;
+  addedBytes: number | null;
+  externalId: string;
+  parentId: string | null;
+  expiresAt: number | null;
+}
+export interface IdempotencyKeyRow {
+  tenantId: string;
+  idemKey: string;
+  requestHash: string;
+  status: number;
+  body: string;
+  location: string | null;
+  createdAt: number;
+}
+
+export interface Database {
+  tenants: TenantRow;
+  apiTokens: ApiTokenRow;
+  agentEnrollments: AgentEnrollmentRow;
+  agents: AgentRow;
+  providers: ProviderRow;
+  offerings: OfferingRow;
+  offeringGrants: OfferingGrantRow;
+  instances: InstanceRow;
+  tasks: TaskRow;
+  taskProgress: TaskProgressRow;
+  events: EventRow;
+  backups: BackupRow;
+  idempotencyKeys: IdempotencyKeyRow;
+}

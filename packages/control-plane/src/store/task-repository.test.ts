@@ -1,0 +1,227 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backends, freshDatabase, type TestDatabase } from '../../../../test/harness/databases.js';
+import { AgentRepository } from './agent-repository.js';
+import { CatalogRepository } from './catalog-repository.js';
+import { migrate, openStore, type Store } from './db.js';
+import { SecretBox } from './secrets.js';
+import { TaskRepository, type Report } from './task-repository.js';
+import { TenantRepository } from './tenant-repository.js';
+
+const LEASE = 60_000;
+
+describe.each(backends)('task store (%s)', (backend) => {
+  let tdb: TestDatabase;
+  let store: Store;
+  let tasks: TaskRepository;
+  let catalog: CatalogRepository;
+  let tenantId: string;
+  let agentId: string;
+  let otherAgentId: string;
+  let providerId: string;
+  let offeringId: string;
+
+  beforeAll(async () => {
+    tdb = await freshDatabase(backend);
+    store = openStore(tdb.url);
+    await migrate(store.db);
+    await migrate(store.db); // a second run is a no-op
+    tasks = new TaskRepository(store.db);
+    catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
+    const tenants = new TenantRepository(store.db);
+    const agents = new AgentRepository(store.db);
+    tenantId = await tenants.ensureProviderTenant();
+    expect(await tenants.ensureProviderTenant()).toBe(tenantId);
+    const e1 = await agents.createEnrollment('z', 'test', 60_000);
+    agentId = (await agents.redeemEnrollment(e1.token, 'a1', 'h1')).agentId;
+    const e2 = await agents.createEnrollment('z', 'test', 60_000);
+    otherAgentId = (await agents.redeemEnrollment(e2.token, 'a2', 'h2')).agentId;
+    providerId = (
+      await catalog.createProvider({
+        zone: 'z',
+        name: 'p',
+        plugin: '@cairn/plugin-dummy',
+        endpoint: null,
+        config: {},
+        credentials: { password: 'hunter2-very-secret' },
+      })
+    ).id;
+    offeringId = (
+      await catalog.createOffering({
+        tenantId,
+        name: 'o',
+        description: '',
+        zone: 'z',
+        providerId,
+        externalId: null,
+        allowAdhoc: true,
+        allowUserSchedules: false,
+        sla: null,
+      })
+    ).id;
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await tdb?.drop();
+  });
+
+  async function backupTask(instanceId?: string) {
+    const instance =
+      instanceId ?? (await catalog.createInstance({ tenantId, name: 'vm', zone: 'z', locator: {}, agentId: null })).id;
+    return tasks.create({
+      kind: 'backup',
+      tenantId,
+      instanceId: instance,
+      backupId: null,
+      offeringId,
+      providerId,
+      plugin: '@cairn/plugin-dummy',
+      zone: 'z',
+      pinnedAgentId: null,
+      priority: 0,
+      params: {},
+    });
+  }
+
+  const ok = (taskId: string, attempt: number, seq: number): Report => ({
+    kind: 'result',
+    seq,
+    taskId,
+    attempt,
+    at: Date.now(),
+    outcome: {
+      ok: true,
+      backup: { externalId: `ext-${seq}`, sizeBytes: 10, addedBytes: 10, mode: 'FULL', parentExternalId: '' },
+      output: null,
+    },
+  });
+
+  it('keeps provider credentials encrypted at rest and opens them for the agent', async () => {
+    const row = (await catalog.getProvider(providerId))!;
+    expect(row.credentialsEnc).not.toContain('hunter2');
+    expect(catalog.connectionFor(row).credentials).toEqual({ password: 'hunter2-very-secret' });
+  });
+
+  it('lets only one claim of a queued task win, and numbers the attempt', async () => {
+    const task = await backupTask();
+    const [a, b] = await Promise.all([
+      tasks.claim(task, agentId, Date.now() + LEASE),
+      tasks.claim(task, otherAgentId, Date.now() + LEASE),
+    ]);
+    expect([a, b].filter((x) => x === 1)).toHaveLength(1);
+    expect([a, b].filter((x) => x === null)).toHaveLength(1);
+    expect((await tasks.get(task.id))!.attempt).toBe(1);
+  });
+
+  it('writes one backup record however often the same result arrives', async () => {
+    const task = await backupTask();
+    expect(await tasks.claim(task, agentId, Date.now() + LEASE)).toBe(1);
+    await tasks.applyReports(
+      agentId,
+      [{ kind: 'accepted', seq: 1, taskId: task.id, attempt: 1, at: Date.now() }],
+      LEASE,
+    );
+    await tasks.applyReports(agentId, [ok(task.id, 1, 2)], LEASE);
+    await tasks.applyReports(agentId, [ok(task.id, 1, 2)], LEASE);
+    await tasks.applyReports(agentId, [ok(task.id, 1, 3)], LEASE);
+    const backups = await tasks.listBackups({ limit: 10 }, { instanceId: task.instanceId! });
+    expect(backups.items).toHaveLength(1);
+    expect((await tasks.get(task.id))!.state).toBe('succeeded');
+  });
+
+  it('stores a progress report once even when it is re-sent', async () => {
+    const task = await backupTask();
+    await tasks.claim(task, agentId, Date.now() + LEASE);
+    const progress: Report = {
+      kind: 'progress',
+      seq: 40,
+      taskId: task.id,
+      attempt: 1,
+      percent: 50,
+      bytesDone: 5,
+      bytesTotal: 10,
+      message: 'half',
+      at: Date.now(),
+    };
+    await tasks.applyReports(agentId, [progress, progress], LEASE);
+    await tasks.applyReports(agentId, [progress], LEASE);
+    expect(await tasks.progress(task.id)).toHaveLength(1);
+    const row = (await tasks.get(task.id))!;
+    expect(row).toMatchObject({ state: 'running', percent: 50, bytesDone: 5, bytesTotal: 10 });
+  });
+
+  it('ignores reports of a superseded attempt and reports from another agent', async () => {
+    const task = await backupTask();
+    await tasks.claim(task, agentId, Date.now() + LEASE);
+    // The agent gives it back; it is claimed again under attempt 2.
+    await tasks.applyReports(
+      agentId,
+      [
+        {
+          kind: 'rejected',
+          seq: 50,
+          taskId: task.id,
+          attempt: 1,
+          reasonCode: 'NO_SLOT',
+          message: 'busy',
+          at: Date.now(),
+        },
+      ],
+      LEASE,
+    );
+    const requeued = (await tasks.get(task.id))!;
+    expect(requeued.state).toBe('queued');
+    expect(await tasks.claim(requeued, agentId, Date.now() + LEASE)).toBe(2);
+    await tasks.applyReports(agentId, [ok(task.id, 1, 51)], LEASE);
+    await tasks.applyReports(otherAgentId, [ok(task.id, 2, 52)], LEASE);
+    expect((await tasks.get(task.id))!.state).toBe('dispatched');
+    expect((await tasks.listBackups({ limit: 10 }, { instanceId: task.instanceId! })).items).toHaveLength(0);
+    await tasks.applyReports(agentId, [ok(task.id, 2, 53)], LEASE);
+    expect((await tasks.get(task.id))!.state).toBe('succeeded');
+  });
+
+  it('fails a task an agent cannot run at all, with the agent reason as code', async () => {
+    const task = await backupTask();
+    await tasks.claim(task, agentId, Date.now() + LEASE);
+    await tasks.applyReports(
+      agentId,
+      [
+        {
+          kind: 'rejected',
+          seq: 60,
+          taskId: task.id,
+          attempt: 1,
+          reasonCode: 'NO_PLUGIN',
+          message: 'plugin x is not loaded',
+          at: Date.now(),
+        },
+      ],
+      LEASE,
+    );
+    expect(await tasks.get(task.id)).toMatchObject({
+      state: 'failed',
+      errorCode: 'NO_PLUGIN',
+      errorMessage: 'plugin x is not loaded',
+    });
+  });
+
+  it('marks held tasks lost once their lease ran out, and a late result changes nothing', async () => {
+    const task = await backupTask();
+    const now = Date.now();
+    await tasks.claim(task, agentId, now - 1, now - 10);
+    const lost = await tasks.expireLeases(now);
+    expect(lost.map((t) => t.id)).toContain(task.id);
+    expect(await tasks.get(task.id)).toMatchObject({ state: 'lost', errorCode: 'AGENT_LOST' });
+    await tasks.applyReports(agentId, [ok(task.id, 1, 70)], LEASE);
+    expect((await tasks.get(task.id))!.state).toBe('lost');
+    expect((await tasks.listBackups({ limit: 10 }, { instanceId: task.instanceId! })).items).toHaveLength(0);
+  });
+
+  it('does not offer a task of an instance that already has one held', async () => {
+    const first = await backupTask();
+    const second = await backupTask(first.instanceId!);
+    await tasks.claim(first, agentId, Date.now() + LEASE);
+    const head = await tasks.queueHead(1000);
+    expect(head.map((t) => t.id)).not.toContain(second.id);
+  });
+});

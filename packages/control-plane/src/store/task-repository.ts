@@ -1,0 +1,546 @@
+import type { Insertable, Selectable, Transaction } from 'kysely';
+import { backupName } from '../domain/backup-name.js';
+import { ConflictError } from '../domain/errors.js';
+import { rejectionOutcome } from '../domain/dispatch-rules.js';
+import { HELD_STATES, etaSeconds, isTerminal, outcomeState, type TaskKind, type TaskState } from '../domain/task.js';
+import type { Db } from './db.js';
+import { newId } from './ids.js';
+import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
+import type { BackupRow, Database, EventRow, TaskProgressRow, TaskRow } from './schema.js';
+
+export interface NewTask {
+  kind: TaskKind;
+  tenantId: string;
+  instanceId: string | null;
+  backupId: string | null;
+  offeringId: string | null;
+  providerId: string;
+  plugin: string;
+  zone: string;
+  pinnedAgentId: string | null;
+  priority: number;
+  params: Record<string, unknown>;
+}
+
+/** Reports an agent sends about its tasks (each with the spool seq it is acknowledged by). */
+export type Report =
+  | { kind: 'accepted'; seq: number; taskId: string; attempt: number; at: number }
+  | { kind: 'rejected'; seq: number; taskId: string; attempt: number; reasonCode: string; message: string; at: number }
+  | {
+      kind: 'progress';
+      seq: number;
+      taskId: string;
+      attempt: number;
+      percent: number;
+      bytesDone: number;
+      bytesTotal: number;
+      message: string;
+      at: number;
+    }
+  | {
+      kind: 'event';
+      seq: number;
+      taskId: string;
+      attempt: number;
+      type: string;
+      message: string;
+      data: string | null;
+      at: number;
+    }
+  | {
+      kind: 'result';
+      seq: number;
+      taskId: string;
+      attempt: number;
+      at: number;
+      outcome:
+        | {
+            ok: true;
+            backup: {
+              externalId: string;
+              sizeBytes: number;
+              addedBytes: number;
+              mode: string;
+              parentExternalId: string;
+            } | null;
+            output: string | null;
+          }
+        | { ok: false; code: string; message: string; retryable: boolean };
+    };
+
+/** What applying a batch of reports changed, for logs and wake-ups. */
+export interface ApplyOutcome {
+  ended: { taskId: string; state: TaskState }[];
+  requeued: string[];
+}
+
+export interface TaskFilter {
+  tenantId?: string;
+  state?: TaskState;
+  instanceId?: string;
+  kind?: string;
+}
+
+type Trx = Transaction<Database>;
+
+/** Tasks, their progress, the events they raise and the backups they produce. */
+export class TaskRepository {
+  constructor(private readonly db: Db) {}
+
+  async create(input: NewTask, now = Date.now()): Promise<TaskRow> {
+    const row: TaskRow = {
+      id: newId('tsk', now),
+      kind: input.kind,
+      state: 'queued',
+      attempt: 0,
+      tenantId: input.tenantId,
+      instanceId: input.instanceId,
+      backupId: input.backupId,
+      offeringId: input.offeringId,
+      providerId: input.providerId,
+      plugin: input.plugin,
+      zone: input.zone,
+      pinnedAgentId: input.pinnedAgentId,
+      agentId: null,
+      priority: input.priority,
+      params: JSON.stringify(input.params),
+      percent: 0,
+      bytesDone: 0,
+      bytesTotal: 0,
+      progressMessage: null,
+      etaSeconds: null,
+      errorCode: null,
+      errorMessage: null,
+      output: null,
+      cancelRequested: 0,
+      leaseExpiresAt: null,
+      createdAt: now,
+      dispatchedAt: null,
+      startedAt: null,
+      endedAt: null,
+    };
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('tasks').values(row).execute();
+      await this.event(trx, row, 'task.queued', `${row.kind} task queued`, now);
+    });
+    return row;
+  }
+
+  async get(id: string): Promise<TaskRow | undefined> {
+    return this.db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Newest first. */
+  async list(page: PageRequest, filter: TaskFilter): Promise<Page<TaskRow>> {
+    const before = decodeCursor(page.cursor);
+    let q = this.db
+      .selectFrom('tasks')
+      .selectAll()
+      .orderBy('id', 'desc')
+      .limit(page.limit + 1);
+    if (before) q = q.where('id', '<', before);
+    if (filter.tenantId !== undefined) q = q.where('tenantId', '=', filter.tenantId);
+    if (filter.state !== undefined) q = q.where('state', '=', filter.state);
+    if (filter.instanceId !== undefined) q = q.where('instanceId', '=', filter.instanceId);
+    if (filter.kind !== undefined) q = q.where('kind', '=', filter.kind);
+    return pageOf(await q.execute(), page.limit);
+  }
+
+  async progress(taskId: string): Promise<Selectable<TaskProgressRow>[]> {
+    return this.db.selectFrom('taskProgress').selectAll().where('taskId', '=', taskId).orderBy('id').execute();
+  }
+
+  /**
+   * A queued task is cancelled at once; one an agent holds gets `cancel_requested`, which the
+   * dispatcher holding that agent's session turns into a Cancel frame.
+   */
+  async requestCancel(id: string, now = Date.now()): Promise<TaskRow> {
+    for (;;) {
+      const task = await this.get(id);
+      if (!task) throw new Error(`task ${id} vanished`);
+      if (isTerminal(task.state as TaskState))
+        throw new ConflictError(`task ${id} already ended (${task.state})`, 'task_ended');
+      if (task.state === 'queued') {
+        const done = await this.db.transaction().execute(async (trx) => {
+          const r = await trx
+            .updateTable('tasks')
+            .set({
+              state: 'cancelled',
+              endedAt: now,
+              cancelRequested: 1,
+              errorCode: 'CANCELLED',
+              errorMessage: 'cancelled before it started',
+            })
+            .where('id', '=', id)
+            .where('state', '=', 'queued')
+            .where('attempt', '=', task.attempt)
+            .executeTakeFirst();
+          if (Number(r.numUpdatedRows) !== 1) return false;
+          await this.event(trx, task, 'task.cancelled', `${task.kind} task cancelled before it started`, now);
+          return true;
+        });
+        if (done) return (await this.get(id))!;
+        continue; // it moved on meanwhile: look again
+      }
+      await this.db
+        .updateTable('tasks')
+        .set({ cancelRequested: 1 })
+        .where('id', '=', id)
+        .where('state', 'in', HELD_STATES)
+        .execute();
+      return (await this.get(id))!;
+    }
+  }
+
+  // --- dispatch ---
+
+  /** Tasks held (dispatched or running) per agent, and in all. */
+  async heldCounts(): Promise<{ total: number; byAgent: Map<string, number> }> {
+    const rows = await this.db
+      .selectFrom('tasks')
+      .select(['agentId', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('state', 'in', HELD_STATES)
+      .groupBy('agentId')
+      .execute();
+    const byAgent = new Map<string, number>();
+    let total = 0;
+    for (const r of rows) {
+      total += Number(r.n);
+      if (r.agentId) byAgent.set(r.agentId, Number(r.n));
+    }
+    return { total, byAgent };
+  }
+
+  /**
+   * The head of the queue: priority first, then enqueue order, skipping tasks whose instance
+   * already has a task held by an agent (an instance never runs two operations at once).
+   */
+  async queueHead(limit: number): Promise<TaskRow[]> {
+    return this.db
+      .selectFrom('tasks')
+      .selectAll('tasks')
+      .where('tasks.state', '=', 'queued')
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('tasks as busy')
+              .select('busy.id')
+              .whereRef('busy.instanceId', '=', 'tasks.instanceId')
+              .where('busy.state', 'in', HELD_STATES),
+          ),
+        ),
+      )
+      .orderBy('tasks.priority', 'desc')
+      .orderBy('tasks.id')
+      .limit(limit)
+      .execute();
+  }
+
+  /**
+   * Hands a queued task to an agent under a new attempt number. Conditional on the state and
+   * attempt read before, so two replicas can never both dispatch it. Returns the new attempt.
+   */
+  async claim(task: TaskRow, agentId: string, leaseExpiresAt: number, now = Date.now()): Promise<number | null> {
+    const attempt = task.attempt + 1;
+    const r = await this.db
+      .updateTable('tasks')
+      .set({ state: 'dispatched', agentId, attempt, dispatchedAt: now, leaseExpiresAt, cancelRequested: 0 })
+      .where('id', '=', task.id)
+      .where('state', '=', 'queued')
+      .where('attempt', '=', task.attempt)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1 ? attempt : null;
+  }
+
+  /** Tasks an agent holds according to the store (for reconcile after a reconnect). */
+  async heldBy(agentId: string): Promise<TaskRow[]> {
+    return this.db
+      .selectFrom('tasks')
+      .selectAll()
+      .where('agentId', '=', agentId)
+      .where('state', 'in', HELD_STATES)
+      .execute();
+  }
+
+  /** Held tasks with a pending cancel request, for the given agents. */
+  async cancelsFor(agentIds: string[]): Promise<TaskRow[]> {
+    if (agentIds.length === 0) return [];
+    return this.db
+      .selectFrom('tasks')
+      .selectAll()
+      .where('agentId', 'in', agentIds)
+      .where('state', 'in', HELD_STATES)
+      .where('cancelRequested', '=', 1)
+      .execute();
+  }
+
+  /** Held tasks whose lease ran out become `lost` (their agent stopped heartbeating). */
+  async expireLeases(now = Date.now()): Promise<TaskRow[]> {
+    const expired = await this.db
+      .selectFrom('tasks')
+      .selectAll()
+      .where('state', 'in', HELD_STATES)
+      .where('leaseExpiresAt', '<', now)
+      .execute();
+    const lost: TaskRow[] = [];
+    for (const task of expired) {
+      await this.db.transaction().execute(async (trx) => {
+        const r = await trx
+          .updateTable('tasks')
+          .set({
+            state: 'lost',
+            endedAt: now,
+            errorCode: 'AGENT_LOST',
+            errorMessage: `agent ${task.agentId ?? '?'} stopped reporting; the task's lease expired`,
+          })
+          .where('id', '=', task.id)
+          .where('attempt', '=', task.attempt)
+          .where('state', 'in', HELD_STATES)
+          .where('leaseExpiresAt', '<', now)
+          .executeTakeFirst();
+        if (Number(r.numUpdatedRows) === 1) {
+          lost.push(task);
+          await this.event(trx, task, 'task.lost', `${task.kind} task lost: its agent stopped reporting`, now);
+        }
+      });
+    }
+    return lost;
+  }
+
+  /**
+   * Applies an agent's reports in one transaction. Every write is conditional on the task being
+   * held by this agent under the reported attempt (the fencing token); a report of a superseded
+   * attempt, of a task that already ended, or one already stored changes nothing.
+   */
+  async applyReports(agentId: string, reports: Report[], leaseMs: number, now = Date.now()): Promise<ApplyOutcome> {
+    const outcome: ApplyOutcome = { ended: [], requeued: [] };
+    if (reports.length === 0) return outcome;
+    await this.db.transaction().execute(async (trx) => {
+      for (const report of reports) await this.applyOne(trx, agentId, report, leaseMs, now, outcome);
+    });
+    return outcome;
+  }
+
+  private async applyOne(
+    trx: Trx,
+    agentId: string,
+    report: Report,
+    leaseMs: number,
+    now: number,
+    outcome: ApplyOutcome,
+  ) {
+    const task = await trx.selectFrom('tasks').selectAll().where('id', '=', report.taskId).executeTakeFirst();
+    if (!task || task.agentId !== agentId || task.attempt !== report.attempt) return;
+    if (!HELD_STATES.includes(task.state as TaskState)) return;
+    const fenced = () =>
+      trx
+        .updateTable('tasks')
+        .where('id', '=', task.id)
+        .where('attempt', '=', report.attempt)
+        .where('agentId', '=', agentId)
+        .where('state', 'in', HELD_STATES);
+
+    switch (report.kind) {
+      case 'accepted': {
+        if (task.state !== 'dispatched') return;
+        await fenced()
+          .set({ state: 'running', startedAt: report.at, leaseExpiresAt: now + leaseMs })
+          .execute();
+        await this.event(trx, task, 'task.started', `${task.kind} task started on agent ${agentId}`, now);
+        return;
+      }
+      case 'rejected': {
+        const rule = rejectionOutcome(report.reasonCode);
+        if (report.reasonCode === 'DRAINING') {
+          await trx
+            .updateTable('agents')
+            .set({ draining: 1, drainMessage: report.message })
+            .where('id', '=', agentId)
+            .execute();
+        }
+        if (rule.requeue) {
+          await fenced().set({ state: 'queued', agentId: null, leaseExpiresAt: null, dispatchedAt: null }).execute();
+          outcome.requeued.push(task.id);
+          return;
+        }
+        await fenced()
+          .set({ state: 'failed', endedAt: now, errorCode: rule.code, errorMessage: report.message })
+          .execute();
+        await this.event(
+          trx,
+          task,
+          'task.failed',
+          `${task.kind} task refused by agent ${agentId}: ${report.message}`,
+          now,
+        );
+        outcome.ended.push({ taskId: task.id, state: 'failed' });
+        return;
+      }
+      case 'progress': {
+        const inserted = await trx
+          .insertInto('taskProgress')
+          .values({
+            taskId: task.id,
+            attempt: report.attempt,
+            agentId,
+            spoolSeq: report.seq,
+            percent: report.percent,
+            bytesDone: report.bytesDone,
+            bytesTotal: report.bytesTotal,
+            message: report.message || null,
+            at: report.at,
+          })
+          .orIgnore()
+          .executeTakeFirst();
+        if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return;
+        const startedAt = task.startedAt ?? report.at;
+        await fenced()
+          .set({
+            state: 'running',
+            startedAt,
+            percent: report.percent,
+            bytesDone: report.bytesDone,
+            bytesTotal: report.bytesTotal,
+            progressMessage: report.message || null,
+            etaSeconds: etaSeconds(startedAt, report.at, report.percent),
+            leaseExpiresAt: now + leaseMs,
+          })
+          .execute();
+        return;
+      }
+      case 'event': {
+        await trx
+          .insertInto('events')
+          .values({
+            tenantId: task.tenantId,
+            type: report.type,
+            at: report.at,
+            message: report.message,
+            taskId: task.id,
+            instanceId: task.instanceId,
+            jobId: null,
+            agentId,
+            data: report.data,
+            sourceAgentId: agentId,
+            sourceSeq: report.seq,
+          })
+          .orIgnore()
+          .execute();
+        return;
+      }
+      case 'result': {
+        const o = report.outcome;
+        const state = outcomeState(o.ok ? { ok: true } : { ok: false, errorCode: o.code }, task.cancelRequested === 1);
+        const r = await fenced()
+          .set({
+            state,
+            endedAt: now,
+            startedAt: task.startedAt ?? report.at,
+            ...(o.ok
+              ? { percent: 100, etaSeconds: 0, output: o.output }
+              : { errorCode: o.code, errorMessage: o.message }),
+          })
+          .executeTakeFirst();
+        if (Number(r.numUpdatedRows) !== 1) return;
+        if (o.ok && task.kind === 'backup' && o.backup) await this.recordBackup(trx, task, o.backup, now);
+        const message = o.ok ? `${task.kind} task succeeded` : `${task.kind} task ${state}: ${o.code}: ${o.message}`;
+        await this.event(trx, task, `task.${state}`, message, now);
+        outcome.ended.push({ taskId: task.id, state });
+        return;
+      }
+    }
+  }
+
+  /** One backup record per task: the unique task_id makes a second insert impossible. */
+  private async recordBackup(
+    trx: Trx,
+    task: TaskRow,
+    meta: { externalId: string; sizeBytes: number; addedBytes: number; mode: string; parentExternalId: string },
+    now: number,
+  ): Promise<void> {
+    if (!task.instanceId || !task.offeringId) return;
+    const instance = await trx
+      .selectFrom('instances')
+      .select(['name'])
+      .where('id', '=', task.instanceId)
+      .executeTakeFirst();
+    const parent = meta.parentExternalId
+      ? await trx
+          .selectFrom('backups')
+          .select('id')
+          .where('instanceId', '=', task.instanceId)
+          .where('externalId', '=', meta.parentExternalId)
+          .executeTakeFirst()
+      : undefined;
+    const row: BackupRow = {
+      id: newId('bkp', now),
+      tenantId: task.tenantId,
+      instanceId: task.instanceId,
+      offeringId: task.offeringId,
+      taskId: task.id,
+      name: backupName(instance?.name ?? task.instanceId, now),
+      mode: meta.mode === 'INCREMENT' ? 'INCREMENT' : 'FULL',
+      createdAt: now,
+      sizeBytes: meta.sizeBytes,
+      addedBytes: meta.addedBytes,
+      externalId: meta.externalId,
+      parentId: parent?.id ?? null,
+      expiresAt: null,
+    };
+    await trx.insertInto('backups').values(row).execute();
+    await trx.updateTable('tasks').set({ backupId: row.id }).where('id', '=', task.id).execute();
+  }
+
+  private async event(trx: Trx, task: TaskRow, type: string, message: string, now: number): Promise<void> {
+    const row: Insertable<EventRow> = {
+      tenantId: task.tenantId,
+      type,
+      at: now,
+      message,
+      taskId: task.id,
+      instanceId: task.instanceId,
+      jobId: null,
+      agentId: task.agentId,
+      data: null,
+      sourceAgentId: null,
+      sourceSeq: null,
+    };
+    await trx.insertInto('events').values(row).execute();
+  }
+
+  // --- backups and events (read side) ---
+
+  async getBackup(id: string): Promise<BackupRow | undefined> {
+    return this.db.selectFrom('backups').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async listBackups(page: PageRequest, filter: { tenantId?: string; instanceId?: string }): Promise<Page<BackupRow>> {
+    const before = decodeCursor(page.cursor);
+    let q = this.db
+      .selectFrom('backups')
+      .selectAll()
+      .orderBy('id', 'desc')
+      .limit(page.limit + 1);
+    if (before) q = q.where('id', '<', before);
+    if (filter.tenantId !== undefined) q = q.where('tenantId', '=', filter.tenantId);
+    if (filter.instanceId !== undefined) q = q.where('instanceId', '=', filter.instanceId);
+    return pageOf(await q.execute(), page.limit);
+  }
+
+  /** The newest backup of an instance (parent of the next incremental). */
+  async latestBackup(instanceId: string): Promise<BackupRow | undefined> {
+    return this.db
+      .selectFrom('backups')
+      .selectAll()
+      .where('instanceId', '=', instanceId)
+      .orderBy('id', 'desc')
+      .executeTakeFirst();
+  }
+
+  async listEvents(after: number, limit: number, tenantId?: string): Promise<Selectable<EventRow>[]> {
+    let q = this.db.selectFrom('events').selectAll().where('id', '>', after).orderBy('id').limit(limit);
+    if (tenantId !== undefined) q = q.where('tenantId', '=', tenantId);
+    return q.execute();
+  }
+}

@@ -1,0 +1,21 @@
+import { SDK_API_VERSION, type PluginManifest } from '@cairn/plugin-sdk';
+
+export const manifest: PluginManifest = {
+  name: '@cairn/plugin-dummy',
+  version: '0.1.0',
+  apiVersion: SDK_API_VERSION,
+  description: 'Simulated backup and restore with progress steps, configurable duration, size and failure',
+  capabilities: ['backup', 'restore', 'restore-volume', 'delete-backup', 'list-offerings', 'preflight'],
+  configSchema: {
+    type: 'object',
+    properties: {
+      durationMs: { type: 'integer', minimum: 0, description: 'how long one operation takes' },
+      sizeBytes: { type: 'integer', minimum: 0, description: 'size of each simulated backup' },
+      steps: { type: 'integer', minimum: 1, maximum: 1000, description: 'progress reports per operation' },
+      failCode: { type: 'string', description: 'when set, operations fail with this code' },
+      failMessage: { type: 'string' },
+      failAt: { enum: ['start', 'end'], description: 'fail before the first or after the last step' },
+    },
+    additionalProperties: false,
+  },
+};

@@ -1,0 +1,35 @@
+/** Operations a provider may implement; the manifest's `capabilities` lists the ones it does. */
+export const OPERATIONS = [
+  'backup',
+  'restore',
+  'restore-volume',
+  'delete-backup',
+  'list-offerings',
+  'sync',
+  'preflight',
+] as const;
+export type Operation = (typeof OPERATIONS)[number];
+
+/** A JSON Schema (draft 2020-12 subset) describing a provider connection's `config`. */
+export type JsonSchema = { [key: string]: unknown };
+
+/**
+ * What a plugin says about itself. The agent validates it before running any plugin code,
+ * reports it to the control plane, and routes tasks by `capabilities`.
+ */
+export interface PluginManifest {
+  /** npm package name, e.g. `@cairn/plugin-dummy` or `cairn-plugin-acme`. */
+  name: string;
+  /** The plugin's own semver version. */
+  version: string;
+  /** The SDK API version the plugin was written for (see SDK_API_VERSION). */
+  apiVersion: number;
+  /** Extra API versions the plugin can also speak, for negotiation. */
+  apiVersions?: number[];
+  /** Which operations the plugin implements. */
+  capabilities: Operation[];
+  /** JSON Schema of the provider connection's config. */
+  configSchema: JsonSchema;
+  /** One line for humans. */
+  description?: string;
+}

@@ -1,0 +1,124 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Api } from '../harness/api.js';
+import { backends, freshDatabase, type TestDatabase } from '../harness/databases.js';
+import { enrollAgent, startAgent, startControlPlane, type ControlPlaneProc, type Proc } from '../harness/processes.js';
+import { protectInstance, waitForTask } from '../harness/scenario.js';
+
+describe.each(backends)('backup and restore end to end (%s)', (backend) => {
+  let db: TestDatabase;
+  let cp: ControlPlaneProc;
+  let agent: Proc;
+  let api: Api;
+  let agentId: string;
+
+  beforeAll(async () => {
+    db = await freshDatabase(backend);
+    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
+    api = new Api(cp.url, cp.adminToken);
+    const enrolled = await enrollAgent(cp, 'zone-a', 'host-1');
+    agentId = enrolled.agentId;
+    agent = await startAgent(enrolled.stateDir);
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await cp?.proc.stop();
+    await db?.drop();
+  });
+
+  it('reports the enrolled agent with its plugin and capabilities', async () => {
+    const a = await api.expect(200, 'GET', `/v1/agents/${agentId}`);
+    expect(a).toMatchObject({ id: agentId, zone: 'zone-a', state: 'connected', slots: 2 });
+    const dummy = a.plugins.find((p: { name: string }) => p.name === '@cairn/plugin-dummy');
+    expect(dummy).toMatchObject({ apiVersion: 1 });
+    expect(dummy.capabilities).toEqual(expect.arrayContaining(['backup', 'restore']));
+    const plugins = await api.expect(200, 'GET', '/v1/plugins');
+    expect(plugins.items).toContainEqual(expect.objectContaining({ zone: 'zone-a', name: '@cairn/plugin-dummy' }));
+  });
+
+  it('runs an ad-hoc backup through queued → running → succeeded, stores progress and a backup, then restores it', async () => {
+    const p = await protectInstance(api, 'zone-a', { config: { durationMs: 600, steps: 4, sizeBytes: 4096 } });
+    const started = await api.post(`/v1/instances/${p.instanceId}/backups`);
+    expect(started.status).toBe(202);
+    expect(started.headers.get('location')).toBe(`/v1/tasks/${started.body.id}`);
+    expect(started.body).toMatchObject({ kind: 'backup', state: 'queued', attempt: 0, instanceId: p.instanceId });
+
+    const done = await waitForTask(api, started.body.id, ['succeeded', 'failed', 'cancelled', 'lost']);
+    expect(done).toMatchObject({ state: 'succeeded', attempt: 1, error: null });
+    expect(done.progress).toMatchObject({ percent: 100, bytesTotal: 4096 });
+
+    const progress = await api.expect(200, 'GET', `/v1/tasks/${done.id}/progress`);
+    expect(progress.items.length).toBeGreaterThanOrEqual(3);
+    const percents = progress.items.map((r: { percent: number }) => r.percent);
+    expect(percents).toEqual([...percents].sort((a, b) => a - b));
+
+    const events = await api.expect(200, 'GET', '/v1/events?after=0&limit=1000');
+    const types = events.items
+      .filter((e: { taskId: string }) => e.taskId === done.id)
+      .map((e: { type: string }) => e.type);
+    expect(types).toEqual(expect.arrayContaining(['task.queued', 'task.started', 'task.succeeded']));
+
+    const backups = await api.expect(200, 'GET', `/v1/backups?instanceId=${p.instanceId}`);
+    expect(backups.items).toHaveLength(1);
+    const backup = backups.items[0];
+    expect(backup).toMatchObject({
+      instanceId: p.instanceId,
+      offeringId: p.offeringId,
+      mode: 'FULL',
+      sizeBytes: 4096,
+      taskId: done.id,
+    });
+    expect(backup.externalId).toMatch(/^dummy-/);
+    expect(backup.name).toMatch(/^vm-\d+\.\d{2}-[A-Z][a-z]{2} \d{2}\.\d{2}\.\d{2}$/);
+    expect(done.backupId).toBe(backup.id);
+
+    const restore = await api.post(`/v1/backups/${backup.id}/restore`);
+    expect(restore.status).toBe(202);
+    expect(restore.body).toMatchObject({ kind: 'restore', backupId: backup.id });
+    const restored = await waitForTask(api, restore.body.id, ['succeeded', 'failed', 'cancelled', 'lost']);
+    expect(restored.state).toBe('succeeded');
+    expect((await api.expect(200, 'GET', `/v1/backups?instanceId=${p.instanceId}`)).items).toHaveLength(1);
+  });
+
+  it('surfaces a dummy failure as a failed task with the plugin error code and message', async () => {
+    const p = await protectInstance(api, 'zone-a', {
+      config: { durationMs: 200, steps: 2, failCode: 'DISK_FULL', failMessage: 'datastore ds-1 is full' },
+    });
+    const task = (await api.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
+    const failed = await waitForTask(api, task.id, ['succeeded', 'failed', 'cancelled', 'lost']);
+    expect(failed.state).toBe('failed');
+    expect(failed.error).toEqual({ code: 'DISK_FULL', message: 'datastore ds-1 is full' });
+    expect((await api.expect(200, 'GET', `/v1/backups?instanceId=${p.instanceId}`)).items).toHaveLength(0);
+  });
+
+  it('cancels a running backup: the plugin sees its AbortSignal and the task ends cancelled', async () => {
+    const p = await protectInstance(api, 'zone-a', { config: { durationMs: 60_000, steps: 60 } });
+    const task = (await api.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
+    await waitForTask(api, task.id, ['running']);
+    const cancel = await api.post(`/v1/tasks/${task.id}/cancel`);
+    expect(cancel.status).toBe(202);
+    expect(cancel.body.cancelRequested).toBe(true);
+    const ended = await waitForTask(api, task.id, ['succeeded', 'failed', 'cancelled', 'lost']);
+    expect(ended.state).toBe('cancelled');
+    expect(ended.error?.code).toBe('CANCELLED');
+    const events = await api.expect(200, 'GET', '/v1/events?after=0&limit=1000');
+    const aborted = events.items.find(
+      (e: { taskId: string; type: string; message: string }) => e.taskId === task.id && /aborted/.test(e.message),
+    );
+    expect(aborted, 'the dummy plugin reports that its AbortSignal fired').toBeDefined();
+    expect((await api.post(`/v1/tasks/${task.id}/cancel`)).status).toBe(409);
+  });
+
+  it('cancels a queued task at once', async () => {
+    const p = await protectInstance(api, 'zone-a', { config: { durationMs: 60_000, steps: 10 } });
+    const first = (await api.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
+    await waitForTask(api, first.id, ['running']);
+    // The instance is busy, so the second backup of it waits in the queue.
+    const second = (await api.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
+    expect((await api.expect(200, 'GET', `/v1/tasks/${second.id}`)).state).toBe('queued');
+    const cancelled = await api.expect(202, 'POST', `/v1/tasks/${second.id}/cancel`);
+    expect(cancelled.state).toBe('cancelled');
+    await api.expect(202, 'POST', `/v1/tasks/${first.id}/cancel`);
+    await waitForTask(api, first.id, ['cancelled']);
+  });
+});

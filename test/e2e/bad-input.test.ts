@@ -1,0 +1,178 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { encodeFrame } from '@cairn/proto';
+import { Api } from '../harness/api.js';
+import { backends, freshDatabase, type TestDatabase } from '../harness/databases.js';
+import {
+  enrollAgent,
+  runAgentCommand,
+  startAgent,
+  startControlPlane,
+  tempDir,
+  type ControlPlaneProc,
+  type Proc,
+} from '../harness/processes.js';
+import { protectInstance, waitForTask } from '../harness/scenario.js';
+
+interface Closed {
+  code: number;
+  reason: string;
+}
+
+/** Opens a raw agent socket, sends `frames` after open, resolves with how the server closed it. */
+function rawSession(url: string, credential: string, frames: (Buffer | Uint8Array | string)[]): Promise<Closed> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/agent`, {
+      headers: { authorization: `Bearer ${credential}` },
+    });
+    ws.on('open', () => {
+      for (const f of frames) ws.send(f);
+    });
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+    ws.on('error', reject);
+  });
+}
+
+describe.each(backends)('bad input gets a clean error and the server keeps serving (%s)', (backend) => {
+  let db: TestDatabase;
+  let cp: ControlPlaneProc;
+  let api: Api;
+  let agent: Proc;
+  let spare: { credential: string; agentId: string };
+
+  beforeAll(async () => {
+    db = await freshDatabase(backend);
+    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
+    api = new Api(cp.url, cp.adminToken);
+    agent = await startAgent((await enrollAgent(cp, 'zone-a', 'good-host')).stateDir);
+    // An enrolled agent that never runs: its credential drives the raw sockets below.
+    const other = await enrollAgent(cp, 'zone-b', 'raw-host');
+    const state = JSON.parse(fs.readFileSync(path.join(other.stateDir, 'agent.json'), 'utf8')) as {
+      credential: string;
+    };
+    spare = { credential: state.credential, agentId: other.agentId };
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await cp?.proc.stop();
+    await db?.drop();
+  });
+
+  it('closes a session that sends a frame that does not decode (1007) and logs why', async () => {
+    const closed = await rawSession(cp.url, spare.credential, [Buffer.from([0xff, 0xff, 0xff, 0xff])]);
+    expect(closed.code).toBe(1007);
+    expect(closed.reason).toMatch(/does not decode/);
+    await cp.proc.waitForLog(
+      (l) => /closing agent session: frame does not decode/.test(String(l['msg'])),
+      'a log line naming the bad frame',
+    );
+  });
+
+  it('closes a session whose first frame is not hello (1008)', async () => {
+    const frame = encodeFrame({ progress: { spoolSeq: 1, taskId: 'tsk_x', attempt: 1, percent: 5 } });
+    const closed = await rawSession(cp.url, spare.credential, [frame]);
+    expect(closed.code).toBe(1008);
+    expect(closed.reason).toMatch(/expected hello/);
+  });
+
+  it('closes a session whose hello names another agent (1008)', async () => {
+    const frame = encodeFrame({ hello: { protocolVersion: 1, agentId: 'agt_someoneelse', zone: 'zone-b', slots: 1 } });
+    const closed = await rawSession(cp.url, spare.credential, [frame]);
+    expect(closed.code).toBe(1008);
+  });
+
+  it('closes a session that sends a frame over the size limit (1009)', async () => {
+    const closed = await rawSession(cp.url, spare.credential, [Buffer.alloc(2 * 1024 * 1024, 1)]);
+    expect(closed.code).toBe(1009);
+  });
+
+  it('closes a session that sends text frames (1003)', async () => {
+    const closed = await rawSession(cp.url, spare.credential, ['{"hello":{}}']);
+    expect(closed.code).toBe(1003);
+  });
+
+  it('refuses an agent socket with a wrong credential (401) before any frame', async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(`${cp.url.replace(/^http/, 'ws')}/v1/agent`, {
+        headers: { authorization: 'Bearer agent_wrong' },
+      });
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('open', () => reject(new Error('a wrong credential opened a session')));
+      ws.on('error', () => undefined);
+    });
+    expect(status).toBe(401);
+  });
+
+  it('answers a bad JSON body with 400 problem+json and writes nothing', async () => {
+    const before = (await api.expect(200, 'GET', '/v1/instances')).items.length;
+    const res = await api.call('POST', '/v1/instances', '{"name": "vm-1", "zone": ');
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(res.body).toMatchObject({ status: 400, code: 'malformed_json' });
+    const invalid = await api.post('/v1/instances', { name: '', zone: 'Not A Zone', locator: {}, extra: 1 });
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.code).toBe('invalid_input');
+    expect(invalid.body.errors.map((e: { path: string }) => e.path)).toEqual(expect.arrayContaining(['name', 'zone']));
+    expect((await api.expect(200, 'GET', '/v1/instances')).items.length).toBe(before);
+  });
+
+  it('answers a wrong or missing token with 401 and an unknown id with 404', async () => {
+    const wrong = await new Api(cp.url, 'cairn_not-a-token').get('/v1/tasks');
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.code).toBe('unauthorized');
+    const none = await fetch(`${cp.url}/v1/tasks`);
+    expect(none.status).toBe(401);
+    for (const p of [
+      '/v1/tasks/tsk_01m8000000000000000000000',
+      '/v1/instances/ins_01m8000000000000000000000',
+      '/v1/backups/nonsense',
+      '/v1/agents/agt_01m8000000000000000000000',
+    ]) {
+      const r = await api.get(p);
+      expect(r.status, p).toBe(404);
+      expect(r.body.code).toBe('not_found');
+    }
+  });
+
+  it('refuses a spent enrollment token', async () => {
+    const { token } = await api.expect(201, 'POST', '/v1/agent-enrollments', { zone: 'zone-c' });
+    const first = await runAgentCommand([
+      'enroll',
+      '--server',
+      cp.url,
+      '--token',
+      token,
+      '--state-dir',
+      tempDir('enroll'),
+    ]);
+    expect(first.exitCode).toBe(0);
+    const second = await runAgentCommand([
+      'enroll',
+      '--server',
+      cp.url,
+      '--token',
+      token,
+      '--state-dir',
+      tempDir('enroll'),
+    ]);
+    expect(second.exitCode).not.toBe(0);
+    expect(second.stderr.join('\n')).toMatch(/already used/);
+    const http = await fetch(`${cp.url}/v1/agents/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token }),
+    });
+    expect(http.status).toBe(401);
+  });
+
+  it('still serves the healthy agent and API clients after all of the above', async () => {
+    expect(agent.running).toBe(true);
+    expect((await fetch(`${cp.url}/readyz`)).status).toBe(200);
+    const p = await protectInstance(api, 'zone-a', { config: { durationMs: 200, steps: 3 } });
+    const task = (await api.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
+    expect((await waitForTask(api, task.id, ['succeeded', 'failed', 'cancelled', 'lost'])).state).toBe('succeeded');
+  });
+});

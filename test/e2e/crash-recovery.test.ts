@@ -1,0 +1,96 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Api } from '../harness/api.js';
+import { backends, freshDatabase, type TestDatabase } from '../harness/databases.js';
+import { enrollAgent, startAgent, startControlPlane, type ControlPlaneProc, type Proc } from '../harness/processes.js';
+import { protectInstance, waitForTask } from '../harness/scenario.js';
+import { waitFor } from '../harness/wait.js';
+
+const TERMINAL = ['succeeded', 'failed', 'cancelled', 'lost'];
+
+describe.each(backends)('crash recovery with real process kills (%s)', (backend) => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+
+  async function setup(): Promise<{ db: TestDatabase; cp: ControlPlaneProc; api: Api }> {
+    const db = await freshDatabase(backend);
+    cleanup.push(() => db.drop());
+    const cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
+    cleanup.push(() => cp.proc.stop());
+    return { db, cp, api: new Api(cp.url, cp.adminToken) };
+  }
+
+  function track(proc: Proc): Proc {
+    cleanup.push(() => proc.stop());
+    return proc;
+  }
+
+  it('finishes a task whose control plane was killed -9 mid-task: the agent reconnects and its result reaches the new process', async () => {
+    const { db, cp, api } = await setup();
+    const { stateDir } = await enrollAgent(cp, 'zone-a', 'host-1');
+    const agent = track(await startAgent(stateDir));
+    const steps = 12;
+    const p = await protectInstance(api, 'zone-a', { config: { durationMs: 6000, steps, sizeBytes: 1200 } });
+    const task = (await api.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
+    await waitFor(
+      async () => (await api.get(`/v1/tasks/${task.id}`)).body.progress.percent > 0,
+      'first progress report',
+    );
+
+    await cp.proc.kill9();
+    // The agent goes on with the backup while the control plane is gone, spooling its reports.
+    await waitFor(
+      () => agent.lines.some((l) => /disconnected|reconnect/i.test(l)),
+      'the agent to notice the dropped connection',
+    );
+
+    const cp2 = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, port: cp.port });
+    cleanup.push(() => cp2.proc.stop());
+    const api2 = new Api(cp2.url, cp2.adminToken);
+    await waitFor(
+      () => agent.logs().filter((l) => l['msg'] === 'agent connected').length >= 2,
+      'the agent to reconnect by itself',
+    );
+
+    const done = await waitForTask(api2, task.id, TERMINAL);
+    expect(done).toMatchObject({ state: 'succeeded', attempt: 1 });
+    // Every progress report arrives exactly once: none lost while the server was down, none doubled.
+    const progress = await api2.expect(200, 'GET', `/v1/tasks/${task.id}/progress`);
+    expect(progress.items).toHaveLength(steps);
+    const backups = await api2.expect(200, 'GET', `/v1/backups?instanceId=${p.instanceId}`);
+    expect(backups.items).toHaveLength(1);
+    expect(backups.items[0].taskId).toBe(task.id);
+  });
+
+  it('ends a backup whose agent was killed -9 mid-task, writes no backup twice, and keeps the agent credential across the restart', async () => {
+    const { cp, api } = await setup();
+    const { stateDir, agentId } = await enrollAgent(cp, 'zone-a', 'host-1');
+    const agent = await startAgent(stateDir);
+    const p = await protectInstance(api, 'zone-a', { config: { durationMs: 30_000, steps: 30 } });
+    const task = (await api.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
+    await waitFor(
+      async () => (await api.get(`/v1/tasks/${task.id}`)).body.progress.percent > 0,
+      'first progress report',
+    );
+
+    await agent.kill9();
+    const restarted = track(await startAgent(stateDir));
+    const ended = await waitForTask(api, task.id, TERMINAL);
+    expect(ended.state).toBe('failed');
+    expect(ended.error?.code).toBe('AGENT_INTERRUPTED');
+    expect((await api.expect(200, 'GET', `/v1/backups?instanceId=${p.instanceId}`)).items).toHaveLength(0);
+
+    // Same identity after the restart: one agent, connected, no new enrollment needed.
+    const agents = await api.expect(200, 'GET', '/v1/agents');
+    expect(agents.items).toHaveLength(1);
+    expect(agents.items[0]).toMatchObject({ id: agentId, state: 'connected' });
+    expect(restarted.running).toBe(true);
+
+    // The instance is free again: the next backup runs and produces exactly one record.
+    await api.call('PATCH', `/v1/zones/zone-a/providers/${p.providerId}`, { config: { durationMs: 300, steps: 3 } });
+    const next = (await api.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
+    expect((await waitForTask(api, next.id, TERMINAL)).state).toBe('succeeded');
+    expect((await api.expect(200, 'GET', `/v1/backups?instanceId=${p.instanceId}`)).items).toHaveLength(1);
+  });
+});

@@ -1,0 +1,208 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from './wait.js';
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CP_BIN = path.join(root, 'packages/control-plane/dist/main.js');
+const AGENT_BIN = path.join(root, 'packages/agent/dist/main.js');
+
+function bin(file: string): string {
+  if (!fs.existsSync(file))
+    throw new Error(`${path.relative(root, file)} is missing: run the suite with "npx pnpm@10 test" (it builds first)`);
+  return file;
+}
+
+/** A child process whose output is kept, line by line, for assertions. */
+export class Proc {
+  readonly lines: string[] = [];
+  readonly stderr: string[] = [];
+  exitCode: number | null = null;
+  signal: NodeJS.Signals | null = null;
+  private readonly exited: Promise<void>;
+
+  constructor(readonly child: ChildProcess) {
+    const collect = (stream: NodeJS.ReadableStream | null, into: string[]) => {
+      let buf = '';
+      stream?.setEncoding('utf8');
+      stream?.on('data', (chunk: string) => {
+        buf += chunk;
+        let i;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          into.push(buf.slice(0, i));
+          buf = buf.slice(i + 1);
+        }
+      });
+      stream?.on('end', () => {
+        if (buf) into.push(buf);
+      });
+    };
+    collect(child.stdout, this.lines);
+    collect(child.stderr, this.stderr);
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        this.exitCode = code;
+        this.signal = signal;
+        resolve();
+      }),
+    );
+  }
+
+  get running(): boolean {
+    return this.exitCode === null && this.signal === null;
+  }
+
+  /** Parsed JSON log lines (pino). */
+  logs(): Record<string, unknown>[] {
+    const out: Record<string, unknown>[] = [];
+    for (const l of this.lines) {
+      try {
+        out.push(JSON.parse(l) as Record<string, unknown>);
+      } catch {
+        // not a log line
+      }
+    }
+    return out;
+  }
+
+  async waitForLog(predicate: (line: Record<string, unknown>) => boolean, what: string, timeoutMs = 30_000) {
+    return waitFor(
+      () => this.logs().find(predicate),
+      `${what}\n--- stdout:\n${this.lines.slice(-30).join('\n')}\n--- stderr:\n${this.stderr.join('\n')}`,
+      timeoutMs,
+    );
+  }
+
+  async exit(): Promise<void> {
+    await this.exited;
+  }
+
+  /** kill -9: no chance to clean up. */
+  async kill9(): Promise<void> {
+    if (!this.running) return;
+    this.child.kill('SIGKILL');
+    await this.exited;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.child.kill('SIGTERM');
+    const t = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    await this.exited;
+    clearTimeout(t);
+  }
+}
+
+export interface ControlPlaneProc {
+  proc: Proc;
+  url: string;
+  port: number;
+  adminToken: string;
+}
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+
+/** Starts `cairn-control-plane` as a separate process and waits until it listens. */
+export async function startControlPlane(opts: {
+  databaseUrl: string;
+  dataDir: string;
+  port?: number;
+  env?: Record<string, string>;
+}): Promise<ControlPlaneProc> {
+  const child = spawn(process.execPath, [bin(CP_BIN)], {
+    env: {
+      ...process.env,
+      CAIRN_DATABASE_URL: opts.databaseUrl,
+      CAIRN_DATA_DIR: opts.dataDir,
+      CAIRN_PORT: String(opts.port ?? 0),
+      CAIRN_HOST: '127.0.0.1',
+      CAIRN_ADMIN_TOKEN: ADMIN_TOKEN,
+      CAIRN_HEARTBEAT_MS: '500',
+      CAIRN_TASK_LEASE_MS: '15000',
+      CAIRN_DISPATCH_POLL_MS: '200',
+      CAIRN_LOG_LEVEL: 'info',
+      ...opts.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const proc = new Proc(child);
+  const line = await proc.waitForLog((l) => l['msg'] === 'control plane listening', 'control plane to listen');
+  return { proc, url: String(line['url']), port: Number(line['port']), adminToken: ADMIN_TOKEN };
+}
+
+export function tempDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `cairn-${prefix}-`));
+}
+
+/** Runs a `cairn-agent` command to completion. */
+export async function runAgentCommand(args: string[], env: Record<string, string> = {}): Promise<Proc> {
+  const proc = new Proc(
+    spawn(process.execPath, [bin(AGENT_BIN), ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  await proc.exit();
+  return proc;
+}
+
+export interface AgentProc {
+  proc: Proc;
+  stateDir: string;
+  agentId: string;
+}
+
+/** Enrolls an agent with a fresh one-time token (over HTTP) into a new state dir. */
+export async function enrollAgent(
+  cp: ControlPlaneProc,
+  zone: string,
+  name: string,
+): Promise<{ stateDir: string; agentId: string }> {
+  const res = await fetch(`${cp.url}/v1/agent-enrollments`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${cp.adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ zone }),
+  });
+  if (res.status !== 201) throw new Error(`enrollment failed: ${res.status} ${await res.text()}`);
+  const { token } = (await res.json()) as { token: string };
+  const stateDir = tempDir('agent');
+  const proc = await runAgentCommand([
+    'enroll',
+    '--server',
+    cp.url,
+    '--token',
+    token,
+    '--state-dir',
+    stateDir,
+    '--name',
+    name,
+  ]);
+  if (proc.exitCode !== 0)
+    throw new Error(`cairn-agent enroll exited ${proc.exitCode}: ${proc.stderr.join('\n')} ${proc.lines.join('\n')}`);
+  const state = JSON.parse(fs.readFileSync(path.join(stateDir, 'agent.json'), 'utf8')) as { agentId: string };
+  return { stateDir, agentId: state.agentId };
+}
+
+/** Starts `cairn-agent run` and waits for its first session. */
+export async function startAgent(
+  stateDir: string,
+  opts: { plugins?: string; slots?: number; args?: string[]; waitConnected?: boolean } = {},
+): Promise<Proc> {
+  const args = [
+    'run',
+    '--state-dir',
+    stateDir,
+    '--plugins',
+    opts.plugins ?? '@cairn/plugin-dummy',
+    '--slots',
+    String(opts.slots ?? 2),
+    ...(opts.args ?? []),
+  ];
+  const proc = new Proc(
+    spawn(process.execPath, [bin(AGENT_BIN), ...args], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] }),
+  );
+  if (opts.waitConnected !== false) await proc.waitForLog((l) => l['msg'] === 'agent connected', 'agent to connect');
+  return proc;
+}

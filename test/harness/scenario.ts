@@ -1,0 +1,70 @@
+import type { Api } from './api.js';
+import { waitFor } from './wait.js';
+
+export interface Protected {
+  providerId: string;
+  offeringId: string;
+  instanceId: string;
+}
+
+let counter = 0;
+
+/**
+ * Through the API only: a dummy provider connection in `zone`, a native offering that allows
+ * ad-hoc backups, and an instance assigned to it.
+ */
+export async function protectInstance(
+  api: Api,
+  zone: string,
+  opts: { config?: Record<string, unknown>; locator?: unknown; agentId?: string } = {},
+): Promise<Protected> {
+  const n = ++counter;
+  const provider = await api.expect(201, 'POST', `/v1/zones/${zone}/providers`, {
+    name: `dummy-${n}`,
+    plugin: '@cairn/plugin-dummy',
+    config: opts.config ?? {},
+    credentials: { secret: 's3cret' },
+  });
+  const offering = await api.expect(201, 'POST', '/v1/offerings', {
+    name: `gold-${n}`,
+    zone,
+    providerId: provider.id,
+    allowAdhoc: true,
+    allowUserSchedules: true,
+    sla: { cron: '0 2 * * *', keepLast: 7 },
+  });
+  const instance = await api.expect(201, 'POST', '/v1/instances', {
+    name: `vm-${n}`,
+    zone,
+    locator: opts.locator ?? { vm: `vm-${n}` },
+    ...(opts.agentId ? { agentId: opts.agentId } : {}),
+  });
+  await api.expect(200, 'PUT', `/v1/instances/${instance.id}/offering`, { offeringId: offering.id });
+  return { providerId: provider.id, offeringId: offering.id, instanceId: instance.id };
+}
+
+export interface TaskBody {
+  id: string;
+  state: string;
+  attempt: number;
+  backupId: string | null;
+  error: { code: string; message: string } | null;
+  progress: { percent: number; bytesDone: number; bytesTotal: number };
+}
+
+/** Polls a task until it is in one of `states`. */
+export async function waitForTask(api: Api, id: string, states: string[], timeoutMs = 30_000): Promise<TaskBody> {
+  let last: TaskBody | undefined;
+  try {
+    return await waitFor(
+      async () => {
+        last = await api.expect<TaskBody>(200, 'GET', `/v1/tasks/${id}`);
+        return states.includes(last.state) ? last : undefined;
+      },
+      `task ${id} to reach ${states.join('|')}`,
+      timeoutMs,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last seen: ${JSON.stringify(last)}`);
+  }
+}
