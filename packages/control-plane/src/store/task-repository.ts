@@ -332,6 +332,8 @@ export class TaskRepository {
   ) {
     const task = await trx.selectFrom('tasks').selectAll().where('id', '=', report.taskId).executeTakeFirst();
     if (!task || task.agentId !== agentId || task.attempt !== report.attempt) return;
+    // Events are an append-only log: a plugin's last words after its result still count.
+    if (report.kind === 'event') return this.recordAgentEvent(trx, agentId, task, report);
     if (!HELD_STATES.includes(task.state as TaskState)) return;
     const fenced = () =>
       trx
@@ -409,26 +411,6 @@ export class TaskRepository {
           .execute();
         return;
       }
-      case 'event': {
-        await trx
-          .insertInto('events')
-          .values({
-            tenantId: task.tenantId,
-            type: report.type,
-            at: report.at,
-            message: report.message,
-            taskId: task.id,
-            instanceId: task.instanceId,
-            jobId: null,
-            agentId,
-            data: report.data,
-            sourceAgentId: agentId,
-            sourceSeq: report.seq,
-          })
-          .orIgnore()
-          .execute();
-        return;
-      }
       case 'result': {
         const o = report.outcome;
         const state = outcomeState(o.ok ? { ok: true } : { ok: false, errorCode: o.code }, task.cancelRequested === 1);
@@ -450,6 +432,26 @@ export class TaskRepository {
         return;
       }
     }
+  }
+
+  private async recordAgentEvent(trx: Trx, agentId: string, task: TaskRow, report: Extract<Report, { kind: 'event' }>) {
+    await trx
+      .insertInto('events')
+      .values({
+        tenantId: task.tenantId,
+        type: report.type,
+        at: report.at,
+        message: report.message,
+        taskId: task.id,
+        instanceId: task.instanceId,
+        jobId: null,
+        agentId,
+        data: report.data,
+        sourceAgentId: agentId,
+        sourceSeq: report.seq,
+      })
+      .orIgnore()
+      .execute();
   }
 
   /** One backup record per task: the unique task_id makes a second insert impossible. */
