@@ -1,0 +1,303 @@
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { definePlugin, SDK_API_VERSION } from '@cairn/plugin-sdk';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { inspectPlugin, loadPlugin } from './plugin-host/loader.js';
+import { readDrain, writeDrain } from './state/drain.js';
+import { enrollForTest, startTestAgent, type TestAgent } from './testing/agents.js';
+import { FakeControlPlane } from './testing/fake-control-plane.js';
+import { tempDir, waitFor } from './testing/wait.js';
+
+let dir: string;
+let cleanup: () => void;
+let cp: FakeControlPlane;
+let running: TestAgent | undefined;
+
+beforeEach(async () => {
+  ({ dir, cleanup } = tempDir());
+  // A long interval: no test here should see a reconnect for silence unless it asks for one.
+  cp = await FakeControlPlane.start({ heartbeatIntervalMs: 2_000 });
+});
+afterEach(async () => {
+  await running?.stop();
+  running = undefined;
+  await cp.close();
+  cleanup();
+});
+
+async function start(options: Parameters<typeof startTestAgent>[2] = {}): Promise<TestAgent> {
+  running = await startTestAgent(dir, enrollForTest(dir, cp.url), options);
+  return running;
+}
+
+const dummyBackup = (taskId: string, config: Record<string, unknown> = { durationMs: 300 }, attempt = 1) => ({
+  assign: {
+    taskId,
+    attempt,
+    operation: 'backup',
+    plugin: '@cairn/plugin-dummy',
+    providerConfigJson: JSON.stringify({ endpoint: null, config, credentials: {} }),
+    paramsJson: JSON.stringify({ instanceId: 'ins_1', instanceName: 'vm-1', locator: {}, mode: 'FULL' }),
+  },
+});
+
+const spoolFiles = () => readdirSync(path.join(dir, 'spool')).filter((f) => /^\d+\.json$/.test(f));
+
+describe('agent session', () => {
+  it('says hello with its plugins, slots and running tasks, then logs "agent connected"', async () => {
+    const { logs } = await start({ slots: 3 });
+    const session = await cp.waitForSession(0);
+    expect(session.hello).toMatchObject({
+      protocolVersion: 1,
+      agentId: 'agt_test',
+      zone: 'zone-a',
+      slots: 3,
+      running: [],
+      draining: false,
+      plugins: [
+        {
+          name: '@cairn/plugin-dummy',
+          apiVersion: 1,
+          capabilities: expect.arrayContaining(['backup', 'restore']) as unknown,
+        },
+      ],
+    });
+    const line = await waitFor(() => logs.find('agent connected')[0], 'the "agent connected" log line');
+    expect(line).toMatchObject({ agentId: 'agt_test', sessionId: 'session-0' });
+  });
+
+  it('runs a dummy backup: accepted, at least three progress reports, a result with backup metadata', async () => {
+    await start();
+    await cp.waitForSession(0);
+    cp.send(dummyBackup('tsk_backup'));
+    const result = await cp.waitForReport('tsk_backup', 'result');
+    const reports = cp.reportsFor('tsk_backup');
+    expect(reports[0]?.kind).toBe('accepted');
+    expect(cp.reportsFor('tsk_backup', 'progress').length).toBeGreaterThanOrEqual(3);
+    expect(result.frame.result?.ok?.backup).toMatchObject({
+      externalId: expect.stringMatching(/^dummy-/) as unknown,
+      mode: 'FULL',
+      sizeBytes: 64 * 1024 * 1024,
+    });
+    // Reports arrive in spool order.
+    const seqs = reports.map((r) => r.seq);
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+    // Every report was acknowledged, so nothing is left in the spool.
+    await waitFor(() => spoolFiles().length === 0, 'the spool to empty after the acks');
+  });
+
+  it('delivers the cancel to the plugin and ends the task CANCELLED', async () => {
+    let sawAbort = false;
+    const probe = inspectPlugin('cairn-plugin-probe', {
+      default: definePlugin({
+        manifest: {
+          name: 'cairn-plugin-probe',
+          version: '1.0.0',
+          apiVersion: SDK_API_VERSION,
+          capabilities: ['backup'],
+          configSchema: {},
+        },
+        createProvider: () => ({
+          backup: (_req, ctx) =>
+            new Promise((_resolve, reject) => {
+              ctx.progress({ percent: 5, message: 'waiting to be cancelled' });
+              ctx.signal.addEventListener('abort', () => {
+                sawAbort = ctx.signal.aborted;
+                ctx.event({ type: 'provider.message', message: 'probe saw the abort' });
+                reject(ctx.signal.reason as Error);
+              });
+            }),
+        }),
+      }),
+    });
+    await start({ plugins: [probe] });
+    await cp.waitForSession(0);
+    cp.send({ assign: { ...dummyBackup('tsk_cancel').assign, plugin: 'cairn-plugin-probe' } });
+    await cp.waitForReport('tsk_cancel', 'progress');
+    cp.send({ cancel: { taskId: 'tsk_cancel', attempt: 1, reason: 'cancelled through the API' } });
+    const result = await cp.waitForReport('tsk_cancel', 'result');
+    expect(result.frame.result?.error).toMatchObject({ code: 'CANCELLED', message: 'cancelled through the API' });
+    expect(sawAbort).toBe(true);
+    // What the plugin reported while winding down arrives too, before the result.
+    const event = cp.reportsFor('tsk_cancel', 'event').find((e) => e.frame.event?.message === 'probe saw the abort');
+    expect(event?.seq).toBeLessThan(result.seq);
+  });
+
+  it('re-acknowledges a repeated assignment instead of running it twice', async () => {
+    const { agent } = await start();
+    await cp.waitForSession(0);
+    cp.send(dummyBackup('tsk_twice', { durationMs: 60_000 }));
+    await cp.waitForReport('tsk_twice', 'accepted');
+    cp.send(dummyBackup('tsk_twice', { durationMs: 60_000 }));
+    await waitFor(() => cp.reportsFor('tsk_twice', 'accepted').length === 2, 'a second accepted');
+    expect(agent.executor.running()).toEqual([{ taskId: 'tsk_twice', attempt: 1 }]);
+    cp.send({ cancel: { taskId: 'tsk_twice', attempt: 1, reason: 'enough' } });
+    await cp.waitForReport('tsk_twice', 'result');
+    // Sent again after it finished: nothing new.
+    cp.send(dummyBackup('tsk_twice', { durationMs: 0 }));
+    cp.send(dummyBackup('tsk_other', { durationMs: 0 }));
+    await cp.waitForReport('tsk_other', 'result');
+    expect(cp.reportsFor('tsk_twice', 'accepted')).toHaveLength(2);
+    expect(cp.reportsFor('tsk_twice', 'result')).toHaveLength(1);
+  });
+
+  it('stops an older attempt still running here when a newer attempt of the task arrives', async () => {
+    await start({ slots: 1 });
+    await cp.waitForSession(0);
+    cp.send(dummyBackup('tsk_retry', { durationMs: 60_000 }, 1));
+    await cp.waitForReport('tsk_retry', 'accepted');
+    cp.send(dummyBackup('tsk_retry', { durationMs: 0 }, 2));
+    const results = await waitFor(() => {
+      const r = cp.reportsFor('tsk_retry', 'result');
+      return r.length === 2 ? r : undefined;
+    }, 'both attempts to end');
+    expect(results.find((r) => r.attempt === 1)?.frame.result?.error).toMatchObject({ code: 'SUPERSEDED' });
+    expect(results.find((r) => r.attempt === 2)?.frame.result?.ok?.backup?.externalId).toMatch(/^dummy-/);
+  });
+
+  it('rejects an assignment when every slot is busy, or the plugin is missing', async () => {
+    await start({ slots: 1 });
+    await cp.waitForSession(0);
+    cp.send(dummyBackup('tsk_long', { durationMs: 60_000 }));
+    await cp.waitForReport('tsk_long', 'accepted');
+    cp.send(dummyBackup('tsk_more'));
+    cp.send({ assign: { ...dummyBackup('tsk_noplugin').assign, plugin: 'cairn-plugin-nowhere' } });
+    expect((await cp.waitForReport('tsk_more', 'rejected')).frame.rejected).toMatchObject({ reasonCode: 'NO_SLOT' });
+    expect((await cp.waitForReport('tsk_noplugin', 'rejected')).frame.rejected).toMatchObject({
+      reasonCode: 'NO_PLUGIN',
+    });
+  });
+
+  it('re-sends unacknowledged reports, in order, after the server drops the connection', async () => {
+    cp.autoAck = false;
+    await start();
+    await cp.waitForSession(0);
+    cp.send(dummyBackup('tsk_resend', { durationMs: 100 }));
+    await cp.waitForReport('tsk_resend', 'result');
+    const first = cp.reports.filter((r) => r.session === 0).map((r) => r.seq);
+    expect(spoolFiles()).toHaveLength(first.length);
+
+    cp.dropAll();
+    await cp.waitForSession(1);
+    await waitFor(() => cp.reports.filter((r) => r.session === 1).length === first.length, 'the re-sent reports');
+    expect(cp.reports.filter((r) => r.session === 1).map((r) => r.seq)).toEqual(first);
+
+    cp.ack(first);
+    await waitFor(() => spoolFiles().length === 0, 'the spool to empty after the ack');
+  });
+
+  it('closes the session on a garbage frame and reconnects without crashing', async () => {
+    const { logs } = await start();
+    await cp.waitForSession(0);
+    cp.sendRaw(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]));
+    const second = await cp.waitForSession(1);
+    expect(cp.sessions[0]?.closeCode).toBe(1007);
+    expect(logs.lines.some((l) => String(l['msg']).startsWith('closing the control plane session: bad frame'))).toBe(
+      true,
+    );
+    // The new session works.
+    second.socket.send(new Uint8Array(0)); // an empty frame is garbage too: FRAME_EMPTY
+    await cp.waitForSession(2);
+    cp.send(dummyBackup('tsk_after', { durationMs: 0 }));
+    await cp.waitForReport('tsk_after', 'result');
+  });
+
+  it('reconnects when the control plane stops answering heartbeats', async () => {
+    await cp.close();
+    cp = await FakeControlPlane.start({ heartbeatIntervalMs: 100 });
+    await start();
+    await cp.waitForSession(0);
+    cp.answerHeartbeats = false;
+    await cp.waitForSession(1);
+    expect(cp.sessions[0]?.closed).toBe(true);
+  });
+
+  it('refuses backups while drained locally, runs restores, and reconnects to report the drain', async () => {
+    await start();
+    await cp.waitForSession(0);
+    writeDrain(dir, { enabled: true, message: 'disk swap until 18:00', source: 'local' });
+    const second = await cp.waitForSession(1);
+    expect(second.hello).toMatchObject({ draining: true, drainMessage: 'disk swap until 18:00' });
+    expect(cp.sessions[0]?.closeCode).toBe(4001);
+
+    cp.send(dummyBackup('tsk_drained'));
+    expect((await cp.waitForReport('tsk_drained', 'rejected')).frame.rejected).toMatchObject({
+      reasonCode: 'DRAINING',
+      message: 'disk swap until 18:00',
+    });
+    cp.send({
+      assign: {
+        ...dummyBackup('tsk_restore').assign,
+        operation: 'restore',
+        paramsJson: JSON.stringify({ instanceId: 'ins_1', locator: {}, backupExternalId: 'dummy-1' }),
+      },
+    });
+    expect((await cp.waitForReport('tsk_restore', 'result')).frame.result?.ok?.outputJson).toContain('bytesRestored');
+  });
+
+  it('persists and obeys a drain from the control plane, and acknowledges it', async () => {
+    await start();
+    await cp.waitForSession(0);
+    cp.send({ drain: { enabled: true, message: '' } });
+    await waitFor(() => readDrain(dir).enabled, 'the drain file');
+    expect(readDrain(dir)).toMatchObject({ enabled: true, source: 'server' });
+    await waitFor(() => cp.sessions[0]?.frames.some((f) => f.body === 'ack'), 'the drain ack');
+    cp.send(dummyBackup('tsk_maint'));
+    expect((await cp.waitForReport('tsk_maint', 'rejected')).frame.rejected).toMatchObject({
+      reasonCode: 'DRAINING',
+      message: 'Service provider is currently undergoing scheduled maintenance.',
+    });
+    // The server already knows: no reconnect to report it.
+    expect(cp.sessions).toHaveLength(1);
+  });
+
+  it('aborts running backups after being cut off longer than the limit, and reports it on reconnect', async () => {
+    const { agent, logs } = await start({ disconnectAbortMs: 300 });
+    await cp.waitForSession(0);
+    cp.send(dummyBackup('tsk_cutoff', { durationMs: 120_000 }));
+    await cp.waitForReport('tsk_cutoff', 'accepted');
+    // The credential is refused from now on (as if revoked), so the agent stays cut off.
+    cp.credential = 'another-credential';
+    cp.dropAll();
+    await waitFor(() => agent.spool.hasResult('tsk_cutoff', 1), 'the spooled AGENT_DISCONNECTED result');
+    expect(cp.refusedUpgrades).toBeGreaterThan(0);
+    await waitFor(
+      () =>
+        logs.lines.find(
+          (l) => l['level'] === 50 && String(l['msg']).includes('refused the agent credential (HTTP 401)'),
+        ),
+      'the credential refusal log line',
+    );
+    cp.credential = 'test-credential';
+    const result = await cp.waitForReport('tsk_cutoff', 'result');
+    expect(result.frame.result?.error).toMatchObject({ code: 'AGENT_DISCONNECTED', retryable: true });
+  });
+
+  it('reports AGENT_INTERRUPTED on start-up for a task the journal still calls running', async () => {
+    const first = await start();
+    await cp.waitForSession(0);
+    cp.send(dummyBackup('tsk_crash', { durationMs: 120_000 }));
+    await cp.waitForReport('tsk_crash', 'accepted');
+    // Simulate a crash: the agent vanishes without ending its task (the child-process version
+    // of this, with kill -9, is in main.test.ts).
+    await first.agent.connection.stop();
+    first.agent.drain.close();
+    running = undefined;
+    expect(existsSync(path.join(dir, 'tasks', 'tsk_crash.json'))).toBe(true);
+
+    const again = await startTestAgent(dir, enrollForTest(dir, cp.url), {
+      plugins: [await loadPlugin('@cairn/plugin-dummy')],
+    });
+    try {
+      const result = await cp.waitForReport('tsk_crash', 'result');
+      expect(result.frame.result?.error).toMatchObject({
+        code: 'AGENT_INTERRUPTED',
+        message: 'agent restarted while the task was running',
+      });
+    } finally {
+      await again.stop();
+      first.agent.executor.abortAll({ code: 'TEST_CLEANUP', message: 'test cleanup', retryable: false });
+      await first.agent.executor.settled();
+    }
+  });
+});

@@ -1,0 +1,235 @@
+import os from 'node:os';
+import type { Logger } from './logger.js';
+import { Executor, JOURNAL_RETENTION_MS } from './executor/executor.js';
+import type { PluginRegistry } from './plugin-host/registry.js';
+import { AgentConnection, type ServerFrame } from './session/connection.js';
+import { buildHello } from './session/handshake.js';
+import type { BackoffPolicy } from './session/reconnect.js';
+import { recordEnvelope, Spool } from './spool/spool.js';
+import type { AgentCredential } from './state/credential.js';
+import { DrainState, drainMessage, sameDrain, type DrainRecord } from './state/drain.js';
+import { TaskJournal } from './state/journal.js';
+import { AGENT_VERSION } from './version.js';
+
+export interface AgentOptions {
+  stateDir: string;
+  credential: AgentCredential;
+  plugins: PluginRegistry;
+  slots: number;
+  /** Running backups are aborted after being cut off from the control plane this long. */
+  disconnectAbortMs: number;
+  taskTimeoutMs: number;
+  /** How long a cancelled or timed-out plugin may take to wind down (default 5 s). */
+  abortGraceMs?: number;
+  log: Logger;
+  /** Overrides the control plane URL stored at enrollment. */
+  server?: string;
+  hostname?: string;
+  /** How often the drain file is polled for an operator's change. */
+  drainPollMs?: number;
+  backoff?: BackoffPolicy;
+}
+
+/**
+ * One agent: its durable state (spool, journal, drain), the executor and the session with the
+ * control plane, wired together. `main.ts` builds one per process; tests build them in-process.
+ *
+ * @example
+ * const agent = new Agent({ stateDir, credential, plugins, slots: 2, disconnectAbortMs: 600_000, taskTimeoutMs: 6 * 3600_000, log });
+ * agent.start();
+ * // ...
+ * await agent.stop();
+ */
+export class Agent {
+  readonly spool: Spool;
+  readonly journal: TaskJournal;
+  readonly drain: DrainState;
+  readonly executor: Executor;
+  readonly connection: AgentConnection;
+  private readonly log: Logger;
+  /** The drain state the control plane last heard from us (hello) or told us (Drain). */
+  private reportedDrain: Pick<DrainRecord, 'enabled' | 'message'> | undefined;
+  private disconnectTimer: NodeJS.Timeout | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private started = false;
+
+  constructor(private readonly opts: AgentOptions) {
+    this.log = opts.log.child({ agentId: opts.credential.agentId });
+    this.spool = Spool.open(opts.stateDir, {
+      onDamaged: (file, err) => this.log.error({ file, err: err.message }, 'damaged spool record moved aside'),
+    });
+    this.journal = TaskJournal.open(opts.stateDir, (file, err) =>
+      this.log.error({ file, err: err.message }, 'damaged task journal entry skipped'),
+    );
+    this.drain = new DrainState(opts.stateDir);
+    this.executor = new Executor({
+      spool: this.spool,
+      journal: this.journal,
+      plugins: opts.plugins,
+      drain: this.drain,
+      slots: opts.slots,
+      taskTimeoutMs: opts.taskTimeoutMs,
+      ...(opts.abortGraceMs === undefined ? {} : { abortGraceMs: opts.abortGraceMs }),
+      log: this.log,
+    });
+    this.connection = new AgentConnection({
+      server: opts.server ?? opts.credential.server,
+      credential: opts.credential.credential,
+      log: this.log,
+      ...(opts.backoff ? { backoff: opts.backoff } : {}),
+      handlers: {
+        hello: () => this.hello(),
+        ready: (welcome) => this.onReady(welcome),
+        frame: (frame) => this.onFrame(frame),
+        lost: () => this.onLost(),
+        runningCount: () => this.executor.busy,
+      },
+    });
+  }
+
+  /** Recovers from a previous crash, then connects (and keeps reconnecting). */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const interrupted = this.executor.recoverInterrupted();
+    if (interrupted > 0)
+      this.log.warn({ interrupted }, 'tasks interrupted by the previous run reported as AGENT_INTERRUPTED');
+    // Live reports go out as soon as they are on disk; while no session is up they wait in the
+    // spool and go out, in seq order, after the next welcome.
+    this.unsubscribe = this.spool.onAppend((record) => {
+      this.connection.send(recordEnvelope(record));
+    });
+    this.drain.watch((record) => this.onLocalDrainChange(record), this.opts.drainPollMs);
+    this.pruneTimer = setInterval(() => this.journal.prune(JOURNAL_RETENTION_MS, Date.now()), 60 * 60_000);
+    this.pruneTimer.unref();
+    this.connection.start();
+  }
+
+  /**
+   * Stops the agent: running tasks end as AGENT_INTERRUPTED (spooled), the session gets
+   * `graceMs` to deliver what is spooled, then closes.
+   */
+  async stop(options: { graceMs?: number } = {}): Promise<void> {
+    this.drain.close();
+    clearInterval(this.pruneTimer);
+    clearTimeout(this.disconnectTimer);
+    this.executor.abortAll({
+      code: 'AGENT_INTERRUPTED',
+      message: 'agent stopped while the task was running',
+      retryable: true,
+    });
+    await this.executor.settled();
+    const deadline = Date.now() + (options.graceMs ?? 2_000);
+    while (this.connection.isReady && this.spool.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    this.unsubscribe?.();
+    await this.connection.stop();
+  }
+
+  private hello() {
+    this.drain.refresh();
+    const drain = this.drain.current;
+    this.reportedDrain = { enabled: drain.enabled, message: drain.message };
+    return buildHello({
+      agentId: this.opts.credential.agentId,
+      zone: this.opts.credential.zone,
+      slots: this.opts.slots,
+      plugins: this.opts.plugins.infos(),
+      agentVersion: AGENT_VERSION,
+      hostname: this.opts.hostname ?? os.hostname(),
+      running: this.executor.running(),
+      draining: drain.enabled,
+      drainMessage: drainMessage(drain),
+    });
+  }
+
+  private onReady(welcome: { sessionId: string; heartbeatIntervalMs: number }): void {
+    clearTimeout(this.disconnectTimer);
+    this.disconnectTimer = undefined;
+    const pending = this.spool.pending();
+    this.log.info(
+      {
+        sessionId: welcome.sessionId,
+        heartbeatIntervalMs: welcome.heartbeatIntervalMs,
+        spooled: pending.length,
+        running: this.executor.busy,
+      },
+      'agent connected',
+    );
+    for (const record of pending) this.connection.send(recordEnvelope(record));
+    // The drain may have changed between the hello and the welcome.
+    this.drain.refresh();
+    if (this.reportedDrain && !sameDrain(this.drain.current, this.reportedDrain)) {
+      this.connection.restart('the local drain state changed; reconnecting to report it');
+    }
+  }
+
+  private onFrame(frame: ServerFrame): void {
+    switch (frame.body) {
+      case 'assign':
+        this.executor.assign(frame.assign!);
+        return;
+      case 'cancel':
+        this.executor.cancel(frame.cancel!);
+        return;
+      case 'ack':
+        this.spool.ack(frame.ack!.spoolSeqs ?? []);
+        return;
+      case 'drain':
+        this.onServerDrain(frame.drain!);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onServerDrain(drain: { enabled?: boolean | null; message?: string | null }): void {
+    const record = { enabled: drain.enabled === true, message: drain.message ?? '', source: 'server' as const };
+    this.drain.set(record);
+    this.reportedDrain = { enabled: record.enabled, message: record.message };
+    this.log.info(
+      { draining: record.enabled, drainMessage: record.enabled ? drainMessage(record) : undefined },
+      record.enabled
+        ? 'maintenance drain set by the control plane; new backups are refused'
+        : 'maintenance drain lifted by the control plane',
+    );
+    // agent.proto: the agent acknowledges a Drain with an (empty) Ack.
+    this.connection.send({ ack: { spoolSeqs: [] } });
+  }
+
+  private onLocalDrainChange(record: DrainRecord): void {
+    this.log.info(
+      {
+        draining: record.enabled,
+        drainMessage: record.enabled ? drainMessage(record) : undefined,
+        source: record.source,
+      },
+      record.enabled ? 'agent drained locally; new backups are refused' : 'local drain lifted',
+    );
+    // The hello is the only place the protocol carries the agent's drain state.
+    if (this.connection.isReady && this.reportedDrain && !sameDrain(record, this.reportedDrain)) {
+      this.connection.restart('the local drain state changed; reconnecting to report it');
+    }
+  }
+
+  private onLost(): void {
+    if (this.disconnectTimer) return;
+    const limit = this.opts.disconnectAbortMs;
+    this.disconnectTimer = setTimeout(() => {
+      this.disconnectTimer = undefined;
+      const aborted = this.executor.abortBackups({
+        code: 'AGENT_DISCONNECTED',
+        message: `the agent lost its connection to the control plane for more than ${limit} ms`,
+        retryable: true,
+      });
+      if (aborted > 0)
+        this.log.warn(
+          { aborted, disconnectAbortMs: limit },
+          'running backups aborted: cut off from the control plane for too long',
+        );
+    }, limit);
+    this.disconnectTimer.unref();
+  }
+}

@@ -1,0 +1,50 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseRunConfig } from './config.js';
+
+describe('run configuration', () => {
+  it('uses defaults for everything but the state directory', () => {
+    expect(parseRunConfig({ stateDir: 'state' }, {})).toEqual({
+      ok: true,
+      config: {
+        stateDir: path.resolve('state'),
+        plugins: ['@cairn/plugin-dummy'],
+        slots: 2,
+        server: undefined,
+        logLevel: 'info',
+        disconnectAbortMs: 600_000,
+        taskTimeoutMs: 21_600_000,
+      },
+    });
+  });
+
+  it('reads the environment when a flag is absent, and prefers the flag', () => {
+    const env = { CAIRN_AGENT_STATE_DIR: '/var/lib/a', CAIRN_AGENT_PLUGINS: 'a, b,,c', CAIRN_AGENT_SLOTS: '4' };
+    expect(parseRunConfig({}, env)).toMatchObject({
+      ok: true,
+      config: { stateDir: '/var/lib/a', plugins: ['a', 'b', 'c'], slots: 4 },
+    });
+    expect(parseRunConfig({ slots: '1', plugins: 'x' }, env)).toMatchObject({
+      ok: true,
+      config: { slots: 1, plugins: ['x'] },
+    });
+  });
+
+  it('lists every bad value, naming its flag', () => {
+    const out = parseRunConfig(
+      { slots: '0', logLevel: 'loud', server: 'ftp://x', disconnectAbortMs: '-1', taskTimeoutMs: '1.5', plugins: ',' },
+      {},
+    );
+    expect(out.ok).toBe(false);
+    if (out.ok) return;
+    expect(out.problems).toEqual([
+      '--state-dir (or CAIRN_AGENT_STATE_DIR) is required',
+      '--plugins must name at least one plugin package',
+      '--slots must be an integer from 1 to 1000, got "0"',
+      '--server must be an http:// or https:// URL, got "ftp://x"',
+      '--log-level must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+      '--disconnect-abort-ms must be an integer from 0 to 2147483647, got "-1"',
+      '--task-timeout-ms must be an integer from 1 to 2147483647, got "1.5"',
+    ]);
+  });
+});

@@ -1,0 +1,134 @@
+import path from 'node:path';
+import { LOG_LEVELS, type LogLevel } from './logger.js';
+
+/** Settings of `cairn-agent run`, after flags and environment are merged and checked. */
+export interface RunConfig {
+  stateDir: string;
+  /** Plugin package names or absolute paths, in load order. */
+  plugins: string[];
+  slots: number;
+  /** Overrides the control plane URL stored at enrollment. */
+  server: string | undefined;
+  logLevel: LogLevel;
+  disconnectAbortMs: number;
+  taskTimeoutMs: number;
+}
+
+/** Flags as commander hands them over: strings, each maybe absent. */
+export interface RunFlags {
+  stateDir?: string;
+  plugins?: string;
+  slots?: string;
+  server?: string;
+  logLevel?: string;
+  disconnectAbortMs?: string;
+  taskTimeoutMs?: string;
+}
+
+export const RUN_DEFAULTS = {
+  plugins: ['@cairn/plugin-dummy'],
+  slots: 2,
+  logLevel: 'info' as LogLevel,
+  disconnectAbortMs: 10 * 60_000,
+  taskTimeoutMs: 6 * 60 * 60_000,
+} as const;
+
+/** Environment variables `run` reads when the matching flag is absent. */
+export const RUN_ENV = {
+  stateDir: 'CAIRN_AGENT_STATE_DIR',
+  plugins: 'CAIRN_AGENT_PLUGINS',
+  slots: 'CAIRN_AGENT_SLOTS',
+} as const;
+
+function integer(
+  label: string,
+  raw: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+  problems: string[],
+): number {
+  if (raw === undefined) return fallback;
+  const text = raw.trim();
+  const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    problems.push(`${label} must be an integer from ${min} to ${max}, got "${raw}"`);
+    return fallback;
+  }
+  return value;
+}
+
+/**
+ * Merges `run` flags with the environment (flags win) and checks every value; returns all
+ * problems at once, each one line naming the flag. Pure.
+ *
+ * @example parseRunConfig({ slots: 'x' }, {}) // → { ok: false, problems: ['--state-dir ...', '--slots must be ...'] }
+ */
+export function parseRunConfig(
+  flags: RunFlags,
+  env: Record<string, string | undefined>,
+): { ok: true; config: RunConfig } | { ok: false; problems: string[] } {
+  const problems: string[] = [];
+  const stateDirRaw = flags.stateDir ?? env[RUN_ENV.stateDir];
+  if (stateDirRaw === undefined || stateDirRaw.trim() === '')
+    problems.push(`--state-dir (or ${RUN_ENV.stateDir}) is required`);
+
+  const pluginsRaw = flags.plugins ?? env[RUN_ENV.plugins];
+  const plugins =
+    pluginsRaw === undefined
+      ? [...RUN_DEFAULTS.plugins]
+      : pluginsRaw
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '');
+  if (plugins.length === 0) problems.push('--plugins must name at least one plugin package');
+
+  const slotsLabel = flags.slots !== undefined ? '--slots' : RUN_ENV.slots;
+  const slots = integer(slotsLabel, flags.slots ?? env[RUN_ENV.slots], RUN_DEFAULTS.slots, 1, 1000, problems);
+
+  let server: string | undefined;
+  if (flags.server !== undefined) {
+    try {
+      const url = new URL(flags.server);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
+      server = flags.server;
+    } catch {
+      problems.push(`--server must be an http:// or https:// URL, got "${flags.server}"`);
+    }
+  }
+
+  const level = flags.logLevel ?? RUN_DEFAULTS.logLevel;
+  if (!(LOG_LEVELS as readonly string[]).includes(level))
+    problems.push(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`);
+
+  const disconnectAbortMs = integer(
+    '--disconnect-abort-ms',
+    flags.disconnectAbortMs,
+    RUN_DEFAULTS.disconnectAbortMs,
+    0,
+    2 ** 31 - 1,
+    problems,
+  );
+  const taskTimeoutMs = integer(
+    '--task-timeout-ms',
+    flags.taskTimeoutMs,
+    RUN_DEFAULTS.taskTimeoutMs,
+    1,
+    2 ** 31 - 1,
+    problems,
+  );
+
+  if (problems.length > 0 || stateDirRaw === undefined) return { ok: false, problems };
+  return {
+    ok: true,
+    config: {
+      stateDir: path.resolve(stateDirRaw),
+      plugins,
+      slots,
+      server,
+      logLevel: level as LogLevel,
+      disconnectAbortMs,
+      taskTimeoutMs,
+    },
+  };
+}

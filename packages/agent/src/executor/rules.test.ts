@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { decideAssign, type AssignFacts } from './rules.js';
+
+const base: AssignFacts = {
+  taskId: 'tsk_1',
+  attempt: 2,
+  operation: 'backup',
+  plugin: '@cairn/plugin-dummy',
+  paramsJson: '{"instanceId":"ins_1","instanceName":"vm1","locator":{},"mode":"FULL"}',
+  providerConfigJson: '{"endpoint":null,"config":{"durationMs":10},"credentials":{}}',
+  journal: undefined,
+  capabilities: ['backup', 'restore'],
+  freeSlots: 1,
+  drain: { enabled: false, message: '' },
+};
+
+describe('decideAssign', () => {
+  const cases: { name: string; facts: Partial<AssignFacts>; expect: Record<string, unknown> }[] = [
+    { name: 'runs a new attempt', facts: {}, expect: { action: 'run', operation: 'backup' } },
+    {
+      name: 'runs a newer attempt of a task that finished here',
+      facts: { journal: { attempt: 1, state: 'finished' } },
+      expect: { action: 'run' },
+    },
+    {
+      name: 're-acknowledges the attempt it is running',
+      facts: { journal: { attempt: 2, state: 'running' } },
+      expect: { action: 're-acknowledge' },
+    },
+    {
+      name: 're-acknowledges even with no free slot and a drain on',
+      facts: { journal: { attempt: 2, state: 'running' }, freeSlots: 0, drain: { enabled: true, message: 'm' } },
+      expect: { action: 're-acknowledge' },
+    },
+    {
+      name: 'ignores an attempt it already finished',
+      facts: { journal: { attempt: 2, state: 'finished' } },
+      expect: { action: 'ignore' },
+    },
+    {
+      name: 'ignores an attempt it already rejected',
+      facts: { journal: { attempt: 2, state: 'rejected' } },
+      expect: { action: 'ignore' },
+    },
+    {
+      name: 'ignores an attempt older than one it knows',
+      facts: { journal: { attempt: 3, state: 'running' } },
+      expect: { action: 'ignore' },
+    },
+    { name: 'ignores an assignment without a task id', facts: { taskId: '' }, expect: { action: 'ignore' } },
+    { name: 'ignores an assignment without an attempt', facts: { attempt: 0 }, expect: { action: 'ignore' } },
+    {
+      name: 'supersedes an older attempt still running here',
+      facts: { journal: { attempt: 1, state: 'running' }, freeSlots: 0 },
+      expect: { action: 'run', supersedes: 1 },
+    },
+    {
+      name: 'rejects a plugin that is not loaded',
+      facts: { capabilities: undefined },
+      expect: { action: 'reject', reasonCode: 'NO_PLUGIN' },
+    },
+    {
+      name: 'rejects an operation the plugin lacks',
+      facts: { operation: 'sync' },
+      expect: { action: 'reject', reasonCode: 'UNSUPPORTED_OPERATION' },
+    },
+    {
+      name: 'rejects an operation nobody knows',
+      facts: { operation: 'teleport', capabilities: ['backup', 'teleport'] },
+      expect: { action: 'reject', reasonCode: 'UNSUPPORTED_OPERATION' },
+    },
+    {
+      name: 'rejects params that do not parse',
+      facts: { paramsJson: '{"instanceId":' },
+      expect: { action: 'reject', reasonCode: 'BAD_PARAMS' },
+    },
+    {
+      name: 'rejects params that are not an object',
+      facts: { paramsJson: '[1,2]' },
+      expect: { action: 'reject', reasonCode: 'BAD_PARAMS' },
+    },
+    {
+      name: 'rejects a provider config that does not parse',
+      facts: { providerConfigJson: 'nope' },
+      expect: { action: 'reject', reasonCode: 'BAD_PARAMS' },
+    },
+    {
+      name: 'refuses a backup while the agent drains, with the drain message',
+      facts: { drain: { enabled: true, message: 'disk swap until 18:00' } },
+      expect: { action: 'reject', reasonCode: 'DRAINING', message: 'disk swap until 18:00' },
+    },
+    {
+      name: 'runs a restore while the agent drains',
+      facts: { operation: 'restore', drain: { enabled: true, message: 'm' } },
+      expect: { action: 'run', operation: 'restore' },
+    },
+    {
+      name: 'rejects when every slot is busy',
+      facts: { freeSlots: 0 },
+      expect: { action: 'reject', reasonCode: 'NO_SLOT' },
+    },
+    {
+      name: 'treats empty params as an empty object',
+      facts: { paramsJson: '', operation: 'restore' },
+      expect: { action: 'run', params: {} },
+    },
+  ];
+
+  it.each(cases)('$name', ({ facts, expect: expected }) => {
+    expect(decideAssign({ ...base, ...facts })).toMatchObject(expected);
+  });
+
+  it('hands the plugin a normalised provider connection', () => {
+    const d = decideAssign({ ...base, providerConfigJson: '{"endpoint":"https://x","config":{"a":1}}' });
+    expect(d).toMatchObject({
+      action: 'run',
+      connection: { endpoint: 'https://x', config: { a: 1 }, credentials: {} },
+    });
+  });
+});

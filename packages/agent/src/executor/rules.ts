@@ -1,0 +1,104 @@
+import { OPERATIONS, type Operation, type ProviderConnection } from '@cairn/plugin-sdk';
+
+/** Reasons an agent rejects an assignment (TaskRejected.reason_code). */
+export type RejectReason = 'NO_PLUGIN' | 'UNSUPPORTED_OPERATION' | 'NO_SLOT' | 'DRAINING' | 'BAD_PARAMS';
+
+/** Everything the assign rule looks at; gathered by the executor, decided here without I/O. */
+export interface AssignFacts {
+  taskId: string;
+  attempt: number;
+  operation: string;
+  plugin: string;
+  paramsJson: string;
+  providerConfigJson: string;
+  /** What the journal knows about this task's latest attempt. */
+  journal: { attempt: number; state: 'running' | 'finished' | 'rejected' } | undefined;
+  /** Capabilities of the named plugin; undefined when it is not loaded. */
+  capabilities: readonly string[] | undefined;
+  /** Slots not taken by running tasks. */
+  freeSlots: number;
+  drain: { enabled: boolean; message: string };
+}
+
+export type AssignDecision =
+  | {
+      action: 'run';
+      operation: Operation;
+      params: Record<string, unknown>;
+      connection: ProviderConnection;
+      /** An older attempt of the same task that is still running and must be stopped. */
+      supersedes?: number;
+    }
+  /** The attempt is already running here: say `accepted` again, do not run it twice. */
+  | { action: 're-acknowledge' }
+  /** Nothing to send: a stale or finished attempt (its reports are spooled or acknowledged). */
+  | { action: 'ignore'; why: string }
+  | { action: 'reject'; reasonCode: RejectReason; message: string; supersedes?: number };
+
+function isOperation(op: string): op is Operation {
+  return (OPERATIONS as readonly string[]).includes(op);
+}
+
+function parseObject(json: string, what: string): Record<string, unknown> | string {
+  if (json.trim() === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (err) {
+    return `${what} is not valid JSON: ${(err as Error).message}`;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return `${what} must be a JSON object`;
+  return value as Record<string, unknown>;
+}
+
+function objectOr(value: unknown): Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
+/**
+ * May this assignment run? Decides, in order: stale or repeated attempts (at most once per
+ * attempt), then what the agent can do (plugin, operation, parameters), then what it is willing
+ * to do right now (drain, slots).
+ *
+ * @example decideAssign({ ...facts, journal: { attempt: 2, state: 'running' }, attempt: 2 }) // → { action: 're-acknowledge' }
+ */
+export function decideAssign(f: AssignFacts): AssignDecision {
+  if (f.taskId === '' || !Number.isInteger(f.attempt) || f.attempt < 1) {
+    return { action: 'ignore', why: 'the assignment has no task id or attempt' };
+  }
+  if (f.journal && f.attempt < f.journal.attempt) {
+    return { action: 'ignore', why: `attempt ${f.attempt} is older than attempt ${f.journal.attempt} known here` };
+  }
+  if (f.journal && f.attempt === f.journal.attempt) {
+    if (f.journal.state === 'running') return { action: 're-acknowledge' };
+    return { action: 'ignore', why: `attempt ${f.attempt} is already ${f.journal.state} here` };
+  }
+  // A newer attempt of a task still running here: the control plane gave up on the old one.
+  const supersedes = f.journal?.state === 'running' ? f.journal.attempt : undefined;
+  const reject = (reasonCode: RejectReason, message: string): AssignDecision =>
+    supersedes === undefined
+      ? { action: 'reject', reasonCode, message }
+      : { action: 'reject', reasonCode, message, supersedes };
+
+  if (f.capabilities === undefined) return reject('NO_PLUGIN', `plugin ${f.plugin} is not loaded on this agent`);
+  if (!isOperation(f.operation) || !f.capabilities.includes(f.operation)) {
+    return reject('UNSUPPORTED_OPERATION', `plugin ${f.plugin} does not support the operation "${f.operation}"`);
+  }
+  const params = parseObject(f.paramsJson, 'params_json');
+  if (typeof params === 'string') return reject('BAD_PARAMS', params);
+  const config = parseObject(f.providerConfigJson, 'provider_config_json');
+  if (typeof config === 'string') return reject('BAD_PARAMS', config);
+  if (f.operation === 'backup' && f.drain.enabled) return reject('DRAINING', f.drain.message);
+  // The superseded attempt's slot is about to be freed for this one.
+  if (f.freeSlots + (supersedes === undefined ? 0 : 1) < 1)
+    return reject('NO_SLOT', 'all task slots of this agent are busy');
+
+  const connection: ProviderConnection = {
+    endpoint: typeof config['endpoint'] === 'string' ? config['endpoint'] : null,
+    config: objectOr(config['config']),
+    credentials: objectOr(config['credentials']),
+  };
+  return supersedes === undefined
+    ? { action: 'run', operation: f.operation, params, connection }
+    : { action: 'run', operation: f.operation, params, connection, supersedes };
+}

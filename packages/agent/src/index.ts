@@ -1,0 +1,70 @@
+/**
+ * @cairn/agent: the Cairn agent as a library (the `cairn-agent` bin is `main.ts`).
+ *
+ * @example
+ * import { Agent, loadPlugins, PluginRegistry, readCredential, createLogger } from '@cairn/agent';
+ * const { plugins } = await loadPlugins(['@cairn/plugin-dummy']);
+ * const agent = new Agent({ stateDir, credential: readCredential(stateDir)!, plugins: new PluginRegistry(plugins),
+ *   slots: 2, disconnectAbortMs: 600_000, taskTimeoutMs: 21_600_000, log: createLogger('info') });
+ * agent.start();
+ */
+export { Agent, type AgentOptions } from './agent.js';
+export { parseRunConfig, RUN_DEFAULTS, RUN_ENV, type RunConfig, type RunFlags } from './config.js';
+export { enroll, EnrollError, type EnrollOptions } from './enroll.js';
+export { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './logger.js';
+export { AGENT_VERSION } from './version.js';
+
+export { Executor, JOURNAL_RETENTION_MS, type ExecutorOptions } from './executor/executor.js';
+export { decideAssign, type AssignDecision, type AssignFacts, type RejectReason } from './executor/rules.js';
+export { fitResult, resultOutcome, type ResultOutcome } from './executor/results.js';
+
+export {
+  abortFailure,
+  failureOf,
+  guard,
+  TaskAbort,
+  type Guarded,
+  type GuardOptions,
+  type TaskFailure,
+} from './plugin-host/guard.js';
+export { inspectPlugin, loadPlugin, loadPlugins, PluginLoadError, type LoadedPlugin } from './plugin-host/loader.js';
+export { checkManifest, SUPPORTED_API_VERSIONS, type ManifestCheck } from './plugin-host/manifest.js';
+export { runOperation, type OperationCall } from './plugin-host/operations.js';
+export { PluginRegistry } from './plugin-host/registry.js';
+
+export {
+  AgentConnection,
+  type ConnectionHandlers,
+  type ConnectionOptions,
+  type ServerFrame,
+} from './session/connection.js';
+export { buildHello, checkServerFrame, CloseCodes, type FrameVerdict, type HelloFacts } from './session/handshake.js';
+export { Heartbeat, peerSilent, SILENCE_INTERVALS } from './session/heartbeat.js';
+export { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './session/reconnect.js';
+export { agentSocketUrl, AGENT_SOCKET_PATH } from './session/url.js';
+
+export {
+  recordEnvelope,
+  Spool,
+  type ReportBodies,
+  type ReportKind,
+  type SpoolOptions,
+  type SpoolRecord,
+} from './spool/spool.js';
+export {
+  CREDENTIAL_FILE,
+  credentialPath,
+  readCredential,
+  writeCredential,
+  type AgentCredential,
+} from './state/credential.js';
+export {
+  DEFAULT_DRAIN_MESSAGE,
+  DRAIN_FILE,
+  DrainState,
+  drainPath,
+  readDrain,
+  writeDrain,
+  type DrainRecord,
+} from './state/drain.js';
+export { TaskJournal, type JournalEntry } from './state/journal.js';

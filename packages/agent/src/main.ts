@@ -1,0 +1,201 @@
+#!/usr/bin/env node
+/**
+ * The `cairn-agent` command: enroll, run, drain, undrain.
+ *
+ * Exit codes: 0 success; 1 enrollment failed (refused, unreachable, already enrolled);
+ * 2 bad usage or an agent that cannot start (flags, missing state, unusable plugin).
+ */
+import { Command, CommanderError } from 'commander';
+import { Agent } from './agent.js';
+import { parseRunConfig, RUN_DEFAULTS, RUN_ENV, type RunFlags } from './config.js';
+import { enroll, EnrollError } from './enroll.js';
+import { createLogger } from './logger.js';
+import { loadPlugins } from './plugin-host/loader.js';
+import { PluginRegistry } from './plugin-host/registry.js';
+import { credentialPath, readCredential, type AgentCredential } from './state/credential.js';
+import { DEFAULT_DRAIN_MESSAGE, drainPath, writeDrain } from './state/drain.js';
+import { AGENT_VERSION } from './version.js';
+
+/** Writes to stderr and exits; stderr is synchronous for files and pipes on POSIX. */
+function exit(code: number, lines: string[] = []): never {
+  for (const line of lines) process.stderr.write(`${line}\n`);
+  process.exit(code);
+}
+
+/** The enrolled credential of a state directory, or exit 2 with a message naming the command. */
+function requireCredential(command: string, stateDir: string): AgentCredential {
+  let credential: AgentCredential | undefined;
+  try {
+    credential = readCredential(stateDir);
+  } catch (err) {
+    exit(2, [`cairn-agent ${command}: ${(err as Error).message}`]);
+  }
+  if (!credential) {
+    exit(2, [
+      `cairn-agent ${command}: no enrolled agent in ${stateDir} (${credentialPath(stateDir)} is missing); run cairn-agent enroll first`,
+    ]);
+  }
+  return credential;
+}
+
+function stateDirOf(command: string, flag: string | undefined): string {
+  const dir = flag ?? process.env[RUN_ENV.stateDir];
+  if (dir === undefined || dir.trim() === '')
+    exit(2, [`cairn-agent ${command}: --state-dir (or ${RUN_ENV.stateDir}) is required`]);
+  return dir;
+}
+
+async function runCommand(flags: RunFlags): Promise<void> {
+  const parsed = parseRunConfig(flags, process.env);
+  if (!parsed.ok)
+    exit(
+      2,
+      parsed.problems.map((p) => `cairn-agent run: ${p}`),
+    );
+  const config = parsed.config;
+  const credential = requireCredential('run', config.stateDir);
+
+  const { plugins, errors } = await loadPlugins(config.plugins);
+  // The agent refuses to start with a plugin it cannot host: a half-equipped agent would
+  // advertise less than the operator intended and fail its tasks later, far from the cause.
+  if (errors.length > 0)
+    exit(
+      2,
+      errors.map((e) => e.message),
+    );
+
+  const log = createLogger(config.logLevel);
+  // A plugin's stray timer or floating promise must not take the agent down (DESIGN §4).
+  process.on('uncaughtException', (err) =>
+    log.error({ err }, 'uncaught exception (probably in a plugin); the agent keeps running'),
+  );
+  process.on('unhandledRejection', (reason) =>
+    log.error({ err: reason }, 'unhandled rejection (probably in a plugin); the agent keeps running'),
+  );
+
+  const agent = new Agent({
+    stateDir: config.stateDir,
+    credential,
+    plugins: new PluginRegistry(plugins),
+    slots: config.slots,
+    disconnectAbortMs: config.disconnectAbortMs,
+    taskTimeoutMs: config.taskTimeoutMs,
+    log,
+    ...(config.server ? { server: config.server } : {}),
+  });
+  log.info(
+    {
+      agentId: credential.agentId,
+      zone: credential.zone,
+      server: config.server ?? credential.server,
+      slots: config.slots,
+      plugins: plugins.map((p) => `${p.manifest.name}@${p.manifest.version}`),
+      agentVersion: AGENT_VERSION,
+    },
+    'agent starting',
+  );
+  agent.start();
+
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) exit(1); // a second signal: the operator does not want to wait
+    stopping = true;
+    log.info({ signal }, 'agent stopping');
+    agent.stop().then(
+      () => {
+        log.info('agent stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'agent stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}
+
+function buildProgram(): Command {
+  const program = new Command('cairn-agent')
+    .description('Cairn agent: runs backup tasks through provider plugins for a Cairn control plane')
+    .version(AGENT_VERSION);
+  // Set before the subcommands are added so that they inherit it: usage errors exit 2.
+  program.exitOverride((err: CommanderError) => exit(err.exitCode === 0 ? 0 : 2));
+  program.showHelpAfterError('(run with --help for usage)');
+
+  program
+    .command('enroll')
+    .description("exchange a one-time enrollment token for this agent's credential")
+    .requiredOption('--server <url>', 'control plane URL, e.g. https://cairn.example.com')
+    .requiredOption('--token <token>', 'one-time enrollment token')
+    .option('--state-dir <dir>', `agent state directory (or ${RUN_ENV.stateDir})`)
+    .option('--name <name>', 'agent name shown in the control plane (default: the host name)')
+    .option('--force', 'replace an agent already enrolled in the state directory')
+    .action(async (opts: { server: string; token: string; stateDir?: string; name?: string; force?: boolean }) => {
+      const stateDir = stateDirOf('enroll', opts.stateDir);
+      try {
+        const cred = await enroll({
+          server: opts.server,
+          token: opts.token,
+          stateDir,
+          force: opts.force === true,
+          ...(opts.name !== undefined ? { name: opts.name } : {}),
+        });
+        process.stdout.write(
+          `enrolled agent ${cred.agentId} (${cred.name}) in zone ${cred.zone}; credential saved to ${credentialPath(stateDir)}\n`,
+        );
+      } catch (err) {
+        if (err instanceof EnrollError) exit(err.exitCode, [`cairn-agent enroll: ${err.message}`]);
+        exit(1, [`cairn-agent enroll: ${(err as Error).message}`]);
+      }
+    });
+
+  program
+    .command('run')
+    .description('connect to the control plane and run tasks')
+    .option('--state-dir <dir>', `agent state directory (or ${RUN_ENV.stateDir})`)
+    .option(
+      '--plugins <list>',
+      `comma-separated plugin packages or paths (or ${RUN_ENV.plugins}; default ${RUN_DEFAULTS.plugins.join(',')})`,
+    )
+    .option('--slots <n>', `tasks run at once (or ${RUN_ENV.slots}; default ${RUN_DEFAULTS.slots})`)
+    .option('--server <url>', 'control plane URL (default: the one given at enrollment)')
+    .option('--log-level <level>', `log level (default ${RUN_DEFAULTS.logLevel})`)
+    .option(
+      '--disconnect-abort-ms <ms>',
+      `abort running backups after this long without the control plane (default ${RUN_DEFAULTS.disconnectAbortMs})`,
+    )
+    .option(
+      '--task-timeout-ms <ms>',
+      `fail any operation running longer than this (default ${RUN_DEFAULTS.taskTimeoutMs})`,
+    )
+    .action((flags: RunFlags) => runCommand(flags));
+
+  program
+    .command('drain')
+    .description('refuse new backup tasks (maintenance); running backups finish')
+    .option('--state-dir <dir>', `agent state directory (or ${RUN_ENV.stateDir})`)
+    .option('--message <text>', `message shown for refused backups (default "${DEFAULT_DRAIN_MESSAGE}")`)
+    .action((opts: { stateDir?: string; message?: string }) => {
+      const stateDir = stateDirOf('drain', opts.stateDir);
+      requireCredential('drain', stateDir);
+      const record = writeDrain(stateDir, { enabled: true, message: opts.message ?? '', source: 'local' });
+      process.stdout.write(`agent drained: ${record.message || DEFAULT_DRAIN_MESSAGE} (${drainPath(stateDir)})\n`);
+    });
+
+  program
+    .command('undrain')
+    .description('accept backup tasks again')
+    .option('--state-dir <dir>', `agent state directory (or ${RUN_ENV.stateDir})`)
+    .action((opts: { stateDir?: string }) => {
+      const stateDir = stateDirOf('undrain', opts.stateDir);
+      requireCredential('undrain', stateDir);
+      writeDrain(stateDir, { enabled: false, message: '', source: 'local' });
+      process.stdout.write(`agent undrained (${drainPath(stateDir)})\n`);
+    });
+
+  return program;
+}
+
+await buildProgram().parseAsync(process.argv);

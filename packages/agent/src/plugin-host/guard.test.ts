@@ -1,0 +1,182 @@
+import { PluginError, type TaskContext } from '@cairn/plugin-sdk';
+import { describe, expect, it } from 'vitest';
+import { fixture } from '../testing/agents.js';
+import { guard, TaskAbort } from './guard.js';
+import { loadPlugin, type LoadedPlugin } from './loader.js';
+import { runOperation } from './operations.js';
+
+function ctxFor(signal: AbortSignal): TaskContext {
+  const noop = () => {};
+  return {
+    taskId: 't',
+    attempt: 1,
+    signal,
+    progress: noop,
+    event: noop,
+    logger: { debug: noop, info: noop, warn: noop, error: noop },
+  };
+}
+
+function backup(
+  plugin: LoadedPlugin,
+  signal: AbortSignal,
+  timeoutMs = 30_000,
+  config: Record<string, unknown> = {},
+  context: (signal: AbortSignal) => TaskContext = ctxFor,
+) {
+  return runOperation({
+    plugin,
+    operation: 'backup',
+    connection: { endpoint: null, config, credentials: {} },
+    params: { instanceId: 'i', instanceName: 'vm', locator: {}, mode: 'FULL' },
+    context,
+    signal,
+    timeoutMs,
+    abortGraceMs: 100,
+  });
+}
+
+describe('guard', () => {
+  it('keeps the code of a PluginError', async () => {
+    const dummy = await loadPlugin('@cairn/plugin-dummy');
+    const out = await backup(dummy, new AbortController().signal, 30_000, {
+      durationMs: 0,
+      failCode: 'REPO_LOCKED',
+      failMessage: 'locked',
+    });
+    expect(out).toEqual({ ok: false, failure: { code: 'REPO_LOCKED', message: 'locked', retryable: false } });
+  });
+
+  it('keeps retryable from a PluginError', async () => {
+    const out = await guard(() => Promise.reject(new PluginError('BUSY', 'try later', { retryable: true })), {
+      signal: new AbortController().signal,
+      timeoutMs: 10_000,
+    });
+    expect(out).toEqual({ ok: false, failure: { code: 'BUSY', message: 'try later', retryable: true } });
+  });
+
+  it('ends a cancelled task as CANCELLED even when the plugin ignores its signal', async () => {
+    const hangs = await loadPlugin(fixture('hangs'));
+    const controller = new AbortController();
+    const running = backup(hangs, controller.signal);
+    controller.abort(new TaskAbort({ code: 'CANCELLED', message: 'cancelled through the API', retryable: false }));
+    expect(await running).toEqual({
+      ok: false,
+      failure: { code: 'CANCELLED', message: 'cancelled through the API', retryable: false },
+    });
+  });
+
+  it('treats a bare abort as a cancel', async () => {
+    const controller = new AbortController();
+    const running = guard(() => new Promise<never>(() => {}), {
+      signal: controller.signal,
+      timeoutMs: 10_000,
+      abortGraceMs: 50,
+    });
+    controller.abort();
+    expect(await running).toMatchObject({ ok: false, failure: { code: 'CANCELLED' } });
+  });
+
+  it('ends a hung plugin with PLUGIN_TIMEOUT and aborts its signal', async () => {
+    const hangs = await loadPlugin(fixture('hangs'));
+    const out = await backup(hangs, new AbortController().signal, 200);
+    expect(out).toMatchObject({ ok: false, failure: { code: 'PLUGIN_TIMEOUT', retryable: true } });
+
+    let seen: AbortSignal | undefined;
+    await guard(
+      (signal) => {
+        seen = signal;
+        return new Promise<never>(() => {});
+      },
+      { signal: new AbortController().signal, timeoutMs: 50, abortGraceMs: 50 },
+    );
+    expect(seen?.aborted).toBe(true);
+  });
+
+  it('turns a rejection with a plain error into PLUGIN_CRASHED with its message', async () => {
+    const rejects = await loadPlugin(fixture('rejects'));
+    expect(await backup(rejects, new AbortController().signal)).toEqual({
+      ok: false,
+      failure: {
+        code: 'PLUGIN_CRASHED',
+        message: "Cannot read properties of undefined (reading 'snapshotId')",
+        retryable: false,
+      },
+    });
+  });
+
+  it('turns a synchronous throw into PLUGIN_CRASHED', async () => {
+    const throwsSync = await loadPlugin(fixture('throws-sync'));
+    expect(await backup(throwsSync, new AbortController().signal)).toEqual({
+      ok: false,
+      failure: { code: 'PLUGIN_CRASHED', message: 'boom: thrown synchronously', retryable: false },
+    });
+  });
+
+  it('turns a thrown non-error value into PLUGIN_CRASHED', async () => {
+    const out = await guard(
+      () => {
+        throw 'a string';
+      },
+      { signal: new AbortController().signal, timeoutMs: 1_000 },
+    );
+    expect(out).toEqual({ ok: false, failure: { code: 'PLUGIN_CRASHED', message: 'a string', retryable: false } });
+  });
+
+  it('reports the abort reason the agent chose, not the error the plugin rejects with', async () => {
+    const dummy = await loadPlugin('@cairn/plugin-dummy');
+    const controller = new AbortController();
+    const running = backup(dummy, controller.signal, 30_000, { durationMs: 60_000 });
+    controller.abort(new TaskAbort({ code: 'AGENT_DISCONNECTED', message: 'cut off', retryable: true }));
+    expect(await running).toEqual({
+      ok: false,
+      failure: { code: 'AGENT_DISCONNECTED', message: 'cut off', retryable: true },
+    });
+  });
+
+  it('returns the value of a call that succeeds', async () => {
+    expect(await guard(() => 42, { signal: new AbortController().signal, timeoutMs: 1_000 })).toEqual({
+      ok: true,
+      value: 42,
+    });
+  });
+
+  it('lets a stopped plugin report and wind down within the grace period', async () => {
+    const dummy = await loadPlugin('@cairn/plugin-dummy');
+    const events: string[] = [];
+    const controller = new AbortController();
+    const running = backup(dummy, controller.signal, 30_000, { durationMs: 60_000 }, (signal) => ({
+      ...ctxFor(signal),
+      event: (e) => events.push(e.message),
+    }));
+    controller.abort();
+    expect(await running).toMatchObject({ ok: false, failure: { code: 'CANCELLED' } });
+    expect(events).toContain('dummy backup aborted at step 1/5');
+  });
+
+  it("keeps the agent's decision when the plugin finishes successfully during the grace period", async () => {
+    const controller = new AbortController();
+    const running = guard(
+      (signal) =>
+        new Promise<string>((resolve) => signal.addEventListener('abort', () => setTimeout(() => resolve('done'), 10))),
+      { signal: controller.signal, timeoutMs: 10_000, abortGraceMs: 5_000 },
+    );
+    controller.abort();
+    expect(await running).toMatchObject({ ok: false, failure: { code: 'CANCELLED' } });
+  });
+
+  it('does not call the plugin for a task aborted before it started', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    let called = false;
+    const out = await guard(
+      () => {
+        called = true;
+        return 1;
+      },
+      { signal: controller.signal, timeoutMs: 1_000 },
+    );
+    expect(out).toMatchObject({ ok: false, failure: { code: 'CANCELLED' } });
+    expect(called).toBe(false);
+  });
+});

@@ -1,0 +1,80 @@
+import { mkdirSync, symlinkSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { fixture } from '../testing/agents.js';
+import { tempDir } from '../testing/wait.js';
+import { loadPlugin, loadPlugins, PluginLoadError } from './loader.js';
+import { PluginRegistry } from './registry.js';
+
+let dir: string;
+let cleanup: () => void;
+beforeEach(() => ({ dir, cleanup } = tempDir()));
+afterEach(() => cleanup());
+
+/** Installs fixture plugins under `dir/node_modules`, as npm would. */
+function install(names: Record<string, string>): void {
+  mkdirSync(path.join(dir, 'node_modules'), { recursive: true });
+  for (const [pkg, fixtureName] of Object.entries(names))
+    symlinkSync(fixture(fixtureName), path.join(dir, 'node_modules', pkg), 'dir');
+}
+
+describe('plugin loader', () => {
+  it("loads the dummy plugin from the agent's own packages and negotiates API version 1", async () => {
+    const dummy = await loadPlugin('@cairn/plugin-dummy', { cwd: dir });
+    expect(dummy.apiVersion).toBe(1);
+    expect(dummy.manifest.name).toBe('@cairn/plugin-dummy');
+    expect(new PluginRegistry([dummy]).infos()).toEqual([
+      {
+        name: '@cairn/plugin-dummy',
+        version: dummy.manifest.version,
+        apiVersion: 1,
+        capabilities: dummy.manifest.capabilities,
+      },
+    ]);
+  });
+
+  it('resolves a plugin package relative to the working directory first', async () => {
+    install({ 'cairn-plugin-rejects': 'rejects' });
+    const p = await loadPlugin('cairn-plugin-rejects', { cwd: dir });
+    expect(p.manifest.name).toBe('cairn-plugin-rejects');
+  });
+
+  it('loads a plugin by absolute path, from a named export `plugin`', async () => {
+    // invalid-manifest uses a named export; its refusal proves the export was found.
+    await expect(loadPlugin(fixture('invalid-manifest'))).rejects.toThrow(
+      /^plugin .*invalid-manifest: invalid manifest: /,
+    );
+  });
+
+  it('refuses a plugin written for an unsupported SDK API version', async () => {
+    install({ 'cairn-plugin-bad-api': 'bad-api-version' });
+    await expect(loadPlugin('cairn-plugin-bad-api', { cwd: dir })).rejects.toThrow(
+      'plugin cairn-plugin-bad-api: SDK API version 7 is not supported by this agent (supports 1)',
+    );
+  });
+
+  it('names every problem of an invalid manifest', async () => {
+    const err = await loadPlugin(fixture('invalid-manifest')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PluginLoadError);
+    const message = (err as Error).message;
+    expect(message).toMatch(/apiVersion/);
+    expect(message).toMatch(/capabilities\.1/);
+    expect(message).toMatch(/configSchema/);
+  });
+
+  it('says so when a plugin cannot be found', async () => {
+    await expect(loadPlugin('cairn-plugin-nowhere', { cwd: dir })).rejects.toThrow(
+      /^plugin cairn-plugin-nowhere: cannot be found/,
+    );
+  });
+
+  it('reports every unusable plugin at once, and duplicates', async () => {
+    install({ 'cairn-plugin-bad-api': 'bad-api-version' });
+    const { plugins, errors } = await loadPlugins(
+      ['@cairn/plugin-dummy', 'cairn-plugin-bad-api', 'cairn-plugin-nowhere', '@cairn/plugin-dummy'],
+      { cwd: dir },
+    );
+    expect(plugins.map((p) => p.manifest.name)).toEqual(['@cairn/plugin-dummy']);
+    expect(errors.map((e) => e.spec)).toEqual(['cairn-plugin-bad-api', 'cairn-plugin-nowhere', '@cairn/plugin-dummy']);
+  });
+});

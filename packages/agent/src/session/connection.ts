@@ -1,0 +1,257 @@
+import {
+  decodeFrame,
+  DEFAULT_MAX_FRAME_BYTES,
+  encodeFrame,
+  FrameError,
+  toBytes,
+  type DecodedFrame,
+  type wire,
+} from '@cairn/proto';
+import WebSocket from 'ws';
+import type { Logger } from '../logger.js';
+import { checkServerFrame, CloseCodes, heartbeatInterval } from './handshake.js';
+import { Heartbeat } from './heartbeat.js';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './reconnect.js';
+import { agentSocketUrl } from './url.js';
+
+/** A decoded frame from the control plane. */
+export type ServerFrame = DecodedFrame;
+
+/** What the connection asks of the agent around it. */
+export interface ConnectionHandlers {
+  /** The first frame of a new session. */
+  hello(): wire.IAgentHello;
+  /** The control plane welcomed the session; frames may flow. */
+  ready(welcome: { sessionId: string; heartbeatIntervalMs: number }): void;
+  /** Assign, cancel, drain or ack (heartbeats and the handshake are handled here). */
+  frame(frame: ServerFrame): void;
+  /** A welcomed session ended. */
+  lost(): void;
+  /** Tasks running now, for heartbeats. */
+  runningCount(): number;
+}
+
+export interface ConnectionOptions {
+  /** Control plane base URL (http or https). */
+  server: string;
+  credential: string;
+  handlers: ConnectionHandlers;
+  log: Logger;
+  maxFrameBytes?: number;
+  /** How long to wait for the welcome after the hello. */
+  welcomeTimeoutMs?: number;
+  backoff?: BackoffPolicy;
+}
+
+type Phase = 'idle' | 'connecting' | 'awaiting-welcome' | 'ready' | 'closing';
+
+/** Close reasons travel in a control frame limited to 123 bytes. */
+function closeReason(reason: string): string {
+  const buf = Buffer.from(reason, 'utf8');
+  return buf.byteLength <= 123 ? reason : buf.subarray(0, 120).toString('utf8');
+}
+
+/**
+ * The agent's session with its control plane, kept up forever: connect with the agent's
+ * credential, hello, wait for the welcome, heartbeat, and on any close or error reconnect with
+ * jittered exponential backoff. Protocol violations by the server close the socket (1007, 1008,
+ * 1009) and count as a disconnection, never as a crash.
+ *
+ * @example
+ * const conn = new AgentConnection({ server, credential, handlers, log });
+ * conn.start();
+ * conn.send({ accepted: { spoolSeq: 7, taskId, attempt, atMs: Date.now() } });
+ */
+export class AgentConnection {
+  private ws: WebSocket | undefined;
+  private phase: Phase = 'idle';
+  private failures = 0;
+  private stopped = false;
+  private reconnectImmediately = false;
+  /** Whether the current socket got its welcome (its end is then a lost session). */
+  private welcomed = false;
+  /** The upgrade was refused and already logged; the socket error that follows is noise. */
+  private refused = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private welcomeTimer: NodeJS.Timeout | undefined;
+  private heartbeat: Heartbeat | undefined;
+  private readonly url: string;
+  private readonly maxFrameBytes: number;
+
+  constructor(private readonly opts: ConnectionOptions) {
+    this.url = agentSocketUrl(opts.server);
+    this.maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  }
+
+  /** True between the welcome and the end of the session. */
+  get isReady(): boolean {
+    return this.phase === 'ready' && this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  start(): void {
+    if (this.stopped || this.phase !== 'idle') return;
+    this.connect();
+  }
+
+  /** Sends a frame on the welcomed session; false when there is none (the spool keeps it). */
+  send(body: wire.IEnvelope): boolean {
+    if (!this.isReady || !this.ws) return false;
+    this.ws.send(encodeFrame(body));
+    return true;
+  }
+
+  /** Ends the current session and opens a new one at once (to send a fresh hello). */
+  restart(reason: string): void {
+    if (this.stopped || !this.ws) return;
+    this.reconnectImmediately = true;
+    this.close(CloseCodes.REHELLO, reason, 'info');
+  }
+
+  /** Closes the session for good. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    const ws = this.ws;
+    if (!ws) return;
+    const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+    this.close(CloseCodes.GOING_AWAY, 'agent shutting down', 'info');
+    await closed;
+  }
+
+  private connect(): void {
+    this.phase = 'connecting';
+    this.opts.log.debug({ url: this.url }, 'connecting to the control plane');
+    const ws = new WebSocket(this.url, {
+      headers: { Authorization: `Bearer ${this.opts.credential}` },
+      maxPayload: this.maxFrameBytes,
+      handshakeTimeout: 10_000,
+    });
+    this.ws = ws;
+    this.welcomed = false;
+    this.refused = false;
+    ws.binaryType = 'nodebuffer';
+    ws.on('unexpected-response', (_req, res) => {
+      const status = res.statusCode ?? 0;
+      res.resume(); // drain the body so the socket can be released
+      this.refused = true;
+      if (status === 401 || status === 403) {
+        this.opts.log.error(
+          { status, url: this.url },
+          `the control plane refused the agent credential (HTTP ${status}); it may have been revoked or the agent re-enrolled elsewhere; retrying`,
+        );
+      } else {
+        this.opts.log.warn(
+          { status, url: this.url },
+          `the control plane refused the WebSocket upgrade (HTTP ${status}); retrying`,
+        );
+      }
+      ws.terminate();
+    });
+    ws.on('open', () => {
+      if (ws !== this.ws) return;
+      this.phase = 'awaiting-welcome';
+      ws.send(encodeFrame({ hello: this.opts.handlers.hello() }));
+      const waitMs = this.opts.welcomeTimeoutMs ?? 15_000;
+      this.welcomeTimer = setTimeout(
+        () => this.close(CloseCodes.POLICY_VIOLATION, `no welcome within ${waitMs} ms`, 'warn'),
+        waitMs,
+      );
+    });
+    ws.on('message', (data, isBinary) => {
+      if (ws === this.ws) this.onMessage(data, isBinary);
+    });
+    ws.on('error', (err) => {
+      // 'close' always follows; the reconnect is scheduled there.
+      if (ws === this.ws && !this.refused)
+        this.opts.log.warn({ err: err.message, url: this.url }, 'control plane connection error');
+    });
+    ws.on('close', (code, reason) => {
+      if (ws === this.ws) this.onClose(code, reason.toString());
+    });
+  }
+
+  private onMessage(data: WebSocket.RawData, isBinary: boolean): void {
+    if (this.phase !== 'awaiting-welcome' && this.phase !== 'ready') return;
+    if (!isBinary) return this.close(CloseCodes.UNSUPPORTED_DATA, 'text frames are not part of the protocol', 'warn');
+    let frame: ServerFrame;
+    try {
+      frame = decodeFrame(toBytes(data), this.maxFrameBytes);
+    } catch (err) {
+      const tooBig = err instanceof FrameError && err.code === 'FRAME_TOO_LARGE';
+      const message = err instanceof Error ? err.message : String(err);
+      return this.close(
+        tooBig ? CloseCodes.MESSAGE_TOO_BIG : CloseCodes.INVALID_PAYLOAD,
+        `bad frame from the control plane: ${message}`,
+        'warn',
+      );
+    }
+    const verdict = checkServerFrame(this.phase, frame.body, frame.welcome);
+    if (!verdict.ok) return this.close(verdict.closeCode, verdict.reason, 'warn');
+    this.heartbeat?.heard();
+    if (frame.body === 'welcome') return this.onWelcome(frame.welcome!);
+    if (frame.body === 'heartbeat') return;
+    try {
+      this.opts.handlers.frame(frame);
+    } catch (err) {
+      // A bug in a handler must not tear the session down in a loop; log it loudly.
+      this.opts.log.error({ err, frame: frame.body }, 'handling a control plane frame failed');
+    }
+  }
+
+  private onWelcome(welcome: wire.IServerWelcome): void {
+    clearTimeout(this.welcomeTimer);
+    this.phase = 'ready';
+    this.welcomed = true;
+    this.failures = 0;
+    const intervalMs = heartbeatInterval(welcome);
+    this.heartbeat = new Heartbeat(
+      intervalMs,
+      () => this.send({ heartbeat: { sentAtMs: Date.now(), running: this.opts.handlers.runningCount() } }),
+      (silentMs) => {
+        this.opts.log.warn(
+          { silentMs, heartbeatIntervalMs: intervalMs },
+          'the control plane stopped answering heartbeats; reconnecting',
+        );
+        this.ws?.terminate();
+      },
+    );
+    this.heartbeat.start();
+    this.opts.handlers.ready({ sessionId: welcome.sessionId ?? '', heartbeatIntervalMs: intervalMs });
+  }
+
+  /** Closes the socket with a code and a log line; the 'close' event schedules the reconnect. */
+  private close(code: number, reason: string, level: 'info' | 'warn'): void {
+    const ws = this.ws;
+    if (!ws || this.phase === 'closing') return;
+    this.opts.log[level]({ closeCode: code, reason }, `closing the control plane session: ${reason}`);
+    this.phase = 'closing';
+    this.heartbeat?.stop();
+    clearTimeout(this.welcomeTimer);
+    if (ws.readyState === WebSocket.OPEN) {
+      ws.close(code, closeReason(reason));
+      // Do not wait the full closing handshake of a misbehaving or vanished peer.
+      setTimeout(() => ws.terminate(), 1_000).unref();
+    } else {
+      ws.terminate();
+    }
+  }
+
+  private onClose(code: number, reason: string): void {
+    const wasReady = this.welcomed;
+    this.welcomed = false;
+    this.heartbeat?.stop();
+    this.heartbeat = undefined;
+    clearTimeout(this.welcomeTimer);
+    this.ws = undefined;
+    this.phase = 'idle';
+    if (wasReady) this.opts.handlers.lost();
+    if (this.stopped) return;
+    const delay = this.reconnectImmediately ? 0 : backoffDelay(this.failures++, this.opts.backoff ?? DEFAULT_BACKOFF);
+    this.reconnectImmediately = false;
+    this.opts.log.info({ code, reason, retryInMs: delay }, 'control plane connection closed');
+    this.retryTimer = setTimeout(() => {
+      if (!this.stopped) this.connect();
+    }, delay);
+  }
+}
