@@ -20,7 +20,8 @@ fs.mkdirSync(logDir, { recursive: true });
 const tokenFile = path.join(dataDir, 'quickstart-admin-token');
 let adminToken = process.env.CAIRN_ADMIN_TOKEN;
 if (!adminToken) {
-  if (!fs.existsSync(tokenFile)) fs.writeFileSync(tokenFile, `cairn_${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
+  if (!fs.existsSync(tokenFile))
+    fs.writeFileSync(tokenFile, `cairn_${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
   adminToken = fs.readFileSync(tokenFile, 'utf8').trim();
 }
 
@@ -84,16 +85,24 @@ async function main() {
   const agentBin = path.join(root, 'packages/agent/dist/main.js');
   if (!fs.existsSync(path.join(agentDir, 'agent.json'))) {
     const { token } = await api('POST', '/v1/agent-enrollments', { zone });
-    const enroll = spawn(process.execPath, [agentBin, 'enroll', '--server', url, '--token', token, '--state-dir', agentDir, '--name', 'local-agent'], {
-      stdio: 'inherit',
-    });
+    const enroll = spawn(
+      process.execPath,
+      [agentBin, 'enroll', '--server', url, '--token', token, '--state-dir', agentDir, '--name', 'local-agent'],
+      {
+        stdio: 'inherit',
+      },
+    );
     const code = await new Promise((r) => enroll.on('exit', r));
     if (code !== 0) throw new Error('agent enrollment failed');
   }
   start('agent', [agentBin, 'run', '--state-dir', agentDir, '--plugins', '@cairn/plugin-dummy']);
 
   let provider = (await api('GET', `/v1/zones/${zone}/providers`)).items.find((p) => p.name === 'demo');
-  provider ??= await api('POST', `/v1/zones/${zone}/providers`, { name: 'demo', plugin: '@cairn/plugin-dummy', config: { durationMs: 3000 } });
+  provider ??= await api('POST', `/v1/zones/${zone}/providers`, {
+    name: 'demo',
+    plugin: '@cairn/plugin-dummy',
+    config: { durationMs: 3000 },
+  });
   let offering = (await api('GET', '/v1/offerings')).items.find((o) => o.name === 'demo-daily');
   offering ??= await api('POST', '/v1/offerings', {
     name: 'demo-daily',

@@ -40,7 +40,10 @@ describe.each(backends)('crash recovery with real process kills (%s)', (backend)
 
     await cp.proc.kill9();
     // The agent goes on with the backup while the control plane is gone, spooling its reports.
-    await agent.waitForLog((l) => l['msg'] === 'control plane connection closed', 'the agent to notice the dropped connection');
+    await agent.waitForLog(
+      (l) => l['msg'] === 'control plane connection closed',
+      'the agent to notice the dropped connection',
+    );
 
     const cp2 = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, port: cp.port });
     cleanup.push(() => cp2.proc.stop());

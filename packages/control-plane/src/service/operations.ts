@@ -1,7 +1,8 @@
 import { canSee, defaultPriority, type Principal } from '../domain/access.js';
 import { ConflictError, ForbiddenError, NotFoundError } from '../domain/errors.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
-import type { BackupRow, InstanceRow, TaskRow } from '../store/schema.js';
+import type { TaskKind } from '../domain/task.js';
+import type { BackupRow, InstanceRow, OfferingRow, ProviderRow, TaskRow } from '../store/schema.js';
 import type { TaskRepository } from '../store/task-repository.js';
 
 /**
@@ -49,28 +50,14 @@ export class Operations {
     if (!provider)
       throw new ConflictError(`provider connection ${offering.providerId} no longer exists`, 'no_provider');
     const parent = mode === 'INCREMENT' ? await this.tasks.latestBackup(instance.id) : undefined;
-    const task = await this.tasks.create({
-      kind: 'backup',
-      tenantId: instance.tenantId,
+    return this.enqueue(p, 'backup', instance, offering, provider, null, {
       instanceId: instance.id,
-      backupId: null,
-      offeringId: offering.id,
-      providerId: provider.id,
-      plugin: provider.plugin,
-      zone: instance.zone,
-      pinnedAgentId: instance.agentId,
-      priority: defaultPriority(p),
-      params: {
-        instanceId: instance.id,
-        instanceName: instance.name,
-        locator: JSON.parse(instance.locator) as unknown,
-        mode: parent ? 'INCREMENT' : 'FULL',
-        ...(parent ? { parentExternalId: parent.externalId } : {}),
-        ...(offering.externalId ? { offeringExternalId: offering.externalId } : {}),
-      },
+      instanceName: instance.name,
+      locator: JSON.parse(instance.locator) as unknown,
+      mode: parent ? 'INCREMENT' : 'FULL',
+      ...(parent ? { parentExternalId: parent.externalId } : {}),
+      ...(offering.externalId ? { offeringExternalId: offering.externalId } : {}),
     });
-    this.wake();
-    return task;
   }
 
   /** In-place restore of a backup onto its own instance. */
@@ -83,22 +70,35 @@ export class Operations {
     const provider = offering ? await this.catalog.getProvider(offering.providerId) : undefined;
     if (!offering || !provider)
       throw new ConflictError(`the offering or provider of backup ${backupId} no longer exists`, 'no_provider');
-    const task = await this.tasks.create({
-      kind: 'restore',
-      tenantId: backup.tenantId,
+    return this.enqueue(p, 'restore', instance, offering, provider, backup.id, {
       instanceId: instance.id,
-      backupId: backup.id,
+      locator: JSON.parse(instance.locator) as unknown,
+      backupExternalId: backup.externalId,
+    });
+  }
+
+  /** One task for one instance through its offering's provider; wakes the dispatcher. */
+  private async enqueue(
+    p: Principal,
+    kind: TaskKind,
+    instance: InstanceRow,
+    offering: OfferingRow,
+    provider: ProviderRow,
+    backupId: string | null,
+    params: Record<string, unknown>,
+  ): Promise<TaskRow> {
+    const task = await this.tasks.create({
+      kind,
+      tenantId: instance.tenantId,
+      instanceId: instance.id,
+      backupId,
       offeringId: offering.id,
       providerId: provider.id,
       plugin: provider.plugin,
       zone: instance.zone,
       pinnedAgentId: instance.agentId,
       priority: defaultPriority(p),
-      params: {
-        instanceId: instance.id,
-        locator: JSON.parse(instance.locator) as unknown,
-        backupExternalId: backup.externalId,
-      },
+      params,
     });
     this.wake();
     return task;
