@@ -10,6 +10,7 @@ import { Operations } from './service/operations.js';
 import { AgentRepository } from './store/agent-repository.js';
 import { CatalogRepository } from './store/catalog-repository.js';
 import { migrate, openStore } from './store/db.js';
+import { IdempotencyRepository } from './store/idempotency-repository.js';
 import { SecretBox } from './store/secrets.js';
 import { TaskRepository } from './store/task-repository.js';
 import { TenantRepository } from './store/tenant-repository.js';
@@ -56,7 +57,18 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   let accepting = true;
   const operations = new Operations(catalog, tasks, () => dispatcher.poke());
   const app = createApp(
-    { config, db: store.db, tenants, agents, catalog, tasks, operations, dispatcher, isAccepting: () => accepting },
+    {
+      config,
+      db: store.db,
+      tenants,
+      agents,
+      catalog,
+      tasks,
+      idempotency: new IdempotencyRepository(store.db),
+      operations,
+      dispatcher,
+      isAccepting: () => accepting,
+    },
     log,
   );
 

@@ -4,6 +4,7 @@ import { requestId } from 'hono/request-id';
 import type { Logger } from '../logger.js';
 import { bearerAuth, type Env } from './auth.js';
 import type { ApiDeps } from './context.js';
+import { idempotency } from './idempotency.js';
 import { errorHandler, problem } from './problem.js';
 import { agentRoutes, enrollRoutes } from './routes/agents.js';
 import { backupRoutes } from './routes/backups.js';
@@ -40,6 +41,7 @@ export function createApp(deps: ApiDeps, log: Logger): Hono {
 
   const v1 = new Hono<Env>();
   v1.use(bearerAuth(deps.tenants));
+  v1.use(idempotency(deps.idempotency));
   v1.route('/', tenantRoutes(deps));
   v1.route('/', agentRoutes(deps));
   v1.route('/', providerRoutes(deps));

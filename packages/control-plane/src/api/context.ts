@@ -4,6 +4,7 @@ import type { Operations } from '../service/operations.js';
 import type { AgentRepository } from '../store/agent-repository.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import type { Db } from '../store/db.js';
+import type { IdempotencyRepository } from '../store/idempotency-repository.js';
 import type { TaskRepository } from '../store/task-repository.js';
 import type { TenantRepository } from '../store/tenant-repository.js';
 
@@ -15,6 +16,7 @@ export interface ApiDeps {
   agents: AgentRepository;
   catalog: CatalogRepository;
   tasks: TaskRepository;
+  idempotency: IdempotencyRepository;
   operations: Operations;
   dispatcher: Dispatcher;
   /** False once shutdown began: /readyz fails first. */
