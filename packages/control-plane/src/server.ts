@@ -29,7 +29,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   await migrate(store.db);
   const secrets = SecretBox.load(process.env['CAIRN_SECRET_KEY'], config.dataDir);
   const tenants = new TenantRepository(store.db);
-  const agents = new AgentRepository(store.db);
+  const agents = new AgentRepository(store.db, config.taskLeaseMs);
   const catalog = new CatalogRepository(store.db, secrets);
   const tasks = new TaskRepository(store.db);
 

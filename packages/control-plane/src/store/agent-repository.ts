@@ -29,7 +29,14 @@ export interface AgentView extends Omit<AgentRow, 'plugins' | 'credentialHash' |
 }
 
 export class AgentRepository {
-  constructor(private readonly db: Db) {}
+  /**
+   * @param staleAfterMs an agent marked connected that has not been heard from for this long is
+   *   shown disconnected: the replica that held its socket may have died without saying so.
+   */
+  constructor(
+    private readonly db: Db,
+    private readonly staleAfterMs = 60_000,
+  ) {}
 
   async createEnrollment(zone: string, createdBy: string, ttlMs: number, now = Date.now()) {
     const token = newSecret('enroll');
@@ -172,8 +179,11 @@ export class AgentRepository {
       .groupBy('agentId')
       .execute();
     const byAgent = new Map(counts.map((c) => [c.agentId, Number(c.n)]));
+    const now = Date.now();
     return rows.map(({ credentialHash: _omit, plugins, draining, ...rest }) => ({
       ...rest,
+      state:
+        rest.state === 'connected' && (rest.lastSeenAt ?? 0) < now - this.staleAfterMs ? 'disconnected' : rest.state,
       plugins: JSON.parse(plugins) as AgentPlugin[],
       draining: draining === 1,
       runningTasks: byAgent.get(rest.id) ?? 0,
