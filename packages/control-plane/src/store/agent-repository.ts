@@ -1,6 +1,6 @@
 import { UnauthorizedError } from '../domain/errors.js';
 import { HELD_STATES } from '../domain/task.js';
-import type { Db } from './db.js';
+import { transact, type Db } from './db.js';
 import { hashSecret, newId, newSecret } from './ids.js';
 import type { AgentRow } from './schema.js';
 
@@ -63,7 +63,7 @@ export class AgentRepository {
    */
   async redeemEnrollment(token: string, name: string, hostname: string, now = Date.now()) {
     const tokenHash = hashSecret(token);
-    return this.db.transaction().execute(async (trx) => {
+    return transact(this.db, async (trx) => {
       const enrollment = await trx
         .selectFrom('agentEnrollments')
         .selectAll()
@@ -142,7 +142,7 @@ export class AgentRepository {
 
   /** A heartbeat renews the agent's presence and the lease of every task it holds. */
   async heartbeat(agentId: string, leaseExpiresAt: number, now = Date.now()): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await transact(this.db, async (trx) => {
       await trx.updateTable('agents').set({ lastSeenAt: now }).where('id', '=', agentId).execute();
       await trx
         .updateTable('tasks')

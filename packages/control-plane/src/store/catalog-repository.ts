@@ -1,6 +1,6 @@
 import { ConflictError } from '../domain/errors.js';
 import { HELD_STATES } from '../domain/task.js';
-import type { Db } from './db.js';
+import { transact, type Db } from './db.js';
 import { newId } from './ids.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { InstanceRow, OfferingRow, ProviderRow } from './schema.js';
@@ -148,7 +148,7 @@ export class CatalogRepository {
       sla: input.sla ? JSON.stringify(input.sla) : null,
       createdAt: now,
     };
-    await this.db.transaction().execute(async (trx) => {
+    await transact(this.db, async (trx) => {
       await trx.insertInto('offerings').values(row).execute();
       await trx
         .insertInto('offeringGrants')
@@ -211,7 +211,7 @@ export class CatalogRepository {
   async deleteOffering(id: string): Promise<void> {
     const used = await this.db.selectFrom('instances').select('id').where('offeringId', '=', id).executeTakeFirst();
     if (used) throw new ConflictError(`offering ${id} is assigned to instance ${used.id}`, 'offering_in_use');
-    await this.db.transaction().execute(async (trx) => {
+    await transact(this.db, async (trx) => {
       await trx.deleteFrom('offeringGrants').where('offeringId', '=', id).execute();
       await trx.deleteFrom('offerings').where('id', '=', id).execute();
     });

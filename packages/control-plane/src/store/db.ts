@@ -1,7 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { CamelCasePlugin, Kysely, Migrator, MysqlDialect, SqliteDialect, sql, type Migration } from 'kysely';
+import {
+  CamelCasePlugin,
+  Kysely,
+  Migrator,
+  MysqlDialect,
+  SqliteDialect,
+  sql,
+  type Migration,
+  type Transaction,
+} from 'kysely';
 import { createPool } from 'mysql2';
 import * as m0001 from './migrations/0001-initial.js';
 import type { Database } from './schema.js';
@@ -89,5 +98,28 @@ export async function storeReady(db: Db): Promise<boolean> {
     return list.every((m) => m.executedAt !== undefined);
   } catch {
     return false;
+  }
+}
+
+/** Errors after which the whole transaction may simply run again. */
+export function isTransient(err: unknown): boolean {
+  const e = err as { errno?: number; code?: string };
+  // MySQL/MariaDB: deadlock (1213), lock wait timeout (1205); SQLite: busy/locked.
+  return e.errno === 1213 || e.errno === 1205 || e.code === 'SQLITE_BUSY' || e.code === 'SQLITE_LOCKED';
+}
+
+/**
+ * Runs `work` in a transaction, again (up to 5 times, with jittered waits) when the database
+ * chose it as a deadlock victim. Concurrent report batches and heartbeats of several agents
+ * touch the same indexes, and InnoDB resolves such cycles by aborting one side.
+ */
+export async function transact<T>(db: Db, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction().execute(work);
+    } catch (err) {
+      if (attempt >= 5 || !isTransient(err)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
+    }
   }
 }

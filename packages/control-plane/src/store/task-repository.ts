@@ -3,7 +3,7 @@ import { backupName } from '../domain/backup-name.js';
 import { ConflictError } from '../domain/errors.js';
 import { rejectionOutcome } from '../domain/dispatch-rules.js';
 import { HELD_STATES, etaSeconds, isTerminal, outcomeState, type TaskKind, type TaskState } from '../domain/task.js';
-import type { Db } from './db.js';
+import { transact, type Db } from './db.js';
 import { newId } from './ids.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { BackupRow, Database, EventRow, TaskProgressRow, TaskRow } from './schema.js';
@@ -119,7 +119,7 @@ export class TaskRepository {
       startedAt: null,
       endedAt: null,
     };
-    await this.db.transaction().execute(async (trx) => {
+    await transact(this.db, async (trx) => {
       await trx.insertInto('tasks').values(row).execute();
       await this.event(trx, row, 'task.queued', `${row.kind} task queued`, now);
     });
@@ -161,7 +161,7 @@ export class TaskRepository {
       if (isTerminal(task.state as TaskState))
         throw new ConflictError(`task ${id} already ended (${task.state})`, 'task_ended');
       if (task.state === 'queued') {
-        const done = await this.db.transaction().execute(async (trx) => {
+        const done = await transact(this.db, async (trx) => {
           const r = await trx
             .updateTable('tasks')
             .set({
@@ -285,7 +285,7 @@ export class TaskRepository {
       .execute();
     const lost: TaskRow[] = [];
     for (const task of expired) {
-      await this.db.transaction().execute(async (trx) => {
+      const marked = await transact(this.db, async (trx) => {
         const r = await trx
           .updateTable('tasks')
           .set({
@@ -299,11 +299,11 @@ export class TaskRepository {
           .where('state', 'in', HELD_STATES)
           .where('leaseExpiresAt', '<', now)
           .executeTakeFirst();
-        if (Number(r.numUpdatedRows) === 1) {
-          lost.push(task);
-          await this.event(trx, task, 'task.lost', `${task.kind} task lost: its agent stopped reporting`, now);
-        }
+        if (Number(r.numUpdatedRows) !== 1) return false;
+        await this.event(trx, task, 'task.lost', `${task.kind} task lost: its agent stopped reporting`, now);
+        return true;
       });
+      if (marked) lost.push(task);
     }
     return lost;
   }
@@ -314,12 +314,13 @@ export class TaskRepository {
    * attempt, of a task that already ended, or one already stored changes nothing.
    */
   async applyReports(agentId: string, reports: Report[], leaseMs: number, now = Date.now()): Promise<ApplyOutcome> {
-    const outcome: ApplyOutcome = { ended: [], requeued: [] };
-    if (reports.length === 0) return outcome;
-    await this.db.transaction().execute(async (trx) => {
+    if (reports.length === 0) return { ended: [], requeued: [] };
+    return transact(this.db, async (trx) => {
+      // Built inside the transaction: a retried transaction starts from an empty outcome.
+      const outcome: ApplyOutcome = { ended: [], requeued: [] };
       for (const report of reports) await this.applyOne(trx, agentId, report, leaseMs, now, outcome);
+      return outcome;
     });
-    return outcome;
   }
 
   private async applyOne(

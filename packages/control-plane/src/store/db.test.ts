@@ -1,0 +1,73 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backends, freshDatabase, type TestDatabase } from '../../../../test/harness/databases.js';
+import { migrate, openStore, storeReady, transact, type Store } from './db.js';
+
+describe.each(backends)('store (%s)', (backend) => {
+  let tdb: TestDatabase;
+  let store: Store;
+
+  beforeAll(async () => {
+    tdb = await freshDatabase(backend);
+    store = openStore(tdb.url);
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await tdb?.drop();
+  });
+
+  it('is not ready before its migrations ran, and ready after', async () => {
+    expect(await storeReady(store.db)).toBe(false);
+    await migrate(store.db);
+    expect(await storeReady(store.db)).toBe(true);
+  });
+});
+
+// SQLite has one writer and no deadlocks; this needs InnoDB, so it exists only when MySQL does.
+if (backends.includes('mysql')) {
+  describe('store transactions on MySQL', () => {
+    let tdb: TestDatabase;
+    let store: Store;
+
+    beforeAll(async () => {
+      tdb = await freshDatabase('mysql');
+      store = openStore(tdb.url);
+    });
+
+    afterAll(async () => {
+      await store?.close();
+      await tdb?.drop();
+    });
+
+    it('runs a transaction again when the database picks it as a deadlock victim', async () => {
+      await sql`create table scratch (id int primary key, n int not null)`.execute(store.db);
+      await sql`insert into scratch values (1, 0), (2, 0)`.execute(store.db);
+      let firstHasRow1!: () => void;
+      let secondHasRow2!: () => void;
+      const row1Locked = new Promise<void>((r) => (firstHasRow1 = r));
+      const row2Locked = new Promise<void>((r) => (secondHasRow2 = r));
+      let runs = 0;
+      const bump = (id: number) => sql`update scratch set n = n + 1 where id = ${id}`;
+      // Opposite lock orders: InnoDB must abort one side; transact() must run it again.
+      const first = transact(store.db, async (trx) => {
+        runs++;
+        await bump(1).execute(trx);
+        firstHasRow1();
+        await row2Locked;
+        await bump(2).execute(trx);
+      });
+      const second = transact(store.db, async (trx) => {
+        runs++;
+        await row1Locked;
+        await bump(2).execute(trx);
+        secondHasRow2();
+        await bump(1).execute(trx);
+      });
+      await Promise.all([first, second]);
+      expect(runs).toBe(3);
+      const rows = await sql<{ id: number; n: number }>`select id, n from scratch order by id`.execute(store.db);
+      expect(rows.rows.map((r) => Number(r.n))).toEqual([2, 2]);
+    });
+  });
+}
