@@ -1,10 +1,13 @@
-import { Hono } from 'hono';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { Scalar } from '@scalar/hono-api-reference';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
+import { InputError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import { bearerAuth, type Env } from './auth.js';
 import type { ApiDeps } from './context.js';
 import { idempotency } from './idempotency.js';
+import { router } from './openapi.js';
 import { errorHandler, problem } from './problem.js';
 import { agentRoutes, enrollRoutes } from './routes/agents.js';
 import { backupRoutes } from './routes/backups.js';
@@ -15,9 +18,14 @@ import { systemRoutes } from './routes/system.js';
 import { taskRoutes } from './routes/tasks.js';
 import { tenantRoutes } from './routes/tenants.js';
 
-/** The HTTP API: thin routes over repositories and operations; errors mapped once. */
-export function createApp(deps: ApiDeps, log: Logger): Hono {
-  const app = new Hono();
+const JSON_TYPE = /^application\/([\w.-]+\+)?json\s*(;|$)/i;
+
+/**
+ * The HTTP API: thin routes over repositories and operations, validated and documented from one
+ * set of schemas (`/openapi.json`, reference page at `/docs`); errors mapped once.
+ */
+export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
+  const app = new OpenAPIHono<Env>();
   app.use(requestId());
   app.use(async (c, next) => {
     await next();
@@ -33,13 +41,25 @@ export function createApp(deps: ApiDeps, log: Logger): Hono {
       onError: (c) => problem(c, 413, 'payload_too_large', `request body exceeds ${deps.config.maxBodyBytes} bytes`),
     }),
   );
+  // A body in anything but JSON is refused up front, with a clear reason, before any validator.
+  app.use('/v1/*', async (c, next) => {
+    const hasBody = (c.req.header('content-length') ?? '0') !== '0' || c.req.header('transfer-encoding') !== undefined;
+    if (hasBody && !JSON_TYPE.test(c.req.header('content-type') ?? '')) {
+      throw new InputError(
+        'request body must be JSON (Content-Type: application/json)',
+        undefined,
+        'unsupported_media_type',
+      );
+    }
+    await next();
+  });
   app.onError(errorHandler(log));
   app.notFound((c) => problem(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
 
   app.route('/', systemRoutes(deps));
   app.route('/v1', enrollRoutes(deps));
 
-  const v1 = new Hono<Env>();
+  const v1 = router();
   v1.use(bearerAuth(deps.tenants));
   v1.use(idempotency(deps.idempotency));
   v1.route('/', tenantRoutes(deps));
@@ -50,5 +70,22 @@ export function createApp(deps: ApiDeps, log: Logger): Hono {
   v1.route('/', backupRoutes(deps));
   v1.route('/', taskRoutes(deps));
   app.route('/v1', v1);
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'an API token (POST /v1/tenants/{id}/tokens) or CAIRN_ADMIN_TOKEN',
+  });
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Cairn control plane API',
+      version: '1.0.0',
+      description:
+        'Multi-tenant backup control plane. Errors are application/problem+json (RFC 9457). Lists take ?limit=&cursor= and answer {items, nextCursor}. POST accepts Idempotency-Key.',
+    },
+    security: [{ bearer: [] }],
+  });
+  app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'Cairn API' }));
   return app;
 }

@@ -22,11 +22,11 @@ export function principal(c: Context<Env>): Principal {
   return c.get('principal');
 }
 
-export function requireSpAdmin(c: Context<Env>): Principal {
-  const p = principal(c);
-  if (!isSpAdmin(p)) throw new ForbiddenError('this operation needs the sp-admin role');
-  return p;
-}
+/** Route middleware for sp-admin-only routes; runs before body validation, so a tenant gets 403, not 400. */
+export const spAdminOnly: MiddlewareHandler<Env> = async (c, next) => {
+  if (!isSpAdmin(principal(c))) throw new ForbiddenError('this operation needs the sp-admin role');
+  await next();
+};
 
 /** The tenant filter for list queries: none for sp-admins, the own tenant otherwise. */
 export function tenantScope(p: Principal): string | undefined {

@@ -12,7 +12,8 @@ import type {
 } from '../store/schema.js';
 
 /** Row → API shape (DESIGN §6 "Core bodies"). Times become RFC 3339 strings. */
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+const iso = (ms: number): string => new Date(ms).toISOString();
+const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
 
 export const tenantView = (t: TenantRow) => ({ id: t.id, name: t.name, createdAt: iso(t.createdAt) });
 
@@ -27,7 +28,7 @@ export const agentView = (a: AgentView) => ({
   runningTasks: a.runningTasks,
   maintenance: { enabled: a.draining, message: a.drainMessage },
   agentVersion: a.agentVersion,
-  lastSeenAt: iso(a.lastSeenAt),
+  lastSeenAt: isoOrNull(a.lastSeenAt),
   createdAt: iso(a.createdAt),
 });
 
@@ -89,9 +90,9 @@ export const taskView = (t: TaskRow) => ({
   output: t.output ? (JSON.parse(t.output) as unknown) : null,
   cancelRequested: t.cancelRequested === 1,
   createdAt: iso(t.createdAt),
-  dispatchedAt: iso(t.dispatchedAt),
-  startedAt: iso(t.startedAt),
-  endedAt: iso(t.endedAt),
+  dispatchedAt: isoOrNull(t.dispatchedAt),
+  startedAt: isoOrNull(t.startedAt),
+  endedAt: isoOrNull(t.endedAt),
 });
 
 export const progressView = (p: Selectable<TaskProgressRow>) => ({
@@ -116,7 +117,7 @@ export const backupView = (b: BackupRow) => ({
   addedBytes: b.addedBytes,
   externalId: b.externalId,
   parentId: b.parentId,
-  expiresAt: iso(b.expiresAt),
+  expiresAt: isoOrNull(b.expiresAt),
 });
 
 export const eventView = (e: Selectable<EventRow>) => ({

@@ -1,73 +1,110 @@
-import { Hono } from 'hono';
-import { z } from 'zod';
+import { createRoute } from '@hono/zod-openapi';
 import { NotFoundError } from '../../domain/errors.js';
-import { principal, requireSpAdmin, type Env } from '../auth.js';
+import { principal, spAdminOnly } from '../auth.js';
 import type { ApiDeps } from '../context.js';
-import { idSchema, nameSchema, zoneSchema } from '../ids.js';
-import { body } from '../problem.js';
+import { errorResponses, jsonBody, jsonResponse, router } from '../openapi.js';
+import {
+  Agent,
+  AgentCredential,
+  AgentPage,
+  EnrollExchange,
+  Enrollment,
+  EnrollmentCreate,
+  Id,
+  IdParam,
+  ZonePlugins,
+} from '../schemas.js';
 import { agentView } from '../views.js';
+
+const tags = ['Agents'];
 
 /** The exchange of a one-time enrollment token for an agent credential: no bearer token. */
 export function enrollRoutes(deps: ApiDeps) {
-  const app = new Hono();
-  app.post('/agents/enroll', async (c) => {
-    const input = await body(
-      c,
-      z
-        .object({
-          token: z.string().min(1),
-          name: nameSchema.optional(),
-          hostname: z.string().max(255).optional(),
-        })
-        .strict(),
-    );
-    const agent = await deps.agents.redeemEnrollment(input.token, input.name ?? '', input.hostname ?? '');
-    return c.json(agent, 201);
-  });
+  const app = router();
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/agents/enroll',
+      tags,
+      summary: 'Spend a one-time enrollment token for the agent’s own credential (used by `cairn-agent enroll`)',
+      security: [],
+      request: jsonBody(EnrollExchange),
+      responses: { 201: jsonResponse(AgentCredential, 'the new agent and its credential'), ...errorResponses },
+    }),
+    async (c) => {
+      const input = c.req.valid('json');
+      return c.json(await deps.agents.redeemEnrollment(input.token, input.name ?? '', input.hostname ?? ''), 201);
+    },
+  );
   return app;
 }
 
 export function agentRoutes(deps: ApiDeps) {
-  const app = new Hono<Env>();
+  const app = router();
 
-  app.post('/agent-enrollments', async (c) => {
-    const p = requireSpAdmin(c);
-    const input = await body(
-      c,
-      z
-        .object({
-          zone: zoneSchema,
-          ttlSeconds: z
-            .number()
-            .int()
-            .min(60)
-            .max(30 * 86400)
-            .default(86400),
-        })
-        .strict(),
-    );
-    const e = await deps.agents.createEnrollment(input.zone, p.tokenId, input.ttlSeconds * 1000);
-    return c.json({ token: e.token, zone: e.zone, expiresAt: new Date(e.expiresAt).toISOString() }, 201);
-  });
+  app.openapi(
+    createRoute({
+      middleware: [spAdminOnly] as const,
+      method: 'post',
+      path: '/agent-enrollments',
+      tags,
+      summary: 'Create a one-time enrollment token for a new agent in a zone (sp-admin)',
+      request: jsonBody(EnrollmentCreate),
+      responses: { 201: jsonResponse(Enrollment, 'the enrollment token'), ...errorResponses },
+    }),
+    async (c) => {
+      const p = principal(c);
+      const input = c.req.valid('json');
+      const e = await deps.agents.createEnrollment(input.zone, p.tokenId, input.ttlSeconds * 1000);
+      return c.json({ token: e.token, zone: e.zone, expiresAt: new Date(e.expiresAt).toISOString() }, 201);
+    },
+  );
 
-  app.get('/agents', async (c) => {
-    requireSpAdmin(c);
-    const items = (await deps.agents.list()).map(agentView);
-    return c.json({ items, nextCursor: null });
-  });
+  app.openapi(
+    createRoute({
+      middleware: [spAdminOnly] as const,
+      method: 'get',
+      path: '/agents',
+      tags,
+      summary: 'List agents with their plugins, slots and running tasks (sp-admin)',
+      responses: { 200: jsonResponse(AgentPage, 'agents'), ...errorResponses },
+    }),
+    async (c) => {
+      return c.json({ items: (await deps.agents.list()).map(agentView), nextCursor: null }, 200);
+    },
+  );
 
-  app.get('/agents/:id', async (c) => {
-    requireSpAdmin(c);
-    const id = c.req.param('id');
-    const agent = idSchema.safeParse(id).success ? await deps.agents.get(id) : undefined;
-    if (!agent) throw new NotFoundError('agent', id);
-    return c.json(agentView(agent));
-  });
+  app.openapi(
+    createRoute({
+      middleware: [spAdminOnly] as const,
+      method: 'get',
+      path: '/agents/{id}',
+      tags,
+      summary: 'Get an agent (sp-admin)',
+      request: { params: IdParam },
+      responses: { 200: jsonResponse(Agent, 'the agent'), ...errorResponses },
+    }),
+    async (c) => {
+      const id = c.req.valid('param').id;
+      const agent = Id.safeParse(id).success ? await deps.agents.get(id) : undefined;
+      if (!agent) throw new NotFoundError('agent', id);
+      return c.json(agentView(agent), 200);
+    },
+  );
 
-  app.get('/plugins', async (c) => {
-    principal(c);
-    return c.json({ items: await deps.agents.pluginsByZone() });
-  });
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/plugins',
+      tags: ['Plugins'],
+      summary: 'Provider plugins available per zone, as the agents reported them',
+      responses: { 200: jsonResponse(ZonePlugins, 'plugins per zone'), ...errorResponses },
+    }),
+    async (c) => {
+      principal(c);
+      return c.json({ items: await deps.agents.pluginsByZone() }, 200);
+    },
+  );
 
   return app;
 }

@@ -1,36 +1,68 @@
-import { Hono } from 'hono';
-
+import { createRoute } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { NotFoundError } from '../../domain/errors.js';
 import { principal, tenantScope, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
-import { idSchema } from '../ids.js';
-import { pageQuery, query } from '../problem.js';
+import { errorResponses, jsonResponse, router } from '../openapi.js';
+import { Backup, BackupPage, BackupQuery, Id, IdParam, Task } from '../schemas.js';
 import { backupView, taskView } from '../views.js';
 
+const tags = ['Backups'];
+
 export function backupRoutes(deps: ApiDeps) {
-  const app = new Hono<Env>();
-  const visible = (c: Parameters<typeof principal>[0], id: string) => {
-    if (!idSchema.safeParse(id).success) throw new NotFoundError('backup', id);
+  const app = router();
+  const visible = (c: Context<Env>, id: string) => {
+    if (!Id.safeParse(id).success) throw new NotFoundError('backup', id);
     return deps.operations.visibleBackup(principal(c), id);
   };
 
-  app.get('/backups', async (c) => {
-    const q = query(c, pageQuery.extend({ instanceId: idSchema.optional() }).strict());
-    const tenantId = tenantScope(principal(c));
-    const page = await deps.tasks.listBackups(q, {
-      ...(tenantId !== undefined ? { tenantId } : {}),
-      ...(q.instanceId ? { instanceId: q.instanceId } : {}),
-    });
-    return c.json({ items: page.items.map(backupView), nextCursor: page.nextCursor });
-  });
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/backups',
+      tags,
+      summary: 'List restore points, newest first (a tenant: its own)',
+      request: { query: BackupQuery },
+      responses: { 200: jsonResponse(BackupPage, 'a page of backups'), ...errorResponses },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const tenantId = tenantScope(principal(c));
+      const page = await deps.tasks.listBackups(q, {
+        ...(tenantId !== undefined ? { tenantId } : {}),
+        ...(q.instanceId ? { instanceId: q.instanceId } : {}),
+      });
+      return c.json({ items: page.items.map(backupView), nextCursor: page.nextCursor }, 200);
+    },
+  );
 
-  app.get('/backups/:id', async (c) => c.json(backupView(await visible(c, c.req.param('id')))));
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/backups/{id}',
+      tags,
+      summary: 'Get a restore point',
+      request: { params: IdParam },
+      responses: { 200: jsonResponse(Backup, 'the backup'), ...errorResponses },
+    }),
+    async (c) => c.json(backupView(await visible(c, c.req.valid('param').id)), 200),
+  );
 
-  app.post('/backups/:id/restore', async (c) => {
-    const backup = await visible(c, c.req.param('id'));
-    const task = await deps.operations.restore(principal(c), backup.id);
-    return c.json(taskView(task), 202, { Location: `/v1/tasks/${task.id}` });
-  });
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/backups/{id}/restore',
+      tags,
+      summary: 'Restore a backup in place',
+      request: { params: IdParam },
+      responses: { 202: jsonResponse(Task, 'the restore task'), ...errorResponses },
+    }),
+    async (c) => {
+      const backup = await visible(c, c.req.valid('param').id);
+      const task = await deps.operations.restore(principal(c), backup.id);
+      return c.json(taskView(task), 202, { Location: `/v1/tasks/${task.id}` });
+    },
+  );
 
   return app;
 }

@@ -1,95 +1,131 @@
-import { Hono } from 'hono';
-import { z } from 'zod';
+import { createRoute } from '@hono/zod-openapi';
 import { InputError, NotFoundError } from '../../domain/errors.js';
-import { requireSpAdmin, type Env } from '../auth.js';
+import { spAdminOnly } from '../auth.js';
 import type { ApiDeps } from '../context.js';
-import { idSchema, nameSchema, zoneSchema } from '../ids.js';
-import { body } from '../problem.js';
+import { errorResponses, jsonBody, jsonResponse, router } from '../openapi.js';
+import {
+  Id,
+  Provider,
+  ProviderCreate,
+  ProviderPage,
+  ProviderPatch,
+  Zone,
+  ZoneIdParams,
+  ZoneParam,
+} from '../schemas.js';
 import { providerView } from '../views.js';
 
-const pluginName = z
-  .string()
-  .regex(/^(@[a-z0-9][a-z0-9._-]*\/)?[a-z0-9][a-z0-9._-]*$/, 'must be an npm package name, e.g. @cairn/plugin-dummy')
-  .max(214);
-const object = z.record(z.string(), z.unknown());
+const tags = ['Provider connections'];
 
 export function providerRoutes(deps: ApiDeps) {
-  const app = new Hono<Env>();
+  const app = router();
 
   const zoneOf = (raw: string) => {
-    const zone = zoneSchema.safeParse(raw);
-    if (!zone.success)
-      throw new InputError(`zone "${raw}" is not valid`, [{ path: 'zone', message: zone.error.issues[0]!.message }]);
+    const zone = Zone.safeParse(raw);
+    if (!zone.success) {
+      throw new InputError(`zone "${raw}" is not valid`, [
+        { path: 'path.zone', message: zone.error.issues[0]!.message },
+      ]);
+    }
     return zone.data;
   };
-  const providerIn = async (zone: string, id: string) => {
-    const row = idSchema.safeParse(id).success ? await deps.catalog.getProvider(id) : undefined;
-    if (!row || row.zone !== zone) throw new NotFoundError('provider connection', id);
+  const providerIn = async (params: { zone: string; id: string }) => {
+    const zone = zoneOf(params.zone);
+    const row = Id.safeParse(params.id).success ? await deps.catalog.getProvider(params.id) : undefined;
+    if (!row || row.zone !== zone) throw new NotFoundError('provider connection', params.id);
     return row;
   };
 
-  app.post('/zones/:zone/providers', async (c) => {
-    requireSpAdmin(c);
-    const zone = zoneOf(c.req.param('zone'));
-    const input = await body(
-      c,
-      z
-        .object({
-          name: nameSchema,
-          plugin: pluginName,
-          endpoint: z.string().max(2000).nullable().optional(),
-          config: object.optional(),
-          credentials: object.nullable().optional(),
-        })
-        .strict(),
-    );
-    const row = await deps.catalog.createProvider({
-      zone,
-      name: input.name,
-      plugin: input.plugin,
-      endpoint: input.endpoint ?? null,
-      config: input.config ?? {},
-      credentials: input.credentials ?? null,
-    });
-    return c.json(providerView(row), 201, { Location: `/v1/zones/${zone}/providers/${row.id}` });
-  });
+  app.openapi(
+    createRoute({
+      middleware: [spAdminOnly] as const,
+      method: 'post',
+      path: '/zones/{zone}/providers',
+      tags,
+      summary: 'Create a provider connection (sp-admin); credentials are write-only',
+      request: { params: ZoneParam, ...jsonBody(ProviderCreate) },
+      responses: { 201: jsonResponse(Provider, 'the provider connection'), ...errorResponses },
+    }),
+    async (c) => {
+      const zone = zoneOf(c.req.valid('param').zone);
+      const input = c.req.valid('json');
+      const row = await deps.catalog.createProvider({
+        zone,
+        name: input.name,
+        plugin: input.plugin,
+        endpoint: input.endpoint ?? null,
+        config: input.config ?? {},
+        credentials: input.credentials ?? null,
+      });
+      return c.json(providerView(row), 201, { Location: `/v1/zones/${zone}/providers/${row.id}` });
+    },
+  );
 
-  app.get('/zones/:zone/providers', async (c) => {
-    requireSpAdmin(c);
-    const zone = zoneOf(c.req.param('zone'));
-    return c.json({ items: (await deps.catalog.listProviders(zone)).map(providerView), nextCursor: null });
-  });
+  app.openapi(
+    createRoute({
+      middleware: [spAdminOnly] as const,
+      method: 'get',
+      path: '/zones/{zone}/providers',
+      tags,
+      summary: 'List the provider connections of a zone (sp-admin)',
+      request: { params: ZoneParam },
+      responses: { 200: jsonResponse(ProviderPage, 'provider connections'), ...errorResponses },
+    }),
+    async (c) => {
+      const zone = zoneOf(c.req.valid('param').zone);
+      return c.json({ items: (await deps.catalog.listProviders(zone)).map(providerView), nextCursor: null }, 200);
+    },
+  );
 
-  app.get('/zones/:zone/providers/:id', async (c) => {
-    requireSpAdmin(c);
-    return c.json(providerView(await providerIn(zoneOf(c.req.param('zone')), c.req.param('id'))));
-  });
+  app.openapi(
+    createRoute({
+      middleware: [spAdminOnly] as const,
+      method: 'get',
+      path: '/zones/{zone}/providers/{id}',
+      tags,
+      summary: 'Get a provider connection (sp-admin)',
+      request: { params: ZoneIdParams },
+      responses: { 200: jsonResponse(Provider, 'the provider connection'), ...errorResponses },
+    }),
+    async (c) => {
+      return c.json(providerView(await providerIn(c.req.valid('param'))), 200);
+    },
+  );
 
-  app.patch('/zones/:zone/providers/:id', async (c) => {
-    requireSpAdmin(c);
-    const row = await providerIn(zoneOf(c.req.param('zone')), c.req.param('id'));
-    const input = await body(
-      c,
-      z
-        .object({
-          name: nameSchema.optional(),
-          endpoint: z.string().max(2000).nullable().optional(),
-          config: object.optional(),
-          credentials: object.nullable().optional(),
-          plugin: z.never({ error: 'the plugin of a provider connection cannot change' }).optional(),
-        })
-        .strict(),
-    );
-    await deps.catalog.updateProvider(row.id, input);
-    return c.json(providerView((await deps.catalog.getProvider(row.id))!));
-  });
+  app.openapi(
+    createRoute({
+      middleware: [spAdminOnly] as const,
+      method: 'patch',
+      path: '/zones/{zone}/providers/{id}',
+      tags,
+      summary: 'Edit a provider connection (sp-admin); the plugin cannot change; applies to future tasks',
+      request: { params: ZoneIdParams, ...jsonBody(ProviderPatch) },
+      responses: { 200: jsonResponse(Provider, 'the provider connection after the edit'), ...errorResponses },
+    }),
+    async (c) => {
+      const row = await providerIn(c.req.valid('param'));
+      const { plugin: _never, ...patch } = c.req.valid('json');
+      await deps.catalog.updateProvider(row.id, patch);
+      return c.json(providerView((await deps.catalog.getProvider(row.id))!), 200);
+    },
+  );
 
-  app.delete('/zones/:zone/providers/:id', async (c) => {
-    requireSpAdmin(c);
-    const row = await providerIn(zoneOf(c.req.param('zone')), c.req.param('id'));
-    await deps.catalog.deleteProvider(row.id);
-    return c.body(null, 204);
-  });
+  app.openapi(
+    createRoute({
+      middleware: [spAdminOnly] as const,
+      method: 'delete',
+      path: '/zones/{zone}/providers/{id}',
+      tags,
+      summary: 'Delete a provider connection no offering uses (sp-admin)',
+      request: { params: ZoneIdParams },
+      responses: { 204: { description: 'deleted' }, ...errorResponses },
+    }),
+    async (c) => {
+      const row = await providerIn(c.req.valid('param'));
+      await deps.catalog.deleteProvider(row.id);
+      return c.body(null, 204);
+    },
+  );
 
   return app;
 }

@@ -1,68 +1,102 @@
-import { Hono } from 'hono';
-import { z } from 'zod';
+import { createRoute } from '@hono/zod-openapi';
 import { NotFoundError } from '../../domain/errors.js';
-import { TASK_KINDS, TASK_STATES } from '../../domain/task.js';
 import { principal, tenantScope, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
-import { idSchema } from '../ids.js';
-import { pageQuery, query } from '../problem.js';
+import { errorResponses, jsonResponse, router } from '../openapi.js';
+import { EventPage, EventQuery, Id, IdParam, ProgressPage, Task, TaskPage, TaskQuery } from '../schemas.js';
 import { eventView, progressView, taskView } from '../views.js';
+import type { Context } from 'hono';
+
+const tags = ['Tasks'];
 
 export function taskRoutes(deps: ApiDeps) {
-  const app = new Hono<Env>();
-  const visible = (c: Parameters<typeof principal>[0], id: string) => {
-    if (!idSchema.safeParse(id).success) throw new NotFoundError('task', id);
+  const app = router();
+  const visible = (c: Context<Env>, id: string) => {
+    if (!Id.safeParse(id).success) throw new NotFoundError('task', id);
     return deps.operations.visibleTask(principal(c), id);
   };
 
-  app.get('/tasks', async (c) => {
-    const q = query(
-      c,
-      pageQuery
-        .extend({
-          state: z.enum(TASK_STATES).optional(),
-          kind: z.enum(TASK_KINDS).optional(),
-          instanceId: idSchema.optional(),
-        })
-        .strict(),
-    );
-    const tenantId = tenantScope(principal(c));
-    const page = await deps.tasks.list(q, {
-      ...(tenantId !== undefined ? { tenantId } : {}),
-      ...(q.state ? { state: q.state } : {}),
-      ...(q.kind ? { kind: q.kind } : {}),
-      ...(q.instanceId ? { instanceId: q.instanceId } : {}),
-    });
-    return c.json({ items: page.items.map(taskView), nextCursor: page.nextCursor });
-  });
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/tasks',
+      tags,
+      summary: 'List tasks, newest first',
+      request: { query: TaskQuery },
+      responses: { 200: jsonResponse(TaskPage, 'a page of tasks'), ...errorResponses },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const tenantId = tenantScope(principal(c));
+      const page = await deps.tasks.list(q, {
+        ...(tenantId !== undefined ? { tenantId } : {}),
+        ...(q.state ? { state: q.state } : {}),
+        ...(q.kind ? { kind: q.kind } : {}),
+        ...(q.instanceId ? { instanceId: q.instanceId } : {}),
+      });
+      return c.json({ items: page.items.map(taskView), nextCursor: page.nextCursor }, 200);
+    },
+  );
 
-  app.get('/tasks/:id', async (c) => c.json(taskView(await visible(c, c.req.param('id')))));
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/tasks/{id}',
+      tags,
+      summary: 'Get a task: state, attempt, progress, error',
+      request: { params: IdParam },
+      responses: { 200: jsonResponse(Task, 'the task'), ...errorResponses },
+    }),
+    async (c) => c.json(taskView(await visible(c, c.req.valid('param').id)), 200),
+  );
 
-  app.get('/tasks/:id/progress', async (c) => {
-    const task = await visible(c, c.req.param('id'));
-    return c.json({ items: (await deps.tasks.progress(task.id)).map(progressView), nextCursor: null });
-  });
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/tasks/{id}/progress',
+      tags,
+      summary: 'Every stored progress report of a task, in order',
+      request: { params: IdParam },
+      responses: { 200: jsonResponse(ProgressPage, 'progress reports'), ...errorResponses },
+    }),
+    async (c) => {
+      const task = await visible(c, c.req.valid('param').id);
+      return c.json({ items: (await deps.tasks.progress(task.id)).map(progressView), nextCursor: null }, 200);
+    },
+  );
 
-  app.post('/tasks/:id/cancel', async (c) => {
-    const task = await visible(c, c.req.param('id'));
-    const updated = await deps.operations.cancel(principal(c), task.id);
-    return c.json(taskView(updated), 202, { Location: `/v1/tasks/${task.id}` });
-  });
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/tasks/{id}/cancel',
+      tags,
+      summary: 'Cancel a task: at once when queued, through the plugin’s AbortSignal when running',
+      request: { params: IdParam },
+      responses: { 202: jsonResponse(Task, 'the task after the request'), ...errorResponses },
+    }),
+    async (c) => {
+      const task = await visible(c, c.req.valid('param').id);
+      const updated = await deps.operations.cancel(principal(c), task.id);
+      return c.json(taskView(updated), 202, { Location: `/v1/tasks/${task.id}` });
+    },
+  );
 
-  app.get('/events', async (c) => {
-    const q = query(
-      c,
-      z
-        .object({
-          after: z.coerce.number().int().min(0).default(0),
-          limit: z.coerce.number().int().min(1).max(1000).default(100),
-        })
-        .strict(),
-    );
-    const rows = await deps.tasks.listEvents(q.after, q.limit, tenantScope(principal(c)));
-    const last = rows[rows.length - 1];
-    return c.json({ items: rows.map(eventView), nextCursor: last ? String(last.id) : null });
-  });
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/events',
+      tags: ['Events'],
+      summary: 'The event log after an id (pass nextCursor as `after` to resume)',
+      request: { query: EventQuery },
+      responses: { 200: jsonResponse(EventPage, 'events'), ...errorResponses },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const rows = await deps.tasks.listEvents(q.after, q.limit, tenantScope(principal(c)));
+      const last = rows[rows.length - 1];
+      return c.json({ items: rows.map(eventView), nextCursor: last ? String(last.id) : null }, 200);
+    },
+  );
 
   return app;
 }

@@ -1,0 +1,82 @@
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Api } from '../../../../test/harness/api.js';
+import { freshDatabase, type TestDatabase } from '../../../../test/harness/databases.js';
+import { loadConfig } from '../config.js';
+import { startControlPlane, type ControlPlane } from '../server.js';
+
+const ADMIN = 'openapi-test-admin-token-01';
+
+describe('OpenAPI document and request validation', () => {
+  let db: TestDatabase;
+  let cp: ControlPlane;
+  let api: Api;
+
+  beforeAll(async () => {
+    db = await freshDatabase('sqlite');
+    cp = await startControlPlane(
+      loadConfig({ CAIRN_DATABASE_URL: db.url, CAIRN_DATA_DIR: db.dataDir, CAIRN_PORT: '0', CAIRN_ADMIN_TOKEN: ADMIN }),
+      pino({ level: 'silent' }),
+    );
+    api = new Api(cp.url, ADMIN);
+  });
+
+  afterAll(async () => {
+    await cp?.close();
+    await db?.drop();
+  });
+
+  it('serves an OpenAPI 3.1 document of every v1 route, generated from the validating schemas', async () => {
+    const res = await fetch(`${cp.url}/openapi.json`);
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, unknown> }>>;
+      components: { schemas: Record<string, { required?: string[] }>; securitySchemes: Record<string, unknown> };
+    };
+    expect(doc.openapi).toBe('3.1.0');
+    for (const [path, method] of [
+      ['/v1/agents/enroll', 'post'],
+      ['/v1/agent-enrollments', 'post'],
+      ['/v1/zones/{zone}/providers', 'post'],
+      ['/v1/offerings', 'post'],
+      ['/v1/instances', 'post'],
+      ['/v1/instances/{id}/offering', 'put'],
+      ['/v1/instances/{id}/backups', 'post'],
+      ['/v1/backups/{id}/restore', 'post'],
+      ['/v1/tasks/{id}', 'get'],
+      ['/v1/tasks/{id}/cancel', 'post'],
+    ] as const) {
+      expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
+    }
+    expect(doc.paths['/v1/instances/{id}/backups']!['post']!.responses['202']).toBeDefined();
+    expect(doc.components.schemas['InstanceCreate']!.required).toEqual(expect.arrayContaining(['name', 'zone']));
+    expect(doc.components.schemas['Problem']).toBeDefined();
+    expect(doc.components.securitySchemes['bearer']).toMatchObject({ type: 'http', scheme: 'bearer' });
+    expect((await fetch(`${cp.url}/docs`)).status).toBe(200);
+  });
+
+  it('refuses a body that is not JSON with 400 unsupported_media_type', async () => {
+    const res = await api.call('POST', '/v1/tenants', 'name=acme', {
+      'content-type': 'application/x-www-form-urlencoded',
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe('unsupported_media_type');
+  });
+
+  it('names every bad field and where it is', async () => {
+    const res = await api.post('/v1/offerings', {
+      name: '',
+      zone: 'z',
+      providerId: 'nope',
+      allowAdhoc: 'yes',
+      bogus: 1,
+    });
+    expect(res.status).toBe(400);
+    const paths = res.body.errors.map((e: { path: string }) => e.path);
+    expect(paths).toEqual(expect.arrayContaining(['name', 'providerId', 'allowAdhoc', 'allowUserSchedules']));
+    const query = await api.get('/v1/tasks?state=sleeping');
+    expect(query.status).toBe(400);
+    expect(query.body.errors[0].path).toBe('query.state');
+  });
+});
