@@ -1,0 +1,71 @@
+/**
+ * Benchmark entry point: `npx pnpm@10 bench dispatch [--tasks N] [--agents K] [--stores sqlite,mysql]`
+ * (the root script builds first, then runs this file with tsx).
+ */
+import { parseArgs } from 'node:util';
+import type { Backend } from '../test/harness/databases.js';
+import { interrupted, runDispatchBench } from './dispatch.js';
+
+const USAGE = `usage: pnpm bench dispatch [--tasks N] [--agents K] [--stores sqlite,mysql]
+
+  dispatch   no-op backup tasks through control plane + agents vs. a bare WebSocket baseline
+  --tasks    tasks per run (default 2000)
+  --agents   agent processes, 8 slots each (default 4)
+  --stores   which stores to run (default: sqlite, plus mysql when CAIRN_TEST_MYSQL_URL is set
+             or MariaDB/MySQL answers on 127.0.0.1:3306 as root)
+`;
+
+function usage(problem: string): never {
+  process.stderr.write(`${problem}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+function positiveInt(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) usage(`--${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+let parsed;
+try {
+  parsed = parseArgs({
+    allowPositionals: true,
+    options: { tasks: { type: 'string' }, agents: { type: 'string' }, stores: { type: 'string' } },
+  });
+} catch (err) {
+  usage((err as Error).message);
+}
+const [benchmark, ...extra] = parsed.positionals;
+if (benchmark !== 'dispatch') usage(benchmark ? `unknown benchmark "${benchmark}"` : 'which benchmark?');
+if (extra.length > 0) usage(`unexpected arguments: ${extra.join(' ')}`);
+
+let stores: Backend[] | undefined;
+if (parsed.values.stores !== undefined) {
+  const names = parsed.values.stores.split(',').map((s) => s.trim());
+  const bad = names.filter((s) => s !== 'sqlite' && s !== 'mysql');
+  if (bad.length > 0 || names.length === 0) usage(`--stores takes sqlite and/or mysql, got ${parsed.values.stores}`);
+  stores = names as Backend[];
+}
+
+// Without this a Ctrl-C would leave a database (on MySQL) and agent state dirs behind.
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => {
+    stopping = true;
+    process.stderr.write(`\n${signal}: cleaning up\n`);
+    void interrupted().finally(() => process.exit(130));
+  });
+
+try {
+  await runDispatchBench({
+    tasks: positiveInt('tasks', parsed.values.tasks, 2000),
+    agents: positiveInt('agents', parsed.values.agents, 4),
+    stores,
+  });
+} catch (err) {
+  if (stopping) await new Promise(() => {}); // the signal handler exits once it has cleaned up
+  // Loud on purpose: a benchmark that lost or failed a task has no figures worth printing.
+  process.stderr.write(`\nbench dispatch FAILED: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+}
