@@ -13,10 +13,12 @@ describe.each(backends)('crash recovery with real process kills (%s)', (backend)
     for (const fn of cleanup.splice(0).reverse()) await fn();
   });
 
-  async function setup(): Promise<{ db: TestDatabase; cp: ControlPlaneProc; api: Api }> {
+  async function setup(
+    env: Record<string, string> = {},
+  ): Promise<{ db: TestDatabase; cp: ControlPlaneProc; api: Api }> {
     const db = await freshDatabase(backend);
     cleanup.push(() => db.drop());
-    const cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
+    const cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env });
     cleanup.push(() => cp.proc.stop());
     return { db, cp, api: new Api(cp.url, cp.adminToken) };
   }
@@ -92,5 +94,33 @@ describe.each(backends)('crash recovery with real process kills (%s)', (backend)
     const next = (await api.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
     expect((await waitForTask(api, next.id, TERMINAL)).state).toBe('succeeded');
     expect((await api.expect(200, 'GET', `/v1/backups?instanceId=${p.instanceId}`)).items).toHaveLength(1);
+  });
+
+  it('marks a task lost when its agent dies and stays away past the lease, and a late report changes nothing', async () => {
+    const { cp, api } = await setup({ CAIRN_TASK_LEASE_MS: '3000', CAIRN_HEARTBEAT_MS: '500' });
+    const { stateDir, agentId } = await enrollAgent(cp, 'zone-a', 'host-1');
+    const agent = await startAgent(stateDir);
+    const p = await protectInstance(api, 'zone-a', { config: { durationMs: 60_000, steps: 60 } });
+    const task = (await api.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
+    await waitForTask(api, task.id, ['running']);
+
+    await agent.kill9();
+    const lost = await waitForTask(api, task.id, TERMINAL);
+    expect(lost.state).toBe('lost');
+    expect(lost.error?.code).toBe('AGENT_LOST');
+    expect((await api.expect(200, 'GET', `/v1/agents/${agentId}`)).state).toBe('disconnected');
+
+    // The agent comes back and reports the attempt interrupted: the task stays lost, no backup appears.
+    const back = track(await startAgent(stateDir));
+    await back.waitForLog(
+      (l) => /AGENT_INTERRUPTED/.test(String(l['msg'])),
+      'the agent to report the interrupted attempt',
+    );
+    await waitFor(
+      async () => (await api.get(`/v1/agents/${agentId}`)).body.state === 'connected',
+      'the agent to reconnect',
+    );
+    expect((await api.expect(200, 'GET', `/v1/tasks/${task.id}`)).state).toBe('lost');
+    expect((await api.expect(200, 'GET', `/v1/backups?instanceId=${p.instanceId}`)).items).toHaveLength(0);
   });
 });

@@ -25,6 +25,7 @@ export class Dispatcher implements SessionHost {
   private readonly agentInfo = new Map<string, AgentHelloInfo>();
   private running = false;
   private again = false;
+  private sweepDue = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
   private stopped = false;
@@ -43,7 +44,11 @@ export class Dispatcher implements SessionHost {
   }
 
   start(): void {
-    this.timer = setInterval(() => this.poke(), this.opts.pollMs);
+    this.timer = setInterval(() => {
+      // Lease expiry is a matter of seconds: the timer's rounds check it, local wake-ups don't.
+      this.sweepDue = true;
+      this.poke();
+    }, this.opts.pollMs);
     this.timer.unref();
   }
 
@@ -77,7 +82,10 @@ export class Dispatcher implements SessionHost {
   }
 
   private async round(): Promise<void> {
-    await this.sweepLeases();
+    if (this.sweepDue) {
+      this.sweepDue = false;
+      await this.sweepLeases();
+    }
     await this.sendCancels();
     if (this.sessions.size === 0) return;
     const held = await this.tasks.heldCounts();
