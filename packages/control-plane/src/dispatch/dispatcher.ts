@@ -226,7 +226,13 @@ export class Dispatcher implements SessionHost {
     const outcome = await this.tasks.applyReports(session.agentId, reports, this.opts.taskLeaseMs);
     for (const e of outcome.ended)
       this.log.info({ taskId: e.taskId, state: e.state, agentId: session.agentId }, 'task ended');
-    if (outcome.ended.length > 0 || outcome.requeued.length > 0) this.poke();
+    // An agent that refuses backups because it drains is not offered more of them.
+    const drained = reports.find((r) => r.kind === 'rejected' && r.reasonCode === 'DRAINING');
+    const info = this.agentInfo.get(session.agentId);
+    if (drained && info) info.draining = true;
+    // Requeued tasks wait for the next timed round: waking now would hand them straight back to
+    // the agent that just refused them.
+    if (outcome.ended.length > 0) this.poke();
   }
 
   async onClose(session: AgentSession): Promise<void> {
