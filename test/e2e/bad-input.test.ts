@@ -84,6 +84,25 @@ describe.each(backends)('bad input gets a clean error and the server keeps servi
     expect(closed.code).toBe(1008);
   });
 
+  it('closes a session that speaks another protocol version, or says hello twice (1008)', async () => {
+    const v2 = encodeFrame({ hello: { protocolVersion: 2, agentId: spare.agentId, zone: 'zone-b', slots: 1 } });
+    const closedV2 = await rawSession(cp.url, spare.credential, [v2]);
+    expect(closedV2.code).toBe(1008);
+    expect(closedV2.reason).toMatch(/protocol version 2/);
+    const hello = encodeFrame({ hello: { protocolVersion: 1, agentId: spare.agentId, zone: 'zone-b', slots: 1 } });
+    const twice = await rawSession(cp.url, spare.credential, [hello, hello]);
+    expect(twice.code).toBe(1008);
+    expect(twice.reason).toMatch(/hello sent twice/);
+  });
+
+  it('closes a session whose agent sends a server-only frame (1008)', async () => {
+    const hello = encodeFrame({ hello: { protocolVersion: 1, agentId: spare.agentId, zone: 'zone-b', slots: 1 } });
+    const assign = encodeFrame({ assign: { taskId: 'tsk_x', attempt: 1, operation: 'backup' } });
+    const closed = await rawSession(cp.url, spare.credential, [hello, assign]);
+    expect(closed.code).toBe(1008);
+    expect(closed.reason).toMatch(/may not send assign/);
+  });
+
   it('closes a session that sends a frame over the size limit (1009)', async () => {
     const closed = await rawSession(cp.url, spare.credential, [Buffer.alloc(2 * 1024 * 1024, 1)]);
     expect(closed.code).toBe(1009);
