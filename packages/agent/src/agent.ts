@@ -1,6 +1,7 @@
 import os from 'node:os';
 import type { Logger } from './logger.js';
 import { Executor, JOURNAL_RETENTION_MS } from './executor/executor.js';
+import type { PluginIsolation } from './plugin-host/operations.js';
 import type { PluginRegistry } from './plugin-host/registry.js';
 import { AgentConnection, type ServerFrame } from './session/connection.js';
 import { buildHello } from './session/handshake.js';
@@ -19,6 +20,8 @@ export interface AgentOptions {
   /** Running backups are aborted after being cut off from the control plane this long. */
   disconnectAbortMs: number;
   taskTimeoutMs: number;
+  /** Where plugin code runs (default: a worker thread per operation). */
+  pluginIsolation?: PluginIsolation;
   /** How long a cancelled or timed-out plugin may take to wind down (default 5 s). */
   abortGraceMs?: number;
   log: Logger;
@@ -70,6 +73,7 @@ export class Agent {
       drain: this.drain,
       slots: opts.slots,
       taskTimeoutMs: opts.taskTimeoutMs,
+      ...(opts.pluginIsolation === undefined ? {} : { pluginIsolation: opts.pluginIsolation }),
       ...(opts.abortGraceMs === undefined ? {} : { abortGraceMs: opts.abortGraceMs }),
       log: this.log,
     });

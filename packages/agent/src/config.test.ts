@@ -14,6 +14,7 @@ describe('run configuration', () => {
         logLevel: 'info',
         disconnectAbortMs: 600_000,
         taskTimeoutMs: 21_600_000,
+        pluginIsolation: 'worker',
       },
     });
   });
@@ -32,7 +33,15 @@ describe('run configuration', () => {
 
   it('lists every bad value, naming its flag', () => {
     const out = parseRunConfig(
-      { slots: '0', logLevel: 'loud', server: 'ftp://x', disconnectAbortMs: '-1', taskTimeoutMs: '1.5', plugins: ',' },
+      {
+        slots: '0',
+        logLevel: 'loud',
+        server: 'ftp://x',
+        disconnectAbortMs: '-1',
+        taskTimeoutMs: '1.5',
+        plugins: ',',
+        pluginIsolation: 'vm',
+      },
       {},
     );
     expect(out.ok).toBe(false);
@@ -45,6 +54,7 @@ describe('run configuration', () => {
       '--log-level must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
       '--disconnect-abort-ms must be an integer from 0 to 2147483647, got "-1"',
       '--task-timeout-ms must be an integer from 1 to 2147483647, got "1.5"',
+      '--plugin-isolation must be one of worker, inline, got "vm"',
     ]);
   });
 });

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
+import { PLUGIN_ISOLATIONS, type PluginIsolation } from './plugin-host/operations.js';
 
 /** Settings of `cairn-agent run`, after flags and environment are merged and checked. */
 export interface RunConfig {
@@ -12,6 +13,8 @@ export interface RunConfig {
   logLevel: LogLevel;
   disconnectAbortMs: number;
   taskTimeoutMs: number;
+  /** Where plugin code runs: its own worker thread per operation, or the agent's thread. */
+  pluginIsolation: PluginIsolation;
 }
 
 /** Flags as commander hands them over: strings, each maybe absent. */
@@ -23,6 +26,7 @@ export interface RunFlags {
   logLevel?: string;
   disconnectAbortMs?: string;
   taskTimeoutMs?: string;
+  pluginIsolation?: string;
 }
 
 export const RUN_DEFAULTS = {
@@ -31,6 +35,7 @@ export const RUN_DEFAULTS = {
   logLevel: 'info' as LogLevel,
   disconnectAbortMs: 10 * 60_000,
   taskTimeoutMs: 6 * 60 * 60_000,
+  pluginIsolation: 'worker' as PluginIsolation,
 } as const;
 
 /** Environment variables `run` reads when the matching flag is absent. */
@@ -38,6 +43,7 @@ export const RUN_ENV = {
   stateDir: 'CAIRN_AGENT_STATE_DIR',
   plugins: 'CAIRN_AGENT_PLUGINS',
   slots: 'CAIRN_AGENT_SLOTS',
+  pluginIsolation: 'CAIRN_AGENT_PLUGIN_ISOLATION',
 } as const;
 
 function integer(
@@ -118,6 +124,10 @@ export function parseRunConfig(
     problems,
   );
 
+  const isolation = flags.pluginIsolation ?? env[RUN_ENV.pluginIsolation] ?? RUN_DEFAULTS.pluginIsolation;
+  if (!(PLUGIN_ISOLATIONS as readonly string[]).includes(isolation))
+    problems.push(`--plugin-isolation must be one of ${PLUGIN_ISOLATIONS.join(', ')}, got "${isolation}"`);
+
   if (problems.length > 0 || stateDirRaw === undefined) return { ok: false, problems };
   return {
     ok: true,
@@ -129,6 +139,7 @@ export function parseRunConfig(
       logLevel: level as LogLevel,
       disconnectAbortMs,
       taskTimeoutMs,
+      pluginIsolation: isolation as PluginIsolation,
     },
   };
 }

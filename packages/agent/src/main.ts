@@ -80,6 +80,7 @@ async function runCommand(flags: RunFlags): Promise<void> {
     slots: config.slots,
     disconnectAbortMs: config.disconnectAbortMs,
     taskTimeoutMs: config.taskTimeoutMs,
+    pluginIsolation: config.pluginIsolation,
     log,
     ...(config.server ? { server: config.server } : {}),
   });
@@ -165,6 +166,10 @@ function buildProgram(): Command {
     .option(
       '--disconnect-abort-ms <ms>',
       `abort running backups after this long without the control plane (default ${RUN_DEFAULTS.disconnectAbortMs})`,
+    )
+    .option(
+      '--plugin-isolation <mode>',
+      `where plugin code runs: worker (own thread per operation) or inline (or ${RUN_ENV.pluginIsolation}; default ${RUN_DEFAULTS.pluginIsolation})`,
     )
     .option(
       '--task-timeout-ms <ms>',

@@ -2,7 +2,7 @@ import { ErrorCodes, type Operation } from '@cairn/plugin-sdk';
 import type { wire } from '@cairn/proto';
 import type { Logger } from '../logger.js';
 import { TaskAbort, type TaskFailure } from '../plugin-host/guard.js';
-import { runOperation } from '../plugin-host/operations.js';
+import { runOperation, type PluginIsolation } from '../plugin-host/operations.js';
 import type { PluginRegistry } from '../plugin-host/registry.js';
 import type { Spool } from '../spool/spool.js';
 import { drainMessage, type DrainState } from '../state/drain.js';
@@ -22,6 +22,8 @@ export interface ExecutorOptions {
   taskTimeoutMs: number;
   /** How long a stopped (cancelled, timed out) plugin may take to wind down; see guard(). */
   abortGraceMs?: number;
+  /** Where plugin code runs; see runOperation(). */
+  pluginIsolation?: PluginIsolation;
   log: Logger;
 }
 
@@ -241,6 +243,7 @@ export class Executor {
         params: decision.params,
         signal: controller.signal,
         timeoutMs: this.opts.taskTimeoutMs,
+        ...(this.opts.pluginIsolation === undefined ? {} : { isolation: this.opts.pluginIsolation }),
         ...(this.opts.abortGraceMs === undefined ? {} : { abortGraceMs: this.opts.abortGraceMs }),
         context: (signal) => {
           const made = createTaskContext(

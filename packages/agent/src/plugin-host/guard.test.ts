@@ -23,6 +23,7 @@ function backup(
   timeoutMs = 30_000,
   config: Record<string, unknown> = {},
   context: (signal: AbortSignal) => TaskContext = ctxFor,
+  abortGraceMs = 100,
 ) {
   return runOperation({
     plugin,
@@ -32,7 +33,7 @@ function backup(
     context,
     signal,
     timeoutMs,
-    abortGraceMs: 100,
+    abortGraceMs,
   });
 }
 
@@ -145,10 +146,15 @@ describe('guard', () => {
     const dummy = await loadPlugin('@cairn/plugin-dummy');
     const events: string[] = [];
     const controller = new AbortController();
-    const running = backup(dummy, controller.signal, 30_000, { durationMs: 60_000 }, (signal) => ({
-      ...ctxFor(signal),
-      event: (e) => events.push(e.message),
-    }));
+    // The production grace: the plugin's worker thread may still be starting when the abort comes.
+    const running = backup(
+      dummy,
+      controller.signal,
+      30_000,
+      { durationMs: 60_000 },
+      (signal) => ({ ...ctxFor(signal), event: (e) => events.push(e.message) }),
+      5_000,
+    );
     controller.abort();
     expect(await running).toMatchObject({ ok: false, failure: { code: 'CANCELLED' } });
     expect(events).toContain('dummy backup aborted at step 1/5');
@@ -178,5 +184,39 @@ describe('guard', () => {
     );
     expect(out).toMatchObject({ ok: false, failure: { code: 'CANCELLED' } });
     expect(called).toBe(false);
+  });
+
+  it('fails the task, not the agent, when a plugin calls process.exit()', async () => {
+    const exits = await loadPlugin(fixture('exits'));
+    const progress: number[] = [];
+    const out = await backup(exits, new AbortController().signal, 30_000, {}, (signal) => ({
+      ...ctxFor(signal),
+      progress: (p) => progress.push(p.percent),
+    }));
+    expect(out).toMatchObject({ ok: false, failure: { code: 'PLUGIN_CRASHED' } });
+    expect(out.ok ? '' : out.failure.message).toMatch(/exit code 3/);
+    expect(progress).toEqual([10]);
+  });
+
+  it('fails the task when a plugin throws from a stray timer, instead of leaving it hanging', async () => {
+    const stray = await loadPlugin(fixture('stray-throw'));
+    const out = await backup(stray, new AbortController().signal, 60_000);
+    expect(out).toMatchObject({ ok: false, failure: { code: 'PLUGIN_CRASHED' } });
+    expect(out.ok ? '' : out.failure.message).toMatch(/stray timer blew up/);
+  });
+
+  it('runs a plugin on the agent thread when isolation is inline', async () => {
+    const dummy = await loadPlugin('@cairn/plugin-dummy');
+    const out = await runOperation({
+      plugin: dummy,
+      operation: 'backup',
+      connection: { endpoint: null, config: { durationMs: 10, steps: 1 }, credentials: {} },
+      params: { instanceId: 'i', instanceName: 'vm', locator: {}, mode: 'FULL' },
+      context: ctxFor,
+      signal: new AbortController().signal,
+      timeoutMs: 30_000,
+      isolation: 'inline',
+    });
+    expect(out).toMatchObject({ ok: true, value: { mode: 'FULL' } });
   });
 });

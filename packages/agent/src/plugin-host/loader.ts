@@ -12,6 +12,8 @@ export interface LoadedPlugin {
   /** The negotiated SDK API version. */
   apiVersion: number;
   plugin: ProviderPlugin;
+  /** The module's file: URL, from which a worker thread loads the plugin again. */
+  url?: string;
 }
 
 /** Why a plugin cannot be hosted; `message` is one line naming the plugin. */
@@ -34,7 +36,7 @@ function errorText(err: unknown): string {
  * (plugins are installed next to where the agent runs), then as the agent's own package sees it
  * (plugins it ships with, such as the dummy provider).
  */
-async function importPlugin(spec: string, cwd: string): Promise<unknown> {
+async function importPlugin(spec: string, cwd: string): Promise<{ exports: unknown; url: string }> {
   let resolved: string | undefined;
   try {
     resolved = createRequire(path.join(cwd, 'x.js')).resolve(spec);
@@ -42,14 +44,16 @@ async function importPlugin(spec: string, cwd: string): Promise<unknown> {
     // Not installed below cwd (or ESM-only exports): try the agent's own resolution below.
   }
   if (resolved !== undefined) {
+    const url = pathToFileURL(resolved).href;
     try {
-      return await import(pathToFileURL(resolved).href);
+      return { exports: await import(url), url };
     } catch (err) {
       throw new PluginLoadError(spec, `failed to load: ${errorText(err)}`);
     }
   }
   try {
-    return await import(path.isAbsolute(spec) ? pathToFileURL(spec).href : spec);
+    const url = path.isAbsolute(spec) ? pathToFileURL(spec).href : import.meta.resolve(spec);
+    return { exports: await import(url), url };
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     if (code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_UNSUPPORTED_DIR_IMPORT') {
@@ -93,8 +97,8 @@ export function inspectPlugin(spec: string, exports: unknown): LoadedPlugin {
  * @throws PluginLoadError when it cannot be found, fails to load, or is not hostable.
  */
 export async function loadPlugin(spec: string, options: { cwd?: string } = {}): Promise<LoadedPlugin> {
-  const exports = await importPlugin(spec, options.cwd ?? process.cwd());
-  return inspectPlugin(spec, exports);
+  const { exports, url } = await importPlugin(spec, options.cwd ?? process.cwd());
+  return { ...inspectPlugin(spec, exports), url };
 }
 
 /**
