@@ -219,4 +219,16 @@ describe('guard', () => {
     });
     expect(out).toMatchObject({ ok: true, value: { mode: 'FULL' } });
   });
+
+  it('keeps a worker warm after a clean job, and replaces one whose plugin died', async () => {
+    const counter = await loadPlugin(fixture('counter'));
+    const externalId = async (config: Record<string, unknown> = {}) => {
+      const out = await backup(counter, new AbortController().signal, 30_000, config);
+      return out.ok ? (out.value as { externalId: string }).externalId : out.failure.code;
+    };
+    expect(await externalId()).toBe('call-1');
+    expect(await externalId()).toBe('call-2');
+    expect(await externalId({ exit: true })).toBe('PLUGIN_CRASHED');
+    expect(await externalId()).toBe('call-1');
+  });
 });

@@ -1,14 +1,17 @@
-import { Worker } from 'node:worker_threads';
 import { ErrorCodes, PluginError, type Operation, type ProviderConnection, type TaskContext } from '@cairn/plugin-sdk';
 import { guard, type Guarded } from './guard.js';
 import { invoke } from './invoke.js';
 import type { LoadedPlugin } from './loader.js';
-import type { FromWorker, ToWorker, WorkerJob } from './worker-protocol.js';
+import { WorkerPool } from './worker-pool.js';
+
+/** The agent's plugin worker threads, shared by all tasks. */
+export const workers = new WorkerPool();
 
 /**
- * Where plugin code runs: `worker` (default) gives each operation its own worker thread, so a
- * plugin that throws from a timer, calls process.exit() or exhausts its heap fails its task and
- * nothing else; `inline` runs it on the agent's own thread (cheaper; for trusted plugins).
+ * Where plugin code runs: `worker` (default) runs each operation on a worker thread of that
+ * plugin (kept warm between tasks, replaced whenever a job does not end cleanly), so a plugin
+ * that throws from a timer, calls process.exit() or exhausts its heap fails its task and nothing
+ * else; `inline` runs it on the agent's own thread (for trusted plugins only).
  */
 export type PluginIsolation = 'worker' | 'inline';
 export const PLUGIN_ISOLATIONS: readonly PluginIsolation[] = ['worker', 'inline'];
@@ -48,79 +51,24 @@ export async function runOperation(call: OperationCall): Promise<Guarded<unknown
       return invoke(provider, call.operation, call.params, call.context(signal));
     }, options);
   }
-  let worker: Worker | undefined;
+  const lease = workers.lease(url);
+  let clean = false;
   try {
     return await guard((signal) => {
-      const running = startWorker(call, url, signal);
-      worker = running.worker;
-      return running.done;
+      const ctx = call.context(signal);
+      const job = {
+        taskId: ctx.taskId,
+        attempt: ctx.attempt,
+        operation: call.operation,
+        connection: call.connection,
+        params: call.params,
+      };
+      return lease.run(job, ctx, signal).finally(() => {
+        // The plugin finished its job (either way) before the guard gave up on it.
+        clean = !signal.aborted;
+      });
     }, options);
   } finally {
-    // The outcome is decided: a worker still running (a plugin ignoring its signal) is stopped.
-    void worker?.terminate();
+    lease.release(clean);
   }
-}
-
-/** This module compiled (dist/*.js) or run from source under tsx (src/*.ts, in tests). */
-const fromSource = import.meta.url.endsWith('.ts');
-const WORKER_ENTRY = new URL(fromSource ? './worker-entry.ts' : './worker-entry.js', import.meta.url);
-
-function startWorker(
-  call: OperationCall,
-  url: string,
-  signal: AbortSignal,
-): { worker: Worker; done: Promise<unknown> } {
-  const ctx = call.context(signal);
-  const job: WorkerJob = {
-    url,
-    taskId: ctx.taskId,
-    attempt: ctx.attempt,
-    operation: call.operation,
-    connection: call.connection,
-    params: call.params,
-  };
-  const worker = fromSource
-    ? // Tests run the agent from TypeScript: the worker registers tsx before loading its entry.
-      new Worker(
-        `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_ENTRY.href)}); })`,
-        { eval: true, workerData: job },
-      )
-    : new Worker(WORKER_ENTRY, { workerData: job });
-  const done = new Promise<unknown>((resolve, reject) => {
-    let finished = false;
-    const abort = () => {
-      const message: ToWorker = {
-        type: 'abort',
-        message: String((signal.reason as Error | undefined)?.message ?? 'aborted'),
-      };
-      worker.postMessage(message);
-    };
-    signal.addEventListener('abort', abort, { once: true });
-    worker.on('message', (message: FromWorker) => {
-      switch (message.type) {
-        case 'progress':
-          return ctx.progress(message.report);
-        case 'event':
-          return ctx.event(message.event);
-        case 'log':
-          return ctx.logger[message.level](message.obj, message.msg);
-        case 'done': {
-          finished = true;
-          signal.removeEventListener('abort', abort);
-          if (message.ok) return resolve(message.value);
-          // Shaped like what the plugin threw, so the guard maps it as if it ran inline.
-          return reject(Object.assign(new Error(message.error.message), message.error));
-        }
-      }
-    });
-    worker.on('error', (err) => {
-      finished = true;
-      reject(new Error(`the plugin crashed its worker: ${err.message}`));
-    });
-    worker.on('exit', (code) => {
-      signal.removeEventListener('abort', abort);
-      if (!finished) reject(new Error(`the plugin ended its worker (exit code ${code}) before finishing`));
-    });
-  });
-  return { worker, done };
 }

@@ -1,45 +1,44 @@
 /**
- * The body of a plugin worker thread: loads the plugin module, runs one operation, and talks to
- * the agent only by messages. Whatever the plugin does here — throw from a timer, call
- * process.exit(), run out of heap — ends this thread, never the agent.
+ * The body of a plugin worker thread: loads one plugin module, then runs the operations the
+ * agent sends it, one at a time, talking to the agent only by messages. Whatever the plugin
+ * does here — throw from a timer, call process.exit(), run out of heap — ends this thread,
+ * never the agent.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Operation, PluginLogger, ProviderConnection, ProviderPlugin, TaskContext } from '@cairn/plugin-sdk';
 import { invoke } from './invoke.js';
-import type { ToWorker, WorkerJob, FromWorker } from './worker-protocol.js';
+import type { FromWorker, ToWorker, WorkerInit, WorkerJob } from './worker-protocol.js';
 
-const job = workerData as WorkerJob;
+const init = workerData as WorkerInit;
 const port = parentPort!;
 const post = (message: FromWorker) => port.postMessage(message);
+/** Plain data only crosses the thread boundary. */
+const plain = (value: unknown): unknown => (value === undefined ? null : JSON.parse(JSON.stringify(value)));
 
-const controller = new AbortController();
-port.on('message', (message: ToWorker) => {
-  if (message.type === 'abort') {
-    const reason = new Error(message.message);
-    reason.name = 'AbortError';
-    controller.abort(reason);
-  }
-});
+let plugin: Promise<ProviderPlugin> | undefined;
+let current: AbortController | undefined;
+
+function loadPlugin(): Promise<ProviderPlugin> {
+  plugin ??= import(init.url).then((mod: Record<string, unknown>) => {
+    const found = [mod['default'], mod['plugin']].find(
+      (c): c is ProviderPlugin => typeof c === 'object' && c !== null && 'createProvider' in c,
+    );
+    if (!found) throw new Error(`module ${init.url} no longer exports a plugin`);
+    return found;
+  });
+  return plugin;
+}
 
 function log(level: 'debug' | 'info' | 'warn' | 'error') {
   return (obj: object | string, msg?: string) => {
     try {
-      post({ type: 'log', level, obj: typeof obj === 'string' ? { msg: obj } : JSON.parse(JSON.stringify(obj)), msg });
+      post({ type: 'log', level, obj: typeof obj === 'string' ? { msg: obj } : (plain(obj) as object), msg });
     } catch {
       // A log line is never worth failing a task over.
     }
   };
 }
 const logger: PluginLogger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
-
-const context: TaskContext = {
-  taskId: job.taskId,
-  attempt: job.attempt,
-  signal: controller.signal,
-  logger,
-  progress: (report) => post({ type: 'progress', report: JSON.parse(JSON.stringify(report ?? {})) }),
-  event: (event) => post({ type: 'event', event: JSON.parse(JSON.stringify(event ?? {})) }),
-};
 
 function describe(err: unknown) {
   const e = (typeof err === 'object' && err !== null ? err : {}) as Record<string, unknown>;
@@ -51,15 +50,28 @@ function describe(err: unknown) {
   };
 }
 
-async function main(): Promise<void> {
-  const mod = (await import(job.url)) as Record<string, unknown>;
-  const plugin = [mod['default'], mod['plugin']].find(
-    (c): c is ProviderPlugin => typeof c === 'object' && c !== null && 'createProvider' in c,
-  );
-  if (!plugin) throw new Error(`module ${job.url} no longer exports a plugin`);
-  const provider = plugin.createProvider(job.connection as ProviderConnection);
+async function run(job: WorkerJob, controller: AbortController): Promise<void> {
+  const context: TaskContext = {
+    taskId: job.taskId,
+    attempt: job.attempt,
+    signal: controller.signal,
+    logger,
+    progress: (report) => post({ type: 'progress', report: plain(report ?? {}) as never }),
+    event: (event) => post({ type: 'event', event: plain(event ?? {}) as never }),
+  };
+  const provider = (await loadPlugin()).createProvider(job.connection as ProviderConnection);
   const value = await invoke(provider, job.operation as Operation, job.params, context);
-  post({ type: 'done', ok: true, value: value === undefined ? null : JSON.parse(JSON.stringify(value)) });
+  post({ type: 'done', ok: true, value: plain(value) });
 }
 
-main().catch((err: unknown) => post({ type: 'done', ok: false, error: describe(err) }));
+port.on('message', (message: ToWorker) => {
+  if (message.type === 'abort') {
+    const reason = new Error(message.message);
+    reason.name = 'AbortError';
+    current?.abort(reason);
+    return;
+  }
+  const controller = new AbortController();
+  current = controller;
+  run(message.job, controller).catch((err: unknown) => post({ type: 'done', ok: false, error: describe(err) }));
+});

@@ -1,9 +1,7 @@
 import type { ProgressReport, TaskEvent } from '@cairn/plugin-sdk';
 
-/** What a plugin worker thread is started with. */
+/** One operation for a plugin worker thread. */
 export interface WorkerJob {
-  /** file: URL of the plugin module, as the agent resolved it at start-up. */
-  url: string;
   taskId: string;
   attempt: number;
   operation: string;
@@ -11,10 +9,16 @@ export interface WorkerJob {
   params: Record<string, unknown>;
 }
 
-/** Agent → worker. */
-export type ToWorker = { type: 'abort'; message: string };
+/** What a worker thread is started with: the plugin module it hosts, for its whole life. */
+export interface WorkerInit {
+  /** file: URL of the plugin module, as the agent resolved it at start-up. */
+  url: string;
+}
 
-/** Worker → agent. Values cross as plain JSON data. */
+/** Agent → worker. A worker runs one job at a time. */
+export type ToWorker = { type: 'run'; job: WorkerJob } | { type: 'abort'; message: string };
+
+/** Worker → agent, about the job it runs. Values cross as plain JSON data. */
 export type FromWorker =
   | { type: 'progress'; report: ProgressReport }
   | { type: 'event'; event: TaskEvent }
