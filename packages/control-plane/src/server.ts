@@ -66,7 +66,6 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       tasks,
       idempotency: new IdempotencyRepository(store.db),
       operations,
-      dispatcher,
       isAccepting: () => accepting,
     },
     log,

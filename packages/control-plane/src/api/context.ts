@@ -1,5 +1,4 @@
 import type { Config } from '../config.js';
-import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { Operations } from '../service/operations.js';
 import type { AgentRepository } from '../store/agent-repository.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
@@ -18,7 +17,6 @@ export interface ApiDeps {
   tasks: TaskRepository;
   idempotency: IdempotencyRepository;
   operations: Operations;
-  dispatcher: Dispatcher;
   /** False once shutdown began: /readyz fails first. */
   isAccepting: () => boolean;
 }

@@ -180,6 +180,32 @@ describe.each(backends)('task store (%s)', (backend) => {
     expect((await tasks.get(task.id))!.state).toBe('succeeded');
   });
 
+  it('never moves a running task back to the queue, whatever the agent says', async () => {
+    const task = await backupTask();
+    await tasks.claim(task, agentId, Date.now() + LEASE);
+    await tasks.applyReports(
+      agentId,
+      [{ kind: 'accepted', seq: 80, taskId: task.id, attempt: 1, at: Date.now() }],
+      LEASE,
+    );
+    await tasks.applyReports(
+      agentId,
+      [
+        {
+          kind: 'rejected',
+          seq: 81,
+          taskId: task.id,
+          attempt: 1,
+          reasonCode: 'NO_SLOT',
+          message: 'late',
+          at: Date.now(),
+        },
+      ],
+      LEASE,
+    );
+    expect(await tasks.get(task.id)).toMatchObject({ state: 'running', agentId, attempt: 1 });
+  });
+
   it('fails a task an agent cannot run at all, with the agent reason as code', async () => {
     const task = await backupTask();
     await tasks.claim(task, agentId, Date.now() + LEASE);

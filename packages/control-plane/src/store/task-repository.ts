@@ -2,7 +2,15 @@ import type { Insertable, Selectable, Transaction } from 'kysely';
 import { backupName } from '../domain/backup-name.js';
 import { ConflictError } from '../domain/errors.js';
 import { rejectionOutcome } from '../domain/dispatch-rules.js';
-import { HELD_STATES, etaSeconds, isTerminal, outcomeState, type TaskKind, type TaskState } from '../domain/task.js';
+import {
+  HELD_STATES,
+  etaSeconds,
+  isTerminal,
+  outcomeState,
+  statesLeadingTo,
+  type TaskKind,
+  type TaskState,
+} from '../domain/task.js';
 import { transact, type Db } from './db.js';
 import { newId } from './ids.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
@@ -247,7 +255,7 @@ export class TaskRepository {
       .updateTable('tasks')
       .set({ state: 'dispatched', agentId, attempt, dispatchedAt: now, leaseExpiresAt, cancelRequested: 0 })
       .where('id', '=', task.id)
-      .where('state', '=', 'queued')
+      .where('state', 'in', statesLeadingTo('dispatched'))
       .where('attempt', '=', task.attempt)
       .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1 ? attempt : null;
@@ -296,7 +304,7 @@ export class TaskRepository {
           })
           .where('id', '=', task.id)
           .where('attempt', '=', task.attempt)
-          .where('state', 'in', HELD_STATES)
+          .where('state', 'in', statesLeadingTo('lost'))
           .where('leaseExpiresAt', '<', now)
           .executeTakeFirst();
         if (Number(r.numUpdatedRows) !== 1) return false;
@@ -336,18 +344,19 @@ export class TaskRepository {
     // Events are an append-only log: a plugin's last words after its result still count.
     if (report.kind === 'event') return this.recordAgentEvent(trx, agentId, task, report);
     if (!HELD_STATES.includes(task.state as TaskState)) return;
-    const fenced = () =>
+    // Every write is fenced by agent and attempt, and may only make a move the state machine allows.
+    const fenced = (to?: TaskState) =>
       trx
         .updateTable('tasks')
         .where('id', '=', task.id)
         .where('attempt', '=', report.attempt)
         .where('agentId', '=', agentId)
-        .where('state', 'in', HELD_STATES);
+        .where('state', 'in', to ? statesLeadingTo(to).filter((s) => HELD_STATES.includes(s)) : HELD_STATES);
 
     switch (report.kind) {
       case 'accepted': {
         if (task.state !== 'dispatched') return;
-        await fenced()
+        await fenced('running')
           .set({ state: 'running', startedAt: report.at, leaseExpiresAt: now + leaseMs })
           .execute();
         await this.event(trx, task, 'task.started', `${task.kind} task started on agent ${agentId}`, now);
@@ -363,11 +372,13 @@ export class TaskRepository {
             .execute();
         }
         if (rule.requeue) {
-          await fenced().set({ state: 'queued', agentId: null, leaseExpiresAt: null, dispatchedAt: null }).execute();
+          await fenced('queued')
+            .set({ state: 'queued', agentId: null, leaseExpiresAt: null, dispatchedAt: null })
+            .execute();
           outcome.requeued.push(task.id);
           return;
         }
-        await fenced()
+        await fenced('failed')
           .set({ state: 'failed', endedAt: now, errorCode: rule.code, errorMessage: report.message })
           .execute();
         await this.event(
@@ -415,7 +426,7 @@ export class TaskRepository {
       case 'result': {
         const o = report.outcome;
         const state = outcomeState(o.ok ? { ok: true } : { ok: false, errorCode: o.code }, task.cancelRequested === 1);
-        const r = await fenced()
+        const r = await fenced(state)
           .set({
             state,
             endedAt: now,
