@@ -69,5 +69,41 @@ if (backends.includes('mysql')) {
       const rows = await sql<{ id: number; n: number }>`select id, n from scratch order by id`.execute(store.db);
       expect(rows.rows.map((r) => Number(r.n))).toEqual([2, 2]);
     });
+
+    it('hands out event ids in commit order: a writer waits for the event clock until the earlier one commits', async () => {
+      await migrate(store.db);
+      const event = (message: string) => ({ tenantId: 't', type: 'test', at: Date.now(), message });
+      let releaseFirst!: () => void;
+      const firstMayCommit = new Promise<void>((r) => (releaseFirst = r));
+      let firstInserted!: () => void;
+      const firstHasInserted = new Promise<void>((r) => (firstInserted = r));
+      const order: string[] = [];
+      const write = (name: string, hold?: Promise<void>) =>
+        transact(store.db, async (trx) => {
+          await trx
+            .updateTable('eventClock')
+            .set((eb) => ({ ticks: eb('ticks', '+', 1) }))
+            .where('id', '=', 1)
+            .execute();
+          const r = await trx.insertInto('events').values(event(name)).executeTakeFirst();
+          if (hold) {
+            firstInserted();
+            await hold;
+          }
+          order.push(name);
+          return Number(r.insertId);
+        });
+      const first = write('first', firstMayCommit);
+      await firstHasInserted;
+      const second = write('second');
+      // The second writer is parked on the clock row while the first is open...
+      await new Promise((r) => setTimeout(r, 200));
+      expect(order).toEqual([]);
+      releaseFirst();
+      const [a, b] = await Promise.all([first, second]);
+      // ...so it commits after the first, with the larger id.
+      expect(order).toEqual(['first', 'second']);
+      expect(b).toBeGreaterThan(a);
+    });
   });
 }

@@ -13,6 +13,7 @@ import {
 } from 'kysely';
 import { createPool } from 'mysql2';
 import * as m0001 from './migrations/0001-initial.js';
+import * as m0002 from './migrations/0002-event-clock.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -26,6 +27,7 @@ export interface Store {
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
+  '0002-event-clock': m0002,
 };
 
 /**

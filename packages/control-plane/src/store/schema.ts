@@ -161,6 +161,11 @@ export interface IdempotencyKeyRow {
   createdAt: number;
 }
 
+export interface EventClockRow {
+  id: number;
+  ticks: number;
+}
+
 export interface Database {
   tenants: TenantRow;
   apiTokens: ApiTokenRow;
@@ -175,4 +180,5 @@ export interface Database {
   events: EventRow;
   backups: BackupRow;
   idempotencyKeys: IdempotencyKeyRow;
+  eventClock: EventClockRow;
 }

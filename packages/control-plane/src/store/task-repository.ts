@@ -447,6 +447,7 @@ export class TaskRepository {
   }
 
   private async recordAgentEvent(trx: Trx, agentId: string, task: TaskRow, report: Extract<Report, { kind: 'event' }>) {
+    await this.tickEventClock(trx);
     await trx
       .insertInto('events')
       .values({
@@ -520,7 +521,17 @@ export class TaskRepository {
       sourceAgentId: null,
       sourceSeq: null,
     };
+    await this.tickEventClock(trx);
     await trx.insertInto('events').values(row).execute();
+  }
+
+  /** Taken before every event insert: event ids then follow commit order (see migration 0002). */
+  private async tickEventClock(trx: Trx): Promise<void> {
+    await trx
+      .updateTable('eventClock')
+      .set((eb) => ({ ticks: eb('ticks', '+', 1) }))
+      .where('id', '=', 1)
+      .execute();
   }
 
   // --- backups and events (read side) ---
