@@ -15,6 +15,9 @@ import { SecretBox } from './store/secrets.js';
 import { TaskRepository } from './store/task-repository.js';
 import { TenantRepository } from './store/tenant-repository.js';
 
+/** How long requests still running at shutdown may take before their connections are cut. */
+const SHUTDOWN_GRACE_MS = 1_000;
+
 export interface ControlPlane {
   url: string;
   port: number;
@@ -89,7 +92,13 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       dispatcher.stop();
       dispatcher.closeAll();
       wss.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Idle keep-alive sockets go at once; requests still running (event streams above all)
+        // get a moment to finish before their connections are cut.
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
+      });
       await store.close();
     },
   };

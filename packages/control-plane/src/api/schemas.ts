@@ -307,6 +307,7 @@ export const EventQuery = z
     limit: z.coerce.number().int().min(1).max(1000).default(100),
   })
   .strict();
+export const EventStreamQuery = z.object({ after: z.coerce.number().int().min(0).default(0) }).strict();
 export const Event = z
   .object({
     id: z.string(),

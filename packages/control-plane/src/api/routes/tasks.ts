@@ -1,13 +1,27 @@
-import { createRoute } from '@hono/zod-openapi';
+import { createRoute, z } from '@hono/zod-openapi';
+import { streamSSE } from 'hono/streaming';
 import { NotFoundError } from '../../domain/errors.js';
 import { principal, tenantScope, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
 import { errorResponses, jsonResponse, router } from '../openapi.js';
-import { EventPage, EventQuery, Id, IdParam, ProgressPage, Task, TaskPage, TaskQuery } from '../schemas.js';
+import {
+  EventPage,
+  EventQuery,
+  EventStreamQuery,
+  Id,
+  IdParam,
+  ProgressPage,
+  Task,
+  TaskPage,
+  TaskQuery,
+} from '../schemas.js';
 import { eventView, progressView, taskView } from '../views.js';
 import type { Context } from 'hono';
 
 const tags = ['Tasks'];
+const STREAM_POLL_MS = 250;
+const STREAM_KEEPALIVE_MS = 15_000;
+const STREAM_WRITE_TIMEOUT_MS = 30_000;
 
 export function taskRoutes(deps: ApiDeps) {
   const app = router();
@@ -95,6 +109,64 @@ export function taskRoutes(deps: ApiDeps) {
       const rows = await deps.tasks.listEvents(q.after, q.limit, tenantScope(principal(c)));
       const last = rows[rows.length - 1];
       return c.json({ items: rows.map(eventView), nextCursor: last ? String(last.id) : null }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/events/stream',
+      tags: ['Events'],
+      summary: 'The event log as a live stream (server-sent events); resumes after Last-Event-ID or ?after=',
+      request: { query: EventStreamQuery },
+      responses: {
+        200: { content: { 'text/event-stream': { schema: z.string() } }, description: 'one SSE message per event' },
+        ...errorResponses,
+      },
+    }),
+    (c) => {
+      const tenantId = tenantScope(principal(c));
+      const header = c.req.header('last-event-id');
+      let after = header !== undefined && /^\d+$/.test(header) ? Number(header) : c.req.valid('query').after;
+      // Aborted when the client goes away; a write to a client that left would otherwise wait forever.
+      const clientGone = c.req.raw.signal;
+      return streamSSE(c, async (stream) => {
+        const gone = new Promise<void>((resolve) => {
+          if (clientGone.aborted) resolve();
+          clientGone.addEventListener('abort', () => resolve(), { once: true });
+          stream.onAbort(() => resolve());
+        });
+        const open = () => !stream.aborted && !clientGone.aborted && deps.isAccepting();
+        // A write that a vanished client never takes ends the stream instead of hanging it.
+        const send = async (write: Promise<unknown>) => {
+          let timer: NodeJS.Timeout | undefined;
+          const stuck = new Promise<'stuck'>(
+            (resolve) => (timer = setTimeout(() => resolve('stuck'), STREAM_WRITE_TIMEOUT_MS)),
+          );
+          const outcome = await Promise.race([write, gone, stuck]);
+          clearTimeout(timer);
+          if (outcome === 'stuck') stream.abort();
+        };
+        let idleMs = 0;
+        // Ends when the client goes away, or when the control plane shuts down.
+        while (open()) {
+          const rows = await deps.tasks.listEvents(after, 500, tenantId);
+          for (const row of rows) {
+            if (!open()) break;
+            await send(stream.writeSSE({ id: String(row.id), event: row.type, data: JSON.stringify(eventView(row)) }));
+            after = row.id;
+          }
+          if (rows.length === 500) continue;
+          // The store is the only source (several replicas may write events): poll it, and keep
+          // idle connections alive through proxies with a comment line now and then.
+          await Promise.race([stream.sleep(STREAM_POLL_MS), gone]);
+          idleMs = rows.length > 0 ? 0 : idleMs + STREAM_POLL_MS;
+          if (idleMs >= STREAM_KEEPALIVE_MS && open()) {
+            idleMs = 0;
+            await send(stream.write(': keep-alive\n\n'));
+          }
+        }
+      }) as never;
     },
   );
 

@@ -1,0 +1,123 @@
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Api } from '../../../../test/harness/api.js';
+import { backends, freshDatabase, type TestDatabase } from '../../../../test/harness/databases.js';
+import { loadConfig } from '../config.js';
+import { startControlPlane, type ControlPlane } from '../server.js';
+
+const ADMIN = 'events-stream-admin-token-01';
+
+interface SseMessage {
+  id: string;
+  event: string;
+  data: { taskId: string | null; tenantId: string; type: string };
+}
+
+/** Opens the stream and collects messages until `want` of them arrived, then hangs up. */
+async function collect(url: string, token: string, want: number, headers: Record<string, string> = {}) {
+  const abort = new AbortController();
+  const res = await fetch(`${url}/v1/events/stream`, {
+    headers: { authorization: `Bearer ${token}`, ...headers },
+    signal: abort.signal,
+  });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+  const messages: SseMessage[] = [];
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  try {
+    while (messages.length < want) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let end;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const fields = Object.fromEntries(
+          block
+            .split('\n')
+            .filter((l) => !l.startsWith(':'))
+            .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trimStart()]),
+        );
+        if (fields['data'])
+          messages.push({ id: fields['id'], event: fields['event'], data: JSON.parse(fields['data']) });
+      }
+    }
+  } finally {
+    abort.abort();
+  }
+  return messages;
+}
+
+describe.each(backends)('live event stream (%s)', (backend) => {
+  let db: TestDatabase;
+  let cp: ControlPlane;
+  let admin: Api;
+  let instanceId: string;
+
+  beforeAll(async () => {
+    db = await freshDatabase(backend);
+    cp = await startControlPlane(
+      loadConfig({ CAIRN_DATABASE_URL: db.url, CAIRN_DATA_DIR: db.dataDir, CAIRN_PORT: '0', CAIRN_ADMIN_TOKEN: ADMIN }),
+      pino({ level: 'silent' }),
+    );
+    admin = new Api(cp.url, ADMIN);
+    const provider = await admin.expect(201, 'POST', '/v1/zones/z1/providers', {
+      name: 'd',
+      plugin: '@cairn/plugin-dummy',
+    });
+    const offering = await admin.expect(201, 'POST', '/v1/offerings', {
+      name: 'o',
+      zone: 'z1',
+      providerId: provider.id,
+      allowAdhoc: true,
+      allowUserSchedules: false,
+    });
+    instanceId = (await admin.expect(201, 'POST', '/v1/instances', { name: 'vm', zone: 'z1', locator: {} })).id;
+    await admin.expect(200, 'PUT', `/v1/instances/${instanceId}/offering`, { offeringId: offering.id });
+  });
+
+  afterAll(async () => {
+    await cp?.close();
+    await db?.drop();
+  });
+
+  it('streams events as they happen and resumes exactly after Last-Event-ID', async () => {
+    const first = await admin.expect(202, 'POST', `/v1/instances/${instanceId}/backups`);
+    const live = collect(cp.url, ADMIN, 2);
+    const second = await admin.expect(202, 'POST', `/v1/instances/${instanceId}/backups`);
+    const got = await live;
+    expect(got.map((m) => [m.event, m.data.taskId])).toEqual([
+      ['task.queued', first.id],
+      ['task.queued', second.id],
+    ]);
+    expect(Number(got[1]!.id)).toBeGreaterThan(Number(got[0]!.id));
+
+    const third = await admin.expect(202, 'POST', `/v1/instances/${instanceId}/backups`);
+    const resumed = await collect(cp.url, ADMIN, 1, { 'Last-Event-ID': got[1]!.id });
+    expect(resumed.map((m) => m.data.taskId)).toEqual([third.id]);
+  });
+
+  it('shows a tenant only its own events', async () => {
+    const t = await admin.expect(201, 'POST', '/v1/tenants', { name: 'other' });
+    const tok = await admin.expect(201, 'POST', `/v1/tenants/${t.id}/tokens`, { role: 'tenant-user', name: 'u' });
+    const own = await admin.expect(201, 'POST', '/v1/instances', {
+      name: 'theirs',
+      zone: 'z1',
+      locator: {},
+      tenantId: t.id,
+    });
+    const offering = (await admin.expect(200, 'GET', '/v1/offerings')).items[0];
+    await admin.expect(201, 'POST', `/v1/offerings/${offering.id}/grants`, { tenantId: t.id });
+    await admin.expect(200, 'PUT', `/v1/instances/${own.id}/offering`, { offeringId: offering.id });
+    const theirs = await admin.expect(202, 'POST', `/v1/instances/${own.id}/backups`);
+    const seen = await collect(cp.url, tok.token, 1);
+    expect(seen.map((m) => [m.data.tenantId, m.data.taskId])).toEqual([[t.id, theirs.id]]);
+  });
+
+  it('refuses a stream without a valid token', async () => {
+    const res = await fetch(`${cp.url}/v1/events/stream`, { headers: { authorization: 'Bearer nope' } });
+    expect(res.status).toBe(401);
+  });
+});
