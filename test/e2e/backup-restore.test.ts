@@ -121,4 +121,16 @@ describe.each(backends)('backup and restore end to end (%s)', (backend) => {
     await api.expect(202, 'POST', `/v1/tasks/${first.id}/cancel`);
     await waitForTask(api, first.id, ['cancelled']);
   });
+
+  it('exposes Prometheus metrics of tasks, agent reports, sessions and HTTP routes', async () => {
+    const res = await fetch(`${cp.url}/metrics`);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? Number.NaN);
+    expect(value(/^cairn_tasks\{state="succeeded",kind="backup"\} (\d+)/m)).toBeGreaterThanOrEqual(1);
+    expect(value(/^cairn_agent_reports_total\{kind="progress"\} (\d+)/m)).toBeGreaterThanOrEqual(3);
+    expect(value(/^cairn_agent_sessions (\d+)/m)).toBe(1);
+    expect(text).toMatch(/^cairn_http_requests_total\{method="GET",route="\/v1\/tasks\/:id",status="200"\} \d+/m);
+    expect(text).not.toMatch(/route="\/v1\/tasks\/tsk_/);
+  });
 });

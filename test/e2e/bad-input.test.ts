@@ -187,6 +187,12 @@ describe.each(backends)('bad input gets a clean error and the server keeps servi
     expect(http.status).toBe(401);
   });
 
+  it('counts the sessions it closed for protocol violations', async () => {
+    const text = await (await fetch(`${cp.url}/metrics`)).text();
+    expect(Number(/^cairn_agent_session_errors_total\{code="1007"\} (\d+)/m.exec(text)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(Number(/^cairn_agent_session_errors_total\{code="1008"\} (\d+)/m.exec(text)?.[1])).toBeGreaterThanOrEqual(3);
+  });
+
   it('still serves the healthy agent and API clients after all of the above', async () => {
     expect(agent.running).toBe(true);
     expect((await fetch(`${cp.url}/readyz`)).status).toBe(200);

@@ -6,6 +6,7 @@ import type { Config } from './config.js';
 import { attachAgentGateway } from './dispatch/gateway.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import type { Logger } from './logger.js';
+import { Metrics } from './observability/metrics.js';
 import { Operations } from './service/operations.js';
 import { AgentRepository } from './store/agent-repository.js';
 import { CatalogRepository } from './store/catalog-repository.js';
@@ -44,7 +45,11 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     generatedAdminToken = (await tenants.createToken(providerTenant, 'sp-admin', 'initial admin')).token;
   }
 
-  const dispatcher = new Dispatcher(
+  const metrics = new Metrics({
+    taskCounts: () => tasks.countsByStateAndKind(),
+    localSessions: () => dispatcher.localSessions,
+  });
+  const dispatcher: Dispatcher = new Dispatcher(
     tasks,
     agents,
     catalog,
@@ -56,6 +61,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       maxFrameBytes: config.maxFrameBytes,
     },
     log.child({ component: 'dispatcher' }),
+    metrics,
   );
   let accepting = true;
   const operations = new Operations(catalog, tasks, () => dispatcher.poke());
@@ -69,6 +75,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       tasks,
       idempotency: new IdempotencyRepository(store.db),
       operations,
+      metrics,
       isAccepting: () => accepting,
     },
     log,

@@ -2,6 +2,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { Scalar } from '@scalar/hono-api-reference';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
+import { routePath } from 'hono/route';
 import { InputError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import { bearerAuth, type Env } from './auth.js';
@@ -28,7 +29,12 @@ export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
   const app = new OpenAPIHono<Env>();
   app.use(requestId());
   app.use(async (c, next) => {
+    const started = performance.now();
     await next();
+    // The route pattern, not the path: ids must not explode the label space.
+    const route = routePath(c, -1) || 'unmatched';
+    deps.metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
+    deps.metrics.httpDuration.observe({ method: c.req.method, route }, (performance.now() - started) / 1000);
     log.debug(
       { method: c.req.method, path: c.req.path, status: c.res.status, requestId: c.get('requestId') },
       'request',
@@ -57,6 +63,9 @@ export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
   app.notFound((c) => problem(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
 
   app.route('/', systemRoutes(deps));
+  app.get('/metrics', async (c) =>
+    c.body(await deps.metrics.registry.metrics(), 200, { 'Content-Type': deps.metrics.registry.contentType }),
+  );
   app.route('/v1', enrollRoutes(deps));
 
   const v1 = router();

@@ -1,4 +1,5 @@
 import type { Config } from '../config.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { Operations } from '../service/operations.js';
 import type { AgentRepository } from '../store/agent-repository.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
@@ -17,6 +18,7 @@ export interface ApiDeps {
   tasks: TaskRepository;
   idempotency: IdempotencyRepository;
   operations: Operations;
+  metrics: Metrics;
   /** False once shutdown began: /readyz fails first. */
   isAccepting: () => boolean;
 }

@@ -41,7 +41,7 @@ async function collect(url: string, token: string, want: number, headers: Record
             .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trimStart()]),
         );
         if (fields['data'])
-          messages.push({ id: fields['id'], event: fields['event'], data: JSON.parse(fields['data']) });
+          messages.push({ id: fields['id'] ?? '', event: fields['event'] ?? '', data: JSON.parse(fields['data']) });
       }
     }
   } finally {

@@ -24,6 +24,8 @@ export interface SessionHost {
   /** Stores a batch of reports; the session acknowledges them only after this resolves. */
   onReports(session: AgentSession, reports: Report[]): Promise<void>;
   onClose(session: AgentSession): Promise<void>;
+  /** A protocol violation is closing this session with `code`. */
+  onViolation(code: number): void;
 }
 
 /** Frames an agent must never send. */
@@ -74,6 +76,7 @@ export class AgentSession {
   /** Ends the session with a protocol error; the agent will reconnect. */
   fail(code: number, reason: string): void {
     if (this.closed) return;
+    if (code !== 1001 && code !== 4000) this.host.onViolation(code);
     this.log.warn({ closeCode: code, reason }, `closing agent session: ${reason}`);
     this.closed = true;
     this.socket.close(code, reason.slice(0, 120));

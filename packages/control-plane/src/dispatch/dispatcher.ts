@@ -5,6 +5,7 @@ import type { AgentHelloInfo, AgentRepository } from '../store/agent-repository.
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import type { TaskRow } from '../store/schema.js';
 import type { Report, TaskRepository } from '../store/task-repository.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { AgentSession, SessionHost } from './agent-session.js';
 
 export interface DispatcherOptions {
@@ -38,6 +39,7 @@ export class Dispatcher implements SessionHost {
     private readonly catalog: CatalogRepository,
     private readonly opts: DispatcherOptions,
     private readonly log: Logger,
+    private readonly metrics?: Metrics,
   ) {
     this.heartbeatMs = opts.heartbeatMs;
     this.maxFrameBytes = opts.maxFrameBytes;
@@ -184,6 +186,7 @@ export class Dispatcher implements SessionHost {
     if (now - this.startedAt < this.opts.taskLeaseMs) return;
     for (const task of await this.tasks.expireLeases(now)) {
       this.log.warn({ taskId: task.id, attempt: task.attempt, agentId: task.agentId }, 'task lost: lease expired');
+      this.metrics?.tasksEnded.inc({ state: 'lost' });
     }
   }
 
@@ -224,6 +227,8 @@ export class Dispatcher implements SessionHost {
 
   async onReports(session: AgentSession, reports: Report[]): Promise<void> {
     const outcome = await this.tasks.applyReports(session.agentId, reports, this.opts.taskLeaseMs);
+    for (const r of reports) this.metrics?.reports.inc({ kind: r.kind });
+    for (const e of outcome.ended) this.metrics?.tasksEnded.inc({ state: e.state });
     for (const e of outcome.ended)
       this.log.info({ taskId: e.taskId, state: e.state, agentId: session.agentId }, 'task ended');
     // An agent that refuses backups because it drains is not offered more of them.
@@ -233,6 +238,15 @@ export class Dispatcher implements SessionHost {
     // Requeued tasks wait for the next timed round: waking now would hand them straight back to
     // the agent that just refused them.
     if (outcome.ended.length > 0) this.poke();
+  }
+
+  onViolation(code: number): void {
+    this.metrics?.frameErrors.inc({ code: String(code) });
+  }
+
+  /** Agent sessions held by this process. */
+  get localSessions(): number {
+    return this.sessions.size;
   }
 
   async onClose(session: AgentSession): Promise<void> {

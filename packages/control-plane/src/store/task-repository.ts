@@ -200,6 +200,16 @@ export class TaskRepository {
     }
   }
 
+  /** Tasks per state and kind (for metrics). */
+  async countsByStateAndKind(): Promise<{ state: string; kind: string; n: number }[]> {
+    const rows = await this.db
+      .selectFrom('tasks')
+      .select(['state', 'kind', (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy(['state', 'kind'])
+      .execute();
+    return rows.map((r) => ({ state: r.state, kind: r.kind, n: Number(r.n) }));
+  }
+
   // --- dispatch ---
 
   /** Tasks held (dispatched or running) per agent, and in all. */

@@ -1,0 +1,70 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** What the metrics read from the rest of the control plane at scrape time. */
+export interface MetricSources {
+  /** Tasks per state and kind, from the store (so every replica reports the same totals). */
+  taskCounts(): Promise<{ state: string; kind: string; n: number }[]>;
+  /** Agent sessions held by this process. */
+  localSessions(): number;
+}
+
+/**
+ * Prometheus metrics of one control-plane process, served at `GET /metrics`.
+ * Counters are per process; the task gauges come from the shared store.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly httpRequests = new Counter({
+    name: 'cairn_http_requests_total',
+    help: 'HTTP requests answered, by method, route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly httpDuration = new Histogram({
+    name: 'cairn_http_request_duration_seconds',
+    help: 'HTTP request duration, by method and route',
+    labelNames: ['method', 'route'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly reports = new Counter({
+    name: 'cairn_agent_reports_total',
+    help: 'Reports received from agents (accepted, rejected, progress, event, result)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly tasksEnded = new Counter({
+    name: 'cairn_tasks_ended_total',
+    help: 'Tasks this process saw end, by final state',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+  });
+  readonly frameErrors = new Counter({
+    name: 'cairn_agent_session_errors_total',
+    help: 'Agent sessions closed for a protocol violation, by close code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(sources: MetricSources) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'cairn_process_' });
+    new Gauge({
+      name: 'cairn_tasks',
+      help: 'Tasks in the store, by state and kind',
+      labelNames: ['state', 'kind'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const row of await sources.taskCounts()) this.set({ state: row.state, kind: row.kind }, row.n);
+      },
+    });
+    new Gauge({
+      name: 'cairn_agent_sessions',
+      help: 'Agent WebSocket sessions held by this process',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.localSessions());
+      },
+    });
+  }
+}
