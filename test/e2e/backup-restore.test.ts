@@ -122,6 +122,41 @@ describe.each(backends)('backup and restore end to end (%s)', (backend) => {
     await waitForTask(api, first.id, ['cancelled']);
   });
 
+  it('lists a provider’s offerings live through its plugin, and says clearly when it cannot', async () => {
+    const provider = await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
+      name: 'catalog',
+      plugin: '@cairn/plugin-dummy',
+    });
+    const listed = await api.expect(200, 'GET', `/v1/zones/zone-a/providers/${provider.id}/offerings`);
+    expect(listed.items.map((o: { externalId: string }) => o.externalId)).toEqual(['dummy-gold', 'dummy-silver']);
+    expect(await api.expect(200, 'GET', `/v1/tasks/${listed.taskId}`)).toMatchObject({
+      kind: 'list-offerings',
+      state: 'succeeded',
+    });
+
+    const broken = await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
+      name: 'broken',
+      plugin: '@cairn/plugin-dummy',
+      config: { failCode: 'AUTH_FAILED', failMessage: 'backup manager refused the credentials' },
+    });
+    const failed = await api.get(`/v1/zones/zone-a/providers/${broken.id}/offerings`);
+    expect(failed.status).toBe(502);
+    expect(failed.body.code).toBe('provider_failed');
+    expect(failed.body.detail).toMatch(/AUTH_FAILED: backup manager refused the credentials/);
+
+    // No agent serves this zone: the caller hears so after the wait it asked for.
+    const lonely = await api.expect(201, 'POST', '/v1/zones/zone-empty/providers', {
+      name: 'far',
+      plugin: '@cairn/plugin-dummy',
+    });
+    const timedOut = await api.get(`/v1/zones/zone-empty/providers/${lonely.id}/offerings?waitMs=300`);
+    expect(timedOut.status).toBe(504);
+    expect(timedOut.body.code).toBe('provider_timeout');
+    const stuck = /task (tsk_[0-9a-z]+)/.exec(timedOut.body.detail)?.[1];
+    expect((await api.expect(200, 'GET', `/v1/tasks/${stuck}`)).state).toBe('queued');
+    await api.expect(202, 'POST', `/v1/tasks/${stuck}/cancel`);
+  });
+
   it('exposes Prometheus metrics of tasks, agent reports, sessions and HTTP routes', async () => {
     const res = await fetch(`${cp.url}/metrics`);
     expect(res.status).toBe(200);

@@ -159,6 +159,13 @@ export const Provider = z
   })
   .openapi('Provider');
 export const ProviderPage = page(Provider).openapi('ProviderPage');
+export const OfferingsWait = z.object({ waitMs: z.coerce.number().int().min(0).max(120_000).default(30_000) }).strict();
+export const ProviderOfferings = z
+  .object({
+    items: z.array(z.object({ externalId: z.string(), name: z.string(), description: z.string().optional() })),
+    taskId: z.string(),
+  })
+  .openapi('ProviderOfferings');
 
 // --- offerings ---
 

@@ -49,3 +49,11 @@ export class UnavailableError extends AppError {
     super(503, 'unavailable', message);
   }
 }
+
+/** The provider (through its plugin on an agent) failed or did not answer in time. */
+export class UpstreamError extends AppError {
+  override readonly name = 'UpstreamError';
+  constructor(status: 502 | 504, code: string, message: string) {
+    super(status, code, message);
+  }
+}

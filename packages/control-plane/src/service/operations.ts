@@ -1,7 +1,7 @@
 import { canSee, defaultPriority, type Principal } from '../domain/access.js';
-import { ConflictError, ForbiddenError, NotFoundError } from '../domain/errors.js';
+import { ConflictError, ForbiddenError, NotFoundError, UpstreamError } from '../domain/errors.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
-import type { TaskKind } from '../domain/task.js';
+import { isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
 import type { BackupRow, InstanceRow, OfferingRow, ProviderRow, TaskRow } from '../store/schema.js';
 import type { TaskRepository } from '../store/task-repository.js';
 
@@ -102,6 +102,54 @@ export class Operations {
     });
     this.wake();
     return task;
+  }
+
+  /**
+   * Lists a provider's offerings live, through its plugin on an agent of its zone: one
+   * list-offerings task, awaited up to `waitMs`. A slow provider gets 504 with the task id (the
+   * task goes on; its output appears on the task).
+   */
+  async providerOfferings(
+    p: Principal,
+    providerId: string,
+    waitMs: number,
+  ): Promise<{ task: TaskRow; items: unknown }> {
+    const provider = await this.catalog.getProvider(providerId);
+    if (!provider) throw new NotFoundError('provider connection', providerId);
+    const task = await this.tasks.create({
+      kind: 'list-offerings',
+      tenantId: p.tenantId,
+      instanceId: null,
+      backupId: null,
+      offeringId: null,
+      providerId: provider.id,
+      plugin: provider.plugin,
+      zone: provider.zone,
+      pinnedAgentId: null,
+      priority: defaultPriority(p),
+      params: {},
+    });
+    this.wake();
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const now = (await this.tasks.get(task.id))!;
+      if (now.state === 'succeeded') return { task: now, items: now.output ? JSON.parse(now.output) : [] };
+      if (isTerminal(now.state as TaskState)) {
+        throw new UpstreamError(
+          502,
+          'provider_failed',
+          `listing offerings through ${provider.plugin} failed (task ${task.id}): ${now.errorCode ?? now.state}: ${now.errorMessage ?? ''}`,
+        );
+      }
+      if (Date.now() >= deadline) {
+        throw new UpstreamError(
+          504,
+          'provider_timeout',
+          `no agent of zone ${provider.zone} answered within ${waitMs} ms; task ${task.id} stays queued`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   async cancel(p: Principal, taskId: string): Promise<TaskRow> {

@@ -103,6 +103,12 @@ export function createDummyProvider(connection: ProviderConnection): Provider {
       await simulate({ ...opts, durationMs: Math.min(opts.durationMs, 100), steps: 1 }, ctx, 'delete');
     },
     listOfferings(): Promise<{ externalId: string; name: string; description?: string }[]> {
+      const opts = dummyOptions(connection.config, undefined);
+      if (opts.failCode) {
+        return Promise.reject(
+          new PluginError(opts.failCode, opts.failMessage ?? 'dummy list-offerings failed as configured'),
+        );
+      }
       return Promise.resolve([
         { externalId: 'dummy-gold', name: 'Gold', description: 'daily, keep 30' },
         { externalId: 'dummy-silver', name: 'Silver', description: 'weekly, keep 8' },

@@ -1,12 +1,15 @@
 import { createRoute } from '@hono/zod-openapi';
 import { InputError, NotFoundError } from '../../domain/errors.js';
-import { spAdminOnly } from '../auth.js';
+import { principal, spAdminOnly } from '../auth.js';
 import type { ApiDeps } from '../context.js';
 import { errorResponses, jsonBody, jsonResponse, router } from '../openapi.js';
 import {
   Id,
+  OfferingsWait,
+  Problem,
   Provider,
   ProviderCreate,
+  ProviderOfferings,
   ProviderPage,
   ProviderPatch,
   Zone,
@@ -124,6 +127,28 @@ export function providerRoutes(deps: ApiDeps) {
       const row = await providerIn(c.req.valid('param'));
       await deps.catalog.deleteProvider(row.id);
       return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      middleware: [spAdminOnly] as const,
+      method: 'get',
+      path: '/zones/{zone}/providers/{id}/offerings',
+      tags,
+      summary: 'List the offerings the provider exposes, live through its plugin on an agent of the zone (sp-admin)',
+      request: { params: ZoneIdParams, query: OfferingsWait },
+      responses: {
+        200: jsonResponse(ProviderOfferings, 'the provider offerings'),
+        ...errorResponses,
+        502: { content: { 'application/problem+json': { schema: Problem } }, description: 'the plugin failed' },
+        504: { content: { 'application/problem+json': { schema: Problem } }, description: 'no agent answered in time' },
+      },
+    }),
+    async (c) => {
+      const row = await providerIn(c.req.valid('param'));
+      const out = await deps.operations.providerOfferings(principal(c), row.id, c.req.valid('query').waitMs);
+      return c.json({ items: out.items as { externalId: string; name: string }[], taskId: out.task.id }, 200);
     },
   );
 
