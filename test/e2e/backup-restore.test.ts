@@ -80,6 +80,35 @@ describe.each(backends)('backup and restore end to end (%s)', (backend) => {
     expect((await api.expect(200, 'GET', `/v1/backups?instanceId=${p.instanceId}`)).items).toHaveLength(1);
   });
 
+  it('restores one volume of a backup onto another instance of the same tenant', async () => {
+    const p = await protectInstance(api, 'zone-a', { config: { durationMs: 200, steps: 3 } });
+    const task = (await api.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
+    expect((await waitForTask(api, task.id, ['succeeded', 'failed', 'cancelled', 'lost'])).state).toBe('succeeded');
+    const [backup] = (await api.expect(200, 'GET', `/v1/backups?instanceId=${p.instanceId}`)).items;
+    const target = await api.expect(201, 'POST', '/v1/instances', {
+      name: 'vm-target',
+      zone: 'zone-a',
+      locator: { vm: 't' },
+    });
+
+    const bad = await api.post(`/v1/backups/${backup.id}/restore-volume`, { volume: '', targetInstanceId: 'nope' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors.map((e: { path: string }) => e.path)).toEqual(['volume', 'targetInstanceId']);
+
+    const started = await api.post(`/v1/backups/${backup.id}/restore-volume`, {
+      volume: 'disk-1',
+      targetInstanceId: target.id,
+    });
+    expect(started.status).toBe(202);
+    expect(started.body).toMatchObject({ kind: 'restore-volume', instanceId: target.id, backupId: backup.id });
+    const done = (await waitForTask(api, started.body.id, ['succeeded', 'failed', 'cancelled', 'lost'])) as unknown as {
+      state: string;
+      output: { extra: { volume: string; targetInstanceId: string } };
+    };
+    expect(done.state).toBe('succeeded');
+    expect(done.output.extra).toEqual({ volume: 'disk-1', targetInstanceId: target.id });
+  });
+
   it('surfaces a dummy failure as a failed task with the plugin error code and message', async () => {
     const p = await protectInstance(api, 'zone-a', {
       config: { durationMs: 200, steps: 2, failCode: 'DISK_FULL', failMessage: 'datastore ds-1 is full' },

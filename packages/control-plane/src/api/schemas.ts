@@ -308,6 +308,13 @@ export const Backup = z
   })
   .openapi('Backup');
 export const BackupPage = page(Backup).openapi('BackupPage');
+export const RestoreVolume = z
+  .object({
+    volume: z.string().trim().min(1, 'must not be empty').max(255).openapi({ example: 'disk-1' }),
+    targetInstanceId: Id,
+  })
+  .strict()
+  .openapi('RestoreVolume');
 export const EventQuery = z
   .object({
     after: z.coerce.number().int().min(0).default(0),

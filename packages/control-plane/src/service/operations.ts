@@ -1,5 +1,5 @@
 import { canSee, defaultPriority, type Principal } from '../domain/access.js';
-import { ConflictError, ForbiddenError, NotFoundError, UpstreamError } from '../domain/errors.js';
+import { ConflictError, ForbiddenError, InputError, NotFoundError, UpstreamError } from '../domain/errors.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import { isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
 import type { BackupRow, InstanceRow, OfferingRow, ProviderRow, TaskRow } from '../store/schema.js';
@@ -102,6 +102,42 @@ export class Operations {
     });
     this.wake();
     return task;
+  }
+
+  /**
+   * Restores one volume of a backup and attaches it to another instance of the same tenant
+   * (DESIGN §4 *Restore*). Both instances must be in one zone, since one agent does the work.
+   */
+  async restoreVolume(p: Principal, backupId: string, volume: string, targetInstanceId: string): Promise<TaskRow> {
+    const backup = await this.visibleBackup(p, backupId);
+    const source = await this.catalog.getInstance(backup.instanceId);
+    if (!source)
+      throw new ConflictError(`instance ${backup.instanceId} of backup ${backupId} no longer exists`, 'no_instance');
+    const target = await this.catalog.getInstance(targetInstanceId);
+    if (!target || target.tenantId !== backup.tenantId) {
+      throw new InputError(`instance ${targetInstanceId} does not exist or belongs to another tenant`, [
+        { path: 'targetInstanceId', message: 'unknown instance of this tenant' },
+      ]);
+    }
+    if (target.zone !== source.zone) {
+      throw new InputError(`instance ${target.id} is in zone ${target.zone}, the backup in ${source.zone}`, [
+        { path: 'targetInstanceId', message: 'instance in another zone' },
+      ]);
+    }
+    const offering = await this.catalog.getOffering(backup.offeringId);
+    const provider = offering ? await this.catalog.getProvider(offering.providerId) : undefined;
+    if (!offering || !provider) {
+      throw new ConflictError(`the offering or provider of backup ${backupId} no longer exists`, 'no_provider');
+    }
+    // The target instance is the one being changed: it is the one locked while this runs.
+    return this.enqueue(p, 'restore-volume', target, offering, provider, backup.id, {
+      instanceId: source.id,
+      locator: JSON.parse(source.locator) as unknown,
+      backupExternalId: backup.externalId,
+      volume,
+      targetInstanceId: target.id,
+      targetLocator: JSON.parse(target.locator) as unknown,
+    });
   }
 
   /**

@@ -3,8 +3,8 @@ import type { Context } from 'hono';
 import { NotFoundError } from '../../domain/errors.js';
 import { principal, tenantScope, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
-import { errorResponses, jsonResponse, router } from '../openapi.js';
-import { Backup, BackupPage, BackupQuery, Id, IdParam, Task } from '../schemas.js';
+import { errorResponses, jsonBody, jsonResponse, router } from '../openapi.js';
+import { Backup, BackupPage, BackupQuery, Id, IdParam, RestoreVolume, Task } from '../schemas.js';
 import { backupView, taskView } from '../views.js';
 
 const tags = ['Backups'];
@@ -60,6 +60,23 @@ export function backupRoutes(deps: ApiDeps) {
     async (c) => {
       const backup = await visible(c, c.req.valid('param').id);
       const task = await deps.operations.restore(principal(c), backup.id);
+      return c.json(taskView(task), 202, { Location: `/v1/tasks/${task.id}` });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/backups/{id}/restore-volume',
+      tags,
+      summary: 'Restore one volume of a backup and attach it to another instance of the same tenant',
+      request: { params: IdParam, ...jsonBody(RestoreVolume) },
+      responses: { 202: jsonResponse(Task, 'the restore-volume task'), ...errorResponses },
+    }),
+    async (c) => {
+      const backup = await visible(c, c.req.valid('param').id);
+      const { volume, targetInstanceId } = c.req.valid('json');
+      const task = await deps.operations.restoreVolume(principal(c), backup.id, volume, targetInstanceId);
       return c.json(taskView(task), 202, { Location: `/v1/tasks/${task.id}` });
     },
   );
