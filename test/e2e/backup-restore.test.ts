@@ -197,4 +197,28 @@ describe.each(backends)('backup and restore end to end (%s)', (backend) => {
     expect(text).toMatch(/^cairn_http_requests_total\{method="GET",route="\/v1\/tasks\/:id",status="200"\} \d+/m);
     expect(text).not.toMatch(/route="\/v1\/tasks\/tsk_/);
   });
+
+  it('reports usage per tenant that adds up to the backups the API lists', async () => {
+    const backups = (await api.expect(200, 'GET', '/v1/backups?limit=500')).items as {
+      tenantId: string;
+      instanceId: string;
+      sizeBytes: number;
+      addedBytes: number | null;
+    }[];
+    expect(backups.length).toBeGreaterThan(0);
+    const tenantId = backups[0]!.tenantId;
+    const usage = await api.expect(200, 'GET', '/v1/usage');
+    const mine = usage.items.find((u: { tenantId: string }) => u.tenantId === tenantId);
+    const newest = new Map<string, number>();
+    for (const b of backups) if (!newest.has(b.instanceId)) newest.set(b.instanceId, b.sizeBytes); // newest first
+    expect(mine).toEqual({
+      tenantId,
+      protectedInstances: (await api.expect(200, 'GET', '/v1/instances?limit=500')).items.filter(
+        (i: { offeringId: string | null }) => i.offeringId !== null,
+      ).length,
+      backups: backups.length,
+      storedBytes: backups.reduce((n, b) => n + (b.addedBytes ?? b.sizeBytes), 0),
+      protectedBytes: [...newest.values()].reduce((n, v) => n + v, 0),
+    });
+  });
 });

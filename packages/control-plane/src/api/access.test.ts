@@ -69,6 +69,12 @@ describe.each(backends)('tenant isolation, roles and pagination (%s)', (backend)
     expect((await bob.expect(200, 'GET', '/v1/instances')).items).toEqual([]);
     expect((await bob.expect(200, 'GET', '/v1/tasks')).items).toEqual([]);
     expect((await bob.expect(200, 'GET', '/v1/events')).items).toEqual([]);
+    const usage = (await bob.expect(200, 'GET', '/v1/usage')).items;
+    expect(usage).toHaveLength(1);
+    expect(usage[0]).toMatchObject({ protectedInstances: 0, backups: 0 });
+    expect(usage[0].tenantId).not.toBe(aliceTenant);
+    const all = (await admin.expect(200, 'GET', '/v1/usage')).items;
+    expect(all.find((u: { tenantId: string }) => u.tenantId === aliceTenant)).toMatchObject({ protectedInstances: 1 });
     expect((await alice.expect(200, 'GET', '/v1/tasks')).items.map((t: { id: string }) => t.id)).toEqual([task.id]);
     expect((await admin.expect(200, 'GET', '/v1/tasks')).items.map((t: { id: string }) => t.id)).toContain(task.id);
   });

@@ -337,3 +337,19 @@ export const Event = z
   })
   .openapi('Event');
 export const EventPage = page(Event).openapi('EventPage');
+
+// --- usage ---
+
+export const Usage = z
+  .object({
+    items: z.array(
+      z.object({
+        tenantId: z.string(),
+        protectedInstances: z.number().int(),
+        backups: z.number().int(),
+        storedBytes: z.number(),
+        protectedBytes: z.number(),
+      }),
+    ),
+  })
+  .openapi('Usage');

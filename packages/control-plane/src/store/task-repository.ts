@@ -563,6 +563,68 @@ export class TaskRepository {
     return pageOf(await q.execute(), page.limit);
   }
 
+  /**
+   * Billing figures per tenant: instances with an offering, restore points, bytes the provider
+   * stores for them (added bytes of incrementals, full size otherwise), and bytes protected (the
+   * newest backup's size of each instance).
+   */
+  async usage(
+    tenantId?: string,
+  ): Promise<
+    { tenantId: string; protectedInstances: number; backups: number; storedBytes: number; protectedBytes: number }[]
+  > {
+    const only = tenantId !== undefined;
+    const tenants = await this.db
+      .selectFrom('tenants')
+      .select('id')
+      .$if(only, (q) => q.where('id', '=', tenantId!))
+      .orderBy('id')
+      .execute();
+    const protectedRows = await this.db
+      .selectFrom('instances')
+      .select(['tenantId', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('offeringId', 'is not', null)
+      .$if(only, (q) => q.where('tenantId', '=', tenantId!))
+      .groupBy('tenantId')
+      .execute();
+    const backupRows = await this.db
+      .selectFrom('backups')
+      .select([
+        'tenantId',
+        (eb) => eb.fn.countAll<number>().as('n'),
+        (eb) => eb.fn.sum<number>(eb.fn.coalesce('addedBytes', 'sizeBytes')).as('stored'),
+      ])
+      .$if(only, (q) => q.where('tenantId', '=', tenantId!))
+      .groupBy('tenantId')
+      .execute();
+    const newestRows = await this.db
+      .selectFrom('backups as b')
+      .select(['b.tenantId', (eb) => eb.fn.sum<number>('b.sizeBytes').as('bytes')])
+      .where((eb) =>
+        eb(
+          'b.id',
+          '=',
+          eb
+            .selectFrom('backups as newer')
+            .select((e) => e.fn.max('newer.id').as('id'))
+            .whereRef('newer.instanceId', '=', 'b.instanceId'),
+        ),
+      )
+      .$if(only, (q) => q.where('b.tenantId', '=', tenantId!))
+      .groupBy('b.tenantId')
+      .execute();
+    const protectedBy = new Map(protectedRows.map((r) => [r.tenantId, Number(r.n)]));
+    const backupsBy = new Map(backupRows.map((r) => [r.tenantId, r]));
+    const newestBy = new Map(newestRows.map((r) => [r.tenantId, Number(r.bytes ?? 0)]));
+    return tenants.map(({ id }) => ({
+      tenantId: id,
+      protectedInstances: protectedBy.get(id) ?? 0,
+      backups: Number(backupsBy.get(id)?.n ?? 0),
+      storedBytes: Number(backupsBy.get(id)?.stored ?? 0),
+      protectedBytes: newestBy.get(id) ?? 0,
+    }));
+  }
+
   /** The newest backup of an instance (parent of the next incremental). */
   async latestBackup(instanceId: string): Promise<BackupRow | undefined> {
     return this.db

@@ -4,7 +4,7 @@ import { NotFoundError } from '../../domain/errors.js';
 import { principal, tenantScope, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
 import { errorResponses, jsonBody, jsonResponse, router } from '../openapi.js';
-import { Backup, BackupPage, BackupQuery, Id, IdParam, RestoreVolume, Task } from '../schemas.js';
+import { Backup, BackupPage, BackupQuery, Id, IdParam, RestoreVolume, Task, Usage } from '../schemas.js';
 import { backupView, taskView } from '../views.js';
 
 const tags = ['Backups'];
@@ -79,6 +79,18 @@ export function backupRoutes(deps: ApiDeps) {
       const task = await deps.operations.restoreVolume(principal(c), backup.id, volume, targetInstanceId);
       return c.json(taskView(task), 202, { Location: `/v1/tasks/${task.id}` });
     },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/usage',
+      tags: ['Usage'],
+      summary:
+        'Billing figures per tenant (sp-admin: every tenant; a tenant: its own): protected instances, restore points, stored and protected bytes',
+      responses: { 200: jsonResponse(Usage, 'usage per tenant'), ...errorResponses },
+    }),
+    async (c) => c.json({ items: await deps.tasks.usage(tenantScope(principal(c))) }, 200),
   );
 
   return app;
