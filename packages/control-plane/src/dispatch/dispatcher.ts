@@ -108,7 +108,8 @@ export class Dispatcher implements SessionHost {
     }
     const free = candidates.reduce((n, a) => n + Math.max(0, a.slots - a.held), 0);
     if (free === 0) return;
-    const head = fairOrder(await this.tasks.queueHead(Math.min(500, Math.max(50, free * 4))));
+    const window = Math.min(500, Math.max(50, free * 4));
+    const head = fairOrder(await this.tasks.queueHead(window, Math.max(1, free)));
     const busyInstances = new Set<string>();
     for (const task of head) {
       if (budget <= 0) break;

@@ -250,4 +250,32 @@ describe.each(backends)('task store (%s)', (backend) => {
     const head = await tasks.queueHead(1000);
     expect(head.map((t) => t.id)).not.toContain(second.id);
   });
+
+  it("keeps room in the dispatcher's window for every tenant, however much one tenant queued", async () => {
+    const other = (await new TenantRepository(store.db).create(`quiet-${backend}`)).id;
+    const before = new Set((await tasks.queueHead(10_000)).map((t) => t.id));
+    for (let i = 0; i < 30; i++) await backupTask();
+    const instance = (
+      await catalog.createInstance({ tenantId: other, name: 'q', zone: 'z', locator: {}, agentId: null })
+    ).id;
+    const quiet = await tasks.create({
+      kind: 'backup',
+      tenantId: other,
+      instanceId: instance,
+      backupId: null,
+      offeringId,
+      providerId,
+      plugin: '@cairn/plugin-dummy',
+      zone: 'z',
+      pinnedAgentId: null,
+      priority: 0,
+      params: {},
+    });
+    const ids = (head: { id: string }[]) => head.map((t) => t.id).filter((id) => !before.has(id));
+    // Without a per-tenant cap the flood fills the window; with it the quiet tenant gets in.
+    expect(ids(await tasks.queueHead(10 + before.size))).not.toContain(quiet.id);
+    const fair = await tasks.queueHead(10 + before.size, 5);
+    expect(ids(fair)).toContain(quiet.id);
+    expect(fair.filter((t) => t.tenantId === tenantId && !before.has(t.id)).length).toBeLessThanOrEqual(5);
+  });
 });

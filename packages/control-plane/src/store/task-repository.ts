@@ -231,12 +231,20 @@ export class TaskRepository {
 
   /**
    * The head of the queue: priority first, then enqueue order, skipping tasks whose instance
-   * already has a task held by an agent (an instance never runs two operations at once).
+   * already has a task held by an agent (an instance never runs two operations at once). Each
+   * tenant contributes at most `perTenant` tasks per priority, so one tenant's flood of queued
+   * work cannot push the others out of the window the dispatcher looks at.
    */
-  async queueHead(limit: number): Promise<TaskRow[]> {
-    return this.db
+  async queueHead(limit: number, perTenant: number = limit): Promise<TaskRow[]> {
+    const ranked = this.db
       .selectFrom('tasks')
       .selectAll('tasks')
+      .select((eb) =>
+        eb.fn
+          .agg<number>('row_number')
+          .over((ob) => ob.partitionBy(['tasks.tenantId', 'tasks.priority']).orderBy('tasks.id'))
+          .as('tenantRank'),
+      )
       .where('tasks.state', '=', 'queued')
       .where((eb) =>
         eb.not(
@@ -248,11 +256,16 @@ export class TaskRepository {
               .where('busy.state', 'in', HELD_STATES),
           ),
         ),
-      )
-      .orderBy('tasks.priority', 'desc')
-      .orderBy('tasks.id')
+      );
+    const rows = await this.db
+      .selectFrom(ranked.as('q'))
+      .selectAll('q')
+      .where('q.tenantRank', '<=', perTenant)
+      .orderBy('q.priority', 'desc')
+      .orderBy('q.id')
       .limit(limit)
       .execute();
+    return rows.map(({ tenantRank: _rank, ...task }) => task);
   }
 
   /**
