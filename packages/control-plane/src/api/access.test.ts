@@ -1,14 +1,11 @@
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '../../../../test/harness/api.js';
-import { backends, freshDatabase, type TestDatabase } from '../../../../test/harness/databases.js';
-import { loadConfig } from '../config.js';
-import { startControlPlane, type ControlPlane } from '../server.js';
-
-const ADMIN = 'access-test-admin-token-0123';
+import { backends } from '../../../../test/harness/databases.js';
+import { inProcessControlPlane, type InProcess } from '../testing/in-process.js';
+import type { ControlPlane } from '../server.js';
 
 describe.each(backends)('tenant isolation, roles and pagination (%s)', (backend) => {
-  let db: TestDatabase;
+  let env: InProcess;
   let cp: ControlPlane;
   let admin: Api;
   let alice: Api;
@@ -17,12 +14,9 @@ describe.each(backends)('tenant isolation, roles and pagination (%s)', (backend)
   let offeringId: string;
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane(
-      loadConfig({ CAIRN_DATABASE_URL: db.url, CAIRN_DATA_DIR: db.dataDir, CAIRN_PORT: '0', CAIRN_ADMIN_TOKEN: ADMIN }),
-      pino({ level: 'silent' }),
-    );
-    admin = new Api(cp.url, ADMIN);
+    env = await inProcessControlPlane(backend);
+    cp = env.cp;
+    admin = env.admin;
     const a = await admin.expect(201, 'POST', '/v1/tenants', { name: 'alice-corp' });
     const b = await admin.expect(201, 'POST', '/v1/tenants', { name: 'bob-corp' });
     aliceTenant = a.id;
@@ -51,8 +45,7 @@ describe.each(backends)('tenant isolation, roles and pagination (%s)', (backend)
   });
 
   afterAll(async () => {
-    await cp?.close();
-    await db?.drop();
+    await env?.close();
   });
 
   it("shows a tenant only its own instances and tasks, and 404 for anyone else's", async () => {

@@ -1,11 +1,8 @@
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '../../../../test/harness/api.js';
-import { backends, freshDatabase, type TestDatabase } from '../../../../test/harness/databases.js';
-import { loadConfig } from '../config.js';
-import { startControlPlane, type ControlPlane } from '../server.js';
-
-const ADMIN = 'events-stream-admin-token-01';
+import { backends } from '../../../../test/harness/databases.js';
+import { inProcessControlPlane, type InProcess } from '../testing/in-process.js';
+import type { ControlPlane } from '../server.js';
 
 interface SseMessage {
   id: string;
@@ -51,18 +48,15 @@ async function collect(url: string, token: string, want: number, headers: Record
 }
 
 describe.each(backends)('live event stream (%s)', (backend) => {
-  let db: TestDatabase;
+  let env: InProcess;
   let cp: ControlPlane;
   let admin: Api;
   let instanceId: string;
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane(
-      loadConfig({ CAIRN_DATABASE_URL: db.url, CAIRN_DATA_DIR: db.dataDir, CAIRN_PORT: '0', CAIRN_ADMIN_TOKEN: ADMIN }),
-      pino({ level: 'silent' }),
-    );
-    admin = new Api(cp.url, ADMIN);
+    env = await inProcessControlPlane(backend);
+    cp = env.cp;
+    admin = env.admin;
     const provider = await admin.expect(201, 'POST', '/v1/zones/z1/providers', {
       name: 'd',
       plugin: '@cairn/plugin-dummy',
@@ -79,13 +73,12 @@ describe.each(backends)('live event stream (%s)', (backend) => {
   });
 
   afterAll(async () => {
-    await cp?.close();
-    await db?.drop();
+    await env?.close();
   });
 
   it('streams events as they happen and resumes exactly after Last-Event-ID', async () => {
     const first = await admin.expect(202, 'POST', `/v1/instances/${instanceId}/backups`);
-    const live = collect(cp.url, ADMIN, 2);
+    const live = collect(cp.url, env.adminToken, 2);
     const second = await admin.expect(202, 'POST', `/v1/instances/${instanceId}/backups`);
     const got = await live;
     expect(got.map((m) => [m.event, m.data.taskId])).toEqual([
@@ -95,7 +88,7 @@ describe.each(backends)('live event stream (%s)', (backend) => {
     expect(Number(got[1]!.id)).toBeGreaterThan(Number(got[0]!.id));
 
     const third = await admin.expect(202, 'POST', `/v1/instances/${instanceId}/backups`);
-    const resumed = await collect(cp.url, ADMIN, 1, { 'Last-Event-ID': got[1]!.id });
+    const resumed = await collect(cp.url, env.adminToken, 1, { 'Last-Event-ID': got[1]!.id });
     expect(resumed.map((m) => m.data.taskId)).toEqual([third.id]);
   });
 

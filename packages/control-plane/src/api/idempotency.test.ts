@@ -1,32 +1,22 @@
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '../../../../test/harness/api.js';
-import { backends, freshDatabase, type TestDatabase } from '../../../../test/harness/databases.js';
-import { loadConfig } from '../config.js';
-import { startControlPlane, type ControlPlane } from '../server.js';
-
-const ADMIN = 'idempotency-test-admin-token';
+import { backends } from '../../../../test/harness/databases.js';
+import { inProcessControlPlane, type InProcess } from '../testing/in-process.js';
+import type { ControlPlane } from '../server.js';
 
 describe.each(backends)('Idempotency-Key on creating calls (%s)', (backend) => {
-  let db: TestDatabase;
+  let env: InProcess;
   let cp: ControlPlane;
   let api: Api;
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    const config = loadConfig({
-      CAIRN_DATABASE_URL: db.url,
-      CAIRN_DATA_DIR: db.dataDir,
-      CAIRN_PORT: '0',
-      CAIRN_ADMIN_TOKEN: ADMIN,
-    });
-    cp = await startControlPlane(config, pino({ level: 'silent' }));
-    api = new Api(cp.url, ADMIN);
+    env = await inProcessControlPlane(backend);
+    cp = env.cp;
+    api = env.admin;
   });
 
   afterAll(async () => {
-    await cp?.close();
-    await db?.drop();
+    await env?.close();
   });
 
   it('runs a creating call once and replays its answer for a retry with the same key', async () => {

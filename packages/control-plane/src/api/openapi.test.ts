@@ -1,29 +1,21 @@
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '../../../../test/harness/api.js';
-import { freshDatabase, type TestDatabase } from '../../../../test/harness/databases.js';
-import { loadConfig } from '../config.js';
-import { startControlPlane, type ControlPlane } from '../server.js';
-
-const ADMIN = 'openapi-test-admin-token-01';
+import { inProcessControlPlane, type InProcess } from '../testing/in-process.js';
+import type { ControlPlane } from '../server.js';
 
 describe('OpenAPI document and request validation', () => {
-  let db: TestDatabase;
+  let env: InProcess;
   let cp: ControlPlane;
   let api: Api;
 
   beforeAll(async () => {
-    db = await freshDatabase('sqlite');
-    cp = await startControlPlane(
-      loadConfig({ CAIRN_DATABASE_URL: db.url, CAIRN_DATA_DIR: db.dataDir, CAIRN_PORT: '0', CAIRN_ADMIN_TOKEN: ADMIN }),
-      pino({ level: 'silent' }),
-    );
-    api = new Api(cp.url, ADMIN);
+    env = await inProcessControlPlane('sqlite');
+    cp = env.cp;
+    api = env.admin;
   });
 
   afterAll(async () => {
-    await cp?.close();
-    await db?.drop();
+    await env?.close();
   });
 
   it('serves an OpenAPI 3.1 document of every v1 route, generated from the validating schemas', async () => {

@@ -65,12 +65,13 @@ describe.each(backends)('task store (%s)', (backend) => {
     await tdb?.drop();
   });
 
-  async function backupTask(instanceId?: string) {
+  async function backupTask(instanceId?: string, owner: string = tenantId) {
     const instance =
-      instanceId ?? (await catalog.createInstance({ tenantId, name: 'vm', zone: 'z', locator: {}, agentId: null })).id;
+      instanceId ??
+      (await catalog.createInstance({ tenantId: owner, name: 'vm', zone: 'z', locator: {}, agentId: null })).id;
     return tasks.create({
       kind: 'backup',
-      tenantId,
+      tenantId: owner,
       instanceId: instance,
       backupId: null,
       offeringId,
@@ -255,22 +256,7 @@ describe.each(backends)('task store (%s)', (backend) => {
     const other = (await new TenantRepository(store.db).create(`quiet-${backend}`)).id;
     const before = new Set((await tasks.queueHead(10_000)).map((t) => t.id));
     for (let i = 0; i < 30; i++) await backupTask();
-    const instance = (
-      await catalog.createInstance({ tenantId: other, name: 'q', zone: 'z', locator: {}, agentId: null })
-    ).id;
-    const quiet = await tasks.create({
-      kind: 'backup',
-      tenantId: other,
-      instanceId: instance,
-      backupId: null,
-      offeringId,
-      providerId,
-      plugin: '@cairn/plugin-dummy',
-      zone: 'z',
-      pinnedAgentId: null,
-      priority: 0,
-      params: {},
-    });
+    const quiet = await backupTask(undefined, other);
     const ids = (head: { id: string }[]) => head.map((t) => t.id).filter((id) => !before.has(id));
     // Without a per-tenant cap the flood fills the window; with it the quiet tenant gets in.
     expect(ids(await tasks.queueHead(10 + before.size))).not.toContain(quiet.id);

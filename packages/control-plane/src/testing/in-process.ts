@@ -1,0 +1,38 @@
+import { pino } from 'pino';
+import { Api } from '../../../../test/harness/api.js';
+import { freshDatabase, type Backend } from '../../../../test/harness/databases.js';
+import { loadConfig } from '../config.js';
+import { startControlPlane, type ControlPlane } from '../server.js';
+
+export interface InProcess {
+  cp: ControlPlane;
+  /** A client holding the sp-admin token. */
+  admin: Api;
+  adminToken: string;
+  /** Stops the control plane and drops its database. */
+  close(): Promise<void>;
+}
+
+/** A control plane in the test's own process, on a fresh database, for API-level tests. */
+export async function inProcessControlPlane(backend: Backend): Promise<InProcess> {
+  const adminToken = 'in-process-test-admin-token';
+  const db = await freshDatabase(backend);
+  const cp = await startControlPlane(
+    loadConfig({
+      CAIRN_DATABASE_URL: db.url,
+      CAIRN_DATA_DIR: db.dataDir,
+      CAIRN_PORT: '0',
+      CAIRN_ADMIN_TOKEN: adminToken,
+    }),
+    pino({ level: 'silent' }),
+  );
+  return {
+    cp,
+    admin: new Api(cp.url, adminToken),
+    adminToken,
+    async close() {
+      await cp.close();
+      await db.drop();
+    },
+  };
+}
