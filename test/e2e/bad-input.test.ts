@@ -106,6 +106,10 @@ describe.each(backends)('bad input gets a clean error and the server keeps servi
   it('closes a session that sends a frame over the size limit (1009)', async () => {
     const closed = await rawSession(cp.url, spare.credential, [Buffer.alloc(2 * 1024 * 1024, 1)]);
     expect(closed.code).toBe(1009);
+    await cp.proc.waitForLog(
+      (l) => /closing agent session: frame over the \d+-byte limit/.test(String(l['msg'])),
+      'a log line naming the oversize frame',
+    );
   });
 
   it('closes a session that sends text frames (1003)', async () => {
@@ -191,6 +195,7 @@ describe.each(backends)('bad input gets a clean error and the server keeps servi
     const text = await (await fetch(`${cp.url}/metrics`)).text();
     expect(Number(/^cairn_agent_session_errors_total\{code="1007"\} (\d+)/m.exec(text)?.[1])).toBeGreaterThanOrEqual(1);
     expect(Number(/^cairn_agent_session_errors_total\{code="1008"\} (\d+)/m.exec(text)?.[1])).toBeGreaterThanOrEqual(3);
+    expect(Number(/^cairn_agent_session_errors_total\{code="1009"\} (\d+)/m.exec(text)?.[1])).toBe(1);
   });
 
   it('still serves the healthy agent and API clients after all of the above', async () => {

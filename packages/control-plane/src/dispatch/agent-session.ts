@@ -60,7 +60,19 @@ export class AgentSession {
       this.log.info({ code, reason: reason.toString() }, 'agent session closed');
       this.enqueue(() => this.host.onClose(this));
     });
-    socket.on('error', (err) => this.log.warn({ err: err.message }, 'agent socket error'));
+    socket.on('error', (err) => {
+      // ws itself closes a session whose frame is over maxPayload (1009); say so like any violation.
+      const code = (err as { code?: string }).code;
+      if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        this.host.onViolation(1009);
+        this.log.warn(
+          { closeCode: 1009 },
+          `closing agent session: frame over the ${this.host.maxFrameBytes}-byte limit`,
+        );
+        return;
+      }
+      this.log.warn({ err: err.message }, 'agent socket error');
+    });
   }
 
   get isOpen(): boolean {
