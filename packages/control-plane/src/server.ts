@@ -7,6 +7,7 @@ import { attachAgentGateway } from './dispatch/gateway.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import type { Logger } from './logger.js';
 import { Metrics } from './observability/metrics.js';
+import { EventFeed } from './service/event-feed.js';
 import { Operations } from './service/operations.js';
 import { AgentRepository } from './store/agent-repository.js';
 import { CatalogRepository } from './store/catalog-repository.js';
@@ -18,6 +19,8 @@ import { TenantRepository } from './store/tenant-repository.js';
 
 /** How long requests still running at shutdown may take before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 1_000;
+/** How often the event feed looks for new events while someone listens. */
+const EVENT_POLL_MS = 250;
 
 export interface ControlPlane {
   url: string;
@@ -64,6 +67,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     metrics,
   );
   let accepting = true;
+  const feed = new EventFeed(tasks, EVENT_POLL_MS);
   const operations = new Operations(catalog, tasks, () => dispatcher.poke());
   const app = createApp(
     {
@@ -75,6 +79,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       tasks,
       idempotency: new IdempotencyRepository(store.db),
       operations,
+      feed,
       metrics,
       isAccepting: () => accepting,
     },
@@ -96,6 +101,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     generatedAdminToken,
     async close() {
       accepting = false;
+      feed.close();
       dispatcher.stop();
       dispatcher.closeAll();
       wss.close();

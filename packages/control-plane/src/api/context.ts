@@ -1,5 +1,6 @@
 import type { Config } from '../config.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { EventFeed } from '../service/event-feed.js';
 import type { Operations } from '../service/operations.js';
 import type { AgentRepository } from '../store/agent-repository.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
@@ -18,6 +19,8 @@ export interface ApiDeps {
   tasks: TaskRepository;
   idempotency: IdempotencyRepository;
   operations: Operations;
+  /** Live events, one poller per process. */
+  feed: EventFeed;
   metrics: Metrics;
   /** False once shutdown began: /readyz fails first. */
   isAccepting: () => boolean;

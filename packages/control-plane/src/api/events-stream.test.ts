@@ -109,6 +109,29 @@ describe.each(backends)('live event stream (%s)', (backend) => {
     expect(seen.map((m) => [m.data.tenantId, m.data.taskId])).toEqual([[t.id, theirs.id]]);
   });
 
+  it('gives every listener every event once and in order, whether it was live or caught up while others listened', async () => {
+    let cursor = '0';
+    for (;;) {
+      const page = await admin.expect(200, 'GET', `/v1/events?after=${cursor}&limit=1000`);
+      if (!page.nextCursor) break;
+      cursor = page.nextCursor;
+    }
+    const live = collect(cp.url, env.adminToken, 6, { 'Last-Event-ID': cursor });
+    const created: string[] = [];
+    const backup = async () =>
+      created.push((await admin.expect(202, 'POST', `/v1/instances/${instanceId}/backups`)).id as string);
+    for (let i = 0; i < 3; i++) await backup();
+    // This listener first catches up on its own, then joins the feed the first one is on.
+    const late = collect(cp.url, env.adminToken, 6, { 'Last-Event-ID': cursor });
+    for (let i = 0; i < 3; i++) await backup();
+    for (const got of [await live, await late]) {
+      expect(got.map((m) => m.data.taskId)).toEqual(created);
+      const ids = got.map((m) => Number(m.id));
+      expect(ids).toEqual([...ids].sort((a, b) => a - b));
+      expect(new Set(ids).size).toBe(6);
+    }
+  });
+
   it('refuses a stream without a valid token', async () => {
     const res = await fetch(`${cp.url}/v1/events/stream`, { headers: { authorization: 'Bearer nope' } });
     expect(res.status).toBe(401);

@@ -19,7 +19,6 @@ import { eventView, progressView, taskView } from '../views.js';
 import type { Context } from 'hono';
 
 const tags = ['Tasks'];
-const STREAM_POLL_MS = 250;
 const STREAM_KEEPALIVE_MS = 15_000;
 const STREAM_WRITE_TIMEOUT_MS = 30_000;
 
@@ -127,44 +126,34 @@ export function taskRoutes(deps: ApiDeps) {
     (c) => {
       const tenantId = tenantScope(principal(c));
       const header = c.req.header('last-event-id');
-      let after = header !== undefined && /^\d+$/.test(header) ? Number(header) : c.req.valid('query').after;
+      const after = header !== undefined && /^\d+$/.test(header) ? Number(header) : c.req.valid('query').after;
       // Aborted when the client goes away; a write to a client that left would otherwise wait forever.
       const clientGone = c.req.raw.signal;
       return streamSSE(c, async (stream) => {
-        const gone = new Promise<void>((resolve) => {
-          if (clientGone.aborted) resolve();
-          clientGone.addEventListener('abort', () => resolve(), { once: true });
-          stream.onAbort(() => resolve());
-        });
-        const open = () => !stream.aborted && !clientGone.aborted && deps.isAccepting();
+        const gone = new AbortController();
+        clientGone.addEventListener('abort', () => gone.abort(), { once: true });
+        stream.onAbort(() => gone.abort());
+        const ended = new Promise<void>((resolve) =>
+          gone.signal.addEventListener('abort', () => resolve(), { once: true }),
+        );
         // A write that a vanished client never takes ends the stream instead of hanging it.
         const send = async (write: Promise<unknown>) => {
           let timer: NodeJS.Timeout | undefined;
           const stuck = new Promise<'stuck'>(
             (resolve) => (timer = setTimeout(() => resolve('stuck'), STREAM_WRITE_TIMEOUT_MS)),
           );
-          const outcome = await Promise.race([write, gone, stuck]);
+          const outcome = await Promise.race([write, ended, stuck]);
           clearTimeout(timer);
-          if (outcome === 'stuck') stream.abort();
+          if (outcome === 'stuck') gone.abort();
         };
-        let idleMs = 0;
-        // Ends when the client goes away, or when the control plane shuts down.
-        while (open()) {
-          const rows = await deps.tasks.listEvents(after, 500, tenantId);
-          for (const row of rows) {
-            if (!open()) break;
+        // Ends when the client goes away, or when the control plane shuts down (the feed closes).
+        for await (const batch of deps.feed.stream(after, tenantId, gone.signal, STREAM_KEEPALIVE_MS)) {
+          if (batch.length === 0) await send(stream.write(': keep-alive\n\n'));
+          for (const row of batch) {
+            if (gone.signal.aborted) break;
             await send(stream.writeSSE({ id: String(row.id), event: row.type, data: JSON.stringify(eventView(row)) }));
-            after = row.id;
           }
-          if (rows.length === 500) continue;
-          // The store is the only source (several replicas may write events): poll it, and keep
-          // idle connections alive through proxies with a comment line now and then.
-          await Promise.race([stream.sleep(STREAM_POLL_MS), gone]);
-          idleMs = rows.length > 0 ? 0 : idleMs + STREAM_POLL_MS;
-          if (idleMs >= STREAM_KEEPALIVE_MS && open()) {
-            idleMs = 0;
-            await send(stream.write(': keep-alive\n\n'));
-          }
+          if (gone.signal.aborted) break;
         }
       }) as never;
     },
