@@ -8,6 +8,8 @@ export interface Config {
   dataDir: string;
   databaseUrl: string;
   adminToken: string | undefined;
+  /** 64 hex chars: the key for provider credentials at rest (shared by all replicas). */
+  secretKey: string | undefined;
   logLevel: string;
   /** How often agents heartbeat; leases are renewed by heartbeats. */
   heartbeatMs: number;
@@ -34,6 +36,10 @@ const schema = z.object({
     .regex(/^(sqlite:|mysql:\/\/)/, 'must start with sqlite: or mysql://')
     .optional(),
   CAIRN_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  CAIRN_SECRET_KEY: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters (32 bytes)')
+    .optional(),
   CAIRN_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   CAIRN_HEARTBEAT_MS: int(100).default(5000),
   CAIRN_TASK_LEASE_MS: int(500).default(60_000),
@@ -66,6 +72,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: e.CAIRN_DATA_DIR,
     databaseUrl: e.CAIRN_DATABASE_URL ?? `sqlite:${path.join(e.CAIRN_DATA_DIR, 'cairn.db')}`,
     adminToken: e.CAIRN_ADMIN_TOKEN,
+    secretKey: e.CAIRN_SECRET_KEY,
     logLevel: e.CAIRN_LOG_LEVEL,
     heartbeatMs: e.CAIRN_HEARTBEAT_MS,
     taskLeaseMs: e.CAIRN_TASK_LEASE_MS,

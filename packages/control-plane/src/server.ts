@@ -34,7 +34,7 @@ export interface ControlPlane {
 export async function startControlPlane(config: Config, log: Logger): Promise<ControlPlane> {
   const store = openStore(config.databaseUrl);
   await migrate(store.db);
-  const secrets = SecretBox.load(process.env['CAIRN_SECRET_KEY'], config.dataDir);
+  const secrets = SecretBox.load(config.secretKey, config.dataDir);
   const tenants = new TenantRepository(store.db);
   const agents = new AgentRepository(store.db, config.taskLeaseMs);
   const catalog = new CatalogRepository(store.db, secrets);

@@ -1,0 +1,55 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+describe('control plane configuration', () => {
+  it('has working defaults: SQLite under ./data on 127.0.0.1:8080', () => {
+    expect(loadConfig({})).toMatchObject({
+      host: '127.0.0.1',
+      port: 8080,
+      databaseUrl: 'sqlite:data/cairn.db',
+      heartbeatMs: 5000,
+      taskLeaseMs: 60_000,
+    });
+  });
+
+  it('names every bad variable at once', () => {
+    let error: unknown;
+    try {
+      loadConfig({
+        CAIRN_PORT: '70000',
+        CAIRN_DATABASE_URL: 'postgres://x',
+        CAIRN_ADMIN_TOKEN: 'short',
+        CAIRN_SECRET_KEY: 'abc',
+        CAIRN_LOG_LEVEL: 'loud',
+      });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    for (const name of [
+      'CAIRN_PORT',
+      'CAIRN_DATABASE_URL',
+      'CAIRN_ADMIN_TOKEN',
+      'CAIRN_SECRET_KEY',
+      'CAIRN_LOG_LEVEL',
+    ]) {
+      expect(message).toContain(name);
+    }
+  });
+
+  it('refuses a lease shorter than two heartbeats', () => {
+    expect(() => loadConfig({ CAIRN_HEARTBEAT_MS: '5000', CAIRN_TASK_LEASE_MS: '6000' })).toThrow(
+      /CAIRN_TASK_LEASE_MS \(6000\) must be at least twice CAIRN_HEARTBEAT_MS \(5000\)/,
+    );
+  });
+
+  it('makes cairn-control-plane exit 2 with the message, before touching any database', () => {
+    const bin = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+    const run = spawnSync(process.execPath, [bin], { env: { ...process.env, CAIRN_PORT: 'eighty' }, encoding: 'utf8' });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(/invalid configuration:\n\s+CAIRN_PORT: /);
+  });
+});
