@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { openStore } from '@cairn/control-plane';
 import { Api } from '../harness/api.js';
 import { backends, freshDatabase, type TestDatabase } from '../harness/databases.js';
 import { enrollAgent, startAgent, startControlPlane, type ControlPlaneProc, type Proc } from '../harness/processes.js';
@@ -122,5 +123,41 @@ describe.each(backends)('crash recovery with real process kills (%s)', (backend)
     );
     expect((await api.expect(200, 'GET', `/v1/tasks/${task.id}`)).state).toBe('lost');
     expect((await api.expect(200, 'GET', `/v1/backups?instanceId=${p.instanceId}`)).items).toHaveLength(0);
+  });
+
+  it('sends an assignment again when the first send was lost between claim and socket', async () => {
+    const { db, cp, api } = await setup();
+    const { stateDir, agentId } = await enrollAgent(cp, 'zone-a', 'host-1');
+    track(await startAgent(stateDir));
+    // A task no agent can take (its zone has none) stays queued...
+    const p = await protectInstance(api, 'zone-far', { config: { durationMs: 200, steps: 2 } });
+    const task = (await api.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
+    expect((await api.expect(200, 'GET', `/v1/tasks/${task.id}`)).state).toBe('queued');
+    // ...until it is claimed for the connected agent the way a dispatcher would, but the assign
+    // frame never leaves (as when a process dies between the claim and the send).
+    const store = openStore(db.url);
+    try {
+      const claimed = await store.db
+        .updateTable('tasks')
+        .set({
+          state: 'dispatched',
+          agentId,
+          attempt: 1,
+          dispatchedAt: Date.now() - 60_000,
+          leaseExpiresAt: Date.now() + 60_000,
+        })
+        .where('id', '=', task.id)
+        .where('state', '=', 'queued')
+        .executeTakeFirst();
+      expect(Number(claimed.numUpdatedRows)).toBe(1);
+    } finally {
+      await store.close();
+    }
+    const done = await waitForTask(api, task.id, TERMINAL);
+    expect(done).toMatchObject({ state: 'succeeded', attempt: 1 });
+    await cp.proc.waitForLog(
+      (l) => l['msg'] === 'assignment not acknowledged; sending it again',
+      'the resend log line',
+    );
   });
 });

@@ -87,6 +87,7 @@ export class Dispatcher implements SessionHost {
     if (this.sweepDue) {
       this.sweepDue = false;
       await this.sweepLeases();
+      await this.resendUnacknowledged();
     }
     await this.sendCancels();
     if (this.sessions.size === 0) return;
@@ -165,6 +166,26 @@ export class Dispatcher implements SessionHost {
       },
     });
     this.log.debug({ taskId: task.id, attempt: task.attempt, agentId: session.agentId }, 'task assigned');
+  }
+
+  /**
+   * An assignment is itself delivered at least once: a task still `dispatched` to a connected
+   * agent a while after it was sent (the send failed, the process died between claim and send)
+   * is sent again. The agent's journal makes a repeat harmless: it re-acknowledges an attempt it
+   * runs, ignores one it finished, and runs one it never saw.
+   */
+  private async resendUnacknowledged(): Promise<void> {
+    const olderThan = Date.now() - 2 * this.opts.heartbeatMs;
+    for (const task of await this.tasks.dispatchedBefore([...this.sessions.keys()], olderThan)) {
+      const session = this.sessions.get(task.agentId ?? '');
+      if (!session?.isOpen) continue;
+      this.log.warn(
+        { taskId: task.id, attempt: task.attempt, agentId: session.agentId },
+        'assignment not acknowledged; sending it again',
+      );
+      await this.assign(session, task);
+      await this.tasks.markResent(task);
+    }
   }
 
   private async sendCancels(): Promise<void> {

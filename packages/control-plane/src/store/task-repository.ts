@@ -294,6 +294,29 @@ export class TaskRepository {
       .execute();
   }
 
+  /** Tasks still `dispatched` (not yet accepted) to the given agents since before `before`. */
+  async dispatchedBefore(agentIds: string[], before: number): Promise<TaskRow[]> {
+    if (agentIds.length === 0) return [];
+    return this.db
+      .selectFrom('tasks')
+      .selectAll()
+      .where('agentId', 'in', agentIds)
+      .where('state', '=', 'dispatched')
+      .where('dispatchedAt', '<', before)
+      .execute();
+  }
+
+  /** Notes that an assignment was sent again, so the next resend waits its turn. */
+  async markResent(task: TaskRow, now = Date.now()): Promise<void> {
+    await this.db
+      .updateTable('tasks')
+      .set({ dispatchedAt: now })
+      .where('id', '=', task.id)
+      .where('attempt', '=', task.attempt)
+      .where('state', '=', 'dispatched')
+      .execute();
+  }
+
   /** Held tasks with a pending cancel request, for the given agents. */
   async cancelsFor(agentIds: string[]): Promise<TaskRow[]> {
     if (agentIds.length === 0) return [];
