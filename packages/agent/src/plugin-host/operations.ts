@@ -10,7 +10,7 @@ export const workers = new WorkerPool();
 /**
  * Where plugin code runs: `worker` (default) runs each operation on a worker thread of that
  * plugin (kept warm between tasks, replaced whenever a job does not end cleanly), so a plugin
- * that throws from a timer, calls process.exit() or exhausts its heap fails its task and nothing
+ * that throws from a timer or calls process.exit() fails its task and nothing
  * else; `inline` runs it on the agent's own thread (for trusted plugins only).
  */
 export type PluginIsolation = 'worker' | 'inline';

@@ -1,7 +1,7 @@
 /**
  * The body of a plugin worker thread: loads one plugin module, then runs the operations the
  * agent sends it, one at a time, talking to the agent only by messages. Whatever the plugin
- * does here — throw from a timer, call process.exit(), run out of heap — ends this thread,
+ * does here — throw from a timer, call process.exit() — ends this thread,
  * never the agent.
  */
 import { parentPort, workerData } from 'node:worker_threads';
