@@ -8,70 +8,68 @@ const TERMINAL = ['succeeded', 'failed', 'cancelled', 'lost'];
 const SECRET_KEY = 'a'.repeat(64);
 
 // Several replicas share one MySQL database and nothing but it (DESIGN §5); SQLite is the
-// single-process quick start, so this runs on MySQL only.
-if (backends.includes('mysql')) {
-  describe('two control-plane replicas on one MySQL database', () => {
-    let db: TestDatabase;
-    let a: ControlPlaneProc;
-    let b: ControlPlaneProc;
-    let agent: Proc;
-    let viaB: Api;
+// single-process quick start, so this runs on MySQL only (and shows as skipped without it).
+describe.runIf(backends.includes('mysql'))('two control-plane replicas on one MySQL database', () => {
+  let db: TestDatabase;
+  let a: ControlPlaneProc;
+  let b: ControlPlaneProc;
+  let agent: Proc;
+  let viaB: Api;
 
-    beforeAll(async () => {
-      db = await freshDatabase('mysql');
-      const env = { CAIRN_SECRET_KEY: SECRET_KEY };
-      a = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env });
-      b = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env });
-      // The agent talks to replica A only; every API call below goes to replica B.
-      agent = await startAgent((await enrollAgent(a, 'zone-a', 'host-1')).stateDir);
-      viaB = new Api(b.url, b.adminToken);
-    });
-
-    afterAll(async () => {
-      await agent?.stop();
-      await a?.proc.stop();
-      await b?.proc.stop();
-      await db?.drop();
-    });
-
-    it('runs a backup created on one replica through an agent connected to the other', async () => {
-      const p = await protectInstance(viaB, 'zone-a', { config: { durationMs: 300, steps: 3 } });
-      const task = (await viaB.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
-      const done = await waitForTask(viaB, task.id, TERMINAL);
-      expect(done).toMatchObject({ state: 'succeeded', attempt: 1 });
-      expect((await viaB.expect(200, 'GET', `/v1/backups?instanceId=${p.instanceId}`)).items).toHaveLength(1);
-      const agents = await viaB.expect(200, 'GET', '/v1/agents');
-      expect(agents.items[0]).toMatchObject({ state: 'connected' });
-    });
-
-    it('delivers a cancel requested on one replica to the agent held by the other', async () => {
-      const p = await protectInstance(viaB, 'zone-a', { config: { durationMs: 60_000, steps: 60 } });
-      const task = (await viaB.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
-      await waitForTask(viaB, task.id, ['running']);
-      await viaB.expect(202, 'POST', `/v1/tasks/${task.id}/cancel`);
-      expect((await waitForTask(viaB, task.id, TERMINAL)).state).toBe('cancelled');
-    });
-
-    it('dispatches each of many tasks exactly once while both replicas hold agents', async () => {
-      const second = await startAgent((await enrollAgent(b, 'zone-a', 'host-2')).stateDir, { slots: 4 });
-      try {
-        const p = await Promise.all(
-          Array.from({ length: 8 }, () => protectInstance(viaB, 'zone-a', { config: { durationMs: 100, steps: 2 } })),
-        );
-        const tasks = await Promise.all(
-          p.flatMap((x) => [0, 1, 2].map(() => viaB.expect(202, 'POST', `/v1/instances/${x.instanceId}/backups`))),
-        );
-        for (const t of tasks) expect((await waitForTask(viaB, t.id, TERMINAL)).state).toBe('succeeded');
-        for (const x of p) {
-          expect((await viaB.expect(200, 'GET', `/v1/backups?instanceId=${x.instanceId}`)).items).toHaveLength(3);
-        }
-        const attempts = await Promise.all(
-          tasks.map(async (t) => (await viaB.expect(200, 'GET', `/v1/tasks/${t.id}`)).attempt),
-        );
-        expect(new Set(attempts)).toEqual(new Set([1]));
-      } finally {
-        await second.stop();
-      }
-    });
+  beforeAll(async () => {
+    db = await freshDatabase('mysql');
+    const env = { CAIRN_SECRET_KEY: SECRET_KEY };
+    a = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env });
+    b = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env });
+    // The agent talks to replica A only; every API call below goes to replica B.
+    agent = await startAgent((await enrollAgent(a, 'zone-a', 'host-1')).stateDir);
+    viaB = new Api(b.url, b.adminToken);
   });
-}
+
+  afterAll(async () => {
+    await agent?.stop();
+    await a?.proc.stop();
+    await b?.proc.stop();
+    await db?.drop();
+  });
+
+  it('runs a backup created on one replica through an agent connected to the other', async () => {
+    const p = await protectInstance(viaB, 'zone-a', { config: { durationMs: 300, steps: 3 } });
+    const task = (await viaB.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
+    const done = await waitForTask(viaB, task.id, TERMINAL);
+    expect(done).toMatchObject({ state: 'succeeded', attempt: 1 });
+    expect((await viaB.expect(200, 'GET', `/v1/backups?instanceId=${p.instanceId}`)).items).toHaveLength(1);
+    const agents = await viaB.expect(200, 'GET', '/v1/agents');
+    expect(agents.items[0]).toMatchObject({ state: 'connected' });
+  });
+
+  it('delivers a cancel requested on one replica to the agent held by the other', async () => {
+    const p = await protectInstance(viaB, 'zone-a', { config: { durationMs: 60_000, steps: 60 } });
+    const task = (await viaB.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
+    await waitForTask(viaB, task.id, ['running']);
+    await viaB.expect(202, 'POST', `/v1/tasks/${task.id}/cancel`);
+    expect((await waitForTask(viaB, task.id, TERMINAL)).state).toBe('cancelled');
+  });
+
+  it('dispatches each of many tasks exactly once while both replicas hold agents', async () => {
+    const second = await startAgent((await enrollAgent(b, 'zone-a', 'host-2')).stateDir, { slots: 4 });
+    try {
+      const p = await Promise.all(
+        Array.from({ length: 8 }, () => protectInstance(viaB, 'zone-a', { config: { durationMs: 100, steps: 2 } })),
+      );
+      const tasks = await Promise.all(
+        p.flatMap((x) => [0, 1, 2].map(() => viaB.expect(202, 'POST', `/v1/instances/${x.instanceId}/backups`))),
+      );
+      for (const t of tasks) expect((await waitForTask(viaB, t.id, TERMINAL)).state).toBe('succeeded');
+      for (const x of p) {
+        expect((await viaB.expect(200, 'GET', `/v1/backups?instanceId=${x.instanceId}`)).items).toHaveLength(3);
+      }
+      const attempts = await Promise.all(
+        tasks.map(async (t) => (await viaB.expect(200, 'GET', `/v1/tasks/${t.id}`)).attempt),
+      );
+      expect(new Set(attempts)).toEqual(new Set([1]));
+    } finally {
+      await second.stop();
+    }
+  });
+});

@@ -25,85 +25,83 @@ describe.each(backends)('store (%s)', (backend) => {
 });
 
 // SQLite has one writer and no deadlocks; this needs InnoDB, so it exists only when MySQL does.
-if (backends.includes('mysql')) {
-  describe('store transactions on MySQL', () => {
-    let tdb: TestDatabase;
-    let store: Store;
+describe.runIf(backends.includes('mysql'))('store transactions on MySQL', () => {
+  let tdb: TestDatabase;
+  let store: Store;
 
-    beforeAll(async () => {
-      tdb = await freshDatabase('mysql');
-      store = openStore(tdb.url);
-    });
-
-    afterAll(async () => {
-      await store?.close();
-      await tdb?.drop();
-    });
-
-    it('runs a transaction again when the database picks it as a deadlock victim', async () => {
-      await sql`create table scratch (id int primary key, n int not null)`.execute(store.db);
-      await sql`insert into scratch values (1, 0), (2, 0)`.execute(store.db);
-      let firstHasRow1!: () => void;
-      let secondHasRow2!: () => void;
-      const row1Locked = new Promise<void>((r) => (firstHasRow1 = r));
-      const row2Locked = new Promise<void>((r) => (secondHasRow2 = r));
-      let runs = 0;
-      const bump = (id: number) => sql`update scratch set n = n + 1 where id = ${id}`;
-      // Opposite lock orders: InnoDB must abort one side; transact() must run it again.
-      const first = transact(store.db, async (trx) => {
-        runs++;
-        await bump(1).execute(trx);
-        firstHasRow1();
-        await row2Locked;
-        await bump(2).execute(trx);
-      });
-      const second = transact(store.db, async (trx) => {
-        runs++;
-        await row1Locked;
-        await bump(2).execute(trx);
-        secondHasRow2();
-        await bump(1).execute(trx);
-      });
-      await Promise.all([first, second]);
-      expect(runs).toBe(3);
-      const rows = await sql<{ id: number; n: number }>`select id, n from scratch order by id`.execute(store.db);
-      expect(rows.rows.map((r) => Number(r.n))).toEqual([2, 2]);
-    });
-
-    it('hands out event ids in commit order: a writer waits for the event clock until the earlier one commits', async () => {
-      await migrate(store.db);
-      const event = (message: string) => ({ tenantId: 't', type: 'test', at: Date.now(), message });
-      let releaseFirst!: () => void;
-      const firstMayCommit = new Promise<void>((r) => (releaseFirst = r));
-      let firstInserted!: () => void;
-      const firstHasInserted = new Promise<void>((r) => (firstInserted = r));
-      const order: string[] = [];
-      const write = (name: string, hold?: Promise<void>) =>
-        transact(store.db, async (trx) => {
-          await trx
-            .updateTable('eventClock')
-            .set((eb) => ({ ticks: eb('ticks', '+', 1) }))
-            .where('id', '=', 1)
-            .execute();
-          const r = await trx.insertInto('events').values(event(name)).executeTakeFirst();
-          if (hold) {
-            firstInserted();
-            await hold;
-          }
-          order.push(name);
-          return Number(r.insertId);
-        });
-      const first = write('first', firstMayCommit);
-      await firstHasInserted;
-      const second = write('second');
-      // The second writer is parked on the clock row while the first is open...
-      await new Promise((r) => setTimeout(r, 200));
-      expect(order).toEqual([]);
-      releaseFirst();
-      const [a, b] = await Promise.all([first, second]);
-      // ...so it commits after the first, with the larger id.
-      expect(order).toEqual(['first', 'second']);
-      expect(b).toBeGreaterThan(a);
-    });
+  beforeAll(async () => {
+    tdb = await freshDatabase('mysql');
+    store = openStore(tdb.url);
   });
-}
+
+  afterAll(async () => {
+    await store?.close();
+    await tdb?.drop();
+  });
+
+  it('runs a transaction again when the database picks it as a deadlock victim', async () => {
+    await sql`create table scratch (id int primary key, n int not null)`.execute(store.db);
+    await sql`insert into scratch values (1, 0), (2, 0)`.execute(store.db);
+    let firstHasRow1!: () => void;
+    let secondHasRow2!: () => void;
+    const row1Locked = new Promise<void>((r) => (firstHasRow1 = r));
+    const row2Locked = new Promise<void>((r) => (secondHasRow2 = r));
+    let runs = 0;
+    const bump = (id: number) => sql`update scratch set n = n + 1 where id = ${id}`;
+    // Opposite lock orders: InnoDB must abort one side; transact() must run it again.
+    const first = transact(store.db, async (trx) => {
+      runs++;
+      await bump(1).execute(trx);
+      firstHasRow1();
+      await row2Locked;
+      await bump(2).execute(trx);
+    });
+    const second = transact(store.db, async (trx) => {
+      runs++;
+      await row1Locked;
+      await bump(2).execute(trx);
+      secondHasRow2();
+      await bump(1).execute(trx);
+    });
+    await Promise.all([first, second]);
+    expect(runs).toBe(3);
+    const rows = await sql<{ id: number; n: number }>`select id, n from scratch order by id`.execute(store.db);
+    expect(rows.rows.map((r) => Number(r.n))).toEqual([2, 2]);
+  });
+
+  it('hands out event ids in commit order: a writer waits for the event clock until the earlier one commits', async () => {
+    await migrate(store.db);
+    const event = (message: string) => ({ tenantId: 't', type: 'test', at: Date.now(), message });
+    let releaseFirst!: () => void;
+    const firstMayCommit = new Promise<void>((r) => (releaseFirst = r));
+    let firstInserted!: () => void;
+    const firstHasInserted = new Promise<void>((r) => (firstInserted = r));
+    const order: string[] = [];
+    const write = (name: string, hold?: Promise<void>) =>
+      transact(store.db, async (trx) => {
+        await trx
+          .updateTable('eventClock')
+          .set((eb) => ({ ticks: eb('ticks', '+', 1) }))
+          .where('id', '=', 1)
+          .execute();
+        const r = await trx.insertInto('events').values(event(name)).executeTakeFirst();
+        if (hold) {
+          firstInserted();
+          await hold;
+        }
+        order.push(name);
+        return Number(r.insertId);
+      });
+    const first = write('first', firstMayCommit);
+    await firstHasInserted;
+    const second = write('second');
+    // The second writer is parked on the clock row while the first is open...
+    await new Promise((r) => setTimeout(r, 200));
+    expect(order).toEqual([]);
+    releaseFirst();
+    const [a, b] = await Promise.all([first, second]);
+    // ...so it commits after the first, with the larger id.
+    expect(order).toEqual(['first', 'second']);
+    expect(b).toBeGreaterThan(a);
+  });
+});
