@@ -123,6 +123,8 @@ export async function startControlPlane(opts: {
       CAIRN_TASK_LEASE_MS: '15000',
       CAIRN_DISPATCH_POLL_MS: '200',
       CAIRN_LOG_LEVEL: 'info',
+      // Tests stop many control planes; the readiness drain has a test of its own.
+      CAIRN_SHUTDOWN_DRAIN_MS: '0',
       ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

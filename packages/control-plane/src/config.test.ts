@@ -40,6 +40,13 @@ describe('control plane configuration', () => {
     }
   });
 
+  it('cuts slow clients off within 30 s by default, and never allows more', () => {
+    expect(loadConfig({}).requestTimeoutMs).toBeLessThanOrEqual(30_000);
+    expect(() => loadConfig({ CAIRN_REQUEST_TIMEOUT_MS: '300000' })).toThrow(/CAIRN_REQUEST_TIMEOUT_MS/);
+    // An unanswered Idempotency-Key claim holds for seconds, not for the 24 h replay window.
+    expect(loadConfig({}).idempotencyLeaseMs).toBeLessThanOrEqual(60_000);
+  });
+
   it('refuses a lease shorter than two heartbeats', () => {
     expect(() => loadConfig({ CAIRN_HEARTBEAT_MS: '5000', CAIRN_TASK_LEASE_MS: '6000' })).toThrow(
       /CAIRN_TASK_LEASE_MS \(6000\) must be at least twice CAIRN_HEARTBEAT_MS \(5000\)/,

@@ -23,6 +23,12 @@ export interface Config {
   maxFrameBytes: number;
   /** Largest accepted HTTP body. */
   maxBodyBytes: number;
+  /** A client must have sent its whole request (headers and body) within this time. */
+  requestTimeoutMs: number;
+  /** An Idempotency-Key claim of a request that never answered (a crash) expires after this. */
+  idempotencyLeaseMs: number;
+  /** At shutdown, /readyz answers 503 for this long before the listener closes. */
+  shutdownDrainMs: number;
 }
 
 const int = (min: number) => z.coerce.number().int().min(min);
@@ -47,6 +53,9 @@ const schema = z.object({
   CAIRN_MAX_CONCURRENT_TASKS: int(1).default(1000),
   CAIRN_MAX_FRAME_BYTES: int(1024).default(1024 * 1024),
   CAIRN_MAX_BODY_BYTES: int(1024).default(1024 * 1024),
+  CAIRN_REQUEST_TIMEOUT_MS: int(1000).max(30_000).default(20_000),
+  CAIRN_IDEMPOTENCY_LEASE_MS: int(1000).max(600_000).default(30_000),
+  CAIRN_SHUTDOWN_DRAIN_MS: int(0).max(600_000).default(3000),
 });
 
 export class ConfigError extends Error {
@@ -80,5 +89,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxConcurrentTasks: e.CAIRN_MAX_CONCURRENT_TASKS,
     maxFrameBytes: e.CAIRN_MAX_FRAME_BYTES,
     maxBodyBytes: e.CAIRN_MAX_BODY_BYTES,
+    requestTimeoutMs: e.CAIRN_REQUEST_TIMEOUT_MS,
+    idempotencyLeaseMs: e.CAIRN_IDEMPOTENCY_LEASE_MS,
+    shutdownDrainMs: e.CAIRN_SHUTDOWN_DRAIN_MS,
   };
 }

@@ -13,6 +13,7 @@ import { AgentRepository } from './store/agent-repository.js';
 import { CatalogRepository } from './store/catalog-repository.js';
 import { migrate, openStore } from './store/db.js';
 import { IdempotencyRepository } from './store/idempotency-repository.js';
+import { afterCommit, scopedDb } from './store/request-scope.js';
 import { SecretBox } from './store/secrets.js';
 import { TaskRepository } from './store/task-repository.js';
 import { TenantRepository } from './store/tenant-repository.js';
@@ -21,6 +22,10 @@ import { TenantRepository } from './store/tenant-repository.js';
 const SHUTDOWN_GRACE_MS = 1_000;
 /** How often the event feed looks for new events while someone listens. */
 const EVENT_POLL_MS = 250;
+/** How long an answered Idempotency-Key is replayed. */
+const IDEMPOTENCY_REPLAY_MS = 24 * 3600 * 1000;
+/** How often Node checks requests against their timeout (its default is 30 s). */
+const TIMEOUT_CHECK_MS = 1000;
 
 export interface ControlPlane {
   url: string;
@@ -35,10 +40,12 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const store = openStore(config.databaseUrl);
   await migrate(store.db);
   const secrets = SecretBox.load(config.secretKey, config.dataDir);
-  const tenants = new TenantRepository(store.db);
-  const agents = new AgentRepository(store.db, config.taskLeaseMs);
-  const catalog = new CatalogRepository(store.db, secrets);
-  const tasks = new TaskRepository(store.db);
+  // Inside a mutating request every repository joins that request's transaction.
+  const db = scopedDb(store.db);
+  const tenants = new TenantRepository(db);
+  const agents = new AgentRepository(db, config.taskLeaseMs);
+  const catalog = new CatalogRepository(db, secrets);
+  const tasks = new TaskRepository(db);
 
   const providerTenant = await tenants.ensureProviderTenant();
   let generatedAdminToken: string | undefined;
@@ -68,16 +75,20 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   );
   let accepting = true;
   const feed = new EventFeed(tasks, EVENT_POLL_MS);
-  const operations = new Operations(catalog, tasks, () => dispatcher.poke());
+  // The dispatcher is woken once the request that queued work has committed it.
+  const operations = new Operations(catalog, tasks, () => afterCommit(() => dispatcher.poke()));
   const app = createApp(
     {
       config,
-      db: store.db,
+      db,
       tenants,
       agents,
       catalog,
       tasks,
-      idempotency: new IdempotencyRepository(store.db),
+      idempotency: new IdempotencyRepository(db, secrets, {
+        replayMs: IDEMPOTENCY_REPLAY_MS,
+        leaseMs: config.idempotencyLeaseMs,
+      }),
       operations,
       feed,
       metrics,
@@ -87,7 +98,22 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   );
 
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s as Server));
+    const s = serve(
+      {
+        fetch: app.fetch,
+        port: config.port,
+        hostname: config.host,
+        // A client trickling its headers or body is cut off: Node's defaults let it hold a
+        // connection for 300 s and only look every 30 s. Streams are not affected (they are
+        // long answers, not long requests), nor are upgraded agent sockets.
+        serverOptions: {
+          requestTimeout: config.requestTimeoutMs,
+          headersTimeout: config.requestTimeoutMs,
+          connectionsCheckingInterval: TIMEOUT_CHECK_MS,
+        },
+      },
+      () => resolve(s as Server),
+    );
     (s as Server).once('error', reject);
   });
   const wss = attachAgentGateway(server, agents, dispatcher, log.child({ component: 'gateway' }));
@@ -101,6 +127,9 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     generatedAdminToken,
     async close() {
       accepting = false;
+      // Readiness fails first: load balancers stop sending work while the listener still
+      // answers (a probe meets 503, not a refused connection).
+      if (config.shutdownDrainMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainMs));
       feed.close();
       dispatcher.stop();
       dispatcher.closeAll();

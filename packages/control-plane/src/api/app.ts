@@ -7,7 +7,7 @@ import { InputError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import { bearerAuth, type Env } from './auth.js';
 import type { ApiDeps } from './context.js';
-import { idempotency } from './idempotency.js';
+import { mutatingRequests } from './idempotency.js';
 import { router } from './openapi.js';
 import { errorHandler, problem } from './problem.js';
 import { agentRoutes, enrollRoutes } from './routes/agents.js';
@@ -70,7 +70,7 @@ export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
 
   const v1 = router();
   v1.use(bearerAuth(deps.tenants));
-  v1.use(idempotency(deps.idempotency));
+  v1.use(mutatingRequests(deps.db, deps.idempotency));
   v1.route('/', tenantRoutes(deps));
   v1.route('/', agentRoutes(deps));
   v1.route('/', providerRoutes(deps));

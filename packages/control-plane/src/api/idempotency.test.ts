@@ -53,7 +53,7 @@ describe.each(backends)('Idempotency-Key on creating calls (%s)', (backend) => {
     expect(r.body.errors[0].path).toBe('header.Idempotency-Key');
   });
 
-  it('keeps keys apart per tenant', async () => {
+  it('keeps keys apart per token', async () => {
     const t = await api.expect(201, 'POST', '/v1/tenants', { name: 'tenant-two' });
     const tok = await api.expect(201, 'POST', `/v1/tenants/${t.id}/tokens`, { role: 'tenant-admin', name: 'ops' });
     const tenantApi = new Api(cp.url, tok.token);

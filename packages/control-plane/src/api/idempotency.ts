@@ -1,56 +1,87 @@
 import { createHash } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { AppError, ConflictError, InputError } from '../domain/errors.js';
+import type { Db } from '../store/db.js';
 import type { IdempotencyRepository } from '../store/idempotency-repository.js';
+import { inRequestTransaction } from '../store/request-scope.js';
 import type { Env } from './auth.js';
 
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
 /**
- * `Idempotency-Key` on creating calls (POST): the first request with a key runs and its 2xx
- * answer is stored; a retry with the same key and the same request gets the stored answer and
- * does nothing again; the same key with a different request is refused (422).
+ * Every mutating /v1 request runs in one store transaction: it commits only when the request
+ * answers below 400, so a request that fails, however late, leaves no write behind.
+ *
+ * A POST may carry an `Idempotency-Key`. The key belongs to the API token that sent it: the
+ * first request with it runs, and its answer is stored in the same transaction as its work; a
+ * retry with the same key and request gets the stored answer and does nothing again; the same
+ * key with a different request is refused (422); a retry while the first still runs gets 409
+ * with Retry-After. A request cut off by a crash committed nothing, and its claim expires after a
+ * lease of seconds, after which a retry runs it.
  */
-export function idempotency(repo: IdempotencyRepository): MiddlewareHandler<Env> {
+export function mutatingRequests(db: Db, repo: IdempotencyRepository): MiddlewareHandler<Env> {
   return async (c, next) => {
-    const key = c.req.header('idempotency-key');
-    if (c.req.method !== 'POST' || key === undefined) return next();
-    if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
-      throw new InputError('Idempotency-Key must be 1-255 visible ASCII characters', [
-        { path: 'header.Idempotency-Key', message: 'not a valid key' },
-      ]);
+    if (!MUTATING.has(c.req.method)) return next();
+    const key = c.req.method === 'POST' ? c.req.header('idempotency-key') : undefined;
+    let claimToken: string | undefined;
+    const principalId = c.get('principal').tokenId;
+    if (key !== undefined) {
+      if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
+        throw new InputError('Idempotency-Key must be 1-255 visible ASCII characters', [
+          { path: 'header.Idempotency-Key', message: 'not a valid key' },
+        ]);
+      }
+      const hash = createHash('sha256')
+        .update(`${c.req.method} ${c.req.path}\n${await c.req.text()}`)
+        .digest('hex');
+      const claim = await repo.claim(principalId, key, hash);
+      switch (claim.state) {
+        case 'mismatch':
+          throw new AppError(
+            422,
+            'idempotency_key_reused',
+            'this Idempotency-Key was already used with a different request',
+          );
+        case 'in-progress':
+          c.header('Retry-After', String(Math.max(1, Math.ceil(claim.retryAfterMs / 1000))));
+          throw new ConflictError(
+            'a request with this Idempotency-Key is still being processed',
+            'idempotency_in_progress',
+          );
+        case 'replay':
+          c.header('Idempotent-Replayed', 'true');
+          if (claim.location) c.header('Location', claim.location);
+          return c.body(claim.body, claim.status as 200, { 'Content-Type': 'application/json' });
+        case 'new':
+          claimToken = claim.claimToken;
+      }
     }
-    const tenantId = c.get('principal').tenantId;
-    const hash = createHash('sha256')
-      .update(`${c.req.method} ${c.req.path}\n${await c.req.text()}`)
-      .digest('hex');
-    const claim = await repo.claim(tenantId, key, hash);
-    if (claim.state === 'mismatch') {
-      throw new AppError(
-        422,
-        'idempotency_key_reused',
-        'this Idempotency-Key was already used with a different request',
-      );
-    }
-    if (claim.state === 'in-progress') {
-      throw new ConflictError(
-        'a request with this Idempotency-Key is still being processed',
-        'idempotency_in_progress',
-      );
-    }
-    if (claim.state === 'replay') {
-      c.header('Idempotent-Replayed', 'true');
-      if (claim.location) c.header('Location', claim.location);
-      return c.body(claim.body, claim.status as 200, { 'Content-Type': 'application/json' });
-    }
+    let thrown: unknown;
+    let committed = false;
     try {
-      await next();
-    } catch (err) {
-      await repo.release(tenantId, key);
-      throw err;
+      committed = await inRequestTransaction(db, async () => {
+        try {
+          await next();
+        } catch (err) {
+          thrown = err;
+          return false;
+        }
+        if (c.error !== undefined || c.res.status >= 400) return false;
+        if (key !== undefined && claimToken !== undefined) {
+          await repo.complete(
+            principalId,
+            key,
+            claimToken,
+            c.res.status,
+            await c.res.clone().text(),
+            c.res.headers.get('location'),
+          );
+        }
+        return true;
+      });
+    } finally {
+      if (!committed && key !== undefined && claimToken !== undefined) await repo.release(principalId, key, claimToken);
     }
-    if (c.res.status >= 200 && c.res.status < 300) {
-      await repo.complete(tenantId, key, c.res.status, await c.res.clone().text(), c.res.headers.get('location'));
-    } else {
-      await repo.release(tenantId, key);
-    }
+    if (thrown !== undefined) throw thrown;
   };
 }

@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { HTTPException } from 'hono/http-exception';
 import { AppError } from '../domain/errors.js';
+import { isTransient } from '../store/db.js';
 import type { Logger } from '../logger.js';
 
 /** RFC 9457 problem details, the one error shape of the API. */
@@ -36,6 +37,17 @@ export function errorHandler(log: Logger) {
     }
     const status = (err as { status?: number }).status;
     if (status === 413) return problem(c, 413, 'payload_too_large', 'request body is too large');
+    // A deadlock victim or a busy store: the request's transaction was rolled back whole, so a
+    // retry is safe.
+    if (isTransient(err)) {
+      c.header('Retry-After', '1');
+      return problem(
+        c,
+        503,
+        'store_busy',
+        'the store could not complete this request now; nothing was changed, retry it',
+      );
+    }
     log.error({ err, path: c.req.path }, 'unhandled error');
     return problem(c, 500, 'internal', 'internal error; see the control plane log');
   };

@@ -6,6 +6,7 @@ import type { CatalogRepository } from '../store/catalog-repository.js';
 import type { TaskRow } from '../store/schema.js';
 import type { Report, TaskRepository } from '../store/task-repository.js';
 import type { Metrics } from '../observability/metrics.js';
+import { outsideRequest } from '../store/request-scope.js';
 import type { AgentSession, SessionHost } from './agent-session.js';
 
 export interface DispatcherOptions {
@@ -67,7 +68,8 @@ export class Dispatcher implements SessionHost {
       return;
     }
     this.running = true;
-    void this.loop();
+    // The loop outlives whatever woke it: it must never run inside a request's transaction.
+    outsideRequest(() => void this.loop());
   }
 
   private async loop(): Promise<void> {

@@ -14,6 +14,8 @@ import {
 import { createPool } from 'mysql2';
 import * as m0001 from './migrations/0001-initial.js';
 import * as m0002 from './migrations/0002-event-clock.js';
+import * as m0005 from './migrations/0005-idempotency-leases.js';
+import { currentTransaction } from './request-scope.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -28,6 +30,7 @@ export interface Store {
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
   '0002-event-clock': m0002,
+  '0005-idempotency-leases': m0005,
 };
 
 /**
@@ -116,6 +119,10 @@ export function isTransient(err: unknown): boolean {
  * touch the same indexes, and InnoDB resolves such cycles by aborting one side.
  */
 export async function transact<T>(db: Db, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  // Inside a request's transaction the work joins it: the request commits or rolls back as one
+  // (and a deadlock aborts the whole request, which its client may retry).
+  const joined = currentTransaction();
+  if (joined) return work(joined);
   for (let attempt = 1; ; attempt++) {
     try {
       return await db.transaction().execute(work);

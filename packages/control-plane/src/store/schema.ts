@@ -152,12 +152,18 @@ export interface BackupRow {
   expiresAt: number | null;
 }
 export interface IdempotencyKeyRow {
-  tenantId: string;
+  /** The API token that made the request: a record answers only the principal that made it. */
+  principalId: string;
   idemKey: string;
   requestHash: string;
+  /** 0 while the request runs; its HTTP status once it committed. */
   status: number;
+  /** The answer, sealed (it may hold a secret shown once, such as a new token). */
   body: string;
   location: string | null;
+  /** Who holds the claim now: a retry that takes over an expired claim gets a new one. */
+  claimToken: string;
+  leaseExpiresAt: number;
   createdAt: number;
 }
 

@@ -23,6 +23,7 @@ export async function inProcessControlPlane(backend: Backend): Promise<InProcess
       CAIRN_DATA_DIR: db.dataDir,
       CAIRN_PORT: '0',
       CAIRN_ADMIN_TOKEN: adminToken,
+      CAIRN_SHUTDOWN_DRAIN_MS: '0',
     }),
     pino({ level: 'silent' }),
   );
