@@ -36,7 +36,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   await migrate(store.db);
   const secrets = SecretBox.load(config.secretKey, config.dataDir);
   const tenants = new TenantRepository(store.db);
-  const agents = new AgentRepository(store.db, config.taskLeaseMs);
+  const agents = new AgentRepository(store.db, config.taskLeaseMs, secrets);
   const catalog = new CatalogRepository(store.db, secrets);
   const tasks = new TaskRepository(store.db);
 
@@ -81,6 +81,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       operations,
       feed,
       metrics,
+      agentSessions: dispatcher,
       isAccepting: () => accepting,
     },
     log,

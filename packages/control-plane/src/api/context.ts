@@ -22,6 +22,8 @@ export interface ApiDeps {
   /** Live events, one poller per process. */
   feed: EventFeed;
   metrics: Metrics;
+  /** This process's agent sessions, told of credential changes made through the API. */
+  agentSessions: { agentRevoked(agentId: string): void; rotationRequested(agentId: string): Promise<void> };
   /** False once shutdown began: /readyz fails first. */
   isAccepting: () => boolean;
 }
