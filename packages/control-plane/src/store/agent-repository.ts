@@ -23,8 +23,10 @@ export interface AgentHelloInfo {
   drainMessage: string;
 }
 
-export interface AgentView
-  extends Omit<AgentRow, 'plugins' | 'credentialHash' | 'draining' | 'pendingCredentialHash' | 'pendingCredentialEnc'> {
+export interface AgentView extends Omit<
+  AgentRow,
+  'plugins' | 'credentialHash' | 'draining' | 'pendingCredentialHash' | 'pendingCredentialEnc'
+> {
   /** A rotated credential waits for the agent to authenticate with it. */
   rotationPending: boolean;
   plugins: AgentPlugin[];
@@ -296,15 +298,17 @@ export class AgentRepository {
       .execute();
     const byAgent = new Map(counts.map((c) => [c.agentId, Number(c.n)]));
     const now = Date.now();
-    return rows.map(({ credentialHash: _c, pendingCredentialHash, pendingCredentialEnc: _p, plugins, draining, ...rest }) => ({
-      ...rest,
-      rotationPending: pendingCredentialHash !== null,
-      state:
-        rest.state === 'connected' && (rest.lastSeenAt ?? 0) < now - this.staleAfterMs ? 'disconnected' : rest.state,
-      plugins: JSON.parse(plugins) as AgentPlugin[],
-      draining: draining === 1,
-      runningTasks: byAgent.get(rest.id) ?? 0,
-    }));
+    return rows.map(
+      ({ credentialHash: _c, pendingCredentialHash, pendingCredentialEnc: _p, plugins, draining, ...rest }) => ({
+        ...rest,
+        rotationPending: pendingCredentialHash !== null,
+        state:
+          rest.state === 'connected' && (rest.lastSeenAt ?? 0) < now - this.staleAfterMs ? 'disconnected' : rest.state,
+        plugins: JSON.parse(plugins) as AgentPlugin[],
+        draining: draining === 1,
+        runningTasks: byAgent.get(rest.id) ?? 0,
+      }),
+    );
   }
 
   /** Plugins available per zone, from the agents that reported them. */

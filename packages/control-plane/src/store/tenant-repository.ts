@@ -86,7 +86,11 @@ export class TenantRepository {
     const tokenHash = hashSecret(token);
     await transact(this.db, async (trx) => {
       await trx.deleteFrom('apiTokens').where('source', '=', 'config').where('tokenHash', '!=', tokenHash).execute();
-      const found = await trx.selectFrom('apiTokens').select('id').where('tokenHash', '=', tokenHash).executeTakeFirst();
+      const found = await trx
+        .selectFrom('apiTokens')
+        .select('id')
+        .where('tokenHash', '=', tokenHash)
+        .executeTakeFirst();
       if (found) return;
       await trx
         .insertInto('apiTokens')

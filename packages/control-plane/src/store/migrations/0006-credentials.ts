@@ -17,9 +17,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .alterTable('api_tokens')
     .addColumn('source', 'varchar(16)', (c) => c.notNull().defaultTo('api'))
     .execute();
-  await sql`update api_tokens set source = 'config' where name = 'CAIRN_ADMIN_TOKEN' and role = 'sp-admin'`.execute(
-    db,
-  );
+  await sql`update api_tokens set source = 'config' where name = 'CAIRN_ADMIN_TOKEN' and role = 'sp-admin'`.execute(db);
   await db.schema.alterTable('agents').addColumn('revoked_at', 'bigint').execute();
   await db.schema.alterTable('agents').addColumn('pending_credential_hash', 'varchar(64)').execute();
   await db.schema.alterTable('agents').addColumn('pending_credential_enc', 'text').execute();
