@@ -7,7 +7,7 @@ import { AgentConnection, type ServerFrame } from './session/connection.js';
 import { buildHello } from './session/handshake.js';
 import type { BackoffPolicy } from './session/reconnect.js';
 import { recordEnvelope, Spool } from './spool/spool.js';
-import type { AgentCredential } from './state/credential.js';
+import { writeCredential, type AgentCredential } from './state/credential.js';
 import { DrainState, drainMessage, sameDrain, type DrainRecord } from './state/drain.js';
 import { TaskJournal } from './state/journal.js';
 import { AGENT_VERSION } from './version.js';
@@ -56,8 +56,11 @@ export class Agent {
   private pruneTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private started = false;
+  /** The identity in use; a rotation replaces its credential. */
+  private credential: AgentCredential;
 
   constructor(private readonly opts: AgentOptions) {
+    this.credential = opts.credential;
     this.log = opts.log.child({ agentId: opts.credential.agentId });
     this.spool = Spool.open(opts.stateDir, {
       onDamaged: (file, err) => this.log.error({ file, err: err.message }, 'damaged spool record moved aside'),
@@ -184,9 +187,34 @@ export class Agent {
       case 'drain':
         this.onServerDrain(frame.drain!);
         return;
+      case 'credential':
+        this.onRotatedCredential(frame.credential!.credential);
+        return;
       default:
         return;
     }
+  }
+
+  /**
+   * The control plane rotated this agent's credential. It is on disk (atomically replacing
+   * agent.json) before it is used: a crash before the write leaves the old one, which keeps
+   * working until the control plane has seen the new one; a crash after leaves the new one, which
+   * already works. Then the agent reconnects with it, which retires the old one.
+   */
+  private onRotatedCredential(credential: string): void {
+    if (!credential || credential === this.credential.credential) return;
+    const next = { ...this.credential, credential };
+    try {
+      writeCredential(this.opts.stateDir, next);
+    } catch (err) {
+      // Keep the old credential: it still works, and the next session offers the new one again.
+      this.log.error({ err }, 'storing the rotated agent credential failed; keeping the current one');
+      return;
+    }
+    this.credential = next;
+    this.connection.setCredential(credential);
+    this.log.info('agent credential rotated and saved; reconnecting with the new one');
+    this.connection.restart('switching to the rotated credential');
   }
 
   private onServerDrain(drain: { enabled?: boolean | null; message?: string | null }): void {

@@ -43,7 +43,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   // Inside a mutating request every repository joins that request's transaction.
   const db = scopedDb(store.db);
   const tenants = new TenantRepository(db);
-  const agents = new AgentRepository(db, config.taskLeaseMs);
+  const agents = new AgentRepository(db, config.taskLeaseMs, secrets);
   const catalog = new CatalogRepository(db, secrets);
   const tasks = new TaskRepository(db);
 
@@ -92,6 +92,15 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       operations,
       feed,
       metrics,
+      agentSessions: {
+        agentRevoked: (id) => afterCommit(() => dispatcher.agentRevoked(id)),
+        rotationRequested: (id) =>
+          afterCommit(() => {
+            dispatcher
+              .rotationRequested(id)
+              .catch((err: unknown) => log.warn({ err, agentId: id }, 'credential offer failed'));
+          }),
+      },
       isAccepting: () => accepting,
     },
     log,

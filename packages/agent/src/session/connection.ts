@@ -23,7 +23,7 @@ export interface ConnectionHandlers {
   hello(): wire.IAgentHello;
   /** The control plane welcomed the session; frames may flow. */
   ready(welcome: { sessionId: string; heartbeatIntervalMs: number }): void;
-  /** Assign, cancel, drain or ack (heartbeats and the handshake are handled here). */
+  /** Assign, cancel, drain, ack or a rotated credential (heartbeats and the handshake are handled here). */
   frame(frame: ServerFrame): void;
   /** A welcomed session ended. */
   lost(): void;
@@ -77,8 +77,10 @@ export class AgentConnection {
   private heartbeat: Heartbeat | undefined;
   private readonly url: string;
   private readonly maxFrameBytes: number;
+  private credential: string;
 
   constructor(private readonly opts: ConnectionOptions) {
+    this.credential = opts.credential;
     this.url = agentSocketUrl(opts.server);
     this.maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   }
@@ -98,6 +100,11 @@ export class AgentConnection {
     if (!this.isReady || !this.ws) return false;
     this.ws.send(encodeFrame(body));
     return true;
+  }
+
+  /** The credential the next connect authenticates with (after a rotation). */
+  setCredential(credential: string): void {
+    this.credential = credential;
   }
 
   /** Ends the current session and opens a new one at once (to send a fresh hello). */
@@ -123,7 +130,7 @@ export class AgentConnection {
     this.phase = 'connecting';
     this.opts.log.debug({ url: this.url }, 'connecting to the control plane');
     const ws = new WebSocket(this.url, {
-      headers: { Authorization: `Bearer ${this.opts.credential}` },
+      headers: { Authorization: `Bearer ${this.credential}` },
       maxPayload: this.maxFrameBytes,
       handshakeTimeout: 10_000,
     });

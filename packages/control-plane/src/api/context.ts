@@ -22,6 +22,11 @@ export interface ApiDeps {
   /** Live events, one poller per process. */
   feed: EventFeed;
   metrics: Metrics;
+  /**
+   * This process's agent sessions, told of credential changes made through the API. Both act
+   * once the request has committed (a session must not act on a change that may yet roll back).
+   */
+  agentSessions: { agentRevoked(agentId: string): void; rotationRequested(agentId: string): void };
   /** False once shutdown began: /readyz fails first. */
   isAccepting: () => boolean;
 }

@@ -69,6 +69,22 @@ export const TokenCreate = z
 export const Token = z
   .object({ id: z.string(), tenantId: z.string(), role: z.enum(ROLES), name: z.string(), token: z.string() })
   .openapi('Token');
+export const TokenInfo = z
+  .object({
+    id: z.string(),
+    tenantId: z.string(),
+    role: z.enum(ROLES),
+    name: z.string(),
+    source: z.enum(['config', 'api']).openapi({
+      description: '`config`: the CAIRN_ADMIN_TOKEN of the control plane; `api`: issued through the API',
+    }),
+    createdAt: Time,
+  })
+  .openapi('TokenInfo');
+export const TokenPage = page(TokenInfo).openapi('TokenPage');
+export const TokenParams = IdParam.extend({
+  tokenId: z.string().openapi({ param: { name: 'tokenId', in: 'path' } }),
+});
 
 // --- agents ---
 
@@ -112,6 +128,15 @@ export const Agent = z
     agentVersion: z.string(),
     lastSeenAt: Time.nullable(),
     createdAt: Time,
+    credential: z
+      .object({
+        rotation: z.enum(['none', 'pending']).openapi({
+          description: '`pending`: a new credential waits for the agent to connect and authenticate with it',
+        }),
+        requestedAt: Time.nullable(),
+        rotatedAt: Time.nullable().openapi({ description: 'when the agent last switched to a rotated credential' }),
+      })
+      .openapi({ description: 'the state of the agent credential (never the credential itself)' }),
   })
   .openapi('Agent');
 export const AgentPage = page(Agent).openapi('AgentPage');

@@ -1,5 +1,7 @@
 import type { Selectable } from 'kysely';
+import type { Role } from '../domain/access.js';
 import type { AgentView } from '../store/agent-repository.js';
+import type { TokenInfo } from '../store/tenant-repository.js';
 import type {
   BackupRow,
   EventRow,
@@ -30,6 +32,20 @@ export const agentView = (a: AgentView) => ({
   agentVersion: a.agentVersion,
   lastSeenAt: isoOrNull(a.lastSeenAt),
   createdAt: iso(a.createdAt),
+  credential: {
+    rotation: a.rotationPending ? ('pending' as const) : ('none' as const),
+    requestedAt: isoOrNull(a.rotationRequestedAt),
+    rotatedAt: isoOrNull(a.credentialRotatedAt),
+  },
+});
+
+export const tokenView = (t: TokenInfo) => ({
+  id: t.id,
+  tenantId: t.tenantId,
+  role: t.role as Role,
+  name: t.name,
+  source: t.source === 'config' ? ('config' as const) : ('api' as const),
+  createdAt: iso(t.createdAt),
 });
 
 export const providerView = (p: ProviderRow) => ({

@@ -29,7 +29,10 @@ export interface SessionHost {
 }
 
 /** Frames an agent must never send. */
-const SERVER_ONLY = new Set(['welcome', 'assign', 'cancel', 'drain']);
+const SERVER_ONLY = new Set(['welcome', 'assign', 'cancel', 'drain', 'credential']);
+
+/** Close code for the session of an agent deleted through the API (not a protocol violation). */
+export const CLOSE_REVOKED = 4003;
 
 /**
  * One agent's WebSocket session. Enforces the protocol order (hello first, once), decodes
@@ -45,6 +48,8 @@ export class AgentSession {
   private chain: Promise<void> = Promise.resolve();
   /** Cancel frames already sent on this session, by `taskId:attempt` (only to avoid resending). */
   readonly cancelsSent = new Set<string>();
+  /** A rotated credential was already sent on this session. */
+  credentialOffered = false;
   slots = 0;
 
   constructor(
@@ -88,7 +93,7 @@ export class AgentSession {
   /** Ends the session with a protocol error; the agent will reconnect. */
   fail(code: number, reason: string): void {
     if (this.closed) return;
-    if (code !== 1001 && code !== 4000) this.host.onViolation(code);
+    if (code !== 1001 && code !== 4000 && code !== CLOSE_REVOKED) this.host.onViolation(code);
     this.log.warn({ closeCode: code, reason }, `closing agent session: ${reason}`);
     this.closed = true;
     this.socket.close(code, reason.slice(0, 120));

@@ -6,8 +6,12 @@ import type { CatalogRepository } from '../store/catalog-repository.js';
 import type { TaskRow } from '../store/schema.js';
 import type { Report, TaskRepository } from '../store/task-repository.js';
 import type { Metrics } from '../observability/metrics.js';
+<<<<<<< HEAD
 import { outsideRequest } from '../store/request-scope.js';
 import type { AgentSession, SessionHost } from './agent-session.js';
+=======
+import { CLOSE_REVOKED, type AgentSession, type SessionHost } from './agent-session.js';
+>>>>>>> h/creds
 
 export interface DispatcherOptions {
   heartbeatMs: number;
@@ -226,7 +230,7 @@ export class Dispatcher implements SessionHost {
     this.sessions.set(session.agentId, session);
     this.agentInfo.set(session.agentId, hello);
     await this.agents.markConnected(session.agentId, session.sessionId, hello);
-    await this.agents.heartbeat(session.agentId, Date.now() + this.opts.taskLeaseMs);
+    if (!(await this.credentialCheck(session))) return;
     // Reconcile: re-send every assignment the store says this agent holds and the agent did not
     // list as running. The agent re-acknowledges, or ignores an attempt it already finished.
     const listed = new Set(running.map((r) => `${r.taskId}:${r.attempt}`));
@@ -246,7 +250,42 @@ export class Dispatcher implements SessionHost {
   }
 
   async onHeartbeat(session: AgentSession): Promise<void> {
-    await this.agents.heartbeat(session.agentId, Date.now() + this.opts.taskLeaseMs);
+    await this.credentialCheck(session);
+  }
+
+  /**
+   * Renews the agent's presence and leases, and acts on what the API changed meanwhile on any
+   * replica: a deleted agent's session closes (false); a rotated credential is sent.
+   */
+  private async credentialCheck(session: AgentSession): Promise<boolean> {
+    const state = await this.agents.heartbeat(session.agentId, Date.now() + this.opts.taskLeaseMs);
+    if (state.revoked) {
+      session.fail(CLOSE_REVOKED, 'the agent was deleted');
+      return false;
+    }
+    if (state.rotationPending) await this.offerCredential(session);
+    return true;
+  }
+
+  /** Sends the pending rotated credential, once per session (every new session gets it again). */
+  private async offerCredential(session: AgentSession): Promise<void> {
+    if (session.credentialOffered || !session.isOpen) return;
+    const credential = await this.agents.pendingCredential(session.agentId);
+    if (!credential) return;
+    session.credentialOffered = true;
+    session.send({ credential: { credential } });
+    this.log.info({ agentId: session.agentId, sessionId: session.sessionId }, 'rotated credential sent to the agent');
+  }
+
+  /** The API deleted an agent: close its session here at once (other replicas at its next heartbeat). */
+  agentRevoked(agentId: string): void {
+    this.sessions.get(agentId)?.fail(CLOSE_REVOKED, 'the agent was deleted');
+  }
+
+  /** The API rotated an agent's credential: a session held here gets it at once. */
+  async rotationRequested(agentId: string): Promise<void> {
+    const session = this.sessions.get(agentId);
+    if (session) await this.offerCredential(session);
   }
 
   async onReports(session: AgentSession, reports: Report[]): Promise<void> {

@@ -39,10 +39,19 @@ export function attachAgentGateway(
     const auth = req.headers.authorization ?? '';
     const credential = auth.startsWith('Bearer ') ? auth.slice(7).trim() : '';
     void (async () => {
-      const agent = credential ? await agents.findByCredential(credential) : undefined;
-      if (!agent) {
-        log.warn({ remote: req.socket.remoteAddress }, 'agent connection refused: bad or missing credential');
+      // Looked up afresh on every upgrade (no cache): a revoked agent is refused at once, on
+      // every replica.
+      const found = credential ? await agents.findByCredential(credential) : undefined;
+      if (!found) {
+        log.warn({ remote: req.socket.remoteAddress }, 'agent connection refused: bad, revoked or missing credential');
         return refuse(socket, 401, 'agent credential is missing or not valid');
+      }
+      const agent = found.agent;
+      if (found.pending) {
+        // The agent has stored its rotated credential (it only ever sends it after that): the
+        // previous one is retired now.
+        await agents.promoteCredential(agent.id, credential);
+        log.info({ agentId: agent.id }, 'agent authenticated with its rotated credential; the previous one is retired');
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
         const session = new AgentSession(agent.id, agent.zone, ws, dispatcher, log.child({ agentId: agent.id }));

@@ -3,6 +3,7 @@ import { HELD_STATES } from '../domain/task.js';
 import { transact, type Db } from './db.js';
 import { hashSecret, newId, newSecret } from './ids.js';
 import type { AgentRow } from './schema.js';
+import type { SecretBox } from './secrets.js';
 
 export interface AgentPlugin {
   name: string;
@@ -22,7 +23,12 @@ export interface AgentHelloInfo {
   drainMessage: string;
 }
 
-export interface AgentView extends Omit<AgentRow, 'plugins' | 'credentialHash' | 'draining'> {
+export interface AgentView extends Omit<
+  AgentRow,
+  'plugins' | 'credentialHash' | 'draining' | 'pendingCredentialHash' | 'pendingCredentialEnc'
+> {
+  /** A rotated credential waits for the agent to authenticate with it. */
+  rotationPending: boolean;
   plugins: AgentPlugin[];
   draining: boolean;
   runningTasks: number;
@@ -36,6 +42,8 @@ export class AgentRepository {
   constructor(
     private readonly db: Db,
     private readonly staleAfterMs = 60_000,
+    /** Seals a rotated credential until the agent has it; rotation needs it. */
+    private readonly secrets?: SecretBox,
   ) {}
 
   async createEnrollment(zone: string, createdBy: string, ttlMs: number, now = Date.now()) {
@@ -98,18 +106,112 @@ export class AgentRepository {
           drainMessage: null,
           lastSeenAt: null,
           createdAt: now,
+          revokedAt: null,
+          pendingCredentialHash: null,
+          pendingCredentialEnc: null,
+          rotationRequestedAt: null,
+          credentialRotatedAt: null,
         })
         .execute();
       return { agentId, credential, zone: enrollment.zone, name: name || agentId };
     });
   }
 
-  async findByCredential(credential: string): Promise<AgentRow | undefined> {
-    return this.db
+  /**
+   * The agent a credential belongs to, if it is not revoked: its current credential, or the
+   * rotated one it has been sent (`pending`). A pending credential becomes the only one the first
+   * time the agent authenticates with it ({@link promoteCredential}).
+   */
+  async findByCredential(credential: string): Promise<{ agent: AgentRow; pending: boolean } | undefined> {
+    const hash = hashSecret(credential);
+    const agent = await this.db
       .selectFrom('agents')
       .selectAll()
-      .where('credentialHash', '=', hashSecret(credential))
+      .where((eb) => eb.or([eb('credentialHash', '=', hash), eb('pendingCredentialHash', '=', hash)]))
+      .where('revokedAt', 'is', null)
       .executeTakeFirst();
+    return agent ? { agent, pending: agent.credentialHash !== hash } : undefined;
+  }
+
+  /**
+   * The agent has authenticated with its rotated credential: from now on only that one works.
+   * Conditional on the pending hash, so a repeat (or a racing replica) changes nothing.
+   */
+  async promoteCredential(agentId: string, credential: string, now = Date.now()): Promise<void> {
+    const hash = hashSecret(credential);
+    await this.db
+      .updateTable('agents')
+      .set({
+        credentialHash: hash,
+        pendingCredentialHash: null,
+        pendingCredentialEnc: null,
+        rotationRequestedAt: null,
+        credentialRotatedAt: now,
+      })
+      .where('id', '=', agentId)
+      .where('pendingCredentialHash', '=', hash)
+      .execute();
+  }
+
+  /**
+   * Starts a credential rotation; false for an unknown or revoked agent. The new credential is
+   * made once and kept (hashed, and sealed) until the agent uses it: a second request while one is
+   * pending keeps it, since the agent may already have stored it and must be able to log in with it.
+   */
+  async requestRotation(agentId: string, now = Date.now()): Promise<boolean> {
+    if (!this.secrets) throw new Error('credential rotation needs the secret key');
+    const credential = newSecret('agent');
+    await this.db
+      .updateTable('agents')
+      .set({
+        pendingCredentialHash: hashSecret(credential),
+        pendingCredentialEnc: this.secrets.seal(credential),
+        rotationRequestedAt: now,
+      })
+      .where('id', '=', agentId)
+      .where('revokedAt', 'is', null)
+      .where('pendingCredentialHash', 'is', null)
+      .execute();
+    const row = await this.db
+      .selectFrom('agents')
+      .select('id')
+      .where('id', '=', agentId)
+      .where('revokedAt', 'is', null)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /** The rotated credential to send to the agent, while one is pending. */
+  async pendingCredential(agentId: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('agents')
+      .select('pendingCredentialEnc')
+      .where('id', '=', agentId)
+      .where('revokedAt', 'is', null)
+      .executeTakeFirst();
+    if (!row?.pendingCredentialEnc || !this.secrets) return undefined;
+    return this.secrets.open(row.pendingCredentialEnc) as string;
+  }
+
+  /**
+   * Deletes an agent: its credentials stop working and it leaves the agent views, while the row
+   * stays for the tasks and events that name it. False for an unknown or already revoked agent.
+   */
+  async revoke(agentId: string, now = Date.now()): Promise<boolean> {
+    const r = await this.db
+      .updateTable('agents')
+      .set({
+        revokedAt: now,
+        state: 'disconnected',
+        sessionId: null,
+        pendingCredentialHash: null,
+        pendingCredentialEnc: null,
+        rotationRequestedAt: null,
+      })
+      .where('id', '=', agentId)
+      .where('revokedAt', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
   }
 
   async markConnected(agentId: string, sessionId: string, hello: AgentHelloInfo, now = Date.now()): Promise<void> {
@@ -127,6 +229,7 @@ export class AgentRepository {
         lastSeenAt: now,
       })
       .where('id', '=', agentId)
+      .where('revokedAt', 'is', null)
       .execute();
   }
 
@@ -140,9 +243,23 @@ export class AgentRepository {
       .execute();
   }
 
-  /** A heartbeat renews the agent's presence and the lease of every task it holds. */
-  async heartbeat(agentId: string, leaseExpiresAt: number, now = Date.now()): Promise<void> {
-    await transact(this.db, async (trx) => {
+  /**
+   * A heartbeat renews the agent's presence and the lease of every task it holds. A revoked agent
+   * renews nothing (its tasks run out their lease); the answer tells the session to close, or
+   * that a rotated credential waits to be sent.
+   */
+  async heartbeat(
+    agentId: string,
+    leaseExpiresAt: number,
+    now = Date.now(),
+  ): Promise<{ revoked: boolean; rotationPending: boolean }> {
+    return transact(this.db, async (trx) => {
+      const agent = await trx
+        .selectFrom('agents')
+        .select(['revokedAt', 'pendingCredentialHash'])
+        .where('id', '=', agentId)
+        .executeTakeFirst();
+      if (!agent || agent.revokedAt !== null) return { revoked: true, rotationPending: false };
       await trx.updateTable('agents').set({ lastSeenAt: now }).where('id', '=', agentId).execute();
       await trx
         .updateTable('tasks')
@@ -150,6 +267,7 @@ export class AgentRepository {
         .where('agentId', '=', agentId)
         .where('state', 'in', HELD_STATES)
         .execute();
+      return { revoked: false, rotationPending: agent.pendingCredentialHash !== null };
     });
   }
 
@@ -163,7 +281,7 @@ export class AgentRepository {
   }
 
   private async views(ids?: string[]): Promise<AgentView[]> {
-    let q = this.db.selectFrom('agents').selectAll().orderBy('id');
+    let q = this.db.selectFrom('agents').selectAll().where('revokedAt', 'is', null).orderBy('id');
     if (ids) q = q.where('id', 'in', ids);
     const rows = await q.execute();
     if (rows.length === 0) return [];
@@ -180,21 +298,28 @@ export class AgentRepository {
       .execute();
     const byAgent = new Map(counts.map((c) => [c.agentId, Number(c.n)]));
     const now = Date.now();
-    return rows.map(({ credentialHash: _omit, plugins, draining, ...rest }) => ({
-      ...rest,
-      state:
-        rest.state === 'connected' && (rest.lastSeenAt ?? 0) < now - this.staleAfterMs ? 'disconnected' : rest.state,
-      plugins: JSON.parse(plugins) as AgentPlugin[],
-      draining: draining === 1,
-      runningTasks: byAgent.get(rest.id) ?? 0,
-    }));
+    return rows.map(
+      ({ credentialHash: _c, pendingCredentialHash, pendingCredentialEnc: _p, plugins, draining, ...rest }) => ({
+        ...rest,
+        rotationPending: pendingCredentialHash !== null,
+        state:
+          rest.state === 'connected' && (rest.lastSeenAt ?? 0) < now - this.staleAfterMs ? 'disconnected' : rest.state,
+        plugins: JSON.parse(plugins) as AgentPlugin[],
+        draining: draining === 1,
+        runningTasks: byAgent.get(rest.id) ?? 0,
+      }),
+    );
   }
 
   /** Plugins available per zone, from the agents that reported them. */
   async pluginsByZone(): Promise<
     { zone: string; name: string; version: string; apiVersion: number; capabilities: string[]; agents: number }[]
   > {
-    const rows = await this.db.selectFrom('agents').select(['zone', 'plugins']).execute();
+    const rows = await this.db
+      .selectFrom('agents')
+      .select(['zone', 'plugins'])
+      .where('revokedAt', 'is', null)
+      .execute();
     const merged = new Map<
       string,
       { zone: string; name: string; version: string; apiVersion: number; capabilities: string[]; agents: number }

@@ -16,6 +16,7 @@ import * as m0001 from './migrations/0001-initial.js';
 import * as m0002 from './migrations/0002-event-clock.js';
 import * as m0005 from './migrations/0005-idempotency-leases.js';
 import { currentTransaction } from './request-scope.js';
+import * as m0006 from './migrations/0006-credentials.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -31,6 +32,7 @@ const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
   '0002-event-clock': m0002,
   '0005-idempotency-leases': m0005,
+  '0006-credentials': m0006,
 };
 
 /**

@@ -12,6 +12,8 @@ export interface ApiTokenRow {
   role: string;
   name: string;
   tokenHash: string;
+  /** 'config' for the token taken from CAIRN_ADMIN_TOKEN, 'api' for tokens minted through the API. */
+  source: string;
   createdAt: number;
 }
 export interface AgentEnrollmentRow {
@@ -39,6 +41,13 @@ export interface AgentRow {
   drainMessage: string | null;
   lastSeenAt: number | null;
   createdAt: number;
+  /** Set when the agent was deleted: the row stays so tasks and events naming it keep making sense. */
+  revokedAt: number | null;
+  /** A rotated credential the agent has not yet authenticated with (hash, and sealed for re-sending). */
+  pendingCredentialHash: string | null;
+  pendingCredentialEnc: string | null;
+  rotationRequestedAt: number | null;
+  credentialRotatedAt: number | null;
 }
 export interface ProviderRow {
   id: string;

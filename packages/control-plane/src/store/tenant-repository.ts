@@ -1,9 +1,12 @@
+import { sql } from 'kysely';
 import { ConflictError } from '../domain/errors.js';
 import type { Principal, Role } from '../domain/access.js';
-import type { Db } from './db.js';
+import { transact, type Db } from './db.js';
 import { hashSecret, newId, newSecret } from './ids.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
-import type { TenantRow } from './schema.js';
+import type { ApiTokenRow, TenantRow } from './schema.js';
+
+export type TokenInfo = Omit<ApiTokenRow, 'tokenHash'>;
 
 /** The service provider's own tenant, created on first start; sp-admin tokens belong to it. */
 export const PROVIDER_TENANT_NAME = 'service-provider';
@@ -61,31 +64,107 @@ export class TenantRepository {
   /** Issues a token; the secret is returned once and stored only hashed. */
   async createToken(tenantId: string, role: Role, name: string, now = Date.now()) {
     const token = newSecret('cairn');
-    const row = { id: newId('tok', now), tenantId, role, name, tokenHash: hashSecret(token), createdAt: now };
+    const row = {
+      id: newId('tok', now),
+      tenantId,
+      role,
+      name,
+      tokenHash: hashSecret(token),
+      source: 'api',
+      createdAt: now,
+    };
     await this.db.insertInto('apiTokens').values(row).execute();
     return { id: row.id, tenantId, role, name, token };
   }
 
-  /** Makes `token` a valid sp-admin token (CAIRN_ADMIN_TOKEN); idempotent. */
+  /**
+   * Makes `token` the configured sp-admin token (CAIRN_ADMIN_TOKEN): a new value replaces the
+   * one configured before, so a rotated value retires the old at the next start. Tokens minted
+   * through the API are never touched. Idempotent, and safe when replicas start at once.
+   */
   async ensureAdminToken(tenantId: string, token: string, now = Date.now()): Promise<void> {
     const tokenHash = hashSecret(token);
-    const found = await this.db
+    await transact(this.db, async (trx) => {
+      await trx.deleteFrom('apiTokens').where('source', '=', 'config').where('tokenHash', '!=', tokenHash).execute();
+      const found = await trx
+        .selectFrom('apiTokens')
+        .select('id')
+        .where('tokenHash', '=', tokenHash)
+        .executeTakeFirst();
+      if (found) return;
+      await trx
+        .insertInto('apiTokens')
+        .values({
+          id: newId('tok', now),
+          tenantId,
+          role: 'sp-admin',
+          name: 'CAIRN_ADMIN_TOKEN',
+          tokenHash,
+          source: 'config',
+          createdAt: now,
+        })
+        .execute();
+    }).catch(async (err: unknown) => {
+      // Another replica inserted the same value first (unique token_hash): that is the outcome wanted.
+      const present = await this.db
+        .selectFrom('apiTokens')
+        .select('id')
+        .where('tokenHash', '=', tokenHash)
+        .executeTakeFirst();
+      if (!present) throw err;
+    });
+  }
+
+  /** A tenant's tokens, never their secrets or hashes. */
+  async listTokens(tenantId: string, page: PageRequest): Promise<Page<TokenInfo>> {
+    const after = decodeCursor(page.cursor);
+    let q = this.db
       .selectFrom('apiTokens')
-      .select('id')
-      .where('tokenHash', '=', tokenHash)
-      .executeTakeFirst();
-    if (found) return;
-    await this.db
-      .insertInto('apiTokens')
-      .values({
-        id: newId('tok', now),
-        tenantId,
-        role: 'sp-admin',
-        name: 'CAIRN_ADMIN_TOKEN',
-        tokenHash,
-        createdAt: now,
-      })
-      .execute();
+      .select(['id', 'tenantId', 'role', 'name', 'source', 'createdAt'])
+      .where('tenantId', '=', tenantId)
+      .orderBy('id')
+      .limit(page.limit + 1);
+    if (after) q = q.where('id', '>', after);
+    return pageOf(await q.execute(), page.limit);
+  }
+
+  /**
+   * Deletes a token of `tenantId`; false when it has no such token. The last sp-admin token is
+   * kept (409): without one nobody could run the provider's API until an operator restarts with
+   * CAIRN_ADMIN_TOKEN. The tenant's row is locked first (before anything is read, so MySQL's
+   * snapshot starts after the lock), so two racing deletes of the last two cannot both pass the
+   * count; SQLite runs one write transaction at a time anyway.
+   */
+  async revokeToken(tenantId: string, tokenId: string): Promise<boolean> {
+    return transact(this.db, async (trx) => {
+      await trx
+        .updateTable('tenants')
+        .set({ name: sql<string>`name` })
+        .where('id', '=', tenantId)
+        .execute();
+      const token = await trx
+        .selectFrom('apiTokens')
+        .select(['id', 'role'])
+        .where('id', '=', tokenId)
+        .where('tenantId', '=', tenantId)
+        .executeTakeFirst();
+      if (!token) return false;
+      if (token.role === 'sp-admin') {
+        const admins = await trx
+          .selectFrom('apiTokens')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('role', '=', 'sp-admin')
+          .executeTakeFirstOrThrow();
+        if (Number(admins.n) <= 1) {
+          throw new ConflictError(
+            'this is the last sp-admin token; issue another sp-admin token before revoking it',
+            'last_admin_token',
+          );
+        }
+      }
+      const r = await trx.deleteFrom('apiTokens').where('id', '=', tokenId).executeTakeFirst();
+      return Number(r.numDeletedRows) === 1;
+    });
   }
 
   async hasSpAdminToken(): Promise<boolean> {

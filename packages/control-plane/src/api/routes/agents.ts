@@ -94,6 +94,46 @@ export function agentRoutes(deps: ApiDeps) {
 
   app.openapi(
     createRoute({
+      middleware: [spAdminOnly] as const,
+      method: 'delete',
+      path: '/agents/{id}',
+      tags,
+      summary:
+        'Delete (revoke) an agent: its credential stops working and its session closes at once; its held tasks run out their lease (sp-admin)',
+      request: { params: IdParam },
+      responses: { 204: { description: 'revoked' }, ...errorResponses },
+    }),
+    async (c) => {
+      const id = c.req.valid('param').id;
+      if (!Id.safeParse(id).success || !(await deps.agents.revoke(id))) throw new NotFoundError('agent', id);
+      deps.agentSessions.agentRevoked(id);
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      middleware: [spAdminOnly] as const,
+      method: 'post',
+      path: '/agents/{id}/rotate-credential',
+      tags,
+      summary:
+        'Rotate an agent’s credential: the agent receives the new one on its session, stores it and reconnects with it; the old one works until then (sp-admin)',
+      request: { params: IdParam },
+      responses: { 202: jsonResponse(Agent, 'the agent, with its rotation state'), ...errorResponses },
+    }),
+    async (c) => {
+      const id = c.req.valid('param').id;
+      if (!Id.safeParse(id).success || !(await deps.agents.requestRotation(id))) throw new NotFoundError('agent', id);
+      deps.agentSessions.rotationRequested(id);
+      const agent = await deps.agents.get(id);
+      if (!agent) throw new NotFoundError('agent', id);
+      return c.json(agentView(agent), 202);
+    },
+  );
+
+  app.openapi(
+    createRoute({
       method: 'get',
       path: '/plugins',
       tags: ['Plugins'],

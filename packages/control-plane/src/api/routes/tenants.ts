@@ -5,8 +5,19 @@ import { ForbiddenError, NotFoundError } from '../../domain/errors.js';
 import { principal, spAdminOnly, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
 import { errorResponses, jsonBody, jsonResponse, router } from '../openapi.js';
-import { Id, IdParam, PageQuery, Tenant, TenantCreate, TenantPage, Token, TokenCreate } from '../schemas.js';
-import { tenantView } from '../views.js';
+import {
+  Id,
+  IdParam,
+  PageQuery,
+  Tenant,
+  TenantCreate,
+  TenantPage,
+  Token,
+  TokenCreate,
+  TokenPage,
+  TokenParams,
+} from '../schemas.js';
+import { tenantView, tokenView } from '../views.js';
 
 const tags = ['Tenants'];
 
@@ -87,6 +98,54 @@ export function tenantRoutes(deps: ApiDeps) {
         throw new ForbiddenError('only an sp-admin issues tokens of the service provider tenant');
       }
       return c.json(await deps.tenants.createToken(tenant.id, input.role, input.name), 201);
+    },
+  );
+
+  /**
+   * Who may see and revoke a tenant's tokens: an sp-admin, or a tenant-admin of that tenant
+   * (never of the provider tenant, whose tokens only sp-admins manage, as they alone issue them).
+   */
+  const manageableTenant = async (c: Context<Env>, id: string) => {
+    const p = principal(c);
+    const tenant = await visible(c, id);
+    if (isSpAdmin(p)) return tenant;
+    if (p.role !== 'tenant-admin') throw new ForbiddenError('only a tenant-admin may list or revoke tokens');
+    if (tenant.id === (await deps.tenants.ensureProviderTenant()))
+      throw new ForbiddenError('only an sp-admin manages tokens of the service provider tenant');
+    return tenant;
+  };
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/tenants/{id}/tokens',
+      tags,
+      summary: 'List a tenant’s API tokens, never their secrets (sp-admin, tenant-admin own)',
+      request: { params: IdParam, query: PageQuery },
+      responses: { 200: jsonResponse(TokenPage, 'a page of tokens'), ...errorResponses },
+    }),
+    async (c) => {
+      const tenant = await manageableTenant(c, c.req.valid('param').id);
+      const page = await deps.tenants.listTokens(tenant.id, c.req.valid('query'));
+      return c.json({ items: page.items.map(tokenView), nextCursor: page.nextCursor }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/tenants/{id}/tokens/{tokenId}',
+      tags,
+      summary: 'Revoke an API token: it stops working at once (sp-admin, tenant-admin own)',
+      request: { params: TokenParams },
+      responses: { 204: { description: 'revoked' }, ...errorResponses },
+    }),
+    async (c) => {
+      const { id, tokenId } = c.req.valid('param');
+      const tenant = await manageableTenant(c, id);
+      const revoked = Id.safeParse(tokenId).success && (await deps.tenants.revokeToken(tenant.id, tokenId));
+      if (!revoked) throw new NotFoundError('token', tokenId);
+      return c.body(null, 204);
     },
   );
 

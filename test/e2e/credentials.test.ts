@@ -1,0 +1,374 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { decodeFrame, encodeFrame, PROTOCOL_VERSION, toBytes, type DecodedFrame } from '@cairn/proto';
+import { Api } from '../harness/api.js';
+import { backends, freshDatabase, type TestDatabase } from '../harness/databases.js';
+import {
+  ADMIN_TOKEN,
+  enrollAgent,
+  startAgent,
+  startControlPlane,
+  type ControlPlaneProc,
+  type Proc,
+} from '../harness/processes.js';
+import { protectInstance, waitForTask } from '../harness/scenario.js';
+import { waitFor } from '../harness/wait.js';
+
+const SECRET_KEY = 'b'.repeat(64);
+const TERMINAL = ['succeeded', 'failed', 'cancelled', 'lost'];
+
+function storedCredential(stateDir: string): { agentId: string; credential: string; zone: string } {
+  return JSON.parse(fs.readFileSync(path.join(stateDir, 'agent.json'), 'utf8')) as {
+    agentId: string;
+    credential: string;
+    zone: string;
+  };
+}
+
+/** The HTTP status of an agent WebSocket upgrade with `credential` (101 when accepted). */
+function upgradeStatus(url: string, credential: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/agent`, {
+      headers: { authorization: `Bearer ${credential}` },
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.on('upgrade', () => {
+      resolve(101);
+      ws.terminate();
+    });
+    ws.on('error', (err) => {
+      if (!String(err.message).includes('closed before')) reject(err);
+    });
+  });
+}
+
+/**
+ * A hand-made agent session: hello with `credential`, collect the server's frames for `ms`, then
+ * drop the socket as a crashed agent would (nothing stored).
+ */
+function rawAgentSession(
+  url: string,
+  credential: string,
+  agent: { agentId: string; zone: string },
+  ms: number,
+): Promise<DecodedFrame[]> {
+  return new Promise((resolve, reject) => {
+    const frames: DecodedFrame[] = [];
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/agent`, {
+      headers: { authorization: `Bearer ${credential}` },
+    });
+    ws.on('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+    ws.on('open', () => {
+      ws.send(
+        encodeFrame({
+          hello: {
+            protocolVersion: PROTOCOL_VERSION,
+            agentId: agent.agentId,
+            zone: agent.zone,
+            slots: 0,
+            plugins: [],
+            agentVersion: 'raw',
+            hostname: 'raw',
+            running: [],
+          },
+        }),
+      );
+      setTimeout(() => ws.terminate(), ms);
+    });
+    ws.on('message', (data) => frames.push(decodeFrame(toBytes(data as Buffer))));
+    ws.on('close', () => resolve(frames));
+    ws.on('error', (err) => {
+      if (!String(err.message).includes('closed before')) reject(err);
+    });
+  });
+}
+
+async function providerTenantId(api: Api): Promise<string> {
+  const tenants = await api.expect(200, 'GET', '/v1/tenants?limit=500');
+  return (tenants.items as { id: string; name: string }[]).find((t) => t.name === 'service-provider')!.id;
+}
+
+describe.each(backends)('revoking and rotating credentials (%s)', (backend) => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+
+  async function database(): Promise<TestDatabase> {
+    const db = await freshDatabase(backend);
+    cleanup.push(() => db.drop());
+    return db;
+  }
+
+  async function controlPlane(db: TestDatabase, env: Record<string, string> = {}): Promise<ControlPlaneProc> {
+    const cp = await startControlPlane({
+      databaseUrl: db.url,
+      dataDir: db.dataDir,
+      env: { CAIRN_SECRET_KEY: SECRET_KEY, ...env },
+    });
+    cleanup.push(() => cp.proc.stop());
+    return cp;
+  }
+
+  function track(proc: Proc): Proc {
+    cleanup.push(() => proc.stop());
+    return proc;
+  }
+
+  it('a new CAIRN_ADMIN_TOKEN retires the old one at the next start; tokens minted through the API keep working', async () => {
+    const db = await database();
+    const cp = await controlPlane(db);
+    const admin = new Api(cp.url, ADMIN_TOKEN);
+    const provider = await providerTenantId(admin);
+    const minted = await admin.expect(201, 'POST', `/v1/tenants/${provider}/tokens`, { role: 'sp-admin', name: 'ops' });
+    const tenant = await admin.expect(201, 'POST', '/v1/tenants', { name: 'acme' });
+    const tenantAdmin = await admin.expect(201, 'POST', `/v1/tenants/${tenant.id}/tokens`, {
+      role: 'tenant-admin',
+      name: 'acme admin',
+    });
+    await cp.proc.stop();
+
+    const rotated = 'rotated-admin-token-fedcba9876543210';
+    const cp2 = await controlPlane(db, { CAIRN_ADMIN_TOKEN: rotated });
+    expect((await new Api(cp2.url, ADMIN_TOKEN).get('/v1/tenants')).status).toBe(401);
+    expect((await new Api(cp2.url, rotated).get('/v1/tenants')).status).toBe(200);
+    expect((await new Api(cp2.url, minted.token).get('/v1/tenants')).status).toBe(200);
+    expect((await new Api(cp2.url, tenantAdmin.token).get(`/v1/tenants/${tenant.id}`)).status).toBe(200);
+    const tokens = await new Api(cp2.url, rotated).expect(200, 'GET', `/v1/tenants/${provider}/tokens`);
+    expect(tokens.items.filter((t: { source: string }) => t.source === 'config')).toHaveLength(1);
+    expect(tokens.items.map((t: { id: string }) => t.id)).toContain(minted.id);
+  });
+
+  it('lists a tenant’s tokens without secrets, revokes one at once, and keeps roles and tenants apart', async () => {
+    const db = await database();
+    const cp = await controlPlane(db);
+    const admin = new Api(cp.url, ADMIN_TOKEN);
+    const t1 = await admin.expect(201, 'POST', '/v1/tenants', { name: 'one' });
+    const t2 = await admin.expect(201, 'POST', '/v1/tenants', { name: 'two' });
+    const mint = (tenantId: string, role: string, name: string) =>
+      admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, { role, name });
+    const a1 = await mint(t1.id, 'tenant-admin', 'a1');
+    const u1 = await mint(t1.id, 'tenant-user', 'u1');
+    const x1 = await mint(t1.id, 'tenant-user', 'x1');
+    const a2 = await mint(t2.id, 'tenant-admin', 'a2');
+    const admin1 = new Api(cp.url, a1.token);
+    const user1 = new Api(cp.url, u1.token);
+    const admin2 = new Api(cp.url, a2.token);
+
+    const page1 = await admin1.expect(200, 'GET', `/v1/tenants/${t1.id}/tokens?limit=2`);
+    expect(page1.items).toHaveLength(2);
+    expect(page1.nextCursor).toEqual(expect.any(String));
+    const page2 = await admin1.expect(200, 'GET', `/v1/tenants/${t1.id}/tokens?limit=2&cursor=${page1.nextCursor}`);
+    expect(page2.nextCursor).toBeNull();
+    const all = [...page1.items, ...page2.items];
+    expect(all.map((t: { id: string }) => t.id).sort()).toEqual([a1.id, u1.id, x1.id].sort());
+    for (const t of all) {
+      expect(Object.keys(t).sort()).toEqual(['createdAt', 'id', 'name', 'role', 'source', 'tenantId']);
+      expect(JSON.stringify(t)).not.toContain(a1.token);
+    }
+    expect((await admin1.get(`/v1/tenants/${t1.id}/tokens?limit=0`)).status).toBe(400);
+    expect((await admin1.get(`/v1/tenants/${t1.id}/tokens?cursor=garbage`)).status).toBe(400);
+
+    // A tenant-user may neither list nor revoke; another tenant's admin sees nothing at all.
+    expect((await user1.get(`/v1/tenants/${t1.id}/tokens`)).status).toBe(403);
+    expect((await user1.call('DELETE', `/v1/tenants/${t1.id}/tokens/${x1.id}`)).status).toBe(403);
+    expect((await admin2.get(`/v1/tenants/${t1.id}/tokens`)).status).toBe(404);
+    expect((await admin2.call('DELETE', `/v1/tenants/${t1.id}/tokens/${x1.id}`)).status).toBe(404);
+    expect((await admin2.call('DELETE', `/v1/tenants/${t2.id}/tokens/${x1.id}`)).status).toBe(404);
+    // Nor may a tenant-admin touch the provider's tokens.
+    const provider = await providerTenantId(admin);
+    expect((await admin1.get(`/v1/tenants/${provider}/tokens`)).status).toBe(404);
+    expect((await new Api(cp.url, x1.token).get(`/v1/tenants/${t1.id}`)).status).toBe(200);
+
+    expect((await admin1.call('DELETE', `/v1/tenants/${t1.id}/tokens/${u1.id}`)).status).toBe(204);
+    expect((await user1.get(`/v1/tenants/${t1.id}`)).status).toBe(401);
+    expect((await admin1.call('DELETE', `/v1/tenants/${t1.id}/tokens/${u1.id}`)).status).toBe(404);
+    expect((await admin.call('DELETE', `/v1/tenants/${t2.id}/tokens/${a2.id}`)).status).toBe(204);
+    expect((await admin2.get(`/v1/tenants/${t2.id}`)).status).toBe(401);
+  });
+
+  it('keeps the last sp-admin token, and brings back a deleted CAIRN_ADMIN_TOKEN at the next start', async () => {
+    const db = await database();
+    const cp = await controlPlane(db);
+    const admin = new Api(cp.url, ADMIN_TOKEN);
+    const provider = await providerTenantId(admin);
+    const [configured] = (await admin.expect(200, 'GET', `/v1/tenants/${provider}/tokens`)).items;
+    expect(configured).toMatchObject({ role: 'sp-admin', source: 'config' });
+    const last = await admin.call('DELETE', `/v1/tenants/${provider}/tokens/${configured.id}`);
+    expect(last.status).toBe(409);
+    expect(last.body.code).toBe('last_admin_token');
+    expect((await admin.get('/v1/tenants')).status).toBe(200);
+
+    const ops = await admin.expect(201, 'POST', `/v1/tenants/${provider}/tokens`, { role: 'sp-admin', name: 'ops' });
+    expect((await admin.call('DELETE', `/v1/tenants/${provider}/tokens/${configured.id}`)).status).toBe(204);
+    expect((await admin.get('/v1/tenants')).status).toBe(401);
+    const viaOps = new Api(cp.url, ops.token);
+    expect((await viaOps.call('DELETE', `/v1/tenants/${provider}/tokens/${ops.id}`)).status).toBe(409);
+    await cp.proc.stop();
+
+    const cp2 = await controlPlane(db);
+    expect((await new Api(cp2.url, ADMIN_TOKEN).get('/v1/tenants')).status).toBe(200);
+    expect((await new Api(cp2.url, ops.token).get('/v1/tenants')).status).toBe(200);
+  });
+
+  it('deleting an agent mid-backup closes its session, refuses its credential, and its task is lost after the lease', async () => {
+    const db = await database();
+    const cp = await controlPlane(db, { CAIRN_TASK_LEASE_MS: '3000' });
+    const admin = new Api(cp.url, ADMIN_TOKEN);
+    const { stateDir, agentId } = await enrollAgent(cp, 'zone-a', 'doomed');
+    const agent = track(await startAgent(stateDir));
+    const p = await protectInstance(admin, 'zone-a', { config: { durationMs: 60_000, steps: 60 } });
+    const task = await admin.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`);
+    await waitForTask(admin, task.id, ['running']);
+
+    expect((await admin.call('DELETE', `/v1/agents/${agentId}`)).status).toBe(204);
+    await agent.waitForLog(
+      (l) => l['msg'] === 'control plane connection closed' && l['code'] === 4003,
+      'the agent session to be closed by the control plane',
+    );
+    await agent.waitForLog((l) => l['status'] === 401, 'the agent reconnect to be refused with 401');
+    expect(await upgradeStatus(cp.url, storedCredential(stateDir).credential)).toBe(401);
+    expect((await admin.get(`/v1/agents/${agentId}`)).status).toBe(404);
+    expect((await admin.expect(200, 'GET', '/v1/agents')).items).toEqual([]);
+    expect((await admin.call('DELETE', `/v1/agents/${agentId}`)).status).toBe(404);
+
+    const lost = await waitForTask(admin, task.id, TERMINAL);
+    expect(lost).toMatchObject({ state: 'lost', error: { code: 'AGENT_LOST' } });
+    // The task still names the agent that ran it.
+    expect((await admin.expect(200, 'GET', `/v1/tasks/${task.id}`)).agentId).toBe(agentId);
+  });
+
+  it('rotates an agent credential: the agent stores the new one and reconnects with it, the old one is then refused, and it keeps working after a restart', async () => {
+    const db = await database();
+    const cp = await controlPlane(db);
+    const admin = new Api(cp.url, ADMIN_TOKEN);
+    const { stateDir, agentId } = await enrollAgent(cp, 'zone-a', 'rotating');
+    const old = storedCredential(stateDir).credential;
+
+    // Requested while the agent is away: pending until it connects.
+    const requested = await admin.expect(202, 'POST', `/v1/agents/${agentId}/rotate-credential`);
+    expect(requested.credential).toMatchObject({ rotation: 'pending', requestedAt: expect.any(String) });
+    let agent = track(await startAgent(stateDir));
+    await agent.waitForLog(
+      (l) => l['msg'] === 'agent credential rotated and saved; reconnecting with the new one',
+      'rotation',
+    );
+    const view = await waitFor(async () => {
+      const a = await admin.expect(200, 'GET', `/v1/agents/${agentId}`);
+      return a.credential.rotation === 'none' && a.state === 'connected' ? a : undefined;
+    }, 'the rotation to complete');
+    expect(view.credential.rotatedAt).toEqual(expect.any(String));
+    const rotated = storedCredential(stateDir).credential;
+    expect(rotated).not.toBe(old);
+    expect(JSON.stringify(view)).not.toContain(rotated);
+    expect(await upgradeStatus(cp.url, old)).toBe(401);
+
+    const p = await protectInstance(admin, 'zone-a', { config: { durationMs: 200, steps: 2 } });
+    const t1 = await admin.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`);
+    expect((await waitForTask(admin, t1.id, TERMINAL)).state).toBe('succeeded');
+
+    // Requested while it is connected: it arrives on the live session.
+    await admin.expect(202, 'POST', `/v1/agents/${agentId}/rotate-credential`);
+    await waitFor(
+      async () => (await admin.expect(200, 'GET', `/v1/agents/${agentId}`)).credential.rotation === 'none',
+      'the live rotation to complete',
+    );
+    const third = storedCredential(stateDir).credential;
+    expect(third).not.toBe(rotated);
+    expect(await upgradeStatus(cp.url, rotated)).toBe(401);
+
+    await agent.stop();
+    agent = track(await startAgent(stateDir));
+    const t2 = await admin.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`);
+    expect((await waitForTask(admin, t2.id, TERMINAL)).state).toBe('succeeded');
+  });
+
+  it('a crash on either side of storing the rotated credential leaves the agent a credential that works', async () => {
+    const db = await database();
+    const cp = await controlPlane(db);
+    const admin = new Api(cp.url, ADMIN_TOKEN);
+    const { stateDir, agentId } = await enrollAgent(cp, 'zone-a', 'crashy');
+    const identity = storedCredential(stateDir);
+    await admin.expect(202, 'POST', `/v1/agents/${agentId}/rotate-credential`);
+
+    // An agent that receives the new credential and dies before storing it: the old one still
+    // works, and the next session offers the very same new credential again.
+    const first = await rawAgentSession(cp.url, identity.credential, identity, 1_000);
+    const offered = first.find((f) => f.body === 'credential')?.credential?.credential;
+    expect(offered).toEqual(expect.any(String));
+    const second = await rawAgentSession(cp.url, identity.credential, identity, 1_000);
+    expect(second.find((f) => f.body === 'credential')?.credential?.credential).toBe(offered);
+    // An agent that stored it and dies before using it: the new one works (and retires the old).
+    const third = await rawAgentSession(cp.url, offered!, identity, 500);
+    expect(third.some((f) => f.body === 'welcome')).toBe(true);
+    expect(third.some((f) => f.body === 'credential')).toBe(false);
+    expect(await upgradeStatus(cp.url, identity.credential)).toBe(401);
+    fs.writeFileSync(path.join(stateDir, 'agent.json'), JSON.stringify({ ...identity, credential: offered }));
+
+    // A real agent killed -9 at points around a rotation always comes back.
+    for (const killAt of ['request', 'sent', 'saved']) {
+      const agent = await startAgent(stateDir);
+      const sent = () => cp.proc.logs().filter((l) => l['msg'] === 'rotated credential sent to the agent').length;
+      const sentBefore = sent();
+      await admin.expect(202, 'POST', `/v1/agents/${agentId}/rotate-credential`);
+      if (killAt === 'sent') await waitFor(() => sent() > sentBefore, 'the credential to be sent');
+      if (killAt === 'saved')
+        await agent.waitForLog((l) => String(l['msg']).startsWith('agent credential rotated and saved'), 'saved');
+      await agent.kill9();
+      const again = track(await startAgent(stateDir));
+      await waitFor(
+        async () => (await admin.expect(200, 'GET', `/v1/agents/${agentId}`)).credential.rotation === 'none',
+        `the rotation to complete after a kill at "${killAt}"`,
+      );
+      const p = await protectInstance(admin, 'zone-a', { config: { durationMs: 100, steps: 1 } });
+      const t = await admin.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`);
+      expect((await waitForTask(admin, t.id, TERMINAL)).state).toBe('succeeded');
+      await again.stop();
+    }
+  });
+});
+
+// A revocation made through one replica holds on the other at once (no replica caches
+// credentials); MySQL only, as replicas share a MySQL database.
+describe.runIf(backends.includes('mysql'))('revocation across two replicas (mysql)', () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+
+  it('a token revoked on one replica is refused by the other, and an agent deleted there loses its session here', async () => {
+    const db = await freshDatabase('mysql');
+    cleanup.push(() => db.drop());
+    const env = { CAIRN_SECRET_KEY: SECRET_KEY };
+    const a = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env });
+    cleanup.push(() => a.proc.stop());
+    const b = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env });
+    cleanup.push(() => b.proc.stop());
+    const viaA = new Api(a.url, ADMIN_TOKEN);
+    const viaB = new Api(b.url, ADMIN_TOKEN);
+
+    const tenant = await viaA.expect(201, 'POST', '/v1/tenants', { name: 'acme' });
+    const token = await viaA.expect(201, 'POST', `/v1/tenants/${tenant.id}/tokens`, { role: 'tenant-user', name: 'u' });
+    expect((await new Api(b.url, token.token).get(`/v1/tenants/${tenant.id}`)).status).toBe(200);
+    expect((await viaA.call('DELETE', `/v1/tenants/${tenant.id}/tokens/${token.id}`)).status).toBe(204);
+    expect((await new Api(b.url, token.token).get(`/v1/tenants/${tenant.id}`)).status).toBe(401);
+
+    // The agent's session lives on A; it is deleted through B.
+    const { stateDir, agentId } = await enrollAgent(a, 'zone-a', 'far');
+    const agent = await startAgent(stateDir);
+    cleanup.push(() => agent.stop());
+    expect((await viaB.call('DELETE', `/v1/agents/${agentId}`)).status).toBe(204);
+    await agent.waitForLog(
+      (l) => l['msg'] === 'control plane connection closed' && l['code'] === 4003,
+      'the session on the other replica to close at its next heartbeat',
+    );
+    expect(await upgradeStatus(a.url, storedCredential(stateDir).credential)).toBe(401);
+    expect((await viaA.get(`/v1/agents/${agentId}`)).status).toBe(404);
+  });
+});
