@@ -6,12 +6,8 @@ import type { CatalogRepository } from '../store/catalog-repository.js';
 import type { TaskRow } from '../store/schema.js';
 import type { Report, TaskRepository } from '../store/task-repository.js';
 import type { Metrics } from '../observability/metrics.js';
-<<<<<<< HEAD
 import { outsideRequest } from '../store/request-scope.js';
-import type { AgentSession, SessionHost } from './agent-session.js';
-=======
 import { CLOSE_REVOKED, type AgentSession, type SessionHost } from './agent-session.js';
->>>>>>> h/creds
 
 export interface DispatcherOptions {
   heartbeatMs: number;
