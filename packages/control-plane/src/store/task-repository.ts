@@ -13,7 +13,7 @@ import {
 } from '../domain/task.js';
 import { transact, type Db } from './db.js';
 import { newId } from './ids.js';
-import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
+import { decodeCursor, decodeSeqCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { BackupRow, Database, EventRow, TaskProgressRow, TaskRow } from './schema.js';
 
 export interface NewTask {
@@ -154,8 +154,17 @@ export class TaskRepository {
     return pageOf(await q.execute(), page.limit);
   }
 
-  async progress(taskId: string): Promise<Selectable<TaskProgressRow>[]> {
-    return this.db.selectFrom('taskProgress').selectAll().where('taskId', '=', taskId).orderBy('id').execute();
+  /** In the order the reports were stored. */
+  async progress(taskId: string, page: PageRequest): Promise<Page<Selectable<TaskProgressRow>>> {
+    const after = decodeSeqCursor(page.cursor);
+    let q = this.db
+      .selectFrom('taskProgress')
+      .selectAll()
+      .where('taskId', '=', taskId)
+      .orderBy('id')
+      .limit(page.limit + 1);
+    if (after !== undefined) q = q.where('id', '>', after);
+    return pageOf(await q.execute(), page.limit);
   }
 
   /**
