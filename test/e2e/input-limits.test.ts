@@ -95,7 +95,7 @@ describe.each(backends)('the API bounds what it accepts, the same on every backe
       `/v1/tasks/${taskId}/progress`,
       '/v1/events',
     ];
-    adminLists = ['/v1/tenants', '/v1/agents', '/v1/zones/zone-a/providers'];
+    adminLists = ['/v1/tenants', '/v1/agents', '/v1/zones/zone-a/providers', '/v1/usage'];
   });
 
   afterAll(async () => {

@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { ROLES } from '../domain/access.js';
-import { JSON_MAX_BYTES, JSON_MAX_DEPTH, jsonProblem } from '../domain/json-limits.js';
+import { isWellFormed, JSON_MAX_BYTES, JSON_MAX_DEPTH, jsonProblem } from '../domain/json-limits.js';
 import { NAME_MAX_CHARS, nameProblem, normaliseName, textProblem } from '../domain/names.js';
 import { TASK_KINDS, TASK_STATES } from '../domain/task.js';
 
@@ -50,6 +50,7 @@ const Text = (max: number, { required = false, trim = false } = {}) =>
  * would silently drop a `__proto__` key.
  */
 function freeJson<T>(what: 'object' | 'value', description: string) {
+  // z.custom keeps the value as parsed (z.record would copy it and lose `__proto__`).
   return z
     .custom<T>(() => true)
     .superRefine((v, ctx) => {
@@ -62,7 +63,7 @@ function freeJson<T>(what: 'object' | 'value', description: string) {
       if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: problem.path });
     })
     .openapi({
-      ...(what === 'object' ? { type: 'object' as const } : {}),
+      type: what === 'object' ? 'object' : ['object', 'array', 'string', 'number', 'boolean'],
       description: `${description} (at most ${JSON_MAX_BYTES} bytes as UTF-8 JSON, nested at most ${JSON_MAX_DEPTH} deep; no __proto__, constructor or prototype keys)`,
     });
 }
@@ -77,6 +78,7 @@ const Cron = z
   .string()
   .trim()
   .max(200)
+  .refine(isWellFormed, 'holds an unpaired UTF-16 surrogate (not valid Unicode)')
   .regex(/^(\S+\s+){4,5}\S+$/, 'must be a cron expression with 5 or 6 fields')
   .openapi({ example: '0 2 * * *' });
 
@@ -398,5 +400,6 @@ export const Usage = z
         protectedBytes: z.number(),
       }),
     ),
+    nextCursor: z.string().nullable(),
   })
   .openapi('Usage');
