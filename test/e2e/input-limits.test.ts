@@ -277,6 +277,7 @@ describe.each(backends)('the API bounds what it accepts, the same on every backe
         expect(small.pages, route).toBeGreaterThanOrEqual(Math.ceil(full.items.length / 2));
         expect((await api.expect(200, 'GET', route)).items.length).toBeLessThanOrEqual(50);
       }
+      expect400(await api.get('/v1/events?after=1&cursor=1'), 'query.after');
     }
   });
 });
