@@ -52,7 +52,7 @@ describe.each(backends)('backup and restore end to end (%s)', (backend) => {
     const percents = progress.items.map((r: { percent: number }) => r.percent);
     expect(percents).toEqual([...percents].sort((a, b) => a - b));
 
-    const events = await api.expect(200, 'GET', '/v1/events?after=0&limit=1000');
+    const events = await api.expect(200, 'GET', '/v1/events?after=0&limit=500');
     const types = events.items
       .filter((e: { taskId: string }) => e.taskId === done.id)
       .map((e: { type: string }) => e.type);
@@ -130,7 +130,7 @@ describe.each(backends)('backup and restore end to end (%s)', (backend) => {
     const ended = await waitForTask(api, task.id, ['succeeded', 'failed', 'cancelled', 'lost']);
     expect(ended.state).toBe('cancelled');
     expect(ended.error?.code).toBe('CANCELLED');
-    const events = await api.expect(200, 'GET', '/v1/events?after=0&limit=1000');
+    const events = await api.expect(200, 'GET', '/v1/events?after=0&limit=500');
     const aborted = events.items.find(
       (e: { taskId: string; type: string; message: string }) => e.taskId === task.id && /aborted/.test(e.message),
     );

@@ -17,8 +17,11 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** A fresh, empty database: a new SQLite file, or a new logical MySQL database. */
-export async function freshDatabase(backend: Backend): Promise<TestDatabase> {
+/**
+ * A fresh, empty database: a new SQLite file, or a new logical MySQL database (utf8mb4_bin unless
+ * `serverCollation`, which takes the server's default, as a database created by hand would).
+ */
+export async function freshDatabase(backend: Backend, opts: { serverCollation?: boolean } = {}): Promise<TestDatabase> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-test-'));
   if (backend === 'sqlite') {
     return {
@@ -34,7 +37,11 @@ export async function freshDatabase(backend: Backend): Promise<TestDatabase> {
   const server = new URL(base);
   server.pathname = '/';
   const conn = await createConnection(server.toString());
-  await conn.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+  await conn.query(
+    opts.serverCollation
+      ? `CREATE DATABASE \`${name}\``
+      : `CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`,
+  );
   await conn.end();
   const url = new URL(server.toString());
   url.pathname = `/${name}`;

@@ -112,7 +112,7 @@ describe.each(backends)('live event stream (%s)', (backend) => {
   it('gives every listener every event once and in order, whether it was live or caught up while others listened', async () => {
     let cursor = '0';
     for (;;) {
-      const page = await admin.expect(200, 'GET', `/v1/events?after=${cursor}&limit=1000`);
+      const page = await admin.expect(200, 'GET', `/v1/events?after=${cursor}&limit=500`);
       if (!page.nextCursor) break;
       cursor = page.nextCursor;
     }

@@ -1,5 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { ROLES } from '../domain/access.js';
+import { isWellFormed, JSON_MAX_BYTES, JSON_MAX_DEPTH, jsonProblem } from '../domain/json-limits.js';
+import { NAME_MAX_CHARS, nameProblem, normaliseName, textProblem } from '../domain/names.js';
 import { TASK_KINDS, TASK_STATES } from '../domain/task.js';
 
 /*
@@ -18,9 +20,55 @@ export const Zone = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'zone names are lowercase letters, digits and dashes (up to 63)')
   .openapi({ example: 'zone-a' });
-export const Name = z.string().trim().min(1, 'must not be empty').max(200);
+/** A name: trimmed and NFC-normalised, then compared byte for byte on every backend. */
+export const Name = z
+  .string()
+  .overwrite(normaliseName)
+  .superRefine((s, ctx) => {
+    const problem = nameProblem(s);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .openapi({
+    minLength: 1,
+    maxLength: NAME_MAX_CHARS,
+    description: `NFC; 1-${NAME_MAX_CHARS} characters; no control characters; not only invisible ones`,
+  });
+/** Free text of at most `max` characters (code points, as MySQL counts them), never cut. */
+const Text = (max: number, { required = false, trim = false } = {}) =>
+  z
+    .string()
+    .overwrite((s) => (trim ? s.trim() : s))
+    .superRefine((s, ctx) => {
+      const problem = required && s.length === 0 ? 'must not be empty' : textProblem(s, max);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .openapi({ maxLength: max, ...(required ? { minLength: 1 } : {}) });
+
+/**
+ * The one schema for client-supplied free-form JSON (locators, provider config and credentials):
+ * bounded depth and size, no prototype keys. It checks the value as parsed, before any copy that
+ * would silently drop a `__proto__` key.
+ */
+function freeJson<T>(what: 'object' | 'value', description: string) {
+  // z.custom keeps the value as parsed (z.record would copy it and lose `__proto__`).
+  return z
+    .custom<T>(() => true)
+    .superRefine((v, ctx) => {
+      if (v === undefined) return void ctx.addIssue({ code: 'custom', message: 'is required' });
+      if (v === null) return void ctx.addIssue({ code: 'custom', message: 'must not be null' });
+      if (what === 'object' && (typeof v !== 'object' || Array.isArray(v))) {
+        return void ctx.addIssue({ code: 'custom', message: 'must be a JSON object' });
+      }
+      const problem = jsonProblem(v);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: problem.path });
+    })
+    .openapi({
+      type: what === 'object' ? 'object' : ['object', 'array', 'string', 'number', 'boolean'],
+      description: `${description} (at most ${JSON_MAX_BYTES} bytes as UTF-8 JSON, nested at most ${JSON_MAX_DEPTH} deep; no __proto__, constructor or prototype keys)`,
+    });
+}
+const FreeObject = (description: string) => freeJson<Record<string, unknown>>('object', description);
 const Time = z.string().openapi({ format: 'date-time', example: '2026-11-24T16:08:38.617Z' });
-const JsonObject = z.record(z.string(), z.unknown());
 const PluginName = z
   .string()
   .regex(/^(@[a-z0-9][a-z0-9._-]*\/)?[a-z0-9][a-z0-9._-]*$/, 'must be an npm package name, e.g. @cairn/plugin-dummy')
@@ -29,6 +77,8 @@ const PluginName = z
 const Cron = z
   .string()
   .trim()
+  .max(200)
+  .refine(isWellFormed, 'holds an unpaired UTF-16 surrogate (not valid Unicode)')
   .regex(/^(\S+\s+){4,5}\S+$/, 'must be a cron expression with 5 or 6 fields')
   .openapi({ example: '0 2 * * *' });
 
@@ -40,7 +90,7 @@ export const ZoneIdParams = ZoneParam.extend({ id: z.string().openapi({ param: {
 export const PageQuery = z
   .object({
     limit: z.coerce.number().int().min(1).max(500).default(50),
-    cursor: z.string().min(1).optional(),
+    cursor: z.string().min(1).max(200).optional().openapi({ description: 'the nextCursor of the previous page' }),
   })
   .strict();
 
@@ -102,7 +152,7 @@ export const EnrollmentCreate = z
   .openapi('EnrollmentCreate');
 export const Enrollment = z.object({ token: z.string(), zone: z.string(), expiresAt: Time }).openapi('Enrollment');
 export const EnrollExchange = z
-  .object({ token: z.string().min(1), name: Name.optional(), hostname: z.string().max(255).optional() })
+  .object({ token: z.string().min(1).max(200), name: Name.optional(), hostname: Text(255).optional() })
   .strict()
   .openapi('EnrollExchange');
 export const AgentCredential = z
@@ -150,18 +200,18 @@ export const ProviderCreate = z
   .object({
     name: Name,
     plugin: PluginName,
-    endpoint: z.string().max(2000).nullable().optional(),
-    config: JsonObject.optional(),
-    credentials: JsonObject.nullable().optional().openapi({ description: 'write-only; never returned' }),
+    endpoint: Text(2000).nullable().optional(),
+    config: FreeObject('plugin-specific settings').optional(),
+    credentials: FreeObject('write-only; never returned').nullable().optional(),
   })
   .strict()
   .openapi('ProviderCreate');
 export const ProviderPatch = z
   .object({
     name: Name.optional(),
-    endpoint: z.string().max(2000).nullable().optional(),
-    config: JsonObject.optional(),
-    credentials: JsonObject.nullable().optional(),
+    endpoint: Text(2000).nullable().optional(),
+    config: FreeObject('plugin-specific settings').optional(),
+    credentials: FreeObject('write-only; never returned').nullable().optional(),
     plugin: z
       .unknown()
       .refine((v) => v === undefined, 'the plugin of a provider connection cannot change')
@@ -197,7 +247,7 @@ export const ProviderOfferings = z
 const Sla = z
   .object({
     cron: Cron,
-    timezone: z.string().min(1).optional(),
+    timezone: Text(100, { required: true }).optional(),
     keepLast: z.number().int().min(1).max(10_000),
     rpoMinutes: z.number().int().min(1).optional(),
   })
@@ -205,10 +255,10 @@ const Sla = z
 export const OfferingCreate = z
   .object({
     name: Name,
-    description: z.string().max(2000).optional(),
+    description: Text(2000).optional(),
     zone: Zone,
     providerId: Id,
-    externalId: z.string().min(1).max(255).nullable().optional(),
+    externalId: Text(255, { required: true }).nullable().optional(),
     allowAdhoc: z.boolean(),
     allowUserSchedules: z.boolean(),
     sla: Sla.nullable().optional(),
@@ -240,10 +290,7 @@ export const InstanceCreate = z
   .object({
     name: Name,
     zone: Zone,
-    locator: z
-      .unknown()
-      .refine((v) => v !== undefined, 'is required')
-      .openapi({ description: 'what the plugin needs to find the protected resource' }),
+    locator: freeJson<unknown>('value', 'what the plugin needs to find the protected resource; any JSON but null'),
     agentId: Id.nullable().optional(),
     tenantId: Id.optional().openapi({ description: 'only for an sp-admin acting for a tenant' }),
   })
@@ -335,17 +382,19 @@ export const Backup = z
 export const BackupPage = page(Backup).openapi('BackupPage');
 export const RestoreVolume = z
   .object({
-    volume: z.string().trim().min(1, 'must not be empty').max(255).openapi({ example: 'disk-1' }),
+    volume: Text(255, { required: true, trim: true }).openapi({ example: 'disk-1' }),
     targetInstanceId: Id,
   })
   .strict()
   .openapi('RestoreVolume');
-export const EventQuery = z
-  .object({
-    after: z.coerce.number().int().min(0).default(0),
-    limit: z.coerce.number().int().min(1).max(1000).default(100),
-  })
-  .strict();
+export const EventQuery = PageQuery.extend({
+  after: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .openapi({ description: 'start after this event id (as the stream does); instead of cursor' }),
+}).strict();
 export const EventStreamQuery = z.object({ after: z.coerce.number().int().min(0).default(0) }).strict();
 export const Event = z
   .object({
@@ -376,5 +425,6 @@ export const Usage = z
         protectedBytes: z.number(),
       }),
     ),
+    nextCursor: z.string().nullable(),
   })
   .openapi('Usage');

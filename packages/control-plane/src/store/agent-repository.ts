@@ -2,6 +2,7 @@ import { UnauthorizedError } from '../domain/errors.js';
 import { HELD_STATES } from '../domain/task.js';
 import { transact, type Db } from './db.js';
 import { hashSecret, newId, newSecret } from './ids.js';
+import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { AgentRow } from './schema.js';
 import type { SecretBox } from './secrets.js';
 
@@ -272,18 +273,26 @@ export class AgentRepository {
   }
 
   async get(id: string): Promise<AgentView | undefined> {
-    const [view] = await this.views([id]);
+    const [view] = await this.views(
+      await this.db.selectFrom('agents').selectAll().where('id', '=', id).where('revokedAt', 'is', null).execute(),
+    );
     return view;
   }
 
-  async list(): Promise<AgentView[]> {
-    return this.views();
+  async list(page: PageRequest): Promise<Page<AgentView>> {
+    const after = decodeCursor(page.cursor);
+    let q = this.db
+      .selectFrom('agents')
+      .selectAll()
+      .where('revokedAt', 'is', null)
+      .orderBy('id')
+      .limit(page.limit + 1);
+    if (after) q = q.where('id', '>', after);
+    const rows = pageOf(await q.execute(), page.limit);
+    return { items: await this.views(rows.items), nextCursor: rows.nextCursor };
   }
 
-  private async views(ids?: string[]): Promise<AgentView[]> {
-    let q = this.db.selectFrom('agents').selectAll().where('revokedAt', 'is', null).orderBy('id');
-    if (ids) q = q.where('id', 'in', ids);
-    const rows = await q.execute();
+  private async views(rows: AgentRow[]): Promise<AgentView[]> {
     if (rows.length === 0) return [];
     const counts = await this.db
       .selectFrom('tasks')

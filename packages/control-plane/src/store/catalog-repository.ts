@@ -82,8 +82,16 @@ export class CatalogRepository {
     return this.db.selectFrom('providers').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
-  async listProviders(zone: string): Promise<ProviderRow[]> {
-    return this.db.selectFrom('providers').selectAll().where('zone', '=', zone).orderBy('id').execute();
+  async listProviders(zone: string, page: PageRequest): Promise<Page<ProviderRow>> {
+    const after = decodeCursor(page.cursor);
+    let q = this.db
+      .selectFrom('providers')
+      .selectAll()
+      .where('zone', '=', zone)
+      .orderBy('id')
+      .limit(page.limit + 1);
+    if (after) q = q.where('id', '>', after);
+    return pageOf(await q.execute(), page.limit);
   }
 
   /** Edits apply to future tasks; the plugin type never changes. */

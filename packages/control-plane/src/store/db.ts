@@ -3,6 +3,7 @@ import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import {
   CamelCasePlugin,
+  CompiledQuery,
   Kysely,
   Migrator,
   MysqlDialect,
@@ -14,9 +15,10 @@ import {
 import { createPool } from 'mysql2';
 import * as m0001 from './migrations/0001-initial.js';
 import * as m0002 from './migrations/0002-event-clock.js';
+import * as m0003 from './migrations/0003-binary-names.js';
 import * as m0005 from './migrations/0005-idempotency-leases.js';
-import { currentTransaction } from './request-scope.js';
 import * as m0006 from './migrations/0006-credentials.js';
+import { currentTransaction } from './request-scope.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -31,9 +33,18 @@ export interface Store {
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
   '0002-event-clock': m0002,
+  '0003-binary-names': m0003,
   '0005-idempotency-leases': m0005,
   '0006-credentials': m0006,
 };
+
+/*
+ * Every MySQL session runs strict whatever the server's global sql_mode says: a value too long
+ * for its column, or not valid in its character set, is an error and never a silent cut (a cut
+ * JSON text is invalid JSON, and every later read of it fails).
+ */
+const MYSQL_SQL_MODE =
+  'STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ZERO_DATE,NO_ZERO_IN_DATE,NO_ENGINE_SUBSTITUTION';
 
 /**
  * Opens the database named by a `sqlite:<file>` or `mysql://user:pass@host:port/db` URL.
@@ -75,7 +86,12 @@ export function openStore(url: string): Store {
       },
     });
     const db = new Kysely<Database>({
-      dialect: new MysqlDialect({ pool }),
+      dialect: new MysqlDialect({
+        pool,
+        onCreateConnection: async (connection) => {
+          await connection.executeQuery(CompiledQuery.raw(`SET SESSION sql_mode = '${MYSQL_SQL_MODE}'`));
+        },
+      }),
       plugins: [new CamelCasePlugin()],
     });
     return { db, dialect: 'mysql', close: () => db.destroy() };

@@ -1,5 +1,11 @@
 import { InputError } from '../domain/errors.js';
 
+/*
+ * The one paging rule of every list: `?limit=` 1-500 (default 50, checked by PageQuery), an
+ * opaque `?cursor=` that only this API hands out, and `{items, nextCursor}`. Repositories page by
+ * keyset (`where id > last`), never by offset, so a walk visits every row once even while rows
+ * are added.
+ */
 export interface PageRequest {
   limit: number;
   cursor?: string | undefined;
@@ -9,16 +15,28 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
-/** Cursors are opaque to clients: base64url of the last id of the previous page. */
+const badCursor = () =>
+  new InputError('cursor is not valid', [{ path: 'query.cursor', message: 'not a cursor returned by this API' }]);
+
+/** Cursors are opaque to clients: base64url of the last id (ours, or a row number) of the previous page. */
 export function decodeCursor(cursor: string | undefined): string | undefined {
   if (cursor === undefined) return undefined;
   const id = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!/^[a-z]{3}_[0-9a-z]{26}$|^\d+$/.test(id)) {
-    throw new InputError('cursor is not valid', [{ path: 'cursor', message: 'not a cursor returned by this API' }]);
+  if (!/^[a-z]{3}_[0-9a-z]{26}$|^\d{1,15}$/.test(id) || Buffer.from(id).toString('base64url') !== cursor) {
+    throw badCursor();
   }
   return id;
 }
 
+/** A cursor over rows numbered by an integer id (progress reports). */
+export function decodeSeqCursor(cursor: string | undefined): number | undefined {
+  const id = decodeCursor(cursor);
+  if (id === undefined) return undefined;
+  if (!/^\d+$/.test(id)) throw badCursor();
+  return Number(id);
+}
+
+/** `rows` holds up to `limit + 1` rows: the extra one only says that another page follows. */
 export function pageOf<T extends { id: string | number }>(rows: T[], limit: number): Page<T> {
   const items = rows.slice(0, limit);
   const last = items[items.length - 1];
@@ -26,4 +44,21 @@ export function pageOf<T extends { id: string | number }>(rows: T[], limit: numb
     items,
     nextCursor: rows.length > limit && last ? Buffer.from(String(last.id)).toString('base64url') : null,
   };
+}
+
+/**
+ * The event log is the one list that grows at its end while read: its cursor is the id of the
+ * last event seen (the same position `?after=` and the stream's Last-Event-ID take), and it is
+ * handed out on every non-empty page so a reader can come back for what follows.
+ */
+export function decodeEventCursor(cursor: string | undefined): number | undefined {
+  if (cursor === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(cursor)) throw badCursor();
+  return Number(cursor);
+}
+
+export function eventPageOf<T extends { id: number }>(rows: T[], limit: number): Page<T> {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, nextCursor: last ? String(last.id) : null };
 }

@@ -146,7 +146,7 @@ describe.each(backends)('task store (%s)', (backend) => {
     };
     await tasks.applyReports(agentId, [progress, progress], LEASE);
     await tasks.applyReports(agentId, [progress], LEASE);
-    expect(await tasks.progress(task.id)).toHaveLength(1);
+    expect((await tasks.progress(task.id, { limit: 50 })).items).toHaveLength(1);
     const row = (await tasks.get(task.id))!;
     expect(row).toMatchObject({ state: 'running', percent: 50, bytesDone: 5, bytesTotal: 10 });
   });

@@ -13,7 +13,7 @@ import {
 } from '../domain/task.js';
 import { transact, type Db } from './db.js';
 import { newId } from './ids.js';
-import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
+import { decodeCursor, decodeSeqCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { BackupRow, Database, EventRow, TaskProgressRow, TaskRow } from './schema.js';
 
 export interface NewTask {
@@ -154,8 +154,17 @@ export class TaskRepository {
     return pageOf(await q.execute(), page.limit);
   }
 
-  async progress(taskId: string): Promise<Selectable<TaskProgressRow>[]> {
-    return this.db.selectFrom('taskProgress').selectAll().where('taskId', '=', taskId).orderBy('id').execute();
+  /** In the order the reports were stored. */
+  async progress(taskId: string, page: PageRequest): Promise<Page<Selectable<TaskProgressRow>>> {
+    const after = decodeSeqCursor(page.cursor);
+    let q = this.db
+      .selectFrom('taskProgress')
+      .selectAll()
+      .where('taskId', '=', taskId)
+      .orderBy('id')
+      .limit(page.limit + 1);
+    if (after !== undefined) q = q.where('id', '>', after);
+    return pageOf(await q.execute(), page.limit);
   }
 
   /**
@@ -605,22 +614,32 @@ export class TaskRepository {
    * newest backup's size of each instance).
    */
   async usage(
+    page: PageRequest,
     tenantId?: string,
   ): Promise<
-    { tenantId: string; protectedInstances: number; backups: number; storedBytes: number; protectedBytes: number }[]
+    Page<{ tenantId: string; protectedInstances: number; backups: number; storedBytes: number; protectedBytes: number }>
   > {
-    const only = tenantId !== undefined;
-    const tenants = await this.db
-      .selectFrom('tenants')
-      .select('id')
-      .$if(only, (q) => q.where('id', '=', tenantId!))
-      .orderBy('id')
-      .execute();
+    const after = decodeCursor(page.cursor);
+    const tenantPage = pageOf(
+      await this.db
+        .selectFrom('tenants')
+        .select('id')
+        .$if(tenantId !== undefined, (q) => q.where('id', '=', tenantId!))
+        .$if(after !== undefined, (q) => q.where('id', '>', after!))
+        .orderBy('id')
+        .limit(page.limit + 1)
+        .execute(),
+      page.limit,
+    );
+    const tenants = tenantPage.items;
+    if (tenants.length === 0) return { items: [], nextCursor: null };
+    // The figures of this page's tenants only: the page bounds the work, not just the answer.
+    const ids = tenants.map((t) => t.id);
     const protectedRows = await this.db
       .selectFrom('instances')
       .select(['tenantId', (eb) => eb.fn.countAll<number>().as('n')])
       .where('offeringId', 'is not', null)
-      .$if(only, (q) => q.where('tenantId', '=', tenantId!))
+      .where('tenantId', 'in', ids)
       .groupBy('tenantId')
       .execute();
     const backupRows = await this.db
@@ -630,7 +649,7 @@ export class TaskRepository {
         (eb) => eb.fn.countAll<number>().as('n'),
         (eb) => eb.fn.sum<number>(eb.fn.coalesce('addedBytes', 'sizeBytes')).as('stored'),
       ])
-      .$if(only, (q) => q.where('tenantId', '=', tenantId!))
+      .where('tenantId', 'in', ids)
       .groupBy('tenantId')
       .execute();
     const newestRows = await this.db
@@ -646,19 +665,20 @@ export class TaskRepository {
             .whereRef('newer.instanceId', '=', 'b.instanceId'),
         ),
       )
-      .$if(only, (q) => q.where('b.tenantId', '=', tenantId!))
+      .where('b.tenantId', 'in', ids)
       .groupBy('b.tenantId')
       .execute();
     const protectedBy = new Map(protectedRows.map((r) => [r.tenantId, Number(r.n)]));
     const backupsBy = new Map(backupRows.map((r) => [r.tenantId, r]));
     const newestBy = new Map(newestRows.map((r) => [r.tenantId, Number(r.bytes ?? 0)]));
-    return tenants.map(({ id }) => ({
+    const items = tenants.map(({ id }) => ({
       tenantId: id,
       protectedInstances: protectedBy.get(id) ?? 0,
       backups: Number(backupsBy.get(id)?.n ?? 0),
       storedBytes: Number(backupsBy.get(id)?.stored ?? 0),
       protectedBytes: newestBy.get(id) ?? 0,
     }));
+    return { items, nextCursor: tenantPage.nextCursor };
   }
 
   /** The newest backup of an instance (parent of the next incremental). */

@@ -12,6 +12,7 @@ import {
   EnrollmentCreate,
   Id,
   IdParam,
+  PageQuery,
   ZonePlugins,
 } from '../schemas.js';
 import { agentView } from '../views.js';
@@ -67,10 +68,12 @@ export function agentRoutes(deps: ApiDeps) {
       path: '/agents',
       tags,
       summary: 'List agents with their plugins, slots and running tasks (sp-admin)',
-      responses: { 200: jsonResponse(AgentPage, 'agents'), ...errorResponses },
+      request: { query: PageQuery },
+      responses: { 200: jsonResponse(AgentPage, 'a page of agents'), ...errorResponses },
     }),
     async (c) => {
-      return c.json({ items: (await deps.agents.list()).map(agentView), nextCursor: null }, 200);
+      const page = await deps.agents.list(c.req.valid('query'));
+      return c.json({ items: page.items.map(agentView), nextCursor: page.nextCursor }, 200);
     },
   );
 

@@ -4,7 +4,7 @@ import { NotFoundError } from '../../domain/errors.js';
 import { principal, tenantScope, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
 import { errorResponses, jsonBody, jsonResponse, router } from '../openapi.js';
-import { Backup, BackupPage, BackupQuery, Id, IdParam, RestoreVolume, Task, Usage } from '../schemas.js';
+import { Backup, BackupPage, BackupQuery, Id, IdParam, PageQuery, RestoreVolume, Task, Usage } from '../schemas.js';
 import { backupView, taskView } from '../views.js';
 
 const tags = ['Backups'];
@@ -88,9 +88,10 @@ export function backupRoutes(deps: ApiDeps) {
       tags: ['Usage'],
       summary:
         'Billing figures per tenant (sp-admin: every tenant; a tenant: its own): protected instances, restore points, stored and protected bytes',
-      responses: { 200: jsonResponse(Usage, 'usage per tenant'), ...errorResponses },
+      request: { query: PageQuery },
+      responses: { 200: jsonResponse(Usage, 'a page of usage per tenant, in tenant id order'), ...errorResponses },
     }),
-    async (c) => c.json({ items: await deps.tasks.usage(tenantScope(principal(c))) }, 200),
+    async (c) => c.json(await deps.tasks.usage(c.req.valid('query'), tenantScope(principal(c))), 200),
   );
 
   return app;

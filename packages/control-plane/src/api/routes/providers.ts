@@ -6,6 +6,7 @@ import { errorResponses, jsonBody, jsonResponse, router } from '../openapi.js';
 import {
   Id,
   OfferingsWait,
+  PageQuery,
   Problem,
   Provider,
   ProviderCreate,
@@ -71,12 +72,13 @@ export function providerRoutes(deps: ApiDeps) {
       path: '/zones/{zone}/providers',
       tags,
       summary: 'List the provider connections of a zone (sp-admin)',
-      request: { params: ZoneParam },
-      responses: { 200: jsonResponse(ProviderPage, 'provider connections'), ...errorResponses },
+      request: { params: ZoneParam, query: PageQuery },
+      responses: { 200: jsonResponse(ProviderPage, 'a page of provider connections'), ...errorResponses },
     }),
     async (c) => {
       const zone = zoneOf(c.req.valid('param').zone);
-      return c.json({ items: (await deps.catalog.listProviders(zone)).map(providerView), nextCursor: null }, 200);
+      const page = await deps.catalog.listProviders(zone, c.req.valid('query'));
+      return c.json({ items: page.items.map(providerView), nextCursor: page.nextCursor }, 200);
     },
   );
 

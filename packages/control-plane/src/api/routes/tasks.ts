@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
-import { NotFoundError } from '../../domain/errors.js';
+import { InputError, NotFoundError } from '../../domain/errors.js';
+import { decodeEventCursor, eventPageOf } from '../../store/page.js';
 import { principal, tenantScope, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
 import { errorResponses, jsonResponse, router } from '../openapi.js';
@@ -10,6 +11,7 @@ import {
   EventStreamQuery,
   Id,
   IdParam,
+  PageQuery,
   ProgressPage,
   Task,
   TaskPage,
@@ -68,13 +70,14 @@ export function taskRoutes(deps: ApiDeps) {
       method: 'get',
       path: '/tasks/{id}/progress',
       tags,
-      summary: 'Every stored progress report of a task, in order',
-      request: { params: IdParam },
-      responses: { 200: jsonResponse(ProgressPage, 'progress reports'), ...errorResponses },
+      summary: 'The stored progress reports of a task, in order',
+      request: { params: IdParam, query: PageQuery },
+      responses: { 200: jsonResponse(ProgressPage, 'a page of progress reports'), ...errorResponses },
     }),
     async (c) => {
       const task = await visible(c, c.req.valid('param').id);
-      return c.json({ items: (await deps.tasks.progress(task.id)).map(progressView), nextCursor: null }, 200);
+      const page = await deps.tasks.progress(task.id, c.req.valid('query'));
+      return c.json({ items: page.items.map(progressView), nextCursor: page.nextCursor }, 200);
     },
   );
 
@@ -99,15 +102,21 @@ export function taskRoutes(deps: ApiDeps) {
       method: 'get',
       path: '/events',
       tags: ['Events'],
-      summary: 'The event log after an id (pass nextCursor as `after` to resume)',
+      summary: 'The event log after an id (pass nextCursor as `cursor` to resume)',
       request: { query: EventQuery },
-      responses: { 200: jsonResponse(EventPage, 'events'), ...errorResponses },
+      responses: { 200: jsonResponse(EventPage, 'a page of events'), ...errorResponses },
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const rows = await deps.tasks.listEvents(q.after, q.limit, tenantScope(principal(c)));
-      const last = rows[rows.length - 1];
-      return c.json({ items: rows.map(eventView), nextCursor: last ? String(last.id) : null }, 200);
+      if (q.cursor !== undefined && q.after !== undefined) {
+        throw new InputError('give either cursor or after, not both', [
+          { path: 'query.after', message: 'not allowed with cursor' },
+        ]);
+      }
+      const after = decodeEventCursor(q.cursor) ?? q.after ?? 0;
+      const rows = await deps.tasks.listEvents(after, q.limit, tenantScope(principal(c)));
+      const page = eventPageOf(rows, q.limit);
+      return c.json({ items: page.items.map(eventView), nextCursor: page.nextCursor }, 200);
     },
   );
 

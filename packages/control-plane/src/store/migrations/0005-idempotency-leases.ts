@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { MysqlAdapter, sql, type Kysely } from 'kysely';
 
 /*
  * Idempotency records belong to the API token that made them (not to its tenant), and an
@@ -21,6 +21,12 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addPrimaryKeyConstraint('idempotency_keys_pk', ['principal_id', 'idem_key'])
     .execute();
+  // Keys compare byte for byte, as on SQLite: "Key" and "key" are two keys.
+  if (db.getExecutor().adapter instanceof MysqlAdapter) {
+    await sql`alter table idempotency_keys modify idem_key varchar(255) character set utf8mb4 collate utf8mb4_bin not null`.execute(
+      db,
+    );
+  }
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
