@@ -7,7 +7,7 @@ import { protectInstance, waitForTask } from '../harness/scenario.js';
 const TERMINAL = ['succeeded', 'failed', 'cancelled', 'lost'];
 const SECRET_KEY = 'a'.repeat(64);
 
-// Several replicas share one MySQL database and nothing but it (DESIGN §5); SQLite is the
+// Several replicas share one MySQL database and nothing but it; SQLite is the
 // single-process quick start, so this runs on MySQL only (and shows as skipped without it).
 describe.runIf(backends.includes('mysql'))('two control-plane replicas on one MySQL database', () => {
   let db: TestDatabase;

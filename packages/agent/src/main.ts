@@ -65,7 +65,7 @@ async function runCommand(flags: RunFlags): Promise<void> {
     );
 
   const log = createLogger(config.logLevel);
-  // A plugin's stray timer or floating promise must not take the agent down (DESIGN §4).
+  // A plugin's stray timer or floating promise must not take the agent down.
   process.on('uncaughtException', (err) =>
     log.error({ err }, 'uncaught exception (probably in a plugin); the agent keeps running'),
   );

@@ -6,7 +6,7 @@ import { readJsonSync, writeFileAtomicSync } from './atomic.js';
 /** Name of the drain file inside the state directory. */
 export const DRAIN_FILE = 'drain.json';
 
-/** The message shown when maintenance is on and nobody wrote a better one (DESIGN §4). */
+/** The message shown when maintenance is on and nobody wrote a better one. */
 export const DEFAULT_DRAIN_MESSAGE = 'Service provider is currently undergoing scheduled maintenance.';
 
 const drainSchema = z.object({

@@ -13,7 +13,7 @@ import type {
   TenantRow,
 } from '../store/schema.js';
 
-/** Row → API shape (DESIGN §6 "Core bodies"). Times become RFC 3339 strings. */
+/** Row → API shape (the bodies of docs/api.md). Times become RFC 3339 strings. */
 const iso = (ms: number): string => new Date(ms).toISOString();
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
 

@@ -17,7 +17,7 @@ export function canSee(p: Principal, ownerTenantId: string): boolean {
   return isSpAdmin(p) || p.tenantId === ownerTenantId;
 }
 
-/** Priority band of ad-hoc work: tenant users 0-49, SP admins 50-99 (DESIGN §3). */
+/** Priority band of ad-hoc work: tenant users 0-49, SP admins 50-99 (docs/api.md, "Tasks"). */
 export function defaultPriority(p: Principal): number {
   return isSpAdmin(p) ? 50 : 0;
 }

@@ -1,5 +1,5 @@
 /**
- * The task state machine (DESIGN §3): queued → dispatched → running → succeeded / failed /
+ * The task state machine (docs/api.md, "Tasks"): queued → dispatched → running → succeeded / failed /
  * cancelled, plus `lost` when the agent vanished past its lease.
  */
 export const TASK_KINDS = [

@@ -106,7 +106,7 @@ export class Operations {
 
   /**
    * Restores one volume of a backup and attaches it to another instance of the same tenant
-   * (DESIGN §4 *Restore*). Both instances must be in one zone, since one agent does the work.
+   * (see docs/api.md). Both instances must be in one zone, since one agent does the work.
    */
   async restoreVolume(p: Principal, backupId: string, volume: string, targetInstanceId: string): Promise<TaskRow> {
     const backup = await this.visibleBackup(p, backupId);
