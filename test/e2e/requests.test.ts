@@ -111,6 +111,21 @@ describe.each(backends)('hostile HTTP clients (%s)', (backend) => {
     expect((await new Api(cp.url, replay.body.token).get(`/v1/tenants/${tenant.id}`)).status).toBe(200);
   });
 
+  it('lets exactly one of many racing creates of one name through; the others get 409, never 500', async () => {
+    for (let round = 0; round < 5; round++) {
+      const name = `raced-${round}`;
+      const replies = await Promise.all(Array.from({ length: 30 }, () => admin.call('POST', '/v1/tenants', { name })));
+      const statuses = replies.map((r) => r.status);
+      expect(statuses.filter((s) => s === 201)).toHaveLength(1);
+      expect(
+        statuses.filter((s) => s !== 201).every((s) => s === 409),
+        statuses.join(','),
+      ).toBe(true);
+      const tenants = (await admin.expect(200, 'GET', '/v1/tenants?limit=500')).items as { name: string }[];
+      expect(tenants.filter((t) => t.name === name)).toHaveLength(1);
+    }
+  });
+
   it('stores the answers of keyed requests sealed, never the secret itself', async () => {
     const tenant = await admin.expect(201, 'POST', '/v1/tenants', { name: 'sealed' });
     const r = await admin.call(

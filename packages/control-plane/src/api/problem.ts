@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { HTTPException } from 'hono/http-exception';
 import { AppError } from '../domain/errors.js';
-import { isTransient } from '../store/db.js';
+import { isTransient, isUniqueViolation } from '../store/db.js';
 import type { Logger } from '../logger.js';
 
 /** RFC 9457 problem details, the one error shape of the API. */
@@ -46,6 +46,15 @@ export function errorHandler(log: Logger) {
         503,
         'store_busy',
         'the store could not complete this request now; nothing was changed, retry it',
+      );
+    }
+    // Two requests raced to create the same thing; the loser's whole request was rolled back.
+    if (isUniqueViolation(err)) {
+      return problem(
+        c,
+        409,
+        'conflict',
+        'something with the same identity was created at the same time; nothing was changed',
       );
     }
     log.error({ err, path: c.req.path }, 'unhandled error');

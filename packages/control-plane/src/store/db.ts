@@ -124,6 +124,12 @@ export async function storeReady(db: Db): Promise<boolean> {
   }
 }
 
+/** A write refused by a unique key: something with the same identity was created meanwhile. */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { errno?: number; code?: string };
+  return e.errno === 1062 || e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
 /** Errors after which the whole transaction may simply run again. */
 export function isTransient(err: unknown): boolean {
   const e = err as { errno?: number; code?: string };
