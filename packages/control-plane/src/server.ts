@@ -62,6 +62,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       pollMs: config.dispatchPollMs,
       maxConcurrentTasks: config.maxConcurrentTasks,
       maxFrameBytes: config.maxFrameBytes,
+      frameRate: config.agentFrameRate,
+      maxDeliveries: config.assignMaxDeliveries,
     },
     log.child({ component: 'dispatcher' }),
     metrics,

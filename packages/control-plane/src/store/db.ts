@@ -14,6 +14,7 @@ import {
 import { createPool } from 'mysql2';
 import * as m0001 from './migrations/0001-initial.js';
 import * as m0002 from './migrations/0002-event-clock.js';
+import * as m0004 from './migrations/0004-task-deliveries.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -28,6 +29,7 @@ export interface Store {
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
   '0002-event-clock': m0002,
+  '0004-task-deliveries': m0004,
 };
 
 /**
