@@ -110,6 +110,10 @@ describe.each(backends)('agent wire: one agent cannot stall, flood or poison the
   });
 
   afterAll(async () => {
+    if (cp && !cp.proc.running)
+      console.error(
+        `control plane exited (${cp.proc.exitCode ?? cp.proc.signal}):\n${cp.proc.stderr.join('\n')}\n${cp.proc.lines.slice(-20).join('\n')}`,
+      );
     for (const a of agents) await a.stop();
     await store?.close();
     await cp?.proc.stop();

@@ -72,11 +72,7 @@ export class RawAgent {
 
   /** The first received frame of `kind` matching `match`, waiting for it. */
   async next(kind: DecodedFrame['body'], match: (f: DecodedFrame) => boolean = () => true, timeoutMs = 30_000) {
-    return waitFor(
-      () => this.received.find((f) => f.body === kind && match(f)),
-      `a ${kind} frame`,
-      timeoutMs,
-    );
+    return waitFor(() => this.received.find((f) => f.body === kind && match(f)), `a ${kind} frame`, timeoutMs);
   }
 
   /** Waits until an Ack names `seq`. */

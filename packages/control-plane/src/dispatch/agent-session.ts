@@ -235,7 +235,12 @@ export class AgentSession {
 /** Close reasons travel in a control frame limited to 123 bytes. */
 function closeReason(reason: string): string {
   const buf = Buffer.from(reason, 'utf8');
-  return buf.byteLength <= 123 ? reason : `${buf.subarray(0, 119).toString('utf8').replace(/\uFFFD$/, '')}…`;
+  return buf.byteLength <= 123
+    ? reason
+    : `${buf
+        .subarray(0, 119)
+        .toString('utf8')
+        .replace(/\uFFFD$/, '')}…`;
 }
 
 /** What a hello says, checked against the limits of the columns it is stored in. */
@@ -249,7 +254,9 @@ function helloFacts(
     throw new WireViolation(`${hello.plugins.length} plugins listed, the limit is ${L.plugins}`);
   const plugins = hello.plugins.map((p) => {
     if (p.capabilities.length > L.capabilities)
-      throw new WireViolation(`plugin ${p.name} lists ${p.capabilities.length} capabilities, the limit is ${L.capabilities}`);
+      throw new WireViolation(
+        `plugin ${p.name} lists ${p.capabilities.length} capabilities, the limit is ${L.capabilities}`,
+      );
     return {
       name: wireIdentifier('plugin name', p.name, L.pluginNameChars),
       version: wireIdentifier('plugin version', p.version, L.pluginVersionChars),
@@ -352,8 +359,7 @@ function toReport(env: DecodedFrame, now: number): Report | null {
               addedBytes: wireCount('added_bytes', Number(b.addedBytes)),
               mode: b.mode,
               // A longer one cannot name a stored backup anyway.
-              parentExternalId:
-                [...b.parentExternalId].length > WIRE_LIMITS.externalIdChars ? '' : b.parentExternalId,
+              parentExternalId: [...b.parentExternalId].length > WIRE_LIMITS.externalIdChars ? '' : b.parentExternalId,
             }
           : null,
         output,

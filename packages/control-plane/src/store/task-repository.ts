@@ -277,7 +277,15 @@ export class TaskRepository {
     const attempt = task.attempt + 1;
     const r = await this.db
       .updateTable('tasks')
-      .set({ state: 'dispatched', agentId, attempt, dispatchedAt: now, leaseExpiresAt, cancelRequested: 0, deliveries: 0 })
+      .set({
+        state: 'dispatched',
+        agentId,
+        attempt,
+        dispatchedAt: now,
+        leaseExpiresAt,
+        cancelRequested: 0,
+        deliveries: 0,
+      })
       .where('id', '=', task.id)
       .where('state', 'in', statesLeadingTo('dispatched'))
       .where('attempt', '=', task.attempt)
@@ -336,7 +344,11 @@ export class TaskRepository {
         .where('id', '=', task.id)
         .where('attempt', '=', task.attempt)
         .where('agentId', '=', task.agentId ?? '')
-        .where('state', 'in', statesLeadingTo('failed').filter((s) => HELD_STATES.includes(s)))
+        .where(
+          'state',
+          'in',
+          statesLeadingTo('failed').filter((s) => HELD_STATES.includes(s)),
+        )
         .executeTakeFirst();
       if (Number(r.numUpdatedRows) !== 1) return false;
       await this.event(trx, task, 'task.failed', `${task.kind} task failed: ${code}: ${message}`, now);
