@@ -24,7 +24,7 @@ export interface Config {
   /** Each agent session's frame budget: a token bucket of `burst` frames refilled at `perSecond`. */
   agentFrameRate: { perSecond: number; burst: number };
   /** An assignment sent this many times without the agent accepting it fails. */
-  assignMaxDeliveries: number;
+  assignMaxSends: number;
   /** Largest accepted HTTP body. */
   maxBodyBytes: number;
 }
@@ -53,7 +53,7 @@ const schema = z.object({
   CAIRN_MAX_BODY_BYTES: int(1024).default(1024 * 1024),
   CAIRN_AGENT_FRAME_RATE: int(10).default(200),
   CAIRN_AGENT_FRAME_BURST: int(100).default(2000),
-  CAIRN_ASSIGN_MAX_DELIVERIES: int(1).default(5),
+  CAIRN_ASSIGN_MAX_SENDS: int(1).default(5),
 });
 
 export class ConfigError extends Error {
@@ -88,6 +88,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxFrameBytes: e.CAIRN_MAX_FRAME_BYTES,
     maxBodyBytes: e.CAIRN_MAX_BODY_BYTES,
     agentFrameRate: { perSecond: e.CAIRN_AGENT_FRAME_RATE, burst: e.CAIRN_AGENT_FRAME_BURST },
-    assignMaxDeliveries: e.CAIRN_ASSIGN_MAX_DELIVERIES,
+    assignMaxSends: e.CAIRN_ASSIGN_MAX_SENDS,
   };
 }

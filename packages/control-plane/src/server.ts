@@ -63,7 +63,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       maxConcurrentTasks: config.maxConcurrentTasks,
       maxFrameBytes: config.maxFrameBytes,
       frameRate: config.agentFrameRate,
-      maxDeliveries: config.assignMaxDeliveries,
+      maxDeliveries: config.assignMaxSends,
     },
     log.child({ component: 'dispatcher' }),
     metrics,
