@@ -5,8 +5,10 @@ import type { PluginIsolation } from './plugin-host/operations.js';
 import type { PluginRegistry } from './plugin-host/registry.js';
 import { AgentConnection, type ServerFrame } from './session/connection.js';
 import { buildHello } from './session/handshake.js';
+import { ReportOutbox } from './session/outbox.js';
+import type { Pace } from './session/pacing.js';
 import type { BackoffPolicy } from './session/reconnect.js';
-import { recordEnvelope, Spool } from './spool/spool.js';
+import { Spool } from './spool/spool.js';
 import { writeCredential, type AgentCredential } from './state/credential.js';
 import { DrainState, drainMessage, sameDrain, type DrainRecord } from './state/drain.js';
 import { TaskJournal } from './state/journal.js';
@@ -31,6 +33,8 @@ export interface AgentOptions {
   /** How often the drain file is polled for an operator's change. */
   drainPollMs?: number;
   backoff?: BackoffPolicy;
+  /** Largest frame accepted from the control plane (default 1 MiB). */
+  maxFrameBytes?: number;
 }
 
 /**
@@ -49,6 +53,7 @@ export class Agent {
   readonly drain: DrainState;
   readonly executor: Executor;
   readonly connection: AgentConnection;
+  private readonly outbox: ReportOutbox;
   private readonly log: Logger;
   /** The drain state the control plane last heard from us (hello) or told us (Drain). */
   private reportedDrain: Pick<DrainRecord, 'enabled' | 'message'> | undefined;
@@ -80,11 +85,13 @@ export class Agent {
       ...(opts.abortGraceMs === undefined ? {} : { abortGraceMs: opts.abortGraceMs }),
       log: this.log,
     });
+    this.outbox = new ReportOutbox((body) => this.connection.send(body));
     this.connection = new AgentConnection({
       server: opts.server ?? opts.credential.server,
       credential: opts.credential.credential,
       log: this.log,
       ...(opts.backoff ? { backoff: opts.backoff } : {}),
+      ...(opts.maxFrameBytes ? { maxFrameBytes: opts.maxFrameBytes } : {}),
       handlers: {
         hello: () => this.hello(),
         ready: (welcome) => this.onReady(welcome),
@@ -104,9 +111,7 @@ export class Agent {
       this.log.warn({ interrupted }, 'tasks interrupted by the previous run reported as AGENT_INTERRUPTED');
     // Live reports go out as soon as they are on disk; while no session is up they wait in the
     // spool and go out, in seq order, after the next welcome.
-    this.unsubscribe = this.spool.onAppend((record) => {
-      this.connection.send(recordEnvelope(record));
-    });
+    this.unsubscribe = this.spool.onAppend((record) => this.outbox.push(record));
     this.drain.watch((record) => this.onLocalDrainChange(record), this.opts.drainPollMs);
     this.pruneTimer = setInterval(() => this.journal.prune(JOURNAL_RETENTION_MS, Date.now()), 60 * 60_000);
     this.pruneTimer.unref();
@@ -152,7 +157,7 @@ export class Agent {
     });
   }
 
-  private onReady(welcome: { sessionId: string; heartbeatIntervalMs: number }): void {
+  private onReady(welcome: { sessionId: string; heartbeatIntervalMs: number; pace: Pace | null }): void {
     clearTimeout(this.disconnectTimer);
     this.disconnectTimer = undefined;
     const pending = this.spool.pending();
@@ -162,10 +167,11 @@ export class Agent {
         heartbeatIntervalMs: welcome.heartbeatIntervalMs,
         spooled: pending.length,
         running: this.executor.busy,
+        ...(welcome.pace ? { reportsPerSecond: welcome.pace.perSecond } : {}),
       },
       'agent connected',
     );
-    for (const record of pending) this.connection.send(recordEnvelope(record));
+    this.outbox.start(welcome.pace, pending);
     // The drain may have changed between the hello and the welcome.
     this.drain.refresh();
     if (this.reportedDrain && !sameDrain(this.drain.current, this.reportedDrain)) {
@@ -181,9 +187,12 @@ export class Agent {
       case 'cancel':
         this.executor.cancel(frame.cancel!);
         return;
-      case 'ack':
-        this.spool.ack(frame.ack!.spoolSeqs ?? []);
+      case 'ack': {
+        const seqs = frame.ack!.spoolSeqs ?? [];
+        this.spool.ack(seqs);
+        this.outbox.acked(seqs);
         return;
+      }
       case 'drain':
         this.onServerDrain(frame.drain!);
         return;
@@ -247,6 +256,7 @@ export class Agent {
   }
 
   private onLost(): void {
+    this.outbox.stop();
     if (this.disconnectTimer) return;
     const limit = this.opts.disconnectAbortMs;
     this.disconnectTimer = setTimeout(() => {

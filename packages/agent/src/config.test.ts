@@ -15,6 +15,7 @@ describe('run configuration', () => {
         disconnectAbortMs: 600_000,
         taskTimeoutMs: 21_600_000,
         pluginIsolation: 'worker',
+        maxFrameBytes: 1_048_576,
       },
     });
   });

@@ -15,6 +15,8 @@ export interface RunConfig {
   taskTimeoutMs: number;
   /** Where plugin code runs: its own worker thread per operation, or the agent's thread. */
   pluginIsolation: PluginIsolation;
+  /** Largest frame the agent accepts (announced in its hello). */
+  maxFrameBytes: number;
 }
 
 /** Flags as commander hands them over: strings, each maybe absent. */
@@ -27,6 +29,7 @@ export interface RunFlags {
   disconnectAbortMs?: string;
   taskTimeoutMs?: string;
   pluginIsolation?: string;
+  maxFrameBytes?: string;
 }
 
 export const RUN_DEFAULTS = {
@@ -36,6 +39,7 @@ export const RUN_DEFAULTS = {
   disconnectAbortMs: 10 * 60_000,
   taskTimeoutMs: 6 * 60 * 60_000,
   pluginIsolation: 'worker' as PluginIsolation,
+  maxFrameBytes: 1024 * 1024,
 } as const;
 
 /** Environment variables `run` reads when the matching flag is absent. */
@@ -124,6 +128,15 @@ export function parseRunConfig(
     problems,
   );
 
+  const maxFrameBytes = integer(
+    '--max-frame-bytes',
+    flags.maxFrameBytes,
+    RUN_DEFAULTS.maxFrameBytes,
+    1024,
+    64 * 1024 * 1024,
+    problems,
+  );
+
   const isolation = flags.pluginIsolation ?? env[RUN_ENV.pluginIsolation] ?? RUN_DEFAULTS.pluginIsolation;
   if (!(PLUGIN_ISOLATIONS as readonly string[]).includes(isolation))
     problems.push(`--plugin-isolation must be one of ${PLUGIN_ISOLATIONS.join(', ')}, got "${isolation}"`);
@@ -140,6 +153,7 @@ export function parseRunConfig(
       disconnectAbortMs,
       taskTimeoutMs,
       pluginIsolation: isolation as PluginIsolation,
+      maxFrameBytes,
     },
   };
 }

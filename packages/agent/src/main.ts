@@ -81,6 +81,7 @@ async function runCommand(flags: RunFlags): Promise<void> {
     disconnectAbortMs: config.disconnectAbortMs,
     taskTimeoutMs: config.taskTimeoutMs,
     pluginIsolation: config.pluginIsolation,
+    maxFrameBytes: config.maxFrameBytes,
     log,
     ...(config.server ? { server: config.server } : {}),
   });
@@ -174,6 +175,10 @@ function buildProgram(): Command {
     .option(
       '--task-timeout-ms <ms>',
       `fail any operation running longer than this (default ${RUN_DEFAULTS.taskTimeoutMs})`,
+    )
+    .option(
+      '--max-frame-bytes <n>',
+      `largest frame accepted from the control plane, told to it in the hello (default ${RUN_DEFAULTS.maxFrameBytes})`,
     )
     .action((flags: RunFlags) => runCommand(flags));
 

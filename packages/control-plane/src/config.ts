@@ -21,6 +21,10 @@ export interface Config {
   maxConcurrentTasks: number;
   /** Largest accepted agent frame. */
   maxFrameBytes: number;
+  /** Each agent session's frame budget: a token bucket of `burst` frames refilled at `perSecond`. */
+  agentFrameRate: { perSecond: number; burst: number };
+  /** An assignment sent this many times without the agent accepting it fails. */
+  assignMaxSends: number;
   /** Largest accepted HTTP body. */
   maxBodyBytes: number;
   /** A client must have sent its whole request (headers and body) within this time. */
@@ -56,6 +60,9 @@ const schema = z.object({
   CAIRN_REQUEST_TIMEOUT_MS: int(1000).max(30_000).default(20_000),
   CAIRN_IDEMPOTENCY_LEASE_MS: int(1000).max(600_000).default(30_000),
   CAIRN_SHUTDOWN_DRAIN_MS: int(0).max(600_000).default(3000),
+  CAIRN_AGENT_FRAME_RATE: int(10).default(200),
+  CAIRN_AGENT_FRAME_BURST: int(100).default(2000),
+  CAIRN_ASSIGN_MAX_SENDS: int(1).default(5),
 });
 
 export class ConfigError extends Error {
@@ -92,5 +99,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     requestTimeoutMs: e.CAIRN_REQUEST_TIMEOUT_MS,
     idempotencyLeaseMs: e.CAIRN_IDEMPOTENCY_LEASE_MS,
     shutdownDrainMs: e.CAIRN_SHUTDOWN_DRAIN_MS,
+    agentFrameRate: { perSecond: e.CAIRN_AGENT_FRAME_RATE, burst: e.CAIRN_AGENT_FRAME_BURST },
+    assignMaxSends: e.CAIRN_ASSIGN_MAX_SENDS,
   };
 }

@@ -69,6 +69,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       pollMs: config.dispatchPollMs,
       maxConcurrentTasks: config.maxConcurrentTasks,
       maxFrameBytes: config.maxFrameBytes,
+      frameRate: config.agentFrameRate,
+      maxDeliveries: config.assignMaxSends,
     },
     log.child({ component: 'dispatcher' }),
     metrics,

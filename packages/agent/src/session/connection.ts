@@ -11,6 +11,7 @@ import WebSocket from 'ws';
 import type { Logger } from '../logger.js';
 import { checkServerFrame, CloseCodes, heartbeatInterval } from './handshake.js';
 import { Heartbeat } from './heartbeat.js';
+import { paceFor, type Pace } from './pacing.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './reconnect.js';
 import { agentSocketUrl } from './url.js';
 
@@ -21,8 +22,8 @@ export type ServerFrame = DecodedFrame;
 export interface ConnectionHandlers {
   /** The first frame of a new session. */
   hello(): wire.IAgentHello;
-  /** The control plane welcomed the session; frames may flow. */
-  ready(welcome: { sessionId: string; heartbeatIntervalMs: number }): void;
+  /** The control plane welcomed the session; frames may flow, reports at `pace`. */
+  ready(welcome: { sessionId: string; heartbeatIntervalMs: number; pace: Pace | null }): void;
   /** Assign, cancel, drain, ack or a rotated credential (heartbeats and the handshake are handled here). */
   frame(frame: ServerFrame): void;
   /** A welcomed session ended. */
@@ -158,7 +159,8 @@ export class AgentConnection {
     ws.on('open', () => {
       if (ws !== this.ws) return;
       this.phase = 'awaiting-welcome';
-      ws.send(encodeFrame({ hello: this.opts.handlers.hello() }));
+      // The server never sends a frame over the limit announced here.
+      ws.send(encodeFrame({ hello: { ...this.opts.handlers.hello(), maxFrameBytes: this.maxFrameBytes } }));
       const waitMs = this.opts.welcomeTimeoutMs ?? 15_000;
       this.welcomeTimer = setTimeout(
         () => this.close(CloseCodes.POLICY_VIOLATION, `no welcome within ${waitMs} ms`, 'warn'),
@@ -224,7 +226,11 @@ export class AgentConnection {
       },
     );
     this.heartbeat.start();
-    this.opts.handlers.ready({ sessionId: welcome.sessionId ?? '', heartbeatIntervalMs: intervalMs });
+    this.opts.handlers.ready({
+      sessionId: welcome.sessionId ?? '',
+      heartbeatIntervalMs: intervalMs,
+      pace: paceFor(welcome),
+    });
   }
 
   /** Closes the socket with a code and a log line; the 'close' event schedules the reconnect. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   decodeFrame,
+  DEFAULT_MAX_FRAME_BYTES,
   encodeFrame,
   FrameError,
   PROTOCOL_VERSION,
@@ -10,6 +11,20 @@ import {
   type wire,
 } from '@cairn/proto';
 import type WebSocket from 'ws';
+import { TokenBucket } from '../domain/rate-limit.js';
+import {
+  boundChars,
+  boundJson,
+  boundText,
+  WIRE_LIMITS,
+  WireViolation,
+  wireAttempt,
+  wireCount,
+  wireIdentifier,
+  wirePercent,
+  wireSeq,
+  wireTime,
+} from '../domain/wire-limits.js';
 import type { Logger } from '../logger.js';
 import type { AgentHelloInfo } from '../store/agent-repository.js';
 import type { Report } from '../store/task-repository.js';
@@ -18,6 +33,8 @@ import type { Report } from '../store/task-repository.js';
 export interface SessionHost {
   heartbeatMs: number;
   maxFrameBytes: number;
+  /** Every session's frame budget (a token bucket); going over it closes the session. */
+  frameRate: { perSecond: number; burst: number };
   /** Called once, after a valid hello; the welcome has been sent. */
   onHello(session: AgentSession, hello: AgentHelloInfo, running: { taskId: string; attempt: number }[]): Promise<void>;
   onHeartbeat(session: AgentSession): Promise<void>;
@@ -26,7 +43,12 @@ export interface SessionHost {
   onClose(session: AgentSession): Promise<void>;
   /** A protocol violation is closing this session with `code`. */
   onViolation(code: number): void;
+  /** The session went over its frame budget and is being closed. */
+  onRateLimited(): void;
 }
+
+/** Reports written per store transaction: a big batch must not hold the event loop for long. */
+const MAX_BATCH = 200;
 
 /** Frames an agent must never send. */
 const SERVER_ONLY = new Set(['welcome', 'assign', 'cancel', 'drain', 'credential']);
@@ -46,11 +68,15 @@ export class AgentSession {
   private inbox: Report[] = [];
   private pumping = false;
   private chain: Promise<void> = Promise.resolve();
+  private heartbeatQueued = false;
+  private readonly bucket: TokenBucket;
   /** Cancel frames already sent on this session, by `taskId:attempt` (only to avoid resending). */
   readonly cancelsSent = new Set<string>();
   /** A rotated credential was already sent on this session. */
   credentialOffered = false;
   slots = 0;
+  /** The largest frame the agent accepts, from its hello. */
+  agentMaxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
 
   constructor(
     readonly agentId: string,
@@ -59,6 +85,7 @@ export class AgentSession {
     private readonly host: SessionHost,
     private readonly log: Logger,
   ) {
+    this.bucket = new TokenBucket(host.frameRate.perSecond, host.frameRate.burst, Date.now());
     socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     socket.on('close', (code, reason) => {
       this.closed = true;
@@ -85,8 +112,13 @@ export class AgentSession {
   }
 
   send(body: wire.IEnvelope): boolean {
+    return this.sendFrame(encodeFrame(body));
+  }
+
+  /** Sends an already encoded frame. */
+  sendFrame(frame: Uint8Array): boolean {
     if (this.closed) return false;
-    this.socket.send(encodeFrame(body));
+    this.socket.send(frame);
     return true;
   }
 
@@ -96,7 +128,9 @@ export class AgentSession {
     if (code !== 1001 && code !== 4000 && code !== CLOSE_REVOKED) this.host.onViolation(code);
     this.log.warn({ closeCode: code, reason }, `closing agent session: ${reason}`);
     this.closed = true;
-    this.socket.close(code, reason.slice(0, 120));
+    this.socket.close(code, closeReason(reason));
+    // A peer that keeps sending instead of completing the close handshake is not waited for.
+    setTimeout(() => this.socket.terminate(), 1_000).unref();
   }
 
   private enqueue(work: () => Promise<void>): void {
@@ -108,6 +142,12 @@ export class AgentSession {
 
   private onMessage(data: Buffer, isBinary: boolean): void {
     if (this.closed) return;
+    // Counted before any decoding: a flood must cost as little as possible.
+    if (!this.bucket.take(Date.now())) {
+      const { perSecond, burst } = this.host.frameRate;
+      this.host.onRateLimited();
+      return this.fail(1008, `over the frame rate limit (${perSecond} frames/s, burst ${burst})`);
+    }
     if (!isBinary) return this.fail(1003, 'text frames are not part of the protocol');
     let env: DecodedFrame;
     try {
@@ -124,11 +164,23 @@ export class AgentSession {
         return this.onHello(env.hello!);
       case 'heartbeat':
         this.send({ heartbeat: { sentAtMs: Date.now(), running: 0 } });
-        return this.enqueue(() => this.host.onHeartbeat(this));
+        // Coalesced: however many arrive, at most one lease renewal waits behind the one running.
+        if (this.heartbeatQueued) return;
+        this.heartbeatQueued = true;
+        return this.enqueue(() => {
+          this.heartbeatQueued = false;
+          return this.host.onHeartbeat(this);
+        });
       case 'ack':
         return; // agents acknowledge drains; nothing to do yet
       default: {
-        const report = toReport(env);
+        let report: Report | null;
+        try {
+          report = toReport(env, Date.now());
+        } catch (err) {
+          if (err instanceof WireViolation) return this.fail(1008, `${kind} frame: ${err.message}`);
+          throw err;
+        }
         if (!report) return this.fail(1008, `${kind} frame lacks a task id or attempt`);
         this.inbox.push(report);
         if (!this.pumping) {
@@ -150,70 +202,156 @@ export class AgentSession {
     }
     if (hello.agentId !== this.agentId)
       return this.fail(1008, `hello names agent ${hello.agentId}, credential belongs to ${this.agentId}`);
+    let facts: { info: AgentHelloInfo; running: { taskId: string; attempt: number }[] };
+    try {
+      facts = helloFacts(hello, this.zone);
+    } catch (err) {
+      if (err instanceof WireViolation) return this.fail(1008, `hello: ${err.message}`);
+      throw err;
+    }
     this.slots = hello.slots;
+    if (hello.maxFrameBytes > 0) this.agentMaxFrameBytes = hello.maxFrameBytes;
     this.send({
       welcome: {
         protocolVersion: PROTOCOL_VERSION,
         sessionId: this.sessionId,
         heartbeatIntervalMs: this.host.heartbeatMs,
         maxFrameBytes: this.host.maxFrameBytes,
+        framesPerSecond: this.host.frameRate.perSecond,
+        frameBurst: this.host.frameRate.burst,
       },
     });
-    const info: AgentHelloInfo = {
-      zone: this.zone,
-      slots: hello.slots,
-      plugins: hello.plugins.map((p) => ({
-        name: p.name,
-        version: p.version,
-        apiVersion: p.apiVersion,
-        capabilities: [...p.capabilities],
-      })),
-      agentVersion: hello.agentVersion,
-      hostname: hello.hostname,
-      draining: hello.draining,
-      drainMessage: hello.drainMessage,
-    };
-    const running = hello.running.map((r) => ({ taskId: r.taskId, attempt: r.attempt }));
-    this.enqueue(() => this.host.onHello(this, info, running));
+    this.enqueue(() => this.host.onHello(this, facts.info, facts.running));
   }
 
   /** Writes everything that arrived meanwhile in one batch, then acknowledges it. */
   private async pump(): Promise<void> {
     while (this.inbox.length > 0) {
-      const batch = this.inbox;
-      this.inbox = [];
+      const batch = this.inbox.splice(0, MAX_BATCH);
       await this.host.onReports(this, batch);
       this.send({ ack: { spoolSeqs: batch.map((r) => r.seq) } });
+      // SQLite answers synchronously: let sockets and HTTP requests in between two batches.
+      if (this.inbox.length > 0) await new Promise((resolve) => setImmediate(resolve));
     }
     this.pumping = false;
   }
 }
 
-function toReport(env: DecodedFrame): Report | null {
+/** Close reasons travel in a control frame limited to 123 bytes. */
+function closeReason(reason: string): string {
+  const buf = Buffer.from(reason, 'utf8');
+  return buf.byteLength <= 123
+    ? reason
+    : `${buf
+        .subarray(0, 119)
+        .toString('utf8')
+        .replace(/\uFFFD$/, '')}…`;
+}
+
+/** What a hello says, checked against the limits of the columns it is stored in. */
+function helloFacts(
+  hello: Decoded<wire.AgentHello.$Properties>,
+  zone: string,
+): { info: AgentHelloInfo; running: { taskId: string; attempt: number }[] } {
+  const L = WIRE_LIMITS;
+  if (hello.slots > L.maxSlots) throw new WireViolation(`slots ${hello.slots} is over the limit of ${L.maxSlots}`);
+  if (hello.plugins.length > L.plugins)
+    throw new WireViolation(`${hello.plugins.length} plugins listed, the limit is ${L.plugins}`);
+  const plugins = hello.plugins.map((p) => {
+    if (p.capabilities.length > L.capabilities)
+      throw new WireViolation(
+        `plugin ${p.name} lists ${p.capabilities.length} capabilities, the limit is ${L.capabilities}`,
+      );
+    return {
+      name: wireIdentifier('plugin name', p.name, L.pluginNameChars),
+      version: wireIdentifier('plugin version', p.version, L.pluginVersionChars),
+      apiVersion: p.apiVersion,
+      capabilities: p.capabilities.map((c) => wireIdentifier('plugin capability', c, L.capabilityChars)),
+    };
+  });
+  const pluginsBytes = Buffer.byteLength(JSON.stringify(plugins), 'utf8');
+  if (pluginsBytes > L.jsonBytes)
+    throw new WireViolation(`the plugin list is ${pluginsBytes} bytes as JSON, the limit is ${L.jsonBytes}`);
+  if (hello.running.length > L.runningTasks)
+    throw new WireViolation(`${hello.running.length} running tasks listed, the limit is ${L.runningTasks}`);
+  const running = hello.running.map((r) => ({
+    taskId: wireIdentifier('running task id', r.taskId, L.taskIdChars),
+    attempt: wireAttempt(r.attempt),
+  }));
+  return {
+    info: {
+      zone,
+      slots: hello.slots,
+      plugins,
+      // Descriptive only: cut to their columns rather than refusing the agent.
+      agentVersion: boundChars(hello.agentVersion, L.agentVersionChars),
+      hostname: boundChars(hello.hostname, L.hostnameChars),
+      draining: hello.draining,
+      drainMessage: boundText(hello.drainMessage),
+    },
+    running,
+  };
+}
+
+/**
+ * Turns a report frame into a store report. Numbers out of range throw WireViolation (the
+ * session is closed and nothing is stored); free text and JSON are cut to their columns.
+ */
+function toReport(env: DecodedFrame, now: number): Report | null {
   const m = env.accepted ?? env.rejected ?? env.progress ?? env.event ?? env.result;
   if (!m || !m.taskId || !m.attempt) return null;
-  const base = { seq: Number(m.spoolSeq), taskId: m.taskId, attempt: m.attempt, at: Number(m.atMs) || Date.now() };
+  const base = {
+    seq: wireSeq(Number(m.spoolSeq)),
+    taskId: wireIdentifier('task_id', m.taskId, WIRE_LIMITS.taskIdChars),
+    attempt: wireAttempt(m.attempt),
+    at: wireTime('at_ms', Number(m.atMs), now),
+  };
   if (env.accepted) return { kind: 'accepted', ...base };
   if (env.rejected)
-    return { kind: 'rejected', ...base, reasonCode: env.rejected.reasonCode, message: env.rejected.message };
+    return {
+      kind: 'rejected',
+      ...base,
+      reasonCode: boundChars(env.rejected.reasonCode, WIRE_LIMITS.codeChars),
+      message: boundText(env.rejected.message),
+    };
   if (env.progress) {
     const p = env.progress;
     return {
       kind: 'progress',
       ...base,
-      percent: Math.min(100, Math.max(0, p.percent)),
-      bytesDone: Number(p.bytesDone),
-      bytesTotal: Number(p.bytesTotal),
-      message: p.message,
+      percent: wirePercent(p.percent),
+      bytesDone: wireCount('bytes_done', Number(p.bytesDone)),
+      bytesTotal: wireCount('bytes_total', Number(p.bytesTotal)),
+      message: boundText(p.message),
     };
   }
   if (env.event) {
     const e = env.event;
-    return { kind: 'event', ...base, type: e.type || 'agent.event', message: e.message, data: jsonOrNull(e.dataJson) };
+    return {
+      kind: 'event',
+      ...base,
+      type: wireIdentifier('event type', e.type, WIRE_LIMITS.eventTypeChars) || 'agent.event',
+      message: boundText(e.message),
+      data: boundJson('event data', e.dataJson),
+    };
   }
   const r = env.result!;
   if (r.ok) {
     const b = r.ok.backup;
+    const output = boundJson('task output', r.ok.outputJson);
+    if (b && [...b.externalId].length > WIRE_LIMITS.externalIdChars) {
+      // Cutting an external id would point restores at the wrong backup: the task fails instead.
+      return {
+        kind: 'result',
+        ...base,
+        outcome: {
+          ok: false,
+          code: 'INVALID_RESULT',
+          message: `the plugin returned a backup external id of ${[...b.externalId].length} characters; the limit is ${WIRE_LIMITS.externalIdChars}`,
+          retryable: false,
+        },
+      };
+    }
     return {
       kind: 'result',
       ...base,
@@ -222,13 +360,14 @@ function toReport(env: DecodedFrame): Report | null {
         backup: b
           ? {
               externalId: b.externalId,
-              sizeBytes: Number(b.sizeBytes),
-              addedBytes: Number(b.addedBytes),
+              sizeBytes: wireCount('size_bytes', Number(b.sizeBytes)),
+              addedBytes: wireCount('added_bytes', Number(b.addedBytes)),
               mode: b.mode,
-              parentExternalId: b.parentExternalId,
+              // A longer one cannot name a stored backup anyway.
+              parentExternalId: [...b.parentExternalId].length > WIRE_LIMITS.externalIdChars ? '' : b.parentExternalId,
             }
           : null,
-        output: jsonOrNull(r.ok.outputJson),
+        output,
       },
     };
   }
@@ -238,20 +377,9 @@ function toReport(env: DecodedFrame): Report | null {
     ...base,
     outcome: {
       ok: false,
-      code: e?.code || 'UNKNOWN',
-      message: e?.message || 'the agent gave no error message',
+      code: boundChars(e?.code || 'UNKNOWN', WIRE_LIMITS.codeChars),
+      message: boundText(e?.message || 'the agent gave no error message'),
       retryable: e?.retryable ?? false,
     },
   };
-}
-
-/** Agent-supplied JSON is stored only if it parses; anything else is kept as a string value. */
-function jsonOrNull(text: string): string | null {
-  if (!text) return null;
-  try {
-    JSON.parse(text);
-    return text;
-  } catch {
-    return JSON.stringify({ unparsed: text });
-  }
 }

@@ -1,3 +1,4 @@
+import { encodeFrame } from '@cairn/proto';
 import { fairOrder } from '../domain/dispatch-rules.js';
 import { unfit, type AgentCandidate } from '../domain/placement.js';
 import type { Logger } from '../logger.js';
@@ -15,6 +16,10 @@ export interface DispatcherOptions {
   pollMs: number;
   maxConcurrentTasks: number;
   maxFrameBytes: number;
+  /** Every agent session's frame budget (token bucket). */
+  frameRate: { perSecond: number; burst: number };
+  /** An attempt whose assignment was sent this many times without being accepted fails. */
+  maxDeliveries: number;
 }
 
 /**
@@ -33,6 +38,7 @@ export class Dispatcher implements SessionHost {
   private stopped = false;
   readonly heartbeatMs: number;
   readonly maxFrameBytes: number;
+  readonly frameRate: { perSecond: number; burst: number };
 
   constructor(
     private readonly tasks: TaskRepository,
@@ -44,6 +50,7 @@ export class Dispatcher implements SessionHost {
   ) {
     this.heartbeatMs = opts.heartbeatMs;
     this.maxFrameBytes = opts.maxFrameBytes;
+    this.frameRate = opts.frameRate;
   }
 
   start(): void {
@@ -127,37 +134,29 @@ export class Dispatcher implements SessionHost {
       fit.held++;
       budget--;
       if (task.instanceId) busyInstances.add(task.instanceId);
-      await this.assign(this.sessions.get(fit.id), { ...task, attempt });
+      await this.assign(this.sessions.get(fit.id), {
+        ...task,
+        attempt,
+        state: 'dispatched',
+        agentId: fit.id,
+        deliveries: 0,
+      });
     }
   }
 
-  /** Sends the assignment; if the socket is gone the task stays dispatched and is re-sent on reconnect. */
+  /**
+   * Sends the assignment; if the socket is gone the task stays dispatched and is re-sent on
+   * reconnect. An assignment that can never arrive fails instead of being sent again and again:
+   * one larger than the agent's frame limit (the agent would drop the session on it), or one
+   * sent `maxDeliveries` times without being accepted.
+   */
   private async assign(session: AgentSession | undefined, task: TaskRow): Promise<void> {
-    const provider = await this.catalog.getProvider(task.providerId);
     if (!session) return;
+    const provider = await this.catalog.getProvider(task.providerId);
     if (!provider) {
-      await this.tasks.applyReports(
-        session.agentId,
-        [
-          {
-            kind: 'result',
-            seq: -1,
-            taskId: task.id,
-            attempt: task.attempt,
-            at: Date.now(),
-            outcome: {
-              ok: false,
-              code: 'PROVIDER_GONE',
-              message: `provider connection ${task.providerId} no longer exists`,
-              retryable: false,
-            },
-          },
-        ],
-        this.opts.taskLeaseMs,
-      );
-      return;
+      return this.failAssignment(task, 'PROVIDER_GONE', `provider connection ${task.providerId} no longer exists`);
     }
-    session.send({
+    const frame = encodeFrame({
       assign: {
         taskId: task.id,
         attempt: task.attempt,
@@ -167,7 +166,34 @@ export class Dispatcher implements SessionHost {
         paramsJson: task.params,
       },
     });
+    const limit = session.agentMaxFrameBytes;
+    if (frame.byteLength > limit) {
+      return this.failAssignment(
+        task,
+        'ASSIGNMENT_TOO_LARGE',
+        `the assignment is ${frame.byteLength} bytes, over agent ${session.agentId}'s frame limit of ${limit} bytes: the instance locator, provider configuration or parameters are too large`,
+      );
+    }
+    // Only an assignment not yet accepted counts; a running one is re-sent on reconnect only.
+    if (task.state === 'dispatched') {
+      if (task.deliveries >= this.opts.maxDeliveries) {
+        return this.failAssignment(
+          task,
+          'ASSIGNMENT_UNDELIVERED',
+          `the assignment was sent to agent ${session.agentId} ${task.deliveries} times and never accepted`,
+        );
+      }
+      if (!(await this.tasks.recordDelivery(task))) return; // the attempt moved on meanwhile
+    }
+    session.sendFrame(frame);
     this.log.debug({ taskId: task.id, attempt: task.attempt, agentId: session.agentId }, 'task assigned');
+  }
+
+  private async failAssignment(task: TaskRow, code: string, message: string): Promise<void> {
+    if (!(await this.tasks.failAssignment(task, code, message))) return;
+    this.log.warn({ taskId: task.id, attempt: task.attempt, agentId: task.agentId, code }, `task failed: ${message}`);
+    this.metrics?.tasksEnded.inc({ state: 'failed' });
+    this.poke();
   }
 
   /**
@@ -186,7 +212,6 @@ export class Dispatcher implements SessionHost {
         'assignment not acknowledged; sending it again',
       );
       await this.assign(session, task);
-      await this.tasks.markResent(task);
     }
   }
 
@@ -301,6 +326,10 @@ export class Dispatcher implements SessionHost {
 
   onViolation(code: number): void {
     this.metrics?.frameErrors.inc({ code: String(code) });
+  }
+
+  onRateLimited(): void {
+    this.metrics?.rateLimited.inc();
   }
 
   /** Agent sessions held by this process. */

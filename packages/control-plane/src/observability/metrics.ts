@@ -46,6 +46,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly rateLimited = new Counter({
+    name: 'cairn_agent_sessions_rate_limited_total',
+    help: 'Agent sessions closed for sending frames faster than their frame budget allows',
+    registers: [this.registry],
+  });
+
   constructor(sources: MetricSources) {
     collectDefaultMetrics({ register: this.registry, prefix: 'cairn_process_' });
     new Gauge({

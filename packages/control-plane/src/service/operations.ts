@@ -169,7 +169,17 @@ export class Operations {
     const deadline = Date.now() + waitMs;
     for (;;) {
       const now = (await this.tasks.get(task.id))!;
-      if (now.state === 'succeeded') return { task: now, items: now.output ? JSON.parse(now.output) : [] };
+      if (now.state === 'succeeded') {
+        const items: unknown = now.output ? JSON.parse(now.output) : [];
+        // Output over the stored limit arrives as a note object instead of the list.
+        if (!Array.isArray(items))
+          throw new UpstreamError(
+            502,
+            'provider_failed',
+            `listing offerings through ${provider.plugin} (task ${task.id}) gave no list: ${now.output ?? ''}`,
+          );
+        return { task: now, items };
+      }
       if (isTerminal(now.state as TaskState)) {
         throw new UpstreamError(
           502,

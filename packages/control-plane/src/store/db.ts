@@ -16,6 +16,7 @@ import { createPool } from 'mysql2';
 import * as m0001 from './migrations/0001-initial.js';
 import * as m0002 from './migrations/0002-event-clock.js';
 import * as m0003 from './migrations/0003-binary-names.js';
+import * as m0004 from './migrations/0004-task-deliveries.js';
 import * as m0005 from './migrations/0005-idempotency-leases.js';
 import * as m0006 from './migrations/0006-credentials.js';
 import { currentTransaction } from './request-scope.js';
@@ -34,6 +35,7 @@ const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
   '0002-event-clock': m0002,
   '0003-binary-names': m0003,
+  '0004-task-deliveries': m0004,
   '0005-idempotency-leases': m0005,
   '0006-credentials': m0006,
 };

@@ -113,6 +113,8 @@ export interface TaskRow {
   errorMessage: string | null;
   output: string | null;
   cancelRequested: number;
+  /** Sends of the current attempt's assignment not yet accepted (migration 0004). */
+  deliveries: number;
   leaseExpiresAt: number | null;
   createdAt: number;
   dispatchedAt: number | null;

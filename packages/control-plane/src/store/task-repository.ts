@@ -121,6 +121,7 @@ export class TaskRepository {
       errorMessage: null,
       output: null,
       cancelRequested: 0,
+      deliveries: 0,
       leaseExpiresAt: null,
       createdAt: now,
       dispatchedAt: null,
@@ -285,7 +286,15 @@ export class TaskRepository {
     const attempt = task.attempt + 1;
     const r = await this.db
       .updateTable('tasks')
-      .set({ state: 'dispatched', agentId, attempt, dispatchedAt: now, leaseExpiresAt, cancelRequested: 0 })
+      .set({
+        state: 'dispatched',
+        agentId,
+        attempt,
+        dispatchedAt: now,
+        leaseExpiresAt,
+        cancelRequested: 0,
+        deliveries: 0,
+      })
       .where('id', '=', task.id)
       .where('state', 'in', statesLeadingTo('dispatched'))
       .where('attempt', '=', task.attempt)
@@ -315,15 +324,45 @@ export class TaskRepository {
       .execute();
   }
 
-  /** Notes that an assignment was sent again, so the next resend waits its turn. */
-  async markResent(task: TaskRow, now = Date.now()): Promise<void> {
-    await this.db
+  /**
+   * Counts one more send of a not yet accepted assignment (and restarts the wait for its
+   * acceptance). False when the attempt moved on meanwhile: then it must not be sent.
+   */
+  async recordDelivery(task: TaskRow, now = Date.now()): Promise<boolean> {
+    const r = await this.db
       .updateTable('tasks')
-      .set({ dispatchedAt: now })
+      .set((eb) => ({ deliveries: eb('deliveries', '+', 1), dispatchedAt: now }))
       .where('id', '=', task.id)
       .where('attempt', '=', task.attempt)
+      .where('agentId', '=', task.agentId ?? '')
       .where('state', '=', 'dispatched')
-      .execute();
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /**
+   * Fails an attempt the control plane cannot deliver to its agent (assignment too large, sent
+   * too often without being accepted, provider gone). Fenced like an agent's report: only the
+   * attempt held by that agent moves; false when it had moved on already.
+   */
+  async failAssignment(task: TaskRow, code: string, message: string, now = Date.now()): Promise<boolean> {
+    return transact(this.db, async (trx) => {
+      const r = await trx
+        .updateTable('tasks')
+        .set({ state: 'failed', endedAt: now, errorCode: code, errorMessage: message, leaseExpiresAt: null })
+        .where('id', '=', task.id)
+        .where('attempt', '=', task.attempt)
+        .where('agentId', '=', task.agentId ?? '')
+        .where(
+          'state',
+          'in',
+          statesLeadingTo('failed').filter((s) => HELD_STATES.includes(s)),
+        )
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) return false;
+      await this.event(trx, task, 'task.failed', `${task.kind} task failed: ${code}: ${message}`, now);
+      return true;
+    });
   }
 
   /** Held tasks with a pending cancel request, for the given agents. */

@@ -1,0 +1,355 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeFrame, type wire } from '@cairn/proto';
+import { openStore, type Store } from '@cairn/control-plane';
+import { Api } from '../harness/api.js';
+import { backends, freshDatabase, type TestDatabase } from '../harness/databases.js';
+import { enrollAgent, startAgent, startControlPlane, type ControlPlaneProc, type Proc } from '../harness/processes.js';
+import { agentCredential, RawAgent } from '../harness/raw-agent.js';
+import { protectInstance, waitForTask, type TaskBody } from '../harness/scenario.js';
+import { waitFor } from '../harness/wait.js';
+
+/** The issue's sizes with CAIRN_TEST_FLOOD=1; smaller ones (still far over the budget) otherwise. */
+const FULL = process.env['CAIRN_TEST_FLOOD'] === '1';
+const HEARTBEAT_FLOOD = FULL ? 100_000 : 10_000;
+const PROGRESS_FLOOD = FULL ? 20_000 : 5_000;
+/** The frame budget of this file's control plane (small, so a modest backlog exceeds it). */
+const FRAME_RATE = 1000;
+const FRAME_BURST = 200;
+const TERMINAL = ['succeeded', 'failed', 'cancelled', 'lost'];
+
+async function metric(cp: ControlPlaneProc, line: RegExp): Promise<number> {
+  const text = await (await fetch(`${cp.url}/metrics`)).text();
+  return Number(line.exec(text)?.[1] ?? 0);
+}
+
+/** Keeps asking /healthz while `work` runs; every request must complete. */
+async function healthzAnswersDuring<T>(cp: ControlPlaneProc, work: () => Promise<T>): Promise<T> {
+  let done = false;
+  let answered = 0;
+  const probe = (async () => {
+    while (!done) {
+      const res = await fetch(`${cp.url}/healthz`, { signal: AbortSignal.timeout(10_000) });
+      expect(res.status).toBe(200);
+      answered++;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  try {
+    return await work();
+  } finally {
+    done = true;
+    await probe;
+    expect(answered).toBeGreaterThan(0);
+  }
+}
+
+describe.each(backends)('agent wire: one agent cannot stall, flood or poison the control plane (%s)', (backend) => {
+  let db: TestDatabase;
+  let cp: ControlPlaneProc;
+  let admin: Api;
+  let tenant: Api;
+  let tenantId: string;
+  let store: Store;
+  let good: Proc;
+  const agents: Proc[] = [];
+
+  /** An instance of the second tenant in `zone`, protected by a fresh dummy offering. */
+  async function tenantInstance(zone: string, locator: unknown = { vm: 'x' }): Promise<string> {
+    const p = await protectInstance(admin, zone);
+    await admin.expect(201, 'POST', `/v1/offerings/${p.offeringId}/grants`, { tenantId });
+    const inst = await tenant.expect(201, 'POST', '/v1/instances', {
+      name: `t-${Math.random().toString(36).slice(2, 8)}`,
+      zone,
+      locator,
+    });
+    await tenant.expect(200, 'PUT', `/v1/instances/${inst.id}/offering`, { offeringId: p.offeringId });
+    return inst.id as string;
+  }
+
+  async function backup(api: Api, instanceId: string): Promise<string> {
+    return (await api.expect(202, 'POST', `/v1/instances/${instanceId}/backups`)).id as string;
+  }
+
+  /** Every read a poisoned row used to break answers 200, for the tenant and the sp-admin. */
+  async function readsAnswer(taskId: string): Promise<void> {
+    for (const api of [tenant, admin]) {
+      for (const p of ['/v1/tasks', `/v1/tasks/${taskId}`, `/v1/tasks/${taskId}/progress`, '/v1/events?limit=500']) {
+        const r = await api.get(p);
+        expect(r.status, `${p}: ${JSON.stringify(r.body)}`).toBe(200);
+      }
+    }
+  }
+
+  async function rawAgent(zone: string) {
+    return agentCredential((await enrollAgent(cp, zone, `raw-${zone}`)).stateDir);
+  }
+
+  beforeAll(async () => {
+    db = await freshDatabase(backend);
+    cp = await startControlPlane({
+      databaseUrl: db.url,
+      dataDir: db.dataDir,
+      env: { CAIRN_AGENT_FRAME_RATE: String(FRAME_RATE), CAIRN_AGENT_FRAME_BURST: String(FRAME_BURST) },
+    });
+    admin = new Api(cp.url, cp.adminToken);
+    const t = await admin.expect(201, 'POST', '/v1/tenants', { name: 'wire-tenant' });
+    tenantId = t.id as string;
+    const token = await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, {
+      role: 'tenant-admin',
+      name: 'wire',
+    });
+    tenant = new Api(cp.url, token.token as string);
+    store = openStore(db.url);
+    // MySQL's TEXT columns cannot hold a 1 MiB locator: there the agent announces a smaller limit.
+    good = await startAgent((await enrollAgent(cp, 'zone-a', 'good-host')).stateDir, {
+      ...(backend === 'mysql' ? { args: ['--max-frame-bytes', '32768'] } : {}),
+    });
+    agents.push(good);
+  });
+
+  afterAll(async () => {
+    if (cp && !cp.proc.running)
+      console.error(
+        `control plane exited (${cp.proc.exitCode ?? cp.proc.signal}):\n${cp.proc.stderr.join('\n')}\n${cp.proc.lines.slice(-20).join('\n')}`,
+      );
+    for (const a of agents) await a.stop();
+    await store?.close();
+    await cp?.proc.stop();
+    await db?.drop();
+  });
+
+  it('fails an assignment larger than the agent accepts, and the agent keeps serving other tenants', async () => {
+    const fat = await protectInstance(admin, 'zone-a');
+    const blob = 'x'.repeat(backend === 'mysql' ? 40_000 : 1024 * 1024);
+    await store.db
+      .updateTable('instances')
+      .set({ locator: JSON.stringify({ blob }) })
+      .where('id', '=', fat.instanceId)
+      .execute();
+    const other = await tenantInstance('zone-a');
+    const fatTask = await backup(admin, fat.instanceId);
+    const otherTask = await backup(tenant, other);
+    const failed = await waitForTask(admin, fatTask, TERMINAL);
+    expect(failed.state).toBe('failed');
+    expect(failed.error?.code).toBe('ASSIGNMENT_TOO_LARGE');
+    expect(failed.error?.message).toMatch(/over agent agt_\w+'s frame limit of \d+ bytes/);
+    expect((await waitForTask(tenant, otherTask, TERMINAL)).state).toBe('succeeded');
+    // The agent never lost its session over it.
+    expect(good.logs().filter((l) => l['msg'] === 'agent connected')).toHaveLength(1);
+  });
+
+  it('fails an assignment sent again and again without being accepted, instead of looping', async () => {
+    const raw = await rawAgent('zone-u');
+    const instanceId = await tenantInstance('zone-u');
+    const taskId = await backup(tenant, instanceId);
+    // An agent that drops its session on every assignment (as one does on a frame it cannot take).
+    let sessions = 0;
+    const end = Date.now() + 60_000;
+    for (;;) {
+      const task = await tenant.expect<TaskBody>(200, 'GET', `/v1/tasks/${taskId}`);
+      if (TERMINAL.includes(task.state) || Date.now() > end) break;
+      const s = await RawAgent.connect(cp, raw);
+      sessions++;
+      await s.next('assign', () => true, 3_000).catch(() => undefined);
+      s.terminate();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const task = await tenant.expect<TaskBody>(200, 'GET', `/v1/tasks/${taskId}`);
+    expect(task.state).toBe('failed');
+    expect(task.error?.code).toBe('ASSIGNMENT_UNDELIVERED');
+    expect(sessions).toBeLessThanOrEqual(10);
+  });
+
+  it('closes a heartbeat flood over the frame budget; the API and a healthy agent keep working', async () => {
+    const raw = await rawAgent('zone-f');
+    const before = await metric(cp, /^cairn_agent_sessions_rate_limited_total (\d+)/m);
+    const instanceId = await tenantInstance('zone-a');
+    await healthzAnswersDuring(cp, async () => {
+      const s = await RawAgent.connect(cp, raw);
+      const frame = encodeFrame({ heartbeat: { sentAtMs: Date.now(), running: 0 } });
+      s.sendMany(Array.from({ length: HEARTBEAT_FLOOD }, () => frame));
+      const closed = await s.closedBy();
+      expect(closed.code).toBe(1008);
+      expect(closed.reason).toMatch(/frame rate limit/);
+      const taskId = await backup(tenant, instanceId);
+      expect((await waitForTask(tenant, taskId, TERMINAL)).state).toBe('succeeded');
+    });
+    expect(await metric(cp, /^cairn_agent_sessions_rate_limited_total (\d+)/m)).toBe(before + 1);
+    await cp.proc.waitForLog(
+      (l) => /closing agent session: over the frame rate limit/.test(String(l['msg'])),
+      'a log line naming the rate limit',
+    );
+  });
+
+  it('closes a progress flood over the frame budget; the API and a healthy agent keep working', async () => {
+    const raw = await rawAgent('zone-g');
+    const before = await metric(cp, /^cairn_agent_sessions_rate_limited_total (\d+)/m);
+    const instanceId = await tenantInstance('zone-a');
+    await healthzAnswersDuring(cp, async () => {
+      const s = await RawAgent.connect(cp, raw);
+      const frames = Array.from({ length: PROGRESS_FLOOD }, (_, i) =>
+        encodeFrame({
+          progress: { spoolSeq: i + 1, taskId: 'tsk_flood', attempt: 1, percent: 1, message: 'x', atMs: Date.now() },
+        }),
+      );
+      s.sendMany(frames);
+      const closed = await s.closedBy();
+      expect(closed.code).toBe(1008);
+      expect(closed.reason).toMatch(/frame rate limit/);
+      const taskId = await backup(tenant, instanceId);
+      expect((await waitForTask(tenant, taskId, TERMINAL)).state).toBe('succeeded');
+    });
+    expect(await metric(cp, /^cairn_agent_sessions_rate_limited_total (\d+)/m)).toBe(before + 1);
+  });
+
+  it('does not cut off a real agent replaying a spool backlog many times the burst', async () => {
+    const { stateDir } = await enrollAgent(cp, 'zone-b', 'backlog-host');
+    const before = await metric(cp, /^cairn_agent_sessions_rate_limited_total (\d+)/m);
+    // Reports spooled while the agent was cut off, exactly as the spool writes them.
+    const spool = path.join(stateDir, 'spool');
+    fs.mkdirSync(spool, { recursive: true });
+    const backlog = 15 * FRAME_BURST;
+    const at = Date.now() - 60_000;
+    for (let seq = 1; seq <= backlog; seq++) {
+      const body = { taskId: 'tsk_gone', attempt: 1, percent: seq % 100, message: 'step', atMs: at, spoolSeq: seq };
+      fs.writeFileSync(
+        path.join(spool, `${String(seq).padStart(16, '0')}.json`),
+        JSON.stringify({ seq, kind: 'progress', body }),
+      );
+    }
+    fs.writeFileSync(path.join(spool, 'ceiling'), String(backlog));
+    const agent = await startAgent(stateDir);
+    agents.push(agent);
+    await waitFor(
+      () => fs.readdirSync(spool).filter((n) => /^\d{16}\.json$/.test(n)).length === 0,
+      'the whole backlog to be acknowledged',
+      60_000,
+    );
+    expect(agent.logs().filter((l) => l['msg'] === 'agent connected')).toHaveLength(1);
+    expect(agent.logs().filter((l) => l['msg'] === 'control plane connection closed')).toHaveLength(0);
+    expect(await metric(cp, /^cairn_agent_sessions_rate_limited_total (\d+)/m)).toBe(before);
+  });
+
+  it('closes the session on an impossible number in a report and stores nothing of it', async () => {
+    const raw = await rawAgent('zone-t');
+    const instanceId = await tenantInstance('zone-t');
+    const taskId = await backup(tenant, instanceId);
+    const MAX = '9223372036854775807'; // 2^63 - 1
+    let seq = 1;
+    const bad = async (body: (attempt: number) => wire.IEnvelope, running: boolean, reason: RegExp) => {
+      const s = await RawAgent.connect(cp, raw, running ? { running: [{ taskId, attempt: 1 }] } : {});
+      if (!running) await s.next('assign');
+      s.send(body(1));
+      const closed = await s.closedBy();
+      expect(closed.code).toBe(1008);
+      expect(closed.reason).toMatch(reason);
+    };
+    const big = Number(MAX);
+    await bad((attempt) => ({ accepted: { spoolSeq: seq++, taskId, attempt, atMs: big } }), false, /at_ms/);
+    await bad((attempt) => ({ accepted: { spoolSeq: seq++, taskId, attempt, atMs: -1 } }), false, /at_ms/);
+    expect((await tenant.expect<TaskBody>(200, 'GET', `/v1/tasks/${taskId}`)).state).toBe('dispatched');
+    // Now accepted properly, then every bad kind of report on a running task.
+    const ok = await RawAgent.connect(cp, raw);
+    await ok.next('assign');
+    const acceptSeq = seq++;
+    ok.send({ accepted: { spoolSeq: acceptSeq, taskId, attempt: 1, atMs: Date.now() } });
+    await ok.acked(acceptSeq);
+    ok.close();
+    const progress = (fields: Partial<wire.IProgress>) => (attempt: number) => ({
+      progress: { spoolSeq: seq++, taskId, attempt, percent: 5, atMs: Date.now(), ...fields },
+    });
+    await bad(progress({ atMs: big }), true, /at_ms/);
+    await bad(progress({ atMs: -5 }), true, /at_ms/);
+    await bad(progress({ percent: Number.NaN }), true, /percent NaN/);
+    await bad(progress({ percent: -1 }), true, /percent/);
+    await bad(progress({ percent: 1e300 }), true, /percent/);
+    await bad(progress({ bytesDone: big }), true, /bytes_done/);
+    await bad(progress({ spoolSeq: big }), true, /spool_seq/);
+    const event = (fields: Partial<wire.IEvent>) => (attempt: number) => ({
+      event: { spoolSeq: seq++, taskId, attempt, type: 'x.y', message: 'm', atMs: Date.now(), ...fields },
+    });
+    await bad(event({ atMs: big }), true, /at_ms/);
+    await bad(event({ atMs: -1 }), true, /at_ms/);
+    await bad(event({ type: 't'.repeat(101) }), true, /event type/);
+    await bad(
+      (attempt) => ({ result: { spoolSeq: seq++, taskId, attempt, atMs: big, ok: { outputJson: '{}' } } }),
+      true,
+      /at_ms/,
+    );
+    await bad(
+      (attempt) => ({
+        result: {
+          spoolSeq: seq++,
+          taskId,
+          attempt,
+          atMs: Date.now(),
+          ok: { backup: { externalId: 'e', sizeBytes: big, mode: 'FULL' } },
+        },
+      }),
+      true,
+      /size_bytes/,
+    );
+    const task = await tenant.expect<TaskBody & { startedAt: string }>(200, 'GET', `/v1/tasks/${taskId}`);
+    expect(task.state).toBe('running');
+    expect(Date.parse(task.startedAt)).toBeGreaterThan(Date.now() - 120_000);
+    expect((await tenant.expect(200, 'GET', `/v1/tasks/${taskId}/progress`)).items).toHaveLength(0);
+    await readsAnswer(taskId);
+    expect(await metric(cp, /^cairn_agent_session_errors_total\{code="1008"\} (\d+)/m)).toBeGreaterThanOrEqual(14);
+  });
+
+  it('stores oversize text and JSON from an agent cut visibly, the same on both backends, and keeps the session', async () => {
+    const raw = await rawAgent('zone-s');
+    const instanceId = await tenantInstance('zone-s');
+    const taskId = await backup(tenant, instanceId);
+    const s = await RawAgent.connect(cp, raw);
+    await s.next('assign');
+    const long = 'é'.repeat(40_000); // 80,000 bytes
+    const now = Date.now();
+    s.send({ accepted: { spoolSeq: 1, taskId, attempt: 1, atMs: now } });
+    s.send({ progress: { spoolSeq: 2, taskId, attempt: 1, percent: 50, message: 'p'.repeat(70_000), atMs: now } });
+    s.send({
+      event: {
+        spoolSeq: 3,
+        taskId,
+        attempt: 1,
+        type: 'provider.note',
+        message: long,
+        dataJson: JSON.stringify({ text: long }),
+        atMs: now,
+      },
+    });
+    s.send({
+      result: {
+        spoolSeq: 4,
+        taskId,
+        attempt: 1,
+        atMs: now,
+        ok: {
+          backup: { externalId: 'ext-1', sizeBytes: 10, addedBytes: 10, mode: 'FULL' },
+          outputJson: JSON.stringify({ blob: 'o'.repeat(70_000) }),
+        },
+      },
+    });
+    await s.acked(4);
+    expect(s.closed).toBeUndefined();
+    const task = await tenant.expect<TaskBody & { output: Record<string, unknown> }>(200, 'GET', `/v1/tasks/${taskId}`);
+    expect(task.state).toBe('succeeded');
+    expect(task.output).toMatchObject({ cairnTruncated: true, field: 'task output' });
+    const progress = (await tenant.expect(200, 'GET', `/v1/tasks/${taskId}/progress`)).items as { message: string }[];
+    expect(progress).toHaveLength(1);
+    expect(progress[0]!.message).toMatch(/^p+… \[\d+ bytes cut\]$/);
+    expect(Buffer.byteLength(progress[0]!.message)).toBeLessThanOrEqual(8192);
+    const events = (await tenant.expect(200, 'GET', '/v1/events?limit=500')).items as {
+      type: string;
+      message: string;
+      data: unknown;
+    }[];
+    const note = events.find((e) => e.type === 'provider.note')!;
+    expect(note.message).toMatch(/^é+… \[\d+ bytes cut\]$/);
+    expect(note.data).toMatchObject({ cairnTruncated: true, field: 'event data' });
+    s.close();
+    await readsAnswer(taskId);
+  });
+});

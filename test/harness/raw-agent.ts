@@ -1,0 +1,94 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { decodeFrame, encodeFrame, toBytes, type DecodedFrame, type wire } from '@cairn/proto';
+import type { ControlPlaneProc } from './processes.js';
+import { waitFor } from './wait.js';
+
+/** The credential of an enrolled agent's state dir (for raw sessions in its name). */
+export function agentCredential(stateDir: string): { agentId: string; credential: string } {
+  return JSON.parse(fs.readFileSync(path.join(stateDir, 'agent.json'), 'utf8')) as {
+    agentId: string;
+    credential: string;
+  };
+}
+
+export const DUMMY_PLUGIN: wire.IPluginInfo = {
+  name: '@cairn/plugin-dummy',
+  version: '0.0.0',
+  apiVersion: 1,
+  capabilities: ['backup', 'restore', 'delete-backup', 'list-offerings'],
+};
+
+/**
+ * A hand-driven agent session: real socket, real frames, no agent code. Tests use it to send
+ * what a broken or hostile agent would.
+ */
+export class RawAgent {
+  readonly received: DecodedFrame[] = [];
+  closed: { code: number; reason: string } | undefined;
+  private readonly ws: WebSocket;
+  private readonly opened: Promise<void>;
+
+  constructor(cp: ControlPlaneProc, credential: string) {
+    this.ws = new WebSocket(`${cp.url.replace(/^http/, 'ws')}/v1/agent`, {
+      headers: { authorization: `Bearer ${credential}` },
+      maxPayload: 64 * 1024 * 1024,
+    });
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve());
+      this.ws.once('error', reject);
+    });
+    this.ws.on('error', () => undefined);
+    this.ws.on('message', (data) => this.received.push(decodeFrame(toBytes(data as Buffer), 64 * 1024 * 1024)));
+    this.ws.on('close', (code, reason) => {
+      this.closed = { code, reason: reason.toString() };
+    });
+  }
+
+  /** Connects and says hello; resolves with the welcome. */
+  static async connect(
+    cp: ControlPlaneProc,
+    agent: { agentId: string; credential: string },
+    hello: Partial<wire.IAgentHello> = {},
+  ): Promise<RawAgent> {
+    const raw = new RawAgent(cp, agent.credential);
+    await raw.opened;
+    raw.send({
+      hello: { protocolVersion: 1, agentId: agent.agentId, zone: '', slots: 4, plugins: [DUMMY_PLUGIN], ...hello },
+    });
+    await raw.next('welcome');
+    return raw;
+  }
+
+  send(body: wire.IEnvelope): void {
+    this.ws.send(encodeFrame(body));
+  }
+
+  /** Sends many frames without waiting (a flood). */
+  sendMany(frames: Uint8Array[]): void {
+    for (const f of frames) this.ws.send(f);
+  }
+
+  /** The first received frame of `kind` matching `match`, waiting for it. */
+  async next(kind: DecodedFrame['body'], match: (f: DecodedFrame) => boolean = () => true, timeoutMs = 30_000) {
+    return waitFor(() => this.received.find((f) => f.body === kind && match(f)), `a ${kind} frame`, timeoutMs);
+  }
+
+  /** Waits until an Ack names `seq`. */
+  async acked(seq: number, timeoutMs = 30_000): Promise<void> {
+    await this.next('ack', (f) => (f.ack?.spoolSeqs ?? []).map(Number).includes(seq), timeoutMs);
+  }
+
+  async closedBy(timeoutMs = 30_000): Promise<{ code: number; reason: string }> {
+    return waitFor(() => this.closed, 'the server to close the session', timeoutMs);
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+}
