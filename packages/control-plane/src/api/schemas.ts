@@ -321,7 +321,8 @@ export const EventQuery = z
     limit: z.coerce.number().int().min(1).max(1000).default(100),
   })
   .strict();
-export const EventStreamQuery = z.object({ after: z.coerce.number().int().min(0).default(0) }).strict();
+// Without `after` (or Last-Event-ID) a stream starts at the end of the log: live events only.
+export const EventStreamQuery = z.object({ after: z.coerce.number().int().min(0).optional() }).strict();
 export const Event = z
   .object({
     id: z.string(),
