@@ -172,10 +172,13 @@ describe.each(backends)('event streams cannot freeze or silence the control plan
 });
 
 const FLOOD = process.env['CAIRN_TEST_FLOOD'] === '1';
-// The default size still froze the old feed; the full size is the one from the report.
-const LOG_EVENTS = FLOOD ? 20_000 : Number(process.env["XE"] ?? 5000);
-const READERS = FLOOD ? 200 : Number(process.env["XR"] ?? 40);
-const MEMORY_BUDGET = 200 * 1024 * 1024;
+// The default size already froze the old feed; CAIRN_TEST_FLOOD=1 runs the size from the report.
+const LOG_EVENTS = FLOOD ? 20_000 : 5_000;
+const READERS = 200;
+const SLOW_READERS = READERS / 4;
+// Garbage collection lets the heap swing by a few hundred MB under this load; what must not
+// happen is memory growing with the log or with what clients have not read yet.
+const MEMORY_BUDGET = (256 + READERS + SLOW_READERS) * 1024 * 1024;
 
 describe.each(backends)('many streams replaying a long log (%s)', (backend) => {
   let db: TestDatabase;
@@ -222,20 +225,17 @@ describe.each(backends)('many streams replaying a long log (%s)', (backend) => {
       const before = rssBytes(pid);
       let peak = before;
       let done = false;
-      let maxProbe = 0;
       // Health and memory are watched for the whole replay, one probe after the other.
       const watch = (async () => {
         while (!done) {
-          const t0 = Date.now();
           await healthz(cp);
-          maxProbe = Math.max(maxProbe, Date.now() - t0);
           peak = Math.max(peak, rssBytes(pid));
           await sleep(100);
         }
       })();
 
       const slow = await Promise.all(
-        Array.from({ length: READERS / 4 }, () => SseClient.open(cp.url, cp.adminToken, { query: '?after=0', slow: true })),
+        Array.from({ length: SLOW_READERS }, () => SseClient.open(cp.url, cp.adminToken, { query: '?after=0', slow: true })),
       );
       open.push(...slow);
       const fast = await Promise.all(
@@ -252,7 +252,6 @@ describe.each(backends)('many streams replaying a long log (%s)', (backend) => {
         done = true;
       }
       await watch;
-      console.log('XXX', { before: before / 1e6, peak: peak / 1e6, maxProbe });
       for (const s of fast) {
         expect(s.count).toBe(LOG_EVENTS);
         expect(s.outOfOrder).toBe(false);

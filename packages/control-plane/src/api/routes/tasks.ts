@@ -142,20 +142,20 @@ export function taskRoutes(deps: ApiDeps) {
         const gone = new AbortController();
         clientGone.addEventListener('abort', () => gone.abort(), { once: true });
         stream.onAbort(() => gone.abort());
-        const ended = new Promise<void>((resolve) =>
-          gone.signal.addEventListener('abort', () => resolve(), { once: true }),
-        );
         // A write resolves only once the client has taken the one before (backpressure), and a
         // write that a vanished or stalled client never takes ends the stream instead of hanging it.
-        const send = async (text: string) => {
-          let timer: NodeJS.Timeout | undefined;
-          const stuck = new Promise<'stuck'>(
-            (resolve) => (timer = setTimeout(() => resolve('stuck'), STREAM_WRITE_TIMEOUT_MS)),
-          );
-          const outcome = await Promise.race([stream.write(text), ended, stuck]);
-          clearTimeout(timer);
-          if (outcome === 'stuck') gone.abort();
-        };
+        const send = (text: string) =>
+          new Promise<void>((resolve) => {
+            if (gone.signal.aborted) return resolve();
+            const timer = setTimeout(() => gone.abort(), STREAM_WRITE_TIMEOUT_MS);
+            const done = () => {
+              clearTimeout(timer);
+              gone.signal.removeEventListener('abort', done);
+              resolve();
+            };
+            gone.signal.addEventListener('abort', done, { once: true });
+            void stream.write(text).then(done);
+          });
         const sub = await deps.feed.open(after, tenantId);
         try {
           // An id without data moves the client's Last-Event-ID to where this stream starts.
