@@ -235,11 +235,15 @@ describe.each(backends)('many streams replaying a long log (%s)', (backend) => {
       })();
 
       const slow = await Promise.all(
-        Array.from({ length: SLOW_READERS }, () => SseClient.open(cp.url, cp.adminToken, { query: '?after=0', slow: true })),
+        Array.from({ length: SLOW_READERS }, () =>
+          SseClient.open(cp.url, cp.adminToken, { query: '?after=0', slow: true }),
+        ),
       );
       open.push(...slow);
       const fast = await Promise.all(
-        Array.from({ length: READERS }, () => SseClient.open(cp.url, cp.adminToken, { query: '?after=0', light: true })),
+        Array.from({ length: READERS }, () =>
+          SseClient.open(cp.url, cp.adminToken, { query: '?after=0', light: true }),
+        ),
       );
       open.push(...fast);
       try {

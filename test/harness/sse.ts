@@ -99,11 +99,7 @@ export class SseClient {
   }
 
   async waitForCount(n: number, timeoutMs = 30_000): Promise<SseEvent[]> {
-    await waitFor(
-      () => this.count >= n,
-      `${n} events on the stream (have ${this.count})`,
-      timeoutMs,
-    );
+    await waitFor(() => this.count >= n, `${n} events on the stream (have ${this.count})`, timeoutMs);
     return this.events;
   }
 

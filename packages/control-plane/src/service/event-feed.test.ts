@@ -52,7 +52,11 @@ type Command =
   | { kind: 'wait' };
 
 const command: fc.Arbitrary<Command> = fc.oneof(
-  fc.record({ kind: fc.constant('write' as const), tenant: fc.nat(TENANTS.length - 1), n: fc.integer({ min: 1, max: 14 }) }),
+  fc.record({
+    kind: fc.constant('write' as const),
+    tenant: fc.nat(TENANTS.length - 1),
+    n: fc.integer({ min: 1, max: 14 }),
+  }),
   fc.record({
     kind: fc.constant('join' as const),
     who: fc.nat(TENANTS.length), // TENANTS.length: an sp-admin, who sees every tenant
@@ -110,85 +114,81 @@ describe.each(backends)('event feed, property-based against a real store (%s)', 
     return (await q.execute()).map((r) => r.id);
   }
 
-  it(
-    'every subscriber gets exactly its tenant’s events, once and in order; every join costs a bounded number of queries',
-    async () => {
-      await fc.assert(
-        fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 30 }), async (commands) => {
-          const als = new AsyncLocalStorage<Driver>();
-          const log: EventLog = {
-            lastEventId: () => {
-              const d = als.getStore();
-              if (d) d.queries++;
-              return repo.lastEventId();
-            },
-            listEvents: (after, limit, tenantId, upTo) => {
-              // The shared poller reads without a bound; a subscriber catching up always bounds.
-              const d = als.getStore();
-              if (d && upTo !== undefined) d.queries++;
-              return repo.listEvents(after, limit, tenantId, upTo);
-            },
-          };
-          const feed = new EventFeed(log, POLL_MS, LIMITS);
-          const drivers: Driver[] = [];
-          const live = () => drivers.filter((d) => !d.done);
-          try {
-            for (const c of commands) {
-              if (c.kind === 'write') await write(TENANTS[c.tenant]!, c.n);
-              else if (c.kind === 'wait') await sleep(POLL_MS * 3);
-              else if (c.kind === 'join') {
-                const end = await lastId();
-                const tenantId = TENANTS[c.who];
-                const after = {
-                  none: undefined,
-                  zero: 0,
-                  before: Math.floor(c.fraction * end),
-                  at: end,
-                  past: end + c.past,
-                }[c.resume];
-                const holder = { queries: 0 } as Driver;
-                const sub = await als.run(holder, () => feed.open(after, tenantId));
-                // Where it starts: as asked, but never past the end of the log, and the end without a position.
-                expect(sub.start).toBe(after === undefined ? end : Math.min(after, end));
-                const d = new Driver(tenantId, sub, als);
-                d.queries = holder.queries;
-                drivers.push(d);
-              } else {
-                const open = live();
-                if (open.length === 0) continue;
-                const d = open[c.index % open.length]!;
-                if (c.kind === 'read') await d.read(c.batches);
-                else await d.leave();
-              }
+  it('every subscriber gets exactly its tenant’s events, once and in order; every join costs a bounded number of queries', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 30 }), async (commands) => {
+        const als = new AsyncLocalStorage<Driver>();
+        const log: EventLog = {
+          lastEventId: () => {
+            const d = als.getStore();
+            if (d) d.queries++;
+            return repo.lastEventId();
+          },
+          listEvents: (after, limit, tenantId, upTo) => {
+            // The shared poller reads without a bound; a subscriber catching up always bounds.
+            const d = als.getStore();
+            if (d && upTo !== undefined) d.queries++;
+            return repo.listEvents(after, limit, tenantId, upTo);
+          },
+        };
+        const feed = new EventFeed(log, POLL_MS, LIMITS);
+        const drivers: Driver[] = [];
+        const live = () => drivers.filter((d) => !d.done);
+        try {
+          for (const c of commands) {
+            if (c.kind === 'write') await write(TENANTS[c.tenant]!, c.n);
+            else if (c.kind === 'wait') await sleep(POLL_MS * 3);
+            else if (c.kind === 'join') {
+              const end = await lastId();
+              const tenantId = TENANTS[c.who];
+              const after = {
+                none: undefined,
+                zero: 0,
+                before: Math.floor(c.fraction * end),
+                at: end,
+                past: end + c.past,
+              }[c.resume];
+              const holder = { queries: 0 } as Driver;
+              const sub = await als.run(holder, () => feed.open(after, tenantId));
+              // Where it starts: as asked, but never past the end of the log, and the end without a position.
+              expect(sub.start).toBe(after === undefined ? end : Math.min(after, end));
+              const d = new Driver(tenantId, sub, als);
+              d.queries = holder.queries;
+              drivers.push(d);
+            } else {
+              const open = live();
+              if (open.length === 0) continue;
+              const d = open[c.index % open.length]!;
+              if (c.kind === 'read') await d.read(c.batches);
+              else await d.leave();
             }
-            expect(feed.size).toBe(live().length);
-
-            // Every open subscriber reads to the end of the log as it now stands.
-            const end = await lastId();
-            for (const d of live()) {
-              const want = await expected(d.tenantId, d.sub.start, end);
-              const deadline = Date.now() + 10_000;
-              while (d.got.length < want.length && Date.now() < deadline) await d.read(1);
-            }
-            for (const d of drivers) {
-              const want = await expected(d.tenantId, d.sub.start, end);
-              const ids = d.got.map((e) => e.id);
-              if (d.done) expect(want.slice(0, ids.length)).toEqual(ids);
-              else expect(ids).toEqual(want);
-              const delivered = ids.length;
-              expect(d.queries).toBeLessThanOrEqual(
-                3 + Math.floor(delivered / LIMITS.batch) + Math.floor(delivered / LIMITS.maxQueued),
-              );
-            }
-          } finally {
-            for (const d of live()) await d.leave();
-            feed.close();
           }
-          expect(feed.size).toBe(0);
-        }),
-        { numRuns: backend === 'mysql' ? 15 : 40 },
-      );
-    },
-    120_000,
-  );
+          expect(feed.size).toBe(live().length);
+
+          // Every open subscriber reads to the end of the log as it now stands.
+          const end = await lastId();
+          for (const d of live()) {
+            const want = await expected(d.tenantId, d.sub.start, end);
+            const deadline = Date.now() + 10_000;
+            while (d.got.length < want.length && Date.now() < deadline) await d.read(1);
+          }
+          for (const d of drivers) {
+            const want = await expected(d.tenantId, d.sub.start, end);
+            const ids = d.got.map((e) => e.id);
+            if (d.done) expect(want.slice(0, ids.length)).toEqual(ids);
+            else expect(ids).toEqual(want);
+            const delivered = ids.length;
+            expect(d.queries).toBeLessThanOrEqual(
+              3 + Math.floor(delivered / LIMITS.batch) + Math.floor(delivered / LIMITS.maxQueued),
+            );
+          }
+        } finally {
+          for (const d of live()) await d.leave();
+          feed.close();
+        }
+        expect(feed.size).toBe(0);
+      }),
+      { numRuns: backend === 'mysql' ? 15 : 40 },
+    );
+  }, 120_000);
 });

@@ -91,7 +91,13 @@ export class EventFeed {
     const start = after === undefined ? end : Math.min(after, end);
     // Nobody is listening: the shared position may jump to the end of the log (always a real id).
     if (!this.polling) this.head = Math.max(this.head, end);
-    const sub: Subscriber = { tenantId, position: start, target: Math.max(this.head, start), queue: [], wake: undefined };
+    const sub: Subscriber = {
+      tenantId,
+      position: start,
+      target: Math.max(this.head, start),
+      queue: [],
+      wake: undefined,
+    };
     if (!this.closed) {
       this.subscribers.add(sub);
       this.startPolling();
