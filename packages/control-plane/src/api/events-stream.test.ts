@@ -11,9 +11,9 @@ interface SseMessage {
 }
 
 /** Opens the stream and collects messages until `want` of them arrived, then hangs up. */
-async function collect(url: string, token: string, want: number, headers: Record<string, string> = {}) {
+async function collect(url: string, token: string, want: number, headers: Record<string, string> = {}, query = '') {
   const abort = new AbortController();
-  const res = await fetch(`${url}/v1/events/stream`, {
+  const res = await fetch(`${url}/v1/events/stream${query}`, {
     headers: { authorization: `Bearer ${token}`, ...headers },
     signal: abort.signal,
   });
@@ -47,6 +47,16 @@ async function collect(url: string, token: string, want: number, headers: Record
   return messages;
 }
 
+/** The id of the last event `api` can see ('0' when none). */
+async function lastId(api: Api): Promise<string> {
+  let cursor = '0';
+  for (;;) {
+    const page = await api.expect(200, 'GET', `/v1/events?after=${cursor}&limit=500`);
+    if (!page.nextCursor) return cursor;
+    cursor = page.nextCursor;
+  }
+}
+
 describe.each(backends)('live event stream (%s)', (backend) => {
   let env: InProcess;
   let cp: ControlPlane;
@@ -77,8 +87,9 @@ describe.each(backends)('live event stream (%s)', (backend) => {
   });
 
   it('streams events as they happen and resumes exactly after Last-Event-ID', async () => {
+    const before = await lastId(admin);
     const first = await admin.expect(202, 'POST', `/v1/instances/${instanceId}/backups`);
-    const live = collect(cp.url, env.adminToken, 2);
+    const live = collect(cp.url, env.adminToken, 2, {}, `?after=${before}`);
     const second = await admin.expect(202, 'POST', `/v1/instances/${instanceId}/backups`);
     const got = await live;
     expect(got.map((m) => [m.event, m.data.taskId])).toEqual([
@@ -105,17 +116,13 @@ describe.each(backends)('live event stream (%s)', (backend) => {
     await admin.expect(201, 'POST', `/v1/offerings/${offering.id}/grants`, { tenantId: t.id });
     await admin.expect(200, 'PUT', `/v1/instances/${own.id}/offering`, { offeringId: offering.id });
     const theirs = await admin.expect(202, 'POST', `/v1/instances/${own.id}/backups`);
-    const seen = await collect(cp.url, tok.token, 1);
+    // after=0 replays the tenant's log from the beginning.
+    const seen = await collect(cp.url, tok.token, 1, {}, '?after=0');
     expect(seen.map((m) => [m.data.tenantId, m.data.taskId])).toEqual([[t.id, theirs.id]]);
   });
 
   it('gives every listener every event once and in order, whether it was live or caught up while others listened', async () => {
-    let cursor = '0';
-    for (;;) {
-      const page = await admin.expect(200, 'GET', `/v1/events?after=${cursor}&limit=500`);
-      if (!page.nextCursor) break;
-      cursor = page.nextCursor;
-    }
+    const cursor = await lastId(admin);
     const live = collect(cp.url, env.adminToken, 6, { 'Last-Event-ID': cursor });
     const created: string[] = [];
     const backup = async () =>

@@ -395,7 +395,8 @@ export const EventQuery = PageQuery.extend({
     .optional()
     .openapi({ description: 'start after this event id (as the stream does); instead of cursor' }),
 }).strict();
-export const EventStreamQuery = z.object({ after: z.coerce.number().int().min(0).default(0) }).strict();
+// Without `after` (or Last-Event-ID) a stream starts at the end of the log: live events only.
+export const EventStreamQuery = z.object({ after: z.coerce.number().int().min(0).optional() }).strict();
 export const Event = z
   .object({
     id: z.string(),

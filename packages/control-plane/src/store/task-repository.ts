@@ -730,9 +730,20 @@ export class TaskRepository {
       .executeTakeFirst();
   }
 
-  async listEvents(after: number, limit: number, tenantId?: string): Promise<Selectable<EventRow>[]> {
+  /** Up to `limit` events with ids in (after, upTo], in id order; only `tenantId`'s when given. */
+  async listEvents(after: number, limit: number, tenantId?: string, upTo?: number): Promise<Selectable<EventRow>[]> {
     let q = this.db.selectFrom('events').selectAll().where('id', '>', after).orderBy('id').limit(limit);
     if (tenantId !== undefined) q = q.where('tenantId', '=', tenantId);
+    if (upTo !== undefined) q = q.where('id', '<=', upTo);
     return q.execute();
+  }
+
+  /** The id of the newest event (0 while the log is empty). */
+  async lastEventId(): Promise<number> {
+    const row = await this.db
+      .selectFrom('events')
+      .select((eb) => eb.fn.max('id').as('last'))
+      .executeTakeFirst();
+    return Number(row?.last ?? 0);
   }
 }

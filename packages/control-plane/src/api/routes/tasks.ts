@@ -19,10 +19,19 @@ import {
 } from '../schemas.js';
 import { eventView, progressView, taskView } from '../views.js';
 import type { Context } from 'hono';
+import type { Selectable } from 'kysely';
+import type { EventRow } from '../../store/schema.js';
 
 const tags = ['Tasks'];
 const STREAM_KEEPALIVE_MS = 15_000;
 const STREAM_WRITE_TIMEOUT_MS = 30_000;
+/** Events are written in chunks of about this size: few writes, little held per connection. */
+const STREAM_CHUNK_CHARS = 64 * 1024;
+
+/** One SSE message; a line break in the type would end the field early, so it becomes a space. */
+function sseMessage(row: Selectable<EventRow>): string {
+  return `event: ${row.type.replace(/[\r\n]/g, ' ')}\ndata: ${JSON.stringify(eventView(row))}\nid: ${row.id}\n\n`;
+}
 
 export function taskRoutes(deps: ApiDeps) {
   const app = router();
@@ -142,27 +151,40 @@ export function taskRoutes(deps: ApiDeps) {
         const gone = new AbortController();
         clientGone.addEventListener('abort', () => gone.abort(), { once: true });
         stream.onAbort(() => gone.abort());
-        const ended = new Promise<void>((resolve) =>
-          gone.signal.addEventListener('abort', () => resolve(), { once: true }),
-        );
-        // A write that a vanished client never takes ends the stream instead of hanging it.
-        const send = async (write: Promise<unknown>) => {
-          let timer: NodeJS.Timeout | undefined;
-          const stuck = new Promise<'stuck'>(
-            (resolve) => (timer = setTimeout(() => resolve('stuck'), STREAM_WRITE_TIMEOUT_MS)),
-          );
-          const outcome = await Promise.race([write, ended, stuck]);
-          clearTimeout(timer);
-          if (outcome === 'stuck') gone.abort();
-        };
-        // Ends when the client goes away, or when the control plane shuts down (the feed closes).
-        for await (const batch of deps.feed.stream(after, tenantId, gone.signal, STREAM_KEEPALIVE_MS)) {
-          if (batch.length === 0) await send(stream.write(': keep-alive\n\n'));
-          for (const row of batch) {
+        // A write resolves only once the client has taken the one before (backpressure), and a
+        // write that a vanished or stalled client never takes ends the stream instead of hanging it.
+        const send = (text: string) =>
+          new Promise<void>((resolve) => {
+            if (gone.signal.aborted) return resolve();
+            const timer = setTimeout(() => gone.abort(), STREAM_WRITE_TIMEOUT_MS);
+            const done = () => {
+              clearTimeout(timer);
+              gone.signal.removeEventListener('abort', done);
+              resolve();
+            };
+            gone.signal.addEventListener('abort', done, { once: true });
+            void stream.write(text).then(done);
+          });
+        const sub = await deps.feed.open(after, tenantId);
+        try {
+          // An id without data moves the client's Last-Event-ID to where this stream starts.
+          await send(`id: ${sub.start}\n\n`);
+          // Ends when the client goes away, or when the control plane shuts down (the feed closes).
+          for await (const batch of sub.batches(gone.signal, STREAM_KEEPALIVE_MS)) {
             if (gone.signal.aborted) break;
-            await send(stream.writeSSE({ id: String(row.id), event: row.type, data: JSON.stringify(eventView(row)) }));
+            if (batch.length === 0) await send(': keep-alive\n\n');
+            let chunk = '';
+            for (const row of batch) {
+              chunk += sseMessage(row);
+              if (chunk.length < STREAM_CHUNK_CHARS) continue;
+              await send(chunk);
+              chunk = '';
+              if (gone.signal.aborted) break;
+            }
+            if (chunk && !gone.signal.aborted) await send(chunk);
           }
-          if (gone.signal.aborted) break;
+        } finally {
+          sub.close();
         }
       }) as never;
     },

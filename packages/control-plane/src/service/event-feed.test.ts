@@ -1,0 +1,194 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backends, freshDatabase, type TestDatabase } from '../../../../test/harness/databases.js';
+import { migrate, openStore, type Store } from '../store/db.js';
+import { TaskRepository } from '../store/task-repository.js';
+import { EventFeed, type EventLog, type Subscription } from './event-feed.js';
+
+const TENANTS = ['t0', 't1', 't2'];
+const LIMITS = { batch: 4, maxQueued: 8 };
+const POLL_MS = 2;
+const IDLE_MS = 5;
+
+/** One stream driven by the test: it pulls batches only when told to, like a client that reads. */
+class Driver {
+  readonly got: { id: number; tenantId: string }[] = [];
+  queries = 0;
+  done = false;
+  private readonly abort = new AbortController();
+  private gen: AsyncGenerator<{ id: number; tenantId: string }[]> | undefined;
+
+  constructor(
+    readonly tenantId: string | undefined,
+    readonly sub: Subscription,
+    private readonly als: AsyncLocalStorage<Driver>,
+  ) {}
+
+  /** Pulls up to `n` batches (an idle wait yields an empty one). */
+  async read(n: number): Promise<void> {
+    this.gen ??= this.sub.batches(this.abort.signal, IDLE_MS);
+    for (let i = 0; i < n && !this.done; i++) {
+      const r = await this.als.run(this, () => this.gen!.next());
+      if (r.done) this.done = true;
+      else this.got.push(...r.value.map((e) => ({ id: e.id, tenantId: e.tenantId })));
+    }
+  }
+
+  async leave(): Promise<void> {
+    this.abort.abort();
+    if (this.gen) await this.gen.return(undefined);
+    else this.sub.close();
+    this.done = true;
+  }
+}
+
+type Command =
+  | { kind: 'write'; tenant: number; n: number }
+  | { kind: 'join'; who: number; resume: 'none' | 'zero' | 'before' | 'at' | 'past'; fraction: number; past: number }
+  | { kind: 'read'; index: number; batches: number }
+  | { kind: 'leave'; index: number }
+  | { kind: 'wait' };
+
+const command: fc.Arbitrary<Command> = fc.oneof(
+  fc.record({
+    kind: fc.constant('write' as const),
+    tenant: fc.nat(TENANTS.length - 1),
+    n: fc.integer({ min: 1, max: 14 }),
+  }),
+  fc.record({
+    kind: fc.constant('join' as const),
+    who: fc.nat(TENANTS.length), // TENANTS.length: an sp-admin, who sees every tenant
+    resume: fc.constantFrom('none' as const, 'zero' as const, 'before' as const, 'at' as const, 'past' as const),
+    fraction: fc.double({ min: 0, max: 1, noNaN: true }),
+    past: fc.integer({ min: 1, max: 1_000_000_000 }),
+  }),
+  fc.record({ kind: fc.constant('read' as const), index: fc.nat(20), batches: fc.integer({ min: 1, max: 4 }) }),
+  fc.record({ kind: fc.constant('leave' as const), index: fc.nat(20) }),
+  fc.record({ kind: fc.constant('wait' as const) }),
+);
+
+describe.each(backends)('event feed, property-based against a real store (%s)', (backend) => {
+  let db: TestDatabase;
+  let store: Store;
+  let repo: TaskRepository;
+
+  beforeAll(async () => {
+    db = await freshDatabase(backend);
+    store = openStore(db.url);
+    await migrate(store.db);
+    repo = new TaskRepository(store.db);
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await db?.drop();
+  });
+
+  async function lastId(): Promise<number> {
+    return repo.lastEventId();
+  }
+
+  async function write(tenantId: string, n: number): Promise<void> {
+    const rows = Array.from({ length: n }, () => ({
+      tenantId,
+      type: 'prop.test',
+      at: Date.now(),
+      message: 'm',
+      taskId: null,
+      instanceId: null,
+      jobId: null,
+      agentId: null,
+      data: null,
+      sourceAgentId: null,
+      sourceSeq: null,
+    }));
+    await store.db.insertInto('events').values(rows).execute();
+  }
+
+  /** What a subscriber must get: its tenant's ids in (start, upTo], straight from the table. */
+  async function expected(tenantId: string | undefined, start: number, upTo: number): Promise<number[]> {
+    let q = store.db.selectFrom('events').select('id').where('id', '>', start).where('id', '<=', upTo).orderBy('id');
+    if (tenantId !== undefined) q = q.where('tenantId', '=', tenantId);
+    return (await q.execute()).map((r) => r.id);
+  }
+
+  it('every subscriber gets exactly its tenant’s events, once and in order; every join costs a bounded number of queries', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 30 }), async (commands) => {
+        const als = new AsyncLocalStorage<Driver>();
+        const log: EventLog = {
+          lastEventId: () => {
+            const d = als.getStore();
+            if (d) d.queries++;
+            return repo.lastEventId();
+          },
+          listEvents: (after, limit, tenantId, upTo) => {
+            // The shared poller reads without a bound; a subscriber catching up always bounds.
+            const d = als.getStore();
+            if (d && upTo !== undefined) d.queries++;
+            return repo.listEvents(after, limit, tenantId, upTo);
+          },
+        };
+        const feed = new EventFeed(log, POLL_MS, LIMITS);
+        const drivers: Driver[] = [];
+        const live = () => drivers.filter((d) => !d.done);
+        try {
+          for (const c of commands) {
+            if (c.kind === 'write') await write(TENANTS[c.tenant]!, c.n);
+            else if (c.kind === 'wait') await sleep(POLL_MS * 3);
+            else if (c.kind === 'join') {
+              const end = await lastId();
+              const tenantId = TENANTS[c.who];
+              const after = {
+                none: undefined,
+                zero: 0,
+                before: Math.floor(c.fraction * end),
+                at: end,
+                past: end + c.past,
+              }[c.resume];
+              const holder = { queries: 0 } as Driver;
+              const sub = await als.run(holder, () => feed.open(after, tenantId));
+              // Where it starts: as asked, but never past the end of the log, and the end without a position.
+              expect(sub.start).toBe(after === undefined ? end : Math.min(after, end));
+              const d = new Driver(tenantId, sub, als);
+              d.queries = holder.queries;
+              drivers.push(d);
+            } else {
+              const open = live();
+              if (open.length === 0) continue;
+              const d = open[c.index % open.length]!;
+              if (c.kind === 'read') await d.read(c.batches);
+              else await d.leave();
+            }
+          }
+          expect(feed.size).toBe(live().length);
+
+          // Every open subscriber reads to the end of the log as it now stands.
+          const end = await lastId();
+          for (const d of live()) {
+            const want = await expected(d.tenantId, d.sub.start, end);
+            const deadline = Date.now() + 10_000;
+            while (d.got.length < want.length && Date.now() < deadline) await d.read(1);
+          }
+          for (const d of drivers) {
+            const want = await expected(d.tenantId, d.sub.start, end);
+            const ids = d.got.map((e) => e.id);
+            if (d.done) expect(want.slice(0, ids.length)).toEqual(ids);
+            else expect(ids).toEqual(want);
+            const delivered = ids.length;
+            expect(d.queries).toBeLessThanOrEqual(
+              3 + Math.floor(delivered / LIMITS.batch) + Math.floor(delivered / LIMITS.maxQueued),
+            );
+          }
+        } finally {
+          for (const d of live()) await d.leave();
+          feed.close();
+        }
+        expect(feed.size).toBe(0);
+      }),
+      { numRuns: backend === 'mysql' ? 15 : 40 },
+    );
+  }, 120_000);
+});
