@@ -41,7 +41,8 @@ export function validateManifest(raw: unknown, hostSupports: readonly number[]):
     if (capabilities.length === 0) bad('capabilities', 'must list at least one operation');
   }
   if (!isObject(raw['configSchema'])) bad('configSchema', 'must be an object (a JSON Schema)');
-  if (raw['description'] !== undefined && typeof raw['description'] !== 'string') bad('description', 'must be a string');
+  if (raw['description'] !== undefined && typeof raw['description'] !== 'string')
+    bad('description', 'must be a string');
   if (problems.length > 0) return { ok: false, problem: `invalid manifest: ${problems.join('; ')}` };
 
   const declared = [raw['apiVersion'] as number, ...((apiVersions as number[] | undefined) ?? [])];
