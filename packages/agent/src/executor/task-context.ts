@@ -1,18 +1,7 @@
 import type { PluginLogger, ProgressReport, TaskContext, TaskEvent } from '@cairn/plugin-sdk';
+import { normalizeEvent, normalizeProgress } from '@cairn/plugin-sdk/host';
 import type { Logger } from '../logger.js';
 import type { Spool } from '../spool/spool.js';
-
-const MAX_MESSAGE = 2000;
-const MAX_DATA_JSON = 64 * 1024;
-
-function count(value: unknown): number {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.round(value) : 0;
-}
-
-function text(value: unknown, max = MAX_MESSAGE): string {
-  if (typeof value !== 'string') return '';
-  return value.length > max ? `${value.slice(0, max - 1)}…` : value;
-}
 
 /** A pino logger behind the SDK's small logger interface; logging never throws into a plugin. */
 function pluginLogger(log: Logger): PluginLogger {
@@ -57,17 +46,10 @@ export function createTaskContext(
     progress(report: ProgressReport): void {
       if (closed) return;
       try {
-        const percent =
-          typeof report.percent === 'number' && Number.isFinite(report.percent)
-            ? Math.min(100, Math.max(0, report.percent))
-            : 0;
         spool.append('progress', {
           taskId,
           attempt,
-          percent,
-          bytesDone: count(report.bytesDone),
-          bytesTotal: count(report.bytesTotal),
-          message: text(report.message),
+          ...normalizeProgress(report),
           atMs: Date.now(),
         });
       } catch (err) {
@@ -77,14 +59,10 @@ export function createTaskContext(
     event(event: TaskEvent): void {
       if (closed) return;
       try {
-        let dataJson = event.data === undefined || event.data === null ? '' : JSON.stringify(event.data);
-        if (dataJson.length > MAX_DATA_JSON) dataJson = '';
         spool.append('event', {
           taskId,
           attempt,
-          type: text(event.type, 100) || 'provider.message',
-          message: text(event.message),
-          dataJson,
+          ...normalizeEvent(event),
           atMs: Date.now(),
         });
       } catch (err) {

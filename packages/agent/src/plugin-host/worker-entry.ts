@@ -6,14 +6,13 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Operation, PluginLogger, ProviderConnection, ProviderPlugin, TaskContext } from '@cairn/plugin-sdk';
+import { toPlain as plain } from '@cairn/plugin-sdk/host';
 import { invoke } from './invoke.js';
 import type { FromWorker, ToWorker, WorkerInit, WorkerJob } from './worker-protocol.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
 const post = (message: FromWorker) => port.postMessage(message);
-/** Plain data only crosses the thread boundary. */
-const plain = (value: unknown): unknown => (value === undefined ? null : JSON.parse(JSON.stringify(value)));
 
 let plugin: Promise<ProviderPlugin> | undefined;
 let current: AbortController | undefined;

@@ -18,6 +18,7 @@
  * });
  */
 export * from './manifest.js';
+export * from './manifest-check.js';
 export * from './provider.js';
 export * from './errors.js';
 export * from './version.js';
