@@ -8,6 +8,7 @@ import { backends, freshDatabase, type TestDatabase } from '../harness/databases
 import { enrollAgent, startAgent, startControlPlane, type ControlPlaneProc, type Proc } from '../harness/processes.js';
 import { agentCredential, RawAgent } from '../harness/raw-agent.js';
 import { protectInstance, waitForTask, type TaskBody } from '../harness/scenario.js';
+import { everyListAnswers } from '../harness/lists.js';
 import { waitFor } from '../harness/wait.js';
 
 /** The issue's sizes with CAIRN_TEST_FLOOD=1; smaller ones (still far over the budget) otherwise. */
@@ -351,5 +352,15 @@ describe.each(backends)('agent wire: one agent cannot stall, flood or poison the
     expect(note.data).toMatchObject({ cairnTruncated: true, field: 'event data' });
     s.close();
     await readsAnswer(taskId);
+  });
+
+  it('afterwards every list route answers 200 for every role', async () => {
+    const user = await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, {
+      role: 'tenant-user',
+      name: 'after',
+    });
+    await everyListAnswers(cp.url, { spAdmin: cp.adminToken, tenantAdmin: tenant.token, tenantUser: user.token }, [
+      'zone-a',
+    ]);
   });
 });

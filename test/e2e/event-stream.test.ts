@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, openStore } from '../../packages/control-plane/src/store/db.js';
+import { migrate, openStore } from '@cairn/control-plane';
 import { Api } from '../harness/api.js';
 import { backends, freshDatabase, type TestDatabase } from '../harness/databases.js';
 import { startControlPlane, type ControlPlaneProc } from '../harness/processes.js';
+import { everyListAnswers } from '../harness/lists.js';
 import { SseClient } from '../harness/sse.js';
 
 /** A request to /healthz completes (the process is not frozen); generous, never a latency check. */
@@ -265,4 +266,16 @@ describe.each(backends)('many streams replaying a long log (%s)', (backend) => {
     },
     FLOOD ? 900_000 : 300_000,
   );
+
+  it('afterwards every list route answers 200 for every role', async () => {
+    const admin = new Api(cp.url, cp.adminToken);
+    const t = await admin.expect(201, 'POST', '/v1/tenants', { name: 'after-flood' });
+    const mint = (role: string) =>
+      admin.expect(201, 'POST', `/v1/tenants/${t.id}/tokens`, { role, name: role }).then((x) => x.token as string);
+    await everyListAnswers(cp.url, {
+      spAdmin: cp.adminToken,
+      tenantAdmin: await mint('tenant-admin'),
+      tenantUser: await mint('tenant-user'),
+    });
+  });
 });

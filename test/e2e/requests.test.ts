@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api, type Reply } from '../harness/api.js';
 import { backends, freshDatabase, type TestDatabase } from '../harness/databases.js';
+import { everyListAnswers } from '../harness/lists.js';
 import { startControlPlane, type ControlPlaneProc } from '../harness/processes.js';
 import { waitFor } from '../harness/wait.js';
 
@@ -78,7 +79,14 @@ describe.each(backends)('hostile HTTP clients (%s)', (backend) => {
     // Every one of them was closed by the server before it could finish.
     expect(held.every((ms) => ms !== null)).toBe(true);
     expect(await healthy(cp.url)).toBe(true);
-    expect((await admin.get('/v1/tenants')).status).toBe(200);
+    const tenant = await admin.expect(201, 'POST', '/v1/tenants', { name: 'after-trickle' });
+    const mint = (role: string) =>
+      admin.expect(201, 'POST', `/v1/tenants/${tenant.id}/tokens`, { role, name: role }).then((t) => t.token as string);
+    await everyListAnswers(cp.url, {
+      spAdmin: cp.adminToken,
+      tenantAdmin: await mint('tenant-admin'),
+      tenantUser: await mint('tenant-user'),
+    });
   });
 
   it('replays an Idempotency-Key only to the token that used it: another role cannot pick up its answer', async () => {
