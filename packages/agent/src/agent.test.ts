@@ -321,7 +321,12 @@ describe("the control plane's frame limit (welcome.max_frame_bytes)", () => {
             ctx.event({ type: 'provider.message', message: 'big data', data: { blob: 'x'.repeat(40_000) } });
             ctx.progress({ percent: 50, message: 'y'.repeat(1500) });
             // Fits the protocol's default frame (1 MiB), not this control plane's limit.
-            return Promise.resolve({ externalId: 'big-1', sizeBytes: 1, extra: { blob: 'z'.repeat(100_000) } });
+            return Promise.resolve({
+              externalId: 'big-1',
+              sizeBytes: 1,
+              mode: 'FULL',
+              extra: { blob: 'z'.repeat(100_000) },
+            });
           },
         }),
       }),

@@ -139,13 +139,10 @@ async function runCommand(flags: RunFlags): Promise<void> {
     signals++;
     if (signals === 1) {
       log.info({ signal, shutdownGraceMs: config.shutdownGraceMs }, 'agent stopping');
-      agent.shutdown({ graceMs: config.shutdownGraceMs }).then(
-        (outcome) => {
-          log.info(outcome, 'agent stopped');
-          process.exit(0);
-        },
-        fatal('failed shutdown'),
-      );
+      agent.shutdown({ graceMs: config.shutdownGraceMs }).then((outcome) => {
+        log.info(outcome, 'agent stopped');
+        process.exit(0);
+      }, fatal('failed shutdown'));
     } else if (signals === 2) {
       log.warn({ signal }, 'second signal: interrupting the running tasks now');
       agent.interrupt();

@@ -11,7 +11,10 @@ function cut(text: string, over: number): string {
   const bytes = Buffer.from(text, 'utf8');
   const keep = Math.max(0, bytes.byteLength - over - 64);
   // toString drops a character split by the cut as U+FFFD: take it off.
-  return `${bytes.subarray(0, keep).toString('utf8').replace(/\uFFFD$/, '')}… [${bytes.byteLength - keep} bytes cut]`;
+  return `${bytes
+    .subarray(0, keep)
+    .toString('utf8')
+    .replace(/\uFFFD$/, '')}… [${bytes.byteLength - keep} bytes cut]`;
 }
 
 /**
@@ -53,13 +56,19 @@ export function fitRecord(record: SpoolRecord, limit: number): Fitted {
     }
     case 'progress':
     case 'rejected':
-      next = { ...record, body: { ...record.body, message: cut(record.body.message ?? '', size - limit) } } as SpoolRecord;
+      next = {
+        ...record,
+        body: { ...record.body, message: cut(record.body.message ?? '', size - limit) },
+      } as SpoolRecord;
       break;
     case 'accepted':
       break;
   }
   const fitted = frameBytes(next);
   if (fitted > limit)
-    return { action: 'drop', why: `a ${record.kind} report cannot be made smaller than ${fitted} bytes (limit ${limit})` };
+    return {
+      action: 'drop',
+      why: `a ${record.kind} report cannot be made smaller than ${fitted} bytes (limit ${limit})`,
+    };
   return { action: 'send', record: next, cut: true };
 }

@@ -321,7 +321,8 @@ export class Dispatcher implements SessionHost {
     const info = this.agentInfo.get(session.agentId);
     if (drained && info) info.draining = true;
     // Nor is one that is shutting down offered anything (its fresh hello may still be on the way).
-    if (info && reports.some((r) => r.kind === 'rejected' && r.reasonCode === 'SHUTTING_DOWN')) info.shuttingDown = true;
+    if (info && reports.some((r) => r.kind === 'rejected' && r.reasonCode === 'SHUTTING_DOWN'))
+      info.shuttingDown = true;
     // Requeued tasks wait for the next timed round: waking now would hand them straight back to
     // the agent that just refused them.
     if (outcome.ended.length > 0) this.poke();

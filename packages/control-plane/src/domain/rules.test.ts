@@ -88,7 +88,12 @@ describe('placement', () => {
     ['full', { ...agent, held: 2 }, task, 'no free slot'],
     ['draining refuses backups', { ...agent, draining: true }, task, 'draining'],
     ['draining keeps restores', { ...agent, draining: true }, { ...task, kind: 'restore' }, null],
-    ['shutting down takes no restore either', { ...agent, shuttingDown: true }, { ...task, kind: 'restore' }, 'shutting down'],
+    [
+      'shutting down takes no restore either',
+      { ...agent, shuttingDown: true },
+      { ...task, kind: 'restore' },
+      'shutting down',
+    ],
   ] as const)('%s', (_name, a, t, why) => {
     expect(unfit(a, t)).toBe(why);
   });

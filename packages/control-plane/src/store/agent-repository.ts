@@ -315,7 +315,9 @@ export class AgentRepository {
         ...rest,
         rotationPending: pendingCredentialHash !== null,
         state:
-          rest.state !== 'disconnected' && (rest.lastSeenAt ?? 0) < now - this.staleAfterMs ? 'disconnected' : rest.state,
+          rest.state !== 'disconnected' && (rest.lastSeenAt ?? 0) < now - this.staleAfterMs
+            ? 'disconnected'
+            : rest.state,
         plugins: JSON.parse(plugins) as AgentPlugin[],
         draining: draining === 1,
         runningTasks: byAgent.get(rest.id) ?? 0,
