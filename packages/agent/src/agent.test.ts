@@ -354,3 +354,23 @@ describe("the control plane's frame limit (welcome.max_frame_bytes)", () => {
     await waitFor(() => spoolFiles().length === 0 || undefined, 'the spool to be acknowledged');
   });
 });
+
+describe('graceful shutdown', () => {
+  it('re-hellos as shutting down, refuses new tasks with SHUTTING_DOWN, lets the running one succeed', async () => {
+    const { agent } = await start();
+    await cp.waitForSession(0);
+    cp.send(dummyBackup('tsk_running', { durationMs: 1500, steps: 3 }));
+    await cp.waitForReport('tsk_running', 'accepted');
+
+    const stopped = agent.shutdown({ graceMs: 30_000 });
+    const second = await cp.waitForSession(1);
+    expect(second.hello).toMatchObject({ shuttingDown: true, running: [{ taskId: 'tsk_running', attempt: 1 }] });
+    cp.send({ assign: { ...dummyBackup('tsk_new').assign, operation: 'restore' } });
+    const rejected = await cp.waitForReport('tsk_new', 'rejected');
+    expect(rejected.frame.rejected?.reasonCode).toBe('SHUTTING_DOWN');
+
+    expect(await stopped).toEqual({ interrupted: 0, unacknowledged: 0 });
+    expect((await cp.waitForReport('tsk_running', 'result')).frame.result?.ok?.backup?.externalId).toBeTruthy();
+    running = undefined;
+  });
+});
