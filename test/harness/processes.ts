@@ -190,7 +190,13 @@ export async function enrollAgent(
 /** Starts `cairn-agent run` and waits for its first session. */
 export async function startAgent(
   stateDir: string,
-  opts: { plugins?: string; slots?: number; args?: string[]; waitConnected?: boolean } = {},
+  opts: {
+    plugins?: string;
+    slots?: number;
+    args?: string[];
+    waitConnected?: boolean;
+    env?: Record<string, string>;
+  } = {},
 ): Promise<Proc> {
   const args = [
     'run',
@@ -203,7 +209,10 @@ export async function startAgent(
     ...(opts.args ?? []),
   ];
   const proc = new Proc(
-    spawn(process.execPath, [bin(AGENT_BIN), ...args], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] }),
+    spawn(process.execPath, [bin(AGENT_BIN), ...args], {
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
   );
   if (opts.waitConnected !== false) await proc.waitForLog((l) => l['msg'] === 'agent connected', 'agent to connect');
   return proc;

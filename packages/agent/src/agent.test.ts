@@ -301,3 +301,76 @@ describe('agent session', () => {
     }
   });
 });
+
+describe("the control plane's frame limit (welcome.max_frame_bytes)", () => {
+  it('cuts or replaces a report larger than the control plane accepts, so the session stays up', async () => {
+    const limit = 16 * 1024;
+    await cp.close();
+    cp = await FakeControlPlane.start({ heartbeatIntervalMs: 2_000, maxFrameBytes: limit });
+    const big = inspectPlugin('cairn-plugin-big', {
+      default: definePlugin({
+        manifest: {
+          name: 'cairn-plugin-big',
+          version: '1.0.0',
+          apiVersion: SDK_API_VERSION,
+          capabilities: ['backup'],
+          configSchema: {},
+        },
+        createProvider: () => ({
+          backup: (_req, ctx) => {
+            ctx.event({ type: 'provider.message', message: 'big data', data: { blob: 'x'.repeat(40_000) } });
+            ctx.progress({ percent: 50, message: 'y'.repeat(1500) });
+            // Fits the protocol's default frame (1 MiB), not this control plane's limit.
+            return Promise.resolve({
+              externalId: 'big-1',
+              sizeBytes: 1,
+              mode: 'FULL',
+              extra: { blob: 'z'.repeat(100_000) },
+            });
+          },
+        }),
+      }),
+    });
+    await start({ plugins: [big] });
+    await cp.waitForSession(0);
+    cp.send({
+      assign: {
+        taskId: 'tsk_big',
+        attempt: 1,
+        operation: 'backup',
+        plugin: 'cairn-plugin-big',
+        providerConfigJson: '{}',
+        paramsJson: '{}',
+      },
+    });
+    const result = await cp.waitForReport('tsk_big', 'result');
+    expect(result.frame.result?.error).toMatchObject({ code: 'RESULT_TOO_LARGE', retryable: false });
+    const [event] = cp.reportsFor('tsk_big', 'event');
+    expect(event?.frame.event).toMatchObject({ message: 'big data', dataJson: '' });
+    expect(cp.reportsFor('tsk_big', 'progress')).toHaveLength(1);
+    // One session throughout: no frame went over the limit and got it closed.
+    expect(cp.sessions).toHaveLength(1);
+    expect(cp.sessions[0]!.closed).toBe(false);
+    await waitFor(() => spoolFiles().length === 0 || undefined, 'the spool to be acknowledged');
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('re-hellos as shutting down, refuses new tasks with SHUTTING_DOWN, lets the running one succeed', async () => {
+    const { agent } = await start();
+    await cp.waitForSession(0);
+    cp.send(dummyBackup('tsk_running', { durationMs: 1500, steps: 3 }));
+    await cp.waitForReport('tsk_running', 'accepted');
+
+    const stopped = agent.shutdown({ graceMs: 30_000 });
+    const second = await cp.waitForSession(1);
+    expect(second.hello).toMatchObject({ shuttingDown: true, running: [{ taskId: 'tsk_running', attempt: 1 }] });
+    cp.send({ assign: { ...dummyBackup('tsk_new').assign, operation: 'restore' } });
+    const rejected = await cp.waitForReport('tsk_new', 'rejected');
+    expect(rejected.frame.rejected?.reasonCode).toBe('SHUTTING_DOWN');
+
+    expect(await stopped).toEqual({ interrupted: 0, unacknowledged: 0 });
+    expect((await cp.waitForReport('tsk_running', 'result')).frame.result?.ok?.backup?.externalId).toBeTruthy();
+    running = undefined;
+  });
+});

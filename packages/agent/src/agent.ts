@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { ErrorCodes } from '@cairn/plugin-sdk';
 import type { Logger } from './logger.js';
 import { Executor, JOURNAL_RETENTION_MS } from './executor/executor.js';
 import type { PluginIsolation } from './plugin-host/operations.js';
@@ -37,6 +38,16 @@ export interface AgentOptions {
   maxFrameBytes?: number;
 }
 
+/** How long, after running tasks were interrupted, the agent waits for its spool to be acknowledged. */
+export const FLUSH_AFTER_INTERRUPT_MS = 2_000;
+
+export interface ShutdownOutcome {
+  /** Tasks that did not finish within the grace (or before a second signal). */
+  interrupted: number;
+  /** Reports left in the spool for the next start (the control plane did not acknowledge them in time). */
+  unacknowledged: number;
+}
+
 /**
  * One agent: its durable state (spool, journal, drain), the executor and the session with the
  * control plane, wired together. `main.ts` builds one per process; tests build them in-process.
@@ -63,6 +74,12 @@ export class Agent {
   private started = false;
   /** The identity in use; a rotation replaces its credential. */
   private credential: AgentCredential;
+  /** Whether the last hello said the agent is shutting down. */
+  private reportedShutdown = false;
+  /** Ends a shutdown's wait for the running tasks (a second signal). */
+  private cutShutdownShort: () => void = () => {};
+  private flushing = false;
+  private flushCut = false;
 
   constructor(private readonly opts: AgentOptions) {
     this.credential = opts.credential;
@@ -85,7 +102,17 @@ export class Agent {
       ...(opts.abortGraceMs === undefined ? {} : { abortGraceMs: opts.abortGraceMs }),
       log: this.log,
     });
-    this.outbox = new ReportOutbox((body) => this.connection.send(body));
+    this.outbox = new ReportOutbox((body) => this.connection.send(body), {
+      cut: (record, limit) =>
+        this.log.warn(
+          { seq: record.seq, kind: record.kind, taskId: record.body.taskId, maxFrameBytes: limit },
+          'report too large for the control plane: sent cut to fit its frame limit',
+        ),
+      dropped: (record, why) => {
+        this.log.error({ seq: record.seq, kind: record.kind, taskId: record.body.taskId, why }, 'report dropped');
+        this.spool.ack([record.seq]);
+      },
+    });
     this.connection = new AgentConnection({
       server: opts.server ?? opts.credential.server,
       credential: opts.credential.credential,
@@ -119,31 +146,102 @@ export class Agent {
   }
 
   /**
-   * Stops the agent: running tasks end as AGENT_INTERRUPTED (spooled), the session gets
+   * Stops the agent at once: running tasks end as AGENT_INTERRUPTED (spooled), the session gets
    * `graceMs` to deliver what is spooled, then closes.
    */
   async stop(options: { graceMs?: number } = {}): Promise<void> {
+    this.executor.refuseNew();
+    this.interruptRunning('the agent stopped while the task was running');
+    await this.executor.settled();
+    await this.close(Date.now() + (options.graceMs ?? 2_000));
+  }
+
+  /**
+   * Stops the agent the way a rolling upgrade needs (SIGTERM): new tasks are refused with
+   * SHUTTING_DOWN, which hands them back to the queue, and the control plane is told, so it shows
+   * the agent draining and offers it nothing more; running tasks get `graceMs` to finish. At the
+   * end of the grace, or on {@link interrupt}, the ones still running end as AGENT_INTERRUPTED
+   * (retryable). Then the agent waits, until the end of the grace (or `FLUSH_AFTER_INTERRUPT_MS`
+   * after an interruption), for the control plane to acknowledge what is spooled, and closes.
+   * Whatever is still unacknowledged then stays in the durable spool and goes out on the next
+   * start.
+   */
+  async shutdown(options: { graceMs: number }): Promise<ShutdownOutcome> {
+    const graceEnds = Date.now() + options.graceMs;
+    this.executor.refuseNew();
+    this.log.info(
+      { running: this.executor.busy, graceMs: options.graceMs },
+      'agent shutting down: new tasks are refused, running ones may finish',
+    );
+    // The hello is where the protocol carries the agent's state; onReady re-hellos too if the
+    // session being set up right now already sent an older one.
+    this.reportShutdown();
+    let graceTimer: NodeJS.Timeout | undefined;
+    const cutShort = new Promise<'grace' | 'interrupt'>((resolve) => {
+      this.cutShutdownShort = () => resolve('interrupt');
+      graceTimer = setTimeout(() => resolve('grace'), options.graceMs);
+    });
+    const how = await Promise.race([this.executor.settled().then(() => 'finished' as const), cutShort]);
+    clearTimeout(graceTimer);
+    let interrupted = 0;
+    if (how !== 'finished') {
+      interrupted = this.interruptRunning(
+        how === 'grace'
+          ? `the agent shut down and the task did not finish within the ${options.graceMs} ms shutdown grace`
+          : 'the agent was told to stop at once while the task was running',
+      );
+      if (interrupted > 0)
+        this.log.warn({ interrupted, why: how }, 'running tasks interrupted by the shutdown (AGENT_INTERRUPTED)');
+      await this.executor.settled();
+    }
+    const flushUntil = how === 'finished' ? graceEnds : Date.now() + FLUSH_AFTER_INTERRUPT_MS;
+    await this.close(flushUntil);
+    return { interrupted, unacknowledged: this.spool.size };
+  }
+
+  /**
+   * A second signal: while tasks run, they end as AGENT_INTERRUPTED now and a short flush
+   * follows; during the flush, it stops waiting for the control plane.
+   */
+  interrupt(): void {
+    if (this.flushing) this.flushCut = true;
+    else this.cutShutdownShort();
+  }
+
+  private interruptRunning(message: string): number {
+    return this.executor.abortAll({ code: ErrorCodes.INTERRUPTED, message, retryable: true });
+  }
+
+  /** Waits, until `flushUntil` at most, for the spool to be acknowledged; then closes. */
+  private async close(flushUntil: number): Promise<void> {
     this.drain.close();
     clearInterval(this.pruneTimer);
     clearTimeout(this.disconnectTimer);
-    this.executor.abortAll({
-      code: 'AGENT_INTERRUPTED',
-      message: 'agent stopped while the task was running',
-      retryable: true,
-    });
-    await this.executor.settled();
-    const deadline = Date.now() + (options.graceMs ?? 2_000);
-    while (this.connection.isReady && this.spool.size > 0 && Date.now() < deadline) {
+    this.flushing = true;
+    while (this.spool.size > 0 && Date.now() < flushUntil && !this.flushCut) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+    const left = this.spool.size;
+    if (left > 0)
+      this.log.warn(
+        { unacknowledged: left, connected: this.connection.isReady },
+        'reports not yet acknowledged by the control plane stay in the spool and go out on the next start',
+      );
     this.unsubscribe?.();
     await this.connection.stop();
+  }
+
+  /** Makes the control plane hear that the agent is shutting down (with a fresh hello). */
+  private reportShutdown(): void {
+    if (this.connection.isReady && this.reportedShutdown !== this.executor.shuttingDown)
+      this.connection.restart('the agent is shutting down; reconnecting to say so');
   }
 
   private hello() {
     this.drain.refresh();
     const drain = this.drain.current;
     this.reportedDrain = { enabled: drain.enabled, message: drain.message };
+    this.reportedShutdown = this.executor.shuttingDown;
     return buildHello({
       agentId: this.opts.credential.agentId,
       zone: this.opts.credential.zone,
@@ -154,10 +252,16 @@ export class Agent {
       running: this.executor.running(),
       draining: drain.enabled,
       drainMessage: drainMessage(drain),
+      shuttingDown: this.executor.shuttingDown,
     });
   }
 
-  private onReady(welcome: { sessionId: string; heartbeatIntervalMs: number; pace: Pace | null }): void {
+  private onReady(welcome: {
+    sessionId: string;
+    heartbeatIntervalMs: number;
+    pace: Pace | null;
+    maxFrameBytes: number;
+  }): void {
     clearTimeout(this.disconnectTimer);
     this.disconnectTimer = undefined;
     const pending = this.spool.pending();
@@ -171,12 +275,13 @@ export class Agent {
       },
       'agent connected',
     );
-    this.outbox.start(welcome.pace, pending);
+    this.outbox.start(welcome.pace, pending, welcome.maxFrameBytes);
     // The drain may have changed between the hello and the welcome.
     this.drain.refresh();
     if (this.reportedDrain && !sameDrain(this.drain.current, this.reportedDrain)) {
       this.connection.restart('the local drain state changed; reconnecting to report it');
     }
+    this.reportShutdown();
   }
 
   private onFrame(frame: ServerFrame): void {

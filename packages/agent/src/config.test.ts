@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseRunConfig } from './config.js';
+import { parseDuration, parseRunConfig } from './config.js';
 
 describe('run configuration', () => {
   it('uses defaults for everything but the state directory', () => {
@@ -16,6 +16,7 @@ describe('run configuration', () => {
         taskTimeoutMs: 21_600_000,
         pluginIsolation: 'worker',
         maxFrameBytes: 1_048_576,
+        shutdownGraceMs: 600_000,
       },
     });
   });
@@ -42,6 +43,7 @@ describe('run configuration', () => {
         taskTimeoutMs: '1.5',
         plugins: ',',
         pluginIsolation: 'vm',
+        shutdownGrace: '10 minutes',
       },
       {},
     );
@@ -55,7 +57,19 @@ describe('run configuration', () => {
       '--log-level must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
       '--disconnect-abort-ms must be an integer from 0 to 2147483647, got "-1"',
       '--task-timeout-ms must be an integer from 1 to 2147483647, got "1.5"',
+      '--shutdown-grace must be a duration such as 10m, 90s or 500ms (at most 24 days), got "10 minutes"',
       '--plugin-isolation must be one of worker, inline, got "vm"',
     ]);
+  });
+
+  it('reads the shutdown grace as a duration, a bare number being seconds', () => {
+    expect([parseDuration('10m'), parseDuration('90'), parseDuration('1500ms'), parseDuration('1h')]).toEqual([
+      600_000, 90_000, 1500, 3_600_000,
+    ]);
+    expect([parseDuration('-1s'), parseDuration('1.5s'), parseDuration('')]).toEqual([undefined, undefined, undefined]);
+    expect(parseRunConfig({ stateDir: 's' }, { CAIRN_AGENT_SHUTDOWN_GRACE: '30s' })).toMatchObject({
+      ok: true,
+      config: { shutdownGraceMs: 30_000 },
+    });
   });
 });

@@ -17,6 +17,8 @@ export interface RunConfig {
   pluginIsolation: PluginIsolation;
   /** Largest frame the agent accepts (announced in its hello). */
   maxFrameBytes: number;
+  /** On SIGTERM, how long running tasks may take to finish before they are interrupted. */
+  shutdownGraceMs: number;
 }
 
 /** Flags as commander hands them over: strings, each maybe absent. */
@@ -30,6 +32,7 @@ export interface RunFlags {
   taskTimeoutMs?: string;
   pluginIsolation?: string;
   maxFrameBytes?: string;
+  shutdownGrace?: string;
 }
 
 export const RUN_DEFAULTS = {
@@ -40,6 +43,7 @@ export const RUN_DEFAULTS = {
   taskTimeoutMs: 6 * 60 * 60_000,
   pluginIsolation: 'worker' as PluginIsolation,
   maxFrameBytes: 1024 * 1024,
+  shutdownGraceMs: 10 * 60_000,
 } as const;
 
 /** Environment variables `run` reads when the matching flag is absent. */
@@ -48,7 +52,23 @@ export const RUN_ENV = {
   plugins: 'CAIRN_AGENT_PLUGINS',
   slots: 'CAIRN_AGENT_SLOTS',
   pluginIsolation: 'CAIRN_AGENT_PLUGIN_ISOLATION',
+  shutdownGrace: 'CAIRN_AGENT_SHUTDOWN_GRACE',
 } as const;
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * A duration such as `10m`, `90s`, `1500ms` or `1h`; a bare number is seconds, as in systemd's
+ * `TimeoutStopSec=`. Undefined when it is none.
+ *
+ * @example parseDuration('10m') // → 600000
+ */
+export function parseDuration(raw: string): number | undefined {
+  const m = /^(\d+)(ms|s|m|h)?$/.exec(raw.trim());
+  if (!m) return undefined;
+  const ms = Number(m[1]) * UNIT_MS[m[2] ?? 's']!;
+  return Number.isSafeInteger(ms) ? ms : undefined;
+}
 
 function integer(
   label: string,
@@ -137,6 +157,17 @@ export function parseRunConfig(
     problems,
   );
 
+  const graceLabel = flags.shutdownGrace !== undefined ? '--shutdown-grace' : RUN_ENV.shutdownGrace;
+  const graceRaw = flags.shutdownGrace ?? env[RUN_ENV.shutdownGrace];
+  let shutdownGraceMs: number = RUN_DEFAULTS.shutdownGraceMs;
+  if (graceRaw !== undefined) {
+    const ms = parseDuration(graceRaw);
+    // Timers cannot wait longer than 2^31-1 ms (about 24.8 days).
+    if (ms === undefined || ms > 2 ** 31 - 1)
+      problems.push(`${graceLabel} must be a duration such as 10m, 90s or 500ms (at most 24 days), got "${graceRaw}"`);
+    else shutdownGraceMs = ms;
+  }
+
   const isolation = flags.pluginIsolation ?? env[RUN_ENV.pluginIsolation] ?? RUN_DEFAULTS.pluginIsolation;
   if (!(PLUGIN_ISOLATIONS as readonly string[]).includes(isolation))
     problems.push(`--plugin-isolation must be one of ${PLUGIN_ISOLATIONS.join(', ')}, got "${isolation}"`);
@@ -154,6 +185,7 @@ export function parseRunConfig(
       taskTimeoutMs,
       pluginIsolation: isolation as PluginIsolation,
       maxFrameBytes,
+      shutdownGraceMs,
     },
   };
 }

@@ -2,8 +2,11 @@
 /**
  * The `cairn-agent` command: enroll, run, drain, undrain.
  *
- * Exit codes: 0 success; 1 enrollment failed (refused, unreachable, already enrolled);
- * 2 bad usage or an agent that cannot start (flags, missing state, unusable plugin).
+ * Exit codes: 0 success (for `run`: stopped by a signal, its tasks finished or interrupted);
+ * 1 enrollment failed (refused, unreachable, already enrolled), or `run` stopped by a third
+ * signal without waiting for anything; 2 bad usage or an agent that cannot start (flags, missing
+ * state, unusable plugin); 70 (EX_SOFTWARE) a bug of the agent's own (an uncaught exception or
+ * unhandled rejection on its thread).
  */
 import { Command, CommanderError } from 'commander';
 import { Agent } from './agent.js';
@@ -15,6 +18,16 @@ import { PluginRegistry } from './plugin-host/registry.js';
 import { credentialPath, readCredential, type AgentCredential } from './state/credential.js';
 import { DEFAULT_DRAIN_MESSAGE, drainPath, writeDrain } from './state/drain.js';
 import { AGENT_VERSION } from './version.js';
+
+/** The exit code of an error the agent did not expect (sysexits.h EX_SOFTWARE). */
+const EXIT_AGENT_BUG = 70;
+
+/**
+ * Test hook, read only here: `CAIRN_AGENT_TEST_THROW_AFTER_MS=<ms>` throws an error from a timer
+ * on the agent's own thread that long after start, standing in for a bug of the agent's. Only the
+ * test suite sets it; it exists to prove such a bug ends the process instead of being swallowed.
+ */
+const TEST_THROW_ENV = 'CAIRN_AGENT_TEST_THROW_AFTER_MS';
 
 /** Writes to stderr and exits; stderr is synchronous for files and pipes on POSIX. */
 function exit(code: number, lines: string[] = []): never {
@@ -65,13 +78,33 @@ async function runCommand(flags: RunFlags): Promise<void> {
     );
 
   const log = createLogger(config.logLevel);
-  // A plugin's stray timer or floating promise must not take the agent down.
-  process.on('uncaughtException', (err) =>
-    log.error({ err }, 'uncaught exception (probably in a plugin); the agent keeps running'),
-  );
-  process.on('unhandledRejection', (reason) =>
-    log.error({ err: reason }, 'unhandled rejection (probably in a plugin); the agent keeps running'),
-  );
+  // Plugin code runs on worker threads (the default isolation): what it throws from a timer, or a
+  // promise it leaves to reject, ends that thread and fails its task there, and never reaches
+  // these handlers. What does reach them is the agent's own bug, after which its state cannot be
+  // trusted: log it and exit non-zero, and let the supervisor restart the agent. That is safe:
+  // the spool holds every report not yet acknowledged, and the journal turns each task that was
+  // running into an AGENT_INTERRUPTED result on the next start. With `--plugin-isolation inline`
+  // plugins share this thread and cannot be told apart from the agent, so their stray errors end
+  // the process too: inline is for trusted plugins, and a crash is safer than running on after
+  // an error nobody handled.
+  const fatal = (what: string) => (err: unknown) => {
+    try {
+      log.fatal(
+        { err, pluginIsolation: config.pluginIsolation },
+        `${what} on the agent's thread; exiting (the journal and spool make the restart safe)`,
+      );
+    } finally {
+      process.exit(EXIT_AGENT_BUG);
+    }
+  };
+  process.on('uncaughtException', fatal('uncaught exception'));
+  process.on('unhandledRejection', fatal('unhandled rejection'));
+  const throwAfter = process.env[TEST_THROW_ENV];
+  if (throwAfter !== undefined && /^\d+$/.test(throwAfter)) {
+    setTimeout(() => {
+      throw new Error(`injected agent bug (${TEST_THROW_ENV})`);
+    }, Number(throwAfter));
+  }
 
   const agent = new Agent({
     stateDir: config.stateDir,
@@ -98,24 +131,28 @@ async function runCommand(flags: RunFlags): Promise<void> {
   );
   agent.start();
 
-  let stopping = false;
-  const shutdown = (signal: NodeJS.Signals) => {
-    if (stopping) exit(1); // a second signal: the operator does not want to wait
-    stopping = true;
-    log.info({ signal }, 'agent stopping');
-    agent.stop().then(
-      () => {
-        log.info('agent stopped');
+  // First signal: refuse new tasks, let the running ones finish within the grace, flush the
+  // spool, exit 0 (what a rolling restart needs). Second: interrupt the running tasks now.
+  // Third: exit at once; the journal reports what was still running on the next start.
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals === 1) {
+      log.info({ signal, shutdownGraceMs: config.shutdownGraceMs }, 'agent stopping');
+      agent.shutdown({ graceMs: config.shutdownGraceMs }).then((outcome) => {
+        log.info(outcome, 'agent stopped');
         process.exit(0);
-      },
-      (err: unknown) => {
-        log.error({ err }, 'agent stop failed');
-        process.exit(1);
-      },
-    );
+      }, fatal('failed shutdown'));
+    } else if (signals === 2) {
+      log.warn({ signal }, 'second signal: interrupting the running tasks now');
+      agent.interrupt();
+    } else {
+      log.warn({ signal }, 'third signal: exiting at once');
+      process.exit(1);
+    }
   };
-  process.on('SIGINT', shutdown);
-  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 }
 
 function buildProgram(): Command {
@@ -179,6 +216,10 @@ function buildProgram(): Command {
     .option(
       '--max-frame-bytes <n>',
       `largest frame accepted from the control plane, told to it in the hello (default ${RUN_DEFAULTS.maxFrameBytes})`,
+    )
+    .option(
+      '--shutdown-grace <duration>',
+      `on SIGTERM, how long running tasks may take to finish, e.g. 10m, 90s (or ${RUN_ENV.shutdownGrace}; default 10m)`,
     )
     .action((flags: RunFlags) => runCommand(flags));
 

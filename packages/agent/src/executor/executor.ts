@@ -52,8 +52,18 @@ const key = (taskId: string, attempt: number) => `${taskId}#${attempt}`;
  */
 export class Executor {
   private readonly active = new Map<string, ActiveTask>();
+  private refusing = false;
 
   constructor(private readonly opts: ExecutorOptions) {}
+
+  /** From now on every new assignment is rejected with SHUTTING_DOWN; running tasks go on. */
+  refuseNew(): void {
+    this.refusing = true;
+  }
+
+  get shuttingDown(): boolean {
+    return this.refusing;
+  }
 
   /**
    * Ends every attempt the journal still calls running: the process died under it. Spools an
@@ -109,6 +119,7 @@ export class Executor {
       capabilities: plugins.get(pluginName)?.manifest.capabilities,
       freeSlots: this.opts.slots - this.active.size,
       drain: { enabled: drain.current.enabled, message: drainMessage(drain.current) },
+      shuttingDown: this.refusing,
     });
     const tlog = log.child({ taskId, attempt, operation: frame.operation, plugin: pluginName });
     if ((decision.action === 'run' || decision.action === 'reject') && decision.supersedes !== undefined) {

@@ -12,6 +12,7 @@ const base: AssignFacts = {
   capabilities: ['backup', 'restore'],
   freeSlots: 1,
   drain: { enabled: false, message: '' },
+  shuttingDown: false,
 };
 
 describe('decideAssign', () => {
@@ -93,6 +94,16 @@ describe('decideAssign', () => {
       name: 'runs a restore while the agent drains',
       facts: { operation: 'restore', drain: { enabled: true, message: 'm' } },
       expect: { action: 'run', operation: 'restore' },
+    },
+    {
+      name: 'refuses any new attempt, restores too, while shutting down',
+      facts: { operation: 'restore', shuttingDown: true },
+      expect: { action: 'reject', reasonCode: 'SHUTTING_DOWN' },
+    },
+    {
+      name: 'still re-acknowledges the attempt it runs while shutting down',
+      facts: { journal: { attempt: 2, state: 'running' }, shuttingDown: true },
+      expect: { action: 're-acknowledge' },
     },
     {
       name: 'rejects when every slot is busy',

@@ -1,7 +1,14 @@
 import { OPERATIONS, type Operation, type ProviderConnection } from '@cairn/plugin-sdk';
 
 /** Reasons an agent rejects an assignment (TaskRejected.reason_code). */
-export type RejectReason = 'NO_PLUGIN' | 'UNSUPPORTED_OPERATION' | 'NO_SLOT' | 'DRAINING' | 'BAD_PARAMS';
+export type RejectReason =
+  | 'NO_PLUGIN'
+  | 'UNSUPPORTED_OPERATION'
+  | 'NO_SLOT'
+  | 'DRAINING'
+  | 'BAD_PARAMS'
+  /** The agent is stopping: it finishes what it runs and takes nothing new (retryable). */
+  | 'SHUTTING_DOWN';
 
 /** Everything the assign rule looks at; gathered by the executor, decided here without I/O. */
 export interface AssignFacts {
@@ -18,6 +25,8 @@ export interface AssignFacts {
   /** Slots not taken by running tasks. */
   freeSlots: number;
   drain: { enabled: boolean; message: string };
+  /** The process is stopping (SIGTERM): every new attempt is refused, whatever its operation. */
+  shuttingDown: boolean;
 }
 
 export type AssignDecision =
@@ -57,8 +66,9 @@ function objectOr(value: unknown): Record<string, unknown> {
 
 /**
  * May this assignment run? Decides, in order: stale or repeated attempts (at most once per
- * attempt), then what the agent can do (plugin, operation, parameters), then what it is willing
- * to do right now (drain, slots).
+ * attempt), then whether the agent is shutting down (it takes nothing new, so the control plane
+ * gives the task to another agent or to this one after its restart), then what the agent can do
+ * (plugin, operation, parameters), then what it is willing to do right now (drain, slots).
  *
  * @example decideAssign({ ...facts, journal: { attempt: 2, state: 'running' }, attempt: 2 }) // → { action: 're-acknowledge' }
  */
@@ -80,6 +90,7 @@ export function decideAssign(f: AssignFacts): AssignDecision {
       ? { action: 'reject', reasonCode, message }
       : { action: 'reject', reasonCode, message, supersedes };
 
+  if (f.shuttingDown) return reject('SHUTTING_DOWN', 'the agent is shutting down; the task goes back to the queue');
   if (f.capabilities === undefined) return reject('NO_PLUGIN', `plugin ${f.plugin} is not loaded on this agent`);
   if (!isOperation(f.operation) || !f.capabilities.includes(f.operation)) {
     return reject('UNSUPPORTED_OPERATION', `plugin ${f.plugin} does not support the operation "${f.operation}"`);

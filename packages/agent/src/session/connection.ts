@@ -9,7 +9,7 @@ import {
 } from '@cairn/proto';
 import WebSocket from 'ws';
 import type { Logger } from '../logger.js';
-import { checkServerFrame, CloseCodes, heartbeatInterval } from './handshake.js';
+import { checkServerFrame, CloseCodes, heartbeatInterval, sendLimit } from './handshake.js';
 import { Heartbeat } from './heartbeat.js';
 import { paceFor, type Pace } from './pacing.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './reconnect.js';
@@ -23,7 +23,7 @@ export interface ConnectionHandlers {
   /** The first frame of a new session. */
   hello(): wire.IAgentHello;
   /** The control plane welcomed the session; frames may flow, reports at `pace`. */
-  ready(welcome: { sessionId: string; heartbeatIntervalMs: number; pace: Pace | null }): void;
+  ready(welcome: { sessionId: string; heartbeatIntervalMs: number; pace: Pace | null; maxFrameBytes: number }): void;
   /** Assign, cancel, drain, ack or a rotated credential (heartbeats and the handshake are handled here). */
   frame(frame: ServerFrame): void;
   /** A welcomed session ended. */
@@ -230,6 +230,7 @@ export class AgentConnection {
       sessionId: welcome.sessionId ?? '',
       heartbeatIntervalMs: intervalMs,
       pace: paceFor(welcome),
+      maxFrameBytes: sendLimit(welcome),
     });
   }
 

@@ -1,4 +1,4 @@
-import { PROTOCOL_VERSION, type FrameKind, type wire } from '@cairn/proto';
+import { DEFAULT_MAX_FRAME_BYTES, PROTOCOL_VERSION, type FrameKind, type wire } from '@cairn/proto';
 
 /** WebSocket close codes the agent uses (RFC 6455 §7.4.1, plus one private code). */
 export const CloseCodes = {
@@ -67,6 +67,8 @@ export interface HelloFacts {
   running: { taskId: string; attempt: number }[];
   draining: boolean;
   drainMessage: string;
+  /** Stopping (SIGTERM): finishing what runs, taking nothing new. */
+  shuttingDown: boolean;
 }
 
 export function buildHello(facts: HelloFacts): wire.IAgentHello {
@@ -81,7 +83,20 @@ export function buildHello(facts: HelloFacts): wire.IAgentHello {
     running: facts.running,
     draining: facts.draining,
     drainMessage: facts.draining ? facts.drainMessage : '',
+    shuttingDown: facts.shuttingDown,
   };
+}
+
+/**
+ * The largest frame the agent may send on a session: what the welcome says the control plane
+ * accepts (it closes the session on anything larger), or the protocol default when it says
+ * nothing. This bounds the agent's sending only: the agent's own `--max-frame-bytes` bounds what
+ * it receives (it protects the agent, and is told to the server in the hello), so neither limit
+ * is the smaller of the two; each side honours the limit the other announced.
+ */
+export function sendLimit(welcome: wire.IServerWelcome): number {
+  const bytes = welcome.maxFrameBytes ?? 0;
+  return bytes > 0 ? bytes : DEFAULT_MAX_FRAME_BYTES;
 }
 
 /** Heartbeat interval to use when the welcome gives none (or an absurd one). */

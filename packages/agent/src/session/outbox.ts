@@ -1,6 +1,14 @@
-import type { wire } from '@cairn/proto';
+import { DEFAULT_MAX_FRAME_BYTES, type wire } from '@cairn/proto';
 import { recordEnvelope, type SpoolRecord } from '../spool/spool.js';
+import { fitRecord } from './frame-fit.js';
 import { SendBucket, type Pace } from './pacing.js';
+
+/** Told about a report that was cut to fit the session's frame limit, or that can never be sent. */
+export interface OutboxAdvice {
+  cut(record: SpoolRecord, limit: number): void;
+  /** The report is dropped for good: the caller removes it from the spool. */
+  dropped(record: SpoolRecord, why: string): void;
+}
 
 /**
  * Sends spooled reports on the current session, in seq order, no faster than the session's
@@ -16,14 +24,22 @@ export class ReportOutbox {
   private bucket: SendBucket | undefined;
   private open = false;
   private timer: NodeJS.Timeout | undefined;
+  private maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
 
-  constructor(private readonly send: (body: wire.IEnvelope) => boolean) {}
+  constructor(
+    private readonly send: (body: wire.IEnvelope) => boolean,
+    private readonly advice?: OutboxAdvice,
+  ) {}
 
-  /** A session was welcomed: send `pending` (the spool's unacknowledged records), then new ones. */
-  start(pace: Pace | null, pending: SpoolRecord[]): void {
+  /**
+   * A session was welcomed: send `pending` (the spool's unacknowledged records), then new ones,
+   * each in a frame of at most `maxFrameBytes` (what the control plane accepts).
+   */
+  start(pace: Pace | null, pending: SpoolRecord[], maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): void {
     this.stop();
     this.open = true;
     this.pace = pace;
+    this.maxFrameBytes = maxFrameBytes;
     this.bucket = pace ? new SendBucket(pace.perSecond, pace.burst, Date.now()) : undefined;
     this.queue = [...pending];
     this.pump();
@@ -68,10 +84,16 @@ export class ReportOutbox {
         return;
       }
       const record = this.queue.shift()!;
-      if (!this.send(recordEnvelope(record))) {
+      const fitted = fitRecord(record, this.maxFrameBytes);
+      if (fitted.action === 'drop') {
+        this.advice?.dropped(record, fitted.why);
+        continue;
+      }
+      if (!this.send(recordEnvelope(fitted.record))) {
         this.queue.unshift(record);
         return; // the session is going away; the spool still holds everything
       }
+      if (fitted.cut) this.advice?.cut(record, this.maxFrameBytes);
       if (this.pace) this.inFlight.add(record.seq);
     }
   }

@@ -34,6 +34,8 @@ export interface FakeOptions {
   autoAck?: boolean;
   /** The bearer credential the upgrade must carry. */
   credential?: string;
+  /** The welcome's max_frame_bytes; like the real server, a larger frame closes the session (1009). */
+  maxFrameBytes?: number;
 }
 
 /**
@@ -95,6 +97,11 @@ export class FakeControlPlane {
     });
     socket.on('error', () => {});
     socket.on('message', (data) => {
+      const limit = this.opts.maxFrameBytes ?? 1024 * 1024;
+      if ((data as Buffer).byteLength > limit) {
+        socket.close(1009, `frame over the ${limit}-byte limit`);
+        return;
+      }
       const frame = decodeFrame(toBytes(data as Buffer));
       session.frames.push(frame);
       if (frame.body === 'hello') {
@@ -105,7 +112,7 @@ export class FakeControlPlane {
               protocolVersion: PROTOCOL_VERSION,
               sessionId: `session-${session.index}`,
               heartbeatIntervalMs: this.opts.heartbeatIntervalMs ?? 1_000,
-              maxFrameBytes: 1024 * 1024,
+              maxFrameBytes: this.opts.maxFrameBytes ?? 1024 * 1024,
             },
           }),
         );

@@ -170,7 +170,11 @@ export const Agent = z
     name: z.string(),
     zone: z.string(),
     hostname: z.string(),
-    state: z.string().openapi({ example: 'connected' }),
+    state: z.string().openapi({
+      example: 'connected',
+      description:
+        '`connected`, `disconnected`, or `draining`: shutting down, finishing its running tasks and offered no new ones',
+    }),
     slots: z.number().int(),
     plugins: z.array(PluginInfo),
     runningTasks: z.number().int(),

@@ -288,6 +288,7 @@ function helloFacts(
       hostname: boundChars(hello.hostname, L.hostnameChars),
       draining: hello.draining,
       drainMessage: boundText(hello.drainMessage),
+      shuttingDown: hello.shuttingDown,
     },
     running,
   };

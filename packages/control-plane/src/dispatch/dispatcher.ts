@@ -114,6 +114,7 @@ export class Dispatcher implements SessionHost {
         held: held.byAgent.get(agentId) ?? 0,
         plugins: info.plugins,
         draining: info.draining,
+        shuttingDown: info.shuttingDown,
       });
     }
     const free = candidates.reduce((n, a) => n + Math.max(0, a.slots - a.held), 0);
@@ -319,6 +320,9 @@ export class Dispatcher implements SessionHost {
     const drained = reports.find((r) => r.kind === 'rejected' && r.reasonCode === 'DRAINING');
     const info = this.agentInfo.get(session.agentId);
     if (drained && info) info.draining = true;
+    // Nor is one that is shutting down offered anything (its fresh hello may still be on the way).
+    if (info && reports.some((r) => r.kind === 'rejected' && r.reasonCode === 'SHUTTING_DOWN'))
+      info.shuttingDown = true;
     // Requeued tasks wait for the next timed round: waking now would hand them straight back to
     // the agent that just refused them.
     if (outcome.ended.length > 0) this.poke();

@@ -44,10 +44,10 @@ export function fairOrder<T extends Queued>(sorted: readonly T[]): T[] {
 export type RejectOutcome = { requeue: true } | { requeue: false; code: string };
 
 /**
- * A busy or draining agent hands the task back to the queue; an agent that cannot run it at all
+ * A busy, draining or shutting-down agent hands the task back to the queue; an agent that cannot run it at all
  * (no plugin, unsupported operation, bad parameters) fails it, with the agent's reason as code.
  */
 export function rejectionOutcome(reasonCode: string): RejectOutcome {
-  if (reasonCode === 'NO_SLOT' || reasonCode === 'DRAINING') return { requeue: true };
+  if (reasonCode === 'NO_SLOT' || reasonCode === 'DRAINING' || reasonCode === 'SHUTTING_DOWN') return { requeue: true };
   return { requeue: false, code: reasonCode || 'REJECTED' };
 }

@@ -6,6 +6,8 @@ export interface AgentCandidate {
   held: number;
   plugins: { name: string; capabilities: string[] }[];
   draining: boolean;
+  /** Shutting down: it takes no new task of any kind. */
+  shuttingDown: boolean;
 }
 
 export interface TaskNeeds {
@@ -24,5 +26,6 @@ export function unfit(agent: AgentCandidate, task: TaskNeeds): string | null {
   if (!plugin.capabilities.includes(task.kind)) return `plugin ${task.plugin} cannot ${task.kind}`;
   if (agent.held >= agent.slots) return 'no free slot';
   if (agent.draining && task.kind === 'backup') return 'draining';
+  if (agent.shuttingDown) return 'shutting down';
   return null;
 }

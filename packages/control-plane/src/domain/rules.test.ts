@@ -70,6 +70,7 @@ describe('placement', () => {
     held: 0,
     plugins: [{ name: '@cairn/plugin-dummy', capabilities: ['backup', 'restore'] }],
     draining: false,
+    shuttingDown: false,
   };
   const task = { kind: 'backup', plugin: '@cairn/plugin-dummy', zone: 'z1', pinnedAgentId: null };
 
@@ -87,6 +88,12 @@ describe('placement', () => {
     ['full', { ...agent, held: 2 }, task, 'no free slot'],
     ['draining refuses backups', { ...agent, draining: true }, task, 'draining'],
     ['draining keeps restores', { ...agent, draining: true }, { ...task, kind: 'restore' }, null],
+    [
+      'shutting down takes no restore either',
+      { ...agent, shuttingDown: true },
+      { ...task, kind: 'restore' },
+      'shutting down',
+    ],
   ] as const)('%s', (_name, a, t, why) => {
     expect(unfit(a, t)).toBe(why);
   });
@@ -96,6 +103,7 @@ describe('rejections', () => {
   it.each([
     ['NO_SLOT', { requeue: true }],
     ['DRAINING', { requeue: true }],
+    ['SHUTTING_DOWN', { requeue: true }],
     ['NO_PLUGIN', { requeue: false, code: 'NO_PLUGIN' }],
     ['', { requeue: false, code: 'REJECTED' }],
   ] as const)('%s → %j', (reason, outcome) => {

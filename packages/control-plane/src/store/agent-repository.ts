@@ -22,6 +22,8 @@ export interface AgentHelloInfo {
   hostname: string;
   draining: boolean;
   drainMessage: string;
+  /** Stopping: finishes what it runs and takes nothing new (not a maintenance drain). */
+  shuttingDown: boolean;
 }
 
 export interface AgentView extends Omit<
@@ -219,7 +221,8 @@ export class AgentRepository {
     await this.db
       .updateTable('agents')
       .set({
-        state: 'connected',
+        // `draining` lasts until the process exits: its next session says connected again.
+        state: hello.shuttingDown ? 'draining' : 'connected',
         sessionId,
         slots: hello.slots,
         plugins: JSON.stringify(hello.plugins),
@@ -312,7 +315,9 @@ export class AgentRepository {
         ...rest,
         rotationPending: pendingCredentialHash !== null,
         state:
-          rest.state === 'connected' && (rest.lastSeenAt ?? 0) < now - this.staleAfterMs ? 'disconnected' : rest.state,
+          rest.state !== 'disconnected' && (rest.lastSeenAt ?? 0) < now - this.staleAfterMs
+            ? 'disconnected'
+            : rest.state,
         plugins: JSON.parse(plugins) as AgentPlugin[],
         draining: draining === 1,
         runningTasks: byAgent.get(rest.id) ?? 0,
