@@ -15,7 +15,12 @@ import { migrate, openStore } from './store/db.js';
 import { IdempotencyRepository } from './store/idempotency-repository.js';
 import { afterCommit, scopedDb } from './store/request-scope.js';
 import { SecretBox } from './store/secrets.js';
+import { BackupRepository } from './store/backup-repository.js';
+import { EventRepository } from './store/event-repository.js';
+import { QueueRepository } from './store/queue-repository.js';
+import { ReportRepository } from './store/report-repository.js';
 import { TaskRepository } from './store/task-repository.js';
+import { UsageRepository } from './store/usage-repository.js';
 import { TenantRepository } from './store/tenant-repository.js';
 
 /** How long requests still running at shutdown may take before their connections are cut. */
@@ -45,7 +50,11 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const tenants = new TenantRepository(db);
   const agents = new AgentRepository(db, config.taskLeaseMs, secrets);
   const catalog = new CatalogRepository(db, secrets);
-  const tasks = new TaskRepository(db);
+  const events = new EventRepository(db);
+  const backups = new BackupRepository(db);
+  const tasks = new TaskRepository(db, events);
+  const queue = new QueueRepository(db, events);
+  const reports = new ReportRepository(db, events, backups, agents);
 
   const providerTenant = await tenants.ensureProviderTenant();
   let generatedAdminToken: string | undefined;
@@ -60,7 +69,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     localSessions: () => dispatcher.localSessions,
   });
   const dispatcher: Dispatcher = new Dispatcher(
-    tasks,
+    queue,
+    reports,
     agents,
     catalog,
     {
@@ -76,9 +86,9 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     metrics,
   );
   let accepting = true;
-  const feed = new EventFeed(tasks, EVENT_POLL_MS);
+  const feed = new EventFeed(events, EVENT_POLL_MS);
   // The dispatcher is woken once the request that queued work has committed it.
-  const operations = new Operations(catalog, tasks, () => afterCommit(() => dispatcher.poke()));
+  const operations = new Operations(catalog, tasks, backups, () => afterCommit(() => dispatcher.poke()));
   const app = createApp(
     {
       config,
@@ -87,6 +97,9 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       agents,
       catalog,
       tasks,
+      backups,
+      events,
+      usage: new UsageRepository(db),
       idempotency: new IdempotencyRepository(db, secrets, {
         replayMs: IDEMPOTENCY_REPLAY_MS,
         leaseMs: config.idempotencyLeaseMs,

@@ -6,7 +6,10 @@ import type { AgentRepository } from '../store/agent-repository.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import type { Db } from '../store/db.js';
 import type { IdempotencyRepository } from '../store/idempotency-repository.js';
+import type { BackupRepository } from '../store/backup-repository.js';
+import type { EventRepository } from '../store/event-repository.js';
 import type { TaskRepository } from '../store/task-repository.js';
+import type { UsageRepository } from '../store/usage-repository.js';
 import type { TenantRepository } from '../store/tenant-repository.js';
 
 /** What route modules receive from main.ts. */
@@ -17,6 +20,9 @@ export interface ApiDeps {
   agents: AgentRepository;
   catalog: CatalogRepository;
   tasks: TaskRepository;
+  backups: BackupRepository;
+  events: EventRepository;
+  usage: UsageRepository;
   idempotency: IdempotencyRepository;
   operations: Operations;
   /** Live events, one poller per process. */

@@ -27,7 +27,7 @@ import {
 } from '../domain/wire-limits.js';
 import type { Logger } from '../logger.js';
 import type { AgentHelloInfo } from '../store/agent-repository.js';
-import type { Report } from '../store/task-repository.js';
+import type { Report } from '../store/report-repository.js';
 
 /** What a session needs from the rest of the control plane. */
 export interface SessionHost {

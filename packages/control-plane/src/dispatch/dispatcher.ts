@@ -5,7 +5,8 @@ import type { Logger } from '../logger.js';
 import type { AgentHelloInfo, AgentRepository } from '../store/agent-repository.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import type { TaskRow } from '../store/schema.js';
-import type { Report, TaskRepository } from '../store/task-repository.js';
+import type { QueueRepository } from '../store/queue-repository.js';
+import type { Report, ReportRepository } from '../store/report-repository.js';
 import type { Metrics } from '../observability/metrics.js';
 import { outsideRequest } from '../store/request-scope.js';
 import { CLOSE_REVOKED, type AgentSession, type SessionHost } from './agent-session.js';
@@ -41,7 +42,8 @@ export class Dispatcher implements SessionHost {
   readonly frameRate: { perSecond: number; burst: number };
 
   constructor(
-    private readonly tasks: TaskRepository,
+    private readonly queue: QueueRepository,
+    private readonly reports: ReportRepository,
     private readonly agents: AgentRepository,
     private readonly catalog: CatalogRepository,
     private readonly opts: DispatcherOptions,
@@ -100,7 +102,7 @@ export class Dispatcher implements SessionHost {
     }
     await this.sendCancels();
     if (this.sessions.size === 0) return;
-    const held = await this.tasks.heldCounts();
+    const held = await this.queue.heldCounts();
     let budget = this.opts.maxConcurrentTasks - held.total;
     if (budget <= 0) return;
     const candidates: AgentCandidate[] = [];
@@ -120,7 +122,7 @@ export class Dispatcher implements SessionHost {
     const free = candidates.reduce((n, a) => n + Math.max(0, a.slots - a.held), 0);
     if (free === 0) return;
     const window = Math.min(500, Math.max(50, free * 4));
-    const head = fairOrder(await this.tasks.queueHead(window, Math.max(1, free)));
+    const head = fairOrder(await this.queue.queueHead(window, Math.max(1, free)));
     const busyInstances = new Set<string>();
     for (const task of head) {
       if (budget <= 0) break;
@@ -130,7 +132,7 @@ export class Dispatcher implements SessionHost {
         .sort((a, b) => b.slots - b.held - (a.slots - a.held))[0];
       if (!fit) continue;
       const now = Date.now();
-      const attempt = await this.tasks.claim(task, fit.id, now + this.opts.taskLeaseMs, now);
+      const attempt = await this.queue.claim(task, fit.id, now + this.opts.taskLeaseMs, now);
       if (attempt === null) continue; // another replica took it, or it was cancelled
       fit.held++;
       budget--;
@@ -184,14 +186,14 @@ export class Dispatcher implements SessionHost {
           `the assignment was sent to agent ${session.agentId} ${task.deliveries} times and never accepted`,
         );
       }
-      if (!(await this.tasks.recordDelivery(task))) return; // the attempt moved on meanwhile
+      if (!(await this.queue.recordDelivery(task))) return; // the attempt moved on meanwhile
     }
     session.sendFrame(frame);
     this.log.debug({ taskId: task.id, attempt: task.attempt, agentId: session.agentId }, 'task assigned');
   }
 
   private async failAssignment(task: TaskRow, code: string, message: string): Promise<void> {
-    if (!(await this.tasks.failAssignment(task, code, message))) return;
+    if (!(await this.queue.failAssignment(task, code, message))) return;
     this.log.warn({ taskId: task.id, attempt: task.attempt, agentId: task.agentId, code }, `task failed: ${message}`);
     this.metrics?.tasksEnded.inc({ state: 'failed' });
     this.poke();
@@ -205,7 +207,7 @@ export class Dispatcher implements SessionHost {
    */
   private async resendUnacknowledged(): Promise<void> {
     const olderThan = Date.now() - 2 * this.opts.heartbeatMs;
-    for (const task of await this.tasks.dispatchedBefore([...this.sessions.keys()], olderThan)) {
+    for (const task of await this.queue.dispatchedBefore([...this.sessions.keys()], olderThan)) {
       const session = this.sessions.get(task.agentId ?? '');
       if (!session?.isOpen) continue;
       this.log.warn(
@@ -218,7 +220,7 @@ export class Dispatcher implements SessionHost {
 
   private async sendCancels(): Promise<void> {
     const local = [...this.sessions.keys()];
-    for (const task of await this.tasks.cancelsFor(local)) {
+    for (const task of await this.queue.cancelsFor(local)) {
       const session = this.sessions.get(task.agentId ?? '');
       const key = `${task.id}:${task.attempt}`;
       if (!session || session.cancelsSent.has(key)) continue;
@@ -234,7 +236,7 @@ export class Dispatcher implements SessionHost {
   private async sweepLeases(): Promise<void> {
     const now = Date.now();
     if (now - this.startedAt < this.opts.taskLeaseMs) return;
-    for (const task of await this.tasks.expireLeases(now)) {
+    for (const task of await this.queue.expireLeases(now)) {
       this.log.warn({ taskId: task.id, attempt: task.attempt, agentId: task.agentId }, 'task lost: lease expired');
       this.metrics?.tasksEnded.inc({ state: 'lost' });
     }
@@ -256,7 +258,7 @@ export class Dispatcher implements SessionHost {
     // Reconcile: re-send every assignment the store says this agent holds and the agent did not
     // list as running. The agent re-acknowledges, or ignores an attempt it already finished.
     const listed = new Set(running.map((r) => `${r.taskId}:${r.attempt}`));
-    for (const task of await this.tasks.heldBy(session.agentId)) {
+    for (const task of await this.queue.heldBy(session.agentId)) {
       if (!listed.has(`${task.id}:${task.attempt}`)) await this.assign(session, task);
     }
     this.log.info(
@@ -311,7 +313,7 @@ export class Dispatcher implements SessionHost {
   }
 
   async onReports(session: AgentSession, reports: Report[]): Promise<void> {
-    const outcome = await this.tasks.applyReports(session.agentId, reports, this.opts.taskLeaseMs);
+    const outcome = await this.reports.apply(session.agentId, reports, this.opts.taskLeaseMs);
     for (const r of reports) this.metrics?.reports.inc({ kind: r.kind });
     for (const e of outcome.ended) this.metrics?.tasksEnded.inc({ state: e.state });
     for (const e of outcome.ended)

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, freshDatabase, type TestDatabase } from '../../../../test/harness/databases.js';
 import { migrate, openStore, type Store } from '../store/db.js';
-import { TaskRepository } from '../store/task-repository.js';
+import { EventRepository } from '../store/event-repository.js';
 import { EventFeed, type EventLog, type Subscription } from './event-feed.js';
 
 const TENANTS = ['t0', 't1', 't2'];
@@ -72,13 +72,13 @@ const command: fc.Arbitrary<Command> = fc.oneof(
 describe.each(backends)('event feed, property-based against a real store (%s)', (backend) => {
   let db: TestDatabase;
   let store: Store;
-  let repo: TaskRepository;
+  let repo: EventRepository;
 
   beforeAll(async () => {
     db = await freshDatabase(backend);
     store = openStore(db.url);
     await migrate(store.db);
-    repo = new TaskRepository(store.db);
+    repo = new EventRepository(store.db);
   });
 
   afterAll(async () => {
@@ -87,7 +87,7 @@ describe.each(backends)('event feed, property-based against a real store (%s)', 
   });
 
   async function lastId(): Promise<number> {
-    return repo.lastEventId();
+    return repo.lastId();
   }
 
   async function write(tenantId: string, n: number): Promise<void> {
@@ -119,16 +119,16 @@ describe.each(backends)('event feed, property-based against a real store (%s)', 
       fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 30 }), async (commands) => {
         const als = new AsyncLocalStorage<Driver>();
         const log: EventLog = {
-          lastEventId: () => {
+          lastId: () => {
             const d = als.getStore();
             if (d) d.queries++;
-            return repo.lastEventId();
+            return repo.lastId();
           },
-          listEvents: (after, limit, tenantId, upTo) => {
+          list: (after, limit, tenantId, upTo) => {
             // The shared poller reads without a bound; a subscriber catching up always bounds.
             const d = als.getStore();
             if (d && upTo !== undefined) d.queries++;
-            return repo.listEvents(after, limit, tenantId, upTo);
+            return repo.list(after, limit, tenantId, upTo);
           },
         };
         const feed = new EventFeed(log, POLL_MS, LIMITS);

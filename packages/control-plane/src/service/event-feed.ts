@@ -1,12 +1,12 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Selectable } from 'kysely';
 import type { EventRow } from '../store/schema.js';
-import type { TaskRepository } from '../store/task-repository.js';
+import type { EventRepository } from '../store/event-repository.js';
 
 type Event = Selectable<EventRow>;
 
 /** What the feed needs of the store. */
-export type EventLog = Pick<TaskRepository, 'listEvents' | 'lastEventId'>;
+export type EventLog = Pick<EventRepository, 'list' | 'lastId'>;
 
 export interface EventFeedLimits {
   /** Rows per store query, for the shared poller and for each stream catching up. */
@@ -87,7 +87,7 @@ export class EventFeed {
    * is a position, not a promise, and is clamped to it.
    */
   async open(after: number | undefined, tenantId: string | undefined): Promise<Subscription> {
-    const end = await this.log.lastEventId();
+    const end = await this.log.lastId();
     const start = after === undefined ? end : Math.min(after, end);
     // Nobody is listening: the shared position may jump to the end of the log (always a real id).
     if (!this.polling) this.head = Math.max(this.head, end);
@@ -128,7 +128,7 @@ export class EventFeed {
       while (!signal.aborted && !this.closed && this.subscribers.has(sub)) {
         if (sub.position < sub.target) {
           const upTo = sub.target;
-          const rows = await this.log.listEvents(sub.position, batch, sub.tenantId, upTo);
+          const rows = await this.log.list(sub.position, batch, sub.tenantId, upTo);
           // Fewer than a batch: nothing of ours is left up to `upTo`, whoever's ids lie between.
           sub.position = rows.length < batch ? upTo : rows[rows.length - 1]!.id;
           if (rows.length > 0) yield rows;
@@ -169,7 +169,7 @@ export class EventFeed {
     const { batch, maxQueued } = this.limits;
     try {
       while (this.subscribers.size > 0 && !this.closed) {
-        const rows = await this.log.listEvents(this.head, batch);
+        const rows = await this.log.list(this.head, batch);
         if (rows.length > 0) {
           this.head = rows[rows.length - 1]!.id;
           for (const sub of this.subscribers) {

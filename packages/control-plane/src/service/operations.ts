@@ -3,6 +3,7 @@ import { ConflictError, ForbiddenError, InputError, NotFoundError, UpstreamError
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import { isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
 import type { BackupRow, InstanceRow, OfferingRow, ProviderRow, TaskRow } from '../store/schema.js';
+import type { BackupRepository } from '../store/backup-repository.js';
 import type { TaskRepository } from '../store/task-repository.js';
 
 /**
@@ -13,6 +14,7 @@ export class Operations {
   constructor(
     private readonly catalog: CatalogRepository,
     private readonly tasks: TaskRepository,
+    private readonly backups: BackupRepository,
     private readonly wake: () => void,
   ) {}
 
@@ -23,7 +25,7 @@ export class Operations {
   }
 
   async visibleBackup(p: Principal, id: string): Promise<BackupRow> {
-    const backup = await this.tasks.getBackup(id);
+    const backup = await this.backups.get(id);
     if (!backup || !canSee(p, backup.tenantId)) throw new NotFoundError('backup', id);
     return backup;
   }
@@ -49,7 +51,7 @@ export class Operations {
     const provider = await this.catalog.getProvider(offering.providerId);
     if (!provider)
       throw new ConflictError(`provider connection ${offering.providerId} no longer exists`, 'no_provider');
-    const parent = mode === 'INCREMENT' ? await this.tasks.latestBackup(instance.id) : undefined;
+    const parent = mode === 'INCREMENT' ? await this.backups.latest(instance.id) : undefined;
     return this.enqueue(p, 'backup', instance, offering, provider, null, {
       instanceId: instance.id,
       instanceName: instance.name,

@@ -3,7 +3,8 @@ import { HELD_STATES } from '../domain/task.js';
 import { transact, type Db } from './db.js';
 import { hashSecret, newId, newSecret } from './ids.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
-import type { AgentRow } from './schema.js';
+import type { Transaction } from 'kysely';
+import type { AgentRow, Database } from './schema.js';
 import type { SecretBox } from './secrets.js';
 
 export interface AgentPlugin {
@@ -273,6 +274,11 @@ export class AgentRepository {
         .execute();
       return { revoked: false, rotationPending: agent.pendingCredentialHash !== null };
     });
+  }
+
+  /** The agent refused work because it drains: shown as draining, with its message. */
+  async markDraining(trx: Transaction<Database>, agentId: string, message: string): Promise<void> {
+    await trx.updateTable('agents').set({ draining: 1, drainMessage: message }).where('id', '=', agentId).execute();
   }
 
   async get(id: string): Promise<AgentView | undefined> {

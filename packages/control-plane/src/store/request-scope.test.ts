@@ -3,6 +3,7 @@ import { backends, freshDatabase, type TestDatabase } from '../../../../test/har
 import { migrate, openStore, type Store } from './db.js';
 import { afterCommit, currentTransaction, inRequestTransaction, scopedDb } from './request-scope.js';
 import { TenantRepository } from './tenant-repository.js';
+import { EventRepository } from './event-repository.js';
 import { TaskRepository } from './task-repository.js';
 
 describe.each(backends)('a request transaction (%s)', (backend) => {
@@ -16,7 +17,7 @@ describe.each(backends)('a request transaction (%s)', (backend) => {
     store = openStore(tdb.url);
     await migrate(store.db);
     tenants = new TenantRepository(scopedDb(store.db));
-    tasks = new TaskRepository(scopedDb(store.db));
+    tasks = new TaskRepository(scopedDb(store.db), new EventRepository(scopedDb(store.db)));
   });
 
   afterAll(async () => {

@@ -28,7 +28,7 @@ export function backupRoutes(deps: ApiDeps) {
     async (c) => {
       const q = c.req.valid('query');
       const tenantId = tenantScope(principal(c));
-      const page = await deps.tasks.listBackups(q, {
+      const page = await deps.backups.list(q, {
         ...(tenantId !== undefined ? { tenantId } : {}),
         ...(q.instanceId ? { instanceId: q.instanceId } : {}),
       });
@@ -91,7 +91,7 @@ export function backupRoutes(deps: ApiDeps) {
       request: { query: PageQuery },
       responses: { 200: jsonResponse(Usage, 'a page of usage per tenant, in tenant id order'), ...errorResponses },
     }),
-    async (c) => c.json(await deps.tasks.usage(c.req.valid('query'), tenantScope(principal(c))), 200),
+    async (c) => c.json(await deps.usage.perTenant(c.req.valid('query'), tenantScope(principal(c))), 200),
   );
 
   return app;

@@ -123,7 +123,7 @@ export function taskRoutes(deps: ApiDeps) {
         ]);
       }
       const after = decodeEventCursor(q.cursor) ?? q.after ?? 0;
-      const rows = await deps.tasks.listEvents(after, q.limit, tenantScope(principal(c)));
+      const rows = await deps.events.list(after, q.limit, tenantScope(principal(c)));
       const page = eventPageOf(rows, q.limit);
       return c.json({ items: page.items.map(eventView), nextCursor: page.nextCursor }, 200);
     },

@@ -4,7 +4,11 @@ import { AgentRepository } from './agent-repository.js';
 import { CatalogRepository } from './catalog-repository.js';
 import { migrate, openStore, type Store } from './db.js';
 import { SecretBox } from './secrets.js';
-import { TaskRepository, type Report } from './task-repository.js';
+import { BackupRepository } from './backup-repository.js';
+import { EventRepository } from './event-repository.js';
+import { QueueRepository } from './queue-repository.js';
+import { ReportRepository, type Report } from './report-repository.js';
+import { TaskRepository } from './task-repository.js';
 import { TenantRepository } from './tenant-repository.js';
 
 const LEASE = 60_000;
@@ -13,6 +17,9 @@ describe.each(backends)('task store (%s)', (backend) => {
   let tdb: TestDatabase;
   let store: Store;
   let tasks: TaskRepository;
+  let queue: QueueRepository;
+  let reports: ReportRepository;
+  let backups: BackupRepository;
   let catalog: CatalogRepository;
   let tenantId: string;
   let agentId: string;
@@ -25,10 +32,14 @@ describe.each(backends)('task store (%s)', (backend) => {
     store = openStore(tdb.url);
     await migrate(store.db);
     await migrate(store.db); // a second run is a no-op
-    tasks = new TaskRepository(store.db);
+    const events = new EventRepository(store.db);
+    const agents = new AgentRepository(store.db);
+    backups = new BackupRepository(store.db);
+    tasks = new TaskRepository(store.db, events);
+    queue = new QueueRepository(store.db, events);
+    reports = new ReportRepository(store.db, events, backups, agents);
     catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
     const tenants = new TenantRepository(store.db);
-    const agents = new AgentRepository(store.db);
     tenantId = await tenants.ensureProviderTenant();
     expect(await tenants.ensureProviderTenant()).toBe(tenantId);
     const e1 = await agents.createEnrollment('z', 'test', 60_000);
@@ -106,8 +117,8 @@ describe.each(backends)('task store (%s)', (backend) => {
   it('lets only one claim of a queued task win, and numbers the attempt', async () => {
     const task = await backupTask();
     const [a, b] = await Promise.all([
-      tasks.claim(task, agentId, Date.now() + LEASE),
-      tasks.claim(task, otherAgentId, Date.now() + LEASE),
+      queue.claim(task, agentId, Date.now() + LEASE),
+      queue.claim(task, otherAgentId, Date.now() + LEASE),
     ]);
     expect([a, b].filter((x) => x === 1)).toHaveLength(1);
     expect([a, b].filter((x) => x === null)).toHaveLength(1);
@@ -116,23 +127,19 @@ describe.each(backends)('task store (%s)', (backend) => {
 
   it('writes one backup record however often the same result arrives', async () => {
     const task = await backupTask();
-    expect(await tasks.claim(task, agentId, Date.now() + LEASE)).toBe(1);
-    await tasks.applyReports(
-      agentId,
-      [{ kind: 'accepted', seq: 1, taskId: task.id, attempt: 1, at: Date.now() }],
-      LEASE,
-    );
-    await tasks.applyReports(agentId, [ok(task.id, 1, 2)], LEASE);
-    await tasks.applyReports(agentId, [ok(task.id, 1, 2)], LEASE);
-    await tasks.applyReports(agentId, [ok(task.id, 1, 3)], LEASE);
-    const backups = await tasks.listBackups({ limit: 10 }, { instanceId: task.instanceId! });
-    expect(backups.items).toHaveLength(1);
+    expect(await queue.claim(task, agentId, Date.now() + LEASE)).toBe(1);
+    await reports.apply(agentId, [{ kind: 'accepted', seq: 1, taskId: task.id, attempt: 1, at: Date.now() }], LEASE);
+    await reports.apply(agentId, [ok(task.id, 1, 2)], LEASE);
+    await reports.apply(agentId, [ok(task.id, 1, 2)], LEASE);
+    await reports.apply(agentId, [ok(task.id, 1, 3)], LEASE);
+    const recorded = await backups.list({ limit: 10 }, { instanceId: task.instanceId! });
+    expect(recorded.items).toHaveLength(1);
     expect((await tasks.get(task.id))!.state).toBe('succeeded');
   });
 
   it('stores a progress report once even when it is re-sent', async () => {
     const task = await backupTask();
-    await tasks.claim(task, agentId, Date.now() + LEASE);
+    await queue.claim(task, agentId, Date.now() + LEASE);
     const progress: Report = {
       kind: 'progress',
       seq: 40,
@@ -144,8 +151,8 @@ describe.each(backends)('task store (%s)', (backend) => {
       message: 'half',
       at: Date.now(),
     };
-    await tasks.applyReports(agentId, [progress, progress], LEASE);
-    await tasks.applyReports(agentId, [progress], LEASE);
+    await reports.apply(agentId, [progress, progress], LEASE);
+    await reports.apply(agentId, [progress], LEASE);
     expect((await tasks.progress(task.id, { limit: 50 })).items).toHaveLength(1);
     const row = (await tasks.get(task.id))!;
     expect(row).toMatchObject({ state: 'running', percent: 50, bytesDone: 5, bytesTotal: 10 });
@@ -153,9 +160,9 @@ describe.each(backends)('task store (%s)', (backend) => {
 
   it('ignores reports of a superseded attempt and reports from another agent', async () => {
     const task = await backupTask();
-    await tasks.claim(task, agentId, Date.now() + LEASE);
+    await queue.claim(task, agentId, Date.now() + LEASE);
     // The agent gives it back; it is claimed again under attempt 2.
-    await tasks.applyReports(
+    await reports.apply(
       agentId,
       [
         {
@@ -172,24 +179,20 @@ describe.each(backends)('task store (%s)', (backend) => {
     );
     const requeued = (await tasks.get(task.id))!;
     expect(requeued.state).toBe('queued');
-    expect(await tasks.claim(requeued, agentId, Date.now() + LEASE)).toBe(2);
-    await tasks.applyReports(agentId, [ok(task.id, 1, 51)], LEASE);
-    await tasks.applyReports(otherAgentId, [ok(task.id, 2, 52)], LEASE);
+    expect(await queue.claim(requeued, agentId, Date.now() + LEASE)).toBe(2);
+    await reports.apply(agentId, [ok(task.id, 1, 51)], LEASE);
+    await reports.apply(otherAgentId, [ok(task.id, 2, 52)], LEASE);
     expect((await tasks.get(task.id))!.state).toBe('dispatched');
-    expect((await tasks.listBackups({ limit: 10 }, { instanceId: task.instanceId! })).items).toHaveLength(0);
-    await tasks.applyReports(agentId, [ok(task.id, 2, 53)], LEASE);
+    expect((await backups.list({ limit: 10 }, { instanceId: task.instanceId! })).items).toHaveLength(0);
+    await reports.apply(agentId, [ok(task.id, 2, 53)], LEASE);
     expect((await tasks.get(task.id))!.state).toBe('succeeded');
   });
 
   it('never moves a running task back to the queue, whatever the agent says', async () => {
     const task = await backupTask();
-    await tasks.claim(task, agentId, Date.now() + LEASE);
-    await tasks.applyReports(
-      agentId,
-      [{ kind: 'accepted', seq: 80, taskId: task.id, attempt: 1, at: Date.now() }],
-      LEASE,
-    );
-    await tasks.applyReports(
+    await queue.claim(task, agentId, Date.now() + LEASE);
+    await reports.apply(agentId, [{ kind: 'accepted', seq: 80, taskId: task.id, attempt: 1, at: Date.now() }], LEASE);
+    await reports.apply(
       agentId,
       [
         {
@@ -209,8 +212,8 @@ describe.each(backends)('task store (%s)', (backend) => {
 
   it('fails a task an agent cannot run at all, with the agent reason as code', async () => {
     const task = await backupTask();
-    await tasks.claim(task, agentId, Date.now() + LEASE);
-    await tasks.applyReports(
+    await queue.claim(task, agentId, Date.now() + LEASE);
+    await reports.apply(
       agentId,
       [
         {
@@ -235,32 +238,32 @@ describe.each(backends)('task store (%s)', (backend) => {
   it('marks held tasks lost once their lease ran out, and a late result changes nothing', async () => {
     const task = await backupTask();
     const now = Date.now();
-    await tasks.claim(task, agentId, now - 1, now - 10);
-    const lost = await tasks.expireLeases(now);
+    await queue.claim(task, agentId, now - 1, now - 10);
+    const lost = await queue.expireLeases(now);
     expect(lost.map((t) => t.id)).toContain(task.id);
     expect(await tasks.get(task.id)).toMatchObject({ state: 'lost', errorCode: 'AGENT_LOST' });
-    await tasks.applyReports(agentId, [ok(task.id, 1, 70)], LEASE);
+    await reports.apply(agentId, [ok(task.id, 1, 70)], LEASE);
     expect((await tasks.get(task.id))!.state).toBe('lost');
-    expect((await tasks.listBackups({ limit: 10 }, { instanceId: task.instanceId! })).items).toHaveLength(0);
+    expect((await backups.list({ limit: 10 }, { instanceId: task.instanceId! })).items).toHaveLength(0);
   });
 
   it('does not offer a task of an instance that already has one held', async () => {
     const first = await backupTask();
     const second = await backupTask(first.instanceId!);
-    await tasks.claim(first, agentId, Date.now() + LEASE);
-    const head = await tasks.queueHead(1000);
+    await queue.claim(first, agentId, Date.now() + LEASE);
+    const head = await queue.queueHead(1000);
     expect(head.map((t) => t.id)).not.toContain(second.id);
   });
 
   it("keeps room in the dispatcher's window for every tenant, however much one tenant queued", async () => {
     const other = (await new TenantRepository(store.db).create(`quiet-${backend}`)).id;
-    const before = new Set((await tasks.queueHead(10_000)).map((t) => t.id));
+    const before = new Set((await queue.queueHead(10_000)).map((t) => t.id));
     for (let i = 0; i < 30; i++) await backupTask();
     const quiet = await backupTask(undefined, other);
     const ids = (head: { id: string }[]) => head.map((t) => t.id).filter((id) => !before.has(id));
     // Without a per-tenant cap the flood fills the window; with it the quiet tenant gets in.
-    expect(ids(await tasks.queueHead(10 + before.size))).not.toContain(quiet.id);
-    const fair = await tasks.queueHead(10 + before.size, 5);
+    expect(ids(await queue.queueHead(10 + before.size))).not.toContain(quiet.id);
+    const fair = await queue.queueHead(10 + before.size, 5);
     expect(ids(fair)).toContain(quiet.id);
     expect(fair.filter((t) => t.tenantId === tenantId && !before.has(t.id)).length).toBeLessThanOrEqual(5);
   });

@@ -1,0 +1,80 @@
+import type { Transaction } from 'kysely';
+import { backupName } from '../domain/backup-name.js';
+import type { Db } from './db.js';
+import { newId } from './ids.js';
+import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
+import type { BackupRow, Database, TaskRow } from './schema.js';
+
+type Trx = Transaction<Database>;
+
+/** Restore points: written when a backup task succeeds, read by the API and the next incremental. */
+export class BackupRepository {
+  constructor(private readonly db: Db) {}
+
+  async get(id: string): Promise<BackupRow | undefined> {
+    return this.db.selectFrom('backups').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async list(page: PageRequest, filter: { tenantId?: string; instanceId?: string }): Promise<Page<BackupRow>> {
+    const before = decodeCursor(page.cursor);
+    let q = this.db
+      .selectFrom('backups')
+      .selectAll()
+      .orderBy('id', 'desc')
+      .limit(page.limit + 1);
+    if (before) q = q.where('id', '<', before);
+    if (filter.tenantId !== undefined) q = q.where('tenantId', '=', filter.tenantId);
+    if (filter.instanceId !== undefined) q = q.where('instanceId', '=', filter.instanceId);
+    return pageOf(await q.execute(), page.limit);
+  }
+
+  /** The newest backup of an instance (parent of the next incremental). */
+  async latest(instanceId: string): Promise<BackupRow | undefined> {
+    return this.db
+      .selectFrom('backups')
+      .selectAll()
+      .where('instanceId', '=', instanceId)
+      .orderBy('id', 'desc')
+      .executeTakeFirst();
+  }
+
+  /** One backup record per task: the unique task_id makes a second insert impossible. */
+  async recordFromTask(
+    trx: Trx,
+    task: TaskRow,
+    meta: { externalId: string; sizeBytes: number; addedBytes: number; mode: string; parentExternalId: string },
+    now: number,
+  ): Promise<void> {
+    if (!task.instanceId || !task.offeringId) return;
+    const instance = await trx
+      .selectFrom('instances')
+      .select(['name'])
+      .where('id', '=', task.instanceId)
+      .executeTakeFirst();
+    const parent = meta.parentExternalId
+      ? await trx
+          .selectFrom('backups')
+          .select('id')
+          .where('instanceId', '=', task.instanceId)
+          .where('externalId', '=', meta.parentExternalId)
+          .executeTakeFirst()
+      : undefined;
+    const row: BackupRow = {
+      id: newId('bkp', now),
+      tenantId: task.tenantId,
+      instanceId: task.instanceId,
+      offeringId: task.offeringId,
+      taskId: task.id,
+      name: backupName(instance?.name ?? task.instanceId, now),
+      mode: meta.mode === 'INCREMENT' ? 'INCREMENT' : 'FULL',
+      createdAt: now,
+      sizeBytes: meta.sizeBytes,
+      addedBytes: meta.addedBytes,
+      externalId: meta.externalId,
+      parentId: parent?.id ?? null,
+      expiresAt: null,
+    };
+    await trx.insertInto('backups').values(row).execute();
+    await trx.updateTable('tasks').set({ backupId: row.id }).where('id', '=', task.id).execute();
+  }
+}

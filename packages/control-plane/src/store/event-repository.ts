@@ -1,0 +1,69 @@
+import type { Insertable, Selectable, Transaction } from 'kysely';
+import type { Db } from './db.js';
+import type { Database, EventRow, TaskRow } from './schema.js';
+
+type Trx = Transaction<Database>;
+
+/**
+ * The append-only event log. Events are written inside the transaction of the change they
+ * describe (a task moving, an agent's report), so a change and its event commit together; every
+ * append first ticks one clock row, so event ids follow commit order (see migration 0002) and a
+ * reader resuming after an id never skips one that committed late.
+ */
+export class EventRepository {
+  constructor(private readonly db: Db) {}
+
+  /** An event about `task`, written in `trx`. */
+  async forTask(trx: Trx, task: TaskRow, type: string, message: string, now: number): Promise<void> {
+    await this.append(trx, {
+      tenantId: task.tenantId,
+      type,
+      at: now,
+      message,
+      taskId: task.id,
+      instanceId: task.instanceId,
+      jobId: null,
+      agentId: task.agentId,
+      data: null,
+      sourceAgentId: null,
+      sourceSeq: null,
+    });
+  }
+
+  /** An event an agent reported; its (agent, spool seq) makes a re-sent report a no-op. */
+  async fromAgent(trx: Trx, row: Insertable<EventRow> & { sourceAgentId: string; sourceSeq: number }): Promise<void> {
+    await this.tickClock(trx);
+    await trx.insertInto('events').values(row).orIgnore().execute();
+  }
+
+  async append(trx: Trx, row: Insertable<EventRow>): Promise<void> {
+    await this.tickClock(trx);
+    await trx.insertInto('events').values(row).execute();
+  }
+
+  /** Up to `limit` events with ids in (after, upTo], in id order; only `tenantId`'s when given. */
+  async list(after: number, limit: number, tenantId?: string, upTo?: number): Promise<Selectable<EventRow>[]> {
+    let q = this.db.selectFrom('events').selectAll().where('id', '>', after).orderBy('id').limit(limit);
+    if (tenantId !== undefined) q = q.where('tenantId', '=', tenantId);
+    if (upTo !== undefined) q = q.where('id', '<=', upTo);
+    return q.execute();
+  }
+
+  /** The id of the newest event (0 while the log is empty). */
+  async lastId(): Promise<number> {
+    const row = await this.db
+      .selectFrom('events')
+      .select((eb) => eb.fn.max('id').as('last'))
+      .executeTakeFirst();
+    return Number(row?.last ?? 0);
+  }
+
+  /** Taken before every event insert: event ids then follow commit order. */
+  private async tickClock(trx: Trx): Promise<void> {
+    await trx
+      .updateTable('eventClock')
+      .set((eb) => ({ ticks: eb('ticks', '+', 1) }))
+      .where('id', '=', 1)
+      .execute();
+  }
+}

@@ -1,0 +1,205 @@
+import type { TaskRow } from './schema.js';
+import { HELD_STATES, statesLeadingTo } from '../domain/task.js';
+import { transact, type Db } from './db.js';
+import type { EventRepository } from './event-repository.js';
+
+/**
+ * The dispatch queue and its leases: which queued task goes next, claiming it for an agent under
+ * a new attempt, re-sends, cancels to deliver, failing what cannot be delivered, and expiring
+ * leases of agents that went silent. Every move is conditional on the state and attempt read
+ * before, so several replicas can dispatch from one database.
+ */
+export class QueueRepository {
+  constructor(
+    private readonly db: Db,
+    private readonly events: EventRepository,
+  ) {}
+
+  /** Tasks held (dispatched or running) per agent, and in all. */
+  async heldCounts(): Promise<{ total: number; byAgent: Map<string, number> }> {
+    const rows = await this.db
+      .selectFrom('tasks')
+      .select(['agentId', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('state', 'in', HELD_STATES)
+      .groupBy('agentId')
+      .execute();
+    const byAgent = new Map<string, number>();
+    let total = 0;
+    for (const r of rows) {
+      total += Number(r.n);
+      if (r.agentId) byAgent.set(r.agentId, Number(r.n));
+    }
+    return { total, byAgent };
+  }
+
+  /**
+   * The head of the queue: priority first, then enqueue order, skipping tasks whose instance
+   * already has a task held by an agent (an instance never runs two operations at once). Each
+   * tenant contributes at most `perTenant` tasks per priority, so one tenant's flood of queued
+   * work cannot push the others out of the window the dispatcher looks at.
+   */
+  async queueHead(limit: number, perTenant: number = limit): Promise<TaskRow[]> {
+    const ranked = this.db
+      .selectFrom('tasks')
+      .selectAll('tasks')
+      .select((eb) =>
+        eb.fn
+          .agg<number>('row_number')
+          .over((ob) => ob.partitionBy(['tasks.tenantId', 'tasks.priority']).orderBy('tasks.id'))
+          .as('tenantRank'),
+      )
+      .where('tasks.state', '=', 'queued')
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('tasks as busy')
+              .select('busy.id')
+              .whereRef('busy.instanceId', '=', 'tasks.instanceId')
+              .where('busy.state', 'in', HELD_STATES),
+          ),
+        ),
+      );
+    const rows = await this.db
+      .selectFrom(ranked.as('q'))
+      .selectAll('q')
+      .where('q.tenantRank', '<=', perTenant)
+      .orderBy('q.priority', 'desc')
+      .orderBy('q.id')
+      .limit(limit)
+      .execute();
+    return rows.map(({ tenantRank: _rank, ...task }) => task);
+  }
+
+  /**
+   * Hands a queued task to an agent under a new attempt number. Conditional on the state and
+   * attempt read before, so two replicas can never both dispatch it. Returns the new attempt.
+   */
+  async claim(task: TaskRow, agentId: string, leaseExpiresAt: number, now = Date.now()): Promise<number | null> {
+    const attempt = task.attempt + 1;
+    const r = await this.db
+      .updateTable('tasks')
+      .set({
+        state: 'dispatched',
+        agentId,
+        attempt,
+        dispatchedAt: now,
+        leaseExpiresAt,
+        cancelRequested: 0,
+        deliveries: 0,
+      })
+      .where('id', '=', task.id)
+      .where('state', 'in', statesLeadingTo('dispatched'))
+      .where('attempt', '=', task.attempt)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1 ? attempt : null;
+  }
+
+  /** Tasks an agent holds according to the store (for reconcile after a reconnect). */
+  async heldBy(agentId: string): Promise<TaskRow[]> {
+    return this.db
+      .selectFrom('tasks')
+      .selectAll()
+      .where('agentId', '=', agentId)
+      .where('state', 'in', HELD_STATES)
+      .execute();
+  }
+
+  /** Tasks still `dispatched` (not yet accepted) to the given agents since before `before`. */
+  async dispatchedBefore(agentIds: string[], before: number): Promise<TaskRow[]> {
+    if (agentIds.length === 0) return [];
+    return this.db
+      .selectFrom('tasks')
+      .selectAll()
+      .where('agentId', 'in', agentIds)
+      .where('state', '=', 'dispatched')
+      .where('dispatchedAt', '<', before)
+      .execute();
+  }
+
+  /**
+   * Counts one more send of a not yet accepted assignment (and restarts the wait for its
+   * acceptance). False when the attempt moved on meanwhile: then it must not be sent.
+   */
+  async recordDelivery(task: TaskRow, now = Date.now()): Promise<boolean> {
+    const r = await this.db
+      .updateTable('tasks')
+      .set((eb) => ({ deliveries: eb('deliveries', '+', 1), dispatchedAt: now }))
+      .where('id', '=', task.id)
+      .where('attempt', '=', task.attempt)
+      .where('agentId', '=', task.agentId ?? '')
+      .where('state', '=', 'dispatched')
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /**
+   * Fails an attempt the control plane cannot deliver to its agent (assignment too large, sent
+   * too often without being accepted, provider gone). Fenced like an agent's report: only the
+   * attempt held by that agent moves; false when it had moved on already.
+   */
+  async failAssignment(task: TaskRow, code: string, message: string, now = Date.now()): Promise<boolean> {
+    return transact(this.db, async (trx) => {
+      const r = await trx
+        .updateTable('tasks')
+        .set({ state: 'failed', endedAt: now, errorCode: code, errorMessage: message, leaseExpiresAt: null })
+        .where('id', '=', task.id)
+        .where('attempt', '=', task.attempt)
+        .where('agentId', '=', task.agentId ?? '')
+        .where(
+          'state',
+          'in',
+          statesLeadingTo('failed').filter((s) => HELD_STATES.includes(s)),
+        )
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) return false;
+      await this.events.forTask(trx, task, 'task.failed', `${task.kind} task failed: ${code}: ${message}`, now);
+      return true;
+    });
+  }
+
+  /** Held tasks with a pending cancel request, for the given agents. */
+  async cancelsFor(agentIds: string[]): Promise<TaskRow[]> {
+    if (agentIds.length === 0) return [];
+    return this.db
+      .selectFrom('tasks')
+      .selectAll()
+      .where('agentId', 'in', agentIds)
+      .where('state', 'in', HELD_STATES)
+      .where('cancelRequested', '=', 1)
+      .execute();
+  }
+
+  /** Held tasks whose lease ran out become `lost` (their agent stopped heartbeating). */
+  async expireLeases(now = Date.now()): Promise<TaskRow[]> {
+    const expired = await this.db
+      .selectFrom('tasks')
+      .selectAll()
+      .where('state', 'in', HELD_STATES)
+      .where('leaseExpiresAt', '<', now)
+      .execute();
+    const lost: TaskRow[] = [];
+    for (const task of expired) {
+      const marked = await transact(this.db, async (trx) => {
+        const r = await trx
+          .updateTable('tasks')
+          .set({
+            state: 'lost',
+            endedAt: now,
+            errorCode: 'AGENT_LOST',
+            errorMessage: `agent ${task.agentId ?? '?'} stopped reporting; the task's lease expired`,
+          })
+          .where('id', '=', task.id)
+          .where('attempt', '=', task.attempt)
+          .where('state', 'in', statesLeadingTo('lost'))
+          .where('leaseExpiresAt', '<', now)
+          .executeTakeFirst();
+        if (Number(r.numUpdatedRows) !== 1) return false;
+        await this.events.forTask(trx, task, 'task.lost', `${task.kind} task lost: its agent stopped reporting`, now);
+        return true;
+      });
+      if (marked) lost.push(task);
+    }
+    return lost;
+  }
+}

@@ -1,0 +1,215 @@
+import type { Transaction } from 'kysely';
+import { rejectionOutcome } from '../domain/dispatch-rules.js';
+import { HELD_STATES, etaSeconds, outcomeState, statesLeadingTo, type TaskState } from '../domain/task.js';
+import type { AgentRepository } from './agent-repository.js';
+import type { BackupRepository } from './backup-repository.js';
+import { transact, type Db } from './db.js';
+import type { EventRepository } from './event-repository.js';
+import type { Database, TaskRow } from './schema.js';
+
+type Trx = Transaction<Database>;
+
+/** Reports an agent sends about its tasks (each with the spool seq it is acknowledged by). */
+export type Report =
+  | { kind: 'accepted'; seq: number; taskId: string; attempt: number; at: number }
+  | { kind: 'rejected'; seq: number; taskId: string; attempt: number; reasonCode: string; message: string; at: number }
+  | {
+      kind: 'progress';
+      seq: number;
+      taskId: string;
+      attempt: number;
+      percent: number;
+      bytesDone: number;
+      bytesTotal: number;
+      message: string;
+      at: number;
+    }
+  | {
+      kind: 'event';
+      seq: number;
+      taskId: string;
+      attempt: number;
+      type: string;
+      message: string;
+      data: string | null;
+      at: number;
+    }
+  | {
+      kind: 'result';
+      seq: number;
+      taskId: string;
+      attempt: number;
+      at: number;
+      outcome:
+        | {
+            ok: true;
+            backup: {
+              externalId: string;
+              sizeBytes: number;
+              addedBytes: number;
+              mode: string;
+              parentExternalId: string;
+            } | null;
+            output: string | null;
+          }
+        | { ok: false; code: string; message: string; retryable: boolean };
+    };
+
+/** What applying a batch of reports changed, for logs and wake-ups. */
+export interface ApplyOutcome {
+  ended: { taskId: string; state: TaskState }[];
+  requeued: string[];
+}
+
+/**
+ * Applies what agents report about their tasks: acceptance, refusal, progress, events, results
+ * (and the backup record a successful backup leaves). A batch is one transaction.
+ */
+export class ReportRepository {
+  constructor(
+    private readonly db: Db,
+    private readonly events: EventRepository,
+    private readonly backups: BackupRepository,
+    private readonly agents: AgentRepository,
+  ) {}
+
+  /**
+   * Applies an agent's reports in one transaction. Every write is conditional on the task being
+   * held by this agent under the reported attempt (the fencing token); a report of a superseded
+   * attempt, of a task that already ended, or one already stored changes nothing.
+   */
+  async apply(agentId: string, reports: Report[], leaseMs: number, now = Date.now()): Promise<ApplyOutcome> {
+    if (reports.length === 0) return { ended: [], requeued: [] };
+    return transact(this.db, async (trx) => {
+      // Built inside the transaction: a retried transaction starts from an empty outcome.
+      const outcome: ApplyOutcome = { ended: [], requeued: [] };
+      for (const report of reports) await this.applyOne(trx, agentId, report, leaseMs, now, outcome);
+      return outcome;
+    });
+  }
+
+  private async applyOne(
+    trx: Trx,
+    agentId: string,
+    report: Report,
+    leaseMs: number,
+    now: number,
+    outcome: ApplyOutcome,
+  ) {
+    const task = await trx.selectFrom('tasks').selectAll().where('id', '=', report.taskId).executeTakeFirst();
+    if (!task || task.agentId !== agentId || task.attempt !== report.attempt) return;
+    // Events are an append-only log: a plugin's last words after its result still count.
+    if (report.kind === 'event') return this.recordAgentEvent(trx, agentId, task, report);
+    if (!HELD_STATES.includes(task.state as TaskState)) return;
+    // Every write is fenced by agent and attempt, and may only make a move the state machine allows.
+    const fenced = (to?: TaskState) =>
+      trx
+        .updateTable('tasks')
+        .where('id', '=', task.id)
+        .where('attempt', '=', report.attempt)
+        .where('agentId', '=', agentId)
+        .where('state', 'in', to ? statesLeadingTo(to).filter((s) => HELD_STATES.includes(s)) : HELD_STATES);
+
+    switch (report.kind) {
+      case 'accepted': {
+        if (task.state !== 'dispatched') return;
+        await fenced('running')
+          .set({ state: 'running', startedAt: report.at, leaseExpiresAt: now + leaseMs })
+          .execute();
+        await this.events.forTask(trx, task, 'task.started', `${task.kind} task started on agent ${agentId}`, now);
+        return;
+      }
+      case 'rejected': {
+        const rule = rejectionOutcome(report.reasonCode);
+        if (report.reasonCode === 'DRAINING') await this.agents.markDraining(trx, agentId, report.message);
+        if (rule.requeue) {
+          await fenced('queued')
+            .set({ state: 'queued', agentId: null, leaseExpiresAt: null, dispatchedAt: null })
+            .execute();
+          outcome.requeued.push(task.id);
+          return;
+        }
+        await fenced('failed')
+          .set({ state: 'failed', endedAt: now, errorCode: rule.code, errorMessage: report.message })
+          .execute();
+        await this.events.forTask(
+          trx,
+          task,
+          'task.failed',
+          `${task.kind} task refused by agent ${agentId}: ${report.message}`,
+          now,
+        );
+        outcome.ended.push({ taskId: task.id, state: 'failed' });
+        return;
+      }
+      case 'progress': {
+        const inserted = await trx
+          .insertInto('taskProgress')
+          .values({
+            taskId: task.id,
+            attempt: report.attempt,
+            agentId,
+            spoolSeq: report.seq,
+            percent: report.percent,
+            bytesDone: report.bytesDone,
+            bytesTotal: report.bytesTotal,
+            message: report.message || null,
+            at: report.at,
+          })
+          .orIgnore()
+          .executeTakeFirst();
+        if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return;
+        const startedAt = task.startedAt ?? report.at;
+        await fenced()
+          .set({
+            state: 'running',
+            startedAt,
+            percent: report.percent,
+            bytesDone: report.bytesDone,
+            bytesTotal: report.bytesTotal,
+            progressMessage: report.message || null,
+            etaSeconds: etaSeconds(startedAt, report.at, report.percent),
+            leaseExpiresAt: now + leaseMs,
+          })
+          .execute();
+        return;
+      }
+      case 'result': {
+        const o = report.outcome;
+        const state = outcomeState(o.ok ? { ok: true } : { ok: false, errorCode: o.code }, task.cancelRequested === 1);
+        const r = await fenced(state)
+          .set({
+            state,
+            endedAt: now,
+            startedAt: task.startedAt ?? report.at,
+            ...(o.ok
+              ? { percent: 100, etaSeconds: 0, output: o.output }
+              : { errorCode: o.code, errorMessage: o.message }),
+          })
+          .executeTakeFirst();
+        if (Number(r.numUpdatedRows) !== 1) return;
+        if (o.ok && task.kind === 'backup' && o.backup) await this.backups.recordFromTask(trx, task, o.backup, now);
+        const message = o.ok ? `${task.kind} task succeeded` : `${task.kind} task ${state}: ${o.code}: ${o.message}`;
+        await this.events.forTask(trx, task, `task.${state}`, message, now);
+        outcome.ended.push({ taskId: task.id, state });
+        return;
+      }
+    }
+  }
+
+  private async recordAgentEvent(trx: Trx, agentId: string, task: TaskRow, report: Extract<Report, { kind: 'event' }>) {
+    await this.events.fromAgent(trx, {
+      tenantId: task.tenantId,
+      type: report.type,
+      at: report.at,
+      message: report.message,
+      taskId: task.id,
+      instanceId: task.instanceId,
+      jobId: null,
+      agentId,
+      data: report.data,
+      sourceAgentId: agentId,
+      sourceSeq: report.seq,
+    });
+  }
+}

@@ -1,0 +1,80 @@
+import type { Db } from './db.js';
+import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
+
+/** Billing figures, read from instances and backups; writes nothing. */
+export class UsageRepository {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * Billing figures per tenant: instances with an offering, restore points, bytes the provider
+   * stores for them (added bytes of incrementals, full size otherwise), and bytes protected (the
+   * newest backup's size of each instance).
+   */
+  async perTenant(
+    page: PageRequest,
+    tenantId?: string,
+  ): Promise<
+    Page<{ tenantId: string; protectedInstances: number; backups: number; storedBytes: number; protectedBytes: number }>
+  > {
+    const after = decodeCursor(page.cursor);
+    const tenantPage = pageOf(
+      await this.db
+        .selectFrom('tenants')
+        .select('id')
+        .$if(tenantId !== undefined, (q) => q.where('id', '=', tenantId!))
+        .$if(after !== undefined, (q) => q.where('id', '>', after!))
+        .orderBy('id')
+        .limit(page.limit + 1)
+        .execute(),
+      page.limit,
+    );
+    const tenants = tenantPage.items;
+    if (tenants.length === 0) return { items: [], nextCursor: null };
+    // The figures of this page's tenants only: the page bounds the work, not just the answer.
+    const ids = tenants.map((t) => t.id);
+    const protectedRows = await this.db
+      .selectFrom('instances')
+      .select(['tenantId', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('offeringId', 'is not', null)
+      .where('tenantId', 'in', ids)
+      .groupBy('tenantId')
+      .execute();
+    const backupRows = await this.db
+      .selectFrom('backups')
+      .select([
+        'tenantId',
+        (eb) => eb.fn.countAll<number>().as('n'),
+        (eb) => eb.fn.sum<number>(eb.fn.coalesce('addedBytes', 'sizeBytes')).as('stored'),
+      ])
+      .where('tenantId', 'in', ids)
+      .groupBy('tenantId')
+      .execute();
+    const newestRows = await this.db
+      .selectFrom('backups as b')
+      .select(['b.tenantId', (eb) => eb.fn.sum<number>('b.sizeBytes').as('bytes')])
+      .where((eb) =>
+        eb(
+          'b.id',
+          '=',
+          eb
+            .selectFrom('backups as newer')
+            .select((e) => e.fn.max('newer.id').as('id'))
+            .whereRef('newer.instanceId', '=', 'b.instanceId'),
+        ),
+      )
+      .where('b.tenantId', 'in', ids)
+      .groupBy('b.tenantId')
+      .execute();
+    const protectedBy = new Map(protectedRows.map((r) => [r.tenantId, Number(r.n)]));
+    const backupsBy = new Map(backupRows.map((r) => [r.tenantId, r]));
+    const newestBy = new Map(newestRows.map((r) => [r.tenantId, Number(r.bytes ?? 0)]));
+    const items = tenants.map(({ id }) => ({
+      tenantId: id,
+      protectedInstances: protectedBy.get(id) ?? 0,
+      backups: Number(backupsBy.get(id)?.n ?? 0),
+      storedBytes: Number(backupsBy.get(id)?.stored ?? 0),
+      protectedBytes: newestBy.get(id) ?? 0,
+    }));
+    return { items, nextCursor: tenantPage.nextCursor };
+  }
+}
