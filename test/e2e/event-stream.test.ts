@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, openStore } from '../../packages/control-plane/src/store/db.js';
+import { migrate, openStore } from '@cairn/control-plane';
 import { Api } from '@cairn/test-harness/api';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import { startControlPlane, type ControlPlaneProc } from '@cairn/test-harness/processes';
