@@ -5,7 +5,13 @@ import { encodeFrame, type wire } from '@cairn/proto';
 import { openStore, type Store } from '@cairn/control-plane';
 import { Api } from '@cairn/test-harness/api';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { enrollAgent, startAgent, startControlPlane, type ControlPlaneProc, type Proc } from '@cairn/test-harness/processes';
+import {
+  enrollAgent,
+  startAgent,
+  startControlPlane,
+  type ControlPlaneProc,
+  type Proc,
+} from '@cairn/test-harness/processes';
 import { agentCredential, RawAgent } from '@cairn/test-harness/raw-agent';
 import { protectInstance, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
 import { waitFor } from '@cairn/test-harness/wait';

@@ -2,7 +2,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '@cairn/control-plane';
 import { Api } from '@cairn/test-harness/api';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { enrollAgent, startAgent, startControlPlane, type ControlPlaneProc, type Proc } from '@cairn/test-harness/processes';
+import {
+  enrollAgent,
+  startAgent,
+  startControlPlane,
+  type ControlPlaneProc,
+  type Proc,
+} from '@cairn/test-harness/processes';
 import { protectInstance, waitForTask } from '@cairn/test-harness/scenario';
 import { waitFor } from '@cairn/test-harness/wait';
 

@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { enrollAgent, startAgent, startControlPlane, type ControlPlaneProc, type Proc } from '@cairn/test-harness/processes';
+import {
+  enrollAgent,
+  startAgent,
+  startControlPlane,
+  type ControlPlaneProc,
+  type Proc,
+} from '@cairn/test-harness/processes';
 import { protectInstance, waitForTask } from '@cairn/test-harness/scenario';
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled', 'lost'];
