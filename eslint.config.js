@@ -1,11 +1,132 @@
-// One linter for the whole repo; type-aware rules catch floating promises.
+// One linter for the whole repo; type-aware rules catch floating promises, and the import rules below
+// keep the table of docs/architecture.md ("Packages and what they may import"). Each boundary rule
+// has a breaching fixture in test/lint-fixtures/ that test/lint/boundaries.test.ts proves it catches.
+import path from 'node:path';
 import js from '@eslint/js';
 import globals from 'globals';
+import importX, { createNodeResolver } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
+
+const root = import.meta.dirname;
+const cp = 'packages/control-plane/src';
+const agent = 'packages/agent/src';
+/** An absolute glob: import-x matches resolved files against these. */
+const abs = (p) => path.join(root, p);
+
+// Test files and test-support folders may reach anything of their own package.
+const notProduct = ['**/*.test.ts', '**/testing/**'];
+
+// `no-restricted-imports` patterns for every file; a later block replaces a rule's options, so each repeats them.
+const everywhere = [
+  {
+    regex: '^@cairn/[^/]+/(src|dist)(/|$)',
+    message: 'import a workspace package by its name and its exports, never its src/ or dist/ files.',
+  },
+];
+const productOnly = [
+  ...everywhere,
+  {
+    regex: '^@cairn/test-harness(/|$)',
+    message: 'the test harness is for tests, testing/ folders and bench/ only; product code never depends on it.',
+  },
+];
+const notTheAgentSide = {
+  regex: '^@cairn/(agent|plugin-[^/]+)(/|$)',
+  message:
+    'the control plane never imports the agent, the SDK or a plugin: it speaks to them over the wire (@cairn/proto).',
+};
+const noPluginByName = {
+  regex: '^@cairn/plugin-(?!sdk(/|$))',
+  message: 'plugins are loaded by npm name at run time (plugin-host/loader.ts), never imported.',
+};
+const restrict = (files, patterns, extra = {}) => ({
+  files,
+  ignores: notProduct,
+  rules: { '@typescript-eslint/no-restricted-imports': ['error', { patterns }] },
+  ...extra,
+});
+
+// Kysely's query entry points: a module that may not run SQL may not start a query on any handle.
+const queryBuilders = 'selectFrom|selectNoFrom|insertInto|replaceInto|updateTable|deleteFrom|mergeInto|executeQuery';
+
+/**
+ * Who may import whom inside a package, by resolved path (so `../../x` and `./x` are judged alike).
+ * `target` files may import nothing from `from` except `except`.
+ */
+const zone = (target, allowed, message, from = `${cp}/**`) => ({
+  target: abs(target),
+  from: abs(from),
+  except: allowed.map(abs),
+  message,
+});
+const cpLeaves = [`${cp}/{config,logger}.ts`, `${cp}/observability/**`];
+const zones = [
+  zone(`${cp}/domain/**`, [`${cp}/domain/**`], 'domain/ holds pure rules: it imports only other domain/ files.'),
+  zone(`${cp}/store/**`, [`${cp}/domain/**`, `${cp}/store/**`], 'store/ may import only domain/.'),
+  zone(
+    `${cp}/service/**`,
+    [`${cp}/domain/**`, `${cp}/store/**`, `${cp}/service/**`, ...cpLeaves],
+    'service/ may import only domain/, store/ and the leaves (config, logger, observability).',
+  ),
+  zone(
+    `${cp}/dispatch/**`,
+    [`${cp}/domain/**`, `${cp}/store/**`, `${cp}/dispatch/**`, ...cpLeaves],
+    'dispatch/ may import only domain/, store/ and the leaves (config, logger, observability).',
+  ),
+  zone(
+    `${cp}/api/**`,
+    [`${cp}/domain/**`, `${cp}/store/**`, `${cp}/service/**`, `${cp}/api/**`, ...cpLeaves],
+    'api/ may import only domain/, store/, service/ and the leaves (config, logger, observability).',
+  ),
+  zone(
+    `${cp}/{config,logger}.ts`,
+    [`${cp}/domain/**`],
+    'config.ts and logger.ts are leaves: they import only domain/.',
+  ),
+  zone(
+    `${cp}/observability/**`,
+    [`${cp}/domain/**`, `${cp}/observability/**`],
+    'observability/ is a leaf: it imports only domain/.',
+  ),
+  // The agent: the socket, the plugins and the disk meet only in executor/ and agent.ts.
+  zone(
+    `${agent}/session/**`,
+    [],
+    'session/ speaks the wire: it never reaches the plugins (plugin-host/) or runs tasks (executor/).',
+    `${agent}/{plugin-host,executor}/**`,
+  ),
+  zone(
+    `${agent}/plugin-host/**`,
+    [],
+    'plugin-host/ runs plugin code: it never sees the wire (session/), the spool or the task runner (executor/).',
+    `${agent}/{session,spool,executor}/**`,
+  ),
+  zone(
+    `${agent}/executor/**`,
+    [],
+    'executor/ writes reports to the spool; only session/ talks to the control plane.',
+    `${agent}/session/**`,
+  ),
+  zone(
+    `${agent}/{spool,state}/**`,
+    [`${agent}/spool/**`, `${agent}/state/**`],
+    'spool/ and state/ keep files on disk: they import only each other.',
+    `${agent}/**`,
+  ),
+];
 
 export default tseslint.config(
   {
-    ignores: ['**/dist/**', '**/node_modules/**', 'proto/gen/**', 'data/**', 'coverage/**', '**/test-fixtures/**'],
+    ignores: [
+      '**/dist/**',
+      '**/node_modules/**',
+      'proto/gen/**',
+      'data/**',
+      'coverage/**',
+      '**/test-fixtures/**',
+      // Deliberate breaches; test/lint/boundaries.test.ts lints them on purpose.
+      'test/lint-fixtures/**',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
@@ -14,7 +135,7 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: {
         project: ['./tsconfig.json'],
-        tsconfigRootDir: import.meta.dirname,
+        tsconfigRootDir: root,
       },
     },
     rules: {
@@ -32,5 +153,128 @@ export default tseslint.config(
   {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: globals.node },
+  },
+
+  // ---- Import boundaries (docs/architecture.md) ----
+  {
+    files: ['**/*.ts', '**/*.js', '**/*.mjs'],
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/extensions': ['.ts', '.mts', '.js', '.mjs'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts', '.mts'] },
+      // NodeNext style: `./x.js` in source names `./x.ts`.
+      'import-x/resolver-next': [
+        createNodeResolver({
+          extensions: ['.ts', '.mts', '.js', '.mjs', '.json', '.node'],
+          extensionAlias: { '.js': ['.ts', '.js'], '.mjs': ['.mts', '.mjs'] },
+          conditionNames: ['types', 'import', 'default'],
+        }),
+      ],
+    },
+    rules: {
+      // Cycles cannot run through third-party packages; not parsing them keeps lint quick.
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
+      'import-x/no-relative-packages': 'error',
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: everywhere }],
+    },
+  },
+  {
+    files: ['packages/**/src/**/*.ts', 'proto/src/**/*.ts'],
+    ignores: notProduct,
+    rules: {
+      'import-x/no-restricted-paths': ['error', { basePath: root, zones }],
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: productOnly }],
+    },
+  },
+  restrict([`${cp}/**/*.ts`], [...productOnly, notTheAgentSide]),
+  restrict(
+    [`${cp}/domain/**/*.ts`],
+    [
+      ...productOnly,
+      {
+        regex: '^(?!\\.|@cairn/proto$)',
+        message:
+          'domain/ holds pure rules: no node:* and no packages but @cairn/proto (I/O belongs in store/, dispatch/, api/).',
+      },
+    ],
+  ),
+  restrict(
+    [`${cp}/api/routes/**/*.ts`],
+    [
+      ...productOnly,
+      notTheAgentSide,
+      {
+        regex: '^(kysely|mysql2|better-sqlite3)(/|$)',
+        allowTypeImports: true,
+        message: 'routes run no SQL: call a repository or an operation (types may be imported).',
+      },
+      {
+        regex: '(^|/)store/(?!(page|db)\\.js$)',
+        allowTypeImports: true,
+        message:
+          'routes run no SQL: from store/ they import repository and row types only (values: page.ts, storeReady).',
+      },
+      {
+        regex: '(^|/)store/db\\.js$',
+        allowTypeImports: true,
+        allowImportNames: ['storeReady'],
+        message: 'routes run no SQL: from store/db.ts they import only storeReady (the readiness probe) and types.',
+      },
+    ],
+  ),
+  restrict([`${agent}/**/*.ts`], [...productOnly, noPluginByName]),
+  restrict(
+    [`${agent}/session/**/*.ts`],
+    [
+      ...productOnly,
+      noPluginByName,
+      { regex: '^@cairn/plugin-sdk(/|$)', message: 'session/ speaks the wire: it never touches the plugin contract.' },
+    ],
+  ),
+  restrict(
+    [`${agent}/{executor,plugin-host}/**/*.ts`],
+    [
+      ...productOnly,
+      noPluginByName,
+      { regex: '^ws$', message: 'only session/ holds the socket to the control plane.' },
+    ],
+  ),
+  restrict(
+    ['packages/plugins/sdk/src/**/*.ts'],
+    [
+      ...productOnly,
+      {
+        regex: '^@cairn/proto$',
+        allowTypeImports: true,
+        message: 'the SDK imports nothing at run time: wire types only (`import type`).',
+      },
+      {
+        regex: '^(?!\\.|@cairn/proto$)',
+        message: 'the SDK imports nothing at run time: no node:* and no packages (plugins must load anywhere).',
+      },
+    ],
+  ),
+  restrict(
+    ['packages/plugins/*/src/**/*.ts'],
+    [...productOnly, { regex: '^(?!\\.|node:|@cairn/plugin-sdk(/|$))', message: 'a plugin imports the SDK only.' }],
+    { ignores: [...notProduct, 'packages/plugins/sdk/**'] },
+  ),
+  restrict(
+    ['proto/src/**/*.ts'],
+    [...productOnly, { regex: '^(?!\\.|protobufjs(/|$))', message: '@cairn/proto imports protobufjs only.' }],
+  ),
+  {
+    files: [`${cp}/api/routes/**/*.ts`],
+    ignores: notProduct,
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: `CallExpression[callee.property.name=/^(${queryBuilders})$/]`,
+          message: 'routes run no SQL: call a repository or an operation.',
+        },
+        { selector: "TaggedTemplateExpression[tag.name='sql']", message: 'routes run no SQL: no sql`` templates.' },
+      ],
+    },
   },
 );

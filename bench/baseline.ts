@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { decodeFrame, encodeFrame, PROTOCOL_VERSION, toBytes, type DecodedFrame, type wire } from '@cairn/proto';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { Proc, root } from '../test/harness/processes.js';
+import { Proc, root } from '@cairn/test-harness/processes';
 import { cpuWindow, type CpuUse } from './cpu.js';
 
 export interface BaselineOptions {

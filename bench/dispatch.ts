@@ -12,10 +12,10 @@ import { createConnection } from 'mysql2/promise';
 import * as prettier from 'prettier';
 import { runBaseline, type BaselineRun } from './baseline.js';
 import { cpuWindow, pidsNamed, type CpuUse } from './cpu.js';
-import { Api } from '../test/harness/api.js';
-import { freshDatabase, type Backend } from '../test/harness/databases.js';
-import { enrollAgent, startAgent, startControlPlane, type Proc } from '../test/harness/processes.js';
-import { waitFor } from '../test/harness/wait.js';
+import { Api } from '@cairn/test-harness/api';
+import { freshDatabase, type Backend } from '@cairn/test-harness/databases';
+import { enrollAgent, startAgent, startControlPlane, type Proc } from '@cairn/test-harness/processes';
+import { waitFor } from '@cairn/test-harness/wait';
 
 export interface DispatchOptions {
   tasks: number;

@@ -3,7 +3,7 @@
  * (the root script builds first, then runs this file with tsx).
  */
 import { parseArgs } from 'node:util';
-import type { Backend } from '../test/harness/databases.js';
+import type { Backend } from '@cairn/test-harness/databases';
 import { interrupted, runDispatchBench } from './dispatch.js';
 
 const USAGE = `usage: pnpm bench dispatch [--tasks N] [--agents K] [--stores sqlite,mysql]

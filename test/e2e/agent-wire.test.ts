@@ -3,13 +3,19 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrame, type wire } from '@cairn/proto';
 import { openStore, type Store } from '@cairn/control-plane';
-import { Api } from '../harness/api.js';
-import { backends, freshDatabase, type TestDatabase } from '../harness/databases.js';
-import { enrollAgent, startAgent, startControlPlane, type ControlPlaneProc, type Proc } from '../harness/processes.js';
-import { agentCredential, RawAgent } from '../harness/raw-agent.js';
-import { protectInstance, waitForTask, type TaskBody } from '../harness/scenario.js';
-import { everyListAnswers } from '../harness/lists.js';
-import { waitFor } from '../harness/wait.js';
+import { Api } from '@cairn/test-harness/api';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import {
+  enrollAgent,
+  startAgent,
+  startControlPlane,
+  type ControlPlaneProc,
+  type Proc,
+} from '@cairn/test-harness/processes';
+import { agentCredential, RawAgent } from '@cairn/test-harness/raw-agent';
+import { protectInstance, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { waitFor } from '@cairn/test-harness/wait';
+import { everyListAnswers } from '@cairn/test-harness/lists';
 
 /** The sizes with CAIRN_TEST_FLOOD=1; smaller ones (still far over the budget) otherwise. */
 const FULL = process.env['CAIRN_TEST_FLOOD'] === '1';

@@ -3,8 +3,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { encodeFrame } from '@cairn/proto';
-import { Api } from '../harness/api.js';
-import { backends, freshDatabase, type TestDatabase } from '../harness/databases.js';
+import { Api } from '@cairn/test-harness/api';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import {
   enrollAgent,
   runAgentCommand,
@@ -13,8 +13,8 @@ import {
   tempDir,
   type ControlPlaneProc,
   type Proc,
-} from '../harness/processes.js';
-import { protectInstance, waitForTask } from '../harness/scenario.js';
+} from '@cairn/test-harness/processes';
+import { protectInstance, waitForTask } from '@cairn/test-harness/scenario';
 
 interface Closed {
   code: number;

@@ -1,10 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '@cairn/control-plane';
-import { Api } from '../harness/api.js';
-import { backends, freshDatabase, type TestDatabase } from '../harness/databases.js';
-import { enrollAgent, startAgent, startControlPlane, type ControlPlaneProc, type Proc } from '../harness/processes.js';
-import { protectInstance, waitForTask } from '../harness/scenario.js';
-import { waitFor } from '../harness/wait.js';
+import { Api } from '@cairn/test-harness/api';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import {
+  enrollAgent,
+  startAgent,
+  startControlPlane,
+  type ControlPlaneProc,
+  type Proc,
+} from '@cairn/test-harness/processes';
+import { protectInstance, waitForTask } from '@cairn/test-harness/scenario';
+import { waitFor } from '@cairn/test-harness/wait';
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled', 'lost'];
 

@@ -3,8 +3,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { decodeFrame, encodeFrame, PROTOCOL_VERSION, toBytes, type DecodedFrame } from '@cairn/proto';
-import { Api } from '../harness/api.js';
-import { backends, freshDatabase, type TestDatabase } from '../harness/databases.js';
+import { Api } from '@cairn/test-harness/api';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import {
   ADMIN_TOKEN,
   enrollAgent,
@@ -12,9 +12,9 @@ import {
   startControlPlane,
   type ControlPlaneProc,
   type Proc,
-} from '../harness/processes.js';
-import { protectInstance, waitForTask } from '../harness/scenario.js';
-import { waitFor } from '../harness/wait.js';
+} from '@cairn/test-harness/processes';
+import { protectInstance, waitForTask } from '@cairn/test-harness/scenario';
+import { waitFor } from '@cairn/test-harness/wait';
 
 const SECRET_KEY = 'b'.repeat(64);
 const TERMINAL = ['succeeded', 'failed', 'cancelled', 'lost'];

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '../harness/api.js';
-import { backends, freshDatabase, type TestDatabase } from '../harness/databases.js';
+import { Api } from '@cairn/test-harness/api';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import {
   enrollAgent,
   runAgentCommand,
@@ -8,9 +8,9 @@ import {
   startControlPlane,
   type ControlPlaneProc,
   type Proc,
-} from '../harness/processes.js';
-import { protectInstance, waitForTask } from '../harness/scenario.js';
-import { waitFor } from '../harness/wait.js';
+} from '@cairn/test-harness/processes';
+import { protectInstance, waitForTask } from '@cairn/test-harness/scenario';
+import { waitFor } from '@cairn/test-harness/wait';
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled', 'lost'];
 

@@ -2,11 +2,11 @@ import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, openStore } from '@cairn/control-plane';
-import { Api } from '../harness/api.js';
-import { backends, freshDatabase, type TestDatabase } from '../harness/databases.js';
-import { startControlPlane, type ControlPlaneProc } from '../harness/processes.js';
-import { everyListAnswers } from '../harness/lists.js';
-import { SseClient } from '../harness/sse.js';
+import { Api } from '@cairn/test-harness/api';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import { startControlPlane, type ControlPlaneProc } from '@cairn/test-harness/processes';
+import { SseClient } from '@cairn/test-harness/sse';
+import { everyListAnswers } from '@cairn/test-harness/lists';
 
 /** A request to /healthz completes (the process is not frozen); generous, never a latency check. */
 async function healthz(cp: ControlPlaneProc): Promise<void> {

@@ -1,8 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '../harness/api.js';
-import { backends, freshDatabase, type TestDatabase } from '../harness/databases.js';
-import { enrollAgent, startAgent, startControlPlane, type ControlPlaneProc, type Proc } from '../harness/processes.js';
-import { protectInstance, waitForTask } from '../harness/scenario.js';
+import { Api } from '@cairn/test-harness/api';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import {
+  enrollAgent,
+  startAgent,
+  startControlPlane,
+  type ControlPlaneProc,
+  type Proc,
+} from '@cairn/test-harness/processes';
+import { protectInstance, waitForTask } from '@cairn/test-harness/scenario';
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled', 'lost'];
 const SECRET_KEY = 'a'.repeat(64);

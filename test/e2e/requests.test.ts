@@ -2,11 +2,11 @@ import http from 'node:http';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api, type Reply } from '../harness/api.js';
-import { backends, freshDatabase, type TestDatabase } from '../harness/databases.js';
-import { everyListAnswers } from '../harness/lists.js';
-import { startControlPlane, type ControlPlaneProc } from '../harness/processes.js';
-import { waitFor } from '../harness/wait.js';
+import { Api, type Reply } from '@cairn/test-harness/api';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import { startControlPlane, type ControlPlaneProc } from '@cairn/test-harness/processes';
+import { waitFor } from '@cairn/test-harness/wait';
+import { everyListAnswers } from '@cairn/test-harness/lists';
 
 /** A request to /healthz completes (the server is not frozen); how fast is not the point. */
 async function healthy(url: string): Promise<boolean> {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '../../../../test/harness/api.js';
-import { backends } from '../../../../test/harness/databases.js';
+import { Api } from '@cairn/test-harness/api';
+import { backends } from '@cairn/test-harness/databases';
 import { inProcessControlPlane, type InProcess } from '../testing/in-process.js';
 import type { ControlPlane } from '../server.js';
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '../../../../test/harness/api.js';
+import { Api } from '@cairn/test-harness/api';
 import { inProcessControlPlane, type InProcess } from '../testing/in-process.js';
 import type { ControlPlane } from '../server.js';
 

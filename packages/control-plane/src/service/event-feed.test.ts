@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, freshDatabase, type TestDatabase } from '../../../../test/harness/databases.js';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import { migrate, openStore, type Store } from '../store/db.js';
 import { EventRepository } from '../store/event-repository.js';
 import { EventFeed, type EventLog, type Subscription } from './event-feed.js';

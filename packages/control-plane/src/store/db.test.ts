@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, freshDatabase, type TestDatabase } from '../../../../test/harness/databases.js';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import { migrate, openStore, storeReady, transact, type Store } from './db.js';
 
 describe.each(backends)('store (%s)', (backend) => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, freshDatabase, type TestDatabase } from '../../../../test/harness/databases.js';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import { migrate, openStore, type Store } from './db.js';
 import { afterCommit, currentTransaction, inRequestTransaction, scopedDb } from './request-scope.js';
 import { TenantRepository } from './tenant-repository.js';

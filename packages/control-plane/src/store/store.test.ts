@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, freshDatabase, type TestDatabase } from '../../../../test/harness/databases.js';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import { AgentRepository } from './agent-repository.js';
 import { CatalogRepository } from './catalog-repository.js';
 import { migrate, openStore, type Store } from './db.js';

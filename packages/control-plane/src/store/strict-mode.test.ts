@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase, backends, type TestDatabase } from '../../../../test/harness/databases.js';
+import { freshDatabase, backends, type TestDatabase } from '@cairn/test-harness/databases';
 import { openStore, transact, type Store } from './db.js';
 
 // sql_mode is a MySQL/MariaDB notion: SQLite has no silent truncation to switch off.

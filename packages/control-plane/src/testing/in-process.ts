@@ -1,6 +1,6 @@
 import { pino } from 'pino';
-import { Api } from '../../../../test/harness/api.js';
-import { freshDatabase, type Backend } from '../../../../test/harness/databases.js';
+import { Api } from '@cairn/test-harness/api';
+import { freshDatabase, type Backend } from '@cairn/test-harness/databases';
 import { loadConfig } from '../config.js';
 import { startControlPlane, type ControlPlane } from '../server.js';
 

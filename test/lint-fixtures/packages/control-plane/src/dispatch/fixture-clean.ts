@@ -1,0 +1,8 @@
+// expect: clean
+import { encodeFrame } from '@cairn/proto';
+import { unfit } from '../domain/placement.js';
+import { newId } from '../store/ids.js';
+import { Metrics } from '../observability/metrics.js';
+import { Dispatcher } from './dispatcher.js';
+
+export const used = [encodeFrame, unfit, newId, Metrics, Dispatcher];

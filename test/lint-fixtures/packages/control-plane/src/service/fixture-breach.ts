@@ -1,0 +1,4 @@
+// expect: import-x/no-restricted-paths service/ may import only domain/, store/ and the leaves
+import { Dispatcher } from '../dispatch/dispatcher.js';
+
+export const used = Dispatcher;

@@ -1,0 +1,6 @@
+// expect: clean
+import type { wire } from '@cairn/proto';
+import { PluginError } from './errors.js';
+
+export type Used = wire.IEnvelope;
+export const used = PluginError;
