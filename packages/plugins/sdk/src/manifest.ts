@@ -1,14 +1,6 @@
 /** Operations a provider may implement; the manifest's `capabilities` lists the ones it does. */
-export const OPERATIONS = [
-  'backup',
-  'restore',
-  'restore-volume',
-  'delete-backup',
-  'list-offerings',
-  'sync',
-  'preflight',
-] as const;
-export type Operation = (typeof OPERATIONS)[number];
+export { OPERATIONS, isOperation, type Operation } from '@cairn/proto/vocabulary';
+import type { Operation } from '@cairn/proto/vocabulary';
 
 /** A JSON Schema (draft 2020-12 subset) describing a provider connection's `config`. */
 export type JsonSchema = { [key: string]: unknown };
