@@ -14,7 +14,11 @@ export interface PluginManifest {
   name: string;
   /** The plugin's own semver version. */
   version: string;
-  /** The SDK API version the plugin was written for (see SDK_API_VERSION). */
+  /**
+   * The SDK API version the plugin was written for (see SDK_API_VERSION). Together with
+   * `apiVersions` it must list exactly the versions of the package.json field
+   * `"cairn": {"apiVersions": [...]}`, which the agent reads before loading any plugin code.
+   */
   apiVersion: number;
   /** Extra API versions the plugin can also speak, for negotiation. */
   apiVersions?: number[];
