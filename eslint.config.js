@@ -192,7 +192,7 @@ export default tseslint.config(
     [
       ...productOnly,
       {
-        regex: '^(?!\\.|@cairn/proto$)',
+        regex: '^(?!\\.|@cairn/proto(/vocabulary)?$)',
         message:
           'domain/ holds pure rules: no node:* and no packages but @cairn/proto (I/O belongs in store/, dispatch/, api/).',
       },
@@ -249,8 +249,9 @@ export default tseslint.config(
         message: 'the SDK imports nothing at run time: wire types only (`import type`).',
       },
       {
-        regex: '^(?!\\.|@cairn/proto$)',
-        message: 'the SDK imports nothing at run time: no node:* and no packages (plugins must load anywhere).',
+        regex: '^(?!\\.|@cairn/proto$|@cairn/proto/vocabulary$)',
+        message:
+          'the SDK imports nothing at run time but the wire vocabulary: no node:* and no packages (plugins must load anywhere).',
       },
     ],
   ),

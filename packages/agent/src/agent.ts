@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { ErrorCodes } from '@cairn/plugin-sdk';
+import { FailureCodes } from '@cairn/proto/vocabulary';
 import type { Logger } from './logger.js';
 import { Executor, JOURNAL_RETENTION_MS } from './executor/executor.js';
 import type { PluginIsolation } from './plugin-host/operations.js';
@@ -209,7 +209,7 @@ export class Agent {
   }
 
   private interruptRunning(message: string): number {
-    return this.executor.abortAll({ code: ErrorCodes.INTERRUPTED, message, retryable: true });
+    return this.executor.abortAll({ code: FailureCodes.AGENT_INTERRUPTED, message, retryable: true });
   }
 
   /** Waits, until `flushUntil` at most, for the spool to be acknowledged; then closes. */
@@ -367,7 +367,7 @@ export class Agent {
     this.disconnectTimer = setTimeout(() => {
       this.disconnectTimer = undefined;
       const aborted = this.executor.abortBackups({
-        code: 'AGENT_DISCONNECTED',
+        code: FailureCodes.AGENT_DISCONNECTED,
         message: `the agent lost its connection to the control plane for more than ${limit} ms`,
         retryable: true,
       });

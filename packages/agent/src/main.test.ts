@@ -139,6 +139,7 @@ describe('cairn-agent run', () => {
     mkdirSync(path.join(cwd, 'node_modules'), { recursive: true });
     symlinkSync(fixture('bad-api-version'), path.join(cwd, 'node_modules', 'cairn-plugin-bad-api'), 'dir');
     symlinkSync(fixture('invalid-manifest'), path.join(cwd, 'node_modules', 'cairn-plugin-invalid-manifest'), 'dir');
+    symlinkSync(fixture('api-version-mismatch'), path.join(cwd, 'node_modules', 'cairn-plugin-api-mismatch'), 'dir');
     return cwd;
   }
 
@@ -151,6 +152,18 @@ describe('cairn-agent run', () => {
     expect((await child.exited).code).toBe(2);
     expect(child.stderr).toContain(
       'plugin cairn-plugin-bad-api: SDK API version 7 is not supported by this agent (supports 1)',
+    );
+  });
+
+  it('refuses to start with a plugin whose package.json and manifest declare other API versions, exit 2', async () => {
+    enrollForTest(stateDir(), 'http://127.0.0.1:9');
+    const child = spawnAgentCli(
+      ['run', '--state-dir', stateDir(), '--plugins', '@cairn/plugin-dummy,cairn-plugin-api-mismatch'],
+      { cwd: workdir() },
+    );
+    expect((await child.exited).code).toBe(2);
+    expect(child.stderr).toContain(
+      'plugin cairn-plugin-api-mismatch: declares SDK API version 1 in package.json ("cairn".apiVersions) but version 2 in its manifest',
     );
   });
 

@@ -1,4 +1,5 @@
-import { ErrorCodes, type Operation } from '@cairn/plugin-sdk';
+import type { Operation } from '@cairn/plugin-sdk';
+import { FailureCodes } from '@cairn/proto/vocabulary';
 import type { wire } from '@cairn/proto';
 import type { Logger } from '../logger.js';
 import { TaskAbort, type TaskFailure } from '../plugin-host/guard.js';
@@ -81,7 +82,7 @@ export class Executor {
           taskId: entry.taskId,
           attempt: entry.attempt,
           ...failureOutcome({
-            code: ErrorCodes.INTERRUPTED,
+            code: FailureCodes.AGENT_INTERRUPTED,
             message: 'agent restarted while the task was running',
             retryable: true,
           }),
@@ -124,7 +125,7 @@ export class Executor {
     const tlog = log.child({ taskId, attempt, operation: frame.operation, plugin: pluginName });
     if ((decision.action === 'run' || decision.action === 'reject') && decision.supersedes !== undefined) {
       this.abortOne(taskId, decision.supersedes, {
-        code: 'SUPERSEDED',
+        code: FailureCodes.SUPERSEDED,
         message: `attempt ${decision.supersedes} was superseded by attempt ${attempt}`,
         retryable: false,
       });
@@ -172,7 +173,7 @@ export class Executor {
     for (const task of this.active.values()) {
       if (task.taskId !== taskId || (attempt !== 0 && task.attempt !== attempt)) continue;
       this.opts.log.info({ taskId, attempt: task.attempt, reason }, 'cancelling task');
-      task.controller.abort(new TaskAbort({ code: ErrorCodes.CANCELLED, message: reason, retryable: false }));
+      task.controller.abort(new TaskAbort({ code: FailureCodes.CANCELLED, message: reason, retryable: false }));
       return true;
     }
     this.opts.log.debug({ taskId, attempt }, 'cancel for a task not running here ignored');

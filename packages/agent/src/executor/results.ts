@@ -1,6 +1,7 @@
 import type { Operation } from '@cairn/plugin-sdk';
 import { checkResult } from '@cairn/plugin-sdk/host';
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, type wire } from '@cairn/proto';
+import { FailureCodes } from '@cairn/proto/vocabulary';
 import type { Guarded, TaskFailure } from '../plugin-host/guard.js';
 
 /** The outcome part of a Result message: exactly one of `ok` and `error`. */
@@ -35,7 +36,7 @@ export function fitResult(outcome: ResultOutcome, maxFrameBytes = DEFAULT_MAX_FR
   if (size <= maxFrameBytes - FRAME_MARGIN) return outcome;
   return {
     error: {
-      code: 'RESULT_TOO_LARGE',
+      code: FailureCodes.RESULT_TOO_LARGE,
       message: `the operation's result is ${size} bytes, more than one protocol frame may carry (${maxFrameBytes - FRAME_MARGIN} bytes)`,
       retryable: false,
     },

@@ -1,14 +1,8 @@
-import { OPERATIONS, type Operation, type ProviderConnection } from '@cairn/plugin-sdk';
+import type { ProviderConnection } from '@cairn/plugin-sdk';
+import { isOperation, RejectReasons, type Operation, type RejectReason } from '@cairn/proto/vocabulary';
 
 /** Reasons an agent rejects an assignment (TaskRejected.reason_code). */
-export type RejectReason =
-  | 'NO_PLUGIN'
-  | 'UNSUPPORTED_OPERATION'
-  | 'NO_SLOT'
-  | 'DRAINING'
-  | 'BAD_PARAMS'
-  /** The agent is stopping: it finishes what it runs and takes nothing new (retryable). */
-  | 'SHUTTING_DOWN';
+export type { RejectReason } from '@cairn/proto/vocabulary';
 
 /** Everything the assign rule looks at; gathered by the executor, decided here without I/O. */
 export interface AssignFacts {
@@ -43,10 +37,6 @@ export type AssignDecision =
   /** Nothing to send: a stale or finished attempt (its reports are spooled or acknowledged). */
   | { action: 'ignore'; why: string }
   | { action: 'reject'; reasonCode: RejectReason; message: string; supersedes?: number };
-
-function isOperation(op: string): op is Operation {
-  return (OPERATIONS as readonly string[]).includes(op);
-}
 
 function parseObject(json: string, what: string): Record<string, unknown> | string {
   if (json.trim() === '') return {};
@@ -90,19 +80,24 @@ export function decideAssign(f: AssignFacts): AssignDecision {
       ? { action: 'reject', reasonCode, message }
       : { action: 'reject', reasonCode, message, supersedes };
 
-  if (f.shuttingDown) return reject('SHUTTING_DOWN', 'the agent is shutting down; the task goes back to the queue');
-  if (f.capabilities === undefined) return reject('NO_PLUGIN', `plugin ${f.plugin} is not loaded on this agent`);
+  if (f.shuttingDown)
+    return reject(RejectReasons.SHUTTING_DOWN, 'the agent is shutting down; the task goes back to the queue');
+  if (f.capabilities === undefined)
+    return reject(RejectReasons.NO_PLUGIN, `plugin ${f.plugin} is not loaded on this agent`);
   if (!isOperation(f.operation) || !f.capabilities.includes(f.operation)) {
-    return reject('UNSUPPORTED_OPERATION', `plugin ${f.plugin} does not support the operation "${f.operation}"`);
+    return reject(
+      RejectReasons.UNSUPPORTED_OPERATION,
+      `plugin ${f.plugin} does not support the operation "${f.operation}"`,
+    );
   }
   const params = parseObject(f.paramsJson, 'params_json');
-  if (typeof params === 'string') return reject('BAD_PARAMS', params);
+  if (typeof params === 'string') return reject(RejectReasons.BAD_PARAMS, params);
   const config = parseObject(f.providerConfigJson, 'provider_config_json');
-  if (typeof config === 'string') return reject('BAD_PARAMS', config);
-  if (f.operation === 'backup' && f.drain.enabled) return reject('DRAINING', f.drain.message);
+  if (typeof config === 'string') return reject(RejectReasons.BAD_PARAMS, config);
+  if (f.operation === 'backup' && f.drain.enabled) return reject(RejectReasons.DRAINING, f.drain.message);
   // The superseded attempt's slot is about to be freed for this one.
   if (f.freeSlots + (supersedes === undefined ? 0 : 1) < 1)
-    return reject('NO_SLOT', 'all task slots of this agent are busy');
+    return reject(RejectReasons.NO_SLOT, 'all task slots of this agent are busy');
 
   const connection: ProviderConnection = {
     endpoint: typeof config['endpoint'] === 'string' ? config['endpoint'] : null,

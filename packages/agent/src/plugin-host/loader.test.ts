@@ -1,4 +1,4 @@
-import { mkdirSync, symlinkSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fixture } from '../testing/agents.js';
@@ -46,10 +46,33 @@ describe('plugin loader', () => {
     );
   });
 
-  it('refuses a plugin written for an unsupported SDK API version', async () => {
+  it('refuses a plugin written for an unsupported SDK API version from its package.json, without importing it', async () => {
+    // The fixture's module throws when imported: "failed to load" would mean its code ran.
     install({ 'cairn-plugin-bad-api': 'bad-api-version' });
     await expect(loadPlugin('cairn-plugin-bad-api', { cwd: dir })).rejects.toThrow(
       'plugin cairn-plugin-bad-api: SDK API version 7 is not supported by this agent (supports 1)',
+    );
+  });
+
+  it('refuses a plugin whose package.json and manifest declare other API versions, naming both', async () => {
+    install({ 'cairn-plugin-api-mismatch': 'api-version-mismatch' });
+    await expect(loadPlugin('cairn-plugin-api-mismatch', { cwd: dir })).rejects.toThrow(
+      'plugin cairn-plugin-api-mismatch: declares SDK API version 1 in package.json ("cairn".apiVersions) but version 2 in its manifest (apiVersion, apiVersions); they must be the same',
+    );
+  });
+
+  it('refuses a plugin package without a valid "cairn" field', async () => {
+    const pkg = path.join(dir, 'node_modules', 'cairn-plugin-bare');
+    mkdirSync(pkg, { recursive: true });
+    writeFileSync(path.join(pkg, 'index.js'), "throw new Error('must never be imported');\n");
+    const write = (json: object) => writeFileSync(path.join(pkg, 'package.json'), JSON.stringify(json));
+    write({ name: 'cairn-plugin-bare', type: 'module', main: 'index.js' });
+    await expect(loadPlugin('cairn-plugin-bare', { cwd: dir })).rejects.toThrow(
+      'plugin cairn-plugin-bare: package.json has no "cairn" field (add "cairn": {"kind": "provider", "id": "<id>", "apiVersions": [1]})',
+    );
+    write({ name: 'cairn-plugin-bare', main: 'index.js', cairn: { kind: 'exporter', id: '', apiVersions: [] } });
+    await expect(loadPlugin('cairn-plugin-bare', { cwd: dir })).rejects.toThrow(
+      'plugin cairn-plugin-bare: invalid "cairn" field in package.json: kind: must be "provider", got "exporter"; id: must be a non-empty string; apiVersions: must be a non-empty array of positive integers',
     );
   });
 

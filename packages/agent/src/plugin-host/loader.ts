@@ -1,8 +1,9 @@
+import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { PluginManifest, ProviderPlugin } from '@cairn/plugin-sdk';
-import { checkManifest, SUPPORTED_API_VERSIONS } from './manifest.js';
+import { apiVersionMismatch, checkManifest, checkPackageField, SUPPORTED_API_VERSIONS } from './manifest.js';
 
 /** A plugin that passed validation and version negotiation. */
 export interface LoadedPlugin {
@@ -32,43 +33,61 @@ function errorText(err: unknown): string {
 }
 
 /**
- * Finds the module a plugin spec names: first as the operator's working directory would see it
+ * Finds the file a plugin spec names: first as the operator's working directory would see it
  * (plugins are installed next to where the agent runs), then as the agent's own package sees it
  * (plugins it ships with, such as the dummy provider).
  */
-async function importPlugin(spec: string, cwd: string): Promise<{ exports: unknown; url: string }> {
-  let resolved: string | undefined;
+function resolvePlugin(spec: string, cwd: string): string {
   try {
-    resolved = createRequire(path.join(cwd, 'x.js')).resolve(spec);
+    return createRequire(path.join(cwd, 'x.js')).resolve(spec);
   } catch {
     // Not installed below cwd (or ESM-only exports): try the agent's own resolution below.
   }
-  if (resolved !== undefined) {
-    const url = pathToFileURL(resolved).href;
-    try {
-      return { exports: await import(url), url };
-    } catch (err) {
-      throw new PluginLoadError(spec, `failed to load: ${errorText(err)}`);
-    }
-  }
+  let file: string;
   try {
-    const url = path.isAbsolute(spec) ? pathToFileURL(spec).href : import.meta.resolve(spec);
-    return { exports: await import(url), url };
+    file = path.isAbsolute(spec) ? spec : fileURLToPath(import.meta.resolve(spec));
   } catch (err) {
     const code = (err as { code?: unknown }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_UNSUPPORTED_DIR_IMPORT') {
-      throw new PluginLoadError(spec, `cannot be found (looked from ${cwd} and from the agent's own packages)`);
+    if (code !== 'ERR_MODULE_NOT_FOUND') throw new PluginLoadError(spec, `failed to load: ${errorText(err)}`);
+    file = '';
+  }
+  if (file === '' || !statSync(file, { throwIfNoEntry: false })?.isFile())
+    throw new PluginLoadError(spec, `cannot be found (looked from ${cwd} and from the agent's own packages)`);
+  return file;
+}
+
+/** The package.json that governs `file` (the nearest one above it, as Node finds `"type"`). */
+function readPackageJson(spec: string, file: string): Record<string, unknown> {
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'package.json');
+    let text: string;
+    try {
+      text = readFileSync(candidate, 'utf8');
+    } catch {
+      if (path.dirname(dir) === dir) throw new PluginLoadError(spec, `has no package.json (looked above ${file})`);
+      continue;
     }
-    throw new PluginLoadError(spec, `failed to load: ${errorText(err)}`);
+    try {
+      const pkg: unknown = JSON.parse(text);
+      if (typeof pkg === 'object' && pkg !== null && !Array.isArray(pkg)) return pkg as Record<string, unknown>;
+    } catch {
+      // Reported below, as for a package.json that is not an object.
+    }
+    throw new PluginLoadError(spec, `${candidate} is not a JSON object`);
   }
 }
 
 /**
  * Checks that a module's exports hold a usable plugin (default export, or a named `plugin`),
  * validates its manifest and negotiates the API version. Touches only plain properties of
- * the exports; plugin functions are not called here.
+ * the exports; plugin functions are not called here. `declared` holds the API versions of the
+ * package.json's `"cairn"` field, which the manifest must repeat exactly.
  */
-export function inspectPlugin(spec: string, exports: unknown): LoadedPlugin {
+export function inspectPlugin(
+  spec: string,
+  exports: unknown,
+  declared?: { packageApiVersions: readonly number[] },
+): LoadedPlugin {
   const mod = (typeof exports === 'object' && exports !== null ? exports : {}) as Record<string, unknown>;
   const candidate = [mod['default'], mod['plugin']].find(
     (c): c is Record<string, unknown> => typeof c === 'object' && c !== null && 'manifest' in c,
@@ -80,6 +99,8 @@ export function inspectPlugin(spec: string, exports: unknown): LoadedPlugin {
     );
   if (typeof candidate['createProvider'] !== 'function')
     throw new PluginLoadError(spec, 'plugin has no createProvider function');
+  const mismatch = declared && apiVersionMismatch(declared.packageApiVersions, candidate['manifest']);
+  if (mismatch) throw new PluginLoadError(spec, mismatch);
   const check = checkManifest(candidate['manifest'], SUPPORTED_API_VERSIONS);
   if (!check.ok) throw new PluginLoadError(spec, check.problem);
   return {
@@ -91,14 +112,24 @@ export function inspectPlugin(spec: string, exports: unknown): LoadedPlugin {
 }
 
 /**
- * Loads one plugin by npm package name or absolute path.
+ * Loads one plugin by npm package name or absolute path. Its package.json's `"cairn"` field is
+ * checked before the module is imported, so a plugin the agent cannot host runs no code.
  *
  * @example const dummy = await loadPlugin('@cairn/plugin-dummy');
  * @throws PluginLoadError when it cannot be found, fails to load, or is not hostable.
  */
 export async function loadPlugin(spec: string, options: { cwd?: string } = {}): Promise<LoadedPlugin> {
-  const { exports, url } = await importPlugin(spec, options.cwd ?? process.cwd());
-  return { ...inspectPlugin(spec, exports), url };
+  const file = resolvePlugin(spec, options.cwd ?? process.cwd());
+  const field = checkPackageField(readPackageJson(spec, file)['cairn']);
+  if (!field.ok) throw new PluginLoadError(spec, field.problem);
+  const url = pathToFileURL(file).href;
+  let exports: unknown;
+  try {
+    exports = await import(url);
+  } catch (err) {
+    throw new PluginLoadError(spec, `failed to load: ${errorText(err)}`);
+  }
+  return { ...inspectPlugin(spec, exports, { packageApiVersions: field.apiVersions }), url };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkManifest } from './manifest.js';
+import { apiVersionMismatch, checkManifest, checkPackageField } from './manifest.js';
 
 const good = {
   name: 'cairn-plugin-x',
@@ -55,5 +55,28 @@ describe('checkManifest', () => {
       ok: true,
       apiVersion: 2,
     });
+  });
+});
+
+describe('checkPackageField and apiVersionMismatch', () => {
+  it('accepts a field whose API versions the agent shares, sorted and deduplicated', () => {
+    expect(checkPackageField({ kind: 'provider', id: 'x', apiVersions: [2, 1, 2] }, [1])).toEqual({
+      ok: true,
+      apiVersions: [1, 2],
+    });
+  });
+
+  it('refuses API versions the agent does not host, in the words the manifest check uses', () => {
+    expect(checkPackageField({ kind: 'provider', id: 'x', apiVersions: [3, 2] }, [1])).toEqual({
+      ok: false,
+      problem: 'SDK API versions 2, 3 are not supported by this agent (supports 1)',
+    });
+  });
+
+  it('sees a manifest declaring the same versions in another order as agreeing', () => {
+    expect(apiVersionMismatch([1, 2], { ...good, apiVersion: 2, apiVersions: [1] })).toBeUndefined();
+    expect(apiVersionMismatch([1, 2], { ...good, apiVersion: 2 })).toBe(
+      'declares SDK API versions 1, 2 in package.json ("cairn".apiVersions) but version 2 in its manifest (apiVersion, apiVersions); they must be the same',
+    );
   });
 });

@@ -1,4 +1,5 @@
-import { ErrorCodes, PluginError, type Operation, type ProviderConnection, type TaskContext } from '@cairn/plugin-sdk';
+import { PluginError, type Operation, type ProviderConnection, type TaskContext } from '@cairn/plugin-sdk';
+import { FailureCodes } from '@cairn/proto/vocabulary';
 import { guard, type Guarded } from './guard.js';
 import { invoke } from './invoke.js';
 import type { LoadedPlugin } from './loader.js';
@@ -46,7 +47,7 @@ export async function runOperation(call: OperationCall): Promise<Guarded<unknown
     return guard((signal) => {
       const provider = call.plugin.plugin.createProvider(call.connection);
       if (typeof provider !== 'object' || provider === null) {
-        throw new PluginError(ErrorCodes.PLUGIN_CRASHED, 'createProvider() returned no provider');
+        throw new PluginError(FailureCodes.PLUGIN_CRASHED, 'createProvider() returned no provider');
       }
       return invoke(provider, call.operation, call.params, call.context(signal));
     }, options);

@@ -1,4 +1,5 @@
 import { encodeFrame } from '@cairn/proto';
+import { FailureCodes } from '@cairn/proto/vocabulary';
 import { recordEnvelope, type SpoolRecord } from '../spool/spool.js';
 
 /** What to do with a spooled report on a session that accepts frames up to some size. */
@@ -35,7 +36,7 @@ export function fitRecord(record: SpoolRecord, limit: number): Fitted {
   switch (record.kind) {
     case 'result': {
       const error = record.body.error ?? {
-        code: 'RESULT_TOO_LARGE',
+        code: FailureCodes.RESULT_TOO_LARGE,
         message: `the operation's result is ${size} bytes, more than the control plane accepts in one frame (${limit} bytes)`,
         retryable: false,
       };

@@ -1,13 +1,3 @@
-// Written for an SDK API version no agent supports yet.
-export default {
-  manifest: {
-    name: 'cairn-plugin-bad-api',
-    version: '0.0.1',
-    apiVersion: 7,
-    capabilities: ['backup'],
-    configSchema: { type: 'object' },
-  },
-  createProvider() {
-    throw new Error('must never be called: the agent refuses this plugin');
-  },
-};
+// Written for an SDK API version no agent supports yet. Its package.json says so, and the agent
+// must refuse it from there, without importing this module.
+throw new Error('must never be imported: package.json already tells the agent it cannot host this plugin');

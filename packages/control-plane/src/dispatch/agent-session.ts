@@ -10,6 +10,7 @@ import {
   type DecodedFrame,
   type wire,
 } from '@cairn/proto';
+import { FailureCodes } from '@cairn/proto/vocabulary';
 import type WebSocket from 'ws';
 import { TokenBucket } from '../domain/rate-limit.js';
 import {
@@ -347,7 +348,7 @@ function toReport(env: DecodedFrame, now: number): Report | null {
         ...base,
         outcome: {
           ok: false,
-          code: 'INVALID_RESULT',
+          code: FailureCodes.INVALID_RESULT,
           message: `the plugin returned a backup external id of ${[...b.externalId].length} characters; the limit is ${WIRE_LIMITS.externalIdChars}`,
           retryable: false,
         },
@@ -378,7 +379,7 @@ function toReport(env: DecodedFrame, now: number): Report | null {
     ...base,
     outcome: {
       ok: false,
-      code: boundChars(e?.code || 'UNKNOWN', WIRE_LIMITS.codeChars),
+      code: boundChars(e?.code || FailureCodes.UNKNOWN, WIRE_LIMITS.codeChars),
       message: boundText(e?.message || 'the agent gave no error message'),
       retryable: e?.retryable ?? false,
     },

@@ -1,4 +1,5 @@
 import { encodeFrame } from '@cairn/proto';
+import { FailureCodes, RejectReasons, type FailureCode } from '@cairn/proto/vocabulary';
 import { fairOrder } from '../domain/dispatch-rules.js';
 import { unfit, type AgentCandidate } from '../domain/placement.js';
 import type { Logger } from '../logger.js';
@@ -157,7 +158,11 @@ export class Dispatcher implements SessionHost {
     if (!session) return;
     const provider = await this.catalog.getProvider(task.providerId);
     if (!provider) {
-      return this.failAssignment(task, 'PROVIDER_GONE', `provider connection ${task.providerId} no longer exists`);
+      return this.failAssignment(
+        task,
+        FailureCodes.PROVIDER_GONE,
+        `provider connection ${task.providerId} no longer exists`,
+      );
     }
     const frame = encodeFrame({
       assign: {
@@ -173,7 +178,7 @@ export class Dispatcher implements SessionHost {
     if (frame.byteLength > limit) {
       return this.failAssignment(
         task,
-        'ASSIGNMENT_TOO_LARGE',
+        FailureCodes.ASSIGNMENT_TOO_LARGE,
         `the assignment is ${frame.byteLength} bytes, over agent ${session.agentId}'s frame limit of ${limit} bytes: the instance locator, provider configuration or parameters are too large`,
       );
     }
@@ -182,7 +187,7 @@ export class Dispatcher implements SessionHost {
       if (task.deliveries >= this.opts.maxDeliveries) {
         return this.failAssignment(
           task,
-          'ASSIGNMENT_UNDELIVERED',
+          FailureCodes.ASSIGNMENT_UNDELIVERED,
           `the assignment was sent to agent ${session.agentId} ${task.deliveries} times and never accepted`,
         );
       }
@@ -192,7 +197,7 @@ export class Dispatcher implements SessionHost {
     this.log.debug({ taskId: task.id, attempt: task.attempt, agentId: session.agentId }, 'task assigned');
   }
 
-  private async failAssignment(task: TaskRow, code: string, message: string): Promise<void> {
+  private async failAssignment(task: TaskRow, code: FailureCode, message: string): Promise<void> {
     if (!(await this.queue.failAssignment(task, code, message))) return;
     this.log.warn({ taskId: task.id, attempt: task.attempt, agentId: task.agentId, code }, `task failed: ${message}`);
     this.metrics?.tasksEnded.inc({ state: 'failed' });
@@ -319,11 +324,11 @@ export class Dispatcher implements SessionHost {
     for (const e of outcome.ended)
       this.log.info({ taskId: e.taskId, state: e.state, agentId: session.agentId }, 'task ended');
     // An agent that refuses backups because it drains is not offered more of them.
-    const drained = reports.find((r) => r.kind === 'rejected' && r.reasonCode === 'DRAINING');
+    const drained = reports.find((r) => r.kind === 'rejected' && r.reasonCode === RejectReasons.DRAINING);
     const info = this.agentInfo.get(session.agentId);
     if (drained && info) info.draining = true;
     // Nor is one that is shutting down offered anything (its fresh hello may still be on the way).
-    if (info && reports.some((r) => r.kind === 'rejected' && r.reasonCode === 'SHUTTING_DOWN'))
+    if (info && reports.some((r) => r.kind === 'rejected' && r.reasonCode === RejectReasons.SHUTTING_DOWN))
       info.shuttingDown = true;
     // Requeued tasks wait for the next timed round: waking now would hand them straight back to
     // the agent that just refused them.

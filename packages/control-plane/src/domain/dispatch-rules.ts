@@ -2,6 +2,7 @@
  * Pure dispatch rules: the order queued tasks are offered to agents, and what an agent's
  * rejection does to a task.
  */
+import { FailureCodes, requeues } from '@cairn/proto/vocabulary';
 
 export interface Queued {
   id: string;
@@ -40,14 +41,15 @@ export function fairOrder<T extends Queued>(sorted: readonly T[]): T[] {
   return out;
 }
 
-/** Rejection reasons an agent may give (TaskRejected.reason_code). */
+/** What an agent's refusal (TaskRejected.reason_code) does to the task. */
 export type RejectOutcome = { requeue: true } | { requeue: false; code: string };
 
 /**
- * A busy, draining or shutting-down agent hands the task back to the queue; an agent that cannot run it at all
- * (no plugin, unsupported operation, bad parameters) fails it, with the agent's reason as code.
+ * A busy, draining or shutting-down agent hands the task back to the queue (the vocabulary's
+ * `REQUEUE_REASONS`); an agent that cannot run it at all (no plugin, unsupported operation, bad
+ * parameters) fails it, with the agent's reason as code.
  */
 export function rejectionOutcome(reasonCode: string): RejectOutcome {
-  if (reasonCode === 'NO_SLOT' || reasonCode === 'DRAINING' || reasonCode === 'SHUTTING_DOWN') return { requeue: true };
-  return { requeue: false, code: reasonCode || 'REJECTED' };
+  if (requeues(reasonCode)) return { requeue: true };
+  return { requeue: false, code: reasonCode || FailureCodes.REJECTED };
 }

@@ -2,16 +2,11 @@
  * The task state machine (docs/api.md, "Tasks"): queued → dispatched → running → succeeded / failed /
  * cancelled, plus `lost` when the agent vanished past its lease.
  */
-export const TASK_KINDS = [
-  'backup',
-  'restore',
-  'restore-volume',
-  'delete-backup',
-  'list-offerings',
-  'sync',
-  'preflight',
-] as const;
-export type TaskKind = (typeof TASK_KINDS)[number];
+import { FailureCodes, OPERATIONS, type Operation } from '@cairn/proto/vocabulary';
+
+/** A task runs one plugin operation, so its kinds are the wire's operation names. */
+export const TASK_KINDS = OPERATIONS;
+export type TaskKind = Operation;
 
 export const TASK_STATES = ['queued', 'dispatched', 'running', 'succeeded', 'failed', 'cancelled', 'lost'] as const;
 export type TaskState = (typeof TASK_STATES)[number];
@@ -43,16 +38,13 @@ export function statesLeadingTo(to: TaskState): TaskState[] {
   return TASK_STATES.filter((s) => canTransition(s, to));
 }
 
-/** Error code a task ends with when it was cancelled. */
-export const CANCELLED_CODE = 'CANCELLED';
-
 /**
  * What an agent's result does to a task: a failure with code CANCELLED after a cancel request
  * is a cancellation; everything else is success or failure as reported.
  */
 export function outcomeState(result: { ok: boolean; errorCode?: string }, cancelRequested: boolean): TaskState {
   if (result.ok) return 'succeeded';
-  if (result.errorCode === CANCELLED_CODE && cancelRequested) return 'cancelled';
+  if (result.errorCode === FailureCodes.CANCELLED && cancelRequested) return 'cancelled';
   return 'failed';
 }
 

@@ -1,4 +1,5 @@
 import type { TaskRow } from './schema.js';
+import { FailureCodes, type FailureCode } from '@cairn/proto/vocabulary';
 import { HELD_STATES, statesLeadingTo } from '../domain/task.js';
 import { transact, type Db } from './db.js';
 import type { EventRepository } from './event-repository.js';
@@ -138,7 +139,7 @@ export class QueueRepository {
    * too often without being accepted, provider gone). Fenced like an agent's report: only the
    * attempt held by that agent moves; false when it had moved on already.
    */
-  async failAssignment(task: TaskRow, code: string, message: string, now = Date.now()): Promise<boolean> {
+  async failAssignment(task: TaskRow, code: FailureCode, message: string, now = Date.now()): Promise<boolean> {
     return transact(this.db, async (trx) => {
       const r = await trx
         .updateTable('tasks')
@@ -186,7 +187,7 @@ export class QueueRepository {
           .set({
             state: 'lost',
             endedAt: now,
-            errorCode: 'AGENT_LOST',
+            errorCode: FailureCodes.AGENT_LOST,
             errorMessage: `agent ${task.agentId ?? '?'} stopped reporting; the task's lease expired`,
           })
           .where('id', '=', task.id)

@@ -1,4 +1,5 @@
 import type { Transaction } from 'kysely';
+import { RejectReasons } from '@cairn/proto/vocabulary';
 import { rejectionOutcome } from '../domain/dispatch-rules.js';
 import { HELD_STATES, etaSeconds, outcomeState, statesLeadingTo, type TaskState } from '../domain/task.js';
 import type { AgentRepository } from './agent-repository.js';
@@ -121,7 +122,7 @@ export class ReportRepository {
       }
       case 'rejected': {
         const rule = rejectionOutcome(report.reasonCode);
-        if (report.reasonCode === 'DRAINING') await this.agents.markDraining(trx, agentId, report.message);
+        if (report.reasonCode === RejectReasons.DRAINING) await this.agents.markDraining(trx, agentId, report.message);
         if (rule.requeue) {
           await fenced('queued')
             .set({ state: 'queued', agentId: null, leaseExpiresAt: null, dispatchedAt: null })

@@ -1,4 +1,5 @@
 import type { Selectable } from 'kysely';
+import { FailureCodes } from '@cairn/proto/vocabulary';
 import { ConflictError } from '../domain/errors.js';
 import { HELD_STATES, isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
 import { transact, type Db } from './db.js';
@@ -126,7 +127,7 @@ export class TaskRepository {
               state: 'cancelled',
               endedAt: now,
               cancelRequested: 1,
-              errorCode: 'CANCELLED',
+              errorCode: FailureCodes.CANCELLED,
               errorMessage: 'cancelled before it started',
             })
             .where('id', '=', id)

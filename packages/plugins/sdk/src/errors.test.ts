@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { ErrorCodes, isAbortError, isPluginError, PluginError } from './errors.js';
+import { FailureCodes, isAbortError, isPluginError, PluginError } from './errors.js';
 
 describe('PluginError', () => {
   it('carries its code, message, retryable flag and cause', () => {
@@ -40,7 +40,7 @@ describe('isAbortError', () => {
     controller.abort();
     const rejection: unknown = await pending.catch((err: unknown) => err);
     expect(isAbortError(rejection)).toBe(true);
-    expect(isAbortError(new PluginError(ErrorCodes.CANCELLED, 'stop'))).toBe(true);
+    expect(isAbortError(new PluginError(FailureCodes.CANCELLED, 'stop'))).toBe(true);
   });
 
   it('refuses other failures', () => {

@@ -1,3 +1,5 @@
+import { FailureCodes } from '@cairn/proto/vocabulary';
+
 /**
  * A failure with a stable code. Plugins throw it; the agent reports `code`, `message` and
  * `retryable` to the control plane. Recognise it with {@link isPluginError}, never `instanceof`:
@@ -16,13 +18,27 @@ export class PluginError extends Error {
   }
 }
 
-/** Codes the agent itself uses when a plugin did not give one. */
+/**
+ * The codes Cairn itself ends a task with (`CANCELLED`, `PLUGIN_TIMEOUT`, `PLUGIN_CRASHED`,
+ * `AGENT_INTERRUPTED`, …), and the reasons an agent refuses a task; the same words the agent and
+ * the control plane use (docs/plugins.md lists them).
+ */
+export {
+  FAILURE_CODES,
+  FailureCodes,
+  REJECT_REASONS,
+  RejectReasons,
+  type FailureCode,
+  type RejectReason,
+} from '@cairn/proto/vocabulary';
+
+/** @deprecated Use {@link FailureCodes}, which names every code by its value. */
 export const ErrorCodes = {
-  CANCELLED: 'CANCELLED',
-  TIMEOUT: 'PLUGIN_TIMEOUT',
-  PLUGIN_CRASHED: 'PLUGIN_CRASHED',
-  UNSUPPORTED_OPERATION: 'UNSUPPORTED_OPERATION',
-  INTERRUPTED: 'AGENT_INTERRUPTED',
+  CANCELLED: FailureCodes.CANCELLED,
+  TIMEOUT: FailureCodes.PLUGIN_TIMEOUT,
+  PLUGIN_CRASHED: FailureCodes.PLUGIN_CRASHED,
+  UNSUPPORTED_OPERATION: FailureCodes.UNSUPPORTED_OPERATION,
+  INTERRUPTED: FailureCodes.AGENT_INTERRUPTED,
 } as const;
 
 /** True for anything shaped like a PluginError, from whichever copy of the SDK. */
@@ -38,5 +54,5 @@ export function isPluginError(
 export function isAbortError(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
   const name = (err as { name?: unknown }).name;
-  return name === 'AbortError' || (isPluginError(err) && err.code === ErrorCodes.CANCELLED);
+  return name === 'AbortError' || (isPluginError(err) && err.code === FailureCodes.CANCELLED);
 }

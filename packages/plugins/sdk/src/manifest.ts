@@ -1,14 +1,6 @@
 /** Operations a provider may implement; the manifest's `capabilities` lists the ones it does. */
-export const OPERATIONS = [
-  'backup',
-  'restore',
-  'restore-volume',
-  'delete-backup',
-  'list-offerings',
-  'sync',
-  'preflight',
-] as const;
-export type Operation = (typeof OPERATIONS)[number];
+export { OPERATIONS, isOperation, type Operation } from '@cairn/proto/vocabulary';
+import type { Operation } from '@cairn/proto/vocabulary';
 
 /** A JSON Schema (draft 2020-12 subset) describing a provider connection's `config`. */
 export type JsonSchema = { [key: string]: unknown };
@@ -22,7 +14,11 @@ export interface PluginManifest {
   name: string;
   /** The plugin's own semver version. */
   version: string;
-  /** The SDK API version the plugin was written for (see SDK_API_VERSION). */
+  /**
+   * The SDK API version the plugin was written for (see SDK_API_VERSION). Together with
+   * `apiVersions` it must list exactly the versions of the package.json field
+   * `"cairn": {"apiVersions": [...]}`, which the agent reads before loading any plugin code.
+   */
   apiVersion: number;
   /** Extra API versions the plugin can also speak, for negotiation. */
   apiVersions?: number[];

@@ -1,4 +1,4 @@
-import { ErrorCodes, isPluginError } from '../errors.js';
+import { FailureCodes, isPluginError } from '../errors.js';
 
 /** How a task failed, as reported to the control plane. */
 export interface TaskFailure {
@@ -51,21 +51,21 @@ function safeText(value: unknown, fallback: string, max: number): string {
 /** Maps an abort reason to the failure it stands for; a bare abort is a cancel. */
 export function abortFailure(reason: unknown): TaskFailure {
   if (reason instanceof TaskAbort) return reason.failure;
-  return { code: ErrorCodes.CANCELLED, message: 'the task was cancelled', retryable: false };
+  return { code: FailureCodes.CANCELLED, message: 'the task was cancelled', retryable: false };
 }
 
 /** Maps anything a plugin threw or rejected with to a typed failure. */
 export function failureOf(err: unknown): TaskFailure {
   if (isPluginError(err)) {
     return {
-      code: safeText(err.code, ErrorCodes.PLUGIN_CRASHED, MAX_CODE),
+      code: safeText(err.code, FailureCodes.PLUGIN_CRASHED, MAX_CODE),
       message: safeText(err.message, 'the plugin failed without a message', MAX_MESSAGE),
       retryable: safeGet(err, 'retryable') === true,
     };
   }
   const message = err instanceof Error ? safeGet(err, 'message') : err;
   return {
-    code: ErrorCodes.PLUGIN_CRASHED,
+    code: FailureCodes.PLUGIN_CRASHED,
     message: safeText(message, 'the plugin failed without a message', MAX_MESSAGE),
     retryable: false,
   };
@@ -127,7 +127,7 @@ export function guard<T>(call: (signal: AbortSignal) => Promise<T> | T, options:
     const timer = setTimeout(
       () =>
         stop({
-          code: ErrorCodes.TIMEOUT,
+          code: FailureCodes.PLUGIN_TIMEOUT,
           message: `the plugin did not finish within ${options.timeoutMs} ms`,
           retryable: true,
         }),

@@ -1,4 +1,4 @@
-import { ErrorCodes, PluginError } from '../errors.js';
+import { FailureCodes, PluginError } from '../errors.js';
 import type { Operation } from '../manifest.js';
 import {
   OPERATION_METHODS,
@@ -20,7 +20,7 @@ export function invoke(
   const method = OPERATION_METHODS[operation];
   if (typeof provider[method] !== 'function') {
     throw new PluginError(
-      ErrorCodes.UNSUPPORTED_OPERATION,
+      FailureCodes.UNSUPPORTED_OPERATION,
       `the plugin lists ${operation} but implements no ${method}()`,
     );
   }

@@ -1,4 +1,4 @@
-import { ErrorCodes } from '../errors.js';
+import { FailureCodes } from '../errors.js';
 import type { Operation } from '../manifest.js';
 import type { TaskFailure } from './guard.js';
 
@@ -38,7 +38,7 @@ function toJson(value: unknown): string {
 
 const invalid = (message: string): CheckedResult => ({
   ok: false,
-  failure: { code: ErrorCodes.PLUGIN_CRASHED, message: `${INVALID_RESULT}: ${message}`, retryable: false },
+  failure: { code: FailureCodes.PLUGIN_CRASHED, message: `${INVALID_RESULT}: ${message}`, retryable: false },
 });
 
 /**

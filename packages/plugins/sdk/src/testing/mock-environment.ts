@@ -1,4 +1,4 @@
-import { ErrorCodes, PluginError } from '../errors.js';
+import { FailureCodes, PluginError } from '../errors.js';
 import { DEFAULT_ABORT_GRACE_MS, guard, TaskAbort, type TaskFailure } from '../host/guard.js';
 import { invoke } from '../host/invoke.js';
 import { normalizeEvent, normalizeProgress, type ProgressRecord } from '../host/reports.js';
@@ -221,7 +221,7 @@ export class MockTaskEnvironment {
    * Returns whether there was anything to cancel.
    */
   cancel(reason = 'the task was cancelled'): boolean {
-    return this.abort({ code: ErrorCodes.CANCELLED, message: reason, retryable: false });
+    return this.abort({ code: FailureCodes.CANCELLED, message: reason, retryable: false });
   }
 
   /**
@@ -332,7 +332,7 @@ export class MockTaskEnvironment {
       const pending = (async () => {
         const provider = plugin.createProvider(connection);
         if (typeof provider !== 'object' || provider === null) {
-          throw new PluginError(ErrorCodes.PLUGIN_CRASHED, 'createProvider() returned no provider');
+          throw new PluginError(FailureCodes.PLUGIN_CRASHED, 'createProvider() returned no provider');
         }
         // The result crosses the worker boundary as a plain copy too.
         return toPlain(await invoke(provider, operation, params, context));

@@ -1,5 +1,5 @@
 // expect: @typescript-eslint/no-restricted-imports the SDK imports nothing at run time: wire types only
-// expect: @typescript-eslint/no-restricted-imports the SDK imports nothing at run time: no node:*
+// expect: @typescript-eslint/no-restricted-imports the SDK imports nothing at run time but the wire vocabulary: no node:*
 import { wire } from '@cairn/proto';
 import fs from 'node:fs';
 

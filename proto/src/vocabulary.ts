@@ -1,0 +1,111 @@
+/**
+ * The words both ends of the agent protocol use in string fields: operation names
+ * (`TaskAssign.operation`), reject reasons (`TaskRejected.reason_code`) and the failure codes
+ * Cairn itself gives a task (`TaskError.code`, stored as a task's `error.code`). The control
+ * plane, the agent and the plugin SDK all take them from here, so one cannot rename a word the
+ * others still send. The values are stored in databases and sent over the wire: never change
+ * one, only add.
+ *
+ * Imported as `@cairn/proto/vocabulary`, which loads no codec (no protobufjs): plugins get it
+ * through the SDK without the wire format.
+ *
+ * @example
+ * import { FailureCodes, RejectReasons, requeues } from '@cairn/proto/vocabulary';
+ * requeues(RejectReasons.NO_SLOT); // → true: a busy agent hands the task back to the queue
+ * FailureCodes.AGENT_LOST; // → 'AGENT_LOST'
+ */
+
+/** `{ A: 'A', B: 'B' }` for a list of words, so code names a word instead of spelling it. */
+function byName<T extends string>(words: readonly T[]): { readonly [K in T]: K } {
+  return Object.freeze(Object.fromEntries(words.map((w) => [w, w]))) as { readonly [K in T]: K };
+}
+
+/** Operations a provider plugin may implement, and the kinds of task that run them. */
+export const OPERATIONS = [
+  'backup',
+  'restore',
+  'restore-volume',
+  'delete-backup',
+  'list-offerings',
+  'sync',
+  'preflight',
+] as const;
+export type Operation = (typeof OPERATIONS)[number];
+
+export function isOperation(value: string): value is Operation {
+  return (OPERATIONS as readonly string[]).includes(value);
+}
+
+/** Why an agent refuses an assignment (`TaskRejected.reason_code`). */
+export const REJECT_REASONS = [
+  /** No plugin of that name is loaded on the agent. */
+  'NO_PLUGIN',
+  /** The plugin does not list the operation in its capabilities. */
+  'UNSUPPORTED_OPERATION',
+  /** Every task slot of the agent is busy. */
+  'NO_SLOT',
+  /** The agent drains (maintenance): it takes no new backups. The control plane marks it draining. */
+  'DRAINING',
+  /** The assignment's parameters or provider configuration are not a JSON object. */
+  'BAD_PARAMS',
+  /** The agent is stopping: it finishes what it runs and takes nothing new. */
+  'SHUTTING_DOWN',
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+export const RejectReasons = byName(REJECT_REASONS);
+
+/**
+ * Reasons that say "not now, not here" rather than "never": the task goes back to the queue (for
+ * another agent, or this one later). Any other reason fails the task, with the reason as its code.
+ */
+export const REQUEUE_REASONS: readonly RejectReason[] = [
+  RejectReasons.NO_SLOT,
+  RejectReasons.DRAINING,
+  RejectReasons.SHUTTING_DOWN,
+];
+
+/** True when a refusal with this reason puts the task back in the queue. */
+export function requeues(reasonCode: string): boolean {
+  return (REQUEUE_REASONS as readonly string[]).includes(reasonCode);
+}
+
+/**
+ * Codes Cairn itself ends a task with. A plugin's own `PluginError` code passes through as it is,
+ * and a refusal that is not requeued fails the task with its reject reason as the code.
+ */
+export const FAILURE_CODES = [
+  // Given by the agent (and the SDK's host guard) while it runs a plugin:
+  /** Cancelled through the API (also a queued task cancelled before any agent got it). */
+  'CANCELLED',
+  /** The operation ran past the task timeout. */
+  'PLUGIN_TIMEOUT',
+  /** The plugin threw something other than a PluginError, exited, crashed its worker, or returned an invalid result. */
+  'PLUGIN_CRASHED',
+  /** The provider has no function for the operation its manifest lists. */
+  'UNSUPPORTED_OPERATION',
+  /** The agent stopped (second signal, end of the shutdown grace, or a restart found the task running). Retryable. */
+  'AGENT_INTERRUPTED',
+  /** The agent was cut off from the control plane for too long and stopped the backup. Retryable. */
+  'AGENT_DISCONNECTED',
+  /** A newer attempt of the same task reached the agent; the old one is stopped. */
+  'SUPERSEDED',
+  /** The result does not fit in one frame. */
+  'RESULT_TOO_LARGE',
+  // Given by the control plane:
+  /** The agent holding the task did not come back within its lease. */
+  'AGENT_LOST',
+  /** The assignment is larger than the agent's frame limit. */
+  'ASSIGNMENT_TOO_LARGE',
+  /** The assignment was sent the maximum number of times and never accepted. */
+  'ASSIGNMENT_UNDELIVERED',
+  /** The task's provider connection was deleted before the task was sent. */
+  'PROVIDER_GONE',
+  /** The agent reported a result the control plane cannot store (a backup external id over the limit). */
+  'INVALID_RESULT',
+  /** The agent refused the task without a reason. */
+  'REJECTED',
+  /** The agent reported a failure without a code. */
+  'UNKNOWN',
+] as const;
+export type FailureCode = (typeof FAILURE_CODES)[number];
+export const FailureCodes = byName(FAILURE_CODES);
