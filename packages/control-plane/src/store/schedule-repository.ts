@@ -1,5 +1,5 @@
 import type { Sla } from './catalog-repository.js';
-import type { Db } from './db.js';
+import { isUniqueViolation, type Db } from './db.js';
 import type { OfferingRow, UserScheduleRow } from './schema.js';
 
 export interface UserScheduleInput {
@@ -18,16 +18,21 @@ export class ScheduleRepository {
   async put(input: UserScheduleInput, now: number): Promise<UserScheduleRow> {
     const existing = await this.get(input.instanceId);
     const row: UserScheduleRow = { ...input, createdAt: existing?.createdAt ?? now, updatedAt: now };
-    if (existing) {
-      await this.db
-        .updateTable('userSchedules')
-        .set({ cron: row.cron, timezone: row.timezone, keepLast: row.keepLast, updatedAt: now })
-        .where('instanceId', '=', row.instanceId)
-        .execute();
-    } else {
-      await this.db.insertInto('userSchedules').values(row).execute();
+    if (!existing) {
+      try {
+        await this.db.insertInto('userSchedules').values(row).execute();
+        return row;
+      } catch (err) {
+        // A concurrent PUT created it first: this one replaces it like any later PUT.
+        if (!isUniqueViolation(err)) throw err;
+      }
     }
-    return row;
+    await this.db
+      .updateTable('userSchedules')
+      .set({ cron: row.cron, timezone: row.timezone, keepLast: row.keepLast, updatedAt: now })
+      .where('instanceId', '=', row.instanceId)
+      .execute();
+    return (await this.get(input.instanceId)) ?? row;
   }
 
   async get(instanceId: string): Promise<UserScheduleRow | undefined> {
