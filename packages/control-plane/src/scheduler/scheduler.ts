@@ -124,8 +124,8 @@ export class Scheduler {
     for (let attempt = 1; ; attempt++) {
       try {
         await inRequestTransaction(this.root, async () => {
-          // Claimed before any task exists: whoever loses the insert does nothing at all.
-          if (!(await this.schedules.claimFire(key, due.fireAt, due.missed, now))) return true;
+          // Claimed before any task exists: whoever loses the claim rolls back and does nothing.
+          if (!(await this.schedules.claimFire(key, due.fireAt, due.missed, now))) return false;
           const fireAt = new Date(due.fireAt).toISOString();
           let made = 0;
           for (const { instance, offering } of await targets()) {

@@ -68,6 +68,11 @@ export class Schedules {
     if (!(await this.schedules.delete(instanceId))) throw new NotFoundError('schedule of instance', instanceId);
   }
 
+  /** Drops the schedule of an instance being deleted (in the same request transaction). */
+  async forget(instanceId: string): Promise<void> {
+    await this.schedules.delete(instanceId);
+  }
+
   private async view(row: UserScheduleRow): Promise<ScheduleView> {
     const since = fireSince(await this.schedules.lastFireOf(userScheduleKey(row.instanceId)), row.updatedAt);
     return {

@@ -74,7 +74,9 @@ export class ScheduleRepository {
 
   /**
    * Claims one fire: an insert that only one caller can make, on any replica, before any task
-   * exists. False when it was claimed already (the caller then does nothing).
+   * exists. False when it was claimed already, or a later fire of the schedule was (a replica
+   * that read stale state must not run an older fire); the caller then rolls back and does
+   * nothing. Only the latest fire of each schedule is kept.
    */
   async claimFire(scheduleKey: string, fireAt: number, missed: number, now: number): Promise<boolean> {
     const r = await this.db
@@ -82,7 +84,20 @@ export class ScheduleRepository {
       .values({ scheduleKey, fireAt, missed, createdAt: now })
       .orIgnore()
       .executeTakeFirst();
-    return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
+    if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 0) return false;
+    const later = await this.db
+      .selectFrom('scheduleFires')
+      .select('fireAt')
+      .where('scheduleKey', '=', scheduleKey)
+      .where('fireAt', '>', fireAt)
+      .executeTakeFirst();
+    if (later) return false;
+    await this.db
+      .deleteFrom('scheduleFires')
+      .where('scheduleKey', '=', scheduleKey)
+      .where('fireAt', '<', fireAt)
+      .execute();
+    return true;
   }
 
   /** keep-last of an instance: its user schedule's, else its offering's SLA's, else null. */

@@ -6,7 +6,7 @@ import type { Kysely } from 'kysely';
  * user_schedules: at most one per instance (the instance id is the key). schedule_fires is the
  * exactly-once record: a fire is claimed by inserting (schedule key, fire time) before any task is
  * made, and the primary key lets only one insert succeed, whichever replica or restart tries. The
- * schedule key is `user:<instance id>` or `sla:<offering id>`.
+ * schedule key is `user:<instance id>` or `sla:<offering id>`; only its latest fire is kept.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
