@@ -74,6 +74,11 @@ const zones = [
     'dispatch/ may import only domain/, store/ and the leaves (config, logger, observability).',
   ),
   zone(
+    `${cp}/scheduler/**`,
+    [`${cp}/domain/**`, `${cp}/store/**`, `${cp}/service/**`, `${cp}/scheduler/**`, ...cpLeaves],
+    'scheduler/ may import only domain/, store/, service/ and the leaves (config, logger, observability).',
+  ),
+  zone(
     `${cp}/api/**`,
     [`${cp}/domain/**`, `${cp}/store/**`, `${cp}/service/**`, `${cp}/api/**`, ...cpLeaves],
     'api/ may import only domain/, store/, service/ and the leaves (config, logger, observability).',

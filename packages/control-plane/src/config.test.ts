@@ -14,6 +14,15 @@ describe('control plane configuration', () => {
     });
   });
 
+  it('accepts the test-only clock file only under NODE_ENV=test', () => {
+    expect(loadConfig({}).testClockFile).toBeUndefined();
+    for (const NODE_ENV of [undefined, 'production', 'development', '']) {
+      const env = { CAIRN_TEST_CLOCK_FILE: '/tmp/now', ...(NODE_ENV === undefined ? {} : { NODE_ENV }) };
+      expect(() => loadConfig(env), String(NODE_ENV)).toThrow(/CAIRN_TEST_CLOCK_FILE.*NODE_ENV=test/);
+    }
+    expect(loadConfig({ CAIRN_TEST_CLOCK_FILE: '/tmp/now', NODE_ENV: 'test' }).testClockFile).toBe('/tmp/now');
+  });
+
   it('names every bad variable at once', () => {
     let error: unknown;
     try {

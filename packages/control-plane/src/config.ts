@@ -33,6 +33,10 @@ export interface Config {
   idempotencyLeaseMs: number;
   /** At shutdown, /readyz answers 503 for this long before the listener closes. */
   shutdownDrainMs: number;
+  /** How often the scheduler looks for due fires. */
+  schedulerTickMs: number;
+  /** TEST ONLY: a file holding the scheduler's current time (needs NODE_ENV=test). */
+  testClockFile: string | undefined;
 }
 
 const int = (min: number) => z.coerce.number().int().min(min);
@@ -63,6 +67,9 @@ const schema = z.object({
   CAIRN_AGENT_FRAME_RATE: int(10).default(200),
   CAIRN_AGENT_FRAME_BURST: int(100).default(2000),
   CAIRN_ASSIGN_MAX_SENDS: int(1).default(5),
+  CAIRN_SCHEDULER_TICK_MS: int(10).max(60_000).default(1000),
+  CAIRN_TEST_CLOCK_FILE: z.string().min(1).optional(),
+  NODE_ENV: z.string().optional(),
 });
 
 export class ConfigError extends Error {
@@ -80,6 +87,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.CAIRN_TASK_LEASE_MS < 2 * e.CAIRN_HEARTBEAT_MS) {
     throw new ConfigError(
       `invalid configuration:\n  CAIRN_TASK_LEASE_MS (${e.CAIRN_TASK_LEASE_MS}) must be at least twice CAIRN_HEARTBEAT_MS (${e.CAIRN_HEARTBEAT_MS})`,
+    );
+  }
+  // A clock read from a file would let anyone who can write it fire every schedule: never in
+  // production, so it is refused unless the process also runs under NODE_ENV=test.
+  if (e.CAIRN_TEST_CLOCK_FILE !== undefined && e.NODE_ENV !== 'test') {
+    throw new ConfigError(
+      'invalid configuration:\n  CAIRN_TEST_CLOCK_FILE: a test-only clock; refused unless NODE_ENV=test',
     );
   }
   return {
@@ -101,5 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownDrainMs: e.CAIRN_SHUTDOWN_DRAIN_MS,
     agentFrameRate: { perSecond: e.CAIRN_AGENT_FRAME_RATE, burst: e.CAIRN_AGENT_FRAME_BURST },
     assignMaxSends: e.CAIRN_ASSIGN_MAX_SENDS,
+    schedulerTickMs: e.CAIRN_SCHEDULER_TICK_MS,
+    testClockFile: e.CAIRN_TEST_CLOCK_FILE,
   };
 }

@@ -7,8 +7,12 @@ import { attachAgentGateway } from './dispatch/gateway.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import type { Logger } from './logger.js';
 import { Metrics } from './observability/metrics.js';
+import { fileClock, systemClock } from './scheduler/clock.js';
+import { Scheduler } from './scheduler/scheduler.js';
 import { EventFeed } from './service/event-feed.js';
 import { Operations } from './service/operations.js';
+import { Schedules } from './service/schedules.js';
+import { ScheduleRepository } from './store/schedule-repository.js';
 import { AgentRepository } from './store/agent-repository.js';
 import { CatalogRepository } from './store/catalog-repository.js';
 import { migrate, openStore } from './store/db.js';
@@ -55,6 +59,9 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const tasks = new TaskRepository(db, events);
   const queue = new QueueRepository(db, events);
   const reports = new ReportRepository(db, events, backups, agents);
+  const scheduleRepo = new ScheduleRepository(db);
+  const clock = config.testClockFile ? fileClock(config.testClockFile) : systemClock;
+  if (config.testClockFile) log.warn({ file: config.testClockFile }, 'scheduler runs on a TEST clock file');
 
   const providerTenant = await tenants.ensureProviderTenant();
   let generatedAdminToken: string | undefined;
@@ -89,6 +96,18 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const feed = new EventFeed(events, EVENT_POLL_MS);
   // The dispatcher is woken once the request that queued work has committed it.
   const operations = new Operations(catalog, tasks, backups, () => afterCommit(() => dispatcher.poke()));
+  const scheduler = new Scheduler(
+    store.db,
+    scheduleRepo,
+    catalog,
+    tasks,
+    events,
+    operations,
+    clock,
+    config.schedulerTickMs,
+    log.child({ component: 'scheduler' }),
+    (now) => metrics.schedulerTick.set(now / 1000),
+  );
   const app = createApp(
     {
       config,
@@ -105,6 +124,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
         leaseMs: config.idempotencyLeaseMs,
       }),
       operations,
+      schedules: new Schedules(catalog, scheduleRepo, () => clock.now()),
+      scheduleClock: () => clock.now(),
       feed,
       metrics,
       agentSessions: {
@@ -142,6 +163,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   });
   const wss = attachAgentGateway(server, agents, dispatcher, log.child({ component: 'gateway' }));
   dispatcher.start();
+  scheduler.start();
   const port = (server.address() as AddressInfo).port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
@@ -155,6 +177,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       // answers (a probe meets 503, not a refused connection).
       if (config.shutdownDrainMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainMs));
       feed.close();
+      scheduler.stop();
       dispatcher.stop();
       dispatcher.closeAll();
       wss.close();

@@ -15,6 +15,7 @@ import { backupRoutes } from './routes/backups.js';
 import { instanceRoutes } from './routes/instances.js';
 import { offeringRoutes } from './routes/offerings.js';
 import { providerRoutes } from './routes/providers.js';
+import { scheduleRoutes } from './routes/schedules.js';
 import { systemRoutes } from './routes/system.js';
 import { taskRoutes } from './routes/tasks.js';
 import { tenantRoutes } from './routes/tenants.js';
@@ -76,6 +77,7 @@ export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
   v1.route('/', providerRoutes(deps));
   v1.route('/', offeringRoutes(deps));
   v1.route('/', instanceRoutes(deps));
+  v1.route('/', scheduleRoutes(deps));
   v1.route('/', backupRoutes(deps));
   v1.route('/', taskRoutes(deps));
   app.route('/v1', v1);

@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { EventFeed } from '../service/event-feed.js';
 import type { Operations } from '../service/operations.js';
+import type { Schedules } from '../service/schedules.js';
 import type { AgentRepository } from '../store/agent-repository.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import type { Db } from '../store/db.js';
@@ -25,6 +26,10 @@ export interface ApiDeps {
   usage: UsageRepository;
   idempotency: IdempotencyRepository;
   operations: Operations;
+  /** User schedules (PUT/GET/DELETE /v1/instances/{id}/schedule). */
+  schedules: Schedules;
+  /** The scheduler's clock: when an SLA set through the API starts counting. */
+  scheduleClock: () => number;
   /** Live events, one poller per process. */
   feed: EventFeed;
   metrics: Metrics;

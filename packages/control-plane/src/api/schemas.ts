@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { ROLES } from '../domain/access.js';
 import { isWellFormed, JSON_MAX_BYTES, JSON_MAX_DEPTH, jsonProblem } from '../domain/json-limits.js';
+import { isKnownTimezone } from '../domain/schedule.js';
 import { NAME_MAX_CHARS, nameProblem, normaliseName, textProblem } from '../domain/names.js';
 import { TASK_KINDS, TASK_STATES } from '../domain/task.js';
 
@@ -248,10 +249,17 @@ export const ProviderOfferings = z
 
 // --- offerings ---
 
+/** An IANA time zone name this control plane knows (e.g. Europe/Berlin, UTC). */
+const Timezone = z
+  .string()
+  .max(100)
+  .refine(isKnownTimezone, 'unknown IANA time zone')
+  .openapi({ example: 'Europe/Berlin' });
+
 const Sla = z
   .object({
     cron: Cron,
-    timezone: Text(100, { required: true }).optional(),
+    timezone: Timezone.optional().openapi({ description: 'IANA time zone of the cron expression; default UTC' }),
     keepLast: z.number().int().min(1).max(10_000),
     rpoMinutes: z.number().int().min(1).optional(),
   })
@@ -285,6 +293,36 @@ export const Offering = z
   })
   .openapi('Offering');
 export const OfferingPage = page(Offering).openapi('OfferingPage');
+export const OfferingPatch = z
+  .object({
+    name: Name.optional(),
+    description: Text(2000).optional(),
+    allowAdhoc: z.boolean().optional(),
+    allowUserSchedules: z.boolean().optional(),
+    sla: Sla.nullable().optional(),
+  })
+  .strict()
+  .openapi('OfferingPatch');
+
+// --- user schedules ---
+
+export const ScheduleBody = z
+  .object({
+    cron: Cron,
+    timezone: Timezone,
+    keepLast: z.number().int().min(1).max(10_000),
+  })
+  .strict()
+  .openapi('ScheduleBody');
+export const Schedule = z
+  .object({
+    instanceId: z.string(),
+    cron: z.string(),
+    timezone: z.string(),
+    keepLast: z.number().int(),
+    nextRunAt: Time.nullable(),
+  })
+  .openapi('Schedule');
 export const GrantCreate = z.object({ tenantId: Id }).strict().openapi('GrantCreate');
 export const Grant = z.object({ offeringId: z.string(), tenantId: z.string() }).openapi('Grant');
 

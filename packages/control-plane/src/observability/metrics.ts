@@ -52,6 +52,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly schedulerTick = new Gauge({
+    name: 'cairn_scheduler_tick_clock_seconds',
+    help: "The scheduler clock's time at this process's last completed scheduler tick",
+    registers: [this.registry],
+  });
+
   constructor(sources: MetricSources) {
     collectDefaultMetrics({ register: this.registry, prefix: 'cairn_process_' });
     new Gauge({

@@ -62,6 +62,37 @@ export class Operations {
     });
   }
 
+  /**
+   * A scheduled backup of `instanceId` through `offering` (its SLA or the user schedule of an
+   * instance on it): the tenant's own task, at the schedule's priority. Not subject to allowAdhoc.
+   */
+  async scheduledBackup(instance: InstanceRow, offering: OfferingRow, priority: number): Promise<TaskRow> {
+    const provider = await this.catalog.getProvider(offering.providerId);
+    if (!provider)
+      throw new ConflictError(`provider connection ${offering.providerId} no longer exists`, 'no_provider');
+    const task = await this.tasks.create({
+      kind: 'backup',
+      tenantId: instance.tenantId,
+      instanceId: instance.id,
+      backupId: null,
+      offeringId: offering.id,
+      providerId: provider.id,
+      plugin: provider.plugin,
+      zone: instance.zone,
+      pinnedAgentId: instance.agentId,
+      priority,
+      params: {
+        instanceId: instance.id,
+        instanceName: instance.name,
+        locator: JSON.parse(instance.locator) as unknown,
+        mode: 'FULL',
+        ...(offering.externalId ? { offeringExternalId: offering.externalId } : {}),
+      },
+    });
+    this.wake();
+    return task;
+  }
+
   /** In-place restore of a backup onto its own instance. */
   async restore(p: Principal, backupId: string): Promise<TaskRow> {
     const backup = await this.visibleBackup(p, backupId);

@@ -32,6 +32,8 @@ export interface OfferingInput {
   allowAdhoc: boolean;
   allowUserSchedules: boolean;
   sla: Sla | null;
+  /** When the SLA was set, by the scheduler's clock (default: `now`). */
+  slaSetAt?: number;
 }
 
 export interface InstanceInput {
@@ -155,6 +157,7 @@ export class CatalogRepository {
       allowUserSchedules: input.allowUserSchedules ? 1 : 0,
       sla: input.sla ? JSON.stringify(input.sla) : null,
       createdAt: now,
+      slaSetAt: input.sla ? (input.slaSetAt ?? now) : null,
     };
     await transact(this.db, async (trx) => {
       await trx.insertInto('offerings').values(row).execute();
@@ -168,6 +171,37 @@ export class CatalogRepository {
 
   async getOffering(id: string): Promise<OfferingRow | undefined> {
     return this.db.selectFrom('offerings').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Changes apply from the next fire: a new SLA's fire times count from `slaSetAt`. */
+  async updateOffering(
+    id: string,
+    patch: {
+      name?: string;
+      description?: string;
+      allowAdhoc?: boolean;
+      allowUserSchedules?: boolean;
+      sla?: Sla | null;
+    },
+    slaSetAt: number,
+  ): Promise<OfferingRow | undefined> {
+    await this.db
+      .updateTable('offerings')
+      .set({
+        ...(patch.name !== undefined ? { name: patch.name } : {}),
+        ...(patch.description !== undefined ? { description: patch.description } : {}),
+        ...(patch.allowAdhoc !== undefined ? { allowAdhoc: patch.allowAdhoc ? 1 : 0 } : {}),
+        ...(patch.allowUserSchedules !== undefined ? { allowUserSchedules: patch.allowUserSchedules ? 1 : 0 } : {}),
+        ...(patch.sla !== undefined ? { sla: patch.sla ? JSON.stringify(patch.sla) : null, slaSetAt } : {}),
+      })
+      .where('id', '=', id)
+      .execute();
+    return this.getOffering(id);
+  }
+
+  /** Instances assigned to an offering (those an SLA fire backs up). */
+  async instancesOfOffering(offeringId: string): Promise<InstanceRow[]> {
+    return this.db.selectFrom('instances').selectAll().where('offeringId', '=', offeringId).orderBy('id').execute();
   }
 
   /** All offerings (sp-admin), or those granted to `tenantId`. */

@@ -1,5 +1,5 @@
 import type { Insertable, Selectable, Transaction } from 'kysely';
-import type { Db } from './db.js';
+import { transact, type Db } from './db.js';
 import type { Database, EventRow, TaskRow } from './schema.js';
 
 type Trx = Transaction<Database>;
@@ -28,6 +28,28 @@ export class EventRepository {
       sourceAgentId: null,
       sourceSeq: null,
     });
+  }
+
+  /** An event about an instance (a schedule's fire), in the current transaction or one of its own. */
+  async forInstance(
+    e: { tenantId: string; instanceId: string | null; type: string; message: string; data?: unknown },
+    now: number,
+  ): Promise<void> {
+    await transact(this.db, (trx) =>
+      this.append(trx, {
+        tenantId: e.tenantId,
+        type: e.type,
+        at: now,
+        message: e.message,
+        taskId: null,
+        instanceId: e.instanceId,
+        jobId: null,
+        agentId: null,
+        data: e.data === undefined ? null : JSON.stringify(e.data),
+        sourceAgentId: null,
+        sourceSeq: null,
+      }),
+    );
   }
 
   /** An event an agent reported; its (agent, spool seq) makes a re-sent report a no-op. */

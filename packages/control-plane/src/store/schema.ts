@@ -72,6 +72,8 @@ export interface OfferingRow {
   allowUserSchedules: number;
   sla: string | null;
   createdAt: number;
+  /** When the SLA was last set, by the scheduler's clock (migration 0007); null: createdAt. */
+  slaSetAt: number | null;
 }
 export interface OfferingGrantRow {
   offeringId: string;
@@ -178,6 +180,24 @@ export interface IdempotencyKeyRow {
   createdAt: number;
 }
 
+export interface UserScheduleRow {
+  instanceId: string;
+  tenantId: string;
+  cron: string;
+  timezone: string;
+  keepLast: number;
+  createdAt: number;
+  updatedAt: number;
+}
+/** One claimed fire of a schedule (`user:<instance>` or `sla:<offering>`); unique per key and time. */
+export interface ScheduleFireRow {
+  scheduleKey: string;
+  fireAt: number;
+  /** Earlier fire times that passed while no process ran and were folded into this one. */
+  missed: number;
+  createdAt: number;
+}
+
 export interface EventClockRow {
   id: number;
   ticks: number;
@@ -198,4 +218,6 @@ export interface Database {
   backups: BackupRow;
   idempotencyKeys: IdempotencyKeyRow;
   eventClock: EventClockRow;
+  userSchedules: UserScheduleRow;
+  scheduleFires: ScheduleFireRow;
 }

@@ -76,6 +76,18 @@ export class TaskRepository {
     return row;
   }
 
+  /** The instance's backup task still queued or held by an agent, if any. */
+  async activeBackupOf(instanceId: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('tasks')
+      .select('id')
+      .where('instanceId', '=', instanceId)
+      .where('kind', '=', 'backup')
+      .where('state', 'in', ['queued', ...HELD_STATES])
+      .executeTakeFirst();
+    return row?.id;
+  }
+
   async get(id: string): Promise<TaskRow | undefined> {
     return this.db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
   }

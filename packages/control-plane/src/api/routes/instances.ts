@@ -110,6 +110,7 @@ export function instanceRoutes(deps: ApiDeps) {
     async (c) => {
       const instance = await visible(c, c.req.valid('param').id);
       await deps.catalog.deleteInstance(instance.id);
+      await deps.schedules.forget(instance.id);
       return c.body(null, 204);
     },
   );

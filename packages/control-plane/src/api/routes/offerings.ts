@@ -4,7 +4,18 @@ import { InputError, NotFoundError } from '../../domain/errors.js';
 import { principal, spAdminOnly, tenantScope } from '../auth.js';
 import type { ApiDeps } from '../context.js';
 import { errorResponses, jsonBody, jsonResponse, router } from '../openapi.js';
-import { Grant, GrantCreate, Id, IdParam, Offering, OfferingCreate, OfferingPage, PageQuery } from '../schemas.js';
+import { assertValidSchedule } from '../../service/schedules.js';
+import {
+  Grant,
+  GrantCreate,
+  Id,
+  IdParam,
+  Offering,
+  OfferingCreate,
+  OfferingPage,
+  OfferingPatch,
+  PageQuery,
+} from '../schemas.js';
 import { offeringView } from '../views.js';
 
 const tags = ['Offerings'];
@@ -42,6 +53,7 @@ export function offeringRoutes(deps: ApiDeps) {
           { path: 'zone', message: `must match the provider connection's zone (${provider.zone})` },
         ]);
       }
+      if (input.sla) assertValidSchedule(input.sla.cron, input.sla.timezone ?? 'UTC', 'sla.');
       const row = await deps.catalog.createOffering({
         tenantId: p.tenantId,
         name: input.name,
@@ -52,6 +64,7 @@ export function offeringRoutes(deps: ApiDeps) {
         allowAdhoc: input.allowAdhoc,
         allowUserSchedules: input.allowUserSchedules,
         sla: input.sla ?? null,
+        slaSetAt: deps.scheduleClock(),
       });
       return c.json(offeringView(row), 201, { Location: `/v1/offerings/${row.id}` });
     },
@@ -87,6 +100,25 @@ export function offeringRoutes(deps: ApiDeps) {
       if (!isSpAdmin(p) && !(await deps.catalog.isGranted(row.id, p.tenantId)))
         throw new NotFoundError('offering', row.id);
       return c.json(offeringView(row), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      middleware: [spAdminOnly] as const,
+      method: 'patch',
+      path: '/offerings/{id}',
+      tags,
+      summary: 'Change an offering (sp-admin); a new SLA applies from its next fire',
+      request: { params: IdParam, ...jsonBody(OfferingPatch) },
+      responses: { 200: jsonResponse(Offering, 'the offering as changed'), ...errorResponses },
+    }),
+    async (c) => {
+      const row = await offering(c.req.valid('param').id);
+      const patch = c.req.valid('json');
+      if (patch.sla) assertValidSchedule(patch.sla.cron, patch.sla.timezone ?? 'UTC', 'sla.');
+      const changed = await deps.catalog.updateOffering(row.id, patch, deps.scheduleClock());
+      return c.json(offeringView(changed!), 200);
     },
   );
 

@@ -1,0 +1,86 @@
+import { canSee, type Principal } from '../domain/access.js';
+import { ConflictError, ForbiddenError, InputError, NotFoundError } from '../domain/errors.js';
+import { fireSince } from '../domain/schedule.js';
+import type { CatalogRepository } from '../store/catalog-repository.js';
+import type { ScheduleRepository } from '../store/schedule-repository.js';
+import type { UserScheduleRow } from '../store/schema.js';
+import { nextAfter, scheduleProblems } from './cron.js';
+
+export interface ScheduleView {
+  instanceId: string;
+  cron: string;
+  timezone: string;
+  keepLast: number;
+  nextRunAt: string | null;
+}
+
+export const userScheduleKey = (instanceId: string) => `user:${instanceId}`;
+export const slaScheduleKey = (offeringId: string) => `sla:${offeringId}`;
+
+/** When a schedule fires next, from the later of `now` and where its fire times count from. */
+export function nextRunAt(cron: string, timezone: string, since: number, now: number): string | null {
+  const t = nextAfter(cron, timezone)(Math.max(since, now));
+  return t === null ? null : new Date(t).toISOString();
+}
+
+/** Throws a 400 naming each bad field of a cron expression and time zone. */
+export function assertValidSchedule(cron: string, timezone: string, prefix = ''): void {
+  const problems = scheduleProblems(cron, timezone, prefix);
+  if (problems.length > 0) throw new InputError(problems.map((p) => `${p.path}: ${p.message}`).join('; '), problems);
+}
+
+/** User schedules as the API sees them: policy checks, validation, next run time. */
+export class Schedules {
+  constructor(
+    private readonly catalog: CatalogRepository,
+    private readonly schedules: ScheduleRepository,
+    /** The scheduler's clock: fire times and nextRunAt count by it. */
+    private readonly now: () => number,
+  ) {}
+
+  private async instance(p: Principal, id: string) {
+    const instance = await this.catalog.getInstance(id);
+    if (!instance || !canSee(p, instance.tenantId)) throw new NotFoundError('instance', id);
+    return instance;
+  }
+
+  async put(p: Principal, instanceId: string, body: { cron: string; timezone: string; keepLast: number }) {
+    const instance = await this.instance(p, instanceId);
+    if (!instance.offeringId)
+      throw new ConflictError(`instance ${instanceId} has no backup offering assigned`, 'no_offering');
+    const offering = await this.catalog.getOffering(instance.offeringId);
+    if (!offering || offering.allowUserSchedules !== 1)
+      throw new ForbiddenError(`the offering of instance ${instanceId} does not allow user schedules`);
+    assertValidSchedule(body.cron, body.timezone);
+    const row = await this.schedules.put({ instanceId, tenantId: instance.tenantId, ...body }, this.now());
+    return this.view(row);
+  }
+
+  async get(p: Principal, instanceId: string): Promise<ScheduleView> {
+    await this.instance(p, instanceId);
+    const row = await this.schedules.get(instanceId);
+    if (!row) throw new NotFoundError('schedule of instance', instanceId);
+    return this.view(row);
+  }
+
+  async delete(p: Principal, instanceId: string): Promise<void> {
+    await this.instance(p, instanceId);
+    if (!(await this.schedules.delete(instanceId))) throw new NotFoundError('schedule of instance', instanceId);
+  }
+
+  /** Drops the schedule of an instance being deleted (in the same request transaction). */
+  async forget(instanceId: string): Promise<void> {
+    await this.schedules.delete(instanceId);
+  }
+
+  private async view(row: UserScheduleRow): Promise<ScheduleView> {
+    const since = fireSince(await this.schedules.lastFireOf(userScheduleKey(row.instanceId)), row.updatedAt);
+    return {
+      instanceId: row.instanceId,
+      cron: row.cron,
+      timezone: row.timezone,
+      keepLast: row.keepLast,
+      nextRunAt: nextRunAt(row.cron, row.timezone, since, this.now()),
+    };
+  }
+}
