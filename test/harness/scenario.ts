@@ -16,7 +16,12 @@ let counter = 0;
 export async function protectInstance(
   api: Api,
   zone: string,
-  opts: { config?: Record<string, unknown>; locator?: unknown; agentId?: string } = {},
+  opts: {
+    config?: Record<string, unknown>;
+    locator?: unknown;
+    agentId?: string;
+    sla?: { cron: string; keepLast: number; timezone?: string };
+  } = {},
 ): Promise<Protected> {
   const n = ++counter;
   const provider = await api.expect(201, 'POST', `/v1/zones/${zone}/providers`, {
@@ -31,7 +36,7 @@ export async function protectInstance(
     providerId: provider.id,
     allowAdhoc: true,
     allowUserSchedules: true,
-    sla: { cron: '0 2 * * *', keepLast: 7 },
+    sla: opts.sla ?? { cron: '0 2 * * *', keepLast: 7 },
   });
   const instance = await api.expect(201, 'POST', '/v1/instances', {
     name: `vm-${n}`,

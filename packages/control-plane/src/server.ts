@@ -19,6 +19,7 @@ import { BackupRepository } from './store/backup-repository.js';
 import { EventRepository } from './store/event-repository.js';
 import { QueueRepository } from './store/queue-repository.js';
 import { ReportRepository } from './store/report-repository.js';
+import { RetentionRepository } from './store/retention-repository.js';
 import { TaskRepository } from './store/task-repository.js';
 import { UsageRepository } from './store/usage-repository.js';
 import { TenantRepository } from './store/tenant-repository.js';
@@ -54,7 +55,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const backups = new BackupRepository(db);
   const tasks = new TaskRepository(db, events);
   const queue = new QueueRepository(db, events);
-  const reports = new ReportRepository(db, events, backups, agents);
+  const retention = new RetentionRepository(db, backups, tasks, agents, events);
+  const reports = new ReportRepository(db, events, backups, agents, retention);
 
   const providerTenant = await tenants.ensureProviderTenant();
   let generatedAdminToken: string | undefined;
@@ -88,7 +90,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   let accepting = true;
   const feed = new EventFeed(events, EVENT_POLL_MS);
   // The dispatcher is woken once the request that queued work has committed it.
-  const operations = new Operations(catalog, tasks, backups, () => afterCommit(() => dispatcher.poke()));
+  const operations = new Operations(catalog, tasks, backups, retention, () => afterCommit(() => dispatcher.poke()));
   const app = createApp(
     {
       config,

@@ -354,6 +354,17 @@ export const Task = z
   })
   .openapi('Task');
 export const TaskPage = page(Task).openapi('TaskPage');
+export const TaskList = z.object({ items: z.array(Task) }).openapi('TaskList');
+/** A route that takes no query parameters refuses any, rather than ignoring a misspelt one. */
+export const NoQuery = z.object({}).strict();
+export const RemoveOfferingQuery = z
+  .object({
+    force: z
+      .enum(['true', 'false'])
+      .optional()
+      .openapi({ description: 'true: also delete every restore point of the instance through the provider' }),
+  })
+  .strict();
 export const Progress = z
   .object({
     attempt: z.number().int(),

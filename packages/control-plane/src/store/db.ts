@@ -19,6 +19,7 @@ import * as m0003 from './migrations/0003-binary-names.js';
 import * as m0004 from './migrations/0004-task-deliveries.js';
 import * as m0005 from './migrations/0005-idempotency-leases.js';
 import * as m0006 from './migrations/0006-credentials.js';
+import * as m0008 from './migrations/0008-backup-deletes.js';
 import { currentTransaction } from './request-scope.js';
 import type { Database } from './schema.js';
 
@@ -38,6 +39,7 @@ const migrations: Record<string, Migration> = {
   '0004-task-deliveries': m0004,
   '0005-idempotency-leases': m0005,
   '0006-credentials': m0006,
+  '0008-backup-deletes': m0008,
 };
 
 /*
