@@ -195,6 +195,24 @@ describe.each(backends)('retention and deletes through the provider (%s)', (back
     }
   });
 
+  it('concurrent DELETEs of one backup queue exactly one delete task', async () => {
+    const storeDir = tempDir('dummy-store');
+    const p = await protectInstance(api, 'zone-a', { config: { ...fast, storeDir } });
+    const id = (await backup(p.instanceId)).backupId!;
+    const replies = await Promise.all(Array.from({ length: 12 }, () => api.call('DELETE', `/v1/backups/${id}`)));
+    const tasks = await deletesSettled(p.instanceId, 1);
+    expect(tasks[0]).toMatchObject({ state: 'succeeded', backupId: id });
+    for (const r of replies) {
+      // The pending task again, a lost race for it, or (once confirmed) no such backup.
+      if (r.status === 202) expect(r.body.id).toBe(tasks[0]!.id);
+      else if (r.status === 409) expect(r.body.code).toBe('delete_pending');
+      else expect(r.status).toBe(404);
+    }
+    expect(replies.filter((r) => r.status === 202).length).toBeGreaterThanOrEqual(1);
+    expect(await records(p.instanceId)).toEqual([]);
+    expect(pointsIn(storeDir)).toEqual([]);
+  });
+
   it('removing the offering with force=true deletes every restore point through the provider; without force they stay', async () => {
     const storeDir = tempDir('dummy-store');
     const p = await protectInstance(api, 'zone-a', { config: { ...fast, storeDir } });
