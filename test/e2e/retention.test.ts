@@ -19,6 +19,7 @@ interface BackupBody {
   externalId: string;
   mode: string;
   parentId: string | null;
+  deleteTaskId: string | null;
 }
 
 const fast = { durationMs: 50, steps: 1, sizeBytes: 1000 };
@@ -149,7 +150,7 @@ describe.each(backends)('retention and deletes through the provider (%s)', (back
     await backup(p.instanceId);
     const [failed] = await deletesSettled(p.instanceId, 1);
     expect(failed).toMatchObject({ state: 'failed', backupId: first, error: { code: 'DELETE_REFUSED' } });
-    expect((await records(p.instanceId)).map((r) => r.id)).toContain(first);
+    expect((await records(p.instanceId)).find((r) => r.id === first)).toMatchObject({ deleteTaskId: failed!.id });
     expect(pointsIn(storeDir)).toHaveLength(2);
     const raised = (await eventsOf('backup.delete_failed')).filter((e) => e.taskId === failed!.id);
     expect(raised).toHaveLength(1);
@@ -181,7 +182,7 @@ describe.each(backends)('retention and deletes through the provider (%s)', (back
       expect(second.body.id).toBe(first.body.id);
       expect(await deleteTasks(p.instanceId)).toHaveLength(1);
       // Not confirmed yet: the record and the restore point are both still there.
-      await api.expect(200, 'GET', `/v1/backups/${doomed}`);
+      expect(await api.expect(200, 'GET', `/v1/backups/${doomed}`)).toMatchObject({ deleteTaskId: first.body.id });
       expect(pointsIn(storeDir)).toHaveLength(2);
 
       agentB = await startAgent(enrolled.stateDir);

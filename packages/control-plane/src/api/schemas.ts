@@ -392,6 +392,10 @@ export const Backup = z
     externalId: z.string(),
     parentId: z.string().nullable(),
     expiresAt: Time.nullable(),
+    deleteTaskId: z
+      .string()
+      .nullable()
+      .openapi({ description: 'the delete-backup task last asked to remove it (pending or ended); null: none' }),
   })
   .openapi('Backup');
 export const BackupPage = page(Backup).openapi('BackupPage');
