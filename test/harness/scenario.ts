@@ -11,12 +11,17 @@ let counter = 0;
 
 /**
  * Through the API only: a dummy provider connection in `zone`, a native offering that allows
- * ad-hoc backups, and an instance assigned to it.
+ * ad-hoc backups (with `sla` only when given), and an instance assigned to it.
  */
 export async function protectInstance(
   api: Api,
   zone: string,
-  opts: { config?: Record<string, unknown>; locator?: unknown; agentId?: string } = {},
+  opts: {
+    config?: Record<string, unknown>;
+    locator?: unknown;
+    agentId?: string;
+    sla?: { cron: string; keepLast: number; timezone?: string };
+  } = {},
 ): Promise<Protected> {
   const n = ++counter;
   const provider = await api.expect(201, 'POST', `/v1/zones/${zone}/providers`, {
@@ -31,7 +36,8 @@ export async function protectInstance(
     providerId: provider.id,
     allowAdhoc: true,
     allowUserSchedules: true,
-    sla: { cron: '0 2 * * *', keepLast: 7 },
+    // No SLA unless asked: an SLA fires on the real clock and its keep-last deletes backups.
+    ...(opts.sla ? { sla: opts.sla } : {}),
   });
   const instance = await api.expect(201, 'POST', '/v1/instances', {
     name: `vm-${n}`,

@@ -23,6 +23,7 @@ import { BackupRepository } from './store/backup-repository.js';
 import { EventRepository } from './store/event-repository.js';
 import { QueueRepository } from './store/queue-repository.js';
 import { ReportRepository } from './store/report-repository.js';
+import { RetentionRepository } from './store/retention-repository.js';
 import { TaskRepository } from './store/task-repository.js';
 import { UsageRepository } from './store/usage-repository.js';
 import { TenantRepository } from './store/tenant-repository.js';
@@ -58,8 +59,9 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const backups = new BackupRepository(db);
   const tasks = new TaskRepository(db, events);
   const queue = new QueueRepository(db, events);
-  const reports = new ReportRepository(db, events, backups, agents);
   const scheduleRepo = new ScheduleRepository(db);
+  const retention = new RetentionRepository(db, backups, tasks, agents, events, scheduleRepo);
+  const reports = new ReportRepository(db, events, backups, agents, retention);
   const clock = config.testClockFile ? fileClock(config.testClockFile) : systemClock;
   if (config.testClockFile) log.warn({ file: config.testClockFile }, 'scheduler runs on a TEST clock file');
 
@@ -95,7 +97,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   let accepting = true;
   const feed = new EventFeed(events, EVENT_POLL_MS);
   // The dispatcher is woken once the request that queued work has committed it.
-  const operations = new Operations(catalog, tasks, backups, () => afterCommit(() => dispatcher.poke()));
+  const operations = new Operations(catalog, tasks, backups, retention, () => afterCommit(() => dispatcher.poke()));
   const scheduler = new Scheduler(
     store.db,
     scheduleRepo,

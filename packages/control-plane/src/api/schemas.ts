@@ -392,6 +392,17 @@ export const Task = z
   })
   .openapi('Task');
 export const TaskPage = page(Task).openapi('TaskPage');
+export const TaskList = z.object({ items: z.array(Task) }).openapi('TaskList');
+/** A route that takes no query parameters refuses any, rather than ignoring a misspelt one. */
+export const NoQuery = z.object({}).strict();
+export const RemoveOfferingQuery = z
+  .object({
+    force: z
+      .enum(['true', 'false'])
+      .optional()
+      .openapi({ description: 'true: also delete every restore point of the instance through the provider' }),
+  })
+  .strict();
 export const Progress = z
   .object({
     attempt: z.number().int(),
@@ -419,6 +430,10 @@ export const Backup = z
     externalId: z.string(),
     parentId: z.string().nullable(),
     expiresAt: Time.nullable(),
+    deleteTaskId: z
+      .string()
+      .nullable()
+      .openapi({ description: 'the delete-backup task last asked to remove it (pending or ended); null: none' }),
   })
   .openapi('Backup');
 export const BackupPage = page(Backup).openapi('BackupPage');

@@ -134,6 +134,7 @@ export const backupView = (b: BackupRow) => ({
   externalId: b.externalId,
   parentId: b.parentId,
   expiresAt: isoOrNull(b.expiresAt),
+  deleteTaskId: b.deleteTaskId,
 });
 
 export const eventView = (e: Selectable<EventRow>) => ({

@@ -4,6 +4,7 @@ import type { CatalogRepository } from '../store/catalog-repository.js';
 import { isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
 import type { BackupRow, InstanceRow, OfferingRow, ProviderRow, TaskRow } from '../store/schema.js';
 import type { BackupRepository } from '../store/backup-repository.js';
+import type { RetentionRepository } from '../store/retention-repository.js';
 import type { TaskRepository } from '../store/task-repository.js';
 
 /**
@@ -15,6 +16,7 @@ export class Operations {
     private readonly catalog: CatalogRepository,
     private readonly tasks: TaskRepository,
     private readonly backups: BackupRepository,
+    private readonly retention: RetentionRepository,
     private readonly wake: () => void,
   ) {}
 
@@ -91,6 +93,29 @@ export class Operations {
     });
     this.wake();
     return task;
+  }
+
+  /**
+   * Deletes a restore point through its provider: one delete-backup task; the record goes when
+   * the provider confirms. A delete already pending is answered instead of queuing another.
+   */
+  async deleteBackup(p: Principal, backupId: string): Promise<{ task: TaskRow; created: boolean }> {
+    const backup = await this.visibleBackup(p, backupId);
+    const result = await this.retention.deleteBackup(backup.id, defaultPriority(p));
+    if (result.created) this.wake();
+    return result;
+  }
+
+  /**
+   * Removes an instance's offering. With `force`, every restore point of the instance is deleted
+   * through the provider too (one task each); without it the records stay, restorable.
+   */
+  async removeOffering(p: Principal, instanceId: string, force: boolean): Promise<TaskRow[]> {
+    const instance = await this.visibleInstance(p, instanceId);
+    const tasks = force ? await this.retention.deleteAllOf(instance.id, defaultPriority(p)) : [];
+    await this.catalog.setInstanceOffering(instance.id, null);
+    if (tasks.length > 0) this.wake();
+    return tasks;
   }
 
   /** In-place restore of a backup onto its own instance. */

@@ -362,4 +362,19 @@ export class AgentRepository {
     }
     return [...merged.values()].sort((a, b) => a.zone.localeCompare(b.zone) || a.name.localeCompare(b.name));
   }
+
+  /**
+   * Whether `plugin` declares `capability` on every live agent of `zone` that runs it (and at
+   * least one does): a task may land on any of them, so one older agent without it decides.
+   */
+  async pluginDeclares(trx: Transaction<Database>, zone: string, plugin: string, capability: string): Promise<boolean> {
+    const rows = await trx
+      .selectFrom('agents')
+      .select('plugins')
+      .where('zone', '=', zone)
+      .where('revokedAt', 'is', null)
+      .execute();
+    const found = rows.flatMap((r) => (JSON.parse(r.plugins) as AgentPlugin[]).filter((p) => p.name === plugin));
+    return found.length > 0 && found.every((p) => p.capabilities.includes(capability));
+  }
 }

@@ -73,8 +73,38 @@ export class BackupRepository {
       externalId: meta.externalId,
       parentId: parent?.id ?? null,
       expiresAt: null,
+      deleteTaskId: null,
     };
     await trx.insertInto('backups').values(row).execute();
     await trx.updateTable('tasks').set({ backupId: row.id }).where('id', '=', task.id).execute();
+  }
+
+  /** Every record of an instance, as retention weighs them (and the delete under way, if any). */
+  async ofInstance(trx: Trx, instanceId: string): Promise<BackupRow[]> {
+    return trx.selectFrom('backups').selectAll().where('instanceId', '=', instanceId).execute();
+  }
+
+  /**
+   * Marks `backupId` as being deleted by `taskId`, only if it still names `expected` (null, or a
+   * task that ended): a compare-and-set, so of two concurrent deleters one wins.
+   */
+  async claimDelete(trx: Trx, backupId: string, taskId: string, expected: string | null): Promise<boolean> {
+    const r = await trx
+      .updateTable('backups')
+      .set({ deleteTaskId: taskId })
+      .where('id', '=', backupId)
+      .where((eb) => (expected === null ? eb('deleteTaskId', 'is', null) : eb('deleteTaskId', '=', expected)))
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /** The provider confirmed the delete: the record goes (only the claiming task can remove it). */
+  async removeDeleted(trx: Trx, backupId: string, taskId: string): Promise<boolean> {
+    const r = await trx
+      .deleteFrom('backups')
+      .where('id', '=', backupId)
+      .where('deleteTaskId', '=', taskId)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) === 1;
   }
 }

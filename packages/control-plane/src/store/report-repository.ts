@@ -6,6 +6,7 @@ import type { AgentRepository } from './agent-repository.js';
 import type { BackupRepository } from './backup-repository.js';
 import { transact, type Db } from './db.js';
 import type { EventRepository } from './event-repository.js';
+import type { RetentionRepository } from './retention-repository.js';
 import type { Database, TaskRow } from './schema.js';
 
 type Trx = Transaction<Database>;
@@ -72,6 +73,7 @@ export class ReportRepository {
     private readonly events: EventRepository,
     private readonly backups: BackupRepository,
     private readonly agents: AgentRepository,
+    private readonly retention: RetentionRepository,
   ) {}
 
   /**
@@ -140,6 +142,7 @@ export class ReportRepository {
           `${task.kind} task refused by agent ${agentId}: ${report.message}`,
           now,
         );
+        await this.retention.deleteEnded(trx, task, 'failed', { code: rule.code, message: report.message }, now);
         outcome.ended.push({ taskId: task.id, state: 'failed' });
         return;
       }
@@ -189,9 +192,13 @@ export class ReportRepository {
           })
           .executeTakeFirst();
         if (Number(r.numUpdatedRows) !== 1) return;
-        if (o.ok && task.kind === 'backup' && o.backup) await this.backups.recordFromTask(trx, task, o.backup, now);
+        const recorded = o.ok && task.kind === 'backup' && o.backup !== null;
+        if (recorded) await this.backups.recordFromTask(trx, task, o.backup!, now);
         const message = o.ok ? `${task.kind} task succeeded` : `${task.kind} task ${state}: ${o.code}: ${o.message}`;
         await this.events.forTask(trx, task, `task.${state}`, message, now);
+        // In the same transaction: a backup recorded is never left without its retention deletes.
+        if (recorded) await this.retention.afterBackup(trx, task, now);
+        await this.retention.deleteEnded(trx, task, state, o.ok ? null : { code: o.code, message: o.message }, now);
         outcome.ended.push({ taskId: task.id, state });
         return;
       }

@@ -1,6 +1,7 @@
 import type { Sla } from './catalog-repository.js';
 import { isUniqueViolation, type Db } from './db.js';
-import type { OfferingRow, UserScheduleRow } from './schema.js';
+import type { Transaction } from 'kysely';
+import type { Database, OfferingRow, UserScheduleRow } from './schema.js';
 
 export interface UserScheduleInput {
   instanceId: string;
@@ -101,16 +102,21 @@ export class ScheduleRepository {
   }
 
   /** keep-last of an instance: its user schedule's, else its offering's SLA's, else null. */
-  async keepLastFor(instanceId: string): Promise<number | null> {
-    const own = await this.get(instanceId);
+  async keepLastFor(instanceId: string, db: Db | Transaction<Database> = this.db): Promise<number | null> {
+    const own = await db
+      .selectFrom('userSchedules')
+      .select('keepLast')
+      .where('instanceId', '=', instanceId)
+      .executeTakeFirst();
     if (own) return own.keepLast;
-    const offering = await this.db
+    const offering = await db
       .selectFrom('instances')
       .innerJoin('offerings', 'offerings.id', 'instances.offeringId')
       .select('offerings.sla')
       .where('instances.id', '=', instanceId)
       .executeTakeFirst();
     if (!offering?.sla) return null;
-    return (JSON.parse(offering.sla) as Sla).keepLast;
+    const keepLast = (JSON.parse(offering.sla) as Partial<Sla>).keepLast;
+    return typeof keepLast === 'number' && Number.isInteger(keepLast) && keepLast >= 1 ? keepLast : null;
   }
 }

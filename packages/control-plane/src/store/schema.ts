@@ -163,6 +163,8 @@ export interface BackupRow {
   externalId: string;
   parentId: string | null;
   expiresAt: number | null;
+  /** The delete-backup task removing this restore point through the provider (migration 0008). */
+  deleteTaskId: string | null;
 }
 export interface IdempotencyKeyRow {
   /** The API token that made the request: a record answers only the principal that made it. */

@@ -8,6 +8,8 @@ import { BackupRepository } from './backup-repository.js';
 import { EventRepository } from './event-repository.js';
 import { QueueRepository } from './queue-repository.js';
 import { ReportRepository, type Report } from './report-repository.js';
+import { RetentionRepository } from './retention-repository.js';
+import { ScheduleRepository } from './schedule-repository.js';
 import { TaskRepository } from './task-repository.js';
 import { TenantRepository } from './tenant-repository.js';
 
@@ -37,7 +39,13 @@ describe.each(backends)('task store (%s)', (backend) => {
     backups = new BackupRepository(store.db);
     tasks = new TaskRepository(store.db, events);
     queue = new QueueRepository(store.db, events);
-    reports = new ReportRepository(store.db, events, backups, agents);
+    reports = new ReportRepository(
+      store.db,
+      events,
+      backups,
+      agents,
+      new RetentionRepository(store.db, backups, tasks, agents, events, new ScheduleRepository(store.db)),
+    );
     catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
     const tenants = new TenantRepository(store.db);
     tenantId = await tenants.ensureProviderTenant();

@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import type { Selectable, Transaction } from 'kysely';
 import { FailureCodes } from '@cairn/proto/vocabulary';
 import { ConflictError } from '../domain/errors.js';
 import { HELD_STATES, isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
@@ -6,7 +6,7 @@ import { transact, type Db } from './db.js';
 import type { EventRepository } from './event-repository.js';
 import { newId } from './ids.js';
 import { decodeCursor, decodeSeqCursor, pageOf, type Page, type PageRequest } from './page.js';
-import type { TaskProgressRow, TaskRow } from './schema.js';
+import type { Database, TaskProgressRow, TaskRow } from './schema.js';
 
 export interface NewTask {
   kind: TaskKind;
@@ -20,6 +20,8 @@ export interface NewTask {
   pinnedAgentId: string | null;
   priority: number;
   params: Record<string, unknown>;
+  /** A caller that must name the task before it exists (to claim a row for it) picks its id. */
+  id?: string;
 }
 
 export interface TaskFilter {
@@ -36,9 +38,10 @@ export class TaskRepository {
     private readonly events: EventRepository,
   ) {}
 
-  async create(input: NewTask, now = Date.now()): Promise<TaskRow> {
+  /** Queues a task; inside `trx` when given (a change another repository is making). */
+  async create(input: NewTask, now = Date.now(), trx?: Transaction<Database>): Promise<TaskRow> {
     const row: TaskRow = {
-      id: newId('tsk', now),
+      id: input.id ?? newId('tsk', now),
       kind: input.kind,
       state: 'queued',
       attempt: 0,
@@ -69,10 +72,11 @@ export class TaskRepository {
       startedAt: null,
       endedAt: null,
     };
-    await transact(this.db, async (trx) => {
-      await trx.insertInto('tasks').values(row).execute();
-      await this.events.forTask(trx, row, 'task.queued', `${row.kind} task queued`, now);
-    });
+    const insert = async (t: Transaction<Database>) => {
+      await t.insertInto('tasks').values(row).execute();
+      await this.events.forTask(t, row, 'task.queued', `${row.kind} task queued`, now);
+    };
+    await (trx ? insert(trx) : transact(this.db, insert));
     return row;
   }
 

@@ -5,7 +5,7 @@ export const manifest: PluginManifest = {
   version: '0.1.0',
   apiVersion: SDK_API_VERSION,
   description: 'Simulated backup and restore with progress steps, configurable duration, size and failure',
-  capabilities: ['backup', 'restore', 'restore-volume', 'delete-backup', 'list-offerings', 'preflight'],
+  capabilities: ['backup', 'restore', 'restore-volume', 'delete-backup', 'list-offerings', 'sync', 'preflight'],
   configSchema: {
     type: 'object',
     properties: {
@@ -15,6 +15,8 @@ export const manifest: PluginManifest = {
       failCode: { type: 'string', description: 'when set, operations fail with this code' },
       failMessage: { type: 'string' },
       failAt: { enum: ['start', 'end'], description: 'fail before the first or after the last step' },
+      storeDir: { type: 'string', minLength: 1, description: 'directory of restore points, one JSON file each' },
+      failDeletes: { type: 'boolean', description: 'when true, delete-backup fails with DELETE_REFUSED' },
     },
     additionalProperties: false,
   },

@@ -1,6 +1,9 @@
 // Written as a third-party plugin's tests would be: the plugin from its source, the kit from the SDK package.
 import { MockTaskEnvironment, PluginRefusedError } from '@cairn/plugin-sdk/testing';
-import { describe, expect, it } from 'vitest';
+import { mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import plugin from './index.js';
 
 const instance = { instanceId: 'i-1', instanceName: 'web', locator: {} };
@@ -132,9 +135,111 @@ describe('dummy plugin', () => {
     expect(failing).toMatchObject({ ok: false, failure: { code: 'DOWN' } });
   });
 
-  it('passes preflight, and lists no sync', async () => {
+  it('passes preflight, and lists nothing without a store', async () => {
     const env = new MockTaskEnvironment(plugin);
     expect(await env.run('preflight', {})).toMatchObject({ ok: true, value: { ok: true } });
-    await expect(env.run('sync', {})).rejects.toThrow(PluginRefusedError);
+    expect(await env.run('sync', {})).toMatchObject({ ok: false, failure: { code: 'NO_STORE' } });
+    await expect(env.run('power-state' as 'sync', {})).rejects.toThrow(PluginRefusedError);
+  });
+});
+
+describe('dummy plugin with a store directory', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dummy-store-'));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+  const files = async () => (await readdir(dir)).filter((n) => n.endsWith('.json')).sort();
+  const env = (extra: Record<string, unknown> = {}) =>
+    new MockTaskEnvironment(plugin, { config: { ...fast, storeDir: dir, ...extra } });
+  const backup = async (e: MockTaskEnvironment, mode: 'FULL' | 'INCREMENT', parentExternalId?: string) => {
+    const run = await e.run('backup', { ...instance, mode, ...(parentExternalId ? { parentExternalId } : {}) });
+    if (!run.ok) throw new Error(`${run.failure.code}: ${run.failure.message}`);
+    return run.backup;
+  };
+
+  it('keeps one JSON file per restore point, increments chained to their parent', async () => {
+    const e = env();
+    const full = await backup(e, 'FULL');
+    const inc = await backup(e, 'INCREMENT', full.externalId);
+    expect(inc).toMatchObject({ mode: 'INCREMENT', parentExternalId: full.externalId, addedBytes: 400 });
+    expect(await files()).toEqual([`${full.externalId}.json`, `${inc.externalId}.json`].sort());
+    const point = JSON.parse(await readFile(join(dir, `${inc.externalId}.json`), 'utf8')) as unknown;
+    expect(point).toEqual({
+      id: inc.externalId,
+      instance: 'i-1',
+      mode: 'INCREMENT',
+      parent: full.externalId,
+      size: 4000,
+      createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as string,
+    });
+  });
+
+  it('takes a full backup when the base of an increment was deleted behind its back', async () => {
+    const e = env();
+    const full = await backup(e, 'FULL');
+    await unlink(join(dir, `${full.externalId}.json`));
+    const next = await backup(e, 'INCREMENT', full.externalId);
+    expect(next).toMatchObject({ mode: 'FULL', parentExternalId: '' });
+  });
+
+  it('lists what is in the directory, including a point added behind its back', async () => {
+    const e = env();
+    const full = await backup(e, 'FULL');
+    const foreign = {
+      id: 'dummy-foreign',
+      instance: 'i-9',
+      mode: 'FULL',
+      parent: null,
+      size: 7,
+      createdAt: '2030-01-01T00:00:00.000Z',
+    };
+    await writeFile(join(dir, 'dummy-foreign.json'), JSON.stringify(foreign));
+    const run = await e.run('sync', {});
+    if (!run.ok) throw new Error(run.failure.message);
+    expect(run.value).toEqual([
+      expect.objectContaining({
+        externalId: full.externalId,
+        locator: { instanceId: 'i-1' },
+        mode: 'FULL',
+        sizeBytes: 4000,
+      }),
+      {
+        externalId: 'dummy-foreign',
+        createdAt: foreign.createdAt,
+        sizeBytes: 7,
+        locator: { instanceId: 'i-9' },
+        mode: 'FULL',
+        parentExternalId: null,
+      },
+    ]);
+  });
+
+  it('deletes a point, refuses a missing one, a parent still needed, and every delete with failDeletes', async () => {
+    const e = env();
+    const full = await backup(e, 'FULL');
+    const inc = await backup(e, 'INCREMENT', full.externalId);
+    const del = (id: string, x = e) => x.run('delete-backup', { backupExternalId: id, locator: {} });
+    expect(await del(full.externalId)).toMatchObject({ ok: false, failure: { code: 'BACKUP_HAS_DEPENDENTS' } });
+    expect(
+      await env({ failDeletes: true }).run('delete-backup', { backupExternalId: inc.externalId, locator: {} }),
+    ).toMatchObject({
+      ok: false,
+      failure: { code: 'DELETE_REFUSED' },
+    });
+    expect(await files()).toHaveLength(2);
+    expect(await del(inc.externalId)).toMatchObject({ ok: true });
+    expect(await del(full.externalId)).toMatchObject({ ok: true });
+    expect(await files()).toEqual([]);
+    expect(await del(full.externalId)).toMatchObject({ ok: false, failure: { code: 'BACKUP_NOT_FOUND' } });
+    // An id is a name inside the store, never a path out of it.
+    expect(await del('../etc/passwd')).toMatchObject({ ok: false, failure: { code: 'BACKUP_NOT_FOUND' } });
+  });
+
+  it('refuses a storeDir that is not a path', async () => {
+    expect(await env({ storeDir: 3 }).run('backup', { ...instance, mode: 'FULL' })).toMatchObject({
+      ok: false,
+      failure: { code: 'BAD_CONFIG', message: /storeDir/ },
+    });
   });
 });

@@ -8,7 +8,12 @@ import {
   type ProviderConnection,
   type RestoreResult,
   type TaskContext,
+  type ListedBackup,
 } from '@cairn/plugin-sdk';
+import { PointStore } from './store.js';
+
+/** A listed restore point, with the chain the dummy knows of. */
+export type ListedPoint = ListedBackup & { mode: 'FULL' | 'INCREMENT'; parentExternalId: string | null };
 
 export interface DummyOptions {
   durationMs: number;
@@ -17,6 +22,10 @@ export interface DummyOptions {
   failCode?: string;
   failMessage?: string;
   failAt: 'start' | 'end';
+  /** Where the restore points live (one JSON file each); unset: nothing is kept. */
+  storeDir?: string;
+  /** Deletes fail with DELETE_REFUSED: tests make a provider that will not let go. */
+  failDeletes?: boolean;
 }
 
 const DEFAULTS: DummyOptions = { durationMs: 1000, sizeBytes: 64 * 1024 * 1024, steps: 5, failAt: 'end' };
@@ -39,6 +48,7 @@ function pick(source: unknown): Partial<DummyOptions> {
   if (typeof s['failCode'] === 'string') out.failCode = s['failCode'];
   if (typeof s['failMessage'] === 'string') out.failMessage = s['failMessage'];
   if (s['failAt'] === 'start' || s['failAt'] === 'end') out.failAt = s['failAt'];
+  if (typeof s['failDeletes'] === 'boolean') out.failDeletes = s['failDeletes'];
   return out;
 }
 
@@ -46,7 +56,13 @@ function pick(source: unknown): Partial<DummyOptions> {
 export function dummyOptions(config: unknown, locator: unknown): DummyOptions {
   const local =
     typeof locator === 'object' && locator !== null ? (locator as Record<string, unknown>)['dummy'] : undefined;
-  return { ...DEFAULTS, ...pick(config), ...pick(local) };
+  const storeDir =
+    typeof config === 'object' && config !== null ? (config as Record<string, unknown>)['storeDir'] : undefined;
+  if (storeDir !== undefined && (typeof storeDir !== 'string' || storeDir === '')) {
+    throw new PluginError('BAD_CONFIG', `dummy: storeDir must be a non-empty path, got ${JSON.stringify(storeDir)}`);
+  }
+  // The store belongs to the connection: an instance's locator cannot point it elsewhere.
+  return { ...DEFAULTS, ...pick(config), ...pick(local), ...(storeDir ? { storeDir } : {}) };
 }
 
 /** Walks `steps` progress reports over `durationMs`, honouring the abort signal. */
@@ -80,13 +96,30 @@ export function createDummyProvider(connection: ProviderConnection): Provider {
     async backup(req: BackupRequest, ctx: TaskContext): Promise<BackupResult> {
       const opts = dummyOptions(connection.config, req.locator);
       await simulate(opts, ctx, 'backup');
-      return {
+      const store = opts.storeDir ? new PointStore(opts.storeDir) : undefined;
+      let parent = req.mode === 'INCREMENT' ? req.parentExternalId : undefined;
+      // As a real backup system does, an increment whose base is gone becomes a full.
+      if (store && parent && !(await store.get(parent))) {
+        ctx.event({ type: 'provider.message', message: `dummy: base ${parent} is gone, taking a full backup` });
+        parent = undefined;
+      }
+      const mode = req.mode === 'INCREMENT' && parent ? 'INCREMENT' : store ? 'FULL' : req.mode;
+      const result: BackupResult = {
         externalId: `dummy-${randomUUID()}`,
         sizeBytes: opts.sizeBytes,
-        addedBytes: req.mode === 'INCREMENT' ? Math.round(opts.sizeBytes / 10) : opts.sizeBytes,
-        mode: req.mode,
-        ...(req.parentExternalId ? { parentExternalId: req.parentExternalId } : {}),
+        addedBytes: mode === 'INCREMENT' ? Math.round(opts.sizeBytes / 10) : opts.sizeBytes,
+        mode,
+        ...(parent ? { parentExternalId: parent } : {}),
       };
+      await store?.put({
+        id: result.externalId,
+        instance: req.instanceId,
+        mode,
+        parent: parent ?? null,
+        size: result.sizeBytes,
+        createdAt: new Date().toISOString(),
+      });
+      return result;
     },
     async restore(req, ctx): Promise<RestoreResult> {
       const opts = dummyOptions(connection.config, req.locator);
@@ -100,7 +133,24 @@ export function createDummyProvider(connection: ProviderConnection): Provider {
     },
     async deleteBackup(req, ctx): Promise<void> {
       const opts = dummyOptions(connection.config, req.locator);
+      if (opts.failDeletes) {
+        throw new PluginError('DELETE_REFUSED', `dummy: deletes are refused by config (${req.backupExternalId})`);
+      }
       await simulate({ ...opts, durationMs: Math.min(opts.durationMs, 100), steps: 1 }, ctx, 'delete');
+      if (opts.storeDir) await new PointStore(opts.storeDir).delete(req.backupExternalId);
+    },
+    /** Every restore point in the store, oldest first, with the instance it belongs to. */
+    async sync(): Promise<ListedPoint[]> {
+      const opts = dummyOptions(connection.config, undefined);
+      if (!opts.storeDir) throw new PluginError('NO_STORE', 'dummy: set storeDir to keep and list restore points');
+      return (await new PointStore(opts.storeDir).list()).map((p) => ({
+        externalId: p.id,
+        createdAt: p.createdAt,
+        sizeBytes: p.size,
+        locator: { instanceId: p.instance },
+        mode: p.mode,
+        parentExternalId: p.parent,
+      }));
     },
     listOfferings(): Promise<{ externalId: string; name: string; description?: string }[]> {
       const opts = dummyOptions(connection.config, undefined);

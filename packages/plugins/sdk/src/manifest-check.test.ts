@@ -25,6 +25,11 @@ describe('validateManifest', () => {
       /capabilities\.1: "teleport" is not one of backup, restore/,
     ],
     ['no capabilities', { ...good, capabilities: [] }, /capabilities: must list at least one operation/],
+    [
+      'only a trait and no operation',
+      { ...good, capabilities: ['handles-chains'] },
+      /capabilities: must list at least one operation/,
+    ],
     ['capabilities that are not a list', { ...good, capabilities: 'backup' }, /capabilities: must be an array/],
     ['no config schema', { ...good, configSchema: undefined }, /configSchema: must be an object/],
     ['a config schema that is a string', { ...good, configSchema: 'object' }, /configSchema: must be an object/],
@@ -33,6 +38,14 @@ describe('validateManifest', () => {
     const check = validateManifest(manifest, [1]);
     expect(check.ok).toBe(false);
     if (!check.ok) expect(check.problem).toMatch(problem);
+  });
+
+  it('accepts the handles-chains trait beside operations', () => {
+    const check = validateManifest({ ...good, capabilities: ['backup', 'delete-backup', 'handles-chains'] }, [1]);
+    expect(check).toMatchObject({
+      ok: true,
+      manifest: { capabilities: ['backup', 'delete-backup', 'handles-chains'] },
+    });
   });
 
   it('names every problem at once', () => {

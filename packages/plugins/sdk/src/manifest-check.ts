@@ -1,4 +1,4 @@
-import { OPERATIONS, type Operation, type PluginManifest } from './manifest.js';
+import { OPERATIONS, TRAITS, type Capability, type PluginManifest } from './manifest.js';
 import { negotiateApiVersion } from './version.js';
 
 export type ManifestCheck = { ok: true; manifest: PluginManifest; apiVersion: number } | { ok: false; problem: string };
@@ -33,12 +33,12 @@ export function validateManifest(raw: unknown, hostSupports: readonly number[]):
   const capabilities = raw['capabilities'];
   if (!Array.isArray(capabilities)) bad('capabilities', 'must be an array of operations');
   else {
+    const known: readonly unknown[] = [...OPERATIONS, ...TRAITS];
     capabilities.forEach(
-      (v, i) =>
-        (OPERATIONS as readonly unknown[]).includes(v) ||
-        bad(`capabilities.${i}`, `${JSON.stringify(v)} is not one of ${OPERATIONS.join(', ')}`),
+      (v, i) => known.includes(v) || bad(`capabilities.${i}`, `${JSON.stringify(v)} is not one of ${known.join(', ')}`),
     );
-    if (capabilities.length === 0) bad('capabilities', 'must list at least one operation');
+    if (!capabilities.some((v) => (OPERATIONS as readonly unknown[]).includes(v)))
+      bad('capabilities', 'must list at least one operation');
   }
   if (!isObject(raw['configSchema'])) bad('configSchema', 'must be an object (a JSON Schema)');
   if (raw['description'] !== undefined && typeof raw['description'] !== 'string')
@@ -60,7 +60,7 @@ export function validateManifest(raw: unknown, hostSupports: readonly number[]):
     version: raw['version'] as string,
     apiVersion: raw['apiVersion'] as number,
     ...(apiVersions === undefined ? {} : { apiVersions: apiVersions as number[] }),
-    capabilities: [...new Set(capabilities as Operation[])],
+    capabilities: [...new Set(capabilities as Capability[])],
     configSchema: raw['configSchema'] as Record<string, unknown>,
     ...(raw['description'] === undefined ? {} : { description: raw['description'] as string }),
   };

@@ -2,6 +2,15 @@
 export { OPERATIONS, isOperation, type Operation } from '@cairn/proto/vocabulary';
 import type { Operation } from '@cairn/proto/vocabulary';
 
+/**
+ * Capabilities that are not operations but change how the control plane treats the plugin:
+ * `handles-chains`: the backup system keeps (or merges) what an incremental restore point
+ * needs, so retention may delete an increment's base through the plugin.
+ */
+export const TRAITS = ['handles-chains'] as const;
+export type Trait = (typeof TRAITS)[number];
+export type Capability = Operation | Trait;
+
 /** A JSON Schema (draft 2020-12 subset) describing a provider connection's `config`. */
 export type JsonSchema = { [key: string]: unknown };
 
@@ -22,8 +31,8 @@ export interface PluginManifest {
   apiVersion: number;
   /** Extra API versions the plugin can also speak, for negotiation. */
   apiVersions?: number[];
-  /** Which operations the plugin implements. */
-  capabilities: Operation[];
+  /** Which operations the plugin implements, plus any traits it declares. */
+  capabilities: Capability[];
   /** JSON Schema of the provider connection's config. */
   configSchema: JsonSchema;
   /** One line for humans. */

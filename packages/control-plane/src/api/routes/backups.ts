@@ -4,7 +4,18 @@ import { NotFoundError } from '../../domain/errors.js';
 import { principal, tenantScope, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
 import { errorResponses, jsonBody, jsonResponse, router } from '../openapi.js';
-import { Backup, BackupPage, BackupQuery, Id, IdParam, PageQuery, RestoreVolume, Task, Usage } from '../schemas.js';
+import {
+  Backup,
+  BackupPage,
+  BackupQuery,
+  Id,
+  IdParam,
+  NoQuery,
+  PageQuery,
+  RestoreVolume,
+  Task,
+  Usage,
+} from '../schemas.js';
 import { backupView, taskView } from '../views.js';
 
 const tags = ['Backups'];
@@ -46,6 +57,23 @@ export function backupRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(Backup, 'the backup'), ...errorResponses },
     }),
     async (c) => c.json(backupView(await visible(c, c.req.valid('param').id)), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/backups/{id}',
+      tags,
+      summary:
+        'Delete a restore point through its provider; the record goes when the provider confirms (a pending delete is answered again)',
+      request: { params: IdParam, query: NoQuery },
+      responses: { 202: jsonResponse(Task, 'the delete-backup task'), ...errorResponses },
+    }),
+    async (c) => {
+      const backup = await visible(c, c.req.valid('param').id);
+      const { task } = await deps.operations.deleteBackup(principal(c), backup.id);
+      return c.json(taskView(task), 202, { Location: `/v1/tasks/${task.id}` });
+    },
   );
 
   app.openapi(

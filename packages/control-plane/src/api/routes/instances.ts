@@ -14,7 +14,9 @@ import {
   InstanceCreate,
   InstancePage,
   PageQuery,
+  RemoveOfferingQuery,
   Task,
+  TaskList,
 } from '../schemas.js';
 import { instanceView, taskView } from '../views.js';
 
@@ -154,14 +156,21 @@ export function instanceRoutes(deps: ApiDeps) {
       method: 'delete',
       path: '/instances/{id}/offering',
       tags,
-      summary: 'Remove the instance’s backup offering',
-      request: { params: IdParam },
-      responses: { 204: { description: 'removed' }, ...errorResponses },
+      summary:
+        'Remove the instance’s backup offering; with force=true also delete its restore points through the provider',
+      request: { params: IdParam, query: RemoveOfferingQuery },
+      responses: {
+        202: jsonResponse(TaskList, 'force=true: removed, with one delete-backup task per restore point'),
+        204: { description: 'removed; the restore points stay' },
+        ...errorResponses,
+      },
     }),
     async (c) => {
       const instance = await visible(c, c.req.valid('param').id);
-      await deps.catalog.setInstanceOffering(instance.id, null);
-      return c.body(null, 204);
+      const force = c.req.valid('query').force === 'true';
+      const tasks = await deps.operations.removeOffering(principal(c), instance.id, force);
+      if (!force) return c.body(null, 204);
+      return c.json({ items: tasks.map(taskView) }, 202);
     },
   );
 

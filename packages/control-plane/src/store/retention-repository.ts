@@ -1,0 +1,189 @@
+import type { Transaction } from 'kysely';
+import { ConflictError } from '../domain/errors.js';
+import { backupsToDelete } from '../domain/retention.js';
+import { isTerminal, type TaskState } from '../domain/task.js';
+import type { AgentRepository } from './agent-repository.js';
+import type { BackupRepository } from './backup-repository.js';
+import type { EventRepository } from './event-repository.js';
+import { transact, type Db } from './db.js';
+import { newId } from './ids.js';
+import type { BackupRow, Database, TaskRow } from './schema.js';
+import type { ScheduleRepository } from './schedule-repository.js';
+import type { TaskRepository } from './task-repository.js';
+
+type Trx = Transaction<Database>;
+
+/**
+ * Task ids in ascending order: the queue runs one instance's tasks in id order, and ids made in
+ * one millisecond are otherwise random, so this is what makes children be deleted first.
+ */
+function taskIds(n: number, now: number): string[] {
+  return Array.from({ length: n }, () => newId('tsk', now)).sort();
+}
+
+/** The plugin capability that lets retention delete the base of a kept increment. */
+export const HANDLES_CHAINS = 'handles-chains';
+
+/**
+ * Deleting restore points through the provider: keep-last retention after each successful
+ * backup, and explicit deletes. A record goes only when its delete-backup task succeeds; at most
+ * one such task is pending per record (a compare-and-set on `backups.delete_task_id`). Writes go
+ * through the owners of the tables (tasks, backups, events), inside the caller's transaction.
+ */
+export class RetentionRepository {
+  constructor(
+    private readonly db: Db,
+    private readonly backups: BackupRepository,
+    private readonly tasks: TaskRepository,
+    private readonly agents: AgentRepository,
+    private readonly events: EventRepository,
+    private readonly schedules: ScheduleRepository,
+  ) {}
+
+  /**
+   * How many restore points of an instance to keep, or null for "all": the user schedule's
+   * keepLast where there is one, else the offering's SLA.
+   */
+  async keepLastFor(trx: Trx, instanceId: string): Promise<number | null> {
+    return this.schedules.keepLastFor(instanceId, trx);
+  }
+
+  /** DELETE /v1/backups/{id}: the pending delete task of the backup, or a new one. */
+  async deleteBackup(
+    backupId: string,
+    priority: number,
+    now = Date.now(),
+  ): Promise<{ task: TaskRow; created: boolean }> {
+    return transact(this.db, async (trx) => {
+      const backup = await trx.selectFrom('backups').selectAll().where('id', '=', backupId).executeTakeFirst();
+      if (!backup) throw new ConflictError(`backup ${backupId} was deleted meanwhile`, 'backup_gone');
+      return (await this.requestDelete(trx, backup, priority, now, 'request'))!;
+    });
+  }
+
+  /** Every restore point of an instance, through the provider (removing its offering by force). */
+  async deleteAllOf(instanceId: string, priority: number, now = Date.now()): Promise<TaskRow[]> {
+    return transact(this.db, async (trx) => {
+      const records = await this.backups.ofInstance(trx, instanceId);
+      const out: TaskRow[] = [];
+      // Children before parents, as retention does: a provider may refuse a base still in use.
+      const ordered = records.sort((x, y) => y.createdAt - x.createdAt || (x.id < y.id ? 1 : -1));
+      const ids = taskIds(ordered.length, now);
+      for (const [i, b] of ordered.entries()) {
+        out.push((await this.requestDelete(trx, b, priority, now, 'request', ids[i]))!.task);
+      }
+      return out;
+    });
+  }
+
+  /** After a backup task succeeded (its record written in `trx`): queue the deletes keep-last asks for. */
+  async afterBackup(trx: Trx, task: TaskRow, now: number): Promise<void> {
+    if (!task.instanceId) return;
+    const keepLast = await this.keepLastFor(trx, task.instanceId);
+    if (keepLast === null) return;
+    const records = await this.backups.ofInstance(trx, task.instanceId);
+    if (records.length <= keepLast) return;
+    const handlesChains = await this.agents.pluginDeclares(trx, task.zone, task.plugin, HANDLES_CHAINS);
+    const byId = new Map(records.map((b) => [b.id, b]));
+    const doomed = backupsToDelete(records, { keepLast, handlesChains });
+    const ids = taskIds(doomed.length, now);
+    for (const [i, id] of doomed.entries()) {
+      await this.requestDelete(trx, byId.get(id)!, task.priority, now, 'retention', ids[i]);
+    }
+  }
+
+  /**
+   * Queues a delete-backup task for `backup` through its own offering's provider, or answers the
+   * one already pending (`created: false`). Refuses (409) when its offering, provider or instance
+   * no longer exists, or when a concurrent delete claimed it first.
+   */
+  async requestDelete(
+    trx: Trx,
+    backup: BackupRow,
+    priority: number,
+    now: number,
+    reason: 'retention' | 'request',
+    id = newId('tsk', now),
+  ): Promise<{ task: TaskRow; created: boolean } | undefined> {
+    if (backup.deleteTaskId) {
+      const pending = await trx
+        .selectFrom('tasks')
+        .selectAll()
+        .where('id', '=', backup.deleteTaskId)
+        .executeTakeFirst();
+      if (pending && !isTerminal(pending.state as TaskState)) return { task: pending, created: false };
+    }
+    const provider = await trx
+      .selectFrom('offerings')
+      .innerJoin('providers', 'providers.id', 'offerings.providerId')
+      .select(['providers.id as providerId', 'providers.plugin'])
+      .where('offerings.id', '=', backup.offeringId)
+      .executeTakeFirst();
+    const instance = await trx
+      .selectFrom('instances')
+      .select(['zone', 'agentId', 'locator'])
+      .where('id', '=', backup.instanceId)
+      .executeTakeFirst();
+    const target = provider && instance ? { ...provider, ...instance } : undefined;
+    if (!target) {
+      if (reason === 'retention') return undefined;
+      throw new ConflictError(
+        `the offering, provider or instance of backup ${backup.id} no longer exists`,
+        'no_provider',
+      );
+    }
+    if (!(await this.backups.claimDelete(trx, backup.id, id, backup.deleteTaskId))) {
+      if (reason === 'retention') return undefined;
+      throw new ConflictError(`backup ${backup.id} is being deleted by another request`, 'delete_pending');
+    }
+    const task = await this.tasks.create(
+      {
+        id,
+        kind: 'delete-backup',
+        tenantId: backup.tenantId,
+        instanceId: backup.instanceId,
+        backupId: backup.id,
+        offeringId: backup.offeringId,
+        providerId: target.providerId,
+        plugin: target.plugin,
+        zone: target.zone,
+        pinnedAgentId: target.agentId,
+        priority,
+        params: { backupExternalId: backup.externalId, locator: JSON.parse(target.locator) as unknown },
+      },
+      now,
+      trx,
+    );
+    return { task, created: true };
+  }
+
+  /** A delete-backup task ended: the record goes on success; otherwise it stays, with an event. */
+  async deleteEnded(
+    trx: Trx,
+    task: TaskRow,
+    state: TaskState,
+    error: { code: string; message: string } | null,
+    now: number,
+  ): Promise<void> {
+    if (task.kind !== 'delete-backup' || !task.backupId) return;
+    if (state === 'succeeded') {
+      if (await this.backups.removeDeleted(trx, task.backupId, task.id)) {
+        await this.events.forTask(trx, task, 'backup.deleted', `backup ${task.backupId} deleted by the provider`, now);
+      }
+      return;
+    }
+    await this.events.append(trx, {
+      tenantId: task.tenantId,
+      type: 'backup.delete_failed',
+      at: now,
+      message: `deleting backup ${task.backupId} through ${task.plugin} ${state}${error ? `: ${error.code}: ${error.message}` : ''}; the record stays`,
+      taskId: task.id,
+      instanceId: task.instanceId,
+      jobId: null,
+      agentId: task.agentId,
+      data: JSON.stringify({ backupId: task.backupId, state, ...(error ? { code: error.code } : {}) }),
+      sourceAgentId: null,
+      sourceSeq: null,
+    });
+  }
+}

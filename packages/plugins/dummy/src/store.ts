@@ -1,0 +1,75 @@
+import { mkdir, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PluginError } from '@cairn/plugin-sdk';
+
+/** One restore point as the dummy keeps it: one JSON file per point, named `<id>.json`. */
+export interface RestorePoint {
+  id: string;
+  instance: string;
+  mode: 'FULL' | 'INCREMENT';
+  /** The id of the point this increment builds on; null for a full. */
+  parent: string | null;
+  size: number;
+  createdAt: string;
+}
+
+// Ids come from the control plane's records; anything else must never name a path outside the store.
+const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/;
+
+const fileOf = (dir: string, id: string) => join(dir, `${id}.json`);
+
+/**
+ * The restore points of a dummy "backup system": a directory a test may change behind the
+ * control plane's back (add a file, delete one), as an operator could on a real system.
+ */
+export class PointStore {
+  constructor(private readonly dir: string) {}
+
+  async get(id: string): Promise<RestorePoint | undefined> {
+    if (!SAFE_ID.test(id)) return undefined;
+    try {
+      return JSON.parse(await readFile(fileOf(this.dir, id), 'utf8')) as RestorePoint;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async list(): Promise<RestorePoint[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const points: RestorePoint[] = [];
+    for (const name of names.filter((n) => n.endsWith('.json')).sort()) {
+      const point = await this.get(name.slice(0, -'.json'.length));
+      if (point) points.push(point);
+    }
+    return points.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  }
+
+  /** Written to a temporary name first, so a reader never sees half a point. */
+  async put(point: RestorePoint): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const tmp = join(this.dir, `.${point.id}.tmp`);
+    await writeFile(tmp, JSON.stringify(point, null, 2));
+    await rename(tmp, fileOf(this.dir, point.id));
+  }
+
+  /** Deletes one point; refuses a missing one and one an increment still builds on. */
+  async delete(id: string): Promise<void> {
+    const point = await this.get(id);
+    if (!point) throw new PluginError('BACKUP_NOT_FOUND', `dummy: no restore point ${id} in the store`);
+    const children = (await this.list()).filter((p) => p.parent === id);
+    if (children.length > 0) {
+      throw new PluginError(
+        'BACKUP_HAS_DEPENDENTS',
+        `dummy: restore point ${id} is the parent of ${children.map((c) => c.id).join(', ')}`,
+      );
+    }
+    await unlink(fileOf(this.dir, id));
+  }
+}

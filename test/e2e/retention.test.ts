@@ -1,0 +1,273 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Api } from '@cairn/test-harness/api';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import {
+  enrollAgent,
+  startAgent,
+  startControlPlane,
+  tempDir,
+  type ControlPlaneProc,
+  type Proc,
+} from '@cairn/test-harness/processes';
+import { protectInstance, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { waitFor } from '@cairn/test-harness/wait';
+
+interface BackupBody {
+  id: string;
+  externalId: string;
+  mode: string;
+  parentId: string | null;
+  deleteTaskId: string | null;
+}
+
+const fast = { durationMs: 50, steps: 1, sizeBytes: 1000 };
+const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
+
+/** The restore points the dummy holds in its own directory, by external id. */
+function pointsIn(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir)
+    .filter((n) => n.endsWith('.json'))
+    .map((n) => n.slice(0, -'.json'.length))
+    .sort();
+}
+
+describe.each(backends)('retention and deletes through the provider (%s)', (backend) => {
+  let db: TestDatabase;
+  let cp: ControlPlaneProc;
+  let agent: Proc;
+  let api: Api;
+
+  beforeAll(async () => {
+    db = await freshDatabase(backend);
+    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
+    api = new Api(cp.url, cp.adminToken);
+    agent = await startAgent((await enrollAgent(cp, 'zone-a', 'host-1')).stateDir);
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await cp?.proc.stop();
+    await db?.drop();
+  });
+
+  async function backup(instanceId: string, mode: 'FULL' | 'INCREMENT' = 'FULL'): Promise<TaskBody> {
+    const started = await api.expect<TaskBody>(202, 'POST', `/v1/instances/${instanceId}/backups`, { mode });
+    const done = await waitForTask(api, started.id, ENDED);
+    expect(done.state).toBe('succeeded');
+    return done;
+  }
+
+  const deleteTasks = async (instanceId: string) =>
+    (await api.expect(200, 'GET', `/v1/tasks?instanceId=${instanceId}&kind=delete-backup&limit=500`))
+      .items as TaskBody[];
+
+  /** Waits until every delete-backup task of the instance ended, and returns them. */
+  async function deletesSettled(instanceId: string, count: number): Promise<TaskBody[]> {
+    return waitFor(
+      async () => {
+        const tasks = await deleteTasks(instanceId);
+        return tasks.length === count && tasks.every((t) => ENDED.includes(t.state)) ? tasks : undefined;
+      },
+      `${count} delete-backup tasks of ${instanceId} to end`,
+      30_000,
+    );
+  }
+
+  const records = async (instanceId: string) =>
+    ((await api.expect(200, 'GET', `/v1/backups?instanceId=${instanceId}&limit=500`)).items as BackupBody[]).sort(
+      (a, b) => (a.id < b.id ? -1 : 1),
+    );
+
+  const eventsOf = async (type: string) =>
+    ((await api.expect(200, 'GET', '/v1/events?after=0&limit=500')).items as { type: string; taskId: string }[]).filter(
+      (e) => e.type === type,
+    );
+
+  it('keep-last 3 after 5 backups leaves exactly 3 records and 3 restore points in the provider, the newest', async () => {
+    const storeDir = tempDir('dummy-store');
+    const p = await protectInstance(api, 'zone-a', {
+      config: { ...fast, storeDir },
+      sla: { cron: '0 2 * * *', keepLast: 3 },
+    });
+    const made: string[] = [];
+    for (let i = 0; i < 5; i++) made.push((await backup(p.instanceId)).backupId!);
+    const deletes = await deletesSettled(p.instanceId, 2);
+    expect(deletes.map((t) => t.state)).toEqual(['succeeded', 'succeeded']);
+    // One delete per doomed record, never two: the two oldest.
+    expect(deletes.map((t) => t.backupId).sort()).toEqual(made.slice(0, 2).sort());
+
+    const kept = await records(p.instanceId);
+    expect(kept.map((b) => b.id)).toEqual(made.slice(2).sort());
+    expect(pointsIn(storeDir)).toEqual(kept.map((b) => b.externalId).sort());
+    const deleted = (await eventsOf('backup.deleted')).filter((e) => deletes.some((t) => t.id === e.taskId));
+    expect(deleted).toHaveLength(2);
+  });
+
+  it('never deletes the base of a kept increment; the whole old chain goes, children first, once no kept point needs it', async () => {
+    const storeDir = tempDir('dummy-store');
+    const p = await protectInstance(api, 'zone-a', {
+      config: { ...fast, storeDir },
+      sla: { cron: '0 2 * * *', keepLast: 2 },
+    });
+    const a = (await backup(p.instanceId, 'FULL')).backupId!;
+    const b = (await backup(p.instanceId, 'INCREMENT')).backupId!;
+    const c = (await backup(p.instanceId, 'INCREMENT')).backupId!;
+    const d = (await backup(p.instanceId, 'FULL')).backupId!;
+    // c (kept) builds on b, b on a: nothing may go yet, however far beyond keep-last.
+    const chain = await records(p.instanceId);
+    expect(chain.find((r) => r.id === c)).toMatchObject({ mode: 'INCREMENT', parentId: b });
+    expect(chain.find((r) => r.id === b)).toMatchObject({ mode: 'INCREMENT', parentId: a });
+    expect(chain.map((r) => r.id)).toEqual([a, b, c, d]);
+    expect(await deleteTasks(p.instanceId)).toEqual([]);
+    expect(pointsIn(storeDir)).toHaveLength(4);
+
+    const e = (await backup(p.instanceId, 'FULL')).backupId!;
+    // The dummy refuses to delete a point an increment builds on: all three succeed only children first.
+    const deletes = await deletesSettled(p.instanceId, 3);
+    expect(deletes.map((t) => [t.backupId, t.state]).sort()).toEqual(
+      [
+        [a, 'succeeded'],
+        [b, 'succeeded'],
+        [c, 'succeeded'],
+      ].sort(),
+    );
+    const kept = await records(p.instanceId);
+    expect(kept.map((r) => r.id)).toEqual([d, e]);
+    expect(pointsIn(storeDir)).toEqual(kept.map((r) => r.externalId).sort());
+  });
+
+  it('a delete the provider refuses keeps the record and raises backup.delete_failed; the next backup asks again', async () => {
+    const storeDir = tempDir('dummy-store');
+    const p = await protectInstance(api, 'zone-a', {
+      config: { ...fast, storeDir, failDeletes: true },
+      sla: { cron: '0 2 * * *', keepLast: 1 },
+    });
+    const first = (await backup(p.instanceId)).backupId!;
+    await backup(p.instanceId);
+    const [failed] = await deletesSettled(p.instanceId, 1);
+    expect(failed).toMatchObject({ state: 'failed', backupId: first, error: { code: 'DELETE_REFUSED' } });
+    expect((await records(p.instanceId)).find((r) => r.id === first)).toMatchObject({ deleteTaskId: failed!.id });
+    expect(pointsIn(storeDir)).toHaveLength(2);
+    const raised = (await eventsOf('backup.delete_failed')).filter((e) => e.taskId === failed!.id);
+    expect(raised).toHaveLength(1);
+
+    // The failed delete no longer blocks: the next retention run queues one more for each doomed record.
+    await backup(p.instanceId);
+    const again = await deletesSettled(p.instanceId, 3);
+    expect(again.filter((t) => t.backupId === first)).toHaveLength(2);
+    expect(await records(p.instanceId)).toHaveLength(3);
+  });
+
+  it('DELETE /v1/backups/{id} answers 202 with the task, a second DELETE the same pending task; the record goes when the provider confirms', async () => {
+    // A zone of its own, whose only agent is stopped while the delete is pending.
+    const enrolled = await enrollAgent(cp, 'zone-b', 'host-b');
+    let agentB = await startAgent(enrolled.stateDir);
+    try {
+      const storeDir = tempDir('dummy-store');
+      const p = await protectInstance(api, 'zone-b', { config: { ...fast, storeDir } });
+      const doomed = (await backup(p.instanceId)).backupId!;
+      const other = (await backup(p.instanceId)).backupId!;
+      await agentB.stop();
+
+      const first = await api.call('DELETE', `/v1/backups/${doomed}`);
+      expect(first.status).toBe(202);
+      expect(first.body).toMatchObject({ kind: 'delete-backup', state: 'queued', backupId: doomed });
+      expect(first.headers.get('location')).toBe(`/v1/tasks/${first.body.id}`);
+      const second = await api.call('DELETE', `/v1/backups/${doomed}`);
+      expect(second.status).toBe(202);
+      expect(second.body.id).toBe(first.body.id);
+      expect(await deleteTasks(p.instanceId)).toHaveLength(1);
+      // Not confirmed yet: the record and the restore point are both still there.
+      expect(await api.expect(200, 'GET', `/v1/backups/${doomed}`)).toMatchObject({ deleteTaskId: first.body.id });
+      expect(pointsIn(storeDir)).toHaveLength(2);
+
+      agentB = await startAgent(enrolled.stateDir);
+      expect(await waitForTask(api, first.body.id, ENDED)).toMatchObject({ state: 'succeeded' });
+      expect((await api.call('GET', `/v1/backups/${doomed}`)).status).toBe(404);
+      const left = await records(p.instanceId);
+      expect(left.map((r) => r.id)).toEqual([other]);
+      expect(pointsIn(storeDir)).toEqual([left[0]!.externalId]);
+    } finally {
+      await agentB.stop();
+    }
+  });
+
+  it('concurrent DELETEs of one backup queue exactly one delete task', async () => {
+    const storeDir = tempDir('dummy-store');
+    const p = await protectInstance(api, 'zone-a', { config: { ...fast, storeDir } });
+    const id = (await backup(p.instanceId)).backupId!;
+    const replies = await Promise.all(Array.from({ length: 12 }, () => api.call('DELETE', `/v1/backups/${id}`)));
+    const tasks = await deletesSettled(p.instanceId, 1);
+    expect(tasks[0]).toMatchObject({ state: 'succeeded', backupId: id });
+    for (const r of replies) {
+      // The pending task again, a lost race for it, or (once confirmed) no such backup.
+      if (r.status === 202) expect(r.body.id).toBe(tasks[0]!.id);
+      else if (r.status === 409) expect(r.body.code).toBe('delete_pending');
+      else expect(r.status).toBe(404);
+    }
+    expect(replies.filter((r) => r.status === 202).length).toBeGreaterThanOrEqual(1);
+    expect(await records(p.instanceId)).toEqual([]);
+    expect(pointsIn(storeDir)).toEqual([]);
+  });
+
+  it('removing the offering with force=true deletes every restore point through the provider; without force they stay', async () => {
+    const storeDir = tempDir('dummy-store');
+    const p = await protectInstance(api, 'zone-a', { config: { ...fast, storeDir } });
+    await backup(p.instanceId, 'FULL');
+    await backup(p.instanceId, 'INCREMENT');
+    expect(pointsIn(storeDir)).toHaveLength(2);
+
+    const removed = await api.call('DELETE', `/v1/instances/${p.instanceId}/offering?force=true`);
+    expect(removed.status).toBe(202);
+    expect(removed.body.items).toHaveLength(2);
+    const deletes = await deletesSettled(p.instanceId, 2);
+    expect(deletes.map((t) => t.state)).toEqual(['succeeded', 'succeeded']);
+    expect(await records(p.instanceId)).toEqual([]);
+    expect(pointsIn(storeDir)).toEqual([]);
+    expect((await api.expect(200, 'GET', `/v1/instances/${p.instanceId}`)).offeringId).toBeNull();
+    // Nothing holds the instance any more.
+    await api.expect(204, 'DELETE', `/v1/instances/${p.instanceId}`);
+
+    const q = await protectInstance(api, 'zone-a', { config: { ...fast, storeDir: tempDir('dummy-store') } });
+    await backup(q.instanceId);
+    await api.expect(204, 'DELETE', `/v1/instances/${q.instanceId}/offering`);
+    expect(await records(q.instanceId)).toHaveLength(1);
+    expect(await deleteTasks(q.instanceId)).toEqual([]);
+  });
+
+  it('bad input (foreign or unknown ids, unknown query parameters) is refused and changes nothing', async () => {
+    const storeDir = tempDir('dummy-store');
+    const p = await protectInstance(api, 'zone-a', { config: { ...fast, storeDir } });
+    const id = (await backup(p.instanceId)).backupId!;
+    const tenant = await api.expect(201, 'POST', '/v1/tenants', { name: 'retention-foreign' });
+    const token = await api.expect(201, 'POST', `/v1/tenants/${tenant.id}/tokens`, { role: 'tenant-admin', name: 'a' });
+    const foreign = new Api(cp.url, token.token as string);
+
+    const refusals: [Api, string, number][] = [
+      [foreign, `/v1/backups/${id}`, 404],
+      [api, '/v1/backups/bkp_nosuchbackup', 404],
+      [api, '/v1/backups/..%2F..%2Fetc', 404],
+      [api, `/v1/backups/${id}?force=true`, 400],
+      [foreign, `/v1/instances/${p.instanceId}/offering?force=true`, 404],
+      [api, `/v1/instances/${p.instanceId}/offering?force=yes`, 400],
+      [api, `/v1/instances/${p.instanceId}/offering?forse=true`, 400],
+    ];
+    for (const [who, url, status] of refusals) {
+      const r = await who.call('DELETE', url);
+      expect(r.status, url).toBe(status);
+      expect(r.headers.get('content-type'), url).toMatch(/application\/problem\+json/);
+    }
+    const bad = await api.call('DELETE', `/v1/instances/${p.instanceId}/offering?forse=true`);
+    expect(JSON.stringify(bad.body)).toMatch(/forse/);
+
+    expect(await deleteTasks(p.instanceId)).toEqual([]);
+    expect((await records(p.instanceId)).map((r) => r.id)).toEqual([id]);
+    expect((await api.expect(200, 'GET', `/v1/instances/${p.instanceId}`)).offeringId).toBe(p.offeringId);
+    expect(pointsIn(storeDir)).toHaveLength(1);
+    expect(path.isAbsolute(storeDir)).toBe(true);
+  });
+});
