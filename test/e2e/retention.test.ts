@@ -14,6 +14,10 @@ import {
 import { protectInstance, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
 import { waitFor } from '@cairn/test-harness/wait';
 
+// The scheduler runs on the real clock here: an SLA that fires only on 29 February at 02:00 adds no
+// backups of its own while a test counts them.
+const NEVER_DURING_A_TEST = '0 2 29 2 *';
+
 interface BackupBody {
   id: string;
   externalId: string;
@@ -91,7 +95,7 @@ describe.each(backends)('retention and deletes through the provider (%s)', (back
     const storeDir = tempDir('dummy-store');
     const p = await protectInstance(api, 'zone-a', {
       config: { ...fast, storeDir },
-      sla: { cron: '0 2 * * *', keepLast: 3 },
+      sla: { cron: NEVER_DURING_A_TEST, keepLast: 3 },
     });
     const made: string[] = [];
     for (let i = 0; i < 5; i++) made.push((await backup(p.instanceId)).backupId!);
@@ -111,7 +115,7 @@ describe.each(backends)('retention and deletes through the provider (%s)', (back
     const storeDir = tempDir('dummy-store');
     const p = await protectInstance(api, 'zone-a', {
       config: { ...fast, storeDir },
-      sla: { cron: '0 2 * * *', keepLast: 2 },
+      sla: { cron: NEVER_DURING_A_TEST, keepLast: 2 },
     });
     const a = (await backup(p.instanceId, 'FULL')).backupId!;
     const b = (await backup(p.instanceId, 'INCREMENT')).backupId!;
@@ -144,7 +148,7 @@ describe.each(backends)('retention and deletes through the provider (%s)', (back
     const storeDir = tempDir('dummy-store');
     const p = await protectInstance(api, 'zone-a', {
       config: { ...fast, storeDir, failDeletes: true },
-      sla: { cron: '0 2 * * *', keepLast: 1 },
+      sla: { cron: NEVER_DURING_A_TEST, keepLast: 1 },
     });
     const first = (await backup(p.instanceId)).backupId!;
     await backup(p.instanceId);
