@@ -1,0 +1,196 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  abandonOutdated,
+  moved,
+  priorityAllowed,
+  retryTargets,
+  runFinished,
+  runProgress,
+  setsOf,
+  startRun,
+  toStart,
+  type Execution,
+  type MemberOutcome,
+  type RunMember,
+} from './job-run.js';
+
+/** `run('a:U b:O c:E')`: members in that order with sets UPDATED, ONGOING, ERROR (D = OUTDATED). */
+function run(spec: string): RunMember[] {
+  const sets = { D: 'OUTDATED', O: 'ONGOING', U: 'UPDATED', E: 'ERROR' } as const;
+  return spec
+    .split(' ')
+    .filter(Boolean)
+    .map((s, position) => {
+      const [id, code] = s.split(':') as [string, keyof typeof sets];
+      return { instanceId: id, position, set: sets[code] };
+    });
+}
+
+describe('toStart', () => {
+  const cases: [string, Execution, string, string[]][] = [
+    ['sequential: the first outdated', 'SEQUENTIAL', 'a:D b:D c:D', ['a']],
+    ['sequential: nothing while one is ongoing', 'SEQUENTIAL', 'a:U b:O c:D', []],
+    ['sequential: next after an error', 'SEQUENTIAL', 'a:E b:D c:D', ['b']],
+    ['sequential: the job order, not the set order', 'SEQUENTIAL', 'a:U b:U c:D d:D', ['c']],
+    ['sequential: done', 'SEQUENTIAL', 'a:U b:E', []],
+    ['parallel: every outdated', 'PARALLEL', 'a:D b:O c:D', ['a', 'c']],
+    ['parallel: done', 'PARALLEL', 'a:U b:E', []],
+    ['empty job', 'SEQUENTIAL', '', []],
+  ];
+  it.each(cases)('%s', (_name, execution, spec, expected) => {
+    expect(toStart(execution, run(spec))).toEqual(expected);
+  });
+});
+
+describe('moved', () => {
+  it('OUTDATED → ONGOING → UPDATED or ERROR', () => {
+    expect(setsOf(moved(run('a:D b:D'), 'a', 'ONGOING'))).toEqual({
+      outdated: ['b'],
+      ongoing: ['a'],
+      updated: [],
+      error: [],
+    });
+    const outcomes: [MemberOutcome, string][] = [
+      ['succeeded', 'updated'],
+      ['failed', 'error'],
+      ['cancelled', 'error'],
+      ['lost', 'error'],
+    ];
+    for (const [outcome, set] of outcomes) {
+      const sets = setsOf(moved(run('a:O b:D'), 'a', outcome)) as Record<string, string[]>;
+      expect(sets[set]).toEqual(['a']);
+    }
+  });
+
+  it('refuses a move the sets do not allow', () => {
+    expect(() => moved(run('a:U'), 'a', 'ONGOING')).toThrow(/a is UPDATED; it cannot become ONGOING/);
+    expect(() => moved(run('a:D'), 'a', 'succeeded')).toThrow(/a is OUTDATED; it cannot become UPDATED/);
+    expect(() => moved(run('a:E'), 'a', 'failed')).toThrow(/a is ERROR/);
+  });
+
+  it('leaves an instance not in the run alone', () => {
+    expect(moved(run('a:D'), 'zz', 'ONGOING')).toEqual(run('a:D'));
+  });
+});
+
+describe('sets, ends and retries', () => {
+  it('startRun makes every instance outdated in the job order; a duplicate is a bug', () => {
+    expect(setsOf(startRun(['c', 'a', 'b'])).outdated).toEqual(['c', 'a', 'b']);
+    expect(() => startRun(['a', 'b', 'a'])).toThrow(/twice/);
+  });
+
+  it('abandonOutdated fails what did not start and leaves the ongoing one to its task', () => {
+    expect(setsOf(abandonOutdated(run('a:U b:O c:D d:D')))).toEqual({
+      outdated: [],
+      ongoing: ['b'],
+      updated: ['a'],
+      error: ['c', 'd'],
+    });
+  });
+
+  it('a run is finished when nothing is outdated or ongoing', () => {
+    expect(runFinished(run('a:U b:E'))).toBe(true);
+    expect(runFinished(run('a:U b:O'))).toBe(false);
+    expect(runFinished(run('a:D'))).toBe(false);
+    expect(runFinished([])).toBe(true);
+  });
+
+  it('a retry takes exactly the error set, in the job order', () => {
+    expect(retryTargets(run('a:E b:U c:E d:U'))).toEqual(['a', 'c']);
+  });
+});
+
+describe('priorityAllowed', () => {
+  const cases: [number, boolean, boolean][] = [
+    [0, false, true],
+    [49, false, true],
+    [50, false, false],
+    [99, false, false],
+    [50, true, true],
+    [99, true, true],
+    [0, true, true],
+    [100, true, false],
+    [-1, true, false],
+    [7.5, false, false],
+  ];
+  it.each(cases)('priority %d, sp-admin %s → %s', (priority, sp, expected) => {
+    expect(priorityAllowed(priority, sp)).toBe(expected);
+  });
+});
+
+describe('runProgress', () => {
+  it('counts finished instances whole, ongoing ones by their percent, outdated ones as nothing', () => {
+    const p = runProgress(
+      [
+        { set: 'UPDATED', percent: 100, bytesDone: 100, bytesTotal: 100 },
+        { set: 'ONGOING', percent: 50, bytesDone: 25, bytesTotal: 50 },
+        { set: 'OUTDATED' },
+        { set: 'ERROR', percent: 10, bytesDone: 5, bytesTotal: 80 },
+      ],
+      0,
+      60_000,
+    );
+    // (100 + 50 + 0 + 100) / 4 = 62.5 % in 60 s: 37.5 % left at that rate is 36 s.
+    expect(p).toEqual({ percent: 62.5, bytesDone: 130, bytesTotal: 230, etaSeconds: 36 });
+  });
+
+  it('has no ETA before anything moved, and 0 once done', () => {
+    expect(runProgress([{ set: 'OUTDATED' }], 0, 10_000).etaSeconds).toBeNull();
+    expect(runProgress([{ set: 'ONGOING', percent: 0 }], 0, 10_000).etaSeconds).toBeNull();
+    expect(runProgress([{ set: 'UPDATED' }], 0, 0)).toMatchObject({ percent: 100, etaSeconds: 0 });
+    expect(runProgress([], 0, 0)).toMatchObject({ percent: 100, etaSeconds: 0 });
+  });
+
+  it('ignores a nonsense percent', () => {
+    expect(runProgress([{ set: 'ONGOING', percent: Number.NaN }], 0, 1000).percent).toBe(0);
+    expect(runProgress([{ set: 'ONGOING', percent: 250 }], 0, 1000).percent).toBe(100);
+  });
+});
+
+describe('a run driven to its end (property)', () => {
+  const outcome = fc.constantFrom<MemberOutcome>('succeeded', 'failed', 'cancelled', 'lost');
+  const scenario = fc.record({
+    execution: fc.constantFrom<Execution>('SEQUENTIAL', 'PARALLEL'),
+    size: fc.integer({ min: 0, max: 12 }),
+    // Which ongoing backup ends next, and how: indexes are taken modulo the ongoing count.
+    ends: fc.array(fc.tuple(fc.nat(), outcome), { maxLength: 40 }),
+    cancelAt: fc.option(fc.nat({ max: 30 }), { nil: undefined }),
+  });
+
+  it('never two ongoing in SEQUENTIAL, starts in the job order, and ends with every instance UPDATED or ERROR', () => {
+    fc.assert(
+      fc.property(scenario, ({ execution, size, ends, cancelAt }) => {
+        const ids = Array.from({ length: size }, (_, i) => `i${i}`);
+        let members = startRun(ids);
+        const started: string[] = [];
+        const start = () => {
+          for (const id of toStart(execution, members)) {
+            members = moved(members, id, 'ONGOING');
+            started.push(id);
+          }
+        };
+        start();
+        let step = 0;
+        // Each loop ends one ongoing backup; ends beyond the scripted ones succeed.
+        while (!runFinished(members)) {
+          const ongoing = setsOf(members).ongoing;
+          if (execution === 'SEQUENTIAL') expect(ongoing.length).toBeLessThanOrEqual(1);
+          if (step === cancelAt) members = abandonOutdated(members);
+          const [pick, how] = ends[step] ?? [0, 'succeeded' as const];
+          if (ongoing.length > 0) members = moved(members, ongoing[pick % ongoing.length]!, how);
+          start();
+          step++;
+          expect(step).toBeLessThanOrEqual(size + 1);
+        }
+        const sets = setsOf(members);
+        expect([...sets.updated, ...sets.error].sort()).toEqual([...ids].sort());
+        // Nothing starts twice, and SEQUENTIAL starts in the job's order.
+        expect(new Set(started).size).toBe(started.length);
+        if (execution === 'SEQUENTIAL') expect(started).toEqual(ids.slice(0, started.length));
+        // A retry takes exactly what failed.
+        expect(retryTargets(members)).toEqual(sets.error);
+      }),
+    );
+  });
+});

@@ -1,0 +1,139 @@
+/**
+ * Pure rules of a backup job's run: the four sets an instance moves through, which instances may
+ * start now (SEQUENTIAL or PARALLEL), what an ended backup does to the sets, when the run is over,
+ * and the run's progress with an ETA from the throughput observed so far.
+ *
+ * A run starts with every instance of the job OUTDATED. An instance becomes ONGOING when its backup
+ * task is made, then UPDATED (the backup succeeded) or ERROR (it failed, was cancelled, was lost,
+ * or could not be made). SEQUENTIAL starts the next instance, in the job's order, only once no
+ * instance is ONGOING; PARALLEL starts them all and lets the dispatcher's slots decide.
+ */
+
+export const JOB_SETS = ['OUTDATED', 'ONGOING', 'UPDATED', 'ERROR'] as const;
+export type JobSet = (typeof JOB_SETS)[number];
+
+export const EXECUTIONS = ['SEQUENTIAL', 'PARALLEL'] as const;
+export type Execution = (typeof EXECUTIONS)[number];
+
+/** The lowest priority reserved for the service provider; tenants may use 0 up to one below it. */
+export const SP_PRIORITY_FLOOR = 50;
+export const MAX_PRIORITY = 99;
+
+/** One instance of a run: its place in the job's order and its set. */
+export interface RunMember {
+  instanceId: string;
+  /** The position in the job's list: the backup order. */
+  position: number;
+  set: JobSet;
+}
+
+/** Every instance OUTDATED, in the job's order. Duplicates are a caller's bug. */
+export function startRun(instanceIds: readonly string[]): RunMember[] {
+  if (new Set(instanceIds).size !== instanceIds.length) {
+    throw new Error(`a job lists an instance twice: ${instanceIds.join(', ')}`);
+  }
+  return instanceIds.map((instanceId, position) => ({ instanceId, position, set: 'OUTDATED' }));
+}
+
+/** The ids in each set, each in the job's order (what `GET /v1/backup-jobs/{id}` shows). */
+export function setsOf(members: readonly RunMember[]): Record<Lowercase<JobSet>, string[]> {
+  const ordered = [...members].sort((a, b) => a.position - b.position);
+  const of = (set: JobSet) => ordered.filter((m) => m.set === set).map((m) => m.instanceId);
+  return { outdated: of('OUTDATED'), ongoing: of('ONGOING'), updated: of('UPDATED'), error: of('ERROR') };
+}
+
+/**
+ * The instances whose backup should be made now. SEQUENTIAL: the first OUTDATED in the job's order,
+ * and only while none is ONGOING (never two at once). PARALLEL: every OUTDATED one.
+ *
+ * @example toStart('SEQUENTIAL', [{a: UPDATED}, {b: OUTDATED}, {c: OUTDATED}]) // → ['b']
+ */
+export function toStart(execution: Execution, members: readonly RunMember[]): string[] {
+  const outdated = [...members].filter((m) => m.set === 'OUTDATED').sort((a, b) => a.position - b.position);
+  if (execution === 'PARALLEL') return outdated.map((m) => m.instanceId);
+  if (members.some((m) => m.set === 'ONGOING')) return [];
+  return outdated.slice(0, 1).map((m) => m.instanceId);
+}
+
+/** How an instance's part of a run ended, as the task's end tells it. */
+export type MemberOutcome = 'succeeded' | 'failed' | 'cancelled' | 'lost';
+
+/** The set an instance moves to: ONGOING when its task is made; UPDATED or ERROR when it ends. */
+export function moved(members: readonly RunMember[], instanceId: string, to: 'ONGOING' | MemberOutcome): RunMember[] {
+  const next: JobSet = to === 'ONGOING' ? 'ONGOING' : to === 'succeeded' ? 'UPDATED' : 'ERROR';
+  const allowed: JobSet = to === 'ONGOING' ? 'OUTDATED' : 'ONGOING';
+  return members.map((m) => {
+    if (m.instanceId !== instanceId) return m;
+    if (m.set !== allowed) throw new Error(`instance ${instanceId} is ${m.set}; it cannot become ${next}`);
+    return { ...m, set: next };
+  });
+}
+
+/**
+ * Ends the rest of a run at once (cancel, or maintenance failing what did not start): every
+ * OUTDATED instance goes to ERROR. ONGOING ones are left to end through their tasks.
+ */
+export function abandonOutdated(members: readonly RunMember[]): RunMember[] {
+  return members.map((m) => (m.set === 'OUTDATED' ? { ...m, set: 'ERROR' } : m));
+}
+
+/** A run is over when nothing is OUTDATED or ONGOING. */
+export function runFinished(members: readonly RunMember[]): boolean {
+  return members.every((m) => m.set === 'UPDATED' || m.set === 'ERROR');
+}
+
+/** The instances a retry backs up: exactly the ERROR set, in the job's order. */
+export function retryTargets(members: readonly RunMember[]): string[] {
+  return setsOf(members).error;
+}
+
+/** May this caller give a job this priority? Tenants 0-49, the service provider 0-99. */
+export function priorityAllowed(priority: number, isSpAdmin: boolean): boolean {
+  if (!Number.isInteger(priority) || priority < 0 || priority > MAX_PRIORITY) return false;
+  return isSpAdmin || priority < SP_PRIORITY_FLOOR;
+}
+
+/** One instance's backup task as the run's progress sees it. */
+export interface MemberProgress {
+  set: JobSet;
+  /** The task's own progress; absent before the task exists. */
+  percent?: number;
+  bytesDone?: number;
+  bytesTotal?: number;
+}
+
+export interface RunProgress {
+  /** 0-100, over the instances of the run (each counts equally: sizes are unknown before a backup). */
+  percent: number;
+  bytesDone: number;
+  /** Known so far: tasks that have not reported a size yet add nothing. */
+  bytesTotal: number;
+  /** From the bytes per second observed since the run started; null until it can be told. */
+  etaSeconds: number | null;
+}
+
+/**
+ * The run's progress: finished instances count 100 %, ongoing ones their task's percent, outdated
+ * ones 0. The ETA divides what is left (in percent of the run) by the rate so far.
+ */
+export function runProgress(members: readonly MemberProgress[], startedAt: number, now: number): RunProgress {
+  if (members.length === 0) return { percent: 100, bytesDone: 0, bytesTotal: 0, etaSeconds: 0 };
+  let sum = 0;
+  let bytesDone = 0;
+  let bytesTotal = 0;
+  for (const m of members) {
+    const done = m.set === 'UPDATED' || m.set === 'ERROR';
+    sum += done ? 100 : m.set === 'ONGOING' ? clampPercent(m.percent ?? 0) : 0;
+    bytesDone += m.bytesDone ?? 0;
+    bytesTotal += m.bytesTotal ?? 0;
+  }
+  const percent = Math.min(100, Math.round((sum / members.length) * 10) / 10);
+  const elapsed = (now - startedAt) / 1000;
+  const etaSeconds =
+    percent >= 100 ? 0 : percent <= 0 || elapsed <= 0 ? null : Math.round((elapsed * (100 - percent)) / percent);
+  return { percent, bytesDone, bytesTotal, etaSeconds };
+}
+
+function clampPercent(p: number): number {
+  return Number.isFinite(p) ? Math.min(100, Math.max(0, p)) : 0;
+}
