@@ -7,7 +7,10 @@ import { startControlPlane, type ControlPlaneProc } from '@cairn/test-harness/pr
 
 // better-sqlite3 is the control plane's dependency, not the test root's.
 const requireFromControlPlane = createRequire(import.meta.resolve('@cairn/control-plane'));
-const Sqlite = requireFromControlPlane('better-sqlite3') as typeof import('better-sqlite3');
+const Sqlite = requireFromControlPlane('better-sqlite3') as new (file: string) => {
+  exec(sql: string): void;
+  close(): void;
+};
 
 // SQLite only: another process holding the database's write lock is what makes it refuse. On
 // MySQL the same answer follows a deadlock (1213) or a lock wait timeout (1205), which a test

@@ -1,7 +1,7 @@
 import { encodeFrame } from '@cairn/proto';
 import { FailureCodes, RejectReasons, type FailureCode } from '@cairn/proto/vocabulary';
-import { fairOrder } from '../domain/dispatch-rules.js';
-import { unfit, type AgentCandidate } from '../domain/placement.js';
+import { planRound } from '../domain/dispatch-rules.js';
+import type { AgentCandidate } from '../domain/placement.js';
 import type { Logger } from '../logger.js';
 import type { AgentHelloInfo, AgentRepository } from '../store/agent-repository.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
@@ -104,7 +104,7 @@ export class Dispatcher implements SessionHost {
     await this.sendCancels();
     if (this.sessions.size === 0) return;
     const held = await this.queue.heldCounts();
-    let budget = this.opts.maxConcurrentTasks - held.total;
+    const budget = this.opts.maxConcurrentTasks - held.total;
     if (budget <= 0) return;
     const candidates: AgentCandidate[] = [];
     for (const [agentId, session] of this.sessions) {
@@ -123,26 +123,20 @@ export class Dispatcher implements SessionHost {
     const free = candidates.reduce((n, a) => n + Math.max(0, a.slots - a.held), 0);
     if (free === 0) return;
     const window = Math.min(500, Math.max(50, free * 4));
-    const head = fairOrder(await this.queue.queueHead(window, Math.max(1, free)));
-    const busyInstances = new Set<string>();
-    for (const task of head) {
-      if (budget <= 0) break;
-      if (task.instanceId && busyInstances.has(task.instanceId)) continue;
-      const fit = candidates
-        .filter((a) => unfit(a, task) === null)
-        .sort((a, b) => b.slots - b.held - (a.slots - a.held))[0];
-      if (!fit) continue;
+    const head = await this.queue.queueHead(window, Math.max(1, free));
+    for (const { task, agentId } of planRound(head, candidates, budget)) {
       const now = Date.now();
-      const attempt = await this.queue.claim(task, fit.id, now + this.opts.taskLeaseMs, now);
-      if (attempt === null) continue; // another replica took it, or it was cancelled
-      fit.held++;
-      budget--;
-      if (task.instanceId) busyInstances.add(task.instanceId);
-      await this.assign(this.sessions.get(fit.id), {
+      const attempt = await this.queue.claim(task, agentId, now + this.opts.taskLeaseMs, now);
+      if (attempt === null) {
+        // Another replica took it, or it was cancelled: its slot may go to the next task.
+        this.again = true;
+        continue;
+      }
+      await this.assign(this.sessions.get(agentId), {
         ...task,
         attempt,
         state: 'dispatched',
-        agentId: fit.id,
+        agentId,
         deliveries: 0,
       });
     }

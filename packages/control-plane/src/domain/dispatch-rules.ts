@@ -3,6 +3,7 @@
  * rejection does to a task.
  */
 import { FailureCodes, requeues } from '@cairn/proto/vocabulary';
+import { unfit, type AgentCandidate, type TaskNeeds } from './placement.js';
 
 export interface Queued {
   id: string;
@@ -39,6 +40,43 @@ export function fairOrder<T extends Queued>(sorted: readonly T[]): T[] {
     }
   }
   return out;
+}
+
+/** A queued task as one dispatch round sees it. */
+export type RoundTask = Queued & TaskNeeds & { instanceId: string | null };
+
+/**
+ * One dispatch round: which queued task goes to which agent. Tasks are offered in `fairOrder`
+ * (priority first, tenants taking turns within a priority); each goes to the fitting agent with the
+ * most free slots (ties: the first in `agents`), at most one task per instance, until `budget` (the
+ * global limit minus what agents already hold) or the slots run out. A task that fits no agent
+ * now is passed over, so it never holds back a lower-priority task that does fit somewhere.
+ * `agents` is not changed; the plan counts the slots it hands out.
+ *
+ * @example planRound(head, [{ id: 'ag1', slots: 2, held: 1, ... }], 10) // → [{ task: head[0], agentId: 'ag1' }]
+ */
+export function planRound<T extends RoundTask>(
+  sorted: readonly T[],
+  agents: readonly AgentCandidate[],
+  budget: number,
+): { task: T; agentId: string }[] {
+  const pool = agents.map((a) => ({ ...a }));
+  const busyInstances = new Set<string>();
+  const plan: { task: T; agentId: string }[] = [];
+  for (const task of fairOrder(sorted)) {
+    if (plan.length >= budget) break;
+    if (task.instanceId !== null && busyInstances.has(task.instanceId)) continue;
+    let best: (typeof pool)[number] | undefined;
+    for (const a of pool) {
+      if (unfit(a, task) !== null) continue;
+      if (!best || a.slots - a.held > best.slots - best.held) best = a;
+    }
+    if (!best) continue;
+    best.held++;
+    if (task.instanceId !== null) busyInstances.add(task.instanceId);
+    plan.push({ task, agentId: best.id });
+  }
+  return plan;
 }
 
 /** What an agent's refusal (TaskRejected.reason_code) does to the task. */
