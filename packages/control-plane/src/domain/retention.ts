@@ -45,9 +45,7 @@ export function backupsToDelete(backups: readonly RetainedBackup[], policy: Rete
   const expired = (b: RetainedBackup) => now !== undefined && b.expiresAt != null && b.expiresAt <= now;
   if (!retains && !backups.some(expired)) return [];
   const ordered = [...backups].sort(newestFirst);
-  const keep = new Set(
-    (retains ? ordered.slice(0, keepLast) : ordered).filter((b) => !expired(b)).map((b) => b.id),
-  );
+  const keep = new Set((retains ? ordered.slice(0, keepLast) : ordered).filter((b) => !expired(b)).map((b) => b.id));
   if (!policy.handlesChains) {
     const byId = new Map(backups.map((b) => [b.id, b]));
     for (const id of [...keep]) {

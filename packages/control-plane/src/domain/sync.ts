@@ -61,7 +61,8 @@ export function parseListing(output: string | null): Listing {
     const bad = (field: string, want: string) => ({ ok: false as const, reason: `point ${i}: ${field} ${want}` });
     if (!isObject(raw)) return bad('', 'is not an object');
     const id = externalId(raw['externalId']);
-    if (id === undefined) return bad('externalId', `must be a non-empty string of at most ${SYNC_LIMITS.externalIdChars} characters`);
+    if (id === undefined)
+      return bad('externalId', `must be a non-empty string of at most ${SYNC_LIMITS.externalIdChars} characters`);
     const createdAt = time(raw['createdAt']);
     if (createdAt === undefined) return bad('createdAt', 'must be an ISO 8601 time');
     const sizeBytes = raw['sizeBytes'];
