@@ -3,7 +3,7 @@ import { ConflictError } from '../domain/errors.js';
 import { driftReport, planSync, type DriftReport, type ListedPoint } from '../domain/sync.js';
 import { HELD_STATES, isTerminal, type TaskState } from '../domain/task.js';
 import type { BackupRepository } from './backup-repository.js';
-import { transact, type Db } from './db.js';
+import { isUniqueViolation, transact, type Db } from './db.js';
 import type { EventRepository } from './event-repository.js';
 import { newId } from './ids.js';
 import type { RetentionRepository } from './retention-repository.js';
@@ -44,37 +44,19 @@ export class SyncRepository {
     now = Date.now(),
   ): Promise<{ task: TaskRow; created: boolean }> {
     return transact(this.db, async (trx) => {
-      await trx
-        .insertInto('providerSyncs')
-        .values({
-          providerId: provider.id,
-          activeTaskId: null,
-          taskId: null,
-          syncedAt: null,
-          report: null,
-          createdAt: now,
-        })
-        .orIgnore()
-        .execute();
       const row = await trx
         .selectFrom('providerSyncs')
         .select('activeTaskId')
         .where('providerId', '=', provider.id)
-        .executeTakeFirstOrThrow();
-      if (row.activeTaskId) {
+        .executeTakeFirst();
+      if (row?.activeTaskId) {
         const pending = await trx.selectFrom('tasks').selectAll().where('id', '=', row.activeTaskId).executeTakeFirst();
         if (pending && !isTerminal(pending.state as TaskState)) return { task: pending, created: false };
       }
       const id = newId('tsk', now);
-      const claimed = await trx
-        .updateTable('providerSyncs')
-        .set({ activeTaskId: id })
-        .where('providerId', '=', provider.id)
-        .where((eb) =>
-          row.activeTaskId === null ? eb('activeTaskId', 'is', null) : eb('activeTaskId', '=', row.activeTaskId),
-        )
-        .executeTakeFirst();
-      if (Number(claimed.numUpdatedRows) !== 1) {
+      // The claim is the first lock taken on the row (an update, or the insert making it): of two
+      // concurrent callers, the second waits for the first to commit and then finds it claimed.
+      if (!(await this.claim(trx, provider.id, id, row ? row.activeTaskId : undefined, now))) {
         throw new ConflictError(`a sync of provider connection ${provider.id} was queued meanwhile`, 'sync_pending');
       }
       const task = await this.tasks.create(
@@ -97,6 +79,35 @@ export class SyncRepository {
       );
       return { task, created: true };
     });
+  }
+
+  /** Sets the row's active task to `taskId` if it still names `expected` (undefined: there is no row yet). */
+  private async claim(
+    trx: Trx,
+    providerId: string,
+    taskId: string,
+    expected: string | null | undefined,
+    now: number,
+  ): Promise<boolean> {
+    if (expected === undefined) {
+      try {
+        await trx
+          .insertInto('providerSyncs')
+          .values({ providerId, activeTaskId: taskId, taskId: null, syncedAt: null, report: null, createdAt: now })
+          .execute();
+        return true;
+      } catch (err) {
+        if (isUniqueViolation(err)) return false;
+        throw err;
+      }
+    }
+    const r = await trx
+      .updateTable('providerSyncs')
+      .set({ activeTaskId: taskId })
+      .where('providerId', '=', providerId)
+      .where((eb) => (expected === null ? eb('activeTaskId', 'is', null) : eb('activeTaskId', '=', expected)))
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
   }
 
   /** The drift report of the provider's last applied sync, if it had one. */
@@ -132,18 +143,7 @@ export class SyncRepository {
       return;
     }
     const report = await this.apply(trx, task, outcome.points, now);
-    await trx
-      .insertInto('providerSyncs')
-      .values({
-        providerId: task.providerId,
-        activeTaskId: null,
-        taskId: null,
-        syncedAt: null,
-        report: null,
-        createdAt: now,
-      })
-      .orIgnore()
-      .execute();
+    // The row exists: it was made when this task was queued.
     await trx
       .updateTable('providerSyncs')
       .set({ taskId: task.id, syncedAt: now, report: JSON.stringify(report) })
