@@ -12,7 +12,7 @@ import {
   type ControlPlaneProc,
   type Proc,
 } from '@cairn/test-harness/processes';
-import { protectInstance, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { dummyPoints, protectInstance, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
 import { waitFor } from '@cairn/test-harness/wait';
 
 // An SLA that fires only on 29 February at 02:00: its keep-last applies, its fires never come.
@@ -30,16 +30,6 @@ interface BackupBody {
   parentId: string | null;
   vanishedAt: string | null;
   deleteTaskId: string | null;
-}
-
-/** The restore points the dummy holds in its directory, by external id. */
-function pointsIn(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  return fs
-    .readdirSync(dir)
-    .filter((n) => n.endsWith('.json'))
-    .map((n) => n.slice(0, -'.json'.length))
-    .sort();
 }
 
 /** A restore point written behind Cairn's back, in the dummy's own file format. */
@@ -218,7 +208,7 @@ describe.each(backends)('provider sync and the drift report (%s)', (backend) => 
     }, 'the refused deletes of the two oldest to end');
     expect(failed.every((t) => t.state === 'failed')).toBe(true);
     expect(await records(p.instanceId)).toHaveLength(5);
-    expect(pointsIn(storeDir)).toHaveLength(5);
+    expect(dummyPoints(storeDir)).toHaveLength(5);
 
     await api.expect(200, 'PATCH', `/v1/zones/zone-a/providers/${p.providerId}`, {
       config: { ...fast, storeDir, failDeletes: false },
@@ -241,7 +231,7 @@ describe.each(backends)('provider sync and the drift report (%s)', (backend) => 
     );
     const left = await records(p.instanceId);
     expect(left.map((r) => r.id)).toEqual(made.slice(2).sort());
-    expect(pointsIn(storeDir)).toEqual(left.map((r) => r.externalId).sort());
+    expect(dummyPoints(storeDir)).toEqual(left.map((r) => r.externalId).sort());
   });
 
   it('removes a record whose delete was asked for once the provider no longer lists it; deletes an expired point', async () => {
@@ -264,7 +254,7 @@ describe.each(backends)('provider sync and the drift report (%s)', (backend) => 
     expect(report.expired).toEqual(report.adopted);
     expect(await eventsOf('backup.deleted', task.id)).toHaveLength(1);
     await waitFor(async () => (await records(p.instanceId)).length === 0, 'the expired point to be deleted');
-    expect(pointsIn(storeDir)).toEqual([]);
+    expect(dummyPoints(storeDir)).toEqual([]);
   });
 
   it('a sync already queued is answered again instead of a second one', async () => {
