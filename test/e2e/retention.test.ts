@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
@@ -11,7 +10,7 @@ import {
   type ControlPlaneProc,
   type Proc,
 } from '@cairn/test-harness/processes';
-import { protectInstance, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { dummyPoints, protectInstance, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
 import { waitFor } from '@cairn/test-harness/wait';
 
 // The scheduler runs on the real clock here: an SLA that fires only on 29 February at 02:00 adds no
@@ -28,16 +27,6 @@ interface BackupBody {
 
 const fast = { durationMs: 50, steps: 1, sizeBytes: 1000 };
 const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
-
-/** The restore points the dummy holds in its own directory, by external id. */
-function pointsIn(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  return fs
-    .readdirSync(dir)
-    .filter((n) => n.endsWith('.json'))
-    .map((n) => n.slice(0, -'.json'.length))
-    .sort();
-}
 
 describe.each(backends)('retention and deletes through the provider (%s)', (backend) => {
   let db: TestDatabase;
@@ -106,7 +95,7 @@ describe.each(backends)('retention and deletes through the provider (%s)', (back
 
     const kept = await records(p.instanceId);
     expect(kept.map((b) => b.id)).toEqual(made.slice(2).sort());
-    expect(pointsIn(storeDir)).toEqual(kept.map((b) => b.externalId).sort());
+    expect(dummyPoints(storeDir)).toEqual(kept.map((b) => b.externalId).sort());
     const deleted = (await eventsOf('backup.deleted')).filter((e) => deletes.some((t) => t.id === e.taskId));
     expect(deleted).toHaveLength(2);
   });
@@ -127,7 +116,7 @@ describe.each(backends)('retention and deletes through the provider (%s)', (back
     expect(chain.find((r) => r.id === b)).toMatchObject({ mode: 'INCREMENT', parentId: a });
     expect(chain.map((r) => r.id)).toEqual([a, b, c, d]);
     expect(await deleteTasks(p.instanceId)).toEqual([]);
-    expect(pointsIn(storeDir)).toHaveLength(4);
+    expect(dummyPoints(storeDir)).toHaveLength(4);
 
     const e = (await backup(p.instanceId, 'FULL')).backupId!;
     // The dummy refuses to delete a point an increment builds on: all three succeed only children first.
@@ -141,7 +130,7 @@ describe.each(backends)('retention and deletes through the provider (%s)', (back
     );
     const kept = await records(p.instanceId);
     expect(kept.map((r) => r.id)).toEqual([d, e]);
-    expect(pointsIn(storeDir)).toEqual(kept.map((r) => r.externalId).sort());
+    expect(dummyPoints(storeDir)).toEqual(kept.map((r) => r.externalId).sort());
   });
 
   it('a delete the provider refuses keeps the record and raises backup.delete_failed; the next backup asks again', async () => {
@@ -155,7 +144,7 @@ describe.each(backends)('retention and deletes through the provider (%s)', (back
     const [failed] = await deletesSettled(p.instanceId, 1);
     expect(failed).toMatchObject({ state: 'failed', backupId: first, error: { code: 'DELETE_REFUSED' } });
     expect((await records(p.instanceId)).find((r) => r.id === first)).toMatchObject({ deleteTaskId: failed!.id });
-    expect(pointsIn(storeDir)).toHaveLength(2);
+    expect(dummyPoints(storeDir)).toHaveLength(2);
     const raised = (await eventsOf('backup.delete_failed')).filter((e) => e.taskId === failed!.id);
     expect(raised).toHaveLength(1);
 
@@ -187,14 +176,14 @@ describe.each(backends)('retention and deletes through the provider (%s)', (back
       expect(await deleteTasks(p.instanceId)).toHaveLength(1);
       // Not confirmed yet: the record and the restore point are both still there.
       expect(await api.expect(200, 'GET', `/v1/backups/${doomed}`)).toMatchObject({ deleteTaskId: first.body.id });
-      expect(pointsIn(storeDir)).toHaveLength(2);
+      expect(dummyPoints(storeDir)).toHaveLength(2);
 
       agentB = await startAgent(enrolled.stateDir);
       expect(await waitForTask(api, first.body.id, ENDED)).toMatchObject({ state: 'succeeded' });
       expect((await api.call('GET', `/v1/backups/${doomed}`)).status).toBe(404);
       const left = await records(p.instanceId);
       expect(left.map((r) => r.id)).toEqual([other]);
-      expect(pointsIn(storeDir)).toEqual([left[0]!.externalId]);
+      expect(dummyPoints(storeDir)).toEqual([left[0]!.externalId]);
     } finally {
       await agentB.stop();
     }
@@ -215,7 +204,7 @@ describe.each(backends)('retention and deletes through the provider (%s)', (back
     }
     expect(replies.filter((r) => r.status === 202).length).toBeGreaterThanOrEqual(1);
     expect(await records(p.instanceId)).toEqual([]);
-    expect(pointsIn(storeDir)).toEqual([]);
+    expect(dummyPoints(storeDir)).toEqual([]);
   });
 
   it('removing the offering with force=true deletes every restore point through the provider; without force they stay', async () => {
@@ -223,7 +212,7 @@ describe.each(backends)('retention and deletes through the provider (%s)', (back
     const p = await protectInstance(api, 'zone-a', { config: { ...fast, storeDir } });
     await backup(p.instanceId, 'FULL');
     await backup(p.instanceId, 'INCREMENT');
-    expect(pointsIn(storeDir)).toHaveLength(2);
+    expect(dummyPoints(storeDir)).toHaveLength(2);
 
     const removed = await api.call('DELETE', `/v1/instances/${p.instanceId}/offering?force=true`);
     expect(removed.status).toBe(202);
@@ -231,7 +220,7 @@ describe.each(backends)('retention and deletes through the provider (%s)', (back
     const deletes = await deletesSettled(p.instanceId, 2);
     expect(deletes.map((t) => t.state)).toEqual(['succeeded', 'succeeded']);
     expect(await records(p.instanceId)).toEqual([]);
-    expect(pointsIn(storeDir)).toEqual([]);
+    expect(dummyPoints(storeDir)).toEqual([]);
     expect((await api.expect(200, 'GET', `/v1/instances/${p.instanceId}`)).offeringId).toBeNull();
     // Nothing holds the instance any more.
     await api.expect(204, 'DELETE', `/v1/instances/${p.instanceId}`);
@@ -271,7 +260,7 @@ describe.each(backends)('retention and deletes through the provider (%s)', (back
     expect(await deleteTasks(p.instanceId)).toEqual([]);
     expect((await records(p.instanceId)).map((r) => r.id)).toEqual([id]);
     expect((await api.expect(200, 'GET', `/v1/instances/${p.instanceId}`)).offeringId).toBe(p.offeringId);
-    expect(pointsIn(storeDir)).toHaveLength(1);
+    expect(dummyPoints(storeDir)).toHaveLength(1);
     expect(path.isAbsolute(storeDir)).toBe(true);
   });
 });

@@ -125,6 +125,8 @@ export async function startControlPlane(opts: {
       CAIRN_LOG_LEVEL: 'info',
       // Tests stop many control planes; the readiness drain has a test of its own.
       CAIRN_SHUTDOWN_DRAIN_MS: '0',
+      // Periodic sync has tests of its own; elsewhere it would add sync tasks (and their deletes) no test counts.
+      CAIRN_SYNC_INTERVAL_S: '0',
       ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import type { Api } from './api.js';
 import { waitFor } from './wait.js';
 
@@ -73,4 +74,14 @@ export async function waitForTask(api: Api, id: string, states: string[], timeou
   } catch (err) {
     throw new Error(`${(err as Error).message}; last seen: ${JSON.stringify(last)}`);
   }
+}
+
+/** The restore points a dummy provider with `storeDir` holds, by external id (one JSON file each). */
+export function dummyPoints(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir)
+    .filter((n) => n.endsWith('.json'))
+    .map((n) => n.slice(0, -'.json'.length))
+    .sort();
 }

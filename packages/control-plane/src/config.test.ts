@@ -56,6 +56,15 @@ describe('control plane configuration', () => {
     expect(loadConfig({}).idempotencyLeaseMs).toBeLessThanOrEqual(60_000);
   });
 
+  it('syncs providers every 300 s by default; 0 turns it off; anything else not a count of seconds is refused', () => {
+    expect(loadConfig({}).syncIntervalS).toBe(300);
+    expect(loadConfig({ CAIRN_SYNC_INTERVAL_S: '0' }).syncIntervalS).toBe(0);
+    expect(loadConfig({ CAIRN_SYNC_INTERVAL_S: '60' }).syncIntervalS).toBe(60);
+    for (const bad of ['-1', '1.5', 'often', '604801']) {
+      expect(() => loadConfig({ CAIRN_SYNC_INTERVAL_S: bad }), bad).toThrow(/CAIRN_SYNC_INTERVAL_S: must be/);
+    }
+  });
+
   it('refuses a lease shorter than two heartbeats', () => {
     expect(() => loadConfig({ CAIRN_HEARTBEAT_MS: '5000', CAIRN_TASK_LEASE_MS: '6000' })).toThrow(
       /CAIRN_TASK_LEASE_MS \(6000\) must be at least twice CAIRN_HEARTBEAT_MS \(5000\)/,

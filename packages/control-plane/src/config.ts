@@ -35,6 +35,8 @@ export interface Config {
   shutdownDrainMs: number;
   /** How often the scheduler looks for due fires. */
   schedulerTickMs: number;
+  /** Seconds between periodic syncs of every provider connection (on the scheduler's clock); 0: off. */
+  syncIntervalS: number;
   /** TEST ONLY: a file holding the scheduler's current time (needs NODE_ENV=test). */
   testClockFile: string | undefined;
 }
@@ -68,6 +70,12 @@ const schema = z.object({
   CAIRN_AGENT_FRAME_BURST: int(100).default(2000),
   CAIRN_ASSIGN_MAX_SENDS: int(1).default(5),
   CAIRN_SCHEDULER_TICK_MS: int(10).max(60_000).default(1000),
+  CAIRN_SYNC_INTERVAL_S: z.coerce
+    .number({ message: 'must be a whole number of seconds (0: no periodic sync)' })
+    .int('must be a whole number of seconds (0: no periodic sync)')
+    .min(0, 'must be 0 (no periodic sync) or a number of seconds')
+    .max(7 * 24 * 3600, 'must be at most 604800 seconds (a week)')
+    .default(300),
   CAIRN_TEST_CLOCK_FILE: z.string().min(1).optional(),
   NODE_ENV: z.string().optional(),
 });
@@ -116,6 +124,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     agentFrameRate: { perSecond: e.CAIRN_AGENT_FRAME_RATE, burst: e.CAIRN_AGENT_FRAME_BURST },
     assignMaxSends: e.CAIRN_ASSIGN_MAX_SENDS,
     schedulerTickMs: e.CAIRN_SCHEDULER_TICK_MS,
+    syncIntervalS: e.CAIRN_SYNC_INTERVAL_S,
     testClockFile: e.CAIRN_TEST_CLOCK_FILE,
   };
 }

@@ -8,6 +8,7 @@ import { Dispatcher } from './dispatch/dispatcher.js';
 import type { Logger } from './logger.js';
 import { Metrics } from './observability/metrics.js';
 import { fileClock, systemClock } from './scheduler/clock.js';
+import { PeriodicSync } from './scheduler/periodic-sync.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { EventFeed } from './service/event-feed.js';
 import { Operations } from './service/operations.js';
@@ -24,6 +25,7 @@ import { EventRepository } from './store/event-repository.js';
 import { QueueRepository } from './store/queue-repository.js';
 import { ReportRepository } from './store/report-repository.js';
 import { RetentionRepository } from './store/retention-repository.js';
+import { SyncRepository } from './store/sync-repository.js';
 import { TaskRepository } from './store/task-repository.js';
 import { UsageRepository } from './store/usage-repository.js';
 import { TenantRepository } from './store/tenant-repository.js';
@@ -61,7 +63,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const queue = new QueueRepository(db, events);
   const scheduleRepo = new ScheduleRepository(db);
   const retention = new RetentionRepository(db, backups, tasks, agents, events, scheduleRepo);
-  const reports = new ReportRepository(db, events, backups, agents, retention);
+  const sync = new SyncRepository(db, backups, tasks, retention, events);
+  const reports = new ReportRepository(db, events, backups, agents, retention, sync);
   const clock = config.testClockFile ? fileClock(config.testClockFile) : systemClock;
   if (config.testClockFile) log.warn({ file: config.testClockFile }, 'scheduler runs on a TEST clock file');
 
@@ -97,7 +100,9 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   let accepting = true;
   const feed = new EventFeed(events, EVENT_POLL_MS);
   // The dispatcher is woken once the request that queued work has committed it.
-  const operations = new Operations(catalog, tasks, backups, retention, () => afterCommit(() => dispatcher.poke()));
+  const operations = new Operations(catalog, tasks, backups, retention, sync, () =>
+    afterCommit(() => dispatcher.poke()),
+  );
   const scheduler = new Scheduler(
     store.db,
     scheduleRepo,
@@ -109,6 +114,15 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     config.schedulerTickMs,
     log.child({ component: 'scheduler' }),
     (now) => metrics.schedulerTick.set(now / 1000),
+    new PeriodicSync(
+      store.db,
+      scheduleRepo,
+      catalog,
+      operations,
+      providerTenant,
+      config.syncIntervalS * 1000,
+      log.child({ component: 'sync' }),
+    ),
   );
   const app = createApp(
     {

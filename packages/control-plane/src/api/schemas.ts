@@ -247,6 +247,30 @@ export const ProviderOfferings = z
   })
   .openapi('ProviderOfferings');
 
+const Ids = (what: string) => z.array(z.string()).openapi({ description: what });
+export const DriftReport = z
+  .object({
+    providerId: z.string(),
+    taskId: z.string().openapi({ description: 'the sync task this report is of' }),
+    syncedAt: Time,
+    counts: z.object({
+      known: z.number().int(),
+      adopted: z.number().int(),
+      vanished: z.number().int(),
+      expired: z.number().int(),
+      orphaned: z.number().int(),
+      removed: z.number().int(),
+      deferred: z.number().int(),
+    }),
+    adopted: Ids('backup ids of the records this sync created'),
+    vanished: Ids('backup ids of records whose restore point the provider no longer lists'),
+    expired: Ids('backup ids this sync queued a delete-backup task for (keep-last, expiry)'),
+    orphaned: Ids('external ids of listed points no instance of the provider owns'),
+    removed: Ids('backup ids removed: a delete was asked for and the provider no longer lists them'),
+    truncated: z.boolean().openapi({ description: 'some list holds only its first 1,000 ids (the counts are whole)' }),
+  })
+  .openapi('DriftReport');
+
 // --- offerings ---
 
 /** An IANA time zone name this control plane knows (e.g. Europe/Berlin, UTC). */
@@ -434,6 +458,9 @@ export const Backup = z
       .string()
       .nullable()
       .openapi({ description: 'the delete-backup task last asked to remove it (pending or ended); null: none' }),
+    vanishedAt: Time.nullable().openapi({
+      description: 'when a provider sync found the restore point gone (it cannot be restored); null: not vanished',
+    }),
   })
   .openapi('Backup');
 export const BackupPage = page(Backup).openapi('BackupPage');

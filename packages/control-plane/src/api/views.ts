@@ -12,6 +12,7 @@ import type {
   TaskRow,
   TenantRow,
 } from '../store/schema.js';
+import type { StoredDrift } from '../store/sync-repository.js';
 
 /** Row → API shape (the bodies of docs/api.md). Times become RFC 3339 strings. */
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -135,6 +136,20 @@ export const backupView = (b: BackupRow) => ({
   parentId: b.parentId,
   expiresAt: isoOrNull(b.expiresAt),
   deleteTaskId: b.deleteTaskId,
+  vanishedAt: isoOrNull(b.vanishedAt),
+});
+
+export const driftView = (providerId: string, d: StoredDrift) => ({
+  providerId,
+  taskId: d.taskId,
+  syncedAt: iso(d.syncedAt),
+  counts: d.counts,
+  adopted: d.adopted,
+  vanished: d.vanished,
+  expired: d.expired,
+  orphaned: d.orphaned,
+  removed: d.removed,
+  truncated: d.truncated,
 });
 
 export const eventView = (e: Selectable<EventRow>) => ({

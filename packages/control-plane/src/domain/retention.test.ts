@@ -51,4 +51,24 @@ describe('backupsToDelete', () => {
     ];
     expect(backupsToDelete(cyclic, { keepLast: 1, handlesChains: false })).toEqual([]);
   });
+
+  describe('with expiry times', () => {
+    /** Records of `chain(spec)`, those named in `expired` expiring at t=10. */
+    const expiring = (spec: string, expired: string[]) =>
+      chain(spec).map((b) => ({ ...b, expiresAt: expired.includes(b.id) ? 10 : null }));
+    const cases: [string, string, string[], number | null, number | undefined, boolean, string[]][] = [
+      ['an expired point goes without keep-last', 'F a, F b, F c', ['a'], null, 10, false, ['a']],
+      ['not yet expired stays', 'F a, F b, F c', ['a'], null, 9, false, []],
+      ['expiry is ignored without now', 'F a, F b', ['a', 'b'], null, undefined, false, []],
+      ['expiry and keep-last together', 'F a, F b, F c, F d', ['d'], 2, 10, false, ['d', 'b', 'a']],
+      ['an expired base of a kept increment stays', 'F a, I b<a', ['a'], null, 10, false, []],
+      ['an expired chain goes, children first', 'F a, I b<a, F c', ['a', 'b'], null, 10, false, ['b', 'a']],
+      ['handles-chains: an expired base goes', 'F a, I b<a', ['a'], null, 10, true, ['a']],
+    ];
+    it.each(cases)('%s', (_name, spec, expired, keepLast, now, handlesChains, expected) => {
+      expect(
+        backupsToDelete(expiring(spec, expired), { keepLast, handlesChains, ...(now !== undefined ? { now } : {}) }),
+      ).toEqual(expected);
+    });
+  });
 });

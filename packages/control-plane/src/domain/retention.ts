@@ -8,6 +8,8 @@ export interface RetainedBackup {
   /** The record this increment builds on; null for a full or an increment whose base is unknown. */
   parentId: string | null;
   mode: 'FULL' | 'INCREMENT' | string;
+  /** When the provider said the point expires (epoch ms); null or absent: never. */
+  expiresAt?: number | null;
 }
 
 export interface RetentionPolicy {
@@ -18,6 +20,8 @@ export interface RetentionPolicy {
    * increment needs, so a parent may be deleted through it like any other point.
    */
   handlesChains: boolean;
+  /** When given, a point whose `expiresAt` is at or before it goes too, however new. */
+  now?: number;
 }
 
 /** Newest first; records made in one millisecond are ordered by id (ids grow with time). */
@@ -28,17 +32,20 @@ const newestFirst = (a: RetainedBackup, b: RetainedBackup) =>
  * The ids to delete, children before their parents (newest first), so a provider that refuses
  * to delete a point an increment still builds on never sees that order.
  *
- * The newest `keepLast` are kept. Unless the plugin handles chains, every ancestor of a kept
- * increment is kept too, however old: deleting it would leave the kept one unrestorable.
+ * The newest `keepLast` are kept, less those expired at `now`. Unless the plugin handles chains,
+ * every ancestor of a kept increment is kept too, however old or expired: deleting it would leave
+ * the kept one unrestorable.
  *
  * @example backupsToDelete([{id:'a',createdAt:1,parentId:null,mode:'FULL'},{id:'b',createdAt:2,parentId:'a',mode:'INCREMENT'}], {keepLast:1, handlesChains:false})
  * // → [] ('a' is the base of the kept 'b')
  */
 export function backupsToDelete(backups: readonly RetainedBackup[], policy: RetentionPolicy): string[] {
-  const { keepLast } = policy;
-  if (keepLast === null || !Number.isInteger(keepLast) || keepLast < 1) return [];
+  const { keepLast, now } = policy;
+  const retains = keepLast !== null && Number.isInteger(keepLast) && keepLast >= 1;
+  const expired = (b: RetainedBackup) => now !== undefined && b.expiresAt != null && b.expiresAt <= now;
+  if (!retains && !backups.some(expired)) return [];
   const ordered = [...backups].sort(newestFirst);
-  const keep = new Set(ordered.slice(0, keepLast).map((b) => b.id));
+  const keep = new Set((retains ? ordered.slice(0, keepLast) : ordered).filter((b) => !expired(b)).map((b) => b.id));
   if (!policy.handlesChains) {
     const byId = new Map(backups.map((b) => [b.id, b]));
     for (const id of [...keep]) {

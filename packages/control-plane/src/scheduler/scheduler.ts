@@ -18,6 +18,18 @@ import type { ScheduleRepository } from '../store/schedule-repository.js';
 import type { InstanceRow, OfferingRow } from '../store/schema.js';
 import type { TaskRepository } from '../store/task-repository.js';
 import type { Clock } from './clock.js';
+import type { PeriodicSync } from './periodic-sync.js';
+
+/** Runs `work` again (up to 5 times in all) when the database aborted it as a deadlock victim. */
+export async function retryingTransient(work: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (err) {
+      if (attempt >= 5 || !isTransient(err)) throw err;
+    }
+  }
+}
 
 interface Target {
   instance: InstanceRow;
@@ -46,6 +58,7 @@ export class Scheduler {
     private readonly log: Logger,
     /** Told the clock time of every tick that completed (a test's barrier, and a metric). */
     private readonly ticked: (now: number) => void,
+    private readonly periodicSync?: PeriodicSync,
   ) {}
 
   start(): void {
@@ -98,6 +111,7 @@ export class Scheduler {
           return instances.map((instance) => ({ instance, offering: o }));
         });
       }
+      await this.periodicSync?.tick(now, last);
       this.ticked(now);
     } finally {
       this.running = false;
@@ -121,61 +135,54 @@ export class Scheduler {
     now: number,
     targets: () => Promise<Target[]>,
   ): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await inRequestTransaction(this.root, async () => {
-          // Claimed before any task exists: whoever loses the claim rolls back and does nothing.
-          if (!(await this.schedules.claimFire(key, due.fireAt, due.missed, now))) return false;
-          const fireAt = new Date(due.fireAt).toISOString();
-          let made = 0;
-          for (const { instance, offering } of await targets()) {
-            const data = { schedule: key, fireAt, missed: due.missed };
-            if (due.missed > 0) {
-              await this.events.forInstance(
-                {
-                  tenantId: instance.tenantId,
-                  instanceId: instance.id,
-                  type: 'schedule.caught_up',
-                  message: `${due.missed} fire time(s) passed while no control plane ran; running once for ${fireAt}`,
-                  data,
-                },
-                now,
-              );
-            }
-            const plan = planFire({
-              kind,
-              activeBackupTaskId: await this.tasks.activeBackupOf(instance.id),
-              userSchedulesAllowed: offering?.allowUserSchedules === 1,
-            });
-            if (plan.action === 'skip' || !offering) {
-              await this.events.forInstance(
-                {
-                  tenantId: instance.tenantId,
-                  instanceId: instance.id,
-                  type: 'schedule.skipped',
-                  message: `scheduled backup for ${fireAt} skipped: ${plan.action === 'skip' ? plan.reason : 'the instance has no offering'}`,
-                  data,
-                },
-                now,
-              );
-              continue;
-            }
-            await this.operations.scheduledBackup(
-              instance,
-              offering,
-              kind === 'sla' ? SLA_PRIORITY : USER_SCHEDULE_PRIORITY,
+    await retryingTransient(async () => {
+      await inRequestTransaction(this.root, async () => {
+        // Claimed before any task exists: whoever loses the claim rolls back and does nothing.
+        if (!(await this.schedules.claimFire(key, due.fireAt, due.missed, now))) return false;
+        const fireAt = new Date(due.fireAt).toISOString();
+        let made = 0;
+        for (const { instance, offering } of await targets()) {
+          const data = { schedule: key, fireAt, missed: due.missed };
+          if (due.missed > 0) {
+            await this.events.forInstance(
+              {
+                tenantId: instance.tenantId,
+                instanceId: instance.id,
+                type: 'schedule.caught_up',
+                message: `${due.missed} fire time(s) passed while no control plane ran; running once for ${fireAt}`,
+                data,
+              },
+              now,
             );
-            made++;
           }
-          afterCommit(() =>
-            this.log.info({ schedule: key, fireAt, missed: due.missed, tasks: made }, 'schedule fired'),
+          const plan = planFire({
+            kind,
+            activeBackupTaskId: await this.tasks.activeBackupOf(instance.id),
+            userSchedulesAllowed: offering?.allowUserSchedules === 1,
+          });
+          if (plan.action === 'skip' || !offering) {
+            await this.events.forInstance(
+              {
+                tenantId: instance.tenantId,
+                instanceId: instance.id,
+                type: 'schedule.skipped',
+                message: `scheduled backup for ${fireAt} skipped: ${plan.action === 'skip' ? plan.reason : 'the instance has no offering'}`,
+                data,
+              },
+              now,
+            );
+            continue;
+          }
+          await this.operations.scheduledBackup(
+            instance,
+            offering,
+            kind === 'sla' ? SLA_PRIORITY : USER_SCHEDULE_PRIORITY,
           );
-          return true;
-        });
-        return;
-      } catch (err) {
-        if (attempt >= 5 || !isTransient(err)) throw err;
-      }
-    }
+          made++;
+        }
+        afterCommit(() => this.log.info({ schedule: key, fireAt, missed: due.missed, tasks: made }, 'schedule fired'));
+        return true;
+      });
+    });
   }
 }

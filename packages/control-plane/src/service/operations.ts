@@ -1,10 +1,11 @@
 import { canSee, defaultPriority, type Principal } from '../domain/access.js';
-import { ConflictError, ForbiddenError, InputError, NotFoundError, UpstreamError } from '../domain/errors.js';
+import { AppError, ConflictError, ForbiddenError, InputError, NotFoundError, UpstreamError } from '../domain/errors.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import { isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
 import type { BackupRow, InstanceRow, OfferingRow, ProviderRow, TaskRow } from '../store/schema.js';
 import type { BackupRepository } from '../store/backup-repository.js';
 import type { RetentionRepository } from '../store/retention-repository.js';
+import type { StoredDrift, SyncRepository } from '../store/sync-repository.js';
 import type { TaskRepository } from '../store/task-repository.js';
 
 /**
@@ -17,6 +18,7 @@ export class Operations {
     private readonly tasks: TaskRepository,
     private readonly backups: BackupRepository,
     private readonly retention: RetentionRepository,
+    private readonly syncs: SyncRepository,
     private readonly wake: () => void,
   ) {}
 
@@ -118,9 +120,47 @@ export class Operations {
     return tasks;
   }
 
+  /**
+   * Lists a provider's restore points through its plugin (any agent of its zone) and compares them
+   * with the records once the task ends. A sync already queued or running is answered instead.
+   * `tenantId` is the SP's own tenant: a sync concerns every tenant on the provider.
+   */
+  async syncProvider(
+    provider: ProviderRow,
+    tenantId: string,
+    priority: number,
+  ): Promise<{ task: TaskRow; created: boolean }> {
+    const result = await this.syncs.request(provider, tenantId, priority);
+    if (result.created) this.wake();
+    return result;
+  }
+
+  async drift(provider: ProviderRow): Promise<StoredDrift> {
+    const report = await this.syncs.drift(provider.id);
+    if (!report) {
+      throw new AppError(
+        404,
+        'not_found',
+        `provider connection ${provider.id} has no drift report yet: no sync of it has completed (POST /v1/zones/${provider.zone}/providers/${provider.id}/sync)`,
+      );
+    }
+    return report;
+  }
+
+  /** A backup a sync found gone from its provider cannot be restored from. */
+  private restorable(backup: BackupRow): void {
+    if (backup.vanishedAt !== null) {
+      throw new ConflictError(
+        `backup ${backup.id} vanished from its provider (found gone by a sync at ${new Date(backup.vanishedAt).toISOString()})`,
+        'backup_vanished',
+      );
+    }
+  }
+
   /** In-place restore of a backup onto its own instance. */
   async restore(p: Principal, backupId: string): Promise<TaskRow> {
     const backup = await this.visibleBackup(p, backupId);
+    this.restorable(backup);
     const instance = await this.catalog.getInstance(backup.instanceId);
     if (!instance)
       throw new ConflictError(`instance ${backup.instanceId} of backup ${backupId} no longer exists`, 'no_instance');
@@ -168,6 +208,7 @@ export class Operations {
    */
   async restoreVolume(p: Principal, backupId: string, volume: string, targetInstanceId: string): Promise<TaskRow> {
     const backup = await this.visibleBackup(p, backupId);
+    this.restorable(backup);
     const source = await this.catalog.getInstance(backup.instanceId);
     if (!source)
       throw new ConflictError(`instance ${backup.instanceId} of backup ${backupId} no longer exists`, 'no_instance');

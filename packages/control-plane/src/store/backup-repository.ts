@@ -74,9 +74,80 @@ export class BackupRepository {
       parentId: parent?.id ?? null,
       expiresAt: null,
       deleteTaskId: null,
+      vanishedAt: null,
     };
     await trx.insertInto('backups').values(row).execute();
     await trx.updateTable('tasks').set({ backupId: row.id }).where('id', '=', task.id).execute();
+  }
+
+  /** Every record of a provider's restore points (through the offerings on it), as sync compares them. */
+  async ofProvider(trx: Trx, providerId: string): Promise<BackupRow[]> {
+    return trx
+      .selectFrom('backups')
+      .innerJoin('offerings', 'offerings.id', 'backups.offeringId')
+      .selectAll('backups')
+      .where('offerings.providerId', '=', providerId)
+      .execute();
+  }
+
+  /**
+   * A record for a restore point a sync found and no record named: the provider made it (an
+   * operator, another tool, a backup whose result never arrived), so it is written as the
+   * listing describes it, on the owner instance's current offering.
+   */
+  async adopt(
+    trx: Trx,
+    instance: { id: string; tenantId: string; name: string; offeringId: string },
+    point: {
+      externalId: string;
+      createdAt: number;
+      sizeBytes: number;
+      mode: string | null;
+      parentId: string | null;
+      expiresAt: number | null;
+    },
+    now: number,
+  ): Promise<BackupRow> {
+    const row: BackupRow = {
+      id: newId('bkp', now),
+      tenantId: instance.tenantId,
+      instanceId: instance.id,
+      offeringId: instance.offeringId,
+      // task_id is unique (one record per backup task): the adopting sync is named by the
+      // backup.adopted event and the drift report instead.
+      taskId: null,
+      name: backupName(instance.name, point.createdAt),
+      mode: point.mode === 'INCREMENT' ? 'INCREMENT' : 'FULL',
+      createdAt: point.createdAt,
+      sizeBytes: point.sizeBytes,
+      addedBytes: null,
+      externalId: point.externalId,
+      parentId: point.parentId,
+      expiresAt: point.expiresAt,
+      deleteTaskId: null,
+      vanishedAt: null,
+    };
+    await trx.insertInto('backups').values(row).execute();
+    return row;
+  }
+
+  /** Marks records as vanished from their provider (`at`), or clears the mark (null). */
+  async setVanished(trx: Trx, ids: readonly string[], at: number | null): Promise<void> {
+    if (ids.length === 0) return;
+    await trx.updateTable('backups').set({ vanishedAt: at }).where('id', 'in', ids).execute();
+  }
+
+  /**
+   * A record whose delete was asked for and whose point the provider no longer lists: the
+   * provider did what was asked, so it goes (only while a delete is still named on it).
+   */
+  async removeGone(trx: Trx, id: string): Promise<boolean> {
+    const r = await trx
+      .deleteFrom('backups')
+      .where('id', '=', id)
+      .where('deleteTaskId', 'is not', null)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) === 1;
   }
 
   /** Every record of an instance, as retention weighs them (and the delete under way, if any). */

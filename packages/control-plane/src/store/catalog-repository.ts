@@ -84,6 +84,11 @@ export class CatalogRepository {
     return this.db.selectFrom('providers').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
+  /** Every provider connection of every zone (the periodic sync visits each). */
+  async allProviders(): Promise<ProviderRow[]> {
+    return this.db.selectFrom('providers').selectAll().orderBy('id').execute();
+  }
+
   async listProviders(zone: string, page: PageRequest): Promise<Page<ProviderRow>> {
     const after = decodeCursor(page.cursor);
     let q = this.db

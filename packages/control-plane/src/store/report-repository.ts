@@ -1,6 +1,7 @@
 import type { Transaction } from 'kysely';
-import { RejectReasons } from '@cairn/proto/vocabulary';
+import { FailureCodes, RejectReasons } from '@cairn/proto/vocabulary';
 import { rejectionOutcome } from '../domain/dispatch-rules.js';
+import { parseListing } from '../domain/sync.js';
 import { HELD_STATES, etaSeconds, outcomeState, statesLeadingTo, type TaskState } from '../domain/task.js';
 import type { AgentRepository } from './agent-repository.js';
 import type { BackupRepository } from './backup-repository.js';
@@ -8,6 +9,7 @@ import { transact, type Db } from './db.js';
 import type { EventRepository } from './event-repository.js';
 import type { RetentionRepository } from './retention-repository.js';
 import type { Database, TaskRow } from './schema.js';
+import type { SyncRepository } from './sync-repository.js';
 
 type Trx = Transaction<Database>;
 
@@ -57,6 +59,8 @@ export type Report =
         | { ok: false; code: string; message: string; retryable: boolean };
     };
 
+type Outcome = Extract<Report, { kind: 'result' }>['outcome'];
+
 /** What applying a batch of reports changed, for logs and wake-ups. */
 export interface ApplyOutcome {
   ended: { taskId: string; state: TaskState }[];
@@ -74,6 +78,7 @@ export class ReportRepository {
     private readonly backups: BackupRepository,
     private readonly agents: AgentRepository,
     private readonly retention: RetentionRepository,
+    private readonly sync: SyncRepository,
   ) {}
 
   /**
@@ -143,6 +148,7 @@ export class ReportRepository {
           now,
         );
         await this.retention.deleteEnded(trx, task, 'failed', { code: rule.code, message: report.message }, now);
+        await this.sync.ended(trx, task, { ok: false, state: 'failed', code: rule.code, message: report.message }, now);
         outcome.ended.push({ taskId: task.id, state: 'failed' });
         return;
       }
@@ -179,7 +185,12 @@ export class ReportRepository {
         return;
       }
       case 'result': {
-        const o = report.outcome;
+        // A listing the control plane cannot read fails the sync: nothing is compared with it.
+        const listing = task.kind === 'sync' && report.outcome.ok ? parseListing(report.outcome.output) : undefined;
+        const o: Outcome =
+          listing && !listing.ok
+            ? { ok: false, code: FailureCodes.INVALID_RESULT, message: listing.reason, retryable: false }
+            : report.outcome;
         const state = outcomeState(o.ok ? { ok: true } : { ok: false, errorCode: o.code }, task.cancelRequested === 1);
         const r = await fenced(state)
           .set({
@@ -199,6 +210,15 @@ export class ReportRepository {
         // In the same transaction: a backup recorded is never left without its retention deletes.
         if (recorded) await this.retention.afterBackup(trx, task, now);
         await this.retention.deleteEnded(trx, task, state, o.ok ? null : { code: o.code, message: o.message }, now);
+        // In the same transaction too: the records, the drift report and the task's end commit together.
+        await this.sync.ended(
+          trx,
+          task,
+          o.ok
+            ? { ok: true, points: listing?.ok ? listing.points : [] }
+            : { ok: false, state, code: o.code, message: o.message },
+          now,
+        );
         outcome.ended.push({ taskId: task.id, state });
         return;
       }

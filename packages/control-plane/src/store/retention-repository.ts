@@ -79,17 +79,49 @@ export class RetentionRepository {
   /** After a backup task succeeded (its record written in `trx`): queue the deletes keep-last asks for. */
   async afterBackup(trx: Trx, task: TaskRow, now: number): Promise<void> {
     if (!task.instanceId) return;
-    const keepLast = await this.keepLastFor(trx, task.instanceId);
-    if (keepLast === null) return;
-    const records = await this.backups.ofInstance(trx, task.instanceId);
-    if (records.length <= keepLast) return;
+    await this.queueDoomed(trx, task, task.instanceId, { now: undefined, deletable: () => true }, now);
+  }
+
+  /**
+   * After a sync of `task.providerId` (in its transaction): the deletes keep-last and expiry ask
+   * for among the instance's records on that provider that are still listed and have no delete
+   * pending. A failed delete no longer counts as pending, so this is what retries it. Answers the
+   * ids of the records a delete was queued for.
+   */
+  async afterSync(trx: Trx, task: TaskRow, instanceId: string, deletable: Set<string>, now: number): Promise<string[]> {
+    return this.queueDoomed(trx, task, instanceId, { now, deletable: (b) => deletable.has(b.id) }, now);
+  }
+
+  /**
+   * Queues a delete for each record of the instance retention dooms, children first. Vanished
+   * records are not weighed: a point the provider no longer has must not take a restorable one's
+   * place among the kept ones.
+   */
+  private async queueDoomed(
+    trx: Trx,
+    task: TaskRow,
+    instanceId: string,
+    opts: { now: number | undefined; deletable: (b: BackupRow) => boolean },
+    now: number,
+  ): Promise<string[]> {
+    const keepLast = await this.keepLastFor(trx, instanceId);
+    const records = (await this.backups.ofInstance(trx, instanceId)).filter((b) => b.vanishedAt === null);
+    if (keepLast === null && (opts.now === undefined || !records.some((b) => b.expiresAt !== null))) return [];
+    if (keepLast !== null && records.length <= keepLast && opts.now === undefined) return [];
     const handlesChains = await this.agents.pluginDeclares(trx, task.zone, task.plugin, HANDLES_CHAINS);
     const byId = new Map(records.map((b) => [b.id, b]));
-    const doomed = backupsToDelete(records, { keepLast, handlesChains });
+    const doomed = backupsToDelete(records, {
+      keepLast,
+      handlesChains,
+      ...(opts.now !== undefined ? { now: opts.now } : {}),
+    }).filter((id) => opts.deletable(byId.get(id)!));
     const ids = taskIds(doomed.length, now);
+    const queued: string[] = [];
     for (const [i, id] of doomed.entries()) {
-      await this.requestDelete(trx, byId.get(id)!, task.priority, now, 'retention', ids[i]);
+      const r = await this.requestDelete(trx, byId.get(id)!, task.priority, now, 'retention', ids[i]);
+      if (r?.created) queued.push(id);
     }
+    return queued;
   }
 
   /**
@@ -172,6 +204,9 @@ export class RetentionRepository {
       }
       return;
     }
+    // A sync may have removed the record meanwhile (the provider no longer had the point).
+    const stays = await trx.selectFrom('backups').select('id').where('id', '=', task.backupId).executeTakeFirst();
+    if (!stays) return;
     await this.events.append(trx, {
       tenantId: task.tenantId,
       type: 'backup.delete_failed',

@@ -165,6 +165,8 @@ export interface BackupRow {
   expiresAt: number | null;
   /** The delete-backup task removing this restore point through the provider (migration 0008). */
   deleteTaskId: string | null;
+  /** When a sync found the restore point gone from its provider (migration 0009); null: not vanished. */
+  vanishedAt: number | null;
 }
 export interface IdempotencyKeyRow {
   /** The API token that made the request: a record answers only the principal that made it. */
@@ -200,6 +202,17 @@ export interface ScheduleFireRow {
   createdAt: number;
 }
 
+/** Per provider connection: its sync under way, and the last applied sync's drift report (migration 0009). */
+export interface ProviderSyncRow {
+  providerId: string;
+  activeTaskId: string | null;
+  taskId: string | null;
+  syncedAt: number | null;
+  /** The drift report as JSON. */
+  report: string | null;
+  createdAt: number;
+}
+
 export interface EventClockRow {
   id: number;
   ticks: number;
@@ -222,4 +235,5 @@ export interface Database {
   eventClock: EventClockRow;
   userSchedules: UserScheduleRow;
   scheduleFires: ScheduleFireRow;
+  providerSyncs: ProviderSyncRow;
 }

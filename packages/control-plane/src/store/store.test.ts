@@ -9,6 +9,7 @@ import { EventRepository } from './event-repository.js';
 import { QueueRepository } from './queue-repository.js';
 import { ReportRepository, type Report } from './report-repository.js';
 import { RetentionRepository } from './retention-repository.js';
+import { SyncRepository } from './sync-repository.js';
 import { ScheduleRepository } from './schedule-repository.js';
 import { TaskRepository } from './task-repository.js';
 import { TenantRepository } from './tenant-repository.js';
@@ -39,12 +40,21 @@ describe.each(backends)('task store (%s)', (backend) => {
     backups = new BackupRepository(store.db);
     tasks = new TaskRepository(store.db, events);
     queue = new QueueRepository(store.db, events);
+    const retention = new RetentionRepository(
+      store.db,
+      backups,
+      tasks,
+      agents,
+      events,
+      new ScheduleRepository(store.db),
+    );
     reports = new ReportRepository(
       store.db,
       events,
       backups,
       agents,
-      new RetentionRepository(store.db, backups, tasks, agents, events, new ScheduleRepository(store.db)),
+      retention,
+      new SyncRepository(store.db, backups, tasks, retention, events),
     );
     catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
     const tenants = new TenantRepository(store.db);

@@ -17,6 +17,7 @@ export const manifest: PluginManifest = {
       failAt: { enum: ['start', 'end'], description: 'fail before the first or after the last step' },
       storeDir: { type: 'string', minLength: 1, description: 'directory of restore points, one JSON file each' },
       failDeletes: { type: 'boolean', description: 'when true, delete-backup fails with DELETE_REFUSED' },
+      syncGarbage: { type: 'boolean', description: 'TEST ONLY: when true, sync answers a malformed listing' },
     },
     additionalProperties: false,
   },

@@ -236,6 +236,23 @@ describe('dummy plugin with a store directory', () => {
     expect(await del('../etc/passwd')).toMatchObject({ ok: false, failure: { code: 'BACKUP_NOT_FOUND' } });
   });
 
+  it('passes an expiry written behind its back on, and answers garbage with syncGarbage (test only)', async () => {
+    const point = {
+      id: 'dummy-x',
+      instance: 'i-1',
+      mode: 'FULL',
+      parent: null,
+      size: 1,
+      createdAt: '2030-01-01T00:00:00.000Z',
+    };
+    await writeFile(join(dir, 'dummy-x.json'), JSON.stringify({ ...point, expiresAt: '2030-02-01T00:00:00.000Z' }));
+    const run = await env().run('sync', {});
+    expect(run).toMatchObject({ ok: true, value: [{ externalId: 'dummy-x', expiresAt: '2030-02-01T00:00:00.000Z' }] });
+    const garbage = await env({ syncGarbage: true }).run('sync', {});
+    expect(garbage).toMatchObject({ ok: true });
+    if (garbage.ok) expect(garbage.value).toContain('not a point');
+  });
+
   it('refuses a storeDir that is not a path', async () => {
     expect(await env({ storeDir: 3 }).run('backup', { ...instance, mode: 'FULL' })).toMatchObject({
       ok: false,

@@ -15,6 +15,9 @@ import { PointStore } from './store.js';
 /** A listed restore point, with the chain the dummy knows of. */
 export type ListedPoint = ListedBackup & { mode: 'FULL' | 'INCREMENT'; parentExternalId: string | null };
 
+/** TEST ONLY (`syncGarbage`): a listing no control plane can take, to show it changes nothing. */
+const GARBAGE = [{ externalId: 42, createdAt: 'yesterday', sizeBytes: -1 }, 'not a point'];
+
 export interface DummyOptions {
   durationMs: number;
   sizeBytes: number;
@@ -26,6 +29,8 @@ export interface DummyOptions {
   storeDir?: string;
   /** Deletes fail with DELETE_REFUSED: tests make a provider that will not let go. */
   failDeletes?: boolean;
+  /** TEST ONLY: sync answers a malformed listing. */
+  syncGarbage?: boolean;
 }
 
 const DEFAULTS: DummyOptions = { durationMs: 1000, sizeBytes: 64 * 1024 * 1024, steps: 5, failAt: 'end' };
@@ -49,6 +54,7 @@ function pick(source: unknown): Partial<DummyOptions> {
   if (typeof s['failMessage'] === 'string') out.failMessage = s['failMessage'];
   if (s['failAt'] === 'start' || s['failAt'] === 'end') out.failAt = s['failAt'];
   if (typeof s['failDeletes'] === 'boolean') out.failDeletes = s['failDeletes'];
+  if (typeof s['syncGarbage'] === 'boolean') out.syncGarbage = s['syncGarbage'];
   return out;
 }
 
@@ -142,6 +148,7 @@ export function createDummyProvider(connection: ProviderConnection): Provider {
     /** Every restore point in the store, oldest first, with the instance it belongs to. */
     async sync(): Promise<ListedPoint[]> {
       const opts = dummyOptions(connection.config, undefined);
+      if (opts.syncGarbage) return GARBAGE as unknown as ListedPoint[];
       if (!opts.storeDir) throw new PluginError('NO_STORE', 'dummy: set storeDir to keep and list restore points');
       return (await new PointStore(opts.storeDir).list()).map((p) => ({
         externalId: p.id,
@@ -150,6 +157,7 @@ export function createDummyProvider(connection: ProviderConnection): Provider {
         locator: { instanceId: p.instance },
         mode: p.mode,
         parentExternalId: p.parent,
+        ...(p.expiresAt ? { expiresAt: p.expiresAt } : {}),
       }));
     },
     listOfferings(): Promise<{ externalId: string; name: string; description?: string }[]> {

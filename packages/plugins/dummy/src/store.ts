@@ -11,6 +11,8 @@ export interface RestorePoint {
   parent: string | null;
   size: number;
   createdAt: string;
+  /** When the point expires (ISO 8601); absent: never. Only files written behind the dummy's back carry one. */
+  expiresAt?: string;
 }
 
 // Ids come from the control plane's records; anything else must never name a path outside the store.

@@ -93,11 +93,24 @@ export interface ProviderOffering {
   description?: string;
 }
 
+/**
+ * One restore point as `sync` lists it. The control plane matches it to its records by
+ * `externalId`, and an unrecorded one to an instance by `locator` (`{instanceId}` naming the
+ * instance, or a locator equal to the instance's).
+ */
 export interface ListedBackup {
+  /** Non-empty, at most 255 characters. */
   externalId: string;
+  /** ISO 8601 time. */
   createdAt: string;
+  /** A non-negative integer. */
   sizeBytes: number;
   locator?: unknown;
+  mode?: 'FULL' | 'INCREMENT';
+  /** The point an increment builds on; null or absent for a full. */
+  parentExternalId?: string | null;
+  /** ISO 8601 time after which the control plane deletes the point through you (its next sync). */
+  expiresAt?: string | null;
 }
 
 /** A connected provider: implements the operations its manifest lists. */

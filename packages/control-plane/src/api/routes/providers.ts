@@ -1,10 +1,13 @@
 import { createRoute } from '@hono/zod-openapi';
 import { InputError, NotFoundError } from '../../domain/errors.js';
+import { defaultPriority } from '../../domain/access.js';
 import { principal, spAdminOnly } from '../auth.js';
 import type { ApiDeps } from '../context.js';
 import { errorResponses, jsonBody, jsonResponse, router } from '../openapi.js';
 import {
+  DriftReport,
   Id,
+  NoQuery,
   OfferingsWait,
   PageQuery,
   Problem,
@@ -13,11 +16,12 @@ import {
   ProviderOfferings,
   ProviderPage,
   ProviderPatch,
+  Task,
   Zone,
   ZoneIdParams,
   ZoneParam,
 } from '../schemas.js';
-import { providerView } from '../views.js';
+import { driftView, providerView, taskView } from '../views.js';
 
 const tags = ['Provider connections'];
 
@@ -151,6 +155,41 @@ export function providerRoutes(deps: ApiDeps) {
       const row = await providerIn(c.req.valid('param'));
       const out = await deps.operations.providerOfferings(principal(c), row.id, c.req.valid('query').waitMs);
       return c.json({ items: out.items as { externalId: string; name: string }[], taskId: out.task.id }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      middleware: [spAdminOnly] as const,
+      method: 'post',
+      path: '/zones/{zone}/providers/{id}/sync',
+      tags,
+      summary:
+        'Sync the records with the restore points the provider lists, through its plugin on an agent of the zone (sp-admin); a sync queued or running is answered again',
+      request: { params: ZoneIdParams, query: NoQuery },
+      responses: { 202: jsonResponse(Task, 'the sync task'), ...errorResponses },
+    }),
+    async (c) => {
+      const row = await providerIn(c.req.valid('param'));
+      const p = principal(c);
+      const { task } = await deps.operations.syncProvider(row, p.tenantId, defaultPriority(p));
+      return c.json(taskView(task), 202, { Location: `/v1/tasks/${task.id}` });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      middleware: [spAdminOnly] as const,
+      method: 'get',
+      path: '/zones/{zone}/providers/{id}/drift',
+      tags,
+      summary: "The drift report of the provider's last completed sync (sp-admin)",
+      request: { params: ZoneIdParams, query: NoQuery },
+      responses: { 200: jsonResponse(DriftReport, 'the drift report'), ...errorResponses },
+    }),
+    async (c) => {
+      const row = await providerIn(c.req.valid('param'));
+      return c.json(driftView(row.id, await deps.operations.drift(row)), 200);
     },
   );
 

@@ -1,0 +1,209 @@
+import { describe, expect, it } from 'vitest';
+import {
+  canonicalJson,
+  driftReport,
+  intervalStart,
+  parseListing,
+  planSync,
+  SYNC_LIMITS,
+  type ListedPoint,
+  type SyncedRecord,
+  type SyncInstance,
+} from './sync.js';
+
+const T = Date.parse('2026-01-01T00:00:00Z');
+
+describe('parseListing', () => {
+  const good = { externalId: 'p1', createdAt: '2026-01-01T00:00:00Z', sizeBytes: 5 };
+  it('reads well-formed points, optional fields defaulted', () => {
+    const out = parseListing(
+      JSON.stringify([
+        good,
+        {
+          ...good,
+          externalId: 'p2',
+          locator: { instanceId: 'ins_1' },
+          mode: 'INCREMENT',
+          parentExternalId: 'p1',
+          expiresAt: '2026-02-01T00:00:00Z',
+        },
+      ]),
+    );
+    expect(out).toEqual({
+      ok: true,
+      points: [
+        { ...good, createdAt: T, locator: undefined, mode: null, parentExternalId: null, expiresAt: null },
+        {
+          externalId: 'p2',
+          createdAt: T,
+          sizeBytes: 5,
+          locator: { instanceId: 'ins_1' },
+          mode: 'INCREMENT',
+          parentExternalId: 'p1',
+          expiresAt: Date.parse('2026-02-01T00:00:00Z'),
+        },
+      ],
+    });
+    expect(parseListing('[]')).toEqual({ ok: true, points: [] });
+  });
+
+  const bad: [string, string | null, RegExp][] = [
+    ['no output', null, /not an array/],
+    ['not JSON (kept as a string by the store)', JSON.stringify({ unparsed: '[{' }), /not JSON/],
+    ['not JSON at all', '[{', /not JSON/],
+    ['an object', '{"a":1}', /not an array/],
+    [
+      'the truncation note of an oversize listing',
+      JSON.stringify({ cairnTruncated: true, field: 'task output', reason: 'task output was 70000 bytes' }),
+      /too large.*70000 bytes/,
+    ],
+    ['a point that is no object', '[1]', /point 0: +is not an object/],
+    ['an empty externalId', JSON.stringify([{ ...good, externalId: '' }]), /point 0: externalId/],
+    ['a numeric externalId', JSON.stringify([good, { ...good, externalId: 7 }]), /point 1: externalId/],
+    [
+      'an externalId over the column',
+      JSON.stringify([{ ...good, externalId: 'x'.repeat(SYNC_LIMITS.externalIdChars + 1) }]),
+      /externalId must be .* at most 255/,
+    ],
+    ['an unparseable createdAt', JSON.stringify([{ ...good, createdAt: 'yesterday' }]), /createdAt/],
+    ['a negative size', JSON.stringify([{ ...good, sizeBytes: -1 }]), /sizeBytes/],
+    ['a fractional size', JSON.stringify([{ ...good, sizeBytes: 1.5 }]), /sizeBytes/],
+    ['a size beyond 2^53', JSON.stringify([{ ...good, sizeBytes: 2 ** 60 }]), /sizeBytes/],
+    ['a size as a string', JSON.stringify([{ ...good, sizeBytes: '5' }]), /sizeBytes/],
+    ['an unknown mode', JSON.stringify([{ ...good, mode: 'DIFF' }]), /mode/],
+    ['a numeric parent', JSON.stringify([{ ...good, parentExternalId: 3 }]), /parentExternalId/],
+    ['a bad expiry', JSON.stringify([{ ...good, expiresAt: 'soon' }]), /expiresAt/],
+  ];
+  it.each(bad)('refuses %s', (_name, output, reason) => {
+    const out = parseListing(output);
+    expect(out.ok).toBe(false);
+    if (!out.ok) expect(out.reason).toMatch(reason);
+  });
+});
+
+describe('canonicalJson', () => {
+  it('sorts keys at every level and keeps array order', () => {
+    expect(canonicalJson({ b: 1, a: { d: [2, { y: 1, x: 0 }], c: null } })).toBe(
+      '{"a":{"c":null,"d":[2,{"x":0,"y":1}]},"b":1}',
+    );
+    expect(canonicalJson({ a: 1, b: 2 })).toBe(canonicalJson({ b: 2, a: 1 }));
+  });
+});
+
+describe('planSync', () => {
+  const point = (externalId: string, locator?: unknown, createdAt = T): ListedPoint => ({
+    externalId,
+    createdAt,
+    sizeBytes: 1,
+    locator,
+    mode: null,
+    parentExternalId: null,
+    expiresAt: null,
+  });
+  const record = (id: string, externalId: string, extra: Partial<SyncedRecord> = {}): SyncedRecord => ({
+    id,
+    externalId,
+    createdAt: T,
+    vanishedAt: null,
+    deleteAsked: false,
+    ...extra,
+  });
+  const instances: SyncInstance[] = [
+    { id: 'ins_a', locator: { vm: 'a', dc: 1 }, busy: false },
+    { id: 'ins_b', locator: { vm: 'b' }, busy: true },
+    { id: 'ins_c', locator: { vm: 'same' }, busy: false },
+    { id: 'ins_d', locator: { vm: 'same' }, busy: false },
+  ];
+  const plan = (points: ListedPoint[], records: SyncedRecord[] = []) =>
+    planSync({ points, records, instances, listedAt: T + 1000 });
+
+  it('matches listed points to records by external id', () => {
+    expect(plan([point('p1')], [record('bkp_1', 'p1')])).toMatchObject({ known: ['bkp_1'], adopt: [], vanished: [] });
+  });
+
+  it('adopts by locator.instanceId, or by an equal locator (key order aside)', () => {
+    const out = plan([point('p1', { instanceId: 'ins_a' }), point('p2', { dc: 1, vm: 'a' })]);
+    expect(out.adopt.map((a) => [a.point.externalId, a.instanceId])).toEqual([
+      ['p1', 'ins_a'],
+      ['p2', 'ins_a'],
+    ]);
+  });
+
+  it('orphans points of no instance, of an ambiguous locator, or with no locator', () => {
+    const out = plan([
+      point('p1', { instanceId: 'ins_elsewhere' }),
+      point('p2', { vm: 'same' }),
+      point('p3'),
+      point('p4', { vm: 'a' }),
+    ]);
+    expect(out.orphaned).toEqual(['p1', 'p2', 'p3', 'p4']);
+    expect(out.adopt).toEqual([]);
+  });
+
+  it('defers a point of an instance whose backup still runs (it may be that backup)', () => {
+    expect(plan([point('p1', { instanceId: 'ins_b' })])).toMatchObject({ deferred: ['p1'], adopt: [] });
+  });
+
+  it('adopts oldest first so a parent is recorded before its child, and a twice-listed point once', () => {
+    const out = plan([
+      point('child', { instanceId: 'ins_a' }, T + 2),
+      point('base', { instanceId: 'ins_a' }, T + 1),
+      point('child', { instanceId: 'ins_a' }, T + 2),
+    ]);
+    expect(out.adopt.map((a) => a.point.externalId)).toEqual(['base', 'child']);
+  });
+
+  it('marks unlisted records vanished (new marks apart), removes those with a delete asked, spares the newest', () => {
+    const out = plan(
+      [point('back')],
+      [
+        record('bkp_gone', 'gone'),
+        record('bkp_marked', 'marked', { vanishedAt: T }),
+        record('bkp_deleted', 'deleted', { deleteAsked: true }),
+        record('bkp_new', 'new', { createdAt: T + 1000 }),
+        record('bkp_back', 'back', { vanishedAt: T }),
+      ],
+    );
+    expect(out).toMatchObject({
+      known: ['bkp_back'],
+      reappeared: ['bkp_back'],
+      vanished: ['bkp_gone', 'bkp_marked'],
+      newlyVanished: ['bkp_gone'],
+      removed: ['bkp_deleted'],
+    });
+  });
+});
+
+describe('driftReport', () => {
+  it('counts everything and caps each list', () => {
+    const many = Array.from({ length: SYNC_LIMITS.reportIds + 5 }, (_, i) => `p${i}`);
+    const r = driftReport({
+      known: ['a', 'b'],
+      adopted: ['c'],
+      vanished: [],
+      expired: [],
+      orphaned: many,
+      removed: [],
+      deferred: [],
+    });
+    expect(r.counts).toEqual({
+      known: 2,
+      adopted: 1,
+      vanished: 0,
+      expired: 0,
+      orphaned: SYNC_LIMITS.reportIds + 5,
+      removed: 0,
+      deferred: 0,
+    });
+    expect(r.orphaned).toHaveLength(SYNC_LIMITS.reportIds);
+    expect(r.truncated).toBe(true);
+    expect(driftReport({ ...r, known: [], deferred: [], orphaned: [] }).truncated).toBe(false);
+  });
+});
+
+describe('intervalStart', () => {
+  it('starts intervals at multiples of their length', () => {
+    expect(intervalStart(T + 299_999, 300_000)).toBe(T);
+    expect(intervalStart(T + 300_000, 300_000)).toBe(T + 300_000);
+  });
+});

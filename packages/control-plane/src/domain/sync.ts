@@ -1,0 +1,266 @@
+/**
+ * Provider sync: what the restore points a provider lists mean against the control plane's
+ * records. Pure; the store feeds it the listing, the records of the provider and the instances
+ * that may own a point, applies the answer and queues the deletes retention asks for.
+ */
+
+/** One restore point as the provider listed it, checked. Times in epoch ms. */
+export interface ListedPoint {
+  externalId: string;
+  createdAt: number;
+  sizeBytes: number;
+  locator: unknown;
+  mode: 'FULL' | 'INCREMENT' | null;
+  parentExternalId: string | null;
+  expiresAt: number | null;
+}
+
+export const SYNC_LIMITS = {
+  /** The varchar size of `backups.external_id`. */
+  externalIdChars: 255,
+  /** Ids kept per list of a drift report; the counts are always whole. */
+  reportIds: 1000,
+} as const;
+
+export type Listing = { ok: true; points: ListedPoint[] } | { ok: false; reason: string };
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** An ISO time (or epoch ms) the store can keep, or undefined. */
+function time(v: unknown): number | undefined {
+  const t = typeof v === 'string' ? Date.parse(v) : typeof v === 'number' ? v : NaN;
+  return Number.isSafeInteger(t) && t >= 0 ? t : undefined;
+}
+
+function externalId(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' && [...v].length <= SYNC_LIMITS.externalIdChars ? v : undefined;
+}
+
+/**
+ * The listing of a sync task's output (JSON as stored), or why it is unusable. One bad point
+ * makes the whole listing unusable: a sync that half-understood its provider would mark the rest
+ * as vanished. The output of an oversize listing is the store's truncation note, not a list.
+ *
+ * @example parseListing('[{"externalId":"p1","createdAt":"2026-01-01T00:00:00Z","sizeBytes":5}]')
+ * // → { ok: true, points: [{ externalId: 'p1', createdAt: 1767225600000, sizeBytes: 5, locator: undefined, mode: null, parentExternalId: null, expiresAt: null }] }
+ */
+export function parseListing(output: string | null): Listing {
+  let value: unknown;
+  try {
+    value = output === null ? null : JSON.parse(output);
+  } catch {
+    return { ok: false, reason: 'the listing is not JSON' };
+  }
+  if (isObject(value) && value['cairnTruncated'] === true) {
+    return { ok: false, reason: `the listing is too large to store: ${String(value['reason'])}` };
+  }
+  if (isObject(value) && typeof value['unparsed'] === 'string') return { ok: false, reason: 'the listing is not JSON' };
+  if (!Array.isArray(value)) return { ok: false, reason: 'the listing is not an array of restore points' };
+  const points: ListedPoint[] = [];
+  for (const [i, raw] of value.entries()) {
+    const bad = (field: string, want: string) => ({ ok: false as const, reason: `point ${i}: ${field} ${want}` });
+    if (!isObject(raw)) return bad('', 'is not an object');
+    const id = externalId(raw['externalId']);
+    if (id === undefined)
+      return bad('externalId', `must be a non-empty string of at most ${SYNC_LIMITS.externalIdChars} characters`);
+    const createdAt = time(raw['createdAt']);
+    if (createdAt === undefined) return bad('createdAt', 'must be an ISO 8601 time');
+    const sizeBytes = raw['sizeBytes'];
+    if (typeof sizeBytes !== 'number' || !Number.isSafeInteger(sizeBytes) || sizeBytes < 0)
+      return bad('sizeBytes', 'must be a non-negative integer below 2^53');
+    const mode = raw['mode'];
+    if (mode !== undefined && mode !== null && mode !== 'FULL' && mode !== 'INCREMENT')
+      return bad('mode', 'must be FULL or INCREMENT');
+    const parent = raw['parentExternalId'];
+    if (parent !== undefined && parent !== null && parent !== '' && externalId(parent) === undefined)
+      return bad('parentExternalId', `must be a string of at most ${SYNC_LIMITS.externalIdChars} characters`);
+    const expires = raw['expiresAt'];
+    const expiresAt = expires === undefined || expires === null ? null : time(expires);
+    if (expiresAt === undefined) return bad('expiresAt', 'must be an ISO 8601 time');
+    points.push({
+      externalId: id,
+      createdAt,
+      sizeBytes,
+      locator: raw['locator'],
+      mode: mode ?? null,
+      parentExternalId: typeof parent === 'string' && parent !== '' ? parent : null,
+      expiresAt,
+    });
+  }
+  return { ok: true, points };
+}
+
+/** JSON with object keys sorted at every level: equal values give equal texts. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (isObject(value)) {
+    const keys = Object.keys(value).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/** A record of one of the provider's restore points. */
+export interface SyncedRecord {
+  id: string;
+  externalId: string;
+  /** When the record was written (a backup's result, or an earlier sync). */
+  createdAt: number;
+  vanishedAt: number | null;
+  /** A delete-backup task was asked for it (pending or failed). */
+  deleteAsked: boolean;
+}
+
+/** An instance that may own a listed point: in the provider's zone, its offering on this provider. */
+export interface SyncInstance {
+  id: string;
+  locator: unknown;
+  /** A backup task of it is queued or running: an unrecorded point may be that task's. */
+  busy: boolean;
+}
+
+export interface SyncInput {
+  points: readonly ListedPoint[];
+  records: readonly SyncedRecord[];
+  instances: readonly SyncInstance[];
+  /** When the listing was asked for: a record written since may be missing from it by timing alone. */
+  listedAt: number;
+}
+
+export interface SyncPlan {
+  /** Listed and recorded (record ids). */
+  known: string[];
+  /** Known records whose vanished mark goes: the point is back. */
+  reappeared: string[];
+  /** Listed, unrecorded, owned by an instance: records to create, oldest first (parents before children). */
+  adopt: { point: ListedPoint; instanceId: string }[];
+  /** Listed, owned by no instance (external ids). */
+  orphaned: string[];
+  /** Listed, unrecorded, of an instance with a backup still running: left for the next sync. */
+  deferred: string[];
+  /** Recorded, not listed, no delete asked: marked (record ids; `newlyVanished` are the ones not marked before). */
+  vanished: string[];
+  newlyVanished: string[];
+  /** Recorded, not listed, a delete was asked: the provider did what was asked; the record goes. */
+  removed: string[];
+}
+
+/**
+ * Compares a listing with the records. Points are matched to records by external id, and an
+ * unrecorded point to the instance whose id is its `locator.instanceId`, else to the one instance
+ * whose locator equals its locator (two instances with one locator: no owner).
+ */
+export function planSync(input: SyncInput): SyncPlan {
+  const plan: SyncPlan = {
+    known: [],
+    reappeared: [],
+    adopt: [],
+    orphaned: [],
+    deferred: [],
+    vanished: [],
+    newlyVanished: [],
+    removed: [],
+  };
+  const byExternal = new Map<string, SyncedRecord[]>();
+  for (const r of input.records) byExternal.set(r.externalId, [...(byExternal.get(r.externalId) ?? []), r]);
+  const byId = new Map(input.instances.map((i) => [i.id, i]));
+  const byLocator = new Map<string, SyncInstance | null>();
+  for (const i of input.instances) {
+    const key = canonicalJson(i.locator);
+    byLocator.set(key, byLocator.has(key) ? null : i);
+  }
+  const owner = (locator: unknown): SyncInstance | undefined => {
+    if (locator === undefined) return undefined;
+    const named = isObject(locator) ? locator['instanceId'] : undefined;
+    if (typeof named === 'string' && byId.has(named)) return byId.get(named);
+    return byLocator.get(canonicalJson(locator)) ?? undefined;
+  };
+
+  const listed = new Set<string>();
+  const ordered = [...input.points].sort(
+    (a, b) => a.createdAt - b.createdAt || (a.externalId < b.externalId ? -1 : a.externalId > b.externalId ? 1 : 0),
+  );
+  for (const p of ordered) {
+    // A provider listing a point twice describes one point.
+    if (listed.has(p.externalId)) continue;
+    listed.add(p.externalId);
+    const recorded = byExternal.get(p.externalId);
+    if (recorded) {
+      for (const r of recorded) {
+        plan.known.push(r.id);
+        if (r.vanishedAt !== null) plan.reappeared.push(r.id);
+      }
+      continue;
+    }
+    const instance = owner(p.locator);
+    if (!instance) plan.orphaned.push(p.externalId);
+    else if (instance.busy) plan.deferred.push(p.externalId);
+    else plan.adopt.push({ point: p, instanceId: instance.id });
+  }
+  for (const r of input.records) {
+    if (listed.has(r.externalId)) continue;
+    if (r.deleteAsked) plan.removed.push(r.id);
+    else if (r.createdAt < input.listedAt) {
+      plan.vanished.push(r.id);
+      if (r.vanishedAt === null) plan.newlyVanished.push(r.id);
+    }
+  }
+  return plan;
+}
+
+export interface DriftCounts {
+  known: number;
+  adopted: number;
+  vanished: number;
+  expired: number;
+  orphaned: number;
+  removed: number;
+  deferred: number;
+}
+
+export interface DriftReport {
+  counts: DriftCounts;
+  adopted: string[];
+  vanished: string[];
+  expired: string[];
+  orphaned: string[];
+  removed: string[];
+  /** Some list holds only its first `SYNC_LIMITS.reportIds` ids. */
+  truncated: boolean;
+}
+
+/** The stored drift report of a sync: whole counts, lists capped. */
+export function driftReport(lists: {
+  known: readonly string[];
+  adopted: readonly string[];
+  vanished: readonly string[];
+  expired: readonly string[];
+  orphaned: readonly string[];
+  removed: readonly string[];
+  deferred: readonly string[];
+}): DriftReport {
+  const cap = (ids: readonly string[]) => ids.slice(0, SYNC_LIMITS.reportIds);
+  const shown = [lists.adopted, lists.vanished, lists.expired, lists.orphaned, lists.removed];
+  return {
+    counts: {
+      known: lists.known.length,
+      adopted: lists.adopted.length,
+      vanished: lists.vanished.length,
+      expired: lists.expired.length,
+      orphaned: lists.orphaned.length,
+      removed: lists.removed.length,
+      deferred: lists.deferred.length,
+    },
+    adopted: cap(lists.adopted),
+    vanished: cap(lists.vanished),
+    expired: cap(lists.expired),
+    orphaned: cap(lists.orphaned),
+    removed: cap(lists.removed),
+    truncated: shown.some((l) => l.length > SYNC_LIMITS.reportIds),
+  };
+}
+
+/** The instant an interval of `intervalMs` containing `now` begins (intervals count from the epoch). */
+export function intervalStart(now: number, intervalMs: number): number {
+  return Math.floor(now / intervalMs) * intervalMs;
+}

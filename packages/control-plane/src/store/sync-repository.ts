@@ -1,0 +1,298 @@
+import type { Transaction } from 'kysely';
+import { ConflictError } from '../domain/errors.js';
+import { driftReport, planSync, type DriftReport, type ListedPoint } from '../domain/sync.js';
+import { HELD_STATES, isTerminal, type TaskState } from '../domain/task.js';
+import type { BackupRepository } from './backup-repository.js';
+import { isUniqueViolation, transact, type Db } from './db.js';
+import type { EventRepository } from './event-repository.js';
+import { newId } from './ids.js';
+import type { RetentionRepository } from './retention-repository.js';
+import type { Database, ProviderRow, ProviderSyncRow, TaskRow } from './schema.js';
+import type { TaskRepository } from './task-repository.js';
+
+type Trx = Transaction<Database>;
+
+/** The last applied sync of a provider, as GET .../drift shows it. */
+export interface StoredDrift extends DriftReport {
+  taskId: string;
+  syncedAt: number;
+}
+
+/**
+ * Provider sync: queuing a sync task (at most one queued or running per provider, a
+ * compare-and-set on `provider_syncs.active_task_id`), and applying its listing to the records
+ * in the transaction that applies the task's result. Writes to backups, tasks and events go
+ * through their owners.
+ */
+export class SyncRepository {
+  constructor(
+    private readonly db: Db,
+    private readonly backups: BackupRepository,
+    private readonly tasks: TaskRepository,
+    private readonly retention: RetentionRepository,
+    private readonly events: EventRepository,
+  ) {}
+
+  /**
+   * Queues a sync of `provider` for `tenantId` (the SP's own tenant), or answers the one queued
+   * or running (`created: false`). 409 `sync_pending` when a concurrent caller claimed it first.
+   */
+  async request(
+    provider: ProviderRow,
+    tenantId: string,
+    priority: number,
+    now = Date.now(),
+  ): Promise<{ task: TaskRow; created: boolean }> {
+    return transact(this.db, async (trx) => {
+      const row = await trx
+        .selectFrom('providerSyncs')
+        .select('activeTaskId')
+        .where('providerId', '=', provider.id)
+        .executeTakeFirst();
+      if (row?.activeTaskId) {
+        const pending = await trx.selectFrom('tasks').selectAll().where('id', '=', row.activeTaskId).executeTakeFirst();
+        if (pending && !isTerminal(pending.state as TaskState)) return { task: pending, created: false };
+      }
+      const id = newId('tsk', now);
+      // The claim is the first lock taken on the row (an update, or the insert making it): of two
+      // concurrent callers, the second waits for the first to commit and then finds it claimed.
+      if (!(await this.claim(trx, provider.id, id, row ? row.activeTaskId : undefined, now))) {
+        throw new ConflictError(`a sync of provider connection ${provider.id} was queued meanwhile`, 'sync_pending');
+      }
+      const task = await this.tasks.create(
+        {
+          id,
+          kind: 'sync',
+          tenantId,
+          instanceId: null,
+          backupId: null,
+          offeringId: null,
+          providerId: provider.id,
+          plugin: provider.plugin,
+          zone: provider.zone,
+          pinnedAgentId: null,
+          priority,
+          params: {},
+        },
+        now,
+        trx,
+      );
+      return { task, created: true };
+    });
+  }
+
+  /** Sets the row's active task to `taskId` if it still names `expected` (undefined: there is no row yet). */
+  private async claim(
+    trx: Trx,
+    providerId: string,
+    taskId: string,
+    expected: string | null | undefined,
+    now: number,
+  ): Promise<boolean> {
+    if (expected === undefined) {
+      try {
+        await trx
+          .insertInto('providerSyncs')
+          .values({ providerId, activeTaskId: taskId, taskId: null, syncedAt: null, report: null, createdAt: now })
+          .execute();
+        return true;
+      } catch (err) {
+        if (isUniqueViolation(err)) return false;
+        throw err;
+      }
+    }
+    const r = await trx
+      .updateTable('providerSyncs')
+      .set({ activeTaskId: taskId })
+      .where('providerId', '=', providerId)
+      .where((eb) => (expected === null ? eb('activeTaskId', 'is', null) : eb('activeTaskId', '=', expected)))
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /** The drift report of the provider's last applied sync, if it had one. */
+  async drift(providerId: string): Promise<StoredDrift | undefined> {
+    const row: Pick<ProviderSyncRow, 'taskId' | 'syncedAt' | 'report'> | undefined = await this.db
+      .selectFrom('providerSyncs')
+      .select(['taskId', 'syncedAt', 'report'])
+      .where('providerId', '=', providerId)
+      .executeTakeFirst();
+    if (!row?.report || !row.taskId || row.syncedAt === null) return undefined;
+    return { ...(JSON.parse(row.report) as DriftReport), taskId: row.taskId, syncedAt: row.syncedAt };
+  }
+
+  /**
+   * A sync task ended, in the transaction applying its result: on success its listing is
+   * compared with the records (adopt, mark vanished, remove, queue expired deletes) and the drift
+   * report replaced; otherwise nothing changes but an event.
+   */
+  async ended(
+    trx: Trx,
+    task: TaskRow,
+    outcome: { ok: true; points: ListedPoint[] } | { ok: false; state: TaskState; code: string; message: string },
+    now: number,
+  ): Promise<void> {
+    if (task.kind !== 'sync') return;
+    if (!outcome.ok) {
+      await this.events.append(trx, {
+        ...this.eventBase(task, now),
+        type: 'provider.sync_failed',
+        message: `sync of provider connection ${task.providerId} ${outcome.state}: ${outcome.code}: ${outcome.message}; records unchanged`,
+        data: JSON.stringify({ providerId: task.providerId, state: outcome.state, code: outcome.code }),
+      });
+      return;
+    }
+    const report = await this.apply(trx, task, outcome.points, now);
+    // The row exists: it was made when this task was queued.
+    await trx
+      .updateTable('providerSyncs')
+      .set({ taskId: task.id, syncedAt: now, report: JSON.stringify(report) })
+      .where('providerId', '=', task.providerId)
+      .execute();
+    const c = report.counts;
+    await this.events.append(trx, {
+      ...this.eventBase(task, now),
+      type: 'provider.synced',
+      message: `sync of provider connection ${task.providerId}: ${c.known} known, ${c.adopted} adopted, ${c.vanished} vanished, ${c.expired} expired, ${c.orphaned} orphaned, ${c.removed} removed`,
+      data: JSON.stringify({ providerId: task.providerId, counts: c }),
+    });
+  }
+
+  private async apply(trx: Trx, task: TaskRow, points: ListedPoint[], now: number): Promise<DriftReport> {
+    const records = await this.backups.ofProvider(trx, task.providerId);
+    const instances = await trx
+      .selectFrom('instances')
+      .innerJoin('offerings', 'offerings.id', 'instances.offeringId')
+      .select(['instances.id', 'instances.tenantId', 'instances.name', 'instances.locator', 'instances.offeringId'])
+      .where('offerings.providerId', '=', task.providerId)
+      .where('instances.zone', '=', task.zone)
+      .execute();
+    const busy = new Set(
+      (
+        await trx
+          .selectFrom('tasks')
+          .select('instanceId')
+          .where('providerId', '=', task.providerId)
+          .where('kind', '=', 'backup')
+          .where('state', 'in', ['queued', ...HELD_STATES])
+          .execute()
+      ).map((t) => t.instanceId),
+    );
+    const plan = planSync({
+      points,
+      records: records.map((r) => ({
+        id: r.id,
+        externalId: r.externalId,
+        createdAt: r.createdAt,
+        vanishedAt: r.vanishedAt,
+        deleteAsked: r.deleteTaskId !== null,
+      })),
+      instances: instances.map((i) => ({ id: i.id, locator: JSON.parse(i.locator) as unknown, busy: busy.has(i.id) })),
+      // A record written after the agent began listing may be missing from the listing by timing alone.
+      listedAt: task.dispatchedAt ?? task.createdAt,
+    });
+    const byId = new Map(records.map((r) => [r.id, r]));
+    const event = async (tenantId: string, instanceId: string, type: string, message: string, backupId: string) =>
+      this.events.append(trx, {
+        ...this.eventBase(task, now),
+        tenantId,
+        instanceId,
+        type,
+        message,
+        data: JSON.stringify({ backupId, providerId: task.providerId }),
+      });
+
+    await this.backups.setVanished(trx, plan.reappeared, null);
+    await this.backups.setVanished(trx, plan.newlyVanished, now);
+    for (const id of plan.newlyVanished) {
+      const r = byId.get(id)!;
+      await event(
+        r.tenantId,
+        r.instanceId,
+        'backup.vanished',
+        `restore point ${r.externalId} of backup ${id} is gone from its provider; the record stays, marked`,
+        id,
+      );
+    }
+    const removed: string[] = [];
+    for (const id of plan.removed) {
+      const r = byId.get(id)!;
+      if (!(await this.backups.removeGone(trx, id))) continue;
+      removed.push(id);
+      await event(
+        r.tenantId,
+        r.instanceId,
+        'backup.deleted',
+        `backup ${id} deleted: its provider no longer lists it and a delete was asked for`,
+        id,
+      );
+    }
+
+    // Parents by external id among each instance's records, adopted ones included (oldest first).
+    const owned = new Map<string, Map<string, string>>();
+    const ownedBy = (instanceId: string) => {
+      let m = owned.get(instanceId);
+      if (!m) owned.set(instanceId, (m = new Map()));
+      return m;
+    };
+    for (const r of records) if (!removed.includes(r.id)) ownedBy(r.instanceId).set(r.externalId, r.id);
+    const instanceById = new Map(instances.map((i) => [i.id, i]));
+    const adopted: string[] = [];
+    for (const { point, instanceId } of plan.adopt) {
+      const instance = instanceById.get(instanceId)!;
+      const parents = ownedBy(instanceId);
+      const row = await this.backups.adopt(
+        trx,
+        { id: instance.id, tenantId: instance.tenantId, name: instance.name, offeringId: instance.offeringId! },
+        {
+          externalId: point.externalId,
+          createdAt: point.createdAt,
+          sizeBytes: point.sizeBytes,
+          mode: point.mode ?? (point.parentExternalId ? 'INCREMENT' : 'FULL'),
+          parentId: point.parentExternalId ? (parents.get(point.parentExternalId) ?? null) : null,
+          expiresAt: point.expiresAt,
+        },
+        now,
+      );
+      parents.set(point.externalId, row.id);
+      adopted.push(row.id);
+      await event(
+        instance.tenantId,
+        instance.id,
+        'backup.adopted',
+        `restore point ${point.externalId} found on the provider by a sync, recorded as backup ${row.id}`,
+        row.id,
+      );
+    }
+
+    // Retention over what is now recorded and still listed: keep-last, expiry, failed deletes again.
+    const vanished = new Set(plan.vanished);
+    const deletable = new Set([...plan.known, ...adopted].filter((id) => !vanished.has(id)));
+    const expired: string[] = [];
+    for (const instanceId of new Set([...records.map((r) => r.instanceId), ...plan.adopt.map((a) => a.instanceId)])) {
+      expired.push(...(await this.retention.afterSync(trx, task, instanceId, deletable, now)));
+    }
+    return driftReport({
+      known: plan.known,
+      adopted,
+      vanished: plan.vanished,
+      expired,
+      orphaned: plan.orphaned,
+      removed,
+      deferred: plan.deferred,
+    });
+  }
+
+  private eventBase(task: TaskRow, now: number) {
+    return {
+      tenantId: task.tenantId,
+      at: now,
+      taskId: task.id,
+      instanceId: null,
+      jobId: null,
+      agentId: task.agentId,
+      sourceAgentId: null,
+      sourceSeq: null,
+    };
+  }
+}

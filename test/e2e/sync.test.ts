@@ -1,0 +1,427 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Api } from '@cairn/test-harness/api';
+import { clockEnv, setClock, tickedAt } from '@cairn/test-harness/clock';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import {
+  enrollAgent,
+  startAgent,
+  startControlPlane,
+  tempDir,
+  type ControlPlaneProc,
+  type Proc,
+} from '@cairn/test-harness/processes';
+import { dummyPoints, protectInstance, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { waitFor } from '@cairn/test-harness/wait';
+
+// An SLA that fires only on 29 February at 02:00: its keep-last applies, its fires never come.
+const NEVER_DURING_A_TEST = '0 2 29 2 *';
+const fast = { durationMs: 50, steps: 1, sizeBytes: 1000 };
+const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
+
+interface BackupBody {
+  id: string;
+  externalId: string;
+  taskId: string | null;
+  createdAt: string;
+  sizeBytes: number;
+  mode: string;
+  parentId: string | null;
+  vanishedAt: string | null;
+  deleteTaskId: string | null;
+}
+
+/** A restore point written behind Cairn's back, in the dummy's own file format. */
+function writePoint(dir: string, id: string, instance: string, extra: Record<string, unknown> = {}): void {
+  const point = { id, instance, mode: 'FULL', parent: null, size: 7, createdAt: '2026-01-01T00:00:00.000Z', ...extra };
+  fs.writeFileSync(path.join(dir, `${id}.json`), JSON.stringify(point, null, 2));
+}
+
+const syncTasks = async (api: Api) =>
+  (await api.expect(200, 'GET', '/v1/tasks?kind=sync&limit=500')).items as TaskBody[];
+
+describe.each(backends)('provider sync and the drift report (%s)', (backend) => {
+  let db: TestDatabase;
+  let cp: ControlPlaneProc;
+  let agent: Proc;
+  let api: Api;
+
+  beforeAll(async () => {
+    db = await freshDatabase(backend);
+    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
+    api = new Api(cp.url, cp.adminToken);
+    agent = await startAgent((await enrollAgent(cp, 'zone-a', 'host-1')).stateDir);
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await cp?.proc.stop();
+    await db?.drop();
+  });
+
+  async function backup(instanceId: string): Promise<TaskBody> {
+    const started = await api.expect<TaskBody>(202, 'POST', `/v1/instances/${instanceId}/backups`, { mode: 'FULL' });
+    const done = await waitForTask(api, started.id, ENDED);
+    expect(done.state).toBe('succeeded');
+    return done;
+  }
+
+  async function sync(providerId: string, zone = 'zone-a'): Promise<TaskBody> {
+    const r = await api.call('POST', `/v1/zones/${zone}/providers/${providerId}/sync`);
+    expect(r.status).toBe(202);
+    expect(r.body).toMatchObject({ kind: 'sync' });
+    expect(r.headers.get('location')).toBe(`/v1/tasks/${r.body.id}`);
+    return waitForTask(api, r.body.id as string, ENDED);
+  }
+
+  const drift = (providerId: string) => api.expect(200, 'GET', `/v1/zones/zone-a/providers/${providerId}/drift`);
+  const records = async (instanceId: string) =>
+    ((await api.expect(200, 'GET', `/v1/backups?instanceId=${instanceId}&limit=500`)).items as BackupBody[]).sort(
+      (a, b) => (a.id < b.id ? -1 : 1),
+    );
+  const eventsOf = async (type: string, taskId: string) =>
+    ((await api.expect(200, 'GET', '/v1/events?after=0&limit=500')).items as any[]).filter(
+      (e) => e.type === type && e.taskId === taskId,
+    );
+
+  it('adopts a point added behind its back, marks one deleted behind its back vanished, names an orphan; the drift report counts them', async () => {
+    const storeDir = tempDir('dummy-store');
+    const p = await protectInstance(api, 'zone-a', { config: { ...fast, storeDir } });
+    const none = await api.call('GET', `/v1/zones/zone-a/providers/${p.providerId}/drift`);
+    expect(none.status).toBe(404);
+    expect(none.body.detail).toMatch(/no drift report yet.*no sync of it has completed/);
+
+    const kept = (await backup(p.instanceId)).backupId!;
+    const gone = (await backup(p.instanceId)).backupId!;
+    const goneExternal = (await records(p.instanceId)).find((r) => r.id === gone)!.externalId;
+    const goneFile = path.join(storeDir, `${goneExternal}.json`);
+    const goneText = fs.readFileSync(goneFile, 'utf8');
+    fs.unlinkSync(goneFile);
+    writePoint(storeDir, 'dummy-adopt-me', p.instanceId);
+    writePoint(storeDir, 'dummy-orphan', 'ins_nosuchinstance');
+
+    const task = await sync(p.providerId);
+    expect(task.state).toBe('succeeded');
+    const all = await records(p.instanceId);
+    const adopted = all.find((r) => r.externalId === 'dummy-adopt-me')!;
+    expect(adopted).toMatchObject({
+      createdAt: '2026-01-01T00:00:00.000Z',
+      sizeBytes: 7,
+      mode: 'FULL',
+      taskId: null,
+      vanishedAt: null,
+    });
+    expect(all.map((r) => r.id).sort()).toEqual([kept, gone, adopted.id].sort());
+    expect(all.find((r) => r.id === gone)!.vanishedAt).toMatch(/^\d{4}-/);
+    expect(all.find((r) => r.id === kept)!.vanishedAt).toBeNull();
+
+    const report = await drift(p.providerId);
+    expect(report).toEqual({
+      providerId: p.providerId,
+      taskId: task.id,
+      syncedAt: expect.stringMatching(/^\d{4}-/) as string,
+      counts: { known: 1, adopted: 1, vanished: 1, expired: 0, orphaned: 1, removed: 0, deferred: 0 },
+      adopted: [adopted.id],
+      vanished: [gone],
+      expired: [],
+      orphaned: ['dummy-orphan'],
+      removed: [],
+      truncated: false,
+    });
+    expect(await eventsOf('backup.adopted', task.id)).toHaveLength(1);
+    expect(await eventsOf('backup.vanished', task.id)).toMatchObject([{ instanceId: p.instanceId }]);
+    expect(await eventsOf('provider.synced', task.id)).toMatchObject([
+      { data: { counts: { known: 1, adopted: 1, vanished: 1, orphaned: 1 } } },
+    ]);
+
+    // A vanished backup cannot be restored from; the adopted one can.
+    const refused = await api.call('POST', `/v1/backups/${gone}/restore`);
+    expect(refused.status).toBe(409);
+    expect(refused.body.code).toBe('backup_vanished');
+    const other = await api.expect(201, 'POST', '/v1/instances', { name: 'sync-target', zone: 'zone-a', locator: {} });
+    const volume = await api.call('POST', `/v1/backups/${gone}/restore-volume`, {
+      volume: 'disk0',
+      targetInstanceId: other.id,
+    });
+    expect(volume.status).toBe(409);
+    expect(volume.body.code).toBe('backup_vanished');
+    expect(
+      (await waitForTask(api, (await api.expect(202, 'POST', `/v1/backups/${adopted.id}/restore`)).id, ENDED)).state,
+    ).toBe('succeeded');
+
+    // The point comes back: the next sync clears the mark and finds nothing new.
+    fs.writeFileSync(goneFile, goneText);
+    const again = await sync(p.providerId);
+    expect((await drift(p.providerId)).counts).toEqual({
+      known: 3,
+      adopted: 0,
+      vanished: 0,
+      expired: 0,
+      orphaned: 1,
+      removed: 0,
+      deferred: 0,
+    });
+    expect((await drift(p.providerId)).taskId).toBe(again.id);
+    expect((await records(p.instanceId)).every((r) => r.vanishedAt === null)).toBe(true);
+    expect(await eventsOf('backup.adopted', again.id)).toEqual([]);
+  });
+
+  it('adopts by a locator equal to the instance locator too, and chains an adopted increment to its adopted parent', async () => {
+    const storeDir = tempDir('dummy-store');
+    // The dummy lists `{instanceId: <its instance field>}`: naming no instance id, it is compared as a locator.
+    const p = await protectInstance(api, 'zone-a', {
+      config: { ...fast, storeDir },
+      locator: { instanceId: 'legacy-7' },
+    });
+    writePoint(storeDir, 'dummy-base', 'legacy-7');
+    writePoint(storeDir, 'dummy-inc', p.instanceId, {
+      mode: 'INCREMENT',
+      parent: 'dummy-base',
+      createdAt: '2026-01-02T00:00:00.000Z',
+    });
+    const task = await sync(p.providerId);
+    expect(task.state).toBe('succeeded');
+    const all = await records(p.instanceId);
+    const base = all.find((r) => r.externalId === 'dummy-base')!;
+    expect(base).toMatchObject({ mode: 'FULL', parentId: null });
+    expect(all.find((r) => r.externalId === 'dummy-inc')).toMatchObject({ mode: 'INCREMENT', parentId: base.id });
+    expect((await drift(p.providerId)).counts).toMatchObject({ adopted: 2, orphaned: 0 });
+  });
+
+  it('keep-last 3 with refused deletes keeps 5 records; once deletes work, the next sync removes exactly the 2 oldest through the provider', async () => {
+    const storeDir = tempDir('dummy-store');
+    const p = await protectInstance(api, 'zone-a', {
+      config: { ...fast, storeDir, failDeletes: true },
+      sla: { cron: NEVER_DURING_A_TEST, keepLast: 3 },
+    });
+    const made: string[] = [];
+    for (let i = 0; i < 5; i++) made.push((await backup(p.instanceId)).backupId!);
+    const deleteTasks = async () =>
+      (await api.expect(200, 'GET', `/v1/tasks?instanceId=${p.instanceId}&kind=delete-backup&limit=500`))
+        .items as TaskBody[];
+    const failed = await waitFor(async () => {
+      const tasks = await deleteTasks();
+      const ended = tasks.every((t) => ENDED.includes(t.state));
+      const both = made.slice(0, 2).every((id) => tasks.some((t) => t.backupId === id));
+      return ended && both ? tasks : undefined;
+    }, 'the refused deletes of the two oldest to end');
+    expect(failed.every((t) => t.state === 'failed')).toBe(true);
+    expect(await records(p.instanceId)).toHaveLength(5);
+    expect(dummyPoints(storeDir)).toHaveLength(5);
+
+    await api.expect(200, 'PATCH', `/v1/zones/zone-a/providers/${p.providerId}`, {
+      config: { ...fast, storeDir, failDeletes: false },
+    });
+    const task = await sync(p.providerId);
+    expect(task.state).toBe('succeeded');
+    const report = await drift(p.providerId);
+    expect(report.counts).toMatchObject({ known: 5, expired: 2, vanished: 0, adopted: 0 });
+    expect([...report.expired].sort()).toEqual(made.slice(0, 2).sort());
+    await waitFor(async () => {
+      const tasks = await deleteTasks();
+      return tasks.length === failed.length + 2 && tasks.every((t) => ENDED.includes(t.state));
+    }, 'the deletes the sync queued to end');
+    const fresh = (await deleteTasks()).filter((t) => !failed.some((f) => f.id === t.id));
+    expect(fresh.map((t) => [t.backupId, t.state]).sort()).toEqual(
+      made
+        .slice(0, 2)
+        .map((id) => [id, 'succeeded'])
+        .sort(),
+    );
+    const left = await records(p.instanceId);
+    expect(left.map((r) => r.id)).toEqual(made.slice(2).sort());
+    expect(dummyPoints(storeDir)).toEqual(left.map((r) => r.externalId).sort());
+  });
+
+  it('removes a record whose delete was asked for once the provider no longer lists it; deletes an expired point', async () => {
+    const storeDir = tempDir('dummy-store');
+    const p = await protectInstance(api, 'zone-a', { config: { ...fast, storeDir, failDeletes: true } });
+    const doomed = (await backup(p.instanceId)).backupId!;
+    const del = await api.expect(202, 'DELETE', `/v1/backups/${doomed}`);
+    expect((await waitForTask(api, del.id, ENDED)).state).toBe('failed');
+    // The operator removes it by hand, as the refused delete asked.
+    fs.unlinkSync(path.join(storeDir, `${(await records(p.instanceId))[0]!.externalId}.json`));
+    await api.expect(200, 'PATCH', `/v1/zones/zone-a/providers/${p.providerId}`, { config: { ...fast, storeDir } });
+    writePoint(storeDir, 'dummy-expired', p.instanceId, {
+      createdAt: '2000-01-01T00:00:00.000Z',
+      expiresAt: '2001-01-01T00:00:00.000Z',
+    });
+    const task = await sync(p.providerId);
+    const report = await drift(p.providerId);
+    expect(report.counts).toMatchObject({ removed: 1, vanished: 0, adopted: 1, expired: 1 });
+    expect(report.removed).toEqual([doomed]);
+    expect(report.expired).toEqual(report.adopted);
+    expect(await eventsOf('backup.deleted', task.id)).toHaveLength(1);
+    await waitFor(async () => (await records(p.instanceId)).length === 0, 'the expired point to be deleted');
+    expect(dummyPoints(storeDir)).toEqual([]);
+  });
+
+  it('a sync already queued is answered again instead of a second one', async () => {
+    // A zone without agents: the sync stays queued.
+    const provider = await api.expect(201, 'POST', '/v1/zones/zone-idle/providers', {
+      name: 'idle',
+      plugin: '@cairn/plugin-dummy',
+      config: {},
+    });
+    const replies = await Promise.all(
+      Array.from({ length: 6 }, () => api.call('POST', `/v1/zones/zone-idle/providers/${provider.id}/sync`)),
+    );
+    const queued = (await syncTasks(api)).filter((t) => t.state === 'queued');
+    expect(queued).toHaveLength(1);
+    for (const r of replies) {
+      // The pending task again, or a lost race for the claim.
+      if (r.status === 202) expect(r.body.id).toBe(queued[0]!.id);
+      else expect([r.status, r.body.code]).toEqual([409, 'sync_pending']);
+    }
+    const again = await api.call('POST', `/v1/zones/zone-idle/providers/${provider.id}/sync`);
+    expect([again.status, again.body.id]).toEqual([202, queued[0]!.id]);
+  });
+
+  it('a malformed listing fails the sync with the reason and changes nothing; bad requests are refused', async () => {
+    const storeDir = tempDir('dummy-store');
+    const p = await protectInstance(api, 'zone-a', { config: { ...fast, storeDir } });
+    await backup(p.instanceId);
+    const good = await sync(p.providerId);
+    const before = await records(p.instanceId);
+    fs.unlinkSync(path.join(storeDir, `${before[0]!.externalId}.json`));
+    writePoint(storeDir, 'dummy-unseen', p.instanceId);
+    await api.expect(200, 'PATCH', `/v1/zones/zone-a/providers/${p.providerId}`, {
+      config: { ...fast, storeDir, syncGarbage: true },
+    });
+    const bad = await sync(p.providerId);
+    expect(bad).toMatchObject({ state: 'failed', error: { code: 'INVALID_RESULT' } });
+    expect(bad.error!.message).toMatch(/point 0: externalId must be a non-empty string/);
+    expect(await eventsOf('provider.sync_failed', bad.id)).toMatchObject([{ data: { code: 'INVALID_RESULT' } }]);
+    expect((await drift(p.providerId)).taskId).toBe(good.id);
+    expect(await records(p.instanceId)).toEqual(before);
+
+    const tenant = await api.expect(201, 'POST', '/v1/tenants', { name: 'sync-tenant' });
+    const token = await api.expect(201, 'POST', `/v1/tenants/${tenant.id}/tokens`, { role: 'tenant-admin', name: 'a' });
+    const tenantApi = new Api(cp.url, token.token as string);
+    const refusals: [Api, string, string, number][] = [
+      [api, 'POST', `/v1/zones/zone-b/providers/${p.providerId}/sync`, 404],
+      [api, 'GET', `/v1/zones/zone-b/providers/${p.providerId}/drift`, 404],
+      [api, 'POST', '/v1/zones/zone-a/providers/prv_nosuchprovider/sync', 404],
+      [api, 'GET', '/v1/zones/zone-a/providers/prv_nosuchprovider/drift', 404],
+      [api, 'POST', `/v1/zones/zone-a/providers/${p.providerId}/sync?now=1`, 400],
+      [api, 'POST', `/v1/zones/Zone%20A/providers/${p.providerId}/sync`, 400],
+      [tenantApi, 'POST', `/v1/zones/zone-a/providers/${p.providerId}/sync`, 403],
+      [tenantApi, 'GET', `/v1/zones/zone-a/providers/${p.providerId}/drift`, 403],
+    ];
+    const syncsBefore = (await syncTasks(api)).length;
+    for (const [who, method, url, status] of refusals) {
+      const r = await who.call(method, url);
+      expect(r.status, `${method} ${url}`).toBe(status);
+      expect(r.headers.get('content-type'), url).toMatch(/application\/problem\+json/);
+    }
+    expect(await syncTasks(api)).toHaveLength(syncsBefore);
+  });
+});
+
+/** Every sync task has ended, and there are `n` of them. */
+async function syncsSettled(api: Api, n: number): Promise<void> {
+  await waitFor(async () => {
+    const tasks = await syncTasks(api);
+    return tasks.length === n && tasks.every((t) => t.state === 'succeeded');
+  }, `${n} sync tasks to succeed`);
+}
+
+describe.each(backends)('periodic sync under the test clock (%s)', (backend) => {
+  let db: TestDatabase;
+  let cp: ControlPlaneProc;
+  let agent: Proc;
+  let api: Api;
+  let clock: string;
+
+  beforeAll(async () => {
+    db = await freshDatabase(backend);
+    clock = path.join(tempDir('clock'), 'now');
+    setClock(clock, '2026-06-01T00:00:30Z');
+    cp = await startControlPlane({
+      databaseUrl: db.url,
+      dataDir: db.dataDir,
+      env: { ...clockEnv(clock), CAIRN_SYNC_INTERVAL_S: '60' },
+    });
+    api = new Api(cp.url, cp.adminToken);
+    agent = await startAgent((await enrollAgent(cp, 'zone-a', 'host-1')).stateDir);
+    await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
+      name: 'synced',
+      plugin: '@cairn/plugin-dummy',
+      config: { storeDir: tempDir('dummy-store') },
+    });
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await cp?.proc.stop();
+    await db?.drop();
+  });
+
+  it('syncs every provider once per interval, however often the scheduler ticks', async () => {
+    const steps: [string, number][] = [
+      ['2026-06-01T00:00:40Z', 1],
+      ['2026-06-01T00:00:59Z', 1],
+      ['2026-06-01T00:01:00Z', 2],
+      ['2026-06-01T00:01:30Z', 2],
+      ['2026-06-01T00:02:00Z', 3],
+      // Intervals that passed unseen are one sync, not a burst of them.
+      ['2026-06-01T00:09:10Z', 4],
+      ['2026-06-01T00:09:50Z', 4],
+    ];
+    for (const [at, n] of steps) {
+      setClock(clock, at);
+      await tickedAt(cp, at);
+      await syncsSettled(api, n);
+    }
+    expect(await syncTasks(api)).toHaveLength(4);
+  });
+});
+
+// Replicas share one MySQL database; SQLite is the single-process quick start.
+describe.runIf(backends.includes('mysql'))('periodic sync with two control planes on one MySQL database', () => {
+  const INTERVALS = 15;
+  let db: TestDatabase;
+  let a: ControlPlaneProc;
+  let b: ControlPlaneProc;
+  let agent: Proc;
+  let api: Api;
+  let clock: string;
+
+  beforeAll(async () => {
+    db = await freshDatabase('mysql');
+    clock = path.join(tempDir('clock'), 'now');
+    setClock(clock, '2026-06-01T00:00:30Z');
+    const env = { ...clockEnv(clock), CAIRN_SYNC_INTERVAL_S: '60' };
+    a = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env });
+    b = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env });
+    agent = await startAgent((await enrollAgent(a, 'zone-a', 'replica-host')).stateDir);
+    api = new Api(b.url, b.adminToken);
+    await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
+      name: 'synced',
+      plugin: '@cairn/plugin-dummy',
+      config: { storeDir: tempDir('dummy-store') },
+    });
+    await Promise.all([tickedAt(a, '2026-06-01T00:00:30Z'), tickedAt(b, '2026-06-01T00:00:30Z')]);
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await a?.proc.stop();
+    await b?.proc.stop();
+    await db?.drop();
+  });
+
+  it(`queues exactly one sync per interval over ${INTERVALS} intervals`, async () => {
+    // The first interval's sync may come from either replica's first tick after the provider existed.
+    await syncsSettled(api, 1);
+    for (let i = 1; i <= INTERVALS; i++) {
+      const at = new Date(Date.parse('2026-06-01T00:00:00Z') + i * 60_000).toISOString();
+      setClock(clock, at);
+      // Both replicas have seen the interval begin, so both have tried to claim it.
+      await Promise.all([tickedAt(a, at), tickedAt(b, at)]);
+      await syncsSettled(api, i + 1);
+    }
+    expect(await syncTasks(api)).toHaveLength(INTERVALS + 1);
+  });
+});
