@@ -8,6 +8,7 @@ import { Dispatcher } from './dispatch/dispatcher.js';
 import type { Logger } from './logger.js';
 import { Metrics } from './observability/metrics.js';
 import { fileClock, systemClock } from './scheduler/clock.js';
+import { RpoWatch } from './scheduler/rpo-watch.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { EventFeed } from './service/event-feed.js';
 import { Operations } from './service/operations.js';
@@ -24,6 +25,7 @@ import { EventRepository } from './store/event-repository.js';
 import { QueueRepository } from './store/queue-repository.js';
 import { ReportRepository } from './store/report-repository.js';
 import { RetentionRepository } from './store/retention-repository.js';
+import { RpoRepository } from './store/rpo-repository.js';
 import { TaskRepository } from './store/task-repository.js';
 import { UsageRepository } from './store/usage-repository.js';
 import { TenantRepository } from './store/tenant-repository.js';
@@ -56,14 +58,15 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const agents = new AgentRepository(db, config.taskLeaseMs, secrets);
   const catalog = new CatalogRepository(db, secrets);
   const events = new EventRepository(db);
-  const backups = new BackupRepository(db);
+  const clock = config.testClockFile ? fileClock(config.testClockFile) : systemClock;
+  if (config.testClockFile) log.warn({ file: config.testClockFile }, 'scheduler runs on a TEST clock file');
+  const backups = new BackupRepository(db, () => clock.now());
   const tasks = new TaskRepository(db, events);
   const queue = new QueueRepository(db, events);
   const scheduleRepo = new ScheduleRepository(db);
   const retention = new RetentionRepository(db, backups, tasks, agents, events, scheduleRepo);
   const reports = new ReportRepository(db, events, backups, agents, retention);
-  const clock = config.testClockFile ? fileClock(config.testClockFile) : systemClock;
-  if (config.testClockFile) log.warn({ file: config.testClockFile }, 'scheduler runs on a TEST clock file');
+  const rpo = new RpoRepository(db);
 
   const providerTenant = await tenants.ensureProviderTenant();
   let generatedAdminToken: string | undefined;
@@ -76,6 +79,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const metrics = new Metrics({
     taskCounts: () => tasks.countsByStateAndKind(),
     localSessions: () => dispatcher.localSessions,
+    lastBackupTimes: () => rpo.lastBackupTimes(),
+    rpoBreachedPerTenant: () => rpo.breachedPerTenant(),
   });
   const dispatcher: Dispatcher = new Dispatcher(
     queue,
@@ -105,6 +110,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     tasks,
     events,
     operations,
+    new RpoWatch(store.db, rpo, events, log.child({ component: 'rpo-watch' })),
     clock,
     config.schedulerTickMs,
     log.child({ component: 'scheduler' }),

@@ -11,13 +11,15 @@ import { nextAfter } from '../service/cron.js';
 import type { Operations } from '../service/operations.js';
 import { slaScheduleKey, userScheduleKey } from '../service/schedules.js';
 import type { CatalogRepository, Sla } from '../store/catalog-repository.js';
-import { isTransient, type Db } from '../store/db.js';
+import type { Db } from '../store/db.js';
 import type { EventRepository } from '../store/event-repository.js';
 import { afterCommit, inRequestTransaction } from '../store/request-scope.js';
 import type { ScheduleRepository } from '../store/schedule-repository.js';
 import type { InstanceRow, OfferingRow } from '../store/schema.js';
 import type { TaskRepository } from '../store/task-repository.js';
 import type { Clock } from './clock.js';
+import { retryTransient } from './retry.js';
+import type { RpoWatch } from './rpo-watch.js';
 
 interface Target {
   instance: InstanceRow;
@@ -28,6 +30,7 @@ interface Target {
  * Fires user schedules and SLA offerings. Each tick reads now from the clock, and for every
  * schedule whose fire is due claims it (a row unique per schedule and fire time) and makes its
  * backup tasks in the same transaction, so replicas and restarts neither double nor drop a fire.
+ * Then it runs the RPO watch over the SLA offerings at the same now.
  */
 export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
@@ -41,6 +44,7 @@ export class Scheduler {
     private readonly tasks: TaskRepository,
     private readonly events: EventRepository,
     private readonly operations: Operations,
+    private readonly rpo: RpoWatch,
     private readonly clock: Clock,
     private readonly tickMs: number,
     private readonly log: Logger,
@@ -82,7 +86,8 @@ export class Scheduler {
           return [{ instance, offering }];
         });
       }
-      for (const o of await this.schedules.listSlaOfferings()) {
+      const slaOfferings = await this.schedules.listSlaOfferings();
+      for (const o of slaOfferings) {
         const sla = JSON.parse(o.sla!) as Sla;
         const key = slaScheduleKey(o.id);
         const due = this.due(
@@ -98,6 +103,7 @@ export class Scheduler {
           return instances.map((instance) => ({ instance, offering: o }));
         });
       }
+      await this.rpo.evaluate(slaOfferings, now);
       this.ticked(now);
     } finally {
       this.running = false;
@@ -121,61 +127,54 @@ export class Scheduler {
     now: number,
     targets: () => Promise<Target[]>,
   ): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await inRequestTransaction(this.root, async () => {
-          // Claimed before any task exists: whoever loses the claim rolls back and does nothing.
-          if (!(await this.schedules.claimFire(key, due.fireAt, due.missed, now))) return false;
-          const fireAt = new Date(due.fireAt).toISOString();
-          let made = 0;
-          for (const { instance, offering } of await targets()) {
-            const data = { schedule: key, fireAt, missed: due.missed };
-            if (due.missed > 0) {
-              await this.events.forInstance(
-                {
-                  tenantId: instance.tenantId,
-                  instanceId: instance.id,
-                  type: 'schedule.caught_up',
-                  message: `${due.missed} fire time(s) passed while no control plane ran; running once for ${fireAt}`,
-                  data,
-                },
-                now,
-              );
-            }
-            const plan = planFire({
-              kind,
-              activeBackupTaskId: await this.tasks.activeBackupOf(instance.id),
-              userSchedulesAllowed: offering?.allowUserSchedules === 1,
-            });
-            if (plan.action === 'skip' || !offering) {
-              await this.events.forInstance(
-                {
-                  tenantId: instance.tenantId,
-                  instanceId: instance.id,
-                  type: 'schedule.skipped',
-                  message: `scheduled backup for ${fireAt} skipped: ${plan.action === 'skip' ? plan.reason : 'the instance has no offering'}`,
-                  data,
-                },
-                now,
-              );
-              continue;
-            }
-            await this.operations.scheduledBackup(
-              instance,
-              offering,
-              kind === 'sla' ? SLA_PRIORITY : USER_SCHEDULE_PRIORITY,
+    await retryTransient(() =>
+      inRequestTransaction(this.root, async () => {
+        // Claimed before any task exists: whoever loses the claim rolls back and does nothing.
+        if (!(await this.schedules.claimFire(key, due.fireAt, due.missed, now))) return false;
+        const fireAt = new Date(due.fireAt).toISOString();
+        let made = 0;
+        for (const { instance, offering } of await targets()) {
+          const data = { schedule: key, fireAt, missed: due.missed };
+          if (due.missed > 0) {
+            await this.events.forInstance(
+              {
+                tenantId: instance.tenantId,
+                instanceId: instance.id,
+                type: 'schedule.caught_up',
+                message: `${due.missed} fire time(s) passed while no control plane ran; running once for ${fireAt}`,
+                data,
+              },
+              now,
             );
-            made++;
           }
-          afterCommit(() =>
-            this.log.info({ schedule: key, fireAt, missed: due.missed, tasks: made }, 'schedule fired'),
+          const plan = planFire({
+            kind,
+            activeBackupTaskId: await this.tasks.activeBackupOf(instance.id),
+            userSchedulesAllowed: offering?.allowUserSchedules === 1,
+          });
+          if (plan.action === 'skip' || !offering) {
+            await this.events.forInstance(
+              {
+                tenantId: instance.tenantId,
+                instanceId: instance.id,
+                type: 'schedule.skipped',
+                message: `scheduled backup for ${fireAt} skipped: ${plan.action === 'skip' ? plan.reason : 'the instance has no offering'}`,
+                data,
+              },
+              now,
+            );
+            continue;
+          }
+          await this.operations.scheduledBackup(
+            instance,
+            offering,
+            kind === 'sla' ? SLA_PRIORITY : USER_SCHEDULE_PRIORITY,
           );
-          return true;
-        });
-        return;
-      } catch (err) {
-        if (attempt >= 5 || !isTransient(err)) throw err;
-      }
-    }
+          made++;
+        }
+        afterCommit(() => this.log.info({ schedule: key, fireAt, missed: due.missed, tasks: made }, 'schedule fired'));
+        return true;
+      }),
+    );
   }
 }
