@@ -35,6 +35,8 @@ export interface Config {
   shutdownDrainMs: number;
   /** How often the scheduler looks for due fires. */
   schedulerTickMs: number;
+  /** How long an in-place restore waits for the plugin to tell the instance's power state. */
+  powerStateWaitMs: number;
   /** TEST ONLY: a file holding the scheduler's current time (needs NODE_ENV=test). */
   testClockFile: string | undefined;
 }
@@ -68,6 +70,7 @@ const schema = z.object({
   CAIRN_AGENT_FRAME_BURST: int(100).default(2000),
   CAIRN_ASSIGN_MAX_SENDS: int(1).default(5),
   CAIRN_SCHEDULER_TICK_MS: int(10).max(60_000).default(1000),
+  CAIRN_POWER_STATE_WAIT_MS: int(100).max(120_000).default(30_000),
   CAIRN_TEST_CLOCK_FILE: z.string().min(1).optional(),
   NODE_ENV: z.string().optional(),
 });
@@ -116,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     agentFrameRate: { perSecond: e.CAIRN_AGENT_FRAME_RATE, burst: e.CAIRN_AGENT_FRAME_BURST },
     assignMaxSends: e.CAIRN_ASSIGN_MAX_SENDS,
     schedulerTickMs: e.CAIRN_SCHEDULER_TICK_MS,
+    powerStateWaitMs: e.CAIRN_POWER_STATE_WAIT_MS,
     testClockFile: e.CAIRN_TEST_CLOCK_FILE,
   };
 }

@@ -102,7 +102,9 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   let accepting = true;
   const feed = new EventFeed(events, EVENT_POLL_MS);
   // The dispatcher is woken once the request that queued work has committed it.
-  const operations = new Operations(catalog, tasks, backups, retention, () => afterCommit(() => dispatcher.poke()));
+  const operations = new Operations(catalog, tasks, backups, retention, agents, () =>
+    afterCommit(() => dispatcher.poke()),
+  );
   const scheduler = new Scheduler(
     store.db,
     scheduleRepo,
