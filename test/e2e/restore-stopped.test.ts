@@ -108,6 +108,21 @@ describe.each(backends)('in-place restore of an instance that must be stopped (%
     expect((await waitForTask(tenant, started.id, ENDED)).state).toBe('succeeded');
   });
 
+  it('replays an accepted restore for its Idempotency-Key without asking again, even once the instance runs', async () => {
+    const key = { 'idempotency-key': 'restore-once' };
+    const first = await tenant.call('POST', `/v1/backups/${backupId}/restore`, undefined, key);
+    expect(first.status).toBe(202);
+    expect((await waitForTask(tenant, first.body.id, ENDED)).state).toBe('succeeded');
+    const asked = (await tasksOf('power-state')).length;
+    power('running');
+    const again = await tenant.call('POST', `/v1/backups/${backupId}/restore`, undefined, key);
+    expect(again.status).toBe(202);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body.id).toBe(first.body.id);
+    expect(await tasksOf('power-state')).toHaveLength(asked);
+    power('stopped');
+  });
+
   it('a restore checked while stopped fails INSTANCE_RUNNING when the instance was started before it ran', async () => {
     // A backup holds the instance: the power check is answered meanwhile, the restore waits.
     const backup = await tenant.expect(202, 'POST', `/v1/instances/${instanceId}/backups`);
