@@ -29,6 +29,8 @@ export const OPERATIONS = [
   'list-offerings',
   'sync',
   'preflight',
+  /** Whether an instance runs or is stopped (asked before an in-place restore that needs it stopped). */
+  'power-state',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 

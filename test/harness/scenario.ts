@@ -21,7 +21,7 @@ export async function protectInstance(
     config?: Record<string, unknown>;
     locator?: unknown;
     agentId?: string;
-    sla?: { cron: string; keepLast: number; timezone?: string };
+    sla?: { cron: string; keepLast: number; timezone?: string; rpoMinutes?: number };
   } = {},
 ): Promise<Protected> {
   const n = ++counter;

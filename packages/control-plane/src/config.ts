@@ -37,6 +37,8 @@ export interface Config {
   schedulerTickMs: number;
   /** Seconds between periodic syncs of every provider connection (on the scheduler's clock); 0: off. */
   syncIntervalS: number;
+  /** How long an in-place restore waits for the plugin to tell the instance's power state. */
+  powerStateWaitMs: number;
   /** TEST ONLY: a file holding the scheduler's current time (needs NODE_ENV=test). */
   testClockFile: string | undefined;
 }
@@ -76,6 +78,7 @@ const schema = z.object({
     .min(0, 'must be 0 (no periodic sync) or a number of seconds')
     .max(7 * 24 * 3600, 'must be at most 604800 seconds (a week)')
     .default(300),
+  CAIRN_POWER_STATE_WAIT_MS: int(100).max(120_000).default(30_000),
   CAIRN_TEST_CLOCK_FILE: z.string().min(1).optional(),
   NODE_ENV: z.string().optional(),
 });
@@ -125,6 +128,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     assignMaxSends: e.CAIRN_ASSIGN_MAX_SENDS,
     schedulerTickMs: e.CAIRN_SCHEDULER_TICK_MS,
     syncIntervalS: e.CAIRN_SYNC_INTERVAL_S,
+    powerStateWaitMs: e.CAIRN_POWER_STATE_WAIT_MS,
     testClockFile: e.CAIRN_TEST_CLOCK_FILE,
   };
 }

@@ -9,6 +9,7 @@ import type { Logger } from './logger.js';
 import { Metrics } from './observability/metrics.js';
 import { fileClock, systemClock } from './scheduler/clock.js';
 import { PeriodicSync } from './scheduler/periodic-sync.js';
+import { RpoWatch } from './scheduler/rpo-watch.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { EventFeed } from './service/event-feed.js';
 import { Operations } from './service/operations.js';
@@ -26,6 +27,7 @@ import { QueueRepository } from './store/queue-repository.js';
 import { ReportRepository } from './store/report-repository.js';
 import { RetentionRepository } from './store/retention-repository.js';
 import { SyncRepository } from './store/sync-repository.js';
+import { RpoRepository } from './store/rpo-repository.js';
 import { TaskRepository } from './store/task-repository.js';
 import { UsageRepository } from './store/usage-repository.js';
 import { TenantRepository } from './store/tenant-repository.js';
@@ -58,15 +60,16 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const agents = new AgentRepository(db, config.taskLeaseMs, secrets);
   const catalog = new CatalogRepository(db, secrets);
   const events = new EventRepository(db);
-  const backups = new BackupRepository(db);
+  const clock = config.testClockFile ? fileClock(config.testClockFile) : systemClock;
+  if (config.testClockFile) log.warn({ file: config.testClockFile }, 'scheduler runs on a TEST clock file');
+  const backups = new BackupRepository(db, () => clock.now());
   const tasks = new TaskRepository(db, events);
   const queue = new QueueRepository(db, events);
   const scheduleRepo = new ScheduleRepository(db);
   const retention = new RetentionRepository(db, backups, tasks, agents, events, scheduleRepo);
   const sync = new SyncRepository(db, backups, tasks, retention, events);
   const reports = new ReportRepository(db, events, backups, agents, retention, sync);
-  const clock = config.testClockFile ? fileClock(config.testClockFile) : systemClock;
-  if (config.testClockFile) log.warn({ file: config.testClockFile }, 'scheduler runs on a TEST clock file');
+  const rpo = new RpoRepository(db);
 
   const providerTenant = await tenants.ensureProviderTenant();
   let generatedAdminToken: string | undefined;
@@ -79,6 +82,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const metrics = new Metrics({
     taskCounts: () => tasks.countsByStateAndKind(),
     localSessions: () => dispatcher.localSessions,
+    lastBackupTimes: () => rpo.lastBackupTimes(),
+    rpoBreachedPerTenant: () => rpo.breachedPerTenant(),
   });
   const dispatcher: Dispatcher = new Dispatcher(
     queue,
@@ -100,7 +105,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   let accepting = true;
   const feed = new EventFeed(events, EVENT_POLL_MS);
   // The dispatcher is woken once the request that queued work has committed it.
-  const operations = new Operations(catalog, tasks, backups, retention, sync, () =>
+  const operations = new Operations(catalog, tasks, backups, retention, sync, agents, () =>
     afterCommit(() => dispatcher.poke()),
   );
   const scheduler = new Scheduler(
@@ -110,6 +115,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     tasks,
     events,
     operations,
+    new RpoWatch(store.db, rpo, events, log.child({ component: 'rpo-watch' })),
     clock,
     config.schedulerTickMs,
     log.child({ component: 'scheduler' }),

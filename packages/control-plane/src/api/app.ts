@@ -11,7 +11,7 @@ import { mutatingRequests } from './idempotency.js';
 import { router } from './openapi.js';
 import { errorHandler, problem } from './problem.js';
 import { agentRoutes, enrollRoutes } from './routes/agents.js';
-import { backupRoutes } from './routes/backups.js';
+import { backupRoutes, inPlaceRestoreCheck } from './routes/backups.js';
 import { instanceRoutes } from './routes/instances.js';
 import { offeringRoutes } from './routes/offerings.js';
 import { providerRoutes } from './routes/providers.js';
@@ -71,6 +71,8 @@ export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
 
   const v1 = router();
   v1.use(bearerAuth(deps.tenants));
+  // Before the request transaction: it waits for an agent's answer.
+  v1.use('/backups/:id/restore', inPlaceRestoreCheck(deps));
   v1.use(mutatingRequests(deps.db, deps.idempotency));
   v1.route('/', tenantRoutes(deps));
   v1.route('/', agentRoutes(deps));

@@ -6,6 +6,10 @@ export interface MetricSources {
   taskCounts(): Promise<{ state: string; kind: string; n: number }[]>;
   /** Agent sessions held by this process. */
   localSessions(): number;
+  /** The newest restore point of every instance that has one, from the store. */
+  lastBackupTimes(): Promise<{ tenantId: string; instanceId: string; at: number }[]>;
+  /** Instances in breach of their RPO, per tenant (every tenant, 0 included), from the store. */
+  rpoBreachedPerTenant(): Promise<{ tenantId: string; n: number }[]>;
 }
 
 /**
@@ -68,6 +72,29 @@ export class Metrics {
       async collect() {
         this.reset();
         for (const row of await sources.taskCounts()) this.set({ state: row.state, kind: row.kind }, row.n);
+      },
+    });
+    // Read from the store at each scrape and reset first: the series are exactly what the store
+    // holds now (one per instance with a restore point, one per tenant), nothing kept in memory.
+    new Gauge({
+      name: 'cairn_instance_last_backup_timestamp_seconds',
+      help: 'When the newest restore point of an instance was made (epoch seconds), by tenant and instance id',
+      labelNames: ['tenant', 'instance'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const r of await sources.lastBackupTimes())
+          this.set({ tenant: r.tenantId, instance: r.instanceId }, r.at / 1000);
+      },
+    });
+    new Gauge({
+      name: 'cairn_rpo_breached_instances',
+      help: 'Instances whose newest restore point is older than their offering allows (rpoMinutes), by tenant id',
+      labelNames: ['tenant'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const r of await sources.rpoBreachedPerTenant()) this.set({ tenant: r.tenantId }, r.n);
       },
     });
     new Gauge({

@@ -9,7 +9,7 @@ import type { Db } from '../store/db.js';
 import { afterCommit, inRequestTransaction } from '../store/request-scope.js';
 import type { ScheduleRepository } from '../store/schedule-repository.js';
 import type { ProviderRow } from '../store/schema.js';
-import { retryingTransient } from './scheduler.js';
+import { retryTransient } from './retry.js';
 
 /**
  * Syncs every provider connection once per interval of the scheduler's clock. Intervals count
@@ -40,7 +40,7 @@ export class PeriodicSync {
       if (previous !== undefined && previous >= fireAt) continue;
       const missed = previous === undefined ? 0 : Math.max(0, Math.round((fireAt - previous) / this.intervalMs) - 1);
       try {
-        await retryingTransient(() => this.fire(provider, key, fireAt, missed, now));
+        await retryTransient(() => this.fire(provider, key, fireAt, missed, now));
       } catch (err) {
         // One provider (deleted meanwhile, say) must not keep the others from their sync.
         this.log.warn({ err, providerId: provider.id }, 'periodic sync could not be queued');

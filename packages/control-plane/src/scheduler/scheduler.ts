@@ -11,7 +11,7 @@ import { nextAfter } from '../service/cron.js';
 import type { Operations } from '../service/operations.js';
 import { slaScheduleKey, userScheduleKey } from '../service/schedules.js';
 import type { CatalogRepository, Sla } from '../store/catalog-repository.js';
-import { isTransient, type Db } from '../store/db.js';
+import type { Db } from '../store/db.js';
 import type { EventRepository } from '../store/event-repository.js';
 import { afterCommit, inRequestTransaction } from '../store/request-scope.js';
 import type { ScheduleRepository } from '../store/schedule-repository.js';
@@ -19,17 +19,8 @@ import type { InstanceRow, OfferingRow } from '../store/schema.js';
 import type { TaskRepository } from '../store/task-repository.js';
 import type { Clock } from './clock.js';
 import type { PeriodicSync } from './periodic-sync.js';
-
-/** Runs `work` again (up to 5 times in all) when the database aborted it as a deadlock victim. */
-export async function retryingTransient(work: () => Promise<void>): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await work();
-    } catch (err) {
-      if (attempt >= 5 || !isTransient(err)) throw err;
-    }
-  }
-}
+import { retryTransient } from './retry.js';
+import type { RpoWatch } from './rpo-watch.js';
 
 interface Target {
   instance: InstanceRow;
@@ -40,6 +31,7 @@ interface Target {
  * Fires user schedules and SLA offerings. Each tick reads now from the clock, and for every
  * schedule whose fire is due claims it (a row unique per schedule and fire time) and makes its
  * backup tasks in the same transaction, so replicas and restarts neither double nor drop a fire.
+ * Then it runs the RPO watch over the SLA offerings at the same now.
  */
 export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
@@ -53,6 +45,7 @@ export class Scheduler {
     private readonly tasks: TaskRepository,
     private readonly events: EventRepository,
     private readonly operations: Operations,
+    private readonly rpo: RpoWatch,
     private readonly clock: Clock,
     private readonly tickMs: number,
     private readonly log: Logger,
@@ -95,7 +88,8 @@ export class Scheduler {
           return [{ instance, offering }];
         });
       }
-      for (const o of await this.schedules.listSlaOfferings()) {
+      const slaOfferings = await this.schedules.listSlaOfferings();
+      for (const o of slaOfferings) {
         const sla = JSON.parse(o.sla!) as Sla;
         const key = slaScheduleKey(o.id);
         const due = this.due(
@@ -112,6 +106,7 @@ export class Scheduler {
         });
       }
       await this.periodicSync?.tick(now, last);
+      await this.rpo.evaluate(slaOfferings, now);
       this.ticked(now);
     } finally {
       this.running = false;
@@ -135,8 +130,8 @@ export class Scheduler {
     now: number,
     targets: () => Promise<Target[]>,
   ): Promise<void> {
-    await retryingTransient(async () => {
-      await inRequestTransaction(this.root, async () => {
+    await retryTransient(() =>
+      inRequestTransaction(this.root, async () => {
         // Claimed before any task exists: whoever loses the claim rolls back and does nothing.
         if (!(await this.schedules.claimFire(key, due.fireAt, due.missed, now))) return false;
         const fireAt = new Date(due.fireAt).toISOString();
@@ -182,7 +177,7 @@ export class Scheduler {
         }
         afterCommit(() => this.log.info({ schedule: key, fireAt, missed: due.missed, tasks: made }, 'schedule fired'));
         return true;
-      });
-    });
+      }),
+    );
   }
 }

@@ -3,10 +3,16 @@ import { AppError, ConflictError, ForbiddenError, InputError, NotFoundError, Ups
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import { isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
 import type { BackupRow, InstanceRow, OfferingRow, ProviderRow, TaskRow } from '../store/schema.js';
+import type { AgentRepository } from '../store/agent-repository.js';
 import type { BackupRepository } from '../store/backup-repository.js';
 import type { RetentionRepository } from '../store/retention-repository.js';
 import type { StoredDrift, SyncRepository } from '../store/sync-repository.js';
 import type { TaskRepository } from '../store/task-repository.js';
+
+/** The plugin capability that makes an in-place restore ask for the instance's power state first. */
+export const RESTORE_REQUIRES_STOPPED = 'restore-requires-stopped';
+
+const POLL_MS = 100;
 
 /**
  * Operations that start work: each checks policy, builds the plugin's parameters and enqueues
@@ -19,6 +25,7 @@ export class Operations {
     private readonly backups: BackupRepository,
     private readonly retention: RetentionRepository,
     private readonly syncs: SyncRepository,
+    private readonly agents: AgentRepository,
     private readonly wake: () => void,
   ) {}
 
@@ -157,8 +164,24 @@ export class Operations {
     }
   }
 
-  /** In-place restore of a backup onto its own instance. */
+  /**
+   * In-place restore of a backup onto its own instance. Through a plugin that declares
+   * restore-requires-stopped, the task says so (`requireStopped`): `assertStoppedForRestore`
+   * found the instance stopped before this request began, and the plugin checks again when the
+   * restore runs, since the instance may have been started in between.
+   */
   async restore(p: Principal, backupId: string): Promise<TaskRow> {
+    const { backup, instance, offering, provider } = await this.restoreTarget(p, backupId);
+    const requireStopped = await this.agents.declares(instance.zone, provider.plugin, RESTORE_REQUIRES_STOPPED);
+    return this.enqueue(p, 'restore', instance, offering, provider, backup.id, {
+      instanceId: instance.id,
+      locator: JSON.parse(instance.locator) as unknown,
+      backupExternalId: backup.externalId,
+      ...(requireStopped ? { requireStopped: true } : {}),
+    });
+  }
+
+  private async restoreTarget(p: Principal, backupId: string) {
     const backup = await this.visibleBackup(p, backupId);
     this.restorable(backup);
     const instance = await this.catalog.getInstance(backup.instanceId);
@@ -168,11 +191,76 @@ export class Operations {
     const provider = offering ? await this.catalog.getProvider(offering.providerId) : undefined;
     if (!offering || !provider)
       throw new ConflictError(`the offering or provider of backup ${backupId} no longer exists`, 'no_provider');
-    return this.enqueue(p, 'restore', instance, offering, provider, backup.id, {
-      instanceId: instance.id,
-      locator: JSON.parse(instance.locator) as unknown,
-      backupExternalId: backup.externalId,
+    return { backup, instance, offering, provider };
+  }
+
+  /**
+   * Before an in-place restore through a plugin that declares restore-requires-stopped: asks the
+   * plugin for the instance's power state (one power-state task, awaited up to `waitMs`) and
+   * refuses a running instance (409 instance_running) or one whose state it cannot tell (409
+   * power_state_unknown). Runs outside any request transaction, since it waits for an agent.
+   * No agent answering in time: 504 provider_timeout naming the task, which is cancelled.
+   */
+  async assertStoppedForRestore(p: Principal, backupId: string, waitMs: number): Promise<void> {
+    const { instance, provider } = await this.restoreTarget(p, backupId);
+    if (!(await this.agents.declares(instance.zone, provider.plugin, RESTORE_REQUIRES_STOPPED))) return;
+    // Not the instance's own task: a backup running on it must not hold the question back.
+    const task = await this.tasks.create({
+      kind: 'power-state',
+      tenantId: instance.tenantId,
+      instanceId: null,
+      backupId: null,
+      offeringId: null,
+      providerId: provider.id,
+      plugin: provider.plugin,
+      zone: instance.zone,
+      pinnedAgentId: instance.agentId,
+      priority: defaultPriority(p),
+      params: { instanceId: instance.id, locator: JSON.parse(instance.locator) as unknown },
     });
+    this.wake();
+    const ended = await this.awaitTask(task.id, waitMs);
+    if (!ended) {
+      // An answer after the restore was refused would be stale: nobody waits for it.
+      await this.tasks.requestCancel(task.id);
+      this.wake();
+      throw new UpstreamError(
+        504,
+        'provider_timeout',
+        `no agent of zone ${instance.zone} told the power state of instance ${instance.name} (${instance.id}) within ${waitMs} ms; task ${task.id} was cancelled`,
+      );
+    }
+    if (ended.state !== 'succeeded') {
+      throw new UpstreamError(
+        502,
+        'provider_failed',
+        `asking ${provider.plugin} for the power state of instance ${instance.id} failed (task ${task.id}): ${ended.errorCode ?? ended.state}: ${ended.errorMessage ?? ''}`,
+      );
+    }
+    const state = (JSON.parse(ended.output ?? '{}') as { state?: unknown }).state;
+    if (state === 'running') {
+      throw new ConflictError(
+        `instance ${instance.name} (${instance.id}) is running; stop it before restoring it in place`,
+        'instance_running',
+      );
+    }
+    if (state !== 'stopped') {
+      throw new ConflictError(
+        `${provider.plugin} cannot tell whether instance ${instance.name} (${instance.id}) is stopped (task ${task.id} answered ${JSON.stringify(state ?? null)}); it must be stopped to restore in place`,
+        'power_state_unknown',
+      );
+    }
+  }
+
+  /** Polls a task until it ended (answered) or `waitMs` passed (undefined). */
+  private async awaitTask(taskId: string, waitMs: number): Promise<TaskRow | undefined> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const now = (await this.tasks.get(taskId))!;
+      if (isTerminal(now.state as TaskState)) return now;
+      if (Date.now() >= deadline) return undefined;
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
   }
 
   /** One task for one instance through its offering's provider; wakes the dispatcher. */
@@ -265,36 +353,30 @@ export class Operations {
       params: {},
     });
     this.wake();
-    const deadline = Date.now() + waitMs;
-    for (;;) {
-      const now = (await this.tasks.get(task.id))!;
-      if (now.state === 'succeeded') {
-        const items: unknown = now.output ? JSON.parse(now.output) : [];
-        // Output over the stored limit arrives as a note object instead of the list.
-        if (!Array.isArray(items))
-          throw new UpstreamError(
-            502,
-            'provider_failed',
-            `listing offerings through ${provider.plugin} (task ${task.id}) gave no list: ${now.output ?? ''}`,
-          );
-        return { task: now, items };
-      }
-      if (isTerminal(now.state as TaskState)) {
-        throw new UpstreamError(
-          502,
-          'provider_failed',
-          `listing offerings through ${provider.plugin} failed (task ${task.id}): ${now.errorCode ?? now.state}: ${now.errorMessage ?? ''}`,
-        );
-      }
-      if (Date.now() >= deadline) {
-        throw new UpstreamError(
-          504,
-          'provider_timeout',
-          `no agent of zone ${provider.zone} answered within ${waitMs} ms; task ${task.id} stays queued`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    const now = await this.awaitTask(task.id, waitMs);
+    if (!now) {
+      throw new UpstreamError(
+        504,
+        'provider_timeout',
+        `no agent of zone ${provider.zone} answered within ${waitMs} ms; task ${task.id} stays queued`,
+      );
     }
+    if (now.state !== 'succeeded') {
+      throw new UpstreamError(
+        502,
+        'provider_failed',
+        `listing offerings through ${provider.plugin} failed (task ${task.id}): ${now.errorCode ?? now.state}: ${now.errorMessage ?? ''}`,
+      );
+    }
+    const items: unknown = now.output ? JSON.parse(now.output) : [];
+    // Output over the stored limit arrives as a note object instead of the list.
+    if (!Array.isArray(items))
+      throw new UpstreamError(
+        502,
+        'provider_failed',
+        `listing offerings through ${provider.plugin} (task ${task.id}) gave no list: ${now.output ?? ''}`,
+      );
+    return { task: now, items };
   }
 
   async cancel(p: Principal, taskId: string): Promise<TaskRow> {

@@ -367,7 +367,12 @@ export class AgentRepository {
    * Whether `plugin` declares `capability` on every live agent of `zone` that runs it (and at
    * least one does): a task may land on any of them, so one older agent without it decides.
    */
-  async pluginDeclares(trx: Transaction<Database>, zone: string, plugin: string, capability: string): Promise<boolean> {
+  async pluginDeclares(
+    trx: Db | Transaction<Database>,
+    zone: string,
+    plugin: string,
+    capability: string,
+  ): Promise<boolean> {
     const rows = await trx
       .selectFrom('agents')
       .select('plugins')
@@ -376,5 +381,10 @@ export class AgentRepository {
       .execute();
     const found = rows.flatMap((r) => (JSON.parse(r.plugins) as AgentPlugin[]).filter((p) => p.name === plugin));
     return found.length > 0 && found.every((p) => p.capabilities.includes(capability));
+  }
+
+  /** {@link pluginDeclares} in the current request's transaction, or outside any. */
+  async declares(zone: string, plugin: string, capability: string): Promise<boolean> {
+    return this.pluginDeclares(this.db, zone, plugin, capability);
   }
 }

@@ -9,7 +9,14 @@ type Trx = Transaction<Database>;
 
 /** Restore points: written when a backup task succeeds, read by the API and the next incremental. */
 export class BackupRepository {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /**
+     * When a restore point was made, by the scheduler's clock (the system clock outside tests):
+     * the RPO watch compares its age with that clock's now.
+     */
+    private readonly clock: () => number = Date.now,
+  ) {}
 
   async get(id: string): Promise<BackupRow | undefined> {
     return this.db.selectFrom('backups').selectAll().where('id', '=', id).executeTakeFirst();
@@ -59,15 +66,16 @@ export class BackupRepository {
           .where('externalId', '=', meta.parentExternalId)
           .executeTakeFirst()
       : undefined;
+    const madeAt = this.clock();
     const row: BackupRow = {
       id: newId('bkp', now),
       tenantId: task.tenantId,
       instanceId: task.instanceId,
       offeringId: task.offeringId,
       taskId: task.id,
-      name: backupName(instance?.name ?? task.instanceId, now),
+      name: backupName(instance?.name ?? task.instanceId, madeAt),
       mode: meta.mode === 'INCREMENT' ? 'INCREMENT' : 'FULL',
-      createdAt: now,
+      createdAt: madeAt,
       sizeBytes: meta.sizeBytes,
       addedBytes: meta.addedBytes,
       externalId: meta.externalId,

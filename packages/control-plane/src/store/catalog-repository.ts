@@ -276,6 +276,7 @@ export class CatalogRepository {
       agentId: input.agentId,
       offeringId: null,
       createdAt: now,
+      offeringSetAt: null,
     };
     await this.db.insertInto('instances').values(row).execute();
     return row;
@@ -297,8 +298,16 @@ export class CatalogRepository {
     return pageOf(await q.execute(), page.limit);
   }
 
-  async setInstanceOffering(id: string, offeringId: string | null): Promise<void> {
-    await this.db.updateTable('instances').set({ offeringId }).where('id', '=', id).execute();
+  /**
+   * `at`: when it was assigned, by the scheduler's clock; the RPO watch measures an instance
+   * without restore points from there (null: from the instance's creation).
+   */
+  async setInstanceOffering(id: string, offeringId: string | null, at: number | null = null): Promise<void> {
+    await this.db
+      .updateTable('instances')
+      .set({ offeringId, offeringSetAt: offeringId === null ? null : at })
+      .where('id', '=', id)
+      .execute();
   }
 
   /** Refuses while a task of the instance is queued or held by an agent. */

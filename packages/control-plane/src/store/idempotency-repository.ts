@@ -30,6 +30,18 @@ export class IdempotencyRepository {
     private readonly times: IdempotencyTimes,
   ) {}
 
+  /** Whether `key` holds a committed answer of `principalId` (a retry of it will be replayed). */
+  async answered(principalId: string, key: string, now = Date.now()): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('idempotencyKeys')
+      .select('status')
+      .where('principalId', '=', principalId)
+      .where('idemKey', '=', key)
+      .where('createdAt', '>=', now - this.times.replayMs)
+      .executeTakeFirst();
+    return row !== undefined && row.status !== 0;
+  }
+
   async claim(principalId: string, key: string, requestHash: string, now = Date.now()): Promise<Claim> {
     for (;;) {
       await this.db

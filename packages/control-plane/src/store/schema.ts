@@ -89,6 +89,8 @@ export interface InstanceRow {
   agentId: string | null;
   offeringId: string | null;
   createdAt: number;
+  /** When it got its offering, by the scheduler's clock (migration 0011); null: no offering, or set before. */
+  offeringSetAt: number | null;
 }
 export interface TaskRow {
   id: string;
@@ -213,6 +215,16 @@ export interface ProviderSyncRow {
   createdAt: number;
 }
 
+/** An instance in breach of its offering's RPO (migration 0011); the row goes when it recovers. */
+export interface RpoStateRow {
+  instanceId: string;
+  tenantId: string;
+  rpoMinutes: number;
+  /** Its newest restore point when the breach was raised; null: it had none. */
+  lastBackupAt: number | null;
+  breachedAt: number;
+}
+
 export interface EventClockRow {
   id: number;
   ticks: number;
@@ -236,4 +248,5 @@ export interface Database {
   userSchedules: UserScheduleRow;
   scheduleFires: ScheduleFireRow;
   providerSyncs: ProviderSyncRow;
+  rpoState: RpoStateRow;
 }

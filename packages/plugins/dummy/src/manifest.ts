@@ -5,7 +5,17 @@ export const manifest: PluginManifest = {
   version: '0.1.0',
   apiVersion: SDK_API_VERSION,
   description: 'Simulated backup and restore with progress steps, configurable duration, size and failure',
-  capabilities: ['backup', 'restore', 'restore-volume', 'delete-backup', 'list-offerings', 'sync', 'preflight'],
+  capabilities: [
+    'backup',
+    'restore',
+    'restore-volume',
+    'delete-backup',
+    'list-offerings',
+    'sync',
+    'preflight',
+    'power-state',
+    'restore-requires-stopped',
+  ],
   configSchema: {
     type: 'object',
     properties: {
@@ -18,6 +28,10 @@ export const manifest: PluginManifest = {
       storeDir: { type: 'string', minLength: 1, description: 'directory of restore points, one JSON file each' },
       failDeletes: { type: 'boolean', description: 'when true, delete-backup fails with DELETE_REFUSED' },
       syncGarbage: { type: 'boolean', description: 'TEST ONLY: when true, sync answers a malformed listing' },
+      powerState: {
+        enum: ['running', 'stopped'],
+        description: 'power state of an instance without a file <storeDir>/power/<instanceId> (default stopped)',
+      },
     },
     additionalProperties: false,
   },

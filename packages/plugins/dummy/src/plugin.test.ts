@@ -1,6 +1,6 @@
 // Written as a third-party plugin's tests would be: the plugin from its source, the kit from the SDK package.
 import { MockTaskEnvironment, PluginRefusedError } from '@cairn/plugin-sdk/testing';
-import { mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -139,7 +139,7 @@ describe('dummy plugin', () => {
     const env = new MockTaskEnvironment(plugin);
     expect(await env.run('preflight', {})).toMatchObject({ ok: true, value: { ok: true } });
     expect(await env.run('sync', {})).toMatchObject({ ok: false, failure: { code: 'NO_STORE' } });
-    await expect(env.run('power-state' as 'sync', {})).rejects.toThrow(PluginRefusedError);
+    await expect(env.run('teleport' as 'sync', {})).rejects.toThrow(PluginRefusedError);
   });
 });
 
@@ -258,5 +258,38 @@ describe('dummy plugin with a store directory', () => {
       ok: false,
       failure: { code: 'BAD_CONFIG', message: /storeDir/ },
     });
+  });
+
+  it('tells the power state from <storeDir>/power/<instanceId>, else from config (default stopped)', async () => {
+    const ask = async (e: MockTaskEnvironment, instanceId = 'i-1') => {
+      const run = await e.run('power-state', { instanceId, locator: {} });
+      if (!run.ok) throw new Error(`${run.failure.code}: ${run.failure.message}`);
+      return run.value.state;
+    };
+    expect(await ask(env())).toBe('stopped');
+    expect(await ask(env({ powerState: 'running' }))).toBe('running');
+    await mkdir(join(dir, 'power'));
+    await writeFile(join(dir, 'power', 'i-1'), 'running\n');
+    expect(await ask(env())).toBe('running');
+    expect(await ask(env(), 'i-2')).toBe('stopped');
+    await writeFile(join(dir, 'power', 'i-1'), 'stopped');
+    expect(await ask(env({ powerState: 'running' }))).toBe('stopped');
+    // An instance id never names a path outside the store: the default answers.
+    expect(await ask(env({ powerState: 'running' }), '../i-1')).toBe('running');
+  });
+
+  it('refuses an in-place restore that requires a stopped instance while it runs', async () => {
+    const restore = (e: MockTaskEnvironment, requireStopped?: boolean) =>
+      e.run('restore', { ...instance, backupExternalId: 'dummy-b1', ...(requireStopped ? { requireStopped } : {}) });
+    await mkdir(join(dir, 'power'));
+    await writeFile(join(dir, 'power', 'i-1'), 'running');
+    const refused = await restore(env(), true);
+    expect(refused).toMatchObject({ ok: false, failure: { code: 'INSTANCE_RUNNING', message: /i-1 is running/ } });
+    // Refused before any work: no progress was reported.
+    expect(refused.progress).toEqual([]);
+    // Without the flag the dummy restores whatever the power state.
+    expect(await restore(env())).toMatchObject({ ok: true });
+    await writeFile(join(dir, 'power', 'i-1'), 'stopped');
+    expect(await restore(env(), true)).toMatchObject({ ok: true });
   });
 });

@@ -9,8 +9,9 @@ import {
   type RestoreResult,
   type TaskContext,
   type ListedBackup,
+  type PowerStateResult,
 } from '@cairn/plugin-sdk';
-import { PointStore } from './store.js';
+import { PointStore, powerStateOf } from './store.js';
 
 /** A listed restore point, with the chain the dummy knows of. */
 export type ListedPoint = ListedBackup & { mode: 'FULL' | 'INCREMENT'; parentExternalId: string | null };
@@ -31,9 +32,17 @@ export interface DummyOptions {
   failDeletes?: boolean;
   /** TEST ONLY: sync answers a malformed listing. */
   syncGarbage?: boolean;
+  /** The power state of an instance whose `<storeDir>/power/<instanceId>` file does not say. */
+  powerState: 'running' | 'stopped';
 }
 
-const DEFAULTS: DummyOptions = { durationMs: 1000, sizeBytes: 64 * 1024 * 1024, steps: 5, failAt: 'end' };
+const DEFAULTS: DummyOptions = {
+  durationMs: 1000,
+  sizeBytes: 64 * 1024 * 1024,
+  steps: 5,
+  failAt: 'end',
+  powerState: 'stopped',
+};
 
 function pick(source: unknown): Partial<DummyOptions> {
   if (typeof source !== 'object' || source === null) return {};
@@ -55,6 +64,7 @@ function pick(source: unknown): Partial<DummyOptions> {
   if (s['failAt'] === 'start' || s['failAt'] === 'end') out.failAt = s['failAt'];
   if (typeof s['failDeletes'] === 'boolean') out.failDeletes = s['failDeletes'];
   if (typeof s['syncGarbage'] === 'boolean') out.syncGarbage = s['syncGarbage'];
+  if (s['powerState'] === 'running' || s['powerState'] === 'stopped') out.powerState = s['powerState'];
   return out;
 }
 
@@ -129,6 +139,10 @@ export function createDummyProvider(connection: ProviderConnection): Provider {
     },
     async restore(req, ctx): Promise<RestoreResult> {
       const opts = dummyOptions(connection.config, req.locator);
+      // The control plane saw the instance stopped; it may have been started since.
+      if (req.requireStopped && (await powerStateOf(opts, req.instanceId)) === 'running') {
+        throw new PluginError('INSTANCE_RUNNING', `dummy: instance ${req.instanceId} is running; stop it to restore`);
+      }
       await simulate(opts, ctx, 'restore');
       return { bytesRestored: opts.sizeBytes, extra: { backupExternalId: req.backupExternalId } };
     },
@@ -171,6 +185,9 @@ export function createDummyProvider(connection: ProviderConnection): Provider {
         { externalId: 'dummy-gold', name: 'Gold', description: 'daily, keep 30' },
         { externalId: 'dummy-silver', name: 'Silver', description: 'weekly, keep 8' },
       ]);
+    },
+    async powerState(req): Promise<PowerStateResult> {
+      return { state: await powerStateOf(dummyOptions(connection.config, req.locator), req.instanceId) };
     },
     preflight(): Promise<{ ok: boolean; message?: string }> {
       return Promise.resolve({ ok: true });

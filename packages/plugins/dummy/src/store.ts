@@ -75,3 +75,21 @@ export class PointStore {
     await unlink(fileOf(this.dir, id));
   }
 }
+
+/**
+ * An instance's power state: `<storeDir>/power/<instanceId>` holds `running` or `stopped` (a test
+ * writes it, as an operator powers a VM on or off); without such a file, the configured default.
+ */
+export async function powerStateOf(
+  opts: { storeDir?: string; powerState: 'running' | 'stopped' },
+  instanceId: string,
+): Promise<'running' | 'stopped'> {
+  if (!opts.storeDir || !SAFE_ID.test(instanceId)) return opts.powerState;
+  try {
+    const text = (await readFile(join(opts.storeDir, 'power', instanceId), 'utf8')).trim();
+    return text === 'running' || text === 'stopped' ? text : opts.powerState;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return opts.powerState;
+    throw err;
+  }
+}

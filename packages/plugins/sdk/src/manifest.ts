@@ -6,8 +6,10 @@ import type { Operation } from '@cairn/proto/vocabulary';
  * Capabilities that are not operations but change how the control plane treats the plugin:
  * `handles-chains`: the backup system keeps (or merges) what an incremental restore point
  * needs, so retention may delete an increment's base through the plugin.
+ * `restore-requires-stopped`: an in-place restore needs the instance stopped; the control plane
+ * asks the plugin's `power-state` first and refuses to restore onto a running instance.
  */
-export const TRAITS = ['handles-chains'] as const;
+export const TRAITS = ['handles-chains', 'restore-requires-stopped'] as const;
 export type Trait = (typeof TRAITS)[number];
 export type Capability = Operation | Trait;
 

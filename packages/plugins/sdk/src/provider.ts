@@ -69,6 +69,12 @@ export interface RestoreRequest {
   backupExternalId: string;
   /** Where to restore to; absent means in place. */
   target?: unknown;
+  /**
+   * Set on an in-place restore through a plugin that declares `restore-requires-stopped`: the
+   * control plane found the instance stopped, but it may have been started since. The plugin
+   * refuses (PluginError `INSTANCE_RUNNING`) if the instance runs now.
+   */
+  requireStopped?: boolean;
 }
 
 export interface RestoreResult {
@@ -113,6 +119,15 @@ export interface ListedBackup {
   expiresAt?: string | null;
 }
 
+export interface PowerStateRequest {
+  instanceId: string;
+  locator: unknown;
+}
+
+export interface PowerStateResult {
+  state: 'running' | 'stopped' | 'unknown';
+}
+
 /** A connected provider: implements the operations its manifest lists. */
 export interface Provider {
   backup?(req: BackupRequest, ctx: TaskContext): Promise<BackupResult>;
@@ -122,6 +137,8 @@ export interface Provider {
   listOfferings?(ctx: TaskContext): Promise<ProviderOffering[]>;
   sync?(req: { locator?: unknown }, ctx: TaskContext): Promise<ListedBackup[]>;
   preflight?(req: { locator?: unknown }, ctx: TaskContext): Promise<{ ok: boolean; message?: string }>;
+  /** Answers quickly: the control plane waits for it inside an API request. */
+  powerState?(req: PowerStateRequest, ctx: TaskContext): Promise<PowerStateResult>;
 }
 
 /** The export of a plugin package. */
@@ -139,6 +156,7 @@ export const OPERATION_METHODS: Record<Operation, keyof Provider> = {
   'list-offerings': 'listOfferings',
   sync: 'sync',
   preflight: 'preflight',
+  'power-state': 'powerState',
 };
 
 /** Identity helper that gives a plugin definition its types. */

@@ -1,5 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
-import type { Context } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { NotFoundError } from '../../domain/errors.js';
 import { principal, tenantScope, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
@@ -19,6 +19,28 @@ import {
 import { backupView, taskView } from '../views.js';
 
 const tags = ['Backups'];
+
+/**
+ * `POST /v1/backups/{id}/restore` through a plugin that declares restore-requires-stopped: the
+ * instance's power state is asked before the request's transaction opens (waiting for an agent
+ * inside it would hold the store, on SQLite the only connection, while the answer needs it).
+ * A running instance is refused here; the restore task then carries `requireStopped`, so the
+ * plugin refuses too if the instance was started between this check and the restore.
+ */
+export function inPlaceRestoreCheck(deps: ApiDeps): MiddlewareHandler<Env> {
+  return async (c, next) => {
+    const id = c.req.param('id');
+    // Anything but a POST with a well-formed id is the route's to answer.
+    if (c.req.method !== 'POST' || id === undefined || !Id.safeParse(id).success) return next();
+    const p = principal(c);
+    const key = c.req.header('idempotency-key');
+    // A retry of a restore already accepted gets its stored answer, not a second check.
+    if (key === undefined || !(await deps.idempotency.answered(p.tokenId, key))) {
+      await deps.operations.assertStoppedForRestore(p, id, deps.config.powerStateWaitMs);
+    }
+    await next();
+  };
+}
 
 export function backupRoutes(deps: ApiDeps) {
   const app = router();
@@ -81,7 +103,8 @@ export function backupRoutes(deps: ApiDeps) {
       method: 'post',
       path: '/backups/{id}/restore',
       tags,
-      summary: 'Restore a backup in place',
+      summary:
+        'Restore a backup in place (where the plugin requires a stopped instance, a running one is refused with 409 instance_running)',
       request: { params: IdParam },
       responses: { 202: jsonResponse(Task, 'the restore task'), ...errorResponses },
     }),

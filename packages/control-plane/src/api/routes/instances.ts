@@ -146,7 +146,7 @@ export function instanceRoutes(deps: ApiDeps) {
           'offering_assigned',
         );
       }
-      await deps.catalog.setInstanceOffering(instance.id, offering.id);
+      await deps.catalog.setInstanceOffering(instance.id, offering.id, deps.scheduleClock());
       return c.json(instanceView({ ...instance, offeringId: offering.id }), 200);
     },
   );

@@ -4,6 +4,7 @@ import {
   OPERATION_METHODS,
   type BackupRequest,
   type DeleteBackupRequest,
+  type PowerStateRequest,
   type Provider,
   type RestoreRequest,
   type RestoreVolumeRequest,
@@ -41,5 +42,7 @@ export function invoke(
       return provider.sync!(params as { locator?: unknown }, ctx);
     case 'preflight':
       return provider.preflight!(params as { locator?: unknown }, ctx);
+    case 'power-state':
+      return provider.powerState!(params as unknown as PowerStateRequest, ctx);
   }
 }

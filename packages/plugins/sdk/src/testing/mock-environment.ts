@@ -10,6 +10,8 @@ import type {
   BackupResult,
   DeleteBackupRequest,
   ListedBackup,
+  PowerStateRequest,
+  PowerStateResult,
   PluginLogger,
   ProgressReport,
   ProviderConnection,
@@ -34,6 +36,7 @@ export interface OperationTypes {
   'list-offerings': { request: Record<string, never>; result: ProviderOffering[] };
   sync: { request: { locator?: unknown }; result: ListedBackup[] };
   preflight: { request: { locator?: unknown }; result: { ok: boolean; message?: string } };
+  'power-state': { request: PowerStateRequest; result: PowerStateResult };
 }
 
 export interface MockTaskOptions {

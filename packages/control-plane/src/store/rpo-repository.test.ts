@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import { CatalogRepository } from './catalog-repository.js';
+import { migrate, openStore, type Store } from './db.js';
+import { RpoRepository } from './rpo-repository.js';
+import { SecretBox } from './secrets.js';
+import { TenantRepository } from './tenant-repository.js';
+
+describe.each(backends)('RPO state store (%s)', (backend) => {
+  let tdb: TestDatabase;
+  let store: Store;
+  let rpo: RpoRepository;
+  let catalog: CatalogRepository;
+  let tenantId: string;
+  let offeringId: string;
+
+  beforeAll(async () => {
+    tdb = await freshDatabase(backend);
+    store = openStore(tdb.url);
+    await migrate(store.db);
+    rpo = new RpoRepository(store.db);
+    catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
+    tenantId = await new TenantRepository(store.db).ensureProviderTenant();
+    const provider = await catalog.createProvider({
+      zone: 'z',
+      name: 'p',
+      plugin: '@cairn/plugin-dummy',
+      endpoint: null,
+      config: {},
+      credentials: null,
+    });
+    offeringId = (
+      await catalog.createOffering({
+        tenantId,
+        name: 'rpo',
+        description: '',
+        zone: 'z',
+        providerId: provider.id,
+        externalId: null,
+        allowAdhoc: false,
+        allowUserSchedules: false,
+        sla: { cron: '0 3 * * *', keepLast: 3, rpoMinutes: 60 },
+      })
+    ).id;
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await tdb?.drop();
+  });
+
+  const breach = (instanceId: string, breachedAt: number) =>
+    rpo.raise({ instanceId, tenantId, rpoMinutes: 60, lastBackupAt: null, breachedAt });
+
+  it('raises a breach once and clears it once, however many writers try at the same time', async () => {
+    const raised = await Promise.all(Array.from({ length: 8 }, (_, i) => breach('ins_a', 1000 + i)));
+    expect(raised.filter(Boolean)).toHaveLength(1);
+    const at = 1000 + raised.indexOf(true);
+    // A writer that read another breach time clears nothing.
+    expect(await rpo.clear('ins_a', at + 100)).toBeUndefined();
+    const cleared = await Promise.all(Array.from({ length: 8 }, () => rpo.clear('ins_a', at)));
+    expect(cleared.filter((c) => c !== undefined)).toEqual([expect.objectContaining({ breachedAt: at })]);
+    expect(await breach('ins_a', 5000)).toBe(true);
+  });
+
+  it('reads pages of watched instances with their newest restore point and breach, and forgets the unwatched', async () => {
+    const ids: string[] = [];
+    for (const name of ['w1', 'w2', 'w3']) {
+      const row = await catalog.createInstance({ tenantId, name, zone: 'z', locator: {}, agentId: null }, 10);
+      await catalog.setInstanceOffering(row.id, offeringId, 20);
+      ids.push(row.id);
+    }
+    ids.sort();
+    for (const [i, createdAt] of [100, 300, 200].entries()) {
+      await store.db
+        .insertInto('backups')
+        .values({
+          id: `bkp_${i}`,
+          tenantId,
+          instanceId: ids[0]!,
+          offeringId,
+          taskId: null,
+          name: `b${i}`,
+          mode: 'FULL',
+          createdAt,
+          sizeBytes: 1,
+          addedBytes: 1,
+          externalId: `x${i}`,
+          parentId: null,
+          expiresAt: null,
+          deleteTaskId: null,
+        })
+        .execute();
+    }
+    await breach(ids[1]!, 777);
+    const first = await rpo.watched([offeringId], null, 2);
+    expect(first).toEqual([
+      expect.objectContaining({ instanceId: ids[0], lastBackupAt: 300, breachedAt: null, offeringSetAt: 20 }),
+      expect.objectContaining({ instanceId: ids[1], lastBackupAt: null, breachedAt: 777, createdAt: 10 }),
+    ]);
+    expect(await rpo.watched([offeringId], ids[1]!, 2)).toEqual([expect.objectContaining({ instanceId: ids[2] })]);
+    expect(await rpo.watchedOne(ids[0]!, [offeringId])).toEqual(first[0]);
+    expect(await rpo.watched([], null, 10)).toEqual([]);
+
+    // 'ins_a' (no such instance) and ids[1] once its offering is no longer watched go, quietly.
+    expect(await rpo.forgetUnwatched(new Set([offeringId]))).toBe(1);
+    expect(await rpo.breachedPerTenant()).toEqual([{ tenantId, n: 1 }]);
+    expect(await rpo.forgetUnwatched(new Set())).toBe(1);
+    expect(await rpo.breachedPerTenant()).toEqual([{ tenantId, n: 0 }]);
+    expect(await rpo.lastBackupTimes()).toEqual([{ tenantId, instanceId: ids[0], at: 300 }]);
+  });
+});

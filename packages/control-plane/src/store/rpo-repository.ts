@@ -1,0 +1,139 @@
+import type { Db } from './db.js';
+import type { RpoStateRow } from './schema.js';
+
+/** One instance on a watched offering, with its newest restore point and its recorded breach. */
+export interface WatchedInstance {
+  instanceId: string;
+  tenantId: string;
+  offeringId: string;
+  /** When it got its offering (null for assignments made before this was recorded: its createdAt). */
+  offeringSetAt: number | null;
+  createdAt: number;
+  lastBackupAt: number | null;
+  /** The recorded breach, if any. */
+  breachedAt: number | null;
+}
+
+/**
+ * The RPO watch's state (`rpo_state`): one row per instance in breach. Raising and clearing a
+ * breach are conditional writes (insert-or-ignore, delete-if-unchanged), so whichever replica
+ * wins writes the one event, in the same transaction.
+ */
+export class RpoRepository {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * Up to `limit` instances of `offeringIds` after `afterId` (in id order), each with its newest
+   * restore point and breach: one query per page, however many instances.
+   */
+  async watched(
+    offeringIds: readonly string[],
+    afterId: string | null,
+    limit: number,
+    onlyId?: string,
+  ): Promise<WatchedInstance[]> {
+    if (offeringIds.length === 0) return [];
+    let q = this.db
+      .selectFrom('instances')
+      .leftJoin('rpoState', 'rpoState.instanceId', 'instances.id')
+      .select((eb) => [
+        'instances.id as instanceId',
+        'instances.tenantId',
+        'instances.offeringId',
+        'instances.offeringSetAt',
+        'instances.createdAt',
+        'rpoState.breachedAt',
+        eb
+          .selectFrom('backups')
+          .select((b) => b.fn.max('backups.createdAt').as('m'))
+          .whereRef('backups.instanceId', '=', 'instances.id')
+          .as('lastBackupAt'),
+      ])
+      .where('instances.offeringId', 'in', [...offeringIds])
+      .orderBy('instances.id')
+      .limit(limit);
+    if (afterId !== null) q = q.where('instances.id', '>', afterId);
+    if (onlyId !== undefined) q = q.where('instances.id', '=', onlyId);
+    const rows = await q.execute();
+    return rows.map((r) => ({
+      instanceId: r.instanceId,
+      tenantId: r.tenantId,
+      offeringId: r.offeringId!,
+      offeringSetAt: r.offeringSetAt === null ? null : Number(r.offeringSetAt),
+      createdAt: Number(r.createdAt),
+      lastBackupAt: r.lastBackupAt === null || r.lastBackupAt === undefined ? null : Number(r.lastBackupAt),
+      breachedAt: r.breachedAt === null ? null : Number(r.breachedAt),
+    }));
+  }
+
+  /** One instance as `watched` reads it (fresh, inside the transaction that acts on it). */
+  async watchedOne(instanceId: string, offeringIds: readonly string[]): Promise<WatchedInstance | undefined> {
+    return (await this.watched(offeringIds, null, 1, instanceId))[0];
+  }
+
+  /** Records a breach; false when one is recorded already (another writer raised it). */
+  async raise(row: RpoStateRow): Promise<boolean> {
+    const r = await this.db.insertInto('rpoState').values(row).orIgnore().executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0n) === 1;
+  }
+
+  /** Clears the breach recorded at `breachedAt`; false when another writer cleared it first. */
+  async clear(instanceId: string, breachedAt: number): Promise<RpoStateRow | undefined> {
+    const row = await this.db
+      .selectFrom('rpoState')
+      .selectAll()
+      .where('instanceId', '=', instanceId)
+      .where('breachedAt', '=', breachedAt)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const r = await this.db
+      .deleteFrom('rpoState')
+      .where('instanceId', '=', instanceId)
+      .where('breachedAt', '=', breachedAt)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) === 1 ? row : undefined;
+  }
+
+  /**
+   * Drops, without an event, the breaches of instances no longer watched: deleted, without an
+   * offering, or on one whose SLA has no rpoMinutes now. Returns how many went.
+   */
+  async forgetUnwatched(watchedOfferingIds: ReadonlySet<string>): Promise<number> {
+    const rows = await this.db
+      .selectFrom('rpoState')
+      .leftJoin('instances', 'instances.id', 'rpoState.instanceId')
+      .select(['rpoState.instanceId', 'instances.offeringId'])
+      .execute();
+    const gone = rows
+      .filter((r) => r.offeringId === null || !watchedOfferingIds.has(r.offeringId))
+      .map((r) => r.instanceId);
+    for (let i = 0; i < gone.length; i += 500) {
+      await this.db
+        .deleteFrom('rpoState')
+        .where('instanceId', 'in', gone.slice(i, i + 500))
+        .execute();
+    }
+    return gone.length;
+  }
+
+  /** The newest restore point of every instance that has one (for `/metrics`). */
+  async lastBackupTimes(): Promise<{ tenantId: string; instanceId: string; at: number }[]> {
+    const rows = await this.db
+      .selectFrom('backups')
+      .select((eb) => ['tenantId', 'instanceId', eb.fn.max('createdAt').as('at')])
+      .groupBy(['tenantId', 'instanceId'])
+      .execute();
+    return rows.map((r) => ({ tenantId: r.tenantId, instanceId: r.instanceId, at: Number(r.at) }));
+  }
+
+  /** Instances in breach, for every tenant (0 included). */
+  async breachedPerTenant(): Promise<{ tenantId: string; n: number }[]> {
+    const rows = await this.db
+      .selectFrom('tenants')
+      .leftJoin('rpoState', 'rpoState.tenantId', 'tenants.id')
+      .select((eb) => ['tenants.id as tenantId', eb.fn.count('rpoState.instanceId').as('n')])
+      .groupBy('tenants.id')
+      .execute();
+    return rows.map((r) => ({ tenantId: r.tenantId, n: Number(r.n) }));
+  }
+}

@@ -1,0 +1,153 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Api } from '@cairn/test-harness/api';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import {
+  enrollAgent,
+  startAgent,
+  startControlPlane,
+  tempDir,
+  type ControlPlaneProc,
+  type Proc,
+} from '@cairn/test-harness/processes';
+import { waitForTask } from '@cairn/test-harness/scenario';
+
+const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
+
+describe.each(backends)('in-place restore of an instance that must be stopped (%s)', (backend) => {
+  let db: TestDatabase;
+  let cp: ControlPlaneProc;
+  let agent: Proc;
+  let admin: Api;
+  let tenant: Api;
+  let other: Api;
+  let storeDir: string;
+  let instanceId: string;
+  let backupId: string;
+
+  /** Powers the instance on or off behind Cairn's back, as an operator would. */
+  const power = (state: 'running' | 'stopped') => {
+    fs.mkdirSync(path.join(storeDir, 'power'), { recursive: true });
+    fs.writeFileSync(path.join(storeDir, 'power', instanceId), state);
+  };
+  const tasksOf = async (kind: string) =>
+    (await admin.expect(200, 'GET', `/v1/tasks?kind=${kind}&limit=500`)).items as {
+      id: string;
+      state: string;
+      tenantId: string;
+      error: { code: string } | null;
+    }[];
+
+  beforeAll(async () => {
+    db = await freshDatabase(backend);
+    storeDir = tempDir('dummy-store');
+    cp = await startControlPlane({
+      databaseUrl: db.url,
+      dataDir: db.dataDir,
+      env: { CAIRN_POWER_STATE_WAIT_MS: '1500' },
+    });
+    admin = new Api(cp.url, cp.adminToken);
+    const token = async (tenantId: string) =>
+      (await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, { role: 'tenant-admin', name: 't' })).token;
+    const tenantId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'vm-owner' })).id;
+    tenant = new Api(cp.url, await token(tenantId));
+    other = new Api(cp.url, await token((await admin.expect(201, 'POST', '/v1/tenants', { name: 'prober' })).id));
+    agent = await startAgent((await enrollAgent(cp, 'zone-a', 'power-host')).stateDir);
+    const provider = await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
+      name: 'hypervisor',
+      plugin: '@cairn/plugin-dummy',
+      config: { durationMs: 1500, steps: 3, sizeBytes: 1000, storeDir },
+    });
+    const offering = await admin.expect(201, 'POST', '/v1/offerings', {
+      name: 'vm-backup',
+      zone: 'zone-a',
+      providerId: provider.id,
+      allowAdhoc: true,
+      allowUserSchedules: false,
+    });
+    await admin.expect(201, 'POST', `/v1/offerings/${offering.id}/grants`, { tenantId });
+    instanceId = (
+      await admin.expect(201, 'POST', '/v1/instances', { name: 'vm-7', zone: 'zone-a', locator: { vm: 7 }, tenantId })
+    ).id;
+    await tenant.expect(200, 'PUT', `/v1/instances/${instanceId}/offering`, { offeringId: offering.id });
+    const backup = await tenant.expect(202, 'POST', `/v1/instances/${instanceId}/backups`);
+    expect((await waitForTask(tenant, backup.id, ENDED)).state).toBe('succeeded');
+    backupId = (await tenant.expect(200, 'GET', `/v1/tasks/${backup.id}`)).backupId;
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await cp?.proc.stop();
+    await db?.drop();
+  });
+
+  it('refuses a running instance with 409 instance_running and makes no restore task', async () => {
+    power('running');
+    const refused = await tenant.post(`/v1/backups/${backupId}/restore`);
+    expect(refused.status).toBe(409);
+    expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(refused.body).toMatchObject({ status: 409, code: 'instance_running' });
+    expect(refused.body.detail).toContain(`vm-7 (${instanceId}) is running`);
+    expect(await tasksOf('restore')).toEqual([]);
+    // The question went to the plugin as the tenant's own task.
+    expect(await tasksOf('power-state')).toMatchObject([{ state: 'succeeded' }]);
+  });
+
+  it('does not let another tenant probe the backup (404), nor ask the plugin for it', async () => {
+    const probe = await other.post(`/v1/backups/${backupId}/restore`);
+    expect(probe.status).toBe(404);
+    expect(probe.body).toMatchObject({ code: 'not_found' });
+    expect(await tasksOf('power-state')).toHaveLength(1);
+  });
+
+  it('restores once the instance is stopped', async () => {
+    power('stopped');
+    const started = await tenant.expect(202, 'POST', `/v1/backups/${backupId}/restore`);
+    expect(started).toMatchObject({ kind: 'restore', backupId, instanceId });
+    expect((await waitForTask(tenant, started.id, ENDED)).state).toBe('succeeded');
+  });
+
+  it('replays an accepted restore for its Idempotency-Key without asking again, even once the instance runs', async () => {
+    const key = { 'idempotency-key': 'restore-once' };
+    const first = await tenant.call('POST', `/v1/backups/${backupId}/restore`, undefined, key);
+    expect(first.status).toBe(202);
+    expect((await waitForTask(tenant, first.body.id, ENDED)).state).toBe('succeeded');
+    const asked = (await tasksOf('power-state')).length;
+    power('running');
+    const again = await tenant.call('POST', `/v1/backups/${backupId}/restore`, undefined, key);
+    expect(again.status).toBe(202);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body.id).toBe(first.body.id);
+    expect(await tasksOf('power-state')).toHaveLength(asked);
+    power('stopped');
+  });
+
+  it('a restore checked while stopped fails INSTANCE_RUNNING when the instance was started before it ran', async () => {
+    // A backup holds the instance: the power check is answered meanwhile, the restore waits.
+    const backup = await tenant.expect(202, 'POST', `/v1/instances/${instanceId}/backups`);
+    await waitForTask(tenant, backup.id, ['running']);
+    const restore = await tenant.expect(202, 'POST', `/v1/backups/${backupId}/restore`);
+    expect((await tenant.expect(200, 'GET', `/v1/tasks/${restore.id}`)).state).toBe('queued');
+    power('running');
+    expect((await waitForTask(tenant, backup.id, ENDED)).state).toBe('succeeded');
+    const ended = await waitForTask(tenant, restore.id, ENDED);
+    expect(ended).toMatchObject({ state: 'failed', error: { code: 'INSTANCE_RUNNING' } });
+  });
+
+  it('answers 504 provider_timeout with the task id when no agent of the zone answers', async () => {
+    power('stopped');
+    await agent.stop();
+    const restoresBefore = (await tasksOf('restore')).length;
+    const timedOut = await tenant.post(`/v1/backups/${backupId}/restore`);
+    expect(timedOut.status).toBe(504);
+    expect(timedOut.body).toMatchObject({ code: 'provider_timeout' });
+    const taskId = /task (tsk_\w+)/.exec(timedOut.body.detail as string)?.[1];
+    expect(taskId).toBeDefined();
+    expect(await tenant.expect(200, 'GET', `/v1/tasks/${taskId}`)).toMatchObject({
+      kind: 'power-state',
+      state: 'cancelled',
+    });
+    expect(await tasksOf('restore')).toHaveLength(restoresBefore);
+  });
+});

@@ -1,0 +1,220 @@
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Api } from '@cairn/test-harness/api';
+import { clockEnv, eventsOf, setClock, tickedAt } from '@cairn/test-harness/clock';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import {
+  enrollAgent,
+  startAgent,
+  startControlPlane,
+  tempDir,
+  type ControlPlaneProc,
+  type Proc,
+} from '@cairn/test-harness/processes';
+import { waitForTask } from '@cairn/test-harness/scenario';
+
+// Fires only on 29 February: no scheduled backup happens while the clock moves through June.
+const NEVER = '0 2 29 2 *';
+const at = (hhmmss: string) => `2026-06-01T${hhmmss}Z`;
+const seconds = (iso: string) => Date.parse(iso) / 1000;
+
+/** The value of one series of `/metrics`, or undefined when the series is absent. */
+async function metric(cp: ControlPlaneProc, name: string, labels: Record<string, string>): Promise<number | undefined> {
+  const text = await (await fetch(`${cp.url}/metrics`)).text();
+  const want = Object.entries(labels)
+    .map(([k, v]) => `${k}="${v}"`)
+    .sort()
+    .join(',');
+  for (const line of text.split('\n')) {
+    const m = /^(\w+)\{([^}]*)\} (\S+)$/.exec(line);
+    if (m && m[1] === name && m[2]!.split(',').sort().join(',') === want) return Number(m[3]);
+  }
+  return undefined;
+}
+
+/** A tenant, an SLA offering granted to it (rpoMinutes 60, ad-hoc allowed), and `n` instances on it. */
+async function setUp(admin: Api, n: number, name: string) {
+  const tenantId = (await admin.expect(201, 'POST', '/v1/tenants', { name })).id as string;
+  const tenant = new Api(
+    admin.url,
+    (await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, { role: 'tenant-admin', name: 't' })).token,
+  );
+  const provider = await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
+    name: `${name}-fast`,
+    plugin: '@cairn/plugin-dummy',
+    config: { durationMs: 0, steps: 1, sizeBytes: 1000 },
+  });
+  const offering = await admin.expect(201, 'POST', '/v1/offerings', {
+    name: `${name}-rpo`,
+    zone: 'zone-a',
+    providerId: provider.id,
+    allowAdhoc: true,
+    allowUserSchedules: false,
+    sla: { cron: NEVER, timezone: 'UTC', keepLast: 10, rpoMinutes: 60 },
+  });
+  await admin.expect(201, 'POST', `/v1/offerings/${offering.id}/grants`, { tenantId });
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const row = await admin.expect(201, 'POST', '/v1/instances', {
+      name: `${name}-${i}`,
+      zone: 'zone-a',
+      locator: { vm: `${name}-${i}` },
+      tenantId,
+    });
+    await tenant.expect(200, 'PUT', `/v1/instances/${row.id}/offering`, { offeringId: offering.id });
+    ids.push(row.id as string);
+  }
+  return { tenantId, tenant, offeringId: offering.id as string, ids };
+}
+
+async function backUp(api: Api, instanceId: string) {
+  const task = await api.expect(202, 'POST', `/v1/instances/${instanceId}/backups`);
+  expect((await waitForTask(api, task.id, ['succeeded', 'failed', 'cancelled', 'lost'])).state).toBe('succeeded');
+}
+
+describe.each(backends)('the RPO watch on %s', (backend) => {
+  let db: TestDatabase;
+  let cp: ControlPlaneProc;
+  let agent: Proc;
+  let admin: Api;
+  let clock: string;
+
+  const step = async (hhmmss: string) => {
+    setClock(clock, at(hhmmss));
+    await tickedAt(cp, at(hhmmss));
+  };
+  const count = async (type: string, id: string) => (await eventsOf(admin, type, id)).length;
+
+  beforeAll(async () => {
+    db = await freshDatabase(backend);
+    clock = path.join(tempDir('clock'), 'now');
+    setClock(clock, at('00:00:00'));
+    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env: clockEnv(clock) });
+    admin = new Api(cp.url, cp.adminToken);
+    agent = await startAgent((await enrollAgent(cp, 'zone-a', 'rpo-host')).stateDir);
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await cp?.proc.stop();
+    await db?.drop();
+  });
+
+  it('raises rpo.breached once past rpoMinutes without a backup, rpo.met once after a backup, across a restart, with the gauges', async () => {
+    const { tenantId, tenant, ids } = await setUp(admin, 1, 'rpo');
+    const id = ids[0]!;
+    // Assigned at 00:00: without a restore point it is measured from there; exactly 60 min is still met.
+    await step('00:59:00');
+    await step('01:00:00');
+    expect(await count('rpo.breached', id)).toBe(0);
+    expect(await metric(cp, 'cairn_rpo_breached_instances', { tenant: tenantId })).toBe(0);
+
+    await step('01:00:01');
+    const breached = await eventsOf(tenant, 'rpo.breached', id);
+    expect(breached).toHaveLength(1);
+    expect(breached[0]).toMatchObject({
+      tenantId,
+      instanceId: id,
+      data: { rpoMinutes: 60, lastBackupAt: null, breachedAt: '2026-06-01T01:00:01.000Z' },
+    });
+    expect(await metric(cp, 'cairn_rpo_breached_instances', { tenant: tenantId })).toBe(1);
+    expect(await metric(cp, 'cairn_instance_last_backup_timestamp_seconds', { tenant: tenantId, instance: id })).toBe(
+      undefined,
+    );
+
+    // Later ticks, and a restarted control plane, raise nothing more.
+    for (const t of ['01:10:00', '01:30:00']) await step(t);
+    await cp.proc.stop();
+    // On the same port: the agent reconnects to it.
+    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, port: cp.port, env: clockEnv(clock) });
+    admin = new Api(cp.url, cp.adminToken);
+    const tenantAgain = new Api(cp.url, tenant.token);
+    await step('02:00:00');
+    expect(await count('rpo.breached', id)).toBe(1);
+
+    // A backup made at 02:00 by the clock recovers it, once.
+    await backUp(tenantAgain, id);
+    for (const t of ['02:00:05', '02:30:00', '03:00:00']) await step(t);
+    const met = await eventsOf(tenantAgain, 'rpo.met', id);
+    expect(met).toHaveLength(1);
+    expect(met[0]).toMatchObject({
+      tenantId,
+      instanceId: id,
+      data: {
+        rpoMinutes: 60,
+        lastBackupAt: '2026-06-01T02:00:00.000Z',
+        breachedAt: '2026-06-01T01:00:01.000Z',
+        // The first tick after the backup: still at 02:00, or at 02:00:05 if none ran before the step.
+        metAt: expect.stringMatching(/^2026-06-01T02:00:0[05]\.000Z$/) as string,
+      },
+    });
+    expect(await count('rpo.breached', id)).toBe(1);
+    expect(await metric(cp, 'cairn_rpo_breached_instances', { tenant: tenantId })).toBe(0);
+    expect(await metric(cp, 'cairn_instance_last_backup_timestamp_seconds', { tenant: tenantId, instance: id })).toBe(
+      seconds(at('02:00:00')),
+    );
+
+    // The backup ages past 60 minutes: a new breach, again once.
+    await step('03:00:01');
+    await step('03:30:00');
+    expect(await count('rpo.breached', id)).toBe(2);
+    expect(await metric(cp, 'cairn_rpo_breached_instances', { tenant: tenantId })).toBe(1);
+
+    // Without its offering the instance is no longer watched: the breach goes quietly.
+    await tenantAgain.expect(204, 'DELETE', `/v1/instances/${id}/offering`);
+    await step('04:00:00');
+    expect(await metric(cp, 'cairn_rpo_breached_instances', { tenant: tenantId })).toBe(0);
+    expect(await count('rpo.met', id)).toBe(1);
+    // Its restore point is still there, and still shown.
+    expect(await metric(cp, 'cairn_instance_last_backup_timestamp_seconds', { tenant: tenantId, instance: id })).toBe(
+      seconds(at('02:00:00')),
+    );
+  });
+});
+
+// Replicas share one MySQL database; SQLite is the single-process quick start.
+describe.runIf(backends.includes('mysql'))('the RPO watch on two control-plane replicas of one MySQL database', () => {
+  const N = 20;
+  let db: TestDatabase;
+  let a: ControlPlaneProc;
+  let b: ControlPlaneProc;
+  let agent: Proc;
+  let clock: string;
+
+  beforeAll(async () => {
+    db = await freshDatabase('mysql');
+    clock = path.join(tempDir('clock'), 'now');
+    setClock(clock, at('00:00:00'));
+    a = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env: clockEnv(clock) });
+    b = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env: clockEnv(clock) });
+    agent = await startAgent((await enrollAgent(a, 'zone-a', 'rpo-replica-host')).stateDir);
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await a?.proc.stop();
+    await b?.proc.stop();
+    await db?.drop();
+  });
+
+  it(`raises each event once for each of ${N} instances while both replicas watch`, async () => {
+    const admin = new Api(b.url, b.adminToken);
+    const { tenantId, tenant, ids } = await setUp(admin, N, 'replicas');
+    const step = async (hhmmss: string) => {
+      setClock(clock, at(hhmmss));
+      await Promise.all([tickedAt(a, at(hhmmss)), tickedAt(b, at(hhmmss))]);
+    };
+    for (const t of ['01:00:01', '01:00:02', '01:10:00']) await step(t);
+    for (const id of ids) expect(await eventsOf(admin, 'rpo.breached', id)).toHaveLength(1);
+    expect(await metric(a, 'cairn_rpo_breached_instances', { tenant: tenantId })).toBe(N);
+    expect(await metric(b, 'cairn_rpo_breached_instances', { tenant: tenantId })).toBe(N);
+
+    for (const id of ids) await backUp(tenant, id);
+    for (const t of ['01:10:01', '01:10:02', '01:20:00']) await step(t);
+    for (const id of ids) {
+      expect(await eventsOf(admin, 'rpo.met', id)).toHaveLength(1);
+      expect(await eventsOf(admin, 'rpo.breached', id)).toHaveLength(1);
+    }
+    expect(await metric(a, 'cairn_rpo_breached_instances', { tenant: tenantId })).toBe(0);
+  });
+});
