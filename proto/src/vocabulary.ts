@@ -29,6 +29,8 @@ export const OPERATIONS = [
   'list-offerings',
   'sync',
   'preflight',
+  'configure-schedule',
+  'deconfigure-schedule',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 

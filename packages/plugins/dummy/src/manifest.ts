@@ -5,7 +5,18 @@ export const manifest: PluginManifest = {
   version: '0.1.0',
   apiVersion: SDK_API_VERSION,
   description: 'Simulated backup and restore with progress steps, configurable duration, size and failure',
-  capabilities: ['backup', 'restore', 'restore-volume', 'delete-backup', 'list-offerings', 'sync', 'preflight'],
+  capabilities: [
+    'backup',
+    'restore',
+    'restore-volume',
+    'delete-backup',
+    'list-offerings',
+    'sync',
+    'preflight',
+    'configure-schedule',
+    'deconfigure-schedule',
+    'provider-schedules',
+  ],
   configSchema: {
     type: 'object',
     properties: {
@@ -17,6 +28,15 @@ export const manifest: PluginManifest = {
       failAt: { enum: ['start', 'end'], description: 'fail before the first or after the last step' },
       storeDir: { type: 'string', minLength: 1, description: 'directory of restore points, one JSON file each' },
       failDeletes: { type: 'boolean', description: 'when true, delete-backup fails with DELETE_REFUSED' },
+      providerSchedules: {
+        type: 'boolean',
+        description:
+          'when true, configure-schedule keeps <storeDir>/schedules/<instanceId>.json and runs the clock (managed)',
+      },
+      failSchedules: {
+        type: 'boolean',
+        description: 'when true, configure-schedule and deconfigure-schedule fail with SCHEDULE_REFUSED',
+      },
     },
     additionalProperties: false,
   },

@@ -6,8 +6,11 @@ import type { Operation } from '@cairn/proto/vocabulary';
  * Capabilities that are not operations but change how the control plane treats the plugin:
  * `handles-chains`: the backup system keeps (or merges) what an incremental restore point
  * needs, so retention may delete an increment's base through the plugin.
+ * `provider-schedules`: the backup system can run an SLA's schedule on its own clock; the
+ * control plane asks it (`configure-schedule`) when an instance joins an SLA offering, and the
+ * plugin answers whether it took the clock over.
  */
-export const TRAITS = ['handles-chains'] as const;
+export const TRAITS = ['handles-chains', 'provider-schedules'] as const;
 export type Trait = (typeof TRAITS)[number];
 export type Capability = Operation | Trait;
 

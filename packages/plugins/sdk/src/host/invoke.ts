@@ -3,6 +3,8 @@ import type { Operation } from '../manifest.js';
 import {
   OPERATION_METHODS,
   type BackupRequest,
+  type ConfigureScheduleRequest,
+  type DeconfigureScheduleRequest,
   type DeleteBackupRequest,
   type Provider,
   type RestoreRequest,
@@ -41,5 +43,9 @@ export function invoke(
       return provider.sync!(params as { locator?: unknown }, ctx);
     case 'preflight':
       return provider.preflight!(params as { locator?: unknown }, ctx);
+    case 'configure-schedule':
+      return provider.configureSchedule!(params as unknown as ConfigureScheduleRequest, ctx);
+    case 'deconfigure-schedule':
+      return provider.deconfigureSchedule!(params as unknown as DeconfigureScheduleRequest, ctx);
   }
 }

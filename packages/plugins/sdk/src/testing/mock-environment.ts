@@ -8,6 +8,9 @@ import type { Operation, PluginManifest } from '../manifest.js';
 import type {
   BackupRequest,
   BackupResult,
+  ConfigureScheduleRequest,
+  ConfigureScheduleResult,
+  DeconfigureScheduleRequest,
   DeleteBackupRequest,
   ListedBackup,
   PluginLogger,
@@ -34,6 +37,9 @@ export interface OperationTypes {
   'list-offerings': { request: Record<string, never>; result: ProviderOffering[] };
   sync: { request: { locator?: unknown }; result: ListedBackup[] };
   preflight: { request: { locator?: unknown }; result: { ok: boolean; message?: string } };
+  'configure-schedule': { request: ConfigureScheduleRequest; result: ConfigureScheduleResult };
+  /** Resolves with nothing, which crosses the worker boundary as `null`. */
+  'deconfigure-schedule': { request: DeconfigureScheduleRequest; result: null };
 }
 
 export interface MockTaskOptions {
