@@ -89,6 +89,12 @@ export interface InstanceRow {
   agentId: string | null;
   offeringId: string | null;
   createdAt: number;
+  /** Who fires the SLA backups: null, 'cairn' or 'provider' (migration 0010, domain/provider-schedule.ts). */
+  scheduleOwner: string | null;
+  /** What the schedule waits for: null, configuring, reconfiguring, deconfiguring, configured, failed. */
+  scheduleState: string | null;
+  /** The configure-schedule or deconfigure-schedule task the state belongs to. */
+  scheduleTaskId: string | null;
 }
 export interface TaskRow {
   id: string;
