@@ -51,7 +51,7 @@ export class ProviderScheduleRepository {
   ): Promise<{ instance: InstanceRow; task?: TaskRow }> {
     return transact(this.db, async (trx) => {
       const sla = slaOf(offering);
-      const provider = await this.catalog.getProvider(offering.providerId);
+      const provider = await this.providerOf(trx, offering);
       const asks =
         sla !== null &&
         provider !== undefined &&
@@ -100,7 +100,7 @@ export class ProviderScheduleRepository {
     if (before.sla === after.sla) return [];
     return transact(this.db, async (trx) => {
       const sla = slaOf(after);
-      const provider = await this.catalog.getProvider(after.providerId);
+      const provider = await this.providerOf(trx, after);
       const declares =
         sla !== null &&
         provider !== undefined &&
@@ -242,11 +242,7 @@ export class ProviderScheduleRepository {
     now: number,
     params: Record<string, unknown>,
   ): Promise<TaskRow> {
-    const provider = await trx
-      .selectFrom('providers')
-      .selectAll()
-      .where('id', '=', offering.providerId)
-      .executeTakeFirst();
+    const provider = await this.providerOf(trx, offering);
     if (!provider) throw new Error(`provider connection ${offering.providerId} of offering ${offering.id} is gone`);
     return this.tasks.create(
       {
@@ -265,6 +261,11 @@ export class ProviderScheduleRepository {
       now,
       trx,
     );
+  }
+
+  /** Read in `trx`: outside a request, another handle would wait for the transaction's connection. */
+  private async providerOf(trx: Trx, offering: OfferingRow) {
+    return trx.selectFrom('providers').selectAll().where('id', '=', offering.providerId).executeTakeFirst();
   }
 
   private async event(trx: Trx, task: TaskRow, type: string, now: number, data: object, message: string) {
