@@ -269,19 +269,7 @@ export class ProviderScheduleRepository {
   }
 
   private async event(trx: Trx, task: TaskRow, type: string, now: number, data: object, message: string) {
-    await this.events.append(trx, {
-      tenantId: task.tenantId,
-      type,
-      at: now,
-      message,
-      taskId: task.id,
-      instanceId: task.instanceId,
-      jobId: null,
-      agentId: task.agentId,
-      data: JSON.stringify(data),
-      sourceAgentId: null,
-      sourceSeq: null,
-    });
+    await this.events.forTask(trx, task, type, message, now, data);
   }
 }
 
