@@ -31,6 +31,8 @@ export const OPERATIONS = [
   'preflight',
   /** Whether an instance runs or is stopped (asked before an in-place restore that needs it stopped). */
   'power-state',
+  'configure-schedule',
+  'deconfigure-schedule',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 

@@ -11,6 +11,7 @@ import {
   type ControlPlaneProc,
   type Proc,
 } from '@cairn/test-harness/processes';
+import { assignOffering } from '@cairn/test-harness/scenario';
 import { waitFor } from '@cairn/test-harness/wait';
 
 const FIRES = 50;
@@ -59,7 +60,7 @@ describe.runIf(backends.includes('mysql'))('two control-plane replicas firing sc
       ['user-1', self.id],
     ] as const) {
       const row = await api.expect(201, 'POST', '/v1/instances', { name, zone: 'zone-a', locator: { vm: name } });
-      await api.expect(200, 'PUT', `/v1/instances/${row.id}/offering`, { offeringId });
+      await assignOffering(api, row.id, offeringId);
       ids.push(row.id);
     }
     await api.expect(200, 'PUT', `/v1/instances/${ids[2]}/schedule`, {

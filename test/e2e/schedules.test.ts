@@ -10,6 +10,7 @@ import {
   type ControlPlaneProc,
   type Proc,
 } from '@cairn/test-harness/processes';
+import { assignOffering } from '@cairn/test-harness/scenario';
 import { waitFor } from '@cairn/test-harness/wait';
 import { backupTasks, clockEnv, eventsOf, setClock, tickedAt } from '@cairn/test-harness/clock';
 
@@ -36,7 +37,7 @@ describe.each(backends)('the scheduler on %s', (backend) => {
       locator: { vm: name },
       tenantId,
     });
-    await admin.expect(200, 'PUT', `/v1/instances/${row.id}/offering`, { offeringId });
+    await assignOffering(admin, row.id, offeringId);
     return row.id as string;
   };
   const offering = async (name: string, providerId: string, extra: Record<string, unknown>) => {

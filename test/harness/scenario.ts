@@ -46,8 +46,25 @@ export async function protectInstance(
     locator: opts.locator ?? { vm: `vm-${n}` },
     ...(opts.agentId ? { agentId: opts.agentId } : {}),
   });
-  await api.expect(200, 'PUT', `/v1/instances/${instance.id}/offering`, { offeringId: offering.id });
+  await assignOffering(api, instance.id, offering.id);
   return { providerId: provider.id, offeringId: offering.id, instanceId: instance.id };
+}
+
+/**
+ * Assigns an offering and returns the instance. Where the plugin is asked to run the SLA's
+ * schedule itself (the dummy declares provider-schedules: `202` with a configure-schedule task),
+ * waits for its answer, and insists that it left the clock to Cairn, as these tests count on.
+ */
+export async function assignOffering(api: Api, instanceId: string, offeringId: string): Promise<any> {
+  const r = await api.call('PUT', `/v1/instances/${instanceId}/offering`, { offeringId });
+  if (r.status === 200) return r.body;
+  if (r.status !== 202)
+    throw new Error(`assigning ${offeringId} to ${instanceId}: ${r.status} ${JSON.stringify(r.body)}`);
+  const task = await waitForTask(api, r.body.task.id, ['succeeded', 'failed', 'cancelled', 'lost']);
+  const instance = await api.expect(200, 'GET', `/v1/instances/${instanceId}`);
+  if (task.state !== 'succeeded' || instance.schedule?.owner !== 'cairn')
+    throw new Error(`configure-schedule ${task.id} ended ${task.state}: ${JSON.stringify(task.error ?? instance)}`);
+  return instance;
 }
 
 export interface TaskBody {

@@ -25,9 +25,11 @@ import { BackupRepository } from './store/backup-repository.js';
 import { EventRepository } from './store/event-repository.js';
 import { QueueRepository } from './store/queue-repository.js';
 import { ReportRepository } from './store/report-repository.js';
+import { ProviderScheduleRepository } from './store/provider-schedule-repository.js';
 import { RetentionRepository } from './store/retention-repository.js';
 import { SyncRepository } from './store/sync-repository.js';
 import { RpoRepository } from './store/rpo-repository.js';
+import { TaskEndings } from './store/task-endings.js';
 import { TaskRepository } from './store/task-repository.js';
 import { UsageRepository } from './store/usage-repository.js';
 import { TenantRepository } from './store/tenant-repository.js';
@@ -63,12 +65,18 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const clock = config.testClockFile ? fileClock(config.testClockFile) : systemClock;
   if (config.testClockFile) log.warn({ file: config.testClockFile }, 'scheduler runs on a TEST clock file');
   const backups = new BackupRepository(db, () => clock.now());
-  const tasks = new TaskRepository(db, events);
-  const queue = new QueueRepository(db, events);
+  // Whichever way a task ends, what else its end changes is written in the same transaction.
+  const endings = new TaskEndings();
+  const tasks = new TaskRepository(db, events, endings);
+  const queue = new QueueRepository(db, events, endings);
   const scheduleRepo = new ScheduleRepository(db);
   const retention = new RetentionRepository(db, backups, tasks, agents, events, scheduleRepo);
+  const providerSchedules = new ProviderScheduleRepository(db, catalog, tasks, agents, events);
   const sync = new SyncRepository(db, backups, tasks, retention, events);
-  const reports = new ReportRepository(db, events, backups, agents, retention, sync);
+  endings.on(retention.deleteEnded);
+  endings.on(providerSchedules.taskEnded);
+  endings.on(sync.taskEnded);
+  const reports = new ReportRepository(db, events, backups, agents, retention, endings);
   const rpo = new RpoRepository(db);
 
   const providerTenant = await tenants.ensureProviderTenant();
@@ -105,7 +113,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   let accepting = true;
   const feed = new EventFeed(events, EVENT_POLL_MS);
   // The dispatcher is woken once the request that queued work has committed it.
-  const operations = new Operations(catalog, tasks, backups, retention, sync, agents, () =>
+  const operations = new Operations(catalog, tasks, backups, retention, sync, agents, providerSchedules, () =>
     afterCommit(() => dispatcher.poke()),
   );
   const scheduler = new Scheduler(

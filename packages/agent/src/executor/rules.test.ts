@@ -96,6 +96,20 @@ describe('decideAssign', () => {
       expect: { action: 'run', operation: 'restore' },
     },
     {
+      name: 'runs a schedule change of a plugin that lists it, while the agent drains',
+      facts: {
+        operation: 'configure-schedule',
+        capabilities: ['backup', 'configure-schedule', 'deconfigure-schedule', 'provider-schedules'],
+        drain: { enabled: true, message: 'm' },
+      },
+      expect: { action: 'run', operation: 'configure-schedule' },
+    },
+    {
+      name: 'rejects a schedule change of a plugin that does not list it',
+      facts: { operation: 'deconfigure-schedule' },
+      expect: { action: 'reject', reasonCode: 'UNSUPPORTED_OPERATION' },
+    },
+    {
       name: 'refuses any new attempt, restores too, while shutting down',
       facts: { operation: 'restore', shuttingDown: true },
       expect: { action: 'reject', reasonCode: 'SHUTTING_DOWN' },

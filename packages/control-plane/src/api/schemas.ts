@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { ROLES } from '../domain/access.js';
 import { isWellFormed, JSON_MAX_BYTES, JSON_MAX_DEPTH, jsonProblem } from '../domain/json-limits.js';
+import { SCHEDULE_OWNERS, SCHEDULE_STATES } from '../domain/provider-schedule.js';
 import { isKnownTimezone } from '../domain/schedule.js';
 import { NAME_MAX_CHARS, nameProblem, normaliseName, textProblem } from '../domain/names.js';
 import { TASK_KINDS, TASK_STATES } from '../domain/task.js';
@@ -371,6 +372,22 @@ export const Instance = z
     locator: z.unknown(),
     agentId: z.string().nullable(),
     offeringId: z.string().nullable(),
+    schedule: z
+      .object({
+        owner: z.enum(SCHEDULE_OWNERS).nullable().openapi({
+          description:
+            'who fires the SLA backups: provider (the backup system, on its own clock), cairn (the provider left it to Cairn), null (no provider was asked: Cairn)',
+        }),
+        state: z.enum(SCHEDULE_STATES).openapi({
+          description:
+            'configuring: the assignment waits for the provider; reconfiguring: an SLA change does; deconfiguring: the provider drops the schedule; configured; failed: see the task',
+        }),
+        taskId: z
+          .string()
+          .openapi({ description: 'the configure-schedule or deconfigure-schedule task of that state' }),
+      })
+      .nullable()
+      .openapi({ description: 'the provider-side schedule of the instance; null: none (Cairn fires any SLA)' }),
     createdAt: Time,
   })
   .openapi('Instance');
@@ -417,6 +434,12 @@ export const Task = z
   .openapi('Task');
 export const TaskPage = page(Task).openapi('TaskPage');
 export const TaskList = z.object({ items: z.array(Task) }).openapi('TaskList');
+export const InstanceAssignment = z
+  .object({
+    instance: Instance,
+    task: Task.openapi({ description: 'the configure-schedule task the assignment waits for' }),
+  })
+  .openapi('InstanceAssignment');
 /** A route that takes no query parameters refuses any, rather than ignoring a misspelt one. */
 export const NoQuery = z.object({}).strict();
 export const RemoveOfferingQuery = z

@@ -1,5 +1,6 @@
 import type { Selectable } from 'kysely';
 import type { Role } from '../domain/access.js';
+import type { ScheduleOwner, ScheduleState } from '../domain/provider-schedule.js';
 import type { AgentView } from '../store/agent-repository.js';
 import type { TokenInfo } from '../store/tenant-repository.js';
 import type {
@@ -83,6 +84,14 @@ export const instanceView = (i: InstanceRow) => ({
   locator: JSON.parse(i.locator) as unknown,
   agentId: i.agentId,
   offeringId: i.offeringId,
+  schedule:
+    i.scheduleState === null || i.scheduleTaskId === null
+      ? null
+      : {
+          owner: i.scheduleOwner as ScheduleOwner | null,
+          state: i.scheduleState as ScheduleState,
+          taskId: i.scheduleTaskId,
+        },
   createdAt: iso(i.createdAt),
 });
 

@@ -101,7 +101,8 @@ export class Scheduler {
         );
         if (!due) continue;
         await this.fire(key, 'sla', due, now, async () => {
-          const instances = await this.catalog.instancesOfOffering(o.id);
+          // An instance whose provider runs (or may be about to run) the schedule is not Cairn's to fire.
+          const instances = await this.catalog.instancesCairnFires(o.id);
           return instances.map((instance) => ({ instance, offering: o }));
         });
       }

@@ -5,6 +5,7 @@ import { isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
 import type { BackupRow, InstanceRow, OfferingRow, ProviderRow, TaskRow } from '../store/schema.js';
 import type { AgentRepository } from '../store/agent-repository.js';
 import type { BackupRepository } from '../store/backup-repository.js';
+import type { ProviderScheduleRepository } from '../store/provider-schedule-repository.js';
 import type { RetentionRepository } from '../store/retention-repository.js';
 import type { StoredDrift, SyncRepository } from '../store/sync-repository.js';
 import type { TaskRepository } from '../store/task-repository.js';
@@ -26,6 +27,7 @@ export class Operations {
     private readonly retention: RetentionRepository,
     private readonly syncs: SyncRepository,
     private readonly agents: AgentRepository,
+    private readonly providerSchedules: ProviderScheduleRepository,
     private readonly wake: () => void,
   ) {}
 
@@ -116,13 +118,45 @@ export class Operations {
   }
 
   /**
-   * Removes an instance's offering. With `force`, every restore point of the instance is deleted
-   * through the provider too (one task each); without it the records stay, restorable.
+   * Assigns an offering (checked by the caller). Where the provider may run the SLA's schedule
+   * itself, the answer includes the configure-schedule task the assignment waits for.
+   */
+  async assignOffering(
+    instance: InstanceRow,
+    offering: OfferingRow,
+    assignedAt: number,
+  ): Promise<{ instance: InstanceRow; task?: TaskRow }> {
+    const result = await this.providerSchedules.assign(instance, offering, assignedAt);
+    if (result.task) this.wake();
+    return result;
+  }
+
+  /**
+   * Removes an instance's offering: at once, and where the provider runs the schedule, with a
+   * deconfigure-schedule task (first in the answer). With `force`, every restore point of the
+   * instance is deleted through the provider too (one task each); without it the records stay,
+   * restorable.
    */
   async removeOffering(p: Principal, instanceId: string, force: boolean): Promise<TaskRow[]> {
     const instance = await this.visibleInstance(p, instanceId);
-    const tasks = force ? await this.retention.deleteAllOf(instance.id, defaultPriority(p)) : [];
-    await this.catalog.setInstanceOffering(instance.id, null);
+    const deconfigure = await this.providerSchedules.remove(instance);
+    const deletes = force ? await this.retention.deleteAllOf(instance.id, defaultPriority(p)) : [];
+    const tasks = deconfigure ? [deconfigure, ...deletes] : deletes;
+    if (tasks.length > 0) this.wake();
+    return tasks;
+  }
+
+  /** Deletes an instance (refused while it is busy or has backups); its provider schedule goes too. */
+  async deleteInstance(instance: InstanceRow): Promise<TaskRow | undefined> {
+    await this.catalog.deleteInstance(instance.id);
+    const task = await this.providerSchedules.deleted(instance);
+    if (task) this.wake();
+    return task;
+  }
+
+  /** An offering's SLA was changed: its provider schedules follow (see ProviderScheduleRepository.slaChanged). */
+  async slaChanged(before: OfferingRow, after: OfferingRow): Promise<TaskRow[]> {
+    const tasks = await this.providerSchedules.slaChanged(before, after);
     if (tasks.length > 0) this.wake();
     return tasks;
   }

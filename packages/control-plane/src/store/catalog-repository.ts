@@ -3,7 +3,14 @@ import { HELD_STATES } from '../domain/task.js';
 import { transact, type Db } from './db.js';
 import { newId } from './ids.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
-import type { InstanceRow, OfferingRow, ProviderRow } from './schema.js';
+import type { Transaction } from 'kysely';
+import {
+  cairnFiresSla,
+  type InstanceSchedule,
+  type ScheduleOwner,
+  type ScheduleState,
+} from '../domain/provider-schedule.js';
+import type { Database, InstanceRow, OfferingRow, ProviderRow } from './schema.js';
 import type { SecretBox } from './secrets.js';
 
 export interface ProviderInput {
@@ -42,6 +49,15 @@ export interface InstanceInput {
   zone: string;
   locator: unknown;
   agentId: string | null;
+}
+
+/** An instance's schedule columns, typed. */
+export function scheduleOf(i: InstanceRow): InstanceSchedule {
+  return {
+    owner: i.scheduleOwner as ScheduleOwner | null,
+    state: i.scheduleState as ScheduleState | null,
+    taskId: i.scheduleTaskId,
+  };
 }
 
 /** Provider connections, offerings and their grants, and instances. */
@@ -204,9 +220,19 @@ export class CatalogRepository {
     return this.getOffering(id);
   }
 
-  /** Instances assigned to an offering (those an SLA fire backs up). */
-  async instancesOfOffering(offeringId: string): Promise<InstanceRow[]> {
-    return this.db.selectFrom('instances').selectAll().where('offeringId', '=', offeringId).orderBy('id').execute();
+  /** Instances assigned to an offering, in `trx` when given. */
+  async instancesOfOffering(offeringId: string, trx?: Transaction<Database>): Promise<InstanceRow[]> {
+    return (trx ?? this.db)
+      .selectFrom('instances')
+      .selectAll()
+      .where('offeringId', '=', offeringId)
+      .orderBy('id')
+      .execute();
+  }
+
+  /** Instances of an offering whose SLA backups Cairn fires (see `cairnFiresSla`). */
+  async instancesCairnFires(offeringId: string): Promise<InstanceRow[]> {
+    return (await this.instancesOfOffering(offeringId)).filter((i) => cairnFiresSla(scheduleOf(i)));
   }
 
   /** All offerings (sp-admin), or those granted to `tenantId`. */
@@ -277,6 +303,9 @@ export class CatalogRepository {
       offeringId: null,
       createdAt: now,
       offeringSetAt: null,
+      scheduleOwner: null,
+      scheduleState: null,
+      scheduleTaskId: null,
     };
     await this.db.insertInto('instances').values(row).execute();
     return row;
@@ -308,6 +337,34 @@ export class CatalogRepository {
       .set({ offeringId, offeringSetAt: offeringId === null ? null : at })
       .where('id', '=', id)
       .execute();
+  }
+
+  /**
+   * Sets an instance's offering and schedule columns in `trx`. With `onlyIfTask`, only while the
+   * instance still waits for that task (a compare-and-set: a newer request wins). True when written.
+   */
+  async setInstanceSchedule(
+    trx: Transaction<Database>,
+    id: string,
+    change: { offeringId?: string | null; offeringSetAt?: number | null } & InstanceSchedule,
+    onlyIfTask?: string,
+  ): Promise<boolean> {
+    let q = trx
+      .updateTable('instances')
+      .set({
+        ...(change.offeringId !== undefined
+          ? {
+              offeringId: change.offeringId,
+              offeringSetAt: change.offeringId === null ? null : (change.offeringSetAt ?? null),
+            }
+          : {}),
+        scheduleOwner: change.owner,
+        scheduleState: change.state,
+        scheduleTaskId: change.taskId,
+      })
+      .where('id', '=', id);
+    if (onlyIfTask !== undefined) q = q.where('scheduleTaskId', '=', onlyIfTask);
+    return Number((await q.executeTakeFirst()).numUpdatedRows) === 1;
   }
 
   /** Refuses while a task of the instance is queued or held by an agent. */

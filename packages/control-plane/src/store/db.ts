@@ -22,6 +22,7 @@ import * as m0006 from './migrations/0006-credentials.js';
 import * as m0007 from './migrations/0007-schedules.js';
 import * as m0008 from './migrations/0008-backup-deletes.js';
 import * as m0009 from './migrations/0009-sync.js';
+import * as m0010 from './migrations/0010-provider-schedules.js';
 import * as m0011 from './migrations/0011-rpo.js';
 import { currentTransaction } from './request-scope.js';
 import type { Database } from './schema.js';
@@ -45,6 +46,7 @@ const migrations: Record<string, Migration> = {
   '0007-schedules': m0007,
   '0008-backup-deletes': m0008,
   '0009-sync': m0009,
+  '0010-provider-schedules': m0010,
   '0011-rpo': m0011,
 };
 

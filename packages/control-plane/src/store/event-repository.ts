@@ -13,8 +13,8 @@ type Trx = Transaction<Database>;
 export class EventRepository {
   constructor(private readonly db: Db) {}
 
-  /** An event about `task`, written in `trx`. */
-  async forTask(trx: Trx, task: TaskRow, type: string, message: string, now: number): Promise<void> {
+  /** An event about `task`, written in `trx`; `data` is stored as JSON. */
+  async forTask(trx: Trx, task: TaskRow, type: string, message: string, now: number, data?: object): Promise<void> {
     await this.append(trx, {
       tenantId: task.tenantId,
       type,
@@ -24,7 +24,7 @@ export class EventRepository {
       instanceId: task.instanceId,
       jobId: null,
       agentId: task.agentId,
-      data: null,
+      data: data === undefined ? null : JSON.stringify(data),
       sourceAgentId: null,
       sourceSeq: null,
     });

@@ -9,7 +9,7 @@ import { transact, type Db } from './db.js';
 import type { EventRepository } from './event-repository.js';
 import type { RetentionRepository } from './retention-repository.js';
 import type { Database, TaskRow } from './schema.js';
-import type { SyncRepository } from './sync-repository.js';
+import type { TaskEndings } from './task-endings.js';
 
 type Trx = Transaction<Database>;
 
@@ -78,7 +78,7 @@ export class ReportRepository {
     private readonly backups: BackupRepository,
     private readonly agents: AgentRepository,
     private readonly retention: RetentionRepository,
-    private readonly sync: SyncRepository,
+    private readonly endings: TaskEndings,
   ) {}
 
   /**
@@ -147,8 +147,12 @@ export class ReportRepository {
           `${task.kind} task refused by agent ${agentId}: ${report.message}`,
           now,
         );
-        await this.retention.deleteEnded(trx, task, 'failed', { code: rule.code, message: report.message }, now);
-        await this.sync.ended(trx, task, { ok: false, state: 'failed', code: rule.code, message: report.message }, now);
+        await this.endings.ended(
+          trx,
+          task,
+          { state: 'failed', error: { code: rule.code, message: report.message }, output: null },
+          now,
+        );
         outcome.ended.push({ taskId: task.id, state: 'failed' });
         return;
       }
@@ -209,14 +213,12 @@ export class ReportRepository {
         await this.events.forTask(trx, task, `task.${state}`, message, now);
         // In the same transaction: a backup recorded is never left without its retention deletes.
         if (recorded) await this.retention.afterBackup(trx, task, now);
-        await this.retention.deleteEnded(trx, task, state, o.ok ? null : { code: o.code, message: o.message }, now);
-        // In the same transaction too: the records, the drift report and the task's end commit together.
-        await this.sync.ended(
+        await this.endings.ended(
           trx,
           task,
           o.ok
-            ? { ok: true, points: listing?.ok ? listing.points : [] }
-            : { ok: false, state, code: o.code, message: o.message },
+            ? { state, error: null, output: o.output }
+            : { state, error: { code: o.code, message: o.message }, output: null },
           now,
         );
         outcome.ended.push({ taskId: task.id, state });

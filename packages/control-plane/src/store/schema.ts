@@ -91,6 +91,12 @@ export interface InstanceRow {
   createdAt: number;
   /** When it got its offering, by the scheduler's clock (migration 0011); null: no offering, or set before. */
   offeringSetAt: number | null;
+  /** Who fires the SLA backups: null, 'cairn' or 'provider' (migration 0010, domain/provider-schedule.ts). */
+  scheduleOwner: string | null;
+  /** What the schedule waits for: null, configuring, reconfiguring, deconfiguring, configured, failed. */
+  scheduleState: string | null;
+  /** The configure-schedule or deconfigure-schedule task the state belongs to. */
+  scheduleTaskId: string | null;
 }
 export interface TaskRow {
   id: string;

@@ -8,8 +8,8 @@ import { BackupRepository } from './backup-repository.js';
 import { EventRepository } from './event-repository.js';
 import { QueueRepository } from './queue-repository.js';
 import { ReportRepository, type Report } from './report-repository.js';
+import { TaskEndings } from './task-endings.js';
 import { RetentionRepository } from './retention-repository.js';
-import { SyncRepository } from './sync-repository.js';
 import { ScheduleRepository } from './schedule-repository.js';
 import { TaskRepository } from './task-repository.js';
 import { TenantRepository } from './tenant-repository.js';
@@ -38,8 +38,9 @@ describe.each(backends)('task store (%s)', (backend) => {
     const events = new EventRepository(store.db);
     const agents = new AgentRepository(store.db);
     backups = new BackupRepository(store.db);
-    tasks = new TaskRepository(store.db, events);
-    queue = new QueueRepository(store.db, events);
+    const endings = new TaskEndings();
+    tasks = new TaskRepository(store.db, events, endings);
+    queue = new QueueRepository(store.db, events, endings);
     const retention = new RetentionRepository(
       store.db,
       backups,
@@ -48,14 +49,8 @@ describe.each(backends)('task store (%s)', (backend) => {
       events,
       new ScheduleRepository(store.db),
     );
-    reports = new ReportRepository(
-      store.db,
-      events,
-      backups,
-      agents,
-      retention,
-      new SyncRepository(store.db, backups, tasks, retention, events),
-    );
+    endings.on(retention.deleteEnded);
+    reports = new ReportRepository(store.db, events, backups, agents, retention, endings);
     catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
     const tenants = new TenantRepository(store.db);
     tenantId = await tenants.ensureProviderTenant();

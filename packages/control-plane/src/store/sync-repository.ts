@@ -1,6 +1,7 @@
 import type { Transaction } from 'kysely';
 import { ConflictError } from '../domain/errors.js';
-import { driftReport, planSync, type DriftReport, type ListedPoint } from '../domain/sync.js';
+import { FailureCodes } from '@cairn/proto/vocabulary';
+import { driftReport, parseListing, planSync, type DriftReport, type ListedPoint } from '../domain/sync.js';
 import { HELD_STATES, isTerminal, type TaskState } from '../domain/task.js';
 import type { BackupRepository } from './backup-repository.js';
 import { isUniqueViolation, transact, type Db } from './db.js';
@@ -8,6 +9,7 @@ import type { EventRepository } from './event-repository.js';
 import { newId } from './ids.js';
 import type { RetentionRepository } from './retention-repository.js';
 import type { Database, ProviderRow, ProviderSyncRow, TaskRow } from './schema.js';
+import type { TaskEndHook } from './task-endings.js';
 import type { TaskRepository } from './task-repository.js';
 
 type Trx = Transaction<Database>;
@@ -122,27 +124,26 @@ export class SyncRepository {
   }
 
   /**
-   * A sync task ended, in the transaction applying its result: on success its listing is
-   * compared with the records (adopt, mark vanished, remove, queue expired deletes) and the drift
-   * report replaced; otherwise nothing changes but an event.
+   * A sync task ended (a {@link TaskEndHook}, in the transaction that ended it): on success its
+   * listing is compared with the records (adopt, mark vanished, remove, queue expired deletes) and
+   * the drift report replaced; any other end (failed, cancelled, lost, undeliverable) changes
+   * nothing but an event. A listing that cannot be read has already failed the task.
    */
-  async ended(
-    trx: Trx,
-    task: TaskRow,
-    outcome: { ok: true; points: ListedPoint[] } | { ok: false; state: TaskState; code: string; message: string },
-    now: number,
-  ): Promise<void> {
+  readonly taskEnded: TaskEndHook = async (trx, task, end, now) => {
     if (task.kind !== 'sync') return;
-    if (!outcome.ok) {
+    const listing = end.state === 'succeeded' ? parseListing(end.output) : undefined;
+    if (!listing?.ok) {
+      const code = end.error?.code ?? (listing ? FailureCodes.INVALID_RESULT : end.state);
+      const message = end.error?.message ?? (listing && !listing.ok ? listing.reason : '');
       await this.events.append(trx, {
         ...this.eventBase(task, now),
         type: 'provider.sync_failed',
-        message: `sync of provider connection ${task.providerId} ${outcome.state}: ${outcome.code}: ${outcome.message}; records unchanged`,
-        data: JSON.stringify({ providerId: task.providerId, state: outcome.state, code: outcome.code }),
+        message: `sync of provider connection ${task.providerId} ${end.state}: ${code}: ${message}; records unchanged`,
+        data: JSON.stringify({ providerId: task.providerId, state: end.state, code }),
       });
       return;
     }
-    const report = await this.apply(trx, task, outcome.points, now);
+    const report = await this.apply(trx, task, listing.points, now);
     // The row exists: it was made when this task was queued.
     await trx
       .updateTable('providerSyncs')
@@ -156,7 +157,7 @@ export class SyncRepository {
       message: `sync of provider connection ${task.providerId}: ${c.known} known, ${c.adopted} adopted, ${c.vanished} vanished, ${c.expired} expired, ${c.orphaned} orphaned, ${c.removed} removed`,
       data: JSON.stringify({ providerId: task.providerId, counts: c }),
     });
-  }
+  };
 
   private async apply(trx: Trx, task: TaskRow, points: ListedPoint[], now: number): Promise<DriftReport> {
     const records = await this.backups.ofProvider(trx, task.providerId);

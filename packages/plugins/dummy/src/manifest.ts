@@ -15,6 +15,9 @@ export const manifest: PluginManifest = {
     'preflight',
     'power-state',
     'restore-requires-stopped',
+    'configure-schedule',
+    'deconfigure-schedule',
+    'provider-schedules',
   ],
   configSchema: {
     type: 'object',
@@ -31,6 +34,15 @@ export const manifest: PluginManifest = {
       powerState: {
         enum: ['running', 'stopped'],
         description: 'power state of an instance without a file <storeDir>/power/<instanceId> (default stopped)',
+      },
+      providerSchedules: {
+        type: 'boolean',
+        description:
+          'when true, configure-schedule keeps <storeDir>/schedules/<instanceId>.json and runs the clock (managed)',
+      },
+      failSchedules: {
+        type: 'boolean',
+        description: 'when true, configure-schedule and deconfigure-schedule fail with SCHEDULE_REFUSED',
       },
     },
     additionalProperties: false,

@@ -16,6 +16,13 @@ describe('dummy plugin', () => {
     expect(env.apiVersion).toBe(1);
   });
 
+  it('lists the same capabilities in package.json ("cairn".capabilities) as in its manifest', async () => {
+    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {
+      cairn: { capabilities: string[] };
+    };
+    expect(pkg.cairn.capabilities).toEqual(plugin.manifest.capabilities);
+  });
+
   it('backs up with a progress report per step and the record the agent requires', async () => {
     const run = await new MockTaskEnvironment(plugin, { config: fast }).run('backup', { ...instance, mode: 'FULL' });
     if (!run.ok) throw new Error(`${run.failure.code}: ${run.failure.message}`);
@@ -251,6 +258,64 @@ describe('dummy plugin with a store directory', () => {
     const garbage = await env({ syncGarbage: true }).run('sync', {});
     expect(garbage).toMatchObject({ ok: true });
     if (garbage.ok) expect(garbage.value).toContain('not a point');
+  });
+
+  describe('schedules', () => {
+    const sla = { cron: '0 3 * * *', timezone: 'Europe/Berlin', keepLast: 3 };
+    const configure = (x: MockTaskEnvironment, cron = sla.cron) =>
+      x.run('configure-schedule', { ...instance, offeringExternalId: 'gold', sla: { ...sla, cron } });
+    const scheduleFile = async (id = instance.instanceId) => {
+      try {
+        return JSON.parse(await readFile(join(dir, 'schedules', `${id}.json`), 'utf8')) as Record<string, unknown>;
+      } catch {
+        return undefined;
+      }
+    };
+
+    it('with providerSchedules keeps the SLA in the store and takes the clock over; deconfigure removes it', async () => {
+      const e = env({ providerSchedules: true });
+      expect(await configure(e)).toMatchObject({ ok: true, value: { managed: true } });
+      expect(await scheduleFile()).toMatchObject({ instanceId: 'i-1', offeringExternalId: 'gold', sla });
+      // Configuring again is how an SLA change reaches the backup system.
+      expect(await configure(e, '0 4 * * *')).toMatchObject({ ok: true, value: { managed: true } });
+      expect(await scheduleFile()).toMatchObject({ sla: { ...sla, cron: '0 4 * * *' } });
+      // A schedule is not a restore point: sync does not list it.
+      expect(await e.run('sync', {})).toMatchObject({ ok: true, value: [] });
+      expect(await e.run('deconfigure-schedule', { instanceId: 'i-1', locator: {} })).toMatchObject({ ok: true });
+      expect(await scheduleFile()).toBeUndefined();
+      // Already gone is fine.
+      expect(await e.run('deconfigure-schedule', { instanceId: 'i-1', locator: {} })).toMatchObject({ ok: true });
+    });
+
+    it('without providerSchedules leaves the clock to Cairn and writes nothing', async () => {
+      expect(await configure(env())).toMatchObject({ ok: true, value: { managed: false } });
+      expect(await scheduleFile()).toBeUndefined();
+    });
+
+    it('with failSchedules refuses both, with SCHEDULE_REFUSED and a message naming the instance', async () => {
+      const e = env({ providerSchedules: true, failSchedules: true });
+      expect(await configure(e)).toMatchObject({
+        ok: false,
+        failure: {
+          code: 'SCHEDULE_REFUSED',
+          message: 'dummy: the backup system refuses to configure the schedule of i-1 (failSchedules is set)',
+        },
+      });
+      expect(await e.run('deconfigure-schedule', { instanceId: 'i-1', locator: {} })).toMatchObject({
+        ok: false,
+        failure: { code: 'SCHEDULE_REFUSED' },
+      });
+      expect(await scheduleFile()).toBeUndefined();
+    });
+
+    it('refuses an instance id that would name a path outside the store', async () => {
+      const run = await env({ providerSchedules: true }).run('configure-schedule', {
+        ...instance,
+        instanceId: '../x',
+        sla,
+      });
+      expect(run).toMatchObject({ ok: false, failure: { code: 'BAD_INSTANCE' } });
+    });
   });
 
   it('refuses a storeDir that is not a path', async () => {

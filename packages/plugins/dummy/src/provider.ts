@@ -4,6 +4,7 @@ import {
   PluginError,
   type BackupRequest,
   type BackupResult,
+  type ConfigureScheduleResult,
   type Provider,
   type ProviderConnection,
   type RestoreResult,
@@ -11,7 +12,7 @@ import {
   type ListedBackup,
   type PowerStateResult,
 } from '@cairn/plugin-sdk';
-import { PointStore, powerStateOf } from './store.js';
+import { PointStore, ScheduleStore, powerStateOf } from './store.js';
 
 /** A listed restore point, with the chain the dummy knows of. */
 export type ListedPoint = ListedBackup & { mode: 'FULL' | 'INCREMENT'; parentExternalId: string | null };
@@ -34,6 +35,10 @@ export interface DummyOptions {
   syncGarbage?: boolean;
   /** The power state of an instance whose `<storeDir>/power/<instanceId>` file does not say. */
   powerState: 'running' | 'stopped';
+  /** configure-schedule keeps the schedule in the store and takes the clock over (`managed: true`). */
+  providerSchedules?: boolean;
+  /** configure-schedule and deconfigure-schedule fail with SCHEDULE_REFUSED. */
+  failSchedules?: boolean;
 }
 
 const DEFAULTS: DummyOptions = {
@@ -62,9 +67,11 @@ function pick(source: unknown): Partial<DummyOptions> {
   if (typeof s['failCode'] === 'string') out.failCode = s['failCode'];
   if (typeof s['failMessage'] === 'string') out.failMessage = s['failMessage'];
   if (s['failAt'] === 'start' || s['failAt'] === 'end') out.failAt = s['failAt'];
-  if (typeof s['failDeletes'] === 'boolean') out.failDeletes = s['failDeletes'];
   if (typeof s['syncGarbage'] === 'boolean') out.syncGarbage = s['syncGarbage'];
   if (s['powerState'] === 'running' || s['powerState'] === 'stopped') out.powerState = s['powerState'];
+  for (const key of ['failDeletes', 'providerSchedules', 'failSchedules'] as const) {
+    if (typeof s[key] === 'boolean') out[key] = s[key];
+  }
   return out;
 }
 
@@ -105,6 +112,12 @@ async function simulate(opts: DummyOptions, ctx: TaskContext, verb: string): Pro
     });
   }
   if (opts.failCode) throw fail();
+}
+
+function refuseSchedules(opts: DummyOptions, what: string): void {
+  if (opts.failSchedules) {
+    throw new PluginError('SCHEDULE_REFUSED', `dummy: the backup system refuses to ${what} (failSchedules is set)`);
+  }
 }
 
 export function createDummyProvider(connection: ProviderConnection): Provider {
@@ -158,6 +171,33 @@ export function createDummyProvider(connection: ProviderConnection): Provider {
       }
       await simulate({ ...opts, durationMs: Math.min(opts.durationMs, 100), steps: 1 }, ctx, 'delete');
       if (opts.storeDir) await new PointStore(opts.storeDir).delete(req.backupExternalId);
+    },
+    /**
+     * With providerSchedules, keeps the SLA as `<storeDir>/schedules/<instanceId>.json` and runs
+     * the clock itself (managed); without, leaves the clock to Cairn.
+     */
+    async configureSchedule(req, ctx): Promise<ConfigureScheduleResult> {
+      const opts = dummyOptions(connection.config, req.locator);
+      refuseSchedules(opts, `configure the schedule of ${req.instanceId}`);
+      if (!opts.providerSchedules) return { managed: false };
+      if (!opts.storeDir)
+        throw new PluginError('NO_STORE', 'dummy: providerSchedules needs a storeDir to keep schedules in');
+      await new ScheduleStore(opts.storeDir).put({
+        instanceId: req.instanceId,
+        offeringExternalId: req.offeringExternalId ?? null,
+        sla: { cron: req.sla.cron, timezone: req.sla.timezone, keepLast: req.sla.keepLast },
+        configuredAt: new Date().toISOString(),
+      });
+      ctx.event({
+        type: 'provider.message',
+        message: `dummy: schedule ${req.sla.cron} (${req.sla.timezone}) set for ${req.instanceId}`,
+      });
+      return { managed: true };
+    },
+    async deconfigureSchedule(req): Promise<void> {
+      const opts = dummyOptions(connection.config, req.locator);
+      refuseSchedules(opts, `remove the schedule of ${req.instanceId}`);
+      if (opts.storeDir) await new ScheduleStore(opts.storeDir).delete(req.instanceId);
     },
     /** Every restore point in the store, oldest first, with the instance it belongs to. */
     async sync(): Promise<ListedPoint[]> {

@@ -20,6 +20,49 @@ const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/;
 
 const fileOf = (dir: string, id: string) => join(dir, `${id}.json`);
 
+/** A schedule the dummy "backup system" runs for one instance (what configure-schedule was given). */
+export interface ScheduleFile {
+  instanceId: string;
+  offeringExternalId: string | null;
+  sla: { cron: string; timezone: string; keepLast: number };
+  configuredAt: string;
+}
+
+/**
+ * The schedules the dummy keeps, `<storeDir>/schedules/<instanceId>.json`: a test reads them to
+ * see what Cairn configured. The dummy runs no clock of its own between tasks; a test that plays
+ * the provider's schedule writes a restore point file into the store itself.
+ */
+export class ScheduleStore {
+  private readonly dir: string;
+  constructor(storeDir: string) {
+    this.dir = join(storeDir, 'schedules');
+  }
+
+  private file(instanceId: string): string {
+    if (!SAFE_ID.test(instanceId))
+      throw new PluginError('BAD_INSTANCE', `dummy: ${JSON.stringify(instanceId)} cannot name a schedule`);
+    return fileOf(this.dir, instanceId);
+  }
+
+  async put(schedule: ScheduleFile): Promise<void> {
+    const file = this.file(schedule.instanceId);
+    await mkdir(this.dir, { recursive: true });
+    const tmp = join(this.dir, `.${schedule.instanceId}.tmp`);
+    await writeFile(tmp, JSON.stringify(schedule, null, 2));
+    await rename(tmp, file);
+  }
+
+  /** Removes the instance's schedule; one already gone is fine. */
+  async delete(instanceId: string): Promise<void> {
+    try {
+      await unlink(this.file(instanceId));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
+
 /**
  * The restore points of a dummy "backup system": a directory a test may change behind the
  * control plane's back (add a file, delete one), as an operator could on a real system.

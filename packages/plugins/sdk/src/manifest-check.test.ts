@@ -40,12 +40,12 @@ describe('validateManifest', () => {
     if (!check.ok) expect(check.problem).toMatch(problem);
   });
 
-  it('accepts the handles-chains trait beside operations', () => {
-    const check = validateManifest({ ...good, capabilities: ['backup', 'delete-backup', 'handles-chains'] }, [1]);
-    expect(check).toMatchObject({
-      ok: true,
-      manifest: { capabilities: ['backup', 'delete-backup', 'handles-chains'] },
-    });
+  it.each([
+    ['handles-chains', ['backup', 'delete-backup', 'handles-chains']],
+    ['provider-schedules', ['backup', 'configure-schedule', 'deconfigure-schedule', 'provider-schedules']],
+  ])('accepts the %s trait beside operations', (_trait, capabilities) => {
+    const check = validateManifest({ ...good, capabilities }, [1]);
+    expect(check).toMatchObject({ ok: true, manifest: { capabilities } });
   });
 
   it('names every problem at once', () => {

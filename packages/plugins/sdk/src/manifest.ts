@@ -8,8 +8,11 @@ import type { Operation } from '@cairn/proto/vocabulary';
  * needs, so retention may delete an increment's base through the plugin.
  * `restore-requires-stopped`: an in-place restore needs the instance stopped; the control plane
  * asks the plugin's `power-state` first and refuses to restore onto a running instance.
+ * `provider-schedules`: the backup system can run an SLA's schedule on its own clock; the
+ * control plane asks it (`configure-schedule`) when an instance joins an SLA offering, and the
+ * plugin answers whether it took the clock over.
  */
-export const TRAITS = ['handles-chains', 'restore-requires-stopped'] as const;
+export const TRAITS = ['handles-chains', 'restore-requires-stopped', 'provider-schedules'] as const;
 export type Trait = (typeof TRAITS)[number];
 export type Capability = Operation | Trait;
 

@@ -128,6 +128,40 @@ export interface PowerStateResult {
   state: 'running' | 'stopped' | 'unknown';
 }
 
+/** The SLA of an offering, as the backup system is asked to run it. */
+export interface ScheduleSla {
+  cron: string;
+  /** IANA time zone of `cron`. */
+  timezone: string;
+  /** How many restore points of the instance to keep. */
+  keepLast: number;
+}
+
+/** Run this instance's SLA schedule in the backup system (the plugin declares `provider-schedules`). */
+export interface ConfigureScheduleRequest {
+  instanceId: string;
+  instanceName: string;
+  locator: unknown;
+  offeringExternalId?: string;
+  sla: ScheduleSla;
+}
+
+export interface ConfigureScheduleResult {
+  /**
+   * `true`: the backup system now runs this instance's schedule on its own clock, and Cairn fires
+   * no SLA backups for it. `false`: the plugin leaves the clock to Cairn (e.g. this connection or
+   * offering has no schedule of its own). Anything but `true` counts as `false`.
+   */
+  managed: boolean;
+}
+
+/** Stop running this instance's schedule in the backup system (it left the offering or its SLA went). */
+export interface DeconfigureScheduleRequest {
+  instanceId: string;
+  locator: unknown;
+  offeringExternalId?: string;
+}
+
 /** A connected provider: implements the operations its manifest lists. */
 export interface Provider {
   backup?(req: BackupRequest, ctx: TaskContext): Promise<BackupResult>;
@@ -139,6 +173,10 @@ export interface Provider {
   preflight?(req: { locator?: unknown }, ctx: TaskContext): Promise<{ ok: boolean; message?: string }>;
   /** Answers quickly: the control plane waits for it inside an API request. */
   powerState?(req: PowerStateRequest, ctx: TaskContext): Promise<PowerStateResult>;
+  /** Sets up (or changes) the instance's schedule in the backup system; may be called again with a new SLA. */
+  configureSchedule?(req: ConfigureScheduleRequest, ctx: TaskContext): Promise<ConfigureScheduleResult>;
+  /** Removes the instance's schedule; a schedule already gone is not an error. */
+  deconfigureSchedule?(req: DeconfigureScheduleRequest, ctx: TaskContext): Promise<void>;
 }
 
 /** The export of a plugin package. */
@@ -157,6 +195,8 @@ export const OPERATION_METHODS: Record<Operation, keyof Provider> = {
   sync: 'sync',
   preflight: 'preflight',
   'power-state': 'powerState',
+  'configure-schedule': 'configureSchedule',
+  'deconfigure-schedule': 'deconfigureSchedule',
 };
 
 /** Identity helper that gives a plugin definition its types. */

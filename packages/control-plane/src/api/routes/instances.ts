@@ -11,6 +11,7 @@ import {
   Id,
   IdParam,
   Instance,
+  InstanceAssignment,
   InstanceCreate,
   InstancePage,
   PageQuery,
@@ -107,13 +108,18 @@ export function instanceRoutes(deps: ApiDeps) {
       tags,
       summary: 'Delete an instance with no active task and no backups',
       request: { params: IdParam },
-      responses: { 204: { description: 'deleted' }, ...errorResponses },
+      responses: {
+        202: jsonResponse(TaskList, 'deleted; the provider ran its schedule: the deconfigure-schedule task'),
+        204: { description: 'deleted' },
+        ...errorResponses,
+      },
     }),
     async (c) => {
       const instance = await visible(c, c.req.valid('param').id);
-      await deps.catalog.deleteInstance(instance.id);
+      const task = await deps.operations.deleteInstance(instance);
       await deps.schedules.forget(instance.id);
-      return c.body(null, 204);
+      if (!task) return c.body(null, 204);
+      return c.json({ items: [taskView(task)] }, 202);
     },
   );
 
@@ -124,7 +130,14 @@ export function instanceRoutes(deps: ApiDeps) {
       tags,
       summary: 'Assign a backup offering granted to the instance’s tenant, in its zone',
       request: { params: IdParam, ...jsonBody(AssignOffering) },
-      responses: { 200: jsonResponse(Instance, 'the instance after the change'), ...errorResponses },
+      responses: {
+        200: jsonResponse(Instance, 'the instance after the change'),
+        202: jsonResponse(
+          InstanceAssignment,
+          'assigned, waiting for the provider to set up the SLA schedule (configure-schedule task); rolled back if it fails',
+        ),
+        ...errorResponses,
+      },
     }),
     async (c) => {
       const instance = await visible(c, c.req.valid('param').id);
@@ -146,8 +159,16 @@ export function instanceRoutes(deps: ApiDeps) {
           'offering_assigned',
         );
       }
-      await deps.catalog.setInstanceOffering(instance.id, offering.id, deps.scheduleClock());
-      return c.json(instanceView({ ...instance, offeringId: offering.id }), 200);
+      const pending = instance.offeringId === offering.id && instance.scheduleState === 'configuring';
+      if (instance.offeringId === offering.id && !pending) return c.json(instanceView(instance), 200);
+      // Assigned already and still waiting for the provider: the same answer again, no second task.
+      const { instance: assigned, task } = pending
+        ? { instance, task: await deps.tasks.get(instance.scheduleTaskId ?? '') }
+        : await deps.operations.assignOffering(instance, offering, deps.scheduleClock());
+      if (!task) return c.json(instanceView(assigned), 200);
+      return c.json({ instance: instanceView(assigned), task: taskView(task) }, 202, {
+        Location: `/v1/tasks/${task.id}`,
+      });
     },
   );
 
@@ -160,8 +181,11 @@ export function instanceRoutes(deps: ApiDeps) {
         'Remove the instance’s backup offering; with force=true also delete its restore points through the provider',
       request: { params: IdParam, query: RemoveOfferingQuery },
       responses: {
-        202: jsonResponse(TaskList, 'force=true: removed, with one delete-backup task per restore point'),
-        204: { description: 'removed; the restore points stay' },
+        202: jsonResponse(
+          TaskList,
+          'removed, with the deconfigure-schedule task where the provider ran the schedule and, with force=true, one delete-backup task per restore point',
+        ),
+        204: { description: 'removed; the restore points stay; no provider schedule to remove' },
         ...errorResponses,
       },
     }),
@@ -169,7 +193,7 @@ export function instanceRoutes(deps: ApiDeps) {
       const instance = await visible(c, c.req.valid('param').id);
       const force = c.req.valid('query').force === 'true';
       const tasks = await deps.operations.removeOffering(principal(c), instance.id, force);
-      if (!force) return c.body(null, 204);
+      if (!force && tasks.length === 0) return c.body(null, 204);
       return c.json({ items: tasks.map(taskView) }, 202);
     },
   );

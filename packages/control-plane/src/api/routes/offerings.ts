@@ -109,7 +109,8 @@ export function offeringRoutes(deps: ApiDeps) {
       method: 'patch',
       path: '/offerings/{id}',
       tags,
-      summary: 'Change an offering (sp-admin); a new SLA applies from its next fire',
+      summary:
+        'Change an offering (sp-admin); a new SLA applies from its next fire, and reaches the providers that run schedules themselves',
       request: { params: IdParam, ...jsonBody(OfferingPatch) },
       responses: { 200: jsonResponse(Offering, 'the offering as changed'), ...errorResponses },
     }),
@@ -117,8 +118,10 @@ export function offeringRoutes(deps: ApiDeps) {
       const row = await offering(c.req.valid('param').id);
       const patch = c.req.valid('json');
       if (patch.sla) assertValidSchedule(patch.sla.cron, patch.sla.timezone ?? 'UTC', 'sla.');
-      const changed = await deps.catalog.updateOffering(row.id, patch, deps.scheduleClock());
-      return c.json(offeringView(changed!), 200);
+      const changed = (await deps.catalog.updateOffering(row.id, patch, deps.scheduleClock()))!;
+      // Queued, not awaited: each instance's configure-schedule or deconfigure-schedule task ends on its own.
+      await deps.operations.slaChanged(row, changed);
+      return c.json(offeringView(changed), 200);
     },
   );
 

@@ -3,6 +3,8 @@ import type { Operation } from '../manifest.js';
 import {
   OPERATION_METHODS,
   type BackupRequest,
+  type ConfigureScheduleRequest,
+  type DeconfigureScheduleRequest,
   type DeleteBackupRequest,
   type PowerStateRequest,
   type Provider,
@@ -44,5 +46,9 @@ export function invoke(
       return provider.preflight!(params as { locator?: unknown }, ctx);
     case 'power-state':
       return provider.powerState!(params as unknown as PowerStateRequest, ctx);
+    case 'configure-schedule':
+      return provider.configureSchedule!(params as unknown as ConfigureScheduleRequest, ctx);
+    case 'deconfigure-schedule':
+      return provider.deconfigureSchedule!(params as unknown as DeconfigureScheduleRequest, ctx);
   }
 }

@@ -8,6 +8,9 @@ import type { Operation, PluginManifest } from '../manifest.js';
 import type {
   BackupRequest,
   BackupResult,
+  ConfigureScheduleRequest,
+  ConfigureScheduleResult,
+  DeconfigureScheduleRequest,
   DeleteBackupRequest,
   ListedBackup,
   PowerStateRequest,
@@ -37,6 +40,9 @@ export interface OperationTypes {
   sync: { request: { locator?: unknown }; result: ListedBackup[] };
   preflight: { request: { locator?: unknown }; result: { ok: boolean; message?: string } };
   'power-state': { request: PowerStateRequest; result: PowerStateResult };
+  'configure-schedule': { request: ConfigureScheduleRequest; result: ConfigureScheduleResult };
+  /** Resolves with nothing, which crosses the worker boundary as `null`. */
+  'deconfigure-schedule': { request: DeconfigureScheduleRequest; result: null };
 }
 
 export interface MockTaskOptions {

@@ -1,0 +1,222 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import { AgentRepository, type AgentHelloInfo } from './agent-repository.js';
+import { BackupRepository } from './backup-repository.js';
+import { CatalogRepository } from './catalog-repository.js';
+import { migrate, openStore, type Store } from './db.js';
+import { EventRepository } from './event-repository.js';
+import { ProviderScheduleRepository } from './provider-schedule-repository.js';
+import { QueueRepository } from './queue-repository.js';
+import { ReportRepository } from './report-repository.js';
+import { RetentionRepository } from './retention-repository.js';
+import { ScheduleRepository } from './schedule-repository.js';
+import { SecretBox } from './secrets.js';
+import { TaskEndings } from './task-endings.js';
+import { TaskRepository } from './task-repository.js';
+import { TenantRepository } from './tenant-repository.js';
+import type { OfferingRow } from './schema.js';
+
+const PLUGIN = '@cairn/plugin-dummy';
+const hello: AgentHelloInfo = {
+  zone: 'z',
+  slots: 4,
+  plugins: [
+    {
+      name: PLUGIN,
+      version: '1',
+      apiVersion: 1,
+      capabilities: ['backup', 'configure-schedule', 'deconfigure-schedule', 'provider-schedules'],
+    },
+  ],
+  agentVersion: '1',
+  hostname: 'h',
+  draining: false,
+  drainMessage: '',
+  shuttingDown: false,
+};
+
+// The ways a task ends besides an agent's result: each settles the instance in its own transaction.
+describe.each(backends)('provider schedules, in the store (%s)', (backend) => {
+  let tdb: TestDatabase;
+  let store: Store;
+  let catalog: CatalogRepository;
+  let tasks: TaskRepository;
+  let queue: QueueRepository;
+  let reports: ReportRepository;
+  let events: EventRepository;
+  let schedules: ProviderScheduleRepository;
+  let tenantId: string;
+  let agentId: string;
+  let offering: OfferingRow;
+
+  beforeAll(async () => {
+    tdb = await freshDatabase(backend);
+    store = openStore(tdb.url);
+    await migrate(store.db);
+    events = new EventRepository(store.db);
+    const agents = new AgentRepository(store.db);
+    const backups = new BackupRepository(store.db);
+    const endings = new TaskEndings();
+    tasks = new TaskRepository(store.db, events, endings);
+    queue = new QueueRepository(store.db, events, endings);
+    catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
+    const retention = new RetentionRepository(
+      store.db,
+      backups,
+      tasks,
+      agents,
+      events,
+      new ScheduleRepository(store.db),
+    );
+    schedules = new ProviderScheduleRepository(store.db, catalog, tasks, agents, events);
+    endings.on(retention.deleteEnded);
+    endings.on(schedules.taskEnded);
+    reports = new ReportRepository(store.db, events, backups, agents, retention, endings);
+    tenantId = await new TenantRepository(store.db).ensureProviderTenant();
+    const e = await agents.createEnrollment('z', 'test', 60_000);
+    agentId = (await agents.redeemEnrollment(e.token, 'a1', 'h1')).agentId;
+    await agents.markConnected(agentId, 's1', hello);
+    const provider = await catalog.createProvider({
+      zone: 'z',
+      name: 'p',
+      plugin: PLUGIN,
+      endpoint: null,
+      config: {},
+      credentials: {},
+    });
+    offering = await catalog.createOffering({
+      tenantId,
+      name: 'o',
+      description: '',
+      zone: 'z',
+      providerId: provider.id,
+      externalId: 'job-1',
+      allowAdhoc: true,
+      allowUserSchedules: false,
+      sla: { cron: '0 2 * * *', keepLast: 1 },
+    });
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await tdb?.drop();
+  });
+
+  const assigned = async () => {
+    const row = await catalog.createInstance({ tenantId, name: 'vm', zone: 'z', locator: { vm: 1 }, agentId: null });
+    const { task } = await schedules.assign(row, offering, Date.now());
+    expect(task).toMatchObject({ kind: 'configure-schedule', state: 'queued', priority: 50 });
+    expect(JSON.parse(task!.params)).toEqual({
+      instanceId: row.id,
+      instanceName: 'vm',
+      locator: { vm: 1 },
+      offeringExternalId: 'job-1',
+      sla: { cron: '0 2 * * *', timezone: 'UTC', keepLast: 1 },
+    });
+    return { id: row.id, task: task! };
+  };
+  const claimed = async (taskId: string) => {
+    const task = (await tasks.get(taskId))!;
+    const attempt = await queue.claim(task, agentId, Date.now() + 60_000);
+    return { ...task, attempt: attempt!, agentId, state: 'dispatched' };
+  };
+  const assignFailed = async (instanceId: string) =>
+    (await events.list(0, 1000)).filter((e) => e.type === 'offering.assign_failed' && e.instanceId === instanceId);
+  const rolledBack = async (instanceId: string, taskId: string, code: string) => {
+    expect(await catalog.getInstance(instanceId)).toMatchObject({
+      offeringId: null,
+      scheduleOwner: null,
+      scheduleState: 'failed',
+      scheduleTaskId: taskId,
+    });
+    const [event] = await assignFailed(instanceId);
+    expect(JSON.parse(event!.data!)).toMatchObject({ offeringId: offering.id, code });
+  };
+
+  it('a cancel before dispatch rolls the assignment back', async () => {
+    const { id, task } = await assigned();
+    await tasks.requestCancel(task.id);
+    await rolledBack(id, task.id, 'CANCELLED');
+  });
+
+  it('a lost configure task rolls the assignment back', async () => {
+    const { id, task } = await assigned();
+    const held = await claimed(task.id);
+    await store.db.updateTable('tasks').set({ leaseExpiresAt: 1 }).where('id', '=', held.id).execute();
+    expect((await queue.expireLeases()).map((t) => t.id)).toContain(task.id);
+    await rolledBack(id, task.id, 'AGENT_LOST');
+  });
+
+  it('an assignment the dispatcher cannot deliver rolls the assignment back', async () => {
+    const { id, task } = await assigned();
+    const held = await claimed(task.id);
+    expect(await queue.failAssignment(held, 'ASSIGNMENT_UNDELIVERED', 'never accepted')).toBe(true);
+    await rolledBack(id, task.id, 'ASSIGNMENT_UNDELIVERED');
+  });
+
+  it('a late end of a superseded configure changes nothing', async () => {
+    const { id, task } = await assigned();
+    const changed = { ...offering, sla: JSON.stringify({ cron: '0 5 * * *', keepLast: 2 }) };
+    await store.db.updateTable('offerings').set({ sla: changed.sla }).where('id', '=', offering.id).execute();
+    const queued = await schedules.slaChanged(offering, changed);
+    const mine = queued.find((t) => t.instanceId === id)!;
+    expect(JSON.parse(mine.params).sla).toEqual({ cron: '0 5 * * *', timezone: 'UTC', keepLast: 2 });
+    await tasks.requestCancel(task.id);
+    expect(await assignFailed(id)).toEqual([]);
+    // Still an assignment waiting for the provider, now for the new SLA.
+    expect(await catalog.getInstance(id)).toMatchObject({
+      offeringId: offering.id,
+      scheduleState: 'configuring',
+      scheduleTaskId: mine.id,
+    });
+    await store.db.updateTable('offerings').set({ sla: offering.sla }).where('id', '=', offering.id).execute();
+    await tasks.requestCancel(mine.id);
+  });
+
+  it('a failed removal says the provider may still run the schedule', async () => {
+    const { id, task } = await assigned();
+    const held = await claimed(task.id);
+    const at = Date.now();
+    await reports.apply(
+      agentId,
+      [
+        {
+          kind: 'result',
+          seq: 1,
+          taskId: task.id,
+          attempt: held.attempt,
+          at,
+          outcome: { ok: true, backup: null, output: '{"managed":true}' },
+        },
+      ],
+      60_000,
+    );
+    expect(await catalog.getInstance(id)).toMatchObject({ scheduleOwner: 'provider', scheduleState: 'configured' });
+    const deconfigure = (await schedules.remove((await catalog.getInstance(id))!))!;
+    expect(deconfigure).toMatchObject({ kind: 'deconfigure-schedule', instanceId: id });
+    const held2 = await claimed(deconfigure.id);
+    await reports.apply(
+      agentId,
+      [
+        {
+          kind: 'result',
+          seq: 2,
+          taskId: deconfigure.id,
+          attempt: held2.attempt,
+          at,
+          outcome: { ok: false, code: 'SCHEDULE_REFUSED', message: 'no', retryable: false },
+        },
+      ],
+      60_000,
+    );
+    expect(await catalog.getInstance(id)).toMatchObject({
+      offeringId: null,
+      scheduleOwner: null,
+      scheduleState: 'failed',
+      scheduleTaskId: deconfigure.id,
+    });
+    const failed = (await events.list(0, 1000)).filter((e) => e.type === 'offering.deconfigure_failed');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.message).toMatch(/SCHEDULE_REFUSED: no\): the provider may still run its schedule/);
+  });
+});

@@ -1,0 +1,285 @@
+import type { Transaction } from 'kysely';
+import { PROVIDER_SCHEDULES, scheduleEnd, type InstanceSchedule } from '../domain/provider-schedule.js';
+import { SLA_PRIORITY } from '../domain/schedule.js';
+import type { AgentRepository } from './agent-repository.js';
+import { scheduleOf, type CatalogRepository, type Sla } from './catalog-repository.js';
+import { transact, type Db } from './db.js';
+import type { EventRepository } from './event-repository.js';
+import type { Database, InstanceRow, OfferingRow, TaskRow } from './schema.js';
+import type { TaskEndHook } from './task-endings.js';
+import type { TaskRepository } from './task-repository.js';
+
+type Trx = Transaction<Database>;
+
+/**
+ * Schedule tasks run in the provider's band, like SLA backups, whoever asked: one instance's
+ * configure and deconfigure tasks then run in the order they were queued.
+ */
+const SCHEDULE_TASK_PRIORITY = SLA_PRIORITY;
+
+/** A configure is pending (or may have reached the provider): a removal must undo it too. */
+const providerMayRun = (s: InstanceSchedule) =>
+  s.owner === 'provider' || s.state === 'configuring' || s.state === 'reconfiguring';
+
+const slaOf = (o: OfferingRow): Sla | null => (o.sla ? (JSON.parse(o.sla) as Sla) : null);
+
+/**
+ * Provider-side schedules (see domain/provider-schedule.ts): queues configure-schedule and
+ * deconfigure-schedule tasks when instances join or leave an SLA offering whose plugin declares
+ * `provider-schedules`, or when the SLA changes, and applies their ends to the instance. Never
+ * waits for a task: every change is written inside the caller's transaction, and the task's end
+ * (a {@link TaskEndHook}) finishes it in the transaction that ends the task.
+ */
+export class ProviderScheduleRepository {
+  constructor(
+    private readonly db: Db,
+    private readonly catalog: CatalogRepository,
+    private readonly tasks: TaskRepository,
+    private readonly agents: AgentRepository,
+    private readonly events: EventRepository,
+  ) {}
+
+  /**
+   * Assigns `offering` to `instance`. With an SLA and a plugin that declares provider-schedules
+   * (every agent of the zone that has the plugin says so), the instance waits in `configuring`
+   * for the queued configure-schedule task; otherwise the assignment is complete at once.
+   * `assignedAt` (the scheduler's clock) is where the RPO watch measures an instance without
+   * restore points from.
+   */
+  async assign(
+    instance: InstanceRow,
+    offering: OfferingRow,
+    assignedAt: number,
+    now = Date.now(),
+  ): Promise<{ instance: InstanceRow; task?: TaskRow }> {
+    return transact(this.db, async (trx) => {
+      const sla = slaOf(offering);
+      const provider = await this.providerOf(trx, offering);
+      const asks =
+        sla !== null &&
+        provider !== undefined &&
+        (await this.agents.pluginDeclares(trx, instance.zone, provider.plugin, PROVIDER_SCHEDULES));
+      const task = asks ? await this.configureTask(trx, instance, offering, sla, now) : undefined;
+      const schedule: InstanceSchedule = task
+        ? { owner: null, state: 'configuring', taskId: task.id }
+        : { owner: null, state: null, taskId: null };
+      await this.catalog.setInstanceSchedule(trx, instance.id, {
+        offeringId: offering.id,
+        offeringSetAt: assignedAt,
+        ...schedule,
+      });
+      return {
+        instance: { ...instance, offeringId: offering.id, offeringSetAt: assignedAt, ...rowOf(schedule) },
+        ...(task ? { task } : {}),
+      };
+    });
+  }
+
+  /**
+   * The instance leaves its offering: clears it at once and, where the provider runs (or may be
+   * about to run) the schedule, queues a deconfigure-schedule task, returned.
+   */
+  async remove(instance: InstanceRow, now = Date.now()): Promise<TaskRow | undefined> {
+    return transact(this.db, async (trx) => {
+      const task = await this.deconfigureIfNeeded(trx, instance, now);
+      await this.catalog.setInstanceSchedule(trx, instance.id, {
+        offeringId: null,
+        ...(task
+          ? { owner: null, state: 'deconfiguring', taskId: task.id }
+          : { owner: null, state: null, taskId: null }),
+      });
+      return task;
+    });
+  }
+
+  /** An instance was deleted: the provider drops its schedule too (the task outlives the row). */
+  async deleted(instance: InstanceRow, now = Date.now()): Promise<TaskRow | undefined> {
+    return transact(this.db, (trx) => this.deconfigureIfNeeded(trx, instance, now));
+  }
+
+  /**
+   * An offering's SLA changed (`before` → `after`). A new SLA reaches the provider of every
+   * instance it runs (or may run) the schedule of, and, where the plugin declares
+   * provider-schedules, every other instance on the offering too; a failure leaves the owner as
+   * it was. An SLA removed is deconfigured where the provider runs it. Returns the tasks queued.
+   */
+  async slaChanged(before: OfferingRow, after: OfferingRow, now = Date.now()): Promise<TaskRow[]> {
+    if (before.sla === after.sla) return [];
+    return transact(this.db, async (trx) => {
+      const sla = slaOf(after);
+      const provider = await this.providerOf(trx, after);
+      const declares =
+        sla !== null &&
+        provider !== undefined &&
+        (await this.agents.pluginDeclares(trx, after.zone, provider.plugin, PROVIDER_SCHEDULES));
+      const out: TaskRow[] = [];
+      for (const instance of await this.catalog.instancesOfOffering(after.id, trx)) {
+        const s = scheduleOf(instance);
+        if (sla === null) {
+          const task = await this.deconfigureIfNeeded(trx, instance, now);
+          if (!task) continue;
+          await this.catalog.setInstanceSchedule(trx, instance.id, {
+            owner: null,
+            state: 'deconfiguring',
+            taskId: task.id,
+          });
+          out.push(task);
+          continue;
+        }
+        if (!declares && !providerMayRun(s)) continue;
+        const task = await this.configureTask(trx, instance, after, sla, now);
+        // A pending assignment stays one: its failure still rolls it back.
+        const state = s.state === 'configuring' ? 'configuring' : 'reconfiguring';
+        await this.catalog.setInstanceSchedule(trx, instance.id, { owner: s.owner, state, taskId: task.id });
+        out.push(task);
+      }
+      return out;
+    });
+  }
+
+  /** A configure-schedule or deconfigure-schedule task ended: settle its instance. */
+  readonly taskEnded: TaskEndHook = async (trx, task, end, now) => {
+    if (task.kind !== 'configure-schedule' && task.kind !== 'deconfigure-schedule') return;
+    const instance = task.instanceId
+      ? await trx.selectFrom('instances').selectAll().where('id', '=', task.instanceId).executeTakeFirst()
+      : undefined;
+    const decision = scheduleEnd(instance && scheduleOf(instance), { ...task, state: end.state, output: end.output });
+    const why = end.error ? `${end.error.code}: ${end.error.message}` : end.state;
+    const data = {
+      offeringId: task.offeringId,
+      state: end.state,
+      ...(end.error ? { code: end.error.code, message: end.error.message } : {}),
+    };
+    const name = instance ? `instance ${instance.name} (${instance.id})` : `instance ${task.instanceId ?? '?'}`;
+    // A failed removal is told even when a newer request took over: the provider may still run it.
+    if (task.kind === 'deconfigure-schedule' && end.state !== 'succeeded') {
+      await this.event(
+        trx,
+        task,
+        'offering.deconfigure_failed',
+        now,
+        data,
+        `removing the schedule of ${name} from the backup system through ${task.plugin} ${end.state} (${why}): the provider may still run its schedule and make backups; remove it there`,
+      );
+    }
+    if (!instance) return;
+    const settle = (s: InstanceSchedule, offering?: null) =>
+      this.catalog.setInstanceSchedule(
+        trx,
+        instance.id,
+        { ...(offering === null ? { offeringId: null } : {}), ...s },
+        task.id,
+      );
+    switch (decision.action) {
+      case 'none':
+        return;
+      case 'configured':
+        await settle({ owner: decision.owner, state: 'configured', taskId: task.id });
+        await this.event(
+          trx,
+          task,
+          'offering.schedule_configured',
+          now,
+          { ...data, owner: decision.owner },
+          decision.owner === 'provider'
+            ? `the backup system runs the SLA schedule of ${name} itself; Cairn fires no SLA backups for it`
+            : `the provider leaves the SLA schedule of ${name} to Cairn`,
+        );
+        return;
+      case 'roll-back':
+        await settle({ owner: null, state: 'failed', taskId: task.id }, null);
+        await this.event(
+          trx,
+          task,
+          'offering.assign_failed',
+          now,
+          data,
+          `assigning offering ${task.offeringId ?? '?'} to ${name} was rolled back: the provider could not set up its schedule (${why}); the instance has no offering`,
+        );
+        return;
+      case 'failed':
+        await settle({ owner: scheduleOf(instance).owner, state: 'failed', taskId: task.id });
+        if (task.kind === 'configure-schedule') {
+          await this.event(
+            trx,
+            task,
+            'offering.schedule_failed',
+            now,
+            data,
+            `the new SLA of offering ${task.offeringId ?? '?'} did not reach the backup system for ${name} (${why}); the provider may still run the previous schedule`,
+          );
+        }
+        return;
+      case 'cleared':
+        await settle({ owner: null, state: null, taskId: null });
+        return;
+    }
+  };
+
+  private async configureTask(trx: Trx, instance: InstanceRow, offering: OfferingRow, sla: Sla, now: number) {
+    return this.scheduleTask(trx, 'configure-schedule', instance, offering, now, {
+      instanceId: instance.id,
+      instanceName: instance.name,
+      locator: JSON.parse(instance.locator) as unknown,
+      ...(offering.externalId ? { offeringExternalId: offering.externalId } : {}),
+      sla: { cron: sla.cron, timezone: sla.timezone ?? 'UTC', keepLast: sla.keepLast },
+    });
+  }
+
+  private async deconfigureIfNeeded(trx: Trx, instance: InstanceRow, now: number): Promise<TaskRow | undefined> {
+    if (!instance.offeringId || !providerMayRun(scheduleOf(instance))) return undefined;
+    const offering = await trx
+      .selectFrom('offerings')
+      .selectAll()
+      .where('id', '=', instance.offeringId)
+      .executeTakeFirst();
+    if (!offering) return undefined;
+    return this.scheduleTask(trx, 'deconfigure-schedule', instance, offering, now, {
+      instanceId: instance.id,
+      locator: JSON.parse(instance.locator) as unknown,
+      ...(offering.externalId ? { offeringExternalId: offering.externalId } : {}),
+    });
+  }
+
+  private async scheduleTask(
+    trx: Trx,
+    kind: 'configure-schedule' | 'deconfigure-schedule',
+    instance: InstanceRow,
+    offering: OfferingRow,
+    now: number,
+    params: Record<string, unknown>,
+  ): Promise<TaskRow> {
+    const provider = await this.providerOf(trx, offering);
+    if (!provider) throw new Error(`provider connection ${offering.providerId} of offering ${offering.id} is gone`);
+    return this.tasks.create(
+      {
+        kind,
+        tenantId: instance.tenantId,
+        instanceId: instance.id,
+        backupId: null,
+        offeringId: offering.id,
+        providerId: provider.id,
+        plugin: provider.plugin,
+        zone: instance.zone,
+        pinnedAgentId: instance.agentId,
+        priority: SCHEDULE_TASK_PRIORITY,
+        params,
+      },
+      now,
+      trx,
+    );
+  }
+
+  /** Read in `trx`: outside a request, another handle would wait for the transaction's connection. */
+  private async providerOf(trx: Trx, offering: OfferingRow) {
+    return trx.selectFrom('providers').selectAll().where('id', '=', offering.providerId).executeTakeFirst();
+  }
+
+  private async event(trx: Trx, task: TaskRow, type: string, now: number, data: object, message: string) {
+    await this.events.forTask(trx, task, type, message, now, data);
+  }
+}
+
+function rowOf(s: InstanceSchedule): Pick<InstanceRow, 'scheduleOwner' | 'scheduleState' | 'scheduleTaskId'> {
+  return { scheduleOwner: s.owner, scheduleState: s.state, scheduleTaskId: s.taskId };
+}
