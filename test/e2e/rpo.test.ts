@@ -11,7 +11,7 @@ import {
   type ControlPlaneProc,
   type Proc,
 } from '@cairn/test-harness/processes';
-import { waitForTask } from '@cairn/test-harness/scenario';
+import { assignOffering, waitForTask } from '@cairn/test-harness/scenario';
 
 // Fires only on 29 February: no scheduled backup happens while the clock moves through June.
 const NEVER = '0 2 29 2 *';
@@ -61,7 +61,7 @@ async function setUp(admin: Api, n: number, name: string) {
       locator: { vm: `${name}-${i}` },
       tenantId,
     });
-    await tenant.expect(200, 'PUT', `/v1/instances/${row.id}/offering`, { offeringId: offering.id });
+    await assignOffering(tenant, row.id, offering.id);
     ids.push(row.id as string);
   }
   return { tenantId, tenant, offeringId: offering.id as string, ids };
