@@ -24,6 +24,7 @@ import { EventRepository } from './store/event-repository.js';
 import { QueueRepository } from './store/queue-repository.js';
 import { ReportRepository } from './store/report-repository.js';
 import { RetentionRepository } from './store/retention-repository.js';
+import { TaskEndings } from './store/task-endings.js';
 import { TaskRepository } from './store/task-repository.js';
 import { UsageRepository } from './store/usage-repository.js';
 import { TenantRepository } from './store/tenant-repository.js';
@@ -57,11 +58,14 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const catalog = new CatalogRepository(db, secrets);
   const events = new EventRepository(db);
   const backups = new BackupRepository(db);
-  const tasks = new TaskRepository(db, events);
-  const queue = new QueueRepository(db, events);
+  // Whichever way a task ends, what else its end changes is written in the same transaction.
+  const endings = new TaskEndings();
+  const tasks = new TaskRepository(db, events, endings);
+  const queue = new QueueRepository(db, events, endings);
   const scheduleRepo = new ScheduleRepository(db);
   const retention = new RetentionRepository(db, backups, tasks, agents, events, scheduleRepo);
-  const reports = new ReportRepository(db, events, backups, agents, retention);
+  endings.on(retention.deleteEnded);
+  const reports = new ReportRepository(db, events, backups, agents, retention, endings);
   const clock = config.testClockFile ? fileClock(config.testClockFile) : systemClock;
   if (config.testClockFile) log.warn({ file: config.testClockFile }, 'scheduler runs on a TEST clock file');
 

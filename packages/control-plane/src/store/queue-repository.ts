@@ -3,6 +3,7 @@ import { FailureCodes, type FailureCode } from '@cairn/proto/vocabulary';
 import { HELD_STATES, statesLeadingTo } from '../domain/task.js';
 import { transact, type Db } from './db.js';
 import type { EventRepository } from './event-repository.js';
+import type { TaskEndings } from './task-endings.js';
 
 /**
  * The dispatch queue and its leases: which queued task goes next, claiming it for an agent under
@@ -14,6 +15,7 @@ export class QueueRepository {
   constructor(
     private readonly db: Db,
     private readonly events: EventRepository,
+    private readonly endings: TaskEndings,
   ) {}
 
   /** Tasks held (dispatched or running) per agent, and in all. */
@@ -155,6 +157,7 @@ export class QueueRepository {
         .executeTakeFirst();
       if (Number(r.numUpdatedRows) !== 1) return false;
       await this.events.forTask(trx, task, 'task.failed', `${task.kind} task failed: ${code}: ${message}`, now);
+      await this.endings.ended(trx, task, { state: 'failed', error: { code, message }, output: null }, now);
       return true;
     });
   }
@@ -182,13 +185,17 @@ export class QueueRepository {
     const lost: TaskRow[] = [];
     for (const task of expired) {
       const marked = await transact(this.db, async (trx) => {
+        const error = {
+          code: FailureCodes.AGENT_LOST,
+          message: `agent ${task.agentId ?? '?'} stopped reporting; the task's lease expired`,
+        };
         const r = await trx
           .updateTable('tasks')
           .set({
             state: 'lost',
             endedAt: now,
-            errorCode: FailureCodes.AGENT_LOST,
-            errorMessage: `agent ${task.agentId ?? '?'} stopped reporting; the task's lease expired`,
+            errorCode: error.code,
+            errorMessage: error.message,
           })
           .where('id', '=', task.id)
           .where('attempt', '=', task.attempt)
@@ -197,6 +204,7 @@ export class QueueRepository {
           .executeTakeFirst();
         if (Number(r.numUpdatedRows) !== 1) return false;
         await this.events.forTask(trx, task, 'task.lost', `${task.kind} task lost: its agent stopped reporting`, now);
+        await this.endings.ended(trx, task, { state: 'lost', error, output: null }, now);
         return true;
       });
       if (marked) lost.push(task);

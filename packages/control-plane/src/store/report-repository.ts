@@ -8,6 +8,7 @@ import { transact, type Db } from './db.js';
 import type { EventRepository } from './event-repository.js';
 import type { RetentionRepository } from './retention-repository.js';
 import type { Database, TaskRow } from './schema.js';
+import type { TaskEndings } from './task-endings.js';
 
 type Trx = Transaction<Database>;
 
@@ -74,6 +75,7 @@ export class ReportRepository {
     private readonly backups: BackupRepository,
     private readonly agents: AgentRepository,
     private readonly retention: RetentionRepository,
+    private readonly endings: TaskEndings,
   ) {}
 
   /**
@@ -142,7 +144,12 @@ export class ReportRepository {
           `${task.kind} task refused by agent ${agentId}: ${report.message}`,
           now,
         );
-        await this.retention.deleteEnded(trx, task, 'failed', { code: rule.code, message: report.message }, now);
+        await this.endings.ended(
+          trx,
+          task,
+          { state: 'failed', error: { code: rule.code, message: report.message }, output: null },
+          now,
+        );
         outcome.ended.push({ taskId: task.id, state: 'failed' });
         return;
       }
@@ -198,7 +205,14 @@ export class ReportRepository {
         await this.events.forTask(trx, task, `task.${state}`, message, now);
         // In the same transaction: a backup recorded is never left without its retention deletes.
         if (recorded) await this.retention.afterBackup(trx, task, now);
-        await this.retention.deleteEnded(trx, task, state, o.ok ? null : { code: o.code, message: o.message }, now);
+        await this.endings.ended(
+          trx,
+          task,
+          o.ok
+            ? { state, error: null, output: o.output }
+            : { state, error: { code: o.code, message: o.message }, output: null },
+          now,
+        );
         outcome.ended.push({ taskId: task.id, state });
         return;
       }

@@ -9,6 +9,7 @@ import { transact, type Db } from './db.js';
 import { newId } from './ids.js';
 import type { BackupRow, Database, TaskRow } from './schema.js';
 import type { ScheduleRepository } from './schedule-repository.js';
+import type { TaskEndHook } from './task-endings.js';
 import type { TaskRepository } from './task-repository.js';
 
 type Trx = Transaction<Database>;
@@ -157,14 +158,8 @@ export class RetentionRepository {
     return { task, created: true };
   }
 
-  /** A delete-backup task ended: the record goes on success; otherwise it stays, with an event. */
-  async deleteEnded(
-    trx: Trx,
-    task: TaskRow,
-    state: TaskState,
-    error: { code: string; message: string } | null,
-    now: number,
-  ): Promise<void> {
+  /** A delete-backup task ended (a {@link TaskEndHook}): the record goes on success; otherwise it stays, with an event. */
+  readonly deleteEnded: TaskEndHook = async (trx, task, { state, error }, now) => {
     if (task.kind !== 'delete-backup' || !task.backupId) return;
     if (state === 'succeeded') {
       if (await this.backups.removeDeleted(trx, task.backupId, task.id)) {
@@ -185,5 +180,5 @@ export class RetentionRepository {
       sourceAgentId: null,
       sourceSeq: null,
     });
-  }
+  };
 }

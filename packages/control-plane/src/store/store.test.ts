@@ -8,6 +8,7 @@ import { BackupRepository } from './backup-repository.js';
 import { EventRepository } from './event-repository.js';
 import { QueueRepository } from './queue-repository.js';
 import { ReportRepository, type Report } from './report-repository.js';
+import { TaskEndings } from './task-endings.js';
 import { RetentionRepository } from './retention-repository.js';
 import { ScheduleRepository } from './schedule-repository.js';
 import { TaskRepository } from './task-repository.js';
@@ -37,15 +38,19 @@ describe.each(backends)('task store (%s)', (backend) => {
     const events = new EventRepository(store.db);
     const agents = new AgentRepository(store.db);
     backups = new BackupRepository(store.db);
-    tasks = new TaskRepository(store.db, events);
-    queue = new QueueRepository(store.db, events);
-    reports = new ReportRepository(
+    const endings = new TaskEndings();
+    tasks = new TaskRepository(store.db, events, endings);
+    queue = new QueueRepository(store.db, events, endings);
+    const retention = new RetentionRepository(
       store.db,
-      events,
       backups,
+      tasks,
       agents,
-      new RetentionRepository(store.db, backups, tasks, agents, events, new ScheduleRepository(store.db)),
+      events,
+      new ScheduleRepository(store.db),
     );
+    endings.on(retention.deleteEnded);
+    reports = new ReportRepository(store.db, events, backups, agents, retention, endings);
     catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
     const tenants = new TenantRepository(store.db);
     tenantId = await tenants.ensureProviderTenant();

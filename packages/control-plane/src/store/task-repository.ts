@@ -7,6 +7,7 @@ import type { EventRepository } from './event-repository.js';
 import { newId } from './ids.js';
 import { decodeCursor, decodeSeqCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { Database, TaskProgressRow, TaskRow } from './schema.js';
+import { TaskEndings } from './task-endings.js';
 
 export interface NewTask {
   kind: TaskKind;
@@ -36,6 +37,8 @@ export class TaskRepository {
   constructor(
     private readonly db: Db,
     private readonly events: EventRepository,
+    /** Told when a cancel ends a queued task. */
+    private readonly endings = new TaskEndings(),
   ) {}
 
   /** Queues a task; inside `trx` when given (a change another repository is making). */
@@ -152,6 +155,8 @@ export class TaskRepository {
             .executeTakeFirst();
           if (Number(r.numUpdatedRows) !== 1) return false;
           await this.events.forTask(trx, task, 'task.cancelled', `${task.kind} task cancelled before it started`, now);
+          const error = { code: FailureCodes.CANCELLED, message: 'cancelled before it started' };
+          await this.endings.ended(trx, task, { state: 'cancelled', error, output: null }, now);
           return true;
         });
         if (done) return (await this.get(id))!;
