@@ -9,6 +9,7 @@ import type { Logger } from './logger.js';
 import { Metrics } from './observability/metrics.js';
 import { fileClock, systemClock } from './scheduler/clock.js';
 import { Scheduler } from './scheduler/scheduler.js';
+import { BackupJobs } from './service/backup-jobs.js';
 import { EventFeed } from './service/event-feed.js';
 import { Operations } from './service/operations.js';
 import { Schedules } from './service/schedules.js';
@@ -17,6 +18,7 @@ import { AgentRepository } from './store/agent-repository.js';
 import { CatalogRepository } from './store/catalog-repository.js';
 import { migrate, openStore } from './store/db.js';
 import { IdempotencyRepository } from './store/idempotency-repository.js';
+import { JobRepository } from './store/job-repository.js';
 import { afterCommit, scopedDb } from './store/request-scope.js';
 import { SecretBox } from './store/secrets.js';
 import { BackupRepository } from './store/backup-repository.js';
@@ -63,8 +65,12 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const tasks = new TaskRepository(db, events, endings);
   const queue = new QueueRepository(db, events, endings);
   const scheduleRepo = new ScheduleRepository(db);
-  const retention = new RetentionRepository(db, backups, tasks, agents, events, scheduleRepo);
+  const jobs = new JobRepository(db, tasks, events);
+  const retention = new RetentionRepository(db, backups, tasks, agents, events, scheduleRepo, (trx, taskId) =>
+    jobs.keepLastOf(trx, taskId),
+  );
   endings.on(retention.deleteEnded);
+  endings.on(jobs.taskEnded);
   const reports = new ReportRepository(db, events, backups, agents, retention, endings);
   const clock = config.testClockFile ? fileClock(config.testClockFile) : systemClock;
   if (config.testClockFile) log.warn({ file: config.testClockFile }, 'scheduler runs on a TEST clock file');
@@ -102,6 +108,15 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const feed = new EventFeed(events, EVENT_POLL_MS);
   // The dispatcher is woken once the request that queued work has committed it.
   const operations = new Operations(catalog, tasks, backups, retention, () => afterCommit(() => dispatcher.poke()));
+  const backupJobs = new BackupJobs(
+    jobs,
+    catalog,
+    tenants,
+    tasks,
+    scheduleRepo,
+    () => clock.now(),
+    () => afterCommit(() => dispatcher.poke()),
+  );
   const scheduler = new Scheduler(
     store.db,
     scheduleRepo,
@@ -113,6 +128,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     config.schedulerTickMs,
     log.child({ component: 'scheduler' }),
     (now) => metrics.schedulerTick.set(now / 1000),
+    { schedules: () => jobs.allSchedules(), service: backupJobs },
   );
   const app = createApp(
     {
@@ -132,6 +148,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       operations,
       schedules: new Schedules(catalog, scheduleRepo, () => clock.now()),
       scheduleClock: () => clock.now(),
+      jobs,
+      backupJobs,
       feed,
       metrics,
       agentSessions: {

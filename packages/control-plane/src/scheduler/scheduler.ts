@@ -8,6 +8,7 @@ import {
 } from '../domain/schedule.js';
 import type { Logger } from '../logger.js';
 import { nextAfter } from '../service/cron.js';
+import { jobScheduleKey, type BackupJobs } from '../service/backup-jobs.js';
 import type { Operations } from '../service/operations.js';
 import { slaScheduleKey, userScheduleKey } from '../service/schedules.js';
 import type { CatalogRepository, Sla } from '../store/catalog-repository.js';
@@ -15,7 +16,7 @@ import { isTransient, type Db } from '../store/db.js';
 import type { EventRepository } from '../store/event-repository.js';
 import { afterCommit, inRequestTransaction } from '../store/request-scope.js';
 import type { ScheduleRepository } from '../store/schedule-repository.js';
-import type { InstanceRow, OfferingRow } from '../store/schema.js';
+import type { BackupJobScheduleRow, InstanceRow, OfferingRow } from '../store/schema.js';
 import type { TaskRepository } from '../store/task-repository.js';
 import type { Clock } from './clock.js';
 
@@ -46,6 +47,8 @@ export class Scheduler {
     private readonly log: Logger,
     /** Told the clock time of every tick that completed (a test's barrier, and a metric). */
     private readonly ticked: (now: number) => void,
+    /** Backup job schedules: each fire starts a run of its job (or is skipped while one goes). */
+    private readonly jobs?: { schedules(): Promise<BackupJobScheduleRow[]>; service: BackupJobs },
   ) {}
 
   start(): void {
@@ -98,6 +101,17 @@ export class Scheduler {
           return instances.map((instance) => ({ instance, offering: o }));
         });
       }
+      for (const s of (await this.jobs?.schedules()) ?? []) {
+        if (this.jobs!.service.ended(s)) continue;
+        const key = jobScheduleKey(s.id);
+        const due = this.due(key, s.cron, s.timezone, fireSince(last.get(key), s.updatedAt), now);
+        // A fire time after the schedule's end does not run.
+        if (!due || (s.endAt !== null && due.fireAt > s.endAt)) continue;
+        await this.claimed(key, due, now, async () => {
+          const outcome = await this.jobs!.service.fire(s, due.fireAt);
+          afterCommit(() => this.log.info({ schedule: key, fireAt: due.fireAt, outcome }, 'job schedule fired'));
+        });
+      }
       this.ticked(now);
     } finally {
       this.running = false;
@@ -111,6 +125,22 @@ export class Scheduler {
     } catch (err) {
       this.log.warn({ err, schedule: key, cron, timezone }, 'schedule cannot be evaluated; skipped');
       return null;
+    }
+  }
+
+  /** Runs `work` in the transaction that claims the fire; a lost claim does nothing. */
+  private async claimed(key: string, due: DueFire, now: number, work: () => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await inRequestTransaction(this.root, async () => {
+          if (!(await this.schedules.claimFire(key, due.fireAt, due.missed, now))) return false;
+          await work();
+          return true;
+        });
+        return;
+      } catch (err) {
+        if (attempt >= 5 || !isTransient(err)) throw err;
+      }
     }
   }
 

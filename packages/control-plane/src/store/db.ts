@@ -21,6 +21,7 @@ import * as m0005 from './migrations/0005-idempotency-leases.js';
 import * as m0006 from './migrations/0006-credentials.js';
 import * as m0007 from './migrations/0007-schedules.js';
 import * as m0008 from './migrations/0008-backup-deletes.js';
+import * as m0012 from './migrations/0012-backup-jobs.js';
 import { currentTransaction } from './request-scope.js';
 import type { Database } from './schema.js';
 
@@ -42,6 +43,7 @@ const migrations: Record<string, Migration> = {
   '0006-credentials': m0006,
   '0007-schedules': m0007,
   '0008-backup-deletes': m0008,
+  '0012-backup-jobs': m0012,
 };
 
 /*

@@ -39,6 +39,8 @@ export class RetentionRepository {
     private readonly agents: AgentRepository,
     private readonly events: EventRepository,
     private readonly schedules: ScheduleRepository,
+    /** The keep-last of the backup job that made a task, if any: it wins for that job's backups. */
+    private readonly jobKeepLast: (trx: Trx, taskId: string) => Promise<number | null> = () => Promise.resolve(null),
   ) {}
 
   /**
@@ -80,7 +82,7 @@ export class RetentionRepository {
   /** After a backup task succeeded (its record written in `trx`): queue the deletes keep-last asks for. */
   async afterBackup(trx: Trx, task: TaskRow, now: number): Promise<void> {
     if (!task.instanceId) return;
-    const keepLast = await this.keepLastFor(trx, task.instanceId);
+    const keepLast = (await this.jobKeepLast(trx, task.id)) ?? (await this.keepLastFor(trx, task.instanceId));
     if (keepLast === null) return;
     const records = await this.backups.ofInstance(trx, task.instanceId);
     if (records.length <= keepLast) return;
