@@ -471,3 +471,78 @@ describe.each(backends)('backup jobs (%s)', (backend) => {
     expect((await other.expect(200, 'GET', '/v1/backup-jobs')).items).toEqual([]);
   });
 });
+
+// Replicas share one MySQL database; SQLite is the single-process quick start.
+describe.runIf(backends.includes('mysql'))('a job schedule on two control-plane replicas (mysql)', () => {
+  const FIRES = 5;
+  let db: TestDatabase;
+  let a: ControlPlaneProc;
+  let b: ControlPlaneProc;
+  let agent: Proc;
+  let clock: string;
+
+  beforeAll(async () => {
+    db = await freshDatabase('mysql');
+    clock = path.join(tempDir('clock'), 'now');
+    setClock(clock, '2026-06-01T00:00:30Z');
+    a = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env: clockEnv(clock) });
+    b = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env: clockEnv(clock) });
+    agent = await startAgent((await enrollAgent(a, 'zone-a', 'replica-host')).stateDir);
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await a?.proc.stop();
+    await b?.proc.stop();
+    await db?.drop();
+  });
+
+  it('fires every minute exactly once: one run per fire, whichever replica claims it', async () => {
+    const api = new Api(b.url, b.adminToken);
+    const provider = await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
+      name: 'fast',
+      plugin: '@cairn/plugin-dummy',
+      config: { durationMs: 0, steps: 1, sizeBytes: 1000 },
+    });
+    const offering = await api.expect(201, 'POST', '/v1/offerings', {
+      name: 'plain',
+      zone: 'zone-a',
+      providerId: provider.id,
+      allowAdhoc: true,
+      allowUserSchedules: true,
+    });
+    const ids: string[] = [];
+    for (const name of ['r-1', 'r-2']) {
+      const row = await api.expect(201, 'POST', '/v1/instances', { name, zone: 'zone-a', locator: { vm: name } });
+      await api.expect(200, 'PUT', `/v1/instances/${row.id}/offering`, { offeringId: offering.id });
+      ids.push(row.id);
+    }
+    const created = await api.expect(201, 'POST', '/v1/backup-jobs', {
+      name: 'every-minute',
+      instanceIds: ids,
+      mode: 'FULL',
+      execution: 'PARALLEL',
+      schedules: [{ cron: '* * * * *' }],
+    });
+    const runs = async () => (await api.expect(200, 'GET', `/v1/backup-jobs/${created.id}/runs?limit=500`)).items;
+    for (let i = 1; i <= FIRES; i++) {
+      const iso = `2026-06-01T00:0${i}:00Z`;
+      setClock(clock, iso);
+      await tickedAt(a, iso);
+      await tickedAt(b, iso);
+      await waitFor(async () => {
+        const all = await runs();
+        return all.length === i && all.every((r: { endedAt: string | null }) => r.endedAt !== null);
+      }, `run ${i} to finish`);
+    }
+    const all = await runs();
+    expect(all).toHaveLength(FIRES);
+    expect(
+      all.every((r: { trigger: string; state: string }) => r.trigger === 'schedule' && r.state === 'succeeded'),
+    ).toBe(true);
+    const job = await api.expect(200, 'GET', `/v1/backup-jobs/${created.id}`);
+    expect(job.schedules[0]).toMatchObject({ runs: FIRES, nextRunAt: '2026-06-01T00:06:00.000Z' });
+    const tasks = (await api.expect(200, 'GET', '/v1/tasks?kind=backup&limit=500')).items;
+    expect(tasks).toHaveLength(FIRES * ids.length);
+  });
+});
