@@ -295,6 +295,8 @@ describe.each(backends)('backup jobs (%s)', (backend) => {
     expect(latest!.members.map((m) => m.instanceId)).toEqual(bad);
     expect(latest!.members.every((m) => m.set === 'ERROR' && m.error?.code === 'X')).toBe(true);
     expect(previous!.members).toHaveLength(4);
+    const latestTask = await admin.expect(200, 'GET', `/v1/tasks/${latest!.members[0]!.taskId}`);
+    expect(latestTask).toMatchObject({ kind: 'backup', jobId: created.id, instanceId: bad[0] });
     const tasksAfter = await tasksOf(order);
     expect(tasksAfter).toHaveLength(tasksBefore + 2);
     expect(tasksAfter.filter((t) => good.includes(t.instanceId))).toHaveLength(2);

@@ -375,6 +375,7 @@ export const Task = z
     backupId: z.string().nullable(),
     agentId: z.string().nullable(),
     priority: z.number().int(),
+    jobId: z.string().nullable().openapi({ description: 'the backup job whose run made this backup task' }),
     progress: z.object({
       percent: z.number(),
       bytesDone: z.number(),
