@@ -65,6 +65,16 @@ describe('control plane configuration', () => {
     }
   });
 
+  it('takes the global task limit from CAIRN_MAX_RUNNING_TASKS, or its former name; two different values are an error', () => {
+    expect(loadConfig({}).maxConcurrentTasks).toBe(1000);
+    expect(loadConfig({ CAIRN_MAX_RUNNING_TASKS: '7' }).maxConcurrentTasks).toBe(7);
+    expect(loadConfig({ CAIRN_MAX_CONCURRENT_TASKS: '8' }).maxConcurrentTasks).toBe(8);
+    expect(loadConfig({ CAIRN_MAX_RUNNING_TASKS: '9', CAIRN_MAX_CONCURRENT_TASKS: '9' }).maxConcurrentTasks).toBe(9);
+    expect(() => loadConfig({ CAIRN_MAX_RUNNING_TASKS: '3', CAIRN_MAX_CONCURRENT_TASKS: '4' })).toThrow(
+      /CAIRN_MAX_RUNNING_TASKS \(3\).*CAIRN_MAX_CONCURRENT_TASKS \(4\) disagree/,
+    );
+  });
+
   it('refuses a lease shorter than two heartbeats', () => {
     expect(() => loadConfig({ CAIRN_HEARTBEAT_MS: '5000', CAIRN_TASK_LEASE_MS: '6000' })).toThrow(
       /CAIRN_TASK_LEASE_MS \(6000\) must be at least twice CAIRN_HEARTBEAT_MS \(5000\)/,

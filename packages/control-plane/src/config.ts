@@ -62,7 +62,9 @@ const schema = z.object({
   CAIRN_HEARTBEAT_MS: int(100).default(5000),
   CAIRN_TASK_LEASE_MS: int(500).default(60_000),
   CAIRN_DISPATCH_POLL_MS: int(10).default(1000),
-  CAIRN_MAX_CONCURRENT_TASKS: int(1).default(1000),
+  CAIRN_MAX_RUNNING_TASKS: int(1).optional(),
+  /** The former name of CAIRN_MAX_RUNNING_TASKS, still accepted. */
+  CAIRN_MAX_CONCURRENT_TASKS: int(1).optional(),
   CAIRN_MAX_FRAME_BYTES: int(1024).default(1024 * 1024),
   CAIRN_MAX_BODY_BYTES: int(1024).default(1024 * 1024),
   CAIRN_REQUEST_TIMEOUT_MS: int(1000).max(30_000).default(20_000),
@@ -107,6 +109,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'invalid configuration:\n  CAIRN_TEST_CLOCK_FILE: a test-only clock; refused unless NODE_ENV=test',
     );
   }
+  if (
+    e.CAIRN_MAX_RUNNING_TASKS !== undefined &&
+    e.CAIRN_MAX_CONCURRENT_TASKS !== undefined &&
+    e.CAIRN_MAX_RUNNING_TASKS !== e.CAIRN_MAX_CONCURRENT_TASKS
+  ) {
+    throw new ConfigError(
+      `invalid configuration:\n  CAIRN_MAX_RUNNING_TASKS (${e.CAIRN_MAX_RUNNING_TASKS}) and its former name CAIRN_MAX_CONCURRENT_TASKS (${e.CAIRN_MAX_CONCURRENT_TASKS}) disagree; set only CAIRN_MAX_RUNNING_TASKS`,
+    );
+  }
   return {
     host: e.CAIRN_HOST,
     port: e.CAIRN_PORT,
@@ -118,7 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     heartbeatMs: e.CAIRN_HEARTBEAT_MS,
     taskLeaseMs: e.CAIRN_TASK_LEASE_MS,
     dispatchPollMs: e.CAIRN_DISPATCH_POLL_MS,
-    maxConcurrentTasks: e.CAIRN_MAX_CONCURRENT_TASKS,
+    maxConcurrentTasks: e.CAIRN_MAX_RUNNING_TASKS ?? e.CAIRN_MAX_CONCURRENT_TASKS ?? 1000,
     maxFrameBytes: e.CAIRN_MAX_FRAME_BYTES,
     maxBodyBytes: e.CAIRN_MAX_BODY_BYTES,
     requestTimeoutMs: e.CAIRN_REQUEST_TIMEOUT_MS,

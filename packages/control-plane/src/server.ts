@@ -11,6 +11,7 @@ import { fileClock, systemClock } from './scheduler/clock.js';
 import { PeriodicSync } from './scheduler/periodic-sync.js';
 import { RpoWatch } from './scheduler/rpo-watch.js';
 import { Scheduler } from './scheduler/scheduler.js';
+import { BackupJobs } from './service/backup-jobs.js';
 import { EventFeed } from './service/event-feed.js';
 import { Operations } from './service/operations.js';
 import { Schedules } from './service/schedules.js';
@@ -19,6 +20,7 @@ import { AgentRepository } from './store/agent-repository.js';
 import { CatalogRepository } from './store/catalog-repository.js';
 import { migrate, openStore } from './store/db.js';
 import { IdempotencyRepository } from './store/idempotency-repository.js';
+import { JobRepository } from './store/job-repository.js';
 import { afterCommit, scopedDb } from './store/request-scope.js';
 import { SecretBox } from './store/secrets.js';
 import { BackupRepository } from './store/backup-repository.js';
@@ -70,12 +72,16 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const tasks = new TaskRepository(db, events, endings);
   const queue = new QueueRepository(db, events, endings);
   const scheduleRepo = new ScheduleRepository(db);
-  const retention = new RetentionRepository(db, backups, tasks, agents, events, scheduleRepo);
+  const jobs = new JobRepository(db, tasks, events);
+  const retention = new RetentionRepository(db, backups, tasks, agents, events, scheduleRepo, (trx, taskId) =>
+    jobs.keepLastOf(trx, taskId),
+  );
   const providerSchedules = new ProviderScheduleRepository(db, catalog, tasks, agents, events);
   const sync = new SyncRepository(db, backups, tasks, retention, events);
   endings.on(retention.deleteEnded);
   endings.on(providerSchedules.taskEnded);
   endings.on(sync.taskEnded);
+  endings.on(jobs.taskEnded);
   const reports = new ReportRepository(db, events, backups, agents, retention, endings);
   const rpo = new RpoRepository(db);
 
@@ -116,6 +122,15 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const operations = new Operations(catalog, tasks, backups, retention, sync, agents, providerSchedules, () =>
     afterCommit(() => dispatcher.poke()),
   );
+  const backupJobs = new BackupJobs(
+    jobs,
+    catalog,
+    tenants,
+    tasks,
+    scheduleRepo,
+    () => clock.now(),
+    () => afterCommit(() => dispatcher.poke()),
+  );
   const scheduler = new Scheduler(
     store.db,
     scheduleRepo,
@@ -137,6 +152,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       config.syncIntervalS * 1000,
       log.child({ component: 'sync' }),
     ),
+    { schedules: () => jobs.allSchedules(), service: backupJobs },
   );
   const app = createApp(
     {
@@ -156,6 +172,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       operations,
       schedules: new Schedules(catalog, scheduleRepo, () => clock.now()),
       scheduleClock: () => clock.now(),
+      jobs,
+      backupJobs,
       feed,
       metrics,
       agentSessions: {

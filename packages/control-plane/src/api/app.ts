@@ -11,6 +11,7 @@ import { mutatingRequests } from './idempotency.js';
 import { router } from './openapi.js';
 import { errorHandler, problem } from './problem.js';
 import { agentRoutes, enrollRoutes } from './routes/agents.js';
+import { backupJobRoutes } from './routes/backup-jobs.js';
 import { backupRoutes, inPlaceRestoreCheck } from './routes/backups.js';
 import { instanceRoutes } from './routes/instances.js';
 import { offeringRoutes } from './routes/offerings.js';
@@ -80,6 +81,7 @@ export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
   v1.route('/', offeringRoutes(deps));
   v1.route('/', instanceRoutes(deps));
   v1.route('/', scheduleRoutes(deps));
+  v1.route('/', backupJobRoutes(deps));
   v1.route('/', backupRoutes(deps));
   v1.route('/', taskRoutes(deps));
   app.route('/v1', v1);

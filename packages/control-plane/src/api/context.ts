@@ -1,12 +1,14 @@
 import type { Config } from '../config.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { EventFeed } from '../service/event-feed.js';
+import type { BackupJobs } from '../service/backup-jobs.js';
 import type { Operations } from '../service/operations.js';
 import type { Schedules } from '../service/schedules.js';
 import type { AgentRepository } from '../store/agent-repository.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import type { Db } from '../store/db.js';
 import type { IdempotencyRepository } from '../store/idempotency-repository.js';
+import type { JobRepository } from '../store/job-repository.js';
 import type { BackupRepository } from '../store/backup-repository.js';
 import type { EventRepository } from '../store/event-repository.js';
 import type { TaskRepository } from '../store/task-repository.js';
@@ -30,6 +32,9 @@ export interface ApiDeps {
   schedules: Schedules;
   /** The scheduler's clock: when an SLA set through the API starts counting. */
   scheduleClock: () => number;
+  /** Backup jobs (/v1/backup-jobs): the store, and the service with policy and views. */
+  jobs: JobRepository;
+  backupJobs: BackupJobs;
   /** Live events, one poller per process. */
   feed: EventFeed;
   metrics: Metrics;

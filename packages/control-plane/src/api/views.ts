@@ -105,6 +105,7 @@ export const taskView = (t: TaskRow) => ({
   backupId: t.backupId,
   agentId: t.agentId,
   priority: t.priority,
+  jobId: jobIdOf(t),
   progress: {
     percent: t.percent,
     bytesDone: t.bytesDone,
@@ -173,3 +174,10 @@ export const eventView = (e: Selectable<EventRow>) => ({
   agentId: e.agentId,
   data: e.data ? (JSON.parse(e.data) as unknown) : null,
 });
+
+/** The backup job whose run made the task (its params name it), else null. */
+function jobIdOf(t: TaskRow): string | null {
+  if (t.kind !== 'backup') return null;
+  const jobId = (JSON.parse(t.params) as { jobId?: unknown }).jobId;
+  return typeof jobId === 'string' ? jobId : null;
+}

@@ -137,3 +137,43 @@ export function runProgress(members: readonly MemberProgress[], startedAt: numbe
 function clampPercent(p: number): number {
   return Number.isFinite(p) ? Math.min(100, Math.max(0, p)) : 0;
 }
+
+/** Why an instance of a run went to ERROR without a task of its own. */
+export const MEMBER_ERRORS = {
+  /** The instance was deleted, or now belongs to another tenant than the job. */
+  NO_INSTANCE: 'NO_INSTANCE',
+  /** The instance has no backup offering (or it was deleted). */
+  NO_OFFERING: 'NO_OFFERING',
+  /** The offering's provider connection was deleted. */
+  PROVIDER_GONE: 'PROVIDER_GONE',
+  /** The run was cancelled before this instance's backup started. */
+  CANCELLED: 'CANCELLED',
+} as const;
+
+export const RUN_STATES = ['running', 'succeeded', 'failed', 'cancelled'] as const;
+export type RunState = (typeof RUN_STATES)[number];
+
+/** A finished run's state: cancelled when it was, failed when any instance ended in ERROR. */
+export function finishedState(members: readonly RunMember[], cancelled: boolean): RunState {
+  if (cancelled) return 'cancelled';
+  return members.some((m) => m.set === 'ERROR') ? 'failed' : 'succeeded';
+}
+
+/** How a job schedule ends, as SCHED_ACTION's END_TYPE: never, after N runs, or at a time. */
+export interface ScheduleEnd {
+  endAfterRuns: number | null;
+  endAt: number | null;
+  /** Runs the schedule started so far. */
+  runs: number;
+}
+
+/** True once a schedule fires no more: its N runs are done, or its end time has come. */
+export function scheduleEnded(s: ScheduleEnd, now: number): boolean {
+  return (s.endAfterRuns !== null && s.runs >= s.endAfterRuns) || (s.endAt !== null && now >= s.endAt);
+}
+
+/** A schedule's next fire, unless it ended by then (null). */
+export function nextFireWithin(s: ScheduleEnd, next: number | null, now: number): number | null {
+  if (next === null || scheduleEnded(s, now)) return null;
+  return s.endAt !== null && next > s.endAt ? null : next;
+}

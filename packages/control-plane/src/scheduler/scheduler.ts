@@ -8,6 +8,7 @@ import {
 } from '../domain/schedule.js';
 import type { Logger } from '../logger.js';
 import { nextAfter } from '../service/cron.js';
+import { jobScheduleKey, type BackupJobs } from '../service/backup-jobs.js';
 import type { Operations } from '../service/operations.js';
 import { slaScheduleKey, userScheduleKey } from '../service/schedules.js';
 import type { CatalogRepository, Sla } from '../store/catalog-repository.js';
@@ -15,7 +16,7 @@ import type { Db } from '../store/db.js';
 import type { EventRepository } from '../store/event-repository.js';
 import { afterCommit, inRequestTransaction } from '../store/request-scope.js';
 import type { ScheduleRepository } from '../store/schedule-repository.js';
-import type { InstanceRow, OfferingRow } from '../store/schema.js';
+import type { BackupJobScheduleRow, InstanceRow, OfferingRow } from '../store/schema.js';
 import type { TaskRepository } from '../store/task-repository.js';
 import type { Clock } from './clock.js';
 import type { PeriodicSync } from './periodic-sync.js';
@@ -52,6 +53,8 @@ export class Scheduler {
     /** Told the clock time of every tick that completed (a test's barrier, and a metric). */
     private readonly ticked: (now: number) => void,
     private readonly periodicSync?: PeriodicSync,
+    /** Backup job schedules: each fire starts a run of its job (or is skipped while one goes). */
+    private readonly jobs?: { schedules(): Promise<BackupJobScheduleRow[]>; service: BackupJobs },
   ) {}
 
   start(): void {
@@ -106,6 +109,17 @@ export class Scheduler {
           return instances.map((instance) => ({ instance, offering: o }));
         });
       }
+      for (const s of (await this.jobs?.schedules()) ?? []) {
+        if (this.jobs!.service.ended(s)) continue;
+        const key = jobScheduleKey(s.id);
+        const due = this.due(key, s.cron, s.timezone, fireSince(last.get(key), s.updatedAt), now);
+        // A fire time after the schedule's end does not run.
+        if (!due || (s.endAt !== null && due.fireAt > s.endAt)) continue;
+        await this.claimed(key, due, now, async () => {
+          const outcome = await this.jobs!.service.fire(s, due.fireAt);
+          afterCommit(() => this.log.info({ schedule: key, fireAt: due.fireAt, outcome }, 'job schedule fired'));
+        });
+      }
       await this.periodicSync?.tick(now, last);
       await this.rpo.evaluate(slaOfferings, now);
       this.ticked(now);
@@ -124,6 +138,18 @@ export class Scheduler {
     }
   }
 
+  /** Runs `work` in the transaction that claims the fire; a lost claim does nothing. */
+  private async claimed(key: string, due: DueFire, now: number, work: () => Promise<void>): Promise<void> {
+    await retryTransient(() =>
+      inRequestTransaction(this.root, async () => {
+        // Claimed before any task exists: whoever loses the claim rolls back and does nothing.
+        if (!(await this.schedules.claimFire(key, due.fireAt, due.missed, now))) return false;
+        await work();
+        return true;
+      }),
+    );
+  }
+
   private async fire(
     key: string,
     kind: 'user' | 'sla',
@@ -131,54 +157,49 @@ export class Scheduler {
     now: number,
     targets: () => Promise<Target[]>,
   ): Promise<void> {
-    await retryTransient(() =>
-      inRequestTransaction(this.root, async () => {
-        // Claimed before any task exists: whoever loses the claim rolls back and does nothing.
-        if (!(await this.schedules.claimFire(key, due.fireAt, due.missed, now))) return false;
-        const fireAt = new Date(due.fireAt).toISOString();
-        let made = 0;
-        for (const { instance, offering } of await targets()) {
-          const data = { schedule: key, fireAt, missed: due.missed };
-          if (due.missed > 0) {
-            await this.events.forInstance(
-              {
-                tenantId: instance.tenantId,
-                instanceId: instance.id,
-                type: 'schedule.caught_up',
-                message: `${due.missed} fire time(s) passed while no control plane ran; running once for ${fireAt}`,
-                data,
-              },
-              now,
-            );
-          }
-          const plan = planFire({
-            kind,
-            activeBackupTaskId: await this.tasks.activeBackupOf(instance.id),
-            userSchedulesAllowed: offering?.allowUserSchedules === 1,
-          });
-          if (plan.action === 'skip' || !offering) {
-            await this.events.forInstance(
-              {
-                tenantId: instance.tenantId,
-                instanceId: instance.id,
-                type: 'schedule.skipped',
-                message: `scheduled backup for ${fireAt} skipped: ${plan.action === 'skip' ? plan.reason : 'the instance has no offering'}`,
-                data,
-              },
-              now,
-            );
-            continue;
-          }
-          await this.operations.scheduledBackup(
-            instance,
-            offering,
-            kind === 'sla' ? SLA_PRIORITY : USER_SCHEDULE_PRIORITY,
+    await this.claimed(key, due, now, async () => {
+      const fireAt = new Date(due.fireAt).toISOString();
+      let made = 0;
+      for (const { instance, offering } of await targets()) {
+        const data = { schedule: key, fireAt, missed: due.missed };
+        if (due.missed > 0) {
+          await this.events.forInstance(
+            {
+              tenantId: instance.tenantId,
+              instanceId: instance.id,
+              type: 'schedule.caught_up',
+              message: `${due.missed} fire time(s) passed while no control plane ran; running once for ${fireAt}`,
+              data,
+            },
+            now,
           );
-          made++;
         }
-        afterCommit(() => this.log.info({ schedule: key, fireAt, missed: due.missed, tasks: made }, 'schedule fired'));
-        return true;
-      }),
-    );
+        const plan = planFire({
+          kind,
+          activeBackupTaskId: await this.tasks.activeBackupOf(instance.id),
+          userSchedulesAllowed: offering?.allowUserSchedules === 1,
+        });
+        if (plan.action === 'skip' || !offering) {
+          await this.events.forInstance(
+            {
+              tenantId: instance.tenantId,
+              instanceId: instance.id,
+              type: 'schedule.skipped',
+              message: `scheduled backup for ${fireAt} skipped: ${plan.action === 'skip' ? plan.reason : 'the instance has no offering'}`,
+              data,
+            },
+            now,
+          );
+          continue;
+        }
+        await this.operations.scheduledBackup(
+          instance,
+          offering,
+          kind === 'sla' ? SLA_PRIORITY : USER_SCHEDULE_PRIORITY,
+        );
+        made++;
+      }
+      afterCommit(() => this.log.info({ schedule: key, fireAt, missed: due.missed, tasks: made }, 'schedule fired'));
+    });
   }
 }

@@ -1,4 +1,5 @@
 import { canSee, defaultPriority, type Principal } from '../domain/access.js';
+import { backupParams } from '../domain/backup-params.js';
 import { AppError, ConflictError, ForbiddenError, InputError, NotFoundError, UpstreamError } from '../domain/errors.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import { isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
@@ -65,14 +66,7 @@ export class Operations {
     if (!provider)
       throw new ConflictError(`provider connection ${offering.providerId} no longer exists`, 'no_provider');
     const parent = mode === 'INCREMENT' ? await this.backups.latest(instance.id) : undefined;
-    return this.enqueue(p, 'backup', instance, offering, provider, null, {
-      instanceId: instance.id,
-      instanceName: instance.name,
-      locator: JSON.parse(instance.locator) as unknown,
-      mode: parent ? 'INCREMENT' : 'FULL',
-      ...(parent ? { parentExternalId: parent.externalId } : {}),
-      ...(offering.externalId ? { offeringExternalId: offering.externalId } : {}),
-    });
+    return this.enqueue(p, 'backup', instance, offering, provider, null, backupParams(instance, offering, parent));
   }
 
   /**

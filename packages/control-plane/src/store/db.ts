@@ -24,6 +24,7 @@ import * as m0008 from './migrations/0008-backup-deletes.js';
 import * as m0009 from './migrations/0009-sync.js';
 import * as m0010 from './migrations/0010-provider-schedules.js';
 import * as m0011 from './migrations/0011-rpo.js';
+import * as m0012 from './migrations/0012-backup-jobs.js';
 import { currentTransaction } from './request-scope.js';
 import type { Database } from './schema.js';
 
@@ -48,6 +49,7 @@ const migrations: Record<string, Migration> = {
   '0009-sync': m0009,
   '0010-provider-schedules': m0010,
   '0011-rpo': m0011,
+  '0012-backup-jobs': m0012,
 };
 
 /*

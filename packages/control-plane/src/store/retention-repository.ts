@@ -39,6 +39,8 @@ export class RetentionRepository {
     private readonly agents: AgentRepository,
     private readonly events: EventRepository,
     private readonly schedules: ScheduleRepository,
+    /** The keep-last of the backup job that made a task, if any: it wins for that job's backups. */
+    private readonly jobKeepLast: (trx: Trx, taskId: string) => Promise<number | null> = () => Promise.resolve(null),
   ) {}
 
   /**
@@ -105,7 +107,10 @@ export class RetentionRepository {
     opts: { now: number | undefined; deletable: (b: BackupRow) => boolean },
     now: number,
   ): Promise<string[]> {
-    const keepLast = await this.keepLastFor(trx, instanceId);
+    // A job's backup keeps what its job says; otherwise the user schedule's, else the SLA's.
+    const keepLast =
+      (instanceId === task.instanceId && task.kind === 'backup' ? await this.jobKeepLast(trx, task.id) : null) ??
+      (await this.keepLastFor(trx, instanceId));
     const records = (await this.backups.ofInstance(trx, instanceId)).filter((b) => b.vanishedAt === null);
     if (keepLast === null && (opts.now === undefined || !records.some((b) => b.expiresAt !== null))) return [];
     if (keepLast !== null && records.length <= keepLast && opts.now === undefined) return [];

@@ -236,6 +236,64 @@ export interface EventClockRow {
   ticks: number;
 }
 
+/** A backup job (migration 0012): an ordered list of instances under one policy. */
+export interface BackupJobRow {
+  id: string;
+  tenantId: string;
+  name: string;
+  /** JSON array of instance ids, in backup order. */
+  instanceIds: string;
+  mode: string;
+  /** 1: the next run starts new chains (every backup FULL); cleared when that run starts. */
+  reset: number;
+  keepLast: number | null;
+  fsFreeze: string;
+  priority: number;
+  execution: string;
+  locked: number;
+  /** The run going now; set only by a compare-and-set from null. */
+  activeRunId: string | null;
+  lastRunId: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+export interface BackupJobScheduleRow {
+  id: string;
+  jobId: string;
+  cron: string;
+  timezone: string;
+  endAfterRuns: number | null;
+  endAt: number | null;
+  /** Runs this schedule started. */
+  runs: number;
+  createdAt: number;
+  updatedAt: number;
+}
+export interface BackupJobRunRow {
+  id: string;
+  jobId: string;
+  tenantId: string;
+  trigger: string;
+  scheduleId: string | null;
+  state: string;
+  reset: number;
+  cancelled: number;
+  /** Members not yet UPDATED or ERROR; the run ends when it reaches 0. */
+  outstanding: number;
+  startedAt: number;
+  endedAt: number | null;
+}
+export interface BackupJobMemberRow {
+  runId: string;
+  position: number;
+  jobId: string;
+  instanceId: string;
+  set: string;
+  taskId: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+}
+
 export interface Database {
   tenants: TenantRow;
   apiTokens: ApiTokenRow;
@@ -255,4 +313,8 @@ export interface Database {
   scheduleFires: ScheduleFireRow;
   providerSyncs: ProviderSyncRow;
   rpoState: RpoStateRow;
+  backupJobs: BackupJobRow;
+  backupJobSchedules: BackupJobScheduleRow;
+  backupJobRuns: BackupJobRunRow;
+  backupJobMembers: BackupJobMemberRow;
 }

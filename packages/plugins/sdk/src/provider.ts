@@ -52,6 +52,15 @@ export interface BackupRequest {
   /** The external id of the previous backup, for incremental chains. */
   parentExternalId?: string;
   offeringExternalId?: string;
+  /**
+   * Set by backup jobs: how to quiesce the instance's file systems first. NONE: not at all;
+   * AGENT: through a guest agent (e.g. qemu-guest-agent fsfreeze); SUSPEND: suspend the
+   * instance for the snapshot. A plugin that cannot do what is asked fails the backup with a
+   * code of its own rather than silently taking a crash-consistent copy.
+   */
+  fsFreeze?: 'NONE' | 'AGENT' | 'SUSPEND';
+  /** The backup job whose run asked for this backup, when one did. */
+  jobId?: string;
 }
 
 export interface BackupResult {

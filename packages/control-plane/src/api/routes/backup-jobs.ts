@@ -1,0 +1,227 @@
+import { createRoute } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { NotFoundError } from '../../domain/errors.js';
+import { principal, tenantScope, type Env } from '../auth.js';
+import type { ApiDeps } from '../context.js';
+import { errorResponses, jsonBody, jsonResponse, router } from '../openapi.js';
+import {
+  Id,
+  IdParam,
+  Job,
+  JobCreate,
+  JobPage,
+  JobPatch,
+  JobRunPage,
+  JobSchedule,
+  JobScheduleBody,
+  JobScheduleParams,
+  JobSchedulePatch,
+  NoQuery,
+  PageQuery,
+} from '../schemas.js';
+import type { BackupJobRow } from '../../store/schema.js';
+
+const tags = ['Backup jobs'];
+
+/** Backup jobs: ordered instances under one policy, their schedules, runs and history. */
+export function backupJobRoutes(deps: ApiDeps) {
+  const app = router();
+  const jobs = deps.backupJobs;
+  const id = (c: Context<Env>, raw: string) => {
+    if (!Id.safeParse(raw).success) throw new NotFoundError('backup job', raw);
+    return { p: principal(c), id: raw };
+  };
+  const sid = (raw: string) => {
+    if (!Id.safeParse(raw).success) throw new NotFoundError('schedule', raw);
+    return raw;
+  };
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/backup-jobs',
+      tags,
+      summary: 'Create a backup job',
+      request: jsonBody(JobCreate),
+      responses: { 201: jsonResponse(Job, 'the job'), ...errorResponses },
+    }),
+    async (c) => {
+      const job = await jobs.create(principal(c), c.req.valid('json'));
+      return c.json(await jobs.view(job), 201, { Location: `/v1/backup-jobs/${job.id}` });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/backup-jobs',
+      tags,
+      summary: 'List backup jobs, oldest first (a tenant: its own)',
+      request: { query: PageQuery },
+      responses: { 200: jsonResponse(JobPage, 'a page of jobs'), ...errorResponses },
+    }),
+    async (c) => {
+      const page = await deps.jobs.list(c.req.valid('query'), tenantScope(principal(c)));
+      return c.json(
+        { items: await Promise.all(page.items.map((j) => jobs.view(j))), nextCursor: page.nextCursor },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/backup-jobs/{id}',
+      tags,
+      summary: "A backup job with its four sets, last run and the run's progress",
+      request: { params: IdParam },
+      responses: { 200: jsonResponse(Job, 'the job'), ...errorResponses },
+    }),
+    async (c) => {
+      const { p, id: jobId } = id(c, c.req.valid('param').id);
+      return c.json(await jobs.view(await jobs.visible(p, jobId)), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/backup-jobs/{id}',
+      tags,
+      summary: 'Change a backup job (409 job_locked while locked)',
+      request: { params: IdParam, ...jsonBody(JobPatch) },
+      responses: { 200: jsonResponse(Job, 'the job'), ...errorResponses },
+    }),
+    async (c) => {
+      const { p, id: jobId } = id(c, c.req.valid('param').id);
+      return c.json(await jobs.view(await jobs.update(p, jobId, c.req.valid('json'))), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/backup-jobs/{id}',
+      tags,
+      summary: 'Delete a backup job and its history (409 while locked or while a run goes)',
+      request: { params: IdParam, query: NoQuery },
+      responses: { 204: { description: 'deleted' }, ...errorResponses },
+    }),
+    async (c) => {
+      const { p, id: jobId } = id(c, c.req.valid('param').id);
+      await jobs.delete(p, jobId);
+      return c.body(null, 204);
+    },
+  );
+
+  type Op = (p: ReturnType<typeof principal>, jobId: string) => Promise<BackupJobRow>;
+  const accepted = (path: string, summary: string, op: Op) =>
+    app.openapi(
+      createRoute({
+        method: 'post',
+        path: `/backup-jobs/{id}/${path}`,
+        tags,
+        summary,
+        request: { params: IdParam, query: NoQuery },
+        responses: { 202: jsonResponse(Job, 'the job'), ...errorResponses },
+      }),
+      async (c) => {
+        const { p, id: jobId } = id(c, c.req.valid('param').id);
+        return c.json(await jobs.view(await op(p, jobId)), 202);
+      },
+    );
+  const done = (path: string, summary: string, op: Op) =>
+    app.openapi(
+      createRoute({
+        method: 'post',
+        path: `/backup-jobs/{id}/${path}`,
+        tags,
+        summary,
+        request: { params: IdParam, query: NoQuery },
+        responses: { 200: jsonResponse(Job, 'the job'), ...errorResponses },
+      }),
+      async (c) => {
+        const { p, id: jobId } = id(c, c.req.valid('param').id);
+        return c.json(await jobs.view(await op(p, jobId)), 200);
+      },
+    );
+  accepted('run', 'Run the job now (409 job_running while a run goes, job_locked while locked)', (p, j) =>
+    jobs.run(p, j),
+  );
+  accepted('retry', 'Run exactly the ERROR set of the last run again, as a new run', (p, j) => jobs.retry(p, j));
+  accepted('cancel', 'Cancel the run going: queued backups at once, running ones are asked to stop', (p, j) =>
+    jobs.cancel(p, j),
+  );
+  done('lock', 'Lock the job: it refuses every change and every run until unlocked', (p, j) =>
+    jobs.setLocked(p, j, true),
+  );
+  done('unlock', 'Unlock the job', (p, j) => jobs.setLocked(p, j, false));
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/backup-jobs/{id}/runs',
+      tags,
+      summary: "The job's runs, newest first, each with its instances' outcome",
+      request: { params: IdParam, query: PageQuery },
+      responses: { 200: jsonResponse(JobRunPage, 'a page of runs'), ...errorResponses },
+    }),
+    async (c) => {
+      const { p, id: jobId } = id(c, c.req.valid('param').id);
+      return c.json(await jobs.runsPage(p, jobId, c.req.valid('query')), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/backup-jobs/{id}/schedules',
+      tags,
+      summary: 'Add a schedule to the job',
+      request: { params: IdParam, ...jsonBody(JobScheduleBody) },
+      responses: { 201: jsonResponse(JobSchedule, 'the schedule'), ...errorResponses },
+    }),
+    async (c) => {
+      const { p, id: jobId } = id(c, c.req.valid('param').id);
+      const row = await jobs.addSchedule(p, jobId, c.req.valid('json'));
+      return c.json(await jobs.scheduleView(row), 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/backup-jobs/{id}/schedules/{sid}',
+      tags,
+      summary: "Change one of the job's schedules (its fire times count from now again)",
+      request: { params: JobScheduleParams, ...jsonBody(JobSchedulePatch) },
+      responses: { 200: jsonResponse(JobSchedule, 'the schedule'), ...errorResponses },
+    }),
+    async (c) => {
+      const params = c.req.valid('param');
+      const { p, id: jobId } = id(c, params.id);
+      const row = await jobs.updateSchedule(p, jobId, sid(params.sid), c.req.valid('json'));
+      return c.json(await jobs.scheduleView(row), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/backup-jobs/{id}/schedules/{sid}',
+      tags,
+      summary: "Remove one of the job's schedules",
+      request: { params: JobScheduleParams, query: NoQuery },
+      responses: { 204: { description: 'removed' }, ...errorResponses },
+    }),
+    async (c) => {
+      const params = c.req.valid('param');
+      const { p, id: jobId } = id(c, params.id);
+      await jobs.deleteSchedule(p, jobId, sid(params.sid));
+      return c.body(null, 204);
+    },
+  );
+
+  return app;
+}

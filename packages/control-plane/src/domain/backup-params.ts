@@ -1,0 +1,21 @@
+/**
+ * The parameters a backup task hands its plugin, whoever asked for it (an ad-hoc request, a
+ * schedule, a backup job): the instance, the mode (INCREMENT only on top of a parent) and the
+ * offering's id at the provider; `extra` adds what only some callers set (a job's fsFreeze).
+ */
+export function backupParams(
+  instance: { id: string; name: string; locator: string },
+  offering: { externalId: string | null },
+  parent: { externalId: string } | undefined,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    instanceId: instance.id,
+    instanceName: instance.name,
+    locator: JSON.parse(instance.locator) as unknown,
+    mode: parent ? 'INCREMENT' : 'FULL',
+    ...(parent ? { parentExternalId: parent.externalId } : {}),
+    ...(offering.externalId ? { offeringExternalId: offering.externalId } : {}),
+    ...extra,
+  };
+}

@@ -1,0 +1,477 @@
+import { canSee, defaultPriority, isSpAdmin, type Principal } from '../domain/access.js';
+import { ConflictError, ForbiddenError, InputError, NotFoundError } from '../domain/errors.js';
+import {
+  nextFireWithin,
+  priorityAllowed,
+  retryTargets,
+  runProgress,
+  scheduleEnded,
+  setsOf,
+  type JobSet,
+  type RunMember,
+} from '../domain/job-run.js';
+import { fireSince } from '../domain/schedule.js';
+import type { CatalogRepository } from '../store/catalog-repository.js';
+import { newId } from '../store/ids.js';
+import {
+  lockedError,
+  runningError,
+  type Actor,
+  type JobPatch,
+  type JobRepository,
+  type MemberWithTask,
+  type RunTrigger,
+} from '../store/job-repository.js';
+import type { PageRequest } from '../store/page.js';
+import type { ScheduleRepository } from '../store/schedule-repository.js';
+import type { BackupJobRow, BackupJobRunRow, BackupJobScheduleRow } from '../store/schema.js';
+import type { TaskRepository } from '../store/task-repository.js';
+import type { TenantRepository } from '../store/tenant-repository.js';
+import { nextAfter } from './cron.js';
+import { assertValidSchedule } from './schedules.js';
+
+export type Mode = 'FULL' | 'INCREMENT';
+export type FsFreeze = 'NONE' | 'AGENT' | 'SUSPEND';
+export type ScheduleEndInput = { afterRuns: number } | { at: string } | null;
+
+export interface ScheduleInput {
+  cron: string;
+  timezone?: string | undefined;
+  end?: ScheduleEndInput | undefined;
+}
+
+export interface JobInput {
+  name: string;
+  instanceIds: string[];
+  mode: Mode;
+  reset?: boolean | undefined;
+  keepLast?: number | null | undefined;
+  fsFreeze?: FsFreeze | undefined;
+  priority?: number | undefined;
+  execution: 'SEQUENTIAL' | 'PARALLEL';
+  schedules?: ScheduleInput[] | undefined;
+  tenantId?: string | undefined;
+}
+
+export type JobPatchInput = Partial<Omit<JobInput, 'schedules'>>;
+
+export const jobScheduleKey = (scheduleId: string) => `job:${scheduleId}`;
+
+const actorOf = (p: Principal): Actor => ({ tokenId: p.tokenId, role: p.role });
+const iso = (t: number) => new Date(t).toISOString();
+const seconds = (ms: number) => Math.round(ms / 1000);
+
+/**
+ * Backup jobs as the API sees them: policy (tenant, priority band, offerings that allow a
+ * tenant's jobs), validation naming the field, and the view with sets, last run and progress.
+ * Runs start and move in the store (JobRepository); this wakes the dispatcher once they commit.
+ */
+export class BackupJobs {
+  constructor(
+    private readonly jobs: JobRepository,
+    private readonly catalog: CatalogRepository,
+    private readonly tenants: TenantRepository,
+    private readonly tasks: TaskRepository,
+    private readonly schedules: ScheduleRepository,
+    /** The scheduler's clock: schedule fire times, ends and nextRunAt count by it. */
+    private readonly clock: () => number,
+    private readonly wake: () => void,
+  ) {}
+
+  async visible(p: Principal, id: string): Promise<BackupJobRow> {
+    const job = await this.jobs.get(id);
+    if (!job || !canSee(p, job.tenantId)) throw new NotFoundError('backup job', id);
+    return job;
+  }
+
+  async create(p: Principal, input: JobInput): Promise<BackupJobRow> {
+    const tenantId = await this.owningTenant(p, input.tenantId);
+    const priority = input.priority ?? defaultPriority(p);
+    this.assertPriority(p, priority);
+    await this.assertInstances(p, tenantId, input.instanceIds);
+    const now = Date.now();
+    const clockNow = this.clock();
+    const schedules = (input.schedules ?? []).map((s, i) => this.scheduleRow(s, '', clockNow, `schedules.${i}.`));
+    const job: BackupJobRow = {
+      id: newId('job', now),
+      tenantId,
+      name: input.name,
+      instanceIds: JSON.stringify(input.instanceIds),
+      mode: input.mode,
+      reset: input.reset ? 1 : 0,
+      keepLast: input.keepLast ?? null,
+      fsFreeze: input.fsFreeze ?? 'NONE',
+      priority,
+      execution: input.execution,
+      locked: 0,
+      activeRunId: null,
+      lastRunId: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.jobs.insert(
+      job,
+      schedules.map((s) => ({ ...s, jobId: job.id })),
+      actorOf(p),
+    );
+    return job;
+  }
+
+  async update(p: Principal, id: string, input: JobPatchInput): Promise<BackupJobRow> {
+    const job = await this.visible(p, id);
+    if (job.locked === 1) throw lockedError(id);
+    if (input.tenantId !== undefined && !isSpAdmin(p))
+      throw new ForbiddenError("only the service provider may change a backup job's tenant");
+    const tenantId = input.tenantId ?? job.tenantId;
+    if (input.tenantId !== undefined && !(await this.tenants.get(tenantId)))
+      throw new InputError(`tenant ${tenantId} does not exist`, [{ path: 'tenantId', message: 'unknown tenant' }]);
+    if (input.priority !== undefined) this.assertPriority(p, input.priority);
+    if (input.instanceIds !== undefined || input.tenantId !== undefined) {
+      await this.assertInstances(p, tenantId, input.instanceIds ?? instanceIdsOf(job), input.instanceIds === undefined);
+    }
+    const patch: JobPatch = {
+      ...(input.name !== undefined ? { name: input.name } : {}),
+      ...(input.tenantId !== undefined ? { tenantId: input.tenantId } : {}),
+      ...(input.instanceIds !== undefined ? { instanceIds: input.instanceIds } : {}),
+      ...(input.mode !== undefined ? { mode: input.mode } : {}),
+      ...(input.reset !== undefined ? { reset: input.reset ? 1 : 0 } : {}),
+      ...(input.keepLast !== undefined ? { keepLast: input.keepLast } : {}),
+      ...(input.fsFreeze !== undefined ? { fsFreeze: input.fsFreeze } : {}),
+      ...(input.priority !== undefined ? { priority: input.priority } : {}),
+      ...(input.execution !== undefined ? { execution: input.execution } : {}),
+    };
+    if (Object.keys(patch).length === 0) return job;
+    return this.jobs.update(id, patch, actorOf(p), 'job.changed', Date.now());
+  }
+
+  async setLocked(p: Principal, id: string, locked: boolean): Promise<BackupJobRow> {
+    const job = await this.visible(p, id);
+    if ((job.locked === 1) === locked) return job;
+    return this.jobs.update(
+      id,
+      { locked: locked ? 1 : 0 },
+      actorOf(p),
+      locked ? 'job.locked' : 'job.unlocked',
+      Date.now(),
+    );
+  }
+
+  async delete(p: Principal, id: string): Promise<void> {
+    await this.visible(p, id);
+    await this.jobs.delete(id, actorOf(p), Date.now());
+  }
+
+  /** A one-shot run of every instance of the job (202). */
+  async run(p: Principal, id: string): Promise<BackupJobRow> {
+    const job = await this.visible(p, id);
+    return this.start(job, 'run', null, instanceIdsOf(job), actorOf(p));
+  }
+
+  /** A new run of exactly the ERROR set of the last run (those still in the job). */
+  async retry(p: Principal, id: string): Promise<BackupJobRow> {
+    const job = await this.visible(p, id);
+    if (job.locked === 1) throw lockedError(id);
+    if (job.activeRunId) throw runningError(id, job.activeRunId);
+    if (!job.lastRunId) throw new ConflictError(`backup job ${id} has not run yet`, 'nothing_to_retry');
+    const members = await this.jobs.membersOf([job.lastRunId]);
+    const failed = new Set(retryTargets(members.map(asRunMember)));
+    const targets = instanceIdsOf(job).filter((i) => failed.has(i));
+    if (targets.length === 0)
+      throw new ConflictError(`the last run of backup job ${id} left no instance in ERROR`, 'nothing_to_retry');
+    return this.start(job, 'retry', null, targets, actorOf(p));
+  }
+
+  /** Cancels the run going: nothing of it stays queued; running backups are asked to stop. */
+  async cancel(p: Principal, id: string): Promise<BackupJobRow> {
+    const job = await this.visible(p, id);
+    if (job.locked === 1) throw lockedError(id);
+    if (!job.activeRunId) throw new ConflictError(`backup job ${id} has no run going`, 'job_not_running');
+    for (const taskId of await this.jobs.cancelRun(job, actorOf(p), Date.now())) {
+      try {
+        await this.tasks.requestCancel(taskId);
+      } catch (err) {
+        // Ended meanwhile: its end already moved the member on.
+        if (!(err instanceof ConflictError)) throw err;
+      }
+    }
+    this.wake();
+    return (await this.jobs.get(id))!;
+  }
+
+  /**
+   * A claimed fire of a job schedule (inside the scheduler's claim transaction): starts a run
+   * unless the job is locked or a run goes, which skips the fire with a `job.skipped` event.
+   */
+  async fire(s: BackupJobScheduleRow, fireAt: number): Promise<'started' | 'skipped'> {
+    const job = await this.jobs.get(s.jobId);
+    if (!job) return 'skipped';
+    const actor = { scheduleId: s.id };
+    const outcome = await this.jobs.startRun(
+      job.id,
+      { trigger: 'schedule', scheduleId: s.id, instanceIds: instanceIdsOf(job) },
+      actor,
+      Date.now(),
+    );
+    if ('run' in outcome) {
+      this.wake();
+      return 'started';
+    }
+    const reason =
+      outcome.refused === 'job_locked' ? 'the job is locked' : `run ${job.activeRunId ?? '?'} is still going`;
+    await this.jobs.event(
+      undefined,
+      job,
+      'job.skipped',
+      `backup job ${job.name}: scheduled run for ${iso(fireAt)} skipped: ${reason}`,
+      actor,
+      Date.now(),
+      { scheduleId: s.id, fireAt: iso(fireAt), reason: outcome.refused },
+    );
+    return 'skipped';
+  }
+
+  async addSchedule(p: Principal, id: string, input: ScheduleInput): Promise<BackupJobScheduleRow> {
+    const job = await this.visible(p, id);
+    if (job.locked === 1) throw lockedError(id);
+    const row = { ...this.scheduleRow(input, job.id, this.clock()) };
+    await this.jobs.addSchedule(job, row, actorOf(p));
+    return row;
+  }
+
+  async updateSchedule(
+    p: Principal,
+    id: string,
+    sid: string,
+    input: Partial<ScheduleInput>,
+  ): Promise<BackupJobScheduleRow> {
+    const job = await this.visible(p, id);
+    if (job.locked === 1) throw lockedError(id);
+    const current = (await this.jobs.schedulesOf(job.id)).find((s) => s.id === sid);
+    if (!current) throw new NotFoundError('schedule', sid);
+    const merged = this.scheduleRow(
+      {
+        cron: input.cron ?? current.cron,
+        timezone: input.timezone ?? current.timezone,
+        end: input.end !== undefined ? input.end : endOf(current),
+      },
+      job.id,
+      this.clock(),
+    );
+    const row = await this.jobs.updateSchedule(
+      job,
+      sid,
+      { cron: merged.cron, timezone: merged.timezone, endAfterRuns: merged.endAfterRuns, endAt: merged.endAt },
+      actorOf(p),
+      this.clock(),
+    );
+    if (!row) throw new NotFoundError('schedule', sid);
+    return row;
+  }
+
+  async deleteSchedule(p: Principal, id: string, sid: string): Promise<void> {
+    const job = await this.visible(p, id);
+    if (job.locked === 1) throw lockedError(id);
+    if (!(await this.jobs.deleteSchedule(job, sid, actorOf(p), this.clock()))) throw new NotFoundError('schedule', sid);
+  }
+
+  // --- views ---
+
+  async view(job: BackupJobRow) {
+    const ids = instanceIdsOf(job);
+    const latest = await this.jobs.latestSets(job.id);
+    const sets = setsOf(
+      ids.map((instanceId, position) => ({ instanceId, position, set: latest.get(instanceId) ?? 'OUTDATED' })),
+    );
+    const run = job.lastRunId ? await this.jobs.getRun(job.lastRunId) : undefined;
+    const now = Date.now();
+    let progress = null;
+    if (run) {
+      const members = await this.jobs.membersOf([run.id]);
+      const p = runProgress(
+        members.map((m) => ({
+          set: m.set as JobSet,
+          ...(m.percent != null ? { percent: m.percent } : {}),
+          ...(m.bytesDone != null ? { bytesDone: m.bytesDone } : {}),
+          ...(m.bytesTotal != null ? { bytesTotal: m.bytesTotal } : {}),
+        })),
+        run.startedAt,
+        run.endedAt ?? now,
+      );
+      progress = { percent: p.percent, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, etaSeconds: p.etaSeconds };
+    }
+    return {
+      id: job.id,
+      tenantId: job.tenantId,
+      name: job.name,
+      instanceIds: ids,
+      mode: job.mode as Mode,
+      reset: job.reset === 1,
+      keepLast: job.keepLast,
+      fsFreeze: job.fsFreeze as FsFreeze,
+      priority: job.priority,
+      execution: job.execution as 'SEQUENTIAL' | 'PARALLEL',
+      locked: job.locked === 1,
+      schedules: await Promise.all((await this.jobs.schedulesOf(job.id)).map((s) => this.scheduleView(s))),
+      sets,
+      lastRun: run
+        ? {
+            id: run.id,
+            startedAt: iso(run.startedAt),
+            durationSeconds: seconds((run.endedAt ?? now) - run.startedAt),
+            state: run.state,
+          }
+        : null,
+      progress,
+    };
+  }
+
+  async scheduleView(s: BackupJobScheduleRow) {
+    const now = this.clock();
+    const since = fireSince(await this.schedules.lastFireOf(jobScheduleKey(s.id)), s.updatedAt);
+    const next = nextFireWithin(s, nextAfter(s.cron, s.timezone)(Math.max(since, now)), now);
+    return {
+      id: s.id,
+      cron: s.cron,
+      timezone: s.timezone,
+      end: endOf(s),
+      runs: s.runs,
+      nextRunAt: next === null ? null : iso(next),
+    };
+  }
+
+  async runsPage(p: Principal, id: string, page: PageRequest) {
+    const job = await this.visible(p, id);
+    const runs = await this.jobs.runs(job.id, page);
+    const members = await this.jobs.membersOf(runs.items.map((r) => r.id));
+    return {
+      items: runs.items.map((r) =>
+        runView(
+          r,
+          members.filter((m) => m.runId === r.id),
+        ),
+      ),
+      nextCursor: runs.nextCursor,
+    };
+  }
+
+  /** Whether a job schedule is still live (the scheduler skips ended ones). */
+  ended(s: BackupJobScheduleRow): boolean {
+    return scheduleEnded(s, this.clock());
+  }
+
+  // --- rules ---
+
+  private async start(
+    job: BackupJobRow,
+    trigger: RunTrigger,
+    scheduleId: string | null,
+    instanceIds: string[],
+    actor: Actor,
+  ): Promise<BackupJobRow> {
+    const outcome = await this.jobs.startRun(job.id, { trigger, scheduleId, instanceIds }, actor, Date.now());
+    if (!('run' in outcome)) {
+      if (outcome.refused === 'job_locked') throw lockedError(job.id);
+      if (outcome.refused === 'job_gone') throw new NotFoundError('backup job', job.id);
+      throw runningError(job.id, (await this.jobs.get(job.id))?.activeRunId ?? null);
+    }
+    this.wake();
+    return (await this.jobs.get(job.id))!;
+  }
+
+  private async owningTenant(p: Principal, requested: string | undefined): Promise<string> {
+    if (requested !== undefined && !isSpAdmin(p) && requested !== p.tenantId)
+      throw new InputError('tenantId may only be given by an sp-admin acting for a tenant', [
+        { path: 'tenantId', message: 'not allowed' },
+      ]);
+    const tenantId = requested ?? p.tenantId;
+    if (!(await this.tenants.get(tenantId)))
+      throw new InputError(`tenant ${tenantId} does not exist`, [{ path: 'tenantId', message: 'unknown tenant' }]);
+    return tenantId;
+  }
+
+  private assertPriority(p: Principal, priority: number): void {
+    if (!priorityAllowed(priority, isSpAdmin(p)))
+      throw new ForbiddenError(`priority ${priority} is in the service provider's band (50-99); a tenant may use 0-49`);
+  }
+
+  /**
+   * Every instance must exist in the job's tenant and have an offering; a tenant's job may not
+   * hold an instance whose offering allows neither ad-hoc nor user backups (403). Problems name
+   * the index: `instanceIds.3`.
+   */
+  private async assertInstances(p: Principal, tenantId: string, ids: string[], fromJob = false): Promise<void> {
+    const problems: { path: string; message: string }[] = [];
+    const forbidden: string[] = [];
+    for (const [i, id] of ids.entries()) {
+      const path = `instanceIds.${i}`;
+      const instance = await this.catalog.getInstance(id);
+      if (!instance || instance.tenantId !== tenantId) {
+        problems.push({ path, message: `unknown instance of tenant ${tenantId}` });
+        continue;
+      }
+      const offering = instance.offeringId ? await this.catalog.getOffering(instance.offeringId) : undefined;
+      if (!offering) {
+        problems.push({ path, message: `instance ${id} has no backup offering` });
+        continue;
+      }
+      if (!isSpAdmin(p) && offering.allowAdhoc !== 1 && offering.allowUserSchedules !== 1) forbidden.push(path);
+    }
+    if (problems.length > 0)
+      throw new InputError(
+        `${fromJob ? "the job's instances do not fit the new tenant" : 'instanceIds'}: ${problems.map((x) => `${x.path}: ${x.message}`).join('; ')}`,
+        problems,
+      );
+    if (forbidden.length > 0)
+      throw new ForbiddenError(
+        `${forbidden.join(', ')}: the instance's offering allows neither ad-hoc nor user backups, so it cannot join a tenant's job`,
+      );
+  }
+
+  private scheduleRow(input: ScheduleInput, jobId: string, now: number, prefix = ''): BackupJobScheduleRow {
+    const timezone = input.timezone ?? 'UTC';
+    assertValidSchedule(input.cron, timezone, prefix);
+    const end = input.end ?? null;
+    return {
+      id: newId('sch', now),
+      jobId,
+      cron: input.cron,
+      timezone,
+      endAfterRuns: end && 'afterRuns' in end ? end.afterRuns : null,
+      endAt: end && 'at' in end ? Date.parse(end.at) : null,
+      runs: 0,
+      createdAt: now,
+      updatedAt: now,
+    };
+  }
+}
+
+export function instanceIdsOf(job: BackupJobRow): string[] {
+  return JSON.parse(job.instanceIds) as string[];
+}
+
+function endOf(s: BackupJobScheduleRow): ScheduleEndInput {
+  if (s.endAfterRuns !== null) return { afterRuns: s.endAfterRuns };
+  if (s.endAt !== null) return { at: iso(s.endAt) };
+  return null;
+}
+
+function asRunMember(m: MemberWithTask): RunMember {
+  return { instanceId: m.instanceId, position: m.position, set: m.set as JobSet };
+}
+
+function runView(r: BackupJobRunRow, members: MemberWithTask[]) {
+  return {
+    id: r.id,
+    trigger: r.trigger as RunTrigger,
+    startedAt: iso(r.startedAt),
+    endedAt: r.endedAt === null ? null : iso(r.endedAt),
+    durationSeconds: seconds((r.endedAt ?? Date.now()) - r.startedAt),
+    state: r.state,
+    members: members.map((m) => ({
+      instanceId: m.instanceId,
+      set: m.set as JobSet,
+      taskId: m.taskId,
+      error: m.errorCode ? { code: m.errorCode, message: m.errorMessage ?? '' } : null,
+    })),
+  };
+}
