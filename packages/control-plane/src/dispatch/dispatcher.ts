@@ -124,7 +124,7 @@ export class Dispatcher implements SessionHost {
     if (free === 0) return;
     const window = Math.min(500, Math.max(50, free * 4));
     const head = await this.queue.queueHead(window, Math.max(1, free));
-    for (const { task, agentId } of planRound(head, candidates, budget)) {
+    for (const { task, agentId } of planRound(head, candidates, budget, held.byTenant)) {
       const now = Date.now();
       const attempt = await this.queue.claim(task, agentId, now + this.opts.taskLeaseMs, now);
       if (attempt === null) {

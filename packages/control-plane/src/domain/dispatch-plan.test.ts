@@ -113,7 +113,9 @@ describe('dispatch rounds (property)', () => {
           const busy = new Set(running.map((r) => r.task.instanceId));
           // As the queue query does: tasks whose instance is busy are not offered.
           const offered = sorted(queued.filter((t) => !busy.has(t.instanceId)));
-          const plan = planRound(offered, held, globalLimit - running.length);
+          const byTenant = new Map<string, number>();
+          for (const r of running) byTenant.set(r.task.tenantId, (byTenant.get(r.task.tenantId) ?? 0) + 1);
+          const plan = planRound(offered, held, globalLimit - running.length, byTenant);
 
           // Higher priority never waits behind lower: no unplaced task could have taken the agent
           // a lower-priority task got (same agent free before the plan, and instance not taken).
@@ -150,6 +152,34 @@ describe('dispatch rounds (property)', () => {
     );
   });
 
+  it('at equal priority each next slot goes to a tenant holding the fewest tasks', () => {
+    const tenants = ['a', 'b', 'c', 'd'];
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom(...tenants), { maxLength: 60 }),
+        fc.dictionary(fc.constantFrom(...tenants), fc.integer({ min: 0, max: 20 })),
+        fc.integer({ min: 1, max: 30 }),
+        (queuedBy, heldSpec, slots) => {
+          const tasks = queuedBy.map((tenant, i) => task(`t${String(i).padStart(3, '0')}`, tenant, 0));
+          const held = new Map(Object.entries(heldSpec));
+          const plan = planRound(sorted(tasks), [agent('ag1', slots)], 1000, held);
+          const count = new Map(held);
+          const left = new Map<string, number>();
+          for (const t of tasks) left.set(t.tenantId, (left.get(t.tenantId) ?? 0) + 1);
+          for (const { task: t } of plan) {
+            const mine = count.get(t.tenantId) ?? 0;
+            for (const [other, n] of left) {
+              if (n > 0 && other !== t.tenantId) expect(mine).toBeLessThanOrEqual(count.get(other) ?? 0);
+            }
+            count.set(t.tenantId, mine + 1);
+            left.set(t.tenantId, left.get(t.tenantId)! - 1);
+          }
+          expect(plan).toHaveLength(Math.min(slots, tasks.length));
+        },
+      ),
+    );
+  });
+
   it('a tenant with many queued tasks delays another tenant’s one by at most one slot turn', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 8 }), (flood, slots) => {
@@ -162,6 +192,9 @@ describe('dispatch rounds (property)', () => {
         const at = plan.findIndex((p) => p.task.id === 'b0');
         if (slots >= 2) expect(at).toBeLessThanOrEqual(1);
         else expect(plan.map((p) => p.task.id)).toEqual(['a0000']);
+        // And first once a's flood already runs something.
+        const running = planRound(sorted(tasks), [agent('ag1', slots)], 1000, new Map([['a', 1]]));
+        expect(running[0]!.task.id).toBe('b0');
       }),
     );
   });

@@ -12,31 +12,38 @@ export interface Queued {
 }
 
 /**
- * Higher priority first; within one priority, tenants take turns (each tenant's own tasks stay
- * in enqueue order), so no tenant starves the others at equal priority. Input must be sorted by
- * priority desc then enqueue order, as the queue query returns it.
+ * Higher priority first; within one priority, tenants share the slots: each next task goes to the
+ * tenant with the fewest tasks running plus already picked (`held`: tasks agents hold per tenant
+ * now), ties to the tenant queued first. With nothing held this is taking turns; a tenant whose
+ * flood already runs goes after one that runs nothing. Each tenant's own tasks stay in enqueue
+ * order. Input must be sorted by priority desc then enqueue order, as the queue query returns it.
  *
  * @example fairOrder([a1, a2, a3, b1]) // → a1, b1, a2, a3 (same priority)
+ * @example fairOrder([a2, a3, b1], new Map([['a', 1]])) // → b1, a2, a3 (a already runs one)
  */
-export function fairOrder<T extends Queued>(sorted: readonly T[]): T[] {
+export function fairOrder<T extends Queued>(sorted: readonly T[], held: ReadonlyMap<string, number> = new Map()): T[] {
   const out: T[] = [];
+  const taken = new Map(held);
   let i = 0;
   while (i < sorted.length) {
     const priority = sorted[i]!.priority;
-    const band: T[] = [];
-    while (i < sorted.length && sorted[i]!.priority === priority) band.push(sorted[i++]!);
     const byTenant = new Map<string, T[]>();
-    for (const t of band) {
+    while (i < sorted.length && sorted[i]!.priority === priority) {
+      const t = sorted[i++]!;
       const list = byTenant.get(t.tenantId);
       if (list) list.push(t);
       else byTenant.set(t.tenantId, [t]);
     }
-    const queues = [...byTenant.values()];
-    for (let round = 0; out.length < i; round++) {
+    // Map order is first appearance: the tie-break.
+    const queues = [...byTenant.entries()].map(([tenantId, tasks]) => ({ tenantId, tasks, next: 0 }));
+    for (let left = queues.reduce((n, q) => n + q.tasks.length, 0); left > 0; left--) {
+      let best: (typeof queues)[number] | undefined;
       for (const q of queues) {
-        const t = q[round];
-        if (t) out.push(t);
+        if (q.next >= q.tasks.length) continue;
+        if (!best || (taken.get(q.tenantId) ?? 0) < (taken.get(best.tenantId) ?? 0)) best = q;
       }
+      out.push(best!.tasks[best!.next++]!);
+      taken.set(best!.tenantId, (taken.get(best!.tenantId) ?? 0) + 1);
     }
   }
   return out;
@@ -47,7 +54,8 @@ export type RoundTask = Queued & TaskNeeds & { instanceId: string | null };
 
 /**
  * One dispatch round: which queued task goes to which agent. Tasks are offered in `fairOrder`
- * (priority first, tenants taking turns within a priority); each goes to the fitting agent with the
+ * (priority first, then the tenant with the fewest tasks held, `heldByTenant`, counting this
+ * round's picks); each goes to the fitting agent with the
  * most free slots (ties: the first in `agents`), at most one task per instance, until `budget` (the
  * global limit minus what agents already hold) or the slots run out. A task that fits no agent
  * now is passed over, so it never holds back a lower-priority task that does fit somewhere.
@@ -59,11 +67,12 @@ export function planRound<T extends RoundTask>(
   sorted: readonly T[],
   agents: readonly AgentCandidate[],
   budget: number,
+  heldByTenant: ReadonlyMap<string, number> = new Map(),
 ): { task: T; agentId: string }[] {
   const pool = agents.map((a) => ({ ...a }));
   const busyInstances = new Set<string>();
   const plan: { task: T; agentId: string }[] = [];
-  for (const task of fairOrder(sorted)) {
+  for (const task of fairOrder(sorted, heldByTenant)) {
     if (plan.length >= budget) break;
     if (task.instanceId !== null && busyInstances.has(task.instanceId)) continue;
     let best: (typeof pool)[number] | undefined;

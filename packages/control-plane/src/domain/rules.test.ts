@@ -51,7 +51,16 @@ describe('fair order', () => {
       t('b1', 'b', 0),
       t('c1', 'c', 0),
     ];
-    expect(fairOrder(sorted).map((x) => x.id)).toEqual(['h1', 'a1', 'b1', 'c1', 'a2', 'a3']);
+    // b's high-priority task counts as a slot b holds: at priority 0, a and c catch up first (ties: queued first).
+    expect(fairOrder(sorted).map((x) => x.id)).toEqual(['h1', 'a1', 'c1', 'a2', 'b1', 'a3']);
+  });
+
+  it('puts a tenant that already runs tasks after one that runs none, then shares evenly', () => {
+    const sorted = [t('a2', 'a', 0), t('a3', 'a', 0), t('a4', 'a', 0), t('b1', 'b', 0), t('b2', 'b', 0)];
+    expect(fairOrder(sorted, new Map([['a', 1]])).map((x) => x.id)).toEqual(['b1', 'a2', 'b2', 'a3', 'a4']);
+    expect(fairOrder(sorted, new Map([['a', 5]])).map((x) => x.id)).toEqual(['b1', 'b2', 'a2', 'a3', 'a4']);
+    // Priority still comes first, whatever a tenant holds.
+    expect(fairOrder([t('a9', 'a', 60), t('b9', 'b', 0)], new Map([['a', 9]])).map((x) => x.id)).toEqual(['a9', 'b9']);
   });
 
   it('keeps every task exactly once', () => {

@@ -18,21 +18,24 @@ export class QueueRepository {
     private readonly endings: TaskEndings,
   ) {}
 
-  /** Tasks held (dispatched or running) per agent, and in all. */
-  async heldCounts(): Promise<{ total: number; byAgent: Map<string, number> }> {
+  /** Tasks held (dispatched or running) per agent, per tenant, and in all. */
+  async heldCounts(): Promise<{ total: number; byAgent: Map<string, number>; byTenant: Map<string, number> }> {
     const rows = await this.db
       .selectFrom('tasks')
-      .select(['agentId', (eb) => eb.fn.countAll<number>().as('n')])
+      .select(['agentId', 'tenantId', (eb) => eb.fn.countAll<number>().as('n')])
       .where('state', 'in', HELD_STATES)
-      .groupBy('agentId')
+      .groupBy(['agentId', 'tenantId'])
       .execute();
     const byAgent = new Map<string, number>();
+    const byTenant = new Map<string, number>();
     let total = 0;
     for (const r of rows) {
-      total += Number(r.n);
-      if (r.agentId) byAgent.set(r.agentId, Number(r.n));
+      const n = Number(r.n);
+      total += n;
+      if (r.agentId) byAgent.set(r.agentId, (byAgent.get(r.agentId) ?? 0) + n);
+      byTenant.set(r.tenantId, (byTenant.get(r.tenantId) ?? 0) + n);
     }
-    return { total, byAgent };
+    return { total, byAgent, byTenant };
   }
 
   /**
