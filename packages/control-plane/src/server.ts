@@ -73,8 +73,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const queue = new QueueRepository(db, events, endings);
   const scheduleRepo = new ScheduleRepository(db);
   const jobs = new JobRepository(db, tasks, events);
-  const retention = new RetentionRepository(db, backups, tasks, agents, events, scheduleRepo, (trx, taskId) =>
-    jobs.keepLastOf(trx, taskId),
+  const retention = new RetentionRepository(db, backups, tasks, agents, events, scheduleRepo, (trx, task) =>
+    jobs.keepLastOf(trx, task),
   );
   const providerSchedules = new ProviderScheduleRepository(db, catalog, tasks, agents, events);
   const sync = new SyncRepository(db, backups, tasks, retention, events);

@@ -1,3 +1,4 @@
+import { jobIdOf } from '../domain/backup-params.js';
 import type { Selectable } from 'kysely';
 import type { Role } from '../domain/access.js';
 import type { ScheduleOwner, ScheduleState } from '../domain/provider-schedule.js';
@@ -174,10 +175,3 @@ export const eventView = (e: Selectable<EventRow>) => ({
   agentId: e.agentId,
   data: e.data ? (JSON.parse(e.data) as unknown) : null,
 });
-
-/** The backup job whose run made the task (its params name it), else null. */
-function jobIdOf(t: TaskRow): string | null {
-  if (t.kind !== 'backup') return null;
-  const jobId = (JSON.parse(t.params) as { jobId?: unknown }).jobId;
-  return typeof jobId === 'string' ? jobId : null;
-}

@@ -38,6 +38,9 @@ export class Dispatcher implements SessionHost {
   private timer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
   private stopped = false;
+  /** When each tenant last got a slot here (a rising count): fair turns across rounds. */
+  private readonly lastServed = new Map<string, number>();
+  private served = 0;
   readonly heartbeatMs: number;
   readonly maxFrameBytes: number;
   readonly frameRate: { perSecond: number; burst: number };
@@ -124,7 +127,7 @@ export class Dispatcher implements SessionHost {
     if (free === 0) return;
     const window = Math.min(500, Math.max(50, free * 4));
     const head = await this.queue.queueHead(window, Math.max(1, free));
-    for (const { task, agentId } of planRound(head, candidates, budget, held.byTenant)) {
+    for (const { task, agentId } of planRound(head, candidates, budget, held.byTenant, this.lastServed)) {
       const now = Date.now();
       const attempt = await this.queue.claim(task, agentId, now + this.opts.taskLeaseMs, now);
       if (attempt === null) {
@@ -132,6 +135,7 @@ export class Dispatcher implements SessionHost {
         this.again = true;
         continue;
       }
+      this.lastServed.set(task.tenantId, ++this.served);
       await this.assign(this.sessions.get(agentId), {
         ...task,
         attempt,

@@ -19,3 +19,10 @@ export function backupParams(
     ...extra,
   };
 }
+
+/** The backup job whose run made a task (a job's backups name it in their params), else null. */
+export function jobIdOf(task: { kind: string; params: string }): string | null {
+  if (task.kind !== 'backup') return null;
+  const jobId = (JSON.parse(task.params) as { jobId?: unknown }).jobId;
+  return typeof jobId === 'string' ? jobId : null;
+}

@@ -180,6 +180,24 @@ describe('dispatch rounds (property)', () => {
     );
   });
 
+  it('with one free slot per round, tenants still take turns (the one served longest ago goes next)', () => {
+    let queue = sorted([
+      ...Array.from({ length: 6 }, (_, i) => task(`a${i}`, 'a', 0)),
+      task('b0', 'b', 0),
+      task('b1', 'b', 0),
+    ]);
+    const lastServed = new Map<string, number>();
+    const order: string[] = [];
+    for (let turn = 1; queue.length > 0; turn++) {
+      // Each round: the one slot is free again (the previous backup ended), nothing is held.
+      const [picked] = planRound(queue, [agent('ag1', 1)], 1, new Map(), lastServed);
+      order.push(picked!.task.id);
+      lastServed.set(picked!.task.tenantId, turn);
+      queue = queue.filter((t) => t.id !== picked!.task.id);
+    }
+    expect(order).toEqual(['a0', 'b0', 'a1', 'b1', 'a2', 'a3', 'a4', 'a5']);
+  });
+
   it('a tenant with many queued tasks delays another tenant’s one by at most one slot turn', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 8 }), (flood, slots) => {

@@ -14,16 +14,30 @@ export interface Queued {
 /**
  * Higher priority first; within one priority, tenants share the slots: each next task goes to the
  * tenant with the fewest tasks running plus already picked (`held`: tasks agents hold per tenant
- * now), ties to the tenant queued first. With nothing held this is taking turns; a tenant whose
- * flood already runs goes after one that runs nothing. Each tenant's own tasks stay in enqueue
- * order. Input must be sorted by priority desc then enqueue order, as the queue query returns it.
+ * now); ties go to the tenant served longest ago (`lastServed`: a rising number per dispatch,
+ * absent for never), then to the one queued first. So tenants take turns, also across rounds that
+ * each have one free slot, and a tenant whose flood already runs goes after one that runs nothing.
+ * Each tenant's own tasks stay in enqueue order. Input must be sorted by priority desc then
+ * enqueue order, as the queue query returns it.
  *
  * @example fairOrder([a1, a2, a3, b1]) // → a1, b1, a2, a3 (same priority)
  * @example fairOrder([a2, a3, b1], new Map([['a', 1]])) // → b1, a2, a3 (a already runs one)
  */
-export function fairOrder<T extends Queued>(sorted: readonly T[], held: ReadonlyMap<string, number> = new Map()): T[] {
+export function fairOrder<T extends Queued>(
+  sorted: readonly T[],
+  held: ReadonlyMap<string, number> = new Map(),
+  lastServed: ReadonlyMap<string, number> = new Map(),
+): T[] {
   const out: T[] = [];
   const taken = new Map(held);
+  const served = new Map(lastServed);
+  let turn = Math.max(0, ...served.values());
+  // Fewer held first; then served longest ago (never: first of all).
+  const before = (a: string, b: string) => {
+    const d = (taken.get(a) ?? 0) - (taken.get(b) ?? 0);
+    if (d !== 0) return d < 0;
+    return (served.get(a) ?? -1) < (served.get(b) ?? -1);
+  };
   let i = 0;
   while (i < sorted.length) {
     const priority = sorted[i]!.priority;
@@ -40,10 +54,11 @@ export function fairOrder<T extends Queued>(sorted: readonly T[], held: Readonly
       let best: (typeof queues)[number] | undefined;
       for (const q of queues) {
         if (q.next >= q.tasks.length) continue;
-        if (!best || (taken.get(q.tenantId) ?? 0) < (taken.get(best.tenantId) ?? 0)) best = q;
+        if (!best || before(q.tenantId, best.tenantId)) best = q;
       }
       out.push(best!.tasks[best!.next++]!);
       taken.set(best!.tenantId, (taken.get(best!.tenantId) ?? 0) + 1);
+      served.set(best!.tenantId, ++turn);
     }
   }
   return out;
@@ -55,7 +70,7 @@ export type RoundTask = Queued & TaskNeeds & { instanceId: string | null };
 /**
  * One dispatch round: which queued task goes to which agent. Tasks are offered in `fairOrder`
  * (priority first, then the tenant with the fewest tasks held, `heldByTenant`, counting this
- * round's picks); each goes to the fitting agent with the
+ * round's picks, then the one served longest ago, `lastServed`); each goes to the fitting agent with the
  * most free slots (ties: the first in `agents`), at most one task per instance, until `budget` (the
  * global limit minus what agents already hold) or the slots run out. A task that fits no agent
  * now is passed over, so it never holds back a lower-priority task that does fit somewhere.
@@ -68,11 +83,12 @@ export function planRound<T extends RoundTask>(
   agents: readonly AgentCandidate[],
   budget: number,
   heldByTenant: ReadonlyMap<string, number> = new Map(),
+  lastServed: ReadonlyMap<string, number> = new Map(),
 ): { task: T; agentId: string }[] {
   const pool = agents.map((a) => ({ ...a }));
   const busyInstances = new Set<string>();
   const plan: { task: T; agentId: string }[] = [];
-  for (const task of fairOrder(sorted, heldByTenant)) {
+  for (const task of fairOrder(sorted, heldByTenant, lastServed)) {
     if (plan.length >= budget) break;
     if (task.instanceId !== null && busyInstances.has(task.instanceId)) continue;
     let best: (typeof pool)[number] | undefined;

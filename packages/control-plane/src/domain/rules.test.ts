@@ -51,8 +51,8 @@ describe('fair order', () => {
       t('b1', 'b', 0),
       t('c1', 'c', 0),
     ];
-    // b's high-priority task counts as a slot b holds: at priority 0, a and c catch up first (ties: queued first).
-    expect(fairOrder(sorted).map((x) => x.id)).toEqual(['h1', 'a1', 'c1', 'a2', 'b1', 'a3']);
+    // b's high-priority task counts as a slot b holds: at priority 0, a and c catch up first; then b, served longest ago.
+    expect(fairOrder(sorted).map((x) => x.id)).toEqual(['h1', 'a1', 'c1', 'b1', 'a2', 'a3']);
   });
 
   it('puts a tenant that already runs tasks after one that runs none, then shares evenly', () => {

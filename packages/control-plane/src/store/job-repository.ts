@@ -1,3 +1,4 @@
+import { jobIdOf } from '../domain/backup-params.js';
 import type { Transaction } from 'kysely';
 import { backupParams } from '../domain/backup-params.js';
 import { ConflictError } from '../domain/errors.js';
@@ -396,7 +397,8 @@ export class JobRepository {
 
   /** A member's task ended: the member goes to UPDATED or ERROR and the run moves on. */
   readonly taskEnded: TaskEndHook = async (trx, task, end, now) => {
-    if (task.kind !== 'backup') return;
+    // Only a job's backups name a job: every other task ends without a query here.
+    if (jobIdOf(task) === null) return;
     const member = await trx
       .selectFrom('backupJobMembers')
       .selectAll()
@@ -422,7 +424,9 @@ export class JobRepository {
   };
 
   /** The keep-last of the job whose run made this backup task, when the job sets one. */
-  async keepLastOf(trx: Trx, taskId: string): Promise<number | null> {
+  async keepLastOf(trx: Trx, task: TaskRow): Promise<number | null> {
+    if (jobIdOf(task) === null) return null;
+    const taskId = task.id;
     const row = await trx
       .selectFrom('backupJobMembers')
       .innerJoin('backupJobs', 'backupJobs.id', 'backupJobMembers.jobId')

@@ -40,7 +40,7 @@ export class RetentionRepository {
     private readonly events: EventRepository,
     private readonly schedules: ScheduleRepository,
     /** The keep-last of the backup job that made a task, if any: it wins for that job's backups. */
-    private readonly jobKeepLast: (trx: Trx, taskId: string) => Promise<number | null> = () => Promise.resolve(null),
+    private readonly jobKeepLast: (trx: Trx, task: TaskRow) => Promise<number | null> = () => Promise.resolve(null),
   ) {}
 
   /**
@@ -109,7 +109,7 @@ export class RetentionRepository {
   ): Promise<string[]> {
     // A job's backup keeps what its job says; otherwise the user schedule's, else the SLA's.
     const keepLast =
-      (instanceId === task.instanceId && task.kind === 'backup' ? await this.jobKeepLast(trx, task.id) : null) ??
+      (instanceId === task.instanceId && task.kind === 'backup' ? await this.jobKeepLast(trx, task) : null) ??
       (await this.keepLastFor(trx, instanceId));
     const records = (await this.backups.ofInstance(trx, instanceId)).filter((b) => b.vanishedAt === null);
     if (keepLast === null && (opts.now === undefined || !records.some((b) => b.expiresAt !== null))) return [];

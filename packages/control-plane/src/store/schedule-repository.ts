@@ -103,20 +103,18 @@ export class ScheduleRepository {
 
   /** keep-last of an instance: its user schedule's, else its offering's SLA's, else null. */
   async keepLastFor(instanceId: string, db: Db | Transaction<Database> = this.db): Promise<number | null> {
-    const own = await db
-      .selectFrom('userSchedules')
-      .select('keepLast')
-      .where('instanceId', '=', instanceId)
-      .executeTakeFirst();
-    if (own) return own.keepLast;
-    const offering = await db
+    // One query: it runs after every successful backup.
+    const row = await db
       .selectFrom('instances')
-      .innerJoin('offerings', 'offerings.id', 'instances.offeringId')
-      .select('offerings.sla')
+      .leftJoin('userSchedules', 'userSchedules.instanceId', 'instances.id')
+      .leftJoin('offerings', 'offerings.id', 'instances.offeringId')
+      .select(['userSchedules.keepLast', 'offerings.sla'])
       .where('instances.id', '=', instanceId)
       .executeTakeFirst();
-    if (!offering?.sla) return null;
-    const keepLast = (JSON.parse(offering.sla) as Partial<Sla>).keepLast;
+    if (!row) return null;
+    if (row.keepLast !== null) return row.keepLast;
+    if (!row.sla) return null;
+    const keepLast = (JSON.parse(row.sla) as Partial<Sla>).keepLast;
     return typeof keepLast === 'number' && Number.isInteger(keepLast) && keepLast >= 1 ? keepLast : null;
   }
 }
