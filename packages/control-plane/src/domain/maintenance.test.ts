@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import {
+  admission,
+  covering,
+  DEFAULT_MAINTENANCE_MESSAGE,
+  isReady,
+  maintenanceMessage,
+  type Maintenance,
+  type WorkPlace,
+} from './maintenance.js';
+import { TASK_KINDS } from './task.js';
+
+const global: Maintenance = { scope: { kind: 'global' }, message: 'global' };
+const zoneA: Maintenance = { scope: { kind: 'zone', zone: 'zone-a' }, message: 'zone a' };
+const agent1: Maintenance = { scope: { kind: 'agent', agentId: 'agt_1' }, message: 'agent 1' };
+
+const places: Record<string, WorkPlace> = {
+  'agent 1 in zone a': { zone: 'zone-a', agentId: 'agt_1' },
+  'agent 2 in zone a': { zone: 'zone-a', agentId: 'agt_2' },
+  'zone a, no agent yet': { zone: 'zone-a', agentId: null },
+  'agent 3 in zone b': { zone: 'zone-b', agentId: 'agt_3' },
+};
+
+// Which message a backup at each place fails with, per set of scopes in maintenance (null: allowed).
+const backupCases: [string, Maintenance[], Record<string, string | null>][] = [
+  [
+    'none',
+    [],
+    { 'agent 1 in zone a': null, 'agent 2 in zone a': null, 'zone a, no agent yet': null, 'agent 3 in zone b': null },
+  ],
+  [
+    'global',
+    [global],
+    {
+      'agent 1 in zone a': 'global',
+      'agent 2 in zone a': 'global',
+      'zone a, no agent yet': 'global',
+      'agent 3 in zone b': 'global',
+    },
+  ],
+  [
+    'zone a',
+    [zoneA],
+    {
+      'agent 1 in zone a': 'zone a',
+      'agent 2 in zone a': 'zone a',
+      'zone a, no agent yet': 'zone a',
+      'agent 3 in zone b': null,
+    },
+  ],
+  [
+    'agent 1',
+    [agent1],
+    {
+      'agent 1 in zone a': 'agent 1',
+      'agent 2 in zone a': null,
+      'zone a, no agent yet': null,
+      'agent 3 in zone b': null,
+    },
+  ],
+  [
+    'all three: the narrowest message',
+    [global, zoneA, agent1],
+    {
+      'agent 1 in zone a': 'agent 1',
+      'agent 2 in zone a': 'zone a',
+      'zone a, no agent yet': 'zone a',
+      'agent 3 in zone b': 'global',
+    },
+  ],
+];
+
+describe('admission', () => {
+  for (const [name, active, expected] of backupCases) {
+    for (const [where, place] of Object.entries(places)) {
+      for (const kind of TASK_KINDS) {
+        const want = kind === 'backup' ? expected[where]! : null;
+        it(`${name}: ${kind} at ${where} → ${want === null ? 'allowed' : `fails "${want}"`}`, () => {
+          expect(admission(kind, active, place)).toEqual(
+            want === null ? { allowed: true } : { allowed: false, code: 'maintenance', message: want },
+          );
+        });
+      }
+    }
+  }
+});
+
+describe('covering', () => {
+  it('lists the covering scopes narrowest first, whatever order they come in', () => {
+    expect(covering([global, agent1, zoneA], places['agent 1 in zone a']!)).toEqual([agent1, zoneA, global]);
+    expect(covering([global, agent1, zoneA], places['agent 3 in zone b']!)).toEqual([global]);
+  });
+});
+
+describe('readiness and the message', () => {
+  it('a scope is ready once no backup runs in it', () => {
+    expect(isReady(0)).toBe(true);
+    expect(isReady(1)).toBe(false);
+  });
+
+  it('takes the default message, a trimmed one, and refuses blank or over 1,000 characters', () => {
+    expect(maintenanceMessage(undefined)).toEqual({ ok: true, message: DEFAULT_MAINTENANCE_MESSAGE });
+    expect(maintenanceMessage('  back at 06:00  ')).toEqual({ ok: true, message: 'back at 06:00' });
+    expect(maintenanceMessage('x'.repeat(1000))).toMatchObject({ ok: true });
+    // 1,000 emoji are 2,000 UTF-16 units and still 1,000 characters.
+    expect(maintenanceMessage('🔧'.repeat(1000))).toMatchObject({ ok: true });
+    expect(maintenanceMessage('x'.repeat(1001))).toEqual({
+      ok: false,
+      problem: 'must be at most 1000 characters, got 1001',
+    });
+    expect(maintenanceMessage('   ')).toMatchObject({ ok: false, problem: expect.stringMatching(/blank/) });
+  });
+});

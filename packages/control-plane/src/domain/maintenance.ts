@@ -1,0 +1,87 @@
+/**
+ * Pure maintenance rules: which scopes in maintenance cover a piece of work, what may start while
+ * they hold, and when a scope is ready for service work. The scopes are the whole control plane,
+ * one zone, and one agent.
+ *
+ * While a scope is in maintenance, a backup already running there completes; new backups there
+ * (ad-hoc, scheduled, a job's remaining instances) fail at once with the maintenance message;
+ * everything else (restores, restore-volume, deletes, listings, syncs, power state, schedule
+ * configuration) keeps working. A scope is ready once no backup is running in it.
+ */
+import type { TaskKind } from './task.js';
+
+export const DEFAULT_MAINTENANCE_MESSAGE = 'Service provider is currently undergoing scheduled maintenance.';
+export const MAX_MAINTENANCE_MESSAGE_CHARS = 1000;
+/** The error code of work refused or failed because of maintenance. */
+export const MAINTENANCE_CODE = 'maintenance';
+
+export type MaintenanceScope = { kind: 'global' } | { kind: 'zone'; zone: string } | { kind: 'agent'; agentId: string };
+
+export interface Maintenance {
+  scope: MaintenanceScope;
+  message: string;
+}
+
+/** Where a piece of work runs: its zone, and its agent once one is known (pinned or chosen). */
+export interface WorkPlace {
+  zone: string;
+  agentId: string | null;
+}
+
+/** The task kinds maintenance stops: only backups. */
+export const STOPPED_BY_MAINTENANCE: readonly TaskKind[] = ['backup'];
+
+const NARROWNESS = { agent: 0, zone: 1, global: 2 } as const;
+
+/** The scopes in maintenance that cover `place`, narrowest first (agent, zone, global). */
+export function covering(active: readonly Maintenance[], place: WorkPlace): Maintenance[] {
+  return active
+    .filter((m) => {
+      switch (m.scope.kind) {
+        case 'global':
+          return true;
+        case 'zone':
+          return m.scope.zone === place.zone;
+        case 'agent':
+          return place.agentId !== null && m.scope.agentId === place.agentId;
+      }
+    })
+    .sort((a, b) => NARROWNESS[a.scope.kind] - NARROWNESS[b.scope.kind]);
+}
+
+export type Admission = { allowed: true } | { allowed: false; code: typeof MAINTENANCE_CODE; message: string };
+
+/**
+ * May a task of `kind` start at `place`? Only backups are stopped; the message the tenant sees is
+ * the narrowest covering scope's (an agent's own notice says more than the global one).
+ *
+ * @example admission('backup', [{ scope: { kind: 'global' }, message: 'm' }], { zone: 'z', agentId: null })
+ * // → { allowed: false, code: 'maintenance', message: 'm' }
+ */
+export function admission(kind: TaskKind, active: readonly Maintenance[], place: WorkPlace): Admission {
+  if (!STOPPED_BY_MAINTENANCE.includes(kind)) return { allowed: true };
+  const [narrowest] = covering(active, place);
+  return narrowest ? { allowed: false, code: MAINTENANCE_CODE, message: narrowest.message } : { allowed: true };
+}
+
+/** A scope is ready for service work once no backup task is running in it. */
+export function isReady(runningBackups: number): boolean {
+  return runningBackups === 0;
+}
+
+/**
+ * The message a PUT sets: the default when none is given; a problem naming the limit when it is
+ * blank or longer than 1,000 characters (counted as the user sees them, not in UTF-16 units).
+ */
+export function maintenanceMessage(
+  input: string | undefined,
+): { ok: true; message: string } | { ok: false; problem: string } {
+  if (input === undefined) return { ok: true, message: DEFAULT_MAINTENANCE_MESSAGE };
+  const message = input.trim();
+  if (message === '') return { ok: false, problem: 'must not be blank (leave it out for the default message)' };
+  const chars = [...message].length;
+  if (chars > MAX_MAINTENANCE_MESSAGE_CHARS) {
+    return { ok: false, problem: `must be at most ${MAX_MAINTENANCE_MESSAGE_CHARS} characters, got ${chars}` };
+  }
+  return { ok: true, message };
+}
