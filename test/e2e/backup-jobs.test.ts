@@ -1,8 +1,9 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
-import { clockEnv, setClock, tickedAt } from '@cairn/test-harness/clock';
+import { clockEnv, eventsWhere, setClock, tickedAt } from '@cairn/test-harness/clock';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import { twoReplicas, type TwoReplicas } from '@cairn/test-harness/replicas';
 import {
   enrollAgent,
   startAgent,
@@ -115,16 +116,7 @@ describe.each(backends)('backup jobs (%s)', (backend) => {
       `${runs} run(s) of job ${id} to finish`,
       60_000,
     );
-  const jobEvents = async (jobId: string, type: string) => {
-    const out: any[] = [];
-    let after = 0;
-    for (;;) {
-      const page = (await admin.expect(200, 'GET', `/v1/events?after=${after}&limit=500`)).items as any[];
-      if (page.length === 0) return out.filter((e) => e.jobId === jobId && e.type === type);
-      out.push(...page);
-      after = page[page.length - 1].id;
-    }
-  };
+  const jobEvents = (jobId: string, type: string) => eventsWhere(admin, (e) => e.jobId === jobId && e.type === type);
   const step = async (iso: string) => {
     setClock(clock, iso);
     await tickedAt(cp, iso);
@@ -477,26 +469,18 @@ describe.each(backends)('backup jobs (%s)', (backend) => {
 // Replicas share one MySQL database; SQLite is the single-process quick start.
 describe.runIf(backends.includes('mysql'))('a job schedule on two control-plane replicas (mysql)', () => {
   const FIRES = 5;
-  let db: TestDatabase;
+  let replicas: TwoReplicas | undefined;
   let a: ControlPlaneProc;
   let b: ControlPlaneProc;
-  let agent: Proc;
   let clock: string;
 
   beforeAll(async () => {
-    db = await freshDatabase('mysql');
-    clock = path.join(tempDir('clock'), 'now');
-    setClock(clock, '2026-06-01T00:00:30Z');
-    a = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env: clockEnv(clock) });
-    b = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env: clockEnv(clock) });
-    agent = await startAgent((await enrollAgent(a, 'zone-a', 'replica-host')).stateDir);
+    replicas = await twoReplicas({ clockAt: '2026-06-01T00:00:30Z' });
+    ({ clock, a, b } = replicas);
   });
 
   afterAll(async () => {
-    await agent?.stop();
-    await a?.proc.stop();
-    await b?.proc.stop();
-    await db?.drop();
+    await replicas?.stop();
   });
 
   it('fires every minute exactly once: one run per fire, whichever replica claims it', async () => {

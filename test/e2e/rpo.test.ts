@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
 import { clockEnv, eventsOf, setClock, tickedAt } from '@cairn/test-harness/clock';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import { twoReplicas, type TwoReplicas } from '@cairn/test-harness/replicas';
 import {
   enrollAgent,
   startAgent,
@@ -175,26 +176,18 @@ describe.each(backends)('the RPO watch on %s', (backend) => {
 // Replicas share one MySQL database; SQLite is the single-process quick start.
 describe.runIf(backends.includes('mysql'))('the RPO watch on two control-plane replicas of one MySQL database', () => {
   const N = 20;
-  let db: TestDatabase;
+  let replicas: TwoReplicas | undefined;
   let a: ControlPlaneProc;
   let b: ControlPlaneProc;
-  let agent: Proc;
   let clock: string;
 
   beforeAll(async () => {
-    db = await freshDatabase('mysql');
-    clock = path.join(tempDir('clock'), 'now');
-    setClock(clock, at('00:00:00'));
-    a = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env: clockEnv(clock) });
-    b = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env: clockEnv(clock) });
-    agent = await startAgent((await enrollAgent(a, 'zone-a', 'rpo-replica-host')).stateDir);
+    replicas = await twoReplicas({ clockAt: at('00:00:00'), agentName: 'rpo-replica-host' });
+    ({ clock, a, b } = replicas);
   });
 
   afterAll(async () => {
-    await agent?.stop();
-    await a?.proc.stop();
-    await b?.proc.stop();
-    await db?.drop();
+    await replicas?.stop();
   });
 
   it(`raises each event once for each of ${N} instances while both replicas watch`, async () => {

@@ -1,16 +1,9 @@
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
-import { backupTasks, clockEnv, eventsOf, setClock, tickedAt } from '@cairn/test-harness/clock';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { backupTasks, eventsOf, setClock, tickedAt } from '@cairn/test-harness/clock';
+import { backends } from '@cairn/test-harness/databases';
+import { twoReplicas, type TwoReplicas } from '@cairn/test-harness/replicas';
+import type { ControlPlaneProc } from '@cairn/test-harness/processes';
 import { assignOffering } from '@cairn/test-harness/scenario';
 import { waitFor } from '@cairn/test-harness/wait';
 
@@ -18,21 +11,16 @@ const FIRES = 50;
 
 // Replicas share one MySQL database; SQLite is the single-process quick start.
 describe.runIf(backends.includes('mysql'))('two control-plane replicas firing schedules on one MySQL database', () => {
-  let db: TestDatabase;
+  let replicas: TwoReplicas | undefined;
   let a: ControlPlaneProc;
   let b: ControlPlaneProc;
-  let agent: Proc;
   let api: Api;
   let clock: string;
   const ids: string[] = [];
 
   beforeAll(async () => {
-    db = await freshDatabase('mysql');
-    clock = path.join(tempDir('clock'), 'now');
-    setClock(clock, '2026-06-01T00:00:30Z');
-    a = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env: clockEnv(clock) });
-    b = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env: clockEnv(clock) });
-    agent = await startAgent((await enrollAgent(a, 'zone-a', 'replica-host')).stateDir);
+    replicas = await twoReplicas({ clockAt: '2026-06-01T00:00:30Z' });
+    ({ clock, a, b } = replicas);
     api = new Api(b.url, b.adminToken);
     const provider = await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
       name: 'fast',
@@ -71,10 +59,7 @@ describe.runIf(backends.includes('mysql'))('two control-plane replicas firing sc
   });
 
   afterAll(async () => {
-    await agent?.stop();
-    await a?.proc.stop();
-    await b?.proc.stop();
-    await db?.drop();
+    await replicas?.stop();
   });
 
   it(`makes exactly one backup per fire over ${FIRES} fires`, async () => {

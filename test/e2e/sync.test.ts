@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
 import { clockEnv, setClock, tickedAt } from '@cairn/test-harness/clock';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import { twoReplicas, type TwoReplicas } from '@cairn/test-harness/replicas';
 import {
   enrollAgent,
   startAgent,
@@ -381,21 +382,15 @@ describe.each(backends)('periodic sync under the test clock (%s)', (backend) => 
 // Replicas share one MySQL database; SQLite is the single-process quick start.
 describe.runIf(backends.includes('mysql'))('periodic sync with two control planes on one MySQL database', () => {
   const INTERVALS = 15;
-  let db: TestDatabase;
+  let replicas: TwoReplicas | undefined;
   let a: ControlPlaneProc;
   let b: ControlPlaneProc;
-  let agent: Proc;
   let api: Api;
   let clock: string;
 
   beforeAll(async () => {
-    db = await freshDatabase('mysql');
-    clock = path.join(tempDir('clock'), 'now');
-    setClock(clock, '2026-06-01T00:00:30Z');
-    const env = { ...clockEnv(clock), CAIRN_SYNC_INTERVAL_S: '60' };
-    a = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env });
-    b = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env });
-    agent = await startAgent((await enrollAgent(a, 'zone-a', 'replica-host')).stateDir);
+    replicas = await twoReplicas({ clockAt: '2026-06-01T00:00:30Z', env: { CAIRN_SYNC_INTERVAL_S: '60' } });
+    ({ clock, a, b } = replicas);
     api = new Api(b.url, b.adminToken);
     await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
       name: 'synced',
@@ -406,10 +401,7 @@ describe.runIf(backends.includes('mysql'))('periodic sync with two control plane
   });
 
   afterAll(async () => {
-    await agent?.stop();
-    await a?.proc.stop();
-    await b?.proc.stop();
-    await db?.drop();
+    await replicas?.stop();
   });
 
   it(`queues exactly one sync per interval over ${INTERVALS} intervals`, async () => {

@@ -34,13 +34,19 @@ export async function backupTasks(api: Api, instanceId: string): Promise<{ id: s
   return (await api.expect(200, 'GET', `/v1/tasks?kind=backup&instanceId=${instanceId}&limit=500`)).items;
 }
 
-export async function eventsOf(api: Api, type: string, instanceId: string): Promise<any[]> {
+/** Every event `api` may see that `keep` accepts, oldest first (pages through the whole stream). */
+export async function eventsWhere(api: Api, keep: (event: any) => boolean): Promise<any[]> {
   const all: any[] = [];
   let after = 0;
   for (;;) {
     const page = (await api.expect(200, 'GET', `/v1/events?after=${after}&limit=500`)).items as any[];
-    if (page.length === 0) return all.filter((e) => e.type === type && e.instanceId === instanceId);
+    if (page.length === 0) return all.filter(keep);
     all.push(...page);
     after = page[page.length - 1].id;
   }
+}
+
+/** The events of one type about one instance. */
+export async function eventsOf(api: Api, type: string, instanceId: string): Promise<any[]> {
+  return eventsWhere(api, (e) => e.type === type && e.instanceId === instanceId);
 }
