@@ -18,7 +18,7 @@ import type { BackupRepository } from '../store/backup-repository.js';
 import type { ProviderScheduleRepository } from '../store/provider-schedule-repository.js';
 import type { RetentionRepository } from '../store/retention-repository.js';
 import type { StoredDrift, SyncRepository } from '../store/sync-repository.js';
-import type { TaskRepository } from '../store/task-repository.js';
+import { providerTask, type TaskRepository } from '../store/task-repository.js';
 
 /** The plugin capability that makes an in-place restore ask for the instance's power state first. */
 export const RESTORE_REQUIRES_STOPPED = 'restore-requires-stopped';
@@ -300,6 +300,18 @@ export class Operations {
     }
   }
 
+  /** One task of the caller's tenant for a provider as a whole ({@link providerTask}); wakes the dispatcher. */
+  private async providerTask(
+    p: Principal,
+    kind: TaskKind,
+    provider: ProviderRow,
+    params: Record<string, unknown>,
+  ): Promise<TaskRow> {
+    const task = await this.tasks.create(providerTask(kind, provider, p.tenantId, defaultPriority(p), params));
+    this.wake();
+    return task;
+  }
+
   /** One task for one instance through its offering's provider; wakes the dispatcher. */
   private async enqueue(
     p: Principal,
@@ -376,20 +388,7 @@ export class Operations {
   ): Promise<{ task: TaskRow; items: unknown }> {
     const provider = await this.catalog.getProvider(providerId);
     if (!provider) throw new NotFoundError('provider connection', providerId);
-    const task = await this.tasks.create({
-      kind: 'list-offerings',
-      tenantId: p.tenantId,
-      instanceId: null,
-      backupId: null,
-      offeringId: null,
-      providerId: provider.id,
-      plugin: provider.plugin,
-      zone: provider.zone,
-      pinnedAgentId: null,
-      priority: defaultPriority(p),
-      params: {},
-    });
-    this.wake();
+    const task = await this.providerTask(p, 'list-offerings', provider, {});
     const now = await this.awaitTask(task.id, waitMs);
     if (!now) {
       throw new UpstreamError(
@@ -444,20 +443,7 @@ export class Operations {
         'preflight_unsupported',
       );
     }
-    const task = await this.tasks.create({
-      kind: 'preflight',
-      tenantId: p.tenantId,
-      instanceId: null,
-      backupId: null,
-      offeringId: null,
-      providerId: provider.id,
-      plugin: provider.plugin,
-      zone: provider.zone,
-      pinnedAgentId: null,
-      priority: defaultPriority(p),
-      params: locator === undefined ? {} : { locator },
-    });
-    this.wake();
+    const task = await this.providerTask(p, 'preflight', provider, locator === undefined ? {} : { locator });
     const ended = await this.awaitTask(task.id, waitMs);
     if (!ended) return { task: (await this.tasks.get(task.id))! };
     const failed = (detail: string) =>
