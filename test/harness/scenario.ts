@@ -74,6 +74,8 @@ export interface TaskBody {
   backupId: string | null;
   error: { code: string; message: string } | null;
   progress: { percent: number; bytesDone: number; bytesTotal: number };
+  /** The operation's output as JSON (null until it succeeded, and for a backup). */
+  output: unknown;
 }
 
 /** Polls a task until it is in one of `states`. */

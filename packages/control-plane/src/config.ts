@@ -39,6 +39,8 @@ export interface Config {
   syncIntervalS: number;
   /** How long an in-place restore waits for the plugin to tell the instance's power state. */
   powerStateWaitMs: number;
+  /** How long POST .../providers/{id}/preflight waits for the checks before it answers 202. */
+  preflightWaitMs: number;
   /** TEST ONLY: a file holding the scheduler's current time (needs NODE_ENV=test). */
   testClockFile: string | undefined;
 }
@@ -81,6 +83,7 @@ const schema = z.object({
     .max(7 * 24 * 3600, 'must be at most 604800 seconds (a week)')
     .default(300),
   CAIRN_POWER_STATE_WAIT_MS: int(100).max(120_000).default(30_000),
+  CAIRN_PREFLIGHT_WAIT_MS: int(100).max(120_000).default(30_000),
   CAIRN_TEST_CLOCK_FILE: z.string().min(1).optional(),
   NODE_ENV: z.string().optional(),
 });
@@ -140,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     schedulerTickMs: e.CAIRN_SCHEDULER_TICK_MS,
     syncIntervalS: e.CAIRN_SYNC_INTERVAL_S,
     powerStateWaitMs: e.CAIRN_POWER_STATE_WAIT_MS,
+    preflightWaitMs: e.CAIRN_PREFLIGHT_WAIT_MS,
     testClockFile: e.CAIRN_TEST_CLOCK_FILE,
   };
 }

@@ -269,7 +269,9 @@ export class Executor {
         },
       });
       ctx.close();
-      const result = fitResult(resultOutcome(decision.operation, outcome, decision.params['mode']));
+      const result = fitResult(
+        resultOutcome(decision.operation, outcome, decision.params['mode'], decision.connection.credentials),
+      );
       // Result before journal: a crash in between is caught by recoverInterrupted's hasResult.
       spool.append('result', { taskId, attempt, ...result, atMs: Date.now() });
       journal.finish(taskId, attempt, Date.now());

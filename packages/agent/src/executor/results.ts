@@ -10,11 +10,17 @@ export type ResultOutcome = { ok: wire.ISuccess } | { error: wire.ITaskError };
 /**
  * Turns what the guard returned into the wire outcome, checking the value with the SDK's
  * {@link checkResult} (shared with `@cairn/plugin-sdk/testing`): a backup must describe the
- * backup it made, other operations return JSON-able output; anything malformed is a failure.
+ * backup it made, a preflight its checks (with the connection's `credentials` blanked in them),
+ * other operations return JSON-able output; anything malformed is a failure.
  */
-export function resultOutcome(operation: Operation, outcome: Guarded<unknown>, requestedMode: unknown): ResultOutcome {
+export function resultOutcome(
+  operation: Operation,
+  outcome: Guarded<unknown>,
+  requestedMode: unknown,
+  credentials?: unknown,
+): ResultOutcome {
   if (!outcome.ok) return failureOutcome(outcome.failure);
-  const checked = checkResult(operation, outcome.value, requestedMode);
+  const checked = checkResult(operation, outcome.value, requestedMode, { credentials });
   if (!checked.ok) return failureOutcome(checked.failure);
   if (checked.backup) return { ok: { backup: checked.backup, outputJson: '' } };
   return { ok: { outputJson: checked.outputJson } };

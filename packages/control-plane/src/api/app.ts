@@ -7,7 +7,7 @@ import { InputError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import { bearerAuth, type Env } from './auth.js';
 import type { ApiDeps } from './context.js';
-import { mutatingRequests } from './idempotency.js';
+import { commitsItself, mutatingRequests } from './idempotency.js';
 import { router } from './openapi.js';
 import { errorHandler, problem } from './problem.js';
 import { agentRoutes, enrollRoutes } from './routes/agents.js';
@@ -74,6 +74,7 @@ export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
   v1.use(bearerAuth(deps.tenants));
   // Before the request transaction: it waits for an agent's answer.
   v1.use('/backups/:id/restore', inPlaceRestoreCheck(deps));
+  v1.use('/zones/:zone/providers/:id/preflight', commitsItself);
   v1.use(mutatingRequests(deps.db, deps.idempotency));
   v1.route('/', tenantRoutes(deps));
   v1.route('/', agentRoutes(deps));

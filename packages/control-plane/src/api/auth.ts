@@ -3,7 +3,13 @@ import { isSpAdmin, type Principal } from '../domain/access.js';
 import { ForbiddenError, UnauthorizedError } from '../domain/errors.js';
 import type { TenantRepository } from '../store/tenant-repository.js';
 
-export type Env = { Variables: { principal: Principal } };
+export type Env = {
+  Variables: {
+    principal: Principal;
+    /** The request commits its one write itself, then waits for an agent (see `commitsItself`). */
+    commitsItself?: boolean;
+  };
+};
 
 /** Resolves the bearer token to a principal; every /v1 route but enrollment exchange needs one. */
 export function bearerAuth(tenants: TenantRepository): MiddlewareHandler<Env> {

@@ -18,6 +18,11 @@ const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * key with a different request is refused (422); a retry while the first still runs gets 409
  * with Retry-After. A request cut off by a crash committed nothing, and its claim expires after a
  * lease of seconds, after which a retry runs it.
+ *
+ * A request marked `commitsItself` (see {@link commitsItself}) gets no request transaction: its
+ * one write commits on its own, and it then waits for an agent, which inside the transaction would
+ * hold the store (on SQLite its only writer) while the agent's answer needs it. Its answer is
+ * still stored for its Idempotency-Key, once it is known.
  */
 export function mutatingRequests(db: Db, repo: IdempotencyRepository): MiddlewareHandler<Env> {
   return async (c, next) => {
@@ -58,30 +63,40 @@ export function mutatingRequests(db: Db, repo: IdempotencyRepository): Middlewar
     }
     let thrown: unknown;
     let committed = false;
+    const work = async () => {
+      try {
+        await next();
+      } catch (err) {
+        thrown = err;
+        return false;
+      }
+      if (c.error !== undefined || c.res.status >= 400) return false;
+      if (key !== undefined && claimToken !== undefined) {
+        await repo.complete(
+          principalId,
+          key,
+          claimToken,
+          c.res.status,
+          await c.res.clone().text(),
+          c.res.headers.get('location'),
+        );
+      }
+      return true;
+    };
     try {
-      committed = await inRequestTransaction(db, async () => {
-        try {
-          await next();
-        } catch (err) {
-          thrown = err;
-          return false;
-        }
-        if (c.error !== undefined || c.res.status >= 400) return false;
-        if (key !== undefined && claimToken !== undefined) {
-          await repo.complete(
-            principalId,
-            key,
-            claimToken,
-            c.res.status,
-            await c.res.clone().text(),
-            c.res.headers.get('location'),
-          );
-        }
-        return true;
-      });
+      committed = c.get('commitsItself') === true ? await work() : await inRequestTransaction(db, work);
     } finally {
       if (!committed && key !== undefined && claimToken !== undefined) await repo.release(principalId, key, claimToken);
     }
     if (thrown !== undefined) throw thrown;
   };
 }
+
+/**
+ * Marks the requests it is mounted on as committing their one write themselves (a task they then
+ * wait for): {@link mutatingRequests} opens no transaction around them. Mount it before that.
+ */
+export const commitsItself: MiddlewareHandler<Env> = async (c, next) => {
+  c.set('commitsItself', true);
+  await next();
+};

@@ -36,16 +36,17 @@ export function jsonResponse<T extends z.ZodType>(schema: T, description: string
   return { content: { 'application/json': { schema } }, description };
 }
 
-const problem = (description: string) => ({
+/** A problem+json response for `createRoute`. */
+export const problemResponse = (description: string) => ({
   content: { 'application/problem+json': { schema: Problem } },
   description,
 });
 
 /** The error answers every authenticated route may give. */
 export const errorResponses = {
-  400: problem('invalid input (the body, query or a header); nothing was written'),
-  401: problem('missing or invalid bearer token'),
-  403: problem('the caller’s role does not allow this'),
-  404: problem('unknown id, or one that belongs to another tenant'),
-  409: problem('the current state does not allow this'),
+  400: problemResponse('invalid input (the body, query or a header); nothing was written'),
+  401: problemResponse('missing or invalid bearer token'),
+  403: problemResponse('the caller’s role does not allow this'),
+  404: problemResponse('unknown id, or one that belongs to another tenant'),
+  409: problemResponse('the current state does not allow this'),
 } as const;

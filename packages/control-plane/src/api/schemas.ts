@@ -248,6 +248,24 @@ export const ProviderOfferings = z
   })
   .openapi('ProviderOfferings');
 
+export const PreflightBody = z
+  .object({
+    locator: freeJson<unknown>(
+      'value',
+      'an instance locator to check too, as the plugin takes it; without, only the connection is checked',
+    ).optional(),
+  })
+  .strict()
+  .openapi('PreflightBody');
+export const PreflightCheck = z
+  .object({
+    name: z.string().openapi({ example: 'store-writable' }),
+    ok: z.boolean(),
+    message: z.string().openapi({ description: 'what the plugin found' }),
+    advice: z.string().optional().openapi({ description: 'what to do about a failed check' }),
+  })
+  .openapi('PreflightCheck');
+
 const Ids = (what: string) => z.array(z.string()).openapi({ description: what });
 export const DriftReport = z
   .object({
@@ -435,6 +453,16 @@ export const Task = z
   .openapi('Task');
 export const TaskPage = page(Task).openapi('TaskPage');
 export const TaskList = z.object({ items: z.array(Task) }).openapi('TaskList');
+export const PreflightAnswer = z
+  .object({
+    ok: z.boolean().openapi({ description: 'every check passed' }),
+    checks: z.array(PreflightCheck).openapi({ description: 'at most 50, in the order the plugin ran them' }),
+    task: Task,
+  })
+  .openapi('PreflightAnswer');
+export const PreflightPending = z
+  .object({ task: Task.openapi({ description: 'still running: its output carries the checks once it ends' }) })
+  .openapi('PreflightPending');
 export const InstanceAssignment = z
   .object({
     instance: Instance,

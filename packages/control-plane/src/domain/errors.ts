@@ -45,8 +45,8 @@ export class ConflictError extends AppError {
 }
 export class UnavailableError extends AppError {
   override readonly name = 'UnavailableError';
-  constructor(message: string) {
-    super(503, 'unavailable', message);
+  constructor(message: string, code = 'unavailable') {
+    super(503, code, message);
   }
 }
 

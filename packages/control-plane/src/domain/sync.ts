@@ -24,7 +24,8 @@ export const SYNC_LIMITS = {
 
 export type Listing = { ok: true; points: ListedPoint[] } | { ok: false; reason: string };
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+export const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** An ISO time (or epoch ms) the store can keep, or undefined. */
 function time(v: unknown): number | undefined {

@@ -1,6 +1,15 @@
 import { canSee, defaultPriority, type Principal } from '../domain/access.js';
 import { backupParams } from '../domain/backup-params.js';
-import { AppError, ConflictError, ForbiddenError, InputError, NotFoundError, UpstreamError } from '../domain/errors.js';
+import {
+  AppError,
+  ConflictError,
+  ForbiddenError,
+  InputError,
+  NotFoundError,
+  UnavailableError,
+  UpstreamError,
+} from '../domain/errors.js';
+import { parsePreflight, type PreflightReport } from '../domain/preflight.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import { isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
 import type { BackupRow, InstanceRow, OfferingRow, ProviderRow, TaskRow } from '../store/schema.js';
@@ -9,7 +18,7 @@ import type { BackupRepository } from '../store/backup-repository.js';
 import type { ProviderScheduleRepository } from '../store/provider-schedule-repository.js';
 import type { RetentionRepository } from '../store/retention-repository.js';
 import type { StoredDrift, SyncRepository } from '../store/sync-repository.js';
-import type { TaskRepository } from '../store/task-repository.js';
+import { providerTask, type TaskRepository } from '../store/task-repository.js';
 
 /** The plugin capability that makes an in-place restore ask for the instance's power state first. */
 export const RESTORE_REQUIRES_STOPPED = 'restore-requires-stopped';
@@ -291,6 +300,18 @@ export class Operations {
     }
   }
 
+  /** One task of the caller's tenant for a provider as a whole ({@link providerTask}); wakes the dispatcher. */
+  private async providerTask(
+    p: Principal,
+    kind: TaskKind,
+    provider: ProviderRow,
+    params: Record<string, unknown>,
+  ): Promise<TaskRow> {
+    const task = await this.tasks.create(providerTask(kind, provider, p.tenantId, defaultPriority(p), params));
+    this.wake();
+    return task;
+  }
+
   /** One task for one instance through its offering's provider; wakes the dispatcher. */
   private async enqueue(
     p: Principal,
@@ -367,20 +388,7 @@ export class Operations {
   ): Promise<{ task: TaskRow; items: unknown }> {
     const provider = await this.catalog.getProvider(providerId);
     if (!provider) throw new NotFoundError('provider connection', providerId);
-    const task = await this.tasks.create({
-      kind: 'list-offerings',
-      tenantId: p.tenantId,
-      instanceId: null,
-      backupId: null,
-      offeringId: null,
-      providerId: provider.id,
-      plugin: provider.plugin,
-      zone: provider.zone,
-      pinnedAgentId: null,
-      priority: defaultPriority(p),
-      params: {},
-    });
-    this.wake();
+    const task = await this.providerTask(p, 'list-offerings', provider, {});
     const now = await this.awaitTask(task.id, waitMs);
     if (!now) {
       throw new UpstreamError(
@@ -405,6 +413,47 @@ export class Operations {
         `listing offerings through ${provider.plugin} (task ${task.id}) gave no list: ${now.output ?? ''}`,
       );
     return { task: now, items };
+  }
+
+  /**
+   * Runs the provider's preflight through its plugin on a live agent of its zone (placed as a
+   * sync is: any agent there that runs the plugin): one preflight task, committed, then awaited up
+   * to `waitMs`. Call it outside any request transaction: the agent's answer needs the store.
+   * No live agent runs the plugin: 503 no_agent; none of them can preflight: 409
+   * preflight_unsupported (nothing is queued either way). The plugin failed or the task ended
+   * otherwise: 502 provider_failed with its code and message. Still running at `waitMs`: the
+   * task without a report (it goes on; its output carries the checks).
+   */
+  async preflight(
+    p: Principal,
+    provider: ProviderRow,
+    locator: unknown,
+    waitMs: number,
+  ): Promise<{ task: TaskRow; report?: PreflightReport }> {
+    const live = await this.agents.live(provider.zone, provider.plugin, 'preflight');
+    if (live.withPlugin === 0) {
+      throw new UnavailableError(
+        `no live agent of zone ${provider.zone} runs ${provider.plugin}; start or enroll one, then retry`,
+        'no_agent',
+      );
+    }
+    if (live.capable === 0) {
+      throw new ConflictError(
+        `${provider.plugin} on the agents of zone ${provider.zone} cannot preflight (its manifest does not list preflight)`,
+        'preflight_unsupported',
+      );
+    }
+    const task = await this.providerTask(p, 'preflight', provider, locator === undefined ? {} : { locator });
+    const ended = await this.awaitTask(task.id, waitMs);
+    if (!ended) return { task: (await this.tasks.get(task.id))! };
+    const failed = (detail: string) =>
+      new UpstreamError(502, 'provider_failed', `preflight through ${provider.plugin} (task ${task.id}) ${detail}`);
+    if (ended.state !== 'succeeded') {
+      throw failed(`${ended.state}: ${ended.errorCode ?? ended.state}: ${ended.errorMessage ?? ''}`);
+    }
+    const parsed = parsePreflight(ended.output);
+    if (!parsed.ok) throw failed(`gave no report: ${parsed.reason}`);
+    return { task: ended, report: parsed.report };
   }
 
   async cancel(p: Principal, taskId: string): Promise<TaskRow> {

@@ -383,6 +383,29 @@ export class AgentRepository {
     return found.length > 0 && found.every((p) => p.capabilities.includes(capability));
   }
 
+  /**
+   * The live agents of `zone` running `plugin`: how many there are, and how many of them declare
+   * `capability`. Live: connected and not shutting down (a maintenance drain still runs all but
+   * backups), heard from within the stale limit, not revoked.
+   */
+  async live(
+    zone: string,
+    plugin: string,
+    capability: string,
+    now = Date.now(),
+  ): Promise<{ withPlugin: number; capable: number }> {
+    const rows = await this.db
+      .selectFrom('agents')
+      .select('plugins')
+      .where('zone', '=', zone)
+      .where('revokedAt', 'is', null)
+      .where('state', '=', 'connected')
+      .where('lastSeenAt', '>=', now - this.staleAfterMs)
+      .execute();
+    const found = rows.flatMap((r) => (JSON.parse(r.plugins) as AgentPlugin[]).filter((p) => p.name === plugin));
+    return { withPlugin: found.length, capable: found.filter((p) => p.capabilities.includes(capability)).length };
+  }
+
   /** {@link pluginDeclares} in the current request's transaction, or outside any. */
   async declares(zone: string, plugin: string, capability: string): Promise<boolean> {
     return this.pluginDeclares(this.db, zone, plugin, capability);

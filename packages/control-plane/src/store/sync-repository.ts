@@ -10,7 +10,7 @@ import { newId } from './ids.js';
 import type { RetentionRepository } from './retention-repository.js';
 import type { Database, ProviderRow, ProviderSyncRow, TaskRow } from './schema.js';
 import type { TaskEndHook } from './task-endings.js';
-import type { TaskRepository } from './task-repository.js';
+import { providerTask, type TaskRepository } from './task-repository.js';
 
 type Trx = Transaction<Database>;
 
@@ -61,24 +61,7 @@ export class SyncRepository {
       if (!(await this.claim(trx, provider.id, id, row ? row.activeTaskId : undefined, now))) {
         throw new ConflictError(`a sync of provider connection ${provider.id} was queued meanwhile`, 'sync_pending');
       }
-      const task = await this.tasks.create(
-        {
-          id,
-          kind: 'sync',
-          tenantId,
-          instanceId: null,
-          backupId: null,
-          offeringId: null,
-          providerId: provider.id,
-          plugin: provider.plugin,
-          zone: provider.zone,
-          pinnedAgentId: null,
-          priority,
-          params: {},
-        },
-        now,
-        trx,
-      );
+      const task = await this.tasks.create({ id, ...providerTask('sync', provider, tenantId, priority, {}) }, now, trx);
       return { task, created: true };
     });
   }

@@ -6,7 +6,7 @@ import { transact, type Db } from './db.js';
 import type { EventRepository } from './event-repository.js';
 import { newId } from './ids.js';
 import { decodeCursor, decodeSeqCursor, pageOf, type Page, type PageRequest } from './page.js';
-import type { Database, TaskProgressRow, TaskRow } from './schema.js';
+import type { Database, ProviderRow, TaskProgressRow, TaskRow } from './schema.js';
 import { TaskEndings } from './task-endings.js';
 
 export interface NewTask {
@@ -23,6 +23,32 @@ export interface NewTask {
   params: Record<string, unknown>;
   /** A caller that must name the task before it exists (to claim a row for it) picks its id. */
   id?: string;
+}
+
+/**
+ * A task for a provider as a whole (a sync, a preflight, a live offerings list): no instance, on
+ * any agent of the provider's zone that runs its plugin.
+ */
+export function providerTask(
+  kind: TaskKind,
+  provider: Pick<ProviderRow, 'id' | 'plugin' | 'zone'>,
+  tenantId: string,
+  priority: number,
+  params: Record<string, unknown>,
+): NewTask {
+  return {
+    kind,
+    tenantId,
+    instanceId: null,
+    backupId: null,
+    offeringId: null,
+    providerId: provider.id,
+    plugin: provider.plugin,
+    zone: provider.zone,
+    pinnedAgentId: null,
+    priority,
+    params,
+  };
 }
 
 export interface TaskFilter {

@@ -44,6 +44,14 @@ export const manifest: PluginManifest = {
         type: 'boolean',
         description: 'when true, configure-schedule and deconfigure-schedule fail with SCHEDULE_REFUSED',
       },
+      failPreflight: {
+        enum: ['config-valid', 'store-writable'],
+        description: 'preflight answers this check failed, with advice',
+      },
+      preflightLeak: {
+        type: 'boolean',
+        description: 'TEST ONLY: when true, preflight puts the credentials in a message (the agent blanks them)',
+      },
     },
     additionalProperties: false,
   },

@@ -143,10 +143,93 @@ describe('dummy plugin', () => {
   });
 
   it('passes preflight, and lists nothing without a store', async () => {
-    const env = new MockTaskEnvironment(plugin);
-    expect(await env.run('preflight', {})).toMatchObject({ ok: true, value: { ok: true } });
+    const env = new MockTaskEnvironment(plugin, { config: { durationMs: 0 } });
+    expect(await env.run('preflight', {})).toMatchObject({
+      ok: true,
+      value: {
+        ok: true,
+        checks: [
+          { name: 'config-valid', ok: true, message: 'the config is valid' },
+          { name: 'store-writable', ok: true, message: 'no storeDir is set: restore points are not kept' },
+        ],
+      },
+    });
     expect(await env.run('sync', {})).toMatchObject({ ok: false, failure: { code: 'NO_STORE' } });
     await expect(env.run('teleport' as 'sync', {})).rejects.toThrow(PluginRefusedError);
+  });
+});
+
+describe('dummy preflight', () => {
+  const run = (config: Record<string, unknown>, locator?: unknown, credentials?: Record<string, unknown>) =>
+    new MockTaskEnvironment(plugin, {
+      config: { durationMs: 0, ...config },
+      ...(credentials ? { credentials } : {}),
+    }).run('preflight', locator === undefined ? {} : { locator });
+
+  it('fails the check failPreflight names, with advice, from the config or the locator', async () => {
+    const failed = {
+      name: 'store-writable',
+      ok: false,
+      message: 'dummy: store-writable fails as configured (failPreflight)',
+      advice: 'remove failPreflight from the provider connection config or the locator',
+    };
+    const fromConfig = await run({ failPreflight: 'store-writable' });
+    expect(fromConfig).toMatchObject({
+      ok: true,
+      value: { ok: false, checks: [{ name: 'config-valid', ok: true }, failed] },
+    });
+    const fromLocator = await run({}, { dummy: { failPreflight: 'store-writable' } });
+    expect(fromLocator).toMatchObject({ ok: true, value: { ok: false, checks: [{ ok: true }, failed] } });
+  });
+
+  it('answers a config it cannot take as a failed config-valid check', async () => {
+    const out = await run({ steps: 0 });
+    expect(out).toMatchObject({
+      ok: true,
+      value: {
+        ok: false,
+        checks: [{ name: 'config-valid', ok: false, message: 'dummy: steps must be an integer >= 1, got 0' }],
+      },
+    });
+    expect(await run({ failPreflight: 'moon-phase' })).toMatchObject({
+      value: {
+        ok: false,
+        checks: [{ name: 'config-valid', message: expect.stringMatching(/failPreflight must be one of/) as string }],
+      },
+    });
+  });
+
+  it('finds a store it cannot write to, and leaves a writable one as it was', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dummy-preflight-'));
+    try {
+      const good = await run({ storeDir: dir });
+      expect(good).toMatchObject({
+        value: { ok: true, checks: [{}, { name: 'store-writable', message: `${dir} is writable` }] },
+      });
+      expect(await readdir(dir)).toEqual([]);
+      // A file where the store directory should be.
+      await writeFile(join(dir, 'file'), 'x');
+      const bad = await run({ storeDir: join(dir, 'file', 'store') });
+      expect(bad).toMatchObject({
+        value: {
+          ok: false,
+          checks: [
+            { ok: true },
+            { name: 'store-writable', ok: false, advice: expect.stringMatching(/^create /) as string },
+          ],
+        },
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fails as configured, and its leaked credentials arrive blanked', async () => {
+    expect(await run({ failCode: 'DOWN' })).toMatchObject({ ok: false, failure: { code: 'DOWN' } });
+    const leak = await run({ preflightLeak: true }, undefined, { password: 'hunter2-secret' });
+    expect(leak).toMatchObject({ ok: true, value: { ok: true } });
+    expect(JSON.stringify(leak.ok && leak.value)).not.toContain('hunter2-secret');
+    expect(JSON.stringify(leak.ok && leak.value)).toContain('[redacted]');
   });
 });
 

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { mkdir, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   PluginError,
@@ -11,11 +13,16 @@ import {
   type TaskContext,
   type ListedBackup,
   type PowerStateResult,
+  type PreflightCheck,
 } from '@cairn/plugin-sdk';
 import { PointStore, ScheduleStore, powerStateOf } from './store.js';
 
 /** A listed restore point, with the chain the dummy knows of. */
 export type ListedPoint = ListedBackup & { mode: 'FULL' | 'INCREMENT'; parentExternalId: string | null };
+
+/** The checks of the dummy's preflight, in the order it answers them. */
+export const PREFLIGHT_CHECKS = ['config-valid', 'store-writable'] as const;
+export type PreflightCheckName = (typeof PREFLIGHT_CHECKS)[number];
 
 /** TEST ONLY (`syncGarbage`): a listing no control plane can take, to show it changes nothing. */
 const GARBAGE = [{ externalId: 42, createdAt: 'yesterday', sizeBytes: -1 }, 'not a point'];
@@ -39,6 +46,10 @@ export interface DummyOptions {
   providerSchedules?: boolean;
   /** configure-schedule and deconfigure-schedule fail with SCHEDULE_REFUSED. */
   failSchedules?: boolean;
+  /** Preflight answers this check failed, with advice. */
+  failPreflight?: PreflightCheckName;
+  /** TEST ONLY: preflight puts the connection's credentials in a message (the agent must blank them). */
+  preflightLeak?: boolean;
 }
 
 const DEFAULTS: DummyOptions = {
@@ -69,7 +80,17 @@ function pick(source: unknown): Partial<DummyOptions> {
   if (s['failAt'] === 'start' || s['failAt'] === 'end') out.failAt = s['failAt'];
   if (typeof s['syncGarbage'] === 'boolean') out.syncGarbage = s['syncGarbage'];
   if (s['powerState'] === 'running' || s['powerState'] === 'stopped') out.powerState = s['powerState'];
-  for (const key of ['failDeletes', 'providerSchedules', 'failSchedules'] as const) {
+  const failPreflight = s['failPreflight'];
+  if (failPreflight !== undefined) {
+    if (!PREFLIGHT_CHECKS.includes(failPreflight as PreflightCheckName)) {
+      throw new PluginError(
+        'BAD_CONFIG',
+        `dummy: failPreflight must be one of ${PREFLIGHT_CHECKS.join(', ')}, got ${JSON.stringify(failPreflight)}`,
+      );
+    }
+    out.failPreflight = failPreflight as PreflightCheckName;
+  }
+  for (const key of ['failDeletes', 'providerSchedules', 'failSchedules', 'preflightLeak'] as const) {
     if (typeof s[key] === 'boolean') out[key] = s[key];
   }
   return out;
@@ -112,6 +133,71 @@ async function simulate(opts: DummyOptions, ctx: TaskContext, verb: string): Pro
     });
   }
   if (opts.failCode) throw fail();
+}
+
+/** Whether the agent may write to the store: a probe file made and removed. */
+async function storeCheck(storeDir: string | undefined): Promise<PreflightCheck> {
+  const name = 'store-writable';
+  if (!storeDir) return { name, ok: true, message: 'no storeDir is set: restore points are not kept' };
+  const probe = join(storeDir, `.preflight-${randomUUID()}`);
+  try {
+    await mkdir(storeDir, { recursive: true });
+    await writeFile(probe, 'preflight');
+    await unlink(probe);
+    return { name, ok: true, message: `${storeDir} is writable` };
+  } catch (err) {
+    return {
+      name,
+      ok: false,
+      message: `${storeDir} is not writable: ${err instanceof Error ? err.message : String(err)}`,
+      advice: `create ${storeDir} and let the agent's user write to it, or set another storeDir`,
+    };
+  }
+}
+
+/**
+ * The dummy's preflight: `config-valid` (the connection config, overridden by the locator's
+ * `dummy` object, is one the dummy takes) and `store-writable`. It takes `durationMs` like every
+ * operation, and fails with `failCode` when that is set.
+ */
+async function preflight(
+  connection: ProviderConnection,
+  locator: unknown,
+  ctx: TaskContext,
+): Promise<PreflightCheck[]> {
+  let opts: DummyOptions;
+  try {
+    opts = dummyOptions(connection.config, locator);
+  } catch (err) {
+    if (!(err instanceof PluginError)) throw err;
+    return [
+      {
+        name: 'config-valid',
+        ok: false,
+        message: err.message,
+        advice: 'fix the provider connection config (or the locator dummy object) to match the plugin configSchema',
+      },
+    ];
+  }
+  await simulate(opts, ctx, 'preflight');
+  const config: PreflightCheck = {
+    name: 'config-valid',
+    ok: true,
+    message: opts.preflightLeak
+      ? `the config is valid; credentials ${JSON.stringify(connection.credentials)}`
+      : 'the config is valid',
+  };
+  const checks = [config, await storeCheck(opts.storeDir)];
+  return checks.map((c) =>
+    c.name === opts.failPreflight
+      ? {
+          name: c.name,
+          ok: false,
+          message: `dummy: ${c.name} fails as configured (failPreflight)`,
+          advice: 'remove failPreflight from the provider connection config or the locator',
+        }
+      : c,
+  );
 }
 
 function refuseSchedules(opts: DummyOptions, what: string): void {
@@ -229,8 +315,9 @@ export function createDummyProvider(connection: ProviderConnection): Provider {
     async powerState(req): Promise<PowerStateResult> {
       return { state: await powerStateOf(dummyOptions(connection.config, req.locator), req.instanceId) };
     },
-    preflight(): Promise<{ ok: boolean; message?: string }> {
-      return Promise.resolve({ ok: true });
+    async preflight(req, ctx) {
+      const checks = await preflight(connection, req.locator, ctx);
+      return { ok: checks.every((c) => c.ok), checks };
     },
   };
 }

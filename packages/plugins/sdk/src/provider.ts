@@ -137,6 +137,17 @@ export interface PowerStateResult {
   state: 'running' | 'stopped' | 'unknown';
 }
 
+/**
+ * One check of a preflight: `name` is a short stable identifier (`repository-reachable`),
+ * `message` says what was found, `advice` (for a failed check) what to do about it.
+ */
+export interface PreflightCheck {
+  name: string;
+  ok: boolean;
+  message: string;
+  advice?: string;
+}
+
 /** The SLA of an offering, as the backup system is asked to run it. */
 export interface ScheduleSla {
   cron: string;
@@ -179,7 +190,16 @@ export interface Provider {
   deleteBackup?(req: DeleteBackupRequest, ctx: TaskContext): Promise<void>;
   listOfferings?(ctx: TaskContext): Promise<ProviderOffering[]>;
   sync?(req: { locator?: unknown }, ctx: TaskContext): Promise<ListedBackup[]>;
-  preflight?(req: { locator?: unknown }, ctx: TaskContext): Promise<{ ok: boolean; message?: string }>;
+  /**
+   * Checks that the connection (and, given a locator, that instance) can be backed up: answer one
+   * check per thing looked at. `ok` must be every check's `ok`. Without `checks`, the answer
+   * counts as one check named `preflight`. Never put credentials in a message: the agent blanks
+   * every credential value it finds there.
+   */
+  preflight?(
+    req: { locator?: unknown },
+    ctx: TaskContext,
+  ): Promise<{ ok: boolean; message?: string; checks?: PreflightCheck[] }>;
   /** Answers quickly: the control plane waits for it inside an API request. */
   powerState?(req: PowerStateRequest, ctx: TaskContext): Promise<PowerStateResult>;
   /** Sets up (or changes) the instance's schedule in the backup system; may be called again with a new SLA. */

@@ -3,14 +3,16 @@ import { InputError, NotFoundError } from '../../domain/errors.js';
 import { defaultPriority } from '../../domain/access.js';
 import { principal, spAdminOnly } from '../auth.js';
 import type { ApiDeps } from '../context.js';
-import { errorResponses, jsonBody, jsonResponse, router } from '../openapi.js';
+import { errorResponses, jsonBody, jsonResponse, problemResponse, router } from '../openapi.js';
 import {
   DriftReport,
   Id,
   NoQuery,
   OfferingsWait,
   PageQuery,
-  Problem,
+  PreflightAnswer,
+  PreflightBody,
+  PreflightPending,
   Provider,
   ProviderCreate,
   ProviderOfferings,
@@ -147,8 +149,8 @@ export function providerRoutes(deps: ApiDeps) {
       responses: {
         200: jsonResponse(ProviderOfferings, 'the provider offerings'),
         ...errorResponses,
-        502: { content: { 'application/problem+json': { schema: Problem } }, description: 'the plugin failed' },
-        504: { content: { 'application/problem+json': { schema: Problem } }, description: 'no agent answered in time' },
+        502: problemResponse('the plugin failed'),
+        504: problemResponse('no agent answered in time'),
       },
     }),
     async (c) => {
@@ -174,6 +176,33 @@ export function providerRoutes(deps: ApiDeps) {
       const p = principal(c);
       const { task } = await deps.operations.syncProvider(row, p.tenantId, defaultPriority(p));
       return c.json(taskView(task), 202, { Location: `/v1/tasks/${task.id}` });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      middleware: [spAdminOnly] as const,
+      method: 'post',
+      path: '/zones/{zone}/providers/{id}/preflight',
+      tags,
+      summary:
+        'Check the connection (and, given a locator, that instance) through its plugin on a live agent of the zone, and wait for the checks (sp-admin); the body is optional',
+      request: { params: ZoneIdParams, query: NoQuery, ...jsonBody(PreflightBody, false) },
+      responses: {
+        200: jsonResponse(PreflightAnswer, 'the checks, whether they passed or not'),
+        202: jsonResponse(PreflightPending, 'still running after CAIRN_PREFLIGHT_WAIT_MS'),
+        ...errorResponses,
+        502: problemResponse('the plugin failed (provider_failed, naming its code and message)'),
+        503: problemResponse('no live agent of the zone runs the plugin (no_agent); nothing was queued'),
+      },
+    }),
+    async (c) => {
+      const row = await providerIn(c.req.valid('param'));
+      // Without a JSON body the validator leaves nothing to read: the connection alone.
+      const body = c.req.valid('json') as { locator?: unknown } | undefined;
+      const out = await deps.operations.preflight(principal(c), row, body?.locator, deps.config.preflightWaitMs);
+      if (!out.report) return c.json({ task: taskView(out.task) }, 202, { Location: `/v1/tasks/${out.task.id}` });
+      return c.json({ ...out.report, task: taskView(out.task) }, 200);
     },
   );
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_EVENT_DATA_JSON, MAX_REPORT_MESSAGE, normalizeEvent, normalizeProgress } from './reports.js';
+import { MAX_CHECK_NAME, MAX_CHECK_TEXT, MAX_PREFLIGHT_CHECKS, secretStrings, SYNTHETIC_CHECK } from './preflight.js';
 import { checkResult, INVALID_RESULT, toPlain } from './results.js';
 
 describe('checkResult', () => {
@@ -84,5 +85,137 @@ describe('normalizeProgress and normalizeEvent', () => {
       message: 'm',
       dataJson: '{"k":1}',
     });
+  });
+});
+
+describe('checkResult of a preflight', () => {
+  const refused = (why: string) => ({
+    ok: false,
+    failure: { code: 'PLUGIN_CRASHED', message: `${INVALID_RESULT}: ${why}`, retryable: false },
+  });
+  const output = (value: unknown, credentials?: unknown) => {
+    const checked = checkResult('preflight', value, undefined, { credentials });
+    if (!checked.ok) throw new Error(checked.failure.message);
+    return JSON.parse(checked.outputJson) as unknown;
+  };
+
+  it('reports the checks, ok when every check passed; advice only where given', () => {
+    expect(
+      output({
+        ok: false,
+        checks: [
+          { name: ' store-writable ', ok: true, message: 'writable', advice: '' },
+          { name: 'config-valid', ok: false, message: 'steps is 0', advice: 'set steps >= 1' },
+        ],
+      }),
+    ).toEqual({
+      ok: false,
+      checks: [
+        { name: 'store-writable', ok: true, message: 'writable' },
+        { name: 'config-valid', ok: false, message: 'steps is 0', advice: 'set steps >= 1' },
+      ],
+    });
+    // ok may be left to the checks.
+    expect(output({ checks: [{ name: 'a', ok: true, message: '' }] })).toEqual({
+      ok: true,
+      checks: [{ name: 'a', ok: true, message: '' }],
+    });
+  });
+
+  it('makes an answer without checks one check named preflight', () => {
+    expect(output({ ok: true })).toEqual({
+      ok: true,
+      checks: [{ name: SYNTHETIC_CHECK, ok: true, message: 'passed' }],
+    });
+    expect(output({ ok: false, message: 'no route to host', checks: [] })).toEqual({
+      ok: false,
+      checks: [{ name: 'preflight', ok: false, message: 'no route to host' }],
+    });
+  });
+
+  it('cuts long messages and advice, and blanks every credential in them', () => {
+    const out = output(
+      {
+        ok: false,
+        checks: [
+          { name: 'login', ok: false, message: 'x'.repeat(MAX_CHECK_TEXT + 9), advice: 'password s3cret-pw is wrong' },
+        ],
+      },
+      { user: 'bob', nested: { password: 's3cret-pw' } },
+    ) as { checks: { message: string; advice: string }[] };
+    expect(out.checks[0]!.message).toBe(`${'x'.repeat(MAX_CHECK_TEXT - 1)}…`);
+    // 'bob' is too short to be blanked: it would blank ordinary words.
+    expect(out.checks[0]!.advice).toBe('password [redacted] is wrong');
+    expect(secretStrings({ a: 'abcd', b: ['abcdef', 'abc'], c: 1 })).toEqual(['abcdef', 'abcd']);
+  });
+
+  const many = Array.from({ length: MAX_PREFLIGHT_CHECKS + 1 }, (_, i) => ({ name: `c${i}`, ok: true, message: '' }));
+  const fat = Array.from({ length: MAX_PREFLIGHT_CHECKS }, (_, i) => ({
+    name: `c${i}`,
+    ok: true,
+    message: '€'.repeat(MAX_CHECK_TEXT),
+  }));
+  it.each([
+    ['nothing', undefined, 'a preflight must return an object'],
+    ['a list', [], 'a preflight must return an object'],
+    ['ok as text', { ok: 'yes' }, 'the preflight ok is not a boolean'],
+    ['no ok and no checks', { message: 'hi' }, 'a preflight without checks has no boolean ok'],
+    ['a message that is a number', { ok: true, message: 1 }, 'the preflight message is not a string'],
+    ['checks that are an object', { ok: true, checks: {} }, 'the preflight checks are not an array'],
+    ['too many checks', { checks: many }, `the preflight has 51 checks, more than ${MAX_PREFLIGHT_CHECKS}`],
+    ['a check that is text', { checks: ['fine'] }, 'check 0 is not an object'],
+    [
+      'a nameless check',
+      { checks: [{ name: ' ', ok: true, message: '' }] },
+      'check 0 has no name (a non-empty string)',
+    ],
+    [
+      'a long name',
+      { checks: [{ name: 'n'.repeat(MAX_CHECK_NAME + 1), ok: true, message: '' }] },
+      `check 0 has a name of ${MAX_CHECK_NAME + 1} characters, more than ${MAX_CHECK_NAME}`,
+    ],
+    ['a check without ok', { checks: [{ name: 'a', message: '' }] }, 'check 0 (a) has no boolean ok'],
+    ['a check without message', { checks: [{ name: 'a', ok: true }] }, 'check 0 (a) has no message (a string)'],
+    [
+      'advice that is a list',
+      { checks: [{ name: 'a', ok: false, message: '', advice: ['x'] }] },
+      'check 0 (a) has an advice that is not a string',
+    ],
+    [
+      'a repeated name',
+      {
+        checks: [
+          { name: 'a', ok: true, message: '' },
+          { name: 'a', ok: true, message: '' },
+        ],
+      },
+      'check 1 repeats the name a',
+    ],
+    [
+      'ok true with a failed check',
+      {
+        ok: true,
+        checks: [
+          { name: 'a', ok: true, message: '' },
+          { name: 'b', ok: false, message: '' },
+        ],
+      },
+      'ok is true, but check 1 (b) failed',
+    ],
+    [
+      'ok false with every check passed',
+      { ok: false, checks: [{ name: 'a', ok: true, message: '' }] },
+      'ok is false, but every check passed',
+    ],
+    ['checks too large as a whole', { checks: fat }, /^the preflight checks take \d+ bytes of JSON, more than 50000$/],
+  ])('refuses a preflight with %s', (_what, value, why) => {
+    const checked = checkResult('preflight', value, undefined);
+    if (typeof why === 'string') expect(checked).toEqual(refused(why));
+    else {
+      expect(checked).toMatchObject({ ok: false, failure: { code: 'PLUGIN_CRASHED' } });
+      expect((checked as { failure: { message: string } }).failure.message.slice(INVALID_RESULT.length + 2)).toMatch(
+        why,
+      );
+    }
   });
 });

@@ -30,4 +30,15 @@ export {
   type EventRecord,
   type ProgressRecord,
 } from './reports.js';
+export {
+  checkPreflight,
+  MAX_CHECK_NAME,
+  MAX_CHECK_TEXT,
+  MAX_PREFLIGHT_CHECKS,
+  MAX_PREFLIGHT_JSON,
+  secretStrings,
+  SYNTHETIC_CHECK,
+  type CheckedPreflight,
+  type PreflightReport,
+} from './preflight.js';
 export { checkResult, INVALID_RESULT, toPlain, type BackupRecord, type CheckedResult } from './results.js';

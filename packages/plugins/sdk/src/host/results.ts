@@ -1,6 +1,7 @@
 import { FailureCodes } from '../errors.js';
 import type { Operation } from '../manifest.js';
 import type { TaskFailure } from './guard.js';
+import { checkPreflight, secretStrings } from './preflight.js';
 
 /** A backup as the agent reports it, and the control plane stores it, once it has been checked. */
 export interface BackupRecord {
@@ -45,15 +46,26 @@ const invalid = (message: string): CheckedResult => ({
  * Checks what an operation resolved with, as the agent does before it reports success. A backup
  * must describe the backup it made: a non-empty `externalId` and a non-negative `sizeBytes`;
  * `mode` defaults to the requested one, `addedBytes` to `sizeBytes` for a full backup (0 for an
- * increment). Other operations return JSON-able output. Plugin output is untrusted, so anything
- * malformed is a PLUGIN_CRASHED failure rather than an exception.
+ * increment). A preflight must answer what {@link checkPreflight} accepts; its output is the
+ * checked report, with every string of `credentials` blanked. Other operations return JSON-able
+ * output. Plugin output is untrusted, so anything malformed is a PLUGIN_CRASHED failure rather
+ * than an exception.
  *
  * @example
  * checkResult('backup', { sizeBytes: 10 }, 'FULL');
  * // → { ok: false, failure: { code: 'PLUGIN_CRASHED', message: 'the plugin returned an invalid result: the backup has no externalId', retryable: false } }
  */
-export function checkResult(operation: Operation, value: unknown, requestedMode: unknown): CheckedResult {
+export function checkResult(
+  operation: Operation,
+  value: unknown,
+  requestedMode: unknown,
+  options: { credentials?: unknown } = {},
+): CheckedResult {
   try {
+    if (operation === 'preflight') {
+      const checked = checkPreflight(value, secretStrings(options.credentials));
+      return checked.ok ? { ok: true, outputJson: toJson(checked.report) } : invalid(checked.reason);
+    }
     if (operation !== 'backup') return { ok: true, outputJson: toJson(value) };
     const b = value as Record<string, unknown> | null | undefined;
     if (typeof b !== 'object' || b === null) return invalid('a backup must return an object');

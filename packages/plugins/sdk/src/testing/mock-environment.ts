@@ -2,6 +2,7 @@ import { FailureCodes, PluginError } from '../errors.js';
 import { DEFAULT_ABORT_GRACE_MS, guard, TaskAbort, type TaskFailure } from '../host/guard.js';
 import { invoke } from '../host/invoke.js';
 import { normalizeEvent, normalizeProgress, type ProgressRecord } from '../host/reports.js';
+import type { PreflightReport } from '../host/preflight.js';
 import { checkResult, toPlain, type BackupRecord } from '../host/results.js';
 import { validateManifest } from '../manifest-check.js';
 import type { Operation, PluginManifest } from '../manifest.js';
@@ -38,7 +39,8 @@ export interface OperationTypes {
   /** Takes no request. */
   'list-offerings': { request: Record<string, never>; result: ProviderOffering[] };
   sync: { request: { locator?: unknown }; result: ListedBackup[] };
-  preflight: { request: { locator?: unknown }; result: { ok: boolean; message?: string } };
+  /** The checked report: `{ok, message}` alone arrives as one check named `preflight`. */
+  preflight: { request: { locator?: unknown }; result: PreflightReport };
   'power-state': { request: PowerStateRequest; result: PowerStateResult };
   'configure-schedule': { request: ConfigureScheduleRequest; result: ConfigureScheduleResult };
   /** Resolves with nothing, which crosses the worker boundary as `null`. */
@@ -360,8 +362,10 @@ export class MockTaskEnvironment {
     ended = true;
     record.abandoned = !settled;
     if (!outcome.ok) return { ...record, ok: false, failure: outcome.failure };
-    const checked = checkResult(operation, outcome.value, params['mode']);
+    const checked = checkResult(operation, outcome.value, params['mode'], { credentials: connection.credentials });
     if (!checked.ok) return { ...record, ok: false, failure: checked.failure };
-    return { ...record, ok: true, value: outcome.value as never, backup: checked.backup as never };
+    // A preflight's value is what the agent reports of it: the checked report.
+    const value = operation === 'preflight' ? (JSON.parse(checked.outputJson) as unknown) : outcome.value;
+    return { ...record, ok: true, value: value as never, backup: checked.backup as never };
   }
 }

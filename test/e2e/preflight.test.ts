@@ -1,0 +1,173 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Api } from '@cairn/test-harness/api';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import {
+  enrollAgent,
+  startAgent,
+  startControlPlane,
+  tempDir,
+  type ControlPlaneProc,
+  type Proc,
+} from '@cairn/test-harness/processes';
+import { waitForTask } from '@cairn/test-harness/scenario';
+
+const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
+/** How long the control plane waits for a preflight; the slow one takes far longer. */
+const WAIT_MS = 5000;
+const SLOW = { dummy: { durationMs: 3 * WAIT_MS, steps: 20 } };
+const SECRET = 'hunter2-very-secret';
+
+describe.each(backends)('provider preflight (%s)', (backend) => {
+  let db: TestDatabase;
+  let cp: ControlPlaneProc;
+  let agent: Proc;
+  let admin: Api;
+  let tenant: Api;
+  /** A connection whose every check passes. */
+  let good: string;
+  let storeDir: string;
+
+  const preflightTasks = async () =>
+    ((await admin.expect(200, 'GET', '/v1/tasks?kind=preflight&limit=500')).items as { id: string }[]).length;
+  const provider = async (zone: string, name: string, config: Record<string, unknown>, credentials?: unknown) =>
+    (
+      await admin.expect(201, 'POST', `/v1/zones/${zone}/providers`, {
+        name,
+        plugin: '@cairn/plugin-dummy',
+        config,
+        ...(credentials ? { credentials } : {}),
+      })
+    ).id as string;
+  const preflight = (id: string, body?: unknown, api = admin, zone = 'zone-a') =>
+    api.post(`/v1/zones/${zone}/providers/${id}/preflight`, body);
+
+  beforeAll(async () => {
+    db = await freshDatabase(backend);
+    storeDir = tempDir('dummy-store');
+    cp = await startControlPlane({
+      databaseUrl: db.url,
+      dataDir: db.dataDir,
+      env: { CAIRN_PREFLIGHT_WAIT_MS: String(WAIT_MS) },
+    });
+    admin = new Api(cp.url, cp.adminToken);
+    const tenantId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'acme' })).id;
+    const token = await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, {
+      role: 'tenant-admin',
+      name: 't',
+    });
+    tenant = new Api(cp.url, token.token);
+    agent = await startAgent((await enrollAgent(cp, 'zone-a', 'checker')).stateDir);
+    good = await provider('zone-a', 'good', { durationMs: 0, storeDir }, { password: SECRET });
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await cp?.proc.stop();
+    await db?.drop();
+  });
+
+  it('answers 200 ok with every check when they all pass', async () => {
+    const r = await preflight(good);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({
+      ok: true,
+      checks: [
+        { name: 'config-valid', ok: true, message: 'the config is valid' },
+        { name: 'store-writable', ok: true, message: `${storeDir} is writable` },
+      ],
+      task: { kind: 'preflight', state: 'succeeded' },
+    });
+    expect(r.body.checks.map((c: { name: string }) => c.name)).toEqual(['config-valid', 'store-writable']);
+    expect(JSON.stringify(r.body)).not.toContain(SECRET);
+  });
+
+  it('answers 200 not ok with the failed check, its message and advice (the locator makes it fail)', async () => {
+    const r = await preflight(good, { locator: { dummy: { failPreflight: 'store-writable' } } });
+    expect(r.status).toBe(200);
+    expect(r.body.ok).toBe(false);
+    expect(r.body.checks).toEqual([
+      { name: 'config-valid', ok: true, message: 'the config is valid' },
+      {
+        name: 'store-writable',
+        ok: false,
+        message: 'dummy: store-writable fails as configured (failPreflight)',
+        advice: 'remove failPreflight from the provider connection config or the locator',
+      },
+    ]);
+  });
+
+  it('never answers a credential, even one the plugin put in a message', async () => {
+    const leaky = await provider('zone-a', 'leaky', { durationMs: 0, preflightLeak: true }, { password: SECRET });
+    const r = await preflight(leaky);
+    expect(r.status).toBe(200);
+    expect(r.body.checks[0].message).toContain('[redacted]');
+    expect(JSON.stringify(r.body)).not.toContain(SECRET);
+    const task = await admin.expect(200, 'GET', `/v1/tasks/${r.body.task.id}`);
+    expect(JSON.stringify(task)).not.toContain(SECRET);
+  });
+
+  it('answers the plugin failing with 502 provider_failed, naming its code and message', async () => {
+    const down = await provider('zone-a', 'down', { durationMs: 0, failCode: 'REPO_DOWN', failMessage: 'no route' });
+    const r = await preflight(down);
+    expect(r.status).toBe(502);
+    expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(r.body).toMatchObject({ status: 502, code: 'provider_failed' });
+    expect(r.body.detail).toMatch(/REPO_DOWN: no route/);
+  });
+
+  it('answers 503 no_agent for a zone where no agent runs the plugin, and queues nothing', async () => {
+    const lonely = await provider('zone-b', 'lonely', { durationMs: 0 });
+    const before = await preflightTasks();
+    const r = await preflight(lonely, undefined, admin, 'zone-b');
+    expect(r.status).toBe(503);
+    expect(r.body).toMatchObject({ status: 503, code: 'no_agent' });
+    expect(r.body.detail).toContain('zone-b');
+    expect(await preflightTasks()).toBe(before);
+  });
+
+  it('is for sp-admins only, and 404 for an unknown provider or the wrong zone', async () => {
+    const before = await preflightTasks();
+    expect((await preflight(good, undefined, tenant)).status).toBe(403);
+    expect((await preflight('prv_unknown')).body).toMatchObject({ status: 404, code: 'not_found' });
+    expect((await preflight(good, undefined, admin, 'zone-b')).status).toBe(404);
+    expect(await preflightTasks()).toBe(before);
+  });
+
+  it.each([
+    ['an unknown field', { locator: {}, verbose: true }, '(body)'],
+    ['a null locator', { locator: null }, 'locator'],
+    ['a body that is a list', [1], '(body)'],
+    ['a body that is not JSON', '{"locator":', undefined],
+  ])('refuses %s with 400 and queues nothing', async (_what, body, field) => {
+    const before = await preflightTasks();
+    const r = await preflight(good, body);
+    expect(r.status).toBe(400);
+    if (field) expect(r.body.errors.map((e: { path: string }) => e.path)).toContain(field);
+    expect(await preflightTasks()).toBe(before);
+  });
+
+  it('answers 202 with the task when the checks take longer than the wait; the task then shows them', async () => {
+    const r = await preflight(good, { locator: SLOW });
+    expect(r.status).toBe(202);
+    expect(r.headers.get('location')).toBe(`/v1/tasks/${r.body.task.id}`);
+    expect(r.body.task).toMatchObject({ kind: 'preflight', output: null });
+    expect(ENDED).not.toContain(r.body.task.state);
+    const ended = await waitForTask(admin, r.body.task.id, ENDED, 60_000);
+    expect(ended.state).toBe('succeeded');
+    expect(ended.output).toEqual({
+      ok: true,
+      checks: [
+        { name: 'config-valid', ok: true, message: 'the config is valid' },
+        { name: 'store-writable', ok: true, message: `${storeDir} is writable` },
+      ],
+    });
+  });
+
+  it('cancels a slow preflight through the task', async () => {
+    const r = await preflight(good, { locator: SLOW });
+    expect(r.status).toBe(202);
+    await admin.expect(202, 'POST', `/v1/tasks/${r.body.task.id}/cancel`);
+    const ended = await waitForTask(admin, r.body.task.id, ENDED);
+    expect(ended.state).toBe('cancelled');
+  });
+});
