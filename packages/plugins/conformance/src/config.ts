@@ -4,10 +4,6 @@ import { z } from 'zod';
 import { issues } from './outputs.js';
 import { ConformanceUsageError, type ConformanceOptions, type WorkDirs } from './run.js';
 
-const required = (what: string) => ({
-  error: (issue: { input: unknown }) => (issue.input === undefined ? `required: ${what}` : 'must be JSON'),
-});
-
 /**
  * The command's config file (JSON). Strings may hold placeholders the kit fills in for each
  * run: `{dir}` the directory of sample data, `{scratch}` an empty directory the plugin may use
@@ -21,27 +17,41 @@ const required = (what: string) => ({
  *   "restoredDir": "{target}{dir}"
  * }
  */
-export const ConfigFileSchema = z.strictObject({
-  /** The provider connection, as an SP admin would set it. */
-  connection: z
-    .strictObject({
-      endpoint: z.string().nullable().optional(),
-      config: z.record(z.string(), z.json()).optional(),
-      credentials: z.record(z.string(), z.json()).optional(),
-    })
-    .optional(),
-  /** The instance locator of the sample data: must name `{dir}`. */
-  locator: z.json(required('the instance locator of the sample data, e.g. {"paths": ["{dir}"]}')),
-  /** A restore's `target`. Default `{"path": "{target}"}`. */
-  restoreTarget: z.json().optional(),
-  /** Where a restore puts the copy of `{dir}`. Default `{target}`. */
-  restoredDir: z.string().min(1).optional(),
-  instance: z.strictObject({ id: z.string().min(1).max(255), name: z.string().min(1).max(255) }).optional(),
-  /** How long a cancelled backup may take to stop. Default 5000. */
-  cancelGraceMs: z.number().int().nonnegative().max(600_000).optional(),
-  /** Each operation's timeout. Default 600000 (10 minutes). */
-  timeoutMs: z.number().int().positive().max(2 ** 31 - 1).optional(),
-});
+export const ConfigFileSchema = z
+  .strictObject({
+    /** The provider connection, as an SP admin would set it. */
+    connection: z
+      .strictObject({
+        endpoint: z.string().nullable().optional(),
+        config: z.record(z.string(), z.json()).optional(),
+        credentials: z.record(z.string(), z.json()).optional(),
+      })
+      .optional(),
+    /** The instance locator of the sample data: must name `{dir}`. */
+    locator: z.json().optional(),
+    /** A restore's `target`. Default `{"path": "{target}"}`. */
+    restoreTarget: z.json().optional(),
+    /** Where a restore puts the copy of `{dir}`. Default `{target}`. */
+    restoredDir: z.string().min(1).optional(),
+    instance: z.strictObject({ id: z.string().min(1).max(255), name: z.string().min(1).max(255) }).optional(),
+    /** How long a cancelled backup may take to stop. Default 5000. */
+    cancelGraceMs: z.number().int().nonnegative().max(600_000).optional(),
+    /** Each operation's timeout. Default 600000 (10 minutes). */
+    timeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .max(2 ** 31 - 1)
+      .optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.locator === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['locator'],
+        message: 'required: the instance locator of the sample data, e.g. {"paths": ["{dir}"]}',
+      });
+  });
 
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;
 
@@ -90,7 +100,9 @@ export async function readConfigFile(file: string): Promise<ConfigOptions> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new ConformanceUsageError(`${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new ConformanceUsageError(
+      `${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
   }
   let raw: unknown;
   try {

@@ -22,7 +22,14 @@ export {
   type ConformanceReport,
   type WorkDirs,
 } from './run.js';
-export { ConfigFileSchema, fill, optionsFromConfig, readConfigFile, type ConfigFile, type ConfigOptions } from './config.js';
+export {
+  ConfigFileSchema,
+  fill,
+  optionsFromConfig,
+  readConfigFile,
+  type ConfigFile,
+  type ConfigOptions,
+} from './config.js';
 export { formatCheck, formatReport, formatSummary } from './report.js';
 export { compareTree, sample, SPARSE_SIZE, type SampleEntry } from './sample.js';
 export { withProvider } from './wrap.js';

@@ -33,7 +33,8 @@ export type ReadOnlyOperation = keyof typeof OUTPUTS;
 export function issues(error: z.ZodError): string[] {
   return error.issues.map((i) => {
     const where = i.path.length === 0 ? '' : `${i.path.join('.')}: `;
-    if (i.code === 'unrecognized_keys') return `${where}unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.join(', ')}`;
+    if (i.code === 'unrecognized_keys')
+      return `${where}unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.join(', ')}`;
     return `${where || '(top): '}${i.message}`;
   });
 }
@@ -41,5 +42,7 @@ export function issues(error: z.ZodError): string[] {
 /** What is wrong with an operation's output, if anything. */
 export function outputProblem(operation: ReadOnlyOperation, value: unknown): string | undefined {
   const parsed = OUTPUTS[operation].safeParse(value);
-  return parsed.success ? undefined : `its output is not what the control plane takes: ${summarize(issues(parsed.error))}`;
+  return parsed.success
+    ? undefined
+    : `its output is not what the control plane takes: ${summarize(issues(parsed.error))}`;
 }

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { inspectPlugin, loadPlugin } from '@cairn/agent';
+import { inspectPlugin, loadPlugin, PluginLoadError, type LoadedPlugin } from '@cairn/agent';
 import {
   FailureCodes,
   OPERATION_METHODS,
@@ -17,7 +17,13 @@ import {
   type Trait,
 } from '@cairn/plugin-sdk';
 import { DEFAULT_ABORT_GRACE_MS, type BackupRecord } from '@cairn/plugin-sdk/host';
-import { MockTaskEnvironment, type MockRun, type MockTaskOptions, type OperationTypes, type RecordedProgress } from '@cairn/plugin-sdk/testing';
+import {
+  MockTaskEnvironment,
+  type MockRun,
+  type MockTaskOptions,
+  type OperationTypes,
+  type RecordedProgress,
+} from '@cairn/plugin-sdk/testing';
 import { OUTPUTS, outputProblem, type ReadOnlyOperation } from './outputs.js';
 import { deletionVictim, missingForTrait, PLUGIN_NAME, progressProblem, summarize } from './rules.js';
 import { changeSample, compareTree, sample, writeSample } from './sample.js';
@@ -214,7 +220,8 @@ class Session {
     const run = await this.run('backup', req);
     if (!run.ok) return fail(`${what} failed: ${failureText(run.failure)}`);
     const b = run.backup;
-    if (this.points.some((p) => p.externalId === b.externalId)) fail(`${what} answered the external id ${b.externalId} of an earlier point`);
+    if (this.points.some((p) => p.externalId === b.externalId))
+      fail(`${what} answered the external id ${b.externalId} of an earlier point`);
     this.points.push({ externalId: b.externalId, parentExternalId: b.parentExternalId || undefined, version });
     this.reports(what, run, true);
     const asked = req.mode === 'INCREMENT' ? `an INCREMENT on ${req.parentExternalId}` : 'a FULL';
@@ -258,14 +265,23 @@ class Session {
 
   private async manifestCheck(): Promise<string> {
     const { packageName, plugin } = this.opts;
-    const loaded = packageName
-      ? await loadPlugin(resolveSpec(packageName, this.opts.cwd ?? process.cwd()), { cwd: this.opts.cwd ?? process.cwd() })
-      : inspectPlugin('(given as an object)', { default: plugin });
+    const cwd = this.opts.cwd ?? process.cwd();
+    let loaded: LoadedPlugin;
+    try {
+      loaded = packageName
+        ? await loadPlugin(resolveSpec(packageName, cwd), { cwd })
+        : inspectPlugin('(given as an object)', { default: plugin });
+    } catch (err) {
+      // The agent refuses it at start, with this message.
+      return fail(err instanceof PluginLoadError ? err.message : `cannot be loaded: ${(err as Error).message}`);
+    }
     this.plugin = loaded.plugin;
     this.manifest = loaded.manifest;
     const { name, version } = loaded.manifest;
     const notes = [
-      ...(packageName ? [] : ['the package.json "cairn" field is checked only when the kit loads the plugin by package name']),
+      ...(packageName
+        ? []
+        : ['the package.json "cairn" field is checked only when the kit loads the plugin by package name']),
       ...(PLUGIN_NAME.test(name) ? [] : [`the name ${name} is not cairn-plugin-<id> or @scope/cairn-plugin-<id>`]),
     ];
     return `the agent would load ${name} ${version} (SDK API version ${loaded.apiVersion})${notes.length ? `; note: ${notes.join('; ')}` : ''}`;
@@ -281,7 +297,9 @@ class Session {
       return fail(`createProvider() threw: ${(err as Error).message}`);
     }
     if (typeof (provider as Record<string, unknown> | null)?.[method] !== 'function')
-      fail(`declares ${op} but the provider has no ${method}() (its tasks would fail ${FailureCodes.UNSUPPORTED_OPERATION})`);
+      fail(
+        `declares ${op} but the provider has no ${method}() (its tasks would fail ${FailureCodes.UNSUPPORTED_OPERATION})`,
+      );
     if (!(op in OUTPUTS)) return `implements ${method}()${RUN_BY[op] ? `; ${RUN_BY[op]}` : ''}`;
     const requests: Record<ReadOnlyOperation, unknown> = {
       sync: {},
@@ -370,7 +388,9 @@ class Session {
           : `the backup failed before its first progress report: ${failureText(run.failure)}`,
       );
     if (firstPercent >= 100)
-      fail('the first progress report was already 100 %: report progress as the backup goes, so a cancel can stop it midway');
+      fail(
+        'the first progress report was already 100 %: report progress as the backup goes, so a cancel can stop it midway',
+      );
     if (run.abandoned) fail(`did not stop within ${this.grace} ms after cancel`);
     if (run.ok || run.failure.code !== FailureCodes.CANCELLED)
       fail(`the cancelled backup ended ${run.ok ? 'ok' : failureText(run.failure)}, not ${FailureCodes.CANCELLED}`);
@@ -462,7 +482,8 @@ class Session {
   private async cleanUp(): Promise<void> {
     if (this.manifest && this.has('delete-backup')) {
       const ids = [...this.strays, ...this.points.map((p) => p.externalId).reverse()];
-      for (const id of ids) await this.run('delete-backup', { backupExternalId: id, locator: this.locator }).catch(() => undefined);
+      for (const id of ids)
+        await this.run('delete-backup', { backupExternalId: id, locator: this.locator }).catch(() => undefined);
     }
     if (!this.opts.keepWorkDir) await rm(this.dirs.root, { recursive: true, force: true });
   }
@@ -501,7 +522,9 @@ function resolveSpec(spec: string, cwd: string): string {
  */
 export async function runConformance(options: ConformanceOptions): Promise<ConformanceReport> {
   if ((options.plugin === undefined) === (options.packageName === undefined))
-    throw new ConformanceUsageError('give the plugin to check as either `plugin` or `packageName`, not both or neither');
+    throw new ConformanceUsageError(
+      'give the plugin to check as either `plugin` or `packageName`, not both or neither',
+    );
   if (typeof options.locatorFor !== 'function') throw new ConformanceUsageError('`locatorFor(dir)` must be a function');
   return new Session(options).execute();
 }

@@ -154,7 +154,10 @@ function expectedChunk(file: Extract<SampleEntry, { kind: 'file' }>, start: numb
 }
 
 /** Where the content of `actual` first differs from the expected file, if it does. */
-async function firstDifference(actual: string, file: Extract<SampleEntry, { kind: 'file' }>): Promise<string | undefined> {
+async function firstDifference(
+  actual: string,
+  file: Extract<SampleEntry, { kind: 'file' }>,
+): Promise<string | undefined> {
   const handle = await open(actual, 'r');
   try {
     const got = Buffer.alloc(CHUNK);
@@ -165,8 +168,7 @@ async function firstDifference(actual: string, file: Extract<SampleEntry, { kind
       if (bytesRead === length && got.subarray(0, length).equals(want)) continue;
       for (let i = 0; i < length; i++) {
         if (i >= bytesRead) return `ends at byte ${start + i}, expected ${file.size} bytes`;
-        if (got[i] !== want[i])
-          return `byte ${start + i} differs (restored ${hex(got[i])}, expected ${hex(want[i])})`;
+        if (got[i] !== want[i]) return `byte ${start + i} differs (restored ${hex(got[i])}, expected ${hex(want[i])})`;
       }
     }
     return undefined;
@@ -213,11 +215,13 @@ export async function compareTree(root: string, expected: SampleEntry[]): Promis
     const at = path.join(root, e.path);
     if (e.kind === 'symlink') {
       const target = await readlink(at);
-      if (target !== e.target) problems.push(`${e.path}: symlink to ${JSON.stringify(target)}, expected ${JSON.stringify(e.target)}`);
+      if (target !== e.target)
+        problems.push(`${e.path}: symlink to ${JSON.stringify(target)}, expected ${JSON.stringify(e.target)}`);
       continue;
     }
     const st = await lstat(at);
-    if ((st.mode & 0o7777) !== e.mode) problems.push(`${e.path}: mode ${octal(st.mode & 0o7777)}, expected ${octal(e.mode)}`);
+    if ((st.mode & 0o7777) !== e.mode)
+      problems.push(`${e.path}: mode ${octal(st.mode & 0o7777)}, expected ${octal(e.mode)}`);
     if (e.kind === 'dir') continue;
     if (st.size !== e.size) {
       problems.push(`${e.path}: ${st.size} bytes, expected ${e.size}`);

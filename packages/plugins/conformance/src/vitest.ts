@@ -32,13 +32,17 @@ export function describeConformance(
     beforeAll(async () => {
       report = await runConformance(typeof options === 'function' ? await options() : options);
     }, timeoutMs);
-    for (const name of CHECK_NAMES) {
-      it(name, (ctx) => {
-        const check = report?.checks.find((c) => c.name === name);
-        if (!check) throw new Error(`the conformance run did not reach ${name}`);
-        if (check.status === 'skip') ctx.skip(check.reason);
-        if (check.status === 'fail') throw new Error(`${name}: ${check.reason}`);
-      });
-    }
+    for (const name of CHECK_NAMES) it(name, (ctx) => settleCheck(report, name, (note) => ctx.skip(note)));
   });
+}
+
+/**
+ * Ends the test of one check as the check ended: returns when it passed, calls `skip` with the
+ * reason when it was skipped, throws the reason when it failed (or the run never reached it).
+ */
+export function settleCheck(report: ConformanceReport | undefined, name: string, skip: (note: string) => void): void {
+  const check = report?.checks.find((c) => c.name === name);
+  if (!check) throw new Error(`the conformance run did not reach ${name}`);
+  if (check.status === 'skip') skip(check.reason);
+  if (check.status === 'fail') throw new Error(`${name}: ${check.reason}`);
 }

@@ -7,7 +7,10 @@ import { OPERATION_METHODS, type Provider, type ProviderPlugin } from '@cairn/pl
  *
  * @example withProvider(plugin, (p) => ({ backup: async (req, ctx) => ({ ...(await p.backup!(req, ctx)), sizeBytes: -1 }) }))
  */
-export function withProvider(plugin: ProviderPlugin, change: (provider: Provider) => Partial<Provider>): ProviderPlugin {
+export function withProvider(
+  plugin: ProviderPlugin,
+  change: (provider: Provider) => Partial<Provider>,
+): ProviderPlugin {
   return {
     manifest: plugin.manifest,
     createProvider(connection) {

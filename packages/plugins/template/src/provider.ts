@@ -1,5 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { chmod, copyFile, link, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  link,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import path from 'node:path';
 import {
   PluginError,
@@ -49,7 +62,10 @@ const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/;
 function directoryOf(value: unknown, what: string): string {
   const dir = (value as { path?: unknown } | null | undefined)?.path;
   if (typeof dir !== 'string' || !path.isAbsolute(dir)) {
-    throw new PluginError('BAD_LOCATOR', `${what} must be {"path": "/an/absolute/directory"}, got ${JSON.stringify(value)}`);
+    throw new PluginError(
+      'BAD_LOCATOR',
+      `${what} must be {"path": "/an/absolute/directory"}, got ${JSON.stringify(value)}`,
+    );
   }
   return dir;
 }
@@ -89,7 +105,8 @@ class Store {
   }
 
   pointDir(externalId: string): string {
-    if (!SAFE_ID.test(externalId)) throw new PluginError('BACKUP_NOT_FOUND', `no restore point ${JSON.stringify(externalId)}`);
+    if (!SAFE_ID.test(externalId))
+      throw new PluginError('BACKUP_NOT_FOUND', `no restore point ${JSON.stringify(externalId)}`);
     return path.join(this.dir, externalId);
   }
 
@@ -135,7 +152,10 @@ async function backup(connection: ProviderConnection, req: BackupRequest, ctx: T
   // An increment builds on its parent; when the parent is gone, take a full backup (and say so).
   const parent = req.mode === 'INCREMENT' && req.parentExternalId ? await store.read(req.parentExternalId) : undefined;
   if (req.mode === 'INCREMENT' && !parent) {
-    ctx.event({ type: 'provider.message', message: `base ${req.parentExternalId ?? '(none)'} is gone: taking a full backup` });
+    ctx.event({
+      type: 'provider.message',
+      message: `base ${req.parentExternalId ?? '(none)'} is gone: taking a full backup`,
+    });
   }
   const before = new Map(parent?.entries.map((e) => [e.path, e]));
   const entries = await walk(source);
@@ -155,7 +175,8 @@ async function backup(connection: ProviderConnection, req: BackupRequest, ctx: T
       else {
         sizeBytes += entry.size;
         const old = before.get(entry.path);
-        const same = old?.kind === 'file' && old.size === entry.size && old.mtimeMs === entry.mtimeMs && old.mode === entry.mode;
+        const same =
+          old?.kind === 'file' && old.size === entry.size && old.mtimeMs === entry.mtimeMs && old.mode === entry.mode;
         if (parent && same) await link(path.join(store.pointDir(parent.externalId), 'files', entry.path), to);
         else {
           await copyFile(path.join(source, entry.path), to);
@@ -195,7 +216,10 @@ async function restore(connection: ProviderConnection, req: RestoreRequest, ctx:
   const store = new Store(connection);
   const point = await store.get(req.backupExternalId);
   // restore-to-path: `target: {path}` names an empty directory; without a target, restore in place.
-  const to = req.target === undefined ? directoryOf(req.locator, 'the instance locator') : directoryOf(req.target, 'the restore target');
+  const to =
+    req.target === undefined
+      ? directoryOf(req.locator, 'the instance locator')
+      : directoryOf(req.target, 'the restore target');
   const from = path.join(store.pointDir(point.externalId), 'files');
   await mkdir(to, { recursive: true });
   let bytesRestored = 0;
@@ -215,7 +239,8 @@ async function restore(connection: ProviderConnection, req: RestoreRequest, ctx:
     ctx.progress({ percent: percentOf(i + 1, point.entries.length), bytesDone: bytesRestored, message: entry.path });
   }
   // Directory modes last, deepest first: a read-only directory would refuse what goes in it.
-  for (const entry of point.entries.filter((e) => e.kind === 'dir').reverse()) await chmod(path.join(to, entry.path), entry.mode);
+  for (const entry of point.entries.filter((e) => e.kind === 'dir').reverse())
+    await chmod(path.join(to, entry.path), entry.mode);
   ctx.progress({ percent: 100, bytesDone: bytesRestored, bytesTotal: bytesRestored, message: 'restored' });
   return { bytesRestored };
 }
