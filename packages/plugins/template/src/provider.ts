@@ -92,6 +92,16 @@ async function walk(root: string): Promise<Entry[]> {
   return entries;
 }
 
+/** What `read()` gives, or `missing` when what it reads does not exist (ENOENT). */
+async function unlessMissing<T>(read: () => Promise<T>, missing: T): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return missing;
+    throw err;
+  }
+}
+
 /** The restore points in `storeDir`, one sub-directory each. */
 class Store {
   readonly dir: string;
@@ -110,13 +120,9 @@ class Store {
     return path.join(this.dir, externalId);
   }
 
-  async read(externalId: string): Promise<PointIndex | undefined> {
-    try {
-      return JSON.parse(await readFile(path.join(this.pointDir(externalId), 'index.json'), 'utf8')) as PointIndex;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
+  read(externalId: string): Promise<PointIndex | undefined> {
+    const file = path.join(this.pointDir(externalId), 'index.json');
+    return unlessMissing(async () => JSON.parse(await readFile(file, 'utf8')) as PointIndex, undefined);
   }
 
   async get(externalId: string): Promise<PointIndex> {
@@ -127,13 +133,7 @@ class Store {
 
   /** Oldest first. Half-written points (`.partial-*`) are not points. */
   async list(): Promise<PointIndex[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.dir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
-    }
+    const names = await unlessMissing(() => readdir(this.dir), []);
     const points: PointIndex[] = [];
     for (const name of names.filter((n) => SAFE_ID.test(n))) {
       const point = await this.read(name);
