@@ -263,7 +263,18 @@ export default tseslint.config(
   restrict(
     ['packages/plugins/*/src/**/*.ts'],
     [...productOnly, { regex: '^(?!\\.|node:|@cairn/plugin-sdk(/|$))', message: 'a plugin imports the SDK only.' }],
-    { ignores: [...notProduct, 'packages/plugins/sdk/**'] },
+    { ignores: [...notProduct, 'packages/plugins/{sdk,conformance}/**'] },
+  ),
+  restrict(
+    ['packages/plugins/conformance/src/**/*.ts'],
+    [
+      ...productOnly,
+      {
+        regex: '^(?!\\.|node:|@cairn/plugin-sdk(/|$)|@cairn/agent$|commander$|zod$|vitest$)',
+        message:
+          'the conformance kit imports the SDK, the agent (its plugin loader), node:*, commander, zod and vitest only; it loads plugins by name at run time.',
+      },
+    ],
   ),
   restrict(
     ['proto/src/**/*.ts'],

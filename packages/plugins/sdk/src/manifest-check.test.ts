@@ -43,6 +43,8 @@ describe('validateManifest', () => {
   it.each([
     ['handles-chains', ['backup', 'delete-backup', 'handles-chains']],
     ['provider-schedules', ['backup', 'configure-schedule', 'deconfigure-schedule', 'provider-schedules']],
+    ['incremental', ['backup', 'incremental']],
+    ['restore-to-path', ['backup', 'restore', 'restore-to-path']],
   ])('accepts the %s trait beside operations', (_trait, capabilities) => {
     const check = validateManifest({ ...good, capabilities }, [1]);
     expect(check).toMatchObject({ ok: true, manifest: { capabilities } });

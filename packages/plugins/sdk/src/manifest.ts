@@ -11,8 +11,21 @@ import type { Operation } from '@cairn/proto/vocabulary';
  * `provider-schedules`: the backup system can run an SLA's schedule on its own clock; the
  * control plane asks it (`configure-schedule`) when an instance joins an SLA offering, and the
  * plugin answers whether it took the clock over.
+ * `incremental`: a backup asked for `INCREMENT` with a `parentExternalId` stores only what changed
+ * since that point and answers `mode: 'INCREMENT'` with that parent; without it, a plugin may answer
+ * any backup with a full one.
+ * `restore-to-path`: `restore` accepts `target: {path}` (`RestoreToPathTarget`), an empty
+ * directory on the agent's host, and writes the restore point's files under it, each at its path
+ * relative to the directory the locator names, with its content, size, mode and symlink target.
+ * The conformance kit compares such restores byte for byte.
  */
-export const TRAITS = ['handles-chains', 'restore-requires-stopped', 'provider-schedules'] as const;
+export const TRAITS = [
+  'handles-chains',
+  'restore-requires-stopped',
+  'provider-schedules',
+  'incremental',
+  'restore-to-path',
+] as const;
 export type Trait = (typeof TRAITS)[number];
 export type Capability = Operation | Trait;
 

@@ -76,7 +76,10 @@ export interface RestoreRequest {
   instanceId: string;
   locator: unknown;
   backupExternalId: string;
-  /** Where to restore to; absent means in place. */
+  /**
+   * Where to restore to; absent means in place. A plugin that declares `restore-to-path` accepts
+   * a {@link RestoreToPathTarget}.
+   */
   target?: unknown;
   /**
    * Set on an in-place restore through a plugin that declares `restore-requires-stopped`: the
@@ -84,6 +87,15 @@ export interface RestoreRequest {
    * refuses (PluginError `INSTANCE_RUNNING`) if the instance runs now.
    */
   requireStopped?: boolean;
+}
+
+/**
+ * The restore target of a plugin that declares `restore-to-path`: an empty directory on the
+ * agent's host. The restore writes each file of the point at its path relative to the directory
+ * the locator named (a backup of `/srv/www` restores `/srv/www/a/b.txt` as `<path>/a/b.txt`).
+ */
+export interface RestoreToPathTarget {
+  path: string;
 }
 
 export interface RestoreResult {

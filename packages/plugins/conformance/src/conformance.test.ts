@@ -1,0 +1,208 @@
+/**
+ * The kit on real plugins: the dummy and the template (a file-copy provider) pass; broken
+ * variants of the template fail, each with a message that names the check and what went wrong.
+ */
+import { mkdtemp, open, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { loadPlugin } from '@cairn/agent';
+import type { ProviderPlugin } from '@cairn/plugin-sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHECK_NAMES, runConformance, type ConformanceOptions, type ConformanceReport } from './run.js';
+import { sample } from './sample.js';
+import { withProvider } from './wrap.js';
+
+const templateDir = path.resolve(import.meta.dirname, '../../template');
+
+let workDir: string;
+let reference: ProviderPlugin;
+beforeAll(async () => {
+  workDir = await mkdtemp(path.join(os.tmpdir(), 'conformance-kit-'));
+  reference = (await loadPlugin(templateDir)).plugin;
+});
+afterAll(async () => {
+  await rm(workDir, { recursive: true, force: true });
+});
+
+const fileCopy = (plugin: ProviderPlugin | string, extra: Partial<ConformanceOptions> = {}): ConformanceOptions => ({
+  ...(typeof plugin === 'string' ? { packageName: plugin } : { plugin }),
+  connection: ({ scratch }) => ({ config: { storeDir: path.join(scratch, 'store') } }),
+  locatorFor: (dir) => ({ path: dir }),
+  workDir,
+  ...extra,
+});
+
+const status = (report: ConformanceReport) => Object.fromEntries(report.checks.map((c) => [c.name, c.status]));
+const check = (report: ConformanceReport, name: string) => report.checks.find((c) => c.name === name)!;
+const failed = (report: ConformanceReport) => report.checks.filter((c) => c.status === 'fail').map((c) => c.name);
+
+const DATA_CHECKS = ['backup', 'second backup', 'restore first point', 'restore second point', 'cancel', 'delete'];
+
+describe('the conformance kit on plugins that conform', () => {
+  it('passes the dummy, loaded by package name as the agent loads it', async () => {
+    const seen: string[] = [];
+    const report = await runConformance({
+      packageName: '@cairn/plugin-dummy',
+      connection: ({ scratch }) => ({ config: { storeDir: `${scratch}/store`, durationMs: 200, steps: 4 } }),
+      locatorFor: (dir) => ({ paths: [dir] }),
+      workDir,
+      onCheck: (c) => seen.push(c.name),
+    });
+    expect(failed(report)).toEqual([]);
+    expect(report).toMatchObject({ ok: true, plugin: { name: '@cairn/plugin-dummy' } });
+    expect(seen).toEqual(CHECK_NAMES);
+    // The dummy declares neither restore-to-path nor incremental: those checks say why they did not run.
+    expect(check(report, 'restore first point')).toMatchObject({
+      status: 'skip',
+      reason: expect.stringContaining('restore-to-path'),
+    });
+    expect(check(report, 'second backup').reason).toMatch(/^FULL .* \(the plugin does not declare incremental\)$/);
+    expect(check(report, 'capability restore-volume').status).toBe('pass');
+    expect(check(report, 'capability incremental')).toMatchObject({
+      status: 'skip',
+      reason: 'not declared in capabilities',
+    });
+    expect(check(report, 'cancel').status).toBe('pass');
+    expect(check(report, 'delete').status).toBe('pass');
+    expect(report.counts).toEqual({ pass: CHECK_NAMES.length - 5, fail: 0, skip: 5 });
+  });
+
+  it('passes the template (the reference file-copy plugin) on every data check, and leaves nothing behind', async () => {
+    const report = await runConformance(fileCopy(templateDir));
+    expect(failed(report)).toEqual([]);
+    for (const name of DATA_CHECKS) expect(check(report, name).status, name).toBe('pass');
+    expect(check(report, 'second backup').reason).toMatch(/^INCREMENT .* on /);
+    expect(check(report, 'delete').reason).toMatch(/still restores the changed data$/);
+    expect(await readdir(workDir)).toEqual([]);
+  });
+
+  it('keeps the work directory when asked', async () => {
+    const report = await runConformance(fileCopy(reference, { keepWorkDir: true }));
+    const kept = /work directory (\S+)$/.exec(check(report, 'manifest').reason)?.[1];
+    expect(kept).toBeDefined();
+    expect(await readdir(kept!)).toEqual(expect.arrayContaining(['data', 'scratch']));
+    await rm(kept!, { recursive: true, force: true });
+  });
+});
+
+describe('the conformance kit on broken plugins', () => {
+  it('fails a restore that flips a byte, naming the check, the file and the offset', async () => {
+    const flipsAByte = withProvider(reference, (p) => ({
+      restore: async (req, ctx) => {
+        const result = await p.restore!(req, ctx);
+        const handle = await open(path.join((req.target as { path: string }).path, 'random.bin'), 'r+');
+        const byte = Buffer.alloc(1);
+        await handle.read(byte, 0, 1, 1000);
+        byte[0] = byte[0]! ^ 0x01;
+        await handle.write(byte, 0, 1, 1000);
+        await handle.close();
+        return result;
+      },
+    }));
+    const report = await runConformance(fileCopy(flipsAByte));
+    expect(report.ok).toBe(false);
+    expect(failed(report)).toEqual(['restore first point', 'restore second point', 'delete']);
+    const random = sample(1).find((e) => e.path === 'random.bin');
+    const want = random?.kind === 'file' ? random.blocks[0]!.data[1000]! : -1;
+    const hex = (n: number) => `0x${n.toString(16).padStart(2, '0')}`;
+    expect(check(report, 'restore first point').reason).toMatch(
+      new RegExp(
+        `^the restore of the first point \\(\\S+\\) differs from the first data: random\\.bin: byte 1000 differs \\(restored ${hex(want ^ 0x01)}, expected ${hex(want)}\\)$`,
+      ),
+    );
+    expect(check(report, 'restore second point').reason).toContain(
+      'differs from the changed data: random.bin: byte 1000 differs',
+    );
+  });
+
+  it('fails progress that goes backwards, naming both values', async () => {
+    const backwards = withProvider(reference, (p) => ({
+      backup: (req, ctx) => {
+        ctx.progress({ percent: 60 });
+        ctx.progress({ percent: 40 });
+        return p.backup!(req, ctx);
+      },
+    }));
+    const report = await runConformance(fileCopy(backwards));
+    expect(check(report, 'backup')).toMatchObject({
+      status: 'fail',
+      reason: 'the backup: progress went backwards: 40 % after 60 %',
+    });
+    expect(check(report, 'second backup').reason).toBe('the second backup: progress went backwards: 40 % after 60 %');
+  });
+
+  it('fails a backup that ignores cancel, saying how long it was given', async () => {
+    const ignoresCancel = withProvider(reference, (p) => ({
+      backup: async (req, ctx) => {
+        ctx.progress({ percent: 1, message: 'starting' });
+        await sleep(2_000); // without ctx.signal: a cancel goes unnoticed
+        ctx.signal.throwIfAborted();
+        return p.backup!(req, ctx);
+      },
+    }));
+    const report = await runConformance(fileCopy(ignoresCancel, { cancelGraceMs: 300 }));
+    expect(failed(report)).toEqual(['cancel']);
+    expect(check(report, 'cancel').reason).toBe('did not stop within 300 ms after cancel');
+  });
+
+  it('fails a backup that finishes anyway after cancel, and the point it leaves', async () => {
+    const finishesAnyway = withProvider(reference, (p) => ({
+      backup: (req, ctx) => p.backup!(req, { ...ctx, signal: new AbortController().signal }),
+    }));
+    const report = await runConformance(fileCopy(finishesAnyway));
+    expect(failed(report)).toEqual(['cancel']);
+    expect(check(report, 'cancel').reason).toMatch(/^finished the backup \(\S+\) instead of stopping after cancel$/);
+    // The point it made anyway is deleted with the others at the end.
+    expect(await readdir(workDir)).toEqual([]);
+  });
+
+  it('fails a plugin that declares incremental but always takes full backups', async () => {
+    const alwaysFull = withProvider(reference, (p) => ({
+      backup: (req, ctx) => p.backup!({ ...req, mode: 'FULL', parentExternalId: undefined }, ctx),
+    }));
+    const report = await runConformance(fileCopy(alwaysFull));
+    expect(check(report, 'second backup').reason).toMatch(
+      /^the second backup: declares incremental, but answered an INCREMENT on \S+ with FULL$/,
+    );
+  });
+
+  it('fails a declared operation without its method, and a trait without the operations it needs', async () => {
+    const overpromises: ProviderPlugin = {
+      manifest: {
+        ...reference.manifest,
+        capabilities: [...reference.manifest.capabilities, 'restore-volume', 'restore-requires-stopped'],
+      },
+      createProvider: (c) => reference.createProvider(c),
+    };
+    const report = await runConformance(fileCopy(overpromises));
+    expect(check(report, 'capability restore-volume')).toMatchObject({
+      status: 'fail',
+      reason:
+        'declares restore-volume but the provider has no restoreVolume() (its tasks would fail UNSUPPORTED_OPERATION)',
+    });
+    expect(check(report, 'capability restore-requires-stopped')).toMatchObject({
+      status: 'fail',
+      reason: 'declares restore-requires-stopped but not power-state',
+    });
+    expect(check(report, 'capability power-state').status).toBe('skip');
+  });
+
+  it('fails the manifest of a plugin the agent would refuse, and skips the rest', async () => {
+    const refused = { manifest: { ...reference.manifest, apiVersion: 99 }, createProvider: reference.createProvider };
+    const report = await runConformance(fileCopy(refused));
+    expect(check(report, 'manifest')).toMatchObject({
+      status: 'fail',
+      reason: 'plugin (given as an object): SDK API version 99 is not supported by this agent (supports 1)',
+    });
+    expect(status(report)).toEqual(Object.fromEntries(CHECK_NAMES.map((n) => [n, n === 'manifest' ? 'fail' : 'skip'])));
+    expect(report.plugin).toBeUndefined();
+  });
+
+  it('refuses options without a plugin, or with two', async () => {
+    await expect(runConformance({ locatorFor: () => ({}) })).rejects.toThrow('either `plugin` or `packageName`');
+    await expect(runConformance({ plugin: reference, packageName: 'x', locatorFor: () => ({}) })).rejects.toThrow(
+      'not both or neither',
+    );
+  });
+});

@@ -1,0 +1,35 @@
+/**
+ * @cairn/plugin-conformance: checks that a Cairn provider plugin behaves as the control plane and
+ * the agent expect. It runs the plugin's operations through the SDK host the way the agent does,
+ * on sample data it writes (files, a large sparse file, unicode names, a symlink…): backup,
+ * a second backup after a change (an INCREMENT where the plugin declares `incremental`),
+ * restores compared byte for byte (with `restore-to-path`), a cancel midway, a delete, and every
+ * declared capability. As a command: `cairn-plugin-conformance <package> --config <file>`; in
+ * vitest: `@cairn/plugin-conformance/vitest`.
+ *
+ * @example
+ * import { runConformance, formatReport } from '@cairn/plugin-conformance';
+ * const report = await runConformance({ plugin, connection: { config: { storeDir } }, locatorFor: (dir) => ({ path: dir }) });
+ * console.log(formatReport(report));
+ */
+export {
+  CHECK_NAMES,
+  ConformanceUsageError,
+  runConformance,
+  type CheckResult,
+  type CheckStatus,
+  type ConformanceOptions,
+  type ConformanceReport,
+  type WorkDirs,
+} from './run.js';
+export {
+  ConfigFileSchema,
+  fill,
+  optionsFromConfig,
+  readConfigFile,
+  type ConfigFile,
+  type ConfigOptions,
+} from './config.js';
+export { formatCheck, formatReport, formatSummary } from './report.js';
+export { compareTree, sample, SPARSE_SIZE, type SampleEntry } from './sample.js';
+export { withProvider } from './wrap.js';

@@ -1,0 +1,530 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { inspectPlugin, loadPlugin, PluginLoadError, type LoadedPlugin } from '@cairn/agent';
+import {
+  FailureCodes,
+  OPERATION_METHODS,
+  OPERATIONS,
+  TRAITS,
+  type BackupRequest,
+  type Capability,
+  type Operation,
+  type PluginManifest,
+  type ProviderConnection,
+  type ProviderPlugin,
+  type Trait,
+} from '@cairn/plugin-sdk';
+import { DEFAULT_ABORT_GRACE_MS, type BackupRecord } from '@cairn/plugin-sdk/host';
+import {
+  MockTaskEnvironment,
+  type MockRun,
+  type MockTaskOptions,
+  type OperationTypes,
+  type RecordedProgress,
+} from '@cairn/plugin-sdk/testing';
+import { OUTPUTS, outputProblem, type ReadOnlyOperation } from './outputs.js';
+import { deletionVictim, missingForTrait, PLUGIN_NAME, progressProblem, summarize } from './rules.js';
+import { changeSample, compareTree, sample, writeSample } from './sample.js';
+import { withProvider } from './wrap.js';
+
+/** Every check the kit runs, in the order it runs them. */
+export const CHECK_NAMES: readonly string[] = [
+  'manifest',
+  ...OPERATIONS.map((op) => `capability ${op}`),
+  ...TRAITS.map((trait) => `capability ${trait}`),
+  'backup',
+  'second backup',
+  'restore first point',
+  'restore second point',
+  'cancel',
+  'delete',
+];
+
+export type CheckStatus = 'pass' | 'fail' | 'skip';
+
+export interface CheckResult {
+  /** One of {@link CHECK_NAMES}. */
+  name: string;
+  status: CheckStatus;
+  /** What passed, why it failed (naming the file, offset, values…), or why it was skipped. */
+  reason: string;
+  durationMs: number;
+}
+
+export interface ConformanceReport {
+  /** The plugin's manifest name and version; absent when the agent would not load it. */
+  plugin?: { name: string; version: string };
+  /** True when no check failed. */
+  ok: boolean;
+  counts: Record<CheckStatus, number>;
+  checks: CheckResult[];
+}
+
+/** The directories of one run, made fresh and removed at its end. */
+export interface WorkDirs {
+  /** The sample data the kit backs up. */
+  data: string;
+  /** An empty directory the plugin may use, e.g. as the store of a file-based backup system. */
+  scratch: string;
+}
+
+export interface ConformanceOptions {
+  /** The plugin to check (its default export). Give this or `packageName`. */
+  plugin?: ProviderPlugin;
+  /**
+   * The plugin's npm package name or directory, loaded as the agent loads it (its package.json
+   * `"cairn"` field first). Give this or `plugin`.
+   */
+  packageName?: string;
+  /** Where `packageName` is resolved from. Default `process.cwd()`. */
+  cwd?: string;
+  /** The provider connection (`endpoint`, `config`, `credentials`), or a function of the run's directories. */
+  connection?: Partial<ProviderConnection> | ((dirs: WorkDirs) => Partial<ProviderConnection>);
+  /** The instance locator that names the directory `dir` of sample data. */
+  locatorFor: (dir: string, dirs: WorkDirs) => unknown;
+  /** A restore's `target` for the empty directory `target`. Default `{path: target}` (restore-to-path). */
+  restoreTargetFor?: (target: string, dirs: WorkDirs) => unknown;
+  /** Where a restore into `target` puts the copy of the sample directory. Default `target` itself. */
+  restoredDirFor?: (target: string, dirs: WorkDirs) => string;
+  /** The instance the requests name. Default `{id: 'conformance-instance', name: 'conformance'}`. */
+  instance?: { id: string; name: string };
+  /** How long a cancelled backup may take to stop, as the agent's abort grace. Default 5,000 ms. */
+  cancelGraceMs?: number;
+  /** Each operation's timeout (PLUGIN_TIMEOUT past it). Default 10 minutes. */
+  timeoutMs?: number;
+  /** Where the run's directories are made. Default the OS temporary directory. */
+  workDir?: string;
+  /** Keep the run's directories (their path is in the `manifest` check's reason). */
+  keepWorkDir?: boolean;
+  /** Called with each check as it ends. */
+  onCheck?: (check: CheckResult) => void;
+}
+
+/** A check's options or the plugin cannot be used at all (the command exits 2). */
+export class ConformanceUsageError extends Error {
+  override readonly name = 'ConformanceUsageError';
+}
+
+/** Ends a check as failed. */
+class CheckFailed extends Error {}
+/** Ends a check as skipped. */
+class CheckSkipped extends Error {}
+
+const fail = (reason: string): never => {
+  throw new CheckFailed(reason);
+};
+const skip = (reason: string): never => {
+  throw new CheckSkipped(reason);
+};
+
+interface Point {
+  externalId: string;
+  parentExternalId?: string | undefined;
+  /** The sample version it holds. */
+  version: 1 | 2;
+}
+
+const CANCEL_REASON = 'the conformance kit cancels this backup midway';
+
+const TRAIT_MEANING: Record<Trait, string> = {
+  'handles-chains': 'the delete check removes the oldest point even when an increment builds on it',
+  'restore-requires-stopped': 'in-place restores ask power-state first (the kit restores only to a path)',
+  'provider-schedules': 'configure-schedule may take an SLA over (the kit does not run schedules)',
+  incremental: 'the second backup must be an INCREMENT on the first',
+  'restore-to-path': 'restores are compared byte for byte with the sample data',
+};
+
+/** Which check runs an operation that changes things, for the capability check's reason. */
+const RUN_BY: Partial<Record<Operation, string>> = {
+  backup: 'the backup checks run it',
+  restore: 'the restore checks run it (with restore-to-path)',
+  'delete-backup': 'the delete check runs it',
+};
+
+const failureText = (f: { code: string; message: string }) => `${f.code}: ${f.message}`;
+
+class Session {
+  private plugin!: ProviderPlugin;
+  private manifest!: PluginManifest;
+  private dirs!: WorkDirs & { root: string };
+  private readonly points: Point[] = [];
+  /** Restore points the kit made without keeping them (a cancelled backup that finished anyway). */
+  private readonly strays: string[] = [];
+  private tasks = 0;
+
+  constructor(private readonly opts: ConformanceOptions) {}
+
+  private has(capability: Capability): boolean {
+    return this.manifest.capabilities.includes(capability);
+  }
+
+  private connection(): Partial<ProviderConnection> {
+    const c = this.opts.connection;
+    return (typeof c === 'function' ? c(this.dirs) : c) ?? {};
+  }
+
+  private env(plugin = this.plugin, extra: Partial<MockTaskOptions> = {}): MockTaskEnvironment {
+    const c = this.connection();
+    return new MockTaskEnvironment(plugin, {
+      ...(c.config === undefined ? {} : { config: c.config }),
+      ...(c.credentials === undefined ? {} : { credentials: c.credentials }),
+      ...(c.endpoint === undefined ? {} : { endpoint: c.endpoint }),
+      taskId: `conformance-${++this.tasks}`,
+      timeoutMs: this.opts.timeoutMs ?? 10 * 60_000,
+      abortGraceMs: this.grace,
+      ...extra,
+    });
+  }
+
+  private get grace(): number {
+    return this.opts.cancelGraceMs ?? DEFAULT_ABORT_GRACE_MS;
+  }
+
+  private get locator(): unknown {
+    return this.opts.locatorFor(this.dirs.data, this.dirs);
+  }
+
+  private get instance(): { id: string; name: string } {
+    return this.opts.instance ?? { id: 'conformance-instance', name: 'conformance' };
+  }
+
+  private run<Op extends Operation>(op: Op, request: OperationTypes[Op]['request']): Promise<MockRun<Op>> {
+    return this.env().run(op as 'backup', request as never) as unknown as Promise<MockRun<Op>>;
+  }
+
+  /** A run's reports: progress never going back (and ending at 100 % with `complete`), nothing the agent would adjust. */
+  private reports(what: string, run: { progress: RecordedProgress[]; notes: string[] }, complete: boolean): void {
+    const problem = progressProblem(
+      run.progress.map((p) => p.percent),
+      { complete },
+    );
+    if (problem) fail(`${what}: ${problem}`);
+    if (run.notes.length > 0) fail(`${what}: the agent would have adjusted its reports: ${summarize(run.notes)}`);
+  }
+
+  private backupRequest(parent: Point | undefined): BackupRequest {
+    const incremental = parent !== undefined && this.has('incremental');
+    return {
+      instanceId: this.instance.id,
+      instanceName: this.instance.name,
+      locator: this.locator,
+      mode: incremental ? 'INCREMENT' : 'FULL',
+      ...(incremental ? { parentExternalId: parent.externalId } : {}),
+    };
+  }
+
+  /** One backup that must succeed with valid reports and a new external id; kept as a point of `version`. */
+  private async backupOnce(what: string, req: BackupRequest, version: 1 | 2): Promise<BackupRecord> {
+    const run = await this.run('backup', req);
+    if (!run.ok) return fail(`${what} failed: ${failureText(run.failure)}`);
+    const b = run.backup;
+    if (this.points.some((p) => p.externalId === b.externalId))
+      fail(`${what} answered the external id ${b.externalId} of an earlier point`);
+    this.points.push({ externalId: b.externalId, parentExternalId: b.parentExternalId || undefined, version });
+    this.reports(what, run, true);
+    const asked = req.mode === 'INCREMENT' ? `an INCREMENT on ${req.parentExternalId}` : 'a FULL';
+    if (req.mode === 'FULL' && b.mode !== 'FULL') fail(`${what}: asked for a FULL backup, answered ${b.mode}`);
+    if (req.mode === 'INCREMENT' && (b.mode !== 'INCREMENT' || b.parentExternalId !== req.parentExternalId))
+      fail(
+        `${what}: declares incremental, but answered ${asked} with ${b.mode}${b.parentExternalId ? ` on ${b.parentExternalId}` : ''}`,
+      );
+    return b;
+  }
+
+  private async listedIds(): Promise<Set<string>> {
+    const run = await this.run('sync', {});
+    if (!run.ok) return fail(`sync failed: ${failureText(run.failure)}`);
+    const problem = outputProblem('sync', run.value);
+    if (problem) fail(`sync: ${problem}`);
+    return new Set(OUTPUTS.sync.parse(run.value).map((p) => p.externalId));
+  }
+
+  /** Restores `point` into a fresh directory and compares it with the sample version it holds. */
+  private async restoreAndCompare(point: Point, what: string): Promise<number> {
+    const target = await mkdtemp(path.join(this.dirs.root, 'restore-'));
+    const run = await this.run('restore', {
+      instanceId: this.instance.id,
+      locator: this.locator,
+      backupExternalId: point.externalId,
+      target: this.opts.restoreTargetFor ? this.opts.restoreTargetFor(target, this.dirs) : { path: target },
+    });
+    if (!run.ok) return fail(`${what} failed: ${failureText(run.failure)}`);
+    this.reports(what, run, false);
+    const restored = this.opts.restoredDirFor ? this.opts.restoredDirFor(target, this.dirs) : target;
+    const expected = sample(point.version);
+    const problems = await compareTree(restored, expected);
+    const data = point.version === 1 ? 'the first data' : 'the changed data';
+    if (problems.length > 0) fail(`${what} (${point.externalId}) differs from ${data}: ${summarize(problems)}`);
+    await rm(target, { recursive: true, force: true });
+    return expected.length;
+  }
+
+  // ---- the checks ----
+
+  private async manifestCheck(): Promise<string> {
+    const { packageName, plugin } = this.opts;
+    const cwd = this.opts.cwd ?? process.cwd();
+    let loaded: LoadedPlugin;
+    try {
+      loaded = packageName
+        ? await loadPlugin(resolveSpec(packageName, cwd), { cwd })
+        : inspectPlugin('(given as an object)', { default: plugin });
+    } catch (err) {
+      // The agent refuses it at start, with this message.
+      return fail(err instanceof PluginLoadError ? err.message : `cannot be loaded: ${(err as Error).message}`);
+    }
+    this.plugin = loaded.plugin;
+    this.manifest = loaded.manifest;
+    const { name, version } = loaded.manifest;
+    const notes = [
+      ...(packageName
+        ? []
+        : ['the package.json "cairn" field is checked only when the kit loads the plugin by package name']),
+      ...(PLUGIN_NAME.test(name) ? [] : [`the name ${name} is not cairn-plugin-<id> or @scope/cairn-plugin-<id>`]),
+    ];
+    return `the agent would load ${name} ${version} (SDK API version ${loaded.apiVersion})${notes.length ? `; note: ${notes.join('; ')}` : ''}`;
+  }
+
+  private async operationCheck(op: Operation): Promise<string> {
+    if (!this.has(op)) return skip('not declared in capabilities');
+    const method = OPERATION_METHODS[op];
+    let provider: unknown;
+    try {
+      provider = this.plugin.createProvider({ endpoint: null, config: {}, credentials: {}, ...this.connection() });
+    } catch (err) {
+      return fail(`createProvider() threw: ${(err as Error).message}`);
+    }
+    if (typeof (provider as Record<string, unknown> | null)?.[method] !== 'function')
+      fail(
+        `declares ${op} but the provider has no ${method}() (its tasks would fail ${FailureCodes.UNSUPPORTED_OPERATION})`,
+      );
+    if (!(op in OUTPUTS)) return `implements ${method}()${RUN_BY[op] ? `; ${RUN_BY[op]}` : ''}`;
+    const requests: Record<ReadOnlyOperation, unknown> = {
+      sync: {},
+      'list-offerings': {},
+      preflight: { locator: this.locator },
+      'power-state': { instanceId: this.instance.id, locator: this.locator },
+    };
+    const run = await this.run(op, requests[op as ReadOnlyOperation] as never);
+    if (!run.ok) return fail(`${op} failed: ${failureText(run.failure)}`);
+    const problem = outputProblem(op as ReadOnlyOperation, run.value);
+    if (problem) fail(`${op}: ${problem}`);
+    return `${method}() answers as the control plane expects: ${JSON.stringify(run.value).slice(0, 120)}`;
+  }
+
+  private traitCheck(trait: Trait): string {
+    if (!this.has(trait)) return skip('not declared in capabilities');
+    const missing = missingForTrait(trait, this.manifest.capabilities);
+    if (missing.length > 0) fail(`declares ${trait} but not ${missing.join(', ')}`);
+    return TRAIT_MEANING[trait];
+  }
+
+  private needBackup(): void {
+    if (!this.has('backup')) skip('the plugin does not declare backup');
+  }
+
+  private async firstBackup(): Promise<string> {
+    this.needBackup();
+    const b = await this.backupOnce('the backup', this.backupRequest(undefined), 1);
+    return `FULL ${b.externalId}, ${b.sizeBytes} bytes, progress up to 100 %`;
+  }
+
+  private async secondBackup(): Promise<string> {
+    this.needBackup();
+    const first = this.points[0];
+    if (!first) return skip('needs the point of the backup check, which failed');
+    await changeSample(this.dirs.data);
+    const b = await this.backupOnce('the second backup', this.backupRequest(first), 2);
+    return b.mode === 'INCREMENT'
+      ? `INCREMENT ${b.externalId} on ${first.externalId}, ${b.addedBytes} of ${b.sizeBytes} bytes added`
+      : `FULL ${b.externalId} (the plugin does not declare incremental)`;
+  }
+
+  private async restoreCheck(index: 0 | 1): Promise<string> {
+    if (!this.has('restore')) return skip('the plugin does not declare restore');
+    if (!this.has('restore-to-path'))
+      return skip('the plugin does not declare restore-to-path, so the kit cannot read a restore back to compare it');
+    const point = this.points[index];
+    if (!point) return skip(`needs the point of the ${index === 0 ? 'backup' : 'second backup'} check, which failed`);
+    const what = index === 0 ? 'the restore of the first point' : 'the restore of the second point';
+    const entries = await this.restoreAndCompare(point, what);
+    return `${point.externalId} restored into a fresh directory: all ${entries} entries match (content, size, mode, symlink targets)`;
+  }
+
+  private async cancelCheck(): Promise<string> {
+    this.needBackup();
+    const before = this.has('sync') ? await this.listedIds() : undefined;
+    const settled: { outcome?: 'resolved' | 'rejected'; atMs?: number; externalId?: string } = {};
+    const watched = withProvider(this.plugin, (p) => ({
+      backup: async (req, ctx) => {
+        try {
+          const value = await p.backup!(req, ctx);
+          Object.assign(settled, { outcome: 'resolved', atMs: performance.now(), externalId: value?.externalId });
+          return value;
+        } catch (err) {
+          Object.assign(settled, { outcome: 'rejected', atMs: performance.now() });
+          throw err;
+        }
+      },
+    }));
+    let cancelledAt: number | undefined;
+    let firstPercent = 0;
+    const env: MockTaskEnvironment = this.env(watched, {
+      onProgress: (report) => {
+        if (cancelledAt !== undefined) return;
+        cancelledAt = performance.now();
+        firstPercent = report.percent;
+        env.cancel(CANCEL_REASON);
+      },
+    });
+    const run = await env.run('backup', this.backupRequest(this.points.at(-1)));
+    if (settled.outcome === 'resolved' && typeof settled.externalId === 'string') this.strays.push(settled.externalId);
+    if (cancelledAt === undefined)
+      fail(
+        run.ok
+          ? 'the backup finished without a progress report, so it could not be cancelled midway'
+          : `the backup failed before its first progress report: ${failureText(run.failure)}`,
+      );
+    if (firstPercent >= 100)
+      fail(
+        'the first progress report was already 100 %: report progress as the backup goes, so a cancel can stop it midway',
+      );
+    if (run.abandoned) fail(`did not stop within ${this.grace} ms after cancel`);
+    if (run.ok || run.failure.code !== FailureCodes.CANCELLED)
+      fail(`the cancelled backup ended ${run.ok ? 'ok' : failureText(run.failure)}, not ${FailureCodes.CANCELLED}`);
+    if (settled.outcome === 'resolved')
+      fail(`finished the backup (${settled.externalId ?? 'no external id'}) instead of stopping after cancel`);
+    const stoppedMs = Math.round((settled.atMs ?? performance.now()) - cancelledAt!);
+    if (before) {
+      const left = [...(await this.listedIds())].filter((id) => !before.has(id));
+      if (left.length > 0) fail(`the cancelled backup left ${left.join(', ')} in the sync listing`);
+    }
+    const next = await this.backupOnce('the backup after the cancel', this.backupRequest(this.points.at(-1)), 2);
+    return `stopped ${stoppedMs} ms after the cancel at ${firstPercent} %${before ? ', leaving no point in the listing' : ''}; the next backup succeeded (${next.externalId})`;
+  }
+
+  private async deleteCheck(): Promise<string> {
+    if (!this.has('delete-backup')) return skip('the plugin does not declare delete-backup');
+    if (this.points.length < 2) return skip('needs two restore points from the backup checks, which failed');
+    const victim = deletionVictim(this.points, this.has('handles-chains'))!;
+    const run = await this.run('delete-backup', { backupExternalId: victim.externalId, locator: this.locator });
+    if (!run.ok) return fail(`delete-backup of ${victim.externalId} failed: ${failureText(run.failure)}`);
+    this.points.splice(this.points.indexOf(victim), 1);
+    const done = [`deleted ${victim.externalId}`];
+    if (this.has('sync')) {
+      const listed = await this.listedIds();
+      if (listed.has(victim.externalId)) fail(`${victim.externalId} is still listed by sync after delete-backup`);
+      const gone = this.points.filter((p) => !listed.has(p.externalId)).map((p) => p.externalId);
+      if (gone.length > 0) fail(`deleting ${victim.externalId} also took ${gone.join(', ')} from the sync listing`);
+      done.push(`sync lists it no more and still lists the other ${this.points.length}`);
+    } else done.push('the plugin does not declare sync, so the listing was not checked');
+    const newest = this.points.at(-1)!;
+    if (this.has('restore') && this.has('restore-to-path')) {
+      await this.restoreAndCompare(newest, `after deleting ${victim.externalId}, the restore of ${newest.externalId}`);
+      done.push(`${newest.externalId} still restores the changed data`);
+    }
+    return done.join('; ');
+  }
+
+  // ---- the run ----
+
+  async execute(): Promise<ConformanceReport> {
+    const checks: CheckResult[] = [];
+    const record = async (name: string, check: () => Promise<string> | string): Promise<void> => {
+      const started = performance.now();
+      let status: CheckStatus = 'pass';
+      let reason: string;
+      try {
+        reason = await check();
+      } catch (err) {
+        status = err instanceof CheckSkipped ? 'skip' : 'fail';
+        reason =
+          err instanceof CheckFailed || err instanceof CheckSkipped
+            ? err.message
+            : `the check could not run: ${err instanceof Error ? err.message : String(err)}`;
+      }
+      const result: CheckResult = { name, status, reason, durationMs: Math.round(performance.now() - started) };
+      checks.push(result);
+      this.opts.onCheck?.(result);
+    };
+
+    const root = await mkdtemp(path.join(this.opts.workDir ?? os.tmpdir(), 'cairn-conformance-'));
+    this.dirs = { root, data: path.join(root, 'data'), scratch: path.join(root, 'scratch') };
+    try {
+      await mkdir(this.dirs.data);
+      await mkdir(this.dirs.scratch);
+      await writeSample(this.dirs.data);
+      await record('manifest', async () => {
+        const loaded = await this.manifestCheck();
+        return this.opts.keepWorkDir ? `${loaded}; work directory ${root}` : loaded;
+      });
+      if (checks[0]!.status !== 'pass') {
+        for (const name of CHECK_NAMES.slice(1)) await record(name, () => skip('the agent would not load the plugin'));
+        return report(checks, undefined);
+      }
+      for (const op of OPERATIONS) await record(`capability ${op}`, () => this.operationCheck(op));
+      for (const trait of TRAITS) await record(`capability ${trait}`, () => this.traitCheck(trait));
+      await record('backup', () => this.firstBackup());
+      await record('second backup', () => this.secondBackup());
+      await record('restore first point', () => this.restoreCheck(0));
+      await record('restore second point', () => this.restoreCheck(1));
+      await record('cancel', () => this.cancelCheck());
+      await record('delete', () => this.deleteCheck());
+    } finally {
+      await this.cleanUp();
+    }
+    return report(checks, this.manifest);
+  }
+
+  /** Deletes what the run made, newest first (so no increment outlives its base), then its directories. */
+  private async cleanUp(): Promise<void> {
+    if (this.manifest && this.has('delete-backup')) {
+      const ids = [...this.strays, ...this.points.map((p) => p.externalId).reverse()];
+      for (const id of ids)
+        await this.run('delete-backup', { backupExternalId: id, locator: this.locator }).catch(() => undefined);
+    }
+    if (!this.opts.keepWorkDir) await rm(this.dirs.root, { recursive: true, force: true });
+  }
+}
+
+function report(checks: CheckResult[], manifest: PluginManifest | undefined): ConformanceReport {
+  const counts: Record<CheckStatus, number> = { pass: 0, fail: 0, skip: 0 };
+  for (const c of checks) counts[c.status]++;
+  return {
+    ...(manifest ? { plugin: { name: manifest.name, version: manifest.version } } : {}),
+    ok: counts.fail === 0,
+    counts,
+    checks,
+  };
+}
+
+/** A package spec as the agent's loader takes it: a relative path made absolute, a package name as it is. */
+function resolveSpec(spec: string, cwd: string): string {
+  return spec.startsWith('.') || path.isAbsolute(spec) ? path.resolve(cwd, spec) : spec;
+}
+
+/**
+ * Runs every check on a plugin, through the SDK host the way the agent runs operations (its
+ * guard, result and report rules, `@cairn/plugin-sdk/testing`), and reports each as passed,
+ * failed or skipped with the reason. Never throws for anything the plugin does.
+ *
+ * @example
+ * const report = await runConformance({
+ *   packageName: 'cairn-plugin-acme',
+ *   connection: ({ scratch }) => ({ config: { repository: `${scratch}/repo` } }),
+ *   locatorFor: (dir) => ({ paths: [dir] }),
+ * });
+ * if (!report.ok) console.log(report.checks.filter((c) => c.status === 'fail'));
+ *
+ * @throws ConformanceUsageError when neither or both of `plugin` and `packageName` are given.
+ */
+export async function runConformance(options: ConformanceOptions): Promise<ConformanceReport> {
+  if ((options.plugin === undefined) === (options.packageName === undefined))
+    throw new ConformanceUsageError(
+      'give the plugin to check as either `plugin` or `packageName`, not both or neither',
+    );
+  if (typeof options.locatorFor !== 'function') throw new ConformanceUsageError('`locatorFor(dir)` must be a function');
+  return new Session(options).execute();
+}
