@@ -171,6 +171,14 @@ export interface DeconfigureScheduleRequest {
   offeringExternalId?: string;
 }
 
+/** One check a preflight ran: what it looked at, whether it passed, and what to do if not. */
+export interface PreflightCheck {
+  name: string;
+  ok: boolean;
+  message: string;
+  advice?: string;
+}
+
 /** A connected provider: implements the operations its manifest lists. */
 export interface Provider {
   backup?(req: BackupRequest, ctx: TaskContext): Promise<BackupResult>;
@@ -179,7 +187,10 @@ export interface Provider {
   deleteBackup?(req: DeleteBackupRequest, ctx: TaskContext): Promise<void>;
   listOfferings?(ctx: TaskContext): Promise<ProviderOffering[]>;
   sync?(req: { locator?: unknown }, ctx: TaskContext): Promise<ListedBackup[]>;
-  preflight?(req: { locator?: unknown }, ctx: TaskContext): Promise<{ ok: boolean; message?: string }>;
+  preflight?(
+    req: { locator?: unknown },
+    ctx: TaskContext,
+  ): Promise<{ ok: boolean; message?: string; checks?: PreflightCheck[] }>;
   /** Answers quickly: the control plane waits for it inside an API request. */
   powerState?(req: PowerStateRequest, ctx: TaskContext): Promise<PowerStateResult>;
   /** Sets up (or changes) the instance's schedule in the backup system; may be called again with a new SLA. */

@@ -15,6 +15,7 @@ import type {
   ListedBackup,
   PowerStateRequest,
   PowerStateResult,
+  PreflightCheck,
   PluginLogger,
   ProgressReport,
   ProviderConnection,
@@ -38,7 +39,7 @@ export interface OperationTypes {
   /** Takes no request. */
   'list-offerings': { request: Record<string, never>; result: ProviderOffering[] };
   sync: { request: { locator?: unknown }; result: ListedBackup[] };
-  preflight: { request: { locator?: unknown }; result: { ok: boolean; message?: string } };
+  preflight: { request: { locator?: unknown }; result: { ok: boolean; message?: string; checks?: PreflightCheck[] } };
   'power-state': { request: PowerStateRequest; result: PowerStateResult };
   'configure-schedule': { request: ConfigureScheduleRequest; result: ConfigureScheduleResult };
   /** Resolves with nothing, which crosses the worker boundary as `null`. */
