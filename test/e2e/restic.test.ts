@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import {
   type ControlPlaneProc,
   type Proc,
 } from '@cairn/test-harness/processes';
+import { treeDigest } from '@cairn/test-harness/files';
 import { assignOffering, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
 import { waitFor } from '@cairn/test-harness/wait';
 
@@ -47,23 +48,6 @@ const snapshotsOf = (repo: string, instanceId: string) =>
   (JSON.parse(restic(repo, ['snapshots', '--json', '--tag', `cairn-instance=${instanceId}`])) as { short_id: string }[])
     .map((s) => s.short_id)
     .sort();
-
-/** Every regular file below `dir` by relative path, with its size and SHA-256. */
-function contents(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile()) {
-        const bytes = fs.readFileSync(p);
-        out.set(path.relative(dir, p), `${bytes.length}:${createHash('sha256').update(bytes).digest('hex')}`);
-      }
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 /** Every file below `dir`, concatenated (state files the agent keeps). */
 function filesText(dir: string): string {
@@ -184,7 +168,7 @@ describe.each(backends)('restic provider end to end (%s)', (backend) => {
     expect(done.state, JSON.stringify(done.error)).toBe('succeeded');
     expect(done.progress).toMatchObject({ percent: 100 });
     // restic puts each backed-up absolute path below the target.
-    expect(contents(path.join(target, data))).toEqual(contents(data));
+    expect(treeDigest(path.join(target, data))).toEqual(treeDigest(data));
   });
 
   it("applies keep-last in restic's own snapshot list", async () => {

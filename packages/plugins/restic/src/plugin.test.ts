@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MockTaskEnvironment, type MockRunRecord, type MockTaskOptions } from '@cairn/plugin-sdk/testing';
+import { treeBytes, treeDigest } from '@cairn/test-harness/files';
 import plugin from './index.js';
 import { isSupported, parseVersion, redact } from './client.js';
 
@@ -30,25 +31,6 @@ function makeTree(dir: string, bigBytes = 2 * 1024 * 1024): string {
   fs.writeFileSync(path.join(dir, 'sub', 'big.bin'), randomBytes(bigBytes));
   return dir;
 }
-
-/** Every regular file below `dir` by relative path, with its size and SHA-256 (byte-for-byte identity). */
-function contents(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile()) {
-        const bytes = fs.readFileSync(p);
-        out.set(path.relative(dir, p), `${bytes.length}:${createHash('sha256').update(bytes).digest('hex')}`);
-      }
-    }
-  };
-  walk(dir);
-  return out;
-}
-
-const treeBytes = (dir: string) => [...contents(dir).values()].reduce((n, v) => n + Number(v.split(':')[0]), 0);
 
 /** Everything a run left that could leave the plugin: progress, events, logs, failure. */
 const everything = (run: MockRunRecord & { failure?: unknown; value?: unknown }) => JSON.stringify(run);
@@ -147,14 +129,14 @@ describe('restic plugin against real restic', () => {
     records.push(everything(run));
     expect(run.ok).toBe(true);
     // restic restores absolute paths below the target.
-    expect(contents(path.join(target, data))).toEqual(contents(data));
+    expect(treeDigest(path.join(target, data))).toEqual(treeDigest(data));
     expect(run.progress.at(-1)).toMatchObject({ percent: 100 });
     expect(run.ok && run.value.bytesRestored).toBe(treeBytes(data));
     fs.rmSync(target, { recursive: true, force: true });
   });
 
   it('restores in place: changed and deleted files come back', async () => {
-    const before = contents(data);
+    const before = treeDigest(data);
     fs.writeFileSync(path.join(data, 'small-3.txt'), 'scribbled over');
     fs.rmSync(path.join(data, 'sub', 'deeper', 'note.md'));
     const run = await env(repo, { config }).run('restore', {
@@ -164,7 +146,7 @@ describe('restic plugin against real restic', () => {
     });
     records.push(everything(run));
     expect(run.ok).toBe(true);
-    expect(contents(data)).toEqual(before);
+    expect(treeDigest(data)).toEqual(before);
   });
 
   it('restores one path of a backup onto another instance (restore-volume)', async () => {
@@ -180,7 +162,7 @@ describe('restic plugin against real restic', () => {
     });
     records.push(everything(run));
     expect(run.ok).toBe(true);
-    expect(contents(path.join(other, volume))).toEqual(contents(volume));
+    expect(treeDigest(path.join(other, volume))).toEqual(treeDigest(volume));
     // Only that path: the small files beside it stay out.
     expect(fs.existsSync(path.join(other, data, 'small-0.txt'))).toBe(false);
     const missing = await env(repo, { config }).run('restore-volume', {
