@@ -21,16 +21,30 @@ export interface CpuUse {
   machineBusyPct: number;
 }
 
-/** [user, system] ticks of one process, or null once it is gone. */
-function procTicks(pid: number): [number, number] | null {
+/** The fields of /proc/<pid>/stat after the command name (which may itself hold spaces), or null. */
+function statFields(pid: number | 'self'): string[] | null {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name, which may itself contain spaces.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return [Number(f[11]), Number(f[12])];
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
   }
+}
+
+/** [user, system] ticks of one process, or null once it is gone. */
+function procTicks(pid: number): [number, number] | null {
+  const f = statFields(pid);
+  return f ? [Number(f[11]), Number(f[12])] : null;
+}
+
+/**
+ * CPU seconds (user + system) of the children `pid` has waited for (a Node process reaps its
+ * children as they exit): what the restic processes an agent ran cost. `'self'` for this process.
+ * Null off Linux.
+ */
+export function childrenCpuSec(pid: number | 'self'): number | null {
+  const f = statFields(pid);
+  return f ? (Number(f[13]) + Number(f[14])) / HZ : null;
 }
 
 /** Machine-wide [user, system, idle, total] ticks, or null off Linux. */

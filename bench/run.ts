@@ -1,18 +1,25 @@
 /**
  * Benchmark entry point: `npx pnpm@10 bench dispatch [--tasks N] [--agents K] [--stores sqlite,mysql]`
- * (the root script builds first, then runs this file with tsx).
+ * or `npx pnpm@10 bench restic [--size-mib N]` (the root script builds first, then runs this file
+ * with tsx).
  */
 import { parseArgs } from 'node:util';
 import type { Backend } from '@cairn/test-harness/databases';
 import { interrupted, runDispatchBench } from './dispatch.js';
+import { resticInterrupted, runResticBench } from './restic.js';
 
 const USAGE = `usage: pnpm bench dispatch [--tasks N] [--agents K] [--stores sqlite,mysql]
+       pnpm bench restic [--size-mib N]
 
   dispatch   no-op backup tasks through control plane + agents vs. a bare WebSocket baseline
   --tasks    tasks per run (default 2000)
   --agents   agent processes, 8 slots each (default 4)
   --stores   which stores to run (default: sqlite, plus mysql when CAIRN_TEST_MYSQL_URL is set
              or MariaDB/MySQL answers on 127.0.0.1:3306 as root)
+
+  restic     a full and a 1 %-changed incremental backup of a generated tree, through Cairn
+             (control plane + agent + restic plugin) vs. restic alone, alternated A/B/B/A
+  --size-mib size of the generated tree (default 1024)
 `;
 
 function usage(problem: string): never {
@@ -31,13 +38,19 @@ let parsed;
 try {
   parsed = parseArgs({
     allowPositionals: true,
-    options: { tasks: { type: 'string' }, agents: { type: 'string' }, stores: { type: 'string' } },
+    options: {
+      tasks: { type: 'string' },
+      agents: { type: 'string' },
+      stores: { type: 'string' },
+      'size-mib': { type: 'string' },
+    },
   });
 } catch (err) {
   usage((err as Error).message);
 }
 const [benchmark, ...extra] = parsed.positionals;
-if (benchmark !== 'dispatch') usage(benchmark ? `unknown benchmark "${benchmark}"` : 'which benchmark?');
+if (benchmark !== 'dispatch' && benchmark !== 'restic')
+  usage(benchmark ? `unknown benchmark "${benchmark}"` : 'which benchmark?');
 if (extra.length > 0) usage(`unexpected arguments: ${extra.join(' ')}`);
 
 let stores: Backend[] | undefined;
@@ -54,18 +67,21 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const)
   process.once(signal, () => {
     stopping = true;
     process.stderr.write(`\n${signal}: cleaning up\n`);
-    void interrupted().finally(() => process.exit(130));
+    void Promise.allSettled([interrupted(), resticInterrupted()]).finally(() => process.exit(130));
   });
 
 try {
-  await runDispatchBench({
-    tasks: positiveInt('tasks', parsed.values.tasks, 2000),
-    agents: positiveInt('agents', parsed.values.agents, 4),
-    stores,
-  });
+  if (benchmark === 'restic')
+    await runResticBench({ sizeMib: positiveInt('size-mib', parsed.values['size-mib'], 1024) });
+  else
+    await runDispatchBench({
+      tasks: positiveInt('tasks', parsed.values.tasks, 2000),
+      agents: positiveInt('agents', parsed.values.agents, 4),
+      stores,
+    });
 } catch (err) {
   if (stopping) await new Promise(() => {}); // the signal handler exits once it has cleaned up
   // Loud on purpose: a benchmark that lost or failed a task has no figures worth printing.
-  process.stderr.write(`\nbench dispatch FAILED: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`\nbench ${benchmark} FAILED: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 }

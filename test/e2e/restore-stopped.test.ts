@@ -94,6 +94,23 @@ describe.each(backends)('in-place restore of an instance that must be stopped (%
     expect(await tasksOf('power-state')).toMatchObject([{ state: 'succeeded' }]);
   });
 
+  it('restores a running instance to another path (targetPath) without asking its power state', async () => {
+    power('running');
+    for (const [body, field] of [
+      [{ targetPath: 'relative/dir' }, 'targetPath'],
+      [{ targetPath: '' }, 'targetPath'],
+      [{ targetPath: '/srv/x', inPlace: false }, 'inPlace'],
+    ] as const) {
+      const bad = await tenant.post(`/v1/backups/${backupId}/restore`, body);
+      expect(bad.status).toBe(400);
+      expect(JSON.stringify(bad.body)).toContain(field);
+    }
+    const started = await tenant.expect(202, 'POST', `/v1/backups/${backupId}/restore`, { targetPath: '/srv/copy' });
+    expect((await waitForTask(tenant, started.id, ENDED)).state).toBe('succeeded');
+    expect(await tasksOf('restore')).toHaveLength(1);
+    expect(await tasksOf('power-state')).toHaveLength(1);
+  });
+
   it('does not let another tenant probe the backup (404), nor ask the plugin for it', async () => {
     const probe = await other.post(`/v1/backups/${backupId}/restore`);
     expect(probe.status).toBe(404);

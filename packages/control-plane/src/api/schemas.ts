@@ -516,6 +516,18 @@ export const Backup = z
   })
   .openapi('Backup');
 export const BackupPage = page(Backup).openapi('BackupPage');
+/** An absolute path on the agent's host (POSIX, or a Windows drive path). */
+const HostPath = Text(4096, { required: true })
+  .refine((s) => /^(\/|[A-Za-z]:[\\/])/.test(s), 'must be an absolute path on the agent host')
+  .openapi({ example: '/srv/restore' });
+export const RestoreStart = z
+  .object({
+    targetPath: HostPath.optional().openapi({
+      description: 'restore there instead of in place (how the path is used is the plugin’s: docs/plugins.md)',
+    }),
+  })
+  .strict()
+  .openapi('RestoreStart');
 export const RestoreVolume = z
   .object({
     volume: Text(255, { required: true, trim: true }).openapi({ example: 'disk-1' }),

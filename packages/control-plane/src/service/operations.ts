@@ -202,18 +202,23 @@ export class Operations {
   }
 
   /**
-   * In-place restore of a backup onto its own instance. Through a plugin that declares
+   * Restore of a backup onto its own instance, in place or (`targetPath`) to a path on the
+   * agent host, which the task carries as `target: {path}`. In place, through a plugin that declares
    * restore-requires-stopped, the task says so (`requireStopped`): `assertStoppedForRestore`
    * found the instance stopped before this request began, and the plugin checks again when the
    * restore runs, since the instance may have been started in between.
    */
-  async restore(p: Principal, backupId: string): Promise<TaskRow> {
+  async restore(p: Principal, backupId: string, targetPath?: string): Promise<TaskRow> {
     const { backup, instance, offering, provider } = await this.restoreTarget(p, backupId);
-    const requireStopped = await this.agents.declares(instance.zone, provider.plugin, RESTORE_REQUIRES_STOPPED);
+    // A restore to another path leaves the instance alone: it need not be stopped.
+    const requireStopped =
+      targetPath === undefined &&
+      (await this.agents.declares(instance.zone, provider.plugin, RESTORE_REQUIRES_STOPPED));
     return this.enqueue(p, 'restore', instance, offering, provider, backup.id, {
       instanceId: instance.id,
       locator: JSON.parse(instance.locator) as unknown,
       backupExternalId: backup.externalId,
+      ...(targetPath !== undefined ? { target: { path: targetPath } } : {}),
       ...(requireStopped ? { requireStopped: true } : {}),
     });
   }

@@ -15,9 +15,10 @@ import type { Operation } from '@cairn/proto/vocabulary';
  * since that point and answers `mode: 'INCREMENT'` with that parent; without it, a plugin may answer
  * any backup with a full one.
  * `restore-to-path`: `restore` accepts `target: {path}` (`RestoreToPathTarget`), an empty
- * directory on the agent's host, and writes the restore point's files under it, each at its path
- * relative to the directory the locator names, with its content, size, mode and symlink target.
- * The conformance kit compares such restores byte for byte.
+ * directory on the agent's host, and writes the restore point's files under it with their
+ * content, size, mode and symlink target: each at its path relative to the directory the locator
+ * names, or (as restic does) at its absolute path below the target; the plugin documents which.
+ * The conformance kit compares such restores byte for byte (its `restoredDir` says where).
  */
 export const TRAITS = [
   'handles-chains',

@@ -91,8 +91,10 @@ export interface RestoreRequest {
 
 /**
  * The restore target of a plugin that declares `restore-to-path`: an empty directory on the
- * agent's host. The restore writes each file of the point at its path relative to the directory
- * the locator named (a backup of `/srv/www` restores `/srv/www/a/b.txt` as `<path>/a/b.txt`).
+ * agent's host. The restore writes each file of the point below it, either at its path relative
+ * to the directory the locator named (a backup of `/srv/www` restores `/srv/www/a/b.txt` as
+ * `<path>/a/b.txt`) or at its absolute path (`<path>/srv/www/a/b.txt`, as restic does); the
+ * plugin documents which.
  */
 export interface RestoreToPathTarget {
   path: string;

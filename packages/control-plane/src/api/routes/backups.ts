@@ -12,6 +12,7 @@ import {
   IdParam,
   NoQuery,
   PageQuery,
+  RestoreStart,
   RestoreVolume,
   Task,
   Usage,
@@ -27,11 +28,30 @@ const tags = ['Backups'];
  * A running instance is refused here; the restore task then carries `requireStopped`, so the
  * plugin refuses too if the instance was started between this check and the restore.
  */
+/** The request's body, read from a copy so the route still reads it: undefined when there is none, null when it is no JSON. */
+async function peekJson(req: Request): Promise<unknown> {
+  if (!req.body) return undefined;
+  const text = await req.clone().text();
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
+  }
+}
+
 export function inPlaceRestoreCheck(deps: ApiDeps): MiddlewareHandler<Env> {
   return async (c, next) => {
     const id = c.req.param('id');
     // Anything but a POST with a well-formed id is the route's to answer.
     if (c.req.method !== 'POST' || id === undefined || !Id.safeParse(id).success) return next();
+    // A restore to another path is not in place: nothing to check. A bad body is the route's to
+    // refuse (400), with nothing asked.
+    const body = await peekJson(c.req.raw);
+    if (body !== undefined) {
+      const parsed = RestoreStart.safeParse(body);
+      if (!parsed.success || parsed.data.targetPath !== undefined) return next();
+    }
     const p = principal(c);
     const key = c.req.header('idempotency-key');
     // A retry of a restore already accepted gets its stored answer, not a second check.
@@ -104,13 +124,15 @@ export function backupRoutes(deps: ApiDeps) {
       path: '/backups/{id}/restore',
       tags,
       summary:
-        'Restore a backup in place (where the plugin requires a stopped instance, a running one is refused with 409 instance_running)',
-      request: { params: IdParam },
+        'Restore a backup in place (where the plugin requires a stopped instance, a running one is refused with 409 instance_running), or to `targetPath` on the agent host; the body is optional',
+      request: { params: IdParam, ...jsonBody(RestoreStart, false) },
       responses: { 202: jsonResponse(Task, 'the restore task'), ...errorResponses },
     }),
     async (c) => {
       const backup = await visible(c, c.req.valid('param').id);
-      const task = await deps.operations.restore(principal(c), backup.id);
+      // Without a JSON body the validator leaves nothing to read: in place.
+      const targetPath = (c.req.valid('json') as { targetPath?: string } | undefined)?.targetPath;
+      const task = await deps.operations.restore(principal(c), backup.id, targetPath);
       return c.json(taskView(task), 202, { Location: `/v1/tasks/${task.id}` });
     },
   );

@@ -1,0 +1,400 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MockTaskEnvironment, type MockRunRecord, type MockTaskOptions } from '@cairn/plugin-sdk/testing';
+import { treeBytes, treeDigest } from '@cairn/test-harness/files';
+import plugin from './index.js';
+import { isSupported, parseVersion, redact } from './client.js';
+
+const PASSWORD = 'correct-horse-battery-staple-7f3a';
+const tmp = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), `cairn-restic-${prefix}-`));
+const root = tmp('unit');
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+/** restic run directly, as an operator would, on `repo`. */
+function restic(repo: string, args: string[], password = PASSWORD): string {
+  return execFileSync('restic', args, {
+    encoding: 'utf8',
+    env: { ...process.env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: password },
+    stdio: 'pipe',
+  });
+}
+
+/** A tree of random files: a few small ones, a nested directory, one larger file. */
+function makeTree(dir: string, bigBytes = 2 * 1024 * 1024): string {
+  fs.mkdirSync(path.join(dir, 'sub', 'deeper'), { recursive: true });
+  for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(dir, `small-${i}.txt`), randomBytes(100 + i * 37));
+  fs.writeFileSync(path.join(dir, 'sub', 'deeper', 'note.md'), 'hello restic\n');
+  fs.writeFileSync(path.join(dir, 'sub', 'big.bin'), randomBytes(bigBytes));
+  return dir;
+}
+
+/** Everything a run left that could leave the plugin: progress, events, logs, failure. */
+const everything = (run: MockRunRecord & { failure?: unknown; value?: unknown }) => JSON.stringify(run);
+
+/** A restic that records every argument list it is given, then runs the real one. */
+function recordingRestic(dir: string): { binary: string; argv: string } {
+  const binary = path.join(dir, 'restic-recording');
+  const argv = path.join(dir, 'argv.log');
+  fs.writeFileSync(binary, `#!/bin/sh\necho "$@" >> ${argv}\nexec /usr/bin/restic "$@"\n`, { mode: 0o755 });
+  return { binary, argv };
+}
+
+function env(repo: string, options: MockTaskOptions & { config?: Record<string, unknown> } = {}) {
+  return new MockTaskEnvironment(plugin, {
+    endpoint: repo,
+    credentials: { password: PASSWORD },
+    ...(process.env['RESTIC_TEST_LOG'] ? { onLog: (l) => console.log(l.message, JSON.stringify(l.fields)) } : {}),
+    ...options,
+  });
+}
+
+describe('restic plugin against real restic', () => {
+  const repo = path.join(root, 'repo');
+  const data = makeTree(path.join(root, 'data'));
+  const rec = recordingRestic(root);
+  const config = { binary: rec.binary };
+  const locator = { paths: [data] };
+  let full: { externalId: string };
+  let incr: { externalId: string };
+  const records: string[] = [];
+
+  beforeAll(async () => {
+    const run = await env(repo, { config }).run('backup', {
+      instanceId: 'inst-1',
+      instanceName: 'files',
+      locator,
+      mode: 'FULL',
+    });
+    records.push(everything(run));
+    if (!run.ok) throw new Error(`${run.failure.code}: ${run.failure.message}`);
+    full = run.backup;
+    expect(run.events.map((e) => e.message)).toContainEqual(
+      expect.stringMatching(/no repository at .* initialised it/),
+    );
+  });
+
+  it('makes a full backup that initialises the repository, tagged with the instance', async () => {
+    expect(full).toMatchObject({
+      mode: 'FULL',
+      parentExternalId: '',
+      externalId: expect.stringMatching(/^[0-9a-f]{8}$/),
+    });
+    const run = await env(repo, { config }).run('sync', {});
+    records.push(everything(run));
+    expect(run.ok && run.value).toEqual([
+      expect.objectContaining({ externalId: full.externalId, locator: { instanceId: 'inst-1' }, mode: 'FULL' }),
+    ]);
+    const listed = JSON.parse(restic(repo, ['snapshots', '--json'])) as { short_id: string; tags: string[] }[];
+    expect(listed).toEqual([expect.objectContaining({ short_id: full.externalId, tags: ['cairn-instance=inst-1'] })]);
+  });
+
+  it('reports the backup size and progress, at most a few reports a second', async () => {
+    fs.writeFileSync(path.join(data, 'sub', 'added.bin'), randomBytes(512 * 1024));
+    const started = Date.now();
+    const run = await env(repo, { config }).run('backup', {
+      instanceId: 'inst-1',
+      instanceName: 'files',
+      locator,
+      mode: 'INCREMENT',
+      parentExternalId: full.externalId,
+    });
+    records.push(everything(run));
+    if (!run.ok) throw new Error(run.failure.message);
+    incr = run.backup;
+    const total = treeBytes(data);
+    expect(run.backup).toMatchObject({ mode: 'INCREMENT', parentExternalId: full.externalId, sizeBytes: total });
+    // Only the new file (and its trees) was added: far less than the whole tree.
+    expect(run.backup.addedBytes).toBeGreaterThan(512 * 1024);
+    expect(run.backup.addedBytes).toBeLessThan(total / 2);
+    const last = run.progress.at(-1)!;
+    expect(last).toMatchObject({ percent: 100, bytesDone: total, bytesTotal: total });
+    const seconds = (Date.now() - started) / 1000;
+    expect(run.progress.length).toBeLessThanOrEqual(Math.ceil(seconds * 4) + 2);
+    const parentOf = JSON.parse(restic(repo, ['snapshots', '--json', incr.externalId])) as { parent: string }[];
+    expect(parentOf[0]!.parent.startsWith(full.externalId)).toBe(true);
+  });
+
+  it('restores a backup to another path, byte for byte', async () => {
+    const target = tmp('target');
+    const run = await env(repo, { config }).run('restore', {
+      instanceId: 'inst-1',
+      locator,
+      backupExternalId: incr.externalId,
+      target: { path: target },
+    });
+    records.push(everything(run));
+    expect(run.ok).toBe(true);
+    // restic restores absolute paths below the target.
+    expect(treeDigest(path.join(target, data))).toEqual(treeDigest(data));
+    expect(run.progress.at(-1)).toMatchObject({ percent: 100 });
+    expect(run.ok && run.value.bytesRestored).toBe(treeBytes(data));
+    fs.rmSync(target, { recursive: true, force: true });
+  });
+
+  it('restores in place: changed and deleted files come back', async () => {
+    const before = treeDigest(data);
+    fs.writeFileSync(path.join(data, 'small-3.txt'), 'scribbled over');
+    fs.rmSync(path.join(data, 'sub', 'deeper', 'note.md'));
+    const run = await env(repo, { config }).run('restore', {
+      instanceId: 'inst-1',
+      locator,
+      backupExternalId: incr.externalId,
+    });
+    records.push(everything(run));
+    expect(run.ok).toBe(true);
+    expect(treeDigest(data)).toEqual(before);
+  });
+
+  it('restores one path of a backup onto another instance (restore-volume)', async () => {
+    const other = tmp('other');
+    const volume = path.join(data, 'sub');
+    const run = await env(repo, { config }).run('restore-volume', {
+      instanceId: 'inst-1',
+      locator,
+      backupExternalId: incr.externalId,
+      volume,
+      targetInstanceId: 'inst-2',
+      targetLocator: { paths: [other] },
+    });
+    records.push(everything(run));
+    expect(run.ok).toBe(true);
+    expect(treeDigest(path.join(other, volume))).toEqual(treeDigest(volume));
+    // Only that path: the small files beside it stay out.
+    expect(fs.existsSync(path.join(other, data, 'small-0.txt'))).toBe(false);
+    const missing = await env(repo, { config }).run('restore-volume', {
+      instanceId: 'inst-1',
+      locator,
+      backupExternalId: incr.externalId,
+      volume: path.join(data, 'nope'),
+      targetInstanceId: 'inst-2',
+      targetLocator: { paths: [other] },
+    });
+    expect(!missing.ok && missing.failure.code).toBe('VOLUME_NOT_FOUND');
+    fs.rmSync(other, { recursive: true, force: true });
+  });
+
+  it("refuses to restore another instance's snapshot", async () => {
+    const run = await env(repo, { config }).run('restore', {
+      instanceId: 'inst-9',
+      locator,
+      backupExternalId: incr.externalId,
+      target: { path: tmp('t9') },
+    });
+    expect(!run.ok && run.failure.code).toBe('BACKUP_NOT_FOUND');
+  });
+
+  it('sync lists only Cairn-tagged snapshots, with their chain', async () => {
+    restic(repo, ['backup', '--quiet', data]); // the operator's own snapshot, untagged
+    const run = await env(repo, { config }).run('sync', {});
+    records.push(everything(run));
+    if (!run.ok) throw new Error(run.failure.message);
+    expect(run.value.map((b) => b.externalId).sort()).toEqual([full.externalId, incr.externalId].sort());
+    expect(run.value.find((b) => b.externalId === incr.externalId)).toMatchObject({
+      mode: 'INCREMENT',
+      parentExternalId: full.externalId,
+      locator: { instanceId: 'inst-1' },
+      createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+    });
+  });
+
+  it('an increment whose parent is gone becomes a full backup', async () => {
+    const run = await env(repo, { config }).run('backup', {
+      instanceId: 'inst-1',
+      instanceName: 'files',
+      locator,
+      mode: 'INCREMENT',
+      parentExternalId: 'deadbeef',
+    });
+    records.push(everything(run));
+    expect(run.ok && run.backup).toMatchObject({ mode: 'FULL', parentExternalId: '' });
+    expect(run.events.map((e) => e.message)).toContainEqual(expect.stringMatching(/parent snapshot deadbeef is gone/));
+  });
+
+  it('deletes a backup (forget, then prune); a snapshot already gone is success', async () => {
+    const run = await env(repo, { config }).run('delete-backup', { backupExternalId: full.externalId, locator });
+    records.push(everything(run));
+    expect(run.ok).toBe(true);
+    const ids = () =>
+      (JSON.parse(restic(repo, ['snapshots', '--json'])) as { short_id: string }[]).map((x) => x.short_id);
+    expect(ids()).not.toContain(full.externalId);
+    expect(ids()).toContain(incr.externalId);
+    const again = await env(repo, { config }).run('delete-backup', { backupExternalId: full.externalId, locator });
+    expect(again.ok).toBe(true);
+    expect(again.events.map((e) => e.message)).toContainEqual(expect.stringMatching(/already gone/));
+    // The increment that had it as parent still restores whole.
+    restic(repo, ['check']);
+  });
+
+  it('lists retention presets as offerings', async () => {
+    const run = await env(repo, { config }).run('list-offerings');
+    expect(run.ok && run.value.map((o) => o.externalId)).toEqual(
+      expect.arrayContaining(['restic-daily-7', 'restic-weekly-4']),
+    );
+  });
+
+  it('preflight passes every check on a good connection', async () => {
+    const run = await env(repo, { config }).run('preflight', { locator });
+    records.push(everything(run));
+    expect(run.ok && run.value).toMatchObject({ ok: true });
+    expect(run.ok && run.value.checks?.map((c) => [c.name, c.ok])).toEqual([
+      ['restic', true],
+      ['repository', true],
+      ['password', true],
+      ['free space', true],
+      ['paths', true],
+    ]);
+  });
+
+  it('never hands the password to restic on a command line, nor lets it out in any report', () => {
+    const argv = fs.readFileSync(rec.argv, 'utf8');
+    expect(argv).toContain('backup');
+    expect(argv).not.toContain(PASSWORD);
+    expect(records.length).toBeGreaterThan(8);
+    for (const r of records) expect(r).not.toContain(PASSWORD);
+  });
+});
+
+describe('restic plugin failures', () => {
+  const data = makeTree(path.join(root, 'fdata'), 1024);
+  const locator = { paths: [data] };
+  const backup = (e: MockTaskEnvironment, loc: unknown = locator) =>
+    e.run('backup', { instanceId: 'inst-f', instanceName: 'f', locator: loc, mode: 'FULL' });
+
+  it('a wrong password fails the backup with WRONG_PASSWORD, and says so without the password', async () => {
+    const repo = path.join(root, 'repo-pw');
+    restic(repo, ['init']);
+    const wrong = 'not-the-password-1234';
+    const e = new MockTaskEnvironment(plugin, { endpoint: repo, credentials: { password: wrong } });
+    const run = await backup(e);
+    expect(!run.ok && run.failure).toMatchObject({ code: 'WRONG_PASSWORD', message: expect.stringContaining(repo) });
+    expect(everything(run)).not.toContain(wrong);
+    const pre = await e.run('preflight', {});
+    expect(pre.ok && pre.value.checks?.find((c) => c.name === 'password')).toMatchObject({ ok: false });
+    expect(pre.ok && pre.value.ok).toBe(false);
+    expect(everything(pre)).not.toContain(wrong);
+  });
+
+  it.each([
+    ['no paths', {}],
+    ['an empty list', { paths: [] }],
+    ['a relative path', { paths: ['data'] }],
+    ['a path that is not text', { paths: [3] }],
+  ])('refuses a locator with %s (BAD_LOCATOR)', async (_what, loc) => {
+    const run = await backup(env(path.join(root, 'repo-loc')), loc);
+    expect(!run.ok && run.failure).toMatchObject({
+      code: 'BAD_LOCATOR',
+      message: expect.stringMatching(/absolute paths/),
+    });
+  });
+
+  it('a path missing on the host fails with PATH_NOT_FOUND', async () => {
+    const run = await backup(env(path.join(root, 'repo-loc')), { paths: [path.join(root, 'gone')] });
+    expect(!run.ok && run.failure).toMatchObject({ code: 'PATH_NOT_FOUND', message: expect.stringContaining('gone') });
+  });
+
+  it('refuses restic older than 0.14, naming the version it found', async () => {
+    const old = path.join(root, 'restic-old');
+    fs.writeFileSync(old, '#!/bin/sh\necho "restic 0.9.6 compiled with go1.13.8 on linux/amd64"\n', { mode: 0o755 });
+    const e = env(path.join(root, 'repo-old'), { config: { binary: old } });
+    const run = await backup(e);
+    expect(!run.ok && run.failure).toMatchObject({ code: 'RESTIC_TOO_OLD', message: expect.stringContaining('0.9.6') });
+    const pre = await e.run('preflight', {});
+    expect(pre.ok && pre.value).toMatchObject({ ok: false, checks: [{ name: 'restic', ok: false }] });
+  });
+
+  it('a missing restic binary fails with RESTIC_MISSING', async () => {
+    const e = env(path.join(root, 'repo-none'), { config: { binary: path.join(root, 'no-such-restic') } });
+    const run = await backup(e);
+    expect(!run.ok && run.failure.code).toBe('RESTIC_MISSING');
+    const pre = await e.run('preflight', {});
+    expect(pre.ok && pre.value.checks?.[0]).toMatchObject({ name: 'restic', ok: false, advice: expect.any(String) });
+  });
+
+  it('a connection without endpoint or password is BAD_CONFIG', async () => {
+    const none = new MockTaskEnvironment(plugin, { endpoint: path.join(root, 'r'), credentials: {} });
+    expect(await backup(none)).toMatchObject({ ok: false, failure: { code: 'BAD_CONFIG' } });
+    const relative = new MockTaskEnvironment(plugin, { endpoint: 'repo', credentials: { password: PASSWORD } });
+    expect(await backup(relative)).toMatchObject({ ok: false, failure: { code: 'BAD_CONFIG' } });
+  });
+
+  it('preflight: an unreachable repository, too little space and a missing path fail their checks', async () => {
+    const remote = await env('rest:http://127.0.0.1:9/repo', { config: { lockWaitMs: 0 } }).run('preflight', {});
+    expect(remote.ok && remote.value.checks?.find((c) => c.name === 'repository')).toMatchObject({ ok: false });
+    const local = await env(path.join(root, 'repo-new', 'r'), {
+      config: { minFreeBytes: Number.MAX_SAFE_INTEGER },
+    }).run('preflight', { locator: { paths: [path.join(root, 'gone')] } });
+    expect(local.ok && local.value.checks?.map((c) => [c.name, c.ok])).toEqual([
+      ['restic', true],
+      ['repository', true], // not there yet, but the first backup can make it
+      ['password', true],
+      ['free space', false],
+      ['paths', false],
+    ]);
+  });
+
+  it('a missing snapshot fails a restore with BACKUP_NOT_FOUND', async () => {
+    const repo = path.join(root, 'repo-pw');
+    const run = await env(repo).run('restore', { instanceId: 'i', locator, backupExternalId: 'deadbeef' });
+    expect(!run.ok && run.failure.code).toBe('BACKUP_NOT_FOUND');
+  });
+});
+
+describe('cancelling a backup', () => {
+  const data = path.join(root, 'cdata');
+  beforeAll(() => {
+    fs.mkdirSync(data);
+    for (let i = 0; i < 4; i++) fs.writeFileSync(path.join(data, `big-${i}.bin`), randomBytes(16 * 1024 * 1024));
+  });
+
+  it.each([
+    ['restic stops on SIGINT', {}],
+    ['restic is killed at once and its lock cleared after', { cancelGraceMs: 0 }],
+  ])('leaves a usable repository: %s', async (_what, config) => {
+    const repo = path.join(root, `repo-cancel-${Object.keys(config).length}`);
+    restic(repo, ['init']);
+    const e: MockTaskEnvironment = env(repo, { config, onProgress: () => e.cancel('stop it') });
+    const run = await e.run('backup', { instanceId: 'c', instanceName: 'c', locator: { paths: [data] }, mode: 'FULL' });
+    expect(run).toMatchObject({ ok: false, failure: { code: 'CANCELLED' }, abandoned: false });
+    expect(restic(repo, ['list', 'locks']).trim()).toBe('');
+    expect(JSON.parse(restic(repo, ['snapshots', '--json']))).toEqual([]);
+    restic(repo, ['check']);
+    const after = await env(repo).run('backup', {
+      instanceId: 'c',
+      instanceName: 'c',
+      locator: { paths: [data] },
+      mode: 'FULL',
+    });
+    expect(after.ok).toBe(true);
+  });
+});
+
+describe('restic client helpers', () => {
+  it('reads and compares versions', () => {
+    expect(parseVersion('restic 0.14.0 compiled with go1.19.8 on linux/amd64')).toEqual([0, 14, 0]);
+    expect(parseVersion('something else')).toBeUndefined();
+    expect(
+      [
+        [0, 14, 0],
+        [0, 16, 2],
+        [1, 0, 0],
+      ].every((v) => isSupported(v)),
+    ).toBe(true);
+    expect(
+      [
+        [0, 13, 9],
+        [0, 9, 6],
+      ].some((v) => isSupported(v)),
+    ).toBe(false);
+  });
+
+  it('hides the password and URL passwords', () => {
+    expect(redact('rest:https://user:hunter22@host/repo failed with hunter22', 'hunter22')).toBe(
+      'rest:https://user:***@host/repo failed with ***',
+    );
+    expect(redact('sftp:u@host:/srv', 'x')).toBe('sftp:u@host:/srv');
+  });
+});

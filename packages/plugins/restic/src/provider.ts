@@ -1,0 +1,522 @@
+import { constants as fsConstants } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  isPluginError,
+  PluginError,
+  type BackupRequest,
+  type BackupResult,
+  type ListedBackup,
+  type PreflightCheck,
+  type Provider,
+  type ProviderConnection,
+  type ProviderOffering,
+  type RestoreResult,
+  type TaskContext,
+} from '@cairn/plugin-sdk';
+import { checkVersion, classify, redact, ResticClient, type ResticTarget, type VersionCheck } from './client.js';
+
+/** The tag that ties a snapshot to the Cairn instance it backs up; sync lists only tagged snapshots. */
+export const INSTANCE_TAG = 'cairn-instance=';
+
+/** At most this many progress reports a second reach the agent. */
+const PROGRESS_EVERY_MS = 250;
+/** How often a restore measures what it has written so far. */
+const RESTORE_POLL_MS = 1_000;
+
+const DEFAULTS = { binary: 'restic', cancelGraceMs: 2_000, lockWaitMs: 120_000, minFreeBytes: 1024 ** 3 };
+
+export interface ResticSettings extends ResticTarget {
+  minFreeBytes: number;
+}
+
+/** A repository that is a directory on the agent's host (not a `scheme:` URL). */
+export const isLocal = (repository: string): boolean => path.isAbsolute(repository);
+
+const REMOTE = /^[a-z][a-z0-9]*:\S+/;
+
+/** The connection as restic needs it; a connection that cannot work is a BAD_CONFIG error. */
+export function settingsOf(connection: ProviderConnection): ResticSettings {
+  const bad = (message: string) => new PluginError('BAD_CONFIG', `restic: ${message}`);
+  const repository = connection.endpoint;
+  if (typeof repository !== 'string' || !(isLocal(repository) || REMOTE.test(repository)))
+    throw bad(
+      "endpoint must be the repository: an absolute path on the agent's host or a restic URL such as rest:https://host/repo or sftp:user@host:/srv/repo",
+    );
+  const password = connection.credentials['password'];
+  if (typeof password !== 'string' || password === '')
+    throw bad('credentials.password (the repository password) is required');
+  const config = connection.config ?? {};
+  const int = (key: 'cancelGraceMs' | 'lockWaitMs' | 'minFreeBytes', max = Number.MAX_SAFE_INTEGER): number => {
+    const v = config[key];
+    if (v === undefined) return DEFAULTS[key];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max)
+      throw bad(`config.${key} must be an integer from 0 to ${max}, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const binary = config['binary'] ?? DEFAULTS.binary;
+  if (typeof binary !== 'string' || binary === '') throw bad('config.binary must be a non-empty path');
+  return {
+    binary,
+    repository,
+    password,
+    cancelGraceMs: int('cancelGraceMs', 4_000),
+    lockWaitMs: int('lockWaitMs'),
+    minFreeBytes: int('minFreeBytes'),
+  };
+}
+
+/** An instance's locator, `{paths: [...]}`: a non-empty list of absolute paths on the agent's host. */
+export function pathsOf(locator: unknown, what = 'locator'): string[] {
+  const paths = (locator as { paths?: unknown } | null | undefined)?.paths;
+  const ok =
+    Array.isArray(paths) &&
+    paths.length > 0 &&
+    paths.every((p) => typeof p === 'string' && path.isAbsolute(p) && !p.includes('\0'));
+  if (!ok) {
+    throw new PluginError(
+      'BAD_LOCATOR',
+      `restic: ${what} must be {"paths": [...]}, a non-empty list of absolute paths on the agent's host; got ${JSON.stringify(locator ?? null).slice(0, 200)}`,
+    );
+  }
+  return [...new Set((paths as string[]).map((p) => path.normalize(p)))];
+}
+
+/** Where a restore writes to: `{path}` (absolute) when given, else undefined. */
+function targetPathOf(target: unknown): string | undefined {
+  if (target === undefined || target === null) return undefined;
+  const p = typeof target === 'string' ? target : (target as { path?: unknown }).path;
+  if (typeof p !== 'string' || !path.isAbsolute(p) || p.includes('\0'))
+    throw new PluginError(
+      'BAD_TARGET',
+      `restic: the restore target must be {"path": "<absolute path>"}, got ${JSON.stringify(target).slice(0, 200)}`,
+    );
+  return path.normalize(p);
+}
+
+async function assertPathsExist(paths: readonly string[]): Promise<void> {
+  const missing: string[] = [];
+  for (const p of paths) if (!(await fs.stat(p).catch(() => undefined))) missing.push(p);
+  if (missing.length > 0)
+    throw new PluginError('PATH_NOT_FOUND', `restic: nothing to back up at ${missing.join(', ')} on the agent's host`);
+}
+
+/** The snapshot id Cairn keeps: restic's short id (the first 8 hex digits), which restic accepts everywhere. */
+const shortId = (id: string): string => id.slice(0, 8);
+
+function throttled(ctx: TaskContext): (report: Parameters<TaskContext['progress']>[0], force?: boolean) => void {
+  let last = 0;
+  return (report, force = false) => {
+    const now = Date.now();
+    if (!force && now - last < PROGRESS_EVERY_MS) return;
+    last = now;
+    ctx.progress(report);
+  };
+}
+
+interface BackupStatus {
+  message_type: 'status';
+  percent_done?: number;
+  total_files?: number;
+  files_done?: number;
+  total_bytes?: number;
+  bytes_done?: number;
+  seconds_remaining?: number;
+}
+
+interface BackupSummary {
+  message_type: 'summary';
+  snapshot_id: string;
+  total_bytes_processed: number;
+  data_added: number;
+  files_new: number;
+  files_changed: number;
+  files_unmodified: number;
+  total_duration: number;
+}
+
+function statusReport(s: BackupStatus) {
+  const files = s.total_files === undefined ? '' : `${s.files_done ?? 0}/${s.total_files} files`;
+  const eta = s.seconds_remaining === undefined ? '' : `, ETA ${s.seconds_remaining} s`;
+  return {
+    percent: Math.round((s.percent_done ?? 0) * 1000) / 10,
+    bytesDone: s.bytes_done ?? 0,
+    bytesTotal: s.total_bytes ?? 0,
+    message: `backup: ${files}${eta}`,
+  };
+}
+
+interface Snapshot {
+  id: string;
+  short_id?: string;
+  time: string;
+  parent?: string;
+  paths: string[];
+  tags?: string[];
+}
+
+const instanceOf = (s: Snapshot): string | undefined =>
+  s.tags?.find((t) => t.startsWith(INSTANCE_TAG))?.slice(INSTANCE_TAG.length);
+
+/** Bytes of the regular files below each of `roots` (what a restore has written so far). */
+async function bytesBelow(roots: readonly string[], stop: () => boolean): Promise<number> {
+  let total = 0;
+  const walk = async (p: string): Promise<void> => {
+    if (stop()) return;
+    const st = await fs.lstat(p).catch(() => undefined);
+    if (!st) return;
+    if (st.isFile()) total += st.size;
+    else if (st.isDirectory()) {
+      const names = await fs.readdir(p).catch(() => [] as string[]);
+      for (const n of names) await walk(path.join(p, n));
+    }
+  };
+  for (const r of roots) await walk(r);
+  return total;
+}
+
+/** The nearest directory at or above `p` that exists (where a repository would be created). */
+async function existingAncestor(p: string): Promise<string> {
+  for (let dir = p; ; dir = path.dirname(dir)) {
+    if (await fs.stat(dir).catch(() => undefined)) return dir;
+    if (path.dirname(dir) === dir) return dir;
+  }
+}
+
+const gib = (n: number) => `${(n / 1024 ** 3).toFixed(1)} GiB`;
+
+export const OFFERINGS: ProviderOffering[] = [
+  { externalId: 'restic-hourly-24', name: 'Hourly, keep 24', description: 'a snapshot every hour, the last 24 kept' },
+  { externalId: 'restic-daily-7', name: 'Daily, keep 7', description: 'a snapshot every day, the last 7 kept' },
+  { externalId: 'restic-weekly-4', name: 'Weekly, keep 4', description: 'a snapshot every week, the last 4 kept' },
+  {
+    externalId: 'restic-monthly-12',
+    name: 'Monthly, keep 12',
+    description: 'a snapshot every month, the last 12 kept',
+  },
+];
+
+/**
+ * A provider over one restic repository. The restic version is checked when the provider is
+ * made: an operation through a restic that is missing or older than 0.14 fails with
+ * RESTIC_MISSING or RESTIC_TOO_OLD naming what was found, and preflight reports it as a check.
+ */
+export function createResticProvider(connection: ProviderConnection): Provider {
+  let settings: ResticSettings | undefined;
+  let setupError: PluginError | undefined;
+  let version: VersionCheck | undefined;
+  try {
+    settings = settingsOf(connection);
+    version = checkVersion(settings.binary);
+  } catch (err) {
+    if (!isPluginError(err)) throw err;
+    setupError = err as PluginError;
+  }
+  const ready = (ctx: TaskContext): { s: ResticSettings; restic: ResticClient } => {
+    if (setupError) throw setupError;
+    if (!version!.ok) throw version!.error;
+    return { s: settings!, restic: new ResticClient(settings!, ctx.logger) };
+  };
+  const say = (ctx: TaskContext, message: string) =>
+    ctx.event({ type: 'provider.message', message: redact(message, settings?.password ?? '') });
+
+  async function init(restic: ResticClient, s: ResticSettings, ctx: TaskContext): Promise<void> {
+    const res = await restic.run(['init'], { signal: ctx.signal });
+    // Two first backups at once: the one that lost the race finds the repository made.
+    if (res.code !== 0 && !/already (exists|initialized)/i.test(res.stderr)) throw classify(res, s, 'init');
+    say(ctx, `restic: there was no repository at ${s.repository}; the backup initialised it`);
+  }
+
+  /**
+   * `restic restore` of one snapshot into `target` (optionally only `include`), with progress
+   * measured from the bytes written under the target against the snapshot's listed size.
+   */
+  async function restoreInto(
+    req: { backupExternalId: string; instanceId: string },
+    ctx: TaskContext,
+    target: string,
+    include?: string,
+  ): Promise<RestoreResult> {
+    const { restic } = ready(ctx);
+    const id = req.backupExternalId;
+    let snapshot: Snapshot | undefined;
+    let total = 0;
+    let nodes = 0;
+    await restic.ok(['ls', '--json', id, ...(include ? [include] : [])], `list snapshot ${id}`, {
+      signal: ctx.signal,
+      onLine(line) {
+        if (line.trim() === '') return;
+        const item = JSON.parse(line) as { struct_type?: string; type?: string; size?: number } & Snapshot;
+        if (item.struct_type === 'snapshot') snapshot = item;
+        else if (item.struct_type === 'node') {
+          nodes++;
+          if (item.type === 'file') total += item.size ?? 0;
+        }
+      },
+    });
+    if (!snapshot || instanceOf(snapshot) !== req.instanceId)
+      throw new PluginError('BACKUP_NOT_FOUND', `restic: snapshot ${id} is not a backup of instance ${req.instanceId}`);
+    if (include && nodes === 0)
+      throw new PluginError(
+        'VOLUME_NOT_FOUND',
+        `restic: snapshot ${id} holds nothing at ${include} (it holds ${snapshot.paths.join(', ')})`,
+      );
+    const roots = (include ? [include] : snapshot.paths).map((p) => path.join(target, p));
+    const report = throttled(ctx);
+    let done = false;
+    const ended = new AbortController();
+    const poll = (async () => {
+      while (!done) {
+        await sleep(RESTORE_POLL_MS, undefined, { signal: ended.signal }).catch(() => undefined);
+        if (done) return;
+        const written = await bytesBelow(roots, () => done);
+        report({
+          percent: total === 0 ? 0 : Math.min(99, Math.floor((100 * written) / total)),
+          bytesDone: Math.min(written, total),
+          bytesTotal: total,
+          message: `restore to ${target}`,
+        });
+      }
+    })();
+    say(ctx, `restic: restoring snapshot ${id}${include ? ` (${include})` : ''} to ${target}`);
+    try {
+      await restic.ok(
+        ['restore', id, '--target', target, ...(include ? ['--include', include] : [])],
+        `restore ${id}`,
+        { signal: ctx.signal },
+      );
+    } finally {
+      done = true;
+      ended.abort();
+      await poll;
+    }
+    report({ percent: 100, bytesDone: total, bytesTotal: total, message: `restored to ${target}` }, true);
+    return { bytesRestored: total, extra: { target, snapshotId: snapshot.id, ...(include ? { include } : {}) } };
+  }
+
+  return {
+    async backup(req: BackupRequest, ctx: TaskContext): Promise<BackupResult> {
+      const { s, restic } = ready(ctx);
+      const paths = pathsOf(req.locator);
+      await assertPathsExist(paths);
+      const report = throttled(ctx);
+      const attempt = async (parent: string | undefined) => {
+        let summary: BackupSummary | undefined;
+        const res = await restic.ok(
+          [
+            'backup',
+            '--json',
+            '--tag',
+            `${INSTANCE_TAG}${req.instanceId}`,
+            // A full backup reads every file; an increment compares with its parent's metadata.
+            ...(parent ? ['--parent', parent] : ['--force']),
+            '--',
+            ...paths,
+          ],
+          'backup',
+          {
+            signal: ctx.signal,
+            okCodes: [3],
+            onLine(line) {
+              if (!line.startsWith('{')) return;
+              const msg = JSON.parse(line) as BackupStatus | BackupSummary | { message_type?: string };
+              if (msg.message_type === 'status') report(statusReport(msg as BackupStatus));
+              else if (msg.message_type === 'summary') summary = msg as BackupSummary;
+            },
+          },
+        );
+        if (res.code === 3)
+          ctx.event({
+            type: 'warning',
+            message: redact(
+              `restic: some files could not be read and are not in the backup: ${res.stderr.slice(-500)}`,
+              s.password,
+            ),
+          });
+        if (!summary) throw new PluginError('RESTIC_FAILED', 'restic: the backup ended without a summary');
+        return summary;
+      };
+      let parent = req.mode === 'INCREMENT' ? req.parentExternalId : undefined;
+      let summary: BackupSummary;
+      for (let tries = 0; ; tries++) {
+        try {
+          summary = await attempt(parent);
+          break;
+        } catch (err) {
+          if (!isPluginError(err) || tries > 1) throw err;
+          if (err.code === 'REPOSITORY_NOT_FOUND') await init(restic, s, ctx);
+          else if (err.code === 'BACKUP_NOT_FOUND' && parent) {
+            say(ctx, `restic: parent snapshot ${parent} is gone; taking a full backup`);
+            parent = undefined;
+          } else throw err;
+        }
+      }
+      report(
+        { percent: 100, bytesDone: summary.total_bytes_processed, bytesTotal: summary.total_bytes_processed },
+        true,
+      );
+      return {
+        externalId: shortId(summary.snapshot_id),
+        sizeBytes: summary.total_bytes_processed,
+        addedBytes: summary.data_added,
+        mode: parent ? 'INCREMENT' : 'FULL',
+        ...(parent ? { parentExternalId: parent } : {}),
+        extra: {
+          filesNew: summary.files_new,
+          filesChanged: summary.files_changed,
+          filesUnmodified: summary.files_unmodified,
+          durationS: summary.total_duration,
+        },
+      };
+    },
+
+    async restore(req, ctx): Promise<RestoreResult> {
+      ready(ctx);
+      pathsOf(req.locator);
+      // In place: restic writes each file back at its absolute path below the root.
+      return restoreInto(req, ctx, targetPathOf(req.target) ?? '/');
+    },
+
+    async restoreVolume(req, ctx): Promise<RestoreResult> {
+      ready(ctx);
+      pathsOf(req.locator);
+      if (typeof req.volume !== 'string' || !path.isAbsolute(req.volume))
+        throw new PluginError(
+          'BAD_VOLUME',
+          `restic: the volume must be an absolute path in the backup, got ${JSON.stringify(req.volume)}`,
+        );
+      const target = targetPathOf(req.target) ?? pathsOf(req.targetLocator, 'targetLocator')[0]!;
+      const result = await restoreInto(req, ctx, target, path.normalize(req.volume));
+      return { ...result, extra: { ...result.extra, targetInstanceId: req.targetInstanceId } };
+    },
+
+    async deleteBackup(req, ctx): Promise<void> {
+      const { restic } = ready(ctx);
+      const id = req.backupExternalId;
+      // An id already forgotten is no error for restic 0.14 (it says "Ignoring"): the delete is done.
+      const forgot = await restic.ok(['forget', id], `forget ${id}`, { signal: ctx.signal });
+      // Pruned even when the snapshot was already gone: a delete that stopped between the two retries here.
+      await restic.ok(['prune'], 'prune', { signal: ctx.signal });
+      say(
+        ctx,
+        /no matching ID found/.test(forgot.stderr)
+          ? `restic: snapshot ${id} was already gone; pruned the repository`
+          : `restic: forgot snapshot ${id} and pruned the repository`,
+      );
+    },
+
+    async sync(_req, ctx): Promise<ListedBackup[]> {
+      const { restic } = ready(ctx);
+      const snapshots = await restic.json<Snapshot[] | null>(['snapshots'], 'list snapshots', ctx.signal);
+      const ours = (snapshots ?? []).filter((s) => instanceOf(s) !== undefined);
+      const known = new Set(ours.map((s) => s.id));
+      return ours.map((s) => ({
+        externalId: shortId(s.id),
+        createdAt: new Date(s.time).toISOString(),
+        // restic 0.14 keeps no size in a snapshot; Cairn keeps what the backup reported.
+        sizeBytes: 0,
+        locator: { instanceId: instanceOf(s) },
+        mode: s.parent && known.has(s.parent) ? 'INCREMENT' : 'FULL',
+        parentExternalId: s.parent && known.has(s.parent) ? shortId(s.parent) : null,
+      }));
+    },
+
+    listOfferings(): Promise<ProviderOffering[]> {
+      return Promise.resolve(OFFERINGS);
+    },
+
+    async preflight(req, ctx): Promise<{ ok: boolean; message: string; checks: PreflightCheck[] }> {
+      const checks: PreflightCheck[] = [];
+      const add = (check: PreflightCheck) =>
+        checks.push({ ...check, message: redact(check.message, settings?.password ?? '') });
+      const finish = () => {
+        const failed = checks.filter((c) => !c.ok);
+        return {
+          ok: failed.length === 0,
+          message:
+            failed.length === 0
+              ? `restic ${version?.ok ? version.version : ''} and repository ${settings?.repository} are ready`
+              : `failed: ${failed.map((c) => c.name).join(', ')}`,
+          checks,
+        };
+      };
+      if (setupError) {
+        add({ name: 'connection', ok: false, message: setupError.message, advice: 'fix the provider connection' });
+        return finish();
+      }
+      const s = settings!;
+      if (!version!.ok) {
+        add({
+          name: 'restic',
+          ok: false,
+          message: version!.error.message,
+          advice:
+            'install restic 0.14 or newer on the agent host (Debian: apt-get install restic), or set config.binary',
+        });
+        return finish();
+      }
+      add({ name: 'restic', ok: true, message: `restic ${version!.version} at ${s.binary}` });
+      const restic = new ResticClient(s, ctx.logger);
+      const res = await restic.run(['cat', 'config'], { signal: ctx.signal });
+      const err = res.code === 0 ? undefined : classify(res, s, 'open the repository');
+      if (!err) {
+        add({ name: 'repository', ok: true, message: `repository ${s.repository} is initialised` });
+        add({ name: 'password', ok: true, message: 'the password opens the repository' });
+      } else if (err.code === 'WRONG_PASSWORD') {
+        add({ name: 'repository', ok: true, message: `repository ${s.repository} is initialised` });
+        add({
+          name: 'password',
+          ok: false,
+          message: err.message,
+          advice: 'set credentials.password to the password the repository was initialised with',
+        });
+      } else if (err.code === 'REPOSITORY_NOT_FOUND') {
+        const where = isLocal(s.repository) ? await existingAncestor(s.repository) : undefined;
+        const writable =
+          where === undefined ||
+          (await fs.access(where, fsConstants.W_OK).then(
+            () => true,
+            () => false,
+          ));
+        add({
+          name: 'repository',
+          ok: writable,
+          message: writable
+            ? `no repository at ${s.repository} yet: the first backup initialises it`
+            : `no repository at ${s.repository}, and ${where} is not writable to create one`,
+          ...(writable ? {} : { advice: `run restic init for ${s.repository}, or let the agent write to ${where}` }),
+        });
+        add({ name: 'password', ok: true, message: 'not checked: the first backup sets the repository password' });
+      } else {
+        add({
+          name: 'repository',
+          ok: false,
+          message: err.message,
+          advice: 'check that the endpoint names a repository the agent host can reach',
+        });
+      }
+      if (isLocal(s.repository)) {
+        const where = await existingAncestor(s.repository);
+        const stats = await fs.statfs(where);
+        const free = Number(stats.bavail) * Number(stats.bsize);
+        const ok = free >= s.minFreeBytes;
+        add({
+          name: 'free space',
+          ok,
+          message: `${gib(free)} free at ${where}${ok ? '' : `, below the ${gib(s.minFreeBytes)} required`}`,
+          ...(ok ? {} : { advice: 'free space on the repository disk or set config.minFreeBytes' }),
+        });
+      }
+      if (req.locator !== undefined && req.locator !== null) {
+        try {
+          await assertPathsExist(pathsOf(req.locator));
+          add({ name: 'paths', ok: true, message: 'every path of the locator exists' });
+        } catch (e) {
+          add({ name: 'paths', ok: false, message: (e as Error).message, advice: 'fix the instance locator' });
+        }
+      }
+      return finish();
+    },
+  };
+}
