@@ -15,6 +15,10 @@ export const manifest: PluginManifest = {
     'preflight',
     // Every restic snapshot is complete on its own: forgetting a parent breaks no child.
     'handles-chains',
+    // With --parent restic reads only changed files and stores only new data.
+    'incremental',
+    // A restore with target {path} writes each backed-up file at its absolute path below it.
+    'restore-to-path',
   ],
   configSchema: {
     type: 'object',
