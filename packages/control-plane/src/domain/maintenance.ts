@@ -98,6 +98,17 @@ export function scopeKey(scope: MaintenanceScope): string {
   }
 }
 
+/** The scope as API bodies and event data name it. */
+export function scopeFields(scope: MaintenanceScope): {
+  scope: MaintenanceScope['kind'];
+  zone?: string;
+  agentId?: string;
+} {
+  if (scope.kind === 'zone') return { scope: 'zone', zone: scope.zone };
+  if (scope.kind === 'agent') return { scope: 'agent', agentId: scope.agentId };
+  return { scope: 'global' };
+}
+
 /** The keys of every scope that could cover work at `place` (what to look up for it). */
 export function scopeKeysAt(place: WorkPlace): string[] {
   const keys = [scopeKey({ kind: 'global' }), scopeKey({ kind: 'zone', zone: place.zone })];
