@@ -13,6 +13,14 @@ import { waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
 import { waitFor } from '@cairn/test-harness/wait';
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled', 'lost'];
+const DRAIN_SET = 'maintenance drain set by the control plane; new backups are refused';
+const DRAIN_LIFTED = 'maintenance drain lifted by the control plane';
+
+/** How many times an agent logged `msg` so far. */
+const logged = (proc: Proc, msg: string) => proc.logs().filter((l) => l['msg'] === msg).length;
+/** Waits for the agent to log `msg` once more than `before` times. */
+const loggedAgain = (proc: Proc, msg: string, before: number) =>
+  waitFor(() => logged(proc, msg) > before || undefined, `the agent to log "${msg}" again`);
 
 interface MaintenanceBody {
   scope: string;
@@ -295,9 +303,9 @@ describe.each(backends)('maintenance windows (%s)', (backend) => {
     const onA1 = await instance('zone-a', a1);
     const onA2 = await instance('zone-a', agents.a2!.agentId);
 
-    const toldA1 = () =>
-      agents.a1!.proc.logs().filter((l) => String(l['msg']).startsWith('maintenance drain set')).length;
+    const toldA1 = () => logged(agents.a1!.proc, DRAIN_SET);
     const toldBefore = toldA1();
+    const toldB1 = logged(agents.b1!.proc, DRAIN_SET);
     const zoneMessage = 'zone-b network work';
     expect(await put('/v1/zones/zone-b/maintenance', { enabled: true, message: zoneMessage })).toMatchObject({
       scope: 'zone',
@@ -305,10 +313,7 @@ describe.each(backends)('maintenance windows (%s)', (backend) => {
       enabled: true,
       ready: true,
     });
-    await agents.b1!.proc.waitForLog(
-      (l) => l['msg'] === 'maintenance drain set by the control plane; new backups are refused',
-      'b1 to be told',
-    );
+    await loggedAgain(agents.b1!.proc, DRAIN_SET, toldB1);
     await refused(tenant, inB, zoneMessage);
     expect((await backupOk(tenant, inA)).state).toBe('succeeded');
     // A tenant may look at a zone it has instances in, not at others.
@@ -320,12 +325,10 @@ describe.each(backends)('maintenance windows (%s)', (backend) => {
     expect(toldA1()).toBe(toldBefore);
 
     const agentMessage = 'agent a1 disk swap';
+    const liftedA1 = logged(agents.a1!.proc, DRAIN_LIFTED);
     const on = await put(`/v1/agents/${a1}/maintenance`, { enabled: true, message: agentMessage });
     expect(on).toMatchObject({ scope: 'agent', agentId: a1, enabled: true, source: 'api' });
-    await agents.a1!.proc.waitForLog(
-      (l) => l['msg'] === 'maintenance drain set by the control plane; new backups are refused',
-      'a1 to be told',
-    );
+    await loggedAgain(agents.a1!.proc, DRAIN_SET, toldBefore);
     await refused(tenant, onA1, agentMessage);
     expect((await backupOk(tenant, onA2)).state).toBe('succeeded');
     // Unpinned backups in the zone are placed on the other agent.
@@ -337,10 +340,7 @@ describe.each(backends)('maintenance windows (%s)', (backend) => {
 
     await put(`/v1/agents/${a1}/maintenance`, { enabled: false });
     await put('/v1/zones/zone-b/maintenance', { enabled: false });
-    await agents.a1!.proc.waitForLog(
-      (l) => l['msg'] === 'maintenance drain lifted by the control plane',
-      'a1 to be released',
-    );
+    await loggedAgain(agents.a1!.proc, DRAIN_LIFTED, liftedA1);
     expect((await backupOk(tenant, onA1)).state).toBe('succeeded');
     expect((await backupOk(tenant, inB)).state).toBe('succeeded');
   }, 120_000);

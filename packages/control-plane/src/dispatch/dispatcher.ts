@@ -74,7 +74,7 @@ export class Dispatcher implements SessionHost {
       this.poke();
     }, this.opts.pollMs);
     this.timer.unref();
-    this.maintenanceTimer = setInterval(() => this.maintenanceChanged(), this.opts.maintenancePollMs);
+    this.maintenanceTimer = setInterval(() => this.maintenanceCheck(), this.opts.maintenancePollMs);
     this.maintenanceTimer.unref();
   }
 
@@ -85,12 +85,20 @@ export class Dispatcher implements SessionHost {
   }
 
   /**
-   * Maintenance may have changed (through the API here, or on another replica, found by the
-   * timer): every agent connected here is told its drain if it differs from what it was last
-   * told, scopes waiting for readiness are checked, and queued work is looked at again (leaving
-   * maintenance resumes it).
+   * Maintenance changed through the API here: agents are told at once, and queued work is looked
+   * at again (leaving maintenance resumes it; a change on another replica is found by the timer
+   * and the timed dispatch rounds).
    */
   maintenanceChanged(): void {
+    this.maintenanceCheck();
+    this.poke();
+  }
+
+  /**
+   * Every agent connected here is told its drain if it differs from what it was last told, and
+   * scopes waiting for readiness are checked (by the timer, for changes made on any replica).
+   */
+  private maintenanceCheck(): void {
     if (this.stopped || this.maintenanceRunning) return;
     this.maintenanceRunning = true;
     outsideRequest(() => {
@@ -105,7 +113,6 @@ export class Dispatcher implements SessionHost {
         }
       })();
     });
-    this.poke();
   }
 
   /** Sends each local session its drain when it differs from the last one sent on it. */
