@@ -9,6 +9,7 @@ import {
   type Proc,
 } from '@cairn/test-harness/processes';
 import { protectInstance, waitForTask } from '@cairn/test-harness/scenario';
+import { waitFor } from '@cairn/test-harness/wait';
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled', 'lost'];
 const SECRET_KEY = 'a'.repeat(64);
@@ -37,6 +38,35 @@ describe.runIf(backends.includes('mysql'))('two control-plane replicas on one My
     await a?.proc.stop();
     await b?.proc.stop();
     await db?.drop();
+  });
+
+  it('maintenance set on one replica reaches the agent held by the other, and is ready once', async () => {
+    const p = await protectInstance(viaB, 'zone-a', { config: { durationMs: 60_000, steps: 60 } });
+    const task = (await viaB.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
+    await waitForTask(viaB, task.id, ['running']);
+    const viaA = new Api(a.url, a.adminToken);
+    const count = (msg: string) => agent.logs().filter((l) => l['msg'] === msg).length;
+    const set = 'maintenance drain set by the control plane; new backups are refused';
+    const lifted = 'maintenance drain lifted by the control plane';
+    const [setBefore, liftedBefore] = [count(set), count(lifted)];
+    expect(
+      await viaB.expect(200, 'PUT', '/v1/maintenance', { enabled: true, message: 'replica window' }),
+    ).toMatchObject({ enabled: true, ready: false, runningBackups: 1 });
+    await waitFor(() => count(set) > setBefore || undefined, 'the agent on replica A to be told');
+    const waiting = viaA.get('/v1/maintenance?wait=ready&timeoutS=60');
+    await viaB.expect(202, 'POST', `/v1/tasks/${task.id}/cancel`);
+    expect((await waiting).body).toMatchObject({ ready: true, runningBackups: 0 });
+    // Both replicas sweep for readiness every second: still recorded once.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const events = (await viaA.expect(200, 'GET', '/v1/events?limit=500')).items as {
+      type: string;
+      tenantId: string;
+    }[];
+    const ready = events.filter((e) => e.type === 'maintenance.ready');
+    expect(new Set(ready.map((e) => e.tenantId)).size).toBe(ready.length);
+    expect(ready.length).toBeGreaterThan(0);
+    await viaB.expect(200, 'PUT', '/v1/maintenance', { enabled: false });
+    await waitFor(() => count(lifted) > liftedBefore || undefined, 'the agent to be released');
   });
 
   it('runs a backup created on one replica through an agent connected to the other', async () => {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { definePlugin, SDK_API_VERSION } from '@cairn/plugin-sdk';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { inspectPlugin, loadPlugin } from './plugin-host/loader.js';
-import { readDrain, writeDrain } from './state/drain.js';
+import { readDrain, readServerDrain, writeDrain } from './state/drain.js';
 import { enrollForTest, startTestAgent, type TestAgent } from './testing/agents.js';
 import { FakeControlPlane } from './testing/fake-control-plane.js';
 import { tempDir, waitFor } from './testing/wait.js';
@@ -239,8 +239,10 @@ describe('agent session', () => {
     await start();
     await cp.waitForSession(0);
     cp.send({ drain: { enabled: true, message: '' } });
-    await waitFor(() => readDrain(dir).enabled, 'the drain file');
-    expect(readDrain(dir)).toMatchObject({ enabled: true, source: 'server' });
+    await waitFor(() => readServerDrain(dir).enabled, 'the control plane drain file');
+    expect(readServerDrain(dir)).toMatchObject({ enabled: true, source: 'server' });
+    // The operator's own drain is a separate record, untouched.
+    expect(readDrain(dir).enabled).toBe(false);
     await waitFor(() => cp.sessions[0]?.frames.some((f) => f.body === 'ack'), 'the drain ack');
     cp.send(dummyBackup('tsk_maint'));
     expect((await cp.waitForReport('tsk_maint', 'rejected')).frame.rejected).toMatchObject({
@@ -249,6 +251,50 @@ describe('agent session', () => {
     });
     // The server already knows: no reconnect to report it.
     expect(cp.sessions).toHaveLength(1);
+  });
+
+  it('keeps obeying the control plane drain after a restart, before any session, and never reports it as its own', async () => {
+    const first = await start();
+    await cp.waitForSession(0);
+    cp.send({ drain: { enabled: true, message: 'storage upgrade' } });
+    await waitFor(() => readServerDrain(dir).enabled, 'the control plane drain file');
+    await first.stop();
+    running = undefined;
+    // Cut off: the control plane refuses the agent from now on.
+    cp.credential = 'another-credential';
+    const again = await start();
+    expect(again.agent.drain.current).toMatchObject({ enabled: true, message: 'storage upgrade', source: 'server' });
+    cp.credential = 'test-credential';
+    const session = await cp.waitForSession(1);
+    // The hello carries only a drain set on the host.
+    expect(session.hello).toMatchObject({ draining: false });
+    cp.send(dummyBackup('tsk_after_restart'));
+    expect((await cp.waitForReport('tsk_after_restart', 'rejected')).frame.rejected).toMatchObject({
+      reasonCode: 'DRAINING',
+      message: 'storage upgrade',
+    });
+  });
+
+  it('a control plane lifting its drain leaves the operator drain in force', async () => {
+    writeDrain(dir, { enabled: true, message: 'host patching', source: 'local' });
+    await start();
+    const session = await cp.waitForSession(0);
+    expect(session.hello).toMatchObject({ draining: true, drainMessage: 'host patching' });
+    cp.send({ drain: { enabled: true, message: 'global window' } });
+    await waitFor(() => readServerDrain(dir).enabled, 'the control plane drain file');
+    cp.send({ drain: { enabled: false, message: '' } });
+    await waitFor(() => !readServerDrain(dir).enabled, 'the lifted control plane drain');
+    cp.send(dummyBackup('tsk_still_drained'));
+    // The operator's message wins: it is about this very host.
+    expect((await cp.waitForReport('tsk_still_drained', 'rejected')).frame.rejected).toMatchObject({
+      reasonCode: 'DRAINING',
+      message: 'host patching',
+    });
+    writeDrain(dir, { enabled: false, message: '', source: 'local' });
+    const next = await cp.waitForSession(1);
+    expect(next.hello).toMatchObject({ draining: false });
+    cp.send(dummyBackup('tsk_free', { durationMs: 0 }));
+    await cp.waitForReport('tsk_free', 'result');
   });
 
   it('aborts running backups after being cut off longer than the limit, and reports it on reconnect', async () => {

@@ -13,6 +13,7 @@ import { Spool } from './spool/spool.js';
 import { writeCredential, type AgentCredential } from './state/credential.js';
 import { DrainState, drainMessage, sameDrain, type DrainRecord } from './state/drain.js';
 import { TaskJournal } from './state/journal.js';
+import { StatusFile } from './state/status.js';
 import { AGENT_VERSION } from './version.js';
 
 export interface AgentOptions {
@@ -62,11 +63,13 @@ export class Agent {
   readonly spool: Spool;
   readonly journal: TaskJournal;
   readonly drain: DrainState;
+  /** What `cairn-agent status` reads: this process, and the control plane it last reached. */
+  readonly status: StatusFile;
   readonly executor: Executor;
   readonly connection: AgentConnection;
   private readonly outbox: ReportOutbox;
   private readonly log: Logger;
-  /** The drain state the control plane last heard from us (hello) or told us (Drain). */
+  /** The operator's drain as the control plane last heard it from us (in the hello). */
   private reportedDrain: Pick<DrainRecord, 'enabled' | 'message'> | undefined;
   private disconnectTimer: NodeJS.Timeout | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
@@ -91,6 +94,7 @@ export class Agent {
       this.log.error({ file, err: err.message }, 'damaged task journal entry skipped'),
     );
     this.drain = new DrainState(opts.stateDir);
+    this.status = new StatusFile(opts.stateDir, opts.server ?? opts.credential.server);
     this.executor = new Executor({
       spool: this.spool,
       journal: this.journal,
@@ -142,6 +146,7 @@ export class Agent {
     this.drain.watch((record) => this.onLocalDrainChange(record), this.opts.drainPollMs);
     this.pruneTimer = setInterval(() => this.journal.prune(JOURNAL_RETENTION_MS, Date.now()), 60 * 60_000);
     this.pruneTimer.unref();
+    this.recordStatus(() => this.status.started());
     this.connection.start();
   }
 
@@ -215,6 +220,7 @@ export class Agent {
   /** Waits, until `flushUntil` at most, for the spool to be acknowledged; then closes. */
   private async close(flushUntil: number): Promise<void> {
     this.drain.close();
+    this.recordStatus(() => this.status.stopped());
     clearInterval(this.pruneTimer);
     clearTimeout(this.disconnectTimer);
     this.flushing = true;
@@ -239,7 +245,8 @@ export class Agent {
 
   private hello() {
     this.drain.refresh();
-    const drain = this.drain.current;
+    // The hello carries only the operator's drain: the control plane knows its own.
+    const drain = this.drain.local;
     this.reportedDrain = { enabled: drain.enabled, message: drain.message };
     this.reportedShutdown = this.executor.shuttingDown;
     return buildHello({
@@ -276,9 +283,10 @@ export class Agent {
       'agent connected',
     );
     this.outbox.start(welcome.pace, pending, welcome.maxFrameBytes);
+    this.recordStatus(() => this.status.connected(welcome.sessionId));
     // The drain may have changed between the hello and the welcome.
     this.drain.refresh();
-    if (this.reportedDrain && !sameDrain(this.drain.current, this.reportedDrain)) {
+    if (this.reportedDrain && !sameDrain(this.drain.local, this.reportedDrain)) {
       this.connection.restart('the local drain state changed; reconnecting to report it');
     }
     this.reportShutdown();
@@ -332,9 +340,15 @@ export class Agent {
   }
 
   private onServerDrain(drain: { enabled?: boolean | null; message?: string | null }): void {
-    const record = { enabled: drain.enabled === true, message: drain.message ?? '', source: 'server' as const };
-    this.drain.set(record);
-    this.reportedDrain = { enabled: record.enabled, message: record.message };
+    const record = { enabled: drain.enabled === true, message: drain.message ?? '' };
+    try {
+      this.drain.setServer(record);
+    } catch (err) {
+      // Not acknowledged: the control plane sends the drain again on the next session.
+      this.log.error({ err }, 'storing the control plane drain failed');
+      this.connection.restart('the control plane drain could not be stored');
+      return;
+    }
     this.log.info(
       { draining: record.enabled, drainMessage: record.enabled ? drainMessage(record) : undefined },
       record.enabled
@@ -350,7 +364,6 @@ export class Agent {
       {
         draining: record.enabled,
         drainMessage: record.enabled ? drainMessage(record) : undefined,
-        source: record.source,
       },
       record.enabled ? 'agent drained locally; new backups are refused' : 'local drain lifted',
     );
@@ -360,8 +373,18 @@ export class Agent {
     }
   }
 
+  /** The status file is for humans: failing to write it is logged and never stops the agent. */
+  private recordStatus(write: () => void): void {
+    try {
+      write();
+    } catch (err) {
+      this.log.warn({ err }, 'writing the agent status file failed');
+    }
+  }
+
   private onLost(): void {
     this.outbox.stop();
+    this.recordStatus(() => this.status.lost());
     if (this.disconnectTimer) return;
     const limit = this.opts.disconnectAbortMs;
     this.disconnectTimer = setTimeout(() => {

@@ -63,7 +63,11 @@ export {
   DRAIN_FILE,
   DrainState,
   drainPath,
+  effectiveDrain,
   readDrain,
+  readServerDrain,
+  SERVER_DRAIN_FILE,
+  serverDrainPath,
   writeDrain,
   type DrainRecord,
 } from './state/drain.js';

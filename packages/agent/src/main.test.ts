@@ -3,10 +3,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readDrain } from './state/drain.js';
+import { readDrain, readServerDrain } from './state/drain.js';
 import { enrollForTest, fixture, spawnAgentCli } from './testing/agents.js';
 import { FakeControlPlane } from './testing/fake-control-plane.js';
-import { tempDir } from './testing/wait.js';
+import { tempDir, waitFor } from './testing/wait.js';
 
 let dir: string;
 let cleanup: () => void;
@@ -254,5 +254,82 @@ describe('cairn-agent drain / undrain', () => {
   it('exits 2 for a state directory without an agent', async () => {
     const drain = spawnAgentCli(['drain', '--state-dir', stateDir()]);
     expect((await drain.exited).code).toBe(2);
+  });
+});
+
+describe('cairn-agent status', () => {
+  const status = async (): Promise<{ json: Record<string, any>; text: string }> => {
+    const json = spawnAgentCli(['status', '--state-dir', stateDir(), '-o', 'json']);
+    expect((await json.exited).code).toBe(0);
+    const text = spawnAgentCli(['status', '--state-dir', stateDir()]);
+    expect((await text.exited).code).toBe(0);
+    return { json: JSON.parse(json.stdout) as Record<string, any>, text: text.stdout };
+  };
+
+  it('shows the drains, the running tasks and the control plane last reached, of a live and then a killed agent', async () => {
+    const cp = await FakeControlPlane.start({ heartbeatIntervalMs: 1_000 });
+    let agent: ReturnType<typeof spawnAgentCli> | undefined;
+    try {
+      enrollForTest(stateDir(), cp.url);
+      expect((await status()).json).toMatchObject({
+        agentId: 'agt_test',
+        zone: 'zone-a',
+        process: { running: false, pid: null },
+        controlPlane: { url: cp.url, state: 'never' },
+        drain: { refusesBackups: false },
+        running: [],
+      });
+
+      agent = spawnAgentCli(['run', '--state-dir', stateDir()]);
+      await agent.waitForLog('agent connected');
+      await cp.waitForSession(0);
+      cp.send({
+        assign: {
+          taskId: 'tsk_long',
+          attempt: 2,
+          operation: 'backup',
+          plugin: '@cairn/plugin-dummy',
+          providerConfigJson: JSON.stringify({ endpoint: null, config: { durationMs: 120_000 }, credentials: {} }),
+          paramsJson: JSON.stringify({ instanceId: 'ins_1', instanceName: 'vm-1', locator: {}, mode: 'FULL' }),
+        },
+      });
+      await cp.waitForReport('tsk_long', 'accepted');
+      cp.send({ drain: { enabled: true, message: 'storage upgrade' } });
+      await waitFor(() => readServerDrain(stateDir()).enabled, 'the control plane drain on disk');
+      const live = await status();
+      expect(live.json).toMatchObject({
+        process: { running: true, pid: agent.child.pid },
+        controlPlane: { url: cp.url, state: 'connected', lostAt: null },
+        drain: {
+          refusesBackups: true,
+          message: 'storage upgrade',
+          local: { enabled: false },
+          controlPlane: { enabled: true, message: 'storage upgrade' },
+        },
+      });
+      expect(live.text).toContain('backups        refused: storage upgrade');
+      expect(live.text).toMatch(/control plane {2}http:\/\/127\.0\.0\.1:\d+: connected since /);
+      expect(live.json['running']).toEqual([
+        expect.objectContaining({ taskId: 'tsk_long', attempt: 2, operation: 'backup', plugin: '@cairn/plugin-dummy' }),
+      ]);
+      expect(live.text).toMatch(/^ {2}tsk_long {2}backup {2}@cairn\/plugin-dummy {2}attempt 2 {2}since /m);
+
+      agent.kill('SIGKILL');
+      await agent.exited;
+      const dead = await status();
+      expect(dead.json).toMatchObject({
+        process: { running: false, pid: agent.child.pid },
+        controlPlane: { state: 'disconnected', lastConnectedAt: live.json['controlPlane'].lastConnectedAt },
+        // Still obeyed by the next start, cut off or not.
+        drain: { refusesBackups: true, message: 'storage upgrade' },
+        running: [expect.objectContaining({ taskId: 'tsk_long' })],
+      });
+      expect(dead.text).toContain('running tasks  1 (interrupted: reported when the agent starts again)');
+      expect(dead.text).toMatch(/control plane {2}http:\/\/127\.0\.0\.1:\d+: last reached /);
+    } finally {
+      agent?.kill('SIGKILL');
+      await agent?.exited;
+      await cp.close();
+    }
   });
 });

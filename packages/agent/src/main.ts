@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `cairn-agent` command: enroll, run, drain, undrain.
+ * The `cairn-agent` command: enroll, run, drain, undrain, status.
  *
  * Exit codes: 0 success (for `run`: stopped by a signal, its tasks finished or interrupted);
  * 1 enrollment failed (refused, unreachable, already enrolled), or `run` stopped by a third
@@ -8,7 +8,7 @@
  * state, unusable plugin); 70 (EX_SOFTWARE) a bug of the agent's own (an uncaught exception or
  * unhandled rejection on its thread).
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { Agent } from './agent.js';
 import { parseRunConfig, RUN_DEFAULTS, RUN_ENV, type RunFlags } from './config.js';
 import { enroll, EnrollError } from './enroll.js';
@@ -17,6 +17,7 @@ import { loadPlugins } from './plugin-host/loader.js';
 import { PluginRegistry } from './plugin-host/registry.js';
 import { credentialPath, readCredential, type AgentCredential } from './state/credential.js';
 import { DEFAULT_DRAIN_MESSAGE, drainPath, writeDrain } from './state/drain.js';
+import { formatStatus, statusReport } from './status-report.js';
 import { AGENT_VERSION } from './version.js';
 
 /** The exit code of an error the agent did not expect (sysexits.h EX_SOFTWARE). */
@@ -244,6 +245,19 @@ function buildProgram(): Command {
       requireCredential('undrain', stateDir);
       writeDrain(stateDir, { enabled: false, message: '', source: 'local' });
       process.stdout.write(`agent undrained (${drainPath(stateDir)})\n`);
+    });
+
+  program
+    .command('status')
+    .description('show the drain state, the running tasks and the control plane last reached')
+    .option('--state-dir <dir>', `agent state directory (or ${RUN_ENV.stateDir})`)
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action((opts: { stateDir?: string; output: 'table' | 'json' }) => {
+      const stateDir = stateDirOf('status', opts.stateDir);
+      const report = statusReport(stateDir, requireCredential('status', stateDir));
+      process.stdout.write(
+        opts.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report).join('\n')}\n`,
+      );
     });
 
   return program;

@@ -13,6 +13,7 @@ import { RpoWatch } from './scheduler/rpo-watch.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { BackupJobs } from './service/backup-jobs.js';
 import { EventFeed } from './service/event-feed.js';
+import { MaintenanceWindows } from './service/maintenance.js';
 import { Operations } from './service/operations.js';
 import { Schedules } from './service/schedules.js';
 import { ScheduleRepository } from './store/schedule-repository.js';
@@ -21,6 +22,7 @@ import { CatalogRepository } from './store/catalog-repository.js';
 import { migrate, openStore } from './store/db.js';
 import { IdempotencyRepository } from './store/idempotency-repository.js';
 import { JobRepository } from './store/job-repository.js';
+import { MaintenanceRepository } from './store/maintenance-repository.js';
 import { afterCommit, scopedDb } from './store/request-scope.js';
 import { SecretBox } from './store/secrets.js';
 import { BackupRepository } from './store/backup-repository.js';
@@ -42,6 +44,10 @@ const SHUTDOWN_GRACE_MS = 1_000;
 const EVENT_POLL_MS = 250;
 /** How long an answered Idempotency-Key is replayed. */
 const IDEMPOTENCY_REPLAY_MS = 24 * 3600 * 1000;
+/** How often each process looks for maintenance set on any replica (drains to send, readiness). */
+const MAINTENANCE_POLL_MS = 1000;
+/** How often a `?wait=ready` request looks at the store again, and how many may wait at once. */
+const MAINTENANCE_WAIT = { pollMs: 250, maxWaiters: 100 };
 /** How often Node checks requests against their timeout (its default is 30 s). */
 const TIMEOUT_CHECK_MS = 1000;
 
@@ -82,10 +88,12 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   endings.on(providerSchedules.taskEnded);
   endings.on(sync.taskEnded);
   endings.on(jobs.taskEnded);
-  const reports = new ReportRepository(db, events, backups, agents, retention, endings);
+  const reports = new ReportRepository(db, events, backups, retention, endings);
   const rpo = new RpoRepository(db);
 
   const providerTenant = await tenants.ensureProviderTenant();
+  const maintenance = new MaintenanceRepository(db, events, tasks, jobs, providerTenant);
+  endings.on(maintenance.taskEnded);
   let generatedAdminToken: string | undefined;
   if (config.adminToken) {
     await tenants.ensureAdminToken(providerTenant, config.adminToken);
@@ -104,6 +112,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     reports,
     agents,
     catalog,
+    maintenance,
     {
       heartbeatMs: config.heartbeatMs,
       taskLeaseMs: config.taskLeaseMs,
@@ -112,6 +121,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       maxFrameBytes: config.maxFrameBytes,
       frameRate: config.agentFrameRate,
       maxDeliveries: config.assignMaxSends,
+      maintenancePollMs: MAINTENANCE_POLL_MS,
     },
     log.child({ component: 'dispatcher' }),
     metrics,
@@ -119,8 +129,16 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   let accepting = true;
   const feed = new EventFeed(events, EVENT_POLL_MS);
   // The dispatcher is woken once the request that queued work has committed it.
-  const operations = new Operations(catalog, tasks, backups, retention, sync, agents, providerSchedules, () =>
-    afterCommit(() => dispatcher.poke()),
+  const operations = new Operations(
+    catalog,
+    tasks,
+    backups,
+    retention,
+    sync,
+    agents,
+    providerSchedules,
+    maintenance,
+    () => afterCommit(() => dispatcher.poke()),
   );
   const backupJobs = new BackupJobs(
     jobs,
@@ -174,6 +192,9 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       scheduleClock: () => clock.now(),
       jobs,
       backupJobs,
+      maintenance: new MaintenanceWindows(maintenance, agents, catalog, MAINTENANCE_WAIT, () =>
+        afterCommit(() => dispatcher.maintenanceChanged()),
+      ),
       feed,
       metrics,
       agentSessions: {

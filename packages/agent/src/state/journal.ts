@@ -45,11 +45,32 @@ export class TaskJournal {
   static open(stateDir: string, onDamaged?: (file: string, err: Error) => void): TaskJournal {
     const dir = path.join(stateDir, 'tasks');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return TaskJournal.load(dir, true, onDamaged);
+  }
+
+  /**
+   * Reads the journal of an agent that may be running right now (for `cairn-agent status`):
+   * touches nothing on disk, so it never races the running agent's own writes.
+   */
+  static read(stateDir: string): TaskJournal {
+    const dir = path.join(stateDir, 'tasks');
+    return TaskJournal.load(dir, false);
+  }
+
+  private static load(dir: string, tidy: boolean, onDamaged?: (file: string, err: Error) => void): TaskJournal {
     const journal = new TaskJournal(dir);
-    for (const name of readdirSync(dir)) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch (err) {
+      if (!tidy && (err as NodeJS.ErrnoException).code === 'ENOENT') return journal;
+      throw err;
+    }
+    for (const name of names) {
       const file = path.join(dir, name);
       if (isTempName(name)) {
-        rmSync(file, { force: true });
+        // Left by a crash of this agent; a reader leaves it to the agent itself.
+        if (tidy) rmSync(file, { force: true });
         continue;
       }
       if (!name.endsWith('.json')) continue;

@@ -14,6 +14,7 @@ import { agentRoutes, enrollRoutes } from './routes/agents.js';
 import { backupJobRoutes } from './routes/backup-jobs.js';
 import { backupRoutes, inPlaceRestoreCheck } from './routes/backups.js';
 import { instanceRoutes } from './routes/instances.js';
+import { maintenanceRoutes } from './routes/maintenance.js';
 import { offeringRoutes } from './routes/offerings.js';
 import { providerRoutes } from './routes/providers.js';
 import { scheduleRoutes } from './routes/schedules.js';
@@ -78,6 +79,7 @@ export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
   v1.use(mutatingRequests(deps.db, deps.idempotency));
   v1.route('/', tenantRoutes(deps));
   v1.route('/', agentRoutes(deps));
+  v1.route('/', maintenanceRoutes(deps));
   v1.route('/', providerRoutes(deps));
   v1.route('/', offeringRoutes(deps));
   v1.route('/', instanceRoutes(deps));

@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { EventFeed } from '../service/event-feed.js';
 import type { BackupJobs } from '../service/backup-jobs.js';
+import type { MaintenanceWindows } from '../service/maintenance.js';
 import type { Operations } from '../service/operations.js';
 import type { Schedules } from '../service/schedules.js';
 import type { AgentRepository } from '../store/agent-repository.js';
@@ -35,6 +36,8 @@ export interface ApiDeps {
   /** Backup jobs (/v1/backup-jobs): the store, and the service with policy and views. */
   jobs: JobRepository;
   backupJobs: BackupJobs;
+  /** Maintenance windows (/v1/maintenance, zones', agents'). */
+  maintenance: MaintenanceWindows;
   /** Live events, one poller per process. */
   feed: EventFeed;
   metrics: Metrics;

@@ -10,7 +10,9 @@ const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
  * Every mutating /v1 request runs in one store transaction: it commits only when the request
- * answers below 400, so a request that fails, however late, leaves no write behind.
+ * answers below 400, so a request that fails, however late, leaves no write behind. The one
+ * exception is a refusal that must leave a record (an AppError with `commits`, such as
+ * maintenance failing an ad-hoc backup): its record commits with its answer.
  *
  * A POST may carry an `Idempotency-Key`. The key belongs to the API token that sent it: the
  * first request with it runs, and its answer is stored in the same transaction as its work; a
@@ -70,7 +72,9 @@ export function mutatingRequests(db: Db, repo: IdempotencyRepository): Middlewar
         thrown = err;
         return false;
       }
-      if (c.error !== undefined || c.res.status >= 400) return false;
+      // A refusal that records what it refused (maintenance) commits that record with its answer.
+      const recorded = c.error instanceof AppError && c.error.commits;
+      if (!recorded && (c.error !== undefined || c.res.status >= 400)) return false;
       if (key !== undefined && claimToken !== undefined) {
         await repo.complete(
           principalId,

@@ -12,6 +12,7 @@ export function problem(
   code: string,
   detail: string,
   errors?: { path: string; message: string }[],
+  extensions: Record<string, string> = {},
 ) {
   return c.json(
     {
@@ -21,6 +22,7 @@ export function problem(
       detail,
       code,
       ...(errors ? { errors } : {}),
+      ...extensions,
     },
     status as ContentfulStatusCode,
     { 'Content-Type': 'application/problem+json' },
@@ -30,7 +32,7 @@ export function problem(
 /** Maps every thrown error to problem+json, once. */
 export function errorHandler(log: Logger) {
   return (err: Error, c: Context) => {
-    if (err instanceof AppError) return problem(c, err.status, err.code, err.message, err.errors);
+    if (err instanceof AppError) return problem(c, err.status, err.code, err.message, err.errors, err.extensions);
     // Hono's JSON validator throws this for a body that does not parse.
     if (err instanceof HTTPException && err.status === 400) {
       return problem(c, 400, 'malformed_json', `request body is not valid JSON: ${err.message}`);

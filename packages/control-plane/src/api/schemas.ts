@@ -3,6 +3,11 @@ import { ROLES } from '../domain/access.js';
 import { isWellFormed, JSON_MAX_BYTES, JSON_MAX_DEPTH, jsonProblem } from '../domain/json-limits.js';
 import { SCHEDULE_OWNERS, SCHEDULE_STATES } from '../domain/provider-schedule.js';
 import { isKnownTimezone } from '../domain/schedule.js';
+import {
+  DEFAULT_MAINTENANCE_MESSAGE,
+  MAX_MAINTENANCE_MESSAGE_CHARS,
+  maintenanceMessage,
+} from '../domain/maintenance.js';
 import { NAME_MAX_CHARS, nameProblem, normaliseName, textProblem } from '../domain/names.js';
 import { TASK_KINDS, TASK_STATES } from '../domain/task.js';
 
@@ -104,6 +109,11 @@ export const Problem = z
     detail: z.string(),
     code: z.string(),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    taskId: z
+      .string()
+      .optional()
+      .openapi({ description: '`maintenance`: the failed task recorded for the refused backup' }),
+    runId: z.string().optional().openapi({ description: '`maintenance`: the job run whose instances went to ERROR' }),
   })
   .openapi('Problem');
 
@@ -180,7 +190,10 @@ export const Agent = z
     slots: z.number().int(),
     plugins: z.array(PluginInfo),
     runningTasks: z.number().int(),
-    maintenance: z.object({ enabled: z.boolean(), message: z.string().nullable() }),
+    maintenance: z.object({ enabled: z.boolean(), message: z.string(), source: z.enum(['api', 'agent']) }).openapi({
+      description:
+        'the agent’s own maintenance: set through the API (`source: api`, PUT /v1/agents/{id}/maintenance) or by `cairn-agent drain` on its host (`source: agent`)',
+    }),
     agentVersion: z.string(),
     lastSeenAt: Time.nullable(),
     createdAt: Time,
@@ -714,3 +727,61 @@ export const JobRunPage = page(JobRun).openapi('BackupJobRunPage');
 export const JobScheduleParams = IdParam.extend({
   sid: z.string().openapi({ param: { name: 'sid', in: 'path' } }),
 });
+
+// --- maintenance ---
+
+export const MaintenancePut = z
+  .object({
+    enabled: z.boolean(),
+    message: z
+      .string()
+      .superRefine((m, ctx) => {
+        const checked = maintenanceMessage(m);
+        if (!checked.ok) ctx.addIssue({ code: 'custom', message: checked.problem });
+      })
+      .optional()
+      .openapi({
+        maxLength: MAX_MAINTENANCE_MESSAGE_CHARS,
+        description: `what tenants are told (trimmed; 1-${MAX_MAINTENANCE_MESSAGE_CHARS} characters); default: "${DEFAULT_MAINTENANCE_MESSAGE}"`,
+      }),
+  })
+  .strict()
+  .openapi('MaintenancePut');
+export const MaintenanceQuery = z
+  .object({
+    wait: z
+      .enum(['ready'])
+      .optional()
+      .openapi({ description: 'wait until the scope is ready (or the timeout passes)' }),
+    timeoutS: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(300)
+      .optional()
+      .openapi({ description: 'how long `wait=ready` waits, 1-300 seconds (default 30)' }),
+  })
+  .strict()
+  .refine((q) => q.timeoutS === undefined || q.wait !== undefined, {
+    message: 'timeoutS needs wait=ready',
+    path: ['timeoutS'],
+  });
+export const Maintenance = z
+  .object({
+    scope: z.enum(['global', 'zone', 'agent']),
+    zone: z.string().optional(),
+    agentId: z.string().optional(),
+    enabled: z.boolean(),
+    message: z.string(),
+    runningBackups: z
+      .number()
+      .int()
+      .openapi({ description: 'backup tasks held by agents (dispatched or running) in the scope' }),
+    ready: z.boolean().openapi({ description: 'in maintenance and no backup running there' }),
+    setBy: z.object({ tokenId: z.string(), role: z.string() }).nullable(),
+    setAt: Time.nullable(),
+    source: z.enum(['api', 'agent']).openapi({
+      description: '`agent`: an agent scope in maintenance because `cairn-agent drain` was run on its host',
+    }),
+  })
+  .openapi('Maintenance');

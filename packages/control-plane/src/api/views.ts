@@ -2,6 +2,8 @@ import { jobIdOf } from '../domain/backup-params.js';
 import type { Selectable } from 'kysely';
 import type { Role } from '../domain/access.js';
 import type { ScheduleOwner, ScheduleState } from '../domain/provider-schedule.js';
+import { scopeFields, type MaintenanceSource } from '../domain/maintenance.js';
+import type { MaintenanceState } from '../service/maintenance.js';
 import type { AgentView } from '../store/agent-repository.js';
 import type { TokenInfo } from '../store/tenant-repository.js';
 import type {
@@ -22,7 +24,10 @@ const isoOrNull = (ms: number | null): string | null => (ms === null ? null : is
 
 export const tenantView = (t: TenantRow) => ({ id: t.id, name: t.name, createdAt: iso(t.createdAt) });
 
-export const agentView = (a: AgentView) => ({
+export const agentView = (
+  a: AgentView,
+  maintenance: { enabled: boolean; message: string; source: MaintenanceSource },
+) => ({
   id: a.id,
   name: a.name,
   zone: a.zone,
@@ -31,7 +36,7 @@ export const agentView = (a: AgentView) => ({
   slots: a.slots,
   plugins: a.plugins,
   runningTasks: a.runningTasks,
-  maintenance: { enabled: a.draining, message: a.drainMessage },
+  maintenance,
   agentVersion: a.agentVersion,
   lastSeenAt: isoOrNull(a.lastSeenAt),
   createdAt: iso(a.createdAt),
@@ -174,4 +179,15 @@ export const eventView = (e: Selectable<EventRow>) => ({
   jobId: e.jobId,
   agentId: e.agentId,
   data: e.data ? (JSON.parse(e.data) as unknown) : null,
+});
+
+export const maintenanceView = (m: MaintenanceState) => ({
+  ...scopeFields(m.scope),
+  enabled: m.enabled,
+  message: m.message,
+  runningBackups: m.runningBackups,
+  ready: m.ready,
+  setBy: m.setBy,
+  setAt: isoOrNull(m.setAt),
+  source: m.source,
 });

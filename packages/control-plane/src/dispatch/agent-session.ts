@@ -75,6 +75,8 @@ export class AgentSession {
   readonly cancelsSent = new Set<string>();
   /** A rotated credential was already sent on this session. */
   credentialOffered = false;
+  /** The maintenance drain last sent on this session (none yet: the next one is always sent). */
+  drainSent: { enabled: boolean; message: string } | undefined;
   slots = 0;
   /** The largest frame the agent accepts, from its hello. */
   agentMaxFrameBytes = DEFAULT_MAX_FRAME_BYTES;

@@ -1,10 +1,13 @@
 import { encodeFrame } from '@cairn/proto';
 import { FailureCodes, RejectReasons, type FailureCode } from '@cairn/proto/vocabulary';
 import { planRound } from '../domain/dispatch-rules.js';
+import { admitQueued, agentTakesBackups, drainFor, type Maintenance } from '../domain/maintenance.js';
 import type { AgentCandidate } from '../domain/placement.js';
+import type { TaskKind } from '../domain/task.js';
 import type { Logger } from '../logger.js';
 import type { AgentHelloInfo, AgentRepository } from '../store/agent-repository.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
+import type { MaintenanceRepository } from '../store/maintenance-repository.js';
 import type { TaskRow } from '../store/schema.js';
 import type { QueueRepository } from '../store/queue-repository.js';
 import type { Report, ReportRepository } from '../store/report-repository.js';
@@ -22,6 +25,8 @@ export interface DispatcherOptions {
   frameRate: { perSecond: number; burst: number };
   /** An attempt whose assignment was sent this many times without being accepted fails. */
   maxDeliveries: number;
+  /** How often maintenance set on any replica is looked for (drains to send, readiness). */
+  maintenancePollMs: number;
 }
 
 /**
@@ -36,6 +41,8 @@ export class Dispatcher implements SessionHost {
   private again = false;
   private sweepDue = false;
   private timer: NodeJS.Timeout | undefined;
+  private maintenanceTimer: NodeJS.Timeout | undefined;
+  private maintenanceRunning = false;
   private readonly startedAt = Date.now();
   private stopped = false;
   /** When each tenant last got a slot here (a rising count): fair turns across rounds. */
@@ -50,6 +57,7 @@ export class Dispatcher implements SessionHost {
     private readonly reports: ReportRepository,
     private readonly agents: AgentRepository,
     private readonly catalog: CatalogRepository,
+    private readonly maintenance: MaintenanceRepository,
     private readonly opts: DispatcherOptions,
     private readonly log: Logger,
     private readonly metrics?: Metrics,
@@ -66,11 +74,61 @@ export class Dispatcher implements SessionHost {
       this.poke();
     }, this.opts.pollMs);
     this.timer.unref();
+    this.maintenanceTimer = setInterval(() => this.maintenanceCheck(), this.opts.maintenancePollMs);
+    this.maintenanceTimer.unref();
   }
 
   stop(): void {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
+  }
+
+  /**
+   * Maintenance changed through the API here: agents are told at once, and queued work is looked
+   * at again (leaving maintenance resumes it; a change on another replica is found by the timer
+   * and the timed dispatch rounds).
+   */
+  maintenanceChanged(): void {
+    this.maintenanceCheck();
+    this.poke();
+  }
+
+  /**
+   * Every agent connected here is told its drain if it differs from what it was last told, and
+   * scopes waiting for readiness are checked (by the timer, for changes made on any replica).
+   */
+  private maintenanceCheck(): void {
+    if (this.stopped || this.maintenanceRunning) return;
+    this.maintenanceRunning = true;
+    outsideRequest(() => {
+      void (async () => {
+        try {
+          await this.sendDrains();
+          await this.maintenance.sweepReady();
+        } catch (err) {
+          this.log.warn({ err }, 'maintenance check failed');
+        } finally {
+          this.maintenanceRunning = false;
+        }
+      })();
+    });
+  }
+
+  /** Sends each local session its drain when it differs from the last one sent on it. */
+  private async sendDrains(only?: AgentSession): Promise<void> {
+    if (this.sessions.size === 0) return;
+    const active = await this.maintenance.apiActive();
+    for (const session of only ? [only] : this.sessions.values()) {
+      const info = this.agentInfo.get(session.agentId);
+      if (!info || !session.isOpen) continue;
+      const drain = drainFor(active, { id: session.agentId, zone: info.zone });
+      const last = session.drainSent;
+      if (last && last.enabled === drain.enabled && last.message === drain.message) continue;
+      session.drainSent = drain;
+      session.send({ drain });
+      this.log.info({ agentId: session.agentId, ...drain }, 'maintenance drain sent to the agent');
+    }
   }
 
   /** Asks for a dispatch round soon; rounds never overlap. */
@@ -109,6 +167,7 @@ export class Dispatcher implements SessionHost {
     const held = await this.queue.heldCounts();
     const budget = this.opts.maxConcurrentTasks - held.total;
     if (budget <= 0) return;
+    const active = await this.maintenance.active();
     const candidates: AgentCandidate[] = [];
     for (const [agentId, session] of this.sessions) {
       const info = this.agentInfo.get(agentId);
@@ -119,14 +178,15 @@ export class Dispatcher implements SessionHost {
         slots: info.slots,
         held: held.byAgent.get(agentId) ?? 0,
         plugins: info.plugins,
-        draining: info.draining,
+        // Drained on its host, or covered by a scope in maintenance: it is offered no backup.
+        draining: info.draining || !agentTakesBackups(active, { id: agentId, zone: info.zone }),
         shuttingDown: info.shuttingDown,
       });
     }
     const free = candidates.reduce((n, a) => n + Math.max(0, a.slots - a.held), 0);
     if (free === 0) return;
     const window = Math.min(500, Math.max(50, free * 4));
-    const head = await this.queue.queueHead(window, Math.max(1, free));
+    const head = await this.refuseCovered(await this.queue.queueHead(window, Math.max(1, free)), active);
     for (const { task, agentId } of planRound(head, candidates, budget, held.byTenant, this.lastServed)) {
       const now = Date.now();
       const attempt = await this.queue.claim(task, agentId, now + this.opts.taskLeaseMs, now);
@@ -144,6 +204,24 @@ export class Dispatcher implements SessionHost {
         deliveries: 0,
       });
     }
+  }
+
+  /**
+   * A backup maintenance covers is never placed: it fails with the scope's message (it was queued
+   * before the scope was turned on, on another replica, or while a request was still committing).
+   */
+  private async refuseCovered(head: TaskRow[], active: readonly Maintenance[]): Promise<TaskRow[]> {
+    const { admitted, refused } = admitQueued(
+      head.map((t) => ({ ...t, kind: t.kind as TaskKind })),
+      active,
+    );
+    for (const { task, message } of refused) {
+      if (await this.maintenance.refuseQueued(task, message)) {
+        this.log.info({ taskId: task.id, message }, 'queued backup failed: maintenance');
+        this.metrics?.tasksEnded.inc({ state: 'failed' });
+      }
+    }
+    return admitted;
   }
 
   /**
@@ -258,6 +336,9 @@ export class Dispatcher implements SessionHost {
     this.agentInfo.set(session.agentId, hello);
     await this.agents.markConnected(session.agentId, session.sessionId, hello);
     if (!(await this.credentialCheck(session))) return;
+    // Right after every welcome: the drain the API sets for this agent, whatever it was told before.
+    session.drainSent = undefined;
+    await this.sendDrains(session);
     // Reconcile: re-send every assignment the store says this agent holds and the agent did not
     // list as running. The agent re-acknowledges, or ignores an attempt it already finished.
     const listed = new Set(running.map((r) => `${r.taskId}:${r.attempt}`));
@@ -321,11 +402,10 @@ export class Dispatcher implements SessionHost {
     for (const e of outcome.ended) this.metrics?.tasksEnded.inc({ state: e.state });
     for (const e of outcome.ended)
       this.log.info({ taskId: e.taskId, state: e.state, agentId: session.agentId }, 'task ended');
-    // An agent that refuses backups because it drains is not offered more of them.
-    const drained = reports.find((r) => r.kind === 'rejected' && r.reasonCode === RejectReasons.DRAINING);
+    // An agent that refuses backups because it drains says so in its next hello, or is in a
+    // maintenance scope the dispatcher reads each round: the refusal itself changes nothing.
     const info = this.agentInfo.get(session.agentId);
-    if (drained && info) info.draining = true;
-    // Nor is one that is shutting down offered anything (its fresh hello may still be on the way).
+    // One that is shutting down is offered nothing (its fresh hello may still be on the way).
     if (info && reports.some((r) => r.kind === 'rejected' && r.reasonCode === RejectReasons.SHUTTING_DOWN))
       info.shuttingDown = true;
     // Requeued tasks wait for the next timed round: waking now would hand them straight back to

@@ -3,6 +3,11 @@
  * Domain and store code throw these; routes never build error responses themselves.
  */
 export class AppError extends Error {
+  /** True when what the request wrote before this answer must be committed with it. */
+  readonly commits: boolean = false;
+  /** Further members of the problem body (ids of what was recorded). */
+  readonly extensions: Record<string, string> = {};
+
   constructor(
     readonly status: number,
     readonly code: string,
@@ -47,6 +52,21 @@ export class UnavailableError extends AppError {
   override readonly name = 'UnavailableError';
   constructor(message: string, code = 'unavailable') {
     super(503, code, message);
+  }
+}
+
+/**
+ * Work refused because maintenance covers it: 503 `maintenance`, the maintenance message as the
+ * detail. What the refusal recorded (a failed task, a job run whose instances went to ERROR) is
+ * committed with the answer and named in it (`taskId`, `runId`), so the tenant finds it later.
+ */
+export class MaintenanceError extends AppError {
+  override readonly name = 'MaintenanceError';
+  override readonly commits = true;
+  override readonly extensions: Record<string, string>;
+  constructor(message: string, recorded: { taskId: string } | { runId: string }) {
+    super(503, 'maintenance', message);
+    this.extensions = { ...recorded };
   }
 }
 

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
   admission,
+  admitQueued,
+  agentMaintenance,
+  agentTakesBackups,
   covering,
+  drainFor,
+  scopeKey,
+  scopeKeysAt,
+  type QueuedWork,
   DEFAULT_MAINTENANCE_MESSAGE,
   isReady,
   maintenanceMessage,
@@ -109,5 +116,110 @@ describe('readiness and the message', () => {
       problem: 'must be at most 1000 characters, got 1001',
     });
     expect(maintenanceMessage('   ')).toMatchObject({ ok: false, problem: expect.stringMatching(/blank/) });
+  });
+});
+
+describe('scope keys', () => {
+  it('names one row per scope, and every scope that could cover a place', () => {
+    expect(scopeKey({ kind: 'global' })).toBe('global');
+    expect(scopeKey({ kind: 'zone', zone: 'zone-a' })).toBe('zone:zone-a');
+    expect(scopeKey({ kind: 'agent', agentId: 'agt_1' })).toBe('agent:agt_1');
+    expect(scopeKeysAt(places['agent 1 in zone a']!)).toEqual(['global', 'zone:zone-a', 'agent:agt_1']);
+    expect(scopeKeysAt(places['zone a, no agent yet']!)).toEqual(['global', 'zone:zone-a']);
+  });
+});
+
+describe('drainFor: what each agent is told', () => {
+  const agents = {
+    'agent 1 in zone a': { id: 'agt_1', zone: 'zone-a' },
+    'agent 3 in zone b': { id: 'agt_3', zone: 'zone-b' },
+  };
+  const cases: [string, Maintenance[], Record<keyof typeof agents, string | null>][] = [
+    ['none', [], { 'agent 1 in zone a': null, 'agent 3 in zone b': null }],
+    ['global', [global], { 'agent 1 in zone a': 'global', 'agent 3 in zone b': 'global' }],
+    ['zone a', [zoneA], { 'agent 1 in zone a': 'zone a', 'agent 3 in zone b': null }],
+    ['agent 1', [agent1], { 'agent 1 in zone a': 'agent 1', 'agent 3 in zone b': null }],
+    ['all three', [global, zoneA, agent1], { 'agent 1 in zone a': 'agent 1', 'agent 3 in zone b': 'global' }],
+  ];
+  for (const [name, active, expected] of cases) {
+    for (const [which, agent] of Object.entries(agents)) {
+      const want = expected[which as keyof typeof agents];
+      it(`${name}: ${which} → ${want ?? 'off'}`, () => {
+        expect(drainFor(active, agent)).toEqual(
+          want === null ? { enabled: false, message: '' } : { enabled: true, message: want },
+        );
+        expect(agentTakesBackups(active, agent)).toBe(want === null);
+      });
+    }
+  }
+});
+
+describe('agentMaintenance: the API scope or the local drain', () => {
+  const cases: [
+    string,
+    { enabled: boolean; message: string } | undefined,
+    { draining: boolean; message: string | null },
+    object,
+  ][] = [
+    [
+      'neither',
+      undefined,
+      { draining: false, message: null },
+      { enabled: false, message: DEFAULT_MAINTENANCE_MESSAGE, source: 'api' },
+    ],
+    [
+      'api on',
+      { enabled: true, message: 'api' },
+      { draining: false, message: null },
+      { enabled: true, message: 'api', source: 'api' },
+    ],
+    ['local only', undefined, { draining: true, message: 'host' }, { enabled: true, message: 'host', source: 'agent' }],
+    [
+      'api off, local on',
+      { enabled: false, message: 'api' },
+      { draining: true, message: 'host' },
+      { enabled: true, message: 'host', source: 'agent' },
+    ],
+    [
+      'both on: the api part shows',
+      { enabled: true, message: 'api' },
+      { draining: true, message: 'host' },
+      { enabled: true, message: 'api', source: 'api' },
+    ],
+    [
+      'local without a message',
+      undefined,
+      { draining: true, message: '' },
+      { enabled: true, message: DEFAULT_MAINTENANCE_MESSAGE, source: 'agent' },
+    ],
+  ];
+  for (const [name, api, local, want] of cases) {
+    it(name, () => expect(agentMaintenance(api, local)).toEqual(want));
+  }
+});
+
+describe('admitQueued: what the dispatcher fails instead of placing', () => {
+  const task = (kind: QueuedWork['kind'], zone: string, pinnedAgentId: string | null) => ({
+    kind,
+    zone,
+    pinnedAgentId,
+  });
+  it('fails covered backups with the narrowest message and keeps everything else', () => {
+    const pinned = task('backup', 'zone-a', 'agt_1');
+    const unpinned = task('backup', 'zone-a', null);
+    const elsewhere = task('backup', 'zone-b', null);
+    const restore = task('restore', 'zone-a', 'agt_1');
+    expect(admitQueued([pinned, unpinned, elsewhere, restore], [agent1])).toEqual({
+      admitted: [unpinned, elsewhere, restore],
+      refused: [{ task: pinned, message: 'agent 1' }],
+    });
+    expect(admitQueued([pinned, unpinned, elsewhere, restore], [zoneA, agent1])).toEqual({
+      admitted: [elsewhere, restore],
+      refused: [
+        { task: pinned, message: 'agent 1' },
+        { task: unpinned, message: 'zone a' },
+      ],
+    });
+    expect(admitQueued([pinned, restore], [])).toEqual({ admitted: [pinned, restore], refused: [] });
   });
 });

@@ -85,3 +85,97 @@ export function maintenanceMessage(
   }
   return { ok: true, message };
 }
+
+/** The stored key of a scope: `global`, `zone:<zone>` or `agent:<id>` (one row per scope). */
+export function scopeKey(scope: MaintenanceScope): string {
+  switch (scope.kind) {
+    case 'global':
+      return 'global';
+    case 'zone':
+      return `zone:${scope.zone}`;
+    case 'agent':
+      return `agent:${scope.agentId}`;
+  }
+}
+
+/** The scope as API bodies and event data name it. */
+export function scopeFields(scope: MaintenanceScope): {
+  scope: MaintenanceScope['kind'];
+  zone?: string;
+  agentId?: string;
+} {
+  if (scope.kind === 'zone') return { scope: 'zone', zone: scope.zone };
+  if (scope.kind === 'agent') return { scope: 'agent', agentId: scope.agentId };
+  return { scope: 'global' };
+}
+
+/** The keys of every scope that could cover work at `place` (what to look up for it). */
+export function scopeKeysAt(place: WorkPlace): string[] {
+  const keys = [scopeKey({ kind: 'global' }), scopeKey({ kind: 'zone', zone: place.zone })];
+  if (place.agentId !== null) keys.push(scopeKey({ kind: 'agent', agentId: place.agentId }));
+  return keys;
+}
+
+/**
+ * The drain an agent is told of (the `Drain` frame): on when any scope set through the API covers
+ * it (global, its zone, itself), with the narrowest scope's message. `active` holds only the
+ * scopes set through the API: the agent knows its own local drain.
+ *
+ * @example drainFor([{ scope: { kind: 'zone', zone: 'z' }, message: 'm' }], { id: 'a', zone: 'z' })
+ * // → { enabled: true, message: 'm' }
+ */
+export function drainFor(
+  active: readonly Maintenance[],
+  agent: { id: string; zone: string },
+): { enabled: boolean; message: string } {
+  const [narrowest] = covering(active, { zone: agent.zone, agentId: agent.id });
+  return narrowest ? { enabled: true, message: narrowest.message } : { enabled: false, message: '' };
+}
+
+/** Where an agent's maintenance comes from: the API (an agent scope), or a drain set on its host. */
+export type MaintenanceSource = 'api' | 'agent';
+
+/**
+ * An agent's own maintenance as the API shows it: the scope set through the API when it is on,
+ * else the drain an operator set on the host (`cairn-agent drain`), else off. Turning the API
+ * scope off leaves a local drain showing.
+ */
+export function agentMaintenance(
+  api: { enabled: boolean; message: string } | undefined,
+  local: { draining: boolean; message: string | null },
+): { enabled: boolean; message: string; source: MaintenanceSource } {
+  if (api?.enabled) return { enabled: true, message: api.message, source: 'api' };
+  if (local.draining) return { enabled: true, message: local.message || DEFAULT_MAINTENANCE_MESSAGE, source: 'agent' };
+  return { enabled: false, message: api?.message ?? DEFAULT_MAINTENANCE_MESSAGE, source: 'api' };
+}
+
+/** A queued task as admission sees it: its kind and its place (zone, pinned agent). */
+export interface QueuedWork {
+  kind: TaskKind;
+  zone: string;
+  pinnedAgentId: string | null;
+}
+
+/**
+ * Splits queued work into what may be placed and what maintenance fails at once (with the
+ * message). An unpinned backup has no agent yet: only global and zone scopes cover it; agents in
+ * maintenance are passed over when it is placed (see {@link agentTakesBackups}).
+ */
+export function admitQueued<T extends QueuedWork>(
+  queued: readonly T[],
+  active: readonly Maintenance[],
+): { admitted: T[]; refused: { task: T; message: string }[] } {
+  const admitted: T[] = [];
+  const refused: { task: T; message: string }[] = [];
+  for (const task of queued) {
+    const verdict = admission(task.kind, active, { zone: task.zone, agentId: task.pinnedAgentId });
+    if (verdict.allowed) admitted.push(task);
+    else refused.push({ task, message: verdict.message });
+  }
+  return { admitted, refused };
+}
+
+/** May a backup be placed on this agent? Not while any scope covering it is in maintenance. */
+export function agentTakesBackups(active: readonly Maintenance[], agent: { id: string; zone: string }): boolean {
+  return covering(active, { zone: agent.zone, agentId: agent.id }).length === 0;
+}

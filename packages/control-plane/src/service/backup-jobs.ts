@@ -1,5 +1,6 @@
 import { canSee, defaultPriority, isSpAdmin, type Principal } from '../domain/access.js';
-import { ConflictError, ForbiddenError, InputError, NotFoundError } from '../domain/errors.js';
+import { ConflictError, ForbiddenError, InputError, MaintenanceError, NotFoundError } from '../domain/errors.js';
+import { MAINTENANCE_CODE } from '../domain/maintenance.js';
 import {
   nextFireWithin,
   priorityAllowed,
@@ -374,6 +375,11 @@ export class BackupJobs {
       if (outcome.refused === 'job_gone') throw new NotFoundError('backup job', job.id);
       throw runningError(job.id, (await this.jobs.get(job.id))?.activeRunId ?? null);
     }
+    // Maintenance refused every instance: the run (all in ERROR) is recorded, the answer is 503.
+    const members = await this.jobs.membersOf([outcome.run.id]);
+    const refused = members.filter((m) => m.errorCode === MAINTENANCE_CODE);
+    if (members.length > 0 && refused.length === members.length)
+      throw new MaintenanceError(refused[0]!.errorMessage ?? '', { runId: outcome.run.id });
     this.wake();
     return (await this.jobs.get(job.id))!;
   }

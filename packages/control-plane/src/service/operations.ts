@@ -5,20 +5,23 @@ import {
   ConflictError,
   ForbiddenError,
   InputError,
+  MaintenanceError,
   NotFoundError,
   UnavailableError,
   UpstreamError,
 } from '../domain/errors.js';
+import { admission } from '../domain/maintenance.js';
 import { parsePreflight, type PreflightReport } from '../domain/preflight.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import { isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
 import type { BackupRow, InstanceRow, OfferingRow, ProviderRow, TaskRow } from '../store/schema.js';
 import type { AgentRepository } from '../store/agent-repository.js';
 import type { BackupRepository } from '../store/backup-repository.js';
+import type { MaintenanceRepository } from '../store/maintenance-repository.js';
 import type { ProviderScheduleRepository } from '../store/provider-schedule-repository.js';
 import type { RetentionRepository } from '../store/retention-repository.js';
 import type { StoredDrift, SyncRepository } from '../store/sync-repository.js';
-import { providerTask, type TaskRepository } from '../store/task-repository.js';
+import { providerTask, type NewTask, type TaskRepository } from '../store/task-repository.js';
 
 /** The plugin capability that makes an in-place restore ask for the instance's power state first. */
 export const RESTORE_REQUIRES_STOPPED = 'restore-requires-stopped';
@@ -38,6 +41,7 @@ export class Operations {
     private readonly syncs: SyncRepository,
     private readonly agents: AgentRepository,
     private readonly providerSchedules: ProviderScheduleRepository,
+    private readonly maintenance: MaintenanceRepository,
     private readonly wake: () => void,
   ) {}
 
@@ -75,7 +79,29 @@ export class Operations {
     if (!provider)
       throw new ConflictError(`provider connection ${offering.providerId} no longer exists`, 'no_provider');
     const parent = mode === 'INCREMENT' ? await this.backups.latest(instance.id) : undefined;
-    return this.enqueue(p, 'backup', instance, offering, provider, null, backupParams(instance, offering, parent));
+    const task = this.newTask(
+      p,
+      'backup',
+      instance,
+      offering,
+      provider,
+      null,
+      backupParams(instance, offering, parent),
+    );
+    const refused = await this.refusedByMaintenance(task);
+    if (refused) throw new MaintenanceError(refused.errorMessage ?? '', { taskId: refused.id });
+    return this.queue(task);
+  }
+
+  /**
+   * A backup maintenance covers is not queued: it is recorded failed at once (code `maintenance`,
+   * the scope's message), so the tenant sees why in the task and its event.
+   */
+  private async refusedByMaintenance(task: NewTask): Promise<TaskRow | undefined> {
+    const place = { zone: task.zone, agentId: task.pinnedAgentId };
+    const verdict = admission(task.kind, await this.maintenance.active(), place);
+    if (verdict.allowed) return undefined;
+    return this.tasks.createRefused(task, { code: verdict.code, message: verdict.message });
   }
 
   /**
@@ -86,7 +112,7 @@ export class Operations {
     const provider = await this.catalog.getProvider(offering.providerId);
     if (!provider)
       throw new ConflictError(`provider connection ${offering.providerId} no longer exists`, 'no_provider');
-    const task = await this.tasks.create({
+    const task: NewTask = {
       kind: 'backup',
       tenantId: instance.tenantId,
       instanceId: instance.id,
@@ -104,9 +130,8 @@ export class Operations {
         mode: 'FULL',
         ...(offering.externalId ? { offeringExternalId: offering.externalId } : {}),
       },
-    });
-    this.wake();
-    return task;
+    };
+    return (await this.refusedByMaintenance(task)) ?? this.queue(task);
   }
 
   /**
@@ -327,7 +352,25 @@ export class Operations {
     backupId: string | null,
     params: Record<string, unknown>,
   ): Promise<TaskRow> {
-    const task = await this.tasks.create({
+    return this.queue(this.newTask(p, kind, instance, offering, provider, backupId, params));
+  }
+
+  private async queue(input: NewTask): Promise<TaskRow> {
+    const task = await this.tasks.create(input);
+    this.wake();
+    return task;
+  }
+
+  private newTask(
+    p: Principal,
+    kind: TaskKind,
+    instance: InstanceRow,
+    offering: OfferingRow,
+    provider: ProviderRow,
+    backupId: string | null,
+    params: Record<string, unknown>,
+  ): NewTask {
+    return {
       kind,
       tenantId: instance.tenantId,
       instanceId: instance.id,
@@ -339,9 +382,7 @@ export class Operations {
       pinnedAgentId: instance.agentId,
       priority: defaultPriority(p),
       params,
-    });
-    this.wake();
-    return task;
+    };
   }
 
   /**

@@ -276,11 +276,6 @@ export class AgentRepository {
     });
   }
 
-  /** The agent refused work because it drains: shown as draining, with its message. */
-  async markDraining(trx: Transaction<Database>, agentId: string, message: string): Promise<void> {
-    await trx.updateTable('agents').set({ draining: 1, drainMessage: message }).where('id', '=', agentId).execute();
-  }
-
   async get(id: string): Promise<AgentView | undefined> {
     const [view] = await this.views(
       await this.db.selectFrom('agents').selectAll().where('id', '=', id).where('revokedAt', 'is', null).execute(),

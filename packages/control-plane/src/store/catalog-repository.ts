@@ -258,6 +258,37 @@ export class CatalogRepository {
     return pageOf(await q.execute(), page.limit);
   }
 
+  /** Whether a tenant has an instance in the zone, or an offering there (its own or granted). */
+  async tenantUsesZone(tenantId: string, zone: string): Promise<boolean> {
+    const instance = await this.db
+      .selectFrom('instances')
+      .select('id')
+      .where('tenantId', '=', tenantId)
+      .where('zone', '=', zone)
+      .limit(1)
+      .executeTakeFirst();
+    if (instance) return true;
+    const offering = await this.db
+      .selectFrom('offerings')
+      .select('offerings.id')
+      .where('offerings.zone', '=', zone)
+      .where((eb) =>
+        eb.or([
+          eb('offerings.tenantId', '=', tenantId),
+          eb.exists(
+            eb
+              .selectFrom('offeringGrants')
+              .select('offeringGrants.offeringId')
+              .whereRef('offeringGrants.offeringId', '=', 'offerings.id')
+              .where('offeringGrants.tenantId', '=', tenantId),
+          ),
+        ]),
+      )
+      .limit(1)
+      .executeTakeFirst();
+    return offering !== undefined;
+  }
+
   async isGranted(offeringId: string, tenantId: string): Promise<boolean> {
     const row = await this.db
       .selectFrom('offeringGrants')

@@ -1,4 +1,4 @@
-import type { Insertable, Selectable, Transaction } from 'kysely';
+import type { ExpressionBuilder, Expression, Insertable, Selectable, SqlBool, Transaction } from 'kysely';
 import { transact, type Db } from './db.js';
 import type { Database, EventRow, TaskRow } from './schema.js';
 
@@ -61,6 +61,35 @@ export class EventRepository {
   async append(trx: Trx, row: Insertable<EventRow>): Promise<void> {
     await this.tickClock(trx);
     await trx.insertInto('events').values(row).execute();
+  }
+
+  /**
+   * One event for every tenant `which` selects (a change each of them must see), in one
+   * INSERT…SELECT over the tenants: bounded by the number of tenants, whatever else it touches.
+   */
+  async appendToTenants(
+    trx: Trx,
+    which: (eb: ExpressionBuilder<Database, 'tenants'>) => Expression<SqlBool>,
+    e: { type: string; at: number; message: string; agentId: string | null; data: object },
+  ): Promise<void> {
+    await this.tickClock(trx);
+    await trx
+      .insertInto('events')
+      .columns(['tenantId', 'type', 'at', 'message', 'agentId', 'data'])
+      .expression(
+        trx
+          .selectFrom('tenants')
+          .select((eb) => [
+            'tenants.id',
+            eb.val(e.type).as('type'),
+            eb.val(e.at).as('at'),
+            eb.val(e.message).as('message'),
+            eb.val(e.agentId).as('agentId'),
+            eb.val(JSON.stringify(e.data)).as('data'),
+          ])
+          .where(which),
+      )
+      .execute();
   }
 
   /** Up to `limit` events with ids in (after, upTo], in id order; only `tenantId`'s when given. */

@@ -2,6 +2,7 @@ import { jobIdOf } from '../domain/backup-params.js';
 import type { Transaction } from 'kysely';
 import { backupParams } from '../domain/backup-params.js';
 import { ConflictError } from '../domain/errors.js';
+import { admission, MAINTENANCE_CODE, type Maintenance, type MaintenanceScope } from '../domain/maintenance.js';
 import {
   finishedState,
   MEMBER_ERRORS,
@@ -13,6 +14,7 @@ import {
 } from '../domain/job-run.js';
 import { transact, type Db } from './db.js';
 import type { EventRepository } from './event-repository.js';
+import { activeMaintenance, inScope } from './maintenance-repository.js';
 import { newId } from './ids.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type {
@@ -395,6 +397,63 @@ export class JobRepository {
     });
   }
 
+  /**
+   * Maintenance began in `scope`: every OUTDATED member of a run still going whose instance it
+   * covers goes to ERROR with `error` (code `maintenance`, the scope's message); each run touched
+   * records it in a job event and moves on (it ends once its ONGOING members end).
+   */
+  async refuseOutdated(
+    trx: Trx,
+    scope: MaintenanceScope,
+    error: { code: string; message: string },
+    now: number,
+  ): Promise<void> {
+    const members = await trx
+      .selectFrom('backupJobMembers')
+      .innerJoin('backupJobRuns', 'backupJobRuns.id', 'backupJobMembers.runId')
+      .innerJoin('instances', 'instances.id', 'backupJobMembers.instanceId')
+      .select(['backupJobMembers.runId', 'backupJobMembers.position', 'backupJobMembers.instanceId'])
+      .where('backupJobRuns.endedAt', 'is', null)
+      .where('backupJobMembers.set', '=', 'OUTDATED')
+      .where(inScope(scope, 'instances.zone', 'instances.agentId'))
+      .orderBy('backupJobMembers.runId')
+      .orderBy('backupJobMembers.position')
+      .execute();
+    const byRun = new Map<string, string[]>();
+    for (const m of members) {
+      const r = await trx
+        .updateTable('backupJobMembers')
+        .set({ set: 'ERROR', errorCode: error.code, errorMessage: error.message })
+        .where('runId', '=', m.runId)
+        .where('position', '=', m.position)
+        .where('set', '=', 'OUTDATED')
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) continue;
+      byRun.set(m.runId, [...(byRun.get(m.runId) ?? []), m.instanceId]);
+    }
+    for (const [runId, instanceIds] of byRun) {
+      await this.countEnded(trx, runId, instanceIds.length);
+      await this.refusedEvent(trx, runId, instanceIds, error.message, now);
+      await this.advance(trx, runId, now);
+    }
+  }
+
+  /** The job event of instances maintenance kept from being backed up in a run, with the message. */
+  private async refusedEvent(trx: Trx, runId: string, instanceIds: string[], message: string, now: number) {
+    const run = await this.getRun(runId, trx);
+    const job = run ? await this.get(run.jobId, trx) : undefined;
+    if (!job) return;
+    await this.event(
+      trx,
+      job,
+      'job.maintenance',
+      `backup job ${job.name}: ${instanceIds.length} instance(s) of run ${runId} not backed up: ${message}`,
+      null,
+      now,
+      { runId, instanceIds, code: MAINTENANCE_CODE, message },
+    );
+  }
+
   /** A member's task ended: the member goes to UPDATED or ERROR and the run moves on. */
   readonly taskEnded: TaskEndHook = async (trx, task, end, now) => {
     // Only a job's backups name a job: every other task ends without a query here.
@@ -466,27 +525,38 @@ export class JobRepository {
       set: m.set as JobSet,
     }));
     const byInstance = new Map(rows.map((m) => [m.instanceId, m]));
+    // Read once, when something is to start: maintenance refuses members with its message.
+    let active: Maintenance[] | undefined;
+    const refused = new Map<string, string[]>();
     while (run.cancelled === 0) {
       const next = toStart(job.execution as Execution, members);
       if (next.length === 0) break;
+      active ??= await activeMaintenance(trx);
       for (const instanceId of next) {
-        const set = await this.startMember(trx, job, run, byInstance.get(instanceId)!, now);
-        members = members.map((m) => (m.instanceId === instanceId ? { ...m, set } : m));
+        const started = await this.startMember(trx, job, run, byInstance.get(instanceId)!, active, now);
+        if (started.refusedWith !== undefined)
+          refused.set(started.refusedWith, [...(refused.get(started.refusedWith) ?? []), instanceId]);
+        members = members.map((m) => (m.instanceId === instanceId ? { ...m, set: started.set } : m));
       }
     }
+    for (const [message, instanceIds] of refused) await this.refusedEvent(trx, runId, instanceIds, message, now);
     const fresh = await this.getRun(runId, trx);
     if (!fresh || fresh.outstanding > 0) return;
     await this.close(trx, job, fresh, now);
   }
 
-  /** Makes one member's backup task (→ ONGOING), or ends it in ERROR when it cannot be made. */
+  /**
+   * Makes one member's backup task (→ ONGOING), or ends it in ERROR when it cannot be made, or
+   * when maintenance covers its instance (`refusedWith`: the message).
+   */
   private async startMember(
     trx: Trx,
     job: BackupJobRow,
     run: BackupJobRunRow,
     member: BackupJobMemberRow,
+    active: readonly Maintenance[],
     now: number,
-  ): Promise<JobSet> {
+  ): Promise<{ set: JobSet; refusedWith?: string }> {
     // Only an OUTDATED member moves: a cancel that got it first wins.
     const claim = (change: Partial<BackupJobMemberRow>) =>
       trx
@@ -496,13 +566,23 @@ export class JobRepository {
         .where('position', '=', member.position)
         .where('set', '=', 'OUTDATED')
         .executeTakeFirst();
+    const refuse = async (code: string | undefined, message: string | undefined) => {
+      const r = await claim({ set: 'ERROR', errorCode: code ?? null, errorMessage: message ?? null });
+      if (Number(r.numUpdatedRows) === 1) await this.countEnded(trx, run.id, 1);
+      return Number(r.numUpdatedRows) === 1;
+    };
     const target = await this.target(trx, job, member.instanceId);
     if ('error' in target) {
-      const r = await claim({ set: 'ERROR', errorCode: target.error, errorMessage: target.message });
-      if (Number(r.numUpdatedRows) === 1) await this.countEnded(trx, run.id, 1);
-      return 'ERROR';
+      await refuse(target.error, target.message);
+      return { set: 'ERROR' };
     }
     const { instance, offering, provider } = target;
+    const verdict = admission('backup', active, { zone: instance.zone, agentId: instance.agentId });
+    if (!verdict.allowed) {
+      return (await refuse(verdict.code, verdict.message))
+        ? { set: 'ERROR', refusedWith: verdict.message }
+        : { set: 'ERROR' };
+    }
     const parent =
       job.mode === 'INCREMENT' && run.reset === 0
         ? await trx
@@ -515,7 +595,7 @@ export class JobRepository {
     // The member is claimed before the task exists: a cancel that got it first leaves no task.
     const taskId = newId('tsk', now);
     const r = await claim({ set: 'ONGOING', taskId });
-    if (Number(r.numUpdatedRows) !== 1) return 'ERROR';
+    if (Number(r.numUpdatedRows) !== 1) return { set: 'ERROR' };
     await this.tasks.create(
       {
         id: taskId,
@@ -534,7 +614,7 @@ export class JobRepository {
       now,
       trx,
     );
-    return 'ONGOING';
+    return { set: 'ONGOING' };
   }
 
   private async target(trx: Trx, job: BackupJobRow, instanceId: string) {

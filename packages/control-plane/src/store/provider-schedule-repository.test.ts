@@ -71,7 +71,7 @@ describe.each(backends)('provider schedules, in the store (%s)', (backend) => {
     schedules = new ProviderScheduleRepository(store.db, catalog, tasks, agents, events);
     endings.on(retention.deleteEnded);
     endings.on(schedules.taskEnded);
-    reports = new ReportRepository(store.db, events, backups, agents, retention, endings);
+    reports = new ReportRepository(store.db, events, backups, retention, endings);
     tenantId = await new TenantRepository(store.db).ensureProviderTenant();
     const e = await agents.createEnrollment('z', 'test', 60_000);
     agentId = (await agents.redeemEnrollment(e.token, 'a1', 'h1')).agentId;

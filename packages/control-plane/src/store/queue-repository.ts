@@ -1,5 +1,6 @@
 import type { TaskRow } from './schema.js';
 import { FailureCodes, type FailureCode } from '@cairn/proto/vocabulary';
+import { scopeKeysAt } from '../domain/maintenance.js';
 import { HELD_STATES, statesLeadingTo } from '../domain/task.js';
 import { transact, type Db } from './db.js';
 import type { EventRepository } from './event-repository.js';
@@ -79,10 +80,13 @@ export class QueueRepository {
 
   /**
    * Hands a queued task to an agent under a new attempt number. Conditional on the state and
-   * attempt read before, so two replicas can never both dispatch it. Returns the new attempt.
+   * attempt read before, so two replicas can never both dispatch it, and, for a backup, on no
+   * scope covering it (global, its zone, that agent) being in maintenance, so a scope turned on
+   * by another replica after this one read the queue stops it. Returns the new attempt.
    */
   async claim(task: TaskRow, agentId: string, leaseExpiresAt: number, now = Date.now()): Promise<number | null> {
     const attempt = task.attempt + 1;
+    const covering = task.kind === 'backup' ? scopeKeysAt({ zone: task.zone, agentId }) : [];
     const r = await this.db
       .updateTable('tasks')
       .set({
@@ -97,6 +101,19 @@ export class QueueRepository {
       .where('id', '=', task.id)
       .where('state', 'in', statesLeadingTo('dispatched'))
       .where('attempt', '=', task.attempt)
+      .$if(covering.length > 0, (q) =>
+        q.where((eb) =>
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('maintenanceScopes')
+                .select('maintenanceScopes.scopeKey')
+                .where('maintenanceScopes.enabled', '=', 1)
+                .where('maintenanceScopes.scopeKey', 'in', covering),
+            ),
+          ),
+        ),
+      )
       .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1 ? attempt : null;
   }

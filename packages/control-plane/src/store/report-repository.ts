@@ -1,12 +1,13 @@
 import type { Transaction } from 'kysely';
 import { FailureCodes, RejectReasons } from '@cairn/proto/vocabulary';
 import { rejectionOutcome } from '../domain/dispatch-rules.js';
+import { admission } from '../domain/maintenance.js';
 import { parseListing } from '../domain/sync.js';
 import { HELD_STATES, etaSeconds, outcomeState, statesLeadingTo, type TaskState } from '../domain/task.js';
-import type { AgentRepository } from './agent-repository.js';
 import type { BackupRepository } from './backup-repository.js';
 import { transact, type Db } from './db.js';
 import type { EventRepository } from './event-repository.js';
+import { activeMaintenance } from './maintenance-repository.js';
 import type { RetentionRepository } from './retention-repository.js';
 import type { Database, TaskRow } from './schema.js';
 import type { TaskEndings } from './task-endings.js';
@@ -76,7 +77,6 @@ export class ReportRepository {
     private readonly db: Db,
     private readonly events: EventRepository,
     private readonly backups: BackupRepository,
-    private readonly agents: AgentRepository,
     private readonly retention: RetentionRepository,
     private readonly endings: TaskEndings,
   ) {}
@@ -128,8 +128,7 @@ export class ReportRepository {
         return;
       }
       case 'rejected': {
-        const rule = rejectionOutcome(report.reasonCode);
-        if (report.reasonCode === RejectReasons.DRAINING) await this.agents.markDraining(trx, agentId, report.message);
+        const rule = await this.rejectionRule(trx, task, report.reasonCode);
         if (rule.requeue) {
           await fenced('queued')
             .set({ state: 'queued', agentId: null, leaseExpiresAt: null, dispatchedAt: null })
@@ -137,20 +136,21 @@ export class ReportRepository {
           outcome.requeued.push(task.id);
           return;
         }
+        const message = rule.message ?? report.message;
         await fenced('failed')
-          .set({ state: 'failed', endedAt: now, errorCode: rule.code, errorMessage: report.message })
+          .set({ state: 'failed', endedAt: now, errorCode: rule.code, errorMessage: message })
           .execute();
         await this.events.forTask(
           trx,
           task,
           'task.failed',
-          `${task.kind} task refused by agent ${agentId}: ${report.message}`,
+          `${task.kind} task refused by agent ${agentId}: ${message}`,
           now,
         );
         await this.endings.ended(
           trx,
           task,
-          { state: 'failed', error: { code: rule.code, message: report.message }, output: null },
+          { state: 'failed', error: { code: rule.code, message }, output: null },
           now,
         );
         outcome.ended.push({ taskId: task.id, state: 'failed' });
@@ -225,6 +225,24 @@ export class ReportRepository {
         return;
       }
     }
+  }
+
+  /**
+   * What a refusal does. A backup refused because the agent drains fails with code `maintenance`
+   * and the message when a scope in maintenance covers it (its zone, the agent it is pinned to,
+   * global; a drain set on the agent's host counts for that agent); otherwise it goes back to the
+   * queue, where placement passes over agents in maintenance. The hello, not a refusal, says
+   * whether an agent is drained on its host.
+   */
+  private async rejectionRule(trx: Trx, task: TaskRow, reasonCode: string) {
+    if (reasonCode === RejectReasons.DRAINING && task.kind === 'backup') {
+      const verdict = admission('backup', await activeMaintenance(trx), {
+        zone: task.zone,
+        agentId: task.pinnedAgentId,
+      });
+      if (!verdict.allowed) return { requeue: false as const, code: verdict.code, message: verdict.message };
+    }
+    return { ...rejectionOutcome(reasonCode), message: undefined };
   }
 
   private async recordAgentEvent(trx: Trx, agentId: string, task: TaskRow, report: Extract<Report, { kind: 'event' }>) {

@@ -294,6 +294,21 @@ export interface BackupJobMemberRow {
   errorMessage: string | null;
 }
 
+/** A maintenance scope (migration 0013): `global`, `zone:<zone>` or `agent:<id>`. */
+export interface MaintenanceScopeRow {
+  scopeKey: string;
+  kind: string;
+  zone: string | null;
+  agentId: string | null;
+  enabled: number;
+  message: string;
+  /** Who made the last change: the API token as JSON ({tokenId, role}). */
+  setBy: string | null;
+  setAt: number;
+  /** When the window became ready (no backup running); set once per window, cleared on enabling. */
+  readyAt: number | null;
+}
+
 export interface Database {
   tenants: TenantRow;
   apiTokens: ApiTokenRow;
@@ -317,4 +332,5 @@ export interface Database {
   backupJobSchedules: BackupJobScheduleRow;
   backupJobRuns: BackupJobRunRow;
   backupJobMembers: BackupJobMemberRow;
+  maintenanceScopes: MaintenanceScopeRow;
 }

@@ -50,7 +50,7 @@ describe.each(backends)('task store (%s)', (backend) => {
       new ScheduleRepository(store.db),
     );
     endings.on(retention.deleteEnded);
-    reports = new ReportRepository(store.db, events, backups, agents, retention, endings);
+    reports = new ReportRepository(store.db, events, backups, retention, endings);
     catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
     const tenants = new TenantRepository(store.db);
     tenantId = await tenants.ensureProviderTenant();

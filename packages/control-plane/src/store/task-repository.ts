@@ -69,7 +69,17 @@ export class TaskRepository {
 
   /** Queues a task; inside `trx` when given (a change another repository is making). */
   async create(input: NewTask, now = Date.now(), trx?: Transaction<Database>): Promise<TaskRow> {
-    const row: TaskRow = {
+    const row = this.row(input, now);
+    const insert = async (t: Transaction<Database>) => {
+      await t.insertInto('tasks').values(row).execute();
+      await this.events.forTask(t, row, 'task.queued', `${row.kind} task queued`, now);
+    };
+    await (trx ? insert(trx) : transact(this.db, insert));
+    return row;
+  }
+
+  private row(input: NewTask, now: number): TaskRow {
+    return {
       id: input.id ?? newId('tsk', now),
       kind: input.kind,
       state: 'queued',
@@ -101,12 +111,67 @@ export class TaskRepository {
       startedAt: null,
       endedAt: null,
     };
+  }
+
+  /**
+   * Records work refused before it could start (maintenance): the task exists, already failed
+   * with `error`, so the tenant sees why in the task, its event and the API answer.
+   */
+  async createRefused(
+    input: NewTask,
+    error: { code: string; message: string },
+    now = Date.now(),
+    trx?: Transaction<Database>,
+  ): Promise<TaskRow> {
+    const row: TaskRow = {
+      ...this.row(input, now),
+      state: 'failed',
+      errorCode: error.code,
+      errorMessage: error.message,
+      endedAt: now,
+    };
     const insert = async (t: Transaction<Database>) => {
       await t.insertInto('tasks').values(row).execute();
-      await this.events.forTask(t, row, 'task.queued', `${row.kind} task queued`, now);
+      await this.events.forTask(
+        t,
+        row,
+        'task.failed',
+        `${row.kind} task refused: ${error.code}: ${error.message}`,
+        now,
+      );
+      await this.endings.ended(t, row, { state: 'failed', error, output: null }, now);
     };
     await (trx ? insert(trx) : transact(this.db, insert));
     return row;
+  }
+
+  /**
+   * Fails a task still queued (maintenance stopped it before it was placed). Conditional on it
+   * still being queued under the attempt read: false when it moved on meanwhile.
+   */
+  async failQueued(
+    trx: Transaction<Database>,
+    task: TaskRow,
+    error: { code: string; message: string },
+    now = Date.now(),
+  ): Promise<boolean> {
+    const r = await trx
+      .updateTable('tasks')
+      .set({ state: 'failed', endedAt: now, errorCode: error.code, errorMessage: error.message })
+      .where('id', '=', task.id)
+      .where('state', '=', 'queued')
+      .where('attempt', '=', task.attempt)
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) !== 1) return false;
+    await this.events.forTask(
+      trx,
+      task,
+      'task.failed',
+      `${task.kind} task failed: ${error.code}: ${error.message}`,
+      now,
+    );
+    await this.endings.ended(trx, task, { state: 'failed', error, output: null }, now);
+    return true;
   }
 
   /** The instance's backup task still queued or held by an agent, if any. */

@@ -73,7 +73,11 @@ export function agentRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const page = await deps.agents.list(c.req.valid('query'));
-      return c.json({ items: page.items.map(agentView), nextCursor: page.nextCursor }, 200);
+      const maintenance = await deps.maintenance.ofAgents(page.items);
+      return c.json(
+        { items: page.items.map((a) => agentView(a, maintenance.get(a.id)!)), nextCursor: page.nextCursor },
+        200,
+      );
     },
   );
 
@@ -91,7 +95,7 @@ export function agentRoutes(deps: ApiDeps) {
       const id = c.req.valid('param').id;
       const agent = Id.safeParse(id).success ? await deps.agents.get(id) : undefined;
       if (!agent) throw new NotFoundError('agent', id);
-      return c.json(agentView(agent), 200);
+      return c.json(agentView(agent, (await deps.maintenance.ofAgents([agent])).get(agent.id)!), 200);
     },
   );
 
@@ -131,7 +135,7 @@ export function agentRoutes(deps: ApiDeps) {
       deps.agentSessions.rotationRequested(id);
       const agent = await deps.agents.get(id);
       if (!agent) throw new NotFoundError('agent', id);
-      return c.json(agentView(agent), 202);
+      return c.json(agentView(agent, (await deps.maintenance.ofAgents([agent])).get(agent.id)!), 202);
     },
   );
 

@@ -1,0 +1,95 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { readJsonSync, writeFileAtomicSync } from './atomic.js';
+
+/** Name of the status file inside the state directory, read by `cairn-agent status`. */
+export const STATUS_FILE = 'status.json';
+
+const statusSchema = z.object({
+  pid: z.int().positive(),
+  startedAt: z.string(),
+  /** The control plane this process connects to. */
+  server: z.string(),
+  /** When a session with the control plane last became ready; absent: never, in this process. */
+  connectedAt: z.string().optional(),
+  sessionId: z.string().optional(),
+  /** When that session was lost; absent while it holds. */
+  lostAt: z.string().optional(),
+  /** When the process stopped cleanly; absent while it runs (or after a crash). */
+  stoppedAt: z.string().optional(),
+});
+
+/** What a running agent process says about itself, for `cairn-agent status` (another process). */
+export type AgentStatus = z.infer<typeof statusSchema>;
+
+export function statusPath(stateDir: string): string {
+  return path.join(stateDir, STATUS_FILE);
+}
+
+/** The last status an agent wrote, or undefined when none (never run) or damaged. */
+export function readStatus(stateDir: string): AgentStatus | undefined {
+  try {
+    const parsed = statusSchema.safeParse(readJsonSync(statusPath(stateDir)));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Keeps the status file of one agent process: written at start, on every connect and loss, and at
+ * a clean stop. A failed write is logged by the caller and never stops the agent.
+ */
+export class StatusFile {
+  private value: AgentStatus;
+
+  constructor(
+    private readonly stateDir: string,
+    server: string,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    // The last session of an earlier process stays visible until this one connects.
+    const earlier = readStatus(stateDir);
+    this.value = {
+      pid: process.pid,
+      startedAt: now().toISOString(),
+      server,
+      ...(earlier?.connectedAt && earlier.server === server
+        ? { connectedAt: earlier.connectedAt, lostAt: earlier.lostAt ?? earlier.stoppedAt ?? earlier.connectedAt }
+        : {}),
+    };
+  }
+
+  get current(): AgentStatus {
+    return this.value;
+  }
+
+  started(): void {
+    this.write();
+  }
+
+  connected(sessionId: string): void {
+    const { lostAt: _lost, ...rest } = this.value;
+    this.value = { ...rest, connectedAt: this.now().toISOString(), sessionId };
+    this.write();
+  }
+
+  lost(): void {
+    if (!this.value.connectedAt || this.value.lostAt) return;
+    this.value = { ...this.value, lostAt: this.now().toISOString() };
+    this.write();
+  }
+
+  stopped(): void {
+    this.value = {
+      ...this.value,
+      ...(this.value.connectedAt && !this.value.lostAt ? { lostAt: this.now().toISOString() } : {}),
+      stoppedAt: this.now().toISOString(),
+    };
+    this.write();
+  }
+
+  private write(): void {
+    writeFileAtomicSync(statusPath(this.stateDir), `${JSON.stringify(this.value, null, 2)}\n`, 0o600);
+  }
+}

@@ -1,0 +1,154 @@
+import { isSpAdmin, type Principal } from '../domain/access.js';
+import { AppError, InputError, NotFoundError } from '../domain/errors.js';
+import {
+  agentMaintenance,
+  isReady,
+  maintenanceMessage,
+  type MaintenanceScope,
+  type MaintenanceSource,
+} from '../domain/maintenance.js';
+import type { AgentRepository } from '../store/agent-repository.js';
+import type { CatalogRepository } from '../store/catalog-repository.js';
+import type { MaintenanceRepository } from '../store/maintenance-repository.js';
+import type { MaintenanceScopeRow } from '../store/schema.js';
+
+/** A scope's state as the API answers it. */
+export interface MaintenanceState {
+  scope: MaintenanceScope;
+  enabled: boolean;
+  message: string;
+  runningBackups: number;
+  ready: boolean;
+  setBy: { tokenId: string; role: string } | null;
+  setAt: number | null;
+  source: MaintenanceSource;
+}
+
+export interface MaintenanceOptions {
+  /** How often a `?wait=ready` request looks at the store again. */
+  pollMs: number;
+  /** Requests waiting at once in this process; one more gets 429. */
+  maxWaiters: number;
+}
+
+/**
+ * Maintenance windows as the API sees them: who may see and change which scope, the message rule,
+ * the state with readiness, and waiting for readiness (polling the store, holding no transaction
+ * or connection between looks, so it works the same with several replicas).
+ */
+export class MaintenanceWindows {
+  private waiting = 0;
+
+  constructor(
+    private readonly repo: MaintenanceRepository,
+    private readonly agents: AgentRepository,
+    private readonly catalog: CatalogRepository,
+    private readonly opts: MaintenanceOptions,
+    /** Told after a change commits: agents connected here get their drain, queued work moves. */
+    private readonly changed: () => void,
+  ) {}
+
+  /** Turns a scope on or off (sp-admin; the caller checked the role). */
+  async set(p: Principal, scope: MaintenanceScope, body: { enabled: boolean; message?: string | undefined }) {
+    await this.assertExists(scope);
+    const message = maintenanceMessage(body.message);
+    if (!message.ok)
+      throw new InputError(`message ${message.problem}`, [{ path: 'message', message: message.problem }]);
+    const { changed } = await this.repo.set(
+      scope,
+      { enabled: body.enabled, message: message.message },
+      { tokenId: p.tokenId, role: p.role },
+      Date.now(),
+    );
+    if (changed) this.changed();
+    return this.state(scope);
+  }
+
+  /**
+   * The scope's state for `p`: global for anyone; a zone for the sp-admin or a tenant with
+   * instances or offerings there (404 otherwise, like anything hidden); an agent for the sp-admin
+   * (the caller checked the role).
+   */
+  async get(p: Principal, scope: MaintenanceScope): Promise<MaintenanceState> {
+    await this.assertVisible(p, scope);
+    return this.state(scope);
+  }
+
+  /**
+   * Waits up to `timeoutS` for the scope to be ready (in maintenance, no backup running), looking
+   * every `pollMs`; answers the state then, ready or not. A scope not in maintenance is answered
+   * at once. At most `maxWaiters` wait in this process at a time (429 beyond).
+   */
+  async waitReady(p: Principal, scope: MaintenanceScope, timeoutS: number): Promise<MaintenanceState> {
+    await this.assertVisible(p, scope);
+    if (this.waiting >= this.opts.maxWaiters) {
+      throw new AppError(
+        429,
+        'too_many_waiters',
+        `${this.opts.maxWaiters} requests already wait for maintenance readiness on this control plane; retry later or without wait`,
+      );
+    }
+    this.waiting++;
+    try {
+      const deadline = Date.now() + timeoutS * 1000;
+      for (;;) {
+        const state = await this.state(scope);
+        if (state.ready || !state.enabled || Date.now() >= deadline) return state;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(this.opts.pollMs, deadline - Date.now())));
+      }
+    } finally {
+      this.waiting--;
+    }
+  }
+
+  /** Each agent's own maintenance (API scope or local drain), for the agent views. */
+  async ofAgents(
+    agents: { id: string; draining: boolean; drainMessage: string | null }[],
+  ): Promise<Map<string, { enabled: boolean; message: string; source: MaintenanceSource }>> {
+    const rows = await this.repo.agentScopes(agents.map((a) => a.id));
+    return new Map(
+      agents.map((a) => [
+        a.id,
+        agentMaintenance(apiPart(rows.get(a.id)), { draining: a.draining, message: a.drainMessage }),
+      ]),
+    );
+  }
+
+  private async state(scope: MaintenanceScope): Promise<MaintenanceState> {
+    const row = await this.repo.get(scope);
+    const runningBackups = await this.repo.runningBackups(scope);
+    let own = agentMaintenance(apiPart(row), { draining: false, message: null });
+    if (scope.kind === 'agent') {
+      const agent = await this.agents.get(scope.agentId);
+      own = agentMaintenance(apiPart(row), {
+        draining: agent?.draining ?? false,
+        message: agent?.drainMessage ?? null,
+      });
+    }
+    return {
+      scope,
+      enabled: own.enabled,
+      message: own.message,
+      runningBackups,
+      ready: own.enabled && isReady(runningBackups),
+      setBy: row?.setBy ? (JSON.parse(row.setBy) as { tokenId: string; role: string }) : null,
+      setAt: row ? row.setAt : null,
+      source: own.source,
+    };
+  }
+
+  private async assertExists(scope: MaintenanceScope): Promise<void> {
+    if (scope.kind === 'agent' && !(await this.agents.get(scope.agentId)))
+      throw new NotFoundError('agent', scope.agentId);
+  }
+
+  private async assertVisible(p: Principal, scope: MaintenanceScope): Promise<void> {
+    await this.assertExists(scope);
+    if (scope.kind !== 'zone' || isSpAdmin(p)) return;
+    if (!(await this.catalog.tenantUsesZone(p.tenantId, scope.zone))) throw new NotFoundError('zone', scope.zone);
+  }
+}
+
+function apiPart(row: MaintenanceScopeRow | undefined) {
+  return row ? { enabled: row.enabled === 1, message: row.message } : undefined;
+}

@@ -1,0 +1,148 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import { CatalogRepository } from './catalog-repository.js';
+import { migrate, openStore, type Store } from './db.js';
+import { EventRepository } from './event-repository.js';
+import { JobRepository } from './job-repository.js';
+import { MaintenanceRepository } from './maintenance-repository.js';
+import { QueueRepository } from './queue-repository.js';
+import type { TaskRow } from './schema.js';
+import { SecretBox } from './secrets.js';
+import { TaskEndings } from './task-endings.js';
+import { TaskRepository, type NewTask } from './task-repository.js';
+import { TenantRepository } from './tenant-repository.js';
+
+const actor = { tokenId: 'tok_test', role: 'sp-admin' };
+
+describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
+  let tdb: TestDatabase;
+  let store: Store;
+  let tasks: TaskRepository;
+  let queue: QueueRepository;
+  let maintenance: MaintenanceRepository;
+  let events: EventRepository;
+  let providerTenant: string;
+  let otherTenant: string;
+  let providerId: string;
+
+  beforeAll(async () => {
+    tdb = await freshDatabase(backend);
+    store = openStore(tdb.url);
+    await migrate(store.db);
+    events = new EventRepository(store.db);
+    const endings = new TaskEndings();
+    tasks = new TaskRepository(store.db, events, endings);
+    queue = new QueueRepository(store.db, events, endings);
+    const jobs = new JobRepository(store.db, tasks, events);
+    const tenants = new TenantRepository(store.db);
+    providerTenant = await tenants.ensureProviderTenant();
+    otherTenant = (await tenants.create('far-away')).id;
+    maintenance = new MaintenanceRepository(store.db, events, tasks, jobs, providerTenant);
+    endings.on(jobs.taskEnded);
+    endings.on(maintenance.taskEnded);
+    const catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
+    providerId = (
+      await catalog.createProvider({
+        zone: 'z',
+        name: 'p',
+        plugin: '@cairn/plugin-dummy',
+        endpoint: null,
+        config: {},
+        credentials: null,
+      })
+    ).id;
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await tdb?.drop();
+  });
+
+  const backup = (zone: string, pinnedAgentId: string | null = null): NewTask => ({
+    kind: 'backup',
+    tenantId: providerTenant,
+    instanceId: null,
+    backupId: null,
+    offeringId: null,
+    providerId,
+    plugin: '@cairn/plugin-dummy',
+    zone,
+    pinnedAgentId,
+    priority: 10,
+    params: {},
+  });
+  const readyEvents = async (tenantId: string) =>
+    (await events.list(0, 1000, tenantId)).filter((e) => e.type === 'maintenance.ready');
+  const dispatched = async (task: TaskRow, agentId: string) => {
+    const attempt = await queue.claim(task, agentId, Date.now() + 60_000);
+    expect(attempt).toBe(1);
+    return { ...task, attempt: attempt!, agentId, state: 'dispatched' };
+  };
+
+  it('turning a zone on fails its queued backups, waits for the running one, and records ready exactly once', async () => {
+    const running = await dispatched(await tasks.create(backup('z1')), 'agt_a');
+    const queued = await tasks.create(backup('z1'));
+    const elsewhere = await tasks.create(backup('z2'));
+    const scope = { kind: 'zone' as const, zone: 'z1' };
+    const on = await maintenance.set(scope, { enabled: true, message: 'zone work' }, actor, Date.now());
+    expect(on.changed).toBe(true);
+    expect(on.row).toMatchObject({ enabled: 1, message: 'zone work', readyAt: null });
+    expect(await tasks.get(queued.id)).toMatchObject({
+      state: 'failed',
+      errorCode: 'maintenance',
+      errorMessage: 'zone work',
+    });
+    expect((await tasks.get(elsewhere.id))!.state).toBe('queued');
+    expect(await maintenance.runningBackups(scope)).toBe(1);
+    // The same state again changes nothing and records nothing.
+    expect((await maintenance.set(scope, { enabled: true, message: 'zone work' }, actor, Date.now())).changed).toBe(
+      false,
+    );
+    expect(await maintenance.sweepReady()).toBe(0);
+    // A queued backup is never claimed in the scope, whichever replica read the queue before.
+    const late = await tasks.create(backup('z1'));
+    expect(await queue.claim(late, 'agt_a', Date.now() + 60_000)).toBeNull();
+    expect(await queue.claim(elsewhere, 'agt_b', Date.now() + 60_000)).toBe(1);
+
+    // The running backup ends: ready in that transaction, once.
+    expect(await queue.failAssignment(running, 'AGENT_INTERRUPTED', 'stopped')).toBe(true);
+    expect((await maintenance.get(scope))!.readyAt).not.toBeNull();
+    expect(await maintenance.sweepReady()).toBe(0);
+    expect(await readyEvents(providerTenant)).toHaveLength(1);
+    // A tenant with nothing in the zone is not told.
+    expect(await readyEvents(otherTenant)).toHaveLength(0);
+    expect(await maintenance.refuseQueued(late, 'zone work')).toBe(true);
+    expect(await maintenance.refuseQueued(late, 'zone work')).toBe(false);
+
+    // Off and on again: a new window, readiness at once (nothing runs there), once more.
+    await maintenance.set(scope, { enabled: false, message: 'zone work' }, actor, Date.now());
+    const again = await maintenance.set(scope, { enabled: true, message: 'again' }, actor, Date.now());
+    expect(again.row!.readyAt).not.toBeNull();
+    expect(await readyEvents(providerTenant)).toHaveLength(2);
+  });
+
+  it('the sweep records readiness a task end could not see (both ended at once elsewhere)', async () => {
+    const scope = { kind: 'agent' as const, agentId: 'agt_s' };
+    const a = await dispatched(await tasks.create(backup('z3', 'agt_s')), 'agt_s');
+    await maintenance.set(scope, { enabled: true, message: 'agent work' }, actor, Date.now());
+    // The task ends without the hook (as if its transaction could not yet see the window).
+    await store.db.updateTable('tasks').set({ state: 'failed', endedAt: Date.now() }).where('id', '=', a.id).execute();
+    expect((await maintenance.get(scope))!.readyAt).toBeNull();
+    expect(await maintenance.sweepReady()).toBe(1);
+    expect(await maintenance.sweepReady()).toBe(0);
+    const global = (await events.list(0, 1000, providerTenant)).filter(
+      (e) => e.type === 'maintenance.ready' && e.agentId === 'agt_s',
+    );
+    expect(global).toHaveLength(1);
+  });
+
+  it('global touches every tenant; active lists API scopes and host drains', async () => {
+    await maintenance.set({ kind: 'global' }, { enabled: true, message: 'all' }, actor, Date.now());
+    expect((await events.list(0, 1000, otherTenant)).filter((e) => e.type === 'maintenance.enabled')).toHaveLength(1);
+    const active = await maintenance.active();
+    expect(active).toContainEqual({ scope: { kind: 'global' }, message: 'all' });
+    expect(active).toContainEqual({ scope: { kind: 'agent', agentId: 'agt_s' }, message: 'agent work' });
+    await maintenance.set({ kind: 'global' }, { enabled: false, message: 'all' }, actor, Date.now());
+    expect((await events.list(0, 1000, otherTenant)).filter((e) => e.type === 'maintenance.disabled')).toHaveLength(1);
+  });
+});

@@ -1,0 +1,333 @@
+import { sql, type ExpressionBuilder, type Expression, type SqlBool, type Transaction } from 'kysely';
+import {
+  DEFAULT_MAINTENANCE_MESSAGE,
+  MAINTENANCE_CODE,
+  scopeKey,
+  scopeFields,
+  scopeKeysAt,
+  type Maintenance,
+  type MaintenanceScope,
+} from '../domain/maintenance.js';
+import { HELD_STATES, type TaskState } from '../domain/task.js';
+import { transact, type Db } from './db.js';
+import type { EventRepository } from './event-repository.js';
+import type { JobRepository } from './job-repository.js';
+import type { Database, MaintenanceScopeRow, TaskRow } from './schema.js';
+import type { TaskEndHook } from './task-endings.js';
+import type { TaskRepository } from './task-repository.js';
+
+type Trx = Transaction<Database>;
+type Reader = Db | Trx;
+
+/** Who changed a scope: the API token. */
+export interface MaintenanceActor {
+  tokenId: string;
+  role: string;
+}
+
+/** At most this many scopes waiting for readiness are looked at per sweep. */
+const SWEEP_LIMIT = 100;
+
+export function scopeOf(row: Pick<MaintenanceScopeRow, 'kind' | 'zone' | 'agentId'>): MaintenanceScope {
+  if (row.kind === 'zone') return { kind: 'zone', zone: row.zone ?? '' };
+  if (row.kind === 'agent') return { kind: 'agent', agentId: row.agentId ?? '' };
+  return { kind: 'global' };
+}
+
+/**
+ * Rows of a table whose zone and agent columns place them in `scope` (global: every row). For
+ * tasks waiting in the queue the agent column is the pinned agent; for held ones the agent
+ * holding them; for instances the one they are pinned to.
+ */
+export function inScope(scope: MaintenanceScope, zoneColumn: string, agentColumn: string): Expression<SqlBool> {
+  switch (scope.kind) {
+    case 'global':
+      return sql<SqlBool>`1 = 1`;
+    case 'zone':
+      return sql<SqlBool>`${sql.ref(zoneColumn)} = ${scope.zone}`;
+    case 'agent':
+      return sql<SqlBool>`${sql.ref(agentColumn)} = ${scope.agentId}`;
+  }
+}
+
+/** The scopes turned on through the API. */
+export async function apiMaintenance(db: Reader): Promise<Maintenance[]> {
+  const rows = await db
+    .selectFrom('maintenanceScopes')
+    .select(['kind', 'zone', 'agentId', 'message'])
+    .where('enabled', '=', 1)
+    .execute();
+  return rows.map((r) => ({ scope: scopeOf(r), message: r.message }));
+}
+
+/**
+ * Every scope in maintenance now: those turned on through the API, and each agent drained by an
+ * operator on its host (`cairn-agent drain`, as its hello said), which counts as that agent's
+ * maintenance with the agent's message.
+ */
+export async function activeMaintenance(db: Reader): Promise<Maintenance[]> {
+  const api = await apiMaintenance(db);
+  const local = await db
+    .selectFrom('agents')
+    .select(['id', 'drainMessage'])
+    .where('draining', '=', 1)
+    .where('revokedAt', 'is', null)
+    .execute();
+  return [
+    ...api,
+    ...local.map((a) => ({
+      scope: { kind: 'agent' as const, agentId: a.id },
+      message: a.drainMessage || DEFAULT_MAINTENANCE_MESSAGE,
+    })),
+  ];
+}
+
+/**
+ * Maintenance scopes (global, zone, agent): turning them on and off, what runs in them, and
+ * readiness. Turning a scope on stops the backups that have not started there (queued tasks
+ * fail, a job run's remaining instances go to ERROR) in the same transaction; `maintenance.ready`
+ * is recorded once per window by a compare-and-set on ready_at.
+ */
+export class MaintenanceRepository {
+  constructor(
+    private readonly db: Db,
+    private readonly events: EventRepository,
+    private readonly tasks: TaskRepository,
+    private readonly jobs: JobRepository,
+    /** The service provider's own tenant: it sees every maintenance event. */
+    private readonly providerTenantId: string,
+  ) {}
+
+  active(): Promise<Maintenance[]> {
+    return activeMaintenance(this.db);
+  }
+
+  apiActive(): Promise<Maintenance[]> {
+    return apiMaintenance(this.db);
+  }
+
+  async get(scope: MaintenanceScope, db: Reader = this.db): Promise<MaintenanceScopeRow | undefined> {
+    return db.selectFrom('maintenanceScopes').selectAll().where('scopeKey', '=', scopeKey(scope)).executeTakeFirst();
+  }
+
+  /** The agent scopes of these agents, by agent id. */
+  async agentScopes(agentIds: string[]): Promise<Map<string, MaintenanceScopeRow>> {
+    if (agentIds.length === 0) return new Map();
+    const rows = await this.db
+      .selectFrom('maintenanceScopes')
+      .selectAll()
+      .where(
+        'scopeKey',
+        'in',
+        agentIds.map((agentId) => scopeKey({ kind: 'agent', agentId })),
+      )
+      .execute();
+    return new Map(rows.map((r) => [r.agentId ?? '', r]));
+  }
+
+  /**
+   * Fails a queued backup that maintenance covers (the dispatcher found it, queued before the
+   * scope was turned on elsewhere). False when it moved on meanwhile.
+   */
+  async refuseQueued(task: TaskRow, message: string, now = Date.now()): Promise<boolean> {
+    return transact(this.db, (trx) => this.tasks.failQueued(trx, task, { code: MAINTENANCE_CODE, message }, now));
+  }
+
+  /** Backup tasks an agent holds (dispatched or running) in the scope. */
+  async runningBackups(scope: MaintenanceScope, db: Reader = this.db): Promise<number> {
+    const row = await db
+      .selectFrom('tasks')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('kind', '=', 'backup')
+      .where('state', 'in', HELD_STATES)
+      .where(inScope(scope, 'tasks.zone', 'tasks.agentId'))
+      .executeTakeFirst();
+    return Number(row?.n ?? 0);
+  }
+
+  /**
+   * Turns a scope on or off, in the current (request) transaction. A change records
+   * `maintenance.enabled` or `maintenance.disabled`; the same state again changes nothing. Turning
+   * it on fails the queued backups it covers and moves the remaining instances of every job run
+   * there to ERROR (code `maintenance`, the message), and, when nothing runs there, records
+   * readiness at once.
+   */
+  async set(
+    scope: MaintenanceScope,
+    input: { enabled: boolean; message: string },
+    actor: MaintenanceActor,
+    now: number,
+  ): Promise<{ row: MaintenanceScopeRow | undefined; changed: boolean }> {
+    return transact(this.db, async (trx) => {
+      const before = await this.get(scope, trx);
+      const wasOn = before?.enabled === 1;
+      if (before && wasOn === input.enabled && (!input.enabled || before.message === input.message)) {
+        return { row: before, changed: false };
+      }
+      if (!before && !input.enabled) return { row: undefined, changed: false };
+      const row = this.row(scope, input, actor, now, input.enabled && wasOn ? (before?.readyAt ?? null) : null);
+      if (before) {
+        await trx.updateTable('maintenanceScopes').set(row).where('scopeKey', '=', row.scopeKey).execute();
+      } else {
+        await trx.insertInto('maintenanceScopes').values(row).execute();
+      }
+      await this.announce(trx, row, input.enabled ? 'maintenance.enabled' : 'maintenance.disabled', now);
+      if (input.enabled && !wasOn) {
+        const error = { code: MAINTENANCE_CODE, message: input.message };
+        await this.jobs.refuseOutdated(trx, scope, error, now);
+        const queued = await trx
+          .selectFrom('tasks')
+          .selectAll()
+          .where('kind', '=', 'backup')
+          .where('state', '=', 'queued')
+          .where(inScope(scope, 'tasks.zone', 'tasks.pinnedAgentId'))
+          .orderBy('id')
+          .execute();
+        for (const task of queued) await this.tasks.failQueued(trx, task, error, now);
+      }
+      if (input.enabled) await this.markReady(trx, row.scopeKey, now);
+      return { row: (await this.get(scope, trx))!, changed: true };
+    });
+  }
+
+  /**
+   * A backup an agent held ended: each scope covering it that waits for readiness is checked
+   * (its zone, the agent that held it, and global).
+   */
+  readonly taskEnded: TaskEndHook = async (trx, task, _end, now) => {
+    if (task.kind !== 'backup' || !HELD_STATES.includes(task.state as TaskState)) return;
+    const waiting = await trx
+      .selectFrom('maintenanceScopes')
+      .select('scopeKey')
+      .where('scopeKey', 'in', scopeKeysAt({ zone: task.zone, agentId: task.agentId }))
+      .where('enabled', '=', 1)
+      .where('readyAt', 'is', null)
+      .execute();
+    for (const w of waiting) await this.markReady(trx, w.scopeKey, now);
+  };
+
+  /**
+   * Looks at every scope still waiting for readiness, each in a transaction of its own (two
+   * backups of one scope ending at the same moment on two replicas may each have seen the other
+   * still running). Returns how many became ready.
+   */
+  async sweepReady(now = Date.now()): Promise<number> {
+    const waiting = await this.db
+      .selectFrom('maintenanceScopes')
+      .select('scopeKey')
+      .where('enabled', '=', 1)
+      .where('readyAt', 'is', null)
+      .orderBy('scopeKey')
+      .limit(SWEEP_LIMIT)
+      .execute();
+    let ready = 0;
+    for (const w of waiting) if (await transact(this.db, (trx) => this.markReady(trx, w.scopeKey, now))) ready++;
+    return ready;
+  }
+
+  /**
+   * Records readiness once: ready_at goes from null to `now` only while the scope is on and no
+   * backup runs in it, in one conditional update; only the writer that made it records
+   * `maintenance.ready`.
+   */
+  private async markReady(trx: Trx, key: string, now: number): Promise<boolean> {
+    const row = await trx
+      .selectFrom('maintenanceScopes')
+      .selectAll()
+      .where('scopeKey', '=', key)
+      .where('enabled', '=', 1)
+      .where('readyAt', 'is', null)
+      .executeTakeFirst();
+    if (!row) return false;
+    const scope = scopeOf(row);
+    const r = await trx
+      .updateTable('maintenanceScopes')
+      .set({ readyAt: now })
+      .where('scopeKey', '=', key)
+      .where('enabled', '=', 1)
+      .where('readyAt', 'is', null)
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('tasks')
+              .select('tasks.id')
+              .where('tasks.kind', '=', 'backup')
+              .where('tasks.state', 'in', HELD_STATES)
+              .where(inScope(scope, 'tasks.zone', 'tasks.agentId')),
+          ),
+        ),
+      )
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) !== 1) return false;
+    await this.announce(trx, { ...row, readyAt: now }, 'maintenance.ready', now);
+    return true;
+  }
+
+  /**
+   * One event per tenant the scope touches: the service provider's own, and every tenant with an
+   * instance in it (global: every tenant; an agent: the instances pinned to it).
+   */
+  private async announce(trx: Trx, row: MaintenanceScopeRow, type: string, now: number): Promise<void> {
+    const scope = scopeOf(row);
+    const where = describe(scope);
+    const what =
+      type === 'maintenance.ready'
+        ? `${where} is ready: no backup runs there`
+        : `${where} ${type === 'maintenance.enabled' ? 'in maintenance' : 'out of maintenance'}`;
+    const sp = this.providerTenantId;
+    const touched = (eb: ExpressionBuilder<Database, 'tenants'>) =>
+      scope.kind === 'global'
+        ? sql<SqlBool>`1 = 1`
+        : eb.or([
+            eb('tenants.id', '=', sp),
+            eb(
+              'tenants.id',
+              'in',
+              eb
+                .selectFrom('instances')
+                .select('instances.tenantId')
+                .where(inScope(scope, 'instances.zone', 'instances.agentId')),
+            ),
+          ]);
+    await this.events.appendToTenants(trx, touched, {
+      type,
+      at: now,
+      message: type === 'maintenance.enabled' ? `${what}: ${row.message}` : what,
+      agentId: scope.kind === 'agent' ? scope.agentId : null,
+      data: {
+        ...scopeFields(scope),
+        message: row.message,
+        setBy: row.setBy ? (JSON.parse(row.setBy) as unknown) : null,
+        setAt: new Date(row.setAt).toISOString(),
+        ...(row.readyAt !== null ? { readyAt: new Date(row.readyAt).toISOString() } : {}),
+      },
+    });
+  }
+
+  private row(
+    scope: MaintenanceScope,
+    input: { enabled: boolean; message: string },
+    actor: MaintenanceActor | null,
+    now: number,
+    readyAt: number | null,
+  ): MaintenanceScopeRow {
+    return {
+      scopeKey: scopeKey(scope),
+      kind: scope.kind,
+      zone: scope.kind === 'zone' ? scope.zone : null,
+      agentId: scope.kind === 'agent' ? scope.agentId : null,
+      enabled: input.enabled ? 1 : 0,
+      message: input.message,
+      setBy: actor ? JSON.stringify({ tokenId: actor.tokenId, role: actor.role }) : null,
+      setAt: now,
+      readyAt,
+    };
+  }
+}
+
+function describe(scope: MaintenanceScope): string {
+  if (scope.kind === 'zone') return `zone ${scope.zone}`;
+  if (scope.kind === 'agent') return `agent ${scope.agentId}`;
+  return 'the service';
+}

@@ -1,0 +1,400 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Api } from '@cairn/test-harness/api';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import {
+  enrollAgent,
+  runAgentCommand,
+  startAgent,
+  startControlPlane,
+  type ControlPlaneProc,
+  type Proc,
+} from '@cairn/test-harness/processes';
+import { waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { waitFor } from '@cairn/test-harness/wait';
+
+const TERMINAL = ['succeeded', 'failed', 'cancelled', 'lost'];
+const DRAIN_SET = 'maintenance drain set by the control plane; new backups are refused';
+const DRAIN_LIFTED = 'maintenance drain lifted by the control plane';
+
+/** How many times an agent logged `msg` so far. */
+const logged = (proc: Proc, msg: string) => proc.logs().filter((l) => l['msg'] === msg).length;
+/** Waits for the agent to log `msg` once more than `before` times. */
+const loggedAgain = (proc: Proc, msg: string, before: number) =>
+  waitFor(() => logged(proc, msg) > before || undefined, `the agent to log "${msg}" again`);
+
+interface MaintenanceBody {
+  scope: string;
+  zone?: string;
+  agentId?: string;
+  enabled: boolean;
+  message: string;
+  runningBackups: number;
+  ready: boolean;
+  setBy: { tokenId: string; role: string } | null;
+  setAt: string | null;
+  source: string;
+}
+interface JobBody {
+  id: string;
+  sets: { outdated: string[]; ongoing: string[]; updated: string[]; error: string[] };
+  lastRun: { id: string; state: string } | null;
+}
+interface RunBody {
+  id: string;
+  trigger: string;
+  endedAt: string | null;
+  members: {
+    instanceId: string;
+    set: string;
+    taskId: string | null;
+    error: { code: string; message: string } | null;
+  }[];
+}
+
+describe.each(backends)('maintenance windows (%s)', (backend) => {
+  let db: TestDatabase;
+  let cp: ControlPlaneProc;
+  let admin: Api;
+  let tenant: Api;
+  let tenantId: string;
+  const agents: Record<string, { proc: Proc; stateDir: string; agentId: string }> = {};
+  let n = 0;
+  const offerings: Record<string, string> = {};
+
+  const instance = async (zone: string, agentId?: string) => {
+    const row = await admin.expect(201, 'POST', '/v1/instances', {
+      name: `vm-${++n}`,
+      zone,
+      locator: { vm: `vm-${n}` },
+      tenantId,
+      ...(agentId ? { agentId } : {}),
+    });
+    await admin.expect(200, 'PUT', `/v1/instances/${row.id}/offering`, { offeringId: offerings[zone] });
+    return row.id as string;
+  };
+  const offering = async (zone: string, config: Record<string, unknown>) => {
+    const provider = await admin.expect(201, 'POST', `/v1/zones/${zone}/providers`, {
+      name: `dummy-${zone}`,
+      plugin: '@cairn/plugin-dummy',
+      config,
+    });
+    const row = await admin.expect(201, 'POST', '/v1/offerings', {
+      name: `gold-${zone}`,
+      zone,
+      providerId: provider.id,
+      allowAdhoc: true,
+      allowUserSchedules: true,
+    });
+    await admin.expect(201, 'POST', `/v1/offerings/${row.id}/grants`, { tenantId });
+    return row.id as string;
+  };
+  const backupOk = async (api: Api, instanceId: string) => {
+    const task = await api.expect<TaskBody>(202, 'POST', `/v1/instances/${instanceId}/backups`);
+    return waitForTask(api, task.id, TERMINAL);
+  };
+  const refused = async (api: Api, instanceId: string, message: string) => {
+    const r = await api.post(`/v1/instances/${instanceId}/backups`);
+    expect(r.status).toBe(503);
+    expect(r.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(r.body).toMatchObject({ code: 'maintenance', detail: message, status: 503 });
+    const task = await api.expect<TaskBody & { kind: string }>(200, 'GET', `/v1/tasks/${r.body.taskId}`);
+    expect(task).toMatchObject({ state: 'failed', kind: 'backup', error: { code: 'maintenance', message } });
+    return task;
+  };
+  const events = async (api: Api, type: string) => {
+    const out: any[] = [];
+    let after = 0;
+    for (;;) {
+      const page = (await api.expect(200, 'GET', `/v1/events?after=${after}&limit=500`)).items as any[];
+      if (page.length === 0) return out.filter((e) => e.type === type);
+      out.push(...page);
+      after = page[page.length - 1].id;
+    }
+  };
+  const put = (path: string, body: unknown) => admin.expect<MaintenanceBody>(200, 'PUT', path, body);
+  const backupTasks = async () =>
+    (await admin.expect(200, 'GET', '/v1/tasks?kind=backup&limit=500')).items as (TaskBody & {
+      instanceId: string;
+      agentId: string | null;
+      startedAt: string | null;
+      dispatchedAt: string | null;
+    })[];
+
+  beforeAll(async () => {
+    db = await freshDatabase(backend);
+    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
+    admin = new Api(cp.url, cp.adminToken);
+    tenantId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'maint-tenant' })).id;
+    tenant = new Api(
+      cp.url,
+      (await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, { role: 'tenant-admin', name: 't' })).token,
+    );
+    for (const [name, zone] of [
+      ['a1', 'zone-a'],
+      ['a2', 'zone-a'],
+      ['b1', 'zone-b'],
+    ] as const) {
+      const enrolled = await enrollAgent(cp, zone, name);
+      agents[name] = { ...enrolled, proc: await startAgent(enrolled.stateDir, { slots: 2 }) };
+    }
+    // Each backup takes over a second: a job's third member is caught running.
+    offerings['zone-a'] = await offering('zone-a', { durationMs: 2500, steps: 3, sizeBytes: 1000 });
+    offerings['zone-b'] = await offering('zone-b', { durationMs: 100, steps: 1, sizeBytes: 1000 });
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const a of Object.values(agents)) await a.proc.stop();
+    await cp?.proc.stop();
+    await db?.drop();
+  });
+
+  it('refuses bad bodies and queries with 400 naming the field, a tenant’s PUT with 403, and changes nothing', async () => {
+    const before = await admin.expect<MaintenanceBody>(200, 'GET', '/v1/maintenance');
+    expect(before).toMatchObject({ scope: 'global', enabled: false, ready: false, setAt: null, setBy: null });
+    const bad: [unknown, string][] = [
+      [{ enabled: true, message: 'x'.repeat(1001) }, 'message'],
+      [{ enabled: true, message: '   ' }, 'message'],
+      [{ enabled: true, message: 42 }, 'message'],
+      [{ enabled: 'yes' }, 'enabled'],
+      [{}, 'enabled'],
+      [{ enabled: true, reason: 'x' }, '(body)'],
+    ];
+    for (const [body, path] of bad) {
+      for (const where of [
+        '/v1/maintenance',
+        '/v1/zones/zone-a/maintenance',
+        `/v1/agents/${agents.a1!.agentId}/maintenance`,
+      ]) {
+        const r = await admin.put(where, body);
+        expect(r.status, `${where} ${JSON.stringify(body)}`).toBe(400);
+        expect(r.body.code).toBe('invalid_input');
+        expect(r.body.errors.map((e: { path: string }) => e.path).join(' ')).toContain(path);
+      }
+    }
+    for (const q of [
+      'wait=soon',
+      'wait=ready&timeoutS=0',
+      'wait=ready&timeoutS=301',
+      'wait=ready&timeoutS=1.5',
+      'wait=ready&timeoutS=abc',
+      'timeoutS=5',
+      'later=1',
+    ]) {
+      const r = await admin.get(`/v1/maintenance?${q}`);
+      expect(r.status, q).toBe(400);
+    }
+    const forbidden = await tenant.put('/v1/maintenance', { enabled: true });
+    expect(forbidden.status).toBe(403);
+    expect((await tenant.put('/v1/zones/zone-a/maintenance', { enabled: true, bogus: 1 })).status).toBe(403);
+    expect((await tenant.get(`/v1/agents/${agents.a1!.agentId}/maintenance`)).status).toBe(403);
+    expect((await admin.get('/v1/agents/agt_00000000000000000000000000/maintenance')).status).toBe(404);
+    expect((await admin.put('/v1/agents/agt_00000000000000000000000000/maintenance', { enabled: true })).status).toBe(
+      404,
+    );
+    // Nothing changed: still off everywhere, never set.
+    expect(await tenant.expect(200, 'GET', '/v1/maintenance')).toEqual(before);
+    expect(await admin.expect(200, 'GET', '/v1/zones/zone-a/maintenance')).toMatchObject({
+      enabled: false,
+      setAt: null,
+    });
+    expect(await events(admin, 'maintenance.enabled')).toHaveLength(0);
+  });
+
+  it('global: the running backup of a SEQUENTIAL job completes, the rest go to ERROR, restores run, ready fires once, retry backs up the rest', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) ids.push(await instance('zone-a'));
+    const other = await instance('zone-a');
+    const job = await tenant.expect<JobBody>(201, 'POST', '/v1/backup-jobs', {
+      name: 'ten',
+      instanceIds: ids,
+      mode: 'FULL',
+      execution: 'SEQUENTIAL',
+    });
+    await tenant.expect(202, 'POST', `/v1/backup-jobs/${job.id}/run`);
+    // The third member's backup is running.
+    const third = await waitFor(
+      async () => {
+        const t = (await backupTasks()).find((x) => x.instanceId === ids[2]);
+        return t?.state === 'running' ? t : undefined;
+      },
+      'the third instance’s backup to run',
+      60_000,
+    );
+    const message = 'Storage firmware upgrade until 06:00 UTC.';
+    const on = await put('/v1/maintenance', { enabled: true, message });
+    expect(on).toMatchObject({
+      scope: 'global',
+      enabled: true,
+      message,
+      runningBackups: 1,
+      ready: false,
+      source: 'api',
+    });
+    expect(on.setBy).toMatchObject({ role: 'sp-admin' });
+    const waiting = tenant.get<MaintenanceBody>('/v1/maintenance?wait=ready&timeoutS=60');
+
+    // In the same transaction as the PUT: instances 4-10 are in ERROR with the message.
+    const during = await tenant.expect<JobBody>(200, 'GET', `/v1/backup-jobs/${job.id}`);
+    expect(during.sets.error).toEqual(ids.slice(3));
+    expect(during.sets.ongoing).toEqual([ids[2]]);
+    const [run] = (await tenant.expect(200, 'GET', `/v1/backup-jobs/${job.id}/runs`)).items as RunBody[];
+    for (const m of run!.members.slice(3)) expect(m.error).toEqual({ code: 'maintenance', message });
+    const jobEvents = (await events(tenant, 'job.maintenance')).filter((e) => e.jobId === job.id);
+    expect(jobEvents).toHaveLength(1);
+    expect(jobEvents[0].data).toMatchObject({ code: 'maintenance', message, instanceIds: ids.slice(3) });
+
+    // New work fails at once; the tenant sees why in the answer, the task and its events.
+    const adhoc = await refused(tenant, other, message);
+    expect(
+      (await events(tenant, 'task.failed')).some((e) => e.taskId === adhoc.id && e.message.includes(message)),
+    ).toBe(true);
+    const runAgain = await tenant.post(`/v1/backup-jobs/${job.id}/run`);
+    expect(runAgain.status).toBe(409); // the run still goes (its third member)
+    // A restore runs while the window holds.
+    const [point] = (await tenant.expect(200, 'GET', `/v1/backups?instanceId=${ids[0]}`)).items;
+    const restore = await tenant.expect<TaskBody>(202, 'POST', `/v1/backups/${point.id}/restore`);
+    expect((await waitForTask(tenant, restore.id, TERMINAL)).state).toBe('succeeded');
+
+    // Ready exactly when the third backup ended.
+    const ready = await waiting;
+    expect(ready.status).toBe(200);
+    expect(ready.body).toMatchObject({ enabled: true, ready: true, runningBackups: 0 });
+    expect((await admin.expect<TaskBody>(200, 'GET', `/v1/tasks/${third.id}`)).state).toBe('succeeded');
+    const after = await tenant.expect<JobBody>(200, 'GET', `/v1/backup-jobs/${job.id}`);
+    expect(after.sets.updated).toEqual(ids.slice(0, 3));
+    expect(after.sets.error).toEqual(ids.slice(3));
+    expect(after.lastRun?.state).toBe('failed');
+    // A job run now: every member in ERROR at once, 503 maintenance naming the run.
+    const blocked = await tenant.post(`/v1/backup-jobs/${job.id}/run`);
+    expect(blocked.status).toBe(503);
+    expect(blocked.body).toMatchObject({ code: 'maintenance', detail: message });
+    const [blockedRun] = (await tenant.expect(200, 'GET', `/v1/backup-jobs/${job.id}/runs`)).items as RunBody[];
+    expect(blockedRun!.id).toBe(blocked.body.runId);
+    expect(blockedRun!.members.every((m) => m.set === 'ERROR' && m.error?.code === 'maintenance')).toBe(true);
+
+    // Ready once per window, for every tenant (the global scope touches all).
+    const readyEvents = await events(admin, 'maintenance.ready');
+    expect(readyEvents.filter((e) => e.tenantId === tenantId)).toHaveLength(1);
+    expect((await events(tenant, 'maintenance.ready'))[0].data).toMatchObject({ scope: 'global', message });
+    // No backup started during the window: only the first three of the job ever ran.
+    const started = (await backupTasks()).filter((t) => t.startedAt !== null);
+    expect(started.map((t) => t.instanceId).sort()).toEqual(ids.slice(0, 3).sort());
+
+    const off = await put('/v1/maintenance', { enabled: false });
+    expect(off).toMatchObject({ enabled: false, ready: false });
+    expect((await events(tenant, 'maintenance.disabled')).length).toBeGreaterThan(0);
+    await tenant.expect(202, 'POST', `/v1/backup-jobs/${job.id}/retry`);
+    const done = await waitFor(
+      async () => {
+        const j = await tenant.expect<JobBody>(200, 'GET', `/v1/backup-jobs/${job.id}`);
+        return j.lastRun?.state === 'succeeded' ? j : undefined;
+      },
+      'the retry to back up instances 4-10',
+      90_000,
+    );
+    expect(done.sets.updated).toEqual(ids);
+    expect((await backupOk(tenant, other)).state).toBe('succeeded');
+  }, 180_000);
+
+  it('zone and agent scopes touch only their zone or agent, and the agent is told', async () => {
+    const a1 = agents.a1!.agentId;
+    const inB = await instance('zone-b');
+    const inA = await instance('zone-a');
+    const onA1 = await instance('zone-a', a1);
+    const onA2 = await instance('zone-a', agents.a2!.agentId);
+
+    const toldA1 = () => logged(agents.a1!.proc, DRAIN_SET);
+    const toldBefore = toldA1();
+    const toldB1 = logged(agents.b1!.proc, DRAIN_SET);
+    const zoneMessage = 'zone-b network work';
+    expect(await put('/v1/zones/zone-b/maintenance', { enabled: true, message: zoneMessage })).toMatchObject({
+      scope: 'zone',
+      zone: 'zone-b',
+      enabled: true,
+      ready: true,
+    });
+    await loggedAgain(agents.b1!.proc, DRAIN_SET, toldB1);
+    await refused(tenant, inB, zoneMessage);
+    expect((await backupOk(tenant, inA)).state).toBe('succeeded');
+    // A tenant may look at a zone it has instances in, not at others.
+    expect(await tenant.expect(200, 'GET', '/v1/zones/zone-b/maintenance')).toMatchObject({
+      enabled: true,
+      message: zoneMessage,
+    });
+    expect((await tenant.get('/v1/zones/zone-c/maintenance')).status).toBe(404);
+    expect(toldA1()).toBe(toldBefore);
+
+    const agentMessage = 'agent a1 disk swap';
+    const liftedA1 = logged(agents.a1!.proc, DRAIN_LIFTED);
+    const on = await put(`/v1/agents/${a1}/maintenance`, { enabled: true, message: agentMessage });
+    expect(on).toMatchObject({ scope: 'agent', agentId: a1, enabled: true, source: 'api' });
+    await loggedAgain(agents.a1!.proc, DRAIN_SET, toldBefore);
+    await refused(tenant, onA1, agentMessage);
+    expect((await backupOk(tenant, onA2)).state).toBe('succeeded');
+    // Unpinned backups in the zone are placed on the other agent.
+    for (let i = 0; i < 3; i++) expect((await backupOk(tenant, inA)).state).toBe('succeeded');
+    const unpinned = (await backupTasks()).filter((t) => t.instanceId === inA && t.state === 'succeeded');
+    expect(unpinned.slice(0, 3).every((t) => t.agentId === agents.a2!.agentId)).toBe(true);
+    const view = await admin.expect(200, 'GET', `/v1/agents/${a1}`);
+    expect(view.maintenance).toEqual({ enabled: true, message: agentMessage, source: 'api' });
+
+    await put(`/v1/agents/${a1}/maintenance`, { enabled: false });
+    await put('/v1/zones/zone-b/maintenance', { enabled: false });
+    await loggedAgain(agents.a1!.proc, DRAIN_LIFTED, liftedA1);
+    expect((await backupOk(tenant, onA1)).state).toBe('succeeded');
+    expect((await backupOk(tenant, inB)).state).toBe('succeeded');
+  }, 120_000);
+
+  it('leaving maintenance resumes queued work without a restart', async () => {
+    // An unpinned backup waits while its zone's only free agent is in maintenance by the API.
+    const b1 = agents.b1!.agentId;
+    const inB = await instance('zone-b');
+    await put(`/v1/agents/${b1}/maintenance`, { enabled: true, message: 'b1 reboot' });
+    const held = await tenant.expect<TaskBody>(202, 'POST', `/v1/instances/${inB}/backups`);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect((await tenant.expect<TaskBody>(200, 'GET', `/v1/tasks/${held.id}`)).state).toBe('queued');
+    await put(`/v1/agents/${b1}/maintenance`, { enabled: false });
+    expect((await waitForTask(tenant, held.id, TERMINAL)).state).toBe('succeeded');
+  }, 60_000);
+
+  it('a drain set on the host while the control plane is down holds after both restart, with source agent', async () => {
+    const a2 = agents.a2!;
+    const pinned = await instance('zone-a', a2.agentId);
+    expect((await backupOk(tenant, pinned)).state).toBe('succeeded');
+    const [point] = (await tenant.expect(200, 'GET', `/v1/backups?instanceId=${pinned}`)).items;
+
+    const port = cp.port;
+    await cp.proc.stop();
+    const drain = await runAgentCommand(['drain', '--state-dir', a2.stateDir, '--message', 'host kernel patch']);
+    expect(drain.exitCode).toBe(0);
+    await a2.proc.stop();
+    a2.proc = await startAgent(a2.stateDir, { slots: 2, waitConnected: false });
+    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, port });
+    await a2.proc.waitForLog((l) => l['msg'] === 'agent connected', 'a2 to reconnect');
+
+    const shown = await waitFor(async () => {
+      const m = await admin.expect<MaintenanceBody>(200, 'GET', `/v1/agents/${a2.agentId}/maintenance`);
+      return m.enabled ? m : undefined;
+    }, 'the local drain to show');
+    expect(shown).toMatchObject({ enabled: true, source: 'agent', message: 'host kernel patch', scope: 'agent' });
+    expect((await admin.expect(200, 'GET', `/v1/agents/${a2.agentId}`)).maintenance).toEqual({
+      enabled: true,
+      message: 'host kernel patch',
+      source: 'agent',
+    });
+    await refused(tenant, pinned, 'host kernel patch');
+    const restore = await tenant.expect<TaskBody>(202, 'POST', `/v1/backups/${point.id}/restore`);
+    expect((await waitForTask(tenant, restore.id, TERMINAL)).state).toBe('succeeded');
+    // Turning the API part off leaves the host's drain.
+    expect(await put(`/v1/agents/${a2.agentId}/maintenance`, { enabled: false })).toMatchObject({
+      enabled: true,
+      source: 'agent',
+    });
+    expect((await runAgentCommand(['undrain', '--state-dir', a2.stateDir])).exitCode).toBe(0);
+    await waitFor(async () => {
+      const m = await admin.expect<MaintenanceBody>(200, 'GET', `/v1/agents/${a2.agentId}/maintenance`);
+      return m.enabled ? undefined : m;
+    }, 'the local drain to lift');
+    expect((await backupOk(tenant, pinned)).state).toBe('succeeded');
+  }, 120_000);
+});
