@@ -10,7 +10,7 @@ import {
   type ControlPlaneProc,
   type Proc,
 } from '@cairn/test-harness/processes';
-import { assignOffering } from '@cairn/test-harness/scenario';
+import { assignOffering, waitForTask } from '@cairn/test-harness/scenario';
 import { waitFor } from '@cairn/test-harness/wait';
 import { backupTasks, clockEnv, eventsOf, setClock, tickedAt } from '@cairn/test-harness/clock';
 
@@ -217,6 +217,34 @@ describe.each(backends)('the scheduler on %s', (backend) => {
     expect(skipped[0].message).toContain(first!.id);
     await tenant.expect(204, 'DELETE', `/v1/instances/${ins.g}/schedule`);
     await admin.expect(202, 'POST', `/v1/tasks/${first!.id}/cancel`);
+  });
+
+  it('a fire during maintenance fails at once with the message, in the task and its event; the next fire after it runs', async () => {
+    ins.h = await instance('user-h', selfOffering);
+    await tenant.expect(200, 'PUT', `/v1/instances/${ins.h}/schedule`, {
+      cron: '0 * * * *',
+      timezone: 'UTC',
+      keepLast: 2,
+    });
+    const message = 'storage swap until 10:30';
+    await admin.expect(200, 'PUT', '/v1/maintenance', { enabled: true, message });
+    await step('2026-03-29T10:00:00Z');
+    const [refused, ...more] = await backupTasks(admin, ins.h);
+    expect(more).toHaveLength(0);
+    expect(await tenant.expect(200, 'GET', `/v1/tasks/${refused!.id}`)).toMatchObject({
+      state: 'failed',
+      error: { code: 'maintenance', message },
+    });
+    const failed = await eventsOf(tenant, 'task.failed', ins.h);
+    expect(failed).toHaveLength(1);
+    expect(failed[0].message).toContain(message);
+
+    await admin.expect(200, 'PUT', '/v1/maintenance', { enabled: false });
+    await step('2026-03-29T11:00:00Z');
+    const tasks = await backupTasks(admin, ins.h);
+    expect(tasks).toHaveLength(2);
+    const next = tasks.find((t) => t.id !== refused!.id)!;
+    expect((await waitForTask(tenant, next.id, ['succeeded', 'failed', 'cancelled', 'lost'])).state).toBe('succeeded');
   });
 
   it('bad input on the schedule routes and PATCH /v1/offerings gets 4xx problem+json and writes nothing', async () => {

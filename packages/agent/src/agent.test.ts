@@ -253,6 +253,22 @@ describe('agent session', () => {
     expect(cp.sessions).toHaveLength(1);
   });
 
+  it('acknowledges a repeated control plane drain without storing or logging it again', async () => {
+    const { logs } = await start();
+    await cp.waitForSession(0);
+    const acks = () => cp.sessions[0]!.frames.filter((f) => f.body === 'ack').length;
+    cp.send({ drain: { enabled: true, message: 'window' } });
+    await waitFor(() => acks() === 1 || undefined, 'the first ack');
+    const stored = readServerDrain(dir).updatedAt;
+    cp.send({ drain: { enabled: true, message: 'window' } });
+    cp.send({ drain: { enabled: false, message: '' } });
+    cp.send({ drain: { enabled: false, message: '' } });
+    await waitFor(() => acks() === 4 || undefined, 'four acks');
+    expect(logs.find('maintenance drain set by the control plane; new backups are refused')).toHaveLength(1);
+    expect(logs.find('maintenance drain lifted by the control plane')).toHaveLength(1);
+    expect(readServerDrain(dir).updatedAt).not.toBe(stored);
+  });
+
   it('keeps obeying the control plane drain after a restart, before any session, and never reports it as its own', async () => {
     const first = await start();
     await cp.waitForSession(0);

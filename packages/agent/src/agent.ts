@@ -341,6 +341,11 @@ export class Agent {
 
   private onServerDrain(drain: { enabled?: boolean | null; message?: string | null }): void {
     const record = { enabled: drain.enabled === true, message: drain.message ?? '' };
+    // The control plane repeats its drain after every welcome: only a change is stored and logged.
+    if (sameDrain(record, this.drain.server)) {
+      this.connection.send({ ack: { spoolSeqs: [] } });
+      return;
+    }
     try {
       this.drain.setServer(record);
     } catch (err) {
