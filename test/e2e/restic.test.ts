@@ -203,7 +203,7 @@ describe.each(backends)('restic provider end to end (%s)', (backend) => {
   it('a backup cancelled midway leaves a repository restic check passes', async () => {
     const big = path.join(work, 'big');
     fs.mkdirSync(big);
-    for (let i = 0; i < 4; i++) fs.writeFileSync(path.join(big, `blob-${i}.bin`), randomBytes(64 * 1024 * 1024));
+    for (let i = 0; i < 6; i++) fs.writeFileSync(path.join(big, `blob-${i}.bin`), randomBytes(64 * 1024 * 1024));
     const id = await protect('big', [big], await offering('restic-plain', providerId));
     const started = await api.expect<TaskBody>(202, 'POST', `/v1/instances/${id}/backups`, { mode: 'FULL' });
     await waitFor(
