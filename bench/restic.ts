@@ -22,6 +22,8 @@ import { assignOffering } from '@cairn/test-harness/scenario';
 export interface ResticBenchOptions {
   /** Size of the generated tree. */
   sizeMib: number;
+  /** How many times the A/B/B/A sequence runs (more rounds, less noise). */
+  repeat: number;
 }
 
 const RESTIC_PLUGIN = path.join(root, 'packages/plugins/restic/dist/index.js');
@@ -34,6 +36,8 @@ const CHANGED_SHARE = 0.01;
 const POLL_MS = 500;
 const ORDER = ['cairn', 'restic', 'restic', 'cairn'] as const;
 type Arm = (typeof ORDER)[number];
+/** How long Cairn's own CPU is measured with nothing to do, before the rounds. */
+const IDLE_MS = 10_000;
 
 /** The production timings the dispatch bench uses too (the harness shortens them for tests). */
 const CONTROL_PLANE_ENV = {
@@ -247,9 +251,16 @@ export async function runResticBench(opts: ResticBenchOptions): Promise<void> {
       fs.rmSync(work, { recursive: true, force: true });
     })());
   const rounds: Round[] = [];
+  let idleCpuPerSec: number | null = null;
   try {
     cairn = await startCairn();
-    for (const [i, arm] of ORDER.entries()) {
+    // What the control plane and the agent cost doing nothing (heartbeats, dispatch polls).
+    const idle = cpuWindow({ cairn: [cairn.cp.child.pid, cairn.agent.child.pid] });
+    await sleep(IDLE_MS);
+    const idleUse = idle()?.byGroup['cairn'];
+    idleCpuPerSec = idleUse ? (idleUse.userSec + idleUse.systemSec) / (IDLE_MS / 1000) : null;
+    const order = Array.from({ length: opts.repeat }, () => ORDER).flat();
+    for (const [i, arm] of order.entries()) {
       // Every round starts from the same tree (generation 1) and a repository the operator made.
       for (const f of changed) writeContent(data, f, seed, 1);
       const repo = path.join(work, `repo-${i}`);
@@ -310,6 +321,7 @@ export async function runResticBench(opts: ResticBenchOptions): Promise<void> {
     changedFiles: changed.length,
     fullRatio,
     incrementOverheadMs: incrOverheadMs,
+    idleCairnCpuSecPerSec: idleCpuPerSec,
     machine: { cpus: os.cpus().length, load: os.loadavg() },
     rounds,
   };
@@ -322,6 +334,7 @@ export async function runResticBench(opts: ResticBenchOptions): Promise<void> {
     '',
     `full backup: Cairn / restic alone = ${fullRatio.toFixed(3)} (goal <= 1.02)`,
     `increment: Cairn - restic alone = ${incrOverheadMs.toFixed(0)} ms (goal <= 200 ms)`,
+    `Cairn idle (control plane + agent): ${fmt(idleCpuPerSec === null ? null : idleCpuPerSec * 1000, 0)} ms CPU a second`,
   ].join('\n');
   process.stdout.write(`${out}\n`);
   const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');

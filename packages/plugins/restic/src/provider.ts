@@ -331,6 +331,9 @@ export function createResticProvider(connection: ProviderConnection): Provider {
           {
             signal: ctx.signal,
             okCodes: [3],
+            // restic prints dozens of status lines a second by default; two a second keep one
+            // report a second going out (a line a little early for the throttle waits for the next).
+            defaults: { RESTIC_PROGRESS_FPS: String(2000 / PROGRESS_EVERY_MS) },
             onLine(line) {
               if (!line.startsWith('{') || (line.startsWith('{"message_type":"status"') && !report.due())) return;
               const msg = JSON.parse(line) as BackupStatus | BackupSummary | { message_type?: string };
