@@ -26,7 +26,8 @@ export interface ResticBenchOptions {
   repeat: number;
 }
 
-const RESTIC_PLUGIN = path.join(root, 'packages/plugins/restic/dist/index.js');
+/** The agent ships the restic plugin. */
+const RESTIC_PLUGIN = '@cairn/plugin-restic';
 const PASSWORD = 'bench-restic-password';
 const ZONE = 'bench';
 /** Share of the tree's bytes in small files (1–64 KiB, 200 a directory); the rest in four large ones. */

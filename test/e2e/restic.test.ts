@@ -7,7 +7,6 @@ import { Api } from '@cairn/test-harness/api';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import {
   enrollAgent,
-  root,
   startAgent,
   startControlPlane,
   tempDir,
@@ -18,8 +17,8 @@ import { treeDigest } from '@cairn/test-harness/files';
 import { assignOffering, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
 import { waitFor } from '@cairn/test-harness/wait';
 
-/** The restic plugin as built in this workspace, loaded by path as an operator would install it. */
-const RESTIC_PLUGIN = path.join(root, 'packages/plugins/restic/dist/index.js');
+/** The restic plugin, by name: the agent ships it. */
+const RESTIC_PLUGIN = '@cairn/plugin-restic';
 const PASSWORD = 'e2e-restic-password-4b1d-93ce';
 const WRONG = 'e2e-wrong-password-77aa-0c1f';
 // An SLA that fires only on 29 February at 02:00: its keep-last applies, its fires never come.
