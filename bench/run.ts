@@ -1,6 +1,6 @@
 /**
  * Benchmark entry point: `npx pnpm@10 bench dispatch [--tasks N] [--agents K] [--stores sqlite,mysql]`
- * or `npx pnpm@10 bench restic [--size-mib N]` (the root script builds first, then runs this file
+ * or `npx pnpm@10 bench restic [--size-mib N] [--repeat R]` (the root script builds first, then runs this file
  * with tsx).
  */
 import { parseArgs } from 'node:util';
@@ -9,7 +9,7 @@ import { interrupted, runDispatchBench } from './dispatch.js';
 import { resticInterrupted, runResticBench } from './restic.js';
 
 const USAGE = `usage: pnpm bench dispatch [--tasks N] [--agents K] [--stores sqlite,mysql]
-       pnpm bench restic [--size-mib N]
+       pnpm bench restic [--size-mib N] [--repeat R]
 
   dispatch   no-op backup tasks through control plane + agents vs. a bare WebSocket baseline
   --tasks    tasks per run (default 2000)
@@ -20,6 +20,7 @@ const USAGE = `usage: pnpm bench dispatch [--tasks N] [--agents K] [--stores sql
   restic     a full and a 1 %-changed incremental backup of a generated tree, through Cairn
              (control plane + agent + restic plugin) vs. restic alone, alternated A/B/B/A
   --size-mib size of the generated tree (default 1024)
+  --repeat   how many times the A/B/B/A sequence runs (default 1)
 `;
 
 function usage(problem: string): never {
@@ -43,6 +44,7 @@ try {
       agents: { type: 'string' },
       stores: { type: 'string' },
       'size-mib': { type: 'string' },
+      repeat: { type: 'string' },
     },
   });
 } catch (err) {
@@ -72,7 +74,10 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const)
 
 try {
   if (benchmark === 'restic')
-    await runResticBench({ sizeMib: positiveInt('size-mib', parsed.values['size-mib'], 1024) });
+    await runResticBench({
+      sizeMib: positiveInt('size-mib', parsed.values['size-mib'], 1024),
+      repeat: positiveInt('repeat', parsed.values.repeat, 1),
+    });
   else
     await runDispatchBench({
       tasks: positiveInt('tasks', parsed.values.tasks, 2000),

@@ -7,7 +7,6 @@ import { Api } from '@cairn/test-harness/api';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import {
   enrollAgent,
-  root,
   startAgent,
   startControlPlane,
   tempDir,
@@ -18,8 +17,8 @@ import { treeDigest } from '@cairn/test-harness/files';
 import { assignOffering, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
 import { waitFor } from '@cairn/test-harness/wait';
 
-/** The restic plugin as built in this workspace, loaded by path as an operator would install it. */
-const RESTIC_PLUGIN = path.join(root, 'packages/plugins/restic/dist/index.js');
+/** The restic plugin, by name: the agent ships it. */
+const RESTIC_PLUGIN = '@cairn/plugin-restic';
 const PASSWORD = 'e2e-restic-password-4b1d-93ce';
 const WRONG = 'e2e-wrong-password-77aa-0c1f';
 // An SLA that fires only on 29 February at 02:00: its keep-last applies, its fires never come.
@@ -203,7 +202,7 @@ describe.each(backends)('restic provider end to end (%s)', (backend) => {
   it('a backup cancelled midway leaves a repository restic check passes', async () => {
     const big = path.join(work, 'big');
     fs.mkdirSync(big);
-    for (let i = 0; i < 4; i++) fs.writeFileSync(path.join(big, `blob-${i}.bin`), randomBytes(64 * 1024 * 1024));
+    for (let i = 0; i < 6; i++) fs.writeFileSync(path.join(big, `blob-${i}.bin`), randomBytes(64 * 1024 * 1024));
     const id = await protect('big', [big], await offering('restic-plain', providerId));
     const started = await api.expect<TaskBody>(202, 'POST', `/v1/instances/${id}/backups`, { mode: 'FULL' });
     await waitFor(

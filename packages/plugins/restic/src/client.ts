@@ -24,6 +24,8 @@ export interface RunOptions {
   onLine?: (line: string) => void;
   /** Exit codes that are not failures (backup: 3 means some source files could not be read). */
   okCodes?: readonly number[];
+  /** Variables for restic besides the repository and password, unless the agent's environment sets them. */
+  defaults?: Record<string, string>;
 }
 
 export interface RunResult {
@@ -38,8 +40,8 @@ const MAX_STDERR = 64 * 1024;
 /** Variables restic would read a password or repository from besides the ones set here. */
 const SHADOWING_ENV = ['RESTIC_PASSWORD_FILE', 'RESTIC_PASSWORD_COMMAND', 'RESTIC_REPOSITORY_FILE'];
 
-function childEnv(target: ResticTarget): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
+function childEnv(target: ResticTarget, defaults: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...defaults, ...process.env };
   for (const key of SHADOWING_ENV) delete env[key];
   return { ...env, RESTIC_REPOSITORY: target.repository, RESTIC_PASSWORD: target.password };
 }
@@ -221,7 +223,7 @@ export class ResticClient {
     const { signal, onLine } = opts;
     return new Promise((resolve, reject) => {
       const child = spawn(this.target.binary, args, {
-        env: childEnv(this.target),
+        env: childEnv(this.target, opts.defaults),
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stdout = '';

@@ -92,7 +92,7 @@ describe('restic plugin against real restic', () => {
     expect(listed).toEqual([expect.objectContaining({ short_id: full.externalId, tags: ['cairn-instance=inst-1'] })]);
   });
 
-  it('reports the backup size and progress, at most a few reports a second', async () => {
+  it('reports the backup size and progress, at most one report a second', async () => {
     fs.writeFileSync(path.join(data, 'sub', 'added.bin'), randomBytes(512 * 1024));
     const started = Date.now();
     const run = await env(repo, { config }).run('backup', {
@@ -113,7 +113,8 @@ describe('restic plugin against real restic', () => {
     const last = run.progress.at(-1)!;
     expect(last).toMatchObject({ percent: 100, bytesDone: total, bytesTotal: total });
     const seconds = (Date.now() - started) / 1000;
-    expect(run.progress.length).toBeLessThanOrEqual(Math.ceil(seconds * 4) + 2);
+    // At most one a second, and the last.
+    expect(run.progress.length).toBeLessThanOrEqual(Math.ceil(seconds) + 2);
     const parentOf = JSON.parse(restic(repo, ['snapshots', '--json', incr.externalId])) as { parent: string }[];
     expect(parentOf[0]!.parent.startsWith(full.externalId)).toBe(true);
   });

@@ -20,8 +20,11 @@ import { checkVersion, classify, redact, ResticClient, type ResticTarget, type V
 /** The tag that ties a snapshot to the Cairn instance it backs up; sync lists only tagged snapshots. */
 export const INSTANCE_TAG = 'cairn-instance=';
 
-/** At most this many progress reports a second reach the agent. */
-const PROGRESS_EVERY_MS = 250;
+/**
+ * At most one progress report a second reaches the agent: each one travels to the control plane
+ * and is stored, on the cores restic runs on (restic itself prints dozens of status lines a second).
+ */
+const PROGRESS_EVERY_MS = 1_000;
 /** How often a restore measures what it has written so far. */
 const RESTORE_POLL_MS = 1_000;
 
@@ -105,14 +108,24 @@ async function assertPathsExist(paths: readonly string[]): Promise<void> {
 /** The snapshot id Cairn keeps: restic's short id (the first 8 hex digits), which restic accepts everywhere. */
 const shortId = (id: string): string => id.slice(0, 8);
 
-function throttled(ctx: TaskContext): (report: Parameters<TaskContext['progress']>[0], force?: boolean) => void {
+interface Throttled {
+  /** Reports unless one went out less than PROGRESS_EVERY_MS ago (`force`: reports anyway). */
+  (report: Parameters<TaskContext['progress']>[0], force?: boolean): void;
+  /** Whether a report now would go out (so a status line need not even be parsed). */
+  due(): boolean;
+}
+
+function throttled(ctx: TaskContext): Throttled {
   let last = 0;
-  return (report, force = false) => {
-    const now = Date.now();
-    if (!force && now - last < PROGRESS_EVERY_MS) return;
-    last = now;
-    ctx.progress(report);
-  };
+  const due = () => Date.now() - last >= PROGRESS_EVERY_MS;
+  return Object.assign(
+    (report: Parameters<TaskContext['progress']>[0], force = false) => {
+      if (!force && !due()) return;
+      last = Date.now();
+      ctx.progress(report);
+    },
+    { due },
+  );
 }
 
 interface BackupStatus {
@@ -318,8 +331,11 @@ export function createResticProvider(connection: ProviderConnection): Provider {
           {
             signal: ctx.signal,
             okCodes: [3],
+            // restic prints dozens of status lines a second by default; two a second keep one
+            // report a second going out (a line a little early for the throttle waits for the next).
+            defaults: { RESTIC_PROGRESS_FPS: String(2000 / PROGRESS_EVERY_MS) },
             onLine(line) {
-              if (!line.startsWith('{')) return;
+              if (!line.startsWith('{') || (line.startsWith('{"message_type":"status"') && !report.due())) return;
               const msg = JSON.parse(line) as BackupStatus | BackupSummary | { message_type?: string };
               if (msg.message_type === 'status') report(statusReport(msg as BackupStatus));
               else if (msg.message_type === 'summary') summary = msg as BackupSummary;
