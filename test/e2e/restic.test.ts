@@ -222,7 +222,7 @@ describe.each(backends)('restic provider end to end (%s)', (backend) => {
     fs.rmSync(big, { recursive: true, force: true });
   });
 
-  it('a wrong password fails the backup clearly, and no password shows anywhere', async () => {
+  it('a wrong password fails the preflight and the backup clearly, and no password shows anywhere', async () => {
     const wrong = await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
       name: 'restic-wrong',
       plugin: '@cairn/plugin-restic',
@@ -230,6 +230,26 @@ describe.each(backends)('restic provider end to end (%s)', (backend) => {
       credentials: { password: WRONG },
     });
     api_outputs.push(wrong);
+    // The preflight through the API names the failed check and says what to do.
+    const good = await api.expect(200, 'POST', `/v1/zones/zone-a/providers/${providerId}/preflight`, {
+      locator: { paths: [data] },
+    });
+    api_outputs.push(good);
+    expect(good).toMatchObject({ ok: true });
+    expect(good.checks.map((c: { name: string }) => c.name)).toEqual(
+      expect.arrayContaining(['restic', 'repository', 'password', 'paths']),
+    );
+    const refused = await api.expect(200, 'POST', `/v1/zones/zone-a/providers/${wrong.id}/preflight`);
+    api_outputs.push(refused);
+    expect(refused.ok).toBe(false);
+    expect(refused.checks).toContainEqual({
+      name: 'password',
+      ok: false,
+      message: expect.stringContaining('wrong password') as unknown,
+      advice: expect.stringContaining('credentials.password') as unknown,
+    });
+    api_outputs.push(await api.expect(200, 'GET', `/v1/tasks/${refused.task.id}`));
+
     const id = await protect('files-wrong', [data], await offering('restic-wrong', wrong.id));
     const failed = await backup(id, 'FULL', 'failed');
     expect(failed.error).toMatchObject({ code: 'WRONG_PASSWORD', message: expect.stringContaining('wrong password') });
