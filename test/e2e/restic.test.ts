@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
+import { hasRestic } from '@cairn/test-harness/restic';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import {
   enrollAgent,
@@ -62,7 +63,7 @@ function filesText(dir: string): string {
   return text;
 }
 
-describe.each(backends)('restic provider end to end (%s)', (backend) => {
+describe.runIf(hasRestic).each(backends)('restic provider end to end (%s)', (backend) => {
   let db: TestDatabase;
   let cp: ControlPlaneProc;
   let agent: Proc;

@@ -1,5 +1,15 @@
+import { hasRestic } from './restic.js';
+
 /** Checks what the suite needs before any file runs, and says what is skipped. */
 export default function setup(): void {
+  if (!hasRestic) {
+    if (process.env['CI'] === 'true')
+      throw new Error('CI=true but restic does not run here: the restic plugin tests cannot be skipped in CI');
+    process.stdout.write(
+      '\n[cairn] restic is not installed: the restic plugin tests are skipped.\n' +
+        '        Install it (Debian/Ubuntu: apt-get install restic; 0.14 or newer) to run them.\n',
+    );
+  }
   if (!process.env['CAIRN_TEST_MYSQL_URL']) {
     if (process.env['CI'] === 'true') {
       throw new Error(

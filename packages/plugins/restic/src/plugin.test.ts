@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MockTaskEnvironment, type MockRunRecord, type MockTaskOptions } from '@cairn/plugin-sdk/testing';
 import { treeBytes, treeDigest } from '@cairn/test-harness/files';
+import { hasRestic } from '@cairn/test-harness/restic';
 import plugin from './index.js';
 import { isSupported, parseVersion, redact } from './client.js';
 
@@ -52,7 +53,7 @@ function env(repo: string, options: MockTaskOptions & { config?: Record<string, 
   });
 }
 
-describe('restic plugin against real restic', () => {
+describe.runIf(hasRestic)('restic plugin against real restic', () => {
   const repo = path.join(root, 'repo');
   const data = makeTree(path.join(root, 'data'));
   const rec = recordingRestic(root);
@@ -259,7 +260,7 @@ describe('restic plugin against real restic', () => {
   });
 });
 
-describe('restic plugin failures', () => {
+describe.runIf(hasRestic)('restic plugin failures', () => {
   const data = makeTree(path.join(root, 'fdata'), 1024);
   const locator = { paths: [data] };
   const backup = (e: MockTaskEnvironment, loc: unknown = locator) =>
@@ -344,7 +345,7 @@ describe('restic plugin failures', () => {
   });
 });
 
-describe('cancelling a backup', () => {
+describe.runIf(hasRestic)('cancelling a backup', () => {
   const data = path.join(root, 'cdata');
   beforeAll(() => {
     fs.mkdirSync(data);
