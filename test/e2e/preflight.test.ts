@@ -1,8 +1,10 @@
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import {
   enrollAgent,
+  root,
   startAgent,
   startControlPlane,
   tempDir,
@@ -10,6 +12,7 @@ import {
   type Proc,
 } from '@cairn/test-harness/processes';
 import { waitForTask } from '@cairn/test-harness/scenario';
+import { waitFor } from '@cairn/test-harness/wait';
 
 const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
 /** How long the control plane waits for a preflight; the slow one takes far longer. */
@@ -123,6 +126,33 @@ describe.each(backends)('provider preflight (%s)', (backend) => {
     expect(r.body).toMatchObject({ status: 503, code: 'no_agent' });
     expect(r.body.detail).toContain('zone-b');
     expect(await preflightTasks()).toBe(before);
+  });
+
+  it('answers 409 preflight_unsupported when the agents of the zone run a plugin without preflight', async () => {
+    // The plugin template lists no preflight; an agent of zone-t runs it.
+    const other = await startAgent((await enrollAgent(cp, 'zone-t', 'template-host')).stateDir, {
+      plugins: path.join(root, 'packages/plugins/template'),
+    });
+    try {
+      const id = (
+        await admin.expect(201, 'POST', '/v1/zones/zone-t/providers', {
+          name: 'copies',
+          plugin: 'cairn-plugin-example',
+          config: { storeDir: tempDir('template-store') },
+        })
+      ).id as string;
+      const before = await preflightTasks();
+      const r = await waitFor(async () => {
+        // The agent's hello may still be on its way: until then the zone has no agent at all.
+        const answer = await preflight(id, undefined, admin, 'zone-t');
+        return answer.status === 503 ? undefined : answer;
+      }, 'the template agent to be known');
+      expect(r.status).toBe(409);
+      expect(r.body).toMatchObject({ status: 409, code: 'preflight_unsupported' });
+      expect(await preflightTasks()).toBe(before);
+    } finally {
+      await other.stop();
+    }
   });
 
   it('is for sp-admins only, and 404 for an unknown provider or the wrong zone', async () => {
