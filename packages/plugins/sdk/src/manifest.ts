@@ -19,6 +19,12 @@ import type { Operation } from '@cairn/proto/vocabulary';
  * content, size, mode and symlink target: each at its path relative to the directory the locator
  * names, or (as restic does) at its absolute path below the target; the plugin documents which.
  * The conformance kit compares such restores byte for byte (its `restoredDir` says where).
+ * `host-paths`: the locator is `{paths: [absolute paths on the agent's host]}` and a restore
+ * target `{path}`. The agent then checks every such path against the roots of its own
+ * configuration before any plugin code runs (`PATH_NOT_ALLOWED` outside them), hands the roots
+ * to the plugin as `ctx.host`, and the plugin restores through `makeStaging` and `placeRestored`
+ * so that no write follows a link out of them. The control plane lets tenants name such paths
+ * only below the roots the SP granted them on the connection.
  */
 export const TRAITS = [
   'handles-chains',
@@ -26,6 +32,7 @@ export const TRAITS = [
   'provider-schedules',
   'incremental',
   'restore-to-path',
+  'host-paths',
 ] as const;
 export type Trait = (typeof TRAITS)[number];
 export type Capability = Operation | Trait;

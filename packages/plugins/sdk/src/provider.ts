@@ -1,3 +1,4 @@
+import type { HostAccess } from './host-paths.js';
 import type { Operation, PluginManifest } from './manifest.js';
 
 /** A provider connection as the control plane holds it; credentials arrive decrypted. */
@@ -41,6 +42,12 @@ export interface TaskContext {
   /** Records an event visible to the tenant and SP admins. */
   event(event: TaskEvent): void;
   logger: PluginLogger;
+  /**
+   * What this task may touch on the agent's host, from the agent's own configuration. A plugin
+   * that reads or writes host paths checks them with `confinePath` and restores through
+   * `makeStaging` + `placeRestored`.
+   */
+  host: HostAccess;
 }
 
 /** What the plugin is asked to protect: the instance's `locator` is plugin-specific. */

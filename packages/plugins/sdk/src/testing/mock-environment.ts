@@ -1,4 +1,7 @@
+import os from 'node:os';
 import { FailureCodes, PluginError } from '../errors.js';
+import { confineRequest } from '../host/confine.js';
+import type { HostAccess } from '../host-paths.js';
 import { DEFAULT_ABORT_GRACE_MS, guard, TaskAbort, type TaskFailure } from '../host/guard.js';
 import { invoke } from '../host/invoke.js';
 import { normalizeEvent, normalizeProgress, type ProgressRecord } from '../host/reports.js';
@@ -72,6 +75,12 @@ export interface MockTaskOptions {
   onEvent?: (event: RecordedEvent) => void;
   /** Called with each log line. */
   onLog?: (line: RecordedLog) => void;
+  /**
+   * What the task may touch on the host (the agent's roots for the task's tenant, and its own
+   * state). Default: the system's temporary directory as the one root, nothing denied. For a
+   * plugin that declares `host-paths`, every run is checked against it first, as the agent does.
+   */
+  host?: HostAccess;
 }
 
 /** A progress report as the agent forwards it (clamped, defaulted), with when it came. */
@@ -291,6 +300,8 @@ export class MockTaskEnvironment {
       credentials: options.credentials ?? {},
     }) as ProviderConnection;
 
+    const host: HostAccess = toPlain(options.host ?? { roots: [os.tmpdir()], denied: [] }) as HostAccess;
+    const hostPaths = this.manifest.capabilities.includes('host-paths');
     const call = (signal: AbortSignal): Promise<unknown> => {
       // In its worker thread, the plugin's signal is aborted with an AbortError naming the reason.
       const own = new AbortController();
@@ -306,6 +317,7 @@ export class MockTaskEnvironment {
         attempt: options.attempt ?? 1,
         signal: own.signal,
         logger,
+        host,
         progress(report: ProgressReport): void {
           // The copy is made in the plugin's thread, so what JSON cannot carry throws into the plugin.
           const copy = toPlain(report ?? {}) as ProgressReport;
@@ -341,6 +353,7 @@ export class MockTaskEnvironment {
         },
       };
       const pending = (async () => {
+        if (hostPaths) await confineRequest(operation, params, host);
         const provider = plugin.createProvider(connection);
         if (typeof provider !== 'object' || provider === null) {
           throw new PluginError(FailureCodes.PLUGIN_CRASHED, 'createProvider() returned no provider');

@@ -1,0 +1,205 @@
+import { constants as fsConstants } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { PluginError } from './errors.js';
+
+/**
+ * What a task may touch on the agent's host, from the agent's own configuration (never from the
+ * control plane): a plugin that declares `host-paths` reads and writes only below `roots`, and
+ * never at, inside or above a `denied` path (the agent's state directory: its credential, journal
+ * and spool).
+ */
+export interface HostAccess {
+  /** Absolute directories this task may read from and write to (already narrowed to its tenant). */
+  roots: readonly string[];
+  /** Absolute paths never backed up nor restored into, nor any path inside or above them. */
+  denied: readonly string[];
+}
+
+/** The failure code of every path refused by confinement. */
+export const PATH_NOT_ALLOWED = 'PATH_NOT_ALLOWED';
+
+const refuse = (message: string) => new PluginError(PATH_NOT_ALLOWED, message);
+
+/** `p` is `dir` or lies below it (both absolute and normalized). */
+export function isWithin(p: string, dir: string): boolean {
+  if (p === dir) return true;
+  const prefix = dir.endsWith(path.sep) ? dir : dir + path.sep;
+  return p.startsWith(prefix);
+}
+
+/**
+ * `p` with every symbolic link resolved, component by component, as far as it exists; a dangling
+ * link counts as where it points, and what does not exist yet is appended as written.
+ */
+export async function resolveExisting(p: string): Promise<string> {
+  const pending = path.normalize(p).split(path.sep).filter((c) => c !== '');
+  let at = path.parse(p).root;
+  for (let hops = 0; pending.length > 0; ) {
+    const name = pending.shift()!;
+    if (name === '..') {
+      at = path.dirname(at);
+      continue;
+    }
+    const next = path.join(at, name);
+    let st;
+    try {
+      st = await fs.lstat(next);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+      return path.join(next, ...pending);
+    }
+    if (!st.isSymbolicLink()) {
+      at = next;
+      continue;
+    }
+    if (++hops > 40) throw refuse(`${p} has too many levels of symbolic links`);
+    const target = await fs.readlink(next);
+    const rest = target.split(path.sep).filter((c) => c !== '');
+    pending.unshift(...rest);
+    if (path.isAbsolute(target)) at = path.parse(target).root;
+  }
+  return at;
+}
+
+/** The roots that exist, resolved (a root behind a symlink is judged where it really is). */
+async function realRoots(host: HostAccess): Promise<string[]> {
+  const out: string[] = [];
+  for (const r of host.roots) {
+    if (typeof r !== 'string' || !path.isAbsolute(r)) continue;
+    const real = await fs.realpath(r).catch(() => undefined);
+    if (real !== undefined) out.push(real);
+  }
+  return out;
+}
+
+/**
+ * Checks that `p` is a path this task may touch and returns it normalized. `p` is judged after
+ * resolution: `..`, and symbolic links in any existing part of it, are followed first, and the
+ * real path must lie below one of the roots and away from every denied path (not at, inside or
+ * above one: backing up `/` would take the agent's credential along). Anything else is a
+ * PluginError `PATH_NOT_ALLOWED` naming `what`.
+ *
+ * @example await confinePath('/srv/tenants/acme/www', ctx.host, 'locator.paths[0]') // → '/srv/tenants/acme/www'
+ */
+export async function confinePath(p: unknown, host: HostAccess, what: string): Promise<string> {
+  if (typeof p !== 'string' || !path.isAbsolute(p) || p.includes('\0'))
+    throw refuse(`${what} must be an absolute path, got ${JSON.stringify(p ?? null).slice(0, 200)}`);
+  const normal = path.normalize(p).replace(/(.)\/+$/, '$1');
+  const real = await resolveExisting(normal);
+  const shown = real === normal ? normal : `${normal} (which resolves to ${real})`;
+  for (const d of host.denied) {
+    const deny = await resolveExisting(path.normalize(d));
+    if (isWithin(real, deny) || isWithin(deny, real))
+      throw refuse(`${what} ${shown} is or holds the agent's own state, which is never backed up or restored into`);
+  }
+  const roots = await realRoots(host);
+  if (!roots.some((r) => isWithin(real, r)))
+    throw refuse(
+      roots.length === 0
+        ? `${what} ${shown} is refused: this agent allows no host paths for this tenant (the agent's --roots)`
+        : `${what} ${shown} is outside the directories this agent allows for this tenant`,
+    );
+  return normal;
+}
+
+/** The root that holds `p` (already confined), resolved. */
+async function rootOf(p: string, host: HostAccess): Promise<string> {
+  const real = await resolveExisting(p);
+  const root = (await realRoots(host)).find((r) => isWithin(real, r));
+  if (root === undefined) throw refuse(`${p} is outside the directories this agent allows for this tenant`);
+  return root;
+}
+
+/**
+ * A fresh, empty directory (mode 0700) inside the root that holds `near`, for a restore to write
+ * into before {@link placeRestored} moves its files into place. Being new and private, it holds
+ * no link anyone planted. Remove it with `fs.rm(dir, {recursive: true, force: true})` when done.
+ */
+export async function makeStaging(near: string, host: HostAccess): Promise<string> {
+  const root = await rootOf(near, host);
+  return fs.mkdtemp(path.join(root, '.cairn-restore-'));
+}
+
+async function lstatOrUndefined(p: string) {
+  try {
+    return await fs.lstat(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Moves `from` to `to` (which does not exist), copying across file systems without following links. */
+async function move(from: string, to: string): Promise<void> {
+  try {
+    await fs.rename(from, to);
+    return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+  }
+  const st = await fs.lstat(from);
+  if (st.isDirectory()) {
+    await fs.mkdir(to, { mode: st.mode & 0o7777 });
+    for (const name of await fs.readdir(from)) await move(path.join(from, name), path.join(to, name));
+    await fs.utimes(to, st.atime, st.mtime);
+  } else if (st.isSymbolicLink()) {
+    await fs.symlink(await fs.readlink(from), to);
+  } else {
+    // COPYFILE_EXCL opens with O_EXCL: it fails on anything at `to`, a planted link included.
+    await fs.copyFile(from, to, fsConstants.COPYFILE_EXCL);
+    await fs.chmod(to, st.mode & 0o7777);
+    await fs.utimes(to, st.atime, st.mtime);
+  }
+  await fs.rm(from, { recursive: true, force: true });
+}
+
+/** Merges the tree at `from` into `to`, never following a link at or below `to`. */
+async function merge(from: string, to: string): Promise<void> {
+  const src = await fs.lstat(from);
+  const dst = await lstatOrUndefined(to);
+  if (dst === undefined) return move(from, to);
+  if (src.isDirectory() && dst.isDirectory()) {
+    for (const name of await fs.readdir(from)) await merge(path.join(from, name), path.join(to, name));
+    await fs.chmod(to, src.mode & 0o7777);
+    await fs.utimes(to, src.atime, src.mtime);
+    return;
+  }
+  // A file, a link (planted or not) or a different kind of node: what the restore point holds
+  // replaces it; rename() replaces a link itself, never what it points at.
+  if (src.isDirectory() || dst.isDirectory()) await fs.rm(to, { recursive: true, force: true });
+  if (!src.isDirectory() && !dst.isDirectory()) {
+    try {
+      await fs.rename(from, to);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      await fs.rm(to, { force: true });
+    }
+  }
+  await move(from, to);
+}
+
+/**
+ * Puts what a restore wrote into a staging directory ({@link makeStaging}) in place at `to`,
+ * merging with what is there: directories are entered only when they are real directories, and
+ * anything else at a restored path (a file, or a symbolic link a tenant planted after the backup)
+ * is replaced, not followed. `to` is confined first; its existing parents are taken as they
+ * resolve, so a link planted above `to` that leads outside the roots refuses the restore.
+ *
+ * A process that swaps a directory for a link in the instant between its check and the move can
+ * still race this; run the agent as a user that cannot write where tenants write, or give each
+ * tenant's root to a user of its own, to close that too.
+ */
+export async function placeRestored(from: string, to: string, host: HostAccess, what = 'restore target'): Promise<void> {
+  await confinePath(to, host, what);
+  const real = await resolveExisting(path.normalize(to));
+  const root = await rootOf(real, host);
+  // Parents below the root that do not exist yet are created as real directories.
+  const missing: string[] = [];
+  for (let at = path.dirname(real); isWithin(at, root) && !(await lstatOrUndefined(at)); at = path.dirname(at))
+    missing.unshift(at);
+  for (const dir of missing) await fs.mkdir(dir, { mode: 0o755 });
+  await merge(from, real);
+}
