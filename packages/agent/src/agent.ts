@@ -37,6 +37,8 @@ export interface AgentOptions {
   backoff?: BackoffPolicy;
   /** Largest frame accepted from the control plane (default 1 MiB). */
   maxFrameBytes?: number;
+  /** Host directories host-path plugins may touch (`{tenant}`: the task's tenant); default none. */
+  roots?: readonly string[];
 }
 
 /** How long, after running tasks were interrupted, the agent waits for its spool to be acknowledged. */
@@ -102,6 +104,8 @@ export class Agent {
       drain: this.drain,
       slots: opts.slots,
       taskTimeoutMs: opts.taskTimeoutMs,
+      roots: opts.roots ?? [],
+      stateDir: opts.stateDir,
       ...(opts.pluginIsolation === undefined ? {} : { pluginIsolation: opts.pluginIsolation }),
       ...(opts.abortGraceMs === undefined ? {} : { abortGraceMs: opts.abortGraceMs }),
       log: this.log,

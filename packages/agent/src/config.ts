@@ -19,6 +19,11 @@ export interface RunConfig {
   maxFrameBytes: number;
   /** On SIGTERM, how long running tasks may take to finish before they are interrupted. */
   shutdownGraceMs: number;
+  /**
+   * The host directories tasks of `host-paths` plugins may read and write; `{tenant}` in one
+   * stands for the task's tenant id. Empty: no host path at all.
+   */
+  roots: string[];
 }
 
 /** Flags as commander hands them over: strings, each maybe absent. */
@@ -33,6 +38,7 @@ export interface RunFlags {
   pluginIsolation?: string;
   maxFrameBytes?: string;
   shutdownGrace?: string;
+  roots?: string;
 }
 
 export const RUN_DEFAULTS = {
@@ -53,7 +59,11 @@ export const RUN_ENV = {
   slots: 'CAIRN_AGENT_SLOTS',
   pluginIsolation: 'CAIRN_AGENT_PLUGIN_ISOLATION',
   shutdownGrace: 'CAIRN_AGENT_SHUTDOWN_GRACE',
+  roots: 'CAIRN_AGENT_ROOTS',
 } as const;
+
+/** The placeholder in a root that stands for the task's tenant id. */
+export const TENANT_PLACEHOLDER = '{tenant}';
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -172,6 +182,21 @@ export function parseRunConfig(
   if (!(PLUGIN_ISOLATIONS as readonly string[]).includes(isolation))
     problems.push(`--plugin-isolation must be one of ${PLUGIN_ISOLATIONS.join(', ')}, got "${isolation}"`);
 
+  const rootsLabel = flags.roots !== undefined ? '--roots' : RUN_ENV.roots;
+  const roots = (flags.roots ?? env[RUN_ENV.roots] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const root of roots) {
+    const bare = root.replaceAll(TENANT_PLACEHOLDER, 'x');
+    if (!path.isAbsolute(root) || root.includes('\0') || /[{}]/.test(bare))
+      problems.push(
+        `${rootsLabel} must list absolute directories, separated by commas, where ${TENANT_PLACEHOLDER} stands for the task's tenant; got "${root}"`,
+      );
+    else if (path.normalize(bare) === path.parse(bare).root)
+      problems.push(`${rootsLabel} must not allow the whole file system ("${root}"); name the directories tasks may use`);
+  }
+
   if (problems.length > 0 || stateDirRaw === undefined) return { ok: false, problems };
   return {
     ok: true,
@@ -186,6 +211,7 @@ export function parseRunConfig(
       pluginIsolation: isolation as PluginIsolation,
       maxFrameBytes,
       shutdownGraceMs,
+      roots: roots.map((r) => path.normalize(r)),
     },
   };
 }

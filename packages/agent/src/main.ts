@@ -116,6 +116,7 @@ async function runCommand(flags: RunFlags): Promise<void> {
     taskTimeoutMs: config.taskTimeoutMs,
     pluginIsolation: config.pluginIsolation,
     maxFrameBytes: config.maxFrameBytes,
+    roots: config.roots,
     log,
     ...(config.server ? { server: config.server } : {}),
   });
@@ -125,6 +126,7 @@ async function runCommand(flags: RunFlags): Promise<void> {
       zone: credential.zone,
       server: config.server ?? credential.server,
       slots: config.slots,
+      roots: config.roots,
       plugins: plugins.map((p) => `${p.manifest.name}@${p.manifest.version}`),
       agentVersion: AGENT_VERSION,
     },
@@ -217,6 +219,10 @@ function buildProgram(): Command {
     .option(
       '--max-frame-bytes <n>',
       `largest frame accepted from the control plane, told to it in the hello (default ${RUN_DEFAULTS.maxFrameBytes})`,
+    )
+    .option(
+      '--roots <dirs>',
+      `comma-separated host directories that host-path plugins (restic) may back up and restore into; {tenant} stands for the task's tenant id (or ${RUN_ENV.roots}; default none)`,
     )
     .option(
       '--shutdown-grace <duration>',

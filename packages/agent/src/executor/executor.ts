@@ -1,4 +1,4 @@
-import type { Operation } from '@cairn/plugin-sdk';
+import type { HostAccess, Operation } from '@cairn/plugin-sdk';
 import { FailureCodes } from '@cairn/proto/vocabulary';
 import type { wire } from '@cairn/proto';
 import type { Logger } from '../logger.js';
@@ -9,7 +9,7 @@ import type { Spool } from '../spool/spool.js';
 import { drainMessage, type DrainState } from '../state/drain.js';
 import type { TaskJournal } from '../state/journal.js';
 import { failureOutcome, fitResult, resultOutcome } from './results.js';
-import { decideAssign, type AssignDecision } from './rules.js';
+import { decideAssign, hostAccessFor, type AssignDecision } from './rules.js';
 import { createTaskContext } from './task-context.js';
 
 export interface ExecutorOptions {
@@ -25,6 +25,10 @@ export interface ExecutorOptions {
   abortGraceMs?: number;
   /** Where plugin code runs; see runOperation(). */
   pluginIsolation?: PluginIsolation;
+  /** Host directories host-path plugins may touch; see {@link hostAccessFor}. */
+  roots: readonly string[];
+  /** The agent's state directory: never backed up nor restored into. */
+  stateDir: string;
   log: Logger;
 }
 
@@ -123,6 +127,7 @@ export class Executor {
       shuttingDown: this.refusing,
     });
     const tlog = log.child({ taskId, attempt, operation: frame.operation, plugin: pluginName });
+    const host = hostAccessFor(frame.tenantId ?? '', this.opts.roots, [this.opts.stateDir]);
     if ((decision.action === 'run' || decision.action === 'reject') && decision.supersedes !== undefined) {
       this.abortOne(taskId, decision.supersedes, {
         code: FailureCodes.SUPERSEDED,
@@ -159,7 +164,7 @@ export class Executor {
         tlog.info({ reasonCode: decision.reasonCode, reason: decision.message }, 'assignment rejected');
         break;
       case 'run':
-        this.start(taskId, attempt, pluginName, decision, tlog);
+        this.start(taskId, attempt, pluginName, decision, host, tlog);
         break;
     }
     return decision;
@@ -225,6 +230,7 @@ export class Executor {
     attempt: number,
     pluginName: string,
     decision: Extract<AssignDecision, { action: 'run' }>,
+    host: HostAccess,
     log: Logger,
   ): void {
     const { journal, spool, plugins } = this.opts;
@@ -253,6 +259,7 @@ export class Executor {
         operation: decision.operation,
         connection: decision.connection,
         params: decision.params,
+        host,
         signal: controller.signal,
         timeoutMs: this.opts.taskTimeoutMs,
         ...(this.opts.pluginIsolation === undefined ? {} : { isolation: this.opts.pluginIsolation }),
@@ -261,6 +268,7 @@ export class Executor {
           const made = createTaskContext(
             { taskId, attempt },
             signal,
+            host,
             spool,
             log.child({ plugin: plugin.manifest.name }),
           );

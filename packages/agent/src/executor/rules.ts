@@ -1,4 +1,5 @@
-import type { ProviderConnection } from '@cairn/plugin-sdk';
+import path from 'node:path';
+import type { HostAccess, ProviderConnection } from '@cairn/plugin-sdk';
 import { isOperation, RejectReasons, type Operation, type RejectReason } from '@cairn/proto/vocabulary';
 
 /** Reasons an agent rejects an assignment (TaskRejected.reason_code). */
@@ -107,4 +108,24 @@ export function decideAssign(f: AssignFacts): AssignDecision {
   return supersedes === undefined
     ? { action: 'run', operation: f.operation, params, connection }
     : { action: 'run', operation: f.operation, params, connection, supersedes };
+}
+
+/** A tenant id fit to stand in a path: no separator, no dot-dot, nothing a shell or a glob reads. */
+const TENANT_IN_PATH = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+/**
+ * What one task may touch on this host: the agent's roots with `{tenant}` replaced by the task's
+ * tenant id (a root that names the tenant is dropped when the id is missing or unfit for a path),
+ * and the agent's own state, always denied. Pure.
+ *
+ * @example hostAccessFor('ten_1', ['/srv/tenants/{tenant}'], ['/var/lib/cairn-agent']) // → { roots: ['/srv/tenants/ten_1'], denied: [...] }
+ */
+export function hostAccessFor(tenantId: string, roots: readonly string[], denied: readonly string[]): HostAccess {
+  const fit = TENANT_IN_PATH.test(tenantId);
+  return {
+    roots: roots
+      .filter((r) => fit || !r.includes('{tenant}'))
+      .map((r) => path.normalize(r.replaceAll('{tenant}', tenantId))),
+    denied: [...denied],
+  };
 }

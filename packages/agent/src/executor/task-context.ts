@@ -1,4 +1,4 @@
-import type { PluginLogger, ProgressReport, TaskContext, TaskEvent } from '@cairn/plugin-sdk';
+import type { HostAccess, PluginLogger, ProgressReport, TaskContext, TaskEvent } from '@cairn/plugin-sdk';
 import { normalizeEvent, normalizeProgress } from '@cairn/plugin-sdk/host';
 import type { Logger } from '../logger.js';
 import type { Spool } from '../spool/spool.js';
@@ -33,6 +33,7 @@ export interface ClosableContext {
 export function createTaskContext(
   task: { taskId: string; attempt: number },
   signal: AbortSignal,
+  host: HostAccess,
   spool: Spool,
   log: Logger,
 ): ClosableContext {
@@ -42,6 +43,7 @@ export function createTaskContext(
     taskId,
     attempt,
     signal,
+    host,
     logger: pluginLogger(log),
     progress(report: ProgressReport): void {
       if (closed) return;

@@ -1,4 +1,11 @@
-import { PluginError, type Operation, type ProviderConnection, type TaskContext } from '@cairn/plugin-sdk';
+import {
+  PluginError,
+  type HostAccess,
+  type Operation,
+  type ProviderConnection,
+  type TaskContext,
+} from '@cairn/plugin-sdk';
+import { confineRequest } from '@cairn/plugin-sdk/host';
 import { FailureCodes } from '@cairn/proto/vocabulary';
 import { guard, type Guarded } from './guard.js';
 import { invoke } from './invoke.js';
@@ -23,6 +30,8 @@ export interface OperationCall {
   connection: ProviderConnection;
   /** The parsed `params_json` of the assignment. */
   params: Record<string, unknown>;
+  /** What the task may touch on this host; checked here first for `host-paths` plugins. */
+  host: HostAccess;
   /** Builds the operation's context around the guard's signal. */
   context: (signal: AbortSignal) => TaskContext;
   signal: AbortSignal;
@@ -43,8 +52,14 @@ export async function runOperation(call: OperationCall): Promise<Guarded<unknown
     ...(call.abortGraceMs === undefined ? {} : { abortGraceMs: call.abortGraceMs }),
   };
   const url = call.plugin.url;
+  // The agent's own word on its host, before any plugin code runs and whatever the control
+  // plane sent: a plugin that forgets its own check still cannot be pointed outside the roots.
+  const confine = call.plugin.manifest.capabilities.includes('host-paths')
+    ? () => confineRequest(call.operation, call.params, call.host)
+    : () => Promise.resolve();
   if ((call.isolation ?? 'worker') === 'inline' || url === undefined) {
-    return guard((signal) => {
+    return guard(async (signal) => {
+      await confine();
       const provider = call.plugin.plugin.createProvider(call.connection);
       if (typeof provider !== 'object' || provider === null) {
         throw new PluginError(FailureCodes.PLUGIN_CRASHED, 'createProvider() returned no provider');
@@ -55,7 +70,8 @@ export async function runOperation(call: OperationCall): Promise<Guarded<unknown
   const lease = workers.lease(url);
   let clean = false;
   try {
-    return await guard((signal) => {
+    return await guard(async (signal) => {
+      await confine();
       const ctx = call.context(signal);
       const job = {
         taskId: ctx.taskId,
@@ -63,6 +79,7 @@ export async function runOperation(call: OperationCall): Promise<Guarded<unknown
         operation: call.operation,
         connection: call.connection,
         params: call.params,
+        host: call.host,
       };
       return lease.run(job, ctx, signal).finally(() => {
         // The plugin finished its job (either way) before the guard gave up on it.

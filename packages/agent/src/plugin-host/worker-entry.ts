@@ -54,6 +54,7 @@ async function run(job: WorkerJob, controller: AbortController): Promise<void> {
     taskId: job.taskId,
     attempt: job.attempt,
     signal: controller.signal,
+    host: job.host,
     logger,
     progress: (report) => post({ type: 'progress', report: plain(report ?? {}) as never }),
     event: (event) => post({ type: 'event', event: plain(event ?? {}) as never }),

@@ -7,6 +7,7 @@ export interface WorkerJob {
   operation: string;
   connection: unknown;
   params: Record<string, unknown>;
+  host: { roots: readonly string[]; denied: readonly string[] };
 }
 
 /** What a worker thread is started with: the plugin module it hosts, for its whole life. */

@@ -248,6 +248,7 @@ export class Dispatcher implements SessionHost {
         plugin: task.plugin,
         providerConfigJson: JSON.stringify(this.catalog.connectionFor(provider)),
         paramsJson: task.params,
+        tenantId: task.tenantId,
       },
     });
     const limit = session.agentMaxFrameBytes;

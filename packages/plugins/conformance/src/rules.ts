@@ -45,6 +45,7 @@ export const TRAIT_NEEDS: Record<Trait, readonly Operation[]> = {
   'provider-schedules': ['configure-schedule', 'deconfigure-schedule'],
   incremental: ['backup'],
   'restore-to-path': ['restore'],
+  'host-paths': ['backup'],
 };
 
 /** The operations a trait needs that `capabilities` lacks. */

@@ -134,6 +134,7 @@ const TRAIT_MEANING: Record<Trait, string> = {
   'provider-schedules': 'configure-schedule may take an SLA over (the kit does not run schedules)',
   incremental: 'the second backup must be an INCREMENT on the first',
   'restore-to-path': 'restores are compared byte for byte with the sample data',
+  'host-paths': 'locators and restore targets are host paths, confined to the roots the kit grants',
 };
 
 /** Which check runs an operation that changes things, for the capability check's reason. */
