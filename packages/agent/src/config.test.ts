@@ -17,8 +17,30 @@ describe('run configuration', () => {
         pluginIsolation: 'worker',
         maxFrameBytes: 1_048_576,
         shutdownGraceMs: 600_000,
+        roots: [],
       },
     });
+  });
+
+  it('reads --roots (or CAIRN_AGENT_ROOTS), with {tenant} standing for the task tenant', () => {
+    expect(parseRunConfig({ stateDir: 's', roots: '/srv/t/{tenant}, /backup/in/' }, {})).toMatchObject({
+      ok: true,
+      config: { roots: ['/srv/t/{tenant}', '/backup/in/'] },
+    });
+    expect(parseRunConfig({ stateDir: 's' }, { CAIRN_AGENT_ROOTS: '/srv/a' })).toMatchObject({
+      config: { roots: ['/srv/a'] },
+    });
+  });
+
+  it.each([
+    ['a relative root', 'srv/a', /--roots must list absolute directories/],
+    ['a brace that is not {tenant}', '/srv/{tenant_id}', /--roots must list absolute directories/],
+    ['the whole file system', '/srv/a,/', /--roots must not allow the whole file system/],
+    ['the whole file system, spelt otherwise', '//./', /--roots must not allow the whole file system/],
+  ])('refuses %s', (_, roots, problem) => {
+    const out = parseRunConfig({ stateDir: 's', roots }, {});
+    expect(out.ok).toBe(false);
+    expect(out.ok ? [] : out.problems).toEqual([expect.stringMatching(problem)]);
   });
 
   it('reads the environment when a flag is absent, and prefers the flag', () => {

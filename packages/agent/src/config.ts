@@ -194,7 +194,9 @@ export function parseRunConfig(
         `${rootsLabel} must list absolute directories, separated by commas, where ${TENANT_PLACEHOLDER} stands for the task's tenant; got "${root}"`,
       );
     else if (path.normalize(bare) === path.parse(bare).root)
-      problems.push(`${rootsLabel} must not allow the whole file system ("${root}"); name the directories tasks may use`);
+      problems.push(
+        `${rootsLabel} must not allow the whole file system ("${root}"); name the directories tasks may use`,
+      );
   }
 
   if (problems.length > 0 || stateDirRaw === undefined) return { ok: false, problems };

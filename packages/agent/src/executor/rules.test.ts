@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideAssign, type AssignFacts } from './rules.js';
+import { decideAssign, hostAccessFor, type AssignFacts } from './rules.js';
 
 const base: AssignFacts = {
   taskId: 'tsk_1',
@@ -141,5 +141,17 @@ describe('decideAssign', () => {
       action: 'run',
       connection: { endpoint: 'https://x', config: { a: 1 }, credentials: {} },
     });
+  });
+});
+
+describe('hostAccessFor', () => {
+  it.each([
+    ['names the tenant in a root', 'ten_01h', ['/srv/t/{tenant}', '/shared'], ['/srv/t/ten_01h', '/shared']],
+    ['drops a tenant root for a missing tenant', '', ['/srv/t/{tenant}', '/shared'], ['/shared']],
+    ['drops a tenant root for an id unfit for a path', '../../etc', ['/srv/t/{tenant}/data'], []],
+    ['drops it for a dot id', '..', ['/srv/t/{tenant}'], []],
+    ['keeps plain roots', 'ten_1', ['/srv/a/'], ['/srv/a/']],
+  ])('%s', (_, tenant, roots, expected) => {
+    expect(hostAccessFor(tenant, roots, ['/var/lib/cairn'])).toEqual({ roots: expected, denied: ['/var/lib/cairn'] });
   });
 });

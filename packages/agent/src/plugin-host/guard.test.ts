@@ -1,4 +1,7 @@
 import { PluginError, type TaskContext } from '@cairn/plugin-sdk';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture } from '../testing/agents.js';
 import { guard, TaskAbort } from './guard.js';
@@ -14,8 +17,11 @@ function ctxFor(signal: AbortSignal): TaskContext {
     progress: noop,
     event: noop,
     logger: { debug: noop, info: noop, warn: noop, error: noop },
+    host: NO_HOST,
   };
 }
+
+const NO_HOST = { roots: [], denied: [] };
 
 function backup(
   plugin: LoadedPlugin,
@@ -30,6 +36,7 @@ function backup(
     operation: 'backup',
     connection: { endpoint: null, config, credentials: {} },
     params: { instanceId: 'i', instanceName: 'vm', locator: {}, mode: 'FULL' },
+    host: NO_HOST,
     context,
     signal,
     timeoutMs,
@@ -212,6 +219,7 @@ describe('guard', () => {
       operation: 'backup',
       connection: { endpoint: null, config: { durationMs: 10, steps: 1 }, credentials: {} },
       params: { instanceId: 'i', instanceName: 'vm', locator: {}, mode: 'FULL' },
+      host: NO_HOST,
       context: ctxFor,
       signal: new AbortController().signal,
       timeoutMs: 30_000,
@@ -231,4 +239,56 @@ describe('guard', () => {
     expect(await externalId({ exit: true })).toBe('PLUGIN_CRASHED');
     expect(await externalId()).toBe('call-1');
   });
+});
+
+describe('host paths', () => {
+  const read = (
+    plugin: LoadedPlugin,
+    file: string,
+    roots: string[],
+    denied: string[],
+    isolation: 'worker' | 'inline',
+  ) =>
+    runOperation({
+      plugin,
+      operation: 'backup',
+      connection: { endpoint: null, config: {}, credentials: {} },
+      params: { instanceId: 'i', instanceName: 'vm', locator: { paths: [file] }, mode: 'FULL' },
+      host: { roots, denied },
+      context: (signal) => ({ ...ctxFor(signal), host: { roots, denied } }),
+      signal: new AbortController().signal,
+      timeoutMs: 30_000,
+      isolation,
+    });
+
+  it.each(['worker', 'inline'] as const)(
+    "refuses a path outside the agent's roots or inside its state before the plugin runs (%s)",
+    async (isolation) => {
+      const naive = await loadPlugin(fixture('naive-paths'));
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'agent-roots-'));
+      try {
+        const root = path.join(dir, 'tenant');
+        const state = path.join(root, 'state');
+        await mkdir(state, { recursive: true });
+        await writeFile(path.join(root, 'data.txt'), 'tenant data');
+        await writeFile(path.join(state, 'credential.json'), '{"secret":"x"}');
+        await writeFile(path.join(dir, 'shadow'), 'host secret');
+
+        const ok = await read(naive, path.join(root, 'data.txt'), [root], [state], isolation);
+        expect(ok).toMatchObject({ ok: true, value: { externalId: 'read-11-roots-1' } });
+        for (const file of [
+          path.join(dir, 'shadow'),
+          path.join(root, '..', 'shadow'),
+          path.join(state, 'credential.json'),
+        ]) {
+          const out = await read(naive, file, [root], [state], isolation);
+          expect(out).toMatchObject({ ok: false, failure: { code: 'PATH_NOT_ALLOWED', retryable: false } });
+        }
+        const none = await read(naive, path.join(root, 'data.txt'), [], [state], isolation);
+        expect(none.ok ? '' : none.failure.message).toMatch(/allows no host paths/);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });

@@ -33,9 +33,12 @@ export function isWithin(p: string, dir: string): boolean {
  * link counts as where it points, and what does not exist yet is appended as written.
  */
 export async function resolveExisting(p: string): Promise<string> {
-  const pending = path.normalize(p).split(path.sep).filter((c) => c !== '');
+  const pending = path
+    .normalize(p)
+    .split(path.sep)
+    .filter((c) => c !== '');
   let at = path.parse(p).root;
-  for (let hops = 0; pending.length > 0; ) {
+  for (let hops = 0; pending.length > 0;) {
     const name = pending.shift()!;
     if (name === '..') {
       at = path.dirname(at);
@@ -192,7 +195,12 @@ async function merge(from: string, to: string): Promise<void> {
  * still race this; run the agent as a user that cannot write where tenants write, or give each
  * tenant's root to a user of its own, to close that too.
  */
-export async function placeRestored(from: string, to: string, host: HostAccess, what = 'restore target'): Promise<void> {
+export async function placeRestored(
+  from: string,
+  to: string,
+  host: HostAccess,
+  what = 'restore target',
+): Promise<void> {
   await confinePath(to, host, what);
   const real = await resolveExisting(path.normalize(to));
   const root = await rootOf(real, host);
