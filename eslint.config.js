@@ -259,6 +259,18 @@ export default tseslint.config(
           'the SDK imports nothing at run time but the wire vocabulary: no node:* and no packages (plugins must load anywhere).',
       },
     ],
+    { ignores: [...notProduct, 'packages/plugins/sdk/src/paths/**'] },
+  ),
+  // The one file-system corner of the SDK (`@cairn/plugin-sdk/paths`, for host-path plugins): node:* too.
+  restrict(
+    ['packages/plugins/sdk/src/paths/**/*.ts'],
+    [
+      ...productOnly,
+      {
+        regex: '^(?!\\.|node:)',
+        message: '@cairn/plugin-sdk/paths imports node:* and the SDK itself only.',
+      },
+    ],
   ),
   restrict(
     ['packages/plugins/*/src/**/*.ts'],

@@ -159,12 +159,13 @@ interface Cairn {
   stop(): Promise<void>;
 }
 
-async function startCairn(): Promise<Cairn> {
+/** Cairn on SQLite with one restic agent, allowed to back up below `roots`. */
+async function startCairn(roots: string): Promise<Cairn> {
   const db = await freshDatabase('sqlite');
   const cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env: CONTROL_PLANE_ENV });
   const api = new Api(cp.url, cp.adminToken);
   const { stateDir, agentId } = await enrollAgent(cp, ZONE, 'bench-restic');
-  const agent = await startAgent(stateDir, { plugins: RESTIC_PLUGIN, slots: 2 });
+  const agent = await startAgent(stateDir, { plugins: RESTIC_PLUGIN, slots: 2, args: ['--roots', roots] });
   return {
     api,
     cp: cp.proc,
@@ -254,7 +255,7 @@ export async function runResticBench(opts: ResticBenchOptions): Promise<void> {
   const rounds: Round[] = [];
   let idleCpuPerSec: number | null = null;
   try {
-    cairn = await startCairn();
+    cairn = await startCairn(work);
     // What the control plane and the agent cost doing nothing (heartbeats, dispatch polls).
     const idle = cpuWindow({ cairn: [cairn.cp.child.pid, cairn.agent.child.pid] });
     await sleep(IDLE_MS);

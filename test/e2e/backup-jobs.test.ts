@@ -78,8 +78,14 @@ describe.each(backends)('backup jobs (%s)', (backend) => {
     return out;
   };
   const provider = async (zone: string, name: string, config: Record<string, unknown>) =>
-    (await admin.expect(201, 'POST', `/v1/zones/${zone}/providers`, { name, plugin: '@cairn/plugin-dummy', config }))
-      .id as string;
+    (
+      await admin.expect(201, 'POST', `/v1/zones/${zone}/providers`, {
+        name,
+        plugin: '@cairn/plugin-dummy',
+        tenantLocators: 'any',
+        config,
+      })
+    ).id as string;
   const offering = async (zone: string, name: string, providerId: string, allow: boolean) => {
     const row = await admin.expect(201, 'POST', '/v1/offerings', {
       name,
@@ -488,6 +494,7 @@ describe.runIf(backends.includes('mysql'))('a job schedule on two control-plane 
     const provider = await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
       name: 'fast',
       plugin: '@cairn/plugin-dummy',
+      tenantLocators: 'any',
       config: { durationMs: 0, steps: 1, sizeBytes: 1000 },
     });
     const offering = await api.expect(201, 'POST', '/v1/offerings', {

@@ -84,6 +84,7 @@ describe.each(backends)('event streams cannot freeze or silence the control plan
     const provider = await admin.expect(201, 'POST', '/v1/zones/z1/providers', {
       name: 'd',
       plugin: '@cairn/plugin-dummy',
+      tenantLocators: 'any',
     });
     offeringId = (
       await admin.expect(201, 'POST', '/v1/offerings', {

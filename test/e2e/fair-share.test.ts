@@ -42,6 +42,7 @@ describe.each(backends)('fair share between tenants at equal priority (%s)', (ba
     const provider = await admin.expect(201, 'POST', '/v1/zones/zone-f/providers', {
       name: 'fair',
       plugin: '@cairn/plugin-dummy',
+      tenantLocators: 'any',
       config: { durationMs: 150, steps: 1, sizeBytes: 1 },
     });
     const offering = await admin.expect(201, 'POST', '/v1/offerings', {

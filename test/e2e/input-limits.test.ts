@@ -145,13 +145,19 @@ describe.each(backends)('the API bounds what it accepts, the same on every backe
     // Two bytes a character: 8,193 é are 16,386 bytes.
     expect400(await create({ s: 'é'.repeat(8_193) }), 'locator', /16384 bytes/);
     const provider = (body: Record<string, unknown>) =>
-      admin.post('/v1/zones/zone-a/providers', { name: 'fat', plugin: '@cairn/plugin-dummy', ...body });
+      admin.post('/v1/zones/zone-a/providers', {
+        name: 'fat',
+        plugin: '@cairn/plugin-dummy',
+        tenantLocators: 'any',
+        ...body,
+      });
     expect400(await provider({ config: ofBytes(70_000) }), 'config', /16384 bytes/);
     expect400(await provider({ credentials: ofBytes(70_000) }), 'credentials', /16384 bytes/);
     expect(await providerNames()).not.toContain('fat');
     const slim = await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
       name: 'slim',
       plugin: '@cairn/plugin-dummy',
+      tenantLocators: 'any',
       config: {},
     });
     const patch = (body: Record<string, unknown>) => admin.call('PATCH', `/v1/zones/zone-a/providers/${slim.id}`, body);
@@ -167,6 +173,7 @@ describe.each(backends)('the API bounds what it accepts, the same on every backe
     const provider = await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
       name: 'text',
       plugin: '@cairn/plugin-dummy',
+      tenantLocators: 'any',
     });
     const offering = (body: Record<string, unknown>) =>
       admin.post('/v1/offerings', {
@@ -183,7 +190,12 @@ describe.each(backends)('the API bounds what it accepts, the same on every backe
     expect400(await offering({ sla: { cron: '0 2 * * *', timezone: eighty, keepLast: 1 } }), 'sla.timezone');
     expect400(await offering({ name: eighty }), 'name');
     expect400(
-      await admin.post('/v1/zones/zone-a/providers', { name: 'e', plugin: '@cairn/plugin-dummy', endpoint: eighty }),
+      await admin.post('/v1/zones/zone-a/providers', {
+        name: 'e',
+        plugin: '@cairn/plugin-dummy',
+        tenantLocators: 'any',
+        endpoint: eighty,
+      }),
       'endpoint',
     );
     expect400(await tenant.post('/v1/instances', { name: 'n', zone: 'zone-a', locator: { note: eighty } }), 'locator');

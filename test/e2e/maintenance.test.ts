@@ -76,6 +76,7 @@ describe.each(backends)('maintenance windows (%s)', (backend) => {
     const provider = await admin.expect(201, 'POST', `/v1/zones/${zone}/providers`, {
       name: `dummy-${zone}`,
       plugin: '@cairn/plugin-dummy',
+      tenantLocators: 'any',
       config,
     });
     const row = await admin.expect(201, 'POST', '/v1/offerings', {

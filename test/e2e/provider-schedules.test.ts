@@ -85,6 +85,7 @@ describe.each(backends)('provider-side schedules (%s)', (backend) => {
         await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
           name,
           plugin: '@cairn/plugin-dummy',
+          tenantLocators: 'any',
           config: { ...fast, ...config },
         })
       ).id as string;

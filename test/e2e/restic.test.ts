@@ -123,7 +123,8 @@ describe.runIf(hasRestic).each(backends)('restic provider end to end (%s)', (bac
     cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
     api = new Api(cp.url, cp.adminToken);
     ({ stateDir, agentId } = await enrollAgent(cp, 'zone-a', 'restic-host'));
-    agent = await startAgent(stateDir, { plugins: RESTIC_PLUGIN });
+    // The agent backs up and restores only below its roots: here, this test's directory.
+    agent = await startAgent(stateDir, { plugins: RESTIC_PLUGIN, args: ['--roots', work] });
     const provider = await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
       name: 'restic-local',
       plugin: '@cairn/plugin-restic',

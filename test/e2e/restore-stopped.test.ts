@@ -57,6 +57,7 @@ describe.each(backends)('in-place restore of an instance that must be stopped (%
     const provider = await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
       name: 'hypervisor',
       plugin: '@cairn/plugin-dummy',
+      tenantLocators: 'any',
       config: { durationMs: 1500, steps: 3, sizeBytes: 1000, storeDir },
     });
     const offering = await admin.expect(201, 'POST', '/v1/offerings', {

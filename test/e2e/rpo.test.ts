@@ -43,6 +43,7 @@ async function setUp(admin: Api, n: number, name: string) {
   const provider = await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
     name: `${name}-fast`,
     plugin: '@cairn/plugin-dummy',
+    tenantLocators: 'any',
     config: { durationMs: 0, steps: 1, sizeBytes: 1000 },
   });
   const offering = await admin.expect(201, 'POST', '/v1/offerings', {

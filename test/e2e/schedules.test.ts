@@ -87,8 +87,14 @@ describe.each(backends)('the scheduler on %s', (backend) => {
     );
     agent = await startAgent((await enrollAgent(cp, 'zone-a', 'sched-host')).stateDir);
     const provider = async (name: string, config: Record<string, unknown>) =>
-      (await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', { name, plugin: '@cairn/plugin-dummy', config }))
-        .id as string;
+      (
+        await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
+          name,
+          plugin: '@cairn/plugin-dummy',
+          tenantLocators: 'any',
+          config,
+        })
+      ).id as string;
     fastProvider = await provider('fast', { durationMs: 0, steps: 1, sizeBytes: 1000 });
     slowProvider = await provider('slow', { durationMs: 600_000, steps: 600, sizeBytes: 1000 });
     // 03:00 in Berlin: 02:00Z before the change to summer time on 29 March 2026, 01:00Z after.

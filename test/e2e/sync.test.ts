@@ -263,6 +263,7 @@ describe.each(backends)('provider sync and the drift report (%s)', (backend) => 
     const provider = await api.expect(201, 'POST', '/v1/zones/zone-idle/providers', {
       name: 'idle',
       plugin: '@cairn/plugin-dummy',
+      tenantLocators: 'any',
       config: {},
     });
     const replies = await Promise.all(
@@ -349,6 +350,7 @@ describe.each(backends)('periodic sync under the test clock (%s)', (backend) => 
     await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
       name: 'synced',
       plugin: '@cairn/plugin-dummy',
+      tenantLocators: 'any',
       config: { storeDir: tempDir('dummy-store') },
     });
   });
@@ -395,6 +397,7 @@ describe.runIf(backends.includes('mysql'))('periodic sync with two control plane
     await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
       name: 'synced',
       plugin: '@cairn/plugin-dummy',
+      tenantLocators: 'any',
       config: { storeDir: tempDir('dummy-store') },
     });
     await Promise.all([tickedAt(a, '2026-06-01T00:00:30Z'), tickedAt(b, '2026-06-01T00:00:30Z')]);

@@ -30,6 +30,8 @@ export async function protectInstance(
     plugin: '@cairn/plugin-dummy',
     config: opts.config ?? {},
     credentials: { secret: 's3cret' },
+    // The dummy's locators name nothing of the SP's: tenants may set their own.
+    tenantLocators: 'any',
   });
   const offering = await api.expect(201, 'POST', '/v1/offerings', {
     name: `gold-${n}`,

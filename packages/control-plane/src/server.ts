@@ -1,3 +1,4 @@
+import { LocatorClaims } from './service/locator-claims.js';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
@@ -188,6 +189,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
         leaseMs: config.idempotencyLeaseMs,
       }),
       operations,
+      claims: new LocatorClaims(catalog),
       schedules: new Schedules(catalog, scheduleRepo, () => clock.now()),
       scheduleClock: () => clock.now(),
       jobs,

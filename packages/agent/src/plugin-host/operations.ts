@@ -5,7 +5,7 @@ import {
   type ProviderConnection,
   type TaskContext,
 } from '@cairn/plugin-sdk';
-import { confineRequest } from '@cairn/plugin-sdk/host';
+import { confineRequest } from '@cairn/plugin-sdk/paths';
 import { FailureCodes } from '@cairn/proto/vocabulary';
 import { guard, type Guarded } from './guard.js';
 import { invoke } from './invoke.js';

@@ -31,6 +31,7 @@ describe.each(backends)('tenant isolation, roles and pagination (%s)', (backend)
     const provider = await admin.expect(201, 'POST', '/v1/zones/z1/providers', {
       name: 'd',
       plugin: '@cairn/plugin-dummy',
+      tenantLocators: 'any',
     });
     offeringId = (
       await admin.expect(201, 'POST', '/v1/offerings', {
@@ -130,6 +131,7 @@ describe.each(backends)('tenant isolation, roles and pagination (%s)', (backend)
     const p = await admin.expect(201, 'POST', '/v1/zones/z1/providers', {
       name: 'with-secret',
       plugin: '@cairn/plugin-dummy',
+      tenantLocators: 'any',
       credentials: { password: 'hunter2' },
     });
     expect(p.hasCredentials).toBe(true);

@@ -3,6 +3,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { EventFeed } from '../service/event-feed.js';
 import type { BackupJobs } from '../service/backup-jobs.js';
 import type { MaintenanceWindows } from '../service/maintenance.js';
+import type { LocatorClaims } from '../service/locator-claims.js';
 import type { Operations } from '../service/operations.js';
 import type { Schedules } from '../service/schedules.js';
 import type { AgentRepository } from '../store/agent-repository.js';
@@ -29,6 +30,8 @@ export interface ApiDeps {
   usage: UsageRepository;
   idempotency: IdempotencyRepository;
   operations: Operations;
+  /** Who may claim locators and restore targets on the SP's infrastructure. */
+  claims: LocatorClaims;
   /** User schedules (PUT/GET/DELETE /v1/instances/{id}/schedule). */
   schedules: Schedules;
   /** The scheduler's clock: when an SLA set through the API starts counting. */

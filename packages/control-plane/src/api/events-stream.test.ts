@@ -70,6 +70,7 @@ describe.each(backends)('live event stream (%s)', (backend) => {
     const provider = await admin.expect(201, 'POST', '/v1/zones/z1/providers', {
       name: 'd',
       plugin: '@cairn/plugin-dummy',
+      tenantLocators: 'any',
     });
     const offering = await admin.expect(201, 'POST', '/v1/offerings', {
       name: 'o',

@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { ROLES } from '../domain/access.js';
 import { isWellFormed, JSON_MAX_BYTES, JSON_MAX_DEPTH, jsonProblem } from '../domain/json-limits.js';
+import { MAX_TENANT_ROOTS, normalizeRoot, TENANT_LOCATORS } from '../domain/locator-claims.js';
 import { SCHEDULE_OWNERS, SCHEDULE_STATES } from '../domain/provider-schedule.js';
 import { isKnownTimezone } from '../domain/schedule.js';
 import {
@@ -215,6 +216,10 @@ export const ZonePlugins = z
 
 // --- provider connections ---
 
+const TenantLocatorsField = z.enum(TENANT_LOCATORS).openapi({
+  description:
+    'who may set the locators used through this connection and restore to other paths: sp-only (default: sp-admins), granted-roots (tenants too, for host paths below the roots granted to each tenant: PUT …/tenant-roots/{tenantId}), any (tenants name any locator: for providers whose locators name nothing of the SP, such as the dummy)',
+});
 export const ProviderCreate = z
   .object({
     name: Name,
@@ -222,6 +227,7 @@ export const ProviderCreate = z
     endpoint: Text(2000).nullable().optional(),
     config: FreeObject('plugin-specific settings').optional(),
     credentials: FreeObject('write-only; never returned').nullable().optional(),
+    tenantLocators: TenantLocatorsField.optional(),
   })
   .strict()
   .openapi('ProviderCreate');
@@ -231,6 +237,7 @@ export const ProviderPatch = z
     endpoint: Text(2000).nullable().optional(),
     config: FreeObject('plugin-specific settings').optional(),
     credentials: FreeObject('write-only; never returned').nullable().optional(),
+    tenantLocators: TenantLocatorsField.optional(),
     plugin: z
       .unknown()
       .refine((v) => v === undefined, 'the plugin of a provider connection cannot change')
@@ -248,10 +255,31 @@ export const Provider = z
     endpoint: z.string().nullable(),
     config: z.unknown(),
     hasCredentials: z.boolean(),
+    tenantLocators: z.enum(TENANT_LOCATORS),
     createdAt: Time,
     updatedAt: Time,
   })
   .openapi('Provider');
+const GrantedRoot = Text(4096, { required: true }).superRefine((s, ctx) => {
+  const r = normalizeRoot(s);
+  if (!r.ok) ctx.addIssue({ code: 'custom', message: r.message });
+});
+export const TenantRootsPut = z
+  .object({
+    roots: z
+      .array(GrantedRoot)
+      .max(MAX_TENANT_ROOTS)
+      .openapi({
+        description: `absolute directories on the agents' hosts (at most ${MAX_TENANT_ROOTS}); an empty list withdraws the grant`,
+        example: ['/srv/tenants/acme'],
+      }),
+  })
+  .strict()
+  .openapi('TenantRootsPut');
+export const TenantRoots = z
+  .object({ providerId: z.string(), tenantId: z.string(), roots: z.array(z.string()) })
+  .openapi('TenantRoots');
+export const ProviderTenantParams = z.object({ zone: z.string(), id: z.string(), tenantId: z.string() });
 export const ProviderPage = page(Provider).openapi('ProviderPage');
 export const OfferingsWait = z.object({ waitMs: z.coerce.number().int().min(0).max(120_000).default(30_000) }).strict();
 export const ProviderOfferings = z
@@ -401,6 +429,10 @@ export const Instance = z
     name: z.string(),
     zone: z.string(),
     locator: z.unknown(),
+    locatorSetBy: z.enum(['sp', 'tenant']).openapi({
+      description:
+        'who set the locator: an sp-admin (sp), or the tenant (tenant), whose claim the provider connection must grant (tenantLocators)',
+    }),
     agentId: z.string().nullable(),
     offeringId: z.string().nullable(),
     schedule: z

@@ -1,3 +1,4 @@
+import type { TenantLocators } from '../domain/locator-claims.js';
 import { jobIdOf } from '../domain/backup-params.js';
 import type { Selectable } from 'kysely';
 import type { Role } from '../domain/access.js';
@@ -64,6 +65,7 @@ export const providerView = (p: ProviderRow) => ({
   endpoint: p.endpoint,
   config: JSON.parse(p.config) as unknown,
   hasCredentials: p.credentialsEnc !== null,
+  tenantLocators: p.tenantLocators as TenantLocators,
   createdAt: iso(p.createdAt),
   updatedAt: iso(p.updatedAt),
 });
@@ -88,6 +90,7 @@ export const instanceView = (i: InstanceRow) => ({
   name: i.name,
   zone: i.zone,
   locator: JSON.parse(i.locator) as unknown,
+  locatorSetBy: i.locatorClaim === 'sp' ? ('sp' as const) : ('tenant' as const),
   agentId: i.agentId,
   offeringId: i.offeringId,
   schedule:

@@ -12,6 +12,7 @@ import {
 } from '../domain/errors.js';
 import { admission } from '../domain/maintenance.js';
 import { parsePreflight, type PreflightReport } from '../domain/preflight.js';
+import { LocatorClaims } from './locator-claims.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import { isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
 import type { BackupRow, InstanceRow, OfferingRow, ProviderRow, TaskRow } from '../store/schema.js';
@@ -43,7 +44,12 @@ export class Operations {
     private readonly providerSchedules: ProviderScheduleRepository,
     private readonly maintenance: MaintenanceRepository,
     private readonly wake: () => void,
-  ) {}
+  ) {
+    this.claims = new LocatorClaims(catalog);
+  }
+
+  /** Who may claim what on the SP's infrastructure: judged before any task that uses a locator. */
+  private readonly claims: LocatorClaims;
 
   async visibleInstance(p: Principal, id: string): Promise<InstanceRow> {
     const instance = await this.catalog.getInstance(id);
@@ -154,6 +160,8 @@ export class Operations {
     offering: OfferingRow,
     assignedAt: number,
   ): Promise<{ instance: InstanceRow; task?: TaskRow }> {
+    const provider = await this.catalog.getProvider(offering.providerId);
+    if (provider) await this.claims.checkBinding(instance, provider);
     const result = await this.providerSchedules.assign(instance, offering, assignedAt);
     if (result.task) this.wake();
     return result;
@@ -235,6 +243,9 @@ export class Operations {
    */
   async restore(p: Principal, backupId: string, targetPath?: string): Promise<TaskRow> {
     const { backup, instance, offering, provider } = await this.restoreTarget(p, backupId);
+    // The point may come from an offering (and connection) the instance has since left.
+    await this.claims.checkBinding(instance, provider);
+    if (targetPath !== undefined) await this.claims.checkTarget(p, provider, instance.tenantId, targetPath);
     // A restore to another path leaves the instance alone: it need not be stopped.
     const requireStopped =
       targetPath === undefined &&
@@ -411,6 +422,8 @@ export class Operations {
     if (!offering || !provider) {
       throw new ConflictError(`the offering or provider of backup ${backupId} no longer exists`, 'no_provider');
     }
+    await this.claims.checkBinding(source, provider);
+    await this.claims.checkBinding(target, provider, 'targetInstanceId');
     // The target instance is the one being changed: it is the one locked while this runs.
     return this.enqueue(p, 'restore-volume', target, offering, provider, backup.id, {
       instanceId: source.id,

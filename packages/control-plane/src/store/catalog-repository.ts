@@ -10,6 +10,7 @@ import {
   type ScheduleOwner,
   type ScheduleState,
 } from '../domain/provider-schedule.js';
+import type { LocatorClaim, TenantLocators } from '../domain/locator-claims.js';
 import type { Database, InstanceRow, OfferingRow, ProviderRow } from './schema.js';
 import type { SecretBox } from './secrets.js';
 
@@ -20,6 +21,8 @@ export interface ProviderInput {
   endpoint: string | null;
   config: Record<string, unknown>;
   credentials: Record<string, unknown> | null;
+  /** Who may claim locators through it; default `sp-only`. */
+  tenantLocators?: TenantLocators;
 }
 
 export interface Sla {
@@ -49,6 +52,8 @@ export interface InstanceInput {
   zone: string;
   locator: unknown;
   agentId: string | null;
+  /** Who set the locator; default `tenant`, the claim that is judged. */
+  locatorClaim?: LocatorClaim;
 }
 
 /** An instance's schedule columns, typed. */
@@ -91,9 +96,67 @@ export class CatalogRepository {
       credentialsEnc: input.credentials ? this.secrets.seal(input.credentials) : null,
       createdAt: now,
       updatedAt: now,
+      tenantLocators: input.tenantLocators ?? 'sp-only',
     };
     await this.db.insertInto('providers').values(row).execute();
     return row;
+  }
+
+  /** The host roots `tenantId` was granted on the connection (empty: none). */
+  async tenantRoots(providerId: string, tenantId: string): Promise<string[]> {
+    const row = await this.db
+      .selectFrom('providerTenantRoots')
+      .select('roots')
+      .where('providerId', '=', providerId)
+      .where('tenantId', '=', tenantId)
+      .executeTakeFirst();
+    return row ? (JSON.parse(row.roots) as string[]) : [];
+  }
+
+  /** Every tenant's roots on the connection, by tenant id. */
+  async allTenantRoots(providerId: string): Promise<Map<string, string[]>> {
+    const rows = await this.db
+      .selectFrom('providerTenantRoots')
+      .select(['tenantId', 'roots'])
+      .where('providerId', '=', providerId)
+      .orderBy('tenantId')
+      .execute();
+    return new Map(rows.map((r) => [r.tenantId, JSON.parse(r.roots) as string[]]));
+  }
+
+  /** Grants (or, with an empty list, withdraws) a tenant's roots on the connection. */
+  async setTenantRoots(providerId: string, tenantId: string, roots: readonly string[], now = Date.now()) {
+    await this.db
+      .deleteFrom('providerTenantRoots')
+      .where('providerId', '=', providerId)
+      .where('tenantId', '=', tenantId)
+      .execute();
+    if (roots.length > 0)
+      await this.db
+        .insertInto('providerTenantRoots')
+        .values({ providerId, tenantId, roots: JSON.stringify(roots), createdAt: now, updatedAt: now })
+        .execute();
+  }
+
+  /** The connections of a zone, with the policy each applies to tenant locators. */
+  async providersInZone(zone: string): Promise<ProviderRow[]> {
+    return this.db.selectFrom('providers').selectAll().where('zone', '=', zone).orderBy('id').execute();
+  }
+
+  /**
+   * Instances whose locator a tenant claimed and that use the connection: through their
+   * offering. (A restore-volume target is judged when the restore is asked.)
+   */
+  async tenantClaimsOn(providerId: string, tenantId?: string): Promise<InstanceRow[]> {
+    let q = this.db
+      .selectFrom('instances')
+      .innerJoin('offerings', 'offerings.id', 'instances.offeringId')
+      .selectAll('instances')
+      .where('offerings.providerId', '=', providerId)
+      .where('instances.locatorClaim', '=', 'tenant')
+      .orderBy('instances.id');
+    if (tenantId !== undefined) q = q.where('instances.tenantId', '=', tenantId);
+    return q.execute();
   }
 
   async getProvider(id: string): Promise<ProviderRow | undefined> {
@@ -125,6 +188,7 @@ export class CatalogRepository {
       endpoint?: string | null;
       config?: Record<string, unknown>;
       credentials?: Record<string, unknown> | null;
+      tenantLocators?: TenantLocators;
     },
     now = Date.now(),
   ): Promise<void> {
@@ -132,6 +196,7 @@ export class CatalogRepository {
       .updateTable('providers')
       .set({
         ...(patch.name !== undefined ? { name: patch.name } : {}),
+        ...(patch.tenantLocators !== undefined ? { tenantLocators: patch.tenantLocators } : {}),
         ...(patch.endpoint !== undefined ? { endpoint: patch.endpoint } : {}),
         ...(patch.config !== undefined ? { config: JSON.stringify(patch.config) } : {}),
         ...(patch.credentials !== undefined
@@ -146,6 +211,7 @@ export class CatalogRepository {
   async deleteProvider(id: string): Promise<void> {
     const used = await this.db.selectFrom('offerings').select('id').where('providerId', '=', id).executeTakeFirst();
     if (used) throw new ConflictError(`provider connection ${id} is used by offering ${used.id}`, 'provider_in_use');
+    await this.db.deleteFrom('providerTenantRoots').where('providerId', '=', id).execute();
     await this.db.deleteFrom('providers').where('id', '=', id).execute();
   }
 
@@ -337,6 +403,7 @@ export class CatalogRepository {
       scheduleOwner: null,
       scheduleState: null,
       scheduleTaskId: null,
+      locatorClaim: input.locatorClaim ?? 'tenant',
     };
     await this.db.insertInto('instances').values(row).execute();
     return row;

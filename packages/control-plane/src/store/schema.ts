@@ -59,6 +59,17 @@ export interface ProviderRow {
   credentialsEnc: string | null;
   createdAt: number;
   updatedAt: number;
+  /** Who may claim locators through it (migration 0014, domain/locator-claims.ts). */
+  tenantLocators: string;
+}
+/** The host roots a tenant was granted on a provider connection (migration 0014). */
+export interface ProviderTenantRootsRow {
+  providerId: string;
+  tenantId: string;
+  /** JSON list of absolute paths. */
+  roots: string;
+  createdAt: number;
+  updatedAt: number;
 }
 export interface OfferingRow {
   id: string;
@@ -97,6 +108,8 @@ export interface InstanceRow {
   scheduleState: string | null;
   /** The configure-schedule or deconfigure-schedule task the state belongs to. */
   scheduleTaskId: string | null;
+  /** Who set the locator: 'sp' or 'tenant' (migration 0014). */
+  locatorClaim: string;
 }
 export interface TaskRow {
   id: string;
@@ -315,6 +328,7 @@ export interface Database {
   agentEnrollments: AgentEnrollmentRow;
   agents: AgentRow;
   providers: ProviderRow;
+  providerTenantRoots: ProviderTenantRootsRow;
   offerings: OfferingRow;
   offeringGrants: OfferingGrantRow;
   instances: InstanceRow;

@@ -22,4 +22,3 @@ export * from './manifest-check.js';
 export * from './provider.js';
 export * from './errors.js';
 export * from './version.js';
-export * from './host-paths.js';

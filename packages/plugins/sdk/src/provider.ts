@@ -1,6 +1,17 @@
-import type { HostAccess } from './host-paths.js';
 import type { Operation, PluginManifest } from './manifest.js';
 
+/**
+ * What a task may touch on the agent's host, from the agent's own configuration (never from the
+ * control plane): a plugin that declares `host-paths` reads and writes only below `roots`, and
+ * never at, inside or above a `denied` path (the agent's state directory: its credential, journal
+ * and spool).
+ */
+export interface HostAccess {
+  /** Absolute directories this task may read from and write to (already narrowed to its tenant). */
+  roots: readonly string[];
+  /** Absolute paths never backed up nor restored into, nor any path inside or above them. */
+  denied: readonly string[];
+}
 /** A provider connection as the control plane holds it; credentials arrive decrypted. */
 export interface ProviderConnection {
   endpoint: string | null;

@@ -63,12 +63,16 @@ export function instanceRoutes(deps: ApiDeps) {
           ]);
         }
       }
+      // A locator is a claim on the SP's infrastructure: a tenant's is judged, an sp-admin's stands.
+      const locatorClaim = isSpAdmin(p) ? 'sp' : 'tenant';
+      if (locatorClaim === 'tenant') await deps.claims.checkNew(input.zone, tenantId, input.locator);
       const row = await deps.catalog.createInstance({
         tenantId,
         name: input.name,
         zone: input.zone,
         locator: input.locator,
         agentId: input.agentId ?? null,
+        locatorClaim,
       });
       return c.json(instanceView(row), 201, { Location: `/v1/instances/${row.id}` });
     },

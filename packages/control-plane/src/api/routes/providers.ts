@@ -1,5 +1,6 @@
 import { createRoute } from '@hono/zod-openapi';
 import { InputError, NotFoundError } from '../../domain/errors.js';
+import { normalizeRoot } from '../../domain/locator-claims.js';
 import { defaultPriority } from '../../domain/access.js';
 import { principal, spAdminOnly } from '../auth.js';
 import type { ApiDeps } from '../context.js';
@@ -18,6 +19,9 @@ import {
   ProviderOfferings,
   ProviderPage,
   ProviderPatch,
+  ProviderTenantParams,
+  TenantRoots,
+  TenantRootsPut,
   Task,
   Zone,
   ZoneIdParams,
@@ -66,6 +70,7 @@ export function providerRoutes(deps: ApiDeps) {
         endpoint: input.endpoint ?? null,
         config: input.config ?? {},
         credentials: input.credentials ?? null,
+        ...(input.tenantLocators ? { tenantLocators: input.tenantLocators } : {}),
       });
       return c.json(providerView(row), 201, { Location: `/v1/zones/${zone}/providers/${row.id}` });
     },
@@ -116,6 +121,7 @@ export function providerRoutes(deps: ApiDeps) {
     async (c) => {
       const row = await providerIn(c.req.valid('param'));
       const { plugin: _never, ...patch } = c.req.valid('json');
+      if (patch.tenantLocators !== undefined) await deps.claims.checkChange(row, { policy: patch.tenantLocators });
       await deps.catalog.updateProvider(row.id, patch);
       return c.json(providerView((await deps.catalog.getProvider(row.id))!), 200);
     },
@@ -219,6 +225,52 @@ export function providerRoutes(deps: ApiDeps) {
     async (c) => {
       const row = await providerIn(c.req.valid('param'));
       return c.json(driftView(row.id, await deps.operations.drift(row)), 200);
+    },
+  );
+
+  const rootsIn = async (params: { zone: string; id: string; tenantId: string }) => {
+    const row = await providerIn(params);
+    if (!Id.safeParse(params.tenantId).success || !(await deps.tenants.get(params.tenantId)))
+      throw new NotFoundError('tenant', params.tenantId);
+    return row;
+  };
+
+  app.openapi(
+    createRoute({
+      middleware: [spAdminOnly] as const,
+      method: 'get',
+      path: '/zones/{zone}/providers/{id}/tenant-roots/{tenantId}',
+      tags,
+      summary: 'The host roots a tenant may name in its locators and restore targets on this connection (sp-admin)',
+      request: { params: ProviderTenantParams },
+      responses: { 200: jsonResponse(TenantRoots, 'the roots (empty: none granted)'), ...errorResponses },
+    }),
+    async (c) => {
+      const params = c.req.valid('param');
+      const row = await rootsIn(params);
+      const roots = await deps.catalog.tenantRoots(row.id, params.tenantId);
+      return c.json({ providerId: row.id, tenantId: params.tenantId, roots }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      middleware: [spAdminOnly] as const,
+      method: 'put',
+      path: '/zones/{zone}/providers/{id}/tenant-roots/{tenantId}',
+      tags,
+      summary:
+        "Grant a tenant host roots on this connection (sp-admin): with tenantLocators granted-roots, the tenant may name paths below them; an empty list withdraws the grant. Refused (409 locator_claims_in_use) while the tenant's instances use paths the change would take away",
+      request: { params: ProviderTenantParams, ...jsonBody(TenantRootsPut) },
+      responses: { 200: jsonResponse(TenantRoots, 'the roots now granted'), ...errorResponses },
+    }),
+    async (c) => {
+      const params = c.req.valid('param');
+      const row = await rootsIn(params);
+      const roots = [...new Set(c.req.valid('json').roots.map((r) => (normalizeRoot(r) as { root: string }).root))];
+      await deps.claims.checkChange(row, { tenantId: params.tenantId, roots });
+      await deps.catalog.setTenantRoots(row.id, params.tenantId, roots);
+      return c.json({ providerId: row.id, tenantId: params.tenantId, roots }, 200);
     },
   );
 

@@ -20,7 +20,6 @@ export {
   type GuardOptions,
   type TaskFailure,
 } from './guard.js';
-export { confineRequest } from './confine.js';
 export { invoke } from './invoke.js';
 export {
   MAX_EVENT_DATA_JSON,

@@ -1,7 +1,6 @@
-import os from 'node:os';
 import { FailureCodes, PluginError } from '../errors.js';
-import { confineRequest } from '../host/confine.js';
-import type { HostAccess } from '../host-paths.js';
+import { confineRequest, TEST_HOST } from '../paths/index.js';
+import type { HostAccess } from '../provider.js';
 import { DEFAULT_ABORT_GRACE_MS, guard, TaskAbort, type TaskFailure } from '../host/guard.js';
 import { invoke } from '../host/invoke.js';
 import { normalizeEvent, normalizeProgress, type ProgressRecord } from '../host/reports.js';
@@ -300,7 +299,7 @@ export class MockTaskEnvironment {
       credentials: options.credentials ?? {},
     }) as ProviderConnection;
 
-    const host: HostAccess = toPlain(options.host ?? { roots: [os.tmpdir()], denied: [] }) as HostAccess;
+    const host: HostAccess = toPlain(options.host ?? TEST_HOST) as HostAccess;
     const hostPaths = this.manifest.capabilities.includes('host-paths');
     const call = (signal: AbortSignal): Promise<unknown> => {
       // In its worker thread, the plugin's signal is aborted with an AbortError naming the reason.

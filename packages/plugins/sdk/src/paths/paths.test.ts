@@ -2,8 +2,7 @@ import { lstat, mkdir, mkdtemp, readFile, readlink, realpath, rm, symlink, write
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { confineRequest } from './host/confine.js';
-import { confinePath, makeStaging, placeRestored, type HostAccess } from './host-paths.js';
+import { confinePath, confineRequest, makeStaging, placeRestored, type HostAccess } from './index.js';
 
 let dir: string;
 let host: HostAccess;

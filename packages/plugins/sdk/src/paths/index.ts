@@ -1,20 +1,18 @@
 import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
-import { PluginError } from './errors.js';
+import { PluginError } from '../errors.js';
+import type { Operation } from '../manifest.js';
+import type { HostAccess } from '../provider.js';
+
+export type { HostAccess } from '../provider.js';
 
 /**
- * What a task may touch on the agent's host, from the agent's own configuration (never from the
- * control plane): a plugin that declares `host-paths` reads and writes only below `roots`, and
- * never at, inside or above a `denied` path (the agent's state directory: its credential, journal
- * and spool).
+ * @cairn/plugin-sdk/paths: for plugins that read and write host paths (they declare the
+ * `host-paths` trait): judge a path against `ctx.host`, and restore without following links.
+ * Node only (it uses node:fs); the SDK's main entry stays free of it.
  */
-export interface HostAccess {
-  /** Absolute directories this task may read from and write to (already narrowed to its tenant). */
-  roots: readonly string[];
-  /** Absolute paths never backed up nor restored into, nor any path inside or above them. */
-  denied: readonly string[];
-}
 
 /** The failure code of every path refused by confinement. */
 export const PATH_NOT_ALLOWED = 'PATH_NOT_ALLOWED';
@@ -210,4 +208,50 @@ export async function placeRestored(
     missing.unshift(at);
   for (const dir of missing) await fs.mkdir(dir, { mode: 0o755 });
   await merge(from, real);
+}
+
+/** What a plugin's own tests may touch by default: the system's temporary directory. */
+export const TEST_HOST: HostAccess = { roots: [os.tmpdir()], denied: [] };
+
+/** The operations whose host paths are judged before the plugin runs. */
+const TOUCHING: ReadonlySet<Operation> = new Set(['backup', 'restore', 'restore-volume', 'preflight']);
+
+const field = (o: unknown, key: string): unknown =>
+  typeof o === 'object' && o !== null && !Array.isArray(o) ? (o as Record<string, unknown>)[key] : undefined;
+
+async function confineLocator(locator: unknown, host: HostAccess, what: string): Promise<void> {
+  const paths = field(locator, 'paths');
+  if (!Array.isArray(paths) || paths.length === 0)
+    throw new PluginError(
+      'BAD_LOCATOR',
+      `${what} must be {"paths": [...]}, a non-empty list of absolute paths on the agent's host; got ${JSON.stringify(locator ?? null).slice(0, 200)}`,
+    );
+  for (const [i, p] of paths.entries()) await confinePath(p, host, `${what}.paths[${i}]`);
+}
+
+/**
+ * The agent's own check of a task for a plugin that declares `host-paths`, before any plugin code
+ * runs: every path of the locator, of a restore-volume's target locator and of a restore target
+ * must resolve below the agent's roots for the task's tenant and away from its own state, whatever
+ * the control plane sent. Rejects with PluginError `PATH_NOT_ALLOWED` (or `BAD_LOCATOR`).
+ *
+ * @example await confineRequest('restore', { locator: { paths: ['/srv/t/a'] }, target: { path: '/etc' } }, host) // → throws PATH_NOT_ALLOWED
+ */
+export async function confineRequest(
+  operation: Operation,
+  params: Record<string, unknown>,
+  host: HostAccess,
+): Promise<void> {
+  if (!TOUCHING.has(operation)) return;
+  const locator = params['locator'];
+  // A preflight of the connection alone names no instance.
+  if (!(operation === 'preflight' && (locator === undefined || locator === null)))
+    await confineLocator(locator, host, 'locator');
+  if (operation === 'restore-volume' && params['targetLocator'] !== undefined && params['targetLocator'] !== null)
+    await confineLocator(params['targetLocator'], host, 'targetLocator');
+  const target = params['target'];
+  if ((operation === 'restore' || operation === 'restore-volume') && target !== undefined && target !== null) {
+    const p = typeof target === 'string' ? target : field(target, 'path');
+    await confinePath(p, host, 'target.path');
+  }
 }

@@ -1,0 +1,126 @@
+/*
+ * An instance's locator and a restore target are claims on the service provider's
+ * infrastructure, never facts. Who may make them, per provider connection:
+ *
+ * - `sp-only` (the default): only an sp-admin sets a locator the connection will use, or a
+ *   restore target other than the instance's own.
+ * - `granted-roots`: a tenant may also name host paths (`{paths: [...]}`, a target `path`), each
+ *   below one of the roots the SP granted that tenant on the connection.
+ * - `any`: a tenant names any locator (for providers whose locators name nothing of the SP's,
+ *   such as the dummy simulator, or whose plugin proves ownership itself).
+ *
+ * The agent judges every host path again against its own configuration, after resolving links.
+ */
+
+export const TENANT_LOCATORS = ['sp-only', 'granted-roots', 'any'] as const;
+export type TenantLocators = (typeof TENANT_LOCATORS)[number];
+
+/** Who made an instance's locator claim: an sp-admin (`sp`) or the tenant itself (`tenant`). */
+export type LocatorClaim = 'sp' | 'tenant';
+
+export type Judgement = { ok: true } | { ok: false; path: string; message: string };
+
+const OK: Judgement = { ok: true };
+
+/** A POSIX path without `.` segments, repeated or trailing slashes; undefined when not absolute. */
+function normalAbsolute(p: string): string | undefined {
+  if (!p.startsWith('/') || p.includes('\0')) return undefined;
+  return (
+    '/' +
+    p
+      .split('/')
+      .filter((seg) => seg !== '' && seg !== '.')
+      .join('/')
+  );
+}
+
+/** At most this many roots per tenant on one connection, each at most 4,096 characters. */
+export const MAX_TENANT_ROOTS = 20;
+
+/**
+ * A root as the SP grants it: absolute, POSIX, without `.`/`..` segments, normalized (no trailing
+ * slash), and not `/`. Returns the problem, or the normalized root.
+ *
+ * @example normalizeRoot('/srv/tenants/acme/') // → { ok: true, root: '/srv/tenants/acme' }
+ */
+export function normalizeRoot(raw: string): { ok: true; root: string } | { ok: false; message: string } {
+  const root = normalAbsolute(raw);
+  if (root === undefined) return { ok: false, message: 'must be an absolute path on the agent host' };
+  if (raw.split('/').some((seg) => seg === '..' || seg === '.'))
+    return { ok: false, message: 'must not contain . or .. segments' };
+  if (root === '/') return { ok: false, message: 'must not grant the whole file system' };
+  return { ok: true, root };
+}
+
+/** `p` (normalized) is `root` or lies below it. */
+function within(p: string, root: string): boolean {
+  return p === root || p.startsWith(`${root}/`);
+}
+
+/**
+ * Judges one host path a tenant names against its granted roots, lexically: `..` segments are
+ * refused outright (the agent resolves links later; the control plane cannot see them).
+ */
+export function judgeTenantPath(p: unknown, roots: readonly string[], field: string): Judgement {
+  const normal = typeof p === 'string' ? normalAbsolute(p) : undefined;
+  if (typeof p !== 'string' || normal === undefined)
+    return { ok: false, path: field, message: 'must be an absolute path on the agent host' };
+  if (p.split('/').some((seg) => seg === '..'))
+    return { ok: false, path: field, message: 'must not contain .. segments' };
+  if (!roots.some((r) => within(normal, r)))
+    return {
+      ok: false,
+      path: field,
+      message:
+        roots.length === 0
+          ? 'no host path is granted to this tenant on the provider connection'
+          : `${normal} is outside the roots granted to this tenant on the provider connection (${roots.join(', ')})`,
+    };
+  return OK;
+}
+
+/**
+ * May a tenant's locator be used through a connection with `policy` and the tenant's `roots`
+ * there? `field` names the locator in the answer (`locator`, or the instance's).
+ *
+ * @example judgeTenantLocator('granted-roots', ['/srv/t/a'], { paths: ['/etc'] }, 'locator') // → { ok: false, path: 'locator.paths[0]', ... }
+ */
+export function judgeTenantLocator(
+  policy: TenantLocators,
+  roots: readonly string[],
+  locator: unknown,
+  field: string,
+): Judgement {
+  if (policy === 'any') return OK;
+  if (policy === 'sp-only')
+    return {
+      ok: false,
+      path: field,
+      message: 'only a service-provider admin may set locators on this provider connection',
+    };
+  const paths = (locator as { paths?: unknown } | null)?.paths;
+  if (typeof locator !== 'object' || locator === null || !Array.isArray(paths) || paths.length === 0)
+    return { ok: false, path: field, message: 'must be {"paths": [...]}, absolute paths below the granted roots' };
+  for (const [i, p] of paths.entries()) {
+    const j = judgeTenantPath(p, roots, `${field}.paths[${i}]`);
+    if (!j.ok) return j;
+  }
+  return OK;
+}
+
+/** May a tenant restore to `targetPath` (not the instance's own place) through this connection? */
+export function judgeTenantTarget(
+  policy: TenantLocators,
+  roots: readonly string[],
+  targetPath: string,
+  field = 'targetPath',
+): Judgement {
+  if (policy === 'any') return OK;
+  if (policy === 'sp-only')
+    return {
+      ok: false,
+      path: field,
+      message: 'only a service-provider admin may restore to another path on this provider connection',
+    };
+  return judgeTenantPath(targetPath, roots, field);
+}
