@@ -9,6 +9,8 @@ export class Api {
   constructor(
     readonly url: string,
     readonly token: string,
+    /** Over TLS: a fetch that trusts the control plane's certificate (ControlPlaneProc.fetch). */
+    private readonly fetch: typeof globalThis.fetch = globalThis.fetch,
   ) {}
 
   async call<T = any>(
@@ -17,7 +19,7 @@ export class Api {
     body?: unknown,
     headers: Record<string, string> = {},
   ): Promise<Reply<T>> {
-    const res = await fetch(`${this.url}${path}`, {
+    const res = await this.fetch(`${this.url}${path}`, {
       method,
       headers: {
         authorization: `Bearer ${this.token}`,

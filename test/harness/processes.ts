@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fetchTrusting, type TestCertificate } from './tls.js';
 import { waitFor } from './wait.js';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -100,6 +101,8 @@ export interface ControlPlaneProc {
   url: string;
   port: number;
   adminToken: string;
+  /** A `fetch` that trusts this control plane (over TLS, its test certificate). */
+  fetch: typeof fetch;
 }
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
@@ -110,6 +113,8 @@ export async function startControlPlane(opts: {
   dataDir: string;
   port?: number;
   env?: Record<string, string>;
+  /** Serve HTTPS (and wss://) with this certificate. */
+  tls?: TestCertificate;
 }): Promise<ControlPlaneProc> {
   const child = spawn(process.execPath, [bin(CP_BIN)], {
     env: {
@@ -127,13 +132,34 @@ export async function startControlPlane(opts: {
       CAIRN_SHUTDOWN_DRAIN_MS: '0',
       // Periodic sync has tests of its own; elsewhere it would add sync tasks (and their deletes) no test counts.
       CAIRN_SYNC_INTERVAL_S: '0',
+      ...(opts.tls ? { CAIRN_TLS_CERT: opts.tls.certFile, CAIRN_TLS_KEY: opts.tls.keyFile } : {}),
       ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const proc = new Proc(child);
   const line = await proc.waitForLog((l) => l['msg'] === 'control plane listening', 'control plane to listen');
-  return { proc, url: String(line['url']), port: Number(line['port']), adminToken: ADMIN_TOKEN };
+  return {
+    proc,
+    url: String(line['url']),
+    port: Number(line['port']),
+    adminToken: ADMIN_TOKEN,
+    fetch: opts.tls ? fetchTrusting(opts.tls.pem) : fetch,
+  };
+}
+
+/** Runs `cairn-control-plane` expecting it not to start (bad settings): to its exit. */
+export async function runControlPlaneCommand(env: Record<string, string>): Promise<Proc> {
+  const proc = new Proc(
+    spawn(process.execPath, [bin(CP_BIN)], {
+      env: { ...process.env, CAIRN_HOST: '127.0.0.1', CAIRN_PORT: '0', CAIRN_ADMIN_TOKEN: ADMIN_TOKEN, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  const t = setTimeout(() => proc.child.kill('SIGKILL'), 30_000);
+  await proc.exit();
+  clearTimeout(t);
+  return proc;
 }
 
 export function tempDir(prefix: string): string {
@@ -158,13 +184,14 @@ export interface AgentProc {
   agentId: string;
 }
 
-/** Enrolls an agent with a fresh one-time token (over HTTP) into a new state dir. */
+/** Enrolls an agent with a fresh one-time token into a new state dir; `args` go to `cairn-agent enroll`. */
 export async function enrollAgent(
   cp: ControlPlaneProc,
   zone: string,
   name: string,
+  opts: { args?: string[] } = {},
 ): Promise<{ stateDir: string; agentId: string }> {
-  const res = await fetch(`${cp.url}/v1/agent-enrollments`, {
+  const res = await cp.fetch(`${cp.url}/v1/agent-enrollments`, {
     method: 'POST',
     headers: { authorization: `Bearer ${cp.adminToken}`, 'content-type': 'application/json' },
     body: JSON.stringify({ zone }),
@@ -182,6 +209,7 @@ export async function enrollAgent(
     stateDir,
     '--name',
     name,
+    ...(opts.args ?? []),
   ]);
   if (proc.exitCode !== 0)
     throw new Error(`cairn-agent enroll exited ${proc.exitCode}: ${proc.stderr.join('\n')} ${proc.lines.join('\n')}`);

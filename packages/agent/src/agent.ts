@@ -124,6 +124,7 @@ export class Agent {
     this.connection = new AgentConnection({
       server: opts.server ?? opts.credential.server,
       credential: opts.credential.credential,
+      ...(opts.credential.serverTrust ? { trust: opts.credential.serverTrust } : {}),
       log: this.log,
       ...(opts.backoff ? { backoff: opts.backoff } : {}),
       ...(opts.maxFrameBytes ? { maxFrameBytes: opts.maxFrameBytes } : {}),

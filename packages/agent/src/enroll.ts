@@ -1,7 +1,11 @@
-import { rmSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { parseFingerprint, ServerTrustError, trustedConnection, type ServerTrust } from './session/tls.js';
 import { serverBase } from './session/url.js';
 import { readCredential, writeCredential, type AgentCredential } from './state/credential.js';
 
@@ -12,6 +16,10 @@ export interface EnrollOptions {
   name?: string;
   force?: boolean;
   hostname?: string;
+  /** A PEM file of the CA that signed the control plane's certificate (https only). */
+  caFile?: string;
+  /** The SHA-256 fingerprint of the control plane's certificate, pinned (https only). */
+  fingerprint?: string;
 }
 
 /** Raised for anything that stops an enrollment; `exitCode` is what the CLI exits with. */
@@ -32,17 +40,90 @@ const enrolledSchema = z.object({
   name: z.string().optional(),
 });
 
+interface Answer {
+  status: number;
+  statusText: string;
+  text: string;
+}
+
 /** Pulls the human message out of an `application/problem+json` error body. */
-async function problemDetail(res: Response): Promise<string> {
-  const text = await res.text().catch(() => '');
+function problemDetail(res: Answer): string {
   try {
-    const body = JSON.parse(text) as { detail?: unknown; title?: unknown };
+    const body = JSON.parse(res.text) as { detail?: unknown; title?: unknown };
     if (typeof body.detail === 'string' && body.detail !== '') return body.detail;
     if (typeof body.title === 'string' && body.title !== '') return body.title;
   } catch {
     // not JSON: fall through to the status line
   }
   return `HTTP ${res.status} ${res.statusText}`.trim();
+}
+
+/**
+ * The server trust the enroll flags ask for. Pinning comes only from the operator's flag, never
+ * from what a server shows on first contact.
+ */
+function trustOf(opts: EnrollOptions, https: boolean): ServerTrust | undefined {
+  if (opts.caFile !== undefined && opts.fingerprint !== undefined)
+    throw new EnrollError('--ca-file and --fingerprint exclude each other: give one', 2);
+  if ((opts.caFile !== undefined || opts.fingerprint !== undefined) && !https)
+    throw new EnrollError(
+      `--${opts.caFile !== undefined ? 'ca-file' : 'fingerprint'} needs an https:// --server (plain http has no certificate to check)`,
+      2,
+    );
+  if (opts.fingerprint !== undefined) {
+    const fingerprint = parseFingerprint(opts.fingerprint);
+    if (!fingerprint)
+      throw new EnrollError(
+        `--fingerprint must be the SHA-256 fingerprint of the control plane's certificate (32 bytes, sha256:AB:CD:...), got "${opts.fingerprint}"`,
+        2,
+      );
+    return { fingerprint };
+  }
+  if (opts.caFile === undefined) return undefined;
+  let ca: string;
+  try {
+    ca = readFileSync(opts.caFile, 'utf8');
+  } catch (err) {
+    throw new EnrollError(`--ca-file: cannot read ${opts.caFile}: ${(err as Error).message}`, 2);
+  }
+  try {
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM block');
+    new X509Certificate(ca);
+  } catch {
+    throw new EnrollError(`--ca-file: ${opts.caFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`, 2);
+  }
+  return { ca };
+}
+
+/** POSTs JSON; over https the request is written only to a server that passed `trust`. */
+function postJson(url: string, body: unknown, trust: ServerTrust | undefined, timeoutMs: number): Promise<Answer> {
+  const target = new URL(url);
+  const https = target.protocol === 'https:';
+  return new Promise((resolve, reject) => {
+    const req = (https ? httpsRequest : httpRequest)(
+      target,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        signal: AbortSignal.timeout(timeoutMs),
+        ...(https ? { createConnection: trustedConnection(trust) } : {}),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            statusText: res.statusMessage ?? '',
+            text: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
 }
 
 /**
@@ -62,6 +143,7 @@ export async function enroll(opts: EnrollOptions): Promise<AgentCredential> {
   } catch {
     throw new EnrollError(`--server must be an http:// or https:// URL, got "${opts.server}"`, 2);
   }
+  const serverTrust = trustOf(opts, base.startsWith('https:'));
   let existing: AgentCredential | undefined;
   try {
     existing = readCredential(opts.stateDir);
@@ -74,22 +156,23 @@ export async function enroll(opts: EnrollOptions): Promise<AgentCredential> {
     );
   }
   const hostname = opts.hostname ?? os.hostname();
-  let res: Response;
+  let res: Answer;
   try {
-    res = await fetch(`${base}/v1/agents/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify({ token: opts.token, name: opts.name ?? hostname, hostname }),
-      signal: AbortSignal.timeout(30_000),
-    });
+    res = await postJson(
+      `${base}/v1/agents/enroll`,
+      { token: opts.token, name: opts.name ?? hostname, hostname },
+      serverTrust,
+      30_000,
+    );
   } catch (err) {
-    const cause = (err as { cause?: { message?: string } }).cause?.message;
-    throw new EnrollError(`cannot reach the control plane at ${base}: ${cause ?? (err as Error).message}`);
+    if (err instanceof ServerTrustError)
+      throw new EnrollError(`refusing the control plane at ${base}: ${err.message}; the token was not sent`);
+    throw new EnrollError(`cannot reach the control plane at ${base}: ${(err as Error).message}`);
   }
-  if (res.status !== 201 && res.status !== 200) throw new EnrollError(await problemDetail(res));
+  if (res.status !== 201 && res.status !== 200) throw new EnrollError(problemDetail(res));
   let body: z.infer<typeof enrolledSchema>;
   try {
-    body = enrolledSchema.parse(await res.json());
+    body = enrolledSchema.parse(JSON.parse(res.text));
   } catch {
     throw new EnrollError('the control plane answered the enrollment with an unexpected body');
   }
@@ -99,6 +182,7 @@ export async function enroll(opts: EnrollOptions): Promise<AgentCredential> {
     credential: body.credential,
     zone: body.zone,
     name: body.name ?? opts.name ?? hostname,
+    ...(serverTrust ? { serverTrust } : {}),
   };
   if (opts.force) {
     rmSync(path.join(opts.stateDir, 'spool'), { recursive: true, force: true });

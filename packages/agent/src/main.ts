@@ -68,6 +68,11 @@ async function runCommand(flags: RunFlags): Promise<void> {
     );
   const config = parsed.config;
   const credential = requireCredential('run', config.stateDir);
+  // An agent enrolled over TLS never sends its credential in clear text, whatever --server says.
+  if (config.server?.startsWith('http:') && credential.server.startsWith('https:'))
+    exit(2, [
+      `cairn-agent run: --server ${config.server} is plain http, but this agent was enrolled over https (${credential.server}); use https`,
+    ]);
 
   const { plugins, errors } = await loadPlugins(config.plugins);
   // The agent refuses to start with a plugin it cannot host: a half-equipped agent would
@@ -158,6 +163,16 @@ async function runCommand(flags: RunFlags): Promise<void> {
   process.on('SIGTERM', onSignal);
 }
 
+interface EnrollFlags {
+  server: string;
+  token: string;
+  stateDir?: string;
+  name?: string;
+  force?: boolean;
+  caFile?: string;
+  fingerprint?: string;
+}
+
 function buildProgram(): Command {
   const program = new Command('cairn-agent')
     .description('Cairn agent: runs backup tasks through provider plugins for a Cairn control plane')
@@ -174,7 +189,12 @@ function buildProgram(): Command {
     .option('--state-dir <dir>', `agent state directory (or ${RUN_ENV.stateDir})`)
     .option('--name <name>', 'agent name shown in the control plane (default: the host name)')
     .option('--force', 'replace an agent already enrolled in the state directory')
-    .action(async (opts: { server: string; token: string; stateDir?: string; name?: string; force?: boolean }) => {
+    .option('--ca-file <file>', "PEM file of the CA that signed the control plane's certificate (https only)")
+    .option(
+      '--fingerprint <sha256>',
+      "pin the control plane's certificate by its SHA-256 fingerprint, sha256:AB:CD:... (https only)",
+    )
+    .action(async (opts: EnrollFlags) => {
       const stateDir = stateDirOf('enroll', opts.stateDir);
       try {
         const cred = await enroll({
@@ -183,6 +203,8 @@ function buildProgram(): Command {
           stateDir,
           force: opts.force === true,
           ...(opts.name !== undefined ? { name: opts.name } : {}),
+          ...(opts.caFile !== undefined ? { caFile: opts.caFile } : {}),
+          ...(opts.fingerprint !== undefined ? { fingerprint: opts.fingerprint } : {}),
         });
         process.stdout.write(
           `enrolled agent ${cred.agentId} (${cred.name}) in zone ${cred.zone}; credential saved to ${credentialPath(stateDir)}\n`,

@@ -43,6 +43,8 @@ export interface Config {
   preflightWaitMs: number;
   /** TEST ONLY: a file holding the scheduler's current time (needs NODE_ENV=test). */
   testClockFile: string | undefined;
+  /** Serve HTTPS (and wss:// for agents) with this PEM certificate chain and key; plain HTTP without. */
+  tls: { certFile: string; keyFile: string } | undefined;
 }
 
 const int = (min: number) => z.coerce.number().int().min(min);
@@ -85,6 +87,8 @@ const schema = z.object({
   CAIRN_POWER_STATE_WAIT_MS: int(100).max(120_000).default(30_000),
   CAIRN_PREFLIGHT_WAIT_MS: int(100).max(120_000).default(30_000),
   CAIRN_TEST_CLOCK_FILE: z.string().min(1).optional(),
+  CAIRN_TLS_CERT: z.string().min(1, 'must be the path of a PEM certificate file').optional(),
+  CAIRN_TLS_KEY: z.string().min(1, 'must be the path of a PEM private key file').optional(),
   NODE_ENV: z.string().optional(),
 });
 
@@ -121,6 +125,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `invalid configuration:\n  CAIRN_MAX_RUNNING_TASKS (${e.CAIRN_MAX_RUNNING_TASKS}) and its former name CAIRN_MAX_CONCURRENT_TASKS (${e.CAIRN_MAX_CONCURRENT_TASKS}) disagree; set only CAIRN_MAX_RUNNING_TASKS`,
     );
   }
+  // One without the other would quietly serve plain HTTP where the operator asked for TLS.
+  if ((e.CAIRN_TLS_CERT === undefined) !== (e.CAIRN_TLS_KEY === undefined)) {
+    const [set, missing] = e.CAIRN_TLS_CERT ? ['CAIRN_TLS_CERT', 'CAIRN_TLS_KEY'] : ['CAIRN_TLS_KEY', 'CAIRN_TLS_CERT'];
+    throw new ConfigError(`invalid configuration:\n  ${missing}: required when ${set} is set (HTTPS needs both)`);
+  }
   return {
     host: e.CAIRN_HOST,
     port: e.CAIRN_PORT,
@@ -145,5 +154,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     powerStateWaitMs: e.CAIRN_POWER_STATE_WAIT_MS,
     preflightWaitMs: e.CAIRN_PREFLIGHT_WAIT_MS,
     testClockFile: e.CAIRN_TEST_CLOCK_FILE,
+    tls:
+      e.CAIRN_TLS_CERT !== undefined && e.CAIRN_TLS_KEY !== undefined
+        ? { certFile: e.CAIRN_TLS_CERT, keyFile: e.CAIRN_TLS_KEY }
+        : undefined,
   };
 }

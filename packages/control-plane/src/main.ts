@@ -17,9 +17,17 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   const cp = await startControlPlane(config, log);
   log.info(
-    { url: cp.url, port: cp.port, database: config.databaseUrl.replace(/\/\/[^@]*@/, '//***@') },
+    {
+      url: cp.url,
+      port: cp.port,
+      database: config.databaseUrl.replace(/\/\/[^@]*@/, '//***@'),
+      // What an operator compares with, or gives to, `cairn-agent enroll --fingerprint`.
+      ...(cp.tls ? { tls: cp.tls } : {}),
+    },
     'control plane listening',
   );
+  if (cp.tls && Date.parse(cp.tls.notAfter) < Date.now())
+    log.warn({ notAfter: cp.tls.notAfter }, 'the TLS certificate has expired: agents and clients will refuse it');
   if (cp.generatedAdminToken) {
     // Shown once: only its hash is stored.
     process.stderr.write(`\nInitial sp-admin token (shown only now; keep it safe):\n\n  ${cp.generatedAdminToken}\n\n`);
@@ -42,6 +50,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  // A setting found wrong only when it is used (a TLS file) is still a configuration error.
+  if (err instanceof ConfigError) {
+    process.stderr.write(`cairn-control-plane: ${err.message}\n`);
+    process.exit(2);
+  }
   process.stderr.write(`cairn-control-plane: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

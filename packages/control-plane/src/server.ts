@@ -1,5 +1,6 @@
 import { LocatorClaims } from './service/locator-claims.js';
 import type { Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { createApp } from './api/app.js';
@@ -38,6 +39,7 @@ import { TaskEndings } from './store/task-endings.js';
 import { TaskRepository } from './store/task-repository.js';
 import { UsageRepository } from './store/usage-repository.js';
 import { TenantRepository } from './store/tenant-repository.js';
+import { loadTlsFiles } from './tls.js';
 
 /** How long requests still running at shutdown may take before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 1_000;
@@ -57,11 +59,15 @@ export interface ControlPlane {
   port: number;
   /** Set when this start generated the first sp-admin token (shown once). */
   generatedAdminToken: string | undefined;
+  /** With TLS: the certificate's SHA-256 fingerprint (what agents may pin) and expiry. */
+  tls: { fingerprint: string; notAfter: string } | undefined;
   close(): Promise<void>;
 }
 
 /** The composition root: opens the store, wires repositories, API, dispatcher and gateway. */
 export async function startControlPlane(config: Config, log: Logger): Promise<ControlPlane> {
+  // Before the store: a bad certificate must not leave a migrated database behind a dead start.
+  const tls = config.tls ? loadTlsFiles(config.tls) : undefined;
   const store = openStore(config.databaseUrl);
   await migrate(store.db);
   const secrets = SecretBox.load(config.secretKey, config.dataDir);
@@ -219,6 +225,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
         fetch: app.fetch,
         port: config.port,
         hostname: config.host,
+        // With TLS the one listener speaks only TLS: the API and the agent WebSocket (wss://) alike.
+        ...(tls ? { createServer: createHttpsServer } : {}),
         // A client trickling its headers or body is cut off: Node's defaults let it hold a
         // connection for 300 s and only look every 30 s. Streams are not affected (they are
         // long answers, not long requests), nor are upgraded agent sockets.
@@ -226,6 +234,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
           requestTimeout: config.requestTimeoutMs,
           headersTimeout: config.requestTimeoutMs,
           connectionsCheckingInterval: TIMEOUT_CHECK_MS,
+          ...(tls ? { cert: tls.cert, key: tls.key } : {}),
         },
       },
       () => resolve(s as Server),
@@ -236,12 +245,13 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   dispatcher.start();
   scheduler.start();
   const port = (server.address() as AddressInfo).port;
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const url = `${tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
   return {
     url,
     port,
     generatedAdminToken,
+    tls: tls ? { fingerprint: tls.fingerprint, notAfter: tls.notAfter } : undefined,
     async close() {
       accepting = false;
       // Readiness fails first: load balancers stop sending work while the listener still

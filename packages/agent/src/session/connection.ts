@@ -7,12 +7,14 @@ import {
   type DecodedFrame,
   type wire,
 } from '@cairn/proto';
+import type { createConnection } from 'node:net';
 import WebSocket from 'ws';
 import type { Logger } from '../logger.js';
 import { checkServerFrame, CloseCodes, heartbeatInterval, sendLimit } from './handshake.js';
 import { Heartbeat } from './heartbeat.js';
 import { paceFor, type Pace } from './pacing.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './reconnect.js';
+import { ServerTrustError, trustedConnection, type ServerTrust } from './tls.js';
 import { agentSocketUrl } from './url.js';
 
 /** A decoded frame from the control plane. */
@@ -42,6 +44,8 @@ export interface ConnectionOptions {
   /** How long to wait for the welcome after the hello. */
   welcomeTimeoutMs?: number;
   backoff?: BackoffPolicy;
+  /** How a wss:// control plane proves who it is (chosen at enrollment); unset: the system CAs. */
+  trust?: ServerTrust;
 }
 
 type Phase = 'idle' | 'connecting' | 'awaiting-welcome' | 'ready' | 'closing';
@@ -134,6 +138,11 @@ export class AgentConnection {
       headers: { Authorization: `Bearer ${this.credential}` },
       maxPayload: this.maxFrameBytes,
       handshakeTimeout: 10_000,
+      // Over wss:// the upgrade request, and the credential in it, is written only once the
+      // server passed the trust check. ws hands this to https.request, which takes the callback form.
+      ...(this.url.startsWith('wss:')
+        ? { createConnection: trustedConnection(this.opts.trust) as unknown as typeof createConnection }
+        : {}),
     });
     this.ws = ws;
     this.welcomed = false;
@@ -172,8 +181,13 @@ export class AgentConnection {
     });
     ws.on('error', (err) => {
       // 'close' always follows; the reconnect is scheduled there.
-      if (ws === this.ws && !this.refused)
-        this.opts.log.warn({ err: err.message, url: this.url }, 'control plane connection error');
+      if (ws !== this.ws || this.refused) return;
+      if (err instanceof ServerTrustError)
+        this.opts.log.error(
+          { url: this.url },
+          `refusing the control plane: ${err.message}; nothing was sent to it; retrying`,
+        );
+      else this.opts.log.warn({ err: err.message, url: this.url }, 'control plane connection error');
     });
     ws.on('close', (code, reason) => {
       if (ws === this.ws) this.onClose(code, reason.toString());

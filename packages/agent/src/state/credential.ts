@@ -12,6 +12,13 @@ const credentialSchema = z.object({
   credential: z.string().min(1),
   zone: z.string().min(1),
   name: z.string(),
+  /** How the server proves who it is over https/wss, as the operator chose at enrollment. */
+  serverTrust: z
+    .union([
+      z.strictObject({ ca: z.string().includes('-----BEGIN CERTIFICATE-----') }),
+      z.strictObject({ fingerprint: z.string().regex(/^sha256:([0-9A-F]{2}:){31}[0-9A-F]{2}$/) }),
+    ])
+    .optional(),
 });
 
 /** What enrollment gave this agent: who it is and how to reach its control plane. */
