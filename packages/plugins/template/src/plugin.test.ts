@@ -3,6 +3,8 @@
  * rely on (backup, increment, restores compared byte for byte, cancel, delete, capabilities),
  * one vitest test a check. Below it, tests of this plugin's own rules.
  */
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeConformance } from '@cairn/plugin-conformance/vitest';
 import { MockTaskEnvironment } from '@cairn/plugin-sdk/testing';
@@ -16,16 +18,16 @@ describeConformance('cairn-plugin-example conformance', {
   // `scratch` is an empty directory of the run: the store of this file-based backup system.
   connection: ({ scratch }) => ({ config: { storeDir: `${scratch}/store` } }),
   // The instance locator that names the directory of sample data the kit writes.
-  locatorFor: (dir) => ({ path: dir }),
+  locatorFor: (dir) => ({ paths: [dir] }),
 });
 
 describe('cairn-plugin-example', () => {
-  it('refuses a locator that names no absolute directory, with a code of its own', async () => {
-    const env = new MockTaskEnvironment(plugin, { config: { storeDir: '/tmp/cairn-plugin-example-store' } });
+  it('refuses a locator that names other than one directory, with a code of its own', async () => {
+    const env = new MockTaskEnvironment(plugin, { config: { storeDir: path.join(os.tmpdir(), 'example-store') } });
     const run = await env.run('backup', {
       instanceId: 'i-1',
       instanceName: 'web',
-      locator: { path: 'relative' },
+      locator: { paths: [path.join(os.tmpdir(), 'a'), path.join(os.tmpdir(), 'b')] },
       mode: 'FULL',
     });
     expect(run).toMatchObject({ ok: false, failure: { code: 'BAD_LOCATOR', retryable: false } });
