@@ -3,6 +3,7 @@
  * rely on (backup, increment, restores compared byte for byte, cancel, delete, capabilities),
  * one vitest test a check. Below it, tests of this plugin's own rules.
  */
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +32,42 @@ describe('cairn-plugin-example', () => {
       mode: 'FULL',
     });
     expect(run).toMatchObject({ ok: false, failure: { code: 'BAD_LOCATOR', retryable: false } });
+  });
+
+  it('restores into a target that keeps its own mode, over a link planted there, writing nothing through it', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'example-'));
+    const [data, target, outside] = ['data', 'target', 'outside'].map((d) => path.join(root, d)) as [
+      string,
+      string,
+      string,
+    ];
+    for (const d of [data, target, outside]) await mkdir(d);
+    await writeFile(path.join(data, 'a.txt'), 'restored');
+    await writeFile(path.join(outside, 'a.txt'), "not the tenant's");
+    const env = new MockTaskEnvironment(plugin, {
+      config: { storeDir: path.join(root, 'store') },
+      host: { roots: [data, target], denied: [] },
+    });
+    const backup = await env.run('backup', {
+      instanceId: 'i-1',
+      instanceName: 'web',
+      locator: { paths: [data] },
+      mode: 'FULL',
+    });
+    if (!backup.ok) throw new Error(backup.failure.message);
+    await chmod(target, 0o751);
+    await symlink(path.join(outside, 'a.txt'), path.join(target, 'a.txt'));
+    const run = await env.run('restore', {
+      instanceId: 'i-1',
+      locator: { paths: [data] },
+      backupExternalId: backup.backup.externalId,
+      target: { path: target },
+    });
+    expect(run.ok).toBe(true);
+    expect(await readFile(path.join(target, 'a.txt'), 'utf8')).toBe('restored');
+    expect(await readFile(path.join(outside, 'a.txt'), 'utf8')).toBe("not the tenant's");
+    expect((await stat(target)).mode & 0o777).toBe(0o751);
+    await rm(root, { recursive: true, force: true });
   });
 
   it('refuses a connection without a storeDir', async () => {
