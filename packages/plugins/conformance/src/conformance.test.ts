@@ -2,13 +2,26 @@
  * The kit on real plugins: the dummy and the template (a file-copy provider) pass; broken
  * variants of the template fail, each with a message that names the check and what went wrong.
  */
-import { chmod, copyFile, lstat, mkdir, mkdtemp, open, readdir, readlink, rm, symlink } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  lstat,
+  mkdir,
+  mkdtemp,
+  open,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  symlink,
+} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadPlugin } from '@cairn/agent';
 import { confinePath, type ProviderPlugin, type TaskContext } from '@cairn/plugin-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keepsAccessTimes } from './host.js';
 import { CHECK_NAMES, runConformance, type ConformanceOptions, type ConformanceReport } from './run.js';
 import { sample } from './sample.js';
 import { withProvider } from './wrap.js';
@@ -147,6 +160,23 @@ describe('the conformance kit on plugins that touch the host', () => {
     );
     // The point its backup made anyway is deleted at the end with the others.
     expect(await readdir(workDir)).toEqual([]);
+  });
+
+  it('fails a plugin that reads what its locator names before it refuses it', async (ctx) => {
+    if (!(await keepsAccessTimes(workDir)))
+      ctx.skip('this file system keeps no access times: the kit cannot see reads');
+    const readsFirst = withProvider(reference, (p) => ({
+      backup: async (req, ctx) => {
+        const dir = (req.locator as { paths: string[] }).paths[0]!;
+        for (const name of await readdir(dir)) await readFile(path.join(dir, name)).catch(() => undefined);
+        return p.backup!(req, ctx);
+      },
+    }));
+    const report = await runConformance(fileCopy(readsFirst));
+    expect(failed(report)).toEqual(['locator outside roots']);
+    expect(check(report, 'locator outside roots').reason).toMatch(
+      /^called without the agent's check, the refused backup of a directory outside the roots still read \S+\/outside\/secret, \S+\/outside\/secret\/canary\.txt \(access time moved\)/,
+    );
   });
 
   it('fails a plugin whose restore writes through links planted since the backup, naming what changed outside', async () => {
