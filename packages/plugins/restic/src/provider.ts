@@ -9,6 +9,7 @@ import {
   PATH_NOT_ALLOWED,
   placeRestored,
   PluginError,
+  removeStaging,
   type BackupRequest,
   type BackupResult,
   type HostAccess,
@@ -352,7 +353,7 @@ export function createResticProvider(connection: ProviderConnection): Provider {
         }
       } else await placeStaging(staging, to, ctx.host);
     } finally {
-      await fs.rm(staging, { recursive: true, force: true });
+      await removeStaging(staging);
     }
     report({ percent: 100, bytesDone: total, bytesTotal: total, message: `restored to ${where}` }, true);
     return {

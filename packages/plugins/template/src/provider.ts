@@ -21,6 +21,7 @@ import {
   makeStaging,
   placeRestored,
   PluginError,
+  removeStaging,
   type BackupRequest,
   type BackupResult,
   type DeleteBackupRequest,
@@ -272,7 +273,7 @@ async function restore(connection: ProviderConnection, req: RestoreRequest, ctx:
     }
     await placeRestored(staging, to, ctx.host);
   } finally {
-    await rm(staging, { recursive: true, force: true });
+    await removeStaging(staging);
   }
   ctx.progress({ percent: 100, bytesDone: bytesRestored, bytesTotal: bytesRestored, message: 'restored' });
   return { bytesRestored };
