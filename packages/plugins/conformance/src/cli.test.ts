@@ -47,19 +47,22 @@ describe('cairn-plugin-conformance', () => {
     expect(lines[0]).toMatch(/^PASS manifest: the agent would load @cairn\/plugin-dummy 0\.1\.0/);
     expect(lines).toContain('SKIP capability incremental: not declared in capabilities');
     expect(lines.some((l) => /^PASS cancel: stopped \d+ ms after the cancel/.test(l))).toBe(true);
-    expect(lines.at(-1)).toMatch(/^@cairn\/plugin-dummy 0\.1\.0: \d+ passed, 0 failed, 5 skipped$/);
+    expect(lines).toContain('SKIP locator outside roots: the plugin does not declare host-paths');
+    expect(lines.at(-1)).toMatch(/^@cairn\/plugin-dummy 0\.1\.0: \d+ passed, 0 failed, 10 skipped$/);
   });
 
   it('exits 0 on the template given by path, and prints JSON with --json', async () => {
     const file = await config('template.json', {
       connection: { config: { storeDir: '{scratch}/store' } },
-      locator: { path: '{dir}' },
+      locator: { paths: ['{dir}'] },
     });
     const run = await command('../template', '--config', file, '--json');
     expect(run.code).toBe(0);
     const report = JSON.parse(run.stdout) as { ok: boolean; checks: { name: string; status: string }[] };
     expect(report.ok).toBe(true);
-    expect(report.checks.find((c) => c.name === 'restore second point')?.status).toBe('pass');
+    const status = (name: string) => report.checks.find((c) => c.name === name)?.status;
+    for (const name of ['restore second point', 'locator outside roots', 'links planted before restore'])
+      expect(status(name), name).toBe('pass');
   });
 
   it('exits 1 when a check fails, saying which and why', async () => {

@@ -20,7 +20,9 @@ function usage(message: string): never {
 
 async function main(argv: string[]): Promise<number> {
   const program = new Command(NAME)
-    .description('Checks a Cairn provider plugin: backs sample data up, restores and compares it, cancels, deletes')
+    .description(
+      'Checks a Cairn provider plugin: backs sample data up, restores and compares it, cancels, deletes, and tries its confinement to host paths',
+    )
     .argument('<package>', 'the plugin: an npm package name, or a path to its package directory')
     .requiredOption('-c, --config <file>', 'JSON config: the provider connection and the locator of {dir}')
     .option('--json', 'print the report as JSON instead of lines')

@@ -2,13 +2,27 @@
  * The kit on real plugins: the dummy and the template (a file-copy provider) pass; broken
  * variants of the template fail, each with a message that names the check and what went wrong.
  */
-import { mkdtemp, open, readdir, rm } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  lstat,
+  mkdir,
+  mkdtemp,
+  open,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  symlink,
+} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadPlugin } from '@cairn/agent';
-import type { ProviderPlugin } from '@cairn/plugin-sdk';
+import { type ProviderPlugin, type TaskContext } from '@cairn/plugin-sdk';
+import { confinePath } from '@cairn/plugin-sdk/paths';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keepsAccessTimes } from './host.js';
 import { CHECK_NAMES, runConformance, type ConformanceOptions, type ConformanceReport } from './run.js';
 import { sample } from './sample.js';
 import { withProvider } from './wrap.js';
@@ -28,7 +42,7 @@ afterAll(async () => {
 const fileCopy = (plugin: ProviderPlugin | string, extra: Partial<ConformanceOptions> = {}): ConformanceOptions => ({
   ...(typeof plugin === 'string' ? { packageName: plugin } : { plugin }),
   connection: ({ scratch }) => ({ config: { storeDir: path.join(scratch, 'store') } }),
-  locatorFor: (dir) => ({ path: dir }),
+  locatorFor: (dir) => ({ paths: [dir] }),
   workDir,
   ...extra,
 });
@@ -38,6 +52,12 @@ const check = (report: ConformanceReport, name: string) => report.checks.find((c
 const failed = (report: ConformanceReport) => report.checks.filter((c) => c.status === 'fail').map((c) => c.name);
 
 const DATA_CHECKS = ['backup', 'second backup', 'restore first point', 'restore second point', 'cancel', 'delete'];
+const HOST_CHECKS = [
+  'host paths declared',
+  'locator outside roots',
+  'restore target outside roots',
+  'links planted before restore',
+];
 
 describe('the conformance kit on plugins that conform', () => {
   it('passes the dummy, loaded by package name as the agent loads it', async () => {
@@ -65,13 +85,28 @@ describe('the conformance kit on plugins that conform', () => {
     });
     expect(check(report, 'cancel').status).toBe('pass');
     expect(check(report, 'delete').status).toBe('pass');
-    expect(report.counts).toEqual({ pass: CHECK_NAMES.length - 5, fail: 0, skip: 5 });
+    // Its locator names the sample directory, but it reads nothing there: nothing says it must confine paths.
+    expect(check(report, 'host paths declared')).toMatchObject({
+      status: 'skip',
+      reason: expect.stringMatching(
+        /^does not declare host-paths; its locator names the sample directory, but the kit saw it restore nothing onto the host/,
+      ),
+    });
+    for (const name of HOST_CHECKS.slice(1))
+      expect(check(report, name)).toMatchObject({ status: 'skip', reason: 'the plugin does not declare host-paths' });
+    expect(report.counts).toEqual({ pass: CHECK_NAMES.length - 10, fail: 0, skip: 10 });
   });
 
   it('passes the template (the reference file-copy plugin) on every data check, and leaves nothing behind', async () => {
     const report = await runConformance(fileCopy(templateDir));
     expect(failed(report)).toEqual([]);
-    for (const name of DATA_CHECKS) expect(check(report, name).status, name).toBe('pass');
+    for (const name of [...DATA_CHECKS, ...HOST_CHECKS]) expect(check(report, name).status, name).toBe('pass');
+    expect(check(report, 'locator outside roots').reason).toMatch(
+      /nothing there was read \(access times kept\), and no point was made$/,
+    );
+    expect(check(report, 'links planted before restore').reason).toMatch(
+      / in place and to a path over a directory and a file swapped for links/,
+    );
     expect(check(report, 'second backup').reason).toMatch(/^INCREMENT .* on /);
     expect(check(report, 'delete').reason).toMatch(/still restores the changed data$/);
     expect(await readdir(workDir)).toEqual([]);
@@ -81,8 +116,110 @@ describe('the conformance kit on plugins that conform', () => {
     const report = await runConformance(fileCopy(reference, { keepWorkDir: true }));
     const kept = /work directory (\S+)$/.exec(check(report, 'manifest').reason)?.[1];
     expect(kept).toBeDefined();
-    expect(await readdir(kept!)).toEqual(expect.arrayContaining(['data', 'scratch']));
+    expect((await readdir(kept!)).sort()).toEqual(['outside', 'scratch', 'tenant']);
+    expect(await readdir(path.join(kept!, 'tenant'))).toEqual(expect.arrayContaining(['data', 'agent-state']));
     await rm(kept!, { recursive: true, force: true });
+  });
+});
+
+/** The task's context with a check against the wrong directories: one level above the agent's roots, no state denied. */
+const tooWide = (ctx: TaskContext): TaskContext => ({
+  ...ctx,
+  host: { roots: ctx.host.roots.map((r) => path.dirname(r)), denied: [] },
+});
+
+/** Copies the tree at `from` onto `to` the naive way: mkdir -p and copyFile follow any link `to` holds. */
+async function copyFollowingLinks(from: string, to: string): Promise<void> {
+  await mkdir(to, { recursive: true });
+  for (const e of await readdir(from, { withFileTypes: true })) {
+    const [src, dest] = [path.join(from, e.name), path.join(to, e.name)];
+    if (e.isSymbolicLink()) {
+      await rm(dest, { force: true });
+      await symlink(await readlink(src), dest);
+      continue;
+    }
+    if (e.isDirectory()) await copyFollowingLinks(src, dest);
+    else await copyFile(src, dest);
+    await chmod(dest, (await lstat(src)).mode & 0o7777);
+  }
+}
+
+describe('the conformance kit on plugins that touch the host', () => {
+  it("fails a plugin whose own check lets a locator or a restore target outside the agent's roots through", async () => {
+    const checksTooLittle = withProvider(reference, (p) => ({
+      backup: (req, ctx) => p.backup!(req, tooWide(ctx)),
+      restore: (req, ctx) => p.restore!(req, tooWide(ctx)),
+    }));
+    const report = await runConformance(fileCopy(checksTooLittle));
+    expect(failed(report)).toEqual(['locator outside roots', 'restore target outside roots']);
+    // As the agent runs it, the agent's check refuses; called without it, the plugin's own check must.
+    expect(check(report, 'locator outside roots').reason).toMatch(
+      /^called without the agent's check, a backup of a directory outside the roots \(\S+\/outside\/secret\) succeeded \(\S+\): check every host path yourself with confinePath/,
+    );
+    expect(check(report, 'restore target outside roots').reason).toMatch(
+      /^called without the agent's check, the restore in place, with a locator outside the roots \(\S+\/outside\/secret\) changed what lies outside the roots: secret/,
+    );
+    // The point its backup made anyway is deleted at the end with the others.
+    expect(await readdir(workDir)).toEqual([]);
+  });
+
+  it('fails a plugin that reads what its locator names before it refuses it', async (ctx) => {
+    if (!(await keepsAccessTimes(workDir)))
+      ctx.skip('this file system keeps no access times: the kit cannot see reads');
+    const readsFirst = withProvider(reference, (p) => ({
+      backup: async (req, ctx) => {
+        const dir = (req.locator as { paths: string[] }).paths[0]!;
+        for (const name of await readdir(dir)) await readFile(path.join(dir, name)).catch(() => undefined);
+        return p.backup!(req, ctx);
+      },
+    }));
+    const report = await runConformance(fileCopy(readsFirst));
+    expect(failed(report)).toEqual(['locator outside roots']);
+    expect(check(report, 'locator outside roots').reason).toMatch(
+      /^called without the agent's check, the refused backup of a directory outside the roots still read \S+\/outside\/secret, \S+\/outside\/secret\/canary\.txt \(access time moved\)/,
+    );
+  });
+
+  it('fails a plugin whose restore writes through links planted since the backup, naming what changed outside', async () => {
+    const followsLinks = withProvider(reference, (p) => ({
+      // The template's restore into a fresh directory, then copied into place through any link there.
+      restore: async (req, ctx) => {
+        const named =
+          req.target === undefined
+            ? (req.locator as { paths: string[] }).paths[0]
+            : (req.target as { path: string }).path;
+        const dest = await confinePath(named, ctx.host, 'destination');
+        const fresh = await mkdtemp(path.join(ctx.host.roots[0]!, 'naive-'));
+        try {
+          const result = await p.restore!({ ...req, target: { path: fresh } }, ctx);
+          await copyFollowingLinks(fresh, dest);
+          return result;
+        } finally {
+          await rm(fresh, { recursive: true, force: true });
+        }
+      },
+    }));
+    const report = await runConformance(fileCopy(followsLinks));
+    expect(failed(report)).toEqual(['links planted before restore']);
+    expect(check(report, 'links planted before restore').reason).toMatch(
+      /^the restore in place wrote through links planted since the backup \(nested and hello\.txt of \S+ swapped for links out of the roots\), changing .*planted-dir\/deeper\/leaf\.txt: was file sha256 \w+, .*, now file sha256/,
+    );
+  });
+
+  it('fails a plugin that reads and restores the host paths its locator names without declaring host-paths', async () => {
+    const undeclared: ProviderPlugin = {
+      manifest: {
+        ...reference.manifest,
+        capabilities: reference.manifest.capabilities.filter((c) => c !== 'host-paths'),
+      },
+      createProvider: (c) => reference.createProvider(c),
+    };
+    const report = await runConformance(fileCopy(undeclared));
+    expect(failed(report)).toEqual(['host paths declared']);
+    expect(check(report, 'host paths declared').reason).toMatch(
+      /^its locator names a directory on the agent's host, and its backup read the files there and its restores wrote them back into directories of the host, but it does not declare host-paths/,
+    );
+    for (const name of HOST_CHECKS.slice(1)) expect(check(report, name).status, name).toBe('skip');
   });
 });
 
@@ -102,7 +239,13 @@ describe('the conformance kit on broken plugins', () => {
     }));
     const report = await runConformance(fileCopy(flipsAByte));
     expect(report.ok).toBe(false);
-    expect(failed(report)).toEqual(['restore first point', 'restore second point', 'delete']);
+    // The links check restores too (in place, where this variant finds no target.path, and to a path).
+    expect(failed(report)).toEqual([
+      'restore first point',
+      'restore second point',
+      'delete',
+      'links planted before restore',
+    ]);
     const random = sample(1).find((e) => e.path === 'random.bin');
     const want = random?.kind === 'file' ? random.blocks[0]!.data[1000]! : -1;
     const hex = (n: number) => `0x${n.toString(16).padStart(2, '0')}`;

@@ -3,8 +3,10 @@
  * the agent expect. It runs the plugin's operations through the SDK host the way the agent does,
  * on sample data it writes (files, a large sparse file, unicode names, a symlink…): backup,
  * a second backup after a change (an INCREMENT where the plugin declares `incremental`),
- * restores compared byte for byte (with `restore-to-path`), a cancel midway, a delete, and every
- * declared capability. As a command: `cairn-plugin-conformance <package> --config <file>`; in
+ * restores compared byte for byte (with `restore-to-path`), a cancel midway, a delete, every
+ * declared capability, and for a plugin that declares `host-paths` its own confinement: locators
+ * and restore targets outside the roots it is granted refused, links planted in its data before a
+ * restore never written through. As a command: `cairn-plugin-conformance <package> --config <file>`; in
  * vitest: `@cairn/plugin-conformance/vitest`.
  *
  * @example

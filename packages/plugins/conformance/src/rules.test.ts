@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { deletionVictim, missingForTrait, PLUGIN_NAME, progressProblem, summarize } from './rules.js';
+import {
+  deletionVictim,
+  missingForTrait,
+  PLUGIN_NAME,
+  progressProblem,
+  summarize,
+  undeclaredHostUse,
+} from './rules.js';
 
 describe('progressProblem', () => {
   it.each([
@@ -56,5 +63,23 @@ describe('traits and names', () => {
   it('summarizes problems', () => {
     expect(summarize(['a', 'b', 'c', 'd', 'e'])).toBe('a; b; c (and 2 more)');
     expect(summarize(['a'])).toBe('a');
+  });
+});
+
+describe('undeclaredHostUse', () => {
+  it.each([
+    [{ locatorNamesDir: true, backupRead: true, restoredOnHost: false }, /and its backup read the files there, but/],
+    [{ locatorNamesDir: true, backupRead: false, restoredOnHost: true }, /and its restores wrote them back into/],
+    [{ locatorNamesDir: true, backupRead: undefined, restoredOnHost: true }, /and its restores wrote them back into/],
+    [{ locatorNamesDir: true, backupRead: true, restoredOnHost: true }, /read the files there and its restores wrote/],
+    [{ locatorNamesDir: true, backupRead: false, restoredOnHost: false }, undefined],
+    [{ locatorNamesDir: true, backupRead: undefined, restoredOnHost: false }, undefined],
+    // A locator that names no host path: whatever the plugin does with the sample, the kit cannot blame the locator.
+    [{ locatorNamesDir: false, backupRead: true, restoredOnHost: true }, undefined],
+  ])('%j → %s', (use, problem) => {
+    const got = undeclaredHostUse(use);
+    if (problem === undefined) expect(got).toBeUndefined();
+    else expect(got).toMatch(problem);
+    if (got) expect(got).toContain('does not declare host-paths');
   });
 });

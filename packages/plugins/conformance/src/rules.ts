@@ -65,3 +65,30 @@ export function summarize(problems: readonly string[], max = 3): string {
   const more = problems.length - max;
   return `${problems.slice(0, max).join('; ')}${more > 0 ? ` (and ${more} more)` : ''}`;
 }
+
+/** What the kit saw a plugin that does not declare `host-paths` do with the host. */
+export interface HostUse {
+  /** Its locator for the sample names the sample's directory, a path on the agent's host. */
+  locatorNamesDir: boolean;
+  /** Its backup read the sample's files (their access times moved); undefined where the kit cannot see reads. */
+  backupRead: boolean | undefined;
+  /** A restore wrote the sample back, byte for byte, into a directory of the host. */
+  restoredOnHost: boolean;
+}
+
+/**
+ * Why a plugin that does not declare `host-paths` must, if the kit saw it touch the host paths
+ * its locator names: without the trait the agent confines none of its paths, so a tenant could
+ * name /etc or the agent's own state. Undefined when the kit saw no such use.
+ *
+ * @example undeclaredHostUse({ locatorNamesDir: true, backupRead: true, restoredOnHost: false }) // → 'its locator names a directory on the agent's host, and its backup read the files there, …'
+ */
+export function undeclaredHostUse(use: HostUse): string | undefined {
+  if (!use.locatorNamesDir) return undefined;
+  const seen = [
+    ...(use.backupRead ? ['its backup read the files there'] : []),
+    ...(use.restoredOnHost ? ['its restores wrote them back into directories of the host'] : []),
+  ];
+  if (seen.length === 0) return undefined;
+  return `its locator names a directory on the agent's host, and ${seen.join(' and ')}, but it does not declare host-paths: the agent then checks none of its paths, so a tenant could name /etc or the agent's own state. Declare host-paths, confine each path with confinePath and restore through makeStaging and placeRestored`;
+}

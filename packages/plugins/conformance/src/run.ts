@@ -10,12 +10,14 @@ import {
   TRAITS,
   type BackupRequest,
   type Capability,
+  type HostAccess,
   type Operation,
   type PluginManifest,
   type ProviderConnection,
   type ProviderPlugin,
   type Trait,
 } from '@cairn/plugin-sdk';
+import { PATH_NOT_ALLOWED } from '@cairn/plugin-sdk/paths';
 import { DEFAULT_ABORT_GRACE_MS, type BackupRecord } from '@cairn/plugin-sdk/host';
 import {
   MockTaskEnvironment,
@@ -24,8 +26,26 @@ import {
   type OperationTypes,
   type RecordedProgress,
 } from '@cairn/plugin-sdk/testing';
+import {
+  ageAccessTimes,
+  fingerprint,
+  fingerprintChanges,
+  hostPlaces,
+  keepsAccessTimes,
+  plantLinks,
+  readSinceAged,
+  writeHostFixtures,
+  type HostDirs,
+} from './host.js';
 import { OUTPUTS, outputProblem, type ReadOnlyOperation } from './outputs.js';
-import { deletionVictim, missingForTrait, PLUGIN_NAME, progressProblem, summarize } from './rules.js';
+import {
+  deletionVictim,
+  missingForTrait,
+  PLUGIN_NAME,
+  progressProblem,
+  summarize,
+  undeclaredHostUse,
+} from './rules.js';
 import { changeSample, compareTree, sample, writeSample } from './sample.js';
 import { withProvider } from './wrap.js';
 
@@ -40,6 +60,10 @@ export const CHECK_NAMES: readonly string[] = [
   'restore second point',
   'cancel',
   'delete',
+  'host paths declared',
+  'locator outside roots',
+  'restore target outside roots',
+  'links planted before restore',
 ];
 
 export type CheckStatus = 'pass' | 'fail' | 'skip';
@@ -146,11 +170,22 @@ const RUN_BY: Partial<Record<Operation, string>> = {
 
 const failureText = (f: { code: string; message: string }) => `${f.code}: ${f.message}`;
 
+/** What a plugin that lets a refused path through must do. */
+const CONFINE = 'check every host path yourself with confinePath(path, ctx.host, …) before touching it';
+
 class Session {
   private plugin!: ProviderPlugin;
   private manifest!: PluginManifest;
-  private dirs!: WorkDirs & { root: string };
+  private dirs!: WorkDirs & HostDirs;
   private readonly points: Point[] = [];
+  /** The sample version the data directory holds now. */
+  private dataVersion: 1 | 2 = 1;
+  /** Whether this file system shows reads in access times. */
+  private atimes = false;
+  /** Whether the first backup read the sample (undefined: the kit cannot see reads). */
+  private backupRead: boolean | undefined;
+  /** Whether a restore wrote the sample back into a directory of the host. */
+  private restoredOnHost = false;
   /** Restore points the kit made without keeping them (a cancelled backup that finished anyway). */
   private readonly strays: string[] = [];
   private tasks = 0;
@@ -175,8 +210,31 @@ class Session {
       taskId: `conformance-${++this.tasks}`,
       timeoutMs: this.opts.timeoutMs ?? 10 * 60_000,
       abortGraceMs: this.grace,
+      host: this.host,
       ...extra,
     });
+  }
+
+  /** What the kit's agent lets tasks touch: the tenant directory (sample, restores), never its own state. */
+  private get host(): HostAccess {
+    return { roots: [this.dirs.tenant], denied: [this.dirs.state] };
+  }
+
+  /**
+   * The plugin run two ways: as the agent runs it (its check of host paths first), and as if the
+   * agent did not check (the manifest without `host-paths`), so that only the plugin's own check
+   * stands between a refused path and the plugin's work.
+   */
+  private ways(): [string, ProviderPlugin][] {
+    const { manifest } = this;
+    const unchecked: ProviderPlugin = {
+      manifest: { ...manifest, capabilities: manifest.capabilities.filter((c) => c !== 'host-paths') },
+      createProvider: (connection) => this.plugin.createProvider(connection),
+    };
+    return [
+      ['as the agent runs it', this.plugin],
+      ["called without the agent's check", unchecked],
+    ];
   }
 
   private get grace(): number {
@@ -244,7 +302,7 @@ class Session {
 
   /** Restores `point` into a fresh directory and compares it with the sample version it holds. */
   private async restoreAndCompare(point: Point, what: string): Promise<number> {
-    const target = await mkdtemp(path.join(this.dirs.root, 'restore-'));
+    const target = await mkdtemp(path.join(this.dirs.tenant, 'restore-'));
     const run = await this.run('restore', {
       instanceId: this.instance.id,
       locator: this.locator,
@@ -258,6 +316,7 @@ class Session {
     const problems = await compareTree(restored, expected);
     const data = point.version === 1 ? 'the first data' : 'the changed data';
     if (problems.length > 0) fail(`${what} (${point.externalId}) differs from ${data}: ${summarize(problems)}`);
+    this.restoredOnHost = true;
     await rm(target, { recursive: true, force: true });
     return expected.length;
   }
@@ -328,7 +387,11 @@ class Session {
 
   private async firstBackup(): Promise<string> {
     this.needBackup();
+    // Whether the backup reads the sample, for the host paths declared check.
+    const watched = [path.join(this.dirs.data, 'hello.txt')];
+    if (this.atimes) await ageAccessTimes(watched);
     const b = await this.backupOnce('the backup', this.backupRequest(undefined), 1);
+    if (this.atimes) this.backupRead = (await readSinceAged(watched)).length > 0;
     return `FULL ${b.externalId}, ${b.sizeBytes} bytes, progress up to 100 %`;
   }
 
@@ -337,6 +400,7 @@ class Session {
     const first = this.points[0];
     if (!first) return skip('needs the point of the backup check, which failed');
     await changeSample(this.dirs.data);
+    this.dataVersion = 2;
     const b = await this.backupOnce('the second backup', this.backupRequest(first), 2);
     return b.mode === 'INCREMENT'
       ? `INCREMENT ${b.externalId} on ${first.externalId}, ${b.addedBytes} of ${b.sizeBytes} bytes added`
@@ -429,6 +493,157 @@ class Session {
     return done.join('; ');
   }
 
+  // ---- host paths: the plugin's own confinement ----
+
+  private needHostPaths(): void {
+    if (!this.has('host-paths')) skip('the plugin does not declare host-paths');
+  }
+
+  private hostPathsDeclaredCheck(): string {
+    if (this.has('host-paths'))
+      return "declares host-paths: the agent checks its locators and restore targets against the agent's roots, and the next checks try the plugin's own checks";
+    const locatorNamesDir = JSON.stringify(this.locator ?? null).includes(JSON.stringify(this.dirs.data).slice(1, -1));
+    const use = { locatorNamesDir, backupRead: this.backupRead, restoredOnHost: this.restoredOnHost };
+    const problem = undeclaredHostUse(use);
+    if (problem) fail(problem);
+    if (!locatorNamesDir) return skip('does not declare host-paths, and its locator names no path on the host');
+    return skip(
+      `does not declare host-paths; its locator names the sample directory, but the kit saw it restore nothing onto the host${
+        this.backupRead === undefined
+          ? ' (and this file system keeps no access times to show reads)'
+          : ' nor read the sample'
+      }`,
+    );
+  }
+
+  private async locatorOutsideCheck(): Promise<string> {
+    this.needHostPaths();
+    this.needBackup();
+    const at = hostPlaces(this.dirs);
+    const cases: [string, string][] = [
+      ['a directory outside the roots', at.secret],
+      ['a link in the root to a directory outside', at.linkToSecret],
+      ["the agent's own state", this.dirs.state],
+    ];
+    const before = this.has('sync') ? await this.listedIds() : undefined;
+    const watched = [at.secret, path.join(at.secret, 'canary.txt'), this.dirs.state, at.credential];
+    if (this.atimes) await ageAccessTimes(watched);
+    for (const [what, where] of cases) {
+      for (const [way, plugin] of this.ways()) {
+        const req = { ...this.backupRequest(undefined), locator: this.opts.locatorFor(where, this.dirs) };
+        const run = await this.env(plugin).run('backup', req);
+        if (run.ok) {
+          this.strays.push(run.backup.externalId);
+          return fail(`${way}, a backup of ${what} (${where}) succeeded (${run.backup.externalId}): ${CONFINE}`);
+        }
+        if (run.failure.code !== PATH_NOT_ALLOWED)
+          fail(`${way}, a backup of ${what} (${where}) failed ${failureText(run.failure)}, not ${PATH_NOT_ALLOWED}`);
+        const read = this.atimes ? await readSinceAged(watched) : [];
+        if (read.length > 0)
+          fail(`${way}, the refused backup of ${what} still read ${read.join(', ')} (access time moved): ${CONFINE}`);
+      }
+    }
+    if (before) {
+      const made = [...(await this.listedIds())].filter((id) => !before.has(id));
+      if (made.length > 0) fail(`the refused backups left ${made.join(', ')} in the sync listing`);
+    }
+    return `${cases.map(([what]) => what).join(', ')}: each refused ${PATH_NOT_ALLOWED} as the agent runs the plugin and without the agent's check; ${
+      this.atimes
+        ? 'nothing there was read (access times kept)'
+        : 'this file system keeps no access times, so reads were not watched'
+    }${before ? ', and no point was made' : ''}`;
+  }
+
+  private async restoreTargetOutsideCheck(): Promise<string> {
+    this.needHostPaths();
+    if (!this.has('restore')) return skip('the plugin does not declare restore');
+    const point = this.points.at(-1) ?? skip('needs a restore point from the backup checks, which failed');
+    const at = hostPlaces(this.dirs);
+    const target = (dir: string) =>
+      this.opts.restoreTargetFor ? this.opts.restoreTargetFor(dir, this.dirs) : { path: dir };
+    const cases: (readonly [string, string, { locator?: unknown; target?: unknown }])[] = [
+      [
+        'in place, with a locator outside the roots',
+        at.secret,
+        { locator: this.opts.locatorFor(at.secret, this.dirs) },
+      ],
+      ...(this.has('restore-to-path')
+        ? [
+            ['to a target outside the roots', at.foreignTarget, { target: target(at.foreignTarget) }] as const,
+            [
+              'to a target through a link out of the roots',
+              at.linkToTarget,
+              { target: target(at.linkToTarget) },
+            ] as const,
+          ]
+        : []),
+    ];
+    const before = await fingerprint(this.dirs.outside);
+    for (const [what, where, req] of cases) {
+      for (const [way, plugin] of this.ways()) {
+        const run = await this.env(plugin).run('restore', {
+          instanceId: this.instance.id,
+          locator: req.locator ?? this.locator,
+          backupExternalId: point.externalId,
+          ...(req.target === undefined ? {} : { target: req.target }),
+        });
+        const changes = fingerprintChanges(before, await fingerprint(this.dirs.outside));
+        if (changes.length > 0)
+          fail(`${way}, the restore ${what} (${where}) changed what lies outside the roots: ${summarize(changes)}`);
+        if (run.ok) return fail(`${way}, the restore ${what} (${where}) succeeded: ${CONFINE}`);
+        if (run.failure.code !== PATH_NOT_ALLOWED)
+          fail(`${way}, the restore ${what} (${where}) failed ${failureText(run.failure)}, not ${PATH_NOT_ALLOWED}`);
+      }
+    }
+    return `restores ${cases.map(([what]) => what).join('; ')}: each refused ${PATH_NOT_ALLOWED} as the agent runs the plugin and without the agent's check, and nothing outside the roots changed${
+      this.has('restore-to-path') ? '' : ' (without restore-to-path, targets were not tried)'
+    }`;
+  }
+
+  private async linksPlantedCheck(): Promise<string> {
+    this.needHostPaths();
+    if (!this.has('restore')) return skip('the plugin does not declare restore');
+    const point =
+      this.points.findLast((p) => p.version === this.dataVersion) ??
+      skip('needs a restore point of the data as it is now, from the backup checks, which failed');
+    const expected = sample(point.version);
+    const before = await fingerprint(this.dirs.outside);
+    const restoreOver = async (what: string, dir: string, target: unknown): Promise<void> => {
+      await plantLinks(dir, this.dirs);
+      const run = await this.run('restore', {
+        instanceId: this.instance.id,
+        locator: this.locator,
+        backupExternalId: point.externalId,
+        ...(target === undefined ? {} : { target }),
+      });
+      const changes = fingerprintChanges(before, await fingerprint(this.dirs.outside));
+      if (changes.length > 0)
+        fail(
+          `the restore ${what} wrote through links planted since the backup (nested and hello.txt of ${dir} swapped for links out of the roots), changing ${summarize(changes)}: restore into makeStaging() and move it with placeRestored()`,
+        );
+      if (!run.ok) fail(`the restore ${what} over links planted since the backup failed: ${failureText(run.failure)}`);
+      const problems = await compareTree(dir, expected);
+      if (problems.length > 0)
+        fail(
+          `after the restore ${what} over planted links, ${dir} differs from ${point.externalId}: ${summarize(problems)}`,
+        );
+    };
+    await restoreOver('in place', this.dirs.data, undefined);
+    const done = ['in place'];
+    if (this.has('restore-to-path')) {
+      const target = await mkdtemp(path.join(this.dirs.tenant, 'restore-'));
+      const restored = this.opts.restoredDirFor ? this.opts.restoredDirFor(target, this.dirs) : target;
+      await restoreOver(
+        'to a path',
+        restored,
+        this.opts.restoreTargetFor ? this.opts.restoreTargetFor(target, this.dirs) : { path: target },
+      );
+      await rm(target, { recursive: true, force: true });
+      done.push('to a path');
+    }
+    return `restored ${point.externalId} ${done.join(' and ')} over a directory and a file swapped for links out of the roots: the links were replaced, nothing outside the roots changed, and the restored data matches the point`;
+  }
+
   // ---- the run ----
 
   async execute(): Promise<ConformanceReport> {
@@ -452,11 +667,21 @@ class Session {
     };
 
     const root = await mkdtemp(path.join(this.opts.workDir ?? os.tmpdir(), 'cairn-conformance-'));
-    this.dirs = { root, data: path.join(root, 'data'), scratch: path.join(root, 'scratch') };
+    const tenant = path.join(root, 'tenant');
+    this.dirs = {
+      root,
+      tenant,
+      state: path.join(tenant, 'agent-state'),
+      outside: path.join(root, 'outside'),
+      data: path.join(tenant, 'data'),
+      scratch: path.join(root, 'scratch'),
+    };
     try {
-      await mkdir(this.dirs.data);
+      await mkdir(this.dirs.data, { recursive: true });
       await mkdir(this.dirs.scratch);
       await writeSample(this.dirs.data);
+      await writeHostFixtures(this.dirs);
+      this.atimes = await keepsAccessTimes(root);
       await record('manifest', async () => {
         const loaded = await this.manifestCheck();
         return this.opts.keepWorkDir ? `${loaded}; work directory ${root}` : loaded;
@@ -473,6 +698,10 @@ class Session {
       await record('restore second point', () => this.restoreCheck(1));
       await record('cancel', () => this.cancelCheck());
       await record('delete', () => this.deleteCheck());
+      await record('host paths declared', () => this.hostPathsDeclaredCheck());
+      await record('locator outside roots', () => this.locatorOutsideCheck());
+      await record('restore target outside roots', () => this.restoreTargetOutsideCheck());
+      await record('links planted before restore', () => this.linksPlantedCheck());
     } finally {
       await this.cleanUp();
     }

@@ -3,7 +3,8 @@
  *
  * Connection: `endpoint` = the repository (an absolute path, or a `rest:`/`sftp:` URL),
  * `credentials.password` = its password (handed to restic only as RESTIC_PASSWORD), `config` =
- * `{binary?, cancelGraceMs?, lockWaitMs?, minFreeBytes?}`. Instance locator: `{paths: [...]}`.
+ * `{binary?, cancelGraceMs?, lockWaitMs?, minFreeBytes?}`. Instance locator: `{paths: [...]}`,
+ * each below the agent's roots (`host-paths`: confined, and restored through a staging directory).
  */
 import { definePlugin } from '@cairn/plugin-sdk';
 import { manifest } from './manifest.js';

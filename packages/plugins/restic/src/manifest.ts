@@ -19,6 +19,9 @@ export const manifest: PluginManifest = {
     'incremental',
     // A restore with target {path} writes each backed-up file at its absolute path below it.
     'restore-to-path',
+    // Locators and restore targets are paths on the agent's host: the agent confines them to its
+    // --roots, and so does the plugin, restoring through a staging directory.
+    'host-paths',
   ],
   configSchema: {
     type: 'object',

@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ProviderPlugin } from '@cairn/plugin-sdk';
 import { MockTaskEnvironment, type MockRunRecord, type MockTaskOptions } from '@cairn/plugin-sdk/testing';
 import { treeBytes, treeDigest } from '@cairn/test-harness/files';
 import { hasRestic } from '@cairn/test-harness/restic';
@@ -11,9 +12,14 @@ import plugin from './index.js';
 import { isSupported, parseVersion, redact } from './client.js';
 
 const PASSWORD = 'correct-horse-battery-staple-7f3a';
-const tmp = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), `cairn-restic-${prefix}-`));
-const root = tmp('unit');
+const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-restic-unit-')));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+/** The one directory the tests' agent allows (its --roots); `root` beside it is outside. */
+const tenant = path.join(root, 'tenant');
+fs.mkdirSync(tenant);
+const host = { roots: [tenant], denied: [path.join(tenant, 'agent-state')] };
+/** A fresh directory inside the allowed root. */
+const tmp = (prefix: string) => fs.mkdtempSync(path.join(tenant, `${prefix}-`));
 
 /** restic run directly, as an operator would, on `repo`. */
 function restic(repo: string, args: string[], password = PASSWORD): string {
@@ -44,10 +50,43 @@ function recordingRestic(dir: string): { binary: string; argv: string } {
   return { binary, argv };
 }
 
-function env(repo: string, options: MockTaskOptions & { config?: Record<string, unknown> } = {}) {
-  return new MockTaskEnvironment(plugin, {
+/**
+ * The plugin as an agent that did not check host paths would run it (its manifest without
+ * `host-paths`): only the plugin's own checks stand between a request and restic.
+ */
+const unchecked: ProviderPlugin = {
+  manifest: { ...plugin.manifest, capabilities: plugin.manifest.capabilities.filter((c) => c !== 'host-paths') },
+  createProvider: (connection) => plugin.createProvider(connection),
+};
+
+/** Every entry below `dir`: kind, mode, size, mtime, and the bytes of a file or the target of a link. */
+function fingerprint(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const name of fs.readdirSync(d).sort()) {
+      const p = path.join(d, name);
+      const st = fs.lstatSync(p, { bigint: true });
+      const what = st.isSymbolicLink()
+        ? `link ${fs.readlinkSync(p)}`
+        : st.isFile()
+          ? `file ${createHash('sha256').update(fs.readFileSync(p)).digest('hex')}`
+          : 'dir';
+      out[path.relative(dir, p)] = `${what} mode ${st.mode} size ${st.size} mtime ${st.mtimeNs}`;
+      if (st.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** Staging directories left in the allowed root. */
+const stagingLeft = () => fs.readdirSync(tenant).filter((n) => n.startsWith('.cairn-restore-'));
+
+function env(repo: string, { plugin: which = plugin, ...options }: MockTaskOptions & { plugin?: ProviderPlugin } = {}) {
+  return new MockTaskEnvironment(which, {
     endpoint: repo,
     credentials: { password: PASSWORD },
+    host,
     ...(process.env['RESTIC_TEST_LOG'] ? { onLog: (l) => console.log(l.message, JSON.stringify(l.fields)) } : {}),
     ...options,
   });
@@ -55,7 +94,7 @@ function env(repo: string, options: MockTaskOptions & { config?: Record<string, 
 
 describe.runIf(hasRestic)('restic plugin against real restic', () => {
   const repo = path.join(root, 'repo');
-  const data = makeTree(path.join(root, 'data'));
+  const data = makeTree(path.join(tenant, 'data'));
   const rec = recordingRestic(root);
   const config = { binary: rec.binary };
   const locator = { paths: [data] };
@@ -261,7 +300,7 @@ describe.runIf(hasRestic)('restic plugin against real restic', () => {
 });
 
 describe.runIf(hasRestic)('restic plugin failures', () => {
-  const data = makeTree(path.join(root, 'fdata'), 1024);
+  const data = makeTree(path.join(tenant, 'fdata'), 1024);
   const locator = { paths: [data] };
   const backup = (e: MockTaskEnvironment, loc: unknown = locator) =>
     e.run('backup', { instanceId: 'inst-f', instanceName: 'f', locator: loc, mode: 'FULL' });
@@ -281,20 +320,20 @@ describe.runIf(hasRestic)('restic plugin failures', () => {
   });
 
   it.each([
-    ['no paths', {}],
-    ['an empty list', { paths: [] }],
-    ['a relative path', { paths: ['data'] }],
-    ['a path that is not text', { paths: [3] }],
-  ])('refuses a locator with %s (BAD_LOCATOR)', async (_what, loc) => {
+    ['no paths', {}, 'BAD_LOCATOR', /absolute paths/],
+    ['an empty list', { paths: [] }, 'BAD_LOCATOR', /absolute paths/],
+    ['a relative path', { paths: ['data'] }, 'PATH_NOT_ALLOWED', /must be an absolute path/],
+    ['a path that is not text', { paths: [3] }, 'PATH_NOT_ALLOWED', /must be an absolute path/],
+  ])('refuses a locator with %s (%s)', async (_what, loc, code, message) => {
+    // The agent's own check answers first; the plugin, called without it, answers BAD_LOCATOR.
     const run = await backup(env(path.join(root, 'repo-loc')), loc);
-    expect(!run.ok && run.failure).toMatchObject({
-      code: 'BAD_LOCATOR',
-      message: expect.stringMatching(/absolute paths/),
-    });
+    expect(!run.ok && run.failure).toMatchObject({ code, message: expect.stringMatching(message) });
+    const own = await backup(env(path.join(root, 'repo-loc'), { plugin: unchecked }), loc);
+    expect(!own.ok && own.failure).toMatchObject({ code: 'BAD_LOCATOR', message: /absolute paths/ });
   });
 
   it('a path missing on the host fails with PATH_NOT_FOUND', async () => {
-    const run = await backup(env(path.join(root, 'repo-loc')), { paths: [path.join(root, 'gone')] });
+    const run = await backup(env(path.join(root, 'repo-loc')), { paths: [path.join(tenant, 'gone')] });
     expect(!run.ok && run.failure).toMatchObject({ code: 'PATH_NOT_FOUND', message: expect.stringContaining('gone') });
   });
 
@@ -328,7 +367,7 @@ describe.runIf(hasRestic)('restic plugin failures', () => {
     expect(remote.ok && remote.value.checks?.find((c) => c.name === 'repository')).toMatchObject({ ok: false });
     const local = await env(path.join(root, 'repo-new', 'r'), {
       config: { minFreeBytes: Number.MAX_SAFE_INTEGER },
-    }).run('preflight', { locator: { paths: [path.join(root, 'gone')] } });
+    }).run('preflight', { locator: { paths: [path.join(tenant, 'gone')] } });
     expect(local.ok && local.value.checks?.map((c) => [c.name, c.ok])).toEqual([
       ['restic', true],
       ['repository', true], // not there yet, but the first backup can make it
@@ -345,8 +384,216 @@ describe.runIf(hasRestic)('restic plugin failures', () => {
   });
 });
 
+describe.runIf(hasRestic)('restic plugin confined to the roots', () => {
+  const repo = path.join(root, 'repo-confined');
+  const data = makeTree(path.join(tenant, 'cf-data'), 1024);
+  const outside = path.join(root, 'outside');
+  const secret = path.join(outside, 'secret');
+  const ways = [
+    ['as the agent runs it', plugin],
+    ["called directly, without the agent's check", unchecked],
+  ] as const;
+  const rec = recordingRestic(fs.mkdtempSync(path.join(root, 'rec-')));
+  let point: string;
+
+  beforeAll(async () => {
+    fs.mkdirSync(path.join(secret, 'deeper'), { recursive: true });
+    fs.writeFileSync(path.join(secret, 'canary.txt'), "not the tenant's\n");
+    fs.writeFileSync(path.join(secret, 'deeper', 'note.md'), 'a canary where the restore would write\n');
+    fs.writeFileSync(path.join(outside, 'authorized_keys'), 'ssh-ed25519 AAAA root\n');
+    fs.mkdirSync(path.join(tenant, 'agent-state'), { recursive: true });
+    fs.writeFileSync(path.join(tenant, 'agent-state', 'credential.json'), '{"token":"agent"}');
+    fs.symlinkSync(secret, path.join(tenant, 'link-out'));
+    const run = await env(repo).run('backup', {
+      instanceId: 'inst-c',
+      instanceName: 'c',
+      locator: { paths: [data] },
+      mode: 'FULL',
+    });
+    if (!run.ok) throw new Error(run.failure.message);
+    point = run.backup.externalId;
+  });
+
+  it.each(ways)(
+    "refuses a backup outside the roots, through a link out of them, or of the agent's state, %s, before restic runs",
+    async (_way, which) => {
+      for (const p of [secret, path.join(tenant, 'link-out', 'deeper'), path.join(tenant, 'agent-state')]) {
+        const run = await env(repo, { plugin: which, config: { binary: rec.binary } }).run('backup', {
+          instanceId: 'inst-c',
+          instanceName: 'c',
+          locator: { paths: [data, p] },
+          mode: 'FULL',
+        });
+        expect(!run.ok && run.failure, p).toMatchObject({
+          code: 'PATH_NOT_ALLOWED',
+          message: expect.stringContaining(p),
+        });
+      }
+      expect(fs.existsSync(rec.argv) ? fs.readFileSync(rec.argv, 'utf8') : '').not.toMatch(/backup/);
+    },
+  );
+
+  it.each(ways)(
+    'refuses a restore to a target outside the roots or through a link out of them, %s',
+    async (_way, which) => {
+      const before = fingerprint(outside);
+      for (const target of [secret, path.join(tenant, 'link-out')]) {
+        const run = await env(repo, { plugin: which }).run('restore', {
+          instanceId: 'inst-c',
+          locator: { paths: [data] },
+          backupExternalId: point,
+          target: { path: target },
+        });
+        expect(!run.ok && run.failure, target).toMatchObject({ code: 'PATH_NOT_ALLOWED' });
+      }
+      const vol = await env(repo, { plugin: which }).run('restore-volume', {
+        instanceId: 'inst-c',
+        locator: { paths: [data] },
+        backupExternalId: point,
+        volume: path.join(data, 'sub'),
+        targetInstanceId: 'inst-d',
+        targetLocator: { paths: [secret] },
+      });
+      expect(!vol.ok && vol.failure).toMatchObject({ code: 'PATH_NOT_ALLOWED' });
+      expect(fingerprint(outside)).toEqual(before);
+      expect(stagingLeft()).toEqual([]);
+    },
+  );
+
+  it('restores in place over links planted since the backup, writing nothing through them', async () => {
+    const want = treeDigest(data);
+    // The tenant swaps a directory and a file of its own for links to what it may not touch.
+    fs.rmSync(path.join(data, 'sub'), { recursive: true });
+    fs.symlinkSync(secret, path.join(data, 'sub'));
+    fs.rmSync(path.join(data, 'small-0.txt'));
+    fs.symlinkSync(path.join(outside, 'authorized_keys'), path.join(data, 'small-0.txt'));
+    const before = fingerprint(outside);
+    const run = await env(repo).run('restore', {
+      instanceId: 'inst-c',
+      locator: { paths: [data] },
+      backupExternalId: point,
+    });
+    expect(run.ok).toBe(true);
+    expect(fingerprint(outside)).toEqual(before);
+    expect(fs.lstatSync(path.join(data, 'sub')).isDirectory()).toBe(true);
+    expect(fs.lstatSync(path.join(data, 'small-0.txt')).isFile()).toBe(true);
+    expect(treeDigest(data)).toEqual(want);
+    expect(stagingLeft()).toEqual([]);
+  });
+
+  it('restores to a path over a link planted where the layout begins, writing nothing through it', async () => {
+    const target = tmp('planted');
+    const top = data.split(path.sep)[1]!; // restic lays the files out at their absolute path: <target>/<top>/…
+    fs.symlinkSync(secret, path.join(target, top));
+    fs.chmodSync(target, 0o751);
+    const before = fingerprint(outside);
+    const run = await env(repo).run('restore', {
+      instanceId: 'inst-c',
+      locator: { paths: [data] },
+      backupExternalId: point,
+      target: { path: target },
+    });
+    expect(run.ok).toBe(true);
+    expect(fingerprint(outside)).toEqual(before);
+    expect(treeDigest(path.join(target, data))).toEqual(treeDigest(data));
+    // The target keeps its own mode: staging's private 0700 stays staging's.
+    expect(fs.statSync(target).mode & 0o777).toBe(0o751);
+    expect(stagingLeft()).toEqual([]);
+  });
+
+  it('refuses a snapshot of the instance that holds a path outside the roots, whatever the target', async () => {
+    // Made by hand (or before the agent had --roots) and tagged with the instance.
+    const id = (
+      JSON.parse(
+        restic(repo, ['backup', '--json', '--tag', 'cairn-instance=inst-c', secret]).trim().split('\n').at(-1)!,
+      ) as { snapshot_id: string }
+    ).snapshot_id.slice(0, 8);
+    fs.writeFileSync(path.join(secret, 'canary.txt'), 'changed since that snapshot\n');
+    const before = fingerprint(outside);
+    const target = tmp('adopted');
+    for (const where of [{}, { target: { path: target } }]) {
+      const run = await env(repo).run('restore', {
+        instanceId: 'inst-c',
+        locator: { paths: [data] },
+        backupExternalId: id,
+        ...where,
+      });
+      expect(!run.ok && run.failure).toMatchObject({
+        code: 'PATH_NOT_ALLOWED',
+        message: expect.stringContaining(`snapshot ${id} path ${secret}`),
+      });
+    }
+    expect(fingerprint(outside)).toEqual(before);
+    expect(fs.readdirSync(target)).toEqual([]);
+    expect(stagingLeft()).toEqual([]);
+  });
+
+  /**
+   * A restic whose restore notes its --target in `targets`, writes a little there (only inside
+   * the test's root), then fails or hangs.
+   */
+  function brokenRestore(how: 'fails' | 'hangs'): { binary: string; targets: string } {
+    const binary = path.join(root, `restic-restore-${how}`);
+    const targets = path.join(root, `restic-restore-${how}.targets`);
+    fs.writeFileSync(
+      binary,
+      [
+        '#!/bin/sh',
+        'if [ "$1" = restore ]; then',
+        '  prev=""; for a in "$@"; do [ "$prev" = --target ] && t="$a"; prev="$a"; done',
+        `  echo "$t" >> '${targets}'`,
+        `  case "$t" in '${tenant}'/*) mkdir -p "$t/partial" && echo half > "$t/partial/file" ;; esac`,
+        how === 'hangs' ? '  exec sleep 30' : '  echo "Fatal: the disk caught fire" >&2; exit 1',
+        'fi',
+        'exec restic "$@"',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    return { binary, targets };
+  }
+
+  it('a restore that fails or is cancelled places nothing and leaves no staging directory', async () => {
+    const want = fingerprint(data);
+    const fails = brokenRestore('fails');
+    const failed = await env(repo, { config: { binary: fails.binary } }).run('restore', {
+      instanceId: 'inst-c',
+      locator: { paths: [data] },
+      backupExternalId: point,
+    });
+    expect(!failed.ok && failed.failure).toMatchObject({ code: 'RESTIC_FAILED', message: /disk caught fire/ });
+    const hangs = brokenRestore('hangs');
+    const e: MockTaskEnvironment = env(repo, {
+      config: { binary: hangs.binary },
+      onEvent: (ev) => {
+        if (ev.message.includes('restoring snapshot')) setTimeout(() => e.cancel('stop the restore'), 300);
+      },
+    });
+    const cancelled = await e.run('restore', {
+      instanceId: 'inst-c',
+      locator: { paths: [data] },
+      backupExternalId: point,
+    });
+    expect(cancelled).toMatchObject({ ok: false, failure: { code: 'CANCELLED' }, abandoned: false });
+    // restic was pointed at a fresh staging directory in the root, never at / nor at the data.
+    for (const f of [fails.targets, hangs.targets])
+      expect(fs.readFileSync(f, 'utf8')).toMatch(new RegExp(`^${tenant}/\\.cairn-restore-\\w+\\n$`));
+    expect(fingerprint(data)).toEqual(want);
+    expect(stagingLeft()).toEqual([]);
+  });
+
+  it('preflight fails its paths check for a locator outside the roots, with advice', async () => {
+    const run = await env(repo, { plugin: unchecked }).run('preflight', { locator: { paths: [secret] } });
+    expect(run.ok && run.value.checks?.find((c) => c.name === 'paths')).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('outside the directories this agent allows'),
+      advice: expect.stringContaining('--roots'),
+    });
+  });
+});
+
 describe.runIf(hasRestic)('cancelling a backup', () => {
-  const data = path.join(root, 'cdata');
+  const data = path.join(tenant, 'cdata');
   beforeAll(() => {
     fs.mkdirSync(data);
     for (let i = 0; i < 4; i++) fs.writeFileSync(path.join(data, `big-${i}.bin`), randomBytes(16 * 1024 * 1024));

@@ -7,6 +7,7 @@ import {
   PluginError,
   type BackupRequest,
   type BackupResult,
+  type HostAccess,
   type ListedBackup,
   type PreflightCheck,
   type Provider,
@@ -15,6 +16,7 @@ import {
   type RestoreResult,
   type TaskContext,
 } from '@cairn/plugin-sdk';
+import { confinePath, makeStaging, PATH_NOT_ALLOWED, placeRestored, removeStaging } from '@cairn/plugin-sdk/paths';
 import { checkVersion, classify, redact, ResticClient, type ResticTarget, type VersionCheck } from './client.js';
 
 /** The tag that ties a snapshot to the Cairn instance it backs up; sync lists only tagged snapshots. */
@@ -98,6 +100,17 @@ function targetPathOf(target: unknown): string | undefined {
   return path.normalize(p);
 }
 
+/**
+ * Each of `paths` checked against what this task may touch on the host (the agent checks the
+ * request too, but restic is handed only paths the plugin has judged itself): PATH_NOT_ALLOWED
+ * for one outside the roots, behind a link that leads out of them, or at the agent's own state.
+ */
+async function confined(paths: readonly string[], host: HostAccess, what: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of paths) out.push(await confinePath(p, host, `restic: ${what}`));
+  return out;
+}
+
 async function assertPathsExist(paths: readonly string[]): Promise<void> {
   const missing: string[] = [];
   for (const p of paths) if (!(await fs.stat(p).catch(() => undefined))) missing.push(p);
@@ -172,8 +185,8 @@ interface Snapshot {
 const instanceOf = (s: Snapshot): string | undefined =>
   s.tags?.find((t) => t.startsWith(INSTANCE_TAG))?.slice(INSTANCE_TAG.length);
 
-/** Bytes of the regular files below each of `roots` (what a restore has written so far). */
-async function bytesBelow(roots: readonly string[], stop: () => boolean): Promise<number> {
+/** Bytes of the regular files below `dir` (what a restore has written so far). */
+async function bytesBelow(dir: string, stop: () => boolean): Promise<number> {
   let total = 0;
   const walk = async (p: string): Promise<void> => {
     if (stop()) return;
@@ -185,8 +198,22 @@ async function bytesBelow(roots: readonly string[], stop: () => boolean): Promis
       for (const n of names) await walk(path.join(p, n));
     }
   };
-  for (const r of roots) await walk(r);
+  await walk(dir);
   return total;
+}
+
+/**
+ * Merges a staging directory that stands for `to` itself into `to`. `placeRestored` gives `to`
+ * the mode and times of what it places, and staging's are its own private 0700: it takes those of
+ * `to` first, so a restore into a served directory leaves it as readable as it was.
+ */
+async function placeStaging(staging: string, to: string, host: HostAccess): Promise<void> {
+  const st = await fs.stat(to).catch(() => undefined);
+  if (st?.isDirectory()) {
+    await fs.chmod(staging, st.mode & 0o7777);
+    await fs.utimes(staging, st.atime, st.mtime);
+  }
+  await placeRestored(staging, to, host, 'restic: restore target');
 }
 
 /** The nearest directory at or above `p` that exists (where a repository would be created). */
@@ -242,13 +269,19 @@ export function createResticProvider(connection: ProviderConnection): Provider {
   }
 
   /**
-   * `restic restore` of one snapshot into `target` (optionally only `include`), with progress
-   * measured from the bytes written under the target against the snapshot's listed size.
+   * `restic restore` of one snapshot (only `include`, when given), never straight onto the host:
+   * restic writes into a fresh staging directory inside the roots, and `placeRestored` moves what
+   * it wrote into place without following a link anyone planted there since the backup. In place
+   * (`to` undefined) each path the snapshot holds goes back to that path; into a directory `to`,
+   * each lands at its absolute path below it, as `restic restore --target` lays it out. Every path
+   * restored is confined first (a snapshot adopted by sync may name paths this tenant may not
+   * touch), and the staging directory is removed however the restore ends. Progress is measured
+   * from the bytes written into staging against the snapshot's listed size.
    */
   async function restoreInto(
     req: { backupExternalId: string; instanceId: string },
     ctx: TaskContext,
-    target: string,
+    to: string | undefined,
     include?: string,
   ): Promise<RestoreResult> {
     const { restic } = ready(ctx);
@@ -275,7 +308,9 @@ export function createResticProvider(connection: ProviderConnection): Provider {
         'VOLUME_NOT_FOUND',
         `restic: snapshot ${id} holds nothing at ${include} (it holds ${snapshot.paths.join(', ')})`,
       );
-    const roots = (include ? [include] : snapshot.paths).map((p) => path.join(target, p));
+    const held = await confined(include ? [include] : snapshot.paths, ctx.host, `snapshot ${id} path`);
+    const where = to ?? 'its original paths';
+    const staging = await makeStaging(to ?? held[0]!, ctx.host);
     const report = throttled(ctx);
     let done = false;
     const ended = new AbortController();
@@ -283,35 +318,50 @@ export function createResticProvider(connection: ProviderConnection): Provider {
       while (!done) {
         await sleep(RESTORE_POLL_MS, undefined, { signal: ended.signal }).catch(() => undefined);
         if (done) return;
-        const written = await bytesBelow(roots, () => done);
+        const written = await bytesBelow(staging, () => done);
         report({
           percent: total === 0 ? 0 : Math.min(99, Math.floor((100 * written) / total)),
           bytesDone: Math.min(written, total),
           bytesTotal: total,
-          message: `restore to ${target}`,
+          message: `restore to ${where}`,
         });
       }
     })();
-    say(ctx, `restic: restoring snapshot ${id}${include ? ` (${include})` : ''} to ${target}`);
+    say(ctx, `restic: restoring snapshot ${id}${include ? ` (${include})` : ''} to ${where}`);
     try {
-      await restic.ok(
-        ['restore', id, '--target', target, ...(include ? ['--include', include] : [])],
-        `restore ${id}`,
-        { signal: ctx.signal },
-      );
+      try {
+        await restic.ok(
+          ['restore', id, '--target', staging, ...(include ? ['--include', include] : [])],
+          `restore ${id}`,
+          { signal: ctx.signal },
+        );
+      } finally {
+        done = true;
+        ended.abort();
+        await poll;
+      }
+      ctx.signal.throwIfAborted();
+      if (to === undefined) {
+        for (const p of held) {
+          const from = path.join(staging, p);
+          if (await fs.lstat(from).catch(() => undefined))
+            await placeRestored(from, p, ctx.host, 'restic: snapshot path');
+        }
+      } else await placeStaging(staging, to, ctx.host);
     } finally {
-      done = true;
-      ended.abort();
-      await poll;
+      await removeStaging(staging);
     }
-    report({ percent: 100, bytesDone: total, bytesTotal: total, message: `restored to ${target}` }, true);
-    return { bytesRestored: total, extra: { target, snapshotId: snapshot.id, ...(include ? { include } : {}) } };
+    report({ percent: 100, bytesDone: total, bytesTotal: total, message: `restored to ${where}` }, true);
+    return {
+      bytesRestored: total,
+      extra: { target: to ?? '/', snapshotId: snapshot.id, ...(include ? { include } : {}) },
+    };
   }
 
   return {
     async backup(req: BackupRequest, ctx: TaskContext): Promise<BackupResult> {
       const { s, restic } = ready(ctx);
-      const paths = pathsOf(req.locator);
+      const paths = await confined(pathsOf(req.locator), ctx.host, 'locator path');
       await assertPathsExist(paths);
       const report = throttled(ctx);
       const attempt = async (parent: string | undefined) => {
@@ -389,20 +439,28 @@ export function createResticProvider(connection: ProviderConnection): Provider {
 
     async restore(req, ctx): Promise<RestoreResult> {
       ready(ctx);
-      pathsOf(req.locator);
-      // In place: restic writes each file back at its absolute path below the root.
-      return restoreInto(req, ctx, targetPathOf(req.target) ?? '/');
+      await confined(pathsOf(req.locator), ctx.host, 'locator path');
+      const target = targetPathOf(req.target);
+      return restoreInto(
+        req,
+        ctx,
+        target === undefined ? undefined : await confinePath(target, ctx.host, 'restic: restore target'),
+      );
     },
 
     async restoreVolume(req, ctx): Promise<RestoreResult> {
       ready(ctx);
-      pathsOf(req.locator);
+      await confined(pathsOf(req.locator), ctx.host, 'locator path');
       if (typeof req.volume !== 'string' || !path.isAbsolute(req.volume))
         throw new PluginError(
           'BAD_VOLUME',
           `restic: the volume must be an absolute path in the backup, got ${JSON.stringify(req.volume)}`,
         );
-      const target = targetPathOf(req.target) ?? pathsOf(req.targetLocator, 'targetLocator')[0]!;
+      const target = await confinePath(
+        targetPathOf(req.target) ?? pathsOf(req.targetLocator, 'targetLocator')[0]!,
+        ctx.host,
+        'restic: restore target',
+      );
       const result = await restoreInto(req, ctx, target, path.normalize(req.volume));
       return { ...result, extra: { ...result.extra, targetInstanceId: req.targetInstanceId } };
     },
@@ -526,10 +584,18 @@ export function createResticProvider(connection: ProviderConnection): Provider {
       }
       if (req.locator !== undefined && req.locator !== null) {
         try {
-          await assertPathsExist(pathsOf(req.locator));
+          await assertPathsExist(await confined(pathsOf(req.locator), ctx.host, 'locator path'));
           add({ name: 'paths', ok: true, message: 'every path of the locator exists' });
         } catch (e) {
-          add({ name: 'paths', ok: false, message: (e as Error).message, advice: 'fix the instance locator' });
+          const refused = isPluginError(e) && e.code === PATH_NOT_ALLOWED;
+          add({
+            name: 'paths',
+            ok: false,
+            message: (e as Error).message,
+            advice: refused
+              ? "name paths below the directories the agent allows this tenant (the agent's --roots)"
+              : 'fix the instance locator',
+          });
         }
       }
       return finish();

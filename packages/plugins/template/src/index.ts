@@ -1,6 +1,6 @@
 /**
  * cairn-plugin-example: the template of a Cairn provider plugin. It protects a directory
- * (instance locator `{path: "/abs/dir"}`) by copying it into a store directory (connection config
+ * (instance locator `{paths: ["/abs/dir"]}`) by copying it into a store directory (connection config
  * `{storeDir: "/abs/store"}`), one sub-directory per restore point.
  *
  * The agent imports this module and uses its default export (or a named export `plugin`).

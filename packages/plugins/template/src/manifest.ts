@@ -20,6 +20,7 @@ export const manifest: PluginManifest = {
     'incremental', // an INCREMENT on a parent stores only what changed (unchanged files are hard links)
     'restore-to-path', // restore writes the files under target.path
     'handles-chains', // every point stands alone, so deleting an increment's base is safe
+    'host-paths', // the locator and restore target are paths on the agent's host, confined to its roots
   ],
   // JSON Schema of the provider connection's `config`, as the SP admin sets it.
   configSchema: {

@@ -10,7 +10,9 @@ import {
   readlink,
   rename,
   rm,
+  stat,
   symlink,
+  utimes,
   writeFile,
 } from 'node:fs/promises';
 import path from 'node:path';
@@ -26,6 +28,7 @@ import {
   type RestoreResult,
   type TaskContext,
 } from '@cairn/plugin-sdk';
+import { confinePath, makeStaging, placeRestored, removeStaging } from '@cairn/plugin-sdk/paths';
 
 /** One entry of a protected directory, as a restore point's index records it. */
 interface Entry {
@@ -58,15 +61,29 @@ interface PointIndex {
 // External ids come back from the control plane: never let one name a path outside the store.
 const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/;
 
-/** A directory named by `{path}` in a locator or a restore target. Throw a PluginError with a code of your own for bad input. */
-function directoryOf(value: unknown, what: string): string {
-  const dir = (value as { path?: unknown } | null | undefined)?.path;
-  if (typeof dir !== 'string' || !path.isAbsolute(dir)) {
+/**
+ * The directory an instance's locator names: `{"paths": ["/srv/www"]}`, one absolute path, as the
+ * `host-paths` trait has locators. Throw a PluginError with a code of your own for bad input.
+ */
+function directoryOf(locator: unknown): string {
+  const paths = (locator as { paths?: unknown } | null | undefined)?.paths;
+  if (!Array.isArray(paths) || paths.length !== 1 || typeof paths[0] !== 'string' || !path.isAbsolute(paths[0])) {
     throw new PluginError(
       'BAD_LOCATOR',
-      `${what} must be {"path": "/an/absolute/directory"}, got ${JSON.stringify(value)}`,
+      `the instance locator must be {"paths": ["/an/absolute/directory"]}, one directory, got ${JSON.stringify(locator)}`,
     );
   }
+  return paths[0];
+}
+
+/** The directory a restore-to-path target names: `{"path": "/an/absolute/directory"}`. */
+function targetOf(target: unknown): string {
+  const dir = (target as { path?: unknown } | null | undefined)?.path;
+  if (typeof dir !== 'string' || !path.isAbsolute(dir))
+    throw new PluginError(
+      'BAD_TARGET',
+      `the restore target must be {"path": "/an/absolute/directory"}, got ${JSON.stringify(target)}`,
+    );
   return dir;
 }
 
@@ -148,7 +165,9 @@ const percentOf = (done: number, total: number): number => Math.floor((100 * don
 
 async function backup(connection: ProviderConnection, req: BackupRequest, ctx: TaskContext): Promise<BackupResult> {
   const store = new Store(connection);
-  const source = directoryOf(req.locator, 'the instance locator');
+  // Judge the path yourself, links resolved, before reading anything: the agent checks it too,
+  // but a plugin that touches the host never relies on that alone.
+  const source = await confinePath(directoryOf(req.locator), ctx.host, 'locator.paths[0]');
   // An increment builds on its parent; when the parent is gone, take a full backup (and say so).
   const parent = req.mode === 'INCREMENT' && req.parentExternalId ? await store.read(req.parentExternalId) : undefined;
   if (req.mode === 'INCREMENT' && !parent) {
@@ -215,32 +234,44 @@ async function backup(connection: ProviderConnection, req: BackupRequest, ctx: T
 async function restore(connection: ProviderConnection, req: RestoreRequest, ctx: TaskContext): Promise<RestoreResult> {
   const store = new Store(connection);
   const point = await store.get(req.backupExternalId);
-  // restore-to-path: `target: {path}` names an empty directory; without a target, restore in place.
-  const to =
-    req.target === undefined
-      ? directoryOf(req.locator, 'the instance locator')
-      : directoryOf(req.target, 'the restore target');
+  // restore-to-path: `target: {path}` names a directory; without a target, restore in place.
+  const to = await confinePath(
+    req.target === undefined ? directoryOf(req.locator) : targetOf(req.target),
+    ctx.host,
+    req.target === undefined ? 'locator.paths[0]' : 'target.path',
+  );
   const from = path.join(store.pointDir(point.externalId), 'files');
-  await mkdir(to, { recursive: true });
+  // Never write at `to` directly: a tenant may have swapped a directory there for a link since the
+  // backup. Write into a fresh private directory, then let placeRestored move it into place.
+  const staging = await makeStaging(to, ctx.host);
   let bytesRestored = 0;
-  for (const [i, entry] of point.entries.entries()) {
-    ctx.signal.throwIfAborted();
-    const dest = path.join(to, entry.path);
-    if (entry.kind === 'dir') await mkdir(dest, { recursive: true });
-    else {
-      await rm(dest, { force: true });
-      if (entry.kind === 'symlink') await symlink(entry.target!, dest);
+  try {
+    for (const [i, entry] of point.entries.entries()) {
+      ctx.signal.throwIfAborted();
+      const dest = path.join(staging, entry.path);
+      if (entry.kind === 'dir') await mkdir(dest);
+      else if (entry.kind === 'symlink') await symlink(entry.target!, dest);
       else {
         await copyFile(path.join(from, entry.path), dest);
         await chmod(dest, entry.mode);
         bytesRestored += entry.size;
       }
+      ctx.progress({ percent: percentOf(i + 1, point.entries.length), bytesDone: bytesRestored, message: entry.path });
     }
-    ctx.progress({ percent: percentOf(i + 1, point.entries.length), bytesDone: bytesRestored, message: entry.path });
+    // Directory modes last, deepest first: a read-only directory would refuse what goes in it.
+    for (const entry of point.entries.filter((e) => e.kind === 'dir').reverse())
+      await chmod(path.join(staging, entry.path), entry.mode);
+    ctx.signal.throwIfAborted();
+    // Staging stands for `to` itself, whose mode and times the point does not hold: keep its own.
+    const own = await stat(to).catch(() => undefined);
+    if (own?.isDirectory()) {
+      await chmod(staging, own.mode & 0o7777);
+      await utimes(staging, own.atime, own.mtime);
+    }
+    await placeRestored(staging, to, ctx.host);
+  } finally {
+    await removeStaging(staging);
   }
-  // Directory modes last, deepest first: a read-only directory would refuse what goes in it.
-  for (const entry of point.entries.filter((e) => e.kind === 'dir').reverse())
-    await chmod(path.join(to, entry.path), entry.mode);
   ctx.progress({ percent: 100, bytesDone: bytesRestored, bytesTotal: bytesRestored, message: 'restored' });
   return { bytesRestored };
 }

@@ -116,7 +116,7 @@ async function rootOf(p: string, host: HostAccess): Promise<string> {
 /**
  * A fresh, empty directory (mode 0700) inside the root that holds `near`, for a restore to write
  * into before {@link placeRestored} moves its files into place. Being new and private, it holds
- * no link anyone planted. Remove it with `fs.rm(dir, {recursive: true, force: true})` when done.
+ * no link anyone planted. Remove it with {@link removeStaging} when done, however the restore ends.
  */
 export async function makeStaging(near: string, host: HostAccess): Promise<string> {
   const root = await rootOf(near, host);
@@ -132,18 +132,29 @@ async function lstatOrUndefined(p: string) {
   }
 }
 
+/**
+ * Lets this process move entries out of a directory of the staging tree and move the directory
+ * itself (a rename rewrites its `..`): both need write permission on it, which a read-only
+ * directory of a restore point lacks unless the process is root. Its own mode is set back once it
+ * is in place. Only ever called on a real directory below a staging directory, which is private.
+ */
+const openUp = (dir: string, st: { mode: number }) => fs.chmod(dir, (st.mode & 0o7777) | 0o700);
+
 /** Moves `from` to `to` (which does not exist), copying across file systems without following links. */
 async function move(from: string, to: string): Promise<void> {
+  const st = await fs.lstat(from);
+  if (st.isDirectory()) await openUp(from, st);
   try {
     await fs.rename(from, to);
+    if (st.isDirectory()) await fs.chmod(to, st.mode & 0o7777);
     return;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
   }
-  const st = await fs.lstat(from);
   if (st.isDirectory()) {
-    await fs.mkdir(to, { mode: st.mode & 0o7777 });
+    await fs.mkdir(to, { mode: 0o700 });
     for (const name of await fs.readdir(from)) await move(path.join(from, name), path.join(to, name));
+    await fs.chmod(to, st.mode & 0o7777);
     await fs.utimes(to, st.atime, st.mtime);
   } else if (st.isSymbolicLink()) {
     await fs.symlink(await fs.readlink(from), to);
@@ -162,6 +173,7 @@ async function merge(from: string, to: string): Promise<void> {
   const dst = await lstatOrUndefined(to);
   if (dst === undefined) return move(from, to);
   if (src.isDirectory() && dst.isDirectory()) {
+    await openUp(from, src);
     for (const name of await fs.readdir(from)) await merge(path.join(from, name), path.join(to, name));
     await fs.chmod(to, src.mode & 0o7777);
     await fs.utimes(to, src.atime, src.mtime);
@@ -208,6 +220,33 @@ export async function placeRestored(
     missing.unshift(at);
   for (const dir of missing) await fs.mkdir(dir, { mode: 0o755 });
   await merge(from, real);
+}
+
+/** Makes every directory at and below `dir` writable (never following a link), so that it can be removed. */
+async function openUpTree(dir: string): Promise<void> {
+  const st = await lstatOrUndefined(dir);
+  if (!st?.isDirectory()) return;
+  await openUp(dir, st);
+  for (const name of await fs.readdir(dir)) await openUpTree(path.join(dir, name));
+}
+
+/**
+ * Removes a staging directory ({@link makeStaging}) and whatever a restore left in it, however far
+ * the restore got: what it wrote may hold read-only directories, which `fs.rm` cannot empty unless
+ * the process is root.
+ *
+ * @example const staging = await makeStaging(to, ctx.host); try { ... } finally { await removeStaging(staging); }
+ */
+export async function removeStaging(dir: string): Promise<void> {
+  try {
+    await fs.rm(dir, { recursive: true, force: true });
+    return;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') throw err;
+  }
+  await openUpTree(dir);
+  await fs.rm(dir, { recursive: true, force: true });
 }
 
 /** What a plugin's own tests may touch by default: the system's temporary directory. */

@@ -1,4 +1,5 @@
-import { lstat, mkdir, mkdtemp, readFile, readlink, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { chown, lstat, mkdir, mkdtemp, readFile, readlink, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -138,4 +139,62 @@ describe('placeRestored', () => {
     expect(await refusal(placeRestored(again, path.join(tenantA, 'out'), host))).toMatch(/PATH_NOT_ALLOWED/);
     expect(await readFile(path.join(outside, 'shadow'), 'utf8')).toBe('root:secret\n');
   });
+});
+
+describe('placeRestored and removeStaging as a user that is not root', () => {
+  // Root writes into any directory, so only another user shows what a read-only directory of a
+  // restore point does to a move out of staging; agents should not run as root.
+  const NOBODY = 65534;
+  const canDrop = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
+  const script = `
+    import fs from 'node:fs/promises';
+    import path from 'node:path';
+    const { makeStaging, placeRestored, removeStaging } = await import(process.env.SDK_HOST_PATHS);
+    const root = path.join(process.env.WORK, 'root');
+    await fs.mkdir(root);
+    const host = { roots: [root], denied: [] };
+    const to = path.join(root, 'data');
+    await fs.mkdir(path.join(to, 'ro'), { recursive: true });
+    const staging = await makeStaging(to, host);
+    for (const d of ['ro', 'new-ro']) {
+      await fs.mkdir(path.join(staging, d));
+      await fs.writeFile(path.join(staging, d, 'f'), d);
+      await fs.chmod(path.join(staging, d), 0o555);
+    }
+    await placeRestored(staging, to, host);
+    await removeStaging(staging);
+    const placed = {};
+    for (const d of ['ro', 'new-ro'])
+      placed[d] = [(await fs.stat(path.join(to, d))).mode & 0o777, await fs.readFile(path.join(to, d, 'f'), 'utf8')];
+    const cut = await makeStaging(to, host);
+    await fs.mkdir(path.join(cut, 'a', 'b'), { recursive: true });
+    await fs.chmod(path.join(cut, 'a'), 0o555);
+    await removeStaging(cut);
+    console.log(JSON.stringify({ placed, left: (await fs.readdir(root)).filter((n) => n !== 'data') }));
+  `;
+
+  it.runIf(canDrop)(
+    'places read-only directories of a restore point, and removes a staging directory a cut-short restore left one in',
+    async () => {
+      const work = await mkdtemp(path.join(os.tmpdir(), 'host-paths-nobody-'));
+      await chown(work, NOBODY, NOBODY);
+      const repo = path.resolve(import.meta.dirname, '../../../..');
+      const run = spawnSync(
+        'setpriv',
+        [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, '--import', 'tsx'],
+        {
+          cwd: repo,
+          input: script,
+          encoding: 'utf8',
+          env: { ...process.env, WORK: work, SDK_HOST_PATHS: path.join(import.meta.dirname, 'host-paths.ts') },
+        },
+      );
+      await rm(work, { recursive: true, force: true });
+      expect(run.stderr).toBe('');
+      expect(JSON.parse(run.stdout)).toEqual({
+        placed: { ro: [0o555, 'ro'], 'new-ro': [0o555, 'new-ro'] },
+        left: [],
+      });
+    },
+  );
 });
