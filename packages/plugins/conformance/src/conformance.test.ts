@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadPlugin } from '@cairn/agent';
-import { type ProviderPlugin, type TaskContext } from '@cairn/plugin-sdk';
+import type { ProviderPlugin, TaskContext } from '@cairn/plugin-sdk';
 import { confinePath } from '@cairn/plugin-sdk/paths';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keepsAccessTimes } from './host.js';
