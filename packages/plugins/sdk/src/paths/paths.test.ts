@@ -186,7 +186,7 @@ describe('placeRestored and removeStaging as a user that is not root', () => {
           cwd: repo,
           input: script,
           encoding: 'utf8',
-          env: { ...process.env, WORK: work, SDK_HOST_PATHS: path.join(import.meta.dirname, 'host-paths.ts') },
+          env: { ...process.env, WORK: work, SDK_HOST_PATHS: path.join(import.meta.dirname, 'index.ts') },
         },
       );
       await rm(work, { recursive: true, force: true });
