@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { createApp } from './api/app.js';
+import { ListCursors } from './api/paging.js';
 import type { Config } from './config.js';
 import { attachAgentGateway } from './dispatch/gateway.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
@@ -187,6 +188,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
         replayMs: IDEMPOTENCY_REPLAY_MS,
         leaseMs: config.idempotencyLeaseMs,
       }),
+      cursors: new ListCursors(secrets.derive('list cursors')),
       operations,
       schedules: new Schedules(catalog, scheduleRepo, () => clock.now()),
       scheduleClock: () => clock.now(),

@@ -81,10 +81,12 @@ export function backupRoutes(deps: ApiDeps) {
     async (c) => {
       const q = c.req.valid('query');
       const tenantId = tenantScope(principal(c));
-      const page = await deps.backups.list(q, {
-        ...(tenantId !== undefined ? { tenantId } : {}),
-        ...(q.instanceId ? { instanceId: q.instanceId } : {}),
-      });
+      const page = await deps.cursors.page(c, q, (q) =>
+        deps.backups.list(q, {
+          ...(tenantId !== undefined ? { tenantId } : {}),
+          ...(q.instanceId ? { instanceId: q.instanceId } : {}),
+        }),
+      );
       return c.json({ items: page.items.map(backupView), nextCursor: page.nextCursor }, 200);
     },
   );
@@ -164,7 +166,11 @@ export function backupRoutes(deps: ApiDeps) {
       request: { query: PageQuery },
       responses: { 200: jsonResponse(Usage, 'a page of usage per tenant, in tenant id order'), ...errorResponses },
     }),
-    async (c) => c.json(await deps.usage.perTenant(c.req.valid('query'), tenantScope(principal(c))), 200),
+    async (c) =>
+      c.json(
+        await deps.cursors.page(c, c.req.valid('query'), (q) => deps.usage.perTenant(q, tenantScope(principal(c)))),
+        200,
+      ),
   );
 
   return app;

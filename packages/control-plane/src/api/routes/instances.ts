@@ -84,7 +84,9 @@ export function instanceRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(InstancePage, 'a page of instances'), ...errorResponses },
     }),
     async (c) => {
-      const page = await deps.catalog.listInstances(c.req.valid('query'), tenantScope(principal(c)));
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) =>
+        deps.catalog.listInstances(q, tenantScope(principal(c))),
+      );
       return c.json({ items: page.items.map(instanceView), nextCursor: page.nextCursor }, 200);
     },
   );

@@ -83,7 +83,7 @@ export function providerRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const zone = zoneOf(c.req.valid('param').zone);
-      const page = await deps.catalog.listProviders(zone, c.req.valid('query'));
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.catalog.listProviders(zone, q));
       return c.json({ items: page.items.map(providerView), nextCursor: page.nextCursor }, 200);
     },
   );

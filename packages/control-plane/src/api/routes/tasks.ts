@@ -52,12 +52,14 @@ export function taskRoutes(deps: ApiDeps) {
     async (c) => {
       const q = c.req.valid('query');
       const tenantId = tenantScope(principal(c));
-      const page = await deps.tasks.list(q, {
-        ...(tenantId !== undefined ? { tenantId } : {}),
-        ...(q.state ? { state: q.state } : {}),
-        ...(q.kind ? { kind: q.kind } : {}),
-        ...(q.instanceId ? { instanceId: q.instanceId } : {}),
-      });
+      const page = await deps.cursors.page(c, q, (q) =>
+        deps.tasks.list(q, {
+          ...(tenantId !== undefined ? { tenantId } : {}),
+          ...(q.state ? { state: q.state } : {}),
+          ...(q.kind ? { kind: q.kind } : {}),
+          ...(q.instanceId ? { instanceId: q.instanceId } : {}),
+        }),
+      );
       return c.json({ items: page.items.map(taskView), nextCursor: page.nextCursor }, 200);
     },
   );
@@ -85,7 +87,7 @@ export function taskRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const task = await visible(c, c.req.valid('param').id);
-      const page = await deps.tasks.progress(task.id, c.req.valid('query'));
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.tasks.progress(task.id, q));
       return c.json({ items: page.items.map(progressView), nextCursor: page.nextCursor }, 200);
     },
   );
