@@ -1,6 +1,6 @@
 import { jobIdOf } from '../domain/backup-params.js';
 import type { Selectable } from 'kysely';
-import type { Role } from '../domain/access.js';
+import { isSpAdmin, type Principal, type Role } from '../domain/access.js';
 import type { ScheduleOwner, ScheduleState } from '../domain/provider-schedule.js';
 import { scopeFields, type MaintenanceSource } from '../domain/maintenance.js';
 import type { MaintenanceState } from '../service/maintenance.js';
@@ -17,6 +17,15 @@ import type {
   TenantRow,
 } from '../store/schema.js';
 import type { StoredDrift } from '../store/sync-repository.js';
+
+/**
+ * Who an answer is shown to. A tenant sees what is its own and nothing of how the service
+ * provider runs the service: no SP token ids (who set a maintenance window).
+ */
+export interface Audience {
+  spAdmin: boolean;
+}
+export const audienceOf = (p: Principal): Audience => ({ spAdmin: isSpAdmin(p) });
 
 /** Row → API shape (the bodies of docs/api.md). Times become RFC 3339 strings. */
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -168,7 +177,7 @@ export const driftView = (providerId: string, d: StoredDrift) => ({
   truncated: d.truncated,
 });
 
-export const eventView = (e: Selectable<EventRow>) => ({
+export const eventView = (e: Selectable<EventRow>, to: Audience) => ({
   id: String(e.id),
   tenantId: e.tenantId,
   type: e.type,
@@ -178,16 +187,22 @@ export const eventView = (e: Selectable<EventRow>) => ({
   instanceId: e.instanceId,
   jobId: e.jobId,
   agentId: e.agentId,
-  data: e.data ? (JSON.parse(e.data) as unknown) : null,
+  data: e.data ? eventData(JSON.parse(e.data) as unknown, to) : null,
 });
 
-export const maintenanceView = (m: MaintenanceState) => ({
+/** A maintenance event names the token that set the window: only for the SP's eyes. */
+function eventData(data: unknown, to: Audience): unknown {
+  if (to.spAdmin || typeof data !== 'object' || data === null || !('setBy' in data)) return data;
+  return { ...data, setBy: null };
+}
+
+export const maintenanceView = (m: MaintenanceState, to: Audience) => ({
   ...scopeFields(m.scope),
   enabled: m.enabled,
   message: m.message,
   runningBackups: m.runningBackups,
   ready: m.ready,
-  setBy: m.setBy,
+  setBy: to.spAdmin ? m.setBy : null,
   setAt: isoOrNull(m.setAt),
   source: m.source,
 });

@@ -17,7 +17,7 @@ import {
   TaskPage,
   TaskQuery,
 } from '../schemas.js';
-import { eventView, progressView, taskView } from '../views.js';
+import { audienceOf, eventView, progressView, taskView, type Audience } from '../views.js';
 import type { Context } from 'hono';
 import type { Selectable } from 'kysely';
 import type { EventRow } from '../../store/schema.js';
@@ -29,8 +29,8 @@ const STREAM_WRITE_TIMEOUT_MS = 30_000;
 const STREAM_CHUNK_CHARS = 64 * 1024;
 
 /** One SSE message; a line break in the type would end the field early, so it becomes a space. */
-function sseMessage(row: Selectable<EventRow>): string {
-  return `event: ${row.type.replace(/[\r\n]/g, ' ')}\ndata: ${JSON.stringify(eventView(row))}\nid: ${row.id}\n\n`;
+function sseMessage(row: Selectable<EventRow>, to: Audience): string {
+  return `event: ${row.type.replace(/[\r\n]/g, ' ')}\ndata: ${JSON.stringify(eventView(row, to))}\nid: ${row.id}\n\n`;
 }
 
 export function taskRoutes(deps: ApiDeps) {
@@ -127,7 +127,8 @@ export function taskRoutes(deps: ApiDeps) {
       const after = decodeEventCursor(q.cursor) ?? q.after ?? 0;
       const rows = await deps.events.list(after, q.limit, tenantScope(principal(c)));
       const page = eventPageOf(rows, q.limit);
-      return c.json({ items: page.items.map(eventView), nextCursor: page.nextCursor }, 200);
+      const to = audienceOf(principal(c));
+      return c.json({ items: page.items.map((e) => eventView(e, to)), nextCursor: page.nextCursor }, 200);
     },
   );
 
@@ -145,6 +146,7 @@ export function taskRoutes(deps: ApiDeps) {
     }),
     (c) => {
       const tenantId = tenantScope(principal(c));
+      const to = audienceOf(principal(c));
       const header = c.req.header('last-event-id');
       const after = header !== undefined && /^\d+$/.test(header) ? Number(header) : c.req.valid('query').after;
       // Aborted when the client goes away; a write to a client that left would otherwise wait forever.
@@ -177,7 +179,7 @@ export function taskRoutes(deps: ApiDeps) {
             if (batch.length === 0) await send(': keep-alive\n\n');
             let chunk = '';
             for (const row of batch) {
-              chunk += sseMessage(row);
+              chunk += sseMessage(row, to);
               if (chunk.length < STREAM_CHUNK_CHARS) continue;
               await send(chunk);
               chunk = '';
