@@ -58,7 +58,7 @@ export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
     }
     await next();
   });
-  app.onError(errorHandler(log));
+  app.onError(errorHandler(log, deps.audiences));
   app.notFound((c) => problem(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
 
   app.route('/', systemRoutes(deps));

@@ -1,6 +1,6 @@
 import { jobIdOf } from '../domain/backup-params.js';
 import type { Selectable } from 'kysely';
-import { isSpAdmin, type Principal, type Role } from '../domain/access.js';
+import type { Role } from '../domain/access.js';
 import type { ScheduleOwner, ScheduleState } from '../domain/provider-schedule.js';
 import { scopeFields, type MaintenanceSource } from '../domain/maintenance.js';
 import type { MaintenanceState } from '../service/maintenance.js';
@@ -17,15 +17,7 @@ import type {
   TenantRow,
 } from '../store/schema.js';
 import type { StoredDrift } from '../store/sync-repository.js';
-
-/**
- * Who an answer is shown to. A tenant sees what is its own and nothing of how the service
- * provider runs the service: no SP token ids (who set a maintenance window).
- */
-export interface Audience {
-  spAdmin: boolean;
-}
-export const audienceOf = (p: Principal): Audience => ({ spAdmin: isSpAdmin(p) });
+import type { Audience } from './audience.js';
 
 /** Row → API shape (the bodies of docs/api.md). Times become RFC 3339 strings. */
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -110,7 +102,7 @@ export const instanceView = (i: InstanceRow) => ({
   createdAt: iso(i.createdAt),
 });
 
-export const taskView = (t: TaskRow) => ({
+export const taskView = (t: TaskRow, to: Audience) => ({
   id: t.id,
   kind: t.kind,
   state: t.state,
@@ -126,10 +118,10 @@ export const taskView = (t: TaskRow) => ({
     bytesDone: t.bytesDone,
     bytesTotal: t.bytesTotal,
     etaSeconds: t.etaSeconds,
-    message: t.progressMessage,
+    message: t.progressMessage === null ? null : to.text(t.progressMessage),
   },
-  error: t.errorCode ? { code: t.errorCode, message: t.errorMessage ?? '' } : null,
-  output: t.output ? (JSON.parse(t.output) as unknown) : null,
+  error: t.errorCode ? { code: t.errorCode, message: to.text(t.errorMessage ?? '') } : null,
+  output: t.output ? to.json(JSON.parse(t.output) as unknown) : null,
   cancelRequested: t.cancelRequested === 1,
   createdAt: iso(t.createdAt),
   dispatchedAt: isoOrNull(t.dispatchedAt),
@@ -137,12 +129,12 @@ export const taskView = (t: TaskRow) => ({
   endedAt: isoOrNull(t.endedAt),
 });
 
-export const progressView = (p: Selectable<TaskProgressRow>) => ({
+export const progressView = (p: Selectable<TaskProgressRow>, to: Audience) => ({
   attempt: p.attempt,
   percent: p.percent,
   bytesDone: p.bytesDone,
   bytesTotal: p.bytesTotal,
-  message: p.message,
+  message: p.message === null ? null : to.text(p.message),
   at: iso(p.at),
 });
 
@@ -182,7 +174,7 @@ export const eventView = (e: Selectable<EventRow>, to: Audience) => ({
   tenantId: e.tenantId,
   type: e.type,
   at: iso(e.at),
-  message: e.message,
+  message: to.text(e.message),
   taskId: e.taskId,
   instanceId: e.instanceId,
   jobId: e.jobId,
@@ -192,8 +184,9 @@ export const eventView = (e: Selectable<EventRow>, to: Audience) => ({
 
 /** A maintenance event names the token that set the window: only for the SP's eyes. */
 function eventData(data: unknown, to: Audience): unknown {
-  if (to.spAdmin || typeof data !== 'object' || data === null || !('setBy' in data)) return data;
-  return { ...data, setBy: null };
+  if (to.spAdmin) return data;
+  const shown = to.json(data);
+  return typeof shown === 'object' && shown !== null && 'setBy' in shown ? { ...shown, setBy: null } : shown;
 }
 
 export const maintenanceView = (m: MaintenanceState, to: Audience) => ({

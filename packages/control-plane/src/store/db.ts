@@ -26,6 +26,7 @@ import * as m0010 from './migrations/0010-provider-schedules.js';
 import * as m0011 from './migrations/0011-rpo.js';
 import * as m0012 from './migrations/0012-backup-jobs.js';
 import * as m0013 from './migrations/0013-maintenance.js';
+import * as m0016 from './migrations/0016-endpoint-secrets.js';
 import { currentTransaction } from './request-scope.js';
 import type { Database } from './schema.js';
 
@@ -52,6 +53,7 @@ const migrations: Record<string, Migration> = {
   '0011-rpo': m0011,
   '0012-backup-jobs': m0012,
   '0013-maintenance': m0013,
+  '0016-endpoint-secrets': m0016,
 };
 
 /*

@@ -171,7 +171,8 @@ export function backupJobRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const { p, id: jobId } = id(c, c.req.valid('param').id);
-      return c.json(await deps.cursors.page(c, c.req.valid('query'), (q) => jobs.runsPage(p, jobId, q)), 200);
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => jobs.runsPage(p, jobId, q));
+      return c.json((await deps.audiences.of(p)).json(page) as typeof page, 200);
     },
   );
 

@@ -116,7 +116,7 @@ export function backupRoutes(deps: ApiDeps) {
     async (c) => {
       const backup = await visible(c, c.req.valid('param').id);
       const { task } = await deps.operations.deleteBackup(principal(c), backup.id);
-      return c.json(taskView(task), 202, { Location: `/v1/tasks/${task.id}` });
+      return c.json(taskView(task, await deps.audiences.of(principal(c))), 202, { Location: `/v1/tasks/${task.id}` });
     },
   );
 
@@ -135,7 +135,7 @@ export function backupRoutes(deps: ApiDeps) {
       // Without a JSON body the validator leaves nothing to read: in place.
       const targetPath = (c.req.valid('json') as { targetPath?: string } | undefined)?.targetPath;
       const task = await deps.operations.restore(principal(c), backup.id, targetPath);
-      return c.json(taskView(task), 202, { Location: `/v1/tasks/${task.id}` });
+      return c.json(taskView(task, await deps.audiences.of(principal(c))), 202, { Location: `/v1/tasks/${task.id}` });
     },
   );
 
@@ -152,7 +152,7 @@ export function backupRoutes(deps: ApiDeps) {
       const backup = await visible(c, c.req.valid('param').id);
       const { volume, targetInstanceId } = c.req.valid('json');
       const task = await deps.operations.restoreVolume(principal(c), backup.id, volume, targetInstanceId);
-      return c.json(taskView(task), 202, { Location: `/v1/tasks/${task.id}` });
+      return c.json(taskView(task, await deps.audiences.of(principal(c))), 202, { Location: `/v1/tasks/${task.id}` });
     },
   );
 

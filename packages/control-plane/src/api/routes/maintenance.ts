@@ -6,7 +6,7 @@ import { principal, spAdminOnly, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
 import { errorResponses, jsonBody, jsonResponse, router } from '../openapi.js';
 import { Id, IdParam, Maintenance, MaintenancePut, MaintenanceQuery, Problem, Zone, ZoneParam } from '../schemas.js';
-import { audienceOf, maintenanceView } from '../views.js';
+import { maintenanceView } from '../views.js';
 
 const tags = ['Maintenance'];
 /** How long `?wait=ready` waits when no timeoutS is given. */
@@ -32,7 +32,7 @@ export function maintenanceRoutes(deps: ApiDeps) {
     const p = principal(c);
     const state =
       query.wait === 'ready' ? await m.waitReady(p, scope, query.timeoutS ?? DEFAULT_WAIT_S) : await m.get(p, scope);
-    return c.json(maintenanceView(state, audienceOf(p)), 200);
+    return c.json(maintenanceView(state, await deps.audiences.of(p)), 200);
   };
   const zoneScope = (zone: string): MaintenanceScope => {
     if (!Zone.safeParse(zone).success) throw new NotFoundError('zone', zone);
@@ -56,7 +56,10 @@ export function maintenanceRoutes(deps: ApiDeps) {
     }),
     async (c) =>
       c.json(
-        maintenanceView(await m.set(principal(c), { kind: 'global' }, c.req.valid('json')), audienceOf(principal(c))),
+        maintenanceView(
+          await m.set(principal(c), { kind: 'global' }, c.req.valid('json')),
+          await deps.audiences.of(principal(c)),
+        ),
         200,
       ),
   );
@@ -86,7 +89,7 @@ export function maintenanceRoutes(deps: ApiDeps) {
       c.json(
         maintenanceView(
           await m.set(principal(c), zoneScope(c.req.valid('param').zone), c.req.valid('json')),
-          audienceOf(principal(c)),
+          await deps.audiences.of(principal(c)),
         ),
         200,
       ),
@@ -117,7 +120,7 @@ export function maintenanceRoutes(deps: ApiDeps) {
       c.json(
         maintenanceView(
           await m.set(principal(c), agentScope(c.req.valid('param').id), c.req.valid('json')),
-          audienceOf(principal(c)),
+          await deps.audiences.of(principal(c)),
         ),
         200,
       ),

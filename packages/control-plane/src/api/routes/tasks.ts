@@ -17,7 +17,8 @@ import {
   TaskPage,
   TaskQuery,
 } from '../schemas.js';
-import { audienceOf, eventView, progressView, taskView, type Audience } from '../views.js';
+import type { Audience } from '../audience.js';
+import { eventView, progressView, taskView } from '../views.js';
 import type { Context } from 'hono';
 import type { Selectable } from 'kysely';
 import type { EventRow } from '../../store/schema.js';
@@ -60,7 +61,8 @@ export function taskRoutes(deps: ApiDeps) {
           ...(q.instanceId ? { instanceId: q.instanceId } : {}),
         }),
       );
-      return c.json({ items: page.items.map(taskView), nextCursor: page.nextCursor }, 200);
+      const to = await deps.audiences.of(principal(c));
+      return c.json({ items: page.items.map((t) => taskView(t, to)), nextCursor: page.nextCursor }, 200);
     },
   );
 
@@ -73,7 +75,8 @@ export function taskRoutes(deps: ApiDeps) {
       request: { params: IdParam },
       responses: { 200: jsonResponse(Task, 'the task'), ...errorResponses },
     }),
-    async (c) => c.json(taskView(await visible(c, c.req.valid('param').id)), 200),
+    async (c) =>
+      c.json(taskView(await visible(c, c.req.valid('param').id), await deps.audiences.of(principal(c))), 200),
   );
 
   app.openapi(
@@ -88,7 +91,8 @@ export function taskRoutes(deps: ApiDeps) {
     async (c) => {
       const task = await visible(c, c.req.valid('param').id);
       const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.tasks.progress(task.id, q));
-      return c.json({ items: page.items.map(progressView), nextCursor: page.nextCursor }, 200);
+      const to = await deps.audiences.of(principal(c));
+      return c.json({ items: page.items.map((p) => progressView(p, to)), nextCursor: page.nextCursor }, 200);
     },
   );
 
@@ -104,7 +108,9 @@ export function taskRoutes(deps: ApiDeps) {
     async (c) => {
       const task = await visible(c, c.req.valid('param').id);
       const updated = await deps.operations.cancel(principal(c), task.id);
-      return c.json(taskView(updated), 202, { Location: `/v1/tasks/${task.id}` });
+      return c.json(taskView(updated, await deps.audiences.of(principal(c))), 202, {
+        Location: `/v1/tasks/${task.id}`,
+      });
     },
   );
 
@@ -127,7 +133,7 @@ export function taskRoutes(deps: ApiDeps) {
       const after = decodeEventCursor(q.cursor) ?? q.after ?? 0;
       const rows = await deps.events.list(after, q.limit, tenantScope(principal(c)));
       const page = eventPageOf(rows, q.limit);
-      const to = audienceOf(principal(c));
+      const to = await deps.audiences.of(principal(c));
       return c.json({ items: page.items.map((e) => eventView(e, to)), nextCursor: page.nextCursor }, 200);
     },
   );
@@ -145,8 +151,8 @@ export function taskRoutes(deps: ApiDeps) {
       },
     }),
     (c) => {
-      const tenantId = tenantScope(principal(c));
-      const to = audienceOf(principal(c));
+      const p = principal(c);
+      const tenantId = tenantScope(p);
       const header = c.req.header('last-event-id');
       const after = header !== undefined && /^\d+$/.test(header) ? Number(header) : c.req.valid('query').after;
       // Aborted when the client goes away; a write to a client that left would otherwise wait forever.
@@ -177,6 +183,8 @@ export function taskRoutes(deps: ApiDeps) {
           for await (const batch of sub.batches(gone.signal, STREAM_KEEPALIVE_MS)) {
             if (gone.signal.aborted) break;
             if (batch.length === 0) await send(': keep-alive\n\n');
+            // Per batch: an endpoint changed meanwhile is hidden from the next event on.
+            const to = await deps.audiences.of(p);
             let chunk = '';
             for (const row of batch) {
               chunk += sseMessage(row, to);
