@@ -4,6 +4,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { createApp } from './api/app.js';
+import { Audiences } from './api/audience.js';
+import { ListCursors } from './api/paging.js';
 import type { Config } from './config.js';
 import { attachAgentGateway } from './dispatch/gateway.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
@@ -76,6 +78,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const tenants = new TenantRepository(db);
   const agents = new AgentRepository(db, config.taskLeaseMs, secrets);
   const catalog = new CatalogRepository(db, secrets);
+  // Endpoints stored in clear by an earlier version have their passwords sealed now.
+  await catalog.sealEndpointSecrets();
   const events = new EventRepository(db);
   const clock = config.testClockFile ? fileClock(config.testClockFile) : systemClock;
   if (config.testClockFile) log.warn({ file: config.testClockFile }, 'scheduler runs on a TEST clock file');
@@ -194,6 +198,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
         replayMs: IDEMPOTENCY_REPLAY_MS,
         leaseMs: config.idempotencyLeaseMs,
       }),
+      cursors: new ListCursors(secrets.derive('list cursors')),
+      audiences: new Audiences(() => catalog.allEndpoints()),
       operations,
       claims: new LocatorClaims(catalog),
       schedules: new Schedules(catalog, scheduleRepo, () => clock.now()),

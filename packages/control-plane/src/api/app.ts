@@ -1,11 +1,11 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { Scalar } from '@scalar/hono-api-reference';
-import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { routePath } from 'hono/route';
 import { InputError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import { bearerAuth, type Env } from './auth.js';
+import { wholeBody } from './body.js';
 import type { ApiDeps } from './context.js';
 import { commitsItself, mutatingRequests } from './idempotency.js';
 import { router } from './openapi.js';
@@ -43,13 +43,9 @@ export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
       'request',
     );
   });
-  app.use(
-    '/v1/*',
-    bodyLimit({
-      maxSize: deps.config.maxBodyBytes,
-      onError: (c) => problem(c, 413, 'payload_too_large', `request body exceeds ${deps.config.maxBodyBytes} bytes`),
-    }),
-  );
+  // The whole body, read before any handler (and so before any store transaction) runs: a
+  // client trickling its body holds only its own connection.
+  app.use('/v1/*', wholeBody(deps.config.maxBodyBytes));
   // A body in anything but JSON is refused up front, with a clear reason, before any validator.
   app.use('/v1/*', async (c, next) => {
     const hasBody = (c.req.header('content-length') ?? '0') !== '0' || c.req.header('transfer-encoding') !== undefined;
@@ -62,7 +58,7 @@ export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
     }
     await next();
   });
-  app.onError(errorHandler(log));
+  app.onError(errorHandler(log, deps.audiences));
   app.notFound((c) => problem(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
 
   app.route('/', systemRoutes(deps));

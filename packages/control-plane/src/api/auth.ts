@@ -16,7 +16,7 @@ export function bearerAuth(tenants: TenantRepository): MiddlewareHandler<Env> {
   return async (c, next) => {
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match) throw new UnauthorizedError('missing bearer token (Authorization: Bearer <token>)');
+    if (!match) throw new UnauthorizedError('missing bearer token (Authorization: Bearer <token>)', false);
     const principal = await tenants.principalForToken(match[1]!);
     if (!principal) throw new UnauthorizedError('bearer token is not valid');
     c.set('principal', principal);

@@ -11,6 +11,8 @@ import type { CatalogRepository } from '../store/catalog-repository.js';
 import type { Db } from '../store/db.js';
 import type { IdempotencyRepository } from '../store/idempotency-repository.js';
 import type { JobRepository } from '../store/job-repository.js';
+import type { Audiences } from './audience.js';
+import type { ListCursors } from './paging.js';
 import type { BackupRepository } from '../store/backup-repository.js';
 import type { EventRepository } from '../store/event-repository.js';
 import type { TaskRepository } from '../store/task-repository.js';
@@ -29,6 +31,10 @@ export interface ApiDeps {
   events: EventRepository;
   usage: UsageRepository;
   idempotency: IdempotencyRepository;
+  /** Seals every list's nextCursor to that list, and checks the cursors that come back. */
+  cursors: ListCursors;
+  /** Who an answer is for: what a tenant may read of the SP's endpoints and tokens. */
+  audiences: Audiences;
   operations: Operations;
   /** Who may claim locators and restore targets on the SP's infrastructure. */
   claims: LocatorClaims;

@@ -1,9 +1,11 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { HTTPException } from 'hono/http-exception';
-import { AppError } from '../domain/errors.js';
+import { AppError, bearerChallenge, UnauthorizedError, UpstreamError } from '../domain/errors.js';
 import { isTransient, isUniqueViolation } from '../store/db.js';
 import type { Logger } from '../logger.js';
+import type { Principal } from '../domain/access.js';
+import type { Audiences } from './audience.js';
 
 /** RFC 9457 problem details, the one error shape of the API. */
 export function problem(
@@ -30,8 +32,14 @@ export function problem(
 }
 
 /** Maps every thrown error to problem+json, once. */
-export function errorHandler(log: Logger) {
-  return (err: Error, c: Context) => {
+export function errorHandler(log: Logger, audiences: Audiences) {
+  return async (err: Error, c: Context) => {
+    if (err instanceof UnauthorizedError) c.header('WWW-Authenticate', bearerChallenge(err.tokenGiven));
+    // What a plugin said, through an agent: a tenant reads it without the SP's endpoints.
+    if (err instanceof UpstreamError) {
+      const to = await audiences.of(c.get('principal') as Principal | undefined);
+      return problem(c, err.status, err.code, to.text(err.message), err.errors, err.extensions);
+    }
     if (err instanceof AppError) return problem(c, err.status, err.code, err.message, err.errors, err.extensions);
     // Hono's JSON validator throws this for a body that does not parse.
     if (err instanceof HTTPException && err.status === 400) {

@@ -95,10 +95,31 @@ export const IdParam = z.object({ id: z.string().openapi({ param: { name: 'id', 
 export const ZoneParam = z.object({ zone: z.string().openapi({ param: { name: 'zone', in: 'path' } }) });
 export const ZoneIdParams = ZoneParam.extend({ id: z.string().openapi({ param: { name: 'id', in: 'path' } }) });
 
+/**
+ * A whole number in a query string, `min` to `max`, spelt in plain decimal digits only: no sign,
+ * spaces, leading zeros, fraction, exponent or hex. What `Number()` would also take (`0x10`,
+ * ` 7`, `1e1`) is refused, so a number has one spelling and a typo is never read as another value.
+ */
+export function decimal(min: number, max: number) {
+  return z
+    .string()
+    .regex(/^(0|[1-9][0-9]*)$/, 'must be a whole number in plain decimal digits (no sign, spaces or leading zeros)')
+    .transform(Number)
+    .pipe(z.number().min(min).max(max))
+    .openapi({ type: 'integer', minimum: min, maximum: max });
+}
+
 export const PageQuery = z
   .object({
-    limit: z.coerce.number().int().min(1).max(500).default(50),
-    cursor: z.string().min(1).max(200).optional().openapi({ description: 'the nextCursor of the previous page' }),
+    limit: decimal(1, 500)
+      .default(50)
+      .openapi({ description: 'items per page, 1-500 in plain decimal digits (default 50)' }),
+    cursor: z
+      .string()
+      .min(1)
+      .max(200)
+      .optional()
+      .openapi({ description: 'the nextCursor of the previous page of this same list; nothing else' }),
   })
   .strict();
 
@@ -281,7 +302,7 @@ export const TenantRoots = z
   .openapi('TenantRoots');
 export const ProviderTenantParams = z.object({ zone: z.string(), id: z.string(), tenantId: z.string() });
 export const ProviderPage = page(Provider).openapi('ProviderPage');
-export const OfferingsWait = z.object({ waitMs: z.coerce.number().int().min(0).max(120_000).default(30_000) }).strict();
+export const OfferingsWait = z.object({ waitMs: decimal(0, 120_000).default(30_000) }).strict();
 export const ProviderOfferings = z
   .object({
     items: z.array(z.object({ externalId: z.string(), name: z.string(), description: z.string().optional() })),
@@ -581,15 +602,12 @@ export const RestoreVolume = z
   .strict()
   .openapi('RestoreVolume');
 export const EventQuery = PageQuery.extend({
-  after: z.coerce
-    .number()
-    .int()
-    .min(0)
+  after: decimal(0, Number.MAX_SAFE_INTEGER)
     .optional()
     .openapi({ description: 'start after this event id (as the stream does); instead of cursor' }),
 }).strict();
 // Without `after` (or Last-Event-ID) a stream starts at the end of the log: live events only.
-export const EventStreamQuery = z.object({ after: z.coerce.number().int().min(0).optional() }).strict();
+export const EventStreamQuery = z.object({ after: decimal(0, Number.MAX_SAFE_INTEGER).optional() }).strict();
 export const Event = z
   .object({
     id: z.string(),
@@ -785,11 +803,7 @@ export const MaintenanceQuery = z
       .enum(['ready'])
       .optional()
       .openapi({ description: 'wait until the scope is ready (or the timeout passes)' }),
-    timeoutS: z.coerce
-      .number()
-      .int()
-      .min(1)
-      .max(300)
+    timeoutS: decimal(1, 300)
       .optional()
       .openapi({ description: 'how long `wait=ready` waits, 1-300 seconds (default 30)' }),
   })

@@ -18,6 +18,7 @@ import type {
   TenantRow,
 } from '../store/schema.js';
 import type { StoredDrift } from '../store/sync-repository.js';
+import type { Audience } from './audience.js';
 
 /** Row → API shape (the bodies of docs/api.md). Times become RFC 3339 strings. */
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -104,7 +105,7 @@ export const instanceView = (i: InstanceRow) => ({
   createdAt: iso(i.createdAt),
 });
 
-export const taskView = (t: TaskRow) => ({
+export const taskView = (t: TaskRow, to: Audience) => ({
   id: t.id,
   kind: t.kind,
   state: t.state,
@@ -120,10 +121,10 @@ export const taskView = (t: TaskRow) => ({
     bytesDone: t.bytesDone,
     bytesTotal: t.bytesTotal,
     etaSeconds: t.etaSeconds,
-    message: t.progressMessage,
+    message: t.progressMessage === null ? null : to.text(t.progressMessage),
   },
-  error: t.errorCode ? { code: t.errorCode, message: t.errorMessage ?? '' } : null,
-  output: t.output ? (JSON.parse(t.output) as unknown) : null,
+  error: t.errorCode ? { code: t.errorCode, message: to.text(t.errorMessage ?? '') } : null,
+  output: t.output ? to.json(JSON.parse(t.output) as unknown) : null,
   cancelRequested: t.cancelRequested === 1,
   createdAt: iso(t.createdAt),
   dispatchedAt: isoOrNull(t.dispatchedAt),
@@ -131,12 +132,12 @@ export const taskView = (t: TaskRow) => ({
   endedAt: isoOrNull(t.endedAt),
 });
 
-export const progressView = (p: Selectable<TaskProgressRow>) => ({
+export const progressView = (p: Selectable<TaskProgressRow>, to: Audience) => ({
   attempt: p.attempt,
   percent: p.percent,
   bytesDone: p.bytesDone,
   bytesTotal: p.bytesTotal,
-  message: p.message,
+  message: p.message === null ? null : to.text(p.message),
   at: iso(p.at),
 });
 
@@ -171,26 +172,33 @@ export const driftView = (providerId: string, d: StoredDrift) => ({
   truncated: d.truncated,
 });
 
-export const eventView = (e: Selectable<EventRow>) => ({
+export const eventView = (e: Selectable<EventRow>, to: Audience) => ({
   id: String(e.id),
   tenantId: e.tenantId,
   type: e.type,
   at: iso(e.at),
-  message: e.message,
+  message: to.text(e.message),
   taskId: e.taskId,
   instanceId: e.instanceId,
   jobId: e.jobId,
   agentId: e.agentId,
-  data: e.data ? (JSON.parse(e.data) as unknown) : null,
+  data: e.data ? eventData(JSON.parse(e.data) as unknown, to) : null,
 });
 
-export const maintenanceView = (m: MaintenanceState) => ({
+/** A maintenance event names the token that set the window: only for the SP's eyes. */
+function eventData(data: unknown, to: Audience): unknown {
+  if (to.spAdmin) return data;
+  const shown = to.json(data);
+  return typeof shown === 'object' && shown !== null && 'setBy' in shown ? { ...shown, setBy: null } : shown;
+}
+
+export const maintenanceView = (m: MaintenanceState, to: Audience) => ({
   ...scopeFields(m.scope),
   enabled: m.enabled,
   message: m.message,
   runningBackups: m.runningBackups,
   ready: m.ready,
-  setBy: m.setBy,
+  setBy: to.spAdmin ? m.setBy : null,
   setAt: isoOrNull(m.setAt),
   source: m.source,
 });

@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
+import { bearerChallenge } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import type { AgentRepository } from '../store/agent-repository.js';
 import { AgentSession } from './agent-session.js';
@@ -8,7 +9,7 @@ import type { Dispatcher } from './dispatcher.js';
 
 export const AGENT_PATH = '/v1/agent';
 
-function refuse(socket: Duplex, status: number, message: string): void {
+function refuse(socket: Duplex, status: number, message: string, challenge?: string): void {
   const body = JSON.stringify({
     type: 'about:blank',
     title: message,
@@ -17,7 +18,7 @@ function refuse(socket: Duplex, status: number, message: string): void {
     code: status === 401 ? 'unauthorized' : 'not_found',
   });
   socket.end(
-    `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Not Found'}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Not Found'}\r\n${challenge ? `WWW-Authenticate: ${challenge}\r\n` : ''}Content-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
 
@@ -44,7 +45,7 @@ export function attachAgentGateway(
       const found = credential ? await agents.findByCredential(credential) : undefined;
       if (!found) {
         log.warn({ remote: req.socket.remoteAddress }, 'agent connection refused: bad, revoked or missing credential');
-        return refuse(socket, 401, 'agent credential is missing or not valid');
+        return refuse(socket, 401, 'agent credential is missing or not valid', bearerChallenge(credential !== ''));
       }
       const agent = found.agent;
       if (found.pending) {

@@ -24,11 +24,26 @@ export class InputError extends AppError {
     super(400, code, message, errors);
   }
 }
+/**
+ * Refused for want of a valid credential. `tokenGiven` says whether one was sent (and is wrong,
+ * used or expired) or none was: the `WWW-Authenticate` challenge tells the two apart.
+ */
 export class UnauthorizedError extends AppError {
   override readonly name = 'UnauthorizedError';
-  constructor(message = 'missing or invalid bearer token') {
+  constructor(
+    message = 'missing or invalid bearer token',
+    readonly tokenGiven = true,
+  ) {
     super(401, 'unauthorized', message);
   }
+}
+
+/**
+ * The `WWW-Authenticate` header of every 401 (RFC 6750): the scheme and realm, and
+ * `error="invalid_token"` when a token was sent but is not good.
+ */
+export function bearerChallenge(tokenGiven: boolean): string {
+  return `Bearer realm="cairn"${tokenGiven ? ', error="invalid_token"' : ''}`;
 }
 export class ForbiddenError extends AppError {
   override readonly name = 'ForbiddenError';

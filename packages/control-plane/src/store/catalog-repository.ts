@@ -1,3 +1,4 @@
+import { maskEndpoint } from '../domain/endpoint.js';
 import { ConflictError } from '../domain/errors.js';
 import { HELD_STATES } from '../domain/task.js';
 import { transact, type Db } from './db.js';
@@ -91,7 +92,7 @@ export class CatalogRepository {
       zone: input.zone,
       name: input.name,
       plugin: input.plugin,
-      endpoint: input.endpoint,
+      ...this.endpointColumns(input.endpoint),
       config: JSON.stringify(input.config),
       credentialsEnc: input.credentials ? this.secrets.seal(input.credentials) : null,
       createdAt: now,
@@ -180,7 +181,62 @@ export class CatalogRepository {
     return pageOf(await q.execute(), page.limit);
   }
 
-  /** Edits apply to future tasks; the plugin type never changes. */
+  /**
+   * The stored form of an endpoint: as shown (a password replaced by `***`), and the whole of
+   * it sealed when it held a password, so the clear password is never stored nor answered.
+   */
+  private endpointColumns(endpoint: string | null): Pick<ProviderRow, 'endpoint' | 'endpointEnc'> {
+    if (endpoint === null) return { endpoint: null, endpointEnc: null };
+    const { shown, secret } = maskEndpoint(endpoint);
+    return { endpoint: shown, endpointEnc: secret === undefined ? null : this.secrets.seal(endpoint) };
+  }
+
+  /** A connection's whole endpoint, its password included (for the agent, and to hide it from tenants). */
+  fullEndpoint(row: Pick<ProviderRow, 'endpoint' | 'endpointEnc'>): string | null {
+    return row.endpointEnc ? (this.secrets.open(row.endpointEnc) as string) : row.endpoint;
+  }
+
+  /** Every connection's whole endpoint: what a tenant must never read (see `api/audience.ts`). */
+  async allEndpoints(): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('providers')
+      .select(['endpoint', 'endpointEnc'])
+      .where('endpoint', 'is not', null)
+      .execute();
+    return rows.map((r) => this.fullEndpoint(r)!);
+  }
+
+  /**
+   * Seals the passwords of endpoints stored in clear before endpoints were sealed (run at start;
+   * idempotent, and safe on several replicas at once: each row changes only from what was read).
+   */
+  async sealEndpointSecrets(): Promise<number> {
+    const rows = await this.db
+      .selectFrom('providers')
+      .select(['id', 'endpoint'])
+      .where('endpoint', 'is not', null)
+      .where('endpointEnc', 'is', null)
+      .execute();
+    let sealed = 0;
+    for (const row of rows) {
+      const columns = this.endpointColumns(row.endpoint);
+      if (columns.endpointEnc === null) continue;
+      const r = await this.db
+        .updateTable('providers')
+        .set(columns)
+        .where('id', '=', row.id)
+        .where('endpoint', '=', row.endpoint)
+        .where('endpointEnc', 'is', null)
+        .executeTakeFirst();
+      sealed += Number(r.numUpdatedRows);
+    }
+    return sealed;
+  }
+
+  /**
+   * Edits apply to future tasks; the plugin type never changes. An endpoint sent back as it is
+   * shown (its password as `***`) keeps the stored one: a client that echoes a GET changes nothing.
+   */
   async updateProvider(
     id: string,
     patch: {
@@ -192,12 +248,18 @@ export class CatalogRepository {
     },
     now = Date.now(),
   ): Promise<void> {
+    let endpoint = {};
+    if (patch.endpoint !== undefined) {
+      const current = await this.db.selectFrom('providers').select('endpoint').where('id', '=', id).executeTakeFirst();
+      const unchanged = patch.endpoint !== null && current?.endpoint === patch.endpoint;
+      if (!unchanged) endpoint = this.endpointColumns(patch.endpoint);
+    }
     await this.db
       .updateTable('providers')
       .set({
         ...(patch.name !== undefined ? { name: patch.name } : {}),
         ...(patch.tenantLocators !== undefined ? { tenantLocators: patch.tenantLocators } : {}),
-        ...(patch.endpoint !== undefined ? { endpoint: patch.endpoint } : {}),
+        ...endpoint,
         ...(patch.config !== undefined ? { config: JSON.stringify(patch.config) } : {}),
         ...(patch.credentials !== undefined
           ? { credentialsEnc: patch.credentials ? this.secrets.seal(patch.credentials) : null }
@@ -222,7 +284,7 @@ export class CatalogRepository {
     credentials: Record<string, unknown>;
   } {
     return {
-      endpoint: row.endpoint,
+      endpoint: this.fullEndpoint(row),
       config: JSON.parse(row.config) as Record<string, unknown>,
       credentials: row.credentialsEnc ? (this.secrets.open(row.credentialsEnc) as Record<string, unknown>) : {},
     };

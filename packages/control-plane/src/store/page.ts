@@ -2,7 +2,8 @@ import { InputError } from '../domain/errors.js';
 
 /*
  * The one paging rule of every list: `?limit=` 1-500 (default 50, checked by PageQuery), an
- * opaque `?cursor=` that only this API hands out, and `{items, nextCursor}`. Repositories page by
+ * opaque `?cursor=` that only this API hands out (sealed to its list at the API edge, see
+ * `api/paging.ts`), and `{items, nextCursor}`. Repositories page by
  * keyset (`where id > last`), never by offset, so a walk visits every row once even while rows
  * are added.
  */
@@ -15,8 +16,13 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
-const badCursor = () =>
-  new InputError('cursor is not valid', [{ path: 'query.cursor', message: 'not a cursor returned by this API' }]);
+/** A cursor this list did not hand out (made up, changed, or another list's). */
+export const badCursor = () =>
+  new InputError(
+    'cursor is not valid',
+    [{ path: 'query.cursor', message: 'not a cursor this list handed out' }],
+    'bad_cursor',
+  );
 
 /** Cursors are opaque to clients: base64url of the last id (ours, or a row number) of the previous page. */
 export function decodeCursor(cursor: string | undefined): string | undefined {

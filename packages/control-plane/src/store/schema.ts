@@ -54,7 +54,10 @@ export interface ProviderRow {
   zone: string;
   name: string;
   plugin: string;
+  /** As shown: a password in it replaced by `***`. */
   endpoint: string | null;
+  /** The whole endpoint, sealed, when it holds a password. */
+  endpointEnc: string | null;
   config: string;
   credentialsEnc: string | null;
   createdAt: number;

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -31,6 +31,14 @@ export class SecretBox {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     return new SecretBox('file', Buffer.from(fs.readFileSync(file, 'utf8').trim(), 'hex'));
+  }
+
+  /**
+   * A key of its own for one `purpose` (signing list cursors, say), derived from this one: the
+   * same on every replica that holds this key, and telling nothing about it.
+   */
+  derive(purpose: string): Buffer {
+    return createHmac('sha256', this.key).update(`cairn key for ${purpose}`).digest();
   }
 
   seal(plain: unknown): string {

@@ -72,7 +72,7 @@ export function agentRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(AgentPage, 'a page of agents'), ...errorResponses },
     }),
     async (c) => {
-      const page = await deps.agents.list(c.req.valid('query'));
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.agents.list(q));
       const maintenance = await deps.maintenance.ofAgents(page.items);
       return c.json(
         { items: page.items.map((a) => agentView(a, maintenance.get(a.id)!)), nextCursor: page.nextCursor },

@@ -61,7 +61,9 @@ export function backupJobRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(JobPage, 'a page of jobs'), ...errorResponses },
     }),
     async (c) => {
-      const page = await deps.jobs.list(c.req.valid('query'), tenantScope(principal(c)));
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) =>
+        deps.jobs.list(q, tenantScope(principal(c))),
+      );
       return c.json(
         { items: await Promise.all(page.items.map((j) => jobs.view(j))), nextCursor: page.nextCursor },
         200,
@@ -169,7 +171,8 @@ export function backupJobRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const { p, id: jobId } = id(c, c.req.valid('param').id);
-      return c.json(await jobs.runsPage(p, jobId, c.req.valid('query')), 200);
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => jobs.runsPage(p, jobId, q));
+      return c.json((await deps.audiences.of(p)).json(page) as typeof page, 200);
     },
   );
 

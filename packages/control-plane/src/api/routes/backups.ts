@@ -81,10 +81,12 @@ export function backupRoutes(deps: ApiDeps) {
     async (c) => {
       const q = c.req.valid('query');
       const tenantId = tenantScope(principal(c));
-      const page = await deps.backups.list(q, {
-        ...(tenantId !== undefined ? { tenantId } : {}),
-        ...(q.instanceId ? { instanceId: q.instanceId } : {}),
-      });
+      const page = await deps.cursors.page(c, q, (q) =>
+        deps.backups.list(q, {
+          ...(tenantId !== undefined ? { tenantId } : {}),
+          ...(q.instanceId ? { instanceId: q.instanceId } : {}),
+        }),
+      );
       return c.json({ items: page.items.map(backupView), nextCursor: page.nextCursor }, 200);
     },
   );
@@ -114,7 +116,7 @@ export function backupRoutes(deps: ApiDeps) {
     async (c) => {
       const backup = await visible(c, c.req.valid('param').id);
       const { task } = await deps.operations.deleteBackup(principal(c), backup.id);
-      return c.json(taskView(task), 202, { Location: `/v1/tasks/${task.id}` });
+      return c.json(taskView(task, await deps.audiences.of(principal(c))), 202, { Location: `/v1/tasks/${task.id}` });
     },
   );
 
@@ -133,7 +135,7 @@ export function backupRoutes(deps: ApiDeps) {
       // Without a JSON body the validator leaves nothing to read: in place.
       const targetPath = (c.req.valid('json') as { targetPath?: string } | undefined)?.targetPath;
       const task = await deps.operations.restore(principal(c), backup.id, targetPath);
-      return c.json(taskView(task), 202, { Location: `/v1/tasks/${task.id}` });
+      return c.json(taskView(task, await deps.audiences.of(principal(c))), 202, { Location: `/v1/tasks/${task.id}` });
     },
   );
 
@@ -150,7 +152,7 @@ export function backupRoutes(deps: ApiDeps) {
       const backup = await visible(c, c.req.valid('param').id);
       const { volume, targetInstanceId } = c.req.valid('json');
       const task = await deps.operations.restoreVolume(principal(c), backup.id, volume, targetInstanceId);
-      return c.json(taskView(task), 202, { Location: `/v1/tasks/${task.id}` });
+      return c.json(taskView(task, await deps.audiences.of(principal(c))), 202, { Location: `/v1/tasks/${task.id}` });
     },
   );
 
@@ -164,7 +166,11 @@ export function backupRoutes(deps: ApiDeps) {
       request: { query: PageQuery },
       responses: { 200: jsonResponse(Usage, 'a page of usage per tenant, in tenant id order'), ...errorResponses },
     }),
-    async (c) => c.json(await deps.usage.perTenant(c.req.valid('query'), tenantScope(principal(c))), 200),
+    async (c) =>
+      c.json(
+        await deps.cursors.page(c, c.req.valid('query'), (q) => deps.usage.perTenant(q, tenantScope(principal(c)))),
+        200,
+      ),
   );
 
   return app;

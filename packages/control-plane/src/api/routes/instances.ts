@@ -88,7 +88,9 @@ export function instanceRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(InstancePage, 'a page of instances'), ...errorResponses },
     }),
     async (c) => {
-      const page = await deps.catalog.listInstances(c.req.valid('query'), tenantScope(principal(c)));
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) =>
+        deps.catalog.listInstances(q, tenantScope(principal(c))),
+      );
       return c.json({ items: page.items.map(instanceView), nextCursor: page.nextCursor }, 200);
     },
   );
@@ -123,7 +125,7 @@ export function instanceRoutes(deps: ApiDeps) {
       const task = await deps.operations.deleteInstance(instance);
       await deps.schedules.forget(instance.id);
       if (!task) return c.body(null, 204);
-      return c.json({ items: [taskView(task)] }, 202);
+      return c.json({ items: [taskView(task, await deps.audiences.of(principal(c)))] }, 202);
     },
   );
 
@@ -170,9 +172,13 @@ export function instanceRoutes(deps: ApiDeps) {
         ? { instance, task: await deps.tasks.get(instance.scheduleTaskId ?? '') }
         : await deps.operations.assignOffering(instance, offering, deps.scheduleClock());
       if (!task) return c.json(instanceView(assigned), 200);
-      return c.json({ instance: instanceView(assigned), task: taskView(task) }, 202, {
-        Location: `/v1/tasks/${task.id}`,
-      });
+      return c.json(
+        { instance: instanceView(assigned), task: taskView(task, await deps.audiences.of(principal(c))) },
+        202,
+        {
+          Location: `/v1/tasks/${task.id}`,
+        },
+      );
     },
   );
 
@@ -198,7 +204,8 @@ export function instanceRoutes(deps: ApiDeps) {
       const force = c.req.valid('query').force === 'true';
       const tasks = await deps.operations.removeOffering(principal(c), instance.id, force);
       if (!force && tasks.length === 0) return c.body(null, 204);
-      return c.json({ items: tasks.map(taskView) }, 202);
+      const to = await deps.audiences.of(principal(c));
+      return c.json({ items: tasks.map((t) => taskView(t, to)) }, 202);
     },
   );
 
@@ -216,7 +223,7 @@ export function instanceRoutes(deps: ApiDeps) {
       // Without a JSON body the validator leaves nothing to read: a FULL backup.
       const mode = (c.req.valid('json') as { mode?: 'FULL' | 'INCREMENT' } | undefined)?.mode ?? 'FULL';
       const task = await deps.operations.backup(principal(c), instance.id, mode);
-      return c.json(taskView(task), 202, { Location: `/v1/tasks/${task.id}` });
+      return c.json(taskView(task, await deps.audiences.of(principal(c))), 202, { Location: `/v1/tasks/${task.id}` });
     },
   );
 

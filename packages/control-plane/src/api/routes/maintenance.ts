@@ -32,7 +32,7 @@ export function maintenanceRoutes(deps: ApiDeps) {
     const p = principal(c);
     const state =
       query.wait === 'ready' ? await m.waitReady(p, scope, query.timeoutS ?? DEFAULT_WAIT_S) : await m.get(p, scope);
-    return c.json(maintenanceView(state), 200);
+    return c.json(maintenanceView(state, await deps.audiences.of(p)), 200);
   };
   const zoneScope = (zone: string): MaintenanceScope => {
     if (!Zone.safeParse(zone).success) throw new NotFoundError('zone', zone);
@@ -54,7 +54,14 @@ export function maintenanceRoutes(deps: ApiDeps) {
       request: jsonBody(MaintenancePut),
       responses: putResponses,
     }),
-    async (c) => c.json(maintenanceView(await m.set(principal(c), { kind: 'global' }, c.req.valid('json'))), 200),
+    async (c) =>
+      c.json(
+        maintenanceView(
+          await m.set(principal(c), { kind: 'global' }, c.req.valid('json')),
+          await deps.audiences.of(principal(c)),
+        ),
+        200,
+      ),
   );
   app.openapi(
     createRoute({
@@ -80,7 +87,10 @@ export function maintenanceRoutes(deps: ApiDeps) {
     }),
     async (c) =>
       c.json(
-        maintenanceView(await m.set(principal(c), zoneScope(c.req.valid('param').zone), c.req.valid('json'))),
+        maintenanceView(
+          await m.set(principal(c), zoneScope(c.req.valid('param').zone), c.req.valid('json')),
+          await deps.audiences.of(principal(c)),
+        ),
         200,
       ),
   );
@@ -107,7 +117,13 @@ export function maintenanceRoutes(deps: ApiDeps) {
       responses: putResponses,
     }),
     async (c) =>
-      c.json(maintenanceView(await m.set(principal(c), agentScope(c.req.valid('param').id), c.req.valid('json'))), 200),
+      c.json(
+        maintenanceView(
+          await m.set(principal(c), agentScope(c.req.valid('param').id), c.req.valid('json')),
+          await deps.audiences.of(principal(c)),
+        ),
+        200,
+      ),
   );
   app.openapi(
     createRoute({

@@ -80,7 +80,9 @@ export function offeringRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(OfferingPage, 'a page of offerings'), ...errorResponses },
     }),
     async (c) => {
-      const page = await deps.catalog.listOfferings(c.req.valid('query'), tenantScope(principal(c)));
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) =>
+        deps.catalog.listOfferings(q, tenantScope(principal(c))),
+      );
       return c.json({ items: page.items.map(offeringView), nextCursor: page.nextCursor }, 200);
     },
   );

@@ -88,7 +88,7 @@ export function providerRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const zone = zoneOf(c.req.valid('param').zone);
-      const page = await deps.catalog.listProviders(zone, c.req.valid('query'));
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.catalog.listProviders(zone, q));
       return c.json({ items: page.items.map(providerView), nextCursor: page.nextCursor }, 200);
     },
   );
@@ -181,7 +181,7 @@ export function providerRoutes(deps: ApiDeps) {
       const row = await providerIn(c.req.valid('param'));
       const p = principal(c);
       const { task } = await deps.operations.syncProvider(row, p.tenantId, defaultPriority(p));
-      return c.json(taskView(task), 202, { Location: `/v1/tasks/${task.id}` });
+      return c.json(taskView(task, await deps.audiences.of(principal(c))), 202, { Location: `/v1/tasks/${task.id}` });
     },
   );
 
@@ -207,8 +207,11 @@ export function providerRoutes(deps: ApiDeps) {
       // Without a JSON body the validator leaves nothing to read: the connection alone.
       const body = c.req.valid('json') as { locator?: unknown } | undefined;
       const out = await deps.operations.preflight(principal(c), row, body?.locator, deps.config.preflightWaitMs);
-      if (!out.report) return c.json({ task: taskView(out.task) }, 202, { Location: `/v1/tasks/${out.task.id}` });
-      return c.json({ ...out.report, task: taskView(out.task) }, 200);
+      if (!out.report)
+        return c.json({ task: taskView(out.task, await deps.audiences.of(principal(c))) }, 202, {
+          Location: `/v1/tasks/${out.task.id}`,
+        });
+      return c.json({ ...out.report, task: taskView(out.task, await deps.audiences.of(principal(c))) }, 200);
     },
   );
 

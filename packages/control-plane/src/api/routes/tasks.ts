@@ -17,6 +17,7 @@ import {
   TaskPage,
   TaskQuery,
 } from '../schemas.js';
+import type { Audience } from '../audience.js';
 import { eventView, progressView, taskView } from '../views.js';
 import type { Context } from 'hono';
 import type { Selectable } from 'kysely';
@@ -29,8 +30,8 @@ const STREAM_WRITE_TIMEOUT_MS = 30_000;
 const STREAM_CHUNK_CHARS = 64 * 1024;
 
 /** One SSE message; a line break in the type would end the field early, so it becomes a space. */
-function sseMessage(row: Selectable<EventRow>): string {
-  return `event: ${row.type.replace(/[\r\n]/g, ' ')}\ndata: ${JSON.stringify(eventView(row))}\nid: ${row.id}\n\n`;
+function sseMessage(row: Selectable<EventRow>, to: Audience): string {
+  return `event: ${row.type.replace(/[\r\n]/g, ' ')}\ndata: ${JSON.stringify(eventView(row, to))}\nid: ${row.id}\n\n`;
 }
 
 export function taskRoutes(deps: ApiDeps) {
@@ -52,13 +53,16 @@ export function taskRoutes(deps: ApiDeps) {
     async (c) => {
       const q = c.req.valid('query');
       const tenantId = tenantScope(principal(c));
-      const page = await deps.tasks.list(q, {
-        ...(tenantId !== undefined ? { tenantId } : {}),
-        ...(q.state ? { state: q.state } : {}),
-        ...(q.kind ? { kind: q.kind } : {}),
-        ...(q.instanceId ? { instanceId: q.instanceId } : {}),
-      });
-      return c.json({ items: page.items.map(taskView), nextCursor: page.nextCursor }, 200);
+      const page = await deps.cursors.page(c, q, (q) =>
+        deps.tasks.list(q, {
+          ...(tenantId !== undefined ? { tenantId } : {}),
+          ...(q.state ? { state: q.state } : {}),
+          ...(q.kind ? { kind: q.kind } : {}),
+          ...(q.instanceId ? { instanceId: q.instanceId } : {}),
+        }),
+      );
+      const to = await deps.audiences.of(principal(c));
+      return c.json({ items: page.items.map((t) => taskView(t, to)), nextCursor: page.nextCursor }, 200);
     },
   );
 
@@ -71,7 +75,8 @@ export function taskRoutes(deps: ApiDeps) {
       request: { params: IdParam },
       responses: { 200: jsonResponse(Task, 'the task'), ...errorResponses },
     }),
-    async (c) => c.json(taskView(await visible(c, c.req.valid('param').id)), 200),
+    async (c) =>
+      c.json(taskView(await visible(c, c.req.valid('param').id), await deps.audiences.of(principal(c))), 200),
   );
 
   app.openapi(
@@ -85,8 +90,9 @@ export function taskRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const task = await visible(c, c.req.valid('param').id);
-      const page = await deps.tasks.progress(task.id, c.req.valid('query'));
-      return c.json({ items: page.items.map(progressView), nextCursor: page.nextCursor }, 200);
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.tasks.progress(task.id, q));
+      const to = await deps.audiences.of(principal(c));
+      return c.json({ items: page.items.map((p) => progressView(p, to)), nextCursor: page.nextCursor }, 200);
     },
   );
 
@@ -102,7 +108,9 @@ export function taskRoutes(deps: ApiDeps) {
     async (c) => {
       const task = await visible(c, c.req.valid('param').id);
       const updated = await deps.operations.cancel(principal(c), task.id);
-      return c.json(taskView(updated), 202, { Location: `/v1/tasks/${task.id}` });
+      return c.json(taskView(updated, await deps.audiences.of(principal(c))), 202, {
+        Location: `/v1/tasks/${task.id}`,
+      });
     },
   );
 
@@ -125,7 +133,8 @@ export function taskRoutes(deps: ApiDeps) {
       const after = decodeEventCursor(q.cursor) ?? q.after ?? 0;
       const rows = await deps.events.list(after, q.limit, tenantScope(principal(c)));
       const page = eventPageOf(rows, q.limit);
-      return c.json({ items: page.items.map(eventView), nextCursor: page.nextCursor }, 200);
+      const to = await deps.audiences.of(principal(c));
+      return c.json({ items: page.items.map((e) => eventView(e, to)), nextCursor: page.nextCursor }, 200);
     },
   );
 
@@ -142,7 +151,8 @@ export function taskRoutes(deps: ApiDeps) {
       },
     }),
     (c) => {
-      const tenantId = tenantScope(principal(c));
+      const p = principal(c);
+      const tenantId = tenantScope(p);
       const header = c.req.header('last-event-id');
       const after = header !== undefined && /^\d+$/.test(header) ? Number(header) : c.req.valid('query').after;
       // Aborted when the client goes away; a write to a client that left would otherwise wait forever.
@@ -173,9 +183,11 @@ export function taskRoutes(deps: ApiDeps) {
           for await (const batch of sub.batches(gone.signal, STREAM_KEEPALIVE_MS)) {
             if (gone.signal.aborted) break;
             if (batch.length === 0) await send(': keep-alive\n\n');
+            // Per batch: an endpoint changed meanwhile is hidden from the next event on.
+            const to = await deps.audiences.of(p);
             let chunk = '';
             for (const row of batch) {
-              chunk += sseMessage(row);
+              chunk += sseMessage(row, to);
               if (chunk.length < STREAM_CHUNK_CHARS) continue;
               await send(chunk);
               chunk = '';

@@ -57,7 +57,7 @@ export function tenantRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(TenantPage, 'a page of tenants'), ...errorResponses },
     }),
     async (c) => {
-      const page = await deps.tenants.list(c.req.valid('query'));
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.tenants.list(q));
       return c.json({ items: page.items.map(tenantView), nextCursor: page.nextCursor }, 200);
     },
   );
@@ -126,7 +126,7 @@ export function tenantRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const tenant = await manageableTenant(c, c.req.valid('param').id);
-      const page = await deps.tenants.listTokens(tenant.id, c.req.valid('query'));
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.tenants.listTokens(tenant.id, q));
       return c.json({ items: page.items.map(tokenView), nextCursor: page.nextCursor }, 200);
     },
   );
