@@ -40,6 +40,9 @@ describe.each(backends)('what a tenant sees of the service provider (%s)', (back
   let tenantToken: string;
   let agent: Proc;
   let agentId: string;
+  let tenantId: string;
+  // The host directories the agent lets plugins touch.
+  const roots = tempDir('tenant-view-roots');
 
   beforeAll(async () => {
     db = await freshDatabase(backend);
@@ -49,11 +52,14 @@ describe.each(backends)('what a tenant sees of the service provider (%s)', (back
     tenantToken = (await admin.expect(201, 'POST', `/v1/tenants/${t.id}/tokens`, { role: 'tenant-admin', name: 'ops' }))
       .token;
     tenant = new Api(cp.url, tenantToken);
-    await tenant.expect(201, 'POST', '/v1/instances', { name: 'vm-1', zone: 'zone-a', locator: {} });
+    tenantId = t.id;
+    // The SP sets the tenant's locators here (the default): a tenant instance in the zone.
+    await admin.expect(201, 'POST', '/v1/instances', { name: 'vm-1', zone: 'zone-a', locator: {}, tenantId });
     let stateDir: string;
     ({ stateDir, agentId } = await enrollAgent(cp, 'zone-a', 'host-a'));
     agent = await startAgent(stateDir, {
       plugins: hasRestic ? '@cairn/plugin-dummy,@cairn/plugin-restic' : '@cairn/plugin-dummy',
+      args: ['--roots', roots],
     });
   });
 
@@ -66,9 +72,14 @@ describe.each(backends)('what a tenant sees of the service provider (%s)', (back
       allowAdhoc: true,
       allowUserSchedules: false,
     });
-    const tenantId = (await tenant.expect(200, 'GET', '/v1/instances')).items[0].tenantId as string;
     await admin.expect(201, 'POST', `/v1/offerings/${offering.id}/grants`, { tenantId });
-    const instance = await tenant.expect(201, 'POST', '/v1/instances', { name, zone: 'zone-a', locator, agentId });
+    const instance = await admin.expect(201, 'POST', '/v1/instances', {
+      name,
+      zone: 'zone-a',
+      locator,
+      agentId,
+      tenantId,
+    });
     await assignOffering(tenant, instance.id, offering.id);
     return instance.id as string;
   };
@@ -222,7 +233,7 @@ describe.each(backends)('what a tenant sees of the service provider (%s)', (back
           credentials: { password: 'repository-password' },
         });
         expect(provider.endpoint).toBe(`rest:http://cairn:***@127.0.0.1:${port}/acme-repo`);
-        const instanceId = await tenantInstance(provider.id, 'restic-files', { paths: [tempDir('tenant-view')] });
+        const instanceId = await tenantInstance(provider.id, 'restic-files', { paths: [roots] });
         const started = await tenant.expect(202, 'POST', `/v1/instances/${instanceId}/backups`, {});
         const failed = await waitForTask(tenant, started.id, ENDED, 60_000);
         expect(failed.state).toBe('failed');
