@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import {
   type ControlPlaneProc,
   type Proc,
 } from '@cairn/test-harness/processes';
+import { treeState as snapshot } from '@cairn/test-harness/files';
 import { hasRestic } from '@cairn/test-harness/restic';
 import { assignOffering, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
 
@@ -25,19 +25,6 @@ import { assignOffering, waitForTask, type TaskBody } from '@cairn/test-harness/
 
 const PASSWORD = 'e2e-confinement-password-1f0e';
 const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
-
-/** Every file below `dir` (or the file itself) with the sha256 of its content and its mode. */
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (p: string) => {
-    const st = fs.lstatSync(p);
-    if (st.isDirectory()) for (const n of fs.readdirSync(p)) walk(path.join(p, n));
-    else if (st.isSymbolicLink()) out[p] = `link:${fs.readlinkSync(p)}`;
-    else out[p] = `${(st.mode & 0o7777).toString(8)}:${createHash('sha256').update(fs.readFileSync(p)).digest('hex')}`;
-  };
-  walk(dir);
-  return out;
-}
 
 describe.runIf(hasRestic).each(backends)('host confinement with restic (%s)', (backend) => {
   let db: TestDatabase;

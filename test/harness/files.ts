@@ -25,3 +25,21 @@ export function treeDigest(dir: string): Map<string, string> {
 /** The bytes of the regular files below `dir`. */
 export const treeBytes = (dir: string): number =>
   [...treeDigest(dir).values()].reduce((n, v) => n + Number(v.split(':')[0]), 0);
+
+/**
+ * Every node at or below `p` by absolute path: a file as `<mode>:<sha256>`, a link as
+ * `link:<target>` (never followed). Equal states mean nothing there was written, re-moded or
+ * swapped for a link.
+ */
+export function treeState(p: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (at: string) => {
+    const st = fs.lstatSync(at);
+    if (st.isDirectory()) for (const n of fs.readdirSync(at)) walk(path.join(at, n));
+    else if (st.isSymbolicLink()) out[at] = `link:${fs.readlinkSync(at)}`;
+    else
+      out[at] = `${(st.mode & 0o7777).toString(8)}:${createHash('sha256').update(fs.readFileSync(at)).digest('hex')}`;
+  };
+  walk(p);
+  return out;
+}

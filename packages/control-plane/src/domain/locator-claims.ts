@@ -22,6 +22,13 @@ export type Judgement = { ok: true } | { ok: false; path: string; message: strin
 
 const OK: Judgement = { ok: true };
 
+/** The refusal of a connection that leaves `what` to sp-admins. */
+const spOnly = (field: string, what: string): Judgement => ({
+  ok: false,
+  path: field,
+  message: `only a service-provider admin may ${what} on this provider connection`,
+});
+
 /** A POSIX path without `.` segments, repeated or trailing slashes; undefined when not absolute. */
 function normalAbsolute(p: string): string | undefined {
   if (!p.startsWith('/') || p.includes('\0')) return undefined;
@@ -92,12 +99,7 @@ export function judgeTenantLocator(
   field: string,
 ): Judgement {
   if (policy === 'any') return OK;
-  if (policy === 'sp-only')
-    return {
-      ok: false,
-      path: field,
-      message: 'only a service-provider admin may set locators on this provider connection',
-    };
+  if (policy === 'sp-only') return spOnly(field, 'set locators');
   const paths = (locator as { paths?: unknown } | null)?.paths;
   if (typeof locator !== 'object' || locator === null || !Array.isArray(paths) || paths.length === 0)
     return { ok: false, path: field, message: 'must be {"paths": [...]}, absolute paths below the granted roots' };
@@ -116,11 +118,6 @@ export function judgeTenantTarget(
   field = 'targetPath',
 ): Judgement {
   if (policy === 'any') return OK;
-  if (policy === 'sp-only')
-    return {
-      ok: false,
-      path: field,
-      message: 'only a service-provider admin may restore to another path on this provider connection',
-    };
+  if (policy === 'sp-only') return spOnly(field, 'restore to another path');
   return judgeTenantPath(targetPath, roots, field);
 }
