@@ -75,6 +75,20 @@ describe('control plane configuration', () => {
     );
   });
 
+  it("bounds each agent's bytes, with a burst of at least four of its largest frames, and paces its reconnects", () => {
+    expect(loadConfig({})).toMatchObject({
+      agentByteRate: { perSecond: 131_072, burst: 4 * 1024 * 1024 },
+      agentReconnectMs: 1000,
+    });
+    expect(loadConfig({ CAIRN_MAX_FRAME_BYTES: '65536' }).agentByteRate.burst).toBe(262_144);
+    expect(() => loadConfig({ CAIRN_MAX_FRAME_BYTES: '65536', CAIRN_AGENT_BYTE_BURST: '200000' })).toThrow(
+      /CAIRN_AGENT_BYTE_BURST \(200000\) must be at least 4 × CAIRN_MAX_FRAME_BYTES \(262144\)/,
+    );
+    expect(() => loadConfig({ CAIRN_AGENT_BYTE_RATE: '10' })).toThrow(/CAIRN_AGENT_BYTE_RATE/);
+    expect(() => loadConfig({ CAIRN_AGENT_RECONNECT_MS: '-1' })).toThrow(/CAIRN_AGENT_RECONNECT_MS/);
+    expect(loadConfig({ CAIRN_AGENT_RECONNECT_MS: '0' }).agentReconnectMs).toBe(0);
+  });
+
   it('refuses a lease shorter than two heartbeats', () => {
     expect(() => loadConfig({ CAIRN_HEARTBEAT_MS: '5000', CAIRN_TASK_LEASE_MS: '6000' })).toThrow(
       /CAIRN_TASK_LEASE_MS \(6000\) must be at least twice CAIRN_HEARTBEAT_MS \(5000\)/,

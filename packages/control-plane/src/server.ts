@@ -48,6 +48,8 @@ const IDEMPOTENCY_REPLAY_MS = 24 * 3600 * 1000;
 const MAINTENANCE_POLL_MS = 1000;
 /** How often a `?wait=ready` request looks at the store again, and how many may wait at once. */
 const MAINTENANCE_WAIT = { pollMs: 250, maxWaiters: 100 };
+/** Sessions one agent may open at once before CAIRN_AGENT_RECONNECT_MS paces it: a blip and a re-hello pass at once. */
+const AGENT_SESSION_BURST = 3;
 /** How often Node checks requests against their timeout (its default is 30 s). */
 const TIMEOUT_CHECK_MS = 1000;
 
@@ -120,6 +122,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       maxConcurrentTasks: config.maxConcurrentTasks,
       maxFrameBytes: config.maxFrameBytes,
       frameRate: config.agentFrameRate,
+      byteRate: config.agentByteRate,
+      sessionPacing: { intervalMs: config.agentReconnectMs, burst: AGENT_SESSION_BURST },
       maxDeliveries: config.assignMaxSends,
       maintenancePollMs: MAINTENANCE_POLL_MS,
     },

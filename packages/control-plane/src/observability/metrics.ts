@@ -52,7 +52,13 @@ export class Metrics {
 
   readonly rateLimited = new Counter({
     name: 'cairn_agent_sessions_rate_limited_total',
-    help: 'Agent sessions closed for sending frames faster than their frame budget allows',
+    help: "Agent sessions closed for sending more than their agent's frame or byte budget allows",
+    registers: [this.registry],
+  });
+
+  readonly reconnectsRefused = new Counter({
+    name: 'cairn_agent_reconnects_refused_total',
+    help: 'Agent connections refused (429) because the agent opens sessions too often',
     registers: [this.registry],
   });
 
