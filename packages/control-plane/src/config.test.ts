@@ -89,6 +89,20 @@ describe('control plane configuration', () => {
     expect(loadConfig({ CAIRN_AGENT_RECONNECT_MS: '0' }).agentReconnectMs).toBe(0);
   });
 
+  it('caps event streams per token and per tenant, and cuts a stream that is not read after 30 s, by default', () => {
+    expect(loadConfig({})).toMatchObject({ streamLimits: { perToken: 5, perTenant: 20 }, streamStallMs: 30_000 });
+    expect(
+      loadConfig({ CAIRN_STREAMS_PER_TOKEN: '2', CAIRN_STREAMS_PER_TENANT: '8', CAIRN_STREAM_STALL_MS: '5000' }),
+    ).toMatchObject({ streamLimits: { perToken: 2, perTenant: 8 }, streamStallMs: 5000 });
+    for (const [name, value] of [
+      ['CAIRN_STREAMS_PER_TOKEN', '0'],
+      ['CAIRN_STREAMS_PER_TENANT', 'many'],
+      ['CAIRN_STREAM_STALL_MS', '999'],
+      ['CAIRN_STREAM_STALL_MS', '600001'],
+    ] as const)
+      expect(() => loadConfig({ [name]: value }), `${name}=${value}`).toThrow(new RegExp(name));
+  });
+
   it('refuses a lease shorter than two heartbeats', () => {
     expect(() => loadConfig({ CAIRN_HEARTBEAT_MS: '5000', CAIRN_TASK_LEASE_MS: '6000' })).toThrow(
       /CAIRN_TASK_LEASE_MS \(6000\) must be at least twice CAIRN_HEARTBEAT_MS \(5000\)/,

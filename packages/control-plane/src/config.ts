@@ -27,6 +27,10 @@ export interface Config {
   agentByteRate: { perSecond: number; burst: number };
   /** One agent opens at most a few sessions at once, then one per this many ms (0: not paced). */
   agentReconnectMs: number;
+  /** Event streams one token, and one tenant, may hold open at once in this process. */
+  streamLimits: { perToken: number; perTenant: number };
+  /** An event stream whose client takes nothing for this long is cut off. */
+  streamStallMs: number;
   /** An assignment sent this many times without the agent accepting it fails. */
   assignMaxSends: number;
   /** Largest accepted HTTP body. */
@@ -81,6 +85,9 @@ const schema = z.object({
   CAIRN_AGENT_BYTE_RATE: int(1024).default(128 * 1024),
   CAIRN_AGENT_BYTE_BURST: int(4096).optional(),
   CAIRN_AGENT_RECONNECT_MS: int(0).max(60_000).default(1000),
+  CAIRN_STREAMS_PER_TOKEN: int(1).max(100_000).default(5),
+  CAIRN_STREAMS_PER_TENANT: int(1).max(100_000).default(20),
+  CAIRN_STREAM_STALL_MS: int(1000).max(600_000).default(30_000),
   CAIRN_ASSIGN_MAX_SENDS: int(1).default(5),
   CAIRN_SCHEDULER_TICK_MS: int(10).max(60_000).default(1000),
   CAIRN_SYNC_INTERVAL_S: z.coerce
@@ -155,6 +162,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     agentFrameRate: { perSecond: e.CAIRN_AGENT_FRAME_RATE, burst: e.CAIRN_AGENT_FRAME_BURST },
     agentByteRate: { perSecond: e.CAIRN_AGENT_BYTE_RATE, burst: byteBurst },
     agentReconnectMs: e.CAIRN_AGENT_RECONNECT_MS,
+    streamLimits: { perToken: e.CAIRN_STREAMS_PER_TOKEN, perTenant: e.CAIRN_STREAMS_PER_TENANT },
+    streamStallMs: e.CAIRN_STREAM_STALL_MS,
     assignMaxSends: e.CAIRN_ASSIGN_MAX_SENDS,
     schedulerTickMs: e.CAIRN_SCHEDULER_TICK_MS,
     syncIntervalS: e.CAIRN_SYNC_INTERVAL_S,

@@ -106,6 +106,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const metrics = new Metrics({
     taskCounts: () => tasks.countsByStateAndKind(),
     localSessions: () => dispatcher.localSessions,
+    eventStreams: () => feed.held,
     lastBackupTimes: () => rpo.lastBackupTimes(),
     rpoBreachedPerTenant: () => rpo.breachedPerTenant(),
   });
@@ -131,7 +132,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     metrics,
   );
   let accepting = true;
-  const feed = new EventFeed(events, EVENT_POLL_MS);
+  const feed = new EventFeed(events, EVENT_POLL_MS, { streams: config.streamLimits });
   // The dispatcher is woken once the request that queued work has committed it.
   const operations = new Operations(
     catalog,

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { HTTPException } from 'hono/http-exception';
-import { AppError } from '../domain/errors.js';
+import { AppError, TooManyError } from '../domain/errors.js';
 import { isTransient, isUniqueViolation } from '../store/db.js';
 import type { Logger } from '../logger.js';
 
@@ -32,6 +32,7 @@ export function problem(
 /** Maps every thrown error to problem+json, once. */
 export function errorHandler(log: Logger) {
   return (err: Error, c: Context) => {
+    if (err instanceof TooManyError) c.header('Retry-After', String(err.retryAfterS));
     if (err instanceof AppError) return problem(c, err.status, err.code, err.message, err.errors, err.extensions);
     // Hono's JSON validator throws this for a body that does not parse.
     if (err instanceof HTTPException && err.status === 400) {

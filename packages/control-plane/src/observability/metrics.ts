@@ -6,6 +6,8 @@ export interface MetricSources {
   taskCounts(): Promise<{ state: string; kind: string; n: number }[]>;
   /** Agent sessions held by this process. */
   localSessions(): number;
+  /** Event streams held open by this process. */
+  eventStreams(): number;
   /** The newest restore point of every instance that has one, from the store. */
   lastBackupTimes(): Promise<{ tenantId: string; instanceId: string; at: number }[]>;
   /** Instances in breach of their RPO, per tenant (every tenant, 0 included), from the store. */
@@ -62,6 +64,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly streamsStalled = new Counter({
+    name: 'cairn_event_streams_stalled_total',
+    help: 'Event streams ended because their client took nothing for CAIRN_STREAM_STALL_MS',
+    registers: [this.registry],
+  });
+
   readonly schedulerTick = new Gauge({
     name: 'cairn_scheduler_tick_clock_seconds',
     help: "The scheduler clock's time at this process's last completed scheduler tick",
@@ -109,6 +117,14 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(sources.localSessions());
+      },
+    });
+    new Gauge({
+      name: 'cairn_event_streams',
+      help: 'Event streams (GET /v1/events/stream) held open by this process',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.eventStreams());
       },
     });
   }
