@@ -210,7 +210,12 @@ describe.each(backends)('many streams replaying a long log (%s)', (backend) => {
         .values(rows.slice(i, i + 500))
         .execute();
     await store.close();
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
+    // Hundreds of streams of one sp-admin token: far over the default caps, which have tests of their own.
+    cp = await startControlPlane({
+      databaseUrl: db.url,
+      dataDir: db.dataDir,
+      env: { CAIRN_STREAMS_PER_TOKEN: '1000', CAIRN_STREAMS_PER_TENANT: '1000' },
+    });
   }, 120_000);
 
   afterAll(async () => {

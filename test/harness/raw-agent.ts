@@ -20,6 +20,17 @@ export const DUMMY_PLUGIN: wire.IPluginInfo = {
   capabilities: ['backup', 'restore', 'delete-backup', 'list-offerings'],
 };
 
+/** The control plane refused the WebSocket upgrade (status, `Retry-After` in seconds, problem body). */
+export class UpgradeRefused extends Error {
+  constructor(
+    readonly status: number,
+    readonly retryAfterS: number | undefined,
+    readonly body: Record<string, unknown>,
+  ) {
+    super(`upgrade refused: HTTP ${status} ${JSON.stringify(body)}`);
+  }
+}
+
 /**
  * A hand-driven agent session: real socket, real frames, no agent code. Tests use it to send
  * what a broken or hostile agent would.
@@ -38,6 +49,22 @@ export class RawAgent {
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', () => resolve());
       this.ws.once('error', reject);
+      this.ws.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => {
+          const retryAfter = res.headers['retry-after'];
+          let parsed: Record<string, unknown> = {};
+          try {
+            parsed = JSON.parse(body) as Record<string, unknown>;
+          } catch {
+            parsed = { text: body };
+          }
+          reject(new UpgradeRefused(res.statusCode ?? 0, retryAfter ? Number(retryAfter) : undefined, parsed));
+          this.ws.terminate();
+        });
+      });
     });
     this.ws.on('error', () => undefined);
     this.ws.on('message', (data) => this.received.push(decodeFrame(toBytes(data as Buffer), 64 * 1024 * 1024)));
@@ -46,14 +73,34 @@ export class RawAgent {
     });
   }
 
-  /** Connects and says hello; resolves with the welcome. */
+  /** Opens the socket and sends nothing (the caller says hello); a refused upgrade throws UpgradeRefused. */
+  static async open(cp: ControlPlaneProc, credential: string): Promise<RawAgent> {
+    const raw = new RawAgent(cp, credential);
+    await raw.opened;
+    return raw;
+  }
+
+  /**
+   * Connects and says hello; resolves with the welcome. Like a real agent it waits as long as a
+   * 429 refusal asks and tries again; with `retry: false` the refusal is thrown (UpgradeRefused).
+   */
   static async connect(
     cp: ControlPlaneProc,
     agent: { agentId: string; credential: string },
     hello: Partial<wire.IAgentHello> = {},
+    opts: { retry?: boolean } = {},
   ): Promise<RawAgent> {
-    const raw = new RawAgent(cp, agent.credential);
-    await raw.opened;
+    let raw: RawAgent;
+    for (;;) {
+      raw = new RawAgent(cp, agent.credential);
+      try {
+        await raw.opened;
+        break;
+      } catch (err) {
+        if (opts.retry === false || !(err instanceof UpgradeRefused) || err.status !== 429) throw err;
+        await new Promise((r) => setTimeout(r, (err.retryAfterS ?? 1) * 1000));
+      }
+    }
     raw.send({
       hello: { protocolVersion: 1, agentId: agent.agentId, zone: '', slots: 4, plugins: [DUMMY_PLUGIN], ...hello },
     });
@@ -70,9 +117,26 @@ export class RawAgent {
     for (const f of frames) this.ws.send(f);
   }
 
-  /** The first received frame of `kind` matching `match`, waiting for it. */
+  /** The first received frame of `kind` matching `match`, waiting for it (not past the session's end). */
   async next(kind: DecodedFrame['body'], match: (f: DecodedFrame) => boolean = () => true, timeoutMs = 30_000) {
-    return waitFor(() => this.received.find((f) => f.body === kind && match(f)), `a ${kind} frame`, timeoutMs);
+    let gone = false;
+    const frame = await waitFor(
+      () => {
+        const found = this.received.find((f) => f.body === kind && match(f));
+        if (!found && this.closed) gone = true;
+        return found ?? gone;
+      },
+      `a ${kind} frame`,
+      timeoutMs,
+    );
+    if (frame === true)
+      throw new Error(`the session closed (${this.closed?.code} ${this.closed?.reason}) before a ${kind} frame`);
+    return frame;
+  }
+
+  /** Bytes queued on the socket and not yet sent. */
+  get buffered(): number {
+    return this.ws.bufferedAmount;
   }
 
   /** Waits until an Ack names `seq`. */

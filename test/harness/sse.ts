@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 import { waitFor } from './wait.js';
 
 export interface SseEvent {
@@ -106,5 +107,75 @@ export class SseClient {
   close() {
     this.req?.destroy();
     this.res?.destroy();
+  }
+}
+
+/**
+ * A raw `GET /v1/events/stream` on its own socket that reads only the answer's head and then
+ * never reads again: the server's writes pile up in the kernel and in the server, as with a
+ * client that hung. `status` and `headers` are those of the answer; a refusal's problem body is
+ * read whole.
+ */
+export class StalledStream {
+  status = 0;
+  headers: Record<string, string> = {};
+  body = '';
+  /** The connection ended (seen only once the socket is read again: {@link drain}). */
+  closed = false;
+
+  private constructor(readonly socket: net.Socket) {
+    socket.on('close', () => (this.closed = true));
+    socket.on('error', () => undefined);
+  }
+
+  static async open(url: string, token: string): Promise<StalledStream> {
+    const { hostname, port } = new URL(url);
+    const socket = net.connect({ host: hostname, port: Number(port) });
+    const s = new StalledStream(socket);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.once('connect', () => {
+        socket.write(`GET /v1/events/stream HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+      });
+      let head = '';
+      const onData = (chunk: Buffer) => {
+        head += chunk.toString('latin1');
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const lines = head.slice(0, end).split('\r\n');
+        s.status = Number(lines[0]!.split(' ')[1]);
+        for (const l of lines.slice(1)) {
+          const i = l.indexOf(':');
+          s.headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim();
+        }
+        if (s.status === 200) {
+          // From now on nothing is read.
+          socket.off('data', onData);
+          socket.pause();
+          resolve();
+          return;
+        }
+        s.body = head.slice(end + 4);
+        const length = Number(s.headers['content-length'] ?? 0);
+        if (Buffer.byteLength(s.body, 'latin1') >= length) {
+          socket.off('data', onData);
+          socket.destroy();
+          resolve();
+        }
+      };
+      socket.on('data', onData);
+    });
+    return s;
+  }
+
+  /** Reads whatever the socket still holds, and resolves once the connection has ended. */
+  async drain(timeoutMs = 30_000): Promise<void> {
+    this.socket.on('data', () => undefined);
+    this.socket.resume();
+    await waitFor(() => this.closed, 'the stalled stream to be ended', timeoutMs);
+  }
+
+  close(): void {
+    this.socket.destroy();
   }
 }

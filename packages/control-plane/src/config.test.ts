@@ -75,6 +75,34 @@ describe('control plane configuration', () => {
     );
   });
 
+  it("bounds each agent's bytes, with a burst of at least four of its largest frames, and paces its reconnects", () => {
+    expect(loadConfig({})).toMatchObject({
+      agentByteRate: { perSecond: 131_072, burst: 4 * 1024 * 1024 },
+      agentReconnectMs: 1000,
+    });
+    expect(loadConfig({ CAIRN_MAX_FRAME_BYTES: '65536' }).agentByteRate.burst).toBe(262_144);
+    expect(() => loadConfig({ CAIRN_MAX_FRAME_BYTES: '65536', CAIRN_AGENT_BYTE_BURST: '200000' })).toThrow(
+      /CAIRN_AGENT_BYTE_BURST \(200000\) must be at least 4 × CAIRN_MAX_FRAME_BYTES \(262144\)/,
+    );
+    expect(() => loadConfig({ CAIRN_AGENT_BYTE_RATE: '10' })).toThrow(/CAIRN_AGENT_BYTE_RATE/);
+    expect(() => loadConfig({ CAIRN_AGENT_RECONNECT_MS: '-1' })).toThrow(/CAIRN_AGENT_RECONNECT_MS/);
+    expect(loadConfig({ CAIRN_AGENT_RECONNECT_MS: '0' }).agentReconnectMs).toBe(0);
+  });
+
+  it('caps event streams per token and per tenant, and cuts a stream that is not read after 30 s, by default', () => {
+    expect(loadConfig({})).toMatchObject({ streamLimits: { perToken: 5, perTenant: 20 }, streamStallMs: 30_000 });
+    expect(
+      loadConfig({ CAIRN_STREAMS_PER_TOKEN: '2', CAIRN_STREAMS_PER_TENANT: '8', CAIRN_STREAM_STALL_MS: '5000' }),
+    ).toMatchObject({ streamLimits: { perToken: 2, perTenant: 8 }, streamStallMs: 5000 });
+    for (const [name, value] of [
+      ['CAIRN_STREAMS_PER_TOKEN', '0'],
+      ['CAIRN_STREAMS_PER_TENANT', 'many'],
+      ['CAIRN_STREAM_STALL_MS', '999'],
+      ['CAIRN_STREAM_STALL_MS', '600001'],
+    ] as const)
+      expect(() => loadConfig({ [name]: value }), `${name}=${value}`).toThrow(new RegExp(name));
+  });
+
   it('refuses a lease shorter than two heartbeats', () => {
     expect(() => loadConfig({ CAIRN_HEARTBEAT_MS: '5000', CAIRN_TASK_LEASE_MS: '6000' })).toThrow(
       /CAIRN_TASK_LEASE_MS \(6000\) must be at least twice CAIRN_HEARTBEAT_MS \(5000\)/,

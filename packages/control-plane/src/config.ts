@@ -21,8 +21,16 @@ export interface Config {
   maxConcurrentTasks: number;
   /** Largest accepted agent frame. */
   maxFrameBytes: number;
-  /** Each agent session's frame budget: a token bucket of `burst` frames refilled at `perSecond`. */
+  /** Each agent's frame budget, kept across its sessions: a token bucket of `burst` frames refilled at `perSecond`. */
   agentFrameRate: { perSecond: number; burst: number };
+  /** Each agent's byte budget, kept across its sessions (burst at least 4 × maxFrameBytes). */
+  agentByteRate: { perSecond: number; burst: number };
+  /** One agent opens at most a few sessions at once, then one per this many ms (0: not paced). */
+  agentReconnectMs: number;
+  /** Event streams one token, and one tenant, may hold open at once in this process. */
+  streamLimits: { perToken: number; perTenant: number };
+  /** An event stream whose client takes nothing for this long is cut off. */
+  streamStallMs: number;
   /** An assignment sent this many times without the agent accepting it fails. */
   assignMaxSends: number;
   /** Largest accepted HTTP body. */
@@ -76,6 +84,12 @@ const schema = z.object({
   CAIRN_SHUTDOWN_DRAIN_MS: int(0).max(600_000).default(3000),
   CAIRN_AGENT_FRAME_RATE: int(10).default(200),
   CAIRN_AGENT_FRAME_BURST: int(100).default(2000),
+  CAIRN_AGENT_BYTE_RATE: int(1024).default(128 * 1024),
+  CAIRN_AGENT_BYTE_BURST: int(4096).optional(),
+  CAIRN_AGENT_RECONNECT_MS: int(0).max(60_000).default(1000),
+  CAIRN_STREAMS_PER_TOKEN: int(1).max(100_000).default(5),
+  CAIRN_STREAMS_PER_TENANT: int(1).max(100_000).default(20),
+  CAIRN_STREAM_STALL_MS: int(1000).max(600_000).default(30_000),
   CAIRN_ASSIGN_MAX_SENDS: int(1).default(5),
   CAIRN_SCHEDULER_TICK_MS: int(10).max(60_000).default(1000),
   CAIRN_SYNC_INTERVAL_S: z.coerce
@@ -116,6 +130,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'invalid configuration:\n  CAIRN_TEST_CLOCK_FILE: a test-only clock; refused unless NODE_ENV=test',
     );
   }
+  // A paced agent keeps inside a quarter of the byte burst: its largest frame must fit there.
+  const byteBurst = e.CAIRN_AGENT_BYTE_BURST ?? 4 * e.CAIRN_MAX_FRAME_BYTES;
+  if (byteBurst < 4 * e.CAIRN_MAX_FRAME_BYTES) {
+    throw new ConfigError(
+      `invalid configuration:\n  CAIRN_AGENT_BYTE_BURST (${byteBurst}) must be at least 4 × CAIRN_MAX_FRAME_BYTES (${4 * e.CAIRN_MAX_FRAME_BYTES})`,
+    );
+  }
   if (
     e.CAIRN_MAX_RUNNING_TASKS !== undefined &&
     e.CAIRN_MAX_CONCURRENT_TASKS !== undefined &&
@@ -148,6 +169,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     idempotencyLeaseMs: e.CAIRN_IDEMPOTENCY_LEASE_MS,
     shutdownDrainMs: e.CAIRN_SHUTDOWN_DRAIN_MS,
     agentFrameRate: { perSecond: e.CAIRN_AGENT_FRAME_RATE, burst: e.CAIRN_AGENT_FRAME_BURST },
+    agentByteRate: { perSecond: e.CAIRN_AGENT_BYTE_RATE, burst: byteBurst },
+    agentReconnectMs: e.CAIRN_AGENT_RECONNECT_MS,
+    streamLimits: { perToken: e.CAIRN_STREAMS_PER_TOKEN, perTenant: e.CAIRN_STREAMS_PER_TENANT },
+    streamStallMs: e.CAIRN_STREAM_STALL_MS,
     assignMaxSends: e.CAIRN_ASSIGN_MAX_SENDS,
     schedulerTickMs: e.CAIRN_SCHEDULER_TICK_MS,
     syncIntervalS: e.CAIRN_SYNC_INTERVAL_S,

@@ -53,6 +53,8 @@ const IDEMPOTENCY_REPLAY_MS = 24 * 3600 * 1000;
 const MAINTENANCE_POLL_MS = 1000;
 /** How often a `?wait=ready` request looks at the store again, and how many may wait at once. */
 const MAINTENANCE_WAIT = { pollMs: 250, maxWaiters: 100 };
+/** Sessions one agent may open at once before CAIRN_AGENT_RECONNECT_MS paces it: a blip and a re-hello pass at once. */
+const AGENT_SESSION_BURST = 3;
 /** How often Node checks requests against their timeout (its default is 30 s). */
 const TIMEOUT_CHECK_MS = 1000;
 
@@ -115,6 +117,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const metrics = new Metrics({
     taskCounts: () => tasks.countsByStateAndKind(),
     localSessions: () => dispatcher.localSessions,
+    eventStreams: () => feed.held,
     lastBackupTimes: () => rpo.lastBackupTimes(),
     rpoBreachedPerTenant: () => rpo.breachedPerTenant(),
   });
@@ -131,6 +134,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       maxConcurrentTasks: config.maxConcurrentTasks,
       maxFrameBytes: config.maxFrameBytes,
       frameRate: config.agentFrameRate,
+      byteRate: config.agentByteRate,
+      sessionPacing: { intervalMs: config.agentReconnectMs, burst: AGENT_SESSION_BURST },
       maxDeliveries: config.assignMaxSends,
       maintenancePollMs: MAINTENANCE_POLL_MS,
     },
@@ -138,7 +143,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     metrics,
   );
   let accepting = true;
-  const feed = new EventFeed(events, EVENT_POLL_MS);
+  const feed = new EventFeed(events, EVENT_POLL_MS, { streams: config.streamLimits });
   // The dispatcher is woken once the request that queued work has committed it.
   const operations = new Operations(
     catalog,

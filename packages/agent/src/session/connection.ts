@@ -13,7 +13,7 @@ import type { Logger } from '../logger.js';
 import { checkServerFrame, CloseCodes, heartbeatInterval, sendLimit } from './handshake.js';
 import { Heartbeat } from './heartbeat.js';
 import { paceFor, type Pace } from './pacing.js';
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './reconnect.js';
+import { DEFAULT_BACKOFF, parseRetryAfter, reconnectDelay, type BackoffPolicy } from './reconnect.js';
 import { ServerTrustError, trustedConnection, type ServerTrust } from './tls.js';
 import { agentSocketUrl } from './url.js';
 
@@ -77,6 +77,8 @@ export class AgentConnection {
   private welcomed = false;
   /** The upgrade was refused and already logged; the socket error that follows is noise. */
   private refused = false;
+  /** The last upgrade was refused with 429: the next connect waits at least this long. */
+  private retryAfterMs: number | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private welcomeTimer: NodeJS.Timeout | undefined;
   private heartbeat: Heartbeat | undefined;
@@ -152,7 +154,14 @@ export class AgentConnection {
       const status = res.statusCode ?? 0;
       res.resume(); // drain the body so the socket can be released
       this.refused = true;
-      if (status === 401 || status === 403) {
+      if (status === 429) {
+        // Reconnecting too often (the control plane paces sessions per agent): wait as asked.
+        this.retryAfterMs = parseRetryAfter(res.headers['retry-after'], Date.now()) ?? 1000;
+        this.opts.log.warn(
+          { status, url: this.url, retryAfterMs: this.retryAfterMs },
+          'the control plane asks the agent to reconnect later (HTTP 429)',
+        );
+      } else if (status === 401 || status === 403) {
         this.opts.log.error(
           { status, url: this.url },
           `the control plane refused the agent credential (HTTP ${status}); it may have been revoked or the agent re-enrolled elsewhere; retrying`,
@@ -275,8 +284,11 @@ export class AgentConnection {
     this.phase = 'idle';
     if (wasReady) this.opts.handlers.lost();
     if (this.stopped) return;
-    const delay = this.reconnectImmediately ? 0 : backoffDelay(this.failures++, this.opts.backoff ?? DEFAULT_BACKOFF);
+    const delay = this.reconnectImmediately
+      ? 0
+      : reconnectDelay(this.failures++, this.retryAfterMs, this.opts.backoff ?? DEFAULT_BACKOFF);
     this.reconnectImmediately = false;
+    this.retryAfterMs = undefined;
     this.opts.log.info({ code, reason, retryInMs: delay }, 'control plane connection closed');
     this.retryTimer = setTimeout(() => {
       if (!this.stopped) this.connect();

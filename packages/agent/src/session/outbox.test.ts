@@ -33,6 +33,42 @@ describe('report outbox', () => {
     expect(sent).toEqual([1, 2, 3, 4, 5, 6, 7]);
   });
 
+  it('keeps its pace across sessions: a new session does not start with a fresh burst', () => {
+    const sent: number[] = [];
+    const box = new ReportOutbox((e) => (sent.push(seqOf(e)), true));
+    const pace = { perSecond: 10, burst: 2, window: 100 };
+    box.start(pace, [1, 2, 3].map(rec));
+    expect(sent).toEqual([1, 2]); // burst spent
+    box.stop();
+    box.start(pace, [3, 4].map(rec));
+    expect(sent).toEqual([1, 2]);
+    vi.advanceTimersByTime(100);
+    expect(sent).toEqual([1, 2, 3]);
+  });
+
+  it('paces frame bytes too, and keeps at most a quarter of the byte burst unacknowledged', () => {
+    const paced = paceFor({ framesPerSecond: 200, frameBurst: 2000, bytesPerSecond: 4000, byteBurst: 4000 });
+    expect(paced).toEqual({
+      perSecond: 100,
+      burst: 500,
+      window: 500,
+      bytes: { perSecond: 2000, burst: 1000, window: 1000 },
+    });
+    const big = (seq: number): SpoolRecord => ({
+      seq,
+      kind: 'progress',
+      body: { spoolSeq: seq, taskId: 't', attempt: 1, percent: 1, message: 'm'.repeat(300) },
+    });
+    const sent: number[] = [];
+    const box = new ReportOutbox((e) => (sent.push(seqOf(e)), true));
+    box.start(paced, [1, 2, 3, 4, 5].map(big));
+    expect(sent).toEqual([1, 2, 3]); // ~320 bytes each: the 1,000-byte window holds three
+    box.acked([1, 2, 3]);
+    expect(sent).toEqual([1, 2, 3]); // the byte bucket (1,000) is spent
+    vi.advanceTimersByTime(200);
+    expect(sent).toEqual([1, 2, 3, 4]);
+  });
+
   it('sends everything at once when the server announced no budget, and nothing after the session ends', () => {
     const sent: number[] = [];
     const box = new ReportOutbox((e) => (sent.push(seqOf(e)), true));

@@ -1,27 +1,48 @@
 /**
- * How fast the agent sends reports. The control plane announces each session's frame budget in
- * its welcome (a token bucket of `burst` frames refilled at `perSecond`) and closes a session
- * that goes over it. The agent keeps inside a bucket of its own of a quarter of the burst and
- * half the rate, and has at most another quarter of the burst sent but not yet acknowledged:
- * frames bunched up on the network then still fit, with room left for heartbeats.
+ * How fast the agent sends reports. The control plane announces the agent's budget in its
+ * welcome (token buckets of `burst` frames refilled at `perSecond`, and the same over frame
+ * bytes) and closes a session that goes over it. The budget is the agent's, not the session's:
+ * the control plane carries it over from one session to the next, so the agent's own buckets
+ * outlive its sessions too. The agent keeps inside buckets of its own of a quarter of each burst
+ * and half each rate, and has at most another quarter of each burst sent but not yet
+ * acknowledged: frames bunched up on the network then still fit, with room left for heartbeats.
  */
 export interface Pace {
   perSecond: number;
   burst: number;
   /** Reports sent on the session and not yet acknowledged. */
   window: number;
+  /** The same over frame bytes; absent when the server announced no byte budget. */
+  bytes?: { perSecond: number; burst: number; window: number };
 }
 
 /** The agent's own pace for a welcome's budget; null when the server announced none. */
-export function paceFor(welcome: { framesPerSecond?: number | null; frameBurst?: number | null }): Pace | null {
+export function paceFor(welcome: {
+  framesPerSecond?: number | null;
+  frameBurst?: number | null;
+  bytesPerSecond?: number | null;
+  byteBurst?: number | null;
+}): Pace | null {
   const perSecond = welcome.framesPerSecond ?? 0;
   const burst = welcome.frameBurst ?? 0;
   if (perSecond <= 0 || burst <= 0) return null;
   const share = Math.max(1, Math.floor(burst / 4));
-  return { perSecond: perSecond / 2, burst: share, window: share };
+  const pace: Pace = { perSecond: perSecond / 2, burst: share, window: share };
+  const bytesPerSecond = welcome.bytesPerSecond ?? 0;
+  const byteBurst = welcome.byteBurst ?? 0;
+  if (bytesPerSecond > 0 && byteBurst > 0) {
+    const byteShare = Math.max(1, Math.floor(byteBurst / 4));
+    pace.bytes = { perSecond: bytesPerSecond / 2, burst: byteShare, window: byteShare };
+  }
+  return pace;
 }
 
-/** A token bucket that can tell how long until its next token (pure; times are passed in). */
+/** Same pace: the buckets built for one stay valid for the other. */
+export function samePace(a: Pace | null, b: Pace | null): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** A token bucket that can tell how long until its next tokens (pure; times are passed in). */
 export class SendBucket {
   private tokens: number;
   private at: number;
@@ -41,16 +62,22 @@ export class SendBucket {
     this.at = now;
   }
 
-  take(now: number): boolean {
+  /** More than the capacity waits for a full bucket (it could never be there otherwise). */
+  private need(n: number): number {
+    return Math.min(n, this.capacity);
+  }
+
+  take(now: number, n = 1): boolean {
     this.refill(now);
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
+    if (this.tokens < this.need(n)) return false;
+    this.tokens -= this.need(n);
     return true;
   }
 
-  /** Milliseconds until one token is available. */
-  waitMs(now: number): number {
+  /** Milliseconds until `n` tokens are available. */
+  waitMs(now: number, n = 1): number {
     this.refill(now);
-    return this.tokens >= 1 ? 0 : Math.ceil(((1 - this.tokens) * 1000) / this.perSecond);
+    const need = this.need(n);
+    return this.tokens >= need ? 0 : Math.ceil(((need - this.tokens) * 1000) / this.perSecond);
   }
 }

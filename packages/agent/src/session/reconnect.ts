@@ -22,3 +22,38 @@ export function backoffDelay(
   const cap = Math.min(policy.maxMs, policy.initialMs * 2 ** exp);
   return Math.floor(random() * cap);
 }
+
+/** The longest `Retry-After` the agent honours: a broken server cannot park it for hours. */
+export const MAX_RETRY_AFTER_MS = 5 * 60_000;
+
+/**
+ * A `Retry-After` header (seconds, or an HTTP date) in milliseconds from `now`, capped at
+ * {@link MAX_RETRY_AFTER_MS}; undefined when absent or unreadable.
+ *
+ * @example parseRetryAfter('2', 0) // → 2000
+ */
+export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  const ms = /^\d+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - now;
+  if (!Number.isFinite(ms)) return undefined;
+  return Math.min(Math.max(0, ms), MAX_RETRY_AFTER_MS);
+}
+
+/**
+ * The delay before the next connect: the jittered backoff, but never sooner than the control
+ * plane asked (`retryAfterMs`, from a 429 that refused the last attempt). A small jitter on top
+ * keeps agents refused together from coming back together.
+ *
+ * @example reconnectDelay(0, 2000, DEFAULT_BACKOFF, () => 0) // → 2000
+ */
+export function reconnectDelay(
+  failures: number,
+  retryAfterMs: number | undefined,
+  policy: BackoffPolicy = DEFAULT_BACKOFF,
+  random: () => number = Math.random,
+): number {
+  const backoff = backoffDelay(failures, policy, random);
+  if (retryAfterMs === undefined) return backoff;
+  return Math.max(backoff, retryAfterMs + Math.floor(random() * Math.min(1000, retryAfterMs / 4)));
+}

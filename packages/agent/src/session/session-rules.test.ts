@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkServerFrame, heartbeatInterval } from './handshake.js';
 import { peerSilent } from './heartbeat.js';
-import { backoffDelay } from './reconnect.js';
+import { backoffDelay, parseRetryAfter, reconnectDelay } from './reconnect.js';
 import { agentSocketUrl } from './url.js';
 
 describe('session rules', () => {
@@ -44,6 +44,19 @@ describe('session rules', () => {
       100, 200, 400, 800, 1600, 2500, 2500, 2500,
     ]);
     expect(backoffDelay(4, undefined, () => 0)).toBe(0);
+  });
+
+  it('waits at least as long as a 429 asked before reconnecting, whatever the backoff says', () => {
+    expect(parseRetryAfter('2', 0)).toBe(2000);
+    expect(parseRetryAfter(' 0 ', 0)).toBe(0);
+    expect(parseRetryAfter(new Date(10_000).toUTCString(), 4_000)).toBe(6000);
+    expect(parseRetryAfter('999999', 0)).toBe(5 * 60_000); // capped
+    expect(parseRetryAfter('soon', 0)).toBeUndefined();
+    expect(parseRetryAfter(undefined, 0)).toBeUndefined();
+    expect(reconnectDelay(0, 2000, undefined, () => 0)).toBe(2000);
+    expect(reconnectDelay(0, 2000, undefined, () => 0.99)).toBe(2000 + 495); // a little jitter on top
+    expect(reconnectDelay(10, 1000, undefined, () => 0.9)).toBe(4500); // the backoff is longer
+    expect(reconnectDelay(3, undefined, undefined, () => 0.5)).toBe(800);
   });
 
   it('derives the WebSocket URL from the control plane URL', () => {

@@ -10,13 +10,15 @@ import { endpointParts, redactText } from '../domain/endpoint.js';
  */
 export interface Audience {
   spAdmin: boolean;
+  /** Equal for audiences that read every text alike (to share what is made for one). */
+  key: string;
   /** A text as this audience may read it. */
   text(s: string): string;
   /** A JSON value with every string in it as this audience may read it. */
   json(v: unknown): unknown;
 }
 
-const SP_ADMIN: Audience = { spAdmin: true, text: (s) => s, json: (v) => v };
+const SP_ADMIN: Audience = { spAdmin: true, key: 'sp-admin', text: (s) => s, json: (v) => v };
 
 function tenantAudience(parts: readonly string[]): Audience {
   const text = (s: string) => redactText(s, parts);
@@ -26,7 +28,7 @@ function tenantAudience(parts: readonly string[]): Audience {
     if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, json(x)]));
     return v;
   };
-  return { spAdmin: false, text, json };
+  return { spAdmin: false, key: `tenant\0${parts.join('\0')}`, text, json };
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { HTTPException } from 'hono/http-exception';
-import { AppError, bearerChallenge, UnauthorizedError, UpstreamError } from '../domain/errors.js';
+import { AppError, bearerChallenge, TooManyError, UnauthorizedError, UpstreamError } from '../domain/errors.js';
 import { isTransient, isUniqueViolation } from '../store/db.js';
 import type { Logger } from '../logger.js';
 import type { Principal } from '../domain/access.js';
@@ -34,6 +34,7 @@ export function problem(
 /** Maps every thrown error to problem+json, once. */
 export function errorHandler(log: Logger, audiences: Audiences) {
   return async (err: Error, c: Context) => {
+    if (err instanceof TooManyError) c.header('Retry-After', String(err.retryAfterS));
     if (err instanceof UnauthorizedError) c.header('WWW-Authenticate', bearerChallenge(err.tokenGiven));
     // What a plugin said, through an agent: a tenant reads it without the SP's endpoints.
     if (err instanceof UpstreamError) {

@@ -12,7 +12,7 @@ import {
 } from '@cairn/proto';
 import { FailureCodes } from '@cairn/proto/vocabulary';
 import type WebSocket from 'ws';
-import { TokenBucket } from '../domain/rate-limit.js';
+import type { AgentBudget } from '../domain/rate-limit.js';
 import {
   boundChars,
   boundJson,
@@ -34,8 +34,11 @@ import type { Report } from '../store/report-repository.js';
 export interface SessionHost {
   heartbeatMs: number;
   maxFrameBytes: number;
-  /** Every session's frame budget (a token bucket); going over it closes the session. */
+  /** Every agent's frame and byte budgets (token buckets, told in the welcome); going over one closes the session. */
   frameRate: { perSecond: number; burst: number };
+  byteRate: { perSecond: number; burst: number };
+  /** The agent's budget: one per agent, shared by its sessions and kept after they end. */
+  budgetOf(agentId: string): AgentBudget;
   /** Called once, after a valid hello; the welcome has been sent. */
   onHello(session: AgentSession, hello: AgentHelloInfo, running: { taskId: string; attempt: number }[]): Promise<void>;
   onHeartbeat(session: AgentSession): Promise<void>;
@@ -44,7 +47,7 @@ export interface SessionHost {
   onClose(session: AgentSession): Promise<void>;
   /** A protocol violation is closing this session with `code`. */
   onViolation(code: number): void;
-  /** The session went over its frame budget and is being closed. */
+  /** The session went over its agent's frame or byte budget and is being closed. */
   onRateLimited(): void;
 }
 
@@ -70,7 +73,7 @@ export class AgentSession {
   private pumping = false;
   private chain: Promise<void> = Promise.resolve();
   private heartbeatQueued = false;
-  private readonly bucket: TokenBucket;
+  private readonly budget: AgentBudget;
   /** Cancel frames already sent on this session, by `taskId:attempt` (only to avoid resending). */
   readonly cancelsSent = new Set<string>();
   /** A rotated credential was already sent on this session. */
@@ -88,10 +91,12 @@ export class AgentSession {
     private readonly host: SessionHost,
     private readonly log: Logger,
   ) {
-    this.bucket = new TokenBucket(host.frameRate.perSecond, host.frameRate.burst, Date.now());
+    this.budget = host.budgetOf(agentId);
+    this.budget.open++;
     socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     socket.on('close', (code, reason) => {
       this.closed = true;
+      this.budget.open--;
       this.log.info({ code, reason: reason.toString() }, 'agent session closed');
       this.enqueue(() => this.host.onClose(this));
     });
@@ -146,11 +151,8 @@ export class AgentSession {
   private onMessage(data: Buffer, isBinary: boolean): void {
     if (this.closed) return;
     // Counted before any decoding: a flood must cost as little as possible.
-    if (!this.bucket.take(Date.now())) {
-      const { perSecond, burst } = this.host.frameRate;
-      this.host.onRateLimited();
-      return this.fail(1008, `over the frame rate limit (${perSecond} frames/s, burst ${burst})`);
-    }
+    const verdict = this.budget.frame(Date.now(), data.byteLength);
+    if (!verdict.ok) return this.overBudget(verdict.over);
     if (!isBinary) return this.fail(1003, 'text frames are not part of the protocol');
     let env: DecodedFrame;
     try {
@@ -185,6 +187,7 @@ export class AgentSession {
           throw err;
         }
         if (!report) return this.fail(1008, `${kind} frame lacks a task id or attempt`);
+        if (!this.budget.stores(Date.now(), storedBytes(report) - data.byteLength)) return this.overBudget('bytes');
         this.inbox.push(report);
         if (!this.pumping) {
           this.pumping = true;
@@ -192,6 +195,17 @@ export class AgentSession {
         }
       }
     }
+  }
+
+  /** The agent went over its budget: the session ends; the budget stays as it is for the next one. */
+  private overBudget(over: 'frames' | 'bytes'): void {
+    this.host.onRateLimited();
+    if (over === 'frames') {
+      const { perSecond, burst } = this.host.frameRate;
+      return this.fail(1008, `over the frame rate limit (${perSecond} frames/s, burst ${burst}, per agent)`);
+    }
+    const { perSecond, burst } = this.host.byteRate;
+    return this.fail(1008, `over the byte rate limit (${perSecond} bytes/s, burst ${burst}, per agent)`);
   }
 
   private onHello(hello: Decoded<wire.AgentHello.$Properties>): void {
@@ -222,6 +236,8 @@ export class AgentSession {
         maxFrameBytes: this.host.maxFrameBytes,
         framesPerSecond: this.host.frameRate.perSecond,
         frameBurst: this.host.frameRate.burst,
+        bytesPerSecond: this.host.byteRate.perSecond,
+        byteBurst: this.host.byteRate.burst,
       },
     });
     this.enqueue(() => this.host.onHello(this, facts.info, facts.running));
@@ -237,6 +253,30 @@ export class AgentSession {
       if (this.inbox.length > 0) await new Promise((resolve) => setImmediate(resolve));
     }
     this.pumping = false;
+  }
+}
+
+/**
+ * UTF-8 bytes of what a report makes the store keep from the agent (text, JSON, codes, ids):
+ * never more than its frame except for text the store quotes (event data that is not JSON).
+ */
+function storedBytes(report: Report): number {
+  const b = (s: string | null | undefined) => (s ? Buffer.byteLength(s, 'utf8') : 0);
+  const base = b(report.taskId);
+  switch (report.kind) {
+    case 'accepted':
+      return base;
+    case 'rejected':
+      return base + b(report.reasonCode) + b(report.message);
+    case 'progress':
+      return base + b(report.message);
+    case 'event':
+      return base + b(report.type) + b(report.message) + b(report.data);
+    case 'result': {
+      const o = report.outcome;
+      if (!o.ok) return base + b(o.code) + b(o.message);
+      return base + b(o.output) + b(o.backup?.externalId) + b(o.backup?.parentExternalId) + b(o.backup?.mode);
+    }
   }
 }
 

@@ -2,6 +2,7 @@ import { encodeFrame } from '@cairn/proto';
 import { FailureCodes, RejectReasons, type FailureCode } from '@cairn/proto/vocabulary';
 import { planRound } from '../domain/dispatch-rules.js';
 import { admitQueued, agentTakesBackups, drainFor, type Maintenance } from '../domain/maintenance.js';
+import { AgentBudgets, type AgentBudget, type SessionVerdict } from '../domain/rate-limit.js';
 import type { AgentCandidate } from '../domain/placement.js';
 import type { TaskKind } from '../domain/task.js';
 import type { Logger } from '../logger.js';
@@ -21,8 +22,12 @@ export interface DispatcherOptions {
   pollMs: number;
   maxConcurrentTasks: number;
   maxFrameBytes: number;
-  /** Every agent session's frame budget (token bucket). */
+  /** Every agent's frame budget (token bucket), kept across its sessions. */
   frameRate: { perSecond: number; burst: number };
+  /** Every agent's byte budget (token bucket), kept across its sessions. */
+  byteRate: { perSecond: number; burst: number };
+  /** How often one agent may open a new session here: `burst` at once, then one per `intervalMs`. */
+  sessionPacing: { intervalMs: number; burst: number };
   /** An attempt whose assignment was sent this many times without being accepted fails. */
   maxDeliveries: number;
   /** How often maintenance set on any replica is looked for (drains to send, readiness). */
@@ -51,6 +56,13 @@ export class Dispatcher implements SessionHost {
   readonly heartbeatMs: number;
   readonly maxFrameBytes: number;
   readonly frameRate: { perSecond: number; burst: number };
+  readonly byteRate: { perSecond: number; burst: number };
+  /**
+   * Every agent's budget, held by this process so that it outlives the agent's sessions. A
+   * replica does not share it with others: an agent that alternates between replicas gets each
+   * replica's budget (the bound is the budget times the replicas; see docs/operations.md).
+   */
+  private readonly budgets: AgentBudgets;
 
   constructor(
     private readonly queue: QueueRepository,
@@ -65,6 +77,8 @@ export class Dispatcher implements SessionHost {
     this.heartbeatMs = opts.heartbeatMs;
     this.maxFrameBytes = opts.maxFrameBytes;
     this.frameRate = opts.frameRate;
+    this.byteRate = opts.byteRate;
+    this.budgets = new AgentBudgets({ frames: opts.frameRate, bytes: opts.byteRate, sessions: opts.sessionPacing });
   }
 
   start(): void {
@@ -72,6 +86,7 @@ export class Dispatcher implements SessionHost {
       // Lease expiry is a matter of seconds: the timer's rounds check it, local wake-ups don't.
       this.sweepDue = true;
       this.poke();
+      this.budgets.sweep(Date.now());
     }, this.opts.pollMs);
     this.timer.unref();
     this.maintenanceTimer = setInterval(() => this.maintenanceCheck(), this.opts.maintenancePollMs);
@@ -324,7 +339,16 @@ export class Dispatcher implements SessionHost {
     }
   }
 
+  /** An agent (authenticated) asks to open a session: refused while it reconnects too often. */
+  admitSession(agentId: string): SessionVerdict {
+    return this.budgets.of(agentId, Date.now()).session(Date.now());
+  }
+
   // --- SessionHost ---
+
+  budgetOf(agentId: string): AgentBudget {
+    return this.budgets.of(agentId, Date.now());
+  }
 
   async onHello(
     session: AgentSession,
@@ -420,6 +444,11 @@ export class Dispatcher implements SessionHost {
 
   onRateLimited(): void {
     this.metrics?.rateLimited.inc();
+  }
+
+  /** An agent's upgrade was refused: it opens sessions too often. */
+  onReconnectRefused(): void {
+    this.metrics?.reconnectsRefused.inc();
   }
 
   /** Agent sessions held by this process. */

@@ -4,21 +4,32 @@ import { WebSocketServer } from 'ws';
 import { bearerChallenge } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import type { AgentRepository } from '../store/agent-repository.js';
+import { hashSecret } from '../store/ids.js';
 import { AgentSession } from './agent-session.js';
 import type { Dispatcher } from './dispatcher.js';
 
 export const AGENT_PATH = '/v1/agent';
 
-function refuse(socket: Duplex, status: number, message: string, challenge?: string): void {
-  const body = JSON.stringify({
-    type: 'about:blank',
-    title: message,
-    status,
-    detail: message,
-    code: status === 401 ? 'unauthorized' : 'not_found',
-  });
+const REFUSALS = {
+  401: { reason: 'Unauthorized', code: 'unauthorized' },
+  404: { reason: 'Not Found', code: 'not_found' },
+  429: { reason: 'Too Many Requests', code: 'agent_reconnect_too_soon' },
+} as const;
+
+/** Answers an upgrade it will not take; `headers` adds a challenge (401) or Retry-After (429). */
+function refuse(
+  socket: Duplex,
+  status: keyof typeof REFUSALS,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
+  const { reason, code } = REFUSALS[status];
+  const body = JSON.stringify({ type: 'about:blank', title: message, status, detail: message, code });
+  const extra = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
   socket.end(
-    `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Not Found'}\r\n${challenge ? `WWW-Authenticate: ${challenge}\r\n` : ''}Content-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/problem+json\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
 
@@ -33,21 +44,46 @@ export function attachAgentGateway(
   log: Logger,
 ): WebSocketServer {
   const wss = new WebSocketServer({ noServer: true, maxPayload: dispatcher.maxFrameBytes });
+  /** Agents (by credential hash) refused for reconnecting too often, and until when. */
+  const paced = new Map<string, { agentId: string; until: number }>();
+  const tooSoon = (socket: Duplex, agentId: string, until: number) => {
+    const retryAfterS = Math.max(1, Math.ceil((until - Date.now()) / 1000));
+    dispatcher.onReconnectRefused();
+    refuse(socket, 429, `agent ${agentId} opens sessions too often; retry after ${retryAfterS} s`, {
+      'Retry-After': String(retryAfterS),
+    });
+  };
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname !== AGENT_PATH) return refuse(socket, 404, `no WebSocket endpoint at ${url.pathname}`);
     const auth = req.headers.authorization ?? '';
     const credential = auth.startsWith('Bearer ') ? auth.slice(7).trim() : '';
+    const hash = hashSecret(credential);
+    // An agent refused for reconnecting too often is refused again, until then, without a store
+    // lookup: a reconnect loop costs one hash per attempt.
+    const refused = paced.get(hash);
+    if (refused && refused.until > Date.now()) return tooSoon(socket, refused.agentId, refused.until);
     void (async () => {
       // Looked up afresh on every upgrade (no cache): a revoked agent is refused at once, on
       // every replica.
       const found = credential ? await agents.findByCredential(credential) : undefined;
       if (!found) {
         log.warn({ remote: req.socket.remoteAddress }, 'agent connection refused: bad, revoked or missing credential');
-        return refuse(socket, 401, 'agent credential is missing or not valid', bearerChallenge(credential !== ''));
+        return refuse(socket, 401, 'agent credential is missing or not valid', {
+          'WWW-Authenticate': bearerChallenge(credential !== ''),
+        });
       }
       const agent = found.agent;
+      // Paced per agent: a session closed over budget, or a loop of reconnects, buys nothing.
+      const admitted = dispatcher.admitSession(agent.id);
+      if (!admitted.ok) {
+        const until = Date.now() + admitted.retryAfterMs;
+        if (!paced.has(hash)) log.warn({ agentId: agent.id }, 'agent connection refused: it opens sessions too often');
+        paced.set(hash, { agentId: agent.id, until });
+        return tooSoon(socket, agent.id, until);
+      }
+      paced.delete(hash);
       if (found.pending) {
         // The agent has stored its rotated credential (it only ever sends it after that): the
         // previous one is retired now.

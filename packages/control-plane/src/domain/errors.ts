@@ -85,6 +85,21 @@ export class MaintenanceError extends AppError {
   }
 }
 
+/** Over a limit on what is held at once: 429 with `Retry-After`, the code and `quota` naming the limit. */
+export class TooManyError extends AppError {
+  override readonly name = 'TooManyError';
+  override readonly extensions: Record<string, string>;
+  constructor(
+    code: string,
+    message: string,
+    readonly retryAfterS: number,
+    quota: string,
+  ) {
+    super(429, code, message);
+    this.extensions = { quota };
+  }
+}
+
 /** The provider (through its plugin on an agent) failed or did not answer in time. */
 export class UpstreamError extends AppError {
   override readonly name = 'UpstreamError';

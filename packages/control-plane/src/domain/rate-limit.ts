@@ -43,4 +43,109 @@ export class TokenBucket {
     this.refill(now);
     return this.tokens;
   }
+
+  /** Milliseconds from `now` until `n` tokens are available (0: now; n must fit the capacity). */
+  waitMs(now: number, n = 1): number {
+    this.refill(now);
+    return this.tokens >= n ? 0 : Math.ceil(((n - this.tokens) * 1000) / this.perSecond);
+  }
+
+  /** Full again: indistinguishable from a new bucket. */
+  full(now: number): boolean {
+    return this.available(now) >= this.capacity;
+  }
+}
+
+/** What one agent may send and how often it may open a session. */
+export interface AgentBudgetSettings {
+  /** Frames of any kind: a bucket of `burst` frames refilled at `perSecond`. */
+  frames: { perSecond: number; burst: number };
+  /** Frame payload bytes (and what a report stores beyond them): `burst` bytes refilled at `perSecond`. */
+  bytes: { perSecond: number; burst: number };
+  /** New sessions: `burst` at once, then one per `intervalMs` (0: not paced). */
+  sessions: { intervalMs: number; burst: number };
+}
+
+export type FrameVerdict = { ok: true } | { ok: false; over: 'frames' | 'bytes' };
+export type SessionVerdict = { ok: true } | { ok: false; retryAfterMs: number };
+
+/**
+ * One agent's budget. It belongs to the agent, not to a session: a session that ends (closed over
+ * budget, or by the agent itself) leaves it as it was, so reconnecting buys nothing. Frames are
+ * counted before they are decoded, so a flood costs as little as possible.
+ *
+ * @example
+ * const budget = new AgentBudget(settings, now);
+ * if (!budget.session(now).ok) refuseUpgrade(429);
+ * const v = budget.frame(now, data.byteLength);
+ * if (!v.ok) closeSession(1008, `over the ${v.over} budget`);
+ */
+export class AgentBudget {
+  private readonly frames: TokenBucket;
+  private readonly bytes: TokenBucket;
+  private readonly sessions: TokenBucket | undefined;
+  /** Sessions of this agent open now (a budget in use is never forgotten). */
+  open = 0;
+
+  constructor(settings: AgentBudgetSettings, now: number) {
+    this.frames = new TokenBucket(settings.frames.perSecond, settings.frames.burst, now);
+    this.bytes = new TokenBucket(settings.bytes.perSecond, settings.bytes.burst, now);
+    const { intervalMs, burst } = settings.sessions;
+    this.sessions = intervalMs > 0 ? new TokenBucket(1000 / intervalMs, burst, now) : undefined;
+  }
+
+  /** A frame of `bytes` payload bytes arrived. Nothing is taken when it does not fit. */
+  frame(now: number, bytes: number): FrameVerdict {
+    if (this.frames.available(now) < 1) return { ok: false, over: 'frames' };
+    if (!this.bytes.take(now, bytes)) return { ok: false, over: 'bytes' };
+    this.frames.take(now);
+    return { ok: true };
+  }
+
+  /**
+   * Bytes a report stores beyond its frame's own size (text quoted as JSON grows): charged to
+   * the byte budget, so what one agent can make the store hold is bounded by that budget.
+   */
+  stores(now: number, extraBytes: number): boolean {
+    return extraBytes <= 0 || this.bytes.take(now, extraBytes);
+  }
+
+  /** The agent asks for a new session. */
+  session(now: number): SessionVerdict {
+    if (!this.sessions || this.sessions.take(now)) return { ok: true };
+    return { ok: false, retryAfterMs: this.sessions.waitMs(now) };
+  }
+
+  /** No session holds it and every bucket is full: a new budget would be the same. */
+  idle(now: number): boolean {
+    return this.open === 0 && this.frames.full(now) && this.bytes.full(now) && (this.sessions?.full(now) ?? true);
+  }
+}
+
+/**
+ * Every agent's budget in this process, by agent id. Kept here, not in sessions, so it outlives
+ * them; forgotten only once it is full again ({@link AgentBudgets.sweep}), which loses nothing.
+ */
+export class AgentBudgets {
+  private readonly budgets = new Map<string, AgentBudget>();
+
+  constructor(readonly settings: AgentBudgetSettings) {}
+
+  of(agentId: string, now: number): AgentBudget {
+    let b = this.budgets.get(agentId);
+    if (!b) {
+      b = new AgentBudget(this.settings, now);
+      this.budgets.set(agentId, b);
+    }
+    return b;
+  }
+
+  /** Drops the budgets no one uses and that are full again. */
+  sweep(now: number): void {
+    for (const [id, b] of this.budgets) if (b.idle(now)) this.budgets.delete(id);
+  }
+
+  get size(): number {
+    return this.budgets.size;
+  }
 }

@@ -6,6 +6,8 @@ export interface MetricSources {
   taskCounts(): Promise<{ state: string; kind: string; n: number }[]>;
   /** Agent sessions held by this process. */
   localSessions(): number;
+  /** Event streams held open by this process. */
+  eventStreams(): number;
   /** The newest restore point of every instance that has one, from the store. */
   lastBackupTimes(): Promise<{ tenantId: string; instanceId: string; at: number }[]>;
   /** Instances in breach of their RPO, per tenant (every tenant, 0 included), from the store. */
@@ -52,7 +54,19 @@ export class Metrics {
 
   readonly rateLimited = new Counter({
     name: 'cairn_agent_sessions_rate_limited_total',
-    help: 'Agent sessions closed for sending frames faster than their frame budget allows',
+    help: "Agent sessions closed for sending more than their agent's frame or byte budget allows",
+    registers: [this.registry],
+  });
+
+  readonly reconnectsRefused = new Counter({
+    name: 'cairn_agent_reconnects_refused_total',
+    help: 'Agent connections refused (429) because the agent opens sessions too often',
+    registers: [this.registry],
+  });
+
+  readonly streamsStalled = new Counter({
+    name: 'cairn_event_streams_stalled_total',
+    help: 'Event streams ended because their client took nothing for CAIRN_STREAM_STALL_MS',
     registers: [this.registry],
   });
 
@@ -103,6 +117,14 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(sources.localSessions());
+      },
+    });
+    new Gauge({
+      name: 'cairn_event_streams',
+      help: 'Event streams (GET /v1/events/stream) held open by this process',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.eventStreams());
       },
     });
   }

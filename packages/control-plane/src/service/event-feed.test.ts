@@ -5,10 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import { migrate, openStore, type Store } from '../store/db.js';
 import { EventRepository } from '../store/event-repository.js';
+import { TooManyError } from '../domain/errors.js';
 import { EventFeed, type EventLog, type Subscription } from './event-feed.js';
 
 const TENANTS = ['t0', 't1', 't2'];
-const LIMITS = { batch: 4, maxQueued: 8 };
+const LIMITS = { batch: 4, maxQueued: 8, maxQueuedBytes: 1 << 30, streams: { perToken: 1e6, perTenant: 1e6 } };
 const POLL_MS = 2;
 const IDLE_MS = 5;
 
@@ -149,7 +150,9 @@ describe.each(backends)('event feed, property-based against a real store (%s)', 
                 past: end + c.past,
               }[c.resume];
               const holder = { queries: 0 } as Driver;
-              const sub = await als.run(holder, () => feed.open(after, tenantId));
+              const sub = await als.run(holder, () =>
+                feed.open(after, tenantId, { tokenId: `tok${drivers.length}`, tenantId: tenantId ?? 'sp' }),
+              );
               // Where it starts: as asked, but never past the end of the log, and the end without a position.
               expect(sub.start).toBe(after === undefined ? end : Math.min(after, end));
               const d = new Driver(tenantId, sub, als);
@@ -191,4 +194,113 @@ describe.each(backends)('event feed, property-based against a real store (%s)', 
       { numRuns: backend === 'mysql' ? 15 : 40 },
     );
   }, 120_000);
+});
+
+describe.each(backends)('event feed bounds (%s)', (backend) => {
+  let db: TestDatabase;
+  let store: Store;
+  let repo: EventRepository;
+
+  beforeAll(async () => {
+    db = await freshDatabase(backend);
+    store = openStore(db.url);
+    await migrate(store.db);
+    repo = new EventRepository(store.db);
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await db?.drop();
+  });
+
+  async function write(tenantId: string, n: number, data: string | null = null): Promise<void> {
+    const rows = Array.from({ length: n }, () => ({
+      tenantId,
+      type: 'bound.test',
+      at: Date.now(),
+      message: 'm',
+      taskId: null,
+      instanceId: null,
+      jobId: null,
+      agentId: null,
+      data,
+      sourceAgentId: null,
+      sourceSeq: null,
+    }));
+    await store.db.insertInto('events').values(rows).execute();
+  }
+
+  it('counts streams against their token and their tenant; one over either is refused with 429 naming it; a closed one frees its place', async () => {
+    const feed = new EventFeed(repo, POLL_MS, { streams: { perToken: 2, perTenant: 3 } });
+    const refusal = (p: Promise<unknown>) =>
+      p.then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+    try {
+      const a1 = await feed.open(undefined, 't0', { tokenId: 'a', tenantId: 't0' });
+      await feed.open(undefined, 't0', { tokenId: 'a', tenantId: 't0' });
+      const overToken = await refusal(feed.open(undefined, 't0', { tokenId: 'a', tenantId: 't0' }));
+      expect(overToken).toBeInstanceOf(TooManyError);
+      expect(overToken).toMatchObject({
+        status: 429,
+        code: 'too_many_streams',
+        extensions: { quota: 'streamsPerToken' },
+      });
+      expect((overToken as TooManyError).retryAfterS).toBeGreaterThanOrEqual(1);
+      await feed.open(undefined, 't0', { tokenId: 'b', tenantId: 't0' });
+      const overTenant = await refusal(feed.open(undefined, 't0', { tokenId: 'c', tenantId: 't0' }));
+      expect(overTenant).toMatchObject({ status: 429, extensions: { quota: 'streamsPerTenant' } });
+      // Another tenant (an sp-admin's own) is counted apart.
+      await feed.open(undefined, undefined, { tokenId: 'admin', tenantId: 'sp' });
+      expect(feed.held).toBe(4);
+      a1.close();
+      a1.close(); // twice frees one place, not two
+      expect(feed.held).toBe(3);
+      await feed.open(undefined, 't0', { tokenId: 'c', tenantId: 't0' });
+      expect(await refusal(feed.open(undefined, 't0', { tokenId: 'c', tenantId: 't0' }))).toBeInstanceOf(TooManyError);
+    } finally {
+      feed.close();
+    }
+  });
+
+  it('keeps at most maxQueuedBytes of events in memory for a stream that does not read, then reads them back from the store, each once and in order', async () => {
+    const maxQueuedBytes = 10_000;
+    const feed = new EventFeed(repo, POLL_MS, { batch: 200, maxQueuedBytes });
+    const sub = await feed.open(undefined, 't1', { tokenId: 'x', tenantId: 't1' });
+    const abort = new AbortController();
+    const gen = sub.batches(abort.signal, IDLE_MS);
+    try {
+      const data = JSON.stringify({ pad: 'p'.repeat(1000) });
+      const start = sub.start;
+      for (let i = 0; i < 10; i++) {
+        await write('t1', 5, data);
+        await sleep(POLL_MS * 10);
+        expect(feed.queuedBytes).toBeLessThanOrEqual(maxQueuedBytes);
+      }
+      const end = await repo.lastId();
+      const got: number[] = [];
+      while (got.length < 50) {
+        const r = await gen.next();
+        if (r.done) break;
+        got.push(...r.value.map((e) => e.id));
+      }
+      const want = (
+        await store.db
+          .selectFrom('events')
+          .select('id')
+          .where('id', '>', start)
+          .where('id', '<=', end)
+          .where('tenantId', '=', 't1')
+          .orderBy('id')
+          .execute()
+      ).map((r) => r.id);
+      expect(got).toEqual(want);
+      expect(got).toHaveLength(50);
+    } finally {
+      abort.abort();
+      await gen.return(undefined);
+      feed.close();
+    }
+  });
 });

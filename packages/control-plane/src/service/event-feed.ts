@@ -1,5 +1,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Selectable } from 'kysely';
+import { TooManyError } from '../domain/errors.js';
+import { StreamQuota, type StreamLimits } from '../domain/stream-quota.js';
 import type { EventRow } from '../store/schema.js';
 import type { EventRepository } from '../store/event-repository.js';
 
@@ -12,13 +14,36 @@ export interface EventFeedLimits {
   /** Rows per store query, for the shared poller and for each stream catching up. */
   batch: number;
   /**
-   * Events a live stream may have waiting in memory. A stream whose client reads slower than
-   * events arrive drops them past this bound and reads them back from the store at its own pace.
+   * Events a live stream may have waiting in memory, and their size (about: text and JSON data
+   * plus a fixed overhead per event). A stream whose client reads slower than events arrive drops
+   * them past either bound and reads them back from the store at its own pace.
    */
   maxQueued: number;
+  maxQueuedBytes: number;
+  /** Streams one token, and one tenant, may hold open at once in this process (429 beyond). */
+  streams: StreamLimits;
 }
 
-export const EVENT_FEED_LIMITS: EventFeedLimits = { batch: 200, maxQueued: 1000 };
+export const EVENT_FEED_LIMITS: EventFeedLimits = {
+  batch: 200,
+  maxQueued: 1000,
+  maxQueuedBytes: 256 * 1024,
+  streams: { perToken: 5, perTenant: 20 },
+};
+
+/** What a refused stream is told to wait before trying again: a stream ends when its client goes. */
+export const STREAM_RETRY_AFTER_S = 5;
+
+/** Who opens a stream: its places are counted against this token and this tenant. */
+export interface StreamHolder {
+  tokenId: string;
+  tenantId: string;
+}
+
+/** About what an event holds in memory while it waits to be sent. */
+function eventBytes(e: Event): number {
+  return 256 + e.type.length + e.message.length + (e.data?.length ?? 0);
+}
 
 interface Subscriber {
   tenantId: string | undefined;
@@ -33,9 +58,14 @@ interface Subscriber {
    * ones above it. Moves up only when the queue overflows.
    */
   target: number;
-  /** This subscriber's events with ids above `target`, in id order. */
+  /** Rows per store read while catching up: fewer when events are large, so a read holds about maxQueuedBytes. */
+  readLimit: number;
+  /** This subscriber's events with ids above `target`, in id order, and their size. */
   queue: Event[];
+  queuedBytes: number;
   wake: (() => void) | undefined;
+  /** Gives the stream's place back (once). */
+  release: () => void;
 }
 
 /** One stream's place in the feed: where it starts, then its batches. */
@@ -67,6 +97,7 @@ export class EventFeed {
   private polling = false;
   private closed = false;
   private readonly limits: EventFeedLimits;
+  private readonly quota: StreamQuota;
 
   constructor(
     private readonly log: EventLog,
@@ -74,6 +105,7 @@ export class EventFeed {
     limits: Partial<EventFeedLimits> = {},
   ) {
     this.limits = { ...EVENT_FEED_LIMITS, ...limits };
+    this.quota = new StreamQuota(this.limits.streams);
   }
 
   /** Streams currently registered. */
@@ -81,13 +113,34 @@ export class EventFeed {
     return this.subscribers.size;
   }
 
+  /** Streams holding a place (registered, or opened and not yet closed by their route). */
+  get held(): number {
+    return this.quota.held();
+  }
+
+  /** About how much the events waiting for slow streams take in memory, over all streams. */
+  get queuedBytes(): number {
+    let n = 0;
+    for (const sub of this.subscribers) n += sub.queuedBytes;
+    return n;
+  }
+
   /**
-   * Joins the feed after `after` (only `tenantId`'s events when given). Without `after` the
-   * stream starts at the end of the log (live events only); an `after` past the end of the log
-   * is a position, not a promise, and is clamped to it.
+   * Joins the feed after `after` (only `tenantId`'s events when given), in a place counted
+   * against `holder` (TooManyError, 429, when its token or tenant holds as many as allowed).
+   * Without `after` the stream starts at the end of the log (live events only); an `after` past
+   * the end of the log is a position, not a promise, and is clamped to it.
    */
-  async open(after: number | undefined, tenantId: string | undefined): Promise<Subscription> {
-    const end = await this.log.lastId();
+  async open(after: number | undefined, tenantId: string | undefined, holder: StreamHolder): Promise<Subscription> {
+    const slot = this.quota.acquire(holder.tokenId, holder.tenantId);
+    if (!slot.ok) throw new TooManyError('too_many_streams', slot.message, STREAM_RETRY_AFTER_S, slot.quota);
+    let end: number;
+    try {
+      end = await this.log.lastId();
+    } catch (err) {
+      slot.release();
+      throw err;
+    }
     const start = after === undefined ? end : Math.min(after, end);
     // Nobody is listening: the shared position may jump to the end of the log (always a real id).
     if (!this.polling) this.head = Math.max(this.head, end);
@@ -95,13 +148,17 @@ export class EventFeed {
       tenantId,
       position: start,
       target: Math.max(this.head, start),
+      // Sizes are unknown until the first read: assume events of 16 KiB.
+      readLimit: Math.max(1, Math.min(this.limits.batch, Math.floor(this.limits.maxQueuedBytes / 16_384))),
       queue: [],
+      queuedBytes: 0,
       wake: undefined,
+      release: slot.release,
     };
     if (!this.closed) {
       this.subscribers.add(sub);
       this.startPolling();
-    }
+    } else sub.release();
     return {
       start,
       batches: (signal, idleMs) => this.batches(sub, signal, idleMs),
@@ -118,20 +175,27 @@ export class EventFeed {
   private leave(sub: Subscriber): void {
     this.subscribers.delete(sub);
     sub.queue = [];
+    sub.queuedBytes = 0;
+    sub.release();
   }
 
   private async *batches(sub: Subscriber, signal: AbortSignal, idleMs: number): AsyncGenerator<Event[]> {
-    const { batch } = this.limits;
+    const { batch, maxQueuedBytes } = this.limits;
     const onAbort = () => sub.wake?.();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       while (!signal.aborted && !this.closed && this.subscribers.has(sub)) {
         if (sub.position < sub.target) {
           const upTo = sub.target;
-          const rows = await this.log.list(sub.position, batch, sub.tenantId, upTo);
-          // Fewer than a batch: nothing of ours is left up to `upTo`, whoever's ids lie between.
-          sub.position = rows.length < batch ? upTo : rows[rows.length - 1]!.id;
-          if (rows.length > 0) yield rows;
+          const limit = sub.readLimit;
+          const rows = await this.log.list(sub.position, limit, sub.tenantId, upTo);
+          // Fewer than asked: nothing of ours is left up to `upTo`, whoever's ids lie between.
+          sub.position = rows.length < limit ? upTo : rows[rows.length - 1]!.id;
+          if (rows.length > 0) {
+            const largest = Math.max(...rows.map(eventBytes));
+            sub.readLimit = Math.max(1, Math.min(batch, Math.floor(maxQueuedBytes / largest)));
+            yield rows;
+          }
           // Let requests and other streams run between batches, even when the store answers
           // synchronously and the client reads as fast as we write.
           await nextTurn();
@@ -150,6 +214,7 @@ export class EventFeed {
           continue;
         }
         const next = sub.queue.splice(0, batch);
+        for (const e of next) sub.queuedBytes -= eventBytes(e);
         sub.position = next[next.length - 1]!.id;
         yield next;
       }
@@ -166,7 +231,7 @@ export class EventFeed {
   }
 
   private async poll(): Promise<void> {
-    const { batch, maxQueued } = this.limits;
+    const { batch, maxQueued, maxQueuedBytes } = this.limits;
     try {
       while (this.subscribers.size > 0 && !this.closed) {
         const rows = await this.log.list(this.head, batch);
@@ -178,11 +243,13 @@ export class EventFeed {
               if (r.id <= sub.target) continue;
               if (sub.tenantId !== undefined && r.tenantId !== sub.tenantId) continue;
               sub.queue.push(r);
+              sub.queuedBytes += eventBytes(r);
               woken = true;
             }
-            if (sub.queue.length > maxQueued) {
+            if (sub.queue.length > maxQueued || sub.queuedBytes > maxQueuedBytes) {
               // Its client is slower than the log grows: forget these, it reads them from the store.
               sub.queue = [];
+              sub.queuedBytes = 0;
               sub.target = this.head;
             }
             if (woken) sub.wake?.();

@@ -4,7 +4,7 @@ import { InputError, NotFoundError } from '../../domain/errors.js';
 import { decodeEventCursor, eventPageOf } from '../../store/page.js';
 import { principal, tenantScope, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
-import { errorResponses, jsonResponse, router } from '../openapi.js';
+import { errorResponses, jsonResponse, problemResponse, router } from '../openapi.js';
 import {
   EventPage,
   EventQuery,
@@ -19,19 +19,43 @@ import {
 } from '../schemas.js';
 import type { Audience } from '../audience.js';
 import { eventView, progressView, taskView } from '../views.js';
+import type { Socket } from 'node:net';
+import type { HttpBindings } from '@hono/node-server';
 import type { Context } from 'hono';
 import type { Selectable } from 'kysely';
 import type { EventRow } from '../../store/schema.js';
 
 const tags = ['Tasks'];
 const STREAM_KEEPALIVE_MS = 15_000;
-const STREAM_WRITE_TIMEOUT_MS = 30_000;
-/** Events are written in chunks of about this size: few writes, little held per connection. */
-const STREAM_CHUNK_CHARS = 64 * 1024;
+/** Events are written in chunks of about this many bytes: few writes, little held per connection. */
+const STREAM_CHUNK_BYTES = 16 * 1024;
 
 /** One SSE message; a line break in the type would end the field early, so it becomes a space. */
-function sseMessage(row: Selectable<EventRow>, to: Audience): string {
-  return `event: ${row.type.replace(/[\r\n]/g, ' ')}\ndata: ${JSON.stringify(eventView(row, to))}\nid: ${row.id}\n\n`;
+/** Drops a connection at once, unsent data and all (a TLS socket cannot send a reset: it is closed). */
+function reset(socket: Socket): void {
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
+}
+
+/**
+ * A live event's row is shared by every stream it goes to: its message is made and encoded once
+ * per audience (an sp-admin's, and the tenants' while the SP's endpoints stay the same).
+ */
+const sseMessages = new WeakMap<Selectable<EventRow>, Map<string, Buffer>>();
+
+function sseMessage(row: Selectable<EventRow>, to: Audience): Buffer {
+  let byAudience = sseMessages.get(row);
+  if (byAudience === undefined) sseMessages.set(row, (byAudience = new Map()));
+  let bytes = byAudience.get(to.key);
+  if (bytes === undefined) {
+    const text = `event: ${row.type.replace(/[\r\n]/g, ' ')}\ndata: ${JSON.stringify(eventView(row, to))}\nid: ${row.id}\n\n`;
+    bytes = Buffer.from(text, 'utf8');
+    byAudience.set(to.key, bytes);
+  }
+  return bytes;
 }
 
 export function taskRoutes(deps: ApiDeps) {
@@ -148,34 +172,46 @@ export function taskRoutes(deps: ApiDeps) {
       responses: {
         200: { content: { 'text/event-stream': { schema: z.string() } }, description: 'one SSE message per event' },
         ...errorResponses,
+        429: problemResponse(
+          'too_many_streams: the token or its tenant already holds as many streams as allowed (`quota` names which); see Retry-After',
+        ),
       },
     }),
-    (c) => {
+    async (c) => {
       const p = principal(c);
-      const tenantId = tenantScope(p);
       const header = c.req.header('last-event-id');
       const after = header !== undefined && /^\d+$/.test(header) ? Number(header) : c.req.valid('query').after;
+      // Before the answer starts: a stream over its token's or tenant's cap is a 429 problem.
+      const sub = await deps.feed.open(after, tenantScope(p), p);
+      const socket = (c.env as Partial<HttpBindings> | undefined)?.incoming?.socket;
+      const stallMs = deps.config.streamStallMs;
       // Aborted when the client goes away; a write to a client that left would otherwise wait forever.
       const clientGone = c.req.raw.signal;
       return streamSSE(c, async (stream) => {
         const gone = new AbortController();
         clientGone.addEventListener('abort', () => gone.abort(), { once: true });
+        if (clientGone.aborted) gone.abort();
         stream.onAbort(() => gone.abort());
-        // A write resolves only once the client has taken the one before (backpressure), and a
-        // write that a vanished or stalled client never takes ends the stream instead of hanging it.
-        const send = (text: string) =>
+        // A write resolves only once the client has taken the one before (backpressure). One still
+        // waiting after `stallMs` means the client takes nothing: its connection is reset, which
+        // frees what it holds here and in the kernel at once (ending the answer would wait for the
+        // client forever).
+        const send = (data: string | Uint8Array) =>
           new Promise<void>((resolve) => {
             if (gone.signal.aborted) return resolve();
-            const timer = setTimeout(() => gone.abort(), STREAM_WRITE_TIMEOUT_MS);
+            const timer = setTimeout(() => {
+              deps.metrics.streamsStalled.inc();
+              gone.abort();
+              if (socket) reset(socket);
+            }, stallMs);
             const done = () => {
               clearTimeout(timer);
               gone.signal.removeEventListener('abort', done);
               resolve();
             };
             gone.signal.addEventListener('abort', done, { once: true });
-            void stream.write(text).then(done);
+            void stream.write(data).then(done);
           });
-        const sub = await deps.feed.open(after, tenantId);
         try {
           // An id without data moves the client's Last-Event-ID to where this stream starts.
           await send(`id: ${sub.start}\n\n`);
@@ -185,15 +221,23 @@ export function taskRoutes(deps: ApiDeps) {
             if (batch.length === 0) await send(': keep-alive\n\n');
             // Per batch: an endpoint changed meanwhile is hidden from the next event on.
             const to = await deps.audiences.of(p);
-            let chunk = '';
-            for (const row of batch) {
-              chunk += sseMessage(row, to);
-              if (chunk.length < STREAM_CHUNK_CHARS) continue;
+            let parts: Buffer[] = [];
+            let size = 0;
+            const flush = async () => {
+              const chunk = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+              parts = [];
+              size = 0;
               await send(chunk);
-              chunk = '';
+            };
+            for (const row of batch) {
+              const message = sseMessage(row, to);
+              parts.push(message);
+              size += message.byteLength;
+              if (size < STREAM_CHUNK_BYTES) continue;
+              await flush();
               if (gone.signal.aborted) break;
             }
-            if (chunk && !gone.signal.aborted) await send(chunk);
+            if (size > 0 && !gone.signal.aborted) await flush();
           }
         } finally {
           sub.close();
