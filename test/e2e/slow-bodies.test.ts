@@ -129,8 +129,9 @@ describe.each(backends)('slow request bodies (%s)', (backend) => {
         max: Math.round(latencies[latencies.length - 1]!),
       };
       console.log(`[slow-bodies] reads while 20 clients trickle request bodies (ms): ${JSON.stringify(figures)}`);
-      // Generous: a read waits for nothing but the store itself.
-      expect(figures.p99).toBeLessThan(1000);
+      // A figure, printed for the record; the bound only catches the freeze (before: every read
+      // waited out the request timeout, 12 s here), with room for a loaded CI machine.
+      expect(figures.p99).toBeLessThan(4000);
 
       // The server, not the client, ends every one of them, at the request timeout.
       const ends = await Promise.all(clients.map((c) => c.closed));
