@@ -102,6 +102,8 @@ async function main() {
     name: 'demo',
     plugin: '@cairn/plugin-dummy',
     config: { durationMs: 3000 },
+    // The dummy's locators name nothing on any host: tenants may set their own.
+    tenantLocators: 'any',
   });
   let offering = (await api('GET', '/v1/offerings')).items.find((o) => o.name === 'demo-daily');
   offering ??= await api('POST', '/v1/offerings', {
