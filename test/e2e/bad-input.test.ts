@@ -44,7 +44,13 @@ describe.each(backends)('bad input gets a clean error and the server keeps servi
 
   beforeAll(async () => {
     db = await freshDatabase(backend);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
+    cp = await startControlPlane({
+      databaseUrl: db.url,
+      dataDir: db.dataDir,
+      // One credential opens one raw session after another here, faster than reconnects are
+      // paced; the pacing itself is agent-budget.test.ts's to show.
+      env: { CAIRN_AGENT_RECONNECT_MS: '0' },
+    });
     api = new Api(cp.url, cp.adminToken);
     agent = await startAgent((await enrollAgent(cp, 'zone-a', 'good-host')).stateDir);
     // An enrolled agent that never runs: its credential drives the raw sockets below.
