@@ -168,14 +168,16 @@ describe.each(backends)('provider sync and the drift report (%s)', (backend) => 
     expect(await eventsOf('backup.adopted', again.id)).toEqual([]);
   });
 
-  it('adopts by a locator equal to the instance locator too, and chains an adopted increment to its adopted parent', async () => {
+  it('never adopts by a locator equal to the instance locator, and chains an adopted increment to its adopted parent', async () => {
     const storeDir = tempDir('dummy-store');
-    // The dummy lists `{instanceId: <its instance field>}`: naming no instance id, it is compared as a locator.
+    // The dummy lists `{instanceId: <its instance field>}`: `legacy-7` names no instance, and the
+    // instance's locator equal to it is not a claim on it (a locator is what a tenant writes).
     const p = await protectInstance(api, 'zone-a', {
       config: { ...fast, storeDir },
       locator: { instanceId: 'legacy-7' },
     });
-    writePoint(storeDir, 'dummy-base', 'legacy-7');
+    writePoint(storeDir, 'dummy-legacy', 'legacy-7');
+    writePoint(storeDir, 'dummy-base', p.instanceId, { createdAt: '2026-01-01T00:00:01.000Z' });
     writePoint(storeDir, 'dummy-inc', p.instanceId, {
       mode: 'INCREMENT',
       parent: 'dummy-base',
@@ -184,10 +186,13 @@ describe.each(backends)('provider sync and the drift report (%s)', (backend) => 
     const task = await sync(p.providerId);
     expect(task.state).toBe('succeeded');
     const all = await records(p.instanceId);
+    expect(all.map((r) => r.externalId).sort()).toEqual(['dummy-base', 'dummy-inc']);
     const base = all.find((r) => r.externalId === 'dummy-base')!;
     expect(base).toMatchObject({ mode: 'FULL', parentId: null });
     expect(all.find((r) => r.externalId === 'dummy-inc')).toMatchObject({ mode: 'INCREMENT', parentId: base.id });
-    expect((await drift(p.providerId)).counts).toMatchObject({ adopted: 2, orphaned: 0 });
+    const report = await drift(p.providerId);
+    expect(report.counts).toMatchObject({ adopted: 2, orphaned: 1 });
+    expect(report.orphaned).toEqual(['dummy-legacy']);
   });
 
   it('keep-last 3 with refused deletes keeps 5 records; once deletes work, the next sync removes exactly the 2 oldest through the provider', async () => {

@@ -118,8 +118,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     taskCounts: () => tasks.countsByStateAndKind(),
     localSessions: () => dispatcher.localSessions,
     eventStreams: () => feed.held,
-    lastBackupTimes: () => rpo.lastBackupTimes(),
-    rpoBreachedPerTenant: () => rpo.breachedPerTenant(),
+    oldestLastBackup: () => rpo.oldestLastBackup(),
+    rpoBreached: () => rpo.breached(),
   });
   const dispatcher: Dispatcher = new Dispatcher(
     queue,

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  canonicalJson,
   driftReport,
   intervalStart,
   parseListing,
@@ -81,15 +80,6 @@ describe('parseListing', () => {
   });
 });
 
-describe('canonicalJson', () => {
-  it('sorts keys at every level and keeps array order', () => {
-    expect(canonicalJson({ b: 1, a: { d: [2, { y: 1, x: 0 }], c: null } })).toBe(
-      '{"a":{"c":null,"d":[2,{"x":0,"y":1}]},"b":1}',
-    );
-    expect(canonicalJson({ a: 1, b: 2 })).toBe(canonicalJson({ b: 2, a: 1 }));
-  });
-});
-
 describe('planSync', () => {
   const point = (externalId: string, locator?: unknown, createdAt = T): ListedPoint => ({
     externalId,
@@ -108,11 +98,10 @@ describe('planSync', () => {
     deleteAsked: false,
     ...extra,
   });
+  // The instances bound to the connection synced; `ins_a`'s locator is `{vm: 'a', dc: 1}`.
   const instances: SyncInstance[] = [
-    { id: 'ins_a', locator: { vm: 'a', dc: 1 }, busy: false },
-    { id: 'ins_b', locator: { vm: 'b' }, busy: true },
-    { id: 'ins_c', locator: { vm: 'same' }, busy: false },
-    { id: 'ins_d', locator: { vm: 'same' }, busy: false },
+    { id: 'ins_a', busy: false },
+    { id: 'ins_b', busy: true },
   ];
   const plan = (points: ListedPoint[], records: SyncedRecord[] = []) =>
     planSync({ points, records, instances, listedAt: T + 1000 });
@@ -121,22 +110,21 @@ describe('planSync', () => {
     expect(plan([point('p1')], [record('bkp_1', 'p1')])).toMatchObject({ known: ['bkp_1'], adopt: [], vanished: [] });
   });
 
-  it('adopts by locator.instanceId, or by an equal locator (key order aside)', () => {
-    const out = plan([point('p1', { instanceId: 'ins_a' }), point('p2', { dc: 1, vm: 'a' })]);
-    expect(out.adopt.map((a) => [a.point.externalId, a.instanceId])).toEqual([
-      ['p1', 'ins_a'],
-      ['p2', 'ins_a'],
-    ]);
+  it('adopts a point into the instance its locator.instanceId names', () => {
+    const out = plan([point('p1', { instanceId: 'ins_a', paths: ['/x'] })]);
+    expect(out.adopt.map((a) => [a.point.externalId, a.instanceId])).toEqual([['p1', 'ins_a']]);
   });
 
-  it('orphans points of no instance, of an ambiguous locator, or with no locator', () => {
-    const out = plan([
-      point('p1', { instanceId: 'ins_elsewhere' }),
-      point('p2', { vm: 'same' }),
-      point('p3'),
-      point('p4', { vm: 'a' }),
-    ]);
-    expect(out.orphaned).toEqual(['p1', 'p2', 'p3', 'p4']);
+  it.each([
+    ['an instance of another connection (or none known)', { instanceId: 'ins_elsewhere' }],
+    ["a locator equal to an instance's, naming no instance", { dc: 1, vm: 'a' }],
+    ['an instance id that is not a string', { instanceId: 7 }],
+    ['an instance id of another case', { instanceId: 'INS_A' }],
+    ['a locator that is not an object', 'ins_a'],
+    ['no locator', undefined],
+  ])('leaves a point naming %s unadopted (orphaned)', (_, locator) => {
+    const out = plan([point('p1', locator)]);
+    expect(out.orphaned).toEqual(['p1']);
     expect(out.adopt).toEqual([]);
   });
 

@@ -91,16 +91,6 @@ export function parseListing(output: string | null): Listing {
   return { ok: true, points };
 }
 
-/** JSON with object keys sorted at every level: equal values give equal texts. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (isObject(value)) {
-    const keys = Object.keys(value).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
-
 /** A record of one of the provider's restore points. */
 export interface SyncedRecord {
   id: string;
@@ -112,10 +102,13 @@ export interface SyncedRecord {
   deleteAsked: boolean;
 }
 
-/** An instance that may own a listed point: in the provider's zone, its offering on this provider. */
+/**
+ * An instance that may own a listed point: in the provider's zone, its offering on this provider
+ * connection (bound to it). An instance of another connection never does, even on a shared
+ * repository: its own connection records, restores and deletes its points.
+ */
 export interface SyncInstance {
   id: string;
-  locator: unknown;
   /** A backup task of it is queued or running: an unrecorded point may be that task's. */
   busy: boolean;
 }
@@ -148,8 +141,10 @@ export interface SyncPlan {
 
 /**
  * Compares a listing with the records. Points are matched to records by external id, and an
- * unrecorded point to the instance whose id is its `locator.instanceId`, else to the one instance
- * whose locator equals its locator (two instances with one locator: no owner).
+ * unrecorded point only to the instance its provider-side tag names (`locator.instanceId`), if
+ * that instance is bound to this connection. Never by an equal locator: a locator is what a
+ * tenant writes, so matching on it let one tenant's instance claim another tenant's points in a
+ * shared repository (and then delete them).
  */
 export function planSync(input: SyncInput): SyncPlan {
   const plan: SyncPlan = {
@@ -165,16 +160,9 @@ export function planSync(input: SyncInput): SyncPlan {
   const byExternal = new Map<string, SyncedRecord[]>();
   for (const r of input.records) byExternal.set(r.externalId, [...(byExternal.get(r.externalId) ?? []), r]);
   const byId = new Map(input.instances.map((i) => [i.id, i]));
-  const byLocator = new Map<string, SyncInstance | null>();
-  for (const i of input.instances) {
-    const key = canonicalJson(i.locator);
-    byLocator.set(key, byLocator.has(key) ? null : i);
-  }
   const owner = (locator: unknown): SyncInstance | undefined => {
-    if (locator === undefined) return undefined;
     const named = isObject(locator) ? locator['instanceId'] : undefined;
-    if (typeof named === 'string' && byId.has(named)) return byId.get(named);
-    return byLocator.get(canonicalJson(locator)) ?? undefined;
+    return typeof named === 'string' ? byId.get(named) : undefined;
   };
 
   const listed = new Set<string>();

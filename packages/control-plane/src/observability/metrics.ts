@@ -8,10 +8,10 @@ export interface MetricSources {
   localSessions(): number;
   /** Event streams held open by this process. */
   eventStreams(): number;
-  /** The newest restore point of every instance that has one, from the store. */
-  lastBackupTimes(): Promise<{ tenantId: string; instanceId: string; at: number }[]>;
-  /** Instances in breach of their RPO, per tenant (every tenant, 0 included), from the store. */
-  rpoBreachedPerTenant(): Promise<{ tenantId: string; n: number }[]>;
+  /** The oldest of the instances' newest restore points (epoch ms), or null when none has one, from the store. */
+  oldestLastBackup(): Promise<number | null>;
+  /** Instances in breach of their RPO, all tenants together, from the store. */
+  rpoBreached(): Promise<number>;
 }
 
 /**
@@ -88,27 +88,24 @@ export class Metrics {
         for (const row of await sources.taskCounts()) this.set({ state: row.state, kind: row.kind }, row.n);
       },
     });
-    // Read from the store at each scrape and reset first: the series are exactly what the store
-    // holds now (one per instance with a restore point, one per tenant), nothing kept in memory.
+    // Read from the store at each scrape, nothing kept in memory. Aggregates only: /metrics has no
+    // token, so it names no tenant or instance (which ones are behind: the rpo.breached events).
     new Gauge({
-      name: 'cairn_instance_last_backup_timestamp_seconds',
-      help: 'When the newest restore point of an instance was made (epoch seconds), by tenant and instance id',
-      labelNames: ['tenant', 'instance'] as const,
+      name: 'cairn_oldest_last_backup_timestamp_seconds',
+      help: 'When the newest restore point of the instance furthest behind was made (epoch seconds); NaN while no instance has one',
       registers: [this.registry],
       async collect() {
-        this.reset();
-        for (const r of await sources.lastBackupTimes())
-          this.set({ tenant: r.tenantId, instance: r.instanceId }, r.at / 1000);
+        // An unlabelled gauge is always exported: NaN says "none" (comparisons with it are false, so no alert fires).
+        const at = await sources.oldestLastBackup();
+        this.set(at === null ? NaN : at / 1000);
       },
     });
     new Gauge({
       name: 'cairn_rpo_breached_instances',
-      help: 'Instances whose newest restore point is older than their offering allows (rpoMinutes), by tenant id',
-      labelNames: ['tenant'] as const,
+      help: 'Instances whose newest restore point is older than their offering allows (rpoMinutes), all tenants together',
       registers: [this.registry],
       async collect() {
-        this.reset();
-        for (const r of await sources.rpoBreachedPerTenant()) this.set({ tenant: r.tenantId }, r.n);
+        this.set(await sources.rpoBreached());
       },
     });
     new Gauge({

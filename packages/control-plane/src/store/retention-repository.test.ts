@@ -139,7 +139,12 @@ describe.each(backends)('retention through the provider, in the store (%s)', (ba
       (b) => b.mode === 'FULL',
     )!;
     expect(deletes[0]).toMatchObject({ kind: 'delete-backup', state: 'queued', backupId: base.id });
-    expect(JSON.parse(deletes[0]!.params)).toEqual({ backupExternalId: 'ext-0', locator: {} });
+    // The instance goes with the delete: a plugin refuses a point tagged for another one.
+    expect(JSON.parse(deletes[0]!.params)).toEqual({
+      backupExternalId: 'ext-0',
+      locator: {},
+      instanceId: all.instanceId,
+    });
     expect(base.deleteTaskId).toBe(deletes[0]!.id);
   });
 });

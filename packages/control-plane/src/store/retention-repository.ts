@@ -187,7 +187,12 @@ export class RetentionRepository {
         zone: target.zone,
         pinnedAgentId: target.agentId,
         priority,
-        params: { backupExternalId: backup.externalId, locator: JSON.parse(target.locator) as unknown },
+        // The instance goes with the delete so a plugin can refuse a point of another instance.
+        params: {
+          backupExternalId: backup.externalId,
+          locator: JSON.parse(target.locator) as unknown,
+          instanceId: backup.instanceId,
+        },
       },
       now,
       trx,

@@ -71,13 +71,13 @@ describe.each(backends)('RPO state store (%s)', (backend) => {
       ids.push(row.id);
     }
     ids.sort();
-    for (const [i, createdAt] of [100, 300, 200].entries()) {
-      await store.db
+    const addBackup = (i: number, instanceId: string, createdAt: number) =>
+      store.db
         .insertInto('backups')
         .values({
           id: `bkp_${i}`,
           tenantId,
-          instanceId: ids[0]!,
+          instanceId,
           offeringId,
           taskId: null,
           name: `b${i}`,
@@ -91,7 +91,8 @@ describe.each(backends)('RPO state store (%s)', (backend) => {
           deleteTaskId: null,
         })
         .execute();
-    }
+    expect(await rpo.oldestLastBackup()).toBeNull();
+    for (const [i, createdAt] of [100, 300, 200].entries()) await addBackup(i, ids[0]!, createdAt);
     await breach(ids[1]!, 777);
     const first = await rpo.watched([offeringId], null, 2);
     expect(first).toEqual([
@@ -104,9 +105,13 @@ describe.each(backends)('RPO state store (%s)', (backend) => {
 
     // 'ins_a' (no such instance) and ids[1] once its offering is no longer watched go, quietly.
     expect(await rpo.forgetUnwatched(new Set([offeringId]))).toBe(1);
-    expect(await rpo.breachedPerTenant()).toEqual([{ tenantId, n: 1 }]);
+    expect(await rpo.breached()).toBe(1);
     expect(await rpo.forgetUnwatched(new Set())).toBe(1);
-    expect(await rpo.breachedPerTenant()).toEqual([{ tenantId, n: 0 }]);
-    expect(await rpo.lastBackupTimes()).toEqual([{ tenantId, instanceId: ids[0], at: 300 }]);
+    expect(await rpo.breached()).toBe(0);
+    // The newest point of each instance, and of those the oldest: ids[0] at 300, ids[2] at 250.
+    expect(await rpo.oldestLastBackup()).toBe(300);
+    await addBackup(3, ids[2]!, 250);
+    await addBackup(4, ids[2]!, 50);
+    expect(await rpo.oldestLastBackup()).toBe(250);
   });
 });

@@ -116,24 +116,27 @@ export class RpoRepository {
     return gone.length;
   }
 
-  /** The newest restore point of every instance that has one (for `/metrics`). */
-  async lastBackupTimes(): Promise<{ tenantId: string; instanceId: string; at: number }[]> {
-    const rows = await this.db
-      .selectFrom('backups')
-      .select((eb) => ['tenantId', 'instanceId', eb.fn.max('createdAt').as('at')])
-      .groupBy(['tenantId', 'instanceId'])
-      .execute();
-    return rows.map((r) => ({ tenantId: r.tenantId, instanceId: r.instanceId, at: Number(r.at) }));
+  /** The oldest of the instances' newest restore points, or null when none has one (for `/metrics`). */
+  async oldestLastBackup(): Promise<number | null> {
+    const row = await this.db
+      .selectFrom((db) =>
+        db
+          .selectFrom('backups')
+          .select((eb) => eb.fn.max('createdAt').as('at'))
+          .groupBy('instanceId')
+          .as('newest'),
+      )
+      .select((eb) => eb.fn.min('newest.at').as('oldest'))
+      .executeTakeFirst();
+    return row?.oldest === null || row?.oldest === undefined ? null : Number(row.oldest);
   }
 
-  /** Instances in breach, for every tenant (0 included). */
-  async breachedPerTenant(): Promise<{ tenantId: string; n: number }[]> {
-    const rows = await this.db
-      .selectFrom('tenants')
-      .leftJoin('rpoState', 'rpoState.tenantId', 'tenants.id')
-      .select((eb) => ['tenants.id as tenantId', eb.fn.count('rpoState.instanceId').as('n')])
-      .groupBy('tenants.id')
-      .execute();
-    return rows.map((r) => ({ tenantId: r.tenantId, n: Number(r.n) }));
+  /** Instances in breach, all tenants together (for `/metrics`). */
+  async breached(): Promise<number> {
+    const row = await this.db
+      .selectFrom('rpoState')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .executeTakeFirst();
+    return Number(row?.n ?? 0);
   }
 }

@@ -144,10 +144,11 @@ export class SyncRepository {
 
   private async apply(trx: Trx, task: TaskRow, points: ListedPoint[], now: number): Promise<DriftReport> {
     const records = await this.backups.ofProvider(trx, task.providerId);
+    // Only instances bound to this connection may own its points (see SyncInstance).
     const instances = await trx
       .selectFrom('instances')
       .innerJoin('offerings', 'offerings.id', 'instances.offeringId')
-      .select(['instances.id', 'instances.tenantId', 'instances.name', 'instances.locator', 'instances.offeringId'])
+      .select(['instances.id', 'instances.tenantId', 'instances.name', 'instances.offeringId'])
       .where('offerings.providerId', '=', task.providerId)
       .where('instances.zone', '=', task.zone)
       .execute();
@@ -171,7 +172,7 @@ export class SyncRepository {
         vanishedAt: r.vanishedAt,
         deleteAsked: r.deleteTaskId !== null,
       })),
-      instances: instances.map((i) => ({ id: i.id, locator: JSON.parse(i.locator) as unknown, busy: busy.has(i.id) })),
+      instances: instances.map((i) => ({ id: i.id, busy: busy.has(i.id) })),
       // A record written after the agent began listing may be missing from the listing by timing alone.
       listedAt: task.dispatchedAt ?? task.createdAt,
     });

@@ -255,15 +255,32 @@ describe.runIf(hasRestic)('restic plugin against real restic', () => {
     expect(run.events.map((e) => e.message)).toContainEqual(expect.stringMatching(/parent snapshot deadbeef is gone/));
   });
 
-  it('deletes a backup (forget, then prune); a snapshot already gone is success', async () => {
-    const run = await env(repo, { config }).run('delete-backup', { backupExternalId: full.externalId, locator });
+  const snapshotIds = () =>
+    (JSON.parse(restic(repo, ['snapshots', '--json'])) as { short_id: string }[]).map((x) => x.short_id);
+
+  it("refuses to delete another instance's snapshot (BACKUP_NOT_FOUND) and forgets nothing", async () => {
+    const before = snapshotIds();
+    const run = await env(repo, { config }).run('delete-backup', {
+      backupExternalId: full.externalId,
+      locator,
+      instanceId: 'inst-2',
+    });
+    records.push(everything(run));
+    expect(run.ok).toBe(false);
+    if (run.ok) return;
+    expect(run.failure.code).toBe('BACKUP_NOT_FOUND');
+    expect(run.failure.message).toMatch(/not a backup of instance inst-2/);
+    expect(snapshotIds()).toEqual(before);
+  });
+
+  it('deletes a backup of its instance (forget, then prune); a snapshot already gone is success', async () => {
+    const del = { backupExternalId: full.externalId, locator, instanceId: 'inst-1' };
+    const run = await env(repo, { config }).run('delete-backup', del);
     records.push(everything(run));
     expect(run.ok).toBe(true);
-    const ids = () =>
-      (JSON.parse(restic(repo, ['snapshots', '--json'])) as { short_id: string }[]).map((x) => x.short_id);
-    expect(ids()).not.toContain(full.externalId);
-    expect(ids()).toContain(incr.externalId);
-    const again = await env(repo, { config }).run('delete-backup', { backupExternalId: full.externalId, locator });
+    expect(snapshotIds()).not.toContain(full.externalId);
+    expect(snapshotIds()).toContain(incr.externalId);
+    const again = await env(repo, { config }).run('delete-backup', del);
     expect(again.ok).toBe(true);
     expect(again.events.map((e) => e.message)).toContainEqual(expect.stringMatching(/already gone/));
     // The increment that had it as parent still restores whole.

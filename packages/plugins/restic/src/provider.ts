@@ -468,15 +468,25 @@ export function createResticProvider(connection: ProviderConnection): Provider {
     async deleteBackup(req, ctx): Promise<void> {
       const { restic } = ready(ctx);
       const id = req.backupExternalId;
-      // An id already forgotten is no error for restic 0.14 (it says "Ignoring"): the delete is done.
-      const forgot = await restic.ok(['forget', id], `forget ${id}`, { signal: ctx.signal });
+      // Looked up first: several connections, of several tenants, may share one repository, and a
+      // snapshot tagged for another instance is not this instance's to forget. An id already
+      // gone lists nothing (restic 0.14 says "Ignoring"): the delete is done.
+      const [snapshot] =
+        (await restic.json<Snapshot[] | null>(['snapshots', id], `find snapshot ${id}`, ctx.signal)) ?? [];
+      if (snapshot && req.instanceId !== undefined && instanceOf(snapshot) !== req.instanceId)
+        throw new PluginError(
+          'BACKUP_NOT_FOUND',
+          `restic: snapshot ${id} is not a backup of instance ${req.instanceId}; nothing forgotten`,
+        );
+      // The full id: exactly the snapshot checked, never another one sharing the prefix.
+      if (snapshot) await restic.ok(['forget', snapshot.id], `forget ${id}`, { signal: ctx.signal });
       // Pruned even when the snapshot was already gone: a delete that stopped between the two retries here.
       await restic.ok(['prune'], 'prune', { signal: ctx.signal });
       say(
         ctx,
-        /no matching ID found/.test(forgot.stderr)
-          ? `restic: snapshot ${id} was already gone; pruned the repository`
-          : `restic: forgot snapshot ${id} and pruned the repository`,
+        snapshot
+          ? `restic: forgot snapshot ${id} and pruned the repository`
+          : `restic: snapshot ${id} was already gone; pruned the repository`,
       );
     },
 

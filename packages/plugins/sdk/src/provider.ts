@@ -132,6 +132,13 @@ export interface RestoreVolumeRequest extends RestoreRequest {
 export interface DeleteBackupRequest {
   backupExternalId: string;
   locator: unknown;
+  /**
+   * The instance whose point this is (the control plane always sends it; absent only from an older
+   * control plane). A plugin that stores the instance id with each point deletes nothing of
+   * another instance: it fails `BACKUP_NOT_FOUND` when the point is there but names another
+   * instance (several connections, or tenants, may share one repository).
+   */
+  instanceId?: string;
 }
 
 export interface ProviderOffering {
@@ -142,8 +149,9 @@ export interface ProviderOffering {
 
 /**
  * One restore point as `sync` lists it. The control plane matches it to its records by
- * `externalId`, and an unrecorded one to an instance by `locator` (`{instanceId}` naming the
- * instance, or a locator equal to the instance's).
+ * `externalId`, and an unrecorded one only to the instance `locator.instanceId` names (the
+ * instance id the plugin stored with the point), if that instance is on this provider connection;
+ * a point naming no instance is never adopted, whatever its locator.
  */
 export interface ListedBackup {
   /** Non-empty, at most 255 characters. */

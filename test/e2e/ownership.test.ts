@@ -1,0 +1,150 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Api } from '@cairn/test-harness/api';
+import { hasRestic } from '@cairn/test-harness/restic';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import {
+  enrollAgent,
+  startAgent,
+  startControlPlane,
+  tempDir,
+  type ControlPlaneProc,
+  type Proc,
+} from '@cairn/test-harness/processes';
+import { assignOffering, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+
+/**
+ * Two tenants' restic connections on ONE repository: a sync of one connection lists the other
+ * tenant's snapshots too, and must adopt none of them, whatever the instances' locators say.
+ */
+const PASSWORD = 'e2e-ownership-password-5e2a';
+const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
+
+function snapshots(repo: string): string[] {
+  const out = execFileSync('restic', ['snapshots', '--json'], {
+    encoding: 'utf8',
+    env: { ...process.env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: PASSWORD },
+    stdio: 'pipe',
+  });
+  return (JSON.parse(out) as { short_id: string }[]).map((s) => s.short_id).sort();
+}
+
+describe.runIf(hasRestic).each(backends)(
+  'restore points on a shared repository stay their tenant’s (%s)',
+  (backend) => {
+    let db: TestDatabase;
+    let cp: ControlPlaneProc;
+    let agent: Proc;
+    let admin: Api;
+    const work = tempDir('ownership-e2e');
+    const repo = path.join(work, 'repo');
+    const dataB = path.join(work, 'tenant-b', 'data');
+    const tenants: Record<'a' | 'b', { id: string; api: Api; providerId: string; instanceId: string }> = {} as never;
+
+    beforeAll(async () => {
+      fs.mkdirSync(dataB, { recursive: true });
+      fs.writeFileSync(path.join(dataB, 'ledger.csv'), 'b,1000\n');
+      db = await freshDatabase(backend);
+      cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
+      admin = new Api(cp.url, cp.adminToken);
+      const { stateDir, agentId } = await enrollAgent(cp, 'zone-a', 'restic-host');
+      agent = await startAgent(stateDir, { plugins: '@cairn/plugin-restic', args: ['--roots', work] });
+
+      const ids: Record<'a' | 'b', string> = { a: '', b: '' };
+      for (const t of ['a', 'b'] as const) {
+        ids[t] = (await admin.expect(201, 'POST', '/v1/tenants', { name: `tenant-${t}` })).id as string;
+      }
+      // B's instance first: A's is given a locator equal to what the repository lists for B's points.
+      for (const t of ['b', 'a'] as const) {
+        const tenantId = ids[t];
+        const token = await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, {
+          role: 'tenant-admin',
+          name: `${t}-admin`,
+        });
+        const api = new Api(cp.url, token.token);
+        // Each tenant its own connection, both on one repository (tenantLocators: sp-only).
+        const providerId = (
+          await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
+            name: `restic-${t}`,
+            plugin: '@cairn/plugin-restic',
+            endpoint: repo,
+            credentials: { password: PASSWORD },
+          })
+        ).id as string;
+        const offeringId = (
+          await admin.expect(201, 'POST', '/v1/offerings', {
+            name: `files-${t}`,
+            zone: 'zone-a',
+            providerId,
+            allowAdhoc: true,
+            allowUserSchedules: false,
+          })
+        ).id as string;
+        await admin.expect(201, 'POST', `/v1/offerings/${offeringId}/grants`, { tenantId });
+        const locator = t === 'b' ? { paths: [dataB] } : { instanceId: tenants.b.instanceId };
+        const instanceId = (
+          await admin.expect(201, 'POST', '/v1/instances', {
+            name: `files-${t}`,
+            zone: 'zone-a',
+            locator,
+            agentId,
+            tenantId,
+          })
+        ).id as string;
+        await assignOffering(api, instanceId, offeringId);
+        tenants[t] = { id: tenantId, api, providerId, instanceId };
+      }
+    });
+
+    afterAll(async () => {
+      await agent?.stop();
+      await cp?.proc.stop();
+      await db?.drop();
+      fs.rmSync(work, { recursive: true, force: true });
+    });
+
+    async function run(api: Api, method: 'POST', url: string, body?: unknown): Promise<TaskBody> {
+      const started = await api.expect<TaskBody>(202, method, url, body);
+      return waitForTask(api, started.id, ENDED, 60_000);
+    }
+
+    it("a sync of A's connection adopts none of B's points; A cannot delete them; B still restores", async () => {
+      const { a, b } = tenants;
+      const backup = await run(b.api, 'POST', `/v1/instances/${b.instanceId}/backups`, { mode: 'FULL' });
+      expect(backup.state, JSON.stringify(backup.error)).toBe('succeeded');
+      const point = await b.api.expect(200, 'GET', `/v1/backups/${backup.backupId}`);
+      expect(snapshots(repo)).toEqual([point.externalId]);
+
+      // A's sync lists B's snapshot (tagged cairn-instance=<B's instance>): not A's, not adopted.
+      const sync = await run(admin, 'POST', `/v1/zones/zone-a/providers/${a.providerId}/sync`);
+      expect(sync.state, JSON.stringify(sync.error)).toBe('succeeded');
+      const drift = await admin.expect(200, 'GET', `/v1/zones/zone-a/providers/${a.providerId}/drift`);
+      expect(drift.counts).toMatchObject({ adopted: 0, orphaned: 1 });
+      expect(drift.orphaned).toEqual([point.externalId]);
+      expect((await a.api.expect(200, 'GET', `/v1/backups?instanceId=${a.instanceId}`)).items).toEqual([]);
+      expect((await a.api.expect(200, 'GET', '/v1/backups')).items).toEqual([]);
+
+      // A cannot reach B's record to delete it; the snapshot stays.
+      const del = await a.api.call('DELETE', `/v1/backups/${point.id}`);
+      expect(del.status).toBe(404);
+      expect((await admin.expect(200, 'GET', `/v1/tasks?kind=delete-backup`)).items).toEqual([]);
+      expect(snapshots(repo)).toEqual([point.externalId]);
+
+      // B's own sync knows its point; B restores it in place.
+      const own = await run(admin, 'POST', `/v1/zones/zone-a/providers/${b.providerId}/sync`);
+      expect(own.state).toBe('succeeded');
+      expect((await admin.expect(200, 'GET', `/v1/zones/zone-a/providers/${b.providerId}/drift`)).counts).toMatchObject(
+        {
+          known: 1,
+          adopted: 0,
+        },
+      );
+      fs.writeFileSync(path.join(dataB, 'ledger.csv'), 'b,0\n');
+      const restore = await run(b.api, 'POST', `/v1/backups/${point.id}/restore`, {});
+      expect(restore.state, JSON.stringify(restore.error)).toBe('succeeded');
+      expect(fs.readFileSync(path.join(dataB, 'ledger.csv'), 'utf8')).toBe('b,1000\n');
+    });
+  },
+);
