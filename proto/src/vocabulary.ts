@@ -33,8 +33,27 @@ export const OPERATIONS = [
   'power-state',
   'configure-schedule',
   'deconfigure-schedule',
+  /**
+   * The backup system's own housekeeping of a repository (restic: `prune`), which may lock it
+   * for long: run on the control plane's prune schedule per connection, never by a tenant's action.
+   */
+  'prune',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
+
+/**
+ * What maintenance holds back: the operations that reach the backup system's repositories or
+ * change its configuration. A drained agent (a maintenance scope, or a drain set on its host)
+ * refuses them with DRAINING; the control plane fails a refused backup at once and keeps the others
+ * queued until the maintenance ends. Restores, listings, syncs, preflights and power state go on.
+ */
+export const HELD_BY_MAINTENANCE: readonly Operation[] = [
+  'backup',
+  'delete-backup',
+  'prune',
+  'configure-schedule',
+  'deconfigure-schedule',
+];
 
 export function isOperation(value: string): value is Operation {
   return (OPERATIONS as readonly string[]).includes(value);

@@ -130,8 +130,9 @@ export async function startControlPlane(opts: {
       CAIRN_LOG_LEVEL: 'info',
       // Tests stop many control planes; the readiness drain has a test of its own.
       CAIRN_SHUTDOWN_DRAIN_MS: '0',
-      // Periodic sync has tests of its own; elsewhere it would add sync tasks (and their deletes) no test counts.
+      // Periodic sync and prune have tests of their own; elsewhere they would add tasks no test counts.
       CAIRN_SYNC_INTERVAL_S: '0',
+      CAIRN_PRUNE_INTERVAL_S: '0',
       ...(opts.tls ? { CAIRN_TLS_CERT: opts.tls.certFile, CAIRN_TLS_KEY: opts.tls.keyFile } : {}),
       ...opts.env,
     },

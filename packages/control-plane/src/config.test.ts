@@ -65,6 +65,15 @@ describe('control plane configuration', () => {
     }
   });
 
+  it('prunes connections daily by default; 0 turns it off; anything else not a count of seconds is refused', () => {
+    expect(loadConfig({}).pruneIntervalS).toBe(86_400);
+    expect(loadConfig({ CAIRN_PRUNE_INTERVAL_S: '0' }).pruneIntervalS).toBe(0);
+    expect(loadConfig({ CAIRN_PRUNE_INTERVAL_S: '3600' }).pruneIntervalS).toBe(3600);
+    for (const bad of ['-1', '1.5', 'nightly', '2592001']) {
+      expect(() => loadConfig({ CAIRN_PRUNE_INTERVAL_S: bad }), bad).toThrow(/CAIRN_PRUNE_INTERVAL_S: must be/);
+    }
+  });
+
   it('takes the global task limit from CAIRN_MAX_RUNNING_TASKS, or its former name; two different values are an error', () => {
     expect(loadConfig({}).maxConcurrentTasks).toBe(1000);
     expect(loadConfig({ CAIRN_MAX_RUNNING_TASKS: '7' }).maxConcurrentTasks).toBe(7);

@@ -45,6 +45,8 @@ export interface Config {
   schedulerTickMs: number;
   /** Seconds between periodic syncs of every provider connection (on the scheduler's clock); 0: off. */
   syncIntervalS: number;
+  /** How often each connection whose plugin declares `prune` is pruned (0: never by the clock). */
+  pruneIntervalS: number;
   /** How long an in-place restore waits for the plugin to tell the instance's power state. */
   powerStateWaitMs: number;
   /** How long POST .../providers/{id}/preflight waits for the checks before it answers 202. */
@@ -98,6 +100,12 @@ const schema = z.object({
     .min(0, 'must be 0 (no periodic sync) or a number of seconds')
     .max(7 * 24 * 3600, 'must be at most 604800 seconds (a week)')
     .default(300),
+  CAIRN_PRUNE_INTERVAL_S: z.coerce
+    .number({ message: 'must be a whole number of seconds (0: no periodic prune)' })
+    .int('must be a whole number of seconds (0: no periodic prune)')
+    .min(0, 'must be 0 (no periodic prune) or a number of seconds')
+    .max(30 * 24 * 3600, 'must be at most 2592000 seconds (30 days)')
+    .default(24 * 3600),
   CAIRN_POWER_STATE_WAIT_MS: int(100).max(120_000).default(30_000),
   CAIRN_PREFLIGHT_WAIT_MS: int(100).max(120_000).default(30_000),
   CAIRN_TEST_CLOCK_FILE: z.string().min(1).optional(),
@@ -176,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     assignMaxSends: e.CAIRN_ASSIGN_MAX_SENDS,
     schedulerTickMs: e.CAIRN_SCHEDULER_TICK_MS,
     syncIntervalS: e.CAIRN_SYNC_INTERVAL_S,
+    pruneIntervalS: e.CAIRN_PRUNE_INTERVAL_S,
     powerStateWaitMs: e.CAIRN_POWER_STATE_WAIT_MS,
     preflightWaitMs: e.CAIRN_PREFLIGHT_WAIT_MS,
     testClockFile: e.CAIRN_TEST_CLOCK_FILE,

@@ -12,14 +12,14 @@ import { Dispatcher } from './dispatch/dispatcher.js';
 import type { Logger } from './logger.js';
 import { Metrics } from './observability/metrics.js';
 import { fileClock, systemClock } from './scheduler/clock.js';
-import { PeriodicSync } from './scheduler/periodic-sync.js';
+import { ProviderRounds } from './scheduler/provider-rounds.js';
 import { RpoWatch } from './scheduler/rpo-watch.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { BackupJobs } from './service/backup-jobs.js';
 import { EventFeed } from './service/event-feed.js';
 import { MaintenanceWindows } from './service/maintenance.js';
 import { Operations } from './service/operations.js';
-import { Schedules } from './service/schedules.js';
+import { pruneScheduleKey, Schedules, syncScheduleKey } from './service/schedules.js';
 import { ScheduleRepository } from './store/schedule-repository.js';
 import { AgentRepository } from './store/agent-repository.js';
 import { CatalogRepository } from './store/catalog-repository.js';
@@ -177,14 +177,28 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     config.schedulerTickMs,
     log.child({ component: 'scheduler' }),
     (now) => metrics.schedulerTick.set(now / 1000),
-    new PeriodicSync(
+    new ProviderRounds(
       store.db,
       scheduleRepo,
       catalog,
-      operations,
       providerTenant,
-      config.syncIntervalS * 1000,
-      log.child({ component: 'sync' }),
+      [
+        {
+          what: 'sync',
+          key: syncScheduleKey,
+          intervalMs: config.syncIntervalS * 1000,
+          queue: (provider, tenantId, priority) => operations.syncProvider(provider, tenantId, priority),
+        },
+        {
+          // Deletes only forget; the repository's exclusive lock is taken here, on the SP's clock.
+          what: 'prune',
+          key: pruneScheduleKey,
+          intervalMs: config.pruneIntervalS * 1000,
+          applies: (provider) => agents.declares(provider.zone, provider.plugin, 'prune'),
+          queue: (provider, tenantId, priority) => operations.pruneProvider(provider, tenantId, priority),
+        },
+      ],
+      log.child({ component: 'provider-rounds' }),
     ),
     { schedules: () => jobs.allSchedules(), service: backupJobs },
   );

@@ -96,11 +96,33 @@ describe('decideAssign', () => {
       expect: { action: 'run', operation: 'restore' },
     },
     {
-      name: 'runs a schedule change of a plugin that lists it, while the agent drains',
+      name: 'refuses a schedule change while the agent drains (it reaches the backup system being serviced)',
       facts: {
         operation: 'configure-schedule',
         capabilities: ['backup', 'configure-schedule', 'deconfigure-schedule', 'provider-schedules'],
         drain: { enabled: true, message: 'm' },
+      },
+      expect: { action: 'reject', reasonCode: 'DRAINING', message: 'm' },
+    },
+    {
+      name: 'refuses a delete and a prune while the agent drains',
+      facts: {
+        operation: 'delete-backup',
+        capabilities: ['backup', 'delete-backup', 'prune'],
+        drain: { enabled: true, message: 'array swap' },
+      },
+      expect: { action: 'reject', reasonCode: 'DRAINING', message: 'array swap' },
+    },
+    {
+      name: 'refuses a prune while the agent drains',
+      facts: { operation: 'prune', capabilities: ['prune'], drain: { enabled: true, message: 'm' } },
+      expect: { action: 'reject', reasonCode: 'DRAINING', message: 'm' },
+    },
+    {
+      name: 'runs a schedule change of a plugin that lists it',
+      facts: {
+        operation: 'configure-schedule',
+        capabilities: ['backup', 'configure-schedule', 'deconfigure-schedule', 'provider-schedules'],
       },
       expect: { action: 'run', operation: 'configure-schedule' },
     },

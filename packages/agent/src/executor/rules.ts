@@ -1,6 +1,12 @@
 import path from 'node:path';
 import type { HostAccess, ProviderConnection } from '@cairn/plugin-sdk';
-import { isOperation, RejectReasons, type Operation, type RejectReason } from '@cairn/proto/vocabulary';
+import {
+  HELD_BY_MAINTENANCE,
+  isOperation,
+  RejectReasons,
+  type Operation,
+  type RejectReason,
+} from '@cairn/proto/vocabulary';
 
 /** Reasons an agent rejects an assignment (TaskRejected.reason_code). */
 export type { RejectReason } from '@cairn/proto/vocabulary';
@@ -95,7 +101,8 @@ export function decideAssign(f: AssignFacts): AssignDecision {
   if (typeof params === 'string') return reject(RejectReasons.BAD_PARAMS, params);
   const config = parseObject(f.providerConfigJson, 'provider_config_json');
   if (typeof config === 'string') return reject(RejectReasons.BAD_PARAMS, config);
-  if (f.operation === 'backup' && f.drain.enabled) return reject(RejectReasons.DRAINING, f.drain.message);
+  if (f.drain.enabled && HELD_BY_MAINTENANCE.includes(f.operation))
+    return reject(RejectReasons.DRAINING, f.drain.message);
   // The superseded attempt's slot is about to be freed for this one.
   if (f.freeSlots + (supersedes === undefined ? 0 : 1) < 1)
     return reject(RejectReasons.NO_SLOT, 'all task slots of this agent are busy');

@@ -823,7 +823,11 @@ export const Maintenance = z
       .number()
       .int()
       .openapi({ description: 'backup tasks held by agents (dispatched or running) in the scope' }),
-    ready: z.boolean().openapi({ description: 'in maintenance and no backup running there' }),
+    runningOther: z.number().int().openapi({
+      description:
+        'deletes, prunes and provider-schedule changes held by agents in the scope (they reach the backup system, so maintenance holds them back too)',
+    }),
+    ready: z.boolean().openapi({ description: 'in maintenance and none of the work it holds back running there' }),
     setBy: z.object({ tokenId: z.string(), role: z.string() }).nullable(),
     setAt: Time.nullable(),
     source: z.enum(['api', 'agent']).openapi({

@@ -197,6 +197,7 @@ export const maintenanceView = (m: MaintenanceState, to: Audience) => ({
   enabled: m.enabled,
   message: m.message,
   runningBackups: m.runningBackups,
+  runningOther: m.runningOther,
   ready: m.ready,
   setBy: to.spAdmin ? m.setBy : null,
   setAt: isoOrNull(m.setAt),

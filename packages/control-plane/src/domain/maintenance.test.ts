@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   admission,
   admitQueued,
+  waits,
   agentMaintenance,
   agentTakesBackups,
   covering,
@@ -212,6 +213,7 @@ describe('admitQueued: what the dispatcher fails instead of placing', () => {
     expect(admitQueued([pinned, unpinned, elsewhere, restore], [agent1])).toEqual({
       admitted: [unpinned, elsewhere, restore],
       refused: [{ task: pinned, message: 'agent 1' }],
+      waiting: [],
     });
     expect(admitQueued([pinned, unpinned, elsewhere, restore], [zoneA, agent1])).toEqual({
       admitted: [elsewhere, restore],
@@ -219,7 +221,25 @@ describe('admitQueued: what the dispatcher fails instead of placing', () => {
         { task: pinned, message: 'agent 1' },
         { task: unpinned, message: 'zone a' },
       ],
+      waiting: [],
     });
-    expect(admitQueued([pinned, restore], [])).toEqual({ admitted: [pinned, restore], refused: [] });
+    expect(admitQueued([pinned, restore], [])).toEqual({ admitted: [pinned, restore], refused: [], waiting: [] });
+  });
+
+  it('keeps covered deletes, prunes and schedule changes waiting (never failed); uncovered ones go on', () => {
+    const held = (['delete-backup', 'prune', 'configure-schedule', 'deconfigure-schedule'] as const).map((k) =>
+      task(k, 'zone-a', k === 'delete-backup' ? 'agt_1' : null),
+    );
+    const elsewhere = task('delete-backup', 'zone-b', 'agt_2');
+    const sync = task('sync', 'zone-a', null);
+    expect(admitQueued([...held, elsewhere, sync], [zoneA])).toEqual({
+      admitted: [elsewhere, sync],
+      refused: [],
+      waiting: held,
+    });
+    // An agent scope holds only what is pinned to that agent; the rest is placed elsewhere.
+    expect(admitQueued(held, [agent1])).toEqual({ admitted: held.slice(1), refused: [], waiting: held.slice(0, 1) });
+    expect(waits('backup')).toBe(false);
+    expect(TASK_KINDS.filter(waits)).toEqual(['delete-backup', 'configure-schedule', 'deconfigure-schedule', 'prune']);
   });
 });

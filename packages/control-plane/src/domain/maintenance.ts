@@ -3,11 +3,14 @@
  * they hold, and when a scope is ready for service work. The scopes are the whole control plane,
  * one zone, and one agent.
  *
- * While a scope is in maintenance, a backup already running there completes; new backups there
+ * While a scope is in maintenance, work already running there completes; new backups there
  * (ad-hoc, scheduled, a job's remaining instances) fail at once with the maintenance message;
- * everything else (restores, restore-volume, deletes, listings, syncs, power state, schedule
- * configuration) keeps working. A scope is ready once no backup is running in it.
+ * deletes, prunes and provider-schedule changes wait in the queue until it ends (they reach the
+ * backup system, which is being serviced); everything else (restores, restore-volume, listings,
+ * syncs, preflights, power state) keeps working. A scope is ready once none of the work it holds
+ * back runs in it.
  */
+import { HELD_BY_MAINTENANCE } from '@cairn/proto/vocabulary';
 import type { TaskKind } from './task.js';
 
 export const DEFAULT_MAINTENANCE_MESSAGE = 'Service provider is currently undergoing scheduled maintenance.';
@@ -28,8 +31,15 @@ export interface WorkPlace {
   agentId: string | null;
 }
 
-/** The task kinds maintenance stops: only backups. */
+/** The task kinds maintenance stops: backups fail at once. */
 export const STOPPED_BY_MAINTENANCE: readonly TaskKind[] = ['backup'];
+/** The task kinds maintenance holds back: backups (failed) and the rest (kept queued, see {@link waits}). */
+export const HELD_KINDS: readonly TaskKind[] = HELD_BY_MAINTENANCE;
+
+/** Whether maintenance keeps a task of `kind` queued (rather than failing it): deletes, prunes, schedule changes. */
+export function waits(kind: TaskKind): boolean {
+  return HELD_KINDS.includes(kind) && !STOPPED_BY_MAINTENANCE.includes(kind);
+}
 
 const NARROWNESS = { agent: 0, zone: 1, global: 2 } as const;
 
@@ -64,9 +74,9 @@ export function admission(kind: TaskKind, active: readonly Maintenance[], place:
   return narrowest ? { allowed: false, code: MAINTENANCE_CODE, message: narrowest.message } : { allowed: true };
 }
 
-/** A scope is ready for service work once no backup task is running in it. */
-export function isReady(runningBackups: number): boolean {
-  return runningBackups === 0;
+/** A scope is ready for service work once no task it holds back is running in it. */
+export function isReady(runningHeld: number): boolean {
+  return runningHeld === 0;
 }
 
 /**
@@ -157,25 +167,35 @@ export interface QueuedWork {
 }
 
 /**
- * Splits queued work into what may be placed and what maintenance fails at once (with the
- * message). An unpinned backup has no agent yet: only global and zone scopes cover it; agents in
- * maintenance are passed over when it is placed (see {@link agentTakesBackups}).
+ * Splits queued work into what may be placed, what maintenance fails at once (a backup, with the
+ * message) and what it keeps queued for now (a delete, a prune, a schedule change). Unpinned work
+ * has no agent yet: only global and zone scopes cover it; agents in maintenance are passed over
+ * when it is placed (see {@link agentTakesBackups}).
  */
 export function admitQueued<T extends QueuedWork>(
   queued: readonly T[],
   active: readonly Maintenance[],
-): { admitted: T[]; refused: { task: T; message: string }[] } {
+): { admitted: T[]; refused: { task: T; message: string }[]; waiting: T[] } {
   const admitted: T[] = [];
   const refused: { task: T; message: string }[] = [];
+  const waiting: T[] = [];
   for (const task of queued) {
-    const verdict = admission(task.kind, active, { zone: task.zone, agentId: task.pinnedAgentId });
+    const place = { zone: task.zone, agentId: task.pinnedAgentId };
+    if (waits(task.kind) && covering(active, place).length > 0) {
+      waiting.push(task);
+      continue;
+    }
+    const verdict = admission(task.kind, active, place);
     if (verdict.allowed) admitted.push(task);
     else refused.push({ task, message: verdict.message });
   }
-  return { admitted, refused };
+  return { admitted, refused, waiting };
 }
 
-/** May a backup be placed on this agent? Not while any scope covering it is in maintenance. */
+/**
+ * May work maintenance holds back (a backup, a delete, a prune, a schedule change) be placed on
+ * this agent? Not while any scope covering it is in maintenance.
+ */
 export function agentTakesBackups(active: readonly Maintenance[], agent: { id: string; zone: string }): boolean {
   return covering(active, { zone: agent.zone, agentId: agent.id }).length === 0;
 }

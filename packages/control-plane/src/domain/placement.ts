@@ -1,3 +1,6 @@
+import { HELD_KINDS } from './maintenance.js';
+import type { TaskKind } from './task.js';
+
 /** What the dispatcher needs to know of an agent to place a task on it. */
 export interface AgentCandidate {
   id: string;
@@ -25,7 +28,7 @@ export function unfit(agent: AgentCandidate, task: TaskNeeds): string | null {
   if (!plugin) return `plugin ${task.plugin} not loaded`;
   if (!plugin.capabilities.includes(task.kind)) return `plugin ${task.plugin} cannot ${task.kind}`;
   if (agent.held >= agent.slots) return 'no free slot';
-  if (agent.draining && task.kind === 'backup') return 'draining';
+  if (agent.draining && HELD_KINDS.includes(task.kind as TaskKind)) return 'draining';
   if (agent.shuttingDown) return 'shutting down';
   return null;
 }

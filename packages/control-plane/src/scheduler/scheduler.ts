@@ -19,7 +19,7 @@ import type { ScheduleRepository } from '../store/schedule-repository.js';
 import type { BackupJobScheduleRow, InstanceRow, OfferingRow } from '../store/schema.js';
 import type { TaskRepository } from '../store/task-repository.js';
 import type { Clock } from './clock.js';
-import type { PeriodicSync } from './periodic-sync.js';
+import type { ProviderRounds } from './provider-rounds.js';
 import { retryTransient } from './retry.js';
 import type { RpoWatch } from './rpo-watch.js';
 
@@ -52,7 +52,8 @@ export class Scheduler {
     private readonly log: Logger,
     /** Told the clock time of every tick that completed (a test's barrier, and a metric). */
     private readonly ticked: (now: number) => void,
-    private readonly periodicSync?: PeriodicSync,
+    /** Periodic work on every provider connection (sync, prune). */
+    private readonly providerRounds?: ProviderRounds,
     /** Backup job schedules: each fire starts a run of its job (or is skipped while one goes). */
     private readonly jobs?: { schedules(): Promise<BackupJobScheduleRow[]>; service: BackupJobs },
   ) {}
@@ -120,7 +121,7 @@ export class Scheduler {
           afterCommit(() => this.log.info({ schedule: key, fireAt: due.fireAt, outcome }, 'job schedule fired'));
         });
       }
-      await this.periodicSync?.tick(now, last);
+      await this.providerRounds?.tick(now, last);
       await this.rpo.evaluate(slaOfferings, now);
       this.ticked(now);
     } finally {

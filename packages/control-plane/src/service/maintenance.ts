@@ -18,6 +18,8 @@ export interface MaintenanceState {
   enabled: boolean;
   message: string;
   runningBackups: number;
+  /** Deletes, prunes and schedule changes held by agents in the scope (maintenance holds them back too). */
+  runningOther: number;
   ready: boolean;
   setBy: { tokenId: string; role: string } | null;
   setAt: number | null;
@@ -116,7 +118,7 @@ export class MaintenanceWindows {
 
   private async state(scope: MaintenanceScope): Promise<MaintenanceState> {
     const row = await this.repo.get(scope);
-    const runningBackups = await this.repo.runningBackups(scope);
+    const running = await this.repo.running(scope);
     let own = agentMaintenance(apiPart(row), { draining: false, message: null });
     if (scope.kind === 'agent') {
       const agent = await this.agents.get(scope.agentId);
@@ -129,8 +131,9 @@ export class MaintenanceWindows {
       scope,
       enabled: own.enabled,
       message: own.message,
-      runningBackups,
-      ready: own.enabled && isReady(runningBackups),
+      runningBackups: running.backups,
+      runningOther: running.other,
+      ready: own.enabled && isReady(running.backups + running.other),
       setBy: row?.setBy ? (JSON.parse(row.setBy) as { tokenId: string; role: string }) : null,
       setAt: row ? row.setAt : null,
       source: own.source,

@@ -212,6 +212,29 @@ export class Operations {
     return result;
   }
 
+  /**
+   * Queues the prune of the connection's repository (the housekeeping that may lock it for long);
+   * one still queued or running is answered again. Refused when the plugin does not declare
+   * `prune` on the zone's agents: such a task would wait for ever.
+   */
+  async pruneProvider(
+    provider: ProviderRow,
+    tenantId: string,
+    priority: number,
+  ): Promise<{ task: TaskRow; created: boolean }> {
+    if (!(await this.agents.declares(provider.zone, provider.plugin, 'prune'))) {
+      throw new ConflictError(
+        `plugin ${provider.plugin} does not declare prune on the agents of zone ${provider.zone} (or none runs it): it has nothing to prune`,
+        'prune_unsupported',
+      );
+    }
+    const pending = await this.tasks.pendingOfProvider(provider.id, 'prune');
+    if (pending) return { task: pending, created: false };
+    const task = await this.tasks.create(providerTask('prune', provider, tenantId, priority, {}));
+    this.wake();
+    return { task, created: true };
+  }
+
   async drift(provider: ProviderRow): Promise<StoredDrift> {
     const report = await this.syncs.drift(provider.id);
     if (!report) {

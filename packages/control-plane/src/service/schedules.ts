@@ -17,6 +17,7 @@ export interface ScheduleView {
 export const userScheduleKey = (instanceId: string) => `user:${instanceId}`;
 export const slaScheduleKey = (offeringId: string) => `sla:${offeringId}`;
 export const syncScheduleKey = (providerId: string) => `sync:${providerId}`;
+export const pruneScheduleKey = (providerId: string) => `prune:${providerId}`;
 
 /** When a schedule fires next, from the later of `now` and where its fire times count from. */
 export function nextRunAt(cron: string, timezone: string, since: number, now: number): string | null {

@@ -93,7 +93,7 @@ describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
       errorMessage: 'zone work',
     });
     expect((await tasks.get(elsewhere.id))!.state).toBe('queued');
-    expect(await maintenance.runningBackups(scope)).toBe(1);
+    expect(await maintenance.running(scope)).toEqual({ backups: 1, other: 0 });
     // The same state again changes nothing and records nothing.
     expect((await maintenance.set(scope, { enabled: true, message: 'zone work' }, actor, Date.now())).changed).toBe(
       false,
@@ -119,6 +119,28 @@ describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
     const again = await maintenance.set(scope, { enabled: true, message: 'again' }, actor, Date.now());
     expect(again.row!.readyAt).not.toBeNull();
     expect(await readyEvents(providerTenant)).toHaveLength(2);
+  });
+
+  it('keeps queued deletes and prunes waiting (not failed, never claimed) and is ready only once a running prune ends', async () => {
+    const scope = { kind: 'zone' as const, zone: 'z4' };
+    const prune = await dispatched(await tasks.create({ ...backup('z4'), kind: 'prune' }), 'agt_p');
+    const del = await tasks.create({ ...backup('z4', 'agt_p'), kind: 'delete-backup' });
+    const configure = await tasks.create({ ...backup('z4'), kind: 'configure-schedule' });
+    const restore = await tasks.create({ ...backup('z4'), kind: 'restore' });
+    await maintenance.set(scope, { enabled: true, message: 'storage work' }, actor, Date.now());
+    expect(await maintenance.running(scope)).toEqual({ backups: 0, other: 1 });
+    expect((await maintenance.get(scope))!.readyAt).toBeNull();
+    for (const t of [del, configure]) {
+      expect((await tasks.get(t.id))!.state).toBe('queued');
+      expect(await queue.claim(t, 'agt_p', Date.now() + 60_000)).toBeNull();
+    }
+    // A restore is not held back.
+    expect(await queue.claim(restore, 'agt_p', Date.now() + 60_000)).toBe(1);
+    expect(await queue.failAssignment(prune, 'AGENT_INTERRUPTED', 'stopped')).toBe(true);
+    expect((await maintenance.get(scope))!.readyAt).not.toBeNull();
+    // The window ends: the delete waited and is claimed now.
+    await maintenance.set(scope, { enabled: false, message: 'storage work' }, actor, Date.now());
+    expect(await queue.claim(del, 'agt_p', Date.now() + 60_000)).toBe(1);
   });
 
   it('the sweep records readiness a task end could not see (both ended at once elsewhere)', async () => {

@@ -1,6 +1,7 @@
 import { sql, type ExpressionBuilder, type Expression, type SqlBool, type Transaction } from 'kysely';
 import {
   DEFAULT_MAINTENANCE_MESSAGE,
+  HELD_KINDS,
   MAINTENANCE_CODE,
   scopeKey,
   scopeFields,
@@ -8,7 +9,7 @@ import {
   type Maintenance,
   type MaintenanceScope,
 } from '../domain/maintenance.js';
-import { HELD_STATES, type TaskState } from '../domain/task.js';
+import { HELD_STATES, type TaskKind, type TaskState } from '../domain/task.js';
 import { transact, type Db } from './db.js';
 import type { EventRepository } from './event-repository.js';
 import type { JobRepository } from './job-repository.js';
@@ -133,16 +134,21 @@ export class MaintenanceRepository {
     return transact(this.db, (trx) => this.tasks.failQueued(trx, task, { code: MAINTENANCE_CODE, message }, now));
   }
 
-  /** Backup tasks an agent holds (dispatched or running) in the scope. */
-  async runningBackups(scope: MaintenanceScope, db: Reader = this.db): Promise<number> {
-    const row = await db
+  /**
+   * Tasks maintenance holds back that an agent holds (dispatched or running) in the scope: its
+   * backups, and the rest (deletes, prunes, schedule changes).
+   */
+  async running(scope: MaintenanceScope, db: Reader = this.db): Promise<{ backups: number; other: number }> {
+    const rows = await db
       .selectFrom('tasks')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('kind', '=', 'backup')
+      .select((eb) => ['kind', eb.fn.countAll<number>().as('n')])
+      .where('kind', 'in', HELD_KINDS)
       .where('state', 'in', HELD_STATES)
       .where(inScope(scope, 'tasks.zone', 'tasks.agentId'))
-      .executeTakeFirst();
-    return Number(row?.n ?? 0);
+      .groupBy('kind')
+      .execute();
+    const backups = Number(rows.find((r) => r.kind === 'backup')?.n ?? 0);
+    return { backups, other: rows.reduce((n, r) => n + Number(r.n), 0) - backups };
   }
 
   /**
@@ -195,7 +201,7 @@ export class MaintenanceRepository {
    * (its zone, the agent that held it, and global).
    */
   readonly taskEnded: TaskEndHook = async (trx, task, _end, now) => {
-    if (task.kind !== 'backup' || !HELD_STATES.includes(task.state as TaskState)) return;
+    if (!HELD_KINDS.includes(task.kind as TaskKind) || !HELD_STATES.includes(task.state as TaskState)) return;
     const waiting = await trx
       .selectFrom('maintenanceScopes')
       .select('scopeKey')
@@ -252,7 +258,7 @@ export class MaintenanceRepository {
             eb
               .selectFrom('tasks')
               .select('tasks.id')
-              .where('tasks.kind', '=', 'backup')
+              .where('tasks.kind', 'in', HELD_KINDS)
               .where('tasks.state', 'in', HELD_STATES)
               .where(inScope(scope, 'tasks.zone', 'tasks.agentId')),
           ),

@@ -1,7 +1,7 @@
 import type { TaskRow } from './schema.js';
 import { FailureCodes, type FailureCode } from '@cairn/proto/vocabulary';
-import { scopeKeysAt } from '../domain/maintenance.js';
-import { HELD_STATES, statesLeadingTo } from '../domain/task.js';
+import { HELD_KINDS, scopeKeysAt } from '../domain/maintenance.js';
+import { HELD_STATES, statesLeadingTo, type TaskKind } from '../domain/task.js';
 import { transact, type Db } from './db.js';
 import type { EventRepository } from './event-repository.js';
 import type { TaskEndings } from './task-endings.js';
@@ -86,7 +86,7 @@ export class QueueRepository {
    */
   async claim(task: TaskRow, agentId: string, leaseExpiresAt: number, now = Date.now()): Promise<number | null> {
     const attempt = task.attempt + 1;
-    const covering = task.kind === 'backup' ? scopeKeysAt({ zone: task.zone, agentId }) : [];
+    const covering = HELD_KINDS.includes(task.kind as TaskKind) ? scopeKeysAt({ zone: task.zone, agentId }) : [];
     const r = await this.db
       .updateTable('tasks')
       .set({

@@ -186,6 +186,18 @@ export class TaskRepository {
     return row?.id;
   }
 
+  /** The connection's oldest task of `kind` still queued or held by an agent (a prune), if any. */
+  async pendingOfProvider(providerId: string, kind: TaskKind): Promise<TaskRow | undefined> {
+    return this.db
+      .selectFrom('tasks')
+      .selectAll()
+      .where('providerId', '=', providerId)
+      .where('kind', '=', kind)
+      .where('state', 'in', ['queued', ...HELD_STATES])
+      .orderBy('createdAt')
+      .executeTakeFirst();
+  }
+
   async get(id: string): Promise<TaskRow | undefined> {
     return this.db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
   }

@@ -24,8 +24,9 @@ export async function inProcessControlPlane(backend: Backend): Promise<InProcess
       CAIRN_PORT: '0',
       CAIRN_ADMIN_TOKEN: adminToken,
       CAIRN_SHUTDOWN_DRAIN_MS: '0',
-      // Periodic sync has tests of its own; here it would add sync tasks and events no test counts.
+      // Periodic sync and prune have tests of their own; here they would add tasks and events no test counts.
       CAIRN_SYNC_INTERVAL_S: '0',
+      CAIRN_PRUNE_INTERVAL_S: '0',
     }),
     pino({ level: 'silent' }),
   );

@@ -166,6 +166,7 @@ const RUN_BY: Partial<Record<Operation, string>> = {
   backup: 'the backup checks run it',
   restore: 'the restore checks run it (with restore-to-path)',
   'delete-backup': 'the delete check runs it',
+  prune: 'the delete check runs it after the delete',
 };
 
 const failureText = (f: { code: string; message: string }) => `${f.code}: ${f.message}`;
@@ -474,10 +475,20 @@ class Session {
     if (!this.has('delete-backup')) return skip('the plugin does not declare delete-backup');
     if (this.points.length < 2) return skip('needs two restore points from the backup checks, which failed');
     const victim = deletionVictim(this.points, this.has('handles-chains'))!;
-    const run = await this.run('delete-backup', { backupExternalId: victim.externalId, locator: this.locator });
+    const run = await this.run('delete-backup', {
+      backupExternalId: victim.externalId,
+      locator: this.locator,
+      instanceId: this.instance.id,
+    });
     if (!run.ok) return fail(`delete-backup of ${victim.externalId} failed: ${failureText(run.failure)}`);
     this.points.splice(this.points.indexOf(victim), 1);
     const done = [`deleted ${victim.externalId}`];
+    if (this.has('prune')) {
+      // The control plane prunes on its own schedule, after deletes: what a delete left must prune.
+      const pruned = await this.run('prune', {});
+      if (!pruned.ok) return fail(`prune after deleting ${victim.externalId} failed: ${failureText(pruned.failure)}`);
+      done.push('pruned');
+    }
     if (this.has('sync')) {
       const listed = await this.listedIds();
       if (listed.has(victim.externalId)) fail(`${victim.externalId} is still listed by sync after delete-backup`);

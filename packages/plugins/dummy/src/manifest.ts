@@ -18,6 +18,8 @@ export const manifest: PluginManifest = {
     'configure-schedule',
     'deconfigure-schedule',
     'provider-schedules',
+    // Appends to <storeDir>/prunes.log: tests count the control plane's prune schedule with it.
+    'prune',
   ],
   configSchema: {
     type: 'object',

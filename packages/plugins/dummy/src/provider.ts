@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -14,6 +14,7 @@ import {
   type ListedBackup,
   type PowerStateResult,
   type PreflightCheck,
+  type PruneResult,
 } from '@cairn/plugin-sdk';
 import { PointStore, ScheduleStore, powerStateOf } from './store.js';
 
@@ -255,8 +256,26 @@ export function createDummyProvider(connection: ProviderConnection): Provider {
       if (opts.failDeletes) {
         throw new PluginError('DELETE_REFUSED', `dummy: deletes are refused by config (${req.backupExternalId})`);
       }
+      const store = opts.storeDir ? new PointStore(opts.storeDir) : undefined;
+      const point = await store?.get(req.backupExternalId);
+      // A point kept for another instance is not this one's to delete (a shared store).
+      if (point && req.instanceId !== undefined && point.instance !== req.instanceId)
+        throw new PluginError(
+          'BACKUP_NOT_FOUND',
+          `dummy: ${req.backupExternalId} is not a backup of instance ${req.instanceId}; nothing deleted`,
+        );
       await simulate({ ...opts, durationMs: Math.min(opts.durationMs, 100), steps: 1 }, ctx, 'delete');
-      if (opts.storeDir) await new PointStore(opts.storeDir).delete(req.backupExternalId);
+      await store?.delete(req.backupExternalId);
+    },
+    /** Appends the time to `<storeDir>/prunes.log` (what tests count); nothing else to free. */
+    async prune(ctx): Promise<PruneResult> {
+      const opts = dummyOptions(connection.config, undefined);
+      await simulate({ ...opts, durationMs: Math.min(opts.durationMs, 100), steps: 1 }, ctx, 'prune');
+      if (opts.storeDir) {
+        await mkdir(opts.storeDir, { recursive: true });
+        await appendFile(join(opts.storeDir, 'prunes.log'), `${new Date().toISOString()}\n`);
+      }
+      return { message: 'dummy: pruned' };
     },
     /**
      * With providerSchedules, keeps the SLA as `<storeDir>/schedules/<instanceId>.json` and runs

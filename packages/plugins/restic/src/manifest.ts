@@ -13,6 +13,9 @@ export const manifest: PluginManifest = {
     'list-offerings',
     'sync',
     'preflight',
+    // Deletes only forget; the prune that frees their data (and locks the repository while it
+    // runs) waits for the connection's prune schedule.
+    'prune',
     // Every restic snapshot is complete on its own: forgetting a parent breaks no child.
     'handles-chains',
     // With --parent restic reads only changed files and stores only new data.

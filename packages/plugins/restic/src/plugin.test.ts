@@ -273,18 +273,34 @@ describe.runIf(hasRestic)('restic plugin against real restic', () => {
     expect(snapshotIds()).toEqual(before);
   });
 
-  it('deletes a backup of its instance (forget, then prune); a snapshot already gone is success', async () => {
+  it('deletes a backup of its instance by forgetting it only (no prune); a snapshot already gone is success', async () => {
+    const packs = () => restic(repo, ['list', 'packs']).split('\n').filter(Boolean).sort();
+    const packsBefore = packs();
     const del = { backupExternalId: full.externalId, locator, instanceId: 'inst-1' };
     const run = await env(repo, { config }).run('delete-backup', del);
     records.push(everything(run));
     expect(run.ok).toBe(true);
     expect(snapshotIds()).not.toContain(full.externalId);
     expect(snapshotIds()).toContain(incr.externalId);
+    // Forgotten, not pruned: the data stays until the connection's prune, and no long lock was taken.
+    expect(packs()).toEqual(packsBefore);
+    expect(run.events.map((e) => e.message)).toContainEqual(expect.stringMatching(/freed by the next prune/));
     const again = await env(repo, { config }).run('delete-backup', del);
     expect(again.ok).toBe(true);
     expect(again.events.map((e) => e.message)).toContainEqual(expect.stringMatching(/already gone/));
     // The increment that had it as parent still restores whole.
     restic(repo, ['check']);
+  });
+
+  it('prunes the repository as an operation of its own; the kept snapshot stays whole', async () => {
+    const run = await env(repo, { config }).run('prune', {});
+    records.push(everything(run));
+    expect(run.ok).toBe(true);
+    if (!run.ok) return;
+    expect(run.value).toMatchObject({ message: expect.stringMatching(/^restic: pruned the repository/) });
+    expect(snapshotIds()).toContain(incr.externalId);
+    expect(restic(repo, ['list', 'locks']).trim()).toBe('');
+    restic(repo, ['check', '--read-data']);
   });
 
   it('lists retention presets as offerings', async () => {

@@ -13,6 +13,7 @@ import {
   type Provider,
   type ProviderConnection,
   type ProviderOffering,
+  type PruneResult,
   type RestoreResult,
   type TaskContext,
 } from '@cairn/plugin-sdk';
@@ -478,16 +479,26 @@ export function createResticProvider(connection: ProviderConnection): Provider {
           'BACKUP_NOT_FOUND',
           `restic: snapshot ${id} is not a backup of instance ${req.instanceId}; nothing forgotten`,
         );
-      // The full id: exactly the snapshot checked, never another one sharing the prefix.
+      // The full id: exactly the snapshot checked, never another one sharing the prefix. Only
+      // forgotten: the data it held is freed by the next prune, which runs on the connection's
+      // prune schedule, so a delete holds the repository's exclusive lock only for a moment.
       if (snapshot) await restic.ok(['forget', snapshot.id], `forget ${id}`, { signal: ctx.signal });
-      // Pruned even when the snapshot was already gone: a delete that stopped between the two retries here.
-      await restic.ok(['prune'], 'prune', { signal: ctx.signal });
       say(
         ctx,
         snapshot
-          ? `restic: forgot snapshot ${id} and pruned the repository`
-          : `restic: snapshot ${id} was already gone; pruned the repository`,
+          ? `restic: forgot snapshot ${id}; its data is freed by the next prune`
+          : `restic: snapshot ${id} was already gone`,
       );
+    },
+
+    async prune(ctx): Promise<PruneResult> {
+      const { restic } = ready(ctx);
+      const res = await restic.ok(['prune'], 'prune', { signal: ctx.signal });
+      // restic 0.14 ends with what it removed, e.g. "total prune: 12 blobs / 3.456 MiB".
+      const summary = /total prune:.*$/m.exec(res.stdout)?.[0].trim();
+      const message = `restic: pruned the repository${summary ? ` (${summary})` : ''}`;
+      say(ctx, message);
+      return { message };
     },
 
     async sync(_req, ctx): Promise<ListedBackup[]> {

@@ -246,6 +246,20 @@ export interface Provider {
   configureSchedule?(req: ConfigureScheduleRequest, ctx: TaskContext): Promise<ConfigureScheduleResult>;
   /** Removes the instance's schedule; a schedule already gone is not an error. */
   deconfigureSchedule?(req: DeconfigureScheduleRequest, ctx: TaskContext): Promise<void>;
+  /**
+   * The repository's housekeeping that may hold it exclusively for long (restic: `prune`, which
+   * frees what forgotten snapshots held). The control plane runs it on its own schedule per
+   * connection (daily by default, paused by maintenance), so `deleteBackup` should only forget:
+   * quick, and never a lock a tenant's delete holds over everyone else's backups.
+   */
+  prune?(ctx: TaskContext): Promise<PruneResult | void>;
+}
+
+/** What a prune did, for the task's output (all optional). */
+export interface PruneResult {
+  /** Bytes the repository no longer holds. */
+  freedBytes?: number;
+  message?: string;
 }
 
 /** The export of a plugin package. */
@@ -266,6 +280,7 @@ export const OPERATION_METHODS: Record<Operation, keyof Provider> = {
   'power-state': 'powerState',
   'configure-schedule': 'configureSchedule',
   'deconfigure-schedule': 'deconfigureSchedule',
+  prune: 'prune',
 };
 
 /** Identity helper that gives a plugin definition its types. */

@@ -189,6 +189,25 @@ export function providerRoutes(deps: ApiDeps) {
     createRoute({
       middleware: [spAdminOnly] as const,
       method: 'post',
+      path: '/zones/{zone}/providers/{id}/prune',
+      tags,
+      summary:
+        "Prune the connection's repository now, through its plugin on an agent of the zone (sp-admin): what deletes forgot is freed. It also runs every CAIRN_PRUNE_INTERVAL_S, and waits while maintenance covers the zone; a prune queued or running is answered again",
+      request: { params: ZoneIdParams, query: NoQuery },
+      responses: { 202: jsonResponse(Task, 'the prune task'), ...errorResponses },
+    }),
+    async (c) => {
+      const row = await providerIn(c.req.valid('param'));
+      const p = principal(c);
+      const { task } = await deps.operations.pruneProvider(row, p.tenantId, defaultPriority(p));
+      return c.json(taskView(task, await deps.audiences.of(principal(c))), 202, { Location: `/v1/tasks/${task.id}` });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      middleware: [spAdminOnly] as const,
+      method: 'post',
       path: '/zones/{zone}/providers/{id}/preflight',
       tags,
       summary:

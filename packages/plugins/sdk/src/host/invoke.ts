@@ -50,5 +50,7 @@ export function invoke(
       return provider.configureSchedule!(params as unknown as ConfigureScheduleRequest, ctx);
     case 'deconfigure-schedule':
       return provider.deconfigureSchedule!(params as unknown as DeconfigureScheduleRequest, ctx);
+    case 'prune':
+      return provider.prune!(ctx);
   }
 }

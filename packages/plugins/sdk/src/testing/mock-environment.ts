@@ -14,6 +14,7 @@ import type {
   ConfigureScheduleRequest,
   ConfigureScheduleResult,
   DeconfigureScheduleRequest,
+  PruneResult,
   DeleteBackupRequest,
   ListedBackup,
   PowerStateRequest,
@@ -47,6 +48,8 @@ export interface OperationTypes {
   'configure-schedule': { request: ConfigureScheduleRequest; result: ConfigureScheduleResult };
   /** Resolves with nothing, which crosses the worker boundary as `null`. */
   'deconfigure-schedule': { request: DeconfigureScheduleRequest; result: null };
+  /** Takes no request; resolves with the plugin's summary (or nothing, as `null`). */
+  prune: { request: Record<string, never>; result: PruneResult | null };
 }
 
 export interface MockTaskOptions {

@@ -1,0 +1,98 @@
+import { ConflictError } from '../domain/errors.js';
+import { SLA_PRIORITY } from '../domain/schedule.js';
+import { intervalStart } from '../domain/sync.js';
+import type { Logger } from '../logger.js';
+import type { CatalogRepository } from '../store/catalog-repository.js';
+import type { Db } from '../store/db.js';
+import { afterCommit, inRequestTransaction } from '../store/request-scope.js';
+import type { ScheduleRepository } from '../store/schedule-repository.js';
+import type { ProviderRow, TaskRow } from '../store/schema.js';
+import { retryTransient } from './retry.js';
+
+/** Work the control plane asks of every provider connection once per interval: a sync, a prune. */
+export interface ProviderRound {
+  /** What it is, for logs: `sync`, `prune`. */
+  what: string;
+  /** The schedule key of one connection's round (`sync:<provider>`). */
+  key(providerId: string): string;
+  intervalMs: number;
+  /**
+   * Whether the connection takes part this interval (its plugin, on the zone's live agents, can do
+   * the work); all do when absent.
+   */
+  applies?(provider: ProviderRow): Promise<boolean>;
+  /** Queues the work, at `priority`; `created: false` when one was still pending. */
+  queue(provider: ProviderRow, tenantId: string, priority: number): Promise<{ task: TaskRow; created: boolean }>;
+}
+
+/**
+ * Runs a {@link ProviderRound} for every provider connection once per interval of the scheduler's
+ * clock. Intervals count from the epoch, so every replica sees the same ones; each is claimed as
+ * a schedule fire (the round's key at the interval's start) before its task is queued, so two
+ * replicas never queue two for one interval. Work still queued or running is left alone (the fire
+ * is claimed, no second task is made).
+ */
+export class ProviderRounds {
+  constructor(
+    private readonly root: Db,
+    private readonly schedules: ScheduleRepository,
+    private readonly catalog: CatalogRepository,
+    /** The SP's own tenant: this work concerns every tenant on the provider. */
+    private readonly providerTenant: string,
+    private readonly rounds: readonly ProviderRound[],
+    private readonly log: Logger,
+  ) {}
+
+  /** One scheduler tick at `now`, given the latest claimed fire of every schedule key. */
+  async tick(now: number, last: Map<string, number>): Promise<void> {
+    const rounds = this.rounds.filter((r) => r.intervalMs > 0);
+    if (rounds.length === 0) return;
+    const providers = await this.catalog.allProviders();
+    for (const round of rounds) {
+      const fireAt = intervalStart(now, round.intervalMs);
+      for (const provider of providers) {
+        const key = round.key(provider.id);
+        const previous = last.get(key);
+        if (previous !== undefined && previous >= fireAt) continue;
+        const missed = previous === undefined ? 0 : Math.max(0, Math.round((fireAt - previous) / round.intervalMs) - 1);
+        try {
+          await retryTransient(() => this.fire(round, provider, key, fireAt, missed, now));
+        } catch (err) {
+          // One provider (deleted meanwhile, say) must not keep the others from their round.
+          this.log.warn({ err, providerId: provider.id }, `periodic ${round.what} could not be queued`);
+        }
+      }
+    }
+  }
+
+  private async fire(
+    round: ProviderRound,
+    provider: ProviderRow,
+    key: string,
+    fireAt: number,
+    missed: number,
+    now: number,
+  ) {
+    await inRequestTransaction(this.root, async () => {
+      if (!(await this.schedules.claimFire(key, fireAt, missed, now))) return false;
+      // Claimed first, so a connection that does not take part costs one look per interval.
+      if (round.applies && !(await round.applies(provider))) return false;
+      let taskId: string;
+      try {
+        const { task, created } = await round.queue(provider, this.providerTenant, SLA_PRIORITY);
+        taskId = created ? task.id : `${task.id} (still pending)`;
+      } catch (err) {
+        // A request queued one meanwhile: this interval has its task.
+        if (!(err instanceof ConflictError)) throw err;
+        taskId = 'queued meanwhile';
+      }
+      afterCommit(() =>
+        this.log.info(
+          { providerId: provider.id, fireAt: new Date(fireAt).toISOString(), taskId },
+          `periodic ${round.what}`,
+        ),
+      );
+      return true;
+    });
+  }
+}
