@@ -10,7 +10,13 @@ import {
   type ControlPlaneProc,
   type Proc,
 } from '@cairn/test-harness/processes';
-import { dummyPoints, protectInstance, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import {
+  dummyPoints,
+  protectInstance,
+  waitForTask,
+  writeDummyPoint,
+  type TaskBody,
+} from '@cairn/test-harness/scenario';
 import { waitFor } from '@cairn/test-harness/wait';
 
 // The scheduler runs on the real clock here: an SLA that fires only on 29 February at 02:00 adds no
@@ -23,6 +29,8 @@ interface BackupBody {
   mode: string;
   parentId: string | null;
   deleteTaskId: string | null;
+  createdAt: string;
+  recordedAt: string;
 }
 
 const fast = { durationMs: 50, steps: 1, sizeBytes: 1000 };
@@ -98,6 +106,45 @@ describe.each(backends)('retention and deletes through the provider (%s)', (back
     expect(dummyPoints(storeDir)).toEqual(kept.map((b) => b.externalId).sort());
     const deleted = (await eventsOf('backup.deleted')).filter((e) => deletes.some((t) => t.id === e.taskId));
     expect(deleted).toHaveLength(2);
+  });
+
+  it('keep-last 1 keeps each fresh backup although a sync adopted a point dated 2099; the point is flagged future-dated', async () => {
+    const storeDir = tempDir('dummy-store');
+    const p = await protectInstance(api, 'zone-a', {
+      config: { ...fast, storeDir },
+      sla: { cron: NEVER_DURING_A_TEST, keepLast: 1 },
+    });
+    // A restic snapshot made on a host whose clock said 2099, tagged with the instance.
+    writeDummyPoint(storeDir, 'dummy-from-2099', p.instanceId, { createdAt: '2099-01-01T00:00:00.000Z' });
+    const started = await api.call('POST', `/v1/zones/zone-a/providers/${p.providerId}/sync`);
+    expect(started.status).toBe(202);
+    const sync = await waitForTask(api, started.body.id as string, ENDED);
+    expect(sync.state).toBe('succeeded');
+    const [adopted] = await records(p.instanceId);
+    // Shown with the provider's time, ranked by the time the control plane recorded it.
+    expect(adopted).toMatchObject({ externalId: 'dummy-from-2099', createdAt: '2099-01-01T00:00:00.000Z' });
+    expect(Date.parse(adopted!.recordedAt)).toBeLessThanOrEqual(Date.now());
+    const warnings = (await api.expect(200, 'GET', '/v1/events?after=0&limit=500')).items.filter(
+      (e: { type: string; taskId: string }) => e.type === 'backup.future_dated' && e.taskId === sync.id,
+    );
+    expect(warnings).toMatchObject([
+      {
+        instanceId: p.instanceId,
+        data: { backupId: adopted!.id, providerId: p.providerId, providerTime: '2099-01-01T00:00:00.000Z' },
+      },
+    ]);
+    expect(warnings[0].message).toContain(adopted!.id);
+
+    for (let i = 1; i <= 3; i++) {
+      const made = (await backup(p.instanceId)).backupId!;
+      // Its retention ran with it: the one before it (the 2099 point first) goes, it stays.
+      await deletesSettled(p.instanceId, i);
+      expect(
+        (await records(p.instanceId)).map((r) => r.id),
+        `backup ${i}`,
+      ).toEqual([made]);
+    }
+    expect(dummyPoints(storeDir)).toHaveLength(1);
   });
 
   it('never deletes the base of a kept increment; the whole old chain goes, children first, once no kept point needs it', async () => {

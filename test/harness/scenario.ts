@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Api } from './api.js';
 import { waitFor } from './wait.js';
 
@@ -105,4 +106,14 @@ export function dummyPoints(dir: string): string[] {
     .filter((n) => n.endsWith('.json'))
     .map((n) => n.slice(0, -'.json'.length))
     .sort();
+}
+
+/**
+ * A restore point of `instance` written behind Cairn's back into a dummy provider's `dir`, in the
+ * dummy's own file format (a sync finds it there).
+ */
+export function writeDummyPoint(dir: string, id: string, instance: string, extra: Record<string, unknown> = {}): void {
+  const point = { id, instance, mode: 'FULL', parent: null, size: 7, createdAt: '2026-01-01T00:00:00.000Z', ...extra };
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, `${id}.json`), JSON.stringify(point, null, 2));
 }

@@ -566,7 +566,13 @@ export const Backup = z
     taskId: z.string().nullable(),
     name: z.string(),
     mode: z.string(),
-    createdAt: Time,
+    createdAt: Time.openapi({
+      description: 'when the restore point was made (the provider’s own time for one a sync found)',
+    }),
+    recordedAt: Time.openapi({
+      description:
+        'when the control plane recorded it, what keep-last ranks by: never behind an earlier backup of the instance, never ahead of the time of recording for a point a sync found',
+    }),
     sizeBytes: z.number(),
     addedBytes: z.number().nullable(),
     externalId: z.string(),

@@ -150,6 +150,7 @@ export const backupView = (b: BackupRow) => ({
   name: b.name,
   mode: b.mode,
   createdAt: iso(b.createdAt),
+  recordedAt: iso(b.recordedAt),
   sizeBytes: b.sizeBytes,
   addedBytes: b.addedBytes,
   externalId: b.externalId,

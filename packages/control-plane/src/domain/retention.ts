@@ -1,10 +1,57 @@
 /**
- * Keep-last retention: which of an instance's restore points to delete through the provider.
- * Pure; the store feeds it the instance's records and enqueues one delete-backup task per answer.
+ * Keep-last retention: which of an instance's restore points to delete through the provider, and
+ * the recorded time (`recordedAt`) that ranks them. Pure; the store feeds it the instance's
+ * records and enqueues one delete-backup task per answer.
  */
+
+/**
+ * How far a provider's time may run ahead of the control plane's clock and still be taken as
+ * "now": two hosts' clocks differ a little. A point dated further ahead is future-dated.
+ */
+export const PROVIDER_CLOCK_SKEW_MS = 5 * 60_000;
+
+/** A record of an instance as the recorded-time rules weigh it. */
+export interface RecordedPoint {
+  recordedAt: number;
+  /** Made by one of Cairn's backup tasks (not adopted by a sync). */
+  made: boolean;
+}
+
+/**
+ * The recorded time of a restore point a backup task of Cairn made at `now`: after every record
+ * of the instance, whatever the clock says, so a clock stepped back never ranks a newer backup
+ * below an older one.
+ *
+ * @example madeRecordedAt([{ recordedAt: 5000, made: true }], 1000) // → 5001
+ */
+export function madeRecordedAt(records: readonly RecordedPoint[], now: number): number {
+  return records.reduce((t, r) => Math.max(t, r.recordedAt + 1), now);
+}
+
+/**
+ * The recorded time of a restore point a sync found (the provider dated it `providerTime`) at
+ * `now`: the provider's time, never later than now. A point dated beyond the skew allowance is
+ * future-dated (a host whose clock was wrong): it never outranks a point Cairn made, so it ranks
+ * just below the instance's oldest one.
+ *
+ * @example adoptedRecordedAt([{ recordedAt: 5000, made: true }], Date.parse('2099-01-01'), 9000)
+ * // → { recordedAt: 4999, futureDated: true }
+ */
+export function adoptedRecordedAt(
+  records: readonly RecordedPoint[],
+  providerTime: number,
+  now: number,
+): { recordedAt: number; futureDated: boolean } {
+  if (providerTime <= now + PROVIDER_CLOCK_SKEW_MS)
+    return { recordedAt: Math.min(providerTime, now), futureDated: false };
+  const oldestMade = records.reduce((t, r) => (r.made ? Math.min(t, r.recordedAt - 1) : t), now);
+  return { recordedAt: oldestMade, futureDated: true };
+}
+
 export interface RetainedBackup {
   id: string;
-  createdAt: number;
+  /** When the control plane recorded it, by the rules above: what ranks it. */
+  recordedAt: number;
   /** The record this increment builds on; null for a full or an increment whose base is unknown. */
   parentId: string | null;
   mode: 'FULL' | 'INCREMENT' | string;
@@ -24,19 +71,21 @@ export interface RetentionPolicy {
   now?: number;
 }
 
-/** Newest first; records made in one millisecond are ordered by id (ids grow with time). */
-const newestFirst = (a: RetainedBackup, b: RetainedBackup) =>
-  b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+/** Newest first by recorded time; records of one millisecond are ordered by id (ids grow with time). */
+export const newestFirst = (
+  a: Pick<RetainedBackup, 'id' | 'recordedAt'>,
+  b: Pick<RetainedBackup, 'id' | 'recordedAt'>,
+) => b.recordedAt - a.recordedAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 
 /**
  * The ids to delete, children before their parents (newest first), so a provider that refuses
  * to delete a point an increment still builds on never sees that order.
  *
- * The newest `keepLast` are kept, less those expired at `now`. Unless the plugin handles chains,
+ * The newest `keepLast` by `recordedAt` are kept, less those expired at `now`. Unless the plugin handles chains,
  * every ancestor of a kept increment is kept too, however old or expired: deleting it would leave
  * the kept one unrestorable.
  *
- * @example backupsToDelete([{id:'a',createdAt:1,parentId:null,mode:'FULL'},{id:'b',createdAt:2,parentId:'a',mode:'INCREMENT'}], {keepLast:1, handlesChains:false})
+ * @example backupsToDelete([{id:'a',recordedAt:1,parentId:null,mode:'FULL'},{id:'b',recordedAt:2,parentId:'a',mode:'INCREMENT'}], {keepLast:1, handlesChains:false})
  * // → [] ('a' is the base of the kept 'b')
  */
 export function backupsToDelete(backups: readonly RetainedBackup[], policy: RetentionPolicy): string[] {

@@ -1,5 +1,6 @@
 import type { Transaction } from 'kysely';
 import { backupName } from '../domain/backup-name.js';
+import { adoptedRecordedAt, madeRecordedAt, type RecordedPoint } from '../domain/retention.js';
 import type { Db } from './db.js';
 import { newId } from './ids.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
@@ -35,14 +36,25 @@ export class BackupRepository {
     return pageOf(await q.execute(), page.limit);
   }
 
-  /** The newest backup of an instance (parent of the next incremental). */
+  /** The newest backup of an instance (parent of the next incremental), ranked as keep-last ranks. */
   async latest(instanceId: string): Promise<BackupRow | undefined> {
     return this.db
       .selectFrom('backups')
       .selectAll()
       .where('instanceId', '=', instanceId)
+      .orderBy('recordedAt', 'desc')
       .orderBy('id', 'desc')
       .executeTakeFirst();
+  }
+
+  /** The instance's records as the recorded-time rules weigh them (those Cairn made have a task). */
+  private async recordedPoints(trx: Trx, instanceId: string): Promise<RecordedPoint[]> {
+    const rows = await trx
+      .selectFrom('backups')
+      .select(['recordedAt', 'taskId'])
+      .where('instanceId', '=', instanceId)
+      .execute();
+    return rows.map((r) => ({ recordedAt: Number(r.recordedAt), made: r.taskId !== null }));
   }
 
   /** One backup record per task: the unique task_id makes a second insert impossible. */
@@ -83,6 +95,7 @@ export class BackupRepository {
       expiresAt: null,
       deleteTaskId: null,
       vanishedAt: null,
+      recordedAt: madeRecordedAt(await this.recordedPoints(trx, task.instanceId), madeAt),
     };
     await trx.insertInto('backups').values(row).execute();
     await trx.updateTable('tasks').set({ backupId: row.id }).where('id', '=', task.id).execute();
@@ -101,7 +114,8 @@ export class BackupRepository {
   /**
    * A record for a restore point a sync found and no record named: the provider made it (an
    * operator, another tool, a backup whose result never arrived), so it is written as the
-   * listing describes it, on the owner instance's current offering.
+   * listing describes it, on the owner instance's current offering. `futureDated`: the provider
+   * dated it ahead of `now` (beyond the skew allowance), so it ranks below the instance's backups.
    */
   async adopt(
     trx: Trx,
@@ -115,7 +129,12 @@ export class BackupRepository {
       expiresAt: number | null;
     },
     now: number,
-  ): Promise<BackupRow> {
+  ): Promise<{ row: BackupRow; futureDated: boolean }> {
+    const { recordedAt, futureDated } = adoptedRecordedAt(
+      await this.recordedPoints(trx, instance.id),
+      point.createdAt,
+      now,
+    );
     const row: BackupRow = {
       id: newId('bkp', now),
       tenantId: instance.tenantId,
@@ -134,9 +153,10 @@ export class BackupRepository {
       expiresAt: point.expiresAt,
       deleteTaskId: null,
       vanishedAt: null,
+      recordedAt,
     };
     await trx.insertInto('backups').values(row).execute();
-    return row;
+    return { row, futureDated };
   }
 
   /** Marks records as vanished from their provider (`at`), or clears the mark (null). */

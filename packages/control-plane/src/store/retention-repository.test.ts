@@ -1,9 +1,11 @@
+import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import { AgentRepository, type AgentHelloInfo } from './agent-repository.js';
 import { BackupRepository } from './backup-repository.js';
 import { CatalogRepository } from './catalog-repository.js';
 import { migrate, openStore, type Store } from './db.js';
+import * as recordedAtMigration from './migrations/0017-recorded-at.js';
 import { EventRepository } from './event-repository.js';
 import { HANDLES_CHAINS, RetentionRepository } from './retention-repository.js';
 import { SecretBox } from './secrets.js';
@@ -83,25 +85,28 @@ describe.each(backends)('retention through the provider, in the store (%s)', (ba
     await tdb?.drop();
   });
 
+  const backupTask = (instanceId: string) =>
+    tasks.create({
+      kind: 'backup',
+      tenantId,
+      instanceId,
+      backupId: null,
+      offeringId,
+      providerId,
+      plugin: PLUGIN,
+      zone: 'z',
+      pinnedAgentId: null,
+      priority: 0,
+      params: {},
+    });
+
   /** An instance with a full and an increment on it; the task of the increment. */
   async function chainOfTwo() {
     const instance = await catalog.createInstance({ tenantId, name: 'vm', zone: 'z', locator: {}, agentId: null });
     await catalog.setInstanceOffering(instance.id, offeringId);
     const made = [];
     for (const [i, mode] of (['FULL', 'INCREMENT'] as const).entries()) {
-      const task = await tasks.create({
-        kind: 'backup',
-        tenantId,
-        instanceId: instance.id,
-        backupId: null,
-        offeringId,
-        providerId,
-        plugin: PLUGIN,
-        zone: 'z',
-        pinnedAgentId: null,
-        priority: 0,
-        params: {},
-      });
+      const task = await backupTask(instance.id);
       await store.db
         .transaction()
         .execute((trx) =>
@@ -146,5 +151,95 @@ describe.each(backends)('retention through the provider, in the store (%s)', (ba
       instanceId: all.instanceId,
     });
     expect(base.deleteTaskId).toBe(deletes[0]!.id);
+  });
+
+  it('ranks by recorded time: a clock stepped back and a point dated 2099 never doom the backup just made', async () => {
+    await agents.markConnected(agentIds[0]!, 's1', hello(['backup', 'delete-backup']));
+    await agents.markConnected(agentIds[1]!, 's2', hello(['backup', 'delete-backup']));
+    const instance = await catalog.createInstance({ tenantId, name: 'clocked', zone: 'z', locator: {}, agentId: null });
+    await catalog.setInstanceOffering(instance.id, offeringId);
+    const now = Date.parse('2026-06-01T00:00:00Z');
+    let clock = now;
+    const clocked = new BackupRepository(store.db, () => clock);
+    const of = (id: string) =>
+      store.db
+        .transaction()
+        .execute(async (trx) => (await clocked.ofInstance(trx, instance.id)).find((b) => b.id === id)!);
+    const adopt = (externalId: string, createdAt: number) =>
+      store.db
+        .transaction()
+        .execute((trx) =>
+          clocked.adopt(
+            trx,
+            { id: instance.id, tenantId, name: 'clocked', offeringId },
+            { externalId, createdAt, sizeBytes: 1, mode: 'FULL', parentId: null, expiresAt: null },
+            clock,
+          ),
+        );
+    /** A backup task's result recorded at `clock`, then keep-last (1) as after every backup. */
+    const made = async (externalId: string) => {
+      const task = await backupTask(instance.id);
+      await store.db.transaction().execute(async (trx) => {
+        await clocked.recordFromTask(
+          trx,
+          task,
+          { externalId, sizeBytes: 1, addedBytes: 1, mode: 'FULL', parentExternalId: '' },
+          clock,
+        );
+        await retention.afterBackup(trx, task, clock);
+      });
+      return (await tasks.get(task.id))!.backupId!;
+    };
+    const doomed = async () => (await deletesOf(instance.id)).map((t) => t.backupId).sort();
+
+    const y2099 = Date.parse('2099-01-01T00:00:00Z');
+    const first = await adopt('from-2099', y2099);
+    // No backup of Cairn's yet: recorded at now.
+    expect(first).toMatchObject({ futureDated: true, row: { createdAt: y2099, recordedAt: now } });
+
+    clock = now - 365 * 24 * 3600_000; // stepped back a year
+    const b1 = await made('b1');
+    expect((await of(b1)).recordedAt).toBe(now + 1);
+    expect(await doomed()).toEqual([first.row.id]);
+
+    clock = now + 1000 * 24 * 3600_000; // forward, then back again
+    const b2 = await made('b2');
+    clock = now - 1;
+    const b3 = await made('b3');
+    expect((await of(b3)).recordedAt).toBe((await of(b2)).recordedAt + 1);
+    expect((await of(b3)).createdAt).toBe(now - 1);
+    expect(await doomed()).toEqual([first.row.id, b1, b2].sort());
+    expect((await clocked.latest(instance.id))?.id).toBe(b3);
+
+    // Found dated ahead of the clock: below every backup Cairn made (b1 is the oldest still there).
+    clock = now + 5000 * 24 * 3600_000;
+    const second = await adopt('from-2099-too', y2099);
+    expect(second).toMatchObject({ futureDated: true, row: { recordedAt: (await of(b1)).recordedAt - 1 } });
+    expect((await clocked.latest(instance.id))?.id).toBe(b3);
+    // Within the skew allowance of the clock: recorded at now, not future-dated, and the newest.
+    const near = await adopt('near', clock + 60_000);
+    expect(near).toMatchObject({ futureDated: false, row: { recordedAt: clock } });
+    expect((await clocked.latest(instance.id))?.id).toBe(near.row.id);
+  });
+
+  it('migration 0017 records existing points at their createdAt, never later than its own now', async () => {
+    await recordedAtMigration.down(store.db as unknown as Kysely<unknown>);
+    const instance = await catalog.createInstance({ tenantId, name: 'old', zone: 'z', locator: {}, agentId: null });
+    const before = Date.now();
+    for (const [id, createdAt] of [
+      ['bkp_m1', 1000],
+      ['bkp_m2', Date.parse('2099-01-01')],
+    ] as const) {
+      await sql`insert into backups (id, tenant_id, instance_id, offering_id, task_id, name, mode, created_at, size_bytes, external_id)
+        values (${id}, ${tenantId}, ${instance.id}, ${offeringId}, null, ${id}, 'FULL', ${createdAt}, 1, ${id})`.execute(
+        store.db,
+      );
+    }
+    await recordedAtMigration.up(store.db as unknown as Kysely<unknown>);
+    const rows = await store.db.transaction().execute((trx) => backups.ofInstance(trx, instance.id));
+    const at = new Map(rows.map((r) => [r.id, Number(r.recordedAt)]));
+    expect(at.get('bkp_m1')).toBe(1000);
+    expect(at.get('bkp_m2')).toBeGreaterThanOrEqual(before);
+    expect(at.get('bkp_m2')).toBeLessThanOrEqual(Date.now());
   });
 });

@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import { ConflictError } from '../domain/errors.js';
-import { backupsToDelete } from '../domain/retention.js';
+import { backupsToDelete, newestFirst } from '../domain/retention.js';
 import { isTerminal, type TaskState } from '../domain/task.js';
 import type { AgentRepository } from './agent-repository.js';
 import type { BackupRepository } from './backup-repository.js';
@@ -70,7 +70,7 @@ export class RetentionRepository {
       const records = await this.backups.ofInstance(trx, instanceId);
       const out: TaskRow[] = [];
       // Children before parents, as retention does: a provider may refuse a base still in use.
-      const ordered = records.sort((x, y) => y.createdAt - x.createdAt || (x.id < y.id ? 1 : -1));
+      const ordered = records.sort(newestFirst);
       const ids = taskIds(ordered.length, now);
       for (const [i, b] of ordered.entries()) {
         out.push((await this.requestDelete(trx, b, priority, now, 'request', ids[i]))!.task);

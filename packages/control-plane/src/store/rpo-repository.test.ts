@@ -71,7 +71,7 @@ describe.each(backends)('RPO state store (%s)', (backend) => {
       ids.push(row.id);
     }
     ids.sort();
-    const addBackup = (i: number, instanceId: string, createdAt: number) =>
+    const addBackup = (i: number, instanceId: string, createdAt: number, recordedAt = createdAt) =>
       store.db
         .insertInto('backups')
         .values({
@@ -89,6 +89,7 @@ describe.each(backends)('RPO state store (%s)', (backend) => {
           parentId: null,
           expiresAt: null,
           deleteTaskId: null,
+          recordedAt,
         })
         .execute();
     expect(await rpo.oldestLastBackup()).toBeNull();
@@ -113,5 +114,13 @@ describe.each(backends)('RPO state store (%s)', (backend) => {
     await addBackup(3, ids[2]!, 250);
     await addBackup(4, ids[2]!, 50);
     expect(await rpo.oldestLastBackup()).toBe(250);
+
+    // A point its provider dated 2099, recorded at 400: it counts from 400, not from 2099. A
+    // backup recorded ahead of its createdAt (the clock was stepped back) counts from createdAt.
+    await addBackup(5, ids[0]!, Date.parse('2099-01-01'), 400);
+    expect((await rpo.watchedOne(ids[0]!, [offeringId]))?.lastBackupAt).toBe(400);
+    await addBackup(6, ids[2]!, 350, 9_000_000);
+    expect((await rpo.watchedOne(ids[2]!, [offeringId]))?.lastBackupAt).toBe(350);
+    expect(await rpo.oldestLastBackup()).toBe(350);
   });
 });

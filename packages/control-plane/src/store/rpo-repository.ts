@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from './db.js';
 import type { RpoStateRow } from './schema.js';
 
@@ -13,6 +14,14 @@ export interface WatchedInstance {
   /** The recorded breach, if any. */
   breachedAt: number | null;
 }
+
+/**
+ * When a restore point was made as far as the RPO watch trusts it: its createdAt, but never later
+ * than when the control plane recorded it. A backup Cairn made keeps the clock's time of making
+ * (its recorded time may run ahead after the clock was stepped back); a point a sync found dated
+ * in the future counts from its recording, so it cannot make an instance look protected for ever.
+ */
+const trustedTime = sql<number>`case when ${sql.ref('backups.recordedAt')} < ${sql.ref('backups.createdAt')} then ${sql.ref('backups.recordedAt')} else ${sql.ref('backups.createdAt')} end`;
 
 /**
  * The RPO watch's state (`rpo_state`): one row per instance in breach. Raising and clearing a
@@ -45,7 +54,7 @@ export class RpoRepository {
         'rpoState.breachedAt',
         eb
           .selectFrom('backups')
-          .select((b) => b.fn.max('backups.createdAt').as('m'))
+          .select((b) => b.fn.max(trustedTime).as('m'))
           .whereRef('backups.instanceId', '=', 'instances.id')
           .as('lastBackupAt'),
       ])
@@ -122,7 +131,7 @@ export class RpoRepository {
       .selectFrom((db) =>
         db
           .selectFrom('backups')
-          .select((eb) => eb.fn.max('createdAt').as('at'))
+          .select((eb) => eb.fn.max(trustedTime).as('at'))
           .groupBy('instanceId')
           .as('newest'),
       )

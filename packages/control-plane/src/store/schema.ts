@@ -191,6 +191,12 @@ export interface BackupRow {
   deleteTaskId: string | null;
   /** When a sync found the restore point gone from its provider (migration 0009); null: not vanished. */
   vanishedAt: number | null;
+  /**
+   * When the control plane recorded the restore point (migration 0017), what keep-last ranks by:
+   * after every earlier record of the instance for a backup Cairn made, never after the time of
+   * recording for one a sync found (domain/retention.ts).
+   */
+  recordedAt: number;
 }
 export interface IdempotencyKeyRow {
   /** The API token that made the request: a record answers only the principal that made it. */

@@ -177,14 +177,21 @@ export class SyncRepository {
       listedAt: task.dispatchedAt ?? task.createdAt,
     });
     const byId = new Map(records.map((r) => [r.id, r]));
-    const event = async (tenantId: string, instanceId: string, type: string, message: string, backupId: string) =>
+    const event = async (
+      tenantId: string,
+      instanceId: string,
+      type: string,
+      message: string,
+      backupId: string,
+      extra: Record<string, unknown> = {},
+    ) =>
       this.events.append(trx, {
         ...this.eventBase(task, now),
         tenantId,
         instanceId,
         type,
         message,
-        data: JSON.stringify({ backupId, providerId: task.providerId }),
+        data: JSON.stringify({ backupId, providerId: task.providerId, ...extra }),
       });
 
     await this.backups.setVanished(trx, plan.reappeared, null);
@@ -226,7 +233,7 @@ export class SyncRepository {
     for (const { point, instanceId } of plan.adopt) {
       const instance = instanceById.get(instanceId)!;
       const parents = ownedBy(instanceId);
-      const row = await this.backups.adopt(
+      const { row, futureDated } = await this.backups.adopt(
         trx,
         { id: instance.id, tenantId: instance.tenantId, name: instance.name, offeringId: instance.offeringId! },
         {
@@ -248,6 +255,17 @@ export class SyncRepository {
         `restore point ${point.externalId} found on the provider by a sync, recorded as backup ${row.id}`,
         row.id,
       );
+      if (futureDated) {
+        const providerTime = new Date(point.createdAt).toISOString();
+        await event(
+          instance.tenantId,
+          instance.id,
+          'backup.future_dated',
+          `restore point ${point.externalId} (backup ${row.id} of instance ${instance.id}) is dated ${providerTime} by its provider, ahead of the control plane's clock; it ranks below the instance's backups for keep-last`,
+          row.id,
+          { providerTime },
+        );
+      }
     }
 
     // Retention over what is now recorded and still listed: keep-last, expiry, failed deletes again.
