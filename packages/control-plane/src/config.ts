@@ -45,6 +45,8 @@ export interface Config {
   schedulerTickMs: number;
   /** Seconds between periodic syncs of every provider connection (on the scheduler's clock); 0: off. */
   syncIntervalS: number;
+  /** A sync that would mark more than this share of a provider's live records vanished at once (and more than one) is held for an operator; 1: never. */
+  syncVanishShare: number;
   /** How long an in-place restore waits for the plugin to tell the instance's power state. */
   powerStateWaitMs: number;
   /** How long POST .../providers/{id}/preflight waits for the checks before it answers 202. */
@@ -98,6 +100,11 @@ const schema = z.object({
     .min(0, 'must be 0 (no periodic sync) or a number of seconds')
     .max(7 * 24 * 3600, 'must be at most 604800 seconds (a week)')
     .default(300),
+  CAIRN_SYNC_VANISH_SHARE: z.coerce
+    .number({ message: 'must be a number above 0 and at most 1 (1: never hold a sync)' })
+    .gt(0, 'must be a number above 0 and at most 1 (1: never hold a sync)')
+    .max(1, 'must be a number above 0 and at most 1 (1: never hold a sync)')
+    .default(0.5),
   CAIRN_POWER_STATE_WAIT_MS: int(100).max(120_000).default(30_000),
   CAIRN_PREFLIGHT_WAIT_MS: int(100).max(120_000).default(30_000),
   CAIRN_TEST_CLOCK_FILE: z.string().min(1).optional(),
@@ -176,6 +183,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     assignMaxSends: e.CAIRN_ASSIGN_MAX_SENDS,
     schedulerTickMs: e.CAIRN_SCHEDULER_TICK_MS,
     syncIntervalS: e.CAIRN_SYNC_INTERVAL_S,
+    syncVanishShare: e.CAIRN_SYNC_VANISH_SHARE,
     powerStateWaitMs: e.CAIRN_POWER_STATE_WAIT_MS,
     preflightWaitMs: e.CAIRN_PREFLIGHT_WAIT_MS,
     testClockFile: e.CAIRN_TEST_CLOCK_FILE,
