@@ -354,6 +354,34 @@ describe.each(backends)('provider sync and the drift report (%s)', (backend) => 
     expect((await drift(p.providerId)).counts).toMatchObject({ known: 1, vanished: 9 });
   });
 
+  it('?confirm=true while a sync is queued confirms that sync', async () => {
+    // A zone of its own, so that its one agent can be stopped while the sync waits.
+    const late = await enrollAgent(cp, 'zone-late', 'host-late');
+    let lateAgent = await startAgent(late.stateDir);
+    try {
+      const storeDir = tempDir('dummy-store');
+      const p = await protectInstance(api, 'zone-late', { config: { ...fast, storeDir } });
+      for (let i = 0; i < 3; i++) writePoint(storeDir, `dummy-late-${i}`, p.instanceId);
+      const url = `/v1/zones/zone-late/providers/${p.providerId}/sync`;
+      expect((await waitForTask(api, (await api.expect(202, 'POST', url)).id, ENDED)).state).toBe('succeeded');
+      expect(await records(p.instanceId)).toHaveLength(3);
+      await lateAgent.stop();
+      for (let i = 0; i < 3; i++) fs.unlinkSync(path.join(storeDir, `dummy-late-${i}.json`));
+
+      const queued = await api.expect(202, 'POST', url);
+      expect(queued.state).toBe('queued');
+      const confirmed = await api.expect(202, 'POST', `${url}?confirm=true`);
+      expect(confirmed.id).toBe(queued.id);
+      lateAgent = await startAgent(late.stateDir);
+      expect((await waitForTask(api, queued.id as string, ENDED)).state).toBe('succeeded');
+      const report = await api.expect(200, 'GET', `/v1/zones/zone-late/providers/${p.providerId}/drift`);
+      expect(report).toMatchObject({ taskId: queued.id, held: null, counts: { vanished: 3 } });
+      expect((await records(p.instanceId)).every((r) => r.vanishedAt !== null)).toBe(true);
+    } finally {
+      await lateAgent.stop();
+    }
+  });
+
   it('a sync already queued is answered again instead of a second one', async () => {
     // A zone without agents: the sync stays queued.
     const provider = await api.expect(201, 'POST', '/v1/zones/zone-idle/providers', {
