@@ -128,6 +128,7 @@ describe.each(backends)('provider sync and the drift report (%s)', (backend) => 
       expired: [],
       orphaned: ['dummy-orphan'],
       removed: [],
+      held: null,
       truncated: false,
     });
     expect(await eventsOf('backup.adopted', task.id)).toHaveLength(1);
@@ -261,6 +262,124 @@ describe.each(backends)('provider sync and the drift report (%s)', (backend) => 
     expect(await eventsOf('backup.deleted', task.id)).toHaveLength(1);
     await waitFor(async () => (await records(p.instanceId)).length === 0, 'the expired point to be deleted');
     expect(dummyPoints(storeDir)).toEqual([]);
+  });
+
+  it('a sync that would mark 9 of 10 points vanished marks none and waits; ?confirm=true marks them and ends the hold', async () => {
+    const storeDir = tempDir('dummy-store');
+    const p = await protectInstance(api, 'zone-a', { config: { ...fast, storeDir } });
+    for (let i = 0; i < 10; i++) writePoint(storeDir, `dummy-many-${i}`, p.instanceId);
+    expect((await sync(p.providerId)).state).toBe('succeeded');
+    const all = await records(p.instanceId);
+    expect(all).toHaveLength(10);
+    const kept = all[0]!;
+    const lost = all.slice(1);
+    const lostFiles = lost.map((r) => {
+      const file = path.join(storeDir, `${r.externalId}.json`);
+      const text = fs.readFileSync(file, 'utf8');
+      fs.unlinkSync(file);
+      return { file, text };
+    });
+    const lostIds = lost.map((r) => r.id).sort();
+    const confirm = `POST /v1/zones/zone-a/providers/${p.providerId}/sync?confirm=true`;
+
+    // A sync holds: it succeeds, marks nothing, and says why and how to go on.
+    const held = await sync(p.providerId);
+    expect(held.state).toBe('succeeded');
+    expect((await records(p.instanceId)).every((r) => r.vanishedAt === null)).toBe(true);
+    const report = await drift(p.providerId);
+    expect(report).toMatchObject({
+      taskId: held.id,
+      counts: { known: 1, vanished: 0, adopted: 0 },
+      vanished: [],
+      held: { vanishing: 9, of: 10, confirm, since: expect.stringMatching(/^\d{4}-/) as string },
+    });
+    expect([...report.held.ids].sort()).toEqual(lostIds);
+    expect(await eventsOf('backup.vanished', held.id)).toEqual([]);
+    // The SP's event (its own tenant's, like the sync task): it concerns every tenant of the provider.
+    const spTenant = (await api.expect(200, 'GET', `/v1/instances/${p.instanceId}`)).tenantId as string;
+    const [event] = await eventsOf('provider.sync_held', held.id);
+    expect(event).toMatchObject({
+      tenantId: spTenant,
+      instanceId: null,
+      data: { providerId: p.providerId, vanishing: 9, of: 10, confirm, since: report.held.since },
+    });
+    expect(event.message).toContain('9 of its 10 restore points');
+    expect(event.message).toContain(confirm);
+    // The record of a missing point is not marked: a restore is not refused as backup_vanished.
+    expect((await api.expect(200, 'GET', `/v1/backups/${lost[0]!.id}`)).vanishedAt).toBeNull();
+
+    // A plain sync still holds, since the first held one.
+    const again = await sync(p.providerId);
+    const still = await drift(p.providerId);
+    expect(still).toMatchObject({ taskId: again.id, held: { vanishing: 9, of: 10, since: report.held.since } });
+    expect(await eventsOf('provider.sync_held', again.id)).toHaveLength(1);
+
+    // The points come back: the next sync is not held, and ends the hold.
+    for (const { file, text } of lostFiles) fs.writeFileSync(file, text);
+    await sync(p.providerId);
+    expect((await drift(p.providerId)).held).toBeNull();
+    for (const { file } of lostFiles) fs.unlinkSync(file);
+    const heldAgain = await sync(p.providerId);
+    expect((await drift(p.providerId)).held.since).not.toBe(report.held.since);
+
+    // Bad confirmations are refused, naming the parameter, and queue nothing.
+    const syncsBefore = (await syncTasks(api)).length;
+    for (const bad of ['yes', 'TRUE', '1', '']) {
+      const r = await api.call('POST', `/v1/zones/zone-a/providers/${p.providerId}/sync?confirm=${bad}`);
+      expect(r.status, bad).toBe(400);
+      expect(r.headers.get('content-type'), bad).toMatch(/application\/problem\+json/);
+      expect(JSON.stringify(r.body), bad).toContain('confirm');
+    }
+    expect(await syncTasks(api)).toHaveLength(syncsBefore);
+    expect((await drift(p.providerId)).taskId).toBe(heldAgain.id);
+
+    // The operator confirms: the 9 are marked vanished and the hold ends.
+    const confirmed = await api.call('POST', `/v1/zones/zone-a/providers/${p.providerId}/sync?confirm=true`);
+    expect(confirmed.status).toBe(202);
+    expect((await waitForTask(api, confirmed.body.id as string, ENDED)).state).toBe('succeeded');
+    const after = await drift(p.providerId);
+    expect(after).toMatchObject({ taskId: confirmed.body.id, held: null, counts: { known: 1, vanished: 9 } });
+    expect([...after.vanished].sort()).toEqual(lostIds);
+    const marked = await records(p.instanceId);
+    expect(marked.filter((r) => r.vanishedAt !== null).map((r) => r.id)).toEqual(lostIds);
+    expect(marked.find((r) => r.id === kept.id)!.vanishedAt).toBeNull();
+    expect(await eventsOf('backup.vanished', confirmed.body.id as string)).toHaveLength(9);
+    expect(await eventsOf('provider.sync_held', confirmed.body.id as string)).toEqual([]);
+    const refused = await api.call('POST', `/v1/backups/${lost[0]!.id}/restore`);
+    expect([refused.status, refused.body.code]).toEqual([409, 'backup_vanished']);
+
+    // The confirmation was the one sync's: the next plain sync has nothing new to hold or mark.
+    await sync(p.providerId);
+    expect((await drift(p.providerId)).held).toBeNull();
+    expect((await drift(p.providerId)).counts).toMatchObject({ known: 1, vanished: 9 });
+  });
+
+  it('?confirm=true while a sync is queued confirms that sync', async () => {
+    // A zone of its own, so that its one agent can be stopped while the sync waits.
+    const late = await enrollAgent(cp, 'zone-late', 'host-late');
+    let lateAgent = await startAgent(late.stateDir);
+    try {
+      const storeDir = tempDir('dummy-store');
+      const p = await protectInstance(api, 'zone-late', { config: { ...fast, storeDir } });
+      for (let i = 0; i < 3; i++) writePoint(storeDir, `dummy-late-${i}`, p.instanceId);
+      const url = `/v1/zones/zone-late/providers/${p.providerId}/sync`;
+      expect((await waitForTask(api, (await api.expect(202, 'POST', url)).id, ENDED)).state).toBe('succeeded');
+      expect(await records(p.instanceId)).toHaveLength(3);
+      await lateAgent.stop();
+      for (let i = 0; i < 3; i++) fs.unlinkSync(path.join(storeDir, `dummy-late-${i}.json`));
+
+      const queued = await api.expect(202, 'POST', url);
+      expect(queued.state).toBe('queued');
+      const confirmed = await api.expect(202, 'POST', `${url}?confirm=true`);
+      expect(confirmed.id).toBe(queued.id);
+      lateAgent = await startAgent(late.stateDir);
+      expect((await waitForTask(api, queued.id as string, ENDED)).state).toBe('succeeded');
+      const report = await api.expect(200, 'GET', `/v1/zones/zone-late/providers/${p.providerId}/drift`);
+      expect(report).toMatchObject({ taskId: queued.id, held: null, counts: { vanished: 3 } });
+      expect((await records(p.instanceId)).every((r) => r.vanishedAt !== null)).toBe(true);
+    } finally {
+      await lateAgent.stop();
+    }
   });
 
   it('a sync already queued is answered again instead of a second one', async () => {

@@ -74,6 +74,17 @@ describe('control plane configuration', () => {
     }
   });
 
+  it('holds a sync that would mark more than half of the live points vanished by default; the share is in (0, 1]', () => {
+    expect(loadConfig({}).syncVanishShare).toBe(0.5);
+    expect(loadConfig({ CAIRN_SYNC_VANISH_SHARE: '1' }).syncVanishShare).toBe(1);
+    expect(loadConfig({ CAIRN_SYNC_VANISH_SHARE: '0.05' }).syncVanishShare).toBe(0.05);
+    for (const bad of ['0', '-0.5', '1.01', '50%', 'half', '', 'Infinity']) {
+      expect(() => loadConfig({ CAIRN_SYNC_VANISH_SHARE: bad }), bad).toThrow(
+        /CAIRN_SYNC_VANISH_SHARE: must be a number above 0 and at most 1/,
+      );
+    }
+  });
+
   it('takes the global task limit from CAIRN_MAX_RUNNING_TASKS, or its former name; two different values are an error', () => {
     expect(loadConfig({}).maxConcurrentTasks).toBe(1000);
     expect(loadConfig({ CAIRN_MAX_RUNNING_TASKS: '7' }).maxConcurrentTasks).toBe(7);

@@ -47,6 +47,8 @@ export interface Config {
   syncIntervalS: number;
   /** How often each connection whose plugin declares `prune` is pruned (0: never by the clock). */
   pruneIntervalS: number;
+  /** A sync that would mark more than this share of a provider's live records vanished at once (and more than one) is held for an operator; 1: never. */
+  syncVanishShare: number;
   /** How long an in-place restore waits for the plugin to tell the instance's power state. */
   powerStateWaitMs: number;
   /** How long POST .../providers/{id}/preflight waits for the checks before it answers 202. */
@@ -106,6 +108,11 @@ const schema = z.object({
     .min(0, 'must be 0 (no periodic prune) or a number of seconds')
     .max(30 * 24 * 3600, 'must be at most 2592000 seconds (30 days)')
     .default(24 * 3600),
+  CAIRN_SYNC_VANISH_SHARE: z.coerce
+    .number({ message: 'must be a number above 0 and at most 1 (1: never hold a sync)' })
+    .gt(0, 'must be a number above 0 and at most 1 (1: never hold a sync)')
+    .max(1, 'must be a number above 0 and at most 1 (1: never hold a sync)')
+    .default(0.5),
   CAIRN_POWER_STATE_WAIT_MS: int(100).max(120_000).default(30_000),
   CAIRN_PREFLIGHT_WAIT_MS: int(100).max(120_000).default(30_000),
   CAIRN_TEST_CLOCK_FILE: z.string().min(1).optional(),
@@ -185,6 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     schedulerTickMs: e.CAIRN_SCHEDULER_TICK_MS,
     syncIntervalS: e.CAIRN_SYNC_INTERVAL_S,
     pruneIntervalS: e.CAIRN_PRUNE_INTERVAL_S,
+    syncVanishShare: e.CAIRN_SYNC_VANISH_SHARE,
     powerStateWaitMs: e.CAIRN_POWER_STATE_WAIT_MS,
     preflightWaitMs: e.CAIRN_PREFLIGHT_WAIT_MS,
     testClockFile: e.CAIRN_TEST_CLOCK_FILE,

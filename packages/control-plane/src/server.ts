@@ -96,7 +96,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     jobs.keepLastOf(trx, task),
   );
   const providerSchedules = new ProviderScheduleRepository(db, catalog, tasks, agents, events);
-  const sync = new SyncRepository(db, backups, tasks, retention, events);
+  const sync = new SyncRepository(db, backups, tasks, retention, events, config.syncVanishShare);
   endings.on(retention.deleteEnded);
   endings.on(providerSchedules.taskEnded);
   endings.on(sync.taskEnded);

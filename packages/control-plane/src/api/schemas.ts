@@ -348,6 +348,22 @@ export const DriftReport = z
     expired: Ids('backup ids this sync queued a delete-backup task for (keep-last, expiry)'),
     orphaned: Ids('external ids of listed points no instance of the provider owns'),
     removed: Ids('backup ids removed: a delete was asked for and the provider no longer lists them'),
+    held: z
+      .object({
+        vanishing: z.number().int().openapi({ description: 'how many records this sync would have marked vanished' }),
+        of: z
+          .number()
+          .int()
+          .openapi({ description: "the provider's live records (not marked vanished, no delete asked)" }),
+        since: Time.openapi({ description: "when the provider's syncs began to be held" }),
+        confirm: z.string().openapi({ description: 'the request that marks them vanished anyway' }),
+        ids: Ids('backup ids this sync would have marked vanished'),
+      })
+      .nullable()
+      .openapi({
+        description:
+          'null unless the sync would have marked more than CAIRN_SYNC_VANISH_SHARE of the live records vanished at once (and more than one): then it marked none of them, and applied everything else',
+      }),
     truncated: z.boolean().openapi({ description: 'some list holds only its first 1,000 ids (the counts are whole)' }),
   })
   .openapi('DriftReport');
@@ -543,6 +559,14 @@ export const RemoveOfferingQuery = z
       .enum(['true', 'false'])
       .optional()
       .openapi({ description: 'true: also delete every restore point of the instance through the provider' }),
+  })
+  .strict();
+export const SyncQuery = z
+  .object({
+    confirm: z.enum(['true', 'false']).optional().openapi({
+      description:
+        'true: this sync marks the restore points the provider no longer lists vanished even when they are more than CAIRN_SYNC_VANISH_SHARE of its live ones (a held sync, see the drift report)',
+    }),
   })
   .strict();
 export const Progress = z

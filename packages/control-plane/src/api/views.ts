@@ -170,6 +170,7 @@ export const driftView = (providerId: string, d: StoredDrift) => ({
   expired: d.expired,
   orphaned: d.orphaned,
   removed: d.removed,
+  held: d.held ? { ...d.held, since: iso(d.held.since) } : null,
   truncated: d.truncated,
 });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   driftReport,
+  holdsVanishing,
   intervalStart,
   parseListing,
   planSync,
@@ -103,8 +104,8 @@ describe('planSync', () => {
     { id: 'ins_a', busy: false },
     { id: 'ins_b', busy: true },
   ];
-  const plan = (points: ListedPoint[], records: SyncedRecord[] = []) =>
-    planSync({ points, records, instances, listedAt: T + 1000 });
+  const plan = (points: ListedPoint[], records: SyncedRecord[] = [], vanishing = { share: 0.5, confirmed: false }) =>
+    planSync({ points, records, instances, listedAt: T + 1000, vanishing });
 
   it('matches listed points to records by external id', () => {
     expect(plan([point('p1')], [record('bkp_1', 'p1')])).toMatchObject({ known: ['bkp_1'], adopt: [], vanished: [] });
@@ -158,7 +159,58 @@ describe('planSync', () => {
       vanished: ['bkp_gone', 'bkp_marked'],
       newlyVanished: ['bkp_gone'],
       removed: ['bkp_deleted'],
+      held: null,
     });
+  });
+
+  describe('a sync that would mark too many vanished at once', () => {
+    // Ten live records, one of them listed; two more already marked or on their way out.
+    const records = [
+      ...Array.from({ length: 10 }, (_, i) => record(`bkp_${i}`, `p${i}`)),
+      record('bkp_marked', 'marked', { vanishedAt: T }),
+      record('bkp_deleted', 'deleted', { deleteAsked: true }),
+    ];
+    const gone = Array.from({ length: 9 }, (_, i) => `bkp_${i + 1}`);
+
+    it('marks none of them, names them and the live count, and applies the rest', () => {
+      const out = plan([point('p0'), point('stranger'), point('new', { instanceId: 'ins_a' })], records);
+      expect(out).toMatchObject({
+        known: ['bkp_0'],
+        vanished: ['bkp_marked'],
+        newlyVanished: [],
+        removed: ['bkp_deleted'],
+        held: { ids: gone, of: 10 },
+      });
+      expect(out.adopt.map((a) => a.point.externalId)).toEqual(['new']);
+      expect(out.orphaned).toEqual(['stranger']);
+    });
+
+    it('marks them all once an operator confirmed this sync', () => {
+      const out = plan([point('p0')], records, { share: 0.5, confirmed: true });
+      expect(out).toMatchObject({ vanished: [...gone, 'bkp_marked'], newlyVanished: gone, held: null });
+    });
+
+    it('marks them all under a share of 1, and counts no record that was marked or has a delete asked', () => {
+      expect(plan([point('p0')], records, { share: 1, confirmed: false }).held).toBeNull();
+      // 9 of 10 is more than 0.8 of them; 9 of 12 would not be.
+      expect(plan([point('p0')], records, { share: 0.8, confirmed: false }).held).toMatchObject({ of: 10 });
+    });
+  });
+});
+
+describe('holdsVanishing', () => {
+  it.each([
+    [10, 9, 0.5, true],
+    [10, 6, 0.5, true],
+    [10, 5, 0.5, false],
+    [10, 10, 1, false],
+    [2, 2, 0.5, true],
+    // A single point never holds a sync, whatever the share.
+    [1, 1, 0.5, false],
+    [2, 1, 0.1, false],
+    [10, 0, 0.01, false],
+  ])('%i live, %i vanishing, share %d: held %s', (live, vanishing, share, held) => {
+    expect(holdsVanishing(live, vanishing, share)).toBe(held);
   });
 });
 
@@ -173,6 +225,7 @@ describe('driftReport', () => {
       orphaned: many,
       removed: [],
       deferred: [],
+      held: null,
     });
     expect(r.counts).toEqual({
       known: 2,
@@ -185,7 +238,18 @@ describe('driftReport', () => {
     });
     expect(r.orphaned).toHaveLength(SYNC_LIMITS.reportIds);
     expect(r.truncated).toBe(true);
-    expect(driftReport({ ...r, known: [], deferred: [], orphaned: [] }).truncated).toBe(false);
+    expect(r.held).toBeNull();
+    expect(driftReport({ ...r, known: [], deferred: [], orphaned: [], held: null }).truncated).toBe(false);
+  });
+
+  it('tells a hold: how many of how many, since when, how to confirm, the ids capped', () => {
+    const many = Array.from({ length: SYNC_LIMITS.reportIds + 1 }, (_, i) => `bkp_${i}`);
+    const lists = { known: [], adopted: [], vanished: [], expired: [], orphaned: [], removed: [], deferred: [] };
+    const confirm = 'POST /v1/zones/z/providers/prv_1/sync?confirm=true';
+    const r = driftReport({ ...lists, held: { ids: many, of: many.length + 3, since: T, confirm } });
+    expect(r.held).toEqual({ vanishing: many.length, of: many.length + 3, since: T, confirm, ids: many.slice(0, -1) });
+    expect(r.counts.vanished).toBe(0);
+    expect(r.truncated).toBe(true);
   });
 });
 

@@ -119,6 +119,8 @@ export interface SyncInput {
   instances: readonly SyncInstance[];
   /** When the listing was asked for: a record written since may be missing from it by timing alone. */
   listedAt: number;
+  /** The share of the live records one sync may mark vanished (see {@link holdsVanishing}), and whether an operator confirmed this sync past it. */
+  vanishing: { share: number; confirmed: boolean };
 }
 
 export interface SyncPlan {
@@ -137,6 +139,25 @@ export interface SyncPlan {
   newlyVanished: string[];
   /** Recorded, not listed, a delete was asked: the provider did what was asked; the record goes. */
   removed: string[];
+  /**
+   * Too many records would newly vanish at once: none is marked (they are in neither
+   * `vanished` nor `newlyVanished`); `ids` would have been, of `of` live records.
+   */
+  held: { ids: string[]; of: number } | null;
+}
+
+/**
+ * Whether a sync that would newly mark `vanishing` of a provider's `live` records vanished (live:
+ * not marked yet, no delete asked) is held for an operator: more than `share` of them at once,
+ * and more than one. An unmounted repository or a wrong listing looks like every point gone, and
+ * marking them would refuse every restore; one point gone is the ordinary case. A share of 1
+ * never holds (no sync marks more than all of them).
+ *
+ * @example holdsVanishing(10, 9, 0.5) // → true
+ * @example holdsVanishing(2, 1, 0.5) // → false: a single point never holds
+ */
+export function holdsVanishing(live: number, vanishing: number, share: number): boolean {
+  return vanishing > 1 && vanishing > live * share;
 }
 
 /**
@@ -156,6 +177,7 @@ export function planSync(input: SyncInput): SyncPlan {
     vanished: [],
     newlyVanished: [],
     removed: [],
+    held: null,
   };
   const byExternal = new Map<string, SyncedRecord[]>();
   for (const r of input.records) byExternal.set(r.externalId, [...(byExternal.get(r.externalId) ?? []), r]);
@@ -194,6 +216,14 @@ export function planSync(input: SyncInput): SyncPlan {
       if (r.vanishedAt === null) plan.newlyVanished.push(r.id);
     }
   }
+  const live = input.records.filter((r) => r.vanishedAt === null && !r.deleteAsked).length;
+  const { share, confirmed } = input.vanishing;
+  if (!confirmed && holdsVanishing(live, plan.newlyVanished.length, share)) {
+    const held = new Set(plan.newlyVanished);
+    plan.held = { ids: plan.newlyVanished, of: live };
+    plan.vanished = plan.vanished.filter((id) => !held.has(id));
+    plan.newlyVanished = [];
+  }
   return plan;
 }
 
@@ -207,6 +237,19 @@ export interface DriftCounts {
   deferred: number;
 }
 
+/** A sync held by {@link holdsVanishing}, as its drift report tells it. Times in epoch ms. */
+export interface DriftHold {
+  /** How many records it would have marked vanished, of how many live ones. */
+  vanishing: number;
+  of: number;
+  /** When the syncs began to be held (the first of a run of held syncs). */
+  since: number;
+  /** The request that marks them vanished anyway. */
+  confirm: string;
+  /** Backup ids it would have marked. */
+  ids: string[];
+}
+
 export interface DriftReport {
   counts: DriftCounts;
   adopted: string[];
@@ -214,6 +257,8 @@ export interface DriftReport {
   expired: string[];
   orphaned: string[];
   removed: string[];
+  /** Null unless the sync was held; a report stored before holds existed has none. */
+  held?: DriftHold | null;
   /** Some list holds only its first `SYNC_LIMITS.reportIds` ids. */
   truncated: boolean;
 }
@@ -227,9 +272,11 @@ export function driftReport(lists: {
   orphaned: readonly string[];
   removed: readonly string[];
   deferred: readonly string[];
+  held: { ids: readonly string[]; of: number; since: number; confirm: string } | null;
 }): DriftReport {
   const cap = (ids: readonly string[]) => ids.slice(0, SYNC_LIMITS.reportIds);
-  const shown = [lists.adopted, lists.vanished, lists.expired, lists.orphaned, lists.removed];
+  const held = lists.held;
+  const shown = [lists.adopted, lists.vanished, lists.expired, lists.orphaned, lists.removed, held?.ids ?? []];
   return {
     counts: {
       known: lists.known.length,
@@ -245,6 +292,13 @@ export function driftReport(lists: {
     expired: cap(lists.expired),
     orphaned: cap(lists.orphaned),
     removed: cap(lists.removed),
+    held: held && {
+      vanishing: held.ids.length,
+      of: held.of,
+      since: held.since,
+      confirm: held.confirm,
+      ids: cap(held.ids),
+    },
     truncated: shown.some((l) => l.length > SYNC_LIMITS.reportIds),
   };
 }

@@ -206,8 +206,10 @@ export class Operations {
     provider: ProviderRow,
     tenantId: string,
     priority: number,
+    /** An operator confirms marking points vanished past the share (see holdsVanishing); a periodic sync never does. */
+    confirm = false,
   ): Promise<{ task: TaskRow; created: boolean }> {
-    const result = await this.syncs.request(provider, tenantId, priority);
+    const result = await this.syncs.request(provider, tenantId, priority, confirm);
     if (result.created) this.wake();
     return result;
   }

@@ -29,6 +29,7 @@ import * as m0013 from './migrations/0013-maintenance.js';
 import * as m0014 from './migrations/0014-locator-claims.js';
 import * as m0016 from './migrations/0016-endpoint-secrets.js';
 import * as m0017 from './migrations/0017-recorded-at.js';
+import * as m0018 from './migrations/0018-sync-holds.js';
 import { currentTransaction } from './request-scope.js';
 import type { Database } from './schema.js';
 
@@ -58,6 +59,7 @@ const migrations: Record<string, Migration> = {
   '0014-locator-claims': m0014,
   '0016-endpoint-secrets': m0016,
   '0017-recorded-at': m0017,
+  '0018-sync-holds': m0018,
 };
 
 /*

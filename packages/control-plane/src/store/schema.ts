@@ -241,6 +241,10 @@ export interface ProviderSyncRow {
   /** The drift report as JSON. */
   report: string | null;
   createdAt: number;
+  /** When its syncs began to be held for too many points vanishing at once; null: not held (migration 0018). */
+  heldSince: number | null;
+  /** The sync task an operator confirmed: it marks points vanished past the share (migration 0018). */
+  confirmTaskId: string | null;
 }
 
 /** An instance in breach of its offering's RPO (migration 0011); the row goes when it recovers. */

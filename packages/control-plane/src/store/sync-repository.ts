@@ -1,7 +1,14 @@
 import type { Transaction } from 'kysely';
 import { ConflictError } from '../domain/errors.js';
 import { FailureCodes } from '@cairn/proto/vocabulary';
-import { driftReport, parseListing, planSync, type DriftReport, type ListedPoint } from '../domain/sync.js';
+import {
+  driftReport,
+  parseListing,
+  planSync,
+  type DriftHold,
+  type DriftReport,
+  type ListedPoint,
+} from '../domain/sync.js';
 import { HELD_STATES, isTerminal, type TaskState } from '../domain/task.js';
 import type { BackupRepository } from './backup-repository.js';
 import { isUniqueViolation, transact, type Db } from './db.js';
@@ -33,16 +40,20 @@ export class SyncRepository {
     private readonly tasks: TaskRepository,
     private readonly retention: RetentionRepository,
     private readonly events: EventRepository,
+    /** The share of a provider's live records one sync may mark vanished (see holdsVanishing). */
+    private readonly vanishShare: number,
   ) {}
 
   /**
    * Queues a sync of `provider` for `tenantId` (the SP's own tenant), or answers the one queued
    * or running (`created: false`). 409 `sync_pending` when a concurrent caller claimed it first.
+   * `confirm`: the sync answered marks points vanished even past the share (an operator looked).
    */
   async request(
     provider: ProviderRow,
     tenantId: string,
     priority: number,
+    confirm: boolean,
     now = Date.now(),
   ): Promise<{ task: TaskRow; created: boolean }> {
     return transact(this.db, async (trx) => {
@@ -53,7 +64,10 @@ export class SyncRepository {
         .executeTakeFirst();
       if (row?.activeTaskId) {
         const pending = await trx.selectFrom('tasks').selectAll().where('id', '=', row.activeTaskId).executeTakeFirst();
-        if (pending && !isTerminal(pending.state as TaskState)) return { task: pending, created: false };
+        if (pending && !isTerminal(pending.state as TaskState)) {
+          if (confirm) await this.confirm(trx, provider.id, pending.id);
+          return { task: pending, created: false };
+        }
       }
       const id = newId('tsk', now);
       // The claim is the first lock taken on the row (an update, or the insert making it): of two
@@ -62,8 +76,21 @@ export class SyncRepository {
         throw new ConflictError(`a sync of provider connection ${provider.id} was queued meanwhile`, 'sync_pending');
       }
       const task = await this.tasks.create({ id, ...providerTask('sync', provider, tenantId, priority, {}) }, now, trx);
+      if (confirm) await this.confirm(trx, provider.id, task.id);
       return { task, created: true };
     });
+  }
+
+  /**
+   * Marks `taskId` as the sync an operator confirmed. A sync that ends before this commits is
+   * not confirmed by it: its drift report still says held, and asking again confirms the next.
+   */
+  private async confirm(trx: Trx, providerId: string, taskId: string): Promise<void> {
+    await trx
+      .updateTable('providerSyncs')
+      .set({ confirmTaskId: taskId })
+      .where('providerId', '=', providerId)
+      .execute();
   }
 
   /** Sets the row's active task to `taskId` if it still names `expected` (undefined: there is no row yet). */
@@ -126,13 +153,27 @@ export class SyncRepository {
       });
       return;
     }
-    const report = await this.apply(trx, task, listing.points, now);
     // The row exists: it was made when this task was queued.
+    const state = await trx
+      .selectFrom('providerSyncs')
+      .select(['heldSince', 'confirmTaskId'])
+      .where('providerId', '=', task.providerId)
+      .executeTakeFirstOrThrow();
+    const confirmed = state.confirmTaskId === task.id;
+    const report = await this.apply(trx, task, listing.points, now, { confirmed, heldSince: state.heldSince });
+    // A held sync keeps (or starts) the hold; any other applied sync ends it.
     await trx
       .updateTable('providerSyncs')
-      .set({ taskId: task.id, syncedAt: now, report: JSON.stringify(report) })
+      .set({
+        taskId: task.id,
+        syncedAt: now,
+        report: JSON.stringify(report),
+        heldSince: report.held?.since ?? null,
+        ...(confirmed ? { confirmTaskId: null } : {}),
+      })
       .where('providerId', '=', task.providerId)
       .execute();
+    if (report.held) await this.heldEvent(trx, task, report.held, now);
     const c = report.counts;
     await this.events.append(trx, {
       ...this.eventBase(task, now),
@@ -142,7 +183,13 @@ export class SyncRepository {
     });
   };
 
-  private async apply(trx: Trx, task: TaskRow, points: ListedPoint[], now: number): Promise<DriftReport> {
+  private async apply(
+    trx: Trx,
+    task: TaskRow,
+    points: ListedPoint[],
+    now: number,
+    hold: { confirmed: boolean; heldSince: number | null },
+  ): Promise<DriftReport> {
     const records = await this.backups.ofProvider(trx, task.providerId);
     // Only instances bound to this connection may own its points (see SyncInstance).
     const instances = await trx
@@ -175,6 +222,7 @@ export class SyncRepository {
       instances: instances.map((i) => ({ id: i.id, busy: busy.has(i.id) })),
       // A record written after the agent began listing may be missing from the listing by timing alone.
       listedAt: task.dispatchedAt ?? task.createdAt,
+      vanishing: { share: this.vanishShare, confirmed: hold.confirmed },
     });
     const byId = new Map(records.map((r) => [r.id, r]));
     const event = async (
@@ -283,6 +331,27 @@ export class SyncRepository {
       orphaned: plan.orphaned,
       removed,
       deferred: plan.deferred,
+      held: plan.held && {
+        ...plan.held,
+        since: hold.heldSince ?? now,
+        confirm: `POST /v1/zones/${task.zone}/providers/${task.providerId}/sync?confirm=true`,
+      },
+    });
+  }
+
+  /** A held sync concerns every tenant of the provider: the SP's event (the task is the SP's). */
+  private async heldEvent(trx: Trx, task: TaskRow, held: DriftHold, now: number): Promise<void> {
+    await this.events.append(trx, {
+      ...this.eventBase(task, now),
+      type: 'provider.sync_held',
+      message: `sync of provider connection ${task.providerId} would mark ${held.vanishing} of its ${held.of} restore points vanished at once, more than CAIRN_SYNC_VANISH_SHARE=${this.vanishShare} allows; none was marked. If the provider's storage is mounted and they are really gone, confirm with ${held.confirm}`,
+      data: JSON.stringify({
+        providerId: task.providerId,
+        vanishing: held.vanishing,
+        of: held.of,
+        since: new Date(held.since).toISOString(),
+        confirm: held.confirm,
+      }),
     });
   }
 

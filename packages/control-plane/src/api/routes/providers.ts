@@ -14,6 +14,7 @@ import {
   PreflightAnswer,
   PreflightBody,
   PreflightPending,
+  SyncQuery,
   Provider,
   ProviderCreate,
   ProviderOfferings,
@@ -174,13 +175,14 @@ export function providerRoutes(deps: ApiDeps) {
       tags,
       summary:
         'Sync the records with the restore points the provider lists, through its plugin on an agent of the zone (sp-admin); a sync queued or running is answered again',
-      request: { params: ZoneIdParams, query: NoQuery },
+      request: { params: ZoneIdParams, query: SyncQuery },
       responses: { 202: jsonResponse(Task, 'the sync task'), ...errorResponses },
     }),
     async (c) => {
       const row = await providerIn(c.req.valid('param'));
       const p = principal(c);
-      const { task } = await deps.operations.syncProvider(row, p.tenantId, defaultPriority(p));
+      const confirm = c.req.valid('query').confirm === 'true';
+      const { task } = await deps.operations.syncProvider(row, p.tenantId, defaultPriority(p), confirm);
       return c.json(taskView(task, await deps.audiences.of(principal(c))), 202, { Location: `/v1/tasks/${task.id}` });
     },
   );
