@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
@@ -145,6 +146,24 @@ describe.each(backends)('retention and deletes through the provider (%s)', (back
       ).toEqual([made]);
     }
     expect(dummyPoints(storeDir)).toHaveLength(1);
+  });
+
+  it('a future-dated point that later disappears from the provider is marked vanished like any other', async () => {
+    const storeDir = tempDir('dummy-store');
+    const p = await protectInstance(api, 'zone-a', { config: { ...fast, storeDir } });
+    writeDummyPoint(storeDir, 'dummy-future', p.instanceId, { createdAt: '2099-01-01T00:00:00.000Z' });
+    const sync = async () => {
+      const started = await api.call('POST', `/v1/zones/zone-a/providers/${p.providerId}/sync`);
+      expect(started.status).toBe(202);
+      expect((await waitForTask(api, started.body.id as string, ENDED)).state).toBe('succeeded');
+    };
+    await sync();
+    const [adopted] = await records(p.instanceId);
+    expect(adopted).toMatchObject({ externalId: 'dummy-future', vanishedAt: null });
+    fs.rmSync(path.join(storeDir, 'dummy-future.json'));
+    await sync();
+    // Written before this listing began, whatever the provider said its time was.
+    expect((await records(p.instanceId))[0]!.vanishedAt).not.toBeNull();
   });
 
   it('never deletes the base of a kept increment; the whole old chain goes, children first, once no kept point needs it', async () => {

@@ -215,7 +215,9 @@ export class SyncRepository {
       records: records.map((r) => ({
         id: r.id,
         externalId: r.externalId,
-        createdAt: r.createdAt,
+        // When it was written: the provider's time of an adopted point may lie in the future, and
+        // a backup's recordedAt past a clock stepped back; the earlier of the two is never late.
+        createdAt: Math.min(r.createdAt, r.recordedAt),
         vanishedAt: r.vanishedAt,
         deleteAsked: r.deleteTaskId !== null,
       })),
