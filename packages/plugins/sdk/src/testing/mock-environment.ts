@@ -19,6 +19,7 @@ import type {
   PowerStateRequest,
   PowerStateResult,
   PluginLogger,
+  PreflightRequest,
   ProgressReport,
   ProviderConnection,
   ProviderOffering,
@@ -42,7 +43,7 @@ export interface OperationTypes {
   'list-offerings': { request: Record<string, never>; result: ProviderOffering[] };
   sync: { request: { locator?: unknown }; result: ListedBackup[] };
   /** The checked report: `{ok, message}` alone arrives as one check named `preflight`. */
-  preflight: { request: { locator?: unknown }; result: PreflightReport };
+  preflight: { request: PreflightRequest; result: PreflightReport };
   'power-state': { request: PowerStateRequest; result: PowerStateResult };
   'configure-schedule': { request: ConfigureScheduleRequest; result: ConfigureScheduleResult };
   /** Resolves with nothing, which crosses the worker boundary as `null`. */
@@ -56,6 +57,8 @@ export interface MockTaskOptions {
   credentials?: Record<string, unknown>;
   /** The provider connection's `endpoint`. Default `null`. */
   endpoint?: string | null;
+  /** The repository identity the connection records (`ProviderConnection.identity`). Default none (as is `''`). */
+  identity?: string;
   /** Default `task-1`. */
   taskId?: string;
   /** Default 1. */
@@ -297,6 +300,7 @@ export class MockTaskEnvironment {
       endpoint: options.endpoint ?? null,
       config: options.config ?? {},
       credentials: options.credentials ?? {},
+      ...(options.identity ? { identity: options.identity } : {}),
     }) as ProviderConnection;
 
     const host: HostAccess = toPlain(options.host ?? TEST_HOST) as HostAccess;
