@@ -5,3 +5,25 @@ import { spawnSync } from 'node:child_process';
  * are skipped with a notice (outside CI), as the MySQL half is without a database.
  */
 export const hasRestic = spawnSync('restic', ['version'], { stdio: 'ignore' }).status === 0;
+
+/** What the harness needs of an API client (test/harness/api.ts). */
+interface Caller {
+  expect<T = any>(status: number, method: string, path: string, body?: unknown): Promise<T>;
+}
+
+/**
+ * Creates the repository of a restic provider connection as an SP admin does: the connection's
+ * preflight with `initialise` (no backup ever creates one). Fails unless every check passed;
+ * answers the preflight report.
+ */
+export async function initialiseRepository(
+  admin: Caller,
+  zone: string,
+  providerId: string,
+): Promise<{ ok: boolean; checks: { name: string; ok: boolean; message: string }[] }> {
+  const report = await admin.expect(200, 'POST', `/v1/zones/${zone}/providers/${providerId}/preflight`, {
+    initialise: true,
+  });
+  if (!report.ok) throw new Error(`the preflight with initialise failed: ${JSON.stringify(report.checks)}`);
+  return report;
+}

@@ -28,6 +28,7 @@ import * as m0012 from './migrations/0012-backup-jobs.js';
 import * as m0013 from './migrations/0013-maintenance.js';
 import * as m0014 from './migrations/0014-locator-claims.js';
 import * as m0016 from './migrations/0016-endpoint-secrets.js';
+import * as m0019 from './migrations/0019-repository-identity.js';
 import { currentTransaction } from './request-scope.js';
 import type { Database } from './schema.js';
 
@@ -56,6 +57,7 @@ const migrations: Record<string, Migration> = {
   '0013-maintenance': m0013,
   '0014-locator-claims': m0014,
   '0016-endpoint-secrets': m0016,
+  '0019-repository-identity': m0019,
 };
 
 /*
