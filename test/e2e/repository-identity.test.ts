@@ -4,7 +4,6 @@
  * empty), a sync of it marks nothing vanished, another repository at the mount point fails
  * REPOSITORY_CHANGED, and once the disk is back every earlier point restores.
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,7 +19,7 @@ import {
   type ControlPlaneProc,
   type Proc,
 } from '@cairn/test-harness/processes';
-import { hasRestic, initialiseRepository } from '@cairn/test-harness/restic';
+import { hasRestic, initialiseRepository, resticCli } from '@cairn/test-harness/restic';
 import { assignOffering, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
 
 const PASSWORD = 'e2e-identity-password-1c9e';
@@ -32,14 +31,7 @@ interface BackupBody {
   vanishedAt: string | null;
 }
 
-/** restic run directly on `repo`, as an operator would. */
-function restic(repo: string, args: string[]): string {
-  return execFileSync('restic', args, {
-    encoding: 'utf8',
-    env: { ...process.env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: PASSWORD },
-    stdio: 'pipe',
-  });
-}
+const restic = (repo: string, args: string[]) => resticCli(repo, PASSWORD, args);
 
 const repositoryId = (repo: string) => (JSON.parse(restic(repo, ['cat', 'config'])) as { id: string }).id;
 

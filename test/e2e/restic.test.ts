@@ -1,10 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
-import { hasRestic, initialiseRepository } from '@cairn/test-harness/restic';
+import { hasRestic, initialiseRepository, resticCli } from '@cairn/test-harness/restic';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import {
   enrollAgent,
@@ -36,13 +35,7 @@ interface BackupBody {
 }
 
 /** restic run directly on the repository, as an operator would. */
-function restic(repo: string, args: string[]): string {
-  return execFileSync('restic', args, {
-    encoding: 'utf8',
-    env: { ...process.env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: PASSWORD },
-    stdio: 'pipe',
-  });
-}
+const restic = (repo: string, args: string[]) => resticCli(repo, PASSWORD, args);
 
 const snapshotsOf = (repo: string, instanceId: string) =>
   (JSON.parse(restic(repo, ['snapshots', '--json', '--tag', `cairn-instance=${instanceId}`])) as { short_id: string }[])

@@ -1,10 +1,19 @@
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 
 /**
  * Whether a restic binary runs here. The restic plugin's tests use the real one; without it they
  * are skipped with a notice (outside CI), as the MySQL half is without a database.
  */
 export const hasRestic = spawnSync('restic', ['version'], { stdio: 'ignore' }).status === 0;
+
+/** restic run directly on `repo` with `password`, as an operator would: its stdout. */
+export function resticCli(repo: string, password: string, args: string[]): string {
+  return execFileSync('restic', args, {
+    encoding: 'utf8',
+    env: { ...process.env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: password },
+    stdio: 'pipe',
+  });
+}
 
 /** What the harness needs of an API client (test/harness/api.ts). */
 interface Caller {

@@ -58,7 +58,10 @@ export interface TaskContext {
   signal: AbortSignal;
   /** Reports progress; the agent spools and forwards it. */
   progress(report: ProgressReport): void;
-  /** Records an event visible to the tenant and SP admins. */
+  /**
+   * Records an event visible to the tenant and SP admins; the type `repository.identity` is
+   * reserved for `reportIdentity`, and recorded without being shown.
+   */
   event(event: TaskEvent): void;
   logger: PluginLogger;
   /**
