@@ -483,6 +483,11 @@ describe.runIf(hasRestic)('restic plugin failures', () => {
 
   it('preflight with initialise makes no new repository where the one the connection recorded is missing', async () => {
     const repo = path.join(root, 'repo-unmounted');
+    const plain = await env(repo, { identity: 'a'.repeat(64) }).run('preflight', {});
+    expect(plain.ok && plain.value.checks?.find((c) => c.name === 'repository')).toMatchObject({
+      ok: false,
+      advice: expect.stringContaining(`recorded repository ${'a'.repeat(64)}: mount the disk`),
+    });
     const run = await env(repo, { identity: 'a'.repeat(64) }).run('preflight', { initialise: true });
     expect(run.ok && run.value.checks?.find((c) => c.name === 'repository')).toMatchObject({
       ok: false,

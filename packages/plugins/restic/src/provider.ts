@@ -651,9 +651,11 @@ export function createResticProvider(connection: ProviderConnection): Provider {
           name: 'repository',
           ok: false,
           message: `no repository at ${s.repository}: backups fail until there is one (none is ever made by a backup)`,
-          advice: writable
-            ? `if ${s.repository} is where it should be (not an unmounted disk), run this preflight with initialise to create it`
-            : `let the agent's user write to ${where} and run this preflight with initialise, or run restic init for ${s.repository}`,
+          advice: connection.identity
+            ? `this connection recorded repository ${connection.identity}: mount the disk it is on; if it is gone for good, clear the connection's repositoryIdentity and run this preflight with initialise`
+            : writable
+              ? `if ${s.repository} is where it should be (not an unmounted disk), run this preflight with initialise to create it`
+              : `let the agent's user write to ${where} and run this preflight with initialise, or run restic init for ${s.repository}`,
         });
         add({ name: 'password', ok: true, message: 'not checked: there is no repository' });
       } else {
