@@ -132,3 +132,14 @@ export const FAILURE_CODES = [
 ] as const;
 export type FailureCode = (typeof FAILURE_CODES)[number];
 export const FailureCodes = byName(FAILURE_CODES);
+
+/**
+ * The task event a plugin emits (through the SDK's `reportIdentity`) with `data: {identity}` when
+ * it opened a repository through a connection that records no identity yet. The control plane
+ * records that identity on the task's provider connection, if it still records none, and does not
+ * show the event to anyone.
+ */
+export const REPOSITORY_IDENTITY_EVENT = 'repository.identity';
+
+/** The longest repository identity the control plane records; a longer one is ignored. */
+export const MAX_REPOSITORY_IDENTITY = 255;

@@ -12,7 +12,7 @@ import {
   type Proc,
 } from '@cairn/test-harness/processes';
 import { treeState as snapshot } from '@cairn/test-harness/files';
-import { hasRestic } from '@cairn/test-harness/restic';
+import { hasRestic, initialiseRepository } from '@cairn/test-harness/restic';
 import { assignOffering, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
 
 /*
@@ -99,6 +99,7 @@ describe.runIf(hasRestic).each(backends)('host confinement with restic (%s)', (b
       tenantLocators: 'granted-roots',
     });
     providerId = provider.id;
+    await initialiseRepository(admin, 'zone-a', providerId);
     await admin.expect(200, 'PUT', `/v1/zones/zone-a/providers/${providerId}/tenant-roots/${tenantId}`, {
       roots: [rootA],
     });

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
-import { hasRestic } from '@cairn/test-harness/restic';
+import { hasRestic, initialiseRepository } from '@cairn/test-harness/restic';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import {
   enrollAgent,
@@ -73,6 +73,8 @@ describe.runIf(hasRestic).each(backends)(
             credentials: { password: PASSWORD },
           })
         ).id as string;
+        // The first makes the repository; the second finds it there and records the same identity.
+        await initialiseRepository(admin, 'zone-a', providerId);
         const offeringId = (
           await admin.expect(201, 'POST', '/v1/offerings', {
             name: `files-${t}`,

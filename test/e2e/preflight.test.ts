@@ -166,6 +166,8 @@ describe.each(backends)('provider preflight (%s)', (backend) => {
   it.each([
     ['an unknown field', { locator: {}, verbose: true }, '(body)'],
     ['a null locator', { locator: null }, 'locator'],
+    ['initialise that is not true or false', { initialise: 'yes' }, 'initialise'],
+    ['a null initialise', { initialise: null }, 'initialise'],
     ['a body that is a list', [1], '(body)'],
     ['a body that is not JSON', '{"locator":', undefined],
   ])('refuses %s with 400 and queues nothing', async (_what, body, field) => {

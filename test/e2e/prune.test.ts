@@ -1,11 +1,11 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
-import { hasRestic } from '@cairn/test-harness/restic';
+import { hasRestic, initialiseRepository, resticCli } from '@cairn/test-harness/restic';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import {
   enrollAgent,
@@ -26,16 +26,10 @@ const PASSWORD = 'e2e-prune-password-41c7';
 const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
 const DELETES = 20;
 
-const resticCli = (repo: string, args: string[]) =>
-  execFileSync('restic', args, {
-    encoding: 'utf8',
-    env: { ...process.env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: PASSWORD },
-    stdio: 'pipe',
-  });
 /** Asynchronous: a blocked event loop would not see the control plane close an idle keep-alive socket. */
 const resticAsync = (repo: string, args: string[]) =>
   promisify(execFile)('restic', args, { env: { ...process.env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: PASSWORD } });
-const packs = (repo: string) => resticCli(repo, ['list', 'packs']).split('\n').filter(Boolean).sort();
+const packs = (repo: string) => resticCli(repo, PASSWORD, ['list', 'packs']).split('\n').filter(Boolean).sort();
 
 describe.runIf(hasRestic).each(backends)('deletes forget, prunes are the SP’s (%s)', (backend) => {
   let db: TestDatabase;
@@ -50,7 +44,6 @@ describe.runIf(hasRestic).each(backends)('deletes forget, prunes are the SP’s 
   beforeAll(async () => {
     for (const dir of Object.values(data)) fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(data.b, 'ledger.csv'), 'b,1000\n');
-    resticCli(repo, ['init']);
     db = await freshDatabase(backend);
     cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
     admin = new Api(cp.url, cp.adminToken);
@@ -95,6 +88,9 @@ describe.runIf(hasRestic).each(backends)('deletes forget, prunes are the SP’s 
       ).id as string;
       await assignOffering(api, instanceId, offeringId);
       tenants[t] = { api, providerId, instanceId };
+      // The first connection creates the repository (as an SP admin does: no backup ever does);
+      // the second finds it there.
+      if (t === 'a') await initialiseRepository(admin, 'zone-a', providerId);
     }
   });
 

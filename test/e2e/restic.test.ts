@@ -1,10 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
-import { hasRestic } from '@cairn/test-harness/restic';
+import { hasRestic, initialiseRepository, resticCli } from '@cairn/test-harness/restic';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import {
   enrollAgent,
@@ -36,13 +35,7 @@ interface BackupBody {
 }
 
 /** restic run directly on the repository, as an operator would. */
-function restic(repo: string, args: string[]): string {
-  return execFileSync('restic', args, {
-    encoding: 'utf8',
-    env: { ...process.env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: PASSWORD },
-    stdio: 'pipe',
-  });
-}
+const restic = (repo: string, args: string[]) => resticCli(repo, PASSWORD, args);
 
 const snapshotsOf = (repo: string, instanceId: string) =>
   (JSON.parse(restic(repo, ['snapshots', '--json', '--tag', `cairn-instance=${instanceId}`])) as { short_id: string }[])
@@ -133,8 +126,10 @@ describe.runIf(hasRestic).each(backends)('restic provider end to end (%s)', (bac
       credentials: { password: PASSWORD },
     });
     api_outputs.push(provider);
-    expect(provider).toMatchObject({ endpoint: repo, hasCredentials: true });
+    expect(provider).toMatchObject({ endpoint: repo, hasCredentials: true, repositoryIdentity: null });
     providerId = provider.id;
+    // No backup creates a repository: the SP admin initialises it through the preflight.
+    api_outputs.push(await initialiseRepository(api, 'zone-a', providerId));
     instanceId = await protect('files', [data], await offering('restic-keep-2', providerId, 2));
   });
 
@@ -154,10 +149,11 @@ describe.runIf(hasRestic).each(backends)('restic provider end to end (%s)', (bac
     expect(b).toMatchObject({ id: incr.backupId, mode: 'INCREMENT', parentId: full.backupId });
     expect(b!.sizeBytes).toBeGreaterThan(3 * 1024 * 1024);
     expect(snapshotsOf(repo, instanceId)).toEqual([a!.externalId, b!.externalId].sort());
-    // The first backup made the repository, and said so.
-    const events = (await api.expect(200, 'GET', '/v1/events?after=0&limit=500')).items as { message: string }[];
-    api_outputs.push(events);
-    expect(events.map((e) => e.message)).toContainEqual(expect.stringMatching(/no repository at .* initialised it/));
+    // The preflight that initialised the repository recorded its id as the connection's identity.
+    const { id: repositoryId } = JSON.parse(restic(repo, ['cat', 'config'])) as { id: string };
+    expect(await api.expect(200, 'GET', `/v1/zones/zone-a/providers/${providerId}`)).toMatchObject({
+      repositoryIdentity: repositoryId,
+    });
   });
 
   it('restores the increment to a new path, byte for byte', async () => {

@@ -32,6 +32,7 @@ interface BackupBody {
   deleteTaskId: string | null;
   createdAt: string;
   recordedAt: string;
+  vanishedAt: string | null;
 }
 
 const fast = { durationMs: 50, steps: 1, sizeBytes: 1000 };

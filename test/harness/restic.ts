@@ -1,7 +1,38 @@
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 
 /**
  * Whether a restic binary runs here. The restic plugin's tests use the real one; without it they
  * are skipped with a notice (outside CI), as the MySQL half is without a database.
  */
 export const hasRestic = spawnSync('restic', ['version'], { stdio: 'ignore' }).status === 0;
+
+/** restic run directly on `repo` with `password`, as an operator would: its stdout. */
+export function resticCli(repo: string, password: string, args: string[]): string {
+  return execFileSync('restic', args, {
+    encoding: 'utf8',
+    env: { ...process.env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: password },
+    stdio: 'pipe',
+  });
+}
+
+/** What the harness needs of an API client (test/harness/api.ts). */
+interface Caller {
+  expect<T = any>(status: number, method: string, path: string, body?: unknown): Promise<T>;
+}
+
+/**
+ * Creates the repository of a restic provider connection as an SP admin does: the connection's
+ * preflight with `initialise` (no backup ever creates one). Fails unless every check passed;
+ * answers the preflight report.
+ */
+export async function initialiseRepository(
+  admin: Caller,
+  zone: string,
+  providerId: string,
+): Promise<{ ok: boolean; checks: { name: string; ok: boolean; message: string }[] }> {
+  const report = await admin.expect(200, 'POST', `/v1/zones/${zone}/providers/${providerId}/preflight`, {
+    initialise: true,
+  });
+  if (!report.ok) throw new Error(`the preflight with initialise failed: ${JSON.stringify(report.checks)}`);
+  return report;
+}

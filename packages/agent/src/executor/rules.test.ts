@@ -163,6 +163,15 @@ describe('decideAssign', () => {
       action: 'run',
       connection: { endpoint: 'https://x', config: { a: 1 }, credentials: {} },
     });
+    expect((d as { connection: object }).connection).not.toHaveProperty('identity');
+  });
+
+  it('hands the plugin the repository identity the control plane recorded', () => {
+    const d = decideAssign({
+      ...base,
+      providerConfigJson: '{"endpoint":"/srv/repo","config":{},"credentials":{},"identity":"abc123"}',
+    });
+    expect(d).toMatchObject({ action: 'run', connection: { identity: 'abc123' } });
   });
 });
 

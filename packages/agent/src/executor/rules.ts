@@ -111,6 +111,8 @@ export function decideAssign(f: AssignFacts): AssignDecision {
     endpoint: typeof config['endpoint'] === 'string' ? config['endpoint'] : null,
     config: objectOr(config['config']),
     credentials: objectOr(config['credentials']),
+    // The repository the connection reached before, once the control plane recorded one.
+    ...(typeof config['identity'] === 'string' && config['identity'] !== '' ? { identity: config['identity'] } : {}),
   };
   return supersedes === undefined
     ? { action: 'run', operation: f.operation, params, connection }

@@ -259,6 +259,10 @@ export const ProviderPatch = z
     config: FreeObject('plugin-specific settings').optional(),
     credentials: FreeObject('write-only; never returned').nullable().optional(),
     tenantLocators: TenantLocatorsField.optional(),
+    repositoryIdentity: z.null().optional().openapi({
+      description:
+        'only null: forgets the recorded identity of the repository (after it was moved or replaced on purpose); the next task through the connection records the one it finds',
+    }),
     plugin: z
       .unknown()
       .refine((v) => v === undefined, 'the plugin of a provider connection cannot change')
@@ -277,6 +281,10 @@ export const Provider = z
     config: z.unknown(),
     hasCredentials: z.boolean(),
     tenantLocators: z.enum(TENANT_LOCATORS),
+    repositoryIdentity: z.string().nullable().openapi({
+      description:
+        "the identity of the repository the connection reached (restic's repository id), recorded at its first contact; every task fails REPOSITORY_CHANGED on another repository. Null until recorded",
+    }),
     createdAt: Time,
     updatedAt: Time,
   })
@@ -316,6 +324,10 @@ export const PreflightBody = z
       'value',
       'an instance locator to check too, as the plugin takes it; without, only the connection is checked',
     ).optional(),
+    initialise: z.boolean().optional().openapi({
+      description:
+        'true: a repository that does not exist yet is created (and its identity recorded); no other operation ever creates one',
+    }),
   })
   .strict()
   .openapi('PreflightBody');

@@ -67,6 +67,7 @@ export const providerView = (p: ProviderRow) => ({
   config: JSON.parse(p.config) as unknown,
   hasCredentials: p.credentialsEnc !== null,
   tenantLocators: p.tenantLocators as TenantLocators,
+  repositoryIdentity: p.repositoryIdentity,
   createdAt: iso(p.createdAt),
   updatedAt: iso(p.updatedAt),
 });

@@ -506,12 +506,13 @@ export class Operations {
    * No live agent runs the plugin: 503 no_agent; none of them can preflight: 409
    * preflight_unsupported (nothing is queued either way). The plugin failed or the task ended
    * otherwise: 502 provider_failed with its code and message. Still running at `waitMs`: the
-   * task without a report (it goes on; its output carries the checks).
+   * task without a report (it goes on; its output carries the checks). With `initialise`, the
+   * plugin creates a repository that does not exist yet (no other operation does).
    */
   async preflight(
     p: Principal,
     provider: ProviderRow,
-    locator: unknown,
+    req: { locator?: unknown; initialise?: boolean },
     waitMs: number,
   ): Promise<{ task: TaskRow; report?: PreflightReport }> {
     const live = await this.agents.live(provider.zone, provider.plugin, 'preflight');
@@ -527,7 +528,10 @@ export class Operations {
         'preflight_unsupported',
       );
     }
-    const task = await this.providerTask(p, 'preflight', provider, locator === undefined ? {} : { locator });
+    const task = await this.providerTask(p, 'preflight', provider, {
+      ...(req.locator === undefined ? {} : { locator: req.locator }),
+      ...(req.initialise === true ? { initialise: true } : {}),
+    });
     const ended = await this.awaitTask(task.id, waitMs);
     if (!ended) return { task: (await this.tasks.get(task.id))! };
     const failed = (detail: string) =>

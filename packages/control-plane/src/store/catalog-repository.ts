@@ -98,6 +98,7 @@ export class CatalogRepository {
       createdAt: now,
       updatedAt: now,
       tenantLocators: input.tenantLocators ?? 'sp-only',
+      repositoryIdentity: null,
     };
     await this.db.insertInto('providers').values(row).execute();
     return row;
@@ -245,6 +246,8 @@ export class CatalogRepository {
       config?: Record<string, unknown>;
       credentials?: Record<string, unknown> | null;
       tenantLocators?: TenantLocators;
+      /** Only null: forgets the recorded repository identity (the next task records the one it finds). */
+      repositoryIdentity?: null;
     },
     now = Date.now(),
   ): Promise<void> {
@@ -259,6 +262,7 @@ export class CatalogRepository {
       .set({
         ...(patch.name !== undefined ? { name: patch.name } : {}),
         ...(patch.tenantLocators !== undefined ? { tenantLocators: patch.tenantLocators } : {}),
+        ...(patch.repositoryIdentity === null ? { repositoryIdentity: null } : {}),
         ...endpoint,
         ...(patch.config !== undefined ? { config: JSON.stringify(patch.config) } : {}),
         ...(patch.credentials !== undefined
@@ -277,16 +281,21 @@ export class CatalogRepository {
     await this.db.deleteFrom('providers').where('id', '=', id).execute();
   }
 
-  /** What an agent receives for a task: endpoint, config and decrypted credentials. */
+  /**
+   * What an agent receives for a task: endpoint, config, decrypted credentials, and the identity
+   * of the repository the connection reached before, once recorded.
+   */
   connectionFor(row: ProviderRow): {
     endpoint: string | null;
     config: Record<string, unknown>;
     credentials: Record<string, unknown>;
+    identity?: string;
   } {
     return {
       endpoint: this.fullEndpoint(row),
       config: JSON.parse(row.config) as Record<string, unknown>,
       credentials: row.credentialsEnc ? (this.secrets.open(row.credentialsEnc) as Record<string, unknown>) : {},
+      ...(row.repositoryIdentity === null ? {} : { identity: row.repositoryIdentity }),
     };
   }
 

@@ -1,7 +1,8 @@
 import type { Transaction } from 'kysely';
-import { FailureCodes, RejectReasons } from '@cairn/proto/vocabulary';
+import { FailureCodes, RejectReasons, REPOSITORY_IDENTITY_EVENT } from '@cairn/proto/vocabulary';
 import { rejectionOutcome } from '../domain/dispatch-rules.js';
 import { admission } from '../domain/maintenance.js';
+import { reportedIdentity } from '../domain/repository-identity.js';
 import { parseListing } from '../domain/sync.js';
 import { HELD_STATES, etaSeconds, outcomeState, statesLeadingTo, type TaskState } from '../domain/task.js';
 import type { BackupRepository } from './backup-repository.js';
@@ -246,6 +247,7 @@ export class ReportRepository {
   }
 
   private async recordAgentEvent(trx: Trx, agentId: string, task: TaskRow, report: Extract<Report, { kind: 'event' }>) {
+    if (report.type === REPOSITORY_IDENTITY_EVENT) return this.recordIdentity(trx, task, report.data);
     await this.events.fromAgent(trx, {
       tenantId: task.tenantId,
       type: report.type,
@@ -259,5 +261,22 @@ export class ReportRepository {
       sourceAgentId: agentId,
       sourceSeq: report.seq,
     });
+  }
+
+  /**
+   * A plugin's report of the repository its task's connection reached: recorded on the connection
+   * only while it records none (the first contact decides; a plugin that finds another one fails
+   * instead, until an SP admin clears it). It is not an event anyone is shown: a tenant never
+   * learns which repository holds its backups, and a replayed report changes nothing.
+   */
+  private async recordIdentity(trx: Trx, task: TaskRow, data: string | null): Promise<void> {
+    const identity = reportedIdentity(data);
+    if (identity === undefined) return;
+    await trx
+      .updateTable('providers')
+      .set({ repositoryIdentity: identity })
+      .where('id', '=', task.providerId)
+      .where('repositoryIdentity', 'is', null)
+      .execute();
   }
 }

@@ -64,6 +64,11 @@ export interface ProviderRow {
   updatedAt: number;
   /** Who may claim locators through it (migration 0014, domain/locator-claims.ts). */
   tenantLocators: string;
+  /**
+   * The identity of the repository it reached (restic's repository id), recorded at its first
+   * contact and sent with every task; null until then or after an SP admin cleared it (0019).
+   */
+  repositoryIdentity: string | null;
 }
 /** The host roots a tenant was granted on a provider connection (migration 0014). */
 export interface ProviderTenantRootsRow {

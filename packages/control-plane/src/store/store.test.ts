@@ -127,6 +127,45 @@ describe.each(backends)('task store (%s)', (backend) => {
     expect(catalog.connectionFor(row).credentials).toEqual({ password: 'hunter2-very-secret' });
   });
 
+  it('records the repository identity a task reports on its connection, only while none is, and shows it to no one', async () => {
+    const identityEvent = (taskId: string, seq: number, data: string | null): Report => ({
+      kind: 'event',
+      seq,
+      taskId,
+      attempt: 1,
+      type: 'repository.identity',
+      message: 'repository identity',
+      data,
+      at: Date.now(),
+    });
+    const task = await backupTask();
+    await queue.claim(task, agentId, Date.now() + LEASE);
+    const recorded = async () => (await catalog.getProvider(providerId))!.repositoryIdentity;
+    expect(await recorded()).toBeNull();
+    expect(catalog.connectionFor((await catalog.getProvider(providerId))!)).not.toHaveProperty('identity');
+    // Reports that name no usable identity record nothing.
+    await reports.apply(
+      agentId,
+      [identityEvent(task.id, 300, '{"identity":""}'), identityEvent(task.id, 301, null)],
+      LEASE,
+    );
+    expect(await recorded()).toBeNull();
+    await reports.apply(agentId, [identityEvent(task.id, 302, JSON.stringify({ identity: 'repo-1' }))], LEASE);
+    expect(await recorded()).toBe('repo-1');
+    expect(catalog.connectionFor((await catalog.getProvider(providerId))!).identity).toBe('repo-1');
+    // The first contact decides: another report does not move it.
+    await reports.apply(agentId, [identityEvent(task.id, 303, JSON.stringify({ identity: 'repo-2' }))], LEASE);
+    expect(await recorded()).toBe('repo-1');
+    const events = await store.db.selectFrom('events').select('type').where('taskId', '=', task.id).execute();
+    expect(events.map((e) => e.type)).not.toContain('repository.identity');
+    // Cleared by an SP admin, the next report records the new one.
+    await catalog.updateProvider(providerId, { repositoryIdentity: null });
+    expect(await recorded()).toBeNull();
+    await reports.apply(agentId, [identityEvent(task.id, 304, JSON.stringify({ identity: 'repo-2' }))], LEASE);
+    expect(await recorded()).toBe('repo-2');
+    await catalog.updateProvider(providerId, { repositoryIdentity: null });
+  });
+
   it('lets only one claim of a queued task win, and numbers the attempt', async () => {
     const task = await backupTask();
     const [a, b] = await Promise.all([

@@ -17,16 +17,22 @@ import { ConformanceUsageError, type ConformanceOptions, type WorkDirs } from '.
  *   "restoredDir": "{target}{dir}"
  * }
  */
+const Connection = z.strictObject({
+  endpoint: z.string().nullable().optional(),
+  config: z.record(z.string(), z.json()).optional(),
+  credentials: z.record(z.string(), z.json()).optional(),
+});
+
 export const ConfigFileSchema = z
   .strictObject({
     /** The provider connection, as an SP admin would set it. */
-    connection: z
-      .strictObject({
-        endpoint: z.string().nullable().optional(),
-        config: z.record(z.string(), z.json()).optional(),
-        credentials: z.record(z.string(), z.json()).optional(),
-      })
-      .optional(),
+    connection: Connection.optional(),
+    /**
+     * For a plugin that declares `repository-identity`: a connection to a repository that does
+     * not exist (e.g. `{"endpoint": "{scratch}/absent"}`); what it leaves out is taken from
+     * `connection`. Without it the `repository absent` check is skipped.
+     */
+    absentConnection: Connection.optional(),
     /** The instance locator of the sample data: must name `{dir}`. */
     locator: z.json().optional(),
     /** A restore's `target`. Default `{"path": "{target}"}`. */
@@ -81,6 +87,9 @@ export function optionsFromConfig(raw: unknown): ConfigOptions {
   const dirVars = (dirs: WorkDirs) => ({ dir: dirs.data, scratch: dirs.scratch });
   return {
     connection: (dirs) => fill(c.connection ?? {}, dirVars(dirs)) as Partial<ProviderConnection>,
+    ...(c.absentConnection
+      ? { absentConnection: (dirs: WorkDirs) => fill(c.absentConnection, dirVars(dirs)) as Partial<ProviderConnection> }
+      : {}),
     locatorFor: (dir, dirs) => fill(c.locator, { ...dirVars(dirs), dir }),
     restoreTargetFor: (target, dirs) => fill(c.restoreTarget ?? { path: '{target}' }, { ...dirVars(dirs), target }),
     restoredDirFor: (target, dirs) => fill(c.restoredDir ?? '{target}', { ...dirVars(dirs), target }) as string,

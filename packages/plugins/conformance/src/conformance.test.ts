@@ -52,6 +52,7 @@ const check = (report: ConformanceReport, name: string) => report.checks.find((c
 const failed = (report: ConformanceReport) => report.checks.filter((c) => c.status === 'fail').map((c) => c.name);
 
 const DATA_CHECKS = ['backup', 'second backup', 'restore first point', 'restore second point', 'cancel', 'delete'];
+const IDENTITY_CHECKS = ['identity reported', 'repository changed', 'repository absent'];
 const HOST_CHECKS = [
   'host paths declared',
   'locator outside roots',
@@ -94,7 +95,12 @@ describe('the conformance kit on plugins that conform', () => {
     });
     for (const name of HOST_CHECKS.slice(1))
       expect(check(report, name)).toMatchObject({ status: 'skip', reason: 'the plugin does not declare host-paths' });
-    expect(report.counts).toEqual({ pass: CHECK_NAMES.length - 10, fail: 0, skip: 10 });
+    for (const name of IDENTITY_CHECKS)
+      expect(check(report, name)).toMatchObject({
+        status: 'skip',
+        reason: 'the plugin does not declare repository-identity',
+      });
+    expect(report.counts).toEqual({ pass: CHECK_NAMES.length - 14, fail: 0, skip: 14 });
   });
 
   it('passes the template (the reference file-copy plugin) on every data check, and leaves nothing behind', async () => {
@@ -329,6 +335,43 @@ describe('the conformance kit on broken plugins', () => {
       reason: 'declares restore-requires-stopped but not power-state',
     });
     expect(check(report, 'capability power-state').status).toBe('skip');
+  });
+
+  it('fails a plugin that declares repository-identity but neither reports nor checks it, and makes a missing store', async () => {
+    const unchecked: ProviderPlugin = {
+      manifest: { ...reference.manifest, capabilities: [...reference.manifest.capabilities, 'repository-identity'] },
+      createProvider: (c) => reference.createProvider(c),
+    };
+    const report = await runConformance(
+      fileCopy(unchecked, {
+        absentConnection: ({ scratch }) => ({ config: { storeDir: path.join(scratch, 'none') } }),
+      }),
+    );
+    // A repository is made only by a preflight asked to initialise: the trait needs preflight.
+    expect(check(report, 'capability repository-identity')).toMatchObject({
+      status: 'fail',
+      reason: 'declares repository-identity but not preflight',
+    });
+    expect(check(report, 'identity reported')).toMatchObject({
+      status: 'fail',
+      reason: expect.stringMatching(
+        /^sync through a connection with no identity emitted no repository\.identity event/,
+      ),
+    });
+    expect(check(report, 'repository changed')).toMatchObject({
+      status: 'fail',
+      reason: expect.stringMatching(/^a backup through a connection that records identity \S+ succeeded/),
+    });
+    expect(check(report, 'repository absent')).toMatchObject({
+      status: 'fail',
+      reason: expect.stringMatching(/^a backup to a repository that does not exist succeeded/),
+    });
+    // Without absentConnection, that check says what it needs.
+    const without = await runConformance(fileCopy(unchecked));
+    expect(check(without, 'repository absent')).toMatchObject({
+      status: 'skip',
+      reason: expect.stringContaining('absentConnection'),
+    });
   });
 
   it('fails the manifest of a plugin the agent would refuse, and skips the rest', async () => {

@@ -6,7 +6,8 @@
  * restores compared byte for byte (with `restore-to-path`), a cancel midway, a delete, every
  * declared capability, and for a plugin that declares `host-paths` its own confinement: locators
  * and restore targets outside the roots it is granted refused, links planted in its data before a
- * restore never written through. As a command: `cairn-plugin-conformance <package> --config <file>`; in
+ * restore never written through; and for one that declares `repository-identity`: the identity
+ * reported, another one refused (`REPOSITORY_CHANGED`), no repository created by a backup. As a command: `cairn-plugin-conformance <package> --config <file>`; in
  * vitest: `@cairn/plugin-conformance/vitest`.
  *
  * @example

@@ -46,6 +46,7 @@ export const TRAIT_NEEDS: Record<Trait, readonly Operation[]> = {
   incremental: ['backup'],
   'restore-to-path': ['restore'],
   'host-paths': ['backup'],
+  'repository-identity': ['backup', 'preflight'],
 };
 
 /** The operations a trait needs that `capabilities` lacks. */

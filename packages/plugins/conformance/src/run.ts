@@ -7,6 +7,8 @@ import {
   FailureCodes,
   OPERATION_METHODS,
   OPERATIONS,
+  REPOSITORY_CHANGED,
+  REPOSITORY_IDENTITY_EVENT,
   TRAITS,
   type BackupRequest,
   type Capability,
@@ -60,6 +62,9 @@ export const CHECK_NAMES: readonly string[] = [
   'restore second point',
   'cancel',
   'delete',
+  'identity reported',
+  'repository changed',
+  'repository absent',
   'host paths declared',
   'locator outside roots',
   'restore target outside roots',
@@ -106,6 +111,12 @@ export interface ConformanceOptions {
   cwd?: string;
   /** The provider connection (`endpoint`, `config`, `credentials`), or a function of the run's directories. */
   connection?: Partial<ProviderConnection> | ((dirs: WorkDirs) => Partial<ProviderConnection>);
+  /**
+   * A connection like `connection` but to a repository that does not exist (e.g. a path in
+   * `scratch` nothing was made at), for the `repository absent` check of a plugin that declares
+   * `repository-identity`; what it leaves out is taken from `connection`.
+   */
+  absentConnection?: Partial<ProviderConnection> | ((dirs: WorkDirs) => Partial<ProviderConnection>);
   /** The instance locator that names the directory `dir` of sample data. */
   locatorFor: (dir: string, dirs: WorkDirs) => unknown;
   /** A restore's `target` for the empty directory `target`. Default `{path: target}` (restore-to-path). */
@@ -159,7 +170,17 @@ const TRAIT_MEANING: Record<Trait, string> = {
   incremental: 'the second backup must be an INCREMENT on the first',
   'restore-to-path': 'restores are compared byte for byte with the sample data',
   'host-paths': 'locators and restore targets are host paths, confined to the roots the kit grants',
+  'repository-identity':
+    'operations check the connection identity (REPOSITORY_CHANGED on another), report it when there is none, and never create a repository',
 };
+
+/** A connection as the options of a task environment. */
+const connectionOptions = (c: Partial<ProviderConnection>): Partial<MockTaskOptions> => ({
+  ...(c.config === undefined ? {} : { config: c.config }),
+  ...(c.credentials === undefined ? {} : { credentials: c.credentials }),
+  ...(c.endpoint === undefined ? {} : { endpoint: c.endpoint }),
+  ...(c.identity === undefined ? {} : { identity: c.identity }),
+});
 
 /** Which check runs an operation that changes things, for the capability check's reason. */
 const RUN_BY: Partial<Record<Operation, string>> = {
@@ -190,6 +211,8 @@ class Session {
   /** Restore points the kit made without keeping them (a cancelled backup that finished anyway). */
   private readonly strays: string[] = [];
   private tasks = 0;
+  /** The repository identity the `identity reported` check found. */
+  private identity: string | undefined;
 
   constructor(private readonly opts: ConformanceOptions) {}
 
@@ -203,11 +226,8 @@ class Session {
   }
 
   private env(plugin = this.plugin, extra: Partial<MockTaskOptions> = {}): MockTaskEnvironment {
-    const c = this.connection();
     return new MockTaskEnvironment(plugin, {
-      ...(c.config === undefined ? {} : { config: c.config }),
-      ...(c.credentials === undefined ? {} : { credentials: c.credentials }),
-      ...(c.endpoint === undefined ? {} : { endpoint: c.endpoint }),
+      ...connectionOptions(this.connection()),
       taskId: `conformance-${++this.tasks}`,
       timeoutMs: this.opts.timeoutMs ?? 10 * 60_000,
       abortGraceMs: this.grace,
@@ -504,6 +524,96 @@ class Session {
     return done.join('; ');
   }
 
+  // ---- repository identity ----
+
+  private needIdentity(): void {
+    if (!this.has('repository-identity')) skip('the plugin does not declare repository-identity');
+  }
+
+  /** The identity a run reported (`repository.identity` events), the last one if several. */
+  private static reported(run: { events: { type: string; data?: Record<string, unknown> }[] }): unknown[] {
+    return run.events.filter((e) => e.type === REPOSITORY_IDENTITY_EVENT).map((e) => e.data?.['identity']);
+  }
+
+  private async identityReportedCheck(): Promise<string> {
+    this.needIdentity();
+    const op: Operation = this.has('sync') ? 'sync' : 'preflight';
+    const req = op === 'sync' ? {} : { locator: this.locator };
+    const bare = { ...this.connection() };
+    delete bare.identity;
+    const run = await this.env(this.plugin, { ...connectionOptions(bare), identity: '' }).run(op as 'sync', req);
+    if (!run.ok) return fail(`${op} through a connection with no identity failed: ${failureText(run.failure)}`);
+    const ids = Session.reported(run);
+    if (ids.length === 0)
+      fail(
+        `${op} through a connection with no identity emitted no ${REPOSITORY_IDENTITY_EVENT} event: report the repository's identity with reportIdentity(ctx, id) (checkRepositoryIdentity does)`,
+      );
+    const id = ids.at(-1);
+    if (typeof id !== 'string' || id === '')
+      fail(
+        `the ${REPOSITORY_IDENTITY_EVENT} event carries ${JSON.stringify(id)}, not data.identity as a non-empty string`,
+      );
+    this.identity = id as string;
+    const again = await this.env(this.plugin, { identity: this.identity }).run(op as 'sync', req);
+    if (!again.ok)
+      fail(`${op} through a connection that records identity ${this.identity} failed: ${failureText(again.failure)}`);
+    if (Session.reported(again).length > 0)
+      fail(`${op} through a connection that records identity ${this.identity} reported it again`);
+    return `${op} through a connection with no identity reported ${this.identity}; with it recorded, ${op} succeeds and reports nothing`;
+  }
+
+  private async repositoryChangedCheck(): Promise<string> {
+    this.needIdentity();
+    this.needBackup();
+    const recorded = `${this.identity ?? 'conformance'}-not-this-repository`;
+    const before = this.has('sync') ? await this.listedIds() : undefined;
+    const run = await this.env(this.plugin, { identity: recorded }).run('backup', this.backupRequest(undefined));
+    if (run.ok) {
+      this.strays.push(run.backup.externalId);
+      return fail(
+        `a backup through a connection that records identity ${recorded} succeeded (${run.backup.externalId}): check the repository's identity with checkRepositoryIdentity before changing anything`,
+      );
+    }
+    if (run.failure.code !== REPOSITORY_CHANGED)
+      fail(
+        `a backup through a connection that records identity ${recorded} failed ${failureText(run.failure)}, not ${REPOSITORY_CHANGED}`,
+      );
+    if (before) {
+      const after = await this.listedIds();
+      const made = [...after].filter((id) => !before.has(id));
+      const lost = [...before].filter((id) => !after.has(id));
+      if (made.length + lost.length > 0)
+        fail(
+          `the refused backup changed the sync listing: ${[...made.map((id) => `added ${id}`), ...lost.map((id) => `took ${id}`)].join(', ')}`,
+        );
+    }
+    return `a backup through a connection recording another identity failed ${REPOSITORY_CHANGED}${before ? ', and sync lists the same points' : ''}`;
+  }
+
+  private async repositoryAbsentCheck(): Promise<string> {
+    this.needIdentity();
+    this.needBackup();
+    const absent = this.opts.absentConnection;
+    if (absent === undefined)
+      return skip('give absentConnection (a connection to a repository that does not exist) to run it');
+    const options = connectionOptions(typeof absent === 'function' ? absent(this.dirs) : absent);
+    const run = await this.env(this.plugin, options).run('backup', this.backupRequest(undefined));
+    if (run.ok) {
+      return fail(
+        `a backup to a repository that does not exist succeeded (${run.backup.externalId}): no operation but a preflight asked to initialise may create a repository`,
+      );
+    }
+    if (run.failure.code !== 'REPOSITORY_NOT_FOUND')
+      fail(`a backup to a repository that does not exist failed ${failureText(run.failure)}, not REPOSITORY_NOT_FOUND`);
+    const check = await this.env(this.plugin, options).run('preflight', { locator: this.locator });
+    if (!check.ok) fail(`the preflight after it failed: ${failureText(check.failure)}`);
+    if (check.ok && check.value.ok)
+      fail(
+        'after the refused backup, a preflight of the absent repository passes: the backup created a repository (or the preflight does not report a missing one)',
+      );
+    return 'a backup to a repository that does not exist failed REPOSITORY_NOT_FOUND, and a preflight still finds it missing';
+  }
+
   // ---- host paths: the plugin's own confinement ----
 
   private needHostPaths(): void {
@@ -709,6 +819,9 @@ class Session {
       await record('restore second point', () => this.restoreCheck(1));
       await record('cancel', () => this.cancelCheck());
       await record('delete', () => this.deleteCheck());
+      await record('identity reported', () => this.identityReportedCheck());
+      await record('repository changed', () => this.repositoryChangedCheck());
+      await record('repository absent', () => this.repositoryAbsentCheck());
       await record('host paths declared', () => this.hostPathsDeclaredCheck());
       await record('locator outside roots', () => this.locatorOutsideCheck());
       await record('restore target outside roots', () => this.restoreTargetOutsideCheck());

@@ -25,6 +25,9 @@ export const manifest: PluginManifest = {
     // Locators and restore targets are paths on the agent's host: the agent confines them to its
     // --roots, and so does the plugin, restoring through a staging directory.
     'host-paths',
+    // Every operation checks restic's repository id against the one the connection recorded, and
+    // only a preflight asked to initialise creates a repository.
+    'repository-identity',
   ],
   configSchema: {
     type: 'object',

@@ -100,24 +100,45 @@ describe.runIf(hasRestic)('restic plugin against real restic', () => {
   const locator = { paths: [data] };
   let full: { externalId: string };
   let incr: { externalId: string };
+  /** The repository's id, as the preflight that initialised it reported it. */
+  let identity: string;
   const records: string[] = [];
+  const firstBackup = () =>
+    env(repo, { config }).run('backup', { instanceId: 'inst-1', instanceName: 'files', locator, mode: 'FULL' });
 
   beforeAll(async () => {
-    const run = await env(repo, { config }).run('backup', {
-      instanceId: 'inst-1',
-      instanceName: 'files',
-      locator,
-      mode: 'FULL',
+    // No backup creates a repository: a missing one (an unmounted disk, say) fails, and makes nothing.
+    const missing = await firstBackup();
+    expect(!missing.ok && missing.failure).toMatchObject({
+      code: 'REPOSITORY_NOT_FOUND',
+      message: expect.stringMatching(/no repository at .*preflight with initialise/),
     });
+    expect(fs.existsSync(repo)).toBe(false);
+    const pre = await env(repo, { config }).run('preflight', {});
+    expect(pre.ok && pre.value.ok).toBe(false);
+    expect(pre.ok && pre.value.checks?.find((c) => c.name === 'repository')).toMatchObject({
+      ok: false,
+      advice: expect.stringContaining('initialise'),
+    });
+    expect(fs.existsSync(repo)).toBe(false);
+    const init = await env(repo, { config }).run('preflight', { initialise: true });
+    records.push(everything(init));
+    expect(init.ok && init.value.ok).toBe(true);
+    expect(init.ok && init.value.checks?.find((c) => c.name === 'repository')).toMatchObject({
+      ok: true,
+      message: expect.stringMatching(/no repository at .*: initialised it \(repository [0-9a-f]{64}\)/),
+    });
+    const reported = init.events.filter((e) => e.type === 'repository.identity');
+    expect(reported).toHaveLength(1);
+    identity = reported[0]!.data!['identity'] as string;
+    expect(identity).toBe((JSON.parse(restic(repo, ['cat', 'config'])) as { id: string }).id);
+    const run = await firstBackup();
     records.push(everything(run));
     if (!run.ok) throw new Error(`${run.failure.code}: ${run.failure.message}`);
     full = run.backup;
-    expect(run.events.map((e) => e.message)).toContainEqual(
-      expect.stringMatching(/no repository at .* initialised it/),
-    );
   });
 
-  it('makes a full backup that initialises the repository, tagged with the instance', async () => {
+  it('makes a full backup into the initialised repository, tagged with the instance', async () => {
     expect(full).toMatchObject({
       mode: 'FULL',
       parentExternalId: '',
@@ -311,16 +332,82 @@ describe.runIf(hasRestic)('restic plugin against real restic', () => {
   });
 
   it('preflight passes every check on a good connection', async () => {
-    const run = await env(repo, { config }).run('preflight', { locator });
+    const run = await env(repo, { config, identity }).run('preflight', { locator });
     records.push(everything(run));
     expect(run.ok && run.value).toMatchObject({ ok: true });
     expect(run.ok && run.value.checks?.map((c) => [c.name, c.ok])).toEqual([
       ['restic', true],
       ['repository', true],
       ['password', true],
+      ['identity', true],
       ['free space', true],
       ['paths', true],
     ]);
+    // Asked to initialise a repository that is there, it initialises nothing.
+    const again = await env(repo, { config, identity }).run('preflight', { initialise: true });
+    expect(again.ok && again.value.checks?.find((c) => c.name === 'repository')?.message).toMatch(/is initialised/);
+    expect(again.events.filter((e) => e.type === 'repository.identity')).toEqual([]);
+  });
+
+  it('every operation that opens the repository reports its identity when the connection records none', async () => {
+    const runs = [
+      await env(repo, { config }).run('sync', {}),
+      await env(repo, { config }).run('restore', {
+        instanceId: 'inst-1',
+        locator,
+        backupExternalId: incr.externalId,
+        target: { path: tmp('ident') },
+      }),
+      await env(repo, { config }).run('delete-backup', { instanceId: 'inst-1', locator, backupExternalId: 'deadbeef' }),
+    ];
+    for (const run of runs) {
+      expect(run.ok || run.failure).toBe(true);
+      expect(run.events.filter((e) => e.type === 'repository.identity').map((e) => e.data)).toEqual([{ identity }]);
+    }
+    const recorded = await env(repo, { config, identity }).run('sync', {});
+    expect(recorded.ok && recorded.events.filter((e) => e.type === 'repository.identity')).toEqual([]);
+  });
+
+  it('fails REPOSITORY_CHANGED, naming both ids, through a connection that recorded another repository', async () => {
+    const other = 'f'.repeat(64);
+    const before = restic(repo, ['snapshots', '--json']);
+    const e = env(repo, { config, identity: other });
+    const runs = {
+      backup: await e.run('backup', { instanceId: 'inst-1', instanceName: 'files', locator, mode: 'FULL' }),
+      sync: await e.run('sync', {}),
+      restore: await e.run('restore', {
+        instanceId: 'inst-1',
+        locator,
+        backupExternalId: incr.externalId,
+        target: { path: tmp('changed') },
+      }),
+      'restore-volume': await e.run('restore-volume', {
+        instanceId: 'inst-1',
+        locator,
+        backupExternalId: incr.externalId,
+        volume: data,
+        targetInstanceId: 'inst-2',
+        targetLocator: { paths: [tmp('changed-vol')] },
+      }),
+      'delete-backup': await e.run('delete-backup', {
+        instanceId: 'inst-1',
+        locator,
+        backupExternalId: incr.externalId,
+      }),
+    };
+    for (const [op, run] of Object.entries(runs))
+      expect(!run.ok && run.failure, op).toMatchObject({
+        code: 'REPOSITORY_CHANGED',
+        message: expect.stringMatching(new RegExp(`repository ${identity}, not ${other}`)),
+      });
+    expect(restic(repo, ['snapshots', '--json'])).toBe(before);
+    const pre = await e.run('preflight', { initialise: true });
+    expect(pre.ok && pre.value.ok).toBe(false);
+    expect(pre.ok && pre.value.checks?.find((c) => c.name === 'identity')).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('REPOSITORY_CHANGED'),
+      advice: expect.stringContaining('repositoryIdentity'),
+    });
   });
 
   it('never hands the password to restic on a command line, nor lets it out in any report', () => {
@@ -403,11 +490,41 @@ describe.runIf(hasRestic)('restic plugin failures', () => {
     }).run('preflight', { locator: { paths: [path.join(tenant, 'gone')] } });
     expect(local.ok && local.value.checks?.map((c) => [c.name, c.ok])).toEqual([
       ['restic', true],
-      ['repository', true], // not there yet, but the first backup can make it
+      ['repository', false], // not there: only a preflight with initialise makes it
       ['password', true],
       ['free space', false],
       ['paths', false],
     ]);
+  });
+
+  it('preflight with initialise makes no new repository where the one the connection recorded is missing', async () => {
+    const repo = path.join(root, 'repo-unmounted');
+    const plain = await env(repo, { identity: 'a'.repeat(64) }).run('preflight', {});
+    expect(plain.ok && plain.value.checks?.find((c) => c.name === 'repository')).toMatchObject({
+      ok: false,
+      advice: expect.stringContaining(`recorded repository ${'a'.repeat(64)}: mount the disk`),
+    });
+    const run = await env(repo, { identity: 'a'.repeat(64) }).run('preflight', { initialise: true });
+    expect(run.ok && run.value.checks?.find((c) => c.name === 'repository')).toMatchObject({
+      ok: false,
+      message: expect.stringContaining(`recorded repository ${'a'.repeat(64)}`),
+      advice: expect.stringContaining('repositoryIdentity'),
+    });
+    expect(fs.existsSync(repo)).toBe(false);
+  });
+
+  it('no operation creates a missing repository: each fails REPOSITORY_NOT_FOUND', async () => {
+    const repo = path.join(root, 'repo-never');
+    fs.mkdirSync(repo); // an empty mount point
+    const e = env(repo);
+    const runs = [
+      await backup(e),
+      await e.run('sync', {}),
+      await e.run('restore', { instanceId: 'i', locator, backupExternalId: 'deadbeef', target: { path: tmp('nf') } }),
+      await e.run('delete-backup', { instanceId: 'i', locator, backupExternalId: 'deadbeef' }),
+    ];
+    for (const run of runs) expect(!run.ok && run.failure.code).toBe('REPOSITORY_NOT_FOUND');
+    expect(fs.readdirSync(repo)).toEqual([]);
   });
 
   it('a missing snapshot fails a restore with BACKUP_NOT_FOUND', async () => {
@@ -437,6 +554,7 @@ describe.runIf(hasRestic)('restic plugin confined to the roots', () => {
     fs.mkdirSync(path.join(tenant, 'agent-state'), { recursive: true });
     fs.writeFileSync(path.join(tenant, 'agent-state', 'credential.json'), '{"token":"agent"}');
     fs.symlinkSync(secret, path.join(tenant, 'link-out'));
+    restic(repo, ['init']);
     const run = await env(repo).run('backup', {
       instanceId: 'inst-c',
       instanceName: 'c',

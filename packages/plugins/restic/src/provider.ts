@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  checkRepositoryIdentity,
   isPluginError,
   PluginError,
   type BackupRequest,
@@ -225,6 +226,24 @@ async function existingAncestor(p: string): Promise<string> {
   }
 }
 
+/**
+ * The repository's id, its identity (`restic cat config`), or why it cannot be read. Read without
+ * a lock: nothing changes the config after init, and a prune's lock need not be waited for.
+ */
+async function repositoryId(restic: ResticClient, s: ResticSettings, ctx: TaskContext): Promise<string | PluginError> {
+  const res = await restic.run(['cat', 'config', '--no-lock'], { signal: ctx.signal });
+  if (res.code !== 0) return classify(res, s, 'open the repository');
+  let id: unknown;
+  try {
+    id = (JSON.parse(res.stdout) as { id?: unknown }).id;
+  } catch {
+    id = undefined;
+  }
+  return typeof id === 'string' && id !== ''
+    ? id
+    : new PluginError('RESTIC_FAILED', `restic: cat config printed no repository id: ${res.stdout.slice(0, 200)}`);
+}
+
 const gib = (n: number) => `${(n / 1024 ** 3).toFixed(1)} GiB`;
 
 export const OFFERINGS: ProviderOffering[] = [
@@ -262,11 +281,26 @@ export function createResticProvider(connection: ProviderConnection): Provider {
   const say = (ctx: TaskContext, message: string) =>
     ctx.event({ type: 'provider.message', message: redact(message, settings?.password ?? '') });
 
-  async function init(restic: ResticClient, s: ResticSettings, ctx: TaskContext): Promise<void> {
-    const res = await restic.run(['init'], { signal: ctx.signal });
-    // Two first backups at once: the one that lost the race finds the repository made.
-    if (res.code !== 0 && !/already (exists|initialized)/i.test(res.stderr)) throw classify(res, s, 'init');
-    say(ctx, `restic: there was no repository at ${s.repository}; the backup initialised it`);
+  /**
+   * Opens the repository, as every operation does before anything else: its id is the
+   * repository's identity, checked against the one the connection recorded (REPOSITORY_CHANGED on
+   * another, before anything changes; reported when the connection records none). A repository
+   * that is not there fails REPOSITORY_NOT_FOUND: no operation but a preflight asked to
+   * initialise creates one, since a missing repository is as often an unmounted disk, and one
+   * made there would fork the catalogue.
+   */
+  async function opened(ctx: TaskContext): Promise<ResticClient> {
+    const { s, restic } = ready(ctx);
+    const found = await repositoryId(restic, s, ctx);
+    if (typeof found !== 'string') {
+      if (found.code !== 'REPOSITORY_NOT_FOUND') throw found;
+      throw new PluginError(
+        'REPOSITORY_NOT_FOUND',
+        `${found.message}: nothing was created. If the repository lives on a disk that is not mounted, mount it; a new repository is made only by a preflight with initialise`,
+      );
+    }
+    checkRepositoryIdentity(connection, ctx, found, redact(`repository ${s.repository}`, s.password));
+    return restic;
   }
 
   /**
@@ -285,7 +319,7 @@ export function createResticProvider(connection: ProviderConnection): Provider {
     to: string | undefined,
     include?: string,
   ): Promise<RestoreResult> {
-    const { restic } = ready(ctx);
+    const restic = await opened(ctx);
     const id = req.backupExternalId;
     let snapshot: Snapshot | undefined;
     let total = 0;
@@ -361,9 +395,10 @@ export function createResticProvider(connection: ProviderConnection): Provider {
 
   return {
     async backup(req: BackupRequest, ctx: TaskContext): Promise<BackupResult> {
-      const { s, restic } = ready(ctx);
+      const { s } = ready(ctx);
       const paths = await confined(pathsOf(req.locator), ctx.host, 'locator path');
       await assertPathsExist(paths);
+      const restic = await opened(ctx);
       const report = throttled(ctx);
       const attempt = async (parent: string | undefined) => {
         let summary: BackupSummary | undefined;
@@ -411,9 +446,8 @@ export function createResticProvider(connection: ProviderConnection): Provider {
           summary = await attempt(parent);
           break;
         } catch (err) {
-          if (!isPluginError(err) || tries > 1) throw err;
-          if (err.code === 'REPOSITORY_NOT_FOUND') await init(restic, s, ctx);
-          else if (err.code === 'BACKUP_NOT_FOUND' && parent) {
+          if (!isPluginError(err) || tries > 0) throw err;
+          if (err.code === 'BACKUP_NOT_FOUND' && parent) {
             say(ctx, `restic: parent snapshot ${parent} is gone; taking a full backup`);
             parent = undefined;
           } else throw err;
@@ -467,7 +501,7 @@ export function createResticProvider(connection: ProviderConnection): Provider {
     },
 
     async deleteBackup(req, ctx): Promise<void> {
-      const { restic } = ready(ctx);
+      const restic = await opened(ctx);
       const id = req.backupExternalId;
       // Looked up first: several connections, of several tenants, may share one repository, and a
       // snapshot tagged for another instance is not this instance's to forget. An id already
@@ -492,7 +526,8 @@ export function createResticProvider(connection: ProviderConnection): Provider {
     },
 
     async prune(ctx): Promise<PruneResult> {
-      const { restic } = ready(ctx);
+      // A prune of the wrong repository (an unmounted disk's empty mount point) frees nothing it should.
+      const restic = await opened(ctx);
       const res = await restic.ok(['prune'], 'prune', { signal: ctx.signal });
       // restic 0.14 ends with what it removed, e.g. "total prune: 12 blobs / 3.456 MiB".
       const summary = /total prune:.*$/m.exec(res.stdout)?.[0].trim();
@@ -502,7 +537,7 @@ export function createResticProvider(connection: ProviderConnection): Provider {
     },
 
     async sync(_req, ctx): Promise<ListedBackup[]> {
-      const { restic } = ready(ctx);
+      const restic = await opened(ctx);
       const snapshots = await restic.json<Snapshot[] | null>(['snapshots'], 'list snapshots', ctx.signal);
       const ours = (snapshots ?? []).filter((s) => instanceOf(s) !== undefined);
       const known = new Set(ours.map((s) => s.id));
@@ -553,20 +588,70 @@ export function createResticProvider(connection: ProviderConnection): Provider {
       }
       add({ name: 'restic', ok: true, message: `restic ${version!.version} at ${s.binary}` });
       const restic = new ResticClient(s, ctx.logger);
-      const res = await restic.run(['cat', 'config'], { signal: ctx.signal });
-      const err = res.code === 0 ? undefined : classify(res, s, 'open the repository');
-      if (!err) {
-        add({ name: 'repository', ok: true, message: `repository ${s.repository} is initialised` });
+      let found = await repositoryId(restic, s, ctx);
+      let created = false;
+      if (typeof found !== 'string' && found.code === 'REPOSITORY_NOT_FOUND' && req.initialise === true) {
+        if (connection.identity) {
+          add({
+            name: 'repository',
+            ok: false,
+            message: `no repository at ${s.repository}, and this connection recorded repository ${connection.identity}: no new one was initialised where that one may only be unmounted`,
+            advice: `mount the repository again; if it is gone for good, clear the connection's repositoryIdentity and run the preflight with initialise again`,
+          });
+          return finish();
+        }
+        const res = await restic.run(['init'], { signal: ctx.signal });
+        // Two preflights at once: the one that lost the race finds the repository made.
+        const raced = res.code !== 0 && /already (exists|initialized)/i.test(res.stderr);
+        if (res.code !== 0 && !raced) {
+          add({
+            name: 'repository',
+            ok: false,
+            message: classify(res, s, 'init').message,
+            advice: `let the agent's user create ${s.repository}, or run restic init for it`,
+          });
+          return finish();
+        }
+        created = !raced;
+        found = await repositoryId(restic, s, ctx);
+      }
+      if (typeof found === 'string') {
+        add({
+          name: 'repository',
+          ok: true,
+          message: created
+            ? `there was no repository at ${s.repository}: initialised it (repository ${found})`
+            : `repository ${found} at ${s.repository} is initialised`,
+        });
         add({ name: 'password', ok: true, message: 'the password opens the repository' });
-      } else if (err.code === 'WRONG_PASSWORD') {
+        try {
+          checkRepositoryIdentity(connection, ctx, found, `repository ${s.repository}`);
+          add({
+            name: 'identity',
+            ok: true,
+            message: connection.identity
+              ? `it is repository ${found}, the one this connection recorded`
+              : `repository ${found}: recorded for this connection, which now fails on any other repository`,
+          });
+        } catch (e) {
+          if (!isPluginError(e)) throw e;
+          add({
+            name: 'identity',
+            ok: false,
+            message: `${e.code}: ${e.message}`,
+            advice:
+              "mount the repository this connection backed up to; if it was moved on purpose, clear the connection's repositoryIdentity",
+          });
+        }
+      } else if (found.code === 'WRONG_PASSWORD') {
         add({ name: 'repository', ok: true, message: `repository ${s.repository} is initialised` });
         add({
           name: 'password',
           ok: false,
-          message: err.message,
+          message: found.message,
           advice: 'set credentials.password to the password the repository was initialised with',
         });
-      } else if (err.code === 'REPOSITORY_NOT_FOUND') {
+      } else if (found.code === 'REPOSITORY_NOT_FOUND') {
         const where = isLocal(s.repository) ? await existingAncestor(s.repository) : undefined;
         const writable =
           where === undefined ||
@@ -576,18 +661,20 @@ export function createResticProvider(connection: ProviderConnection): Provider {
           ));
         add({
           name: 'repository',
-          ok: writable,
-          message: writable
-            ? `no repository at ${s.repository} yet: the first backup initialises it`
-            : `no repository at ${s.repository}, and ${where} is not writable to create one`,
-          ...(writable ? {} : { advice: `run restic init for ${s.repository}, or let the agent write to ${where}` }),
+          ok: false,
+          message: `no repository at ${s.repository}: backups fail until there is one (none is ever made by a backup)`,
+          advice: connection.identity
+            ? `this connection recorded repository ${connection.identity}: mount the disk it is on; if it is gone for good, clear the connection's repositoryIdentity and run this preflight with initialise`
+            : writable
+              ? `if ${s.repository} is where it should be (not an unmounted disk), run this preflight with initialise to create it`
+              : `let the agent's user write to ${where} and run this preflight with initialise, or run restic init for ${s.repository}`,
         });
-        add({ name: 'password', ok: true, message: 'not checked: the first backup sets the repository password' });
+        add({ name: 'password', ok: true, message: 'not checked: there is no repository' });
       } else {
         add({
           name: 'repository',
           ok: false,
-          message: err.message,
+          message: found.message,
           advice: 'check that the endpoint names a repository the agent host can reach',
         });
       }

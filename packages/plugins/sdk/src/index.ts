@@ -22,3 +22,4 @@ export * from './manifest-check.js';
 export * from './provider.js';
 export * from './errors.js';
 export * from './version.js';
+export * from './identity.js';

@@ -25,6 +25,12 @@ import type { Operation } from '@cairn/proto/vocabulary';
  * to the plugin as `ctx.host`, and the plugin restores through `makeStaging` and `placeRestored`
  * so that no write follows a link out of them. The control plane lets tenants name such paths
  * only below the roots the SP granted them on the connection.
+ * `repository-identity`: the backup system's repository has an identity of its own (restic's
+ * repository id). Every operation that opens the repository checks it against the connection's
+ * `identity` and fails `REPOSITORY_CHANGED` on another one before changing anything, reports the
+ * identity it found when the connection records none (`checkRepositoryIdentity`), and no
+ * operation but a preflight asked to `initialise` ever creates a repository: a missing one fails
+ * `REPOSITORY_NOT_FOUND`.
  */
 export const TRAITS = [
   'handles-chains',
@@ -33,6 +39,7 @@ export const TRAITS = [
   'incremental',
   'restore-to-path',
   'host-paths',
+  'repository-identity',
 ] as const;
 export type Trait = (typeof TRAITS)[number];
 export type Capability = Operation | Trait;

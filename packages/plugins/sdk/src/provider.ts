@@ -17,6 +17,14 @@ export interface ProviderConnection {
   endpoint: string | null;
   config: Record<string, unknown>;
   credentials: Record<string, unknown>;
+  /**
+   * The identity of the repository this connection reached before (e.g. restic's repository id),
+   * as the control plane recorded it; absent until one is recorded, or after an SP admin cleared
+   * it. A plugin that declares `repository-identity` checks it on every operation that opens the
+   * repository: another repository there fails `REPOSITORY_CHANGED` before anything changes, and
+   * without an identity it reports the one it found (`checkRepositoryIdentity`).
+   */
+  identity?: string;
 }
 
 export interface ProgressReport {
@@ -50,7 +58,10 @@ export interface TaskContext {
   signal: AbortSignal;
   /** Reports progress; the agent spools and forwards it. */
   progress(report: ProgressReport): void;
-  /** Records an event visible to the tenant and SP admins. */
+  /**
+   * Records an event visible to the tenant and SP admins; the type `repository.identity` is
+   * reserved for `reportIdentity`, and recorded without being shown.
+   */
   event(event: TaskEvent): void;
   logger: PluginLogger;
   /**
@@ -188,6 +199,17 @@ export interface PreflightCheck {
   advice?: string;
 }
 
+/**
+ * What a preflight is asked: with `locator`, that instance is checked too; with `initialise`
+ * (only an SP admin asks it), a repository that does not exist yet is created, and the check that
+ * found it missing says so. Without `initialise` a missing repository is a failed check: no other
+ * operation ever creates one.
+ */
+export interface PreflightRequest {
+  locator?: unknown;
+  initialise?: boolean;
+}
+
 /** The SLA of an offering, as the backup system is asked to run it. */
 export interface ScheduleSla {
   cron: string;
@@ -237,7 +259,7 @@ export interface Provider {
    * every credential value it finds there.
    */
   preflight?(
-    req: { locator?: unknown },
+    req: PreflightRequest,
     ctx: TaskContext,
   ): Promise<{ ok: boolean; message?: string; checks?: PreflightCheck[] }>;
   /** Answers quickly: the control plane waits for it inside an API request. */

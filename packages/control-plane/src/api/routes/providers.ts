@@ -213,7 +213,7 @@ export function providerRoutes(deps: ApiDeps) {
       path: '/zones/{zone}/providers/{id}/preflight',
       tags,
       summary:
-        'Check the connection (and, given a locator, that instance) through its plugin on a live agent of the zone, and wait for the checks (sp-admin); the body is optional',
+        'Check the connection (and, given a locator, that instance) through its plugin on a live agent of the zone, and wait for the checks (sp-admin); with initialise, a repository that does not exist yet is created; the body is optional',
       request: { params: ZoneIdParams, query: NoQuery, ...jsonBody(PreflightBody, false) },
       responses: {
         200: jsonResponse(PreflightAnswer, 'the checks, whether they passed or not'),
@@ -226,8 +226,8 @@ export function providerRoutes(deps: ApiDeps) {
     async (c) => {
       const row = await providerIn(c.req.valid('param'));
       // Without a JSON body the validator leaves nothing to read: the connection alone.
-      const body = c.req.valid('json') as { locator?: unknown } | undefined;
-      const out = await deps.operations.preflight(principal(c), row, body?.locator, deps.config.preflightWaitMs);
+      const body = c.req.valid('json') as { locator?: unknown; initialise?: boolean } | undefined;
+      const out = await deps.operations.preflight(principal(c), row, body ?? {}, deps.config.preflightWaitMs);
       if (!out.report)
         return c.json({ task: taskView(out.task, await deps.audiences.of(principal(c))) }, 202, {
           Location: `/v1/tasks/${out.task.id}`,

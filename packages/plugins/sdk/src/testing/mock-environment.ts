@@ -20,6 +20,7 @@ import type {
   PowerStateRequest,
   PowerStateResult,
   PluginLogger,
+  PreflightRequest,
   ProgressReport,
   ProviderConnection,
   ProviderOffering,
@@ -43,7 +44,7 @@ export interface OperationTypes {
   'list-offerings': { request: Record<string, never>; result: ProviderOffering[] };
   sync: { request: { locator?: unknown }; result: ListedBackup[] };
   /** The checked report: `{ok, message}` alone arrives as one check named `preflight`. */
-  preflight: { request: { locator?: unknown }; result: PreflightReport };
+  preflight: { request: PreflightRequest; result: PreflightReport };
   'power-state': { request: PowerStateRequest; result: PowerStateResult };
   'configure-schedule': { request: ConfigureScheduleRequest; result: ConfigureScheduleResult };
   /** Resolves with nothing, which crosses the worker boundary as `null`. */
@@ -59,6 +60,8 @@ export interface MockTaskOptions {
   credentials?: Record<string, unknown>;
   /** The provider connection's `endpoint`. Default `null`. */
   endpoint?: string | null;
+  /** The repository identity the connection records (`ProviderConnection.identity`). Default none (as is `''`). */
+  identity?: string;
   /** Default `task-1`. */
   taskId?: string;
   /** Default 1. */
@@ -300,6 +303,7 @@ export class MockTaskEnvironment {
       endpoint: options.endpoint ?? null,
       config: options.config ?? {},
       credentials: options.credentials ?? {},
+      ...(options.identity ? { identity: options.identity } : {}),
     }) as ProviderConnection;
 
     const host: HostAccess = toPlain(options.host ?? TEST_HOST) as HostAccess;
