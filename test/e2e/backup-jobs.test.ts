@@ -393,6 +393,68 @@ describe.each(backends)('backup jobs (%s)', (backend) => {
     }
   });
 
+  it('policy holds at every start: an instance whose offering the SP made SLA-only goes to ERROR NOT_ALLOWED at run, retry and schedule fire; the rest runs', async () => {
+    const later = await offering(
+      'zone-a',
+      'later-sla',
+      await provider('zone-a', 'later-sla', { durationMs: 20, steps: 1 }),
+      true,
+    );
+    const kept = await instance(fastOffering);
+    const reserved = await instance(later);
+    // SEQUENTIAL: the reserved instance starts only once the kept one's backup ended.
+    const created = await job(tenant, { instanceIds: [kept, reserved] });
+    const path = `/v1/backup-jobs/${created.id}`;
+    await tenant.expect(201, 'POST', `${path}/schedules`, { cron: '*/5 * * * *' });
+    await admin.expect(200, 'PATCH', `/v1/offerings/${later}`, { allowAdhoc: false, allowUserSchedules: false });
+    const spJob = (id: string) => ({
+      name: 'sp',
+      mode: 'FULL',
+      execution: 'SEQUENTIAL',
+      instanceIds: [id],
+      tenantId,
+      priority: 60,
+    });
+    const refusedMember = {
+      instanceId: reserved,
+      set: 'ERROR',
+      taskId: null,
+      error: { code: 'NOT_ALLOWED', message: expect.stringContaining('later-sla') },
+    };
+
+    await tenant.expect(202, 'POST', `${path}/run`);
+    await finished(created.id, 1);
+    const [run] = await runsOf(created.id);
+    expect(run).toMatchObject({ trigger: 'run', state: 'failed' });
+    expect(run!.members).toEqual([expect.objectContaining({ instanceId: kept, set: 'UPDATED' }), refusedMember]);
+
+    // The retry would back up only the refused instance: every member refused, 403 naming why.
+    const retry = await tenant.call('POST', `${path}/retry`);
+    expect([retry.status, retry.body.code]).toEqual([403, 'not_allowed']);
+    expect(retry.body.detail).toContain('allows neither ad-hoc backups nor user schedules');
+    await finished(created.id, 2);
+    const [retried] = await runsOf(created.id);
+    expect(retry.body.runId).toBe(retried!.id);
+    expect(retried).toMatchObject({ trigger: 'retry', state: 'failed', members: [refusedMember] });
+
+    await step('2026-05-04T08:20:00Z');
+    await finished(created.id, 3);
+    const [fired] = await runsOf(created.id);
+    expect(fired).toMatchObject({ trigger: 'schedule', state: 'failed' });
+    expect(fired!.members).toEqual([expect.objectContaining({ instanceId: kept, set: 'UPDATED' }), refusedMember]);
+    const events = await jobEvents(created.id, 'job.not_allowed');
+    expect(events).toHaveLength(3);
+    expect(events[0].data).toMatchObject({ instanceIds: [reserved], code: 'NOT_ALLOWED' });
+    expect((await tasksOf([reserved])).length).toBe(0);
+
+    // A job the service provider manages (its band, 50-99) still backs the instance up; below
+    // its band the provider's job is held to the tenant's rule, at create as at every start.
+    expect((await admin.call('POST', '/v1/backup-jobs', { ...spJob(reserved), priority: 10 })).status).toBe(403);
+    const managed = await job(admin, spJob(reserved));
+    await admin.expect(202, 'POST', `/v1/backup-jobs/${managed.id}/run`);
+    expect((await finished(managed.id)).lastRun).toMatchObject({ state: 'succeeded' });
+  });
+
   it('bad input on every job route is a 4xx problem and writes nothing', async () => {
     const mine = await instances(2, fastOffering);
     const foreign = await instance(fastOffering, { tenant: otherTenantId });

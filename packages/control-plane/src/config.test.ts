@@ -123,6 +123,20 @@ describe('control plane configuration', () => {
       expect(() => loadConfig({ [name]: value }), `${name}=${value}`).toThrow(new RegExp(name));
   });
 
+  it('caps waiting requests per tenant (10) and for all tenants together (100) by default', () => {
+    expect(loadConfig({}).waiterLimits).toEqual({ perTenant: 10, total: 100 });
+    expect(loadConfig({ CAIRN_WAITERS_PER_TENANT: '3', CAIRN_MAX_WAITERS: '30' }).waiterLimits).toEqual({
+      perTenant: 3,
+      total: 30,
+    });
+    for (const [name, value] of [
+      ['CAIRN_WAITERS_PER_TENANT', '0'],
+      ['CAIRN_WAITERS_PER_TENANT', 'ten'],
+      ['CAIRN_MAX_WAITERS', '0'],
+    ] as const)
+      expect(() => loadConfig({ [name]: value }), `${name}=${value}`).toThrow(new RegExp(name));
+  });
+
   it('refuses a lease shorter than two heartbeats', () => {
     expect(() => loadConfig({ CAIRN_HEARTBEAT_MS: '5000', CAIRN_TASK_LEASE_MS: '6000' })).toThrow(
       /CAIRN_TASK_LEASE_MS \(6000\) must be at least twice CAIRN_HEARTBEAT_MS \(5000\)/,

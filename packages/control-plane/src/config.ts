@@ -31,6 +31,8 @@ export interface Config {
   streamLimits: { perToken: number; perTenant: number };
   /** An event stream whose client takes nothing for this long is cut off. */
   streamStallMs: number;
+  /** Requests waiting at once in this process: per tenant, and all tenants but the provider's together. */
+  waiterLimits: { perTenant: number; total: number };
   /** An assignment sent this many times without the agent accepting it fails. */
   assignMaxSends: number;
   /** Largest accepted HTTP body. */
@@ -94,6 +96,8 @@ const schema = z.object({
   CAIRN_STREAMS_PER_TOKEN: int(1).max(100_000).default(5),
   CAIRN_STREAMS_PER_TENANT: int(1).max(100_000).default(20),
   CAIRN_STREAM_STALL_MS: int(1000).max(600_000).default(30_000),
+  CAIRN_WAITERS_PER_TENANT: int(1).max(10_000).default(10),
+  CAIRN_MAX_WAITERS: int(1).max(100_000).default(100),
   CAIRN_ASSIGN_MAX_SENDS: int(1).default(5),
   CAIRN_SCHEDULER_TICK_MS: int(10).max(60_000).default(1000),
   CAIRN_SYNC_INTERVAL_S: z.coerce
@@ -188,6 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     agentReconnectMs: e.CAIRN_AGENT_RECONNECT_MS,
     streamLimits: { perToken: e.CAIRN_STREAMS_PER_TOKEN, perTenant: e.CAIRN_STREAMS_PER_TENANT },
     streamStallMs: e.CAIRN_STREAM_STALL_MS,
+    waiterLimits: { perTenant: e.CAIRN_WAITERS_PER_TENANT, total: e.CAIRN_MAX_WAITERS },
     assignMaxSends: e.CAIRN_ASSIGN_MAX_SENDS,
     schedulerTickMs: e.CAIRN_SCHEDULER_TICK_MS,
     syncIntervalS: e.CAIRN_SYNC_INTERVAL_S,

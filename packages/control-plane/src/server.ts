@@ -17,6 +17,7 @@ import { RpoWatch } from './scheduler/rpo-watch.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { BackupJobs } from './service/backup-jobs.js';
 import { EventFeed } from './service/event-feed.js';
+import { WaiterQuota } from './domain/hold-quota.js';
 import { MaintenanceWindows } from './service/maintenance.js';
 import { Operations } from './service/operations.js';
 import { pruneScheduleKey, Schedules, syncScheduleKey } from './service/schedules.js';
@@ -52,7 +53,7 @@ const IDEMPOTENCY_REPLAY_MS = 24 * 3600 * 1000;
 /** How often each process looks for maintenance set on any replica (drains to send, readiness). */
 const MAINTENANCE_POLL_MS = 1000;
 /** How often a `?wait=ready` request looks at the store again, and how many may wait at once. */
-const MAINTENANCE_WAIT = { pollMs: 250, maxWaiters: 100 };
+const MAINTENANCE_WAIT = { pollMs: 250 };
 /** Sessions one agent may open at once before CAIRN_AGENT_RECONNECT_MS paces it: a blip and a re-hello pass at once. */
 const AGENT_SESSION_BURST = 3;
 /** How often Node checks requests against their timeout (its default is 30 s). */
@@ -144,6 +145,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   );
   let accepting = true;
   const feed = new EventFeed(events, EVENT_POLL_MS, { streams: config.streamLimits });
+  // One waiting room for every request that waits (maintenance readiness, power state), per tenant.
+  const waiters = new WaiterQuota(config.waiterLimits);
   // The dispatcher is woken once the request that queued work has committed it.
   const operations = new Operations(
     catalog,
@@ -155,6 +158,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     providerSchedules,
     maintenance,
     () => afterCommit(() => dispatcher.poke()),
+    waiters,
   );
   const backupJobs = new BackupJobs(
     jobs,
@@ -225,7 +229,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       scheduleClock: () => clock.now(),
       jobs,
       backupJobs,
-      maintenance: new MaintenanceWindows(maintenance, agents, catalog, MAINTENANCE_WAIT, () =>
+      maintenance: new MaintenanceWindows(maintenance, agents, catalog, MAINTENANCE_WAIT, waiters, () =>
         afterCommit(() => dispatcher.maintenanceChanged()),
       ),
       feed,

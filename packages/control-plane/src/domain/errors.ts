@@ -85,6 +85,21 @@ export class MaintenanceError extends AppError {
   }
 }
 
+/**
+ * A job run whose every instance its offering no longer allows the job to back up: 403
+ * `not_allowed` naming why. The run (its instances in ERROR) is committed with the answer and
+ * named in it (`runId`).
+ */
+export class NotAllowedError extends AppError {
+  override readonly name = 'NotAllowedError';
+  override readonly commits = true;
+  override readonly extensions: Record<string, string>;
+  constructor(message: string, recorded: { runId: string }) {
+    super(403, 'not_allowed', message);
+    this.extensions = { ...recorded };
+  }
+}
+
 /** Over a limit on what is held at once: 429 with `Retry-After`, the code and `quota` naming the limit. */
 export class TooManyError extends AppError {
   override readonly name = 'TooManyError';

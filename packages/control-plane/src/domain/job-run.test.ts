@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   abandonOutdated,
+  managedBySp,
+  memberRefusal,
   moved,
   priorityAllowed,
   retryTargets,
@@ -116,6 +118,28 @@ describe('priorityAllowed', () => {
   ];
   it.each(cases)('priority %d, sp-admin %s → %s', (priority, sp, expected) => {
     expect(priorityAllowed(priority, sp)).toBe(expected);
+  });
+});
+
+describe('memberRefusal and managedBySp', () => {
+  const offering = (allowAdhoc: number, allowUserSchedules: number) => ({
+    name: 'gold',
+    allowAdhoc,
+    allowUserSchedules,
+  });
+  it("a tenant's job may back up an instance whose offering allows ad-hoc backups or user schedules", () => {
+    expect(memberRefusal(offering(1, 0), false)).toBeNull();
+    expect(memberRefusal(offering(0, 1), false)).toBeNull();
+    expect(memberRefusal(offering(1, 1), false)).toBeNull();
+  });
+  it('an offering reserved for the SLA refuses a tenant job, naming the offering, but not a job the provider manages', () => {
+    expect(memberRefusal(offering(0, 0), false)).toMatch(
+      /^offering gold allows neither ad-hoc backups nor user schedules/,
+    );
+    expect(memberRefusal(offering(0, 0), true)).toBeNull();
+  });
+  it('the provider manages the jobs in its band, 50-99, and only those', () => {
+    expect([0, 49, 50, 99].map(managedBySp)).toEqual([false, false, true, true]);
   });
 });
 

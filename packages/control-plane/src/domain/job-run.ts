@@ -93,6 +93,33 @@ export function priorityAllowed(priority: number, isSpAdmin: boolean): boolean {
   return isSpAdmin || priority < SP_PRIORITY_FLOOR;
 }
 
+/** What of an offering decides whether a tenant's job may back up its instances. */
+export interface OfferingPolicy {
+  name: string;
+  allowAdhoc: number;
+  allowUserSchedules: number;
+}
+
+/**
+ * Whether a job may back up an instance of this offering: a tenant's job only when the offering
+ * allows ad-hoc backups or user schedules (otherwise the provider reserved it for its SLA); a job
+ * the service provider manages, always. Create checks it for each instance, and every start of a
+ * member checks it again, since the provider may close the offering meanwhile.
+ * Answers why not, or null.
+ */
+export function memberRefusal(offering: OfferingPolicy, byServiceProvider: boolean): string | null {
+  if (byServiceProvider || offering.allowAdhoc === 1 || offering.allowUserSchedules === 1) return null;
+  return `offering ${offering.name} allows neither ad-hoc backups nor user schedules: the provider reserved it for its SLA`;
+}
+
+/**
+ * Whether the service provider manages a job: its priority is in the provider's band (50-99),
+ * which only an sp-admin may give. Every other job is the tenant's, held to the tenant's rules.
+ */
+export function managedBySp(priority: number): boolean {
+  return priority >= SP_PRIORITY_FLOOR;
+}
+
 /** One instance's backup task as the run's progress sees it. */
 export interface MemberProgress {
   set: JobSet;
@@ -148,6 +175,8 @@ export const MEMBER_ERRORS = {
   PROVIDER_GONE: 'PROVIDER_GONE',
   /** The run was cancelled before this instance's backup started. */
   CANCELLED: 'CANCELLED',
+  /** The instance's offering no longer allows the job to back it up ({@link memberRefusal}). */
+  NOT_ALLOWED: 'NOT_ALLOWED',
 } as const;
 
 export const RUN_STATES = ['running', 'succeeded', 'failed', 'cancelled'] as const;

@@ -1,7 +1,17 @@
 import { canSee, defaultPriority, isSpAdmin, type Principal } from '../domain/access.js';
-import { ConflictError, ForbiddenError, InputError, MaintenanceError, NotFoundError } from '../domain/errors.js';
+import {
+  ConflictError,
+  ForbiddenError,
+  InputError,
+  MaintenanceError,
+  NotAllowedError,
+  NotFoundError,
+} from '../domain/errors.js';
 import { MAINTENANCE_CODE } from '../domain/maintenance.js';
 import {
+  managedBySp,
+  MEMBER_ERRORS,
+  memberRefusal,
   nextFireWithin,
   priorityAllowed,
   retryTargets,
@@ -89,7 +99,7 @@ export class BackupJobs {
     const tenantId = await this.owningTenant(p, input.tenantId);
     const priority = input.priority ?? defaultPriority(p);
     this.assertPriority(p, priority);
-    await this.assertInstances(p, tenantId, input.instanceIds);
+    await this.assertInstances(p, tenantId, input.instanceIds, priority);
     const now = Date.now();
     const clockNow = this.clock();
     const schedules = (input.schedules ?? []).map((s, i) => this.scheduleRow(s, '', clockNow, `schedules.${i}.`));
@@ -128,7 +138,13 @@ export class BackupJobs {
       throw new InputError(`tenant ${tenantId} does not exist`, [{ path: 'tenantId', message: 'unknown tenant' }]);
     if (input.priority !== undefined) this.assertPriority(p, input.priority);
     if (input.instanceIds !== undefined || input.tenantId !== undefined) {
-      await this.assertInstances(p, tenantId, input.instanceIds ?? instanceIdsOf(job), input.instanceIds === undefined);
+      await this.assertInstances(
+        p,
+        tenantId,
+        input.instanceIds ?? instanceIdsOf(job),
+        input.priority ?? job.priority,
+        input.instanceIds === undefined,
+      );
     }
     const patch: JobPatch = {
       ...(input.name !== undefined ? { name: input.name } : {}),
@@ -375,11 +391,19 @@ export class BackupJobs {
       if (outcome.refused === 'job_gone') throw new NotFoundError('backup job', job.id);
       throw runningError(job.id, (await this.jobs.get(job.id))?.activeRunId ?? null);
     }
-    // Maintenance refused every instance: the run (all in ERROR) is recorded, the answer is 503.
+    // Maintenance, or the offerings' policy, refused every instance: the run (all in ERROR) is
+    // recorded, the answer is 503 (all maintenance) or 403 not_allowed.
     const members = await this.jobs.membersOf([outcome.run.id]);
     const refused = members.filter((m) => m.errorCode === MAINTENANCE_CODE);
+    const notAllowed = members.filter((m) => m.errorCode === MEMBER_ERRORS.NOT_ALLOWED);
+    const runId = outcome.run.id;
     if (members.length > 0 && refused.length === members.length)
-      throw new MaintenanceError(refused[0]!.errorMessage ?? '', { runId: outcome.run.id });
+      throw new MaintenanceError(refused[0]!.errorMessage ?? '', { runId });
+    if (notAllowed.length > 0 && refused.length + notAllowed.length === members.length)
+      throw new NotAllowedError(
+        `no instance of backup job ${job.id} may be backed up now: ${notAllowed.map((m) => m.errorMessage).join('; ')}`,
+        { runId },
+      );
     this.wake();
     return (await this.jobs.get(job.id))!;
   }
@@ -402,10 +426,17 @@ export class BackupJobs {
 
   /**
    * Every instance must exist in the job's tenant and have an offering; a tenant's job may not
-   * hold an instance whose offering allows neither ad-hoc nor user backups (403). Problems name
-   * the index: `instanceIds.3`.
+   * hold an instance whose offering allows neither ad-hoc nor user backups (403), unless the
+   * service provider makes it a job it manages (in its priority band): the rule every start of
+   * a member checks again. Problems name the index: `instanceIds.3`.
    */
-  private async assertInstances(p: Principal, tenantId: string, ids: string[], fromJob = false): Promise<void> {
+  private async assertInstances(
+    p: Principal,
+    tenantId: string,
+    ids: string[],
+    priority: number,
+    fromJob = false,
+  ): Promise<void> {
     const problems: { path: string; message: string }[] = [];
     const forbidden: string[] = [];
     for (const [i, id] of ids.entries()) {
@@ -420,7 +451,7 @@ export class BackupJobs {
         problems.push({ path, message: `instance ${id} has no backup offering` });
         continue;
       }
-      if (!isSpAdmin(p) && offering.allowAdhoc !== 1 && offering.allowUserSchedules !== 1) forbidden.push(path);
+      if (memberRefusal(offering, isSpAdmin(p) && managedBySp(priority)) !== null) forbidden.push(path);
     }
     if (problems.length > 0)
       throw new InputError(
@@ -429,7 +460,7 @@ export class BackupJobs {
       );
     if (forbidden.length > 0)
       throw new ForbiddenError(
-        `${forbidden.join(', ')}: the instance's offering allows neither ad-hoc nor user backups, so it cannot join a tenant's job`,
+        `${forbidden.join(', ')}: the instance's offering allows neither ad-hoc nor user backups, so it cannot join a tenant's job (the service provider may put it in a job of priority 50-99, which it manages)`,
       );
   }
 

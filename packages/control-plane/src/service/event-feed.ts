@@ -1,7 +1,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Selectable } from 'kysely';
 import { TooManyError } from '../domain/errors.js';
-import { StreamQuota, type StreamLimits } from '../domain/stream-quota.js';
+import { StreamQuota, type StreamLimits } from '../domain/hold-quota.js';
 import type { EventRow } from '../store/schema.js';
 import type { EventRepository } from '../store/event-repository.js';
 

@@ -1,5 +1,6 @@
 import { isSpAdmin, type Principal } from '../domain/access.js';
-import { AppError, InputError, NotFoundError } from '../domain/errors.js';
+import { InputError, NotFoundError } from '../domain/errors.js';
+import { waitingPlace, type WaiterQuota } from '../domain/hold-quota.js';
 import {
   agentMaintenance,
   isReady,
@@ -29,8 +30,6 @@ export interface MaintenanceState {
 export interface MaintenanceOptions {
   /** How often a `?wait=ready` request looks at the store again. */
   pollMs: number;
-  /** Requests waiting at once in this process; one more gets 429. */
-  maxWaiters: number;
 }
 
 /**
@@ -39,13 +38,13 @@ export interface MaintenanceOptions {
  * or connection between looks, so it works the same with several replicas).
  */
 export class MaintenanceWindows {
-  private waiting = 0;
-
   constructor(
     private readonly repo: MaintenanceRepository,
     private readonly agents: AgentRepository,
     private readonly catalog: CatalogRepository,
     private readonly opts: MaintenanceOptions,
+    /** The waiting room this process shares between every kind of wait, counted per tenant. */
+    private readonly waiters: WaiterQuota,
     /** Told after a change commits: agents connected here get their drain, queued work moves. */
     private readonly changed: () => void,
   ) {}
@@ -79,18 +78,12 @@ export class MaintenanceWindows {
   /**
    * Waits up to `timeoutS` for the scope to be ready (in maintenance, no backup running), looking
    * every `pollMs`; answers the state then, ready or not. A scope not in maintenance is answered
-   * at once. At most `maxWaiters` wait in this process at a time (429 beyond).
+   * at once. Each wait holds a place in the tenant's share of the waiting room (429
+   * too_many_waiters beyond it).
    */
   async waitReady(p: Principal, scope: MaintenanceScope, timeoutS: number): Promise<MaintenanceState> {
     await this.assertVisible(p, scope);
-    if (this.waiting >= this.opts.maxWaiters) {
-      throw new AppError(
-        429,
-        'too_many_waiters',
-        `${this.opts.maxWaiters} requests already wait for maintenance readiness on this control plane; retry later or without wait`,
-      );
-    }
-    this.waiting++;
+    const slot = waitingPlace(this.waiters, p);
     try {
       const deadline = Date.now() + timeoutS * 1000;
       for (;;) {
@@ -99,7 +92,7 @@ export class MaintenanceWindows {
         await new Promise((resolve) => setTimeout(resolve, Math.min(this.opts.pollMs, deadline - Date.now())));
       }
     } finally {
-      this.waiting--;
+      slot.release();
     }
   }
 

@@ -11,6 +11,7 @@ import {
   UpstreamError,
 } from '../domain/errors.js';
 import { admission } from '../domain/maintenance.js';
+import { waitingPlace, type WaiterQuota } from '../domain/hold-quota.js';
 import { parsePreflight, type PreflightReport } from '../domain/preflight.js';
 import { LocatorClaims } from './locator-claims.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
@@ -44,6 +45,8 @@ export class Operations {
     private readonly providerSchedules: ProviderScheduleRepository,
     private readonly maintenance: MaintenanceRepository,
     private readonly wake: () => void,
+    /** The waiting room this process shares between every kind of wait, counted per tenant. */
+    private readonly waiters: WaiterQuota,
   ) {
     this.claims = new LocatorClaims(catalog);
   }
@@ -303,10 +306,21 @@ export class Operations {
    * refuses a running instance (409 instance_running) or one whose state it cannot tell (409
    * power_state_unknown). Runs outside any request transaction, since it waits for an agent.
    * No agent answering in time: 504 provider_timeout naming the task, which is cancelled.
+   * The wait holds a place in the tenant's share of the waiting room: beyond it, 429
+   * too_many_waiters and no task is made.
    */
   async assertStoppedForRestore(p: Principal, backupId: string, waitMs: number): Promise<void> {
     const { instance, provider } = await this.restoreTarget(p, backupId);
     if (!(await this.agents.declares(instance.zone, provider.plugin, RESTORE_REQUIRES_STOPPED))) return;
+    const slot = waitingPlace(this.waiters, p);
+    try {
+      await this.askStopped(p, instance, provider, waitMs);
+    } finally {
+      slot.release();
+    }
+  }
+
+  private async askStopped(p: Principal, instance: InstanceRow, provider: ProviderRow, waitMs: number): Promise<void> {
     // Not the instance's own task: a backup running on it must not hold the question back.
     const task = await this.tasks.create({
       kind: 'power-state',

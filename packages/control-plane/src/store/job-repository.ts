@@ -5,7 +5,9 @@ import { ConflictError } from '../domain/errors.js';
 import { admission, MAINTENANCE_CODE, type Maintenance, type MaintenanceScope } from '../domain/maintenance.js';
 import {
   finishedState,
+  managedBySp,
   MEMBER_ERRORS,
+  memberRefusal,
   setsOf,
   toStart,
   type Execution,
@@ -29,6 +31,9 @@ import type { TaskEndHook } from './task-endings.js';
 import type { TaskRepository } from './task-repository.js';
 
 type Trx = Transaction<Database>;
+
+/** Why a member was kept from starting: an error code of the member and its message. */
+type Refusal = { code: string; message: string };
 
 export type RunTrigger = 'run' | 'schedule' | 'retry';
 
@@ -433,24 +438,29 @@ export class JobRepository {
     }
     for (const [runId, instanceIds] of byRun) {
       await this.countEnded(trx, runId, instanceIds.length);
-      await this.refusedEvent(trx, runId, instanceIds, error.message, now);
+      await this.refusedEvent(trx, runId, instanceIds, { code: MAINTENANCE_CODE, message: error.message }, now);
       await this.advance(trx, runId, now);
     }
   }
 
-  /** The job event of instances maintenance kept from being backed up in a run, with the message. */
-  private async refusedEvent(trx: Trx, runId: string, instanceIds: string[], message: string, now: number) {
+  /**
+   * The job event of instances kept from being backed up in a run, with the code and message:
+   * `job.maintenance` when maintenance covers them, `job.not_allowed` when their offering no
+   * longer allows the job to back them up.
+   */
+  private async refusedEvent(trx: Trx, runId: string, instanceIds: string[], refusal: Refusal, now: number) {
     const run = await this.getRun(runId, trx);
     const job = run ? await this.get(run.jobId, trx) : undefined;
     if (!job) return;
+    const { code, message } = refusal;
     await this.event(
       trx,
       job,
-      'job.maintenance',
+      code === MAINTENANCE_CODE ? 'job.maintenance' : 'job.not_allowed',
       `backup job ${job.name}: ${instanceIds.length} instance(s) of run ${runId} not backed up: ${message}`,
       null,
       now,
-      { runId, instanceIds, code: MAINTENANCE_CODE, message },
+      { runId, instanceIds, code, message },
     );
   }
 
@@ -527,19 +537,25 @@ export class JobRepository {
     const byInstance = new Map(rows.map((m) => [m.instanceId, m]));
     // Read once, when something is to start: maintenance refuses members with its message.
     let active: Maintenance[] | undefined;
-    const refused = new Map<string, string[]>();
+    // By code and message: one event for the instances refused alike.
+    const refused = new Map<string, { refusal: Refusal; instanceIds: string[] }>();
     while (run.cancelled === 0) {
       const next = toStart(job.execution as Execution, members);
       if (next.length === 0) break;
       active ??= await activeMaintenance(trx);
       for (const instanceId of next) {
         const started = await this.startMember(trx, job, run, byInstance.get(instanceId)!, active, now);
-        if (started.refusedWith !== undefined)
-          refused.set(started.refusedWith, [...(refused.get(started.refusedWith) ?? []), instanceId]);
+        const refusal = started.refusedWith;
+        if (refusal !== undefined) {
+          const key = `${refusal.code} ${refusal.message}`;
+          const seen = refused.get(key) ?? { refusal, instanceIds: [] };
+          refused.set(key, { refusal, instanceIds: [...seen.instanceIds, instanceId] });
+        }
         members = members.map((m) => (m.instanceId === instanceId ? { ...m, set: started.set } : m));
       }
     }
-    for (const [message, instanceIds] of refused) await this.refusedEvent(trx, runId, instanceIds, message, now);
+    for (const { refusal, instanceIds } of refused.values())
+      await this.refusedEvent(trx, runId, instanceIds, refusal, now);
     const fresh = await this.getRun(runId, trx);
     if (!fresh || fresh.outstanding > 0) return;
     await this.close(trx, job, fresh, now);
@@ -547,7 +563,8 @@ export class JobRepository {
 
   /**
    * Makes one member's backup task (→ ONGOING), or ends it in ERROR when it cannot be made, or
-   * when maintenance covers its instance (`refusedWith`: the message).
+   * when its offering no longer allows the job to back it up (the check create made, made again
+   * at every start), or when maintenance covers its instance (`refusedWith`: code and message).
    */
   private async startMember(
     trx: Trx,
@@ -556,7 +573,7 @@ export class JobRepository {
     member: BackupJobMemberRow,
     active: readonly Maintenance[],
     now: number,
-  ): Promise<{ set: JobSet; refusedWith?: string }> {
+  ): Promise<{ set: JobSet; refusedWith?: Refusal }> {
     // Only an OUTDATED member moves: a cancel that got it first wins.
     const claim = (change: Partial<BackupJobMemberRow>) =>
       trx
@@ -577,11 +594,16 @@ export class JobRepository {
       return { set: 'ERROR' };
     }
     const { instance, offering, provider } = target;
+    const notAllowed = memberRefusal(offering, managedBySp(job.priority));
     const verdict = admission('backup', active, { zone: instance.zone, agentId: instance.agentId });
-    if (!verdict.allowed) {
-      return (await refuse(verdict.code, verdict.message))
-        ? { set: 'ERROR', refusedWith: verdict.message }
-        : { set: 'ERROR' };
+    const refusal: Refusal | undefined =
+      notAllowed !== null
+        ? { code: MEMBER_ERRORS.NOT_ALLOWED, message: `instance ${instance.id}: ${notAllowed}` }
+        : !verdict.allowed
+          ? { code: verdict.code, message: verdict.message }
+          : undefined;
+    if (refusal) {
+      return (await refuse(refusal.code, refusal.message)) ? { set: 'ERROR', refusedWith: refusal } : { set: 'ERROR' };
     }
     const parent =
       job.mode === 'INCREMENT' && run.reset === 0

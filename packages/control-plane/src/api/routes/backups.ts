@@ -3,7 +3,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { NotFoundError } from '../../domain/errors.js';
 import { principal, tenantScope, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
-import { errorResponses, jsonBody, jsonResponse, router } from '../openapi.js';
+import { errorResponses, jsonBody, jsonResponse, problemResponse, router } from '../openapi.js';
 import {
   Backup,
   BackupPage,
@@ -128,7 +128,13 @@ export function backupRoutes(deps: ApiDeps) {
       summary:
         'Restore a backup in place (where the plugin requires a stopped instance, a running one is refused with 409 instance_running), or to `targetPath` on the agent host; the body is optional',
       request: { params: IdParam, ...jsonBody(RestoreStart, false) },
-      responses: { 202: jsonResponse(Task, 'the restore task'), ...errorResponses },
+      responses: {
+        202: jsonResponse(Task, 'the restore task'),
+        ...errorResponses,
+        429: problemResponse(
+          "the tenant's share of requests waiting for an instance's power state is taken (too_many_waiters); nothing was queued",
+        ),
+      },
     }),
     async (c) => {
       const backup = await visible(c, c.req.valid('param').id);

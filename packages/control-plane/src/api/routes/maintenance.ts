@@ -19,7 +19,7 @@ const problem = (description: string) => ({
 const getResponses = {
   200: jsonResponse(Maintenance, 'the scope’s state (with wait=ready: once ready, or when the timeout passed)'),
   ...errorResponses,
-  429: problem('too many requests wait for readiness on this control plane'),
+  429: problem("the tenant's share of waiting requests on this control plane is taken (too_many_waiters)"),
 };
 const putResponses = { 200: jsonResponse(Maintenance, 'the scope’s state after the change'), ...errorResponses };
 

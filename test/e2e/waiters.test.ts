@@ -1,0 +1,138 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Api } from '@cairn/test-harness/api';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import {
+  enrollAgent,
+  startAgent,
+  startControlPlane,
+  tempDir,
+  type ControlPlaneProc,
+  type Proc,
+} from '@cairn/test-harness/processes';
+import { waitForTask } from '@cairn/test-harness/scenario';
+import { waitFor } from '@cairn/test-harness/wait';
+
+const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
+const PER_TENANT = 2;
+const ALL_TENANTS = 3;
+
+describe.each(backends)('waiting rooms counted per tenant (%s)', (backend) => {
+  let db: TestDatabase;
+  let cp: ControlPlaneProc;
+  let agent: Proc;
+  let admin: Api;
+  const tenants: Api[] = [];
+  let backupId: string;
+
+  const wait = (api: Api, timeoutS: number) => api.call('GET', `/v1/maintenance?wait=ready&timeoutS=${timeoutS}`);
+  const tasksOf = async (kind: string) =>
+    (await admin.expect(200, 'GET', `/v1/tasks?kind=${kind}&limit=500`)).items as { id: string; state: string }[];
+  /** Asks with short waits until the answer is 429 (the long waits sent before hold their places by then). */
+  const refusedWait = (api: Api) =>
+    waitFor(async () => {
+      const r = await wait(api, 1);
+      return r.status === 429 ? r : undefined;
+    }, 'a wait to be refused');
+
+  beforeAll(async () => {
+    db = await freshDatabase(backend);
+    cp = await startControlPlane({
+      databaseUrl: db.url,
+      dataDir: db.dataDir,
+      env: { CAIRN_WAITERS_PER_TENANT: String(PER_TENANT), CAIRN_MAX_WAITERS: String(ALL_TENANTS) },
+    });
+    admin = new Api(cp.url, cp.adminToken);
+    const ids: string[] = [];
+    for (const name of ['a', 'b', 'c']) {
+      const id = (await admin.expect(201, 'POST', '/v1/tenants', { name: `waiter-${name}` })).id as string;
+      ids.push(id);
+      const token = await admin.expect(201, 'POST', `/v1/tenants/${id}/tokens`, { role: 'tenant-admin', name: 't' });
+      tenants.push(new Api(cp.url, token.token));
+    }
+    agent = await startAgent((await enrollAgent(cp, 'zone-a', 'wait-host')).stateDir, { slots: 2 });
+    const provider = await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
+      name: 'hypervisor',
+      plugin: '@cairn/plugin-dummy',
+      tenantLocators: 'any',
+      config: { durationMs: 50, steps: 1, sizeBytes: 1000, storeDir: tempDir('dummy-store') },
+    });
+    const offering = await admin.expect(201, 'POST', '/v1/offerings', {
+      name: 'vm-backup',
+      zone: 'zone-a',
+      providerId: provider.id,
+      allowAdhoc: true,
+      allowUserSchedules: false,
+    });
+    await admin.expect(201, 'POST', `/v1/offerings/${offering.id}/grants`, { tenantId: ids[0] });
+    const instance = async (vm: number, locator: object = {}) => {
+      const row = await admin.expect(201, 'POST', '/v1/instances', {
+        name: `vm-${vm}`,
+        zone: 'zone-a',
+        locator: { vm, ...locator },
+        tenantId: ids[0],
+      });
+      await admin.expect(200, 'PUT', `/v1/instances/${row.id}/offering`, { offeringId: offering.id });
+      return row.id as string;
+    };
+    const a = tenants[0]!;
+    const backup = await a.expect(202, 'POST', `/v1/instances/${await instance(1)}/backups`);
+    expect((await waitForTask(a, backup.id, ENDED)).state).toBe('succeeded');
+    backupId = (await a.expect(200, 'GET', `/v1/tasks/${backup.id}`)).backupId;
+    // A backup running through the window keeps the service from being ready: waits last.
+    const long = await a.expect(
+      202,
+      'POST',
+      `/v1/instances/${await instance(2, { dummy: { durationMs: 120_000, steps: 60 } })}/backups`,
+    );
+    await waitForTask(a, long.id, ['running']);
+    await admin.expect(200, 'PUT', '/v1/maintenance', { enabled: true, message: 'waiting-room test' });
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await cp?.proc.stop();
+    await db?.drop();
+  });
+
+  it("a tenant at its cap gets 429 too_many_waiters for readiness and power-state waits, while the provider's and other tenants' waits are answered", async () => {
+    const [a, b, c] = tenants as [Api, Api, Api];
+    const held = [wait(a, 60), wait(a, 60)];
+    const refused = await refusedWait(a);
+    expect(refused.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    expect(refused.body).toMatchObject({ status: 429, code: 'too_many_waiters', quota: 'waitersPerTenant' });
+    expect(refused.body.detail).toContain(`${PER_TENANT} requests waiting`);
+
+    // The in-place restore's power-state wait counts in the same room: refused, nothing queued.
+    const restore = await a.call('POST', `/v1/backups/${backupId}/restore`);
+    expect([restore.status, restore.body.code, restore.body.quota]).toEqual([
+      429,
+      'too_many_waiters',
+      'waitersPerTenant',
+    ]);
+    expect(restore.headers.get('retry-after')).toBe('5');
+    expect(await tasksOf('power-state')).toEqual([]);
+    expect(await tasksOf('restore')).toEqual([]);
+
+    // The provider's own wait and another tenant's are answered (not ready: the backup runs).
+    for (const api of [admin, b]) {
+      const r = await wait(api, 1);
+      expect([r.status, r.body.ready]).toEqual([200, false]);
+    }
+
+    // All tenants together reach their ceiling: a third tenant is refused, the provider is not.
+    held.push(wait(b, 60));
+    const ceiling = await refusedWait(c);
+    expect(ceiling.body).toMatchObject({ code: 'too_many_waiters', quota: 'waiters' });
+    expect(ceiling.body.detail).toContain(`${ALL_TENANTS} requests waiting`);
+    const sp = await wait(admin, 1);
+    expect([sp.status, sp.body.ready]).toEqual([200, false]);
+
+    // The window ends: every wait is answered and gives its place back.
+    await admin.expect(200, 'PUT', '/v1/maintenance', { enabled: false });
+    for (const r of await Promise.all(held)) expect([r.status, r.body.enabled]).toEqual([200, false]);
+    const started = await a.expect(202, 'POST', `/v1/backups/${backupId}/restore`);
+    expect((await waitForTask(a, started.id, ENDED)).state).toBe('succeeded');
+    expect(await tasksOf('power-state')).toMatchObject([{ state: 'succeeded' }]);
+  });
+});
