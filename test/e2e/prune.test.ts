@@ -101,7 +101,8 @@ describe.runIf(hasRestic).each(backends)('deletes forget, prunes are the SP’s 
     fs.rmSync(work, { recursive: true, force: true });
   });
 
-  const ended = (api: Api, id: string) => waitForTask(api, id, ENDED, 120_000);
+  // Generous: 20 deletes and a dozen backups share one agent's slots and restic's locks.
+  const ended = (api: Api, id: string) => waitForTask(api, id, ENDED, 600_000);
 
   it(`${DELETES} deletes by tenant A while B backs up every 5 s: every backup of B succeeds, and no delete prunes`, async () => {
     const { a, b } = tenants;
@@ -160,7 +161,7 @@ describe.runIf(hasRestic).each(backends)('deletes forget, prunes are the SP’s 
     const restore = await b.api.expect<TaskBody>(202, 'POST', `/v1/backups/${newest.backupId}/restore`, {});
     expect((await ended(b.api, restore.id)).state).toBe('succeeded');
     expect(fs.readFileSync(path.join(data.b, 'ledger.csv'), 'utf8')).toBe(`b,${bEnded.length - 1}\n`);
-  }, 300_000);
+  }, 900_000);
 
   it('a tenant cannot prune; a prune waits while maintenance covers its zone and runs once it ends', async () => {
     const { b } = tenants;
@@ -213,10 +214,13 @@ describe.each(backends)('the prune schedule (%s)', (backend) => {
       }
     };
     await waitFor(() => prunes() >= 2, 'two periodic prunes');
-    // One connection here: its prunes, each a task of the SP's own.
-    const tasks = (await admin.expect(200, 'GET', '/v1/tasks?kind=prune&limit=100')).items as TaskBody[];
-    expect(tasks.length).toBeGreaterThanOrEqual(2);
-    expect(tasks.filter((t) => t.state === 'succeeded').length).toBeGreaterThanOrEqual(2);
+    // One connection here: its prunes, each a task of the SP's own (its result follows the file write).
+    await waitFor(
+      async () =>
+        ((await admin.expect(200, 'GET', '/v1/tasks?kind=prune&state=succeeded&limit=100')).items as TaskBody[])
+          .length >= 2,
+      'two periodic prune tasks succeeded',
+    );
 
     await admin.expect(200, 'PUT', '/v1/zones/zone-p/maintenance', { enabled: true, message: 'storage work' });
     await waitFor(

@@ -1,7 +1,7 @@
 import { encodeFrame } from '@cairn/proto';
 import { FailureCodes, RejectReasons, type FailureCode } from '@cairn/proto/vocabulary';
 import { planRound } from '../domain/dispatch-rules.js';
-import { admitQueued, agentTakesBackups, drainFor, type Maintenance } from '../domain/maintenance.js';
+import { admitQueued, agentTakesBackups, drainFor, waitingPlaces, type Maintenance } from '../domain/maintenance.js';
 import { AgentBudgets, type AgentBudget, type SessionVerdict } from '../domain/rate-limit.js';
 import type { AgentCandidate } from '../domain/placement.js';
 import type { TaskKind } from '../domain/task.js';
@@ -201,7 +201,10 @@ export class Dispatcher implements SessionHost {
     const free = candidates.reduce((n, a) => n + Math.max(0, a.slots - a.held), 0);
     if (free === 0) return;
     const window = Math.min(500, Math.max(50, free * 4));
-    const head = await this.refuseCovered(await this.queue.queueHead(window, Math.max(1, free)), active);
+    const head = await this.refuseCovered(
+      await this.queue.queueHead(window, Math.max(1, free), waitingPlaces(active)),
+      active,
+    );
     for (const { task, agentId } of planRound(head, candidates, budget, held.byTenant, this.lastServed)) {
       const now = Date.now();
       const attempt = await this.queue.claim(task, agentId, now + this.opts.taskLeaseMs, now);

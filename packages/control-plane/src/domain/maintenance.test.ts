@@ -3,6 +3,7 @@ import {
   admission,
   admitQueued,
   waits,
+  waitingPlaces,
   agentMaintenance,
   agentTakesBackups,
   covering,
@@ -240,6 +241,13 @@ describe('admitQueued: what the dispatcher fails instead of placing', () => {
     // An agent scope holds only what is pinned to that agent; the rest is placed elsewhere.
     expect(admitQueued(held, [agent1])).toEqual({ admitted: held.slice(1), refused: [], waiting: held.slice(0, 1) });
     expect(waits('backup')).toBe(false);
+    expect(waitingPlaces([zoneA, agent1])).toEqual({
+      kinds: ['delete-backup', 'prune', 'configure-schedule', 'deconfigure-schedule'],
+      global: false,
+      zones: ['zone-a'],
+      agentIds: ['agt_1'],
+    });
+    expect(waitingPlaces([{ scope: { kind: 'global' }, message: 'm' }]).global).toBe(true);
     expect(TASK_KINDS.filter(waits)).toEqual(['delete-backup', 'configure-schedule', 'deconfigure-schedule', 'prune']);
   });
 });

@@ -192,6 +192,30 @@ export function admitQueued<T extends QueuedWork>(
   return { admitted, refused, waiting };
 }
 
+/** Where queued work that waits out maintenance (deletes, prunes, schedule changes) is held now. */
+export interface WaitingPlaces {
+  kinds: readonly TaskKind[];
+  global: boolean;
+  zones: string[];
+  /** Agents in maintenance: work pinned to them waits. */
+  agentIds: string[];
+}
+
+/**
+ * The places where work that waits out maintenance stays queued, for the queue to pass it over
+ * (so a backlog of deletes in one zone in maintenance never fills the window other zones' work is
+ * read through).
+ */
+export function waitingPlaces(active: readonly Maintenance[]): WaitingPlaces {
+  const places: WaitingPlaces = { kinds: HELD_KINDS.filter(waits), global: false, zones: [], agentIds: [] };
+  for (const m of active) {
+    if (m.scope.kind === 'global') places.global = true;
+    else if (m.scope.kind === 'zone') places.zones.push(m.scope.zone);
+    else places.agentIds.push(m.scope.agentId);
+  }
+  return places;
+}
+
 /**
  * May work maintenance holds back (a backup, a delete, a prune, a schedule change) be placed on
  * this agent? Not while any scope covering it is in maintenance.

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import { waitingPlaces } from '../domain/maintenance.js';
 import { CatalogRepository } from './catalog-repository.js';
 import { migrate, openStore, type Store } from './db.js';
 import { EventRepository } from './event-repository.js';
@@ -130,6 +131,13 @@ describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
     await maintenance.set(scope, { enabled: true, message: 'storage work' }, actor, Date.now());
     expect(await maintenance.running(scope)).toEqual({ backups: 0, other: 1 });
     expect((await maintenance.get(scope))!.readyAt).toBeNull();
+    // The queue's head passes over what waits there (a backlog of deletes never fills the window).
+    const head = (await queue.queueHead(500, 500, waitingPlaces([{ scope, message: 'storage work' }]))).map(
+      (t) => t.id,
+    );
+    expect(head).toContain(restore.id);
+    expect(head).not.toContain(del.id);
+    expect(head).not.toContain(configure.id);
     for (const t of [del, configure]) {
       expect((await tasks.get(t.id))!.state).toBe('queued');
       expect(await queue.claim(t, 'agt_p', Date.now() + 60_000)).toBeNull();

@@ -1,6 +1,6 @@
 import type { TaskRow } from './schema.js';
 import { FailureCodes, type FailureCode } from '@cairn/proto/vocabulary';
-import { HELD_KINDS, scopeKeysAt } from '../domain/maintenance.js';
+import { HELD_KINDS, scopeKeysAt, type WaitingPlaces } from '../domain/maintenance.js';
 import { HELD_STATES, statesLeadingTo, type TaskKind } from '../domain/task.js';
 import { transact, type Db } from './db.js';
 import type { EventRepository } from './event-repository.js';
@@ -43,9 +43,10 @@ export class QueueRepository {
    * The head of the queue: priority first, then enqueue order, skipping tasks whose instance
    * already has a task held by an agent (an instance never runs two operations at once). Each
    * tenant contributes at most `perTenant` tasks per priority, so one tenant's flood of queued
-   * work cannot push the others out of the window the dispatcher looks at.
+   * work cannot push the others out of the window the dispatcher looks at. Work that waits out
+   * maintenance where it is held (`waiting`) is passed over for the same reason.
    */
-  async queueHead(limit: number, perTenant: number = limit): Promise<TaskRow[]> {
+  async queueHead(limit: number, perTenant: number = limit, waiting?: WaitingPlaces): Promise<TaskRow[]> {
     const ranked = this.db
       .selectFrom('tasks')
       .selectAll('tasks')
@@ -56,6 +57,21 @@ export class QueueRepository {
           .as('tenantRank'),
       )
       .where('tasks.state', '=', 'queued')
+      .$if(waiting !== undefined && (waiting.global || waiting.zones.length + waiting.agentIds.length > 0), (q) =>
+        q.where((eb) =>
+          eb.not(
+            eb.and([
+              eb('tasks.kind', 'in', [...waiting!.kinds]),
+              waiting!.global
+                ? eb.lit(true)
+                : eb.or([
+                    ...(waiting!.zones.length > 0 ? [eb('tasks.zone', 'in', waiting!.zones)] : []),
+                    ...(waiting!.agentIds.length > 0 ? [eb('tasks.pinnedAgentId', 'in', waiting!.agentIds)] : []),
+                  ]),
+            ]),
+          ),
+        ),
+      )
       .where((eb) =>
         eb.not(
           eb.exists(
