@@ -143,10 +143,17 @@ describe.each(backends)('tenant quotas (%s)', (backend) => {
   it('lets exactly one of many concurrent creates take the last free unit', async () => {
     const used = (await quotasOf(a, aId)).instances.used;
     await setQuotas(aId, { instances: used + 1 });
-    const replies = await Promise.all(Array.from({ length: 8 }, () => createInstance(a)));
+    const bBefore = await instancesOf(b);
+    // Tenant B creates at the same time: its creates neither wait for A's turn to fail nor fail.
+    const [replies, others] = await Promise.all([
+      Promise.all(Array.from({ length: 8 }, () => createInstance(a))),
+      Promise.all(Array.from({ length: 8 }, () => createInstance(b))),
+    ]);
     expect(replies.map((r) => r.status).sort()).toEqual([201, 403, 403, 403, 403, 403, 403, 403]);
     for (const r of replies.filter((x) => x.status === 403)) expectQuotaExceeded(r, 'instances', used + 1, used + 1);
     expect(await instancesOf(a)).toBe(used + 1);
+    expect(others.map((r) => r.status)).toEqual(Array(8).fill(201));
+    expect(await instancesOf(b)).toBe(bBefore + 8);
     await setQuotas(aId, { instances: null });
   });
 

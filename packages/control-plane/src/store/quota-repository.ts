@@ -36,10 +36,21 @@ export class QuotaRepository {
   /** Sets the given limits of the tenant, all or none; null puts a quota back to its default. */
   async set(tenantId: string, limits: Partial<Record<QuotaName, number | null>>, now = Date.now()): Promise<void> {
     await transact(this.db, async (trx) => {
+      // Two PUTs of one tenant take their turn rather than collide on the same rows.
+      await lockTenant(trx, tenantId);
       for (const [quota, limit] of Object.entries(limits)) {
-        await trx.deleteFrom('tenantQuotas').where('tenantId', '=', tenantId).where('quota', '=', quota).execute();
-        if (limit !== null && limit !== undefined)
-          await trx.insertInto('tenantQuotas').values({ tenantId, quota, quotaLimit: limit, updatedAt: now }).execute();
+        if (limit === undefined) continue;
+        if (limit === null) {
+          await trx.deleteFrom('tenantQuotas').where('tenantId', '=', tenantId).where('quota', '=', quota).execute();
+          continue;
+        }
+        const set = { quotaLimit: limit, updatedAt: now };
+        const insert = trx.insertInto('tenantQuotas').values({ tenantId, quota, ...set });
+        await (
+          this.dialect === 'mysql'
+            ? insert.onDuplicateKeyUpdate(set)
+            : insert.onConflict((oc) => oc.columns(['tenantId', 'quota']).doUpdateSet(set))
+        ).execute();
       }
     });
   }
@@ -83,11 +94,7 @@ export class QuotaRepository {
   async reserve(tenantId: string, quota: CountedQuota, adding: number, jobId?: string): Promise<void> {
     if (adding <= 0) return;
     await transact(this.db, async (trx) => {
-      await trx
-        .updateTable('tenants')
-        .set({ name: sql<string>`name` })
-        .where('id', '=', tenantId)
-        .execute();
+      await lockTenant(trx, tenantId);
       const used =
         quota === 'schedulesPerJob'
           ? jobId === undefined
@@ -129,4 +136,13 @@ export class QuotaRepository {
     const row = await (locking && this.dialect === 'mysql' ? q.forUpdate() : q).executeTakeFirstOrThrow();
     return Number(row.n);
   }
+}
+
+/** Locks the tenant's row until the transaction ends (a write that changes nothing). */
+async function lockTenant(trx: Trx, tenantId: string): Promise<void> {
+  await trx
+    .updateTable('tenants')
+    .set({ name: sql<string>`name` })
+    .where('id', '=', tenantId)
+    .execute();
 }
