@@ -41,6 +41,7 @@ import { RpoRepository } from './store/rpo-repository.js';
 import { TaskEndings } from './store/task-endings.js';
 import { TaskRepository } from './store/task-repository.js';
 import { UsageRepository } from './store/usage-repository.js';
+import { QuotaRepository } from './store/quota-repository.js';
 import { TenantRepository } from './store/tenant-repository.js';
 import { loadTlsFiles } from './tls.js';
 
@@ -79,6 +80,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   // Inside a mutating request every repository joins that request's transaction.
   const db = scopedDb(store.db);
   const tenants = new TenantRepository(db);
+  const quotas = new QuotaRepository(db, store.dialect);
   const agents = new AgentRepository(db, config.taskLeaseMs, secrets);
   const catalog = new CatalogRepository(db, secrets);
   // Endpoints stored in clear by an earlier version have their passwords sealed now.
@@ -164,6 +166,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     jobs,
     catalog,
     tenants,
+    quotas,
     tasks,
     scheduleRepo,
     () => clock.now(),
@@ -211,6 +214,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       config,
       db,
       tenants,
+      quotas,
       agents,
       catalog,
       tasks,
@@ -225,7 +229,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       audiences: new Audiences(() => catalog.allEndpoints()),
       operations,
       claims: new LocatorClaims(catalog),
-      schedules: new Schedules(catalog, scheduleRepo, () => clock.now()),
+      schedules: new Schedules(catalog, scheduleRepo, quotas, () => clock.now()),
       scheduleClock: () => clock.now(),
       jobs,
       backupJobs,

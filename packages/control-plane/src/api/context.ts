@@ -18,12 +18,15 @@ import type { EventRepository } from '../store/event-repository.js';
 import type { TaskRepository } from '../store/task-repository.js';
 import type { UsageRepository } from '../store/usage-repository.js';
 import type { TenantRepository } from '../store/tenant-repository.js';
+import type { QuotaRepository } from '../store/quota-repository.js';
 
 /** What route modules receive from main.ts. */
 export interface ApiDeps {
   config: Config;
   db: Db;
   tenants: TenantRepository;
+  /** Per-tenant count quotas: limits, usage, and the check every create makes. */
+  quotas: QuotaRepository;
   agents: AgentRepository;
   catalog: CatalogRepository;
   tasks: TaskRepository;

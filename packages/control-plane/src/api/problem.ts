@@ -14,7 +14,7 @@ export function problem(
   code: string,
   detail: string,
   errors?: { path: string; message: string }[],
-  extensions: Record<string, string> = {},
+  extensions: Record<string, string | number> = {},
 ) {
   return c.json(
     {

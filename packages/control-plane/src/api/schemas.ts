@@ -3,6 +3,7 @@ import { ROLES } from '../domain/access.js';
 import { isWellFormed, JSON_MAX_BYTES, JSON_MAX_DEPTH, jsonProblem } from '../domain/json-limits.js';
 import { MAX_TENANT_ROOTS, normalizeRoot, TENANT_LOCATORS } from '../domain/locator-claims.js';
 import { SCHEDULE_OWNERS, SCHEDULE_STATES } from '../domain/provider-schedule.js';
+import { QUOTA_NAMES, QUOTAS, type QuotaName } from '../domain/quotas.js';
 import { isKnownTimezone } from '../domain/schedule.js';
 import {
   DEFAULT_MAINTENANCE_MESSAGE,
@@ -146,6 +147,29 @@ const page = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), 
 export const TenantCreate = z.object({ name: Name }).strict().openapi('TenantCreate');
 export const Tenant = z.object({ id: z.string(), name: z.string(), createdAt: Time }).openapi('Tenant');
 export const TenantPage = page(Tenant).openapi('TenantPage');
+const quotaShape = <T extends z.ZodType>(of: (name: QuotaName) => T) =>
+  Object.fromEntries(QUOTA_NAMES.map((name) => [name, of(name)])) as Record<QuotaName, T>;
+export const QuotaLimits = z
+  .object(
+    quotaShape((name) =>
+      z
+        .number()
+        .int()
+        .min(0)
+        .max(QUOTAS[name].ceiling)
+        .nullable()
+        .optional()
+        .openapi({ description: `${QUOTAS[name].counts}: 0-${QUOTAS[name].ceiling}, null for the default` }),
+    ),
+  )
+  .strict()
+  .openapi('QuotaLimits', { description: 'the limits to set; a quota left out keeps its limit' });
+const QuotaView = z.object({
+  limit: z.number().int(),
+  used: z.number().int().openapi({ description: 'for a per-job quota: the most any one job uses' }),
+  default: z.number().int(),
+});
+export const Quotas = z.object(quotaShape(() => QuotaView)).openapi('Quotas');
 export const TokenCreate = z
   .object({ role: z.enum(ROLES), name: Name })
   .strict()
@@ -688,7 +712,7 @@ export const Usage = z
 const JobInstanceIds = z
   .array(Id)
   .min(1)
-  .max(500)
+  .max(QUOTAS.membersPerJob.ceiling)
   .superRefine((ids, ctx) => {
     const seen = new Map<string, number>();
     ids.forEach((id, i) => {
@@ -697,7 +721,7 @@ const JobInstanceIds = z
       else seen.set(id, i);
     });
   })
-  .openapi({ description: 'the instances in backup order; 1-500, no duplicates' });
+  .openapi({ description: 'the instances in backup order, no duplicates; 1 up to the membersPerJob quota' });
 const JobMode = z.enum(['FULL', 'INCREMENT']);
 const FsFreeze = z.enum(['NONE', 'AGENT', 'SUSPEND']);
 const Execution = z.enum(['SEQUENTIAL', 'PARALLEL']);
@@ -732,7 +756,11 @@ export const JobCreate = z
     fsFreeze: FsFreeze.optional(),
     priority: JobPriority.optional(),
     execution: Execution,
-    schedules: z.array(JobScheduleBody).max(20).optional(),
+    schedules: z
+      .array(JobScheduleBody)
+      .max(QUOTAS.schedulesPerJob.ceiling)
+      .optional()
+      .openapi({ description: 'at most the schedulesPerJob quota' }),
     tenantId: Id.optional().openapi({ description: 'only for an sp-admin acting for a tenant' }),
   })
   .strict()

@@ -6,7 +6,7 @@ export class AppError extends Error {
   /** True when what the request wrote before this answer must be committed with it. */
   readonly commits: boolean = false;
   /** Further members of the problem body (ids of what was recorded). */
-  readonly extensions: Record<string, string> = {};
+  readonly extensions: Record<string, string | number> = {};
 
   constructor(
     readonly status: number,
@@ -97,6 +97,19 @@ export class NotAllowedError extends AppError {
   constructor(message: string, recorded: { runId: string }) {
     super(403, 'not_allowed', message);
     this.extensions = { ...recorded };
+  }
+}
+
+/**
+ * Over a tenant's count quota: 403 `quota_exceeded`, the quota, its limit and the usage named in
+ * the detail and as `quota`, `limit` and `used`. Nothing of the request is written.
+ */
+export class QuotaExceededError extends AppError {
+  override readonly name = 'QuotaExceededError';
+  override readonly extensions: Record<string, string | number>;
+  constructor(exceeded: { quota: string; limit: number; used: number; message: string }) {
+    super(403, 'quota_exceeded', exceeded.message);
+    this.extensions = { quota: exceeded.quota, limit: exceeded.limit, used: exceeded.used };
   }
 }
 

@@ -34,6 +34,7 @@ import {
   type RunTrigger,
 } from '../store/job-repository.js';
 import type { PageRequest } from '../store/page.js';
+import type { QuotaRepository } from '../store/quota-repository.js';
 import type { ScheduleRepository } from '../store/schedule-repository.js';
 import type { BackupJobRow, BackupJobRunRow, BackupJobScheduleRow } from '../store/schema.js';
 import type { TaskRepository } from '../store/task-repository.js';
@@ -82,6 +83,7 @@ export class BackupJobs {
     private readonly jobs: JobRepository,
     private readonly catalog: CatalogRepository,
     private readonly tenants: TenantRepository,
+    private readonly quotas: QuotaRepository,
     private readonly tasks: TaskRepository,
     private readonly schedules: ScheduleRepository,
     /** The scheduler's clock: schedule fire times, ends and nextRunAt count by it. */
@@ -103,6 +105,9 @@ export class BackupJobs {
     const now = Date.now();
     const clockNow = this.clock();
     const schedules = (input.schedules ?? []).map((s, i) => this.scheduleRow(s, '', clockNow, `schedules.${i}.`));
+    await this.quotas.assertWithin(tenantId, 'membersPerJob', 0, input.instanceIds.length);
+    await this.quotas.assertWithin(tenantId, 'schedulesPerJob', 0, schedules.length);
+    await this.quotas.reserve(tenantId, 'jobs', 1);
     const job: BackupJobRow = {
       id: newId('job', now),
       tenantId,
@@ -146,6 +151,11 @@ export class BackupJobs {
         input.instanceIds === undefined,
       );
     }
+    if (input.instanceIds !== undefined) {
+      const members = instanceIdsOf(job).length;
+      await this.quotas.assertWithin(tenantId, 'membersPerJob', members, input.instanceIds.length - members);
+    }
+    if (tenantId !== job.tenantId) await this.quotas.reserve(tenantId, 'jobs', 1);
     const patch: JobPatch = {
       ...(input.name !== undefined ? { name: input.name } : {}),
       ...(input.tenantId !== undefined ? { tenantId: input.tenantId } : {}),
@@ -251,6 +261,7 @@ export class BackupJobs {
     const job = await this.visible(p, id);
     if (job.locked === 1) throw lockedError(id);
     const row = { ...this.scheduleRow(input, job.id, this.clock()) };
+    await this.quotas.reserve(job.tenantId, 'schedulesPerJob', 1, job.id);
     await this.jobs.addSchedule(job, row, actorOf(p));
     return row;
   }

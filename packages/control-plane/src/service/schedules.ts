@@ -2,6 +2,7 @@ import { canSee, type Principal } from '../domain/access.js';
 import { ConflictError, ForbiddenError, InputError, NotFoundError } from '../domain/errors.js';
 import { fireSince } from '../domain/schedule.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
+import type { QuotaRepository } from '../store/quota-repository.js';
 import type { ScheduleRepository } from '../store/schedule-repository.js';
 import type { UserScheduleRow } from '../store/schema.js';
 import { nextAfter, scheduleProblems } from './cron.js';
@@ -36,6 +37,7 @@ export class Schedules {
   constructor(
     private readonly catalog: CatalogRepository,
     private readonly schedules: ScheduleRepository,
+    private readonly quotas: QuotaRepository,
     /** The scheduler's clock: fire times and nextRunAt count by it. */
     private readonly now: () => number,
   ) {}
@@ -54,6 +56,8 @@ export class Schedules {
     if (!offering || offering.allowUserSchedules !== 1)
       throw new ForbiddenError(`the offering of instance ${instanceId} does not allow user schedules`);
     assertValidSchedule(body.cron, body.timezone);
+    // Only a first schedule adds to the quota; replacing one does not.
+    if (!(await this.schedules.get(instanceId))) await this.quotas.reserve(instance.tenantId, 'userSchedules', 1);
     const row = await this.schedules.put({ instanceId, tenantId: instance.tenantId, ...body }, this.now());
     return this.view(row);
   }

@@ -6,6 +6,13 @@ export interface TenantRow {
   name: string;
   createdAt: number;
 }
+/** A count quota the service provider set for a tenant (see domain/quotas.ts). */
+export interface TenantQuotaRow {
+  tenantId: string;
+  quota: string;
+  quotaLimit: number;
+  updatedAt: number;
+}
 export interface ApiTokenRow {
   id: string;
   tenantId: string;
@@ -342,6 +349,7 @@ export interface MaintenanceScopeRow {
 
 export interface Database {
   tenants: TenantRow;
+  tenantQuotas: TenantQuotaRow;
   apiTokens: ApiTokenRow;
   agentEnrollments: AgentEnrollmentRow;
   agents: AgentRow;

@@ -66,6 +66,7 @@ export function instanceRoutes(deps: ApiDeps) {
       // A locator is a claim on the SP's infrastructure: a tenant's is judged, an sp-admin's stands.
       const locatorClaim = isSpAdmin(p) ? 'sp' : 'tenant';
       if (locatorClaim === 'tenant') await deps.claims.checkNew(input.zone, tenantId, input.locator);
+      await deps.quotas.reserve(tenantId, 'instances', 1);
       const row = await deps.catalog.createInstance({
         tenantId,
         name: input.name,

@@ -1,6 +1,7 @@
-import { createRoute } from '@hono/zod-openapi';
+import { createRoute, type z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { isSpAdmin } from '../../domain/access.js';
+import { limitOf, QUOTA_NAMES, QUOTAS } from '../../domain/quotas.js';
 import { ForbiddenError, NotFoundError } from '../../domain/errors.js';
 import { principal, spAdminOnly, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
@@ -9,6 +10,8 @@ import {
   Id,
   IdParam,
   PageQuery,
+  QuotaLimits,
+  Quotas,
   Tenant,
   TenantCreate,
   TenantPage,
@@ -72,6 +75,43 @@ export function tenantRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(Tenant, 'the tenant'), ...errorResponses },
     }),
     async (c) => c.json(tenantView(await visible(c, c.req.valid('param').id)), 200),
+  );
+
+  const quotasOf = async (tenantId: string) => {
+    const overrides = await deps.quotas.overrides(tenantId);
+    const used = await deps.quotas.usage(tenantId);
+    return Object.fromEntries(
+      QUOTA_NAMES.map((q) => [q, { limit: limitOf(q, overrides), used: used[q], default: QUOTAS[q].default }]),
+    ) as z.infer<typeof Quotas>;
+  };
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/tenants/{id}/quotas',
+      tags,
+      summary: 'A tenant’s count quotas: limit, usage and default of each (sp-admin, or its own members)',
+      request: { params: IdParam },
+      responses: { 200: jsonResponse(Quotas, 'the quotas'), ...errorResponses },
+    }),
+    async (c) => c.json(await quotasOf((await visible(c, c.req.valid('param').id)).id), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      middleware: [spAdminOnly] as const,
+      method: 'put',
+      path: '/tenants/{id}/quotas',
+      tags,
+      summary: 'Set a tenant’s count quotas; null puts one back to its default (sp-admin)',
+      request: { params: IdParam, ...jsonBody(QuotaLimits) },
+      responses: { 200: jsonResponse(Quotas, 'the quotas now'), ...errorResponses },
+    }),
+    async (c) => {
+      const tenant = await visible(c, c.req.valid('param').id);
+      await deps.quotas.set(tenant.id, c.req.valid('json'));
+      return c.json(await quotasOf(tenant.id), 200);
+    },
   );
 
   app.openapi(
