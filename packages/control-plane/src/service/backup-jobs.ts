@@ -11,7 +11,7 @@ import {
   type JobSet,
   type RunMember,
 } from '../domain/job-run.js';
-import { fireSince } from '../domain/schedule.js';
+import { fireSince, jobScheduleFloor } from '../domain/schedule.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import { newId } from '../store/ids.js';
 import {
@@ -92,7 +92,10 @@ export class BackupJobs {
     await this.assertInstances(p, tenantId, input.instanceIds);
     const now = Date.now();
     const clockNow = this.clock();
-    const schedules = (input.schedules ?? []).map((s, i) => this.scheduleRow(s, '', clockNow, `schedules.${i}.`));
+    const floorS = await this.scheduleFloor(input.instanceIds);
+    const schedules = (input.schedules ?? []).map((s, i) =>
+      this.scheduleRow(s, '', clockNow, floorS, `schedules.${i}.`),
+    );
     const job: BackupJobRow = {
       id: newId('job', now),
       tenantId,
@@ -234,7 +237,7 @@ export class BackupJobs {
   async addSchedule(p: Principal, id: string, input: ScheduleInput): Promise<BackupJobScheduleRow> {
     const job = await this.visible(p, id);
     if (job.locked === 1) throw lockedError(id);
-    const row = { ...this.scheduleRow(input, job.id, this.clock()) };
+    const row = { ...this.scheduleRow(input, job.id, this.clock(), await this.scheduleFloor(instanceIdsOf(job))) };
     await this.jobs.addSchedule(job, row, actorOf(p));
     return row;
   }
@@ -257,6 +260,7 @@ export class BackupJobs {
       },
       job.id,
       this.clock(),
+      await this.scheduleFloor(instanceIdsOf(job)),
     );
     const row = await this.jobs.updateSchedule(
       job,
@@ -433,9 +437,29 @@ export class BackupJobs {
       );
   }
 
-  private scheduleRow(input: ScheduleInput, jobId: string, now: number, prefix = ''): BackupJobScheduleRow {
+  /**
+   * How often the job's schedules may fire: the strictest floor of its instances' offerings,
+   * whoever sets the schedule (the floor is about load, so it binds the SP admin too).
+   */
+  private async scheduleFloor(instanceIds: string[]): Promise<number> {
+    const floors: number[] = [];
+    for (const id of instanceIds) {
+      const instance = await this.catalog.getInstance(id);
+      const offering = instance?.offeringId ? await this.catalog.getOffering(instance.offeringId) : undefined;
+      if (offering) floors.push(offering.minUserScheduleIntervalS);
+    }
+    return jobScheduleFloor(floors);
+  }
+
+  private scheduleRow(
+    input: ScheduleInput,
+    jobId: string,
+    now: number,
+    floorS: number,
+    prefix = '',
+  ): BackupJobScheduleRow {
     const timezone = input.timezone ?? 'UTC';
-    assertValidSchedule(input.cron, timezone, prefix);
+    assertValidSchedule(input.cron, timezone, now, { prefix, floorS });
     const end = input.end ?? null;
     return {
       id: newId('sch', now),
