@@ -136,6 +136,21 @@ describe.each(backends)('schedule floors and the once-a-year bound on %s', (back
     expect((await tenant.expect(200, 'GET', `/v1/backup-jobs/${job.id}`)).schedules).toEqual([
       expect.objectContaining({ cron: '0 * * * *' }),
     ]);
+
+    // Re-targeting a job at instances with a stricter floor is refused while a schedule breaks it.
+    const quick = await tenant.expect(201, 'POST', '/v1/backup-jobs', {
+      ...body,
+      name: 'quick',
+      instanceIds: [ids[0]],
+      schedules: [{ cron: '*/5 * * * *' }],
+    });
+    const moved = await tenant.call('PATCH', `/v1/backup-jobs/${quick.id}`, { instanceIds: ids });
+    expect([moved.status, moved.body.code, moved.body.errors?.[0]?.path]).toEqual([
+      400,
+      'schedule_too_frequent',
+      'instanceIds',
+    ]);
+    expect((await tenant.expect(200, 'GET', `/v1/backup-jobs/${quick.id}`)).instanceIds).toEqual([ids[0]]);
   });
 
   it("an SLA is the SP's own: not floored, but it must fire at least once a year", async () => {

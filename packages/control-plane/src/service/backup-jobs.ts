@@ -28,7 +28,7 @@ import type { ScheduleRepository } from '../store/schedule-repository.js';
 import type { BackupJobRow, BackupJobRunRow, BackupJobScheduleRow } from '../store/schema.js';
 import type { TaskRepository } from '../store/task-repository.js';
 import type { TenantRepository } from '../store/tenant-repository.js';
-import { nextAfter } from './cron.js';
+import { checkSchedule, nextAfter } from './cron.js';
 import { assertValidSchedule } from './schedules.js';
 
 export type Mode = 'FULL' | 'INCREMENT';
@@ -133,6 +133,7 @@ export class BackupJobs {
     if (input.instanceIds !== undefined || input.tenantId !== undefined) {
       await this.assertInstances(p, tenantId, input.instanceIds ?? instanceIdsOf(job), input.instanceIds === undefined);
     }
+    if (input.instanceIds !== undefined) await this.assertSchedulesFit(job.id, input.instanceIds);
     const patch: JobPatch = {
       ...(input.name !== undefined ? { name: input.name } : {}),
       ...(input.tenantId !== undefined ? { tenantId: input.tenantId } : {}),
@@ -449,6 +450,21 @@ export class BackupJobs {
       if (offering) floors.push(offering.minUserScheduleIntervalS);
     }
     return jobScheduleFloor(floors);
+  }
+
+  /**
+   * New instances may bring a stricter floor: the job's schedules must keep to it, or the change
+   * is refused (else re-targeting a job would slip a schedule past its instances' floor).
+   */
+  private async assertSchedulesFit(jobId: string, instanceIds: string[]): Promise<void> {
+    const floorS = await this.scheduleFloor(instanceIds);
+    for (const s of await this.jobs.schedulesOf(jobId)) {
+      const { problems, tooFrequent } = checkSchedule(s.cron, s.timezone, this.clock(), { floorS });
+      if (tooFrequent) {
+        const message = `schedule ${s.id} (${s.cron}) ${problems[0]!.message}`;
+        throw new InputError(`instanceIds: ${message}`, [{ path: 'instanceIds', message }], 'schedule_too_frequent');
+      }
+    }
   }
 
   private scheduleRow(
