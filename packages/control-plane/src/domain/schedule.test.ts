@@ -7,9 +7,11 @@ import {
   floorProblem,
   isKnownTimezone,
   jobScheduleFloor,
+  CADENCE_HORIZON_MS,
   MAX_FIRE_GAP_MS,
   planFire,
   USER_SCHEDULE_FLOOR_S,
+  utcOffsetChanges,
   type NextAfter,
 } from './schedule.js';
 
@@ -113,25 +115,44 @@ describe('cadence', () => {
     expect(cadence(nextAfter(cron, tz), from).shortestGapMs).toBe(gap);
   });
 
-  it('sees both daylight saving changes of a daily schedule in Europe/Berlin: 23 h and 25 h', () => {
-    const c = cadence(nextAfter('0 3 * * *', 'Europe/Berlin'), from);
-    expect(c).toEqual({ shortestGapMs: 23 * H, longestWaitMs: 25 * H });
+  const berlin = utcOffsetChanges('Europe/Berlin', from, from + CADENCE_HORIZON_MS);
+
+  it('finds the daylight saving changes of a zone to the hour; none in UTC', () => {
+    const exact = [t('2027-03-28T01:00:00Z'), t('2027-10-31T01:00:00Z')];
+    expect(berlin).toHaveLength(2);
+    berlin.forEach((c, i) => expect(c - exact[i]!).toBeGreaterThanOrEqual(0));
+    berlin.forEach((c, i) => expect(c - exact[i]!).toBeLessThan(H));
+    expect(utcOffsetChanges('UTC', from, from + CADENCE_HORIZON_MS)).toEqual([]);
+  });
+
+  it.each([
+    ['0 3 * * *', 23 * H, 25 * H],
+    ['0 0 2,4 * * *', H, 23 * H], // 02:00 to 04:00 is one hour on the spring change
+    ['0 * * * *', H, H], // croner fires the autumn's repeated 02:00 twice
+  ])('sees the daylight saving changes of %s in Europe/Berlin', (cron, shortest, longest) => {
+    expect(cadence(nextAfter(cron, 'Europe/Berlin'), from, berlin)).toEqual({
+      shortestGapMs: shortest,
+      longestWaitMs: longest,
+    });
+  });
+
+  it('a daily schedule in UTC is 24 h apart throughout', () => {
     expect(cadence(nextAfter('0 3 * * *', 'UTC'), from)).toEqual({ shortestGapMs: 24 * H, longestWaitMs: 24 * H });
   });
 
   it('calls `next` a bounded number of times, whatever the expression', () => {
-    for (const cron of ['* * * * * *', '0 3 * * *', '0 0 1 1 *']) {
+    for (const cron of ['* * * * * *', '*/15 * * * *', '0 * * * *', '0 3 * * *', '0 0 1 1 *']) {
       let calls = 0;
-      const next = nextAfter(cron, 'UTC');
-      cadence((ms) => (calls++, next(ms)), from);
-      expect(calls, cron).toBeLessThanOrEqual(12 * 33);
+      const next = nextAfter(cron, 'Europe/Berlin');
+      cadence((ms) => (calls++, next(ms)), from, berlin);
+      expect(calls, cron).toBeLessThanOrEqual(98 + 12 * 5 + 2 * (5 + 27));
     }
   });
 
   it('stops at the first gap below the floor it is given', () => {
     let calls = 0;
     const next = nextAfter('* * * * *', 'UTC');
-    expect(cadence((ms) => (calls++, next(ms)), from, 900_000).shortestGapMs).toBe(60_000);
+    expect(cadence((ms) => (calls++, next(ms)), from, [], 900_000).shortestGapMs).toBe(60_000);
     expect(calls).toBe(2);
   });
 
@@ -170,7 +191,14 @@ describe('checkSchedule', () => {
 
   it('judges with the year-bounded expression as croner does without the bound', () => {
     const bounded = checkSchedule('0 3 * * *', 'Europe/Berlin', now).cadence;
-    expect(bounded).toEqual(cadence(nextAfter('0 3 * * *', 'Europe/Berlin'), now));
+    expect(bounded).toEqual(
+      cadence(
+        nextAfter('0 3 * * *', 'Europe/Berlin'),
+        now,
+        utcOffsetChanges('Europe/Berlin', now, now + CADENCE_HORIZON_MS),
+      ),
+    );
+    expect(bounded?.shortestGapMs).toBe(23 * 3_600_000);
   });
 
   it('refuses a schedule firing more often than the floor, naming both', () => {

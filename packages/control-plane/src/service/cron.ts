@@ -7,6 +7,7 @@ import {
   floorProblem,
   isKnownTimezone,
   rarityProblem,
+  utcOffsetChanges,
 } from '../domain/schedule.js';
 
 type Problem = { path: string; message: string };
@@ -35,7 +36,7 @@ export function checkSchedule(
   }
   if (problems.length > 0) return { problems, tooFrequent: false };
   const floorMs = (opts.floorS ?? 0) * 1000;
-  const c = cadence(next, now, floorMs);
+  const c = cadence(next, now, utcOffsetChanges(timezone, now, now + CADENCE_HORIZON_MS), floorMs);
   const rare = rarityProblem(c);
   if (rare) return { problems: [{ path, message: rare }], tooFrequent: false, cadence: c };
   const often = opts.floorS === undefined ? undefined : floorProblem(c, opts.floorS);
