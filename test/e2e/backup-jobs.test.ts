@@ -93,6 +93,8 @@ describe.each(backends)('backup jobs (%s)', (backend) => {
       providerId,
       allowAdhoc: allow,
       allowUserSchedules: allow,
+      // These tests set job schedules every 5 minutes: the offering allows down to every minute.
+      minUserScheduleIntervalS: 60,
     });
     for (const t of [tenantId, otherTenantId])
       await admin.expect(201, 'POST', `/v1/offerings/${row.id}/grants`, { tenantId: t });
@@ -565,6 +567,7 @@ describe.runIf(backends.includes('mysql'))('a job schedule on two control-plane 
       providerId: provider.id,
       allowAdhoc: true,
       allowUserSchedules: true,
+      minUserScheduleIntervalS: 60,
     });
     const ids: string[] = [];
     for (const name of ['r-1', 'r-2']) {

@@ -21,8 +21,9 @@ import { waitFor } from '@cairn/test-harness/wait';
 const RESTIC_PLUGIN = '@cairn/plugin-restic';
 const PASSWORD = 'e2e-restic-password-4b1d-93ce';
 const WRONG = 'e2e-wrong-password-77aa-0c1f';
-// An SLA that fires only on 29 February at 02:00: its keep-last applies, its fires never come.
-const NEVER_DURING_A_TEST = '0 2 29 2 *';
+// An SLA that fires only on 1 January at 02:00 UTC (a schedule must fire once a year): its keep-last
+// applies, its fires never come.
+const NEVER_DURING_A_TEST = '0 2 1 1 *';
 const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
 
 interface BackupBody {

@@ -14,8 +14,8 @@ import {
 } from '@cairn/test-harness/processes';
 import { assignOffering, waitForTask } from '@cairn/test-harness/scenario';
 
-// Fires only on 29 February: no scheduled backup happens while the clock moves through June.
-const NEVER = '0 2 29 2 *';
+// Fires only on 1 January (a schedule must fire once a year): none happens while the clock moves through June.
+const NEVER = '0 2 1 1 *';
 const at = (hhmmss: string) => `2026-06-01T${hhmmss}Z`;
 const seconds = (iso: string) => Date.parse(iso) / 1000;
 

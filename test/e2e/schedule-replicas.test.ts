@@ -41,6 +41,8 @@ describe.runIf(backends.includes('mysql'))('two control-plane replicas firing sc
       providerId: provider.id,
       allowAdhoc: false,
       allowUserSchedules: true,
+      // Its user schedule fires every minute, the lowest floor an offering may have.
+      minUserScheduleIntervalS: 60,
     });
     for (const [name, offeringId] of [
       ['sla-1', sla.id],

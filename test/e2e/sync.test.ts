@@ -16,8 +16,9 @@ import {
 import { dummyPoints, protectInstance, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
 import { waitFor } from '@cairn/test-harness/wait';
 
-// An SLA that fires only on 29 February at 02:00: its keep-last applies, its fires never come.
-const NEVER_DURING_A_TEST = '0 2 29 2 *';
+// An SLA that fires only on 1 January at 02:00 UTC (a schedule must fire once a year): its keep-last
+// applies, its fires never come.
+const NEVER_DURING_A_TEST = '0 2 1 1 *';
 const fast = { durationMs: 50, steps: 1, sizeBytes: 1000 };
 const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
 

@@ -23,6 +23,8 @@ export async function protectInstance(
     locator?: unknown;
     agentId?: string;
     sla?: { cron: string; keepLast: number; timezone?: string; rpoMinutes?: number };
+    /** How often a tenant's schedule may fire, in seconds (the offering's default when not given). */
+    minUserScheduleIntervalS?: number;
   } = {},
 ): Promise<Protected> {
   const n = ++counter;
@@ -40,6 +42,7 @@ export async function protectInstance(
     providerId: provider.id,
     allowAdhoc: true,
     allowUserSchedules: true,
+    ...(opts.minUserScheduleIntervalS ? { minUserScheduleIntervalS: opts.minUserScheduleIntervalS } : {}),
     // No SLA unless asked: an SLA fires on the real clock and its keep-last deletes backups.
     ...(opts.sla ? { sla: opts.sla } : {}),
   });

@@ -4,7 +4,7 @@ import { isWellFormed, JSON_MAX_BYTES, JSON_MAX_DEPTH, jsonProblem } from '../do
 import { MAX_TENANT_ROOTS, normalizeRoot, TENANT_LOCATORS } from '../domain/locator-claims.js';
 import { SCHEDULE_OWNERS, SCHEDULE_STATES } from '../domain/provider-schedule.js';
 import { QUOTA_NAMES, QUOTAS, type QuotaName } from '../domain/quotas.js';
-import { isKnownTimezone } from '../domain/schedule.js';
+import { isKnownTimezone, USER_SCHEDULE_FLOOR_S } from '../domain/schedule.js';
 import {
   DEFAULT_MAINTENANCE_MESSAGE,
   MAX_MAINTENANCE_MESSAGE_CHARS,
@@ -421,6 +421,15 @@ const Sla = z
     rpoMinutes: z.number().int().min(1).optional(),
   })
   .strict();
+const MinUserScheduleInterval = z
+  .number()
+  .int()
+  .min(USER_SCHEDULE_FLOOR_S.min)
+  .max(USER_SCHEDULE_FLOOR_S.max)
+  .openapi({
+    description: `The fewest seconds between two fires of a tenant's schedule (user or job schedule) of this offering's instances; default ${USER_SCHEDULE_FLOOR_S.default}. Checked when a schedule is set or changed; SLA schedules are not floored.`,
+    example: USER_SCHEDULE_FLOOR_S.default,
+  });
 export const OfferingCreate = z
   .object({
     name: Name,
@@ -430,6 +439,7 @@ export const OfferingCreate = z
     externalId: Text(255, { required: true }).nullable().optional(),
     allowAdhoc: z.boolean(),
     allowUserSchedules: z.boolean(),
+    minUserScheduleIntervalS: MinUserScheduleInterval.optional(),
     sla: Sla.nullable().optional(),
   })
   .strict()
@@ -445,6 +455,7 @@ export const Offering = z
     externalId: z.string().nullable(),
     allowAdhoc: z.boolean(),
     allowUserSchedules: z.boolean(),
+    minUserScheduleIntervalS: z.number().int(),
     sla: z.unknown(),
     createdAt: Time,
   })
@@ -456,6 +467,7 @@ export const OfferingPatch = z
     description: Text(2000).optional(),
     allowAdhoc: z.boolean().optional(),
     allowUserSchedules: z.boolean().optional(),
+    minUserScheduleIntervalS: MinUserScheduleInterval.optional(),
     sla: Sla.nullable().optional(),
   })
   .strict()

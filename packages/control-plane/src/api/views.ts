@@ -82,6 +82,7 @@ export const offeringView = (o: OfferingRow) => ({
   externalId: o.externalId,
   allowAdhoc: o.allowAdhoc === 1,
   allowUserSchedules: o.allowUserSchedules === 1,
+  minUserScheduleIntervalS: o.minUserScheduleIntervalS,
   sla: o.sla ? (JSON.parse(o.sla) as unknown) : null,
   createdAt: iso(o.createdAt),
 });

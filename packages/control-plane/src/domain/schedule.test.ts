@@ -1,6 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { nextAfter } from '../service/cron.js';
-import { dueFire, fireSince, isKnownTimezone, planFire } from './schedule.js';
+import { checkSchedule, nextAfter } from '../service/cron.js';
+import {
+  cadence,
+  dueFire,
+  fireSince,
+  floorProblem,
+  isKnownTimezone,
+  jobScheduleFloor,
+  CADENCE_HORIZON_MS,
+  MAX_FIRE_GAP_MS,
+  planFire,
+  USER_SCHEDULE_FLOOR_S,
+  utcOffsetChanges,
+  type NextAfter,
+} from './schedule.js';
 
 const t = (iso: string) => Date.parse(iso);
 const hourly = nextAfter('0 * * * *', 'UTC');
@@ -84,5 +97,128 @@ describe('isKnownTimezone', () => {
     ['x'.repeat(101), false],
   ])('%s → %s', (tz, known) => {
     expect(isKnownTimezone(tz)).toBe(known);
+  });
+});
+
+describe('cadence', () => {
+  const from = t('2026-12-02T10:17:03Z');
+  const H = 3_600_000;
+
+  it.each([
+    ['* * * * * *', 'UTC', 1000],
+    ['*/5 * * * *', 'UTC', 300_000],
+    ['0 */6 * * *', 'UTC', 6 * H],
+    ['*/7 * * * *', 'UTC', 4 * 60_000], // :56 to the next hour's :00
+    ['0 0 1,22 * * *', 'UTC', 3 * H], // 22:00 to 01:00 the next day
+    ['0 0 0 * * 1,2', 'UTC', 24 * H],
+  ])('the shortest gap of %s in %s is %s ms', (cron, tz, gap) => {
+    expect(cadence(nextAfter(cron, tz), from).shortestGapMs).toBe(gap);
+  });
+
+  const berlin = utcOffsetChanges('Europe/Berlin', from, from + CADENCE_HORIZON_MS);
+
+  it('finds the daylight saving changes of a zone to the hour; none in UTC', () => {
+    const exact = [t('2027-03-28T01:00:00Z'), t('2027-10-31T01:00:00Z')];
+    expect(berlin).toHaveLength(2);
+    berlin.forEach((c, i) => expect(c - exact[i]!).toBeGreaterThanOrEqual(0));
+    berlin.forEach((c, i) => expect(c - exact[i]!).toBeLessThan(H));
+    expect(utcOffsetChanges('UTC', from, from + CADENCE_HORIZON_MS)).toEqual([]);
+  });
+
+  it.each([
+    ['0 3 * * *', 23 * H, 25 * H],
+    ['0 0 2,4 * * *', H, 23 * H], // 02:00 to 04:00 is one hour on the spring change
+    ['0 * * * *', H, H], // croner fires the autumn's repeated 02:00 twice
+  ])('sees the daylight saving changes of %s in Europe/Berlin', (cron, shortest, longest) => {
+    expect(cadence(nextAfter(cron, 'Europe/Berlin'), from, berlin)).toEqual({
+      shortestGapMs: shortest,
+      longestWaitMs: longest,
+    });
+  });
+
+  it('a daily schedule in UTC is 24 h apart throughout', () => {
+    expect(cadence(nextAfter('0 3 * * *', 'UTC'), from)).toEqual({ shortestGapMs: 24 * H, longestWaitMs: 24 * H });
+  });
+
+  it('calls `next` a bounded number of times, whatever the expression', () => {
+    for (const cron of ['* * * * * *', '*/15 * * * *', '0 * * * *', '0 3 * * *', '0 0 1 1 *']) {
+      let calls = 0;
+      const next = nextAfter(cron, 'Europe/Berlin');
+      cadence((ms) => (calls++, next(ms)), from, berlin);
+      expect(calls, cron).toBeLessThanOrEqual(98 + 12 * 5 + 2 * (5 + 27));
+    }
+  });
+
+  it('stops at the first gap below the floor it is given', () => {
+    let calls = 0;
+    const next = nextAfter('* * * * *', 'UTC');
+    expect(cadence((ms) => (calls++, next(ms)), from, [], 900_000).shortestGapMs).toBe(60_000);
+    expect(calls).toBe(2);
+  });
+
+  it('stops at a wait over a year, and at an expression with no more fires', () => {
+    const never: NextAfter = () => null;
+    expect(cadence(never, from)).toEqual({ shortestGapMs: null, longestWaitMs: Infinity });
+    const yearly = nextAfter('0 0 1 1 *', 'UTC');
+    expect(cadence(yearly, from).longestWaitMs).toBeLessThanOrEqual(MAX_FIRE_GAP_MS);
+  });
+});
+
+describe('checkSchedule', () => {
+  const now = t('2026-12-02T10:17:03Z');
+  const cronProblem = (cron: string, at = now, floorS?: number) =>
+    checkSchedule(cron, 'UTC', at, floorS === undefined ? {} : { floorS });
+
+  it.each([
+    ['0 0 0 ? 2 4#5', now], // the fifth Thursday of February: once in 28 years
+    ['0 0 29 2 *', now], // a leap day: every 4 years
+    ['0 0 29 2 *', t('2028-02-28T12:00:00Z')], // the day before one: the next is 4 years on
+    ['0 0 30 2 *', now], // never
+  ])('refuses %s (from %s): it does not fire at least once a year', (cron, at) => {
+    const { problems, tooFrequent } = cronProblem(cron, at);
+    expect(tooFrequent).toBe(false);
+    expect(problems).toEqual([{ path: 'cron', message: expect.stringMatching(/once (a year|in any 366 days)/) }]);
+  });
+
+  it('takes a yearly and a weekly expression; names a syntax error and an unknown zone', () => {
+    expect(cronProblem('0 0 1 1 *').problems).toEqual([]);
+    expect(cronProblem('0 2 * * 0').problems).toEqual([]);
+    expect(cronProblem('61 * * * *').problems[0]).toMatchObject({ path: 'cron' });
+    expect(checkSchedule('0 2 * * *', 'Nowhere/Land', now, { prefix: 'sla.' }).problems).toEqual([
+      { path: 'sla.timezone', message: 'unknown IANA time zone "Nowhere/Land"' },
+    ]);
+  });
+
+  it('judges with the year-bounded expression as croner does without the bound', () => {
+    const bounded = checkSchedule('0 3 * * *', 'Europe/Berlin', now).cadence;
+    expect(bounded).toEqual(
+      cadence(
+        nextAfter('0 3 * * *', 'Europe/Berlin'),
+        now,
+        utcOffsetChanges('Europe/Berlin', now, now + CADENCE_HORIZON_MS),
+      ),
+    );
+    expect(bounded?.shortestGapMs).toBe(23 * 3_600_000);
+  });
+
+  it('refuses a schedule firing more often than the floor, naming both', () => {
+    const { problems, tooFrequent } = cronProblem('* * * * *', now, 900);
+    expect(tooFrequent).toBe(true);
+    expect(problems).toEqual([
+      { path: 'cron', message: 'fires 60 s apart at the closest; the floor here is one fire every 900 s' },
+    ]);
+    expect(cronProblem('*/15 * * * *', now, 900).problems).toEqual([]);
+    expect(cronProblem('* * * * *', now, 60).problems).toEqual([]);
+  });
+});
+
+describe('schedule floors', () => {
+  it('a job takes the strictest floor of its offerings, the default when none has one', () => {
+    expect(jobScheduleFloor([60, 3600, 900])).toBe(3600);
+    expect(jobScheduleFloor([])).toBe(USER_SCHEDULE_FLOOR_S.default);
+  });
+
+  it('no gap seen is no problem', () => {
+    expect(floorProblem({ shortestGapMs: null, longestWaitMs: 0 }, 900)).toBeUndefined();
   });
 });

@@ -21,7 +21,7 @@ import {
   type JobSet,
   type RunMember,
 } from '../domain/job-run.js';
-import { fireSince } from '../domain/schedule.js';
+import { fireSince, jobScheduleFloor } from '../domain/schedule.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import { newId } from '../store/ids.js';
 import {
@@ -39,7 +39,7 @@ import type { ScheduleRepository } from '../store/schedule-repository.js';
 import type { BackupJobRow, BackupJobRunRow, BackupJobScheduleRow } from '../store/schema.js';
 import type { TaskRepository } from '../store/task-repository.js';
 import type { TenantRepository } from '../store/tenant-repository.js';
-import { nextAfter } from './cron.js';
+import { checkSchedule, nextAfter } from './cron.js';
 import { assertValidSchedule } from './schedules.js';
 
 export type Mode = 'FULL' | 'INCREMENT';
@@ -104,7 +104,10 @@ export class BackupJobs {
     await this.assertInstances(p, tenantId, input.instanceIds, priority);
     const now = Date.now();
     const clockNow = this.clock();
-    const schedules = (input.schedules ?? []).map((s, i) => this.scheduleRow(s, '', clockNow, `schedules.${i}.`));
+    const floorS = await this.scheduleFloor(input.instanceIds);
+    const schedules = (input.schedules ?? []).map((s, i) =>
+      this.scheduleRow(s, '', clockNow, floorS, `schedules.${i}.`),
+    );
     await this.quotas.assertWithin(tenantId, 'membersPerJob', 0, input.instanceIds.length);
     await this.quotas.assertWithin(tenantId, 'schedulesPerJob', 0, schedules.length);
     await this.quotas.reserve(tenantId, 'jobs', 1);
@@ -154,6 +157,7 @@ export class BackupJobs {
     if (input.instanceIds !== undefined) {
       const members = instanceIdsOf(job).length;
       await this.quotas.assertWithin(tenantId, 'membersPerJob', members, input.instanceIds.length - members);
+      await this.assertSchedulesFit(job.id, input.instanceIds);
     }
     if (tenantId !== job.tenantId) await this.quotas.reserve(tenantId, 'jobs', 1);
     const patch: JobPatch = {
@@ -260,7 +264,7 @@ export class BackupJobs {
   async addSchedule(p: Principal, id: string, input: ScheduleInput): Promise<BackupJobScheduleRow> {
     const job = await this.visible(p, id);
     if (job.locked === 1) throw lockedError(id);
-    const row = { ...this.scheduleRow(input, job.id, this.clock()) };
+    const row = { ...this.scheduleRow(input, job.id, this.clock(), await this.scheduleFloor(instanceIdsOf(job))) };
     await this.quotas.reserve(job.tenantId, 'schedulesPerJob', 1, job.id);
     await this.jobs.addSchedule(job, row, actorOf(p));
     return row;
@@ -284,6 +288,7 @@ export class BackupJobs {
       },
       job.id,
       this.clock(),
+      await this.scheduleFloor(instanceIdsOf(job)),
     );
     const row = await this.jobs.updateSchedule(
       job,
@@ -475,9 +480,44 @@ export class BackupJobs {
       );
   }
 
-  private scheduleRow(input: ScheduleInput, jobId: string, now: number, prefix = ''): BackupJobScheduleRow {
+  /**
+   * How often the job's schedules may fire: the strictest floor of its instances' offerings,
+   * whoever sets the schedule (the floor is about load, so it binds the SP admin too).
+   */
+  private async scheduleFloor(instanceIds: string[]): Promise<number> {
+    const floors: number[] = [];
+    for (const id of instanceIds) {
+      const instance = await this.catalog.getInstance(id);
+      const offering = instance?.offeringId ? await this.catalog.getOffering(instance.offeringId) : undefined;
+      if (offering) floors.push(offering.minUserScheduleIntervalS);
+    }
+    return jobScheduleFloor(floors);
+  }
+
+  /**
+   * New instances may bring a stricter floor: the job's schedules must keep to it, or the change
+   * is refused (else re-targeting a job would slip a schedule past its instances' floor).
+   */
+  private async assertSchedulesFit(jobId: string, instanceIds: string[]): Promise<void> {
+    const floorS = await this.scheduleFloor(instanceIds);
+    for (const s of await this.jobs.schedulesOf(jobId)) {
+      const { problems, tooFrequent } = checkSchedule(s.cron, s.timezone, this.clock(), { floorS });
+      if (tooFrequent) {
+        const message = `schedule ${s.id} (${s.cron}) ${problems[0]!.message}`;
+        throw new InputError(`instanceIds: ${message}`, [{ path: 'instanceIds', message }], 'schedule_too_frequent');
+      }
+    }
+  }
+
+  private scheduleRow(
+    input: ScheduleInput,
+    jobId: string,
+    now: number,
+    floorS: number,
+    prefix = '',
+  ): BackupJobScheduleRow {
     const timezone = input.timezone ?? 'UTC';
-    assertValidSchedule(input.cron, timezone, prefix);
+    assertValidSchedule(input.cron, timezone, now, { prefix, floorS });
     const end = input.end ?? null;
     return {
       id: newId('sch', now),

@@ -5,7 +5,7 @@ import type { CatalogRepository } from '../store/catalog-repository.js';
 import type { QuotaRepository } from '../store/quota-repository.js';
 import type { ScheduleRepository } from '../store/schedule-repository.js';
 import type { UserScheduleRow } from '../store/schema.js';
-import { nextAfter, scheduleProblems } from './cron.js';
+import { checkSchedule, nextAfter } from './cron.js';
 
 export interface ScheduleView {
   instanceId: string;
@@ -26,10 +26,24 @@ export function nextRunAt(cron: string, timezone: string, since: number, now: nu
   return t === null ? null : new Date(t).toISOString();
 }
 
-/** Throws a 400 naming each bad field of a cron expression and time zone. */
-export function assertValidSchedule(cron: string, timezone: string, prefix = ''): void {
-  const problems = scheduleProblems(cron, timezone, prefix);
-  if (problems.length > 0) throw new InputError(problems.map((p) => `${p.path}: ${p.message}`).join('; '), problems);
+/**
+ * Throws a 400 naming each bad field of a cron expression and time zone, judged from `now` (the
+ * scheduler's clock): `invalid_input`, or `schedule_too_frequent` when its fires come closer
+ * than `floorS` seconds.
+ */
+export function assertValidSchedule(
+  cron: string,
+  timezone: string,
+  now: number,
+  opts: { prefix?: string; floorS?: number } = {},
+): void {
+  const { problems, tooFrequent } = checkSchedule(cron, timezone, now, opts);
+  if (problems.length > 0)
+    throw new InputError(
+      problems.map((p) => `${p.path}: ${p.message}`).join('; '),
+      problems,
+      tooFrequent ? 'schedule_too_frequent' : 'invalid_input',
+    );
 }
 
 /** User schedules as the API sees them: policy checks, validation, next run time. */
@@ -55,7 +69,7 @@ export class Schedules {
     const offering = await this.catalog.getOffering(instance.offeringId);
     if (!offering || offering.allowUserSchedules !== 1)
       throw new ForbiddenError(`the offering of instance ${instanceId} does not allow user schedules`);
-    assertValidSchedule(body.cron, body.timezone);
+    assertValidSchedule(body.cron, body.timezone, this.now(), { floorS: offering.minUserScheduleIntervalS });
     // Only a first schedule adds to the quota; replacing one does not.
     if (!(await this.schedules.get(instanceId))) await this.quotas.reserve(instance.tenantId, 'userSchedules', 1);
     const row = await this.schedules.put({ instanceId, tenantId: instance.tenantId, ...body }, this.now());

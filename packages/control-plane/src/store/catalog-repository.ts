@@ -1,6 +1,7 @@
 import { maskEndpoint } from '../domain/endpoint.js';
 import { ConflictError } from '../domain/errors.js';
 import { HELD_STATES } from '../domain/task.js';
+import { USER_SCHEDULE_FLOOR_S } from '../domain/schedule.js';
 import { transact, type Db } from './db.js';
 import { newId } from './ids.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
@@ -42,6 +43,8 @@ export interface OfferingInput {
   externalId: string | null;
   allowAdhoc: boolean;
   allowUserSchedules: boolean;
+  /** Default USER_SCHEDULE_FLOOR_S.default. */
+  minUserScheduleIntervalS?: number;
   sla: Sla | null;
   /** When the SLA was set, by the scheduler's clock (default: `now`). */
   slaSetAt?: number;
@@ -313,6 +316,7 @@ export class CatalogRepository {
       externalId: input.externalId,
       allowAdhoc: input.allowAdhoc ? 1 : 0,
       allowUserSchedules: input.allowUserSchedules ? 1 : 0,
+      minUserScheduleIntervalS: input.minUserScheduleIntervalS ?? USER_SCHEDULE_FLOOR_S.default,
       sla: input.sla ? JSON.stringify(input.sla) : null,
       createdAt: now,
       slaSetAt: input.sla ? (input.slaSetAt ?? now) : null,
@@ -339,6 +343,7 @@ export class CatalogRepository {
       description?: string;
       allowAdhoc?: boolean;
       allowUserSchedules?: boolean;
+      minUserScheduleIntervalS?: number;
       sla?: Sla | null;
     },
     slaSetAt: number,
@@ -350,6 +355,9 @@ export class CatalogRepository {
         ...(patch.description !== undefined ? { description: patch.description } : {}),
         ...(patch.allowAdhoc !== undefined ? { allowAdhoc: patch.allowAdhoc ? 1 : 0 } : {}),
         ...(patch.allowUserSchedules !== undefined ? { allowUserSchedules: patch.allowUserSchedules ? 1 : 0 } : {}),
+        ...(patch.minUserScheduleIntervalS !== undefined
+          ? { minUserScheduleIntervalS: patch.minUserScheduleIntervalS }
+          : {}),
         ...(patch.sla !== undefined ? { sla: patch.sla ? JSON.stringify(patch.sla) : null, slaSetAt } : {}),
       })
       .where('id', '=', id)

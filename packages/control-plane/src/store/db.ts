@@ -32,6 +32,7 @@ import * as m0017 from './migrations/0017-recorded-at.js';
 import * as m0018 from './migrations/0018-sync-holds.js';
 import * as m0019 from './migrations/0019-repository-identity.js';
 import * as m0021 from './migrations/0021-tenant-quotas.js';
+import * as m0022 from './migrations/0022-schedule-floor.js';
 import { currentTransaction } from './request-scope.js';
 import type { Database } from './schema.js';
 
@@ -64,6 +65,7 @@ const migrations: Record<string, Migration> = {
   '0018-sync-holds': m0018,
   '0019-repository-identity': m0019,
   '0021-tenant-quotas': m0021,
+  '0022-schedule-floor': m0022,
 };
 
 /*

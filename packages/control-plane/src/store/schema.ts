@@ -96,6 +96,8 @@ export interface OfferingRow {
   externalId: string | null;
   allowAdhoc: number;
   allowUserSchedules: number;
+  /** The fewest seconds between two fires of a tenant's schedule of its instances (migration 0022). */
+  minUserScheduleIntervalS: number;
   sla: string | null;
   createdAt: number;
   /** When the SLA was last set, by the scheduler's clock (migration 0007); null: createdAt. */

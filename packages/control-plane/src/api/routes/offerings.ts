@@ -53,7 +53,8 @@ export function offeringRoutes(deps: ApiDeps) {
           { path: 'zone', message: `must match the provider connection's zone (${provider.zone})` },
         ]);
       }
-      if (input.sla) assertValidSchedule(input.sla.cron, input.sla.timezone ?? 'UTC', 'sla.');
+      if (input.sla)
+        assertValidSchedule(input.sla.cron, input.sla.timezone ?? 'UTC', deps.scheduleClock(), { prefix: 'sla.' });
       const row = await deps.catalog.createOffering({
         tenantId: p.tenantId,
         name: input.name,
@@ -63,6 +64,9 @@ export function offeringRoutes(deps: ApiDeps) {
         externalId: input.externalId ?? null,
         allowAdhoc: input.allowAdhoc,
         allowUserSchedules: input.allowUserSchedules,
+        ...(input.minUserScheduleIntervalS !== undefined
+          ? { minUserScheduleIntervalS: input.minUserScheduleIntervalS }
+          : {}),
         sla: input.sla ?? null,
         slaSetAt: deps.scheduleClock(),
       });
@@ -119,7 +123,8 @@ export function offeringRoutes(deps: ApiDeps) {
     async (c) => {
       const row = await offering(c.req.valid('param').id);
       const patch = c.req.valid('json');
-      if (patch.sla) assertValidSchedule(patch.sla.cron, patch.sla.timezone ?? 'UTC', 'sla.');
+      if (patch.sla)
+        assertValidSchedule(patch.sla.cron, patch.sla.timezone ?? 'UTC', deps.scheduleClock(), { prefix: 'sla.' });
       const changed = (await deps.catalog.updateOffering(row.id, patch, deps.scheduleClock()))!;
       // Queued, not awaited: each instance's configure-schedule or deconfigure-schedule task ends on its own.
       await deps.operations.slaChanged(row, changed);
