@@ -19,7 +19,14 @@ function rssBytes(pid: number): number {
 }
 
 async function metric(cp: ControlPlaneProc, line: RegExp): Promise<number> {
-  const text = await (await fetch(`${cp.url}/metrics`)).text();
+  // A scrape is idempotent: one that meets a reset of a pooled keep-alive socket (hundreds of
+  // connections are being cut around it) is asked again once on a fresh one.
+  const scrape = () => fetch(`${cp.url}/metrics`).then((r) => r.text());
+  const text = await scrape().catch(async (err: unknown) => {
+    if (!(err instanceof TypeError)) throw err;
+    await sleep(100);
+    return scrape();
+  });
   return Number(line.exec(text)?.[1] ?? 0);
 }
 
