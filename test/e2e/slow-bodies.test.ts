@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import { FROZEN_MEDIAN_MS, latencyFigures } from '@cairn/test-harness/latency';
 import { startControlPlane, type ControlPlaneProc } from '@cairn/test-harness/processes';
 import { waitFor } from '@cairn/test-harness/wait';
 
@@ -58,10 +59,6 @@ function head(method: string, path: string, token: string, length: number): stri
     `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\n` +
     `Content-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`
   );
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
 describe.each(backends)('slow request bodies (%s)', (backend) => {
@@ -120,18 +117,11 @@ describe.each(backends)('slow request bodies (%s)', (backend) => {
         }
       };
       await Promise.all([readLoop('/v1/instances', reader), readLoop('/readyz', undefined)]);
-      latencies.sort((a, b) => a - b);
-      const figures = {
-        backend,
-        count: latencies.length,
-        p50: Math.round(percentile(latencies, 50)),
-        p99: Math.round(percentile(latencies, 99)),
-        max: Math.round(latencies[latencies.length - 1]!),
-      };
+      const figures = { backend, ...latencyFigures(latencies) };
       console.log(`[slow-bodies] reads while 20 clients trickle request bodies (ms): ${JSON.stringify(figures)}`);
-      // A figure, printed for the record; the bound only catches the freeze (before: every read
-      // waited out the request timeout, 12 s here), with room for a loaded CI machine.
-      expect(figures.p99).toBeLessThan(4000);
+      // Every read answered 200 (above). Before, every read waited out the request timeout (12 s
+      // here), which the median shows; the tail is a printed figure (it measures the machine).
+      expect(figures.p50).toBeLessThan(FROZEN_MEDIAN_MS);
 
       // The server, not the client, ends every one of them, at the request timeout.
       const ends = await Promise.all(clients.map((c) => c.closed));

@@ -5,6 +5,7 @@ import { openStore, type Store } from '@cairn/control-plane';
 import { Api } from '@cairn/test-harness/api';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import { startControlPlane, type ControlPlaneProc } from '@cairn/test-harness/processes';
+import { FROZEN_MEDIAN_MS, latencyFigures } from '@cairn/test-harness/latency';
 import { SseClient, StalledStream } from '@cairn/test-harness/sse';
 import { waitFor } from '@cairn/test-harness/wait';
 
@@ -28,10 +29,6 @@ async function metric(cp: ControlPlaneProc, line: RegExp): Promise<number> {
     return scrape();
   });
   return Number(line.exec(text)?.[1] ?? 0);
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
 }
 
 describe.each(backends)('event streams are capped and a stream that is not read is ended (%s)', (backend) => {
@@ -265,18 +262,15 @@ describe.each(backends)('event streams are capped and a stream that is not read 
       done = true;
       await probe;
     }
-    latencies.sort((a, b) => a - b);
-    const p50 = percentile(latencies, 50);
-    const p99 = percentile(latencies, 99);
-    const max = latencies[latencies.length - 1]!;
+    const figures = latencyFigures(latencies);
     console.log(
       `[${backend}] 600 never-reading streams (${streams.filter((s) => s.status === 200).length} admitted, ${streams.filter((s) => s.status === 429).length} refused): ` +
-        `/healthz over ${latencies.length} probes p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${max.toFixed(1)} ms; ` +
+        `/healthz (ms) ${JSON.stringify(figures)}; ` +
         `RSS ${Math.round(rssBefore / 2 ** 20)} MiB before, peak ${Math.round(rssPeak / 2 ** 20)} MiB`,
     );
-    // The behaviour is above (refused or ended, every connection cut); latency is a figure, printed
-    // for the record. The bound only catches a frozen process (before, probes took 2-10 s each),
-    // with room for a loaded CI machine; a quiet one measures p99 well under 1 s.
-    expect(p99).toBeLessThan(3000);
+    // Every probe answered (each within 30 s, above). Before, the process froze: every probe took
+    // 2-10 s, which the median shows; the tail is a printed figure (it measures the machine).
+    expect(figures.count).toBeGreaterThan(0);
+    expect(figures.p50).toBeLessThan(FROZEN_MEDIAN_MS);
   }, 300_000);
 });
