@@ -151,7 +151,9 @@ async function pool(n: number, limit: number, fn: (i: number) => Promise<void>):
  * MariaDB/MySQL is benchmarked when CAIRN_TEST_MYSQL_URL is set (then it must answer) or when a
  * server answers on 127.0.0.1:3306 as root. Returns its version, or why it is skipped.
  */
-async function findMysql(required: boolean): Promise<{ version: string; durability: string } | { skipped: string }> {
+export async function findMysql(
+  required: boolean,
+): Promise<{ version: string; durability: string } | { skipped: string }> {
   const explicit = process.env['CAIRN_TEST_MYSQL_URL'];
   const url = explicit ?? 'mysql://root@127.0.0.1:3306';
   let conn;

@@ -1,15 +1,17 @@
 /**
- * Benchmark entry point: `npx pnpm@10 bench dispatch [--tasks N] [--agents K] [--stores sqlite,mysql]`
- * or `npx pnpm@10 bench restic [--size-mib N] [--repeat R]` (the root script builds first, then runs this file
- * with tsx).
+ * Benchmark entry point: `npx pnpm@10 bench dispatch [--tasks N] [--agents K] [--stores sqlite,mysql]`,
+ * `npx pnpm@10 bench restic [--size-mib N] [--repeat R]` or `npx pnpm@10 bench tenants [--minutes M]
+ * [--stores sqlite,mysql]` (the root script builds first, then runs this file with tsx).
  */
 import { parseArgs } from 'node:util';
 import type { Backend } from '@cairn/test-harness/databases';
 import { interrupted, runDispatchBench } from './dispatch.js';
 import { resticInterrupted, runResticBench } from './restic.js';
+import { runTenantsBench, tenantsInterrupted } from './tenants.js';
 
 const USAGE = `usage: pnpm bench dispatch [--tasks N] [--agents K] [--stores sqlite,mysql]
        pnpm bench restic [--size-mib N] [--repeat R]
+       pnpm bench tenants [--minutes M] [--stores sqlite,mysql]
 
   dispatch   no-op backup tasks through control plane + agents vs. a bare WebSocket baseline
   --tasks    tasks per run (default 2000)
@@ -21,6 +23,10 @@ const USAGE = `usage: pnpm bench dispatch [--tasks N] [--agents K] [--stores sql
              (control plane + agent + restic plugin) vs. restic alone, alternated A/B/B/A
   --size-mib size of the generated tree (default 1024)
   --repeat   how many times the A/B/B/A sequence runs (default 1)
+
+  tenants    a quiet tenant's schedule fires, reads and the event-loop delay, alone and then
+             beside a tenant at its quota limits (every schedule at the floor)
+  --minutes  minutes measured per phase (default 3)
 `;
 
 function usage(problem: string): never {
@@ -45,13 +51,14 @@ try {
       stores: { type: 'string' },
       'size-mib': { type: 'string' },
       repeat: { type: 'string' },
+      minutes: { type: 'string' },
     },
   });
 } catch (err) {
   usage((err as Error).message);
 }
 const [benchmark, ...extra] = parsed.positionals;
-if (benchmark !== 'dispatch' && benchmark !== 'restic')
+if (benchmark !== 'dispatch' && benchmark !== 'restic' && benchmark !== 'tenants')
   usage(benchmark ? `unknown benchmark "${benchmark}"` : 'which benchmark?');
 if (extra.length > 0) usage(`unexpected arguments: ${extra.join(' ')}`);
 
@@ -69,7 +76,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const)
   process.once(signal, () => {
     stopping = true;
     process.stderr.write(`\n${signal}: cleaning up\n`);
-    void Promise.allSettled([interrupted(), resticInterrupted()]).finally(() => process.exit(130));
+    void Promise.allSettled([interrupted(), resticInterrupted(), tenantsInterrupted()]).finally(() =>
+      process.exit(130),
+    );
   });
 
 try {
@@ -78,6 +87,8 @@ try {
       sizeMib: positiveInt('size-mib', parsed.values['size-mib'], 1024),
       repeat: positiveInt('repeat', parsed.values.repeat, 1),
     });
+  else if (benchmark === 'tenants')
+    await runTenantsBench({ minutes: positiveInt('minutes', parsed.values.minutes, 3), ...(stores ? { stores } : {}) });
   else
     await runDispatchBench({
       tasks: positiveInt('tasks', parsed.values.tasks, 2000),

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { FROZEN_MEDIAN_MS, latencyFigures } from '@cairn/test-harness/latency';
+import { FROZEN_MEDIAN_MS, latencyFigures, probe } from '@cairn/test-harness/latency';
 import { startControlPlane, type ControlPlaneProc } from '@cairn/test-harness/processes';
 import { waitFor } from '@cairn/test-harness/wait';
 
@@ -109,9 +109,7 @@ describe.each(backends)('slow request bodies (%s)', (backend) => {
       const readLoop = async (route: string, api: Api | undefined) => {
         while (Date.now() < deadline) {
           const started = performance.now();
-          const res = api
-            ? await api.get(route)
-            : await fetch(`${cp.url}${route}`, { signal: AbortSignal.timeout(30_000) });
+          const res = api ? await api.get(route) : await probe(`${cp.url}${route}`);
           latencies.push(performance.now() - started);
           expect(res.status, route).toBe(200);
         }

@@ -5,7 +5,7 @@ import { openStore, type Store } from '@cairn/control-plane';
 import { Api } from '@cairn/test-harness/api';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import { startControlPlane, type ControlPlaneProc } from '@cairn/test-harness/processes';
-import { FROZEN_MEDIAN_MS, latencyFigures } from '@cairn/test-harness/latency';
+import { FROZEN_MEDIAN_MS, latencyFigures, probe } from '@cairn/test-harness/latency';
 import { SseClient, StalledStream } from '@cairn/test-harness/sse';
 import { waitFor } from '@cairn/test-harness/wait';
 
@@ -20,15 +20,8 @@ function rssBytes(pid: number): number {
 }
 
 async function metric(cp: ControlPlaneProc, line: RegExp): Promise<number> {
-  // A scrape is idempotent: one that meets a reset of a pooled keep-alive socket (hundreds of
-  // connections are being cut around it) is asked again once on a fresh one.
-  const scrape = () => fetch(`${cp.url}/metrics`).then((r) => r.text());
-  const text = await scrape().catch(async (err: unknown) => {
-    if (!(err instanceof TypeError)) throw err;
-    await sleep(100);
-    return scrape();
-  });
-  return Number(line.exec(text)?.[1] ?? 0);
+  // Over a connection of its own: hundreds of connections are being cut around it.
+  return Number(line.exec((await probe(`${cp.url}/metrics`)).body)?.[1] ?? 0);
 }
 
 describe.each(backends)('event streams are capped and a stream that is not read is ended (%s)', (backend) => {
@@ -213,13 +206,11 @@ describe.each(backends)('event streams are capped and a stream that is not read 
     const rssBefore = rssBytes(pid);
     let rssPeak = rssBefore;
     let done = false;
-    const probe = (async () => {
+    const probing = (async () => {
       while (!done) {
-        const started = performance.now();
-        const res = await fetch(`${cp.url}/healthz`, { signal: AbortSignal.timeout(30_000) });
+        const res = await probe(`${cp.url}/healthz`);
         expect(res.status).toBe(200);
-        await res.arrayBuffer();
-        latencies.push(performance.now() - started);
+        latencies.push(res.ms);
         rssPeak = Math.max(rssPeak, rssBytes(pid));
         await sleep(50);
       }
@@ -260,7 +251,7 @@ describe.each(backends)('event streams are capped and a stream that is not read 
       await Promise.all(admitted.map((s) => s.drain()));
     } finally {
       done = true;
-      await probe;
+      await probing;
     }
     const figures = latencyFigures(latencies);
     console.log(

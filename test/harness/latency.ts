@@ -1,3 +1,5 @@
+import http from 'node:http';
+
 /**
  * Figures of request latencies measured while a test loads the control plane.
  *
@@ -39,3 +41,30 @@ export function latencyFigures(latencies: readonly number[]): LatencyFigures {
  * process gives (seconds for every request).
  */
 export const FROZEN_MEDIAN_MS = 1000;
+
+/**
+ * A GET over a connection of its own (no keep-alive): how a load balancer's probe asks. A pooled
+ * keep-alive socket can meet the server closing it as idle at the moment a request goes out (a
+ * reset the client did nothing to earn), more often the more loaded the machine; a probe that
+ * opens its own connection never does. Resolves with the status, the body and the milliseconds
+ * from asking to the last byte.
+ */
+export function probe(url: string, timeoutMs = 30_000): Promise<{ status: number; body: string; ms: number }> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          body: Buffer.concat(chunks).toString('utf8'),
+          ms: performance.now() - started,
+        }),
+      );
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
