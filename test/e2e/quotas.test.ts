@@ -8,7 +8,10 @@ interface QuotaView {
   used: number;
   default: number;
 }
-type Quotas = Record<'instances' | 'userSchedules' | 'jobs' | 'schedulesPerJob' | 'membersPerJob', QuotaView>;
+type Quotas = Record<
+  'instances' | 'userSchedules' | 'jobs' | 'schedulesPerJob' | 'membersPerJob' | 'runningTasks',
+  QuotaView
+>;
 
 /** A 403 quota_exceeded naming the quota, its limit and the usage. */
 function expectQuotaExceeded(r: Reply, quota: string, limit: number, used: number) {
@@ -107,6 +110,7 @@ describe.each(backends)('tenant quotas (%s)', (backend) => {
       jobs: { limit: 100, used: 0, default: 100 },
       schedulesPerJob: { limit: 20, used: 0, default: 20 },
       membersPerJob: { limit: 500, used: 0, default: 500 },
+      runningTasks: { limit: 20, used: 0, default: 20 },
     });
     expect(await quotasOf(admin, aId)).toEqual(fresh);
     expect((await b.call('GET', `/v1/tenants/${aId}/quotas`)).status).toBe(404);

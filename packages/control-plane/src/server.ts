@@ -130,6 +130,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     agents,
     catalog,
     maintenance,
+    quotas,
     {
       heartbeatMs: config.heartbeatMs,
       taskLeaseMs: config.taskLeaseMs,

@@ -11,6 +11,7 @@ import type { CatalogRepository } from '../store/catalog-repository.js';
 import type { MaintenanceRepository } from '../store/maintenance-repository.js';
 import type { TaskRow } from '../store/schema.js';
 import type { QueueRepository } from '../store/queue-repository.js';
+import type { QuotaRepository } from '../store/quota-repository.js';
 import type { Report, ReportRepository } from '../store/report-repository.js';
 import type { Metrics } from '../observability/metrics.js';
 import { outsideRequest } from '../store/request-scope.js';
@@ -70,6 +71,7 @@ export class Dispatcher implements SessionHost {
     private readonly agents: AgentRepository,
     private readonly catalog: CatalogRepository,
     private readonly maintenance: MaintenanceRepository,
+    private readonly quotas: QuotaRepository,
     private readonly opts: DispatcherOptions,
     private readonly log: Logger,
     private readonly metrics?: Metrics,
@@ -205,7 +207,17 @@ export class Dispatcher implements SessionHost {
       await this.queue.queueHead(window, Math.max(1, free), waitingPlaces(active)),
       active,
     );
-    for (const { task, agentId } of planRound(head, candidates, budget, held.byTenant, this.lastServed)) {
+    // Each tenant's runningTasks limit, for the tenants in the window: one query.
+    const limits = await this.quotas.limitsOf('runningTasks', [...new Set(head.map((t) => t.tenantId))]);
+    const plan = planRound(
+      head,
+      candidates,
+      budget,
+      held.byTenant,
+      this.lastServed,
+      (tenantId) => limits.get(tenantId) ?? Infinity,
+    );
+    for (const { task, agentId } of plan) {
       const now = Date.now();
       const attempt = await this.queue.claim(task, agentId, now + this.opts.taskLeaseMs, now);
       if (attempt === null) {

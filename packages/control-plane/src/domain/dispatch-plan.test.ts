@@ -92,7 +92,7 @@ describe('dispatch rounds (property)', () => {
     endings: fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 1, maxLength: 10 }),
   });
 
-  it('never more held than slots or the global limit; higher priority never waits behind lower; every runnable task runs', () => {
+  it('never more held than slots or the global limit; the provider’s band and a tenant’s higher priority never wait behind lower; every runnable task runs', () => {
     fc.assert(
       fc.property(scenario, ({ agents: specs, tasks: taskSpecs, globalLimit, endings }) => {
         const agents = specs.map((s, i) => agent(`ag${i}`, s.slots, 0, s.zone));
@@ -117,13 +117,16 @@ describe('dispatch rounds (property)', () => {
           for (const r of running) byTenant.set(r.task.tenantId, (byTenant.get(r.task.tenantId) ?? 0) + 1);
           const plan = planRound(offered, held, globalLimit - running.length, byTenant);
 
-          // Higher priority never waits behind lower: no unplaced task could have taken the agent
-          // a lower-priority task got (same agent free before the plan, and instance not taken).
+          // A task of the provider's band never waits behind a lower priority, nor a tenant's task
+          // behind a lower one of the same tenant: no such unplaced task could have taken the agent
+          // the lower one got (same agent free before the plan, and instance not taken). Across
+          // tenants, the tenants' band is shared, not ordered by priority.
           const placedIds = new Set(plan.map((p) => p.task.id));
           const placedInstances = new Set(plan.map((p) => p.task.instanceId));
           for (const low of plan) {
             for (const high of offered) {
               if (placedIds.has(high.id) || high.priority <= low.task.priority) continue;
+              if (high.priority < 50 && high.tenantId !== low.task.tenantId) continue;
               if (placedInstances.has(high.instanceId)) continue;
               const a = held.find((x) => x.id === low.agentId)!;
               expect(unfit(a, high)).not.toBeNull();
@@ -214,6 +217,89 @@ describe('dispatch rounds (property)', () => {
         const running = planRound(sorted(tasks), [agent('ag1', slots)], 1000, new Map([['a', 1]]));
         expect(running[0]!.task.id).toBe('b0');
       }),
+    );
+  });
+  it('in the tenants’ band each next slot goes to a tenant holding the fewest tasks, whatever priorities they use', () => {
+    const tenants = ['a', 'b', 'c', 'd'];
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ tenant: fc.constantFrom(...tenants), priority: fc.integer({ min: 0, max: 49 }) }), {
+          maxLength: 60,
+        }),
+        fc.dictionary(fc.constantFrom(...tenants), fc.integer({ min: 0, max: 20 })),
+        fc.integer({ min: 1, max: 30 }),
+        (queuedBy, heldSpec, slots) => {
+          const tasks = queuedBy.map((q, i) => task(`t${String(i).padStart(3, '0')}`, q.tenant, q.priority));
+          const held = new Map(Object.entries(heldSpec));
+          const plan = planRound(sorted(tasks), [agent('ag1', slots)], 1000, held);
+          const count = new Map(held);
+          const left = new Map<string, RoundTask[]>();
+          for (const t of tasks) left.set(t.tenantId, [...(left.get(t.tenantId) ?? []), t]);
+          for (const { task: t } of plan) {
+            const mine = count.get(t.tenantId) ?? 0;
+            for (const [other, rest] of left) {
+              if (rest.length > 0 && other !== t.tenantId) expect(mine).toBeLessThanOrEqual(count.get(other) ?? 0);
+            }
+            // A tenant's own tasks: its highest priority first, then enqueue order.
+            const own = left.get(t.tenantId)!;
+            const next = [...own].sort((x, y) => y.priority - x.priority || (x.id < y.id ? -1 : 1))[0]!;
+            expect(t.id).toBe(next.id);
+            count.set(t.tenantId, mine + 1);
+            left.set(
+              t.tenantId,
+              own.filter((x) => x.id !== t.id),
+            );
+          }
+          expect(plan).toHaveLength(Math.min(slots, tasks.length));
+        },
+      ),
+    );
+  });
+
+  it('the provider’s band goes first, strictly by priority, whoever holds what', () => {
+    const plan = planRound(
+      sorted([
+        task('a49', 'a', 49),
+        task('b0', 'b', 0),
+        task('b50', 'b', 50),
+        task('a90', 'a', 90),
+        task('a60', 'a', 60),
+      ]),
+      [agent('ag1', 10)],
+      1000,
+      new Map([['a', 5]]),
+    );
+    expect(plan.map((p) => p.task.id)).toEqual(['a90', 'a60', 'b50', 'b0', 'a49']);
+  });
+
+  it('a tenant at its runningTasks limit gets no more of its band; others and the provider’s band still do', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ tenant: fc.constantFrom('a', 'b'), priority: fc.constantFrom(0, 20, 49, 50, 90) }), {
+          maxLength: 40,
+        }),
+        fc.integer({ min: 0, max: 4 }),
+        fc.integer({ min: 0, max: 6 }),
+        fc.integer({ min: 1, max: 30 }),
+        (queuedBy, limit, heldA, slots) => {
+          const tasks = queuedBy.map((q, i) => task(`t${String(i).padStart(3, '0')}`, q.tenant, q.priority));
+          const plan = planRound(sorted(tasks), [agent('ag1', slots)], 1000, new Map([['a', heldA]]), new Map(), (t) =>
+            t === 'a' ? limit : Infinity,
+          );
+          let holds = heldA;
+          for (const { task: t } of plan) {
+            if (t.tenantId !== 'a') continue;
+            // Only the provider's band passes the limit.
+            if (t.priority < 50) expect(holds).toBeLessThan(limit);
+            holds++;
+          }
+          // Whatever is left out waits only for the slots or a's limit.
+          const planned = new Set(plan.map((p) => p.task.id));
+          const waiting = tasks.filter((t) => !planned.has(t.id));
+          if (plan.length < slots)
+            for (const t of waiting) expect(t.tenantId === 'a' && t.priority < 50 && holds >= limit).toBe(true);
+        },
+      ),
     );
   });
 });

@@ -3,6 +3,7 @@
  * rejection does to a task.
  */
 import { FailureCodes, requeues } from '@cairn/proto/vocabulary';
+import { inProviderBand } from './job-run.js';
 import { unfit, type AgentCandidate, type TaskNeeds } from './placement.js';
 
 export interface Queued {
@@ -12,16 +13,23 @@ export interface Queued {
 }
 
 /**
- * Higher priority first; within one priority, tenants share the slots: each next task goes to the
- * tenant with the fewest tasks running plus already picked (`held`: tasks agents hold per tenant
- * now); ties go to the tenant served longest ago (`lastServed`: a rising number per dispatch,
- * absent for never), then to the one queued first. So tenants take turns, also across rounds that
- * each have one free slot, and a tenant whose flood already runs goes after one that runs nothing.
- * Each tenant's own tasks stay in enqueue order. Input must be sorted by priority desc then
- * enqueue order, as the queue query returns it.
+ * The two bands of priority. The service provider's band (50-99, SLA fires, its jobs) runs first,
+ * strictly by priority; within one such priority, tenants share the slots. The tenants' band
+ * (0-49) is one pool: tenants share its slots whatever priority they give their work, and a
+ * tenant's priority only orders its own tasks (higher first, then enqueue order). So a tenant that
+ * floods at 49 cannot starve another's backups at 0.
+ *
+ * Sharing: each next task goes to the tenant with the fewest tasks running plus already picked
+ * (`held`: tasks agents hold per tenant now, whatever their band); ties go to the tenant served
+ * longest ago (`lastServed`: a rising number per dispatch, absent for never), then to the one that
+ * appears first in the input. So tenants take turns, also across rounds that each have one free
+ * slot, and a tenant whose flood already runs goes after one that runs nothing. Input in the
+ * queue's order (provider's band by priority desc, then enqueue order); each tenant's tasks keep
+ * their input order within one priority.
  *
  * @example fairOrder([a1, a2, a3, b1]) // → a1, b1, a2, a3 (same priority)
  * @example fairOrder([a2, a3, b1], new Map([['a', 1]])) // → b1, a2, a3 (a already runs one)
+ * @example fairOrder([a49, a49b, b0]) // → a49, b0, a49b (both in the tenants' band)
  */
 export function fairOrder<T extends Queued>(
   sorted: readonly T[],
@@ -38,18 +46,24 @@ export function fairOrder<T extends Queued>(
     if (d !== 0) return d < 0;
     return (served.get(a) ?? -1) < (served.get(b) ?? -1);
   };
-  let i = 0;
-  while (i < sorted.length) {
-    const priority = sorted[i]!.priority;
-    const byTenant = new Map<string, T[]>();
-    while (i < sorted.length && sorted[i]!.priority === priority) {
-      const t = sorted[i++]!;
-      const list = byTenant.get(t.tenantId);
-      if (list) list.push(t);
-      else byTenant.set(t.tenantId, [t]);
-    }
-    // Map order is first appearance: the tie-break.
-    const queues = [...byTenant.entries()].map(([tenantId, tasks]) => ({ tenantId, tasks, next: 0 }));
+  // One level per priority of the provider's band, one for the whole tenants' band; per level, each
+  // tenant's tasks (Map order is first appearance: the tie-break).
+  const levels = new Map<number, Map<string, T[]>>();
+  for (const t of sorted) {
+    const level = bandLevel(t.priority);
+    let byTenant = levels.get(level);
+    if (!byTenant) levels.set(level, (byTenant = new Map()));
+    const list = byTenant.get(t.tenantId);
+    if (list) list.push(t);
+    else byTenant.set(t.tenantId, [t]);
+  }
+  for (const level of [...levels.keys()].sort((a, b) => b - a)) {
+    const queues = [...levels.get(level)!.entries()].map(([tenantId, tasks]) => ({
+      tenantId,
+      // A stable sort: higher priority first, input (enqueue) order within one.
+      tasks: [...tasks].sort((a, b) => b.priority - a.priority),
+      next: 0,
+    }));
     for (let left = queues.reduce((n, q) => n + q.tasks.length, 0); left > 0; left--) {
       let best: (typeof queues)[number] | undefined;
       for (const q of queues) {
@@ -64,17 +78,27 @@ export function fairOrder<T extends Queued>(
   return out;
 }
 
+/** The order level of a priority: itself in the provider's band; one level (-1) for the tenants' band. */
+function bandLevel(priority: number): number {
+  return inProviderBand(priority) ? priority : -1;
+}
+
 /** A queued task as one dispatch round sees it. */
 export type RoundTask = Queued & TaskNeeds & { instanceId: string | null };
 
 /**
  * One dispatch round: which queued task goes to which agent. Tasks are offered in `fairOrder`
- * (priority first, then the tenant with the fewest tasks held, `heldByTenant`, counting this
- * round's picks, then the one served longest ago, `lastServed`); each goes to the fitting agent with the
+ * (the provider's band by priority, then the tenants' band shared; the tenant with the fewest
+ * tasks held, `heldByTenant`, counting this round's picks, then the one served longest ago,
+ * `lastServed`); each goes to the fitting agent with the
  * most free slots (ties: the first in `agents`), at most one task per instance, until `budget` (the
  * global limit minus what agents already hold) or the slots run out. A task that fits no agent
  * now is passed over, so it never holds back a lower-priority task that does fit somewhere.
  * `agents` is not changed; the plan counts the slots it hands out.
+ *
+ * A tenant is handed no task of the tenants' band while it holds `runningLimit(tenant)` tasks or
+ * more (held plus this round's picks, in both bands): those wait queued. Work in the provider's
+ * band is its promise (SLA) and is never held back by it, though it counts toward the holding.
  *
  * @example planRound(head, [{ id: 'ag1', slots: 2, held: 1, ... }], 10) // → [{ task: head[0], agentId: 'ag1' }]
  */
@@ -84,13 +108,17 @@ export function planRound<T extends RoundTask>(
   budget: number,
   heldByTenant: ReadonlyMap<string, number> = new Map(),
   lastServed: ReadonlyMap<string, number> = new Map(),
+  runningLimit: (tenantId: string) => number = () => Infinity,
 ): { task: T; agentId: string }[] {
   const pool = agents.map((a) => ({ ...a }));
   const busyInstances = new Set<string>();
+  const holding = new Map(heldByTenant);
   const plan: { task: T; agentId: string }[] = [];
   for (const task of fairOrder(sorted, heldByTenant, lastServed)) {
     if (plan.length >= budget) break;
     if (task.instanceId !== null && busyInstances.has(task.instanceId)) continue;
+    const holds = holding.get(task.tenantId) ?? 0;
+    if (!inProviderBand(task.priority) && holds >= runningLimit(task.tenantId)) continue;
     let best: (typeof pool)[number] | undefined;
     for (const a of pool) {
       if (unfit(a, task) !== null) continue;
@@ -98,6 +126,7 @@ export function planRound<T extends RoundTask>(
     }
     if (!best) continue;
     best.held++;
+    holding.set(task.tenantId, holds + 1);
     if (task.instanceId !== null) busyInstances.add(task.instanceId);
     plan.push({ task, agentId: best.id });
   }

@@ -18,6 +18,13 @@ export type Execution = (typeof EXECUTIONS)[number];
 /** The lowest priority reserved for the service provider; tenants may use 0 up to one below it. */
 export const SP_PRIORITY_FLOOR = 50;
 export const MAX_PRIORITY = 99;
+/** The highest priority of the tenants' band. */
+export const TENANT_MAX_PRIORITY = SP_PRIORITY_FLOOR - 1;
+
+/** Whether a priority is in the service provider's band (50-99). */
+export function inProviderBand(priority: number): boolean {
+  return priority >= SP_PRIORITY_FLOOR;
+}
 
 /** One instance of a run: its place in the job's order and its set. */
 export interface RunMember {
@@ -117,7 +124,20 @@ export function memberRefusal(offering: OfferingPolicy, byServiceProvider: boole
  * which only an sp-admin may give. Every other job is the tenant's, held to the tenant's rules.
  */
 export function managedBySp(priority: number): boolean {
-  return priority >= SP_PRIORITY_FLOOR;
+  return inProviderBand(priority);
+}
+
+/**
+ * The priority a job keeps after a change: a tenant never keeps one above its band, whoever set it.
+ * When a tenant user (not an sp-admin) changes a job in any way, a priority of 50 or more drops to
+ * 49 in the same write, and the job becomes the tenant's (held to the tenant's rules from then on).
+ * The service provider's changes keep what it gives.
+ *
+ * @example priorityAfterChange(90, false) // → 49
+ * @example priorityAfterChange(90, true) // → 90
+ */
+export function priorityAfterChange(priority: number, bySpAdmin: boolean): number {
+  return bySpAdmin ? priority : Math.min(priority, TENANT_MAX_PRIORITY);
 }
 
 /** One instance's backup task as the run's progress sees it. */

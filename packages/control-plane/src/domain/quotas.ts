@@ -19,6 +19,13 @@ export interface QuotaRule {
  * schedule on every tick) or the store for everyone. schedulesPerJob and membersPerJob keep the
  * caps a job had before quotas (20 schedules at create, 500 instances); 500 members is also the
  * ceiling, as one run writes a row per member and a page of runs reads them all.
+ *
+ * runningTasks is not a count of things a tenant has but of work agents hold for it at once
+ * (dispatched or running); the dispatcher leaves the rest queued, nothing is refused. 20 lets a
+ * customer of a few dozen machines back up a good part of them side by side while a handful of
+ * tenants cannot take every slot of a small fleet; the ceiling, 1000, is the default global limit
+ * (CAIRN_MAX_RUNNING_TASKS): a tenant may be granted the whole fleet, not more. Work in the service
+ * provider's band (SLA fires, its jobs) counts toward it but is never held back by it.
  */
 export const QUOTAS = {
   instances: { default: 1000, ceiling: 100_000, counts: "the tenant's instances" },
@@ -26,6 +33,11 @@ export const QUOTAS = {
   jobs: { default: 100, ceiling: 10_000, counts: "the tenant's backup jobs" },
   schedulesPerJob: { default: 20, ceiling: 100, counts: 'the schedules of one backup job' },
   membersPerJob: { default: 500, ceiling: 500, counts: 'the instances of one backup job' },
+  runningTasks: {
+    default: 20,
+    ceiling: 1000,
+    counts: "the tenant's tasks held by agents at once (dispatched or running)",
+  },
 } as const satisfies Record<string, QuotaRule>;
 
 export type QuotaName = keyof typeof QUOTAS;

@@ -63,6 +63,20 @@ describe('fair order', () => {
     expect(fairOrder([t('a9', 'a', 60), t('b9', 'b', 0)], new Map([['a', 9]])).map((x) => x.id)).toEqual(['a9', 'b9']);
   });
 
+  it('shares the tenants’ band between tenants whatever priority they use; a tenant’s priority orders only its own', () => {
+    const sorted = [t('a1', 'a', 49), t('a2', 'a', 49), t('a3', 'a', 49), t('b1', 'b', 0), t('b2', 'b', 0)];
+    expect(fairOrder(sorted).map((x) => x.id)).toEqual(['a1', 'b1', 'a2', 'b2', 'a3']);
+    // Within a tenant: higher first, then enqueue order, whatever order the input interleaves them in.
+    const mixed = [t('a1', 'a', 10), t('b1', 'b', 0), t('a2', 'a', 40), t('a3', 'a', 10)];
+    expect(fairOrder(mixed).map((x) => x.id)).toEqual(['a2', 'b1', 'a1', 'a3']);
+    // The provider's band stays above, strictly by priority.
+    expect(fairOrder([t('a49', 'a', 49), t('b50', 'b', 50), t('a99', 'a', 99)]).map((x) => x.id)).toEqual([
+      'a99',
+      'b50',
+      'a49',
+    ]);
+  });
+
   it('keeps every task exactly once', () => {
     const sorted = Array.from({ length: 50 }, (_, i) => t(`t${i}`, `ten${i % 7}`, 10 - Math.floor(i / 10)));
     const out = fairOrder(sorted);

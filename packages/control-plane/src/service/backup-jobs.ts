@@ -13,6 +13,7 @@ import {
   MEMBER_ERRORS,
   memberRefusal,
   nextFireWithin,
+  priorityAfterChange,
   priorityAllowed,
   retryTargets,
   runProgress,
@@ -145,12 +146,14 @@ export class BackupJobs {
     if (input.tenantId !== undefined && !(await this.tenants.get(tenantId)))
       throw new InputError(`tenant ${tenantId} does not exist`, [{ path: 'tenantId', message: 'unknown tenant' }]);
     if (input.priority !== undefined) this.assertPriority(p, input.priority);
+    // A tenant never keeps a priority above its band, whoever set it.
+    const priority = priorityAfterChange(input.priority ?? job.priority, isSpAdmin(p));
     if (input.instanceIds !== undefined || input.tenantId !== undefined) {
       await this.assertInstances(
         p,
         tenantId,
         input.instanceIds ?? instanceIdsOf(job),
-        input.priority ?? job.priority,
+        priority,
         input.instanceIds === undefined,
       );
     }
@@ -172,6 +175,7 @@ export class BackupJobs {
       ...(input.execution !== undefined ? { execution: input.execution } : {}),
     };
     if (Object.keys(patch).length === 0) return job;
+    if (priority !== (input.priority ?? job.priority)) patch.priority = priority;
     return this.jobs.update(id, patch, actorOf(p), 'job.changed', Date.now());
   }
 
@@ -267,6 +271,7 @@ export class BackupJobs {
     const row = { ...this.scheduleRow(input, job.id, this.clock(), await this.scheduleFloor(instanceIdsOf(job))) };
     await this.quotas.reserve(job.tenantId, 'schedulesPerJob', 1, job.id);
     await this.jobs.addSchedule(job, row, actorOf(p));
+    await this.keepInBand(p, job);
     return row;
   }
 
@@ -298,6 +303,7 @@ export class BackupJobs {
       this.clock(),
     );
     if (!row) throw new NotFoundError('schedule', sid);
+    await this.keepInBand(p, job);
     return row;
   }
 
@@ -305,6 +311,16 @@ export class BackupJobs {
     const job = await this.visible(p, id);
     if (job.locked === 1) throw lockedError(id);
     if (!(await this.jobs.deleteSchedule(job, sid, actorOf(p), this.clock()))) throw new NotFoundError('schedule', sid);
+    await this.keepInBand(p, job);
+  }
+
+  /**
+   * After a tenant user changed the job's schedules: a priority above the tenant's band drops to
+   * 49, in the request's transaction (the one that wrote the schedule).
+   */
+  private async keepInBand(p: Principal, job: BackupJobRow): Promise<void> {
+    const priority = priorityAfterChange(job.priority, isSpAdmin(p));
+    if (priority !== job.priority) await this.jobs.update(job.id, { priority }, actorOf(p), 'job.changed', Date.now());
   }
 
   // --- views ---

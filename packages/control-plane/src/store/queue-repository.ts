@@ -1,4 +1,6 @@
+import { sql } from 'kysely';
 import type { TaskRow } from './schema.js';
+import { SP_PRIORITY_FLOOR } from '../domain/job-run.js';
 import { FailureCodes, type FailureCode } from '@cairn/proto/vocabulary';
 import { HELD_KINDS, scopeKeysAt, type WaitingPlaces } from '../domain/maintenance.js';
 import { HELD_STATES, statesLeadingTo, type TaskKind } from '../domain/task.js';
@@ -40,21 +42,26 @@ export class QueueRepository {
   }
 
   /**
-   * The head of the queue: priority first, then enqueue order, skipping tasks whose instance
-   * already has a task held by an agent (an instance never runs two operations at once). Each
-   * tenant contributes at most `perTenant` tasks per priority, so one tenant's flood of queued
-   * work cannot push the others out of the window the dispatcher looks at. Work that waits out
-   * maintenance where it is held (`waiting`) is passed over for the same reason.
+   * The head of the queue, skipping tasks whose instance already has a task held by an agent (an
+   * instance never runs two operations at once). The window is fair to the two bands of priority
+   * (see `fairOrder`): in the provider's band (50-99) each tenant contributes at most `perTenant`
+   * tasks per priority, highest priority first; in the tenants' band (0-49) each tenant
+   * contributes its `perTenant` first tasks (its highest priority first, then enqueue order)
+   * whatever priority they carry, and the window takes every tenant's first task before anyone's
+   * second. So one tenant's flood, at one priority or spread over many, cannot push the others'
+   * work out of the window the dispatcher looks at. Work that waits out maintenance where it is
+   * held (`waiting`) is passed over for the same reason. Answers in the queue's order: the
+   * provider's band by priority desc then enqueue order, then the tenants' band by rank.
    */
   async queueHead(limit: number, perTenant: number = limit, waiting?: WaitingPlaces): Promise<TaskRow[]> {
+    const level = levelOf('tasks.priority');
     const ranked = this.db
       .selectFrom('tasks')
       .selectAll('tasks')
-      .select((eb) =>
-        eb.fn
-          .agg<number>('row_number')
-          .over((ob) => ob.partitionBy(['tasks.tenantId', 'tasks.priority']).orderBy('tasks.id'))
-          .as('tenantRank'),
+      .select(
+        sql<number>`row_number() over (partition by ${sql.ref('tasks.tenantId')}, ${level} order by ${sql.ref('tasks.priority')} desc, ${sql.ref('tasks.id')})`.as(
+          'tenantRank',
+        ),
       )
       .where('tasks.state', '=', 'queued')
       .$if(waiting !== undefined && (waiting.global || waiting.zones.length + waiting.agentIds.length > 0), (q) =>
@@ -87,7 +94,10 @@ export class QueueRepository {
       .selectFrom(ranked.as('q'))
       .selectAll('q')
       .where('q.tenantRank', '<=', perTenant)
-      .orderBy('q.priority', 'desc')
+      .orderBy(sql`${levelOf('q.priority')}`, 'desc')
+      .orderBy(
+        sql`case when ${sql.ref('q.priority')} >= ${sql.lit(SP_PRIORITY_FLOOR)} then 0 else ${sql.ref('q.tenantRank')} end`,
+      )
       .orderBy('q.id')
       .limit(limit)
       .execute();
@@ -247,4 +257,9 @@ export class QueueRepository {
     }
     return lost;
   }
+}
+
+/** The order level of a priority column: itself in the provider's band, -1 for the whole tenants' band. */
+function levelOf(column: string) {
+  return sql<number>`case when ${sql.ref(column)} >= ${sql.lit(SP_PRIORITY_FLOOR)} then ${sql.ref(column)} else -1 end`;
 }

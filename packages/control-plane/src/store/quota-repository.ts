@@ -1,13 +1,25 @@
 import { sql, type Transaction } from 'kysely';
 import { QuotaExceededError } from '../domain/errors.js';
-import { check, isQuotaName, limitOf, QUOTA_NAMES, type QuotaName, type QuotaOverrides } from '../domain/quotas.js';
+import {
+  check,
+  isQuotaName,
+  limitOf,
+  QUOTA_NAMES,
+  QUOTAS,
+  type QuotaName,
+  type QuotaOverrides,
+} from '../domain/quotas.js';
+import { HELD_STATES } from '../domain/task.js';
 import { transact, type Db, type Dialect } from './db.js';
 import type { Database } from './schema.js';
 
 type Trx = Transaction<Database>;
 
-/** Quotas whose usage the store counts (membersPerJob is the length of the list being written). */
-export type CountedQuota = Exclude<QuotaName, 'membersPerJob'>;
+/**
+ * Quotas a create reserves (membersPerJob is the length of the list being written; runningTasks
+ * is applied by the dispatcher, which leaves tasks queued rather than refusing anything).
+ */
+export type CountedQuota = Exclude<QuotaName, 'membersPerJob' | 'runningTasks'>;
 
 /**
  * Per-tenant count quotas: the limits the service provider set (tenant_quotas) and what each
@@ -62,7 +74,7 @@ export class QuotaRepository {
   async usage(tenantId: string): Promise<Record<QuotaName, number>> {
     const counted = {} as Record<QuotaName, number>;
     for (const quota of QUOTA_NAMES) {
-      if (quota === 'schedulesPerJob' || quota === 'membersPerJob') continue;
+      if (quota === 'schedulesPerJob' || quota === 'membersPerJob' || quota === 'runningTasks') continue;
       counted[quota] = await this.count(this.db, tenantId, quota, false);
     }
     const perJob = await this.db
@@ -81,7 +93,31 @@ export class QuotaRepository {
       .where('tenantId', '=', tenantId)
       .executeTakeFirst();
     counted.membersPerJob = Number(members?.n ?? 0);
+    const held = await this.db
+      .selectFrom('tasks')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('tenantId', '=', tenantId)
+      .where('state', 'in', HELD_STATES)
+      .executeTakeFirstOrThrow();
+    counted.runningTasks = Number(held.n);
     return counted;
+  }
+
+  /**
+   * The limit in force of `quota` for each of the given tenants (the default where the service
+   * provider set none), in one query.
+   */
+  async limitsOf(quota: QuotaName, tenantIds: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>(tenantIds.map((id) => [id, QUOTAS[quota].default]));
+    if (tenantIds.length === 0) return out;
+    const rows = await this.db
+      .selectFrom('tenantQuotas')
+      .select(['tenantId', 'quotaLimit'])
+      .where('quota', '=', quota)
+      .where('tenantId', 'in', [...out.keys()])
+      .execute();
+    for (const r of rows) out.set(r.tenantId, Number(r.quotaLimit));
+    return out;
   }
 
   /**

@@ -89,7 +89,7 @@ describe.each(backends)('task store (%s)', (backend) => {
     await tdb?.drop();
   });
 
-  async function backupTask(instanceId?: string, owner: string = tenantId) {
+  async function backupTask(instanceId?: string, owner: string = tenantId, priority = 0) {
     const instance =
       instanceId ??
       (await catalog.createInstance({ tenantId: owner, name: 'vm', zone: 'z', locator: {}, agentId: null })).id;
@@ -103,7 +103,7 @@ describe.each(backends)('task store (%s)', (backend) => {
       plugin: '@cairn/plugin-dummy',
       zone: 'z',
       pinnedAgentId: null,
-      priority: 0,
+      priority,
       params: {},
     });
   }
@@ -313,10 +313,27 @@ describe.each(backends)('task store (%s)', (backend) => {
     for (let i = 0; i < 30; i++) await backupTask();
     const quiet = await backupTask(undefined, other);
     const ids = (head: { id: string }[]) => head.map((t) => t.id).filter((id) => !before.has(id));
-    // Without a per-tenant cap the flood fills the window; with it the quiet tenant gets in.
-    expect(ids(await queue.queueHead(10 + before.size))).not.toContain(quiet.id);
+    // The window takes every tenant's first task before anyone's second: the quiet tenant is in
+    // even without a per-tenant cap; the cap bounds what the flood takes.
+    expect(ids(await queue.queueHead(10 + before.size))).toContain(quiet.id);
     const fair = await queue.queueHead(10 + before.size, 5);
     expect(ids(fair)).toContain(quiet.id);
     expect(fair.filter((t) => t.tenantId === tenantId && !before.has(t.id)).length).toBeLessThanOrEqual(5);
+  });
+
+  it("keeps room in the window for a tenant's priority 0 however many priorities another tenant's flood spreads over", async () => {
+    const repo = new TenantRepository(store.db);
+    const flood = (await repo.create(`spread-${backend}`)).id;
+    const quiet = (await repo.create(`low-${backend}`)).id;
+    const before = new Set((await queue.queueHead(10_000)).map((t) => t.id));
+    // One task at each priority 49 down to 10: each alone at its priority.
+    for (let p = 49; p >= 10; p--) await backupTask(undefined, flood, p);
+    const low = await backupTask(undefined, quiet, 0);
+    const sla = await backupTask(undefined, quiet, 90);
+    const head = (await queue.queueHead(10 + before.size, 5)).filter((t) => !before.has(t.id));
+    // The provider's band leads; the quiet tenant's priority 0 is in; the flood has its 5 highest.
+    expect(head[0]!.id).toBe(sla.id);
+    expect(head.map((t) => t.id)).toContain(low.id);
+    expect(head.filter((t) => t.tenantId === flood).map((t) => t.priority)).toEqual([49, 48, 47, 46, 45]);
   });
 });
