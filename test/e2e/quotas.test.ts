@@ -8,7 +8,11 @@ interface QuotaView {
   used: number;
   default: number;
 }
-type Quotas = Record<'instances' | 'userSchedules' | 'jobs' | 'schedulesPerJob' | 'membersPerJob', QuotaView>;
+type Quotas = Record<'instances' | 'userSchedules' | 'jobs' | 'schedulesPerJob' | 'membersPerJob', QuotaView> &
+  Record<
+    'restorePointsPerOffering' | 'bytesPerOffering',
+    QuotaView & { usage: { offeringId: string; used: number }[] }
+  >;
 
 /** A 403 quota_exceeded naming the quota, its limit and the usage. */
 function expectQuotaExceeded(r: Reply, quota: string, limit: number, used: number) {
@@ -107,6 +111,9 @@ describe.each(backends)('tenant quotas (%s)', (backend) => {
       jobs: { limit: 100, used: 0, default: 100 },
       schedulesPerJob: { limit: 20, used: 0, default: 20 },
       membersPerJob: { limit: 500, used: 0, default: 500 },
+      // Per offering (restore-point-quotas.test.ts): no instance, so no offering to tell usage of.
+      restorePointsPerOffering: { limit: 10_000, used: 0, default: 10_000, usage: [] },
+      bytesPerOffering: { limit: 10 * 2 ** 40, used: 0, default: 10 * 2 ** 40, usage: [] },
     });
     expect(await quotasOf(admin, aId)).toEqual(fresh);
     expect((await b.call('GET', `/v1/tenants/${aId}/quotas`)).status).toBe(404);
