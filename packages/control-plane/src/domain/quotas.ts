@@ -131,7 +131,12 @@ export function checkBackupStart(
   overrides: QuotaOverrides,
   used: OfferingUsage,
 ): { ok: true } | { ok: false; problem: QuotaExceeded } {
-  const points = check('restorePointsPerOffering', limitOf('restorePointsPerOffering', overrides), used.restorePoints, 1);
+  const points = check(
+    'restorePointsPerOffering',
+    limitOf('restorePointsPerOffering', overrides),
+    used.restorePoints,
+    1,
+  );
   if (!points.ok) return inOffering(points.problem, offeringId);
   const limit = limitOf('bytesPerOffering', overrides);
   if (used.bytes < limit) return { ok: true };
