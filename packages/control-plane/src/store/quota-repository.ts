@@ -193,11 +193,14 @@ export class QuotaRepository {
       flying = flying.where('offeringId', '=', offeringId);
     }
     const lock = locking && this.dialect === 'mysql';
+    // Tasks before records, in the order a backup's end writes them (its task, then its record):
+    // a locking count taken the other way round would wait for that end while holding what it needs.
+    const inFlight = await (lock ? flying.forUpdate() : flying).execute();
     const out = new Map<string, OfferingUsage>();
     for (const r of await (lock ? points.forUpdate() : points).execute()) {
       out.set(r.offeringId, { restorePoints: Number(r.n), bytes: Number(r.bytes ?? 0) });
     }
-    for (const r of await (lock ? flying.forUpdate() : flying).execute()) {
+    for (const r of inFlight) {
       if (r.offeringId === null) continue;
       const u = out.get(r.offeringId) ?? NOTHING;
       out.set(r.offeringId, { ...u, restorePoints: u.restorePoints + Number(r.n) });
