@@ -11,7 +11,11 @@ interface QuotaView {
 type Quotas = Record<
   'instances' | 'userSchedules' | 'jobs' | 'schedulesPerJob' | 'membersPerJob' | 'runningTasks',
   QuotaView
->;
+> &
+  Record<
+    'restorePointsPerOffering' | 'bytesPerOffering',
+    QuotaView & { usage: { offeringId: string; used: number }[] }
+  >;
 
 /** A 403 quota_exceeded naming the quota, its limit and the usage. */
 function expectQuotaExceeded(r: Reply, quota: string, limit: number, used: number) {
@@ -111,6 +115,9 @@ describe.each(backends)('tenant quotas (%s)', (backend) => {
       schedulesPerJob: { limit: 20, used: 0, default: 20 },
       membersPerJob: { limit: 500, used: 0, default: 500 },
       runningTasks: { limit: 20, used: 0, default: 20 },
+      // Per offering (restore-point-quotas.test.ts): no instance, so no offering to tell usage of.
+      restorePointsPerOffering: { limit: 10_000, used: 0, default: 10_000, usage: [] },
+      bytesPerOffering: { limit: 10 * 2 ** 40, used: 0, default: 10 * 2 ** 40, usage: [] },
     });
     expect(await quotasOf(admin, aId)).toEqual(fresh);
     expect((await b.call('GET', `/v1/tenants/${aId}/quotas`)).status).toBe(404);

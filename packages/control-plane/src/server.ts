@@ -94,7 +94,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const tasks = new TaskRepository(db, events, endings);
   const queue = new QueueRepository(db, events, endings);
   const scheduleRepo = new ScheduleRepository(db);
-  const jobs = new JobRepository(db, tasks, events);
+  const jobs = new JobRepository(db, tasks, events, quotas);
   const retention = new RetentionRepository(db, backups, tasks, agents, events, scheduleRepo, (trx, task) =>
     jobs.keepLastOf(trx, task),
   );
@@ -160,6 +160,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     agents,
     providerSchedules,
     maintenance,
+    quotas,
     () => afterCommit(() => dispatcher.poke()),
     waiters,
   );

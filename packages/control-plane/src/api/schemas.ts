@@ -166,8 +166,18 @@ export const QuotaLimits = z
   .openapi('QuotaLimits', { description: 'the limits to set; a quota left out keeps its limit' });
 const QuotaView = z.object({
   limit: z.number().int(),
-  used: z.number().int().openapi({ description: 'for a per-job quota: the most any one job uses' }),
+  used: z
+    .number()
+    .int()
+    .openapi({ description: 'for a per-job (per-offering) quota: the most any one job (offering) uses' }),
   default: z.number().int(),
+  usage: z
+    .array(z.object({ offeringId: z.string(), used: z.number().int() }))
+    .optional()
+    .openapi({
+      description:
+        'per-offering quotas only: the usage in each offering the tenant has restore points, backups or instances in',
+    }),
 });
 export const Quotas = z.object(quotaShape(() => QuotaView)).openapi('Quotas');
 export const TokenCreate = z

@@ -107,9 +107,14 @@ export class NotAllowedError extends AppError {
 export class QuotaExceededError extends AppError {
   override readonly name = 'QuotaExceededError';
   override readonly extensions: Record<string, string | number>;
-  constructor(exceeded: { quota: string; limit: number; used: number; message: string }) {
+  constructor(exceeded: { quota: string; limit: number; used: number; message: string; offeringId?: string }) {
     super(403, 'quota_exceeded', exceeded.message);
-    this.extensions = { quota: exceeded.quota, limit: exceeded.limit, used: exceeded.used };
+    this.extensions = {
+      quota: exceeded.quota,
+      limit: exceeded.limit,
+      used: exceeded.used,
+      ...(exceeded.offeringId !== undefined ? { offeringId: exceeded.offeringId } : {}),
+    };
   }
 }
 

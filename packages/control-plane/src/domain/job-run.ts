@@ -197,6 +197,8 @@ export const MEMBER_ERRORS = {
   CANCELLED: 'CANCELLED',
   /** The instance's offering no longer allows the job to back it up ({@link memberRefusal}). */
   NOT_ALLOWED: 'NOT_ALLOWED',
+  /** The tenant is at a per-offering quota in the instance's offering (the job is the tenant's). */
+  QUOTA_EXCEEDED: 'QUOTA_EXCEEDED',
 } as const;
 
 export const RUN_STATES = ['running', 'succeeded', 'failed', 'cancelled'] as const;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { check, isQuotaName, limitOf, QUOTA_NAMES, QUOTAS } from './quotas.js';
+import { check, checkBackupStart, isQuotaName, limitOf, QUOTA_NAMES, QUOTAS, quotaBinds } from './quotas.js';
 
 describe('quota rules', () => {
   it('has a default within its ceiling for every quota', () => {
@@ -65,5 +65,34 @@ describe('quota rules', () => {
         else expect(used + adding).toBeGreaterThan(limit);
       }),
     );
+  });
+});
+
+describe('per-offering backup quotas', () => {
+  const none = { restorePoints: 0, bytes: 0 };
+
+  it('starts a backup while both are below their limits, and names the offering when not', () => {
+    expect(checkBackupStart('ofr_1', {}, none).ok).toBe(true);
+    expect(checkBackupStart('ofr_1', { restorePointsPerOffering: 2 }, { restorePoints: 1, bytes: 0 }).ok).toBe(true);
+    expect(checkBackupStart('ofr_1', { restorePointsPerOffering: 2 }, { restorePoints: 2, bytes: 0 })).toEqual({
+      ok: false,
+      problem: expect.objectContaining({ quota: 'restorePointsPerOffering', limit: 2, used: 2, offeringId: 'ofr_1' }),
+    });
+  });
+
+  it('refuses by bytes only once the usage reached the limit (a backup’s size is known when it is done)', () => {
+    const limits = { bytesPerOffering: 1000 };
+    expect(checkBackupStart('ofr_1', limits, { restorePoints: 1, bytes: 999 }).ok).toBe(true);
+    const at = checkBackupStart('ofr_1', limits, { restorePoints: 1, bytes: 1000 });
+    expect(at).toMatchObject({ ok: false, problem: { quota: 'bytesPerOffering', limit: 1000, used: 1000 } });
+    expect(!at.ok && at.problem.message).toContain('ofr_1');
+    expect(checkBackupStart('ofr_1', { bytesPerOffering: 0 }, none).ok).toBe(false);
+  });
+
+  it('binds the tenant’s band and never the service provider’s', () => {
+    expect(quotaBinds(0)).toBe(true);
+    expect(quotaBinds(49)).toBe(true);
+    expect(quotaBinds(50)).toBe(false);
+    expect(quotaBinds(99)).toBe(false);
   });
 });

@@ -1,3 +1,5 @@
+import { managedBySp } from './job-run.js';
+
 /**
  * Count quotas per tenant: how many of a kind of thing one tenant may have, so one tenant cannot
  * crowd out the others. The service provider may set each tenant's limit between 0 and the
@@ -38,6 +40,24 @@ export const QUOTAS = {
     ceiling: 1000,
     counts: "the tenant's tasks held by agents at once (dispatched or running)",
   },
+  /*
+   * Restore points and the bytes they hold, per offering (the offering a point was made through:
+   * its provider's repository is where it takes room). 10 000 points is 50 machines backed up
+   * daily and kept 30 days six times over; the ceiling of 100 000 keeps the count under the
+   * tenant's lock (taken before every backup the quota binds) a read of one index range. 10 TiB
+   * of stored points is far beyond what dozens of machines hold; the ceiling of 1 PiB is the most
+   * one tenant may fill of a repository a service provider runs.
+   */
+  restorePointsPerOffering: {
+    default: 10_000,
+    ceiling: 100_000,
+    counts: "the tenant's restore points of one offering, and its backups queued or running there",
+  },
+  bytesPerOffering: {
+    default: 10 * 2 ** 40,
+    ceiling: 2 ** 50,
+    counts: "the bytes (sizeBytes) of the tenant's restore points of one offering",
+  },
 } as const satisfies Record<string, QuotaRule>;
 
 export type QuotaName = keyof typeof QUOTAS;
@@ -45,6 +65,14 @@ export const QUOTA_NAMES = Object.keys(QUOTAS) as QuotaName[];
 
 /** A tenant's own limits, where the service provider set one. */
 export type QuotaOverrides = Partial<Record<QuotaName, number>>;
+
+/** Quotas counted per offering: the tenant's usage is told, and limited, for each offering apart. */
+export const PER_OFFERING_QUOTAS = ['restorePointsPerOffering', 'bytesPerOffering'] as const;
+export type PerOfferingQuota = (typeof PER_OFFERING_QUOTAS)[number];
+
+export function isPerOffering(quota: QuotaName): quota is PerOfferingQuota {
+  return (PER_OFFERING_QUOTAS as readonly string[]).includes(quota);
+}
 
 export function isQuotaName(name: string): name is QuotaName {
   return Object.hasOwn(QUOTAS, name);
@@ -61,6 +89,8 @@ export interface QuotaExceeded {
   used: number;
   adding: number;
   message: string;
+  /** For a per-offering quota: the offering whose usage is at the limit. */
+  offeringId?: string;
 }
 
 /**
@@ -80,4 +110,54 @@ export function check(
     `quota ${quota} exceeded: the limit is ${limit} (${QUOTAS[quota].counts}), ${used} in use, ` +
     `${adding} more asked for`;
   return { ok: false, problem: { quota, limit, used, adding, message } };
+}
+
+/** What a tenant has in one offering, as the per-offering quotas count it. */
+export interface OfferingUsage {
+  /** Restore points that are neither vanished nor being (or been) deleted, plus backups queued or running. */
+  restorePoints: number;
+  /** The sizeBytes of those restore points (a backup's size is known once it is done). */
+  bytes: number;
+}
+
+/**
+ * Whether the per-offering quotas bind a backup at `priority`. They bind the tenant's own work
+ * (its ad-hoc backups, user schedules and jobs: priority 0-49). The service provider's work in its
+ * band (50-99: SLA fires, jobs it manages, an sp-admin's ad-hoc backup) is its promise to the
+ * tenant and is never refused by them; what it makes counts all the same.
+ */
+export function quotaBinds(priority: number): boolean {
+  return !managedBySp(priority);
+}
+
+/**
+ * Whether one more backup of the tenant may start in `offeringId`: not while its restore points
+ * there (in-flight backups included) are at or over their limit, nor while its stored bytes there
+ * are. Bytes are known only once a backup is done, so a backup that starts below the byte limit
+ * may end above it; the next one is refused.
+ *
+ * @example checkBackupStart('ofr_1', { restorePointsPerOffering: 2 }, { restorePoints: 2, bytes: 0 }) // → refused
+ */
+export function checkBackupStart(
+  offeringId: string,
+  overrides: QuotaOverrides,
+  used: OfferingUsage,
+): { ok: true } | { ok: false; problem: QuotaExceeded } {
+  const points = check(
+    'restorePointsPerOffering',
+    limitOf('restorePointsPerOffering', overrides),
+    used.restorePoints,
+    1,
+  );
+  if (!points.ok) return inOffering(points.problem, offeringId);
+  const limit = limitOf('bytesPerOffering', overrides);
+  if (used.bytes < limit) return { ok: true };
+  const message =
+    `quota bytesPerOffering exceeded: the limit is ${limit} (${QUOTAS.bytesPerOffering.counts}), ` +
+    `${used.bytes} in use, so no backup starts`;
+  return inOffering({ quota: 'bytesPerOffering', limit, used: used.bytes, adding: 0, message }, offeringId);
+}
+
+function inOffering(problem: QuotaExceeded, offeringId: string): { ok: false; problem: QuotaExceeded } {
+  return { ok: false, problem: { ...problem, offeringId, message: `${problem.message} in offering ${offeringId}` } };
 }

@@ -85,6 +85,15 @@ describe('planFire', () => {
       reason: expect.stringContaining('tsk_9'),
     });
   });
+
+  it('skips at a quota with its message and name', () => {
+    const quota = { quota: 'restorePointsPerOffering', limit: 1, used: 1, adding: 1, message: 'at the limit' } as const;
+    expect(planFire({ kind: 'user', activeBackupTaskId: undefined, userSchedulesAllowed: true, quota })).toEqual({
+      action: 'skip',
+      reason: 'at the limit',
+      quota: 'restorePointsPerOffering',
+    });
+  });
 });
 
 describe('isKnownTimezone', () => {

@@ -3,6 +3,8 @@
  * with croner), so these rules decide only which fire is due and what it does.
  */
 
+import type { QuotaExceeded, QuotaName } from './quotas.js';
+
 /** The first fire time strictly after `afterMs`, or null when the expression has no more. */
 export type NextAfter = (afterMs: number) => number | null;
 
@@ -40,17 +42,19 @@ export function fireSince(lastFireAt: number | undefined, setAt: number): number
   return lastFireAt === undefined ? setAt : Math.max(lastFireAt, setAt);
 }
 
-export type FirePlan = { action: 'backup' } | { action: 'skip'; reason: string };
+export type FirePlan = { action: 'backup' } | { action: 'skip'; reason: string; quota?: QuotaName };
 
 /**
  * What one instance's share of a claimed fire does: a backup, unless its previous backup is
  * still queued or held by an agent (then the fire is skipped, never stacked), or a user schedule
- * whose offering no longer allows user schedules.
+ * whose offering no longer allows user schedules, or the tenant is at a per-offering quota that
+ * binds the fire (`quota`: only a user schedule's, see quotaBinds; the skip names the quota).
  */
 export function planFire(input: {
   kind: 'user' | 'sla';
   activeBackupTaskId: string | undefined;
   userSchedulesAllowed: boolean;
+  quota?: QuotaExceeded | undefined;
 }): FirePlan {
   if (input.kind === 'user' && !input.userSchedulesAllowed)
     return { action: 'skip', reason: "the instance's offering does not allow user schedules" };
@@ -59,6 +63,7 @@ export function planFire(input: {
       action: 'skip',
       reason: `the previous backup (task ${input.activeBackupTaskId}) is still queued or running`,
     };
+  if (input.quota !== undefined) return { action: 'skip', reason: input.quota.message, quota: input.quota.quota };
   return { action: 'backup' };
 }
 

@@ -175,10 +175,12 @@ export class Scheduler {
             now,
           );
         }
+        const priority = kind === 'sla' ? SLA_PRIORITY : USER_SCHEDULE_PRIORITY;
         const plan = planFire({
           kind,
           activeBackupTaskId: await this.tasks.activeBackupOf(instance.id),
           userSchedulesAllowed: offering?.allowUserSchedules === 1,
+          quota: offering ? await this.operations.scheduledBackupRefusal(instance, offering, priority) : undefined,
         });
         if (plan.action === 'skip' || !offering) {
           await this.events.forInstance(
@@ -187,17 +189,13 @@ export class Scheduler {
               instanceId: instance.id,
               type: 'schedule.skipped',
               message: `scheduled backup for ${fireAt} skipped: ${plan.action === 'skip' ? plan.reason : 'the instance has no offering'}`,
-              data,
+              data: plan.action === 'skip' && plan.quota ? { ...data, quota: plan.quota } : data,
             },
             now,
           );
           continue;
         }
-        await this.operations.scheduledBackup(
-          instance,
-          offering,
-          kind === 'sla' ? SLA_PRIORITY : USER_SCHEDULE_PRIORITY,
-        );
+        await this.operations.scheduledBackup(instance, offering, priority);
         made++;
       }
       afterCommit(() => this.log.info({ schedule: key, fireAt, missed: due.missed, tasks: made }, 'schedule fired'));

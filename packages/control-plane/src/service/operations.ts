@@ -13,6 +13,8 @@ import {
 import { admission } from '../domain/maintenance.js';
 import { waitingPlace, type WaiterQuota } from '../domain/hold-quota.js';
 import { parsePreflight, type PreflightReport } from '../domain/preflight.js';
+import { quotaBinds } from '../domain/quotas.js';
+import type { QuotaRepository } from '../store/quota-repository.js';
 import { LocatorClaims } from './locator-claims.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import { isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
@@ -44,6 +46,7 @@ export class Operations {
     private readonly agents: AgentRepository,
     private readonly providerSchedules: ProviderScheduleRepository,
     private readonly maintenance: MaintenanceRepository,
+    private readonly quotas: QuotaRepository,
     private readonly wake: () => void,
     /** The waiting room this process shares between every kind of wait, counted per tenant. */
     private readonly waiters: WaiterQuota,
@@ -97,9 +100,20 @@ export class Operations {
       null,
       backupParams(instance, offering, parent),
     );
+    // Before anything is written: over a per-offering quota the request leaves no task behind.
+    if (quotaBinds(task.priority)) await this.quotas.reserveBackup(instance.tenantId, offering.id);
     const refused = await this.refusedByMaintenance(task);
     if (refused) throw new MaintenanceError(refused.errorMessage ?? '', { taskId: refused.id });
     return this.queue(task);
+  }
+
+  /**
+   * Why a scheduled backup of `instance` through `offering` at `priority` may not start: a
+   * per-offering quota it is at (only where the quotas bind work of that priority), else undefined.
+   * Call it in the transaction that then makes the task (the scheduler's claim of the fire).
+   */
+  async scheduledBackupRefusal(instance: InstanceRow, offering: OfferingRow, priority: number) {
+    return quotaBinds(priority) ? this.quotas.backupRefusal(instance.tenantId, offering.id) : undefined;
   }
 
   /**

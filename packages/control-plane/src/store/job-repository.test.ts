@@ -5,6 +5,7 @@ import { migrate, openStore, transact, type Store } from './db.js';
 import { EventRepository } from './event-repository.js';
 import { newId } from './ids.js';
 import { JobRepository } from './job-repository.js';
+import { QuotaRepository } from './quota-repository.js';
 import type { BackupJobRow } from './schema.js';
 import { SecretBox } from './secrets.js';
 import { TaskEndings } from './task-endings.js';
@@ -29,7 +30,7 @@ describe.each(backends)('backup job runs in the store (%s)', (backend) => {
     const events = new EventRepository(store.db);
     const endings = new TaskEndings();
     tasks = new TaskRepository(store.db, events, endings);
-    jobs = new JobRepository(store.db, tasks, events);
+    jobs = new JobRepository(store.db, tasks, events, new QuotaRepository(store.db, store.dialect));
     endings.on(jobs.taskEnded);
     catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
     tenantId = await new TenantRepository(store.db).ensureProviderTenant();

@@ -29,11 +29,13 @@ import type {
 } from './schema.js';
 import type { TaskEndHook } from './task-endings.js';
 import type { TaskRepository } from './task-repository.js';
+import type { QuotaRepository } from './quota-repository.js';
+import { quotaBinds } from '../domain/quotas.js';
 
 type Trx = Transaction<Database>;
 
-/** Why a member was kept from starting: an error code of the member and its message. */
-type Refusal = { code: string; message: string };
+/** Why a member was kept from starting: an error code of the member and its message (and the quota it is at). */
+type Refusal = { code: string; message: string; quota?: string };
 
 export type RunTrigger = 'run' | 'schedule' | 'retry';
 
@@ -67,6 +69,7 @@ export class JobRepository {
     private readonly db: Db,
     private readonly tasks: TaskRepository,
     private readonly events: EventRepository,
+    private readonly quotas: QuotaRepository,
   ) {}
 
   // --- jobs ---
@@ -446,21 +449,28 @@ export class JobRepository {
   /**
    * The job event of instances kept from being backed up in a run, with the code and message:
    * `job.maintenance` when maintenance covers them, `job.not_allowed` when their offering no
-   * longer allows the job to back them up.
+   * longer allows the job to back them up, `job.quota_exceeded` (with `quota`) when the tenant is
+   * at a per-offering quota.
    */
   private async refusedEvent(trx: Trx, runId: string, instanceIds: string[], refusal: Refusal, now: number) {
     const run = await this.getRun(runId, trx);
     const job = run ? await this.get(run.jobId, trx) : undefined;
     if (!job) return;
-    const { code, message } = refusal;
+    const { code, message, quota } = refusal;
+    const type =
+      code === MAINTENANCE_CODE
+        ? 'job.maintenance'
+        : code === MEMBER_ERRORS.QUOTA_EXCEEDED
+          ? 'job.quota_exceeded'
+          : 'job.not_allowed';
     await this.event(
       trx,
       job,
-      code === MAINTENANCE_CODE ? 'job.maintenance' : 'job.not_allowed',
+      type,
       `backup job ${job.name}: ${instanceIds.length} instance(s) of run ${runId} not backed up: ${message}`,
       null,
       now,
-      { runId, instanceIds, code, message },
+      { runId, instanceIds, code, message, ...(quota !== undefined ? { quota } : {}) },
     );
   }
 
@@ -596,12 +606,19 @@ export class JobRepository {
     const { instance, offering, provider } = target;
     const notAllowed = memberRefusal(offering, managedBySp(job.priority));
     const verdict = admission('backup', active, { zone: instance.zone, agentId: instance.agentId });
+    // The tenant's per-offering quotas bind a job of the tenant's band, not one the SP manages.
+    const overQuota =
+      notAllowed === null && verdict.allowed && quotaBinds(job.priority)
+        ? await this.quotas.backupRefusal(instance.tenantId, offering.id, trx)
+        : undefined;
     const refusal: Refusal | undefined =
       notAllowed !== null
         ? { code: MEMBER_ERRORS.NOT_ALLOWED, message: `instance ${instance.id}: ${notAllowed}` }
         : !verdict.allowed
           ? { code: verdict.code, message: verdict.message }
-          : undefined;
+          : overQuota
+            ? { code: MEMBER_ERRORS.QUOTA_EXCEEDED, message: overQuota.message, quota: overQuota.quota }
+            : undefined;
     if (refusal) {
       return (await refuse(refusal.code, refusal.message)) ? { set: 'ERROR', refusedWith: refusal } : { set: 'ERROR' };
     }

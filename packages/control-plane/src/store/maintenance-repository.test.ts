@@ -5,6 +5,7 @@ import { CatalogRepository } from './catalog-repository.js';
 import { migrate, openStore, type Store } from './db.js';
 import { EventRepository } from './event-repository.js';
 import { JobRepository } from './job-repository.js';
+import { QuotaRepository } from './quota-repository.js';
 import { MaintenanceRepository } from './maintenance-repository.js';
 import { QueueRepository } from './queue-repository.js';
 import type { TaskRow } from './schema.js';
@@ -34,7 +35,7 @@ describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
     const endings = new TaskEndings();
     tasks = new TaskRepository(store.db, events, endings);
     queue = new QueueRepository(store.db, events, endings);
-    const jobs = new JobRepository(store.db, tasks, events);
+    const jobs = new JobRepository(store.db, tasks, events, new QuotaRepository(store.db, store.dialect));
     const tenants = new TenantRepository(store.db);
     providerTenant = await tenants.ensureProviderTenant();
     otherTenant = (await tenants.create('far-away')).id;

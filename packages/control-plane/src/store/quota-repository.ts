@@ -2,24 +2,36 @@ import { sql, type Transaction } from 'kysely';
 import { QuotaExceededError } from '../domain/errors.js';
 import {
   check,
+  checkBackupStart,
+  isPerOffering,
   isQuotaName,
   limitOf,
   QUOTA_NAMES,
   QUOTAS,
+  type OfferingUsage,
+  type PerOfferingQuota,
+  type QuotaExceeded,
   type QuotaName,
   type QuotaOverrides,
 } from '../domain/quotas.js';
-import { HELD_STATES } from '../domain/task.js';
+import { HELD_STATES, TASK_STATES, TERMINAL_STATES, isTerminal } from '../domain/task.js';
 import { transact, type Db, type Dialect } from './db.js';
 import type { Database } from './schema.js';
 
 type Trx = Transaction<Database>;
 
 /**
- * Quotas a create reserves (membersPerJob is the length of the list being written; runningTasks
- * is applied by the dispatcher, which leaves tasks queued rather than refusing anything).
+ * Quotas whose usage the store counts per tenant or job (membersPerJob is the length of the list
+ * being written; the per-offering ones are counted by {@link QuotaRepository.backupRefusal};
+ * runningTasks is applied by the dispatcher, which leaves tasks queued rather than refusing anything).
  */
-export type CountedQuota = Exclude<QuotaName, 'membersPerJob' | 'runningTasks'>;
+export type CountedQuota = Exclude<QuotaName, 'membersPerJob' | 'runningTasks' | PerOfferingQuota>;
+
+/** A backup task in these states counts as a restore point: it may become one. */
+const IN_FLIGHT = TASK_STATES.filter((s) => !isTerminal(s));
+/** A delete that ended so leaves its record in place: the point counts again. */
+const UNDONE_DELETE = TERMINAL_STATES.filter((s) => s !== 'succeeded');
+const NOTHING: OfferingUsage = { restorePoints: 0, bytes: 0 };
 
 /**
  * Per-tenant count quotas: the limits the service provider set (tenant_quotas) and what each
@@ -74,7 +86,8 @@ export class QuotaRepository {
   async usage(tenantId: string): Promise<Record<QuotaName, number>> {
     const counted = {} as Record<QuotaName, number>;
     for (const quota of QUOTA_NAMES) {
-      if (quota === 'schedulesPerJob' || quota === 'membersPerJob' || quota === 'runningTasks') continue;
+      if (quota === 'schedulesPerJob' || quota === 'membersPerJob' || quota === 'runningTasks' || isPerOffering(quota))
+        continue;
       counted[quota] = await this.count(this.db, tenantId, quota, false);
     }
     const perJob = await this.db
@@ -100,6 +113,9 @@ export class QuotaRepository {
       .where('state', 'in', HELD_STATES)
       .executeTakeFirstOrThrow();
     counted.runningTasks = Number(held.n);
+    const byOffering = await this.usageByOffering(tenantId);
+    counted.restorePointsPerOffering = Math.max(0, ...[...byOffering.values()].map((u) => u.restorePoints));
+    counted.bytesPerOffering = Math.max(0, ...[...byOffering.values()].map((u) => u.bytes));
     return counted;
   }
 
@@ -117,6 +133,105 @@ export class QuotaRepository {
       .where('tenantId', 'in', [...out.keys()])
       .execute();
     for (const r of rows) out.set(r.tenantId, Number(r.quotaLimit));
+    return out;
+  }
+
+  /**
+   * What the tenant uses of the per-offering quotas in each offering it has restore points or
+   * backups in, or an instance on (in offering id order).
+   */
+  async usageByOffering(tenantId: string): Promise<Map<string, OfferingUsage>> {
+    const counted = await this.offeringUsage(this.db, tenantId, undefined, false);
+    const assigned = await this.db
+      .selectFrom('instances')
+      .select('offeringId')
+      .distinct()
+      .where('tenantId', '=', tenantId)
+      .where('offeringId', 'is not', null)
+      .execute();
+    for (const { offeringId } of assigned) if (!counted.has(offeringId!)) counted.set(offeringId!, NOTHING);
+    return new Map([...counted].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
+  /**
+   * Why one more backup of the tenant may not start in `offeringId` now (see checkBackupStart),
+   * or undefined when it may. Locks the tenant's row and counts with locking reads, as
+   * {@link reserve} does, in `trx` (a task-ending or run-starting transaction) or the request's:
+   * the backup task must be written in that same transaction, so concurrent starts take their turn.
+   */
+  async backupRefusal(tenantId: string, offeringId: string, trx?: Trx): Promise<QuotaExceeded | undefined> {
+    const judge = async (t: Trx) => {
+      await lockTenant(t, tenantId);
+      const used = (await this.offeringUsage(t, tenantId, offeringId, true)).get(offeringId) ?? NOTHING;
+      const verdict = checkBackupStart(offeringId, await this.overrides(tenantId, t), used);
+      return verdict.ok ? undefined : verdict.problem;
+    };
+    return trx ? judge(trx) : transact(this.db, judge);
+  }
+
+  /** Refuses (403 quota_exceeded, naming the quota and offering) a backup {@link backupRefusal} would not start. */
+  async reserveBackup(tenantId: string, offeringId: string): Promise<void> {
+    const refused = await this.backupRefusal(tenantId, offeringId);
+    if (refused) throw new QuotaExceededError(refused);
+  }
+
+  /**
+   * The tenant's restore points and bytes per offering: records neither vanished nor deleted (a
+   * delete asked for frees its room at once; one that failed gives it back), plus backup tasks not
+   * yet ended, which may each become one. `locking`: see reserve.
+   */
+  private async offeringUsage(
+    db: Db | Trx,
+    tenantId: string,
+    offeringId: string | undefined,
+    locking: boolean,
+  ): Promise<Map<string, OfferingUsage>> {
+    let points = db
+      .selectFrom('backups')
+      .select((eb) => [
+        'backups.offeringId',
+        eb.fn.countAll<number>().as('n'),
+        eb.fn.sum<number | null>('backups.sizeBytes').as('bytes'),
+      ])
+      .where('backups.tenantId', '=', tenantId)
+      .where('backups.vanishedAt', 'is', null)
+      .where((eb) =>
+        eb.or([
+          eb('backups.deleteTaskId', 'is', null),
+          eb.exists(
+            eb
+              .selectFrom('tasks')
+              .select('tasks.id')
+              .whereRef('tasks.id', '=', 'backups.deleteTaskId')
+              .where('tasks.state', 'in', UNDONE_DELETE),
+          ),
+        ]),
+      )
+      .groupBy('backups.offeringId');
+    let flying = db
+      .selectFrom('tasks')
+      .select((eb) => ['offeringId', eb.fn.countAll<number>().as('n')])
+      .where('tenantId', '=', tenantId)
+      .where('kind', '=', 'backup')
+      .where('state', 'in', IN_FLIGHT)
+      .groupBy('offeringId');
+    if (offeringId !== undefined) {
+      points = points.where('backups.offeringId', '=', offeringId);
+      flying = flying.where('offeringId', '=', offeringId);
+    }
+    const lock = locking && this.dialect === 'mysql';
+    // Tasks before records, in the order a backup's end writes them (its task, then its record):
+    // a locking count taken the other way round would wait for that end while holding what it needs.
+    const inFlight = await (lock ? flying.forUpdate() : flying).execute();
+    const out = new Map<string, OfferingUsage>();
+    for (const r of await (lock ? points.forUpdate() : points).execute()) {
+      out.set(r.offeringId, { restorePoints: Number(r.n), bytes: Number(r.bytes ?? 0) });
+    }
+    for (const r of inFlight) {
+      if (r.offeringId === null) continue;
+      const u = out.get(r.offeringId) ?? NOTHING;
+      out.set(r.offeringId, { ...u, restorePoints: u.restorePoints + Number(r.n) });
+    }
     return out;
   }
 

@@ -1,7 +1,7 @@
 import { createRoute, type z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { isSpAdmin } from '../../domain/access.js';
-import { limitOf, QUOTA_NAMES, QUOTAS } from '../../domain/quotas.js';
+import { isPerOffering, limitOf, QUOTA_NAMES, QUOTAS, type PerOfferingQuota } from '../../domain/quotas.js';
 import { ForbiddenError, NotFoundError } from '../../domain/errors.js';
 import { principal, spAdminOnly, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
@@ -80,8 +80,22 @@ export function tenantRoutes(deps: ApiDeps) {
   const quotasOf = async (tenantId: string) => {
     const overrides = await deps.quotas.overrides(tenantId);
     const used = await deps.quotas.usage(tenantId);
+    const byOffering = [...(await deps.quotas.usageByOffering(tenantId))];
+    const usageOf = (q: PerOfferingQuota) =>
+      byOffering.map(([offeringId, u]) => ({
+        offeringId,
+        used: q === 'restorePointsPerOffering' ? u.restorePoints : u.bytes,
+      }));
     return Object.fromEntries(
-      QUOTA_NAMES.map((q) => [q, { limit: limitOf(q, overrides), used: used[q], default: QUOTAS[q].default }]),
+      QUOTA_NAMES.map((q) => [
+        q,
+        {
+          limit: limitOf(q, overrides),
+          used: used[q],
+          default: QUOTAS[q].default,
+          ...(isPerOffering(q) ? { usage: usageOf(q) } : {}),
+        },
+      ]),
     ) as z.infer<typeof Quotas>;
   };
 
