@@ -344,4 +344,61 @@ describe.each(backends)('the cairn CLI (%s)', (backend) => {
     expect(JSON.parse(r.stdout)).toMatchObject({ state: 'failed', error: { code: 'DISK_FULL' } });
     expect(r.stderr).toMatch(/task tsk_\S+ failed: DISK_FULL: datastore ds-1 is full/);
   });
+
+  // Last: it restarts the control plane.
+  it(
+    'event follow resumes after the server restarts: every event once, in order, those made meanwhile too',
+    { timeout: 240_000 },
+    async () => {
+      let out = '';
+      let err = '';
+      const run = start(['event', 'follow', '-o', 'json'], { CAIRN_CONFIG: configFile });
+      run.child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      run.child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      const lines = () =>
+        out
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => JSON.parse(l) as { id: string; type: string; data: { zone?: string } });
+      const toggle = async (zone: string, through = api) => {
+        await through.expect(200, 'PUT', `/v1/zones/${zone}/maintenance`, { enabled: true });
+        await through.expect(200, 'PUT', `/v1/zones/${zone}/maintenance`, { enabled: false });
+      };
+      // Live only: once an event made now shows, the stream is open.
+      await waitFor(async () => {
+        await toggle('zone-r1');
+        return lines().some((e) => e.data?.zone === 'zone-r1');
+      }, 'the stream to carry a live event');
+      const first = lines()[0]!.id;
+
+      await cp.proc.stop();
+      await waitFor(() => err.includes('reconnecting'), 'the client to see the stream end');
+      // Events made while the client cannot connect: through a control plane on another port.
+      const other = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
+      await toggle('zone-r2', new Api(other.url, other.adminToken));
+      await other.proc.stop();
+      expect(lines().some((e) => e.data?.zone === 'zone-r2')).toBe(false);
+      cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, port: cp.port });
+      api = new Api(cp.url, cp.adminToken);
+      await waitFor(
+        () => lines().some((e) => e.data?.zone === 'zone-r2' && e.type === 'maintenance.disabled'),
+        'the events made meanwhile',
+        90_000,
+      );
+      expect(err).toContain('reconnected to the event stream');
+      await toggle('zone-r3');
+      await waitFor(
+        () => lines().some((e) => e.data?.zone === 'zone-r3' && e.type === 'maintenance.disabled'),
+        'a live event after the reconnect',
+      );
+      run.child.kill('SIGINT');
+      expect((await run.done).code).toBe(130);
+
+      const got = lines().map((e) => e.id);
+      const log = await api.expect(200, 'GET', `/v1/events?after=${Number(first) - 1}&limit=500`);
+      const upTo = log.items.findIndex((e: { id: string }) => e.id === got.at(-1));
+      expect(upTo).toBeGreaterThan(0);
+      expect(got).toEqual(log.items.slice(0, upTo + 1).map((e: { id: string }) => e.id));
+    },
+  );
 });

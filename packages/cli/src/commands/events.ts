@@ -10,7 +10,7 @@ import { SseParser } from '../sse.js';
 
 /** Longest quiet on a stream before it counts as dead (the server sends a keep-alive every 15 s). */
 const STALL_MS = 45_000;
-const MAX_BACKOFF_MS = 30_000;
+const MAX_BACKOFF_MS = 10_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
