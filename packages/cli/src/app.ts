@@ -97,3 +97,14 @@ export function paging(opts: { limit?: number; cursor?: string; all?: boolean })
 
 /** Path segments from user input are encoded, so an id can never reach another route. */
 export const seg = (s: string) => encodeURIComponent(s);
+
+/** `<group> describe ID`: one object of `collection` (`/v1/tasks`) in full. */
+export function describeCommand(group: Command, app: App, description: string, collection: string): void {
+  group
+    .command('describe')
+    .description(description)
+    .argument('<id>')
+    .action(async (id) => {
+      app.out().detail(await app.client().get(`${collection}/${seg(id)}`));
+    });
+}

@@ -1,6 +1,6 @@
 /** `cairn tenant`, `token`, `agent` and `instance`: lists, creates and views of the API's objects. */
 import { Option, type Command } from '@commander-js/extra-typings';
-import { paging, pagingOptions, seg, type App } from '../app.js';
+import { describeCommand, paging, pagingOptions, seg, type App } from '../app.js';
 import { AGENT, INSTANCE, NEW_TOKEN, TENANT, TOKEN } from '../columns.js';
 import { CliError, EXIT } from '../exit.js';
 import type { Page } from '../client.js';
@@ -19,13 +19,7 @@ export function resourceCommands(program: Command, app: App): void {
     .action(async (name) => {
       app.out().one(await app.client().request('POST', '/v1/tenants', { body: { name } }), TENANT);
     });
-  tenant
-    .command('describe')
-    .description('show a tenant')
-    .argument('<id>')
-    .action(async (id) => {
-      app.out().detail(await app.client().get(`/v1/tenants/${seg(id)}`));
-    });
+  describeCommand(tenant, app, 'show a tenant', '/v1/tenants');
 
   const token = program.command('token').description('API tokens of a tenant');
   token
@@ -55,13 +49,7 @@ export function resourceCommands(program: Command, app: App): void {
   pagingOptions(agent.command('list').description('list the agents')).action(async (opts) => {
     app.out().list(await app.client().list('/v1/agents', {}, paging(opts)), AGENT);
   });
-  agent
-    .command('describe')
-    .description('show an agent: its plugins, maintenance and credential state')
-    .argument('<id>')
-    .action(async (id) => {
-      app.out().detail(await app.client().get(`/v1/agents/${seg(id)}`));
-    });
+  describeCommand(agent, app, 'show an agent: its plugins, maintenance and credential state', '/v1/agents');
 
   const instance = program.command('instance').description('instances: the things backed up');
   pagingOptions(instance.command('list').description('list the instances')).action(async (opts) => {
@@ -92,11 +80,5 @@ export function resourceCommands(program: Command, app: App): void {
       };
       app.out().one(await app.client().request('POST', '/v1/instances', { body }), INSTANCE);
     });
-  instance
-    .command('describe')
-    .description('show an instance')
-    .argument('<id>')
-    .action(async (id) => {
-      app.out().detail(await app.client().get(`/v1/instances/${seg(id)}`));
-    });
+  describeCommand(instance, app, 'show an instance', '/v1/instances');
 }

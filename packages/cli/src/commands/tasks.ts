@@ -1,6 +1,6 @@
 /** `cairn backup` and `cairn task`: start work, list it, and wait for it to end. */
 import { Option, type Command } from '@commander-js/extra-typings';
-import { intArg, paging, pagingOptions, seg, type App } from '../app.js';
+import { describeCommand, intArg, paging, pagingOptions, seg, type App } from '../app.js';
 import { BACKUP, TASK } from '../columns.js';
 import { CliError } from '../exit.js';
 import { outcome, waitForTask, type TaskView } from '../wait.js';
@@ -46,13 +46,7 @@ export function taskCommands(program: Command, app: App): void {
   ).action(async (opts) => {
     app.out().list(await app.client().list('/v1/backups', { instanceId: opts.instance }, paging(opts)), BACKUP);
   });
-  backup
-    .command('describe')
-    .description('show a restore point')
-    .argument('<id>')
-    .action(async (id) => {
-      app.out().detail(await app.client().get(`/v1/backups/${seg(id)}`));
-    });
+  describeCommand(backup, app, 'show a restore point', '/v1/backups');
   backup
     .command('delete')
     .description('delete a restore point through its provider: prints the delete-backup task')
@@ -77,13 +71,7 @@ export function taskCommands(program: Command, app: App): void {
     const query = { state: opts.state, kind: opts.kind, instanceId: opts.instance };
     app.out().list(await app.client().list('/v1/tasks', query, paging(opts)), TASK);
   });
-  task
-    .command('describe')
-    .description('show a task: state, progress, error, output')
-    .argument('<id>')
-    .action(async (id) => {
-      app.out().detail(await app.client().get(`/v1/tasks/${seg(id)}`));
-    });
+  describeCommand(task, app, 'show a task: state, progress, error, output', '/v1/tasks');
   task
     .command('cancel')
     .description('cancel a task: at once when queued, through the plugin when running')
