@@ -137,6 +137,11 @@ Restore points:
 Restore one:
   curl -s -X POST ${auth} ${url}/v1/backups/<backup id>/restore
 
+The same with the cairn CLI (docs/cli.md; login saves a context in ~/.config/cairn/config.yaml):
+  node packages/cli/dist/main.js login --url ${url} --token ${adminToken} --context quickstart
+  node packages/cli/dist/main.js backup create ${instance.id} --wait
+  node packages/cli/dist/main.js backup list --instance ${instance.id}
+
 Ctrl-C stops Cairn.`);
 }
 

@@ -1,0 +1,123 @@
+/** The columns each kind of object shows as a table (`-o wide` adds the wide ones). */
+import { col, type Column } from './output.js';
+
+/** Bytes as people read them: 4096 → 4.0 KiB. */
+export function bytes(n: unknown): string {
+  if (typeof n !== 'number') return '-';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+export const TENANT: Column[] = [col('ID', 'id'), col('NAME', 'name'), col('CREATED', 'createdAt')];
+
+export const TOKEN: Column[] = [
+  col('ID', 'id'),
+  col('TENANT', 'tenantId', { wide: true }),
+  col('ROLE', 'role'),
+  col('NAME', 'name'),
+  col('SOURCE', 'source'),
+  col('CREATED', 'createdAt'),
+];
+
+export const NEW_TOKEN: Column[] = [
+  col('ID', 'id'),
+  col('TENANT', 'tenantId', { wide: true }),
+  col('ROLE', 'role'),
+  col('NAME', 'name'),
+  col('TOKEN', 'token'),
+];
+
+export const AGENT: Column[] = [
+  col('ID', 'id'),
+  col('NAME', 'name'),
+  col('ZONE', 'zone'),
+  col('STATE', 'state'),
+  col('SLOTS', 'slots'),
+  col('RUNNING', 'runningTasks'),
+  col('MAINTENANCE', 'maintenance.enabled'),
+  col('HOSTNAME', 'hostname', { wide: true }),
+  col('VERSION', 'agentVersion', { wide: true }),
+  col('LAST SEEN', 'lastSeenAt', { wide: true }),
+  {
+    header: 'PLUGINS',
+    get: (r) => (Array.isArray(r['plugins']) ? r['plugins'].map((p: { name: string }) => p.name).join(',') : undefined),
+    wide: true,
+  },
+];
+
+export const INSTANCE: Column[] = [
+  col('ID', 'id'),
+  col('NAME', 'name'),
+  col('TENANT', 'tenantId', { wide: true }),
+  col('ZONE', 'zone'),
+  col('OFFERING', 'offeringId'),
+  col('AGENT', 'agentId', { wide: true }),
+  col('LOCATOR', 'locator', { wide: true }),
+  col('CREATED', 'createdAt'),
+];
+
+export const BACKUP: Column[] = [
+  col('ID', 'id'),
+  col('INSTANCE', 'instanceId'),
+  col('NAME', 'name'),
+  col('MODE', 'mode'),
+  { header: 'SIZE', get: (r) => bytes(r['sizeBytes']) },
+  col('CREATED', 'createdAt'),
+  col('TASK', 'taskId', { wide: true }),
+  col('PARENT', 'parentId', { wide: true }),
+  col('EXTERNAL ID', 'externalId', { wide: true }),
+  col('EXPIRES', 'expiresAt', { wide: true }),
+];
+
+export const TASK: Column[] = [
+  col('ID', 'id'),
+  col('KIND', 'kind'),
+  col('STATE', 'state'),
+  {
+    header: 'PROGRESS',
+    get: (r) => {
+      const p = r['progress'] as { percent?: number } | null | undefined;
+      return typeof p?.percent === 'number' ? `${Math.round(p.percent)}%` : undefined;
+    },
+  },
+  col('INSTANCE', 'instanceId'),
+  col('CREATED', 'createdAt'),
+  col('AGENT', 'agentId', { wide: true }),
+  col('PRIORITY', 'priority', { wide: true }),
+  col('ERROR', 'error.code', { wide: true }),
+  col('ENDED', 'endedAt', { wide: true }),
+];
+
+export const EVENT: Column[] = [
+  col('ID', 'id'),
+  col('AT', 'at'),
+  col('TYPE', 'type'),
+  col('MESSAGE', 'message'),
+  col('TENANT', 'tenantId', { wide: true }),
+  col('TASK', 'taskId', { wide: true }),
+  col('INSTANCE', 'instanceId', { wide: true }),
+];
+
+export const MAINTENANCE: Column[] = [
+  col('SCOPE', 'scope'),
+  { header: 'TARGET', get: (r) => r['zone'] ?? r['agentId'] },
+  col('ENABLED', 'enabled'),
+  col('READY', 'ready'),
+  col('BACKUPS', 'runningBackups'),
+  col('OTHER', 'runningOther', { wide: true }),
+  col('MESSAGE', 'message'),
+  col('SOURCE', 'source', { wide: true }),
+  col('SET AT', 'setAt', { wide: true }),
+];
+
+export const CONTEXT: Column[] = [
+  { header: 'CURRENT', get: (r) => (r['current'] ? '*' : '') },
+  col('NAME', 'name'),
+  col('URL', 'url'),
+];
