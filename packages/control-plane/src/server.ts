@@ -209,7 +209,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       ],
       log.child({ component: 'provider-rounds' }),
     ),
-    { schedules: () => jobs.allSchedules(), service: backupJobs },
+    { service: backupJobs },
+    () => metrics.schedulesEvaluated.inc(),
   );
   const app = createApp(
     {

@@ -1,12 +1,15 @@
 /**
- * Pure rules of the scheduler. Cron arithmetic is handed in as `next` (the scheduler computes it
- * with croner), so these rules decide only which fire is due and what it does.
+ * Pure rules of the scheduler. Cron arithmetic is handed in (`next`, or a CronCalendar: the
+ * scheduler builds both with croner), so these rules decide only which fire is due and what it does.
  */
 
 import type { QuotaExceeded, QuotaName } from './quotas.js';
 
 /** The first fire time strictly after `afterMs`, or null when the expression has no more. */
 export type NextAfter = (afterMs: number) => number | null;
+
+/** The next fire time of a schedule that has none (ended, or no more fire times): never due. */
+export const NO_NEXT_FIRE = 8_640_000_000_000_000;
 
 export interface DueFire {
   /** The fire time to claim: the latest one not after `now`. */
@@ -15,26 +18,183 @@ export interface DueFire {
   missed: number;
 }
 
-/** Enough for a fire every second over eleven days of downtime. */
-const MAX_SCAN = 1_000_000;
+const DAY_S = 86_400;
+/** Longer than any clock change of a time zone (an hour, at most two so far). */
+const REPEAT_S = 3 * 3600;
 
 /**
- * The fire due at `now`, if any. `since` is the last claimed fire of the schedule, or the moment
- * it was set (fires before that belong to no one). After downtime, every passed fire time folds
- * into one: the latest, with the count of the others, so a stopped process catches up once and
- * not once per missed tick.
+ * A cron expression in its time zone as the catch-up arithmetic reads it (service/cron.ts builds
+ * it from croner). Within one day the fire times depend only on the second, minute and hour
+ * fields; which days fire depends only on the day-of-month, month and day-of-week fields. All
+ * instants and offsets are in whole seconds; a "wall second" is the zone's local clock reading
+ * counted as if it were UTC, a "day" a wall-calendar day counted from 1970-01-01.
  */
-export function dueFire(next: NextAfter, since: number, now: number): DueFire | null {
-  let fireAt = next(since);
-  if (fireAt === null || fireAt > now) return null;
-  let missed = 0;
-  for (let i = 0; i < MAX_SCAN; i++) {
-    const later = next(fireAt);
-    if (later === null || later > now) break;
-    fireAt = later;
-    missed++;
+export interface CronCalendar {
+  /** Which hours (24), minutes (60) and seconds (60) of a day fire. */
+  hours: readonly boolean[];
+  minutes: readonly boolean[];
+  seconds: readonly boolean[];
+  /**
+   * One hour, one minute, one second (croner's fixed time): a fire time that daylight saving
+   * skips fires at the change instead, and one it repeats fires only the first time. Any other
+   * expression skips the skipped times and fires the repeated ones twice.
+   */
+  fixedTime: boolean;
+  /** The first day at or after `day` on which the expression fires; null when none. */
+  nextFireDay(day: number): number | null;
+  /** The zone's offset from UTC at instant `t`, in seconds. */
+  offsetAt(t: number): number;
+  /** The instants in (from, to] where the zone's offset changes, ascending. */
+  offsetChanges(from: number, to: number): number[];
+}
+
+/** Fire times in a span of instants (epoch seconds). */
+export interface FireSpan {
+  count: number;
+  first: number | null;
+  last: number | null;
+}
+
+/** Counts of a day's fire times by time of day, from the hour, minute and second sets. */
+function timesOfDay(cal: CronCalendar) {
+  const below = (set: readonly boolean[]) => {
+    const n = [0];
+    for (const v of set) n.push(n[n.length - 1]! + (v ? 1 : 0));
+    return n;
+  };
+  const [h, m, s] = [below(cal.hours), below(cal.minutes), below(cal.seconds)];
+  const nM = m[60]!;
+  const nS = s[60]!;
+  /** Fire times of a day at or before second `x` of the day. */
+  const upTo = (x: number): number => {
+    if (x < 0) return 0;
+    const [hx, mx, sx] = [Math.floor(x / 3600), Math.floor((x % 3600) / 60), x % 60];
+    let n = h[hx]! * nM * nS;
+    if (cal.hours[hx]) n += m[mx]! * nS + (cal.minutes[mx] ? s[sx + 1]! : 0);
+    return n;
+  };
+  /** The latest fire second of a day at or before `x` (callers know there is one). */
+  const lastAtMost = (x: number): number => {
+    for (let t = x; t >= 0;) {
+      const [hx, mx, sx] = [Math.floor(t / 3600), Math.floor((t % 3600) / 60), t % 60];
+      if (!cal.hours[hx]) t = hx * 3600 - 1;
+      else if (!cal.minutes[mx]) t = hx * 3600 + mx * 60 - 1;
+      else if (!cal.seconds[sx]) t--;
+      else return t;
+    }
+    throw new Error('no fire time at or before ' + x);
+  };
+  /** The earliest fire second of a day at or after `x` (callers know there is one). */
+  const firstAtLeast = (x: number): number => {
+    for (let t = x; t < DAY_S;) {
+      const [hx, mx, sx] = [Math.floor(t / 3600), Math.floor((t % 3600) / 60), t % 60];
+      if (!cal.hours[hx]) t = (hx + 1) * 3600;
+      else if (!cal.minutes[mx]) t = hx * 3600 + (mx + 1) * 60;
+      else if (!cal.seconds[sx]) t++;
+      else return t;
+    }
+    throw new Error('no fire time at or after ' + x);
+  };
+  return {
+    perDay: upTo(DAY_S - 1),
+    between: (a: number, b: number) => upTo(b) - upTo(a - 1),
+    lastAtMost,
+    firstAtLeast,
+  };
+}
+
+/**
+ * The fire times of `cal` at instants in [from, to] (epoch seconds), counted by arithmetic: the
+ * span is cut where the zone's offset changes, each piece read as a range of wall seconds, and
+ * in it each day that fires (one `nextFireDay` per such day, plus one per piece) contributes the
+ * count of its fire times within the range, from the hour/minute/second sets. So a span costs
+ * O(fire days in it), at most one per day: a year of downtime is at most 366 day look-ups plus
+ * about two per offset change, whatever the expression. `firstOnly`: stop at the first fire time (its count is then 1).
+ */
+export function firesIn(cal: CronCalendar, from: number, to: number, firstOnly = false): FireSpan {
+  const out: FireSpan = { count: 0, first: null, last: null };
+  const tod = timesOfDay(cal);
+  if (to < from || tod.perDay === 0) return out;
+  const add = (instant: number, n: number, first: number) => {
+    if (out.first === null) out.first = first;
+    out.count += n;
+    out.last = instant;
+  };
+  const changes = cal.offsetChanges(from - 1, to);
+  const starts = changes[0] === from ? changes : [from, ...changes];
+  for (let i = 0; i < starts.length; i++) {
+    const a = starts[i]!;
+    const b = i + 1 < starts.length ? starts[i + 1]! - 1 : to;
+    const o = cal.offsetAt(a);
+    const p = cal.offsetAt(a - 1);
+    let lo = a + o;
+    if (cal.fixedTime) {
+      // A repeated hour fires only the first time: its second pass is skipped, also when the span
+      // starts inside it (the change that began it is then at most a few hours before).
+      const c = a !== from || changes[0] === from ? a : cal.offsetChanges(a - REPEAT_S - 1, a - 1).pop();
+      if (c !== undefined) lo = Math.max(lo, c + cal.offsetAt(c - 1));
+    }
+    if (cal.fixedTime && p < o) {
+      // A fire time the change skips fires at the change, on its own day.
+      const tau = tod.lastAtMost(DAY_S - 1);
+      const day = Math.floor((a + o) / DAY_S);
+      const wall = day * DAY_S + tau;
+      if (wall >= a + p && wall < a + o && cal.nextFireDay(day) === day) {
+        add(a, 1, a);
+        if (firstOnly) return out;
+      }
+    }
+    const hi = b + o;
+    if (hi < lo) continue;
+    const [dLo, dHi] = [Math.floor(lo / DAY_S), Math.floor(hi / DAY_S)];
+    for (let d = cal.nextFireDay(dLo); d !== null && d <= dHi; d = cal.nextFireDay(d + 1)) {
+      const x = d === dLo ? lo - d * DAY_S : 0;
+      const y = d === dHi ? hi - d * DAY_S : DAY_S - 1;
+      const n = tod.between(x, y);
+      if (n === 0) continue;
+      const first = d * DAY_S + tod.firstAtLeast(x) - o;
+      if (firstOnly) {
+        add(first, 1, first);
+        return out;
+      }
+      add(d * DAY_S + tod.lastAtMost(y) - o, n, first);
+    }
   }
-  return { fireAt, missed };
+  return out;
+}
+
+/**
+ * The fire due at `now` (epoch ms), if any. `since` is the last claimed fire of the schedule, or
+ * the moment it was set (fires before that belong to no one). After downtime, every passed fire
+ * time folds into one: the latest, with the count of the others (by arithmetic, see firesIn), so
+ * a stopped process catches up once and not once per missed tick.
+ */
+export function dueFire(cal: CronCalendar, since: number, now: number): DueFire | null {
+  const span = firesIn(cal, Math.floor(since / 1000) + 1, Math.floor(now / 1000));
+  return span.count === 0 ? null : { fireAt: span.last! * 1000, missed: span.count - 1 };
+}
+
+/** The first fire time strictly after `after` (epoch ms) within MAX_FIRE_GAP_MS, or null. */
+export function nextFire(cal: CronCalendar, after: number): number | null {
+  const from = Math.floor(after / 1000) + 1;
+  const first = firesIn(cal, from, from + MAX_FIRE_GAP_MS / 1000, true).first;
+  return first === null ? null : first * 1000;
+}
+
+/**
+ * The instant in (from, to] (epoch seconds) where `offsetAt` changes, to the second, found by
+ * halving; null when it is the same at both ends. Assumes at most one change in the span.
+ */
+export function offsetChangeIn(offsetAt: (t: number) => number, from: number, to: number): number | null {
+  const before = offsetAt(from);
+  if (offsetAt(to) === before) return null;
+  let [a, b] = [from, to];
+  while (b - a > 1) {
+    const mid = a + Math.floor((b - a) / 2);
+    if (offsetAt(mid) === before) a = mid;
+    else b = mid;
+  }
+  return b;
 }
 
 /** Where a schedule's fire time counts from: its last claimed fire, else when it was last set. */

@@ -70,6 +70,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly schedulesEvaluated = new Counter({
+    name: 'cairn_schedules_evaluated_total',
+    help: 'Schedules the scheduler evaluated (their next fire time had passed or was not computed yet)',
+    registers: [this.registry],
+  });
+
   readonly schedulerTick = new Gauge({
     name: 'cairn_scheduler_tick_clock_seconds',
     help: "The scheduler clock's time at this process's last completed scheduler tick",

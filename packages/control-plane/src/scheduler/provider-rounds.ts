@@ -43,11 +43,12 @@ export class ProviderRounds {
     private readonly log: Logger,
   ) {}
 
-  /** One scheduler tick at `now`, given the latest claimed fire of every schedule key. */
-  async tick(now: number, last: Map<string, number>): Promise<void> {
+  /** One scheduler tick at `now`; `lastFires` reads the latest claimed fire of the keys given. */
+  async tick(now: number, lastFires: (keys: string[]) => Promise<Map<string, number>>): Promise<void> {
     const rounds = this.rounds.filter((r) => r.intervalMs > 0);
     if (rounds.length === 0) return;
     const providers = await this.catalog.allProviders();
+    const last = await lastFires(rounds.flatMap((r) => providers.map((p) => r.key(p.id))));
     for (const round of rounds) {
       const fireAt = intervalStart(now, round.intervalMs);
       for (const provider of providers) {

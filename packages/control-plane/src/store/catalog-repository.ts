@@ -358,7 +358,10 @@ export class CatalogRepository {
         ...(patch.minUserScheduleIntervalS !== undefined
           ? { minUserScheduleIntervalS: patch.minUserScheduleIntervalS }
           : {}),
-        ...(patch.sla !== undefined ? { sla: patch.sla ? JSON.stringify(patch.sla) : null, slaSetAt } : {}),
+        // A new SLA's next fire time is computed afresh by the next scheduler tick.
+        ...(patch.sla !== undefined
+          ? { sla: patch.sla ? JSON.stringify(patch.sla) : null, slaSetAt, nextFireAt: null }
+          : {}),
       })
       .where('id', '=', id)
       .execute();

@@ -33,6 +33,7 @@ import * as m0018 from './migrations/0018-sync-holds.js';
 import * as m0019 from './migrations/0019-repository-identity.js';
 import * as m0021 from './migrations/0021-tenant-quotas.js';
 import * as m0022 from './migrations/0022-schedule-floor.js';
+import * as m0023 from './migrations/0023-next-fires.js';
 import { currentTransaction } from './request-scope.js';
 import type { Database } from './schema.js';
 
@@ -66,6 +67,7 @@ const migrations: Record<string, Migration> = {
   '0019-repository-identity': m0019,
   '0021-tenant-quotas': m0021,
   '0022-schedule-floor': m0022,
+  '0023-next-fires': m0023,
 };
 
 /*

@@ -152,17 +152,6 @@ export class JobRepository {
     return this.db.selectFrom('backupJobSchedules').selectAll().where('jobId', '=', jobId).orderBy('id').execute();
   }
 
-  /** Every job schedule with the job's lock, for the scheduler. */
-  async allSchedules(): Promise<(BackupJobScheduleRow & { tenantId: string })[]> {
-    return this.db
-      .selectFrom('backupJobSchedules')
-      .innerJoin('backupJobs', 'backupJobs.id', 'backupJobSchedules.jobId')
-      .selectAll('backupJobSchedules')
-      .select('backupJobs.tenantId')
-      .orderBy('backupJobSchedules.id')
-      .execute();
-  }
-
   async addSchedule(job: BackupJobRow, s: BackupJobScheduleRow, actor: Actor): Promise<void> {
     await transact(this.db, async (trx) => {
       await this.assertUnlocked(trx, job.id);
@@ -193,7 +182,8 @@ export class JobRepository {
       await this.assertUnlocked(trx, job.id);
       const r = await trx
         .updateTable('backupJobSchedules')
-        .set({ ...patch, updatedAt: now })
+        // Its next fire time is computed afresh by the next scheduler tick.
+        .set({ ...patch, updatedAt: now, nextFireAt: null })
         .where('id', '=', sid)
         .where('jobId', '=', job.id)
         .executeTakeFirst();

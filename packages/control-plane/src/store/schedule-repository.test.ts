@@ -63,7 +63,7 @@ describe.each(backends)('schedule store (%s)', (backend) => {
     expect(await schedules.lastFireOf('user:ins_x')).toBe(2_000_000);
     // A fire older than one already claimed is refused (a replica that read stale state).
     expect(await schedules.claimFire('user:ins_x', 1_500_000, 0, 5)).toBe(false);
-    expect((await schedules.lastFires()).get('sla:off_y')).toBe(1_000_000);
+    expect((await schedules.lastFiresOf(['sla:off_y'])).get('sla:off_y')).toBe(1_000_000);
     expect(await schedules.lastFireOf('user:nothing')).toBeUndefined();
   });
 

@@ -102,6 +102,8 @@ export interface OfferingRow {
   createdAt: number;
   /** When the SLA was last set, by the scheduler's clock (migration 0007); null: createdAt. */
   slaSetAt: number | null;
+  /** Its SLA's next fire time (migration 0023; see UserScheduleRow.nextFireAt). */
+  nextFireAt?: number | null;
 }
 export interface OfferingGrantRow {
   offeringId: string;
@@ -236,6 +238,11 @@ export interface UserScheduleRow {
   keepLast: number;
   createdAt: number;
   updatedAt: number;
+  /**
+   * Its next fire time by the scheduler's clock (migration 0023): null until the scheduler has
+   * computed it (after a create or change), NO_NEXT_FIRE when it has none.
+   */
+  nextFireAt?: number | null;
 }
 /** One claimed fire of a schedule (`user:<instance>` or `sla:<offering>`); unique per key and time. */
 export interface ScheduleFireRow {
@@ -308,6 +315,11 @@ export interface BackupJobScheduleRow {
   runs: number;
   createdAt: number;
   updatedAt: number;
+  /**
+   * Its next fire time by the scheduler's clock (migration 0023): null until the scheduler has
+   * computed it (after a create or change), NO_NEXT_FIRE when it has none.
+   */
+  nextFireAt?: number | null;
 }
 export interface BackupJobRunRow {
   id: string;
