@@ -28,6 +28,7 @@ import {
   type Proc,
 } from '@cairn/test-harness/processes';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { cpuWindow, pidsNamed } from './cpu.js';
 import { findMysql } from './dispatch.js';
 
 const ZONE = 'bench-zone';
@@ -36,6 +37,8 @@ const FLOOR_S = 60;
 const MINUTE_MS = 60_000;
 /** What the service promises the quiet tenant while a noisy one is at its limits. */
 const PROMISE = { fireLateMs: 2000, readP99Ms: 500, loopP99Ms: 50 };
+/** Above this share of the machine taken by other processes, a phase's figures are not to be quoted. */
+const FOREIGN_LIMIT_PCT = 5;
 
 export interface TenantsOptions {
   stores?: Backend[];
@@ -54,6 +57,8 @@ interface Phase {
   loopMaxMs: number;
   /** Backup tasks created meanwhile, every tenant. */
   tasksCreated: number;
+  /** CPU share of the machine taken by processes outside the bench meanwhile (null off Linux). */
+  foreignPct: number | null;
 }
 
 interface StoreResult {
@@ -63,6 +68,8 @@ interface StoreResult {
   loaded: Phase;
   ratios: { readP99: number; loopP99: number; fireLateMax: number };
   promiseKept: boolean;
+  /** Other processes took more than FOREIGN_LIMIT_PCT of the machine in a phase: do not quote. */
+  disturbed: boolean;
 }
 
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
@@ -131,13 +138,26 @@ async function backupTasksCreated(admin: Api, since: number): Promise<{ instance
 }
 
 /** Measures whole minutes: from just after one minute starts to just after the last one's fire. */
-async function measure(cp: ControlPlaneProc, admin: Api, quiet: Api, quietInstance: string, minutes: number) {
+async function measure(
+  cp: ControlPlaneProc,
+  agent: Proc,
+  admin: Api,
+  quiet: Api,
+  quietInstance: string,
+  minutes: number,
+): Promise<Phase> {
   // Start 5 s into a minute, so the first fire counted is the next minute's.
   const now = Date.now();
   const start = Math.ceil((now - 5000) / MINUTE_MS) * MINUTE_MS + 5000;
   await sleep(start - now);
   const end = start + minutes * MINUTE_MS;
   await metricsText(cp); // resets the event-loop histogram: windows start here
+  const cpu = cpuWindow({
+    bench: [process.pid],
+    controlPlane: [cp.proc.child.pid],
+    agent: [agent.child.pid],
+    database: pidsNamed('mariadbd', 'mysqld'),
+  });
   const reads: number[] = [];
   let loopP99Ms = 0;
   let loopMaxMs = 0;
@@ -159,6 +179,7 @@ async function measure(cp: ControlPlaneProc, admin: Api, quiet: Api, quietInstan
     }
   })();
   await Promise.all([readLoop, scrapeLoop]);
+  const foreignPct = cpu()?.foreignPct ?? null;
   // The last minute's fire lands in the window's last 5 s.
   const tasks = await backupTasksCreated(admin, start);
   const quietFires = tasks.filter((t) => t.instanceId === quietInstance && t.createdAt < end);
@@ -170,7 +191,8 @@ async function measure(cp: ControlPlaneProc, admin: Api, quiet: Api, quietInstan
     loopP99Ms: Math.round(loopP99Ms * 10) / 10,
     loopMaxMs: Math.round(loopMaxMs * 10) / 10,
     tasksCreated: tasks.filter((t) => t.createdAt < end).length,
-  } satisfies Phase;
+    foreignPct: foreignPct === null ? null : Math.round(foreignPct * 10) / 10,
+  };
 }
 
 async function runStore(store: Backend, minutes: number): Promise<StoreResult> {
@@ -186,7 +208,8 @@ async function runStore(store: Backend, minutes: number): Promise<StoreResult> {
   try {
     const admin = new Api(cp.url, cp.adminToken);
     const { stateDir } = await enrollAgent(cp, ZONE, 'bench-agent');
-    running.agent = await startAgent(stateDir, { slots: 8 });
+    const agent = await startAgent(stateDir, { slots: 8 });
+    running.agent = agent;
     const provider = await call(admin, 201, 'POST', `/v1/zones/${ZONE}/providers`, {
       name: 'dummy',
       plugin: '@cairn/plugin-dummy',
@@ -222,7 +245,7 @@ async function runStore(store: Backend, minutes: number): Promise<StoreResult> {
     });
 
     log(`${store}: baseline, the quiet tenant alone, ${minutes} min`);
-    const baseline = await measure(cp, admin, quiet.api, quietInstance, minutes);
+    const baseline = await measure(cp, agent, admin, quiet.api, quietInstance, minutes);
 
     const noisy = await tenant('noisy');
     const quotas = await call(noisy.api, 200, 'GET', `/v1/tenants/${noisy.id}/quotas`);
@@ -261,7 +284,7 @@ async function runStore(store: Backend, minutes: number): Promise<StoreResult> {
     });
 
     log(`${store}: loaded, the quiet tenant beside the noisy one, ${minutes} min`);
-    const loaded = await measure(cp, admin, quiet.api, quietInstance, minutes);
+    const loaded = await measure(cp, agent, admin, quiet.api, quietInstance, minutes);
     const ratio = (a: number, b: number) => Math.round((a / Math.max(b, 0.1)) * 100) / 100;
     const lateMax = (p: Phase) => Math.max(0, ...p.fireLateMs);
     const promiseKept =
@@ -280,6 +303,7 @@ async function runStore(store: Backend, minutes: number): Promise<StoreResult> {
         fireLateMax: ratio(lateMax(loaded), lateMax(baseline)),
       },
       promiseKept,
+      disturbed: Math.max(baseline.foreignPct ?? 0, loaded.foreignPct ?? 0) > FOREIGN_LIMIT_PCT,
     };
   } catch (err) {
     const cause = (err as { cause?: unknown }).cause;
@@ -314,12 +338,19 @@ export async function runTenantsBench(opts: TenantsOptions): Promise<void> {
       ['baseline', r.baseline],
       ['loaded  ', r.loaded],
     ] as const)
-      process.stdout.write(`${r.store} ${name}: ${late(p)}; ${reads(p)}; ${loop(p)}; ${p.tasksCreated} backup tasks\n`);
+      process.stdout.write(
+        `${r.store} ${name}: ${late(p)}; ${reads(p)}; ${loop(p)}; ${p.tasksCreated} backup tasks; ` +
+          `other processes ${p.foreignPct ?? '?'} % of the machine\n`,
+      );
     process.stdout.write(
       `${r.store} loaded/baseline: reads p99 ×${r.ratios.readP99}, event-loop p99 ×${r.ratios.loopP99}, ` +
         `latest fire ×${r.ratios.fireLateMax}; promise (fires ≤ ${PROMISE.fireLateMs} ms late, reads p99 < ` +
         `${PROMISE.readP99Ms} ms, event-loop p99 < ${PROMISE.loopP99Ms} ms): ${r.promiseKept ? 'kept' : 'BROKEN'}\n`,
     );
+    if (r.disturbed)
+      process.stdout.write(
+        `WARNING ${r.store}: other processes took more than ${FOREIGN_LIMIT_PCT} % of the machine: do not quote\n`,
+      );
   }
   process.stdout.write(`${JSON.stringify({ benchmark: 'tenants', at: new Date().toISOString(), results })}\n`);
 }
