@@ -19,6 +19,7 @@ import type { ScheduleRepository } from '../store/schedule-repository.js';
 import type { BackupJobScheduleRow, InstanceRow, OfferingRow } from '../store/schema.js';
 import type { TaskRepository } from '../store/task-repository.js';
 import type { Clock } from './clock.js';
+import type { JobHistorySweep } from './job-history.js';
 import type { ProviderRounds } from './provider-rounds.js';
 import { retryTransient } from './retry.js';
 import type { RpoWatch } from './rpo-watch.js';
@@ -54,8 +55,15 @@ export class Scheduler {
     private readonly ticked: (now: number) => void,
     /** Periodic work on every provider connection (sync, prune). */
     private readonly providerRounds?: ProviderRounds,
-    /** Backup job schedules: each fire starts a run of its job (or is skipped while one goes). */
-    private readonly jobs?: { schedules(): Promise<BackupJobScheduleRow[]>; service: BackupJobs },
+    /**
+     * Backup job schedules: each fire starts a run of its job (or is skipped while one goes); and
+     * the sweep that keeps the jobs' run history within its limits.
+     */
+    private readonly jobs?: {
+      schedules(): Promise<BackupJobScheduleRow[]>;
+      service: BackupJobs;
+      history?: JobHistorySweep;
+    },
   ) {}
 
   start(): void {
@@ -122,6 +130,7 @@ export class Scheduler {
         });
       }
       await this.providerRounds?.tick(now, last);
+      await this.jobs?.history?.tick(now, last);
       await this.rpo.evaluate(slaOfferings, now);
       this.ticked(now);
     } finally {
