@@ -94,6 +94,7 @@ describe.each(backends)('paging: one strict rule on every list (%s)', (backend) 
     expect(tasks.length).toBeGreaterThanOrEqual(9);
     for (const task of tasks) expect((await waitForTask(tenant, task.id, ['succeeded'])).state).toBe('succeeded');
 
+    const [lastRun] = (await tenant.expect(200, 'GET', `/v1/backup-jobs/${jobIds[0]}/runs?limit=1`)).items;
     const tenantRoutes = [
       '/v1/instances',
       '/v1/offerings',
@@ -106,6 +107,7 @@ describe.each(backends)('paging: one strict rule on every list (%s)', (backend) 
       '/v1/events',
       '/v1/backup-jobs',
       `/v1/backup-jobs/${jobIds[0]}/runs`,
+      `/v1/backup-jobs/${jobIds[0]}/runs/${lastRun.id}/members`,
       `/v1/tenants/${t.id}/tokens`,
       '/v1/usage',
     ];

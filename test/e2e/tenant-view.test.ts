@@ -55,6 +55,21 @@ describe.each(backends)('what a tenant sees of the service provider (%s)', (back
     tenantId = t.id;
     // The SP sets the tenant's locators here (the default): a tenant instance in the zone.
     await admin.expect(201, 'POST', '/v1/instances', { name: 'vm-1', zone: 'zone-a', locator: {}, tenantId });
+    // What opens zone-a (its maintenance) to the tenant: an offering there granted to it.
+    const provider = await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
+      name: 'dummy-offered',
+      plugin: '@cairn/plugin-dummy',
+      config: {},
+      credentials: { secret: 's3cret' },
+    });
+    const offered = await admin.expect(201, 'POST', '/v1/offerings', {
+      name: 'offered',
+      zone: 'zone-a',
+      providerId: provider.id,
+      allowAdhoc: true,
+      allowUserSchedules: false,
+    });
+    await admin.expect(201, 'POST', `/v1/offerings/${offered.id}/grants`, { tenantId });
     let stateDir: string;
     ({ stateDir, agentId } = await enrollAgent(cp, 'zone-a', 'host-a'));
     agent = await startAgent(stateDir, {

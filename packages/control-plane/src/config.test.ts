@@ -74,6 +74,22 @@ describe('control plane configuration', () => {
     }
   });
 
+  it('keeps 100 runs of each backup job for 90 days by default; anything else not a count is refused', () => {
+    expect(loadConfig({})).toMatchObject({ jobRunsKeep: 100, jobRunsMaxAgeDays: 90 });
+    expect(loadConfig({ CAIRN_JOB_RUNS_KEEP: '5', CAIRN_JOB_RUNS_MAX_AGE_DAYS: '7' })).toMatchObject({
+      jobRunsKeep: 5,
+      jobRunsMaxAgeDays: 7,
+    });
+    for (const bad of ['0', '-1', '1.5', 'many', '10001']) {
+      expect(() => loadConfig({ CAIRN_JOB_RUNS_KEEP: bad }), bad).toThrow(/CAIRN_JOB_RUNS_KEEP: must be/);
+    }
+    for (const bad of ['0', '2.5', 'forever', '3651']) {
+      expect(() => loadConfig({ CAIRN_JOB_RUNS_MAX_AGE_DAYS: bad }), bad).toThrow(
+        /CAIRN_JOB_RUNS_MAX_AGE_DAYS: must be/,
+      );
+    }
+  });
+
   it('holds a sync that would mark more than half of the live points vanished by default; the share is in (0, 1]', () => {
     expect(loadConfig({}).syncVanishShare).toBe(0.5);
     expect(loadConfig({ CAIRN_SYNC_VANISH_SHARE: '1' }).syncVanishShare).toBe(1);

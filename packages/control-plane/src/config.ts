@@ -51,6 +51,10 @@ export interface Config {
   pruneIntervalS: number;
   /** A sync that would mark more than this share of a provider's live records vanished at once (and more than one) is held for an operator; 1: never. */
   syncVanishShare: number;
+  /** Runs of a backup job kept, with their members (the newest, and a run still going, always are). */
+  jobRunsKeep: number;
+  /** A finished run of a backup job older than this (by the scheduler's clock) is forgotten, unless it is the job's newest. */
+  jobRunsMaxAgeDays: number;
   /** How long an in-place restore waits for the plugin to tell the instance's power state. */
   powerStateWaitMs: number;
   /** How long POST .../providers/{id}/preflight waits for the checks before it answers 202. */
@@ -117,6 +121,18 @@ const schema = z.object({
     .gt(0, 'must be a number above 0 and at most 1 (1: never hold a sync)')
     .max(1, 'must be a number above 0 and at most 1 (1: never hold a sync)')
     .default(0.5),
+  CAIRN_JOB_RUNS_KEEP: z.coerce
+    .number({ message: 'must be a whole number of runs kept per backup job (1-10000)' })
+    .int('must be a whole number of runs kept per backup job (1-10000)')
+    .min(1, 'must be at least 1 (the newest run is always kept)')
+    .max(10_000, 'must be at most 10000 runs per backup job')
+    .default(100),
+  CAIRN_JOB_RUNS_MAX_AGE_DAYS: z.coerce
+    .number({ message: 'must be a whole number of days (1-3650)' })
+    .int('must be a whole number of days (1-3650)')
+    .min(1, 'must be at least 1 day')
+    .max(3650, 'must be at most 3650 days (10 years)')
+    .default(90),
   CAIRN_POWER_STATE_WAIT_MS: int(100).max(120_000).default(30_000),
   CAIRN_PREFLIGHT_WAIT_MS: int(100).max(120_000).default(30_000),
   CAIRN_TEST_CLOCK_FILE: z.string().min(1).optional(),
@@ -198,6 +214,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     syncIntervalS: e.CAIRN_SYNC_INTERVAL_S,
     pruneIntervalS: e.CAIRN_PRUNE_INTERVAL_S,
     syncVanishShare: e.CAIRN_SYNC_VANISH_SHARE,
+    jobRunsKeep: e.CAIRN_JOB_RUNS_KEEP,
+    jobRunsMaxAgeDays: e.CAIRN_JOB_RUNS_MAX_AGE_DAYS,
     powerStateWaitMs: e.CAIRN_POWER_STATE_WAIT_MS,
     preflightWaitMs: e.CAIRN_PREFLIGHT_WAIT_MS,
     testClockFile: e.CAIRN_TEST_CLOCK_FILE,

@@ -13,6 +13,7 @@ import type { Logger } from './logger.js';
 import { Metrics } from './observability/metrics.js';
 import { fileClock, systemClock } from './scheduler/clock.js';
 import { ProviderRounds } from './scheduler/provider-rounds.js';
+import { JobHistorySweep } from './scheduler/job-history.js';
 import { RpoWatch } from './scheduler/rpo-watch.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { BackupJobs } from './service/backup-jobs.js';
@@ -209,7 +210,16 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       ],
       log.child({ component: 'provider-rounds' }),
     ),
-    { service: backupJobs },
+    {
+      service: backupJobs,
+      history: new JobHistorySweep(
+        store.db,
+        scheduleRepo,
+        jobs,
+        { keep: config.jobRunsKeep, maxAgeMs: config.jobRunsMaxAgeDays * 24 * 3600 * 1000 },
+        log.child({ component: 'job-history' }),
+      ),
+    },
     () => metrics.schedulesEvaluated.inc(),
   );
   const app = createApp(

@@ -11,6 +11,7 @@ describe.each(backends)('tenant isolation, roles and pagination (%s)', (backend)
   let alice: Api;
   let bob: Api;
   let aliceTenant: string;
+  let bobTenant: string;
   let offeringId: string;
 
   beforeAll(async () => {
@@ -20,6 +21,7 @@ describe.each(backends)('tenant isolation, roles and pagination (%s)', (backend)
     const a = await admin.expect(201, 'POST', '/v1/tenants', { name: 'alice-corp' });
     const b = await admin.expect(201, 'POST', '/v1/tenants', { name: 'bob-corp' });
     aliceTenant = a.id;
+    bobTenant = b.id;
     alice = new Api(
       cp.url,
       (await admin.expect(201, 'POST', `/v1/tenants/${a.id}/tokens`, { role: 'tenant-admin', name: 'a' })).token,
@@ -74,7 +76,16 @@ describe.each(backends)('tenant isolation, roles and pagination (%s)', (backend)
   });
 
   it('lets a tenant assign only offerings granted to it', async () => {
-    const vm = await bob.expect(201, 'POST', '/v1/instances', { name: 'vm-b', zone: 'z1', locator: {} });
+    // Bob has no offering in z1: he may not create an instance there; the SP may place one for him.
+    const refused = await bob.post('/v1/instances', { name: 'vm-b', zone: 'z1', locator: {} });
+    expect(refused.status).toBe(403);
+    expect(refused.body).toMatchObject({ code: 'zone_not_offered', zone: 'z1' });
+    const vm = await admin.expect(201, 'POST', '/v1/instances', {
+      name: 'vm-b',
+      zone: 'z1',
+      locator: {},
+      tenantId: bobTenant,
+    });
     const r = await bob.put(`/v1/instances/${vm.id}/offering`, { offeringId });
     expect(r.status).toBe(400);
     expect(r.body.errors[0].path).toBe('offeringId');

@@ -55,12 +55,15 @@ describe.each(backends)('locators are claims the SP grants (%s)', (backend) => {
     expect(r.body).toMatchObject({ code: 'locator_not_granted', errors: [{ path: 'locator' }] });
     expect(r.body.detail).toMatch(/only a service-provider admin may set locators/);
     expect(await instances()).toBe(before);
-    // A zone with no connection at all grants nothing either.
+    // A zone with no connection at all has no offering either: the tenant may not work there.
     const none = await tenant.call('POST', '/v1/instances', { name: 'x', zone: 'zone-none', locator: { vm: 1 } });
     expect(none.body).toMatchObject({
       status: 403,
-      detail: expect.stringMatching(/no provider connection in zone zone-none/),
+      code: 'zone_not_offered',
+      zone: 'zone-none',
+      detail: expect.stringMatching(/zone zone-none/),
     });
+    expect(await instances()).toBe(before);
     // An sp-admin acting for the tenant may: the instance says who set its locator.
     const made = await admin.expect(201, 'POST', '/v1/instances', {
       name: 'x',

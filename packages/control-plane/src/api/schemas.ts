@@ -266,7 +266,18 @@ export const Agent = z
   .openapi('Agent');
 export const AgentPage = page(Agent).openapi('AgentPage');
 export const ZonePlugins = z
-  .object({ items: z.array(PluginInfo.extend({ zone: z.string(), agents: z.number().int() })) })
+  .object({
+    items: z.array(
+      PluginInfo.extend({
+        zone: z.string(),
+        agents: z
+          .number()
+          .int()
+          .optional()
+          .openapi({ description: 'live agents of the zone that run it (shown to the sp-admin only)' }),
+      }),
+    ),
+  })
   .openapi('ZonePlugins');
 
 // --- provider connections ---
@@ -847,6 +858,14 @@ export const Job = z
   })
   .openapi('BackupJob');
 export const JobPage = page(Job).openapi('BackupJobPage');
+export const JobRunMember = z
+  .object({
+    instanceId: z.string(),
+    set: z.enum(['OUTDATED', 'ONGOING', 'UPDATED', 'ERROR']),
+    taskId: z.string().nullable(),
+    error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  })
+  .openapi('BackupJobRunMember');
 export const JobRun = z
   .object({
     id: z.string(),
@@ -855,17 +874,25 @@ export const JobRun = z
     endedAt: Time.nullable(),
     durationSeconds: z.number().int(),
     state: z.string(),
-    members: z.array(
-      z.object({
-        instanceId: z.string(),
-        set: z.enum(['OUTDATED', 'ONGOING', 'UPDATED', 'ERROR']),
-        taskId: z.string().nullable(),
-        error: z.object({ code: z.string(), message: z.string() }).nullable(),
-      }),
-    ),
+    memberCounts: z
+      .object({
+        total: z.number().int(),
+        outdated: z.number().int(),
+        ongoing: z.number().int(),
+        updated: z.number().int(),
+        error: z.number().int(),
+      })
+      .openapi({ description: "the run's members by set" }),
+    members: z
+      .array(JobRunMember)
+      .openapi({ description: 'the first members in the job order; page them all at …/runs/{runId}/members' }),
   })
   .openapi('BackupJobRun');
 export const JobRunPage = page(JobRun).openapi('BackupJobRunPage');
+export const JobRunMemberPage = page(JobRunMember).openapi('BackupJobRunMemberPage');
+export const JobRunParams = IdParam.extend({
+  runId: z.string().openapi({ param: { name: 'runId', in: 'path' } }),
+});
 export const JobScheduleParams = IdParam.extend({
   sid: z.string().openapi({ param: { name: 'sid', in: 'path' } }),
 });

@@ -51,6 +51,20 @@ export class ForbiddenError extends AppError {
     super(403, 'forbidden', message);
   }
 }
+/**
+ * A tenant named a zone where it has no backup offering (its own or granted): 403
+ * `zone_not_offered`, the zone named in `zone`. A tenant works only in the zones it is offered.
+ */
+export class ZoneNotOfferedError extends AppError {
+  override readonly name = 'ZoneNotOfferedError';
+  override readonly extensions: Record<string, string>;
+  constructor(zone: string) {
+    super(403, 'zone_not_offered', `zone ${zone}: no backup offering is granted to this tenant there`, [
+      { path: 'zone', message: 'no offering in this zone' },
+    ]);
+    this.extensions = { zone };
+  }
+}
 export class NotFoundError extends AppError {
   override readonly name = 'NotFoundError';
   constructor(what: string, id: string) {

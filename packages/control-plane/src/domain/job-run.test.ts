@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   abandonOutdated,
+  forgottenRuns,
   managedBySp,
   memberRefusal,
   moved,
@@ -14,6 +15,7 @@ import {
   toStart,
   type Execution,
   type MemberOutcome,
+  type RunAge,
   type RunMember,
 } from './job-run.js';
 
@@ -215,6 +217,57 @@ describe('a run driven to its end (property)', () => {
         // A retry takes exactly what failed.
         expect(retryTargets(members)).toEqual(sets.error);
       }),
+    );
+  });
+});
+
+describe('forgottenRuns', () => {
+  const DAY = 24 * 3600 * 1000;
+  const now = 1000 * DAY;
+  /** Runs r<n-1> (newest) … r0, one a day back from `now`, all finished. */
+  const history = (n: number): RunAge[] =>
+    Array.from({ length: n }, (_, i) => ({
+      id: `r${n - 1 - i}`,
+      startedAt: now - i * DAY,
+      endedAt: now - i * DAY + 1,
+    }));
+
+  it('keeps the newest `keep` runs and forgets the rest', () => {
+    expect(forgottenRuns(history(5), new Set(), { keep: 3, maxAgeMs: 100 * DAY }, now)).toEqual(['r1', 'r0']);
+    expect(forgottenRuns(history(3), new Set(), { keep: 3, maxAgeMs: 100 * DAY }, now)).toEqual([]);
+  });
+
+  it('forgets runs older than the age limit, but never the newest', () => {
+    expect(forgottenRuns(history(5), new Set(), { keep: 100, maxAgeMs: 2 * DAY + 1 }, now)).toEqual(['r1', 'r0']);
+    const old = history(3).map((r) => ({ ...r, startedAt: r.startedAt - 50 * DAY }));
+    expect(forgottenRuns(old, new Set(), { keep: 100, maxAgeMs: DAY }, now)).toEqual(['r1', 'r0']);
+  });
+
+  it('never forgets a run still going, nor the latest run of an instance', () => {
+    const runs = history(6);
+    runs[4] = { ...runs[4]!, endedAt: null };
+    expect(forgottenRuns(runs, new Set(['r0']), { keep: 1, maxAgeMs: DAY }, now)).toEqual(['r4', 'r3', 'r2']);
+  });
+
+  it('holds for any history: the newest, running and latest runs stay; the rest go past keep or age (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ age: fc.nat(200), running: fc.boolean(), latest: fc.boolean() }), { maxLength: 40 }),
+        fc.integer({ min: 1, max: 20 }),
+        fc.integer({ min: 1, max: 100 }),
+        (spec, keep, maxAgeDays) => {
+          const runs = spec
+            .sort((a, b) => a.age - b.age)
+            .map((s, i) => ({ id: `r${i}`, startedAt: now - s.age * DAY, endedAt: s.running ? null : now }));
+          const latest = new Set(spec.flatMap((s, i) => (s.latest ? [`r${i}`] : [])));
+          const gone = new Set(forgottenRuns(runs, latest, { keep, maxAgeMs: maxAgeDays * DAY }, now));
+          runs.forEach((r, i) => {
+            const kept = i === 0 || r.endedAt === null || latest.has(r.id);
+            if (kept) expect(gone.has(r.id)).toBe(false);
+            else expect(gone.has(r.id)).toBe(i >= keep || r.startedAt < now - maxAgeDays * DAY);
+          });
+        },
+      ),
     );
   });
 });

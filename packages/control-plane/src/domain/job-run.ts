@@ -228,3 +228,40 @@ export function nextFireWithin(s: ScheduleEnd, next: number | null, now: number)
   if (next === null || scheduleEnded(s, now)) return null;
   return s.endAt !== null && next > s.endAt ? null : next;
 }
+
+/** How much run history the service provider keeps per backup job. */
+export interface RunHistoryLimits {
+  /** Runs kept per job, newest first. */
+  keep: number;
+  /** A finished run started longer ago than this is forgotten. */
+  maxAgeMs: number;
+}
+
+/** What the history sweep knows of a run. */
+export interface RunAge {
+  id: string;
+  startedAt: number;
+  endedAt: number | null;
+}
+
+/**
+ * The runs of one job to forget (with their members): those past the `keep` newest, and those
+ * started more than `maxAgeMs` before `now`. Never the newest run, never a run still going, and
+ * never one in `latestOf` (an instance's latest run, which its set in the job's view comes from).
+ *
+ * @param newestFirst the job's runs, newest first, from the newest on (positions count from it)
+ * @example forgottenRuns([r3, r2, r1], new Set(), { keep: 2, maxAgeMs: DAY }, now) // → ['r1']
+ */
+export function forgottenRuns(
+  newestFirst: readonly RunAge[],
+  latestOf: ReadonlySet<string>,
+  limits: RunHistoryLimits,
+  now: number,
+): string[] {
+  return newestFirst
+    .filter(
+      (r, i) =>
+        i > 0 && r.endedAt !== null && !latestOf.has(r.id) && (i >= limits.keep || r.startedAt < now - limits.maxAgeMs),
+    )
+    .map((r) => r.id);
+}

@@ -23,6 +23,7 @@ import type { DueSchedule, NextFireMove, ScheduleKind, ScheduleRepository } from
 import type { BackupJobScheduleRow, InstanceRow, OfferingRow, UserScheduleRow } from '../store/schema.js';
 import type { TaskRepository } from '../store/task-repository.js';
 import type { Clock } from './clock.js';
+import type { JobHistorySweep } from './job-history.js';
 import type { ProviderRounds } from './provider-rounds.js';
 import { retryTransient } from './retry.js';
 import type { RpoWatch } from './rpo-watch.js';
@@ -80,8 +81,11 @@ export class Scheduler {
     private readonly ticked: (now: number) => void,
     /** Periodic work on every provider connection (sync, prune). */
     private readonly providerRounds?: ProviderRounds,
-    /** Backup job schedules: each fire starts a run of its job (or is skipped while one goes). */
-    private readonly jobs?: { service: BackupJobs },
+    /**
+     * Backup job schedules: each fire starts a run of its job (or is skipped while one goes); and
+     * the sweep that keeps the jobs' run history within its limits.
+     */
+    private readonly jobs?: { service: BackupJobs; history?: JobHistorySweep },
     /** Told of every schedule evaluated (a metric: a tick with nothing due evaluates none). */
     private readonly evaluated: () => void = () => {},
   ) {}
@@ -109,7 +113,9 @@ export class Scheduler {
     try {
       const now = this.clock.now();
       await this.fireDue(now);
-      await this.providerRounds?.tick(now, (keys) => this.schedules.lastFiresOf(keys));
+      const lastFires = (keys: string[]) => this.schedules.lastFiresOf(keys);
+      await this.providerRounds?.tick(now, lastFires);
+      await this.jobs?.history?.tick(now, lastFires);
       await this.rpo.evaluate(await this.schedules.listSlaOfferings(), now);
       this.ticked(now);
     } finally {

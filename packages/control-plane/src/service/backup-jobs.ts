@@ -68,6 +68,9 @@ export interface JobInput {
 
 export type JobPatchInput = Partial<Omit<JobInput, 'schedules'>>;
 
+/** Members shown with each run of a runs page; the rest are paged at `…/runs/{runId}/members`. */
+export const RUN_MEMBERS_SHOWN = 10;
+
 export const jobScheduleKey = (scheduleId: string) => `job:${scheduleId}`;
 
 const actorOf = (p: Principal): Actor => ({ tokenId: p.tokenId, role: p.role });
@@ -388,19 +391,32 @@ export class BackupJobs {
     };
   }
 
+  /** A page of the job's runs, each with its member counts by set and its first members. */
   async runsPage(p: Principal, id: string, page: PageRequest) {
     const job = await this.visible(p, id);
     const runs = await this.jobs.runs(job.id, page);
-    const members = await this.jobs.membersOf(runs.items.map((r) => r.id));
+    const ids = runs.items.map((r) => r.id);
+    const counts = await this.jobs.memberCounts(ids);
+    const members = await this.jobs.membersOf(ids, RUN_MEMBERS_SHOWN);
     return {
       items: runs.items.map((r) =>
         runView(
           r,
+          counts.get(r.id),
           members.filter((m) => m.runId === r.id),
         ),
       ),
       nextCursor: runs.nextCursor,
     };
+  }
+
+  /** A page of one run's members, in the job's order (404 for a run not of this job). */
+  async runMembersPage(p: Principal, id: string, runId: string, page: PageRequest) {
+    const job = await this.visible(p, id);
+    const run = await this.jobs.getRun(runId);
+    if (!run || run.jobId !== job.id) throw new NotFoundError('backup job run', runId);
+    const members = await this.jobs.memberPage(run.id, page);
+    return { items: members.items.map(memberView), nextCursor: members.nextCursor };
   }
 
   /** Whether a job schedule is still live (the scheduler skips ended ones). */
@@ -563,7 +579,8 @@ function asRunMember(m: MemberWithTask): RunMember {
   return { instanceId: m.instanceId, position: m.position, set: m.set as JobSet };
 }
 
-function runView(r: BackupJobRunRow, members: MemberWithTask[]) {
+function runView(r: BackupJobRunRow, counts: Record<JobSet, number> | undefined, first: MemberWithTask[]) {
+  const c = counts ?? { OUTDATED: 0, ONGOING: 0, UPDATED: 0, ERROR: 0 };
   return {
     id: r.id,
     trigger: r.trigger as RunTrigger,
@@ -571,11 +588,22 @@ function runView(r: BackupJobRunRow, members: MemberWithTask[]) {
     endedAt: r.endedAt === null ? null : iso(r.endedAt),
     durationSeconds: seconds((r.endedAt ?? Date.now()) - r.startedAt),
     state: r.state,
-    members: members.map((m) => ({
-      instanceId: m.instanceId,
-      set: m.set as JobSet,
-      taskId: m.taskId,
-      error: m.errorCode ? { code: m.errorCode, message: m.errorMessage ?? '' } : null,
-    })),
+    memberCounts: {
+      total: c.OUTDATED + c.ONGOING + c.UPDATED + c.ERROR,
+      outdated: c.OUTDATED,
+      ongoing: c.ONGOING,
+      updated: c.UPDATED,
+      error: c.ERROR,
+    },
+    members: first.map(memberView),
+  };
+}
+
+function memberView(m: MemberWithTask) {
+  return {
+    instanceId: m.instanceId,
+    set: m.set as JobSet,
+    taskId: m.taskId,
+    error: m.errorCode ? { code: m.errorCode, message: m.errorMessage ?? '' } : null,
   };
 }

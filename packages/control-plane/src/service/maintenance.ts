@@ -66,8 +66,8 @@ export class MaintenanceWindows {
   }
 
   /**
-   * The scope's state for `p`: global for anyone; a zone for the sp-admin or a tenant with
-   * instances or offerings there (404 otherwise, like anything hidden); an agent for the sp-admin
+   * The scope's state for `p`: global for anyone; a zone for the sp-admin or a tenant with an
+   * offering there, its own or granted (404 otherwise, like anything hidden); an agent for the sp-admin
    * (the caller checked the role).
    */
   async get(p: Principal, scope: MaintenanceScope): Promise<MaintenanceState> {
@@ -141,7 +141,7 @@ export class MaintenanceWindows {
   private async assertVisible(p: Principal, scope: MaintenanceScope): Promise<void> {
     await this.assertExists(scope);
     if (scope.kind !== 'zone' || isSpAdmin(p)) return;
-    if (!(await this.catalog.tenantUsesZone(p.tenantId, scope.zone))) throw new NotFoundError('zone', scope.zone);
+    if (!(await this.catalog.zoneOffered(p.tenantId, scope.zone))) throw new NotFoundError('zone', scope.zone);
   }
 }
 

@@ -406,20 +406,12 @@ export class CatalogRepository {
     return pageOf(await q.execute(), page.limit);
   }
 
-  /** Whether a tenant has an instance in the zone, or an offering there (its own or granted). */
-  async tenantUsesZone(tenantId: string, zone: string): Promise<boolean> {
-    const instance = await this.db
-      .selectFrom('instances')
-      .select('id')
-      .where('tenantId', '=', tenantId)
-      .where('zone', '=', zone)
-      .limit(1)
-      .executeTakeFirst();
-    if (instance) return true;
-    const offering = await this.db
+  /** The zones where a tenant has an offering (its own or granted): the only zones it sees and works in. */
+  async offeredZones(tenantId: string, zone?: string): Promise<string[]> {
+    let q = this.db
       .selectFrom('offerings')
-      .select('offerings.id')
-      .where('offerings.zone', '=', zone)
+      .select('offerings.zone')
+      .distinct()
       .where((eb) =>
         eb.or([
           eb('offerings.tenantId', '=', tenantId),
@@ -431,10 +423,14 @@ export class CatalogRepository {
               .where('offeringGrants.tenantId', '=', tenantId),
           ),
         ]),
-      )
-      .limit(1)
-      .executeTakeFirst();
-    return offering !== undefined;
+      );
+    if (zone !== undefined) q = q.where('offerings.zone', '=', zone);
+    return (await q.orderBy('offerings.zone').execute()).map((r) => r.zone);
+  }
+
+  /** Whether a tenant has an offering (its own or granted) in the zone. */
+  async zoneOffered(tenantId: string, zone: string): Promise<boolean> {
+    return (await this.offeredZones(tenantId, zone)).length > 0;
   }
 
   async isGranted(offeringId: string, tenantId: string): Promise<boolean> {

@@ -5,6 +5,7 @@ import { ConflictError } from '../domain/errors.js';
 import { admission, MAINTENANCE_CODE, type Maintenance, type MaintenanceScope } from '../domain/maintenance.js';
 import {
   finishedState,
+  forgottenRuns,
   managedBySp,
   MEMBER_ERRORS,
   memberRefusal,
@@ -12,13 +13,14 @@ import {
   toStart,
   type Execution,
   type JobSet,
+  type RunHistoryLimits,
   type RunMember,
 } from '../domain/job-run.js';
 import { transact, type Db } from './db.js';
 import type { EventRepository } from './event-repository.js';
 import { activeMaintenance, inScope } from './maintenance-repository.js';
 import { newId } from './ids.js';
-import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
+import { decodeCursor, decodeSeqCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type {
   BackupJobMemberRow,
   BackupJobRow,
@@ -50,6 +52,9 @@ export type JobPatch = Partial<
 >;
 
 export type SchedulePatch = Partial<Pick<BackupJobScheduleRow, 'cron' | 'timezone' | 'endAfterRuns' | 'endAt'>>;
+
+/** Runs forgotten in one transaction (with up to 500 members each). */
+export const RUN_PRUNE_BATCH = 20;
 
 /** A started run, or why none started. */
 export type StartOutcome = { run: BackupJobRunRow } | { refused: 'job_locked' | 'job_running' | 'job_gone' };
@@ -246,18 +251,105 @@ export class JobRepository {
     return pageOf(await q.execute(), page.limit);
   }
 
-  /** The members of these runs in job order, with their tasks' progress. */
-  async membersOf(runIds: string[]): Promise<MemberWithTask[]> {
+  /** The members of these runs in job order (only the first `firstN` of each when given), with their tasks' progress. */
+  async membersOf(runIds: string[], firstN?: number): Promise<MemberWithTask[]> {
     if (runIds.length === 0) return [];
-    return this.db
+    let q = this.db
       .selectFrom('backupJobMembers')
       .leftJoin('tasks', 'tasks.id', 'backupJobMembers.taskId')
       .selectAll('backupJobMembers')
       .select(['tasks.percent', 'tasks.bytesDone', 'tasks.bytesTotal'])
-      .where('backupJobMembers.runId', 'in', runIds)
-      .orderBy('backupJobMembers.runId')
+      .where('backupJobMembers.runId', 'in', runIds);
+    if (firstN !== undefined) q = q.where('backupJobMembers.position', '<', firstN);
+    return q.orderBy('backupJobMembers.runId').orderBy('backupJobMembers.position').execute() as Promise<
+      MemberWithTask[]
+    >;
+  }
+
+  /** A page of one run's members in job order (the cursor: the last position seen). */
+  async memberPage(runId: string, page: PageRequest): Promise<Page<MemberWithTask & { id: number }>> {
+    const after = decodeSeqCursor(page.cursor);
+    let q = this.db
+      .selectFrom('backupJobMembers')
+      .leftJoin('tasks', 'tasks.id', 'backupJobMembers.taskId')
+      .selectAll('backupJobMembers')
+      .select(['tasks.percent', 'tasks.bytesDone', 'tasks.bytesTotal'])
+      .where('backupJobMembers.runId', '=', runId)
       .orderBy('backupJobMembers.position')
-      .execute() as Promise<MemberWithTask[]>;
+      .limit(page.limit + 1);
+    if (after !== undefined) q = q.where('backupJobMembers.position', '>', after);
+    const rows = (await q.execute()) as MemberWithTask[];
+    return pageOf(
+      rows.map((m) => ({ ...m, id: m.position })),
+      page.limit,
+    );
+  }
+
+  /** How many members of each of these runs are in each set. */
+  async memberCounts(runIds: string[]): Promise<Map<string, Record<JobSet, number>>> {
+    const counts = new Map<string, Record<JobSet, number>>();
+    if (runIds.length === 0) return counts;
+    const rows = await this.db
+      .selectFrom('backupJobMembers')
+      .select((eb) => ['runId', 'set', eb.fn.countAll<number | string>().as('n')])
+      .where('runId', 'in', runIds)
+      .groupBy(['runId', 'set'])
+      .execute();
+    for (const r of rows) {
+      const c = counts.get(r.runId) ?? { OUTDATED: 0, ONGOING: 0, UPDATED: 0, ERROR: 0 };
+      c[r.set as JobSet] = Number(r.n);
+      counts.set(r.runId, c);
+    }
+    return counts;
+  }
+
+  // --- run history ---
+
+  /** Jobs that have run, by id after `after` (the history sweep's walk). */
+  async jobsThatRan(after: string, limit: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('backupJobs')
+      .select('id')
+      .where('lastRunId', 'is not', null)
+      .where('id', '>', after)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
+  /**
+   * Forgets up to {@link RUN_PRUNE_BATCH} runs of a job past its history limits (see
+   * forgottenRuns), members first, in one transaction; answers how many. Only finished runs go,
+   * and a finished run changes no more, so a run starting or ending meanwhile is never touched.
+   */
+  async forgetRuns(jobId: string, limits: RunHistoryLimits, now: number): Promise<number> {
+    // The latest run of each instance stays: the job's sets are read from it.
+    const latest = await this.db
+      .selectFrom('backupJobMembers')
+      .select((eb) => eb.fn.max('runId').as('runId'))
+      .where('jobId', '=', jobId)
+      .groupBy('instanceId')
+      .execute();
+    const latestOf = new Set(latest.map((r) => r.runId));
+    const newestFirst = await this.db
+      .selectFrom('backupJobRuns')
+      .select(['id', 'startedAt', 'endedAt'])
+      .where('jobId', '=', jobId)
+      .orderBy('id', 'desc')
+      .limit(limits.keep + latestOf.size + RUN_PRUNE_BATCH)
+      .execute();
+    const ids = forgottenRuns(newestFirst, latestOf, limits, now).slice(0, RUN_PRUNE_BATCH);
+    if (ids.length === 0) return 0;
+    return transact(this.db, async (trx) => {
+      await trx.deleteFrom('backupJobMembers').where('runId', 'in', ids).execute();
+      const r = await trx
+        .deleteFrom('backupJobRuns')
+        .where('id', 'in', ids)
+        .where('endedAt', 'is not', null)
+        .executeTakeFirst();
+      return Number(r.numDeletedRows);
+    });
   }
 
   /** Each instance's set as its latest run left it (instances never run are absent). */

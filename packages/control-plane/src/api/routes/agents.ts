@@ -1,4 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
+import { isSpAdmin } from '../../domain/access.js';
 import { NotFoundError } from '../../domain/errors.js';
 import { principal, spAdminOnly } from '../auth.js';
 import type { ApiDeps } from '../context.js';
@@ -144,12 +145,16 @@ export function agentRoutes(deps: ApiDeps) {
       method: 'get',
       path: '/plugins',
       tags: ['Plugins'],
-      summary: 'Provider plugins available per zone, as the agents reported them',
+      summary:
+        'Provider plugins available per zone, as the agents reported them (a tenant: in the zones where it has an offering, without agent counts)',
       responses: { 200: jsonResponse(ZonePlugins, 'plugins per zone'), ...errorResponses },
     }),
     async (c) => {
-      principal(c);
-      return c.json({ items: await deps.agents.pluginsByZone() }, 200);
+      const p = principal(c);
+      const all = await deps.agents.pluginsByZone();
+      if (isSpAdmin(p)) return c.json({ items: all }, 200);
+      const zones = new Set(await deps.catalog.offeredZones(p.tenantId));
+      return c.json({ items: all.filter((e) => zones.has(e.zone)).map(({ agents: _agents, ...e }) => e) }, 200);
     },
   );
 

@@ -11,7 +11,9 @@ import {
   JobCreate,
   JobPage,
   JobPatch,
+  JobRunMemberPage,
   JobRunPage,
+  JobRunParams,
   JobSchedule,
   JobScheduleBody,
   JobScheduleParams,
@@ -165,13 +167,33 @@ export function backupJobRoutes(deps: ApiDeps) {
       method: 'get',
       path: '/backup-jobs/{id}/runs',
       tags,
-      summary: "The job's runs, newest first, each with its instances' outcome",
+      summary: "The job's runs, newest first, each with its member counts by set and its first members",
       request: { params: IdParam, query: PageQuery },
       responses: { 200: jsonResponse(JobRunPage, 'a page of runs'), ...errorResponses },
     }),
     async (c) => {
       const { p, id: jobId } = id(c, c.req.valid('param').id);
       const page = await deps.cursors.page(c, c.req.valid('query'), (q) => jobs.runsPage(p, jobId, q));
+      return c.json((await deps.audiences.of(p)).json(page) as typeof page, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/backup-jobs/{id}/runs/{runId}/members',
+      tags,
+      summary: "A run's members in the job's order, each with its set, task and error",
+      request: { params: JobRunParams, query: PageQuery },
+      responses: { 200: jsonResponse(JobRunMemberPage, 'a page of members'), ...errorResponses },
+    }),
+    async (c) => {
+      const params = c.req.valid('param');
+      const { p, id: jobId } = id(c, params.id);
+      if (!Id.safeParse(params.runId).success) throw new NotFoundError('backup job run', params.runId);
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) =>
+        jobs.runMembersPage(p, jobId, params.runId, q),
+      );
       return c.json((await deps.audiences.of(p)).json(page) as typeof page, 200);
     },
   );

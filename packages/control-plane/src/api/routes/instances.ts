@@ -1,7 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { isSpAdmin } from '../../domain/access.js';
-import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
+import { ConflictError, InputError, NotFoundError, ZoneNotOfferedError } from '../../domain/errors.js';
 import { principal, tenantScope, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
 import { errorResponses, jsonBody, jsonResponse, router } from '../openapi.js';
@@ -51,6 +51,10 @@ export function instanceRoutes(deps: ApiDeps) {
       if (!(await deps.tenants.get(tenantId))) {
         throw new InputError(`tenant ${tenantId} does not exist`, [{ path: 'tenantId', message: 'unknown tenant' }]);
       }
+      // A tenant works only in the zones it is offered: another zone, its agents and its
+      // maintenance stay hidden from it.
+      if (!isSpAdmin(p) && !(await deps.catalog.zoneOffered(tenantId, input.zone)))
+        throw new ZoneNotOfferedError(input.zone);
       if (input.agentId) {
         const agent = await deps.agents.get(input.agentId);
         if (!agent)
@@ -58,9 +62,9 @@ export function instanceRoutes(deps: ApiDeps) {
             { path: 'agentId', message: 'unknown agent' },
           ]);
         if (agent.zone !== input.zone) {
-          throw new InputError(`agent ${agent.id} is in zone ${agent.zone}, not ${input.zone}`, [
-            { path: 'agentId', message: 'agent in another zone' },
-          ]);
+          // Where another zone's agent is is the SP's to know, not a tenant's.
+          const where = isSpAdmin(p) ? `is in zone ${agent.zone}, not ${input.zone}` : `is not in zone ${input.zone}`;
+          throw new InputError(`agent ${agent.id} ${where}`, [{ path: 'agentId', message: 'agent in another zone' }]);
         }
       }
       // A locator is a claim on the SP's infrastructure: a tenant's is judged, an sp-admin's stands.

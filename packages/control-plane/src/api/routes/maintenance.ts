@@ -99,7 +99,7 @@ export function maintenanceRoutes(deps: ApiDeps) {
       method: 'get',
       path: '/zones/{zone}/maintenance',
       tags,
-      summary: 'Maintenance of one zone (a tenant: a zone it has instances or offerings in)',
+      summary: 'Maintenance of one zone (a tenant: a zone where it has an offering)',
       request: { params: ZoneParam, query: MaintenanceQuery },
       responses: getResponses,
     }),

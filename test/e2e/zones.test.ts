@@ -1,0 +1,126 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Api } from '@cairn/test-harness/api';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import {
+  enrollAgent,
+  startAgent,
+  startControlPlane,
+  type ControlPlaneProc,
+  type Proc,
+} from '@cairn/test-harness/processes';
+import { protectInstance } from '@cairn/test-harness/scenario';
+import { waitFor } from '@cairn/test-harness/wait';
+
+/*
+ * A tenant sees and works only in the zones where it has an offering (granted, or its own). Here
+ * acme is granted an offering in zone-a; zone-b has agents and offerings of the SP and of globex
+ * only. acme, as an attacker, asks for zone-b's maintenance, its plugins and agents, and tries
+ * to create an instance there.
+ */
+describe.each(backends)('zones a tenant may see (%s)', (backend) => {
+  let db: TestDatabase;
+  let cp: ControlPlaneProc;
+  let admin: Api;
+  let acme: Api;
+  let globex: Api;
+  let acmeId: string;
+  let agentB: string;
+  const agents: Proc[] = [];
+
+  beforeAll(async () => {
+    db = await freshDatabase(backend);
+    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
+    admin = new Api(cp.url, cp.adminToken);
+    const token = async (tenantId: string) =>
+      new Api(
+        cp.url,
+        (await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, { role: 'tenant-admin', name: 'ops' }))
+          .token,
+      );
+    acmeId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'acme' })).id;
+    const globexId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'globex' })).id;
+    acme = await token(acmeId);
+    globex = await token(globexId);
+    const a = await enrollAgent(cp, 'zone-a', 'host-a');
+    const b = await enrollAgent(cp, 'zone-b', 'host-b');
+    agentB = b.agentId;
+    agents.push(await startAgent(a.stateDir), await startAgent(b.stateDir));
+    await waitFor(
+      async () => (await admin.expect(200, 'GET', '/v1/plugins')).items.length === 2,
+      'both agents to report their plugins',
+    );
+    const inA = await protectInstance(admin, 'zone-a');
+    await admin.expect(201, 'POST', `/v1/offerings/${inA.offeringId}/grants`, { tenantId: acmeId });
+    const inB = await protectInstance(admin, 'zone-b');
+    await admin.expect(201, 'POST', `/v1/offerings/${inB.offeringId}/grants`, { tenantId: globexId });
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const a of agents) await a.stop();
+    await cp?.proc.stop();
+    await db?.drop();
+  });
+
+  it('shows a tenant the maintenance of its zones only; the sp-admin sees every zone', async () => {
+    expect((await acme.get('/v1/zones/zone-a/maintenance')).status).toBe(200);
+    // An instance in zone-b would be the way in: it is refused, and the view stays closed.
+    expect((await acme.post('/v1/instances', { name: 'door', zone: 'zone-b', locator: {} })).status).toBe(403);
+    const foreign = await acme.get('/v1/zones/zone-b/maintenance');
+    expect(foreign.status).toBe(404);
+    expect(foreign.body.code).toBe('not_found');
+    expect((await acme.get('/v1/zones/zone-b/maintenance?wait=ready&timeoutS=1')).status).toBe(404);
+    expect((await globex.get('/v1/zones/zone-b/maintenance')).status).toBe(200);
+    expect((await globex.get('/v1/zones/zone-a/maintenance')).status).toBe(404);
+    expect((await admin.get('/v1/zones/zone-b/maintenance')).status).toBe(200);
+    // Agents' maintenance is the SP's alone.
+    expect((await acme.get(`/v1/agents/${agentB}/maintenance`)).status).toBe(403);
+  });
+
+  it('lists a tenant the plugins of its zones only, without agent counts', async () => {
+    const mine = (await acme.expect(200, 'GET', '/v1/plugins')).items as Record<string, unknown>[];
+    expect(mine.map((p) => p['zone'])).toEqual(['zone-a']);
+    for (const p of mine) expect(p).not.toHaveProperty('agents');
+    expect(JSON.stringify(mine)).not.toContain(agentB);
+    const all = (await admin.expect(200, 'GET', '/v1/plugins')).items as Record<string, unknown>[];
+    expect(all.map((p) => [p['zone'], p['agents']])).toEqual([
+      ['zone-a', 1],
+      ['zone-b', 1],
+    ]);
+    // A tenant without any offering sees no zone at all.
+    const initech = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'initech' })).id;
+    const none = new Api(
+      cp.url,
+      (await admin.expect(201, 'POST', `/v1/tenants/${initech}/tokens`, { role: 'tenant-admin', name: 'ops' })).token,
+    );
+    expect((await none.expect(200, 'GET', '/v1/plugins')).items).toEqual([]);
+  });
+
+  it('refuses a tenant an instance in a zone where it has no offering (403 zone_not_offered), and creates nothing', async () => {
+    const before = (await acme.expect(200, 'GET', '/v1/instances?limit=500')).items.length;
+    for (const body of [
+      { name: 'sneak', zone: 'zone-b', locator: {} },
+      { name: 'sneak', zone: 'zone-b', locator: {}, agentId: agentB },
+      { name: 'sneak', zone: 'zone-nowhere', locator: {} },
+      { name: 'sneak', zone: 'zone-b', locator: {}, tenantId: acmeId },
+    ]) {
+      const r = await acme.post('/v1/instances', body);
+      expect(r.status, JSON.stringify(body)).toBe(403);
+      expect(r.body.code).toBe('zone_not_offered');
+      expect(r.body.zone).toBe(body.zone);
+      expect(r.body.detail).toContain(body.zone);
+    }
+    // In its own zone, naming another zone's agent tells it nothing of where that agent is.
+    const pinned = await acme.post('/v1/instances', { name: 'pin', zone: 'zone-a', locator: {}, agentId: agentB });
+    expect(pinned.status).toBe(400);
+    expect(JSON.stringify(pinned.body)).not.toContain('zone-b');
+    expect((await acme.expect(200, 'GET', '/v1/instances?limit=500')).items.length).toBe(before);
+    // Its own zone works; the sp-admin may still place a tenant's instance anywhere, which opens
+    // nothing of that zone to the tenant.
+    await acme.expect(201, 'POST', '/v1/instances', { name: 'ok', zone: 'zone-a', locator: {} });
+    await admin.expect(201, 'POST', '/v1/instances', { name: 'placed', zone: 'zone-b', locator: {}, tenantId: acmeId });
+    expect((await acme.get('/v1/zones/zone-b/maintenance')).status).toBe(404);
+    expect(((await acme.expect(200, 'GET', '/v1/plugins')).items as { zone: string }[]).map((p) => p.zone)).toEqual([
+      'zone-a',
+    ]);
+  });
+});
