@@ -82,12 +82,15 @@ export async function watch<T>(out: Output, read: () => Promise<T>, see: (v: T) 
       opts.onInterruptMessage(stillRunning(s, opts.watchCommand));
       if (tty) {
         const pct = typeof s.percent === 'number' ? ` ${Math.round(s.percent)}%` : '';
-        const msg = s.message ? ` ${s.message}` : '';
         clearLine();
         if (s.ended) out.note(`${s.id}: ${out.paint(s.state)}`);
         else {
-          const width = (out.streams.stderr.columns ?? 80) - 1;
-          out.streams.stderr.write(`${s.id} ${c.cyan(s.state)}${pct}${msg}`.slice(0, Math.max(width, 20)));
+          // A terminal that reports no size (0 columns, as a bare pseudo-terminal) counts as 80 wide;
+          // only the message is cut, so the line never wraps and the colour codes stay whole.
+          const width = (out.streams.stderr.columns || 80) - 1;
+          const room = width - `${s.id} ${s.state}${pct}`.length;
+          const msg = s.message && room > 1 ? ` ${s.message}`.slice(0, room) : '';
+          out.streams.stderr.write(`${s.id} ${c.cyan(s.state)}${pct}${msg}`);
           lineShown = true;
         }
       } else if (s.state !== lastState) out.note(`${s.id}: ${s.state}`);

@@ -45,6 +45,13 @@ const PROVIDER_FIELDS = {
 };
 
 /** The flags of an offering's policy; on `update` a flag left out keeps the value. */
+/** The body fields of an offering's flags; `--no-sla` is `sla: null`. */
+function offeringBody(opts: Record<string, unknown>): Record<string, unknown> {
+  const body = given(opts, OFFERING_FIELDS);
+  if (opts['sla'] === false) body['sla'] = null;
+  return body;
+}
+
 function offeringFields<A extends unknown[], O extends OptionValues, G extends OptionValues>(cmd: Command<A, O, G>) {
   return cmd
     .option('--description <text>', 'what the offering is, for tenants')
@@ -53,7 +60,12 @@ function offeringFields<A extends unknown[], O extends OptionValues, G extends O
     .option('--allow-user-schedules', 'tenants may set their own schedules')
     .option('--no-allow-user-schedules', 'tenants may not set their own schedules')
     .option('--min-interval <seconds>', "the fewest seconds between fires of a tenant's schedule", intArg(60, 86_400))
-    .option('--sla <json>', 'the SLA, {"cron", "timezone"?, "keepLast", "rpoMinutes"?}; null: none', jsonArg);
+    .option(
+      '--sla <json>',
+      'the SLA, {"cron", "timezone"?, "keepLast", "rpoMinutes"?} (Cairn or the provider runs it)',
+      jsonArg,
+    )
+    .option('--no-sla', 'no SLA');
 }
 
 const OFFERING_FIELDS = {
@@ -199,7 +211,7 @@ export function providerCommands(program: Command, app: App): void {
       ...(externalId !== undefined ? { externalId } : {}),
       allowAdhoc: false,
       allowUserSchedules: false,
-      ...given(opts, OFFERING_FIELDS),
+      ...offeringBody(opts),
     };
     app.out().one(await app.client().request('POST', '/v1/offerings', { body }), OFFERING);
   });
@@ -216,7 +228,7 @@ export function providerCommands(program: Command, app: App): void {
       .argument('<id>')
       .option('--name <name>', 'a new name'),
   ).action(async (id, opts) => {
-    const body = given(opts, OFFERING_FIELDS);
+    const body = offeringBody(opts);
     app.out().one(await app.client().request('PATCH', `/v1/offerings/${seg(id)}`, { body }), OFFERING);
   });
   offering
