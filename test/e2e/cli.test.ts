@@ -2,17 +2,16 @@
  * The `cairn` CLI, the built binary run as a child process against a real control plane and a
  * real dummy-plugin agent: contexts, every command in JSON and YAML, waiting, and exit codes.
  */
-import { execFile, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { Api } from '@cairn/test-harness/api';
+import { startCli } from '@cairn/test-harness/cli';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import {
   enrollAgent,
-  root,
   startAgent,
   startControlPlane,
   tempDir,
@@ -22,35 +21,7 @@ import {
 import { protectInstance } from '@cairn/test-harness/scenario';
 import { waitFor } from '@cairn/test-harness/wait';
 
-const CLI = path.join(root, 'packages/cli/dist/main.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The environment a run gets: none of the caller's CAIRN_* settings leak in. */
-function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
-  for (const k of Object.keys(env)) if (k.startsWith('CAIRN_')) delete env[k];
-  return { ...env, ...extra };
-}
-
-/** Starts `cairn args…`; `done` resolves with its exit code and output once it ends. */
-function start(args: string[], env: Record<string, string>): { child: ChildProcess; done: Promise<Run> } {
-  let child!: ChildProcess;
-  const done = new Promise<Run>((resolve) => {
-    child = execFile(process.execPath, [CLI, ...args], { env: cleanEnv(env), timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({
-        code: err ? (typeof err.code === 'number' ? err.code : null) : 0,
-        stdout: String(stdout),
-        stderr: String(stderr),
-      }),
-    );
-  });
-  return { child, done };
-}
+const start = startCli;
 
 /** A port nothing listens on (taken from the kernel, then let go). */
 async function closedPort(): Promise<number> {

@@ -46,14 +46,19 @@ export class App {
     return new Client(resolveTarget(g, this.env, this.readConfig(), this.configFile));
   }
 
-  /** The command that watches a task again, with the flags that chose the server (never the token). */
-  watchCommand(taskId: string): string {
+  /** `cairn <command>` with the flags that chose the server (never the token): to run it again. */
+  commandLine(command: string): string {
     const g = this.globals;
     const flags = [
       g.context !== undefined ? ` --context ${g.context}` : '',
       g.url !== undefined ? ` --url ${g.url}` : '',
     ];
-    return `cairn task watch ${taskId}${flags.join('')}`;
+    return `cairn ${command}${flags.join('')}`;
+  }
+
+  /** The command that watches a task again. */
+  watchCommand(taskId: string): string {
+    return this.commandLine(`task watch ${taskId}`);
   }
 }
 

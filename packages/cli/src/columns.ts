@@ -121,3 +121,114 @@ export const CONTEXT: Column[] = [
   col('NAME', 'name'),
   col('URL', 'url'),
 ];
+
+export const ENROLLMENT: Column[] = [col('ZONE', 'zone'), col('EXPIRES', 'expiresAt'), col('TOKEN', 'token')];
+
+export const PROVIDER: Column[] = [
+  col('ID', 'id'),
+  col('NAME', 'name'),
+  col('ZONE', 'zone'),
+  col('PLUGIN', 'plugin'),
+  col('ENDPOINT', 'endpoint'),
+  col('CREDENTIALS', 'hasCredentials', { wide: true }),
+  col('TENANT LOCATORS', 'tenantLocators', { wide: true }),
+  col('REPOSITORY', 'repositoryIdentity', { wide: true }),
+  col('CONFIG', 'config', { wide: true }),
+];
+
+/** A check of a provider's preflight. */
+export const CHECK: Column[] = [
+  col('CHECK', 'name'),
+  col('OK', 'ok'),
+  col('MESSAGE', 'message'),
+  col('ADVICE', 'advice'),
+];
+
+/** What a provider offers itself (`offering list-provider`). */
+export const PROVIDER_OFFERING: Column[] = [
+  col('EXTERNAL ID', 'externalId'),
+  col('NAME', 'name'),
+  col('DESCRIPTION', 'description'),
+];
+
+export const OFFERING: Column[] = [
+  col('ID', 'id'),
+  col('NAME', 'name'),
+  col('ZONE', 'zone'),
+  col('PROVIDER', 'providerId'),
+  col('EXTERNAL ID', 'externalId'),
+  col('AD-HOC', 'allowAdhoc'),
+  col('USER SCHEDULES', 'allowUserSchedules'),
+  col('SLA', 'sla.cron'),
+  col('TENANT', 'tenantId', { wide: true }),
+  col('MIN INTERVAL S', 'minUserScheduleIntervalS', { wide: true }),
+  col('DESCRIPTION', 'description', { wide: true }),
+  col('CREATED', 'createdAt', { wide: true }),
+];
+
+export const GRANT: Column[] = [col('OFFERING', 'offeringId'), col('TENANT', 'tenantId')];
+
+/** An instance's user schedule. */
+export const SCHEDULE: Column[] = [
+  col('INSTANCE', 'instanceId'),
+  col('CRON', 'cron'),
+  col('TIMEZONE', 'timezone'),
+  col('KEEP LAST', 'keepLast'),
+  col('NEXT RUN', 'nextRunAt'),
+];
+
+const count = (field: string) => (r: Record<string, unknown>) => {
+  const sets = r['sets'] as Record<string, unknown[]> | undefined;
+  return Array.isArray(sets?.[field]) ? sets[field].length : undefined;
+};
+
+export const JOB: Column[] = [
+  col('ID', 'id'),
+  col('NAME', 'name'),
+  col('MODE', 'mode'),
+  col('EXECUTION', 'execution'),
+  col('PRIORITY', 'priority'),
+  col('LOCKED', 'locked'),
+  { header: 'MEMBERS', get: (r) => (Array.isArray(r['instanceIds']) ? r['instanceIds'].length : undefined) },
+  col('LAST RUN', 'lastRun.state'),
+  { header: 'UPDATED', get: count('updated'), wide: true },
+  { header: 'ERROR', get: count('error'), wide: true },
+  col('KEEP LAST', 'keepLast', { wide: true }),
+  col('FS FREEZE', 'fsFreeze', { wide: true }),
+  col('TENANT', 'tenantId', { wide: true }),
+];
+
+export const JOB_SCHEDULE: Column[] = [
+  col('ID', 'id'),
+  col('CRON', 'cron'),
+  col('TIMEZONE', 'timezone'),
+  col('END', 'end'),
+  col('RUNS', 'runs'),
+  col('NEXT RUN', 'nextRunAt'),
+];
+
+const members = (set: string) => (r: Record<string, unknown>) =>
+  Array.isArray(r['members']) ? r['members'].filter((m: { set: string }) => m.set === set).length : undefined;
+
+export const JOB_RUN: Column[] = [
+  col('ID', 'id'),
+  col('TRIGGER', 'trigger'),
+  col('STATE', 'state'),
+  { header: 'UPDATED', get: members('UPDATED') },
+  { header: 'ERROR', get: members('ERROR') },
+  col('STARTED', 'startedAt'),
+  col('DURATION S', 'durationSeconds'),
+  col('ENDED', 'endedAt', { wide: true }),
+];
+
+/** One member of a job: its instance and the set its last run left it in (`job describe`). */
+export const JOB_MEMBER: Column[] = [col('#', 'position'), col('INSTANCE', 'instanceId'), col('SET', 'set')];
+
+/** A tenant's quotas, one row each. */
+export const QUOTA: Column[] = [
+  col('QUOTA', 'name'),
+  col('LIMIT', 'limit'),
+  col('USED', 'used'),
+  col('DEFAULT', 'default'),
+  col('USAGE', 'usage', { wide: true }),
+];

@@ -3,36 +3,12 @@
  * `cairn`: the command line client of the Cairn control plane. Exit codes are listed in exit.ts
  * and docs/cli.md.
  */
-import { Command, CommanderError } from '@commander-js/extra-typings';
+import { CommanderError } from '@commander-js/extra-typings';
 import pc from 'picocolors';
-import { addGlobalOptions, App } from './app.js';
-import { CLI_VERSION } from './client.js';
-import { eventCommands } from './commands/events.js';
-import { maintenanceCommands } from './commands/maintenance.js';
-import { resourceCommands } from './commands/resources.js';
-import { sessionCommands } from './commands/session.js';
-import { taskCommands } from './commands/tasks.js';
+import { App } from './app.js';
 import { CliError, EXIT } from './exit.js';
 import { colourFor } from './output.js';
-
-export function buildProgram(app: App) {
-  const program = addGlobalOptions(
-    new Command('cairn')
-      .description('Manage a Cairn backup control plane through its HTTP API.')
-      .version(CLI_VERSION)
-      .exitOverride()
-      .showHelpAfterError()
-      .configureHelp({ showGlobalOptions: true }),
-  );
-  app.bind(program);
-  const root = program as unknown as Command;
-  sessionCommands(root, app);
-  resourceCommands(root, app);
-  taskCommands(root, app);
-  eventCommands(root, app);
-  maintenanceCommands(root, app);
-  return program;
-}
+import { buildProgram } from './program.js';
 
 function fail(code: number, message: string): never {
   const red = pc.createColors(colourFor(process.stderr)).red;

@@ -19,10 +19,11 @@ function client(states: TaskView[]): Client {
   return { get: async () => states[Math.min(i++, states.length - 1)] } as unknown as Client;
 }
 
-function output(tty: boolean) {
+function output(tty: boolean, columns?: number) {
   const text = { err: '' };
   const s = new PassThrough() as unknown as NodeJS.WriteStream;
   s.isTTY = tty;
+  if (columns !== undefined) s.columns = columns;
   s.write = ((chunk: string) => ((text.err += chunk), true)) as never;
   const out = new PassThrough() as unknown as NodeJS.WriteStream;
   return { out: new Output('table', { stdout: out, stderr: s }, { NO_COLOR: '1' }), text };
@@ -60,6 +61,15 @@ describe('waitForTask', () => {
     expect(o.text.err).toBe(
       'tsk_1 running 10% step 10' + '\r\x1b[K' + 'tsk_1 running 55% step 55' + '\r\x1b[K' + 'tsk_1: succeeded\n',
     );
+  });
+
+  it('counts a terminal reporting no size as 80 wide, and cuts only the message to fit', async () => {
+    const zero = output(true, 0);
+    await waitForTask(client([task('running', 40), task('succeeded', 100)]), zero.out, 'tsk_1', opts());
+    expect(zero.text.err).toBe('tsk_1 running 40% step 40' + '\r\x1b[K' + 'tsk_1: succeeded\n');
+    const narrow = output(true, 23);
+    await waitForTask(client([task('running', 40), task('succeeded', 100)]), narrow.out, 'tsk_1', opts());
+    expect(narrow.text.err).toBe('tsk_1 running 40% step' + '\r\x1b[K' + 'tsk_1: succeeded\n');
   });
 
   it('gives up after the timeout with exit 5, saying how to watch the task again', async () => {

@@ -21,8 +21,8 @@ export interface TaskView {
 const POLL_MS = 1000;
 
 /** What to say when the wait is given up (Ctrl-C, timeout): the work goes on, and how to follow it. */
-export function stillRunning(task: { id: string; state: string }, watchCommand: string): string {
-  return `task ${task.id} is still ${task.state} on the server; the work goes on. Watch it with: ${watchCommand}`;
+export function stillRunning(what: { label: string; state: string }, watchCommand: string): string {
+  return `${what.label} is still ${what.state} on the server; the work goes on. Watch it with: ${watchCommand}`;
 }
 
 /** The exit code of an ended task and, unless it succeeded, the line that says why. */
@@ -41,14 +41,31 @@ export function outcome(task: TaskView): { code: ExitCode; message?: string } {
 export interface WaitOptions {
   /** Give up after this many seconds (exit 5); none: wait for ever. */
   timeoutS?: number | undefined;
-  /** The exact command that watches the task again, for the messages. */
+  /** The exact command that watches the work again, for the messages. */
   watchCommand: string;
   /** Called with the message to print if the wait is interrupted now (Ctrl-C); null when done. */
   onInterruptMessage: (message: string | null) => void;
   pollMs?: number;
 }
 
-export async function waitForTask(client: Client, out: Output, id: string, opts: WaitOptions): Promise<TaskView> {
+/** What a wait shows of the thing it polls: a task, a job's run. */
+export interface Seen {
+  /** The id on the progress line (`tsk_…`). */
+  id: string;
+  /** How messages name it (`task tsk_…`). */
+  label: string;
+  state: string;
+  ended: boolean;
+  percent?: number | undefined;
+  message?: string | null | undefined;
+}
+
+/**
+ * Polls `read` until what it answers has ended, printing its state on stderr: on a terminal one
+ * line rewritten with the percentage and message, else one plain line per state change. Gives
+ * up after the timeout (exit 5); Ctrl-C meanwhile prints what `onInterruptMessage` got.
+ */
+export async function watch<T>(out: Output, read: () => Promise<T>, see: (v: T) => Seen, opts: WaitOptions) {
   const tty = Boolean(out.streams.stderr.isTTY);
   const deadline = opts.timeoutS !== undefined ? Date.now() + opts.timeoutS * 1000 : Infinity;
   const c = out.errColors;
@@ -58,32 +75,31 @@ export async function waitForTask(client: Client, out: Output, id: string, opts:
     if (lineShown) out.streams.stderr.write('\r\x1b[K');
     lineShown = false;
   };
-  const path = `/v1/tasks/${encodeURIComponent(id)}`;
   try {
     for (;;) {
-      const task = await client.get<TaskView>(path);
-      opts.onInterruptMessage(stillRunning(task, opts.watchCommand));
-      const ended = (ENDED_STATES as readonly string[]).includes(task.state);
+      const value = await read();
+      const s = see(value);
+      opts.onInterruptMessage(stillRunning(s, opts.watchCommand));
       if (tty) {
-        const pct = task.progress ? ` ${Math.round(task.progress.percent)}%` : '';
-        const msg = task.progress?.message ? ` ${task.progress.message}` : '';
+        const pct = typeof s.percent === 'number' ? ` ${Math.round(s.percent)}%` : '';
         clearLine();
-        if (ended) out.note(`${task.id}: ${out.paint(task.state)}`);
+        if (s.ended) out.note(`${s.id}: ${out.paint(s.state)}`);
         else {
-          const width = (out.streams.stderr.columns ?? 80) - 1;
-          out.streams.stderr.write(`${task.id} ${c.cyan(task.state)}${pct}${msg}`.slice(0, Math.max(width, 20)));
+          // A terminal that reports no size (0 columns, as a bare pseudo-terminal) counts as 80 wide;
+          // only the message is cut, so the line never wraps and the colour codes stay whole.
+          const width = (out.streams.stderr.columns || 80) - 1;
+          const room = width - `${s.id} ${s.state}${pct}`.length;
+          const msg = s.message && room > 1 ? ` ${s.message}`.slice(0, room) : '';
+          out.streams.stderr.write(`${s.id} ${c.cyan(s.state)}${pct}${msg}`);
           lineShown = true;
         }
-      } else if (task.state !== lastState) out.note(`${task.id}: ${task.state}`);
-      lastState = task.state;
-      if (ended) return task;
+      } else if (s.state !== lastState) out.note(`${s.id}: ${s.state}`);
+      lastState = s.state;
+      if (s.ended) return value;
       const left = deadline - Date.now();
       if (left <= 0) {
         clearLine();
-        throw new CliError(
-          EXIT.timeout,
-          `timed out after ${opts.timeoutS} s: ${stillRunning(task, opts.watchCommand)}`,
-        );
+        throw new CliError(EXIT.timeout, `timed out after ${opts.timeoutS} s: ${stillRunning(s, opts.watchCommand)}`);
       }
       await new Promise((r) => setTimeout(r, Math.min(opts.pollMs ?? POLL_MS, left)));
     }
@@ -91,4 +107,21 @@ export async function waitForTask(client: Client, out: Output, id: string, opts:
     clearLine();
     opts.onInterruptMessage(null);
   }
+}
+
+export function waitForTask(client: Client, out: Output, id: string, opts: WaitOptions): Promise<TaskView> {
+  const path = `/v1/tasks/${encodeURIComponent(id)}`;
+  return watch(
+    out,
+    () => client.get<TaskView>(path),
+    (task) => ({
+      id: task.id,
+      label: `task ${task.id}`,
+      state: task.state,
+      ended: (ENDED_STATES as readonly string[]).includes(task.state),
+      percent: task.progress?.percent,
+      message: task.progress?.message,
+    }),
+    opts,
+  );
 }

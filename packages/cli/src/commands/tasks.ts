@@ -1,63 +1,73 @@
 /** `cairn backup` and `cairn task`: start work, list it, and wait for it to end. */
 import { Option, type Command } from '@commander-js/extra-typings';
-import { describeCommand, intArg, paging, pagingOptions, seg, type App } from '../app.js';
+import { describeCommand, paging, pagingOptions, seg, type App } from '../app.js';
 import { BACKUP, TASK } from '../columns.js';
-import { CliError } from '../exit.js';
-import { outcome, waitForTask, type TaskView } from '../wait.js';
+import type { TaskView } from '../wait.js';
+import { taskOrWait, timeoutOption, waitable, waitAndReport } from './common.js';
 
 const TASK_STATES = ['queued', 'dispatched', 'running', 'succeeded', 'failed', 'cancelled', 'lost'] as const;
 
-/** Waits for a task, prints it as it ended, and ends with the exit code of its outcome. */
-async function waitAndReport(app: App, id: string, timeoutS: number | undefined): Promise<void> {
-  const out = app.out();
-  const task = await waitForTask(app.client(), out, id, {
-    timeoutS,
-    watchCommand: app.watchCommand(id),
-    onInterruptMessage: (m) => (app.interruptMessage = m),
-  });
-  out.one(task, TASK);
-  const end = outcome(task);
-  if (end.message !== undefined) throw new CliError(end.code, end.message);
-}
-
-const timeoutOption = () =>
-  new Option('--timeout <seconds>', 'stop waiting after this long (exit 5); the task goes on').argParser(
-    intArg(1, 31_536_000),
-  );
-
 export function taskCommands(program: Command, app: App): void {
   const backup = program.command('backup').description('restore points, and backups to make them');
-  backup
-    .command('create')
-    .description('back up an instance now (where its offering allows ad-hoc backups)')
-    .argument('<instance>', 'the instance id')
-    .addOption(new Option('--mode <mode>', 'a full backup or an increment').choices(['FULL', 'INCREMENT'] as const))
-    .option('--wait', 'wait for the backup task to end; the exit code is its outcome')
-    .addOption(timeoutOption().implies({ wait: true }))
-    .action(async (instance, opts) => {
-      const task = await app.client().request<TaskView>('POST', `/v1/instances/${seg(instance)}/backups`, {
-        body: opts.mode ? { mode: opts.mode } : {},
-      });
-      if (!opts.wait) return app.out().one(task, TASK);
-      await waitAndReport(app, task.id, opts.timeout);
+  waitable(
+    backup
+      .command('create')
+      .description('back up an instance now (where its offering allows ad-hoc backups)')
+      .argument('<instance>', 'the instance id')
+      .addOption(new Option('--mode <mode>', 'a full backup or an increment').choices(['FULL', 'INCREMENT'] as const)),
+    'the backup task',
+  ).action(async (instance, opts) => {
+    const task = await app.client().request<TaskView>('POST', `/v1/instances/${seg(instance)}/backups`, {
+      body: opts.mode ? { mode: opts.mode } : {},
     });
+    await taskOrWait(app, task, opts);
+  });
   pagingOptions(
     backup.command('list').description('list restore points').option('--instance <id>', 'of this instance only'),
   ).action(async (opts) => {
     app.out().list(await app.client().list('/v1/backups', { instanceId: opts.instance }, paging(opts)), BACKUP);
   });
   describeCommand(backup, app, 'show a restore point', '/v1/backups');
-  backup
-    .command('delete')
-    .description('delete a restore point through its provider: prints the delete-backup task')
-    .argument('<id>')
-    .option('--wait', 'wait for the delete task to end; the exit code is its outcome')
-    .addOption(timeoutOption().implies({ wait: true }))
-    .action(async (id, opts) => {
-      const task = await app.client().request<TaskView>('DELETE', `/v1/backups/${seg(id)}`);
-      if (!opts.wait) return app.out().one(task, TASK);
-      await waitAndReport(app, task.id, opts.timeout);
-    });
+  waitable(
+    backup
+      .command('delete')
+      .description('delete a restore point through its provider: prints the delete-backup task')
+      .argument('<id>'),
+    'the delete task',
+  ).action(async (id, opts) => {
+    await taskOrWait(app, await app.client().request<TaskView>('DELETE', `/v1/backups/${seg(id)}`), opts);
+  });
+  waitable(
+    backup
+      .command('restore')
+      .description('restore a restore point: in place, or with --target-path to a path on the agent host')
+      .argument('<backup>', 'the restore point id')
+      .option('--target-path <path>', 'an absolute path on the agent host; the instance is left alone'),
+    'the restore task',
+  ).action(async (id, opts) => {
+    const body = opts.targetPath !== undefined ? { targetPath: opts.targetPath } : {};
+    await taskOrWait(
+      app,
+      await app.client().request<TaskView>('POST', `/v1/backups/${seg(id)}/restore`, { body }),
+      opts,
+    );
+  });
+  waitable(
+    backup
+      .command('restore-volume')
+      .description('restore one volume of a restore point and attach it to another instance (same tenant and zone)')
+      .argument('<backup>', 'the restore point id')
+      .requiredOption('--volume <name>', 'the volume to restore (e.g. disk-1)')
+      .requiredOption('--target-instance <id>', 'the instance it is attached to'),
+    'the restore-volume task',
+  ).action(async (id, opts) => {
+    const body = { volume: opts.volume, targetInstanceId: opts.targetInstance };
+    await taskOrWait(
+      app,
+      await app.client().request<TaskView>('POST', `/v1/backups/${seg(id)}/restore-volume`, { body }),
+      opts,
+    );
+  });
 
   const task = program.command('task').description('tasks: the work agents do');
   pagingOptions(

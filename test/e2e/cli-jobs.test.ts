@@ -1,0 +1,281 @@
+/**
+ * The `cairn` CLI's second slice, the built binary against a real control plane and a real
+ * dummy-plugin agent: a provider set up, checked and offered, an instance protected, backed up and
+ * restored, a backup job made from a file and run, maintenance refusing a backup; each command in
+ * JSON and in YAML. And `backup create --wait` under a real terminal, its progress line rewritten.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { Api } from '@cairn/test-harness/api';
+import { CLI, cliEnv, startCli } from '@cairn/test-harness/cli';
+import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import {
+  enrollAgent,
+  startAgent,
+  startControlPlane,
+  tempDir,
+  type ControlPlaneProc,
+  type Proc,
+} from '@cairn/test-harness/processes';
+import { protectInstance } from '@cairn/test-harness/scenario';
+
+const run = promisify(execFile);
+
+/** Whether util-linux `script` is here to give the CLI a pseudo-terminal. */
+async function hasScript(): Promise<boolean> {
+  try {
+    await run('sh', ['-c', 'command -v script']);
+    return true;
+  } catch {
+    console.warn('util-linux script is not installed: the terminal test is skipped');
+    return false;
+  }
+}
+
+describe.each(backends)('the cairn CLI: providers, offerings, restores and jobs (%s)', (backend) => {
+  let db: TestDatabase;
+  let cp: ControlPlaneProc;
+  let agent: Proc;
+  let api: Api;
+  let env: Record<string, string>;
+
+  const cairn = (args: string[]) => startCli(args, env).done;
+
+  beforeAll(async () => {
+    db = await freshDatabase(backend);
+    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
+    api = new Api(cp.url, cp.adminToken);
+    const enrolled = await enrollAgent(cp, 'zone-a', 'host-1');
+    agent = await startAgent(enrolled.stateDir);
+    env = { CAIRN_URL: cp.url, CAIRN_TOKEN: cp.adminToken, CAIRN_CONFIG: path.join(tempDir('cli-jobs'), 'c.yaml') };
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await cp?.proc.stop();
+    await db?.drop();
+  });
+
+  it.each(['json', 'yaml'] as const)(
+    'provider → preflight → offering → protect → backup → restore → job run → maintenance, with -o %s',
+    { timeout: 600_000 },
+    async (format) => {
+      const parse = (text: string) => (format === 'json' ? JSON.parse(text) : parseYaml(text));
+      /** Runs `cairn args -o format`, expects `code` (0 unless given) and answers the parsed stdout. */
+      const ok = async (args: string[], code = 0): Promise<any> => {
+        const r = await cairn([...args, '-o', format]);
+        expect(r, `cairn ${args.join(' ')} -o ${format}: ${r.stderr}`).toMatchObject({ code });
+        return parse(r.stdout);
+      };
+      /** Runs a command the API refuses: exit 3, nothing on stdout; answers stderr. */
+      const refused = async (args: string[]): Promise<string> => {
+        const r = await cairn([...args, '-o', format]);
+        expect(r, `cairn ${args.join(' ')}: ${r.stderr}`).toMatchObject({ code: 3, stdout: '' });
+        return r.stderr;
+      };
+      const zone = ['--zone', 'zone-a'];
+      const store = tempDir('cli-dummy-store');
+
+      const enrollment = await ok(['enrollment', 'create', '--zone', 'zone-b', '--ttl', '600']);
+      expect(enrollment).toMatchObject({ zone: 'zone-b', token: expect.any(String) });
+
+      // A provider connection, checked.
+      const config = JSON.stringify({ durationMs: 400, steps: 2, storeDir: store });
+      const prv = await ok(
+        ['provider', 'create', `dummy-${format}`, ...zone, '--plugin', '@cairn/plugin-dummy', '--config', config],
+        0,
+      );
+      expect(prv).toMatchObject({ name: `dummy-${format}`, plugin: '@cairn/plugin-dummy', hasCredentials: false });
+      expect((await ok(['provider', 'list', ...zone])).items).toContainEqual(expect.objectContaining({ id: prv.id }));
+      expect(await ok(['provider', 'describe', prv.id, ...zone])).toMatchObject({ id: prv.id, config: { steps: 2 } });
+      const updated = await ok([
+        'provider',
+        'update',
+        prv.id,
+        ...zone,
+        '--credentials',
+        '{"secret":"s3cret"}',
+        '--tenant-locators',
+        'any',
+      ]);
+      expect(updated).toMatchObject({ id: prv.id, hasCredentials: true, tenantLocators: 'any' });
+      const pre = await ok(['provider', 'preflight', prv.id, ...zone]);
+      expect(pre).toMatchObject({ ok: true, task: { kind: 'preflight', state: 'succeeded' } });
+      expect(pre.checks.map((c: { name: string }) => c.name)).toEqual(['config-valid', 'store-writable']);
+      // A failing check: exit 1, the checks still printed, the count on stderr.
+      const failing = await cairn([
+        ...['provider', 'preflight', prv.id, ...zone, '-o', format],
+        ...['--locator', '{"dummy":{"failPreflight":"store-writable"}}'],
+      ]);
+      expect(failing.code, failing.stderr).toBe(1);
+      expect(parse(failing.stdout).checks).toContainEqual(
+        expect.objectContaining({ name: 'store-writable', ok: false, advice: expect.any(String) }),
+      );
+      expect(failing.stderr).toContain('preflight: 1 of 2 checks failed');
+
+      // Offerings: the provider's own, one imported, a native one to back up with.
+      const own = await ok(['offering', 'list-provider', prv.id, ...zone]);
+      expect(own.items.map((o: { externalId: string }) => o.externalId)).toEqual(['dummy-gold', 'dummy-silver']);
+      const silver = await ok(['offering', 'import', prv.id, 'dummy-silver', ...zone, '--name', `silver-${format}`]);
+      expect(silver).toMatchObject({ externalId: 'dummy-silver', allowAdhoc: false, providerId: prv.id });
+      const native = await ok([
+        ...['offering', 'import', prv.id, ...zone, '--name', `native-${format}`],
+        ...['--allow-adhoc', '--allow-user-schedules', '--min-interval', '3600'],
+      ]);
+      expect(native).toMatchObject({ externalId: null, allowAdhoc: true, minUserScheduleIntervalS: 3600 });
+      expect((await ok(['offering', 'list'])).items).toContainEqual(expect.objectContaining({ id: native.id }));
+      expect(await ok(['offering', 'describe', silver.id])).toMatchObject({ id: silver.id, name: `silver-${format}` });
+      expect(
+        await ok(['offering', 'update', silver.id, '--description', 'second tier', '--allow-adhoc', '--no-sla']),
+      ).toMatchObject({ description: 'second tier', allowAdhoc: true, allowUserSchedules: false, sla: null });
+      const tenant = await api.expect(201, 'POST', '/v1/tenants', { name: `cli-jobs-${format}-${backend}` });
+      expect(await ok(['offering', 'grant', silver.id, '--tenant', tenant.id])).toEqual({
+        offeringId: silver.id,
+        tenantId: tenant.id,
+      });
+      expect(await ok(['offering', 'revoke', silver.id, '--tenant', tenant.id])).toMatchObject({ revoked: true });
+      expect(await ok(['offering', 'delete', silver.id])).toEqual({ id: silver.id, deleted: true });
+
+      // An instance protected, scheduled, backed up and restored.
+      const ins = await api.expect(201, 'POST', '/v1/instances', { name: `vm-${format}`, zone: 'zone-a', locator: {} });
+      expect(await ok(['instance', 'protect', ins.id, '--offering', native.id])).toMatchObject({
+        id: ins.id,
+        offeringId: native.id,
+      });
+      const cron = ['--cron', '0 3 * * *', '--timezone', 'Europe/Berlin', '--keep-last', '3'];
+      expect(await ok(['instance', 'schedule', 'set', ins.id, ...cron])).toMatchObject({
+        instanceId: ins.id,
+        keepLast: 3,
+      });
+      expect(await ok(['instance', 'schedule', 'get', ins.id])).toMatchObject({ timezone: 'Europe/Berlin' });
+      expect(await ok(['instance', 'schedule', 'delete', ins.id])).toEqual({ id: ins.id, deleted: true });
+      expect((await cairn(['instance', 'schedule', 'get', ins.id])).code).toBe(4);
+      const backup = await ok(['backup', 'create', ins.id, '--wait']);
+      expect(backup).toMatchObject({ kind: 'backup', state: 'succeeded', backupId: expect.any(String) });
+      const restore = await ok(['backup', 'restore', backup.backupId, '--wait']);
+      expect(restore).toMatchObject({ kind: 'restore', state: 'succeeded', backupId: backup.backupId });
+      const other = await api.expect(201, 'POST', '/v1/instances', {
+        name: `vm2-${format}`,
+        zone: 'zone-a',
+        locator: {},
+      });
+      expect(
+        await ok([
+          ...['backup', 'restore-volume', backup.backupId, '--volume', 'disk-1'],
+          ...['--target-instance', other.id, '--wait'],
+        ]),
+      ).toMatchObject({ kind: 'restore-volume', state: 'succeeded' });
+
+      // The provider's housekeeping.
+      expect(await ok(['provider', 'sync', prv.id, ...zone, '--wait'])).toMatchObject({
+        kind: 'sync',
+        state: 'succeeded',
+      });
+      expect(await ok(['provider', 'drift', prv.id, ...zone])).toMatchObject({
+        providerId: prv.id,
+        counts: { known: 1, vanished: 0 },
+      });
+      expect(await ok(['provider', 'prune', prv.id, ...zone, '--wait'])).toMatchObject({
+        kind: 'prune',
+        state: 'succeeded',
+      });
+
+      // A backup job from a file: the server's field errors named; then run and waited for.
+      const dir = tempDir('cli-job-file');
+      const file = path.join(dir, format === 'json' ? 'job.json' : 'job.yaml');
+      const job = { name: `nightly-${format}`, instanceIds: [ins.id], mode: 'FULL', execution: 'SEQUENTIAL' };
+      const bad = path.join(dir, 'bad.yaml');
+      fs.writeFileSync(bad, `name: bad\ninstanceIds: [ins_00000000000000000000000000]\nmode: FULL\nexecution: NOW\n`);
+      const badErr = await refused(['job', 'create', '-f', bad]);
+      expect(badErr).toMatch(/HTTP 400/);
+      expect(badErr).toMatch(/^ {2}execution: /m);
+      fs.writeFileSync(
+        file,
+        format === 'json'
+          ? JSON.stringify(job)
+          : `name: ${job.name}\ninstanceIds:\n  - ${ins.id}\nmode: FULL\nexecution: SEQUENTIAL\n`,
+      );
+      const created = await ok(['job', 'create', '-f', file, '--keep-last', '5']);
+      expect(created).toMatchObject({ ...job, keepLast: 5, locked: false });
+      expect((await ok(['job', 'list'])).items).toContainEqual(expect.objectContaining({ id: created.id }));
+      const ran = await ok(['job', 'run', created.id, '--wait']);
+      expect(ran).toMatchObject({ state: 'succeeded', members: [{ instanceId: ins.id, set: 'UPDATED' }] });
+      expect(await ok(['job', 'describe', created.id])).toMatchObject({ sets: { updated: [ins.id] } });
+      const plain = await cairn(['job', 'describe', created.id]);
+      expect(plain.stdout).toMatch(new RegExp(`^1\\s+${ins.id}\\s+UPDATED$`, 'm'));
+      expect((await ok(['job', 'runs', created.id])).items).toEqual([expect.objectContaining({ id: ran.id })]);
+      expect(await refused(['job', 'retry', created.id])).toContain('nothing_to_retry');
+      expect(await refused(['job', 'cancel', created.id])).toContain('job_not_running');
+      const sched = await ok(['job', 'schedule', 'add', created.id, '--cron', '0 4 * * *', '--end-after', '3']);
+      expect(sched).toMatchObject({ cron: '0 4 * * *', end: { afterRuns: 3 }, runs: 0 });
+      expect(
+        await ok(['job', 'schedule', 'update', created.id, sched.id, '--cron', '0 5 * * *', '--no-end']),
+      ).toMatchObject({
+        cron: '0 5 * * *',
+        end: null,
+      });
+      expect(await ok(['job', 'schedule', 'delete', created.id, sched.id])).toEqual({ id: sched.id, deleted: true });
+      expect(await ok(['job', 'priority', created.id, '60'])).toMatchObject({ priority: 60 });
+      expect(
+        await ok(['job', 'update', created.id, '--name', `renamed-${format}`, '--fs-freeze', 'AGENT']),
+      ).toMatchObject({
+        name: `renamed-${format}`,
+        fsFreeze: 'AGENT',
+      });
+      expect(await ok(['job', 'lock', created.id])).toMatchObject({ locked: true });
+      expect(await refused(['job', 'run', created.id])).toContain('job_locked');
+      expect(await ok(['job', 'unlock', created.id])).toMatchObject({ locked: false });
+
+      // Maintenance refuses a backup and a job's run: exit 3 with the window's message.
+      await ok(['maintenance', 'on', '--message', `disk swap ${format}`]);
+      try {
+        const jobErr = await refused(['job', 'run', created.id, '--wait']);
+        expect(jobErr).toContain(`disk swap ${format}`);
+        expect(jobErr).toContain('(maintenance, HTTP 503)');
+        const backupErr = await refused(['backup', 'create', ins.id, '--wait']);
+        expect(backupErr).toContain(`disk swap ${format}`);
+      } finally {
+        await ok(['maintenance', 'off']);
+      }
+      expect(await ok(['job', 'delete', created.id])).toEqual({ id: created.id, deleted: true });
+
+      // Quotas.
+      const quotas = await ok(['quota', 'get', tenant.id]);
+      expect(quotas.instances).toMatchObject({ limit: quotas.instances.default, used: 0 });
+      const set = await ok(['quota', 'set', tenant.id, 'instances=5', 'jobs=default']);
+      expect(set).toMatchObject({ instances: { limit: 5 }, jobs: { limit: quotas.jobs.default } });
+      expect(await refused(['quota', 'set', tenant.id, 'bogus=1'])).toMatch(/HTTP 400/);
+      expect((await cairn(['quota', 'set', tenant.id, 'instances=many'])).code).toBe(2);
+
+      // Unprotect keeps the restore points; a provider no offering uses is deleted.
+      expect(await ok(['instance', 'unprotect', ins.id])).toEqual({ items: [], nextCursor: null });
+      const spare = await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
+        name: `spare-${format}`,
+        plugin: '@cairn/plugin-dummy',
+      });
+      expect(await ok(['provider', 'delete', spare.id, ...zone])).toEqual({ id: spare.id, deleted: true });
+    },
+  );
+
+  it('backup create --wait on a terminal rewrites one progress line, through at least two percentages', async (ctx) => {
+    if (!(await hasScript())) return ctx.skip();
+    const slow = await protectInstance(api, 'zone-a', { config: { durationMs: 6000, steps: 6 } });
+    const cmd = [process.execPath, CLI, 'backup', 'create', slow.instanceId, '--wait']
+      .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
+      .join(' ');
+    // util-linux script: the command gets a pseudo-terminal; -e answers its exit code.
+    const r = await run('script', ['-q', '-e', '-c', cmd, '/dev/null'], {
+      env: cliEnv({ ...env, TERM: 'xterm', COLUMNS: '120' }),
+      timeout: 120_000,
+    });
+    const percents = new Set([...r.stdout.matchAll(/ running (\d+)%/g)].map((m) => m[1]));
+    expect(percents.size, r.stdout).toBeGreaterThanOrEqual(2);
+    // The line is rewritten in place, and the outcome ends it.
+    expect(r.stdout).toContain('\r\x1b[K');
+    expect(r.stdout).toMatch(/tsk_\S+: \S*succeeded/);
+  });
+});
