@@ -1,10 +1,9 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type Store } from '@cairn/control-plane';
-import { Api } from '@cairn/test-harness/api';
+import type { Store } from '@cairn/control-plane';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import { startControlPlane, tempDir, type ControlPlaneProc } from '@cairn/test-harness/processes';
-import { assignOffering } from '@cairn/test-harness/scenario';
+import { manySchedules, SCALE_KINDS } from '@cairn/test-harness/schedules';
 import { clockEnv, setClock, tickedAt } from '@cairn/test-harness/clock';
 import { waitFor } from '@cairn/test-harness/wait';
 
@@ -14,17 +13,7 @@ const T0 = '2026-03-28T18:00:00Z';
 /** Twelve hours later, across the change to summer time in Paris (2026-03-29T01:00Z). */
 const T1 = '2026-03-29T06:00:00Z';
 
-/** Expressions and their fire times in (T0, T1], counted by hand: the latest and how many. */
-const KINDS = [
-  // Every quarter hour: 48 fire times, the last at 06:00Z.
-  { cron: '*/15 * * * *', timezone: 'UTC', fireAt: '2026-03-29T06:00:00.000Z', fires: 48 },
-  // Every hour in Paris: each UTC hour is one local hour (02:00 local is skipped, 03:00 is 01:00Z).
-  { cron: '0 * * * *', timezone: 'Europe/Paris', fireAt: '2026-03-29T06:00:00.000Z', fires: 12 },
-  // 02:30 local does not exist on 29 March in Paris: it fires at the change, 01:00Z.
-  { cron: '30 2 * * *', timezone: 'Europe/Paris', fireAt: '2026-03-29T01:00:00.000Z', fires: 1 },
-  // Even hours in New York (EDT, UTC-4): 20, 22, 00, 02, 04, 06 Z.
-  { cron: '0 */2 * * *', timezone: 'America/New_York', fireAt: '2026-03-29T06:00:00.000Z', fires: 6 },
-];
+const KINDS = SCALE_KINDS;
 
 async function metric(cp: ControlPlaneProc, name: string): Promise<number> {
   const text = await (await fetch(`${cp.url}/metrics`)).text();
@@ -38,76 +27,14 @@ describe.each(backends)('2,000 schedules on %s', (backend) => {
   let cp: ControlPlaneProc;
   let store: Store;
   let clock: string;
-  const ids: string[] = [];
+  let ids: string[] = [];
 
   beforeAll(async () => {
     db = await freshDatabase(backend);
     clock = path.join(tempDir('cairn-clock-'), 'now');
     setClock(clock, T0);
     cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env: clockEnv(clock) });
-    const admin = new Api(cp.url, cp.adminToken);
-    const tenantId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'many' })).id as string;
-    const providerId = (
-      await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
-        name: 'p',
-        plugin: '@cairn/plugin-dummy',
-        tenantLocators: 'any',
-        config: { durationMs: 0, steps: 1, sizeBytes: 1000 },
-      })
-    ).id as string;
-    const offeringId = (
-      await admin.expect(201, 'POST', '/v1/offerings', {
-        name: 'self',
-        zone: 'zone-a',
-        providerId,
-        allowAdhoc: false,
-        allowUserSchedules: true,
-      })
-    ).id as string;
-    await admin.expect(201, 'POST', `/v1/offerings/${offeringId}/grants`, { tenantId });
-    const first = (await admin.expect(201, 'POST', '/v1/instances', {
-      name: 'i-0',
-      zone: 'zone-a',
-      locator: { vm: 'i-0' },
-      tenantId,
-    })) as { id: string };
-    await assignOffering(admin, first.id, offeringId);
-    // The other instances and every schedule in bulk, as the product stores them: a schedule's
-    // next fire time is not computed when it is set (null), the scheduler's next tick does it.
-    store = openStore(db.url);
-    const template = (await store.db
-      .selectFrom('instances')
-      .selectAll()
-      .where('id', '=', first.id)
-      .executeTakeFirst())!;
-    const t0 = Date.parse(T0);
-    for (let i = 0; i < SCHEDULES; i++) ids.push(i === 0 ? first.id : `ins_scale_${String(i).padStart(5, '0')}`);
-    for (let i = 0; i < SCHEDULES; i += 500) {
-      const chunk = ids.slice(i, i + 500);
-      const others = chunk.filter((id) => id !== first.id);
-      if (others.length > 0)
-        await store.db
-          .insertInto('instances')
-          .values(others.map((id) => ({ ...template, id, name: id, locator: JSON.stringify({ vm: id }) })))
-          .execute();
-      await store.db
-        .insertInto('userSchedules')
-        .values(
-          chunk.map((instanceId, j) => {
-            const k = KINDS[(i + j) % KINDS.length]!;
-            return {
-              instanceId,
-              tenantId,
-              cron: k.cron,
-              timezone: k.timezone,
-              keepLast: 3,
-              createdAt: t0,
-              updatedAt: t0,
-            };
-          }),
-        )
-        .execute();
-    }
+    ({ store, ids } = await manySchedules(cp, db.url, SCHEDULES, KINDS, T0));
   }, 300_000);
 
   afterAll(async () => {
