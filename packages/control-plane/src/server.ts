@@ -14,7 +14,7 @@ import { Metrics } from './observability/metrics.js';
 import { fileClock, systemClock } from './scheduler/clock.js';
 import { ProviderRounds } from './scheduler/provider-rounds.js';
 import { RpoWatch } from './scheduler/rpo-watch.js';
-import { Scheduler } from './scheduler/scheduler.js';
+import { FIRES_PER_TRANSACTION, Scheduler } from './scheduler/scheduler.js';
 import { BackupJobs } from './service/backup-jobs.js';
 import { EventFeed } from './service/event-feed.js';
 import { WaiterQuota } from './domain/hold-quota.js';
@@ -211,6 +211,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     ),
     { service: backupJobs },
     () => metrics.schedulesEvaluated.inc(),
+    FIRES_PER_TRANSACTION[store.dialect],
   );
   const app = createApp(
     {

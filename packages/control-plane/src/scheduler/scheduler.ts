@@ -16,7 +16,7 @@ import { jobScheduleKey, type BackupJobs } from '../service/backup-jobs.js';
 import type { Operations } from '../service/operations.js';
 import { slaScheduleKey, userScheduleKey } from '../service/schedules.js';
 import type { CatalogRepository, Sla } from '../store/catalog-repository.js';
-import type { Db } from '../store/db.js';
+import type { Db, Dialect } from '../store/db.js';
 import type { EventRepository, InstanceEvent } from '../store/event-repository.js';
 import { afterCommit, inRequestTransaction } from '../store/request-scope.js';
 import type { DueSchedule, NextFireMove, ScheduleKind, ScheduleRepository } from '../store/schedule-repository.js';
@@ -30,10 +30,11 @@ import type { RpoWatch } from './rpo-watch.js';
 /** Schedules read per query of the due ones. */
 const BATCH = 500;
 /**
- * Due fires claimed and run per transaction: one set of batched reads and inserts for them all,
- * a few ms of work (SQLite runs it on the event loop) before the loop gets a turn.
+ * Due fires claimed and run per transaction (one set of batched reads and inserts for them all),
+ * by store. SQLite runs a transaction on the event loop from start to end: 20 fires are a few ms
+ * of it. MySQL answers over the network, the loop free meanwhile: larger batches, fewer commits.
  */
-const FIRES_PER_TRANSACTION = 50;
+export const FIRES_PER_TRANSACTION: Record<Dialect, number> = { sqlite: 20, mysql: 100 };
 
 /** A due schedule read for evaluation, whichever its kind. */
 interface Evaluated {
@@ -94,6 +95,8 @@ export class Scheduler {
     private readonly jobs?: { service: BackupJobs },
     /** Told of every schedule evaluated (a metric: a tick with nothing due evaluates none). */
     private readonly evaluated: () => void = () => {},
+    /** Due fires per transaction (see FIRES_PER_TRANSACTION). */
+    private readonly firesPerTransaction = FIRES_PER_TRANSACTION.sqlite,
   ) {}
 
   start(): void {
@@ -142,6 +145,8 @@ export class Scheduler {
         (d) => !tried.has(`${d.kind}:${d.id}`),
       );
       if (batch.length === 0) return;
+      // On SQLite each read runs on the event loop: it gets a turn between them.
+      await setImmediate();
       const ids = (kind: ScheduleKind) => batch.filter((d) => d.kind === kind).map((d) => d.id);
       const [users, offerings, jobSchedules] = await Promise.all([
         this.schedules.userSchedulesByIds(ids('user')),
@@ -179,7 +184,9 @@ export class Scheduler {
           version: s.updatedAt,
           job: s,
         });
+      await setImmediate();
       const last = await this.schedules.lastFiresOf([...rows.values()].map((r) => r.key));
+      await setImmediate();
       const moves: NextFireMove[] = [];
       const fires: Fire[] = [];
       for (const d of batch) {
@@ -193,12 +200,12 @@ export class Scheduler {
         else moves.push(fire);
       }
       // Schedules with nothing due: their next fire times move, no claim needed.
-      for (let i = 0; i < moves.length; i += FIRES_PER_TRANSACTION) {
-        await this.schedules.moveNextFires(moves.slice(i, i + FIRES_PER_TRANSACTION));
+      for (let i = 0; i < moves.length; i += this.firesPerTransaction) {
+        await this.schedules.moveNextFires(moves.slice(i, i + this.firesPerTransaction));
         await setImmediate();
       }
-      for (let i = 0; i < fires.length; i += FIRES_PER_TRANSACTION) {
-        await this.fireBatch(fires.slice(i, i + FIRES_PER_TRANSACTION), now);
+      for (let i = 0; i < fires.length; i += this.firesPerTransaction) {
+        await this.fireBatch(fires.slice(i, i + this.firesPerTransaction), now);
         await setImmediate();
       }
     }
