@@ -1,17 +1,19 @@
 /**
  * Benchmark entry point: `npx pnpm@10 bench dispatch [--tasks N] [--agents K] [--stores sqlite,mysql]`,
  * `npx pnpm@10 bench restic [--size-mib N] [--repeat R]` or `npx pnpm@10 bench tenants [--minutes M]
- * [--stores sqlite,mysql]` (the root script builds first, then runs this file with tsx).
+ * [--stores sqlite,mysql]`, `npx pnpm@10 bench schedules [--schedules N] [--stores sqlite,mysql]` (the root script builds first, then runs this file with tsx).
  */
 import { parseArgs } from 'node:util';
 import type { Backend } from '@cairn/test-harness/databases';
 import { interrupted, runDispatchBench } from './dispatch.js';
 import { resticInterrupted, runResticBench } from './restic.js';
+import { runSchedulesBench, schedulesInterrupted } from './schedules.js';
 import { runTenantsBench, tenantsInterrupted } from './tenants.js';
 
 const USAGE = `usage: pnpm bench dispatch [--tasks N] [--agents K] [--stores sqlite,mysql]
        pnpm bench restic [--size-mib N] [--repeat R]
        pnpm bench tenants [--minutes M] [--stores sqlite,mysql]
+       pnpm bench schedules [--schedules N] [--stores sqlite,mysql]
 
   dispatch   no-op backup tasks through control plane + agents vs. a bare WebSocket baseline
   --tasks    tasks per run (default 2000)
@@ -27,6 +29,10 @@ const USAGE = `usage: pnpm bench dispatch [--tasks N] [--agents K] [--stores sql
   tenants    a quiet tenant's schedule fires, reads and the event-loop delay, alone and then
              beside a tenant at its quota limits (every schedule at the floor)
   --minutes  minutes measured per phase (default 3)
+
+  schedules  the scheduler's catch-up of N user schedules after 12 h down vs. the same rows
+             written bare through Kysely; event-loop delay; targets catch-up < 5 s, loop < 50 ms
+  --schedules  how many user schedules (default 10000)
 `;
 
 function usage(problem: string): never {
@@ -52,13 +58,14 @@ try {
       'size-mib': { type: 'string' },
       repeat: { type: 'string' },
       minutes: { type: 'string' },
+      schedules: { type: 'string' },
     },
   });
 } catch (err) {
   usage((err as Error).message);
 }
 const [benchmark, ...extra] = parsed.positionals;
-if (benchmark !== 'dispatch' && benchmark !== 'restic' && benchmark !== 'tenants')
+if (benchmark !== 'dispatch' && benchmark !== 'restic' && benchmark !== 'tenants' && benchmark !== 'schedules')
   usage(benchmark ? `unknown benchmark "${benchmark}"` : 'which benchmark?');
 if (extra.length > 0) usage(`unexpected arguments: ${extra.join(' ')}`);
 
@@ -76,8 +83,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const)
   process.once(signal, () => {
     stopping = true;
     process.stderr.write(`\n${signal}: cleaning up\n`);
-    void Promise.allSettled([interrupted(), resticInterrupted(), tenantsInterrupted()]).finally(() =>
-      process.exit(130),
+    void Promise.allSettled([interrupted(), resticInterrupted(), tenantsInterrupted(), schedulesInterrupted()]).finally(
+      () => process.exit(130),
     );
   });
 
@@ -86,6 +93,11 @@ try {
     await runResticBench({
       sizeMib: positiveInt('size-mib', parsed.values['size-mib'], 1024),
       repeat: positiveInt('repeat', parsed.values.repeat, 1),
+    });
+  else if (benchmark === 'schedules')
+    await runSchedulesBench({
+      schedules: positiveInt('schedules', parsed.values.schedules, 10_000),
+      ...(stores ? { stores } : {}),
     });
   else if (benchmark === 'tenants')
     await runTenantsBench({ minutes: positiveInt('minutes', parsed.values.minutes, 3), ...(stores ? { stores } : {}) });

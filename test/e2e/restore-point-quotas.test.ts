@@ -306,6 +306,38 @@ describe.each(backends)('per-offering restore point and byte quotas (%s)', (back
     expect((await backupTasks(admin, ins)).length + (await backupTasks(admin, other)).length).toBe(3);
   });
 
+  it("several of a tenant's schedules due at one fire time: the quota admits as many backups as it has room for, each other fire is skipped naming it", async () => {
+    const h = await tenant();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await instance(h.id, gold));
+    await setQuotas(h.id, { restorePointsPerOffering: 2 });
+    for (const id of ids)
+      await h.api.expect(200, 'PUT', `/v1/instances/${id}/schedule`, {
+        cron: '0 2 * * *',
+        timezone: 'UTC',
+        keepLast: 1,
+      });
+
+    // The five fires are due together: claimed and judged in one batch, each backup counting toward the next.
+    await step('2026-05-11T02:00:00Z');
+    const made = (await Promise.all(ids.map((id) => backupTasks(admin, id)))).flat();
+    expect(made).toHaveLength(2);
+    const skipped = (await Promise.all(ids.map((id) => eventsOf(admin, 'schedule.skipped', id)))).flat();
+    expect(skipped).toHaveLength(3);
+    for (const e of skipped)
+      expect(e).toMatchObject({
+        tenantId: h.id,
+        data: { fireAt: '2026-05-11T02:00:00.000Z', quota: 'restorePointsPerOffering' },
+      });
+    // Every instance had its fire: a backup or a skip, never both.
+    const perInstance = await Promise.all(
+      ids.map(
+        async (id) => (await backupTasks(admin, id)).length + (await eventsOf(admin, 'schedule.skipped', id)).length,
+      ),
+    );
+    expect(perInstance).toEqual([1, 1, 1, 1, 1]);
+  });
+
   it('answers 400 naming the field to a bad value of a per-offering quota, and changes nothing', async () => {
     const g = await tenant();
     await setQuotas(g.id, { restorePointsPerOffering: 7, bytesPerOffering: 5000 });

@@ -1,29 +1,19 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type Store } from '@cairn/control-plane';
-import { Api } from '@cairn/test-harness/api';
+import type { Store } from '@cairn/control-plane';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import { startControlPlane, tempDir, type ControlPlaneProc } from '@cairn/test-harness/processes';
-import { assignOffering } from '@cairn/test-harness/scenario';
+import { manySchedules, SCALE_KINDS } from '@cairn/test-harness/schedules';
 import { clockEnv, setClock, tickedAt } from '@cairn/test-harness/clock';
 import { waitFor } from '@cairn/test-harness/wait';
 
-const SCHEDULES = 10_000;
+/** Enough to catch up in many batches; the 10,000 of the performance target are bench/schedules.ts's. */
+const SCHEDULES = 2_000;
 const T0 = '2026-03-28T18:00:00Z';
 /** Twelve hours later, across the change to summer time in Paris (2026-03-29T01:00Z). */
 const T1 = '2026-03-29T06:00:00Z';
 
-/** Expressions and their fire times in (T0, T1], counted by hand: the latest and how many. */
-const KINDS = [
-  // Every quarter hour: 48 fire times, the last at 06:00Z.
-  { cron: '*/15 * * * *', timezone: 'UTC', fireAt: '2026-03-29T06:00:00.000Z', fires: 48 },
-  // Every hour in Paris: each UTC hour is one local hour (02:00 local is skipped, 03:00 is 01:00Z).
-  { cron: '0 * * * *', timezone: 'Europe/Paris', fireAt: '2026-03-29T06:00:00.000Z', fires: 12 },
-  // 02:30 local does not exist on 29 March in Paris: it fires at the change, 01:00Z.
-  { cron: '30 2 * * *', timezone: 'Europe/Paris', fireAt: '2026-03-29T01:00:00.000Z', fires: 1 },
-  // Even hours in New York (EDT, UTC-4): 20, 22, 00, 02, 04, 06 Z.
-  { cron: '0 */2 * * *', timezone: 'America/New_York', fireAt: '2026-03-29T06:00:00.000Z', fires: 6 },
-];
+const KINDS = SCALE_KINDS;
 
 async function metric(cp: ControlPlaneProc, name: string): Promise<number> {
   const text = await (await fetch(`${cp.url}/metrics`)).text();
@@ -32,81 +22,19 @@ async function metric(cp: ControlPlaneProc, name: string): Promise<number> {
   return Number(m[1]);
 }
 
-describe.each(backends)('10,000 schedules on %s', (backend) => {
+describe.each(backends)('2,000 schedules on %s', (backend) => {
   let db: TestDatabase;
   let cp: ControlPlaneProc;
   let store: Store;
   let clock: string;
-  const ids: string[] = [];
+  let ids: string[] = [];
 
   beforeAll(async () => {
     db = await freshDatabase(backend);
     clock = path.join(tempDir('cairn-clock-'), 'now');
     setClock(clock, T0);
     cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env: clockEnv(clock) });
-    const admin = new Api(cp.url, cp.adminToken);
-    const tenantId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'many' })).id as string;
-    const providerId = (
-      await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
-        name: 'p',
-        plugin: '@cairn/plugin-dummy',
-        tenantLocators: 'any',
-        config: { durationMs: 0, steps: 1, sizeBytes: 1000 },
-      })
-    ).id as string;
-    const offeringId = (
-      await admin.expect(201, 'POST', '/v1/offerings', {
-        name: 'self',
-        zone: 'zone-a',
-        providerId,
-        allowAdhoc: false,
-        allowUserSchedules: true,
-      })
-    ).id as string;
-    await admin.expect(201, 'POST', `/v1/offerings/${offeringId}/grants`, { tenantId });
-    const first = (await admin.expect(201, 'POST', '/v1/instances', {
-      name: 'i-0',
-      zone: 'zone-a',
-      locator: { vm: 'i-0' },
-      tenantId,
-    })) as { id: string };
-    await assignOffering(admin, first.id, offeringId);
-    // The other instances and every schedule in bulk, as the product stores them: a schedule's
-    // next fire time is not computed when it is set (null), the scheduler's next tick does it.
-    store = openStore(db.url);
-    const template = (await store.db
-      .selectFrom('instances')
-      .selectAll()
-      .where('id', '=', first.id)
-      .executeTakeFirst())!;
-    const t0 = Date.parse(T0);
-    for (let i = 0; i < SCHEDULES; i++) ids.push(i === 0 ? first.id : `ins_scale_${String(i).padStart(5, '0')}`);
-    for (let i = 0; i < SCHEDULES; i += 500) {
-      const chunk = ids.slice(i, i + 500);
-      const others = chunk.filter((id) => id !== first.id);
-      if (others.length > 0)
-        await store.db
-          .insertInto('instances')
-          .values(others.map((id) => ({ ...template, id, name: id, locator: JSON.stringify({ vm: id }) })))
-          .execute();
-      await store.db
-        .insertInto('userSchedules')
-        .values(
-          chunk.map((instanceId, j) => {
-            const k = KINDS[(i + j) % KINDS.length]!;
-            return {
-              instanceId,
-              tenantId,
-              cron: k.cron,
-              timezone: k.timezone,
-              keepLast: 3,
-              createdAt: t0,
-              updatedAt: t0,
-            };
-          }),
-        )
-        .execute();
-    }
+    ({ store, ids } = await manySchedules(cp, db.url, SCHEDULES, KINDS, T0));
   }, 300_000);
 
   afterAll(async () => {
@@ -115,7 +43,7 @@ describe.each(backends)('10,000 schedules on %s', (backend) => {
     await db?.drop();
   });
 
-  it('a tick with none of them due evaluates none; after 12 hours down, each catches up once with its exact missed count, in under 5 s, the event loop never held 50 ms', async () => {
+  it('a tick with none of them due evaluates none; after 12 hours down, each catches up once with its exact missed count and a caught_up event', async () => {
     // The first tick after they were stored computes every schedule's next fire time (none is due).
     setClock(clock, '2026-03-28T18:00:01Z');
     await tickedAt(cp, '2026-03-28T18:00:01Z');
@@ -147,14 +75,28 @@ describe.each(backends)('10,000 schedules on %s', (backend) => {
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('fireAt', '>', Date.parse(T0))
       .executeTakeFirst())!.n;
-    // Waits long enough to measure a slow catch-up (the bound is asserted below, with the figure).
+    // Waits long enough for a slow catch-up: the time is printed, not asserted (bench/schedules.ts
+    // holds the figures against the targets). Watched in the store: a scrape would reset the
+    // loop-delay histogram read below.
+    await waitFor(
+      async () =>
+        Number(
+          (await store.db
+            .selectFrom('scheduleFires')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .where('fireAt', '>', Date.parse(T0))
+            .executeTakeFirst())!.n,
+        ) >= SCHEDULES,
+      `every fire of the catch-up at ${T1} claimed`,
+      600_000,
+    );
+    const lagMaxMs = (await metric(cp, 'cairn_process_nodejs_eventloop_lag_max_seconds')) * 1000;
     await waitFor(
       async () => (await metric(cp, 'cairn_scheduler_tick_clock_seconds')) >= Date.parse(T1) / 1000,
       `the catch-up tick at ${T1}`,
       600_000,
     );
     const catchUpS = (performance.now() - started) / 1000;
-    const lagMaxMs = (await metric(cp, 'cairn_process_nodejs_eventloop_lag_max_seconds')) * 1000;
     console.log(
       `[schedule-scale ${backend}] catch-up of ${SCHEDULES} schedules after 12 h: ${catchUpS.toFixed(2)} s from restart to the tick's end; ` +
         `event-loop delay during catch-up (after ${claimedBeforeWindow} claimed before the first scrape): max ${lagMaxMs.toFixed(1)} ms`,
@@ -184,7 +126,14 @@ describe.each(backends)('10,000 schedules on %s', (backend) => {
       .where('type', '=', 'schedule.caught_up')
       .executeTakeFirst();
     expect(Number(caughtUp!.n)).toBe(ids.filter((_, i) => KINDS[i % KINDS.length]!.fires > 1).length);
-    expect(catchUpS, `catch-up took ${catchUpS.toFixed(2)} s`).toBeLessThan(5);
-    expect(lagMaxMs, `event-loop delay max ${lagMaxMs.toFixed(1)} ms`).toBeLessThan(50);
+    // One backup task per schedule's fire (no agent runs them: they stay queued), none doubled.
+    const tasks = await store.db
+      .selectFrom('tasks')
+      .select(['instanceId', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('kind', '=', 'backup')
+      .groupBy('instanceId')
+      .execute();
+    expect(tasks).toHaveLength(SCHEDULES);
+    expect(tasks.filter((t) => Number(t.n) !== 1)).toEqual([]);
   }, 900_000);
 });

@@ -15,7 +15,7 @@ import { fileClock, systemClock } from './scheduler/clock.js';
 import { ProviderRounds } from './scheduler/provider-rounds.js';
 import { JobHistorySweep } from './scheduler/job-history.js';
 import { RpoWatch } from './scheduler/rpo-watch.js';
-import { Scheduler } from './scheduler/scheduler.js';
+import { FIRES_PER_TRANSACTION, Scheduler } from './scheduler/scheduler.js';
 import { BackupJobs } from './service/backup-jobs.js';
 import { EventFeed } from './service/event-feed.js';
 import { WaiterQuota } from './domain/hold-quota.js';
@@ -221,6 +221,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       ),
     },
     () => metrics.schedulesEvaluated.inc(),
+    FIRES_PER_TRANSACTION[store.dialect],
   );
   const app = createApp(
     {

@@ -16,8 +16,8 @@ import { jobScheduleKey, type BackupJobs } from '../service/backup-jobs.js';
 import type { Operations } from '../service/operations.js';
 import { slaScheduleKey, userScheduleKey } from '../service/schedules.js';
 import type { CatalogRepository, Sla } from '../store/catalog-repository.js';
-import type { Db } from '../store/db.js';
-import type { EventRepository } from '../store/event-repository.js';
+import type { Db, Dialect } from '../store/db.js';
+import type { EventRepository, InstanceEvent } from '../store/event-repository.js';
 import { afterCommit, inRequestTransaction } from '../store/request-scope.js';
 import type { DueSchedule, NextFireMove, ScheduleKind, ScheduleRepository } from '../store/schedule-repository.js';
 import type { BackupJobScheduleRow, InstanceRow, OfferingRow, UserScheduleRow } from '../store/schema.js';
@@ -30,8 +30,12 @@ import type { RpoWatch } from './rpo-watch.js';
 
 /** Schedules read per query of the due ones. */
 const BATCH = 500;
-/** The longest stretch of scheduling work before the event loop gets a turn. */
-const YIELD_AFTER_MS = 5;
+/**
+ * Due fires claimed and run per transaction (one set of batched reads and inserts for them all),
+ * by store. SQLite runs a transaction on the event loop from start to end: 20 fires are a few ms
+ * of it. MySQL answers over the network, the loop free meanwhile: larger batches, fewer commits.
+ */
+export const FIRES_PER_TRANSACTION: Record<Dialect, number> = { sqlite: 20, mysql: 100 };
 
 /** A due schedule read for evaluation, whichever its kind. */
 interface Evaluated {
@@ -45,6 +49,13 @@ interface Evaluated {
   user?: UserScheduleRow;
   offering?: OfferingRow;
   job?: BackupJobScheduleRow;
+}
+
+/** A due fire of a schedule: what to claim and where its next fire time moves. */
+interface Fire {
+  schedule: Evaluated;
+  due: DueFire;
+  move: NextFireMove;
 }
 
 interface Target {
@@ -88,6 +99,8 @@ export class Scheduler {
     private readonly jobs?: { service: BackupJobs; history?: JobHistorySweep },
     /** Told of every schedule evaluated (a metric: a tick with nothing due evaluates none). */
     private readonly evaluated: () => void = () => {},
+    /** Due fires per transaction (see FIRES_PER_TRANSACTION). */
+    private readonly firesPerTransaction = FIRES_PER_TRANSACTION.sqlite,
   ) {}
 
   start(): void {
@@ -126,16 +139,20 @@ export class Scheduler {
   /**
    * Fires what is due at `now`: only the schedules whose next fire time (kept on their rows) has
    * passed or is not computed yet, read in bounded batches. Each is evaluated once per tick (one
-   * that fails stays due for the next), and the event loop gets a turn every few ms of work.
+   * that fails stays due for the next). Due fires are claimed and run in batches, each batch one
+   * transaction; the event loop gets a turn between them.
    */
   private async fireDue(now: number): Promise<void> {
     const tried = new Set<string>();
-    let slice = performance.now();
+    /** Fire arithmetic of this tick, per expression and starting point: schedules alike share it. */
+    const arithmetic = new Map<string, { due: DueFire | null; next: number | null }>();
     for (;;) {
       const batch = (await this.schedules.dueSchedules(now, BATCH + tried.size)).filter(
         (d) => !tried.has(`${d.kind}:${d.id}`),
       );
       if (batch.length === 0) return;
+      // On SQLite each read runs on the event loop: it gets a turn between them.
+      await setImmediate();
       const ids = (kind: ScheduleKind) => batch.filter((d) => d.kind === kind).map((d) => d.id);
       const [users, offerings, jobSchedules] = await Promise.all([
         this.schedules.userSchedulesByIds(ids('user')),
@@ -173,28 +190,44 @@ export class Scheduler {
           version: s.updatedAt,
           job: s,
         });
+      await setImmediate();
       const last = await this.schedules.lastFiresOf([...rows.values()].map((r) => r.key));
+      await setImmediate();
+      const moves: NextFireMove[] = [];
+      const fires: Fire[] = [];
       for (const d of batch) {
         tried.add(`${d.kind}:${d.id}`);
         const row = rows.get(`${d.kind}:${d.id}`);
         // Gone since the batch was read (deleted, its SLA cleared): nothing to fire.
         if (!row) continue;
-        try {
-          await this.evaluate(d, row, last.get(row.key), now);
-        } catch (err) {
-          this.log.warn({ err, schedule: row.key }, 'schedule could not be fired; tried again next tick');
-        }
-        if (performance.now() - slice >= YIELD_AFTER_MS) {
-          await setImmediate();
-          slice = performance.now();
-        }
+        this.evaluated();
+        const fire = this.evaluate(d, row, last.get(row.key), now, arithmetic);
+        if ('due' in fire) fires.push(fire);
+        else moves.push(fire);
+      }
+      // Schedules with nothing due: their next fire times move, no claim needed.
+      for (let i = 0; i < moves.length; i += this.firesPerTransaction) {
+        await this.schedules.moveNextFires(moves.slice(i, i + this.firesPerTransaction));
+        await setImmediate();
+      }
+      for (let i = 0; i < fires.length; i += this.firesPerTransaction) {
+        await this.fireBatch(fires.slice(i, i + this.firesPerTransaction), now);
+        await setImmediate();
       }
     }
   }
 
-  /** One due schedule: claims its fire if one passed, and moves its next fire time forward. */
-  private async evaluate(d: DueSchedule, s: Evaluated, lastFire: number | undefined, now: number): Promise<void> {
-    this.evaluated();
+  /**
+   * One due schedule: its fire if one passed (with the move of its next fire time), else the move
+   * alone. Pure arithmetic, shared by the schedules of one expression and starting point.
+   */
+  private evaluate(
+    d: DueSchedule,
+    s: Evaluated,
+    lastFire: number | undefined,
+    now: number,
+    arithmetic: Map<string, { due: DueFire | null; next: number | null }>,
+  ): Fire | NextFireMove {
     const move = (next: number | null): NextFireMove => ({
       kind: d.kind,
       id: d.id,
@@ -202,127 +235,163 @@ export class Scheduler {
       setAt: s.version,
       next: next ?? NO_NEXT_FIRE,
     });
-    let cal: CronCalendar;
-    try {
-      cal = cronCalendar(s.cron, s.timezone);
-    } catch (err) {
-      // A schedule stored before its expression was checked must not stop the others.
-      this.log.warn(
-        { err, schedule: s.key, cron: s.cron, timezone: s.timezone },
-        'schedule cannot be evaluated; skipped',
-      );
-      await this.schedules.moveNextFire(move(null));
-      return;
-    }
     const since = fireSince(lastFire, s.setAt);
-    const due = dueFire(cal, since, now);
-    let next = nextFire(cal, Math.max(since, now));
+    const known = `${s.timezone} ${s.cron} ${since}`;
+    let times = arithmetic.get(known);
+    if (!times) {
+      let cal: CronCalendar;
+      try {
+        cal = cronCalendar(s.cron, s.timezone);
+      } catch (err) {
+        // A schedule stored before its expression was checked must not stop the others.
+        this.log.warn(
+          { err, schedule: s.key, cron: s.cron, timezone: s.timezone },
+          'schedule cannot be evaluated; skipped',
+        );
+        return move(null);
+      }
+      times = { due: dueFire(cal, since, now), next: nextFire(cal, Math.max(since, now)) };
+      arithmetic.set(known, times);
+    }
+    const due = times.due;
+    let next = times.next;
     if (s.job) {
       // An ended schedule, or a fire time after its end, does not run.
-      if (this.jobs!.service.ended(s.job) || (next !== null && s.job.endAt !== null && next > s.job.endAt)) next = null;
-      if (due && (this.jobs!.service.ended(s.job) || (s.job.endAt !== null && due.fireAt > s.job.endAt))) {
-        await this.schedules.moveNextFire(move(next));
-        return;
-      }
+      const ended = this.jobs!.service.ended(s.job);
+      if (ended || (next !== null && s.job.endAt !== null && next > s.job.endAt)) next = null;
+      if (due && (ended || (s.job.endAt !== null && due.fireAt > s.job.endAt))) return move(next);
     }
-    if (!due) {
-      await this.schedules.moveNextFire(move(next));
+    if (!due) return move(next);
+    return { schedule: s, due, move: move(next) };
+  }
+
+  /**
+   * Claims a batch of fires and runs those it won, in one transaction: nothing of it is left
+   * half done by a crash. When some of its fires were claimed by another replica meanwhile, or
+   * one of them fails, the batch rolls back and its fires go one transaction each, so each is
+   * claimed (or fails) on its own.
+   */
+  private async fireBatch(fires: Fire[], now: number): Promise<void> {
+    let contended = false;
+    const run = () =>
+      retryTransient(() =>
+        inRequestTransaction(this.root, async () => {
+          contended = false;
+          const won = await this.schedules.claimFires(
+            fires.map((f) => ({ scheduleKey: f.schedule.key, fireAt: f.due.fireAt, missed: f.due.missed })),
+            now,
+          );
+          if (!won) {
+            contended = true;
+            return false;
+          }
+          const mine = fires.filter((f) => won.has(f.schedule.key));
+          if (mine.length === 0) return false;
+          // Claimed before any task exists: whoever loses the claim does nothing (the winner
+          // moves the next fire time).
+          await this.schedules.moveNextFires(mine.map((f) => f.move));
+          await this.run(mine, now);
+          return true;
+        }),
+      );
+    if (fires.length === 1) {
+      try {
+        await run();
+      } catch (err) {
+        this.log.warn({ err, schedule: fires[0]!.schedule.key }, 'schedule could not be fired; tried again next tick');
+      }
       return;
     }
-    const moved = move(next);
-    if (s.job) {
-      const job = s.job;
-      await this.claimed(s.key, due, now, moved, async () => {
-        const outcome = await this.jobs!.service.fire(job, due.fireAt);
-        afterCommit(() => this.log.info({ schedule: s.key, fireAt: due.fireAt, outcome }, 'job schedule fired'));
-      });
-    } else if (s.user) {
-      const instanceId = s.user.instanceId;
-      await this.fire(s.key, 'user', due, now, moved, async () => {
-        const instance = await this.catalog.getInstance(instanceId);
-        if (!instance) return [];
-        const offering = instance.offeringId ? await this.catalog.getOffering(instance.offeringId) : undefined;
-        return [{ instance, offering }];
-      });
-    } else {
-      const o = s.offering!;
-      await this.fire(s.key, 'sla', due, now, moved, async () => {
-        // An instance whose provider runs (or may be about to run) the schedule is not Cairn's to fire.
-        const instances = await this.catalog.instancesCairnFires(o.id);
-        return instances.map((instance) => ({ instance, offering: o }));
-      });
+    try {
+      await run();
+    } catch (err) {
+      this.log.debug({ err, fires: fires.length }, 'a batch of fires failed; firing them one at a time');
+      contended = true;
+    }
+    if (!contended) return;
+    for (const f of fires) {
+      await this.fireBatch([f], now);
+      await setImmediate();
     }
   }
 
-  /** Runs `work` in the transaction that claims the fire; a lost claim does nothing. */
-  private async claimed(
-    key: string,
-    due: DueFire,
-    now: number,
-    next: NextFireMove,
-    work: () => Promise<void>,
-  ): Promise<void> {
-    await retryTransient(() =>
-      inRequestTransaction(this.root, async () => {
-        // Claimed before any task exists: whoever loses the claim rolls back and does nothing
-        // (the winner moves the next fire time).
-        if (!(await this.schedules.claimFire(key, due.fireAt, due.missed, now))) return false;
-        await this.schedules.moveNextFire(next);
-        await work();
-        return true;
-      }),
+  /** The work of claimed fires: job runs, and each target instance's backup or skip. */
+  private async run(fires: Fire[], now: number): Promise<void> {
+    for (const f of fires) {
+      const job = f.schedule.job;
+      if (!job) continue;
+      const outcome = await this.jobs!.service.fire(job, f.due.fireAt);
+      afterCommit(() =>
+        this.log.info({ schedule: f.schedule.key, fireAt: f.due.fireAt, outcome }, 'job schedule fired'),
+      );
+    }
+    const users = fires.filter((f) => f.schedule.user);
+    const instances = await this.catalog.instancesByIds(users.map((f) => f.schedule.user!.instanceId));
+    const offerings = await this.catalog.offeringsByIds(
+      [...instances.values()].flatMap((i) => (i.offeringId ? [i.offeringId] : [])),
     );
-  }
-
-  private async fire(
-    key: string,
-    kind: 'user' | 'sla',
-    due: DueFire,
-    now: number,
-    next: NextFireMove,
-    targets: () => Promise<Target[]>,
-  ): Promise<void> {
-    await this.claimed(key, due, now, next, async () => {
+    const targets: { fire: Fire; kind: 'user' | 'sla'; targets: Target[] }[] = [];
+    for (const f of fires) {
+      if (f.schedule.user) {
+        const instance = instances.get(f.schedule.user.instanceId);
+        const offering = instance?.offeringId ? offerings.get(instance.offeringId) : undefined;
+        targets.push({ fire: f, kind: 'user', targets: instance ? [{ instance, offering }] : [] });
+      } else if (f.schedule.offering) {
+        const o = f.schedule.offering;
+        // An instance whose provider runs (or may be about to run) the schedule is not Cairn's to fire.
+        const of = await this.catalog.instancesCairnFires(o.id);
+        targets.push({ fire: f, kind: 'sla', targets: of.map((instance) => ({ instance, offering: o })) });
+      }
+    }
+    const every = targets.flatMap((t) =>
+      t.targets.map((x) => ({ ...x, priority: t.kind === 'sla' ? SLA_PRIORITY : USER_SCHEDULE_PRIORITY })),
+    );
+    const active = await this.tasks.activeBackupsOf(every.map((t) => t.instance.id));
+    const backups = await this.operations.scheduledBackups(
+      every.flatMap(({ instance, offering, priority }) => (offering ? [{ instance, offering, priority }] : [])),
+    );
+    const events: InstanceEvent[] = [];
+    for (const { fire, kind, targets: of } of targets) {
+      const { schedule, due } = fire;
       const fireAt = new Date(due.fireAt).toISOString();
+      const priority = kind === 'sla' ? SLA_PRIORITY : USER_SCHEDULE_PRIORITY;
       let made = 0;
-      for (const { instance, offering } of await targets()) {
-        const data = { schedule: key, fireAt, missed: due.missed };
+      for (const { instance, offering } of of) {
+        const data = { schedule: schedule.key, fireAt, missed: due.missed };
         if (due.missed > 0) {
-          await this.events.forInstance(
-            {
-              tenantId: instance.tenantId,
-              instanceId: instance.id,
-              type: 'schedule.caught_up',
-              message: `${due.missed} fire time(s) passed while no control plane ran; running once for ${fireAt}`,
-              data,
-            },
-            now,
-          );
+          events.push({
+            tenantId: instance.tenantId,
+            instanceId: instance.id,
+            type: 'schedule.caught_up',
+            message: `${due.missed} fire time(s) passed while no control plane ran; running once for ${fireAt}`,
+            data,
+          });
         }
-        const priority = kind === 'sla' ? SLA_PRIORITY : USER_SCHEDULE_PRIORITY;
         const plan = planFire({
           kind,
-          activeBackupTaskId: await this.tasks.activeBackupOf(instance.id),
+          activeBackupTaskId: active.get(instance.id),
           userSchedulesAllowed: offering?.allowUserSchedules === 1,
-          quota: offering ? await this.operations.scheduledBackupRefusal(instance, offering, priority) : undefined,
+          quota: offering ? backups.refusal(instance, offering, priority) : undefined,
         });
         if (plan.action === 'skip' || !offering) {
-          await this.events.forInstance(
-            {
-              tenantId: instance.tenantId,
-              instanceId: instance.id,
-              type: 'schedule.skipped',
-              message: `scheduled backup for ${fireAt} skipped: ${plan.action === 'skip' ? plan.reason : 'the instance has no offering'}`,
-              data: plan.action === 'skip' && plan.quota ? { ...data, quota: plan.quota } : data,
-            },
-            now,
-          );
+          events.push({
+            tenantId: instance.tenantId,
+            instanceId: instance.id,
+            type: 'schedule.skipped',
+            message: `scheduled backup for ${fireAt} skipped: ${plan.action === 'skip' ? plan.reason : 'the instance has no offering'}`,
+            data: plan.action === 'skip' && plan.quota ? { ...data, quota: plan.quota } : data,
+          });
           continue;
         }
-        await this.operations.scheduledBackup(instance, offering, priority);
+        // A later fire of this batch on the same instance finds this backup active.
+        active.set(instance.id, backups.add(instance, offering, priority));
         made++;
       }
-      afterCommit(() => this.log.info({ schedule: key, fireAt, missed: due.missed, tasks: made }, 'schedule fired'));
-    });
+      afterCommit(() =>
+        this.log.info({ schedule: schedule.key, fireAt, missed: due.missed, tasks: made }, 'schedule fired'),
+      );
+    }
+    await this.events.forInstances(events, now);
+    await backups.write();
   }
 }

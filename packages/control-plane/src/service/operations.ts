@@ -14,7 +14,10 @@ import { admission } from '../domain/maintenance.js';
 import { waitingPlace, type WaiterQuota } from '../domain/hold-quota.js';
 import { parsePreflight, type PreflightReport } from '../domain/preflight.js';
 import { quotaBinds } from '../domain/quotas.js';
-import type { QuotaRepository } from '../store/quota-repository.js';
+import type { BackupStarts, QuotaRepository } from '../store/quota-repository.js';
+import type { QuotaExceeded } from '../domain/quotas.js';
+import { newId } from '../store/ids.js';
+import { currentTransaction } from '../store/request-scope.js';
 import { LocatorClaims } from './locator-claims.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import { isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
@@ -108,15 +111,6 @@ export class Operations {
   }
 
   /**
-   * Why a scheduled backup of `instance` through `offering` at `priority` may not start: a
-   * per-offering quota it is at (only where the quotas bind work of that priority), else undefined.
-   * Call it in the transaction that then makes the task (the scheduler's claim of the fire).
-   */
-  async scheduledBackupRefusal(instance: InstanceRow, offering: OfferingRow, priority: number) {
-    return quotaBinds(priority) ? this.quotas.backupRefusal(instance.tenantId, offering.id) : undefined;
-  }
-
-  /**
    * A backup maintenance covers is not queued: it is recorded failed at once (code `maintenance`,
    * the scope's message), so the tenant sees why in the task and its event.
    */
@@ -128,33 +122,45 @@ export class Operations {
   }
 
   /**
-   * A scheduled backup of `instanceId` through `offering` (its SLA or the user schedule of an
-   * instance on it): the tenant's own task, at the schedule's priority. Not subject to allowAdhoc.
+   * Scheduled backups made together, in the transaction that claimed their fires (a batch of the
+   * scheduler's): each of `targets` (instance, offering, schedule priority) may then be judged
+   * against the per-offering quotas ({@link ScheduledBackups.refusal}), added, and all added
+   * written at once. Locks the tenants whose quotas bind and counts their usage first.
    */
-  async scheduledBackup(instance: InstanceRow, offering: OfferingRow, priority: number): Promise<TaskRow> {
-    const provider = await this.catalog.getProvider(offering.providerId);
-    if (!provider)
-      throw new ConflictError(`provider connection ${offering.providerId} no longer exists`, 'no_provider');
-    const task: NewTask = {
-      kind: 'backup',
-      tenantId: instance.tenantId,
-      instanceId: instance.id,
-      backupId: null,
-      offeringId: offering.id,
-      providerId: provider.id,
-      plugin: provider.plugin,
-      zone: instance.zone,
-      pinnedAgentId: instance.agentId,
-      priority,
-      params: {
-        instanceId: instance.id,
-        instanceName: instance.name,
-        locator: JSON.parse(instance.locator) as unknown,
-        mode: 'FULL',
-        ...(offering.externalId ? { offeringExternalId: offering.externalId } : {}),
-      },
-    };
-    return (await this.refusedByMaintenance(task)) ?? this.queue(task);
+  async scheduledBackups(
+    targets: readonly { instance: InstanceRow; offering: OfferingRow; priority: number }[],
+  ): Promise<ScheduledBackups> {
+    const bound = targets
+      .filter((t) => quotaBinds(t.priority))
+      .map((t) => ({ tenantId: t.instance.tenantId, offeringId: t.offering.id }));
+    const trx = currentTransaction();
+    if (!trx) throw new Error('scheduled backups are made in the transaction that claims their fires');
+    const starts = bound.length > 0 ? await this.quotas.backupStarts(bound, trx) : undefined;
+    return new ScheduledBackups(starts, (tasks) => this.makeScheduled(tasks));
+  }
+
+  /** Writes scheduled backup tasks: a backup maintenance covers is recorded refused, the others queued. */
+  private async makeScheduled(
+    added: readonly { id: string; instance: InstanceRow; offering: OfferingRow; priority: number }[],
+  ): Promise<TaskRow[]> {
+    const providers = new Map<string, ProviderRow>();
+    for (const providerId of new Set(added.map((a) => a.offering.providerId))) {
+      const provider = await this.catalog.getProvider(providerId);
+      if (!provider) throw new ConflictError(`provider connection ${providerId} no longer exists`, 'no_provider');
+      providers.set(providerId, provider);
+    }
+    const scopes = added.length > 0 ? await this.maintenance.active() : [];
+    const made: TaskRow[] = [];
+    const queued: NewTask[] = [];
+    for (const a of added) {
+      const task = scheduledTask(a.id, a.instance, a.offering, providers.get(a.offering.providerId)!, a.priority);
+      const verdict = admission(task.kind, scopes, { zone: task.zone, agentId: task.pinnedAgentId });
+      if (verdict.allowed) queued.push(task);
+      else made.push(await this.tasks.createRefused(task, { code: verdict.code, message: verdict.message }));
+    }
+    made.push(...(await this.tasks.createMany(queued)));
+    if (queued.length > 0) this.wake();
+    return made;
   }
 
   /**
@@ -577,5 +583,70 @@ export class Operations {
     const task = await this.tasks.requestCancel(taskId);
     this.wake();
     return task;
+  }
+}
+
+/**
+ * The task of a scheduled backup of `instance` through `offering` (its SLA or the user schedule
+ * of an instance on it): the tenant's own task, at the schedule's priority. Not subject to allowAdhoc.
+ */
+function scheduledTask(
+  id: string,
+  instance: InstanceRow,
+  offering: OfferingRow,
+  provider: ProviderRow,
+  priority: number,
+): NewTask {
+  return {
+    id,
+    kind: 'backup',
+    tenantId: instance.tenantId,
+    instanceId: instance.id,
+    backupId: null,
+    offeringId: offering.id,
+    providerId: provider.id,
+    plugin: provider.plugin,
+    zone: instance.zone,
+    pinnedAgentId: instance.agentId,
+    priority,
+    params: {
+      instanceId: instance.id,
+      instanceName: instance.name,
+      locator: JSON.parse(instance.locator) as unknown,
+      mode: 'FULL',
+      ...(offering.externalId ? { offeringExternalId: offering.externalId } : {}),
+    },
+  };
+}
+
+/** Scheduled backups of one batch of fires (see Operations.scheduledBackups). */
+export class ScheduledBackups {
+  private readonly added: { id: string; instance: InstanceRow; offering: OfferingRow; priority: number }[] = [];
+
+  constructor(
+    private readonly starts: BackupStarts | undefined,
+    private readonly make: (added: ScheduledBackups['added']) => Promise<TaskRow[]>,
+  ) {}
+
+  /**
+   * Why a scheduled backup of `instance` through `offering` at `priority` may not start: a
+   * per-offering quota it is at (only where the quotas bind work of that priority; the backups
+   * added before count), else undefined.
+   */
+  refusal(instance: InstanceRow, offering: OfferingRow, priority: number): QuotaExceeded | undefined {
+    return quotaBinds(priority) ? this.starts!.refusal(instance.tenantId, offering.id) : undefined;
+  }
+
+  /** Adds a backup (written by {@link write}), counted toward the quotas; answers its task's id. */
+  add(instance: InstanceRow, offering: OfferingRow, priority: number): string {
+    const id = newId('tsk');
+    this.added.push({ id, instance, offering, priority });
+    if (quotaBinds(priority)) this.starts!.started(instance.tenantId, offering.id);
+    return id;
+  }
+
+  /** Writes every backup added, in the claim's transaction. */
+  async write(): Promise<TaskRow[]> {
+    return this.added.length === 0 ? [] : this.make(this.added);
   }
 }

@@ -335,6 +335,17 @@ export class CatalogRepository {
     return this.db.selectFrom('offerings').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
+  /** The offerings of `ids` that exist (a bounded batch). */
+  async offeringsByIds(ids: readonly string[]): Promise<Map<string, OfferingRow>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.db
+      .selectFrom('offerings')
+      .selectAll()
+      .where('id', 'in', [...new Set(ids)])
+      .execute();
+    return new Map(rows.map((r) => [r.id, r]));
+  }
+
   /** Changes apply from the next fire: a new SLA's fire times count from `slaSetAt`. */
   async updateOffering(
     id: string,
@@ -489,6 +500,17 @@ export class CatalogRepository {
 
   async getInstance(id: string): Promise<InstanceRow | undefined> {
     return this.db.selectFrom('instances').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** The instances of `ids` that exist (a bounded batch). */
+  async instancesByIds(ids: readonly string[]): Promise<Map<string, InstanceRow>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.db
+      .selectFrom('instances')
+      .selectAll()
+      .where('id', 'in', [...new Set(ids)])
+      .execute();
+    return new Map(rows.map((r) => [r.id, r]));
   }
 
   async listInstances(page: PageRequest, tenantId?: string): Promise<Page<InstanceRow>> {

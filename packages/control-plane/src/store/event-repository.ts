@@ -4,6 +4,31 @@ import type { Database, EventRow, TaskRow } from './schema.js';
 
 type Trx = Transaction<Database>;
 
+/** An event about an instance (a schedule's fire). */
+export interface InstanceEvent {
+  tenantId: string;
+  instanceId: string | null;
+  type: string;
+  message: string;
+  data?: unknown;
+}
+
+function taskEvent(task: TaskRow, type: string, message: string, now: number, data?: object): Insertable<EventRow> {
+  return {
+    tenantId: task.tenantId,
+    type,
+    at: now,
+    message,
+    taskId: task.id,
+    instanceId: task.instanceId,
+    jobId: null,
+    agentId: task.agentId,
+    data: data === undefined ? null : JSON.stringify(data),
+    sourceAgentId: null,
+    sourceSeq: null,
+  };
+}
+
 /**
  * The append-only event log. Events are written inside the transaction of the change they
  * describe (a task moving, an agent's report), so a change and its event commit together; every
@@ -15,40 +40,48 @@ export class EventRepository {
 
   /** An event about `task`, written in `trx`; `data` is stored as JSON. */
   async forTask(trx: Trx, task: TaskRow, type: string, message: string, now: number, data?: object): Promise<void> {
-    await this.append(trx, {
-      tenantId: task.tenantId,
-      type,
-      at: now,
-      message,
-      taskId: task.id,
-      instanceId: task.instanceId,
-      jobId: null,
-      agentId: task.agentId,
-      data: data === undefined ? null : JSON.stringify(data),
-      sourceAgentId: null,
-      sourceSeq: null,
-    });
+    await this.append(trx, taskEvent(task, type, message, now, data));
+  }
+
+  /** One event about each of `tasks` (made together), in one insert in `trx`. */
+  async forTasks(
+    trx: Trx,
+    tasks: TaskRow[],
+    type: string,
+    message: (task: TaskRow) => string,
+    now: number,
+  ): Promise<void> {
+    await this.appendMany(
+      trx,
+      tasks.map((t) => taskEvent(t, type, message(t), now)),
+    );
   }
 
   /** An event about an instance (a schedule's fire), in the current transaction or one of its own. */
-  async forInstance(
-    e: { tenantId: string; instanceId: string | null; type: string; message: string; data?: unknown },
-    now: number,
-  ): Promise<void> {
+  async forInstance(e: InstanceEvent, now: number): Promise<void> {
+    await this.forInstances([e], now);
+  }
+
+  /** Events about instances (a batch of schedule fires), in one insert, in the current transaction or one of its own. */
+  async forInstances(events: InstanceEvent[], now: number): Promise<void> {
+    if (events.length === 0) return;
     await transact(this.db, (trx) =>
-      this.append(trx, {
-        tenantId: e.tenantId,
-        type: e.type,
-        at: now,
-        message: e.message,
-        taskId: null,
-        instanceId: e.instanceId,
-        jobId: null,
-        agentId: null,
-        data: e.data === undefined ? null : JSON.stringify(e.data),
-        sourceAgentId: null,
-        sourceSeq: null,
-      }),
+      this.appendMany(
+        trx,
+        events.map((e) => ({
+          tenantId: e.tenantId,
+          type: e.type,
+          at: now,
+          message: e.message,
+          taskId: null,
+          instanceId: e.instanceId,
+          jobId: null,
+          agentId: null,
+          data: e.data === undefined ? null : JSON.stringify(e.data),
+          sourceAgentId: null,
+          sourceSeq: null,
+        })),
+      ),
     );
   }
 
@@ -59,8 +92,14 @@ export class EventRepository {
   }
 
   async append(trx: Trx, row: Insertable<EventRow>): Promise<void> {
+    await this.appendMany(trx, [row]);
+  }
+
+  /** Events written together: one clock tick (they commit as one), one insert, ids in the order given. */
+  async appendMany(trx: Trx, rows: Insertable<EventRow>[]): Promise<void> {
+    if (rows.length === 0) return;
     await this.tickClock(trx);
-    await trx.insertInto('events').values(row).execute();
+    await trx.insertInto('events').values(rows).execute();
   }
 
   /**

@@ -160,13 +160,29 @@ export class QuotaRepository {
    * the backup task must be written in that same transaction, so concurrent starts take their turn.
    */
   async backupRefusal(tenantId: string, offeringId: string, trx?: Trx): Promise<QuotaExceeded | undefined> {
-    const judge = async (t: Trx) => {
-      await lockTenant(t, tenantId);
-      const used = (await this.offeringUsage(t, tenantId, offeringId, true)).get(offeringId) ?? NOTHING;
-      const verdict = checkBackupStart(offeringId, await this.overrides(tenantId, t), used);
-      return verdict.ok ? undefined : verdict.problem;
-    };
+    const judge = async (t: Trx) =>
+      (await this.backupStarts([{ tenantId, offeringId }], t)).refusal(tenantId, offeringId);
     return trx ? judge(trx) : transact(this.db, judge);
+  }
+
+  /**
+   * For backups starting together in one transaction (a batch of schedule fires), of tenants in
+   * offerings: what {@link backupRefusal} would say of each in turn, as each one started counts
+   * toward the next. Locks the tenants' rows (in id order) and counts once per tenant and
+   * offering, in `trx`; the backup tasks must be written in that transaction.
+   */
+  async backupStarts(pairs: readonly { tenantId: string; offeringId: string }[], trx: Trx): Promise<BackupStarts> {
+    const tenants = [...new Set(pairs.map((p) => p.tenantId))].sort();
+    for (const tenantId of tenants) await lockTenant(trx, tenantId);
+    const overrides = new Map<string, QuotaOverrides>();
+    for (const tenantId of tenants) overrides.set(tenantId, await this.overrides(tenantId, trx));
+    const used = new Map<string, OfferingUsage>();
+    for (const { tenantId, offeringId } of pairs) {
+      const key = `${tenantId} ${offeringId}`;
+      if (used.has(key)) continue;
+      used.set(key, (await this.offeringUsage(trx, tenantId, offeringId, true)).get(offeringId) ?? NOTHING);
+    }
+    return new BackupStarts(overrides, used);
   }
 
   /** Refuses (403 quota_exceeded, naming the quota and offering) a backup {@link backupRefusal} would not start. */
@@ -286,6 +302,32 @@ export class QuotaRepository {
       .where(column, '=', owner);
     const row = await (locking && this.dialect === 'mysql' ? q.forUpdate() : q).executeTakeFirstOrThrow();
     return Number(row.n);
+  }
+}
+
+/** Per-offering quota verdicts for backups starting together (see QuotaRepository.backupStarts). */
+export class BackupStarts {
+  constructor(
+    private readonly overrides: Map<string, QuotaOverrides>,
+    private readonly used: Map<string, OfferingUsage>,
+  ) {}
+
+  /** Why one more backup of the tenant may not start in the offering now, or undefined. */
+  refusal(tenantId: string, offeringId: string): QuotaExceeded | undefined {
+    const verdict = checkBackupStart(offeringId, this.overrides.get(tenantId) ?? {}, this.usage(tenantId, offeringId));
+    return verdict.ok ? undefined : verdict.problem;
+  }
+
+  /** One more backup started: a task in flight, counted as a restore point. */
+  started(tenantId: string, offeringId: string): void {
+    const u = this.usage(tenantId, offeringId);
+    this.used.set(`${tenantId} ${offeringId}`, { ...u, restorePoints: u.restorePoints + 1 });
+  }
+
+  private usage(tenantId: string, offeringId: string): OfferingUsage {
+    const u = this.used.get(`${tenantId} ${offeringId}`);
+    if (!u) throw new Error(`no usage counted for tenant ${tenantId} in offering ${offeringId}`);
+    return u;
   }
 }
 

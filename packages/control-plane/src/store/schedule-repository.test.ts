@@ -67,6 +67,62 @@ describe.each(backends)('schedule store (%s)', (backend) => {
     expect(await schedules.lastFireOf('user:nothing')).toBeUndefined();
   });
 
+  it('claims a batch of fires in one insert; a batch another caller claimed part of tells nothing (its caller goes one by one), a later fire wins', async () => {
+    const keys = (...ks: string[]) => ks.map((k) => `user:ins_b${k}`);
+    const claim = (ks: string[], fireAt: number) => ks.map((scheduleKey) => ({ scheduleKey, fireAt, missed: 2 }));
+    expect(await schedules.claimFires(claim(keys('1', '2', '3'), 10_000), 1)).toEqual(new Set(keys('1', '2', '3')));
+    // Claimed again, by a replica that read the same state: none is this caller's.
+    expect(await schedules.claimFire(keys('2')[0]!, 10_000, 2, 2)).toBe(false);
+    // Part of the batch claimed already (ins_b1): the insert cannot tell which were this caller's.
+    expect(await schedules.claimFires(claim(keys('4', '1', '5'), 10_000), 3)).toBeUndefined();
+    // Overlapping batches at once: exactly one caller gets its whole batch.
+    const racing = await Promise.all(
+      Array.from({ length: 6 }, () => schedules.claimFires(claim(keys('6', '7', '8'), 10_000), 4)),
+    );
+    expect(racing.filter((r) => r !== undefined)).toEqual([new Set(keys('6', '7', '8'))]);
+    // A later fire of one of them was claimed: that one is not run and leaves no row; the older
+    // fire of each won one goes.
+    expect(await schedules.claimFire(keys('9')[0]!, 30_000, 0, 5)).toBe(true);
+    expect(await schedules.claimFires(claim(keys('9', '1', '2'), 20_000), 6)).toEqual(new Set(keys('1', '2')));
+    const rows = await store.db
+      .selectFrom('scheduleFires')
+      .select(['scheduleKey', 'fireAt', 'missed'])
+      .where('scheduleKey', 'in', keys('1', '2', '9'))
+      .orderBy('scheduleKey')
+      .execute();
+    expect(rows.map((r) => [r.scheduleKey, Number(r.fireAt), Number(r.missed)])).toEqual([
+      [keys('1')[0], 20_000, 2],
+      [keys('2')[0], 20_000, 2],
+      [keys('9')[0], 30_000, 0],
+    ]);
+  });
+
+  it('moves a batch of next fire times, each only where neither it nor its schedule changed since it was read', async () => {
+    const a = await offering('move-a', 3);
+    const b = await offering('move-b', 3);
+    const c = await offering('move-c', 3);
+    await store.db.updateTable('offerings').set({ nextFireAt: 100 }).where('id', 'in', [a.id, b.id]).execute();
+    const setAt = (id: string) =>
+      store.db.selectFrom('offerings').select('slaSetAt').where('id', '=', id).executeTakeFirstOrThrow();
+    await schedules.moveNextFires([
+      { kind: 'sla', id: a.id, read: 100, setAt: (await setAt(a.id)).slaSetAt, next: 200 },
+      // Moved meanwhile (read 99): left alone.
+      { kind: 'sla', id: b.id, read: 99, setAt: (await setAt(b.id)).slaSetAt, next: 300 },
+      // Its SLA changed meanwhile (set at another time): left alone.
+      { kind: 'sla', id: c.id, read: null, setAt: 1, next: 400 },
+    ]);
+    const next = await store.db
+      .selectFrom('offerings')
+      .select(['id', 'nextFireAt'])
+      .where('id', 'in', [a.id, b.id, c.id])
+      .execute();
+    expect(Object.fromEntries(next.map((r) => [r.id, r.nextFireAt == null ? null : Number(r.nextFireAt)]))).toEqual({
+      [a.id]: 200,
+      [b.id]: 100,
+      [c.id]: null,
+    });
+  });
+
   it("keepLastFor: the user schedule's, else the offering SLA's, else null", async () => {
     const sla = await offering('with-sla', 7);
     const plain = await offering('no-sla', null);

@@ -25,6 +25,31 @@ export interface NextFireMove {
   next: number;
 }
 
+/** A fire to claim: the schedule's key, its fire time and the fire times folded into it. */
+export interface FireClaim {
+  scheduleKey: string;
+  fireAt: number;
+  missed: number;
+}
+
+/** Where each kind keeps its next fire time, and its change marker (snake case: raw SQL). */
+const MOVED = {
+  user: { table: 'user_schedules', id: 'instance_id', setAt: 'updated_at' },
+  sla: { table: 'offerings', id: 'id', setAt: 'sla_set_at' },
+  job: { table: 'backup_job_schedules', id: 'id', setAt: 'updated_at' },
+} as const;
+
+/** Claims grouped by fire time (a batch's fires share a few): keys per fire time. */
+function byFireTime(claims: readonly FireClaim[]): Map<number, string[]> {
+  const out = new Map<number, string[]>();
+  for (const c of claims) {
+    const keys = out.get(c.fireAt);
+    if (keys) keys.push(c.scheduleKey);
+    else out.set(c.fireAt, [c.scheduleKey]);
+  }
+  return out;
+}
+
 export interface UserScheduleInput {
   instanceId: string;
   tenantId: string;
@@ -153,30 +178,31 @@ export class ScheduleRepository {
    * is one.
    */
   async moveNextFire(m: NextFireMove): Promise<void> {
-    if (m.kind === 'user')
-      await this.db
-        .updateTable('userSchedules')
-        .set({ nextFireAt: m.next })
-        .where('instanceId', '=', m.id)
-        .where((eb) => (m.read === null ? eb('nextFireAt', 'is', null) : eb('nextFireAt', '=', m.read)))
-        .where((eb) => (m.setAt === null ? eb('updatedAt', 'is', null) : eb('updatedAt', '=', m.setAt)))
-        .execute();
-    else if (m.kind === 'sla')
-      await this.db
-        .updateTable('offerings')
-        .set({ nextFireAt: m.next })
-        .where('id', '=', m.id)
-        .where((eb) => (m.read === null ? eb('nextFireAt', 'is', null) : eb('nextFireAt', '=', m.read)))
-        .where((eb) => (m.setAt === null ? eb('slaSetAt', 'is', null) : eb('slaSetAt', '=', m.setAt)))
-        .execute();
-    else
-      await this.db
-        .updateTable('backupJobSchedules')
-        .set({ nextFireAt: m.next })
-        .where('id', '=', m.id)
-        .where((eb) => (m.read === null ? eb('nextFireAt', 'is', null) : eb('nextFireAt', '=', m.read)))
-        .where((eb) => (m.setAt === null ? eb('updatedAt', 'is', null) : eb('updatedAt', '=', m.setAt)))
-        .execute();
+    await this.moveNextFires([m]);
+  }
+
+  /**
+   * Moves the next fire times of a batch of schedules, each as {@link moveNextFire} does: one
+   * UPDATE per kind, its rows in key order (two replicas lock them in the same order).
+   */
+  async moveNextFires(moves: readonly NextFireMove[]): Promise<void> {
+    for (const kind of ['user', 'sla', 'job'] as const) {
+      const these = moves.filter((m) => m.kind === kind).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      if (these.length === 0) continue;
+      const { table, id, setAt } = MOVED[kind];
+      const [col, next, set] = [sql.ref(id), sql.ref('next_fire_at'), sql.ref(setAt)];
+      const is = (ref: typeof col, v: number | null) => (v === null ? sql`${ref} is null` : sql`${ref} = ${v}`);
+      const whens = sql.join(
+        these.map((m) => sql`when ${m.id} then ${m.next}`),
+        sql` `,
+      );
+      const unchanged = sql.join(
+        these.map((m) => sql`(${col} = ${m.id} and ${is(next, m.read)} and ${is(set, m.setAt)})`),
+        sql` or `,
+      );
+      await sql`update ${sql.table(table)} set ${next} = case ${col} ${whens} end
+        where ${col} in (${sql.join(these.map((m) => m.id))}) and (${unchanged})`.execute(this.db);
+    }
   }
 
   /**
@@ -186,25 +212,44 @@ export class ScheduleRepository {
    * nothing. Only the latest fire of each schedule is kept.
    */
   async claimFire(scheduleKey: string, fireAt: number, missed: number, now: number): Promise<boolean> {
+    return (await this.claimFires([{ scheduleKey, fireAt, missed }], now))!.has(scheduleKey);
+  }
+
+  /**
+   * Claims a batch of fires (one per schedule) as {@link claimFire} does, in one insert in key
+   * order (replicas claiming overlapping batches take the rows in the same order). Answers the
+   * keys whose fires are this caller's; undefined when some of a batch of more than one were
+   * claimed already, as then the insert cannot tell which: the caller rolls back and claims
+   * those fires one at a time.
+   */
+  async claimFires(claims: readonly FireClaim[], now: number): Promise<Set<string> | undefined> {
+    if (claims.length === 0) return new Set();
+    const sorted = [...claims].sort((a, b) =>
+      a.scheduleKey < b.scheduleKey ? -1 : a.scheduleKey > b.scheduleKey ? 1 : 0,
+    );
     const r = await this.db
       .insertInto('scheduleFires')
-      .values({ scheduleKey, fireAt, missed, createdAt: now })
+      .values(sorted.map((c) => ({ scheduleKey: c.scheduleKey, fireAt: c.fireAt, missed: c.missed, createdAt: now })))
       .orIgnore()
       .executeTakeFirst();
-    if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 0) return false;
+    if (Number(r.numInsertedOrUpdatedRows ?? 0n) < sorted.length) return sorted.length > 1 ? undefined : new Set();
+    const keys = sorted.map((c) => c.scheduleKey);
+    const claimedAt = new Map(sorted.map((c) => [c.scheduleKey, c.fireAt]));
     const later = await this.db
       .selectFrom('scheduleFires')
-      .select('fireAt')
-      .where('scheduleKey', '=', scheduleKey)
-      .where('fireAt', '>', fireAt)
-      .executeTakeFirst();
-    if (later) return false;
-    await this.db
-      .deleteFrom('scheduleFires')
-      .where('scheduleKey', '=', scheduleKey)
-      .where('fireAt', '<', fireAt)
+      .select(['scheduleKey', 'fireAt'])
+      .where('scheduleKey', 'in', keys)
       .execute();
-    return true;
+    const lost = new Set(
+      later.filter((f) => Number(f.fireAt) > claimedAt.get(f.scheduleKey)!).map((f) => f.scheduleKey),
+    );
+    // A later fire was claimed: this one is not run, and its row goes.
+    for (const [fireAt, ks] of byFireTime(sorted.filter((c) => lost.has(c.scheduleKey))))
+      await this.db.deleteFrom('scheduleFires').where('fireAt', '=', fireAt).where('scheduleKey', 'in', ks).execute();
+    const won = sorted.filter((c) => !lost.has(c.scheduleKey));
+    for (const [fireAt, ks] of byFireTime(won))
+      await this.db.deleteFrom('scheduleFires').where('fireAt', '<', fireAt).where('scheduleKey', 'in', ks).execute();
+    return new Set(won.map((c) => c.scheduleKey));
   }
 
   /** keep-last of an instance: its user schedule's, else its offering's SLA's, else null. */

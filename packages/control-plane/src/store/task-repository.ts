@@ -69,13 +69,19 @@ export class TaskRepository {
 
   /** Queues a task; inside `trx` when given (a change another repository is making). */
   async create(input: NewTask, now = Date.now(), trx?: Transaction<Database>): Promise<TaskRow> {
-    const row = this.row(input, now);
+    return (await this.createMany([input], now, trx))[0]!;
+  }
+
+  /** Queues tasks made together (a batch of schedule fires): one insert of the tasks, one of their events. */
+  async createMany(inputs: NewTask[], now = Date.now(), trx?: Transaction<Database>): Promise<TaskRow[]> {
+    const rows = inputs.map((input) => this.row(input, now));
+    if (rows.length === 0) return rows;
     const insert = async (t: Transaction<Database>) => {
-      await t.insertInto('tasks').values(row).execute();
-      await this.events.forTask(t, row, 'task.queued', `${row.kind} task queued`, now);
+      await t.insertInto('tasks').values(rows).execute();
+      await this.events.forTasks(t, rows, 'task.queued', (row) => `${row.kind} task queued`, now);
     };
     await (trx ? insert(trx) : transact(this.db, insert));
-    return row;
+    return rows;
   }
 
   private row(input: NewTask, now: number): TaskRow {
@@ -174,16 +180,17 @@ export class TaskRepository {
     return true;
   }
 
-  /** The instance's backup task still queued or held by an agent, if any. */
-  async activeBackupOf(instanceId: string): Promise<string | undefined> {
-    const row = await this.db
+  /** Of each of `instanceIds` (a bounded batch), its backup task still queued or held by an agent. */
+  async activeBackupsOf(instanceIds: readonly string[]): Promise<Map<string, string>> {
+    if (instanceIds.length === 0) return new Map();
+    const rows = await this.db
       .selectFrom('tasks')
-      .select('id')
-      .where('instanceId', '=', instanceId)
+      .select(['id', 'instanceId'])
+      .where('instanceId', 'in', [...new Set(instanceIds)])
       .where('kind', '=', 'backup')
       .where('state', 'in', ['queued', ...HELD_STATES])
-      .executeTakeFirst();
-    return row?.id;
+      .execute();
+    return new Map(rows.map((r) => [r.instanceId!, r.id]));
   }
 
   /** The connection's oldest task of `kind` still queued or held by an agent (a prune), if any. */
