@@ -188,7 +188,7 @@ describe.each(backends)('task progress on the event stream (%s)', (backend) => {
       // ... and the stream carried at most about one a second over the task's life (generous: +2).
       const seconds = (Date.parse(task.endedAt) - Date.parse(task.createdAt)) / 1000;
       expect(followed.progress.length).toBeGreaterThan(0);
-    expect(followed.progress.length).toBeLessThanOrEqual(Math.ceil(seconds) + 2);
+      expect(followed.progress.length).toBeLessThanOrEqual(Math.ceil(seconds) + 2);
     },
   );
 
@@ -226,4 +226,42 @@ describe.each(backends)('task progress on the event stream (%s)', (backend) => {
       await ended(taskId);
     },
   );
+});
+
+// Several replicas share one database only on MySQL (and show as skipped without it).
+describe.runIf(backends.includes('mysql'))('task progress across control-plane replicas', () => {
+  let db: TestDatabase;
+  let a: ControlPlaneProc;
+  let b: ControlPlaneProc;
+  let agent: Proc;
+
+  beforeAll(async () => {
+    db = await freshDatabase('mysql');
+    a = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
+    b = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
+    // The agent reports through replica A only; the stream is on replica B.
+    agent = await startAgent((await enrollAgent(a, 'zone-a', 'host-1')).stateDir);
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await a?.proc.stop();
+    await b?.proc.stop();
+    await db?.drop();
+  });
+
+  it('a stream on one replica gets the progress an agent reports through the other', { timeout: 300_000 }, async () => {
+    const viaB = new Api(b.url, b.adminToken);
+    const p = await protectInstance(viaB, 'zone-a', { config: { durationMs: 4000, steps: 8 } });
+    const taskId = (await viaB.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)).id as string;
+    const s = await SseClient.open(b.url, b.adminToken, { query: `?after=0&taskId=${taskId}` });
+    expect(s.status).toBe(200);
+    try {
+      await waitFor(() => s.events.some((e) => e.event === 'task.succeeded'), 'the end on replica B', 120_000);
+      expect(new Set(s.progress.map((m) => m.data.percent)).size).toBeGreaterThanOrEqual(2);
+      expect(s.progress.every((m) => m.data.taskId === taskId)).toBe(true);
+    } finally {
+      s.close();
+    }
+  });
 });
