@@ -193,6 +193,52 @@ describe.each(backends)('task progress on the event stream (%s)', (backend) => {
   );
 
   it(
+    'a stream following one backup job gets its runs’ events and its tasks’ progress, nothing of another task',
+    { timeout: 300_000 },
+    async () => {
+      const alice = await tenant();
+      const slow = { durationMs: 3000, steps: 6 };
+      const members = [await instanceOf(alice, slow), await instanceOf(alice, slow)];
+      const outside = await instanceOf(alice, slow);
+      const job = await alice.api.expect(201, 'POST', '/v1/backup-jobs', {
+        mode: 'FULL',
+        execution: 'SEQUENTIAL',
+        name: 'nightly',
+        instanceIds: members,
+      });
+      const followed = await stream(alice.token, `?after=0&jobId=${job.id}`);
+      const everything = await stream(cp.adminToken, '');
+      await alice.api.expect(202, 'POST', `/v1/backup-jobs/${job.id}/run`);
+      const beside = await backup(outside);
+      await waitFor(
+        () => followed.events.some((e) => e.event === 'job.run_finished'),
+        'the run’s end on the stream',
+        120_000,
+      );
+      await ended(beside);
+
+      const taskIds = new Set(followed.events.filter((e) => e.data.taskId !== null).map((e) => e.data.taskId!));
+      // Both members' tasks, nothing else: each event is the job's or one of its tasks'.
+      expect(taskIds.size).toBe(2);
+      expect(taskIds.has(beside)).toBe(false);
+      for (const e of followed.events)
+        expect(e.data.taskId !== null || (e.data as unknown as { jobId: string }).jobId === job.id, e.event).toBe(true);
+      expect(followed.events.map((e) => e.event)).toEqual(
+        expect.arrayContaining(['job.created', 'job.run_started', 'task.succeeded', 'job.run_finished']),
+      );
+      expect(followed.progress.length).toBeGreaterThan(0);
+      expect(followed.progress.every((m) => taskIds.has(m.data.taskId))).toBe(true);
+      expect(new Set(followed.progress.map((m) => m.data.percent)).size).toBeGreaterThanOrEqual(2);
+      // The other task did report progress meanwhile.
+      await waitFor(
+        () => everything.progress.some((m) => m.data.taskId === beside),
+        'the other task’s progress',
+        30_000,
+      );
+    },
+  );
+
+  it(
     'a bad filter is a 400 naming the field; a task or job of another tenant, or none, is a 404',
     { timeout: 120_000 },
     async () => {
