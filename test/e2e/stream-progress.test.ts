@@ -239,6 +239,60 @@ describe.each(backends)('task progress on the event stream (%s)', (backend) => {
   );
 
   it(
+    'a tenant reads the progress message without the service provider’s endpoint; an sp-admin reads it whole',
+    { timeout: 300_000 },
+    async () => {
+      const alice = await tenant();
+      const says = 'writing to rest:https://cairn:***@backup.sp.example:8000/tenants/acme/data';
+      const provider = await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
+        name: `sp-repo-${++n}`,
+        plugin: '@cairn/plugin-dummy',
+        endpoint: 'rest:https://cairn:Passw0rd-51c2@backup.sp.example:8000/tenants/acme',
+        config: { durationMs: 3000, steps: 6, progressMessage: says },
+        tenantLocators: 'any',
+      });
+      const offering = await admin.expect(201, 'POST', '/v1/offerings', {
+        name: `sp-repo-${n}`,
+        zone: 'zone-a',
+        providerId: provider.id,
+        allowAdhoc: true,
+        allowUserSchedules: false,
+      });
+      await admin.expect(201, 'POST', `/v1/offerings/${offering.id}/grants`, { tenantId: alice.id });
+      const inst = await admin.expect(201, 'POST', '/v1/instances', {
+        name: `vm-${++n}`,
+        zone: 'zone-a',
+        locator: { vm: `vm-${n}` },
+        tenantId: alice.id,
+      });
+      await assignOffering(admin, inst.id, offering.id);
+      const taskId = await backup(inst.id);
+      const asTenant = await stream(alice.token, `?taskId=${taskId}`);
+      const asAdmin = await stream(cp.adminToken, `?taskId=${taskId}`);
+      await ended(taskId);
+      await waitFor(
+        () => asTenant.events.some((e) => e.event === 'task.succeeded'),
+        'the end on the tenant stream',
+        30_000,
+      );
+      await waitFor(
+        () => asAdmin.events.some((e) => e.event === 'task.succeeded'),
+        'the end on the admin stream',
+        30_000,
+      );
+
+      expect(asTenant.progress.length).toBeGreaterThan(0);
+      for (const m of asTenant.progress) {
+        expect(m.data.message).toContain('<repository>');
+        for (const leak of ['backup.sp.example', '/tenants/acme', 'Passw0rd'])
+          expect(m.data.message).not.toContain(leak);
+      }
+      expect(asAdmin.progress.length).toBeGreaterThan(0);
+      for (const m of asAdmin.progress) expect(m.data.message).toContain(says);
+    },
+  );
+
+  it(
     'a bad filter is a 400 naming the field; a task or job of another tenant, or none, is a 404',
     { timeout: 120_000 },
     async () => {
