@@ -124,8 +124,8 @@ export class EventFeed {
   private readonly subscribers = new Set<Subscriber>();
   /** The last event id the shared poller has read. */
   private head = 0;
-  /** The last progress report id the shared poller has read (0: not read yet, starts at the newest). */
-  private progressHead = 0;
+  /** The last progress report id the shared poller has read (undefined: none yet, it starts at the newest). */
+  private progressHead: number | undefined;
   /** Per task: the newest progress report not yet sent, and when the last one was sent. */
   private readonly pendingProgress = new Map<string, LiveProgress>();
   private readonly progressSentAt = new Map<string, number>();
@@ -287,7 +287,7 @@ export class EventFeed {
    */
   private async pollProgress(): Promise<number> {
     const { batch } = this.limits;
-    if (this.progressHead === 0) this.progressHead = await this.log.lastProgressId();
+    this.progressHead ??= await this.log.lastProgressId();
     const reports = await this.log.progressAfter(this.progressHead, batch);
     if (reports.length > 0) this.progressHead = reports[reports.length - 1]!.id;
     for (const r of reports) this.pendingProgress.set(r.taskId, r);
@@ -374,7 +374,7 @@ export class EventFeed {
       this.polling = false;
       if (this.subscribers.size === 0) {
         // Nobody listens: progress read again later starts at the newest report.
-        this.progressHead = 0;
+        this.progressHead = undefined;
         this.pendingProgress.clear();
         this.progressSentAt.clear();
       }
