@@ -12,8 +12,28 @@ export interface SseEvent {
  * A client of `GET /v1/events/stream` that keeps every message it is given. `slow` streams never
  * read their socket once the headers arrived: the server must stop writing to them, not buffer.
  */
+export interface ProgressMessage {
+  event: string;
+  data: {
+    taskId: string;
+    tenantId: string;
+    percent: number;
+    bytesDone: number;
+    bytesTotal: number;
+    etaSeconds: number | null;
+    message: string | null;
+    at: string;
+  };
+  /** When it arrived (local clock). */
+  at: number;
+  /** How many events of the log the stream had sent before it. */
+  eventsBefore: number;
+}
+
 export class SseClient {
   readonly events: SseEvent[] = [];
+  /** Live progress messages (`task.progress`, no id: not events of the log), in arrival order. */
+  readonly progress: ProgressMessage[] = [];
   /** How many events arrived, and the id of the last one (kept even when `light` skips parsing). */
   count = 0;
   lastId = 0;
@@ -78,6 +98,16 @@ export class SseClient {
         }
         if (fields['data'] === undefined) {
           if (fields['id'] !== undefined && this.start === undefined) this.start = Number(fields['id']);
+          continue;
+        }
+        if (fields['id'] === undefined) {
+          if (!light)
+            this.progress.push({
+              event: fields['event'] ?? '',
+              data: JSON.parse(fields['data']) as ProgressMessage['data'],
+              at: Date.now(),
+              eventsBefore: this.count,
+            });
           continue;
         }
         const id = Number(fields['id']);

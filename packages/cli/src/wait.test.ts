@@ -83,6 +83,80 @@ describe('waitForTask', () => {
   });
 });
 
+describe('waitForTask on the event stream', () => {
+  /** SSE text sent in `parts`, one every few ms, then the connection stays open. */
+  function sse(parts: string[]): Response {
+    const enc = new TextEncoder();
+    let i = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(ctrl) {
+        await new Promise((r) => setTimeout(r, 5));
+        if (i < parts.length) ctrl.enqueue(enc.encode(parts[i++]));
+        else await new Promise(() => undefined);
+      },
+    });
+    return new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream' } });
+  }
+
+  /** Task reads answer `states` in turn; opening the stream answers `stream` and records its query. */
+  function streaming(states: TaskView[], stream: () => Response) {
+    const opened: unknown[] = [];
+    let reads = 0;
+    const c = {
+      get: async () => states[Math.min(reads++, states.length - 1)],
+      open: async (_path: string, init: { query?: unknown }) => {
+        opened.push(init.query);
+        return stream();
+      },
+    } as unknown as Client;
+    return { c, opened, reads: () => reads };
+  }
+
+  const progress = (percent: number) =>
+    `event: task.progress\ndata: ${JSON.stringify({ taskId: 'tsk_1', percent, message: `live ${percent}` })}\n\n`;
+
+  it('follows the stream filtered to the task: draws its progress, and reads the task again on a state change', async () => {
+    const o = output(true);
+    const s = streaming([task('running', 10), task('succeeded', 100)], () =>
+      sse(['id: 7\n\n', progress(42), progress(77), 'event: task.succeeded\ndata: {}\nid: 8\n\n']),
+    );
+    // Polling would wait a minute between reads: the stream ends the wait.
+    const end = await waitForTask(s.c, o.out, 'tsk_1', {
+      watchCommand: 'w',
+      onInterruptMessage: () => undefined,
+      pollMs: 60_000,
+    });
+    expect(end.state).toBe('succeeded');
+    expect(s.opened).toEqual([{ taskId: 'tsk_1' }]);
+    // Two reads only: the first, and after the state change; the progress came from the stream.
+    expect(s.reads()).toBe(2);
+    expect(o.text.err).toBe(
+      'tsk_1 running 10% step 10' +
+        '\r\x1b[K' +
+        'tsk_1 running 42% live 42' +
+        '\r\x1b[K' +
+        'tsk_1 running 77% live 77' +
+        '\r\x1b[K' +
+        'tsk_1: succeeded\n',
+    );
+  });
+
+  it('polls when the server refuses the stream (429 too_many_streams)', async () => {
+    const o = output(false);
+    const refused = () =>
+      new Response(JSON.stringify({ code: 'too_many_streams' }), { status: 429, headers: { 'retry-after': '5' } });
+    const s = streaming([task('queued'), task('running', 50), task('succeeded', 100)], refused);
+    const end = await waitForTask(s.c, o.out, 'tsk_1', {
+      watchCommand: 'w',
+      onInterruptMessage: () => undefined,
+      pollMs: 1,
+    });
+    expect(end.state).toBe('succeeded');
+    expect(s.opened).toHaveLength(1);
+    expect(o.text.err).toBe('tsk_1: queued\ntsk_1: running\ntsk_1: succeeded\n');
+  });
+});
+
 describe('outcome', () => {
   it('maps the end state to the exit code, with the reason', () => {
     expect(outcome(task('succeeded'))).toEqual({ code: 0 });

@@ -183,7 +183,7 @@ async function waitForRun(app: App, jobId: string, runId: string, timeoutS: numb
         message: `${done}/${run.members.length} instances done`,
       };
     },
-    waitOptions(app, app.commandLine(`job runs ${jobId}`), timeoutS),
+    { ...waitOptions(app, app.commandLine(`job runs ${jobId}`), timeoutS), client, follow: { jobId } },
   );
   out.one(run, JOB_RUN);
   const failed = run.members.filter((m) => m.set !== 'UPDATED');

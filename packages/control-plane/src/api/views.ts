@@ -18,6 +18,8 @@ import type {
   TenantRow,
 } from '../store/schema.js';
 import type { StoredDrift } from '../store/sync-repository.js';
+import type { LiveProgress } from '../store/event-repository.js';
+import { etaSeconds } from '../domain/task.js';
 import type { Audience } from './audience.js';
 
 /** Row → API shape (the bodies of docs/api.md). Times become RFC 3339 strings. */
@@ -139,6 +141,18 @@ export const progressView = (p: Selectable<TaskProgressRow>, to: Audience) => ({
   percent: p.percent,
   bytesDone: p.bytesDone,
   bytesTotal: p.bytesTotal,
+  message: p.message === null ? null : to.text(p.message),
+  at: iso(p.at),
+});
+
+/** A task's latest progress as a live stream sends it (`task.progress`). */
+export const liveProgressView = (p: LiveProgress, to: Audience) => ({
+  taskId: p.taskId,
+  tenantId: p.tenantId,
+  percent: p.percent,
+  bytesDone: p.bytesDone,
+  bytesTotal: p.bytesTotal,
+  etaSeconds: etaSeconds(p.startedAt, p.at, p.percent),
   message: p.message === null ? null : to.text(p.message),
   at: iso(p.at),
 });

@@ -2,13 +2,40 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Selectable } from 'kysely';
 import { TooManyError } from '../domain/errors.js';
 import { StreamQuota, type StreamLimits } from '../domain/hold-quota.js';
+import { isTerminal, TASK_STATES, type TaskState } from '../domain/task.js';
 import type { EventRow } from '../store/schema.js';
-import type { EventRepository } from '../store/event-repository.js';
+import type { EventFilter, EventRepository, LiveProgress } from '../store/event-repository.js';
 
 type Event = Selectable<EventRow>;
 
 /** What the feed needs of the store. */
-export type EventLog = Pick<EventRepository, 'list' | 'lastId'>;
+export type EventLog = Pick<EventRepository, 'list' | 'lastId' | 'progressAfter' | 'lastProgressId' | 'jobsOfTasks'>;
+
+/** A task's latest progress, sent live: not an event of the log (no id, never replayed). */
+export interface ProgressMessage {
+  kind: 'progress';
+  report: LiveProgress;
+}
+
+/** What a stream sends: events of the log in id order, and live progress between them. */
+export type FeedItem = Event | ProgressMessage;
+
+export function isProgress(item: FeedItem): item is ProgressMessage {
+  return (item as ProgressMessage).kind === 'progress';
+}
+
+/** The type of the live progress messages, as a stream names them (and as a type filter matches it). */
+export const PROGRESS_EVENT = 'task.progress';
+
+/** A live stream sends at most one progress message per task per this many ms (the latest wins). */
+export const PROGRESS_EVERY_MS = 1000;
+
+/** Whether an event says its task has ended (`task.<terminal state>`). */
+function endsTask(e: Event): boolean {
+  if (e.taskId === null || !e.type.startsWith('task.')) return false;
+  const state = e.type.slice('task.'.length);
+  return (TASK_STATES as readonly string[]).includes(state) && isTerminal(state as TaskState);
+}
 
 export interface EventFeedLimits {
   /** Rows per store query, for the shared poller and for each stream catching up. */
@@ -47,6 +74,9 @@ function eventBytes(e: Event): number {
 
 interface Subscriber {
   tenantId: string | undefined;
+  filter: EventFilter;
+  /** The latest progress of each task this live subscriber follows, not yet sent. */
+  progress: Map<string, ProgressMessage>;
   /**
    * The position in the global log this subscriber has reached: every event of its tenant with
    * an id up to here has been handed out. It counts every tenant's ids, so a scan that finds none
@@ -77,7 +107,7 @@ export interface Subscription {
    * after `idleMs` without events, so the caller can keep its connection alive. Pulled: nothing
    * is read from the store while the caller is still writing the previous batch.
    */
-  batches(signal: AbortSignal, idleMs: number): AsyncGenerator<Event[]>;
+  batches(signal: AbortSignal, idleMs: number): AsyncGenerator<FeedItem[]>;
   /** Leaves the feed (also done when `batches` ends). */
   close(): void;
 }
@@ -94,6 +124,11 @@ export class EventFeed {
   private readonly subscribers = new Set<Subscriber>();
   /** The last event id the shared poller has read. */
   private head = 0;
+  /** The last progress report id the shared poller has read (undefined: none yet, it starts at the newest). */
+  private progressHead: number | undefined;
+  /** Per task: the newest progress report not yet sent, and when the last one was sent. */
+  private readonly pendingProgress = new Map<string, LiveProgress>();
+  private readonly progressSentAt = new Map<string, number>();
   private polling = false;
   private closed = false;
   private readonly limits: EventFeedLimits;
@@ -131,7 +166,12 @@ export class EventFeed {
    * Without `after` the stream starts at the end of the log (live events only); an `after` past
    * the end of the log is a position, not a promise, and is clamped to it.
    */
-  async open(after: number | undefined, tenantId: string | undefined, holder: StreamHolder): Promise<Subscription> {
+  async open(
+    after: number | undefined,
+    tenantId: string | undefined,
+    holder: StreamHolder,
+    filter: EventFilter = {},
+  ): Promise<Subscription> {
     const slot = this.quota.acquire(holder.tokenId, holder.tenantId);
     if (!slot.ok) throw new TooManyError('too_many_streams', slot.message, STREAM_RETRY_AFTER_S, slot.quota);
     let end: number;
@@ -146,6 +186,8 @@ export class EventFeed {
     if (!this.polling) this.head = Math.max(this.head, end);
     const sub: Subscriber = {
       tenantId,
+      filter,
+      progress: new Map(),
       position: start,
       target: Math.max(this.head, start),
       // Sizes are unknown until the first read: assume events of 16 KiB.
@@ -176,10 +218,11 @@ export class EventFeed {
     this.subscribers.delete(sub);
     sub.queue = [];
     sub.queuedBytes = 0;
+    sub.progress.clear();
     sub.release();
   }
 
-  private async *batches(sub: Subscriber, signal: AbortSignal, idleMs: number): AsyncGenerator<Event[]> {
+  private async *batches(sub: Subscriber, signal: AbortSignal, idleMs: number): AsyncGenerator<FeedItem[]> {
     const { batch, maxQueuedBytes } = this.limits;
     const onAbort = () => sub.wake?.();
     signal.addEventListener('abort', onAbort, { once: true });
@@ -188,7 +231,7 @@ export class EventFeed {
         if (sub.position < sub.target) {
           const upTo = sub.target;
           const limit = sub.readLimit;
-          const rows = await this.log.list(sub.position, limit, sub.tenantId, upTo);
+          const rows = await this.log.list(sub.position, limit, sub.tenantId, upTo, sub.filter);
           // Fewer than asked: nothing of ours is left up to `upTo`, whoever's ids lie between.
           sub.position = rows.length < limit ? upTo : rows[rows.length - 1]!.id;
           if (rows.length > 0) {
@@ -201,6 +244,12 @@ export class EventFeed {
           await nextTurn();
           continue;
         }
+        if (sub.queue.length === 0 && sub.progress.size > 0) {
+          const progress = [...sub.progress.values()];
+          sub.progress.clear();
+          yield progress;
+          continue;
+        }
         if (sub.queue.length === 0) {
           let timer: NodeJS.Timeout | undefined;
           await new Promise<void>((resolve) => {
@@ -210,7 +259,7 @@ export class EventFeed {
           clearTimeout(timer);
           sub.wake = undefined;
           if (signal.aborted || this.closed) return;
-          if (sub.queue.length === 0 && sub.position >= sub.target) yield [];
+          if (sub.queue.length === 0 && sub.progress.size === 0 && sub.position >= sub.target) yield [];
           continue;
         }
         const next = sub.queue.splice(0, batch);
@@ -224,6 +273,52 @@ export class EventFeed {
     }
   }
 
+  /** The backup job of each of these tasks a job's run started, when a stream follows a job. */
+  private async jobsOf(taskIds: string[]): Promise<Map<string, string>> {
+    for (const sub of this.subscribers) if (sub.filter.jobId !== undefined) return this.log.jobsOfTasks(taskIds);
+    return new Map();
+  }
+
+  /**
+   * Reads the progress reports stored since the last round (through any replica's agent sessions:
+   * the store is what replicas share) and hands each task's latest to the live streams that follow
+   * it, at most once per task every PROGRESS_EVERY_MS; a newer report waits for its turn and
+   * replaces the one waiting. Returns how many reports it read.
+   */
+  private async pollProgress(): Promise<number> {
+    const { batch } = this.limits;
+    this.progressHead ??= await this.log.lastProgressId();
+    const reports = await this.log.progressAfter(this.progressHead, batch);
+    if (reports.length > 0) this.progressHead = reports[reports.length - 1]!.id;
+    for (const r of reports) this.pendingProgress.set(r.taskId, r);
+    const now = Date.now();
+    const due = [...this.pendingProgress.values()].filter(
+      (r) => now - (this.progressSentAt.get(r.taskId) ?? -Infinity) >= PROGRESS_EVERY_MS,
+    );
+    if (due.length === 0) return reports.length;
+    const jobs = await this.jobsOf(due.map((r) => r.taskId));
+    for (const r of due) {
+      this.pendingProgress.delete(r.taskId);
+      this.progressSentAt.set(r.taskId, now);
+    }
+    // Tasks that sent nothing for a while are forgotten (their end usually is seen first).
+    for (const [taskId, at] of this.progressSentAt)
+      if (now - at > 60 * PROGRESS_EVERY_MS) this.progressSentAt.delete(taskId);
+    for (const sub of this.subscribers) {
+      // A stream still reading the log back from the store gets no progress until it is live.
+      if (sub.position < sub.target) continue;
+      let woken = false;
+      for (const r of due) {
+        if (sub.tenantId !== undefined && r.tenantId !== sub.tenantId) continue;
+        if (!matches(sub.filter, PROGRESS_EVENT, r.taskId, jobs.get(r.taskId))) continue;
+        sub.progress.set(r.taskId, { kind: 'progress', report: r });
+        woken = true;
+      }
+      if (woken) sub.wake?.();
+    }
+    return reports.length;
+  }
+
   private startPolling(): void {
     if (this.polling) return;
     this.polling = true;
@@ -235,13 +330,25 @@ export class EventFeed {
     try {
       while (this.subscribers.size > 0 && !this.closed) {
         const rows = await this.log.list(this.head, batch);
+        const jobs = await this.jobsOf(rows.filter((r) => r.taskId !== null).map((r) => r.taskId!));
         if (rows.length > 0) {
           this.head = rows[rows.length - 1]!.id;
+          for (const r of rows) {
+            if (!endsTask(r)) continue;
+            this.pendingProgress.delete(r.taskId!);
+            this.progressSentAt.delete(r.taskId!);
+          }
           for (const sub of this.subscribers) {
             let woken = false;
             for (const r of rows) {
               if (r.id <= sub.target) continue;
               if (sub.tenantId !== undefined && r.tenantId !== sub.tenantId) continue;
+              if (
+                !matches(sub.filter, r.type, r.taskId, r.jobId ?? (r.taskId !== null ? jobs.get(r.taskId) : undefined))
+              )
+                continue;
+              // Nothing of a task's progress follows its end.
+              if (endsTask(r)) sub.progress.delete(r.taskId!);
               sub.queue.push(r);
               sub.queuedBytes += eventBytes(r);
               woken = true;
@@ -250,12 +357,14 @@ export class EventFeed {
               // Its client is slower than the log grows: forget these, it reads them from the store.
               sub.queue = [];
               sub.queuedBytes = 0;
+              sub.progress.clear();
               sub.target = this.head;
             }
             if (woken) sub.wake?.();
           }
         }
-        if (rows.length < batch) await new Promise((resolve) => setTimeout(resolve, this.pollMs));
+        const reports = await this.pollProgress();
+        if (rows.length < batch && reports < batch) await new Promise((resolve) => setTimeout(resolve, this.pollMs));
         else await nextTurn();
       }
     } catch {
@@ -263,8 +372,22 @@ export class EventFeed {
       await new Promise((resolve) => setTimeout(resolve, this.pollMs * 4));
     } finally {
       this.polling = false;
+      if (this.subscribers.size === 0) {
+        // Nobody listens: progress read again later starts at the newest report.
+        this.progressHead = undefined;
+        this.pendingProgress.clear();
+        this.progressSentAt.clear();
+      }
       // A subscriber may have joined while the loop was ending.
       if (this.subscribers.size > 0 && !this.closed) this.startPolling();
     }
   }
+}
+
+/** Whether a stream following `filter` gets an event of this type, task and job. */
+function matches(filter: EventFilter, type: string, taskId: string | null, jobId: string | undefined): boolean {
+  if (filter.typePrefix !== undefined && !type.startsWith(filter.typePrefix)) return false;
+  if (filter.taskId !== undefined && taskId !== filter.taskId) return false;
+  if (filter.jobId !== undefined && jobId !== filter.jobId) return false;
+  return true;
 }

@@ -1,6 +1,30 @@
+import { sql } from 'kysely';
 import type { ExpressionBuilder, Expression, Insertable, Selectable, SqlBool, Transaction } from 'kysely';
+import { HELD_STATES } from '../domain/task.js';
 import { transact, type Db } from './db.js';
 import type { Database, EventRow, TaskRow } from './schema.js';
+
+/** A stored progress report of a task still held by an agent, as live streams carry it. */
+export interface LiveProgress {
+  id: number;
+  taskId: string;
+  tenantId: string;
+  startedAt: number | null;
+  percent: number;
+  bytesDone: number;
+  bytesTotal: number;
+  message: string | null;
+  at: number;
+}
+
+/** Which events a stream follows (all of its tenant's when empty). */
+export interface EventFilter {
+  taskId?: string;
+  /** Events of this job's runs and of the tasks its runs started. */
+  jobId?: string;
+  /** Types starting with this. */
+  typePrefix?: string;
+}
 
 type Trx = Transaction<Database>;
 
@@ -131,12 +155,88 @@ export class EventRepository {
       .execute();
   }
 
-  /** Up to `limit` events with ids in (after, upTo], in id order; only `tenantId`'s when given. */
-  async list(after: number, limit: number, tenantId?: string, upTo?: number): Promise<Selectable<EventRow>[]> {
+  /**
+   * Up to `limit` events with ids in (after, upTo], in id order; only `tenantId`'s when given, and
+   * only those `filter` selects.
+   */
+  async list(
+    after: number,
+    limit: number,
+    tenantId?: string,
+    upTo?: number,
+    filter: EventFilter = {},
+  ): Promise<Selectable<EventRow>[]> {
     let q = this.db.selectFrom('events').selectAll().where('id', '>', after).orderBy('id').limit(limit);
     if (tenantId !== undefined) q = q.where('tenantId', '=', tenantId);
     if (upTo !== undefined) q = q.where('id', '<=', upTo);
+    if (filter.taskId !== undefined) q = q.where('taskId', '=', filter.taskId);
+    const prefix = filter.typePrefix;
+    if (prefix !== undefined) q = q.where(sql<string>`substr(type, 1, ${prefix.length})`, '=', prefix);
+    const jobId = filter.jobId;
+    if (jobId !== undefined)
+      q = q.where((eb) =>
+        eb.or([
+          eb('jobId', '=', jobId),
+          eb(
+            'taskId',
+            'in',
+            eb
+              .selectFrom('backupJobMembers')
+              .select('taskId')
+              .where('jobId', '=', jobId)
+              .where('taskId', 'is not', null),
+          ),
+        ]),
+      );
     return q.execute();
+  }
+
+  /** The tasks among `taskIds` that a run of a backup job started, with that job. */
+  async jobsOfTasks(taskIds: readonly string[]): Promise<Map<string, string>> {
+    if (taskIds.length === 0) return new Map();
+    const rows = await this.db
+      .selectFrom('backupJobMembers')
+      .select(['taskId', 'jobId'])
+      .where('taskId', 'in', [...taskIds])
+      .execute();
+    return new Map(rows.map((r) => [r.taskId!, r.jobId]));
+  }
+
+  /**
+   * Up to `limit` progress reports with ids above `after`, in id order, of tasks an agent still
+   * holds: a report of a task that has ended is never sent after its end.
+   */
+  async progressAfter(after: number, limit: number): Promise<LiveProgress[]> {
+    const rows = await this.db
+      .selectFrom('taskProgress')
+      .innerJoin('tasks', 'tasks.id', 'taskProgress.taskId')
+      .select([
+        'taskProgress.id',
+        'taskProgress.taskId',
+        'tasks.tenantId',
+        'tasks.startedAt',
+        'taskProgress.percent',
+        'taskProgress.bytesDone',
+        'taskProgress.bytesTotal',
+        'taskProgress.message',
+        'taskProgress.at',
+      ])
+      .where('taskProgress.id', '>', after)
+      .where('tasks.state', 'in', HELD_STATES)
+      .where('taskProgress.attempt', '=', (eb) => eb.ref('tasks.attempt'))
+      .orderBy('taskProgress.id')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({ ...r, id: Number(r.id) }));
+  }
+
+  /** The id of the newest progress report (0 while there is none). */
+  async lastProgressId(): Promise<number> {
+    const row = await this.db
+      .selectFrom('taskProgress')
+      .select((eb) => eb.fn.max('id').as('last'))
+      .executeTakeFirst();
+    return Number(row?.last ?? 0);
   }
 
   /** The id of the newest event (0 while the log is empty). */

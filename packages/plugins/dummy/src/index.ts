@@ -2,7 +2,7 @@
  * @cairn/plugin-dummy: a provider that simulates backups and restores, for tests and demos.
  *
  * Connection config (and, per instance, `locator.dummy` overriding it):
- * `{durationMs = 1000, sizeBytes = 64 MiB, steps = 5, failCode?, failMessage?, failAt = "end"}`.
+ * `{durationMs = 1000, sizeBytes = 64 MiB, steps = 5, failCode?, failMessage?, progressMessage?, failAt = "end"}`.
  */
 import { definePlugin } from '@cairn/plugin-sdk';
 import { manifest } from './manifest.js';

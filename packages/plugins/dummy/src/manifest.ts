@@ -29,6 +29,7 @@ export const manifest: PluginManifest = {
       steps: { type: 'integer', minimum: 1, maximum: 1000, description: 'progress reports per operation' },
       failCode: { type: 'string', description: 'when set, operations fail with this code' },
       failMessage: { type: 'string' },
+      progressMessage: { type: 'string', description: 'said after the step in every progress report' },
       failAt: { enum: ['start', 'end'], description: 'fail before the first or after the last step' },
       storeDir: { type: 'string', minLength: 1, description: 'directory of restore points, one JSON file each' },
       failDeletes: { type: 'boolean', description: 'when true, delete-backup fails with DELETE_REFUSED' },

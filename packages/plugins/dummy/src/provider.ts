@@ -34,6 +34,8 @@ export interface DummyOptions {
   steps: number;
   failCode?: string;
   failMessage?: string;
+  /** Said after each progress report's step (`backup step 1/5: <this>`). */
+  progressMessage?: string;
   failAt: 'start' | 'end';
   /** Where the restore points live (one JSON file each); unset: nothing is kept. */
   storeDir?: string;
@@ -78,6 +80,7 @@ function pick(source: unknown): Partial<DummyOptions> {
   int('steps', 1);
   if (typeof s['failCode'] === 'string') out.failCode = s['failCode'];
   if (typeof s['failMessage'] === 'string') out.failMessage = s['failMessage'];
+  if (typeof s['progressMessage'] === 'string') out.progressMessage = s['progressMessage'];
   if (s['failAt'] === 'start' || s['failAt'] === 'end') out.failAt = s['failAt'];
   if (typeof s['syncGarbage'] === 'boolean') out.syncGarbage = s['syncGarbage'];
   if (s['powerState'] === 'running' || s['powerState'] === 'stopped') out.powerState = s['powerState'];
@@ -130,7 +133,7 @@ async function simulate(opts: DummyOptions, ctx: TaskContext, verb: string): Pro
       percent: Math.round((100 * i) / opts.steps),
       bytesDone,
       bytesTotal: opts.sizeBytes,
-      message: `${verb} step ${i}/${opts.steps}`,
+      message: `${verb} step ${i}/${opts.steps}${opts.progressMessage ? `: ${opts.progressMessage}` : ''}`,
     });
   }
   if (opts.failCode) throw fail();

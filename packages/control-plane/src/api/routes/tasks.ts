@@ -18,7 +18,9 @@ import {
   TaskQuery,
 } from '../schemas.js';
 import type { Audience } from '../audience.js';
-import { eventView, progressView, taskView } from '../views.js';
+import { eventView, liveProgressView, progressView, taskView } from '../views.js';
+import { isProgress, PROGRESS_EVENT, type FeedItem, type ProgressMessage } from '../../service/event-feed.js';
+import type { EventFilter } from '../../store/event-repository.js';
 import type { Socket } from 'node:net';
 import type { HttpBindings } from '@hono/node-server';
 import type { Context } from 'hono';
@@ -46,7 +48,9 @@ function reset(socket: Socket): void {
  */
 const sseMessages = new WeakMap<Selectable<EventRow>, Map<string, Buffer>>();
 
-function sseMessage(row: Selectable<EventRow>, to: Audience): Buffer {
+function sseMessage(item: FeedItem, to: Audience): Buffer {
+  if (isProgress(item)) return progressMessage(item, to);
+  const row = item;
   let byAudience = sseMessages.get(row);
   if (byAudience === undefined) sseMessages.set(row, (byAudience = new Map()));
   let bytes = byAudience.get(to.key);
@@ -56,6 +60,11 @@ function sseMessage(row: Selectable<EventRow>, to: Audience): Buffer {
     byAudience.set(to.key, bytes);
   }
   return bytes;
+}
+
+/** A task's live progress: no `id:` line, so a client's Last-Event-ID stays on the log. */
+function progressMessage(p: ProgressMessage, to: Audience): Buffer {
+  return Buffer.from(`event: ${PROGRESS_EVENT}\ndata: ${JSON.stringify(liveProgressView(p.report, to))}\n\n`, 'utf8');
 }
 
 export function taskRoutes(deps: ApiDeps) {
@@ -180,9 +189,18 @@ export function taskRoutes(deps: ApiDeps) {
     async (c) => {
       const p = principal(c);
       const header = c.req.header('last-event-id');
-      const after = header !== undefined && /^\d+$/.test(header) ? Number(header) : c.req.valid('query').after;
+      const q = c.req.valid('query');
+      const after = header !== undefined && /^\d+$/.test(header) ? Number(header) : q.after;
+      // A task or job the caller cannot see is unknown (404), as everywhere: nothing tells it exists.
+      if (q.taskId !== undefined) await deps.operations.visibleTask(p, q.taskId);
+      if (q.jobId !== undefined) await deps.backupJobs.visible(p, q.jobId);
+      const filter: EventFilter = {
+        ...(q.taskId !== undefined ? { taskId: q.taskId } : {}),
+        ...(q.jobId !== undefined ? { jobId: q.jobId } : {}),
+        ...(q.type !== undefined ? { typePrefix: q.type } : {}),
+      };
       // Before the answer starts: a stream over its token's or tenant's cap is a 429 problem.
-      const sub = await deps.feed.open(after, tenantScope(p), p);
+      const sub = await deps.feed.open(after, tenantScope(p), p, filter);
       const socket = (c.env as Partial<HttpBindings> | undefined)?.incoming?.socket;
       const stallMs = deps.config.streamStallMs;
       // Aborted when the client goes away; a write to a client that left would otherwise wait forever.
