@@ -265,6 +265,16 @@ export const Agent = z
   })
   .openapi('Agent');
 export const AgentPage = page(Agent).openapi('AgentPage');
+export const ZoneInfo = z
+  .object({
+    zone: z.string(),
+    agentStates: z
+      .object({ connected: z.number().int(), disconnected: z.number().int(), draining: z.number().int() })
+      .openapi({ description: 'how many of the zone’s agents are in each state (see Agent `state`)' }),
+    agents: z.array(Agent).optional().openapi({ description: 'the zone’s agents (shown to the sp-admin only)' }),
+  })
+  .openapi('Zone');
+export const ZonePage = page(ZoneInfo).openapi('ZonePage');
 export const ZonePlugins = z
   .object({
     items: z.array(
