@@ -176,4 +176,19 @@ describe.each(backends)('zones a tenant may see (%s)', (backend) => {
     );
     expect(await none.expect(200, 'GET', '/v1/zones')).toEqual({ items: [], nextCursor: null });
   });
+
+  it('creates a provider connection in a zone no agent can serve yet, and says so in warnings', async () => {
+    const create = (zone: string, plugin: string) =>
+      admin.expect(201, 'POST', `/v1/zones/${zone}/providers`, { name: `p-${zone}-${plugin.length}`, plugin });
+    const nowhere = await create('zone-empty', '@cairn/plugin-dummy');
+    expect(nowhere.warnings.map((w: { code: string }) => w.code)).toEqual(['no_agent_in_zone']);
+    expect(nowhere.warnings[0].message).toContain('zone-empty');
+    const noPlugin = await create('zone-a', '@cairn/plugin-absent');
+    expect(noPlugin.warnings.map((w: { code: string }) => w.code)).toEqual(['plugin_not_in_zone']);
+    expect(noPlugin.warnings[0].message).toContain('@cairn/plugin-absent');
+    // Made all the same: the connection exists.
+    await admin.expect(200, 'GET', `/v1/zones/zone-a/providers/${noPlugin.id}`);
+    // An agent of the zone that runs the plugin is connected: nothing to warn of.
+    expect((await create('zone-a', '@cairn/plugin-dummy')).warnings).toEqual([]);
+  });
 });

@@ -344,6 +344,19 @@ export const Provider = z
     updatedAt: Time,
   })
   .openapi('Provider');
+export const ProviderCreated = Provider.extend({
+  warnings: z
+    .array(
+      z.object({
+        code: z.enum(['no_agent_in_zone', 'plugin_not_in_zone']),
+        message: z.string(),
+      }),
+    )
+    .openapi({
+      description:
+        'what the connection cannot do yet (empty when an agent of the zone runs its plugin): `no_agent_in_zone`, `plugin_not_in_zone`. Its tasks, its sync among them, wait in the queue until such an agent connects',
+    }),
+}).openapi('ProviderCreated');
 const GrantedRoot = Text(4096, { required: true }).superRefine((s, ctx) => {
   const r = normalizeRoot(s);
   if (!r.ok) ctx.addIssue({ code: 'custom', message: r.message });

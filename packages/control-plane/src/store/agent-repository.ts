@@ -373,6 +373,18 @@ export class AgentRepository {
     };
   }
 
+  /** How many agents a zone has (enrolled, not revoked), and the names of the plugins they reported. */
+  async presence(zone: string): Promise<{ agents: number; plugins: string[] }> {
+    const rows = await this.db
+      .selectFrom('agents')
+      .select('plugins')
+      .where('zone', '=', zone)
+      .where('revokedAt', 'is', null)
+      .execute();
+    const plugins = new Set(rows.flatMap((r) => (JSON.parse(r.plugins) as AgentPlugin[]).map((p) => p.name)));
+    return { agents: rows.length, plugins: [...plugins] };
+  }
+
   /** Plugins available per zone, from the agents that reported them. */
   async pluginsByZone(): Promise<
     { zone: string; name: string; version: string; apiVersion: number; capabilities: string[]; agents: number }[]
