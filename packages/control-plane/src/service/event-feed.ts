@@ -8,7 +8,7 @@ import type { EventRepository } from '../store/event-repository.js';
 type Event = Selectable<EventRow>;
 
 /** What the feed needs of the store. */
-export type EventLog = Pick<EventRepository, 'list' | 'lastId'>;
+export type EventLog = Pick<EventRepository, 'list' | 'all' | 'sees' | 'lastId'>;
 
 export interface EventFeedLimits {
   /** Rows per store query, for the shared poller and for each stream catching up. */
@@ -234,14 +234,14 @@ export class EventFeed {
     const { batch, maxQueued, maxQueuedBytes } = this.limits;
     try {
       while (this.subscribers.size > 0 && !this.closed) {
-        const rows = await this.log.list(this.head, batch);
+        const rows = await this.log.all(this.head, batch);
         if (rows.length > 0) {
           this.head = rows[rows.length - 1]!.id;
           for (const sub of this.subscribers) {
             let woken = false;
             for (const r of rows) {
               if (r.id <= sub.target) continue;
-              if (sub.tenantId !== undefined && r.tenantId !== sub.tenantId) continue;
+              if (!this.log.sees(sub.tenantId, r)) continue;
               sub.queue.push(r);
               sub.queuedBytes += eventBytes(r);
               woken = true;
