@@ -5,7 +5,7 @@ import { defaultPriority } from '../../domain/access.js';
 import { providerWarnings } from '../../domain/provider-warnings.js';
 import { principal, spAdminOnly } from '../auth.js';
 import type { ApiDeps } from '../context.js';
-import { errorResponses, jsonBody, jsonResponse, problemResponse, router } from '../openapi.js';
+import { errorResponses, jsonBody, jsonResponse, problemResponse, router, upstreamResponses } from '../openapi.js';
 import {
   DriftReport,
   Id,
@@ -228,8 +228,10 @@ export function providerRoutes(deps: ApiDeps) {
         200: jsonResponse(PreflightAnswer, 'the checks, whether they passed or not'),
         202: jsonResponse(PreflightPending, 'still running after CAIRN_PREFLIGHT_WAIT_MS'),
         ...errorResponses,
-        502: problemResponse('the plugin failed (provider_failed, naming its code and message)'),
-        503: problemResponse('no live agent of the zone runs the plugin (no_agent); nothing was queued'),
+        502: upstreamResponses[502],
+        503: problemResponse(
+          'no live agent of the zone runs the plugin (no_agent), or the store is busy (store_busy); nothing was queued',
+        ),
       },
     }),
     async (c) => {
