@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setUpDemo } from './quickstart-demo.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dataDir = path.resolve(process.env.CAIRN_DATA_DIR ?? path.join(root, 'data'));
@@ -97,28 +98,7 @@ async function main() {
   }
   start('agent', [agentBin, 'run', '--state-dir', agentDir, '--plugins', '@cairn/plugin-dummy']);
 
-  let provider = (await api('GET', `/v1/zones/${zone}/providers`)).items.find((p) => p.name === 'demo');
-  provider ??= await api('POST', `/v1/zones/${zone}/providers`, {
-    name: 'demo',
-    plugin: '@cairn/plugin-dummy',
-    config: { durationMs: 3000 },
-    // The dummy's locators name nothing on any host: tenants may set their own.
-    tenantLocators: 'any',
-  });
-  let offering = (await api('GET', '/v1/offerings')).items.find((o) => o.name === 'demo-daily');
-  offering ??= await api('POST', '/v1/offerings', {
-    name: 'demo-daily',
-    zone,
-    providerId: provider.id,
-    allowAdhoc: true,
-    allowUserSchedules: true,
-    sla: { cron: '0 2 * * *', keepLast: 7 },
-  });
-  let instance = (await api('GET', '/v1/instances')).items.find((i) => i.name === 'demo-vm');
-  if (!instance) {
-    instance = await api('POST', '/v1/instances', { name: 'demo-vm', zone, locator: { vm: 'demo-vm' } });
-    await api('PUT', `/v1/instances/${instance.id}/offering`, { offeringId: offering.id });
-  }
+  const { offering, instance } = await setUpDemo(api, { zone, dataDir });
 
   const auth = `-H "Authorization: Bearer ${adminToken}"`;
   console.log(`

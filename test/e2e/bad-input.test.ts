@@ -148,6 +148,32 @@ describe.each(backends)('bad input gets a clean error and the server keeps servi
     expect((await api.expect(200, 'GET', '/v1/instances')).items.length).toBe(before);
   });
 
+  it('takes an empty JSON body as {} where the body is optional, and still refuses a malformed one', async () => {
+    const p = await protectInstance(api, 'zone-a');
+    const empty = (method: string, route: string) => api.call(method, route, '');
+    const backup = await empty('POST', `/v1/instances/${p.instanceId}/backups`);
+    expect(backup.status, JSON.stringify(backup.body)).toBe(202);
+    const task = backup.body.id as string;
+    const cancel = await empty('POST', `/v1/tasks/${task}/cancel`);
+    expect(cancel.status, JSON.stringify(cancel.body)).not.toBe(400);
+    const sync = await empty('POST', `/v1/zones/zone-a/providers/${p.providerId}/sync`);
+    expect(sync.status, JSON.stringify(sync.body)).toBe(202);
+    const preflight = await empty('POST', `/v1/zones/zone-a/providers/${p.providerId}/preflight`);
+    expect([200, 202], JSON.stringify(preflight.body)).toContain(preflight.status);
+    // A body that is there but is not JSON stays a 400, and starts nothing.
+    const tasks = (await api.expect(200, 'GET', '/v1/tasks?limit=500')).items.length;
+    for (const body of ['{', ' ', 'null x']) {
+      const bad = await api.call('POST', `/v1/instances/${p.instanceId}/backups`, body);
+      expect(bad.status, body).toBe(400);
+      expect(bad.body.code, body).toBe('malformed_json');
+    }
+    // Where a body is required, an empty one is refused, naming what is missing.
+    const tenant = await empty('POST', '/v1/tenants');
+    expect(tenant.status).toBe(400);
+    expect(tenant.body.errors.map((e: { path: string }) => e.path)).toContain('name');
+    expect((await api.expect(200, 'GET', '/v1/tasks?limit=500')).items.length).toBe(tasks);
+  });
+
   it('answers a wrong or missing token with 401 and an unknown id with 404', async () => {
     const wrong = await new Api(cp.url, 'cairn_not-a-token').get('/v1/tasks');
     expect(wrong.status).toBe(401);

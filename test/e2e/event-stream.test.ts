@@ -7,6 +7,7 @@ import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/
 import { startControlPlane, type ControlPlaneProc } from '@cairn/test-harness/processes';
 import { SseClient } from '@cairn/test-harness/sse';
 import { everyListAnswers } from '@cairn/test-harness/lists';
+import { waitFor } from '@cairn/test-harness/wait';
 
 /** A request to /healthz completes (the process is not frozen); generous, never a latency check. */
 async function healthz(cp: ControlPlaneProc): Promise<void> {
@@ -129,6 +130,51 @@ describe.each(backends)('event streams cannot freeze or silence the control plan
     for (const s of [sa, sb, sb2]) expect(s.ended).toBe(false);
     expect(sa.events.every((e) => e.data.tenantId === a.id)).toBe(true);
     expect([...sb.events, ...sb2.events].every((e) => e.data.tenantId === b.id)).toBe(true);
+  });
+
+  it('the sp-admin reads a maintenance change once, in the list and on its stream; each tenant touched reads it too', async () => {
+    const tenants = [await tenant(), await tenant(), await tenant()];
+    const adminAfter = await cursor(admin);
+    const afters = await Promise.all(tenants.map((t) => cursor(t.api)));
+    const adminStream = await stream(cp.adminToken, `?after=${adminAfter}`);
+    const streams = await Promise.all(tenants.map((t, i) => stream(t.token, `?after=${afters[i]}`)));
+    await admin.expect(200, 'PUT', '/v1/zones/z1/maintenance', { enabled: true, message: 'disk swap' });
+    await admin.expect(200, 'PUT', '/v1/zones/z1/maintenance', { enabled: false });
+    // Then one event of the first tenant: once the admin's stream has it, it has all before it.
+    const sentinel = await eventOf(tenants[0]!);
+    const changes = (types: string[]) =>
+      types.filter((t) => t === 'maintenance.enabled' || t === 'maintenance.disabled');
+
+    const listed = (await admin.expect(200, 'GET', `/v1/events?after=${adminAfter}&limit=500`)).items as {
+      type: string;
+    }[];
+    expect(changes(listed.map((e) => e.type))).toEqual(['maintenance.enabled', 'maintenance.disabled']);
+    expect(listed.filter((e) => e.type === 'maintenance.ready').length).toBeLessThanOrEqual(1);
+    await waitFor(
+      () => adminStream.events.some((e) => e.data.taskId === sentinel) || undefined,
+      'the admin stream to reach the sentinel event',
+    );
+    expect(changes(adminStream.events.map((e) => e.data.type))).toEqual([
+      'maintenance.enabled',
+      'maintenance.disabled',
+    ]);
+
+    for (const [i, t] of tenants.entries()) {
+      const own = (await t.api.expect(200, 'GET', `/v1/events?after=${afters[i]}&limit=500`)).items as {
+        type: string;
+        tenantId: string;
+      }[];
+      expect(changes(own.map((e) => e.type))).toEqual(['maintenance.enabled', 'maintenance.disabled']);
+      expect(own.every((e) => e.tenantId === t.id)).toBe(true);
+      await waitFor(
+        () => streams[i]!.events.some((e) => e.data.type === 'maintenance.disabled') || undefined,
+        'the tenant stream to get the change',
+      );
+      expect(changes(streams[i]!.events.map((e) => e.data.type))).toEqual([
+        'maintenance.enabled',
+        'maintenance.disabled',
+      ]);
+    }
   });
 
   it('a stream resumed past the log silences nobody', async () => {

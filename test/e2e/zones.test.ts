@@ -24,6 +24,7 @@ describe.each(backends)('zones a tenant may see (%s)', (backend) => {
   let acme: Api;
   let globex: Api;
   let acmeId: string;
+  let agentA: string;
   let agentB: string;
   const agents: Proc[] = [];
 
@@ -43,6 +44,7 @@ describe.each(backends)('zones a tenant may see (%s)', (backend) => {
     globex = await token(globexId);
     const a = await enrollAgent(cp, 'zone-a', 'host-a');
     const b = await enrollAgent(cp, 'zone-b', 'host-b');
+    agentA = a.agentId;
     agentB = b.agentId;
     agents.push(await startAgent(a.stateDir), await startAgent(b.stateDir));
     await waitFor(
@@ -122,5 +124,71 @@ describe.each(backends)('zones a tenant may see (%s)', (backend) => {
     expect(((await acme.expect(200, 'GET', '/v1/plugins')).items as { zone: string }[]).map((p) => p.zone)).toEqual([
       'zone-a',
     ]);
+  });
+
+  it('lists zones with their agents’ states: the sp-admin every zone and its agents, a tenant its zones without agents', async () => {
+    // An agent enrolled in zone-c that never connected: a zone of its own, its agent disconnected.
+    const c = await enrollAgent(cp, 'zone-c', 'host-c');
+    const all = (await admin.expect(200, 'GET', '/v1/zones')) as {
+      items: { zone: string; agentStates: Record<string, number>; agents?: { id: string; state: string }[] }[];
+      nextCursor: string | null;
+    };
+    expect(all.nextCursor).toBeNull();
+    expect(all.items.map((z) => [z.zone, z.agentStates])).toEqual([
+      ['zone-a', { connected: 1, disconnected: 0, draining: 0 }],
+      ['zone-b', { connected: 1, disconnected: 0, draining: 0 }],
+      ['zone-c', { connected: 0, disconnected: 1, draining: 0 }],
+    ]);
+    expect(all.items.map((z) => z.agents?.map((a) => [a.id, a.state]))).toEqual([
+      [[agentA, 'connected']],
+      [[agentB, 'connected']],
+      [[c.agentId, 'disconnected']],
+    ]);
+    // Paged like every list: one zone a page, each once.
+    const walked: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = (await admin.expect(
+        200,
+        'GET',
+        `/v1/zones?limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      )) as { items: { zone: string }[]; nextCursor: string | null };
+      walked.push(...page.items.map((z) => z.zone));
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    expect(walked).toEqual(['zone-a', 'zone-b', 'zone-c']);
+    expect((await admin.get('/v1/zones?cursor=em9uZS1h')).body.code).toBe('bad_cursor');
+
+    // A tenant: its offered zones only, the states counted, no agent named.
+    const mine = await acme.expect(200, 'GET', '/v1/zones');
+    expect(mine).toEqual({
+      items: [{ zone: 'zone-a', agentStates: { connected: 1, disconnected: 0, draining: 0 } }],
+      nextCursor: null,
+    });
+    expect(JSON.stringify(mine)).not.toContain('agt_');
+    expect(((await globex.expect(200, 'GET', '/v1/zones')).items as { zone: string }[]).map((z) => z.zone)).toEqual([
+      'zone-b',
+    ]);
+    const initech = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'initech-zones' })).id;
+    const none = new Api(
+      cp.url,
+      (await admin.expect(201, 'POST', `/v1/tenants/${initech}/tokens`, { role: 'tenant-admin', name: 'ops' })).token,
+    );
+    expect(await none.expect(200, 'GET', '/v1/zones')).toEqual({ items: [], nextCursor: null });
+  });
+
+  it('creates a provider connection in a zone no agent can serve yet, and says so in warnings', async () => {
+    const create = (zone: string, plugin: string) =>
+      admin.expect(201, 'POST', `/v1/zones/${zone}/providers`, { name: `p-${zone}-${plugin.length}`, plugin });
+    const nowhere = await create('zone-empty', '@cairn/plugin-dummy');
+    expect(nowhere.warnings.map((w: { code: string }) => w.code)).toEqual(['no_agent_in_zone']);
+    expect(nowhere.warnings[0].message).toContain('zone-empty');
+    const noPlugin = await create('zone-a', '@cairn/plugin-absent');
+    expect(noPlugin.warnings.map((w: { code: string }) => w.code)).toEqual(['plugin_not_in_zone']);
+    expect(noPlugin.warnings[0].message).toContain('@cairn/plugin-absent');
+    // Made all the same: the connection exists.
+    await admin.expect(200, 'GET', `/v1/zones/zone-a/providers/${noPlugin.id}`);
+    // An agent of the zone that runs the plugin is connected: nothing to warn of.
+    expect((await create('zone-a', '@cairn/plugin-dummy')).warnings).toEqual([]);
   });
 });

@@ -9,6 +9,7 @@ const TENANT_LISTS = [
   '/v1/events',
   '/v1/offerings',
   '/v1/plugins',
+  '/v1/zones',
   '/v1/usage',
 ];
 /** List routes only an sp-admin reads. */

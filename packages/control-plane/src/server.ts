@@ -86,7 +86,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const catalog = new CatalogRepository(db, secrets);
   // Endpoints stored in clear by an earlier version have their passwords sealed now.
   await catalog.sealEndpointSecrets();
-  const events = new EventRepository(db);
+  const providerTenant = await tenants.ensureProviderTenant();
+  const events = new EventRepository(db, providerTenant);
   const clock = config.testClockFile ? fileClock(config.testClockFile) : systemClock;
   if (config.testClockFile) log.warn({ file: config.testClockFile }, 'scheduler runs on a TEST clock file');
   const backups = new BackupRepository(db, () => clock.now());
@@ -108,7 +109,6 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const reports = new ReportRepository(db, events, backups, retention, endings);
   const rpo = new RpoRepository(db);
 
-  const providerTenant = await tenants.ensureProviderTenant();
   const maintenance = new MaintenanceRepository(db, events, tasks, jobs, providerTenant);
   endings.on(maintenance.taskEnded);
   let generatedAdminToken: string | undefined;

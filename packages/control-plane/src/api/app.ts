@@ -8,7 +8,7 @@ import { bearerAuth, type Env } from './auth.js';
 import { wholeBody } from './body.js';
 import type { ApiDeps } from './context.js';
 import { commitsItself, mutatingRequests } from './idempotency.js';
-import { router } from './openapi.js';
+import { problemResponse, router } from './openapi.js';
 import { errorHandler, problem } from './problem.js';
 import { agentRoutes, enrollRoutes } from './routes/agents.js';
 import { backupJobRoutes } from './routes/backup-jobs.js';
@@ -85,6 +85,47 @@ export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
   v1.route('/', taskRoutes(deps));
   app.route('/v1', v1);
 
+  // The routes outside /v1 that an operator's probes and scrapers call, without a token.
+  const status = (description: string) => ({
+    description,
+    content: {
+      'application/json': { schema: { type: 'object' as const, properties: { status: { type: 'string' as const } } } },
+    },
+  });
+  for (const [path, summary] of [
+    ['/healthz', 'Liveness: the process answers (`{status: ok}`)'],
+    ['/livez', 'Liveness, as /healthz'],
+  ] as const) {
+    app.openAPIRegistry.registerPath({
+      method: 'get',
+      path,
+      tags: ['System'],
+      summary,
+      security: [],
+      responses: { 200: status('alive') },
+    });
+  }
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/readyz',
+    tags: ['System'],
+    summary: 'Readiness: the store answers and the control plane is not shutting down',
+    security: [],
+    responses: {
+      200: status('ready (`{status: ready}`)'),
+      503: problemResponse(
+        'shutting down (shutting_down), or the store is unreachable or not migrated (store_unavailable)',
+      ),
+    },
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/metrics',
+    tags: ['System'],
+    summary: 'Prometheus metrics (text exposition format)',
+    security: [],
+    responses: { 200: { description: 'the metrics', content: { 'text/plain': { schema: { type: 'string' } } } } },
+  });
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',
     scheme: 'bearer',

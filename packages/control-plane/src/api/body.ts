@@ -15,7 +15,7 @@ export function wholeBody(maxBytes: number): MiddlewareHandler {
   const tooLarge = () => new AppError(413, 'payload_too_large', `request body exceeds ${maxBytes} bytes`);
   return async (c, next) => {
     const stream = c.req.raw.body;
-    if (!stream) return next();
+    if (!stream) return emptyJson(c) ? withBody(c, EMPTY_OBJECT, next) : next();
     const declared = c.req.header('content-length');
     if (declared !== undefined && c.req.header('transfer-encoding') === undefined && Number(declared) > maxBytes)
       throw tooLarge();
@@ -32,9 +32,28 @@ export function wholeBody(maxBytes: number): MiddlewareHandler {
       }
       chunks.push(value);
     }
-    c.req.raw = new Request(c.req.raw, { body: Buffer.concat(chunks, size) });
-    await next();
+    await withBody(c, size === 0 && emptyJson(c) ? EMPTY_OBJECT : Buffer.concat(chunks, size), next);
   };
+}
+
+/**
+ * An empty body sent as JSON means no fields: `{}`. So a route whose body is optional takes it
+ * like no body at all, and one that requires fields names them (400 invalid_input) instead of
+ * calling nothing malformed. A body that is there but does not parse stays `400 malformed_json`.
+ */
+const EMPTY_OBJECT = Buffer.from('{}');
+
+function emptyJson(c: Context): boolean {
+  return (
+    c.req.method !== 'GET' &&
+    c.req.method !== 'HEAD' &&
+    /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i.test(c.req.header('content-type') ?? '')
+  );
+}
+
+async function withBody(c: Context, body: Buffer, next: () => Promise<void>): Promise<void> {
+  c.req.raw = new Request(c.req.raw, { body });
+  await next();
 }
 
 /** The client went away (or the request timeout cut it off) before its body was complete. */

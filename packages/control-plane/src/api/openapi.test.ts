@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pino from 'pino';
 import { Api } from '@cairn/test-harness/api';
 import { inProcessControlPlane, type InProcess } from '../testing/in-process.js';
 import type { ControlPlane } from '../server.js';
+import { createApp } from './app.js';
+import type { ApiDeps } from './context.js';
 
 describe('OpenAPI document and request validation', () => {
   let env: InProcess;
@@ -46,6 +49,47 @@ describe('OpenAPI document and request validation', () => {
     expect(doc.components.schemas['Problem']).toBeDefined();
     expect(doc.components.securitySchemes['bearer']).toMatchObject({ type: 'http', scheme: 'bearer' });
     expect((await fetch(`${cp.url}/docs`)).status).toBe(200);
+  });
+
+  it('documents every route of the route table, with every answer it may give', async () => {
+    // The route table itself: built from the same routes, its handlers never called.
+    const app = createApp({ config: { maxBodyBytes: 1024 } } as unknown as ApiDeps, pino({ level: 'silent' }));
+    const doc = (await (await fetch(`${cp.url}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, unknown>; requestBody?: unknown }>>;
+    };
+    const routes = new Set(
+      app.routes
+        .filter((r) => r.method !== 'ALL' && !['/openapi.json', '/docs'].includes(r.path))
+        .map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, '{$1}')}`),
+    );
+    expect(routes.size).toBeGreaterThan(60);
+    for (const route of routes) {
+      const [method, path] = route.split(' ') as [string, string];
+      expect(doc.paths[path]?.[method], route).toBeDefined();
+    }
+    for (const path of ['/healthz', '/livez', '/readyz', '/metrics'])
+      expect(routes.has(`get ${path}`), path).toBe(true);
+    expect(Object.keys(doc.paths['/readyz']!['get']!.responses)).toEqual(['200', '503']);
+    // Whatever a route may answer: a body over the limit and a busy store on every /v1 route…
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      if (!path.startsWith('/v1/')) continue;
+      for (const [method, op] of Object.entries(methods)) {
+        expect(Object.keys(op.responses), `${method} ${path}`).toEqual(expect.arrayContaining(['400', '413', '503']));
+      }
+    }
+    // …a maintenance window where backups start, and a plugin's failure or silence where a route waits for it.
+    const answers = (path: string, method = 'post') =>
+      doc.paths[path]![method]!.responses as Record<string, { description: string }>;
+    for (const path of ['/v1/instances/{id}/backups', '/v1/backup-jobs/{id}/run', '/v1/backup-jobs/{id}/retry'])
+      expect(answers(path)['503']!.description, path).toContain('maintenance');
+    expect(answers('/v1/backup-jobs/{id}/cancel')['503']!.description).not.toContain('maintenance');
+    expect(Object.keys(answers('/v1/backups/{id}/restore'))).toEqual(expect.arrayContaining(['429', '502', '504']));
+    expect(Object.keys(answers('/v1/zones/{zone}/providers/{id}/preflight'))).toEqual(
+      expect.arrayContaining(['502', '503']),
+    );
+    expect(Object.keys(answers('/v1/zones/{zone}/providers/{id}/offerings', 'get'))).toEqual(
+      expect.arrayContaining(['502', '504']),
+    );
   });
 
   it('refuses a body that is not JSON with 400 unsupported_media_type', async () => {

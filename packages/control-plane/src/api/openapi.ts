@@ -49,4 +49,21 @@ export const errorResponses = {
   403: problemResponse('the caller’s role does not allow this'),
   404: problemResponse('unknown id, or one that belongs to another tenant'),
   409: problemResponse('the current state does not allow this'),
+  413: problemResponse('the request body is larger than CAIRN_MAX_BODY_BYTES (payload_too_large); nothing was written'),
+  503: problemResponse(
+    'the store could not complete the request now (store_busy, with Retry-After); nothing was changed, retry it',
+  ),
+} as const;
+
+/** `503` of a route that may also refuse for a maintenance window. */
+export const maintenanceResponse = {
+  503: problemResponse(
+    'a maintenance window covers it (maintenance, with the window’s message), or the store is busy (store_busy, with Retry-After); nothing was started',
+  ),
+} as const;
+
+/** `502`/`504` of a route that waits for a plugin's answer through an agent. */
+export const upstreamResponses = {
+  502: problemResponse('the plugin failed (provider_failed, naming its code and message)'),
+  504: problemResponse('no agent answered in time (provider_timeout)'),
 } as const;

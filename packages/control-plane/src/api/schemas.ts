@@ -265,6 +265,16 @@ export const Agent = z
   })
   .openapi('Agent');
 export const AgentPage = page(Agent).openapi('AgentPage');
+export const ZoneInfo = z
+  .object({
+    zone: z.string(),
+    agentStates: z
+      .object({ connected: z.number().int(), disconnected: z.number().int(), draining: z.number().int() })
+      .openapi({ description: 'how many of the zone’s agents are in each state (see Agent `state`)' }),
+    agents: z.array(Agent).optional().openapi({ description: 'the zone’s agents (shown to the sp-admin only)' }),
+  })
+  .openapi('Zone');
+export const ZonePage = page(ZoneInfo).openapi('ZonePage');
 export const ZonePlugins = z
   .object({
     items: z.array(
@@ -334,6 +344,19 @@ export const Provider = z
     updatedAt: Time,
   })
   .openapi('Provider');
+export const ProviderCreated = Provider.extend({
+  warnings: z
+    .array(
+      z.object({
+        code: z.enum(['no_agent_in_zone', 'plugin_not_in_zone']),
+        message: z.string(),
+      }),
+    )
+    .openapi({
+      description:
+        'what the connection cannot do yet (empty when an agent of the zone runs its plugin): `no_agent_in_zone`, `plugin_not_in_zone`. Its tasks, its sync among them, wait in the queue until such an agent connects',
+    }),
+}).openapi('ProviderCreated');
 const GrantedRoot = Text(4096, { required: true }).superRefine((s, ctx) => {
   const r = normalizeRoot(s);
   if (!r.ok) ctx.addIssue({ code: 'custom', message: r.message });

@@ -5,7 +5,7 @@ import type { Role } from '../domain/access.js';
 import type { ScheduleOwner, ScheduleState } from '../domain/provider-schedule.js';
 import { scopeFields, type MaintenanceSource } from '../domain/maintenance.js';
 import type { MaintenanceState } from '../service/maintenance.js';
-import type { AgentView } from '../store/agent-repository.js';
+import type { AgentView, ZoneView } from '../store/agent-repository.js';
 import type { TokenInfo } from '../store/tenant-repository.js';
 import type {
   BackupRow,
@@ -49,6 +49,17 @@ export const agentView = (
     requestedAt: isoOrNull(a.rotationRequestedAt),
     rotatedAt: isoOrNull(a.credentialRotatedAt),
   },
+});
+
+/** A zone with its agents' states; the agents themselves only when `agents` (the sp-admin's view) is given. */
+export const zoneView = (z: ZoneView, agents?: ReturnType<typeof agentView>[]) => ({
+  zone: z.zone,
+  agentStates: {
+    connected: z.agents.filter((a) => a.state === 'connected').length,
+    disconnected: z.agents.filter((a) => a.state === 'disconnected').length,
+    draining: z.agents.filter((a) => a.state === 'draining').length,
+  },
+  ...(agents ? { agents } : {}),
 });
 
 export const tokenView = (t: TokenInfo) => ({

@@ -9,7 +9,10 @@ import type { EventFilter, EventRepository, LiveProgress } from '../store/event-
 type Event = Selectable<EventRow>;
 
 /** What the feed needs of the store. */
-export type EventLog = Pick<EventRepository, 'list' | 'lastId' | 'progressAfter' | 'lastProgressId' | 'jobsOfTasks'>;
+export type EventLog = Pick<
+  EventRepository,
+  'list' | 'all' | 'sees' | 'lastId' | 'progressAfter' | 'lastProgressId' | 'jobsOfTasks'
+>;
 
 /** A task's latest progress, sent live: not an event of the log (no id, never replayed). */
 export interface ProgressMessage {
@@ -329,7 +332,7 @@ export class EventFeed {
     const { batch, maxQueued, maxQueuedBytes } = this.limits;
     try {
       while (this.subscribers.size > 0 && !this.closed) {
-        const rows = await this.log.list(this.head, batch);
+        const rows = await this.log.all(this.head, batch);
         const jobs = await this.jobsOf(rows.filter((r) => r.taskId !== null).map((r) => r.taskId!));
         if (rows.length > 0) {
           this.head = rows[rows.length - 1]!.id;
@@ -342,7 +345,7 @@ export class EventFeed {
             let woken = false;
             for (const r of rows) {
               if (r.id <= sub.target) continue;
-              if (sub.tenantId !== undefined && r.tenantId !== sub.tenantId) continue;
+              if (!this.log.sees(sub.tenantId, r)) continue;
               if (
                 !matches(sub.filter, r.type, r.taskId, r.jobId ?? (r.taskId !== null ? jobs.get(r.taskId) : undefined))
               )

@@ -2,7 +2,7 @@ import { UnauthorizedError } from '../domain/errors.js';
 import { HELD_STATES } from '../domain/task.js';
 import { transact, type Db } from './db.js';
 import { hashSecret, newId, newSecret } from './ids.js';
-import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
+import { decodeCursor, decodeNameCursor, encodeNameCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { Transaction } from 'kysely';
 import type { AgentRow, Database } from './schema.js';
 import type { SecretBox } from './secrets.js';
@@ -36,6 +36,12 @@ export interface AgentView extends Omit<
   plugins: AgentPlugin[];
   draining: boolean;
   runningTasks: number;
+}
+
+/** A zone and its live agents. */
+export interface ZoneView {
+  zone: string;
+  agents: AgentView[];
 }
 
 export class AgentRepository {
@@ -324,6 +330,59 @@ export class AgentRepository {
         runningTasks: byAgent.get(rest.id) ?? 0,
       }),
     );
+  }
+
+  /**
+   * The zones that have agents (not revoked), provider connections or instances, by name, each
+   * with its live agents; `only` restricts the list to those zones (a tenant's offered zones).
+   */
+  async zones(page: PageRequest, only?: string[]): Promise<Page<ZoneView>> {
+    if (only?.length === 0) return { items: [], nextCursor: null };
+    const after = decodeNameCursor(page.cursor);
+    const named = this.db
+      .selectFrom('agents')
+      .select('zone')
+      .where('revokedAt', 'is', null)
+      .union(this.db.selectFrom('providers').select('zone'))
+      .union(this.db.selectFrom('instances').select('zone'));
+    let q = this.db
+      .selectFrom(named.as('z'))
+      .select('z.zone')
+      .orderBy('z.zone')
+      .limit(page.limit + 1);
+    if (after !== undefined) q = q.where('z.zone', '>', after);
+    if (only) q = q.where('z.zone', 'in', only);
+    const rows = (await q.execute()).map((r) => r.zone);
+    const zones = rows.slice(0, page.limit);
+    const agents =
+      zones.length === 0
+        ? []
+        : await this.views(
+            await this.db
+              .selectFrom('agents')
+              .selectAll()
+              .where('zone', 'in', zones)
+              .where('revokedAt', 'is', null)
+              .orderBy('id')
+              .execute(),
+          );
+    const last = zones[zones.length - 1];
+    return {
+      items: zones.map((zone) => ({ zone, agents: agents.filter((a) => a.zone === zone) })),
+      nextCursor: rows.length > page.limit && last ? encodeNameCursor(last) : null,
+    };
+  }
+
+  /** How many agents a zone has (enrolled, not revoked), and the names of the plugins they reported. */
+  async presence(zone: string): Promise<{ agents: number; plugins: string[] }> {
+    const rows = await this.db
+      .selectFrom('agents')
+      .select('plugins')
+      .where('zone', '=', zone)
+      .where('revokedAt', 'is', null)
+      .execute();
+    const plugins = new Set(rows.flatMap((r) => (JSON.parse(r.plugins) as AgentPlugin[]).map((p) => p.name)));
+    return { agents: rows.length, plugins: [...plugins] };
   }
 
   /** Plugins available per zone, from the agents that reported them. */

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { ExpressionBuilder, Expression, Insertable, Selectable, SqlBool, Transaction } from 'kysely';
 import { HELD_STATES } from '../domain/task.js';
+import { eventSeen, FANNED_OUT_PREFIX } from '../domain/event-view.js';
 import { transact, type Db } from './db.js';
 import type { Database, EventRow, TaskRow } from './schema.js';
 
@@ -60,7 +61,14 @@ function taskEvent(task: TaskRow, type: string, message: string, now: number, da
  * reader resuming after an id never skips one that committed late.
  */
 export class EventRepository {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /**
+     * The service provider's own tenant: the sp-admin reads a maintenance change once, as its
+     * copy (see `eventSeen`). Without it the sp-admin reads every tenant's copy.
+     */
+    private readonly providerTenantId?: string,
+  ) {}
 
   /** An event about `task`, written in `trx`; `data` is stored as JSON. */
   async forTask(trx: Trx, task: TaskRow, type: string, message: string, now: number, data?: object): Promise<void> {
@@ -156,8 +164,8 @@ export class EventRepository {
   }
 
   /**
-   * Up to `limit` events with ids in (after, upTo], in id order; only `tenantId`'s when given, and
-   * only those `filter` selects.
+   * Up to `limit` events with ids in (after, upTo], in id order, as `tenantId` sees them, or the
+   * sp-admin when not given (see `eventSeen`); only those `filter` selects.
    */
   async list(
     after: number,
@@ -167,7 +175,10 @@ export class EventRepository {
     filter: EventFilter = {},
   ): Promise<Selectable<EventRow>[]> {
     let q = this.db.selectFrom('events').selectAll().where('id', '>', after).orderBy('id').limit(limit);
+    const sp = this.providerTenantId;
     if (tenantId !== undefined) q = q.where('tenantId', '=', tenantId);
+    else if (sp !== undefined)
+      q = q.where((eb) => eb.or([eb('type', 'not like', `${FANNED_OUT_PREFIX}%`), eb('tenantId', '=', sp)]));
     if (upTo !== undefined) q = q.where('id', '<=', upTo);
     if (filter.taskId !== undefined) q = q.where('taskId', '=', filter.taskId);
     const prefix = filter.typePrefix;
@@ -237,6 +248,16 @@ export class EventRepository {
       .select((eb) => eb.fn.max('id').as('last'))
       .executeTakeFirst();
     return Number(row?.last ?? 0);
+  }
+
+  /** Up to `limit` events after `after`, in id order, every tenant's copy of each. */
+  async all(after: number, limit: number): Promise<Selectable<EventRow>[]> {
+    return this.db.selectFrom('events').selectAll().where('id', '>', after).orderBy('id').limit(limit).execute();
+  }
+
+  /** Whether `tenantId` (the sp-admin when not given) sees `row`: what `list` reads. */
+  sees(tenantId: string | undefined, row: Pick<EventRow, 'tenantId' | 'type'>): boolean {
+    return eventSeen(row, tenantId, this.providerTenantId);
   }
 
   /** The id of the newest event (0 while the log is empty). */

@@ -34,6 +34,18 @@ export function decodeCursor(cursor: string | undefined): string | undefined {
   return id;
 }
 
+/** A cursor over rows keyed by a name (zones: lowercase letters, digits and dashes). */
+export function decodeNameCursor(cursor: string | undefined): string | undefined {
+  if (cursor === undefined) return undefined;
+  const name = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(name) || encodeNameCursor(name) !== cursor) throw badCursor();
+  return name;
+}
+
+export function encodeNameCursor(name: string): string {
+  return Buffer.from(name).toString('base64url');
+}
+
 /** A cursor over rows numbered by an integer id (progress reports). */
 export function decodeSeqCursor(cursor: string | undefined): number | undefined {
   const id = decodeCursor(cursor);

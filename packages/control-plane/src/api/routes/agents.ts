@@ -14,9 +14,10 @@ import {
   Id,
   IdParam,
   PageQuery,
+  ZonePage,
   ZonePlugins,
 } from '../schemas.js';
-import { agentView } from '../views.js';
+import { agentView, zoneView } from '../views.js';
 
 const tags = ['Agents'];
 
@@ -137,6 +138,37 @@ export function agentRoutes(deps: ApiDeps) {
       const agent = await deps.agents.get(id);
       if (!agent) throw new NotFoundError('agent', id);
       return c.json(agentView(agent, (await deps.maintenance.ofAgents([agent])).get(agent.id)!), 202);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/zones',
+      tags: ['Zones'],
+      summary:
+        'Zones with agents, provider connections or instances, and how many of their agents are connected, disconnected or draining (a tenant: the zones where it has an offering, without the agents themselves)',
+      request: { query: PageQuery },
+      responses: { 200: jsonResponse(ZonePage, 'a page of zones'), ...errorResponses },
+    }),
+    async (c) => {
+      const p = principal(c);
+      const only = isSpAdmin(p) ? undefined : await deps.catalog.offeredZones(p.tenantId);
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.agents.zones(q, only));
+      if (!isSpAdmin(p)) return c.json({ items: page.items.map((z) => zoneView(z)), nextCursor: page.nextCursor }, 200);
+      const maintenance = await deps.maintenance.ofAgents(page.items.flatMap((z) => z.agents));
+      return c.json(
+        {
+          items: page.items.map((z) =>
+            zoneView(
+              z,
+              z.agents.map((a) => agentView(a, maintenance.get(a.id)!)),
+            ),
+          ),
+          nextCursor: page.nextCursor,
+        },
+        200,
+      );
     },
   );
 

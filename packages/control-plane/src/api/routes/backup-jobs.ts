@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import { NotFoundError } from '../../domain/errors.js';
 import { principal, tenantScope, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
-import { errorResponses, jsonBody, jsonResponse, router } from '../openapi.js';
+import { errorResponses, jsonBody, jsonResponse, maintenanceResponse, router } from '../openapi.js';
 import {
   Id,
   IdParam,
@@ -120,7 +120,8 @@ export function backupJobRoutes(deps: ApiDeps) {
   );
 
   type Op = (p: ReturnType<typeof principal>, jobId: string) => Promise<BackupJobRow>;
-  const accepted = (path: string, summary: string, op: Op) =>
+  /** `startsBackups`: the op starts backups, which a maintenance window refuses. */
+  const accepted = (path: string, summary: string, op: Op, startsBackups = true) =>
     app.openapi(
       createRoute({
         method: 'post',
@@ -128,7 +129,11 @@ export function backupJobRoutes(deps: ApiDeps) {
         tags,
         summary,
         request: { params: IdParam, query: NoQuery },
-        responses: { 202: jsonResponse(Job, 'the job'), ...errorResponses },
+        responses: {
+          202: jsonResponse(Job, 'the job'),
+          ...errorResponses,
+          ...(startsBackups ? maintenanceResponse : {}),
+        },
       }),
       async (c) => {
         const { p, id: jobId } = id(c, c.req.valid('param').id);
@@ -154,8 +159,11 @@ export function backupJobRoutes(deps: ApiDeps) {
     jobs.run(p, j),
   );
   accepted('retry', 'Run exactly the ERROR set of the last run again, as a new run', (p, j) => jobs.retry(p, j));
-  accepted('cancel', 'Cancel the run going: queued backups at once, running ones are asked to stop', (p, j) =>
-    jobs.cancel(p, j),
+  accepted(
+    'cancel',
+    'Cancel the run going: queued backups at once, running ones are asked to stop',
+    (p, j) => jobs.cancel(p, j),
+    false,
   );
   done('lock', 'Lock the job: it refuses every change and every run until unlocked', (p, j) =>
     jobs.setLocked(p, j, true),

@@ -3,7 +3,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { NotFoundError } from '../../domain/errors.js';
 import { principal, tenantScope, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
-import { errorResponses, jsonBody, jsonResponse, problemResponse, router } from '../openapi.js';
+import { errorResponses, jsonBody, jsonResponse, problemResponse, router, upstreamResponses } from '../openapi.js';
 import {
   Backup,
   BackupPage,
@@ -131,6 +131,7 @@ export function backupRoutes(deps: ApiDeps) {
       responses: {
         202: jsonResponse(Task, 'the restore task'),
         ...errorResponses,
+        ...upstreamResponses,
         429: problemResponse(
           "the tenant's share of requests waiting for an instance's power state is taken (too_many_waiters); nothing was queued",
         ),

@@ -4,7 +4,7 @@ import { isSpAdmin } from '../../domain/access.js';
 import { ConflictError, InputError, NotFoundError, ZoneNotOfferedError } from '../../domain/errors.js';
 import { principal, tenantScope, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
-import { errorResponses, jsonBody, jsonResponse, router } from '../openapi.js';
+import { errorResponses, jsonBody, jsonResponse, maintenanceResponse, router } from '../openapi.js';
 import {
   AssignOffering,
   BackupStart,
@@ -221,7 +221,7 @@ export function instanceRoutes(deps: ApiDeps) {
       tags,
       summary: 'Start an ad-hoc backup (only where the offering allows it); the body is optional',
       request: { params: IdParam, ...jsonBody(BackupStart, false) },
-      responses: { 202: jsonResponse(Task, 'the backup task'), ...errorResponses },
+      responses: { 202: jsonResponse(Task, 'the backup task'), ...errorResponses, ...maintenanceResponse },
     }),
     async (c) => {
       const instance = await visible(c, c.req.valid('param').id);

@@ -2,9 +2,10 @@ import { createRoute } from '@hono/zod-openapi';
 import { InputError, NotFoundError } from '../../domain/errors.js';
 import { normalizeRoot } from '../../domain/locator-claims.js';
 import { defaultPriority } from '../../domain/access.js';
+import { providerWarnings } from '../../domain/provider-warnings.js';
 import { principal, spAdminOnly } from '../auth.js';
 import type { ApiDeps } from '../context.js';
-import { errorResponses, jsonBody, jsonResponse, problemResponse, router } from '../openapi.js';
+import { errorResponses, jsonBody, jsonResponse, problemResponse, router, upstreamResponses } from '../openapi.js';
 import {
   DriftReport,
   Id,
@@ -17,6 +18,7 @@ import {
   SyncQuery,
   Provider,
   ProviderCreate,
+  ProviderCreated,
   ProviderOfferings,
   ProviderPage,
   ProviderPatch,
@@ -59,7 +61,13 @@ export function providerRoutes(deps: ApiDeps) {
       tags,
       summary: 'Create a provider connection (sp-admin); credentials are write-only',
       request: { params: ZoneParam, ...jsonBody(ProviderCreate) },
-      responses: { 201: jsonResponse(Provider, 'the provider connection'), ...errorResponses },
+      responses: {
+        201: jsonResponse(
+          ProviderCreated,
+          'the provider connection, with warnings when no agent of the zone can take its tasks yet',
+        ),
+        ...errorResponses,
+      },
     }),
     async (c) => {
       const zone = zoneOf(c.req.valid('param').zone);
@@ -73,7 +81,8 @@ export function providerRoutes(deps: ApiDeps) {
         credentials: input.credentials ?? null,
         ...(input.tenantLocators ? { tenantLocators: input.tenantLocators } : {}),
       });
-      return c.json(providerView(row), 201, { Location: `/v1/zones/${zone}/providers/${row.id}` });
+      const warnings = providerWarnings(zone, row.plugin, await deps.agents.presence(zone));
+      return c.json({ ...providerView(row), warnings }, 201, { Location: `/v1/zones/${zone}/providers/${row.id}` });
     },
   );
 
@@ -219,8 +228,10 @@ export function providerRoutes(deps: ApiDeps) {
         200: jsonResponse(PreflightAnswer, 'the checks, whether they passed or not'),
         202: jsonResponse(PreflightPending, 'still running after CAIRN_PREFLIGHT_WAIT_MS'),
         ...errorResponses,
-        502: problemResponse('the plugin failed (provider_failed, naming its code and message)'),
-        503: problemResponse('no live agent of the zone runs the plugin (no_agent); nothing was queued'),
+        502: upstreamResponses[502],
+        503: problemResponse(
+          'no live agent of the zone runs the plugin (no_agent), or the store is busy (store_busy); nothing was queued',
+        ),
       },
     }),
     async (c) => {
