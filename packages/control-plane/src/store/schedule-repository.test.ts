@@ -155,4 +155,27 @@ describe.each(backends)('schedule store (%s)', (backend) => {
     expect(await schedules.delete(onPlainOwn)).toBe(false);
     expect(await schedules.keepLastFor(onPlainOwn)).toBeNull();
   });
+
+  it("takes the fires due at one time a tenant's turn at a time: one tenant's many cannot hold back another's one", async () => {
+    const tenants = new TenantRepository(store.db);
+    const noisy = (await tenants.create('noisy-due')).id;
+    const quiet = (await tenants.create('quiet-due')).id;
+    const at = 5_000_000;
+    const make = async (owner: string, name: string) => {
+      const row = await catalog.createInstance({ tenantId: owner, name, zone: 'z', locator: {}, agentId: null });
+      await schedules.put({ instanceId: row.id, tenantId: owner, cron: '* * * * *', timezone: 'UTC', keepLast: 1 }, 10);
+      await store.db.updateTable('userSchedules').set({ nextFireAt: at }).where('instanceId', '=', row.id).execute();
+      return row.id;
+    };
+    const noisyIds: string[] = [];
+    for (let i = 0; i < 5; i++) noisyIds.push(await make(noisy, `noisy-${i}`));
+    // Made last: by id alone it would come after every one of the noisy tenant's.
+    const quietId = await make(quiet, 'quiet');
+    const mine = new Set([...noisyIds, quietId]);
+    const order = (await schedules.dueSchedules(at, 1000)).filter((d) => mine.has(d.id)).map((d) => d.id);
+    expect(order).toHaveLength(6);
+    expect(order.indexOf(quietId)).toBeLessThanOrEqual(1);
+    // Each tenant's own fires stay in key order.
+    expect(order.filter((id) => id !== quietId)).toEqual([...noisyIds].sort());
+  });
 });

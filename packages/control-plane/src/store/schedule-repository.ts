@@ -132,22 +132,42 @@ export class ScheduleRepository {
     const db = this.db;
     const user = db
       .selectFrom('userSchedules')
-      .select([sql<ScheduleKind>`'user'`.as('kind'), 'instanceId as id', 'nextFireAt'])
+      .select([sql<ScheduleKind>`'user'`.as('kind'), 'instanceId as id', 'nextFireAt', 'tenantId'])
       .where((eb) => eb.or([eb('nextFireAt', 'is', null), eb('nextFireAt', '<=', now)]));
     const sla = db
       .selectFrom('offerings')
-      .select([sql<ScheduleKind>`'sla'`.as('kind'), 'id', 'nextFireAt'])
+      .select([sql<ScheduleKind>`'sla'`.as('kind'), 'id', 'nextFireAt', 'tenantId'])
       .where((eb) => eb.or([eb('nextFireAt', 'is', null), eb('nextFireAt', '<=', now)]))
       .where('sla', 'is not', null);
     const job = db
       .selectFrom('backupJobSchedules')
-      .select([sql<ScheduleKind>`'job'`.as('kind'), 'id', 'nextFireAt'])
-      .where((eb) => eb.or([eb('nextFireAt', 'is', null), eb('nextFireAt', '<=', now)]));
-    const rows = await db
+      .innerJoin('backupJobs', 'backupJobs.id', 'backupJobSchedules.jobId')
+      .select([
+        sql<ScheduleKind>`'job'`.as('kind'),
+        'backupJobSchedules.id',
+        'backupJobSchedules.nextFireAt',
+        'backupJobs.tenantId',
+      ])
+      .where((eb) =>
+        eb.or([eb('backupJobSchedules.nextFireAt', 'is', null), eb('backupJobSchedules.nextFireAt', '<=', now)]),
+      );
+    // Fires due at one time are taken a tenant's turn at a time: every tenant's first before
+    // anyone's second, so a tenant with thousands of schedules at one second cannot hold another
+    // tenant's fire back by its batches.
+    const ranked = db
       .selectFrom(user.unionAll(sla).unionAll(job).as('due'))
-      .selectAll()
-      .orderBy('nextFireAt')
-      .orderBy('id')
+      .selectAll('due')
+      .select(
+        sql<number>`row_number() over (partition by ${sql.ref('due.tenantId')}, ${sql.ref('due.nextFireAt')} order by ${sql.ref('due.id')})`.as(
+          'turn',
+        ),
+      );
+    const rows = await db
+      .selectFrom(ranked.as('r'))
+      .select(['r.kind', 'r.id', 'r.nextFireAt'])
+      .orderBy('r.nextFireAt')
+      .orderBy('r.turn')
+      .orderBy('r.id')
       .limit(limit)
       .execute();
     return rows.map((r) => ({
