@@ -302,6 +302,26 @@ export default tseslint.config(
       },
     ],
   ),
+  // The one arrow that must never run back up: the agent depends on the plugin side (the SDK and
+  // its host, the plugins it ships), never the other way. Its own rule, so that no later block
+  // replaces it and tests, testing/ folders and scripts are held to it too.
+  {
+    files: ['packages/plugins/**/*.{ts,js,mjs}'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^@cairn/agent(/|$)',
+              message:
+                'nothing under packages/plugins imports the agent: plugins are hosted through @cairn/plugin-sdk/host, which the agent imports.',
+            },
+          ],
+        },
+      ],
+    },
+  },
   restrict(
     ['proto/src/**/*.ts'],
     [...productOnly, { regex: '^(?!\\.|protobufjs(/|$))', message: '@cairn/proto imports protobufjs only.' }],
