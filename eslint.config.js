@@ -37,7 +37,7 @@ const notTheAgentSide = {
 };
 const noPluginByName = {
   regex: '^@cairn/plugin-(?!sdk(/|$))',
-  message: 'plugins are loaded by npm name at run time (plugin-host/loader.ts), never imported.',
+  message: 'plugins are loaded by npm name at run time (@cairn/plugin-sdk/host loadPlugins), never imported.',
 };
 const restrict = (files, patterns, extra = {}) => ({
   files,
@@ -93,19 +93,9 @@ const zones = [
     [`${cp}/domain/**`, `${cp}/observability/**`],
     'observability/ is a leaf: it imports only domain/.',
   ),
-  // The agent: the socket, the plugins and the disk meet only in executor/ and agent.ts.
-  zone(
-    `${agent}/session/**`,
-    [],
-    'session/ speaks the wire: it never reaches the plugins (plugin-host/) or runs tasks (executor/).',
-    `${agent}/{plugin-host,executor}/**`,
-  ),
-  zone(
-    `${agent}/plugin-host/**`,
-    [],
-    'plugin-host/ runs plugin code: it never sees the wire (session/), the spool or the task runner (executor/).',
-    `${agent}/{session,spool,executor}/**`,
-  ),
+  // The agent: the socket, the plugins (hosted through @cairn/plugin-sdk/host) and the disk meet
+  // only in executor/ and agent.ts.
+  zone(`${agent}/session/**`, [], 'session/ speaks the wire: it never runs tasks (executor/).', `${agent}/executor/**`),
   zone(
     `${agent}/executor/**`,
     [],
@@ -237,7 +227,7 @@ export default tseslint.config(
     ],
   ),
   restrict(
-    [`${agent}/{executor,plugin-host}/**/*.ts`],
+    [`${agent}/executor/**/*.ts`],
     [
       ...productOnly,
       noPluginByName,
@@ -259,7 +249,25 @@ export default tseslint.config(
           'the SDK imports nothing at run time but the wire vocabulary: no node:* and no packages (plugins must load anywhere).',
       },
     ],
-    { ignores: [...notProduct, 'packages/plugins/sdk/src/paths/**'] },
+    { ignores: [...notProduct, 'packages/plugins/sdk/src/{paths,host}/**'] },
+  ),
+  // The plugin host (`@cairn/plugin-sdk/host`: loader, worker threads, guard) is what the agent and
+  // the conformance kit share; it reads package files and starts threads, so node:* too.
+  restrict(
+    ['packages/plugins/sdk/src/host/**/*.ts'],
+    [
+      ...productOnly,
+      {
+        regex: '^@cairn/proto$',
+        allowTypeImports: true,
+        message: 'the plugin host imports no wire code: wire types only (`import type`).',
+      },
+      {
+        regex: '^(?!\\.|node:|@cairn/proto$)',
+        message:
+          '@cairn/plugin-sdk/host imports node:* and the SDK itself only: it hosts plugins for the agent, and never reaches it.',
+      },
+    ],
   ),
   // The one file-system corner of the SDK (`@cairn/plugin-sdk/paths`, for host-path plugins): node:* too.
   restrict(
@@ -274,7 +282,13 @@ export default tseslint.config(
   ),
   restrict(
     ['packages/plugins/*/src/**/*.ts'],
-    [...productOnly, { regex: '^(?!\\.|node:|@cairn/plugin-sdk(/|$))', message: 'a plugin imports the SDK only.' }],
+    [
+      ...productOnly,
+      {
+        regex: '^(?!\\.|node:|@cairn/plugin-sdk(/paths|/testing)?$)',
+        message: 'a plugin imports the SDK only, and not its host (@cairn/plugin-sdk/host is for the agent).',
+      },
+    ],
     { ignores: [...notProduct, 'packages/plugins/{sdk,conformance}/**'] },
   ),
   restrict(
@@ -282,12 +296,32 @@ export default tseslint.config(
     [
       ...productOnly,
       {
-        regex: '^(?!\\.|node:|@cairn/plugin-sdk(/|$)|@cairn/agent$|commander$|zod$|vitest$)',
+        regex: '^(?!\\.|node:|@cairn/plugin-sdk(/|$)|commander$|zod$|vitest$)',
         message:
-          'the conformance kit imports the SDK, the agent (its plugin loader), node:*, commander, zod and vitest only; it loads plugins by name at run time.',
+          'the conformance kit imports the SDK (its host loads plugins as the agent does), node:*, commander, zod and vitest only; it loads plugins by name at run time.',
       },
     ],
   ),
+  // The one arrow that must never run back up: the agent depends on the plugin side (the SDK and
+  // its host, the plugins it ships), never the other way. Its own rule, so that no later block
+  // replaces it and tests, testing/ folders and scripts are held to it too.
+  {
+    files: ['packages/plugins/**/*.{ts,js,mjs}'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^@cairn/agent(/|$)',
+              message:
+                'nothing under packages/plugins imports the agent: plugins are hosted through @cairn/plugin-sdk/host, which the agent imports.',
+            },
+          ],
+        },
+      ],
+    },
+  },
   restrict(
     ['proto/src/**/*.ts'],
     [...productOnly, { regex: '^(?!\\.|protobufjs(/|$))', message: '@cairn/proto imports protobufjs only.' }],

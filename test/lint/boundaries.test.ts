@@ -79,6 +79,7 @@ describe('import boundaries (eslint.config.js)', () => {
       'import-x/no-relative-packages',
       'import-x/no-cycle',
       'no-restricted-syntax',
+      'no-restricted-imports',
     ]) {
       expect(breached, rule).toContain(rule);
     }
@@ -100,5 +101,20 @@ describe('import boundaries (eslint.config.js)', () => {
       expect(i, `no ${e.ruleId} message containing "${e.message}" in:\n${got.join('\n')}`).toBeGreaterThanOrEqual(0);
       left.splice(i, 1);
     }
+  });
+});
+
+describe('package dependencies', () => {
+  it('no package under packages/plugins depends on the agent (the arrow runs from the agent to the plugin side)', () => {
+    const dir = path.join(root, 'packages/plugins');
+    const offenders = fs.readdirSync(dir).flatMap((name) => {
+      const file = path.join(dir, name, 'package.json');
+      if (!fs.existsSync(file)) return [];
+      const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+      return ['dependencies', 'devDependencies', 'peerDependencies', 'optionalDependencies']
+        .filter((field) => Object.hasOwn((pkg[field] ?? {}) as object, '@cairn/agent'))
+        .map((field) => `packages/plugins/${name}/package.json ${field}`);
+    });
+    expect(offenders).toEqual([]);
   });
 });

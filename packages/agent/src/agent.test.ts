@@ -1,8 +1,9 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { definePlugin, SDK_API_VERSION } from '@cairn/plugin-sdk';
+import { inspectPlugin, loadPlugin } from '@cairn/plugin-sdk/host';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { inspectPlugin, loadPlugin } from './plugin-host/loader.js';
+import { AGENT_PACKAGES } from './plugins.js';
 import { readDrain, readServerDrain, writeDrain } from './state/drain.js';
 import { enrollForTest, startTestAgent, type TestAgent } from './testing/agents.js';
 import { FakeControlPlane } from './testing/fake-control-plane.js';
@@ -348,7 +349,7 @@ describe('agent session', () => {
     expect(existsSync(path.join(dir, 'tasks', 'tsk_crash.json'))).toBe(true);
 
     const again = await startTestAgent(dir, enrollForTest(dir, cp.url), {
-      plugins: [await loadPlugin('@cairn/plugin-dummy')],
+      plugins: [await loadPlugin('@cairn/plugin-dummy', { fallback: AGENT_PACKAGES })],
     });
     try {
       const result = await cp.waitForReport('tsk_crash', 'result');

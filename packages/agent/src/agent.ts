@@ -1,9 +1,8 @@
 import os from 'node:os';
+import type { PluginIsolation, PluginRegistry } from '@cairn/plugin-sdk/host';
 import { FailureCodes } from '@cairn/proto/vocabulary';
 import type { Logger } from './logger.js';
 import { Executor, JOURNAL_RETENTION_MS } from './executor/executor.js';
-import type { PluginIsolation } from './plugin-host/operations.js';
-import type { PluginRegistry } from './plugin-host/registry.js';
 import { AgentConnection, type ServerFrame } from './session/connection.js';
 import { buildHello } from './session/handshake.js';
 import { ReportOutbox } from './session/outbox.js';

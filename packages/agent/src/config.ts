@@ -1,6 +1,6 @@
 import path from 'node:path';
+import { PLUGIN_ISOLATIONS, type PluginIsolation } from '@cairn/plugin-sdk/host';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
-import { PLUGIN_ISOLATIONS, type PluginIsolation } from './plugin-host/operations.js';
 
 /** Settings of `cairn-agent run`, after flags and environment are merged and checked. */
 export interface RunConfig {

@@ -1,9 +1,11 @@
 /**
- * @cairn/agent: the Cairn agent as a library (the `cairn-agent` bin is `main.ts`).
+ * @cairn/agent: the Cairn agent as a library (the `cairn-agent` bin is `main.ts`). It hosts
+ * plugins through `@cairn/plugin-sdk/host` (loader, registry, guard, worker threads).
  *
  * @example
- * import { Agent, loadPlugins, PluginRegistry, readCredential, createLogger } from '@cairn/agent';
- * const { plugins } = await loadPlugins(['@cairn/plugin-dummy']);
+ * import { AGENT_PACKAGES, Agent, readCredential, createLogger } from '@cairn/agent';
+ * import { loadPlugins, PluginRegistry } from '@cairn/plugin-sdk/host';
+ * const { plugins } = await loadPlugins(['@cairn/plugin-dummy'], { fallback: AGENT_PACKAGES });
  * const agent = new Agent({ stateDir, credential: readCredential(stateDir)!, plugins: new PluginRegistry(plugins),
  *   slots: 2, disconnectAbortMs: 600_000, taskTimeoutMs: 21_600_000, log: createLogger('info') });
  * agent.start();
@@ -12,25 +14,12 @@ export { Agent, type AgentOptions } from './agent.js';
 export { parseRunConfig, RUN_DEFAULTS, RUN_ENV, type RunConfig, type RunFlags } from './config.js';
 export { enroll, EnrollError, type EnrollOptions } from './enroll.js';
 export { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './logger.js';
+export { AGENT_PACKAGES } from './plugins.js';
 export { AGENT_VERSION } from './version.js';
 
 export { Executor, JOURNAL_RETENTION_MS, type ExecutorOptions } from './executor/executor.js';
 export { decideAssign, type AssignDecision, type AssignFacts, type RejectReason } from './executor/rules.js';
 export { fitResult, resultOutcome, type ResultOutcome } from './executor/results.js';
-
-export {
-  abortFailure,
-  failureOf,
-  guard,
-  TaskAbort,
-  type Guarded,
-  type GuardOptions,
-  type TaskFailure,
-} from './plugin-host/guard.js';
-export { inspectPlugin, loadPlugin, loadPlugins, PluginLoadError, type LoadedPlugin } from './plugin-host/loader.js';
-export { checkManifest, SUPPORTED_API_VERSIONS, type ManifestCheck } from './plugin-host/manifest.js';
-export { runOperation, type OperationCall } from './plugin-host/operations.js';
-export { PluginRegistry } from './plugin-host/registry.js';
 
 export {
   AgentConnection,

@@ -8,13 +8,13 @@
  * state, unusable plugin); 70 (EX_SOFTWARE) a bug of the agent's own (an uncaught exception or
  * unhandled rejection on its thread).
  */
+import { loadPlugins, PluginRegistry } from '@cairn/plugin-sdk/host';
 import { Command, CommanderError, Option } from 'commander';
 import { Agent } from './agent.js';
 import { parseRunConfig, RUN_DEFAULTS, RUN_ENV, type RunFlags } from './config.js';
 import { enroll, EnrollError } from './enroll.js';
 import { createLogger } from './logger.js';
-import { loadPlugins } from './plugin-host/loader.js';
-import { PluginRegistry } from './plugin-host/registry.js';
+import { AGENT_PACKAGES } from './plugins.js';
 import { credentialPath, readCredential, type AgentCredential } from './state/credential.js';
 import { DEFAULT_DRAIN_MESSAGE, drainPath, writeDrain } from './state/drain.js';
 import { formatStatus, statusReport } from './status-report.js';
@@ -74,7 +74,7 @@ async function runCommand(flags: RunFlags): Promise<void> {
       `cairn-agent run: --server ${config.server} is plain http, but this agent was enrolled over https (${credential.server}); use https`,
     ]);
 
-  const { plugins, errors } = await loadPlugins(config.plugins);
+  const { plugins, errors } = await loadPlugins(config.plugins, { fallback: AGENT_PACKAGES });
   // The agent refuses to start with a plugin it cannot host: a half-equipped agent would
   // advertise less than the operator intended and fail its tasks later, far from the cause.
   if (errors.length > 0)

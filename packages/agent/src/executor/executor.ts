@@ -1,10 +1,14 @@
 import type { HostAccess, Operation } from '@cairn/plugin-sdk';
+import {
+  runOperation,
+  TaskAbort,
+  type PluginIsolation,
+  type PluginRegistry,
+  type TaskFailure,
+} from '@cairn/plugin-sdk/host';
 import { FailureCodes } from '@cairn/proto/vocabulary';
 import type { wire } from '@cairn/proto';
 import type { Logger } from '../logger.js';
-import { TaskAbort, type TaskFailure } from '../plugin-host/guard.js';
-import { runOperation, type PluginIsolation } from '../plugin-host/operations.js';
-import type { PluginRegistry } from '../plugin-host/registry.js';
 import type { Spool } from '../spool/spool.js';
 import { drainMessage, type DrainState } from '../state/drain.js';
 import type { TaskJournal } from '../state/journal.js';

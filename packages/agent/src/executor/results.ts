@@ -1,8 +1,7 @@
 import type { Operation } from '@cairn/plugin-sdk';
-import { checkResult } from '@cairn/plugin-sdk/host';
+import { checkResult, type Guarded, type TaskFailure } from '@cairn/plugin-sdk/host';
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, type wire } from '@cairn/proto';
 import { FailureCodes } from '@cairn/proto/vocabulary';
-import type { Guarded, TaskFailure } from '../plugin-host/guard.js';
 
 /** The outcome part of a Result message: exactly one of `ok` and `error`. */
 export type ResultOutcome = { ok: wire.ISuccess } | { error: wire.ITaskError };

@@ -3,17 +3,25 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { loadPlugin, PluginRegistry, type LoadedPlugin } from '@cairn/plugin-sdk/host';
 import { Agent, type AgentOptions } from '../agent.js';
 import { createLogger, type LogLevel } from '../logger.js';
-import { loadPlugin, type LoadedPlugin } from '../plugin-host/loader.js';
-import { PluginRegistry } from '../plugin-host/registry.js';
+import { AGENT_PACKAGES } from '../plugins.js';
 import { writeCredential, type AgentCredential } from '../state/credential.js';
 import { waitFor } from './wait.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** packages/agent */
 export const PACKAGE_DIR = path.resolve(here, '..', '..');
-export const FIXTURES_DIR = path.join(PACKAGE_DIR, 'test-fixtures');
+/**
+ * The plugin fixtures of the host's tests (`test-fixtures/` of `@cairn/plugin-sdk`, beside the
+ * `dist/` its entry is built into), found through the agent's dependency on the SDK.
+ */
+export const FIXTURES_DIR = path.resolve(
+  path.dirname(createRequire(import.meta.url).resolve('@cairn/plugin-sdk')),
+  '..',
+  'test-fixtures',
+);
 const MAIN_TS = path.join(PACKAGE_DIR, 'src', 'main.ts');
 
 export function fixture(name: string): string {
@@ -64,7 +72,7 @@ export async function startTestAgent(
   credential: AgentCredential,
   options: { plugins?: LoadedPlugin[]; level?: LogLevel } & Partial<Omit<AgentOptions, 'plugins'>> = {},
 ): Promise<TestAgent> {
-  const plugins = options.plugins ?? [await loadPlugin('@cairn/plugin-dummy')];
+  const plugins = options.plugins ?? [await loadPlugin('@cairn/plugin-dummy', { fallback: AGENT_PACKAGES })];
   const logs = new LogCapture();
   const agent = new Agent({
     stateDir,

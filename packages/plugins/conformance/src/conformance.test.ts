@@ -18,8 +18,8 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadPlugin } from '@cairn/agent';
 import type { ProviderPlugin, TaskContext } from '@cairn/plugin-sdk';
+import { loadPlugin } from '@cairn/plugin-sdk/host';
 import { confinePath } from '@cairn/plugin-sdk/paths';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keepsAccessTimes } from './host.js';
@@ -65,6 +65,8 @@ describe('the conformance kit on plugins that conform', () => {
     const seen: string[] = [];
     const report = await runConformance({
       packageName: '@cairn/plugin-dummy',
+      // The kit's own package, where the dummy is installed (a dev dependency).
+      cwd: import.meta.dirname,
       connection: ({ scratch }) => ({ config: { storeDir: `${scratch}/store`, durationMs: 200, steps: 4 } }),
       locatorFor: (dir) => ({ paths: [dir] }),
       workDir,

@@ -2,7 +2,6 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { inspectPlugin, loadPlugin, PluginLoadError, type LoadedPlugin } from '@cairn/agent';
 import {
   FailureCodes,
   OPERATION_METHODS,
@@ -20,7 +19,14 @@ import {
   type Trait,
 } from '@cairn/plugin-sdk';
 import { PATH_NOT_ALLOWED } from '@cairn/plugin-sdk/paths';
-import { DEFAULT_ABORT_GRACE_MS, type BackupRecord } from '@cairn/plugin-sdk/host';
+import {
+  DEFAULT_ABORT_GRACE_MS,
+  inspectPlugin,
+  loadPlugin,
+  PluginLoadError,
+  type BackupRecord,
+  type LoadedPlugin,
+} from '@cairn/plugin-sdk/host';
 import {
   MockTaskEnvironment,
   type MockRun,

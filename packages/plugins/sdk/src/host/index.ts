@@ -1,13 +1,16 @@
 /**
- * @cairn/plugin-sdk/host: the rules a host applies around plugin code — how a call is guarded
- * (cancel, timeout, abort grace), how whatever a plugin throws becomes a failure, and how its
- * results and reports are checked. The Cairn agent and `@cairn/plugin-sdk/testing` both use
- * them, so a plugin's tests see exactly what the agent would make of it. Plugins do not need
- * this module.
+ * @cairn/plugin-sdk/host: the plugin host — everything a program needs to host provider plugins
+ * as the Cairn agent does: load a plugin package (its `"cairn"` field read before any of its
+ * code runs), validate its manifest and negotiate the API version, run its operations on a
+ * worker thread or inline, confined to the host paths it is granted, through one guard (cancel,
+ * timeout, abort grace) that turns whatever a plugin throws into a failure, and check its results
+ * and reports. The agent, the conformance kit and `@cairn/plugin-sdk/testing` all use it, so a
+ * plugin's tests see exactly what the agent would make of it. Plugins never import this module.
  *
  * @example
- * import { guard, invoke, checkResult } from '@cairn/plugin-sdk/host';
- * const out = await guard((signal) => invoke(provider, 'backup', params, { ...ctx, signal }), { signal, timeoutMs });
+ * import { loadPlugin, runOperation, checkResult } from '@cairn/plugin-sdk/host';
+ * const plugin = await loadPlugin('cairn-plugin-acme');
+ * const out = await runOperation({ plugin, operation: 'backup', connection, params, host, context, signal, timeoutMs });
  * const checked = out.ok ? checkResult('backup', out.value, params.mode) : out;
  */
 export {
@@ -42,3 +45,15 @@ export {
   type PreflightReport,
 } from './preflight.js';
 export { checkResult, INVALID_RESULT, toPlain, type BackupRecord, type CheckedResult } from './results.js';
+export {
+  inspectPlugin,
+  loadPlugin,
+  loadPlugins,
+  PluginLoadError,
+  type LoadedPlugin,
+  type LoadOptions,
+  type PluginFallback,
+} from './loader.js';
+export { checkManifest, SUPPORTED_API_VERSIONS, type ManifestCheck } from './manifest.js';
+export { PLUGIN_ISOLATIONS, runOperation, type OperationCall, type PluginIsolation } from './operations.js';
+export { PluginRegistry } from './registry.js';

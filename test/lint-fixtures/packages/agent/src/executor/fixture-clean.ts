@@ -1,8 +1,7 @@
 // expect: clean
 import { PluginError } from '@cairn/plugin-sdk';
-import { checkResult } from '@cairn/plugin-sdk/host';
+import { checkResult, PluginRegistry } from '@cairn/plugin-sdk/host';
 import { encodeFrame } from '@cairn/proto';
-import { PluginRegistry } from '../plugin-host/registry.js';
 import { Spool } from '../spool/spool.js';
 import { TaskJournal } from '../state/journal.js';
 import { Executor } from './executor.js';

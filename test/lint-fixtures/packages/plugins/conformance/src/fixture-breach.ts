@@ -1,5 +1,5 @@
-// expect: @typescript-eslint/no-restricted-imports the conformance kit imports the SDK, the agent
-// expect: @typescript-eslint/no-restricted-imports the conformance kit imports the SDK, the agent
+// expect: @typescript-eslint/no-restricted-imports the conformance kit imports the SDK (its host loads plugins
+// expect: @typescript-eslint/no-restricted-imports the conformance kit imports the SDK (its host loads plugins
 import dummy from '@cairn/plugin-dummy';
 import { encodeFrame } from '@cairn/proto';
 

@@ -1,7 +1,7 @@
 // expect: clean
 import { mkdtemp } from 'node:fs/promises';
-import { loadPlugin } from '@cairn/agent';
 import { PluginError } from '@cairn/plugin-sdk';
+import { loadPlugin } from '@cairn/plugin-sdk/host';
 import { MockTaskEnvironment } from '@cairn/plugin-sdk/testing';
 import { Command } from 'commander';
 import { describe } from 'vitest';
