@@ -261,6 +261,55 @@ describe.each(backends)('the cairn CLI: providers, offerings, restores and jobs 
     },
   );
 
+  /** Runs `cairn args -o json`, expects exit 0, answers the parsed stdout. */
+  const okJson = async (args: string[]): Promise<any> => {
+    const r = await cairn([...args, '-o', 'json']);
+    expect(r, `cairn ${args.join(' ')}: ${r.stderr}`).toMatchObject({ code: 0 });
+    return JSON.parse(r.stdout);
+  };
+
+  it('a JSON flag given null sends null where the API clears the field with it; elsewhere, and for a value not of its shape, exit 2 naming the flag, nothing sent', async () => {
+    const zone = ['--zone', 'zone-a'];
+    const prv = await okJson([
+      ...['provider', 'create', `nulls-${backend}`, ...zone, '--plugin', '@cairn/plugin-dummy'],
+      ...['--config', '{"steps":1}', '--credentials', '{"secret":"s3cret"}'],
+    ]);
+    expect(prv).toMatchObject({ hasCredentials: true });
+    const cleared = await okJson(['provider', 'update', prv.id, ...zone, '--credentials', 'null']);
+    expect(cleared).toMatchObject({ hasCredentials: false, config: { steps: 1 } });
+    const sla = '{"cron":"0 2 * * *","keepLast":3}';
+    const offering = await okJson(['offering', 'import', prv.id, ...zone, '--name', `nulls-${backend}`, '--sla', sla]);
+    expect(offering.sla).toEqual(JSON.parse(sla));
+    expect(await okJson(['offering', 'update', offering.id, '--sla', 'null'])).toMatchObject({ sla: null });
+    // '{}' is an object: sent, and the server names the SLA's missing fields.
+    const empty = await cairn(['offering', 'update', offering.id, '--sla', '{}']);
+    expect(empty.code, empty.stderr).toBe(3);
+    expect(empty.stderr).toMatch(/^ {2}sla\.cron: /m);
+
+    const before = await okJson(['provider', 'describe', prv.id, ...zone]);
+    const preflights = async () => (await api.expect(200, 'GET', '/v1/tasks?kind=preflight&limit=500')).items.length;
+    const preflightsBefore = await preflights();
+    for (const [args, flag] of [
+      [['provider', 'update', prv.id, ...zone, '--config', 'null'], '--config <json>'],
+      [['provider', 'update', prv.id, ...zone, '--config', '5'], '--config <json>'],
+      [['provider', 'update', prv.id, ...zone, '--config', 'true'], '--config <json>'],
+      [['provider', 'update', prv.id, ...zone, '--credentials', '{secret: 1}'], '--credentials <json>'],
+      [['provider', 'update', prv.id, ...zone, '--credentials', '"s3cret"'], '--credentials <json>'],
+      [['offering', 'update', offering.id, '--sla', '[]'], '--sla <json>'],
+      [['instance', 'create', `vm-null-${backend}`, ...zone, '--locator', 'null'], '--locator <json>'],
+      [['provider', 'preflight', prv.id, ...zone, '--locator', 'null'], '--locator <json>'],
+    ] as const) {
+      const r = await cairn([...args]);
+      expect(r, `cairn ${args.join(' ')}: ${r.stderr}`).toMatchObject({ code: 2, stdout: '' });
+      expect(r.stderr).toContain(`option '${flag}' argument`);
+    }
+    // Nothing reached the server: the connection as it was, no instance made, no preflight run.
+    expect(await okJson(['provider', 'describe', prv.id, ...zone])).toEqual(before);
+    const names = (await okJson(['instance', 'list', '--all'])).items.map((i: { name: string }) => i.name);
+    expect(names).not.toContain(`vm-null-${backend}`);
+    expect(await preflights()).toBe(preflightsBefore);
+  });
+
   it('backup create --wait on a terminal rewrites one progress line, through at least two percentages', async (ctx) => {
     if (!(await hasScript())) return ctx.skip();
     const slow = await protectInstance(api, 'zone-a', { config: { durationMs: 6000, steps: 6 } });
