@@ -2,7 +2,8 @@
  * The `cairn` CLI's second slice, the built binary against a real control plane and a real
  * dummy-plugin agent: a provider set up, checked and offered, an instance protected, backed up and
  * restored, a backup job made from a file and run, maintenance refusing a backup; each command in
- * JSON and in YAML. And `backup create --wait` under a real terminal, its progress line rewritten.
+ * JSON and in YAML. A job run whose member fails (exit 1) and its retries; JSON flags given null.
+ * And `backup create --wait` under a real terminal, its progress line rewritten.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -308,6 +309,58 @@ describe.each(backends)('the cairn CLI: providers, offerings, restores and jobs 
     const names = (await okJson(['instance', 'list', '--all'])).items.map((i: { name: string }) => i.name);
     expect(names).not.toContain(`vm-null-${backend}`);
     expect(await preflights()).toBe(preflightsBefore);
+  });
+
+  it('job run --wait ends 1 when a member ends in ERROR, naming it and its error; job retry --wait runs it again', async () => {
+    const fast = { durationMs: 100, steps: 1 };
+    const good = await protectInstance(api, 'zone-a', { config: fast });
+    const bad = await protectInstance(api, 'zone-a', {
+      config: { ...fast, failCode: 'DISK_FULL', failMessage: 'the store is full' },
+    });
+    const job = await api.expect(201, 'POST', '/v1/backup-jobs', {
+      name: `failing-${backend}`,
+      instanceIds: [good.instanceId, bad.instanceId],
+      mode: 'FULL',
+      execution: 'SEQUENTIAL',
+    });
+    const failed = await cairn(['job', 'run', job.id, '--wait', '-o', 'json']);
+    expect(failed.code, failed.stderr).toBe(1);
+    const run = JSON.parse(failed.stdout);
+    expect(run).toMatchObject({
+      state: 'failed',
+      members: [
+        { instanceId: good.instanceId, set: 'UPDATED', error: null },
+        { instanceId: bad.instanceId, set: 'ERROR', error: { code: 'DISK_FULL', message: 'the store is full' } },
+      ],
+    });
+    expect(failed.stderr).toContain(`run ${run.id} of job ${job.id} ended failed: 1 of 2 not UPDATED`);
+    expect(failed.stderr).toContain(`  ${bad.instanceId}: ERROR DISK_FULL: the store is full`);
+    expect(failed.stderr).not.toContain(good.instanceId);
+
+    // A retry runs the member in ERROR alone: still failing, exit 1 again…
+    const again = await cairn(['job', 'retry', job.id, '--wait', '-o', 'json']);
+    expect(again.code, again.stderr).toBe(1);
+    const retried = JSON.parse(again.stdout);
+    expect(retried).toMatchObject({
+      trigger: 'retry',
+      state: 'failed',
+      members: [{ instanceId: bad.instanceId, set: 'ERROR', error: { code: 'DISK_FULL' } }],
+    });
+    expect(retried.id).not.toBe(run.id);
+    expect(again.stderr).toContain(`  ${bad.instanceId}: ERROR DISK_FULL: the store is full`);
+
+    // …and once its provider is mended, exit 0 with every instance UPDATED.
+    await okJson(['provider', 'update', bad.providerId, '--zone', 'zone-a', '--config', JSON.stringify(fast)]);
+    const mended = await cairn(['job', 'retry', job.id, '--wait', '-o', 'json']);
+    expect(mended.code, mended.stderr).toBe(0);
+    expect(JSON.parse(mended.stdout)).toMatchObject({
+      trigger: 'retry',
+      state: 'succeeded',
+      members: [{ instanceId: bad.instanceId, set: 'UPDATED', error: null }],
+    });
+    const { sets } = await okJson(['job', 'describe', job.id]);
+    expect([...sets.updated].sort()).toEqual([good.instanceId, bad.instanceId].sort());
+    expect(sets.error).toEqual([]);
   });
 
   it('backup create --wait on a terminal rewrites one progress line, through at least two percentages', async (ctx) => {
