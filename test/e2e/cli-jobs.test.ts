@@ -2,7 +2,8 @@
  * The `cairn` CLI's second slice, the built binary against a real control plane and a real
  * dummy-plugin agent: a provider set up, checked and offered, an instance protected, backed up and
  * restored, a backup job made from a file and run, maintenance refusing a backup; each command in
- * JSON and in YAML. And `backup create --wait` under a real terminal, its progress line rewritten.
+ * JSON and in YAML. A job run whose member fails (exit 1) and its retries; JSON flags given null.
+ * And `backup create --wait` under a real terminal, its progress line rewritten.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -260,6 +261,107 @@ describe.each(backends)('the cairn CLI: providers, offerings, restores and jobs 
       expect(await ok(['provider', 'delete', spare.id, ...zone])).toEqual({ id: spare.id, deleted: true });
     },
   );
+
+  /** Runs `cairn args -o json`, expects exit 0, answers the parsed stdout. */
+  const okJson = async (args: string[]): Promise<any> => {
+    const r = await cairn([...args, '-o', 'json']);
+    expect(r, `cairn ${args.join(' ')}: ${r.stderr}`).toMatchObject({ code: 0 });
+    return JSON.parse(r.stdout);
+  };
+
+  it('a JSON flag given null sends null where the API clears the field with it; elsewhere, and for a value not of its shape, exit 2 naming the flag, nothing sent', async () => {
+    const zone = ['--zone', 'zone-a'];
+    const prv = await okJson([
+      ...['provider', 'create', `nulls-${backend}`, ...zone, '--plugin', '@cairn/plugin-dummy'],
+      ...['--config', '{"steps":1}', '--credentials', '{"secret":"s3cret"}'],
+    ]);
+    expect(prv).toMatchObject({ hasCredentials: true });
+    const cleared = await okJson(['provider', 'update', prv.id, ...zone, '--credentials', 'null']);
+    expect(cleared).toMatchObject({ hasCredentials: false, config: { steps: 1 } });
+    const sla = '{"cron":"0 2 * * *","keepLast":3}';
+    const offering = await okJson(['offering', 'import', prv.id, ...zone, '--name', `nulls-${backend}`, '--sla', sla]);
+    expect(offering.sla).toEqual(JSON.parse(sla));
+    expect(await okJson(['offering', 'update', offering.id, '--sla', 'null'])).toMatchObject({ sla: null });
+    // '{}' is an object: sent, and the server names the SLA's missing fields.
+    const empty = await cairn(['offering', 'update', offering.id, '--sla', '{}']);
+    expect(empty.code, empty.stderr).toBe(3);
+    expect(empty.stderr).toMatch(/^ {2}sla\.cron: /m);
+
+    const before = await okJson(['provider', 'describe', prv.id, ...zone]);
+    const preflights = async () => (await api.expect(200, 'GET', '/v1/tasks?kind=preflight&limit=500')).items.length;
+    const preflightsBefore = await preflights();
+    for (const [args, flag] of [
+      [['provider', 'update', prv.id, ...zone, '--config', 'null'], '--config <json>'],
+      [['provider', 'update', prv.id, ...zone, '--config', '5'], '--config <json>'],
+      [['provider', 'update', prv.id, ...zone, '--config', 'true'], '--config <json>'],
+      [['provider', 'update', prv.id, ...zone, '--credentials', '{secret: 1}'], '--credentials <json>'],
+      [['provider', 'update', prv.id, ...zone, '--credentials', '"s3cret"'], '--credentials <json>'],
+      [['offering', 'update', offering.id, '--sla', '[]'], '--sla <json>'],
+      [['instance', 'create', `vm-null-${backend}`, ...zone, '--locator', 'null'], '--locator <json>'],
+      [['provider', 'preflight', prv.id, ...zone, '--locator', 'null'], '--locator <json>'],
+    ] as const) {
+      const r = await cairn([...args]);
+      expect(r, `cairn ${args.join(' ')}: ${r.stderr}`).toMatchObject({ code: 2, stdout: '' });
+      expect(r.stderr).toContain(`option '${flag}' argument`);
+    }
+    // Nothing reached the server: the connection as it was, no instance made, no preflight run.
+    expect(await okJson(['provider', 'describe', prv.id, ...zone])).toEqual(before);
+    const names = (await okJson(['instance', 'list', '--all'])).items.map((i: { name: string }) => i.name);
+    expect(names).not.toContain(`vm-null-${backend}`);
+    expect(await preflights()).toBe(preflightsBefore);
+  });
+
+  it('job run --wait ends 1 when a member ends in ERROR, naming it and its error; job retry --wait runs it again', async () => {
+    const fast = { durationMs: 100, steps: 1 };
+    const good = await protectInstance(api, 'zone-a', { config: fast });
+    const bad = await protectInstance(api, 'zone-a', {
+      config: { ...fast, failCode: 'DISK_FULL', failMessage: 'the store is full' },
+    });
+    const job = await api.expect(201, 'POST', '/v1/backup-jobs', {
+      name: `failing-${backend}`,
+      instanceIds: [good.instanceId, bad.instanceId],
+      mode: 'FULL',
+      execution: 'SEQUENTIAL',
+    });
+    const failed = await cairn(['job', 'run', job.id, '--wait', '-o', 'json']);
+    expect(failed.code, failed.stderr).toBe(1);
+    const run = JSON.parse(failed.stdout);
+    expect(run).toMatchObject({
+      state: 'failed',
+      members: [
+        { instanceId: good.instanceId, set: 'UPDATED', error: null },
+        { instanceId: bad.instanceId, set: 'ERROR', error: { code: 'DISK_FULL', message: 'the store is full' } },
+      ],
+    });
+    expect(failed.stderr).toContain(`run ${run.id} of job ${job.id} ended failed: 1 of 2 not UPDATED`);
+    expect(failed.stderr).toContain(`  ${bad.instanceId}: ERROR DISK_FULL: the store is full`);
+    expect(failed.stderr).not.toContain(good.instanceId);
+
+    // A retry runs the member in ERROR alone: still failing, exit 1 again…
+    const again = await cairn(['job', 'retry', job.id, '--wait', '-o', 'json']);
+    expect(again.code, again.stderr).toBe(1);
+    const retried = JSON.parse(again.stdout);
+    expect(retried).toMatchObject({
+      trigger: 'retry',
+      state: 'failed',
+      members: [{ instanceId: bad.instanceId, set: 'ERROR', error: { code: 'DISK_FULL' } }],
+    });
+    expect(retried.id).not.toBe(run.id);
+    expect(again.stderr).toContain(`  ${bad.instanceId}: ERROR DISK_FULL: the store is full`);
+
+    // …and once its provider is mended, exit 0 with every instance UPDATED.
+    await okJson(['provider', 'update', bad.providerId, '--zone', 'zone-a', '--config', JSON.stringify(fast)]);
+    const mended = await cairn(['job', 'retry', job.id, '--wait', '-o', 'json']);
+    expect(mended.code, mended.stderr).toBe(0);
+    expect(JSON.parse(mended.stdout)).toMatchObject({
+      trigger: 'retry',
+      state: 'succeeded',
+      members: [{ instanceId: bad.instanceId, set: 'UPDATED', error: null }],
+    });
+    const { sets } = await okJson(['job', 'describe', job.id]);
+    expect([...sets.updated].sort()).toEqual([good.instanceId, bad.instanceId].sort());
+    expect(sets.error).toEqual([]);
+  });
 
   it('backup create --wait on a terminal rewrites one progress line, through at least two percentages', async (ctx) => {
     if (!(await hasScript())) return ctx.skip();

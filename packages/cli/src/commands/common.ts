@@ -52,13 +52,45 @@ export async function taskOrWait(
   await waitAndReport(app, task.id, opts.timeout);
 }
 
-/** A flag value that is JSON (`--locator '{"vm":"web-1"}'`): parsed, or a usage error naming the flag. */
-export function jsonArg(value: string): unknown {
-  try {
-    return JSON.parse(value) as unknown;
-  } catch (err) {
-    throw new InvalidArgumentError(`not JSON: ${(err as Error).message}`);
-  }
+/**
+ * A JSON flag's `null`, until the body is built: commander stores a parser's `null` as `''`, so
+ * `--sla null` would reach the API as `"sla": ""`. `given` turns it back into `null`.
+ */
+export const JSON_NULL = Symbol('JSON null');
+
+/** What a JSON flag takes: a JSON object, or any JSON value; `null` (to clear a field) only where the API takes it. */
+export interface JsonShape {
+  shape: 'object' | 'value';
+  nullable?: boolean;
+}
+
+/**
+ * The parser of a flag whose value is JSON (`--locator '{"vm":"web-1"}'`): the value, checked for
+ * the shape the API takes, or a usage error (exit 2, commander names the flag) before any request.
+ * A `null` it takes comes back as JSON_NULL.
+ *
+ * @example new Option('--sla <json>').argParser(jsonArg({ shape: 'object', nullable: true }))
+ */
+export function jsonArg({ shape, nullable = false }: JsonShape) {
+  const expected =
+    shape === 'object'
+      ? `a JSON object such as '{"key":"value"}'${nullable ? ', or null to clear it' : ''}`
+      : 'any JSON value but null';
+  return (value: string): unknown => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value) as unknown;
+    } catch (err) {
+      throw new InvalidArgumentError(`not JSON (${(err as Error).message}): write ${expected}`);
+    }
+    if (parsed === null) {
+      if (nullable) return JSON_NULL;
+      throw new InvalidArgumentError(`null is not taken here: write ${expected}`);
+    }
+    if (shape === 'object' && (typeof parsed !== 'object' || Array.isArray(parsed)))
+      throw new InvalidArgumentError(`not a JSON object: write ${expected}`);
+    return parsed;
+  };
 }
 
 /** What a delete (answered 204, no body) prints: `{id, deleted: true}`. */
@@ -71,6 +103,7 @@ export function printDeleted(app: App, what: string, id: string): void {
 /** The fields of `opts` that were given, renamed to the API's names: the body of a create or PATCH. */
 export function given(opts: Record<string, unknown>, names: Record<string, string>): Record<string, unknown> {
   const body: Record<string, unknown> = {};
-  for (const [flag, field] of Object.entries(names)) if (opts[flag] !== undefined) body[field] = opts[flag];
+  for (const [flag, field] of Object.entries(names))
+    if (opts[flag] !== undefined) body[field] = opts[flag] === JSON_NULL ? null : opts[flag];
   return body;
 }

@@ -30,8 +30,12 @@ const providerPath = (zone: string, id?: string) =>
 function providerFields<A extends unknown[], O extends OptionValues, G extends OptionValues>(cmd: Command<A, O, G>) {
   return cmd
     .option('--endpoint <url>', 'where the backup system is (e.g. a restic repository URL)')
-    .option('--config <json>', 'plugin settings, a JSON object', jsonArg)
-    .option('--credentials <json>', 'write-only secrets, a JSON object (never shown again)', jsonArg)
+    .option('--config <json>', 'plugin settings, a JSON object', jsonArg({ shape: 'object' }))
+    .option(
+      '--credentials <json>',
+      'write-only secrets, a JSON object (never shown again); null removes them',
+      jsonArg({ shape: 'object', nullable: true }),
+    )
     .addOption(
       new Option('--tenant-locators <who>', 'who may set the locators used through it').choices(TENANT_LOCATORS),
     );
@@ -62,8 +66,8 @@ function offeringFields<A extends unknown[], O extends OptionValues, G extends O
     .option('--min-interval <seconds>', "the fewest seconds between fires of a tenant's schedule", intArg(60, 86_400))
     .option(
       '--sla <json>',
-      'the SLA, {"cron", "timezone"?, "keepLast", "rpoMinutes"?} (Cairn or the provider runs it)',
-      jsonArg,
+      'the SLA, {"cron", "timezone"?, "keepLast", "rpoMinutes"?} (Cairn or the provider runs it); null: none',
+      jsonArg({ shape: 'object', nullable: true }),
     )
     .option('--no-sla', 'no SLA');
 }
@@ -134,7 +138,7 @@ export function providerCommands(program: Command, app: App): void {
     },
   );
   onProvider(provider, 'preflight', "run the plugin's checks on an agent of the zone; exit 1 when one fails")
-    .option('--locator <json>', "check this instance's locator too", jsonArg)
+    .option('--locator <json>', "check this instance's locator too (any JSON but null)", jsonArg({ shape: 'value' }))
     .option('--initialise', "create the connection's repository if it does not exist yet (restic's first run)")
     .action(async (id, opts) => {
       const body = {

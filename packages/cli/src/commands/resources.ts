@@ -63,7 +63,11 @@ export function resourceCommands(program: Command, app: App): void {
     .description('create an instance')
     .argument('<name>')
     .requiredOption('--zone <zone>', 'the zone it lives in')
-    .requiredOption('--locator <json>', 'what the plugin needs to find it, as JSON (e.g. \'{"vm":"web-1"}\')', jsonArg)
+    .requiredOption(
+      '--locator <json>',
+      'what the plugin needs to find it, any JSON but null (e.g. \'{"vm":"web-1"}\')',
+      jsonArg({ shape: 'value' }),
+    )
     .option('--agent <id>', 'pin it to this agent')
     .option('--tenant <id>', 'create it for this tenant (sp-admin)')
     .action(async (name, opts) => {

@@ -1,5 +1,4 @@
-import { OpenAPIHono } from '@hono/zod-openapi';
-import { Scalar } from '@scalar/hono-api-reference';
+import { OpenAPIHono, z } from '@hono/zod-openapi';
 import { requestId } from 'hono/request-id';
 import { routePath } from 'hono/route';
 import { InputError } from '../domain/errors.js';
@@ -13,6 +12,7 @@ import { errorHandler, problem } from './problem.js';
 import { agentRoutes, enrollRoutes } from './routes/agents.js';
 import { backupJobRoutes } from './routes/backup-jobs.js';
 import { backupRoutes, inPlaceRestoreCheck } from './routes/backups.js';
+import { DOCS_ASSETS, docsRoutes } from './routes/docs.js';
 import { instanceRoutes } from './routes/instances.js';
 import { maintenanceRoutes } from './routes/maintenance.js';
 import { offeringRoutes } from './routes/offerings.js';
@@ -126,6 +126,28 @@ export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
     security: [],
     responses: { 200: { description: 'the metrics', content: { 'text/plain': { schema: { type: 'string' } } } } },
   });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/docs',
+    tags: ['System'],
+    summary: 'This reference page (HTML); it and its assets load from this control plane alone',
+    security: [],
+    responses: { 200: { description: 'the page', content: { 'text/html': { schema: { type: 'string' } } } } },
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: `${DOCS_ASSETS}/{tag}/{file}`,
+    tags: ['System'],
+    summary: "The reference page's scripts, styles and icons (cached for good: the tag changes with them)",
+    security: [],
+    request: {
+      params: z.object({ tag: z.string(), file: z.string() }),
+    },
+    responses: {
+      200: { description: 'the asset' },
+      404: problemResponse('no such asset (not_found)'),
+    },
+  });
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',
     scheme: 'bearer',
@@ -141,6 +163,6 @@ export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
     },
     security: [{ bearer: [] }],
   });
-  app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'Cairn API' }));
+  app.route('/', docsRoutes());
   return app;
 }
