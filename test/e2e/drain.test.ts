@@ -9,59 +9,200 @@ import {
   type ControlPlaneProc,
   type Proc,
 } from '@cairn/test-harness/processes';
-import { protectInstance, waitForTask } from '@cairn/test-harness/scenario';
+import { protectInstance, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
 import { waitFor } from '@cairn/test-harness/wait';
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled', 'lost'];
+
+interface Agent {
+  proc: Proc;
+  stateDir: string;
+  agentId: string;
+}
+interface RunBody {
+  id: string;
+  state: string;
+  endedAt: string | null;
+  members: {
+    instanceId: string;
+    set: string;
+    taskId: string | null;
+    error: { code: string; message: string } | null;
+  }[];
+}
 
 describe.each(backends)('a drain set by an operator on the agent host (%s)', (backend) => {
   let db: TestDatabase;
   let cp: ControlPlaneProc;
   let api: Api;
-  let agent: Proc;
-  let stateDir: string;
-  let agentId: string;
+  const agents: Record<string, Agent> = {};
+  let jobs = 0;
+
+  const maintenanceOf = (a: Agent) =>
+    api.expect<{ enabled: boolean; message: string; source: string }>(
+      200,
+      'GET',
+      `/v1/agents/${a.agentId}/maintenance`,
+    );
+  /** `cairn-agent drain --message` on the host's state dir; `null`: `cairn-agent undrain`. */
+  const drain = async (a: Agent, message: string | null) => {
+    const args = message === null ? ['undrain'] : ['drain', '--message', message];
+    const run = await runAgentCommand([...args, '--state-dir', a.stateDir]);
+    expect(run.exitCode).toBe(0);
+  };
+  const shown = (a: Agent, enabled: boolean) =>
+    waitFor(async () => {
+      const m = await maintenanceOf(a);
+      return m.enabled === enabled ? m : undefined;
+    }, `agent ${a.agentId} maintenance enabled=${enabled}`);
+  const restart = async (a: Agent, between: () => Promise<void>) => {
+    await a.proc.stop();
+    await between();
+    a.proc = await startAgent(a.stateDir);
+  };
+  /** The ad-hoc backup is refused as maintenance refuses it: 503, and a failed task saying why. */
+  const refused = async (instanceId: string, messages: string[]) => {
+    const r = await api.post(`/v1/instances/${instanceId}/backups`);
+    expect(r.status, JSON.stringify(r.body)).toBe(503);
+    expect(r.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(r.body).toMatchObject({ code: 'maintenance', status: 503 });
+    expect(messages).toContain(r.body.detail);
+    const task = await api.expect<TaskBody>(200, 'GET', `/v1/tasks/${r.body.taskId}`);
+    expect(task).toMatchObject({ state: 'failed', error: { code: 'maintenance', message: r.body.detail } });
+  };
+  const backupOn = async (instanceId: string) => {
+    const task = await api.expect<TaskBody>(202, 'POST', `/v1/instances/${instanceId}/backups`);
+    const done = await waitForTask(api, task.id, TERMINAL);
+    expect(done.state).toBe('succeeded');
+    return (await api.expect<{ agentId: string }>(200, 'GET', `/v1/tasks/${task.id}`)).agentId;
+  };
+  const job = async (instanceIds: string[]) =>
+    (
+      await api.expect<{ id: string }>(201, 'POST', '/v1/backup-jobs', {
+        name: `job-${++jobs}`,
+        instanceIds,
+        mode: 'FULL',
+        execution: 'PARALLEL',
+      })
+    ).id;
+  const lastRun = async (jobId: string) =>
+    ((await api.expect(200, 'GET', `/v1/backup-jobs/${jobId}/runs`)).items as RunBody[])[0]!;
 
   beforeAll(async () => {
     db = await freshDatabase(backend);
     cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
     api = new Api(cp.url, cp.adminToken);
-    ({ stateDir, agentId } = await enrollAgent(cp, 'zone-a', 'host-1'));
-    agent = await startAgent(stateDir);
-  });
+    for (const [name, zone] of [
+      ['a1', 'zone-1'],
+      ['b1', 'zone-2'],
+      ['b2', 'zone-2'],
+    ] as const) {
+      const enrolled = await enrollAgent(cp, zone, name);
+      agents[name] = { ...enrolled, proc: await startAgent(enrolled.stateDir) };
+    }
+  }, 60_000);
 
   afterAll(async () => {
-    await agent?.stop();
+    for (const a of Object.values(agents)) await a.proc.stop();
     await cp?.proc.stop();
     await db?.drop();
   });
 
-  it('holds new backups back, keeps restores working, and releases the backups on undrain', async () => {
-    const p = await protectInstance(api, 'zone-a', { config: { durationMs: 200, steps: 2 } });
-    const first = (await api.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
-    expect((await waitForTask(api, first.id, TERMINAL)).state).toBe('succeeded');
-    const [backup] = (await api.expect(200, 'GET', `/v1/backups?instanceId=${p.instanceId}`)).items;
+  it('a zone whose only agent is drained refuses backups with the drain’s message (also while it is offline); restores go on; undrain takes backups again', async () => {
+    const a1 = agents.a1!;
+    const p = await protectInstance(api, 'zone-1', { config: { durationMs: 200, steps: 2 } });
+    await backupOn(p.instanceId);
+    const [point] = (await api.expect(200, 'GET', `/v1/backups?instanceId=${p.instanceId}`)).items;
+    const jobId = await job([p.instanceId]);
 
-    const drain = await runAgentCommand(['drain', '--state-dir', stateDir, '--message', 'host patching']);
-    expect(drain.exitCode).toBe(0);
-    const drained = await waitFor(async () => {
-      const a = (await api.expect(200, 'GET', `/v1/agents/${agentId}`)) as {
-        state: string;
-        maintenance: { enabled: boolean; message: string };
-      };
-      return a.state === 'connected' && a.maintenance.enabled ? a : undefined;
-    }, 'the control plane to learn of the local drain');
-    expect(drained.maintenance.message).toBe('host patching');
+    // As an operator would: stop the agent, drain it on its host, start it again.
+    await restart(a1, () => drain(a1, 'host patching'));
+    expect(await shown(a1, true)).toMatchObject({ enabled: true, source: 'agent', message: 'host patching' });
 
-    const held = (await api.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
-    const restore = (await api.expect(202, 'POST', `/v1/backups/${backup.id}/restore`)) as { id: string };
-    // The backup is never dispatched to the draining agent, so the instance stays free and the
-    // restore runs while the backup waits in the queue.
+    await refused(p.instanceId, ['host patching']);
+    // A job's member ends as maintenance ends one: ERROR with code maintenance and the message.
+    const blocked = await api.post(`/v1/backup-jobs/${jobId}/run`);
+    expect(blocked.status).toBe(503);
+    expect(blocked.body).toMatchObject({ code: 'maintenance', detail: 'host patching' });
+    const run = await lastRun(jobId);
+    expect(run.id).toBe(blocked.body.runId);
+    expect(run.members).toMatchObject([
+      { instanceId: p.instanceId, set: 'ERROR', error: { code: 'maintenance', message: 'host patching' } },
+    ]);
+    // Only backups stop: a restore runs on the drained agent.
+    const restore = await api.expect<TaskBody>(202, 'POST', `/v1/backups/${point.id}/restore`);
     expect((await waitForTask(api, restore.id, TERMINAL)).state).toBe('succeeded');
-    expect((await api.expect(200, 'GET', `/v1/tasks/${held.id}`)).state).toBe('queued');
 
-    expect((await runAgentCommand(['undrain', '--state-dir', stateDir])).exitCode).toBe(0);
-    expect((await waitForTask(api, held.id, TERMINAL)).state).toBe('succeeded');
-    expect((await api.expect(200, 'GET', `/v1/agents/${agentId}`)).maintenance.enabled).toBe(false);
-  });
+    // Offline, it is still drained: its host keeps the drain until undrain.
+    await a1.proc.stop();
+    await waitFor(
+      async () => (await api.expect(200, 'GET', `/v1/agents/${a1.agentId}`)).state === 'disconnected',
+      'a1 to be seen disconnected',
+    );
+    await refused(p.instanceId, ['host patching']);
+
+    await restart(a1, () => drain(a1, null));
+    await shown(a1, false);
+    await backupOn(p.instanceId);
+    await api.expect(202, 'POST', `/v1/backup-jobs/${jobId}/run`);
+    expect(
+      (
+        await waitFor(async () => {
+          const r = await lastRun(jobId);
+          return r.endedAt ? r : undefined;
+        }, 'the job run to end')
+      ).state,
+    ).toBe('succeeded');
+  }, 120_000);
+
+  it('a backup queued before the drain arrived fails when it arrives, as a zone window fails queued backups', async () => {
+    const a1 = agents.a1!;
+    const p = await protectInstance(api, 'zone-1', { config: { durationMs: 200, steps: 2 } });
+    const other = await protectInstance(api, 'zone-1', { config: { durationMs: 200, steps: 2 } });
+    const jobId = await job([other.instanceId]);
+
+    await a1.proc.stop();
+    // No agent is connected: the backup and the job's member wait in the queue.
+    const queued = await api.expect<TaskBody>(202, 'POST', `/v1/instances/${p.instanceId}/backups`);
+    await api.expect(202, 'POST', `/v1/backup-jobs/${jobId}/run`);
+    expect((await lastRun(jobId)).members[0]).toMatchObject({ set: 'ONGOING' });
+    expect((await api.expect<TaskBody>(200, 'GET', `/v1/tasks/${queued.id}`)).state).toBe('queued');
+
+    await drain(a1, 'disk swap');
+    a1.proc = await startAgent(a1.stateDir);
+    expect(await waitForTask(api, queued.id, TERMINAL)).toMatchObject({
+      state: 'failed',
+      error: { code: 'maintenance', message: 'disk swap' },
+    });
+    const run = await waitFor(async () => {
+      const r = await lastRun(jobId);
+      return r.endedAt ? r : undefined;
+    }, 'the job run to end');
+    expect(run.state).toBe('failed');
+    expect(run.members[0]).toMatchObject({ set: 'ERROR', error: { code: 'maintenance', message: 'disk swap' } });
+
+    await drain(a1, null);
+    await shown(a1, false);
+    await backupOn(p.instanceId);
+  }, 120_000);
+
+  it('a zone with one drained agent and one live one takes backups on the live one; with both drained it refuses them', async () => {
+    const [b1, b2] = [agents.b1!, agents.b2!];
+    const p = await protectInstance(api, 'zone-2', { config: { durationMs: 200, steps: 2 } });
+
+    // Drained while running: the agent reconnects to tell the control plane.
+    await drain(b1, 'b1 reboot');
+    await shown(b1, true);
+    for (let i = 0; i < 3; i++) expect(await backupOn(p.instanceId)).toBe(b2.agentId);
+
+    await drain(b2, 'b2 reboot');
+    await shown(b2, true);
+    await refused(p.instanceId, ['b1 reboot', 'b2 reboot']);
+
+    await drain(b1, null);
+    await shown(b1, false);
+    expect(await backupOn(p.instanceId)).toBe(b1.agentId);
+    await drain(b2, null);
+    await shown(b2, false);
+  }, 120_000);
 });

@@ -1,7 +1,13 @@
 import { encodeFrame } from '@cairn/proto';
 import { FailureCodes, RejectReasons, type FailureCode } from '@cairn/proto/vocabulary';
 import { planRound } from '../domain/dispatch-rules.js';
-import { admitQueued, agentTakesBackups, drainFor, waitingPlaces, type Maintenance } from '../domain/maintenance.js';
+import {
+  admitQueued,
+  agentTakesBackups,
+  drainFor,
+  waitingPlaces,
+  type ActiveMaintenance,
+} from '../domain/maintenance.js';
 import { AgentBudgets, type AgentBudget, type SessionVerdict } from '../domain/rate-limit.js';
 import type { AgentCandidate } from '../domain/placement.js';
 import type { TaskKind } from '../domain/task.js';
@@ -196,7 +202,7 @@ export class Dispatcher implements SessionHost {
         held: held.byAgent.get(agentId) ?? 0,
         plugins: info.plugins,
         // Drained on its host, or covered by a scope in maintenance: it is offered no backup.
-        draining: info.draining || !agentTakesBackups(active, { id: agentId, zone: info.zone }),
+        draining: info.draining || !agentTakesBackups(active.scopes, { id: agentId, zone: info.zone }),
         shuttingDown: info.shuttingDown,
       });
     }
@@ -204,7 +210,7 @@ export class Dispatcher implements SessionHost {
     if (free === 0) return;
     const window = Math.min(500, Math.max(50, free * 4));
     const head = await this.refuseCovered(
-      await this.queue.queueHead(window, Math.max(1, free), waitingPlaces(active)),
+      await this.queue.queueHead(window, Math.max(1, free), waitingPlaces(active.scopes)),
       active,
     );
     // Each tenant's runningTasks limit, for the tenants in the window: one query.
@@ -238,9 +244,10 @@ export class Dispatcher implements SessionHost {
 
   /**
    * A backup maintenance covers is never placed: it fails with the scope's message (it was queued
-   * before the scope was turned on, on another replica, or while a request was still committing).
+   * before the scope was turned on, on another replica, while a request was still committing, or
+   * before every agent of its zone able to run it was drained on its host).
    */
-  private async refuseCovered(head: TaskRow[], active: readonly Maintenance[]): Promise<TaskRow[]> {
+  private async refuseCovered(head: TaskRow[], active: ActiveMaintenance): Promise<TaskRow[]> {
     const { admitted, refused } = admitQueued(
       head.map((t) => ({ ...t, kind: t.kind as TaskKind })),
       active,

@@ -15,6 +15,7 @@ import {
   toStart,
   type Execution,
   type MemberOutcome,
+  type MemberProgress,
   type RunAge,
   type RunMember,
 } from './job-run.js';
@@ -146,7 +147,7 @@ describe('memberRefusal and managedBySp', () => {
 });
 
 describe('runProgress', () => {
-  it('counts finished instances whole, ongoing ones by their percent, outdated ones as nothing', () => {
+  it('counts what was done of what was planned: backed up whole, ongoing and ended ones by their percent, outdated ones as nothing', () => {
     const p = runProgress(
       [
         { set: 'UPDATED', percent: 100, bytesDone: 100, bytesTotal: 100 },
@@ -157,15 +158,62 @@ describe('runProgress', () => {
       0,
       60_000,
     );
-    // (100 + 50 + 0 + 100) / 4 = 62.5 % in 60 s: 37.5 % left at that rate is 36 s.
-    expect(p).toEqual({ percent: 62.5, bytesDone: 130, bytesTotal: 230, etaSeconds: 36 });
+    // (100 + 50 + 0 + 10) / 4 = 40 % in 60 s: 60 % left at that rate is 90 s.
+    expect(p).toEqual({ percent: 40, bytesDone: 130, bytesTotal: 230, etaSeconds: 90 });
   });
 
-  it('has no ETA before anything moved, and 0 once done', () => {
+  it('after a cancel mid-backup reads what was done (185 MB of 406 MB), not 100 %', () => {
+    const MB = 1_000_000;
+    const cancelled = { set: 'ERROR', percent: 46, bytesDone: 185 * MB, bytesTotal: 406 * MB } as const;
+    expect(runProgress([cancelled], 0, 60_000)).toEqual({
+      percent: 46,
+      bytesDone: 185 * MB,
+      bytesTotal: 406 * MB,
+      etaSeconds: 0,
+    });
+    // The instance never started (ERROR without a task) is planned and not done.
+    expect(runProgress([cancelled, { set: 'ERROR' }], 0, 60_000)).toEqual({
+      percent: 23,
+      bytesDone: 185 * MB,
+      bytesTotal: 406 * MB,
+      etaSeconds: 0,
+    });
+    expect(runProgress([{ set: 'UPDATED' }, { set: 'ERROR' }, { set: 'ERROR' }], 0, 1000).percent).toBe(33.3);
+  });
+
+  it('has no ETA before anything moved, and 0 once done or ended', () => {
     expect(runProgress([{ set: 'OUTDATED' }], 0, 10_000).etaSeconds).toBeNull();
     expect(runProgress([{ set: 'ONGOING', percent: 0 }], 0, 10_000).etaSeconds).toBeNull();
     expect(runProgress([{ set: 'UPDATED' }], 0, 0)).toMatchObject({ percent: 100, etaSeconds: 0 });
+    expect(runProgress([{ set: 'ERROR' }], 0, 10_000)).toMatchObject({ percent: 0, etaSeconds: 0 });
     expect(runProgress([], 0, 0)).toMatchObject({ percent: 100, etaSeconds: 0 });
+  });
+
+  it('reads 100 % only when every instance was backed up or its ended backup reported all of it', () => {
+    const member = fc.oneof(
+      fc.constant<MemberProgress>({ set: 'OUTDATED' }),
+      fc.constant<MemberProgress>({ set: 'UPDATED', percent: 100 }),
+      fc.record({
+        set: fc.constantFrom('ONGOING' as const, 'ERROR' as const),
+        percent: fc.integer({ min: 0, max: 100 }),
+      }),
+      fc.constant<MemberProgress>({ set: 'ERROR' }),
+    );
+    fc.assert(
+      fc.property(fc.array(member, { minLength: 1, maxLength: 500 }), (members) => {
+        const { percent } = runProgress(members, 0, 1000);
+        const whole = members.every((m) => m.set === 'UPDATED' || m.percent === 100);
+        expect(percent >= 0 && percent <= 100).toBe(true);
+        if (percent === 100) expect(whole).toBe(true);
+        if (whole) expect(percent).toBe(100);
+      }),
+    );
+    // 19 instances backed up and one at 99 %: 99.95 % is not 100.
+    const nearly = [
+      ...Array.from({ length: 19 }, () => ({ set: 'UPDATED' as const })),
+      { set: 'ERROR' as const, percent: 99 },
+    ];
+    expect(runProgress(nearly, 0, 1000).percent).toBe(99.9);
   });
 
   it('ignores a nonsense percent', () => {

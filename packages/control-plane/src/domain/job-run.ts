@@ -85,7 +85,7 @@ export function abandonOutdated(members: readonly RunMember[]): RunMember[] {
 }
 
 /** A run is over when nothing is OUTDATED or ONGOING. */
-export function runFinished(members: readonly RunMember[]): boolean {
+export function runFinished(members: readonly Pick<RunMember, 'set'>[]): boolean {
   return members.every((m) => m.set === 'UPDATED' || m.set === 'ERROR');
 }
 
@@ -150,7 +150,10 @@ export interface MemberProgress {
 }
 
 export interface RunProgress {
-  /** 0-100, over the instances of the run (each counts equally: sizes are unknown before a backup). */
+  /**
+   * 0-100: how much of the run's planned work was done, over its instances (each counts equally:
+   * an instance's size is unknown until its backup runs).
+   */
   percent: number;
   bytesDone: number;
   /** Known so far: tasks that have not reported a size yet add nothing. */
@@ -160,8 +163,13 @@ export interface RunProgress {
 }
 
 /**
- * The run's progress: finished instances count 100 %, ongoing ones their task's percent, outdated
- * ones 0. The ETA divides what is left (in percent of the run) by the rate so far.
+ * The run's progress, done of planned: an instance backed up counts 100 %; one whose backup runs, or
+ * ended without a restore point (failed, cancelled, lost), counts what its task reported done; one
+ * never started (still OUTDATED, or in ERROR without a task: cancelled first, refused) counts 0.
+ * So a run cancelled mid-backup reads what it did, never 100 %. The ETA divides what is left (in
+ * percent of the run) by the rate so far; a run that ended has 0 left to wait, whatever it did.
+ *
+ * @example runProgress([{ set: 'ERROR', percent: 46 }, { set: 'ERROR' }], 0, 1000) // → percent 23, etaSeconds 0
  */
 export function runProgress(members: readonly MemberProgress[], startedAt: number, now: number): RunProgress {
   if (members.length === 0) return { percent: 100, bytesDone: 0, bytesTotal: 0, etaSeconds: 0 };
@@ -169,16 +177,26 @@ export function runProgress(members: readonly MemberProgress[], startedAt: numbe
   let bytesDone = 0;
   let bytesTotal = 0;
   for (const m of members) {
-    const done = m.set === 'UPDATED' || m.set === 'ERROR';
-    sum += done ? 100 : m.set === 'ONGOING' ? clampPercent(m.percent ?? 0) : 0;
+    sum += memberDone(m);
     bytesDone += m.bytesDone ?? 0;
     bytesTotal += m.bytesTotal ?? 0;
   }
-  const percent = Math.min(100, Math.round((sum / members.length) * 10) / 10);
+  // To one decimal, and 100 only when all of it was done (99.95 is not 100).
+  const percent = sum >= 100 * members.length ? 100 : Math.min(99.9, Math.round((sum / members.length) * 10) / 10);
   const elapsed = (now - startedAt) / 1000;
   const etaSeconds =
-    percent >= 100 ? 0 : percent <= 0 || elapsed <= 0 ? null : Math.round((elapsed * (100 - percent)) / percent);
+    percent >= 100 || runFinished(members)
+      ? 0
+      : percent <= 0 || elapsed <= 0
+        ? null
+        : Math.round((elapsed * (100 - percent)) / percent);
   return { percent, bytesDone, bytesTotal, etaSeconds };
+}
+
+/** How much of one instance's backup was done, in percent (see {@link runProgress}). */
+function memberDone(m: MemberProgress): number {
+  if (m.set === 'UPDATED') return 100;
+  return m.set === 'OUTDATED' ? 0 : clampPercent(m.percent ?? 0);
 }
 
 function clampPercent(p: number): number {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   admission,
   admitQueued,
+  hostDrainedZone,
   waits,
   waitingPlaces,
   agentMaintenance,
@@ -16,12 +17,15 @@ import {
   maintenanceMessage,
   type Maintenance,
   type WorkPlace,
+  type ZoneAgent,
 } from './maintenance.js';
 import { TASK_KINDS } from './task.js';
 
 const global: Maintenance = { scope: { kind: 'global' }, message: 'global' };
 const zoneA: Maintenance = { scope: { kind: 'zone', zone: 'zone-a' }, message: 'zone a' };
 const agent1: Maintenance = { scope: { kind: 'agent', agentId: 'agt_1' }, message: 'agent 1' };
+/** Scopes alone: no agent drained on its host anywhere. */
+const only = (...scopes: Maintenance[]) => ({ scopes, agents: [] });
 
 const places: Record<string, WorkPlace> = {
   'agent 1 in zone a': { zone: 'zone-a', agentId: 'agt_1' },
@@ -85,13 +89,81 @@ describe('admission', () => {
       for (const kind of TASK_KINDS) {
         const want = kind === 'backup' ? expected[where]! : null;
         it(`${name}: ${kind} at ${where} → ${want === null ? 'allowed' : `fails "${want}"`}`, () => {
-          expect(admission(kind, active, place)).toEqual(
+          expect(admission(kind, only(...active), { ...place, plugin: 'dummy' })).toEqual(
             want === null ? { allowed: true } : { allowed: false, code: 'maintenance', message: want },
           );
         });
       }
     }
   }
+});
+
+describe('admission: a zone whose every able agent is drained on its host', () => {
+  const agent = (id: string, zone: string, hostDrain: string | null, plugins = [dummy]): ZoneAgent => ({
+    id,
+    zone,
+    plugins,
+    hostDrain,
+  });
+  const dummy = { name: 'dummy', capabilities: ['backup', 'restore'] };
+  const backup = (zone: string, plugin = 'dummy', agentId: string | null = null) =>
+    ({ zone, agentId, plugin }) as const;
+  const verdict = (agents: ZoneAgent[], place: ReturnType<typeof backup>, scopes: Maintenance[] = []) =>
+    admission('backup', { scopes, agents }, place);
+  const refused = (message: string) => ({ allowed: false, code: 'maintenance', message });
+
+  it('refuses an unpinned backup once every agent of the zone running its plugin is drained, with the first one’s message', () => {
+    const both = [agent('agt_2', 'zone-a', 'two'), agent('agt_1', 'zone-a', 'one')];
+    expect(verdict(both, backup('zone-a'))).toEqual(refused('one'));
+    expect(hostDrainedZone(both, 'backup', backup('zone-a'))).toEqual({
+      scope: { kind: 'agent', agentId: 'agt_1' },
+      message: 'one',
+    });
+    // The drain says more than the zone's own window, as an agent's notice does.
+    expect(verdict(both, backup('zone-a'), [zoneA, global])).toEqual(refused('one'));
+  });
+
+  it('takes it while one able agent is not drained, connected or not', () => {
+    const oneLive = [agent('agt_1', 'zone-a', 'one'), agent('agt_2', 'zone-a', null)];
+    expect(verdict(oneLive, backup('zone-a'))).toEqual({ allowed: true });
+    expect(hostDrainedZone(oneLive, 'backup', backup('zone-a'))).toBeNull();
+  });
+
+  it('counts only the agents that can back up with the plugin, and only in the zone', () => {
+    const agents = [
+      agent('agt_1', 'zone-a', 'one'),
+      // Another plugin, a plugin that cannot back up, another zone: none of them can take it.
+      agent('agt_2', 'zone-a', null, [{ name: 'restic', capabilities: ['backup'] }]),
+      agent('agt_3', 'zone-a', null, [{ name: 'dummy', capabilities: ['restore'] }]),
+      agent('agt_4', 'zone-b', null),
+    ];
+    expect(verdict(agents, backup('zone-a'))).toEqual(refused('one'));
+    expect(verdict(agents, backup('zone-a', 'restic'))).toEqual({ allowed: true });
+    expect(verdict(agents, backup('zone-b'))).toEqual({ allowed: true });
+  });
+
+  it('leaves it queued when no agent of the zone runs the plugin (it waits for one, as before)', () => {
+    expect(verdict([agent('agt_1', 'zone-a', 'one')], backup('zone-a', 'other'))).toEqual({ allowed: true });
+    expect(verdict([], backup('zone-a'))).toEqual({ allowed: true });
+  });
+
+  it('leaves pinned backups to their agent’s own scope, and every other kind alone', () => {
+    const both = [agent('agt_1', 'zone-a', 'one'), agent('agt_2', 'zone-a', 'two')];
+    expect(verdict(both, backup('zone-a', 'dummy', 'agt_2'))).toEqual({ allowed: true });
+    for (const kind of TASK_KINDS.filter((k) => k !== 'backup'))
+      expect(admission(kind, { scopes: [], agents: both }, backup('zone-a'))).toEqual({ allowed: true });
+  });
+
+  it('fails such a backup waiting in the queue, and places the zone’s other work', () => {
+    const agents = [agent('agt_1', 'zone-a', 'one')];
+    const queued = (kind: QueuedWork['kind']) => ({ kind, zone: 'zone-a', pinnedAgentId: null, plugin: 'dummy' });
+    const [b, r] = [queued('backup'), queued('restore')];
+    expect(admitQueued([b, r], { scopes: [], agents })).toEqual({
+      admitted: [r],
+      refused: [{ task: b, message: 'one' }],
+      waiting: [],
+    });
+  });
 });
 
 describe('covering', () => {
@@ -205,18 +277,19 @@ describe('admitQueued: what the dispatcher fails instead of placing', () => {
     kind,
     zone,
     pinnedAgentId,
+    plugin: 'dummy',
   });
   it('fails covered backups with the narrowest message and keeps everything else', () => {
     const pinned = task('backup', 'zone-a', 'agt_1');
     const unpinned = task('backup', 'zone-a', null);
     const elsewhere = task('backup', 'zone-b', null);
     const restore = task('restore', 'zone-a', 'agt_1');
-    expect(admitQueued([pinned, unpinned, elsewhere, restore], [agent1])).toEqual({
+    expect(admitQueued([pinned, unpinned, elsewhere, restore], only(agent1))).toEqual({
       admitted: [unpinned, elsewhere, restore],
       refused: [{ task: pinned, message: 'agent 1' }],
       waiting: [],
     });
-    expect(admitQueued([pinned, unpinned, elsewhere, restore], [zoneA, agent1])).toEqual({
+    expect(admitQueued([pinned, unpinned, elsewhere, restore], only(zoneA, agent1))).toEqual({
       admitted: [elsewhere, restore],
       refused: [
         { task: pinned, message: 'agent 1' },
@@ -224,7 +297,7 @@ describe('admitQueued: what the dispatcher fails instead of placing', () => {
       ],
       waiting: [],
     });
-    expect(admitQueued([pinned, restore], [])).toEqual({ admitted: [pinned, restore], refused: [], waiting: [] });
+    expect(admitQueued([pinned, restore], only())).toEqual({ admitted: [pinned, restore], refused: [], waiting: [] });
   });
 
   it('keeps covered deletes, prunes and schedule changes waiting (never failed); uncovered ones go on', () => {
@@ -233,13 +306,17 @@ describe('admitQueued: what the dispatcher fails instead of placing', () => {
     );
     const elsewhere = task('delete-backup', 'zone-b', 'agt_2');
     const sync = task('sync', 'zone-a', null);
-    expect(admitQueued([...held, elsewhere, sync], [zoneA])).toEqual({
+    expect(admitQueued([...held, elsewhere, sync], only(zoneA))).toEqual({
       admitted: [elsewhere, sync],
       refused: [],
       waiting: held,
     });
     // An agent scope holds only what is pinned to that agent; the rest is placed elsewhere.
-    expect(admitQueued(held, [agent1])).toEqual({ admitted: held.slice(1), refused: [], waiting: held.slice(0, 1) });
+    expect(admitQueued(held, only(agent1))).toEqual({
+      admitted: held.slice(1),
+      refused: [],
+      waiting: held.slice(0, 1),
+    });
     expect(waits('backup')).toBe(false);
     expect(waitingPlaces([zoneA, agent1])).toEqual({
       kinds: ['delete-backup', 'prune', 'configure-schedule', 'deconfigure-schedule'],

@@ -8,7 +8,8 @@
  * deletes, prunes and provider-schedule changes wait in the queue until it ends (they reach the
  * backup system, which is being serviced); everything else (restores, restore-volume, listings,
  * syncs, preflights, power state) keeps working. A scope is ready once none of the work it holds
- * back runs in it.
+ * back runs in it. A zone where an operator drained, on its host, every agent able to run a backup
+ * stops that backup as a zone in maintenance would, with a drain's message.
  */
 import { HELD_BY_MAINTENANCE } from '@cairn/proto/vocabulary';
 import type { TaskKind } from './task.js';
@@ -29,6 +30,31 @@ export interface Maintenance {
 export interface WorkPlace {
   zone: string;
   agentId: string | null;
+}
+
+/** Where a backup runs, for admission: its place and the plugin that must run it. */
+export interface BackupPlace extends WorkPlace {
+  plugin: string;
+}
+
+/** An agent as admission sees it: its zone, the plugins its last hello named, and its host's drain. */
+export interface ZoneAgent {
+  id: string;
+  zone: string;
+  plugins: readonly { name: string; capabilities: readonly string[] }[];
+  /** The message of the drain an operator set on its host (`cairn-agent drain`); null when none. */
+  hostDrain: string | null;
+}
+
+/** Maintenance now, as admission reads it. */
+export interface ActiveMaintenance {
+  /** The scopes in maintenance: those set through the API, and each agent drained on its host. */
+  scopes: readonly Maintenance[];
+  /**
+   * The agents (enrolled, not deleted) of every zone where at least one agent is drained on its
+   * host; other zones' agents are left out, since nothing is drained there.
+   */
+  agents: readonly ZoneAgent[];
 }
 
 /** The task kinds maintenance stops: backups fail at once. */
@@ -62,15 +88,36 @@ export function covering(active: readonly Maintenance[], place: WorkPlace): Main
 export type Admission = { allowed: true } | { allowed: false; code: typeof MAINTENANCE_CODE; message: string };
 
 /**
- * May a task of `kind` start at `place`? Only backups are stopped; the message the tenant sees is
- * the narrowest covering scope's (an agent's own notice says more than the global one).
+ * The drain that keeps unpinned work of `kind` from its whole zone: the zone has agents whose
+ * plugin `place.plugin` can do `kind`, and an operator drained every one of them on its host (online
+ * or not: the drain holds on the host until `cairn-agent undrain`). Its message is the first such
+ * agent's, by id. None when one of them is not drained, or when no agent there runs the plugin
+ * (the work then waits for one, as it would without any drain).
+ */
+export function hostDrainedZone(agents: readonly ZoneAgent[], kind: TaskKind, place: BackupPlace): Maintenance | null {
+  const able = agents
+    .filter(
+      (a) => a.zone === place.zone && a.plugins.some((p) => p.name === place.plugin && p.capabilities.includes(kind)),
+    )
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const [first] = able;
+  if (!first || able.some((a) => a.hostDrain === null)) return null;
+  return { scope: { kind: 'agent', agentId: first.id }, message: first.hostDrain! };
+}
+
+/**
+ * May a task of `kind` start at `place`? Only backups are stopped: by a scope covering the place,
+ * or, unpinned, by its zone's every able agent being drained on its host ({@link hostDrainedZone}).
+ * The message the tenant sees is the narrowest's (an agent's own notice says more than the global
+ * one; a drain of the whole zone's agents counts as agent-wide).
  *
- * @example admission('backup', [{ scope: { kind: 'global' }, message: 'm' }], { zone: 'z', agentId: null })
+ * @example admission('backup', { scopes: [{ scope: { kind: 'global' }, message: 'm' }], agents: [] }, { zone: 'z', agentId: null, plugin: 'p' })
  * // → { allowed: false, code: 'maintenance', message: 'm' }
  */
-export function admission(kind: TaskKind, active: readonly Maintenance[], place: WorkPlace): Admission {
+export function admission(kind: TaskKind, active: ActiveMaintenance, place: BackupPlace): Admission {
   if (!STOPPED_BY_MAINTENANCE.includes(kind)) return { allowed: true };
-  const [narrowest] = covering(active, place);
+  const drained = place.agentId === null ? hostDrainedZone(active.agents, kind, place) : null;
+  const narrowest = drained ?? covering(active.scopes, place)[0];
   return narrowest ? { allowed: false, code: MAINTENANCE_CODE, message: narrowest.message } : { allowed: true };
 }
 
@@ -159,29 +206,31 @@ export function agentMaintenance(
   return { enabled: false, message: api?.message ?? DEFAULT_MAINTENANCE_MESSAGE, source: 'api' };
 }
 
-/** A queued task as admission sees it: its kind and its place (zone, pinned agent). */
+/** A queued task as admission sees it: its kind, its place (zone, pinned agent) and its plugin. */
 export interface QueuedWork {
   kind: TaskKind;
   zone: string;
   pinnedAgentId: string | null;
+  plugin: string;
 }
 
 /**
  * Splits queued work into what may be placed, what maintenance fails at once (a backup, with the
  * message) and what it keeps queued for now (a delete, a prune, a schedule change). Unpinned work
- * has no agent yet: only global and zone scopes cover it; agents in maintenance are passed over
- * when it is placed (see {@link agentTakesBackups}).
+ * has no agent yet: only global and zone scopes cover it, and a zone whose every able agent is
+ * drained on its host ({@link admission}); agents in maintenance are otherwise passed over when it
+ * is placed (see {@link agentTakesBackups}).
  */
 export function admitQueued<T extends QueuedWork>(
   queued: readonly T[],
-  active: readonly Maintenance[],
+  active: ActiveMaintenance,
 ): { admitted: T[]; refused: { task: T; message: string }[]; waiting: T[] } {
   const admitted: T[] = [];
   const refused: { task: T; message: string }[] = [];
   const waiting: T[] = [];
   for (const task of queued) {
-    const place = { zone: task.zone, agentId: task.pinnedAgentId };
-    if (waits(task.kind) && covering(active, place).length > 0) {
+    const place = { zone: task.zone, agentId: task.pinnedAgentId, plugin: task.plugin };
+    if (waits(task.kind) && covering(active.scopes, place).length > 0) {
       waiting.push(task);
       continue;
     }

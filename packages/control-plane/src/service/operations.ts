@@ -115,7 +115,7 @@ export class Operations {
    * the scope's message), so the tenant sees why in the task and its event.
    */
   private async refusedByMaintenance(task: NewTask): Promise<TaskRow | undefined> {
-    const place = { zone: task.zone, agentId: task.pinnedAgentId };
+    const place = { zone: task.zone, agentId: task.pinnedAgentId, plugin: task.plugin };
     const verdict = admission(task.kind, await this.maintenance.active(), place);
     if (verdict.allowed) return undefined;
     return this.tasks.createRefused(task, { code: verdict.code, message: verdict.message });
@@ -149,12 +149,16 @@ export class Operations {
       if (!provider) throw new ConflictError(`provider connection ${providerId} no longer exists`, 'no_provider');
       providers.set(providerId, provider);
     }
-    const scopes = added.length > 0 ? await this.maintenance.active() : [];
+    const active = added.length > 0 ? await this.maintenance.active() : { scopes: [], agents: [] };
     const made: TaskRow[] = [];
     const queued: NewTask[] = [];
     for (const a of added) {
       const task = scheduledTask(a.id, a.instance, a.offering, providers.get(a.offering.providerId)!, a.priority);
-      const verdict = admission(task.kind, scopes, { zone: task.zone, agentId: task.pinnedAgentId });
+      const verdict = admission(task.kind, active, {
+        zone: task.zone,
+        agentId: task.pinnedAgentId,
+        plugin: task.plugin,
+      });
       if (verdict.allowed) queued.push(task);
       else made.push(await this.tasks.createRefused(task, { code: verdict.code, message: verdict.message }));
     }

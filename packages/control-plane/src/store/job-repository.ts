@@ -2,7 +2,7 @@ import { jobIdOf } from '../domain/backup-params.js';
 import type { Transaction } from 'kysely';
 import { backupParams } from '../domain/backup-params.js';
 import { ConflictError } from '../domain/errors.js';
-import { admission, MAINTENANCE_CODE, type Maintenance, type MaintenanceScope } from '../domain/maintenance.js';
+import { admission, MAINTENANCE_CODE, type ActiveMaintenance, type MaintenanceScope } from '../domain/maintenance.js';
 import {
   finishedState,
   forgottenRuns,
@@ -628,7 +628,7 @@ export class JobRepository {
     }));
     const byInstance = new Map(rows.map((m) => [m.instanceId, m]));
     // Read once, when something is to start: maintenance refuses members with its message.
-    let active: Maintenance[] | undefined;
+    let active: ActiveMaintenance | undefined;
     // By code and message: one event for the instances refused alike.
     const refused = new Map<string, { refusal: Refusal; instanceIds: string[] }>();
     while (run.cancelled === 0) {
@@ -663,7 +663,7 @@ export class JobRepository {
     job: BackupJobRow,
     run: BackupJobRunRow,
     member: BackupJobMemberRow,
-    active: readonly Maintenance[],
+    active: ActiveMaintenance,
     now: number,
   ): Promise<{ set: JobSet; refusedWith?: Refusal }> {
     // Only an OUTDATED member moves: a cancel that got it first wins.
@@ -687,7 +687,11 @@ export class JobRepository {
     }
     const { instance, offering, provider } = target;
     const notAllowed = memberRefusal(offering, managedBySp(job.priority));
-    const verdict = admission('backup', active, { zone: instance.zone, agentId: instance.agentId });
+    const verdict = admission('backup', active, {
+      zone: instance.zone,
+      agentId: instance.agentId,
+      plugin: provider.plugin,
+    });
     // The tenant's per-offering quotas bind a job of the tenant's band, not one the SP manages.
     const overQuota =
       notAllowed === null && verdict.allowed && quotaBinds(job.priority)

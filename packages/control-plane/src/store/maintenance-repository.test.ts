@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { waitingPlaces } from '../domain/maintenance.js';
+import { DEFAULT_MAINTENANCE_MESSAGE, waitingPlaces } from '../domain/maintenance.js';
 import { CatalogRepository } from './catalog-repository.js';
 import { migrate, openStore, type Store } from './db.js';
 import { EventRepository } from './event-repository.js';
@@ -167,12 +167,55 @@ describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
     expect(global).toHaveLength(1);
   });
 
-  it('global touches every tenant; active lists API scopes and host drains', async () => {
+  it('global touches every tenant; active lists API scopes, host drains and the agents of zones with one', async () => {
     await maintenance.set({ kind: 'global' }, { enabled: true, message: 'all' }, actor, Date.now());
     expect((await events.list(0, 1000, otherTenant)).filter((e) => e.type === 'maintenance.enabled')).toHaveLength(1);
+    const agent = (id: string, zone: string, drainMessage: string | null, revokedAt: number | null = null) => ({
+      id,
+      name: id,
+      zone,
+      hostname: 'h',
+      credentialHash: `hash-${id}`,
+      state: 'disconnected',
+      sessionId: null,
+      slots: 1,
+      plugins: JSON.stringify([{ name: 'dummy', version: '1', apiVersion: 1, capabilities: ['backup'] }]),
+      agentVersion: '1',
+      draining: drainMessage === null ? 0 : 1,
+      drainMessage,
+      lastSeenAt: null,
+      createdAt: 0,
+      revokedAt,
+      pendingCredentialHash: null,
+      pendingCredentialEnc: null,
+      rotationRequestedAt: null,
+      credentialRotatedAt: null,
+    });
+    await store.db
+      .insertInto('agents')
+      .values([
+        agent('agt_d2', 'zd', null),
+        agent('agt_d1', 'zd', 'host work'),
+        agent('agt_d3', 'zd', '', Date.now()),
+        agent('agt_e1', 'ze', null),
+        agent('agt_f1', 'zf', ''),
+      ])
+      .execute();
     const active = await maintenance.active();
-    expect(active).toContainEqual({ scope: { kind: 'global' }, message: 'all' });
-    expect(active).toContainEqual({ scope: { kind: 'agent', agentId: 'agt_s' }, message: 'agent work' });
+    expect(active.scopes).toContainEqual({ scope: { kind: 'global' }, message: 'all' });
+    expect(active.scopes).toContainEqual({ scope: { kind: 'agent', agentId: 'agt_s' }, message: 'agent work' });
+    expect(active.scopes).toContainEqual({ scope: { kind: 'agent', agentId: 'agt_d1' }, message: 'host work' });
+    // The agents of the zones with a host drain (none deleted), by id; a blank message is the default.
+    expect(active.agents).toEqual([
+      { id: 'agt_d1', zone: 'zd', plugins: [expect.objectContaining({ name: 'dummy' })], hostDrain: 'host work' },
+      { id: 'agt_d2', zone: 'zd', plugins: [expect.objectContaining({ name: 'dummy' })], hostDrain: null },
+      {
+        id: 'agt_f1',
+        zone: 'zf',
+        plugins: [expect.objectContaining({ name: 'dummy' })],
+        hostDrain: DEFAULT_MAINTENANCE_MESSAGE,
+      },
+    ]);
     await maintenance.set({ kind: 'global' }, { enabled: false, message: 'all' }, actor, Date.now());
     expect((await events.list(0, 1000, otherTenant)).filter((e) => e.type === 'maintenance.disabled')).toHaveLength(1);
   });

@@ -6,10 +6,12 @@ import {
   scopeKey,
   scopeFields,
   scopeKeysAt,
+  type ActiveMaintenance,
   type Maintenance,
   type MaintenanceScope,
 } from '../domain/maintenance.js';
 import { HELD_STATES, type TaskKind, type TaskState } from '../domain/task.js';
+import type { AgentPlugin } from './agent-repository.js';
 import { transact, type Db } from './db.js';
 import type { EventRepository } from './event-repository.js';
 import type { JobRepository } from './job-repository.js';
@@ -62,25 +64,36 @@ export async function apiMaintenance(db: Reader): Promise<Maintenance[]> {
 }
 
 /**
- * Every scope in maintenance now: those turned on through the API, and each agent drained by an
- * operator on its host (`cairn-agent drain`, as its hello said), which counts as that agent's
- * maintenance with the agent's message.
+ * Maintenance now: every scope turned on through the API, and each agent drained by an operator on
+ * its host (`cairn-agent drain`, as its last hello said, whether it is connected now or not), which
+ * counts as that agent's maintenance with the agent's message; with the agents of every zone where
+ * one is so drained (for admission to tell whether all of them are). One query for the agents.
  */
-export async function activeMaintenance(db: Reader): Promise<Maintenance[]> {
+export async function activeMaintenance(db: Reader): Promise<ActiveMaintenance> {
   const api = await apiMaintenance(db);
-  const local = await db
+  const rows = await db
     .selectFrom('agents')
-    .select(['id', 'drainMessage'])
-    .where('draining', '=', 1)
+    .select(['id', 'zone', 'plugins', 'draining', 'drainMessage'])
     .where('revokedAt', 'is', null)
+    .where('zone', 'in', (eb) =>
+      eb
+        .selectFrom('agents as drained')
+        .select('drained.zone')
+        .where('drained.draining', '=', 1)
+        .where('drained.revokedAt', 'is', null),
+    )
+    .orderBy('id')
     .execute();
-  return [
-    ...api,
-    ...local.map((a) => ({
-      scope: { kind: 'agent' as const, agentId: a.id },
-      message: a.drainMessage || DEFAULT_MAINTENANCE_MESSAGE,
-    })),
-  ];
+  const agents = rows.map((a) => ({
+    id: a.id,
+    zone: a.zone,
+    plugins: JSON.parse(a.plugins) as AgentPlugin[],
+    hostDrain: a.draining === 1 ? a.drainMessage || DEFAULT_MAINTENANCE_MESSAGE : null,
+  }));
+  const local = agents.flatMap((a) =>
+    a.hostDrain === null ? [] : [{ scope: { kind: 'agent' as const, agentId: a.id }, message: a.hostDrain }],
+  );
+  return { scopes: [...api, ...local], agents };
 }
 
 /**
@@ -99,7 +112,7 @@ export class MaintenanceRepository {
     private readonly providerTenantId: string,
   ) {}
 
-  active(): Promise<Maintenance[]> {
+  active(): Promise<ActiveMaintenance> {
     return activeMaintenance(this.db);
   }
 
