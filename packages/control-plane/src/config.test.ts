@@ -193,7 +193,8 @@ describe('control plane config file', () => {
     expect(FILE_KEYS.get('max_running_tasks')).toBe('CAIRN_MAX_RUNNING_TASKS');
     expect([...FILE_KEYS.values()]).not.toContain('CAIRN_MAX_CONCURRENT_TASKS');
     const documented = readFileSync(fileURLToPath(new URL('../../../docs/operations.md', import.meta.url)), 'utf8');
-    for (const [key, name] of FILE_KEYS) expect(documented, key).toContain(`| \`${name}\``);
+    for (const [key, name] of FILE_KEYS)
+      expect(documented, key).toMatch(new RegExp(`\\| \`${name}\` +\\| \`${key}\` +\\|`));
   });
 
   it("takes the file's values, and the environment's over them", () => {
@@ -227,7 +228,7 @@ describe('control plane config file', () => {
     [
       'a key far from any',
       { colour: 'blue' },
-      '/etc/cairn/control-plane.toml: unknown key "colour" (the keys are listed in docs/operations.md, "Configuration file")',
+      '/etc/cairn/control-plane.toml: unknown key "colour" (the keys are listed in docs/operations.md, "Control plane")',
     ],
     [
       'a number in quotes',
@@ -261,6 +262,10 @@ describe('control plane config file', () => {
       '/etc/cairn/control-plane.toml: admin_token: must be at least 16 characters',
       '/etc/cairn/control-plane.toml: secret_key: must be 64 hex characters (32 bytes)',
     ]);
+    expect(problems({}, file({ admin_token: 1234567890123456 }))).toEqual([
+      '/etc/cairn/control-plane.toml: admin_token: must be text, in quotes',
+    ]);
+    expect(problems({ CAIRN_ADMIN_TOKEN: 'short' })).toEqual(['CAIRN_ADMIN_TOKEN: must be at least 16 characters']);
   });
 
   it('names the file and its key when two settings disagree', () => {

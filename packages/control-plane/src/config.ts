@@ -204,7 +204,7 @@ const fileTypes = z
   .partial();
 
 /** A database URL with a password in it is as secret as the tokens. */
-const isSecret = (name: Variable, value: unknown): boolean =>
+const isSecret = (name: Variable | undefined, value: unknown): boolean =>
   name === 'CAIRN_ADMIN_TOKEN' ||
   name === 'CAIRN_SECRET_KEY' ||
   (name === 'CAIRN_DATABASE_URL' && /^[a-z]+:\/\/[^/@]*:[^/@]+@/i.test(String(value)));
@@ -233,7 +233,7 @@ function unknownKey(key: string): string {
   if (under.length > 0) return `unknown key "${key}" (the keys are flat: ${under.join(', ')})`;
   return distance(spelt, near) <= 2
     ? `unknown key "${key}" (did you mean "${near}"?)`
-    : `unknown key "${key}" (the keys are listed in docs/operations.md, "Configuration file")`;
+    : `unknown key "${key}" (the keys are listed in docs/operations.md, "Control plane")`;
 }
 
 /**
@@ -271,7 +271,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: ConfigFi
         const key = String(issue.path[0]);
         const value = file.values[key];
         const got = Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'a table' : JSON.stringify(value);
-        problems.push(`${where(key)}: ${issue.message}, got ${got}`);
+        problems.push(`${where(key)}: ${issue.message}${isSecret(FILE_KEYS.get(key), value) ? '' : `, got ${got}`}`);
         mistyped.add(key);
       }
     }
