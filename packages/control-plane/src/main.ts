@@ -25,7 +25,7 @@ function configure(): { config: Config; file: string | undefined } {
       process.stdout.write(`${USAGE}\n`);
       process.exit(0);
     }
-    file = values.config ?? process.env['CAIRN_CONFIG'];
+    file = values.config ?? (process.env['CAIRN_CONFIG'] || undefined);
   } catch (err) {
     refuse([(err as Error).message, USAGE]);
   }
