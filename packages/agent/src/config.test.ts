@@ -1,6 +1,7 @@
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parseDuration, parseRunConfig } from './config.js';
+import { parseDuration, parseRunConfig, readRunFile, runFileFlags, type RunFile } from './config.js';
 
 describe('run configuration', () => {
   it('uses defaults for everything but the state directory', () => {
@@ -92,6 +93,117 @@ describe('run configuration', () => {
     expect(parseRunConfig({ stateDir: 's' }, { CAIRN_AGENT_SHUTDOWN_GRACE: '30s' })).toMatchObject({
       ok: true,
       config: { shutdownGraceMs: 30_000 },
+    });
+  });
+
+  describe('from a config file', () => {
+    const FILE = '/etc/cairn/agent.toml';
+    const file = (values: Record<string, unknown>): RunFile => {
+      const out = runFileFlags(FILE, values);
+      if (!out.ok) throw new Error(out.problems.join('\n'));
+      return out.file;
+    };
+
+    it('takes every run setting from the file, lists as lists', () => {
+      const f = file({
+        state_dir: '/var/lib/cairn-agent',
+        plugins: ['@cairn/plugin-restic', '@cairn/plugin-dummy'],
+        slots: 4,
+        server: 'https://cp.example:8443',
+        log_level: 'warn',
+        disconnect_abort_ms: 1000,
+        task_timeout_ms: 2000,
+        plugin_isolation: 'inline',
+        max_frame_bytes: 65536,
+        shutdown_grace: '90s',
+        roots: ['/srv/tenants/{tenant}', '/srv/shared'],
+      });
+      expect(parseRunConfig({}, {}, f)).toEqual({
+        ok: true,
+        config: {
+          stateDir: '/var/lib/cairn-agent',
+          plugins: ['@cairn/plugin-restic', '@cairn/plugin-dummy'],
+          slots: 4,
+          server: 'https://cp.example:8443',
+          logLevel: 'warn',
+          disconnectAbortMs: 1000,
+          taskTimeoutMs: 2000,
+          pluginIsolation: 'inline',
+          maxFrameBytes: 65536,
+          shutdownGraceMs: 90_000,
+          roots: ['/srv/tenants/{tenant}', '/srv/shared'],
+        },
+      });
+      expect(parseRunConfig({}, {}, file({ state_dir: 's', shutdown_grace: 30 }))).toMatchObject({
+        config: { shutdownGraceMs: 30_000 },
+      });
+    });
+
+    it('accepts the example shipped for /etc/cairn (deploy/config/agent.toml)', () => {
+      const example = readRunFile(fileURLToPath(new URL('../../../deploy/config/agent.toml', import.meta.url)));
+      expect(example.ok && parseRunConfig({}, {}, example.file)).toMatchObject({
+        ok: true,
+        config: { stateDir: '/var/lib/cairn-agent', plugins: ['@cairn/plugin-restic'], shutdownGraceMs: 600_000 },
+      });
+    });
+
+    it('lets the environment win over the file, and a flag over both', () => {
+      const f = file({ state_dir: '/from/file', slots: 3, plugins: ['file-plugin'] });
+      expect(parseRunConfig({}, { CAIRN_AGENT_SLOTS: '5' }, f)).toMatchObject({
+        config: { stateDir: '/from/file', slots: 5, plugins: ['file-plugin'] },
+      });
+      expect(
+        parseRunConfig({ slots: '6' }, { CAIRN_AGENT_SLOTS: '5', CAIRN_AGENT_STATE_DIR: '/from/env' }, f),
+      ).toMatchObject({ config: { stateDir: '/from/env', slots: 6 } });
+    });
+
+    it('names the file and key of a bad value', () => {
+      const out = parseRunConfig({}, {}, file({ state_dir: 's', slots: 0, plugin_isolation: 'vm', roots: ['srv'] }));
+      expect(out.ok ? [] : out.problems).toEqual([
+        '/etc/cairn/agent.toml: slots must be an integer from 1 to 1000, got "0"',
+        '/etc/cairn/agent.toml: plugin_isolation must be one of worker, inline, got "vm"',
+        `/etc/cairn/agent.toml: roots must list absolute directories, where {tenant} stands for the task's tenant; got "srv"`,
+      ]);
+      const noDir = parseRunConfig({}, {}, file({ slots: 2 }));
+      expect(noDir.ok ? [] : noDir.problems).toEqual([
+        '--state-dir (or CAIRN_AGENT_STATE_DIR, or state_dir in /etc/cairn/agent.toml) is required',
+      ]);
+    });
+
+    it.each([
+      [
+        'an unknown key',
+        { slot: 2 },
+        '/etc/cairn/agent.toml: unknown key "slot" (the keys are state_dir, plugins, slots, server, log_level, disconnect_abort_ms, task_timeout_ms, plugin_isolation, max_frame_bytes, shutdown_grace, roots)',
+      ],
+      [
+        'a number in quotes',
+        { slots: '2' },
+        '/etc/cairn/agent.toml: slots must be a whole number, written without quotes, got "2"',
+      ],
+      [
+        'a fraction',
+        { slots: 1.5 },
+        '/etc/cairn/agent.toml: slots must be a whole number, written without quotes, got 1.5',
+      ],
+      ['text without quotes', { state_dir: 1 }, '/etc/cairn/agent.toml: state_dir must be text, in quotes, got 1'],
+      [
+        'one text for a list',
+        { plugins: '@cairn/plugin-dummy' },
+        '/etc/cairn/agent.toml: plugins must be a list of texts, such as ["a", "b"], got "@cairn/plugin-dummy"',
+      ],
+      [
+        'a comma in a list item',
+        { roots: ['/a,/b'] },
+        '/etc/cairn/agent.toml: roots.0 must not hold a comma, got ["/a,/b"]',
+      ],
+      [
+        'a grace of the wrong type',
+        { shutdown_grace: true },
+        '/etc/cairn/agent.toml: shutdown_grace must be a duration in quotes, such as "10m" or "90s", or a whole number of seconds, got true',
+      ],
+    ])('refuses %s in the file, naming it and the key', (_, values, problem) => {
+      expect(runFileFlags(FILE, values)).toEqual({ ok: false, problems: [problem] });
     });
   });
 });

@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { PLUGIN_ISOLATIONS, type PluginIsolation } from '@cairn/plugin-sdk/host';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { z } from 'zod';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 
 /** Settings of `cairn-agent run`, after flags and environment are merged and checked. */
@@ -60,7 +63,101 @@ export const RUN_ENV = {
   pluginIsolation: 'CAIRN_AGENT_PLUGIN_ISOLATION',
   shutdownGrace: 'CAIRN_AGENT_SHUTDOWN_GRACE',
   roots: 'CAIRN_AGENT_ROOTS',
-} as const;
+} as const satisfies Partial<Record<keyof RunFlags, string>>;
+
+/** The variable naming the agent's config file when `--config` is absent. */
+export const CONFIG_ENV = 'CAIRN_AGENT_CONFIG';
+
+const whole = z.int({ error: 'must be a whole number, written without quotes' });
+const text = z.string({ error: 'must be text, in quotes' });
+// A list becomes the comma-separated text its flag takes.
+const list = z.array(text.regex(/^[^,]*$/, 'must not hold a comma'), {
+  error: 'must be a list of texts, such as ["a", "b"]',
+});
+
+/**
+ * The keys of an agent config file: each `run` flag, spelt with underscores (`--state-dir` is
+ * `state_dir`), a list where the flag takes a comma-separated one. Only the types are checked
+ * here; the values are checked by `parseRunConfig`, as the flags' are.
+ */
+const FILE_SCHEMA = z
+  .strictObject({
+    state_dir: text,
+    plugins: list,
+    slots: whole,
+    server: text,
+    log_level: text,
+    disconnect_abort_ms: whole,
+    task_timeout_ms: whole,
+    plugin_isolation: text,
+    max_frame_bytes: whole,
+    shutdown_grace: z.union([text, whole], {
+      error: 'must be a duration in quotes, such as "10m" or "90s", or a whole number of seconds',
+    }),
+    roots: list,
+  })
+  .partial();
+
+/** The file key of a flag: `stateDir` is `state_dir`. */
+const fileKey = (flag: keyof RunFlags) => flag.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+/** The command-line spelling of a flag: `stateDir` is `--state-dir`. */
+const flagName = (flag: keyof RunFlags) => `--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/** An agent config file, checked for its keys and their types, as the flags it stands for. */
+export interface RunFile {
+  path: string;
+  flags: RunFlags;
+}
+
+/**
+ * Checks a parsed config file: unknown keys and values of the wrong type are problems, one line
+ * each naming the file and key; the rest becomes flags. Pure.
+ *
+ * @example runFileFlags('/etc/cairn/agent.toml', { slots: 4 }) // → { ok: true, file: { path, flags: { slots: '4' } } }
+ */
+export function runFileFlags(
+  file: string,
+  values: Record<string, unknown>,
+): { ok: true; file: RunFile } | { ok: false; problems: string[] } {
+  const parsed = FILE_SCHEMA.safeParse(values);
+  if (!parsed.success) {
+    const keys = Object.keys(FILE_SCHEMA.shape).join(', ');
+    return {
+      ok: false,
+      problems: parsed.error.issues.flatMap((issue) =>
+        issue.code === 'unrecognized_keys'
+          ? issue.keys.map((key) => `${file}: unknown key "${key}" (the keys are ${keys})`)
+          : [`${file}: ${issue.path.join('.')} ${issue.message}, got ${JSON.stringify(values[String(issue.path[0])])}`],
+      ),
+    };
+  }
+  const flags: RunFlags = {};
+  for (const [key, value] of Object.entries(parsed.data)) {
+    const flag = key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()) as keyof RunFlags;
+    flags[flag] = Array.isArray(value) ? value.join(',') : String(value);
+  }
+  return { ok: true, file: { path: file, flags } };
+}
+
+/**
+ * Reads and checks an agent config file (TOML); a file that cannot be read or parsed is one
+ * problem naming it (and the line and column of a syntax error).
+ */
+export function readRunFile(file: string): { ok: true; file: RunFile } | { ok: false; problems: string[] } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    return { ok: false, problems: [`${file}: cannot read the config file (${(err as Error).message})`] };
+  }
+  try {
+    return runFileFlags(file, parseToml(text));
+  } catch (err) {
+    const where = err instanceof TomlError ? `${file}:${err.line}:${err.column}` : file;
+    const reason = (err as Error).message.split('\n')[0]!.replace(/^Invalid TOML document: /, '');
+    return { ok: false, problems: [`${where}: not a valid TOML file: ${reason}`] };
+  }
+}
 
 /** The placeholder in a root that stands for the task's tenant id. */
 export const TENANT_PLACEHOLDER = '{tenant}';
@@ -99,91 +196,87 @@ function integer(
 }
 
 /**
- * Merges `run` flags with the environment (flags win) and checks every value; returns all
- * problems at once, each one line naming the flag. Pure.
+ * Merges `run` flags, the environment and a config file (flags win over the environment, which
+ * wins over the file) and checks every value; returns all problems at once, each one line naming
+ * where the value was set: the flag, the variable, or the file and key. Pure.
  *
  * @example parseRunConfig({ slots: 'x' }, {}) // → { ok: false, problems: ['--state-dir ...', '--slots must be ...'] }
  */
 export function parseRunConfig(
   flags: RunFlags,
   env: Record<string, string | undefined>,
+  file?: RunFile,
 ): { ok: true; config: RunConfig } | { ok: false; problems: string[] } {
   const problems: string[] = [];
-  const stateDirRaw = flags.stateDir ?? env[RUN_ENV.stateDir];
-  if (stateDirRaw === undefined || stateDirRaw.trim() === '')
-    problems.push(`--state-dir (or ${RUN_ENV.stateDir}) is required`);
+  /** A setting's text and the name to blame for it, from the first source that sets it. */
+  const pick = (flag: keyof RunFlags): { raw: string; label: string } | undefined => {
+    const variable = (RUN_ENV as Partial<Record<keyof RunFlags, string>>)[flag];
+    if (flags[flag] !== undefined) return { raw: flags[flag], label: flagName(flag) };
+    if (variable !== undefined && env[variable] !== undefined) return { raw: env[variable], label: variable };
+    const fromFile = file?.flags[flag];
+    return file && fromFile !== undefined ? { raw: fromFile, label: `${file.path}: ${fileKey(flag)}` } : undefined;
+  };
+  const int = (flag: keyof RunFlags, fallback: number, min: number, max: number) => {
+    const set = pick(flag);
+    return set ? integer(set.label, set.raw, fallback, min, max, problems) : fallback;
+  };
 
-  const pluginsRaw = flags.plugins ?? env[RUN_ENV.plugins];
+  const stateDirRaw = pick('stateDir')?.raw;
+  if (stateDirRaw === undefined || stateDirRaw.trim() === '')
+    problems.push(`--state-dir (or ${RUN_ENV.stateDir}${file ? `, or state_dir in ${file.path}` : ''}) is required`);
+
+  const pluginsSet = pick('plugins');
   const plugins =
-    pluginsRaw === undefined
+    pluginsSet === undefined
       ? [...RUN_DEFAULTS.plugins]
-      : pluginsRaw
+      : pluginsSet.raw
           .split(',')
           .map((s) => s.trim())
           .filter((s) => s !== '');
-  if (plugins.length === 0) problems.push('--plugins must name at least one plugin package');
+  if (plugins.length === 0) problems.push(`${pluginsSet?.label} must name at least one plugin package`);
 
-  const slotsLabel = flags.slots !== undefined ? '--slots' : RUN_ENV.slots;
-  const slots = integer(slotsLabel, flags.slots ?? env[RUN_ENV.slots], RUN_DEFAULTS.slots, 1, 1000, problems);
+  const slots = int('slots', RUN_DEFAULTS.slots, 1, 1000);
 
   let server: string | undefined;
-  if (flags.server !== undefined) {
+  const serverSet = pick('server');
+  if (serverSet !== undefined) {
     try {
-      const url = new URL(flags.server);
+      const url = new URL(serverSet.raw);
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
-      server = flags.server;
+      server = serverSet.raw;
     } catch {
-      problems.push(`--server must be an http:// or https:// URL, got "${flags.server}"`);
+      problems.push(`${serverSet.label} must be an http:// or https:// URL, got "${serverSet.raw}"`);
     }
   }
 
-  const level = flags.logLevel ?? RUN_DEFAULTS.logLevel;
+  const levelSet = pick('logLevel');
+  const level = levelSet?.raw ?? RUN_DEFAULTS.logLevel;
   if (!(LOG_LEVELS as readonly string[]).includes(level))
-    problems.push(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`);
+    problems.push(`${levelSet?.label} must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`);
 
-  const disconnectAbortMs = integer(
-    '--disconnect-abort-ms',
-    flags.disconnectAbortMs,
-    RUN_DEFAULTS.disconnectAbortMs,
-    0,
-    2 ** 31 - 1,
-    problems,
-  );
-  const taskTimeoutMs = integer(
-    '--task-timeout-ms',
-    flags.taskTimeoutMs,
-    RUN_DEFAULTS.taskTimeoutMs,
-    1,
-    2 ** 31 - 1,
-    problems,
-  );
+  const disconnectAbortMs = int('disconnectAbortMs', RUN_DEFAULTS.disconnectAbortMs, 0, 2 ** 31 - 1);
+  const taskTimeoutMs = int('taskTimeoutMs', RUN_DEFAULTS.taskTimeoutMs, 1, 2 ** 31 - 1);
+  const maxFrameBytes = int('maxFrameBytes', RUN_DEFAULTS.maxFrameBytes, 1024, 64 * 1024 * 1024);
 
-  const maxFrameBytes = integer(
-    '--max-frame-bytes',
-    flags.maxFrameBytes,
-    RUN_DEFAULTS.maxFrameBytes,
-    1024,
-    64 * 1024 * 1024,
-    problems,
-  );
-
-  const graceLabel = flags.shutdownGrace !== undefined ? '--shutdown-grace' : RUN_ENV.shutdownGrace;
-  const graceRaw = flags.shutdownGrace ?? env[RUN_ENV.shutdownGrace];
+  const graceSet = pick('shutdownGrace');
   let shutdownGraceMs: number = RUN_DEFAULTS.shutdownGraceMs;
-  if (graceRaw !== undefined) {
-    const ms = parseDuration(graceRaw);
+  if (graceSet !== undefined) {
+    const ms = parseDuration(graceSet.raw);
     // Timers cannot wait longer than 2^31-1 ms (about 24.8 days).
     if (ms === undefined || ms > 2 ** 31 - 1)
-      problems.push(`${graceLabel} must be a duration such as 10m, 90s or 500ms (at most 24 days), got "${graceRaw}"`);
+      problems.push(
+        `${graceSet.label} must be a duration such as 10m, 90s or 500ms (at most 24 days), got "${graceSet.raw}"`,
+      );
     else shutdownGraceMs = ms;
   }
 
-  const isolation = flags.pluginIsolation ?? env[RUN_ENV.pluginIsolation] ?? RUN_DEFAULTS.pluginIsolation;
+  const isolationSet = pick('pluginIsolation');
+  const isolation = isolationSet?.raw ?? RUN_DEFAULTS.pluginIsolation;
   if (!(PLUGIN_ISOLATIONS as readonly string[]).includes(isolation))
-    problems.push(`--plugin-isolation must be one of ${PLUGIN_ISOLATIONS.join(', ')}, got "${isolation}"`);
+    problems.push(`${isolationSet?.label} must be one of ${PLUGIN_ISOLATIONS.join(', ')}, got "${isolation}"`);
 
-  const rootsLabel = flags.roots !== undefined ? '--roots' : RUN_ENV.roots;
-  const roots = (flags.roots ?? env[RUN_ENV.roots] ?? '')
+  const rootsSet = pick('roots');
+  const roots = (rootsSet?.raw ?? '')
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '');
@@ -191,11 +284,11 @@ export function parseRunConfig(
     const bare = root.replaceAll(TENANT_PLACEHOLDER, 'x');
     if (!path.isAbsolute(root) || root.includes('\0') || /[{}]/.test(bare))
       problems.push(
-        `${rootsLabel} must list absolute directories, separated by commas, where ${TENANT_PLACEHOLDER} stands for the task's tenant; got "${root}"`,
+        `${rootsSet?.label} must list absolute directories, where ${TENANT_PLACEHOLDER} stands for the task's tenant; got "${root}"`,
       );
     else if (path.normalize(bare) === path.parse(bare).root)
       problems.push(
-        `${rootsLabel} must not allow the whole file system ("${root}"); name the directories tasks may use`,
+        `${rootsSet?.label} must not allow the whole file system ("${root}"); name the directories tasks may use`,
       );
   }
 

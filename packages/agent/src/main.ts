@@ -11,7 +11,15 @@
 import { loadPlugins, PluginRegistry } from '@cairn/plugin-sdk/host';
 import { Command, CommanderError, Option } from 'commander';
 import { Agent } from './agent.js';
-import { parseRunConfig, RUN_DEFAULTS, RUN_ENV, type RunFlags } from './config.js';
+import {
+  CONFIG_ENV,
+  parseRunConfig,
+  readRunFile,
+  RUN_DEFAULTS,
+  RUN_ENV,
+  type RunFile,
+  type RunFlags,
+} from './config.js';
 import { enroll, EnrollError } from './enroll.js';
 import { createLogger } from './logger.js';
 import { AGENT_PACKAGES } from './plugins.js';
@@ -52,15 +60,35 @@ function requireCredential(command: string, stateDir: string): AgentCredential {
   return credential;
 }
 
-function stateDirOf(command: string, flag: string | undefined): string {
-  const dir = flag ?? process.env[RUN_ENV.stateDir];
+const CONFIG_HELP = `agent config file, TOML (or ${CONFIG_ENV}); flags and variables win over it`;
+
+/** The config file of `--config` (or CAIRN_AGENT_CONFIG), checked; exit 2 when it is bad. */
+function configFile(command: string, flag: string | undefined): RunFile | undefined {
+  const file = flag ?? (process.env[CONFIG_ENV] || undefined);
+  if (file === undefined) return undefined;
+  const read = readRunFile(file);
+  if (!read.ok)
+    exit(
+      2,
+      read.problems.map((p) => `cairn-agent ${command}: ${p}`),
+    );
+  return read.file;
+}
+
+/** The state directory of a command: `--state-dir`, else CAIRN_AGENT_STATE_DIR, else the config file's. */
+function stateDirOf(command: string, opts: { stateDir?: string; config?: string }): string {
+  const file = configFile(command, opts.config);
+  const dir = opts.stateDir ?? process.env[RUN_ENV.stateDir] ?? file?.flags.stateDir;
   if (dir === undefined || dir.trim() === '')
-    exit(2, [`cairn-agent ${command}: --state-dir (or ${RUN_ENV.stateDir}) is required`]);
+    exit(2, [
+      `cairn-agent ${command}: --state-dir (or ${RUN_ENV.stateDir}${file ? `, or state_dir in ${file.path}` : ''}) is required`,
+    ]);
   return dir;
 }
 
-async function runCommand(flags: RunFlags): Promise<void> {
-  const parsed = parseRunConfig(flags, process.env);
+async function runCommand(flags: RunFlags & { config?: string }): Promise<void> {
+  const file = configFile('run', flags.config);
+  const parsed = parseRunConfig(flags, process.env, file);
   if (!parsed.ok)
     exit(
       2,
@@ -132,6 +160,7 @@ async function runCommand(flags: RunFlags): Promise<void> {
       server: config.server ?? credential.server,
       slots: config.slots,
       roots: config.roots,
+      ...(file ? { config: file.path } : {}),
       plugins: plugins.map((p) => `${p.manifest.name}@${p.manifest.version}`),
       agentVersion: AGENT_VERSION,
     },
@@ -167,6 +196,7 @@ interface EnrollFlags {
   server: string;
   token: string;
   stateDir?: string;
+  config?: string;
   name?: string;
   force?: boolean;
   caFile?: string;
@@ -187,6 +217,7 @@ function buildProgram(): Command {
     .requiredOption('--server <url>', 'control plane URL, e.g. https://cairn.example.com')
     .requiredOption('--token <token>', 'one-time enrollment token')
     .option('--state-dir <dir>', `agent state directory (or ${RUN_ENV.stateDir})`)
+    .option('--config <file>', CONFIG_HELP)
     .option('--name <name>', 'agent name shown in the control plane (default: the host name)')
     .option('--force', 'replace an agent already enrolled in the state directory')
     .option('--ca-file <file>', "PEM file of the CA that signed the control plane's certificate (https only)")
@@ -195,7 +226,7 @@ function buildProgram(): Command {
       "pin the control plane's certificate by its SHA-256 fingerprint, sha256:AB:CD:... (https only)",
     )
     .action(async (opts: EnrollFlags) => {
-      const stateDir = stateDirOf('enroll', opts.stateDir);
+      const stateDir = stateDirOf('enroll', opts);
       try {
         const cred = await enroll({
           server: opts.server,
@@ -219,6 +250,7 @@ function buildProgram(): Command {
     .command('run')
     .description('connect to the control plane and run tasks')
     .option('--state-dir <dir>', `agent state directory (or ${RUN_ENV.stateDir})`)
+    .option('--config <file>', CONFIG_HELP)
     .option(
       '--plugins <list>',
       `comma-separated plugin packages or paths (or ${RUN_ENV.plugins}; default ${RUN_DEFAULTS.plugins.join(',')})`,
@@ -250,15 +282,16 @@ function buildProgram(): Command {
       '--shutdown-grace <duration>',
       `on SIGTERM, how long running tasks may take to finish, e.g. 10m, 90s (or ${RUN_ENV.shutdownGrace}; default 10m)`,
     )
-    .action((flags: RunFlags) => runCommand(flags));
+    .action((flags: RunFlags & { config?: string }) => runCommand(flags));
 
   program
     .command('drain')
     .description('refuse new backup tasks (maintenance); running backups finish')
     .option('--state-dir <dir>', `agent state directory (or ${RUN_ENV.stateDir})`)
+    .option('--config <file>', CONFIG_HELP)
     .option('--message <text>', `message shown for refused backups (default "${DEFAULT_DRAIN_MESSAGE}")`)
-    .action((opts: { stateDir?: string; message?: string }) => {
-      const stateDir = stateDirOf('drain', opts.stateDir);
+    .action((opts: { stateDir?: string; config?: string; message?: string }) => {
+      const stateDir = stateDirOf('drain', opts);
       requireCredential('drain', stateDir);
       const record = writeDrain(stateDir, { enabled: true, message: opts.message ?? '', source: 'local' });
       process.stdout.write(`agent drained: ${record.message || DEFAULT_DRAIN_MESSAGE} (${drainPath(stateDir)})\n`);
@@ -268,8 +301,9 @@ function buildProgram(): Command {
     .command('undrain')
     .description('accept backup tasks again')
     .option('--state-dir <dir>', `agent state directory (or ${RUN_ENV.stateDir})`)
-    .action((opts: { stateDir?: string }) => {
-      const stateDir = stateDirOf('undrain', opts.stateDir);
+    .option('--config <file>', CONFIG_HELP)
+    .action((opts: { stateDir?: string; config?: string }) => {
+      const stateDir = stateDirOf('undrain', opts);
       requireCredential('undrain', stateDir);
       writeDrain(stateDir, { enabled: false, message: '', source: 'local' });
       process.stdout.write(`agent undrained (${drainPath(stateDir)})\n`);
@@ -279,9 +313,10 @@ function buildProgram(): Command {
     .command('status')
     .description('show the drain state, the running tasks and the control plane last reached')
     .option('--state-dir <dir>', `agent state directory (or ${RUN_ENV.stateDir})`)
+    .option('--config <file>', CONFIG_HELP)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
-    .action((opts: { stateDir?: string; output: 'table' | 'json' }) => {
-      const stateDir = stateDirOf('status', opts.stateDir);
+    .action((opts: { stateDir?: string; config?: string; output: 'table' | 'json' }) => {
+      const stateDir = stateDirOf('status', opts);
       const report = statusReport(stateDir, requireCredential('status', stateDir));
       process.stdout.write(
         opts.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report).join('\n')}\n`,

@@ -1,7 +1,10 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, FILE_KEYS, loadConfig, readConfigFile, type ConfigFile } from './config.js';
 
 describe('control plane configuration', () => {
   it('has working defaults: SQLite under ./data on 127.0.0.1:8080', () => {
@@ -159,10 +162,162 @@ describe('control plane configuration', () => {
     );
   });
 
-  it('makes cairn-control-plane exit 2 with the message, before touching any database', () => {
+  it('makes cairn-control-plane exit 2 with one line per bad setting, before touching any database', () => {
     const bin = fileURLToPath(new URL('../dist/main.js', import.meta.url));
     const run = spawnSync(process.execPath, [bin], { env: { ...process.env, CAIRN_PORT: 'eighty' }, encoding: 'utf8' });
     expect(run.status).toBe(2);
-    expect(run.stderr).toMatch(/invalid configuration:\n\s+CAIRN_PORT: /);
+    expect(run.stderr).toBe('cairn-control-plane: CAIRN_PORT: must be a whole number from 0 to 65535, got "eighty"\n');
+  });
+});
+
+describe('control plane config file', () => {
+  const file = (values: Record<string, unknown>, mode = 0o640): ConfigFile => ({
+    path: '/etc/cairn/control-plane.toml',
+    values,
+    mode,
+  });
+  /** The problems loadConfig finds, or [] when it accepts. */
+  const problems = (env: NodeJS.ProcessEnv, f?: ConfigFile): string[] => {
+    try {
+      loadConfig(env, f);
+      return [];
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      return (err as ConfigError).problems;
+    }
+  };
+
+  it('has a key for every variable: CAIRN_TASK_LEASE_MS is task_lease_ms (the former name excepted)', () => {
+    expect(FILE_KEYS.get('task_lease_ms')).toBe('CAIRN_TASK_LEASE_MS');
+    expect(FILE_KEYS.get('tls_cert')).toBe('CAIRN_TLS_CERT');
+    expect(FILE_KEYS.get('max_running_tasks')).toBe('CAIRN_MAX_RUNNING_TASKS');
+    expect([...FILE_KEYS.values()]).not.toContain('CAIRN_MAX_CONCURRENT_TASKS');
+    const documented = readFileSync(fileURLToPath(new URL('../../../docs/operations.md', import.meta.url)), 'utf8');
+    for (const [key, name] of FILE_KEYS)
+      expect(documented, key).toMatch(new RegExp(`\\| \`${name}\` +\\| \`${key}\` +\\|`));
+  });
+
+  it("takes the file's values, and the environment's over them", () => {
+    const f = file({ port: 9443, data_dir: '/var/lib/cairn', sync_vanish_share: 0.25, log_level: 'warn' });
+    expect(loadConfig({}, f)).toMatchObject({
+      port: 9443,
+      dataDir: '/var/lib/cairn',
+      databaseUrl: 'sqlite:/var/lib/cairn/cairn.db',
+      syncVanishShare: 0.25,
+      logLevel: 'warn',
+    });
+    expect(loadConfig({ CAIRN_PORT: '8081', CAIRN_LOG_LEVEL: 'debug' }, f)).toMatchObject({
+      port: 8081,
+      dataDir: '/var/lib/cairn',
+      logLevel: 'debug',
+    });
+  });
+
+  it.each([
+    ['an unknown key', { prot: 80 }, '/etc/cairn/control-plane.toml: unknown key "prot" (did you mean "port"?)'],
+    [
+      'a variable name for a key',
+      { CAIRN_DATA_DIR: '/x' },
+      '/etc/cairn/control-plane.toml: unknown key "CAIRN_DATA_DIR" (did you mean "data_dir"?)',
+    ],
+    [
+      'a table',
+      { tls: { cert: 'a' } },
+      '/etc/cairn/control-plane.toml: unknown key "tls" (the keys are flat: tls_cert, tls_key)',
+    ],
+    [
+      'a key far from any',
+      { colour: 'blue' },
+      '/etc/cairn/control-plane.toml: unknown key "colour" (the keys are listed in docs/operations.md, "Control plane")',
+    ],
+    [
+      'a number in quotes',
+      { port: '8080' },
+      '/etc/cairn/control-plane.toml: port: must be a number, written without quotes, got "8080"',
+    ],
+    ['text without quotes', { host: 10 }, '/etc/cairn/control-plane.toml: host: must be text, in quotes, got 10'],
+    ['a list', { host: ['a'] }, '/etc/cairn/control-plane.toml: host: must be text, in quotes, got a list'],
+    [
+      'a value out of range',
+      { port: 70000 },
+      '/etc/cairn/control-plane.toml: port: must be a whole number from 0 to 65535, got 70000',
+    ],
+    [
+      'a fraction',
+      { heartbeat_ms: 1.5 },
+      '/etc/cairn/control-plane.toml: heartbeat_ms: must be a whole number of at least 100, got 1.5',
+    ],
+    [
+      'a value not allowed',
+      { log_level: 'loud' },
+      '/etc/cairn/control-plane.toml: log_level: must be one of trace, debug, info, warn, error, fatal, silent, got "loud"',
+    ],
+  ])('refuses %s, in one line naming the file and the key', (_, values, problem) => {
+    expect(problems({}, file(values))).toEqual([problem]);
+  });
+
+  it('checks the whole file, even a value the environment overrides, and never echoes a secret', () => {
+    expect(problems({ CAIRN_PORT: '8080' }, file({ port: -1, admin_token: 'short', secret_key: 'abc' }))).toEqual([
+      '/etc/cairn/control-plane.toml: port: must be a whole number from 0 to 65535, got -1',
+      '/etc/cairn/control-plane.toml: admin_token: must be at least 16 characters',
+      '/etc/cairn/control-plane.toml: secret_key: must be 64 hex characters (32 bytes)',
+    ]);
+    expect(problems({}, file({ admin_token: 1234567890123456 }))).toEqual([
+      '/etc/cairn/control-plane.toml: admin_token: must be text, in quotes',
+    ]);
+    expect(problems({ CAIRN_ADMIN_TOKEN: 'short' })).toEqual(['CAIRN_ADMIN_TOKEN: must be at least 16 characters']);
+  });
+
+  it('names the file and its key when two settings disagree', () => {
+    expect(problems({ CAIRN_HEARTBEAT_MS: '5000' }, file({ task_lease_ms: 6000 }))).toEqual([
+      'task_lease_ms (/etc/cairn/control-plane.toml) (6000) must be at least twice CAIRN_HEARTBEAT_MS (5000)',
+    ]);
+    expect(problems({}, file({ tls_cert: '/etc/cairn/tls.crt' }))).toEqual([
+      '/etc/cairn/control-plane.toml: tls_key: required when tls_cert is set (HTTPS needs both)',
+    ]);
+  });
+
+  it('refuses a file that every user may read when it holds a secret; without one, any mode will do', () => {
+    const token = { admin_token: 'a-long-enough-admin-token' };
+    const refusal =
+      '/etc/cairn/control-plane.toml: holds a secret (admin_token) but every user of the host may read it (mode 0644); make it readable by its owner and group only (chmod 0640)';
+    expect(problems({}, file(token, 0o100644))).toEqual([refusal]);
+    expect(problems({}, file(token, 0o100640))).toEqual([]);
+    expect(problems({}, file({ database_url: 'mysql://cairn:pw@db:3306/cairn' }, 0o644))).toEqual([
+      refusal.replace('admin_token', 'database_url'),
+    ]);
+    expect(problems({}, file({ database_url: 'mysql://cairn@db:3306/cairn', port: 1 }, 0o644))).toEqual([]);
+  });
+
+  it('accepts the example shipped for /etc/cairn (deploy/config/control-plane.toml)', () => {
+    const example = readConfigFile(
+      fileURLToPath(new URL('../../../deploy/config/control-plane.toml', import.meta.url)),
+    );
+    expect(loadConfig({}, example)).toMatchObject({
+      host: '127.0.0.1',
+      port: 8080,
+      dataDir: '/var/lib/cairn',
+      databaseUrl: 'sqlite:/var/lib/cairn/cairn.db',
+      tls: undefined,
+    });
+  });
+
+  it('reads TOML, and names the file (and where in it) when it cannot', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cairn-config-'));
+    try {
+      const good = path.join(dir, 'good.toml');
+      writeFileSync(good, '# the control plane\nport = 8443\nhost = "0.0.0.0"\n', { mode: 0o640 });
+      expect(readConfigFile(good)).toMatchObject({ path: good, values: { port: 8443, host: '0.0.0.0' } });
+      expect(readConfigFile(good).mode & 0o777).toBe(0o640);
+      const bad = path.join(dir, 'bad.toml');
+      writeFileSync(bad, 'port = 8443\nhost = 0.0.0.0\n');
+      expect(() => readConfigFile(bad)).toThrow(new RegExp(`^${bad}:2:\\d+: not a valid TOML file: `));
+      expect(() => readConfigFile(path.join(dir, 'missing.toml'))).toThrow(
+        /missing\.toml: cannot read the config file \(ENOENT: no such file or directory/,
+      );
+      expect(() => readConfigFile(dir)).toThrow(/cannot read the config file \(EISDIR/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,4 +1,6 @@
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
 
 /** Everything the control plane reads from its environment, validated once at start-up. */
@@ -61,16 +63,25 @@ export interface Config {
   preflightWaitMs: number;
   /** TEST ONLY: a file holding the scheduler's current time (needs NODE_ENV=test). */
   testClockFile: string | undefined;
-  /** Serve HTTPS (and wss:// for agents) with this PEM certificate chain and key; plain HTTP without. */
-  tls: { certFile: string; keyFile: string } | undefined;
+  /**
+   * Serve HTTPS (and wss:// for agents) with this PEM certificate chain and key; plain HTTP without.
+   * The settings name where each file was set, for the errors of reading it.
+   */
+  tls: { certFile: string; keyFile: string; certSetting?: string; keySetting?: string } | undefined;
 }
 
-const int = (min: number) => z.coerce.number().int().min(min);
+/** A whole number of at least `min` (and at most `max`), from a variable's text or a file's number. */
+const int = (min: number, max?: number) => {
+  const allowed = `must be a whole number ${max === undefined ? `of at least ${min}` : `from ${min} to ${max}`}`;
+  const n = z.coerce.number({ message: allowed }).int(allowed).min(min, allowed);
+  return max === undefined ? n : n.max(max, allowed);
+};
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 const schema = z.object({
-  CAIRN_HOST: z.string().min(1).default('127.0.0.1'),
-  CAIRN_PORT: int(0).max(65535).default(8080),
-  CAIRN_DATA_DIR: z.string().min(1).default('./data'),
+  CAIRN_HOST: z.string().min(1, 'must not be empty').default('127.0.0.1'),
+  CAIRN_PORT: int(0, 65535).default(8080),
+  CAIRN_DATA_DIR: z.string().min(1, 'must not be empty').default('./data'),
   CAIRN_DATABASE_URL: z
     .string()
     .regex(/^(sqlite:|mysql:\/\/)/, 'must start with sqlite: or mysql://')
@@ -80,7 +91,7 @@ const schema = z.object({
     .string()
     .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters (32 bytes)')
     .optional(),
-  CAIRN_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  CAIRN_LOG_LEVEL: z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`).default('info'),
   CAIRN_HEARTBEAT_MS: int(100).default(5000),
   CAIRN_TASK_LEASE_MS: int(500).default(60_000),
   CAIRN_DISPATCH_POLL_MS: int(10).default(1000),
@@ -89,21 +100,21 @@ const schema = z.object({
   CAIRN_MAX_CONCURRENT_TASKS: int(1).optional(),
   CAIRN_MAX_FRAME_BYTES: int(1024).default(1024 * 1024),
   CAIRN_MAX_BODY_BYTES: int(1024).default(1024 * 1024),
-  CAIRN_REQUEST_TIMEOUT_MS: int(1000).max(30_000).default(20_000),
-  CAIRN_IDEMPOTENCY_LEASE_MS: int(1000).max(600_000).default(30_000),
-  CAIRN_SHUTDOWN_DRAIN_MS: int(0).max(600_000).default(3000),
+  CAIRN_REQUEST_TIMEOUT_MS: int(1000, 30_000).default(20_000),
+  CAIRN_IDEMPOTENCY_LEASE_MS: int(1000, 600_000).default(30_000),
+  CAIRN_SHUTDOWN_DRAIN_MS: int(0, 600_000).default(3000),
   CAIRN_AGENT_FRAME_RATE: int(10).default(200),
   CAIRN_AGENT_FRAME_BURST: int(100).default(2000),
   CAIRN_AGENT_BYTE_RATE: int(1024).default(128 * 1024),
   CAIRN_AGENT_BYTE_BURST: int(4096).optional(),
-  CAIRN_AGENT_RECONNECT_MS: int(0).max(60_000).default(1000),
-  CAIRN_STREAMS_PER_TOKEN: int(1).max(100_000).default(5),
-  CAIRN_STREAMS_PER_TENANT: int(1).max(100_000).default(20),
-  CAIRN_STREAM_STALL_MS: int(1000).max(600_000).default(30_000),
-  CAIRN_WAITERS_PER_TENANT: int(1).max(10_000).default(10),
-  CAIRN_MAX_WAITERS: int(1).max(100_000).default(100),
+  CAIRN_AGENT_RECONNECT_MS: int(0, 60_000).default(1000),
+  CAIRN_STREAMS_PER_TOKEN: int(1, 100_000).default(5),
+  CAIRN_STREAMS_PER_TENANT: int(1, 100_000).default(20),
+  CAIRN_STREAM_STALL_MS: int(1000, 600_000).default(30_000),
+  CAIRN_WAITERS_PER_TENANT: int(1, 10_000).default(10),
+  CAIRN_MAX_WAITERS: int(1, 100_000).default(100),
   CAIRN_ASSIGN_MAX_SENDS: int(1).default(5),
-  CAIRN_SCHEDULER_TICK_MS: int(10).max(60_000).default(1000),
+  CAIRN_SCHEDULER_TICK_MS: int(10, 60_000).default(1000),
   CAIRN_SYNC_INTERVAL_S: z.coerce
     .number({ message: 'must be a whole number of seconds (0: no periodic sync)' })
     .int('must be a whole number of seconds (0: no periodic sync)')
@@ -133,59 +144,188 @@ const schema = z.object({
     .min(1, 'must be at least 1 day')
     .max(3650, 'must be at most 3650 days (10 years)')
     .default(90),
-  CAIRN_POWER_STATE_WAIT_MS: int(100).max(120_000).default(30_000),
-  CAIRN_PREFLIGHT_WAIT_MS: int(100).max(120_000).default(30_000),
-  CAIRN_TEST_CLOCK_FILE: z.string().min(1).optional(),
+  CAIRN_POWER_STATE_WAIT_MS: int(100, 120_000).default(30_000),
+  CAIRN_PREFLIGHT_WAIT_MS: int(100, 120_000).default(30_000),
+  CAIRN_TEST_CLOCK_FILE: z.string().min(1, 'must not be empty').optional(),
   CAIRN_TLS_CERT: z.string().min(1, 'must be the path of a PEM certificate file').optional(),
   CAIRN_TLS_KEY: z.string().min(1, 'must be the path of a PEM private key file').optional(),
   NODE_ENV: z.string().optional(),
 });
 
+/** A configuration that cannot be used: one line per bad setting, each naming where it was set. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+  }
 }
 
-/** Reads the config; a bad variable throws ConfigError naming it. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+/** A config file as read from disk (`--config FILE` or `CAIRN_CONFIG`), before it is checked. */
+export interface ConfigFile {
+  path: string;
+  /** The parsed TOML document. */
+  values: Record<string, unknown>;
+  /** Its permission bits: a file that holds a secret must not be readable by every user. */
+  mode: number;
+}
+
+type Variable = keyof typeof schema.shape;
+
+/**
+ * The keys of a config file and the variables they set: `CAIRN_TASK_LEASE_MS` is `task_lease_ms`.
+ * The former name CAIRN_MAX_CONCURRENT_TASKS has no key: a new file uses `max_running_tasks`.
+ */
+export const FILE_KEYS: ReadonlyMap<string, Variable> = new Map(
+  (Object.keys(schema.shape) as Variable[])
+    .filter((name) => name.startsWith('CAIRN_') && name !== 'CAIRN_MAX_CONCURRENT_TASKS')
+    .map((name) => [name.slice('CAIRN_'.length).toLowerCase(), name]),
+);
+const keyOf = (name: Variable) => name.slice('CAIRN_'.length).toLowerCase();
+
+/** Whether a variable holds a number (a TOML number in a file) rather than text (a TOML string). */
+function holdsNumber(name: Variable): boolean {
+  let type: z.ZodType = schema.shape[name];
+  while (type instanceof z.ZodDefault || type instanceof z.ZodOptional) type = type.unwrap() as z.ZodType;
+  return type instanceof z.ZodNumber;
+}
+
+/** The TOML types of a file's keys; the values themselves are checked by `schema`, as the environment's are. */
+const fileTypes = z
+  .strictObject(
+    Object.fromEntries(
+      [...FILE_KEYS].map(([key, name]) => [
+        key,
+        holdsNumber(name)
+          ? z.number({ error: 'must be a number, written without quotes' })
+          : z.string({ error: 'must be text, in quotes' }),
+      ]),
+    ),
+  )
+  .partial();
+
+/** A database URL with a password in it is as secret as the tokens. */
+const isSecret = (name: Variable | undefined, value: unknown): boolean =>
+  name === 'CAIRN_ADMIN_TOKEN' ||
+  name === 'CAIRN_SECRET_KEY' ||
+  (name === 'CAIRN_DATABASE_URL' && /^[a-z]+:\/\/[^/@]*:[^/@]+@/i.test(String(value)));
+
+/** Edit distance, for "did you mean" on a mistyped key. */
+function distance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = row;
   }
-  const e = parsed.data;
-  if (e.CAIRN_TASK_LEASE_MS < 2 * e.CAIRN_HEARTBEAT_MS) {
-    throw new ConfigError(
-      `invalid configuration:\n  CAIRN_TASK_LEASE_MS (${e.CAIRN_TASK_LEASE_MS}) must be at least twice CAIRN_HEARTBEAT_MS (${e.CAIRN_HEARTBEAT_MS})`,
+  return previous[b.length]!;
+}
+
+function unknownKey(key: string): string {
+  const spelt = key
+    .toLowerCase()
+    .replace(/^cairn_/, '')
+    .replaceAll('-', '_');
+  const keys = [...FILE_KEYS.keys()];
+  // `[tls]` with `cert = …` under it: the file has no tables, its keys are flat (`tls_cert`).
+  const under = keys.filter((k) => k.startsWith(`${spelt}_`));
+  const near = keys.sort((a, b) => distance(spelt, a) - distance(spelt, b))[0]!;
+  if (under.length > 0) return `unknown key "${key}" (the keys are flat: ${under.join(', ')})`;
+  return distance(spelt, near) <= 2
+    ? `unknown key "${key}" (did you mean "${near}"?)`
+    : `unknown key "${key}" (the keys are listed in docs/operations.md, "Control plane")`;
+}
+
+/**
+ * Checks one source against `schema`: each issue becomes a line naming the setting (`label`) and,
+ * unless it is a secret, the value given.
+ */
+function check(values: Record<string, unknown>, label: (name: Variable) => string, problems: string[]): void {
+  const parsed = schema.safeParse(values);
+  if (parsed.success) return;
+  for (const issue of parsed.error.issues) {
+    const name = issue.path[0] as Variable;
+    const value = values[name];
+    problems.push(`${label(name)}: ${issue.message}${isSecret(name, value) ? '' : `, got ${JSON.stringify(value)}`}`);
+  }
+}
+
+/**
+ * Reads the config from the environment and, when given, a config file; the environment wins
+ * over the file. Every value is checked where it was set, the file's whole (even a value the
+ * environment overrides), and each bad one is a line of the ConfigError naming the variable, or
+ * the file and key. Pure: the file is read by `readConfigFile`.
+ *
+ * @example loadConfig({ CAIRN_PORT: '9090' }, readConfigFile('/etc/cairn/control-plane.toml'))
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: ConfigFile): Config {
+  const problems: string[] = [];
+  const fromFile: Partial<Record<Variable, unknown>> = {};
+  if (file) {
+    const where = (key: string) => `${file.path}: ${key}`;
+    const typed = fileTypes.safeParse(file.values);
+    const mistyped = new Set<string>();
+    for (const issue of typed.success ? [] : typed.error.issues) {
+      if (issue.code === 'unrecognized_keys') problems.push(...issue.keys.map((k) => `${file.path}: ${unknownKey(k)}`));
+      else {
+        const key = String(issue.path[0]);
+        const value = file.values[key];
+        const got = Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'a table' : JSON.stringify(value);
+        problems.push(`${where(key)}: ${issue.message}${isSecret(FILE_KEYS.get(key), value) ? '' : `, got ${got}`}`);
+        mistyped.add(key);
+      }
+    }
+    for (const [key, name] of FILE_KEYS)
+      if (key in file.values && !mistyped.has(key)) fromFile[name] = file.values[key];
+    check(fromFile, (name) => where(keyOf(name)), problems);
+    const secrets = (Object.keys(fromFile) as Variable[]).filter((name) => isSecret(name, fromFile[name]));
+    if (secrets.length > 0 && (file.mode & 0o004) !== 0)
+      problems.push(
+        `${file.path}: holds a secret (${secrets.map(keyOf).join(', ')}) but every user of the host may read it (mode ${(file.mode & 0o777).toString(8).padStart(4, '0')}); make it readable by its owner and group only (chmod 0640)`,
+      );
+  }
+  const fromEnv = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined));
+  check(fromEnv, (name) => name, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const e = schema.parse({ ...fromFile, ...fromEnv });
+  /** Where a setting came from, for messages about two settings at once. */
+  const label = (name: Variable) =>
+    file && name in fromFile && !(name in fromEnv) ? `${keyOf(name)} (${file.path})` : name;
+  if (e.CAIRN_TASK_LEASE_MS < 2 * e.CAIRN_HEARTBEAT_MS)
+    problems.push(
+      `${label('CAIRN_TASK_LEASE_MS')} (${e.CAIRN_TASK_LEASE_MS}) must be at least twice ${label('CAIRN_HEARTBEAT_MS')} (${e.CAIRN_HEARTBEAT_MS})`,
     );
-  }
   // A clock read from a file would let anyone who can write it fire every schedule: never in
   // production, so it is refused unless the process also runs under NODE_ENV=test.
-  if (e.CAIRN_TEST_CLOCK_FILE !== undefined && e.NODE_ENV !== 'test') {
-    throw new ConfigError(
-      'invalid configuration:\n  CAIRN_TEST_CLOCK_FILE: a test-only clock; refused unless NODE_ENV=test',
-    );
-  }
+  if (e.CAIRN_TEST_CLOCK_FILE !== undefined && e.NODE_ENV !== 'test')
+    problems.push(`${label('CAIRN_TEST_CLOCK_FILE')}: a test-only clock; refused unless NODE_ENV=test`);
   // A paced agent keeps inside a quarter of the byte burst: its largest frame must fit there.
   const byteBurst = e.CAIRN_AGENT_BYTE_BURST ?? 4 * e.CAIRN_MAX_FRAME_BYTES;
-  if (byteBurst < 4 * e.CAIRN_MAX_FRAME_BYTES) {
-    throw new ConfigError(
-      `invalid configuration:\n  CAIRN_AGENT_BYTE_BURST (${byteBurst}) must be at least 4 × CAIRN_MAX_FRAME_BYTES (${4 * e.CAIRN_MAX_FRAME_BYTES})`,
+  if (byteBurst < 4 * e.CAIRN_MAX_FRAME_BYTES)
+    problems.push(
+      `${label('CAIRN_AGENT_BYTE_BURST')} (${byteBurst}) must be at least 4 × ${label('CAIRN_MAX_FRAME_BYTES')} (${4 * e.CAIRN_MAX_FRAME_BYTES})`,
     );
-  }
   if (
     e.CAIRN_MAX_RUNNING_TASKS !== undefined &&
     e.CAIRN_MAX_CONCURRENT_TASKS !== undefined &&
     e.CAIRN_MAX_RUNNING_TASKS !== e.CAIRN_MAX_CONCURRENT_TASKS
-  ) {
-    throw new ConfigError(
-      `invalid configuration:\n  CAIRN_MAX_RUNNING_TASKS (${e.CAIRN_MAX_RUNNING_TASKS}) and its former name CAIRN_MAX_CONCURRENT_TASKS (${e.CAIRN_MAX_CONCURRENT_TASKS}) disagree; set only CAIRN_MAX_RUNNING_TASKS`,
+  )
+    problems.push(
+      `${label('CAIRN_MAX_RUNNING_TASKS')} (${e.CAIRN_MAX_RUNNING_TASKS}) and its former name CAIRN_MAX_CONCURRENT_TASKS (${e.CAIRN_MAX_CONCURRENT_TASKS}) disagree; set only CAIRN_MAX_RUNNING_TASKS`,
     );
-  }
   // One without the other would quietly serve plain HTTP where the operator asked for TLS.
   if ((e.CAIRN_TLS_CERT === undefined) !== (e.CAIRN_TLS_KEY === undefined)) {
-    const [set, missing] = e.CAIRN_TLS_CERT ? ['CAIRN_TLS_CERT', 'CAIRN_TLS_KEY'] : ['CAIRN_TLS_KEY', 'CAIRN_TLS_CERT'];
-    throw new ConfigError(`invalid configuration:\n  ${missing}: required when ${set} is set (HTTPS needs both)`);
+    const [set, missing] = e.CAIRN_TLS_CERT
+      ? (['CAIRN_TLS_CERT', 'CAIRN_TLS_KEY'] as const)
+      : (['CAIRN_TLS_KEY', 'CAIRN_TLS_CERT'] as const);
+    problems.push(
+      file && label(set) !== set
+        ? `${file.path}: ${keyOf(missing)}: required when ${keyOf(set)} is set (HTTPS needs both)`
+        : `${missing}: required when ${set} is set (HTTPS needs both)`,
+    );
   }
+  if (problems.length > 0) throw new ConfigError(problems);
   return {
     host: e.CAIRN_HOST,
     port: e.CAIRN_PORT,
@@ -221,7 +361,40 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     testClockFile: e.CAIRN_TEST_CLOCK_FILE,
     tls:
       e.CAIRN_TLS_CERT !== undefined && e.CAIRN_TLS_KEY !== undefined
-        ? { certFile: e.CAIRN_TLS_CERT, keyFile: e.CAIRN_TLS_KEY }
+        ? {
+            certFile: e.CAIRN_TLS_CERT,
+            keyFile: e.CAIRN_TLS_KEY,
+            certSetting: label('CAIRN_TLS_CERT'),
+            keySetting: label('CAIRN_TLS_KEY'),
+          }
         : undefined,
   };
+}
+
+/**
+ * Reads a config file (TOML). A file that cannot be read or parsed throws a ConfigError of one
+ * line naming it (and the line and column of a syntax error); its values are checked by
+ * `loadConfig`.
+ */
+export function readConfigFile(file: string): ConfigFile {
+  let text: string;
+  let mode: number;
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      mode = fstatSync(fd).mode;
+      text = readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    throw new ConfigError([`${file}: cannot read the config file (${(err as Error).message})`]);
+  }
+  try {
+    return { path: file, values: parseToml(text), mode };
+  } catch (err) {
+    const where = err instanceof TomlError ? `${file}:${err.line}:${err.column}` : file;
+    const reason = (err as Error).message.split('\n')[0]!.replace(/^Invalid TOML document: /, '');
+    throw new ConfigError([`${where}: not a valid TOML file: ${reason}`]);
+  }
 }

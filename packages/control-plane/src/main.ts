@@ -1,19 +1,44 @@
 #!/usr/bin/env node
-import { ConfigError, loadConfig } from './config.js';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, readConfigFile, type Config } from './config.js';
 import { createLogger } from './logger.js';
 import { startControlPlane } from './server.js';
 
-async function main(): Promise<void> {
-  let config;
+const USAGE =
+  'usage: cairn-control-plane [--config FILE]  (or CAIRN_CONFIG=FILE; every setting may also be a CAIRN_* variable)';
+
+/** Exits 2 with one line per problem: a configuration the process cannot start with. */
+function refuse(problems: string[]): never {
+  for (const problem of problems) process.stderr.write(`cairn-control-plane: ${problem}\n`);
+  process.exit(2);
+}
+
+/** The settings from `--config FILE` (or CAIRN_CONFIG) and the environment, which wins; exits 2 when they are bad. */
+function configure(): { config: Config; file: string | undefined } {
+  let file: string | undefined;
   try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`cairn-control-plane: ${err.message}\n`);
-      process.exit(2);
+    const { values } = parseArgs({
+      options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    });
+    if (values.help) {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
     }
+    file = values.config ?? (process.env['CAIRN_CONFIG'] || undefined);
+  } catch (err) {
+    refuse([(err as Error).message, USAGE]);
+  }
+  try {
+    return { config: loadConfig(process.env, file === undefined ? undefined : readConfigFile(file)), file };
+  } catch (err) {
+    if (err instanceof ConfigError) refuse(err.problems);
     throw err;
   }
+}
+
+async function main(): Promise<void> {
+  const { config, file } = configure();
   const log = createLogger(config.logLevel);
   const cp = await startControlPlane(config, log);
   log.info(
@@ -21,6 +46,7 @@ async function main(): Promise<void> {
       url: cp.url,
       port: cp.port,
       database: config.databaseUrl.replace(/\/\/[^@]*@/, '//***@'),
+      ...(file !== undefined ? { config: file } : {}),
       // What an operator compares with, or gives to, `cairn-agent enroll --fingerprint`.
       ...(cp.tls ? { tls: cp.tls } : {}),
     },
@@ -51,10 +77,7 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   // A setting found wrong only when it is used (a TLS file) is still a configuration error.
-  if (err instanceof ConfigError) {
-    process.stderr.write(`cairn-control-plane: ${err.message}\n`);
-    process.exit(2);
-  }
+  if (err instanceof ConfigError) refuse(err.problems);
   process.stderr.write(`cairn-control-plane: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

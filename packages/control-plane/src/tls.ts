@@ -14,7 +14,7 @@ export interface TlsMaterial {
 }
 
 function invalid(setting: string, message: string): ConfigError {
-  return new ConfigError(`invalid configuration:\n  ${setting}: ${message}`);
+  return new ConfigError([`${setting}: ${message}`]);
 }
 
 function read(setting: string, file: string): Buffer {
@@ -32,36 +32,43 @@ function read(setting: string, file: string): Buffer {
  *
  * @example const tls = loadTlsFiles({ certFile: '/etc/cairn/tls.crt', keyFile: '/etc/cairn/tls.key' });
  */
-export function loadTlsFiles(files: { certFile: string; keyFile: string }): TlsMaterial {
-  const cert = read('CAIRN_TLS_CERT', files.certFile);
-  const key = read('CAIRN_TLS_KEY', files.keyFile);
+export function loadTlsFiles(files: {
+  certFile: string;
+  keyFile: string;
+  /** Where each file was named (a variable, or a config file and key), for the errors. */
+  certSetting?: string;
+  keySetting?: string;
+}): TlsMaterial {
+  const { certSetting = 'CAIRN_TLS_CERT', keySetting = 'CAIRN_TLS_KEY' } = files;
+  const cert = read(certSetting, files.certFile);
+  const key = read(keySetting, files.keyFile);
   let x509: X509Certificate;
   try {
     // X509Certificate also takes DER, which the TLS listener does not.
     if (!cert.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM block');
     x509 = new X509Certificate(cert);
   } catch {
-    throw invalid('CAIRN_TLS_CERT', `${files.certFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+    throw invalid(certSetting, `${files.certFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
   }
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(key);
   } catch (err) {
     throw invalid(
-      'CAIRN_TLS_KEY',
+      keySetting,
       `${files.keyFile} holds no usable PEM private key (${(err as Error).message}); a passphrase-protected key is not supported`,
     );
   }
   if (!x509.checkPrivateKey(privateKey)) {
     throw invalid(
-      'CAIRN_TLS_KEY',
-      `${files.keyFile} is not the private key of the certificate in CAIRN_TLS_CERT (${files.certFile})`,
+      keySetting,
+      `${files.keyFile} is not the private key of the certificate in ${certSetting} (${files.certFile})`,
     );
   }
   try {
     createSecureContext({ cert, key });
   } catch (err) {
-    throw invalid('CAIRN_TLS_CERT', `${files.certFile} with ${files.keyFile}: ${(err as Error).message}`);
+    throw invalid(certSetting, `${files.certFile} with ${files.keyFile}: ${(err as Error).message}`);
   }
   return {
     cert,
