@@ -341,7 +341,7 @@ export function noRepositoryYet(code: string, history: RepositoryHistory): boole
 }
 
 /** The most of the plugin's own words a {@link NoRepository} message quotes. */
-const PLUGIN_WORDS = 300;
+const PLUGIN_WORDS = 500;
 
 /**
  * The drift report's account of a sync with no repository yet: why nothing was listed, quoting
