@@ -143,3 +143,11 @@ export const REPOSITORY_IDENTITY_EVENT = 'repository.identity';
 
 /** The longest repository identity the control plane records; a longer one is ignored. */
 export const MAX_REPOSITORY_IDENTITY = 255;
+
+/**
+ * The code an operation of a plugin that declares `repository-identity` fails with when the
+ * connection's repository is not there (it creates none). The control plane reads a sync failing
+ * so through a connection that never reached a repository (no recorded identity, no restore
+ * points) as "no repository yet": an empty listing, not a failure.
+ */
+export const REPOSITORY_NOT_FOUND = 'REPOSITORY_NOT_FOUND';

@@ -10,9 +10,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
 import { Api } from '@cairn/test-harness/api';
-import { CLI, cliEnv, startCli } from '@cairn/test-harness/cli';
+import { CLI, cliEnv, formattedCli, startCli } from '@cairn/test-harness/cli';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import {
   enrollAgent,
@@ -65,19 +64,7 @@ describe.each(backends)('the cairn CLI: providers, offerings, restores and jobs 
     'provider → preflight → offering → protect → backup → restore → job run → maintenance, with -o %s',
     { timeout: 600_000 },
     async (format) => {
-      const parse = (text: string) => (format === 'json' ? JSON.parse(text) : parseYaml(text));
-      /** Runs `cairn args -o format`, expects `code` (0 unless given) and answers the parsed stdout. */
-      const ok = async (args: string[], code = 0): Promise<any> => {
-        const r = await cairn([...args, '-o', format]);
-        expect(r, `cairn ${args.join(' ')} -o ${format}: ${r.stderr}`).toMatchObject({ code });
-        return parse(r.stdout);
-      };
-      /** Runs a command the API refuses: exit 3, nothing on stdout; answers stderr. */
-      const refused = async (args: string[]): Promise<string> => {
-        const r = await cairn([...args, '-o', format]);
-        expect(r, `cairn ${args.join(' ')}: ${r.stderr}`).toMatchObject({ code: 3, stdout: '' });
-        return r.stderr;
-      };
+      const { parse, ok, refused } = formattedCli(format, env);
       const zone = ['--zone', 'zone-a'];
       const store = tempDir('cli-dummy-store');
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { Api } from '@cairn/test-harness/api';
-import { startCli } from '@cairn/test-harness/cli';
+import { formattedCli, startCli } from '@cairn/test-harness/cli';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
 import {
   enrollAgent,
@@ -47,11 +47,7 @@ describe.each(backends)('the cairn CLI (%s)', (backend) => {
 
   const cairn = (args: string[], env: Record<string, string> = {}) =>
     start(args, { CAIRN_CONFIG: configFile, ...env }).done;
-  const json = async (args: string[]) => {
-    const r = await cairn([...args, '-o', 'json']);
-    expect(r, `cairn ${args.join(' ')}: ${r.stderr}`).toMatchObject({ code: 0 });
-    return JSON.parse(r.stdout);
-  };
+  const json = (args: string[]) => formattedCli('json', { CAIRN_CONFIG: configFile }).ok(args);
 
   beforeAll(async () => {
     db = await freshDatabase(backend);
@@ -140,7 +136,6 @@ describe.each(backends)('the cairn CLI (%s)', (backend) => {
     async (format) => {
       const done = await json(['backup', 'create', instanceId, '--wait']);
       const backupId: string = done.backupId;
-      const parse = (text: string) => (format === 'json' ? JSON.parse(text) : parseYaml(text));
       const tenantName = `fmt-${format}-${backend}`;
       let tenantId = '';
       let newTask = '';
@@ -184,11 +179,9 @@ describe.each(backends)('the cairn CLI (%s)', (backend) => {
         // Last: it removes the restore point (through its delete-backup task).
         [['backup', 'delete', backupId], (v) => expect(v).toMatchObject({ kind: 'delete-backup', backupId })],
       ];
+      const cli = formattedCli(format, { CAIRN_CONFIG: configFile });
       for (const [template, check] of commands) {
-        const args = template.map((a) => (a === '@tenant' ? tenantId : a === '@task' ? newTask : a));
-        const r = await cairn([...args, '-o', format]);
-        expect(r, `cairn ${args.join(' ')} -o ${format}: ${r.stderr}`).toMatchObject({ code: 0 });
-        check(parse(r.stdout));
+        check(await cli.ok(template.map((a) => (a === '@tenant' ? tenantId : a === '@task' ? newTask : a))));
       }
     },
   );

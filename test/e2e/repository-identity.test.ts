@@ -19,8 +19,8 @@ import {
   type ControlPlaneProc,
   type Proc,
 } from '@cairn/test-harness/processes';
-import { hasRestic, initialiseRepository, resticCli } from '@cairn/test-harness/restic';
-import { assignOffering, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { hasRestic, initialiseRepository, protectPaths, resticCli } from '@cairn/test-harness/restic';
+import { waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
 
 const PASSWORD = 'e2e-identity-password-1c9e';
 const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
@@ -92,24 +92,7 @@ describe.runIf(hasRestic).each(backends)('a restic repository on a disk that goe
         credentials: { password: PASSWORD },
       })
     ).id as string;
-    const offeringId = (
-      await api.expect(201, 'POST', '/v1/offerings', {
-        name: 'files',
-        zone: 'zone-a',
-        providerId,
-        allowAdhoc: true,
-        allowUserSchedules: false,
-      })
-    ).id as string;
-    instanceId = (
-      await api.expect(201, 'POST', '/v1/instances', {
-        name: 'files',
-        zone: 'zone-a',
-        locator: { paths: [data] },
-        agentId,
-      })
-    ).id as string;
-    await assignOffering(api, instanceId, offeringId);
+    ({ instanceId } = await protectPaths(api, { zone: 'zone-a', providerId, agentId, name: 'files', paths: [data] }));
   });
 
   afterAll(async () => {

@@ -130,6 +130,7 @@ describe.each(backends)('provider sync and the drift report (%s)', (backend) => 
       orphaned: ['dummy-orphan'],
       removed: [],
       held: null,
+      noRepository: null,
       truncated: false,
     });
     expect(await eventsOf('backup.adopted', task.id)).toHaveLength(1);

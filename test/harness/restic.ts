@@ -1,4 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import type { Api } from './api.js';
+import { assignOffering } from './scenario.js';
 
 /**
  * Whether a restic binary runs here. The restic plugin's tests use the real one; without it they
@@ -35,4 +37,30 @@ export async function initialiseRepository(
   });
   if (!report.ok) throw new Error(`the preflight with initialise failed: ${JSON.stringify(report.checks)}`);
   return report;
+}
+
+/**
+ * Through the API: an offering on the restic connection `providerId` that allows ad-hoc backups,
+ * and an instance backing up `paths` on the agent `agentId`, assigned to it (set by the sp-admin,
+ * as a restic locator is unless the connection grants roots).
+ */
+export async function protectPaths(
+  admin: Api,
+  opts: { zone: string; providerId: string; agentId: string; name: string; paths: string[] },
+): Promise<{ offeringId: string; instanceId: string }> {
+  const offering = await admin.expect(201, 'POST', '/v1/offerings', {
+    name: opts.name,
+    zone: opts.zone,
+    providerId: opts.providerId,
+    allowAdhoc: true,
+    allowUserSchedules: false,
+  });
+  const instance = await admin.expect(201, 'POST', '/v1/instances', {
+    name: opts.name,
+    zone: opts.zone,
+    locator: { paths: opts.paths },
+    agentId: opts.agentId,
+  });
+  await assignOffering(admin, instance.id, offering.id);
+  return { offeringId: offering.id, instanceId: instance.id };
 }

@@ -168,6 +168,9 @@ export const OFFERING: Column[] = [
 
 export const GRANT: Column[] = [col('OFFERING', 'offeringId'), col('TENANT', 'tenantId')];
 
+/** The host roots a tenant may name on a provider connection. */
+export const ROOTS: Column[] = [col('PROVIDER', 'providerId'), col('TENANT', 'tenantId'), col('ROOTS', 'roots')];
+
 /** An instance's user schedule. */
 export const SCHEDULE: Column[] = [
   col('INSTANCE', 'instanceId'),

@@ -1,7 +1,7 @@
 /** `cairn enrollment`, `provider` and `offering`: what the service provider sets up (sp-admin). */
 import { Option, type Command, type OptionValues } from '@commander-js/extra-typings';
 import { describeCommand, intArg, paging, pagingOptions, seg, type App } from '../app.js';
-import { CHECK, ENROLLMENT, GRANT, OFFERING, PROVIDER, PROVIDER_OFFERING } from '../columns.js';
+import { CHECK, ENROLLMENT, GRANT, OFFERING, PROVIDER, PROVIDER_OFFERING, ROOTS } from '../columns.js';
 import { CliError, EXIT } from '../exit.js';
 import { outcome, waitForTask, type TaskView } from '../wait.js';
 import { given, jsonArg, printDeleted, taskOrWait, waitable, waitOptions } from './common.js';
@@ -180,6 +180,29 @@ export function providerCommands(program: Command, app: App): void {
   onProvider(provider, 'drift', 'show the drift report of the last applied sync').action(async (id, opts) => {
     app.out().detail(await app.client().get(`${providerPath(opts.zone, id)}/drift`));
   });
+  const roots = provider
+    .command('roots')
+    .description(
+      'the host roots a tenant may name in its locators and restore targets (--tenant-locators granted-roots)',
+    );
+  const rootsPath = (zone: string, id: string, tenant: string) =>
+    `${providerPath(zone, id)}/tenant-roots/${seg(tenant)}`;
+  onProvider(roots, 'get', 'show the roots granted to a tenant on the connection (none: an empty list)')
+    .requiredOption('--tenant <id>', 'the tenant')
+    .action(async (id, opts) => {
+      app.out().one(await app.client().get(rootsPath(opts.zone, id, opts.tenant)), ROOTS);
+    });
+  onProvider(roots, 'set', "replace a tenant's roots on the connection with ROOT… (absolute directories)")
+    .argument('[roots...]', "absolute directories on the agents' hosts")
+    .requiredOption('--tenant <id>', 'the tenant')
+    .option('--none', 'withdraw every root of the tenant')
+    .action(async (id, list, opts) => {
+      if (list.length === 0 && !opts.none)
+        throw new CliError(EXIT.usage, 'name at least one root, or --none to withdraw them all');
+      if (list.length > 0 && opts.none) throw new CliError(EXIT.usage, 'give roots or --none, not both');
+      const body = { roots: list };
+      app.out().one(await app.client().request('PUT', rootsPath(opts.zone, id, opts.tenant), { body }), ROOTS);
+    });
   waitable(
     onProvider(provider, 'prune', "free the data of deleted restore points (locks the provider's repository)"),
     'the prune task',

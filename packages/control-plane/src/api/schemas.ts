@@ -444,6 +444,16 @@ export const DriftReport = z
         description:
           'null unless the sync would have marked more than CAIRN_SYNC_VANISH_SHARE of the live records vanished at once (and more than one): then it marked none of them, and applied everything else',
       }),
+    noRepository: z
+      .object({
+        message: z.string().openapi({ description: 'why nothing was listed, and what to do' }),
+        initialise: z.string().openapi({ description: 'the request that creates the repository' }),
+      })
+      .nullable()
+      .openapi({
+        description:
+          'null unless the plugin found no repository and the connection never reached one (no repository identity, no restore points): the sync listed nothing and succeeded',
+      }),
     truncated: z.boolean().openapi({ description: 'some list holds only its first 1,000 ids (the counts are whole)' }),
   })
   .openapi('DriftReport');

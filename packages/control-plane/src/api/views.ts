@@ -198,6 +198,7 @@ export const driftView = (providerId: string, d: StoredDrift) => ({
   orphaned: d.orphaned,
   removed: d.removed,
   held: d.held ? { ...d.held, since: iso(d.held.since) } : null,
+  noRepository: d.noRepository ?? null,
   truncated: d.truncated,
 });
 

@@ -3,6 +3,8 @@ import {
   driftReport,
   holdsVanishing,
   intervalStart,
+  noRepositoryNote,
+  noRepositoryYet,
   parseListing,
   planSync,
   SYNC_LIMITS,
@@ -250,6 +252,41 @@ describe('driftReport', () => {
     expect(r.held).toEqual({ vanishing: many.length, of: many.length + 3, since: T, confirm, ids: many.slice(0, -1) });
     expect(r.counts.vanished).toBe(0);
     expect(r.truncated).toBe(true);
+  });
+});
+
+describe('noRepositoryYet', () => {
+  it('reads REPOSITORY_NOT_FOUND as "none yet" only through a connection that never reached a repository', () => {
+    const never = { identityRecorded: false, recorded: false };
+    expect(noRepositoryYet('REPOSITORY_NOT_FOUND', never)).toBe(true);
+    // Initialised (or opened) once: the repository is missing now, an unmounted disk perhaps.
+    expect(noRepositoryYet('REPOSITORY_NOT_FOUND', { identityRecorded: true, recorded: false })).toBe(false);
+    // Restore points were made there (the identity cleared since, or from before identities).
+    expect(noRepositoryYet('REPOSITORY_NOT_FOUND', { identityRecorded: false, recorded: true })).toBe(false);
+    expect(noRepositoryYet('REPOSITORY_NOT_FOUND', { identityRecorded: true, recorded: true })).toBe(false);
+    // Any other failure stays one.
+    for (const code of ['REPOSITORY_CHANGED', 'WRONG_PASSWORD', 'PLUGIN_CRASHED', 'repository_not_found'])
+      expect(noRepositoryYet(code, never)).toBe(false);
+  });
+
+  it('the note names the request that creates the repository and quotes the plugin, cut', () => {
+    const note = noRepositoryNote('zone-a', 'prv_1', 'restic: there is no repository at /srv/r');
+    const initialise = 'POST /v1/zones/zone-a/providers/prv_1/preflight {"initialise": true}';
+    expect(note.initialise).toBe(initialise);
+    expect(note.message).toMatch(/^no repository yet: /);
+    expect(note.message).toContain(`Create it with ${initialise}`);
+    expect(note.message).toContain('mount it');
+    expect(note.message).toMatch(/The plugin said: restic: there is no repository at \/srv\/r$/);
+    const long = noRepositoryNote('zone-a', 'prv_1', 'x'.repeat(5000)).message;
+    expect(long).toMatch(/x{500}…$/);
+    expect(long).not.toMatch(/x{501}/);
+  });
+
+  it('a drift report says so, and none says nothing', () => {
+    const lists = { known: [], adopted: [], vanished: [], expired: [], orphaned: [], removed: [], deferred: [] };
+    const note = noRepositoryNote('z', 'prv_1', 'gone');
+    expect(driftReport({ ...lists, held: null, noRepository: note }).noRepository).toEqual(note);
+    expect(driftReport({ ...lists, held: null }).noRepository).toBeNull();
   });
 });
 

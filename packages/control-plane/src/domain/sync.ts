@@ -3,6 +3,7 @@
  * records. Pure; the store feeds it the listing, the records of the provider and the instances
  * that may own a point, applies the answer and queues the deletes retention asks for.
  */
+import { REPOSITORY_NOT_FOUND } from '@cairn/proto/vocabulary';
 
 /** One restore point as the provider listed it, checked. Times in epoch ms. */
 export interface ListedPoint {
@@ -250,6 +251,14 @@ export interface DriftHold {
   ids: string[];
 }
 
+/** A sync of a connection with no repository yet (see {@link noRepositoryYet}), as its drift report tells it. */
+export interface NoRepository {
+  /** Why nothing was listed, and what to do. */
+  message: string;
+  /** The request that creates the repository. */
+  initialise: string;
+}
+
 export interface DriftReport {
   counts: DriftCounts;
   adopted: string[];
@@ -259,6 +268,8 @@ export interface DriftReport {
   removed: string[];
   /** Null unless the sync was held; a report stored before holds existed has none. */
   held?: DriftHold | null;
+  /** Null unless the connection has no repository yet; a report stored before this existed has none. */
+  noRepository?: NoRepository | null;
   /** Some list holds only its first `SYNC_LIMITS.reportIds` ids. */
   truncated: boolean;
 }
@@ -273,6 +284,7 @@ export function driftReport(lists: {
   removed: readonly string[];
   deferred: readonly string[];
   held: { ids: readonly string[]; of: number; since: number; confirm: string } | null;
+  noRepository?: NoRepository | null;
 }): DriftReport {
   const cap = (ids: readonly string[]) => ids.slice(0, SYNC_LIMITS.reportIds);
   const held = lists.held;
@@ -299,7 +311,48 @@ export function driftReport(lists: {
       confirm: held.confirm,
       ids: cap(held.ids),
     },
+    noRepository: lists.noRepository ?? null,
     truncated: shown.some((l) => l.length > SYNC_LIMITS.reportIds),
+  };
+}
+
+/** What the control plane knows, when a sync ends, of whether its connection ever reached a repository. */
+export interface RepositoryHistory {
+  /** The connection records a repository identity (a preflight or a task opened its repository). */
+  identityRecorded: boolean;
+  /** Any restore point is recorded through the connection (vanished or being deleted too). */
+  recorded: boolean;
+}
+
+/**
+ * Whether a sync that failed with `code` found that its connection has **no repository yet**:
+ * the plugin found none (`REPOSITORY_NOT_FOUND`, and made none), and the connection never reached
+ * one (no recorded identity, no record). Nothing can be listed and nothing can vanish, so the
+ * sync is an empty listing that succeeds, its drift report saying so ({@link noRepositoryNote}).
+ * Through a connection that did reach one, the same failure is a repository gone missing (a disk
+ * that is not mounted): the sync fails, loudly, and marks nothing vanished.
+ *
+ * @example noRepositoryYet('REPOSITORY_NOT_FOUND', { identityRecorded: false, recorded: false }) // → true
+ * @example noRepositoryYet('REPOSITORY_NOT_FOUND', { identityRecorded: true, recorded: false }) // → false: it was initialised
+ * @example noRepositoryYet('REPOSITORY_NOT_FOUND', { identityRecorded: false, recorded: true }) // → false: points were made there
+ */
+export function noRepositoryYet(code: string, history: RepositoryHistory): boolean {
+  return code === REPOSITORY_NOT_FOUND && !history.identityRecorded && !history.recorded;
+}
+
+/** The most of the plugin's own words a {@link NoRepository} message quotes. */
+const PLUGIN_WORDS = 500;
+
+/**
+ * The drift report's account of a sync with no repository yet: why nothing was listed, quoting
+ * the plugin (`said`), and the request that creates the repository.
+ */
+export function noRepositoryNote(zone: string, providerId: string, said: string): NoRepository {
+  const initialise = `POST /v1/zones/${zone}/providers/${providerId}/preflight {"initialise": true}`;
+  const words = said.length > PLUGIN_WORDS ? `${said.slice(0, PLUGIN_WORDS)}…` : said;
+  return {
+    message: `no repository yet: this connection has never reached one (no repository identity, no restore points), so there is nothing to list. Create it with ${initialise}; if it lives on a disk that is not mounted, mount it instead. The plugin said: ${words}`,
+    initialise,
   };
 }
 

@@ -101,6 +101,18 @@ export class BackupRepository {
     await trx.updateTable('tasks').set({ backupId: row.id }).where('id', '=', task.id).execute();
   }
 
+  /** Whether any restore point is recorded through a provider connection (vanished and being deleted too). */
+  async anyOfProvider(trx: Trx, providerId: string): Promise<boolean> {
+    const row = await trx
+      .selectFrom('backups')
+      .innerJoin('offerings', 'offerings.id', 'backups.offeringId')
+      .select('backups.id')
+      .where('offerings.providerId', '=', providerId)
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   /** Every record of a provider's restore points (through the offerings on it), as sync compares them. */
   async ofProvider(trx: Trx, providerId: string): Promise<BackupRow[]> {
     return trx

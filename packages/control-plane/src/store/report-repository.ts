@@ -1,9 +1,9 @@
 import type { Transaction } from 'kysely';
-import { FailureCodes, RejectReasons, REPOSITORY_IDENTITY_EVENT } from '@cairn/proto/vocabulary';
+import { FailureCodes, RejectReasons, REPOSITORY_IDENTITY_EVENT, REPOSITORY_NOT_FOUND } from '@cairn/proto/vocabulary';
 import { rejectionOutcome } from '../domain/dispatch-rules.js';
 import { admission } from '../domain/maintenance.js';
 import { reportedIdentity } from '../domain/repository-identity.js';
-import { parseListing } from '../domain/sync.js';
+import { noRepositoryYet, parseListing } from '../domain/sync.js';
 import { HELD_STATES, etaSeconds, outcomeState, statesLeadingTo, type TaskState } from '../domain/task.js';
 import type { BackupRepository } from './backup-repository.js';
 import { transact, type Db } from './db.js';
@@ -62,6 +62,9 @@ export type Report =
     };
 
 type Outcome = Extract<Report, { kind: 'result' }>['outcome'];
+
+/** A sync's progress message, and its end event's, when its connection has no repository yet. */
+const NO_REPOSITORY_YET = 'no repository yet: nothing to list (see the drift report)';
 
 /** What applying a batch of reports changed, for logs and wake-ups. */
 export interface ApplyOutcome {
@@ -190,12 +193,7 @@ export class ReportRepository {
         return;
       }
       case 'result': {
-        // A listing the control plane cannot read fails the sync: nothing is compared with it.
-        const listing = task.kind === 'sync' && report.outcome.ok ? parseListing(report.outcome.output) : undefined;
-        const o: Outcome =
-          listing && !listing.ok
-            ? { ok: false, code: FailureCodes.INVALID_RESULT, message: listing.reason, retryable: false }
-            : report.outcome;
+        const { outcome: o, noRepository } = await this.resultOf(trx, task, report.outcome);
         const state = outcomeState(o.ok ? { ok: true } : { ok: false, errorCode: o.code }, task.cancelRequested === 1);
         const r = await fenced(state)
           .set({
@@ -205,12 +203,15 @@ export class ReportRepository {
             ...(o.ok
               ? { percent: 100, etaSeconds: 0, output: o.output }
               : { errorCode: o.code, errorMessage: o.message }),
+            ...(noRepository !== undefined ? { progressMessage: NO_REPOSITORY_YET } : {}),
           })
           .executeTakeFirst();
         if (Number(r.numUpdatedRows) !== 1) return;
         const recorded = o.ok && task.kind === 'backup' && o.backup !== null;
         if (recorded) await this.backups.recordFromTask(trx, task, o.backup!, now);
-        const message = o.ok ? `${task.kind} task succeeded` : `${task.kind} task ${state}: ${o.code}: ${o.message}`;
+        const message = o.ok
+          ? `${task.kind} task succeeded${noRepository !== undefined ? `: ${NO_REPOSITORY_YET}` : ''}`
+          : `${task.kind} task ${state}: ${o.code}: ${o.message}`;
         await this.events.forTask(trx, task, `task.${state}`, message, now);
         // In the same transaction: a backup recorded is never left without its retention deletes.
         if (recorded) await this.retention.afterBackup(trx, task, now);
@@ -218,7 +219,7 @@ export class ReportRepository {
           trx,
           task,
           o.ok
-            ? { state, error: null, output: o.output }
+            ? { state, error: null, output: o.output, ...(noRepository !== undefined ? { noRepository } : {}) }
             : { state, error: { code: o.code, message: o.message }, output: null },
           now,
         );
@@ -226,6 +227,38 @@ export class ReportRepository {
         return;
       }
     }
+  }
+
+  /**
+   * The outcome an agent's result stands for. A sync's listing the control plane cannot read fails
+   * it (nothing is compared with it). A sync that found no repository through a connection that
+   * never reached one (`noRepositoryYet`: no recorded identity, no record) succeeds with an empty
+   * listing, `noRepository` keeping what the plugin said; through any other connection it fails.
+   */
+  private async resultOf(
+    trx: Trx,
+    task: TaskRow,
+    outcome: Outcome,
+  ): Promise<{ outcome: Outcome; noRepository?: string }> {
+    if (task.kind !== 'sync') return { outcome };
+    if (outcome.ok) {
+      const listing = parseListing(outcome.output);
+      return listing.ok
+        ? { outcome }
+        : { outcome: { ok: false, code: FailureCodes.INVALID_RESULT, message: listing.reason, retryable: false } };
+    }
+    if (outcome.code !== REPOSITORY_NOT_FOUND) return { outcome };
+    const provider = await trx
+      .selectFrom('providers')
+      .select('repositoryIdentity')
+      .where('id', '=', task.providerId)
+      .executeTakeFirst();
+    const history = {
+      identityRecorded: (provider?.repositoryIdentity ?? null) !== null,
+      recorded: await this.backups.anyOfProvider(trx, task.providerId),
+    };
+    if (!noRepositoryYet(outcome.code, history)) return { outcome };
+    return { outcome: { ok: true, backup: null, output: '[]' }, noRepository: outcome.message };
   }
 
   /**

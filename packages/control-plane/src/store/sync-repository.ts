@@ -3,6 +3,7 @@ import { ConflictError } from '../domain/errors.js';
 import { FailureCodes } from '@cairn/proto/vocabulary';
 import {
   driftReport,
+  noRepositoryNote,
   parseListing,
   planSync,
   type DriftHold,
@@ -161,6 +162,8 @@ export class SyncRepository {
       .executeTakeFirstOrThrow();
     const confirmed = state.confirmTaskId === task.id;
     const report = await this.apply(trx, task, listing.points, now, { confirmed, heldSince: state.heldSince });
+    if (end.noRepository !== undefined)
+      report.noRepository = noRepositoryNote(task.zone, task.providerId, end.noRepository);
     // A held sync keeps (or starts) the hold; any other applied sync ends it.
     await trx
       .updateTable('providerSyncs')
@@ -178,8 +181,14 @@ export class SyncRepository {
     await this.events.append(trx, {
       ...this.eventBase(task, now),
       type: 'provider.synced',
-      message: `sync of provider connection ${task.providerId}: ${c.known} known, ${c.adopted} adopted, ${c.vanished} vanished, ${c.expired} expired, ${c.orphaned} orphaned, ${c.removed} removed`,
-      data: JSON.stringify({ providerId: task.providerId, counts: c }),
+      message: report.noRepository
+        ? `sync of provider connection ${task.providerId}: ${report.noRepository.message}`
+        : `sync of provider connection ${task.providerId}: ${c.known} known, ${c.adopted} adopted, ${c.vanished} vanished, ${c.expired} expired, ${c.orphaned} orphaned, ${c.removed} removed`,
+      data: JSON.stringify({
+        providerId: task.providerId,
+        counts: c,
+        ...(report.noRepository ? { noRepository: true } : {}),
+      }),
     });
   };
 

@@ -7,6 +7,11 @@ export interface TaskEnd {
   state: TaskState;
   error: { code: string; message: string } | null;
   output: string | null;
+  /**
+   * A sync that found no repository through a connection that never reached one
+   * (`noRepositoryYet`): it succeeded with an empty listing, and this is what the plugin said.
+   */
+  noRepository?: string;
 }
 
 /** Told of a task's end inside the transaction that ended it. */

@@ -8,6 +8,7 @@ import {
   OPERATIONS,
   REPOSITORY_CHANGED,
   REPOSITORY_IDENTITY_EVENT,
+  REPOSITORY_NOT_FOUND,
   TRAITS,
   type BackupRequest,
   type Capability,
@@ -609,7 +610,7 @@ class Session {
         `a backup to a repository that does not exist succeeded (${run.backup.externalId}): no operation but a preflight asked to initialise may create a repository`,
       );
     }
-    if (run.failure.code !== 'REPOSITORY_NOT_FOUND')
+    if (run.failure.code !== REPOSITORY_NOT_FOUND)
       fail(`a backup to a repository that does not exist failed ${failureText(run.failure)}, not REPOSITORY_NOT_FOUND`);
     const check = await this.env(this.plugin, options).run('preflight', { locator: this.locator });
     if (!check.ok) fail(`the preflight after it failed: ${failureText(check.failure)}`);

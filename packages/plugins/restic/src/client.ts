@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PluginError, type PluginLogger } from '@cairn/plugin-sdk';
+import { PluginError, REPOSITORY_NOT_FOUND, type PluginLogger } from '@cairn/plugin-sdk';
 
 /** The oldest restic this plugin drives: `--json` backup summaries and `snapshots --json` as used here. */
 export const MIN_VERSION = [0, 14, 0] as const;
@@ -86,7 +86,7 @@ export function classify(res: RunResult, target: ResticTarget, what: string): Pl
       retryable: true,
     });
   if (/unable to open config file|Is there a repository at the following location/i.test(text))
-    return new PluginError('REPOSITORY_NOT_FOUND', `restic: there is no repository at ${repo} (${why})`);
+    return new PluginError(REPOSITORY_NOT_FOUND, `restic: there is no repository at ${repo} (${why})`);
   if (/repository is already locked|unable to create lock/i.test(text))
     return new PluginError('REPOSITORY_LOCKED', `restic: repository ${repo} is locked by another restic (${why})`, {
       retryable: true,

@@ -6,6 +6,7 @@ import {
   checkRepositoryIdentity,
   isPluginError,
   PluginError,
+  REPOSITORY_NOT_FOUND,
   type BackupRequest,
   type BackupResult,
   type HostAccess,
@@ -293,9 +294,9 @@ export function createResticProvider(connection: ProviderConnection): Provider {
     const { s, restic } = ready(ctx);
     const found = await repositoryId(restic, s, ctx);
     if (typeof found !== 'string') {
-      if (found.code !== 'REPOSITORY_NOT_FOUND') throw found;
+      if (found.code !== REPOSITORY_NOT_FOUND) throw found;
       throw new PluginError(
-        'REPOSITORY_NOT_FOUND',
+        REPOSITORY_NOT_FOUND,
         `${found.message}: nothing was created. If the repository lives on a disk that is not mounted, mount it; a new repository is made only by a preflight with initialise`,
       );
     }
@@ -590,7 +591,7 @@ export function createResticProvider(connection: ProviderConnection): Provider {
       const restic = new ResticClient(s, ctx.logger);
       let found = await repositoryId(restic, s, ctx);
       let created = false;
-      if (typeof found !== 'string' && found.code === 'REPOSITORY_NOT_FOUND' && req.initialise === true) {
+      if (typeof found !== 'string' && found.code === REPOSITORY_NOT_FOUND && req.initialise === true) {
         if (connection.identity) {
           add({
             name: 'repository',
@@ -651,7 +652,7 @@ export function createResticProvider(connection: ProviderConnection): Provider {
           message: found.message,
           advice: 'set credentials.password to the password the repository was initialised with',
         });
-      } else if (found.code === 'REPOSITORY_NOT_FOUND') {
+      } else if (found.code === REPOSITORY_NOT_FOUND) {
         const where = isLocal(s.repository) ? await existingAncestor(s.repository) : undefined;
         const writable =
           where === undefined ||

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { checkRepositoryIdentity, REPOSITORY_CHANGED, REPOSITORY_IDENTITY_EVENT, reportIdentity } from './index.js';
+import {
+  checkRepositoryIdentity,
+  REPOSITORY_CHANGED,
+  REPOSITORY_IDENTITY_EVENT,
+  REPOSITORY_NOT_FOUND,
+  reportIdentity,
+} from './index.js';
 import type { ProviderConnection, TaskContext, TaskEvent } from './provider.js';
 
 /** A task context that keeps the events it is given (the rest is never called here). */
@@ -23,6 +29,8 @@ describe('repository identity', () => {
       { type: 'repository.identity', message: 'repository identity abc', data: { identity: 'abc' } },
     ]);
     expect(REPOSITORY_IDENTITY_EVENT).toBe('repository.identity');
+    // The code of a missing repository, which the control plane reads on a sync (the wire's word).
+    expect(REPOSITORY_NOT_FOUND).toBe('REPOSITORY_NOT_FOUND');
   });
 
   it('reports the identity found through a connection that records none (or an empty one)', () => {

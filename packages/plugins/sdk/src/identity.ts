@@ -1,8 +1,8 @@
-import { MAX_REPOSITORY_IDENTITY, REPOSITORY_IDENTITY_EVENT } from '@cairn/proto/vocabulary';
+import { MAX_REPOSITORY_IDENTITY, REPOSITORY_IDENTITY_EVENT, REPOSITORY_NOT_FOUND } from '@cairn/proto/vocabulary';
 import { PluginError } from './errors.js';
 import type { ProviderConnection, TaskContext } from './provider.js';
 
-export { MAX_REPOSITORY_IDENTITY, REPOSITORY_IDENTITY_EVENT };
+export { MAX_REPOSITORY_IDENTITY, REPOSITORY_IDENTITY_EVENT, REPOSITORY_NOT_FOUND };
 
 /** The code of an operation that found another repository than the one its connection recorded. */
 export const REPOSITORY_CHANGED = 'REPOSITORY_CHANGED';
