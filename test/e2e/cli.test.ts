@@ -218,6 +218,9 @@ describe.each(backends)('the cairn CLI (%s)', (backend) => {
     const lines = r.stderr.trim().split('\n');
     expect(lines.at(-1)).toBe(`${task.id}: succeeded`);
     expect(lines.every((l) => /^tsk_\S+: (queued|dispatched|running|succeeded)$/.test(l))).toBe(true);
+    // Piped, nothing but text: no escape sequence, no carriage return.
+    // eslint-disable-next-line no-control-regex
+    expect(r.stdout + r.stderr).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
   });
 
   it('a backup refused by a global maintenance window exits 3 with the API message, nothing on stdout', async () => {
@@ -235,19 +238,36 @@ describe.each(backends)('the cairn CLI (%s)', (backend) => {
     }
   });
 
-  it('an unknown flag or command exits 2 with the usage on stderr', async () => {
-    for (const args of [
-      ['task', 'list', '--no-such-flag'],
-      ['frobnicate'],
-      ['task'],
-      ['task', 'list', '--limit', '0'],
-    ]) {
+  it('bad input prints one line naming the problem, no stack, and the documented exit code', async () => {
+    const dir = tempDir('cli-input');
+    const malformed = path.join(dir, 'job.yaml');
+    fs.writeFileSync(malformed, 'name: [unclosed\n  - : :');
+    const notJson = path.join(dir, 'job.json');
+    fs.writeFileSync(notJson, '{"name": "x",');
+    const cases: [string[], number, RegExp][] = [
+      [['task', 'list', '--no-such-flag'], 2, /unknown option '--no-such-flag'/],
+      [['frobnicate'], 2, /unknown command 'frobnicate'/],
+      [['task', 'describe'], 2, /missing required argument 'id'/],
+      [['task', 'list', '--limit', '0'], 2, /--limit/],
+      [['-o', 'xml', 'task', 'list'], 2, /'xml' is invalid/],
+      [['job', 'create', '-f', malformed], 2, new RegExp(`${malformed}: line 1: not valid YAML`)],
+      [['job', 'create', '-f', notJson], 2, new RegExp(`${notJson}: `)],
+      [['job', 'create', '-f', path.join(dir, 'missing.yaml')], 2, /missing\.yaml: cannot read/],
+      [['task', 'list', '--token', 'cairn_wrong'], 3, /unauthorized/],
+    ];
+    for (const [args, code, problem] of cases) {
       const r = await cairn(args);
-      expect(r.code, args.join(' ')).toBe(2);
-      expect(r.stdout).toBe('');
-      expect(r.stderr).toMatch(/Usage: cairn/);
+      const what = `cairn ${args.join(' ')}: ${r.stderr}`;
+      expect(r.code, what).toBe(code);
+      expect(r.stdout, what).toBe('');
+      expect(r.stderr.trimEnd().split('\n'), what).toHaveLength(1);
+      expect(r.stderr, what).toMatch(problem);
+      expect(r.stderr, what).not.toMatch(/^\s+at /m);
     }
-    expect((await cairn(['-o', 'xml', 'task', 'list'])).code).toBe(2);
+    // A command group alone shows its commands (exit 2: nothing was done); --help is a success.
+    const group = await cairn(['task']);
+    expect(group.code).toBe(2);
+    expect(group.stderr).toMatch(/Usage: cairn task/);
     expect((await cairn(['--help'])).code).toBe(0);
   });
 

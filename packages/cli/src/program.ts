@@ -17,7 +17,10 @@ export function buildProgram(app: App) {
       .description('Manage a Cairn backup control plane through its HTTP API.')
       .version(CLI_VERSION)
       .exitOverride()
-      .showHelpAfterError()
+      // A usage error is one line that names the problem and where the usage is, never a page
+      // of help (the subcommands inherit both settings).
+      .showHelpAfterError(false)
+      .configureOutput({ outputError: (text, write) => write(`${text.trimEnd()} (see --help)\n`) })
       .configureHelp({ showGlobalOptions: true }),
   );
   app.bind(program);
