@@ -16,6 +16,12 @@ const abs = (p) => path.join(root, p);
 // Test files and test-support folders may reach anything of their own package.
 const notProduct = ['**/*.test.ts', '**/testing/**'];
 
+/** A task written out by hand (its `pinnedAgentId` gives it away) instead of by the task factory. */
+const taskLiteral = {
+  selector: "ObjectExpression > Property[key.name='pinnedAgentId']",
+  message: 'tasks are made by domain/task-factory.ts (instanceTask, backupTask, providerTask), never written out.',
+};
+
 // `no-restricted-imports` patterns for every file; a later block replaces a rule's options, so each repeats them.
 const everywhere = [
   {
@@ -326,12 +332,19 @@ export default tseslint.config(
     ['proto/src/**/*.ts'],
     [...productOnly, { regex: '^(?!\\.|protobufjs(/|$))', message: '@cairn/proto imports protobufjs only.' }],
   ),
+  // One task factory: a task is built only by domain/task-factory.ts (the store maps it to a row).
+  {
+    files: [`${cp}/**/*.ts`],
+    ignores: [...notProduct, `${cp}/domain/task-factory.ts`, `${cp}/store/task-repository.ts`],
+    rules: { 'no-restricted-syntax': ['error', taskLiteral] },
+  },
   {
     files: [`${cp}/api/routes/**/*.ts`],
     ignores: notProduct,
     rules: {
       'no-restricted-syntax': [
         'error',
+        taskLiteral,
         {
           selector: `CallExpression[callee.property.name=/^(${queryBuilders})$/]`,
           message: 'routes run no SQL: call a repository or an operation.',

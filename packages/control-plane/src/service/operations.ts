@@ -1,5 +1,4 @@
 import { canSee, defaultPriority, type Principal } from '../domain/access.js';
-import { backupParams } from '../domain/backup-params.js';
 import {
   AppError,
   ConflictError,
@@ -28,7 +27,8 @@ import type { MaintenanceRepository } from '../store/maintenance-repository.js';
 import type { ProviderScheduleRepository } from '../store/provider-schedule-repository.js';
 import type { RetentionRepository } from '../store/retention-repository.js';
 import type { StoredDrift, SyncRepository } from '../store/sync-repository.js';
-import { providerTask, type NewTask, type TaskRepository } from '../store/task-repository.js';
+import type { TaskRepository } from '../store/task-repository.js';
+import { backupTask, instanceTask, providerTask, type NewTask } from '../domain/task-factory.js';
 
 /** The plugin capability that makes an in-place restore ask for the instance's power state first. */
 export const RESTORE_REQUIRES_STOPPED = 'restore-requires-stopped';
@@ -94,15 +94,7 @@ export class Operations {
     if (!provider)
       throw new ConflictError(`provider connection ${offering.providerId} no longer exists`, 'no_provider');
     const parent = mode === 'INCREMENT' ? await this.backups.latest(instance.id) : undefined;
-    const task = this.newTask(
-      p,
-      'backup',
-      instance,
-      offering,
-      provider,
-      null,
-      backupParams(instance, offering, parent),
-    );
+    const task = backupTask({ instance, offering, provider }, defaultPriority(p), parent);
     // Before anything is written: over a per-offering quota the request leaves no task behind.
     if (quotaBinds(task.priority)) await this.quotas.reserveBackup(instance.tenantId, offering.id);
     const refused = await this.refusedByMaintenance(task);
@@ -153,7 +145,15 @@ export class Operations {
     const made: TaskRow[] = [];
     const queued: NewTask[] = [];
     for (const a of added) {
-      const task = scheduledTask(a.id, a.instance, a.offering, providers.get(a.offering.providerId)!, a.priority);
+      const provider = providers.get(a.offering.providerId)!;
+      // Scheduled backups are FULL; not subject to allowAdhoc.
+      const task = backupTask(
+        { instance: a.instance, offering: a.offering, provider },
+        a.priority,
+        undefined,
+        {},
+        a.id,
+      );
       const verdict = admission(task.kind, active, {
         zone: task.zone,
         agentId: task.pinnedAgentId,
@@ -346,19 +346,15 @@ export class Operations {
 
   private async askStopped(p: Principal, instance: InstanceRow, provider: ProviderRow, waitMs: number): Promise<void> {
     // Not the instance's own task: a backup running on it must not hold the question back.
-    const task = await this.tasks.create({
-      kind: 'power-state',
-      tenantId: instance.tenantId,
-      instanceId: null,
-      backupId: null,
-      offeringId: null,
-      providerId: provider.id,
-      plugin: provider.plugin,
-      zone: instance.zone,
-      pinnedAgentId: instance.agentId,
-      priority: defaultPriority(p),
-      params: { instanceId: instance.id, locator: JSON.parse(instance.locator) as unknown },
-    });
+    const task = await this.tasks.create(
+      instanceTask(
+        'power-state',
+        { instance, offeringId: null, provider },
+        defaultPriority(p),
+        { instanceId: instance.id, locator: JSON.parse(instance.locator) as unknown },
+        { ownsInstance: false },
+      ),
+    );
     this.wake();
     const ended = await this.awaitTask(task.id, waitMs);
     if (!ended) {
@@ -426,37 +422,15 @@ export class Operations {
     backupId: string | null,
     params: Record<string, unknown>,
   ): Promise<TaskRow> {
-    return this.queue(this.newTask(p, kind, instance, offering, provider, backupId, params));
+    return this.queue(
+      instanceTask(kind, { instance, offeringId: offering.id, provider }, defaultPriority(p), params, { backupId }),
+    );
   }
 
   private async queue(input: NewTask): Promise<TaskRow> {
     const task = await this.tasks.create(input);
     this.wake();
     return task;
-  }
-
-  private newTask(
-    p: Principal,
-    kind: TaskKind,
-    instance: InstanceRow,
-    offering: OfferingRow,
-    provider: ProviderRow,
-    backupId: string | null,
-    params: Record<string, unknown>,
-  ): NewTask {
-    return {
-      kind,
-      tenantId: instance.tenantId,
-      instanceId: instance.id,
-      backupId,
-      offeringId: offering.id,
-      providerId: provider.id,
-      plugin: provider.plugin,
-      zone: instance.zone,
-      pinnedAgentId: instance.agentId,
-      priority: defaultPriority(p),
-      params,
-    };
   }
 
   /**
@@ -588,39 +562,6 @@ export class Operations {
     this.wake();
     return task;
   }
-}
-
-/**
- * The task of a scheduled backup of `instance` through `offering` (its SLA or the user schedule
- * of an instance on it): the tenant's own task, at the schedule's priority. Not subject to allowAdhoc.
- */
-function scheduledTask(
-  id: string,
-  instance: InstanceRow,
-  offering: OfferingRow,
-  provider: ProviderRow,
-  priority: number,
-): NewTask {
-  return {
-    id,
-    kind: 'backup',
-    tenantId: instance.tenantId,
-    instanceId: instance.id,
-    backupId: null,
-    offeringId: offering.id,
-    providerId: provider.id,
-    plugin: provider.plugin,
-    zone: instance.zone,
-    pinnedAgentId: instance.agentId,
-    priority,
-    params: {
-      instanceId: instance.id,
-      instanceName: instance.name,
-      locator: JSON.parse(instance.locator) as unknown,
-      mode: 'FULL',
-      ...(offering.externalId ? { offeringExternalId: offering.externalId } : {}),
-    },
-  };
 }
 
 /** Scheduled backups of one batch of fires (see Operations.scheduledBackups). */

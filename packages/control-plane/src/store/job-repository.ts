@@ -1,6 +1,6 @@
 import { jobIdOf } from '../domain/backup-params.js';
 import type { Transaction } from 'kysely';
-import { backupParams } from '../domain/backup-params.js';
+import { backupTask } from '../domain/task-factory.js';
 import { ConflictError } from '../domain/errors.js';
 import { admission, MAINTENANCE_CODE, type ActiveMaintenance, type MaintenanceScope } from '../domain/maintenance.js';
 import {
@@ -721,24 +721,9 @@ export class JobRepository {
     const taskId = newId('tsk', now);
     const r = await claim({ set: 'ONGOING', taskId });
     if (Number(r.numUpdatedRows) !== 1) return { set: 'ERROR' };
-    await this.tasks.create(
-      {
-        id: taskId,
-        kind: 'backup',
-        tenantId: instance.tenantId,
-        instanceId: instance.id,
-        backupId: null,
-        offeringId: offering.id,
-        providerId: provider.id,
-        plugin: provider.plugin,
-        zone: instance.zone,
-        pinnedAgentId: instance.agentId,
-        priority: job.priority,
-        params: backupParams(instance, offering, parent, { fsFreeze: job.fsFreeze, jobId: job.id }),
-      },
-      now,
-      trx,
-    );
+    const extra = { fsFreeze: job.fsFreeze, jobId: job.id };
+    const task = backupTask({ instance, offering, provider }, job.priority, parent, extra, taskId);
+    await this.tasks.create(task, now, trx);
     return { set: 'ONGOING' };
   }
 

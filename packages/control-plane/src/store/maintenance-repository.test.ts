@@ -11,7 +11,8 @@ import { QueueRepository } from './queue-repository.js';
 import type { TaskRow } from './schema.js';
 import { SecretBox } from './secrets.js';
 import { TaskEndings } from './task-endings.js';
-import { TaskRepository, type NewTask } from './task-repository.js';
+import type { NewTask } from '../domain/task-factory.js';
+import { TaskRepository } from './task-repository.js';
 import { TenantRepository } from './tenant-repository.js';
 
 const actor = { tokenId: 'tok_test', role: 'sp-admin' };

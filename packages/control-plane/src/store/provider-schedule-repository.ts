@@ -1,6 +1,7 @@
 import type { Transaction } from 'kysely';
 import { PROVIDER_SCHEDULES, scheduleEnd, type InstanceSchedule } from '../domain/provider-schedule.js';
 import { SLA_PRIORITY } from '../domain/schedule.js';
+import { instanceTask } from '../domain/task-factory.js';
 import type { AgentRepository } from './agent-repository.js';
 import { scheduleOf, type CatalogRepository, type Sla } from './catalog-repository.js';
 import { transact, type Db } from './db.js';
@@ -251,23 +252,8 @@ export class ProviderScheduleRepository {
   ): Promise<TaskRow> {
     const provider = await this.providerOf(trx, offering);
     if (!provider) throw new Error(`provider connection ${offering.providerId} of offering ${offering.id} is gone`);
-    return this.tasks.create(
-      {
-        kind,
-        tenantId: instance.tenantId,
-        instanceId: instance.id,
-        backupId: null,
-        offeringId: offering.id,
-        providerId: provider.id,
-        plugin: provider.plugin,
-        zone: instance.zone,
-        pinnedAgentId: instance.agentId,
-        priority: SCHEDULE_TASK_PRIORITY,
-        params,
-      },
-      now,
-      trx,
-    );
+    const place = { instance, offeringId: offering.id, provider };
+    return this.tasks.create(instanceTask(kind, place, SCHEDULE_TASK_PRIORITY, params), now, trx);
   }
 
   /** Read in `trx`: outside a request, another handle would wait for the transaction's connection. */

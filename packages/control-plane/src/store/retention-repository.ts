@@ -2,6 +2,7 @@ import type { Transaction } from 'kysely';
 import { ConflictError } from '../domain/errors.js';
 import { backupsToDelete, newestFirst } from '../domain/retention.js';
 import { isTerminal, type TaskState } from '../domain/task.js';
+import { instanceTask } from '../domain/task-factory.js';
 import type { AgentRepository } from './agent-repository.js';
 import type { BackupRepository } from './backup-repository.js';
 import type { EventRepository } from './event-repository.js';
@@ -174,26 +175,19 @@ export class RetentionRepository {
       if (reason === 'retention') return undefined;
       throw new ConflictError(`backup ${backup.id} is being deleted by another request`, 'delete_pending');
     }
+    const place = {
+      instance: { id: backup.instanceId, tenantId: backup.tenantId, zone: target.zone, agentId: target.agentId },
+      offeringId: backup.offeringId,
+      provider: { id: target.providerId, plugin: target.plugin },
+    };
+    // The instance goes with the delete so a plugin can refuse a point of another instance.
+    const params = {
+      backupExternalId: backup.externalId,
+      locator: JSON.parse(target.locator) as unknown,
+      instanceId: backup.instanceId,
+    };
     const task = await this.tasks.create(
-      {
-        id,
-        kind: 'delete-backup',
-        tenantId: backup.tenantId,
-        instanceId: backup.instanceId,
-        backupId: backup.id,
-        offeringId: backup.offeringId,
-        providerId: target.providerId,
-        plugin: target.plugin,
-        zone: target.zone,
-        pinnedAgentId: target.agentId,
-        priority,
-        // The instance goes with the delete so a plugin can refuse a point of another instance.
-        params: {
-          backupExternalId: backup.externalId,
-          locator: JSON.parse(target.locator) as unknown,
-          instanceId: backup.instanceId,
-        },
-      },
+      instanceTask('delete-backup', place, priority, params, { id, backupId: backup.id }),
       now,
       trx,
     );

@@ -18,7 +18,8 @@ import { newId } from './ids.js';
 import type { RetentionRepository } from './retention-repository.js';
 import type { Database, ProviderRow, ProviderSyncRow, TaskRow } from './schema.js';
 import type { TaskEndHook } from './task-endings.js';
-import { providerTask, type TaskRepository } from './task-repository.js';
+import { providerTask } from '../domain/task-factory.js';
+import type { TaskRepository } from './task-repository.js';
 
 type Trx = Transaction<Database>;
 

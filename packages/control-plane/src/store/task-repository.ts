@@ -1,55 +1,14 @@
 import type { Selectable, Transaction } from 'kysely';
 import { FailureCodes } from '@cairn/proto/vocabulary';
 import { ConflictError } from '../domain/errors.js';
+import type { NewTask } from '../domain/task-factory.js';
 import { HELD_STATES, isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
 import { transact, type Db } from './db.js';
 import type { EventRepository } from './event-repository.js';
 import { newId } from './ids.js';
 import { decodeCursor, decodeSeqCursor, pageOf, type Page, type PageRequest } from './page.js';
-import type { Database, ProviderRow, TaskProgressRow, TaskRow } from './schema.js';
+import type { Database, TaskProgressRow, TaskRow } from './schema.js';
 import { TaskEndings } from './task-endings.js';
-
-export interface NewTask {
-  kind: TaskKind;
-  tenantId: string;
-  instanceId: string | null;
-  backupId: string | null;
-  offeringId: string | null;
-  providerId: string;
-  plugin: string;
-  zone: string;
-  pinnedAgentId: string | null;
-  priority: number;
-  params: Record<string, unknown>;
-  /** A caller that must name the task before it exists (to claim a row for it) picks its id. */
-  id?: string;
-}
-
-/**
- * A task for a provider as a whole (a sync, a preflight, a live offerings list): no instance, on
- * any agent of the provider's zone that runs its plugin.
- */
-export function providerTask(
-  kind: TaskKind,
-  provider: Pick<ProviderRow, 'id' | 'plugin' | 'zone'>,
-  tenantId: string,
-  priority: number,
-  params: Record<string, unknown>,
-): NewTask {
-  return {
-    kind,
-    tenantId,
-    instanceId: null,
-    backupId: null,
-    offeringId: null,
-    providerId: provider.id,
-    plugin: provider.plugin,
-    zone: provider.zone,
-    pinnedAgentId: null,
-    priority,
-    params,
-  };
-}
 
 export interface TaskFilter {
   tenantId?: string;
