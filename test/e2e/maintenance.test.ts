@@ -349,17 +349,65 @@ describe.each(backends)('maintenance windows (%s)', (backend) => {
     expect((await backupOk(tenant, inB)).state).toBe('succeeded');
   }, 120_000);
 
-  it('leaving maintenance resumes queued work without a restart', async () => {
-    // An unpinned backup waits while its zone's only free agent is in maintenance by the API.
+  it('a zone whose only agent is in an API window refuses unpinned backups; leaving it resumes queued work without a restart', async () => {
     const b1 = agents.b1!.agentId;
     const inB = await instance('zone-b');
+    expect((await backupOk(tenant, inB)).state).toBe('succeeded');
+    const [point] = (await tenant.expect(200, 'GET', `/v1/backups?instanceId=${inB}`)).items;
     await put(`/v1/agents/${b1}/maintenance`, { enabled: true, message: 'b1 reboot' });
-    const held = await tenant.expect<TaskBody>(202, 'POST', `/v1/instances/${inB}/backups`);
+    // No agent of the zone can take it: refused as a zone window would (it used to wait queued).
+    await refused(tenant, inB, 'b1 reboot');
+    expect(await tenant.expect(200, 'GET', '/v1/zones/zone-b/maintenance')).toMatchObject({ enabled: false });
+    // A delete waits in the queue: an agent in maintenance is given none.
+    const del = await tenant.expect<TaskBody>(202, 'DELETE', `/v1/backups/${point.id}`);
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    expect((await tenant.expect<TaskBody>(200, 'GET', `/v1/tasks/${held.id}`)).state).toBe('queued');
+    expect((await tenant.expect<TaskBody>(200, 'GET', `/v1/tasks/${del.id}`)).state).toBe('queued');
     await put(`/v1/agents/${b1}/maintenance`, { enabled: false });
-    expect((await waitForTask(tenant, held.id, TERMINAL)).state).toBe('succeeded');
+    expect((await waitForTask(tenant, del.id, TERMINAL)).state).toBe('succeeded');
+    expect((await backupOk(tenant, inB)).state).toBe('succeeded');
   }, 60_000);
+
+  it('every agent of a zone in an API window: ad-hoc backups 503 and job members ERROR with the first agent’s message; one window ended, backups are taken', async () => {
+    const [a1, a2] = [agents.a1!.agentId, agents.a2!.agentId];
+    const inA = await instance('zone-a');
+    const member = await instance('zone-a');
+    const job = await tenant.expect<JobBody>(201, 'POST', '/v1/backup-jobs', {
+      name: 'zone-a in windows',
+      instanceIds: [member],
+      mode: 'FULL',
+      execution: 'SEQUENTIAL',
+    });
+    const messages = { [a1]: 'a1 rack move', [a2]: 'a2 rack move' };
+    await put(`/v1/agents/${a1}/maintenance`, { enabled: true, message: messages[a1] });
+    // One agent in a window, the other free: the zone takes the backup, on the free one.
+    const placed = await backupOk(tenant, inA);
+    expect(placed.state).toBe('succeeded');
+    expect((await admin.expect<{ agentId: string }>(200, 'GET', `/v1/tasks/${placed.id}`)).agentId).toBe(a2);
+
+    await put(`/v1/agents/${a2}/maintenance`, { enabled: true, message: messages[a2] });
+    // Both messages compete: the first agent's by id wins.
+    const message = messages[[a1, a2].sort()[0]!]!;
+    await refused(tenant, inA, message);
+    const blocked = await tenant.post(`/v1/backup-jobs/${job.id}/run`);
+    expect(blocked.status).toBe(503);
+    expect(blocked.body).toMatchObject({ code: 'maintenance', detail: message });
+    const [run] = (await tenant.expect(200, 'GET', `/v1/backup-jobs/${job.id}/runs`)).items as RunBody[];
+    expect(run!.id).toBe(blocked.body.runId);
+    expect(run!.members).toEqual([
+      expect.objectContaining({ instanceId: member, set: 'ERROR', error: { code: 'maintenance', message } }),
+    ]);
+
+    await put(`/v1/agents/${a1}/maintenance`, { enabled: false });
+    const taken = await backupOk(tenant, inA);
+    expect(taken.state).toBe('succeeded');
+    expect((await admin.expect<{ agentId: string }>(200, 'GET', `/v1/tasks/${taken.id}`)).agentId).toBe(a1);
+    await tenant.expect(202, 'POST', `/v1/backup-jobs/${job.id}/retry`);
+    await waitFor(async () => {
+      const j = await tenant.expect<JobBody>(200, 'GET', `/v1/backup-jobs/${job.id}`);
+      return j.lastRun?.state === 'succeeded' ? j : undefined;
+    }, 'the retry to back up the member');
+    await put(`/v1/agents/${a2}/maintenance`, { enabled: false });
+  }, 120_000);
 
   it('a drain set on the host while the control plane is down holds after both restart, with source agent', async () => {
     const a2 = agents.a2!;

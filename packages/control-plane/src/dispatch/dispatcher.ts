@@ -245,7 +245,7 @@ export class Dispatcher implements SessionHost {
   /**
    * A backup maintenance covers is never placed: it fails with the scope's message (it was queued
    * before the scope was turned on, on another replica, while a request was still committing, or
-   * before every agent of its zone able to run it was drained on its host).
+   * before every agent of its zone able to run it went into maintenance).
    */
   private async refuseCovered(head: TaskRow[], active: ActiveMaintenance): Promise<TaskRow[]> {
     const { admitted, refused } = admitQueued(

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   admission,
   admitQueued,
-  hostDrainedZone,
+  zoneAgentsInMaintenance,
   waits,
   waitingPlaces,
   agentMaintenance,
@@ -98,13 +98,16 @@ describe('admission', () => {
   }
 });
 
-describe('admission: a zone whose every able agent is drained on its host', () => {
-  const agent = (id: string, zone: string, hostDrain: string | null, plugins = [dummy]): ZoneAgent => ({
-    id,
-    zone,
-    plugins,
-    hostDrain,
-  });
+describe('admission: a zone whose every able agent is in maintenance (drained on its host, or an API window)', () => {
+  const agent = (
+    id: string,
+    zone: string,
+    hostDrain: string | null,
+    plugins = [dummy],
+    apiWindow: string | null = null,
+  ): ZoneAgent => ({ id, zone, plugins, apiWindow, hostDrain });
+  /** An agent in a window set through the API (`PUT /v1/agents/{id}/maintenance`), not drained on its host. */
+  const inWindow = (id: string, zone: string, message: string) => agent(id, zone, null, [dummy], message);
   const dummy = { name: 'dummy', capabilities: ['backup', 'restore'] };
   const backup = (zone: string, plugin = 'dummy', agentId: string | null = null) =>
     ({ zone, agentId, plugin }) as const;
@@ -115,7 +118,7 @@ describe('admission: a zone whose every able agent is drained on its host', () =
   it('refuses an unpinned backup once every agent of the zone running its plugin is drained, with the first one’s message', () => {
     const both = [agent('agt_2', 'zone-a', 'two'), agent('agt_1', 'zone-a', 'one')];
     expect(verdict(both, backup('zone-a'))).toEqual(refused('one'));
-    expect(hostDrainedZone(both, 'backup', backup('zone-a'))).toEqual({
+    expect(zoneAgentsInMaintenance(both, 'backup', backup('zone-a'))).toEqual({
       scope: { kind: 'agent', agentId: 'agt_1' },
       message: 'one',
     });
@@ -126,7 +129,7 @@ describe('admission: a zone whose every able agent is drained on its host', () =
   it('takes it while one able agent is not drained, connected or not', () => {
     const oneLive = [agent('agt_1', 'zone-a', 'one'), agent('agt_2', 'zone-a', null)];
     expect(verdict(oneLive, backup('zone-a'))).toEqual({ allowed: true });
-    expect(hostDrainedZone(oneLive, 'backup', backup('zone-a'))).toBeNull();
+    expect(zoneAgentsInMaintenance(oneLive, 'backup', backup('zone-a'))).toBeNull();
   });
 
   it('counts only the agents that can back up with the plugin, and only in the zone', () => {
@@ -152,6 +155,50 @@ describe('admission: a zone whose every able agent is drained on its host', () =
     expect(verdict(both, backup('zone-a', 'dummy', 'agt_2'))).toEqual({ allowed: true });
     for (const kind of TASK_KINDS.filter((k) => k !== 'backup'))
       expect(admission(kind, { scopes: [], agents: both }, backup('zone-a'))).toEqual({ allowed: true });
+  });
+
+  it('counts an agent window set through the API as a drain: every able agent in one refuses, first by id', () => {
+    const both = [inWindow('agt_2', 'zone-a', 'two'), inWindow('agt_1', 'zone-a', 'one')];
+    expect(verdict(both, backup('zone-a'))).toEqual(refused('one'));
+    // Still narrower than the zone's and the global window.
+    expect(verdict(both, backup('zone-a'), [global, zoneA])).toEqual(refused('one'));
+  });
+
+  it('refuses a zone whose able agents are in maintenance either way, with the first agent’s message', () => {
+    // The first by id is in an API window, the other drained on its host, and the other way round.
+    expect(verdict([agent('agt_2', 'zone-a', 'two'), inWindow('agt_1', 'zone-a', 'one')], backup('zone-a'))).toEqual(
+      refused('one'),
+    );
+    expect(verdict([inWindow('agt_2', 'zone-a', 'two'), agent('agt_1', 'zone-a', 'one')], backup('zone-a'))).toEqual(
+      refused('one'),
+    );
+    // An agent in both: its API window's message, as its own maintenance state shows it.
+    const both = agent('agt_1', 'zone-a', 'host', [dummy], 'api');
+    expect(verdict([both, inWindow('agt_2', 'zone-a', 'two')], backup('zone-a'))).toEqual(refused('api'));
+  });
+
+  it('takes it while one able agent is in no window and not drained', () => {
+    expect(verdict([inWindow('agt_1', 'zone-a', 'one'), agent('agt_2', 'zone-a', null)], backup('zone-a'))).toEqual({
+      allowed: true,
+    });
+    // A window on an agent that cannot run the backup, or in another zone, does not count.
+    const agents = [
+      inWindow('agt_1', 'zone-a', 'one'),
+      agent('agt_2', 'zone-a', null, [{ name: 'restic', capabilities: ['backup'] }]),
+      agent('agt_3', 'zone-b', null),
+    ];
+    expect(verdict(agents, backup('zone-a', 'restic'))).toEqual({ allowed: true });
+    expect(verdict(agents, backup('zone-b'))).toEqual({ allowed: true });
+  });
+
+  it('fails a queued backup of a zone whose every able agent is in an API window', () => {
+    const agents = [inWindow('agt_1', 'zone-a', 'one'), inWindow('agt_2', 'zone-a', 'two')];
+    const b = { kind: 'backup' as const, zone: 'zone-a', pinnedAgentId: null, plugin: 'dummy' };
+    expect(admitQueued([b], { scopes: [], agents })).toEqual({
+      admitted: [],
+      refused: [{ task: b, message: 'one' }],
+      waiting: [],
+    });
   });
 
   it('fails such a backup waiting in the queue, and places the zone’s other work', () => {

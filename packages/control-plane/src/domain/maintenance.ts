@@ -8,8 +8,9 @@
  * deletes, prunes and provider-schedule changes wait in the queue until it ends (they reach the
  * backup system, which is being serviced); everything else (restores, restore-volume, listings,
  * syncs, preflights, power state) keeps working. A scope is ready once none of the work it holds
- * back runs in it. A zone where an operator drained, on its host, every agent able to run a backup
- * stops that backup as a zone in maintenance would, with a drain's message.
+ * back runs in it. A zone whose every agent able to run a backup is in maintenance (its own window
+ * set through the API, or a drain an operator set on its host) stops that backup as a zone in
+ * maintenance would, with an agent's message.
  */
 import { HELD_BY_MAINTENANCE } from '@cairn/proto/vocabulary';
 import type { TaskKind } from './task.js';
@@ -37,11 +38,16 @@ export interface BackupPlace extends WorkPlace {
   plugin: string;
 }
 
-/** An agent as admission sees it: its zone, the plugins its last hello named, and its host's drain. */
+/**
+ * An agent as admission sees it: its zone, the plugins its last hello named, its own window set
+ * through the API and its host's drain.
+ */
 export interface ZoneAgent {
   id: string;
   zone: string;
   plugins: readonly { name: string; capabilities: readonly string[] }[];
+  /** The message of its own window set through the API (`PUT /v1/agents/{id}/maintenance`) while on; null when off. */
+  apiWindow: string | null;
   /** The message of the drain an operator set on its host (`cairn-agent drain`); null when none. */
   hostDrain: string | null;
 }
@@ -51,8 +57,9 @@ export interface ActiveMaintenance {
   /** The scopes in maintenance: those set through the API, and each agent drained on its host. */
   scopes: readonly Maintenance[];
   /**
-   * The agents (enrolled, not deleted) of every zone where at least one agent is drained on its
-   * host; other zones' agents are left out, since nothing is drained there.
+   * The agents (enrolled, not deleted) of every zone where at least one agent is in maintenance
+   * (its own API window, or drained on its host); other zones' agents are left out, since none of
+   * them is.
    */
   agents: readonly ZoneAgent[];
 }
@@ -88,35 +95,49 @@ export function covering(active: readonly Maintenance[], place: WorkPlace): Main
 export type Admission = { allowed: true } | { allowed: false; code: typeof MAINTENANCE_CODE; message: string };
 
 /**
- * The drain that keeps unpinned work of `kind` from its whole zone: the zone has agents whose
- * plugin `place.plugin` can do `kind`, and an operator drained every one of them on its host (online
- * or not: the drain holds on the host until `cairn-agent undrain`). Its message is the first such
- * agent's, by id. None when one of them is not drained, or when no agent there runs the plugin
- * (the work then waits for one, as it would without any drain).
+ * An agent's own maintenance message, or null when it is in none: its window set through the API
+ * when on, else its host's drain (the order its maintenance state shows them in, see
+ * {@link agentMaintenance}).
  */
-export function hostDrainedZone(agents: readonly ZoneAgent[], kind: TaskKind, place: BackupPlace): Maintenance | null {
+function ownMaintenance(agent: ZoneAgent): string | null {
+  return agent.apiWindow ?? agent.hostDrain;
+}
+
+/**
+ * The agents' maintenance that keeps unpinned work of `kind` from its whole zone: the zone has
+ * agents whose plugin `place.plugin` can do `kind`, and every one of them is in maintenance, in a
+ * window set through the API or drained by an operator on its host (online or not: a drain holds
+ * on the host until `cairn-agent undrain`), in any mix. Its message is the first such agent's, by
+ * id (that agent's API window's when it has both). None when one of them is in no maintenance, or
+ * when no agent there runs the plugin (the work then waits for one, as it would without any).
+ */
+export function zoneAgentsInMaintenance(
+  agents: readonly ZoneAgent[],
+  kind: TaskKind,
+  place: BackupPlace,
+): Maintenance | null {
   const able = agents
     .filter(
       (a) => a.zone === place.zone && a.plugins.some((p) => p.name === place.plugin && p.capabilities.includes(kind)),
     )
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const [first] = able;
-  if (!first || able.some((a) => a.hostDrain === null)) return null;
-  return { scope: { kind: 'agent', agentId: first.id }, message: first.hostDrain! };
+  if (!first || able.some((a) => ownMaintenance(a) === null)) return null;
+  return { scope: { kind: 'agent', agentId: first.id }, message: ownMaintenance(first)! };
 }
 
 /**
  * May a task of `kind` start at `place`? Only backups are stopped: by a scope covering the place,
- * or, unpinned, by its zone's every able agent being drained on its host ({@link hostDrainedZone}).
+ * or, unpinned, by its zone's every able agent being in maintenance ({@link zoneAgentsInMaintenance}).
  * The message the tenant sees is the narrowest's (an agent's own notice says more than the global
- * one; a drain of the whole zone's agents counts as agent-wide).
+ * one; the whole zone's agents in maintenance counts as agent-wide).
  *
  * @example admission('backup', { scopes: [{ scope: { kind: 'global' }, message: 'm' }], agents: [] }, { zone: 'z', agentId: null, plugin: 'p' })
  * // → { allowed: false, code: 'maintenance', message: 'm' }
  */
 export function admission(kind: TaskKind, active: ActiveMaintenance, place: BackupPlace): Admission {
   if (!STOPPED_BY_MAINTENANCE.includes(kind)) return { allowed: true };
-  const drained = place.agentId === null ? hostDrainedZone(active.agents, kind, place) : null;
+  const drained = place.agentId === null ? zoneAgentsInMaintenance(active.agents, kind, place) : null;
   const narrowest = drained ?? covering(active.scopes, place)[0];
   return narrowest ? { allowed: false, code: MAINTENANCE_CODE, message: narrowest.message } : { allowed: true };
 }
@@ -217,9 +238,9 @@ export interface QueuedWork {
 /**
  * Splits queued work into what may be placed, what maintenance fails at once (a backup, with the
  * message) and what it keeps queued for now (a delete, a prune, a schedule change). Unpinned work
- * has no agent yet: only global and zone scopes cover it, and a zone whose every able agent is
- * drained on its host ({@link admission}); agents in maintenance are otherwise passed over when it
- * is placed (see {@link agentTakesBackups}).
+ * has no agent yet: only global and zone scopes cover it, and a zone whose every able agent is in
+ * maintenance ({@link admission}); agents in maintenance are otherwise passed over when it is
+ * placed (see {@link agentTakesBackups}).
  */
 export function admitQueued<T extends QueuedWork>(
   queued: readonly T[],

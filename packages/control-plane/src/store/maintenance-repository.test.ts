@@ -168,7 +168,7 @@ describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
     expect(global).toHaveLength(1);
   });
 
-  it('global touches every tenant; active lists API scopes, host drains and the agents of zones with one', async () => {
+  it('global touches every tenant; active lists API scopes, host drains and the agents of zones with an agent in either', async () => {
     await maintenance.set({ kind: 'global' }, { enabled: true, message: 'all' }, actor, Date.now());
     expect((await events.list(0, 1000, otherTenant)).filter((e) => e.type === 'maintenance.enabled')).toHaveLength(1);
     const agent = (id: string, zone: string, drainMessage: string | null, revokedAt: number | null = null) => ({
@@ -200,22 +200,33 @@ describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
         agent('agt_d3', 'zd', '', Date.now()),
         agent('agt_e1', 'ze', null),
         agent('agt_f1', 'zf', ''),
+        agent('agt_g1', 'zg', null),
+        agent('agt_g2', 'zg', null),
+        agent('agt_h1', 'zh', null),
+        agent('agt_i1', 'zi', null, Date.now()),
       ])
       .execute();
+    // Agent windows set through the API: on (one also drained on its host), turned off again, on a deleted agent.
+    const window = (agentId: string, enabled: boolean, message: string) =>
+      maintenance.set({ kind: 'agent', agentId }, { enabled, message }, actor, Date.now());
+    await window('agt_g1', true, 'api work');
+    await window('agt_d1', true, 'api on a drained agent');
+    await window('agt_h1', true, 'over');
+    await window('agt_h1', false, 'over');
+    await window('agt_i1', true, 'deleted');
     const active = await maintenance.active();
     expect(active.scopes).toContainEqual({ scope: { kind: 'global' }, message: 'all' });
     expect(active.scopes).toContainEqual({ scope: { kind: 'agent', agentId: 'agt_s' }, message: 'agent work' });
     expect(active.scopes).toContainEqual({ scope: { kind: 'agent', agentId: 'agt_d1' }, message: 'host work' });
-    // The agents of the zones with a host drain (none deleted), by id; a blank message is the default.
+    // The agents of the zones with a host drain or an agent's API window on (none deleted), by id,
+    // with both messages; a blank drain message is the default.
+    const dummy = [expect.objectContaining({ name: 'dummy' })];
     expect(active.agents).toEqual([
-      { id: 'agt_d1', zone: 'zd', plugins: [expect.objectContaining({ name: 'dummy' })], hostDrain: 'host work' },
-      { id: 'agt_d2', zone: 'zd', plugins: [expect.objectContaining({ name: 'dummy' })], hostDrain: null },
-      {
-        id: 'agt_f1',
-        zone: 'zf',
-        plugins: [expect.objectContaining({ name: 'dummy' })],
-        hostDrain: DEFAULT_MAINTENANCE_MESSAGE,
-      },
+      { id: 'agt_d1', zone: 'zd', plugins: dummy, apiWindow: 'api on a drained agent', hostDrain: 'host work' },
+      { id: 'agt_d2', zone: 'zd', plugins: dummy, apiWindow: null, hostDrain: null },
+      { id: 'agt_f1', zone: 'zf', plugins: dummy, apiWindow: null, hostDrain: DEFAULT_MAINTENANCE_MESSAGE },
+      { id: 'agt_g1', zone: 'zg', plugins: dummy, apiWindow: 'api work', hostDrain: null },
+      { id: 'agt_g2', zone: 'zg', plugins: dummy, apiWindow: null, hostDrain: null },
     ]);
     await maintenance.set({ kind: 'global' }, { enabled: false, message: 'all' }, actor, Date.now());
     expect((await events.list(0, 1000, otherTenant)).filter((e) => e.type === 'maintenance.disabled')).toHaveLength(1);

@@ -67,27 +67,45 @@ export async function apiMaintenance(db: Reader): Promise<Maintenance[]> {
  * Maintenance now: every scope turned on through the API, and each agent drained by an operator on
  * its host (`cairn-agent drain`, as its last hello said, whether it is connected now or not), which
  * counts as that agent's maintenance with the agent's message; with the agents of every zone where
- * one is so drained (for admission to tell whether all of them are). One query for the agents.
+ * one is in maintenance (its own API window on, or drained on its host), each with its window's and
+ * its drain's message (for admission to tell whether all of them are). One query for the agents.
  */
 export async function activeMaintenance(db: Reader): Promise<ActiveMaintenance> {
   const api = await apiMaintenance(db);
   const rows = await db
     .selectFrom('agents')
-    .select(['id', 'zone', 'plugins', 'draining', 'drainMessage'])
-    .where('revokedAt', 'is', null)
-    .where('zone', 'in', (eb) =>
-      eb
-        .selectFrom('agents as drained')
-        .select('drained.zone')
-        .where('drained.draining', '=', 1)
-        .where('drained.revokedAt', 'is', null),
+    .leftJoin('maintenanceScopes as window', (join) =>
+      join.onRef('window.agentId', '=', 'agents.id').on('window.kind', '=', 'agent').on('window.enabled', '=', 1),
     )
-    .orderBy('id')
+    .select(['agents.id', 'agents.zone', 'agents.plugins', 'agents.draining', 'agents.drainMessage', 'window.message'])
+    .where('agents.revokedAt', 'is', null)
+    .where('agents.zone', 'in', (eb) =>
+      eb
+        .selectFrom('agents as held')
+        .select('held.zone')
+        .where('held.revokedAt', 'is', null)
+        .where((w) =>
+          w.or([
+            w('held.draining', '=', 1),
+            w(
+              'held.id',
+              'in',
+              w
+                .selectFrom('maintenanceScopes as on')
+                .select('on.agentId')
+                .where('on.kind', '=', 'agent')
+                .where('on.enabled', '=', 1),
+            ),
+          ]),
+        ),
+    )
+    .orderBy('agents.id')
     .execute();
   const agents = rows.map((a) => ({
     id: a.id,
     zone: a.zone,
     plugins: JSON.parse(a.plugins) as AgentPlugin[],
+    apiWindow: a.message,
     hostDrain: a.draining === 1 ? a.drainMessage || DEFAULT_MAINTENANCE_MESSAGE : null,
   }));
   const local = agents.flatMap((a) =>

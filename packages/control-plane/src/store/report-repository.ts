@@ -264,8 +264,8 @@ export class ReportRepository {
   /**
    * What a refusal does. A backup refused because the agent drains fails with code `maintenance`
    * and the message when a scope in maintenance covers it (its zone, the agent it is pinned to,
-   * global; a drain set on the agent's host counts for that agent, and, unpinned, for the zone
-   * once every agent there able to run it is so drained); otherwise it goes back to the
+   * global; a drain set on the agent's host counts for that agent, and, unpinned, the zone counts
+   * once every agent there able to run it is in maintenance); otherwise it goes back to the
    * queue, where placement passes over agents in maintenance. The hello, not a refusal, says
    * whether an agent is drained on its host.
    */
