@@ -7,7 +7,7 @@ export const CloseCodes = {
   INVALID_PAYLOAD: 1007,
   POLICY_VIOLATION: 1008,
   MESSAGE_TOO_BIG: 1009,
-  /** The agent closes its own session to send a fresh hello (its drain state changed). */
+  /** The agent closes its own session to send a fresh hello (its state changed; a control plane without AgentState). */
   REHELLO: 4001,
 } as const;
 
