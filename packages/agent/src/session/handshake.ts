@@ -14,7 +14,16 @@ export const CloseCodes = {
 export type SessionPhase = 'awaiting-welcome' | 'ready';
 
 /** Frames only an agent may send. */
-const AGENT_ONLY: ReadonlySet<FrameKind> = new Set(['hello', 'accepted', 'rejected', 'progress', 'event', 'result']);
+const AGENT_ONLY: ReadonlySet<FrameKind> = new Set([
+  'hello',
+  'accepted',
+  'rejected',
+  'progress',
+  'event',
+  'result',
+  'agentState',
+  'credentialStored',
+]);
 
 export type FrameVerdict = { ok: true } | { ok: false; closeCode: number; reason: string };
 
