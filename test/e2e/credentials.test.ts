@@ -14,6 +14,7 @@ import {
   type Proc,
 } from '@cairn/test-harness/processes';
 import { protectInstance, waitForTask } from '@cairn/test-harness/scenario';
+import { upgradeStatus } from '@cairn/test-harness/raw-agent';
 import { waitFor } from '@cairn/test-harness/wait';
 
 const SECRET_KEY = 'b'.repeat(64);
@@ -25,27 +26,6 @@ function storedCredential(stateDir: string): { agentId: string; credential: stri
     credential: string;
     zone: string;
   };
-}
-
-/** The HTTP status of an agent WebSocket upgrade with `credential` (101 when accepted). */
-function upgradeStatus(url: string, credential: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/agent`, {
-      headers: { authorization: `Bearer ${credential}` },
-    });
-    ws.on('unexpected-response', (_req, res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-      ws.terminate();
-    });
-    ws.on('upgrade', () => {
-      resolve(101);
-      ws.terminate();
-    });
-    ws.on('error', (err) => {
-      if (!String(err.message).includes('closed before')) reject(err);
-    });
-  });
 }
 
 /**
@@ -244,7 +224,7 @@ describe.each(backends)('revoking and rotating credentials (%s)', (backend) => {
     expect((await admin.expect(200, 'GET', `/v1/tasks/${task.id}`)).agentId).toBe(agentId);
   });
 
-  it('rotates an agent credential: the agent stores the new one and reconnects with it, the old one is then refused, and it keeps working after a restart', async () => {
+  it('rotates an agent credential: the agent stores the new one and says so, the old one is then refused, and it keeps working after a restart', async () => {
     const db = await database();
     const cp = await controlPlane(db);
     const admin = new Api(cp.url, ADMIN_TOKEN);
@@ -256,7 +236,7 @@ describe.each(backends)('revoking and rotating credentials (%s)', (backend) => {
     expect(requested.credential).toMatchObject({ rotation: 'pending', requestedAt: expect.any(String) });
     let agent = track(await startAgent(stateDir));
     await agent.waitForLog(
-      (l) => l['msg'] === 'agent credential rotated and saved; reconnecting with the new one',
+      (l) => l['msg'] === 'agent credential rotated and saved; the next connection uses it',
       'rotation',
     );
     const view = await waitFor(async () => {

@@ -190,7 +190,7 @@ describe.each(backends)('a drain set by an operator on the agent host (%s)', (ba
     const [b1, b2] = [agents.b1!, agents.b2!];
     const p = await protectInstance(api, 'zone-2', { config: { durationMs: 200, steps: 2 } });
 
-    // Drained while running: the agent reconnects to tell the control plane.
+    // Drained while running: the agent tells the control plane on its session.
     await drain(b1, 'b1 reboot');
     await shown(b1, true);
     for (let i = 0; i < 3; i++) expect(await backupOn(p.instanceId)).toBe(b2.agentId);

@@ -13,6 +13,27 @@ export function agentCredential(stateDir: string): { agentId: string; credential
   };
 }
 
+/** The HTTP status of an agent WebSocket upgrade with `credential` (101 when accepted). */
+export function upgradeStatus(url: string, credential: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/agent`, {
+      headers: { authorization: `Bearer ${credential}` },
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.on('upgrade', () => {
+      resolve(101);
+      ws.terminate();
+    });
+    ws.on('error', (err) => {
+      if (!String(err.message).includes('closed before')) reject(err);
+    });
+  });
+}
+
 export const DUMMY_PLUGIN: wire.IPluginInfo = {
   name: '@cairn/plugin-dummy',
   version: '0.0.0',

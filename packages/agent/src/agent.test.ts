@@ -4,6 +4,7 @@ import { definePlugin, SDK_API_VERSION } from '@cairn/plugin-sdk';
 import { inspectPlugin, loadPlugin } from '@cairn/plugin-sdk/host';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AGENT_PACKAGES } from './plugins.js';
+import { readCredential } from './state/credential.js';
 import { readDrain, readServerDrain, writeDrain } from './state/drain.js';
 import { enrollForTest, startTestAgent, type TestAgent } from './testing/agents.js';
 import { FakeControlPlane } from './testing/fake-control-plane.js';
@@ -213,7 +214,7 @@ describe('agent session', () => {
     expect(cp.sessions[0]?.closed).toBe(true);
   });
 
-  it('refuses backups while drained locally, runs restores, and reconnects to report the drain', async () => {
+  it('refuses backups while drained locally, runs restores, and reconnects to report the drain to a control plane without AgentState', async () => {
     await start();
     await cp.waitForSession(0);
     writeDrain(dir, { enabled: true, message: 'disk swap until 18:00', source: 'local' });
@@ -419,7 +420,7 @@ describe("the control plane's frame limit (welcome.max_frame_bytes)", () => {
 });
 
 describe('graceful shutdown', () => {
-  it('re-hellos as shutting down, refuses new tasks with SHUTTING_DOWN, lets the running one succeed', async () => {
+  it('re-hellos as shutting down to a control plane without AgentState, refuses new tasks with SHUTTING_DOWN, lets the running one succeed', async () => {
     const { agent } = await start();
     await cp.waitForSession(0);
     cp.send(dummyBackup('tsk_running', { durationMs: 1500, steps: 3 }));
@@ -435,5 +436,55 @@ describe('graceful shutdown', () => {
     expect(await stopped).toEqual({ interrupted: 0, unacknowledged: 0 });
     expect((await cp.waitForReport('tsk_running', 'result')).frame.result?.ok?.backup?.externalId).toBeTruthy();
     running = undefined;
+  });
+});
+
+describe('state reported on the live session (the welcome says accepts_agent_state)', () => {
+  beforeEach(async () => {
+    await cp.close();
+    cp = await FakeControlPlane.start({ heartbeatIntervalMs: 2_000, acceptsAgentState: true });
+  });
+  const states = (n: number) => cp.sessions[n]!.frames.filter((f) => f.body === 'agentState').map((f) => f.agentState);
+
+  it('a local drain and undrain go out as AgentState frames, without a new session', async () => {
+    await start();
+    const session = await cp.waitForSession(0);
+    writeDrain(dir, { enabled: true, message: 'disk swap until 18:00', source: 'local' });
+    await waitFor(() => states(0).length === 1 || undefined, 'the drain to be reported');
+    writeDrain(dir, { enabled: false, message: '', source: 'local' });
+    await waitFor(() => states(0).length === 2 || undefined, 'the undrain to be reported');
+    expect(states(0)).toMatchObject([
+      { draining: true, drainMessage: 'disk swap until 18:00', shuttingDown: false },
+      { draining: false, drainMessage: '', shuttingDown: false },
+    ]);
+    expect(session.closed).toBe(false);
+    expect(cp.sessions).toHaveLength(1);
+  });
+
+  it('a shutdown goes out as an AgentState frame before the session closes', async () => {
+    const { agent } = await start();
+    const session = await cp.waitForSession(0);
+    expect(await agent.shutdown({ graceMs: 5_000 })).toEqual({ interrupted: 0, unacknowledged: 0 });
+    running = undefined;
+    expect(states(0)).toMatchObject([{ draining: false, shuttingDown: true }]);
+    expect(session.closeCode).toBe(1001);
+    expect(cp.sessions).toHaveLength(1);
+  });
+
+  it('a rotated credential is stored, then acknowledged with CredentialStored on the same session', async () => {
+    await start();
+    const session = await cp.waitForSession(0);
+    cp.send({ credential: { credential: 'rotated-credential' } });
+    const stored = await waitFor(
+      () => session.frames.find((f) => f.body === 'credentialStored'),
+      'the CredentialStored frame',
+    );
+    expect(stored.credentialStored).toEqual({ credential: 'rotated-credential' });
+    expect(readCredential(dir)?.credential).toBe('rotated-credential');
+    expect(session.closed).toBe(false);
+    // The next session authenticates with the new credential.
+    cp.credential = 'rotated-credential';
+    cp.dropAll();
+    await cp.waitForSession(1);
   });
 });

@@ -3,10 +3,9 @@ import type { PluginIsolation, PluginRegistry } from '@cairn/plugin-sdk/host';
 import { FailureCodes } from '@cairn/proto/vocabulary';
 import type { Logger } from './logger.js';
 import { Executor, JOURNAL_RETENTION_MS } from './executor/executor.js';
-import { AgentConnection, type ServerFrame } from './session/connection.js';
+import { AgentConnection, type ServerFrame, type Welcome } from './session/connection.js';
 import { buildHello } from './session/handshake.js';
 import { ReportOutbox } from './session/outbox.js';
-import type { Pace } from './session/pacing.js';
 import type { BackoffPolicy } from './session/reconnect.js';
 import { Spool } from './spool/spool.js';
 import { writeCredential, type AgentCredential } from './state/credential.js';
@@ -43,6 +42,12 @@ export interface AgentOptions {
 /** How long, after running tasks were interrupted, the agent waits for its spool to be acknowledged. */
 export const FLUSH_AFTER_INTERRUPT_MS = 2_000;
 
+/** What the agent reported of its own state (see {@link Agent}'s `reportState`). */
+interface ReportedState {
+  drain: Pick<DrainRecord, 'enabled' | 'message'>;
+  shuttingDown: boolean;
+}
+
 export interface ShutdownOutcome {
   /** Tasks that did not finish within the grace (or before a second signal). */
   interrupted: number;
@@ -70,16 +75,16 @@ export class Agent {
   readonly connection: AgentConnection;
   private readonly outbox: ReportOutbox;
   private readonly log: Logger;
-  /** The operator's drain as the control plane last heard it from us (in the hello). */
-  private reportedDrain: Pick<DrainRecord, 'enabled' | 'message'> | undefined;
+  /** The operator's drain and the shutdown as the control plane last heard them from us. */
+  private reported: ReportedState | undefined;
+  /** The session's control plane takes AgentState and CredentialStored frames (its welcome said so). */
+  private liveState = false;
   private disconnectTimer: NodeJS.Timeout | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private started = false;
   /** The identity in use; a rotation replaces its credential. */
   private credential: AgentCredential;
-  /** Whether the last hello said the agent is shutting down. */
-  private reportedShutdown = false;
   /** Ends a shutdown's wait for the running tasks (a second signal). */
   private cutShutdownShort: () => void = () => {};
   private flushing = false;
@@ -182,9 +187,8 @@ export class Agent {
       { running: this.executor.busy, graceMs: options.graceMs },
       'agent shutting down: new tasks are refused, running ones may finish',
     );
-    // The hello is where the protocol carries the agent's state; onReady re-hellos too if the
-    // session being set up right now already sent an older one.
-    this.reportShutdown();
+    // onReady reports it too if the session being set up right now already sent an older hello.
+    this.reportState();
     let graceTimer: NodeJS.Timeout | undefined;
     const cutShort = new Promise<'grace' | 'interrupt'>((resolve) => {
       this.cutShutdownShort = () => resolve('interrupt');
@@ -241,18 +245,39 @@ export class Agent {
     await this.connection.stop();
   }
 
-  /** Makes the control plane hear that the agent is shutting down (with a fresh hello). */
-  private reportShutdown(): void {
-    if (this.connection.isReady && this.reportedShutdown !== this.executor.shuttingDown)
-      this.connection.restart('the agent is shutting down; reconnecting to say so');
+  /** The state the control plane must hear: only the operator's drain (it knows its own) and the shutdown. */
+  private stateNow(): ReportedState {
+    const { enabled, message } = this.drain.local;
+    return { drain: { enabled, message }, shuttingDown: this.executor.shuttingDown };
+  }
+
+  /**
+   * Tells the control plane of a session that is up the state it has not heard yet: in an
+   * AgentState frame, or, to a control plane that does not take one, with a fresh hello.
+   */
+  private reportState(): void {
+    if (!this.connection.isReady || !this.reported) return;
+    const now = this.stateNow();
+    if (sameDrain(now.drain, this.reported.drain) && now.shuttingDown === this.reported.shuttingDown) return;
+    if (!this.liveState) {
+      this.connection.restart('the agent state (local drain, shutdown) changed; reconnecting to report it');
+      return;
+    }
+    this.connection.send({
+      agentState: {
+        draining: now.drain.enabled,
+        drainMessage: now.drain.enabled ? drainMessage(now.drain) : '',
+        shuttingDown: now.shuttingDown,
+      },
+    });
+    this.reported = now;
   }
 
   private hello() {
     this.drain.refresh();
-    // The hello carries only the operator's drain: the control plane knows its own.
-    const drain = this.drain.local;
-    this.reportedDrain = { enabled: drain.enabled, message: drain.message };
-    this.reportedShutdown = this.executor.shuttingDown;
+    const state = this.stateNow();
+    this.reported = state;
+    const drain = state.drain;
     return buildHello({
       agentId: this.opts.credential.agentId,
       zone: this.opts.credential.zone,
@@ -263,16 +288,12 @@ export class Agent {
       running: this.executor.running(),
       draining: drain.enabled,
       drainMessage: drainMessage(drain),
-      shuttingDown: this.executor.shuttingDown,
+      shuttingDown: state.shuttingDown,
     });
   }
 
-  private onReady(welcome: {
-    sessionId: string;
-    heartbeatIntervalMs: number;
-    pace: Pace | null;
-    maxFrameBytes: number;
-  }): void {
+  private onReady(welcome: Welcome): void {
+    this.liveState = welcome.acceptsAgentState;
     clearTimeout(this.disconnectTimer);
     this.disconnectTimer = undefined;
     const pending = this.spool.pending();
@@ -288,12 +309,9 @@ export class Agent {
     );
     this.outbox.start(welcome.pace, pending, welcome.maxFrameBytes);
     this.recordStatus(() => this.status.connected(welcome.sessionId));
-    // The drain may have changed between the hello and the welcome.
+    // The drain or the shutdown may have changed between the hello and the welcome.
     this.drain.refresh();
-    if (this.reportedDrain && !sameDrain(this.drain.local, this.reportedDrain)) {
-      this.connection.restart('the local drain state changed; reconnecting to report it');
-    }
-    this.reportShutdown();
+    this.reportState();
   }
 
   private onFrame(frame: ServerFrame): void {
@@ -325,7 +343,8 @@ export class Agent {
    * The control plane rotated this agent's credential. It is on disk (atomically replacing
    * agent.json) before it is used: a crash before the write leaves the old one, which keeps
    * working until the control plane has seen the new one; a crash after leaves the new one, which
-   * already works. Then the agent reconnects with it, which retires the old one.
+   * already works. Then it tells the control plane, which retires the old one; one that does not
+   * take that frame hears it from the agent reconnecting with the new credential.
    */
   private onRotatedCredential(credential: string): void {
     if (!credential || credential === this.credential.credential) return;
@@ -339,6 +358,11 @@ export class Agent {
     }
     this.credential = next;
     this.connection.setCredential(credential);
+    if (this.liveState) {
+      this.log.info('agent credential rotated and saved; the next connection uses it');
+      this.connection.send({ credentialStored: { credential } });
+      return;
+    }
     this.log.info('agent credential rotated and saved; reconnecting with the new one');
     this.connection.restart('switching to the rotated credential');
   }
@@ -376,10 +400,7 @@ export class Agent {
       },
       record.enabled ? 'agent drained locally; new backups are refused' : 'local drain lifted',
     );
-    // The hello is the only place the protocol carries the agent's drain state.
-    if (this.connection.isReady && this.reportedDrain && !sameDrain(record, this.reportedDrain)) {
-      this.connection.restart('the local drain state changed; reconnecting to report it');
-    }
+    this.reportState();
   }
 
   /** The status file is for humans: failing to write it is logged and never stops the agent. */

@@ -25,7 +25,7 @@ export interface ConnectionHandlers {
   /** The first frame of a new session. */
   hello(): wire.IAgentHello;
   /** The control plane welcomed the session; frames may flow, reports at `pace`. */
-  ready(welcome: { sessionId: string; heartbeatIntervalMs: number; pace: Pace | null; maxFrameBytes: number }): void;
+  ready(welcome: Welcome): void;
   /** Assign, cancel, drain, ack or a rotated credential (heartbeats and the handshake are handled here). */
   frame(frame: ServerFrame): void;
   /** A welcomed session ended. */
@@ -46,6 +46,16 @@ export interface ConnectionOptions {
   backoff?: BackoffPolicy;
   /** How a wss:// control plane proves who it is (chosen at enrollment); unset: the system CAs. */
   trust?: ServerTrust;
+}
+
+/** What the agent takes from a welcome. */
+export interface Welcome {
+  sessionId: string;
+  heartbeatIntervalMs: number;
+  pace: Pace | null;
+  maxFrameBytes: number;
+  /** The control plane applies AgentState and CredentialStored frames (older ones close the session on them). */
+  acceptsAgentState: boolean;
 }
 
 type Phase = 'idle' | 'connecting' | 'awaiting-welcome' | 'ready' | 'closing';
@@ -254,6 +264,7 @@ export class AgentConnection {
       heartbeatIntervalMs: intervalMs,
       pace: paceFor(welcome),
       maxFrameBytes: sendLimit(welcome),
+      acceptsAgentState: welcome.acceptsAgentState === true,
     });
   }
 

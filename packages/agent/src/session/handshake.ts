@@ -7,14 +7,23 @@ export const CloseCodes = {
   INVALID_PAYLOAD: 1007,
   POLICY_VIOLATION: 1008,
   MESSAGE_TOO_BIG: 1009,
-  /** The agent closes its own session to send a fresh hello (its drain state changed). */
+  /** The agent closes its own session to send a fresh hello (its state changed; a control plane without AgentState). */
   REHELLO: 4001,
 } as const;
 
 export type SessionPhase = 'awaiting-welcome' | 'ready';
 
 /** Frames only an agent may send. */
-const AGENT_ONLY: ReadonlySet<FrameKind> = new Set(['hello', 'accepted', 'rejected', 'progress', 'event', 'result']);
+const AGENT_ONLY: ReadonlySet<FrameKind> = new Set([
+  'hello',
+  'accepted',
+  'rejected',
+  'progress',
+  'event',
+  'result',
+  'agentState',
+  'credentialStored',
+]);
 
 export type FrameVerdict = { ok: true } | { ok: false; closeCode: number; reason: string };
 

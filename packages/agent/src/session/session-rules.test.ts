@@ -17,6 +17,8 @@ describe('session rules', () => {
     { phase: 'ready', kind: 'heartbeat', ok: true },
     { phase: 'ready', kind: 'hello', ok: false, closeCode: 1008 },
     { phase: 'ready', kind: 'result', ok: false, closeCode: 1008 },
+    { phase: 'ready', kind: 'agentState', ok: false, closeCode: 1008 },
+    { phase: 'ready', kind: 'credentialStored', ok: false, closeCode: 1008 },
   ] as const)('a $kind frame while $phase is ok=$ok', ({ phase, kind, ...expected }) => {
     expect(checkServerFrame(phase, kind, { protocolVersion: 1 })).toMatchObject(expected);
   });

@@ -36,6 +36,8 @@ export interface FakeOptions {
   credential?: string;
   /** The welcome's max_frame_bytes; like the real server, a larger frame closes the session (1009). */
   maxFrameBytes?: number;
+  /** The welcome's accepts_agent_state (default false: a control plane older than AgentState). */
+  acceptsAgentState?: boolean;
 }
 
 /**
@@ -113,6 +115,7 @@ export class FakeControlPlane {
               sessionId: `session-${session.index}`,
               heartbeatIntervalMs: this.opts.heartbeatIntervalMs ?? 1_000,
               maxFrameBytes: this.opts.maxFrameBytes ?? 1024 * 1024,
+              acceptsAgentState: this.opts.acceptsAgentState ?? false,
             },
           }),
         );

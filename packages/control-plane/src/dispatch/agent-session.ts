@@ -27,7 +27,7 @@ import {
   wireTime,
 } from '../domain/wire-limits.js';
 import type { Logger } from '../logger.js';
-import type { AgentHelloInfo } from '../store/agent-repository.js';
+import type { AgentHelloInfo, AgentStateInfo } from '../store/agent-repository.js';
 import type { Report } from '../store/report-repository.js';
 
 /** What a session needs from the rest of the control plane. */
@@ -42,6 +42,10 @@ export interface SessionHost {
   /** Called once, after a valid hello; the welcome has been sent. */
   onHello(session: AgentSession, hello: AgentHelloInfo, running: { taskId: string; attempt: number }[]): Promise<void>;
   onHeartbeat(session: AgentSession): Promise<void>;
+  /** The agent's drain or shutdown changed during the session (an AgentState frame, checked). */
+  onAgentState(session: AgentSession, state: AgentStateInfo): Promise<void>;
+  /** The agent stored its rotated `credential` (a CredentialStored frame, not empty). */
+  onCredentialStored(session: AgentSession, credential: string): Promise<void>;
   /** Stores a batch of reports; the session acknowledges them only after this resolves. */
   onReports(session: AgentSession, reports: Report[]): Promise<void>;
   onClose(session: AgentSession): Promise<void>;
@@ -76,13 +80,15 @@ export class AgentSession {
   private readonly budget: AgentBudget;
   /** Cancel frames already sent on this session, by `taskId:attempt` (only to avoid resending). */
   readonly cancelsSent = new Set<string>();
-  /** A rotated credential was already sent on this session. */
+  /** A rotated credential was already sent on this session (and the agent has not yet said it stored it). */
   credentialOffered = false;
   /** The maintenance drain last sent on this session (none yet: the next one is always sent). */
   drainSent: { enabled: boolean; message: string } | undefined;
   slots = 0;
   /** The largest frame the agent accepts, from its hello. */
   agentMaxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
+  /** The agent said it is shutting down (in its hello or an AgentState): it never takes that back. */
+  private shuttingDown = false;
 
   constructor(
     readonly agentId: string,
@@ -178,6 +184,13 @@ export class AgentSession {
         });
       case 'ack':
         return; // agents acknowledge drains; nothing to do yet
+      case 'agentState':
+        return this.onAgentState(env.agentState!);
+      case 'credentialStored': {
+        const { credential } = env.credentialStored!;
+        if (!credential) return this.fail(1008, 'credential_stored frame: credential is empty');
+        return this.enqueue(() => this.host.onCredentialStored(this, credential));
+      }
       default: {
         let report: Report | null;
         try {
@@ -227,6 +240,7 @@ export class AgentSession {
       throw err;
     }
     this.slots = hello.slots;
+    this.shuttingDown = hello.shuttingDown;
     if (hello.maxFrameBytes > 0) this.agentMaxFrameBytes = hello.maxFrameBytes;
     this.send({
       welcome: {
@@ -238,9 +252,23 @@ export class AgentSession {
         frameBurst: this.host.frameRate.burst,
         bytesPerSecond: this.host.byteRate.perSecond,
         byteBurst: this.host.byteRate.burst,
+        acceptsAgentState: true,
       },
     });
     this.enqueue(() => this.host.onHello(this, facts.info, facts.running));
+  }
+
+  /** Checked here, applied in order behind whatever the session handed on before it. */
+  private onAgentState(frame: Decoded<wire.AgentState.$Properties>): void {
+    let state: AgentStateInfo;
+    try {
+      state = stateFacts(frame, this.shuttingDown);
+    } catch (err) {
+      if (err instanceof WireViolation) return this.fail(1008, `agent_state frame: ${err.message}`);
+      throw err;
+    }
+    this.shuttingDown = state.shuttingDown;
+    this.enqueue(() => this.host.onAgentState(this, state));
   }
 
   /** Writes everything that arrived meanwhile in one batch, then acknowledges it. */
@@ -335,6 +363,21 @@ function helloFacts(
     },
     running,
   };
+}
+
+/**
+ * What an AgentState frame says, checked against the session: a shutdown is never withdrawn
+ * (it ends with the process), and a drain message comes only with a drain. The message is cut
+ * to its column as a hello's is.
+ */
+function stateFacts(frame: Decoded<wire.AgentState.$Properties>, shuttingDown: boolean): AgentStateInfo {
+  if (shuttingDown && !frame.shuttingDown)
+    throw new WireViolation(
+      'shutting_down is false after the agent said it is shutting down (a shutdown ends with the process)',
+    );
+  if (!frame.draining && frame.drainMessage !== '')
+    throw new WireViolation('drain_message is set but draining is false');
+  return { draining: frame.draining, drainMessage: boundText(frame.drainMessage), shuttingDown: frame.shuttingDown };
 }
 
 /**

@@ -12,7 +12,7 @@ import { AgentBudgets, type AgentBudget, type SessionVerdict } from '../domain/r
 import type { AgentCandidate } from '../domain/placement.js';
 import type { TaskKind } from '../domain/task.js';
 import type { Logger } from '../logger.js';
-import type { AgentHelloInfo, AgentRepository } from '../store/agent-repository.js';
+import type { AgentHelloInfo, AgentRepository, AgentStateInfo } from '../store/agent-repository.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import type { MaintenanceRepository } from '../store/maintenance-repository.js';
 import type { TaskRow } from '../store/schema.js';
@@ -408,6 +408,30 @@ export class Dispatcher implements SessionHost {
     await this.credentialCheck(session);
   }
 
+  /** Applied as a hello's state is: stored, and the next round places work by it. */
+  async onAgentState(session: AgentSession, state: AgentStateInfo): Promise<void> {
+    if (this.sessions.get(session.agentId) !== session) return;
+    const info = this.agentInfo.get(session.agentId);
+    if (info) Object.assign(info, state);
+    await this.agents.markState(session.agentId, session.sessionId, state);
+    this.log.info({ agentId: session.agentId, sessionId: session.sessionId, ...state }, 'agent state changed');
+    // Undrained: queued work may go to it now; drained: queued backups it was the last to take fail.
+    this.poke();
+  }
+
+  async onCredentialStored(session: AgentSession, credential: string): Promise<void> {
+    if (!(await this.agents.credentialStored(session.agentId, credential))) {
+      session.fail(1008, 'credential_stored frame: credential is not one this agent was sent');
+      return;
+    }
+    // A later rotation is offered on this same session.
+    session.credentialOffered = false;
+    this.log.info(
+      { agentId: session.agentId, sessionId: session.sessionId },
+      'agent stored its rotated credential; the previous one is retired',
+    );
+  }
+
   /**
    * Renews the agent's presence and leases, and acts on what the API changed meanwhile on any
    * replica: a deleted agent's session closes (false); a rotated credential is sent.
@@ -449,7 +473,7 @@ export class Dispatcher implements SessionHost {
     for (const e of outcome.ended) this.metrics?.tasksEnded.inc({ state: e.state });
     for (const e of outcome.ended)
       this.log.info({ taskId: e.taskId, state: e.state, agentId: session.agentId }, 'task ended');
-    // An agent that refuses backups because it drains says so in its next hello, or is in a
+    // An agent that refuses backups because it drains says so (AgentState, or its next hello), or is in a
     // maintenance scope the dispatcher reads each round: the refusal itself changes nothing.
     const info = this.agentInfo.get(session.agentId);
     // One that is shutting down is offered nothing (its fresh hello may still be on the way).

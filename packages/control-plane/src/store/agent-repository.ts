@@ -27,6 +27,19 @@ export interface AgentHelloInfo {
   shuttingDown: boolean;
 }
 
+/** The part of a hello an agent may also change during its session (an AgentState frame). */
+export type AgentStateInfo = Pick<AgentHelloInfo, 'draining' | 'drainMessage' | 'shuttingDown'>;
+
+/** The columns an agent's state is stored in. */
+function stateColumns(state: AgentStateInfo) {
+  return {
+    // `draining` lasts until the process exits: its next session says connected again.
+    state: state.shuttingDown ? ('draining' as const) : ('connected' as const),
+    draining: state.draining ? 1 : 0,
+    drainMessage: state.draining ? state.drainMessage : null,
+  };
+}
+
 export interface AgentView extends Omit<
   AgentRow,
   'plugins' | 'credentialHash' | 'draining' | 'pendingCredentialHash' | 'pendingCredentialEnc'
@@ -164,6 +177,17 @@ export class AgentRepository {
   }
 
   /**
+   * The agent says it stored `credential`: its pending one is promoted ({@link promoteCredential});
+   * its current one (promoted meanwhile) changes nothing. False for any other credential.
+   */
+  async credentialStored(agentId: string, credential: string, now = Date.now()): Promise<boolean> {
+    const found = await this.findByCredential(credential);
+    if (found?.agent.id !== agentId) return false;
+    if (found.pending) await this.promoteCredential(agentId, credential, now);
+    return true;
+  }
+
+  /**
    * Starts a credential rotation; false for an unknown or revoked agent. The new credential is
    * made once and kept (hashed, and sealed) until the agent uses it: a second request while one is
    * pending keeps it, since the agent may already have stored it and must be able to log in with it.
@@ -228,18 +252,26 @@ export class AgentRepository {
     await this.db
       .updateTable('agents')
       .set({
-        // `draining` lasts until the process exits: its next session says connected again.
-        state: hello.shuttingDown ? 'draining' : 'connected',
+        ...stateColumns(hello),
         sessionId,
         slots: hello.slots,
         plugins: JSON.stringify(hello.plugins),
         agentVersion: hello.agentVersion,
         hostname: hello.hostname,
-        draining: hello.draining ? 1 : 0,
-        drainMessage: hello.draining ? hello.drainMessage : null,
         lastSeenAt: now,
       })
       .where('id', '=', agentId)
+      .where('revokedAt', 'is', null)
+      .execute();
+  }
+
+  /** The agent's drain or shutdown changed during its session; only the current session may say so. */
+  async markState(agentId: string, sessionId: string, state: AgentStateInfo, now = Date.now()): Promise<void> {
+    await this.db
+      .updateTable('agents')
+      .set({ ...stateColumns(state), lastSeenAt: now })
+      .where('id', '=', agentId)
+      .where('sessionId', '=', sessionId)
       .where('revokedAt', 'is', null)
       .execute();
   }
