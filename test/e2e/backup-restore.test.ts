@@ -1,35 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
+import { backends } from '@cairn/test-harness/databases';
+import type { ControlPlaneProc } from '@cairn/test-harness/processes';
 import { protectInstance, waitForTask } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 
 describe.each(backends)('backup and restore end to end (%s)', (backend) => {
-  let db: TestDatabase;
+  const stack = withStack(backend, { agents: [{ name: 'host-1' }] });
   let cp: ControlPlaneProc;
-  let agent: Proc;
   let api: Api;
   let agentId: string;
 
-  beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    api = new Api(cp.url, cp.adminToken);
-    const enrolled = await enrollAgent(cp, 'zone-a', 'host-1');
-    agentId = enrolled.agentId;
-    agent = await startAgent(enrolled.stateDir);
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
+  beforeAll(() => {
+    ({ cp, admin: api } = stack);
+    agentId = stack.agent.agentId;
   });
 
   it('reports the enrolled agent with its plugin and capabilities', async () => {

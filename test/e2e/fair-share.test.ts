@@ -1,13 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { describe, expect, it } from 'vitest';
+import { backends } from '@cairn/test-harness/databases';
+import { withStack, type Tenant } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 interface TaskRow {
@@ -20,25 +13,10 @@ interface TaskRow {
 
 // One agent with one slot: every dispatch is one slot turn, and their order is the whole story.
 describe.each(backends)('fair share between tenants at equal priority (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
-  let agent: Proc;
-  let admin: Api;
-
-  beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    admin = new Api(cp.url, cp.adminToken);
-    agent = await startAgent((await enrollAgent(cp, 'zone-f', 'host-f')).stateDir, { slots: 1 });
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
-  });
+  const stack = withStack(backend, { agents: [{ zone: 'zone-f', name: 'host-f', slots: 1 }] });
 
   it('a tenant whose job of 8 is running gets the next slot only after another tenant’s job got one', async () => {
+    const { admin } = stack;
     const provider = await admin.expect(201, 'POST', '/v1/zones/zone-f/providers', {
       name: 'fair',
       plugin: '@cairn/plugin-dummy',
@@ -52,16 +30,9 @@ describe.each(backends)('fair share between tenants at equal priority (%s)', (ba
       allowAdhoc: true,
       allowUserSchedules: true,
     });
-    const tenants: { id: string; api: Api }[] = [];
-    for (const name of ['flood', 'small']) {
-      const id = (await admin.expect(201, 'POST', '/v1/tenants', { name })).id as string;
-      await admin.expect(201, 'POST', `/v1/offerings/${offering.id}/grants`, { tenantId: id });
-      const token = (await admin.expect(201, 'POST', `/v1/tenants/${id}/tokens`, { role: 'tenant-admin', name }))
-        .token as string;
-      tenants.push({ id, api: new Api(cp.url, token) });
-    }
-    const [flood, small] = tenants as [(typeof tenants)[0], (typeof tenants)[0]];
-    const jobOf = async (t: (typeof tenants)[0], count: number) => {
+    const flood = await stack.tenant('flood', { tokenName: 'flood', grants: [offering.id] });
+    const small = await stack.tenant('small', { tokenName: 'small', grants: [offering.id] });
+    const jobOf = async (t: Tenant, count: number) => {
       const ids: string[] = [];
       for (let i = 0; i < count; i++) {
         const row = await t.api.expect(201, 'POST', '/v1/instances', {

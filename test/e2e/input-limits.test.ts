@@ -1,14 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Api, type Reply } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { backends } from '@cairn/test-harness/databases';
+import type { ControlPlaneProc } from '@cairn/test-harness/processes';
 import { protectInstance, waitForTask } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 
 /** `{"a":{"a":...{}}}` with `depth` nested objects. */
 const nested = (depth: number) => '{"a":'.repeat(depth - 1) + '{}' + '}'.repeat(depth - 1);
@@ -43,12 +38,11 @@ async function walk(api: Api, route: string, limit: number): Promise<{ items: an
 const key = (item: any) => (typeof item.id === 'string' ? item.id : JSON.stringify(item));
 
 describe.each(backends)('the API bounds what it accepts, the same on every backend (%s)', (backend) => {
-  let db: TestDatabase;
+  const stack = withStack(backend, { serverCollation: true, agents: [{ name: 'host-a' }] });
   let cp: ControlPlaneProc;
   let admin: Api;
   let tenant: Api;
   let tenantId: string;
-  let agent: Proc;
   let taskId: string;
   let tenantLists: string[];
   let adminLists: string[];
@@ -64,14 +58,11 @@ describe.each(backends)('the API bounds what it accepts, the same on every backe
   beforeAll(async () => {
     // Created with the server's default collation (case- and accent-folding on MariaDB), as an
     // operator creating the database by hand would: the uniqueness rule must not depend on it.
-    db = await freshDatabase(backend, { serverCollation: true });
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    admin = new Api(cp.url, cp.adminToken);
+    ({ cp, admin } = stack);
     const t = await admin.expect(201, 'POST', '/v1/tenants', { name: 'acme' });
     tenantId = t.id;
     const tok = await admin.expect(201, 'POST', `/v1/tenants/${t.id}/tokens`, { role: 'tenant-admin', name: 'ops' });
-    tenant = new Api(cp.url, tok.token);
-    agent = await startAgent((await enrollAgent(cp, 'zone-a', 'host-a')).stateDir);
+    tenant = stack.api(tok.token);
     // Three backups of the tenant, each with several progress reports, for the lists to page over.
     const tasks: string[] = [];
     for (let i = 0; i < 3; i++) {
@@ -102,12 +93,6 @@ describe.each(backends)('the API bounds what it accepts, the same on every backe
       '/v1/events',
     ];
     adminLists = ['/v1/tenants', '/v1/agents', '/v1/zones/zone-a/providers', '/v1/usage'];
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
   });
 
   it('refuses free-form JSON nested deeper than 32 levels with a 400, writes nothing, and every list still answers', async () => {

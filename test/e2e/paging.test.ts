@@ -1,14 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Api, type Reply } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { backends } from '@cairn/test-harness/databases';
+import type { ControlPlaneProc } from '@cairn/test-harness/processes';
 import { protectInstance, waitForTask } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 /** Spellings of a number that `Number()` reads but the paging rule refuses, and numbers out of range. */
@@ -33,27 +28,23 @@ const key = (item: { id?: unknown }) => (item.id !== undefined ? String(item.id)
 const withQuery = (route: string, query: string) => `${route}${route.includes('?') ? '&' : '?'}${query}`;
 
 describe.each(backends)('paging: one strict rule on every list (%s)', (backend) => {
-  let db: TestDatabase;
+  const stack = withStack(backend, { agents: [{ name: 'host-a' }] });
   let cp: ControlPlaneProc;
   let admin: Api;
   let tenant: Api;
-  let agent: Proc;
   /** Every paged list, with who reads it. */
   let lists: { api: Api; who: string; route: string }[];
   /** The first page's nextCursor (limit=1) of each list that has a second page. */
   const firstCursors = new Map<string, string>();
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    admin = new Api(cp.url, cp.adminToken);
+    ({ cp, admin } = stack);
     const t = await admin.expect(201, 'POST', '/v1/tenants', { name: 'acme' });
     for (const name of ['globex', 'initech']) await admin.expect(201, 'POST', '/v1/tenants', { name });
     const tok = await admin.expect(201, 'POST', `/v1/tenants/${t.id}/tokens`, { role: 'tenant-admin', name: 'ops' });
     for (const name of ['ci', 'ro'])
       await admin.expect(201, 'POST', `/v1/tenants/${t.id}/tokens`, { role: 'tenant-user', name });
-    tenant = new Api(cp.url, tok.token);
-    agent = await startAgent((await enrollAgent(cp, 'zone-a', 'host-a')).stateDir);
+    tenant = stack.api(tok.token);
     for (let i = 0; i < 2; i++) {
       const { token } = await admin.expect(201, 'POST', '/v1/agent-enrollments', { zone: 'zone-b' });
       const res = await fetch(`${cp.url}/v1/agents/enroll`, {
@@ -123,12 +114,6 @@ describe.each(backends)('paging: one strict rule on every list (%s)', (backend) 
     // Every list but a tenant's own usage (one row) has a second page to point at.
     expect(firstCursors.size).toBe(lists.length - 1);
   }, 120_000);
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
-  });
 
   it('takes only a plain decimal limit of 1-500 on every list', async () => {
     for (const { api, who, route } of lists) {

@@ -1,17 +1,10 @@
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  root,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { backends } from '@cairn/test-harness/databases';
+import { enrollAgent, root, startAgent, tempDir, type ControlPlaneProc } from '@cairn/test-harness/processes';
 import { waitForTask } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
@@ -21,9 +14,11 @@ const SLOW = { dummy: { durationMs: 3 * WAIT_MS, steps: 20 } };
 const SECRET = 'hunter2-very-secret';
 
 describe.each(backends)('provider preflight (%s)', (backend) => {
-  let db: TestDatabase;
+  const stack = withStack(backend, {
+    env: { CAIRN_PREFLIGHT_WAIT_MS: String(WAIT_MS) },
+    agents: [{ name: 'checker' }],
+  });
   let cp: ControlPlaneProc;
-  let agent: Proc;
   let admin: Api;
   let tenant: Api;
   /** A connection whose every check passes. */
@@ -45,28 +40,15 @@ describe.each(backends)('provider preflight (%s)', (backend) => {
     api.post(`/v1/zones/${zone}/providers/${id}/preflight`, body);
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
     storeDir = tempDir('dummy-store');
-    cp = await startControlPlane({
-      databaseUrl: db.url,
-      dataDir: db.dataDir,
-      env: { CAIRN_PREFLIGHT_WAIT_MS: String(WAIT_MS) },
-    });
-    admin = new Api(cp.url, cp.adminToken);
+    ({ cp, admin } = stack);
     const tenantId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'acme' })).id;
     const token = await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, {
       role: 'tenant-admin',
       name: 't',
     });
-    tenant = new Api(cp.url, token.token);
-    agent = await startAgent((await enrollAgent(cp, 'zone-a', 'checker')).stateDir);
+    tenant = stack.api(token.token);
     good = await provider('zone-a', 'good', { durationMs: 0, storeDir }, { password: SECRET });
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
   });
 
   it('answers 200 ok with every check when they all pass', async () => {

@@ -1,13 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { backends } from '@cairn/test-harness/databases';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 interface TaskRow {
@@ -29,10 +23,8 @@ interface Tenant {
 // The two bands of task priority: the service provider's (50-99) runs first, strictly by
 // priority; inside the tenants' band (0-49) tenants share the slots whatever priority they use.
 describe.each(backends)('priority bands and the running-tasks quota (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
+  const stack = withStack(backend);
   let admin: Api;
-  const agents: Proc[] = [];
   let n = 0;
 
   const tenant = async (name: string, offeringIds: string[]): Promise<Tenant> => {
@@ -40,7 +32,7 @@ describe.each(backends)('priority bands and the running-tasks quota (%s)', (back
     for (const o of offeringIds) await admin.expect(201, 'POST', `/v1/offerings/${o}/grants`, { tenantId: id });
     const token = (await admin.expect(201, 'POST', `/v1/tenants/${id}/tokens`, { role: 'tenant-admin', name }))
       .token as string;
-    return { id, api: new Api(cp.url, token) };
+    return { id, api: stack.api(token) };
   };
   /** A zone with a dummy provider and an offering open to tenants. */
   const zone = async (zoneName: string, durationMs: number) => {
@@ -75,22 +67,11 @@ describe.each(backends)('priority bands and the running-tasks quota (%s)', (back
   const job = async (api: Api, body: Record<string, unknown>) =>
     api.expect(201, 'POST', '/v1/backup-jobs', { name: `job-${++n}`, mode: 'FULL', execution: 'PARALLEL', ...body });
   const tasks = async () => (await admin.expect(200, 'GET', '/v1/tasks?kind=backup&limit=500')).items as TaskRow[];
-  const agent = async (zoneName: string, slots: number) => {
-    const a = await startAgent((await enrollAgent(cp, zoneName, `host-${zoneName}`)).stateDir, { slots });
-    agents.push(a);
-    return a;
-  };
+  const agent = async (zoneName: string, slots: number) =>
+    (await stack.addAgent({ zone: zoneName, name: `host-${zoneName}`, slots })).proc;
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    admin = new Api(cp.url, cp.adminToken);
-  });
-
-  afterAll(async () => {
-    for (const a of agents) await a.stop();
-    await cp?.proc.stop();
-    await db?.drop();
+    admin = stack.admin;
   });
 
   it('tenants flooding at 49 and at 0 share the slots; the provider’s band runs first', async () => {

@@ -1,14 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { describe, expect, it } from 'vitest';
+import { backends } from '@cairn/test-harness/databases';
+import { tempDir } from '@cairn/test-harness/processes';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 import { setUpDemo } from '../../scripts/quickstart-demo.mjs';
 
@@ -18,25 +11,13 @@ import { setUpDemo } from '../../scripts/quickstart-demo.mjs';
  * of every 5 minutes: its syncs succeed, and nothing fails.
  */
 describe.each(backends)('the quick start’s demo (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
-  let admin: Api;
-  let agent: Proc | undefined;
-
-  beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env: { CAIRN_SYNC_INTERVAL_S: '2' } });
-    admin = new Api(cp.url, cp.adminToken);
-    agent = await startAgent((await enrollAgent(cp, 'local', 'local-agent')).stateDir);
-  }, 60_000);
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
+  const stack = withStack(backend, {
+    env: { CAIRN_SYNC_INTERVAL_S: '2' },
+    agents: [{ zone: 'local', name: 'local-agent' }],
   });
 
   it('syncs its demo connection without a failure', async () => {
+    const { admin } = stack;
     // Like the quick start's own: any 2xx answer is taken, anything else throws.
     const call = async (method: string, path: string, body?: unknown) => {
       const r = await admin.call(method, path, body);

@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Api, type Reply } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { enrollAgent, startControlPlane, type ControlPlaneProc } from '@cairn/test-harness/processes';
+import { backends } from '@cairn/test-harness/databases';
+import { enrollAgent, type ControlPlaneProc } from '@cairn/test-harness/processes';
+import { withStack } from '@cairn/test-harness/stack';
 
 interface QuotaView {
   limit: number;
@@ -27,7 +28,7 @@ function expectQuotaExceeded(r: Reply, quota: string, limit: number, used: numbe
 }
 
 describe.each(backends)('tenant quotas (%s)', (backend) => {
-  let db: TestDatabase;
+  const stack = withStack(backend);
   let cp: ControlPlaneProc;
   let admin: Api;
   let a: Api;
@@ -41,7 +42,7 @@ describe.each(backends)('tenant quotas (%s)', (backend) => {
     const id = (await admin.expect(201, 'POST', '/v1/tenants', { name })).id as string;
     const token = (await admin.expect(201, 'POST', `/v1/tenants/${id}/tokens`, { role: 'tenant-admin', name: 't' }))
       .token as string;
-    return { id, api: new Api(cp.url, token) };
+    return { id, api: stack.api(token) };
   };
   const createInstance = (api: Api, tenantId?: string) =>
     api.call('POST', '/v1/instances', {
@@ -77,9 +78,7 @@ describe.each(backends)('tenant quotas (%s)', (backend) => {
     });
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    admin = new Api(cp.url, cp.adminToken);
+    ({ cp, admin } = stack);
     ({ id: aId, api: a } = await tenant('quota-a'));
     ({ id: bId, api: b } = await tenant('quota-b'));
     await enrollAgent(cp, 'zone-a', 'host-a');
@@ -99,11 +98,6 @@ describe.each(backends)('tenant quotas (%s)', (backend) => {
       })
     ).id;
     for (const t of [aId, bId]) await admin.expect(201, 'POST', `/v1/offerings/${offeringId}/grants`, { tenantId: t });
-  });
-
-  afterAll(async () => {
-    await cp?.proc.stop();
-    await db?.drop();
   });
 
   it('shows every quota with its default to the SP and to the tenant itself, and hides it from others', async () => {

@@ -1,50 +1,38 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
-import { protectInstance, waitForTask } from '@cairn/test-harness/scenario';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
+import { backends } from '@cairn/test-harness/databases';
+import { enrollAgent, type ControlPlaneProc, type Proc } from '@cairn/test-harness/processes';
+import { ENDED as TERMINAL, protectInstance, waitForTask } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
-const TERMINAL = ['succeeded', 'failed', 'cancelled', 'lost'];
 const SECRET_KEY = 'a'.repeat(64);
 
 // Several replicas share one MySQL database and nothing but it; SQLite is the
 // single-process quick start, so this runs on MySQL only (and shows as skipped without it).
 describe.runIf(backends.includes('mysql'))('two control-plane replicas on one MySQL database', () => {
-  let db: TestDatabase;
+  // The agent talks to replica A only; every API call below goes to replica B.
+  const stack = withStack('mysql', {
+    env: { CAIRN_SECRET_KEY: SECRET_KEY },
+    replicas: 2,
+    agents: [{ name: 'host-1' }],
+  });
   let a: ControlPlaneProc;
   let b: ControlPlaneProc;
   let agent: Proc;
   let viaB: Api;
 
-  beforeAll(async () => {
-    db = await freshDatabase('mysql');
-    const env = { CAIRN_SECRET_KEY: SECRET_KEY };
-    a = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env });
-    b = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env });
-    // The agent talks to replica A only; every API call below goes to replica B.
-    agent = await startAgent((await enrollAgent(a, 'zone-a', 'host-1')).stateDir);
-    viaB = new Api(b.url, b.adminToken);
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await a?.proc.stop();
-    await b?.proc.stop();
-    await db?.drop();
+  beforeAll(() => {
+    [a, b] = stack.replicas as [ControlPlaneProc, ControlPlaneProc];
+    agent = stack.agent.proc;
+    viaB = stack.adminOf(b);
   });
 
   it('maintenance set on one replica reaches the agent held by the other, and is ready once', async () => {
     const p = await protectInstance(viaB, 'zone-a', { config: { durationMs: 60_000, steps: 60 } });
     const task = (await viaB.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
     await waitForTask(viaB, task.id, ['running']);
-    const viaA = new Api(a.url, a.adminToken);
+    const viaA = stack.adminOf(a);
     const count = (msg: string) => agent.logs().filter((l) => l['msg'] === msg).length;
     const set = 'maintenance drain set by the control plane; new backups are refused';
     const lifted = 'maintenance drain lifted by the control plane';
@@ -88,7 +76,7 @@ describe.runIf(backends.includes('mysql'))('two control-plane replicas on one My
   });
 
   it('dispatches each of many tasks exactly once while both replicas hold agents', async () => {
-    const second = await startAgent((await enrollAgent(b, 'zone-a', 'host-2')).stateDir, { slots: 4 });
+    const second = await stack.runAgent((await enrollAgent(b, 'zone-a', 'host-2')).stateDir, { slots: 4 });
     try {
       const p = await Promise.all(
         Array.from({ length: 8 }, () => protectInstance(viaB, 'zone-a', { config: { durationMs: 100, steps: 2 } })),

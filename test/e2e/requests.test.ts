@@ -1,10 +1,11 @@
 import http from 'node:http';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api, type Reply } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { startControlPlane, type ControlPlaneProc } from '@cairn/test-harness/processes';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api, Reply } from '@cairn/test-harness/api';
+import { backends } from '@cairn/test-harness/databases';
+import type { ControlPlaneProc } from '@cairn/test-harness/processes';
+import { stackPerTest, withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 import { everyListAnswers } from '@cairn/test-harness/lists';
 
@@ -44,23 +45,11 @@ function trickle(port: number, head: string, body: string, everyMs: number): Pro
 }
 
 describe.each(backends)('hostile HTTP clients (%s)', (backend) => {
-  let db: TestDatabase;
+  const stack = withStack(backend, { env: { CAIRN_REQUEST_TIMEOUT_MS: '2000', CAIRN_IDEMPOTENCY_LEASE_MS: '2000' } });
   let cp: ControlPlaneProc;
   let admin: Api;
-
-  beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({
-      databaseUrl: db.url,
-      dataDir: db.dataDir,
-      env: { CAIRN_REQUEST_TIMEOUT_MS: '2000', CAIRN_IDEMPOTENCY_LEASE_MS: '2000' },
-    });
-    admin = new Api(cp.url, cp.adminToken);
-  });
-
-  afterAll(async () => {
-    await cp?.proc.stop();
-    await db?.drop();
+  beforeAll(() => {
+    ({ cp, admin } = stack);
   });
 
   it('cuts off clients that trickle a request body or headers, and keeps serving meanwhile', async () => {
@@ -99,8 +88,8 @@ describe.each(backends)('hostile HTTP clients (%s)', (backend) => {
       role: 'tenant-user',
       name: 'user',
     });
-    const asOwner = new Api(cp.url, owner.token);
-    const asUser = new Api(cp.url, user.token);
+    const asOwner = stack.api(owner.token);
+    const asUser = stack.api(user.token);
     const request = { role: 'tenant-admin', name: 'minted' };
     const key = { 'Idempotency-Key': 'mint-1' };
     const minted = await asOwner.call('POST', `/v1/tenants/${tenant.id}/tokens`, request, key);
@@ -116,7 +105,7 @@ describe.each(backends)('hostile HTTP clients (%s)', (backend) => {
     expect(replay.headers.get('idempotent-replayed')).toBe('true');
     expect(replay.body).toEqual(minted.body);
     // The replayed secret is the one minted, and it works as what it is.
-    expect((await new Api(cp.url, replay.body.token).get(`/v1/tenants/${tenant.id}`)).status).toBe(200);
+    expect((await stack.api(replay.body.token).get(`/v1/tenants/${tenant.id}`)).status).toBe(200);
   });
 
   it('lets exactly one of many racing creates of one name through; the others get 409, never 500', async () => {
@@ -144,7 +133,7 @@ describe.each(backends)('hostile HTTP clients (%s)', (backend) => {
     );
     expect(r.status).toBe(201);
     const { openStore } = await import('@cairn/control-plane');
-    const store = openStore(db.url);
+    const store = openStore(stack.db.url);
     try {
       const rows = await store.db.selectFrom('idempotencyKeys').select(['body']).execute();
       expect(rows.length).toBeGreaterThan(0);
@@ -156,27 +145,16 @@ describe.each(backends)('hostile HTTP clients (%s)', (backend) => {
 });
 
 describe.each(backends)('a control plane killed -9 during keyed requests (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
-
-  beforeAll(async () => {
-    db = await freshDatabase(backend);
-  });
-
-  afterAll(async () => {
-    await cp?.proc.stop();
-    await db?.drop();
-  });
+  const stack = withStack(backend, { env: { CAIRN_IDEMPOTENCY_LEASE_MS: '2000' }, replicas: 0 });
 
   it('leaves no key stuck and no request run twice: every retry gets the one committed answer', async () => {
-    const env = { CAIRN_IDEMPOTENCY_LEASE_MS: '2000' };
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env });
+    let cp = await stack.controlPlane();
     const N = 400;
     const create = (api: Api, i: number) =>
       api.call('POST', '/v1/tenants', { name: `crash-${i}` }, { 'Idempotency-Key': `crash-key-${i}` });
     const first = new Map<number, Reply>();
     let answered = 0;
-    const api = new Api(cp.url, cp.adminToken);
+    const api = stack.adminOf(cp);
     const inFlight = Array.from({ length: N }, (_, i) =>
       create(api, i).then(
         (r) => {
@@ -190,8 +168,8 @@ describe.each(backends)('a control plane killed -9 during keyed requests (%s)', 
     await cp.proc.kill9();
     await Promise.all(inFlight);
 
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env });
-    const again = new Api(cp.url, cp.adminToken);
+    cp = await stack.controlPlane();
+    const again = stack.adminOf(cp);
     let sawInProgress = 0;
     const final = new Map<number, Reply>();
     for (let i = 0; i < N; i++) {
@@ -241,30 +219,22 @@ function freshConnectionGet(url: string): Promise<{ status: number; body: string
 }
 
 describe('readiness during shutdown', () => {
+  const stack = stackPerTest('sqlite');
+
   it('answers /readyz with 503 while it drains, instead of refusing the connection', async () => {
-    const db = await freshDatabase('sqlite');
-    const cp = await startControlPlane({
-      databaseUrl: db.url,
-      dataDir: db.dataDir,
-      env: { CAIRN_SHUTDOWN_DRAIN_MS: '3000' },
-    });
-    try {
-      expect((await freshConnectionGet(`${cp.url}/readyz`)).status).toBe(200);
-      cp.proc.child.kill('SIGTERM');
-      const during = await waitFor(
-        async () => {
-          const res = await freshConnectionGet(`${cp.url}/readyz`);
-          return res.status === 503 ? (JSON.parse(res.body) as { code: string }) : undefined;
-        },
-        '/readyz to answer 503',
-        2500,
-      );
-      expect(during.code).toBe('shutting_down');
-      await cp.proc.exit();
-      expect(cp.proc.exitCode).toBe(0);
-    } finally {
-      await cp.proc.stop();
-      await db.drop();
-    }
+    const { cp } = await stack({ env: { CAIRN_SHUTDOWN_DRAIN_MS: '3000' } });
+    expect((await freshConnectionGet(`${cp.url}/readyz`)).status).toBe(200);
+    cp.proc.child.kill('SIGTERM');
+    const during = await waitFor(
+      async () => {
+        const res = await freshConnectionGet(`${cp.url}/readyz`);
+        return res.status === 503 ? (JSON.parse(res.body) as { code: string }) : undefined;
+      },
+      '/readyz to answer 503',
+      2500,
+    );
+    expect(during.code).toBe('shutting_down');
+    await cp.proc.exit();
+    expect(cp.proc.exitCode).toBe(0);
   });
 });

@@ -1,18 +1,10 @@
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Api, type Reply } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { backends } from '@cairn/test-harness/databases';
 import { assignOffering, waitForTask } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
-import { backupTasks, clockEnv, eventsOf, eventsWhere, setClock, tickedAt } from '@cairn/test-harness/clock';
+import { backupTasks, eventsOf, eventsWhere } from '@cairn/test-harness/clock';
 
 interface PerOffering {
   limit: number;
@@ -35,11 +27,8 @@ function expectQuotaExceeded(r: Reply, quota: string, limit: number, used: numbe
 }
 
 describe.each(backends)('per-offering restore point and byte quotas (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
-  let agent: Proc;
+  const stack = withStack(backend, { clockAt: '2026-05-04T12:00:00Z', agents: [{ name: 'rpq-host', slots: 4 }] });
   let admin: Api;
-  let clock: string;
   let gold: string;
   let silver: string;
   let sla: string;
@@ -50,7 +39,7 @@ describe.each(backends)('per-offering restore point and byte quotas (%s)', (back
     const token = (await admin.expect(201, 'POST', `/v1/tenants/${id}/tokens`, { role: 'tenant-admin', name: 't' }))
       .token as string;
     for (const o of [gold, silver, sla]) await admin.expect(201, 'POST', `/v1/offerings/${o}/grants`, { tenantId: id });
-    return { id, api: new Api(cp.url, token) };
+    return { id, api: stack.api(token) };
   };
   const instance = async (tenantId: string, offeringId: string) => {
     const row = await admin.expect(201, 'POST', '/v1/instances', {
@@ -85,18 +74,10 @@ describe.each(backends)('per-offering restore point and byte quotas (%s)', (back
       async () => (await backupTasks(admin, instanceId)).every((t) => t.state === 'succeeded'),
       `backups of ${instanceId} to succeed`,
     );
-  const step = async (iso: string) => {
-    setClock(clock, iso);
-    await tickedAt(cp, iso);
-  };
+  const step = (iso: string) => stack.step(iso);
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    clock = path.join(tempDir('clock'), 'now');
-    setClock(clock, '2026-05-04T12:00:00Z');
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env: clockEnv(clock) });
-    admin = new Api(cp.url, cp.adminToken);
-    agent = await startAgent((await enrollAgent(cp, 'zone-a', 'rpq-host')).stateDir, { slots: 4 });
+    admin = stack.admin;
     const provider = (
       await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
         name: 'fast',
@@ -119,12 +100,6 @@ describe.each(backends)('per-offering restore point and byte quotas (%s)', (back
     gold = await offering('gold');
     silver = await offering('silver');
     sla = await offering('sla', { allowAdhoc: false, sla: { cron: '0 3 * * *', timezone: 'UTC', keepLast: 10 } });
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
   });
 
   it('refuses a manual backup at the restore-point limit with no task; other offerings and tenants go on; a delete frees room', async () => {

@@ -1,24 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { backends } from '@cairn/test-harness/databases';
+import { tempDir } from '@cairn/test-harness/processes';
 import { waitForTask } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 
 const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
 
 describe.each(backends)('in-place restore of an instance that must be stopped (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
-  let agent: Proc;
+  const stack = withStack(backend, { env: { CAIRN_POWER_STATE_WAIT_MS: '1500' }, agents: [{ name: 'power-host' }] });
   let admin: Api;
   let tenant: Api;
   let other: Api;
@@ -40,20 +32,13 @@ describe.each(backends)('in-place restore of an instance that must be stopped (%
     }[];
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
     storeDir = tempDir('dummy-store');
-    cp = await startControlPlane({
-      databaseUrl: db.url,
-      dataDir: db.dataDir,
-      env: { CAIRN_POWER_STATE_WAIT_MS: '1500' },
-    });
-    admin = new Api(cp.url, cp.adminToken);
+    admin = stack.admin;
     const token = async (tenantId: string) =>
       (await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, { role: 'tenant-admin', name: 't' })).token;
     const tenantId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'vm-owner' })).id;
-    tenant = new Api(cp.url, await token(tenantId));
-    other = new Api(cp.url, await token((await admin.expect(201, 'POST', '/v1/tenants', { name: 'prober' })).id));
-    agent = await startAgent((await enrollAgent(cp, 'zone-a', 'power-host')).stateDir);
+    tenant = stack.api(await token(tenantId));
+    other = stack.api(await token((await admin.expect(201, 'POST', '/v1/tenants', { name: 'prober' })).id));
     const provider = await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
       name: 'hypervisor',
       plugin: '@cairn/plugin-dummy',
@@ -75,12 +60,6 @@ describe.each(backends)('in-place restore of an instance that must be stopped (%
     const backup = await tenant.expect(202, 'POST', `/v1/instances/${instanceId}/backups`);
     expect((await waitForTask(tenant, backup.id, ENDED)).state).toBe('succeeded');
     backupId = (await tenant.expect(200, 'GET', `/v1/tasks/${backup.id}`)).backupId;
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
   });
 
   it('refuses a running instance with 409 instance_running and makes no restore task', async () => {
@@ -155,7 +134,7 @@ describe.each(backends)('in-place restore of an instance that must be stopped (%
 
   it('answers 504 provider_timeout with the task id when no agent of the zone answers', async () => {
     power('stopped');
-    await agent.stop();
+    await stack.agent.proc.stop();
     const restoresBefore = (await tasksOf('restore')).length;
     const timedOut = await tenant.post(`/v1/backups/${backupId}/restore`);
     expect(timedOut.status).toBe(504);

@@ -1,23 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
+import { backends } from '@cairn/test-harness/databases';
+import { tempDir } from '@cairn/test-harness/processes';
 import {
   dummyPoints,
+  ENDED,
   protectInstance,
   waitForTask,
   writeDummyPoint,
   type TaskBody,
 } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 // The scheduler runs on the real clock here: an SLA that fires only on 1 January at 02:00 UTC adds no
@@ -36,30 +31,16 @@ interface BackupBody {
 }
 
 const fast = { durationMs: 50, steps: 1, sizeBytes: 1000 };
-const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
 
 describe.each(backends)('retention and deletes through the provider (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
-  let agent: Proc;
+  const stack = withStack(backend, { agents: [{ name: 'host-1' }] });
   let api: Api;
-
-  beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    api = new Api(cp.url, cp.adminToken);
-    agent = await startAgent((await enrollAgent(cp, 'zone-a', 'host-1')).stateDir);
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
+  beforeAll(() => {
+    api = stack.admin;
   });
 
   async function backup(instanceId: string, mode: 'FULL' | 'INCREMENT' = 'FULL'): Promise<TaskBody> {
-    const started = await api.expect<TaskBody>(202, 'POST', `/v1/instances/${instanceId}/backups`, { mode });
-    const done = await waitForTask(api, started.id, ENDED);
+    const done = await stack.backup(instanceId, { body: { mode } });
     expect(done.state).toBe('succeeded');
     return done;
   }
@@ -224,8 +205,8 @@ describe.each(backends)('retention and deletes through the provider (%s)', (back
 
   it('DELETE /v1/backups/{id} answers 202 with the task, a second DELETE the same pending task; the record goes when the provider confirms', async () => {
     // A zone of its own, whose only agent is stopped while the delete is pending.
-    const enrolled = await enrollAgent(cp, 'zone-b', 'host-b');
-    let agentB = await startAgent(enrolled.stateDir);
+    const enrolled = await stack.enroll('zone-b', 'host-b');
+    let agentB = await stack.runAgent(enrolled.stateDir);
     try {
       const storeDir = tempDir('dummy-store');
       const p = await protectInstance(api, 'zone-b', { config: { ...fast, storeDir } });
@@ -245,7 +226,7 @@ describe.each(backends)('retention and deletes through the provider (%s)', (back
       expect(await api.expect(200, 'GET', `/v1/backups/${doomed}`)).toMatchObject({ deleteTaskId: first.body.id });
       expect(dummyPoints(storeDir)).toHaveLength(2);
 
-      agentB = await startAgent(enrolled.stateDir);
+      agentB = await stack.runAgent(enrolled.stateDir);
       expect(await waitForTask(api, first.body.id, ENDED)).toMatchObject({ state: 'succeeded' });
       expect((await api.call('GET', `/v1/backups/${doomed}`)).status).toBe(404);
       const left = await records(p.instanceId);
@@ -303,9 +284,7 @@ describe.each(backends)('retention and deletes through the provider (%s)', (back
     const storeDir = tempDir('dummy-store');
     const p = await protectInstance(api, 'zone-a', { config: { ...fast, storeDir } });
     const id = (await backup(p.instanceId)).backupId!;
-    const tenant = await api.expect(201, 'POST', '/v1/tenants', { name: 'retention-foreign' });
-    const token = await api.expect(201, 'POST', `/v1/tenants/${tenant.id}/tokens`, { role: 'tenant-admin', name: 'a' });
-    const foreign = new Api(cp.url, token.token as string);
+    const foreign = (await stack.tenant('retention-foreign', { tokenName: 'a' })).api;
 
     const refusals: [Api, string, number][] = [
       [foreign, `/v1/backups/${id}`, 404],

@@ -1,18 +1,10 @@
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
-import { clockEnv, eventsOf, setClock, tickedAt } from '@cairn/test-harness/clock';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { twoReplicas, type TwoReplicas } from '@cairn/test-harness/replicas';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
-import { assignOffering, waitForTask } from '@cairn/test-harness/scenario';
+import { eventsOf } from '@cairn/test-harness/clock';
+import { backends } from '@cairn/test-harness/databases';
+import type { ControlPlaneProc } from '@cairn/test-harness/processes';
+import { assignOffering, backup } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 
 // Fires only on 1 January (a schedule must fire once a year): none happens while the clock moves through June.
 const NEVER = '0 2 1 1 *';
@@ -68,36 +60,19 @@ async function setUp(admin: Api, n: number, name: string) {
 }
 
 async function backUp(api: Api, instanceId: string) {
-  const task = await api.expect(202, 'POST', `/v1/instances/${instanceId}/backups`);
-  expect((await waitForTask(api, task.id, ['succeeded', 'failed', 'cancelled', 'lost'])).state).toBe('succeeded');
+  expect((await backup(api, instanceId)).state).toBe('succeeded');
 }
 
 describe.each(backends)('the RPO watch on %s', (backend) => {
-  let db: TestDatabase;
+  const stack = withStack(backend, { clockAt: at('00:00:00'), agents: [{ name: 'rpo-host' }] });
   let cp: ControlPlaneProc;
-  let agent: Proc;
   let admin: Api;
-  let clock: string;
 
-  const step = async (hhmmss: string) => {
-    setClock(clock, at(hhmmss));
-    await tickedAt(cp, at(hhmmss));
-  };
+  const step = (hhmmss: string) => stack.step(at(hhmmss));
   const count = async (type: string, id: string) => (await eventsOf(admin, type, id)).length;
 
-  beforeAll(async () => {
-    db = await freshDatabase(backend);
-    clock = path.join(tempDir('clock'), 'now');
-    setClock(clock, at('00:00:00'));
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env: clockEnv(clock) });
-    admin = new Api(cp.url, cp.adminToken);
-    agent = await startAgent((await enrollAgent(cp, 'zone-a', 'rpo-host')).stateDir);
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
+  beforeAll(() => {
+    ({ cp, admin } = stack);
   });
 
   it('raises rpo.breached once past rpoMinutes without a backup, rpo.met once after a backup, across a restart, with the gauges', async () => {
@@ -126,9 +101,9 @@ describe.each(backends)('the RPO watch on %s', (backend) => {
     for (const t of ['01:10:00', '01:30:00']) await step(t);
     await cp.proc.stop();
     // On the same port: the agent reconnects to it.
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, port: cp.port, env: clockEnv(clock) });
-    admin = new Api(cp.url, cp.adminToken);
-    const tenantAgain = new Api(cp.url, tenant.token);
+    cp = await stack.controlPlane({ port: cp.port });
+    admin = stack.adminOf(cp);
+    const tenantAgain = stack.api(tenant.token, cp);
     await step('02:00:00');
     expect(await count('rpo.breached', id)).toBe(1);
 
@@ -172,27 +147,13 @@ describe.each(backends)('the RPO watch on %s', (backend) => {
 // Replicas share one MySQL database; SQLite is the single-process quick start.
 describe.runIf(backends.includes('mysql'))('the RPO watch on two control-plane replicas of one MySQL database', () => {
   const N = 20;
-  let replicas: TwoReplicas | undefined;
-  let a: ControlPlaneProc;
-  let b: ControlPlaneProc;
-  let clock: string;
-
-  beforeAll(async () => {
-    replicas = await twoReplicas({ clockAt: at('00:00:00'), agentName: 'rpo-replica-host' });
-    ({ clock, a, b } = replicas);
-  });
-
-  afterAll(async () => {
-    await replicas?.stop();
-  });
+  const stack = withStack('mysql', { clockAt: at('00:00:00'), replicas: 2, agents: [{ name: 'rpo-replica-host' }] });
 
   it(`raises each event once for each of ${N} instances while both replicas watch`, async () => {
-    const admin = new Api(b.url, b.adminToken);
+    const [a, b] = stack.replicas as [ControlPlaneProc, ControlPlaneProc];
+    const admin = stack.adminOf(b);
     const { tenantId, tenant, ids } = await setUp(admin, N, 'replicas');
-    const step = async (hhmmss: string) => {
-      setClock(clock, at(hhmmss));
-      await Promise.all([tickedAt(a, at(hhmmss)), tickedAt(b, at(hhmmss))]);
-    };
+    const step = (hhmmss: string) => stack.step(at(hhmmss));
     for (const t of ['01:00:01', '01:00:02', '01:10:00']) await step(t);
     for (const id of ids) expect(await eventsOf(admin, 'rpo.breached', id)).toHaveLength(1);
     expect(await metric(a, 'cairn_rpo_breached_instances')).toBe(N);

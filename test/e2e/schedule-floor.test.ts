@@ -1,12 +1,11 @@
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
-import { clockEnv, setClock } from '@cairn/test-harness/clock';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { startControlPlane, tempDir, type ControlPlaneProc } from '@cairn/test-harness/processes';
+import { backends } from '@cairn/test-harness/databases';
+import type { ControlPlaneProc } from '@cairn/test-harness/processes';
+import { withStack } from '@cairn/test-harness/stack';
 
 describe.each(backends)('schedule floors and the once-a-year bound on %s', (backend) => {
-  let db: TestDatabase;
+  const stack = withStack(backend, { clockAt: '2026-06-01T00:00:00Z' });
   let cp: ControlPlaneProc;
   let admin: Api;
   let tenant: Api;
@@ -37,11 +36,7 @@ describe.each(backends)('schedule floors and the once-a-year bound on %s', (back
   };
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    const clock = path.join(tempDir('clock'), 'now');
-    setClock(clock, '2026-06-01T00:00:00Z');
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env: clockEnv(clock) });
-    admin = new Api(cp.url, cp.adminToken);
+    ({ cp, admin } = stack);
     tenantId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'floor-tenant' })).id;
     tenant = new Api(
       cp.url,
@@ -55,11 +50,6 @@ describe.each(backends)('schedule floors and the once-a-year bound on %s', (back
         config: {},
       })
     ).id;
-  });
-
-  afterAll(async () => {
-    await cp?.proc.stop();
-    await db?.drop();
   });
 
   it('a user schedule every minute is refused under the default floor; the SP lowers it and the same PUT succeeds', async () => {

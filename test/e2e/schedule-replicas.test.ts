@@ -1,27 +1,25 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
-import { backupTasks, eventsOf, setClock, tickedAt } from '@cairn/test-harness/clock';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
+import { backupTasks, eventsOf } from '@cairn/test-harness/clock';
 import { backends } from '@cairn/test-harness/databases';
-import { twoReplicas, type TwoReplicas } from '@cairn/test-harness/replicas';
-import type { ControlPlaneProc } from '@cairn/test-harness/processes';
 import { assignOffering } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 const FIRES = 50;
 
 // Replicas share one MySQL database; SQLite is the single-process quick start.
 describe.runIf(backends.includes('mysql'))('two control-plane replicas firing schedules on one MySQL database', () => {
-  let replicas: TwoReplicas | undefined;
-  let a: ControlPlaneProc;
-  let b: ControlPlaneProc;
+  const stack = withStack('mysql', {
+    clockAt: '2026-06-01T00:00:30Z',
+    replicas: 2,
+    agents: [{ name: 'replica-host' }],
+  });
   let api: Api;
-  let clock: string;
   const ids: string[] = [];
 
   beforeAll(async () => {
-    replicas = await twoReplicas({ clockAt: '2026-06-01T00:00:30Z' });
-    ({ clock, a, b } = replicas);
-    api = new Api(b.url, b.adminToken);
+    api = stack.adminOf(stack.replicas[1]!);
     const provider = await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
       name: 'fast',
       plugin: '@cairn/plugin-dummy',
@@ -60,16 +58,11 @@ describe.runIf(backends.includes('mysql'))('two control-plane replicas firing sc
     });
   });
 
-  afterAll(async () => {
-    await replicas?.stop();
-  });
-
   it(`makes exactly one backup per fire over ${FIRES} fires`, async () => {
     for (let i = 1; i <= FIRES; i++) {
       const at = new Date(Date.parse('2026-06-01T00:00:00Z') + i * 60_000).toISOString();
-      setClock(clock, at);
       // Both replicas have seen the fire time, so both have tried to claim it.
-      await Promise.all([tickedAt(a, at), tickedAt(b, at)]);
+      await stack.step(at);
       await waitFor(async () => {
         for (const id of ids) {
           const tasks = await backupTasks(api, id);

@@ -1,27 +1,18 @@
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { backends } from '@cairn/test-harness/databases';
+import type { ControlPlaneProc } from '@cairn/test-harness/processes';
 import { assignOffering, waitForTask } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
-import { backupTasks, clockEnv, eventsOf, setClock, tickedAt } from '@cairn/test-harness/clock';
+import { backupTasks, eventsOf, tickedAt } from '@cairn/test-harness/clock';
 
 describe.each(backends)('the scheduler on %s', (backend) => {
-  let db: TestDatabase;
+  const stack = withStack(backend, { clockAt: '2026-03-27T12:00:00Z', agents: [{ name: 'sched-host' }] });
   let cp: ControlPlaneProc;
-  let agent: Proc;
   let admin: Api;
   let tenant: Api;
   let other: Api;
-  let clock: string;
   let tenantId: string;
   let fastProvider: string;
   let slowProvider: string;
@@ -64,17 +55,10 @@ describe.each(backends)('the scheduler on %s', (backend) => {
       },
       `backups of ${names.join(', ')} to succeed`,
     );
-  const step = async (iso: string) => {
-    setClock(clock, iso);
-    await tickedAt(cp, iso);
-  };
+  const step = (iso: string) => stack.step(iso);
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    clock = path.join(tempDir('clock'), 'now');
-    setClock(clock, '2026-03-27T12:00:00Z');
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env: clockEnv(clock) });
-    admin = new Api(cp.url, cp.adminToken);
+    ({ cp, admin } = stack);
     tenantId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'sched-tenant' })).id;
     tenant = new Api(
       cp.url,
@@ -85,7 +69,6 @@ describe.each(backends)('the scheduler on %s', (backend) => {
       cp.url,
       (await admin.expect(201, 'POST', `/v1/tenants/${otherId}/tokens`, { role: 'tenant-admin', name: 'o' })).token,
     );
-    agent = await startAgent((await enrollAgent(cp, 'zone-a', 'sched-host')).stateDir);
     const provider = async (name: string, config: Record<string, unknown>) =>
       (
         await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
@@ -107,12 +90,6 @@ describe.each(backends)('the scheduler on %s', (backend) => {
     ins.b = await instance('sla-b', slaOffering);
     ins.c = await instance('user-c', selfOffering);
     ins.d = await instance('plain-d', selfOffering);
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
   });
 
   it('fires a user schedule and an SLA offering at their cron times in their time zones, across a DST change', async () => {
@@ -186,8 +163,8 @@ describe.each(backends)('the scheduler on %s', (backend) => {
     await settled(['f']);
 
     await cp.proc.stop();
-    setClock(clock, '2026-03-29T06:30:00Z'); // 04:00, 05:00 and 06:00 pass while it is down
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, port: cp.port, env: clockEnv(clock) });
+    stack.setClock('2026-03-29T06:30:00Z'); // 04:00, 05:00 and 06:00 pass while it is down
+    cp = await stack.controlPlane({ port: cp.port });
     await tickedAt(cp, '2026-03-29T06:30:00Z');
     expect(await counts(['f'])).toEqual({ f: 2 });
     const caughtUp = await eventsOf(admin, 'schedule.caught_up', ins.f!);

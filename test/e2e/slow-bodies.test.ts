@@ -1,10 +1,11 @@
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
+import { backends } from '@cairn/test-harness/databases';
 import { FROZEN_MEDIAN_MS, latencyFigures, probe } from '@cairn/test-harness/latency';
-import { startControlPlane, type ControlPlaneProc } from '@cairn/test-harness/processes';
+import type { ControlPlaneProc } from '@cairn/test-harness/processes';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 /** Long enough that no slow client below is cut off while the reads are measured. */
@@ -62,35 +63,21 @@ function head(method: string, path: string, token: string, length: number): stri
 }
 
 describe.each(backends)('slow request bodies (%s)', (backend) => {
-  let db: TestDatabase;
+  const stack = withStack(backend, { env: { CAIRN_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS) } });
   let cp: ControlPlaneProc;
   let admin: Api;
   let slowToken: string;
   let reader: Api;
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({
-      databaseUrl: db.url,
-      dataDir: db.dataDir,
-      env: { CAIRN_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS) },
-    });
-    admin = new Api(cp.url, cp.adminToken);
-    const mint = async (tenant: string, role: string) => {
-      const t = await admin.expect(201, 'POST', '/v1/tenants', { name: tenant });
-      return (await admin.expect(201, 'POST', `/v1/tenants/${t.id}/tokens`, { role, name: role })).token as string;
-    };
-    slowToken = await mint('slow-tenant', 'tenant-user');
-    reader = new Api(cp.url, await mint('reading-tenant', 'tenant-user'));
+    ({ cp, admin } = stack);
+    const user = { role: 'tenant-user', tokenName: 'tenant-user' };
+    slowToken = (await stack.tenant('slow-tenant', user)).token;
+    reader = (await stack.tenant('reading-tenant', user)).api;
   });
 
   const tenantNames = async () =>
     ((await admin.expect(200, 'GET', '/v1/tenants?limit=500')).items as { name: string }[]).map((t) => t.name);
-
-  afterAll(async () => {
-    await cp?.proc.stop();
-    await db?.drop();
-  });
 
   it('keeps another tenant reading while 20 clients send a body slowly, then cuts them off with nothing written', async () => {
     const clients: SlowClient[] = [];
@@ -130,7 +117,7 @@ describe.each(backends)('slow request bodies (%s)', (backend) => {
     } finally {
       for (const c of clients) c.stop();
     }
-    const mine = await new Api(cp.url, slowToken).expect(200, 'GET', '/v1/instances?limit=500');
+    const mine = await stack.api(slowToken).expect(200, 'GET', '/v1/instances?limit=500');
     expect(mine.items).toEqual([]);
   }, 60_000);
 
@@ -175,19 +162,11 @@ function rawRequest(port: number, head: string, chunks: string[]): Promise<{ sta
 }
 
 describe('the request body limit (sqlite)', () => {
-  let db: TestDatabase;
+  const stack = withStack('sqlite', { env: { CAIRN_MAX_BODY_BYTES: '1024' } });
   let cp: ControlPlaneProc;
   let admin: Api;
-
-  beforeAll(async () => {
-    db = await freshDatabase('sqlite');
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env: { CAIRN_MAX_BODY_BYTES: '1024' } });
-    admin = new Api(cp.url, cp.adminToken);
-  });
-
-  afterAll(async () => {
-    await cp?.proc.stop();
-    await db?.drop();
+  beforeAll(() => {
+    ({ cp, admin } = stack);
   });
 
   const names = async () =>

@@ -1,9 +1,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
-import { freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { startControlPlane, type ControlPlaneProc } from '@cairn/test-harness/processes';
+import { describe, expect, it } from 'vitest';
+import { withStack } from '@cairn/test-harness/stack';
 
 // better-sqlite3 is the control plane's dependency, not the test root's.
 const requireFromControlPlane = createRequire(import.meta.resolve('@cairn/control-plane'));
@@ -16,22 +14,10 @@ const Sqlite = requireFromControlPlane('better-sqlite3') as new (file: string) =
 // MySQL the same answer follows a deadlock (1213) or a lock wait timeout (1205), which a test
 // cannot provoke deterministically without waiting out the server's lock timeout.
 describe('a busy store (sqlite)', () => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
-  let admin: Api;
-
-  beforeAll(async () => {
-    db = await freshDatabase('sqlite');
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    admin = new Api(cp.url, cp.adminToken);
-  });
-
-  afterAll(async () => {
-    await cp?.proc.stop();
-    await db?.drop();
-  });
+  const stack = withStack('sqlite');
 
   it('answers 503 store_busy with Retry-After, writes nothing, and the retry succeeds', async () => {
+    const { admin, db } = stack;
     const before = (await admin.get<{ items: { name: string }[] }>('/v1/tenants?limit=500')).body.items.length;
     // An outside writer holds the write lock. The request's transaction has read before it writes,
     // so SQLite refuses it the lock (SQLITE_BUSY) instead of letting two writers wait on each other.

@@ -4,18 +4,13 @@
  * nothing of another task or another tenant; filters are validated, and a task the caller cannot
  * see is unknown.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { backends } from '@cairn/test-harness/databases';
+import type { ControlPlaneProc } from '@cairn/test-harness/processes';
 import { assignOffering, protectInstance } from '@cairn/test-harness/scenario';
 import { SseClient } from '@cairn/test-harness/sse';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
@@ -27,9 +22,8 @@ interface Tenant {
 }
 
 describe.each(backends)('task progress on the event stream (%s)', (backend) => {
-  let db: TestDatabase;
+  const stack = withStack(backend, { agents: [{ name: 'host-1' }] });
   let cp: ControlPlaneProc;
-  let agent: Proc;
   let admin: Api;
   const open: SseClient[] = [];
   let n = 0;
@@ -37,7 +31,7 @@ describe.each(backends)('task progress on the event stream (%s)', (backend) => {
   async function tenant(): Promise<Tenant> {
     const t = await admin.expect(201, 'POST', '/v1/tenants', { name: `t${++n}` });
     const tok = await admin.expect(201, 'POST', `/v1/tenants/${t.id}/tokens`, { role: 'tenant-user', name: 'u' });
-    return { id: t.id, api: new Api(cp.url, tok.token), token: tok.token };
+    return { id: t.id, api: stack.api(tok.token), token: tok.token };
   }
 
   /** An instance of `t` protected by a dummy offering with this plugin config. */
@@ -77,21 +71,11 @@ describe.each(backends)('task progress on the event stream (%s)', (backend) => {
   }
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    admin = new Api(cp.url, cp.adminToken);
-    const enrolled = await enrollAgent(cp, 'zone-a', 'host-1');
-    agent = await startAgent(enrolled.stateDir);
+    ({ cp, admin } = stack);
   });
 
   afterEach(() => {
     for (const s of open.splice(0)) s.close();
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
   });
 
   it(
@@ -330,28 +314,12 @@ describe.each(backends)('task progress on the event stream (%s)', (backend) => {
 
 // Several replicas share one database only on MySQL (and show as skipped without it).
 describe.runIf(backends.includes('mysql'))('task progress across control-plane replicas', () => {
-  let db: TestDatabase;
-  let a: ControlPlaneProc;
-  let b: ControlPlaneProc;
-  let agent: Proc;
-
-  beforeAll(async () => {
-    db = await freshDatabase('mysql');
-    a = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    b = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    // The agent reports through replica A only; the stream is on replica B.
-    agent = await startAgent((await enrollAgent(a, 'zone-a', 'host-1')).stateDir);
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await a?.proc.stop();
-    await b?.proc.stop();
-    await db?.drop();
-  });
+  // The agent reports through replica A only; the stream is on replica B.
+  const stack = withStack('mysql', { replicas: 2, agents: [{ name: 'host-1' }] });
 
   it('a stream on one replica gets the progress an agent reports through the other', { timeout: 300_000 }, async () => {
-    const viaB = new Api(b.url, b.adminToken);
+    const b = stack.replicas[1]!;
+    const viaB = stack.adminOf(b);
     const p = await protectInstance(viaB, 'zone-a', { config: { durationMs: 4000, steps: 8 } });
     const taskId = (await viaB.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)).id as string;
     const s = await SseClient.open(b.url, b.adminToken, { query: `?after=0&taskId=${taskId}` });

@@ -1,26 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
-import { clockEnv, setClock, tickedAt } from '@cairn/test-harness/clock';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { twoReplicas, type TwoReplicas } from '@cairn/test-harness/replicas';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
-import { dummyPoints, protectInstance, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
+import { tickedAt } from '@cairn/test-harness/clock';
+import { backends } from '@cairn/test-harness/databases';
+import { tempDir } from '@cairn/test-harness/processes';
+import { dummyPoints, ENDED, protectInstance, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 // An SLA that fires only on 1 January at 02:00 UTC (a schedule must fire once a year): its keep-last
 // applies, its fires never come.
 const NEVER_DURING_A_TEST = '0 2 1 1 *';
 const fast = { durationMs: 50, steps: 1, sizeBytes: 1000 };
-const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
 
 interface BackupBody {
   id: string;
@@ -44,27 +36,14 @@ const syncTasks = async (api: Api) =>
   (await api.expect(200, 'GET', '/v1/tasks?kind=sync&limit=500')).items as TaskBody[];
 
 describe.each(backends)('provider sync and the drift report (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
-  let agent: Proc;
+  const stack = withStack(backend, { agents: [{ name: 'host-1' }] });
   let api: Api;
-
-  beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    api = new Api(cp.url, cp.adminToken);
-    agent = await startAgent((await enrollAgent(cp, 'zone-a', 'host-1')).stateDir);
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
+  beforeAll(() => {
+    api = stack.admin;
   });
 
   async function backup(instanceId: string): Promise<TaskBody> {
-    const started = await api.expect<TaskBody>(202, 'POST', `/v1/instances/${instanceId}/backups`, { mode: 'FULL' });
-    const done = await waitForTask(api, started.id, ENDED);
+    const done = await stack.backup(instanceId, { body: { mode: 'FULL' } });
     expect(done.state).toBe('succeeded');
     return done;
   }
@@ -358,8 +337,8 @@ describe.each(backends)('provider sync and the drift report (%s)', (backend) => 
 
   it('?confirm=true while a sync is queued confirms that sync', async () => {
     // A zone of its own, so that its one agent can be stopped while the sync waits.
-    const late = await enrollAgent(cp, 'zone-late', 'host-late');
-    let lateAgent = await startAgent(late.stateDir);
+    const late = await stack.enroll('zone-late', 'host-late');
+    let lateAgent = await stack.runAgent(late.stateDir);
     try {
       const storeDir = tempDir('dummy-store');
       const p = await protectInstance(api, 'zone-late', { config: { ...fast, storeDir } });
@@ -374,7 +353,7 @@ describe.each(backends)('provider sync and the drift report (%s)', (backend) => 
       expect(queued.state).toBe('queued');
       const confirmed = await api.expect(202, 'POST', `${url}?confirm=true`);
       expect(confirmed.id).toBe(queued.id);
-      lateAgent = await startAgent(late.stateDir);
+      lateAgent = await stack.runAgent(late.stateDir);
       expect((await waitForTask(api, queued.id as string, ENDED)).state).toBe('succeeded');
       const report = await api.expect(200, 'GET', `/v1/zones/zone-late/providers/${p.providerId}/drift`);
       expect(report).toMatchObject({ taskId: queued.id, held: null, counts: { vanished: 3 } });
@@ -424,9 +403,7 @@ describe.each(backends)('provider sync and the drift report (%s)', (backend) => 
     expect((await drift(p.providerId)).taskId).toBe(good.id);
     expect(await records(p.instanceId)).toEqual(before);
 
-    const tenant = await api.expect(201, 'POST', '/v1/tenants', { name: 'sync-tenant' });
-    const token = await api.expect(201, 'POST', `/v1/tenants/${tenant.id}/tokens`, { role: 'tenant-admin', name: 'a' });
-    const tenantApi = new Api(cp.url, token.token as string);
+    const tenantApi = (await stack.tenant('sync-tenant', { tokenName: 'a' })).api;
     const refusals: [Api, string, string, number][] = [
       [api, 'POST', `/v1/zones/zone-b/providers/${p.providerId}/sync`, 404],
       [api, 'GET', `/v1/zones/zone-b/providers/${p.providerId}/drift`, 404],
@@ -456,35 +433,21 @@ async function syncsSettled(api: Api, n: number): Promise<void> {
 }
 
 describe.each(backends)('periodic sync under the test clock (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
-  let agent: Proc;
+  const stack = withStack(backend, {
+    clockAt: '2026-06-01T00:00:30Z',
+    env: { CAIRN_SYNC_INTERVAL_S: '60' },
+    agents: [{ name: 'host-1' }],
+  });
   let api: Api;
-  let clock: string;
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    clock = path.join(tempDir('clock'), 'now');
-    setClock(clock, '2026-06-01T00:00:30Z');
-    cp = await startControlPlane({
-      databaseUrl: db.url,
-      dataDir: db.dataDir,
-      env: { ...clockEnv(clock), CAIRN_SYNC_INTERVAL_S: '60' },
-    });
-    api = new Api(cp.url, cp.adminToken);
-    agent = await startAgent((await enrollAgent(cp, 'zone-a', 'host-1')).stateDir);
+    api = stack.admin;
     await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
       name: 'synced',
       plugin: '@cairn/plugin-dummy',
       tenantLocators: 'any',
       config: { storeDir: tempDir('dummy-store') },
     });
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
   });
 
   it('syncs every provider once per interval, however often the scheduler ticks', async () => {
@@ -499,8 +462,7 @@ describe.each(backends)('periodic sync under the test clock (%s)', (backend) => 
       ['2026-06-01T00:09:50Z', 4],
     ];
     for (const [at, n] of steps) {
-      setClock(clock, at);
-      await tickedAt(cp, at);
+      await stack.step(at);
       await syncsSettled(api, n);
     }
     expect(await syncTasks(api)).toHaveLength(4);
@@ -510,27 +472,24 @@ describe.each(backends)('periodic sync under the test clock (%s)', (backend) => 
 // Replicas share one MySQL database; SQLite is the single-process quick start.
 describe.runIf(backends.includes('mysql'))('periodic sync with two control planes on one MySQL database', () => {
   const INTERVALS = 15;
-  let replicas: TwoReplicas | undefined;
-  let a: ControlPlaneProc;
-  let b: ControlPlaneProc;
+  const stack = withStack('mysql', {
+    clockAt: '2026-06-01T00:00:30Z',
+    env: { CAIRN_SYNC_INTERVAL_S: '60' },
+    replicas: 2,
+    agents: [{ name: 'replica-host' }],
+  });
   let api: Api;
-  let clock: string;
 
   beforeAll(async () => {
-    replicas = await twoReplicas({ clockAt: '2026-06-01T00:00:30Z', env: { CAIRN_SYNC_INTERVAL_S: '60' } });
-    ({ clock, a, b } = replicas);
-    api = new Api(b.url, b.adminToken);
+    const [a, b] = stack.replicas;
+    api = stack.adminOf(b!);
     await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
       name: 'synced',
       plugin: '@cairn/plugin-dummy',
       tenantLocators: 'any',
       config: { storeDir: tempDir('dummy-store') },
     });
-    await Promise.all([tickedAt(a, '2026-06-01T00:00:30Z'), tickedAt(b, '2026-06-01T00:00:30Z')]);
-  });
-
-  afterAll(async () => {
-    await replicas?.stop();
+    await Promise.all([tickedAt(a!, '2026-06-01T00:00:30Z'), tickedAt(b!, '2026-06-01T00:00:30Z')]);
   });
 
   it(`queues exactly one sync per interval over ${INTERVALS} intervals`, async () => {
@@ -538,9 +497,8 @@ describe.runIf(backends.includes('mysql'))('periodic sync with two control plane
     await syncsSettled(api, 1);
     for (let i = 1; i <= INTERVALS; i++) {
       const at = new Date(Date.parse('2026-06-01T00:00:00Z') + i * 60_000).toISOString();
-      setClock(clock, at);
       // Both replicas have seen the interval begin, so both have tried to claim it.
-      await Promise.all([tickedAt(a, at), tickedAt(b, at)]);
+      await stack.step(at);
       await syncsSettled(api, i + 1);
     }
     expect(await syncTasks(api)).toHaveLength(INTERVALS + 1);

@@ -1,19 +1,13 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { backends } from '@cairn/test-harness/databases';
+import { tempDir, type ControlPlaneProc } from '@cairn/test-harness/processes';
 import { hasRestic } from '@cairn/test-harness/restic';
 import { assignOffering, waitForTask } from '@cairn/test-harness/scenario';
 import { SseClient } from '@cairn/test-harness/sse';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
@@ -33,25 +27,22 @@ interface EventBody {
 }
 
 describe.each(backends)('what a tenant sees of the service provider (%s)', (backend) => {
-  let db: TestDatabase;
+  const stack = withStack(backend);
   let cp: ControlPlaneProc;
   let admin: Api;
   let tenant: Api;
   let tenantToken: string;
-  let agent: Proc;
   let agentId: string;
   let tenantId: string;
   // The host directories the agent lets plugins touch.
   const roots = tempDir('tenant-view-roots');
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    admin = new Api(cp.url, cp.adminToken);
+    ({ cp, admin } = stack);
     const t = await admin.expect(201, 'POST', '/v1/tenants', { name: 'acme' });
     tenantToken = (await admin.expect(201, 'POST', `/v1/tenants/${t.id}/tokens`, { role: 'tenant-admin', name: 'ops' }))
       .token;
-    tenant = new Api(cp.url, tenantToken);
+    tenant = stack.api(tenantToken);
     tenantId = t.id;
     // The SP sets the tenant's locators here (the default): a tenant instance in the zone.
     await admin.expect(201, 'POST', '/v1/instances', { name: 'vm-1', zone: 'zone-a', locator: {}, tenantId });
@@ -70,12 +61,11 @@ describe.each(backends)('what a tenant sees of the service provider (%s)', (back
       allowUserSchedules: false,
     });
     await admin.expect(201, 'POST', `/v1/offerings/${offered.id}/grants`, { tenantId });
-    let stateDir: string;
-    ({ stateDir, agentId } = await enrollAgent(cp, 'zone-a', 'host-a'));
-    agent = await startAgent(stateDir, {
+    ({ agentId } = await stack.addAgent({
+      name: 'host-a',
       plugins: hasRestic ? '@cairn/plugin-dummy,@cairn/plugin-restic' : '@cairn/plugin-dummy',
-      args: ['--roots', roots],
-    });
+      roots: [roots],
+    }));
   });
 
   /** An sp-admin's offering on `providerId`, granted to the tenant, and a tenant instance on it. */
@@ -98,12 +88,6 @@ describe.each(backends)('what a tenant sees of the service provider (%s)', (back
     await assignOffering(tenant, instance.id, offering.id);
     return instance.id as string;
   };
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
-  });
 
   it('shows a tenant maintenance windows without the SP token that set them (setBy null), in states and events', async () => {
     await admin.expect(200, 'PUT', '/v1/maintenance', { enabled: true, message: 'global work' });
@@ -165,7 +149,7 @@ describe.each(backends)('what a tenant sees of the service provider (%s)', (back
     for (const a of answers) expect(JSON.stringify(a)).not.toContain(URL_PASSWORD);
 
     const { openStore } = await import('@cairn/control-plane');
-    const store = openStore(db.url);
+    const store = openStore(stack.db.url);
     const row = () =>
       store.db
         .selectFrom('providers')

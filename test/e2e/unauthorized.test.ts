@@ -1,7 +1,6 @@
 import http from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { startControlPlane, type ControlPlaneProc } from '@cairn/test-harness/processes';
+import { describe, expect, it } from 'vitest';
+import { withStack } from '@cairn/test-harness/stack';
 
 const CHALLENGE = 'Bearer realm="cairn"';
 const INVALID = 'Bearer realm="cairn", error="invalid_token"';
@@ -33,20 +32,10 @@ function upgrade(url: string, authorization?: string): Promise<{ status: number;
 
 // Answers the same on every store: SQLite is enough.
 describe('401 answers say how to authenticate (WWW-Authenticate, RFC 6750)', () => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
-
-  beforeAll(async () => {
-    db = await freshDatabase('sqlite');
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-  });
-
-  afterAll(async () => {
-    await cp?.proc.stop();
-    await db?.drop();
-  });
+  const stack = withStack('sqlite');
 
   it('challenges for a bearer token on every 401, with error="invalid_token" when the token sent is wrong', async () => {
+    const { cp } = stack;
     const cases: { what: string; init: RequestInit & { path: string }; challenge: string }[] = [
       { what: 'no token', init: { path: '/v1/instances' }, challenge: CHALLENGE },
       {

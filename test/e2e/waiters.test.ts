@@ -1,25 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
-import { waitForTask } from '@cairn/test-harness/scenario';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
+import { backends } from '@cairn/test-harness/databases';
+import { tempDir } from '@cairn/test-harness/processes';
+import { ENDED, waitForTask } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
-const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
 const PER_TENANT = 2;
 const ALL_TENANTS = 3;
 
 describe.each(backends)('waiting rooms counted per tenant (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
-  let agent: Proc;
+  const stack = withStack(backend, {
+    env: { CAIRN_WAITERS_PER_TENANT: String(PER_TENANT), CAIRN_MAX_WAITERS: String(ALL_TENANTS) },
+    agents: [{ name: 'wait-host', slots: 2 }],
+  });
   let admin: Api;
   const tenants: Api[] = [];
   let backupId: string;
@@ -35,21 +29,13 @@ describe.each(backends)('waiting rooms counted per tenant (%s)', (backend) => {
     }, 'a wait to be refused');
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({
-      databaseUrl: db.url,
-      dataDir: db.dataDir,
-      env: { CAIRN_WAITERS_PER_TENANT: String(PER_TENANT), CAIRN_MAX_WAITERS: String(ALL_TENANTS) },
-    });
-    admin = new Api(cp.url, cp.adminToken);
+    admin = stack.admin;
     const ids: string[] = [];
     for (const name of ['a', 'b', 'c']) {
-      const id = (await admin.expect(201, 'POST', '/v1/tenants', { name: `waiter-${name}` })).id as string;
-      ids.push(id);
-      const token = await admin.expect(201, 'POST', `/v1/tenants/${id}/tokens`, { role: 'tenant-admin', name: 't' });
-      tenants.push(new Api(cp.url, token.token));
+      const t = await stack.tenant(`waiter-${name}`);
+      ids.push(t.id);
+      tenants.push(t.api);
     }
-    agent = await startAgent((await enrollAgent(cp, 'zone-a', 'wait-host')).stateDir, { slots: 2 });
     const provider = await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
       name: 'hypervisor',
       plugin: '@cairn/plugin-dummy',
@@ -86,12 +72,6 @@ describe.each(backends)('waiting rooms counted per tenant (%s)', (backend) => {
     );
     await waitForTask(a, long.id, ['running']);
     await admin.expect(200, 'PUT', '/v1/maintenance', { enabled: true, message: 'waiting-room test' });
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
   });
 
   it("a tenant at its cap gets 429 too_many_waiters for readiness and power-state waits, while the provider's and other tenants' waits are answered", async () => {

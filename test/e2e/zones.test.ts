@@ -1,14 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { backends } from '@cairn/test-harness/databases';
 import { protectInstance } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 /*
@@ -18,35 +12,22 @@ import { waitFor } from '@cairn/test-harness/wait';
  * to create an instance there.
  */
 describe.each(backends)('zones a tenant may see (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
+  const stack = withStack(backend, { agents: [{ name: 'host-a' }, { zone: 'zone-b', name: 'host-b' }] });
   let admin: Api;
   let acme: Api;
   let globex: Api;
   let acmeId: string;
   let agentA: string;
   let agentB: string;
-  const agents: Proc[] = [];
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    admin = new Api(cp.url, cp.adminToken);
-    const token = async (tenantId: string) =>
-      new Api(
-        cp.url,
-        (await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, { role: 'tenant-admin', name: 'ops' }))
-          .token,
-      );
+    admin = stack.admin;
+    const token = async (tenantId: string) => stack.api(await stack.token(tenantId, 'tenant-admin', 'ops'));
     acmeId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'acme' })).id;
     const globexId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'globex' })).id;
     acme = await token(acmeId);
     globex = await token(globexId);
-    const a = await enrollAgent(cp, 'zone-a', 'host-a');
-    const b = await enrollAgent(cp, 'zone-b', 'host-b');
-    agentA = a.agentId;
-    agentB = b.agentId;
-    agents.push(await startAgent(a.stateDir), await startAgent(b.stateDir));
+    [agentA, agentB] = stack.agents.map((a) => a.agentId) as [string, string];
     await waitFor(
       async () => (await admin.expect(200, 'GET', '/v1/plugins')).items.length === 2,
       'both agents to report their plugins',
@@ -56,12 +37,6 @@ describe.each(backends)('zones a tenant may see (%s)', (backend) => {
     const inB = await protectInstance(admin, 'zone-b');
     await admin.expect(201, 'POST', `/v1/offerings/${inB.offeringId}/grants`, { tenantId: globexId });
   }, 60_000);
-
-  afterAll(async () => {
-    for (const a of agents) await a.stop();
-    await cp?.proc.stop();
-    await db?.drop();
-  });
 
   it('shows a tenant the maintenance of its zones only; the sp-admin sees every zone', async () => {
     expect((await acme.get('/v1/zones/zone-a/maintenance')).status).toBe(200);
@@ -90,8 +65,7 @@ describe.each(backends)('zones a tenant may see (%s)', (backend) => {
     ]);
     // A tenant without any offering sees no zone at all.
     const initech = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'initech' })).id;
-    const none = new Api(
-      cp.url,
+    const none = stack.api(
       (await admin.expect(201, 'POST', `/v1/tenants/${initech}/tokens`, { role: 'tenant-admin', name: 'ops' })).token,
     );
     expect((await none.expect(200, 'GET', '/v1/plugins')).items).toEqual([]);
@@ -128,7 +102,7 @@ describe.each(backends)('zones a tenant may see (%s)', (backend) => {
 
   it('lists zones with their agents’ states: the sp-admin every zone and its agents, a tenant its zones without agents', async () => {
     // An agent enrolled in zone-c that never connected: a zone of its own, its agent disconnected.
-    const c = await enrollAgent(cp, 'zone-c', 'host-c');
+    const c = await stack.enroll('zone-c', 'host-c');
     const all = (await admin.expect(200, 'GET', '/v1/zones')) as {
       items: { zone: string; agentStates: Record<string, number>; agents?: { id: string; state: string }[] }[];
       nextCursor: string | null;
@@ -170,8 +144,7 @@ describe.each(backends)('zones a tenant may see (%s)', (backend) => {
       'zone-b',
     ]);
     const initech = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'initech-zones' })).id;
-    const none = new Api(
-      cp.url,
+    const none = stack.api(
       (await admin.expect(201, 'POST', `/v1/tenants/${initech}/tokens`, { role: 'tenant-admin', name: 'ops' })).token,
     );
     expect(await none.expect(200, 'GET', '/v1/zones')).toEqual({ items: [], nextCursor: null });

@@ -1,7 +1,6 @@
-import path from 'node:path';
-import { clockEnv, setClock } from './clock.js';
-import { freshDatabase, type TestDatabase } from './databases.js';
-import { enrollAgent, startAgent, startControlPlane, tempDir, type ControlPlaneProc, type Proc } from './processes.js';
+import type { TestDatabase } from './databases.js';
+import type { ControlPlaneProc, Proc } from './processes.js';
+import { Stack } from './stack.js';
 
 /** Two control-plane replicas on one fresh MySQL database, under one test clock, and one agent. */
 export interface TwoReplicas {
@@ -18,30 +17,25 @@ export interface TwoReplicas {
 /**
  * Starts two replicas sharing a fresh MySQL database and a test clock set to `clockAt`, plus one
  * agent in `zone-a` named `agentName`. `env` goes to both replicas (on top of the clock's).
+ * A stack (stack.ts) with `replicas: 2` does the same inside a describe block.
  */
 export async function twoReplicas(opts: {
   clockAt: string;
   agentName?: string;
   env?: Record<string, string>;
 }): Promise<TwoReplicas> {
-  const db = await freshDatabase('mysql');
-  const clock = path.join(tempDir('clock'), 'now');
-  setClock(clock, opts.clockAt);
-  const env = { ...clockEnv(clock), ...opts.env };
-  const a = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env });
-  const b = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env });
-  const agent = await startAgent((await enrollAgent(a, 'zone-a', opts.agentName ?? 'replica-host')).stateDir);
-  return {
-    db,
-    clock,
-    a,
-    b,
-    agent,
-    async stop() {
-      await agent.stop();
-      await a.proc.stop();
-      await b.proc.stop();
-      await db.drop();
-    },
-  };
+  const stack = new Stack('mysql', {
+    clockAt: opts.clockAt,
+    replicas: 2,
+    ...(opts.env ? { env: opts.env } : {}),
+    agents: [{ name: opts.agentName ?? 'replica-host' }],
+  });
+  try {
+    await stack.start();
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
+  const [a, b] = stack.replicas as [ControlPlaneProc, ControlPlaneProc];
+  return { db: stack.db, clock: stack.clock, a, b, agent: stack.agent.proc, stop: () => stack.stop() };
 }

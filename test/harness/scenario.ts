@@ -84,6 +84,20 @@ export interface TaskBody {
   output: unknown;
 }
 
+/** The states a task ends in. */
+export const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
+
+/** Starts a task with `POST route` (which must answer 202) and polls it to its end. */
+export async function runToEnd(api: Api, route: string, body?: unknown, timeoutMs = 30_000): Promise<TaskBody> {
+  const started = await api.expect<TaskBody>(202, 'POST', route, body);
+  return waitForTask(api, started.id, ENDED, timeoutMs);
+}
+
+/** An ad-hoc backup of `instanceId` (with `body`, when given), to its end. */
+export function backup(api: Api, instanceId: string, body?: unknown, timeoutMs?: number): Promise<TaskBody> {
+  return runToEnd(api, `/v1/instances/${instanceId}/backups`, body, timeoutMs);
+}
+
 /** Polls a task until it is in one of `states`. */
 export async function waitForTask(api: Api, id: string, states: string[], timeoutMs = 30_000): Promise<TaskBody> {
   let last: TaskBody | undefined;
