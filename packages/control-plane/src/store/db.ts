@@ -6,6 +6,7 @@ import {
   CompiledQuery,
   Kysely,
   Migrator,
+  MysqlAdapter,
   MysqlDialect,
   SqliteDialect,
   sql,
@@ -167,6 +168,17 @@ export function isTransient(err: unknown): boolean {
   const e = err as { errno?: number; code?: string };
   // MySQL/MariaDB: deadlock (1213), lock wait timeout (1205); SQLite: busy/locked.
   return e.errno === 1213 || e.errno === 1205 || e.code === 'SQLITE_BUSY' || e.code === 'SQLITE_LOCKED';
+}
+
+/**
+ * `query` made to read the row as committed now, and lock it for the rest of the transaction,
+ * where the store can (MySQL/MariaDB: `FOR UPDATE`). There a plain read inside a transaction
+ * answers from the snapshot the transaction took at its first read, which never shows a change
+ * committed after it: code that re-reads a row to retry a conditional update would spin for ever
+ * on the old value. SQLite lets one writer in at a time, so its plain reads are current.
+ */
+export function current<Q extends { forUpdate(): Q }>(db: Db, query: Q): Q {
+  return db.getExecutor().adapter instanceof MysqlAdapter ? query.forUpdate() : query;
 }
 
 /**

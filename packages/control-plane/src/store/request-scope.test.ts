@@ -84,4 +84,45 @@ describe.each(backends)('a request transaction (%s)', (backend) => {
     await tenants.create('outside');
     expect(await names()).toContain('outside');
   });
+  // SQLite has one connection: while a request's transaction is open no other writer can move a
+  // row, so only MySQL/MariaDB, whose request transactions read from a snapshot, can show this.
+  it.skipIf(backend === 'sqlite')(
+    'cancels a task the dispatcher took after the request first read it, instead of spinning on its snapshot',
+    async () => {
+      const t = await tenants.create('cancel-race');
+      const task = await tasks.create({
+        kind: 'backup',
+        tenantId: t.id,
+        instanceId: null,
+        backupId: null,
+        offeringId: null,
+        providerId: 'prv_x',
+        plugin: 'p',
+        zone: 'z',
+        pinnedAgentId: null,
+        priority: 0,
+        params: {},
+      });
+      let answer: { state: string; cancelRequested: number } | undefined;
+      const cancel = inRequestTransaction(store.db, async () => {
+        // The request's first read fixes its snapshot: the task is queued in it.
+        expect((await tasks.get(task.id))?.state).toBe('queued');
+        // The dispatcher, on a connection of its own, takes the task meanwhile.
+        await store.db
+          .updateTable('tasks')
+          .set({ state: 'dispatched', attempt: 1, agentId: 'agt_x' })
+          .where('id', '=', task.id)
+          .execute();
+        answer = await tasks.requestCancel(task.id);
+        return true;
+      });
+      // A cancel that keeps retrying on what its snapshot says never answers; give it ample time.
+      const spun = new Promise<'spun'>((resolve) => setTimeout(() => resolve('spun'), 10_000).unref());
+      expect(await Promise.race([cancel.then(() => 'answered'), spun])).toBe('answered');
+      expect(answer).toMatchObject({ state: 'dispatched', cancelRequested: 1 });
+      const row = await store.db.selectFrom('tasks').selectAll().where('id', '=', task.id).executeTakeFirstOrThrow();
+      expect(row).toMatchObject({ state: 'dispatched', cancelRequested: 1 });
+    },
+    20_000,
+  );
 });

@@ -3,7 +3,7 @@ import { FailureCodes } from '@cairn/proto/vocabulary';
 import { ConflictError } from '../domain/errors.js';
 import type { NewTask } from '../domain/task-factory.js';
 import { HELD_STATES, isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
-import { transact, type Db } from './db.js';
+import { current, transact, type Db } from './db.js';
 import type { EventRepository } from './event-repository.js';
 import { newId } from './ids.js';
 import { decodeCursor, decodeSeqCursor, pageOf, type Page, type PageRequest } from './page.js';
@@ -203,7 +203,12 @@ export class TaskRepository {
    */
   async requestCancel(id: string, now = Date.now()): Promise<TaskRow> {
     for (;;) {
-      const task = await this.get(id);
+      // Read as committed now: inside a request's transaction a snapshot read would keep saying
+      // `queued` after the dispatcher took the task, and this loop would never end.
+      const task = await current(
+        this.db,
+        this.db.selectFrom('tasks').selectAll().where('id', '=', id),
+      ).executeTakeFirst();
       if (!task) throw new Error(`task ${id} vanished`);
       if (isTerminal(task.state as TaskState))
         throw new ConflictError(`task ${id} already ended (${task.state})`, 'task_ended');
