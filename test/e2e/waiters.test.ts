@@ -21,12 +21,15 @@ describe.each(backends)('waiting rooms counted per tenant (%s)', (backend) => {
   const wait = (api: Api, timeoutS: number) => api.call('GET', `/v1/maintenance?wait=ready&timeoutS=${timeoutS}`);
   const tasksOf = async (kind: string) =>
     (await admin.expect(200, 'GET', `/v1/tasks?kind=${kind}&limit=500`)).items as { id: string; state: string }[];
-  /** Asks with short waits until the answer is 429 (the long waits sent before hold their places by then). */
-  const refusedWait = (api: Api) =>
+  /**
+   * Until `n` requests wait on the control plane. The long waits are sent together and race each
+   * other over their connections: a probe sent before they all arrived could take a place first.
+   */
+  const waiting = (n: number) =>
     waitFor(async () => {
-      const r = await wait(api, 1);
-      return r.status === 429 ? r : undefined;
-    }, 'a wait to be refused');
+      const text = await (await fetch(`${stack.cp.url}/metrics`)).text();
+      return Number(/^cairn_waiting_requests (\d+)$/m.exec(text)?.[1]) === n || undefined;
+    }, `${n} requests waiting`);
 
   beforeAll(async () => {
     admin = stack.admin;
@@ -77,7 +80,8 @@ describe.each(backends)('waiting rooms counted per tenant (%s)', (backend) => {
   it("a tenant at its cap gets 429 too_many_waiters for readiness and power-state waits, while the provider's and other tenants' waits are answered", async () => {
     const [a, b, c] = tenants as [Api, Api, Api];
     const held = [wait(a, 60), wait(a, 60)];
-    const refused = await refusedWait(a);
+    await waiting(2);
+    const refused = await wait(a, 1);
     expect(refused.headers.get('content-type')).toMatch(/application\/problem\+json/);
     expect(refused.headers.get('retry-after')).toBe('5');
     expect(refused.body).toMatchObject({ status: 429, code: 'too_many_waiters', quota: 'waitersPerTenant' });
@@ -102,7 +106,9 @@ describe.each(backends)('waiting rooms counted per tenant (%s)', (backend) => {
 
     // All tenants together reach their ceiling: a third tenant is refused, the provider is not.
     held.push(wait(b, 60));
-    const ceiling = await refusedWait(c);
+    await waiting(3);
+    const ceiling = await wait(c, 1);
+    expect(ceiling.status).toBe(429);
     expect(ceiling.body).toMatchObject({ code: 'too_many_waiters', quota: 'waiters' });
     expect(ceiling.body.detail).toContain(`${ALL_TENANTS} requests waiting`);
     const sp = await wait(admin, 1);

@@ -118,10 +118,13 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     generatedAdminToken = (await tenants.createToken(providerTenant, 'sp-admin', 'initial admin')).token;
   }
 
+  // One waiting room for every request that waits (maintenance readiness, power state), per tenant.
+  const waiters = new WaiterQuota(config.waiterLimits);
   const metrics = new Metrics({
     taskCounts: () => tasks.countsByStateAndKind(),
     localSessions: () => dispatcher.localSessions,
     eventStreams: () => feed.held,
+    waitingRequests: () => waiters.held(),
     oldestLastBackup: () => rpo.oldestLastBackup(),
     rpoBreached: () => rpo.breached(),
   });
@@ -149,8 +152,6 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   );
   let accepting = true;
   const feed = new EventFeed(events, EVENT_POLL_MS, { streams: config.streamLimits });
-  // One waiting room for every request that waits (maintenance readiness, power state), per tenant.
-  const waiters = new WaiterQuota(config.waiterLimits);
   // The dispatcher is woken once the request that queued work has committed it.
   const operations = new Operations(
     catalog,

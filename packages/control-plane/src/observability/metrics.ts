@@ -8,6 +8,8 @@ export interface MetricSources {
   localSessions(): number;
   /** Event streams held open by this process. */
   eventStreams(): number;
+  /** Requests holding a place in this process's waiting room (all tenants, the service provider's too). */
+  waitingRequests(): number;
   /** The oldest of the instances' newest restore points (epoch ms), or null when none has one, from the store. */
   oldestLastBackup(): Promise<number | null>;
   /** Instances in breach of their RPO, all tenants together, from the store. */
@@ -128,6 +130,14 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(sources.eventStreams());
+      },
+    });
+    new Gauge({
+      name: 'cairn_waiting_requests',
+      help: 'Requests waiting on this process (?wait=ready, the power-state wait of an in-place restore), all tenants together',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.waitingRequests());
       },
     });
   }
