@@ -41,6 +41,7 @@ import type { BackupJobRow, BackupJobRunRow, BackupJobScheduleRow } from '../sto
 import type { TaskRepository } from '../store/task-repository.js';
 import type { TenantRepository } from '../store/tenant-repository.js';
 import { checkSchedule, nextAfter } from './cron.js';
+import type { JobRuns } from '../lifecycle/job-runs.js';
 import { assertValidSchedule } from './schedules.js';
 
 export type Mode = 'FULL' | 'INCREMENT';
@@ -80,11 +81,13 @@ const seconds = (ms: number) => Math.round(ms / 1000);
 /**
  * Backup jobs as the API sees them: policy (tenant, priority band, offerings that allow a
  * tenant's jobs), validation naming the field, and the view with sets, last run and progress.
- * Runs start and move in the store (JobRepository); this wakes the dispatcher once they commit.
+ * Runs start and move in the job-run engine (lifecycle/job-runs.ts); this wakes the dispatcher once
+ * they commit.
  */
 export class BackupJobs {
   constructor(
     private readonly jobs: JobRepository,
+    private readonly runs: JobRuns,
     private readonly catalog: CatalogRepository,
     private readonly tenants: TenantRepository,
     private readonly quotas: QuotaRepository,
@@ -224,7 +227,7 @@ export class BackupJobs {
     const job = await this.visible(p, id);
     if (job.locked === 1) throw lockedError(id);
     if (!job.activeRunId) throw new ConflictError(`backup job ${id} has no run going`, 'job_not_running');
-    for (const taskId of await this.jobs.cancelRun(job, actorOf(p), Date.now())) {
+    for (const taskId of await this.runs.cancelRun(job, actorOf(p), Date.now())) {
       try {
         await this.tasks.requestCancel(taskId);
       } catch (err) {
@@ -244,7 +247,7 @@ export class BackupJobs {
     const job = await this.jobs.get(s.jobId);
     if (!job) return 'skipped';
     const actor = { scheduleId: s.id };
-    const outcome = await this.jobs.startRun(
+    const outcome = await this.runs.startRun(
       job.id,
       { trigger: 'schedule', scheduleId: s.id, instanceIds: instanceIdsOf(job) },
       actor,
@@ -433,7 +436,7 @@ export class BackupJobs {
     instanceIds: string[],
     actor: Actor,
   ): Promise<BackupJobRow> {
-    const outcome = await this.jobs.startRun(job.id, { trigger, scheduleId, instanceIds }, actor, Date.now());
+    const outcome = await this.runs.startRun(job.id, { trigger, scheduleId, instanceIds }, actor, Date.now());
     if (!('run' in outcome)) {
       if (outcome.refused === 'job_locked') throw lockedError(job.id);
       if (outcome.refused === 'job_gone') throw new NotFoundError('backup job', job.id);
