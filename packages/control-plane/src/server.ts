@@ -97,7 +97,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const tasks = new TaskRepository(db, events, endings);
   const queue = new QueueRepository(db, events, endings);
   const scheduleRepo = new ScheduleRepository(db);
-  const jobs = new JobRepository(db, events);
+  const jobs = new JobRepository(db);
   // The job-run engine: runs move by the rules of domain/job-run.ts.
   const jobRuns = new JobRuns(db, jobs, tasks, events, quotas);
   const retention = new RetentionRepository(db, backups, tasks, agents, events, scheduleRepo, (trx, task) =>

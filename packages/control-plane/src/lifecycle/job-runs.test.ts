@@ -32,7 +32,7 @@ describe.each(backends)('the job-run engine (%s)', (backend) => {
     const events = new EventRepository(store.db);
     const endings = new TaskEndings();
     tasks = new TaskRepository(store.db, events, endings);
-    jobs = new JobRepository(store.db, events);
+    jobs = new JobRepository(store.db);
     runs = new JobRuns(store.db, jobs, tasks, events, new QuotaRepository(store.db, store.dialect));
     endings.on(runs.taskEnded);
     catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
@@ -98,7 +98,7 @@ describe.each(backends)('the job-run engine (%s)', (backend) => {
       createdAt: now,
       updatedAt: now,
     };
-    await jobs.insert(job, [], actor);
+    await runs.create(job, [], actor);
     return job;
   }
   const idsOf = (job: BackupJobRow) => JSON.parse(job.instanceIds) as string[];

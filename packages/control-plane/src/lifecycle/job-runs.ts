@@ -23,10 +23,24 @@ import { backupTask } from '../domain/task-factory.js';
 import { transact, type Db } from '../store/db.js';
 import type { EventRepository } from '../store/event-repository.js';
 import { newId } from '../store/ids.js';
-import { jobEvent, runMember, type Actor, type JobRepository, type RunTrigger } from '../store/job-repository.js';
+import {
+  jobEvent,
+  runMember,
+  type Actor,
+  type JobPatch,
+  type JobRepository,
+  type RunTrigger,
+  type SchedulePatch,
+} from '../store/job-repository.js';
 import { activeMaintenance, type MaintenanceBegan } from '../store/maintenance-repository.js';
 import type { QuotaRepository } from '../store/quota-repository.js';
-import type { BackupJobMemberRow, BackupJobRow, BackupJobRunRow, Database } from '../store/schema.js';
+import type {
+  BackupJobMemberRow,
+  BackupJobRow,
+  BackupJobRunRow,
+  BackupJobScheduleRow,
+  Database,
+} from '../store/schema.js';
 import type { TaskEndHook } from '../store/task-endings.js';
 import type { TaskRepository } from '../store/task-repository.js';
 
@@ -47,11 +61,12 @@ interface Members {
 /**
  * The job-run engine: starts a run, starts its members (their backup tasks made by the task
  * factory), moves them as their tasks end, cancels, refuses what maintenance covers, and closes
- * the run. Every move of a member is decided by the rules of domain/job-run.ts (toStart, moved,
- * abandonOutdated, runFinished, finishedState) and written by a conditional update from the set
- * the rule moved it from, in the transaction of the change that caused it. Whoever moves a run's
- * members first takes the run's row (JobRepository.lockRun) and reads them as committed, so two
- * ends of one run at the same moment each see the other's move and one of them closes it.
+ * the run; and a job's own changes, each with its job event. Every move of a member is decided by
+ * the rules of domain/job-run.ts (startRun, toStart, moved, memberError, abandonOutdated,
+ * runFinished, finishedState) and written by a conditional update from the set the rule moved it
+ * from, in the transaction of the change that caused it. Whoever moves a run's members first
+ * takes the run's row (JobRepository.lockRun) and reads them as committed, so two ends of one run
+ * at the same moment each see the other's move and one of them closes it.
  */
 export class JobRuns {
   constructor(
@@ -179,6 +194,89 @@ export class JobRuns {
     await this.advance(trx, run.id, now);
   };
 
+  // --- a job's own changes, each with its job event in the same transaction ---
+
+  async create(job: BackupJobRow, schedules: BackupJobScheduleRow[], actor: Actor): Promise<void> {
+    await transact(this.db, async (trx) => {
+      await this.jobs.insert(trx, job, schedules);
+      await this.event(trx, job, 'job.created', `backup job ${job.name} created`, actor, job.createdAt);
+    });
+  }
+
+  /** Changes a job that is not locked (see JobRepository.update); `type` names the event. */
+  async change(id: string, patch: JobPatch, actor: Actor, type: string, now: number): Promise<BackupJobRow> {
+    return transact(this.db, async (trx) => {
+      const job = await this.jobs.update(trx, id, patch, now);
+      const changed = Object.keys(patch);
+      const message = `backup job ${job.name}: ${type.slice(4)} (${changed.join(', ')})`;
+      await this.event(trx, job, type, message, actor, now, { changed });
+      return job;
+    });
+  }
+
+  /** Deletes a job with its schedules and run history; refused while it is locked or a run goes. */
+  async remove(id: string, actor: Actor, now: number): Promise<void> {
+    await transact(this.db, async (trx) => {
+      const job = await this.jobs.delete(trx, id);
+      await this.event(trx, job, 'job.deleted', `backup job ${job.name} deleted`, actor, now);
+    });
+  }
+
+  async addSchedule(job: BackupJobRow, s: BackupJobScheduleRow, actor: Actor): Promise<void> {
+    await transact(this.db, async (trx) => {
+      await this.jobs.addSchedule(trx, job.id, s);
+      await this.scheduleEvent(trx, job, s.id, 'added', actor, s.createdAt);
+    });
+  }
+
+  /** Changes a schedule; its fire times count from now again. Undefined when there is none. */
+  async changeSchedule(
+    job: BackupJobRow,
+    sid: string,
+    patch: SchedulePatch,
+    actor: Actor,
+    now: number,
+  ): Promise<BackupJobScheduleRow | undefined> {
+    return transact(this.db, async (trx) => {
+      const row = await this.jobs.updateSchedule(trx, job.id, sid, patch, now);
+      if (row) await this.scheduleEvent(trx, job, sid, 'changed', actor, now);
+      return row;
+    });
+  }
+
+  async removeSchedule(job: BackupJobRow, sid: string, actor: Actor, now: number): Promise<boolean> {
+    return transact(this.db, async (trx) => {
+      const gone = await this.jobs.deleteSchedule(trx, job.id, sid);
+      if (gone) await this.scheduleEvent(trx, job, sid, 'deleted', actor, now);
+      return gone;
+    });
+  }
+
+  /** A job event of its own (a schedule's fire skipped), in the current transaction or one of its own. */
+  async record(
+    job: BackupJobRow,
+    type: string,
+    message: string,
+    actor: Actor | null,
+    now: number,
+    data: Record<string, unknown>,
+  ): Promise<void> {
+    await transact(this.db, (trx) => this.event(trx, job, type, message, actor, now, data));
+  }
+
+  private async scheduleEvent(
+    trx: Trx,
+    job: BackupJobRow,
+    sid: string,
+    what: 'added' | 'changed' | 'deleted',
+    actor: Actor,
+    now: number,
+  ): Promise<void> {
+    await this.event(trx, job, `job.schedule_${what}`, `backup job ${job.name}: schedule ${sid} ${what}`, actor, now, {
+      scheduleId: sid,
+    });
+  }
+
   /** A job event, in the transaction of the change it tells. */
   private async event(
     trx: Trx,
@@ -187,7 +285,7 @@ export class JobRuns {
     message: string,
     actor: Actor | null,
     now: number,
-    data: Record<string, unknown>,
+    data: Record<string, unknown> = {},
   ): Promise<void> {
     await this.events.append(trx, jobEvent(job, type, message, actor, now, data));
   }

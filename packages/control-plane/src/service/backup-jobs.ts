@@ -135,7 +135,7 @@ export class BackupJobs {
       createdAt: now,
       updatedAt: now,
     };
-    await this.jobs.insert(
+    await this.runs.create(
       job,
       schedules.map((s) => ({ ...s, jobId: job.id })),
       actorOf(p),
@@ -182,13 +182,13 @@ export class BackupJobs {
     };
     if (Object.keys(patch).length === 0) return job;
     if (priority !== (input.priority ?? job.priority)) patch.priority = priority;
-    return this.jobs.update(id, patch, actorOf(p), 'job.changed', Date.now());
+    return this.runs.change(id, patch, actorOf(p), 'job.changed', Date.now());
   }
 
   async setLocked(p: Principal, id: string, locked: boolean): Promise<BackupJobRow> {
     const job = await this.visible(p, id);
     if ((job.locked === 1) === locked) return job;
-    return this.jobs.update(
+    return this.runs.change(
       id,
       { locked: locked ? 1 : 0 },
       actorOf(p),
@@ -199,7 +199,7 @@ export class BackupJobs {
 
   async delete(p: Principal, id: string): Promise<void> {
     await this.visible(p, id);
-    await this.jobs.delete(id, actorOf(p), Date.now());
+    await this.runs.remove(id, actorOf(p), Date.now());
   }
 
   /** A one-shot run of every instance of the job (202). */
@@ -259,8 +259,7 @@ export class BackupJobs {
     }
     const reason =
       outcome.refused === 'job_locked' ? 'the job is locked' : `run ${job.activeRunId ?? '?'} is still going`;
-    await this.jobs.event(
-      undefined,
+    await this.runs.record(
       job,
       'job.skipped',
       `backup job ${job.name}: scheduled run for ${iso(fireAt)} skipped: ${reason}`,
@@ -276,7 +275,7 @@ export class BackupJobs {
     if (job.locked === 1) throw lockedError(id);
     const row = { ...this.scheduleRow(input, job.id, this.clock(), await this.scheduleFloor(instanceIdsOf(job))) };
     await this.quotas.reserve(job.tenantId, 'schedulesPerJob', 1, job.id);
-    await this.jobs.addSchedule(job, row, actorOf(p));
+    await this.runs.addSchedule(job, row, actorOf(p));
     await this.keepInBand(p, job);
     return row;
   }
@@ -301,7 +300,7 @@ export class BackupJobs {
       this.clock(),
       await this.scheduleFloor(instanceIdsOf(job)),
     );
-    const row = await this.jobs.updateSchedule(
+    const row = await this.runs.changeSchedule(
       job,
       sid,
       { cron: merged.cron, timezone: merged.timezone, endAfterRuns: merged.endAfterRuns, endAt: merged.endAt },
@@ -316,7 +315,7 @@ export class BackupJobs {
   async deleteSchedule(p: Principal, id: string, sid: string): Promise<void> {
     const job = await this.visible(p, id);
     if (job.locked === 1) throw lockedError(id);
-    if (!(await this.jobs.deleteSchedule(job, sid, actorOf(p), this.clock()))) throw new NotFoundError('schedule', sid);
+    if (!(await this.runs.removeSchedule(job, sid, actorOf(p), this.clock()))) throw new NotFoundError('schedule', sid);
     await this.keepInBand(p, job);
   }
 
@@ -326,7 +325,7 @@ export class BackupJobs {
    */
   private async keepInBand(p: Principal, job: BackupJobRow): Promise<void> {
     const priority = priorityAfterChange(job.priority, isSpAdmin(p));
-    if (priority !== job.priority) await this.jobs.update(job.id, { priority }, actorOf(p), 'job.changed', Date.now());
+    if (priority !== job.priority) await this.runs.change(job.id, { priority }, actorOf(p), 'job.changed', Date.now());
   }
 
   // --- views ---

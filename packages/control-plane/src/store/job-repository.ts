@@ -4,7 +4,6 @@ import { ConflictError } from '../domain/errors.js';
 import type { MaintenanceScope } from '../domain/maintenance.js';
 import { forgottenRuns, type JobSet, type RunHistoryLimits, type RunMember, type RunState } from '../domain/job-run.js';
 import { current, transact, type Db } from './db.js';
-import type { EventRepository } from './event-repository.js';
 import { inScope } from './maintenance-repository.js';
 import { decodeCursor, decodeSeqCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type {
@@ -48,19 +47,14 @@ export type MemberWithTask = BackupJobMemberRow & Partial<Pick<TaskRow, 'percent
  * domain/job-run.ts, with the reads and conditional updates here.
  */
 export class JobRepository {
-  constructor(
-    private readonly db: Db,
-    private readonly events: EventRepository,
-  ) {}
+  constructor(private readonly db: Db) {}
 
   // --- jobs ---
 
-  async insert(job: BackupJobRow, schedules: BackupJobScheduleRow[], actor: Actor): Promise<void> {
-    await transact(this.db, async (trx) => {
-      await trx.insertInto('backupJobs').values(job).execute();
-      for (const s of schedules) await trx.insertInto('backupJobSchedules').values(s).execute();
-      await this.event(trx, job, 'job.created', `backup job ${job.name} created`, actor, job.createdAt);
-    });
+  /** Writes a new job with its schedules. */
+  async insert(trx: Trx, job: BackupJobRow, schedules: BackupJobScheduleRow[]): Promise<void> {
+    await trx.insertInto('backupJobs').values(job).execute();
+    for (const s of schedules) await trx.insertInto('backupJobSchedules').values(s).execute();
   }
 
   async get(id: string, db: Db | Trx = this.db): Promise<BackupJobRow | undefined> {
@@ -82,49 +76,45 @@ export class JobRepository {
 
   /**
    * Changes a job that is not locked (a lock or unlock changes only `locked`, and is allowed
-   * either way). The lock is part of the update's condition, so a change racing a lock cannot slip in.
+   * either way), and answers it changed. The lock is part of the update's condition, so a change
+   * racing a lock cannot slip in.
    */
-  async update(id: string, patch: JobPatch, actor: Actor, type: string, now: number): Promise<BackupJobRow> {
-    return transact(this.db, async (trx) => {
-      const { instanceIds, ...rest } = patch;
-      const lockOnly = Object.keys(patch).length === 1 && patch.locked !== undefined;
-      let q = trx
-        .updateTable('backupJobs')
-        .set({ ...rest, ...(instanceIds ? { instanceIds: JSON.stringify(instanceIds) } : {}), updatedAt: now })
-        .where('id', '=', id);
-      if (!lockOnly) q = q.where('locked', '=', 0);
-      const r = await q.executeTakeFirst();
-      const job = await this.get(id, trx);
-      if (!job) throw new ConflictError(`backup job ${id} was deleted meanwhile`, 'job_gone');
-      if (Number(r.numUpdatedRows) !== 1) throw lockedError(id);
-      const changed = Object.keys(patch).join(', ');
-      await this.event(trx, job, type, `backup job ${job.name}: ${type.slice(4)} (${changed})`, actor, now, {
-        changed: Object.keys(patch),
-      });
-      return job;
-    });
+  async update(trx: Trx, id: string, patch: JobPatch, now: number): Promise<BackupJobRow> {
+    const { instanceIds, ...rest } = patch;
+    const lockOnly = Object.keys(patch).length === 1 && patch.locked !== undefined;
+    let q = trx
+      .updateTable('backupJobs')
+      .set({ ...rest, ...(instanceIds ? { instanceIds: JSON.stringify(instanceIds) } : {}), updatedAt: now })
+      .where('id', '=', id);
+    if (!lockOnly) q = q.where('locked', '=', 0);
+    const r = await q.executeTakeFirst();
+    const job = await this.get(id, trx);
+    if (!job) throw goneError(id);
+    if (Number(r.numUpdatedRows) !== 1) throw lockedError(id);
+    return job;
   }
 
-  /** Deletes a job with its schedules and run history; refused while it is locked or a run goes. */
-  async delete(id: string, actor: Actor, now: number): Promise<void> {
-    await transact(this.db, async (trx) => {
-      const job = await this.get(id, trx);
-      if (!job) throw new ConflictError(`backup job ${id} was deleted meanwhile`, 'job_gone');
-      const r = await trx
-        .deleteFrom('backupJobs')
-        .where('id', '=', id)
-        .where('activeRunId', 'is', null)
-        .where('locked', '=', 0)
-        .executeTakeFirst();
-      if (Number(r.numDeletedRows) !== 1) {
-        if (job.locked === 1) throw lockedError(id);
-        throw runningError(id, job.activeRunId);
-      }
-      await trx.deleteFrom('backupJobMembers').where('jobId', '=', id).execute();
-      await trx.deleteFrom('backupJobRuns').where('jobId', '=', id).execute();
-      await trx.deleteFrom('backupJobSchedules').where('jobId', '=', id).execute();
-      await this.event(trx, job, 'job.deleted', `backup job ${job.name} deleted`, actor, now);
-    });
+  /**
+   * Deletes a job with its schedules and run history, and answers it; refused while it is locked
+   * or a run goes.
+   */
+  async delete(trx: Trx, id: string): Promise<BackupJobRow> {
+    const job = await this.get(id, trx);
+    if (!job) throw goneError(id);
+    const r = await trx
+      .deleteFrom('backupJobs')
+      .where('id', '=', id)
+      .where('activeRunId', 'is', null)
+      .where('locked', '=', 0)
+      .executeTakeFirst();
+    if (Number(r.numDeletedRows) !== 1) {
+      if (job.locked === 1) throw lockedError(id);
+      throw runningError(id, job.activeRunId);
+    }
+    await trx.deleteFrom('backupJobMembers').where('jobId', '=', id).execute();
+    await trx.deleteFrom('backupJobRuns').where('jobId', '=', id).execute();
+    await trx.deleteFrom('backupJobSchedules').where('jobId', '=', id).execute();
+    return job;
   }
 
   // --- schedules ---
@@ -133,79 +123,44 @@ export class JobRepository {
     return this.db.selectFrom('backupJobSchedules').selectAll().where('jobId', '=', jobId).orderBy('id').execute();
   }
 
-  async addSchedule(job: BackupJobRow, s: BackupJobScheduleRow, actor: Actor): Promise<void> {
-    await transact(this.db, async (trx) => {
-      await this.assertUnlocked(trx, job.id);
-      await trx.insertInto('backupJobSchedules').values(s).execute();
-      await this.event(
-        trx,
-        job,
-        'job.schedule_added',
-        `backup job ${job.name}: schedule ${s.id} added`,
-        actor,
-        s.createdAt,
-        {
-          scheduleId: s.id,
-        },
-      );
-    });
+  /** Adds a schedule to a job that is not locked. */
+  async addSchedule(trx: Trx, jobId: string, s: BackupJobScheduleRow): Promise<void> {
+    await this.assertUnlocked(trx, jobId);
+    await trx.insertInto('backupJobSchedules').values(s).execute();
   }
 
-  /** Changes a schedule; its fire times count from now again. Undefined when there is none. */
+  /**
+   * Changes a schedule of a job that is not locked; its fire times count from now again.
+   * Undefined when there is none.
+   */
   async updateSchedule(
-    job: BackupJobRow,
+    trx: Trx,
+    jobId: string,
     sid: string,
     patch: SchedulePatch,
-    actor: Actor,
     now: number,
   ): Promise<BackupJobScheduleRow | undefined> {
-    return transact(this.db, async (trx) => {
-      await this.assertUnlocked(trx, job.id);
-      const r = await trx
-        .updateTable('backupJobSchedules')
-        // Its next fire time is computed afresh by the next scheduler tick.
-        .set({ ...patch, updatedAt: now, nextFireAt: null })
-        .where('id', '=', sid)
-        .where('jobId', '=', job.id)
-        .executeTakeFirst();
-      if (Number(r.numUpdatedRows) !== 1) return undefined;
-      await this.event(
-        trx,
-        job,
-        'job.schedule_changed',
-        `backup job ${job.name}: schedule ${sid} changed`,
-        actor,
-        now,
-        {
-          scheduleId: sid,
-        },
-      );
-      return trx.selectFrom('backupJobSchedules').selectAll().where('id', '=', sid).executeTakeFirst();
-    });
+    await this.assertUnlocked(trx, jobId);
+    const r = await trx
+      .updateTable('backupJobSchedules')
+      // Its next fire time is computed afresh by the next scheduler tick.
+      .set({ ...patch, updatedAt: now, nextFireAt: null })
+      .where('id', '=', sid)
+      .where('jobId', '=', jobId)
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) !== 1) return undefined;
+    return trx.selectFrom('backupJobSchedules').selectAll().where('id', '=', sid).executeTakeFirst();
   }
 
-  async deleteSchedule(job: BackupJobRow, sid: string, actor: Actor, now: number): Promise<boolean> {
-    return transact(this.db, async (trx) => {
-      await this.assertUnlocked(trx, job.id);
-      const r = await trx
-        .deleteFrom('backupJobSchedules')
-        .where('id', '=', sid)
-        .where('jobId', '=', job.id)
-        .executeTakeFirst();
-      if (Number(r.numDeletedRows) !== 1) return false;
-      await this.event(
-        trx,
-        job,
-        'job.schedule_deleted',
-        `backup job ${job.name}: schedule ${sid} deleted`,
-        actor,
-        now,
-        {
-          scheduleId: sid,
-        },
-      );
-      return true;
-    });
+  /** Deletes a schedule of a job that is not locked; false when there is none. */
+  async deleteSchedule(trx: Trx, jobId: string, sid: string): Promise<boolean> {
+    await this.assertUnlocked(trx, jobId);
+    const r = await trx
+      .deleteFrom('backupJobSchedules')
+      .where('id', '=', sid)
+      .where('jobId', '=', jobId)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) === 1;
   }
 
   // --- runs ---
@@ -524,22 +479,8 @@ export class JobRepository {
 
   private async assertUnlocked(trx: Trx, jobId: string): Promise<void> {
     const job = await this.get(jobId, trx);
-    if (!job) throw new ConflictError(`backup job ${jobId} was deleted meanwhile`, 'job_gone');
+    if (!job) throw goneError(jobId);
     if (job.locked === 1) throw lockedError(jobId);
-  }
-
-  /** A job event, with who did it (null: the run itself) and when. */
-  async event(
-    trx: Trx | undefined,
-    job: BackupJobRow,
-    type: string,
-    message: string,
-    actor: Actor | null,
-    now: number,
-    data: Record<string, unknown> = {},
-  ): Promise<void> {
-    const row = jobEvent(job, type, message, actor, now, data);
-    await (trx ? this.events.append(trx, row) : transact(this.db, (t) => this.events.append(t, row)));
   }
 }
 
@@ -574,6 +515,7 @@ export const runMember = (m: Pick<BackupJobMemberRow, 'instanceId' | 'position' 
   set: m.set as JobSet,
 });
 
+const goneError = (id: string) => new ConflictError(`backup job ${id} was deleted meanwhile`, 'job_gone');
 export const lockedError = (id: string) =>
   new ConflictError(`backup job ${id} is locked: unlock it first`, 'job_locked');
 export const runningError = (id: string, runId: string | null) =>
