@@ -28,6 +28,7 @@ import { CatalogRepository } from './store/catalog-repository.js';
 import { migrate, openStore } from './store/db.js';
 import { IdempotencyRepository } from './store/idempotency-repository.js';
 import { JobRepository } from './store/job-repository.js';
+import { JobRuns } from './lifecycle/job-runs.js';
 import { MaintenanceRepository } from './store/maintenance-repository.js';
 import { afterCommit, scopedDb } from './store/request-scope.js';
 import { SecretBox } from './store/secrets.js';
@@ -96,7 +97,9 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const tasks = new TaskRepository(db, events, endings);
   const queue = new QueueRepository(db, events, endings);
   const scheduleRepo = new ScheduleRepository(db);
-  const jobs = new JobRepository(db, tasks, events, quotas);
+  const jobs = new JobRepository(db);
+  // The job-run engine: runs move by the rules of domain/job-run.ts.
+  const jobRuns = new JobRuns(db, jobs, tasks, events, quotas);
   const retention = new RetentionRepository(db, backups, tasks, agents, events, scheduleRepo, (trx, task) =>
     jobs.keepLastOf(trx, task),
   );
@@ -105,11 +108,11 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   endings.on(retention.deleteEnded);
   endings.on(providerSchedules.taskEnded);
   endings.on(sync.taskEnded);
-  endings.on(jobs.taskEnded);
+  endings.on(jobRuns.taskEnded);
   const reports = new ReportRepository(db, events, backups, retention, endings);
   const rpo = new RpoRepository(db);
 
-  const maintenance = new MaintenanceRepository(db, events, tasks, jobs, providerTenant);
+  const maintenance = new MaintenanceRepository(db, events, tasks, jobRuns.refuseOutdated, providerTenant);
   endings.on(maintenance.taskEnded);
   let generatedAdminToken: string | undefined;
   if (config.adminToken) {
@@ -168,6 +171,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   );
   const backupJobs = new BackupJobs(
     jobs,
+    jobRuns,
     catalog,
     tenants,
     quotas,

@@ -4,6 +4,7 @@ import {
   abandonOutdated,
   forgottenRuns,
   managedBySp,
+  memberError,
   memberRefusal,
   moved,
   priorityAllowed,
@@ -74,6 +75,18 @@ describe('moved', () => {
     expect(() => moved(run('a:E'), 'a', 'failed')).toThrow(/a is ERROR/);
   });
 
+  it('a refused instance goes from OUTDATED to ERROR without a task, and only from OUTDATED', () => {
+    expect(setsOf(moved(run('a:D b:D'), 'b', 'refused')).error).toEqual(['b']);
+    expect(() => moved(run('a:O'), 'a', 'refused')).toThrow(/a is ONGOING; it cannot become ERROR/);
+  });
+
+  it('an ended task leaves its error on the instance, or its end state when it gave none; a success leaves none', () => {
+    expect(memberError('succeeded', null)).toBeNull();
+    expect(memberError('failed', { code: 'X', message: 'x' })).toEqual({ code: 'X', message: 'x' });
+    expect(memberError('lost', null)).toEqual({ code: 'LOST', message: 'the backup task ended lost' });
+    expect(memberError('cancelled', null)).toEqual({ code: 'CANCELLED', message: 'the backup task ended cancelled' });
+  });
+
   it('leaves an instance not in the run alone', () => {
     expect(moved(run('a:D'), 'zz', 'ONGOING')).toEqual(run('a:D'));
   });
@@ -91,6 +104,15 @@ describe('sets, ends and retries', () => {
       ongoing: ['b'],
       updated: ['a'],
       error: ['c', 'd'],
+    });
+  });
+
+  it('abandonOutdated with `only` fails just those of them that did not start', () => {
+    expect(setsOf(abandonOutdated(run('a:D b:O c:D d:D'), new Set(['b', 'c'])))).toEqual({
+      outdated: ['a', 'd'],
+      ongoing: ['b'],
+      updated: [],
+      error: ['c'],
     });
   });
 

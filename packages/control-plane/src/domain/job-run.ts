@@ -65,10 +65,17 @@ export function toStart(execution: Execution, members: readonly RunMember[]): st
 /** How an instance's part of a run ended, as the task's end tells it. */
 export type MemberOutcome = 'succeeded' | 'failed' | 'cancelled' | 'lost';
 
-/** The set an instance moves to: ONGOING when its task is made; UPDATED or ERROR when it ends. */
-export function moved(members: readonly RunMember[], instanceId: string, to: 'ONGOING' | MemberOutcome): RunMember[] {
+/**
+ * The set an instance moves to: ONGOING when its task is made; UPDATED or ERROR when it ends;
+ * ERROR at once when it is `refused` (its backup cannot be made, or may not be made now).
+ */
+export function moved(
+  members: readonly RunMember[],
+  instanceId: string,
+  to: 'ONGOING' | 'refused' | MemberOutcome,
+): RunMember[] {
   const next: JobSet = to === 'ONGOING' ? 'ONGOING' : to === 'succeeded' ? 'UPDATED' : 'ERROR';
-  const allowed: JobSet = to === 'ONGOING' ? 'OUTDATED' : 'ONGOING';
+  const allowed: JobSet = to === 'ONGOING' || to === 'refused' ? 'OUTDATED' : 'ONGOING';
   return members.map((m) => {
     if (m.instanceId !== instanceId) return m;
     if (m.set !== allowed) throw new Error(`instance ${instanceId} is ${m.set}; it cannot become ${next}`);
@@ -77,11 +84,31 @@ export function moved(members: readonly RunMember[], instanceId: string, to: 'ON
 }
 
 /**
- * Ends the rest of a run at once (cancel, or maintenance failing what did not start): every
- * OUTDATED instance goes to ERROR. ONGOING ones are left to end through their tasks.
+ * The error an instance keeps when its task ended without a restore point: the task's own, or
+ * else its end state (code in capitals). None when it succeeded.
+ *
+ * @example memberError('lost', null) // → { code: 'LOST', message: 'the backup task ended lost' }
  */
-export function abandonOutdated(members: readonly RunMember[]): RunMember[] {
-  return members.map((m) => (m.set === 'OUTDATED' ? { ...m, set: 'ERROR' } : m));
+export function memberError(
+  outcome: MemberOutcome,
+  error: { code: string; message: string } | null,
+): { code: string; message: string } | null {
+  if (outcome === 'succeeded') return null;
+  return {
+    code: error?.code ?? outcome.toUpperCase(),
+    message: error?.message ?? `the backup task ended ${outcome}`,
+  };
+}
+
+/**
+ * Ends the rest of a run at once (cancel, or maintenance failing what did not start): every
+ * OUTDATED instance (of `only`, when given) goes to ERROR. ONGOING ones are left to end through
+ * their tasks.
+ */
+export function abandonOutdated(members: readonly RunMember[], only?: ReadonlySet<string>): RunMember[] {
+  return members.map((m) =>
+    m.set === 'OUTDATED' && (only === undefined || only.has(m.instanceId)) ? { ...m, set: 'ERROR' } : m,
+  );
 }
 
 /** A run is over when nothing is OUTDATED or ONGOING. */

@@ -41,6 +41,7 @@ import type { BackupJobRow, BackupJobRunRow, BackupJobScheduleRow } from '../sto
 import type { TaskRepository } from '../store/task-repository.js';
 import type { TenantRepository } from '../store/tenant-repository.js';
 import { checkSchedule, nextAfter } from './cron.js';
+import type { JobRuns } from '../lifecycle/job-runs.js';
 import { assertValidSchedule } from './schedules.js';
 
 export type Mode = 'FULL' | 'INCREMENT';
@@ -80,11 +81,13 @@ const seconds = (ms: number) => Math.round(ms / 1000);
 /**
  * Backup jobs as the API sees them: policy (tenant, priority band, offerings that allow a
  * tenant's jobs), validation naming the field, and the view with sets, last run and progress.
- * Runs start and move in the store (JobRepository); this wakes the dispatcher once they commit.
+ * Runs start and move in the job-run engine (lifecycle/job-runs.ts); this wakes the dispatcher once
+ * they commit.
  */
 export class BackupJobs {
   constructor(
     private readonly jobs: JobRepository,
+    private readonly runs: JobRuns,
     private readonly catalog: CatalogRepository,
     private readonly tenants: TenantRepository,
     private readonly quotas: QuotaRepository,
@@ -132,7 +135,7 @@ export class BackupJobs {
       createdAt: now,
       updatedAt: now,
     };
-    await this.jobs.insert(
+    await this.runs.create(
       job,
       schedules.map((s) => ({ ...s, jobId: job.id })),
       actorOf(p),
@@ -179,13 +182,13 @@ export class BackupJobs {
     };
     if (Object.keys(patch).length === 0) return job;
     if (priority !== (input.priority ?? job.priority)) patch.priority = priority;
-    return this.jobs.update(id, patch, actorOf(p), 'job.changed', Date.now());
+    return this.runs.change(id, patch, actorOf(p), 'job.changed', Date.now());
   }
 
   async setLocked(p: Principal, id: string, locked: boolean): Promise<BackupJobRow> {
     const job = await this.visible(p, id);
     if ((job.locked === 1) === locked) return job;
-    return this.jobs.update(
+    return this.runs.change(
       id,
       { locked: locked ? 1 : 0 },
       actorOf(p),
@@ -196,7 +199,7 @@ export class BackupJobs {
 
   async delete(p: Principal, id: string): Promise<void> {
     await this.visible(p, id);
-    await this.jobs.delete(id, actorOf(p), Date.now());
+    await this.runs.remove(id, actorOf(p), Date.now());
   }
 
   /** A one-shot run of every instance of the job (202). */
@@ -224,7 +227,7 @@ export class BackupJobs {
     const job = await this.visible(p, id);
     if (job.locked === 1) throw lockedError(id);
     if (!job.activeRunId) throw new ConflictError(`backup job ${id} has no run going`, 'job_not_running');
-    for (const taskId of await this.jobs.cancelRun(job, actorOf(p), Date.now())) {
+    for (const taskId of await this.runs.cancelRun(job, actorOf(p), Date.now())) {
       try {
         await this.tasks.requestCancel(taskId);
       } catch (err) {
@@ -244,7 +247,7 @@ export class BackupJobs {
     const job = await this.jobs.get(s.jobId);
     if (!job) return 'skipped';
     const actor = { scheduleId: s.id };
-    const outcome = await this.jobs.startRun(
+    const outcome = await this.runs.startRun(
       job.id,
       { trigger: 'schedule', scheduleId: s.id, instanceIds: instanceIdsOf(job) },
       actor,
@@ -256,8 +259,7 @@ export class BackupJobs {
     }
     const reason =
       outcome.refused === 'job_locked' ? 'the job is locked' : `run ${job.activeRunId ?? '?'} is still going`;
-    await this.jobs.event(
-      undefined,
+    await this.runs.record(
       job,
       'job.skipped',
       `backup job ${job.name}: scheduled run for ${iso(fireAt)} skipped: ${reason}`,
@@ -273,7 +275,7 @@ export class BackupJobs {
     if (job.locked === 1) throw lockedError(id);
     const row = { ...this.scheduleRow(input, job.id, this.clock(), await this.scheduleFloor(instanceIdsOf(job))) };
     await this.quotas.reserve(job.tenantId, 'schedulesPerJob', 1, job.id);
-    await this.jobs.addSchedule(job, row, actorOf(p));
+    await this.runs.addSchedule(job, row, actorOf(p));
     await this.keepInBand(p, job);
     return row;
   }
@@ -298,7 +300,7 @@ export class BackupJobs {
       this.clock(),
       await this.scheduleFloor(instanceIdsOf(job)),
     );
-    const row = await this.jobs.updateSchedule(
+    const row = await this.runs.changeSchedule(
       job,
       sid,
       { cron: merged.cron, timezone: merged.timezone, endAfterRuns: merged.endAfterRuns, endAt: merged.endAt },
@@ -313,7 +315,7 @@ export class BackupJobs {
   async deleteSchedule(p: Principal, id: string, sid: string): Promise<void> {
     const job = await this.visible(p, id);
     if (job.locked === 1) throw lockedError(id);
-    if (!(await this.jobs.deleteSchedule(job, sid, actorOf(p), this.clock()))) throw new NotFoundError('schedule', sid);
+    if (!(await this.runs.removeSchedule(job, sid, actorOf(p), this.clock()))) throw new NotFoundError('schedule', sid);
     await this.keepInBand(p, job);
   }
 
@@ -323,7 +325,7 @@ export class BackupJobs {
    */
   private async keepInBand(p: Principal, job: BackupJobRow): Promise<void> {
     const priority = priorityAfterChange(job.priority, isSpAdmin(p));
-    if (priority !== job.priority) await this.jobs.update(job.id, { priority }, actorOf(p), 'job.changed', Date.now());
+    if (priority !== job.priority) await this.runs.change(job.id, { priority }, actorOf(p), 'job.changed', Date.now());
   }
 
   // --- views ---
@@ -433,7 +435,7 @@ export class BackupJobs {
     instanceIds: string[],
     actor: Actor,
   ): Promise<BackupJobRow> {
-    const outcome = await this.jobs.startRun(job.id, { trigger, scheduleId, instanceIds }, actor, Date.now());
+    const outcome = await this.runs.startRun(job.id, { trigger, scheduleId, instanceIds }, actor, Date.now());
     if (!('run' in outcome)) {
       if (outcome.refused === 'job_locked') throw lockedError(job.id);
       if (outcome.refused === 'job_gone') throw new NotFoundError('backup job', job.id);

@@ -5,6 +5,7 @@ import { CatalogRepository } from './catalog-repository.js';
 import { migrate, openStore, type Store } from './db.js';
 import { EventRepository } from './event-repository.js';
 import { JobRepository } from './job-repository.js';
+import { JobRuns } from '../lifecycle/job-runs.js';
 import { QuotaRepository } from './quota-repository.js';
 import { MaintenanceRepository } from './maintenance-repository.js';
 import { QueueRepository } from './queue-repository.js';
@@ -36,12 +37,13 @@ describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
     const endings = new TaskEndings();
     tasks = new TaskRepository(store.db, events, endings);
     queue = new QueueRepository(store.db, events, endings);
-    const jobs = new JobRepository(store.db, tasks, events, new QuotaRepository(store.db, store.dialect));
+    const jobs = new JobRepository(store.db);
+    const runs = new JobRuns(store.db, jobs, tasks, events, new QuotaRepository(store.db, store.dialect));
     const tenants = new TenantRepository(store.db);
     providerTenant = await tenants.ensureProviderTenant();
     otherTenant = (await tenants.create('far-away')).id;
-    maintenance = new MaintenanceRepository(store.db, events, tasks, jobs, providerTenant);
-    endings.on(jobs.taskEnded);
+    maintenance = new MaintenanceRepository(store.db, events, tasks, runs.refuseOutdated, providerTenant);
+    endings.on(runs.taskEnded);
     endings.on(maintenance.taskEnded);
     const catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
     providerId = (

@@ -14,7 +14,6 @@ import { HELD_STATES, type TaskKind, type TaskState } from '../domain/task.js';
 import type { AgentPlugin } from './agent-repository.js';
 import { transact, type Db } from './db.js';
 import type { EventRepository } from './event-repository.js';
-import type { JobRepository } from './job-repository.js';
 import type { Database, MaintenanceScopeRow, TaskRow } from './schema.js';
 import type { TaskEndHook } from './task-endings.js';
 import type { TaskRepository } from './task-repository.js';
@@ -27,6 +26,17 @@ export interface MaintenanceActor {
   tokenId: string;
   role: string;
 }
+
+/**
+ * Told, in the transaction that turned a scope on, that maintenance began there (before its queued
+ * backups fail): the job engine refuses the job members it covers that have not started.
+ */
+export type MaintenanceBegan = (
+  trx: Trx,
+  scope: MaintenanceScope,
+  error: { code: string; message: string },
+  now: number,
+) => Promise<void>;
 
 /** At most this many scopes waiting for readiness are looked at per sweep. */
 const SWEEP_LIMIT = 100;
@@ -125,7 +135,8 @@ export class MaintenanceRepository {
     private readonly db: Db,
     private readonly events: EventRepository,
     private readonly tasks: TaskRepository,
-    private readonly jobs: JobRepository,
+    /** Told when a scope turns on (lifecycle/job-runs.ts refuses the job members it covers). */
+    private readonly began: MaintenanceBegan,
     /** The service provider's own tenant: it sees every maintenance event. */
     private readonly providerTenantId: string,
   ) {}
@@ -211,7 +222,7 @@ export class MaintenanceRepository {
       await this.announce(trx, row, input.enabled ? 'maintenance.enabled' : 'maintenance.disabled', now);
       if (input.enabled && !wasOn) {
         const error = { code: MAINTENANCE_CODE, message: input.message };
-        await this.jobs.refuseOutdated(trx, scope, error, now);
+        await this.began(trx, scope, error, now);
         const queued = await trx
           .selectFrom('tasks')
           .selectAll()

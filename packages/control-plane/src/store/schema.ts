@@ -330,7 +330,10 @@ export interface BackupJobRunRow {
   state: string;
   reset: number;
   cancelled: number;
-  /** Members not yet UPDATED or ERROR; the run ends when it reaches 0. */
+  /**
+   * No longer kept (written 0): whether a run is over is read from its members (runFinished in
+   * domain/job-run.ts). Rows of earlier versions hold what was left then.
+   */
   outstanding: number;
   startedAt: number;
   endedAt: number | null;

@@ -1,24 +1,26 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { CatalogRepository } from './catalog-repository.js';
-import { migrate, openStore, transact, type Store } from './db.js';
-import { EventRepository } from './event-repository.js';
-import { newId } from './ids.js';
-import { JobRepository } from './job-repository.js';
-import { QuotaRepository } from './quota-repository.js';
-import type { BackupJobRow } from './schema.js';
-import { SecretBox } from './secrets.js';
-import { TaskEndings } from './task-endings.js';
-import { TaskRepository } from './task-repository.js';
-import { TenantRepository } from './tenant-repository.js';
+import { CatalogRepository } from '../store/catalog-repository.js';
+import { migrate, openStore, transact, type Store } from '../store/db.js';
+import { EventRepository } from '../store/event-repository.js';
+import { newId } from '../store/ids.js';
+import { JobRepository } from '../store/job-repository.js';
+import { QuotaRepository } from '../store/quota-repository.js';
+import type { BackupJobRow } from '../store/schema.js';
+import { SecretBox } from '../store/secrets.js';
+import { TaskEndings } from '../store/task-endings.js';
+import { TaskRepository } from '../store/task-repository.js';
+import { TenantRepository } from '../store/tenant-repository.js';
+import { JobRuns } from './job-runs.js';
 
 const actor = { tokenId: 'tok_test', role: 'sp-admin' };
 
-describe.each(backends)('backup job runs in the store (%s)', (backend) => {
+describe.each(backends)('the job-run engine (%s)', (backend) => {
   let tdb: TestDatabase;
   let store: Store;
   let tasks: TaskRepository;
   let jobs: JobRepository;
+  let runs: JobRuns;
   let catalog: CatalogRepository;
   let tenantId: string;
   let offeringId: string;
@@ -30,8 +32,9 @@ describe.each(backends)('backup job runs in the store (%s)', (backend) => {
     const events = new EventRepository(store.db);
     const endings = new TaskEndings();
     tasks = new TaskRepository(store.db, events, endings);
-    jobs = new JobRepository(store.db, tasks, events, new QuotaRepository(store.db, store.dialect));
-    endings.on(jobs.taskEnded);
+    jobs = new JobRepository(store.db);
+    runs = new JobRuns(store.db, jobs, tasks, events, new QuotaRepository(store.db, store.dialect));
+    endings.on(runs.taskEnded);
     catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
     tenantId = await new TenantRepository(store.db).ensureProviderTenant();
     const providerId = (
@@ -95,12 +98,12 @@ describe.each(backends)('backup job runs in the store (%s)', (backend) => {
       createdAt: now,
       updatedAt: now,
     };
-    await jobs.insert(job, [], actor);
+    await runs.create(job, [], actor);
     return job;
   }
   const idsOf = (job: BackupJobRow) => JSON.parse(job.instanceIds) as string[];
   const run = async (job: BackupJobRow) => {
-    const outcome = await jobs.startRun(
+    const outcome = await runs.startRun(
       job.id,
       { trigger: 'run', scheduleId: null, instanceIds: idsOf(job) },
       actor,
@@ -118,7 +121,7 @@ describe.each(backends)('backup job runs in the store (%s)', (backend) => {
       expect(members.map((m) => m.set)).toEqual(Array(6).fill('ONGOING'));
       await Promise.all(members.map((m) => tasks.requestCancel(m.taskId!)));
       const ended = (await jobs.getRun(started.id))!;
-      expect(ended).toMatchObject({ state: 'failed', outstanding: 0 });
+      expect(ended).toMatchObject({ state: 'failed' });
       expect(ended.endedAt).not.toBeNull();
       expect((await jobs.get(job.id))!.activeRunId).toBeNull();
     }
@@ -128,7 +131,7 @@ describe.each(backends)('backup job runs in the store (%s)', (backend) => {
     const job = await newJob(2, 'PARALLEL');
     const outcomes = await Promise.all(
       [1, 2].map(() =>
-        jobs.startRun(job.id, { trigger: 'run', scheduleId: null, instanceIds: idsOf(job) }, actor, Date.now()),
+        runs.startRun(job.id, { trigger: 'run', scheduleId: null, instanceIds: idsOf(job) }, actor, Date.now()),
       ),
     );
     expect(outcomes.filter((o) => 'run' in o)).toHaveLength(1);
@@ -151,7 +154,7 @@ describe.each(backends)('backup job runs in the store (%s)', (backend) => {
           .set({ state: 'failed', endedAt: Date.now() })
           .where('id', '=', task.id)
           .execute();
-        await jobs.taskEnded(
+        await runs.taskEnded(
           trx,
           task,
           { state: 'failed', error: { code: 'X', message: 'x' }, output: null },
@@ -180,12 +183,12 @@ describe.each(backends)('backup job runs in the store (%s)', (backend) => {
   it('cancel ends every OUTDATED member at once and answers the ongoing tasks', async () => {
     const job = await newJob(3, 'SEQUENTIAL');
     const started = await run(job);
-    const ongoing = await jobs.cancelRun((await jobs.get(job.id))!, actor, Date.now());
+    const ongoing = await runs.cancelRun((await jobs.get(job.id))!, actor, Date.now());
     const members = await jobs.membersOf([started.id]);
     expect(ongoing).toEqual([members[0]!.taskId]);
     expect(members.map((m) => m.set)).toEqual(['ONGOING', 'ERROR', 'ERROR']);
     await tasks.requestCancel(ongoing[0]!);
-    expect(await jobs.getRun(started.id)).toMatchObject({ state: 'cancelled', outstanding: 0 });
+    expect(await jobs.getRun(started.id)).toMatchObject({ state: 'cancelled' });
     expect((await jobs.get(job.id))!.activeRunId).toBeNull();
   });
 });
