@@ -70,24 +70,29 @@ const zones = [
   zone(`${cp}/domain/**`, [`${cp}/domain/**`], 'domain/ holds pure rules: it imports only other domain/ files.'),
   zone(`${cp}/store/**`, [`${cp}/domain/**`, `${cp}/store/**`], 'store/ may import only domain/.'),
   zone(
+    `${cp}/lifecycle/**`,
+    [`${cp}/domain/**`, `${cp}/store/**`, `${cp}/lifecycle/**`, ...cpLeaves],
+    'lifecycle/ may import only domain/, store/ and the leaves (config, logger, observability).',
+  ),
+  zone(
     `${cp}/service/**`,
-    [`${cp}/domain/**`, `${cp}/store/**`, `${cp}/service/**`, ...cpLeaves],
-    'service/ may import only domain/, store/ and the leaves (config, logger, observability).',
+    [`${cp}/domain/**`, `${cp}/store/**`, `${cp}/lifecycle/**`, `${cp}/service/**`, ...cpLeaves],
+    'service/ may import only domain/, store/, lifecycle/ and the leaves (config, logger, observability).',
   ),
   zone(
     `${cp}/dispatch/**`,
-    [`${cp}/domain/**`, `${cp}/store/**`, `${cp}/dispatch/**`, ...cpLeaves],
-    'dispatch/ may import only domain/, store/ and the leaves (config, logger, observability).',
+    [`${cp}/domain/**`, `${cp}/store/**`, `${cp}/lifecycle/**`, `${cp}/dispatch/**`, ...cpLeaves],
+    'dispatch/ may import only domain/, store/, lifecycle/ and the leaves (config, logger, observability).',
   ),
   zone(
     `${cp}/scheduler/**`,
-    [`${cp}/domain/**`, `${cp}/store/**`, `${cp}/service/**`, `${cp}/scheduler/**`, ...cpLeaves],
-    'scheduler/ may import only domain/, store/, service/ and the leaves (config, logger, observability).',
+    [`${cp}/domain/**`, `${cp}/store/**`, `${cp}/lifecycle/**`, `${cp}/service/**`, `${cp}/scheduler/**`, ...cpLeaves],
+    'scheduler/ may import only domain/, store/, lifecycle/, service/ and the leaves (config, logger, observability).',
   ),
   zone(
     `${cp}/api/**`,
-    [`${cp}/domain/**`, `${cp}/store/**`, `${cp}/service/**`, `${cp}/api/**`, ...cpLeaves],
-    'api/ may import only domain/, store/, service/ and the leaves (config, logger, observability).',
+    [`${cp}/domain/**`, `${cp}/store/**`, `${cp}/lifecycle/**`, `${cp}/service/**`, `${cp}/api/**`, ...cpLeaves],
+    'api/ may import only domain/, store/, lifecycle/, service/ and the leaves (config, logger, observability).',
   ),
   zone(
     `${cp}/{config,logger}.ts`,

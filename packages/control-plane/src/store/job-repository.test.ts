@@ -31,7 +31,7 @@ describe.each(backends)('backup job runs in the store (%s)', (backend) => {
     const endings = new TaskEndings();
     tasks = new TaskRepository(store.db, events, endings);
     jobs = new JobRepository(store.db, tasks, events, new QuotaRepository(store.db, store.dialect));
-    endings.on(jobs.taskEnded);
+    endings.react([jobs.taskEnded]);
     catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
     tenantId = await new TenantRepository(store.db).ensureProviderTenant();
     const providerId = (

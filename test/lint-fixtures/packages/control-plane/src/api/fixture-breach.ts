@@ -1,5 +1,5 @@
-// expect: import-x/no-restricted-paths api/ may import only domain/, store/, service/ and the leaves
-// expect: import-x/no-restricted-paths api/ may import only domain/, store/, service/ and the leaves
+// expect: import-x/no-restricted-paths api/ may import only domain/, store/, lifecycle/, service/ and the leaves
+// expect: import-x/no-restricted-paths api/ may import only domain/, store/, lifecycle/, service/ and the leaves
 import { AGENT_PATH } from '../dispatch/gateway.js';
 import { startControlPlane } from '../server.js';
 

@@ -1,5 +1,5 @@
-// expect: import-x/no-restricted-paths dispatch/ may import only domain/, store/ and the leaves
-// expect: import-x/no-restricted-paths dispatch/ may import only domain/, store/ and the leaves
+// expect: import-x/no-restricted-paths dispatch/ may import only domain/, store/, lifecycle/ and the leaves
+// expect: import-x/no-restricted-paths dispatch/ may import only domain/, store/, lifecycle/ and the leaves
 import { createApp } from '../api/app.js';
 import { Operations } from '../service/operations.js';
 

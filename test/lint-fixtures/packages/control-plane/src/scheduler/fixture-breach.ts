@@ -1,5 +1,5 @@
-// expect: import-x/no-restricted-paths scheduler/ may import only domain/, store/, service/ and the leaves
-// expect: import-x/no-restricted-paths scheduler/ may import only domain/, store/, service/ and the leaves
+// expect: import-x/no-restricted-paths scheduler/ may import only domain/, store/, lifecycle/, service/ and the leaves
+// expect: import-x/no-restricted-paths scheduler/ may import only domain/, store/, lifecycle/, service/ and the leaves
 import { createApp } from '../api/app.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 
