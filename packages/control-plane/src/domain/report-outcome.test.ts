@@ -72,7 +72,10 @@ describe('decideReport: the fence', () => {
       expect(decideReport(facts(accepted, t))).toEqual({ action: 'ignore', why: `the task is ${state}` });
       expect(decideReport(facts(result({ ok: true, backup, output: null }), t))).toMatchObject({ action: 'ignore' });
       // A plugin's last words after its result still count.
-      expect(decideReport(facts(event('plugin.note'), t))).toEqual({ action: 'record-event' });
+      expect(decideReport(facts(event('plugin.note'), t))).toEqual({
+        action: 'record-event',
+        event: event('plugin.note'),
+      });
     }
   });
 });
@@ -91,6 +94,7 @@ describe('decideReport: what each report does', () => {
   it('progress moves the figures, the estimate and the lease from either held state', () => {
     expect(decideReport(facts(progress, task({ state: 'dispatched', startedAt: null })))).toEqual({
       action: 'progress',
+      progress,
       from: ['dispatched', 'running'],
       changes: {
         state: 'running',

@@ -39,6 +39,9 @@ export type Report =
       outcome: ResultOutcome;
     };
 
+export type EventReport = Extract<Report, { kind: 'event' }>;
+export type ProgressReport = Extract<Report, { kind: 'progress' }>;
+
 /** What an agent's result says: a success (with the backup it made, if any) or a failure. */
 export type ResultOutcome =
   | { ok: true; backup: ReportedBackup | null; output: string | null }
@@ -119,13 +122,13 @@ export type ReportDecision =
   /** Nothing to write: an unknown task, another agent's, a superseded attempt, an ended task, a repeat. */
   | { action: 'ignore'; why: string }
   /** A plugin's event: appended to the log (unique per agent and spool seq), even after the task ended. */
-  | { action: 'record-event' }
+  | { action: 'record-event'; event: EventReport }
   /** A plugin named the repository its connection reached: recorded while the connection records none. */
   | { action: 'record-identity'; identity: string }
   /** The agent took the task: it runs. */
   | ({ action: 'start'; event: { type: string; message: string } } & Move)
   /** Progress: stored (unique per agent and spool seq), then the task's figures and lease move. */
-  | ({ action: 'progress' } & Move)
+  | ({ action: 'progress'; progress: ProgressReport } & Move)
   /** The agent refused for a reason that hands the task back to the queue. */
   | ({ action: 'requeue' } & Move)
   /**
@@ -188,7 +191,7 @@ export function decideReport(f: ReportFacts): ReportDecision {
   const { report, agentId, now } = f;
   const task = f.task!;
   if (report.kind === 'event') {
-    if (report.type !== REPOSITORY_IDENTITY_EVENT) return { action: 'record-event' };
+    if (report.type !== REPOSITORY_IDENTITY_EVENT) return { action: 'record-event', event: report };
     const identity = reportedIdentity(report.data);
     return identity === undefined
       ? { action: 'ignore', why: 'the repository identity is not readable' }
@@ -227,6 +230,7 @@ export function decideReport(f: ReportFacts): ReportDecision {
       const startedAt = task.startedAt ?? report.at;
       return {
         action: 'progress',
+        progress: report,
         from: [...HELD_STATES],
         changes: {
           state: 'running',

@@ -107,7 +107,7 @@ export class Reports {
     const fence: ReportFence = { taskId: row.id, agentId, attempt: report.attempt };
     switch (decision.action) {
       case 'record-event': {
-        const r = report as Extract<Report, { kind: 'event' }>;
+        const r = decision.event;
         await events.fromAgent(trx, {
           tenantId: row.tenantId,
           type: r.type,
@@ -134,7 +134,7 @@ export class Reports {
         return;
       case 'progress':
         // Stored once per agent and spool seq: a re-sent report moves nothing.
-        if (await rows.storeProgress(trx, agentId, report as Extract<Report, { kind: 'progress' }>))
+        if (await rows.storeProgress(trx, agentId, decision.progress))
           await rows.move(trx, fence, decision.from, decision.changes);
         return;
       case 'end': {

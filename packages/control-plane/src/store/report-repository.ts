@@ -1,5 +1,5 @@
 import type { Transaction } from 'kysely';
-import type { Report, TaskChanges } from '../domain/report-outcome.js';
+import type { ProgressReport, TaskChanges } from '../domain/report-outcome.js';
 import type { TaskState } from '../domain/task.js';
 import type { Database, TaskRow } from './schema.js';
 
@@ -40,7 +40,7 @@ export class ReportRepository {
   }
 
   /** Stores a progress report; false when it was stored already (unique per agent and spool seq). */
-  async storeProgress(trx: Trx, agentId: string, report: Extract<Report, { kind: 'progress' }>): Promise<boolean> {
+  async storeProgress(trx: Trx, agentId: string, report: ProgressReport): Promise<boolean> {
     const inserted = await trx
       .insertInto('taskProgress')
       .values({
