@@ -9,6 +9,8 @@ import { ListCursors } from './api/paging.js';
 import type { Config } from './config.js';
 import { attachAgentGateway } from './dispatch/gateway.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
+import { Reports } from './lifecycle/reports.js';
+import { reactToTaskEnds } from './lifecycle/task-end.js';
 import type { Logger } from './logger.js';
 import { Metrics } from './observability/metrics.js';
 import { fileClock, systemClock } from './scheduler/clock.js';
@@ -105,15 +107,9 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   );
   const providerSchedules = new ProviderScheduleRepository(db, catalog, tasks, agents, events);
   const sync = new SyncRepository(db, backups, tasks, retention, events, config.syncVanishShare);
-  endings.on(retention.deleteEnded);
-  endings.on(providerSchedules.taskEnded);
-  endings.on(sync.taskEnded);
-  endings.on(jobRuns.taskEnded);
-  const reports = new ReportRepository(db, events, backups, retention, endings);
   const rpo = new RpoRepository(db);
-
   const maintenance = new MaintenanceRepository(db, events, tasks, jobRuns.refuseOutdated, providerTenant);
-  endings.on(maintenance.taskEnded);
+  reactToTaskEnds(endings, { retention, providerSchedules, sync, jobs: jobRuns, maintenance });
   let generatedAdminToken: string | undefined;
   if (config.adminToken) {
     await tenants.ensureAdminToken(providerTenant, config.adminToken);
@@ -131,9 +127,19 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     oldestLastBackup: () => rpo.oldestLastBackup(),
     rpoBreached: () => rpo.breached(),
   });
+  // Agents' reports go from their sessions straight to the task lifecycle; the dispatcher is
+  // woken when they ended tasks (their slots are free).
+  const reports = new Reports(
+    { db, rows: new ReportRepository(), catalog, events, backups, retention, endings },
+    {
+      leaseMs: config.taskLeaseMs,
+      tasksEnded: () => dispatcher.poke(),
+      log: log.child({ component: 'reports' }),
+      metrics,
+    },
+  );
   const dispatcher: Dispatcher = new Dispatcher(
     queue,
-    reports,
     agents,
     catalog,
     maintenance,
@@ -293,7 +299,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     );
     (s as Server).once('error', reject);
   });
-  const wss = attachAgentGateway(server, agents, dispatcher, log.child({ component: 'gateway' }));
+  const wss = attachAgentGateway(server, agents, dispatcher, reports, log.child({ component: 'gateway' }));
   dispatcher.start();
   scheduler.start();
   const port = (server.address() as AddressInfo).port;

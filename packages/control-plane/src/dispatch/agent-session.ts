@@ -10,7 +10,7 @@ import {
   type DecodedFrame,
   type wire,
 } from '@cairn/proto';
-import { FailureCodes } from '@cairn/proto/vocabulary';
+import { FailureCodes, RejectReasons } from '@cairn/proto/vocabulary';
 import type WebSocket from 'ws';
 import type { AgentBudget } from '../domain/rate-limit.js';
 import {
@@ -28,7 +28,8 @@ import {
 } from '../domain/wire-limits.js';
 import type { Logger } from '../logger.js';
 import type { AgentHelloInfo, AgentStateInfo } from '../store/agent-repository.js';
-import type { Report } from '../store/report-repository.js';
+import type { Report } from '../domain/report-outcome.js';
+import type { Reports } from '../lifecycle/reports.js';
 
 /** What a session needs from the rest of the control plane. */
 export interface SessionHost {
@@ -46,8 +47,8 @@ export interface SessionHost {
   onAgentState(session: AgentSession, state: AgentStateInfo): Promise<void>;
   /** The agent stored its rotated `credential` (a CredentialStored frame, not empty). */
   onCredentialStored(session: AgentSession, credential: string): Promise<void>;
-  /** Stores a batch of reports; the session acknowledges them only after this resolves. */
-  onReports(session: AgentSession, reports: Report[]): Promise<void>;
+  /** The agent refused a task because it is shutting down (told after the refusal is stored). */
+  onShuttingDownRefusal(session: AgentSession): void;
   onClose(session: AgentSession): Promise<void>;
   /** A protocol violation is closing this session with `code`. */
   onViolation(code: number): void;
@@ -95,6 +96,8 @@ export class AgentSession {
     readonly zone: string,
     private readonly socket: WebSocket,
     private readonly host: SessionHost,
+    /** Where reports are stored (lifecycle/reports.ts); the session acknowledges a batch only after it resolves. */
+    private readonly reports: Pick<Reports, 'apply'>,
     private readonly log: Logger,
   ) {
     this.budget = host.budgetOf(agentId);
@@ -275,7 +278,10 @@ export class AgentSession {
   private async pump(): Promise<void> {
     while (this.inbox.length > 0) {
       const batch = this.inbox.splice(0, MAX_BATCH);
-      await this.host.onReports(this, batch);
+      await this.reports.apply(this.agentId, batch);
+      // An agent that refuses because it is shutting down is offered nothing more (its fresh hello may still be on the way).
+      if (batch.some((r) => r.kind === 'rejected' && r.reasonCode === RejectReasons.SHUTTING_DOWN))
+        this.host.onShuttingDownRefusal(this);
       this.send({ ack: { spoolSeqs: batch.map((r) => r.seq) } });
       // SQLite answers synchronously: let sockets and HTTP requests in between two batches.
       if (this.inbox.length > 0) await new Promise((resolve) => setImmediate(resolve));

@@ -1,5 +1,5 @@
 import { encodeFrame } from '@cairn/proto';
-import { FailureCodes, RejectReasons, type FailureCode } from '@cairn/proto/vocabulary';
+import { FailureCodes, type FailureCode } from '@cairn/proto/vocabulary';
 import { planRound } from '../domain/dispatch-rules.js';
 import {
   admitQueued,
@@ -18,7 +18,6 @@ import type { MaintenanceRepository } from '../store/maintenance-repository.js';
 import type { TaskRow } from '../store/schema.js';
 import type { QueueRepository } from '../store/queue-repository.js';
 import type { QuotaRepository } from '../store/quota-repository.js';
-import type { Report, ReportRepository } from '../store/report-repository.js';
 import type { Metrics } from '../observability/metrics.js';
 import { outsideRequest } from '../store/request-scope.js';
 import { CLOSE_REVOKED, type AgentSession, type SessionHost } from './agent-session.js';
@@ -73,7 +72,6 @@ export class Dispatcher implements SessionHost {
 
   constructor(
     private readonly queue: QueueRepository,
-    private readonly reports: ReportRepository,
     private readonly agents: AgentRepository,
     private readonly catalog: CatalogRepository,
     private readonly maintenance: MaintenanceRepository,
@@ -467,21 +465,14 @@ export class Dispatcher implements SessionHost {
     if (session) await this.offerCredential(session);
   }
 
-  async onReports(session: AgentSession, reports: Report[]): Promise<void> {
-    const outcome = await this.reports.apply(session.agentId, reports, this.opts.taskLeaseMs);
-    for (const r of reports) this.metrics?.reports.inc({ kind: r.kind });
-    for (const e of outcome.ended) this.metrics?.tasksEnded.inc({ state: e.state });
-    for (const e of outcome.ended)
-      this.log.info({ taskId: e.taskId, state: e.state, agentId: session.agentId }, 'task ended');
-    // An agent that refuses backups because it drains says so (AgentState, or its next hello), or is in a
-    // maintenance scope the dispatcher reads each round: the refusal itself changes nothing.
+  /**
+   * The agent refused a task because it is shutting down: it is offered nothing more (its fresh
+   * hello may still be on the way). A refusal because it drains changes nothing here: it says so
+   * (AgentState, or its next hello), or is in a maintenance scope the dispatcher reads each round.
+   */
+  onShuttingDownRefusal(session: AgentSession): void {
     const info = this.agentInfo.get(session.agentId);
-    // One that is shutting down is offered nothing (its fresh hello may still be on the way).
-    if (info && reports.some((r) => r.kind === 'rejected' && r.reasonCode === RejectReasons.SHUTTING_DOWN))
-      info.shuttingDown = true;
-    // Requeued tasks wait for the next timed round: waking now would hand them straight back to
-    // the agent that just refused them.
-    if (outcome.ended.length > 0) this.poke();
+    if (info) info.shuttingDown = true;
   }
 
   onViolation(code: number): void {

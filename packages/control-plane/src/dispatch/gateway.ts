@@ -7,6 +7,7 @@ import type { AgentRepository } from '../store/agent-repository.js';
 import { hashSecret } from '../store/ids.js';
 import { AgentSession } from './agent-session.js';
 import type { Dispatcher } from './dispatcher.js';
+import type { Reports } from '../lifecycle/reports.js';
 
 export const AGENT_PATH = '/v1/agent';
 
@@ -41,6 +42,7 @@ export function attachAgentGateway(
   server: Server,
   agents: AgentRepository,
   dispatcher: Dispatcher,
+  reports: Pick<Reports, 'apply'>,
   log: Logger,
 ): WebSocketServer {
   const wss = new WebSocketServer({ noServer: true, maxPayload: dispatcher.maxFrameBytes });
@@ -91,7 +93,14 @@ export function attachAgentGateway(
         log.info({ agentId: agent.id }, 'agent authenticated with its rotated credential; the previous one is retired');
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
-        const session = new AgentSession(agent.id, agent.zone, ws, dispatcher, log.child({ agentId: agent.id }));
+        const session = new AgentSession(
+          agent.id,
+          agent.zone,
+          ws,
+          dispatcher,
+          reports,
+          log.child({ agentId: agent.id }),
+        );
         log.debug({ agentId: agent.id, sessionId: session.sessionId }, 'agent socket open');
       });
     })().catch((err: unknown) => {

@@ -25,6 +25,18 @@ const transitions: Record<TaskState, readonly TaskState[]> = {
   lost: [],
 };
 
+/** How a task ended: its final state, the failure (if any) and the output (a success's). */
+export interface TaskEnd {
+  state: TaskState;
+  error: { code: string; message: string } | null;
+  output: string | null;
+  /**
+   * A sync that found no repository through a connection that never reached one
+   * (`noRepositoryYet`): it succeeded with an empty listing, and this is what the plugin said.
+   */
+  noRepository?: string;
+}
+
 export function isTerminal(state: TaskState): boolean {
   return TERMINAL_STATES.includes(state);
 }

@@ -34,7 +34,7 @@ describe.each(backends)('the job-run engine (%s)', (backend) => {
     tasks = new TaskRepository(store.db, events, endings);
     jobs = new JobRepository(store.db);
     runs = new JobRuns(store.db, jobs, tasks, events, new QuotaRepository(store.db, store.dialect));
-    endings.on(runs.taskEnded);
+    endings.react([runs.taskEnded]);
     catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
     tenantId = await new TenantRepository(store.db).ensureProviderTenant();
     const providerId = (

@@ -537,6 +537,31 @@ export class CatalogRepository {
       .execute();
   }
 
+  /** Whether the connection records the repository it reached. */
+  async repositoryIdentityRecorded(trx: Transaction<Database>, providerId: string): Promise<boolean> {
+    const provider = await trx
+      .selectFrom('providers')
+      .select('repositoryIdentity')
+      .where('id', '=', providerId)
+      .executeTakeFirst();
+    return (provider?.repositoryIdentity ?? null) !== null;
+  }
+
+  /**
+   * Records the repository a plugin reports its task's connection reached (in the report's transaction), only while the
+   * connection records none (the first contact decides; a plugin that finds another one fails
+   * instead, until an SP admin clears it). It is not an event anyone is shown: a tenant never
+   * learns which repository holds its backups, and a replayed report changes nothing.
+   */
+  async recordRepositoryIdentity(trx: Transaction<Database>, providerId: string, identity: string): Promise<void> {
+    await trx
+      .updateTable('providers')
+      .set({ repositoryIdentity: identity })
+      .where('id', '=', providerId)
+      .where('repositoryIdentity', 'is', null)
+      .execute();
+  }
+
   /**
    * Sets an instance's offering and schedule columns in `trx`. With `onlyIfTask`, only while the
    * instance still waits for that task (a compare-and-set: a newer request wins). True when written.

@@ -43,8 +43,7 @@ describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
     providerTenant = await tenants.ensureProviderTenant();
     otherTenant = (await tenants.create('far-away')).id;
     maintenance = new MaintenanceRepository(store.db, events, tasks, runs.refuseOutdated, providerTenant);
-    endings.on(runs.taskEnded);
-    endings.on(maintenance.taskEnded);
+    endings.react([runs.taskEnded, maintenance.taskEnded]);
     const catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
     providerId = (
       await catalog.createProvider({

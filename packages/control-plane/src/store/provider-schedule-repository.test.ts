@@ -7,6 +7,7 @@ import { migrate, openStore, type Store } from './db.js';
 import { EventRepository } from './event-repository.js';
 import { ProviderScheduleRepository } from './provider-schedule-repository.js';
 import { QueueRepository } from './queue-repository.js';
+import { Reports } from '../lifecycle/reports.js';
 import { ReportRepository } from './report-repository.js';
 import { RetentionRepository } from './retention-repository.js';
 import { ScheduleRepository } from './schedule-repository.js';
@@ -42,7 +43,7 @@ describe.each(backends)('provider schedules, in the store (%s)', (backend) => {
   let catalog: CatalogRepository;
   let tasks: TaskRepository;
   let queue: QueueRepository;
-  let reports: ReportRepository;
+  let reports: Reports;
   let events: EventRepository;
   let schedules: ProviderScheduleRepository;
   let tenantId: string;
@@ -69,9 +70,11 @@ describe.each(backends)('provider schedules, in the store (%s)', (backend) => {
       new ScheduleRepository(store.db),
     );
     schedules = new ProviderScheduleRepository(store.db, catalog, tasks, agents, events);
-    endings.on(retention.deleteEnded);
-    endings.on(schedules.taskEnded);
-    reports = new ReportRepository(store.db, events, backups, retention, endings);
+    endings.react([retention.deleteEnded, schedules.taskEnded]);
+    reports = new Reports(
+      { db: store.db, rows: new ReportRepository(), catalog, events, backups, retention, endings },
+      { leaseMs: 60_000 },
+    );
     tenantId = await new TenantRepository(store.db).ensureProviderTenant();
     const e = await agents.createEnrollment('z', 'test', 60_000);
     agentId = (await agents.redeemEnrollment(e.token, 'a1', 'h1')).agentId;
@@ -177,38 +180,30 @@ describe.each(backends)('provider schedules, in the store (%s)', (backend) => {
     const { id, task } = await assigned();
     const held = await claimed(task.id);
     const at = Date.now();
-    await reports.apply(
-      agentId,
-      [
-        {
-          kind: 'result',
-          seq: 1,
-          taskId: task.id,
-          attempt: held.attempt,
-          at,
-          outcome: { ok: true, backup: null, output: '{"managed":true}' },
-        },
-      ],
-      60_000,
-    );
+    await reports.apply(agentId, [
+      {
+        kind: 'result',
+        seq: 1,
+        taskId: task.id,
+        attempt: held.attempt,
+        at,
+        outcome: { ok: true, backup: null, output: '{"managed":true}' },
+      },
+    ]);
     expect(await catalog.getInstance(id)).toMatchObject({ scheduleOwner: 'provider', scheduleState: 'configured' });
     const deconfigure = (await schedules.remove((await catalog.getInstance(id))!))!;
     expect(deconfigure).toMatchObject({ kind: 'deconfigure-schedule', instanceId: id });
     const held2 = await claimed(deconfigure.id);
-    await reports.apply(
-      agentId,
-      [
-        {
-          kind: 'result',
-          seq: 2,
-          taskId: deconfigure.id,
-          attempt: held2.attempt,
-          at,
-          outcome: { ok: false, code: 'SCHEDULE_REFUSED', message: 'no', retryable: false },
-        },
-      ],
-      60_000,
-    );
+    await reports.apply(agentId, [
+      {
+        kind: 'result',
+        seq: 2,
+        taskId: deconfigure.id,
+        attempt: held2.attempt,
+        at,
+        outcome: { ok: false, code: 'SCHEDULE_REFUSED', message: 'no', retryable: false },
+      },
+    ]);
     expect(await catalog.getInstance(id)).toMatchObject({
       offeringId: null,
       scheduleOwner: null,

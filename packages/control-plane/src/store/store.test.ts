@@ -7,7 +7,9 @@ import { SecretBox } from './secrets.js';
 import { BackupRepository } from './backup-repository.js';
 import { EventRepository } from './event-repository.js';
 import { QueueRepository } from './queue-repository.js';
-import { ReportRepository, type Report } from './report-repository.js';
+import type { Report } from '../domain/report-outcome.js';
+import { Reports } from '../lifecycle/reports.js';
+import { ReportRepository } from './report-repository.js';
 import { TaskEndings } from './task-endings.js';
 import { RetentionRepository } from './retention-repository.js';
 import { ScheduleRepository } from './schedule-repository.js';
@@ -21,7 +23,7 @@ describe.each(backends)('task store (%s)', (backend) => {
   let store: Store;
   let tasks: TaskRepository;
   let queue: QueueRepository;
-  let reports: ReportRepository;
+  let reports: Reports;
   let backups: BackupRepository;
   let catalog: CatalogRepository;
   let tenantId: string;
@@ -38,6 +40,7 @@ describe.each(backends)('task store (%s)', (backend) => {
     const events = new EventRepository(store.db);
     const agents = new AgentRepository(store.db);
     backups = new BackupRepository(store.db);
+    catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
     const endings = new TaskEndings();
     tasks = new TaskRepository(store.db, events, endings);
     queue = new QueueRepository(store.db, events, endings);
@@ -49,9 +52,11 @@ describe.each(backends)('task store (%s)', (backend) => {
       events,
       new ScheduleRepository(store.db),
     );
-    endings.on(retention.deleteEnded);
-    reports = new ReportRepository(store.db, events, backups, retention, endings);
-    catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
+    endings.react([retention.deleteEnded]);
+    reports = new Reports(
+      { db: store.db, rows: new ReportRepository(), catalog, events, backups, retention, endings },
+      { leaseMs: LEASE },
+    );
     const tenants = new TenantRepository(store.db);
     tenantId = await tenants.ensureProviderTenant();
     expect(await tenants.ensureProviderTenant()).toBe(tenantId);
@@ -144,24 +149,20 @@ describe.each(backends)('task store (%s)', (backend) => {
     expect(await recorded()).toBeNull();
     expect(catalog.connectionFor((await catalog.getProvider(providerId))!)).not.toHaveProperty('identity');
     // Reports that name no usable identity record nothing.
-    await reports.apply(
-      agentId,
-      [identityEvent(task.id, 300, '{"identity":""}'), identityEvent(task.id, 301, null)],
-      LEASE,
-    );
+    await reports.apply(agentId, [identityEvent(task.id, 300, '{"identity":""}'), identityEvent(task.id, 301, null)]);
     expect(await recorded()).toBeNull();
-    await reports.apply(agentId, [identityEvent(task.id, 302, JSON.stringify({ identity: 'repo-1' }))], LEASE);
+    await reports.apply(agentId, [identityEvent(task.id, 302, JSON.stringify({ identity: 'repo-1' }))]);
     expect(await recorded()).toBe('repo-1');
     expect(catalog.connectionFor((await catalog.getProvider(providerId))!).identity).toBe('repo-1');
     // The first contact decides: another report does not move it.
-    await reports.apply(agentId, [identityEvent(task.id, 303, JSON.stringify({ identity: 'repo-2' }))], LEASE);
+    await reports.apply(agentId, [identityEvent(task.id, 303, JSON.stringify({ identity: 'repo-2' }))]);
     expect(await recorded()).toBe('repo-1');
     const events = await store.db.selectFrom('events').select('type').where('taskId', '=', task.id).execute();
     expect(events.map((e) => e.type)).not.toContain('repository.identity');
     // Cleared by an SP admin, the next report records the new one.
     await catalog.updateProvider(providerId, { repositoryIdentity: null });
     expect(await recorded()).toBeNull();
-    await reports.apply(agentId, [identityEvent(task.id, 304, JSON.stringify({ identity: 'repo-2' }))], LEASE);
+    await reports.apply(agentId, [identityEvent(task.id, 304, JSON.stringify({ identity: 'repo-2' }))]);
     expect(await recorded()).toBe('repo-2');
     await catalog.updateProvider(providerId, { repositoryIdentity: null });
   });
@@ -180,10 +181,10 @@ describe.each(backends)('task store (%s)', (backend) => {
   it('writes one backup record however often the same result arrives', async () => {
     const task = await backupTask();
     expect(await queue.claim(task, agentId, Date.now() + LEASE)).toBe(1);
-    await reports.apply(agentId, [{ kind: 'accepted', seq: 1, taskId: task.id, attempt: 1, at: Date.now() }], LEASE);
-    await reports.apply(agentId, [ok(task.id, 1, 2)], LEASE);
-    await reports.apply(agentId, [ok(task.id, 1, 2)], LEASE);
-    await reports.apply(agentId, [ok(task.id, 1, 3)], LEASE);
+    await reports.apply(agentId, [{ kind: 'accepted', seq: 1, taskId: task.id, attempt: 1, at: Date.now() }]);
+    await reports.apply(agentId, [ok(task.id, 1, 2)]);
+    await reports.apply(agentId, [ok(task.id, 1, 2)]);
+    await reports.apply(agentId, [ok(task.id, 1, 3)]);
     const recorded = await backups.list({ limit: 10 }, { instanceId: task.instanceId! });
     expect(recorded.items).toHaveLength(1);
     expect((await tasks.get(task.id))!.state).toBe('succeeded');
@@ -203,8 +204,8 @@ describe.each(backends)('task store (%s)', (backend) => {
       message: 'half',
       at: Date.now(),
     };
-    await reports.apply(agentId, [progress, progress], LEASE);
-    await reports.apply(agentId, [progress], LEASE);
+    await reports.apply(agentId, [progress, progress]);
+    await reports.apply(agentId, [progress]);
     expect((await tasks.progress(task.id, { limit: 50 })).items).toHaveLength(1);
     const row = (await tasks.get(task.id))!;
     expect(row).toMatchObject({ state: 'running', percent: 50, bytesDone: 5, bytesTotal: 10 });
@@ -214,72 +215,60 @@ describe.each(backends)('task store (%s)', (backend) => {
     const task = await backupTask();
     await queue.claim(task, agentId, Date.now() + LEASE);
     // The agent gives it back; it is claimed again under attempt 2.
-    await reports.apply(
-      agentId,
-      [
-        {
-          kind: 'rejected',
-          seq: 50,
-          taskId: task.id,
-          attempt: 1,
-          reasonCode: 'NO_SLOT',
-          message: 'busy',
-          at: Date.now(),
-        },
-      ],
-      LEASE,
-    );
+    await reports.apply(agentId, [
+      {
+        kind: 'rejected',
+        seq: 50,
+        taskId: task.id,
+        attempt: 1,
+        reasonCode: 'NO_SLOT',
+        message: 'busy',
+        at: Date.now(),
+      },
+    ]);
     const requeued = (await tasks.get(task.id))!;
     expect(requeued.state).toBe('queued');
     expect(await queue.claim(requeued, agentId, Date.now() + LEASE)).toBe(2);
-    await reports.apply(agentId, [ok(task.id, 1, 51)], LEASE);
-    await reports.apply(otherAgentId, [ok(task.id, 2, 52)], LEASE);
+    await reports.apply(agentId, [ok(task.id, 1, 51)]);
+    await reports.apply(otherAgentId, [ok(task.id, 2, 52)]);
     expect((await tasks.get(task.id))!.state).toBe('dispatched');
     expect((await backups.list({ limit: 10 }, { instanceId: task.instanceId! })).items).toHaveLength(0);
-    await reports.apply(agentId, [ok(task.id, 2, 53)], LEASE);
+    await reports.apply(agentId, [ok(task.id, 2, 53)]);
     expect((await tasks.get(task.id))!.state).toBe('succeeded');
   });
 
   it('never moves a running task back to the queue, whatever the agent says', async () => {
     const task = await backupTask();
     await queue.claim(task, agentId, Date.now() + LEASE);
-    await reports.apply(agentId, [{ kind: 'accepted', seq: 80, taskId: task.id, attempt: 1, at: Date.now() }], LEASE);
-    await reports.apply(
-      agentId,
-      [
-        {
-          kind: 'rejected',
-          seq: 81,
-          taskId: task.id,
-          attempt: 1,
-          reasonCode: 'NO_SLOT',
-          message: 'late',
-          at: Date.now(),
-        },
-      ],
-      LEASE,
-    );
+    await reports.apply(agentId, [{ kind: 'accepted', seq: 80, taskId: task.id, attempt: 1, at: Date.now() }]);
+    await reports.apply(agentId, [
+      {
+        kind: 'rejected',
+        seq: 81,
+        taskId: task.id,
+        attempt: 1,
+        reasonCode: 'NO_SLOT',
+        message: 'late',
+        at: Date.now(),
+      },
+    ]);
     expect(await tasks.get(task.id)).toMatchObject({ state: 'running', agentId, attempt: 1 });
   });
 
   it('fails a task an agent cannot run at all, with the agent reason as code', async () => {
     const task = await backupTask();
     await queue.claim(task, agentId, Date.now() + LEASE);
-    await reports.apply(
-      agentId,
-      [
-        {
-          kind: 'rejected',
-          seq: 60,
-          taskId: task.id,
-          attempt: 1,
-          reasonCode: 'NO_PLUGIN',
-          message: 'plugin x is not loaded',
-          at: Date.now(),
-        },
-      ],
-      LEASE,
-    );
+    await reports.apply(agentId, [
+      {
+        kind: 'rejected',
+        seq: 60,
+        taskId: task.id,
+        attempt: 1,
+        reasonCode: 'NO_PLUGIN',
+        message: 'plugin x is not loaded',
+        at: Date.now(),
+      },
+    ]);
     expect(await tasks.get(task.id)).toMatchObject({
       state: 'failed',
       errorCode: 'NO_PLUGIN',
@@ -294,7 +283,7 @@ describe.each(backends)('task store (%s)', (backend) => {
     const lost = await queue.expireLeases(now);
     expect(lost.map((t) => t.id)).toContain(task.id);
     expect(await tasks.get(task.id)).toMatchObject({ state: 'lost', errorCode: 'AGENT_LOST' });
-    await reports.apply(agentId, [ok(task.id, 1, 70)], LEASE);
+    await reports.apply(agentId, [ok(task.id, 1, 70)]);
     expect((await tasks.get(task.id))!.state).toBe('lost');
     expect((await backups.list({ limit: 10 }, { instanceId: task.instanceId! })).items).toHaveLength(0);
   });

@@ -1,6 +1,7 @@
 // expect: clean
-import { toStart } from '../domain/job-run.js';
-import { JobRepository } from '../store/job-repository.js';
-import { createLogger } from '../logger.js';
+import { decideReport } from '../domain/report-outcome.js';
+import { ReportRepository } from '../store/report-repository.js';
+import { Metrics } from '../observability/metrics.js';
+import { reactToTaskEnds } from './task-end.js';
 
-export const used = [toStart, JobRepository, createLogger];
+export const used = [decideReport, ReportRepository, Metrics, reactToTaskEnds];
