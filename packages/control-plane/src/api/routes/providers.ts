@@ -5,6 +5,7 @@ import { defaultPriority } from '../../domain/access.js';
 import { providerWarnings } from '../../domain/provider-warnings.js';
 import { principal, spAdminOnly } from '../auth.js';
 import type { ApiDeps } from '../context.js';
+import { commitsItself } from '../idempotency.js';
 import { errorResponses, jsonBody, jsonResponse, problemResponse, router, upstreamResponses } from '../openapi.js';
 import {
   DriftReport,
@@ -217,7 +218,8 @@ export function providerRoutes(deps: ApiDeps) {
 
   app.openapi(
     createRoute({
-      middleware: [spAdminOnly] as const,
+      // It waits for an agent: its one write commits before the wait.
+      middleware: [spAdminOnly, commitsItself] as const,
       method: 'post',
       path: '/zones/{zone}/providers/{id}/preflight',
       tags,
