@@ -20,6 +20,8 @@ import { BackupJobs } from './service/backup-jobs.js';
 import { EventFeed } from './service/event-feed.js';
 import { WaiterQuota } from './domain/hold-quota.js';
 import { MaintenanceWindows } from './service/maintenance.js';
+import { Instances } from './service/instances.js';
+import { Offerings } from './service/offerings.js';
 import { Operations } from './service/operations.js';
 import { pruneScheduleKey, Schedules, syncScheduleKey } from './service/schedules.js';
 import { ScheduleRepository } from './store/schedule-repository.js';
@@ -224,6 +226,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     () => metrics.schedulesEvaluated.inc(),
     FIRES_PER_TRANSACTION[store.dialect],
   );
+  const claims = new LocatorClaims(catalog);
+  const schedules = new Schedules(catalog, scheduleRepo, quotas, () => clock.now());
   const app = createApp(
     {
       config,
@@ -243,8 +247,12 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       cursors: new ListCursors(secrets.derive('list cursors')),
       audiences: new Audiences(() => catalog.allEndpoints()),
       operations,
-      claims: new LocatorClaims(catalog),
-      schedules: new Schedules(catalog, scheduleRepo, quotas, () => clock.now()),
+      claims,
+      schedules,
+      instances: new Instances(tenants, catalog, agents, quotas, tasks, claims, operations, schedules, () =>
+        clock.now(),
+      ),
+      offerings: new Offerings(tenants, catalog, operations, () => clock.now()),
       scheduleClock: () => clock.now(),
       jobs,
       backupJobs,

@@ -33,8 +33,3 @@ export const spAdminOnly: MiddlewareHandler<Env> = async (c, next) => {
   if (!isSpAdmin(principal(c))) throw new ForbiddenError('this operation needs the sp-admin role');
   await next();
 };
-
-/** The tenant filter for list queries: none for sp-admins, the own tenant otherwise. */
-export function tenantScope(p: Principal): string | undefined {
-  return isSpAdmin(p) ? undefined : p.tenantId;
-}

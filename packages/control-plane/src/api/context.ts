@@ -4,6 +4,8 @@ import type { EventFeed } from '../service/event-feed.js';
 import type { BackupJobs } from '../service/backup-jobs.js';
 import type { MaintenanceWindows } from '../service/maintenance.js';
 import type { LocatorClaims } from '../service/locator-claims.js';
+import type { Instances } from '../service/instances.js';
+import type { Offerings } from '../service/offerings.js';
 import type { Operations } from '../service/operations.js';
 import type { Schedules } from '../service/schedules.js';
 import type { AgentRepository } from '../store/agent-repository.js';
@@ -39,6 +41,10 @@ export interface ApiDeps {
   /** Who an answer is for: what a tenant may read of the SP's endpoints and tokens. */
   audiences: Audiences;
   operations: Operations;
+  /** Instances: creating one, assigning its offering, deleting it. */
+  instances: Instances;
+  /** Backup offerings: their provider and zone, SLA, grants. */
+  offerings: Offerings;
   /** Who may claim locators and restore targets on the SP's infrastructure. */
   claims: LocatorClaims;
   /** User schedules (PUT/GET/DELETE /v1/instances/{id}/schedule). */

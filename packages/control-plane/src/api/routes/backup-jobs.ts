@@ -1,7 +1,8 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { NotFoundError } from '../../domain/errors.js';
-import { principal, tenantScope, type Env } from '../auth.js';
+import { tenantScope } from '../../domain/access.js';
+import { principal, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
 import { errorResponses, jsonBody, jsonResponse, maintenanceResponse, router } from '../openapi.js';
 import {

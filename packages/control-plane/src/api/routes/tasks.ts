@@ -2,7 +2,8 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import { InputError, NotFoundError } from '../../domain/errors.js';
 import { decodeEventCursor, eventPageOf } from '../../store/page.js';
-import { principal, tenantScope, type Env } from '../auth.js';
+import { tenantScope } from '../../domain/access.js';
+import { principal, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
 import { errorResponses, jsonResponse, problemResponse, router } from '../openapi.js';
 import {
