@@ -23,7 +23,9 @@ import { MaintenanceWindows } from './service/maintenance.js';
 import { Instances } from './service/instances.js';
 import { Offerings } from './service/offerings.js';
 import { Operations } from './service/operations.js';
+import { Providers } from './service/providers.js';
 import { pruneScheduleKey, Schedules, syncScheduleKey } from './service/schedules.js';
+import { Tenants } from './service/tenants.js';
 import { ScheduleRepository } from './store/schedule-repository.js';
 import { AgentRepository } from './store/agent-repository.js';
 import { CatalogRepository } from './store/catalog-repository.js';
@@ -232,8 +234,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     {
       config,
       db,
-      tenants,
-      quotas,
+      tenants: new Tenants(tenants, quotas),
       agents,
       catalog,
       tasks,
@@ -253,6 +254,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
         clock.now(),
       ),
       offerings: new Offerings(tenants, catalog, operations, () => clock.now()),
+      providers: new Providers(tenants, catalog, agents, claims, operations),
       scheduleClock: () => clock.now(),
       jobs,
       backupJobs,

@@ -12,7 +12,7 @@ export type Env = {
 };
 
 /** Resolves the bearer token to a principal; every /v1 route but enrollment exchange needs one. */
-export function bearerAuth(tenants: TenantRepository): MiddlewareHandler<Env> {
+export function bearerAuth(tenants: Pick<TenantRepository, 'principalForToken'>): MiddlewareHandler<Env> {
   return async (c, next) => {
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);

@@ -7,7 +7,9 @@ import type { LocatorClaims } from '../service/locator-claims.js';
 import type { Instances } from '../service/instances.js';
 import type { Offerings } from '../service/offerings.js';
 import type { Operations } from '../service/operations.js';
+import type { Providers } from '../service/providers.js';
 import type { Schedules } from '../service/schedules.js';
+import type { Tenants } from '../service/tenants.js';
 import type { AgentRepository } from '../store/agent-repository.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import type { Db } from '../store/db.js';
@@ -19,16 +21,13 @@ import type { BackupRepository } from '../store/backup-repository.js';
 import type { EventRepository } from '../store/event-repository.js';
 import type { TaskRepository } from '../store/task-repository.js';
 import type { UsageRepository } from '../store/usage-repository.js';
-import type { TenantRepository } from '../store/tenant-repository.js';
-import type { QuotaRepository } from '../store/quota-repository.js';
 
 /** What route modules receive from main.ts. */
 export interface ApiDeps {
   config: Config;
   db: Db;
-  tenants: TenantRepository;
-  /** Per-tenant count quotas: limits, usage, and the check every create makes. */
-  quotas: QuotaRepository;
+  /** Tenants, their quotas and API tokens (and who a bearer token is). */
+  tenants: Tenants;
   agents: AgentRepository;
   catalog: CatalogRepository;
   tasks: TaskRepository;
@@ -45,6 +44,8 @@ export interface ApiDeps {
   instances: Instances;
   /** Backup offerings: their provider and zone, SLA, grants. */
   offerings: Offerings;
+  /** Provider connections of a zone: create, edit, delete, tenant roots, work through the plugin. */
+  providers: Providers;
   /** Who may claim locators and restore targets on the SP's infrastructure. */
   claims: LocatorClaims;
   /** User schedules (PUT/GET/DELETE /v1/instances/{id}/schedule). */
