@@ -72,8 +72,10 @@ export class Tenants {
     return this.tenants.createToken(tenant.id, input.role, input.name);
   }
 
-  async tokens(p: Principal, id: string, page: PageRequest) {
-    return this.tenants.listTokens((await this.manageable(p, id)).id, page);
+  /** A tenant's tokens, a page at a time: who may see them is checked first (403/404), before any page is read. */
+  async tokens(p: Principal, id: string) {
+    const tenant = await this.manageable(p, id);
+    return (page: PageRequest) => this.tenants.listTokens(tenant.id, page);
   }
 
   async revokeToken(p: Principal, id: string, tokenId: string): Promise<void> {

@@ -1,7 +1,6 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import { NotFoundError } from '../../domain/errors.js';
-import { tenantScope } from '../../domain/access.js';
 import { principal, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
 import { beforeTransaction } from '../idempotency.js';
@@ -57,7 +56,7 @@ function inPlaceRestoreCheck(deps: ApiDeps): MiddlewareHandler<Env> {
     const p = principal(c);
     const key = c.req.header('idempotency-key');
     // A retry of a restore already accepted gets its stored answer, not a second check.
-    if (key === undefined || !(await deps.idempotency.answered(p.tokenId, key))) {
+    if (key === undefined || !(await deps.records.answered(p, key))) {
       await deps.operations.assertStoppedForRestore(p, id, deps.config.powerStateWaitMs);
     }
     await next();
@@ -81,13 +80,8 @@ export function backupRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(BackupPage, 'a page of backups'), ...errorResponses },
     }),
     async (c) => {
-      const q = c.req.valid('query');
-      const tenantId = tenantScope(principal(c));
-      const page = await deps.cursors.page(c, q, (q) =>
-        deps.backups.list(q, {
-          ...(tenantId !== undefined ? { tenantId } : {}),
-          ...(q.instanceId ? { instanceId: q.instanceId } : {}),
-        }),
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) =>
+        deps.records.listBackups(principal(c), q, q),
       );
       return c.json({ items: page.items.map(backupView), nextCursor: page.nextCursor }, 200);
     },
@@ -179,7 +173,7 @@ export function backupRoutes(deps: ApiDeps) {
     }),
     async (c) =>
       c.json(
-        await deps.cursors.page(c, c.req.valid('query'), (q) => deps.usage.perTenant(q, tenantScope(principal(c)))),
+        await deps.cursors.page(c, c.req.valid('query'), (q) => deps.records.usagePerTenant(principal(c), q)),
         200,
       ),
   );

@@ -137,9 +137,8 @@ export function tenantRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(TokenPage, 'a page of tokens'), ...errorResponses },
     }),
     async (c) => {
-      const page = await deps.cursors.page(c, c.req.valid('query'), (q) =>
-        deps.tenants.tokens(principal(c), c.req.valid('param').id, q),
-      );
+      const tokens = await deps.tenants.tokens(principal(c), c.req.valid('param').id);
+      const page = await deps.cursors.page(c, c.req.valid('query'), tokens);
       return c.json({ items: page.items.map(tokenView), nextCursor: page.nextCursor }, 200);
     },
   );
