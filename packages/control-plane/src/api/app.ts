@@ -25,7 +25,7 @@ import { tenantRoutes } from './routes/tenants.js';
 const JSON_TYPE = /^application\/([\w.-]+\+)?json\s*(;|$)/i;
 
 /**
- * The HTTP API: thin routes over repositories and operations, validated and documented from one
+ * The HTTP API: thin routes, each calling one operation, validated and documented from one
  * set of schemas (`/openapi.json`, reference page at `/docs`); errors mapped once.
  */
 export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
