@@ -207,7 +207,7 @@ export default tseslint.config(
       {
         regex: '^(kysely|mysql2|better-sqlite3)(/|$)',
         allowTypeImports: true,
-        message: 'routes run no SQL: call a repository or an operation (types may be imported).',
+        message: 'routes run no SQL: call the operation (service/) you are handed (types may be imported).',
       },
       {
         regex: '(^|/)store/(?!(page|db)\\.js$)',
@@ -371,7 +371,7 @@ export default tseslint.config(
         taskLiteral,
         {
           selector: `CallExpression[callee.property.name=/^(${queryBuilders})$/]`,
-          message: 'routes run no SQL: call a repository or an operation.',
+          message: 'routes run no SQL: call the operation (service/) you are handed.',
         },
         { selector: "TaggedTemplateExpression[tag.name='sql']", message: 'routes run no SQL: no sql`` templates.' },
       ],
