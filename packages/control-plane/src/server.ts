@@ -18,12 +18,18 @@ import { ProviderRounds } from './scheduler/provider-rounds.js';
 import { JobHistorySweep } from './scheduler/job-history.js';
 import { RpoWatch } from './scheduler/rpo-watch.js';
 import { FIRES_PER_TRANSACTION, Scheduler } from './scheduler/scheduler.js';
+import { Agents, type AgentSessions } from './service/agents.js';
 import { BackupJobs } from './service/backup-jobs.js';
 import { EventFeed } from './service/event-feed.js';
 import { WaiterQuota } from './domain/hold-quota.js';
 import { MaintenanceWindows } from './service/maintenance.js';
+import { Instances } from './service/instances.js';
+import { Offerings } from './service/offerings.js';
 import { Operations } from './service/operations.js';
+import { Providers } from './service/providers.js';
+import { Records } from './service/records.js';
 import { pruneScheduleKey, Schedules, syncScheduleKey } from './service/schedules.js';
+import { Tenants } from './service/tenants.js';
 import { ScheduleRepository } from './store/schedule-repository.js';
 import { AgentRepository } from './store/agent-repository.js';
 import { CatalogRepository } from './store/catalog-repository.js';
@@ -234,44 +240,47 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     () => metrics.schedulesEvaluated.inc(),
     FIRES_PER_TRANSACTION[store.dialect],
   );
+  const claims = new LocatorClaims(catalog);
+  const maintenanceWindows = new MaintenanceWindows(maintenance, agents, catalog, MAINTENANCE_WAIT, waiters, () =>
+    afterCommit(() => dispatcher.maintenanceChanged()),
+  );
+  // This process's agent sessions are told of credential changes once the request has committed
+  // (a session must not act on a change that may yet roll back).
+  const agentSessions: AgentSessions = {
+    agentRevoked: (id) => afterCommit(() => dispatcher.agentRevoked(id)),
+    rotationRequested: (id) =>
+      afterCommit(() => {
+        dispatcher
+          .rotationRequested(id)
+          .catch((err: unknown) => log.warn({ err, agentId: id }, 'credential offer failed'));
+      }),
+  };
+  const schedules = new Schedules(catalog, scheduleRepo, quotas, () => clock.now());
+  const idempotency = new IdempotencyRepository(db, secrets, {
+    replayMs: IDEMPOTENCY_REPLAY_MS,
+    leaseMs: config.idempotencyLeaseMs,
+  });
   const app = createApp(
     {
       config,
       db,
-      tenants,
-      quotas,
-      agents,
-      catalog,
-      tasks,
-      backups,
-      events,
-      usage: new UsageRepository(db),
-      idempotency: new IdempotencyRepository(db, secrets, {
-        replayMs: IDEMPOTENCY_REPLAY_MS,
-        leaseMs: config.idempotencyLeaseMs,
-      }),
+      tenants: new Tenants(tenants, quotas),
+      agents: new Agents(agents, catalog, maintenanceWindows, agentSessions),
+      idempotency,
+      records: new Records(tasks, events, backups, jobs, new UsageRepository(db), idempotency, operations),
       cursors: new ListCursors(secrets.derive('list cursors')),
       audiences: new Audiences(() => catalog.allEndpoints()),
       operations,
-      claims: new LocatorClaims(catalog),
-      schedules: new Schedules(catalog, scheduleRepo, quotas, () => clock.now()),
-      scheduleClock: () => clock.now(),
-      jobs,
-      backupJobs,
-      maintenance: new MaintenanceWindows(maintenance, agents, catalog, MAINTENANCE_WAIT, waiters, () =>
-        afterCommit(() => dispatcher.maintenanceChanged()),
+      schedules,
+      instances: new Instances(tenants, catalog, agents, quotas, tasks, claims, operations, schedules, () =>
+        clock.now(),
       ),
+      offerings: new Offerings(tenants, catalog, operations, () => clock.now()),
+      providers: new Providers(tenants, catalog, agents, claims, operations),
+      backupJobs,
+      maintenance: maintenanceWindows,
       feed,
       metrics,
-      agentSessions: {
-        agentRevoked: (id) => afterCommit(() => dispatcher.agentRevoked(id)),
-        rotationRequested: (id) =>
-          afterCommit(() => {
-            dispatcher
-              .rotationRequested(id)
-              .catch((err: unknown) => log.warn({ err, agentId: id }, 'credential offer failed'));
-          }),
-      },
       isAccepting: () => accepting,
     },
     log,

@@ -6,12 +6,12 @@ import type { Logger } from '../logger.js';
 import { bearerAuth, type Env } from './auth.js';
 import { wholeBody } from './body.js';
 import type { ApiDeps } from './context.js';
-import { commitsItself, mutatingRequests } from './idempotency.js';
+import { mutatingRequests, routesFirst } from './idempotency.js';
 import { problemResponse, router } from './openapi.js';
 import { errorHandler, problem } from './problem.js';
 import { agentRoutes, enrollRoutes } from './routes/agents.js';
 import { backupJobRoutes } from './routes/backup-jobs.js';
-import { backupRoutes, inPlaceRestoreCheck } from './routes/backups.js';
+import { backupRoutes } from './routes/backups.js';
 import { DOCS_ASSETS, docsRoutes } from './routes/docs.js';
 import { instanceRoutes } from './routes/instances.js';
 import { maintenanceRoutes } from './routes/maintenance.js';
@@ -25,7 +25,7 @@ import { tenantRoutes } from './routes/tenants.js';
 const JSON_TYPE = /^application\/([\w.-]+\+)?json\s*(;|$)/i;
 
 /**
- * The HTTP API: thin routes over repositories and operations, validated and documented from one
+ * The HTTP API: thin routes, each calling one operation, validated and documented from one
  * set of schemas (`/openapi.json`, reference page at `/docs`); errors mapped once.
  */
 export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
@@ -69,9 +69,8 @@ export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
 
   const v1 = router();
   v1.use(bearerAuth(deps.tenants));
-  // Before the request transaction: it waits for an agent's answer.
-  v1.use('/backups/:id/restore', inPlaceRestoreCheck(deps));
-  v1.use('/zones/:zone/providers/:id/preflight', commitsItself);
+  // What a route declares to run before its request's transaction (it waits for an agent, it commits itself).
+  v1.use(routesFirst);
   v1.use(mutatingRequests(deps.db, deps.idempotency));
   v1.route('/', tenantRoutes(deps));
   v1.route('/', agentRoutes(deps));

@@ -12,7 +12,7 @@ export type Env = {
 };
 
 /** Resolves the bearer token to a principal; every /v1 route but enrollment exchange needs one. */
-export function bearerAuth(tenants: TenantRepository): MiddlewareHandler<Env> {
+export function bearerAuth(tenants: Pick<TenantRepository, 'principalForToken'>): MiddlewareHandler<Env> {
   return async (c, next) => {
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
@@ -33,8 +33,3 @@ export const spAdminOnly: MiddlewareHandler<Env> = async (c, next) => {
   if (!isSpAdmin(principal(c))) throw new ForbiddenError('this operation needs the sp-admin role');
   await next();
 };
-
-/** The tenant filter for list queries: none for sp-admins, the own tenant otherwise. */
-export function tenantScope(p: Principal): string | undefined {
-  return isSpAdmin(p) ? undefined : p.tenantId;
-}

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
+import { matchedRoutes } from 'hono/route';
 import { AppError, ConflictError, InputError } from '../domain/errors.js';
 import type { Db } from '../store/db.js';
 import type { IdempotencyRepository } from '../store/idempotency-repository.js';
@@ -21,7 +22,7 @@ const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * with Retry-After. A request cut off by a crash committed nothing, and its claim expires after a
  * lease of seconds, after which a retry runs it.
  *
- * A request marked `commitsItself` (see {@link commitsItself}) gets no request transaction: its
+ * A route marked {@link commitsItself} gets no request transaction: its
  * one write commits on its own, and it then waits for an agent, which inside the transaction would
  * hold the store (on SQLite its only writer) while the agent's answer needs it. Its answer is
  * still stored for its Idempotency-Key, once it is known.
@@ -96,11 +97,53 @@ export function mutatingRequests(db: Db, repo: IdempotencyRepository): Middlewar
   };
 }
 
+const declared = new WeakMap<object, MiddlewareHandler<Env>>();
+
 /**
- * Marks the requests it is mounted on as committing their one write themselves (a task they then
- * wait for): {@link mutatingRequests} opens no transaction around them. Mount it before that.
+ * A route's own middleware that must run before its request's transaction opens (and before its
+ * Idempotency-Key is claimed): one that waits for an agent, or {@link commitsItself}. The route
+ * lists what this returns in its `middleware`, beside its path and schemas; {@link routesFirst},
+ * mounted before {@link mutatingRequests}, finds it among the matched handlers and runs it there.
+ * Where the route's own chain reaches it later, it only passes on.
  */
-export const commitsItself: MiddlewareHandler<Env> = async (c, next) => {
+export function beforeTransaction(mw: MiddlewareHandler<Env>): MiddlewareHandler<Env> {
+  const marker: MiddlewareHandler<Env> = async (_c, next) => next();
+  declared.set(marker, mw);
+  return marker;
+}
+
+/** Runs the matched route's {@link beforeTransaction} middleware, in its order; mount before {@link mutatingRequests}. */
+export const routesFirst: MiddlewareHandler<Env> = async (c, next) => {
+  const own = c.req.routeIndex;
+  const first = matchedRoutes(c).flatMap((route, i) => {
+    // A router mounted with an error handler of its own wraps its handlers; the original stays reachable.
+    const mw = declared.get(route.handler) ?? declared.get((route.handler as Wrapped)[COMPOSED_HANDLER] ?? {});
+    return mw ? [{ i, mw }] : [];
+  });
+  const run = async (k: number): Promise<void> => {
+    const step = first[k];
+    if (!step) {
+      c.req.routeIndex = own;
+      await next();
+      return;
+    }
+    // Its own place in the chain, so that it reads the route's path parameters (c.req.param('id')).
+    c.req.routeIndex = step.i;
+    const answer = await step.mw(c, () => run(k + 1));
+    // One that answers instead of passing on gives the request's answer.
+    if (answer instanceof Response) c.res = answer;
+  };
+  await run(0);
+};
+
+const COMPOSED_HANDLER = '__COMPOSED_HANDLER';
+type Wrapped = { [COMPOSED_HANDLER]?: object };
+
+/**
+ * Marks a route as committing its one write itself (a task it then waits for):
+ * {@link mutatingRequests} opens no transaction around it. Listed in the route's `middleware`.
+ */
+export const commitsItself = beforeTransaction(async (c, next) => {
   c.set('commitsItself', true);
   await next();
-};
+});

@@ -10,7 +10,7 @@ import {
   MAX_MAINTENANCE_MESSAGE_CHARS,
   maintenanceMessage,
 } from '../domain/maintenance.js';
-import { NAME_MAX_CHARS, nameProblem, normaliseName, textProblem } from '../domain/names.js';
+import { ID_PATTERN, NAME_MAX_CHARS, nameProblem, normaliseName, textProblem } from '../domain/names.js';
 import { TASK_KINDS, TASK_STATES } from '../domain/task.js';
 
 /*
@@ -21,10 +21,7 @@ import { TASK_KINDS, TASK_STATES } from '../domain/task.js';
 // --- shared pieces ---
 
 /** Our own id format, so garbage in a body is a 400 without touching the store. */
-export const Id = z
-  .string()
-  .regex(/^[a-z]{3}_[0-9a-z]{26}$/, 'not a valid id')
-  .openapi({ example: 'tsk_01m8751zesr5rhnfh0ab67my7c' });
+export const Id = z.string().regex(ID_PATTERN, 'not a valid id').openapi({ example: 'tsk_01m8751zesr5rhnfh0ab67my7c' });
 export const Zone = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'zone names are lowercase letters, digits and dashes (up to 63)')

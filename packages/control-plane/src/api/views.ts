@@ -5,6 +5,7 @@ import type { Role } from '../domain/access.js';
 import type { ScheduleOwner, ScheduleState } from '../domain/provider-schedule.js';
 import { scopeFields, type MaintenanceSource } from '../domain/maintenance.js';
 import type { MaintenanceState } from '../service/maintenance.js';
+import type { AgentState } from '../service/agents.js';
 import type { AgentView, ZoneView } from '../store/agent-repository.js';
 import type { TokenInfo } from '../store/tenant-repository.js';
 import type {
@@ -50,6 +51,9 @@ export const agentView = (
     rotatedAt: isoOrNull(a.credentialRotatedAt),
   },
 });
+
+/** An agent with its own maintenance, as the API shows it. */
+export const agentStateView = (s: AgentState) => agentView(s.agent, s.maintenance);
 
 /** A zone with its agents' states; the agents themselves only when `agents` (the sp-admin's view) is given. */
 export const zoneView = (z: ZoneView, agents?: ReturnType<typeof agentView>[]) => ({

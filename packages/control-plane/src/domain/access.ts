@@ -21,3 +21,8 @@ export function canSee(p: Principal, ownerTenantId: string): boolean {
 export function defaultPriority(p: Principal): number {
   return isSpAdmin(p) ? 50 : 0;
 }
+
+/** The tenant filter for list queries: none for sp-admins, the own tenant otherwise. */
+export function tenantScope(p: Principal): string | undefined {
+  return isSpAdmin(p) ? undefined : p.tenantId;
+}

@@ -47,3 +47,11 @@ export function textProblem(text: string, maxChars: number): string | undefined 
   if (n > maxChars) return `is ${n} characters; the limit is ${maxChars}`;
   return undefined;
 }
+
+/** Every id Cairn hands out: a three-letter kind, `_`, and 26 base-36 characters (store/ids.ts `newId`). */
+export const ID_PATTERN = /^[a-z]{3}_[0-9a-z]{26}$/;
+
+/** Whether a string given for an id can be one: one that cannot is unknown (404) without a look-up. */
+export function isId(s: string): boolean {
+  return ID_PATTERN.test(s);
+}

@@ -1,6 +1,4 @@
 import { createRoute } from '@hono/zod-openapi';
-import { isSpAdmin } from '../../domain/access.js';
-import { NotFoundError } from '../../domain/errors.js';
 import { principal, spAdminOnly } from '../auth.js';
 import type { ApiDeps } from '../context.js';
 import { errorResponses, jsonBody, jsonResponse, router } from '../openapi.js';
@@ -11,13 +9,12 @@ import {
   EnrollExchange,
   Enrollment,
   EnrollmentCreate,
-  Id,
   IdParam,
   PageQuery,
   ZonePage,
   ZonePlugins,
 } from '../schemas.js';
-import { agentView, zoneView } from '../views.js';
+import { agentStateView, zoneView } from '../views.js';
 
 const tags = ['Agents'];
 
@@ -56,9 +53,8 @@ export function agentRoutes(deps: ApiDeps) {
       responses: { 201: jsonResponse(Enrollment, 'the enrollment token'), ...errorResponses },
     }),
     async (c) => {
-      const p = principal(c);
       const input = c.req.valid('json');
-      const e = await deps.agents.createEnrollment(input.zone, p.tokenId, input.ttlSeconds * 1000);
+      const e = await deps.agents.createEnrollment(principal(c), input.zone, input.ttlSeconds * 1000);
       return c.json({ token: e.token, zone: e.zone, expiresAt: new Date(e.expiresAt).toISOString() }, 201);
     },
   );
@@ -75,11 +71,7 @@ export function agentRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.agents.list(q));
-      const maintenance = await deps.maintenance.ofAgents(page.items);
-      return c.json(
-        { items: page.items.map((a) => agentView(a, maintenance.get(a.id)!)), nextCursor: page.nextCursor },
-        200,
-      );
+      return c.json({ items: page.items.map(agentStateView), nextCursor: page.nextCursor }, 200);
     },
   );
 
@@ -94,10 +86,7 @@ export function agentRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(Agent, 'the agent'), ...errorResponses },
     }),
     async (c) => {
-      const id = c.req.valid('param').id;
-      const agent = Id.safeParse(id).success ? await deps.agents.get(id) : undefined;
-      if (!agent) throw new NotFoundError('agent', id);
-      return c.json(agentView(agent, (await deps.maintenance.ofAgents([agent])).get(agent.id)!), 200);
+      return c.json(agentStateView(await deps.agents.get(c.req.valid('param').id)), 200);
     },
   );
 
@@ -113,9 +102,7 @@ export function agentRoutes(deps: ApiDeps) {
       responses: { 204: { description: 'revoked' }, ...errorResponses },
     }),
     async (c) => {
-      const id = c.req.valid('param').id;
-      if (!Id.safeParse(id).success || !(await deps.agents.revoke(id))) throw new NotFoundError('agent', id);
-      deps.agentSessions.agentRevoked(id);
+      await deps.agents.revoke(c.req.valid('param').id);
       return c.body(null, 204);
     },
   );
@@ -132,12 +119,7 @@ export function agentRoutes(deps: ApiDeps) {
       responses: { 202: jsonResponse(Agent, 'the agent, with its rotation state'), ...errorResponses },
     }),
     async (c) => {
-      const id = c.req.valid('param').id;
-      if (!Id.safeParse(id).success || !(await deps.agents.requestRotation(id))) throw new NotFoundError('agent', id);
-      deps.agentSessions.rotationRequested(id);
-      const agent = await deps.agents.get(id);
-      if (!agent) throw new NotFoundError('agent', id);
-      return c.json(agentView(agent, (await deps.maintenance.ofAgents([agent])).get(agent.id)!), 202);
+      return c.json(agentStateView(await deps.agents.rotate(c.req.valid('param').id)), 202);
     },
   );
 
@@ -152,19 +134,10 @@ export function agentRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(ZonePage, 'a page of zones'), ...errorResponses },
     }),
     async (c) => {
-      const p = principal(c);
-      const only = isSpAdmin(p) ? undefined : await deps.catalog.offeredZones(p.tenantId);
-      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.agents.zones(q, only));
-      if (!isSpAdmin(p)) return c.json({ items: page.items.map((z) => zoneView(z)), nextCursor: page.nextCursor }, 200);
-      const maintenance = await deps.maintenance.ofAgents(page.items.flatMap((z) => z.agents));
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.agents.zones(principal(c), q));
       return c.json(
         {
-          items: page.items.map((z) =>
-            zoneView(
-              z,
-              z.agents.map((a) => agentView(a, maintenance.get(a.id)!)),
-            ),
-          ),
+          items: page.items.map((z) => zoneView(z.zone, z.agents?.map(agentStateView))),
           nextCursor: page.nextCursor,
         },
         200,
@@ -182,11 +155,7 @@ export function agentRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(ZonePlugins, 'plugins per zone'), ...errorResponses },
     }),
     async (c) => {
-      const p = principal(c);
-      const all = await deps.agents.pluginsByZone();
-      if (isSpAdmin(p)) return c.json({ items: all }, 200);
-      const zones = new Set(await deps.catalog.offeredZones(p.tenantId));
-      return c.json({ items: all.filter((e) => zones.has(e.zone)).map(({ agents: _agents, ...e }) => e) }, 200);
+      return c.json({ items: await deps.agents.plugins(principal(c)) }, 200);
     },
   );
 

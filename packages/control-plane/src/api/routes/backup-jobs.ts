@@ -1,7 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { NotFoundError } from '../../domain/errors.js';
-import { principal, tenantScope, type Env } from '../auth.js';
+import { principal, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
 import { errorResponses, jsonBody, jsonResponse, maintenanceResponse, router } from '../openapi.js';
 import {
@@ -63,9 +63,7 @@ export function backupJobRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(JobPage, 'a page of jobs'), ...errorResponses },
     }),
     async (c) => {
-      const page = await deps.cursors.page(c, c.req.valid('query'), (q) =>
-        deps.jobs.list(q, tenantScope(principal(c))),
-      );
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.records.listJobs(principal(c), q));
       return c.json(
         { items: await Promise.all(page.items.map((j) => jobs.view(j))), nextCursor: page.nextCursor },
         200,

@@ -1,8 +1,9 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import { NotFoundError } from '../../domain/errors.js';
-import { principal, tenantScope, type Env } from '../auth.js';
+import { principal, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
+import { beforeTransaction } from '../idempotency.js';
 import { errorResponses, jsonBody, jsonResponse, problemResponse, router, upstreamResponses } from '../openapi.js';
 import {
   Backup,
@@ -21,13 +22,6 @@ import { backupView, taskView } from '../views.js';
 
 const tags = ['Backups'];
 
-/**
- * `POST /v1/backups/{id}/restore` through a plugin that declares restore-requires-stopped: the
- * instance's power state is asked before the request's transaction opens (waiting for an agent
- * inside it would hold the store, on SQLite the only connection, while the answer needs it).
- * A running instance is refused here; the restore task then carries `requireStopped`, so the
- * plugin refuses too if the instance was started between this check and the restore.
- */
 /** The request's body, read from a copy so the route still reads it: undefined when there is none, null when it is no JSON. */
 async function peekJson(req: Request): Promise<unknown> {
   if (!req.body) return undefined;
@@ -40,7 +34,14 @@ async function peekJson(req: Request): Promise<unknown> {
   }
 }
 
-export function inPlaceRestoreCheck(deps: ApiDeps): MiddlewareHandler<Env> {
+/**
+ * `POST /v1/backups/{id}/restore` through a plugin that declares restore-requires-stopped: the
+ * instance's power state is asked before the request's transaction opens (waiting for an agent
+ * inside it would hold the store, on SQLite the only connection, while the answer needs it).
+ * A running instance is refused here; the restore task then carries `requireStopped`, so the
+ * plugin refuses too if the instance was started between this check and the restore.
+ */
+function inPlaceRestoreCheck(deps: ApiDeps): MiddlewareHandler<Env> {
   return async (c, next) => {
     const id = c.req.param('id');
     // Anything but a POST with a well-formed id is the route's to answer.
@@ -55,7 +56,7 @@ export function inPlaceRestoreCheck(deps: ApiDeps): MiddlewareHandler<Env> {
     const p = principal(c);
     const key = c.req.header('idempotency-key');
     // A retry of a restore already accepted gets its stored answer, not a second check.
-    if (key === undefined || !(await deps.idempotency.answered(p.tokenId, key))) {
+    if (key === undefined || !(await deps.records.answered(p, key))) {
       await deps.operations.assertStoppedForRestore(p, id, deps.config.powerStateWaitMs);
     }
     await next();
@@ -79,13 +80,8 @@ export function backupRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(BackupPage, 'a page of backups'), ...errorResponses },
     }),
     async (c) => {
-      const q = c.req.valid('query');
-      const tenantId = tenantScope(principal(c));
-      const page = await deps.cursors.page(c, q, (q) =>
-        deps.backups.list(q, {
-          ...(tenantId !== undefined ? { tenantId } : {}),
-          ...(q.instanceId ? { instanceId: q.instanceId } : {}),
-        }),
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) =>
+        deps.records.listBackups(principal(c), q, q),
       );
       return c.json({ items: page.items.map(backupView), nextCursor: page.nextCursor }, 200);
     },
@@ -122,6 +118,8 @@ export function backupRoutes(deps: ApiDeps) {
 
   app.openapi(
     createRoute({
+      // Before the request transaction: it may wait for an agent's answer.
+      middleware: [beforeTransaction(inPlaceRestoreCheck(deps))] as const,
       method: 'post',
       path: '/backups/{id}/restore',
       tags,
@@ -175,7 +173,7 @@ export function backupRoutes(deps: ApiDeps) {
     }),
     async (c) =>
       c.json(
-        await deps.cursors.page(c, c.req.valid('query'), (q) => deps.usage.perTenant(q, tenantScope(principal(c)))),
+        await deps.cursors.page(c, c.req.valid('query'), (q) => deps.records.usagePerTenant(principal(c), q)),
         200,
       ),
   );

@@ -1,10 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { isSpAdmin } from '../../domain/access.js';
-import { InputError, NotFoundError } from '../../domain/errors.js';
-import { principal, spAdminOnly, tenantScope } from '../auth.js';
+import { NotFoundError } from '../../domain/errors.js';
+import { principal, spAdminOnly } from '../auth.js';
 import type { ApiDeps } from '../context.js';
 import { errorResponses, jsonBody, jsonResponse, router } from '../openapi.js';
-import { assertValidSchedule } from '../../service/schedules.js';
 import {
   Grant,
   GrantCreate,
@@ -20,14 +18,14 @@ import { offeringView } from '../views.js';
 
 const tags = ['Offerings'];
 
+/** An offering id as the path gives it: one that cannot be an id is an unknown offering (404). */
+function offeringId(id: string): string {
+  if (!Id.safeParse(id).success) throw new NotFoundError('offering', id);
+  return id;
+}
+
 export function offeringRoutes(deps: ApiDeps) {
   const app = router();
-
-  const offering = async (id: string) => {
-    const row = Id.safeParse(id).success ? await deps.catalog.getOffering(id) : undefined;
-    if (!row) throw new NotFoundError('offering', id);
-    return row;
-  };
 
   app.openapi(
     createRoute({
@@ -40,36 +38,7 @@ export function offeringRoutes(deps: ApiDeps) {
       responses: { 201: jsonResponse(Offering, 'the offering'), ...errorResponses },
     }),
     async (c) => {
-      const p = principal(c);
-      const input = c.req.valid('json');
-      const provider = await deps.catalog.getProvider(input.providerId);
-      if (!provider) {
-        throw new InputError(`provider connection ${input.providerId} does not exist`, [
-          { path: 'providerId', message: 'unknown provider connection' },
-        ]);
-      }
-      if (provider.zone !== input.zone) {
-        throw new InputError(`provider connection ${provider.id} is in zone ${provider.zone}, not ${input.zone}`, [
-          { path: 'zone', message: `must match the provider connection's zone (${provider.zone})` },
-        ]);
-      }
-      if (input.sla)
-        assertValidSchedule(input.sla.cron, input.sla.timezone ?? 'UTC', deps.scheduleClock(), { prefix: 'sla.' });
-      const row = await deps.catalog.createOffering({
-        tenantId: p.tenantId,
-        name: input.name,
-        description: input.description ?? '',
-        zone: input.zone,
-        providerId: provider.id,
-        externalId: input.externalId ?? null,
-        allowAdhoc: input.allowAdhoc,
-        allowUserSchedules: input.allowUserSchedules,
-        ...(input.minUserScheduleIntervalS !== undefined
-          ? { minUserScheduleIntervalS: input.minUserScheduleIntervalS }
-          : {}),
-        sla: input.sla ?? null,
-        slaSetAt: deps.scheduleClock(),
-      });
+      const row = await deps.offerings.create(principal(c), c.req.valid('json'));
       return c.json(offeringView(row), 201, { Location: `/v1/offerings/${row.id}` });
     },
   );
@@ -84,9 +53,7 @@ export function offeringRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(OfferingPage, 'a page of offerings'), ...errorResponses },
     }),
     async (c) => {
-      const page = await deps.cursors.page(c, c.req.valid('query'), (q) =>
-        deps.catalog.listOfferings(q, tenantScope(principal(c))),
-      );
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.offerings.list(principal(c), q));
       return c.json({ items: page.items.map(offeringView), nextCursor: page.nextCursor }, 200);
     },
   );
@@ -100,13 +67,8 @@ export function offeringRoutes(deps: ApiDeps) {
       request: { params: IdParam },
       responses: { 200: jsonResponse(Offering, 'the offering'), ...errorResponses },
     }),
-    async (c) => {
-      const p = principal(c);
-      const row = await offering(c.req.valid('param').id);
-      if (!isSpAdmin(p) && !(await deps.catalog.isGranted(row.id, p.tenantId)))
-        throw new NotFoundError('offering', row.id);
-      return c.json(offeringView(row), 200);
-    },
+    async (c) =>
+      c.json(offeringView(await deps.offerings.visible(principal(c), offeringId(c.req.valid('param').id))), 200),
   );
 
   app.openapi(
@@ -120,16 +82,8 @@ export function offeringRoutes(deps: ApiDeps) {
       request: { params: IdParam, ...jsonBody(OfferingPatch) },
       responses: { 200: jsonResponse(Offering, 'the offering as changed'), ...errorResponses },
     }),
-    async (c) => {
-      const row = await offering(c.req.valid('param').id);
-      const patch = c.req.valid('json');
-      if (patch.sla)
-        assertValidSchedule(patch.sla.cron, patch.sla.timezone ?? 'UTC', deps.scheduleClock(), { prefix: 'sla.' });
-      const changed = (await deps.catalog.updateOffering(row.id, patch, deps.scheduleClock()))!;
-      // Queued, not awaited: each instance's configure-schedule or deconfigure-schedule task ends on its own.
-      await deps.operations.slaChanged(row, changed);
-      return c.json(offeringView(changed), 200);
-    },
+    async (c) =>
+      c.json(offeringView(await deps.offerings.update(offeringId(c.req.valid('param').id), c.req.valid('json'))), 200),
   );
 
   app.openapi(
@@ -143,7 +97,7 @@ export function offeringRoutes(deps: ApiDeps) {
       responses: { 204: { description: 'deleted' }, ...errorResponses },
     }),
     async (c) => {
-      await deps.catalog.deleteOffering((await offering(c.req.valid('param').id)).id);
+      await deps.offerings.delete(offeringId(c.req.valid('param').id));
       return c.body(null, 204);
     },
   );
@@ -158,15 +112,8 @@ export function offeringRoutes(deps: ApiDeps) {
       request: { params: IdParam, ...jsonBody(GrantCreate) },
       responses: { 201: jsonResponse(Grant, 'the grant'), ...errorResponses },
     }),
-    async (c) => {
-      const row = await offering(c.req.valid('param').id);
-      const { tenantId } = c.req.valid('json');
-      if (!(await deps.tenants.get(tenantId))) {
-        throw new InputError(`tenant ${tenantId} does not exist`, [{ path: 'tenantId', message: 'unknown tenant' }]);
-      }
-      await deps.catalog.grant(row.id, tenantId);
-      return c.json({ offeringId: row.id, tenantId }, 201);
-    },
+    async (c) =>
+      c.json(await deps.offerings.grant(offeringId(c.req.valid('param').id), c.req.valid('json').tenantId), 201),
   );
 
   app.openapi(
@@ -183,7 +130,7 @@ export function offeringRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const params = c.req.valid('param');
-      await deps.catalog.revoke((await offering(params.id)).id, params.tenantId);
+      await deps.offerings.revoke(offeringId(params.id), params.tenantId);
       return c.body(null, 204);
     },
   );

@@ -1,14 +1,11 @@
 import { createRoute } from '@hono/zod-openapi';
-import { InputError, NotFoundError } from '../../domain/errors.js';
-import { normalizeRoot } from '../../domain/locator-claims.js';
-import { defaultPriority } from '../../domain/access.js';
-import { providerWarnings } from '../../domain/provider-warnings.js';
+import { InputError } from '../../domain/errors.js';
 import { principal, spAdminOnly } from '../auth.js';
 import type { ApiDeps } from '../context.js';
+import { commitsItself } from '../idempotency.js';
 import { errorResponses, jsonBody, jsonResponse, problemResponse, router, upstreamResponses } from '../openapi.js';
 import {
   DriftReport,
-  Id,
   NoQuery,
   OfferingsWait,
   PageQuery,
@@ -46,12 +43,8 @@ export function providerRoutes(deps: ApiDeps) {
     }
     return zone.data;
   };
-  const providerIn = async (params: { zone: string; id: string }) => {
-    const zone = zoneOf(params.zone);
-    const row = Id.safeParse(params.id).success ? await deps.catalog.getProvider(params.id) : undefined;
-    if (!row || row.zone !== zone) throw new NotFoundError('provider connection', params.id);
-    return row;
-  };
+  /** The connection the path names: its zone checked (400), the rest the service's to find (404). */
+  const at = (params: { zone: string; id: string }) => ({ zone: zoneOf(params.zone), id: params.id });
 
   app.openapi(
     createRoute({
@@ -72,7 +65,7 @@ export function providerRoutes(deps: ApiDeps) {
     async (c) => {
       const zone = zoneOf(c.req.valid('param').zone);
       const input = c.req.valid('json');
-      const row = await deps.catalog.createProvider({
+      const { provider: row, warnings } = await deps.providers.create({
         zone,
         name: input.name,
         plugin: input.plugin,
@@ -81,7 +74,6 @@ export function providerRoutes(deps: ApiDeps) {
         credentials: input.credentials ?? null,
         ...(input.tenantLocators ? { tenantLocators: input.tenantLocators } : {}),
       });
-      const warnings = providerWarnings(zone, row.plugin, await deps.agents.presence(zone));
       return c.json({ ...providerView(row), warnings }, 201, { Location: `/v1/zones/${zone}/providers/${row.id}` });
     },
   );
@@ -98,7 +90,7 @@ export function providerRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const zone = zoneOf(c.req.valid('param').zone);
-      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.catalog.listProviders(zone, q));
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.providers.list(zone, q));
       return c.json({ items: page.items.map(providerView), nextCursor: page.nextCursor }, 200);
     },
   );
@@ -113,9 +105,7 @@ export function providerRoutes(deps: ApiDeps) {
       request: { params: ZoneIdParams },
       responses: { 200: jsonResponse(Provider, 'the provider connection'), ...errorResponses },
     }),
-    async (c) => {
-      return c.json(providerView(await providerIn(c.req.valid('param'))), 200);
-    },
+    async (c) => c.json(providerView(await deps.providers.get(at(c.req.valid('param')))), 200),
   );
 
   app.openapi(
@@ -129,11 +119,8 @@ export function providerRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(Provider, 'the provider connection after the edit'), ...errorResponses },
     }),
     async (c) => {
-      const row = await providerIn(c.req.valid('param'));
       const { plugin: _never, ...patch } = c.req.valid('json');
-      if (patch.tenantLocators !== undefined) await deps.claims.checkChange(row, { policy: patch.tenantLocators });
-      await deps.catalog.updateProvider(row.id, patch);
-      return c.json(providerView((await deps.catalog.getProvider(row.id))!), 200);
+      return c.json(providerView(await deps.providers.update(at(c.req.valid('param')), patch)), 200);
     },
   );
 
@@ -148,8 +135,7 @@ export function providerRoutes(deps: ApiDeps) {
       responses: { 204: { description: 'deleted' }, ...errorResponses },
     }),
     async (c) => {
-      const row = await providerIn(c.req.valid('param'));
-      await deps.catalog.deleteProvider(row.id);
+      await deps.providers.delete(at(c.req.valid('param')));
       return c.body(null, 204);
     },
   );
@@ -170,8 +156,7 @@ export function providerRoutes(deps: ApiDeps) {
       },
     }),
     async (c) => {
-      const row = await providerIn(c.req.valid('param'));
-      const out = await deps.operations.providerOfferings(principal(c), row.id, c.req.valid('query').waitMs);
+      const out = await deps.providers.offerings(principal(c), at(c.req.valid('param')), c.req.valid('query').waitMs);
       return c.json({ items: out.items as { externalId: string; name: string }[], taskId: out.task.id }, 200);
     },
   );
@@ -188,10 +173,8 @@ export function providerRoutes(deps: ApiDeps) {
       responses: { 202: jsonResponse(Task, 'the sync task'), ...errorResponses },
     }),
     async (c) => {
-      const row = await providerIn(c.req.valid('param'));
-      const p = principal(c);
       const confirm = c.req.valid('query').confirm === 'true';
-      const { task } = await deps.operations.syncProvider(row, p.tenantId, defaultPriority(p), confirm);
+      const task = await deps.providers.sync(principal(c), at(c.req.valid('param')), confirm);
       return c.json(taskView(task, await deps.audiences.of(principal(c))), 202, { Location: `/v1/tasks/${task.id}` });
     },
   );
@@ -208,16 +191,15 @@ export function providerRoutes(deps: ApiDeps) {
       responses: { 202: jsonResponse(Task, 'the prune task'), ...errorResponses },
     }),
     async (c) => {
-      const row = await providerIn(c.req.valid('param'));
-      const p = principal(c);
-      const { task } = await deps.operations.pruneProvider(row, p.tenantId, defaultPriority(p));
+      const task = await deps.providers.prune(principal(c), at(c.req.valid('param')));
       return c.json(taskView(task, await deps.audiences.of(principal(c))), 202, { Location: `/v1/tasks/${task.id}` });
     },
   );
 
   app.openapi(
     createRoute({
-      middleware: [spAdminOnly] as const,
+      // It waits for an agent: its one write commits before the wait.
+      middleware: [spAdminOnly, commitsItself] as const,
       method: 'post',
       path: '/zones/{zone}/providers/{id}/preflight',
       tags,
@@ -235,10 +217,14 @@ export function providerRoutes(deps: ApiDeps) {
       },
     }),
     async (c) => {
-      const row = await providerIn(c.req.valid('param'));
       // Without a JSON body the validator leaves nothing to read: the connection alone.
       const body = c.req.valid('json') as { locator?: unknown; initialise?: boolean } | undefined;
-      const out = await deps.operations.preflight(principal(c), row, body ?? {}, deps.config.preflightWaitMs);
+      const out = await deps.providers.preflight(
+        principal(c),
+        at(c.req.valid('param')),
+        body ?? {},
+        deps.config.preflightWaitMs,
+      );
       if (!out.report)
         return c.json({ task: taskView(out.task, await deps.audiences.of(principal(c))) }, 202, {
           Location: `/v1/tasks/${out.task.id}`,
@@ -258,17 +244,10 @@ export function providerRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(DriftReport, 'the drift report'), ...errorResponses },
     }),
     async (c) => {
-      const row = await providerIn(c.req.valid('param'));
-      return c.json(driftView(row.id, await deps.operations.drift(row)), 200);
+      const { providerId, drift } = await deps.providers.drift(at(c.req.valid('param')));
+      return c.json(driftView(providerId, drift), 200);
     },
   );
-
-  const rootsIn = async (params: { zone: string; id: string; tenantId: string }) => {
-    const row = await providerIn(params);
-    if (!Id.safeParse(params.tenantId).success || !(await deps.tenants.get(params.tenantId)))
-      throw new NotFoundError('tenant', params.tenantId);
-    return row;
-  };
 
   app.openapi(
     createRoute({
@@ -282,9 +261,7 @@ export function providerRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const params = c.req.valid('param');
-      const row = await rootsIn(params);
-      const roots = await deps.catalog.tenantRoots(row.id, params.tenantId);
-      return c.json({ providerId: row.id, tenantId: params.tenantId, roots }, 200);
+      return c.json(await deps.providers.tenantRoots(at(params), params.tenantId), 200);
     },
   );
 
@@ -301,11 +278,7 @@ export function providerRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const params = c.req.valid('param');
-      const row = await rootsIn(params);
-      const roots = [...new Set(c.req.valid('json').roots.map((r) => (normalizeRoot(r) as { root: string }).root))];
-      await deps.claims.checkChange(row, { tenantId: params.tenantId, roots });
-      await deps.catalog.setTenantRoots(row.id, params.tenantId, roots);
-      return c.json({ providerId: row.id, tenantId: params.tenantId, roots }, 200);
+      return c.json(await deps.providers.setTenantRoots(at(params), params.tenantId, c.req.valid('json').roots), 200);
     },
   );
 

@@ -2,7 +2,8 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import { InputError, NotFoundError } from '../../domain/errors.js';
 import { decodeEventCursor, eventPageOf } from '../../store/page.js';
-import { principal, tenantScope, type Env } from '../auth.js';
+import { tenantScope } from '../../domain/access.js';
+import { principal, type Env } from '../auth.js';
 import type { ApiDeps } from '../context.js';
 import { errorResponses, jsonResponse, problemResponse, router } from '../openapi.js';
 import {
@@ -67,12 +68,15 @@ function progressMessage(p: ProgressMessage, to: Audience): Buffer {
   return Buffer.from(`event: ${PROGRESS_EVENT}\ndata: ${JSON.stringify(liveProgressView(p.report, to))}\n\n`, 'utf8');
 }
 
+/** A task id as the path gives it: one that cannot be an id is an unknown task (404). */
+function taskId(id: string): string {
+  if (!Id.safeParse(id).success) throw new NotFoundError('task', id);
+  return id;
+}
+
 export function taskRoutes(deps: ApiDeps) {
   const app = router();
-  const visible = (c: Context<Env>, id: string) => {
-    if (!Id.safeParse(id).success) throw new NotFoundError('task', id);
-    return deps.operations.visibleTask(principal(c), id);
-  };
+  const visible = (c: Context<Env>, id: string) => deps.operations.visibleTask(principal(c), taskId(id));
 
   app.openapi(
     createRoute({
@@ -84,16 +88,7 @@ export function taskRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(TaskPage, 'a page of tasks'), ...errorResponses },
     }),
     async (c) => {
-      const q = c.req.valid('query');
-      const tenantId = tenantScope(principal(c));
-      const page = await deps.cursors.page(c, q, (q) =>
-        deps.tasks.list(q, {
-          ...(tenantId !== undefined ? { tenantId } : {}),
-          ...(q.state ? { state: q.state } : {}),
-          ...(q.kind ? { kind: q.kind } : {}),
-          ...(q.instanceId ? { instanceId: q.instanceId } : {}),
-        }),
-      );
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.records.listTasks(principal(c), q, q));
       const to = await deps.audiences.of(principal(c));
       return c.json({ items: page.items.map((t) => taskView(t, to)), nextCursor: page.nextCursor }, 200);
     },
@@ -122,8 +117,8 @@ export function taskRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(ProgressPage, 'a page of progress reports'), ...errorResponses },
     }),
     async (c) => {
-      const task = await visible(c, c.req.valid('param').id);
-      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.tasks.progress(task.id, q));
+      const progress = await deps.records.progress(principal(c), taskId(c.req.valid('param').id));
+      const page = await deps.cursors.page(c, c.req.valid('query'), progress);
       const to = await deps.audiences.of(principal(c));
       return c.json({ items: page.items.map((p) => progressView(p, to)), nextCursor: page.nextCursor }, 200);
     },
@@ -164,7 +159,7 @@ export function taskRoutes(deps: ApiDeps) {
         ]);
       }
       const after = decodeEventCursor(q.cursor) ?? q.after ?? 0;
-      const rows = await deps.events.list(after, q.limit, tenantScope(principal(c)));
+      const rows = await deps.records.events(principal(c), after, q.limit);
       const page = eventPageOf(rows, q.limit);
       const to = await deps.audiences.of(principal(c));
       return c.json({ items: page.items.map((e) => eventView(e, to)), nextCursor: page.nextCursor }, 200);

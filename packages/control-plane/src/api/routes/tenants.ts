@@ -1,13 +1,10 @@
 import { createRoute, type z } from '@hono/zod-openapi';
-import type { Context } from 'hono';
-import { isSpAdmin } from '../../domain/access.js';
 import { isPerOffering, limitOf, QUOTA_NAMES, QUOTAS, type PerOfferingQuota } from '../../domain/quotas.js';
-import { ForbiddenError, NotFoundError } from '../../domain/errors.js';
-import { principal, spAdminOnly, type Env } from '../auth.js';
+import { principal, spAdminOnly } from '../auth.js';
+import type { TenantQuotas } from '../../service/tenants.js';
 import type { ApiDeps } from '../context.js';
 import { errorResponses, jsonBody, jsonResponse, router } from '../openapi.js';
 import {
-  Id,
   IdParam,
   PageQuery,
   QuotaLimits,
@@ -24,15 +21,28 @@ import { tenantView, tokenView } from '../views.js';
 
 const tags = ['Tenants'];
 
+/** A tenant's quotas as the API shows them: limit, usage and default of each (per offering where it counts so). */
+function quotasView({ overrides, used, byOffering }: TenantQuotas): z.infer<typeof Quotas> {
+  const usageOf = (q: PerOfferingQuota) =>
+    [...byOffering].map(([offeringId, u]) => ({
+      offeringId,
+      used: q === 'restorePointsPerOffering' ? u.restorePoints : u.bytes,
+    }));
+  return Object.fromEntries(
+    QUOTA_NAMES.map((q) => [
+      q,
+      {
+        limit: limitOf(q, overrides),
+        used: used[q],
+        default: QUOTAS[q].default,
+        ...(isPerOffering(q) ? { usage: usageOf(q) } : {}),
+      },
+    ]),
+  ) as z.infer<typeof Quotas>;
+}
+
 export function tenantRoutes(deps: ApiDeps) {
   const app = router();
-  const visible = async (c: Context<Env>, id: string) => {
-    const p = principal(c);
-    const tenant = Id.safeParse(id).success ? await deps.tenants.get(id) : undefined;
-    if (!tenant || (!isSpAdmin(p) && p.tenantId !== tenant.id)) throw new NotFoundError('tenant', id);
-    return tenant;
-  };
-
   app.openapi(
     createRoute({
       middleware: [spAdminOnly] as const,
@@ -74,30 +84,8 @@ export function tenantRoutes(deps: ApiDeps) {
       request: { params: IdParam },
       responses: { 200: jsonResponse(Tenant, 'the tenant'), ...errorResponses },
     }),
-    async (c) => c.json(tenantView(await visible(c, c.req.valid('param').id)), 200),
+    async (c) => c.json(tenantView(await deps.tenants.visible(principal(c), c.req.valid('param').id)), 200),
   );
-
-  const quotasOf = async (tenantId: string) => {
-    const overrides = await deps.quotas.overrides(tenantId);
-    const used = await deps.quotas.usage(tenantId);
-    const byOffering = [...(await deps.quotas.usageByOffering(tenantId))];
-    const usageOf = (q: PerOfferingQuota) =>
-      byOffering.map(([offeringId, u]) => ({
-        offeringId,
-        used: q === 'restorePointsPerOffering' ? u.restorePoints : u.bytes,
-      }));
-    return Object.fromEntries(
-      QUOTA_NAMES.map((q) => [
-        q,
-        {
-          limit: limitOf(q, overrides),
-          used: used[q],
-          default: QUOTAS[q].default,
-          ...(isPerOffering(q) ? { usage: usageOf(q) } : {}),
-        },
-      ]),
-    ) as z.infer<typeof Quotas>;
-  };
 
   app.openapi(
     createRoute({
@@ -108,7 +96,7 @@ export function tenantRoutes(deps: ApiDeps) {
       request: { params: IdParam },
       responses: { 200: jsonResponse(Quotas, 'the quotas'), ...errorResponses },
     }),
-    async (c) => c.json(await quotasOf((await visible(c, c.req.valid('param').id)).id), 200),
+    async (c) => c.json(quotasView(await deps.tenants.quotasOf(principal(c), c.req.valid('param').id)), 200),
   );
 
   app.openapi(
@@ -122,9 +110,8 @@ export function tenantRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(Quotas, 'the quotas now'), ...errorResponses },
     }),
     async (c) => {
-      const tenant = await visible(c, c.req.valid('param').id);
-      await deps.quotas.set(tenant.id, c.req.valid('json'));
-      return c.json(await quotasOf(tenant.id), 200);
+      const quotas = await deps.tenants.setQuotas(principal(c), c.req.valid('param').id, c.req.valid('json'));
+      return c.json(quotasView(quotas), 200);
     },
   );
 
@@ -137,37 +124,8 @@ export function tenantRoutes(deps: ApiDeps) {
       request: { params: IdParam, ...jsonBody(TokenCreate) },
       responses: { 201: jsonResponse(Token, 'the token, with its secret'), ...errorResponses },
     }),
-    async (c) => {
-      const p = principal(c);
-      const tenant = await visible(c, c.req.valid('param').id);
-      if (!isSpAdmin(p) && p.role !== 'tenant-admin') throw new ForbiddenError('only a tenant-admin may issue tokens');
-      const input = c.req.valid('json');
-      const providerTenant = await deps.tenants.ensureProviderTenant();
-      if (input.role === 'sp-admin' && (tenant.id !== providerTenant || !isSpAdmin(p))) {
-        throw new ForbiddenError(
-          'sp-admin tokens exist only in the service provider tenant and only an sp-admin issues them',
-        );
-      }
-      if (input.role !== 'sp-admin' && tenant.id === providerTenant && !isSpAdmin(p)) {
-        throw new ForbiddenError('only an sp-admin issues tokens of the service provider tenant');
-      }
-      return c.json(await deps.tenants.createToken(tenant.id, input.role, input.name), 201);
-    },
+    async (c) => c.json(await deps.tenants.issueToken(principal(c), c.req.valid('param').id, c.req.valid('json')), 201),
   );
-
-  /**
-   * Who may see and revoke a tenant's tokens: an sp-admin, or a tenant-admin of that tenant
-   * (never of the provider tenant, whose tokens only sp-admins manage, as they alone issue them).
-   */
-  const manageableTenant = async (c: Context<Env>, id: string) => {
-    const p = principal(c);
-    const tenant = await visible(c, id);
-    if (isSpAdmin(p)) return tenant;
-    if (p.role !== 'tenant-admin') throw new ForbiddenError('only a tenant-admin may list or revoke tokens');
-    if (tenant.id === (await deps.tenants.ensureProviderTenant()))
-      throw new ForbiddenError('only an sp-admin manages tokens of the service provider tenant');
-    return tenant;
-  };
 
   app.openapi(
     createRoute({
@@ -179,8 +137,8 @@ export function tenantRoutes(deps: ApiDeps) {
       responses: { 200: jsonResponse(TokenPage, 'a page of tokens'), ...errorResponses },
     }),
     async (c) => {
-      const tenant = await manageableTenant(c, c.req.valid('param').id);
-      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.tenants.listTokens(tenant.id, q));
+      const tokens = await deps.tenants.tokens(principal(c), c.req.valid('param').id);
+      const page = await deps.cursors.page(c, c.req.valid('query'), tokens);
       return c.json({ items: page.items.map(tokenView), nextCursor: page.nextCursor }, 200);
     },
   );
@@ -196,9 +154,7 @@ export function tenantRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const { id, tokenId } = c.req.valid('param');
-      const tenant = await manageableTenant(c, id);
-      const revoked = Id.safeParse(tokenId).success && (await deps.tenants.revokeToken(tenant.id, tokenId));
-      if (!revoked) throw new NotFoundError('token', tokenId);
+      await deps.tenants.revokeToken(principal(c), id, tokenId);
       return c.body(null, 204);
     },
   );

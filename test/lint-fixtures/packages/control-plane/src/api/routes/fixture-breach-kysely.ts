@@ -1,5 +1,5 @@
-// expect: @typescript-eslint/no-restricted-imports routes run no SQL: call a repository
-// expect: @typescript-eslint/no-restricted-imports routes run no SQL: call a repository
+// expect: @typescript-eslint/no-restricted-imports routes run no SQL: call the operation
+// expect: @typescript-eslint/no-restricted-imports routes run no SQL: call the operation
 import { sql } from 'kysely';
 import Database from 'better-sqlite3';
 

@@ -1,0 +1,126 @@
+import { defaultPriority, type Principal } from '../domain/access.js';
+import { NotFoundError } from '../domain/errors.js';
+import { normalizeRoot } from '../domain/locator-claims.js';
+import { isId } from '../domain/names.js';
+import type { PreflightReport } from '../domain/preflight.js';
+import { providerWarnings } from '../domain/provider-warnings.js';
+import type { AgentRepository } from '../store/agent-repository.js';
+import type { CatalogRepository, ProviderInput } from '../store/catalog-repository.js';
+import type { Page, PageRequest } from '../store/page.js';
+import type { ProviderRow, TaskRow } from '../store/schema.js';
+import type { StoredDrift } from '../store/sync-repository.js';
+import type { TenantRepository } from '../store/tenant-repository.js';
+import type { LocatorClaims } from './locator-claims.js';
+import type { Operations } from './operations.js';
+
+export type ProviderChange = Parameters<CatalogRepository['updateProvider']>[1];
+/** A provider connection named by its path: its zone and id. */
+export interface ProviderAt {
+  zone: string;
+  id: string;
+}
+
+/**
+ * Provider connections as the API sees them, each named by its zone and id (another zone's is
+ * unknown): create (with warnings when no agent of the zone can take its tasks), edit (the locator
+ * claims it would break refused), delete, a tenant's host roots, and the work through its plugin.
+ */
+export class Providers {
+  constructor(
+    private readonly tenants: TenantRepository,
+    private readonly catalog: CatalogRepository,
+    private readonly agents: AgentRepository,
+    private readonly claims: LocatorClaims,
+    private readonly operations: Operations,
+  ) {}
+
+  async create(
+    input: ProviderInput,
+  ): Promise<{ provider: ProviderRow; warnings: ReturnType<typeof providerWarnings> }> {
+    const provider = await this.catalog.createProvider(input);
+    return {
+      provider,
+      warnings: providerWarnings(input.zone, provider.plugin, await this.agents.presence(input.zone)),
+    };
+  }
+
+  list(zone: string, page: PageRequest): Promise<Page<ProviderRow>> {
+    return this.catalog.listProviders(zone, page);
+  }
+
+  async get(at: ProviderAt): Promise<ProviderRow> {
+    const row = isId(at.id) ? await this.catalog.getProvider(at.id) : undefined;
+    if (!row || row.zone !== at.zone) throw new NotFoundError('provider connection', at.id);
+    return row;
+  }
+
+  async update(at: ProviderAt, patch: ProviderChange): Promise<ProviderRow> {
+    const row = await this.get(at);
+    if (patch.tenantLocators !== undefined) await this.claims.checkChange(row, { policy: patch.tenantLocators });
+    await this.catalog.updateProvider(row.id, patch);
+    return (await this.catalog.getProvider(row.id))!;
+  }
+
+  /** Deletes a provider connection no offering uses. */
+  async delete(at: ProviderAt): Promise<void> {
+    await this.catalog.deleteProvider((await this.get(at)).id);
+  }
+
+  /** The host roots a tenant may name on the connection. */
+  async tenantRoots(at: ProviderAt, tenantId: string): Promise<TenantRoots> {
+    const row = await this.rootsOf(at, tenantId);
+    return { providerId: row.id, tenantId, roots: await this.catalog.tenantRoots(row.id, tenantId) };
+  }
+
+  /** Grants a tenant host roots (none: withdraws); refused while its instances use paths it would take away. */
+  async setTenantRoots(at: ProviderAt, tenantId: string, given: readonly string[]): Promise<TenantRoots> {
+    const row = await this.rootsOf(at, tenantId);
+    const roots = [...new Set(given.map((r) => (normalizeRoot(r) as { root: string }).root))];
+    await this.claims.checkChange(row, { tenantId, roots });
+    await this.catalog.setTenantRoots(row.id, tenantId, roots);
+    return { providerId: row.id, tenantId, roots };
+  }
+
+  async drift(at: ProviderAt): Promise<{ providerId: string; drift: StoredDrift }> {
+    const row = await this.get(at);
+    return { providerId: row.id, drift: await this.operations.drift(row) };
+  }
+
+  /** The offerings the provider exposes, asked live through its plugin. */
+  async offerings(p: Principal, at: ProviderAt, waitMs: number): Promise<{ task: TaskRow; items: unknown }> {
+    return this.operations.providerOfferings(p, (await this.get(at)).id, waitMs);
+  }
+
+  /** A sync of the records with what the provider lists; one queued or running is answered again. */
+  async sync(p: Principal, at: ProviderAt, confirm: boolean): Promise<TaskRow> {
+    const row = await this.get(at);
+    return (await this.operations.syncProvider(row, p.tenantId, defaultPriority(p), confirm)).task;
+  }
+
+  async prune(p: Principal, at: ProviderAt): Promise<TaskRow> {
+    const row = await this.get(at);
+    return (await this.operations.pruneProvider(row, p.tenantId, defaultPriority(p))).task;
+  }
+
+  /** The connection's checks through its plugin on a live agent of the zone, waited for up to `waitMs`. */
+  async preflight(
+    p: Principal,
+    at: ProviderAt,
+    req: { locator?: unknown; initialise?: boolean },
+    waitMs: number,
+  ): Promise<{ task: TaskRow; report?: PreflightReport }> {
+    return this.operations.preflight(p, await this.get(at), req, waitMs);
+  }
+
+  private async rootsOf(at: ProviderAt, tenantId: string): Promise<ProviderRow> {
+    const row = await this.get(at);
+    if (!isId(tenantId) || !(await this.tenants.get(tenantId))) throw new NotFoundError('tenant', tenantId);
+    return row;
+  }
+}
+
+export interface TenantRoots {
+  providerId: string;
+  tenantId: string;
+  roots: string[];
+}

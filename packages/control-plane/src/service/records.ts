@@ -1,0 +1,71 @@
+import { tenantScope, type Principal } from '../domain/access.js';
+import type { TaskKind, TaskState } from '../domain/task.js';
+import type { BackupRepository } from '../store/backup-repository.js';
+import type { EventRepository } from '../store/event-repository.js';
+import type { IdempotencyRepository } from '../store/idempotency-repository.js';
+import type { JobRepository } from '../store/job-repository.js';
+import type { PageRequest } from '../store/page.js';
+import type { TaskRepository } from '../store/task-repository.js';
+import type { UsageRepository } from '../store/usage-repository.js';
+import type { Operations } from './operations.js';
+
+/**
+ * What the API reads back, each as the caller may see it (a tenant: its own): tasks and their
+ * progress, the event log, restore points, backup jobs and usage.
+ */
+export class Records {
+  constructor(
+    private readonly tasks: TaskRepository,
+    private readonly eventLog: EventRepository,
+    private readonly backups: BackupRepository,
+    private readonly jobs: JobRepository,
+    private readonly usage: UsageRepository,
+    private readonly idempotency: IdempotencyRepository,
+    private readonly operations: Operations,
+  ) {}
+
+  listTasks(p: Principal, page: PageRequest, filter: { state?: TaskState; kind?: TaskKind; instanceId?: string }) {
+    const tenantId = tenantScope(p);
+    return this.tasks.list(page, {
+      ...(tenantId !== undefined ? { tenantId } : {}),
+      ...(filter.state ? { state: filter.state } : {}),
+      ...(filter.kind ? { kind: filter.kind } : {}),
+      ...(filter.instanceId ? { instanceId: filter.instanceId } : {}),
+    });
+  }
+
+  /**
+   * A task's stored progress reports, in order, a page at a time: the task is checked to be the
+   * caller's to see first (404), before any page is read.
+   */
+  async progress(p: Principal, taskId: string) {
+    const task = await this.operations.visibleTask(p, taskId);
+    return (page: PageRequest) => this.tasks.progress(task.id, page);
+  }
+
+  /** Up to `limit` (and one more, to tell a next page) events after `after`. */
+  events(p: Principal, after: number, limit: number) {
+    return this.eventLog.list(after, limit, tenantScope(p));
+  }
+
+  listBackups(p: Principal, page: PageRequest, filter: { instanceId?: string | undefined }) {
+    const tenantId = tenantScope(p);
+    return this.backups.list(page, {
+      ...(tenantId !== undefined ? { tenantId } : {}),
+      ...(filter.instanceId ? { instanceId: filter.instanceId } : {}),
+    });
+  }
+
+  listJobs(p: Principal, page: PageRequest) {
+    return this.jobs.list(page, tenantScope(p));
+  }
+
+  usagePerTenant(p: Principal, page: PageRequest) {
+    return this.usage.perTenant(page, tenantScope(p));
+  }
+
+  /** Whether a request with this Idempotency-Key of the caller's token already has its stored answer. */
+  answered(p: Principal, key: string): Promise<boolean> {
+    return this.idempotency.answered(p.tokenId, key);
+  }
+}
