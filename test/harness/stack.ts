@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { Store } from '@cairn/control-plane';
@@ -70,6 +71,7 @@ export class Stack {
   };
   private clockFile?: string;
   private readonly teardown: (() => Promise<void> | void)[] = [];
+  private readonly dirs: string[] = [];
   private agentCount = 0;
 
   constructor(
@@ -135,10 +137,14 @@ export class Stack {
     return this;
   }
 
-  /** Runs every teardown step, newest first; all run even when one fails (the first error is thrown). */
+  /**
+   * Runs every teardown step, newest first, then removes the stack's temporary directories; all
+   * run even when one fails (the first error is thrown).
+   */
   async stop(): Promise<void> {
     let first: unknown;
-    for (const fn of this.teardown.splice(0).reverse()) {
+    const dirs = this.dirs.splice(0).map((dir) => () => fs.rmSync(dir, { recursive: true, force: true }));
+    for (const fn of [...this.teardown.splice(0).reverse(), ...dirs]) {
       try {
         await fn();
       } catch (err) {
@@ -146,6 +152,13 @@ export class Stack {
       }
     }
     if (first) throw first;
+  }
+
+  /** A fresh temporary directory, removed once everything the stack started has stopped (may be asked before start). */
+  tempDir(prefix: string): string {
+    const dir = tempDir(prefix);
+    this.dirs.push(dir);
+    return dir;
   }
 
   /**
