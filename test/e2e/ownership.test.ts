@@ -47,11 +47,7 @@ describe.runIf(hasRestic).each(backends)(
       // B's instance first: A's is given a locator equal to what the repository lists for B's points.
       for (const t of ['b', 'a'] as const) {
         const tenantId = ids[t];
-        const token = await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, {
-          role: 'tenant-admin',
-          name: `${t}-admin`,
-        });
-        const api = stack.api(token.token);
+        const api = stack.api(await stack.token(tenantId, 'tenant-admin', `${t}-admin`));
         // Each tenant its own connection, both on one repository (tenantLocators: sp-only).
         const providerId = (
           await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
