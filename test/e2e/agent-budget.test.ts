@@ -1,20 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrame } from '@cairn/proto';
-import { openStore, type Store } from '@cairn/control-plane';
-import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import type { Store } from '@cairn/control-plane';
+import type { Api } from '@cairn/test-harness/api';
+import { backends } from '@cairn/test-harness/databases';
+import type { ControlPlaneProc } from '@cairn/test-harness/processes';
 import { agentCredential, DUMMY_PLUGIN, RawAgent, UpgradeRefused } from '@cairn/test-harness/raw-agent';
 import { protectInstance } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 /** This file's control plane: small budgets, so a flood of a few seconds is far over them. */
@@ -31,36 +26,25 @@ async function metric(cp: ControlPlaneProc, line: RegExp): Promise<number> {
 }
 
 describe.each(backends)("one agent's budget holds across its reconnects (%s)", (backend) => {
-  let db: TestDatabase;
+  const stack = withStack(backend, {
+    env: {
+      CAIRN_AGENT_FRAME_RATE: String(FRAME_RATE),
+      CAIRN_AGENT_FRAME_BURST: String(FRAME_BURST),
+      CAIRN_MAX_FRAME_BYTES: String(MAX_FRAME),
+      CAIRN_AGENT_BYTE_RATE: String(BYTE_RATE),
+      CAIRN_AGENT_BYTE_BURST: String(BYTE_BURST),
+      // The flood's refusals are many: they are counted, not logged one by one.
+      CAIRN_LOG_LEVEL: 'info',
+    },
+  });
   let cp: ControlPlaneProc;
   let admin: Api;
   let store: Store;
-  const agents: Proc[] = [];
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({
-      databaseUrl: db.url,
-      dataDir: db.dataDir,
-      env: {
-        CAIRN_AGENT_FRAME_RATE: String(FRAME_RATE),
-        CAIRN_AGENT_FRAME_BURST: String(FRAME_BURST),
-        CAIRN_MAX_FRAME_BYTES: String(MAX_FRAME),
-        CAIRN_AGENT_BYTE_RATE: String(BYTE_RATE),
-        CAIRN_AGENT_BYTE_BURST: String(BYTE_BURST),
-        // The flood's refusals are many: they are counted, not logged one by one.
-        CAIRN_LOG_LEVEL: 'info',
-      },
-    });
-    admin = new Api(cp.url, cp.adminToken);
-    store = openStore(db.url);
-  });
-
-  afterAll(async () => {
-    for (const a of agents) await a.stop();
-    await store?.close();
-    await cp?.proc.stop();
-    await db?.drop();
+    cp = stack.cp;
+    admin = stack.admin;
+    store = await stack.store();
   });
 
   /** Events an agent made the store keep under `type`, and the bytes of their text. */
@@ -79,7 +63,7 @@ describe.each(backends)("one agent's budget holds across its reconnects (%s)", (
   }
 
   it('a raw agent reconnecting as fast as it can and sending events flat out stores no more than its budget', async () => {
-    const raw = agentCredential((await enrollAgent(cp, 'zone-flood', 'flood-host')).stateDir);
+    const raw = agentCredential((await stack.enroll('zone-flood', 'flood-host')).stateDir);
     const p = await protectInstance(admin, 'zone-flood');
     const task = await admin.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`);
     const first = await RawAgent.connect(cp, raw);
@@ -160,7 +144,7 @@ describe.each(backends)("one agent's budget holds across its reconnects (%s)", (
   }, 120_000);
 
   it('refuses a session opened too soon after the last ones: 429, Retry-After, a code; it is let in after that', async () => {
-    const raw = agentCredential((await enrollAgent(cp, 'zone-pace', 'pace-host')).stateDir);
+    const raw = agentCredential((await stack.enroll('zone-pace', 'pace-host')).stateDir);
     const before = await metric(cp, /^cairn_agent_reconnects_refused_total (\d+)/m);
     // A few sessions at once pass (a blip and a re-hello must not wait)...
     for (let i = 0; i < 3; i++) (await RawAgent.connect(cp, raw, {}, { retry: false })).terminate();
@@ -182,10 +166,9 @@ describe.each(backends)("one agent's budget holds across its reconnects (%s)", (
   });
 
   it('a real agent reconnects at once after a blip, and waits as long as a 429 asks', async () => {
-    const { stateDir } = await enrollAgent(cp, 'zone-real', 'real-host');
+    const { stateDir } = await stack.enroll('zone-real', 'real-host');
     const cred = agentCredential(stateDir);
-    const agent = await startAgent(stateDir);
-    agents.push(agent);
+    const agent = await stack.runAgent(stateDir);
     const connected = () => agent.logs().filter((l) => l['msg'] === 'agent connected').length;
     const refusals = () => agent.logs().filter((l) => /HTTP 429/.test(String(l['msg'])));
     // A blip: its session ends (another session in its name replaces it); it is back at once.
@@ -207,8 +190,7 @@ describe.each(backends)("one agent's budget holds across its reconnects (%s)", (
         }
       }
     })();
-    const again = await startAgent(stateDir, { waitConnected: false });
-    agents.push(again);
+    const again = await stack.runAgent(stateDir, { waitConnected: false });
     try {
       await again.waitForLog((l) => /HTTP 429/.test(String(l['msg'])), 'the agent to be refused');
     } finally {
@@ -231,7 +213,7 @@ describe.each(backends)("one agent's budget holds across its reconnects (%s)", (
   });
 
   it('a real agent replaying a spool of large reports many times the byte burst is never cut off', async () => {
-    const { stateDir } = await enrollAgent(cp, 'zone-big', 'big-host');
+    const { stateDir } = await stack.enroll('zone-big', 'big-host');
     const before = await metric(cp, /^cairn_agent_sessions_rate_limited_total (\d+)/m);
     const spool = path.join(stateDir, 'spool');
     fs.mkdirSync(spool, { recursive: true });
@@ -254,8 +236,7 @@ describe.each(backends)("one agent's budget holds across its reconnects (%s)", (
     }
     fs.writeFileSync(path.join(spool, 'ceiling'), String(count));
     expect(count * 40_000).toBeGreaterThan(BYTE_BURST);
-    const agent = await startAgent(stateDir);
-    agents.push(agent);
+    const agent = await stack.runAgent(stateDir);
     await waitFor(
       () => fs.readdirSync(spool).filter((n) => /^\d{16}\.json$/.test(n)).length === 0,
       'the whole backlog to be acknowledged',

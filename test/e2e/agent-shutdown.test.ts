@@ -1,14 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
+import { backends } from '@cairn/test-harness/databases';
 import { protectInstance, waitForTask } from '@cairn/test-harness/scenario';
+import { stackPerTest, type Stack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled', 'lost'];
@@ -19,23 +13,11 @@ interface AgentBody {
 }
 
 describe.each(backends)('stopping an agent with SIGTERM (%s)', (backend) => {
-  const cleanup: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    for (const fn of cleanup.splice(0).reverse()) await fn();
-  });
+  const newStack = stackPerTest(backend);
 
-  async function setup(): Promise<{ cp: ControlPlaneProc; api: Api }> {
-    const db = await freshDatabase(backend);
-    cleanup.push(() => db.drop());
-    const cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    cleanup.push(() => cp.proc.stop());
-    return { cp, api: new Api(cp.url, cp.adminToken) };
-  }
-
-  async function agentProc(stateDir: string, opts: Parameters<typeof startAgent>[1] = {}): Promise<Proc> {
-    const proc = await startAgent(stateDir, opts);
-    cleanup.push(() => proc.kill9());
-    return proc;
+  async function setup(): Promise<{ stack: Stack; api: Api }> {
+    const stack = await newStack();
+    return { stack, api: stack.admin };
   }
 
   /** A backup of a fresh instance of `zone` whose dummy provider takes `durationMs`. */
@@ -53,9 +35,9 @@ describe.each(backends)('stopping an agent with SIGTERM (%s)', (backend) => {
     }, `task ${id} to run`);
 
   it('lets the running backup finish, exits 0, shows the agent draining meanwhile, and runs a task sent during the grace after the restart', async () => {
-    const { cp, api } = await setup();
-    const { stateDir, agentId } = await enrollAgent(cp, 'zone-a', 'host-1');
-    const agent = await agentProc(stateDir, { args: ['--shutdown-grace', '60s'] });
+    const { stack, api } = await setup();
+    const { stateDir, agentId } = await stack.enroll('zone-a', 'host-1');
+    const agent = await stack.runAgent(stateDir, { args: ['--shutdown-grace', '60s'] });
     const first = await backup(api, 'zone-a', 3000);
     await running(api, first);
 
@@ -75,21 +57,21 @@ describe.each(backends)('stopping an agent with SIGTERM (%s)', (backend) => {
     expect((await api.expect(200, 'GET', `/v1/tasks/${sentDuringGrace}`)).state).toBe('queued');
     expect(agent.logs().find((l) => l['msg'] === 'agent stopped')).toMatchObject({ interrupted: 0, unacknowledged: 0 });
 
-    await agentProc(stateDir);
+    await stack.runAgent(stateDir);
     const after = await waitForTask(api, sentDuringGrace, TERMINAL);
     expect(after.state).toBe('succeeded');
     expect((await api.expect(200, 'GET', `/v1/agents/${agentId}`)).state).toBe('connected');
   });
 
   it('hands a task sent during the grace to another agent of the zone', async () => {
-    const { cp, api } = await setup();
-    const a = await enrollAgent(cp, 'zone-b', 'host-a');
-    const b = await enrollAgent(cp, 'zone-b', 'host-b');
-    const stopping = await agentProc(a.stateDir, { slots: 4, args: ['--shutdown-grace', '60s'] });
+    const { stack, api } = await setup();
+    const a = await stack.enroll('zone-b', 'host-a');
+    const b = await stack.enroll('zone-b', 'host-b');
+    const stopping = await stack.runAgent(a.stateDir, { slots: 4, args: ['--shutdown-grace', '60s'] });
     const first = await backup(api, 'zone-b', 6000);
     await running(api, first);
     // Only now the second agent: the first backup is surely on the first one.
-    await agentProc(b.stateDir);
+    await stack.runAgent(b.stateDir);
 
     stopping.child.kill('SIGTERM');
     await waitFor(
@@ -109,9 +91,9 @@ describe.each(backends)('stopping an agent with SIGTERM (%s)', (backend) => {
   });
 
   it('interrupts the running backup at once on a second SIGTERM, and exits', async () => {
-    const { cp, api } = await setup();
-    const { stateDir } = await enrollAgent(cp, 'zone-a', 'host-1');
-    const agent = await agentProc(stateDir, { args: ['--shutdown-grace', '10m'] });
+    const { stack, api } = await setup();
+    const { stateDir } = await stack.enroll('zone-a', 'host-1');
+    const agent = await stack.runAgent(stateDir, { args: ['--shutdown-grace', '10m'] });
     const task = await backup(api, 'zone-a', 120_000);
     await running(api, task);
 
@@ -128,9 +110,9 @@ describe.each(backends)('stopping an agent with SIGTERM (%s)', (backend) => {
   });
 
   it('interrupts the running backup when the grace ends, and exits 0', async () => {
-    const { cp, api } = await setup();
-    const { stateDir } = await enrollAgent(cp, 'zone-a', 'host-1');
-    const agent = await agentProc(stateDir, { args: ['--shutdown-grace', '2s'] });
+    const { stack, api } = await setup();
+    const { stateDir } = await stack.enroll('zone-a', 'host-1');
+    const agent = await stack.runAgent(stateDir, { args: ['--shutdown-grace', '2s'] });
     const task = await backup(api, 'zone-a', 120_000);
     await running(api, task);
 
@@ -143,9 +125,9 @@ describe.each(backends)('stopping an agent with SIGTERM (%s)', (backend) => {
   });
 
   it("exits non-zero, with a log line, on an error of the agent's own", async () => {
-    const { cp } = await setup();
-    const { stateDir } = await enrollAgent(cp, 'zone-a', 'host-1');
-    const agent = await agentProc(stateDir, { env: { CAIRN_AGENT_TEST_THROW_AFTER_MS: '1500' } });
+    const { stack } = await setup();
+    const { stateDir } = await stack.enroll('zone-a', 'host-1');
+    const agent = await stack.runAgent(stateDir, { env: { CAIRN_AGENT_TEST_THROW_AFTER_MS: '1500' } });
     await waitFor(() => !agent.running || undefined, 'the agent to exit', 15_000);
     expect(agent.exitCode).toBe(70);
     const line = agent.logs().find((l) => typeof l['msg'] === 'string' && l['msg'].startsWith('uncaught exception'));

@@ -1,19 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrame, type wire } from '@cairn/proto';
-import { openStore, type Store } from '@cairn/control-plane';
-import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import type { Store } from '@cairn/control-plane';
+import type { Api } from '@cairn/test-harness/api';
+import { backends } from '@cairn/test-harness/databases';
+import type { ControlPlaneProc, Proc } from '@cairn/test-harness/processes';
 import { agentCredential, RawAgent } from '@cairn/test-harness/raw-agent';
 import { protectInstance, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 import { everyListAnswers } from '@cairn/test-harness/lists';
 
@@ -53,14 +48,17 @@ async function healthzAnswersDuring<T>(cp: ControlPlaneProc, work: () => Promise
 }
 
 describe.each(backends)('agent wire: one agent cannot stall, flood or poison the control plane (%s)', (backend) => {
-  let db: TestDatabase;
+  const stack = withStack(backend, {
+    env: { CAIRN_AGENT_FRAME_RATE: String(FRAME_RATE), CAIRN_AGENT_FRAME_BURST: String(FRAME_BURST) },
+    // MySQL's TEXT columns cannot hold a 1 MiB locator: there the agent announces a smaller limit.
+    agents: [{ name: 'good-host', ...(backend === 'mysql' ? { args: ['--max-frame-bytes', '32768'] } : {}) }],
+  });
   let cp: ControlPlaneProc;
   let admin: Api;
   let tenant: Api;
   let tenantId: string;
   let store: Store;
   let good: Proc;
-  const agents: Proc[] = [];
 
   /** An instance of the second tenant in `zone`, protected by a fresh dummy offering. */
   async function tenantInstance(zone: string, locator: unknown = { vm: 'x' }): Promise<string> {
@@ -90,41 +88,17 @@ describe.each(backends)('agent wire: one agent cannot stall, flood or poison the
   }
 
   async function rawAgent(zone: string) {
-    return agentCredential((await enrollAgent(cp, zone, `raw-${zone}`)).stateDir);
+    return agentCredential((await stack.enroll(zone, `raw-${zone}`)).stateDir);
   }
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({
-      databaseUrl: db.url,
-      dataDir: db.dataDir,
-      env: { CAIRN_AGENT_FRAME_RATE: String(FRAME_RATE), CAIRN_AGENT_FRAME_BURST: String(FRAME_BURST) },
-    });
-    admin = new Api(cp.url, cp.adminToken);
-    const t = await admin.expect(201, 'POST', '/v1/tenants', { name: 'wire-tenant' });
-    tenantId = t.id as string;
-    const token = await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, {
-      role: 'tenant-admin',
-      name: 'wire',
-    });
-    tenant = new Api(cp.url, token.token as string);
-    store = openStore(db.url);
-    // MySQL's TEXT columns cannot hold a 1 MiB locator: there the agent announces a smaller limit.
-    good = await startAgent((await enrollAgent(cp, 'zone-a', 'good-host')).stateDir, {
-      ...(backend === 'mysql' ? { args: ['--max-frame-bytes', '32768'] } : {}),
-    });
-    agents.push(good);
-  });
-
-  afterAll(async () => {
-    if (cp && !cp.proc.running)
-      console.error(
-        `control plane exited (${cp.proc.exitCode ?? cp.proc.signal}):\n${cp.proc.stderr.join('\n')}\n${cp.proc.lines.slice(-20).join('\n')}`,
-      );
-    for (const a of agents) await a.stop();
-    await store?.close();
-    await cp?.proc.stop();
-    await db?.drop();
+    cp = stack.cp;
+    admin = stack.admin;
+    const t = await stack.tenant('wire-tenant', { tokenName: 'wire' });
+    tenantId = t.id;
+    tenant = t.api;
+    store = await stack.store();
+    good = stack.agent.proc;
   });
 
   it('fails an assignment larger than the agent accepts, and the agent keeps serving other tenants', async () => {
@@ -212,7 +186,7 @@ describe.each(backends)('agent wire: one agent cannot stall, flood or poison the
   });
 
   it('does not cut off a real agent replaying a spool backlog many times the burst', async () => {
-    const { stateDir } = await enrollAgent(cp, 'zone-b', 'backlog-host');
+    const { stateDir } = await stack.enroll('zone-b', 'backlog-host');
     const before = await metric(cp, /^cairn_agent_sessions_rate_limited_total (\d+)/m);
     // Reports spooled while the agent was cut off, exactly as the spool writes them.
     const spool = path.join(stateDir, 'spool');
@@ -227,8 +201,7 @@ describe.each(backends)('agent wire: one agent cannot stall, flood or poison the
       );
     }
     fs.writeFileSync(path.join(spool, 'ceiling'), String(backlog));
-    const agent = await startAgent(stateDir);
-    agents.push(agent);
+    const agent = await stack.runAgent(stateDir);
     await waitFor(
       () => fs.readdirSync(spool).filter((n) => /^\d{16}\.json$/.test(n)).length === 0,
       'the whole backlog to be acknowledged',

@@ -1,17 +1,9 @@
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
-import { clockEnv, eventsWhere, setClock, tickedAt } from '@cairn/test-harness/clock';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { twoReplicas, type TwoReplicas } from '@cairn/test-harness/replicas';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
+import { eventsWhere } from '@cairn/test-harness/clock';
+import { backends } from '@cairn/test-harness/databases';
+import { tempDir } from '@cairn/test-harness/processes';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 interface JobBody {
@@ -47,12 +39,16 @@ const GLOBAL_LIMIT = 3;
 const SLOTS = 2;
 
 describe.each(backends)('backup jobs (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
-  const agents: Proc[] = [];
+  const stack = withStack(backend, {
+    clockAt: '2026-05-04T08:00:00Z',
+    env: { CAIRN_MAX_RUNNING_TASKS: String(GLOBAL_LIMIT) },
+    agents: [
+      { name: 'host-1', slots: SLOTS },
+      { name: 'host-2', slots: SLOTS },
+    ],
+  });
   let admin: Api;
   let tenant: Api;
-  let clock: string;
   let tenantId: string;
   let otherTenantId: string;
   let slowOffering: string;
@@ -125,30 +121,13 @@ describe.each(backends)('backup jobs (%s)', (backend) => {
       60_000,
     );
   const jobEvents = (jobId: string, type: string) => eventsWhere(admin, (e) => e.jobId === jobId && e.type === type);
-  const step = async (iso: string) => {
-    setClock(clock, iso);
-    await tickedAt(cp, iso);
-  };
+  const step = (iso: string) => stack.step(iso);
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    clock = path.join(tempDir('clock'), 'now');
-    setClock(clock, '2026-05-04T08:00:00Z');
-    cp = await startControlPlane({
-      databaseUrl: db.url,
-      dataDir: db.dataDir,
-      env: { ...clockEnv(clock), CAIRN_MAX_RUNNING_TASKS: String(GLOBAL_LIMIT) },
-    });
-    admin = new Api(cp.url, cp.adminToken);
-    tenantId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'jobs-tenant' })).id;
+    admin = stack.admin;
+    ({ id: tenantId, api: tenant } = await stack.tenant('jobs-tenant'));
     otherTenantId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'other-tenant' })).id;
-    tenant = new Api(
-      cp.url,
-      (await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, { role: 'tenant-admin', name: 't' })).token,
-    );
-    for (const host of ['host-1', 'host-2'])
-      agents.push(await startAgent((await enrollAgent(cp, 'zone-a', host)).stateDir, { slots: SLOTS }));
-    zoneBState = (await enrollAgent(cp, 'zone-b', 'host-b')).stateDir;
+    zoneBState = (await stack.enroll('zone-b', 'host-b')).stateDir;
     const slow = await provider('zone-a', 'slow', { durationMs: 600, steps: 3, sizeBytes: 3000 });
     const fast = await provider('zone-a', 'fast', {
       durationMs: 20,
@@ -165,12 +144,6 @@ describe.each(backends)('backup jobs (%s)', (backend) => {
       await provider('zone-b', 'b', { durationMs: 100, steps: 1 }),
       true,
     );
-  });
-
-  afterAll(async () => {
-    for (const a of agents) await a.stop();
-    await cp?.proc.stop();
-    await db?.drop();
   });
 
   it('SEQUENTIAL backs up in list order, never two at once; GET shows the sets, the last run and its progress', async () => {
@@ -266,7 +239,7 @@ describe.each(backends)('backup jobs (%s)', (backend) => {
         [40, 'queued'],
       ],
     );
-    agents.push(await startAgent(zoneBState, { slots: 1 }));
+    await stack.runAgent(zoneBState, { slots: 1 });
     await finished(low.id);
     await finished(high.id);
     const tasks = await tasksOf([...low.instanceIds, ...high.instanceIds]);
@@ -526,11 +499,7 @@ describe.each(backends)('backup jobs (%s)', (backend) => {
     expect(after.schedules.map((s) => s.id)).toEqual([sched.id]);
     expect(await runsOf(created.id)).toEqual([]);
     // Another tenant sees nothing of it.
-    const other = new Api(
-      cp.url,
-      (await admin.expect(201, 'POST', `/v1/tenants/${otherTenantId}/tokens`, { role: 'tenant-admin', name: 'o' }))
-        .token,
-    );
+    const other = stack.api(await stack.token(otherTenantId, 'tenant-admin', 'o'));
     expect((await other.call('GET', path)).status).toBe(404);
     expect((await other.expect(200, 'GET', '/v1/backup-jobs')).items).toEqual([]);
   });
@@ -539,22 +508,15 @@ describe.each(backends)('backup jobs (%s)', (backend) => {
 // Replicas share one MySQL database; SQLite is the single-process quick start.
 describe.runIf(backends.includes('mysql'))('a job schedule on two control-plane replicas (mysql)', () => {
   const FIRES = 5;
-  let replicas: TwoReplicas | undefined;
-  let a: ControlPlaneProc;
-  let b: ControlPlaneProc;
-  let clock: string;
-
-  beforeAll(async () => {
-    replicas = await twoReplicas({ clockAt: '2026-06-01T00:00:30Z' });
-    ({ clock, a, b } = replicas);
-  });
-
-  afterAll(async () => {
-    await replicas?.stop();
+  const stack = withStack('mysql', {
+    clockAt: '2026-06-01T00:00:30Z',
+    replicas: 2,
+    agents: [{ name: 'replica-host' }],
   });
 
   it('fires every minute exactly once: one run per fire, whichever replica claims it', async () => {
-    const api = new Api(b.url, b.adminToken);
+    // Set up through the second replica; the agent is on the first.
+    const api = stack.adminOf(stack.replicas[1]!);
     const provider = await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
       name: 'fast',
       plugin: '@cairn/plugin-dummy',
@@ -585,9 +547,7 @@ describe.runIf(backends.includes('mysql'))('a job schedule on two control-plane 
     const runs = async () => (await api.expect(200, 'GET', `/v1/backup-jobs/${created.id}/runs?limit=500`)).items;
     for (let i = 1; i <= FIRES; i++) {
       const iso = `2026-06-01T00:0${i}:00Z`;
-      setClock(clock, iso);
-      await tickedAt(a, iso);
-      await tickedAt(b, iso);
+      await stack.step(iso);
       await waitFor(async () => {
         const all = await runs();
         return all.length === i && all.every((r: { endedAt: string | null }) => r.endedAt !== null);

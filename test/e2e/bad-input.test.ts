@@ -1,20 +1,12 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { encodeFrame } from '@cairn/proto';
 import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  runAgentCommand,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { backends } from '@cairn/test-harness/databases';
+import { runAgentCommand, tempDir, type ControlPlaneProc, type Proc } from '@cairn/test-harness/processes';
+import { agentCredential } from '@cairn/test-harness/raw-agent';
 import { protectInstance, waitForTask } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 
 interface Closed {
   code: number;
@@ -36,35 +28,24 @@ function rawSession(url: string, credential: string, frames: (Buffer | Uint8Arra
 }
 
 describe.each(backends)('bad input gets a clean error and the server keeps serving (%s)', (backend) => {
-  let db: TestDatabase;
+  const stack = withStack(backend, {
+    // One credential opens one raw session after another here, faster than reconnects are
+    // paced; the pacing itself is agent-budget.test.ts's to show.
+    env: { CAIRN_AGENT_RECONNECT_MS: '0' },
+    agents: [{ name: 'good-host' }],
+  });
   let cp: ControlPlaneProc;
   let api: Api;
   let agent: Proc;
   let spare: { credential: string; agentId: string };
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({
-      databaseUrl: db.url,
-      dataDir: db.dataDir,
-      // One credential opens one raw session after another here, faster than reconnects are
-      // paced; the pacing itself is agent-budget.test.ts's to show.
-      env: { CAIRN_AGENT_RECONNECT_MS: '0' },
-    });
-    api = new Api(cp.url, cp.adminToken);
-    agent = await startAgent((await enrollAgent(cp, 'zone-a', 'good-host')).stateDir);
+    cp = stack.cp;
+    api = stack.admin;
+    agent = stack.agent.proc;
     // An enrolled agent that never runs: its credential drives the raw sockets below.
-    const other = await enrollAgent(cp, 'zone-b', 'raw-host');
-    const state = JSON.parse(fs.readFileSync(path.join(other.stateDir, 'agent.json'), 'utf8')) as {
-      credential: string;
-    };
-    spare = { credential: state.credential, agentId: other.agentId };
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
+    const other = await stack.enroll('zone-b', 'raw-host');
+    spare = { credential: agentCredential(other.stateDir).credential, agentId: other.agentId };
   });
 
   it('closes a session that sends a frame that does not decode (1007) and logs why', async () => {

@@ -9,19 +9,13 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
 import { CLI, cliEnv, formattedCli, startCli } from '@cairn/test-harness/cli';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { backends } from '@cairn/test-harness/databases';
+import { tempDir } from '@cairn/test-harness/processes';
 import { protectInstance } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 
 const run = promisify(execFile);
 
@@ -37,27 +31,16 @@ async function hasScript(): Promise<boolean> {
 }
 
 describe.each(backends)('the cairn CLI: providers, offerings, restores and jobs (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
-  let agent: Proc;
+  const stack = withStack(backend, { agents: [{ name: 'host-1' }] });
   let api: Api;
   let env: Record<string, string>;
 
   const cairn = (args: string[]) => startCli(args, env).done;
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    api = new Api(cp.url, cp.adminToken);
-    const enrolled = await enrollAgent(cp, 'zone-a', 'host-1');
-    agent = await startAgent(enrolled.stateDir);
+    const { cp } = stack;
+    api = stack.admin;
     env = { CAIRN_URL: cp.url, CAIRN_TOKEN: cp.adminToken, CAIRN_CONFIG: path.join(tempDir('cli-jobs'), 'c.yaml') };
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
   });
 
   it.each(['json', 'yaml'] as const)(

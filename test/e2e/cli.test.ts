@@ -5,20 +5,14 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
-import { Api } from '@cairn/test-harness/api';
+import type { Api } from '@cairn/test-harness/api';
 import { formattedCli, startCli } from '@cairn/test-harness/cli';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { backends } from '@cairn/test-harness/databases';
+import { tempDir, type ControlPlaneProc } from '@cairn/test-harness/processes';
 import { protectInstance } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 const start = startCli;
@@ -33,9 +27,8 @@ async function closedPort(): Promise<number> {
 }
 
 describe.each(backends)('the cairn CLI (%s)', (backend) => {
-  let db: TestDatabase;
+  const stack = withStack(backend, { agents: [{ name: 'host-1' }] });
   let cp: ControlPlaneProc;
-  let agent: Proc;
   let api: Api;
   let agentId: string;
   let configDir: string;
@@ -50,22 +43,13 @@ describe.each(backends)('the cairn CLI (%s)', (backend) => {
   const json = (args: string[]) => formattedCli('json', { CAIRN_CONFIG: configFile }).ok(args);
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    api = new Api(cp.url, cp.adminToken);
-    const enrolled = await enrollAgent(cp, 'zone-a', 'host-1');
-    agentId = enrolled.agentId;
-    agent = await startAgent(enrolled.stateDir);
+    cp = stack.cp;
+    api = stack.admin;
+    agentId = stack.agent.agentId;
     configDir = path.join(tempDir('cli'), 'nested', 'cairn');
     configFile = path.join(configDir, 'config.yaml');
     instanceId = (await protectInstance(api, 'zone-a', { config: { durationMs: 300, steps: 3 } })).instanceId;
     strandedId = (await protectInstance(api, 'zone-nobody')).instanceId;
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
   });
 
   it('login checks the token and writes a 0600 config file in a 0700 directory; contexts switch', async () => {
@@ -358,12 +342,12 @@ describe.each(backends)('the cairn CLI (%s)', (backend) => {
       await cp.proc.stop();
       await waitFor(() => err.includes('reconnecting'), 'the client to see the stream end');
       // Events made while the client cannot connect: through a control plane on another port.
-      const other = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-      await toggle('zone-r2', new Api(other.url, other.adminToken));
+      const other = await stack.controlPlane();
+      await toggle('zone-r2', stack.adminOf(other));
       await other.proc.stop();
       expect(lines().some((e) => e.data?.zone === 'zone-r2')).toBe(false);
-      cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, port: cp.port });
-      api = new Api(cp.url, cp.adminToken);
+      cp = await stack.controlPlane({ port: cp.port });
+      api = stack.adminOf(cp);
       await waitFor(
         () => lines().some((e) => e.data?.zone === 'zone-r2' && e.type === 'maintenance.disabled'),
         'the events made meanwhile',

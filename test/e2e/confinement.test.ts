@@ -1,19 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
+import { backends } from '@cairn/test-harness/databases';
 import { treeState as snapshot } from '@cairn/test-harness/files';
 import { hasRestic, initialiseRepository } from '@cairn/test-harness/restic';
 import { assignOffering, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 
 /*
  * A tenant reaches only what the SP gave it, tried as an attacker with a tenant-user token and
@@ -27,9 +20,7 @@ const PASSWORD = 'e2e-confinement-password-1f0e';
 const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
 
 describe.runIf(hasRestic).each(backends)('host confinement with restic (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
-  let agent: Proc;
+  const stack = withStack(backend);
   let agentId: string;
   let stateDir: string;
   let admin: Api;
@@ -38,7 +29,7 @@ describe.runIf(hasRestic).each(backends)('host confinement with restic (%s)', (b
   let otherId: string;
   let providerId: string;
   let offeringId: string;
-  const work = tempDir('confine');
+  const work = stack.tempDir('confine');
   const repo = path.join(work, 'repository');
   const host = path.join(work, 'host');
   const spRoot = path.join(work, 'sp');
@@ -56,16 +47,14 @@ describe.runIf(hasRestic).each(backends)('host confinement with restic (%s)', (b
   const instances = async () => ((await admin.expect(200, 'GET', '/v1/instances?limit=500')).items as unknown[]).length;
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    admin = new Api(cp.url, cp.adminToken);
+    admin = stack.admin;
     tenantId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'attacker' })).id;
     otherId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'victim' })).id;
     const token = await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, {
       role: 'tenant-user',
       name: 'attacker-user',
     });
-    tenant = new Api(cp.url, token.token);
+    tenant = stack.api(token.token);
 
     // The host as the SP laid it out: one directory per tenant, its own files outside them.
     rootA = path.join(work, 'tenants', tenantId);
@@ -80,12 +69,12 @@ describe.runIf(hasRestic).each(backends)('host confinement with restic (%s)', (b
     fs.writeFileSync(path.join(host, 'shadow'), 'root:$6$secret\n', { mode: 0o600 });
     fs.mkdirSync(spRoot);
 
-    const enrolled = await enrollAgent(cp, 'zone-a', 'restic-host');
+    const enrolled = await stack.enroll('zone-a', 'restic-host');
     agentId = enrolled.agentId;
     // The agent's state lives inside a root the SP uses for its own instances: its own rule wins.
     stateDir = path.join(spRoot, 'agent-state');
     fs.renameSync(enrolled.stateDir, stateDir);
-    agent = await startAgent(stateDir, {
+    await stack.runAgent(stateDir, {
       plugins: '@cairn/plugin-restic',
       args: ['--roots', `${path.join(work, 'tenants', '{tenant}')},${spRoot}`],
     });
@@ -116,13 +105,6 @@ describe.runIf(hasRestic).each(backends)('host confinement with restic (%s)', (b
       })
     ).id;
     await admin.expect(201, 'POST', `/v1/offerings/${offeringId}/grants`, { tenantId });
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
-    fs.rmSync(work, { recursive: true, force: true });
   });
 
   it.each([

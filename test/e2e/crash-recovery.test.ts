@@ -1,44 +1,25 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { openStore } from '@cairn/control-plane';
-import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
+import { backends } from '@cairn/test-harness/databases';
 import { protectInstance, waitForTask } from '@cairn/test-harness/scenario';
+import { stackPerTest, type Stack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled', 'lost'];
 
 describe.each(backends)('crash recovery with real process kills (%s)', (backend) => {
-  const cleanup: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    for (const fn of cleanup.splice(0).reverse()) await fn();
-  });
+  const newStack = stackPerTest(backend);
 
-  async function setup(
-    env: Record<string, string> = {},
-  ): Promise<{ db: TestDatabase; cp: ControlPlaneProc; api: Api }> {
-    const db = await freshDatabase(backend);
-    cleanup.push(() => db.drop());
-    const cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env });
-    cleanup.push(() => cp.proc.stop());
-    return { db, cp, api: new Api(cp.url, cp.adminToken) };
-  }
-
-  function track(proc: Proc): Proc {
-    cleanup.push(() => proc.stop());
-    return proc;
+  async function setup(env: Record<string, string> = {}): Promise<{ stack: Stack; api: Api }> {
+    const stack = await newStack({ env });
+    return { stack, api: stack.admin };
   }
 
   it('finishes a task whose control plane was killed -9 mid-task: the agent reconnects and its result reaches the new process', async () => {
-    const { db, cp, api } = await setup();
-    const { stateDir } = await enrollAgent(cp, 'zone-a', 'host-1');
-    const agent = track(await startAgent(stateDir));
+    const { stack, api } = await setup();
+    const { cp } = stack;
+    const { stateDir } = await stack.enroll('zone-a', 'host-1');
+    const agent = await stack.runAgent(stateDir);
     const steps = 12;
     const p = await protectInstance(api, 'zone-a', { config: { durationMs: 6000, steps, sizeBytes: 1200 } });
     const task = (await api.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
@@ -54,9 +35,7 @@ describe.each(backends)('crash recovery with real process kills (%s)', (backend)
       'the agent to notice the dropped connection',
     );
 
-    const cp2 = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, port: cp.port });
-    cleanup.push(() => cp2.proc.stop());
-    const api2 = new Api(cp2.url, cp2.adminToken);
+    const api2 = stack.adminOf(await stack.controlPlane({ port: cp.port }));
     await waitFor(
       () => agent.logs().filter((l) => l['msg'] === 'agent connected').length >= 2,
       'the agent to reconnect by itself',
@@ -73,9 +52,9 @@ describe.each(backends)('crash recovery with real process kills (%s)', (backend)
   });
 
   it('ends a backup whose agent was killed -9 mid-task, writes no backup twice, and keeps the agent credential across the restart', async () => {
-    const { cp, api } = await setup();
-    const { stateDir, agentId } = await enrollAgent(cp, 'zone-a', 'host-1');
-    const agent = await startAgent(stateDir);
+    const { stack, api } = await setup();
+    const { stateDir, agentId } = await stack.enroll('zone-a', 'host-1');
+    const agent = await stack.runAgent(stateDir);
     const p = await protectInstance(api, 'zone-a', { config: { durationMs: 30_000, steps: 30 } });
     const task = (await api.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
     await waitFor(
@@ -84,7 +63,7 @@ describe.each(backends)('crash recovery with real process kills (%s)', (backend)
     );
 
     await agent.kill9();
-    const restarted = track(await startAgent(stateDir));
+    const restarted = await stack.runAgent(stateDir);
     const ended = await waitForTask(api, task.id, TERMINAL);
     expect(ended.state).toBe('failed');
     expect(ended.error?.code).toBe('AGENT_INTERRUPTED');
@@ -104,9 +83,9 @@ describe.each(backends)('crash recovery with real process kills (%s)', (backend)
   });
 
   it('marks a task lost when its agent dies and stays away past the lease, and a late report changes nothing', async () => {
-    const { cp, api } = await setup({ CAIRN_TASK_LEASE_MS: '3000', CAIRN_HEARTBEAT_MS: '500' });
-    const { stateDir, agentId } = await enrollAgent(cp, 'zone-a', 'host-1');
-    const agent = await startAgent(stateDir);
+    const { stack, api } = await setup({ CAIRN_TASK_LEASE_MS: '3000', CAIRN_HEARTBEAT_MS: '500' });
+    const { stateDir, agentId } = await stack.enroll('zone-a', 'host-1');
+    const agent = await stack.runAgent(stateDir);
     const p = await protectInstance(api, 'zone-a', { config: { durationMs: 60_000, steps: 60 } });
     const task = (await api.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
     await waitForTask(api, task.id, ['running']);
@@ -118,7 +97,7 @@ describe.each(backends)('crash recovery with real process kills (%s)', (backend)
     expect((await api.expect(200, 'GET', `/v1/agents/${agentId}`)).state).toBe('disconnected');
 
     // The agent comes back and reports the attempt interrupted: the task stays lost, no backup appears.
-    const back = track(await startAgent(stateDir));
+    const back = await stack.runAgent(stateDir);
     await back.waitForLog(
       (l) => /AGENT_INTERRUPTED/.test(String(l['msg'])),
       'the agent to report the interrupted attempt',
@@ -132,36 +111,32 @@ describe.each(backends)('crash recovery with real process kills (%s)', (backend)
   });
 
   it('sends an assignment again when the first send was lost between claim and socket', async () => {
-    const { db, cp, api } = await setup();
-    const { stateDir, agentId } = await enrollAgent(cp, 'zone-a', 'host-1');
-    track(await startAgent(stateDir));
+    const { stack, api } = await setup();
+    const { stateDir, agentId } = await stack.enroll('zone-a', 'host-1');
+    await stack.runAgent(stateDir);
     // A task no agent can take (its zone has none) stays queued...
     const p = await protectInstance(api, 'zone-far', { config: { durationMs: 200, steps: 2 } });
     const task = (await api.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`)) as { id: string };
     expect((await api.expect(200, 'GET', `/v1/tasks/${task.id}`)).state).toBe('queued');
     // ...until it is claimed for the connected agent the way a dispatcher would, but the assign
     // frame never leaves (as when a process dies between the claim and the send).
-    const store = openStore(db.url);
-    try {
-      const claimed = await store.db
-        .updateTable('tasks')
-        .set({
-          state: 'dispatched',
-          agentId,
-          attempt: 1,
-          dispatchedAt: Date.now() - 60_000,
-          leaseExpiresAt: Date.now() + 60_000,
-        })
-        .where('id', '=', task.id)
-        .where('state', '=', 'queued')
-        .executeTakeFirst();
-      expect(Number(claimed.numUpdatedRows)).toBe(1);
-    } finally {
-      await store.close();
-    }
+    const store = await stack.store();
+    const claimed = await store.db
+      .updateTable('tasks')
+      .set({
+        state: 'dispatched',
+        agentId,
+        attempt: 1,
+        dispatchedAt: Date.now() - 60_000,
+        leaseExpiresAt: Date.now() + 60_000,
+      })
+      .where('id', '=', task.id)
+      .where('state', '=', 'queued')
+      .executeTakeFirst();
+    expect(Number(claimed.numUpdatedRows)).toBe(1);
     const done = await waitForTask(api, task.id, TERMINAL);
     expect(done).toMatchObject({ state: 'succeeded', attempt: 1 });
-    await cp.proc.waitForLog(
+    await stack.cp.proc.waitForLog(
       (l) => l['msg'] === 'assignment not acknowledged; sending it again',
       'the resend log line',
     );

@@ -1,32 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { decodeFrame, encodeFrame, PROTOCOL_VERSION, toBytes, type DecodedFrame } from '@cairn/proto';
-import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  ADMIN_TOKEN,
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import type { Api } from '@cairn/test-harness/api';
+import { backends } from '@cairn/test-harness/databases';
+import { ADMIN_TOKEN, type ControlPlaneProc } from '@cairn/test-harness/processes';
 import { protectInstance, waitForTask } from '@cairn/test-harness/scenario';
-import { upgradeStatus } from '@cairn/test-harness/raw-agent';
+import { agentCredential as storedCredential, upgradeStatus } from '@cairn/test-harness/raw-agent';
+import { stackPerTest } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 const SECRET_KEY = 'b'.repeat(64);
 const TERMINAL = ['succeeded', 'failed', 'cancelled', 'lost'];
-
-function storedCredential(stateDir: string): { agentId: string; credential: string; zone: string } {
-  return JSON.parse(fs.readFileSync(path.join(stateDir, 'agent.json'), 'utf8')) as {
-    agentId: string;
-    credential: string;
-    zone: string;
-  };
-}
 
 /**
  * A hand-made agent session: hello with `credential`, collect the server's frames for `ms`, then
@@ -75,36 +61,12 @@ async function providerTenantId(api: Api): Promise<string> {
 }
 
 describe.each(backends)('revoking and rotating credentials (%s)', (backend) => {
-  const cleanup: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    for (const fn of cleanup.splice(0).reverse()) await fn();
-  });
-
-  async function database(): Promise<TestDatabase> {
-    const db = await freshDatabase(backend);
-    cleanup.push(() => db.drop());
-    return db;
-  }
-
-  async function controlPlane(db: TestDatabase, env: Record<string, string> = {}): Promise<ControlPlaneProc> {
-    const cp = await startControlPlane({
-      databaseUrl: db.url,
-      dataDir: db.dataDir,
-      env: { CAIRN_SECRET_KEY: SECRET_KEY, ...env },
-    });
-    cleanup.push(() => cp.proc.stop());
-    return cp;
-  }
-
-  function track(proc: Proc): Proc {
-    cleanup.push(() => proc.stop());
-    return proc;
-  }
+  const newStack = stackPerTest(backend);
+  const stackWith = (env: Record<string, string> = {}) => newStack({ env: { CAIRN_SECRET_KEY: SECRET_KEY, ...env } });
 
   it('a new CAIRN_ADMIN_TOKEN retires the old one at the next start; tokens minted through the API keep working', async () => {
-    const db = await database();
-    const cp = await controlPlane(db);
-    const admin = new Api(cp.url, ADMIN_TOKEN);
+    const stack = await stackWith();
+    const { cp, admin } = stack;
     const provider = await providerTenantId(admin);
     const minted = await admin.expect(201, 'POST', `/v1/tenants/${provider}/tokens`, { role: 'sp-admin', name: 'ops' });
     const tenant = await admin.expect(201, 'POST', '/v1/tenants', { name: 'acme' });
@@ -115,20 +77,19 @@ describe.each(backends)('revoking and rotating credentials (%s)', (backend) => {
     await cp.proc.stop();
 
     const rotated = 'rotated-admin-token-fedcba9876543210';
-    const cp2 = await controlPlane(db, { CAIRN_ADMIN_TOKEN: rotated });
-    expect((await new Api(cp2.url, ADMIN_TOKEN).get('/v1/tenants')).status).toBe(401);
-    expect((await new Api(cp2.url, rotated).get('/v1/tenants')).status).toBe(200);
-    expect((await new Api(cp2.url, minted.token).get('/v1/tenants')).status).toBe(200);
-    expect((await new Api(cp2.url, tenantAdmin.token).get(`/v1/tenants/${tenant.id}`)).status).toBe(200);
-    const tokens = await new Api(cp2.url, rotated).expect(200, 'GET', `/v1/tenants/${provider}/tokens`);
+    const cp2 = await stack.controlPlane({ env: { CAIRN_ADMIN_TOKEN: rotated } });
+    expect((await stack.api(ADMIN_TOKEN, cp2).get('/v1/tenants')).status).toBe(401);
+    expect((await stack.api(rotated, cp2).get('/v1/tenants')).status).toBe(200);
+    expect((await stack.api(minted.token, cp2).get('/v1/tenants')).status).toBe(200);
+    expect((await stack.api(tenantAdmin.token, cp2).get(`/v1/tenants/${tenant.id}`)).status).toBe(200);
+    const tokens = await stack.api(rotated, cp2).expect(200, 'GET', `/v1/tenants/${provider}/tokens`);
     expect(tokens.items.filter((t: { source: string }) => t.source === 'config')).toHaveLength(1);
     expect(tokens.items.map((t: { id: string }) => t.id)).toContain(minted.id);
   });
 
   it('lists a tenant’s tokens without secrets, revokes one at once, and keeps roles and tenants apart', async () => {
-    const db = await database();
-    const cp = await controlPlane(db);
-    const admin = new Api(cp.url, ADMIN_TOKEN);
+    const stack = await stackWith();
+    const { admin } = stack;
     const t1 = await admin.expect(201, 'POST', '/v1/tenants', { name: 'one' });
     const t2 = await admin.expect(201, 'POST', '/v1/tenants', { name: 'two' });
     const mint = (tenantId: string, role: string, name: string) =>
@@ -137,9 +98,9 @@ describe.each(backends)('revoking and rotating credentials (%s)', (backend) => {
     const u1 = await mint(t1.id, 'tenant-user', 'u1');
     const x1 = await mint(t1.id, 'tenant-user', 'x1');
     const a2 = await mint(t2.id, 'tenant-admin', 'a2');
-    const admin1 = new Api(cp.url, a1.token);
-    const user1 = new Api(cp.url, u1.token);
-    const admin2 = new Api(cp.url, a2.token);
+    const admin1 = stack.api(a1.token);
+    const user1 = stack.api(u1.token);
+    const admin2 = stack.api(a2.token);
 
     const page1 = await admin1.expect(200, 'GET', `/v1/tenants/${t1.id}/tokens?limit=2`);
     expect(page1.items).toHaveLength(2);
@@ -164,7 +125,7 @@ describe.each(backends)('revoking and rotating credentials (%s)', (backend) => {
     // Nor may a tenant-admin touch the provider's tokens.
     const provider = await providerTenantId(admin);
     expect((await admin1.get(`/v1/tenants/${provider}/tokens`)).status).toBe(404);
-    expect((await new Api(cp.url, x1.token).get(`/v1/tenants/${t1.id}`)).status).toBe(200);
+    expect((await stack.api(x1.token).get(`/v1/tenants/${t1.id}`)).status).toBe(200);
 
     expect((await admin1.call('DELETE', `/v1/tenants/${t1.id}/tokens/${u1.id}`)).status).toBe(204);
     expect((await user1.get(`/v1/tenants/${t1.id}`)).status).toBe(401);
@@ -174,9 +135,8 @@ describe.each(backends)('revoking and rotating credentials (%s)', (backend) => {
   });
 
   it('keeps the last sp-admin token, and brings back a deleted CAIRN_ADMIN_TOKEN at the next start', async () => {
-    const db = await database();
-    const cp = await controlPlane(db);
-    const admin = new Api(cp.url, ADMIN_TOKEN);
+    const stack = await stackWith();
+    const { cp, admin } = stack;
     const provider = await providerTenantId(admin);
     const [configured] = (await admin.expect(200, 'GET', `/v1/tenants/${provider}/tokens`)).items;
     expect(configured).toMatchObject({ role: 'sp-admin', source: 'config' });
@@ -188,21 +148,20 @@ describe.each(backends)('revoking and rotating credentials (%s)', (backend) => {
     const ops = await admin.expect(201, 'POST', `/v1/tenants/${provider}/tokens`, { role: 'sp-admin', name: 'ops' });
     expect((await admin.call('DELETE', `/v1/tenants/${provider}/tokens/${configured.id}`)).status).toBe(204);
     expect((await admin.get('/v1/tenants')).status).toBe(401);
-    const viaOps = new Api(cp.url, ops.token);
+    const viaOps = stack.api(ops.token);
     expect((await viaOps.call('DELETE', `/v1/tenants/${provider}/tokens/${ops.id}`)).status).toBe(409);
     await cp.proc.stop();
 
-    const cp2 = await controlPlane(db);
-    expect((await new Api(cp2.url, ADMIN_TOKEN).get('/v1/tenants')).status).toBe(200);
-    expect((await new Api(cp2.url, ops.token).get('/v1/tenants')).status).toBe(200);
+    const cp2 = await stack.controlPlane();
+    expect((await stack.api(ADMIN_TOKEN, cp2).get('/v1/tenants')).status).toBe(200);
+    expect((await stack.api(ops.token, cp2).get('/v1/tenants')).status).toBe(200);
   });
 
   it('deleting an agent mid-backup closes its session, refuses its credential, and its task is lost after the lease', async () => {
-    const db = await database();
-    const cp = await controlPlane(db, { CAIRN_TASK_LEASE_MS: '3000' });
-    const admin = new Api(cp.url, ADMIN_TOKEN);
-    const { stateDir, agentId } = await enrollAgent(cp, 'zone-a', 'doomed');
-    const agent = track(await startAgent(stateDir));
+    const stack = await stackWith({ CAIRN_TASK_LEASE_MS: '3000' });
+    const { cp, admin } = stack;
+    const { stateDir, agentId } = await stack.enroll('zone-a', 'doomed');
+    const agent = await stack.runAgent(stateDir);
     const p = await protectInstance(admin, 'zone-a', { config: { durationMs: 60_000, steps: 60 } });
     const task = await admin.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`);
     await waitForTask(admin, task.id, ['running']);
@@ -225,16 +184,15 @@ describe.each(backends)('revoking and rotating credentials (%s)', (backend) => {
   });
 
   it('rotates an agent credential: the agent stores the new one and says so, the old one is then refused, and it keeps working after a restart', async () => {
-    const db = await database();
-    const cp = await controlPlane(db);
-    const admin = new Api(cp.url, ADMIN_TOKEN);
-    const { stateDir, agentId } = await enrollAgent(cp, 'zone-a', 'rotating');
+    const stack = await stackWith();
+    const { cp, admin } = stack;
+    const { stateDir, agentId } = await stack.enroll('zone-a', 'rotating');
     const old = storedCredential(stateDir).credential;
 
     // Requested while the agent is away: pending until it connects.
     const requested = await admin.expect(202, 'POST', `/v1/agents/${agentId}/rotate-credential`);
     expect(requested.credential).toMatchObject({ rotation: 'pending', requestedAt: expect.any(String) });
-    let agent = track(await startAgent(stateDir));
+    let agent = await stack.runAgent(stateDir);
     await agent.waitForLog(
       (l) => l['msg'] === 'agent credential rotated and saved; the next connection uses it',
       'rotation',
@@ -264,16 +222,15 @@ describe.each(backends)('revoking and rotating credentials (%s)', (backend) => {
     expect(await upgradeStatus(cp.url, rotated)).toBe(401);
 
     await agent.stop();
-    agent = track(await startAgent(stateDir));
+    agent = await stack.runAgent(stateDir);
     const t2 = await admin.expect(202, 'POST', `/v1/instances/${p.instanceId}/backups`);
     expect((await waitForTask(admin, t2.id, TERMINAL)).state).toBe('succeeded');
   });
 
   it('a crash on either side of storing the rotated credential leaves the agent a credential that works', async () => {
-    const db = await database();
-    const cp = await controlPlane(db);
-    const admin = new Api(cp.url, ADMIN_TOKEN);
-    const { stateDir, agentId } = await enrollAgent(cp, 'zone-a', 'crashy');
+    const stack = await stackWith();
+    const { cp, admin } = stack;
+    const { stateDir, agentId } = await stack.enroll('zone-a', 'crashy');
     const identity = storedCredential(stateDir);
     await admin.expect(202, 'POST', `/v1/agents/${agentId}/rotate-credential`);
 
@@ -293,7 +250,7 @@ describe.each(backends)('revoking and rotating credentials (%s)', (backend) => {
 
     // A real agent killed -9 at points around a rotation always comes back.
     for (const killAt of ['request', 'sent', 'saved']) {
-      const agent = await startAgent(stateDir);
+      const agent = await stack.runAgent(stateDir);
       const sent = () => cp.proc.logs().filter((l) => l['msg'] === 'rotated credential sent to the agent').length;
       const sentBefore = sent();
       await admin.expect(202, 'POST', `/v1/agents/${agentId}/rotate-credential`);
@@ -301,7 +258,7 @@ describe.each(backends)('revoking and rotating credentials (%s)', (backend) => {
       if (killAt === 'saved')
         await agent.waitForLog((l) => String(l['msg']).startsWith('agent credential rotated and saved'), 'saved');
       await agent.kill9();
-      const again = track(await startAgent(stateDir));
+      const again = await stack.runAgent(stateDir);
       await waitFor(
         async () => (await admin.expect(200, 'GET', `/v1/agents/${agentId}`)).credential.rotation === 'none',
         `the rotation to complete after a kill at "${killAt}"`,
@@ -317,32 +274,23 @@ describe.each(backends)('revoking and rotating credentials (%s)', (backend) => {
 // A revocation made through one replica holds on the other at once (no replica caches
 // credentials); MySQL only, as replicas share a MySQL database.
 describe.runIf(backends.includes('mysql'))('revocation across two replicas (mysql)', () => {
-  const cleanup: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    for (const fn of cleanup.splice(0).reverse()) await fn();
-  });
+  const newStack = stackPerTest('mysql');
 
   it('a token revoked on one replica is refused by the other, and an agent deleted there loses its session here', async () => {
-    const db = await freshDatabase('mysql');
-    cleanup.push(() => db.drop());
-    const env = { CAIRN_SECRET_KEY: SECRET_KEY };
-    const a = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env });
-    cleanup.push(() => a.proc.stop());
-    const b = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env });
-    cleanup.push(() => b.proc.stop());
-    const viaA = new Api(a.url, ADMIN_TOKEN);
-    const viaB = new Api(b.url, ADMIN_TOKEN);
+    const stack = await newStack({ replicas: 2, env: { CAIRN_SECRET_KEY: SECRET_KEY } });
+    const [a, b] = stack.replicas as [ControlPlaneProc, ControlPlaneProc];
+    const viaA = stack.adminOf(a);
+    const viaB = stack.adminOf(b);
 
     const tenant = await viaA.expect(201, 'POST', '/v1/tenants', { name: 'acme' });
     const token = await viaA.expect(201, 'POST', `/v1/tenants/${tenant.id}/tokens`, { role: 'tenant-user', name: 'u' });
-    expect((await new Api(b.url, token.token).get(`/v1/tenants/${tenant.id}`)).status).toBe(200);
+    expect((await stack.api(token.token, b).get(`/v1/tenants/${tenant.id}`)).status).toBe(200);
     expect((await viaA.call('DELETE', `/v1/tenants/${tenant.id}/tokens/${token.id}`)).status).toBe(204);
-    expect((await new Api(b.url, token.token).get(`/v1/tenants/${tenant.id}`)).status).toBe(401);
+    expect((await stack.api(token.token, b).get(`/v1/tenants/${tenant.id}`)).status).toBe(401);
 
     // The agent's session lives on A; it is deleted through B.
-    const { stateDir, agentId } = await enrollAgent(a, 'zone-a', 'far');
-    const agent = await startAgent(stateDir);
-    cleanup.push(() => agent.stop());
+    const { stateDir, agentId } = await stack.enroll('zone-a', 'far');
+    const agent = await stack.runAgent(stateDir);
     expect((await viaB.call('DELETE', `/v1/agents/${agentId}`)).status).toBe(204);
     await agent.waitForLog(
       (l) => l['msg'] === 'control plane connection closed' && l['code'] === 4003,

@@ -1,24 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  runAgentCommand,
-  startAgent,
-  startControlPlane,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
+import { backends } from '@cairn/test-harness/databases';
+import { runAgentCommand } from '@cairn/test-harness/processes';
 import { protectInstance, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { withStack, type StackAgent as Agent } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled', 'lost'];
 
-interface Agent {
-  proc: Proc;
-  stateDir: string;
-  agentId: string;
-}
 interface RunBody {
   id: string;
   state: string;
@@ -32,8 +21,13 @@ interface RunBody {
 }
 
 describe.each(backends)('a drain set by an operator on the agent host (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
+  const stack = withStack(backend, {
+    agents: [
+      { name: 'a1', zone: 'zone-1' },
+      { name: 'b1', zone: 'zone-2' },
+      { name: 'b2', zone: 'zone-2' },
+    ],
+  });
   let api: Api;
   const agents: Record<string, Agent> = {};
   let jobs = 0;
@@ -58,7 +52,7 @@ describe.each(backends)('a drain set by an operator on the agent host (%s)', (ba
   const restart = async (a: Agent, between: () => Promise<void>) => {
     await a.proc.stop();
     await between();
-    a.proc = await startAgent(a.stateDir);
+    a.proc = await stack.runAgent(a.stateDir);
   };
   /** The ad-hoc backup is refused as maintenance refuses it: 503, and a failed task saying why. */
   const refused = async (instanceId: string, messages: string[]) => {
@@ -89,24 +83,9 @@ describe.each(backends)('a drain set by an operator on the agent host (%s)', (ba
     ((await api.expect(200, 'GET', `/v1/backup-jobs/${jobId}/runs`)).items as RunBody[])[0]!;
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    api = new Api(cp.url, cp.adminToken);
-    for (const [name, zone] of [
-      ['a1', 'zone-1'],
-      ['b1', 'zone-2'],
-      ['b2', 'zone-2'],
-    ] as const) {
-      const enrolled = await enrollAgent(cp, zone, name);
-      agents[name] = { ...enrolled, proc: await startAgent(enrolled.stateDir) };
-    }
+    api = stack.admin;
+    for (const [i, name] of ['a1', 'b1', 'b2'].entries()) agents[name] = stack.agents[i]!;
   }, 60_000);
-
-  afterAll(async () => {
-    for (const a of Object.values(agents)) await a.proc.stop();
-    await cp?.proc.stop();
-    await db?.drop();
-  });
 
   it('a zone whose only agent is drained refuses backups with the drain’s message (also while it is offline); restores go on; undrain takes backups again', async () => {
     const a1 = agents.a1!;
@@ -169,7 +148,7 @@ describe.each(backends)('a drain set by an operator on the agent host (%s)', (ba
     expect((await api.expect<TaskBody>(200, 'GET', `/v1/tasks/${queued.id}`)).state).toBe('queued');
 
     await drain(a1, 'disk swap');
-    a1.proc = await startAgent(a1.stateDir);
+    a1.proc = await stack.runAgent(a1.stateDir);
     expect(await waitForTask(api, queued.id, TERMINAL)).toMatchObject({
       state: 'failed',
       error: { code: 'maintenance', message: 'disk swap' },

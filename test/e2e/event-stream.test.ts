@@ -1,11 +1,12 @@
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, openStore } from '@cairn/control-plane';
-import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { startControlPlane, type ControlPlaneProc } from '@cairn/test-harness/processes';
+import { migrate } from '@cairn/control-plane';
+import type { Api } from '@cairn/test-harness/api';
+import { backends } from '@cairn/test-harness/databases';
+import type { ControlPlaneProc } from '@cairn/test-harness/processes';
 import { SseClient } from '@cairn/test-harness/sse';
+import { withStack } from '@cairn/test-harness/stack';
 import { everyListAnswers } from '@cairn/test-harness/lists';
 import { waitFor } from '@cairn/test-harness/wait';
 
@@ -38,7 +39,7 @@ interface Tenant {
 }
 
 describe.each(backends)('event streams cannot freeze or silence the control plane (%s)', (backend) => {
-  let db: TestDatabase;
+  const stack = withStack(backend);
   let cp: ControlPlaneProc;
   let admin: Api;
   let offeringId: string;
@@ -57,7 +58,7 @@ describe.each(backends)('event streams cannot freeze or silence the control plan
     });
     await admin.expect(201, 'POST', `/v1/offerings/${offeringId}/grants`, { tenantId: t.id });
     await admin.expect(200, 'PUT', `/v1/instances/${inst.id}/offering`, { offeringId });
-    return { id: t.id, token: tok.token, api: new Api(cp.url, tok.token), instanceId: inst.id };
+    return { id: t.id, token: tok.token, api: stack.api(tok.token), instanceId: inst.id };
   }
 
   /** One event of `t` (an ad-hoc backup is queued: `task.queued`); returns the task id. */
@@ -79,9 +80,8 @@ describe.each(backends)('event streams cannot freeze or silence the control plan
   }
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    admin = new Api(cp.url, cp.adminToken);
+    cp = stack.cp;
+    admin = stack.admin;
     const provider = await admin.expect(201, 'POST', '/v1/zones/z1/providers', {
       name: 'd',
       plugin: '@cairn/plugin-dummy',
@@ -100,11 +100,6 @@ describe.each(backends)('event streams cannot freeze or silence the control plan
 
   afterEach(() => {
     for (const s of open.splice(0)) s.close();
-  });
-
-  afterAll(async () => {
-    await cp?.proc.stop();
-    await db?.drop();
   });
 
   it("two tenants' live streams: an event of one reaches it alone, and the process keeps answering", async () => {
@@ -229,13 +224,17 @@ const SLOW_READERS = READERS / 4;
 const MEMORY_BUDGET = (256 + READERS + SLOW_READERS) * 1024 * 1024;
 
 describe.each(backends)('many streams replaying a long log (%s)', (backend) => {
-  let db: TestDatabase;
+  // Hundreds of streams of one sp-admin token: far over the default caps, which have tests of their own.
+  // The control plane starts once the log is written.
+  const stack = withStack(backend, {
+    replicas: 0,
+    env: { CAIRN_STREAMS_PER_TOKEN: '1000', CAIRN_STREAMS_PER_TENANT: '1000' },
+  });
   let cp: ControlPlaneProc;
   const open: SseClient[] = [];
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    const store = openStore(db.url);
+    const store = await stack.store();
     await migrate(store.db);
     const rows = Array.from({ length: LOG_EVENTS }, (_, i) => ({
       tenantId: i % 2 ? 'tenant-odd' : 'tenant-even',
@@ -255,19 +254,11 @@ describe.each(backends)('many streams replaying a long log (%s)', (backend) => {
         .insertInto('events')
         .values(rows.slice(i, i + 500))
         .execute();
-    await store.close();
-    // Hundreds of streams of one sp-admin token: far over the default caps, which have tests of their own.
-    cp = await startControlPlane({
-      databaseUrl: db.url,
-      dataDir: db.dataDir,
-      env: { CAIRN_STREAMS_PER_TOKEN: '1000', CAIRN_STREAMS_PER_TENANT: '1000' },
-    });
+    cp = await stack.controlPlane();
   }, 120_000);
 
-  afterAll(async () => {
+  afterAll(() => {
     for (const s of open.splice(0)) s.close();
-    await cp?.proc.stop();
-    await db?.drop();
   });
 
   it(
@@ -320,7 +311,7 @@ describe.each(backends)('many streams replaying a long log (%s)', (backend) => {
   );
 
   it('afterwards every list route answers 200 for every role', async () => {
-    const admin = new Api(cp.url, cp.adminToken);
+    const admin = stack.admin;
     const t = await admin.expect(201, 'POST', '/v1/tenants', { name: 'after-flood' });
     const mint = (role: string) =>
       admin.expect(201, 'POST', `/v1/tenants/${t.id}/tokens`, { role, name: role }).then((x) => x.token as string);

@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
-import { clockEnv, setClock, tickedAt } from '@cairn/test-harness/clock';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { startControlPlane, tempDir, type ControlPlaneProc } from '@cairn/test-harness/processes';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Store } from '@cairn/control-plane';
+import type { Api } from '@cairn/test-harness/api';
+import { backends } from '@cairn/test-harness/databases';
 import { protectInstance } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 
 /*
  * A backup job's run history is kept within the service provider's limits: here 5 runs per job
@@ -35,13 +34,14 @@ interface RunItem {
 }
 
 describe.each(backends)('backup job run history (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
+  const stack = withStack(backend, {
+    clockAt: new Date(T0).toISOString(),
+    env: { CAIRN_JOB_RUNS_KEEP: '5', CAIRN_JOB_RUNS_MAX_AGE_DAYS: '30' },
+  });
   let admin: Api;
   let tenantA: Api;
   let tenantB: Api;
-  let clock: string;
-  let store: Awaited<ReturnType<(typeof import('@cairn/control-plane'))['openStore']>>;
+  let store: Store;
   let instanceIds: string[];
   /** Run ids of each job, oldest first, as written. */
   const written = new Map<string, string[]>();
@@ -117,21 +117,11 @@ describe.each(backends)('backup job run history (%s)', (backend) => {
   let oldJob: string;
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    clock = path.join(tempDir('clock'), 'now');
-    setClock(clock, new Date(T0).toISOString());
-    cp = await startControlPlane({
-      databaseUrl: db.url,
-      dataDir: db.dataDir,
-      env: { ...clockEnv(clock), CAIRN_JOB_RUNS_KEEP: '5', CAIRN_JOB_RUNS_MAX_AGE_DAYS: '30' },
-    });
-    admin = new Api(cp.url, cp.adminToken);
-    const a = await admin.expect(201, 'POST', '/v1/tenants', { name: 'acme' });
-    const b = await admin.expect(201, 'POST', '/v1/tenants', { name: 'globex' });
-    const token = async (tenantId: string) =>
-      (await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, { role: 'tenant-admin', name: 'ops' })).token;
-    tenantA = new Api(cp.url, await token(a.id));
-    tenantB = new Api(cp.url, await token(b.id));
+    admin = stack.admin;
+    const a = await stack.tenant('acme', { tokenName: 'ops' });
+    const b = await stack.tenant('globex', { tokenName: 'ops' });
+    tenantA = a.api;
+    tenantB = b.api;
     const { offeringId } = await protectInstance(admin, 'zone-a');
     await admin.expect(201, 'POST', `/v1/offerings/${offeringId}/grants`, { tenantId: a.id });
     instanceIds = [];
@@ -140,8 +130,7 @@ describe.each(backends)('backup job run history (%s)', (backend) => {
       await tenantA.expect(200, 'PUT', `/v1/instances/${vm.id}/offering`, { offeringId });
       instanceIds.push(vm.id);
     }
-    const { openStore } = await import('@cairn/control-plane');
-    store = openStore(db.url);
+    store = await stack.store();
     countJob = await newJob('count');
     runningJob = await newJob('running');
     ageJob = await newJob('age');
@@ -162,12 +151,6 @@ describe.each(backends)('backup job run history (%s)', (backend) => {
     // Every run older than 30 days: the newest stays all the same.
     await writeRuns(oldJob, a.id, [{ at: T0 - 50 * DAY }, { at: T0 - 45 * DAY }]);
   }, 120_000);
-
-  afterAll(async () => {
-    await store?.close();
-    await cp?.proc.stop();
-    await db?.drop();
-  });
 
   it('lists runs with member counts and the first members; the members page through their own list', async () => {
     const runs = await runsOf(countJob);
@@ -212,8 +195,7 @@ describe.each(backends)('backup job run history (%s)', (backend) => {
   it('prunes each job to its newest runs and to the age limit, with their members; never a run still going', async () => {
     // The next sweep interval on the scheduler's clock.
     const at = new Date(T0 + 11 * 60 * 1000).toISOString();
-    setClock(clock, at);
-    await tickedAt(cp, at);
+    await stack.step(at);
 
     const countRuns = written.get(countJob)!;
     expect((await runsOf(countJob)).map((r) => r.id)).toEqual(countRuns.slice(-5).reverse());

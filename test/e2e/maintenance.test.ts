@@ -1,15 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  runAgentCommand,
-  startAgent,
-  startControlPlane,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
+import { backends } from '@cairn/test-harness/databases';
+import { runAgentCommand, type ControlPlaneProc, type Proc } from '@cairn/test-harness/processes';
 import { waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { withStack, type StackAgent } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled', 'lost'];
@@ -52,12 +46,18 @@ interface RunBody {
 }
 
 describe.each(backends)('maintenance windows (%s)', (backend) => {
-  let db: TestDatabase;
+  const stack = withStack(backend, {
+    agents: [
+      { name: 'a1', zone: 'zone-a', slots: 2 },
+      { name: 'a2', zone: 'zone-a', slots: 2 },
+      { name: 'b1', zone: 'zone-b', slots: 2 },
+    ],
+  });
   let cp: ControlPlaneProc;
   let admin: Api;
   let tenant: Api;
   let tenantId: string;
-  const agents: Record<string, { proc: Proc; stateDir: string; agentId: string }> = {};
+  const agents: Record<string, StackAgent> = {};
   let n = 0;
   const offerings: Record<string, string> = {};
 
@@ -122,32 +122,14 @@ describe.each(backends)('maintenance windows (%s)', (backend) => {
     })[];
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    admin = new Api(cp.url, cp.adminToken);
-    tenantId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'maint-tenant' })).id;
-    tenant = new Api(
-      cp.url,
-      (await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, { role: 'tenant-admin', name: 't' })).token,
-    );
-    for (const [name, zone] of [
-      ['a1', 'zone-a'],
-      ['a2', 'zone-a'],
-      ['b1', 'zone-b'],
-    ] as const) {
-      const enrolled = await enrollAgent(cp, zone, name);
-      agents[name] = { ...enrolled, proc: await startAgent(enrolled.stateDir, { slots: 2 }) };
-    }
+    cp = stack.cp;
+    admin = stack.admin;
+    ({ id: tenantId, api: tenant } = await stack.tenant('maint-tenant'));
+    for (const [i, name] of ['a1', 'a2', 'b1'].entries()) agents[name] = stack.agents[i]!;
     // Each backup takes over a second: a job's third member is caught running.
     offerings['zone-a'] = await offering('zone-a', { durationMs: 2500, steps: 3, sizeBytes: 1000 });
     offerings['zone-b'] = await offering('zone-b', { durationMs: 100, steps: 1, sizeBytes: 1000 });
   }, 60_000);
-
-  afterAll(async () => {
-    for (const a of Object.values(agents)) await a.proc.stop();
-    await cp?.proc.stop();
-    await db?.drop();
-  });
 
   it('refuses bad bodies and queries with 400 naming the field, a tenant’s PUT with 403, and changes nothing', async () => {
     const before = await admin.expect<MaintenanceBody>(200, 'GET', '/v1/maintenance');
@@ -420,8 +402,8 @@ describe.each(backends)('maintenance windows (%s)', (backend) => {
     const drain = await runAgentCommand(['drain', '--state-dir', a2.stateDir, '--message', 'host kernel patch']);
     expect(drain.exitCode).toBe(0);
     await a2.proc.stop();
-    a2.proc = await startAgent(a2.stateDir, { slots: 2, waitConnected: false });
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, port });
+    a2.proc = await stack.runAgent(a2.stateDir, { slots: 2, waitConnected: false });
+    cp = await stack.controlPlane({ port });
     await a2.proc.waitForLog((l) => l['msg'] === 'agent connected', 'a2 to reconnect');
 
     const shown = await waitFor(async () => {

@@ -1,19 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
 import { hasRestic, initialiseRepository } from '@cairn/test-harness/restic';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { backends } from '@cairn/test-harness/databases';
 import { assignOffering, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 
 /**
  * Two tenants' restic connections on ONE repository: a sync of one connection lists the other
@@ -34,11 +27,9 @@ function snapshots(repo: string): string[] {
 describe.runIf(hasRestic).each(backends)(
   'restore points on a shared repository stay their tenant’s (%s)',
   (backend) => {
-    let db: TestDatabase;
-    let cp: ControlPlaneProc;
-    let agent: Proc;
+    const stack = withStack(backend);
     let admin: Api;
-    const work = tempDir('ownership-e2e');
+    const work = stack.tempDir('ownership-e2e');
     const repo = path.join(work, 'repo');
     const dataB = path.join(work, 'tenant-b', 'data');
     const tenants: Record<'a' | 'b', { id: string; api: Api; providerId: string; instanceId: string }> = {} as never;
@@ -46,11 +37,8 @@ describe.runIf(hasRestic).each(backends)(
     beforeAll(async () => {
       fs.mkdirSync(dataB, { recursive: true });
       fs.writeFileSync(path.join(dataB, 'ledger.csv'), 'b,1000\n');
-      db = await freshDatabase(backend);
-      cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-      admin = new Api(cp.url, cp.adminToken);
-      const { stateDir, agentId } = await enrollAgent(cp, 'zone-a', 'restic-host');
-      agent = await startAgent(stateDir, { plugins: '@cairn/plugin-restic', args: ['--roots', work] });
+      admin = stack.admin;
+      const { agentId } = await stack.addAgent({ name: 'restic-host', plugins: '@cairn/plugin-restic', roots: [work] });
 
       const ids: Record<'a' | 'b', string> = { a: '', b: '' };
       for (const t of ['a', 'b'] as const) {
@@ -59,11 +47,7 @@ describe.runIf(hasRestic).each(backends)(
       // B's instance first: A's is given a locator equal to what the repository lists for B's points.
       for (const t of ['b', 'a'] as const) {
         const tenantId = ids[t];
-        const token = await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, {
-          role: 'tenant-admin',
-          name: `${t}-admin`,
-        });
-        const api = new Api(cp.url, token.token);
+        const api = stack.api(await stack.token(tenantId, 'tenant-admin', `${t}-admin`));
         // Each tenant its own connection, both on one repository (tenantLocators: sp-only).
         const providerId = (
           await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
@@ -98,13 +82,6 @@ describe.runIf(hasRestic).each(backends)(
         await assignOffering(api, instanceId, offeringId);
         tenants[t] = { id: tenantId, api, providerId, instanceId };
       }
-    });
-
-    afterAll(async () => {
-      await agent?.stop();
-      await cp?.proc.stop();
-      await db?.drop();
-      fs.rmSync(work, { recursive: true, force: true });
     });
 
     async function run(api: Api, method: 'POST', url: string, body?: unknown): Promise<TaskBody> {

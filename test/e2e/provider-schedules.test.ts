@@ -1,18 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
-import { backupTasks, clockEnv, eventsOf, setClock, tickedAt } from '@cairn/test-harness/clock';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
+import { backupTasks, eventsOf } from '@cairn/test-harness/clock';
+import { backends } from '@cairn/test-harness/databases';
 import { waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
@@ -26,25 +19,19 @@ function scheduleFile(storeDir: string, instanceId: string): { sla: typeof sla }
 }
 
 describe.each(backends)('provider-side schedules (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
-  let agent: Proc;
+  const stack = withStack(backend, { clockAt: '2026-03-27T12:00:00Z', agents: [{ name: 'sched-host' }] });
   let admin: Api;
   let tenant: Api;
   let tenantId: string;
-  let clock: string;
   const dirs = {
-    managed: tempDir('sched-managed'),
-    cairn: tempDir('sched-cairn'),
-    refusing: tempDir('sched-refusing'),
+    managed: stack.tempDir('sched-managed'),
+    cairn: stack.tempDir('sched-cairn'),
+    refusing: stack.tempDir('sched-refusing'),
   };
   const offerings: Record<string, string> = {};
   const ins: Record<string, string> = {};
 
-  const step = async (iso: string) => {
-    setClock(clock, iso);
-    await tickedAt(cp, iso);
-  };
+  const step = (iso: string) => stack.step(iso);
   const instance = async (name: string) =>
     (await admin.expect(201, 'POST', '/v1/instances', { name, zone: 'zone-a', locator: { vm: name }, tenantId }))
       .id as string;
@@ -62,17 +49,8 @@ describe.each(backends)('provider-side schedules (%s)', (backend) => {
   };
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    clock = path.join(tempDir('clock'), 'now');
-    setClock(clock, '2026-03-27T12:00:00Z');
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env: clockEnv(clock) });
-    admin = new Api(cp.url, cp.adminToken);
-    tenantId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'provsched' })).id;
-    tenant = new Api(
-      cp.url,
-      (await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, { role: 'tenant-admin', name: 't' })).token,
-    );
-    agent = await startAgent((await enrollAgent(cp, 'zone-a', 'sched-host')).stateDir);
+    admin = stack.admin;
+    ({ id: tenantId, api: tenant } = await stack.tenant('provsched'));
     // The control plane reads provider-schedules from the agent's hello.
     await waitFor(async () => {
       const agents = (await admin.expect(200, 'GET', '/v1/agents')).items as {
@@ -116,13 +94,6 @@ describe.each(backends)('provider-side schedules (%s)', (backend) => {
     );
     offerings.foreign = await offering('not-granted', await connection('foreign', {}), false);
     for (const name of ['p', 'q', 'c', 'r']) ins[name] = await instance(`vm-${name}`);
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
-    for (const dir of Object.values(dirs)) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('a provider that runs the schedule gets it on assignment, and Cairn fires no SLA backup for it', async () => {

@@ -3,19 +3,13 @@ import { promisify } from 'node:util';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
 import { hasRestic, initialiseRepository, resticCli } from '@cairn/test-harness/restic';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { backends } from '@cairn/test-harness/databases';
 import { assignOffering, protectInstance, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { tempDir } from '@cairn/test-harness/processes';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 /**
@@ -32,11 +26,9 @@ const resticAsync = (repo: string, args: string[]) =>
 const packs = (repo: string) => resticCli(repo, PASSWORD, ['list', 'packs']).split('\n').filter(Boolean).sort();
 
 describe.runIf(hasRestic).each(backends)('deletes forget, prunes are the SP’s (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
-  let agent: Proc;
+  const stack = withStack(backend);
   let admin: Api;
-  const work = tempDir('prune-e2e');
+  const work = stack.tempDir('prune-e2e');
   const repo = path.join(work, 'repo');
   const data = { a: path.join(work, 'tenant-a'), b: path.join(work, 'tenant-b') };
   const tenants: Record<'a' | 'b', { api: Api; providerId: string; instanceId: string }> = {} as never;
@@ -44,18 +36,11 @@ describe.runIf(hasRestic).each(backends)('deletes forget, prunes are the SP’s 
   beforeAll(async () => {
     for (const dir of Object.values(data)) fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(data.b, 'ledger.csv'), 'b,1000\n');
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    admin = new Api(cp.url, cp.adminToken);
-    const { stateDir, agentId } = await enrollAgent(cp, 'zone-a', 'restic-host');
-    agent = await startAgent(stateDir, { plugins: '@cairn/plugin-restic', args: ['--roots', work] });
+    admin = stack.admin;
+    const { agentId } = await stack.addAgent({ name: 'restic-host', plugins: '@cairn/plugin-restic', roots: [work] });
     for (const t of ['a', 'b'] as const) {
       const tenantId = (await admin.expect(201, 'POST', '/v1/tenants', { name: `tenant-${t}` })).id as string;
-      const token = await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, {
-        role: 'tenant-admin',
-        name: `${t}-admin`,
-      });
-      const api = new Api(cp.url, token.token);
+      const api = stack.api(await stack.token(tenantId, 'tenant-admin', `${t}-admin`));
       // Each tenant its own connection, both on one repository.
       const providerId = (
         await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
@@ -92,13 +77,6 @@ describe.runIf(hasRestic).each(backends)('deletes forget, prunes are the SP’s 
       // the second finds it there.
       if (t === 'a') await initialiseRepository(admin, 'zone-a', providerId);
     }
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
-    fs.rmSync(work, { recursive: true, force: true });
   });
 
   // Generous: 20 deletes and a dozen backups share one agent's slots and restic's locks.
@@ -180,27 +158,14 @@ describe.runIf(hasRestic).each(backends)('deletes forget, prunes are the SP’s 
 });
 
 describe.each(backends)('the prune schedule (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
-  let agent: Proc;
+  const stack = withStack(backend, {
+    env: { CAIRN_PRUNE_INTERVAL_S: '2' },
+    agents: [{ zone: 'zone-p', name: 'dummy-host' }],
+  });
   let admin: Api;
 
-  beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({
-      databaseUrl: db.url,
-      dataDir: db.dataDir,
-      env: { CAIRN_PRUNE_INTERVAL_S: '2' },
-    });
-    admin = new Api(cp.url, cp.adminToken);
-    const { stateDir } = await enrollAgent(cp, 'zone-p', 'dummy-host');
-    agent = await startAgent(stateDir);
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
+  beforeAll(() => {
+    admin = stack.admin;
   });
 
   it('prunes each connection whose plugin declares prune once per interval, and none while maintenance covers it', async () => {

@@ -7,20 +7,13 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
+import { backends } from '@cairn/test-harness/databases';
 import { treeDigest } from '@cairn/test-harness/files';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
 import { hasRestic, initialiseRepository, protectPaths, resticCli } from '@cairn/test-harness/restic';
 import { waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 
 const PASSWORD = 'e2e-identity-password-1c9e';
 const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
@@ -36,11 +29,9 @@ const restic = (repo: string, args: string[]) => resticCli(repo, PASSWORD, args)
 const repositoryId = (repo: string) => (JSON.parse(restic(repo, ['cat', 'config'])) as { id: string }).id;
 
 describe.runIf(hasRestic).each(backends)('a restic repository on a disk that goes away (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
-  let agent: Proc;
+  const stack = withStack(backend);
   let api: Api;
-  const work = tempDir('identity-e2e');
+  const work = stack.tempDir('identity-e2e');
   /** Where the repository's disk is mounted: the repository is the mount point itself. */
   const mount = path.join(work, 'mnt');
   /** Where the disk's content goes while it is "unmounted". */
@@ -79,11 +70,8 @@ describe.runIf(hasRestic).each(backends)('a restic repository on a disk that goe
     fs.mkdirSync(data);
     fs.writeFileSync(path.join(data, 'ledger.csv'), 'a,1\n');
     fs.writeFileSync(path.join(data, 'blob.bin'), randomBytes(64 * 1024));
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    api = new Api(cp.url, cp.adminToken);
-    const { stateDir, agentId } = await enrollAgent(cp, 'zone-a', 'restic-host');
-    agent = await startAgent(stateDir, { plugins: '@cairn/plugin-restic', args: ['--roots', work] });
+    api = stack.admin;
+    const { agentId } = await stack.addAgent({ name: 'restic-host', plugins: '@cairn/plugin-restic', roots: [work] });
     providerId = (
       await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
         name: 'restic-disk',
@@ -93,13 +81,6 @@ describe.runIf(hasRestic).each(backends)('a restic repository on a disk that goe
       })
     ).id as string;
     ({ instanceId } = await protectPaths(api, { zone: 'zone-a', providerId, agentId, name: 'files', paths: [data] }));
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
-    fs.rmSync(work, { recursive: true, force: true });
   });
 
   it('makes no repository before an SP admin asks: the preflight fails, then initialises on request', async () => {

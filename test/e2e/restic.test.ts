@@ -1,20 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
 import { hasRestic, initialiseRepository, resticCli } from '@cairn/test-harness/restic';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { backends } from '@cairn/test-harness/databases';
+import type { Proc } from '@cairn/test-harness/processes';
 import { treeDigest } from '@cairn/test-harness/files';
 import { assignOffering, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 /** The restic plugin, by name: the agent ships it. */
@@ -58,13 +52,12 @@ function filesText(dir: string): string {
 }
 
 describe.runIf(hasRestic).each(backends)('restic provider end to end (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
+  const stack = withStack(backend);
   let agent: Proc;
   let agentId: string;
   let stateDir: string;
   let api: Api;
-  const work = tempDir('restic-e2e');
+  const work = stack.tempDir('restic-e2e');
   const repo = path.join(work, 'repo');
   const data = path.join(work, 'data');
   let providerId: string;
@@ -113,12 +106,13 @@ describe.runIf(hasRestic).each(backends)('restic provider end to end (%s)', (bac
     for (let i = 0; i < 30; i++) fs.writeFileSync(path.join(data, `file-${i}.dat`), randomBytes(1000 + i * 311));
     fs.writeFileSync(path.join(data, 'etc', 'app', 'config.yaml'), 'answer: 42\n');
     fs.writeFileSync(path.join(data, 'large.bin'), randomBytes(3 * 1024 * 1024));
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    api = new Api(cp.url, cp.adminToken);
-    ({ stateDir, agentId } = await enrollAgent(cp, 'zone-a', 'restic-host'));
+    api = stack.admin;
     // The agent backs up and restores only below its roots: here, this test's directory.
-    agent = await startAgent(stateDir, { plugins: RESTIC_PLUGIN, args: ['--roots', work] });
+    ({
+      proc: agent,
+      stateDir,
+      agentId,
+    } = await stack.addAgent({ name: 'restic-host', plugins: RESTIC_PLUGIN, roots: [work] }));
     const provider = await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
       name: 'restic-local',
       plugin: '@cairn/plugin-restic',
@@ -132,13 +126,6 @@ describe.runIf(hasRestic).each(backends)('restic provider end to end (%s)', (bac
     // No backup creates a repository: the SP admin initialises it through the preflight.
     api_outputs.push(await initialiseRepository(api, 'zone-a', providerId));
     instanceId = await protect('files', [data], await offering('restic-keep-2', providerId, 2));
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
-    fs.rmSync(work, { recursive: true, force: true });
   });
 
   it('backs up a full, then an increment on it; restic holds both, tagged with the instance', async () => {

@@ -1,10 +1,9 @@
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '@cairn/control-plane';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { startControlPlane, tempDir, type ControlPlaneProc } from '@cairn/test-harness/processes';
+import { backends } from '@cairn/test-harness/databases';
+import type { ControlPlaneProc } from '@cairn/test-harness/processes';
 import { manySchedules, SCALE_KINDS } from '@cairn/test-harness/schedules';
-import { clockEnv, setClock, tickedAt } from '@cairn/test-harness/clock';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 /** Enough to catch up in many batches; the 10,000 of the performance target are bench/schedules.ts's. */
@@ -23,30 +22,20 @@ async function metric(cp: ControlPlaneProc, name: string): Promise<number> {
 }
 
 describe.each(backends)('2,000 schedules on %s', (backend) => {
-  let db: TestDatabase;
+  const stack = withStack(backend, { clockAt: T0 });
   let cp: ControlPlaneProc;
   let store: Store;
-  let clock: string;
   let ids: string[] = [];
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    clock = path.join(tempDir('cairn-clock-'), 'now');
-    setClock(clock, T0);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env: clockEnv(clock) });
-    ({ store, ids } = await manySchedules(cp, db.url, SCHEDULES, KINDS, T0));
+    cp = stack.cp;
+    ({ store, ids } = await manySchedules(cp, stack.db.url, SCHEDULES, KINDS, T0));
+    stack.onTeardown(() => store.close());
   }, 300_000);
-
-  afterAll(async () => {
-    await store?.close();
-    await cp?.proc.stop();
-    await db?.drop();
-  });
 
   it('a tick with none of them due evaluates none; after 12 hours down, each catches up once with its exact missed count and a caught_up event', async () => {
     // The first tick after they were stored computes every schedule's next fire time (none is due).
-    setClock(clock, '2026-03-28T18:00:01Z');
-    await tickedAt(cp, '2026-03-28T18:00:01Z');
+    await stack.step('2026-03-28T18:00:01Z');
     const computed = await store.db
       .selectFrom('userSchedules')
       .select('instanceId')
@@ -55,18 +44,16 @@ describe.each(backends)('2,000 schedules on %s', (backend) => {
     expect(computed).toHaveLength(0);
     const evaluated = await metric(cp, 'cairn_schedules_evaluated_total');
     expect(evaluated).toBeGreaterThanOrEqual(SCHEDULES);
-    setClock(clock, '2026-03-28T18:01:00Z');
-    await tickedAt(cp, '2026-03-28T18:01:00Z');
-    setClock(clock, '2026-03-28T18:02:00Z');
-    await tickedAt(cp, '2026-03-28T18:02:00Z');
+    await stack.step('2026-03-28T18:01:00Z');
+    await stack.step('2026-03-28T18:02:00Z');
     expect(await metric(cp, 'cairn_schedules_evaluated_total'), 'schedules evaluated by ticks with none due').toBe(
       evaluated,
     );
 
     await cp.proc.stop();
-    setClock(clock, T1);
+    stack.setClock(T1);
     const started = performance.now();
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, port: cp.port, env: clockEnv(clock) });
+    cp = await stack.controlPlane({ port: cp.port });
     // Resets the loop-delay histogram (prom-client reads and resets it at each scrape): what the
     // next scrape shows is the catch-up's, not the process start's.
     await metric(cp, 'cairn_process_nodejs_eventloop_lag_max_seconds');

@@ -1,12 +1,13 @@
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type Store } from '@cairn/control-plane';
-import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { startControlPlane, type ControlPlaneProc } from '@cairn/test-harness/processes';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Store } from '@cairn/control-plane';
+import type { Api } from '@cairn/test-harness/api';
+import { backends } from '@cairn/test-harness/databases';
+import type { ControlPlaneProc } from '@cairn/test-harness/processes';
 import { FROZEN_MEDIAN_MS, latencyFigures, probe } from '@cairn/test-harness/latency';
 import { SseClient, StalledStream } from '@cairn/test-harness/sse';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 /** This file's control plane ends a stream whose client took nothing for this long. */
@@ -25,7 +26,7 @@ async function metric(cp: ControlPlaneProc, line: RegExp): Promise<number> {
 }
 
 describe.each(backends)('event streams are capped and a stream that is not read is ended (%s)', (backend) => {
-  let db: TestDatabase;
+  const stack = withStack(backend, { env: { CAIRN_STREAM_STALL_MS: String(STALL_MS) } });
   let cp: ControlPlaneProc;
   let admin: Api;
   let store: Store;
@@ -75,30 +76,15 @@ describe.each(backends)('event streams are capped and a stream that is not read 
   }
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({
-      databaseUrl: db.url,
-      dataDir: db.dataDir,
-      env: { CAIRN_STREAM_STALL_MS: String(STALL_MS) },
-    });
-    admin = new Api(cp.url, cp.adminToken);
-    store = openStore(db.url);
+    cp = stack.cp;
+    admin = stack.admin;
+    store = await stack.store();
     const tenants = await admin.expect(200, 'GET', '/v1/tenants?limit=100');
     spTenant = (tenants.items as { id: string; name: string }[]).find((t) => t.name === 'service-provider')!.id;
   });
 
   afterEach(() => {
     for (const s of open.splice(0)) s.close();
-  });
-
-  afterAll(async () => {
-    if (cp && !cp.proc.running)
-      console.error(
-        `control plane exited (${cp.proc.exitCode ?? cp.proc.signal}):\n${cp.proc.stderr.join('\n')}\n${cp.proc.lines.slice(-20).join('\n')}`,
-      );
-    await store?.close();
-    await cp?.proc.stop();
-    await db?.drop();
   });
 
   /** Waits until the control plane holds no stream of the ones a test opened (they were released). */

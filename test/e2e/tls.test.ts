@@ -1,19 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  runAgentCommand,
-  runControlPlaneCommand,
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { backends } from '@cairn/test-harness/databases';
+import { runAgentCommand, runControlPlaneCommand, tempDir, type ControlPlaneProc } from '@cairn/test-harness/processes';
 import { protectInstance, waitForTask } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 import { makeCertificate, type TestCertificate } from '@cairn/test-harness/tls';
 import { waitFor } from '@cairn/test-harness/wait';
 
@@ -27,8 +19,8 @@ function storedState(stateDir: string): { server: string; serverTrust?: { ca?: s
 }
 
 describe.each(backends)('TLS between agents, clients and the control plane (%s)', (backend) => {
-  let db: TestDatabase;
-  let dir: string;
+  // Its control planes start once their certificates are made.
+  const stack = withStack(backend, { replicas: 0 });
   /** The control plane's own certificate. */
   let good: TestCertificate;
   /** Another certificate for the same names: an impostor, or a wrong CA. */
@@ -37,24 +29,14 @@ describe.each(backends)('TLS between agents, clients and the control plane (%s)'
   /** A second replica on the same database that presents `other`. */
   let impostor: ControlPlaneProc;
   let api: Api;
-  const agents: Proc[] = [];
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    dir = tempDir('tls');
+    const dir = stack.tempDir('tls');
     good = makeCertificate(dir, 'good');
     other = makeCertificate(dir, 'other');
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, tls: good });
-    impostor = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, tls: other });
-    api = new Api(cp.url, cp.adminToken, cp.fetch);
-  });
-
-  afterAll(async () => {
-    for (const a of agents) await a.stop();
-    await impostor?.proc.stop();
-    await cp?.proc.stop();
-    await db?.drop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    cp = await stack.controlPlane({ tls: good });
+    impostor = await stack.controlPlane({ tls: other });
+    api = stack.admin;
   });
 
   /** A one-time enrollment token for `zone`. */
@@ -91,7 +73,7 @@ describe.each(backends)('TLS between agents, clients and the control plane (%s)'
   });
 
   it('runs a dummy backup end to end over wss with an agent enrolled with --ca-file', async () => {
-    const { stateDir, agentId } = await enrollAgent(cp, 'zone-ca', 'ca-host', { args: ['--ca-file', good.certFile] });
+    const { stateDir, agentId } = await stack.enroll('zone-ca', 'ca-host', ['--ca-file', good.certFile]);
     expect(storedState(stateDir)).toMatchObject({ server: cp.url, serverTrust: { ca: good.pem } });
     // An agent enrolled over https is never pointed at plain http, where its credential would travel in clear.
     const downgraded = await runAgentCommand([
@@ -103,8 +85,7 @@ describe.each(backends)('TLS between agents, clients and the control plane (%s)'
     ]);
     expect(downgraded.exitCode).toBe(2);
     expect(downgraded.stderr.join('\n')).toContain('was enrolled over https');
-    const agent = await startAgent(stateDir);
-    agents.push(agent);
+    const agent = await stack.runAgent(stateDir);
     const starting = await agent.waitForLog((l) => l['msg'] === 'agent starting', 'agent start line');
     expect(starting['server']).toBe(cp.url);
 
@@ -115,18 +96,16 @@ describe.each(backends)('TLS between agents, clients and the control plane (%s)'
   });
 
   it('runs a dummy backup with an agent that pinned the certificate fingerprint at enrollment', async () => {
-    const { stateDir, agentId } = await enrollAgent(cp, 'zone-pin', 'pin-host', {
+    const { stateDir, agentId } = await stack.enroll('zone-pin', 'pin-host', [
       // As an operator may type it: lower case, no colons.
-      args: [
-        '--fingerprint',
-        good.fingerprint
-          .toLowerCase()
-          .replace(/:/g, '')
-          .replace(/^sha256/, 'sha256:'),
-      ],
-    });
+      '--fingerprint',
+      good.fingerprint
+        .toLowerCase()
+        .replace(/:/g, '')
+        .replace(/^sha256/, 'sha256:'),
+    ]);
     expect(storedState(stateDir).serverTrust).toEqual({ fingerprint: good.fingerprint });
-    agents.push(await startAgent(stateDir));
+    await stack.runAgent(stateDir);
 
     const { done, points } = await backupThrough(agentId, 'zone-pin');
     expect(done).toMatchObject({ state: 'succeeded', error: null });
@@ -182,10 +161,9 @@ describe.each(backends)('TLS between agents, clients and the control plane (%s)'
       ['zone-run-ca', ['--ca-file', good.certFile], 'not trusted by the CA certificate given at enrollment'],
       ['zone-run-pin', ['--fingerprint', good.fingerprint], `not the pinned ${good.fingerprint}`],
     ] as const) {
-      const { stateDir, agentId } = await enrollAgent(cp, zone, `${zone}-host`, { args: [...trust] });
+      const { stateDir, agentId } = await stack.enroll(zone, `${zone}-host`, [...trust]);
       // The impostor shares the database: the credential would be accepted there if it were sent.
-      const agent = await startAgent(stateDir, { args: ['--server', impostor.url], waitConnected: false });
-      agents.push(agent);
+      const agent = await stack.runAgent(stateDir, { args: ['--server', impostor.url], waitConnected: false });
       const refusals = () => agent.logs().filter((l) => String(l['msg']).startsWith('refusing the control plane'));
       // It refuses every retry, and no session ever starts.
       await waitFor(() => refusals().length >= 2, `${zone}: the agent to refuse the impostor twice`);

@@ -23,6 +23,8 @@ export class Proc {
   exitCode: number | null = null;
   signal: NodeJS.Signals | null = null;
   private readonly exited: Promise<void>;
+  /** Set once the harness stops or kills the process. */
+  private stopping = false;
 
   constructor(readonly child: ChildProcess) {
     const collect = (stream: NodeJS.ReadableStream | null, into: string[]) => {
@@ -55,6 +57,11 @@ export class Proc {
     return this.exitCode === null && this.signal === null;
   }
 
+  /** Ended, but not by the harness's stop or kill9, nor on its own with success. */
+  get died(): boolean {
+    return !this.running && !this.stopping && this.exitCode !== 0;
+  }
+
   /** Parsed JSON log lines (pino). */
   logs(): Record<string, unknown>[] {
     const out: Record<string, unknown>[] = [];
@@ -83,12 +90,14 @@ export class Proc {
   /** kill -9: no chance to clean up. */
   async kill9(): Promise<void> {
     if (!this.running) return;
+    this.stopping = true;
     this.child.kill('SIGKILL');
     await this.exited;
   }
 
   async stop(): Promise<void> {
     if (!this.running) return;
+    this.stopping = true;
     this.child.kill('SIGTERM');
     const t = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
     await this.exited;

@@ -6,10 +6,11 @@ import type { ControlPlaneProc } from './processes.js';
 import { waitFor } from './wait.js';
 
 /** The credential of an enrolled agent's state dir (for raw sessions in its name). */
-export function agentCredential(stateDir: string): { agentId: string; credential: string } {
+export function agentCredential(stateDir: string): { agentId: string; credential: string; zone: string } {
   return JSON.parse(fs.readFileSync(path.join(stateDir, 'agent.json'), 'utf8')) as {
     agentId: string;
     credential: string;
+    zone: string;
   };
 }
 

@@ -1,5 +1,7 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll } from 'vitest';
+import type { Store } from '@cairn/control-plane';
 import { Api } from './api.js';
 import { clockEnv, setClock, tickedAt } from './clock.js';
 import { freshDatabase, type Backend, type TestDatabase } from './databases.js';
@@ -69,6 +71,7 @@ export class Stack {
   };
   private clockFile?: string;
   private readonly teardown: (() => Promise<void> | void)[] = [];
+  private readonly dirs: string[] = [];
   private agentCount = 0;
 
   constructor(
@@ -134,10 +137,14 @@ export class Stack {
     return this;
   }
 
-  /** Runs every teardown step, newest first; all run even when one fails (the first error is thrown). */
+  /**
+   * Runs every teardown step, newest first, then removes the stack's temporary directories; all
+   * run even when one fails (the first error is thrown).
+   */
   async stop(): Promise<void> {
     let first: unknown;
-    for (const fn of this.teardown.splice(0).reverse()) {
+    const dirs = this.dirs.splice(0).map((dir) => () => fs.rmSync(dir, { recursive: true, force: true }));
+    for (const fn of [...this.teardown.splice(0).reverse(), ...dirs]) {
       try {
         await fn();
       } catch (err) {
@@ -145,6 +152,13 @@ export class Stack {
       }
     }
     if (first) throw first;
+  }
+
+  /** A fresh temporary directory, removed once everything the stack started has stopped (may be asked before start). */
+  tempDir(prefix: string): string {
+    const dir = tempDir(prefix);
+    this.dirs.push(dir);
+    return dir;
   }
 
   /**
@@ -161,9 +175,21 @@ export class Stack {
       ...(tls ? { tls } : {}),
       env: { ...(this.clockFile ? clockEnv(this.clockFile) : {}), ...this.options.env, ...opts.env },
     });
-    this.onTeardown(() => cp.proc.stop());
+    this.onTeardown(() => {
+      if (cp.proc.died) console.error(exitReport(cp));
+      return cp.proc.stop();
+    });
     this.up.replicas.push(cp);
     return cp;
+  }
+
+  /** The stack's database opened directly (to write or read what the API does not); closed at teardown. */
+  async store(): Promise<Store> {
+    // Loaded here: most files never open the store.
+    const { openStore } = await import('@cairn/control-plane');
+    const store = openStore(this.db.url);
+    this.onTeardown(() => store.close());
+    return store;
   }
 
   /** A client of `cp` (the first control plane unless given) with `token`. */
@@ -233,6 +259,12 @@ export class Stack {
     this.setClock(iso);
     await Promise.all(this.up.replicas.filter((cp) => cp.proc.running).map((cp) => tickedAt(cp, iso)));
   }
+}
+
+/** What a control plane that died under the test last wrote. */
+function exitReport(cp: ControlPlaneProc): string {
+  const { proc } = cp;
+  return `control plane ${cp.url} exited (${proc.exitCode ?? proc.signal}):\n${proc.stderr.join('\n')}\n${proc.lines.slice(-20).join('\n')}`;
 }
 
 /** One stack for the enclosing describe block: started in beforeAll, torn down in afterAll. */
