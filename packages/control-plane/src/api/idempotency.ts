@@ -116,8 +116,7 @@ export function beforeTransaction(mw: MiddlewareHandler<Env>): MiddlewareHandler
 export const routesFirst: MiddlewareHandler<Env> = async (c, next) => {
   const own = c.req.routeIndex;
   const first = matchedRoutes(c).flatMap((route, i) => {
-    // A router mounted with an error handler of its own wraps its handlers; the original stays reachable.
-    const mw = declared.get(route.handler) ?? declared.get((route.handler as Wrapped)[COMPOSED_HANDLER] ?? {});
+    const mw = declared.get(route.handler);
     return mw ? [{ i, mw }] : [];
   });
   const run = async (k: number): Promise<void> => {
@@ -135,9 +134,6 @@ export const routesFirst: MiddlewareHandler<Env> = async (c, next) => {
   };
   await run(0);
 };
-
-const COMPOSED_HANDLER = '__COMPOSED_HANDLER';
-type Wrapped = { [COMPOSED_HANDLER]?: object };
 
 /**
  * Marks a route as committing its one write itself (a task it then waits for):
