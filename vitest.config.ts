@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -8,6 +9,11 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Vitest's default is one worker fewer than the CPUs: on a 2-core machine one file at a time.
+    // Most files spend their time waiting on the processes they start (a control plane, agents,
+    // restic), so files run side by side: at least 3 at once, or one per CPU on bigger machines.
+    // CAIRN_TEST_WORKERS overrides it.
+    maxWorkers: Number(process.env['CAIRN_TEST_WORKERS']) || Math.max(3, availableParallelism()),
     globalSetup: ['test/harness/global-setup.ts'],
   },
 });
