@@ -6,12 +6,8 @@ import { transact, type Db } from './db.js';
 import { newId } from './ids.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { Transaction } from 'kysely';
-import {
-  cairnFiresSla,
-  type InstanceSchedule,
-  type ScheduleOwner,
-  type ScheduleState,
-} from '../domain/provider-schedule.js';
+import { cairnFiresSla, type InstanceSchedule } from '../domain/provider-schedule.js';
+import { scheduleOf } from './instance-schedule.js';
 import type { LocatorClaim, TenantLocators } from '../domain/locator-claims.js';
 import type { Database, InstanceRow, OfferingRow, ProviderRow } from './schema.js';
 import type { SecretBox } from './secrets.js';
@@ -58,15 +54,6 @@ export interface InstanceInput {
   agentId: string | null;
   /** Who set the locator; default `tenant`, the claim that is judged. */
   locatorClaim?: LocatorClaim;
-}
-
-/** An instance's schedule columns, typed. */
-export function scheduleOf(i: InstanceRow): InstanceSchedule {
-  return {
-    owner: i.scheduleOwner as ScheduleOwner | null,
-    state: i.scheduleState as ScheduleState | null,
-    taskId: i.scheduleTaskId,
-  };
 }
 
 /** Provider connections, offerings and their grants, and instances. */

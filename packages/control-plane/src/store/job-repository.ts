@@ -4,7 +4,7 @@ import { ConflictError } from '../domain/errors.js';
 import type { MaintenanceScope } from '../domain/maintenance.js';
 import { forgottenRuns, type JobSet, type RunHistoryLimits, type RunMember, type RunState } from '../domain/job-run.js';
 import { current, transact, type Db } from './db.js';
-import { inScope } from './maintenance-repository.js';
+import { inScope } from './maintenance-scopes.js';
 import { decodeCursor, decodeSeqCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type {
   BackupJobMemberRow,

@@ -1,4 +1,4 @@
-import { sql, type ExpressionBuilder, type Expression, type SqlBool, type Transaction } from 'kysely';
+import { sql, type ExpressionBuilder, type SqlBool, type Transaction } from 'kysely';
 import {
   DEFAULT_MAINTENANCE_MESSAGE,
   HELD_KINDS,
@@ -14,6 +14,7 @@ import { HELD_STATES, type TaskKind, type TaskState } from '../domain/task.js';
 import type { AgentPlugin } from './agent-repository.js';
 import { transact, type Db } from './db.js';
 import type { EventRepository } from './event-repository.js';
+import { inScope } from './maintenance-scopes.js';
 import type { Database, MaintenanceScopeRow, TaskRow } from './schema.js';
 import type { TaskEndHook } from './task-endings.js';
 import type { TaskRepository } from './task-repository.js';
@@ -45,22 +46,6 @@ export function scopeOf(row: Pick<MaintenanceScopeRow, 'kind' | 'zone' | 'agentI
   if (row.kind === 'zone') return { kind: 'zone', zone: row.zone ?? '' };
   if (row.kind === 'agent') return { kind: 'agent', agentId: row.agentId ?? '' };
   return { kind: 'global' };
-}
-
-/**
- * Rows of a table whose zone and agent columns place them in `scope` (global: every row). For
- * tasks waiting in the queue the agent column is the pinned agent; for held ones the agent
- * holding them; for instances the one they are pinned to.
- */
-export function inScope(scope: MaintenanceScope, zoneColumn: string, agentColumn: string): Expression<SqlBool> {
-  switch (scope.kind) {
-    case 'global':
-      return sql<SqlBool>`1 = 1`;
-    case 'zone':
-      return sql<SqlBool>`${sql.ref(zoneColumn)} = ${scope.zone}`;
-    case 'agent':
-      return sql<SqlBool>`${sql.ref(agentColumn)} = ${scope.agentId}`;
-  }
 }
 
 /** The scopes turned on through the API. */

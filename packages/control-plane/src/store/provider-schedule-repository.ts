@@ -3,7 +3,8 @@ import { PROVIDER_SCHEDULES, scheduleEnd, type InstanceSchedule } from '../domai
 import { SLA_PRIORITY } from '../domain/schedule.js';
 import { instanceTask } from '../domain/task-factory.js';
 import type { AgentRepository } from './agent-repository.js';
-import { scheduleOf, type CatalogRepository, type Sla } from './catalog-repository.js';
+import type { CatalogRepository, Sla } from './catalog-repository.js';
+import { scheduleOf } from './instance-schedule.js';
 import { transact, type Db } from './db.js';
 import type { EventRepository } from './event-repository.js';
 import type { Database, InstanceRow, OfferingRow, TaskRow } from './schema.js';
