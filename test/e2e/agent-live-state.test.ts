@@ -1,16 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  runAgentCommand,
-  startAgent,
-  startControlPlane,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
+import { backends } from '@cairn/test-harness/databases';
+import { runAgentCommand, type ControlPlaneProc, type Proc } from '@cairn/test-harness/processes';
 import { agentCredential, RawAgent, upgradeStatus } from '@cairn/test-harness/raw-agent';
 import { protectInstance, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled', 'lost'];
@@ -30,36 +24,22 @@ interface AgentBody {
  * logs `agent connected` once per session, the control plane once per hello.
  */
 describe.each(backends)('agent state told on the live session (%s)', (backend) => {
-  let db: TestDatabase;
+  const stack = withStack(backend, {
+    env: {
+      CAIRN_SECRET_KEY: 'c'.repeat(64),
+      CAIRN_AGENT_FRAME_RATE: String(FRAME_RATE),
+      CAIRN_AGENT_FRAME_BURST: String(FRAME_BURST),
+    },
+  });
   let cp: ControlPlaneProc;
   let api: Api;
-  const procs: Proc[] = [];
 
-  beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({
-      databaseUrl: db.url,
-      dataDir: db.dataDir,
-      env: {
-        CAIRN_SECRET_KEY: 'c'.repeat(64),
-        CAIRN_AGENT_FRAME_RATE: String(FRAME_RATE),
-        CAIRN_AGENT_FRAME_BURST: String(FRAME_BURST),
-      },
-    });
-    api = new Api(cp.url, cp.adminToken);
-  }, 60_000);
-
-  afterAll(async () => {
-    for (const p of procs) await p.kill9();
-    await cp?.proc.stop();
-    await db?.drop();
+  beforeAll(() => {
+    cp = stack.cp;
+    api = stack.admin;
   });
 
-  const agentProc = async (stateDir: string, args: string[] = []) => {
-    const proc = await startAgent(stateDir, { args });
-    procs.push(proc);
-    return proc;
-  };
+  const agentProc = (stateDir: string, args: string[] = []) => stack.runAgent(stateDir, { args });
   const sessionsSeen = (agentId: string) =>
     cp.proc.logs().filter((l) => l['msg'] === 'agent connected' && l['agentId'] === agentId).length;
   const sessionsOpened = (proc: Proc) => proc.logs().filter((l) => l['msg'] === 'agent connected').length;
@@ -81,7 +61,7 @@ describe.each(backends)('agent state told on the live session (%s)', (backend) =
   };
 
   it('a drain and an undrain on the host reach the control plane without a new session, with their maintenance effects', async () => {
-    const { stateDir, agentId } = await enrollAgent(cp, 'zone-drain', 'host-d');
+    const { stateDir, agentId } = await stack.enroll('zone-drain', 'host-d');
     const agent = await agentProc(stateDir);
     const p = await protectInstance(api, 'zone-drain', { config: { durationMs: 100, steps: 1 } });
     expect((await backup(p.instanceId)).state).toBe('succeeded');
@@ -107,7 +87,7 @@ describe.each(backends)('agent state told on the live session (%s)', (backend) =
   }, 60_000);
 
   it('SIGTERM tells the control plane on the open session before the socket closes; the shutdown goes on as before', async () => {
-    const { stateDir, agentId } = await enrollAgent(cp, 'zone-stop', 'host-s');
+    const { stateDir, agentId } = await stack.enroll('zone-stop', 'host-s');
     const agent = await agentProc(stateDir, ['--shutdown-grace', '60s']);
     const p = await protectInstance(api, 'zone-stop', { config: { durationMs: 3000, steps: 3 } });
     const running = await api.expect<TaskBody>(202, 'POST', `/v1/instances/${p.instanceId}/backups`);
@@ -140,7 +120,7 @@ describe.each(backends)('agent state told on the live session (%s)', (backend) =
   }, 60_000);
 
   it('a credential rotated while connected is stored and acknowledged on the same session; the old one is retired', async () => {
-    const { stateDir, agentId } = await enrollAgent(cp, 'zone-rotate', 'host-r');
+    const { stateDir, agentId } = await stack.enroll('zone-rotate', 'host-r');
     const old = agentCredential(stateDir).credential;
     const agent = await agentProc(stateDir);
 
@@ -168,7 +148,7 @@ describe.each(backends)('agent state told on the live session (%s)', (backend) =
 
   describe('malformed AgentState and CredentialStored frames close the session with a protocol error naming the field; nothing changes', () => {
     it('AgentState: a shutdown withdrawn, a drain message without a drain', async () => {
-      const enrolled = await enrollAgent(cp, 'zone-raw', 'raw-1');
+      const enrolled = await stack.enroll('zone-raw', 'raw-1');
       const identity = agentCredential(enrolled.stateDir);
 
       // A valid one is applied on the session...
@@ -206,7 +186,7 @@ describe.each(backends)('agent state told on the live session (%s)', (backend) =
     }, 60_000);
 
     it('CredentialStored: empty, or a credential the agent was never sent', async () => {
-      const enrolled = await enrollAgent(cp, 'zone-raw', 'raw-2');
+      const enrolled = await stack.enroll('zone-raw', 'raw-2');
       const identity = agentCredential(enrolled.stateDir);
       await api.expect(202, 'POST', `/v1/agents/${identity.agentId}/rotate-credential`);
 
@@ -240,7 +220,7 @@ describe.each(backends)('agent state told on the live session (%s)', (backend) =
     }, 60_000);
 
     it('AgentState frames count against the frame budget like any other', async () => {
-      const enrolled = await enrollAgent(cp, 'zone-raw', 'raw-3');
+      const enrolled = await stack.enroll('zone-raw', 'raw-3');
       const identity = agentCredential(enrolled.stateDir);
       const raw = await RawAgent.connect(cp, identity);
       for (let i = 0; i < FRAME_BURST * 10; i++) raw.send({ agentState: { draining: i % 2 === 0 } });

@@ -10,42 +10,27 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { formattedCli } from '@cairn/test-harness/cli';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import { backends } from '@cairn/test-harness/databases';
 import { treeDigest } from '@cairn/test-harness/files';
-import {
-  runAgentCommand,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { runAgentCommand, type ControlPlaneProc } from '@cairn/test-harness/processes';
 import { hasRestic } from '@cairn/test-harness/restic';
+import { withStack } from '@cairn/test-harness/stack';
 
 const PASSWORD = 'e2e-journey-password-8e0f';
 
 describe.runIf(hasRestic).each(backends)('the first hour through the cairn CLI, with restic (%s)', (backend) => {
-  let db: TestDatabase;
+  const stack = withStack(backend);
   let cp: ControlPlaneProc;
-  const agents: Proc[] = [];
-  const work = tempDir('cli-journey');
+  const work = stack.tempDir('cli-journey');
   /** Each tenant's files live below its own directory; the agent allows a task only its tenant's. */
   const tenants = path.join(work, 'tenants');
   const config = path.join(work, 'cli', 'config.yaml');
 
-  beforeAll(async () => {
+  beforeAll(() => {
     fs.mkdirSync(tenants);
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-  });
-
-  afterAll(async () => {
-    for (const agent of agents) await agent.stop();
-    await cp?.proc.stop();
-    await db?.drop();
-    fs.rmSync(work, { recursive: true, force: true });
+    cp = stack.cp;
   });
 
   it.each(['json', 'yaml'] as const)(
@@ -74,18 +59,16 @@ describe.runIf(hasRestic).each(backends)('the first hour through the cairn CLI, 
 
       // An agent for the zone, enrolled with a one-time token; a task reaches only its tenant's directory.
       const enrollment = await ok(['enrollment', 'create', ...inZone, ...sp]);
-      const stateDir = tempDir('journey-agent');
+      const stateDir = stack.tempDir('journey-agent');
       const enrolled = await runAgentCommand([
         ...['enroll', '--server', cp.url, '--token', enrollment.token],
         ...['--state-dir', stateDir, '--name', `host-${format}`],
       ]);
       expect(enrolled.exitCode, enrolled.stderr.join('\n')).toBe(0);
-      agents.push(
-        await startAgent(stateDir, {
-          plugins: '@cairn/plugin-restic',
-          args: ['--roots', path.join(tenants, '{tenant}')],
-        }),
-      );
+      await stack.runAgent(stateDir, {
+        plugins: '@cairn/plugin-restic',
+        args: ['--roots', path.join(tenants, '{tenant}')],
+      });
       const agent = (await ok(['agent', 'list', ...sp])).items.find(
         (a: { name: string }) => a.name === `host-${format}`,
       );

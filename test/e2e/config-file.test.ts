@@ -4,16 +4,9 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  ADMIN_TOKEN,
-  enrollAgent,
-  Proc,
-  root,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-} from '@cairn/test-harness/processes';
+import { backends } from '@cairn/test-harness/databases';
+import { Proc, root, tempDir } from '@cairn/test-harness/processes';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 const CP_BIN = path.join(root, 'packages/control-plane/dist/main.js');
@@ -55,19 +48,9 @@ function writeToml(file: string, lines: string[], mode = 0o600): string {
 const q = (s: string) => JSON.stringify(s);
 
 describe.each(backends)('the control plane from a config file (%s)', (backend) => {
-  let db: TestDatabase;
-  let dir: string;
-  const procs: Proc[] = [];
-
-  beforeAll(async () => {
-    db = await freshDatabase(backend);
-    dir = tempDir('config-cp');
-  });
-  afterAll(async () => {
-    for (const p of procs) await p.stop();
-    await db?.drop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  // The database only: each test starts its own control plane from a config file.
+  const stack = withStack(backend, { replicas: 0 });
+  const dir = stack.tempDir('config-cp');
 
   /** A control plane's config file: its own port, data directory and token, and the test's database. */
   async function configFile(name: string) {
@@ -80,7 +63,7 @@ describe.each(backends)('the control plane from a config file (%s)', (backend) =
       'host = "127.0.0.1"',
       `data_dir = ${q(dataDir)}`,
       // SQLite: the default, cairn.db in data_dir; MySQL: the test's database.
-      ...(backend === 'mysql' ? [`database_url = ${q(db.url)}`] : []),
+      ...(backend === 'mysql' ? [`database_url = ${q(stack.db.url)}`] : []),
       `admin_token = ${q(token)}`,
       'heartbeat_ms = 500',
       'task_lease_ms = 15000',
@@ -92,7 +75,7 @@ describe.each(backends)('the control plane from a config file (%s)', (backend) =
   }
 
   async function listening(proc: Proc): Promise<Record<string, unknown>> {
-    procs.push(proc);
+    stack.onTeardown(() => proc.stop());
     return proc.waitForLog((l) => l['msg'] === 'control plane listening', 'control plane to listen');
   }
 
@@ -103,7 +86,7 @@ describe.each(backends)('the control plane from a config file (%s)', (backend) =
     const tenants = await new Api(`http://127.0.0.1:${port}`, token).call('GET', '/v1/tenants');
     expect(tenants.status).toBe(200);
     if (backend === 'sqlite') expect(fs.existsSync(path.join(dataDir, 'cairn.db'))).toBe(true);
-    else expect(line['database']).toBe(db.url.replace(/\/\/[^@]*@/, '//***@'));
+    else expect(line['database']).toBe(stack.db.url.replace(/\/\/[^@]*@/, '//***@'));
   });
 
   it('lets the environment win over the file (CAIRN_CONFIG names the file)', async () => {
@@ -117,6 +100,7 @@ describe.each(backends)('the control plane from a config file (%s)', (backend) =
 });
 
 describe('a control plane with a bad config file does not start', () => {
+  // No stack: the control plane must fail on its file before it opens any database.
   let dir: string;
   beforeAll(() => (dir = tempDir('config-bad-cp')));
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -179,21 +163,18 @@ describe('a control plane with a bad config file does not start', () => {
 });
 
 describe.each(backends)('the agent from a config file (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
+  // The agent restarts several times here: no pacing of its reconnects.
+  const stack = withStack(backend, { env: { CAIRN_AGENT_RECONNECT_MS: '0' } });
+  const dir = stack.tempDir('config-agent');
   let api: Api;
-  let dir: string;
   let agentId: string;
   let stateDir: string;
   let file: string;
 
   beforeAll(async () => {
-    db = await freshDatabase(backend);
-    dir = tempDir('config-agent');
-    // The agent restarts several times here: no pacing of its reconnects.
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir, env: { CAIRN_AGENT_RECONNECT_MS: '0' } });
-    api = new Api(cp.url, ADMIN_TOKEN);
-    ({ agentId, stateDir } = await enrollAgent(cp, 'zone-a', 'from-file'));
+    api = stack.admin;
+    ({ agentId, stateDir } = await stack.enroll('zone-a', 'from-file'));
+    stack.onTeardown(() => fs.rmSync(stateDir, { recursive: true, force: true }));
     file = writeToml(path.join(dir, 'agent.toml'), [
       `state_dir = ${q(stateDir)}`,
       'plugins = ["@cairn/plugin-dummy"]',
@@ -201,12 +182,6 @@ describe.each(backends)('the agent from a config file (%s)', (backend) => {
       'shutdown_grace = "5s"',
       'log_level = "info"',
     ]);
-  });
-  afterAll(async () => {
-    await cp?.proc.stop();
-    await db?.drop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-    if (stateDir) fs.rmSync(stateDir, { recursive: true, force: true });
   });
 
   /** Runs the agent until the control plane shows it connected with `slots`; returns its start line. */
@@ -260,6 +235,7 @@ describe.each(backends)('the agent from a config file (%s)', (backend) => {
 });
 
 describe('an agent with a bad config file does not start', () => {
+  // No stack: the agent must fail on its file before it reaches any control plane.
   let dir: string;
   beforeAll(() => (dir = tempDir('config-bad-agent')));
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

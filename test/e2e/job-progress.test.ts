@@ -1,14 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
+import { backends } from '@cairn/test-harness/databases';
 import { assignOffering, protectInstance } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 interface Progress {
@@ -33,23 +27,11 @@ interface RunBody {
 const SIZE = 406_000_000;
 
 describe.each(backends)('a backup job run’s progress (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
+  const stack = withStack(backend, { agents: [{}] });
   let api: Api;
-  let agent: Proc;
 
-  beforeAll(async () => {
-    db = await freshDatabase(backend);
-    cp = await startControlPlane({ databaseUrl: db.url, dataDir: db.dataDir });
-    api = new Api(cp.url, cp.adminToken);
-    const { stateDir } = await enrollAgent(cp, 'zone-a', 'host-1');
-    agent = await startAgent(stateDir);
-  }, 60_000);
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
+  beforeAll(() => {
+    api = stack.admin;
   });
 
   it('after a cancel mid-backup says what was done of what was planned, not 100 %', async () => {

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
-import { enrollAgent, root, startAgent, tempDir, type ControlPlaneProc } from '@cairn/test-harness/processes';
+import { root, tempDir } from '@cairn/test-harness/processes';
 import { waitForTask } from '@cairn/test-harness/scenario';
 import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
@@ -18,7 +18,6 @@ describe.each(backends)('provider preflight (%s)', (backend) => {
     env: { CAIRN_PREFLIGHT_WAIT_MS: String(WAIT_MS) },
     agents: [{ name: 'checker' }],
   });
-  let cp: ControlPlaneProc;
   let admin: Api;
   let tenant: Api;
   /** A connection whose every check passes. */
@@ -41,7 +40,7 @@ describe.each(backends)('provider preflight (%s)', (backend) => {
 
   beforeAll(async () => {
     storeDir = tempDir('dummy-store');
-    ({ cp, admin } = stack);
+    ({ admin } = stack);
     const tenantId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'acme' })).id;
     const token = await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, {
       role: 'tenant-admin',
@@ -112,7 +111,7 @@ describe.each(backends)('provider preflight (%s)', (backend) => {
 
   it('answers 409 preflight_unsupported when the agents of the zone run a plugin without preflight', async () => {
     // The plugin template lists no preflight; an agent of zone-t runs it.
-    const other = await startAgent((await enrollAgent(cp, 'zone-t', 'template-host')).stateDir, {
+    const other = await stack.runAgent((await stack.enroll('zone-t', 'template-host')).stateDir, {
       plugins: path.join(root, 'packages/plugins/template'),
     });
     try {

@@ -1,7 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Api, type Reply } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
-import { enrollAgent, type ControlPlaneProc } from '@cairn/test-harness/processes';
 import { withStack } from '@cairn/test-harness/stack';
 
 interface QuotaView {
@@ -29,7 +28,6 @@ function expectQuotaExceeded(r: Reply, quota: string, limit: number, used: numbe
 
 describe.each(backends)('tenant quotas (%s)', (backend) => {
   const stack = withStack(backend);
-  let cp: ControlPlaneProc;
   let admin: Api;
   let a: Api;
   let b: Api;
@@ -78,10 +76,10 @@ describe.each(backends)('tenant quotas (%s)', (backend) => {
     });
 
   beforeAll(async () => {
-    ({ cp, admin } = stack);
+    ({ admin } = stack);
     ({ id: aId, api: a } = await tenant('quota-a'));
     ({ id: bId, api: b } = await tenant('quota-b'));
-    await enrollAgent(cp, 'zone-a', 'host-a');
+    await stack.enroll('zone-a', 'host-a');
     const provider = await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
       name: 'dummy',
       plugin: '@cairn/plugin-dummy',

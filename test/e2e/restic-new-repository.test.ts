@@ -8,20 +8,14 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
-import { clockEnv, eventsWhere, setClock } from '@cairn/test-harness/clock';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import {
-  enrollAgent,
-  startAgent,
-  startControlPlane,
-  tempDir,
-  type ControlPlaneProc,
-  type Proc,
-} from '@cairn/test-harness/processes';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
+import { eventsWhere } from '@cairn/test-harness/clock';
+import { backends } from '@cairn/test-harness/databases';
+import { tempDir } from '@cairn/test-harness/processes';
 import { hasRestic, initialiseRepository, protectPaths } from '@cairn/test-harness/restic';
 import { waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 const PASSWORD = 'e2e-new-repository-password-5d2a';
@@ -35,13 +29,20 @@ interface Drift {
 }
 
 describe.runIf(hasRestic).each(backends)('a restic connection with no repository yet (%s)', (backend) => {
-  let db: TestDatabase;
-  let cp: ControlPlaneProc;
-  let agent: Proc;
-  let agentId: string;
-  let api: Api;
   const work = tempDir('new-repository-e2e');
   const data = path.join(work, 'data');
+  // The agent's root exists before the stack starts it.
+  fs.mkdirSync(data, { recursive: true });
+  fs.writeFileSync(path.join(data, 'index.html'), '<h1>first hour</h1>\n');
+  const stack = withStack(backend, {
+    // The test clock stands still: each connection gets its one automatic sync, when it appears.
+    clockAt: '2026-06-01T00:00:30Z',
+    env: { CAIRN_SYNC_INTERVAL_S: '3600' },
+    agents: [{ name: 'restic-host', plugins: '@cairn/plugin-restic', roots: [data] }],
+  });
+  stack.onTeardown(() => fs.rmSync(work, { recursive: true, force: true }));
+  let agentId: string;
+  let api: Api;
   /** Fresh paths: nothing exists there until a preflight with initialise. */
   const repo = path.join(work, 'repos', 'first');
   const second = path.join(work, 'repos', 'second');
@@ -98,29 +99,9 @@ describe.runIf(hasRestic).each(backends)('a restic connection with no repository
     }
   }
 
-  beforeAll(async () => {
-    fs.mkdirSync(data, { recursive: true });
-    fs.writeFileSync(path.join(data, 'index.html'), '<h1>first hour</h1>\n');
-    db = await freshDatabase(backend);
-    // The test clock stands still: each connection gets its one automatic sync, when it appears.
-    const clock = path.join(tempDir('clock'), 'now');
-    setClock(clock, '2026-06-01T00:00:30Z');
-    cp = await startControlPlane({
-      databaseUrl: db.url,
-      dataDir: db.dataDir,
-      env: { ...clockEnv(clock), CAIRN_SYNC_INTERVAL_S: '3600' },
-    });
-    api = new Api(cp.url, cp.adminToken);
-    const enrolled = await enrollAgent(cp, 'zone-a', 'restic-host');
-    agentId = enrolled.agentId;
-    agent = await startAgent(enrolled.stateDir, { plugins: '@cairn/plugin-restic', args: ['--roots', data] });
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await cp?.proc.stop();
-    await db?.drop();
-    fs.rmSync(work, { recursive: true, force: true });
+  beforeAll(() => {
+    api = stack.admin;
+    agentId = stack.agent.agentId;
   });
 
   it('the preflight of a new connection says there is no repository yet, and how to make one', async () => {
