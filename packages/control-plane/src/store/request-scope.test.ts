@@ -25,6 +25,20 @@ describe.each(backends)('a request transaction (%s)', (backend) => {
     await tdb?.drop();
   });
 
+  /** A backup task of `tenantId` with nothing behind it: these tests look only at its row. */
+  const queuedBackup = (tenantId: string) => ({
+    kind: 'backup' as const,
+    tenantId,
+    instanceId: null,
+    backupId: null,
+    offeringId: null,
+    providerId: 'prv_x',
+    plugin: 'p',
+    zone: 'z',
+    pinnedAgentId: null,
+    priority: 0,
+    params: {},
+  });
   const names = async () => (await store.db.selectFrom('tenants').select('name').execute()).map((r) => r.name);
 
   it('rolls back every write of every repository when the request does not commit', async () => {
@@ -32,19 +46,7 @@ describe.each(backends)('a request transaction (%s)', (backend) => {
     const committed = await inRequestTransaction(store.db, async () => {
       const t = await tenants.create('rolled-back');
       // A repository that opens its own transaction joins the request's instead.
-      await tasks.create({
-        kind: 'backup',
-        tenantId: t.id,
-        instanceId: null,
-        backupId: null,
-        offeringId: null,
-        providerId: 'prv_x',
-        plugin: 'p',
-        zone: 'z',
-        pinnedAgentId: null,
-        priority: 0,
-        params: {},
-      });
+      await tasks.create(queuedBackup(t.id));
       afterCommit(() => woken.push('dispatcher'));
       return false;
     });
@@ -90,19 +92,7 @@ describe.each(backends)('a request transaction (%s)', (backend) => {
     'cancels a task the dispatcher took after the request first read it, instead of spinning on its snapshot',
     async () => {
       const t = await tenants.create('cancel-race');
-      const task = await tasks.create({
-        kind: 'backup',
-        tenantId: t.id,
-        instanceId: null,
-        backupId: null,
-        offeringId: null,
-        providerId: 'prv_x',
-        plugin: 'p',
-        zone: 'z',
-        pinnedAgentId: null,
-        priority: 0,
-        params: {},
-      });
+      const task = await tasks.create(queuedBackup(t.id));
       let answer: { state: string; cancelRequested: number } | undefined;
       const cancel = inRequestTransaction(store.db, async () => {
         // The request's first read fixes its snapshot: the task is queued in it.
