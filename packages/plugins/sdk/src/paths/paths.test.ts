@@ -145,7 +145,14 @@ describe('placeRestored and removeStaging as a user that is not root', () => {
   // Root writes into any directory, so only another user shows what a read-only directory of a
   // restore point does to a move out of staging; agents should not run as root.
   const NOBODY = 65534;
-  const canDrop = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
+  const repo = path.resolve(import.meta.dirname, '../../../..');
+  const asNobody = ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups'];
+  // Root, setpriv, and a checkout that user may read (one cloned into a private 0700 directory,
+  // as `mktemp -d` makes, is not: its child could not even load this package).
+  const canDrop =
+    process.getuid?.() === 0 &&
+    spawnSync('setpriv', ['--version']).status === 0 &&
+    spawnSync('setpriv', [...asNobody, 'test', '-x', repo]).status === 0;
   const script = `
     import fs from 'node:fs/promises';
     import path from 'node:path';
@@ -178,17 +185,12 @@ describe('placeRestored and removeStaging as a user that is not root', () => {
     async () => {
       const work = await mkdtemp(path.join(os.tmpdir(), 'host-paths-nobody-'));
       await chown(work, NOBODY, NOBODY);
-      const repo = path.resolve(import.meta.dirname, '../../../..');
-      const run = spawnSync(
-        'setpriv',
-        [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, '--import', 'tsx'],
-        {
-          cwd: repo,
-          input: script,
-          encoding: 'utf8',
-          env: { ...process.env, WORK: work, SDK_HOST_PATHS: path.join(import.meta.dirname, 'index.ts') },
-        },
-      );
+      const run = spawnSync('setpriv', [...asNobody, process.execPath, '--import', 'tsx'], {
+        cwd: repo,
+        input: script,
+        encoding: 'utf8',
+        env: { ...process.env, WORK: work, SDK_HOST_PATHS: path.join(import.meta.dirname, 'index.ts') },
+      });
       await rm(work, { recursive: true, force: true });
       expect(run.stderr).toBe('');
       expect(JSON.parse(run.stdout)).toEqual({
