@@ -115,10 +115,11 @@ const zones = [
   ),
   zone(
     `${agent}/{spool,state}/**`,
-    [`${agent}/spool/**`, `${agent}/state/**`],
-    'spool/ and state/ keep files on disk: they import only each other.',
+    [`${agent}/spool/**`, `${agent}/state/**`, `${agent}/clock.{ts,js}`],
+    'spool/ and state/ keep files on disk: they import only each other and the clock (clock.ts).',
     `${agent}/**`,
   ),
+  zone(`${agent}/clock.ts`, [], "clock.ts is a leaf: it imports nothing of the agent's.", `${agent}/**`),
 ];
 
 export default tseslint.config(

@@ -3,9 +3,12 @@ import path from 'node:path';
 import { definePlugin, SDK_API_VERSION } from '@cairn/plugin-sdk';
 import { inspectPlugin, loadPlugin } from '@cairn/plugin-sdk/host';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { systemClock } from './clock.js';
 import { AGENT_PACKAGES } from './plugins.js';
 import { readCredential } from './state/credential.js';
 import { readDrain, readServerDrain, writeDrain } from './state/drain.js';
+import { TaskJournal } from './state/journal.js';
+import { readStatus } from './state/status.js';
 import { enrollForTest, startTestAgent, type TestAgent } from './testing/agents.js';
 import { FakeControlPlane } from './testing/fake-control-plane.js';
 import { tempDir, waitFor } from './testing/wait.js';
@@ -86,6 +89,23 @@ describe('agent session', () => {
     expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
     // Every report was acknowledged, so nothing is left in the spool.
     await waitFor(() => spoolFiles().length === 0, 'the spool to empty after the acks');
+  });
+
+  it('reads the time from the clock it is given: reports, journal and status file', async () => {
+    const at = Date.parse('2031-05-06T07:08:09Z');
+    await start({ clock: { now: () => at } });
+    await cp.waitForSession(0);
+    cp.send(dummyBackup('tsk_clock', { durationMs: 50 }));
+    await cp.waitForReport('tsk_clock', 'result');
+    const reports = cp.reportsFor('tsk_clock');
+    expect(reports.length).toBeGreaterThanOrEqual(3);
+    for (const r of reports) expect((r.frame[r.kind] as { atMs?: number }).atMs, r.kind).toBe(at);
+    await waitFor(() => TaskJournal.read(dir).get('tsk_clock')?.state === 'finished', 'the journal to end the task');
+    expect(TaskJournal.read(dir).get('tsk_clock')).toMatchObject({ startedAt: at, endedAt: at });
+    expect(readStatus(dir)).toMatchObject({
+      startedAt: '2031-05-06T07:08:09.000Z',
+      connectedAt: '2031-05-06T07:08:09.000Z',
+    });
   });
 
   it('delivers the cancel to the plugin and ends the task CANCELLED', async () => {
@@ -217,7 +237,7 @@ describe('agent session', () => {
   it('refuses backups while drained locally, runs restores, and reconnects to report the drain to a control plane without AgentState', async () => {
     await start();
     await cp.waitForSession(0);
-    writeDrain(dir, { enabled: true, message: 'disk swap until 18:00', source: 'local' });
+    writeDrain(dir, { enabled: true, message: 'disk swap until 18:00', source: 'local' }, systemClock);
     const second = await cp.waitForSession(1);
     expect(second.hello).toMatchObject({ draining: true, drainMessage: 'disk swap until 18:00' });
     expect(cp.sessions[0]?.closeCode).toBe(4001);
@@ -294,7 +314,7 @@ describe('agent session', () => {
   });
 
   it('a control plane lifting its drain leaves the operator drain in force', async () => {
-    writeDrain(dir, { enabled: true, message: 'host patching', source: 'local' });
+    writeDrain(dir, { enabled: true, message: 'host patching', source: 'local' }, systemClock);
     await start();
     const session = await cp.waitForSession(0);
     expect(session.hello).toMatchObject({ draining: true, drainMessage: 'host patching' });
@@ -308,7 +328,7 @@ describe('agent session', () => {
       reasonCode: 'DRAINING',
       message: 'host patching',
     });
-    writeDrain(dir, { enabled: false, message: '', source: 'local' });
+    writeDrain(dir, { enabled: false, message: '', source: 'local' }, systemClock);
     const next = await cp.waitForSession(1);
     expect(next.hello).toMatchObject({ draining: false });
     cp.send(dummyBackup('tsk_free', { durationMs: 0 }));
@@ -449,9 +469,9 @@ describe('state reported on the live session (the welcome says accepts_agent_sta
   it('a local drain and undrain go out as AgentState frames, without a new session', async () => {
     await start();
     const session = await cp.waitForSession(0);
-    writeDrain(dir, { enabled: true, message: 'disk swap until 18:00', source: 'local' });
+    writeDrain(dir, { enabled: true, message: 'disk swap until 18:00', source: 'local' }, systemClock);
     await waitFor(() => states(0).length === 1 || undefined, 'the drain to be reported');
-    writeDrain(dir, { enabled: false, message: '', source: 'local' });
+    writeDrain(dir, { enabled: false, message: '', source: 'local' }, systemClock);
     await waitFor(() => states(0).length === 2 || undefined, 'the undrain to be reported');
     expect(states(0)).toMatchObject([
       { draining: true, drainMessage: 'disk swap until 18:00', shuttingDown: false },

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import type { PluginIsolation, PluginRegistry } from '@cairn/plugin-sdk/host';
 import { FailureCodes } from '@cairn/proto/vocabulary';
+import type { Clock } from './clock.js';
 import type { Logger } from './logger.js';
 import { Executor, JOURNAL_RETENTION_MS } from './executor/executor.js';
 import { AgentConnection, type ServerFrame, type Welcome } from './session/connection.js';
@@ -22,6 +23,11 @@ export interface AgentOptions {
   /** Running backups are aborted after being cut off from the control plane this long. */
   disconnectAbortMs: number;
   taskTimeoutMs: number;
+  /**
+   * The agent's one clock: its parts stamp reports, the journal and its files with it and keep
+   * their deadlines by it (`systemClock` in production).
+   */
+  clock: Clock;
   /** Where plugin code runs (default: a worker thread per operation). */
   pluginIsolation?: PluginIsolation;
   /** How long a cancelled or timed-out plugin may take to wind down (default 5 s). */
@@ -60,7 +66,7 @@ export interface ShutdownOutcome {
  * control plane, wired together. `main.ts` builds one per process; tests build them in-process.
  *
  * @example
- * const agent = new Agent({ stateDir, credential, plugins, slots: 2, disconnectAbortMs: 600_000, taskTimeoutMs: 6 * 3600_000, log });
+ * const agent = new Agent({ stateDir, credential, plugins, slots: 2, disconnectAbortMs: 600_000, taskTimeoutMs: 6 * 3600_000, clock: systemClock, log });
  * agent.start();
  * // ...
  * await agent.stop();
@@ -75,6 +81,7 @@ export class Agent {
   readonly connection: AgentConnection;
   private readonly outbox: ReportOutbox;
   private readonly log: Logger;
+  private readonly clock: Clock;
   /** The operator's drain and the shutdown as the control plane last heard them from us. */
   private reported: ReportedState | undefined;
   /** The session's control plane takes AgentState and CredentialStored frames (its welcome said so). */
@@ -93,14 +100,17 @@ export class Agent {
   constructor(private readonly opts: AgentOptions) {
     this.credential = opts.credential;
     this.log = opts.log.child({ agentId: opts.credential.agentId });
+    const { clock } = opts;
+    this.clock = clock;
     this.spool = Spool.open(opts.stateDir, {
+      clock,
       onDamaged: (file, err) => this.log.error({ file, err: err.message }, 'damaged spool record moved aside'),
     });
     this.journal = TaskJournal.open(opts.stateDir, (file, err) =>
       this.log.error({ file, err: err.message }, 'damaged task journal entry skipped'),
     );
-    this.drain = new DrainState(opts.stateDir);
-    this.status = new StatusFile(opts.stateDir, opts.server ?? opts.credential.server);
+    this.drain = new DrainState(opts.stateDir, clock);
+    this.status = new StatusFile(opts.stateDir, opts.server ?? opts.credential.server, clock);
     this.executor = new Executor({
       spool: this.spool,
       journal: this.journal,
@@ -110,11 +120,12 @@ export class Agent {
       taskTimeoutMs: opts.taskTimeoutMs,
       roots: opts.roots ?? [],
       stateDir: opts.stateDir,
+      clock,
       ...(opts.pluginIsolation === undefined ? {} : { pluginIsolation: opts.pluginIsolation }),
       ...(opts.abortGraceMs === undefined ? {} : { abortGraceMs: opts.abortGraceMs }),
       log: this.log,
     });
-    this.outbox = new ReportOutbox((body) => this.connection.send(body), {
+    this.outbox = new ReportOutbox((body) => this.connection.send(body), clock, {
       cut: (record, limit) =>
         this.log.warn(
           { seq: record.seq, kind: record.kind, taskId: record.body.taskId, maxFrameBytes: limit },
@@ -129,6 +140,7 @@ export class Agent {
       server: opts.server ?? opts.credential.server,
       credential: opts.credential.credential,
       ...(opts.credential.serverTrust ? { trust: opts.credential.serverTrust } : {}),
+      clock,
       log: this.log,
       ...(opts.backoff ? { backoff: opts.backoff } : {}),
       ...(opts.maxFrameBytes ? { maxFrameBytes: opts.maxFrameBytes } : {}),
@@ -153,7 +165,7 @@ export class Agent {
     // spool and go out, in seq order, after the next welcome.
     this.unsubscribe = this.spool.onAppend((record) => this.outbox.push(record));
     this.drain.watch((record) => this.onLocalDrainChange(record), this.opts.drainPollMs);
-    this.pruneTimer = setInterval(() => this.journal.prune(JOURNAL_RETENTION_MS, Date.now()), 60 * 60_000);
+    this.pruneTimer = setInterval(() => this.journal.prune(JOURNAL_RETENTION_MS, this.clock.now()), 60 * 60_000);
     this.pruneTimer.unref();
     this.recordStatus(() => this.status.started());
     this.connection.start();
@@ -167,7 +179,7 @@ export class Agent {
     this.executor.refuseNew();
     this.interruptRunning('the agent stopped while the task was running');
     await this.executor.settled();
-    await this.close(Date.now() + (options.graceMs ?? 2_000));
+    await this.close(this.clock.now() + (options.graceMs ?? 2_000));
   }
 
   /**
@@ -181,7 +193,7 @@ export class Agent {
    * start.
    */
   async shutdown(options: { graceMs: number }): Promise<ShutdownOutcome> {
-    const graceEnds = Date.now() + options.graceMs;
+    const graceEnds = this.clock.now() + options.graceMs;
     this.executor.refuseNew();
     this.log.info(
       { running: this.executor.busy, graceMs: options.graceMs },
@@ -207,7 +219,7 @@ export class Agent {
         this.log.warn({ interrupted, why: how }, 'running tasks interrupted by the shutdown (AGENT_INTERRUPTED)');
       await this.executor.settled();
     }
-    const flushUntil = how === 'finished' ? graceEnds : Date.now() + FLUSH_AFTER_INTERRUPT_MS;
+    const flushUntil = how === 'finished' ? graceEnds : this.clock.now() + FLUSH_AFTER_INTERRUPT_MS;
     await this.close(flushUntil);
     return { interrupted, unacknowledged: this.spool.size };
   }
@@ -232,7 +244,7 @@ export class Agent {
     clearInterval(this.pruneTimer);
     clearTimeout(this.disconnectTimer);
     this.flushing = true;
-    while (this.spool.size > 0 && Date.now() < flushUntil && !this.flushCut) {
+    while (this.spool.size > 0 && this.clock.now() < flushUntil && !this.flushCut) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const left = this.spool.size;

@@ -3,14 +3,15 @@
  * plugins through `@cairn/plugin-sdk/host` (loader, registry, guard, worker threads).
  *
  * @example
- * import { AGENT_PACKAGES, Agent, readCredential, createLogger } from '@cairn/agent';
+ * import { AGENT_PACKAGES, Agent, readCredential, createLogger, systemClock } from '@cairn/agent';
  * import { loadPlugins, PluginRegistry } from '@cairn/plugin-sdk/host';
  * const { plugins } = await loadPlugins(['@cairn/plugin-dummy'], { fallback: AGENT_PACKAGES });
  * const agent = new Agent({ stateDir, credential: readCredential(stateDir)!, plugins: new PluginRegistry(plugins),
- *   slots: 2, disconnectAbortMs: 600_000, taskTimeoutMs: 21_600_000, log: createLogger('info') });
+ *   slots: 2, disconnectAbortMs: 600_000, taskTimeoutMs: 21_600_000, clock: systemClock, log: createLogger('info') });
  * agent.start();
  */
 export { Agent, type AgentOptions } from './agent.js';
+export { systemClock, type Clock } from './clock.js';
 export { parseRunConfig, RUN_DEFAULTS, RUN_ENV, type RunConfig, type RunFlags } from './config.js';
 export { enroll, EnrollError, type EnrollOptions } from './enroll.js';
 export { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './logger.js';
@@ -28,7 +29,7 @@ export {
   type ServerFrame,
 } from './session/connection.js';
 export { buildHello, checkServerFrame, CloseCodes, type FrameVerdict, type HelloFacts } from './session/handshake.js';
-export { Heartbeat, peerSilent, SILENCE_INTERVALS } from './session/heartbeat.js';
+export { Heartbeat, peerSilent, SILENCE_INTERVALS, type HeartbeatOptions } from './session/heartbeat.js';
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './session/reconnect.js';
 export { agentSocketUrl, AGENT_SOCKET_PATH } from './session/url.js';
 

@@ -11,6 +11,7 @@
 import { loadPlugins, PluginRegistry } from '@cairn/plugin-sdk/host';
 import { Command, CommanderError, Option } from 'commander';
 import { Agent } from './agent.js';
+import { systemClock, type Clock } from './clock.js';
 import {
   CONFIG_ENV,
   parseRunConfig,
@@ -27,6 +28,9 @@ import { credentialPath, readCredential, type AgentCredential } from './state/cr
 import { DEFAULT_DRAIN_MESSAGE, drainPath, writeDrain } from './state/drain.js';
 import { formatStatus, statusReport } from './status-report.js';
 import { AGENT_VERSION } from './version.js';
+
+/** The one clock of this process: the agent it runs and the drain files it writes read the time here. */
+const clock: Clock = systemClock;
 
 /** The exit code of an error the agent did not expect (sysexits.h EX_SOFTWARE). */
 const EXIT_AGENT_BUG = 70;
@@ -150,6 +154,7 @@ async function runCommand(flags: RunFlags & { config?: string }): Promise<void> 
     pluginIsolation: config.pluginIsolation,
     maxFrameBytes: config.maxFrameBytes,
     roots: config.roots,
+    clock,
     log,
     ...(config.server ? { server: config.server } : {}),
   });
@@ -293,7 +298,7 @@ function buildProgram(): Command {
     .action((opts: { stateDir?: string; config?: string; message?: string }) => {
       const stateDir = stateDirOf('drain', opts);
       requireCredential('drain', stateDir);
-      const record = writeDrain(stateDir, { enabled: true, message: opts.message ?? '', source: 'local' });
+      const record = writeDrain(stateDir, { enabled: true, message: opts.message ?? '', source: 'local' }, clock);
       process.stdout.write(`agent drained: ${record.message || DEFAULT_DRAIN_MESSAGE} (${drainPath(stateDir)})\n`);
     });
 
@@ -305,7 +310,7 @@ function buildProgram(): Command {
     .action((opts: { stateDir?: string; config?: string }) => {
       const stateDir = stateDirOf('undrain', opts);
       requireCredential('undrain', stateDir);
-      writeDrain(stateDir, { enabled: false, message: '', source: 'local' });
+      writeDrain(stateDir, { enabled: false, message: '', source: 'local' }, clock);
       process.stdout.write(`agent undrained (${drainPath(stateDir)})\n`);
     });
 

@@ -8,6 +8,7 @@ import {
 } from '@cairn/plugin-sdk/host';
 import { FailureCodes } from '@cairn/proto/vocabulary';
 import type { wire } from '@cairn/proto';
+import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Spool } from '../spool/spool.js';
 import { drainMessage, type DrainState } from '../state/drain.js';
@@ -33,6 +34,8 @@ export interface ExecutorOptions {
   roots: readonly string[];
   /** The agent's state directory: never backed up nor restored into. */
   stateDir: string;
+  /** Stamps the journal and every report; times each task. */
+  clock: Clock;
   log: Logger;
 }
 
@@ -55,7 +58,7 @@ const key = (taskId: string, attempt: number) => `${taskId}#${attempt}`;
  * session: a task's failure is a spooled result.
  *
  * @example
- * const executor = new Executor({ spool, journal, plugins, drain, slots: 2, taskTimeoutMs, log });
+ * const executor = new Executor({ spool, journal, plugins, drain, slots: 2, taskTimeoutMs, roots, stateDir, clock, log });
  * executor.recoverInterrupted();
  * executor.assign(frame.assign);
  */
@@ -79,7 +82,7 @@ export class Executor {
    * AGENT_INTERRUPTED result so the control plane never waits for it forever. Run once, before
    * any assignment.
    */
-  recoverInterrupted(now = Date.now()): number {
+  recoverInterrupted(now = this.opts.clock.now()): number {
     const { journal, spool, log } = this.opts;
     let ended = 0;
     for (const entry of journal.running()) {
@@ -110,7 +113,7 @@ export class Executor {
 
   /** Handles one TaskAssign frame; returns what was decided (for logs and tests). */
   assign(frame: wire.ITaskAssign): AssignDecision {
-    const { journal, plugins, drain, spool, log } = this.opts;
+    const { journal, plugins, drain, spool, clock, log } = this.opts;
     const taskId = frame.taskId ?? '';
     const attempt = frame.attempt ?? 0;
     const pluginName = frame.plugin ?? '';
@@ -144,10 +147,11 @@ export class Executor {
         tlog.info({ why: decision.why }, 'assignment ignored');
         break;
       case 're-acknowledge':
-        spool.append('accepted', { taskId, attempt, atMs: Date.now() });
+        spool.append('accepted', { taskId, attempt, atMs: clock.now() });
         tlog.info('assignment re-acknowledged; the attempt is already running');
         break;
-      case 'reject':
+      case 'reject': {
+        const at = clock.now();
         // Journaled so that the same attempt, sent again, is not accepted after being rejected.
         journal.record({
           taskId,
@@ -155,18 +159,19 @@ export class Executor {
           operation: frame.operation ?? '',
           plugin: pluginName,
           state: 'rejected',
-          startedAt: Date.now(),
-          endedAt: Date.now(),
+          startedAt: at,
+          endedAt: at,
         });
         spool.append('rejected', {
           taskId,
           attempt,
           reasonCode: decision.reasonCode,
           message: decision.message,
-          atMs: Date.now(),
+          atMs: at,
         });
         tlog.info({ reasonCode: decision.reasonCode, reason: decision.message }, 'assignment rejected');
         break;
+      }
       case 'run':
         this.start(taskId, attempt, pluginName, decision, host, tlog);
         break;
@@ -237,10 +242,10 @@ export class Executor {
     host: HostAccess,
     log: Logger,
   ): void {
-    const { journal, spool, plugins } = this.opts;
+    const { journal, spool, plugins, clock } = this.opts;
     const plugin = plugins.get(pluginName);
     if (!plugin) return; // decideAssign saw it loaded; the registry never changes
-    const startedAt = Date.now();
+    const startedAt = clock.now();
     // Journal first: if the process dies from here on, the restart reports AGENT_INTERRUPTED.
     journal.record({
       taskId,
@@ -269,13 +274,14 @@ export class Executor {
         ...(this.opts.pluginIsolation === undefined ? {} : { isolation: this.opts.pluginIsolation }),
         ...(this.opts.abortGraceMs === undefined ? {} : { abortGraceMs: this.opts.abortGraceMs }),
         context: (signal) => {
-          const made = createTaskContext(
-            { taskId, attempt },
+          const made = createTaskContext({
+            task: { taskId, attempt },
             signal,
             host,
             spool,
-            log.child({ plugin: plugin.manifest.name }),
-          );
+            clock,
+            log: log.child({ plugin: plugin.manifest.name }),
+          });
           ctx.close = made.close;
           return made.context;
         },
@@ -285,12 +291,13 @@ export class Executor {
         resultOutcome(decision.operation, outcome, decision.params['mode'], decision.connection.credentials),
       );
       // Result before journal: a crash in between is caught by recoverInterrupted's hasResult.
-      spool.append('result', { taskId, attempt, ...result, atMs: Date.now() });
-      journal.finish(taskId, attempt, Date.now());
-      if ('ok' in result) log.info({ durationMs: Date.now() - startedAt }, 'task succeeded');
+      const endedAt = clock.now();
+      spool.append('result', { taskId, attempt, ...result, atMs: endedAt });
+      journal.finish(taskId, attempt, endedAt);
+      if ('ok' in result) log.info({ durationMs: endedAt - startedAt }, 'task succeeded');
       else
         log.warn(
-          { code: result.error.code, error: result.error.message, durationMs: Date.now() - startedAt },
+          { code: result.error.code, error: result.error.message, durationMs: endedAt - startedAt },
           'task failed',
         );
     };

@@ -1,5 +1,6 @@
 import type { HostAccess, PluginLogger, ProgressReport, TaskContext, TaskEvent } from '@cairn/plugin-sdk';
 import { normalizeEvent, normalizeProgress } from '@cairn/plugin-sdk/host';
+import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Spool } from '../spool/spool.js';
 
@@ -24,19 +25,24 @@ export interface ClosableContext {
   close(): void;
 }
 
+/** What a task context is built from. */
+export interface TaskContextParts {
+  task: { taskId: string; attempt: number };
+  signal: AbortSignal;
+  host: HostAccess;
+  spool: Spool;
+  /** Stamps the reports (`atMs`). */
+  clock: Clock;
+  log: Logger;
+}
+
 /**
  * Builds the context an operation receives. `progress()` and `event()` spool a report at once
  * (the session sends it from the spool); after `close()`, when the task has ended, they do
  * nothing, so a plugin that keeps going after a cancel or timeout cannot report on a finished
  * attempt.
  */
-export function createTaskContext(
-  task: { taskId: string; attempt: number },
-  signal: AbortSignal,
-  host: HostAccess,
-  spool: Spool,
-  log: Logger,
-): ClosableContext {
+export function createTaskContext({ task, signal, host, spool, clock, log }: TaskContextParts): ClosableContext {
   let closed = false;
   const { taskId, attempt } = task;
   const context: TaskContext = {
@@ -52,7 +58,7 @@ export function createTaskContext(
           taskId,
           attempt,
           ...normalizeProgress(report),
-          atMs: Date.now(),
+          atMs: clock.now(),
         });
       } catch (err) {
         log.warn({ err }, 'progress report dropped');
@@ -65,7 +71,7 @@ export function createTaskContext(
           taskId,
           attempt,
           ...normalizeEvent(event),
-          atMs: Date.now(),
+          atMs: clock.now(),
         });
       } catch (err) {
         log.warn({ err }, 'task event dropped');

@@ -9,6 +9,7 @@ import {
 } from '@cairn/proto';
 import type { createConnection } from 'node:net';
 import WebSocket from 'ws';
+import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import { checkServerFrame, CloseCodes, heartbeatInterval, sendLimit } from './handshake.js';
 import { Heartbeat } from './heartbeat.js';
@@ -39,6 +40,8 @@ export interface ConnectionOptions {
   server: string;
   credential: string;
   handlers: ConnectionHandlers;
+  /** The agent's clock: heartbeat times, the peer's silence, a 429's Retry-After date. */
+  clock: Clock;
   log: Logger;
   maxFrameBytes?: number;
   /** How long to wait for the welcome after the hello. */
@@ -73,9 +76,9 @@ function closeReason(reason: string): string {
  * 1009) and count as a disconnection, never as a crash.
  *
  * @example
- * const conn = new AgentConnection({ server, credential, handlers, log });
+ * const conn = new AgentConnection({ server, credential, handlers, clock, log });
  * conn.start();
- * conn.send({ accepted: { spoolSeq: 7, taskId, attempt, atMs: Date.now() } });
+ * conn.send({ accepted: { spoolSeq: 7, taskId, attempt, atMs: clock.now() } });
  */
 export class AgentConnection {
   private ws: WebSocket | undefined;
@@ -166,7 +169,7 @@ export class AgentConnection {
       this.refused = true;
       if (status === 429) {
         // Reconnecting too often (the control plane paces sessions per agent): wait as asked.
-        this.retryAfterMs = parseRetryAfter(res.headers['retry-after'], Date.now()) ?? 1000;
+        this.retryAfterMs = parseRetryAfter(res.headers['retry-after'], this.opts.clock.now()) ?? 1000;
         this.opts.log.warn(
           { status, url: this.url, retryAfterMs: this.retryAfterMs },
           'the control plane asks the agent to reconnect later (HTTP 429)',
@@ -247,17 +250,19 @@ export class AgentConnection {
     this.welcomed = true;
     this.failures = 0;
     const intervalMs = heartbeatInterval(welcome);
-    this.heartbeat = new Heartbeat(
+    const { clock } = this.opts;
+    this.heartbeat = new Heartbeat({
       intervalMs,
-      () => this.send({ heartbeat: { sentAtMs: Date.now(), running: this.opts.handlers.runningCount() } }),
-      (silentMs) => {
+      clock,
+      beat: () => this.send({ heartbeat: { sentAtMs: clock.now(), running: this.opts.handlers.runningCount() } }),
+      silent: (silentMs) => {
         this.opts.log.warn(
           { silentMs, heartbeatIntervalMs: intervalMs },
           'the control plane stopped answering heartbeats; reconnecting',
         );
         this.ws?.terminate();
       },
-    );
+    });
     this.heartbeat.start();
     this.opts.handlers.ready({
       sessionId: welcome.sessionId ?? '',

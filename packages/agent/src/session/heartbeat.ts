@@ -1,3 +1,5 @@
+import type { Clock } from '../clock.js';
+
 /** The control plane counts as gone after this many heartbeat intervals of silence. */
 export const SILENCE_INTERVALS = 3;
 
@@ -11,37 +13,46 @@ export function peerSilent(lastHeardAtMs: number, nowMs: number, intervalMs: num
  * every heartbeat, so silence for {@link SILENCE_INTERVALS} intervals means a dead or half-open
  * connection that TCP alone may not report for many minutes.
  */
+export interface HeartbeatOptions {
+  intervalMs: number;
+  /** Reads the time a sign of life came and how long the peer has been silent. */
+  clock: Clock;
+  /** Sends one heartbeat. */
+  beat: () => void;
+  /** The peer has been silent too long (the heartbeat has stopped). */
+  silent: (silentForMs: number) => void;
+}
+
 export class Heartbeat {
   private timer: NodeJS.Timeout | undefined;
-  private lastHeardAt = Date.now();
+  private lastHeardAt: number;
 
-  constructor(
-    private readonly intervalMs: number,
-    private readonly beat: () => void,
-    private readonly silent: (silentForMs: number) => void,
-  ) {}
+  constructor(private readonly opts: HeartbeatOptions) {
+    this.lastHeardAt = opts.clock.now();
+  }
 
   /** Records a sign of life from the peer (any frame). */
   heard(): void {
-    this.lastHeardAt = Date.now();
+    this.lastHeardAt = this.opts.clock.now();
   }
 
   start(): void {
     this.stop();
-    this.lastHeardAt = Date.now();
+    const { intervalMs, clock, beat, silent } = this.opts;
+    this.lastHeardAt = clock.now();
     // Check twice per interval, so silence is noticed at most half an interval late.
     let tick = 0;
     this.timer = setInterval(
       () => {
-        const now = Date.now();
-        if (peerSilent(this.lastHeardAt, now, this.intervalMs)) {
+        const now = clock.now();
+        if (peerSilent(this.lastHeardAt, now, intervalMs)) {
           this.stop();
-          this.silent(now - this.lastHeardAt);
+          silent(now - this.lastHeardAt);
           return;
         }
-        if (tick++ % 2 === 0) this.beat();
+        if (tick++ % 2 === 0) beat();
       },
-      Math.max(1, Math.floor(this.intervalMs / 2)),
+      Math.max(1, Math.floor(intervalMs / 2)),
     );
   }
 

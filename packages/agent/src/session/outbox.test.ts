@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { wire } from '@cairn/proto';
+import { systemClock } from '../clock.js';
 import type { SpoolRecord } from '../spool/spool.js';
 import { ReportOutbox } from './outbox.js';
 import { paceFor } from './pacing.js';
@@ -12,6 +13,7 @@ const rec = (seq: number): SpoolRecord => ({
 const seqOf = (e: wire.IEnvelope) => Number(e.progress?.spoolSeq);
 
 describe('report outbox', () => {
+  // The fake timers move Date.now, and the system clock with it.
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => vi.useRealTimers());
 
@@ -19,7 +21,7 @@ describe('report outbox', () => {
     expect(paceFor({ framesPerSecond: 200, frameBurst: 2000 })).toEqual({ perSecond: 100, burst: 500, window: 500 });
     expect(paceFor({})).toBeNull();
     const sent: number[] = [];
-    const box = new ReportOutbox((e) => (sent.push(seqOf(e)), true));
+    const box = new ReportOutbox((e) => (sent.push(seqOf(e)), true), systemClock);
     box.start({ perSecond: 10, burst: 4, window: 3 }, [1, 2, 3, 4, 5, 6].map(rec));
     expect(sent).toEqual([1, 2, 3]); // window full
     box.acked([1, 2, 3]);
@@ -35,7 +37,7 @@ describe('report outbox', () => {
 
   it('keeps its pace across sessions: a new session does not start with a fresh burst', () => {
     const sent: number[] = [];
-    const box = new ReportOutbox((e) => (sent.push(seqOf(e)), true));
+    const box = new ReportOutbox((e) => (sent.push(seqOf(e)), true), systemClock);
     const pace = { perSecond: 10, burst: 2, window: 100 };
     box.start(pace, [1, 2, 3].map(rec));
     expect(sent).toEqual([1, 2]); // burst spent
@@ -60,7 +62,7 @@ describe('report outbox', () => {
       body: { spoolSeq: seq, taskId: 't', attempt: 1, percent: 1, message: 'm'.repeat(300) },
     });
     const sent: number[] = [];
-    const box = new ReportOutbox((e) => (sent.push(seqOf(e)), true));
+    const box = new ReportOutbox((e) => (sent.push(seqOf(e)), true), systemClock);
     box.start(paced, [1, 2, 3, 4, 5].map(big));
     expect(sent).toEqual([1, 2, 3]); // ~320 bytes each: the 1,000-byte window holds three
     box.acked([1, 2, 3]);
@@ -71,7 +73,7 @@ describe('report outbox', () => {
 
   it('sends everything at once when the server announced no budget, and nothing after the session ends', () => {
     const sent: number[] = [];
-    const box = new ReportOutbox((e) => (sent.push(seqOf(e)), true));
+    const box = new ReportOutbox((e) => (sent.push(seqOf(e)), true), systemClock);
     box.start(null, [1, 2, 3].map(rec));
     expect(sent).toEqual([1, 2, 3]);
     box.stop();

@@ -1,4 +1,5 @@
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, type wire } from '@cairn/proto';
+import type { Clock } from '../clock.js';
 import { recordEnvelope, type SpoolRecord } from '../spool/spool.js';
 import { fitRecord } from './frame-fit.js';
 import { samePace, SendBucket, type Pace } from './pacing.js';
@@ -32,6 +33,8 @@ export class ReportOutbox {
 
   constructor(
     private readonly send: (body: wire.IEnvelope) => boolean,
+    /** Paces the sends (the pace's token buckets refill by it). */
+    private readonly clock: Clock,
     private readonly advice?: OutboxAdvice,
   ) {}
 
@@ -43,7 +46,7 @@ export class ReportOutbox {
     this.stop();
     this.open = true;
     if (!samePace(pace, this.pace)) {
-      const now = Date.now();
+      const now = this.clock.now();
       this.bucket = pace ? new SendBucket(pace.perSecond, pace.burst, now) : undefined;
       this.byteBucket = pace?.bytes ? new SendBucket(pace.bytes.perSecond, pace.bytes.burst, now) : undefined;
     }
@@ -99,7 +102,7 @@ export class ReportOutbox {
       // One report may always be in flight, however large: its frame fits the control plane's limit.
       const byteWindow = this.pace?.bytes?.window ?? Infinity;
       if (this.inFlight.size > 0 && this.inFlightBytes + bytes > byteWindow) return; // an ack resumes
-      const now = Date.now();
+      const now = this.clock.now();
       const waitMs = Math.max(this.bucket?.waitMs(now) ?? 0, this.byteBucket?.waitMs(now, bytes) ?? 0);
       if (waitMs > 0) {
         this.timer = setTimeout(() => {

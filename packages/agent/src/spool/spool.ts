@@ -1,6 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { wire } from '@cairn/proto';
+import type { Clock } from '../clock.js';
 import { fsyncDir, isTempName, readJsonSync, writeFileAtomicSync } from '../state/atomic.js';
 
 /** The report messages an agent spools, by their envelope field name. */
@@ -25,6 +26,8 @@ export function recordEnvelope(record: SpoolRecord): wire.IEnvelope {
 }
 
 export interface SpoolOptions {
+  /** The agent's clock (a damaged ceiling file is replaced by a floor derived from it). */
+  clock: Clock;
   /** How many sequence numbers to reserve with one ceiling write. */
   reserveBlock?: number;
   /** Told about record files that cannot be read (moved aside, never sent). */
@@ -41,7 +44,7 @@ const CEILING_FILE = 'ceiling';
  * from the clock (microseconds since 1970), far above anything a spool hands out by counting
  * and still well below 2^53.
  */
-function readCeiling(dir: string, onDamaged: SpoolOptions['onDamaged']): number {
+function readCeiling(dir: string, { clock, onDamaged }: SpoolOptions): number {
   const file = path.join(dir, CEILING_FILE);
   let stored: unknown;
   try {
@@ -52,7 +55,7 @@ function readCeiling(dir: string, onDamaged: SpoolOptions['onDamaged']): number 
   if (stored === undefined) return 0;
   if (typeof stored === 'number' && Number.isSafeInteger(stored) && stored >= 0) return stored;
   onDamaged?.(file, stored instanceof Error ? stored : new Error(`not a sequence number: ${JSON.stringify(stored)}`));
-  return Date.now() * 1000;
+  return clock.now() * 1000;
 }
 
 function recordName(seq: number): string {
@@ -72,8 +75,8 @@ function recordName(seq: number): string {
  * the order on disk and the order of `onAppend` notifications are one and the same.
  *
  * @example
- * const spool = Spool.open(stateDir);
- * const rec = spool.append('progress', { taskId, attempt, percent: 40, atMs: Date.now() });
+ * const spool = Spool.open(stateDir, { clock });
+ * const rec = spool.append('progress', { taskId, attempt, percent: 40, atMs: clock.now() });
  * // ...send recordEnvelope(rec); later, on Ack:
  * spool.ack([rec.seq]);
  */
@@ -93,11 +96,11 @@ export class Spool {
   }
 
   /** Opens (creating if needed) the spool under `stateDir` and loads the unacknowledged records. */
-  static open(stateDir: string, options: SpoolOptions = {}): Spool {
+  static open(stateDir: string, options: SpoolOptions): Spool {
     const dir = path.join(stateDir, 'spool');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const block = Math.max(1, Math.floor(options.reserveBlock ?? 1000));
-    let ceiling = readCeiling(dir, options.onDamaged);
+    let ceiling = readCeiling(dir, options);
     const loaded: SpoolRecord[] = [];
     for (const name of readdirSync(dir)) {
       const file = path.join(dir, name);

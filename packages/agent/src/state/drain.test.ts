@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../clock.js';
 import { tempDir } from '../testing/wait.js';
 import {
   DEFAULT_DRAIN_MESSAGE,
@@ -19,8 +20,8 @@ afterEach(() => cleanup());
 
 describe('the two drains on disk', () => {
   it('keeps the operator drain and the control plane drain in separate files', () => {
-    writeDrain(dir, { enabled: true, message: 'host patching', source: 'local' });
-    writeDrain(dir, { enabled: false, message: '', source: 'server' });
+    writeDrain(dir, { enabled: true, message: 'host patching', source: 'local' }, systemClock);
+    writeDrain(dir, { enabled: false, message: '', source: 'server' }, systemClock);
     expect(readDrain(dir)).toMatchObject({ enabled: true, message: 'host patching', source: 'local' });
     expect(readServerDrain(dir)).toMatchObject({ enabled: false, source: 'server' });
   });
@@ -30,7 +31,7 @@ describe('the two drains on disk', () => {
     expect(readDrain(dir).enabled).toBe(false);
     expect(readServerDrain(dir)).toMatchObject({ enabled: true, message: 'window', source: 'server' });
     // Once the control plane has pushed again, its own file wins.
-    writeDrain(dir, { enabled: false, message: '', source: 'server' });
+    writeDrain(dir, { enabled: false, message: '', source: 'server' }, systemClock);
     expect(readServerDrain(dir).enabled).toBe(false);
   });
 
@@ -54,11 +55,17 @@ describe('the two drains on disk', () => {
   });
 
   it('DrainState persists the control plane drain before adopting it; a new state reads it back', () => {
-    const state = new DrainState(dir);
+    const at = Date.parse('2027-01-15T08:00:00Z');
+    const state = new DrainState(dir, { now: () => at });
     state.setServer({ enabled: true, message: 'storage upgrade' });
-    expect(state.current).toMatchObject({ enabled: true, message: 'storage upgrade', source: 'server' });
-    expect(new DrainState(dir).current).toMatchObject({ enabled: true, message: 'storage upgrade' });
-    writeDrain(dir, { enabled: true, message: 'mine', source: 'local' });
+    expect(state.current).toMatchObject({
+      enabled: true,
+      message: 'storage upgrade',
+      source: 'server',
+      updatedAt: '2027-01-15T08:00:00.000Z', // dated by the clock it was given
+    });
+    expect(new DrainState(dir, systemClock).current).toMatchObject({ enabled: true, message: 'storage upgrade' });
+    writeDrain(dir, { enabled: true, message: 'mine', source: 'local' }, systemClock);
     expect(state.refresh()).toBe(true);
     expect(state.current).toMatchObject({ message: 'mine', source: 'local' });
   });

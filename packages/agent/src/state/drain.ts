@@ -1,6 +1,7 @@
 import { unwatchFile, watchFile } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import type { Clock } from '../clock.js';
 import { readJsonSync, writeFileAtomicSync } from './atomic.js';
 
 /** Name of the local drain file inside the state directory: what an operator set on the host. */
@@ -79,15 +80,16 @@ export function readServerDrain(stateDir: string): DrainRecord {
 
 /**
  * Writes a drain file atomically: the local one for `source: 'local'`, the control plane's for
- * `source: 'server'`.
+ * `source: 'server'`; `updatedAt` defaults to now on `clock`.
  *
- * @example writeDrain(dir, { enabled: true, message: 'disk swap', source: 'local' });
+ * @example writeDrain(dir, { enabled: true, message: 'disk swap', source: 'local' }, clock);
  */
 export function writeDrain(
   stateDir: string,
   record: Omit<DrainRecord, 'updatedAt'> & { updatedAt?: string },
+  clock: Clock,
 ): DrainRecord {
-  const full: DrainRecord = { ...record, updatedAt: record.updatedAt ?? new Date().toISOString() };
+  const full: DrainRecord = { ...record, updatedAt: record.updatedAt ?? new Date(clock.now()).toISOString() };
   const file = full.source === 'server' ? serverDrainPath(stateDir) : drainPath(stateDir);
   writeFileAtomicSync(file, `${JSON.stringify(full, null, 2)}\n`, 0o600);
   return full;
@@ -123,7 +125,11 @@ export class DrainState {
   private serverValue: DrainRecord;
   private listener: (() => void) | undefined;
 
-  constructor(private readonly stateDir: string) {
+  constructor(
+    private readonly stateDir: string,
+    /** Dates the control plane's drain when it is persisted. */
+    private readonly clock: Clock,
+  ) {
     this.localValue = readDrain(stateDir);
     this.serverValue = readServerDrain(stateDir);
   }
@@ -153,7 +159,7 @@ export class DrainState {
 
   /** Persists the drain the control plane sent, then adopts it. */
   setServer(record: Pick<DrainRecord, 'enabled' | 'message'>): void {
-    this.serverValue = writeDrain(this.stateDir, { ...record, source: 'server' });
+    this.serverValue = writeDrain(this.stateDir, { ...record, source: 'server' }, this.clock);
   }
 
   /** Calls `onChange` (at most every `intervalMs`) when the operator's drain changes. */

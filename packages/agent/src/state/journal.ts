@@ -34,7 +34,7 @@ function fileNameFor(taskId: string): string {
  *
  * @example
  * const journal = TaskJournal.open(stateDir);
- * journal.record({ taskId, attempt, operation: 'backup', plugin, state: 'running', startedAt: Date.now() });
+ * journal.record({ taskId, attempt, operation: 'backup', plugin, state: 'running', startedAt: clock.now() });
  */
 export class TaskJournal {
   private readonly entries = new Map<string, JournalEntry>();

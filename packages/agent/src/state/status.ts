@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import type { Clock } from '../clock.js';
 import { readJsonSync, writeFileAtomicSync } from './atomic.js';
 
 /** Name of the status file inside the state directory, read by `cairn-agent status`. */
@@ -46,13 +47,13 @@ export class StatusFile {
   constructor(
     private readonly stateDir: string,
     server: string,
-    private readonly now: () => Date = () => new Date(),
+    private readonly clock: Clock,
   ) {
     // The last session of an earlier process stays visible until this one connects.
     const earlier = readStatus(stateDir);
     this.value = {
       pid: process.pid,
-      startedAt: now().toISOString(),
+      startedAt: this.at(),
       server,
       ...(earlier?.connectedAt && earlier.server === server
         ? { connectedAt: earlier.connectedAt, lostAt: earlier.lostAt ?? earlier.stoppedAt ?? earlier.connectedAt }
@@ -70,23 +71,29 @@ export class StatusFile {
 
   connected(sessionId: string): void {
     const { lostAt: _lost, ...rest } = this.value;
-    this.value = { ...rest, connectedAt: this.now().toISOString(), sessionId };
+    this.value = { ...rest, connectedAt: this.at(), sessionId };
     this.write();
   }
 
   lost(): void {
     if (!this.value.connectedAt || this.value.lostAt) return;
-    this.value = { ...this.value, lostAt: this.now().toISOString() };
+    this.value = { ...this.value, lostAt: this.at() };
     this.write();
   }
 
   stopped(): void {
+    const at = this.at();
     this.value = {
       ...this.value,
-      ...(this.value.connectedAt && !this.value.lostAt ? { lostAt: this.now().toISOString() } : {}),
-      stoppedAt: this.now().toISOString(),
+      ...(this.value.connectedAt && !this.value.lostAt ? { lostAt: at } : {}),
+      stoppedAt: at,
     };
     this.write();
+  }
+
+  /** Now, as the file writes times. */
+  private at(): string {
+    return new Date(this.clock.now()).toISOString();
   }
 
   private write(): void {

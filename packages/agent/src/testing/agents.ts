@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadPlugin, PluginRegistry, type LoadedPlugin } from '@cairn/plugin-sdk/host';
 import { Agent, type AgentOptions } from '../agent.js';
+import { systemClock } from '../clock.js';
 import { createLogger, type LogLevel } from '../logger.js';
 import { AGENT_PACKAGES } from '../plugins.js';
 import { writeCredential, type AgentCredential } from '../state/credential.js';
@@ -84,6 +85,7 @@ export async function startTestAgent(
     log: createLogger(options.level ?? 'debug', logs),
     drainPollMs: options.drainPollMs ?? 50,
     backoff: options.backoff ?? { initialMs: 50, maxMs: 500 },
+    clock: options.clock ?? systemClock,
   });
   agent.start();
   return { agent, logs, stop: () => agent.stop({ graceMs: 0 }) };
