@@ -22,6 +22,19 @@ const taskLiteral = {
   message: 'tasks are made by domain/task-factory.ts (instanceTask, backupTask, providerTask), never written out.',
 };
 
+/** Reading the time anywhere but through the injected clock. */
+const readsTheClock = [
+  {
+    selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']",
+    message: 'read the time from the clock you were given (clock.now()), never Date.now(): one clock per process.',
+  },
+  {
+    selector: "NewExpression[callee.name='Date'][arguments.length=0]",
+    message:
+      'read the time from the clock you were given (new Date(clock.now())), never new Date(): one clock per process.',
+  },
+];
+
 // `no-restricted-imports` patterns for every file; a later block replaces a rule's options, so each repeats them.
 const everywhere = [
   {
@@ -359,6 +372,12 @@ export default tseslint.config(
     files: [`${cp}/**/*.ts`],
     ignores: [...notProduct, `${cp}/domain/task-factory.ts`, `${cp}/store/task-repository.ts`],
     rules: { 'no-restricted-syntax': ['error', taskLiteral] },
+  },
+  // One clock in the agent: its parts read the time from the Clock main.ts hands them (clock.ts).
+  {
+    files: [`${agent}/**/*.ts`],
+    ignores: [...notProduct, `${agent}/clock.ts`],
+    rules: { 'no-restricted-syntax': ['error', ...readsTheClock] },
   },
   {
     files: [`${cp}/api/routes/**/*.ts`],
