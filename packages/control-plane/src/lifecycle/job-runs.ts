@@ -107,8 +107,6 @@ export class JobRuns {
         state: 'running',
         reset: job.reset,
         cancelled: 0,
-        // No longer counted: whether a run is over is read from its members (runFinished).
-        outstanding: 0,
         startedAt: now,
         endedAt: null,
       };

@@ -35,6 +35,7 @@ import * as m0019 from './migrations/0019-repository-identity.js';
 import * as m0021 from './migrations/0021-tenant-quotas.js';
 import * as m0022 from './migrations/0022-schedule-floor.js';
 import * as m0023 from './migrations/0023-next-fires.js';
+import * as m0024 from './migrations/0024-drop-run-outstanding.js';
 import { currentTransaction } from './request-scope.js';
 import type { Database } from './schema.js';
 
@@ -69,6 +70,7 @@ const migrations: Record<string, Migration> = {
   '0021-tenant-quotas': m0021,
   '0022-schedule-floor': m0022,
   '0023-next-fires': m0023,
+  '0024-drop-run-outstanding': m0024,
 };
 
 /*

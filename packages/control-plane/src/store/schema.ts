@@ -330,11 +330,6 @@ export interface BackupJobRunRow {
   state: string;
   reset: number;
   cancelled: number;
-  /**
-   * No longer kept (written 0): whether a run is over is read from its members (runFinished in
-   * domain/job-run.ts). Rows of earlier versions hold what was left then.
-   */
-  outstanding: number;
   startedAt: number;
   endedAt: number | null;
 }
