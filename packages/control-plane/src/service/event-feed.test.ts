@@ -1,17 +1,36 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { migrate, openStore, type Store } from '../store/db.js';
-import { EventRepository } from '../store/event-repository.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { backends } from '@cairn/test-harness/databases';
+import type { Store } from '../store/db.js';
+import type { EventRepository } from '../store/event-repository.js';
 import { TooManyError } from '../domain/errors.js';
+import { storeFixture } from '../testing/store-fixture.js';
 import { EventFeed, isProgress, type EventLog, type FeedItem, type Subscription } from './event-feed.js';
 
 /** These streams see no task's progress: every item is an event of the log. */
 function logEvent(item: FeedItem) {
   if (isProgress(item)) throw new Error(`unexpected progress of ${item.report.taskId}`);
   return item;
+}
+
+/** `n` events of `type` for `tenantId`, written straight into the log. */
+async function writeEvents(store: Store, type: string, tenantId: string, n: number, data: string | null = null) {
+  const rows = Array.from({ length: n }, () => ({
+    tenantId,
+    type,
+    at: Date.now(),
+    message: 'm',
+    taskId: null,
+    instanceId: null,
+    jobId: null,
+    agentId: null,
+    data,
+    sourceAgentId: null,
+    sourceSeq: null,
+  }));
+  await store.db.insertInto('events').values(rows).execute();
 }
 
 const TENANTS = ['t0', 't1', 't2'];
@@ -77,42 +96,20 @@ const command: fc.Arbitrary<Command> = fc.oneof(
 );
 
 describe.each(backends)('event feed, property-based against a real store (%s)', (backend) => {
-  let db: TestDatabase;
+  const f = storeFixture(backend);
   let store: Store;
   let repo: EventRepository;
 
-  beforeAll(async () => {
-    db = await freshDatabase(backend);
-    store = openStore(db.url);
-    await migrate(store.db);
-    repo = new EventRepository(store.db);
-  });
-
-  afterAll(async () => {
-    await store?.close();
-    await db?.drop();
+  beforeAll(() => {
+    store = f.store;
+    repo = f.repos.events;
   });
 
   async function lastId(): Promise<number> {
     return repo.lastId();
   }
 
-  async function write(tenantId: string, n: number): Promise<void> {
-    const rows = Array.from({ length: n }, () => ({
-      tenantId,
-      type: 'prop.test',
-      at: Date.now(),
-      message: 'm',
-      taskId: null,
-      instanceId: null,
-      jobId: null,
-      agentId: null,
-      data: null,
-      sourceAgentId: null,
-      sourceSeq: null,
-    }));
-    await store.db.insertInto('events').values(rows).execute();
-  }
+  const write = (tenantId: string, n: number) => writeEvents(store, 'prop.test', tenantId, n);
 
   /** What a subscriber must get: its tenant's ids in (start, upTo], straight from the table. */
   async function expected(tenantId: string | undefined, start: number, upTo: number): Promise<number[]> {
@@ -208,38 +205,17 @@ describe.each(backends)('event feed, property-based against a real store (%s)', 
 });
 
 describe.each(backends)('event feed bounds (%s)', (backend) => {
-  let db: TestDatabase;
+  const f = storeFixture(backend);
   let store: Store;
   let repo: EventRepository;
 
-  beforeAll(async () => {
-    db = await freshDatabase(backend);
-    store = openStore(db.url);
-    await migrate(store.db);
-    repo = new EventRepository(store.db);
+  beforeAll(() => {
+    store = f.store;
+    repo = f.repos.events;
   });
 
-  afterAll(async () => {
-    await store?.close();
-    await db?.drop();
-  });
-
-  async function write(tenantId: string, n: number, data: string | null = null): Promise<void> {
-    const rows = Array.from({ length: n }, () => ({
-      tenantId,
-      type: 'bound.test',
-      at: Date.now(),
-      message: 'm',
-      taskId: null,
-      instanceId: null,
-      jobId: null,
-      agentId: null,
-      data,
-      sourceAgentId: null,
-      sourceSeq: null,
-    }));
-    await store.db.insertInto('events').values(rows).execute();
-  }
+  const write = (tenantId: string, n: number, data: string | null = null) =>
+    writeEvents(store, 'bound.test', tenantId, n, data);
 
   it('counts streams against their token and their tenant; one over either is refused with 429 naming it; a closed one frees its place', async () => {
     const feed = new EventFeed(repo, POLL_MS, { streams: { perToken: 2, perTenant: 3 } });

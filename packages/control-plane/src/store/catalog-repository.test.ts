@@ -1,24 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { CatalogRepository } from './catalog-repository.js';
-import { migrate, openStore, type Store } from './db.js';
-import { SecretBox } from './secrets.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { backends } from '@cairn/test-harness/databases';
+import type { CatalogRepository } from './catalog-repository.js';
+import type { Store } from './db.js';
+import { storeFixture } from '../testing/store-fixture.js';
 
 describe.each(backends)('provider endpoints in the store (%s)', (backend) => {
-  let tdb: TestDatabase;
+  const f = storeFixture(backend);
   let store: Store;
   let catalog: CatalogRepository;
 
-  beforeAll(async () => {
-    tdb = await freshDatabase(backend);
-    store = openStore(tdb.url);
-    await migrate(store.db);
-    catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
-  });
-
-  afterAll(async () => {
-    await store?.close();
-    await tdb?.drop();
+  beforeAll(() => {
+    store = f.store;
+    catalog = f.repos.catalog;
   });
 
   it('seals at start the passwords of endpoints an earlier version stored in clear, once, and the agent still gets them', async () => {

@@ -1,20 +1,16 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { migrate, openStore, storeReady, transact, type Store } from './db.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { backends } from '@cairn/test-harness/databases';
+import { migrate, storeReady, transact, type Store } from './db.js';
+import { storeFixture } from '../testing/store-fixture.js';
 
 describe.each(backends)('store (%s)', (backend) => {
-  let tdb: TestDatabase;
+  // Migrated by the tests themselves.
+  const f = storeFixture(backend, { migrate: false });
   let store: Store;
 
-  beforeAll(async () => {
-    tdb = await freshDatabase(backend);
-    store = openStore(tdb.url);
-  });
-
-  afterAll(async () => {
-    await store?.close();
-    await tdb?.drop();
+  beforeAll(() => {
+    store = f.store;
   });
 
   it('is not ready before its migrations ran, and ready after', async () => {
@@ -26,17 +22,12 @@ describe.each(backends)('store (%s)', (backend) => {
 
 // SQLite has one writer and no deadlocks; this needs InnoDB, so it exists only when MySQL does.
 describe.runIf(backends.includes('mysql'))('store transactions on MySQL', () => {
-  let tdb: TestDatabase;
+  // Migrated by the tests themselves.
+  const f = storeFixture('mysql', { migrate: false });
   let store: Store;
 
-  beforeAll(async () => {
-    tdb = await freshDatabase('mysql');
-    store = openStore(tdb.url);
-  });
-
-  afterAll(async () => {
-    await store?.close();
-    await tdb?.drop();
+  beforeAll(() => {
+    store = f.store;
   });
 
   it('runs a transaction again when the database picks it as a deadlock victim', async () => {

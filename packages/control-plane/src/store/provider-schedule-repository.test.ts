@@ -1,23 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { AgentRepository, type AgentHelloInfo } from './agent-repository.js';
-import { BackupRepository } from './backup-repository.js';
-import { CatalogRepository } from './catalog-repository.js';
-import { migrate, openStore, type Store } from './db.js';
-import { EventRepository } from './event-repository.js';
-import { ProviderScheduleRepository } from './provider-schedule-repository.js';
-import { QueueRepository } from './queue-repository.js';
-import { Reports } from '../lifecycle/reports.js';
-import { ReportRepository } from './report-repository.js';
-import { RetentionRepository } from './retention-repository.js';
-import { ScheduleRepository } from './schedule-repository.js';
-import { SecretBox } from './secrets.js';
-import { TaskEndings } from './task-endings.js';
-import { TaskRepository } from './task-repository.js';
-import { TenantRepository } from './tenant-repository.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { backends } from '@cairn/test-harness/databases';
+import type { AgentHelloInfo } from './agent-repository.js';
+import type { CatalogRepository } from './catalog-repository.js';
+import type { Store } from './db.js';
+import type { EventRepository } from './event-repository.js';
+import type { ProviderScheduleRepository } from './provider-schedule-repository.js';
+import type { QueueRepository } from './queue-repository.js';
+import type { Reports } from '../lifecycle/reports.js';
+import type { TaskRepository } from './task-repository.js';
 import type { OfferingRow } from './schema.js';
+import { PLUGIN, storeFixture } from '../testing/store-fixture.js';
 
-const PLUGIN = '@cairn/plugin-dummy';
 const hello: AgentHelloInfo = {
   zone: 'z',
   slots: 4,
@@ -38,7 +31,7 @@ const hello: AgentHelloInfo = {
 
 // The ways a task ends besides an agent's result: each settles the instance in its own transaction.
 describe.each(backends)('provider schedules, in the store (%s)', (backend) => {
-  let tdb: TestDatabase;
+  const f = storeFixture(backend);
   let store: Store;
   let catalog: CatalogRepository;
   let tasks: TaskRepository;
@@ -46,67 +39,24 @@ describe.each(backends)('provider schedules, in the store (%s)', (backend) => {
   let reports: Reports;
   let events: EventRepository;
   let schedules: ProviderScheduleRepository;
-  let tenantId: string;
   let agentId: string;
   let offering: OfferingRow;
 
   beforeAll(async () => {
-    tdb = await freshDatabase(backend);
-    store = openStore(tdb.url);
-    await migrate(store.db);
-    events = new EventRepository(store.db);
-    const agents = new AgentRepository(store.db);
-    const backups = new BackupRepository(store.db);
-    const endings = new TaskEndings();
-    tasks = new TaskRepository(store.db, events, endings);
-    queue = new QueueRepository(store.db, events, endings);
-    catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
-    const retention = new RetentionRepository(
-      store.db,
-      backups,
-      tasks,
-      agents,
-      events,
-      new ScheduleRepository(store.db),
-    );
-    schedules = new ProviderScheduleRepository(store.db, catalog, tasks, agents, events);
-    endings.react([retention.deleteEnded, schedules.taskEnded]);
-    reports = new Reports(
-      { db: store.db, rows: new ReportRepository(), catalog, events, backups, retention, endings },
-      { leaseMs: 60_000 },
-    );
-    tenantId = await new TenantRepository(store.db).ensureProviderTenant();
-    const e = await agents.createEnrollment('z', 'test', 60_000);
-    agentId = (await agents.redeemEnrollment(e.token, 'a1', 'h1')).agentId;
-    await agents.markConnected(agentId, 's1', hello);
-    const provider = await catalog.createProvider({
-      zone: 'z',
-      name: 'p',
-      plugin: PLUGIN,
-      endpoint: null,
-      config: {},
-      credentials: {},
-    });
-    offering = await catalog.createOffering({
-      tenantId,
-      name: 'o',
-      description: '',
-      zone: 'z',
+    store = f.store;
+    ({ catalog, tasks, queue, reports, events, providerSchedules: schedules } = f.repos);
+    agentId = await f.agent('a1', 'h1');
+    await f.repos.agents.markConnected(agentId, 's1', hello);
+    const provider = await f.provider({ credentials: {} });
+    offering = await f.offering({
       providerId: provider.id,
       externalId: 'job-1',
-      allowAdhoc: true,
-      allowUserSchedules: false,
       sla: { cron: '0 2 * * *', keepLast: 1 },
     });
   });
 
-  afterAll(async () => {
-    await store?.close();
-    await tdb?.drop();
-  });
-
   const assigned = async () => {
-    const row = await catalog.createInstance({ tenantId, name: 'vm', zone: 'z', locator: { vm: 1 }, agentId: null });
+    const row = await f.instance({ locator: { vm: 1 } });
     const { task } = await schedules.assign(row, offering, Date.now());
     expect(task).toMatchObject({ kind: 'configure-schedule', state: 'queued', priority: 50 });
     expect(JSON.parse(task!.params)).toEqual({

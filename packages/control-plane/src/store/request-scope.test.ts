@@ -1,44 +1,25 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { migrate, openStore, type Store } from './db.js';
-import { afterCommit, currentTransaction, inRequestTransaction, scopedDb } from './request-scope.js';
-import { TenantRepository } from './tenant-repository.js';
-import { EventRepository } from './event-repository.js';
-import { TaskRepository } from './task-repository.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { backends } from '@cairn/test-harness/databases';
+import type { Store } from './db.js';
+import { afterCommit, currentTransaction, inRequestTransaction } from './request-scope.js';
+import type { TenantRepository } from './tenant-repository.js';
+import type { TaskRepository } from './task-repository.js';
+import { backupTask, storeFixture } from '../testing/store-fixture.js';
 
 describe.each(backends)('a request transaction (%s)', (backend) => {
-  let tdb: TestDatabase;
+  // Its repositories are built on the request-scoped handle, as the control plane builds them.
+  const f = storeFixture(backend);
   let store: Store;
   let tenants: TenantRepository;
   let tasks: TaskRepository;
 
-  beforeAll(async () => {
-    tdb = await freshDatabase(backend);
-    store = openStore(tdb.url);
-    await migrate(store.db);
-    tenants = new TenantRepository(scopedDb(store.db));
-    tasks = new TaskRepository(scopedDb(store.db), new EventRepository(scopedDb(store.db)));
-  });
-
-  afterAll(async () => {
-    await store?.close();
-    await tdb?.drop();
+  beforeAll(() => {
+    store = f.store;
+    ({ tenants, tasks } = f.repos);
   });
 
   /** A backup task of `tenantId` with nothing behind it: these tests look only at its row. */
-  const queuedBackup = (tenantId: string) => ({
-    kind: 'backup' as const,
-    tenantId,
-    instanceId: null,
-    backupId: null,
-    offeringId: null,
-    providerId: 'prv_x',
-    plugin: 'p',
-    zone: 'z',
-    pinnedAgentId: null,
-    priority: 0,
-    params: {},
-  });
+  const queuedBackup = (tenantId: string) => backupTask({ tenantId, providerId: 'prv_x', plugin: 'p' });
   const names = async () => (await store.db.selectFrom('tenants').select('name').execute()).map((r) => r.name);
 
   it('rolls back every write of every repository when the request does not commit', async () => {

@@ -1,19 +1,15 @@
 import { sql, type Kysely } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { AgentRepository, type AgentHelloInfo } from './agent-repository.js';
-import { BackupRepository } from './backup-repository.js';
-import { CatalogRepository } from './catalog-repository.js';
-import { migrate, openStore, type Store } from './db.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { backends } from '@cairn/test-harness/databases';
+import type { AgentHelloInfo, AgentRepository } from './agent-repository.js';
+import type { BackupRepository } from './backup-repository.js';
+import type { CatalogRepository } from './catalog-repository.js';
 import * as recordedAtMigration from './migrations/0017-recorded-at.js';
-import { EventRepository } from './event-repository.js';
-import { HANDLES_CHAINS, RetentionRepository } from './retention-repository.js';
-import { SecretBox } from './secrets.js';
-import { ScheduleRepository } from './schedule-repository.js';
-import { TaskRepository } from './task-repository.js';
-import { TenantRepository } from './tenant-repository.js';
+import { HANDLES_CHAINS, type RetentionRepository } from './retention-repository.js';
+import type { Store } from './db.js';
+import type { TaskRepository } from './task-repository.js';
+import { PLUGIN, backupTask as newBackup, storeFixture } from '../testing/store-fixture.js';
 
-const PLUGIN = '@cairn/plugin-dummy';
 const hello = (capabilities: string[]): AgentHelloInfo => ({
   zone: 'z',
   slots: 1,
@@ -27,7 +23,7 @@ const hello = (capabilities: string[]): AgentHelloInfo => ({
 
 // Where the chain trait is decided: the agents of the zone, read inside the report's transaction.
 describe.each(backends)('retention through the provider, in the store (%s)', (backend) => {
-  let tdb: TestDatabase;
+  const f = storeFixture(backend);
   let store: Store;
   let agents: AgentRepository;
   let backups: BackupRepository;
@@ -40,69 +36,19 @@ describe.each(backends)('retention through the provider, in the store (%s)', (ba
   let offeringId: string;
 
   beforeAll(async () => {
-    tdb = await freshDatabase(backend);
-    store = openStore(tdb.url);
-    await migrate(store.db);
-    const events = new EventRepository(store.db);
-    agents = new AgentRepository(store.db);
-    backups = new BackupRepository(store.db);
-    tasks = new TaskRepository(store.db, events);
-    catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
-    retention = new RetentionRepository(store.db, backups, tasks, agents, events, new ScheduleRepository(store.db));
-    tenantId = await new TenantRepository(store.db).ensureProviderTenant();
-    agentIds = [];
-    for (const name of ['a1', 'a2']) {
-      const e = await agents.createEnrollment('z', 'test', 60_000);
-      agentIds.push((await agents.redeemEnrollment(e.token, name, name)).agentId);
-    }
-    providerId = (
-      await catalog.createProvider({
-        zone: 'z',
-        name: 'p',
-        plugin: PLUGIN,
-        endpoint: null,
-        config: {},
-        credentials: {},
-      })
-    ).id;
-    offeringId = (
-      await catalog.createOffering({
-        tenantId,
-        name: 'o',
-        description: '',
-        zone: 'z',
-        providerId,
-        externalId: null,
-        allowAdhoc: true,
-        allowUserSchedules: false,
-        sla: { cron: '0 2 * * *', keepLast: 1 },
-      })
-    ).id;
+    store = f.store;
+    ({ agents, backups, tasks, catalog, retention } = f.repos);
+    tenantId = f.providerTenant;
+    agentIds = [await f.agent('a1'), await f.agent('a2')];
+    providerId = (await f.provider({ credentials: {} })).id;
+    offeringId = (await f.offering({ providerId, sla: { cron: '0 2 * * *', keepLast: 1 } })).id;
   });
 
-  afterAll(async () => {
-    await store?.close();
-    await tdb?.drop();
-  });
-
-  const backupTask = (instanceId: string) =>
-    tasks.create({
-      kind: 'backup',
-      tenantId,
-      instanceId,
-      backupId: null,
-      offeringId,
-      providerId,
-      plugin: PLUGIN,
-      zone: 'z',
-      pinnedAgentId: null,
-      priority: 0,
-      params: {},
-    });
+  const backupTask = (instanceId: string) => tasks.create(newBackup({ tenantId, instanceId, offeringId, providerId }));
 
   /** An instance with a full and an increment on it; the task of the increment. */
   async function chainOfTwo() {
-    const instance = await catalog.createInstance({ tenantId, name: 'vm', zone: 'z', locator: {}, agentId: null });
+    const instance = await f.instance();
     await catalog.setInstanceOffering(instance.id, offeringId);
     const made = [];
     for (const [i, mode] of (['FULL', 'INCREMENT'] as const).entries()) {
@@ -156,11 +102,11 @@ describe.each(backends)('retention through the provider, in the store (%s)', (ba
   it('ranks by recorded time: a clock stepped back and a point dated 2099 never doom the backup just made', async () => {
     await agents.markConnected(agentIds[0]!, 's1', hello(['backup', 'delete-backup']));
     await agents.markConnected(agentIds[1]!, 's2', hello(['backup', 'delete-backup']));
-    const instance = await catalog.createInstance({ tenantId, name: 'clocked', zone: 'z', locator: {}, agentId: null });
+    const instance = await f.instance({ name: 'clocked' });
     await catalog.setInstanceOffering(instance.id, offeringId);
     const now = Date.parse('2026-06-01T00:00:00Z');
     let clock = now;
-    const clocked = new BackupRepository(store.db, () => clock);
+    const clocked = f.backupsOn(() => clock);
     const of = (id: string) =>
       store.db
         .transaction()
@@ -224,7 +170,7 @@ describe.each(backends)('retention through the provider, in the store (%s)', (ba
 
   it('migration 0017 records existing points at their createdAt, never later than its own now', async () => {
     await recordedAtMigration.down(store.db as unknown as Kysely<unknown>);
-    const instance = await catalog.createInstance({ tenantId, name: 'old', zone: 'z', locator: {}, agentId: null });
+    const instance = await f.instance({ name: 'old' });
     const before = Date.now();
     for (const [id, createdAt] of [
       ['bkp_m1', 1000],

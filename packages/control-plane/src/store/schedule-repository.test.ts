@@ -1,13 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { CatalogRepository } from './catalog-repository.js';
-import { migrate, openStore, type Store } from './db.js';
-import { ScheduleRepository } from './schedule-repository.js';
-import { SecretBox } from './secrets.js';
-import { TenantRepository } from './tenant-repository.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { backends } from '@cairn/test-harness/databases';
+import type { CatalogRepository } from './catalog-repository.js';
+import type { Store } from './db.js';
+import type { ScheduleRepository } from './schedule-repository.js';
+import { storeFixture } from '../testing/store-fixture.js';
 
 describe.each(backends)('schedule store (%s)', (backend) => {
-  let tdb: TestDatabase;
+  const f = storeFixture(backend);
   let store: Store;
   let schedules: ScheduleRepository;
   let catalog: CatalogRepository;
@@ -15,37 +14,16 @@ describe.each(backends)('schedule store (%s)', (backend) => {
   let providerId: string;
 
   beforeAll(async () => {
-    tdb = await freshDatabase(backend);
-    store = openStore(tdb.url);
-    await migrate(store.db);
-    schedules = new ScheduleRepository(store.db);
-    catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
-    tenantId = await new TenantRepository(store.db).ensureProviderTenant();
-    providerId = (
-      await catalog.createProvider({
-        zone: 'z',
-        name: 'p',
-        plugin: '@cairn/plugin-dummy',
-        endpoint: null,
-        config: {},
-        credentials: null,
-      })
-    ).id;
-  });
-
-  afterAll(async () => {
-    await store?.close();
-    await tdb?.drop();
+    store = f.store;
+    ({ schedules, catalog } = f.repos);
+    tenantId = f.providerTenant;
+    providerId = (await f.provider()).id;
   });
 
   const offering = (name: string, keepLast: number | null) =>
-    catalog.createOffering({
-      tenantId,
+    f.offering({
       name,
-      description: '',
-      zone: 'z',
       providerId,
-      externalId: null,
       allowAdhoc: false,
       allowUserSchedules: true,
       sla: keepLast === null ? null : { cron: '0 3 * * *', keepLast },
@@ -127,7 +105,7 @@ describe.each(backends)('schedule store (%s)', (backend) => {
     const sla = await offering('with-sla', 7);
     const plain = await offering('no-sla', null);
     const make = async (name: string, offeringId: string | null) => {
-      const row = await catalog.createInstance({ tenantId, name, zone: 'z', locator: {}, agentId: null });
+      const row = await f.instance({ name });
       if (offeringId) await catalog.setInstanceOffering(row.id, offeringId);
       return row.id;
     };
@@ -157,12 +135,12 @@ describe.each(backends)('schedule store (%s)', (backend) => {
   });
 
   it("takes the fires due at one time a tenant's turn at a time: one tenant's many cannot hold back another's one", async () => {
-    const tenants = new TenantRepository(store.db);
+    const tenants = f.repos.tenants;
     const noisy = (await tenants.create('noisy-due')).id;
     const quiet = (await tenants.create('quiet-due')).id;
     const at = 5_000_000;
     const make = async (owner: string, name: string) => {
-      const row = await catalog.createInstance({ tenantId: owner, name, zone: 'z', locator: {}, agentId: null });
+      const row = await f.instance({ tenantId: owner, name });
       await schedules.put({ instanceId: row.id, tenantId: owner, cron: '* * * * *', timezone: 'UTC', keepLast: 1 }, 10);
       await store.db.updateTable('userSchedules').set({ nextFireAt: at }).where('instanceId', '=', row.id).execute();
       return row.id;

@@ -1,21 +1,16 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase, backends, type TestDatabase } from '@cairn/test-harness/databases';
-import { openStore, transact, type Store } from './db.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { backends } from '@cairn/test-harness/databases';
+import { transact, type Store } from './db.js';
+import { storeFixture } from '../testing/store-fixture.js';
 
 // sql_mode is a MySQL/MariaDB notion: SQLite has no silent truncation to switch off.
 describe.runIf(backends.includes('mysql'))('MySQL sessions run in strict mode whatever the server default', () => {
-  let tdb: TestDatabase;
+  const f = storeFixture('mysql', { migrate: false, serverCollation: true });
   let store: Store;
 
-  beforeAll(async () => {
-    tdb = await freshDatabase('mysql', { serverCollation: true });
-    store = openStore(tdb.url);
-  });
-
-  afterAll(async () => {
-    await store?.close();
-    await tdb?.drop();
+  beforeAll(() => {
+    store = f.store;
   });
 
   it('sets STRICT_ALL_TABLES on every pool connection, so a too-long value is an error and never a cut', async () => {
