@@ -219,6 +219,17 @@ export class Stack {
     return enrolled;
   }
 
+  /** Enrolls an agent through the API alone, with no `cairn-agent` behind it: listed, never connected. */
+  async enrollIdle(zone: string, name: string): Promise<void> {
+    const { token } = await this.admin.expect(201, 'POST', '/v1/agent-enrollments', { zone });
+    const res = await this.cp.fetch(`${this.cp.url}/v1/agents/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token, name }),
+    });
+    if (res.status !== 201) throw new Error(`enrolling ${name}: ${res.status} ${await res.text()}`);
+  }
+
   /** Runs `cairn-agent run` on an enrolled state dir; stopped (SIGTERM) at teardown. */
   async runAgent(stateDir: string, opts: Parameters<typeof startAgent>[1] = {}): Promise<Proc> {
     const proc = await startAgent(stateDir, opts);

@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
 import { freshDatabase, type Backend } from '@cairn/test-harness/databases';
+import { offerDummy } from '@cairn/test-harness/scenario';
 import { loadConfig } from '../config.js';
 import { startControlPlane, type ControlPlane } from '../server.js';
 
@@ -77,24 +78,9 @@ export class InProcessFixture {
     return new Api(this.cp.url, token);
   }
 
-  /**
-   * A dummy provider `name` in zone `z1` that takes any tenant's locators, and an offering of it
-   * for ad-hoc backups (no user schedules), made by the sp-admin; the offering's id.
-   */
+  /** A dummy provider `provider` in zone `z1` and an offering `offering` of it (see offerDummy); its id. */
   async dummyOffering(offering: string, provider = 'd'): Promise<string> {
-    const p = await this.admin.expect(201, 'POST', '/v1/zones/z1/providers', {
-      name: provider,
-      plugin: '@cairn/plugin-dummy',
-      tenantLocators: 'any',
-    });
-    const o = await this.admin.expect(201, 'POST', '/v1/offerings', {
-      name: offering,
-      zone: 'z1',
-      providerId: p.id,
-      allowAdhoc: true,
-      allowUserSchedules: false,
-    });
-    return o.id as string;
+    return (await offerDummy(this.admin, 'z1', { provider, offering })).offeringId;
   }
 
   private started(): InProcess {
