@@ -2,24 +2,18 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import { transact } from '../store/db.js';
 import { newId } from '../store/ids.js';
-import type { JobRepository } from '../store/job-repository.js';
 import type { BackupJobRow } from '../store/schema.js';
-import type { TaskRepository } from '../store/task-repository.js';
 import { storeFixture } from '../testing/store-fixture.js';
-import type { JobRuns } from './job-runs.js';
 
 const actor = { tokenId: 'tok_test', role: 'sp-admin' };
 
 describe.each(backends)('the job-run engine (%s)', (backend) => {
   const f = storeFixture(backend);
-  let tasks: TaskRepository;
-  let jobs: JobRepository;
-  let runs: JobRuns;
+  const { tasks, jobs, jobRuns: runs } = f.repos;
   let tenantId: string;
   let offeringId: string;
 
   beforeAll(async () => {
-    ({ tasks, jobs, jobRuns: runs } = f.repos);
     tenantId = f.providerTenant;
     const providerId = (await f.provider()).id;
     offeringId = (await f.offering({ providerId, allowUserSchedules: true })).id;

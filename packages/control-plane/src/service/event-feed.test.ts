@@ -1,10 +1,10 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
+import { eventRows } from '@cairn/test-harness/events';
 import type { Store } from '../store/db.js';
-import type { EventRepository } from '../store/event-repository.js';
 import { TooManyError } from '../domain/errors.js';
 import { storeFixture } from '../testing/store-fixture.js';
 import { EventFeed, isProgress, type EventLog, type FeedItem, type Subscription } from './event-feed.js';
@@ -17,20 +17,10 @@ function logEvent(item: FeedItem) {
 
 /** `n` events of `type` for `tenantId`, written straight into the log. */
 async function writeEvents(store: Store, type: string, tenantId: string, n: number, data: string | null = null) {
-  const rows = Array.from({ length: n }, () => ({
-    tenantId,
-    type,
-    at: Date.now(),
-    message: 'm',
-    taskId: null,
-    instanceId: null,
-    jobId: null,
-    agentId: null,
-    data,
-    sourceAgentId: null,
-    sourceSeq: null,
-  }));
-  await store.db.insertInto('events').values(rows).execute();
+  await store.db
+    .insertInto('events')
+    .values(eventRows(tenantId, type, n, data))
+    .execute();
 }
 
 const TENANTS = ['t0', 't1', 't2'];
@@ -97,23 +87,17 @@ const command: fc.Arbitrary<Command> = fc.oneof(
 
 describe.each(backends)('event feed, property-based against a real store (%s)', (backend) => {
   const f = storeFixture(backend);
-  let store: Store;
-  let repo: EventRepository;
-
-  beforeAll(() => {
-    store = f.store;
-    repo = f.repos.events;
-  });
+  const { events: repo } = f.repos;
 
   async function lastId(): Promise<number> {
     return repo.lastId();
   }
 
-  const write = (tenantId: string, n: number) => writeEvents(store, 'prop.test', tenantId, n);
+  const write = (tenantId: string, n: number) => writeEvents(f.store, 'prop.test', tenantId, n);
 
   /** What a subscriber must get: its tenant's ids in (start, upTo], straight from the table. */
   async function expected(tenantId: string | undefined, start: number, upTo: number): Promise<number[]> {
-    let q = store.db.selectFrom('events').select('id').where('id', '>', start).where('id', '<=', upTo).orderBy('id');
+    let q = f.store.db.selectFrom('events').select('id').where('id', '>', start).where('id', '<=', upTo).orderBy('id');
     if (tenantId !== undefined) q = q.where('tenantId', '=', tenantId);
     return (await q.execute()).map((r) => r.id);
   }
@@ -206,16 +190,10 @@ describe.each(backends)('event feed, property-based against a real store (%s)', 
 
 describe.each(backends)('event feed bounds (%s)', (backend) => {
   const f = storeFixture(backend);
-  let store: Store;
-  let repo: EventRepository;
-
-  beforeAll(() => {
-    store = f.store;
-    repo = f.repos.events;
-  });
+  const { events: repo } = f.repos;
 
   const write = (tenantId: string, n: number, data: string | null = null) =>
-    writeEvents(store, 'bound.test', tenantId, n, data);
+    writeEvents(f.store, 'bound.test', tenantId, n, data);
 
   it('counts streams against their token and their tenant; one over either is refused with 429 naming it; a closed one frees its place', async () => {
     const feed = new EventFeed(repo, POLL_MS, { streams: { perToken: 2, perTenant: 3 } });
@@ -273,7 +251,7 @@ describe.each(backends)('event feed bounds (%s)', (backend) => {
         got.push(...r.value.map((e) => logEvent(e).id));
       }
       const want = (
-        await store.db
+        await f.store.db
           .selectFrom('events')
           .select('id')
           .where('id', '>', start)

@@ -1,18 +1,10 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
-import type { CatalogRepository } from './catalog-repository.js';
-import type { Store } from './db.js';
 import { storeFixture } from '../testing/store-fixture.js';
 
 describe.each(backends)('provider endpoints in the store (%s)', (backend) => {
   const f = storeFixture(backend);
-  let store: Store;
-  let catalog: CatalogRepository;
-
-  beforeAll(() => {
-    store = f.store;
-    catalog = f.repos.catalog;
-  });
+  const { catalog } = f.repos;
 
   it('seals at start the passwords of endpoints an earlier version stored in clear, once, and the agent still gets them', async () => {
     const clear = 'rest:https://u:old-clear-password@repo.sp.example/r';
@@ -22,7 +14,7 @@ describe.each(backends)('provider endpoints in the store (%s)', (backend) => {
       ['prv_plain', plain],
     ] as const) {
       // As an earlier version wrote them: the endpoint as given, nothing sealed.
-      await store.db
+      await f.store.db
         .insertInto('providers')
         .values({
           id,

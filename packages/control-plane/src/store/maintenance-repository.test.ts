@@ -1,30 +1,19 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import { DEFAULT_MAINTENANCE_MESSAGE, waitingPlaces } from '../domain/maintenance.js';
-import type { Store } from './db.js';
-import type { EventRepository } from './event-repository.js';
-import type { MaintenanceRepository } from './maintenance-repository.js';
-import type { QueueRepository } from './queue-repository.js';
 import type { TaskRow } from './schema.js';
-import type { TaskRepository } from './task-repository.js';
 import { backupTask, storeFixture } from '../testing/store-fixture.js';
 
 const actor = { tokenId: 'tok_test', role: 'sp-admin' };
 
 describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
   const f = storeFixture(backend);
-  let store: Store;
-  let tasks: TaskRepository;
-  let queue: QueueRepository;
-  let maintenance: MaintenanceRepository;
-  let events: EventRepository;
+  const { tasks, queue, maintenance, events } = f.repos;
   let providerTenant: string;
   let otherTenant: string;
   let providerId: string;
 
   beforeAll(async () => {
-    store = f.store;
-    ({ tasks, queue, maintenance, events } = f.repos);
     providerTenant = f.providerTenant;
     otherTenant = (await f.repos.tenants.create('far-away')).id;
     providerId = (await f.provider()).id;
@@ -116,7 +105,11 @@ describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
     const a = await dispatched(await tasks.create(backup('z3', 'agt_s')), 'agt_s');
     await maintenance.set(scope, { enabled: true, message: 'agent work' }, actor, Date.now());
     // The task ends without the hook (as if its transaction could not yet see the window).
-    await store.db.updateTable('tasks').set({ state: 'failed', endedAt: Date.now() }).where('id', '=', a.id).execute();
+    await f.store.db
+      .updateTable('tasks')
+      .set({ state: 'failed', endedAt: Date.now() })
+      .where('id', '=', a.id)
+      .execute();
     expect((await maintenance.get(scope))!.readyAt).toBeNull();
     expect(await maintenance.sweepReady()).toBe(1);
     expect(await maintenance.sweepReady()).toBe(0);
@@ -150,7 +143,7 @@ describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
       rotationRequestedAt: null,
       credentialRotatedAt: null,
     });
-    await store.db
+    await f.store.db
       .insertInto('agents')
       .values([
         agent('agt_d2', 'zd', null),

@@ -1,13 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import type { AgentHelloInfo } from './agent-repository.js';
-import type { CatalogRepository } from './catalog-repository.js';
-import type { Store } from './db.js';
-import type { EventRepository } from './event-repository.js';
-import type { ProviderScheduleRepository } from './provider-schedule-repository.js';
-import type { QueueRepository } from './queue-repository.js';
-import type { Reports } from '../lifecycle/reports.js';
-import type { TaskRepository } from './task-repository.js';
 import type { OfferingRow } from './schema.js';
 import { PLUGIN, storeFixture } from '../testing/store-fixture.js';
 
@@ -32,19 +25,11 @@ const hello: AgentHelloInfo = {
 // The ways a task ends besides an agent's result: each settles the instance in its own transaction.
 describe.each(backends)('provider schedules, in the store (%s)', (backend) => {
   const f = storeFixture(backend);
-  let store: Store;
-  let catalog: CatalogRepository;
-  let tasks: TaskRepository;
-  let queue: QueueRepository;
-  let reports: Reports;
-  let events: EventRepository;
-  let schedules: ProviderScheduleRepository;
+  const { catalog, tasks, queue, reports, events, providerSchedules: schedules } = f.repos;
   let agentId: string;
   let offering: OfferingRow;
 
   beforeAll(async () => {
-    store = f.store;
-    ({ catalog, tasks, queue, reports, events, providerSchedules: schedules } = f.repos);
     agentId = await f.agent('a1', 'h1');
     await f.repos.agents.markConnected(agentId, 's1', hello);
     const provider = await f.provider({ credentials: {} });
@@ -95,7 +80,7 @@ describe.each(backends)('provider schedules, in the store (%s)', (backend) => {
   it('a lost configure task rolls the assignment back', async () => {
     const { id, task } = await assigned();
     const held = await claimed(task.id);
-    await store.db.updateTable('tasks').set({ leaseExpiresAt: 1 }).where('id', '=', held.id).execute();
+    await f.store.db.updateTable('tasks').set({ leaseExpiresAt: 1 }).where('id', '=', held.id).execute();
     expect((await queue.expireLeases()).map((t) => t.id)).toContain(task.id);
     await rolledBack(id, task.id, 'AGENT_LOST');
   });
@@ -110,7 +95,7 @@ describe.each(backends)('provider schedules, in the store (%s)', (backend) => {
   it('a late end of a superseded configure changes nothing', async () => {
     const { id, task } = await assigned();
     const changed = { ...offering, sla: JSON.stringify({ cron: '0 5 * * *', keepLast: 2 }) };
-    await store.db.updateTable('offerings').set({ sla: changed.sla }).where('id', '=', offering.id).execute();
+    await f.store.db.updateTable('offerings').set({ sla: changed.sla }).where('id', '=', offering.id).execute();
     const queued = await schedules.slaChanged(offering, changed);
     const mine = queued.find((t) => t.instanceId === id)!;
     expect(JSON.parse(mine.params).sla).toEqual({ cron: '0 5 * * *', timezone: 'UTC', keepLast: 2 });
@@ -122,7 +107,7 @@ describe.each(backends)('provider schedules, in the store (%s)', (backend) => {
       scheduleState: 'configuring',
       scheduleTaskId: mine.id,
     });
-    await store.db.updateTable('offerings').set({ sla: offering.sla }).where('id', '=', offering.id).execute();
+    await f.store.db.updateTable('offerings').set({ sla: offering.sla }).where('id', '=', offering.id).execute();
     await tasks.requestCancel(mine.id);
   });
 

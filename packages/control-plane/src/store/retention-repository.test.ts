@@ -1,13 +1,9 @@
 import { sql, type Kysely } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
-import type { AgentHelloInfo, AgentRepository } from './agent-repository.js';
-import type { BackupRepository } from './backup-repository.js';
-import type { CatalogRepository } from './catalog-repository.js';
+import type { AgentHelloInfo } from './agent-repository.js';
 import * as recordedAtMigration from './migrations/0017-recorded-at.js';
-import { HANDLES_CHAINS, type RetentionRepository } from './retention-repository.js';
-import type { Store } from './db.js';
-import type { TaskRepository } from './task-repository.js';
+import { HANDLES_CHAINS } from './retention-repository.js';
 import { PLUGIN, backupTask as newBackup, storeFixture } from '../testing/store-fixture.js';
 
 const hello = (capabilities: string[]): AgentHelloInfo => ({
@@ -24,20 +20,13 @@ const hello = (capabilities: string[]): AgentHelloInfo => ({
 // Where the chain trait is decided: the agents of the zone, read inside the report's transaction.
 describe.each(backends)('retention through the provider, in the store (%s)', (backend) => {
   const f = storeFixture(backend);
-  let store: Store;
-  let agents: AgentRepository;
-  let backups: BackupRepository;
-  let tasks: TaskRepository;
-  let catalog: CatalogRepository;
-  let retention: RetentionRepository;
+  const { agents, backups, tasks, catalog, retention } = f.repos;
   let tenantId: string;
   let agentIds: string[];
   let providerId: string;
   let offeringId: string;
 
   beforeAll(async () => {
-    store = f.store;
-    ({ agents, backups, tasks, catalog, retention } = f.repos);
     tenantId = f.providerTenant;
     agentIds = [await f.agent('a1'), await f.agent('a2')];
     providerId = (await f.provider({ credentials: {} })).id;
@@ -53,7 +42,7 @@ describe.each(backends)('retention through the provider, in the store (%s)', (ba
     const made = [];
     for (const [i, mode] of (['FULL', 'INCREMENT'] as const).entries()) {
       const task = await backupTask(instance.id);
-      await store.db
+      await f.store.db
         .transaction()
         .execute((trx) =>
           backups.recordFromTask(
@@ -75,18 +64,18 @@ describe.each(backends)('retention through the provider, in the store (%s)', (ba
     await agents.markConnected(agentIds[0]!, 's1', hello(['backup', 'delete-backup', HANDLES_CHAINS]));
     await agents.markConnected(agentIds[1]!, 's2', hello(['backup', 'delete-backup']));
     const mixed = await chainOfTwo();
-    await store.db.transaction().execute((trx) => retention.afterBackup(trx, mixed.task, Date.now()));
+    await f.store.db.transaction().execute((trx) => retention.afterBackup(trx, mixed.task, Date.now()));
     expect(await deletesOf(mixed.instanceId)).toEqual([]);
 
     await agents.markConnected(agentIds[1]!, 's2', hello(['backup', 'delete-backup', HANDLES_CHAINS]));
     const all = await chainOfTwo();
     for (let i = 0; i < 2; i++) {
       // A second run while the first delete is pending queues nothing more.
-      await store.db.transaction().execute((trx) => retention.afterBackup(trx, all.task, Date.now()));
+      await f.store.db.transaction().execute((trx) => retention.afterBackup(trx, all.task, Date.now()));
     }
     const deletes = await deletesOf(all.instanceId);
     expect(deletes).toHaveLength(1);
-    const base = (await store.db.transaction().execute((trx) => backups.ofInstance(trx, all.instanceId))).find(
+    const base = (await f.store.db.transaction().execute((trx) => backups.ofInstance(trx, all.instanceId))).find(
       (b) => b.mode === 'FULL',
     )!;
     expect(deletes[0]).toMatchObject({ kind: 'delete-backup', state: 'queued', backupId: base.id });
@@ -108,11 +97,11 @@ describe.each(backends)('retention through the provider, in the store (%s)', (ba
     let clock = now;
     const clocked = f.backupsOn(() => clock);
     const of = (id: string) =>
-      store.db
+      f.store.db
         .transaction()
         .execute(async (trx) => (await clocked.ofInstance(trx, instance.id)).find((b) => b.id === id)!);
     const adopt = (externalId: string, createdAt: number) =>
-      store.db
+      f.store.db
         .transaction()
         .execute((trx) =>
           clocked.adopt(
@@ -125,7 +114,7 @@ describe.each(backends)('retention through the provider, in the store (%s)', (ba
     /** A backup task's result recorded at `clock`, then keep-last (1) as after every backup. */
     const made = async (externalId: string) => {
       const task = await backupTask(instance.id);
-      await store.db.transaction().execute(async (trx) => {
+      await f.store.db.transaction().execute(async (trx) => {
         await clocked.recordFromTask(
           trx,
           task,
@@ -169,7 +158,7 @@ describe.each(backends)('retention through the provider, in the store (%s)', (ba
   });
 
   it('migration 0017 records existing points at their createdAt, never later than its own now', async () => {
-    await recordedAtMigration.down(store.db as unknown as Kysely<unknown>);
+    await recordedAtMigration.down(f.store.db as unknown as Kysely<unknown>);
     const instance = await f.instance({ name: 'old' });
     const before = Date.now();
     for (const [id, createdAt] of [
@@ -178,11 +167,11 @@ describe.each(backends)('retention through the provider, in the store (%s)', (ba
     ] as const) {
       await sql`insert into backups (id, tenant_id, instance_id, offering_id, task_id, name, mode, created_at, size_bytes, external_id)
         values (${id}, ${tenantId}, ${instance.id}, ${offeringId}, null, ${id}, 'FULL', ${createdAt}, 1, ${id})`.execute(
-        store.db,
+        f.store.db,
       );
     }
-    await recordedAtMigration.up(store.db as unknown as Kysely<unknown>);
-    const rows = await store.db.transaction().execute((trx) => backups.ofInstance(trx, instance.id));
+    await recordedAtMigration.up(f.store.db as unknown as Kysely<unknown>);
+    const rows = await f.store.db.transaction().execute((trx) => backups.ofInstance(trx, instance.id));
     const at = new Map(rows.map((r) => [r.id, Number(r.recordedAt)]));
     expect(at.get('bkp_m1')).toBe(1000);
     expect(at.get('bkp_m2')).toBeGreaterThanOrEqual(before);

@@ -1,21 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
-import type { CatalogRepository } from './catalog-repository.js';
-import type { Store } from './db.js';
-import type { RpoRepository } from './rpo-repository.js';
 import { storeFixture } from '../testing/store-fixture.js';
 
 describe.each(backends)('RPO state store (%s)', (backend) => {
   const f = storeFixture(backend);
-  let store: Store;
-  let rpo: RpoRepository;
-  let catalog: CatalogRepository;
+  const { rpo, catalog } = f.repos;
   let tenantId: string;
   let offeringId: string;
 
   beforeAll(async () => {
-    store = f.store;
-    ({ rpo, catalog } = f.repos);
     tenantId = f.providerTenant;
     const provider = await f.provider();
     offeringId = (
@@ -51,7 +44,7 @@ describe.each(backends)('RPO state store (%s)', (backend) => {
     }
     ids.sort();
     const addBackup = (i: number, instanceId: string, createdAt: number, recordedAt = createdAt) =>
-      store.db
+      f.store.db
         .insertInto('backups')
         .values({
           id: `bkp_${i}`,

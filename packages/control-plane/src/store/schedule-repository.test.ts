@@ -1,21 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
-import type { CatalogRepository } from './catalog-repository.js';
-import type { Store } from './db.js';
-import type { ScheduleRepository } from './schedule-repository.js';
 import { storeFixture } from '../testing/store-fixture.js';
 
 describe.each(backends)('schedule store (%s)', (backend) => {
   const f = storeFixture(backend);
-  let store: Store;
-  let schedules: ScheduleRepository;
-  let catalog: CatalogRepository;
+  const { schedules, catalog } = f.repos;
   let tenantId: string;
   let providerId: string;
 
   beforeAll(async () => {
-    store = f.store;
-    ({ schedules, catalog } = f.repos);
     tenantId = f.providerTenant;
     providerId = (await f.provider()).id;
   });
@@ -62,7 +55,7 @@ describe.each(backends)('schedule store (%s)', (backend) => {
     // fire of each won one goes.
     expect(await schedules.claimFire(keys('9')[0]!, 30_000, 0, 5)).toBe(true);
     expect(await schedules.claimFires(claim(keys('9', '1', '2'), 20_000), 6)).toEqual(new Set(keys('1', '2')));
-    const rows = await store.db
+    const rows = await f.store.db
       .selectFrom('scheduleFires')
       .select(['scheduleKey', 'fireAt', 'missed'])
       .where('scheduleKey', 'in', keys('1', '2', '9'))
@@ -79,9 +72,9 @@ describe.each(backends)('schedule store (%s)', (backend) => {
     const a = await offering('move-a', 3);
     const b = await offering('move-b', 3);
     const c = await offering('move-c', 3);
-    await store.db.updateTable('offerings').set({ nextFireAt: 100 }).where('id', 'in', [a.id, b.id]).execute();
+    await f.store.db.updateTable('offerings').set({ nextFireAt: 100 }).where('id', 'in', [a.id, b.id]).execute();
     const setAt = (id: string) =>
-      store.db.selectFrom('offerings').select('slaSetAt').where('id', '=', id).executeTakeFirstOrThrow();
+      f.store.db.selectFrom('offerings').select('slaSetAt').where('id', '=', id).executeTakeFirstOrThrow();
     await schedules.moveNextFires([
       { kind: 'sla', id: a.id, read: 100, setAt: (await setAt(a.id)).slaSetAt, next: 200 },
       // Moved meanwhile (read 99): left alone.
@@ -89,7 +82,7 @@ describe.each(backends)('schedule store (%s)', (backend) => {
       // Its SLA changed meanwhile (set at another time): left alone.
       { kind: 'sla', id: c.id, read: null, setAt: 1, next: 400 },
     ]);
-    const next = await store.db
+    const next = await f.store.db
       .selectFrom('offerings')
       .select(['id', 'nextFireAt'])
       .where('id', 'in', [a.id, b.id, c.id])
@@ -142,7 +135,7 @@ describe.each(backends)('schedule store (%s)', (backend) => {
     const make = async (owner: string, name: string) => {
       const row = await f.instance({ tenantId: owner, name });
       await schedules.put({ instanceId: row.id, tenantId: owner, cron: '* * * * *', timezone: 'UTC', keepLast: 1 }, 10);
-      await store.db.updateTable('userSchedules').set({ nextFireAt: at }).where('instanceId', '=', row.id).execute();
+      await f.store.db.updateTable('userSchedules').set({ nextFireAt: at }).where('instanceId', '=', row.id).execute();
       return row.id;
     };
     const noisyIds: string[] = [];

@@ -1,23 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
-import type { CatalogRepository } from './catalog-repository.js';
 import { migrate } from './db.js';
-import type { BackupRepository } from './backup-repository.js';
-import type { QueueRepository } from './queue-repository.js';
 import type { Report } from '../domain/report-outcome.js';
-import type { Reports } from '../lifecycle/reports.js';
-import type { TaskRepository } from './task-repository.js';
 import { backupTask as newBackup, storeFixture } from '../testing/store-fixture.js';
 
 const LEASE = 60_000;
 
 describe.each(backends)('task store (%s)', (backend) => {
   const f = storeFixture(backend);
-  let tasks: TaskRepository;
-  let queue: QueueRepository;
-  let reports: Reports;
-  let backups: BackupRepository;
-  let catalog: CatalogRepository;
+  const { tasks, queue, reports, backups, catalog } = f.repos;
   let tenantId: string;
   let agentId: string;
   let otherAgentId: string;
@@ -26,7 +17,6 @@ describe.each(backends)('task store (%s)', (backend) => {
 
   beforeAll(async () => {
     await migrate(f.store.db); // a second run is a no-op
-    ({ tasks, queue, reports, backups, catalog } = f.repos);
     tenantId = f.providerTenant;
     expect(await f.repos.tenants.ensureProviderTenant()).toBe(tenantId);
     agentId = await f.agent('a1', 'h1');

@@ -158,7 +158,15 @@ export class StoreFixture {
     return this.ready().store;
   }
 
-  get repos(): Repositories {
+  /**
+   * The repositories, each through a stand-in that may be taken in the block's body (before they
+   * are built: `const { tasks } = f.repos`) and reaches the repository when it is used.
+   */
+  readonly repos: Repositories = new Proxy({} as Repositories, {
+    get: (_, name) => late(() => this.wiredRepos()[name as keyof Repositories]),
+  });
+
+  private wiredRepos(): Repositories {
     if (!this.wired) throw new Error('the store fixture wires repositories only with its migrations (migrate: true)');
     return this.wired.repos;
   }
@@ -176,7 +184,7 @@ export class StoreFixture {
 
   /** A dummy provider connection in zone `z` named `p`, without credentials unless given. */
   provider(input: Partial<ProviderInput> = {}) {
-    return this.repos.catalog.createProvider({
+    return this.wiredRepos().catalog.createProvider({
       zone: 'z',
       name: 'p',
       plugin: PLUGIN,
@@ -189,7 +197,7 @@ export class StoreFixture {
 
   /** An offering `o` of the provider tenant in zone `z`, ad-hoc backups allowed, no SLA unless given. */
   offering(input: Partial<OfferingInput> & { providerId: string }) {
-    return this.repos.catalog.createOffering({
+    return this.wiredRepos().catalog.createOffering({
       tenantId: this.providerTenant,
       name: 'o',
       description: '',
@@ -204,7 +212,7 @@ export class StoreFixture {
 
   /** An instance `vm` of the provider tenant in zone `z`, with an empty locator and no agent. */
   instance(input: Partial<InstanceInput> = {}, now?: number) {
-    return this.repos.catalog.createInstance(
+    return this.wiredRepos().catalog.createInstance(
       { tenantId: this.providerTenant, name: 'vm', zone: 'z', locator: {}, agentId: null, ...input },
       now,
     );
@@ -212,8 +220,8 @@ export class StoreFixture {
 
   /** An agent enrolled in zone `z` (hostname: its name unless given); its id. */
   async agent(name: string, hostname = name): Promise<string> {
-    const { token } = await this.repos.agents.createEnrollment('z', 'test', 60_000);
-    return (await this.repos.agents.redeemEnrollment(token, name, hostname)).agentId;
+    const { token } = await this.wiredRepos().agents.createEnrollment('z', 'test', 60_000);
+    return (await this.wiredRepos().agents.redeemEnrollment(token, name, hostname)).agentId;
   }
 
   private ready() {
@@ -221,6 +229,17 @@ export class StoreFixture {
       throw new Error('the store fixture opens its database in beforeAll: use it inside a hook or test');
     return this.opened;
   }
+}
+
+/** A stand-in for `get()`'s object: each property read reaches the object as it is then. */
+function late<T extends object>(get: () => T): T {
+  return new Proxy({} as T, {
+    get(_, prop) {
+      const target = get();
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 /** A backup task of the dummy plugin in zone `z`, pinned to no agent, at priority 0 unless given. */
