@@ -143,38 +143,16 @@ describe.each(backends)('agent wire: one agent cannot stall, flood or poison the
     expect(sessions).toBeLessThanOrEqual(10);
   });
 
-  it('closes a heartbeat flood over the frame budget; the API and a healthy agent keep working', async () => {
-    const raw = await rawAgent('zone-f');
+  /**
+   * A raw agent of `zone` sends `frames` at once: its session is closed over the frame rate limit
+   * (counted once), while /healthz answers and a backup on the healthy agent still succeeds.
+   */
+  async function floodIsCut(zone: string, frames: Uint8Array[]): Promise<void> {
+    const raw = await rawAgent(zone);
     const before = await metric(cp, /^cairn_agent_sessions_rate_limited_total (\d+)/m);
     const instanceId = await tenantInstance('zone-a');
     await healthzAnswersDuring(cp, async () => {
       const s = await RawAgent.connect(cp, raw);
-      const frame = encodeFrame({ heartbeat: { sentAtMs: Date.now(), running: 0 } });
-      s.sendMany(Array.from({ length: HEARTBEAT_FLOOD }, () => frame));
-      const closed = await s.closedBy();
-      expect(closed.code).toBe(1008);
-      expect(closed.reason).toMatch(/frame rate limit/);
-      const taskId = await backup(tenant, instanceId);
-      expect((await waitForTask(tenant, taskId, TERMINAL)).state).toBe('succeeded');
-    });
-    expect(await metric(cp, /^cairn_agent_sessions_rate_limited_total (\d+)/m)).toBe(before + 1);
-    await cp.proc.waitForLog(
-      (l) => /closing agent session: over the frame rate limit/.test(String(l['msg'])),
-      'a log line naming the rate limit',
-    );
-  });
-
-  it('closes a progress flood over the frame budget; the API and a healthy agent keep working', async () => {
-    const raw = await rawAgent('zone-g');
-    const before = await metric(cp, /^cairn_agent_sessions_rate_limited_total (\d+)/m);
-    const instanceId = await tenantInstance('zone-a');
-    await healthzAnswersDuring(cp, async () => {
-      const s = await RawAgent.connect(cp, raw);
-      const frames = Array.from({ length: PROGRESS_FLOOD }, (_, i) =>
-        encodeFrame({
-          progress: { spoolSeq: i + 1, taskId: 'tsk_flood', attempt: 1, percent: 1, message: 'x', atMs: Date.now() },
-        }),
-      );
       s.sendMany(frames);
       const closed = await s.closedBy();
       expect(closed.code).toBe(1008);
@@ -183,6 +161,29 @@ describe.each(backends)('agent wire: one agent cannot stall, flood or poison the
       expect((await waitForTask(tenant, taskId, TERMINAL)).state).toBe('succeeded');
     });
     expect(await metric(cp, /^cairn_agent_sessions_rate_limited_total (\d+)/m)).toBe(before + 1);
+  }
+
+  it('closes a heartbeat flood over the frame budget; the API and a healthy agent keep working', async () => {
+    const frame = encodeFrame({ heartbeat: { sentAtMs: Date.now(), running: 0 } });
+    await floodIsCut(
+      'zone-f',
+      Array.from({ length: HEARTBEAT_FLOOD }, () => frame),
+    );
+    await cp.proc.waitForLog(
+      (l) => /closing agent session: over the frame rate limit/.test(String(l['msg'])),
+      'a log line naming the rate limit',
+    );
+  });
+
+  it('closes a progress flood over the frame budget; the API and a healthy agent keep working', async () => {
+    await floodIsCut(
+      'zone-g',
+      Array.from({ length: PROGRESS_FLOOD }, (_, i) =>
+        encodeFrame({
+          progress: { spoolSeq: i + 1, taskId: 'tsk_flood', attempt: 1, percent: 1, message: 'x', atMs: Date.now() },
+        }),
+      ),
+    );
   });
 
   it('does not cut off a real agent replaying a spool backlog many times the burst', async () => {

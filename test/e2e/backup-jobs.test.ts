@@ -3,6 +3,7 @@ import type { Api } from '@cairn/test-harness/api';
 import { eventsWhere } from '@cairn/test-harness/clock';
 import { backends } from '@cairn/test-harness/databases';
 import { tempDir } from '@cairn/test-harness/processes';
+import type { RunBody } from '@cairn/test-harness/scenario';
 import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
@@ -16,13 +17,6 @@ interface JobBody {
   sets: { outdated: string[]; ongoing: string[]; updated: string[]; error: string[] };
   lastRun: { id: string; state: string; durationSeconds: number } | null;
   progress: { percent: number; bytesDone: number; bytesTotal: number; etaSeconds: number | null } | null;
-}
-interface RunBody {
-  id: string;
-  trigger: string;
-  state: string;
-  endedAt: string | null;
-  members: { instanceId: string; set: string; taskId: string | null; error: { code: string } | null }[];
 }
 interface TaskRow {
   id: string;

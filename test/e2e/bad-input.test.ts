@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { encodeFrame } from '@cairn/proto';
 import { Api } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
-import { runAgentCommand, tempDir, type ControlPlaneProc, type Proc } from '@cairn/test-harness/processes';
+import { runAgentCommand, type ControlPlaneProc, type Proc } from '@cairn/test-harness/processes';
 import { agentCredential } from '@cairn/test-harness/raw-agent';
 import { protectInstance, waitForTask } from '@cairn/test-harness/scenario';
 import { withStack } from '@cairn/test-harness/stack';
@@ -175,25 +175,11 @@ describe.each(backends)('bad input gets a clean error and the server keeps servi
 
   it('refuses a spent enrollment token', async () => {
     const { token } = await api.expect(201, 'POST', '/v1/agent-enrollments', { zone: 'zone-c' });
-    const first = await runAgentCommand([
-      'enroll',
-      '--server',
-      cp.url,
-      '--token',
-      token,
-      '--state-dir',
-      tempDir('enroll'),
-    ]);
+    const enroll = () =>
+      runAgentCommand(['enroll', '--server', cp.url, '--token', token, '--state-dir', stack.tempDir('enroll')]);
+    const first = await enroll();
     expect(first.exitCode).toBe(0);
-    const second = await runAgentCommand([
-      'enroll',
-      '--server',
-      cp.url,
-      '--token',
-      token,
-      '--state-dir',
-      tempDir('enroll'),
-    ]);
+    const second = await enroll();
     expect(second.exitCode).not.toBe(0);
     expect(second.stderr.join('\n')).toMatch(/already used/);
     const http = await fetch(`${cp.url}/v1/agents/enroll`, {

@@ -2,23 +2,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Api } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
 import { runAgentCommand } from '@cairn/test-harness/processes';
-import { protectInstance, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { protectInstance, waitForTask, type RunBody, type TaskBody } from '@cairn/test-harness/scenario';
 import { withStack, type StackAgent as Agent } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled', 'lost'];
-
-interface RunBody {
-  id: string;
-  state: string;
-  endedAt: string | null;
-  members: {
-    instanceId: string;
-    set: string;
-    taskId: string | null;
-    error: { code: string; message: string } | null;
-  }[];
-}
 
 describe.each(backends)('a drain set by an operator on the agent host (%s)', (backend) => {
   const stack = withStack(backend, {

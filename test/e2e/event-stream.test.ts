@@ -6,6 +6,7 @@ import type { Api } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
 import type { ControlPlaneProc } from '@cairn/test-harness/processes';
 import { SseClient } from '@cairn/test-harness/sse';
+import { offerDummy } from '@cairn/test-harness/scenario';
 import { withStack } from '@cairn/test-harness/stack';
 import { everyListAnswers } from '@cairn/test-harness/lists';
 import { waitFor } from '@cairn/test-harness/wait';
@@ -82,20 +83,7 @@ describe.each(backends)('event streams cannot freeze or silence the control plan
   beforeAll(async () => {
     cp = stack.cp;
     admin = stack.admin;
-    const provider = await admin.expect(201, 'POST', '/v1/zones/z1/providers', {
-      name: 'd',
-      plugin: '@cairn/plugin-dummy',
-      tenantLocators: 'any',
-    });
-    offeringId = (
-      await admin.expect(201, 'POST', '/v1/offerings', {
-        name: 'o',
-        zone: 'z1',
-        providerId: provider.id,
-        allowAdhoc: true,
-        allowUserSchedules: false,
-      })
-    ).id;
+    ({ offeringId } = await offerDummy(admin, 'z1', { provider: 'd', offering: 'o' }));
   });
 
   afterEach(() => {

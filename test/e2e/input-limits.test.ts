@@ -1,7 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Api, type Reply } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
-import type { ControlPlaneProc } from '@cairn/test-harness/processes';
 import { protectInstance, waitForTask } from '@cairn/test-harness/scenario';
 import { withStack } from '@cairn/test-harness/stack';
 
@@ -39,7 +38,6 @@ const key = (item: any) => (typeof item.id === 'string' ? item.id : JSON.stringi
 
 describe.each(backends)('the API bounds what it accepts, the same on every backend (%s)', (backend) => {
   const stack = withStack(backend, { serverCollation: true, agents: [{ name: 'host-a' }] });
-  let cp: ControlPlaneProc;
   let admin: Api;
   let tenant: Api;
   let tenantId: string;
@@ -58,7 +56,7 @@ describe.each(backends)('the API bounds what it accepts, the same on every backe
   beforeAll(async () => {
     // Created with the server's default collation (case- and accent-folding on MariaDB), as an
     // operator creating the database by hand would: the uniqueness rule must not depend on it.
-    ({ cp, admin } = stack);
+    ({ admin } = stack);
     const t = await admin.expect(201, 'POST', '/v1/tenants', { name: 'acme' });
     tenantId = t.id;
     const tok = await admin.expect(201, 'POST', `/v1/tenants/${t.id}/tokens`, { role: 'tenant-admin', name: 'ops' });
@@ -75,15 +73,7 @@ describe.each(backends)('the API bounds what it accepts, the same on every backe
     for (const id of tasks) expect((await waitForTask(tenant, id, ['succeeded', 'failed'])).state).toBe('succeeded');
     taskId = tasks[0]!;
     // Agents that enrolled but never connected: the agent list has several entries.
-    for (let i = 0; i < 3; i++) {
-      const { token } = await admin.expect(201, 'POST', '/v1/agent-enrollments', { zone: 'zone-b' });
-      const res = await fetch(`${cp.url}/v1/agents/enroll`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ token, name: `idle-${i}` }),
-      });
-      expect(res.status).toBe(201);
-    }
+    for (let i = 0; i < 3; i++) await stack.enrollIdle('zone-b', `idle-${i}`);
     tenantLists = [
       '/v1/instances',
       '/v1/offerings',

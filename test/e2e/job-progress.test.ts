@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Api } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
-import { assignOffering, protectInstance } from '@cairn/test-harness/scenario';
+import { assignOffering, protectInstance, type RunBody } from '@cairn/test-harness/scenario';
 import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
@@ -16,12 +16,6 @@ interface JobBody {
   sets: { outdated: string[]; ongoing: string[]; updated: string[]; error: string[] };
   lastRun: { id: string; state: string } | null;
   progress: Progress | null;
-}
-interface RunBody {
-  id: string;
-  state: string;
-  memberCounts: { total: number; updated: number; error: number };
-  members: { instanceId: string; set: string; taskId: string | null; error: { code: string } | null }[];
 }
 
 const SIZE = 406_000_000;

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Api } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
 import { runAgentCommand, type ControlPlaneProc, type Proc } from '@cairn/test-harness/processes';
-import { waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { waitForTask, type RunBody, type TaskBody } from '@cairn/test-harness/scenario';
 import { withStack, type StackAgent } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
@@ -32,17 +32,6 @@ interface JobBody {
   id: string;
   sets: { outdated: string[]; ongoing: string[]; updated: string[]; error: string[] };
   lastRun: { id: string; state: string } | null;
-}
-interface RunBody {
-  id: string;
-  trigger: string;
-  endedAt: string | null;
-  members: {
-    instanceId: string;
-    set: string;
-    taskId: string | null;
-    error: { code: string; message: string } | null;
-  }[];
 }
 
 describe.each(backends)('maintenance windows (%s)', (backend) => {

@@ -1,7 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Api, type Reply } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
-import type { ControlPlaneProc } from '@cairn/test-harness/processes';
 import { protectInstance, waitForTask } from '@cairn/test-harness/scenario';
 import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
@@ -29,7 +28,6 @@ const withQuery = (route: string, query: string) => `${route}${route.includes('?
 
 describe.each(backends)('paging: one strict rule on every list (%s)', (backend) => {
   const stack = withStack(backend, { agents: [{ name: 'host-a' }] });
-  let cp: ControlPlaneProc;
   let admin: Api;
   let tenant: Api;
   /** Every paged list, with who reads it. */
@@ -38,22 +36,14 @@ describe.each(backends)('paging: one strict rule on every list (%s)', (backend) 
   const firstCursors = new Map<string, string>();
 
   beforeAll(async () => {
-    ({ cp, admin } = stack);
+    ({ admin } = stack);
     const t = await admin.expect(201, 'POST', '/v1/tenants', { name: 'acme' });
     for (const name of ['globex', 'initech']) await admin.expect(201, 'POST', '/v1/tenants', { name });
     const tok = await admin.expect(201, 'POST', `/v1/tenants/${t.id}/tokens`, { role: 'tenant-admin', name: 'ops' });
     for (const name of ['ci', 'ro'])
       await admin.expect(201, 'POST', `/v1/tenants/${t.id}/tokens`, { role: 'tenant-user', name });
     tenant = stack.api(tok.token);
-    for (let i = 0; i < 2; i++) {
-      const { token } = await admin.expect(201, 'POST', '/v1/agent-enrollments', { zone: 'zone-b' });
-      const res = await fetch(`${cp.url}/v1/agents/enroll`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ token, name: `idle-${i}` }),
-      });
-      expect(res.status).toBe(201);
-    }
+    for (let i = 0; i < 2; i++) await stack.enrollIdle('zone-b', `idle-${i}`);
     const instanceIds: string[] = [];
     for (let i = 0; i < 3; i++) {
       const p = await protectInstance(admin, 'zone-a', { config: { durationMs: 150, steps: 5 } });

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Api, type Reply } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
+import { offerDummy } from '@cairn/test-harness/scenario';
 import { withStack } from '@cairn/test-harness/stack';
 
 interface QuotaView {
@@ -80,22 +81,13 @@ describe.each(backends)('tenant quotas (%s)', (backend) => {
     ({ id: aId, api: a } = await tenant('quota-a'));
     ({ id: bId, api: b } = await tenant('quota-b'));
     await stack.enroll('zone-a', 'host-a');
-    const provider = await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
-      name: 'dummy',
-      plugin: '@cairn/plugin-dummy',
-      tenantLocators: 'any',
+    ({ offeringId } = await offerDummy(admin, 'zone-a', {
+      provider: 'dummy',
+      offering: 'open',
       config: {},
-    });
-    offeringId = (
-      await admin.expect(201, 'POST', '/v1/offerings', {
-        name: 'open',
-        zone: 'zone-a',
-        providerId: provider.id,
-        allowAdhoc: true,
-        allowUserSchedules: true,
-      })
-    ).id;
-    for (const t of [aId, bId]) await admin.expect(201, 'POST', `/v1/offerings/${offeringId}/grants`, { tenantId: t });
+      allowUserSchedules: true,
+      grants: [aId, bId],
+    }));
   });
 
   it('shows every quota with its default to the SP and to the tenant itself, and hides it from others', async () => {

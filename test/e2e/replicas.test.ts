@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Api } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
-import { enrollAgent, type ControlPlaneProc, type Proc } from '@cairn/test-harness/processes';
+import type { ControlPlaneProc, Proc } from '@cairn/test-harness/processes';
 import { ENDED as TERMINAL, protectInstance, waitForTask } from '@cairn/test-harness/scenario';
 import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
@@ -13,7 +13,8 @@ const SECRET_KEY = 'a'.repeat(64);
 describe.runIf(backends.includes('mysql'))('two control-plane replicas on one MySQL database', () => {
   // The agent talks to replica A only; every API call below goes to replica B.
   const stack = withStack('mysql', {
-    env: { CAIRN_SECRET_KEY: SECRET_KEY },
+    // debug: each replica logs its maintenance checks, which the readiness test waits on.
+    env: { CAIRN_SECRET_KEY: SECRET_KEY, CAIRN_LOG_LEVEL: 'debug' },
     replicas: 2,
     agents: [{ name: 'host-1' }],
   });
@@ -44,8 +45,14 @@ describe.runIf(backends.includes('mysql'))('two control-plane replicas on one My
     const waiting = viaA.get('/v1/maintenance?wait=ready&timeoutS=60');
     await viaB.expect(202, 'POST', `/v1/tasks/${task.id}/cancel`);
     expect((await waiting).body).toMatchObject({ ready: true, runningBackups: 0 });
-    // Both replicas sweep for readiness every second: still recorded once.
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    // Both replicas sweep for readiness every second. Once each has swept twice more (its first
+    // may have begun before readiness was recorded), readiness is still recorded once.
+    const checks = (cp: ControlPlaneProc) => cp.proc.logs().filter((l) => l['msg'] === 'maintenance checked').length;
+    const before = [a, b].map(checks);
+    await waitFor(
+      () => [a, b].every((cp, i) => checks(cp) >= before[i]! + 2) || undefined,
+      'both replicas to sweep for readiness twice more',
+    );
     const events = (await viaA.expect(200, 'GET', '/v1/events?limit=500')).items as {
       type: string;
       tenantId: string;
@@ -76,7 +83,7 @@ describe.runIf(backends.includes('mysql'))('two control-plane replicas on one My
   });
 
   it('dispatches each of many tasks exactly once while both replicas hold agents', async () => {
-    const second = await stack.runAgent((await enrollAgent(b, 'zone-a', 'host-2')).stateDir, { slots: 4 });
+    const second = (await stack.addAgent({ name: 'host-2', via: b, slots: 4 })).proc;
     try {
       const p = await Promise.all(
         Array.from({ length: 8 }, () => protectInstance(viaB, 'zone-a', { config: { durationMs: 100, steps: 2 } })),

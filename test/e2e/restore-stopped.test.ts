@@ -3,8 +3,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
-import { tempDir } from '@cairn/test-harness/processes';
-import { waitForTask } from '@cairn/test-harness/scenario';
+import { offerDummy, waitForTask } from '@cairn/test-harness/scenario';
 import { withStack } from '@cairn/test-harness/stack';
 
 const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
@@ -32,31 +31,23 @@ describe.each(backends)('in-place restore of an instance that must be stopped (%
     }[];
 
   beforeAll(async () => {
-    storeDir = tempDir('dummy-store');
+    storeDir = stack.tempDir('dummy-store');
     admin = stack.admin;
     const token = async (tenantId: string) =>
       (await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, { role: 'tenant-admin', name: 't' })).token;
     const tenantId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'vm-owner' })).id;
     tenant = stack.api(await token(tenantId));
     other = stack.api(await token((await admin.expect(201, 'POST', '/v1/tenants', { name: 'prober' })).id));
-    const provider = await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
-      name: 'hypervisor',
-      plugin: '@cairn/plugin-dummy',
-      tenantLocators: 'any',
+    const { offeringId } = await offerDummy(admin, 'zone-a', {
+      provider: 'hypervisor',
+      offering: 'vm-backup',
       config: { durationMs: 1500, steps: 3, sizeBytes: 1000, storeDir },
+      grants: [tenantId],
     });
-    const offering = await admin.expect(201, 'POST', '/v1/offerings', {
-      name: 'vm-backup',
-      zone: 'zone-a',
-      providerId: provider.id,
-      allowAdhoc: true,
-      allowUserSchedules: false,
-    });
-    await admin.expect(201, 'POST', `/v1/offerings/${offering.id}/grants`, { tenantId });
     instanceId = (
       await admin.expect(201, 'POST', '/v1/instances', { name: 'vm-7', zone: 'zone-a', locator: { vm: 7 }, tenantId })
     ).id;
-    await tenant.expect(200, 'PUT', `/v1/instances/${instanceId}/offering`, { offeringId: offering.id });
+    await tenant.expect(200, 'PUT', `/v1/instances/${instanceId}/offering`, { offeringId });
     const backup = await tenant.expect(202, 'POST', `/v1/instances/${instanceId}/backups`);
     expect((await waitForTask(tenant, backup.id, ENDED)).state).toBe('succeeded');
     backupId = (await tenant.expect(200, 'GET', `/v1/tasks/${backup.id}`)).backupId;

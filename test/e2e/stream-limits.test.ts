@@ -4,6 +4,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '@cairn/control-plane';
 import type { Api } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
+import { eventRows } from '@cairn/test-harness/events';
 import type { ControlPlaneProc } from '@cairn/test-harness/processes';
 import { FROZEN_MEDIAN_MS, latencyFigures, probe } from '@cairn/test-harness/latency';
 import { SseClient, StalledStream } from '@cairn/test-harness/sse';
@@ -47,21 +48,8 @@ describe.each(backends)('event streams are capped and a stream that is not read 
 
   /** `count` events of each tenant, each about `bytes` long, written straight into the log. */
   async function produce(tenantIds: string[], count: number, bytes: number): Promise<void> {
-    const rows = tenantIds.flatMap((tenantId) =>
-      Array.from({ length: count }, () => ({
-        tenantId,
-        type: 'stream.test',
-        at: Date.now(),
-        message: 'm',
-        taskId: null,
-        instanceId: null,
-        jobId: null,
-        agentId: null,
-        data: JSON.stringify({ pad: 'p'.repeat(bytes) }),
-        sourceAgentId: null,
-        sourceSeq: null,
-      })),
-    );
+    const data = JSON.stringify({ pad: 'p'.repeat(bytes) });
+    const rows = tenantIds.flatMap((tenantId) => eventRows(tenantId, 'stream.test', count, data));
     for (let i = 0; i < rows.length; i += 100)
       await store.db
         .insertInto('events')

@@ -1,8 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Api } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
-import { tempDir } from '@cairn/test-harness/processes';
-import { ENDED, waitForTask } from '@cairn/test-harness/scenario';
+import { ENDED, offerDummy, waitForTask } from '@cairn/test-harness/scenario';
 import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
@@ -39,20 +38,12 @@ describe.each(backends)('waiting rooms counted per tenant (%s)', (backend) => {
       ids.push(t.id);
       tenants.push(t.api);
     }
-    const provider = await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
-      name: 'hypervisor',
-      plugin: '@cairn/plugin-dummy',
-      tenantLocators: 'any',
-      config: { durationMs: 50, steps: 1, sizeBytes: 1000, storeDir: tempDir('dummy-store') },
+    const { offeringId } = await offerDummy(admin, 'zone-a', {
+      provider: 'hypervisor',
+      offering: 'vm-backup',
+      config: { durationMs: 50, steps: 1, sizeBytes: 1000, storeDir: stack.tempDir('dummy-store') },
+      grants: [ids[0]!],
     });
-    const offering = await admin.expect(201, 'POST', '/v1/offerings', {
-      name: 'vm-backup',
-      zone: 'zone-a',
-      providerId: provider.id,
-      allowAdhoc: true,
-      allowUserSchedules: false,
-    });
-    await admin.expect(201, 'POST', `/v1/offerings/${offering.id}/grants`, { tenantId: ids[0] });
     const instance = async (vm: number, locator: object = {}) => {
       const row = await admin.expect(201, 'POST', '/v1/instances', {
         name: `vm-${vm}`,
@@ -60,7 +51,7 @@ describe.each(backends)('waiting rooms counted per tenant (%s)', (backend) => {
         locator: { vm, ...locator },
         tenantId: ids[0],
       });
-      await admin.expect(200, 'PUT', `/v1/instances/${row.id}/offering`, { offeringId: offering.id });
+      await admin.expect(200, 'PUT', `/v1/instances/${row.id}/offering`, { offeringId });
       return row.id as string;
     };
     const a = tenants[0]!;

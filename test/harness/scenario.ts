@@ -57,6 +57,39 @@ export async function protectInstance(
 }
 
 /**
+ * Through the API: a dummy provider connection `provider` in `zone` that takes any tenant's
+ * locators, and an offering `offering` of it for ad-hoc backups, granted to each of `grants`.
+ */
+export async function offerDummy(
+  api: Api,
+  zone: string,
+  opts: {
+    provider: string;
+    offering: string;
+    config?: Record<string, unknown>;
+    allowUserSchedules?: boolean;
+    grants?: string[];
+  },
+): Promise<{ providerId: string; offeringId: string }> {
+  const provider = await api.expect(201, 'POST', `/v1/zones/${zone}/providers`, {
+    name: opts.provider,
+    plugin: '@cairn/plugin-dummy',
+    tenantLocators: 'any',
+    ...(opts.config ? { config: opts.config } : {}),
+  });
+  const offering = await api.expect(201, 'POST', '/v1/offerings', {
+    name: opts.offering,
+    zone,
+    providerId: provider.id,
+    allowAdhoc: true,
+    allowUserSchedules: opts.allowUserSchedules ?? false,
+  });
+  for (const tenantId of opts.grants ?? [])
+    await api.expect(201, 'POST', `/v1/offerings/${offering.id}/grants`, { tenantId });
+  return { providerId: provider.id as string, offeringId: offering.id as string };
+}
+
+/**
  * Assigns an offering and returns the instance. Where the plugin is asked to run the SLA's
  * schedule itself (the dummy declares provider-schedules: `202` with a configure-schedule task),
  * waits for its answer, and insists that it left the clock to Cairn, as these tests count on.
@@ -82,6 +115,23 @@ export interface TaskBody {
   progress: { percent: number; bytesDone: number; bytesTotal: number };
   /** The operation's output as JSON (null until it succeeded, and for a backup). */
   output: unknown;
+}
+
+/** A backup job's run as the API shows it (`BackupJobRun`). */
+export interface RunBody {
+  id: string;
+  trigger: 'run' | 'schedule' | 'retry';
+  state: string;
+  startedAt: string;
+  endedAt: string | null;
+  durationSeconds: number;
+  memberCounts: { total: number; outdated: number; ongoing: number; updated: number; error: number };
+  members: {
+    instanceId: string;
+    set: 'OUTDATED' | 'ONGOING' | 'UPDATED' | 'ERROR';
+    taskId: string | null;
+    error: { code: string; message: string } | null;
+  }[];
 }
 
 /** The states a task ends in. */

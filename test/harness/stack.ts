@@ -33,6 +33,8 @@ export interface AgentOptions {
   args?: string[];
   /** More `cairn-agent enroll` arguments. */
   enrollArgs?: string[];
+  /** The control plane it enrolls through, and so connects to; default the first. */
+  via?: ControlPlaneProc;
   env?: Record<string, string>;
 }
 
@@ -202,9 +204,30 @@ export class Stack {
     return this.api(cp.adminToken, cp);
   }
 
-  /** Enrolls an agent (through the first control plane) without running it. */
-  enroll(zone: string, name: string, enrollArgs: string[] = []): Promise<{ stateDir: string; agentId: string }> {
-    return enrollAgent(this.cp, zone, name, { args: enrollArgs });
+  /**
+   * Enrolls an agent through `via` (the first control plane unless given) without running it; its
+   * state directory is removed at teardown, once everything the stack started has stopped.
+   */
+  async enroll(
+    zone: string,
+    name: string,
+    enrollArgs: string[] = [],
+    via: ControlPlaneProc = this.cp,
+  ): Promise<{ stateDir: string; agentId: string }> {
+    const enrolled = await enrollAgent(via, zone, name, { args: enrollArgs });
+    this.dirs.push(enrolled.stateDir);
+    return enrolled;
+  }
+
+  /** Enrolls an agent through the API alone, with no `cairn-agent` behind it: listed, never connected. */
+  async enrollIdle(zone: string, name: string): Promise<void> {
+    const { token } = await this.admin.expect(201, 'POST', '/v1/agent-enrollments', { zone });
+    const res = await this.cp.fetch(`${this.cp.url}/v1/agents/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token, name }),
+    });
+    if (res.status !== 201) throw new Error(`enrolling ${name}: ${res.status} ${await res.text()}`);
   }
 
   /** Runs `cairn-agent run` on an enrolled state dir; stopped (SIGTERM) at teardown. */
@@ -217,7 +240,7 @@ export class Stack {
   /** Enrolls and runs one more agent, which joins `agents`. */
   async addAgent(a: AgentOptions = {}): Promise<StackAgent> {
     const n = ++this.agentCount;
-    const { stateDir, agentId } = await this.enroll(a.zone ?? 'zone-a', a.name ?? `host-${n}`, a.enrollArgs);
+    const { stateDir, agentId } = await this.enroll(a.zone ?? 'zone-a', a.name ?? `host-${n}`, a.enrollArgs, a.via);
     const args = [...(a.roots ? ['--roots', a.roots.join(',')] : []), ...(a.args ?? [])];
     const proc = await this.runAgent(stateDir, {
       ...(a.plugins ? { plugins: a.plugins } : {}),

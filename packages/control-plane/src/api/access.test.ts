@@ -1,12 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
-import { inProcessControlPlane, type InProcess } from '../testing/in-process.js';
-import type { ControlPlane } from '../server.js';
+import { inProcessFixture } from '../testing/in-process.js';
 
 describe.each(backends)('tenant isolation, roles and pagination (%s)', (backend) => {
-  let env: InProcess;
-  let cp: ControlPlane;
+  const env = inProcessFixture(backend);
   let admin: Api;
   let alice: Api;
   let bob: Api;
@@ -15,40 +13,19 @@ describe.each(backends)('tenant isolation, roles and pagination (%s)', (backend)
   let offeringId: string;
 
   beforeAll(async () => {
-    env = await inProcessControlPlane(backend);
-    cp = env.cp;
     admin = env.admin;
     const a = await admin.expect(201, 'POST', '/v1/tenants', { name: 'alice-corp' });
     const b = await admin.expect(201, 'POST', '/v1/tenants', { name: 'bob-corp' });
     aliceTenant = a.id;
     bobTenant = b.id;
-    alice = new Api(
-      cp.url,
+    alice = env.as(
       (await admin.expect(201, 'POST', `/v1/tenants/${a.id}/tokens`, { role: 'tenant-admin', name: 'a' })).token,
     );
-    bob = new Api(
-      cp.url,
+    bob = env.as(
       (await admin.expect(201, 'POST', `/v1/tenants/${b.id}/tokens`, { role: 'tenant-user', name: 'b' })).token,
     );
-    const provider = await admin.expect(201, 'POST', '/v1/zones/z1/providers', {
-      name: 'd',
-      plugin: '@cairn/plugin-dummy',
-      tenantLocators: 'any',
-    });
-    offeringId = (
-      await admin.expect(201, 'POST', '/v1/offerings', {
-        name: 'gold',
-        zone: 'z1',
-        providerId: provider.id,
-        allowAdhoc: true,
-        allowUserSchedules: false,
-      })
-    ).id;
+    offeringId = await env.dummyOffering('gold');
     await admin.expect(201, 'POST', `/v1/offerings/${offeringId}/grants`, { tenantId: a.id });
-  });
-
-  afterAll(async () => {
-    await env?.close();
   });
 
   it("shows a tenant only its own instances and tasks, and 404 for anyone else's", async () => {

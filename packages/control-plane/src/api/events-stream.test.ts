@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
-import { inProcessControlPlane, type InProcess } from '../testing/in-process.js';
+import { inProcessFixture } from '../testing/in-process.js';
 import type { ControlPlane } from '../server.js';
 
 interface SseMessage {
@@ -58,33 +58,17 @@ async function lastId(api: Api): Promise<string> {
 }
 
 describe.each(backends)('live event stream (%s)', (backend) => {
-  let env: InProcess;
+  const env = inProcessFixture(backend);
   let cp: ControlPlane;
   let admin: Api;
   let instanceId: string;
 
   beforeAll(async () => {
-    env = await inProcessControlPlane(backend);
     cp = env.cp;
     admin = env.admin;
-    const provider = await admin.expect(201, 'POST', '/v1/zones/z1/providers', {
-      name: 'd',
-      plugin: '@cairn/plugin-dummy',
-      tenantLocators: 'any',
-    });
-    const offering = await admin.expect(201, 'POST', '/v1/offerings', {
-      name: 'o',
-      zone: 'z1',
-      providerId: provider.id,
-      allowAdhoc: true,
-      allowUserSchedules: false,
-    });
+    const offeringId = await env.dummyOffering('o');
     instanceId = (await admin.expect(201, 'POST', '/v1/instances', { name: 'vm', zone: 'z1', locator: {} })).id;
-    await admin.expect(200, 'PUT', `/v1/instances/${instanceId}/offering`, { offeringId: offering.id });
-  });
-
-  afterAll(async () => {
-    await env?.close();
+    await admin.expect(200, 'PUT', `/v1/instances/${instanceId}/offering`, { offeringId });
   });
 
   it('streams events as they happen and resumes exactly after Last-Event-ID', async () => {

@@ -1,22 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
-import { inProcessControlPlane, type InProcess } from '../testing/in-process.js';
-import type { ControlPlane } from '../server.js';
+import { inProcessFixture } from '../testing/in-process.js';
 
 describe.each(backends)('Idempotency-Key on creating calls (%s)', (backend) => {
-  let env: InProcess;
-  let cp: ControlPlane;
+  const env = inProcessFixture(backend);
   let api: Api;
 
-  beforeAll(async () => {
-    env = await inProcessControlPlane(backend);
-    cp = env.cp;
+  beforeAll(() => {
     api = env.admin;
-  });
-
-  afterAll(async () => {
-    await env?.close();
   });
 
   it('runs a creating call once and replays its answer for a retry with the same key', async () => {
@@ -56,7 +48,7 @@ describe.each(backends)('Idempotency-Key on creating calls (%s)', (backend) => {
   it('keeps keys apart per token', async () => {
     const t = await api.expect(201, 'POST', '/v1/tenants', { name: 'tenant-two' });
     const tok = await api.expect(201, 'POST', `/v1/tenants/${t.id}/tokens`, { role: 'tenant-admin', name: 'ops' });
-    const tenantApi = new Api(cp.url, tok.token);
+    const tenantApi = env.as(tok.token);
     const mine = await tenantApi.call(
       'POST',
       `/v1/tenants/${t.id}/tokens`,

@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api } from '@cairn/test-harness/api';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
-import { inProcessControlPlane, type InProcess } from '../testing/in-process.js';
+import { inProcessFixture } from '../testing/in-process.js';
 
 describe.each(backends)('locators are claims the SP grants (%s)', (backend) => {
-  let env: InProcess;
+  const env = inProcessFixture(backend);
   let admin: Api;
   let tenant: Api;
   let tenantId: string;
@@ -31,16 +31,13 @@ describe.each(backends)('locators are claims the SP grants (%s)', (backend) => {
   }
 
   beforeAll(async () => {
-    env = await inProcessControlPlane(backend);
     admin = env.admin;
     tenantId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'acme' })).id;
     otherId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'globex' })).id;
-    tenant = new Api(
-      env.cp.url,
+    tenant = env.as(
       (await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, { role: 'tenant-admin', name: 't' })).token,
     );
   });
-  afterAll(() => env?.close());
 
   it('by default only an sp-admin sets a locator: a tenant gets 403 naming the field, nothing written', async () => {
     const c = await connection('zone-default');

@@ -1,24 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { Api } from '@cairn/test-harness/api';
-import { inProcessControlPlane, type InProcess } from '../testing/in-process.js';
+import { inProcessFixture } from '../testing/in-process.js';
 import type { ControlPlane } from '../server.js';
 import { createApp } from './app.js';
 import type { ApiDeps } from './context.js';
 
 describe('OpenAPI document and request validation', () => {
-  let env: InProcess;
+  const env = inProcessFixture('sqlite');
   let cp: ControlPlane;
   let api: Api;
 
-  beforeAll(async () => {
-    env = await inProcessControlPlane('sqlite');
+  beforeAll(() => {
     cp = env.cp;
     api = env.admin;
-  });
-
-  afterAll(async () => {
-    await env?.close();
   });
 
   it('serves an OpenAPI 3.1 document of every v1 route, generated from the validating schemas', async () => {

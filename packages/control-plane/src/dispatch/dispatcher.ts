@@ -126,7 +126,8 @@ export class Dispatcher implements SessionHost {
       void (async () => {
         try {
           await this.sendDrains();
-          await this.maintenance.sweepReady();
+          const ready = await this.maintenance.sweepReady();
+          this.log.debug({ ready }, 'maintenance checked');
         } catch (err) {
           this.log.warn({ err }, 'maintenance check failed');
         } finally {

@@ -1,83 +1,29 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { CatalogRepository } from '../store/catalog-repository.js';
-import { migrate, openStore, transact, type Store } from '../store/db.js';
-import { EventRepository } from '../store/event-repository.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { backends } from '@cairn/test-harness/databases';
+import { transact } from '../store/db.js';
 import { newId } from '../store/ids.js';
-import { JobRepository } from '../store/job-repository.js';
-import { QuotaRepository } from '../store/quota-repository.js';
 import type { BackupJobRow } from '../store/schema.js';
-import { SecretBox } from '../store/secrets.js';
-import { TaskEndings } from '../store/task-endings.js';
-import { TaskRepository } from '../store/task-repository.js';
-import { TenantRepository } from '../store/tenant-repository.js';
-import { JobRuns } from './job-runs.js';
+import { storeFixture } from '../testing/store-fixture.js';
 
 const actor = { tokenId: 'tok_test', role: 'sp-admin' };
 
 describe.each(backends)('the job-run engine (%s)', (backend) => {
-  let tdb: TestDatabase;
-  let store: Store;
-  let tasks: TaskRepository;
-  let jobs: JobRepository;
-  let runs: JobRuns;
-  let catalog: CatalogRepository;
+  const f = storeFixture(backend);
+  const { tasks, jobs, jobRuns: runs } = f.repos;
   let tenantId: string;
   let offeringId: string;
 
   beforeAll(async () => {
-    tdb = await freshDatabase(backend);
-    store = openStore(tdb.url);
-    await migrate(store.db);
-    const events = new EventRepository(store.db);
-    const endings = new TaskEndings();
-    tasks = new TaskRepository(store.db, events, endings);
-    jobs = new JobRepository(store.db);
-    runs = new JobRuns(store.db, jobs, tasks, events, new QuotaRepository(store.db, store.dialect));
-    endings.react([runs.taskEnded]);
-    catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
-    tenantId = await new TenantRepository(store.db).ensureProviderTenant();
-    const providerId = (
-      await catalog.createProvider({
-        zone: 'z',
-        name: 'p',
-        plugin: '@cairn/plugin-dummy',
-        endpoint: null,
-        config: {},
-        credentials: null,
-      })
-    ).id;
-    offeringId = (
-      await catalog.createOffering({
-        tenantId,
-        name: 'o',
-        description: '',
-        zone: 'z',
-        providerId,
-        externalId: null,
-        allowAdhoc: true,
-        allowUserSchedules: true,
-        sla: null,
-      })
-    ).id;
-  });
-
-  afterAll(async () => {
-    await store?.close();
-    await tdb?.drop();
+    tenantId = f.providerTenant;
+    const providerId = (await f.provider()).id;
+    offeringId = (await f.offering({ providerId, allowUserSchedules: true })).id;
   });
 
   async function newJob(count: number, execution: 'SEQUENTIAL' | 'PARALLEL'): Promise<BackupJobRow> {
     const ids: string[] = [];
     for (let i = 0; i < count; i++) {
-      const instance = await catalog.createInstance({
-        tenantId,
-        name: `vm-${i}`,
-        zone: 'z',
-        locator: {},
-        agentId: null,
-      });
-      await catalog.setInstanceOffering(instance.id, offeringId);
+      const instance = await f.instance({ name: `vm-${i}` });
+      await f.repos.catalog.setInstanceOffering(instance.id, offeringId);
       ids.push(instance.id);
     }
     const now = Date.now();
@@ -146,7 +92,7 @@ describe.each(backends)('the job-run engine (%s)', (backend) => {
     const first = (await jobs.membersOf([started.id]))[0]!;
     // Rolled back: nothing of the end, nor the next task, remains.
     await expect(
-      transact(store.db, async (trx) => {
+      transact(f.store.db, async (trx) => {
         // Read through the transaction: on SQLite the one connection is this transaction's.
         const task = (await trx.selectFrom('tasks').selectAll().where('id', '=', first.taskId!).executeTakeFirst())!;
         await trx

@@ -1,17 +1,26 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { migrate, openStore, type Store } from '../store/db.js';
-import { EventRepository } from '../store/event-repository.js';
+import { describe, expect, it } from 'vitest';
+import { backends } from '@cairn/test-harness/databases';
+import { eventRows } from '@cairn/test-harness/events';
+import type { Store } from '../store/db.js';
 import { TooManyError } from '../domain/errors.js';
+import { storeFixture } from '../testing/store-fixture.js';
 import { EventFeed, isProgress, type EventLog, type FeedItem, type Subscription } from './event-feed.js';
 
 /** These streams see no task's progress: every item is an event of the log. */
 function logEvent(item: FeedItem) {
   if (isProgress(item)) throw new Error(`unexpected progress of ${item.report.taskId}`);
   return item;
+}
+
+/** `n` events of `type` for `tenantId`, written straight into the log. */
+async function writeEvents(store: Store, type: string, tenantId: string, n: number, data: string | null = null) {
+  await store.db
+    .insertInto('events')
+    .values(eventRows(tenantId, type, n, data))
+    .execute();
 }
 
 const TENANTS = ['t0', 't1', 't2'];
@@ -77,46 +86,18 @@ const command: fc.Arbitrary<Command> = fc.oneof(
 );
 
 describe.each(backends)('event feed, property-based against a real store (%s)', (backend) => {
-  let db: TestDatabase;
-  let store: Store;
-  let repo: EventRepository;
-
-  beforeAll(async () => {
-    db = await freshDatabase(backend);
-    store = openStore(db.url);
-    await migrate(store.db);
-    repo = new EventRepository(store.db);
-  });
-
-  afterAll(async () => {
-    await store?.close();
-    await db?.drop();
-  });
+  const f = storeFixture(backend);
+  const { events: repo } = f.repos;
 
   async function lastId(): Promise<number> {
     return repo.lastId();
   }
 
-  async function write(tenantId: string, n: number): Promise<void> {
-    const rows = Array.from({ length: n }, () => ({
-      tenantId,
-      type: 'prop.test',
-      at: Date.now(),
-      message: 'm',
-      taskId: null,
-      instanceId: null,
-      jobId: null,
-      agentId: null,
-      data: null,
-      sourceAgentId: null,
-      sourceSeq: null,
-    }));
-    await store.db.insertInto('events').values(rows).execute();
-  }
+  const write = (tenantId: string, n: number) => writeEvents(f.store, 'prop.test', tenantId, n);
 
   /** What a subscriber must get: its tenant's ids in (start, upTo], straight from the table. */
   async function expected(tenantId: string | undefined, start: number, upTo: number): Promise<number[]> {
-    let q = store.db.selectFrom('events').select('id').where('id', '>', start).where('id', '<=', upTo).orderBy('id');
+    let q = f.store.db.selectFrom('events').select('id').where('id', '>', start).where('id', '<=', upTo).orderBy('id');
     if (tenantId !== undefined) q = q.where('tenantId', '=', tenantId);
     return (await q.execute()).map((r) => r.id);
   }
@@ -208,38 +189,11 @@ describe.each(backends)('event feed, property-based against a real store (%s)', 
 });
 
 describe.each(backends)('event feed bounds (%s)', (backend) => {
-  let db: TestDatabase;
-  let store: Store;
-  let repo: EventRepository;
+  const f = storeFixture(backend);
+  const { events: repo } = f.repos;
 
-  beforeAll(async () => {
-    db = await freshDatabase(backend);
-    store = openStore(db.url);
-    await migrate(store.db);
-    repo = new EventRepository(store.db);
-  });
-
-  afterAll(async () => {
-    await store?.close();
-    await db?.drop();
-  });
-
-  async function write(tenantId: string, n: number, data: string | null = null): Promise<void> {
-    const rows = Array.from({ length: n }, () => ({
-      tenantId,
-      type: 'bound.test',
-      at: Date.now(),
-      message: 'm',
-      taskId: null,
-      instanceId: null,
-      jobId: null,
-      agentId: null,
-      data,
-      sourceAgentId: null,
-      sourceSeq: null,
-    }));
-    await store.db.insertInto('events').values(rows).execute();
-  }
+  const write = (tenantId: string, n: number, data: string | null = null) =>
+    writeEvents(f.store, 'bound.test', tenantId, n, data);
 
   it('counts streams against their token and their tenant; one over either is refused with 429 naming it; a closed one frees its place', async () => {
     const feed = new EventFeed(repo, POLL_MS, { streams: { perToken: 2, perTenant: 3 } });
@@ -297,7 +251,7 @@ describe.each(backends)('event feed bounds (%s)', (backend) => {
         got.push(...r.value.map((e) => logEvent(e).id));
       }
       const want = (
-        await store.db
+        await f.store.db
           .selectFrom('events')
           .select('id')
           .where('id', '>', start)

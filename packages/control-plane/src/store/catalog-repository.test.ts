@@ -1,25 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { CatalogRepository } from './catalog-repository.js';
-import { migrate, openStore, type Store } from './db.js';
-import { SecretBox } from './secrets.js';
+import { describe, expect, it } from 'vitest';
+import { backends } from '@cairn/test-harness/databases';
+import { storeFixture } from '../testing/store-fixture.js';
 
 describe.each(backends)('provider endpoints in the store (%s)', (backend) => {
-  let tdb: TestDatabase;
-  let store: Store;
-  let catalog: CatalogRepository;
-
-  beforeAll(async () => {
-    tdb = await freshDatabase(backend);
-    store = openStore(tdb.url);
-    await migrate(store.db);
-    catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
-  });
-
-  afterAll(async () => {
-    await store?.close();
-    await tdb?.drop();
-  });
+  const f = storeFixture(backend);
+  const { catalog } = f.repos;
 
   it('seals at start the passwords of endpoints an earlier version stored in clear, once, and the agent still gets them', async () => {
     const clear = 'rest:https://u:old-clear-password@repo.sp.example/r';
@@ -29,7 +14,7 @@ describe.each(backends)('provider endpoints in the store (%s)', (backend) => {
       ['prv_plain', plain],
     ] as const) {
       // As an earlier version wrote them: the endpoint as given, nothing sealed.
-      await store.db
+      await f.store.db
         .insertInto('providers')
         .values({
           id,

@@ -1,26 +1,17 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { migrate, openStore, storeReady, transact, type Store } from './db.js';
+import { describe, expect, it } from 'vitest';
+import { backends } from '@cairn/test-harness/databases';
+import { migrate, storeReady, transact } from './db.js';
+import { storeFixture } from '../testing/store-fixture.js';
 
 describe.each(backends)('store (%s)', (backend) => {
-  let tdb: TestDatabase;
-  let store: Store;
-
-  beforeAll(async () => {
-    tdb = await freshDatabase(backend);
-    store = openStore(tdb.url);
-  });
-
-  afterAll(async () => {
-    await store?.close();
-    await tdb?.drop();
-  });
+  // Migrated by the tests themselves.
+  const f = storeFixture(backend, { migrate: false });
 
   it('is not ready before its migrations ran, and ready after', async () => {
-    expect(await storeReady(store.db)).toBe(false);
-    await migrate(store.db);
-    expect(await storeReady(store.db)).toBe(true);
+    expect(await storeReady(f.store.db)).toBe(false);
+    await migrate(f.store.db);
+    expect(await storeReady(f.store.db)).toBe(true);
   });
 
   it('drops the old job-run counter, and an earlier version refuses a database migrated past it', async () => {
@@ -39,22 +30,12 @@ describe.each(backends)('store (%s)', (backend) => {
 
 // SQLite has one writer and no deadlocks; this needs InnoDB, so it exists only when MySQL does.
 describe.runIf(backends.includes('mysql'))('store transactions on MySQL', () => {
-  let tdb: TestDatabase;
-  let store: Store;
-
-  beforeAll(async () => {
-    tdb = await freshDatabase('mysql');
-    store = openStore(tdb.url);
-  });
-
-  afterAll(async () => {
-    await store?.close();
-    await tdb?.drop();
-  });
+  // Migrated by the tests themselves.
+  const f = storeFixture('mysql', { migrate: false });
 
   it('runs a transaction again when the database picks it as a deadlock victim', async () => {
-    await sql`create table scratch (id int primary key, n int not null)`.execute(store.db);
-    await sql`insert into scratch values (1, 0), (2, 0)`.execute(store.db);
+    await sql`create table scratch (id int primary key, n int not null)`.execute(f.store.db);
+    await sql`insert into scratch values (1, 0), (2, 0)`.execute(f.store.db);
     let firstHasRow1!: () => void;
     let secondHasRow2!: () => void;
     const row1Locked = new Promise<void>((r) => (firstHasRow1 = r));
@@ -62,14 +43,14 @@ describe.runIf(backends.includes('mysql'))('store transactions on MySQL', () => 
     let runs = 0;
     const bump = (id: number) => sql`update scratch set n = n + 1 where id = ${id}`;
     // Opposite lock orders: InnoDB must abort one side; transact() must run it again.
-    const first = transact(store.db, async (trx) => {
+    const first = transact(f.store.db, async (trx) => {
       runs++;
       await bump(1).execute(trx);
       firstHasRow1();
       await row2Locked;
       await bump(2).execute(trx);
     });
-    const second = transact(store.db, async (trx) => {
+    const second = transact(f.store.db, async (trx) => {
       runs++;
       await row1Locked;
       await bump(2).execute(trx);
@@ -78,12 +59,12 @@ describe.runIf(backends.includes('mysql'))('store transactions on MySQL', () => 
     });
     await Promise.all([first, second]);
     expect(runs).toBe(3);
-    const rows = await sql<{ id: number; n: number }>`select id, n from scratch order by id`.execute(store.db);
+    const rows = await sql<{ id: number; n: number }>`select id, n from scratch order by id`.execute(f.store.db);
     expect(rows.rows.map((r) => Number(r.n))).toEqual([2, 2]);
   });
 
   it('hands out event ids in commit order: a writer waits for the event clock until the earlier one commits', async () => {
-    await migrate(store.db);
+    await migrate(f.store.db);
     const event = (message: string) => ({ tenantId: 't', type: 'test', at: Date.now(), message });
     let releaseFirst!: () => void;
     const firstMayCommit = new Promise<void>((r) => (releaseFirst = r));
@@ -91,7 +72,7 @@ describe.runIf(backends.includes('mysql'))('store transactions on MySQL', () => 
     const firstHasInserted = new Promise<void>((r) => (firstInserted = r));
     const order: string[] = [];
     const write = (name: string, hold?: Promise<void>) =>
-      transact(store.db, async (trx) => {
+      transact(f.store.db, async (trx) => {
         await trx
           .updateTable('eventClock')
           .set((eb) => ({ ticks: eb('ticks', '+', 1) }))

@@ -1,80 +1,26 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { backends } from '@cairn/test-harness/databases';
 import { DEFAULT_MAINTENANCE_MESSAGE, waitingPlaces } from '../domain/maintenance.js';
-import { CatalogRepository } from './catalog-repository.js';
-import { migrate, openStore, type Store } from './db.js';
-import { EventRepository } from './event-repository.js';
-import { JobRepository } from './job-repository.js';
-import { JobRuns } from '../lifecycle/job-runs.js';
-import { QuotaRepository } from './quota-repository.js';
-import { MaintenanceRepository } from './maintenance-repository.js';
-import { QueueRepository } from './queue-repository.js';
 import type { TaskRow } from './schema.js';
-import { SecretBox } from './secrets.js';
-import { TaskEndings } from './task-endings.js';
-import type { NewTask } from '../domain/task-factory.js';
-import { TaskRepository } from './task-repository.js';
-import { TenantRepository } from './tenant-repository.js';
+import { backupTask, storeFixture } from '../testing/store-fixture.js';
 
 const actor = { tokenId: 'tok_test', role: 'sp-admin' };
 
 describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
-  let tdb: TestDatabase;
-  let store: Store;
-  let tasks: TaskRepository;
-  let queue: QueueRepository;
-  let maintenance: MaintenanceRepository;
-  let events: EventRepository;
+  const f = storeFixture(backend);
+  const { tasks, queue, maintenance, events } = f.repos;
   let providerTenant: string;
   let otherTenant: string;
   let providerId: string;
 
   beforeAll(async () => {
-    tdb = await freshDatabase(backend);
-    store = openStore(tdb.url);
-    await migrate(store.db);
-    events = new EventRepository(store.db);
-    const endings = new TaskEndings();
-    tasks = new TaskRepository(store.db, events, endings);
-    queue = new QueueRepository(store.db, events, endings);
-    const jobs = new JobRepository(store.db);
-    const runs = new JobRuns(store.db, jobs, tasks, events, new QuotaRepository(store.db, store.dialect));
-    const tenants = new TenantRepository(store.db);
-    providerTenant = await tenants.ensureProviderTenant();
-    otherTenant = (await tenants.create('far-away')).id;
-    maintenance = new MaintenanceRepository(store.db, events, tasks, runs.refuseOutdated, providerTenant);
-    endings.react([runs.taskEnded, maintenance.taskEnded]);
-    const catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
-    providerId = (
-      await catalog.createProvider({
-        zone: 'z',
-        name: 'p',
-        plugin: '@cairn/plugin-dummy',
-        endpoint: null,
-        config: {},
-        credentials: null,
-      })
-    ).id;
+    providerTenant = f.providerTenant;
+    otherTenant = (await f.repos.tenants.create('far-away')).id;
+    providerId = (await f.provider()).id;
   });
 
-  afterAll(async () => {
-    await store?.close();
-    await tdb?.drop();
-  });
-
-  const backup = (zone: string, pinnedAgentId: string | null = null): NewTask => ({
-    kind: 'backup',
-    tenantId: providerTenant,
-    instanceId: null,
-    backupId: null,
-    offeringId: null,
-    providerId,
-    plugin: '@cairn/plugin-dummy',
-    zone,
-    pinnedAgentId,
-    priority: 10,
-    params: {},
-  });
+  const backup = (zone: string, pinnedAgentId: string | null = null) =>
+    backupTask({ tenantId: providerTenant, providerId, zone, pinnedAgentId, priority: 10 });
   const readyEvents = async (tenantId: string) =>
     (await events.list(0, 1000, tenantId)).filter((e) => e.type === 'maintenance.ready');
   const dispatched = async (task: TaskRow, agentId: string) => {
@@ -159,7 +105,11 @@ describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
     const a = await dispatched(await tasks.create(backup('z3', 'agt_s')), 'agt_s');
     await maintenance.set(scope, { enabled: true, message: 'agent work' }, actor, Date.now());
     // The task ends without the hook (as if its transaction could not yet see the window).
-    await store.db.updateTable('tasks').set({ state: 'failed', endedAt: Date.now() }).where('id', '=', a.id).execute();
+    await f.store.db
+      .updateTable('tasks')
+      .set({ state: 'failed', endedAt: Date.now() })
+      .where('id', '=', a.id)
+      .execute();
     expect((await maintenance.get(scope))!.readyAt).toBeNull();
     expect(await maintenance.sweepReady()).toBe(1);
     expect(await maintenance.sweepReady()).toBe(0);
@@ -193,7 +143,7 @@ describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
       rotationRequestedAt: null,
       credentialRotatedAt: null,
     });
-    await store.db
+    await f.store.db
       .insertInto('agents')
       .values([
         agent('agt_d2', 'zd', null),

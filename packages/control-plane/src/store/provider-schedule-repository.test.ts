@@ -1,23 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { AgentRepository, type AgentHelloInfo } from './agent-repository.js';
-import { BackupRepository } from './backup-repository.js';
-import { CatalogRepository } from './catalog-repository.js';
-import { migrate, openStore, type Store } from './db.js';
-import { EventRepository } from './event-repository.js';
-import { ProviderScheduleRepository } from './provider-schedule-repository.js';
-import { QueueRepository } from './queue-repository.js';
-import { Reports } from '../lifecycle/reports.js';
-import { ReportRepository } from './report-repository.js';
-import { RetentionRepository } from './retention-repository.js';
-import { ScheduleRepository } from './schedule-repository.js';
-import { SecretBox } from './secrets.js';
-import { TaskEndings } from './task-endings.js';
-import { TaskRepository } from './task-repository.js';
-import { TenantRepository } from './tenant-repository.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { backends } from '@cairn/test-harness/databases';
+import type { AgentHelloInfo } from './agent-repository.js';
 import type { OfferingRow } from './schema.js';
+import { PLUGIN, storeFixture } from '../testing/store-fixture.js';
 
-const PLUGIN = '@cairn/plugin-dummy';
 const hello: AgentHelloInfo = {
   zone: 'z',
   slots: 4,
@@ -38,75 +24,24 @@ const hello: AgentHelloInfo = {
 
 // The ways a task ends besides an agent's result: each settles the instance in its own transaction.
 describe.each(backends)('provider schedules, in the store (%s)', (backend) => {
-  let tdb: TestDatabase;
-  let store: Store;
-  let catalog: CatalogRepository;
-  let tasks: TaskRepository;
-  let queue: QueueRepository;
-  let reports: Reports;
-  let events: EventRepository;
-  let schedules: ProviderScheduleRepository;
-  let tenantId: string;
+  const f = storeFixture(backend);
+  const { catalog, tasks, queue, reports, events, providerSchedules: schedules } = f.repos;
   let agentId: string;
   let offering: OfferingRow;
 
   beforeAll(async () => {
-    tdb = await freshDatabase(backend);
-    store = openStore(tdb.url);
-    await migrate(store.db);
-    events = new EventRepository(store.db);
-    const agents = new AgentRepository(store.db);
-    const backups = new BackupRepository(store.db);
-    const endings = new TaskEndings();
-    tasks = new TaskRepository(store.db, events, endings);
-    queue = new QueueRepository(store.db, events, endings);
-    catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
-    const retention = new RetentionRepository(
-      store.db,
-      backups,
-      tasks,
-      agents,
-      events,
-      new ScheduleRepository(store.db),
-    );
-    schedules = new ProviderScheduleRepository(store.db, catalog, tasks, agents, events);
-    endings.react([retention.deleteEnded, schedules.taskEnded]);
-    reports = new Reports(
-      { db: store.db, rows: new ReportRepository(), catalog, events, backups, retention, endings },
-      { leaseMs: 60_000 },
-    );
-    tenantId = await new TenantRepository(store.db).ensureProviderTenant();
-    const e = await agents.createEnrollment('z', 'test', 60_000);
-    agentId = (await agents.redeemEnrollment(e.token, 'a1', 'h1')).agentId;
-    await agents.markConnected(agentId, 's1', hello);
-    const provider = await catalog.createProvider({
-      zone: 'z',
-      name: 'p',
-      plugin: PLUGIN,
-      endpoint: null,
-      config: {},
-      credentials: {},
-    });
-    offering = await catalog.createOffering({
-      tenantId,
-      name: 'o',
-      description: '',
-      zone: 'z',
+    agentId = await f.agent('a1', 'h1');
+    await f.repos.agents.markConnected(agentId, 's1', hello);
+    const provider = await f.provider({ credentials: {} });
+    offering = await f.offering({
       providerId: provider.id,
       externalId: 'job-1',
-      allowAdhoc: true,
-      allowUserSchedules: false,
       sla: { cron: '0 2 * * *', keepLast: 1 },
     });
   });
 
-  afterAll(async () => {
-    await store?.close();
-    await tdb?.drop();
-  });
-
   const assigned = async () => {
-    const row = await catalog.createInstance({ tenantId, name: 'vm', zone: 'z', locator: { vm: 1 }, agentId: null });
+    const row = await f.instance({ locator: { vm: 1 } });
     const { task } = await schedules.assign(row, offering, Date.now());
     expect(task).toMatchObject({ kind: 'configure-schedule', state: 'queued', priority: 50 });
     expect(JSON.parse(task!.params)).toEqual({
@@ -145,7 +80,7 @@ describe.each(backends)('provider schedules, in the store (%s)', (backend) => {
   it('a lost configure task rolls the assignment back', async () => {
     const { id, task } = await assigned();
     const held = await claimed(task.id);
-    await store.db.updateTable('tasks').set({ leaseExpiresAt: 1 }).where('id', '=', held.id).execute();
+    await f.store.db.updateTable('tasks').set({ leaseExpiresAt: 1 }).where('id', '=', held.id).execute();
     expect((await queue.expireLeases()).map((t) => t.id)).toContain(task.id);
     await rolledBack(id, task.id, 'AGENT_LOST');
   });
@@ -160,7 +95,7 @@ describe.each(backends)('provider schedules, in the store (%s)', (backend) => {
   it('a late end of a superseded configure changes nothing', async () => {
     const { id, task } = await assigned();
     const changed = { ...offering, sla: JSON.stringify({ cron: '0 5 * * *', keepLast: 2 }) };
-    await store.db.updateTable('offerings').set({ sla: changed.sla }).where('id', '=', offering.id).execute();
+    await f.store.db.updateTable('offerings').set({ sla: changed.sla }).where('id', '=', offering.id).execute();
     const queued = await schedules.slaChanged(offering, changed);
     const mine = queued.find((t) => t.instanceId === id)!;
     expect(JSON.parse(mine.params).sla).toEqual({ cron: '0 5 * * *', timezone: 'UTC', keepLast: 2 });
@@ -172,7 +107,7 @@ describe.each(backends)('provider schedules, in the store (%s)', (backend) => {
       scheduleState: 'configuring',
       scheduleTaskId: mine.id,
     });
-    await store.db.updateTable('offerings').set({ sla: offering.sla }).where('id', '=', offering.id).execute();
+    await f.store.db.updateTable('offerings').set({ sla: offering.sla }).where('id', '=', offering.id).execute();
     await tasks.requestCancel(mine.id);
   });
 

@@ -1,19 +1,11 @@
 import { sql, type Kysely } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { AgentRepository, type AgentHelloInfo } from './agent-repository.js';
-import { BackupRepository } from './backup-repository.js';
-import { CatalogRepository } from './catalog-repository.js';
-import { migrate, openStore, type Store } from './db.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { backends } from '@cairn/test-harness/databases';
+import type { AgentHelloInfo } from './agent-repository.js';
 import * as recordedAtMigration from './migrations/0017-recorded-at.js';
-import { EventRepository } from './event-repository.js';
-import { HANDLES_CHAINS, RetentionRepository } from './retention-repository.js';
-import { SecretBox } from './secrets.js';
-import { ScheduleRepository } from './schedule-repository.js';
-import { TaskRepository } from './task-repository.js';
-import { TenantRepository } from './tenant-repository.js';
+import { HANDLES_CHAINS } from './retention-repository.js';
+import { PLUGIN, backupTask as newBackup, storeFixture } from '../testing/store-fixture.js';
 
-const PLUGIN = '@cairn/plugin-dummy';
 const hello = (capabilities: string[]): AgentHelloInfo => ({
   zone: 'z',
   slots: 1,
@@ -27,87 +19,30 @@ const hello = (capabilities: string[]): AgentHelloInfo => ({
 
 // Where the chain trait is decided: the agents of the zone, read inside the report's transaction.
 describe.each(backends)('retention through the provider, in the store (%s)', (backend) => {
-  let tdb: TestDatabase;
-  let store: Store;
-  let agents: AgentRepository;
-  let backups: BackupRepository;
-  let tasks: TaskRepository;
-  let catalog: CatalogRepository;
-  let retention: RetentionRepository;
+  const f = storeFixture(backend);
+  const { agents, backups, tasks, catalog, retention } = f.repos;
   let tenantId: string;
   let agentIds: string[];
   let providerId: string;
   let offeringId: string;
 
   beforeAll(async () => {
-    tdb = await freshDatabase(backend);
-    store = openStore(tdb.url);
-    await migrate(store.db);
-    const events = new EventRepository(store.db);
-    agents = new AgentRepository(store.db);
-    backups = new BackupRepository(store.db);
-    tasks = new TaskRepository(store.db, events);
-    catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
-    retention = new RetentionRepository(store.db, backups, tasks, agents, events, new ScheduleRepository(store.db));
-    tenantId = await new TenantRepository(store.db).ensureProviderTenant();
-    agentIds = [];
-    for (const name of ['a1', 'a2']) {
-      const e = await agents.createEnrollment('z', 'test', 60_000);
-      agentIds.push((await agents.redeemEnrollment(e.token, name, name)).agentId);
-    }
-    providerId = (
-      await catalog.createProvider({
-        zone: 'z',
-        name: 'p',
-        plugin: PLUGIN,
-        endpoint: null,
-        config: {},
-        credentials: {},
-      })
-    ).id;
-    offeringId = (
-      await catalog.createOffering({
-        tenantId,
-        name: 'o',
-        description: '',
-        zone: 'z',
-        providerId,
-        externalId: null,
-        allowAdhoc: true,
-        allowUserSchedules: false,
-        sla: { cron: '0 2 * * *', keepLast: 1 },
-      })
-    ).id;
+    tenantId = f.providerTenant;
+    agentIds = [await f.agent('a1'), await f.agent('a2')];
+    providerId = (await f.provider({ credentials: {} })).id;
+    offeringId = (await f.offering({ providerId, sla: { cron: '0 2 * * *', keepLast: 1 } })).id;
   });
 
-  afterAll(async () => {
-    await store?.close();
-    await tdb?.drop();
-  });
-
-  const backupTask = (instanceId: string) =>
-    tasks.create({
-      kind: 'backup',
-      tenantId,
-      instanceId,
-      backupId: null,
-      offeringId,
-      providerId,
-      plugin: PLUGIN,
-      zone: 'z',
-      pinnedAgentId: null,
-      priority: 0,
-      params: {},
-    });
+  const backupTask = (instanceId: string) => tasks.create(newBackup({ tenantId, instanceId, offeringId, providerId }));
 
   /** An instance with a full and an increment on it; the task of the increment. */
   async function chainOfTwo() {
-    const instance = await catalog.createInstance({ tenantId, name: 'vm', zone: 'z', locator: {}, agentId: null });
+    const instance = await f.instance();
     await catalog.setInstanceOffering(instance.id, offeringId);
     const made = [];
     for (const [i, mode] of (['FULL', 'INCREMENT'] as const).entries()) {
       const task = await backupTask(instance.id);
-      await store.db
+      await f.store.db
         .transaction()
         .execute((trx) =>
           backups.recordFromTask(
@@ -129,18 +64,18 @@ describe.each(backends)('retention through the provider, in the store (%s)', (ba
     await agents.markConnected(agentIds[0]!, 's1', hello(['backup', 'delete-backup', HANDLES_CHAINS]));
     await agents.markConnected(agentIds[1]!, 's2', hello(['backup', 'delete-backup']));
     const mixed = await chainOfTwo();
-    await store.db.transaction().execute((trx) => retention.afterBackup(trx, mixed.task, Date.now()));
+    await f.store.db.transaction().execute((trx) => retention.afterBackup(trx, mixed.task, Date.now()));
     expect(await deletesOf(mixed.instanceId)).toEqual([]);
 
     await agents.markConnected(agentIds[1]!, 's2', hello(['backup', 'delete-backup', HANDLES_CHAINS]));
     const all = await chainOfTwo();
     for (let i = 0; i < 2; i++) {
       // A second run while the first delete is pending queues nothing more.
-      await store.db.transaction().execute((trx) => retention.afterBackup(trx, all.task, Date.now()));
+      await f.store.db.transaction().execute((trx) => retention.afterBackup(trx, all.task, Date.now()));
     }
     const deletes = await deletesOf(all.instanceId);
     expect(deletes).toHaveLength(1);
-    const base = (await store.db.transaction().execute((trx) => backups.ofInstance(trx, all.instanceId))).find(
+    const base = (await f.store.db.transaction().execute((trx) => backups.ofInstance(trx, all.instanceId))).find(
       (b) => b.mode === 'FULL',
     )!;
     expect(deletes[0]).toMatchObject({ kind: 'delete-backup', state: 'queued', backupId: base.id });
@@ -156,17 +91,17 @@ describe.each(backends)('retention through the provider, in the store (%s)', (ba
   it('ranks by recorded time: a clock stepped back and a point dated 2099 never doom the backup just made', async () => {
     await agents.markConnected(agentIds[0]!, 's1', hello(['backup', 'delete-backup']));
     await agents.markConnected(agentIds[1]!, 's2', hello(['backup', 'delete-backup']));
-    const instance = await catalog.createInstance({ tenantId, name: 'clocked', zone: 'z', locator: {}, agentId: null });
+    const instance = await f.instance({ name: 'clocked' });
     await catalog.setInstanceOffering(instance.id, offeringId);
     const now = Date.parse('2026-06-01T00:00:00Z');
     let clock = now;
-    const clocked = new BackupRepository(store.db, () => clock);
+    const clocked = f.backupsOn(() => clock);
     const of = (id: string) =>
-      store.db
+      f.store.db
         .transaction()
         .execute(async (trx) => (await clocked.ofInstance(trx, instance.id)).find((b) => b.id === id)!);
     const adopt = (externalId: string, createdAt: number) =>
-      store.db
+      f.store.db
         .transaction()
         .execute((trx) =>
           clocked.adopt(
@@ -179,7 +114,7 @@ describe.each(backends)('retention through the provider, in the store (%s)', (ba
     /** A backup task's result recorded at `clock`, then keep-last (1) as after every backup. */
     const made = async (externalId: string) => {
       const task = await backupTask(instance.id);
-      await store.db.transaction().execute(async (trx) => {
+      await f.store.db.transaction().execute(async (trx) => {
         await clocked.recordFromTask(
           trx,
           task,
@@ -223,8 +158,8 @@ describe.each(backends)('retention through the provider, in the store (%s)', (ba
   });
 
   it('migration 0017 records existing points at their createdAt, never later than its own now', async () => {
-    await recordedAtMigration.down(store.db as unknown as Kysely<unknown>);
-    const instance = await catalog.createInstance({ tenantId, name: 'old', zone: 'z', locator: {}, agentId: null });
+    await recordedAtMigration.down(f.store.db as unknown as Kysely<unknown>);
+    const instance = await f.instance({ name: 'old' });
     const before = Date.now();
     for (const [id, createdAt] of [
       ['bkp_m1', 1000],
@@ -232,11 +167,11 @@ describe.each(backends)('retention through the provider, in the store (%s)', (ba
     ] as const) {
       await sql`insert into backups (id, tenant_id, instance_id, offering_id, task_id, name, mode, created_at, size_bytes, external_id)
         values (${id}, ${tenantId}, ${instance.id}, ${offeringId}, null, ${id}, 'FULL', ${createdAt}, 1, ${id})`.execute(
-        store.db,
+        f.store.db,
       );
     }
-    await recordedAtMigration.up(store.db as unknown as Kysely<unknown>);
-    const rows = await store.db.transaction().execute((trx) => backups.ofInstance(trx, instance.id));
+    await recordedAtMigration.up(f.store.db as unknown as Kysely<unknown>);
+    const rows = await f.store.db.transaction().execute((trx) => backups.ofInstance(trx, instance.id));
     const at = new Map(rows.map((r) => [r.id, Number(r.recordedAt)]));
     expect(at.get('bkp_m1')).toBe(1000);
     expect(at.get('bkp_m2')).toBeGreaterThanOrEqual(before);

@@ -1,52 +1,24 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { CatalogRepository } from './catalog-repository.js';
-import { migrate, openStore, type Store } from './db.js';
-import { RpoRepository } from './rpo-repository.js';
-import { SecretBox } from './secrets.js';
-import { TenantRepository } from './tenant-repository.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { backends } from '@cairn/test-harness/databases';
+import { storeFixture } from '../testing/store-fixture.js';
 
 describe.each(backends)('RPO state store (%s)', (backend) => {
-  let tdb: TestDatabase;
-  let store: Store;
-  let rpo: RpoRepository;
-  let catalog: CatalogRepository;
+  const f = storeFixture(backend);
+  const { rpo, catalog } = f.repos;
   let tenantId: string;
   let offeringId: string;
 
   beforeAll(async () => {
-    tdb = await freshDatabase(backend);
-    store = openStore(tdb.url);
-    await migrate(store.db);
-    rpo = new RpoRepository(store.db);
-    catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
-    tenantId = await new TenantRepository(store.db).ensureProviderTenant();
-    const provider = await catalog.createProvider({
-      zone: 'z',
-      name: 'p',
-      plugin: '@cairn/plugin-dummy',
-      endpoint: null,
-      config: {},
-      credentials: null,
-    });
+    tenantId = f.providerTenant;
+    const provider = await f.provider();
     offeringId = (
-      await catalog.createOffering({
-        tenantId,
+      await f.offering({
         name: 'rpo',
-        description: '',
-        zone: 'z',
         providerId: provider.id,
-        externalId: null,
         allowAdhoc: false,
-        allowUserSchedules: false,
         sla: { cron: '0 3 * * *', keepLast: 3, rpoMinutes: 60 },
       })
     ).id;
-  });
-
-  afterAll(async () => {
-    await store?.close();
-    await tdb?.drop();
   });
 
   const breach = (instanceId: string, breachedAt: number) =>
@@ -66,13 +38,13 @@ describe.each(backends)('RPO state store (%s)', (backend) => {
   it('reads pages of watched instances with their newest restore point and breach, and forgets the unwatched', async () => {
     const ids: string[] = [];
     for (const name of ['w1', 'w2', 'w3']) {
-      const row = await catalog.createInstance({ tenantId, name, zone: 'z', locator: {}, agentId: null }, 10);
+      const row = await f.instance({ name }, 10);
       await catalog.setInstanceOffering(row.id, offeringId, 20);
       ids.push(row.id);
     }
     ids.sort();
     const addBackup = (i: number, instanceId: string, createdAt: number, recordedAt = createdAt) =>
-      store.db
+      f.store.db
         .insertInto('backups')
         .values({
           id: `bkp_${i}`,

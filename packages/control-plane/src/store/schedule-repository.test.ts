@@ -1,51 +1,22 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { CatalogRepository } from './catalog-repository.js';
-import { migrate, openStore, type Store } from './db.js';
-import { ScheduleRepository } from './schedule-repository.js';
-import { SecretBox } from './secrets.js';
-import { TenantRepository } from './tenant-repository.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { backends } from '@cairn/test-harness/databases';
+import { storeFixture } from '../testing/store-fixture.js';
 
 describe.each(backends)('schedule store (%s)', (backend) => {
-  let tdb: TestDatabase;
-  let store: Store;
-  let schedules: ScheduleRepository;
-  let catalog: CatalogRepository;
+  const f = storeFixture(backend);
+  const { schedules, catalog } = f.repos;
   let tenantId: string;
   let providerId: string;
 
   beforeAll(async () => {
-    tdb = await freshDatabase(backend);
-    store = openStore(tdb.url);
-    await migrate(store.db);
-    schedules = new ScheduleRepository(store.db);
-    catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
-    tenantId = await new TenantRepository(store.db).ensureProviderTenant();
-    providerId = (
-      await catalog.createProvider({
-        zone: 'z',
-        name: 'p',
-        plugin: '@cairn/plugin-dummy',
-        endpoint: null,
-        config: {},
-        credentials: null,
-      })
-    ).id;
-  });
-
-  afterAll(async () => {
-    await store?.close();
-    await tdb?.drop();
+    tenantId = f.providerTenant;
+    providerId = (await f.provider()).id;
   });
 
   const offering = (name: string, keepLast: number | null) =>
-    catalog.createOffering({
-      tenantId,
+    f.offering({
       name,
-      description: '',
-      zone: 'z',
       providerId,
-      externalId: null,
       allowAdhoc: false,
       allowUserSchedules: true,
       sla: keepLast === null ? null : { cron: '0 3 * * *', keepLast },
@@ -84,7 +55,7 @@ describe.each(backends)('schedule store (%s)', (backend) => {
     // fire of each won one goes.
     expect(await schedules.claimFire(keys('9')[0]!, 30_000, 0, 5)).toBe(true);
     expect(await schedules.claimFires(claim(keys('9', '1', '2'), 20_000), 6)).toEqual(new Set(keys('1', '2')));
-    const rows = await store.db
+    const rows = await f.store.db
       .selectFrom('scheduleFires')
       .select(['scheduleKey', 'fireAt', 'missed'])
       .where('scheduleKey', 'in', keys('1', '2', '9'))
@@ -101,9 +72,9 @@ describe.each(backends)('schedule store (%s)', (backend) => {
     const a = await offering('move-a', 3);
     const b = await offering('move-b', 3);
     const c = await offering('move-c', 3);
-    await store.db.updateTable('offerings').set({ nextFireAt: 100 }).where('id', 'in', [a.id, b.id]).execute();
+    await f.store.db.updateTable('offerings').set({ nextFireAt: 100 }).where('id', 'in', [a.id, b.id]).execute();
     const setAt = (id: string) =>
-      store.db.selectFrom('offerings').select('slaSetAt').where('id', '=', id).executeTakeFirstOrThrow();
+      f.store.db.selectFrom('offerings').select('slaSetAt').where('id', '=', id).executeTakeFirstOrThrow();
     await schedules.moveNextFires([
       { kind: 'sla', id: a.id, read: 100, setAt: (await setAt(a.id)).slaSetAt, next: 200 },
       // Moved meanwhile (read 99): left alone.
@@ -111,7 +82,7 @@ describe.each(backends)('schedule store (%s)', (backend) => {
       // Its SLA changed meanwhile (set at another time): left alone.
       { kind: 'sla', id: c.id, read: null, setAt: 1, next: 400 },
     ]);
-    const next = await store.db
+    const next = await f.store.db
       .selectFrom('offerings')
       .select(['id', 'nextFireAt'])
       .where('id', 'in', [a.id, b.id, c.id])
@@ -127,7 +98,7 @@ describe.each(backends)('schedule store (%s)', (backend) => {
     const sla = await offering('with-sla', 7);
     const plain = await offering('no-sla', null);
     const make = async (name: string, offeringId: string | null) => {
-      const row = await catalog.createInstance({ tenantId, name, zone: 'z', locator: {}, agentId: null });
+      const row = await f.instance({ name });
       if (offeringId) await catalog.setInstanceOffering(row.id, offeringId);
       return row.id;
     };
@@ -157,14 +128,14 @@ describe.each(backends)('schedule store (%s)', (backend) => {
   });
 
   it("takes the fires due at one time a tenant's turn at a time: one tenant's many cannot hold back another's one", async () => {
-    const tenants = new TenantRepository(store.db);
+    const tenants = f.repos.tenants;
     const noisy = (await tenants.create('noisy-due')).id;
     const quiet = (await tenants.create('quiet-due')).id;
     const at = 5_000_000;
     const make = async (owner: string, name: string) => {
-      const row = await catalog.createInstance({ tenantId: owner, name, zone: 'z', locator: {}, agentId: null });
+      const row = await f.instance({ tenantId: owner, name });
       await schedules.put({ instanceId: row.id, tenantId: owner, cron: '* * * * *', timezone: 'UTC', keepLast: 1 }, 10);
-      await store.db.updateTable('userSchedules').set({ nextFireAt: at }).where('instanceId', '=', row.id).execute();
+      await f.store.db.updateTable('userSchedules').set({ nextFireAt: at }).where('instanceId', '=', row.id).execute();
       return row.id;
     };
     const noisyIds: string[] = [];

@@ -1,31 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/databases';
-import { AgentRepository } from './agent-repository.js';
-import { CatalogRepository } from './catalog-repository.js';
-import { migrate, openStore, type Store } from './db.js';
-import { SecretBox } from './secrets.js';
-import { BackupRepository } from './backup-repository.js';
-import { EventRepository } from './event-repository.js';
-import { QueueRepository } from './queue-repository.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { backends } from '@cairn/test-harness/databases';
+import { migrate } from './db.js';
 import type { Report } from '../domain/report-outcome.js';
-import { Reports } from '../lifecycle/reports.js';
-import { ReportRepository } from './report-repository.js';
-import { TaskEndings } from './task-endings.js';
-import { RetentionRepository } from './retention-repository.js';
-import { ScheduleRepository } from './schedule-repository.js';
-import { TaskRepository } from './task-repository.js';
-import { TenantRepository } from './tenant-repository.js';
+import { backupTask as newBackup, storeFixture } from '../testing/store-fixture.js';
 
 const LEASE = 60_000;
 
 describe.each(backends)('task store (%s)', (backend) => {
-  let tdb: TestDatabase;
-  let store: Store;
-  let tasks: TaskRepository;
-  let queue: QueueRepository;
-  let reports: Reports;
-  let backups: BackupRepository;
-  let catalog: CatalogRepository;
+  const f = storeFixture(backend);
+  const { tasks, queue, reports, backups, catalog } = f.repos;
   let tenantId: string;
   let agentId: string;
   let otherAgentId: string;
@@ -33,84 +16,18 @@ describe.each(backends)('task store (%s)', (backend) => {
   let offeringId: string;
 
   beforeAll(async () => {
-    tdb = await freshDatabase(backend);
-    store = openStore(tdb.url);
-    await migrate(store.db);
-    await migrate(store.db); // a second run is a no-op
-    const events = new EventRepository(store.db);
-    const agents = new AgentRepository(store.db);
-    backups = new BackupRepository(store.db);
-    catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
-    const endings = new TaskEndings();
-    tasks = new TaskRepository(store.db, events, endings);
-    queue = new QueueRepository(store.db, events, endings);
-    const retention = new RetentionRepository(
-      store.db,
-      backups,
-      tasks,
-      agents,
-      events,
-      new ScheduleRepository(store.db),
-    );
-    endings.react([retention.deleteEnded]);
-    reports = new Reports(
-      { db: store.db, rows: new ReportRepository(), catalog, events, backups, retention, endings },
-      { leaseMs: LEASE },
-    );
-    const tenants = new TenantRepository(store.db);
-    tenantId = await tenants.ensureProviderTenant();
-    expect(await tenants.ensureProviderTenant()).toBe(tenantId);
-    const e1 = await agents.createEnrollment('z', 'test', 60_000);
-    agentId = (await agents.redeemEnrollment(e1.token, 'a1', 'h1')).agentId;
-    const e2 = await agents.createEnrollment('z', 'test', 60_000);
-    otherAgentId = (await agents.redeemEnrollment(e2.token, 'a2', 'h2')).agentId;
-    providerId = (
-      await catalog.createProvider({
-        zone: 'z',
-        name: 'p',
-        plugin: '@cairn/plugin-dummy',
-        endpoint: null,
-        config: {},
-        credentials: { password: 'hunter2-very-secret' },
-      })
-    ).id;
-    offeringId = (
-      await catalog.createOffering({
-        tenantId,
-        name: 'o',
-        description: '',
-        zone: 'z',
-        providerId,
-        externalId: null,
-        allowAdhoc: true,
-        allowUserSchedules: false,
-        sla: null,
-      })
-    ).id;
-  });
-
-  afterAll(async () => {
-    await store?.close();
-    await tdb?.drop();
+    await migrate(f.store.db); // a second run is a no-op
+    tenantId = f.providerTenant;
+    expect(await f.repos.tenants.ensureProviderTenant()).toBe(tenantId);
+    agentId = await f.agent('a1', 'h1');
+    otherAgentId = await f.agent('a2', 'h2');
+    providerId = (await f.provider({ credentials: { password: 'hunter2-very-secret' } })).id;
+    offeringId = (await f.offering({ providerId })).id;
   });
 
   async function backupTask(instanceId?: string, owner: string = tenantId, priority = 0) {
-    const instance =
-      instanceId ??
-      (await catalog.createInstance({ tenantId: owner, name: 'vm', zone: 'z', locator: {}, agentId: null })).id;
-    return tasks.create({
-      kind: 'backup',
-      tenantId: owner,
-      instanceId: instance,
-      backupId: null,
-      offeringId,
-      providerId,
-      plugin: '@cairn/plugin-dummy',
-      zone: 'z',
-      pinnedAgentId: null,
-      priority,
-      params: {},
-    });
+    const instance = instanceId ?? (await f.instance({ tenantId: owner })).id;
+    return tasks.create(newBackup({ tenantId: owner, instanceId: instance, offeringId, providerId, priority }));
   }
 
   const ok = (taskId: string, attempt: number, seq: number): Report => ({
@@ -157,7 +74,7 @@ describe.each(backends)('task store (%s)', (backend) => {
     // The first contact decides: another report does not move it.
     await reports.apply(agentId, [identityEvent(task.id, 303, JSON.stringify({ identity: 'repo-2' }))]);
     expect(await recorded()).toBe('repo-1');
-    const events = await store.db.selectFrom('events').select('type').where('taskId', '=', task.id).execute();
+    const events = await f.store.db.selectFrom('events').select('type').where('taskId', '=', task.id).execute();
     expect(events.map((e) => e.type)).not.toContain('repository.identity');
     // Cleared by an SP admin, the next report records the new one.
     await catalog.updateProvider(providerId, { repositoryIdentity: null });
@@ -297,7 +214,7 @@ describe.each(backends)('task store (%s)', (backend) => {
   });
 
   it("keeps room in the dispatcher's window for every tenant, however much one tenant queued", async () => {
-    const other = (await new TenantRepository(store.db).create(`quiet-${backend}`)).id;
+    const other = (await f.repos.tenants.create(`quiet-${backend}`)).id;
     const before = new Set((await queue.queueHead(10_000)).map((t) => t.id));
     for (let i = 0; i < 30; i++) await backupTask();
     const quiet = await backupTask(undefined, other);
@@ -311,7 +228,7 @@ describe.each(backends)('task store (%s)', (backend) => {
   });
 
   it("keeps room in the window for a tenant's priority 0 however many priorities another tenant's flood spreads over", async () => {
-    const repo = new TenantRepository(store.db);
+    const repo = f.repos.tenants;
     const flood = (await repo.create(`spread-${backend}`)).id;
     const quiet = (await repo.create(`low-${backend}`)).id;
     const before = new Set((await queue.queueHead(10_000)).map((t) => t.id));

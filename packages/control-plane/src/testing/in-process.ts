@@ -1,6 +1,8 @@
 import { pino } from 'pino';
+import { afterAll, beforeAll } from 'vitest';
 import { Api } from '@cairn/test-harness/api';
 import { freshDatabase, type Backend } from '@cairn/test-harness/databases';
+import { offerDummy } from '@cairn/test-harness/scenario';
 import { loadConfig } from '../config.js';
 import { startControlPlane, type ControlPlane } from '../server.js';
 
@@ -39,4 +41,50 @@ export async function inProcessControlPlane(backend: Backend): Promise<InProcess
       await db.drop();
     },
   };
+}
+
+/**
+ * A control plane in the test's own process for the tests of one `describe` block: started before
+ * its first test, closed (its database dropped) after its last. Call it in the block's body.
+ */
+export function inProcessFixture(backend: Backend): InProcessFixture {
+  const fixture = new InProcessFixture();
+  beforeAll(async () => {
+    fixture.env = await inProcessControlPlane(backend);
+  });
+  afterAll(() => fixture.env?.close());
+  return fixture;
+}
+
+export class InProcessFixture {
+  /** @internal set by inProcessFixture's hook. */
+  env?: InProcess;
+
+  get cp(): ControlPlane {
+    return this.started().cp;
+  }
+
+  /** A client holding the sp-admin token. */
+  get admin(): Api {
+    return this.started().admin;
+  }
+
+  get adminToken(): string {
+    return this.started().adminToken;
+  }
+
+  /** A client of this control plane holding `token`. */
+  as(token: string): Api {
+    return new Api(this.cp.url, token);
+  }
+
+  /** A dummy provider `provider` in zone `z1` and an offering `offering` of it (see offerDummy); its id. */
+  async dummyOffering(offering: string, provider = 'd'): Promise<string> {
+    return (await offerDummy(this.admin, 'z1', { provider, offering })).offeringId;
+  }
+
+  private started(): InProcess {
+    if (!this.env) throw new Error('the in-process control plane starts in beforeAll: use it inside a hook or test');
+    return this.env;
+  }
 }

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inProcessControlPlane, type InProcess } from '../../testing/in-process.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { inProcessFixture } from '../../testing/in-process.js';
 
 /** What a page or a style sheet loads: src and href attributes, url(…) and @import. */
 function loads(text: string): string[] {
@@ -33,16 +33,11 @@ const directives = (csp: string) =>
   );
 
 describe('the reference page at /docs', () => {
-  let env: InProcess;
+  const env = inProcessFixture('sqlite');
   let base: string;
 
-  beforeAll(async () => {
-    env = await inProcessControlPlane('sqlite');
+  beforeAll(() => {
     base = env.cp.url;
-  });
-
-  afterAll(async () => {
-    await env?.close();
   });
 
   /** A load that would leave this control plane: another origin (data: URIs load nothing). */
