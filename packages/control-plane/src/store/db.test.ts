@@ -15,16 +15,16 @@ describe.each(backends)('store (%s)', (backend) => {
   });
 
   it('drops the old job-run counter, and an earlier version refuses a database migrated past it', async () => {
-    const columns = (await store.db.introspection.getTables()).find((t) => t.name === 'backup_job_runs')!.columns;
-    expect(columns.map((c) => c.name)).toContain('started_at');
-    expect(columns.map((c) => c.name)).not.toContain('outstanding');
+    const columns = (await f.store.db.introspection.getTables()).find((t) => t.name === 'backup_job_runs')!.columns;
+    expect(columns.map((c: { name: string }) => c.name)).toContain('started_at');
+    expect(columns.map((c: { name: string }) => c.name)).not.toContain('outstanding');
     // What an earlier version sees: a migration it does not know has run. It must not start.
     await sql`insert into kysely_migration (name, timestamp) values ('9999-from-a-later-version', '2026-12-03T00:00:00.000Z')`.execute(
-      store.db,
+      f.store.db,
     );
-    await expect(migrate(store.db)).rejects.toThrow(/9999-from-a-later-version is missing/);
-    await sql`delete from kysely_migration where name = '9999-from-a-later-version'`.execute(store.db);
-    await migrate(store.db);
+    await expect(migrate(f.store.db)).rejects.toThrow(/9999-from-a-later-version is missing/);
+    await sql`delete from kysely_migration where name = '9999-from-a-later-version'`.execute(f.store.db);
+    await migrate(f.store.db);
   });
 });
 
