@@ -9,18 +9,20 @@ import type { ApiDeps } from './context.js';
 import { mutatingRequests, routesFirst } from './idempotency.js';
 import { problemResponse, router } from './openapi.js';
 import { errorHandler, problem } from './problem.js';
-import { agentRoutes, enrollRoutes } from './routes/agents.js';
-import { backupJobRoutes } from './routes/backup-jobs.js';
-import { backupRoutes } from './routes/backups.js';
-import { DOCS_ASSETS, docsRoutes } from './routes/docs.js';
-import { instanceRoutes } from './routes/instances.js';
-import { maintenanceRoutes } from './routes/maintenance.js';
-import { offeringRoutes } from './routes/offerings.js';
-import { providerRoutes } from './routes/providers.js';
-import { scheduleRoutes } from './routes/schedules.js';
-import { systemRoutes } from './routes/system.js';
-import { taskRoutes } from './routes/tasks.js';
-import { tenantRoutes } from './routes/tenants.js';
+import { agentRoutes, enrollRoutes } from './routes/agents/routes.js';
+import { backupJobRoutes } from './routes/backup-jobs/routes.js';
+import { backupRoutes } from './routes/backups/routes.js';
+import { DOCS_ASSETS, docsRoutes } from './routes/docs/routes.js';
+import { instanceRoutes } from './routes/instances/routes.js';
+import { maintenanceRoutes } from './routes/maintenance/routes.js';
+import { offeringRoutes } from './routes/offerings/routes.js';
+import { providerRoutes } from './routes/providers/routes.js';
+import { scheduleRoutes } from './routes/schedules/routes.js';
+import { systemRoutes } from './routes/system/routes.js';
+import { eventRoutes } from './routes/events/routes.js';
+import { taskRoutes } from './routes/tasks/routes.js';
+import { tenantRoutes } from './routes/tenants/routes.js';
+import { usageRoutes } from './routes/usage/routes.js';
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json\s*(;|$)/i;
 
@@ -81,7 +83,9 @@ export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
   v1.route('/', scheduleRoutes(deps));
   v1.route('/', backupJobRoutes(deps));
   v1.route('/', backupRoutes(deps));
+  v1.route('/', usageRoutes(deps));
   v1.route('/', taskRoutes(deps));
+  v1.route('/', eventRoutes(deps));
   app.route('/v1', v1);
 
   // The routes outside /v1 that an operator's probes and scrapers call, without a token.

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inProcessControlPlane, type InProcess } from '../../testing/in-process.js';
+import { inProcessControlPlane, type InProcess } from '../../../testing/in-process.js';
 
 /** What a page or a style sheet loads: src and href attributes, url(…) and @import. */
 function loads(text: string): string[] {
