@@ -24,6 +24,12 @@ export function backupJobRoutes(deps: ApiDeps) {
   const jobs = deps.backupJobs;
   const id = (c: Context<Env>, raw: string) => ({ p: principal(c), id: pathId('backup job', raw) });
   const sid = (raw: string) => pathId('schedule', raw);
+  type Op = (p: ReturnType<typeof principal>, jobId: string) => Promise<BackupJobRow>;
+  /** The job the path names after `op` on it, as the API shows it. */
+  const jobAfter = async (c: Context<Env>, raw: string, op: Op) => {
+    const { p, id: jobId } = id(c, raw);
+    return jobs.view(await op(p, jobId));
+  };
 
   api.post('/backup-jobs', {
     summary: 'Create a backup job',
@@ -52,20 +58,15 @@ export function backupJobRoutes(deps: ApiDeps) {
     summary: "A backup job with its four sets, last run and the run's progress",
     request: { params: IdParam },
     responses: { 200: jsonResponse(Job, 'the job') },
-    handler: async (c) => {
-      const { p, id: jobId } = id(c, c.req.valid('param').id);
-      return c.json(await jobs.view(await jobs.visible(p, jobId)), 200);
-    },
+    handler: async (c) => c.json(await jobAfter(c, c.req.valid('param').id, (p, j) => jobs.visible(p, j)), 200),
   });
 
   api.patch('/backup-jobs/{id}', {
     summary: 'Change a backup job (409 job_locked while locked)',
     request: { params: IdParam, ...jsonBody(JobPatch) },
     responses: { 200: jsonResponse(Job, 'the job') },
-    handler: async (c) => {
-      const { p, id: jobId } = id(c, c.req.valid('param').id);
-      return c.json(await jobs.view(await jobs.update(p, jobId, c.req.valid('json'))), 200);
-    },
+    handler: async (c) =>
+      c.json(await jobAfter(c, c.req.valid('param').id, (p, j) => jobs.update(p, j, c.req.valid('json'))), 200),
   });
 
   api.delete('/backup-jobs/{id}', {
@@ -79,7 +80,6 @@ export function backupJobRoutes(deps: ApiDeps) {
     },
   });
 
-  type Op = (p: ReturnType<typeof principal>, jobId: string) => Promise<BackupJobRow>;
   /** `startsBackups`: the op starts backups, which a maintenance window refuses. */
   const accepted = (path: string, summary: string, op: Op, startsBackups = true) =>
     api.post(`/backup-jobs/{id}/${path}`, {
@@ -89,20 +89,14 @@ export function backupJobRoutes(deps: ApiDeps) {
         202: jsonResponse(Job, 'the job'),
         ...(startsBackups ? maintenanceResponse : {}),
       },
-      handler: async (c) => {
-        const { p, id: jobId } = id(c, c.req.valid('param').id);
-        return c.json(await jobs.view(await op(p, jobId)), 202);
-      },
+      handler: async (c) => c.json(await jobAfter(c, c.req.valid('param').id, op), 202),
     });
   const done = (path: string, summary: string, op: Op) =>
     api.post(`/backup-jobs/{id}/${path}`, {
       summary,
       request: { params: IdParam, query: NoQuery },
       responses: { 200: jsonResponse(Job, 'the job') },
-      handler: async (c) => {
-        const { p, id: jobId } = id(c, c.req.valid('param').id);
-        return c.json(await jobs.view(await op(p, jobId)), 200);
-      },
+      handler: async (c) => c.json(await jobAfter(c, c.req.valid('param').id, op), 200),
     });
   accepted('run', 'Run the job now (409 job_running while a run goes, job_locked while locked)', (p, j) =>
     jobs.run(p, j),
