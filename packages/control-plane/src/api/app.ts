@@ -1,4 +1,4 @@
-import { OpenAPIHono, z } from '@hono/zod-openapi';
+import { OpenAPIHono, z, type RouteConfig } from '@hono/zod-openapi';
 import { requestId } from 'hono/request-id';
 import { routePath } from 'hono/route';
 import { InputError } from '../domain/errors.js';
@@ -89,68 +89,47 @@ export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
   app.route('/v1', v1);
 
   // The routes outside /v1 that an operator's probes and scrapers call, without a token.
-  const status = (description: string) => ({
-    description,
-    content: {
-      'application/json': { schema: { type: 'object' as const, properties: { status: { type: 'string' as const } } } },
-    },
-  });
-  for (const [path, summary] of [
-    ['/healthz', 'Liveness: the process answers (`{status: ok}`)'],
-    ['/livez', 'Liveness, as /healthz'],
-  ] as const) {
+  const system = (
+    path: string,
+    summary: string,
+    responses: RouteConfig['responses'],
+    request?: RouteConfig['request'],
+  ) =>
     app.openAPIRegistry.registerPath({
       method: 'get',
       path,
       tags: ['System'],
       summary,
       security: [],
-      responses: { 200: status('alive') },
+      ...(request ? { request } : {}),
+      responses,
     });
-  }
-  app.openAPIRegistry.registerPath({
-    method: 'get',
-    path: '/readyz',
-    tags: ['System'],
-    summary: 'Readiness: the store answers and the control plane is not shutting down',
-    security: [],
-    responses: {
-      200: status('ready (`{status: ready}`)'),
-      503: problemResponse(
-        'shutting down (shutting_down), or the store is unreachable or not migrated (store_unavailable)',
-      ),
+  const status = (description: string) => ({
+    description,
+    content: {
+      'application/json': { schema: { type: 'object' as const, properties: { status: { type: 'string' as const } } } },
     },
   });
-  app.openAPIRegistry.registerPath({
-    method: 'get',
-    path: '/metrics',
-    tags: ['System'],
-    summary: 'Prometheus metrics (text exposition format)',
-    security: [],
-    responses: { 200: { description: 'the metrics', content: { 'text/plain': { schema: { type: 'string' } } } } },
+  system('/healthz', 'Liveness: the process answers (`{status: ok}`)', { 200: status('alive') });
+  system('/livez', 'Liveness, as /healthz', { 200: status('alive') });
+  system('/readyz', 'Readiness: the store answers and the control plane is not shutting down', {
+    200: status('ready (`{status: ready}`)'),
+    503: problemResponse(
+      'shutting down (shutting_down), or the store is unreachable or not migrated (store_unavailable)',
+    ),
   });
-  app.openAPIRegistry.registerPath({
-    method: 'get',
-    path: '/docs',
-    tags: ['System'],
-    summary: 'This reference page (HTML); it and its assets load from this control plane alone',
-    security: [],
-    responses: { 200: { description: 'the page', content: { 'text/html': { schema: { type: 'string' } } } } },
+  system('/metrics', 'Prometheus metrics (text exposition format)', {
+    200: { description: 'the metrics', content: { 'text/plain': { schema: { type: 'string' } } } },
   });
-  app.openAPIRegistry.registerPath({
-    method: 'get',
-    path: `${DOCS_ASSETS}/{tag}/{file}`,
-    tags: ['System'],
-    summary: "The reference page's scripts, styles and icons (cached for good: the tag changes with them)",
-    security: [],
-    request: {
-      params: z.object({ tag: z.string(), file: z.string() }),
-    },
-    responses: {
-      200: { description: 'the asset' },
-      404: problemResponse('no such asset (not_found)'),
-    },
+  system('/docs', 'This reference page (HTML); it and its assets load from this control plane alone', {
+    200: { description: 'the page', content: { 'text/html': { schema: { type: 'string' } } } },
   });
+  system(
+    `${DOCS_ASSETS}/{tag}/{file}`,
+    "The reference page's scripts, styles and icons (cached for good: the tag changes with them)",
+    { 200: { description: 'the asset' }, 404: problemResponse('no such asset (not_found)') },
+    { params: z.object({ tag: z.string(), file: z.string() }) },
+  );
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',
     scheme: 'bearer',

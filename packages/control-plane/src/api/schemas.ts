@@ -77,6 +77,9 @@ export const Timezone = z
   .max(100)
   .refine(isKnownTimezone, 'unknown IANA time zone')
   .openapi({ example: 'Europe/Berlin' });
+/** The tenant a body is for: only an sp-admin names one, acting for that tenant. */
+export const ForTenant = Id.optional().openapi({ description: 'only for an sp-admin acting for a tenant' });
+
 /** Path parameters are plain strings here: a malformed id is answered 404 like an unknown one. */
 export const IdParam = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' } }) });
 export const ZoneParam = z.object({ zone: z.string().openapi({ param: { name: 'zone', in: 'path' } }) });

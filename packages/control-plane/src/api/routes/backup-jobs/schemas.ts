@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { QUOTAS } from '../../../domain/quotas.js';
-import { Cron, Id, IdParam, Name, page, Time, Timezone } from '../../schemas.js';
+import { Cron, ForTenant, Id, IdParam, Name, page, Time, Timezone } from '../../schemas.js';
 
 const JobInstanceIds = z
   .array(Id)
@@ -54,7 +54,7 @@ export const JobCreate = z
       .max(QUOTAS.schedulesPerJob.ceiling)
       .optional()
       .openapi({ description: 'at most the schedulesPerJob quota' }),
-    tenantId: Id.optional().openapi({ description: 'only for an sp-admin acting for a tenant' }),
+    tenantId: ForTenant,
   })
   .strict()
   .openapi('BackupJobCreate');

@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { SCHEDULE_OWNERS, SCHEDULE_STATES } from '../../../domain/provider-schedule.js';
-import { freeJson, Id, Name, page, Time, Zone } from '../../schemas.js';
+import { ForTenant, freeJson, Id, Name, page, Time, Zone } from '../../schemas.js';
 import { Task } from '../tasks/schemas.js';
 
 export const InstanceCreate = z
@@ -9,7 +9,7 @@ export const InstanceCreate = z
     zone: Zone,
     locator: freeJson<unknown>('value', 'what the plugin needs to find the protected resource; any JSON but null'),
     agentId: Id.nullable().optional(),
-    tenantId: Id.optional().openapi({ description: 'only for an sp-admin acting for a tenant' }),
+    tenantId: ForTenant,
   })
   .strict()
   .openapi('InstanceCreate');
