@@ -1,4 +1,4 @@
-import { OpenAPIHono, z } from '@hono/zod-openapi';
+import { OpenAPIHono, z, type RouteConfig } from '@hono/zod-openapi';
 import { requestId } from 'hono/request-id';
 import { routePath } from 'hono/route';
 import { InputError } from '../domain/errors.js';
@@ -9,18 +9,20 @@ import type { ApiDeps } from './context.js';
 import { mutatingRequests, routesFirst } from './idempotency.js';
 import { problemResponse, router } from './openapi.js';
 import { errorHandler, problem } from './problem.js';
-import { agentRoutes, enrollRoutes } from './routes/agents.js';
-import { backupJobRoutes } from './routes/backup-jobs.js';
-import { backupRoutes } from './routes/backups.js';
-import { DOCS_ASSETS, docsRoutes } from './routes/docs.js';
-import { instanceRoutes } from './routes/instances.js';
-import { maintenanceRoutes } from './routes/maintenance.js';
-import { offeringRoutes } from './routes/offerings.js';
-import { providerRoutes } from './routes/providers.js';
-import { scheduleRoutes } from './routes/schedules.js';
-import { systemRoutes } from './routes/system.js';
-import { taskRoutes } from './routes/tasks.js';
-import { tenantRoutes } from './routes/tenants.js';
+import { agentRoutes, enrollRoutes } from './routes/agents/routes.js';
+import { backupJobRoutes } from './routes/backup-jobs/routes.js';
+import { backupRoutes } from './routes/backups/routes.js';
+import { DOCS_ASSETS, docsRoutes } from './routes/docs/routes.js';
+import { instanceRoutes } from './routes/instances/routes.js';
+import { maintenanceRoutes } from './routes/maintenance/routes.js';
+import { offeringRoutes } from './routes/offerings/routes.js';
+import { providerRoutes } from './routes/providers/routes.js';
+import { scheduleRoutes } from './routes/schedules/routes.js';
+import { systemRoutes } from './routes/system/routes.js';
+import { eventRoutes } from './routes/events/routes.js';
+import { taskRoutes } from './routes/tasks/routes.js';
+import { tenantRoutes } from './routes/tenants/routes.js';
+import { usageRoutes } from './routes/usage/routes.js';
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json\s*(;|$)/i;
 
@@ -81,72 +83,53 @@ export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
   v1.route('/', scheduleRoutes(deps));
   v1.route('/', backupJobRoutes(deps));
   v1.route('/', backupRoutes(deps));
+  v1.route('/', usageRoutes(deps));
   v1.route('/', taskRoutes(deps));
+  v1.route('/', eventRoutes(deps));
   app.route('/v1', v1);
 
   // The routes outside /v1 that an operator's probes and scrapers call, without a token.
-  const status = (description: string) => ({
-    description,
-    content: {
-      'application/json': { schema: { type: 'object' as const, properties: { status: { type: 'string' as const } } } },
-    },
-  });
-  for (const [path, summary] of [
-    ['/healthz', 'Liveness: the process answers (`{status: ok}`)'],
-    ['/livez', 'Liveness, as /healthz'],
-  ] as const) {
+  const system = (
+    path: string,
+    summary: string,
+    responses: RouteConfig['responses'],
+    request?: RouteConfig['request'],
+  ) =>
     app.openAPIRegistry.registerPath({
       method: 'get',
       path,
       tags: ['System'],
       summary,
       security: [],
-      responses: { 200: status('alive') },
+      ...(request ? { request } : {}),
+      responses,
     });
-  }
-  app.openAPIRegistry.registerPath({
-    method: 'get',
-    path: '/readyz',
-    tags: ['System'],
-    summary: 'Readiness: the store answers and the control plane is not shutting down',
-    security: [],
-    responses: {
-      200: status('ready (`{status: ready}`)'),
-      503: problemResponse(
-        'shutting down (shutting_down), or the store is unreachable or not migrated (store_unavailable)',
-      ),
+  const status = (description: string) => ({
+    description,
+    content: {
+      'application/json': { schema: { type: 'object' as const, properties: { status: { type: 'string' as const } } } },
     },
   });
-  app.openAPIRegistry.registerPath({
-    method: 'get',
-    path: '/metrics',
-    tags: ['System'],
-    summary: 'Prometheus metrics (text exposition format)',
-    security: [],
-    responses: { 200: { description: 'the metrics', content: { 'text/plain': { schema: { type: 'string' } } } } },
+  system('/healthz', 'Liveness: the process answers (`{status: ok}`)', { 200: status('alive') });
+  system('/livez', 'Liveness, as /healthz', { 200: status('alive') });
+  system('/readyz', 'Readiness: the store answers and the control plane is not shutting down', {
+    200: status('ready (`{status: ready}`)'),
+    503: problemResponse(
+      'shutting down (shutting_down), or the store is unreachable or not migrated (store_unavailable)',
+    ),
   });
-  app.openAPIRegistry.registerPath({
-    method: 'get',
-    path: '/docs',
-    tags: ['System'],
-    summary: 'This reference page (HTML); it and its assets load from this control plane alone',
-    security: [],
-    responses: { 200: { description: 'the page', content: { 'text/html': { schema: { type: 'string' } } } } },
+  system('/metrics', 'Prometheus metrics (text exposition format)', {
+    200: { description: 'the metrics', content: { 'text/plain': { schema: { type: 'string' } } } },
   });
-  app.openAPIRegistry.registerPath({
-    method: 'get',
-    path: `${DOCS_ASSETS}/{tag}/{file}`,
-    tags: ['System'],
-    summary: "The reference page's scripts, styles and icons (cached for good: the tag changes with them)",
-    security: [],
-    request: {
-      params: z.object({ tag: z.string(), file: z.string() }),
-    },
-    responses: {
-      200: { description: 'the asset' },
-      404: problemResponse('no such asset (not_found)'),
-    },
+  system('/docs', 'This reference page (HTML); it and its assets load from this control plane alone', {
+    200: { description: 'the page', content: { 'text/html': { schema: { type: 'string' } } } },
   });
+  system(
+    `${DOCS_ASSETS}/{tag}/{file}`,
+    "The reference page's scripts, styles and icons (cached for good: the tag changes with them)",
+    { 200: { description: 'the asset' }, 404: problemResponse('no such asset (not_found)') },
+    { params: z.object({ tag: z.string(), file: z.string() }) },
+  );
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',
     scheme: 'bearer',

@@ -1,4 +1,4 @@
-import { OpenAPIHono, type z } from '@hono/zod-openapi';
+import { createRoute, OpenAPIHono, type RouteConfig, type RouteHandler, type z } from '@hono/zod-openapi';
 import { InputError } from '../domain/errors.js';
 import type { Env } from './auth.js';
 import { Problem } from './schemas.js';
@@ -67,3 +67,88 @@ export const upstreamResponses = {
   502: problemResponse('the plugin failed (provider_failed, naming its code and message)'),
   504: problemResponse('no agent answered in time (provider_timeout)'),
 } as const;
+
+type Method = RouteConfig['method'];
+type Responses = RouteConfig['responses'];
+type Request = NonNullable<RouteConfig['request']>;
+type Middleware = RouteConfig['middleware'];
+
+/** The route `api.get(path, spec)` (and the other methods) declares: what `createRoute` is given. */
+type Declared<M extends Method, P extends string, Q extends Request, R extends Responses, W extends Middleware> = {
+  method: M;
+  path: P;
+  request: Q;
+  responses: {
+    [S in keyof R | keyof typeof errorResponses]: S extends keyof R
+      ? R[S]
+      : (typeof errorResponses)[S & keyof typeof errorResponses];
+  };
+  middleware: W;
+};
+
+/** One route: its summary, request and own answers, any middleware, and its handler. */
+interface RouteSpec<M extends Method, P extends string, Q extends Request, R extends Responses, W extends Middleware> {
+  summary: string;
+  /** Replaces the resource's tags (a route of a resource that shows under a tag of its own). */
+  tags?: string[];
+  /** `[]` for the one route that takes no bearer token. */
+  security?: RouteConfig['security'];
+  middleware?: W;
+  request?: Q;
+  responses: R;
+  /** Reads `c.req.valid(…)` as `request` declares it; answers only what `responses` (and errors) declare. */
+  handler: RouteHandler<Declared<M, P, Q, R, W>, Env>;
+}
+
+/** Declares one route of a resource (see `resource`). */
+type Declare<M extends Method> = <
+  P extends string,
+  Q extends Request = Record<never, never>,
+  R extends Responses = Responses,
+  W extends Middleware = undefined,
+>(
+  path: P,
+  spec: RouteSpec<M, P, Q, R, W>,
+) => void;
+
+/** A resource's router (`app`, mounted in api/app.ts) and the methods that declare its routes. */
+export interface Resource {
+  app: OpenAPIHono<Env>;
+  get: Declare<'get'>;
+  post: Declare<'post'>;
+  put: Declare<'put'>;
+  patch: Declare<'patch'>;
+  delete: Declare<'delete'>;
+}
+
+/**
+ * The routes of one resource, on a router of their own (`api.app`, mounted once in api/app.ts):
+ * `api.get(path, spec)` (and `post`, `put`, `patch`, `delete`) is `app.openapi(createRoute(…),
+ * spec.handler)` with the resource's `tags` and every answer of `errorResponses` filled in (an
+ * answer the spec gives for the same status replaces it), so a route declares only what is its
+ * own. The handler stays fully typed by its spec: `c.req.valid(…)` and the answers it may give.
+ *
+ * @example
+ * const api = resource('Tenants');
+ * api.get('/tenants/{id}', { summary, request: { params: IdParam }, responses: { 200: … }, handler: async (c) => … });
+ */
+export function resource(...tags: string[]): Resource {
+  const app = router();
+  const declare =
+    <M extends Method>(method: M): Declare<M> =>
+    (path, spec) => {
+      const { handler, responses, ...rest } = spec;
+      app.openapi(
+        createRoute({ method, path, tags, ...rest, responses: { ...errorResponses, ...responses } }),
+        handler as never,
+      );
+    };
+  return {
+    app,
+    get: declare('get'),
+    post: declare('post'),
+    put: declare('put'),
+    patch: declare('patch'),
+    delete: declare('delete'),
+  };
+}

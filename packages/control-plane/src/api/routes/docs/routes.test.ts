@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { inProcessFixture } from '../../testing/in-process.js';
+import { inProcessFixture } from '../../../testing/in-process.js';
 
 /** What a page or a style sheet loads: src and href attributes, url(…) and @import. */
 function loads(text: string): string[] {

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
-import { storeReady } from '../../store/db.js';
-import type { ApiDeps } from '../context.js';
-import { problem } from '../problem.js';
+import { storeReady } from '../../../store/db.js';
+import type { ApiDeps } from '../../context.js';
+import { problem } from '../../problem.js';
 
 export function systemRoutes(deps: ApiDeps) {
   const app = new Hono();

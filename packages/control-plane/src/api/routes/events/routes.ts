@@ -1,39 +1,26 @@
-import { createRoute, z } from '@hono/zod-openapi';
-import { streamSSE } from 'hono/streaming';
-import { InputError, NotFoundError } from '../../domain/errors.js';
-import { decodeEventCursor, eventPageOf } from '../../store/page.js';
-import { tenantScope } from '../../domain/access.js';
-import { principal, type Env } from '../auth.js';
-import type { ApiDeps } from '../context.js';
-import { errorResponses, jsonResponse, problemResponse, router } from '../openapi.js';
-import {
-  EventPage,
-  EventQuery,
-  EventStreamQuery,
-  Id,
-  IdParam,
-  PageQuery,
-  ProgressPage,
-  Task,
-  TaskPage,
-  TaskQuery,
-} from '../schemas.js';
-import type { Audience } from '../audience.js';
-import { eventView, liveProgressView, progressView, taskView } from '../views.js';
-import { isProgress, PROGRESS_EVENT, type FeedItem, type ProgressMessage } from '../../service/event-feed.js';
-import type { EventFilter } from '../../store/event-repository.js';
 import type { Socket } from 'node:net';
 import type { HttpBindings } from '@hono/node-server';
-import type { Context } from 'hono';
+import { z } from '@hono/zod-openapi';
+import { streamSSE } from 'hono/streaming';
 import type { Selectable } from 'kysely';
-import type { EventRow } from '../../store/schema.js';
+import { tenantScope } from '../../../domain/access.js';
+import { InputError } from '../../../domain/errors.js';
+import { isProgress, PROGRESS_EVENT, type FeedItem, type ProgressMessage } from '../../../service/event-feed.js';
+import type { EventFilter } from '../../../store/event-repository.js';
+import { decodeEventCursor, eventPageOf } from '../../../store/page.js';
+import type { EventRow } from '../../../store/schema.js';
+import type { Audience } from '../../audience.js';
+import { principal } from '../../auth.js';
+import type { ApiDeps } from '../../context.js';
+import { jsonResponse, problemResponse, resource } from '../../openapi.js';
+import { pageView } from '../../views.js';
+import { EventPage, EventQuery, EventStreamQuery } from './schemas.js';
+import { eventView, liveProgressView } from './views.js';
 
-const tags = ['Tasks'];
 const STREAM_KEEPALIVE_MS = 15_000;
 /** Events are written in chunks of about this many bytes: few writes, little held per connection. */
 const STREAM_CHUNK_BYTES = 16 * 1024;
 
-/** One SSE message; a line break in the type would end the field early, so it becomes a space. */
 /** Drops a connection at once, unsent data and all (a TLS socket cannot send a reset: it is closed). */
 function reset(socket: Socket): void {
   try {
@@ -68,90 +55,15 @@ function progressMessage(p: ProgressMessage, to: Audience): Buffer {
   return Buffer.from(`event: ${PROGRESS_EVENT}\ndata: ${JSON.stringify(liveProgressView(p.report, to))}\n\n`, 'utf8');
 }
 
-/** A task id as the path gives it: one that cannot be an id is an unknown task (404). */
-function taskId(id: string): string {
-  if (!Id.safeParse(id).success) throw new NotFoundError('task', id);
-  return id;
-}
+/** The event log: a page of it, and a live stream of it. */
+export function eventRoutes(deps: ApiDeps) {
+  const api = resource('Events');
 
-export function taskRoutes(deps: ApiDeps) {
-  const app = router();
-  const visible = (c: Context<Env>, id: string) => deps.operations.visibleTask(principal(c), taskId(id));
-
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/tasks',
-      tags,
-      summary: 'List tasks, newest first',
-      request: { query: TaskQuery },
-      responses: { 200: jsonResponse(TaskPage, 'a page of tasks'), ...errorResponses },
-    }),
-    async (c) => {
-      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.records.listTasks(principal(c), q, q));
-      const to = await deps.audiences.of(principal(c));
-      return c.json({ items: page.items.map((t) => taskView(t, to)), nextCursor: page.nextCursor }, 200);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/tasks/{id}',
-      tags,
-      summary: 'Get a task: state, attempt, progress, error',
-      request: { params: IdParam },
-      responses: { 200: jsonResponse(Task, 'the task'), ...errorResponses },
-    }),
-    async (c) =>
-      c.json(taskView(await visible(c, c.req.valid('param').id), await deps.audiences.of(principal(c))), 200),
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/tasks/{id}/progress',
-      tags,
-      summary: 'The stored progress reports of a task, in order',
-      request: { params: IdParam, query: PageQuery },
-      responses: { 200: jsonResponse(ProgressPage, 'a page of progress reports'), ...errorResponses },
-    }),
-    async (c) => {
-      const progress = await deps.records.progress(principal(c), taskId(c.req.valid('param').id));
-      const page = await deps.cursors.page(c, c.req.valid('query'), progress);
-      const to = await deps.audiences.of(principal(c));
-      return c.json({ items: page.items.map((p) => progressView(p, to)), nextCursor: page.nextCursor }, 200);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'post',
-      path: '/tasks/{id}/cancel',
-      tags,
-      summary: 'Cancel a task: at once when queued, through the plugin’s AbortSignal when running',
-      request: { params: IdParam },
-      responses: { 202: jsonResponse(Task, 'the task after the request'), ...errorResponses },
-    }),
-    async (c) => {
-      const task = await visible(c, c.req.valid('param').id);
-      const updated = await deps.operations.cancel(principal(c), task.id);
-      return c.json(taskView(updated, await deps.audiences.of(principal(c))), 202, {
-        Location: `/v1/tasks/${task.id}`,
-      });
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/events',
-      tags: ['Events'],
-      summary: 'The event log after an id (pass nextCursor as `cursor` to resume)',
-      request: { query: EventQuery },
-      responses: { 200: jsonResponse(EventPage, 'a page of events'), ...errorResponses },
-    }),
-    async (c) => {
+  api.get('/events', {
+    summary: 'The event log after an id (pass nextCursor as `cursor` to resume)',
+    request: { query: EventQuery },
+    responses: { 200: jsonResponse(EventPage, 'a page of events') },
+    handler: async (c) => {
       const q = c.req.valid('query');
       if (q.cursor !== undefined && q.after !== undefined) {
         throw new InputError('give either cursor or after, not both', [
@@ -162,26 +74,23 @@ export function taskRoutes(deps: ApiDeps) {
       const rows = await deps.records.events(principal(c), after, q.limit);
       const page = eventPageOf(rows, q.limit);
       const to = await deps.audiences.of(principal(c));
-      return c.json({ items: page.items.map((e) => eventView(e, to)), nextCursor: page.nextCursor }, 200);
+      return c.json(
+        pageView(page, (e) => eventView(e, to)),
+        200,
+      );
     },
-  );
+  });
 
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/events/stream',
-      tags: ['Events'],
-      summary: 'The event log as a live stream (server-sent events); resumes after Last-Event-ID or ?after=',
-      request: { query: EventStreamQuery },
-      responses: {
-        200: { content: { 'text/event-stream': { schema: z.string() } }, description: 'one SSE message per event' },
-        ...errorResponses,
-        429: problemResponse(
-          'too_many_streams: the token or its tenant already holds as many streams as allowed (`quota` names which); see Retry-After',
-        ),
-      },
-    }),
-    async (c) => {
+  api.get('/events/stream', {
+    summary: 'The event log as a live stream (server-sent events); resumes after Last-Event-ID or ?after=',
+    request: { query: EventStreamQuery },
+    responses: {
+      200: { content: { 'text/event-stream': { schema: z.string() } }, description: 'one SSE message per event' },
+      429: problemResponse(
+        'too_many_streams: the token or its tenant already holds as many streams as allowed (`quota` names which); see Retry-After',
+      ),
+    },
+    handler: async (c) => {
       const p = principal(c);
       const header = c.req.header('last-event-id');
       const q = c.req.valid('query');
@@ -257,7 +166,7 @@ export function taskRoutes(deps: ApiDeps) {
         }
       }) as never;
     },
-  );
+  });
 
-  return app;
+  return api.app;
 }

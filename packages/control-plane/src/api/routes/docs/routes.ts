@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Hono } from 'hono';
-import { problem } from '../problem.js';
+import { problem } from '../../problem.js';
 
 /** Where the reference page's assets are served: `/docs/assets/<tag>/<file>`. */
 export const DOCS_ASSETS = '/docs/assets';
