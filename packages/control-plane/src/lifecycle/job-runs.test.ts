@@ -12,6 +12,7 @@ import { TaskEndings } from '../store/task-endings.js';
 import { TaskRepository } from '../store/task-repository.js';
 import { TenantRepository } from '../store/tenant-repository.js';
 import { JobRuns } from './job-runs.js';
+import { systemClock } from '../clock.js';
 
 const actor = { tokenId: 'tok_test', role: 'sp-admin' };
 
@@ -31,12 +32,18 @@ describe.each(backends)('the job-run engine (%s)', (backend) => {
     await migrate(store.db);
     const events = new EventRepository(store.db);
     const endings = new TaskEndings();
-    tasks = new TaskRepository(store.db, events, endings);
+    tasks = new TaskRepository(store.db, systemClock, events, endings);
     jobs = new JobRepository(store.db);
-    runs = new JobRuns(store.db, jobs, tasks, events, new QuotaRepository(store.db, store.dialect));
+    runs = new JobRuns({
+      db: store.db,
+      jobs,
+      tasks,
+      events,
+      quotas: new QuotaRepository(store.db, systemClock, store.dialect),
+    });
     endings.react([runs.taskEnded]);
-    catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
-    tenantId = await new TenantRepository(store.db).ensureProviderTenant();
+    catalog = new CatalogRepository(store.db, systemClock, SecretBox.load(undefined, tdb.dataDir));
+    tenantId = await new TenantRepository(store.db, systemClock).ensureProviderTenant();
     const providerId = (
       await catalog.createProvider({
         zone: 'z',

@@ -3,6 +3,7 @@ import { backends, freshDatabase, type TestDatabase } from '@cairn/test-harness/
 import { CatalogRepository } from './catalog-repository.js';
 import { migrate, openStore, type Store } from './db.js';
 import { SecretBox } from './secrets.js';
+import { systemClock } from '../clock.js';
 
 describe.each(backends)('provider endpoints in the store (%s)', (backend) => {
   let tdb: TestDatabase;
@@ -13,7 +14,7 @@ describe.each(backends)('provider endpoints in the store (%s)', (backend) => {
     tdb = await freshDatabase(backend);
     store = openStore(tdb.url);
     await migrate(store.db);
-    catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
+    catalog = new CatalogRepository(store.db, systemClock, SecretBox.load(undefined, tdb.dataDir));
   });
 
   afterAll(async () => {

@@ -13,10 +13,10 @@ function base32(value: number, length: number): string {
 
 /**
  * A time-ordered id with a type prefix, e.g. `tsk_01jdq8x2m4k7h9t3c5v8b1n6w2`: 10 characters of
- * milliseconds then 16 random ones (80 bits), so sorting by id sorts by creation time and list
- * cursors can simply be the last id.
+ * milliseconds (`now`, the creation time) then 16 random ones (80 bits), so sorting by id sorts
+ * by creation time and list cursors can simply be the last id.
  */
-export function newId(prefix: string, now: number = Date.now()): string {
+export function newId(prefix: string, now: number): string {
   const bytes = randomBytes(16);
   let rand = '';
   for (const b of bytes) rand += ALPHABET[b & 31];

@@ -15,6 +15,7 @@ import { TaskEndings } from './task-endings.js';
 import type { NewTask } from '../domain/task-factory.js';
 import { TaskRepository } from './task-repository.js';
 import { TenantRepository } from './tenant-repository.js';
+import { systemClock } from '../clock.js';
 
 const actor = { tokenId: 'tok_test', role: 'sp-admin' };
 
@@ -35,16 +36,29 @@ describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
     await migrate(store.db);
     events = new EventRepository(store.db);
     const endings = new TaskEndings();
-    tasks = new TaskRepository(store.db, events, endings);
-    queue = new QueueRepository(store.db, events, endings);
+    tasks = new TaskRepository(store.db, systemClock, events, endings);
+    queue = new QueueRepository(store.db, systemClock, events, endings);
     const jobs = new JobRepository(store.db);
-    const runs = new JobRuns(store.db, jobs, tasks, events, new QuotaRepository(store.db, store.dialect));
-    const tenants = new TenantRepository(store.db);
+    const runs = new JobRuns({
+      db: store.db,
+      jobs,
+      tasks,
+      events,
+      quotas: new QuotaRepository(store.db, systemClock, store.dialect),
+    });
+    const tenants = new TenantRepository(store.db, systemClock);
     providerTenant = await tenants.ensureProviderTenant();
     otherTenant = (await tenants.create('far-away')).id;
-    maintenance = new MaintenanceRepository(store.db, events, tasks, runs.refuseOutdated, providerTenant);
+    maintenance = new MaintenanceRepository({
+      db: store.db,
+      clock: systemClock,
+      events,
+      tasks,
+      began: runs.refuseOutdated,
+      providerTenantId: providerTenant,
+    });
     endings.react([runs.taskEnded, maintenance.taskEnded]);
-    const catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
+    const catalog = new CatalogRepository(store.db, systemClock, SecretBox.load(undefined, tdb.dataDir));
     providerId = (
       await catalog.createProvider({
         zone: 'z',

@@ -9,13 +9,13 @@ import { ProviderScheduleRepository } from './provider-schedule-repository.js';
 import { QueueRepository } from './queue-repository.js';
 import { Reports } from '../lifecycle/reports.js';
 import { ReportRepository } from './report-repository.js';
-import { RetentionRepository } from './retention-repository.js';
-import { ScheduleRepository } from './schedule-repository.js';
 import { SecretBox } from './secrets.js';
 import { TaskEndings } from './task-endings.js';
 import { TaskRepository } from './task-repository.js';
 import { TenantRepository } from './tenant-repository.js';
 import type { OfferingRow } from './schema.js';
+import { systemClock } from '../clock.js';
+import { retentionOver } from '../testing/retention.js';
 
 const PLUGIN = '@cairn/plugin-dummy';
 const hello: AgentHelloInfo = {
@@ -55,27 +55,20 @@ describe.each(backends)('provider schedules, in the store (%s)', (backend) => {
     store = openStore(tdb.url);
     await migrate(store.db);
     events = new EventRepository(store.db);
-    const agents = new AgentRepository(store.db);
-    const backups = new BackupRepository(store.db);
+    const agents = new AgentRepository(store.db, systemClock);
+    const backups = new BackupRepository(store.db, systemClock);
     const endings = new TaskEndings();
-    tasks = new TaskRepository(store.db, events, endings);
-    queue = new QueueRepository(store.db, events, endings);
-    catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
-    const retention = new RetentionRepository(
-      store.db,
-      backups,
-      tasks,
-      agents,
-      events,
-      new ScheduleRepository(store.db),
-    );
-    schedules = new ProviderScheduleRepository(store.db, catalog, tasks, agents, events);
+    tasks = new TaskRepository(store.db, systemClock, events, endings);
+    queue = new QueueRepository(store.db, systemClock, events, endings);
+    catalog = new CatalogRepository(store.db, systemClock, SecretBox.load(undefined, tdb.dataDir));
+    const retention = retentionOver(store.db, { backups, tasks, agents, events });
+    schedules = new ProviderScheduleRepository({ db: store.db, clock: systemClock, catalog, tasks, agents, events });
     endings.react([retention.deleteEnded, schedules.taskEnded]);
     reports = new Reports(
       { db: store.db, rows: new ReportRepository(), catalog, events, backups, retention, endings },
-      { leaseMs: 60_000 },
+      { clock: systemClock, leaseMs: 60_000 },
     );
-    tenantId = await new TenantRepository(store.db).ensureProviderTenant();
+    tenantId = await new TenantRepository(store.db, systemClock).ensureProviderTenant();
     const e = await agents.createEnrollment('z', 'test', 60_000);
     agentId = (await agents.redeemEnrollment(e.token, 'a1', 'h1')).agentId;
     await agents.markConnected(agentId, 's1', hello);

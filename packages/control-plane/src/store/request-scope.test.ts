@@ -5,6 +5,7 @@ import { afterCommit, currentTransaction, inRequestTransaction, scopedDb } from 
 import { TenantRepository } from './tenant-repository.js';
 import { EventRepository } from './event-repository.js';
 import { TaskRepository } from './task-repository.js';
+import { systemClock } from '../clock.js';
 
 describe.each(backends)('a request transaction (%s)', (backend) => {
   let tdb: TestDatabase;
@@ -16,8 +17,8 @@ describe.each(backends)('a request transaction (%s)', (backend) => {
     tdb = await freshDatabase(backend);
     store = openStore(tdb.url);
     await migrate(store.db);
-    tenants = new TenantRepository(scopedDb(store.db));
-    tasks = new TaskRepository(scopedDb(store.db), new EventRepository(scopedDb(store.db)));
+    tenants = new TenantRepository(scopedDb(store.db), systemClock);
+    tasks = new TaskRepository(scopedDb(store.db), systemClock, new EventRepository(scopedDb(store.db)));
   });
 
   afterAll(async () => {

@@ -9,9 +9,10 @@ import * as recordedAtMigration from './migrations/0017-recorded-at.js';
 import { EventRepository } from './event-repository.js';
 import { HANDLES_CHAINS, RetentionRepository } from './retention-repository.js';
 import { SecretBox } from './secrets.js';
-import { ScheduleRepository } from './schedule-repository.js';
 import { TaskRepository } from './task-repository.js';
 import { TenantRepository } from './tenant-repository.js';
+import { systemClock } from '../clock.js';
+import { retentionOver } from '../testing/retention.js';
 
 const PLUGIN = '@cairn/plugin-dummy';
 const hello = (capabilities: string[]): AgentHelloInfo => ({
@@ -44,12 +45,12 @@ describe.each(backends)('retention through the provider, in the store (%s)', (ba
     store = openStore(tdb.url);
     await migrate(store.db);
     const events = new EventRepository(store.db);
-    agents = new AgentRepository(store.db);
-    backups = new BackupRepository(store.db);
-    tasks = new TaskRepository(store.db, events);
-    catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
-    retention = new RetentionRepository(store.db, backups, tasks, agents, events, new ScheduleRepository(store.db));
-    tenantId = await new TenantRepository(store.db).ensureProviderTenant();
+    agents = new AgentRepository(store.db, systemClock);
+    backups = new BackupRepository(store.db, systemClock);
+    tasks = new TaskRepository(store.db, systemClock, events);
+    catalog = new CatalogRepository(store.db, systemClock, SecretBox.load(undefined, tdb.dataDir));
+    retention = retentionOver(store.db, { backups, tasks, agents, events });
+    tenantId = await new TenantRepository(store.db, systemClock).ensureProviderTenant();
     agentIds = [];
     for (const name of ['a1', 'a2']) {
       const e = await agents.createEnrollment('z', 'test', 60_000);
@@ -160,7 +161,7 @@ describe.each(backends)('retention through the provider, in the store (%s)', (ba
     await catalog.setInstanceOffering(instance.id, offeringId);
     const now = Date.parse('2026-06-01T00:00:00Z');
     let clock = now;
-    const clocked = new BackupRepository(store.db, () => clock);
+    const clocked = new BackupRepository(store.db, { now: () => clock });
     const of = (id: string) =>
       store.db
         .transaction()
@@ -225,7 +226,7 @@ describe.each(backends)('retention through the provider, in the store (%s)', (ba
   it('migration 0017 records existing points at their createdAt, never later than its own now', async () => {
     await recordedAtMigration.down(store.db as unknown as Kysely<unknown>);
     const instance = await catalog.createInstance({ tenantId, name: 'old', zone: 'z', locator: {}, agentId: null });
-    const before = Date.now();
+    const migratedAt = Date.parse('2030-01-01');
     for (const [id, createdAt] of [
       ['bkp_m1', 1000],
       ['bkp_m2', Date.parse('2099-01-01')],
@@ -235,11 +236,10 @@ describe.each(backends)('retention through the provider, in the store (%s)', (ba
         store.db,
       );
     }
-    await recordedAtMigration.up(store.db as unknown as Kysely<unknown>);
+    await recordedAtMigration.up(store.db as unknown as Kysely<unknown>, migratedAt);
     const rows = await store.db.transaction().execute((trx) => backups.ofInstance(trx, instance.id));
     const at = new Map(rows.map((r) => [r.id, Number(r.recordedAt)]));
     expect(at.get('bkp_m1')).toBe(1000);
-    expect(at.get('bkp_m2')).toBeGreaterThanOrEqual(before);
-    expect(at.get('bkp_m2')).toBeLessThanOrEqual(Date.now());
+    expect(at.get('bkp_m2')).toBe(migratedAt);
   });
 });

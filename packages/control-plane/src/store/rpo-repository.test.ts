@@ -5,6 +5,7 @@ import { migrate, openStore, type Store } from './db.js';
 import { RpoRepository } from './rpo-repository.js';
 import { SecretBox } from './secrets.js';
 import { TenantRepository } from './tenant-repository.js';
+import { systemClock } from '../clock.js';
 
 describe.each(backends)('RPO state store (%s)', (backend) => {
   let tdb: TestDatabase;
@@ -19,8 +20,8 @@ describe.each(backends)('RPO state store (%s)', (backend) => {
     store = openStore(tdb.url);
     await migrate(store.db);
     rpo = new RpoRepository(store.db);
-    catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
-    tenantId = await new TenantRepository(store.db).ensureProviderTenant();
+    catalog = new CatalogRepository(store.db, systemClock, SecretBox.load(undefined, tdb.dataDir));
+    tenantId = await new TenantRepository(store.db, systemClock).ensureProviderTenant();
     const provider = await catalog.createProvider({
       zone: 'z',
       name: 'p',

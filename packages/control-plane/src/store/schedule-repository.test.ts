@@ -5,6 +5,7 @@ import { migrate, openStore, type Store } from './db.js';
 import { ScheduleRepository } from './schedule-repository.js';
 import { SecretBox } from './secrets.js';
 import { TenantRepository } from './tenant-repository.js';
+import { systemClock } from '../clock.js';
 
 describe.each(backends)('schedule store (%s)', (backend) => {
   let tdb: TestDatabase;
@@ -19,8 +20,8 @@ describe.each(backends)('schedule store (%s)', (backend) => {
     store = openStore(tdb.url);
     await migrate(store.db);
     schedules = new ScheduleRepository(store.db);
-    catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
-    tenantId = await new TenantRepository(store.db).ensureProviderTenant();
+    catalog = new CatalogRepository(store.db, systemClock, SecretBox.load(undefined, tdb.dataDir));
+    tenantId = await new TenantRepository(store.db, systemClock).ensureProviderTenant();
     providerId = (
       await catalog.createProvider({
         zone: 'z',
@@ -157,7 +158,7 @@ describe.each(backends)('schedule store (%s)', (backend) => {
   });
 
   it("takes the fires due at one time a tenant's turn at a time: one tenant's many cannot hold back another's one", async () => {
-    const tenants = new TenantRepository(store.db);
+    const tenants = new TenantRepository(store.db, systemClock);
     const noisy = (await tenants.create('noisy-due')).id;
     const quiet = (await tenants.create('quiet-due')).id;
     const at = 5_000_000;

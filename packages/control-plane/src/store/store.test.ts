@@ -11,10 +11,10 @@ import type { Report } from '../domain/report-outcome.js';
 import { Reports } from '../lifecycle/reports.js';
 import { ReportRepository } from './report-repository.js';
 import { TaskEndings } from './task-endings.js';
-import { RetentionRepository } from './retention-repository.js';
-import { ScheduleRepository } from './schedule-repository.js';
 import { TaskRepository } from './task-repository.js';
 import { TenantRepository } from './tenant-repository.js';
+import { systemClock } from '../clock.js';
+import { retentionOver } from '../testing/retention.js';
 
 const LEASE = 60_000;
 
@@ -38,26 +38,19 @@ describe.each(backends)('task store (%s)', (backend) => {
     await migrate(store.db);
     await migrate(store.db); // a second run is a no-op
     const events = new EventRepository(store.db);
-    const agents = new AgentRepository(store.db);
-    backups = new BackupRepository(store.db);
-    catalog = new CatalogRepository(store.db, SecretBox.load(undefined, tdb.dataDir));
+    const agents = new AgentRepository(store.db, systemClock);
+    backups = new BackupRepository(store.db, systemClock);
+    catalog = new CatalogRepository(store.db, systemClock, SecretBox.load(undefined, tdb.dataDir));
     const endings = new TaskEndings();
-    tasks = new TaskRepository(store.db, events, endings);
-    queue = new QueueRepository(store.db, events, endings);
-    const retention = new RetentionRepository(
-      store.db,
-      backups,
-      tasks,
-      agents,
-      events,
-      new ScheduleRepository(store.db),
-    );
+    tasks = new TaskRepository(store.db, systemClock, events, endings);
+    queue = new QueueRepository(store.db, systemClock, events, endings);
+    const retention = retentionOver(store.db, { backups, tasks, agents, events });
     endings.react([retention.deleteEnded]);
     reports = new Reports(
       { db: store.db, rows: new ReportRepository(), catalog, events, backups, retention, endings },
-      { leaseMs: LEASE },
+      { clock: systemClock, leaseMs: LEASE },
     );
-    const tenants = new TenantRepository(store.db);
+    const tenants = new TenantRepository(store.db, systemClock);
     tenantId = await tenants.ensureProviderTenant();
     expect(await tenants.ensureProviderTenant()).toBe(tenantId);
     const e1 = await agents.createEnrollment('z', 'test', 60_000);
@@ -297,7 +290,7 @@ describe.each(backends)('task store (%s)', (backend) => {
   });
 
   it("keeps room in the dispatcher's window for every tenant, however much one tenant queued", async () => {
-    const other = (await new TenantRepository(store.db).create(`quiet-${backend}`)).id;
+    const other = (await new TenantRepository(store.db, systemClock).create(`quiet-${backend}`)).id;
     const before = new Set((await queue.queueHead(10_000)).map((t) => t.id));
     for (let i = 0; i < 30; i++) await backupTask();
     const quiet = await backupTask(undefined, other);
@@ -311,7 +304,7 @@ describe.each(backends)('task store (%s)', (backend) => {
   });
 
   it("keeps room in the window for a tenant's priority 0 however many priorities another tenant's flood spreads over", async () => {
-    const repo = new TenantRepository(store.db);
+    const repo = new TenantRepository(store.db, systemClock);
     const flood = (await repo.create(`spread-${backend}`)).id;
     const quiet = (await repo.create(`low-${backend}`)).id;
     const before = new Set((await queue.queueHead(10_000)).map((t) => t.id));
