@@ -88,6 +88,10 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const tls = config.tls ? loadTlsFiles(config.tls) : undefined;
   // The one clock: everything that asks what time it is asks it (timers stay real).
   const clock: Clock = config.testClockFile ? fileClock(config.testClockFile) : systemClock;
+  // The real time hosts keep: what agents send is judged by it, and the leases they renew every
+  // heartbeat count by it, so a test's clock jumping a day ahead loses no running task. The one
+  // place a clock other than `clock` is handed on.
+  const wireClock: Clock = systemClock;
   if (config.testClockFile) log.warn({ file: config.testClockFile }, 'the control plane runs on a TEST clock file');
   const store = openStore(config.databaseUrl);
   await migrate(store.db, clock);
@@ -164,6 +168,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     { db, rows: new ReportRepository(), catalog, events, backups, retention, endings },
     {
       clock,
+      wireClock,
       leaseMs: config.taskLeaseMs,
       tasksEnded: () => dispatcher.poke(),
       log: log.child({ component: 'reports' }),
@@ -177,6 +182,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     maintenance,
     quotas,
     clock,
+    wireClock,
     opts: {
       heartbeatMs: config.heartbeatMs,
       taskLeaseMs: config.taskLeaseMs,
@@ -362,7 +368,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     agents,
     dispatcher,
     reports,
-    clock,
+    wireClock,
     log: log.child({ component: 'gateway' }),
   });
   dispatcher.start();

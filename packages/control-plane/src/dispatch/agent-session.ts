@@ -40,8 +40,11 @@ export interface AgentSessionOptions {
   host: SessionHost;
   /** Where reports are stored (lifecycle/reports.ts); the session acknowledges a batch only after it resolves. */
   reports: Pick<Reports, 'apply'>;
-  /** What time it is: when a report was received, what a heartbeat says. */
-  clock: Clock;
+  /**
+   * The clock the agent's own times are judged by (a report's time must lie near it; a heartbeat
+   * says it): the agent's host keeps real time, so this is the host's clock (see server.ts).
+   */
+  wireClock: Clock;
   log: Logger;
 }
 
@@ -110,16 +113,16 @@ export class AgentSession {
   private readonly socket: WebSocket;
   private readonly host: SessionHost;
   private readonly reports: Pick<Reports, 'apply'>;
-  private readonly clock: Clock;
+  private readonly wireClock: Clock;
   private readonly log: Logger;
 
-  constructor({ agentId, zone, socket, host, reports, clock, log }: AgentSessionOptions) {
+  constructor({ agentId, zone, socket, host, reports, wireClock, log }: AgentSessionOptions) {
     this.agentId = agentId;
     this.zone = zone;
     this.socket = socket;
     this.host = host;
     this.reports = reports;
-    this.clock = clock;
+    this.wireClock = wireClock;
     this.log = log;
     this.budget = host.budgetOf(agentId);
     this.budget.open++;
@@ -198,7 +201,7 @@ export class AgentSession {
       case 'hello':
         return this.onHello(env.hello!);
       case 'heartbeat':
-        this.send({ heartbeat: { sentAtMs: this.clock.now(), running: 0 } });
+        this.send({ heartbeat: { sentAtMs: this.wireClock.now(), running: 0 } });
         // Coalesced: however many arrive, at most one lease renewal waits behind the one running.
         if (this.heartbeatQueued) return;
         this.heartbeatQueued = true;
@@ -218,7 +221,7 @@ export class AgentSession {
       default: {
         let report: Report | null;
         try {
-          report = toReport(env, this.clock.now());
+          report = toReport(env, this.wireClock.now());
         } catch (err) {
           if (err instanceof WireViolation) return this.fail(1008, `${kind} frame: ${err.message}`);
           throw err;

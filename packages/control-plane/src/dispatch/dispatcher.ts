@@ -48,8 +48,13 @@ export interface DispatcherDeps {
   catalog: CatalogRepository;
   maintenance: MaintenanceRepository;
   quotas: QuotaRepository;
-  /** What time it is: claims, leases and deliveries are stamped with it (rates count real elapsed time). */
+  /** What time it is: claims and deliveries are stamped with it (rates count real elapsed time). */
   clock: Clock;
+  /**
+   * The real time the control plane and its agents keep, which leases count: an agent renews its
+   * hold every heartbeat in real time, so a test's clock jumping ahead must not expire it.
+   */
+  wireClock: Clock;
   opts: DispatcherOptions;
   log: Logger;
   metrics?: Metrics;
@@ -92,6 +97,7 @@ export class Dispatcher implements SessionHost {
   private readonly maintenance: MaintenanceRepository;
   private readonly quotas: QuotaRepository;
   private readonly clock: Clock;
+  private readonly wireClock: Clock;
   private readonly opts: DispatcherOptions;
   private readonly log: Logger;
   private readonly metrics: Metrics | undefined;
@@ -104,6 +110,7 @@ export class Dispatcher implements SessionHost {
       maintenance: this.maintenance,
       quotas: this.quotas,
       clock: this.clock,
+      wireClock: this.wireClock,
       opts: this.opts,
       log: this.log,
       metrics: this.metrics,
@@ -251,8 +258,8 @@ export class Dispatcher implements SessionHost {
       (tenantId) => limits.get(tenantId) ?? Infinity,
     );
     for (const { task, agentId } of plan) {
-      const now = this.clock.now();
-      const attempt = await this.queue.claim(task, agentId, now + this.opts.taskLeaseMs, now);
+      const leaseUntil = this.wireClock.now() + this.opts.taskLeaseMs;
+      const attempt = await this.queue.claim(task, agentId, leaseUntil, this.clock.now());
       if (attempt === null) {
         // Another replica took it, or it was cancelled: its slot may go to the next task.
         this.again = true;
@@ -381,7 +388,7 @@ export class Dispatcher implements SessionHost {
    */
   private async sweepLeases(): Promise<void> {
     if (elapsedMs() - this.startedAt < this.opts.taskLeaseMs) return;
-    for (const task of await this.queue.expireLeases(this.clock.now())) {
+    for (const task of await this.queue.expireLeases(this.wireClock.now())) {
       this.log.warn({ taskId: task.id, attempt: task.attempt, agentId: task.agentId }, 'task lost: lease expired');
       this.metrics?.tasksEnded.inc({ state: 'lost' });
     }
@@ -464,7 +471,7 @@ export class Dispatcher implements SessionHost {
    * replica: a deleted agent's session closes (false); a rotated credential is sent.
    */
   private async credentialCheck(session: AgentSession): Promise<boolean> {
-    const state = await this.agents.heartbeat(session.agentId, this.clock.now() + this.opts.taskLeaseMs);
+    const state = await this.agents.heartbeat(session.agentId, this.wireClock.now() + this.opts.taskLeaseMs);
     if (state.revoked) {
       session.fail(CLOSE_REVOKED, 'the agent was deleted');
       return false;

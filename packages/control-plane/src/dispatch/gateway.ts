@@ -40,8 +40,8 @@ export interface GatewayDeps {
   agents: AgentRepository;
   dispatcher: Dispatcher;
   reports: Pick<Reports, 'apply'>;
-  /** What time it is, for the sessions (pacing counts real elapsed time). */
-  clock: Clock;
+  /** The clock agents' own times are judged by (AgentSessionOptions.wireClock); pacing counts real elapsed time. */
+  wireClock: Clock;
   log: Logger;
 }
 
@@ -51,7 +51,7 @@ export interface GatewayDeps {
  */
 export function attachAgentGateway(
   server: Server,
-  { agents, dispatcher, reports, clock, log }: GatewayDeps,
+  { agents, dispatcher, reports, wireClock, log }: GatewayDeps,
 ): WebSocketServer {
   const wss = new WebSocketServer({ noServer: true, maxPayload: dispatcher.maxFrameBytes });
   /** Agents (by credential hash) refused for reconnecting too often, and until when. */
@@ -107,7 +107,7 @@ export function attachAgentGateway(
           socket: ws,
           host: dispatcher,
           reports,
-          clock,
+          wireClock,
           log: log.child({ agentId: agent.id }),
         });
         log.debug({ agentId: agent.id, sessionId: session.sessionId }, 'agent socket open');

@@ -40,8 +40,10 @@ export interface ReportStores {
 }
 
 export interface ReportOptions {
-  /** What time it is: when a report was received, how far a lease reaches. */
+  /** What time it is: when a report was received. */
   clock: Clock;
+  /** The real time hosts keep, which leases count (see the dispatcher's `wireClock`). */
+  wireClock: Clock;
   /** How long an agent's hold on a task lasts past its latest sign of life. */
   leaseMs: number;
   /** Called after a batch that ended tasks committed (the dispatcher has slots to fill). */
@@ -91,7 +93,13 @@ export class Reports {
   private async applyOne(trx: Trx, agentId: string, report: Report, now: number, outcome: ApplyOutcome) {
     const { rows, catalog, events, backups, retention, endings } = this.stores;
     const task = await rows.task(trx, report.taskId);
-    const facts = { agentId, report, task: task && reportedTask(task), now, leaseMs: this.opts.leaseMs };
+    const facts = {
+      agentId,
+      report,
+      task: task && reportedTask(task),
+      now,
+      leaseUntil: this.opts.wireClock.now() + this.opts.leaseMs,
+    };
     const needs = factsNeeded(facts);
     const decision: ReportDecision = decideReport({
       ...facts,

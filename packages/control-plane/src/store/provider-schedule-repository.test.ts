@@ -66,7 +66,7 @@ describe.each(backends)('provider schedules, in the store (%s)', (backend) => {
     endings.react([retention.deleteEnded, schedules.taskEnded]);
     reports = new Reports(
       { db: store.db, rows: new ReportRepository(), catalog, events, backups, retention, endings },
-      { clock: systemClock, leaseMs: 60_000 },
+      { clock: systemClock, wireClock: systemClock, leaseMs: 60_000 },
     );
     tenantId = await new TenantRepository(store.db, systemClock).ensureProviderTenant();
     const e = await agents.createEnrollment('z', 'test', 60_000);
@@ -139,7 +139,7 @@ describe.each(backends)('provider schedules, in the store (%s)', (backend) => {
     const { id, task } = await assigned();
     const held = await claimed(task.id);
     await store.db.updateTable('tasks').set({ leaseExpiresAt: 1 }).where('id', '=', held.id).execute();
-    expect((await queue.expireLeases()).map((t) => t.id)).toContain(task.id);
+    expect((await queue.expireLeases(Date.now())).map((t) => t.id)).toContain(task.id);
     await rolledBack(id, task.id, 'AGENT_LOST');
   });
 

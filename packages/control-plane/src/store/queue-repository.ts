@@ -222,13 +222,16 @@ export class QueueRepository {
       .execute();
   }
 
-  /** Held tasks whose lease ran out become `lost` (their agent stopped heartbeating). */
-  async expireLeases(now = this.clock.now()): Promise<TaskRow[]> {
+  /**
+   * Held tasks whose lease ran out by `leaseNow` (the real time leases count) become `lost` (their
+   * agent stopped heartbeating); `now` stamps their end.
+   */
+  async expireLeases(leaseNow: number, now = this.clock.now()): Promise<TaskRow[]> {
     const expired = await this.db
       .selectFrom('tasks')
       .selectAll()
       .where('state', 'in', HELD_STATES)
-      .where('leaseExpiresAt', '<', now)
+      .where('leaseExpiresAt', '<', leaseNow)
       .execute();
     const lost: TaskRow[] = [];
     for (const task of expired) {
@@ -248,7 +251,7 @@ export class QueueRepository {
           .where('id', '=', task.id)
           .where('attempt', '=', task.attempt)
           .where('state', 'in', statesLeadingTo('lost'))
-          .where('leaseExpiresAt', '<', now)
+          .where('leaseExpiresAt', '<', leaseNow)
           .executeTakeFirst();
         if (Number(r.numUpdatedRows) !== 1) return false;
         await this.events.forTask(trx, task, 'task.lost', `${task.kind} task lost: its agent stopped reporting`, now);

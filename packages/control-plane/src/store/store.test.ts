@@ -48,7 +48,7 @@ describe.each(backends)('task store (%s)', (backend) => {
     endings.react([retention.deleteEnded]);
     reports = new Reports(
       { db: store.db, rows: new ReportRepository(), catalog, events, backups, retention, endings },
-      { clock: systemClock, leaseMs: LEASE },
+      { clock: systemClock, wireClock: systemClock, leaseMs: LEASE },
     );
     const tenants = new TenantRepository(store.db, systemClock);
     tenantId = await tenants.ensureProviderTenant();
