@@ -6,6 +6,8 @@ import fs from 'node:fs';
  * service, the dispatcher, the lifecycle and the scheduler; nothing else reads the time (lint).
  * Timers stay real (setTimeout, setInterval), and so does elapsed time: rates, throttles and how
  * long a request waits count with `elapsedMs()`, which a test's clock never freezes or stretches.
+ * The one other clock server.ts hands on is the hosts' real time (`wireClock`, the system clock):
+ * agents' own times are judged by it and task leases count by it.
  */
 export interface Clock {
   now(): number;

@@ -58,6 +58,7 @@ interface Members {
   rows: Map<string, BackupJobMemberRow>;
 }
 
+/** The repositories the job-run engine moves runs with. */
 export interface JobRunsDeps {
   db: Db;
   jobs: JobRepository;

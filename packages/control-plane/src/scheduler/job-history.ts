@@ -16,6 +16,7 @@ const JOBS_PER_PAGE = 100;
 /** Delete transactions one scheduler tick may make: the rest of a pass waits for the next tick. */
 const BATCHES_PER_TICK = 50;
 
+/** What the job-history sweep is built from. */
 export interface JobHistoryDeps {
   root: Db;
   schedules: ScheduleRepository;

@@ -25,6 +25,7 @@ export interface ProviderRound {
   queue(provider: ProviderRow, tenantId: string, priority: number): Promise<{ task: TaskRow; created: boolean }>;
 }
 
+/** What the provider rounds are built from. */
 export interface ProviderRoundsDeps {
   root: Db;
   schedules: ScheduleRepository;

@@ -63,6 +63,7 @@ interface Target {
   offering: OfferingRow | undefined;
 }
 
+/** What the scheduler is built from. */
 export interface SchedulerDeps {
   root: Db;
   schedules: ScheduleRepository;

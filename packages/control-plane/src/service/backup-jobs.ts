@@ -79,6 +79,7 @@ const actorOf = (p: Principal): Actor => ({ tokenId: p.tokenId, role: p.role });
 const iso = (t: number) => new Date(t).toISOString();
 const seconds = (ms: number) => Math.round(ms / 1000);
 
+/** What the backup-job service is built from. */
 export interface BackupJobsDeps {
   jobs: JobRepository;
   runs: JobRuns;

@@ -21,6 +21,7 @@ export interface NewInstance {
   tenantId?: string | undefined;
 }
 
+/** What the instance service is built from. */
 export interface InstancesDeps {
   tenants: TenantRepository;
   catalog: CatalogRepository;

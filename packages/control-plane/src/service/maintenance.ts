@@ -33,6 +33,7 @@ export interface MaintenanceOptions {
   pollMs: number;
 }
 
+/** What the maintenance service is built from. */
 export interface MaintenanceWindowsDeps {
   repo: MaintenanceRepository;
   agents: AgentRepository;
@@ -42,7 +43,7 @@ export interface MaintenanceWindowsDeps {
   waiters: WaiterQuota;
   /** Told after a change commits: agents connected here get their drain, queued work moves. */
   changed: () => void;
-  /** What time it is. */
+  /** What time it is (the one clock server.ts makes). */
   clock: Clock;
 }
 

@@ -36,6 +36,7 @@ export const RESTORE_REQUIRES_STOPPED = 'restore-requires-stopped';
 
 const POLL_MS = 100;
 
+/** What the operations are built from. */
 export interface OperationsDeps {
   catalog: CatalogRepository;
   tasks: TaskRepository;
@@ -49,7 +50,7 @@ export interface OperationsDeps {
   wake: () => void;
   /** The waiting room this process shares between every kind of wait, counted per tenant. */
   waiters: WaiterQuota;
-  /** What time it is. */
+  /** What time it is (the one clock server.ts makes). */
   clock: Clock;
 }
 

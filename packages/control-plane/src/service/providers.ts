@@ -20,6 +20,7 @@ export interface ProviderAt {
   id: string;
 }
 
+/** What the provider-connection service is built from. */
 export interface ProvidersDeps {
   tenants: TenantRepository;
   catalog: CatalogRepository;

@@ -9,6 +9,7 @@ import type { TaskRepository } from '../store/task-repository.js';
 import type { UsageRepository } from '../store/usage-repository.js';
 import type { Operations } from './operations.js';
 
+/** What the records service reads from. */
 export interface RecordsDeps {
   tasks: TaskRepository;
   eventLog: EventRepository;

@@ -110,6 +110,7 @@ export async function activeMaintenance(db: Reader): Promise<ActiveMaintenance> 
   return { scopes: [...api, ...local], agents };
 }
 
+/** What the maintenance repository writes through, and its clock. */
 export interface MaintenanceDeps {
   db: Db;
   events: EventRepository;
@@ -118,7 +119,7 @@ export interface MaintenanceDeps {
   began: MaintenanceBegan;
   /** The service provider's own tenant: it sees every maintenance event. */
   providerTenantId: string;
-  /** What time it is. */
+  /** What time it is (the one clock server.ts makes). */
   clock: Clock;
 }
 

@@ -26,13 +26,14 @@ const providerMayRun = (s: InstanceSchedule) =>
 
 const slaOf = (o: OfferingRow): Sla | null => (o.sla ? (JSON.parse(o.sla) as Sla) : null);
 
+/** The repositories provider-side schedules write through, and their clock. */
 export interface ProviderScheduleDeps {
   db: Db;
   catalog: CatalogRepository;
   tasks: TaskRepository;
   agents: AgentRepository;
   events: EventRepository;
-  /** What time it is. */
+  /** What time it is (the one clock server.ts makes). */
   clock: Clock;
 }
 

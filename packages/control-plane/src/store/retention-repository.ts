@@ -27,6 +27,7 @@ function taskIds(n: number, now: number): string[] {
 /** The plugin capability that lets retention delete the base of a kept increment. */
 export const HANDLES_CHAINS = 'handles-chains';
 
+/** The tables retention writes through (their owners), and its clock. */
 export interface RetentionDeps {
   db: Db;
   backups: BackupRepository;
@@ -36,7 +37,7 @@ export interface RetentionDeps {
   schedules: ScheduleRepository;
   /** The keep-last of the backup job that made a task, if any: it wins for that job's backups. */
   jobKeepLast?: (trx: Trx, task: TaskRow) => Promise<number | null>;
-  /** What time it is. */
+  /** What time it is (the one clock server.ts makes). */
   clock: Clock;
 }
 

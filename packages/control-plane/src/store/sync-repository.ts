@@ -30,6 +30,7 @@ export interface StoredDrift extends DriftReport {
   syncedAt: number;
 }
 
+/** The repositories a sync writes through, its limit and its clock. */
 export interface SyncDeps {
   db: Db;
   backups: BackupRepository;
@@ -38,7 +39,7 @@ export interface SyncDeps {
   events: EventRepository;
   /** The share of a provider's live records one sync may mark vanished (see holdsVanishing). */
   vanishShare: number;
-  /** What time it is. */
+  /** What time it is (the one clock server.ts makes). */
   clock: Clock;
 }
 
