@@ -22,18 +22,29 @@ const taskLiteral = {
   message: 'tasks are made by domain/task-factory.ts (instanceTask, backupTask, providerTask), never written out.',
 };
 
-/** Reading the time anywhere but through the injected clock. */
+/**
+ * Reading the time (a call of Date.now, or passing it on; a `new Date()` of no argument). Product
+ * code asks the one injected Clock instead, so a test's clock moves everything; only the module
+ * that defines the clock reads the real one. Converting a given time (`new Date(ms)`) is fine.
+ */
 const readsTheClock = [
   {
-    selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']",
-    message: 'read the time from the clock you were given (clock.now()), never Date.now(): one clock per process.',
+    selector: "MemberExpression[object.name='Date'][property.name='now']",
+    message: 'the time is read through the injected Clock (clock.ts), never Date.now(): a test clock must move it too.',
   },
   {
     selector: "NewExpression[callee.name='Date'][arguments.length=0]",
     message:
-      'read the time from the clock you were given (new Date(clock.now())), never new Date(): one clock per process.',
+      'the time is read through the injected Clock (clock.ts): `new Date(clock.now())`, never `new Date()`: a test clock must move it too.',
   },
 ];
+
+/** A constructor of many positional parameters: callers name what they pass instead. */
+const longConstructor = {
+  selector: "MethodDefinition[kind='constructor'] > FunctionExpression[params.length>4]",
+  message:
+    'a constructor of more than 4 parameters takes one options object (named fields; a …Deps or …Options interface beside the class).',
+};
 
 // `no-restricted-imports` patterns for every file; a later block replaces a rule's options, so each repeats them.
 const everywhere = [
@@ -78,39 +89,44 @@ const zone = (target, allowed, message, from = `${cp}/**`) => ({
   except: allowed.map(abs),
   message,
 });
-const cpLeaves = [`${cp}/{config,logger}.ts`, `${cp}/observability/**`];
+const cpLeaves = [`${cp}/{config,logger,clock}.ts`, `${cp}/observability/**`];
 const zones = [
   zone(`${cp}/domain/**`, [`${cp}/domain/**`], 'domain/ holds pure rules: it imports only other domain/ files.'),
-  zone(`${cp}/store/**`, [`${cp}/domain/**`, `${cp}/store/**`], 'store/ may import only domain/.'),
+  zone(
+    `${cp}/store/**`,
+    // `@(clock)`: a glob for one file (import-x takes globs only, beside a glob `from`).
+    [`${cp}/domain/**`, `${cp}/store/**`, `${cp}/@(clock).ts`],
+    'store/ may import only domain/ and clock.ts.',
+  ),
   zone(
     `${cp}/lifecycle/**`,
     [`${cp}/domain/**`, `${cp}/store/**`, `${cp}/lifecycle/**`, ...cpLeaves],
-    'lifecycle/ may import only domain/, store/ and the leaves (config, logger, observability).',
+    'lifecycle/ may import only domain/, store/ and the leaves (config, logger, clock, observability).',
   ),
   zone(
     `${cp}/service/**`,
     [`${cp}/domain/**`, `${cp}/store/**`, `${cp}/lifecycle/**`, `${cp}/service/**`, ...cpLeaves],
-    'service/ may import only domain/, store/, lifecycle/ and the leaves (config, logger, observability).',
+    'service/ may import only domain/, store/, lifecycle/ and the leaves (config, logger, clock, observability).',
   ),
   zone(
     `${cp}/dispatch/**`,
     [`${cp}/domain/**`, `${cp}/store/**`, `${cp}/lifecycle/**`, `${cp}/dispatch/**`, ...cpLeaves],
-    'dispatch/ may import only domain/, store/, lifecycle/ and the leaves (config, logger, observability).',
+    'dispatch/ may import only domain/, store/, lifecycle/ and the leaves (config, logger, clock, observability).',
   ),
   zone(
     `${cp}/scheduler/**`,
     [`${cp}/domain/**`, `${cp}/store/**`, `${cp}/lifecycle/**`, `${cp}/service/**`, `${cp}/scheduler/**`, ...cpLeaves],
-    'scheduler/ may import only domain/, store/, lifecycle/, service/ and the leaves (config, logger, observability).',
+    'scheduler/ may import only domain/, store/, lifecycle/, service/ and the leaves (config, logger, clock, observability).',
   ),
   zone(
     `${cp}/api/**`,
     [`${cp}/domain/**`, `${cp}/store/**`, `${cp}/lifecycle/**`, `${cp}/service/**`, `${cp}/api/**`, ...cpLeaves],
-    'api/ may import only domain/, store/, lifecycle/, service/ and the leaves (config, logger, observability).',
+    'api/ may import only domain/, store/, lifecycle/, service/ and the leaves (config, logger, clock, observability).',
   ),
   zone(
-    `${cp}/{config,logger}.ts`,
+    `${cp}/{config,logger,clock}.ts`,
     [`${cp}/domain/**`],
-    'config.ts and logger.ts are leaves: they import only domain/.',
+    'config.ts, logger.ts and clock.ts are leaves: they import only domain/.',
   ),
   zone(
     `${cp}/observability/**`,
@@ -368,10 +384,21 @@ export default tseslint.config(
     [...productOnly, { regex: '^(?!\\.|protobufjs(/|$))', message: '@cairn/proto imports protobufjs only.' }],
   ),
   // One task factory: a task is built only by domain/task-factory.ts (the store maps it to a row).
+  // One clock: only clock.ts reads the time. No constructor takes more than 4 positional
+  // parameters. A later block replaces this rule's options for the files it names, so each block
+  // lists every selector that still applies there.
   {
     files: [`${cp}/**/*.ts`],
     ignores: [...notProduct, `${cp}/domain/task-factory.ts`, `${cp}/store/task-repository.ts`],
-    rules: { 'no-restricted-syntax': ['error', taskLiteral] },
+    rules: { 'no-restricted-syntax': ['error', taskLiteral, ...readsTheClock, longConstructor] },
+  },
+  {
+    files: [`${cp}/domain/task-factory.ts`, `${cp}/store/task-repository.ts`],
+    rules: { 'no-restricted-syntax': ['error', ...readsTheClock, longConstructor] },
+  },
+  {
+    files: [`${cp}/clock.ts`],
+    rules: { 'no-restricted-syntax': ['error', taskLiteral, longConstructor] },
   },
   // One clock in the agent: its parts read the time from the Clock main.ts hands them (clock.ts).
   {
@@ -386,6 +413,8 @@ export default tseslint.config(
       'no-restricted-syntax': [
         'error',
         taskLiteral,
+        ...readsTheClock,
+        longConstructor,
         {
           selector: `CallExpression[callee.property.name=/^(${queryBuilders})$/]`,
           message: 'routes run no SQL: call the operation (service/) you are handed.',

@@ -52,7 +52,7 @@ async function main(): Promise<void> {
     },
     'control plane listening',
   );
-  if (cp.tls && Date.parse(cp.tls.notAfter) < Date.now())
+  if (cp.tls && Date.parse(cp.tls.notAfter) < cp.clock.now())
     log.warn({ notAfter: cp.tls.notAfter }, 'the TLS certificate has expired: agents and clients will refuse it');
   if (cp.generatedAdminToken) {
     // Shown once: only its hash is stored.

@@ -10,10 +10,9 @@ import type { Config } from './config.js';
 import { attachAgentGateway } from './dispatch/gateway.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { Reports } from './lifecycle/reports.js';
-import { reactToTaskEnds } from './lifecycle/task-end.js';
 import type { Logger } from './logger.js';
 import { Metrics } from './observability/metrics.js';
-import { fileClock, systemClock } from './scheduler/clock.js';
+import { fileClock, systemClock, type Clock } from './clock.js';
 import { ProviderRounds } from './scheduler/provider-rounds.js';
 import { JobHistorySweep } from './scheduler/job-history.js';
 import { RpoWatch } from './scheduler/rpo-watch.js';
@@ -30,30 +29,14 @@ import { Providers } from './service/providers.js';
 import { Records } from './service/records.js';
 import { pruneScheduleKey, Schedules, syncScheduleKey } from './service/schedules.js';
 import { Tenants } from './service/tenants.js';
-import { ScheduleRepository } from './store/schedule-repository.js';
-import { AgentRepository } from './store/agent-repository.js';
-import { CatalogRepository } from './store/catalog-repository.js';
 import { migrate, openStore } from './store/db.js';
 import { IdempotencyRepository } from './store/idempotency-repository.js';
-import { JobRepository } from './store/job-repository.js';
-import { JobRuns } from './lifecycle/job-runs.js';
-import { MaintenanceRepository } from './store/maintenance-repository.js';
 import { afterCommit, scopedDb } from './store/request-scope.js';
 import { SecretBox } from './store/secrets.js';
-import { BackupRepository } from './store/backup-repository.js';
-import { EventRepository } from './store/event-repository.js';
-import { QueueRepository } from './store/queue-repository.js';
 import { ReportRepository } from './store/report-repository.js';
-import { ProviderScheduleRepository } from './store/provider-schedule-repository.js';
-import { RetentionRepository } from './store/retention-repository.js';
-import { SyncRepository } from './store/sync-repository.js';
-import { RpoRepository } from './store/rpo-repository.js';
-import { TaskEndings } from './store/task-endings.js';
-import { TaskRepository } from './store/task-repository.js';
 import { UsageRepository } from './store/usage-repository.js';
-import { QuotaRepository } from './store/quota-repository.js';
-import { TenantRepository } from './store/tenant-repository.js';
 import { loadTlsFiles } from './tls.js';
+import { wireRepositories } from './repositories.js';
 
 /** How long requests still running at shutdown may take before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 1_000;
@@ -77,6 +60,8 @@ export interface ControlPlane {
   generatedAdminToken: string | undefined;
   /** With TLS: the certificate's SHA-256 fingerprint (what agents may pin) and expiry. */
   tls: { fingerprint: string; notAfter: string } | undefined;
+  /** The control plane's clock (a test's file clock under CAIRN_TEST_CLOCK_FILE). */
+  clock: Clock;
   close(): Promise<void>;
 }
 
@@ -84,38 +69,23 @@ export interface ControlPlane {
 export async function startControlPlane(config: Config, log: Logger): Promise<ControlPlane> {
   // Before the store: a bad certificate must not leave a migrated database behind a dead start.
   const tls = config.tls ? loadTlsFiles(config.tls) : undefined;
+  // The one clock: everything that asks what time it is asks it (timers stay real).
+  const clock: Clock = config.testClockFile ? fileClock(config.testClockFile) : systemClock;
+  // The real time hosts keep: what agents send is judged by it, and the leases they renew every
+  // heartbeat count by it, so a test's clock jumping a day ahead loses no running task. The one
+  // place a clock other than `clock` is handed on.
+  const wireClock: Clock = systemClock;
+  if (config.testClockFile) log.warn({ file: config.testClockFile }, 'the control plane runs on a TEST clock file');
   const store = openStore(config.databaseUrl);
-  await migrate(store.db);
+  await migrate(store.db, clock);
   const secrets = SecretBox.load(config.secretKey, config.dataDir);
+  // Endpoints stored in clear by an earlier version have their passwords sealed now.
+  const { repos, providerTenant } = await wireRepositories({ store, config, secrets, clock });
+  await repos.catalog.sealEndpointSecrets();
+  const { tenants, quotas, agents, catalog, events, backups, endings, tasks, queue, jobs } = repos;
+  const { jobRuns, retention, providerSchedules, sync, rpo, maintenance, schedules: scheduleRepo } = repos;
   // Inside a mutating request every repository joins that request's transaction.
   const db = scopedDb(store.db);
-  const tenants = new TenantRepository(db);
-  const quotas = new QuotaRepository(db, store.dialect);
-  const agents = new AgentRepository(db, config.taskLeaseMs, secrets);
-  const catalog = new CatalogRepository(db, secrets);
-  // Endpoints stored in clear by an earlier version have their passwords sealed now.
-  await catalog.sealEndpointSecrets();
-  const providerTenant = await tenants.ensureProviderTenant();
-  const events = new EventRepository(db, providerTenant);
-  const clock = config.testClockFile ? fileClock(config.testClockFile) : systemClock;
-  if (config.testClockFile) log.warn({ file: config.testClockFile }, 'scheduler runs on a TEST clock file');
-  const backups = new BackupRepository(db, () => clock.now());
-  // Whichever way a task ends, what else its end changes is written in the same transaction.
-  const endings = new TaskEndings();
-  const tasks = new TaskRepository(db, events, endings);
-  const queue = new QueueRepository(db, events, endings);
-  const scheduleRepo = new ScheduleRepository(db);
-  const jobs = new JobRepository(db);
-  // The job-run engine: runs move by the rules of domain/job-run.ts.
-  const jobRuns = new JobRuns(db, jobs, tasks, events, quotas);
-  const retention = new RetentionRepository(db, backups, tasks, agents, events, scheduleRepo, (trx, task) =>
-    jobs.keepLastOf(trx, task),
-  );
-  const providerSchedules = new ProviderScheduleRepository(db, catalog, tasks, agents, events);
-  const sync = new SyncRepository(db, backups, tasks, retention, events, config.syncVanishShare);
-  const rpo = new RpoRepository(db);
-  const maintenance = new MaintenanceRepository(db, events, tasks, jobRuns.refuseOutdated, providerTenant);
-  reactToTaskEnds(endings, { retention, providerSchedules, sync, jobs: jobRuns, maintenance });
   let generatedAdminToken: string | undefined;
   if (config.adminToken) {
     await tenants.ensureAdminToken(providerTenant, config.adminToken);
@@ -138,19 +108,23 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const reports = new Reports(
     { db, rows: new ReportRepository(), catalog, events, backups, retention, endings },
     {
+      clock,
+      wireClock,
       leaseMs: config.taskLeaseMs,
       tasksEnded: () => dispatcher.poke(),
       log: log.child({ component: 'reports' }),
       metrics,
     },
   );
-  const dispatcher: Dispatcher = new Dispatcher(
+  const dispatcher: Dispatcher = new Dispatcher({
     queue,
     agents,
     catalog,
     maintenance,
     quotas,
-    {
+    clock,
+    wireClock,
+    opts: {
       heartbeatMs: config.heartbeatMs,
       taskLeaseMs: config.taskLeaseMs,
       pollMs: config.dispatchPollMs,
@@ -162,54 +136,55 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       maxDeliveries: config.assignMaxSends,
       maintenancePollMs: MAINTENANCE_POLL_MS,
     },
-    log.child({ component: 'dispatcher' }),
+    log: log.child({ component: 'dispatcher' }),
     metrics,
-  );
+  });
   let accepting = true;
   const feed = new EventFeed(events, EVENT_POLL_MS, { streams: config.streamLimits });
   // The dispatcher is woken once the request that queued work has committed it.
-  const operations = new Operations(
+  const operations = new Operations({
     catalog,
     tasks,
     backups,
     retention,
-    sync,
+    syncs: sync,
     agents,
     providerSchedules,
     maintenance,
     quotas,
-    () => afterCommit(() => dispatcher.poke()),
+    wake: () => afterCommit(() => dispatcher.poke()),
     waiters,
-  );
-  const backupJobs = new BackupJobs(
+    clock,
+  });
+  const backupJobs = new BackupJobs({
     jobs,
-    jobRuns,
+    runs: jobRuns,
     catalog,
     tenants,
     quotas,
     tasks,
-    scheduleRepo,
-    () => clock.now(),
-    () => afterCommit(() => dispatcher.poke()),
-  );
-  const scheduler = new Scheduler(
-    store.db,
-    scheduleRepo,
+    schedules: scheduleRepo,
+    clock,
+    wake: () => afterCommit(() => dispatcher.poke()),
+  });
+  const scheduler = new Scheduler({
+    root: store.db,
+    schedules: scheduleRepo,
     catalog,
     tasks,
     events,
     operations,
-    new RpoWatch(store.db, rpo, events, log.child({ component: 'rpo-watch' })),
+    rpo: new RpoWatch(store.db, rpo, events, log.child({ component: 'rpo-watch' })),
     clock,
-    config.schedulerTickMs,
-    log.child({ component: 'scheduler' }),
-    (now) => metrics.schedulerTick.set(now / 1000),
-    new ProviderRounds(
-      store.db,
-      scheduleRepo,
+    tickMs: config.schedulerTickMs,
+    log: log.child({ component: 'scheduler' }),
+    ticked: (now) => metrics.schedulerTick.set(now / 1000),
+    providerRounds: new ProviderRounds({
+      root: store.db,
+      schedules: scheduleRepo,
       catalog,
       providerTenant,
-      [
+      rounds: [
         {
           what: 'sync',
           key: syncScheduleKey,
@@ -225,25 +200,31 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
           queue: (provider, tenantId, priority) => operations.pruneProvider(provider, tenantId, priority),
         },
       ],
-      log.child({ component: 'provider-rounds' }),
-    ),
-    {
+      log: log.child({ component: 'provider-rounds' }),
+    }),
+    jobs: {
       service: backupJobs,
-      history: new JobHistorySweep(
-        store.db,
-        scheduleRepo,
+      history: new JobHistorySweep({
+        root: store.db,
+        schedules: scheduleRepo,
         jobs,
-        { keep: config.jobRunsKeep, maxAgeMs: config.jobRunsMaxAgeDays * 24 * 3600 * 1000 },
-        log.child({ component: 'job-history' }),
-      ),
+        limits: { keep: config.jobRunsKeep, maxAgeMs: config.jobRunsMaxAgeDays * 24 * 3600 * 1000 },
+        log: log.child({ component: 'job-history' }),
+      }),
     },
-    () => metrics.schedulesEvaluated.inc(),
-    FIRES_PER_TRANSACTION[store.dialect],
-  );
+    evaluated: () => metrics.schedulesEvaluated.inc(),
+    firesPerTransaction: FIRES_PER_TRANSACTION[store.dialect],
+  });
   const claims = new LocatorClaims(catalog);
-  const maintenanceWindows = new MaintenanceWindows(maintenance, agents, catalog, MAINTENANCE_WAIT, waiters, () =>
-    afterCommit(() => dispatcher.maintenanceChanged()),
-  );
+  const maintenanceWindows = new MaintenanceWindows({
+    repo: maintenance,
+    agents,
+    catalog,
+    opts: MAINTENANCE_WAIT,
+    waiters,
+    changed: () => afterCommit(() => dispatcher.maintenanceChanged()),
+    clock,
+  });
   // This process's agent sessions are told of credential changes once the request has committed
   // (a session must not act on a change that may yet roll back).
   const agentSessions: AgentSessions = {
@@ -255,8 +236,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
           .catch((err: unknown) => log.warn({ err, agentId: id }, 'credential offer failed'));
       }),
   };
-  const schedules = new Schedules(catalog, scheduleRepo, quotas, () => clock.now());
-  const idempotency = new IdempotencyRepository(db, secrets, {
+  const schedules = new Schedules(catalog, scheduleRepo, quotas, clock);
+  const idempotency = new IdempotencyRepository(db, clock, secrets, {
     replayMs: IDEMPOTENCY_REPLAY_MS,
     leaseMs: config.idempotencyLeaseMs,
   });
@@ -267,16 +248,32 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       tenants: new Tenants(tenants, quotas),
       agents: new Agents(agents, catalog, maintenanceWindows, agentSessions),
       idempotency,
-      records: new Records(tasks, events, backups, jobs, new UsageRepository(db), idempotency, operations),
+      records: new Records({
+        tasks,
+        eventLog: events,
+        backups,
+        jobs,
+        usage: new UsageRepository(db),
+        idempotency,
+        operations,
+      }),
       cursors: new ListCursors(secrets.derive('list cursors')),
       audiences: new Audiences(() => catalog.allEndpoints()),
       operations,
       schedules,
-      instances: new Instances(tenants, catalog, agents, quotas, tasks, claims, operations, schedules, () =>
-        clock.now(),
-      ),
-      offerings: new Offerings(tenants, catalog, operations, () => clock.now()),
-      providers: new Providers(tenants, catalog, agents, claims, operations),
+      instances: new Instances({
+        tenants,
+        catalog,
+        agents,
+        quotas,
+        tasks,
+        claims,
+        operations,
+        schedules,
+        clock,
+      }),
+      offerings: new Offerings(tenants, catalog, operations, clock),
+      providers: new Providers({ tenants, catalog, agents, claims, operations }),
       backupJobs,
       maintenance: maintenanceWindows,
       feed,
@@ -308,7 +305,13 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     );
     (s as Server).once('error', reject);
   });
-  const wss = attachAgentGateway(server, agents, dispatcher, reports, log.child({ component: 'gateway' }));
+  const wss = attachAgentGateway(server, {
+    agents,
+    dispatcher,
+    reports,
+    wireClock,
+    log: log.child({ component: 'gateway' }),
+  });
   dispatcher.start();
   scheduler.start();
   const port = (server.address() as AddressInfo).port;
@@ -319,6 +322,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     port,
     generatedAdminToken,
     tls: tls ? { fingerprint: tls.fingerprint, notAfter: tls.notAfter } : undefined,
+    clock,
     async close() {
       accepting = false;
       // Readiness fails first: load balancers stop sending work while the listener still

@@ -30,6 +30,23 @@ import type { Logger } from '../logger.js';
 import type { AgentHelloInfo, AgentStateInfo } from '../store/agent-repository.js';
 import type { Report } from '../domain/report-outcome.js';
 import type { Reports } from '../lifecycle/reports.js';
+import { elapsedMs, type Clock } from '../clock.js';
+
+/** One agent's session, as the gateway opens it. */
+export interface AgentSessionOptions {
+  agentId: string;
+  zone: string;
+  socket: WebSocket;
+  host: SessionHost;
+  /** Where reports are stored (lifecycle/reports.ts); the session acknowledges a batch only after it resolves. */
+  reports: Pick<Reports, 'apply'>;
+  /**
+   * The clock the agent's own times are judged by (a report's time must lie near it; a heartbeat
+   * says it): the agent's host keeps real time, so this is the host's clock (see server.ts).
+   */
+  wireClock: Clock;
+  log: Logger;
+}
 
 /** What a session needs from the rest of the control plane. */
 export interface SessionHost {
@@ -91,15 +108,22 @@ export class AgentSession {
   /** The agent said it is shutting down (in its hello or an AgentState): it never takes that back. */
   private shuttingDown = false;
 
-  constructor(
-    readonly agentId: string,
-    readonly zone: string,
-    private readonly socket: WebSocket,
-    private readonly host: SessionHost,
-    /** Where reports are stored (lifecycle/reports.ts); the session acknowledges a batch only after it resolves. */
-    private readonly reports: Pick<Reports, 'apply'>,
-    private readonly log: Logger,
-  ) {
+  readonly agentId: string;
+  readonly zone: string;
+  private readonly socket: WebSocket;
+  private readonly host: SessionHost;
+  private readonly reports: Pick<Reports, 'apply'>;
+  private readonly wireClock: Clock;
+  private readonly log: Logger;
+
+  constructor({ agentId, zone, socket, host, reports, wireClock, log }: AgentSessionOptions) {
+    this.agentId = agentId;
+    this.zone = zone;
+    this.socket = socket;
+    this.host = host;
+    this.reports = reports;
+    this.wireClock = wireClock;
+    this.log = log;
     this.budget = host.budgetOf(agentId);
     this.budget.open++;
     socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
@@ -160,7 +184,7 @@ export class AgentSession {
   private onMessage(data: Buffer, isBinary: boolean): void {
     if (this.closed) return;
     // Counted before any decoding: a flood must cost as little as possible.
-    const verdict = this.budget.frame(Date.now(), data.byteLength);
+    const verdict = this.budget.frame(elapsedMs(), data.byteLength);
     if (!verdict.ok) return this.overBudget(verdict.over);
     if (!isBinary) return this.fail(1003, 'text frames are not part of the protocol');
     let env: DecodedFrame;
@@ -177,7 +201,7 @@ export class AgentSession {
       case 'hello':
         return this.onHello(env.hello!);
       case 'heartbeat':
-        this.send({ heartbeat: { sentAtMs: Date.now(), running: 0 } });
+        this.send({ heartbeat: { sentAtMs: this.wireClock.now(), running: 0 } });
         // Coalesced: however many arrive, at most one lease renewal waits behind the one running.
         if (this.heartbeatQueued) return;
         this.heartbeatQueued = true;
@@ -197,13 +221,13 @@ export class AgentSession {
       default: {
         let report: Report | null;
         try {
-          report = toReport(env, Date.now());
+          report = toReport(env, this.wireClock.now());
         } catch (err) {
           if (err instanceof WireViolation) return this.fail(1008, `${kind} frame: ${err.message}`);
           throw err;
         }
         if (!report) return this.fail(1008, `${kind} frame lacks a task id or attempt`);
-        if (!this.budget.stores(Date.now(), storedBytes(report) - data.byteLength)) return this.overBudget('bytes');
+        if (!this.budget.stores(elapsedMs(), storedBytes(report) - data.byteLength)) return this.overBudget('bytes');
         this.inbox.push(report);
         if (!this.pumping) {
           this.pumping = true;

@@ -20,6 +20,7 @@ import type { QueueRepository } from '../store/queue-repository.js';
 import type { QuotaRepository } from '../store/quota-repository.js';
 import type { Metrics } from '../observability/metrics.js';
 import { outsideRequest } from '../store/request-scope.js';
+import { elapsedMs, type Clock } from '../clock.js';
 import { CLOSE_REVOKED, type AgentSession, type SessionHost } from './agent-session.js';
 
 export interface DispatcherOptions {
@@ -40,6 +41,25 @@ export interface DispatcherOptions {
   maintenancePollMs: number;
 }
 
+/** What the dispatcher works with. */
+export interface DispatcherDeps {
+  queue: QueueRepository;
+  agents: AgentRepository;
+  catalog: CatalogRepository;
+  maintenance: MaintenanceRepository;
+  quotas: QuotaRepository;
+  /** What time it is: claims and deliveries are stamped with it (rates count real elapsed time). */
+  clock: Clock;
+  /**
+   * The real time the control plane and its agents keep, which leases count: an agent renews its
+   * hold every heartbeat in real time, so a test's clock jumping ahead must not expire it.
+   */
+  wireClock: Clock;
+  opts: DispatcherOptions;
+  log: Logger;
+  metrics?: Metrics;
+}
+
 /**
  * Moves queued tasks to the agents connected to this process. All dispatch state lives in the
  * store: a task is claimed with a conditional update (attempt + state), so several replicas can
@@ -54,7 +74,8 @@ export class Dispatcher implements SessionHost {
   private timer: NodeJS.Timeout | undefined;
   private maintenanceTimer: NodeJS.Timeout | undefined;
   private maintenanceRunning = false;
-  private readonly startedAt = Date.now();
+  /** When this process began (real elapsed time): leases get one lease period to be renewed. */
+  private readonly startedAt = elapsedMs();
   private stopped = false;
   /** When each tenant last got a slot here (a rising count): fair turns across rounds. */
   private readonly lastServed = new Map<string, number>();
@@ -70,16 +91,31 @@ export class Dispatcher implements SessionHost {
    */
   private readonly budgets: AgentBudgets;
 
-  constructor(
-    private readonly queue: QueueRepository,
-    private readonly agents: AgentRepository,
-    private readonly catalog: CatalogRepository,
-    private readonly maintenance: MaintenanceRepository,
-    private readonly quotas: QuotaRepository,
-    private readonly opts: DispatcherOptions,
-    private readonly log: Logger,
-    private readonly metrics?: Metrics,
-  ) {
+  private readonly queue: QueueRepository;
+  private readonly agents: AgentRepository;
+  private readonly catalog: CatalogRepository;
+  private readonly maintenance: MaintenanceRepository;
+  private readonly quotas: QuotaRepository;
+  private readonly clock: Clock;
+  private readonly wireClock: Clock;
+  private readonly opts: DispatcherOptions;
+  private readonly log: Logger;
+  private readonly metrics: Metrics | undefined;
+
+  constructor(deps: DispatcherDeps) {
+    ({
+      queue: this.queue,
+      agents: this.agents,
+      catalog: this.catalog,
+      maintenance: this.maintenance,
+      quotas: this.quotas,
+      clock: this.clock,
+      wireClock: this.wireClock,
+      opts: this.opts,
+      log: this.log,
+      metrics: this.metrics,
+    } = deps);
+    const opts = deps.opts;
     this.heartbeatMs = opts.heartbeatMs;
     this.maxFrameBytes = opts.maxFrameBytes;
     this.frameRate = opts.frameRate;
@@ -92,7 +128,7 @@ export class Dispatcher implements SessionHost {
       // Lease expiry is a matter of seconds: the timer's rounds check it, local wake-ups don't.
       this.sweepDue = true;
       this.poke();
-      this.budgets.sweep(Date.now());
+      this.budgets.sweep(elapsedMs());
     }, this.opts.pollMs);
     this.timer.unref();
     this.maintenanceTimer = setInterval(() => this.maintenanceCheck(), this.opts.maintenancePollMs);
@@ -223,8 +259,8 @@ export class Dispatcher implements SessionHost {
       (tenantId) => limits.get(tenantId) ?? Infinity,
     );
     for (const { task, agentId } of plan) {
-      const now = Date.now();
-      const attempt = await this.queue.claim(task, agentId, now + this.opts.taskLeaseMs, now);
+      const leaseUntil = this.wireClock.now() + this.opts.taskLeaseMs;
+      const attempt = await this.queue.claim(task, agentId, leaseUntil, this.clock.now());
       if (attempt === null) {
         // Another replica took it, or it was cancelled: its slot may go to the next task.
         this.again = true;
@@ -324,7 +360,7 @@ export class Dispatcher implements SessionHost {
    * runs, ignores one it finished, and runs one it never saw.
    */
   private async resendUnacknowledged(): Promise<void> {
-    const olderThan = Date.now() - 2 * this.opts.heartbeatMs;
+    const olderThan = this.clock.now() - 2 * this.opts.heartbeatMs;
     for (const task of await this.queue.dispatchedBefore([...this.sessions.keys()], olderThan)) {
       const session = this.sessions.get(task.agentId ?? '');
       if (!session?.isOpen) continue;
@@ -352,9 +388,8 @@ export class Dispatcher implements SessionHost {
    * restart, agents need a moment to reconnect and renew them.
    */
   private async sweepLeases(): Promise<void> {
-    const now = Date.now();
-    if (now - this.startedAt < this.opts.taskLeaseMs) return;
-    for (const task of await this.queue.expireLeases(now)) {
+    if (elapsedMs() - this.startedAt < this.opts.taskLeaseMs) return;
+    for (const task of await this.queue.expireLeases(this.wireClock.now())) {
       this.log.warn({ taskId: task.id, attempt: task.attempt, agentId: task.agentId }, 'task lost: lease expired');
       this.metrics?.tasksEnded.inc({ state: 'lost' });
     }
@@ -362,13 +397,14 @@ export class Dispatcher implements SessionHost {
 
   /** An agent (authenticated) asks to open a session: refused while it reconnects too often. */
   admitSession(agentId: string): SessionVerdict {
-    return this.budgets.of(agentId, Date.now()).session(Date.now());
+    const now = elapsedMs();
+    return this.budgets.of(agentId, now).session(now);
   }
 
   // --- SessionHost ---
 
   budgetOf(agentId: string): AgentBudget {
-    return this.budgets.of(agentId, Date.now());
+    return this.budgets.of(agentId, elapsedMs());
   }
 
   async onHello(
@@ -436,7 +472,7 @@ export class Dispatcher implements SessionHost {
    * replica: a deleted agent's session closes (false); a rotated credential is sent.
    */
   private async credentialCheck(session: AgentSession): Promise<boolean> {
-    const state = await this.agents.heartbeat(session.agentId, Date.now() + this.opts.taskLeaseMs);
+    const state = await this.agents.heartbeat(session.agentId, this.wireClock.now() + this.opts.taskLeaseMs);
     if (state.revoked) {
       session.fail(CLOSE_REVOKED, 'the agent was deleted');
       return false;

@@ -8,6 +8,7 @@ import { hashSecret } from '../store/ids.js';
 import { AgentSession } from './agent-session.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { Reports } from '../lifecycle/reports.js';
+import { elapsedMs, type Clock } from '../clock.js';
 
 export const AGENT_PATH = '/v1/agent';
 
@@ -34,22 +35,29 @@ function refuse(
   );
 }
 
+/** What the agent endpoint hands each session it opens to. */
+export interface GatewayDeps {
+  agents: AgentRepository;
+  dispatcher: Dispatcher;
+  reports: Pick<Reports, 'apply'>;
+  /** The clock agents' own times are judged by (AgentSessionOptions.wireClock); pacing counts real elapsed time. */
+  wireClock: Clock;
+  log: Logger;
+}
+
 /**
  * The agent WebSocket endpoint, on the HTTP server's port. The upgrade is authenticated with
  * the agent's own credential (`Authorization: Bearer ...`) before any frame is read.
  */
 export function attachAgentGateway(
   server: Server,
-  agents: AgentRepository,
-  dispatcher: Dispatcher,
-  reports: Pick<Reports, 'apply'>,
-  log: Logger,
+  { agents, dispatcher, reports, wireClock, log }: GatewayDeps,
 ): WebSocketServer {
   const wss = new WebSocketServer({ noServer: true, maxPayload: dispatcher.maxFrameBytes });
   /** Agents (by credential hash) refused for reconnecting too often, and until when. */
   const paced = new Map<string, { agentId: string; until: number }>();
   const tooSoon = (socket: Duplex, agentId: string, until: number) => {
-    const retryAfterS = Math.max(1, Math.ceil((until - Date.now()) / 1000));
+    const retryAfterS = Math.max(1, Math.ceil((until - elapsedMs()) / 1000));
     dispatcher.onReconnectRefused();
     refuse(socket, 429, `agent ${agentId} opens sessions too often; retry after ${retryAfterS} s`, {
       'Retry-After': String(retryAfterS),
@@ -65,7 +73,7 @@ export function attachAgentGateway(
     // An agent refused for reconnecting too often is refused again, until then, without a store
     // lookup: a reconnect loop costs one hash per attempt.
     const refused = paced.get(hash);
-    if (refused && refused.until > Date.now()) return tooSoon(socket, refused.agentId, refused.until);
+    if (refused && refused.until > elapsedMs()) return tooSoon(socket, refused.agentId, refused.until);
     void (async () => {
       // Looked up afresh on every upgrade (no cache): a revoked agent is refused at once, on
       // every replica.
@@ -80,7 +88,7 @@ export function attachAgentGateway(
       // Paced per agent: a session closed over budget, or a loop of reconnects, buys nothing.
       const admitted = dispatcher.admitSession(agent.id);
       if (!admitted.ok) {
-        const until = Date.now() + admitted.retryAfterMs;
+        const until = elapsedMs() + admitted.retryAfterMs;
         if (!paced.has(hash)) log.warn({ agentId: agent.id }, 'agent connection refused: it opens sessions too often');
         paced.set(hash, { agentId: agent.id, until });
         return tooSoon(socket, agent.id, until);
@@ -93,14 +101,15 @@ export function attachAgentGateway(
         log.info({ agentId: agent.id }, 'agent authenticated with its rotated credential; the previous one is retired');
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
-        const session = new AgentSession(
-          agent.id,
-          agent.zone,
-          ws,
-          dispatcher,
+        const session = new AgentSession({
+          agentId: agent.id,
+          zone: agent.zone,
+          socket: ws,
+          host: dispatcher,
           reports,
-          log.child({ agentId: agent.id }),
-        );
+          wireClock,
+          log: log.child({ agentId: agent.id }),
+        });
         log.debug({ agentId: agent.id, sessionId: session.sessionId }, 'agent socket open');
       });
     })().catch((err: unknown) => {

@@ -51,7 +51,7 @@ const backup = { externalId: 'snap-1', sizeBytes: 10, addedBytes: 4, mode: 'full
 
 /** The facts of `report` about `t` (null: no such task). */
 function facts(report: Report, t: ReportedTask | null = task(), extra: Partial<ReportFacts> = {}): ReportFacts {
-  return { agentId: 'a1', report, task: t ?? undefined, now: NOW, leaseMs: LEASE, ...extra };
+  return { agentId: 'a1', report, task: t ?? undefined, now: NOW, leaseUntil: NOW + LEASE, ...extra };
 }
 
 describe('decideReport: the fence', () => {

@@ -79,8 +79,11 @@ export interface ReportFacts {
   /** The task the report names; undefined when there is none. */
   task: ReportedTask | undefined;
   now: number;
-  /** How long an agent's hold on a task lasts past its latest sign of life. */
-  leaseMs: number;
+  /**
+   * Until when a report that shows the agent alive holds the task: its arrival plus the lease, by
+   * the real time hosts keep (leases count real time, whatever a test's clock says).
+   */
+  leaseUntil: number;
   /** The maintenance in force, when {@link factsNeeded} asks for it (a backup refused as draining). */
   maintenance?: ActiveMaintenance;
   /**
@@ -182,7 +185,7 @@ export function factsNeeded(f: Pick<ReportFacts, 'agentId' | 'report' | 'task'>)
  * make a move the state machine allows from a held state; events are a log, kept even after the
  * task's result.
  *
- * @example decideReport({ agentId: 'a', report: { kind: 'accepted', seq: 1, taskId: 't', attempt: 1, at: 5 }, task: { ...task, state: 'dispatched', agentId: 'a', attempt: 1 }, now: 10, leaseMs: 30 })
+ * @example decideReport({ agentId: 'a', report: { kind: 'accepted', seq: 1, taskId: 't', attempt: 1, at: 5 }, task: { ...task, state: 'dispatched', agentId: 'a', attempt: 1 }, now: 10, leaseUntil: 40 })
  * // → { action: 'start', from: ['dispatched'], changes: { state: 'running', startedAt: 5, leaseExpiresAt: 40 }, event: … }
  */
 export function decideReport(f: ReportFacts): ReportDecision {
@@ -204,7 +207,7 @@ export function decideReport(f: ReportFacts): ReportDecision {
       return {
         action: 'start',
         from: heldLeadingTo('running'),
-        changes: { state: 'running', startedAt: report.at, leaseExpiresAt: now + f.leaseMs },
+        changes: { state: 'running', startedAt: report.at, leaseExpiresAt: f.leaseUntil },
         event: { type: 'task.started', message: `${task.kind} task started on agent ${agentId}` },
       };
     case 'rejected': {
@@ -240,7 +243,7 @@ export function decideReport(f: ReportFacts): ReportDecision {
           bytesTotal: report.bytesTotal,
           progressMessage: report.message || null,
           etaSeconds: etaSeconds(startedAt, report.at, report.percent),
-          leaseExpiresAt: now + f.leaseMs,
+          leaseExpiresAt: f.leaseUntil,
         },
       };
     }

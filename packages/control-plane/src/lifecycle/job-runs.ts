@@ -58,6 +58,15 @@ interface Members {
   rows: Map<string, BackupJobMemberRow>;
 }
 
+/** The repositories the job-run engine moves runs with. */
+export interface JobRunsDeps {
+  db: Db;
+  jobs: JobRepository;
+  tasks: TaskRepository;
+  events: EventRepository;
+  quotas: QuotaRepository;
+}
+
 /**
  * The job-run engine: starts a run, starts its members (their backup tasks made by the task
  * factory), moves them as their tasks end, cancels, refuses what maintenance covers, and closes
@@ -69,13 +78,7 @@ interface Members {
  * at the same moment each see the other's move and one of them closes it.
  */
 export class JobRuns {
-  constructor(
-    private readonly db: Db,
-    private readonly jobs: JobRepository,
-    private readonly tasks: TaskRepository,
-    private readonly events: EventRepository,
-    private readonly quotas: QuotaRepository,
-  ) {}
+  constructor(private readonly deps: JobRunsDeps) {}
 
   /**
    * Starts a run of `instanceIds` (in job order): claims the job's active run by a
@@ -89,12 +92,12 @@ export class JobRuns {
     actor: Actor,
     now: number,
   ): Promise<StartOutcome> {
-    return transact(this.db, async (trx) => {
+    return transact(this.deps.db, async (trx) => {
       const runId = newId('run', now);
-      const job = await this.jobs.get(jobId, trx);
+      const job = await this.deps.jobs.get(jobId, trx);
       if (!job) return { refused: 'job_gone' as const };
-      if (!(await this.jobs.claimActiveRun(trx, jobId, runId))) {
-        const seen = await this.jobs.get(jobId, trx);
+      if (!(await this.deps.jobs.claimActiveRun(trx, jobId, runId))) {
+        const seen = await this.deps.jobs.get(jobId, trx);
         return { refused: seen?.locked === 1 ? ('job_locked' as const) : ('job_running' as const) };
       }
       const members = startRun(input.instanceIds);
@@ -110,7 +113,7 @@ export class JobRuns {
         startedAt: now,
         endedAt: null,
       };
-      await this.jobs.insertRun(trx, run, members);
+      await this.deps.jobs.insertRun(trx, run, members);
       await this.event(
         trx,
         job,
@@ -121,7 +124,7 @@ export class JobRuns {
         { runId, trigger: input.trigger, instances: input.instanceIds.length },
       );
       await this.advance(trx, runId, now);
-      return { run: (await this.jobs.getRun(runId, trx))! };
+      return { run: (await this.deps.jobs.getRun(runId, trx))! };
     });
   }
 
@@ -130,9 +133,9 @@ export class JobRuns {
    * ONGOING ones are answered for the caller to cancel (their ends move them to ERROR).
    */
   async cancelRun(job: BackupJobRow, actor: Actor, now: number): Promise<string[]> {
-    return transact(this.db, async (trx) => {
+    return transact(this.deps.db, async (trx) => {
       const runId = job.activeRunId ?? '';
-      if (!(await this.jobs.markCancelled(trx, runId)))
+      if (!(await this.deps.jobs.markCancelled(trx, runId)))
         throw new ConflictError(`backup job ${job.id} has no run going`, 'job_not_running');
       const members = await this.members(trx, runId);
       await this.abandon(trx, runId, members, abandonOutdated(members.sets), {
@@ -156,10 +159,10 @@ export class JobRuns {
    */
   readonly refuseOutdated: MaintenanceBegan = async (trx, scope: MaintenanceScope, error, now) => {
     const covered = new Map<string, Set<string>>();
-    for (const m of await this.jobs.outdatedIn(trx, scope))
+    for (const m of await this.deps.jobs.outdatedIn(trx, scope))
       covered.set(m.runId, (covered.get(m.runId) ?? new Set()).add(m.instanceId));
     for (const [runId, instanceIds] of covered) {
-      const run = await this.jobs.lockRun(trx, runId);
+      const run = await this.deps.jobs.lockRun(trx, runId);
       if (!run || run.endedAt !== null) continue;
       const members = await this.members(trx, runId);
       const refused = await this.abandon(trx, runId, members, abandonOutdated(members.sets, instanceIds), error);
@@ -173,9 +176,9 @@ export class JobRuns {
   readonly taskEnded: TaskEndHook = async (trx, task, end, now) => {
     // Only a job's backups name a job: every other task ends without a query here.
     if (jobIdOf(task) === null) return;
-    const found = await this.jobs.ongoingMemberOf(trx, task.id);
+    const found = await this.deps.jobs.ongoingMemberOf(trx, task.id);
     if (!found) return;
-    const run = await this.jobs.lockRun(trx, found.runId);
+    const run = await this.deps.jobs.lockRun(trx, found.runId);
     if (!run) return;
     const members = await this.members(trx, run.id);
     const member = members.rows.get(found.instanceId);
@@ -183,7 +186,7 @@ export class JobRuns {
     const outcome = end.state as MemberOutcome;
     const to = setOf(moved(members.sets, member.instanceId, outcome), member.instanceId);
     const error = memberError(outcome, end.error);
-    const n = await this.jobs.moveMembers(trx, run.id, [member.position], 'ONGOING', {
+    const n = await this.deps.jobs.moveMembers(trx, run.id, [member.position], 'ONGOING', {
       set: to,
       errorCode: error?.code ?? null,
       errorMessage: error?.message ?? null,
@@ -195,16 +198,16 @@ export class JobRuns {
   // --- a job's own changes, each with its job event in the same transaction ---
 
   async create(job: BackupJobRow, schedules: BackupJobScheduleRow[], actor: Actor): Promise<void> {
-    await transact(this.db, async (trx) => {
-      await this.jobs.insert(trx, job, schedules);
+    await transact(this.deps.db, async (trx) => {
+      await this.deps.jobs.insert(trx, job, schedules);
       await this.event(trx, job, 'job.created', `backup job ${job.name} created`, actor, job.createdAt);
     });
   }
 
   /** Changes a job that is not locked (see JobRepository.update); `type` names the event. */
   async change(id: string, patch: JobPatch, actor: Actor, type: string, now: number): Promise<BackupJobRow> {
-    return transact(this.db, async (trx) => {
-      const job = await this.jobs.update(trx, id, patch, now);
+    return transact(this.deps.db, async (trx) => {
+      const job = await this.deps.jobs.update(trx, id, patch, now);
       const changed = Object.keys(patch);
       const message = `backup job ${job.name}: ${type.slice(4)} (${changed.join(', ')})`;
       await this.event(trx, job, type, message, actor, now, { changed });
@@ -214,15 +217,15 @@ export class JobRuns {
 
   /** Deletes a job with its schedules and run history; refused while it is locked or a run goes. */
   async remove(id: string, actor: Actor, now: number): Promise<void> {
-    await transact(this.db, async (trx) => {
-      const job = await this.jobs.delete(trx, id);
+    await transact(this.deps.db, async (trx) => {
+      const job = await this.deps.jobs.delete(trx, id);
       await this.event(trx, job, 'job.deleted', `backup job ${job.name} deleted`, actor, now);
     });
   }
 
   async addSchedule(job: BackupJobRow, s: BackupJobScheduleRow, actor: Actor): Promise<void> {
-    await transact(this.db, async (trx) => {
-      await this.jobs.addSchedule(trx, job.id, s);
+    await transact(this.deps.db, async (trx) => {
+      await this.deps.jobs.addSchedule(trx, job.id, s);
       await this.scheduleEvent(trx, job, s.id, 'added', actor, s.createdAt);
     });
   }
@@ -235,16 +238,16 @@ export class JobRuns {
     actor: Actor,
     now: number,
   ): Promise<BackupJobScheduleRow | undefined> {
-    return transact(this.db, async (trx) => {
-      const row = await this.jobs.updateSchedule(trx, job.id, sid, patch, now);
+    return transact(this.deps.db, async (trx) => {
+      const row = await this.deps.jobs.updateSchedule(trx, job.id, sid, patch, now);
       if (row) await this.scheduleEvent(trx, job, sid, 'changed', actor, now);
       return row;
     });
   }
 
   async removeSchedule(job: BackupJobRow, sid: string, actor: Actor, now: number): Promise<boolean> {
-    return transact(this.db, async (trx) => {
-      const gone = await this.jobs.deleteSchedule(trx, job.id, sid);
+    return transact(this.deps.db, async (trx) => {
+      const gone = await this.deps.jobs.deleteSchedule(trx, job.id, sid);
       if (gone) await this.scheduleEvent(trx, job, sid, 'deleted', actor, now);
       return gone;
     });
@@ -259,7 +262,7 @@ export class JobRuns {
     now: number,
     data: Record<string, unknown>,
   ): Promise<void> {
-    await transact(this.db, (trx) => this.event(trx, job, type, message, actor, now, data));
+    await transact(this.deps.db, (trx) => this.event(trx, job, type, message, actor, now, data));
   }
 
   private async scheduleEvent(
@@ -285,12 +288,12 @@ export class JobRuns {
     now: number,
     data: Record<string, unknown> = {},
   ): Promise<void> {
-    await this.events.append(trx, jobEvent(job, type, message, actor, now, data));
+    await this.deps.events.append(trx, jobEvent(job, type, message, actor, now, data));
   }
 
   /** The run's members as committed now (after its row was taken). */
   private async members(trx: Trx, runId: string): Promise<Members> {
-    const rows = await this.jobs.currentMembers(trx, runId);
+    const rows = await this.deps.jobs.currentMembers(trx, runId);
     return { sets: rows.map(runMember), rows: new Map(rows.map((m) => [m.instanceId, m])) };
   }
 
@@ -309,7 +312,7 @@ export class JobRuns {
     const moved: string[] = [];
     // One by one in job order: the answer names exactly those this transaction moved.
     for (const m of abandoned) {
-      const n = await this.jobs.moveMembers(trx, runId, [m.position], 'OUTDATED', {
+      const n = await this.deps.jobs.moveMembers(trx, runId, [m.position], 'OUTDATED', {
         set: m.set,
         errorCode: error.code,
         errorMessage: error.message,
@@ -324,9 +327,9 @@ export class JobRuns {
    * to ERROR at once, and the next may start), and closes the run once nothing is left.
    */
   private async advance(trx: Trx, runId: string, now: number): Promise<void> {
-    const run = await this.jobs.lockRun(trx, runId);
+    const run = await this.deps.jobs.lockRun(trx, runId);
     if (!run || run.endedAt !== null) return;
-    const job = await this.jobs.get(run.jobId, trx);
+    const job = await this.deps.jobs.get(run.jobId, trx);
     if (!job) return;
     let members = await this.members(trx, runId);
     // Read once, when something is to start: maintenance refuses members with its message.
@@ -377,7 +380,7 @@ export class JobRuns {
   ): Promise<{ to: 'ONGOING' | 'refused'; recorded?: Refusal } | 'raced'> {
     // Only an OUTDATED member moves: a cancel that got it first wins.
     const claim = async (change: Parameters<JobRepository['moveMembers']>[4]) =>
-      (await this.jobs.moveMembers(trx, run.id, [member.position], 'OUTDATED', change)) === 1;
+      (await this.deps.jobs.moveMembers(trx, run.id, [member.position], 'OUTDATED', change)) === 1;
     const to = setOf(moved(members.sets, member.instanceId, 'refused'), member.instanceId);
     const refuse = async (refusal: Refusal, recorded: boolean) =>
       (await claim({ set: to, errorCode: refusal.code, errorMessage: refusal.message }))
@@ -395,7 +398,7 @@ export class JobRuns {
     // The tenant's per-offering quotas bind a job of the tenant's band, not one the SP manages.
     const overQuota =
       notAllowed === null && verdict.allowed && quotaBinds(job.priority)
-        ? await this.quotas.backupRefusal(instance.tenantId, offering.id, trx)
+        ? await this.deps.quotas.backupRefusal(instance.tenantId, offering.id, trx)
         : undefined;
     const refusal: Refusal | undefined =
       notAllowed !== null
@@ -407,20 +410,20 @@ export class JobRuns {
             : undefined;
     if (refusal) return refuse(refusal, true);
     const parent =
-      job.mode === 'INCREMENT' && run.reset === 0 ? await this.jobs.newestBackupOf(trx, instance.id) : undefined;
+      job.mode === 'INCREMENT' && run.reset === 0 ? await this.deps.jobs.newestBackupOf(trx, instance.id) : undefined;
     // The member is claimed before the task exists: a cancel that got it first leaves no task.
     const taskId = newId('tsk', now);
     const ongoing = setOf(moved(members.sets, member.instanceId, 'ONGOING'), member.instanceId);
     if (!(await claim({ set: ongoing, taskId }))) return 'raced';
     const extra = { fsFreeze: job.fsFreeze, jobId: job.id };
     const task = backupTask({ instance, offering, provider }, job.priority, parent, extra, taskId);
-    await this.tasks.create(task, now, trx);
+    await this.deps.tasks.create(task, now, trx);
     return { to: 'ONGOING' };
   }
 
   /** What a member's backup is made of, or why it cannot be made. */
   private async target(trx: Trx, job: BackupJobRow, instanceId: string) {
-    const { instance, offering, provider } = await this.jobs.memberTarget(trx, instanceId);
+    const { instance, offering, provider } = await this.deps.jobs.memberTarget(trx, instanceId);
     const refusal = (code: string, message: string) => ({ refusal: { code, message } });
     if (!instance || instance.tenantId !== job.tenantId)
       return refusal(MEMBER_ERRORS.NO_INSTANCE, `instance ${instanceId} no longer exists in the job's tenant`);
@@ -435,12 +438,12 @@ export class JobRuns {
 
   /** Closes the run once nothing is left to do (runFinished), in the state finishedState gives. */
   private async close(trx: Trx, job: BackupJobRow, runId: string, now: number): Promise<void> {
-    const run = await this.jobs.lockRun(trx, runId);
+    const run = await this.deps.jobs.lockRun(trx, runId);
     if (!run || run.endedAt !== null) return;
     const { sets: members } = await this.members(trx, runId);
     if (!runFinished(members)) return;
     const state = finishedState(members, run.cancelled === 1);
-    if (!(await this.jobs.closeRun(trx, run, state, now))) return;
+    if (!(await this.deps.jobs.closeRun(trx, run, state, now))) return;
     const sets = setsOf(members);
     const counts = { updated: sets.updated.length, error: sets.error.length };
     await this.event(
@@ -467,7 +470,7 @@ export class JobRuns {
     refusal: Refusal,
     now: number,
   ): Promise<void> {
-    const job = await this.jobs.get(run.jobId, trx);
+    const job = await this.deps.jobs.get(run.jobId, trx);
     if (!job) return;
     const { code, message, quota } = refusal;
     const type =

@@ -18,6 +18,7 @@ import type { ReportFence, ReportRepository } from '../store/report-repository.j
 import type { RetentionRepository } from '../store/retention-repository.js';
 import type { Database, TaskRow } from '../store/schema.js';
 import type { TaskEndings } from '../store/task-endings.js';
+import type { Clock } from '../clock.js';
 
 type Trx = Transaction<Database>;
 
@@ -39,6 +40,10 @@ export interface ReportStores {
 }
 
 export interface ReportOptions {
+  /** What time it is: when a report was received. */
+  clock: Clock;
+  /** The real time hosts keep, which leases count (see the dispatcher's `wireClock`). */
+  wireClock: Clock;
   /** How long an agent's hold on a task lasts past its latest sign of life. */
   leaseMs: number;
   /** Called after a batch that ended tasks committed (the dispatcher has slots to fill). */
@@ -65,7 +70,7 @@ export class Reports {
    * Applies an agent's reports in one transaction; a report of a superseded attempt, of a task
    * that already ended, or one already stored changes nothing.
    */
-  async apply(agentId: string, reports: Report[], now = Date.now()): Promise<ApplyOutcome> {
+  async apply(agentId: string, reports: Report[], now = this.opts.clock.now()): Promise<ApplyOutcome> {
     if (reports.length === 0) return { ended: [], requeued: [] };
     const outcome = await transact(this.stores.db, async (trx) => {
       // Built inside the transaction: a retried transaction starts from an empty outcome.
@@ -88,7 +93,13 @@ export class Reports {
   private async applyOne(trx: Trx, agentId: string, report: Report, now: number, outcome: ApplyOutcome) {
     const { rows, catalog, events, backups, retention, endings } = this.stores;
     const task = await rows.task(trx, report.taskId);
-    const facts = { agentId, report, task: task && reportedTask(task), now, leaseMs: this.opts.leaseMs };
+    const facts = {
+      agentId,
+      report,
+      task: task && reportedTask(task),
+      now,
+      leaseUntil: this.opts.wireClock.now() + this.opts.leaseMs,
+    };
     const needs = factsNeeded(facts);
     const decision: ReportDecision = decideReport({
       ...facts,

@@ -16,6 +16,15 @@ const JOBS_PER_PAGE = 100;
 /** Delete transactions one scheduler tick may make: the rest of a pass waits for the next tick. */
 const BATCHES_PER_TICK = 50;
 
+/** What the job-history sweep is built from. */
+export interface JobHistoryDeps {
+  root: Db;
+  schedules: ScheduleRepository;
+  jobs: JobRepository;
+  limits: RunHistoryLimits;
+  log: Logger;
+}
+
 /**
  * Keeps backup job run history within the service provider's limits (CAIRN_JOB_RUNS_KEEP runs per
  * job, none older than CAIRN_JOB_RUNS_MAX_AGE_DAYS): once per interval of the scheduler's clock a
@@ -27,13 +36,7 @@ export class JobHistorySweep {
   /** The walk of the pass under way: the last job whose history is done. */
   private pass: { after: string; forgotten: number } | undefined;
 
-  constructor(
-    private readonly root: Db,
-    private readonly schedules: ScheduleRepository,
-    private readonly jobs: JobRepository,
-    private readonly limits: RunHistoryLimits,
-    private readonly log: Logger,
-  ) {}
+  constructor(private readonly deps: JobHistoryDeps) {}
 
   /** One scheduler tick at `now`; `lastFires` reads the latest claimed fire of the keys given. */
   async tick(now: number, lastFires: (keys: string[]) => Promise<Map<string, number>>): Promise<void> {
@@ -42,7 +45,7 @@ export class JobHistorySweep {
       const previous = (await lastFires([JOB_HISTORY_KEY])).get(JOB_HISTORY_KEY);
       if (previous !== undefined && previous >= fireAt) return;
       const claimed = await retryTransient(() =>
-        inRequestTransaction(this.root, () => this.schedules.claimFire(JOB_HISTORY_KEY, fireAt, 0, now)),
+        inRequestTransaction(this.deps.root, () => this.deps.schedules.claimFire(JOB_HISTORY_KEY, fireAt, 0, now)),
       );
       if (!claimed) return;
       this.pass = { after: '', forgotten: 0 };
@@ -50,13 +53,13 @@ export class JobHistorySweep {
     const pass = this.pass;
     let batches = 0;
     for (;;) {
-      const ids = await this.jobs.jobsThatRan(pass.after, JOBS_PER_PAGE);
+      const ids = await this.deps.jobs.jobsThatRan(pass.after, JOBS_PER_PAGE);
       if (ids.length === 0) break;
       for (const id of ids) {
         for (;;) {
           if (batches >= BATCHES_PER_TICK) return;
           batches++;
-          const n = await this.jobs.forgetRuns(id, this.limits, now);
+          const n = await this.deps.jobs.forgetRuns(id, this.deps.limits, now);
           pass.forgotten += n;
           if (n < RUN_PRUNE_BATCH) break;
         }
@@ -64,6 +67,6 @@ export class JobHistorySweep {
       }
     }
     this.pass = undefined;
-    if (pass.forgotten > 0) this.log.info({ runs: pass.forgotten }, 'backup job run history pruned');
+    if (pass.forgotten > 0) this.deps.log.info({ runs: pass.forgotten }, 'backup job run history pruned');
   }
 }

@@ -25,6 +25,17 @@ export interface ProviderRound {
   queue(provider: ProviderRow, tenantId: string, priority: number): Promise<{ task: TaskRow; created: boolean }>;
 }
 
+/** What the provider rounds are built from. */
+export interface ProviderRoundsDeps {
+  root: Db;
+  schedules: ScheduleRepository;
+  catalog: CatalogRepository;
+  /** The SP's own tenant: this work concerns every tenant on the provider. */
+  providerTenant: string;
+  rounds: readonly ProviderRound[];
+  log: Logger;
+}
+
 /**
  * Runs a {@link ProviderRound} for every provider connection once per interval of the scheduler's
  * clock. Intervals count from the epoch, so every replica sees the same ones; each is claimed as
@@ -33,21 +44,13 @@ export interface ProviderRound {
  * is claimed, no second task is made).
  */
 export class ProviderRounds {
-  constructor(
-    private readonly root: Db,
-    private readonly schedules: ScheduleRepository,
-    private readonly catalog: CatalogRepository,
-    /** The SP's own tenant: this work concerns every tenant on the provider. */
-    private readonly providerTenant: string,
-    private readonly rounds: readonly ProviderRound[],
-    private readonly log: Logger,
-  ) {}
+  constructor(private readonly deps: ProviderRoundsDeps) {}
 
   /** One scheduler tick at `now`; `lastFires` reads the latest claimed fire of the keys given. */
   async tick(now: number, lastFires: (keys: string[]) => Promise<Map<string, number>>): Promise<void> {
-    const rounds = this.rounds.filter((r) => r.intervalMs > 0);
+    const rounds = this.deps.rounds.filter((r) => r.intervalMs > 0);
     if (rounds.length === 0) return;
-    const providers = await this.catalog.allProviders();
+    const providers = await this.deps.catalog.allProviders();
     const last = await lastFires(rounds.flatMap((r) => providers.map((p) => r.key(p.id))));
     for (const round of rounds) {
       const fireAt = intervalStart(now, round.intervalMs);
@@ -60,7 +63,7 @@ export class ProviderRounds {
           await retryTransient(() => this.fire(round, provider, key, fireAt, missed, now));
         } catch (err) {
           // One provider (deleted meanwhile, say) must not keep the others from their round.
-          this.log.warn({ err, providerId: provider.id }, `periodic ${round.what} could not be queued`);
+          this.deps.log.warn({ err, providerId: provider.id }, `periodic ${round.what} could not be queued`);
         }
       }
     }
@@ -74,13 +77,13 @@ export class ProviderRounds {
     missed: number,
     now: number,
   ) {
-    await inRequestTransaction(this.root, async () => {
-      if (!(await this.schedules.claimFire(key, fireAt, missed, now))) return false;
+    await inRequestTransaction(this.deps.root, async () => {
+      if (!(await this.deps.schedules.claimFire(key, fireAt, missed, now))) return false;
       // Claimed first, so a connection that does not take part costs one look per interval.
       if (round.applies && !(await round.applies(provider))) return false;
       let taskId: string;
       try {
-        const { task, created } = await round.queue(provider, this.providerTenant, SLA_PRIORITY);
+        const { task, created } = await round.queue(provider, this.deps.providerTenant, SLA_PRIORITY);
         taskId = created ? task.id : `${task.id} (still pending)`;
       } catch (err) {
         // A request queued one meanwhile: this interval has its task.
@@ -88,7 +91,7 @@ export class ProviderRounds {
         taskId = 'queued meanwhile';
       }
       afterCommit(() =>
-        this.log.info(
+        this.deps.log.info(
           { providerId: provider.id, fireAt: new Date(fireAt).toISOString(), taskId },
           `periodic ${round.what}`,
         ),

@@ -22,7 +22,7 @@ import { afterCommit, inRequestTransaction } from '../store/request-scope.js';
 import type { DueSchedule, NextFireMove, ScheduleKind, ScheduleRepository } from '../store/schedule-repository.js';
 import type { BackupJobScheduleRow, InstanceRow, OfferingRow, UserScheduleRow } from '../store/schema.js';
 import type { TaskRepository } from '../store/task-repository.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../clock.js';
 import type { JobHistorySweep } from './job-history.js';
 import type { ProviderRounds } from './provider-rounds.js';
 import { retryTransient } from './retry.js';
@@ -63,6 +63,33 @@ interface Target {
   offering: OfferingRow | undefined;
 }
 
+/** What the scheduler is built from. */
+export interface SchedulerDeps {
+  root: Db;
+  schedules: ScheduleRepository;
+  catalog: CatalogRepository;
+  tasks: TaskRepository;
+  events: EventRepository;
+  operations: Operations;
+  rpo: RpoWatch;
+  clock: Clock;
+  tickMs: number;
+  log: Logger;
+  /** Told the clock time of every tick that completed (a test's barrier, and a metric). */
+  ticked: (now: number) => void;
+  /** Periodic work on every provider connection (sync, prune). */
+  providerRounds?: ProviderRounds;
+  /**
+   * Backup job schedules: each fire starts a run of its job (or is skipped while one goes); and
+   * the sweep that keeps the jobs' run history within its limits.
+   */
+  jobs?: { service: BackupJobs; history?: JobHistorySweep };
+  /** Told of every schedule evaluated (a metric: a tick with nothing due evaluates none). */
+  evaluated?: () => void;
+  /** Due fires per transaction (see FIRES_PER_TRANSACTION). */
+  firesPerTransaction?: number;
+}
+
 /**
  * Fires user schedules, SLA offerings and backup job schedules. Each tick reads now from the
  * clock and only the schedules whose next fire time (a column on each schedule's row, indexed)
@@ -77,39 +104,19 @@ export class Scheduler {
   private running = false;
   private stopped = false;
 
-  constructor(
-    private readonly root: Db,
-    private readonly schedules: ScheduleRepository,
-    private readonly catalog: CatalogRepository,
-    private readonly tasks: TaskRepository,
-    private readonly events: EventRepository,
-    private readonly operations: Operations,
-    private readonly rpo: RpoWatch,
-    private readonly clock: Clock,
-    private readonly tickMs: number,
-    private readonly log: Logger,
-    /** Told the clock time of every tick that completed (a test's barrier, and a metric). */
-    private readonly ticked: (now: number) => void,
-    /** Periodic work on every provider connection (sync, prune). */
-    private readonly providerRounds?: ProviderRounds,
-    /**
-     * Backup job schedules: each fire starts a run of its job (or is skipped while one goes); and
-     * the sweep that keeps the jobs' run history within its limits.
-     */
-    private readonly jobs?: { service: BackupJobs; history?: JobHistorySweep },
-    /** Told of every schedule evaluated (a metric: a tick with nothing due evaluates none). */
-    private readonly evaluated: () => void = () => {},
-    /** Due fires per transaction (see FIRES_PER_TRANSACTION). */
-    private readonly firesPerTransaction = FIRES_PER_TRANSACTION.sqlite,
-  ) {}
+  private readonly firesPerTransaction: number;
+
+  constructor(private readonly deps: SchedulerDeps) {
+    this.firesPerTransaction = deps.firesPerTransaction ?? FIRES_PER_TRANSACTION.sqlite;
+  }
 
   start(): void {
     const loop = () => {
       if (this.stopped) return;
       this.tick()
-        .catch((err: unknown) => this.log.warn({ err }, 'scheduler tick failed'))
+        .catch((err: unknown) => this.deps.log.warn({ err }, 'scheduler tick failed'))
         .finally(() => {
-          if (!this.stopped) this.timer = setTimeout(loop, this.tickMs);
+          if (!this.stopped) this.timer = setTimeout(loop, this.deps.tickMs);
         });
     };
     this.timer = setTimeout(loop, 0);
@@ -124,13 +131,13 @@ export class Scheduler {
     if (this.running) return;
     this.running = true;
     try {
-      const now = this.clock.now();
+      const now = this.deps.clock.now();
       await this.fireDue(now);
-      const lastFires = (keys: string[]) => this.schedules.lastFiresOf(keys);
-      await this.providerRounds?.tick(now, lastFires);
-      await this.jobs?.history?.tick(now, lastFires);
-      await this.rpo.evaluate(await this.schedules.listSlaOfferings(), now);
-      this.ticked(now);
+      const lastFires = (keys: string[]) => this.deps.schedules.lastFiresOf(keys);
+      await this.deps.providerRounds?.tick(now, lastFires);
+      await this.deps.jobs?.history?.tick(now, lastFires);
+      await this.deps.rpo.evaluate(await this.deps.schedules.listSlaOfferings(), now);
+      this.deps.ticked(now);
     } finally {
       this.running = false;
     }
@@ -147,7 +154,7 @@ export class Scheduler {
     /** Fire arithmetic of this tick, per expression and starting point: schedules alike share it. */
     const arithmetic = new Map<string, { due: DueFire | null; next: number | null }>();
     for (;;) {
-      const batch = (await this.schedules.dueSchedules(now, BATCH + tried.size)).filter(
+      const batch = (await this.deps.schedules.dueSchedules(now, BATCH + tried.size)).filter(
         (d) => !tried.has(`${d.kind}:${d.id}`),
       );
       if (batch.length === 0) return;
@@ -155,9 +162,9 @@ export class Scheduler {
       await setImmediate();
       const ids = (kind: ScheduleKind) => batch.filter((d) => d.kind === kind).map((d) => d.id);
       const [users, offerings, jobSchedules] = await Promise.all([
-        this.schedules.userSchedulesByIds(ids('user')),
-        this.schedules.offeringsByIds(ids('sla')),
-        this.jobs ? this.schedules.jobSchedulesByIds(ids('job')) : [],
+        this.deps.schedules.userSchedulesByIds(ids('user')),
+        this.deps.schedules.offeringsByIds(ids('sla')),
+        this.deps.jobs ? this.deps.schedules.jobSchedulesByIds(ids('job')) : [],
       ]);
       const rows = new Map<string, Evaluated>();
       for (const s of users)
@@ -191,7 +198,7 @@ export class Scheduler {
           job: s,
         });
       await setImmediate();
-      const last = await this.schedules.lastFiresOf([...rows.values()].map((r) => r.key));
+      const last = await this.deps.schedules.lastFiresOf([...rows.values()].map((r) => r.key));
       await setImmediate();
       const moves: NextFireMove[] = [];
       const fires: Fire[] = [];
@@ -200,14 +207,14 @@ export class Scheduler {
         const row = rows.get(`${d.kind}:${d.id}`);
         // Gone since the batch was read (deleted, its SLA cleared): nothing to fire.
         if (!row) continue;
-        this.evaluated();
+        this.deps.evaluated?.();
         const fire = this.evaluate(d, row, last.get(row.key), now, arithmetic);
         if ('due' in fire) fires.push(fire);
         else moves.push(fire);
       }
       // Schedules with nothing due: their next fire times move, no claim needed.
       for (let i = 0; i < moves.length; i += this.firesPerTransaction) {
-        await this.schedules.moveNextFires(moves.slice(i, i + this.firesPerTransaction));
+        await this.deps.schedules.moveNextFires(moves.slice(i, i + this.firesPerTransaction));
         await setImmediate();
       }
       for (let i = 0; i < fires.length; i += this.firesPerTransaction) {
@@ -244,7 +251,7 @@ export class Scheduler {
         cal = cronCalendar(s.cron, s.timezone);
       } catch (err) {
         // A schedule stored before its expression was checked must not stop the others.
-        this.log.warn(
+        this.deps.log.warn(
           { err, schedule: s.key, cron: s.cron, timezone: s.timezone },
           'schedule cannot be evaluated; skipped',
         );
@@ -257,7 +264,7 @@ export class Scheduler {
     let next = times.next;
     if (s.job) {
       // An ended schedule, or a fire time after its end, does not run.
-      const ended = this.jobs!.service.ended(s.job);
+      const ended = this.deps.jobs!.service.ended(s.job);
       if (ended || (next !== null && s.job.endAt !== null && next > s.job.endAt)) next = null;
       if (due && (ended || (s.job.endAt !== null && due.fireAt > s.job.endAt))) return move(next);
     }
@@ -275,9 +282,9 @@ export class Scheduler {
     let contended = false;
     const run = () =>
       retryTransient(() =>
-        inRequestTransaction(this.root, async () => {
+        inRequestTransaction(this.deps.root, async () => {
           contended = false;
-          const won = await this.schedules.claimFires(
+          const won = await this.deps.schedules.claimFires(
             fires.map((f) => ({ scheduleKey: f.schedule.key, fireAt: f.due.fireAt, missed: f.due.missed })),
             now,
           );
@@ -289,7 +296,7 @@ export class Scheduler {
           if (mine.length === 0) return false;
           // Claimed before any task exists: whoever loses the claim does nothing (the winner
           // moves the next fire time).
-          await this.schedules.moveNextFires(mine.map((f) => f.move));
+          await this.deps.schedules.moveNextFires(mine.map((f) => f.move));
           await this.run(mine, now);
           return true;
         }),
@@ -298,14 +305,17 @@ export class Scheduler {
       try {
         await run();
       } catch (err) {
-        this.log.warn({ err, schedule: fires[0]!.schedule.key }, 'schedule could not be fired; tried again next tick');
+        this.deps.log.warn(
+          { err, schedule: fires[0]!.schedule.key },
+          'schedule could not be fired; tried again next tick',
+        );
       }
       return;
     }
     try {
       await run();
     } catch (err) {
-      this.log.debug({ err, fires: fires.length }, 'a batch of fires failed; firing them one at a time');
+      this.deps.log.debug({ err, fires: fires.length }, 'a batch of fires failed; firing them one at a time');
       contended = true;
     }
     if (!contended) return;
@@ -320,14 +330,14 @@ export class Scheduler {
     for (const f of fires) {
       const job = f.schedule.job;
       if (!job) continue;
-      const outcome = await this.jobs!.service.fire(job, f.due.fireAt);
+      const outcome = await this.deps.jobs!.service.fire(job, f.due.fireAt);
       afterCommit(() =>
-        this.log.info({ schedule: f.schedule.key, fireAt: f.due.fireAt, outcome }, 'job schedule fired'),
+        this.deps.log.info({ schedule: f.schedule.key, fireAt: f.due.fireAt, outcome }, 'job schedule fired'),
       );
     }
     const users = fires.filter((f) => f.schedule.user);
-    const instances = await this.catalog.instancesByIds(users.map((f) => f.schedule.user!.instanceId));
-    const offerings = await this.catalog.offeringsByIds(
+    const instances = await this.deps.catalog.instancesByIds(users.map((f) => f.schedule.user!.instanceId));
+    const offerings = await this.deps.catalog.offeringsByIds(
       [...instances.values()].flatMap((i) => (i.offeringId ? [i.offeringId] : [])),
     );
     const targets: { fire: Fire; kind: 'user' | 'sla'; targets: Target[] }[] = [];
@@ -339,15 +349,15 @@ export class Scheduler {
       } else if (f.schedule.offering) {
         const o = f.schedule.offering;
         // An instance whose provider runs (or may be about to run) the schedule is not Cairn's to fire.
-        const of = await this.catalog.instancesCairnFires(o.id);
+        const of = await this.deps.catalog.instancesCairnFires(o.id);
         targets.push({ fire: f, kind: 'sla', targets: of.map((instance) => ({ instance, offering: o })) });
       }
     }
     const every = targets.flatMap((t) =>
       t.targets.map((x) => ({ ...x, priority: t.kind === 'sla' ? SLA_PRIORITY : USER_SCHEDULE_PRIORITY })),
     );
-    const active = await this.tasks.activeBackupsOf(every.map((t) => t.instance.id));
-    const backups = await this.operations.scheduledBackups(
+    const active = await this.deps.tasks.activeBackupsOf(every.map((t) => t.instance.id));
+    const backups = await this.deps.operations.scheduledBackups(
       every.flatMap(({ instance, offering, priority }) => (offering ? [{ instance, offering, priority }] : [])),
     );
     const events: InstanceEvent[] = [];
@@ -388,10 +398,10 @@ export class Scheduler {
         made++;
       }
       afterCommit(() =>
-        this.log.info({ schedule: schedule.key, fireAt, missed: due.missed, tasks: made }, 'schedule fired'),
+        this.deps.log.info({ schedule: schedule.key, fireAt, missed: due.missed, tasks: made }, 'schedule fired'),
       );
     }
-    await this.events.forInstances(events, now);
+    await this.deps.events.forInstances(events, now);
     await backups.write();
   }
 }

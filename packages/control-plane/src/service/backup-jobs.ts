@@ -43,6 +43,7 @@ import type { TenantRepository } from '../store/tenant-repository.js';
 import { checkSchedule, nextAfter } from './cron.js';
 import type { JobRuns } from '../lifecycle/job-runs.js';
 import { assertValidSchedule } from './schedules.js';
+import type { Clock } from '../clock.js';
 
 export type Mode = 'FULL' | 'INCREMENT';
 export type FsFreeze = 'NONE' | 'AGENT' | 'SUSPEND';
@@ -78,6 +79,20 @@ const actorOf = (p: Principal): Actor => ({ tokenId: p.tokenId, role: p.role });
 const iso = (t: number) => new Date(t).toISOString();
 const seconds = (ms: number) => Math.round(ms / 1000);
 
+/** What the backup-job service is built from. */
+export interface BackupJobsDeps {
+  jobs: JobRepository;
+  runs: JobRuns;
+  catalog: CatalogRepository;
+  tenants: TenantRepository;
+  quotas: QuotaRepository;
+  tasks: TaskRepository;
+  schedules: ScheduleRepository;
+  /** What time it is: schedule fire times, ends, nextRunAt and every stored time count by it. */
+  clock: Clock;
+  wake: () => void;
+}
+
 /**
  * Backup jobs as the API sees them: policy (tenant, priority band, offerings that allow a
  * tenant's jobs), validation naming the field, and the view with sets, last run and progress.
@@ -85,21 +100,10 @@ const seconds = (ms: number) => Math.round(ms / 1000);
  * they commit.
  */
 export class BackupJobs {
-  constructor(
-    private readonly jobs: JobRepository,
-    private readonly runs: JobRuns,
-    private readonly catalog: CatalogRepository,
-    private readonly tenants: TenantRepository,
-    private readonly quotas: QuotaRepository,
-    private readonly tasks: TaskRepository,
-    private readonly schedules: ScheduleRepository,
-    /** The scheduler's clock: schedule fire times, ends and nextRunAt count by it. */
-    private readonly clock: () => number,
-    private readonly wake: () => void,
-  ) {}
+  constructor(private readonly deps: BackupJobsDeps) {}
 
   async visible(p: Principal, id: string): Promise<BackupJobRow> {
-    const job = await this.jobs.get(id);
+    const job = await this.deps.jobs.get(id);
     if (!job || !canSee(p, job.tenantId)) throw new NotFoundError('backup job', id);
     return job;
   }
@@ -109,15 +113,12 @@ export class BackupJobs {
     const priority = input.priority ?? defaultPriority(p);
     this.assertPriority(p, priority);
     await this.assertInstances(p, tenantId, input.instanceIds, priority);
-    const now = Date.now();
-    const clockNow = this.clock();
+    const now = this.deps.clock.now();
     const floorS = await this.scheduleFloor(input.instanceIds);
-    const schedules = (input.schedules ?? []).map((s, i) =>
-      this.scheduleRow(s, '', clockNow, floorS, `schedules.${i}.`),
-    );
-    await this.quotas.assertWithin(tenantId, 'membersPerJob', 0, input.instanceIds.length);
-    await this.quotas.assertWithin(tenantId, 'schedulesPerJob', 0, schedules.length);
-    await this.quotas.reserve(tenantId, 'jobs', 1);
+    const schedules = (input.schedules ?? []).map((s, i) => this.scheduleRow(s, '', now, floorS, `schedules.${i}.`));
+    await this.deps.quotas.assertWithin(tenantId, 'membersPerJob', 0, input.instanceIds.length);
+    await this.deps.quotas.assertWithin(tenantId, 'schedulesPerJob', 0, schedules.length);
+    await this.deps.quotas.reserve(tenantId, 'jobs', 1);
     const job: BackupJobRow = {
       id: newId('job', now),
       tenantId,
@@ -135,7 +136,7 @@ export class BackupJobs {
       createdAt: now,
       updatedAt: now,
     };
-    await this.runs.create(
+    await this.deps.runs.create(
       job,
       schedules.map((s) => ({ ...s, jobId: job.id })),
       actorOf(p),
@@ -149,7 +150,7 @@ export class BackupJobs {
     if (input.tenantId !== undefined && !isSpAdmin(p))
       throw new ForbiddenError("only the service provider may change a backup job's tenant");
     const tenantId = input.tenantId ?? job.tenantId;
-    if (input.tenantId !== undefined && !(await this.tenants.get(tenantId)))
+    if (input.tenantId !== undefined && !(await this.deps.tenants.get(tenantId)))
       throw new InputError(`tenant ${tenantId} does not exist`, [{ path: 'tenantId', message: 'unknown tenant' }]);
     if (input.priority !== undefined) this.assertPriority(p, input.priority);
     // A tenant never keeps a priority above its band, whoever set it.
@@ -165,10 +166,10 @@ export class BackupJobs {
     }
     if (input.instanceIds !== undefined) {
       const members = instanceIdsOf(job).length;
-      await this.quotas.assertWithin(tenantId, 'membersPerJob', members, input.instanceIds.length - members);
+      await this.deps.quotas.assertWithin(tenantId, 'membersPerJob', members, input.instanceIds.length - members);
       await this.assertSchedulesFit(job.id, input.instanceIds);
     }
-    if (tenantId !== job.tenantId) await this.quotas.reserve(tenantId, 'jobs', 1);
+    if (tenantId !== job.tenantId) await this.deps.quotas.reserve(tenantId, 'jobs', 1);
     const patch: JobPatch = {
       ...(input.name !== undefined ? { name: input.name } : {}),
       ...(input.tenantId !== undefined ? { tenantId: input.tenantId } : {}),
@@ -182,24 +183,24 @@ export class BackupJobs {
     };
     if (Object.keys(patch).length === 0) return job;
     if (priority !== (input.priority ?? job.priority)) patch.priority = priority;
-    return this.runs.change(id, patch, actorOf(p), 'job.changed', Date.now());
+    return this.deps.runs.change(id, patch, actorOf(p), 'job.changed', this.deps.clock.now());
   }
 
   async setLocked(p: Principal, id: string, locked: boolean): Promise<BackupJobRow> {
     const job = await this.visible(p, id);
     if ((job.locked === 1) === locked) return job;
-    return this.runs.change(
+    return this.deps.runs.change(
       id,
       { locked: locked ? 1 : 0 },
       actorOf(p),
       locked ? 'job.locked' : 'job.unlocked',
-      Date.now(),
+      this.deps.clock.now(),
     );
   }
 
   async delete(p: Principal, id: string): Promise<void> {
     await this.visible(p, id);
-    await this.runs.remove(id, actorOf(p), Date.now());
+    await this.deps.runs.remove(id, actorOf(p), this.deps.clock.now());
   }
 
   /** A one-shot run of every instance of the job (202). */
@@ -214,7 +215,7 @@ export class BackupJobs {
     if (job.locked === 1) throw lockedError(id);
     if (job.activeRunId) throw runningError(id, job.activeRunId);
     if (!job.lastRunId) throw new ConflictError(`backup job ${id} has not run yet`, 'nothing_to_retry');
-    const members = await this.jobs.membersOf([job.lastRunId]);
+    const members = await this.deps.jobs.membersOf([job.lastRunId]);
     const failed = new Set(retryTargets(members.map(asRunMember)));
     const targets = instanceIdsOf(job).filter((i) => failed.has(i));
     if (targets.length === 0)
@@ -227,16 +228,16 @@ export class BackupJobs {
     const job = await this.visible(p, id);
     if (job.locked === 1) throw lockedError(id);
     if (!job.activeRunId) throw new ConflictError(`backup job ${id} has no run going`, 'job_not_running');
-    for (const taskId of await this.runs.cancelRun(job, actorOf(p), Date.now())) {
+    for (const taskId of await this.deps.runs.cancelRun(job, actorOf(p), this.deps.clock.now())) {
       try {
-        await this.tasks.requestCancel(taskId);
+        await this.deps.tasks.requestCancel(taskId);
       } catch (err) {
         // Ended meanwhile: its end already moved the member on.
         if (!(err instanceof ConflictError)) throw err;
       }
     }
-    this.wake();
-    return (await this.jobs.get(id))!;
+    this.deps.wake();
+    return (await this.deps.jobs.get(id))!;
   }
 
   /**
@@ -244,27 +245,27 @@ export class BackupJobs {
    * unless the job is locked or a run goes, which skips the fire with a `job.skipped` event.
    */
   async fire(s: BackupJobScheduleRow, fireAt: number): Promise<'started' | 'skipped'> {
-    const job = await this.jobs.get(s.jobId);
+    const job = await this.deps.jobs.get(s.jobId);
     if (!job) return 'skipped';
     const actor = { scheduleId: s.id };
-    const outcome = await this.runs.startRun(
+    const outcome = await this.deps.runs.startRun(
       job.id,
       { trigger: 'schedule', scheduleId: s.id, instanceIds: instanceIdsOf(job) },
       actor,
-      Date.now(),
+      this.deps.clock.now(),
     );
     if ('run' in outcome) {
-      this.wake();
+      this.deps.wake();
       return 'started';
     }
     const reason =
       outcome.refused === 'job_locked' ? 'the job is locked' : `run ${job.activeRunId ?? '?'} is still going`;
-    await this.runs.record(
+    await this.deps.runs.record(
       job,
       'job.skipped',
       `backup job ${job.name}: scheduled run for ${iso(fireAt)} skipped: ${reason}`,
       actor,
-      Date.now(),
+      this.deps.clock.now(),
       { scheduleId: s.id, fireAt: iso(fireAt), reason: outcome.refused },
     );
     return 'skipped';
@@ -273,9 +274,11 @@ export class BackupJobs {
   async addSchedule(p: Principal, id: string, input: ScheduleInput): Promise<BackupJobScheduleRow> {
     const job = await this.visible(p, id);
     if (job.locked === 1) throw lockedError(id);
-    const row = { ...this.scheduleRow(input, job.id, this.clock(), await this.scheduleFloor(instanceIdsOf(job))) };
-    await this.quotas.reserve(job.tenantId, 'schedulesPerJob', 1, job.id);
-    await this.runs.addSchedule(job, row, actorOf(p));
+    const row = {
+      ...this.scheduleRow(input, job.id, this.deps.clock.now(), await this.scheduleFloor(instanceIdsOf(job))),
+    };
+    await this.deps.quotas.reserve(job.tenantId, 'schedulesPerJob', 1, job.id);
+    await this.deps.runs.addSchedule(job, row, actorOf(p));
     await this.keepInBand(p, job);
     return row;
   }
@@ -288,7 +291,7 @@ export class BackupJobs {
   ): Promise<BackupJobScheduleRow> {
     const job = await this.visible(p, id);
     if (job.locked === 1) throw lockedError(id);
-    const current = (await this.jobs.schedulesOf(job.id)).find((s) => s.id === sid);
+    const current = (await this.deps.jobs.schedulesOf(job.id)).find((s) => s.id === sid);
     if (!current) throw new NotFoundError('schedule', sid);
     const merged = this.scheduleRow(
       {
@@ -297,15 +300,15 @@ export class BackupJobs {
         end: input.end !== undefined ? input.end : endOf(current),
       },
       job.id,
-      this.clock(),
+      this.deps.clock.now(),
       await this.scheduleFloor(instanceIdsOf(job)),
     );
-    const row = await this.runs.changeSchedule(
+    const row = await this.deps.runs.changeSchedule(
       job,
       sid,
       { cron: merged.cron, timezone: merged.timezone, endAfterRuns: merged.endAfterRuns, endAt: merged.endAt },
       actorOf(p),
-      this.clock(),
+      this.deps.clock.now(),
     );
     if (!row) throw new NotFoundError('schedule', sid);
     await this.keepInBand(p, job);
@@ -315,7 +318,8 @@ export class BackupJobs {
   async deleteSchedule(p: Principal, id: string, sid: string): Promise<void> {
     const job = await this.visible(p, id);
     if (job.locked === 1) throw lockedError(id);
-    if (!(await this.runs.removeSchedule(job, sid, actorOf(p), this.clock()))) throw new NotFoundError('schedule', sid);
+    if (!(await this.deps.runs.removeSchedule(job, sid, actorOf(p), this.deps.clock.now())))
+      throw new NotFoundError('schedule', sid);
     await this.keepInBand(p, job);
   }
 
@@ -325,22 +329,23 @@ export class BackupJobs {
    */
   private async keepInBand(p: Principal, job: BackupJobRow): Promise<void> {
     const priority = priorityAfterChange(job.priority, isSpAdmin(p));
-    if (priority !== job.priority) await this.runs.change(job.id, { priority }, actorOf(p), 'job.changed', Date.now());
+    if (priority !== job.priority)
+      await this.deps.runs.change(job.id, { priority }, actorOf(p), 'job.changed', this.deps.clock.now());
   }
 
   // --- views ---
 
   async view(job: BackupJobRow) {
     const ids = instanceIdsOf(job);
-    const latest = await this.jobs.latestSets(job.id);
+    const latest = await this.deps.jobs.latestSets(job.id);
     const sets = setsOf(
       ids.map((instanceId, position) => ({ instanceId, position, set: latest.get(instanceId) ?? 'OUTDATED' })),
     );
-    const run = job.lastRunId ? await this.jobs.getRun(job.lastRunId) : undefined;
-    const now = Date.now();
+    const run = job.lastRunId ? await this.deps.jobs.getRun(job.lastRunId) : undefined;
+    const now = this.deps.clock.now();
     let progress = null;
     if (run) {
-      const members = await this.jobs.membersOf([run.id]);
+      const members = await this.deps.jobs.membersOf([run.id]);
       const p = runProgress(
         members.map((m) => ({
           set: m.set as JobSet,
@@ -365,7 +370,7 @@ export class BackupJobs {
       priority: job.priority,
       execution: job.execution as 'SEQUENTIAL' | 'PARALLEL',
       locked: job.locked === 1,
-      schedules: await Promise.all((await this.jobs.schedulesOf(job.id)).map((s) => this.scheduleView(s))),
+      schedules: await Promise.all((await this.deps.jobs.schedulesOf(job.id)).map((s) => this.scheduleView(s))),
       sets,
       lastRun: run
         ? {
@@ -380,8 +385,8 @@ export class BackupJobs {
   }
 
   async scheduleView(s: BackupJobScheduleRow) {
-    const now = this.clock();
-    const since = fireSince(await this.schedules.lastFireOf(jobScheduleKey(s.id)), s.updatedAt);
+    const now = this.deps.clock.now();
+    const since = fireSince(await this.deps.schedules.lastFireOf(jobScheduleKey(s.id)), s.updatedAt);
     const next = nextFireWithin(s, nextAfter(s.cron, s.timezone)(Math.max(since, now)), now);
     return {
       id: s.id,
@@ -396,16 +401,18 @@ export class BackupJobs {
   /** A page of the job's runs, each with its member counts by set and its first members. */
   async runsPage(p: Principal, id: string, page: PageRequest) {
     const job = await this.visible(p, id);
-    const runs = await this.jobs.runs(job.id, page);
+    const runs = await this.deps.jobs.runs(job.id, page);
+    const now = this.deps.clock.now();
     const ids = runs.items.map((r) => r.id);
-    const counts = await this.jobs.memberCounts(ids);
-    const members = await this.jobs.membersOf(ids, RUN_MEMBERS_SHOWN);
+    const counts = await this.deps.jobs.memberCounts(ids);
+    const members = await this.deps.jobs.membersOf(ids, RUN_MEMBERS_SHOWN);
     return {
       items: runs.items.map((r) =>
         runView(
           r,
           counts.get(r.id),
           members.filter((m) => m.runId === r.id),
+          now,
         ),
       ),
       nextCursor: runs.nextCursor,
@@ -415,15 +422,15 @@ export class BackupJobs {
   /** A page of one run's members, in the job's order (404 for a run not of this job). */
   async runMembersPage(p: Principal, id: string, runId: string, page: PageRequest) {
     const job = await this.visible(p, id);
-    const run = await this.jobs.getRun(runId);
+    const run = await this.deps.jobs.getRun(runId);
     if (!run || run.jobId !== job.id) throw new NotFoundError('backup job run', runId);
-    const members = await this.jobs.memberPage(run.id, page);
+    const members = await this.deps.jobs.memberPage(run.id, page);
     return { items: members.items.map(memberView), nextCursor: members.nextCursor };
   }
 
   /** Whether a job schedule is still live (the scheduler skips ended ones). */
   ended(s: BackupJobScheduleRow): boolean {
-    return scheduleEnded(s, this.clock());
+    return scheduleEnded(s, this.deps.clock.now());
   }
 
   // --- rules ---
@@ -435,15 +442,20 @@ export class BackupJobs {
     instanceIds: string[],
     actor: Actor,
   ): Promise<BackupJobRow> {
-    const outcome = await this.runs.startRun(job.id, { trigger, scheduleId, instanceIds }, actor, Date.now());
+    const outcome = await this.deps.runs.startRun(
+      job.id,
+      { trigger, scheduleId, instanceIds },
+      actor,
+      this.deps.clock.now(),
+    );
     if (!('run' in outcome)) {
       if (outcome.refused === 'job_locked') throw lockedError(job.id);
       if (outcome.refused === 'job_gone') throw new NotFoundError('backup job', job.id);
-      throw runningError(job.id, (await this.jobs.get(job.id))?.activeRunId ?? null);
+      throw runningError(job.id, (await this.deps.jobs.get(job.id))?.activeRunId ?? null);
     }
     // Maintenance, or the offerings' policy, refused every instance: the run (all in ERROR) is
     // recorded, the answer is 503 (all maintenance) or 403 not_allowed.
-    const members = await this.jobs.membersOf([outcome.run.id]);
+    const members = await this.deps.jobs.membersOf([outcome.run.id]);
     const refused = members.filter((m) => m.errorCode === MAINTENANCE_CODE);
     const notAllowed = members.filter((m) => m.errorCode === MEMBER_ERRORS.NOT_ALLOWED);
     const runId = outcome.run.id;
@@ -454,8 +466,8 @@ export class BackupJobs {
         `no instance of backup job ${job.id} may be backed up now: ${notAllowed.map((m) => m.errorMessage).join('; ')}`,
         { runId },
       );
-    this.wake();
-    return (await this.jobs.get(job.id))!;
+    this.deps.wake();
+    return (await this.deps.jobs.get(job.id))!;
   }
 
   private async owningTenant(p: Principal, requested: string | undefined): Promise<string> {
@@ -464,7 +476,7 @@ export class BackupJobs {
         { path: 'tenantId', message: 'not allowed' },
       ]);
     const tenantId = requested ?? p.tenantId;
-    if (!(await this.tenants.get(tenantId)))
+    if (!(await this.deps.tenants.get(tenantId)))
       throw new InputError(`tenant ${tenantId} does not exist`, [{ path: 'tenantId', message: 'unknown tenant' }]);
     return tenantId;
   }
@@ -491,12 +503,12 @@ export class BackupJobs {
     const forbidden: string[] = [];
     for (const [i, id] of ids.entries()) {
       const path = `instanceIds.${i}`;
-      const instance = await this.catalog.getInstance(id);
+      const instance = await this.deps.catalog.getInstance(id);
       if (!instance || instance.tenantId !== tenantId) {
         problems.push({ path, message: `unknown instance of tenant ${tenantId}` });
         continue;
       }
-      const offering = instance.offeringId ? await this.catalog.getOffering(instance.offeringId) : undefined;
+      const offering = instance.offeringId ? await this.deps.catalog.getOffering(instance.offeringId) : undefined;
       if (!offering) {
         problems.push({ path, message: `instance ${id} has no backup offering` });
         continue;
@@ -521,8 +533,8 @@ export class BackupJobs {
   private async scheduleFloor(instanceIds: string[]): Promise<number> {
     const floors: number[] = [];
     for (const id of instanceIds) {
-      const instance = await this.catalog.getInstance(id);
-      const offering = instance?.offeringId ? await this.catalog.getOffering(instance.offeringId) : undefined;
+      const instance = await this.deps.catalog.getInstance(id);
+      const offering = instance?.offeringId ? await this.deps.catalog.getOffering(instance.offeringId) : undefined;
       if (offering) floors.push(offering.minUserScheduleIntervalS);
     }
     return jobScheduleFloor(floors);
@@ -534,8 +546,8 @@ export class BackupJobs {
    */
   private async assertSchedulesFit(jobId: string, instanceIds: string[]): Promise<void> {
     const floorS = await this.scheduleFloor(instanceIds);
-    for (const s of await this.jobs.schedulesOf(jobId)) {
-      const { problems, tooFrequent } = checkSchedule(s.cron, s.timezone, this.clock(), { floorS });
+    for (const s of await this.deps.jobs.schedulesOf(jobId)) {
+      const { problems, tooFrequent } = checkSchedule(s.cron, s.timezone, this.deps.clock.now(), { floorS });
       if (tooFrequent) {
         const message = `schedule ${s.id} (${s.cron}) ${problems[0]!.message}`;
         throw new InputError(`instanceIds: ${message}`, [{ path: 'instanceIds', message }], 'schedule_too_frequent');
@@ -581,14 +593,14 @@ function asRunMember(m: MemberWithTask): RunMember {
   return { instanceId: m.instanceId, position: m.position, set: m.set as JobSet };
 }
 
-function runView(r: BackupJobRunRow, counts: Record<JobSet, number> | undefined, first: MemberWithTask[]) {
+function runView(r: BackupJobRunRow, counts: Record<JobSet, number> | undefined, first: MemberWithTask[], now: number) {
   const c = counts ?? { OUTDATED: 0, ONGOING: 0, UPDATED: 0, ERROR: 0 };
   return {
     id: r.id,
     trigger: r.trigger as RunTrigger,
     startedAt: iso(r.startedAt),
     endedAt: r.endedAt === null ? null : iso(r.endedAt),
-    durationSeconds: seconds((r.endedAt ?? Date.now()) - r.startedAt),
+    durationSeconds: seconds((r.endedAt ?? now) - r.startedAt),
     state: r.state,
     memberCounts: {
       total: c.OUTDATED + c.ONGOING + c.UPDATED + c.ERROR,

@@ -5,6 +5,7 @@ import { StreamQuota, type StreamLimits } from '../domain/hold-quota.js';
 import { isTerminal, TASK_STATES, type TaskState } from '../domain/task.js';
 import type { EventRow } from '../store/schema.js';
 import type { EventFilter, EventRepository, LiveProgress } from '../store/event-repository.js';
+import { elapsedMs } from '../clock.js';
 
 type Event = Selectable<EventRow>;
 
@@ -294,7 +295,7 @@ export class EventFeed {
     const reports = await this.log.progressAfter(this.progressHead, batch);
     if (reports.length > 0) this.progressHead = reports[reports.length - 1]!.id;
     for (const r of reports) this.pendingProgress.set(r.taskId, r);
-    const now = Date.now();
+    const now = elapsedMs();
     const due = [...this.pendingProgress.values()].filter(
       (r) => now - (this.progressSentAt.get(r.taskId) ?? -Infinity) >= PROGRESS_EVERY_MS,
     );

@@ -10,6 +10,7 @@ import type { TenantRepository } from '../store/tenant-repository.js';
 import type { LocatorClaims } from './locator-claims.js';
 import type { Operations } from './operations.js';
 import type { Schedules } from './schedules.js';
+import type { Clock } from '../clock.js';
 
 export interface NewInstance {
   name: string;
@@ -20,23 +21,26 @@ export interface NewInstance {
   tenantId?: string | undefined;
 }
 
+/** What the instance service is built from. */
+export interface InstancesDeps {
+  tenants: TenantRepository;
+  catalog: CatalogRepository;
+  agents: AgentRepository;
+  quotas: QuotaRepository;
+  tasks: TaskRepository;
+  claims: LocatorClaims;
+  operations: Operations;
+  schedules: Schedules;
+  /** What time it is: when an SLA assigned through the API starts counting. */
+  clock: Clock;
+}
+
 /**
  * Instances as the API changes them: who may create one where (tenant, zone, agent, locator claim,
  * quota), assigning an offering (granted, same zone, one at a time) and deleting one.
  */
 export class Instances {
-  constructor(
-    private readonly tenants: TenantRepository,
-    private readonly catalog: CatalogRepository,
-    private readonly agents: AgentRepository,
-    private readonly quotas: QuotaRepository,
-    private readonly tasks: TaskRepository,
-    private readonly claims: LocatorClaims,
-    private readonly operations: Operations,
-    private readonly schedules: Schedules,
-    /** The scheduler's clock: when an SLA assigned through the API starts counting. */
-    private readonly scheduleClock: () => number,
-  ) {}
+  constructor(private readonly deps: InstancesDeps) {}
 
   async create(p: Principal, input: NewInstance): Promise<InstanceRow> {
     if (input.tenantId !== undefined && !isSpAdmin(p) && input.tenantId !== p.tenantId) {
@@ -45,15 +49,15 @@ export class Instances {
       ]);
     }
     const tenantId = input.tenantId ?? p.tenantId;
-    if (!(await this.tenants.get(tenantId))) {
+    if (!(await this.deps.tenants.get(tenantId))) {
       throw new InputError(`tenant ${tenantId} does not exist`, [{ path: 'tenantId', message: 'unknown tenant' }]);
     }
     // A tenant works only in the zones it is offered: another zone, its agents and its
     // maintenance stay hidden from it.
-    if (!isSpAdmin(p) && !(await this.catalog.zoneOffered(tenantId, input.zone)))
+    if (!isSpAdmin(p) && !(await this.deps.catalog.zoneOffered(tenantId, input.zone)))
       throw new ZoneNotOfferedError(input.zone);
     if (input.agentId) {
-      const agent = await this.agents.get(input.agentId);
+      const agent = await this.deps.agents.get(input.agentId);
       if (!agent)
         throw new InputError(`agent ${input.agentId} does not exist`, [{ path: 'agentId', message: 'unknown agent' }]);
       if (agent.zone !== input.zone) {
@@ -64,9 +68,9 @@ export class Instances {
     }
     // A locator is a claim on the SP's infrastructure: a tenant's is judged, an sp-admin's stands.
     const locatorClaim = isSpAdmin(p) ? 'sp' : 'tenant';
-    if (locatorClaim === 'tenant') await this.claims.checkNew(input.zone, tenantId, input.locator);
-    await this.quotas.reserve(tenantId, 'instances', 1);
-    return this.catalog.createInstance({
+    if (locatorClaim === 'tenant') await this.deps.claims.checkNew(input.zone, tenantId, input.locator);
+    await this.deps.quotas.reserve(tenantId, 'instances', 1);
+    return this.deps.catalog.createInstance({
       tenantId,
       name: input.name,
       zone: input.zone,
@@ -78,14 +82,14 @@ export class Instances {
 
   /** A tenant's own instances; every tenant's for an sp-admin. */
   list(p: Principal, page: PageRequest): Promise<Page<InstanceRow>> {
-    return this.catalog.listInstances(page, tenantScope(p));
+    return this.deps.catalog.listInstances(page, tenantScope(p));
   }
 
   /** Deletes an instance the caller sees; its schedules go with it (a provider's: the task that removes it). */
   async delete(p: Principal, instanceId: string): Promise<TaskRow | undefined> {
-    const instance = await this.operations.visibleInstance(p, instanceId);
-    const task = await this.operations.deleteInstance(instance);
-    await this.schedules.forget(instance.id);
+    const instance = await this.deps.operations.visibleInstance(p, instanceId);
+    const task = await this.deps.operations.deleteInstance(instance);
+    await this.deps.schedules.forget(instance.id);
     return task;
   }
 
@@ -99,9 +103,9 @@ export class Instances {
     instanceId: string,
     offeringId: string,
   ): Promise<{ instance: InstanceRow; task?: TaskRow | undefined }> {
-    const instance = await this.operations.visibleInstance(p, instanceId);
-    const offering = await this.catalog.getOffering(offeringId);
-    if (!offering || !(await this.catalog.isGranted(offering.id, instance.tenantId))) {
+    const instance = await this.deps.operations.visibleInstance(p, instanceId);
+    const offering = await this.deps.catalog.getOffering(offeringId);
+    if (!offering || !(await this.deps.catalog.isGranted(offering.id, instance.tenantId))) {
       throw new InputError(`offering ${offeringId} does not exist or is not granted to the instance's tenant`, [
         { path: 'offeringId', message: 'unknown or not granted' },
       ]);
@@ -120,7 +124,7 @@ export class Instances {
     const pending = instance.offeringId === offering.id && instance.scheduleState === 'configuring';
     if (instance.offeringId === offering.id && !pending) return { instance };
     // Assigned already and still waiting for the provider: the same answer again, no second task.
-    if (pending) return { instance, task: await this.tasks.get(instance.scheduleTaskId ?? '') };
-    return this.operations.assignOffering(instance, offering, this.scheduleClock());
+    if (pending) return { instance, task: await this.deps.tasks.get(instance.scheduleTaskId ?? '') };
+    return this.deps.operations.assignOffering(instance, offering, this.deps.clock.now());
   }
 }

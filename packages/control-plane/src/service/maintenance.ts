@@ -12,6 +12,7 @@ import type { AgentRepository } from '../store/agent-repository.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import type { MaintenanceRepository } from '../store/maintenance-repository.js';
 import type { MaintenanceScopeRow } from '../store/schema.js';
+import { elapsedMs, type Clock } from '../clock.js';
 
 /** A scope's state as the API answers it. */
 export interface MaintenanceState {
@@ -32,22 +33,27 @@ export interface MaintenanceOptions {
   pollMs: number;
 }
 
+/** What the maintenance service is built from. */
+export interface MaintenanceWindowsDeps {
+  repo: MaintenanceRepository;
+  agents: AgentRepository;
+  catalog: CatalogRepository;
+  opts: MaintenanceOptions;
+  /** The waiting room this process shares between every kind of wait, counted per tenant. */
+  waiters: WaiterQuota;
+  /** Told after a change commits: agents connected here get their drain, queued work moves. */
+  changed: () => void;
+  /** What time it is (the one clock server.ts makes). */
+  clock: Clock;
+}
+
 /**
  * Maintenance windows as the API sees them: who may see and change which scope, the message rule,
  * the state with readiness, and waiting for readiness (polling the store, holding no transaction
  * or connection between looks, so it works the same with several replicas).
  */
 export class MaintenanceWindows {
-  constructor(
-    private readonly repo: MaintenanceRepository,
-    private readonly agents: AgentRepository,
-    private readonly catalog: CatalogRepository,
-    private readonly opts: MaintenanceOptions,
-    /** The waiting room this process shares between every kind of wait, counted per tenant. */
-    private readonly waiters: WaiterQuota,
-    /** Told after a change commits: agents connected here get their drain, queued work moves. */
-    private readonly changed: () => void,
-  ) {}
+  constructor(private readonly deps: MaintenanceWindowsDeps) {}
 
   /** Turns a scope on or off (sp-admin; the caller checked the role). */
   async set(p: Principal, scope: MaintenanceScope, body: { enabled: boolean; message?: string | undefined }) {
@@ -55,13 +61,13 @@ export class MaintenanceWindows {
     const message = maintenanceMessage(body.message);
     if (!message.ok)
       throw new InputError(`message ${message.problem}`, [{ path: 'message', message: message.problem }]);
-    const { changed } = await this.repo.set(
+    const { changed } = await this.deps.repo.set(
       scope,
       { enabled: body.enabled, message: message.message },
       { tokenId: p.tokenId, role: p.role },
-      Date.now(),
+      this.deps.clock.now(),
     );
-    if (changed) this.changed();
+    if (changed) this.deps.changed();
     return this.state(scope);
   }
 
@@ -83,13 +89,13 @@ export class MaintenanceWindows {
    */
   async waitReady(p: Principal, scope: MaintenanceScope, timeoutS: number): Promise<MaintenanceState> {
     await this.assertVisible(p, scope);
-    const slot = waitingPlace(this.waiters, p);
+    const slot = waitingPlace(this.deps.waiters, p);
     try {
-      const deadline = Date.now() + timeoutS * 1000;
+      const deadline = elapsedMs() + timeoutS * 1000;
       for (;;) {
         const state = await this.state(scope);
-        if (state.ready || !state.enabled || Date.now() >= deadline) return state;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(this.opts.pollMs, deadline - Date.now())));
+        if (state.ready || !state.enabled || elapsedMs() >= deadline) return state;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(this.deps.opts.pollMs, deadline - elapsedMs())));
       }
     } finally {
       slot.release();
@@ -100,7 +106,7 @@ export class MaintenanceWindows {
   async ofAgents(
     agents: { id: string; draining: boolean; drainMessage: string | null }[],
   ): Promise<Map<string, { enabled: boolean; message: string; source: MaintenanceSource }>> {
-    const rows = await this.repo.agentScopes(agents.map((a) => a.id));
+    const rows = await this.deps.repo.agentScopes(agents.map((a) => a.id));
     return new Map(
       agents.map((a) => [
         a.id,
@@ -110,11 +116,11 @@ export class MaintenanceWindows {
   }
 
   private async state(scope: MaintenanceScope): Promise<MaintenanceState> {
-    const row = await this.repo.get(scope);
-    const running = await this.repo.running(scope);
+    const row = await this.deps.repo.get(scope);
+    const running = await this.deps.repo.running(scope);
     let own = agentMaintenance(apiPart(row), { draining: false, message: null });
     if (scope.kind === 'agent') {
-      const agent = await this.agents.get(scope.agentId);
+      const agent = await this.deps.agents.get(scope.agentId);
       own = agentMaintenance(apiPart(row), {
         draining: agent?.draining ?? false,
         message: agent?.drainMessage ?? null,
@@ -134,14 +140,14 @@ export class MaintenanceWindows {
   }
 
   private async assertExists(scope: MaintenanceScope): Promise<void> {
-    if (scope.kind === 'agent' && !(await this.agents.get(scope.agentId)))
+    if (scope.kind === 'agent' && !(await this.deps.agents.get(scope.agentId)))
       throw new NotFoundError('agent', scope.agentId);
   }
 
   private async assertVisible(p: Principal, scope: MaintenanceScope): Promise<void> {
     await this.assertExists(scope);
     if (scope.kind !== 'zone' || isSpAdmin(p)) return;
-    if (!(await this.catalog.zoneOffered(p.tenantId, scope.zone))) throw new NotFoundError('zone', scope.zone);
+    if (!(await this.deps.catalog.zoneOffered(p.tenantId, scope.zone))) throw new NotFoundError('zone', scope.zone);
   }
 }
 

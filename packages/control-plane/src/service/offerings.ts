@@ -6,6 +6,7 @@ import type { OfferingRow } from '../store/schema.js';
 import type { TenantRepository } from '../store/tenant-repository.js';
 import type { Operations } from './operations.js';
 import { assertValidSchedule } from './schedules.js';
+import type { Clock } from '../clock.js';
 
 export interface NewOffering {
   name: string;
@@ -30,8 +31,8 @@ export class Offerings {
     private readonly tenants: TenantRepository,
     private readonly catalog: CatalogRepository,
     private readonly operations: Operations,
-    /** The scheduler's clock: when an SLA set through the API starts counting. */
-    private readonly scheduleClock: () => number,
+    /** What time it is: when an SLA set through the API starts counting. */
+    private readonly clock: Clock,
   ) {}
 
   /** Creates an offering on a provider connection of its zone; the creator's tenant is granted it. */
@@ -61,7 +62,7 @@ export class Offerings {
         ? { minUserScheduleIntervalS: input.minUserScheduleIntervalS }
         : {}),
       sla: input.sla ?? null,
-      slaSetAt: this.scheduleClock(),
+      slaSetAt: this.clock.now(),
     });
   }
 
@@ -82,7 +83,7 @@ export class Offerings {
   async update(id: string, patch: OfferingChange): Promise<OfferingRow> {
     const row = await this.get(id);
     if (patch.sla) this.checkSla(patch.sla);
-    const changed = (await this.catalog.updateOffering(row.id, patch, this.scheduleClock()))!;
+    const changed = (await this.catalog.updateOffering(row.id, patch, this.clock.now()))!;
     // Queued, not awaited: each instance's configure-schedule or deconfigure-schedule task ends on its own.
     await this.operations.slaChanged(row, changed);
     return changed;
@@ -113,6 +114,6 @@ export class Offerings {
   }
 
   private checkSla(sla: Sla): void {
-    assertValidSchedule(sla.cron, sla.timezone ?? 'UTC', this.scheduleClock(), { prefix: 'sla.' });
+    assertValidSchedule(sla.cron, sla.timezone ?? 'UTC', this.clock.now(), { prefix: 'sla.' });
   }
 }

@@ -29,51 +29,57 @@ import type { RetentionRepository } from '../store/retention-repository.js';
 import type { StoredDrift, SyncRepository } from '../store/sync-repository.js';
 import type { TaskRepository } from '../store/task-repository.js';
 import { backupTask, instanceTask, providerTask, type NewTask } from '../domain/task-factory.js';
+import { elapsedMs, type Clock } from '../clock.js';
 
 /** The plugin capability that makes an in-place restore ask for the instance's power state first. */
 export const RESTORE_REQUIRES_STOPPED = 'restore-requires-stopped';
 
 const POLL_MS = 100;
 
+/** What the operations are built from. */
+export interface OperationsDeps {
+  catalog: CatalogRepository;
+  tasks: TaskRepository;
+  backups: BackupRepository;
+  retention: RetentionRepository;
+  syncs: SyncRepository;
+  agents: AgentRepository;
+  providerSchedules: ProviderScheduleRepository;
+  maintenance: MaintenanceRepository;
+  quotas: QuotaRepository;
+  wake: () => void;
+  /** The waiting room this process shares between every kind of wait, counted per tenant. */
+  waiters: WaiterQuota;
+  /** What time it is (the one clock server.ts makes). */
+  clock: Clock;
+}
+
 /**
  * Operations that start work: each checks policy, builds the plugin's parameters and enqueues
  * one task. The dispatcher does the rest.
  */
 export class Operations {
-  constructor(
-    private readonly catalog: CatalogRepository,
-    private readonly tasks: TaskRepository,
-    private readonly backups: BackupRepository,
-    private readonly retention: RetentionRepository,
-    private readonly syncs: SyncRepository,
-    private readonly agents: AgentRepository,
-    private readonly providerSchedules: ProviderScheduleRepository,
-    private readonly maintenance: MaintenanceRepository,
-    private readonly quotas: QuotaRepository,
-    private readonly wake: () => void,
-    /** The waiting room this process shares between every kind of wait, counted per tenant. */
-    private readonly waiters: WaiterQuota,
-  ) {
-    this.claims = new LocatorClaims(catalog);
+  constructor(private readonly deps: OperationsDeps) {
+    this.claims = new LocatorClaims(deps.catalog);
   }
 
   /** Who may claim what on the SP's infrastructure: judged before any task that uses a locator. */
   private readonly claims: LocatorClaims;
 
   async visibleInstance(p: Principal, id: string): Promise<InstanceRow> {
-    const instance = await this.catalog.getInstance(id);
+    const instance = await this.deps.catalog.getInstance(id);
     if (!instance || !canSee(p, instance.tenantId)) throw new NotFoundError('instance', id);
     return instance;
   }
 
   async visibleBackup(p: Principal, id: string): Promise<BackupRow> {
-    const backup = await this.backups.get(id);
+    const backup = await this.deps.backups.get(id);
     if (!backup || !canSee(p, backup.tenantId)) throw new NotFoundError('backup', id);
     return backup;
   }
 
   async visibleTask(p: Principal, id: string): Promise<TaskRow> {
-    const task = await this.tasks.get(id);
+    const task = await this.deps.tasks.get(id);
     if (!task || !canSee(p, task.tenantId)) throw new NotFoundError('task', id);
     return task;
   }
@@ -83,20 +89,20 @@ export class Operations {
     const instance = await this.visibleInstance(p, instanceId);
     if (!instance.offeringId)
       throw new ConflictError(`instance ${instanceId} has no backup offering assigned`, 'no_offering');
-    const offering = await this.catalog.getOffering(instance.offeringId);
+    const offering = await this.deps.catalog.getOffering(instance.offeringId);
     if (!offering)
       throw new ConflictError(
         `offering ${instance.offeringId} of instance ${instanceId} no longer exists`,
         'no_offering',
       );
     if (offering.allowAdhoc !== 1) throw new ForbiddenError(`offering ${offering.name} does not allow ad-hoc backups`);
-    const provider = await this.catalog.getProvider(offering.providerId);
+    const provider = await this.deps.catalog.getProvider(offering.providerId);
     if (!provider)
       throw new ConflictError(`provider connection ${offering.providerId} no longer exists`, 'no_provider');
-    const parent = mode === 'INCREMENT' ? await this.backups.latest(instance.id) : undefined;
+    const parent = mode === 'INCREMENT' ? await this.deps.backups.latest(instance.id) : undefined;
     const task = backupTask({ instance, offering, provider }, defaultPriority(p), parent);
     // Before anything is written: over a per-offering quota the request leaves no task behind.
-    if (quotaBinds(task.priority)) await this.quotas.reserveBackup(instance.tenantId, offering.id);
+    if (quotaBinds(task.priority)) await this.deps.quotas.reserveBackup(instance.tenantId, offering.id);
     const refused = await this.refusedByMaintenance(task);
     if (refused) throw new MaintenanceError(refused.errorMessage ?? '', { taskId: refused.id });
     return this.queue(task);
@@ -108,9 +114,9 @@ export class Operations {
    */
   private async refusedByMaintenance(task: NewTask): Promise<TaskRow | undefined> {
     const place = { zone: task.zone, agentId: task.pinnedAgentId, plugin: task.plugin };
-    const verdict = admission(task.kind, await this.maintenance.active(), place);
+    const verdict = admission(task.kind, await this.deps.maintenance.active(), place);
     if (verdict.allowed) return undefined;
-    return this.tasks.createRefused(task, { code: verdict.code, message: verdict.message });
+    return this.deps.tasks.createRefused(task, { code: verdict.code, message: verdict.message });
   }
 
   /**
@@ -127,8 +133,8 @@ export class Operations {
       .map((t) => ({ tenantId: t.instance.tenantId, offeringId: t.offering.id }));
     const trx = currentTransaction();
     if (!trx) throw new Error('scheduled backups are made in the transaction that claims their fires');
-    const starts = bound.length > 0 ? await this.quotas.backupStarts(bound, trx) : undefined;
-    return new ScheduledBackups(starts, (tasks) => this.makeScheduled(tasks));
+    const starts = bound.length > 0 ? await this.deps.quotas.backupStarts(bound, trx) : undefined;
+    return new ScheduledBackups(starts, (tasks) => this.makeScheduled(tasks), this.deps.clock.now());
   }
 
   /** Writes scheduled backup tasks: a backup maintenance covers is recorded refused, the others queued. */
@@ -137,11 +143,11 @@ export class Operations {
   ): Promise<TaskRow[]> {
     const providers = new Map<string, ProviderRow>();
     for (const providerId of new Set(added.map((a) => a.offering.providerId))) {
-      const provider = await this.catalog.getProvider(providerId);
+      const provider = await this.deps.catalog.getProvider(providerId);
       if (!provider) throw new ConflictError(`provider connection ${providerId} no longer exists`, 'no_provider');
       providers.set(providerId, provider);
     }
-    const active = added.length > 0 ? await this.maintenance.active() : { scopes: [], agents: [] };
+    const active = added.length > 0 ? await this.deps.maintenance.active() : { scopes: [], agents: [] };
     const made: TaskRow[] = [];
     const queued: NewTask[] = [];
     for (const a of added) {
@@ -160,10 +166,10 @@ export class Operations {
         plugin: task.plugin,
       });
       if (verdict.allowed) queued.push(task);
-      else made.push(await this.tasks.createRefused(task, { code: verdict.code, message: verdict.message }));
+      else made.push(await this.deps.tasks.createRefused(task, { code: verdict.code, message: verdict.message }));
     }
-    made.push(...(await this.tasks.createMany(queued)));
-    if (queued.length > 0) this.wake();
+    made.push(...(await this.deps.tasks.createMany(queued)));
+    if (queued.length > 0) this.deps.wake();
     return made;
   }
 
@@ -173,8 +179,8 @@ export class Operations {
    */
   async deleteBackup(p: Principal, backupId: string): Promise<{ task: TaskRow; created: boolean }> {
     const backup = await this.visibleBackup(p, backupId);
-    const result = await this.retention.deleteBackup(backup.id, defaultPriority(p));
-    if (result.created) this.wake();
+    const result = await this.deps.retention.deleteBackup(backup.id, defaultPriority(p));
+    if (result.created) this.deps.wake();
     return result;
   }
 
@@ -187,10 +193,10 @@ export class Operations {
     offering: OfferingRow,
     assignedAt: number,
   ): Promise<{ instance: InstanceRow; task?: TaskRow }> {
-    const provider = await this.catalog.getProvider(offering.providerId);
+    const provider = await this.deps.catalog.getProvider(offering.providerId);
     if (provider) await this.claims.checkBinding(instance, provider);
-    const result = await this.providerSchedules.assign(instance, offering, assignedAt);
-    if (result.task) this.wake();
+    const result = await this.deps.providerSchedules.assign(instance, offering, assignedAt);
+    if (result.task) this.deps.wake();
     return result;
   }
 
@@ -202,25 +208,25 @@ export class Operations {
    */
   async removeOffering(p: Principal, instanceId: string, force: boolean): Promise<TaskRow[]> {
     const instance = await this.visibleInstance(p, instanceId);
-    const deconfigure = await this.providerSchedules.remove(instance);
-    const deletes = force ? await this.retention.deleteAllOf(instance.id, defaultPriority(p)) : [];
+    const deconfigure = await this.deps.providerSchedules.remove(instance);
+    const deletes = force ? await this.deps.retention.deleteAllOf(instance.id, defaultPriority(p)) : [];
     const tasks = deconfigure ? [deconfigure, ...deletes] : deletes;
-    if (tasks.length > 0) this.wake();
+    if (tasks.length > 0) this.deps.wake();
     return tasks;
   }
 
   /** Deletes an instance (refused while it is busy or has backups); its provider schedule goes too. */
   async deleteInstance(instance: InstanceRow): Promise<TaskRow | undefined> {
-    await this.catalog.deleteInstance(instance.id);
-    const task = await this.providerSchedules.deleted(instance);
-    if (task) this.wake();
+    await this.deps.catalog.deleteInstance(instance.id);
+    const task = await this.deps.providerSchedules.deleted(instance);
+    if (task) this.deps.wake();
     return task;
   }
 
   /** An offering's SLA was changed: its provider schedules follow (see ProviderScheduleRepository.slaChanged). */
   async slaChanged(before: OfferingRow, after: OfferingRow): Promise<TaskRow[]> {
-    const tasks = await this.providerSchedules.slaChanged(before, after);
-    if (tasks.length > 0) this.wake();
+    const tasks = await this.deps.providerSchedules.slaChanged(before, after);
+    if (tasks.length > 0) this.deps.wake();
     return tasks;
   }
 
@@ -236,8 +242,8 @@ export class Operations {
     /** An operator confirms marking points vanished past the share (see holdsVanishing); a periodic sync never does. */
     confirm = false,
   ): Promise<{ task: TaskRow; created: boolean }> {
-    const result = await this.syncs.request(provider, tenantId, priority, confirm);
-    if (result.created) this.wake();
+    const result = await this.deps.syncs.request(provider, tenantId, priority, confirm);
+    if (result.created) this.deps.wake();
     return result;
   }
 
@@ -251,21 +257,21 @@ export class Operations {
     tenantId: string,
     priority: number,
   ): Promise<{ task: TaskRow; created: boolean }> {
-    if (!(await this.agents.declares(provider.zone, provider.plugin, 'prune'))) {
+    if (!(await this.deps.agents.declares(provider.zone, provider.plugin, 'prune'))) {
       throw new ConflictError(
         `plugin ${provider.plugin} does not declare prune on the agents of zone ${provider.zone} (or none runs it): it has nothing to prune`,
         'prune_unsupported',
       );
     }
-    const pending = await this.tasks.pendingOfProvider(provider.id, 'prune');
+    const pending = await this.deps.tasks.pendingOfProvider(provider.id, 'prune');
     if (pending) return { task: pending, created: false };
-    const task = await this.tasks.create(providerTask('prune', provider, tenantId, priority, {}));
-    this.wake();
+    const task = await this.deps.tasks.create(providerTask('prune', provider, tenantId, priority, {}));
+    this.deps.wake();
     return { task, created: true };
   }
 
   async drift(provider: ProviderRow): Promise<StoredDrift> {
-    const report = await this.syncs.drift(provider.id);
+    const report = await this.deps.syncs.drift(provider.id);
     if (!report) {
       throw new AppError(
         404,
@@ -301,7 +307,7 @@ export class Operations {
     // A restore to another path leaves the instance alone: it need not be stopped.
     const requireStopped =
       targetPath === undefined &&
-      (await this.agents.declares(instance.zone, provider.plugin, RESTORE_REQUIRES_STOPPED));
+      (await this.deps.agents.declares(instance.zone, provider.plugin, RESTORE_REQUIRES_STOPPED));
     return this.enqueue(p, 'restore', instance, offering, provider, backup.id, {
       instanceId: instance.id,
       locator: JSON.parse(instance.locator) as unknown,
@@ -314,11 +320,11 @@ export class Operations {
   private async restoreTarget(p: Principal, backupId: string) {
     const backup = await this.visibleBackup(p, backupId);
     this.restorable(backup);
-    const instance = await this.catalog.getInstance(backup.instanceId);
+    const instance = await this.deps.catalog.getInstance(backup.instanceId);
     if (!instance)
       throw new ConflictError(`instance ${backup.instanceId} of backup ${backupId} no longer exists`, 'no_instance');
-    const offering = await this.catalog.getOffering(backup.offeringId);
-    const provider = offering ? await this.catalog.getProvider(offering.providerId) : undefined;
+    const offering = await this.deps.catalog.getOffering(backup.offeringId);
+    const provider = offering ? await this.deps.catalog.getProvider(offering.providerId) : undefined;
     if (!offering || !provider)
       throw new ConflictError(`the offering or provider of backup ${backupId} no longer exists`, 'no_provider');
     return { backup, instance, offering, provider };
@@ -335,8 +341,8 @@ export class Operations {
    */
   async assertStoppedForRestore(p: Principal, backupId: string, waitMs: number): Promise<void> {
     const { instance, provider } = await this.restoreTarget(p, backupId);
-    if (!(await this.agents.declares(instance.zone, provider.plugin, RESTORE_REQUIRES_STOPPED))) return;
-    const slot = waitingPlace(this.waiters, p);
+    if (!(await this.deps.agents.declares(instance.zone, provider.plugin, RESTORE_REQUIRES_STOPPED))) return;
+    const slot = waitingPlace(this.deps.waiters, p);
     try {
       await this.askStopped(p, instance, provider, waitMs);
     } finally {
@@ -346,7 +352,7 @@ export class Operations {
 
   private async askStopped(p: Principal, instance: InstanceRow, provider: ProviderRow, waitMs: number): Promise<void> {
     // Not the instance's own task: a backup running on it must not hold the question back.
-    const task = await this.tasks.create(
+    const task = await this.deps.tasks.create(
       instanceTask(
         'power-state',
         { instance, offeringId: null, provider },
@@ -355,12 +361,12 @@ export class Operations {
         { ownsInstance: false },
       ),
     );
-    this.wake();
+    this.deps.wake();
     const ended = await this.awaitTask(task.id, waitMs);
     if (!ended) {
       // An answer after the restore was refused would be stale: nobody waits for it.
-      await this.tasks.requestCancel(task.id);
-      this.wake();
+      await this.deps.tasks.requestCancel(task.id);
+      this.deps.wake();
       throw new UpstreamError(
         504,
         'provider_timeout',
@@ -391,11 +397,11 @@ export class Operations {
 
   /** Polls a task until it ended (answered) or `waitMs` passed (undefined). */
   private async awaitTask(taskId: string, waitMs: number): Promise<TaskRow | undefined> {
-    const deadline = Date.now() + waitMs;
+    const deadline = elapsedMs() + waitMs;
     for (;;) {
-      const now = (await this.tasks.get(taskId))!;
+      const now = (await this.deps.tasks.get(taskId))!;
       if (isTerminal(now.state as TaskState)) return now;
-      if (Date.now() >= deadline) return undefined;
+      if (elapsedMs() >= deadline) return undefined;
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
   }
@@ -407,8 +413,8 @@ export class Operations {
     provider: ProviderRow,
     params: Record<string, unknown>,
   ): Promise<TaskRow> {
-    const task = await this.tasks.create(providerTask(kind, provider, p.tenantId, defaultPriority(p), params));
-    this.wake();
+    const task = await this.deps.tasks.create(providerTask(kind, provider, p.tenantId, defaultPriority(p), params));
+    this.deps.wake();
     return task;
   }
 
@@ -428,8 +434,8 @@ export class Operations {
   }
 
   private async queue(input: NewTask): Promise<TaskRow> {
-    const task = await this.tasks.create(input);
-    this.wake();
+    const task = await this.deps.tasks.create(input);
+    this.deps.wake();
     return task;
   }
 
@@ -440,10 +446,10 @@ export class Operations {
   async restoreVolume(p: Principal, backupId: string, volume: string, targetInstanceId: string): Promise<TaskRow> {
     const backup = await this.visibleBackup(p, backupId);
     this.restorable(backup);
-    const source = await this.catalog.getInstance(backup.instanceId);
+    const source = await this.deps.catalog.getInstance(backup.instanceId);
     if (!source)
       throw new ConflictError(`instance ${backup.instanceId} of backup ${backupId} no longer exists`, 'no_instance');
-    const target = await this.catalog.getInstance(targetInstanceId);
+    const target = await this.deps.catalog.getInstance(targetInstanceId);
     if (!target || target.tenantId !== backup.tenantId) {
       throw new InputError(`instance ${targetInstanceId} does not exist or belongs to another tenant`, [
         { path: 'targetInstanceId', message: 'unknown instance of this tenant' },
@@ -454,8 +460,8 @@ export class Operations {
         { path: 'targetInstanceId', message: 'instance in another zone' },
       ]);
     }
-    const offering = await this.catalog.getOffering(backup.offeringId);
-    const provider = offering ? await this.catalog.getProvider(offering.providerId) : undefined;
+    const offering = await this.deps.catalog.getOffering(backup.offeringId);
+    const provider = offering ? await this.deps.catalog.getProvider(offering.providerId) : undefined;
     if (!offering || !provider) {
       throw new ConflictError(`the offering or provider of backup ${backupId} no longer exists`, 'no_provider');
     }
@@ -482,7 +488,7 @@ export class Operations {
     providerId: string,
     waitMs: number,
   ): Promise<{ task: TaskRow; items: unknown }> {
-    const provider = await this.catalog.getProvider(providerId);
+    const provider = await this.deps.catalog.getProvider(providerId);
     if (!provider) throw new NotFoundError('provider connection', providerId);
     const task = await this.providerTask(p, 'list-offerings', provider, {});
     const now = await this.awaitTask(task.id, waitMs);
@@ -527,7 +533,7 @@ export class Operations {
     req: { locator?: unknown; initialise?: boolean },
     waitMs: number,
   ): Promise<{ task: TaskRow; report?: PreflightReport }> {
-    const live = await this.agents.live(provider.zone, provider.plugin, 'preflight');
+    const live = await this.deps.agents.live(provider.zone, provider.plugin, 'preflight');
     if (live.withPlugin === 0) {
       throw new UnavailableError(
         `no live agent of zone ${provider.zone} runs ${provider.plugin}; start or enroll one, then retry`,
@@ -545,7 +551,7 @@ export class Operations {
       ...(req.initialise === true ? { initialise: true } : {}),
     });
     const ended = await this.awaitTask(task.id, waitMs);
-    if (!ended) return { task: (await this.tasks.get(task.id))! };
+    if (!ended) return { task: (await this.deps.tasks.get(task.id))! };
     const failed = (detail: string) =>
       new UpstreamError(502, 'provider_failed', `preflight through ${provider.plugin} (task ${task.id}) ${detail}`);
     if (ended.state !== 'succeeded') {
@@ -558,8 +564,8 @@ export class Operations {
 
   async cancel(p: Principal, taskId: string): Promise<TaskRow> {
     await this.visibleTask(p, taskId);
-    const task = await this.tasks.requestCancel(taskId);
-    this.wake();
+    const task = await this.deps.tasks.requestCancel(taskId);
+    this.deps.wake();
     return task;
   }
 }
@@ -571,6 +577,8 @@ export class ScheduledBackups {
   constructor(
     private readonly starts: BackupStarts | undefined,
     private readonly make: (added: ScheduledBackups['added']) => Promise<TaskRow[]>,
+    /** When the batch is made: its tasks' ids are ordered by it. */
+    private readonly now: number,
   ) {}
 
   /**
@@ -584,7 +592,7 @@ export class ScheduledBackups {
 
   /** Adds a backup (written by {@link write}), counted toward the quotas; answers its task's id. */
   add(instance: InstanceRow, offering: OfferingRow, priority: number): string {
-    const id = newId('tsk');
+    const id = newId('tsk', this.now);
     this.added.push({ id, instance, offering, priority });
     if (quotaBinds(priority)) this.starts!.started(instance.tenantId, offering.id);
     return id;

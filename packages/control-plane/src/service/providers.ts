@@ -20,86 +20,89 @@ export interface ProviderAt {
   id: string;
 }
 
+/** What the provider-connection service is built from. */
+export interface ProvidersDeps {
+  tenants: TenantRepository;
+  catalog: CatalogRepository;
+  agents: AgentRepository;
+  claims: LocatorClaims;
+  operations: Operations;
+}
+
 /**
  * Provider connections as the API sees them, each named by its zone and id (another zone's is
  * unknown): create (with warnings when no agent of the zone can take its tasks), edit (the locator
  * claims it would break refused), delete, a tenant's host roots, and the work through its plugin.
  */
 export class Providers {
-  constructor(
-    private readonly tenants: TenantRepository,
-    private readonly catalog: CatalogRepository,
-    private readonly agents: AgentRepository,
-    private readonly claims: LocatorClaims,
-    private readonly operations: Operations,
-  ) {}
+  constructor(private readonly deps: ProvidersDeps) {}
 
   async create(
     input: ProviderInput,
   ): Promise<{ provider: ProviderRow; warnings: ReturnType<typeof providerWarnings> }> {
-    const provider = await this.catalog.createProvider(input);
+    const provider = await this.deps.catalog.createProvider(input);
     return {
       provider,
-      warnings: providerWarnings(input.zone, provider.plugin, await this.agents.presence(input.zone)),
+      warnings: providerWarnings(input.zone, provider.plugin, await this.deps.agents.presence(input.zone)),
     };
   }
 
   list(zone: string, page: PageRequest): Promise<Page<ProviderRow>> {
-    return this.catalog.listProviders(zone, page);
+    return this.deps.catalog.listProviders(zone, page);
   }
 
   async get(at: ProviderAt): Promise<ProviderRow> {
-    const row = isId(at.id) ? await this.catalog.getProvider(at.id) : undefined;
+    const row = isId(at.id) ? await this.deps.catalog.getProvider(at.id) : undefined;
     if (!row || row.zone !== at.zone) throw new NotFoundError('provider connection', at.id);
     return row;
   }
 
   async update(at: ProviderAt, patch: ProviderChange): Promise<ProviderRow> {
     const row = await this.get(at);
-    if (patch.tenantLocators !== undefined) await this.claims.checkChange(row, { policy: patch.tenantLocators });
-    await this.catalog.updateProvider(row.id, patch);
-    return (await this.catalog.getProvider(row.id))!;
+    if (patch.tenantLocators !== undefined) await this.deps.claims.checkChange(row, { policy: patch.tenantLocators });
+    await this.deps.catalog.updateProvider(row.id, patch);
+    return (await this.deps.catalog.getProvider(row.id))!;
   }
 
   /** Deletes a provider connection no offering uses. */
   async delete(at: ProviderAt): Promise<void> {
-    await this.catalog.deleteProvider((await this.get(at)).id);
+    await this.deps.catalog.deleteProvider((await this.get(at)).id);
   }
 
   /** The host roots a tenant may name on the connection. */
   async tenantRoots(at: ProviderAt, tenantId: string): Promise<TenantRoots> {
     const row = await this.rootsOf(at, tenantId);
-    return { providerId: row.id, tenantId, roots: await this.catalog.tenantRoots(row.id, tenantId) };
+    return { providerId: row.id, tenantId, roots: await this.deps.catalog.tenantRoots(row.id, tenantId) };
   }
 
   /** Grants a tenant host roots (none: withdraws); refused while its instances use paths it would take away. */
   async setTenantRoots(at: ProviderAt, tenantId: string, given: readonly string[]): Promise<TenantRoots> {
     const row = await this.rootsOf(at, tenantId);
     const roots = [...new Set(given.map((r) => (normalizeRoot(r) as { root: string }).root))];
-    await this.claims.checkChange(row, { tenantId, roots });
-    await this.catalog.setTenantRoots(row.id, tenantId, roots);
+    await this.deps.claims.checkChange(row, { tenantId, roots });
+    await this.deps.catalog.setTenantRoots(row.id, tenantId, roots);
     return { providerId: row.id, tenantId, roots };
   }
 
   async drift(at: ProviderAt): Promise<{ providerId: string; drift: StoredDrift }> {
     const row = await this.get(at);
-    return { providerId: row.id, drift: await this.operations.drift(row) };
+    return { providerId: row.id, drift: await this.deps.operations.drift(row) };
   }
 
   /** The offerings the provider exposes, asked live through its plugin. */
   async offerings(p: Principal, at: ProviderAt, waitMs: number): Promise<{ task: TaskRow; items: unknown }> {
-    return this.operations.providerOfferings(p, (await this.get(at)).id, waitMs);
+    return this.deps.operations.providerOfferings(p, (await this.get(at)).id, waitMs);
   }
 
   /** A sync of the records with what the provider lists; one queued or running is answered again. */
   async sync(p: Principal, at: ProviderAt, confirm: boolean): Promise<TaskRow> {
     const row = await this.get(at);
-    return (await this.operations.syncProvider(row, p.tenantId, defaultPriority(p), confirm)).task;
+    return (await this.deps.operations.syncProvider(row, p.tenantId, defaultPriority(p), confirm)).task;
   }
 
   async prune(p: Principal, at: ProviderAt): Promise<TaskRow> {
     const row = await this.get(at);
-    return (await this.operations.pruneProvider(row, p.tenantId, defaultPriority(p))).task;
+    return (await this.deps.operations.pruneProvider(row, p.tenantId, defaultPriority(p))).task;
   }
 
   /** The connection's checks through its plugin on a live agent of the zone, waited for up to `waitMs`. */
@@ -109,12 +112,12 @@ export class Providers {
     req: { locator?: unknown; initialise?: boolean },
     waitMs: number,
   ): Promise<{ task: TaskRow; report?: PreflightReport }> {
-    return this.operations.preflight(p, await this.get(at), req, waitMs);
+    return this.deps.operations.preflight(p, await this.get(at), req, waitMs);
   }
 
   private async rootsOf(at: ProviderAt, tenantId: string): Promise<ProviderRow> {
     const row = await this.get(at);
-    if (!isId(tenantId) || !(await this.tenants.get(tenantId))) throw new NotFoundError('tenant', tenantId);
+    if (!isId(tenantId) || !(await this.deps.tenants.get(tenantId))) throw new NotFoundError('tenant', tenantId);
     return row;
   }
 }

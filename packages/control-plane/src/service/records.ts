@@ -9,24 +9,27 @@ import type { TaskRepository } from '../store/task-repository.js';
 import type { UsageRepository } from '../store/usage-repository.js';
 import type { Operations } from './operations.js';
 
+/** What the records service reads from. */
+export interface RecordsDeps {
+  tasks: TaskRepository;
+  eventLog: EventRepository;
+  backups: BackupRepository;
+  jobs: JobRepository;
+  usage: UsageRepository;
+  idempotency: IdempotencyRepository;
+  operations: Operations;
+}
+
 /**
  * What the API reads back, each as the caller may see it (a tenant: its own): tasks and their
  * progress, the event log, restore points, backup jobs and usage.
  */
 export class Records {
-  constructor(
-    private readonly tasks: TaskRepository,
-    private readonly eventLog: EventRepository,
-    private readonly backups: BackupRepository,
-    private readonly jobs: JobRepository,
-    private readonly usage: UsageRepository,
-    private readonly idempotency: IdempotencyRepository,
-    private readonly operations: Operations,
-  ) {}
+  constructor(private readonly deps: RecordsDeps) {}
 
   listTasks(p: Principal, page: PageRequest, filter: { state?: TaskState; kind?: TaskKind; instanceId?: string }) {
     const tenantId = tenantScope(p);
-    return this.tasks.list(page, {
+    return this.deps.tasks.list(page, {
       ...(tenantId !== undefined ? { tenantId } : {}),
       ...(filter.state ? { state: filter.state } : {}),
       ...(filter.kind ? { kind: filter.kind } : {}),
@@ -39,33 +42,33 @@ export class Records {
    * caller's to see first (404), before any page is read.
    */
   async progress(p: Principal, taskId: string) {
-    const task = await this.operations.visibleTask(p, taskId);
-    return (page: PageRequest) => this.tasks.progress(task.id, page);
+    const task = await this.deps.operations.visibleTask(p, taskId);
+    return (page: PageRequest) => this.deps.tasks.progress(task.id, page);
   }
 
   /** Up to `limit` (and one more, to tell a next page) events after `after`. */
   events(p: Principal, after: number, limit: number) {
-    return this.eventLog.list(after, limit, tenantScope(p));
+    return this.deps.eventLog.list(after, limit, tenantScope(p));
   }
 
   listBackups(p: Principal, page: PageRequest, filter: { instanceId?: string | undefined }) {
     const tenantId = tenantScope(p);
-    return this.backups.list(page, {
+    return this.deps.backups.list(page, {
       ...(tenantId !== undefined ? { tenantId } : {}),
       ...(filter.instanceId ? { instanceId: filter.instanceId } : {}),
     });
   }
 
   listJobs(p: Principal, page: PageRequest) {
-    return this.jobs.list(page, tenantScope(p));
+    return this.deps.jobs.list(page, tenantScope(p));
   }
 
   usagePerTenant(p: Principal, page: PageRequest) {
-    return this.usage.perTenant(page, tenantScope(p));
+    return this.deps.usage.perTenant(page, tenantScope(p));
   }
 
   /** Whether a request with this Idempotency-Key of the caller's token already has its stored answer. */
   answered(p: Principal, key: string): Promise<boolean> {
-    return this.idempotency.answered(p.tokenId, key);
+    return this.deps.idempotency.answered(p.tokenId, key);
   }
 }

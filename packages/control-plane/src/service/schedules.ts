@@ -6,6 +6,7 @@ import type { QuotaRepository } from '../store/quota-repository.js';
 import type { ScheduleRepository } from '../store/schedule-repository.js';
 import type { UserScheduleRow } from '../store/schema.js';
 import { checkSchedule, nextAfter } from './cron.js';
+import type { Clock } from '../clock.js';
 
 export interface ScheduleView {
   instanceId: string;
@@ -52,8 +53,8 @@ export class Schedules {
     private readonly catalog: CatalogRepository,
     private readonly schedules: ScheduleRepository,
     private readonly quotas: QuotaRepository,
-    /** The scheduler's clock: fire times and nextRunAt count by it. */
-    private readonly now: () => number,
+    /** What time it is: fire times and nextRunAt count by it. */
+    private readonly clock: Clock,
   ) {}
 
   private async instance(p: Principal, id: string) {
@@ -69,10 +70,10 @@ export class Schedules {
     const offering = await this.catalog.getOffering(instance.offeringId);
     if (!offering || offering.allowUserSchedules !== 1)
       throw new ForbiddenError(`the offering of instance ${instanceId} does not allow user schedules`);
-    assertValidSchedule(body.cron, body.timezone, this.now(), { floorS: offering.minUserScheduleIntervalS });
+    assertValidSchedule(body.cron, body.timezone, this.clock.now(), { floorS: offering.minUserScheduleIntervalS });
     // Only a first schedule adds to the quota; replacing one does not.
     if (!(await this.schedules.get(instanceId))) await this.quotas.reserve(instance.tenantId, 'userSchedules', 1);
-    const row = await this.schedules.put({ instanceId, tenantId: instance.tenantId, ...body }, this.now());
+    const row = await this.schedules.put({ instanceId, tenantId: instance.tenantId, ...body }, this.clock.now());
     return this.view(row);
   }
 
@@ -100,7 +101,7 @@ export class Schedules {
       cron: row.cron,
       timezone: row.timezone,
       keepLast: row.keepLast,
-      nextRunAt: nextRunAt(row.cron, row.timezone, since, this.now()),
+      nextRunAt: nextRunAt(row.cron, row.timezone, since, this.clock.now()),
     };
   }
 }

@@ -1,6 +1,7 @@
 import { UnauthorizedError } from '../domain/errors.js';
 import { HELD_STATES } from '../domain/task.js';
 import { transact, type Db } from './db.js';
+import type { Clock } from '../clock.js';
 import { hashSecret, newId, newSecret } from './ids.js';
 import { decodeCursor, decodeNameCursor, encodeNameCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { Transaction } from 'kysely';
@@ -64,12 +65,13 @@ export class AgentRepository {
    */
   constructor(
     private readonly db: Db,
+    private readonly clock: Clock,
     private readonly staleAfterMs = 60_000,
     /** Seals a rotated credential until the agent has it; rotation needs it. */
     private readonly secrets?: SecretBox,
   ) {}
 
-  async createEnrollment(zone: string, createdBy: string, ttlMs: number, now = Date.now()) {
+  async createEnrollment(zone: string, createdBy: string, ttlMs: number, now = this.clock.now()) {
     const token = newSecret('enroll');
     const expiresAt = now + ttlMs;
     await this.db
@@ -92,7 +94,7 @@ export class AgentRepository {
    * Spends a one-time enrollment token and creates the agent with its own credential. The token
    * is marked used by a conditional update, so two racing redemptions cannot both win.
    */
-  async redeemEnrollment(token: string, name: string, hostname: string, now = Date.now()) {
+  async redeemEnrollment(token: string, name: string, hostname: string, now = this.clock.now()) {
     const tokenHash = hashSecret(token);
     return transact(this.db, async (trx) => {
       const enrollment = await trx
@@ -160,7 +162,7 @@ export class AgentRepository {
    * The agent has authenticated with its rotated credential: from now on only that one works.
    * Conditional on the pending hash, so a repeat (or a racing replica) changes nothing.
    */
-  async promoteCredential(agentId: string, credential: string, now = Date.now()): Promise<void> {
+  async promoteCredential(agentId: string, credential: string, now = this.clock.now()): Promise<void> {
     const hash = hashSecret(credential);
     await this.db
       .updateTable('agents')
@@ -180,7 +182,7 @@ export class AgentRepository {
    * The agent says it stored `credential`: its pending one is promoted ({@link promoteCredential});
    * its current one (promoted meanwhile) changes nothing. False for any other credential.
    */
-  async credentialStored(agentId: string, credential: string, now = Date.now()): Promise<boolean> {
+  async credentialStored(agentId: string, credential: string, now = this.clock.now()): Promise<boolean> {
     const found = await this.findByCredential(credential);
     if (found?.agent.id !== agentId) return false;
     if (found.pending) await this.promoteCredential(agentId, credential, now);
@@ -192,7 +194,7 @@ export class AgentRepository {
    * made once and kept (hashed, and sealed) until the agent uses it: a second request while one is
    * pending keeps it, since the agent may already have stored it and must be able to log in with it.
    */
-  async requestRotation(agentId: string, now = Date.now()): Promise<boolean> {
+  async requestRotation(agentId: string, now = this.clock.now()): Promise<boolean> {
     if (!this.secrets) throw new Error('credential rotation needs the secret key');
     const credential = newSecret('agent');
     await this.db
@@ -231,7 +233,7 @@ export class AgentRepository {
    * Deletes an agent: its credentials stop working and it leaves the agent views, while the row
    * stays for the tasks and events that name it. False for an unknown or already revoked agent.
    */
-  async revoke(agentId: string, now = Date.now()): Promise<boolean> {
+  async revoke(agentId: string, now = this.clock.now()): Promise<boolean> {
     const r = await this.db
       .updateTable('agents')
       .set({
@@ -248,7 +250,12 @@ export class AgentRepository {
     return Number(r.numUpdatedRows) === 1;
   }
 
-  async markConnected(agentId: string, sessionId: string, hello: AgentHelloInfo, now = Date.now()): Promise<void> {
+  async markConnected(
+    agentId: string,
+    sessionId: string,
+    hello: AgentHelloInfo,
+    now = this.clock.now(),
+  ): Promise<void> {
     await this.db
       .updateTable('agents')
       .set({
@@ -266,7 +273,7 @@ export class AgentRepository {
   }
 
   /** The agent's drain or shutdown changed during its session; only the current session may say so. */
-  async markState(agentId: string, sessionId: string, state: AgentStateInfo, now = Date.now()): Promise<void> {
+  async markState(agentId: string, sessionId: string, state: AgentStateInfo, now = this.clock.now()): Promise<void> {
     await this.db
       .updateTable('agents')
       .set({ ...stateColumns(state), lastSeenAt: now })
@@ -277,7 +284,7 @@ export class AgentRepository {
   }
 
   /** Only the session that is still current may mark the agent gone. */
-  async markDisconnected(agentId: string, sessionId: string, now = Date.now()): Promise<void> {
+  async markDisconnected(agentId: string, sessionId: string, now = this.clock.now()): Promise<void> {
     await this.db
       .updateTable('agents')
       .set({ state: 'disconnected', sessionId: null, lastSeenAt: now })
@@ -294,7 +301,7 @@ export class AgentRepository {
   async heartbeat(
     agentId: string,
     leaseExpiresAt: number,
-    now = Date.now(),
+    now = this.clock.now(),
   ): Promise<{ revoked: boolean; rotationPending: boolean }> {
     return transact(this.db, async (trx) => {
       const agent = await trx
@@ -348,7 +355,7 @@ export class AgentRepository {
       .groupBy('agentId')
       .execute();
     const byAgent = new Map(counts.map((c) => [c.agentId, Number(c.n)]));
-    const now = Date.now();
+    const now = this.clock.now();
     return rows.map(
       ({ credentialHash: _c, pendingCredentialHash, pendingCredentialEnc: _p, plugins, draining, ...rest }) => ({
         ...rest,
@@ -478,7 +485,7 @@ export class AgentRepository {
     zone: string,
     plugin: string,
     capability: string,
-    now = Date.now(),
+    now = this.clock.now(),
   ): Promise<{ withPlugin: number; capable: number }> {
     const rows = await this.db
       .selectFrom('agents')

@@ -2,6 +2,7 @@ import type { Transaction } from 'kysely';
 import { backupName } from '../domain/backup-name.js';
 import { adoptedRecordedAt, madeRecordedAt, type RecordedPoint } from '../domain/retention.js';
 import type { Db } from './db.js';
+import type { Clock } from '../clock.js';
 import { newId } from './ids.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { BackupRow, Database, TaskRow } from './schema.js';
@@ -12,11 +13,8 @@ type Trx = Transaction<Database>;
 export class BackupRepository {
   constructor(
     private readonly db: Db,
-    /**
-     * When a restore point was made, by the scheduler's clock (the system clock outside tests):
-     * the RPO watch compares its age with that clock's now.
-     */
-    private readonly clock: () => number = Date.now,
+    /** When a restore point was made: the RPO watch compares its age with this clock's now. */
+    private readonly clock: Clock,
   ) {}
 
   async get(id: string): Promise<BackupRow | undefined> {
@@ -78,7 +76,7 @@ export class BackupRepository {
           .where('externalId', '=', meta.parentExternalId)
           .executeTakeFirst()
       : undefined;
-    const madeAt = this.clock();
+    const madeAt = this.clock.now();
     const row: BackupRow = {
       id: newId('bkp', now),
       tenantId: task.tenantId,

@@ -3,6 +3,7 @@ import { ConflictError } from '../domain/errors.js';
 import { HELD_STATES } from '../domain/task.js';
 import { USER_SCHEDULE_FLOOR_S } from '../domain/schedule.js';
 import { transact, type Db } from './db.js';
+import type { Clock } from '../clock.js';
 import { newId } from './ids.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { Transaction } from 'kysely';
@@ -60,12 +61,13 @@ export interface InstanceInput {
 export class CatalogRepository {
   constructor(
     private readonly db: Db,
+    private readonly clock: Clock,
     private readonly secrets: SecretBox,
   ) {}
 
   // --- provider connections ---
 
-  async createProvider(input: ProviderInput, now = Date.now()): Promise<ProviderRow> {
+  async createProvider(input: ProviderInput, now = this.clock.now()): Promise<ProviderRow> {
     const dup = await this.db
       .selectFrom('providers')
       .select('id')
@@ -117,7 +119,7 @@ export class CatalogRepository {
   }
 
   /** Grants (or, with an empty list, withdraws) a tenant's roots on the connection. */
-  async setTenantRoots(providerId: string, tenantId: string, roots: readonly string[], now = Date.now()) {
+  async setTenantRoots(providerId: string, tenantId: string, roots: readonly string[], now = this.clock.now()) {
     await this.db
       .deleteFrom('providerTenantRoots')
       .where('providerId', '=', providerId)
@@ -239,7 +241,7 @@ export class CatalogRepository {
       /** Only null: forgets the recorded repository identity (the next task records the one it finds). */
       repositoryIdentity?: null;
     },
-    now = Date.now(),
+    now = this.clock.now(),
   ): Promise<void> {
     let endpoint = {};
     if (patch.endpoint !== undefined) {
@@ -292,7 +294,7 @@ export class CatalogRepository {
   // --- offerings and grants ---
 
   /** Creates an offering; the creating admin's tenant is granted it at once. */
-  async createOffering(input: OfferingInput, now = Date.now()): Promise<OfferingRow> {
+  async createOffering(input: OfferingInput, now = this.clock.now()): Promise<OfferingRow> {
     const row: OfferingRow = {
       id: newId('off', now),
       tenantId: input.tenantId,
@@ -441,7 +443,7 @@ export class CatalogRepository {
     return row !== undefined;
   }
 
-  async grant(offeringId: string, tenantId: string, now = Date.now()): Promise<void> {
+  async grant(offeringId: string, tenantId: string, now = this.clock.now()): Promise<void> {
     if (await this.isGranted(offeringId, tenantId)) return;
     await this.db.insertInto('offeringGrants').values({ offeringId, tenantId, createdAt: now }).execute();
   }
@@ -465,7 +467,7 @@ export class CatalogRepository {
 
   // --- instances ---
 
-  async createInstance(input: InstanceInput, now = Date.now()): Promise<InstanceRow> {
+  async createInstance(input: InstanceInput, now = this.clock.now()): Promise<InstanceRow> {
     const row: InstanceRow = {
       id: newId('ins', now),
       tenantId: input.tenantId,

@@ -38,6 +38,7 @@ import * as m0023 from './migrations/0023-next-fires.js';
 import * as m0024 from './migrations/0024-drop-run-outstanding.js';
 import { currentTransaction } from './request-scope.js';
 import type { Database } from './schema.js';
+import { systemClock, type Clock } from '../clock.js';
 
 export type Db = Kysely<Database>;
 export type Dialect = 'sqlite' | 'mysql';
@@ -48,7 +49,8 @@ export interface Store {
   close(): Promise<void>;
 }
 
-const migrations: Record<string, Migration> = {
+/** Every migration; `clock` is the time a migration that must date what it writes reads. */
+const migrationsAt = (clock: Clock): Record<string, Migration> => ({
   '0001-initial': m0001,
   '0002-event-clock': m0002,
   '0003-binary-names': m0003,
@@ -64,14 +66,14 @@ const migrations: Record<string, Migration> = {
   '0013-maintenance': m0013,
   '0014-locator-claims': m0014,
   '0016-endpoint-secrets': m0016,
-  '0017-recorded-at': m0017,
+  '0017-recorded-at': { up: (db) => m0017.up(db, clock.now()), down: m0017.down },
   '0018-sync-holds': m0018,
   '0019-repository-identity': m0019,
   '0021-tenant-quotas': m0021,
   '0022-schedule-floor': m0022,
   '0023-next-fires': m0023,
   '0024-drop-run-outstanding': m0024,
-};
+});
 
 /*
  * Every MySQL session runs strict whatever the server's global sql_mode says: a value too long
@@ -135,10 +137,10 @@ export function openStore(url: string): Store {
 }
 
 /** Applies every pending migration; throws with the failing migration's name. */
-export async function migrate(db: Db): Promise<void> {
+export async function migrate(db: Db, clock: Clock = systemClock): Promise<void> {
   const migrator = new Migrator({
     db,
-    provider: { getMigrations: () => Promise.resolve(migrations) },
+    provider: { getMigrations: () => Promise.resolve(migrationsAt(clock)) },
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
@@ -150,7 +152,10 @@ export async function migrate(db: Db): Promise<void> {
 /** True when the store answers and every migration is applied. */
 export async function storeReady(db: Db): Promise<boolean> {
   try {
-    const migrator = new Migrator({ db, provider: { getMigrations: () => Promise.resolve(migrations) } });
+    const migrator = new Migrator({
+      db,
+      provider: { getMigrations: () => Promise.resolve(migrationsAt(systemClock)) },
+    });
     const list = await migrator.getMigrations();
     await sql`select 1`.execute(db);
     return list.every((m) => m.executedAt !== undefined);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ConflictError } from '../domain/errors.js';
 import type { Db } from './db.js';
+import type { Clock } from '../clock.js';
 import type { SecretBox } from './secrets.js';
 
 export type Claim =
@@ -26,12 +27,13 @@ export interface IdempotencyTimes {
 export class IdempotencyRepository {
   constructor(
     private readonly db: Db,
+    private readonly clock: Clock,
     private readonly box: SecretBox,
     private readonly times: IdempotencyTimes,
   ) {}
 
   /** Whether `key` holds a committed answer of `principalId` (a retry of it will be replayed). */
-  async answered(principalId: string, key: string, now = Date.now()): Promise<boolean> {
+  async answered(principalId: string, key: string, now = this.clock.now()): Promise<boolean> {
     const row = await this.db
       .selectFrom('idempotencyKeys')
       .select('status')
@@ -42,7 +44,7 @@ export class IdempotencyRepository {
     return row !== undefined && row.status !== 0;
   }
 
-  async claim(principalId: string, key: string, requestHash: string, now = Date.now()): Promise<Claim> {
+  async claim(principalId: string, key: string, requestHash: string, now = this.clock.now()): Promise<Claim> {
     for (;;) {
       await this.db
         .deleteFrom('idempotencyKeys')

@@ -11,16 +11,46 @@ function base32(value: number, length: number): string {
   return out;
 }
 
+/** The last id's time and random part: ids made in one millisecond count up from it. */
+let last = { time: -1, rand: '' };
+
+/** The random part plus one (base 32, carried); undefined when it is all 'z'. */
+function increment(rand: string): string | undefined {
+  const digits = [...rand];
+  for (let i = digits.length - 1; i >= 0; i--) {
+    const d = ALPHABET.indexOf(digits[i]!);
+    if (d < 31) {
+      digits[i] = ALPHABET[d + 1]!;
+      return digits.join('');
+    }
+    digits[i] = ALPHABET[0]!;
+  }
+  return undefined;
+}
+
+function randomPart(): string {
+  let rand = '';
+  for (const b of randomBytes(16)) rand += ALPHABET[b & 31];
+  return rand;
+}
+
 /**
  * A time-ordered id with a type prefix, e.g. `tsk_01jdq8x2m4k7h9t3c5v8b1n6w2`: 10 characters of
- * milliseconds then 16 random ones (80 bits), so sorting by id sorts by creation time and list
- * cursors can simply be the last id.
+ * milliseconds (`now`, the creation time) then 16 random ones (80 bits), so sorting by id sorts
+ * by creation time and list cursors can simply be the last id. Within this process ids sort in
+ * the order they were made even when the clock does not move on (several in one millisecond, a
+ * test's clock held still, or set back): such an id keeps the previous one's time and counts its
+ * random part up by one.
  */
-export function newId(prefix: string, now: number = Date.now()): string {
-  const bytes = randomBytes(16);
-  let rand = '';
-  for (const b of bytes) rand += ALPHABET[b & 31];
-  return `${prefix}_${base32(now, 10)}${rand}`;
+export function newId(prefix: string, now: number): string {
+  if (now > last.time) {
+    last = { time: now, rand: randomPart() };
+  } else {
+    const next = increment(last.rand);
+    // Every random part after the last one used up (never in practice): the next millisecond.
+    last = next === undefined ? { time: last.time + 1, rand: randomPart() } : { time: last.time, rand: next };
+  }
+  return `${prefix}_${base32(last.time, 10)}${last.rand}`;
 }
 
 /** A secret to hand out once: 32 random bytes, base64url, with a readable prefix. */

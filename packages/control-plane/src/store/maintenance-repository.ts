@@ -13,6 +13,7 @@ import {
 import { HELD_STATES, type TaskKind, type TaskState } from '../domain/task.js';
 import type { AgentPlugin } from './agent-repository.js';
 import { transact, type Db } from './db.js';
+import type { Clock } from '../clock.js';
 import type { EventRepository } from './event-repository.js';
 import { inScope } from './maintenance-scopes.js';
 import type { Database, MaintenanceScopeRow, TaskRow } from './schema.js';
@@ -109,6 +110,19 @@ export async function activeMaintenance(db: Reader): Promise<ActiveMaintenance> 
   return { scopes: [...api, ...local], agents };
 }
 
+/** What the maintenance repository writes through, and its clock. */
+export interface MaintenanceDeps {
+  db: Db;
+  events: EventRepository;
+  tasks: TaskRepository;
+  /** Told when a scope turns on (lifecycle/job-runs.ts refuses the job members it covers). */
+  began: MaintenanceBegan;
+  /** The service provider's own tenant: it sees every maintenance event. */
+  providerTenantId: string;
+  /** What time it is (the one clock server.ts makes). */
+  clock: Clock;
+}
+
 /**
  * Maintenance scopes (global, zone, agent): turning them on and off, what runs in them, and
  * readiness. Turning a scope on stops the backups that have not started there (queued tasks
@@ -116,32 +130,24 @@ export async function activeMaintenance(db: Reader): Promise<ActiveMaintenance> 
  * is recorded once per window by a compare-and-set on ready_at.
  */
 export class MaintenanceRepository {
-  constructor(
-    private readonly db: Db,
-    private readonly events: EventRepository,
-    private readonly tasks: TaskRepository,
-    /** Told when a scope turns on (lifecycle/job-runs.ts refuses the job members it covers). */
-    private readonly began: MaintenanceBegan,
-    /** The service provider's own tenant: it sees every maintenance event. */
-    private readonly providerTenantId: string,
-  ) {}
+  constructor(private readonly deps: MaintenanceDeps) {}
 
   active(): Promise<ActiveMaintenance> {
-    return activeMaintenance(this.db);
+    return activeMaintenance(this.deps.db);
   }
 
   apiActive(): Promise<Maintenance[]> {
-    return apiMaintenance(this.db);
+    return apiMaintenance(this.deps.db);
   }
 
-  async get(scope: MaintenanceScope, db: Reader = this.db): Promise<MaintenanceScopeRow | undefined> {
+  async get(scope: MaintenanceScope, db: Reader = this.deps.db): Promise<MaintenanceScopeRow | undefined> {
     return db.selectFrom('maintenanceScopes').selectAll().where('scopeKey', '=', scopeKey(scope)).executeTakeFirst();
   }
 
   /** The agent scopes of these agents, by agent id. */
   async agentScopes(agentIds: string[]): Promise<Map<string, MaintenanceScopeRow>> {
     if (agentIds.length === 0) return new Map();
-    const rows = await this.db
+    const rows = await this.deps.db
       .selectFrom('maintenanceScopes')
       .selectAll()
       .where(
@@ -157,15 +163,17 @@ export class MaintenanceRepository {
    * Fails a queued backup that maintenance covers (the dispatcher found it, queued before the
    * scope was turned on elsewhere). False when it moved on meanwhile.
    */
-  async refuseQueued(task: TaskRow, message: string, now = Date.now()): Promise<boolean> {
-    return transact(this.db, (trx) => this.tasks.failQueued(trx, task, { code: MAINTENANCE_CODE, message }, now));
+  async refuseQueued(task: TaskRow, message: string, now = this.deps.clock.now()): Promise<boolean> {
+    return transact(this.deps.db, (trx) =>
+      this.deps.tasks.failQueued(trx, task, { code: MAINTENANCE_CODE, message }, now),
+    );
   }
 
   /**
    * Tasks maintenance holds back that an agent holds (dispatched or running) in the scope: its
    * backups, and the rest (deletes, prunes, schedule changes).
    */
-  async running(scope: MaintenanceScope, db: Reader = this.db): Promise<{ backups: number; other: number }> {
+  async running(scope: MaintenanceScope, db: Reader = this.deps.db): Promise<{ backups: number; other: number }> {
     const rows = await db
       .selectFrom('tasks')
       .select((eb) => ['kind', eb.fn.countAll<number>().as('n')])
@@ -191,7 +199,7 @@ export class MaintenanceRepository {
     actor: MaintenanceActor,
     now: number,
   ): Promise<{ row: MaintenanceScopeRow | undefined; changed: boolean }> {
-    return transact(this.db, async (trx) => {
+    return transact(this.deps.db, async (trx) => {
       const before = await this.get(scope, trx);
       const wasOn = before?.enabled === 1;
       if (before && wasOn === input.enabled && (!input.enabled || before.message === input.message)) {
@@ -207,7 +215,7 @@ export class MaintenanceRepository {
       await this.announce(trx, row, input.enabled ? 'maintenance.enabled' : 'maintenance.disabled', now);
       if (input.enabled && !wasOn) {
         const error = { code: MAINTENANCE_CODE, message: input.message };
-        await this.began(trx, scope, error, now);
+        await this.deps.began(trx, scope, error, now);
         const queued = await trx
           .selectFrom('tasks')
           .selectAll()
@@ -216,7 +224,7 @@ export class MaintenanceRepository {
           .where(inScope(scope, 'tasks.zone', 'tasks.pinnedAgentId'))
           .orderBy('id')
           .execute();
-        for (const task of queued) await this.tasks.failQueued(trx, task, error, now);
+        for (const task of queued) await this.deps.tasks.failQueued(trx, task, error, now);
       }
       if (input.enabled) await this.markReady(trx, row.scopeKey, now);
       return { row: (await this.get(scope, trx))!, changed: true };
@@ -244,8 +252,8 @@ export class MaintenanceRepository {
    * backups of one scope ending at the same moment on two replicas may each have seen the other
    * still running). Returns how many became ready.
    */
-  async sweepReady(now = Date.now()): Promise<number> {
-    const waiting = await this.db
+  async sweepReady(now = this.deps.clock.now()): Promise<number> {
+    const waiting = await this.deps.db
       .selectFrom('maintenanceScopes')
       .select('scopeKey')
       .where('enabled', '=', 1)
@@ -254,7 +262,7 @@ export class MaintenanceRepository {
       .limit(SWEEP_LIMIT)
       .execute();
     let ready = 0;
-    for (const w of waiting) if (await transact(this.db, (trx) => this.markReady(trx, w.scopeKey, now))) ready++;
+    for (const w of waiting) if (await transact(this.deps.db, (trx) => this.markReady(trx, w.scopeKey, now))) ready++;
     return ready;
   }
 
@@ -308,7 +316,7 @@ export class MaintenanceRepository {
       type === 'maintenance.ready'
         ? `${where} is ready: no backup runs there`
         : `${where} ${type === 'maintenance.enabled' ? 'in maintenance' : 'out of maintenance'}`;
-    const sp = this.providerTenantId;
+    const sp = this.deps.providerTenantId;
     const touched = (eb: ExpressionBuilder<Database, 'tenants'>) =>
       scope.kind === 'global'
         ? sql<SqlBool>`1 = 1`
@@ -323,7 +331,7 @@ export class MaintenanceRepository {
                 .where(inScope(scope, 'instances.zone', 'instances.agentId')),
             ),
           ]);
-    await this.events.appendToTenants(trx, touched, {
+    await this.deps.events.appendToTenants(trx, touched, {
       type,
       at: now,
       message: type === 'maintenance.enabled' ? `${what}: ${row.message}` : what,

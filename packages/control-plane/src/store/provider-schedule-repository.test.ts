@@ -81,7 +81,7 @@ describe.each(backends)('provider schedules, in the store (%s)', (backend) => {
     const { id, task } = await assigned();
     const held = await claimed(task.id);
     await f.store.db.updateTable('tasks').set({ leaseExpiresAt: 1 }).where('id', '=', held.id).execute();
-    expect((await queue.expireLeases()).map((t) => t.id)).toContain(task.id);
+    expect((await queue.expireLeases(Date.now())).map((t) => t.id)).toContain(task.id);
     await rolledBack(id, task.id, 'AGENT_LOST');
   });
 

@@ -6,6 +6,7 @@ import type { AgentRepository } from './agent-repository.js';
 import type { CatalogRepository, Sla } from './catalog-repository.js';
 import { scheduleOf } from './instance-schedule.js';
 import { transact, type Db } from './db.js';
+import type { Clock } from '../clock.js';
 import type { EventRepository } from './event-repository.js';
 import type { Database, InstanceRow, OfferingRow, TaskRow } from './schema.js';
 import type { TaskEndHook } from './task-endings.js';
@@ -25,6 +26,17 @@ const providerMayRun = (s: InstanceSchedule) =>
 
 const slaOf = (o: OfferingRow): Sla | null => (o.sla ? (JSON.parse(o.sla) as Sla) : null);
 
+/** The repositories provider-side schedules write through, and their clock. */
+export interface ProviderScheduleDeps {
+  db: Db;
+  catalog: CatalogRepository;
+  tasks: TaskRepository;
+  agents: AgentRepository;
+  events: EventRepository;
+  /** What time it is (the one clock server.ts makes). */
+  clock: Clock;
+}
+
 /**
  * Provider-side schedules (see domain/provider-schedule.ts): queues configure-schedule and
  * deconfigure-schedule tasks when instances join or leave an SLA offering whose plugin declares
@@ -33,13 +45,7 @@ const slaOf = (o: OfferingRow): Sla | null => (o.sla ? (JSON.parse(o.sla) as Sla
  * (a {@link TaskEndHook}) finishes it in the transaction that ends the task.
  */
 export class ProviderScheduleRepository {
-  constructor(
-    private readonly db: Db,
-    private readonly catalog: CatalogRepository,
-    private readonly tasks: TaskRepository,
-    private readonly agents: AgentRepository,
-    private readonly events: EventRepository,
-  ) {}
+  constructor(private readonly deps: ProviderScheduleDeps) {}
 
   /**
    * Assigns `offering` to `instance`. With an SLA and a plugin that declares provider-schedules
@@ -52,20 +58,20 @@ export class ProviderScheduleRepository {
     instance: InstanceRow,
     offering: OfferingRow,
     assignedAt: number,
-    now = Date.now(),
+    now = this.deps.clock.now(),
   ): Promise<{ instance: InstanceRow; task?: TaskRow }> {
-    return transact(this.db, async (trx) => {
+    return transact(this.deps.db, async (trx) => {
       const sla = slaOf(offering);
       const provider = await this.providerOf(trx, offering);
       const asks =
         sla !== null &&
         provider !== undefined &&
-        (await this.agents.pluginDeclares(trx, instance.zone, provider.plugin, PROVIDER_SCHEDULES));
+        (await this.deps.agents.pluginDeclares(trx, instance.zone, provider.plugin, PROVIDER_SCHEDULES));
       const task = asks ? await this.configureTask(trx, instance, offering, sla, now) : undefined;
       const schedule: InstanceSchedule = task
         ? { owner: null, state: 'configuring', taskId: task.id }
         : { owner: null, state: null, taskId: null };
-      await this.catalog.setInstanceSchedule(trx, instance.id, {
+      await this.deps.catalog.setInstanceSchedule(trx, instance.id, {
         offeringId: offering.id,
         offeringSetAt: assignedAt,
         ...schedule,
@@ -81,10 +87,10 @@ export class ProviderScheduleRepository {
    * The instance leaves its offering: clears it at once and, where the provider runs (or may be
    * about to run) the schedule, queues a deconfigure-schedule task, returned.
    */
-  async remove(instance: InstanceRow, now = Date.now()): Promise<TaskRow | undefined> {
-    return transact(this.db, async (trx) => {
+  async remove(instance: InstanceRow, now = this.deps.clock.now()): Promise<TaskRow | undefined> {
+    return transact(this.deps.db, async (trx) => {
       const task = await this.deconfigureIfNeeded(trx, instance, now);
-      await this.catalog.setInstanceSchedule(trx, instance.id, {
+      await this.deps.catalog.setInstanceSchedule(trx, instance.id, {
         offeringId: null,
         ...(task
           ? { owner: null, state: 'deconfiguring', taskId: task.id }
@@ -95,8 +101,8 @@ export class ProviderScheduleRepository {
   }
 
   /** An instance was deleted: the provider drops its schedule too (the task outlives the row). */
-  async deleted(instance: InstanceRow, now = Date.now()): Promise<TaskRow | undefined> {
-    return transact(this.db, (trx) => this.deconfigureIfNeeded(trx, instance, now));
+  async deleted(instance: InstanceRow, now = this.deps.clock.now()): Promise<TaskRow | undefined> {
+    return transact(this.deps.db, (trx) => this.deconfigureIfNeeded(trx, instance, now));
   }
 
   /**
@@ -105,22 +111,22 @@ export class ProviderScheduleRepository {
    * provider-schedules, every other instance on the offering too; a failure leaves the owner as
    * it was. An SLA removed is deconfigured where the provider runs it. Returns the tasks queued.
    */
-  async slaChanged(before: OfferingRow, after: OfferingRow, now = Date.now()): Promise<TaskRow[]> {
+  async slaChanged(before: OfferingRow, after: OfferingRow, now = this.deps.clock.now()): Promise<TaskRow[]> {
     if (before.sla === after.sla) return [];
-    return transact(this.db, async (trx) => {
+    return transact(this.deps.db, async (trx) => {
       const sla = slaOf(after);
       const provider = await this.providerOf(trx, after);
       const declares =
         sla !== null &&
         provider !== undefined &&
-        (await this.agents.pluginDeclares(trx, after.zone, provider.plugin, PROVIDER_SCHEDULES));
+        (await this.deps.agents.pluginDeclares(trx, after.zone, provider.plugin, PROVIDER_SCHEDULES));
       const out: TaskRow[] = [];
-      for (const instance of await this.catalog.instancesOfOffering(after.id, trx)) {
+      for (const instance of await this.deps.catalog.instancesOfOffering(after.id, trx)) {
         const s = scheduleOf(instance);
         if (sla === null) {
           const task = await this.deconfigureIfNeeded(trx, instance, now);
           if (!task) continue;
-          await this.catalog.setInstanceSchedule(trx, instance.id, {
+          await this.deps.catalog.setInstanceSchedule(trx, instance.id, {
             owner: null,
             state: 'deconfiguring',
             taskId: task.id,
@@ -132,7 +138,7 @@ export class ProviderScheduleRepository {
         const task = await this.configureTask(trx, instance, after, sla, now);
         // A pending assignment stays one: its failure still rolls it back.
         const state = s.state === 'configuring' ? 'configuring' : 'reconfiguring';
-        await this.catalog.setInstanceSchedule(trx, instance.id, { owner: s.owner, state, taskId: task.id });
+        await this.deps.catalog.setInstanceSchedule(trx, instance.id, { owner: s.owner, state, taskId: task.id });
         out.push(task);
       }
       return out;
@@ -166,7 +172,7 @@ export class ProviderScheduleRepository {
     }
     if (!instance) return;
     const settle = (s: InstanceSchedule, offering?: null) =>
-      this.catalog.setInstanceSchedule(
+      this.deps.catalog.setInstanceSchedule(
         trx,
         instance.id,
         { ...(offering === null ? { offeringId: null } : {}), ...s },
@@ -254,7 +260,7 @@ export class ProviderScheduleRepository {
     const provider = await this.providerOf(trx, offering);
     if (!provider) throw new Error(`provider connection ${offering.providerId} of offering ${offering.id} is gone`);
     const place = { instance, offeringId: offering.id, provider };
-    return this.tasks.create(instanceTask(kind, place, SCHEDULE_TASK_PRIORITY, params), now, trx);
+    return this.deps.tasks.create(instanceTask(kind, place, SCHEDULE_TASK_PRIORITY, params), now, trx);
   }
 
   /** Read in `trx`: outside a request, another handle would wait for the transaction's connection. */
@@ -263,7 +269,7 @@ export class ProviderScheduleRepository {
   }
 
   private async event(trx: Trx, task: TaskRow, type: string, now: number, data: object, message: string) {
-    await this.events.forTask(trx, task, type, message, now, data);
+    await this.deps.events.forTask(trx, task, type, message, now, data);
   }
 }
 

@@ -5,6 +5,7 @@ import { FailureCodes, type FailureCode } from '@cairn/proto/vocabulary';
 import { HELD_KINDS, scopeKeysAt, type WaitingPlaces } from '../domain/maintenance.js';
 import { HELD_STATES, statesLeadingTo, type TaskKind } from '../domain/task.js';
 import { transact, type Db } from './db.js';
+import type { Clock } from '../clock.js';
 import type { EventRepository } from './event-repository.js';
 import type { TaskEndings } from './task-endings.js';
 
@@ -17,6 +18,7 @@ import type { TaskEndings } from './task-endings.js';
 export class QueueRepository {
   constructor(
     private readonly db: Db,
+    private readonly clock: Clock,
     private readonly events: EventRepository,
     private readonly endings: TaskEndings,
   ) {}
@@ -110,7 +112,7 @@ export class QueueRepository {
    * scope covering it (global, its zone, that agent) being in maintenance, so a scope turned on
    * by another replica after this one read the queue stops it. Returns the new attempt.
    */
-  async claim(task: TaskRow, agentId: string, leaseExpiresAt: number, now = Date.now()): Promise<number | null> {
+  async claim(task: TaskRow, agentId: string, leaseExpiresAt: number, now = this.clock.now()): Promise<number | null> {
     const attempt = task.attempt + 1;
     const covering = HELD_KINDS.includes(task.kind as TaskKind) ? scopeKeysAt({ zone: task.zone, agentId }) : [];
     const r = await this.db
@@ -170,7 +172,7 @@ export class QueueRepository {
    * Counts one more send of a not yet accepted assignment (and restarts the wait for its
    * acceptance). False when the attempt moved on meanwhile: then it must not be sent.
    */
-  async recordDelivery(task: TaskRow, now = Date.now()): Promise<boolean> {
+  async recordDelivery(task: TaskRow, now = this.clock.now()): Promise<boolean> {
     const r = await this.db
       .updateTable('tasks')
       .set((eb) => ({ deliveries: eb('deliveries', '+', 1), dispatchedAt: now }))
@@ -187,7 +189,7 @@ export class QueueRepository {
    * too often without being accepted, provider gone). Fenced like an agent's report: only the
    * attempt held by that agent moves; false when it had moved on already.
    */
-  async failAssignment(task: TaskRow, code: FailureCode, message: string, now = Date.now()): Promise<boolean> {
+  async failAssignment(task: TaskRow, code: FailureCode, message: string, now = this.clock.now()): Promise<boolean> {
     return transact(this.db, async (trx) => {
       const r = await trx
         .updateTable('tasks')
@@ -220,13 +222,16 @@ export class QueueRepository {
       .execute();
   }
 
-  /** Held tasks whose lease ran out become `lost` (their agent stopped heartbeating). */
-  async expireLeases(now = Date.now()): Promise<TaskRow[]> {
+  /**
+   * Held tasks whose lease ran out by `leaseNow` (the real time leases count) become `lost` (their
+   * agent stopped heartbeating); `now` stamps their end.
+   */
+  async expireLeases(leaseNow: number, now = this.clock.now()): Promise<TaskRow[]> {
     const expired = await this.db
       .selectFrom('tasks')
       .selectAll()
       .where('state', 'in', HELD_STATES)
-      .where('leaseExpiresAt', '<', now)
+      .where('leaseExpiresAt', '<', leaseNow)
       .execute();
     const lost: TaskRow[] = [];
     for (const task of expired) {
@@ -246,7 +251,7 @@ export class QueueRepository {
           .where('id', '=', task.id)
           .where('attempt', '=', task.attempt)
           .where('state', 'in', statesLeadingTo('lost'))
-          .where('leaseExpiresAt', '<', now)
+          .where('leaseExpiresAt', '<', leaseNow)
           .executeTakeFirst();
         if (Number(r.numUpdatedRows) !== 1) return false;
         await this.events.forTask(trx, task, 'task.lost', `${task.kind} task lost: its agent stopped reporting`, now);

@@ -16,6 +16,7 @@ import {
 } from '../domain/quotas.js';
 import { HELD_STATES, TASK_STATES, TERMINAL_STATES, isTerminal } from '../domain/task.js';
 import { transact, type Db, type Dialect } from './db.js';
+import type { Clock } from '../clock.js';
 import type { Database } from './schema.js';
 
 type Trx = Transaction<Database>;
@@ -42,6 +43,7 @@ const NOTHING: OfferingUsage = { restorePoints: 0, bytes: 0 };
 export class QuotaRepository {
   constructor(
     private readonly db: Db,
+    private readonly clock: Clock,
     private readonly dialect: Dialect,
   ) {}
 
@@ -58,7 +60,11 @@ export class QuotaRepository {
   }
 
   /** Sets the given limits of the tenant, all or none; null puts a quota back to its default. */
-  async set(tenantId: string, limits: Partial<Record<QuotaName, number | null>>, now = Date.now()): Promise<void> {
+  async set(
+    tenantId: string,
+    limits: Partial<Record<QuotaName, number | null>>,
+    now = this.clock.now(),
+  ): Promise<void> {
     await transact(this.db, async (trx) => {
       // Two PUTs of one tenant take their turn rather than collide on the same rows.
       await lockTenant(trx, tenantId);

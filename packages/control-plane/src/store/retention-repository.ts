@@ -7,6 +7,7 @@ import type { AgentRepository } from './agent-repository.js';
 import type { BackupRepository } from './backup-repository.js';
 import type { EventRepository } from './event-repository.js';
 import { transact, type Db } from './db.js';
+import type { Clock } from '../clock.js';
 import { newId } from './ids.js';
 import type { BackupRow, Database, TaskRow } from './schema.js';
 import type { ScheduleRepository } from './schedule-repository.js';
@@ -26,6 +27,20 @@ function taskIds(n: number, now: number): string[] {
 /** The plugin capability that lets retention delete the base of a kept increment. */
 export const HANDLES_CHAINS = 'handles-chains';
 
+/** The tables retention writes through (their owners), and its clock. */
+export interface RetentionDeps {
+  db: Db;
+  backups: BackupRepository;
+  tasks: TaskRepository;
+  agents: AgentRepository;
+  events: EventRepository;
+  schedules: ScheduleRepository;
+  /** The keep-last of the backup job that made a task, if any: it wins for that job's backups. */
+  jobKeepLast?: (trx: Trx, task: TaskRow) => Promise<number | null>;
+  /** What time it is (the one clock server.ts makes). */
+  clock: Clock;
+}
+
 /**
  * Deleting restore points through the provider: keep-last retention after each successful
  * backup, and explicit deletes. A record goes only when its delete-backup task succeeds; at most
@@ -33,32 +48,23 @@ export const HANDLES_CHAINS = 'handles-chains';
  * through the owners of the tables (tasks, backups, events), inside the caller's transaction.
  */
 export class RetentionRepository {
-  constructor(
-    private readonly db: Db,
-    private readonly backups: BackupRepository,
-    private readonly tasks: TaskRepository,
-    private readonly agents: AgentRepository,
-    private readonly events: EventRepository,
-    private readonly schedules: ScheduleRepository,
-    /** The keep-last of the backup job that made a task, if any: it wins for that job's backups. */
-    private readonly jobKeepLast: (trx: Trx, task: TaskRow) => Promise<number | null> = () => Promise.resolve(null),
-  ) {}
+  constructor(private readonly deps: RetentionDeps) {}
 
   /**
    * How many restore points of an instance to keep, or null for "all": the user schedule's
    * keepLast where there is one, else the offering's SLA.
    */
   async keepLastFor(trx: Trx, instanceId: string): Promise<number | null> {
-    return this.schedules.keepLastFor(instanceId, trx);
+    return this.deps.schedules.keepLastFor(instanceId, trx);
   }
 
   /** DELETE /v1/backups/{id}: the pending delete task of the backup, or a new one. */
   async deleteBackup(
     backupId: string,
     priority: number,
-    now = Date.now(),
+    now = this.deps.clock.now(),
   ): Promise<{ task: TaskRow; created: boolean }> {
-    return transact(this.db, async (trx) => {
+    return transact(this.deps.db, async (trx) => {
       const backup = await trx.selectFrom('backups').selectAll().where('id', '=', backupId).executeTakeFirst();
       if (!backup) throw new ConflictError(`backup ${backupId} was deleted meanwhile`, 'backup_gone');
       return (await this.requestDelete(trx, backup, priority, now, 'request'))!;
@@ -66,9 +72,9 @@ export class RetentionRepository {
   }
 
   /** Every restore point of an instance, through the provider (removing its offering by force). */
-  async deleteAllOf(instanceId: string, priority: number, now = Date.now()): Promise<TaskRow[]> {
-    return transact(this.db, async (trx) => {
-      const records = await this.backups.ofInstance(trx, instanceId);
+  async deleteAllOf(instanceId: string, priority: number, now = this.deps.clock.now()): Promise<TaskRow[]> {
+    return transact(this.deps.db, async (trx) => {
+      const records = await this.deps.backups.ofInstance(trx, instanceId);
       const out: TaskRow[] = [];
       // Children before parents, as retention does: a provider may refuse a base still in use.
       const ordered = records.sort(newestFirst);
@@ -110,12 +116,12 @@ export class RetentionRepository {
   ): Promise<string[]> {
     // A job's backup keeps what its job says; otherwise the user schedule's, else the SLA's.
     const keepLast =
-      (instanceId === task.instanceId && task.kind === 'backup' ? await this.jobKeepLast(trx, task) : null) ??
+      (instanceId === task.instanceId && task.kind === 'backup' ? await this.deps.jobKeepLast?.(trx, task) : null) ??
       (await this.keepLastFor(trx, instanceId));
-    const records = (await this.backups.ofInstance(trx, instanceId)).filter((b) => b.vanishedAt === null);
+    const records = (await this.deps.backups.ofInstance(trx, instanceId)).filter((b) => b.vanishedAt === null);
     if (keepLast === null && (opts.now === undefined || !records.some((b) => b.expiresAt !== null))) return [];
     if (keepLast !== null && records.length <= keepLast && opts.now === undefined) return [];
-    const handlesChains = await this.agents.pluginDeclares(trx, task.zone, task.plugin, HANDLES_CHAINS);
+    const handlesChains = await this.deps.agents.pluginDeclares(trx, task.zone, task.plugin, HANDLES_CHAINS);
     const byId = new Map(records.map((b) => [b.id, b]));
     const doomed = backupsToDelete(records, {
       keepLast,
@@ -171,7 +177,7 @@ export class RetentionRepository {
         'no_provider',
       );
     }
-    if (!(await this.backups.claimDelete(trx, backup.id, id, backup.deleteTaskId))) {
+    if (!(await this.deps.backups.claimDelete(trx, backup.id, id, backup.deleteTaskId))) {
       if (reason === 'retention') return undefined;
       throw new ConflictError(`backup ${backup.id} is being deleted by another request`, 'delete_pending');
     }
@@ -186,7 +192,7 @@ export class RetentionRepository {
       locator: JSON.parse(target.locator) as unknown,
       instanceId: backup.instanceId,
     };
-    const task = await this.tasks.create(
+    const task = await this.deps.tasks.create(
       instanceTask('delete-backup', place, priority, params, { id, backupId: backup.id }),
       now,
       trx,
@@ -198,15 +204,21 @@ export class RetentionRepository {
   readonly deleteEnded: TaskEndHook = async (trx, task, { state, error }, now) => {
     if (task.kind !== 'delete-backup' || !task.backupId) return;
     if (state === 'succeeded') {
-      if (await this.backups.removeDeleted(trx, task.backupId, task.id)) {
-        await this.events.forTask(trx, task, 'backup.deleted', `backup ${task.backupId} deleted by the provider`, now);
+      if (await this.deps.backups.removeDeleted(trx, task.backupId, task.id)) {
+        await this.deps.events.forTask(
+          trx,
+          task,
+          'backup.deleted',
+          `backup ${task.backupId} deleted by the provider`,
+          now,
+        );
       }
       return;
     }
     // A sync may have removed the record meanwhile (the provider no longer had the point).
     const stays = await trx.selectFrom('backups').select('id').where('id', '=', task.backupId).executeTakeFirst();
     if (!stays) return;
-    await this.events.append(trx, {
+    await this.deps.events.append(trx, {
       tenantId: task.tenantId,
       type: 'backup.delete_failed',
       at: now,

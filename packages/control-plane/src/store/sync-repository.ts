@@ -13,6 +13,7 @@ import {
 import { HELD_STATES, isTerminal, type TaskState } from '../domain/task.js';
 import type { BackupRepository } from './backup-repository.js';
 import { isUniqueViolation, transact, type Db } from './db.js';
+import type { Clock } from '../clock.js';
 import type { EventRepository } from './event-repository.js';
 import { newId } from './ids.js';
 import type { RetentionRepository } from './retention-repository.js';
@@ -29,6 +30,19 @@ export interface StoredDrift extends DriftReport {
   syncedAt: number;
 }
 
+/** The repositories a sync writes through, its limit and its clock. */
+export interface SyncDeps {
+  db: Db;
+  backups: BackupRepository;
+  tasks: TaskRepository;
+  retention: RetentionRepository;
+  events: EventRepository;
+  /** The share of a provider's live records one sync may mark vanished (see holdsVanishing). */
+  vanishShare: number;
+  /** What time it is (the one clock server.ts makes). */
+  clock: Clock;
+}
+
 /**
  * Provider sync: queuing a sync task (at most one queued or running per provider, a
  * compare-and-set on `provider_syncs.active_task_id`), and applying its listing to the records
@@ -36,15 +50,7 @@ export interface StoredDrift extends DriftReport {
  * through their owners.
  */
 export class SyncRepository {
-  constructor(
-    private readonly db: Db,
-    private readonly backups: BackupRepository,
-    private readonly tasks: TaskRepository,
-    private readonly retention: RetentionRepository,
-    private readonly events: EventRepository,
-    /** The share of a provider's live records one sync may mark vanished (see holdsVanishing). */
-    private readonly vanishShare: number,
-  ) {}
+  constructor(private readonly deps: SyncDeps) {}
 
   /**
    * Queues a sync of `provider` for `tenantId` (the SP's own tenant), or answers the one queued
@@ -56,9 +62,9 @@ export class SyncRepository {
     tenantId: string,
     priority: number,
     confirm: boolean,
-    now = Date.now(),
+    now = this.deps.clock.now(),
   ): Promise<{ task: TaskRow; created: boolean }> {
-    return transact(this.db, async (trx) => {
+    return transact(this.deps.db, async (trx) => {
       const row = await trx
         .selectFrom('providerSyncs')
         .select('activeTaskId')
@@ -77,7 +83,11 @@ export class SyncRepository {
       if (!(await this.claim(trx, provider.id, id, row ? row.activeTaskId : undefined, now))) {
         throw new ConflictError(`a sync of provider connection ${provider.id} was queued meanwhile`, 'sync_pending');
       }
-      const task = await this.tasks.create({ id, ...providerTask('sync', provider, tenantId, priority, {}) }, now, trx);
+      const task = await this.deps.tasks.create(
+        { id, ...providerTask('sync', provider, tenantId, priority, {}) },
+        now,
+        trx,
+      );
       if (confirm) await this.confirm(trx, provider.id, task.id);
       return { task, created: true };
     });
@@ -126,7 +136,7 @@ export class SyncRepository {
 
   /** The drift report of the provider's last applied sync, if it had one. */
   async drift(providerId: string): Promise<StoredDrift | undefined> {
-    const row: Pick<ProviderSyncRow, 'taskId' | 'syncedAt' | 'report'> | undefined = await this.db
+    const row: Pick<ProviderSyncRow, 'taskId' | 'syncedAt' | 'report'> | undefined = await this.deps.db
       .selectFrom('providerSyncs')
       .select(['taskId', 'syncedAt', 'report'])
       .where('providerId', '=', providerId)
@@ -147,7 +157,7 @@ export class SyncRepository {
     if (!listing?.ok) {
       const code = end.error?.code ?? (listing ? FailureCodes.INVALID_RESULT : end.state);
       const message = end.error?.message ?? (listing && !listing.ok ? listing.reason : '');
-      await this.events.append(trx, {
+      await this.deps.events.append(trx, {
         ...this.eventBase(task, now),
         type: 'provider.sync_failed',
         message: `sync of provider connection ${task.providerId} ${end.state}: ${code}: ${message}; records unchanged`,
@@ -179,7 +189,7 @@ export class SyncRepository {
       .execute();
     if (report.held) await this.heldEvent(trx, task, report.held, now);
     const c = report.counts;
-    await this.events.append(trx, {
+    await this.deps.events.append(trx, {
       ...this.eventBase(task, now),
       type: 'provider.synced',
       message: report.noRepository
@@ -200,7 +210,7 @@ export class SyncRepository {
     now: number,
     hold: { confirmed: boolean; heldSince: number | null },
   ): Promise<DriftReport> {
-    const records = await this.backups.ofProvider(trx, task.providerId);
+    const records = await this.deps.backups.ofProvider(trx, task.providerId);
     // Only instances bound to this connection may own its points (see SyncInstance).
     const instances = await trx
       .selectFrom('instances')
@@ -234,7 +244,7 @@ export class SyncRepository {
       instances: instances.map((i) => ({ id: i.id, busy: busy.has(i.id) })),
       // A record written after the agent began listing may be missing from the listing by timing alone.
       listedAt: task.dispatchedAt ?? task.createdAt,
-      vanishing: { share: this.vanishShare, confirmed: hold.confirmed },
+      vanishing: { share: this.deps.vanishShare, confirmed: hold.confirmed },
     });
     const byId = new Map(records.map((r) => [r.id, r]));
     const event = async (
@@ -245,7 +255,7 @@ export class SyncRepository {
       backupId: string,
       extra: Record<string, unknown> = {},
     ) =>
-      this.events.append(trx, {
+      this.deps.events.append(trx, {
         ...this.eventBase(task, now),
         tenantId,
         instanceId,
@@ -254,8 +264,8 @@ export class SyncRepository {
         data: JSON.stringify({ backupId, providerId: task.providerId, ...extra }),
       });
 
-    await this.backups.setVanished(trx, plan.reappeared, null);
-    await this.backups.setVanished(trx, plan.newlyVanished, now);
+    await this.deps.backups.setVanished(trx, plan.reappeared, null);
+    await this.deps.backups.setVanished(trx, plan.newlyVanished, now);
     for (const id of plan.newlyVanished) {
       const r = byId.get(id)!;
       await event(
@@ -269,7 +279,7 @@ export class SyncRepository {
     const removed: string[] = [];
     for (const id of plan.removed) {
       const r = byId.get(id)!;
-      if (!(await this.backups.removeGone(trx, id))) continue;
+      if (!(await this.deps.backups.removeGone(trx, id))) continue;
       removed.push(id);
       await event(
         r.tenantId,
@@ -293,7 +303,7 @@ export class SyncRepository {
     for (const { point, instanceId } of plan.adopt) {
       const instance = instanceById.get(instanceId)!;
       const parents = ownedBy(instanceId);
-      const { row, futureDated } = await this.backups.adopt(
+      const { row, futureDated } = await this.deps.backups.adopt(
         trx,
         { id: instance.id, tenantId: instance.tenantId, name: instance.name, offeringId: instance.offeringId! },
         {
@@ -333,7 +343,7 @@ export class SyncRepository {
     const deletable = new Set([...plan.known, ...adopted].filter((id) => !vanished.has(id)));
     const expired: string[] = [];
     for (const instanceId of new Set([...records.map((r) => r.instanceId), ...plan.adopt.map((a) => a.instanceId)])) {
-      expired.push(...(await this.retention.afterSync(trx, task, instanceId, deletable, now)));
+      expired.push(...(await this.deps.retention.afterSync(trx, task, instanceId, deletable, now)));
     }
     return driftReport({
       known: plan.known,
@@ -353,10 +363,10 @@ export class SyncRepository {
 
   /** A held sync concerns every tenant of the provider: the SP's event (the task is the SP's). */
   private async heldEvent(trx: Trx, task: TaskRow, held: DriftHold, now: number): Promise<void> {
-    await this.events.append(trx, {
+    await this.deps.events.append(trx, {
       ...this.eventBase(task, now),
       type: 'provider.sync_held',
-      message: `sync of provider connection ${task.providerId} would mark ${held.vanishing} of its ${held.of} restore points vanished at once, more than CAIRN_SYNC_VANISH_SHARE=${this.vanishShare} allows; none was marked. If the provider's storage is mounted and they are really gone, confirm with ${held.confirm}`,
+      message: `sync of provider connection ${task.providerId} would mark ${held.vanishing} of its ${held.of} restore points vanished at once, more than CAIRN_SYNC_VANISH_SHARE=${this.deps.vanishShare} allows; none was marked. If the provider's storage is mounted and they are really gone, confirm with ${held.confirm}`,
       data: JSON.stringify({
         providerId: task.providerId,
         vanishing: held.vanishing,

@@ -4,6 +4,7 @@ import { ConflictError } from '../domain/errors.js';
 import type { NewTask } from '../domain/task-factory.js';
 import { HELD_STATES, isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
 import { current, transact, type Db } from './db.js';
+import type { Clock } from '../clock.js';
 import type { EventRepository } from './event-repository.js';
 import { newId } from './ids.js';
 import { decodeCursor, decodeSeqCursor, pageOf, type Page, type PageRequest } from './page.js';
@@ -21,18 +22,19 @@ export interface TaskFilter {
 export class TaskRepository {
   constructor(
     private readonly db: Db,
+    private readonly clock: Clock,
     private readonly events: EventRepository,
     /** Told when a cancel ends a queued task. */
     private readonly endings = new TaskEndings(),
   ) {}
 
   /** Queues a task; inside `trx` when given (a change another repository is making). */
-  async create(input: NewTask, now = Date.now(), trx?: Transaction<Database>): Promise<TaskRow> {
+  async create(input: NewTask, now = this.clock.now(), trx?: Transaction<Database>): Promise<TaskRow> {
     return (await this.createMany([input], now, trx))[0]!;
   }
 
   /** Queues tasks made together (a batch of schedule fires): one insert of the tasks, one of their events. */
-  async createMany(inputs: NewTask[], now = Date.now(), trx?: Transaction<Database>): Promise<TaskRow[]> {
+  async createMany(inputs: NewTask[], now = this.clock.now(), trx?: Transaction<Database>): Promise<TaskRow[]> {
     const rows = inputs.map((input) => this.row(input, now));
     if (rows.length === 0) return rows;
     const insert = async (t: Transaction<Database>) => {
@@ -85,7 +87,7 @@ export class TaskRepository {
   async createRefused(
     input: NewTask,
     error: { code: string; message: string },
-    now = Date.now(),
+    now = this.clock.now(),
     trx?: Transaction<Database>,
   ): Promise<TaskRow> {
     const row: TaskRow = {
@@ -118,7 +120,7 @@ export class TaskRepository {
     trx: Transaction<Database>,
     task: TaskRow,
     error: { code: string; message: string },
-    now = Date.now(),
+    now = this.clock.now(),
   ): Promise<boolean> {
     const r = await trx
       .updateTable('tasks')
@@ -201,7 +203,7 @@ export class TaskRepository {
    * A queued task is cancelled at once; one an agent holds gets `cancel_requested`, which the
    * dispatcher holding that agent's session turns into a Cancel frame.
    */
-  async requestCancel(id: string, now = Date.now()): Promise<TaskRow> {
+  async requestCancel(id: string, now = this.clock.now()): Promise<TaskRow> {
     for (;;) {
       // Read as committed now: inside a request's transaction a snapshot read would keep saying
       // `queued` after the dispatcher took the task, and this loop would never end.

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { ConflictError } from '../domain/errors.js';
 import type { Principal, Role } from '../domain/access.js';
 import { transact, type Db } from './db.js';
+import type { Clock } from '../clock.js';
 import { hashSecret, newId, newSecret } from './ids.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { ApiTokenRow, TenantRow } from './schema.js';
@@ -12,10 +13,13 @@ export type TokenInfo = Omit<ApiTokenRow, 'tokenHash'>;
 export const PROVIDER_TENANT_NAME = 'service-provider';
 
 export class TenantRepository {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+  ) {}
 
   /** Creates the provider tenant if missing and returns its id (safe to race between replicas). */
-  async ensureProviderTenant(now = Date.now()): Promise<string> {
+  async ensureProviderTenant(now = this.clock.now()): Promise<string> {
     const found = await this.db
       .selectFrom('tenants')
       .select('id')
@@ -38,7 +42,7 @@ export class TenantRepository {
     return row.id;
   }
 
-  async create(name: string, now = Date.now()): Promise<TenantRow> {
+  async create(name: string, now = this.clock.now()): Promise<TenantRow> {
     const exists = await this.db.selectFrom('tenants').select('id').where('name', '=', name).executeTakeFirst();
     if (exists) throw new ConflictError(`a tenant named "${name}" already exists`, 'tenant_exists');
     const row = { id: newId('ten', now), name, createdAt: now };
@@ -62,7 +66,7 @@ export class TenantRepository {
   }
 
   /** Issues a token; the secret is returned once and stored only hashed. */
-  async createToken(tenantId: string, role: Role, name: string, now = Date.now()) {
+  async createToken(tenantId: string, role: Role, name: string, now = this.clock.now()) {
     const token = newSecret('cairn');
     const row = {
       id: newId('tok', now),
@@ -82,7 +86,7 @@ export class TenantRepository {
    * one configured before, so a rotated value retires the old at the next start. Tokens minted
    * through the API are never touched. Idempotent, and safe when replicas start at once.
    */
-  async ensureAdminToken(tenantId: string, token: string, now = Date.now()): Promise<void> {
+  async ensureAdminToken(tenantId: string, token: string, now = this.clock.now()): Promise<void> {
     const tokenHash = hashSecret(token);
     await transact(this.db, async (trx) => {
       await trx.deleteFrom('apiTokens').where('source', '=', 'config').where('tokenHash', '!=', tokenHash).execute();

@@ -1,115 +1,35 @@
 import { afterAll, beforeAll } from 'vitest';
 import { freshDatabase, type Backend, type TestDatabase } from '@cairn/test-harness/databases';
 import { loadConfig } from '../config.js';
+import { systemClock, type Clock } from '../clock.js';
+import { wireRepositories, type Repositories as Wired } from '../repositories.js';
 import type { NewTask } from '../domain/task-factory.js';
-import { JobRuns } from '../lifecycle/job-runs.js';
 import { Reports } from '../lifecycle/reports.js';
-import { reactToTaskEnds } from '../lifecycle/task-end.js';
-import { AgentRepository } from '../store/agent-repository.js';
 import { BackupRepository } from '../store/backup-repository.js';
-import {
-  CatalogRepository,
-  type InstanceInput,
-  type OfferingInput,
-  type ProviderInput,
-} from '../store/catalog-repository.js';
+import type { InstanceInput, OfferingInput, ProviderInput } from '../store/catalog-repository.js';
 import { migrate, openStore, type Store } from '../store/db.js';
-import { EventRepository } from '../store/event-repository.js';
-import { JobRepository } from '../store/job-repository.js';
-import { MaintenanceRepository } from '../store/maintenance-repository.js';
-import { ProviderScheduleRepository } from '../store/provider-schedule-repository.js';
-import { QueueRepository } from '../store/queue-repository.js';
-import { QuotaRepository } from '../store/quota-repository.js';
 import { ReportRepository } from '../store/report-repository.js';
 import { scopedDb } from '../store/request-scope.js';
-import { RetentionRepository } from '../store/retention-repository.js';
-import { RpoRepository } from '../store/rpo-repository.js';
-import { ScheduleRepository } from '../store/schedule-repository.js';
 import { SecretBox } from '../store/secrets.js';
-import { SyncRepository } from '../store/sync-repository.js';
-import { TaskEndings } from '../store/task-endings.js';
-import { TaskRepository } from '../store/task-repository.js';
-import { TenantRepository } from '../store/tenant-repository.js';
 
 /** The plugin every store test names: the dummy provider. */
 export const PLUGIN = '@cairn/plugin-dummy';
 
-/**
- * The repositories of a store, wired as the composition root (server.ts) wires them: on the
- * request-scoped handle, every reaction to a task's end registered, the settings at their defaults.
- * This is the one place tests build repositories: a constructor that changes is changed here.
- */
-export interface Repositories {
-  tenants: TenantRepository;
-  quotas: QuotaRepository;
-  agents: AgentRepository;
-  catalog: CatalogRepository;
-  events: EventRepository;
-  backups: BackupRepository;
-  endings: TaskEndings;
-  tasks: TaskRepository;
-  queue: QueueRepository;
-  schedules: ScheduleRepository;
-  jobs: JobRepository;
-  jobRuns: JobRuns;
-  retention: RetentionRepository;
-  providerSchedules: ProviderScheduleRepository;
-  sync: SyncRepository;
-  rpo: RpoRepository;
-  maintenance: MaintenanceRepository;
+/** The repositories of the store, wired by {@link wireRepositories} as the control plane wires them, and its reports. */
+export interface Repositories extends Wired {
   reports: Reports;
 }
 
 async function wire(store: Store, tdb: TestDatabase): Promise<{ repos: Repositories; providerTenant: string }> {
   const config = loadConfig({ CAIRN_DATABASE_URL: tdb.url, CAIRN_DATA_DIR: tdb.dataDir });
   const secrets = SecretBox.load(undefined, tdb.dataDir);
-  const db = scopedDb(store.db);
-  const tenants = new TenantRepository(db);
-  const quotas = new QuotaRepository(db, store.dialect);
-  const agents = new AgentRepository(db, config.taskLeaseMs, secrets);
-  const catalog = new CatalogRepository(db, secrets);
-  const providerTenant = await tenants.ensureProviderTenant();
-  const events = new EventRepository(db, providerTenant);
-  const backups = new BackupRepository(db);
-  const endings = new TaskEndings();
-  const tasks = new TaskRepository(db, events, endings);
-  const queue = new QueueRepository(db, events, endings);
-  const schedules = new ScheduleRepository(db);
-  const jobs = new JobRepository(db);
-  const jobRuns = new JobRuns(db, jobs, tasks, events, quotas);
-  const retention = new RetentionRepository(db, backups, tasks, agents, events, schedules, (trx, task) =>
-    jobs.keepLastOf(trx, task),
-  );
-  const providerSchedules = new ProviderScheduleRepository(db, catalog, tasks, agents, events);
-  const sync = new SyncRepository(db, backups, tasks, retention, events, config.syncVanishShare);
-  const rpo = new RpoRepository(db);
-  const maintenance = new MaintenanceRepository(db, events, tasks, jobRuns.refuseOutdated, providerTenant);
-  reactToTaskEnds(endings, { retention, providerSchedules, sync, jobs: jobRuns, maintenance });
+  const { repos, providerTenant } = await wireRepositories({ store, config, secrets, clock: systemClock });
+  const { catalog, events, backups, retention, endings } = repos;
   const reports = new Reports(
-    { db, rows: new ReportRepository(), catalog, events, backups, retention, endings },
-    { leaseMs: config.taskLeaseMs },
+    { db: scopedDb(store.db), rows: new ReportRepository(), catalog, events, backups, retention, endings },
+    { clock: systemClock, wireClock: systemClock, leaseMs: config.taskLeaseMs },
   );
-  const repos: Repositories = {
-    tenants,
-    quotas,
-    agents,
-    catalog,
-    events,
-    backups,
-    endings,
-    tasks,
-    queue,
-    schedules,
-    jobs,
-    jobRuns,
-    retention,
-    providerSchedules,
-    sync,
-    rpo,
-    maintenance,
-    reports,
-  };
-  return { repos, providerTenant };
+  return { repos: { ...repos, reports }, providerTenant };
 }
 
 export interface StoreFixtureOptions {
@@ -178,7 +98,7 @@ export class StoreFixture {
   }
 
   /** Backup records on another clock than the system's (when a restore point was made). */
-  backupsOn(clock: () => number): BackupRepository {
+  backupsOn(clock: Clock): BackupRepository {
     return new BackupRepository(scopedDb(this.store.db), clock);
   }
 

@@ -7,12 +7,11 @@ import { sql, type Kysely } from 'kysely';
  * but never later than this migration's now, so a record already dated ahead cannot outrank the
  * backups made from here on.
  */
-export async function up(db: Kysely<unknown>): Promise<void> {
+export async function up(db: Kysely<unknown>, now: number): Promise<void> {
   await db.schema
     .alterTable('backups')
     .addColumn('recorded_at', 'bigint', (c) => c.notNull().defaultTo(0))
     .execute();
-  const now = Date.now();
   await sql`update backups set recorded_at = case when created_at < ${now} then created_at else ${now} end`.execute(db);
 }
 

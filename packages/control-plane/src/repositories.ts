@@ -1,0 +1,114 @@
+import type { Clock } from './clock.js';
+import type { Config } from './config.js';
+import { JobRuns } from './lifecycle/job-runs.js';
+import { reactToTaskEnds } from './lifecycle/task-end.js';
+import { AgentRepository } from './store/agent-repository.js';
+import { BackupRepository } from './store/backup-repository.js';
+import { CatalogRepository } from './store/catalog-repository.js';
+import type { Store } from './store/db.js';
+import { EventRepository } from './store/event-repository.js';
+import { JobRepository } from './store/job-repository.js';
+import { MaintenanceRepository } from './store/maintenance-repository.js';
+import { ProviderScheduleRepository } from './store/provider-schedule-repository.js';
+import { QueueRepository } from './store/queue-repository.js';
+import { QuotaRepository } from './store/quota-repository.js';
+import { scopedDb } from './store/request-scope.js';
+import { RetentionRepository } from './store/retention-repository.js';
+import { RpoRepository } from './store/rpo-repository.js';
+import { ScheduleRepository } from './store/schedule-repository.js';
+import type { SecretBox } from './store/secrets.js';
+import { SyncRepository } from './store/sync-repository.js';
+import { TaskEndings } from './store/task-endings.js';
+import { TaskRepository } from './store/task-repository.js';
+import { TenantRepository } from './store/tenant-repository.js';
+
+/** Every repository of the store, and the job-run engine their task-end reactions reach. */
+export interface Repositories {
+  tenants: TenantRepository;
+  quotas: QuotaRepository;
+  agents: AgentRepository;
+  catalog: CatalogRepository;
+  events: EventRepository;
+  backups: BackupRepository;
+  endings: TaskEndings;
+  tasks: TaskRepository;
+  queue: QueueRepository;
+  schedules: ScheduleRepository;
+  jobs: JobRepository;
+  jobRuns: JobRuns;
+  retention: RetentionRepository;
+  providerSchedules: ProviderScheduleRepository;
+  sync: SyncRepository;
+  rpo: RpoRepository;
+  maintenance: MaintenanceRepository;
+}
+
+export interface RepositoryWiring {
+  store: Store;
+  config: Pick<Config, 'taskLeaseMs' | 'syncVanishShare'>;
+  secrets: SecretBox;
+  clock: Clock;
+}
+
+/**
+ * The repositories as the control plane runs them: on the request-scoped handle (inside a
+ * mutating request every repository joins that request's transaction), with every reaction to a
+ * task's end registered in the order lifecycle/task-end.ts gives. The composition root and the
+ * store tests both build them here, so tests run what production runs.
+ */
+export async function wireRepositories({ store, config, secrets, clock }: RepositoryWiring): Promise<{
+  repos: Repositories;
+  providerTenant: string;
+}> {
+  const db = scopedDb(store.db);
+  const tenants = new TenantRepository(db, clock);
+  const quotas = new QuotaRepository(db, clock, store.dialect);
+  const agents = new AgentRepository(db, clock, config.taskLeaseMs, secrets);
+  const catalog = new CatalogRepository(db, clock, secrets);
+  const providerTenant = await tenants.ensureProviderTenant();
+  const events = new EventRepository(db, providerTenant);
+  const backups = new BackupRepository(db, clock);
+  // Whichever way a task ends, what else its end changes is written in the same transaction.
+  const endings = new TaskEndings();
+  const tasks = new TaskRepository(db, clock, events, endings);
+  const queue = new QueueRepository(db, clock, events, endings);
+  const schedules = new ScheduleRepository(db);
+  const jobs = new JobRepository(db);
+  // The job-run engine: runs move by the rules of domain/job-run.ts.
+  const jobRuns = new JobRuns({ db, jobs, tasks, events, quotas });
+  const retention = new RetentionRepository({
+    db,
+    clock,
+    backups,
+    tasks,
+    agents,
+    events,
+    schedules,
+    jobKeepLast: (trx, task) => jobs.keepLastOf(trx, task),
+  });
+  const providerSchedules = new ProviderScheduleRepository({ db, clock, catalog, tasks, agents, events });
+  const sync = new SyncRepository({
+    db,
+    clock,
+    backups,
+    tasks,
+    retention,
+    events,
+    vanishShare: config.syncVanishShare,
+  });
+  const rpo = new RpoRepository(db);
+  const maintenance = new MaintenanceRepository({
+    db,
+    clock,
+    events,
+    tasks,
+    began: jobRuns.refuseOutdated,
+    providerTenantId: providerTenant,
+  });
+  reactToTaskEnds(endings, { retention, providerSchedules, sync, jobs: jobRuns, maintenance });
+  const repos = { tenants, quotas, agents, catalog, events, backups, endings, tasks, queue, schedules, jobs };
+  return {
+    repos: { ...repos, jobRuns, retention, providerSchedules, sync, rpo, maintenance },
+    providerTenant,
+  };
+}
