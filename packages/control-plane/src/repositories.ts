@@ -1,6 +1,8 @@
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { JobRuns } from './lifecycle/job-runs.js';
+import { Retention } from './lifecycle/retention.js';
+import { Sync } from './lifecycle/sync.js';
 import { reactToTaskEnds } from './lifecycle/task-end.js';
 import { AgentRepository } from './store/agent-repository.js';
 import { BackupRepository } from './store/backup-repository.js';
@@ -13,7 +15,6 @@ import { ProviderScheduleRepository } from './store/provider-schedule-repository
 import { QueueRepository } from './store/queue-repository.js';
 import { QuotaRepository } from './store/quota-repository.js';
 import { scopedDb } from './store/request-scope.js';
-import { RetentionRepository } from './store/retention-repository.js';
 import { RpoRepository } from './store/rpo-repository.js';
 import { ScheduleRepository } from './store/schedule-repository.js';
 import type { SecretBox } from './store/secrets.js';
@@ -22,7 +23,7 @@ import { TaskEndings } from './store/task-endings.js';
 import { TaskRepository } from './store/task-repository.js';
 import { TenantRepository } from './store/tenant-repository.js';
 
-/** Every repository of the store, and the job-run engine their task-end reactions reach. */
+/** Every repository of the store, and the lifecycle parts their task-end reactions reach (job runs, retention, sync). */
 export interface Repositories {
   tenants: TenantRepository;
   quotas: QuotaRepository;
@@ -36,9 +37,10 @@ export interface Repositories {
   schedules: ScheduleRepository;
   jobs: JobRepository;
   jobRuns: JobRuns;
-  retention: RetentionRepository;
+  retention: Retention;
   providerSchedules: ProviderScheduleRepository;
-  sync: SyncRepository;
+  providerSyncs: SyncRepository;
+  sync: Sync;
   rpo: RpoRepository;
   maintenance: MaintenanceRepository;
 }
@@ -76,20 +78,14 @@ export async function wireRepositories({ store, config, secrets, clock }: Reposi
   const jobs = new JobRepository(db);
   // The job-run engine: runs move by the rules of domain/job-run.ts.
   const jobRuns = new JobRuns({ db, jobs, tasks, events, quotas });
-  const retention = new RetentionRepository({
-    db,
-    clock,
-    backups,
-    tasks,
-    agents,
-    events,
-    schedules,
-    jobKeepLast: (trx, task) => jobs.keepLastOf(trx, task),
-  });
+  // Retention and sync decide by domain/retention.ts and domain/sync.ts and write through the repositories.
+  const retention = new Retention({ db, clock, backups, tasks, agents, events, schedules, jobs });
   const providerSchedules = new ProviderScheduleRepository({ db, clock, catalog, tasks, agents, events });
-  const sync = new SyncRepository({
+  const providerSyncs = new SyncRepository(db);
+  const sync = new Sync({
     db,
     clock,
+    syncs: providerSyncs,
     backups,
     tasks,
     retention,
@@ -108,7 +104,7 @@ export async function wireRepositories({ store, config, secrets, clock }: Reposi
   reactToTaskEnds(endings, { retention, providerSchedules, sync, jobs: jobRuns, maintenance });
   const repos = { tenants, quotas, agents, catalog, events, backups, endings, tasks, queue, schedules, jobs };
   return {
-    repos: { ...repos, jobRuns, retention, providerSchedules, sync, rpo, maintenance },
+    repos: { ...repos, jobRuns, retention, providerSchedules, providerSyncs, sync, rpo, maintenance },
     providerTenant,
   };
 }

@@ -15,9 +15,9 @@ import { transact, type Db } from '../store/db.js';
 import type { EventRepository } from '../store/event-repository.js';
 import { activeMaintenance } from '../store/maintenance-repository.js';
 import type { ReportFence, ReportRepository } from '../store/report-repository.js';
-import type { RetentionRepository } from '../store/retention-repository.js';
 import type { Database, TaskRow } from '../store/schema.js';
 import type { TaskEndings } from '../store/task-endings.js';
+import type { Retention } from './retention.js';
 import type { Clock } from '../clock.js';
 
 type Trx = Transaction<Database>;
@@ -35,7 +35,7 @@ export interface ReportStores {
   catalog: CatalogRepository;
   events: EventRepository;
   backups: BackupRepository;
-  retention: RetentionRepository;
+  retention: Retention;
   endings: TaskEndings;
 }
 

@@ -25,8 +25,9 @@ import type { AgentRepository } from '../store/agent-repository.js';
 import type { BackupRepository } from '../store/backup-repository.js';
 import type { MaintenanceRepository } from '../store/maintenance-repository.js';
 import type { ProviderScheduleRepository } from '../store/provider-schedule-repository.js';
-import type { RetentionRepository } from '../store/retention-repository.js';
 import type { StoredDrift, SyncRepository } from '../store/sync-repository.js';
+import type { Retention } from '../lifecycle/retention.js';
+import type { Sync } from '../lifecycle/sync.js';
 import type { TaskRepository } from '../store/task-repository.js';
 import { backupTask, instanceTask, providerTask, type NewTask } from '../domain/task-factory.js';
 import { elapsedMs, type Clock } from '../clock.js';
@@ -41,8 +42,10 @@ export interface OperationsDeps {
   catalog: CatalogRepository;
   tasks: TaskRepository;
   backups: BackupRepository;
-  retention: RetentionRepository;
-  syncs: SyncRepository;
+  retention: Retention;
+  sync: Sync;
+  /** The drift reports of the syncs applied. */
+  providerSyncs: SyncRepository;
   agents: AgentRepository;
   providerSchedules: ProviderScheduleRepository;
   maintenance: MaintenanceRepository;
@@ -242,7 +245,7 @@ export class Operations {
     /** An operator confirms marking points vanished past the share (see holdsVanishing); a periodic sync never does. */
     confirm = false,
   ): Promise<{ task: TaskRow; created: boolean }> {
-    const result = await this.deps.syncs.request(provider, tenantId, priority, confirm);
+    const result = await this.deps.sync.request(provider, tenantId, priority, confirm);
     if (result.created) this.deps.wake();
     return result;
   }
@@ -271,7 +274,7 @@ export class Operations {
   }
 
   async drift(provider: ProviderRow): Promise<StoredDrift> {
-    const report = await this.deps.syncs.drift(provider.id);
+    const report = await this.deps.providerSyncs.drift(provider.id);
     if (!report) {
       throw new AppError(
         404,

@@ -9,6 +9,15 @@ import type { BackupRow, Database, TaskRow } from './schema.js';
 
 type Trx = Transaction<Database>;
 
+/** The provider and instance a restore point's delete goes through. */
+export interface DeleteTarget {
+  providerId: string;
+  plugin: string;
+  zone: string;
+  agentId: string | null;
+  locator: string;
+}
+
 /** Restore points: written when a backup task succeeds, read by the API and the next incremental. */
 export class BackupRepository {
   constructor(
@@ -17,8 +26,14 @@ export class BackupRepository {
     private readonly clock: Clock,
   ) {}
 
-  async get(id: string): Promise<BackupRow | undefined> {
-    return this.db.selectFrom('backups').selectAll().where('id', '=', id).executeTakeFirst();
+  /** A record by id (through `db`: a transaction reads it there). */
+  async get(id: string, db: Db | Trx = this.db): Promise<BackupRow | undefined> {
+    return db.selectFrom('backups').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Whether the record is still there (a sync may have removed it). */
+  async exists(trx: Trx, id: string): Promise<boolean> {
+    return (await trx.selectFrom('backups').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
   }
 
   async list(page: PageRequest, filter: { tenantId?: string; instanceId?: string }): Promise<Page<BackupRow>> {
@@ -191,6 +206,25 @@ export class BackupRepository {
   /** Every record of an instance, as retention weighs them (and the delete under way, if any). */
   async ofInstance(trx: Trx, instanceId: string): Promise<BackupRow[]> {
     return trx.selectFrom('backups').selectAll().where('instanceId', '=', instanceId).execute();
+  }
+
+  /**
+   * What a delete of `backup` goes through: its own offering's provider and its instance (zone,
+   * agent, locator), or undefined when either no longer exists.
+   */
+  async deleteTarget(trx: Trx, backup: BackupRow): Promise<DeleteTarget | undefined> {
+    const provider = await trx
+      .selectFrom('offerings')
+      .innerJoin('providers', 'providers.id', 'offerings.providerId')
+      .select(['providers.id as providerId', 'providers.plugin'])
+      .where('offerings.id', '=', backup.offeringId)
+      .executeTakeFirst();
+    const instance = await trx
+      .selectFrom('instances')
+      .select(['zone', 'agentId', 'locator'])
+      .where('id', '=', backup.instanceId)
+      .executeTakeFirst();
+    return provider && instance ? { ...provider, ...instance } : undefined;
   }
 
   /**

@@ -10,7 +10,7 @@ import type { Transaction } from 'kysely';
 import { cairnFiresSla, type InstanceSchedule } from '../domain/provider-schedule.js';
 import { scheduleOf } from './instance-schedule.js';
 import type { LocatorClaim, TenantLocators } from '../domain/locator-claims.js';
-import type { Database, InstanceRow, OfferingRow, ProviderRow } from './schema.js';
+import type { Database, InstanceRow, OfferingRow, ProviderRow, Sla } from './schema.js';
 import type { SecretBox } from './secrets.js';
 
 export interface ProviderInput {
@@ -24,12 +24,8 @@ export interface ProviderInput {
   tenantLocators?: TenantLocators;
 }
 
-export interface Sla {
-  cron: string;
-  timezone?: string;
-  keepLast: number;
-  rpoMinutes?: number;
-}
+/** An offering's SLA (defined beside the offering's row, which the schedules read too). */
+export type { Sla } from './schema.js';
 
 export interface OfferingInput {
   tenantId: string;

@@ -1,7 +1,6 @@
-import type { Sla } from './catalog-repository.js';
 import { isUniqueViolation, type Db } from './db.js';
 import { sql, type Transaction } from 'kysely';
-import type { BackupJobScheduleRow, Database, OfferingRow, UserScheduleRow } from './schema.js';
+import type { BackupJobScheduleRow, Database, OfferingRow, Sla, UserScheduleRow } from './schema.js';
 
 /** The three kinds of schedule the scheduler fires, each with its next fire time on its row. */
 export type ScheduleKind = 'user' | 'sla' | 'job';

@@ -86,6 +86,14 @@ export interface ProviderTenantRootsRow {
   createdAt: number;
   updatedAt: number;
 }
+/** An offering's SLA: its schedule and keep-last (`offerings.sla`, as JSON). */
+export interface Sla {
+  cron: string;
+  timezone?: string;
+  keepLast: number;
+  rpoMinutes?: number;
+}
+
 export interface OfferingRow {
   id: string;
   tenantId: string;
@@ -98,6 +106,7 @@ export interface OfferingRow {
   allowUserSchedules: number;
   /** The fewest seconds between two fires of a tenant's schedule of its instances (migration 0022). */
   minUserScheduleIntervalS: number;
+  /** The {@link Sla}, as JSON. */
   sla: string | null;
   createdAt: number;
   /** When the SLA was last set, by the scheduler's clock (migration 0007); null: createdAt. */

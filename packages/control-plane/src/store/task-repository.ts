@@ -166,8 +166,9 @@ export class TaskRepository {
       .executeTakeFirst();
   }
 
-  async get(id: string): Promise<TaskRow | undefined> {
-    return this.db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
+  /** A task by id (through `db`: a transaction reads it there). */
+  async get(id: string, db: Db | Transaction<Database> = this.db): Promise<TaskRow | undefined> {
+    return db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
   /** Newest first. */

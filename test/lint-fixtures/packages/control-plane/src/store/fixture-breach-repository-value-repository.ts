@@ -1,4 +1,4 @@
-// expect: @typescript-eslint/no-restricted-imports a repository imports no other repository's code (types only)
+// expect: @typescript-eslint/no-restricted-imports store/ imports no repository, not even its type
 // A repository (its name ends in -repository) importing another repository's code.
 import { CatalogRepository } from './catalog-repository.js';
 

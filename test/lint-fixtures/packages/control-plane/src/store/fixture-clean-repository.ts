@@ -1,10 +1,11 @@
 // expect: clean
-// A repository takes the repositories it calls as types; its own store helpers are values.
+// A repository uses its own store helpers and rows, and the task factory's types (a task made elsewhere).
 import { sql } from 'kysely';
-import type { CatalogRepository } from './catalog-repository.js';
+import type { NewTask } from '../domain/task-factory.js';
 import { transact, type Db } from './db.js';
 import { newId } from './ids.js';
 import { decodeCursor } from './page.js';
+import type { TaskRow } from './schema.js';
 
-export type Used = [CatalogRepository, Db];
+export type Used = [NewTask, Db, TaskRow];
 export const used = [sql, transact, newId, decodeCursor];

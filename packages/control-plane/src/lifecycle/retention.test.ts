@@ -1,9 +1,7 @@
-import { sql, type Kysely } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
-import type { AgentHelloInfo } from './agent-repository.js';
-import * as recordedAtMigration from './migrations/0017-recorded-at.js';
-import { HANDLES_CHAINS } from './retention-repository.js';
+import type { AgentHelloInfo } from '../store/agent-repository.js';
+import { HANDLES_CHAINS } from './retention.js';
 import { PLUGIN, backupTask as newBackup, storeFixture } from '../testing/store-fixture.js';
 
 const hello = (capabilities: string[]): AgentHelloInfo => ({
@@ -18,7 +16,7 @@ const hello = (capabilities: string[]): AgentHelloInfo => ({
 });
 
 // Where the chain trait is decided: the agents of the zone, read inside the report's transaction.
-describe.each(backends)('retention through the provider, in the store (%s)', (backend) => {
+describe.each(backends)('retention through the provider (%s)', (backend) => {
   const f = storeFixture(backend);
   const { agents, backups, tasks, catalog, retention } = f.repos;
   let tenantId: string;
@@ -155,25 +153,5 @@ describe.each(backends)('retention through the provider, in the store (%s)', (ba
     const near = await adopt('near', clock + 60_000);
     expect(near).toMatchObject({ futureDated: false, row: { recordedAt: clock } });
     expect((await clocked.latest(instance.id))?.id).toBe(near.row.id);
-  });
-
-  it('migration 0017 records existing points at their createdAt, never later than its own now', async () => {
-    await recordedAtMigration.down(f.store.db as unknown as Kysely<unknown>);
-    const instance = await f.instance({ name: 'old' });
-    const migratedAt = Date.parse('2030-01-01');
-    for (const [id, createdAt] of [
-      ['bkp_m1', 1000],
-      ['bkp_m2', Date.parse('2099-01-01')],
-    ] as const) {
-      await sql`insert into backups (id, tenant_id, instance_id, offering_id, task_id, name, mode, created_at, size_bytes, external_id)
-        values (${id}, ${tenantId}, ${instance.id}, ${offeringId}, null, ${id}, 'FULL', ${createdAt}, 1, ${id})`.execute(
-        f.store.db,
-      );
-    }
-    await recordedAtMigration.up(f.store.db as unknown as Kysely<unknown>, migratedAt);
-    const rows = await f.store.db.transaction().execute((trx) => backups.ofInstance(trx, instance.id));
-    const at = new Map(rows.map((r) => [r.id, Number(r.recordedAt)]));
-    expect(at.get('bkp_m1')).toBe(1000);
-    expect(at.get('bkp_m2')).toBe(migratedAt);
   });
 });

@@ -3,16 +3,17 @@ import { ConflictError } from '../domain/errors.js';
 import { backupsToDelete, newestFirst } from '../domain/retention.js';
 import { isTerminal, type TaskState } from '../domain/task.js';
 import { instanceTask } from '../domain/task-factory.js';
-import type { AgentRepository } from './agent-repository.js';
-import type { BackupRepository } from './backup-repository.js';
-import type { EventRepository } from './event-repository.js';
-import { transact, type Db } from './db.js';
 import type { Clock } from '../clock.js';
-import { newId } from './ids.js';
-import type { BackupRow, Database, TaskRow } from './schema.js';
-import type { ScheduleRepository } from './schedule-repository.js';
-import type { TaskEndHook } from './task-endings.js';
-import type { TaskRepository } from './task-repository.js';
+import type { AgentRepository } from '../store/agent-repository.js';
+import type { BackupRepository } from '../store/backup-repository.js';
+import { transact, type Db } from '../store/db.js';
+import type { EventRepository } from '../store/event-repository.js';
+import { newId } from '../store/ids.js';
+import type { JobRepository } from '../store/job-repository.js';
+import type { ScheduleRepository } from '../store/schedule-repository.js';
+import type { BackupRow, Database, TaskRow } from '../store/schema.js';
+import type { TaskEndHook } from '../store/task-endings.js';
+import type { TaskRepository } from '../store/task-repository.js';
 
 type Trx = Transaction<Database>;
 
@@ -27,36 +28,30 @@ function taskIds(n: number, now: number): string[] {
 /** The plugin capability that lets retention delete the base of a kept increment. */
 export const HANDLES_CHAINS = 'handles-chains';
 
-/** The tables retention writes through (their owners), and its clock. */
+/** The repositories retention reads and writes through, and its clock. */
 export interface RetentionDeps {
   db: Db;
   backups: BackupRepository;
   tasks: TaskRepository;
   agents: AgentRepository;
   events: EventRepository;
+  /** The keep-last of an instance: its user schedule's, else its SLA's. */
   schedules: ScheduleRepository;
   /** The keep-last of the backup job that made a task, if any: it wins for that job's backups. */
-  jobKeepLast?: (trx: Trx, task: TaskRow) => Promise<number | null>;
+  jobs: JobRepository;
   /** What time it is (the one clock server.ts makes). */
   clock: Clock;
 }
 
 /**
  * Deleting restore points through the provider: keep-last retention after each successful
- * backup, and explicit deletes. A record goes only when its delete-backup task succeeds; at most
- * one such task is pending per record (a compare-and-set on `backups.delete_task_id`). Writes go
- * through the owners of the tables (tasks, backups, events), inside the caller's transaction.
+ * backup and each sync, and explicit deletes. domain/retention.ts decides which points go; a
+ * record goes only when its delete-backup task succeeds, and at most one such task is pending per
+ * record (a compare-and-set on `backups.delete_task_id`). Writes go through the repositories
+ * (tasks, backups, events), inside the caller's transaction.
  */
-export class RetentionRepository {
+export class Retention {
   constructor(private readonly deps: RetentionDeps) {}
-
-  /**
-   * How many restore points of an instance to keep, or null for "all": the user schedule's
-   * keepLast where there is one, else the offering's SLA.
-   */
-  async keepLastFor(trx: Trx, instanceId: string): Promise<number | null> {
-    return this.deps.schedules.keepLastFor(instanceId, trx);
-  }
 
   /** DELETE /v1/backups/{id}: the pending delete task of the backup, or a new one. */
   async deleteBackup(
@@ -65,7 +60,7 @@ export class RetentionRepository {
     now = this.deps.clock.now(),
   ): Promise<{ task: TaskRow; created: boolean }> {
     return transact(this.deps.db, async (trx) => {
-      const backup = await trx.selectFrom('backups').selectAll().where('id', '=', backupId).executeTakeFirst();
+      const backup = await this.deps.backups.get(backupId, trx);
       if (!backup) throw new ConflictError(`backup ${backupId} was deleted meanwhile`, 'backup_gone');
       return (await this.requestDelete(trx, backup, priority, now, 'request'))!;
     });
@@ -116,8 +111,8 @@ export class RetentionRepository {
   ): Promise<string[]> {
     // A job's backup keeps what its job says; otherwise the user schedule's, else the SLA's.
     const keepLast =
-      (instanceId === task.instanceId && task.kind === 'backup' ? await this.deps.jobKeepLast?.(trx, task) : null) ??
-      (await this.keepLastFor(trx, instanceId));
+      (instanceId === task.instanceId && task.kind === 'backup' ? await this.deps.jobs.keepLastOf(trx, task) : null) ??
+      (await this.deps.schedules.keepLastFor(instanceId, trx));
     const records = (await this.deps.backups.ofInstance(trx, instanceId)).filter((b) => b.vanishedAt === null);
     if (keepLast === null && (opts.now === undefined || !records.some((b) => b.expiresAt !== null))) return [];
     if (keepLast !== null && records.length <= keepLast && opts.now === undefined) return [];
@@ -142,7 +137,7 @@ export class RetentionRepository {
    * one already pending (`created: false`). Refuses (409) when its offering, provider or instance
    * no longer exists, or when a concurrent delete claimed it first.
    */
-  async requestDelete(
+  private async requestDelete(
     trx: Trx,
     backup: BackupRow,
     priority: number,
@@ -151,25 +146,10 @@ export class RetentionRepository {
     id = newId('tsk', now),
   ): Promise<{ task: TaskRow; created: boolean } | undefined> {
     if (backup.deleteTaskId) {
-      const pending = await trx
-        .selectFrom('tasks')
-        .selectAll()
-        .where('id', '=', backup.deleteTaskId)
-        .executeTakeFirst();
+      const pending = await this.deps.tasks.get(backup.deleteTaskId, trx);
       if (pending && !isTerminal(pending.state as TaskState)) return { task: pending, created: false };
     }
-    const provider = await trx
-      .selectFrom('offerings')
-      .innerJoin('providers', 'providers.id', 'offerings.providerId')
-      .select(['providers.id as providerId', 'providers.plugin'])
-      .where('offerings.id', '=', backup.offeringId)
-      .executeTakeFirst();
-    const instance = await trx
-      .selectFrom('instances')
-      .select(['zone', 'agentId', 'locator'])
-      .where('id', '=', backup.instanceId)
-      .executeTakeFirst();
-    const target = provider && instance ? { ...provider, ...instance } : undefined;
+    const target = await this.deps.backups.deleteTarget(trx, backup);
     if (!target) {
       if (reason === 'retention') return undefined;
       throw new ConflictError(
@@ -216,8 +196,7 @@ export class RetentionRepository {
       return;
     }
     // A sync may have removed the record meanwhile (the provider no longer had the point).
-    const stays = await trx.selectFrom('backups').select('id').where('id', '=', task.backupId).executeTakeFirst();
-    if (!stays) return;
+    if (!(await this.deps.backups.exists(trx, task.backupId))) return;
     await this.deps.events.append(trx, {
       tenantId: task.tenantId,
       type: 'backup.delete_failed',
