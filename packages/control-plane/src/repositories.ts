@@ -1,6 +1,8 @@
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { JobRuns } from './lifecycle/job-runs.js';
+import { Maintenance, MaintenanceGate } from './lifecycle/maintenance.js';
+import { ProviderSchedules } from './lifecycle/provider-schedules.js';
 import { reactToTaskEnds } from './lifecycle/task-end.js';
 import { AgentRepository } from './store/agent-repository.js';
 import { BackupRepository } from './store/backup-repository.js';
@@ -22,7 +24,7 @@ import { TaskEndings } from './store/task-endings.js';
 import { TaskRepository } from './store/task-repository.js';
 import { TenantRepository } from './store/tenant-repository.js';
 
-/** Every repository of the store, and the job-run engine their task-end reactions reach. */
+/** Every repository of the store, and the lifecycle parts their task-end reactions reach. */
 export interface Repositories {
   tenants: TenantRepository;
   quotas: QuotaRepository;
@@ -37,10 +39,12 @@ export interface Repositories {
   jobs: JobRepository;
   jobRuns: JobRuns;
   retention: RetentionRepository;
-  providerSchedules: ProviderScheduleRepository;
+  providerSchedules: ProviderSchedules;
   sync: SyncRepository;
   rpo: RpoRepository;
-  maintenance: MaintenanceRepository;
+  maintenanceScopes: MaintenanceRepository;
+  maintenanceGate: MaintenanceGate;
+  maintenance: Maintenance;
 }
 
 export interface RepositoryWiring {
@@ -74,8 +78,11 @@ export async function wireRepositories({ store, config, secrets, clock }: Reposi
   const queue = new QueueRepository(db, clock, events, endings);
   const schedules = new ScheduleRepository(db);
   const jobs = new JobRepository(db);
+  // Maintenance is asked in one place: what is in maintenance, judged by domain/maintenance.ts.
+  const maintenanceScopes = new MaintenanceRepository(db);
+  const maintenanceGate = new MaintenanceGate({ db, clock, scopes: maintenanceScopes, tasks });
   // The job-run engine: runs move by the rules of domain/job-run.ts.
-  const jobRuns = new JobRuns({ db, jobs, tasks, events, quotas });
+  const jobRuns = new JobRuns({ db, jobs, tasks, events, quotas, maintenanceGate });
   const retention = new RetentionRepository({
     db,
     clock,
@@ -86,7 +93,15 @@ export async function wireRepositories({ store, config, secrets, clock }: Reposi
     schedules,
     jobKeepLast: (trx, task) => jobs.keepLastOf(trx, task),
   });
-  const providerSchedules = new ProviderScheduleRepository({ db, clock, catalog, tasks, agents, events });
+  const providerSchedules = new ProviderSchedules({
+    db,
+    clock,
+    rows: new ProviderScheduleRepository(),
+    catalog,
+    tasks,
+    agents,
+    events,
+  });
   const sync = new SyncRepository({
     db,
     clock,
@@ -97,9 +112,10 @@ export async function wireRepositories({ store, config, secrets, clock }: Reposi
     vanishShare: config.syncVanishShare,
   });
   const rpo = new RpoRepository(db);
-  const maintenance = new MaintenanceRepository({
+  const maintenance = new Maintenance({
     db,
     clock,
+    scopes: maintenanceScopes,
     events,
     tasks,
     began: jobRuns.refuseOutdated,
@@ -108,7 +124,17 @@ export async function wireRepositories({ store, config, secrets, clock }: Reposi
   reactToTaskEnds(endings, { retention, providerSchedules, sync, jobs: jobRuns, maintenance });
   const repos = { tenants, quotas, agents, catalog, events, backups, endings, tasks, queue, schedules, jobs };
   return {
-    repos: { ...repos, jobRuns, retention, providerSchedules, sync, rpo, maintenance },
+    repos: {
+      ...repos,
+      jobRuns,
+      retention,
+      providerSchedules,
+      sync,
+      rpo,
+      maintenanceScopes,
+      maintenanceGate,
+      maintenance,
+    },
     providerTenant,
   };
 }
