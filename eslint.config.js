@@ -69,17 +69,6 @@ const noPluginByName = {
   regex: '^@cairn/plugin-(?!sdk(/|$))',
   message: 'plugins are loaded by npm name at run time (@cairn/plugin-sdk/host loadPlugins), never imported.',
 };
-/**
- * store/ files that still call other repositories: provider schedules and maintenance (being moved
- * to lifecycle/ on another branch; drop them here when they land), and tasks and the queue, which
- * write each task's event through the event repository.
- */
-const storeStillCalling = [
-  `${cp}/store/provider-schedule-repository.ts`,
-  `${cp}/store/maintenance-repository.ts`,
-  `${cp}/store/task-repository.ts`,
-  `${cp}/store/queue-repository.ts`,
-];
 const restrict = (files, patterns, extra = {}) => ({
   files,
   ignores: notProduct,
@@ -287,22 +276,6 @@ export default tseslint.config(
         regex: '(^|/)domain/task-factory\\.js$',
         allowTypeImports: true,
         message: 'store/ makes no task: lifecycle/ or service/ makes it with domain/task-factory.ts and hands it over.',
-      },
-    ],
-    { ignores: [...notProduct, ...storeStillCalling] },
-  ),
-  // Until they move out of store/ as retention and sync did, these still take the repositories they
-  // call (as types, never their code).
-  restrict(
-    storeStillCalling,
-    [
-      ...productOnly,
-      notTheAgentSide,
-      {
-        regex: '(^|/)[\\w-]+-repository\\.js$',
-        allowTypeImports: true,
-        message:
-          "a repository imports no other repository's code (types only): take the repository it needs as a constructor argument.",
       },
     ],
     { ignores: notProduct },

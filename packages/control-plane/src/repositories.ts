@@ -3,6 +3,8 @@ import type { Config } from './config.js';
 import { JobRuns } from './lifecycle/job-runs.js';
 import { Retention } from './lifecycle/retention.js';
 import { Sync } from './lifecycle/sync.js';
+import { Maintenance, MaintenanceGate } from './lifecycle/maintenance.js';
+import { ProviderSchedules } from './lifecycle/provider-schedules.js';
 import { reactToTaskEnds } from './lifecycle/task-end.js';
 import { AgentRepository } from './store/agent-repository.js';
 import { BackupRepository } from './store/backup-repository.js';
@@ -23,7 +25,7 @@ import { TaskEndings } from './store/task-endings.js';
 import { TaskRepository } from './store/task-repository.js';
 import { TenantRepository } from './store/tenant-repository.js';
 
-/** Every repository of the store, and the lifecycle parts their task-end reactions reach (job runs, retention, sync). */
+/** Every repository of the store, and the lifecycle parts their task-end reactions reach. */
 export interface Repositories {
   tenants: TenantRepository;
   quotas: QuotaRepository;
@@ -38,11 +40,13 @@ export interface Repositories {
   jobs: JobRepository;
   jobRuns: JobRuns;
   retention: Retention;
-  providerSchedules: ProviderScheduleRepository;
+  providerSchedules: ProviderSchedules;
   providerSyncs: SyncRepository;
   sync: Sync;
   rpo: RpoRepository;
-  maintenance: MaintenanceRepository;
+  maintenanceScopes: MaintenanceRepository;
+  maintenanceGate: MaintenanceGate;
+  maintenance: Maintenance;
 }
 
 export interface RepositoryWiring {
@@ -72,15 +76,26 @@ export async function wireRepositories({ store, config, secrets, clock }: Reposi
   const backups = new BackupRepository(db, clock);
   // Whichever way a task ends, what else its end changes is written in the same transaction.
   const endings = new TaskEndings();
-  const tasks = new TaskRepository(db, clock, events, endings);
-  const queue = new QueueRepository(db, clock, events, endings);
+  const tasks = new TaskRepository(db, clock, endings);
+  const queue = new QueueRepository(db, clock, endings);
   const schedules = new ScheduleRepository(db);
   const jobs = new JobRepository(db);
+  // Maintenance is asked in one place: what is in maintenance, judged by domain/maintenance.ts.
+  const maintenanceScopes = new MaintenanceRepository(db);
+  const maintenanceGate = new MaintenanceGate({ db, clock, scopes: maintenanceScopes, tasks });
   // The job-run engine: runs move by the rules of domain/job-run.ts.
-  const jobRuns = new JobRuns({ db, jobs, tasks, events, quotas });
+  const jobRuns = new JobRuns({ db, jobs, tasks, events, quotas, maintenanceGate });
   // Retention and sync decide by domain/retention.ts and domain/sync.ts and write through the repositories.
   const retention = new Retention({ db, clock, backups, tasks, agents, events, schedules, jobs });
-  const providerSchedules = new ProviderScheduleRepository({ db, clock, catalog, tasks, agents, events });
+  const providerSchedules = new ProviderSchedules({
+    db,
+    clock,
+    rows: new ProviderScheduleRepository(),
+    catalog,
+    tasks,
+    agents,
+    events,
+  });
   const providerSyncs = new SyncRepository(db);
   const sync = new Sync({
     db,
@@ -93,9 +108,10 @@ export async function wireRepositories({ store, config, secrets, clock }: Reposi
     vanishShare: config.syncVanishShare,
   });
   const rpo = new RpoRepository(db);
-  const maintenance = new MaintenanceRepository({
+  const maintenance = new Maintenance({
     db,
     clock,
+    scopes: maintenanceScopes,
     events,
     tasks,
     began: jobRuns.refuseOutdated,
@@ -104,7 +120,18 @@ export async function wireRepositories({ store, config, secrets, clock }: Reposi
   reactToTaskEnds(endings, { retention, providerSchedules, sync, jobs: jobRuns, maintenance });
   const repos = { tenants, quotas, agents, catalog, events, backups, endings, tasks, queue, schedules, jobs };
   return {
-    repos: { ...repos, jobRuns, retention, providerSchedules, providerSyncs, sync, rpo, maintenance },
+    repos: {
+      ...repos,
+      jobRuns,
+      retention,
+      providerSchedules,
+      providerSyncs,
+      sync,
+      rpo,
+      maintenanceScopes,
+      maintenanceGate,
+      maintenance,
+    },
     providerTenant,
   };
 }

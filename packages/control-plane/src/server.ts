@@ -83,7 +83,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const { repos, providerTenant } = await wireRepositories({ store, config, secrets, clock });
   await repos.catalog.sealEndpointSecrets();
   const { tenants, quotas, agents, catalog, events, backups, endings, tasks, queue, jobs } = repos;
-  const { jobRuns, retention, providerSchedules, sync, rpo, maintenance, schedules: scheduleRepo } = repos;
+  const { jobRuns, retention, providerSchedules, sync, rpo, schedules: scheduleRepo } = repos;
+  const { maintenanceScopes, maintenanceGate, maintenance } = repos;
   // Inside a mutating request every repository joins that request's transaction.
   const db = scopedDb(store.db);
   let generatedAdminToken: string | undefined;
@@ -106,7 +107,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   // Agents' reports go from their sessions straight to the task lifecycle; the dispatcher is
   // woken when they ended tasks (their slots are free).
   const reports = new Reports(
-    { db, rows: new ReportRepository(), catalog, events, backups, retention, endings },
+    { db, rows: new ReportRepository(), catalog, events, backups, retention, endings, maintenanceGate },
     {
       clock,
       wireClock,
@@ -121,6 +122,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     agents,
     catalog,
     maintenance,
+    maintenanceGate,
     quotas,
     clock,
     wireClock,
@@ -151,7 +153,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     providerSyncs: repos.providerSyncs,
     agents,
     providerSchedules,
-    maintenance,
+    maintenanceGate,
     quotas,
     wake: () => afterCommit(() => dispatcher.poke()),
     waiters,
@@ -218,7 +220,8 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   });
   const claims = new LocatorClaims(catalog);
   const maintenanceWindows = new MaintenanceWindows({
-    repo: maintenance,
+    scopes: maintenanceScopes,
+    windows: maintenance,
     agents,
     catalog,
     opts: MAINTENANCE_WAIT,

@@ -1,20 +1,12 @@
 import { encodeFrame } from '@cairn/proto';
 import { FailureCodes, type FailureCode } from '@cairn/proto/vocabulary';
 import { planRound } from '../domain/dispatch-rules.js';
-import {
-  admitQueued,
-  agentTakesBackups,
-  drainFor,
-  waitingPlaces,
-  type ActiveMaintenance,
-} from '../domain/maintenance.js';
 import { AgentBudgets, type AgentBudget, type SessionVerdict } from '../domain/rate-limit.js';
 import type { AgentCandidate } from '../domain/placement.js';
-import type { TaskKind } from '../domain/task.js';
 import type { Logger } from '../logger.js';
 import type { AgentHelloInfo, AgentRepository, AgentStateInfo } from '../store/agent-repository.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
-import type { MaintenanceRepository } from '../store/maintenance-repository.js';
+import type { Maintenance, MaintenanceGate, MaintenanceNow } from '../lifecycle/maintenance.js';
 import type { TaskRow } from '../store/schema.js';
 import type { QueueRepository } from '../store/queue-repository.js';
 import type { QuotaRepository } from '../store/quota-repository.js';
@@ -46,7 +38,10 @@ export interface DispatcherDeps {
   queue: QueueRepository;
   agents: AgentRepository;
   catalog: CatalogRepository;
-  maintenance: MaintenanceRepository;
+  /** Maintenance windows: readiness is swept here. */
+  maintenance: Maintenance;
+  /** Where maintenance is asked: drains, placement, queued backups it covers. */
+  maintenanceGate: MaintenanceGate;
   quotas: QuotaRepository;
   /** What time it is: claims and deliveries are stamped with it (rates count real elapsed time). */
   clock: Clock;
@@ -94,7 +89,8 @@ export class Dispatcher implements SessionHost {
   private readonly queue: QueueRepository;
   private readonly agents: AgentRepository;
   private readonly catalog: CatalogRepository;
-  private readonly maintenance: MaintenanceRepository;
+  private readonly maintenance: Maintenance;
+  private readonly maintenanceGate: MaintenanceGate;
   private readonly quotas: QuotaRepository;
   private readonly clock: Clock;
   private readonly wireClock: Clock;
@@ -108,6 +104,7 @@ export class Dispatcher implements SessionHost {
       agents: this.agents,
       catalog: this.catalog,
       maintenance: this.maintenance,
+      maintenanceGate: this.maintenanceGate,
       quotas: this.quotas,
       clock: this.clock,
       wireClock: this.wireClock,
@@ -176,11 +173,11 @@ export class Dispatcher implements SessionHost {
   /** Sends each local session its drain when it differs from the last one sent on it. */
   private async sendDrains(only?: AgentSession): Promise<void> {
     if (this.sessions.size === 0) return;
-    const active = await this.maintenance.apiActive();
+    const drainOf = await this.maintenanceGate.drains();
     for (const session of only ? [only] : this.sessions.values()) {
       const info = this.agentInfo.get(session.agentId);
       if (!info || !session.isOpen) continue;
-      const drain = drainFor(active, { id: session.agentId, zone: info.zone });
+      const drain = drainOf({ id: session.agentId, zone: info.zone });
       const last = session.drainSent;
       if (last && last.enabled === drain.enabled && last.message === drain.message) continue;
       session.drainSent = drain;
@@ -225,7 +222,7 @@ export class Dispatcher implements SessionHost {
     const held = await this.queue.heldCounts();
     const budget = this.opts.maxConcurrentTasks - held.total;
     if (budget <= 0) return;
-    const active = await this.maintenance.active();
+    const maintenance = await this.maintenanceGate.now();
     const candidates: AgentCandidate[] = [];
     for (const [agentId, session] of this.sessions) {
       const info = this.agentInfo.get(agentId);
@@ -237,7 +234,7 @@ export class Dispatcher implements SessionHost {
         held: held.byAgent.get(agentId) ?? 0,
         plugins: info.plugins,
         // Drained on its host, or covered by a scope in maintenance: it is offered no backup.
-        draining: info.draining || !agentTakesBackups(active.scopes, { id: agentId, zone: info.zone }),
+        draining: info.draining || !maintenance.takesBackups({ id: agentId, zone: info.zone }),
         shuttingDown: info.shuttingDown,
       });
     }
@@ -245,8 +242,8 @@ export class Dispatcher implements SessionHost {
     if (free === 0) return;
     const window = Math.min(500, Math.max(50, free * 4));
     const head = await this.refuseCovered(
-      await this.queue.queueHead(window, Math.max(1, free), waitingPlaces(active.scopes)),
-      active,
+      await this.queue.queueHead(window, Math.max(1, free), maintenance.waitingPlaces()),
+      maintenance,
     );
     // Each tenant's runningTasks limit, for the tenants in the window: one query.
     const limits = await this.quotas.limitsOf('runningTasks', [...new Set(head.map((t) => t.tenantId))]);
@@ -278,20 +275,14 @@ export class Dispatcher implements SessionHost {
   }
 
   /**
-   * A backup maintenance covers is never placed: it fails with the scope's message (it was queued
-   * before the scope was turned on, on another replica, while a request was still committing, or
-   * before every agent of its zone able to run it went into maintenance).
+   * A backup maintenance covers is never placed: it fails with the scope's message
+   * (MaintenanceGate.admitQueued); what failed here is logged and counted.
    */
-  private async refuseCovered(head: TaskRow[], active: ActiveMaintenance): Promise<TaskRow[]> {
-    const { admitted, refused } = admitQueued(
-      head.map((t) => ({ ...t, kind: t.kind as TaskKind })),
-      active,
-    );
+  private async refuseCovered(head: TaskRow[], maintenance: MaintenanceNow): Promise<TaskRow[]> {
+    const { admitted, refused } = await this.maintenanceGate.admitQueued(head, maintenance);
     for (const { task, message } of refused) {
-      if (await this.maintenance.refuseQueued(task, message)) {
-        this.log.info({ taskId: task.id, message }, 'queued backup failed: maintenance');
-        this.metrics?.tasksEnded.inc({ state: 'failed' });
-      }
+      this.log.info({ taskId: task.id, message }, 'queued backup failed: maintenance');
+      this.metrics?.tasksEnded.inc({ state: 'failed' });
     }
     return admitted;
   }

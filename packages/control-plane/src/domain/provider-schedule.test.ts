@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { cairnFiresSla, managedByProvider, scheduleEnd, type InstanceSchedule } from './provider-schedule.js';
+import {
+  cairnFiresSla,
+  managedByProvider,
+  providerMayRun,
+  scheduleEnd,
+  type InstanceSchedule,
+} from './provider-schedule.js';
 
 const s = (owner: InstanceSchedule['owner'], state: InstanceSchedule['state'], taskId: string | null = 't1') => ({
   owner,
@@ -18,6 +24,18 @@ describe('provider-side schedule rules', () => {
     ['the last request failed, Cairn owns the clock', s('cairn', 'failed'), true],
   ])('Cairn fires the SLA when %s: %s', (_what, schedule, fires) => {
     expect(cairnFiresSla(schedule)).toBe(fires);
+  });
+
+  it.each([
+    ['no provider asked', s(null, null, null), false],
+    ['the provider left the clock to Cairn', s('cairn', 'configured'), false],
+    ['the provider runs it', s('provider', 'configured'), true],
+    ['the assignment waits for the provider', s(null, 'configuring'), true],
+    ['an SLA change waits, Cairn owns the clock', s('cairn', 'reconfiguring'), true],
+    ['a removal is under way', s(null, 'deconfiguring'), false],
+    ['the last request failed, Cairn owns the clock', s('cairn', 'failed'), false],
+  ])('a removal must undo the provider schedule when %s: %s', (_what, schedule, may) => {
+    expect(providerMayRun(schedule)).toBe(may);
   });
 
   it.each([

@@ -35,6 +35,11 @@ export function cairnFiresSla(s: InstanceSchedule): boolean {
   return s.owner !== 'provider' && s.state !== 'configuring';
 }
 
+/** A configure is pending (or may have reached the provider): a removal must undo it too. */
+export function providerMayRun(s: InstanceSchedule): boolean {
+  return s.owner === 'provider' || s.state === 'configuring' || s.state === 'reconfiguring';
+}
+
 /**
  * Did the plugin take the clock over? Only an output of `{"managed": true}` says so; anything else
  * (false, missing, malformed) leaves the clock to Cairn, which at worst makes a backup too many.

@@ -17,7 +17,7 @@ import {
   type MemberOutcome,
   type RunMember,
 } from '../domain/job-run.js';
-import { admission, MAINTENANCE_CODE, type ActiveMaintenance, type MaintenanceScope } from '../domain/maintenance.js';
+import { MAINTENANCE_CODE, type MaintenanceScope } from '../domain/maintenance.js';
 import { quotaBinds } from '../domain/quotas.js';
 import { backupTask } from '../domain/task-factory.js';
 import { transact, type Db } from '../store/db.js';
@@ -32,7 +32,6 @@ import {
   type RunTrigger,
   type SchedulePatch,
 } from '../store/job-repository.js';
-import { activeMaintenance, type MaintenanceBegan } from '../store/maintenance-repository.js';
 import type { QuotaRepository } from '../store/quota-repository.js';
 import type {
   BackupJobMemberRow,
@@ -43,6 +42,7 @@ import type {
 } from '../store/schema.js';
 import type { TaskEndHook } from '../store/task-endings.js';
 import type { TaskRepository } from '../store/task-repository.js';
+import type { MaintenanceBegan, MaintenanceGate, MaintenanceNow } from './maintenance.js';
 
 type Trx = Transaction<Database>;
 
@@ -65,6 +65,8 @@ export interface JobRunsDeps {
   tasks: TaskRepository;
   events: EventRepository;
   quotas: QuotaRepository;
+  /** Where maintenance is asked: a member it covers is refused. */
+  maintenanceGate: MaintenanceGate;
 }
 
 /**
@@ -333,16 +335,16 @@ export class JobRuns {
     if (!job) return;
     let members = await this.members(trx, runId);
     // Read once, when something is to start: maintenance refuses members with its message.
-    let active: ActiveMaintenance | undefined;
+    let maintenance: MaintenanceNow | undefined;
     // By code and message: one event for the instances refused alike.
     const refused = new Map<string, { refusal: Refusal; instanceIds: string[] }>();
     while (run.cancelled === 0) {
       const next = toStart(job.execution as Execution, members.sets);
       if (next.length === 0) break;
-      active ??= await activeMaintenance(trx);
+      maintenance ??= await this.deps.maintenanceGate.now(trx);
       let raced = false;
       for (const instanceId of next) {
-        const started = await this.startMember(trx, job, run, members, members.rows.get(instanceId)!, active, now);
+        const started = await this.startMember(trx, job, run, members, members.rows.get(instanceId)!, maintenance, now);
         if (started === 'raced') {
           raced = true;
           continue;
@@ -375,7 +377,7 @@ export class JobRuns {
     run: BackupJobRunRow,
     members: Members,
     member: BackupJobMemberRow,
-    active: ActiveMaintenance,
+    maintenance: MaintenanceNow,
     now: number,
   ): Promise<{ to: 'ONGOING' | 'refused'; recorded?: Refusal } | 'raced'> {
     // Only an OUTDATED member moves: a cancel that got it first wins.
@@ -390,7 +392,7 @@ export class JobRuns {
     if ('refusal' in target) return refuse(target.refusal, false);
     const { instance, offering, provider } = target;
     const notAllowed = memberRefusal(offering, managedBySp(job.priority));
-    const verdict = admission('backup', active, {
+    const verdict = maintenance.admitAt('backup', {
       zone: instance.zone,
       agentId: instance.agentId,
       plugin: provider.plugin,

@@ -13,12 +13,12 @@ import type { BackupRepository } from '../store/backup-repository.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import { transact, type Db } from '../store/db.js';
 import type { EventRepository } from '../store/event-repository.js';
-import { activeMaintenance } from '../store/maintenance-repository.js';
 import type { ReportFence, ReportRepository } from '../store/report-repository.js';
 import type { Database, TaskRow } from '../store/schema.js';
 import type { TaskEndings } from '../store/task-endings.js';
 import type { Retention } from './retention.js';
 import type { Clock } from '../clock.js';
+import type { MaintenanceGate } from './maintenance.js';
 
 type Trx = Transaction<Database>;
 
@@ -37,6 +37,8 @@ export interface ReportStores {
   backups: BackupRepository;
   retention: Retention;
   endings: TaskEndings;
+  /** Where maintenance is asked: a report's decision may need what is in maintenance now. */
+  maintenanceGate: MaintenanceGate;
 }
 
 export interface ReportOptions {
@@ -103,7 +105,7 @@ export class Reports {
     const needs = factsNeeded(facts);
     const decision: ReportDecision = decideReport({
       ...facts,
-      ...(needs.maintenance ? { maintenance: await activeMaintenance(trx) } : {}),
+      ...(needs.maintenance ? { maintenance: (await this.stores.maintenanceGate.now(trx)).active } : {}),
       ...(needs.repositoryHistory
         ? {
             repositoryHistory: {

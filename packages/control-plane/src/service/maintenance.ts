@@ -10,6 +10,7 @@ import {
 } from '../domain/maintenance.js';
 import type { AgentRepository } from '../store/agent-repository.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
+import type { Maintenance } from '../lifecycle/maintenance.js';
 import type { MaintenanceRepository } from '../store/maintenance-repository.js';
 import type { MaintenanceScopeRow } from '../store/schema.js';
 import { elapsedMs, type Clock } from '../clock.js';
@@ -35,7 +36,10 @@ export interface MaintenanceOptions {
 
 /** What the maintenance service is built from. */
 export interface MaintenanceWindowsDeps {
-  repo: MaintenanceRepository;
+  /** The scopes' rows: states, running counts, agents' own scopes. */
+  scopes: MaintenanceRepository;
+  /** What turning a scope on or off does. */
+  windows: Maintenance;
   agents: AgentRepository;
   catalog: CatalogRepository;
   opts: MaintenanceOptions;
@@ -61,7 +65,7 @@ export class MaintenanceWindows {
     const message = maintenanceMessage(body.message);
     if (!message.ok)
       throw new InputError(`message ${message.problem}`, [{ path: 'message', message: message.problem }]);
-    const { changed } = await this.deps.repo.set(
+    const { changed } = await this.deps.windows.set(
       scope,
       { enabled: body.enabled, message: message.message },
       { tokenId: p.tokenId, role: p.role },
@@ -106,7 +110,7 @@ export class MaintenanceWindows {
   async ofAgents(
     agents: { id: string; draining: boolean; drainMessage: string | null }[],
   ): Promise<Map<string, { enabled: boolean; message: string; source: MaintenanceSource }>> {
-    const rows = await this.deps.repo.agentScopes(agents.map((a) => a.id));
+    const rows = await this.deps.scopes.agentScopes(agents.map((a) => a.id));
     return new Map(
       agents.map((a) => [
         a.id,
@@ -116,8 +120,8 @@ export class MaintenanceWindows {
   }
 
   private async state(scope: MaintenanceScope): Promise<MaintenanceState> {
-    const row = await this.deps.repo.get(scope);
-    const running = await this.deps.repo.running(scope);
+    const row = await this.deps.scopes.get(scope);
+    const running = await this.deps.scopes.running(scope);
     let own = agentMaintenance(apiPart(row), { draining: false, message: null });
     if (scope.kind === 'agent') {
       const agent = await this.deps.agents.get(scope.agentId);

@@ -9,7 +9,6 @@ import {
   UnavailableError,
   UpstreamError,
 } from '../domain/errors.js';
-import { admission } from '../domain/maintenance.js';
 import { waitingPlace, type WaiterQuota } from '../domain/hold-quota.js';
 import { parsePreflight, type PreflightReport } from '../domain/preflight.js';
 import { quotaBinds } from '../domain/quotas.js';
@@ -23,14 +22,14 @@ import { isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
 import type { BackupRow, InstanceRow, OfferingRow, ProviderRow, TaskRow } from '../store/schema.js';
 import type { AgentRepository } from '../store/agent-repository.js';
 import type { BackupRepository } from '../store/backup-repository.js';
-import type { MaintenanceRepository } from '../store/maintenance-repository.js';
-import type { ProviderScheduleRepository } from '../store/provider-schedule-repository.js';
 import type { StoredDrift, SyncRepository } from '../store/sync-repository.js';
 import type { Retention } from '../lifecycle/retention.js';
 import type { Sync } from '../lifecycle/sync.js';
 import type { TaskRepository } from '../store/task-repository.js';
 import { backupTask, instanceTask, providerTask, type NewTask } from '../domain/task-factory.js';
 import { elapsedMs, type Clock } from '../clock.js';
+import type { MaintenanceGate } from '../lifecycle/maintenance.js';
+import type { ProviderSchedules } from '../lifecycle/provider-schedules.js';
 
 /** The plugin capability that makes an in-place restore ask for the instance's power state first. */
 export const RESTORE_REQUIRES_STOPPED = 'restore-requires-stopped';
@@ -47,8 +46,9 @@ export interface OperationsDeps {
   /** The drift reports of the syncs applied. */
   providerSyncs: SyncRepository;
   agents: AgentRepository;
-  providerSchedules: ProviderScheduleRepository;
-  maintenance: MaintenanceRepository;
+  providerSchedules: ProviderSchedules;
+  /** Where maintenance is asked: a backup it covers is recorded refused instead of queued. */
+  maintenanceGate: MaintenanceGate;
   quotas: QuotaRepository;
   wake: () => void;
   /** The waiting room this process shares between every kind of wait, counted per tenant. */
@@ -116,8 +116,7 @@ export class Operations {
    * the scope's message), so the tenant sees why in the task and its event.
    */
   private async refusedByMaintenance(task: NewTask): Promise<TaskRow | undefined> {
-    const place = { zone: task.zone, agentId: task.pinnedAgentId, plugin: task.plugin };
-    const verdict = admission(task.kind, await this.deps.maintenance.active(), place);
+    const verdict = await this.deps.maintenanceGate.admit(task);
     if (verdict.allowed) return undefined;
     return this.deps.tasks.createRefused(task, { code: verdict.code, message: verdict.message });
   }
@@ -144,13 +143,14 @@ export class Operations {
   private async makeScheduled(
     added: readonly { id: string; instance: InstanceRow; offering: OfferingRow; priority: number }[],
   ): Promise<TaskRow[]> {
+    if (added.length === 0) return [];
     const providers = new Map<string, ProviderRow>();
     for (const providerId of new Set(added.map((a) => a.offering.providerId))) {
       const provider = await this.deps.catalog.getProvider(providerId);
       if (!provider) throw new ConflictError(`provider connection ${providerId} no longer exists`, 'no_provider');
       providers.set(providerId, provider);
     }
-    const active = added.length > 0 ? await this.deps.maintenance.active() : { scopes: [], agents: [] };
+    const maintenance = await this.deps.maintenanceGate.now();
     const made: TaskRow[] = [];
     const queued: NewTask[] = [];
     for (const a of added) {
@@ -163,11 +163,7 @@ export class Operations {
         {},
         a.id,
       );
-      const verdict = admission(task.kind, active, {
-        zone: task.zone,
-        agentId: task.pinnedAgentId,
-        plugin: task.plugin,
-      });
+      const verdict = maintenance.admit(task);
       if (verdict.allowed) queued.push(task);
       else made.push(await this.deps.tasks.createRefused(task, { code: verdict.code, message: verdict.message }));
     }
@@ -226,7 +222,7 @@ export class Operations {
     return task;
   }
 
-  /** An offering's SLA was changed: its provider schedules follow (see ProviderScheduleRepository.slaChanged). */
+  /** An offering's SLA was changed: its provider schedules follow (see ProviderSchedules.slaChanged). */
   async slaChanged(before: OfferingRow, after: OfferingRow): Promise<TaskRow[]> {
     const tasks = await this.deps.providerSchedules.slaChanged(before, after);
     if (tasks.length > 0) this.deps.wake();

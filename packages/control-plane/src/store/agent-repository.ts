@@ -5,15 +5,10 @@ import type { Clock } from '../clock.js';
 import { hashSecret, newId, newSecret } from './ids.js';
 import { decodeCursor, decodeNameCursor, encodeNameCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { Transaction } from 'kysely';
-import type { AgentRow, Database } from './schema.js';
+import type { AgentPlugin, AgentRow, Database } from './schema.js';
 import type { SecretBox } from './secrets.js';
 
-export interface AgentPlugin {
-  name: string;
-  version: string;
-  apiVersion: number;
-  capabilities: string[];
-}
+export type { AgentPlugin } from './schema.js';
 
 /** What an agent says in its hello. */
 export interface AgentHelloInfo {

@@ -4,6 +4,7 @@ import { HELD_STATES } from '../domain/task.js';
 import { eventSeen, FANNED_OUT_PREFIX } from '../domain/event-view.js';
 import { transact, type Db } from './db.js';
 import type { Database, EventRow, TaskRow } from './schema.js';
+import { appendEvents, taskEvent, tickEventClock } from './event-log.js';
 
 /** A stored progress report of a task still held by an agent, as live streams carry it. */
 export interface LiveProgress {
@@ -36,22 +37,6 @@ export interface InstanceEvent {
   type: string;
   message: string;
   data?: unknown;
-}
-
-function taskEvent(task: TaskRow, type: string, message: string, now: number, data?: object): Insertable<EventRow> {
-  return {
-    tenantId: task.tenantId,
-    type,
-    at: now,
-    message,
-    taskId: task.id,
-    instanceId: task.instanceId,
-    jobId: null,
-    agentId: task.agentId,
-    data: data === undefined ? null : JSON.stringify(data),
-    sourceAgentId: null,
-    sourceSeq: null,
-  };
 }
 
 /**
@@ -119,7 +104,7 @@ export class EventRepository {
 
   /** An event an agent reported; its (agent, spool seq) makes a re-sent report a no-op. */
   async fromAgent(trx: Trx, row: Insertable<EventRow> & { sourceAgentId: string; sourceSeq: number }): Promise<void> {
-    await this.tickClock(trx);
+    await tickEventClock(trx);
     await trx.insertInto('events').values(row).orIgnore().execute();
   }
 
@@ -129,9 +114,7 @@ export class EventRepository {
 
   /** Events written together: one clock tick (they commit as one), one insert, ids in the order given. */
   async appendMany(trx: Trx, rows: Insertable<EventRow>[]): Promise<void> {
-    if (rows.length === 0) return;
-    await this.tickClock(trx);
-    await trx.insertInto('events').values(rows).execute();
+    await appendEvents(trx, rows);
   }
 
   /**
@@ -143,7 +126,7 @@ export class EventRepository {
     which: (eb: ExpressionBuilder<Database, 'tenants'>) => Expression<SqlBool>,
     e: { type: string; at: number; message: string; agentId: string | null; data: object },
   ): Promise<void> {
-    await this.tickClock(trx);
+    await tickEventClock(trx);
     await trx
       .insertInto('events')
       .columns(['tenantId', 'type', 'at', 'message', 'agentId', 'data'])
@@ -267,14 +250,5 @@ export class EventRepository {
       .select((eb) => eb.fn.max('id').as('last'))
       .executeTakeFirst();
     return Number(row?.last ?? 0);
-  }
-
-  /** Taken before every event insert: event ids then follow commit order. */
-  private async tickClock(trx: Trx): Promise<void> {
-    await trx
-      .updateTable('eventClock')
-      .set((eb) => ({ ticks: eb('ticks', '+', 1) }))
-      .where('id', '=', 1)
-      .execute();
   }
 }

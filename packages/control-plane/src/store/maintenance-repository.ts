@@ -1,24 +1,16 @@
-import { sql, type ExpressionBuilder, type SqlBool, type Transaction } from 'kysely';
+import { sql, type Expression, type ExpressionBuilder, type SqlBool, type Transaction } from 'kysely';
 import {
   DEFAULT_MAINTENANCE_MESSAGE,
   HELD_KINDS,
-  MAINTENANCE_CODE,
   scopeKey,
-  scopeFields,
-  scopeKeysAt,
   type ActiveMaintenance,
   type Maintenance,
   type MaintenanceScope,
 } from '../domain/maintenance.js';
-import { HELD_STATES, type TaskKind, type TaskState } from '../domain/task.js';
-import type { AgentPlugin } from './agent-repository.js';
-import { transact, type Db } from './db.js';
-import type { Clock } from '../clock.js';
-import type { EventRepository } from './event-repository.js';
+import { HELD_STATES } from '../domain/task.js';
+import type { Db } from './db.js';
 import { inScope } from './maintenance-scopes.js';
-import type { Database, MaintenanceScopeRow, TaskRow } from './schema.js';
-import type { TaskEndHook } from './task-endings.js';
-import type { TaskRepository } from './task-repository.js';
+import type { AgentPlugin, Database, MaintenanceScopeRow, TaskRow } from './schema.js';
 
 type Trx = Transaction<Database>;
 type Reader = Db | Trx;
@@ -29,20 +21,6 @@ export interface MaintenanceActor {
   role: string;
 }
 
-/**
- * Told, in the transaction that turned a scope on, that maintenance began there (before its queued
- * backups fail): the job engine refuses the job members it covers that have not started.
- */
-export type MaintenanceBegan = (
-  trx: Trx,
-  scope: MaintenanceScope,
-  error: { code: string; message: string },
-  now: number,
-) => Promise<void>;
-
-/** At most this many scopes waiting for readiness are looked at per sweep. */
-const SWEEP_LIMIT = 100;
-
 export function scopeOf(row: Pick<MaintenanceScopeRow, 'kind' | 'zone' | 'agentId'>): MaintenanceScope {
   if (row.kind === 'zone') return { kind: 'zone', zone: row.zone ?? '' };
   if (row.kind === 'agent') return { kind: 'agent', agentId: row.agentId ?? '' };
@@ -50,7 +28,7 @@ export function scopeOf(row: Pick<MaintenanceScopeRow, 'kind' | 'zone' | 'agentI
 }
 
 /** The scopes turned on through the API. */
-export async function apiMaintenance(db: Reader): Promise<Maintenance[]> {
+async function apiMaintenance(db: Reader): Promise<Maintenance[]> {
   const rows = await db
     .selectFrom('maintenanceScopes')
     .select(['kind', 'zone', 'agentId', 'message'])
@@ -66,7 +44,7 @@ export async function apiMaintenance(db: Reader): Promise<Maintenance[]> {
  * one is in maintenance (its own API window on, or drained on its host), each with its window's and
  * its drain's message (for admission to tell whether all of them are). One query for the agents.
  */
-export async function activeMaintenance(db: Reader): Promise<ActiveMaintenance> {
+async function activeMaintenance(db: Reader): Promise<ActiveMaintenance> {
   const api = await apiMaintenance(db);
   const rows = await db
     .selectFrom('agents')
@@ -110,44 +88,32 @@ export async function activeMaintenance(db: Reader): Promise<ActiveMaintenance> 
   return { scopes: [...api, ...local], agents };
 }
 
-/** What the maintenance repository writes through, and its clock. */
-export interface MaintenanceDeps {
-  db: Db;
-  events: EventRepository;
-  tasks: TaskRepository;
-  /** Told when a scope turns on (lifecycle/job-runs.ts refuses the job members it covers). */
-  began: MaintenanceBegan;
-  /** The service provider's own tenant: it sees every maintenance event. */
-  providerTenantId: string;
-  /** What time it is (the one clock server.ts makes). */
-  clock: Clock;
-}
-
 /**
- * Maintenance scopes (global, zone, agent): turning them on and off, what runs in them, and
- * readiness. Turning a scope on stops the backups that have not started there (queued tasks
- * fail, a job run's remaining instances go to ERROR) in the same transaction; `maintenance.ready`
- * is recorded once per window by a compare-and-set on ready_at.
+ * Maintenance scopes (global, zone, agent) in the store: their rows, what runs in them, what
+ * maintenance is on now ({@link activeMaintenance}), and readiness recorded by a compare-and-set
+ * on ready_at. What turning a scope on or off does is lifecycle/maintenance.ts's.
  */
 export class MaintenanceRepository {
-  constructor(private readonly deps: MaintenanceDeps) {}
+  constructor(private readonly db: Db) {}
 
-  active(): Promise<ActiveMaintenance> {
-    return activeMaintenance(this.deps.db);
+  /** Maintenance now (see {@link activeMaintenance}), read on `db` (a transaction, or the request's handle). */
+  active(db: Reader = this.db): Promise<ActiveMaintenance> {
+    return activeMaintenance(db);
   }
 
-  apiActive(): Promise<Maintenance[]> {
-    return apiMaintenance(this.deps.db);
+  /** The scopes turned on through the API (see {@link apiMaintenance}). */
+  apiActive(db: Reader = this.db): Promise<Maintenance[]> {
+    return apiMaintenance(db);
   }
 
-  async get(scope: MaintenanceScope, db: Reader = this.deps.db): Promise<MaintenanceScopeRow | undefined> {
+  async get(scope: MaintenanceScope, db: Reader = this.db): Promise<MaintenanceScopeRow | undefined> {
     return db.selectFrom('maintenanceScopes').selectAll().where('scopeKey', '=', scopeKey(scope)).executeTakeFirst();
   }
 
   /** The agent scopes of these agents, by agent id. */
   async agentScopes(agentIds: string[]): Promise<Map<string, MaintenanceScopeRow>> {
     if (agentIds.length === 0) return new Map();
-    const rows = await this.deps.db
+    const rows = await this.db
       .selectFrom('maintenanceScopes')
       .selectAll()
       .where(
@@ -160,20 +126,10 @@ export class MaintenanceRepository {
   }
 
   /**
-   * Fails a queued backup that maintenance covers (the dispatcher found it, queued before the
-   * scope was turned on elsewhere). False when it moved on meanwhile.
-   */
-  async refuseQueued(task: TaskRow, message: string, now = this.deps.clock.now()): Promise<boolean> {
-    return transact(this.deps.db, (trx) =>
-      this.deps.tasks.failQueued(trx, task, { code: MAINTENANCE_CODE, message }, now),
-    );
-  }
-
-  /**
    * Tasks maintenance holds back that an agent holds (dispatched or running) in the scope: its
    * backups, and the rest (deletes, prunes, schedule changes).
    */
-  async running(scope: MaintenanceScope, db: Reader = this.deps.db): Promise<{ backups: number; other: number }> {
+  async running(scope: MaintenanceScope, db: Reader = this.db): Promise<{ backups: number; other: number }> {
     const rows = await db
       .selectFrom('tasks')
       .select((eb) => ['kind', eb.fn.countAll<number>().as('n')])
@@ -187,91 +143,62 @@ export class MaintenanceRepository {
   }
 
   /**
-   * Turns a scope on or off, in the current (request) transaction. A change records
-   * `maintenance.enabled` or `maintenance.disabled`; the same state again changes nothing. Turning
-   * it on fails the queued backups it covers and moves the remaining instances of every job run
-   * there to ERROR (code `maintenance`, the message), and, when nothing runs there, records
-   * readiness at once.
+   * Writes the scope's row in `trx` (`existed`: whether it has one, from {@link get}) and answers
+   * it: on or off with its message, who set it and when, and its readiness.
    */
-  async set(
+  async write(
+    trx: Trx,
     scope: MaintenanceScope,
-    input: { enabled: boolean; message: string },
-    actor: MaintenanceActor,
-    now: number,
-  ): Promise<{ row: MaintenanceScopeRow | undefined; changed: boolean }> {
-    return transact(this.deps.db, async (trx) => {
-      const before = await this.get(scope, trx);
-      const wasOn = before?.enabled === 1;
-      if (before && wasOn === input.enabled && (!input.enabled || before.message === input.message)) {
-        return { row: before, changed: false };
-      }
-      if (!before && !input.enabled) return { row: undefined, changed: false };
-      const row = this.row(scope, input, actor, now, input.enabled && wasOn ? (before?.readyAt ?? null) : null);
-      if (before) {
-        await trx.updateTable('maintenanceScopes').set(row).where('scopeKey', '=', row.scopeKey).execute();
-      } else {
-        await trx.insertInto('maintenanceScopes').values(row).execute();
-      }
-      await this.announce(trx, row, input.enabled ? 'maintenance.enabled' : 'maintenance.disabled', now);
-      if (input.enabled && !wasOn) {
-        const error = { code: MAINTENANCE_CODE, message: input.message };
-        await this.deps.began(trx, scope, error, now);
-        const queued = await trx
-          .selectFrom('tasks')
-          .selectAll()
-          .where('kind', '=', 'backup')
-          .where('state', '=', 'queued')
-          .where(inScope(scope, 'tasks.zone', 'tasks.pinnedAgentId'))
-          .orderBy('id')
-          .execute();
-        for (const task of queued) await this.deps.tasks.failQueued(trx, task, error, now);
-      }
-      if (input.enabled) await this.markReady(trx, row.scopeKey, now);
-      return { row: (await this.get(scope, trx))!, changed: true };
-    });
+    change: { enabled: boolean; message: string; actor: MaintenanceActor | null; at: number; readyAt: number | null },
+    existed: boolean,
+  ): Promise<MaintenanceScopeRow> {
+    const row: MaintenanceScopeRow = {
+      scopeKey: scopeKey(scope),
+      kind: scope.kind,
+      zone: scope.kind === 'zone' ? scope.zone : null,
+      agentId: scope.kind === 'agent' ? scope.agentId : null,
+      enabled: change.enabled ? 1 : 0,
+      message: change.message,
+      setBy: change.actor ? JSON.stringify({ tokenId: change.actor.tokenId, role: change.actor.role }) : null,
+      setAt: change.at,
+      readyAt: change.readyAt,
+    };
+    if (existed) {
+      await trx.updateTable('maintenanceScopes').set(row).where('scopeKey', '=', row.scopeKey).execute();
+    } else {
+      await trx.insertInto('maintenanceScopes').values(row).execute();
+    }
+    return row;
+  }
+
+  /** The backups queued in `scope` (by zone, or the agent they are pinned to), in id order. */
+  async queuedBackups(trx: Trx, scope: MaintenanceScope): Promise<TaskRow[]> {
+    return trx
+      .selectFrom('tasks')
+      .selectAll()
+      .where('kind', '=', 'backup')
+      .where('state', '=', 'queued')
+      .where(inScope(scope, 'tasks.zone', 'tasks.pinnedAgentId'))
+      .orderBy('id')
+      .execute();
   }
 
   /**
-   * A backup an agent held ended: each scope covering it that waits for readiness is checked
-   * (its zone, the agent that held it, and global).
+   * The keys of the scopes on that still wait for readiness: among `keys` when given, else the
+   * first `limit` by key.
    */
-  readonly taskEnded: TaskEndHook = async (trx, task, _end, now) => {
-    if (!HELD_KINDS.includes(task.kind as TaskKind) || !HELD_STATES.includes(task.state as TaskState)) return;
-    const waiting = await trx
-      .selectFrom('maintenanceScopes')
-      .select('scopeKey')
-      .where('scopeKey', 'in', scopeKeysAt({ zone: task.zone, agentId: task.agentId }))
-      .where('enabled', '=', 1)
-      .where('readyAt', 'is', null)
-      .execute();
-    for (const w of waiting) await this.markReady(trx, w.scopeKey, now);
-  };
-
-  /**
-   * Looks at every scope still waiting for readiness, each in a transaction of its own (two
-   * backups of one scope ending at the same moment on two replicas may each have seen the other
-   * still running). Returns how many became ready.
-   */
-  async sweepReady(now = this.deps.clock.now()): Promise<number> {
-    const waiting = await this.deps.db
-      .selectFrom('maintenanceScopes')
-      .select('scopeKey')
-      .where('enabled', '=', 1)
-      .where('readyAt', 'is', null)
-      .orderBy('scopeKey')
-      .limit(SWEEP_LIMIT)
-      .execute();
-    let ready = 0;
-    for (const w of waiting) if (await transact(this.deps.db, (trx) => this.markReady(trx, w.scopeKey, now))) ready++;
-    return ready;
+  async waitingForReady(db: Reader, which: { keys: readonly string[] } | { limit: number }): Promise<string[]> {
+    let q = db.selectFrom('maintenanceScopes').select('scopeKey').where('enabled', '=', 1).where('readyAt', 'is', null);
+    q = 'keys' in which ? q.where('scopeKey', 'in', which.keys) : q.orderBy('scopeKey').limit(which.limit);
+    return (await q.execute()).map((r) => r.scopeKey);
   }
 
   /**
    * Records readiness once: ready_at goes from null to `now` only while the scope is on and no
-   * backup runs in it, in one conditional update; only the writer that made it records
-   * `maintenance.ready`.
+   * task it holds back runs in it, in one conditional update. Answers the row as written when
+   * this writer made it, else undefined (not waiting, something still runs, or another got it).
    */
-  private async markReady(trx: Trx, key: string, now: number): Promise<boolean> {
+  async claimReady(trx: Trx, key: string, now: number): Promise<MaintenanceScopeRow | undefined> {
     const row = await trx
       .selectFrom('maintenanceScopes')
       .selectAll()
@@ -279,7 +206,7 @@ export class MaintenanceRepository {
       .where('enabled', '=', 1)
       .where('readyAt', 'is', null)
       .executeTakeFirst();
-    if (!row) return false;
+    if (!row) return undefined;
     const scope = scopeOf(row);
     const r = await trx
       .updateTable('maintenanceScopes')
@@ -300,75 +227,27 @@ export class MaintenanceRepository {
         ),
       )
       .executeTakeFirst();
-    if (Number(r.numUpdatedRows) !== 1) return false;
-    await this.announce(trx, { ...row, readyAt: now }, 'maintenance.ready', now);
-    return true;
-  }
-
-  /**
-   * One event per tenant the scope touches: the service provider's own, and every tenant with an
-   * instance in it (global: every tenant; an agent: the instances pinned to it).
-   */
-  private async announce(trx: Trx, row: MaintenanceScopeRow, type: string, now: number): Promise<void> {
-    const scope = scopeOf(row);
-    const where = describe(scope);
-    const what =
-      type === 'maintenance.ready'
-        ? `${where} is ready: no backup runs there`
-        : `${where} ${type === 'maintenance.enabled' ? 'in maintenance' : 'out of maintenance'}`;
-    const sp = this.deps.providerTenantId;
-    const touched = (eb: ExpressionBuilder<Database, 'tenants'>) =>
-      scope.kind === 'global'
-        ? sql<SqlBool>`1 = 1`
-        : eb.or([
-            eb('tenants.id', '=', sp),
-            eb(
-              'tenants.id',
-              'in',
-              eb
-                .selectFrom('instances')
-                .select('instances.tenantId')
-                .where(inScope(scope, 'instances.zone', 'instances.agentId')),
-            ),
-          ]);
-    await this.deps.events.appendToTenants(trx, touched, {
-      type,
-      at: now,
-      message: type === 'maintenance.enabled' ? `${what}: ${row.message}` : what,
-      agentId: scope.kind === 'agent' ? scope.agentId : null,
-      data: {
-        ...scopeFields(scope),
-        message: row.message,
-        setBy: row.setBy ? (JSON.parse(row.setBy) as unknown) : null,
-        setAt: new Date(row.setAt).toISOString(),
-        ...(row.readyAt !== null ? { readyAt: new Date(row.readyAt).toISOString() } : {}),
-      },
-    });
-  }
-
-  private row(
-    scope: MaintenanceScope,
-    input: { enabled: boolean; message: string },
-    actor: MaintenanceActor | null,
-    now: number,
-    readyAt: number | null,
-  ): MaintenanceScopeRow {
-    return {
-      scopeKey: scopeKey(scope),
-      kind: scope.kind,
-      zone: scope.kind === 'zone' ? scope.zone : null,
-      agentId: scope.kind === 'agent' ? scope.agentId : null,
-      enabled: input.enabled ? 1 : 0,
-      message: input.message,
-      setBy: actor ? JSON.stringify({ tokenId: actor.tokenId, role: actor.role }) : null,
-      setAt: now,
-      readyAt,
-    };
+    return Number(r.numUpdatedRows) === 1 ? { ...row, readyAt: now } : undefined;
   }
 }
 
-function describe(scope: MaintenanceScope): string {
-  if (scope.kind === 'zone') return `zone ${scope.zone}`;
-  if (scope.kind === 'agent') return `agent ${scope.agentId}`;
-  return 'the service';
+/**
+ * The tenants a change of `scope` is told to: the service provider's own, and every tenant with
+ * an instance in it (global: every tenant; an agent: the instances pinned to it).
+ */
+export function tenantsTouched(scope: MaintenanceScope, providerTenantId: string) {
+  return (eb: ExpressionBuilder<Database, 'tenants'>): Expression<SqlBool> =>
+    scope.kind === 'global'
+      ? sql<SqlBool>`1 = 1`
+      : eb.or([
+          eb('tenants.id', '=', providerTenantId),
+          eb(
+            'tenants.id',
+            'in',
+            eb
+              .selectFrom('instances')
+              .select('instances.tenantId')
+              .where(inScope(scope, 'instances.zone', 'instances.agentId')),
+          ),
+        ]);
 }

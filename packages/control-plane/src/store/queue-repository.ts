@@ -6,7 +6,7 @@ import { HELD_KINDS, scopeKeysAt, type WaitingPlaces } from '../domain/maintenan
 import { HELD_STATES, statesLeadingTo, type TaskKind } from '../domain/task.js';
 import { transact, type Db } from './db.js';
 import type { Clock } from '../clock.js';
-import type { EventRepository } from './event-repository.js';
+import { appendTaskEvent } from './event-log.js';
 import type { TaskEndings } from './task-endings.js';
 
 /**
@@ -19,7 +19,6 @@ export class QueueRepository {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
-    private readonly events: EventRepository,
     private readonly endings: TaskEndings,
   ) {}
 
@@ -204,7 +203,7 @@ export class QueueRepository {
         )
         .executeTakeFirst();
       if (Number(r.numUpdatedRows) !== 1) return false;
-      await this.events.forTask(trx, task, 'task.failed', `${task.kind} task failed: ${code}: ${message}`, now);
+      await appendTaskEvent(trx, task, 'task.failed', `${task.kind} task failed: ${code}: ${message}`, now);
       await this.endings.ended(trx, task, { state: 'failed', error: { code, message }, output: null }, now);
       return true;
     });
@@ -254,7 +253,7 @@ export class QueueRepository {
           .where('leaseExpiresAt', '<', leaseNow)
           .executeTakeFirst();
         if (Number(r.numUpdatedRows) !== 1) return false;
-        await this.events.forTask(trx, task, 'task.lost', `${task.kind} task lost: its agent stopped reporting`, now);
+        await appendTaskEvent(trx, task, 'task.lost', `${task.kind} task lost: its agent stopped reporting`, now);
         await this.endings.ended(trx, task, { state: 'lost', error, output: null }, now);
         return true;
       });

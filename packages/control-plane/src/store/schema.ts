@@ -87,6 +87,14 @@ export interface ProviderTenantRootsRow {
   updatedAt: number;
 }
 /** An offering's SLA: its schedule and keep-last (`offerings.sla`, as JSON). */
+/** A plugin an agent's hello named (the agents table keeps the list as JSON). */
+export interface AgentPlugin {
+  name: string;
+  version: string;
+  apiVersion: number;
+  capabilities: string[];
+}
+
 export interface Sla {
   cron: string;
   timezone?: string;

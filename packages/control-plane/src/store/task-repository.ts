@@ -5,7 +5,7 @@ import type { NewTask } from '../domain/task-factory.js';
 import { HELD_STATES, isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
 import { current, transact, type Db } from './db.js';
 import type { Clock } from '../clock.js';
-import type { EventRepository } from './event-repository.js';
+import { appendEvents, appendTaskEvent, taskEvent } from './event-log.js';
 import { newId } from './ids.js';
 import { decodeCursor, decodeSeqCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { Database, TaskProgressRow, TaskRow } from './schema.js';
@@ -23,7 +23,6 @@ export class TaskRepository {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
-    private readonly events: EventRepository,
     /** Told when a cancel ends a queued task. */
     private readonly endings = new TaskEndings(),
   ) {}
@@ -39,7 +38,10 @@ export class TaskRepository {
     if (rows.length === 0) return rows;
     const insert = async (t: Transaction<Database>) => {
       await t.insertInto('tasks').values(rows).execute();
-      await this.events.forTasks(t, rows, 'task.queued', (row) => `${row.kind} task queued`, now);
+      await appendEvents(
+        t,
+        rows.map((row) => taskEvent(row, 'task.queued', `${row.kind} task queued`, now)),
+      );
     };
     await (trx ? insert(trx) : transact(this.db, insert));
     return rows;
@@ -99,13 +101,7 @@ export class TaskRepository {
     };
     const insert = async (t: Transaction<Database>) => {
       await t.insertInto('tasks').values(row).execute();
-      await this.events.forTask(
-        t,
-        row,
-        'task.failed',
-        `${row.kind} task refused: ${error.code}: ${error.message}`,
-        now,
-      );
+      await appendTaskEvent(t, row, 'task.failed', `${row.kind} task refused: ${error.code}: ${error.message}`, now);
       await this.endings.ended(t, row, { state: 'failed', error, output: null }, now);
     };
     await (trx ? insert(trx) : transact(this.db, insert));
@@ -130,13 +126,7 @@ export class TaskRepository {
       .where('attempt', '=', task.attempt)
       .executeTakeFirst();
     if (Number(r.numUpdatedRows) !== 1) return false;
-    await this.events.forTask(
-      trx,
-      task,
-      'task.failed',
-      `${task.kind} task failed: ${error.code}: ${error.message}`,
-      now,
-    );
+    await appendTaskEvent(trx, task, 'task.failed', `${task.kind} task failed: ${error.code}: ${error.message}`, now);
     await this.endings.ended(trx, task, { state: 'failed', error, output: null }, now);
     return true;
   }
@@ -231,7 +221,7 @@ export class TaskRepository {
             .where('attempt', '=', task.attempt)
             .executeTakeFirst();
           if (Number(r.numUpdatedRows) !== 1) return false;
-          await this.events.forTask(trx, task, 'task.cancelled', `${task.kind} task cancelled before it started`, now);
+          await appendTaskEvent(trx, task, 'task.cancelled', `${task.kind} task cancelled before it started`, now);
           const error = { code: FailureCodes.CANCELLED, message: 'cancelled before it started' };
           await this.endings.ended(trx, task, { state: 'cancelled', error, output: null }, now);
           return true;

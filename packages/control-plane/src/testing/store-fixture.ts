@@ -24,9 +24,18 @@ async function wire(store: Store, tdb: TestDatabase): Promise<{ repos: Repositor
   const config = loadConfig({ CAIRN_DATABASE_URL: tdb.url, CAIRN_DATA_DIR: tdb.dataDir });
   const secrets = SecretBox.load(undefined, tdb.dataDir);
   const { repos, providerTenant } = await wireRepositories({ store, config, secrets, clock: systemClock });
-  const { catalog, events, backups, retention, endings } = repos;
+  const { catalog, events, backups, retention, endings, maintenanceGate } = repos;
   const reports = new Reports(
-    { db: scopedDb(store.db), rows: new ReportRepository(), catalog, events, backups, retention, endings },
+    {
+      db: scopedDb(store.db),
+      rows: new ReportRepository(),
+      catalog,
+      events,
+      backups,
+      retention,
+      endings,
+      maintenanceGate,
+    },
     { clock: systemClock, wireClock: systemClock, leaseMs: config.taskLeaseMs },
   );
   return { repos: { ...repos, reports }, providerTenant };

@@ -1,14 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import { DEFAULT_MAINTENANCE_MESSAGE, waitingPlaces } from '../domain/maintenance.js';
-import type { TaskRow } from './schema.js';
+import type { TaskRow } from '../store/schema.js';
 import { backupTask, storeFixture } from '../testing/store-fixture.js';
 
 const actor = { tokenId: 'tok_test', role: 'sp-admin' };
 
-describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
+describe.each(backends)('maintenance windows, and what maintenance admits (%s)', (backend) => {
   const f = storeFixture(backend);
-  const { tasks, queue, maintenance, events } = f.repos;
+  const { tasks, queue, maintenance, maintenanceScopes: scopes, maintenanceGate: gate, events } = f.repos;
   let providerTenant: string;
   let otherTenant: string;
   let providerId: string;
@@ -43,7 +43,7 @@ describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
       errorMessage: 'zone work',
     });
     expect((await tasks.get(elsewhere.id))!.state).toBe('queued');
-    expect(await maintenance.running(scope)).toEqual({ backups: 1, other: 0 });
+    expect(await scopes.running(scope)).toEqual({ backups: 1, other: 0 });
     // The same state again changes nothing and records nothing.
     expect((await maintenance.set(scope, { enabled: true, message: 'zone work' }, actor, Date.now())).changed).toBe(
       false,
@@ -56,13 +56,18 @@ describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
 
     // The running backup ends: ready in that transaction, once.
     expect(await queue.failAssignment(running, 'AGENT_INTERRUPTED', 'stopped')).toBe(true);
-    expect((await maintenance.get(scope))!.readyAt).not.toBeNull();
+    expect((await scopes.get(scope))!.readyAt).not.toBeNull();
     expect(await maintenance.sweepReady()).toBe(0);
     expect(await readyEvents(providerTenant)).toHaveLength(1);
     // A tenant with nothing in the zone is not told.
     expect(await readyEvents(otherTenant)).toHaveLength(0);
-    expect(await maintenance.refuseQueued(late, 'zone work')).toBe(true);
-    expect(await maintenance.refuseQueued(late, 'zone work')).toBe(false);
+    // Asked, maintenance refuses a backup there and lets one elsewhere start.
+    expect(await gate.admit(backup('z1'))).toEqual({ allowed: false, code: 'maintenance', message: 'zone work' });
+    expect(await gate.admit(backup('z2'))).toEqual({ allowed: true });
+    // A backup queued there before is failed by the dispatcher's look at the queue, once.
+    expect((await gate.admitQueued([late], await gate.now())).refused).toEqual([{ task: late, message: 'zone work' }]);
+    expect(await gate.admitQueued([late], await gate.now())).toEqual({ admitted: [], refused: [] });
+    expect(await tasks.get(late.id)).toMatchObject({ state: 'failed', errorCode: 'maintenance' });
 
     // Off and on again: a new window, readiness at once (nothing runs there), once more.
     await maintenance.set(scope, { enabled: false, message: 'zone work' }, actor, Date.now());
@@ -78,8 +83,8 @@ describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
     const configure = await tasks.create({ ...backup('z4'), kind: 'configure-schedule' });
     const restore = await tasks.create({ ...backup('z4'), kind: 'restore' });
     await maintenance.set(scope, { enabled: true, message: 'storage work' }, actor, Date.now());
-    expect(await maintenance.running(scope)).toEqual({ backups: 0, other: 1 });
-    expect((await maintenance.get(scope))!.readyAt).toBeNull();
+    expect(await scopes.running(scope)).toEqual({ backups: 0, other: 1 });
+    expect((await scopes.get(scope))!.readyAt).toBeNull();
     // The queue's head passes over what waits there (a backlog of deletes never fills the window).
     const head = (await queue.queueHead(500, 500, waitingPlaces([{ scope, message: 'storage work' }]))).map(
       (t) => t.id,
@@ -94,7 +99,7 @@ describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
     // A restore is not held back.
     expect(await queue.claim(restore, 'agt_p', Date.now() + 60_000)).toBe(1);
     expect(await queue.failAssignment(prune, 'AGENT_INTERRUPTED', 'stopped')).toBe(true);
-    expect((await maintenance.get(scope))!.readyAt).not.toBeNull();
+    expect((await scopes.get(scope))!.readyAt).not.toBeNull();
     // The window ends: the delete waited and is claimed now.
     await maintenance.set(scope, { enabled: false, message: 'storage work' }, actor, Date.now());
     expect(await queue.claim(del, 'agt_p', Date.now() + 60_000)).toBe(1);
@@ -110,7 +115,7 @@ describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
       .set({ state: 'failed', endedAt: Date.now() })
       .where('id', '=', a.id)
       .execute();
-    expect((await maintenance.get(scope))!.readyAt).toBeNull();
+    expect((await scopes.get(scope))!.readyAt).toBeNull();
     expect(await maintenance.sweepReady()).toBe(1);
     expect(await maintenance.sweepReady()).toBe(0);
     const global = (await events.list(0, 1000, providerTenant)).filter(
@@ -165,7 +170,7 @@ describe.each(backends)('maintenance scopes in the store (%s)', (backend) => {
     await window('agt_h1', true, 'over');
     await window('agt_h1', false, 'over');
     await window('agt_i1', true, 'deleted');
-    const active = await maintenance.active();
+    const { active } = await gate.now();
     expect(active.scopes).toContainEqual({ scope: { kind: 'global' }, message: 'all' });
     expect(active.scopes).toContainEqual({ scope: { kind: 'agent', agentId: 'agt_s' }, message: 'agent work' });
     expect(active.scopes).toContainEqual({ scope: { kind: 'agent', agentId: 'agt_d1' }, message: 'host work' });

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
-import type { AgentHelloInfo } from './agent-repository.js';
-import type { OfferingRow } from './schema.js';
+import type { AgentHelloInfo } from '../store/agent-repository.js';
+import type { OfferingRow } from '../store/schema.js';
 import { PLUGIN, storeFixture } from '../testing/store-fixture.js';
 
 const hello: AgentHelloInfo = {
@@ -23,7 +23,7 @@ const hello: AgentHelloInfo = {
 };
 
 // The ways a task ends besides an agent's result: each settles the instance in its own transaction.
-describe.each(backends)('provider schedules, in the store (%s)', (backend) => {
+describe.each(backends)('provider schedules (%s)', (backend) => {
   const f = storeFixture(backend);
   const { catalog, tasks, queue, reports, events, providerSchedules: schedules } = f.repos;
   let agentId: string;
