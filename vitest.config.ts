@@ -1,5 +1,40 @@
 import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
+
+/**
+ * The files that take longest (over a minute each on a 2-core machine, both stores), longest
+ * first. Vitest orders files by the durations of the last run it remembers; a fresh checkout (CI)
+ * has none, and then ordered by size one of these could start last and run alone at the end. This
+ * is an order only: every file runs, and nothing else changes.
+ */
+const LONGEST_FIRST = [
+  'test/e2e/prune.test.ts',
+  'test/e2e/maintenance.test.ts',
+  'test/e2e/cli-jobs.test.ts',
+  'test/e2e/cli-journey.test.ts',
+  'test/e2e/stream-limits.test.ts',
+  'test/e2e/event-stream.test.ts',
+  'test/e2e/agent-budget.test.ts',
+  'test/e2e/cli.test.ts',
+  'test/e2e/agent-wire.test.ts',
+  'test/e2e/credentials.test.ts',
+  'test/e2e/slow-bodies.test.ts',
+];
+
+class LongestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const sorted = await super.sort(files);
+    const rank = (f: TestSpecification) => {
+      const i = LONGEST_FIRST.findIndex((name) => f.moduleId.endsWith(`/${name}`));
+      return i === -1 ? LONGEST_FIRST.length : i;
+    };
+    return sorted
+      .map((f, i) => ({ f, i }))
+      .sort((a, b) => rank(a.f) - rank(b.f) || a.i - b.i)
+      .map(({ f }) => f);
+  }
+}
 
 export default defineConfig({
   test: {
@@ -15,5 +50,6 @@ export default defineConfig({
     // CAIRN_TEST_WORKERS overrides it.
     maxWorkers: Number(process.env['CAIRN_TEST_WORKERS']) || Math.max(3, availableParallelism()),
     globalSetup: ['test/harness/global-setup.ts'],
+    sequence: { sequencer: LongestFirst },
   },
 });
