@@ -17,6 +17,7 @@ const OWNERS: Record<string, string[]> = {
   agentEnrollments: ['store/agent-repository.ts'],
   agents: ['store/agent-repository.ts'],
   apiTokens: ['store/tenant-repository.ts'],
+  authEpoch: ['store/tenant-repository.ts'],
   backupJobMembers: ['store/job-repository.ts'],
   backupJobRuns: ['store/job-repository.ts'],
   backupJobSchedules: ['store/job-repository.ts'],

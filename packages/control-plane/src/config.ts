@@ -43,6 +43,8 @@ export interface Config {
   requestTimeoutMs: number;
   /** An Idempotency-Key claim of a request that never answered (a crash) expires after this. */
   idempotencyLeaseMs: number;
+  /** A bearer token revoked on any replica is refused by every replica within this (the principal cache's bound). */
+  authCacheMs: number;
   /** At shutdown, /readyz answers 503 for this long before the listener closes. */
   shutdownDrainMs: number;
   /** How often the scheduler looks for due fires. */
@@ -102,6 +104,7 @@ const schema = z.object({
   CAIRN_MAX_BODY_BYTES: int(1024).default(1024 * 1024),
   CAIRN_REQUEST_TIMEOUT_MS: int(1000, 30_000).default(20_000),
   CAIRN_IDEMPOTENCY_LEASE_MS: int(1000, 600_000).default(30_000),
+  CAIRN_AUTH_CACHE_MS: int(0, 60_000).default(1000),
   CAIRN_SHUTDOWN_DRAIN_MS: int(0, 600_000).default(3000),
   CAIRN_AGENT_FRAME_RATE: int(10).default(200),
   CAIRN_AGENT_FRAME_BURST: int(100).default(2000),
@@ -342,6 +345,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: ConfigFi
     maxBodyBytes: e.CAIRN_MAX_BODY_BYTES,
     requestTimeoutMs: e.CAIRN_REQUEST_TIMEOUT_MS,
     idempotencyLeaseMs: e.CAIRN_IDEMPOTENCY_LEASE_MS,
+    authCacheMs: e.CAIRN_AUTH_CACHE_MS,
     shutdownDrainMs: e.CAIRN_SHUTDOWN_DRAIN_MS,
     agentFrameRate: { perSecond: e.CAIRN_AGENT_FRAME_RATE, burst: e.CAIRN_AGENT_FRAME_BURST },
     agentByteRate: { perSecond: e.CAIRN_AGENT_BYTE_RATE, burst: byteBurst },

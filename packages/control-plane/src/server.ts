@@ -29,6 +29,7 @@ import { Providers } from './service/providers.js';
 import { Records } from './service/records.js';
 import { pruneScheduleKey, Schedules, syncScheduleKey } from './service/schedules.js';
 import { Tenants } from './service/tenants.js';
+import { PrincipalCache } from './service/principal-cache.js';
 import { migrate, openStore } from './store/db.js';
 import { IdempotencyRepository } from './store/idempotency-repository.js';
 import { afterCommit, scopedDb } from './store/request-scope.js';
@@ -249,7 +250,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     {
       config,
       db,
-      tenants: new Tenants(tenants, quotas),
+      tenants: new Tenants(tenants, quotas, new PrincipalCache({ tokens: tenants, boundMs: config.authCacheMs })),
       agents: new Agents(agents, catalog, maintenanceWindows, agentSessions),
       idempotency,
       records: new Records({

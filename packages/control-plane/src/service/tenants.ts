@@ -6,6 +6,8 @@ import type { Page, PageRequest } from '../store/page.js';
 import type { QuotaRepository } from '../store/quota-repository.js';
 import type { TenantRow } from '../store/schema.js';
 import type { TenantRepository } from '../store/tenant-repository.js';
+import { afterCommit } from '../store/request-scope.js';
+import type { PrincipalCache } from './principal-cache.js';
 
 /** What a tenant's quotas view is made of: its overrides, its usage, and per offering. */
 export interface TenantQuotas {
@@ -23,11 +25,13 @@ export class Tenants {
   constructor(
     private readonly tenants: TenantRepository,
     private readonly quotas: QuotaRepository,
+    /** Who the bearer tokens are, cached within the revocation bound. */
+    private readonly principals: PrincipalCache,
   ) {}
 
-  /** Who a bearer token is (undefined: no such token, or revoked). */
+  /** Who a bearer token is (undefined: no such token, or revoked on any replica more than the bound ago). */
   principalForToken(token: string): Promise<Principal | undefined> {
-    return this.tenants.principalForToken(token);
+    return this.principals.principalForToken(token);
   }
 
   create(name: string): Promise<TenantRow> {
@@ -82,6 +86,8 @@ export class Tenants {
     const tenant = await this.manageable(p, id);
     const revoked = isId(tokenId) && (await this.tenants.revokeToken(tenant.id, tokenId));
     if (!revoked) throw new NotFoundError('token', tokenId);
+    // Once committed: a lookup meanwhile would read the token as it was and cache it again.
+    afterCommit(() => this.principals.forget());
   }
 
   /**

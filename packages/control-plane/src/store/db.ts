@@ -36,6 +36,7 @@ import * as m0021 from './migrations/0021-tenant-quotas.js';
 import * as m0022 from './migrations/0022-schedule-floor.js';
 import * as m0023 from './migrations/0023-next-fires.js';
 import * as m0024 from './migrations/0024-drop-run-outstanding.js';
+import * as m0025 from './migrations/0025-auth-epoch.js';
 import { currentTransaction } from './request-scope.js';
 import type { Database } from './schema.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -73,6 +74,7 @@ const migrationsAt = (clock: Clock): Record<string, Migration> => ({
   '0022-schedule-floor': m0022,
   '0023-next-fires': m0023,
   '0024-drop-run-outstanding': m0024,
+  '0025-auth-epoch': m0025,
 });
 
 /*

@@ -300,6 +300,12 @@ export interface EventClockRow {
   ticks: number;
 }
 
+/** Counts API token removals (migration 0025): replicas forget their cached principals when it moves. */
+export interface AuthEpochRow {
+  id: number;
+  epoch: number;
+}
+
 /** A backup job (migration 0012): an ordered list of instances under one policy. */
 export interface BackupJobRow {
   id: string;
@@ -393,6 +399,7 @@ export interface Database {
   backups: BackupRow;
   idempotencyKeys: IdempotencyKeyRow;
   eventClock: EventClockRow;
+  authEpoch: AuthEpochRow;
   userSchedules: UserScheduleRow;
   scheduleFires: ScheduleFireRow;
   providerSyncs: ProviderSyncRow;

@@ -1,11 +1,11 @@
-import { sql } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import { ConflictError } from '../domain/errors.js';
 import type { Principal, Role } from '../domain/access.js';
 import { transact, type Db } from './db.js';
 import type { Clock } from '../clock.js';
 import { hashSecret, newId, newSecret } from './ids.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
-import type { ApiTokenRow, TenantRow } from './schema.js';
+import type { ApiTokenRow, Database, TenantRow } from './schema.js';
 
 export type TokenInfo = Omit<ApiTokenRow, 'tokenHash'>;
 
@@ -89,7 +89,12 @@ export class TenantRepository {
   async ensureAdminToken(tenantId: string, token: string, now = this.clock.now()): Promise<void> {
     const tokenHash = hashSecret(token);
     await transact(this.db, async (trx) => {
-      await trx.deleteFrom('apiTokens').where('source', '=', 'config').where('tokenHash', '!=', tokenHash).execute();
+      const retired = await trx
+        .deleteFrom('apiTokens')
+        .where('source', '=', 'config')
+        .where('tokenHash', '!=', tokenHash)
+        .executeTakeFirst();
+      if (Number(retired.numDeletedRows) > 0) await bumpAuthEpoch(trx);
       const found = await trx
         .selectFrom('apiTokens')
         .select('id')
@@ -167,13 +172,21 @@ export class TenantRepository {
         }
       }
       const r = await trx.deleteFrom('apiTokens').where('id', '=', tokenId).executeTakeFirst();
-      return Number(r.numDeletedRows) === 1;
+      if (Number(r.numDeletedRows) !== 1) return false;
+      await bumpAuthEpoch(trx);
+      return true;
     });
   }
 
   async hasSpAdminToken(): Promise<boolean> {
     const row = await this.db.selectFrom('apiTokens').select('id').where('role', '=', 'sp-admin').executeTakeFirst();
     return row !== undefined;
+  }
+
+  /** How many token removals there have been: a cache of principals is stale once it moved. */
+  async authEpoch(): Promise<number> {
+    const row = await this.db.selectFrom('authEpoch').select('epoch').where('id', '=', 1).executeTakeFirstOrThrow();
+    return Number(row.epoch);
   }
 
   async principalForToken(token: string): Promise<Principal | undefined> {
@@ -184,4 +197,13 @@ export class TenantRepository {
       .executeTakeFirst();
     return row ? { tokenId: row.id, tenantId: row.tenantId, role: row.role as Role } : undefined;
   }
+}
+
+/** Counted in the transaction that removes a token: replicas forget their cached principals. */
+async function bumpAuthEpoch(trx: Transaction<Database>): Promise<void> {
+  await trx
+    .updateTable('authEpoch')
+    .set((eb) => ({ epoch: eb('epoch', '+', 1) }))
+    .where('id', '=', 1)
+    .execute();
 }
