@@ -14,6 +14,8 @@ import { AppError } from '../domain/errors.js';
 export function wholeBody(maxBytes: number): MiddlewareHandler {
   const tooLarge = () => new AppError(413, 'payload_too_large', `request body exceeds ${maxBytes} bytes`);
   return async (c, next) => {
+    // Nothing to read: and `c.req.raw` would build a whole web Request for every read.
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
     const stream = c.req.raw.body;
     if (!stream) return emptyJson(c) ? withBody(c, EMPTY_OBJECT, next) : next();
     const declared = c.req.header('content-length');

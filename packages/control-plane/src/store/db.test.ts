@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import { migrate, storeReady, transact } from './db.js';
@@ -25,6 +25,30 @@ describe.each(backends)('store (%s)', (backend) => {
     await expect(migrate(f.store.db)).rejects.toThrow(/9999-from-a-later-version is missing/);
     await sql`delete from kysely_migration where name = '9999-from-a-later-version'`.execute(f.store.db);
     await migrate(f.store.db);
+  });
+});
+
+describe('the SQLite store', () => {
+  const f = storeFixture('sqlite', { migrate: false });
+
+  it('runs one statement again and again: a select read whole, streamed, or left half-read', async () => {
+    const db = f.store.db;
+    await sql`create table scratch (id integer primary key, n integer not null)`.execute(db);
+    for (let i = 1; i <= 5; i++) await sql`insert into scratch values (${i}, ${i * 10})`.execute(db);
+    await sql`update scratch set n = n + 1 where id = ${3}`.execute(db);
+    const scratch = db as unknown as Kysely<{ scratch: { id: number; n: number } }>;
+    const select = () => scratch.selectFrom('scratch').select(['id', 'n']).where('id', '>=', 1).orderBy('id');
+    const streamed: number[] = [];
+    for await (const row of select().stream(1)) streamed.push(row.n);
+    expect(streamed).toEqual([10, 20, 31, 40, 50]);
+    // Left after its first row: the statement is released and runs again.
+    for await (const row of select().stream(1)) {
+      expect(row.n).toBe(10);
+      break;
+    }
+    expect((await select().execute()).map((r) => r.n)).toEqual([10, 20, 31, 40, 50]);
+    await sql`update scratch set n = n + 1 where id = ${3}`.execute(db);
+    expect((await select().execute()).map((r) => r.n)).toEqual([10, 20, 32, 40, 50]);
   });
 });
 

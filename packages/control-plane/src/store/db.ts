@@ -10,6 +10,7 @@ import {
   MysqlDialect,
   SqliteDialect,
   sql,
+  type SqliteDialectConfig,
   type Migration,
   type Transaction,
 } from 'kysely';
@@ -85,6 +86,39 @@ const migrationsAt = (clock: Clock): Record<string, Migration> => ({
 const MYSQL_SQL_MODE =
   'STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ZERO_DATE,NO_ZERO_IN_DATE,NO_ENGINE_SUBSTITUTION';
 
+/** Statements kept prepared per SQLite database (the most recently used). */
+const PREPARED_STATEMENTS = 500;
+
+/**
+ * The SQLite database as Kysely's driver sees it, with each statement's SQL prepared once: the
+ * driver prepares every query it runs anew, which costs more than running a short one. A cached
+ * statement still iterating (a streamed select) is not handed out again; a fresh one is.
+ */
+function preparedOnce(database: SQLite.Database): SqliteDialectConfig['database'] {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    prepare(text: string) {
+      const cached = cache.get(text);
+      if (cached && !cached.busy) {
+        // Most recently used last: the first in the map is the one to drop.
+        cache.delete(text);
+        cache.set(text, cached);
+        return cached;
+      }
+      const stmt = database.prepare(text);
+      if (!cached) {
+        if (cache.size >= PREPARED_STATEMENTS) cache.delete(cache.keys().next().value!);
+        cache.set(text, stmt);
+      }
+      return stmt;
+    },
+    close() {
+      cache.clear();
+      database.close();
+    },
+  };
+}
+
 /**
  * Opens the database named by a `sqlite:<file>` or `mysql://user:pass@host:port/db` URL.
  *
@@ -100,7 +134,7 @@ export function openStore(url: string): Store {
     database.pragma('synchronous = NORMAL');
     database.pragma('busy_timeout = 5000');
     const db = new Kysely<Database>({
-      dialect: new SqliteDialect({ database }),
+      dialect: new SqliteDialect({ database: preparedOnce(database) }),
       plugins: [new CamelCasePlugin()],
     });
     return { db, dialect: 'sqlite', close: () => db.destroy() };
