@@ -4,7 +4,7 @@ import { planRound } from '../domain/dispatch-rules.js';
 import { AgentBudgets, type AgentBudget, type SessionVerdict } from '../domain/rate-limit.js';
 import type { AgentCandidate } from '../domain/placement.js';
 import type { Logger } from '../logger.js';
-import type { AgentHelloInfo, AgentRepository, AgentStateInfo } from '../store/agent-repository.js';
+import type { AgentHelloInfo, AgentRepository, AgentStateInfo, HeartbeatAnswer } from '../store/agent-repository.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import type { Maintenance, MaintenanceGate, MaintenanceNow } from '../lifecycle/maintenance.js';
 import type { TaskRow } from '../store/schema.js';
@@ -14,6 +14,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { outsideRequest } from '../store/request-scope.js';
 import { elapsedMs, type Clock } from '../clock.js';
 import { CLOSE_REVOKED, type AgentSession, type SessionHost } from './agent-session.js';
+import { Heartbeats } from './heartbeats.js';
 
 export interface DispatcherOptions {
   heartbeatMs: number;
@@ -85,6 +86,8 @@ export class Dispatcher implements SessionHost {
    * replica's budget (the bound is the budget times the replicas; see docs/operations.md).
    */
   private readonly budgets: AgentBudgets;
+  /** Heartbeats of this process's sessions, stored a window at a time. */
+  private readonly heartbeats: Heartbeats;
 
   private readonly queue: QueueRepository;
   private readonly agents: AgentRepository;
@@ -118,6 +121,15 @@ export class Dispatcher implements SessionHost {
     this.frameRate = opts.frameRate;
     this.byteRate = opts.byteRate;
     this.budgets = new AgentBudgets({ frames: opts.frameRate, bytes: opts.byteRate, sessions: opts.sessionPacing });
+    this.heartbeats = new Heartbeats({
+      agents: this.agents,
+      wireClock: this.wireClock,
+      leaseMs: opts.taskLeaseMs,
+      // A quarter of a heartbeat, at most a quarter of a second.
+      windowMs: Math.min(250, Math.ceil(opts.heartbeatMs / 4)),
+      found: async (session, answer) => void (await this.heartbeatFound(session, answer)),
+      log: this.log,
+    });
   }
 
   start(): void {
@@ -134,6 +146,7 @@ export class Dispatcher implements SessionHost {
 
   stop(): void {
     this.stopped = true;
+    this.heartbeats.stop();
     if (this.timer) clearInterval(this.timer);
     if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
   }
@@ -431,7 +444,7 @@ export class Dispatcher implements SessionHost {
   }
 
   async onHeartbeat(session: AgentSession): Promise<void> {
-    await this.credentialCheck(session);
+    this.heartbeats.beat(session);
   }
 
   /** Applied as a hello's state is: stored, and the next round places work by it. */
@@ -463,7 +476,12 @@ export class Dispatcher implements SessionHost {
    * replica: a deleted agent's session closes (false); a rotated credential is sent.
    */
   private async credentialCheck(session: AgentSession): Promise<boolean> {
-    const state = await this.agents.heartbeat(session.agentId, this.wireClock.now() + this.opts.taskLeaseMs);
+    const answers = await this.agents.heartbeats([session.agentId], this.wireClock.now() + this.opts.taskLeaseMs);
+    return this.heartbeatFound(session, answers.get(session.agentId)!);
+  }
+
+  /** What a stored heartbeat found: a deleted agent's session closes (false); a rotated credential is sent. */
+  private async heartbeatFound(session: AgentSession, state: HeartbeatAnswer): Promise<boolean> {
     if (state.revoked) {
       session.fail(CLOSE_REVOKED, 'the agent was deleted');
       return false;

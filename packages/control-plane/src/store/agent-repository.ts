@@ -10,6 +10,17 @@ import type { SecretBox } from './secrets.js';
 
 export type { AgentPlugin } from './schema.js';
 
+/** What a heartbeat found of its agent. */
+export interface HeartbeatAnswer {
+  /** Deleted through the API (or never known): its session closes. */
+  revoked: boolean;
+  /** A rotated credential waits to be sent. */
+  rotationPending: boolean;
+}
+
+/** Agents looked up and renewed per statement (an IN list stays well under every database's limits). */
+const HEARTBEATS_PER_STATEMENT = 500;
+
 /** What an agent says in its hello. */
 export interface AgentHelloInfo {
   zone: string;
@@ -289,31 +300,42 @@ export class AgentRepository {
   }
 
   /**
-   * A heartbeat renews the agent's presence and the lease of every task it holds. A revoked agent
-   * renews nothing (its tasks run out their lease); the answer tells the session to close, or
-   * that a rotated credential waits to be sent.
+   * Heartbeats of many agents at once, in one transaction: each renews its agent's presence and
+   * the lease of every task it holds. A revoked (or unknown) agent renews nothing (its tasks run
+   * out their lease); the answer tells each session to close, or that a rotated credential waits
+   * to be sent.
    */
-  async heartbeat(
-    agentId: string,
+  async heartbeats(
+    agentIds: readonly string[],
     leaseExpiresAt: number,
     now = this.clock.now(),
-  ): Promise<{ revoked: boolean; rotationPending: boolean }> {
-    return transact(this.db, async (trx) => {
-      const agent = await trx
-        .selectFrom('agents')
-        .select(['revokedAt', 'pendingCredentialHash'])
-        .where('id', '=', agentId)
-        .executeTakeFirst();
-      if (!agent || agent.revokedAt !== null) return { revoked: true, rotationPending: false };
-      await trx.updateTable('agents').set({ lastSeenAt: now }).where('id', '=', agentId).execute();
-      await trx
-        .updateTable('tasks')
-        .set({ leaseExpiresAt })
-        .where('agentId', '=', agentId)
-        .where('state', 'in', HELD_STATES)
-        .execute();
-      return { revoked: false, rotationPending: agent.pendingCredentialHash !== null };
+  ): Promise<Map<string, HeartbeatAnswer>> {
+    const answers = new Map<string, HeartbeatAnswer>();
+    if (agentIds.length === 0) return answers;
+    await transact(this.db, async (trx) => {
+      answers.clear(); // a retried transaction starts again
+      for (let i = 0; i < agentIds.length; i += HEARTBEATS_PER_STATEMENT) {
+        const ids = agentIds.slice(i, i + HEARTBEATS_PER_STATEMENT);
+        const rows = await trx
+          .selectFrom('agents')
+          .select(['id', 'revokedAt', 'pendingCredentialHash'])
+          .where('id', 'in', ids)
+          .execute();
+        const alive = rows.filter((r) => r.revokedAt === null);
+        for (const r of alive) answers.set(r.id, { revoked: false, rotationPending: r.pendingCredentialHash !== null });
+        if (alive.length === 0) continue;
+        const aliveIds = alive.map((r) => r.id);
+        await trx.updateTable('agents').set({ lastSeenAt: now }).where('id', 'in', aliveIds).execute();
+        await trx
+          .updateTable('tasks')
+          .set({ leaseExpiresAt })
+          .where('agentId', 'in', aliveIds)
+          .where('state', 'in', HELD_STATES)
+          .execute();
+      }
     });
+    for (const id of agentIds) if (!answers.has(id)) answers.set(id, { revoked: true, rotationPending: false });
+    return answers;
   }
 
   async get(id: string): Promise<AgentView | undefined> {

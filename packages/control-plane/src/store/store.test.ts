@@ -205,6 +205,30 @@ describe.each(backends)('task store (%s)', (backend) => {
     expect((await backups.list({ limit: 10 }, { instanceId: task.instanceId! })).items).toHaveLength(0);
   });
 
+  it("renews many agents' presence and leases in one heartbeat transaction; a revoked or unknown agent renews nothing", async () => {
+    const agents = f.repos.agents;
+    const [beating, rotating, revoked] = [await f.agent('hb-1'), await f.agent('hb-2'), await f.agent('hb-3')];
+    const held = [await backupTask(), await backupTask(), await backupTask()];
+    const now = Date.now();
+    for (const [i, id] of [beating, rotating, revoked].entries()) await queue.claim(held[i]!, id, now + 1_000);
+    await agents.requestRotation(rotating);
+    await agents.revoke(revoked);
+    const answers = await agents.heartbeats([beating, rotating, revoked, 'agt_unknown'], now + LEASE, now);
+    expect(Object.fromEntries(answers)).toEqual({
+      [beating]: { revoked: false, rotationPending: false },
+      [rotating]: { revoked: false, rotationPending: true },
+      [revoked]: { revoked: true, rotationPending: false },
+      agt_unknown: { revoked: true, rotationPending: false },
+    });
+    const leases = await Promise.all(held.map(async (t) => (await tasks.get(t.id))!.leaseExpiresAt));
+    expect(leases).toEqual([now + LEASE, now + LEASE, now + 1_000]);
+    const seen = async (id: string) =>
+      (await f.store.db.selectFrom('agents').select('lastSeenAt').where('id', '=', id).executeTakeFirstOrThrow())
+        .lastSeenAt;
+    expect(await seen(beating)).toBe(now);
+    expect(await seen(revoked)).not.toBe(now);
+  });
+
   it('does not offer a task of an instance that already has one held', async () => {
     const first = await backupTask();
     const second = await backupTask(first.instanceId!);
