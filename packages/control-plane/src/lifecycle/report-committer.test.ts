@@ -116,26 +116,50 @@ describe.each(backends)('the report committer: one transaction a tick (%s)', (ba
     expect((await tasks.get(tp.id))!.state).toBe('running');
   });
 
-  it('writes only the newest progress of a task in a tick; a resend moves nothing', async () => {
+  it('stores every progress report once but moves the task by the newest of a tick only; a resend moves nothing', async () => {
     const agentId = await f.agent('coalesce', 'hc');
     const task = await held(agentId);
     const c = committer();
     await c.submit(agentId, [accepted(task.id, 1)]);
     const many = Array.from({ length: 50 }, (_, i) => progress(task.id, 10 + i, i * 2));
-    // Handed in together: every one settles (all are acknowledged), one row is written.
+    const moves = async () =>
+      Number(
+        (await f.store.db.selectFrom('tasks').select('percent').where('id', '=', task.id).executeTakeFirstOrThrow())
+          .percent,
+      );
+    // Handed in together: every one settles (all are acknowledged) and is stored once.
     await Promise.all([c.submit(agentId, many.slice(0, 30)), c.submit(agentId, many.slice(30))]);
     const stored = (await tasks.progress(task.id, { limit: 100 })).items;
-    expect(stored.map((p) => p.percent)).toEqual([98]);
+    expect(stored).toHaveLength(50);
+    expect(await moves()).toBe(98);
     expect((await tasks.get(task.id))!).toMatchObject({ percent: 98, bytesDone: 98 });
     // After a reconnect the agent resends part of what it was never acknowledged for: an older
-    // report alone in its tick, then the newest again. Neither moves anything.
+    // report alone in its tick, then the newest again. Neither is stored again nor moves anything.
     await c.submit(agentId, [many[20]!]);
-    await c.submit(agentId, [many[49]!]);
-    expect((await tasks.progress(task.id, { limit: 100 })).items.map((p) => p.percent)).toEqual([98]);
+    await c.submit(agentId, [many[49]!, many[3]!]);
+    expect((await tasks.progress(task.id, { limit: 100 })).items).toHaveLength(50);
     expect((await tasks.get(task.id))!).toMatchObject({ percent: 98, bytesDone: 98 });
     // A newer one still moves it.
     await c.submit(agentId, [progress(task.id, 70, 99)]);
     expect((await tasks.get(task.id))!.percent).toBe(99);
+  });
+
+  it('writes the task figures once a tick however many progress reports of it came (a superseded one would move it back)', async () => {
+    const agentId = await f.agent('coalesce-2', 'hc2');
+    const task = await held(agentId);
+    const c = committer();
+    await c.submit(agentId, [accepted(task.id, 1)]);
+    // The newest (seq 12) is not the last handed in: applied one by one, seq 7 would leave the
+    // task at 30.
+    const out = [
+      progress(task.id, 9, 10),
+      progress(task.id, 8, 20),
+      progress(task.id, 12, 90),
+      progress(task.id, 7, 30),
+    ];
+    await c.submit(agentId, out);
+    expect((await tasks.get(task.id))!.percent).toBe(90);
+    expect((await tasks.progress(task.id, { limit: 100 })).items).toHaveLength(4);
   });
 
   it('bounds a transaction by reports, never splitting a batch, and applies each agent in order', async () => {

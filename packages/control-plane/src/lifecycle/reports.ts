@@ -87,17 +87,18 @@ export class Reports {
 
   /**
    * Applies the batches of one tick (several agents' sessions) in one transaction, each agent's
-   * in the order given. Of the progress reports of one task (by agent and attempt) only the
-   * newest is written: the others are obsolete, handled by being passed over. The tasks named are
-   * read in one query and kept current as the tick moves them; events go in one insert.
+   * in the order given. Every progress report is stored (one insert per agent; a repeat is
+   * skipped), but of the progress reports of one task (by agent and attempt) only the newest moves
+   * the task, and only when it is newer than what is stored: the others are obsolete. The tasks
+   * named are read in one query and kept current as the tick moves them; events go in one insert.
    */
   async applyTick(batches: ReportBatch[], now = this.opts.clock.now()): Promise<ApplyOutcome> {
     if (batches.every((b) => b.reports.length === 0)) return { ended: [], requeued: [] };
-    const kept = newestProgressOnly(batches);
+    const newestInTick = newestProgress(batches);
     const outcome = await transact(this.stores.db, async (trx) => {
       // Built inside the transaction: a retried transaction starts from an empty outcome.
-      const tick = await this.readTick(trx, kept);
-      for (const batch of kept)
+      const tick = await this.readTick(trx, batches, newestInTick);
+      for (const batch of batches)
         for (const report of batch.reports) await this.applyOne(trx, tick, batch.agentId, report, now);
       await this.stores.events.flush(trx);
       for (const [agentId, progress] of tick.progress) await this.stores.rows.storeProgressMany(trx, agentId, progress);
@@ -120,7 +121,7 @@ export class Reports {
   }
 
   /** What a tick reads up front: its tasks in one query, and each agent's newest stored progress. */
-  private async readTick(trx: Trx, batches: ReportBatch[]): Promise<Tick> {
+  private async readTick(trx: Trx, batches: ReportBatch[], newestInTick: Map<string, number>): Promise<Tick> {
     const ids = new Set<string>();
     const progressFrom = new Map<string, { tasks: Set<string>; fromSeq: number }>();
     for (const { agentId, reports } of batches) {
@@ -141,7 +142,7 @@ export class Reports {
       const newest = await this.stores.rows.newestProgress(trx, agentId, [...taskIds], fromSeq);
       for (const [key, seq] of newest) newestProgress.set(`${agentId}:${key}`, seq);
     }
-    return { tasks, newestProgress, progress: new Map(), outcome: { ended: [], requeued: [] } };
+    return { tasks, newestProgress, newestInTick, progress: new Map(), outcome: { ended: [], requeued: [] } };
   }
 
   /** The task as this tick knows it: read up front, kept current by its moves, read again after a move that missed. */
@@ -214,15 +215,17 @@ export class Reports {
         if (await this.move(trx, tick, row, fence, decision)) tick.outcome.requeued.push(row.id);
         return;
       case 'progress': {
-        // Stored once per agent and spool seq, and only when newer than what is stored: a re-sent
-        // or superseded report moves nothing.
-        const key = `${agentId}:${row.id}:${report.attempt}`;
-        const stored = tick.newestProgress.get(key);
-        if (stored !== undefined && stored >= report.seq) return;
-        tick.newestProgress.set(key, report.seq);
+        // Stored once per agent and spool seq (a repeat is skipped by the insert).
         const mine = tick.progress.get(agentId);
         if (mine) mine.push(decision.progress);
         else tick.progress.set(agentId, [decision.progress]);
+        // Only the tick's newest moves the task, and only when newer than what is stored: a
+        // re-sent or superseded report moves nothing.
+        const key = `${agentId}:${row.id}:${report.attempt}`;
+        if (tick.newestInTick.get(key) !== report.seq) return;
+        const stored = tick.newestProgress.get(key);
+        if (stored !== undefined && stored >= report.seq) return;
+        tick.newestProgress.set(key, report.seq);
         await this.move(trx, tick, row, fence, decision);
         return;
       }
@@ -252,16 +255,15 @@ interface Tick {
   tasks: Map<string, TaskRow | undefined>;
   /** The newest progress seq stored per `agentId:taskId:attempt`, this tick's included. */
   newestProgress: Map<string, number>;
+  /** The newest progress seq per `agentId:taskId:attempt` among the tick's reports. */
+  newestInTick: Map<string, number>;
   /** Progress rows to store, per agent. */
   progress: Map<string, ProgressReport[]>;
   outcome: { ended: { taskId: string; state: TaskState; agentId: string }[]; requeued: string[] };
 }
 
-/**
- * The batches without the progress reports a newer one of the same task (by agent and attempt)
- * in the same tick supersedes: only the newest of each is written.
- */
-export function newestProgressOnly(batches: ReportBatch[]): ReportBatch[] {
+/** The newest progress seq of each task among the batches, by `agentId:taskId:attempt`. */
+function newestProgress(batches: ReportBatch[]): Map<string, number> {
   const newest = new Map<string, number>();
   for (const { agentId, reports } of batches)
     for (const r of reports) {
@@ -269,12 +271,7 @@ export function newestProgressOnly(batches: ReportBatch[]): ReportBatch[] {
       const key = `${agentId}:${r.taskId}:${r.attempt}`;
       newest.set(key, Math.max(newest.get(key) ?? r.seq, r.seq));
     }
-  return batches.map(({ agentId, reports }) => ({
-    agentId,
-    reports: reports.filter(
-      (r) => r.kind !== 'progress' || newest.get(`${agentId}:${r.taskId}:${r.attempt}`) === r.seq,
-    ),
-  }));
+  return newest;
 }
 
 /** What the report rule looks at of a task row (a cancel asked for is a flag there). */
