@@ -162,6 +162,43 @@ describe.each(backends)('the report committer: one transaction a tick (%s)', (ba
     expect((await tasks.progress(task.id, { limit: 100 })).items).toHaveLength(4);
   });
 
+  it("moves many tasks' progress of a tick together, each to its own figures and only where its agent holds it", async () => {
+    const [a, b] = [await f.agent('many-a', 'hma'), await f.agent('many-b', 'hmb')];
+    const mine = [await held(a), await held(a), await held(a)];
+    const theirs = await held(b);
+    const c = committer();
+    // The third task's progress comes before its acceptance: it still runs (progress starts a held task).
+    await c.submit(a, [accepted(mine[0]!.id, 1), accepted(mine[1]!.id, 2)]);
+    await Promise.all([
+      c.submit(a, [progress(mine[0]!.id, 3, 11), progress(mine[1]!.id, 4, 22), progress(mine[2]!.id, 5, 33)]),
+      // Agent a names b's task: fenced out, it moves nothing.
+      c.submit(a, [progress(theirs.id, 6, 77)]),
+    ]);
+    expect((await tasks.get(mine[0]!.id))!).toMatchObject({ state: 'running', percent: 11, bytesDone: 11 });
+    expect((await tasks.get(mine[1]!.id))!).toMatchObject({ state: 'running', percent: 22, progressMessage: 'at 22' });
+    expect((await tasks.get(mine[2]!.id))!).toMatchObject({ state: 'running', percent: 33 });
+    expect((await tasks.get(theirs.id))!).toMatchObject({ state: 'dispatched', percent: 0 });
+  });
+
+  it('applies a progress before a result of the same task in one tick in order: the result ends it', async () => {
+    const agentId = await f.agent('then-end', 'hte');
+    const task = await held(agentId);
+    const c = committer();
+    const result: Report = {
+      kind: 'result',
+      seq: 4,
+      taskId: task.id,
+      attempt: 1,
+      at: Date.now(),
+      outcome: { ok: false, code: 'BROKEN', message: 'it broke', retryable: false },
+    };
+    await c.submit(agentId, [accepted(task.id, 1), progress(task.id, 2, 40), progress(task.id, 3, 60), result]);
+    expect((await tasks.get(task.id))!).toMatchObject({ state: 'failed', errorCode: 'BROKEN', bytesDone: 60 });
+    // A late progress of the ended task moves nothing.
+    await c.submit(agentId, [progress(task.id, 5, 90)]);
+    expect((await tasks.get(task.id))!).toMatchObject({ state: 'failed', bytesDone: 60 });
+  });
+
   it('bounds a transaction by reports, never splitting a batch, and applies each agent in order', async () => {
     const agentId = await f.agent('bounded', 'hb2');
     const task = await held(agentId);

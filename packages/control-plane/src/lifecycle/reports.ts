@@ -100,6 +100,7 @@ export class Reports {
       const tick = await this.readTick(trx, batches, newestInTick);
       for (const batch of batches)
         for (const report of batch.reports) await this.applyOne(trx, tick, batch.agentId, report, now);
+      await this.moveProgress(trx, tick, [...tick.progressMoves.keys()]);
       await this.stores.events.flush(trx);
       for (const [agentId, progress] of tick.progress) await this.stores.rows.storeProgressMany(trx, agentId, progress);
       return tick.outcome;
@@ -142,11 +143,34 @@ export class Reports {
       const newest = await this.stores.rows.newestProgress(trx, agentId, [...taskIds], fromSeq);
       for (const [key, seq] of newest) newestProgress.set(`${agentId}:${key}`, seq);
     }
-    return { tasks, newestProgress, newestInTick, progress: new Map(), outcome: { ended: [], requeued: [] } };
+    return {
+      tasks,
+      newestProgress,
+      newestInTick,
+      progress: new Map(),
+      progressMoves: new Map(),
+      outcome: { ended: [], requeued: [] },
+    };
+  }
+
+  /**
+   * Writes the progress moves the tick holds back for `taskIds`, in one statement (they all leave
+   * the same states and change the same fields); the tick's copy of each row is read again.
+   */
+  private async moveProgress(trx: Trx, tick: Tick, taskIds: string[]): Promise<void> {
+    const moves = taskIds.flatMap((id) => tick.progressMoves.get(id) ?? []);
+    if (moves.length === 0) return;
+    for (const id of taskIds) {
+      tick.progressMoves.delete(id);
+      tick.tasks.delete(id);
+    }
+    await this.stores.rows.moveMany(trx, moves[0]!.from, moves);
   }
 
   /** The task as this tick knows it: read up front, kept current by its moves, read again after a move that missed. */
   private async taskOf(trx: Trx, tick: Tick, taskId: string): Promise<TaskRow | undefined> {
+    // A progress move held back for it is written first: this report is decided on the row after it.
+    if (tick.progressMoves.has(taskId)) await this.moveProgress(trx, tick, [taskId]);
     if (!tick.tasks.has(taskId)) tick.tasks.set(taskId, await this.stores.rows.task(trx, taskId));
     return tick.tasks.get(taskId);
   }
@@ -226,7 +250,12 @@ export class Reports {
         const stored = tick.newestProgress.get(key);
         if (stored !== undefined && stored >= report.seq) return;
         tick.newestProgress.set(key, report.seq);
-        await this.move(trx, tick, row, fence, decision);
+        // Held back, written with the tick's other progress moves in one statement (or before
+        // the next report of this task is decided). Nothing else follows a progress move.
+        const held = tick.progressMoves.get(row.id);
+        const move = { fence, from: decision.from, changes: decision.changes };
+        if (held) held.push(move);
+        else tick.progressMoves.set(row.id, [move]);
         return;
       }
       case 'end': {
@@ -259,6 +288,8 @@ interface Tick {
   newestInTick: Map<string, number>;
   /** Progress rows to store, per agent. */
   progress: Map<string, ProgressReport[]>;
+  /** Progress moves held back, by task: written together at the tick's end. */
+  progressMoves: Map<string, { fence: ReportFence; from: readonly TaskState[]; changes: TaskChanges }[]>;
   outcome: { ended: { taskId: string; state: TaskState; agentId: string }[]; requeued: string[] };
 }
 

@@ -1,4 +1,4 @@
-import type { Transaction } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { ProgressReport, TaskChanges } from '../domain/report-outcome.js';
 import type { TaskState } from '../domain/task.js';
 import type { Database, TaskRow } from './schema.js';
@@ -75,6 +75,59 @@ export class ReportRepository {
       .where('state', 'in', [...from])
       .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
+  }
+
+  /**
+   * Moves many tasks alike (the same states left, the same fields changed, each to its own
+   * values) in one statement per `IN_LIST`, each fenced as `move` fences one: a tick's progress.
+   * Answers how many moved.
+   */
+  async moveMany(
+    trx: Trx,
+    from: readonly TaskState[],
+    moves: { fence: ReportFence; changes: TaskChanges }[],
+  ): Promise<number> {
+    let moved = 0;
+    for (let i = 0; i < moves.length; i += IN_LIST) {
+      const part = moves.slice(i, i + IN_LIST);
+      if (part.length === 1) {
+        moved += (await this.move(trx, part[0]!.fence, from, part[0]!.changes)) ? 1 : 0;
+        continue;
+      }
+      const columns = [...new Set(part.flatMap((m) => Object.keys(m.changes)))] as (keyof TaskChanges)[];
+      // Each column: its value for each task by id, unchanged for a task whose move leaves it.
+      const set = Object.fromEntries(
+        columns.map((column) => [
+          column,
+          sql`case ${sql.ref('id')} ${sql.join(
+            part.map((m) =>
+              column in m.changes
+                ? sql`when ${m.fence.taskId} then ${m.changes[column]}`
+                : sql`when ${m.fence.taskId} then ${sql.ref(column)}`,
+            ),
+            sql` `,
+          )} else ${sql.ref(column)} end`,
+        ]),
+      );
+      const r = await trx
+        .updateTable('tasks')
+        .set(set as Partial<Record<keyof TaskChanges, RawBuilder<never>>>)
+        .where('state', 'in', [...from])
+        .where((eb) =>
+          eb.or(
+            part.map((m) =>
+              eb.and([
+                eb('id', '=', m.fence.taskId),
+                eb('attempt', '=', m.fence.attempt),
+                eb('agentId', '=', m.fence.agentId),
+              ]),
+            ),
+          ),
+        )
+        .executeTakeFirst();
+      moved += Number(r.numUpdatedRows);
+    }
+    return moved;
   }
 
   /** Stores progress reports of `agentId` in one insert; one stored already is skipped (unique per agent and spool seq). */
