@@ -10,6 +10,7 @@ import type { Config } from './config.js';
 import { attachAgentGateway } from './dispatch/gateway.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { Reports } from './lifecycle/reports.js';
+import { ReportCommitter } from './lifecycle/report-committer.js';
 import type { Logger } from './logger.js';
 import { Metrics } from './observability/metrics.js';
 import { fileClock, systemClock, type Clock } from './clock.js';
@@ -51,6 +52,11 @@ const MAINTENANCE_POLL_MS = 1000;
 const MAINTENANCE_WAIT = { pollMs: 250 };
 /** Sessions one agent may open at once before CAIRN_AGENT_RECONNECT_MS paces it: a blip and a re-hello pass at once. */
 const AGENT_SESSION_BURST = 3;
+/**
+ * Agents' reports applied per transaction at most (docs/performance.md): SQLite runs it on the
+ * event loop from start to end; on MySQL the loop is free while the server answers.
+ */
+const REPORTS_PER_TICK = { sqlite: 500, mysql: 2000 } as const;
 /** How often Node checks requests against their timeout (its default is 30 s). */
 const TIMEOUT_CHECK_MS = 1000;
 
@@ -118,6 +124,12 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       metrics,
     },
   );
+  // Every session's reports of one tick go in one transaction, acknowledged after it commits.
+  const committer = new ReportCommitter({
+    reports,
+    maxReports: REPORTS_PER_TICK[store.dialect],
+    log: log.child({ component: 'reports' }),
+  });
   const dispatcher: Dispatcher = new Dispatcher({
     queue,
     agents,
@@ -313,7 +325,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const wss = attachAgentGateway(server, {
     agents,
     dispatcher,
-    reports,
+    reports: committer,
     wireClock,
     log: log.child({ component: 'gateway' }),
   });

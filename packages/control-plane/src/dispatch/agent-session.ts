@@ -29,7 +29,7 @@ import {
 import type { Logger } from '../logger.js';
 import type { AgentHelloInfo, AgentStateInfo } from '../store/agent-repository.js';
 import type { Report } from '../domain/report-outcome.js';
-import type { Reports } from '../lifecycle/reports.js';
+import type { ReportCommitter } from '../lifecycle/report-committer.js';
 import { elapsedMs, type Clock } from '../clock.js';
 
 /** One agent's session, as the gateway opens it. */
@@ -38,8 +38,11 @@ export interface AgentSessionOptions {
   zone: string;
   socket: WebSocket;
   host: SessionHost;
-  /** Where reports are stored (lifecycle/reports.ts); the session acknowledges a batch only after it resolves. */
-  reports: Pick<Reports, 'apply'>;
+  /**
+   * Where reports are stored (lifecycle/report-committer.ts: every session's in one transaction a
+   * tick); the session acknowledges a batch only after it resolves.
+   */
+  reports: Pick<ReportCommitter, 'submit'>;
   /**
    * The clock the agent's own times are judged by (a report's time must lie near it; a heartbeat
    * says it): the agent's host keeps real time, so this is the host's clock (see server.ts).
@@ -73,7 +76,7 @@ export interface SessionHost {
   onRateLimited(): void;
 }
 
-/** Reports written per store transaction: a big batch must not hold the event loop for long. */
+/** Reports handed in per tick (the committer bounds its transactions; this bounds one session's share). */
 const MAX_BATCH = 200;
 
 /** Frames an agent must never send. */
@@ -112,7 +115,7 @@ export class AgentSession {
   readonly zone: string;
   private readonly socket: WebSocket;
   private readonly host: SessionHost;
-  private readonly reports: Pick<Reports, 'apply'>;
+  private readonly reports: Pick<ReportCommitter, 'submit'>;
   private readonly wireClock: Clock;
   private readonly log: Logger;
 
@@ -298,17 +301,20 @@ export class AgentSession {
     this.enqueue(() => this.host.onAgentState(this, state));
   }
 
-  /** Writes everything that arrived meanwhile in one batch, then acknowledges it. */
+  /**
+   * Hands everything that arrived meanwhile to the committer (stored with the other sessions' in
+   * the tick's one transaction), then acknowledges it: never before the commit, and not at all
+   * once the session closed (the agent resends; the store dedupes). The next batch goes only
+   * after this one committed, so an agent's reports are applied in its spool order.
+   */
   private async pump(): Promise<void> {
     while (this.inbox.length > 0) {
       const batch = this.inbox.splice(0, MAX_BATCH);
-      await this.reports.apply(this.agentId, batch);
+      await this.reports.submit(this.agentId, batch);
       // An agent that refuses because it is shutting down is offered nothing more (its fresh hello may still be on the way).
       if (batch.some((r) => r.kind === 'rejected' && r.reasonCode === RejectReasons.SHUTTING_DOWN))
         this.host.onShuttingDownRefusal(this);
       this.send({ ack: { spoolSeqs: batch.map((r) => r.seq) } });
-      // SQLite answers synchronously: let sockets and HTTP requests in between two batches.
-      if (this.inbox.length > 0) await new Promise((resolve) => setImmediate(resolve));
     }
     this.pumping = false;
   }

@@ -16,6 +16,12 @@ import { elapsedMs, type Clock } from '../clock.js';
 import { CLOSE_REVOKED, type AgentSession, type SessionHost } from './agent-session.js';
 import { Heartbeats } from './heartbeats.js';
 
+/** A task to send to the session of the agent that holds it (none: not connected here). */
+interface Assignment {
+  session: AgentSession | undefined;
+  task: TaskRow;
+}
+
 export interface DispatcherOptions {
   heartbeatMs: number;
   taskLeaseMs: number;
@@ -268,23 +274,27 @@ export class Dispatcher implements SessionHost {
       this.lastServed,
       (tenantId) => limits.get(tenantId) ?? Infinity,
     );
+    // Claimed in one transaction; sent after it committed (each delivery counted first).
+    const won = await this.queue.claimMany(
+      plan.map(({ task, agentId }) => ({ task, agentId })),
+      this.wireClock.now() + this.opts.taskLeaseMs,
+      this.clock.now(),
+    );
+    const claimed: Assignment[] = [];
     for (const { task, agentId } of plan) {
-      const leaseUntil = this.wireClock.now() + this.opts.taskLeaseMs;
-      const attempt = await this.queue.claim(task, agentId, leaseUntil, this.clock.now());
-      if (attempt === null) {
+      const attempt = won.get(task.id);
+      if (attempt === undefined) {
         // Another replica took it, or it was cancelled: its slot may go to the next task.
         this.again = true;
         continue;
       }
       this.lastServed.set(task.tenantId, ++this.served);
-      await this.assign(this.sessions.get(agentId), {
-        ...task,
-        attempt,
-        state: 'dispatched',
-        agentId,
-        deliveries: 0,
+      claimed.push({
+        session: this.sessions.get(agentId),
+        task: { ...task, attempt, state: 'dispatched', agentId, deliveries: 0 },
       });
     }
+    await this.assign(claimed);
   }
 
   /**
@@ -301,53 +311,69 @@ export class Dispatcher implements SessionHost {
   }
 
   /**
-   * Sends the assignment; if the socket is gone the task stays dispatched and is re-sent on
+   * Sends the assignments; if a socket is gone the task stays dispatched and is re-sent on
    * reconnect. An assignment that can never arrive fails instead of being sent again and again:
    * one larger than the agent's frame limit (the agent would drop the session on it), or one
-   * sent `maxDeliveries` times without being accepted.
+   * sent `maxDeliveries` times without being accepted. The provider of each is read once per
+   * call, and the sends not yet accepted are counted in one transaction before they go.
    */
-  private async assign(session: AgentSession | undefined, task: TaskRow): Promise<void> {
-    if (!session) return;
-    const provider = await this.catalog.getProvider(task.providerId);
-    if (!provider) {
-      return this.failAssignment(
-        task,
-        FailureCodes.PROVIDER_GONE,
-        `provider connection ${task.providerId} no longer exists`,
-      );
-    }
-    const frame = encodeFrame({
-      assign: {
-        taskId: task.id,
-        attempt: task.attempt,
-        operation: task.kind,
-        plugin: task.plugin,
-        providerConfigJson: JSON.stringify(this.catalog.connectionFor(provider)),
-        paramsJson: task.params,
-        tenantId: task.tenantId,
-      },
-    });
-    const limit = session.agentMaxFrameBytes;
-    if (frame.byteLength > limit) {
-      return this.failAssignment(
-        task,
-        FailureCodes.ASSIGNMENT_TOO_LARGE,
-        `the assignment is ${frame.byteLength} bytes, over agent ${session.agentId}'s frame limit of ${limit} bytes: the instance locator, provider configuration or parameters are too large`,
-      );
-    }
-    // Only an assignment not yet accepted counts; a running one is re-sent on reconnect only.
-    if (task.state === 'dispatched') {
-      if (task.deliveries >= this.opts.maxDeliveries) {
-        return this.failAssignment(
+  private async assign(assignments: Assignment[]): Promise<void> {
+    const configs = new Map<string, string | null>();
+    const ready: { session: AgentSession; task: TaskRow; frame: Uint8Array }[] = [];
+    for (const { session, task } of assignments) {
+      if (!session) continue;
+      if (!configs.has(task.providerId)) {
+        const provider = await this.catalog.getProvider(task.providerId);
+        configs.set(task.providerId, provider ? JSON.stringify(this.catalog.connectionFor(provider)) : null);
+      }
+      const providerConfigJson = configs.get(task.providerId);
+      if (!providerConfigJson) {
+        await this.failAssignment(
+          task,
+          FailureCodes.PROVIDER_GONE,
+          `provider connection ${task.providerId} no longer exists`,
+        );
+        continue;
+      }
+      const frame = encodeFrame({
+        assign: {
+          taskId: task.id,
+          attempt: task.attempt,
+          operation: task.kind,
+          plugin: task.plugin,
+          providerConfigJson,
+          paramsJson: task.params,
+          tenantId: task.tenantId,
+        },
+      });
+      const limit = session.agentMaxFrameBytes;
+      if (frame.byteLength > limit) {
+        await this.failAssignment(
+          task,
+          FailureCodes.ASSIGNMENT_TOO_LARGE,
+          `the assignment is ${frame.byteLength} bytes, over agent ${session.agentId}'s frame limit of ${limit} bytes: the instance locator, provider configuration or parameters are too large`,
+        );
+        continue;
+      }
+      // Only an assignment not yet accepted counts; a running one is re-sent on reconnect only.
+      if (task.state === 'dispatched' && task.deliveries >= this.opts.maxDeliveries) {
+        await this.failAssignment(
           task,
           FailureCodes.ASSIGNMENT_UNDELIVERED,
           `the assignment was sent to agent ${session.agentId} ${task.deliveries} times and never accepted`,
         );
+        continue;
       }
-      if (!(await this.queue.recordDelivery(task))) return; // the attempt moved on meanwhile
+      ready.push({ session, task, frame });
     }
-    session.sendFrame(frame);
-    this.log.debug({ taskId: task.id, attempt: task.attempt, agentId: session.agentId }, 'task assigned');
+    const counted = await this.queue.recordDeliveries(
+      ready.filter((r) => r.task.state === 'dispatched').map((r) => r.task),
+    );
+    for (const { session, task, frame } of ready) {
+      if (task.state === 'dispatched' && !counted.has(task.id)) continue; // the attempt moved on meanwhile
+      session.sendFrame(frame);
+      this.log.debug({ taskId: task.id, attempt: task.attempt, agentId: session.agentId }, 'task assigned');
+    }
   }
 
   private async failAssignment(task: TaskRow, code: FailureCode, message: string): Promise<void> {
@@ -365,6 +391,7 @@ export class Dispatcher implements SessionHost {
    */
   private async resendUnacknowledged(): Promise<void> {
     const olderThan = this.clock.now() - 2 * this.opts.heartbeatMs;
+    const again: Assignment[] = [];
     for (const task of await this.queue.dispatchedBefore([...this.sessions.keys()], olderThan)) {
       const session = this.sessions.get(task.agentId ?? '');
       if (!session?.isOpen) continue;
@@ -372,8 +399,9 @@ export class Dispatcher implements SessionHost {
         { taskId: task.id, attempt: task.attempt, agentId: session.agentId },
         'assignment not acknowledged; sending it again',
       );
-      await this.assign(session, task);
+      again.push({ session, task });
     }
+    await this.assign(again);
   }
 
   private async sendCancels(): Promise<void> {
@@ -428,9 +456,10 @@ export class Dispatcher implements SessionHost {
     // Reconcile: re-send every assignment the store says this agent holds and the agent did not
     // list as running. The agent re-acknowledges, or ignores an attempt it already finished.
     const listed = new Set(running.map((r) => `${r.taskId}:${r.attempt}`));
-    for (const task of await this.queue.heldBy(session.agentId)) {
-      if (!listed.has(`${task.id}:${task.attempt}`)) await this.assign(session, task);
-    }
+    const held = await this.queue.heldBy(session.agentId);
+    await this.assign(
+      held.filter((task) => !listed.has(`${task.id}:${task.attempt}`)).map((task) => ({ session, task })),
+    );
     this.log.info(
       {
         agentId: session.agentId,

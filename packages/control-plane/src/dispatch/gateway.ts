@@ -7,7 +7,7 @@ import type { AgentRepository } from '../store/agent-repository.js';
 import { hashSecret } from '../store/ids.js';
 import { AgentSession } from './agent-session.js';
 import type { Dispatcher } from './dispatcher.js';
-import type { Reports } from '../lifecycle/reports.js';
+import type { ReportCommitter } from '../lifecycle/report-committer.js';
 import { elapsedMs, type Clock } from '../clock.js';
 
 export const AGENT_PATH = '/v1/agent';
@@ -39,7 +39,7 @@ function refuse(
 export interface GatewayDeps {
   agents: AgentRepository;
   dispatcher: Dispatcher;
-  reports: Pick<Reports, 'apply'>;
+  reports: Pick<ReportCommitter, 'submit'>;
   /** The clock agents' own times are judged by (AgentSessionOptions.wireClock); pacing counts real elapsed time. */
   wireClock: Clock;
   log: Logger;

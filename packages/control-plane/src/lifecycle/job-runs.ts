@@ -19,7 +19,7 @@ import {
 } from '../domain/job-run.js';
 import { MAINTENANCE_CODE, type MaintenanceScope } from '../domain/maintenance.js';
 import { quotaBinds } from '../domain/quotas.js';
-import { backupTask } from '../domain/task-factory.js';
+import { backupTask, type NewTask } from '../domain/task-factory.js';
 import { transact, type Db } from '../store/db.js';
 import type { EventRepository } from '../store/event-repository.js';
 import { newId } from '../store/ids.js';
@@ -338,13 +338,23 @@ export class JobRuns {
     let maintenance: MaintenanceNow | undefined;
     // By code and message: one event for the instances refused alike.
     const refused = new Map<string, { refusal: Refusal; instanceIds: string[] }>();
+    // The members' backup tasks, written together in one insert (before anything counts tasks).
+    const made = new PendingTasks(this.deps.tasks, trx, now);
     while (run.cancelled === 0) {
       const next = toStart(job.execution as Execution, members.sets);
       if (next.length === 0) break;
       maintenance ??= await this.deps.maintenanceGate.now(trx);
       let raced = false;
       for (const instanceId of next) {
-        const started = await this.startMember(trx, job, run, members, members.rows.get(instanceId)!, maintenance, now);
+        const started = await this.startMember(
+          trx,
+          job,
+          run,
+          members,
+          members.rows.get(instanceId)!,
+          maintenance,
+          made,
+        );
         if (started === 'raced') {
           raced = true;
           continue;
@@ -360,6 +370,7 @@ export class JobRuns {
       // A member moved by someone else meanwhile: the rules look at the run as it is now.
       if (raced) members = await this.members(trx, runId);
     }
+    await made.write();
     for (const { refusal, instanceIds } of refused.values())
       await this.refusedEvent(trx, run, instanceIds, refusal, now);
     await this.close(trx, job, runId, now);
@@ -378,8 +389,9 @@ export class JobRuns {
     members: Members,
     member: BackupJobMemberRow,
     maintenance: MaintenanceNow,
-    now: number,
+    made: PendingTasks,
   ): Promise<{ to: 'ONGOING' | 'refused'; recorded?: Refusal } | 'raced'> {
+    const now = made.now;
     // Only an OUTDATED member moves: a cancel that got it first wins.
     const claim = async (change: Parameters<JobRepository['moveMembers']>[4]) =>
       (await this.deps.jobs.moveMembers(trx, run.id, [member.position], 'OUTDATED', change)) === 1;
@@ -400,7 +412,7 @@ export class JobRuns {
     // The tenant's per-offering quotas bind a job of the tenant's band, not one the SP manages.
     const overQuota =
       notAllowed === null && verdict.allowed && quotaBinds(job.priority)
-        ? await this.deps.quotas.backupRefusal(instance.tenantId, offering.id, trx)
+        ? await made.write().then(() => this.deps.quotas.backupRefusal(instance.tenantId, offering.id, trx))
         : undefined;
     const refusal: Refusal | undefined =
       notAllowed !== null
@@ -419,7 +431,7 @@ export class JobRuns {
     if (!(await claim({ set: ongoing, taskId }))) return 'raced';
     const extra = { fsFreeze: job.fsFreeze, jobId: job.id };
     const task = backupTask({ instance, offering, provider }, job.priority, parent, extra, taskId);
-    await this.deps.tasks.create(task, now, trx);
+    made.add(task);
     return { to: 'ONGOING' };
   }
 
@@ -496,4 +508,27 @@ export class JobRuns {
 /** The set a rule left one instance in. */
 function setOf(members: readonly RunMember[], instanceId: string) {
   return members.find((m) => m.instanceId === instanceId)!.set;
+}
+
+/**
+ * Backup tasks a run's advance makes, written in one multi-row insert (`TaskRepository.createMany`)
+ * when the advance ends, or sooner when something is about to count the tenant's tasks (a quota).
+ */
+class PendingTasks {
+  private tasks: NewTask[] = [];
+
+  constructor(
+    private readonly repo: TaskRepository,
+    private readonly trx: Trx,
+    readonly now: number,
+  ) {}
+
+  add(task: NewTask): void {
+    this.tasks.push(task);
+  }
+
+  async write(): Promise<void> {
+    if (this.tasks.length === 0) return;
+    await this.repo.createMany(this.tasks.splice(0), this.now, this.trx);
+  }
 }

@@ -2,9 +2,11 @@ import type { Transaction } from 'kysely';
 import {
   decideReport,
   factsNeeded,
+  type ProgressReport,
   type Report,
   type ReportDecision,
   type ReportedTask,
+  type TaskChanges,
 } from '../domain/report-outcome.js';
 import type { TaskState } from '../domain/task.js';
 import type { Logger } from '../logger.js';
@@ -13,6 +15,7 @@ import type { BackupRepository } from '../store/backup-repository.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import { transact, type Db } from '../store/db.js';
 import type { EventRepository } from '../store/event-repository.js';
+import { taskEvent } from '../store/event-log.js';
 import type { ReportFence, ReportRepository } from '../store/report-repository.js';
 import type { Database, TaskRow } from '../store/schema.js';
 import type { TaskEndings } from '../store/task-endings.js';
@@ -26,6 +29,12 @@ type Trx = Transaction<Database>;
 export interface ApplyOutcome {
   ended: { taskId: string; state: TaskState }[];
   requeued: string[];
+}
+
+/** One agent's reports, in its spool order, as its session handed them in. */
+export interface ReportBatch {
+  agentId: string;
+  reports: Report[];
 }
 
 /** The repositories a report's decision is applied with. */
@@ -73,28 +82,110 @@ export class Reports {
    * that already ended, or one already stored changes nothing.
    */
   async apply(agentId: string, reports: Report[], now = this.opts.clock.now()): Promise<ApplyOutcome> {
-    if (reports.length === 0) return { ended: [], requeued: [] };
+    return this.applyTick([{ agentId, reports }], now);
+  }
+
+  /**
+   * Applies the batches of one tick (several agents' sessions) in one transaction, each agent's
+   * in the order given. Every progress report is stored (one insert per agent; a repeat is
+   * skipped), but of the progress reports of one task (by agent and attempt) only the newest moves
+   * the task, and only when it is newer than what is stored: the others are obsolete. The tasks
+   * named are read in one query and kept current as the tick moves them; events go in one insert.
+   */
+  async applyTick(batches: ReportBatch[], now = this.opts.clock.now()): Promise<ApplyOutcome> {
+    if (batches.every((b) => b.reports.length === 0)) return { ended: [], requeued: [] };
+    const newestInTick = newestProgress(batches);
     const outcome = await transact(this.stores.db, async (trx) => {
       // Built inside the transaction: a retried transaction starts from an empty outcome.
-      const outcome: ApplyOutcome = { ended: [], requeued: [] };
-      for (const report of reports) await this.applyOne(trx, agentId, report, now, outcome);
-      return outcome;
+      const tick = await this.readTick(trx, batches, newestInTick);
+      for (const batch of batches)
+        for (const report of batch.reports) await this.applyOne(trx, tick, batch.agentId, report, now);
+      await this.moveProgress(trx, tick, [...tick.progressMoves.keys()]);
+      await this.stores.events.flush(trx);
+      for (const [agentId, progress] of tick.progress) await this.stores.rows.storeProgressMany(trx, agentId, progress);
+      return tick.outcome;
     });
     const { metrics, log } = this.opts;
-    for (const r of reports) metrics?.reports.inc({ kind: r.kind });
+    if (metrics) {
+      const byKind = new Map<string, number>();
+      for (const b of batches) for (const r of b.reports) byKind.set(r.kind, (byKind.get(r.kind) ?? 0) + 1);
+      for (const [kind, n] of byKind) metrics.reports.inc({ kind }, n);
+    }
     for (const e of outcome.ended) {
       metrics?.tasksEnded.inc({ state: e.state });
-      log?.info({ taskId: e.taskId, state: e.state, agentId }, 'task ended');
+      log?.info({ taskId: e.taskId, state: e.state, agentId: e.agentId }, 'task ended');
     }
     // Requeued tasks wait for the next timed round: waking now would hand them straight back to
     // the agent that just refused them.
     if (outcome.ended.length > 0) this.opts.tasksEnded?.();
-    return outcome;
+    return { ended: outcome.ended.map(({ taskId, state }) => ({ taskId, state })), requeued: outcome.requeued };
   }
 
-  private async applyOne(trx: Trx, agentId: string, report: Report, now: number, outcome: ApplyOutcome) {
-    const { rows, catalog, events, backups, retention, endings } = this.stores;
-    const task = await rows.task(trx, report.taskId);
+  /** What a tick reads up front: its tasks in one query, and each agent's newest stored progress. */
+  private async readTick(trx: Trx, batches: ReportBatch[], newestInTick: Map<string, number>): Promise<Tick> {
+    const ids = new Set<string>();
+    const progressFrom = new Map<string, { tasks: Set<string>; fromSeq: number }>();
+    for (const { agentId, reports } of batches) {
+      for (const r of reports) {
+        ids.add(r.taskId);
+        if (r.kind !== 'progress') continue;
+        const p = progressFrom.get(agentId);
+        if (p) {
+          p.tasks.add(r.taskId);
+          p.fromSeq = Math.min(p.fromSeq, r.seq);
+        } else progressFrom.set(agentId, { tasks: new Set([r.taskId]), fromSeq: r.seq });
+      }
+    }
+    const found = await this.stores.rows.tasks(trx, [...ids]);
+    const tasks = new Map<string, TaskRow | undefined>([...ids].map((id) => [id, found.get(id)]));
+    const newestProgress = new Map<string, number>();
+    for (const [agentId, { tasks: taskIds, fromSeq }] of progressFrom) {
+      const newest = await this.stores.rows.newestProgress(trx, agentId, [...taskIds], fromSeq);
+      for (const [key, seq] of newest) newestProgress.set(`${agentId}:${key}`, seq);
+    }
+    return {
+      tasks,
+      newestProgress,
+      newestInTick,
+      progress: new Map(),
+      progressMoves: new Map(),
+      outcome: { ended: [], requeued: [] },
+    };
+  }
+
+  /**
+   * Writes the progress moves the tick holds back for `taskIds`, in one statement (they all leave
+   * the same states and change the same fields); the tick's copy of each row is read again.
+   */
+  private async moveProgress(trx: Trx, tick: Tick, taskIds: string[]): Promise<void> {
+    const moves = taskIds.flatMap((id) => tick.progressMoves.get(id) ?? []);
+    if (moves.length === 0) return;
+    for (const id of taskIds) {
+      tick.progressMoves.delete(id);
+      tick.tasks.delete(id);
+    }
+    await this.stores.rows.moveMany(trx, moves[0]!.from, moves);
+  }
+
+  /** The task as this tick knows it: read up front, kept current by its moves, read again after a move that missed. */
+  private async taskOf(trx: Trx, tick: Tick, taskId: string): Promise<TaskRow | undefined> {
+    // A progress move held back for it is written first: this report is decided on the row after it.
+    if (tick.progressMoves.has(taskId)) await this.moveProgress(trx, tick, [taskId]);
+    if (!tick.tasks.has(taskId)) tick.tasks.set(taskId, await this.stores.rows.task(trx, taskId));
+    return tick.tasks.get(taskId);
+  }
+
+  /** The conditional update (the arbiter); the tick's copy of the row follows what it did. */
+  private async move(trx: Trx, tick: Tick, row: TaskRow, fence: ReportFence, move: Move): Promise<boolean> {
+    const moved = await this.stores.rows.move(trx, fence, move.from, move.changes);
+    if (moved) tick.tasks.set(row.id, { ...row, ...move.changes });
+    else tick.tasks.delete(row.id); // something else moved it: read it again if asked
+    return moved;
+  }
+
+  private async applyOne(trx: Trx, tick: Tick, agentId: string, report: Report, now: number) {
+    const { catalog, events, backups, retention, endings } = this.stores;
+    const task = await this.taskOf(trx, tick, report.taskId);
     const facts = {
       agentId,
       report,
@@ -121,47 +212,97 @@ export class Reports {
     switch (decision.action) {
       case 'record-event': {
         const r = decision.event;
-        await events.fromAgent(trx, {
-          tenantId: row.tenantId,
-          type: r.type,
-          at: r.at,
-          message: r.message,
-          taskId: row.id,
-          instanceId: row.instanceId,
-          jobId: null,
-          agentId,
-          data: r.data,
-          sourceAgentId: agentId,
-          sourceSeq: r.seq,
-        });
+        events.hold(trx, [
+          {
+            tenantId: row.tenantId,
+            type: r.type,
+            at: r.at,
+            message: r.message,
+            taskId: row.id,
+            instanceId: row.instanceId,
+            jobId: null,
+            agentId,
+            data: r.data,
+            sourceAgentId: agentId,
+            sourceSeq: r.seq,
+          },
+        ]);
         return;
       }
       case 'record-identity':
         return catalog.recordRepositoryIdentity(trx, row.providerId, decision.identity);
       case 'start':
-        if (await rows.move(trx, fence, decision.from, decision.changes))
-          await events.forTask(trx, row, decision.event.type, decision.event.message, now);
+        if (await this.move(trx, tick, row, fence, decision))
+          events.hold(trx, [taskEvent(row, decision.event.type, decision.event.message, now)]);
         return;
       case 'requeue':
-        if (await rows.move(trx, fence, decision.from, decision.changes)) outcome.requeued.push(row.id);
+        if (await this.move(trx, tick, row, fence, decision)) tick.outcome.requeued.push(row.id);
         return;
-      case 'progress':
-        // Stored once per agent and spool seq: a re-sent report moves nothing.
-        if (await rows.storeProgress(trx, agentId, decision.progress))
-          await rows.move(trx, fence, decision.from, decision.changes);
+      case 'progress': {
+        // Stored once per agent and spool seq (a repeat is skipped by the insert).
+        const mine = tick.progress.get(agentId);
+        if (mine) mine.push(decision.progress);
+        else tick.progress.set(agentId, [decision.progress]);
+        // Only the tick's newest moves the task, and only when newer than what is stored: a
+        // re-sent or superseded report moves nothing.
+        const key = `${agentId}:${row.id}:${report.attempt}`;
+        if (tick.newestInTick.get(key) !== report.seq) return;
+        const stored = tick.newestProgress.get(key);
+        if (stored !== undefined && stored >= report.seq) return;
+        tick.newestProgress.set(key, report.seq);
+        // Held back, written with the tick's other progress moves in one statement (or before
+        // the next report of this task is decided). Nothing else follows a progress move.
+        const held = tick.progressMoves.get(row.id);
+        const move = { fence, from: decision.from, changes: decision.changes };
+        if (held) held.push(move);
+        else tick.progressMoves.set(row.id, [move]);
         return;
+      }
       case 'end': {
-        if (!(await rows.move(trx, fence, decision.from, decision.changes))) return;
+        if (!(await this.move(trx, tick, row, fence, decision))) return;
         if (decision.backup) await backups.recordFromTask(trx, row, decision.backup, now);
-        await events.forTask(trx, row, decision.event.type, decision.event.message, now);
+        events.hold(trx, [taskEvent(row, decision.event.type, decision.event.message, now)]);
         // In the same transaction: a backup recorded is never left without its retention deletes.
         if (decision.backup) await retention.afterBackup(trx, row, now);
         await endings.ended(trx, row, decision.end, now);
-        outcome.ended.push({ taskId: row.id, state: decision.end.state });
+        tick.outcome.ended.push({ taskId: row.id, state: decision.end.state, agentId });
         return;
       }
     }
   }
+}
+
+/** A move a decision asks for. */
+interface Move {
+  from: readonly TaskState[];
+  changes: TaskChanges;
+}
+
+/** What one tick's transaction knows and gathers. */
+interface Tick {
+  /** The tick's tasks by id (undefined: no such task), as its own moves left them. */
+  tasks: Map<string, TaskRow | undefined>;
+  /** The newest progress seq stored per `agentId:taskId:attempt`, this tick's included. */
+  newestProgress: Map<string, number>;
+  /** The newest progress seq per `agentId:taskId:attempt` among the tick's reports. */
+  newestInTick: Map<string, number>;
+  /** Progress rows to store, per agent. */
+  progress: Map<string, ProgressReport[]>;
+  /** Progress moves held back, by task: written together at the tick's end. */
+  progressMoves: Map<string, { fence: ReportFence; from: readonly TaskState[]; changes: TaskChanges }[]>;
+  outcome: { ended: { taskId: string; state: TaskState; agentId: string }[]; requeued: string[] };
+}
+
+/** The newest progress seq of each task among the batches, by `agentId:taskId:attempt`. */
+function newestProgress(batches: ReportBatch[]): Map<string, number> {
+  const newest = new Map<string, number>();
+  for (const { agentId, reports } of batches)
+    for (const r of reports) {
+      if (r.kind !== 'progress') continue;
+      const key = `${agentId}:${r.taskId}:${r.attempt}`;
+      newest.set(key, Math.max(newest.get(key) ?? r.seq, r.seq));
+    }
+  return newest;
 }
 
 /** What the report rule looks at of a task row (a cancel asked for is a flag there). */

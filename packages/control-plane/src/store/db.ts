@@ -221,7 +221,12 @@ export function isTransient(err: unknown): boolean {
  * on the old value. SQLite lets one writer in at a time, so its plain reads are current.
  */
 export function current<Q extends { forUpdate(): Q }>(db: Db, query: Q): Q {
-  return db.getExecutor().adapter instanceof MysqlAdapter ? query.forUpdate() : query;
+  return isMysql(db) ? query.forUpdate() : query;
+}
+
+/** Whether `db` (or a transaction on it) speaks to MySQL/MariaDB rather than SQLite. */
+export function isMysql(db: Kysely<Database>): boolean {
+  return db.getExecutor().adapter instanceof MysqlAdapter;
 }
 
 /**

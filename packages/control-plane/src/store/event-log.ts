@@ -9,20 +9,64 @@ type Trx = Transaction<Database>;
  * holds no handle and calls none; `event-repository.ts` owns the log's reads.
  */
 
+/**
+ * Transactions that ticked the event clock already (by their executor, which is one per
+ * transaction, whatever handle it is reached through): its row stays locked until they commit.
+ */
+const ticked = new WeakSet<object>();
+/** Events held back in a transaction to be written together (`holdEvents`), in the order given. */
+const held = new WeakMap<Trx, Insertable<EventRow>[]>();
+
 /** Events written together in `trx`: one clock tick (they commit as one), one insert, ids in the order given. */
 export async function appendEvents(trx: Trx, rows: Insertable<EventRow>[]): Promise<void> {
+  // What was held back comes first: ids follow the order the events were made in.
+  await flushEvents(trx);
+  await insertEvents(trx, rows);
+}
+
+/**
+ * Holds events back to be written with the next write of events in `trx` (or `flushEvents`), in
+ * one insert: a batch of agents' reports makes many. Any event written meanwhile in `trx` writes
+ * these first, so ids still follow the order events were made in. The caller flushes before commit.
+ */
+export function holdEvents(trx: Trx, rows: Insertable<EventRow>[]): void {
+  if (rows.length === 0) return;
+  const list = held.get(trx);
+  if (list) list.push(...rows);
+  else held.set(trx, [...rows]);
+}
+
+/** Writes the events held back in `trx`, in one insert. */
+export async function flushEvents(trx: Trx): Promise<void> {
+  const rows = held.get(trx);
+  if (!rows) return;
+  held.delete(trx);
+  await insertEvents(trx, rows);
+}
+
+/**
+ * One insert. An agent's event is unique per (agent, spool seq): a re-sent one is skipped, so an
+ * insert holding any is an insert-or-ignore (the other rows are written by the control plane
+ * itself, whose columns fit).
+ */
+async function insertEvents(trx: Trx, rows: Insertable<EventRow>[]): Promise<void> {
   if (rows.length === 0) return;
   // Taken before every event insert: event ids then follow commit order (see migration 0002).
   await tickEventClock(trx);
-  await trx.insertInto('events').values(rows).execute();
+  const insert = trx.insertInto('events').values(rows);
+  await (rows.some((r) => r.sourceAgentId != null) ? insert.orIgnore() : insert).execute();
 }
 
+/** Locks the event clock's row for the rest of `trx` (once per transaction: the lock lasts until commit). */
 export async function tickEventClock(trx: Trx): Promise<void> {
+  const key = trx.isTransaction ? trx.getExecutor() : undefined;
+  if (key && ticked.has(key)) return;
   await trx
     .updateTable('eventClock')
     .set((eb) => ({ ticks: eb('ticks', '+', 1) }))
     .where('id', '=', 1)
     .execute();
+  if (key) ticked.add(key);
 }
 
 /** The event row about `task`; `data` is stored as JSON. */

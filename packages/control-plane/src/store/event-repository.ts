@@ -4,7 +4,7 @@ import { HELD_STATES } from '../domain/task.js';
 import { eventSeen, FANNED_OUT_PREFIX } from '../domain/event-view.js';
 import { transact, type Db } from './db.js';
 import type { Database, EventRow, TaskRow } from './schema.js';
-import { appendEvents, taskEvent, tickEventClock } from './event-log.js';
+import { appendEvents, flushEvents, holdEvents, taskEvent, tickEventClock } from './event-log.js';
 
 /** A stored progress report of a task still held by an agent, as live streams carry it. */
 export interface LiveProgress {
@@ -104,8 +104,21 @@ export class EventRepository {
 
   /** An event an agent reported; its (agent, spool seq) makes a re-sent report a no-op. */
   async fromAgent(trx: Trx, row: Insertable<EventRow> & { sourceAgentId: string; sourceSeq: number }): Promise<void> {
-    await tickEventClock(trx);
-    await trx.insertInto('events').values(row).orIgnore().execute();
+    await appendEvents(trx, [row]);
+  }
+
+  /**
+   * Events held back to be written with the next events of `trx` in one insert (a tick of agents'
+   * reports makes many): any event written meanwhile in `trx` writes these first, so ids follow
+   * the order events were made in. The caller `flush`es before it commits.
+   */
+  hold(trx: Trx, rows: Insertable<EventRow>[]): void {
+    holdEvents(trx, rows);
+  }
+
+  /** Writes the events `hold` kept back in `trx`. */
+  async flush(trx: Trx): Promise<void> {
+    await flushEvents(trx);
   }
 
   async append(trx: Trx, row: Insertable<EventRow>): Promise<void> {
@@ -126,6 +139,7 @@ export class EventRepository {
     which: (eb: ExpressionBuilder<Database, 'tenants'>) => Expression<SqlBool>,
     e: { type: string; at: number; message: string; agentId: string | null; data: object },
   ): Promise<void> {
+    await flushEvents(trx);
     await tickEventClock(trx);
     await trx
       .insertInto('events')

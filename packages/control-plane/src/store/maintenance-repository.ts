@@ -1,4 +1,12 @@
-import { sql, type Expression, type ExpressionBuilder, type SqlBool, type Transaction } from 'kysely';
+import {
+  sql,
+  type CompiledQuery,
+  type Expression,
+  type ExpressionBuilder,
+  type InferResult,
+  type SqlBool,
+  type Transaction,
+} from 'kysely';
 import {
   DEFAULT_MAINTENANCE_MESSAGE,
   HELD_KINDS,
@@ -27,26 +35,22 @@ export function scopeOf(row: Pick<MaintenanceScopeRow, 'kind' | 'zone' | 'agentI
   return { kind: 'global' };
 }
 
+/** The scopes turned on through the API: the query (compiled once per handle, see {@link compiledOn}). */
+const apiScopesQuery = (db: Reader) =>
+  db.selectFrom('maintenanceScopes').select(['kind', 'zone', 'agentId', 'message']).where('enabled', '=', 1);
+
 /** The scopes turned on through the API. */
 async function apiMaintenance(db: Reader): Promise<Maintenance[]> {
-  const rows = await db
-    .selectFrom('maintenanceScopes')
-    .select(['kind', 'zone', 'agentId', 'message'])
-    .where('enabled', '=', 1)
-    .execute();
+  const { rows } = await db.executeQuery(compiledOn(db).api);
   return rows.map((r) => ({ scope: scopeOf(r), message: r.message }));
 }
 
 /**
- * Maintenance now: every scope turned on through the API, and each agent drained by an operator on
- * its host (`cairn-agent drain`, as its last hello said, whether it is connected now or not), which
- * counts as that agent's maintenance with the agent's message; with the agents of every zone where
- * one is in maintenance (its own API window on, or drained on its host), each with its window's and
- * its drain's message (for admission to tell whether all of them are). One query for the agents.
+ * The agents of every zone where one is in maintenance (its own API window on, or drained on its
+ * host), with their window's message: the query.
  */
-async function activeMaintenance(db: Reader): Promise<ActiveMaintenance> {
-  const api = await apiMaintenance(db);
-  const rows = await db
+const zoneAgentsQuery = (db: Reader) =>
+  db
     .selectFrom('agents')
     .leftJoin('maintenanceScopes as window', (join) =>
       join.onRef('window.agentId', '=', 'agents.id').on('window.kind', '=', 'agent').on('window.enabled', '=', 1),
@@ -73,8 +77,36 @@ async function activeMaintenance(db: Reader): Promise<ActiveMaintenance> {
           ]),
         ),
     )
-    .orderBy('agents.id')
-    .execute();
+    .orderBy('agents.id');
+
+interface Compiled {
+  api: CompiledQuery<InferResult<ReturnType<typeof apiScopesQuery>>[number]>;
+  agents: CompiledQuery<InferResult<ReturnType<typeof zoneAgentsQuery>>[number]>;
+}
+
+/** By SQL dialect: the queries take no argument, so their SQL is built once (they run on every create and dispatch round). */
+const compiledByAdapter = new WeakMap<object, Compiled>();
+
+function compiledOn(db: Reader): Compiled {
+  const adapter = db.getExecutor().adapter;
+  let compiled = compiledByAdapter.get(adapter);
+  if (!compiled) {
+    compiled = { api: apiScopesQuery(db).compile(), agents: zoneAgentsQuery(db).compile() };
+    compiledByAdapter.set(adapter, compiled);
+  }
+  return compiled;
+}
+
+/**
+ * Maintenance now: every scope turned on through the API, and each agent drained by an operator on
+ * its host (`cairn-agent drain`, as its last hello said, whether it is connected now or not), which
+ * counts as that agent's maintenance with the agent's message; with the agents of every zone where
+ * one is in maintenance (its own API window on, or drained on its host), each with its window's and
+ * its drain's message (for admission to tell whether all of them are). One query for the agents.
+ */
+async function activeMaintenance(db: Reader): Promise<ActiveMaintenance> {
+  const api = await apiMaintenance(db);
+  const { rows } = await db.executeQuery(compiledOn(db).agents);
   const agents = rows.map((a) => ({
     id: a.id,
     zone: a.zone,

@@ -4,7 +4,7 @@ import { SP_PRIORITY_FLOOR } from '../domain/job-run.js';
 import { FailureCodes, type FailureCode } from '@cairn/proto/vocabulary';
 import { HELD_KINDS, scopeKeysAt, type WaitingPlaces } from '../domain/maintenance.js';
 import { HELD_STATES, statesLeadingTo, type TaskKind } from '../domain/task.js';
-import { transact, type Db } from './db.js';
+import { isMysql, transact, type Db } from './db.js';
 import type { Clock } from '../clock.js';
 import { appendTaskEvent } from './event-log.js';
 import type { TaskEndings } from './task-endings.js';
@@ -106,43 +106,84 @@ export class QueueRepository {
   }
 
   /**
-   * Hands a queued task to an agent under a new attempt number. Conditional on the state and
-   * attempt read before, so two replicas can never both dispatch it, and, for a backup, on no
-   * scope covering it (global, its zone, that agent) being in maintenance, so a scope turned on
-   * by another replica after this one read the queue stops it. Returns the new attempt.
+   * Hands a queued task to an agent under a new attempt number (see `claimMany`). Returns the
+   * new attempt, or null when another replica, a cancel or a maintenance scope came first.
    */
   async claim(task: TaskRow, agentId: string, leaseExpiresAt: number, now = this.clock.now()): Promise<number | null> {
-    const attempt = task.attempt + 1;
-    const covering = HELD_KINDS.includes(task.kind as TaskKind) ? scopeKeysAt({ zone: task.zone, agentId }) : [];
-    const r = await this.db
-      .updateTable('tasks')
-      .set({
-        state: 'dispatched',
-        agentId,
-        attempt,
-        dispatchedAt: now,
-        leaseExpiresAt,
-        cancelRequested: 0,
-        deliveries: 0,
-      })
-      .where('id', '=', task.id)
-      .where('state', 'in', statesLeadingTo('dispatched'))
-      .where('attempt', '=', task.attempt)
-      .$if(covering.length > 0, (q) =>
-        q.where((eb) =>
-          eb.not(
-            eb.exists(
-              eb
-                .selectFrom('maintenanceScopes')
-                .select('maintenanceScopes.scopeKey')
-                .where('maintenanceScopes.enabled', '=', 1)
-                .where('maintenanceScopes.scopeKey', 'in', covering),
+    return (await this.claimMany([{ task, agentId }], leaseExpiresAt, now)).get(task.id) ?? null;
+  }
+
+  /**
+   * Hands queued tasks to agents under new attempt numbers, in one transaction. Each is
+   * conditional on the state and attempt read before, so two replicas can never both dispatch
+   * one, and, for a backup, on no scope covering it (global, its zone, that agent) being in
+   * maintenance, so a scope turned on by another replica after this one read the queue stops it.
+   * On MySQL/MariaDB the rows are first locked with SKIP LOCKED: a row another replica is
+   * claiming is passed over at once rather than waited for (SQLite has one writer at a time).
+   * Returns the new attempt of each task claimed, by id.
+   */
+  async claimMany(
+    claims: { task: TaskRow; agentId: string }[],
+    leaseExpiresAt: number,
+    now = this.clock.now(),
+  ): Promise<Map<string, number>> {
+    const won = new Map<string, number>();
+    if (claims.length === 0) return won;
+    return transact(this.db, async (trx) => {
+      won.clear(); // a retried transaction starts again
+      let free = claims;
+      if (isMysql(trx)) {
+        const locked = await trx
+          .selectFrom('tasks')
+          .select('id')
+          .where(
+            'id',
+            'in',
+            claims.map((c) => c.task.id),
+          )
+          .where('state', 'in', statesLeadingTo('dispatched'))
+          .orderBy('id')
+          .forUpdate()
+          .skipLocked()
+          .execute();
+        const ids = new Set(locked.map((r) => r.id));
+        free = claims.filter((c) => ids.has(c.task.id));
+      }
+      for (const { task, agentId } of free) {
+        const attempt = task.attempt + 1;
+        const covering = HELD_KINDS.includes(task.kind as TaskKind) ? scopeKeysAt({ zone: task.zone, agentId }) : [];
+        const r = await trx
+          .updateTable('tasks')
+          .set({
+            state: 'dispatched',
+            agentId,
+            attempt,
+            dispatchedAt: now,
+            leaseExpiresAt,
+            cancelRequested: 0,
+            deliveries: 0,
+          })
+          .where('id', '=', task.id)
+          .where('state', 'in', statesLeadingTo('dispatched'))
+          .where('attempt', '=', task.attempt)
+          .$if(covering.length > 0, (q) =>
+            q.where((eb) =>
+              eb.not(
+                eb.exists(
+                  eb
+                    .selectFrom('maintenanceScopes')
+                    .select('maintenanceScopes.scopeKey')
+                    .where('maintenanceScopes.enabled', '=', 1)
+                    .where('maintenanceScopes.scopeKey', 'in', covering),
+                ),
+              ),
             ),
-          ),
-        ),
-      )
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1 ? attempt : null;
+          )
+          .executeTakeFirst();
+        if (Number(r.numUpdatedRows) === 1) won.set(task.id, attempt);
+      }
+      return won;
+    });
   }
 
   /** Tasks an agent holds according to the store (for reconcile after a reconnect). */
@@ -168,19 +209,28 @@ export class QueueRepository {
   }
 
   /**
-   * Counts one more send of a not yet accepted assignment (and restarts the wait for its
-   * acceptance). False when the attempt moved on meanwhile: then it must not be sent.
+   * Counts one more send of each not yet accepted assignment (and restarts the wait for its
+   * acceptance), in one transaction; each fenced by its attempt and agent. Answers the ids
+   * counted: one whose attempt moved on meanwhile is not, and must not be sent.
    */
-  async recordDelivery(task: TaskRow, now = this.clock.now()): Promise<boolean> {
-    const r = await this.db
-      .updateTable('tasks')
-      .set((eb) => ({ deliveries: eb('deliveries', '+', 1), dispatchedAt: now }))
-      .where('id', '=', task.id)
-      .where('attempt', '=', task.attempt)
-      .where('agentId', '=', task.agentId ?? '')
-      .where('state', '=', 'dispatched')
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1;
+  async recordDeliveries(tasks: TaskRow[], now = this.clock.now()): Promise<Set<string>> {
+    const counted = new Set<string>();
+    if (tasks.length === 0) return counted;
+    return transact(this.db, async (trx) => {
+      counted.clear(); // a retried transaction starts again
+      for (const task of tasks) {
+        const r = await trx
+          .updateTable('tasks')
+          .set((eb) => ({ deliveries: eb('deliveries', '+', 1), dispatchedAt: now }))
+          .where('id', '=', task.id)
+          .where('attempt', '=', task.attempt)
+          .where('agentId', '=', task.agentId ?? '')
+          .where('state', '=', 'dispatched')
+          .executeTakeFirst();
+        if (Number(r.numUpdatedRows) === 1) counted.add(task.id);
+      }
+      return counted;
+    });
   }
 
   /**

@@ -63,6 +63,7 @@ export function storeFixture(backend: Backend, opts: StoreFixtureOptions = {}): 
 export class StoreFixture {
   private opened?: { tdb: TestDatabase; store: Store };
   private wired?: { repos: Repositories; providerTenant: string };
+  private readonly replicas: Store[] = [];
 
   /** @internal storeFixture's hook. */
   async open(backend: Backend, opts: StoreFixtureOptions): Promise<void> {
@@ -75,8 +76,16 @@ export class StoreFixture {
 
   /** @internal storeFixture's hook. */
   async close(): Promise<void> {
+    for (const store of this.replicas) await store.close();
     await this.opened?.store.close();
     await this.opened?.tdb.drop();
+  }
+
+  /** The repositories of another replica: a second handle on the same database, wired alike (closed with the fixture). */
+  async replica(): Promise<Repositories> {
+    const store = openStore(this.tdb.url);
+    this.replicas.push(store);
+    return (await wire(store, this.tdb)).repos;
   }
 
   get tdb(): TestDatabase {
