@@ -207,6 +207,31 @@ describe('agent session', () => {
     await waitFor(() => unacknowledged() === 0, 'the spool to empty after the ack');
   });
 
+  it('replays its spool in ReportBatch frames to a control plane that takes them, in order, each report once', async () => {
+    await cp.close();
+    cp = await FakeControlPlane.start({ heartbeatIntervalMs: 2_000, acceptsReportBatch: true, autoAck: false });
+    await start();
+    await cp.waitForSession(0);
+    // Two tasks at once: their reports are made durable together and leave together.
+    cp.send(dummyBackup('tsk_b1', { durationMs: 100 }));
+    cp.send(dummyBackup('tsk_b2', { durationMs: 100 }));
+    await cp.waitForReport('tsk_b1', 'result');
+    await cp.waitForReport('tsk_b2', 'result');
+    const first = cp.reports.filter((r) => r.session === 0).map((r) => r.seq);
+    expect([...first].sort((a, b) => a - b)).toEqual(first);
+
+    // The replay after a dropped connection: everything unacknowledged, in batch frames.
+    cp.dropAll();
+    const session = await cp.waitForSession(1);
+    await waitFor(() => cp.reports.filter((r) => r.session === 1).length === first.length, 'the replayed reports');
+    expect(cp.reports.filter((r) => r.session === 1).map((r) => r.seq)).toEqual(first);
+    const batches = session.frames.filter((f) => f.body === 'reportBatch');
+    expect(batches.length).toBeGreaterThan(0);
+    expect(batches.length).toBeLessThan(first.length);
+    cp.ack(first);
+    await waitFor(() => unacknowledged() === 0, 'the spool to empty after the ack');
+  });
+
   it('closes the session on a garbage frame and reconnects without crashing', async () => {
     const { logs } = await start();
     await cp.waitForSession(0);

@@ -165,7 +165,7 @@ export class Agent {
       this.log.warn({ interrupted }, 'tasks interrupted by the previous run reported as AGENT_INTERRUPTED');
     // Live reports go out as soon as they are on disk; while no session is up they wait in the
     // spool and go out, in seq order, after the next welcome.
-    this.unsubscribe = this.spool.onAppend((record) => this.outbox.push(record));
+    this.unsubscribe = this.spool.onAppend((records) => this.outbox.push(...records));
     this.drain.watch((record) => this.onLocalDrainChange(record), this.opts.drainPollMs);
     this.pruneTimer = setInterval(() => this.journal.prune(JOURNAL_RETENTION_MS, this.clock.now()), 60 * 60_000);
     this.pruneTimer.unref();
@@ -328,7 +328,7 @@ export class Agent {
       },
       'agent connected',
     );
-    this.outbox.start(welcome.pace, pending, welcome.maxFrameBytes);
+    this.outbox.start(welcome.pace, pending, welcome.maxFrameBytes, welcome.acceptsReportBatch);
     this.recordStatus(() => this.status.connected(welcome.sessionId));
     // The drain or the shutdown may have changed between the hello and the welcome.
     this.drain.refresh();

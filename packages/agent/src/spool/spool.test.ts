@@ -74,10 +74,12 @@ describe('spool', () => {
   it('hands a record to its listeners only once it is on disk, in seq order, without a pending() copy before', async () => {
     const spool = Spool.open(dir, { clock });
     const seen: number[] = [];
-    spool.onAppend((rec) => {
-      seen.push(rec.seq);
+    spool.onAppend((records) => {
       const onDisk = AgentLog.read(dir).flatMap((e) => (e.t === 'rec' ? [e.rec.seq] : []));
-      expect(onDisk).toContain(rec.seq);
+      for (const rec of records) {
+        seen.push(rec.seq);
+        expect(onDisk).toContain(rec.seq);
+      }
     });
     const a = spool.append('event', { taskId: 't', attempt: 1, type: 'x', message: 'm', atMs: 1 });
     const b = spool.append('progress', progress(3));

@@ -53,7 +53,7 @@ export class Spool {
   private ceiling = 0;
   /** Every record up to this seq is on disk. */
   private durableSeq = 0;
-  private readonly listeners = new Set<(record: SpoolRecord) => void>();
+  private readonly listeners = new Set<(records: readonly SpoolRecord[]) => void>();
   private readonly block: number;
 
   constructor(
@@ -75,11 +75,11 @@ export class Spool {
     this.next = this.ceiling + 1;
     this.durableSeq = this.ceiling;
     log.onDurable((entries) => {
-      for (const entry of entries) {
-        if (entry.t !== 'rec') continue;
-        this.durableSeq = entry.rec.seq;
-        for (const listener of this.listeners) listener(entry.rec);
-      }
+      const records: SpoolRecord[] = [];
+      for (const entry of entries) if (entry.t === 'rec') records.push(entry.rec);
+      if (records.length === 0) return;
+      this.durableSeq = records[records.length - 1]!.seq;
+      for (const listener of this.listeners) listener(records);
     });
     log.addSnapshotSource(() => [
       { t: 'ceil', n: this.ceiling },
@@ -133,8 +133,8 @@ export class Spool {
     return false;
   }
 
-  /** Subscribes to records made durable; returns the unsubscribe function. */
-  onAppend(listener: (record: SpoolRecord) => void): () => void {
+  /** Subscribes to records made durable, one call per batch in seq order; returns the unsubscribe function. */
+  onAppend(listener: (records: readonly SpoolRecord[]) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }

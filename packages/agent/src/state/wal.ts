@@ -179,11 +179,13 @@ export class AgentLog {
   private waiters: Waiter[] = [];
   private scheduled = false;
   private writing = false;
+  /** An entry in the queue needs its batch on disk (fsync); acks and pruning alone do not. */
+  private syncQueued = false;
   private readonly listeners = new Set<(entries: readonly LogEntry[]) => void>();
   private readonly sources: (() => LogEntry[])[] = [];
   private gen: number;
-  /** Batches written (fsyncs), for tests and benchmarks. */
-  batches = 0;
+  /** Batches written with an fsync (fdatasync), for tests and benchmarks. */
+  fsyncs = 0;
 
   private constructor(
     private readonly dir: string,
@@ -275,13 +277,15 @@ export class AgentLog {
   }
 
   /**
-   * Adds an entry to the next batch. `sync` (default) schedules that batch for the end of this
-   * event-loop turn; an entry without it waits for the next one that is written anyway.
+   * Adds an entry to the batch written at the end of this event-loop turn. A batch of entries
+   * appended with `sync: false` only (acknowledgements, pruning) is written without an fsync: a
+   * crash may lose it, which only means a report sent again or an entry pruned again.
    */
   append(entry: LogEntry, sync = true): void {
     if (this.fd < 0) throw new Error('the agent log is closed');
     this.queue.push(entry);
-    if (sync) this.schedule();
+    if (sync) this.syncQueued = true;
+    this.schedule();
   }
 
   /** Resolves once everything appended so far is on disk; rejects if writing it failed. */
@@ -336,8 +340,10 @@ export class AgentLog {
     if (this.writing || this.fd < 0) return;
     const batch = this.queue;
     const waiters = this.waiters;
+    const sync = this.syncQueued || waiters.length > 0;
     this.queue = [];
     this.waiters = [];
+    this.syncQueued = false;
     if (batch.length === 0) {
       for (const w of waiters) w.resolve();
       return;
@@ -345,7 +351,7 @@ export class AgentLog {
     this.writing = true;
     try {
       if (this.size > this.compactAt) this.compact();
-      else await this.writeBatch(batch);
+      else await this.writeBatch(batch, sync);
     } catch (err) {
       // Nothing of the batch counts: cut the file back and keep the entries for the next try.
       try {
@@ -354,6 +360,7 @@ export class AgentLog {
         // the next write goes to this.size anyway
       }
       this.queue = [...batch, ...this.queue];
+      this.syncQueued ||= sync;
       this.writing = false;
       for (const w of waiters) w.reject(err as Error);
       return;
@@ -368,7 +375,7 @@ export class AgentLog {
     for (const w of waiters) w.resolve();
   }
 
-  private async writeBatch(batch: readonly LogEntry[]): Promise<void> {
+  private async writeBatch(batch: readonly LogEntry[], sync: boolean): Promise<void> {
     const buf = encodeBatch(batch);
     const fd = this.fd;
     await new Promise<void>((resolve, reject) => {
@@ -379,9 +386,10 @@ export class AgentLog {
         else resolve();
       });
     });
-    await new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
     this.size += buf.length;
-    this.batches++;
+    if (!sync) return;
+    await new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+    this.fsyncs++;
   }
 
   private writeBatchSync(batch: readonly LogEntry[]): void {
@@ -389,7 +397,7 @@ export class AgentLog {
     writeSync(this.fd, buf, 0, buf.length, this.size);
     fdatasyncSync(this.fd);
     this.size += buf.length;
-    this.batches++;
+    this.fsyncs++;
   }
 
   /** Rewrites the live state into the next segment, atomically; the batch is part of that state. */
@@ -404,7 +412,7 @@ export class AgentLog {
     this.size = size;
     this.compactAt = this.limitAfter(size);
     rmSync(old, { force: true });
-    this.batches++;
+    this.fsyncs += 2; // the new segment and its directory
   }
 
   private limitAfter(liveBytes: number): number {
