@@ -7,7 +7,7 @@ import { tempDir } from '../testing/wait.js';
 
 const CHILD = path.join(PACKAGE_DIR, 'src', 'testing', 'wal-crash-child.mjs');
 const CHAINS = 4;
-const KILLS_PER_CHAIN = 75;
+const KILLS_PER_CHAIN = 50;
 
 type Line =
   { open: number[]; damaged: string[] } | { appended: number[] } | { durable: number[] } | { acked: number[] };
