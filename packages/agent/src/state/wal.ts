@@ -158,9 +158,9 @@ interface Waiter {
  * torn by a crash is detected on open and cut off; it was never reported durable.
  *
  * Listeners ({@link onDurable}) hear about entries only after their batch is on disk, in append
- * order; {@link flushed} resolves once everything appended so far is. Entries that need no
- * durability of their own (`sync: false`: acknowledgements, pruning) ride along with the next
- * batch. When the segment grows past its limit, the next batch is written as a compaction: the
+ * order; {@link flushed} resolves once everything appended so far is. A batch of entries that
+ * need no durability of their own (`sync: false`: acknowledgements, pruning) is written without
+ * an fsync; the next fsync covers it. When the segment grows past its limit, the next batch is written as a compaction: the
  * live state (from the snapshot sources) goes into a new segment written atomically, and the old
  * one is deleted, so disk use stays bounded by what is live.
  *
