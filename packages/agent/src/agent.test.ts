@@ -1,3 +1,5 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { definePlugin, SDK_API_VERSION } from '@cairn/plugin-sdk';
 import { inspectPlugin, loadPlugin } from '@cairn/plugin-sdk/host';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -408,6 +410,36 @@ describe('agent session', () => {
       first.agent.executor.abortAll({ code: 'TEST_CLEANUP', message: 'test cleanup', retryable: false });
       await first.agent.executor.settled();
     }
+  });
+
+  it('upgraded in place, moves the old spool and journal files into its log: sends what was unacknowledged, ends what was running', async () => {
+    mkdirSync(path.join(dir, 'spool'));
+    mkdirSync(path.join(dir, 'tasks'));
+    const body = { taskId: 'tsk_old_done', attempt: 1, percent: 100, atMs: Date.now(), spoolSeq: 41 };
+    writeFileSync(
+      path.join(dir, 'spool', '0000000000000041.json'),
+      JSON.stringify({ seq: 41, kind: 'progress', body }),
+    );
+    writeFileSync(path.join(dir, 'spool', 'ceiling'), '1000');
+    writeFileSync(
+      path.join(dir, 'tasks', 'tsk_old_run.json'),
+      JSON.stringify({
+        taskId: 'tsk_old_run',
+        attempt: 2,
+        operation: 'backup',
+        plugin: 'p',
+        state: 'running',
+        startedAt: 1,
+      }),
+    );
+    await start();
+    expect((await cp.waitForReport('tsk_old_done', 'progress')).seq).toBe(41);
+    const ended = await cp.waitForReport('tsk_old_run', 'result');
+    expect(ended.frame.result?.error).toMatchObject({ code: 'AGENT_INTERRUPTED' });
+    // Above the old ceiling: no seq repeats across the upgrade.
+    expect(ended.seq).toBeGreaterThan(1000);
+    expect(existsSync(path.join(dir, 'spool'))).toBe(false);
+    expect(existsSync(path.join(dir, 'tasks'))).toBe(false);
   });
 });
 
