@@ -18,6 +18,9 @@ export const PROTOCOL_VERSION = 1;
 /** Default upper bound of one frame; both sides refuse anything larger. */
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
 
+/** The most reports one ReportBatch frame may carry (agent.proto); a server closes a session that sends more. */
+export const MAX_REPORTS_PER_BATCH = 64;
+
 /** The names of the oneof `body` of an envelope. */
 export type FrameKind = NonNullable<wire.Envelope['body']>;
 

@@ -6,6 +6,7 @@ import type { Store } from '@cairn/control-plane';
 import type { Api } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
 import type { ControlPlaneProc, Proc } from '@cairn/test-harness/processes';
+import { unacknowledgedSeqs } from '@cairn/test-harness/agent-log';
 import { agentCredential, RawAgent } from '@cairn/test-harness/raw-agent';
 import { protectInstance, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
 import { withStack } from '@cairn/test-harness/stack';
@@ -189,7 +190,8 @@ describe.each(backends)('agent wire: one agent cannot stall, flood or poison the
   it('does not cut off a real agent replaying a spool backlog many times the burst', async () => {
     const { stateDir } = await stack.enroll('zone-b', 'backlog-host');
     const before = await metric(cp, /^cairn_agent_sessions_rate_limited_total (\d+)/m);
-    // Reports spooled while the agent was cut off, exactly as the spool writes them.
+    // Reports spooled while the agent was cut off, as an agent before the log wrote them (one
+    // file each): the agent moves them into its log when it starts.
     const spool = path.join(stateDir, 'spool');
     fs.mkdirSync(spool, { recursive: true });
     const backlog = 15 * FRAME_BURST;
@@ -203,11 +205,9 @@ describe.each(backends)('agent wire: one agent cannot stall, flood or poison the
     }
     fs.writeFileSync(path.join(spool, 'ceiling'), String(backlog));
     const agent = await stack.runAgent(stateDir);
-    await waitFor(
-      () => fs.readdirSync(spool).filter((n) => /^\d{16}\.json$/.test(n)).length === 0,
-      'the whole backlog to be acknowledged',
-      60_000,
-    );
+    await waitFor(() => fs.existsSync(path.join(stateDir, 'wal')), 'the agent to open its log');
+    await waitFor(() => !fs.existsSync(spool), 'the old spool files to be migrated');
+    await waitFor(() => unacknowledgedSeqs(stateDir).length === 0, 'the whole backlog to be acknowledged', 60_000);
     expect(agent.logs().filter((l) => l['msg'] === 'agent connected')).toHaveLength(1);
     expect(agent.logs().filter((l) => l['msg'] === 'control plane connection closed')).toHaveLength(0);
     expect(await metric(cp, /^cairn_agent_sessions_rate_limited_total (\d+)/m)).toBe(before);
@@ -272,12 +272,75 @@ describe.each(backends)('agent wire: one agent cannot stall, flood or poison the
       true,
       /size_bytes/,
     );
+    // A ReportBatch is checked report by report: one bad report closes the session, and the good
+    // ones before it in the frame are not stored either.
+    const batch =
+      (...reports: ((attempt: number) => wire.IEnvelope)[]) =>
+      (attempt: number): wire.IEnvelope => ({
+        reportBatch: { reports: reports.map((r) => r(attempt) as wire.IBatchedReport) },
+      });
+    await bad(
+      batch(progress({ percent: 10 }), progress({ percent: 20 }), progress({ percent: -1 })),
+      true,
+      /^report 3 of the report_batch frame \(progress\): percent -1 is not between 0 and 100/,
+    );
+    await bad(batch(progress({ percent: 10 }), event({ atMs: -1 })), true, /^report 2 .*\(event\): at_ms/);
+    await bad(
+      batch(progress({ percent: 10 }), () => ({})),
+      true,
+      /^report 2 .*\(empty\) carries no report/,
+    );
+    await bad(batch(), true, /^report_batch frame carries no reports/);
+    const many = Array.from({ length: 65 }, () => progress({ percent: 10 }));
+    await bad(batch(...many), true, /^report_batch frame carries 65 reports, the limit is 64/);
     const task = await tenant.expect<TaskBody & { startedAt: string }>(200, 'GET', `/v1/tasks/${taskId}`);
     expect(task.state).toBe('running');
     expect(Date.parse(task.startedAt)).toBeGreaterThan(Date.now() - 120_000);
     expect((await tenant.expect(200, 'GET', `/v1/tasks/${taskId}/progress`)).items).toHaveLength(0);
     await readsAnswer(taskId);
-    expect(await metric(cp, /^cairn_agent_session_errors_total\{code="1008"\} (\d+)/m)).toBeGreaterThanOrEqual(14);
+    expect(await metric(cp, /^cairn_agent_session_errors_total\{code="1008"\} (\d+)/m)).toBeGreaterThanOrEqual(19);
+  });
+
+  it('stores the reports of a ReportBatch frame in order, acknowledges each, and takes the same batch again as done', async () => {
+    const raw = await rawAgent('zone-r');
+    const instanceId = await tenantInstance('zone-r');
+    const taskId = await backup(tenant, instanceId);
+    const s = await RawAgent.connect(cp, raw);
+    const welcome = await s.next('welcome');
+    expect(welcome.welcome?.acceptsReportBatch).toBe(true);
+    await s.next('assign');
+    const now = Date.now();
+    const frame: wire.IEnvelope = {
+      reportBatch: {
+        reports: [
+          { accepted: { spoolSeq: 1, taskId, attempt: 1, atMs: now } },
+          { progress: { spoolSeq: 2, taskId, attempt: 1, percent: 40, atMs: now } },
+          { progress: { spoolSeq: 3, taskId, attempt: 1, percent: 80, atMs: now } },
+          {
+            result: {
+              spoolSeq: 4,
+              taskId,
+              attempt: 1,
+              atMs: now,
+              ok: { backup: { externalId: 'b-1', sizeBytes: 1, mode: 'FULL' } },
+            },
+          },
+        ],
+      },
+    };
+    s.send(frame);
+    for (const seq of [1, 2, 3, 4]) await s.acked(seq);
+    // Sent again (a replay after a lost ack): acknowledged again, nothing stored twice.
+    s.send(frame);
+    const acksOf4 = () => s.received.filter((f) => (f.ack?.spoolSeqs ?? []).map(Number).includes(4)).length;
+    await waitFor(() => acksOf4() === 2, 'the batch acknowledged again');
+    expect(s.closed).toBeUndefined();
+    expect((await tenant.expect<TaskBody>(200, 'GET', `/v1/tasks/${taskId}`)).state).toBe('succeeded');
+    const progress = (await tenant.expect(200, 'GET', `/v1/tasks/${taskId}/progress`)).items as { percent: number }[];
+    expect(progress.map((p) => p.percent)).toEqual([40, 80]);
+    const backups = await admin.expect(200, 'GET', `/v1/backups?instanceId=${instanceId}`);
+    expect(backups.items).toHaveLength(1);
+    s.close();
   });
 
   it('stores oversize text and JSON from an agent cut visibly, the same on both backends, and keeps the session', async () => {

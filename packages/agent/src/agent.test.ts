@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { definePlugin, SDK_API_VERSION } from '@cairn/plugin-sdk';
 import { inspectPlugin, loadPlugin } from '@cairn/plugin-sdk/host';
@@ -46,7 +46,8 @@ const dummyBackup = (taskId: string, config: Record<string, unknown> = { duratio
   },
 });
 
-const spoolFiles = () => readdirSync(path.join(dir, 'spool')).filter((f) => /^\d+\.json$/.test(f));
+/** Reports the running agent still holds unacknowledged. */
+const unacknowledged = () => running?.agent.spool.size ?? -1;
 
 describe('agent session', () => {
   it('says hello with its plugins, slots and running tasks, then logs "agent connected"', async () => {
@@ -88,7 +89,7 @@ describe('agent session', () => {
     const seqs = reports.map((r) => r.seq);
     expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
     // Every report was acknowledged, so nothing is left in the spool.
-    await waitFor(() => spoolFiles().length === 0, 'the spool to empty after the acks');
+    await waitFor(() => unacknowledged() === 0, 'the spool to empty after the acks');
   });
 
   it('reads the time from the clock it is given: reports, journal and status file', async () => {
@@ -197,7 +198,7 @@ describe('agent session', () => {
     cp.send(dummyBackup('tsk_resend', { durationMs: 100 }));
     await cp.waitForReport('tsk_resend', 'result');
     const first = cp.reports.filter((r) => r.session === 0).map((r) => r.seq);
-    expect(spoolFiles()).toHaveLength(first.length);
+    expect(unacknowledged()).toBe(first.length);
 
     cp.dropAll();
     await cp.waitForSession(1);
@@ -205,7 +206,32 @@ describe('agent session', () => {
     expect(cp.reports.filter((r) => r.session === 1).map((r) => r.seq)).toEqual(first);
 
     cp.ack(first);
-    await waitFor(() => spoolFiles().length === 0, 'the spool to empty after the ack');
+    await waitFor(() => unacknowledged() === 0, 'the spool to empty after the ack');
+  });
+
+  it('replays its spool in ReportBatch frames to a control plane that takes them, in order, each report once', async () => {
+    await cp.close();
+    cp = await FakeControlPlane.start({ heartbeatIntervalMs: 2_000, acceptsReportBatch: true, autoAck: false });
+    await start();
+    await cp.waitForSession(0);
+    // Two tasks at once: their reports are made durable together and leave together.
+    cp.send(dummyBackup('tsk_b1', { durationMs: 100 }));
+    cp.send(dummyBackup('tsk_b2', { durationMs: 100 }));
+    await cp.waitForReport('tsk_b1', 'result');
+    await cp.waitForReport('tsk_b2', 'result');
+    const first = cp.reports.filter((r) => r.session === 0).map((r) => r.seq);
+    expect([...first].sort((a, b) => a - b)).toEqual(first);
+
+    // The replay after a dropped connection: everything unacknowledged, in batch frames.
+    cp.dropAll();
+    const session = await cp.waitForSession(1);
+    await waitFor(() => cp.reports.filter((r) => r.session === 1).length === first.length, 'the replayed reports');
+    expect(cp.reports.filter((r) => r.session === 1).map((r) => r.seq)).toEqual(first);
+    const batches = session.frames.filter((f) => f.body === 'reportBatch');
+    expect(batches.length).toBeGreaterThan(0);
+    expect(batches.length).toBeLessThan(first.length);
+    cp.ack(first);
+    await waitFor(() => unacknowledged() === 0, 'the spool to empty after the ack');
   });
 
   it('closes the session on a garbage frame and reconnects without crashing', async () => {
@@ -366,8 +392,9 @@ describe('agent session', () => {
     // of this, with kill -9, is in main.test.ts).
     await first.agent.connection.stop();
     first.agent.drain.close();
+    first.agent.stateLog.close();
     running = undefined;
-    expect(existsSync(path.join(dir, 'tasks', 'tsk_crash.json'))).toBe(true);
+    expect(TaskJournal.read(dir).get('tsk_crash')).toMatchObject({ state: 'running' });
 
     const again = await startTestAgent(dir, enrollForTest(dir, cp.url), {
       plugins: [await loadPlugin('@cairn/plugin-dummy', { fallback: AGENT_PACKAGES })],
@@ -383,6 +410,36 @@ describe('agent session', () => {
       first.agent.executor.abortAll({ code: 'TEST_CLEANUP', message: 'test cleanup', retryable: false });
       await first.agent.executor.settled();
     }
+  });
+
+  it('upgraded in place, moves the old spool and journal files into its log: sends what was unacknowledged, ends what was running', async () => {
+    mkdirSync(path.join(dir, 'spool'));
+    mkdirSync(path.join(dir, 'tasks'));
+    const body = { taskId: 'tsk_old_done', attempt: 1, percent: 100, atMs: Date.now(), spoolSeq: 41 };
+    writeFileSync(
+      path.join(dir, 'spool', '0000000000000041.json'),
+      JSON.stringify({ seq: 41, kind: 'progress', body }),
+    );
+    writeFileSync(path.join(dir, 'spool', 'ceiling'), '1000');
+    writeFileSync(
+      path.join(dir, 'tasks', 'tsk_old_run.json'),
+      JSON.stringify({
+        taskId: 'tsk_old_run',
+        attempt: 2,
+        operation: 'backup',
+        plugin: 'p',
+        state: 'running',
+        startedAt: 1,
+      }),
+    );
+    await start();
+    expect((await cp.waitForReport('tsk_old_done', 'progress')).seq).toBe(41);
+    const ended = await cp.waitForReport('tsk_old_run', 'result');
+    expect(ended.frame.result?.error).toMatchObject({ code: 'AGENT_INTERRUPTED' });
+    // Above the old ceiling: no seq repeats across the upgrade.
+    expect(ended.seq).toBeGreaterThan(1000);
+    expect(existsSync(path.join(dir, 'spool'))).toBe(false);
+    expect(existsSync(path.join(dir, 'tasks'))).toBe(false);
   });
 });
 
@@ -435,7 +492,7 @@ describe("the control plane's frame limit (welcome.max_frame_bytes)", () => {
     // One session throughout: no frame went over the limit and got it closed.
     expect(cp.sessions).toHaveLength(1);
     expect(cp.sessions[0]!.closed).toBe(false);
-    await waitFor(() => spoolFiles().length === 0 || undefined, 'the spool to be acknowledged');
+    await waitFor(() => unacknowledged() === 0 || undefined, 'the spool to be acknowledged');
   });
 });
 

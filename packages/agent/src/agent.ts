@@ -12,6 +12,7 @@ import { Spool } from './spool/spool.js';
 import { writeCredential, type AgentCredential } from './state/credential.js';
 import { DrainState, drainMessage, sameDrain, type DrainRecord } from './state/drain.js';
 import { TaskJournal } from './state/journal.js';
+import { AgentLog } from './state/wal.js';
 import { StatusFile } from './state/status.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -72,6 +73,8 @@ export interface ShutdownOutcome {
  * await agent.stop();
  */
 export class Agent {
+  /** The write-ahead log the spool and the journal share (one fsync per batch of both). */
+  readonly stateLog: AgentLog;
   readonly spool: Spool;
   readonly journal: TaskJournal;
   readonly drain: DrainState;
@@ -102,13 +105,12 @@ export class Agent {
     this.log = opts.log.child({ agentId: opts.credential.agentId });
     const { clock } = opts;
     this.clock = clock;
-    this.spool = Spool.open(opts.stateDir, {
+    this.stateLog = AgentLog.open(opts.stateDir, {
       clock,
-      onDamaged: (file, err) => this.log.error({ file, err: err.message }, 'damaged spool record moved aside'),
+      onDamaged: (file, err) => this.log.error({ file, err: err.message }, 'damaged agent state found and set aside'),
     });
-    this.journal = TaskJournal.open(opts.stateDir, (file, err) =>
-      this.log.error({ file, err: err.message }, 'damaged task journal entry skipped'),
-    );
+    this.spool = new Spool(this.stateLog);
+    this.journal = new TaskJournal(this.stateLog.replayed, this.stateLog);
     this.drain = new DrainState(opts.stateDir, clock);
     this.status = new StatusFile(opts.stateDir, opts.server ?? opts.credential.server, clock);
     this.executor = new Executor({
@@ -163,7 +165,7 @@ export class Agent {
       this.log.warn({ interrupted }, 'tasks interrupted by the previous run reported as AGENT_INTERRUPTED');
     // Live reports go out as soon as they are on disk; while no session is up they wait in the
     // spool and go out, in seq order, after the next welcome.
-    this.unsubscribe = this.spool.onAppend((record) => this.outbox.push(record));
+    this.unsubscribe = this.spool.onAppend((records) => this.outbox.push(...records));
     this.drain.watch((record) => this.onLocalDrainChange(record), this.opts.drainPollMs);
     this.pruneTimer = setInterval(() => this.journal.prune(JOURNAL_RETENTION_MS, this.clock.now()), 60 * 60_000);
     this.pruneTimer.unref();
@@ -255,6 +257,13 @@ export class Agent {
       );
     this.unsubscribe?.();
     await this.connection.stop();
+    // The acknowledgements logged without a write of their own, so the next start resends less.
+    try {
+      await this.stateLog.flushed();
+      this.stateLog.close();
+    } catch (err) {
+      this.log.warn({ err }, 'writing the agent log at stop failed; the next start resends what it lost');
+    }
   }
 
   /** The state the control plane must hear: only the operator's drain (it knows its own) and the shutdown. */
@@ -319,7 +328,7 @@ export class Agent {
       },
       'agent connected',
     );
-    this.outbox.start(welcome.pace, pending, welcome.maxFrameBytes);
+    this.outbox.start(welcome.pace, pending, welcome.maxFrameBytes, welcome.acceptsReportBatch);
     this.recordStatus(() => this.status.connected(welcome.sessionId));
     // The drain or the shutdown may have changed between the hello and the welcome.
     this.drain.refresh();

@@ -185,8 +185,10 @@ export async function enroll(opts: EnrollOptions): Promise<AgentCredential> {
     ...(serverTrust ? { serverTrust } : {}),
   };
   if (opts.force) {
-    rmSync(path.join(opts.stateDir, 'spool'), { recursive: true, force: true });
-    rmSync(path.join(opts.stateDir, 'tasks'), { recursive: true, force: true });
+    // The new identity starts with no reports nor journal of the old one (the log, and the
+    // files of agents before it).
+    for (const dir of ['wal', 'spool', 'tasks'])
+      rmSync(path.join(opts.stateDir, dir), { recursive: true, force: true });
   }
   writeCredential(opts.stateDir, credential);
   return credential;

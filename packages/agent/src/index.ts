@@ -62,3 +62,4 @@ export {
   type DrainRecord,
 } from './state/drain.js';
 export { TaskJournal, type JournalEntry } from './state/journal.js';
+export { AgentLog, type AgentLogOptions, type LogEntry } from './state/wal.js';

@@ -1,8 +1,10 @@
-import { mkdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { systemClock } from './clock.js';
+import { Spool } from './spool/spool.js';
 import { readDrain, readServerDrain } from './state/drain.js';
 import { enrollForTest, fixture, spawnAgentCli } from './testing/agents.js';
 import { FakeControlPlane } from './testing/fake-control-plane.js';
@@ -105,6 +107,10 @@ describe('cairn-agent enroll', () => {
       expect((await refused.exited).code).toBe(1);
       expect(refused.stderr).toContain('already holds enrolled agent agt_old');
       expect(cp.bodies).toHaveLength(0); // the one-time token was not spent
+      // The old identity's reports: the new one must not send them.
+      const old = Spool.open(stateDir(), { clock: systemClock });
+      old.append('progress', { taskId: 'tsk_old', attempt: 1, percent: 1, atMs: 1 });
+      await old.flushed();
 
       const forced = spawnAgentCli([
         'enroll',
@@ -120,6 +126,7 @@ describe('cairn-agent enroll', () => {
       expect(JSON.parse(readFileSync(path.join(stateDir(), 'agent.json'), 'utf8'))).toMatchObject({
         agentId: 'agt_new',
       });
+      expect(existsSync(path.join(stateDir(), 'wal'))).toBe(false);
     } finally {
       await cp.close();
     }

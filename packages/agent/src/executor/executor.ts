@@ -262,6 +262,9 @@ export class Executor {
     const task: ActiveTask = { taskId, attempt, operation: decision.operation, controller, done: Promise.resolve() };
     this.active.set(key(taskId, attempt), task);
     const run = async () => {
+      // The plugin starts only once `running` is on disk (the accepted report, in the same
+      // batch, goes out then too): a restart must know an attempt may have run.
+      await journal.durable();
       const ctx = { close: () => {} };
       const outcome = await runOperation({
         plugin,
@@ -290,10 +293,11 @@ export class Executor {
       const result = fitResult(
         resultOutcome(decision.operation, outcome, decision.params['mode'], decision.connection.credentials),
       );
-      // Result before journal: a crash in between is caught by recoverInterrupted's hasResult.
+      // Result before journal, in one log: the journal cannot say finished without the result.
       const endedAt = clock.now();
       spool.append('result', { taskId, attempt, ...result, atMs: endedAt });
       journal.finish(taskId, attempt, endedAt);
+      await journal.durable();
       if ('ok' in result) log.info({ durationMs: endedAt - startedAt }, 'task succeeded');
       else
         log.warn(
@@ -303,7 +307,7 @@ export class Executor {
     };
     task.done = run()
       .catch((err: unknown) => {
-        // Only the spool or journal failing (disk full, permissions) lands here.
+        // Only the agent's log failing (disk full, permissions) lands here.
         log.error({ err }, 'could not record the end of a task');
       })
       .finally(() => {

@@ -59,6 +59,8 @@ export interface Welcome {
   maxFrameBytes: number;
   /** The control plane applies AgentState and CredentialStored frames (older ones close the session on them). */
   acceptsAgentState: boolean;
+  /** The control plane takes ReportBatch frames: reports ready together go out in one frame. */
+  acceptsReportBatch: boolean;
 }
 
 type Phase = 'idle' | 'connecting' | 'awaiting-welcome' | 'ready' | 'closing';
@@ -270,6 +272,7 @@ export class AgentConnection {
       pace: paceFor(welcome),
       maxFrameBytes: sendLimit(welcome),
       acceptsAgentState: welcome.acceptsAgentState === true,
+      acceptsReportBatch: welcome.acceptsReportBatch === true,
     });
   }
 

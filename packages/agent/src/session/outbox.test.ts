@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { wire } from '@cairn/proto';
+import { encodeFrame, type wire } from '@cairn/proto';
 import { systemClock } from '../clock.js';
 import type { SpoolRecord } from '../spool/spool.js';
 import { ReportOutbox } from './outbox.js';
@@ -79,5 +79,51 @@ describe('report outbox', () => {
     box.stop();
     box.push(rec(4));
     expect(sent).toEqual([1, 2, 3]);
+  });
+
+  it('packs the reports ready together into ReportBatch frames: within the cap, the frame limit and the window', () => {
+    const frames: wire.IEnvelope[] = [];
+    const box = new ReportOutbox((e) => (frames.push(e), true), systemClock);
+    const seqsOf = (e: wire.IEnvelope) =>
+      e.reportBatch ? e.reportBatch.reports!.map((r) => Number(r.progress?.spoolSeq)) : [seqOf(e)];
+    const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => rec(from + i));
+    box.start(null, range(1, 100), 1024 * 1024, true);
+    // At most MAX_REPORTS_PER_BATCH (64) reports a frame, in seq order.
+    expect(frames.map(seqsOf)).toEqual([range(1, 64).map((r) => r.seq), range(65, 36).map((r) => r.seq)]);
+    // A single report ready on its own goes in a frame of its own.
+    box.push(rec(101));
+    expect(frames[2]).toEqual({ progress: rec(101).body });
+    // Reports made durable together go out together.
+    box.push(rec(102), rec(103));
+    expect(frames.map(seqsOf).slice(3)).toEqual([[102, 103]]);
+    box.stop();
+
+    // The frame limit: every frame stays within it.
+    frames.length = 0;
+    box.start(null, range(1, 40), 200, true);
+    expect(frames.flatMap(seqsOf)).toEqual(range(1, 40).map((r) => r.seq));
+    expect(frames.length).toBeGreaterThan(1);
+    for (const f of frames) expect(encodeFrame(f).byteLength).toBeLessThanOrEqual(200);
+    box.stop();
+
+    // The unacknowledged window counts reports; the frame bucket counts frames.
+    frames.length = 0;
+    box.start({ perSecond: 10, burst: 1, window: 5 }, range(1, 12), 1024 * 1024, true);
+    expect(frames.map(seqsOf)).toEqual([[1, 2, 3, 4, 5]]);
+    box.acked([1, 2, 3, 4, 5]);
+    vi.advanceTimersByTime(100);
+    expect(frames.map(seqsOf)).toEqual([
+      [1, 2, 3, 4, 5],
+      [6, 7, 8, 9, 10],
+    ]);
+  });
+
+  it('sends single frames to a control plane that takes no batches', () => {
+    const frames: wire.IEnvelope[] = [];
+    const box = new ReportOutbox((e) => (frames.push(e), true), systemClock);
+    box.start(null, [1, 2, 3].map(rec));
+    box.push(rec(4), rec(5));
+    expect(frames.map(seqOf)).toEqual([1, 2, 3, 4, 5]);
+    expect(frames.some((f) => f.reportBatch)).toBe(false);
   });
 });

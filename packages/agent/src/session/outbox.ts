@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, type wire } from '@cairn/proto';
+import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, MAX_REPORTS_PER_BATCH, type wire } from '@cairn/proto';
 import type { Clock } from '../clock.js';
 import { recordEnvelope, type SpoolRecord } from '../spool/spool.js';
 import { fitRecord } from './frame-fit.js';
@@ -30,6 +30,8 @@ export class ReportOutbox {
   private open = false;
   private timer: NodeJS.Timeout | undefined;
   private maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
+  /** The session takes ReportBatch frames. */
+  private batches = false;
 
   constructor(
     private readonly send: (body: wire.IEnvelope) => boolean,
@@ -40,9 +42,10 @@ export class ReportOutbox {
 
   /**
    * A session was welcomed: send `pending` (the spool's unacknowledged records), then new ones,
-   * each in a frame of at most `maxFrameBytes` (what the control plane accepts).
+   * in frames of at most `maxFrameBytes` (what the control plane accepts); with `batches` (the
+   * welcome's `accepts_report_batch`), the reports ready together share ReportBatch frames.
    */
-  start(pace: Pace | null, pending: SpoolRecord[], maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): void {
+  start(pace: Pace | null, pending: SpoolRecord[], maxFrameBytes = DEFAULT_MAX_FRAME_BYTES, batches = false): void {
     this.stop();
     this.open = true;
     if (!samePace(pace, this.pace)) {
@@ -52,14 +55,15 @@ export class ReportOutbox {
     }
     this.pace = pace;
     this.maxFrameBytes = maxFrameBytes;
+    this.batches = batches;
     this.queue = [...pending];
     this.pump();
   }
 
-  /** A record was spooled while a session may be up. */
-  push(record: SpoolRecord): void {
-    if (!this.open) return; // the next session's replay picks it up from the spool
-    this.queue.push(record);
+  /** Records were spooled (one durable batch, in seq order) while a session may be up. */
+  push(...records: SpoolRecord[]): void {
+    if (!this.open) return; // the next session's replay picks them up from the spool
+    this.queue.push(...records);
     this.pump();
   }
 
@@ -90,16 +94,10 @@ export class ReportOutbox {
     if (!this.open || this.timer) return;
     while (this.queue.length > 0) {
       if (this.pace && this.inFlight.size >= this.pace.window) return; // an ack resumes
-      const record = this.queue[0]!;
-      const fitted = fitRecord(record, this.maxFrameBytes);
-      if (fitted.action === 'drop') {
-        this.queue.shift();
-        this.advice?.dropped(record, fitted.why);
-        continue;
-      }
-      const envelope = recordEnvelope(fitted.record);
-      const bytes = this.byteBucket ? encodeFrame(envelope).byteLength : 0;
-      // One report may always be in flight, however large: its frame fits the control plane's limit.
+      const frame = this.nextFrame();
+      if (!frame) continue; // a report was dropped
+      const { envelope, records, sizes, bytes } = frame;
+      // One frame may always be in flight, however large: it fits the control plane's limit.
       const byteWindow = this.pace?.bytes?.window ?? Infinity;
       if (this.inFlight.size > 0 && this.inFlightBytes + bytes > byteWindow) return; // an ack resumes
       const now = this.clock.now();
@@ -114,12 +112,60 @@ export class ReportOutbox {
       this.bucket?.take(now);
       this.byteBucket?.take(now, bytes);
       if (!this.send(envelope)) return; // the session is going away; the spool still holds everything
-      this.queue.shift();
-      if (fitted.cut) this.advice?.cut(record, this.maxFrameBytes);
+      this.queue.splice(0, records.length);
+      records.forEach(({ original, cut }) => cut && this.advice?.cut(original, this.maxFrameBytes));
       if (this.pace) {
-        this.inFlight.set(record.seq, bytes);
+        records.forEach(({ original }, i) => this.inFlight.set(original.seq, sizes[i]!));
         this.inFlightBytes += bytes;
       }
     }
+  }
+
+  /**
+   * The next frame from the head of the queue: one report, or, when the session takes batches,
+   * as many of the reports waiting as fit one frame (and the unacknowledged window). Null when
+   * the head report was dropped (it can never be sent).
+   */
+  private nextFrame(): {
+    envelope: wire.IEnvelope;
+    records: { original: SpoolRecord; cut: boolean }[];
+    sizes: number[];
+    bytes: number;
+  } | null {
+    const head = this.queue[0]!;
+    const fitted = fitRecord(head, this.maxFrameBytes);
+    if (fitted.action === 'drop') {
+      this.queue.shift();
+      this.advice?.dropped(head, fitted.why);
+      return null;
+    }
+    const single = recordEnvelope(fitted.record);
+    const singleBytes = encodeFrame(single).byteLength;
+    const records = [{ original: head, cut: fitted.cut }];
+    // A report in a batch is the same message under the same field name as in its own frame.
+    const reports = [single as wire.IBatchedReport];
+    const sizes = [singleBytes];
+    const room = Math.min(MAX_REPORTS_PER_BATCH, this.pace ? this.pace.window - this.inFlight.size : Infinity);
+    // A batch frame: each report as its single frame (same tags), plus its entry's tag and length
+    // (at most 6 bytes), plus the envelope's (at most 7): an upper bound, never over the limit.
+    let batchBytes = 7 + singleBytes + 6;
+    for (let i = 1; this.batches && i < this.queue.length && records.length < room; i++) {
+      const next = this.queue[i]!;
+      const f = fitRecord(next, this.maxFrameBytes);
+      if (f.action === 'drop') break; // dropped when it reaches the head
+      const env = recordEnvelope(f.record);
+      const size = encodeFrame(env).byteLength;
+      if (batchBytes + size + 6 > this.maxFrameBytes) break;
+      batchBytes += size + 6;
+      records.push({ original: next, cut: f.cut });
+      reports.push(env as wire.IBatchedReport);
+      sizes.push(size);
+    }
+    if (records.length === 1) return { envelope: single, records, sizes, bytes: singleBytes };
+    const envelope: wire.IEnvelope = { reportBatch: { reports } };
+    const bytes = this.byteBucket ? encodeFrame(envelope).byteLength : batchBytes;
+    // What the acks give back must add up to what the frame took: the first report carries the overhead.
+    sizes[0] = bytes - sizes.slice(1).reduce((a, b) => a + b, 0);
+    return { envelope, records, sizes, bytes };
   }
 }

@@ -1,8 +1,5 @@
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import path from 'node:path';
 import type { wire } from '@cairn/proto';
-import type { Clock } from '../clock.js';
-import { fsyncDir, isTempName, readJsonSync, writeFileAtomicSync } from '../state/atomic.js';
+import { AgentLog, type AgentLogOptions } from '../state/wal.js';
 
 /** The report messages an agent spools, by their envelope field name. */
 export interface ReportBodies {
@@ -13,7 +10,6 @@ export interface ReportBodies {
   result: wire.IResult;
 }
 export type ReportKind = keyof ReportBodies;
-const REPORT_KINDS: readonly ReportKind[] = ['accepted', 'rejected', 'progress', 'event', 'result'];
 
 /** One spooled report: the message exactly as it goes on the wire, `spoolSeq` included. */
 export type SpoolRecord = {
@@ -25,141 +21,106 @@ export function recordEnvelope(record: SpoolRecord): wire.IEnvelope {
   return { [record.kind]: record.body };
 }
 
-export interface SpoolOptions {
-  /** The agent's clock (a damaged ceiling file is replaced by a floor derived from it). */
-  clock: Clock;
-  /** How many sequence numbers to reserve with one ceiling write. */
+export interface SpoolOptions extends AgentLogOptions {
+  /** How many sequence numbers to reserve with one ceiling entry. */
   reserveBlock?: number;
-  /** Told about record files that cannot be read (moved aside, never sent). */
-  onDamaged?: (file: string, err: Error) => void;
-}
-
-const RECORD_NAME = /^(\d{16})\.json$/;
-const CEILING_FILE = 'ceiling';
-
-/**
- * The persisted ceiling; 0 for a new spool. A damaged ceiling file (only disk corruption or a
- * human can cause that, writes are atomic) must still never let a seq repeat, since the control
- * plane would drop a report under an old seq as already stored: continue from a floor derived
- * from the clock (microseconds since 1970), far above anything a spool hands out by counting
- * and still well below 2^53.
- */
-function readCeiling(dir: string, { clock, onDamaged }: SpoolOptions): number {
-  const file = path.join(dir, CEILING_FILE);
-  let stored: unknown;
-  try {
-    stored = readJsonSync(file);
-  } catch (err) {
-    stored = err;
-  }
-  if (stored === undefined) return 0;
-  if (typeof stored === 'number' && Number.isSafeInteger(stored) && stored >= 0) return stored;
-  onDamaged?.(file, stored instanceof Error ? stored : new Error(`not a sequence number: ${JSON.stringify(stored)}`));
-  return clock.now() * 1000;
-}
-
-function recordName(seq: number): string {
-  return `${String(seq).padStart(16, '0')}.json`;
 }
 
 /**
- * The durable outbox: every report about a task is written here before it is sent, and deleted
- * only when the control plane acknowledges its `spool_seq`. One file per record
- * (`<stateDir>/spool/<seq>.json`), each written atomically.
+ * The durable outbox: every report about a task is appended to the agent's log
+ * ({@link AgentLog}) before it is sent, and forgotten only when the control plane acknowledges
+ * its `spool_seq`.
  *
- * Sequence numbers are unique and increasing across restarts with a hi/lo scheme: the spool
- * persists a ceiling and hands out numbers below it without touching the disk again, so a
- * restart continues above the last ceiling even if every record was acknowledged.
+ * Sequence numbers are unique and increasing across restarts with a hi/lo scheme: the spool logs
+ * a ceiling and hands out numbers below it without logging one again, so a restart continues
+ * above the last ceiling even if every record was acknowledged (a ceiling entry goes into the
+ * same batch as, and before, the first record above the previous one).
  *
- * Writes are synchronous: when `append` returns, the record is on disk, and the order of seqs,
- * the order on disk and the order of `onAppend` notifications are one and the same.
+ * `append` returns at once with the record's seq; the record is on disk when its batch is
+ * ({@link flushed}), and only then do the `onAppend` listeners hear about it (the session sends
+ * it from there), in seq order. Acknowledgements are logged without a write of their own: one
+ * lost in a crash only means a resend, which the control plane drops by agent and seq.
  *
  * @example
  * const spool = Spool.open(stateDir, { clock });
  * const rec = spool.append('progress', { taskId, attempt, percent: 40, atMs: clock.now() });
- * // ...send recordEnvelope(rec); later, on Ack:
+ * // ...sent once durable; later, on Ack:
  * spool.ack([rec.seq]);
  */
 export class Spool {
   private readonly records = new Map<number, SpoolRecord>();
   private next: number;
-  private ceiling: number;
-  private readonly listeners = new Set<(record: SpoolRecord) => void>();
+  private ceiling = 0;
+  /** Every record up to this seq is on disk. */
+  private durableSeq = 0;
+  private readonly listeners = new Set<(records: readonly SpoolRecord[]) => void>();
+  private readonly block: number;
 
-  private constructor(
-    private readonly dir: string,
-    private readonly block: number,
-    ceiling: number,
+  constructor(
+    private readonly log: AgentLog,
+    options: { reserveBlock?: number } = {},
   ) {
-    this.ceiling = ceiling;
-    this.next = ceiling + 1;
-  }
-
-  /** Opens (creating if needed) the spool under `stateDir` and loads the unacknowledged records. */
-  static open(stateDir: string, options: SpoolOptions): Spool {
-    const dir = path.join(stateDir, 'spool');
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const block = Math.max(1, Math.floor(options.reserveBlock ?? 1000));
-    let ceiling = readCeiling(dir, options);
-    const loaded: SpoolRecord[] = [];
-    for (const name of readdirSync(dir)) {
-      const file = path.join(dir, name);
-      if (isTempName(name)) {
-        rmSync(file, { force: true }); // a write that never got renamed: it was never sent either
-        continue;
-      }
-      const m = RECORD_NAME.exec(name);
-      if (!m) continue;
-      try {
-        const rec = JSON.parse(readFileSync(file, 'utf8')) as SpoolRecord;
-        if (rec.seq !== Number(m[1]) || !REPORT_KINDS.includes(rec.kind) || typeof rec.body !== 'object') {
-          throw new Error('record does not match its file name or has no body');
+    this.block = Math.max(1, Math.floor(options.reserveBlock ?? 1000));
+    for (const entry of log.replayed) {
+      if (entry.t === 'rec') {
+        this.records.set(entry.rec.seq, entry.rec);
+        this.ceiling = Math.max(this.ceiling, entry.rec.seq);
+      } else if (entry.t === 'ack') {
+        for (const seq of entry.seqs) {
+          this.records.delete(seq);
+          this.ceiling = Math.max(this.ceiling, seq);
         }
-        loaded.push(rec);
-      } catch (err) {
-        renameSync(file, path.join(dir, `damaged-${name}`));
-        options.onDamaged?.(file, err as Error);
-      }
-      // A ceiling file lost with its directory intact must still never let a seq repeat.
-      ceiling = Math.max(ceiling, Number(m[1]));
+      } else if (entry.t === 'ceil') this.ceiling = Math.max(this.ceiling, entry.n);
     }
-    const spool = new Spool(dir, block, ceiling);
-    for (const rec of loaded.sort((a, b) => a.seq - b.seq)) spool.records.set(rec.seq, rec);
-    return spool;
+    this.next = this.ceiling + 1;
+    this.durableSeq = this.ceiling;
+    log.onDurable((entries) => {
+      const records: SpoolRecord[] = [];
+      for (const entry of entries) if (entry.t === 'rec') records.push(entry.rec);
+      if (records.length === 0) return;
+      this.durableSeq = records[records.length - 1]!.seq;
+      for (const listener of this.listeners) listener(records);
+    });
+    log.addSnapshotSource(() => [
+      { t: 'ceil', n: this.ceiling },
+      ...[...this.records.values()].map((rec) => ({ t: 'rec' as const, rec })),
+    ]);
   }
 
-  /**
-   * Assigns the next `spool_seq`, writes the record durably, then tells the listeners (the
-   * session sends it from there).
-   */
+  /** Opens a spool on a log of its own (an agent shares one log between its spool and journal). */
+  static open(stateDir: string, options: SpoolOptions): Spool {
+    return new Spool(AgentLog.open(stateDir, options), options);
+  }
+
+  /** Assigns the next `spool_seq` and appends the record to the log's next batch. */
   append<K extends ReportKind>(kind: K, body: Omit<ReportBodies[K], 'spoolSeq'>): SpoolRecord {
     const seq = this.reserve();
     const record = { seq, kind, body: { ...body, spoolSeq: seq } } as SpoolRecord;
-    writeFileAtomicSync(path.join(this.dir, recordName(seq)), JSON.stringify(record));
+    this.log.append({ t: 'rec', rec: record });
     this.records.set(seq, record);
-    for (const listener of this.listeners) listener(record);
     return record;
   }
 
-  /** Deletes acknowledged records; unknown seqs (already deleted) are ignored. */
+  /** Resolves once every record appended so far is on disk. */
+  flushed(): Promise<void> {
+    return this.log.flushed();
+  }
+
+  /** Forgets acknowledged records; unknown seqs (already forgotten) are ignored. */
   ack(seqs: Iterable<number>): number {
-    let removed = 0;
-    for (const seq of seqs) {
-      if (!this.records.delete(seq)) continue;
-      rmSync(path.join(this.dir, recordName(seq)), { force: true });
-      removed++;
-    }
-    // One directory sync for the batch: a lost deletion only means one more resend.
-    if (removed > 0) fsyncDir(this.dir);
-    return removed;
+    const removed: number[] = [];
+    for (const seq of seqs) if (this.records.delete(seq)) removed.push(seq);
+    if (removed.length > 0) this.log.append({ t: 'ack', seqs: removed }, false);
+    return removed.length;
   }
 
-  /** Unacknowledged records in seq order. */
+  /** Unacknowledged records on disk, in seq order (one still being written is sent once it is). */
   pending(): SpoolRecord[] {
-    // Map iteration follows insertion order, which is seq order (loaded sorted, then appended).
-    return [...this.records.values()];
+    // Map iteration follows insertion order, which is seq order (replayed in order, then appended).
+    return [...this.records.values()].filter((rec) => rec.seq <= this.durableSeq);
   }
 
+  /** Unacknowledged records, written or about to be. */
   get size(): number {
     return this.records.size;
   }
@@ -172,17 +133,16 @@ export class Spool {
     return false;
   }
 
-  /** Subscribes to appended records; returns the unsubscribe function. */
-  onAppend(listener: (record: SpoolRecord) => void): () => void {
+  /** Subscribes to records made durable, one call per batch in seq order; returns the unsubscribe function. */
+  onAppend(listener: (records: readonly SpoolRecord[]) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
   private reserve(): number {
     if (this.next > this.ceiling) {
-      const ceiling = this.next - 1 + this.block;
-      writeFileAtomicSync(path.join(this.dir, CEILING_FILE), String(ceiling));
-      this.ceiling = ceiling;
+      this.ceiling = this.next - 1 + this.block;
+      this.log.append({ t: 'ceil', n: this.ceiling });
     }
     return this.next++;
   }

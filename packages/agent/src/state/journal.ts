@@ -1,98 +1,67 @@
-import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
-import path from 'node:path';
-import { z } from 'zod';
-import { fsyncDir, isTempName, readJsonSync, writeFileAtomicSync } from './atomic.js';
+import type { Clock } from '../clock.js';
+import type { JournalEntry } from './journal-entry.js';
+import { AgentLog, type LogEntry } from './wal.js';
 
-const entrySchema = z.object({
-  taskId: z.string().min(1),
-  attempt: z.int().positive(),
-  operation: z.string(),
-  plugin: z.string().default(''),
-  /** `rejected` and `finished` both mean "this attempt is over on this agent". */
-  state: z.enum(['running', 'finished', 'rejected']),
-  startedAt: z.number(),
-  endedAt: z.number().optional(),
-});
-
-/** What the agent remembers about the latest attempt of one task it was assigned. */
-export type JournalEntry = z.infer<typeof entrySchema>;
+export type { JournalEntry } from './journal-entry.js';
 
 /**
- * Task ids come from the network: use them as file names only when they are plainly safe, and a
- * hash otherwise (the entry itself carries the real id).
- */
-function fileNameFor(taskId: string): string {
-  if (/^[A-Za-z0-9_-]{1,128}$/.test(taskId)) return `${taskId}.json`;
-  return `h-${createHash('sha256').update(taskId).digest('hex')}.json`;
-}
-
-/**
- * The task journal: one small file per task (`<stateDir>/tasks/<taskId>.json`) holding the
- * latest attempt this agent knows and whether it is still running. It is what makes execution
+ * The task journal: the latest attempt of every task this agent was assigned and whether it is
+ * still running, kept in the agent's log ({@link AgentLog}). It is what makes execution
  * at-most-once per attempt across reconnects and restarts.
  *
+ * `record` changes the journal at once (an assignment sent twice in one turn sees the first) and
+ * appends the entry to the log's next batch; {@link durable} resolves once it is on disk. The
+ * executor awaits that before a plugin starts, so a restart always knows what may have run.
+ *
  * @example
- * const journal = TaskJournal.open(stateDir);
+ * const journal = new TaskJournal(log);
  * journal.record({ taskId, attempt, operation: 'backup', plugin, state: 'running', startedAt: clock.now() });
+ * await journal.durable();
  */
 export class TaskJournal {
   private readonly entries = new Map<string, JournalEntry>();
 
-  private constructor(private readonly dir: string) {}
+  constructor(
+    entries: readonly LogEntry[],
+    private readonly log?: AgentLog,
+  ) {
+    for (const entry of entries) {
+      if (entry.t === 'task') this.entries.set(entry.e.taskId, entry.e);
+      else if (entry.t === 'forget') for (const id of entry.ids) this.entries.delete(id);
+    }
+    log?.addSnapshotSource(() => [...this.entries.values()].map((e) => ({ t: 'task' as const, e })));
+  }
 
-  /** Opens (creating if needed) the journal under `stateDir` and loads every entry. */
-  static open(stateDir: string, onDamaged?: (file: string, err: Error) => void): TaskJournal {
-    const dir = path.join(stateDir, 'tasks');
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    return TaskJournal.load(dir, true, onDamaged);
+  /** Opens a journal on a log of its own (an agent shares one log between its spool and journal). */
+  static open(
+    stateDir: string,
+    options: { clock: Clock; onDamaged?: (file: string, err: Error) => void },
+  ): TaskJournal {
+    const log = AgentLog.open(stateDir, options);
+    return new TaskJournal(log.replayed, log);
   }
 
   /**
    * Reads the journal of an agent that may be running right now (for `cairn-agent status`):
-   * touches nothing on disk, so it never races the running agent's own writes.
+   * touches nothing on disk, so it never races the running agent's own writes. Read-only.
    */
   static read(stateDir: string): TaskJournal {
-    const dir = path.join(stateDir, 'tasks');
-    return TaskJournal.load(dir, false);
-  }
-
-  private static load(dir: string, tidy: boolean, onDamaged?: (file: string, err: Error) => void): TaskJournal {
-    const journal = new TaskJournal(dir);
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch (err) {
-      if (!tidy && (err as NodeJS.ErrnoException).code === 'ENOENT') return journal;
-      throw err;
-    }
-    for (const name of names) {
-      const file = path.join(dir, name);
-      if (isTempName(name)) {
-        // Left by a crash of this agent; a reader leaves it to the agent itself.
-        if (tidy) rmSync(file, { force: true });
-        continue;
-      }
-      if (!name.endsWith('.json')) continue;
-      try {
-        const entry = entrySchema.parse(readJsonSync(file));
-        journal.entries.set(entry.taskId, entry);
-      } catch (err) {
-        // Atomic writes make this near impossible; keep the file for a human, skip it here.
-        onDamaged?.(file, err as Error);
-      }
-    }
-    return journal;
+    return new TaskJournal(AgentLog.read(stateDir));
   }
 
   get(taskId: string): JournalEntry | undefined {
     return this.entries.get(taskId);
   }
 
-  /** Stores an entry durably (it replaces whatever the task had). */
+  /** Stores an entry (it replaces whatever the task had); durable once {@link durable} resolves. */
   record(entry: JournalEntry): void {
-    writeFileAtomicSync(path.join(this.dir, fileNameFor(entry.taskId)), `${JSON.stringify(entry)}\n`);
+    this.writable().append({ t: 'task', e: entry });
     this.entries.set(entry.taskId, entry);
+  }
+
+  /** Resolves once every entry recorded so far is on disk. */
+  durable(): Promise<void> {
+    return this.writable().flushed();
   }
 
   /**
@@ -114,17 +83,22 @@ export class TaskJournal {
     return [...this.entries.values()];
   }
 
-  /** Deletes entries that ended more than `maxAgeMs` ago; returns how many. */
+  /** Forgets entries that ended more than `maxAgeMs` ago; returns how many. */
   prune(maxAgeMs: number, now: number): number {
-    let removed = 0;
-    for (const entry of [...this.entries.values()]) {
+    const ids: string[] = [];
+    for (const entry of this.entries.values()) {
       if (entry.state === 'running') continue;
       if (now - (entry.endedAt ?? entry.startedAt) <= maxAgeMs) continue;
-      rmSync(path.join(this.dir, fileNameFor(entry.taskId)), { force: true });
-      this.entries.delete(entry.taskId);
-      removed++;
+      ids.push(entry.taskId);
     }
-    if (removed > 0) fsyncDir(this.dir);
-    return removed;
+    for (const id of ids) this.entries.delete(id);
+    // Forgetting needs no write of its own: one lost in a crash is pruned again.
+    if (ids.length > 0) this.writable().append({ t: 'forget', ids }, false);
+    return ids.length;
+  }
+
+  private writable(): AgentLog {
+    if (!this.log) throw new Error('this journal was opened read-only');
+    return this.log;
   }
 }

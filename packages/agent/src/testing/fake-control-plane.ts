@@ -38,6 +38,8 @@ export interface FakeOptions {
   maxFrameBytes?: number;
   /** The welcome's accepts_agent_state (default false: a control plane older than AgentState). */
   acceptsAgentState?: boolean;
+  /** The welcome's accepts_report_batch (default false: a control plane older than ReportBatch). */
+  acceptsReportBatch?: boolean;
 }
 
 /**
@@ -116,6 +118,7 @@ export class FakeControlPlane {
               heartbeatIntervalMs: this.opts.heartbeatIntervalMs ?? 1_000,
               maxFrameBytes: this.opts.maxFrameBytes ?? 1024 * 1024,
               acceptsAgentState: this.opts.acceptsAgentState ?? false,
+              acceptsReportBatch: this.opts.acceptsReportBatch ?? false,
             },
           }),
         );
@@ -125,18 +128,23 @@ export class FakeControlPlane {
         if (this.answerHeartbeats) socket.send(encodeFrame({ heartbeat: { sentAtMs: Date.now(), running: 0 } }));
         return;
       }
-      if (REPORT_KINDS.includes(frame.body)) {
-        const body = frame[frame.body as ReportKind]!;
+      // A batch's reports are the messages single frames carry, under the same names.
+      const items = frame.body === 'reportBatch' ? (frame.reportBatch!.reports as unknown as DecodedFrame[]) : [frame];
+      const seqs: number[] = [];
+      for (const item of items) {
+        if (!REPORT_KINDS.includes(item.body)) continue;
+        const body = item[item.body as ReportKind]!;
         this.reports.push({
           session: session.index,
-          kind: frame.body as ReportKind,
+          kind: item.body as ReportKind,
           seq: body.spoolSeq,
           taskId: body.taskId,
           attempt: body.attempt,
-          frame,
+          frame: item,
         });
-        if (this.autoAck) this.ack([body.spoolSeq], session);
+        seqs.push(body.spoolSeq);
       }
+      if (this.autoAck && seqs.length > 0) this.ack(seqs, session);
     });
   }
 

@@ -81,6 +81,10 @@ const MAX_BATCH = 200;
 
 /** Frames an agent must never send. */
 const SERVER_ONLY = new Set(['welcome', 'assign', 'cancel', 'drain', 'credential']);
+/** The bodies a report can have, in a frame of its own or in a ReportBatch. */
+const REPORT_KINDS = new Set(['accepted', 'rejected', 'progress', 'event', 'result']);
+/** A report: a frame carrying one, or one entry of a ReportBatch (same fields, same names). */
+type ReportBody = Pick<DecodedFrame, 'accepted' | 'rejected' | 'progress' | 'event' | 'result'> & { body?: string };
 
 /** Close code for the session of an agent deleted through the API (not a protocol violation). */
 export const CLOSE_REVOKED = 4003;
@@ -221,22 +225,44 @@ export class AgentSession {
         if (!credential) return this.fail(1008, 'credential_stored frame: credential is empty');
         return this.enqueue(() => this.host.onCredentialStored(this, credential));
       }
-      default: {
-        let report: Report | null;
-        try {
-          report = toReport(env, this.wireClock.now());
-        } catch (err) {
-          if (err instanceof WireViolation) return this.fail(1008, `${kind} frame: ${err.message}`);
-          throw err;
-        }
-        if (!report) return this.fail(1008, `${kind} frame lacks a task id or attempt`);
-        if (!this.budget.stores(elapsedMs(), storedBytes(report) - data.byteLength)) return this.overBudget('bytes');
-        this.inbox.push(report);
-        if (!this.pumping) {
-          this.pumping = true;
-          this.enqueue(() => this.pump());
-        }
+      case 'reportBatch':
+        return this.onReports(env.reportBatch!.reports, data.byteLength, true);
+      default:
+        return this.onReports([env], data.byteLength, false);
+    }
+  }
+
+  /**
+   * The reports of one frame (a single report, or a ReportBatch), each checked as a single frame
+   * is: one that breaks a rule closes the session and nothing of the frame is stored.
+   */
+  private onReports(items: readonly ReportBody[], frameBytes: number, batch: boolean): void {
+    const limit = WIRE_LIMITS.reportsPerFrame;
+    if (batch && items.length === 0) return this.fail(1008, 'report_batch frame carries no reports');
+    if (items.length > limit)
+      return this.fail(1008, `report_batch frame carries ${items.length} reports, the limit is ${limit}`);
+    const now = this.wireClock.now();
+    const reports: Report[] = [];
+    let stored = 0;
+    for (const [i, item] of items.entries()) {
+      const what = batch ? `report ${i + 1} of the report_batch frame (${item.body ?? 'empty'})` : `${item.body} frame`;
+      if (batch && !REPORT_KINDS.has(item.body ?? '')) return this.fail(1008, `${what} carries no report`);
+      let report: Report | null;
+      try {
+        report = toReport(item, now);
+      } catch (err) {
+        if (err instanceof WireViolation) return this.fail(1008, `${what}: ${err.message}`);
+        throw err;
       }
+      if (!report) return this.fail(1008, `${what} lacks a task id or attempt`);
+      reports.push(report);
+      stored += storedBytes(report);
+    }
+    if (!this.budget.stores(elapsedMs(), stored - frameBytes)) return this.overBudget('bytes');
+    this.inbox.push(...reports);
+    if (!this.pumping) {
+      this.pumping = true;
+      this.enqueue(() => this.pump());
     }
   }
 
@@ -283,6 +309,7 @@ export class AgentSession {
         bytesPerSecond: this.host.byteRate.perSecond,
         byteBurst: this.host.byteRate.burst,
         acceptsAgentState: true,
+        acceptsReportBatch: true,
       },
     });
     this.enqueue(() => this.host.onHello(this, facts.info, facts.running));
@@ -420,7 +447,7 @@ function stateFacts(frame: Decoded<wire.AgentState.$Properties>, shuttingDown: b
  * Turns a report frame into a store report. Numbers out of range throw WireViolation (the
  * session is closed and nothing is stored); free text and JSON are cut to their columns.
  */
-function toReport(env: DecodedFrame, now: number): Report | null {
+function toReport(env: ReportBody, now: number): Report | null {
   const m = env.accepted ?? env.rejected ?? env.progress ?? env.event ?? env.result;
   if (!m || !m.taskId || !m.attempt) return null;
   const base = {

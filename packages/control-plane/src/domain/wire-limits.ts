@@ -35,6 +35,8 @@ export const WIRE_LIMITS = {
   capabilities: 32,
   capabilityChars: 64,
   runningTasks: 10_000,
+  /** Reports in one ReportBatch frame: the protocol's MAX_REPORTS_PER_BATCH (agent.proto), which agents keep to. */
+  reportsPerFrame: 64,
 } as const;
 
 /** A value from the wire that no correct agent sends; the session that sent it is closed. */
