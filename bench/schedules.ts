@@ -21,7 +21,7 @@ import { startControlPlane, tempDir, type ControlPlaneProc } from '@cairn/test-h
 import { manySchedules, SCALE_KINDS } from '@cairn/test-harness/schedules';
 import { waitFor } from '@cairn/test-harness/wait';
 import { cpuWindow, pidsNamed } from './cpu.js';
-import { findMysql } from './dispatch.js';
+import { findMysql } from './common.js';
 
 const T0 = '2026-03-28T18:00:00Z';
 const T1 = '2026-03-29T06:00:00Z';

@@ -29,7 +29,7 @@ import {
 } from '@cairn/test-harness/processes';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cpuWindow, pidsNamed } from './cpu.js';
-import { findMysql } from './dispatch.js';
+import { findMysql } from './common.js';
 
 const ZONE = 'bench-zone';
 /** The offering's floor, the lowest allowed: the noisy tenant's schedules fire once a minute. */
