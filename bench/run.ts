@@ -8,7 +8,9 @@ import type { Backend } from '@cairn/test-harness/databases';
 import { cleanupAll } from './common.js';
 import { runDispatchBench } from './dispatch.js';
 import { runHttpBench } from './http.js';
+import { runIdleAgentsBench } from './idle-agents.js';
 import { resticInterrupted, runResticBench } from './restic.js';
+import { runSchedulesScaleBench } from './schedules-scale.js';
 import { runSchedulesBench, schedulesInterrupted } from './schedules.js';
 import { runTenantsBench, tenantsInterrupted } from './tenants.js';
 import { runWireBench } from './wire.js';
@@ -30,6 +32,12 @@ const USAGE = `usage: pnpm bench <case> [options]
     --minutes M      minutes measured per phase (default 3)   --stores LIST
   schedules  the scheduler's catch-up of N user schedules after 12 h down vs. bare writes
     --schedules N    (default 10000)   --stores LIST
+  idle-agents  N agents connected and idle: control-plane KB per agent and idle CPU vs. a bare ws server
+    --agents N       (default 10000)   --procs P  client processes (default 4)
+    --seconds S      idle window (default 30)   --stores sqlite|mysql (one; default sqlite)
+  schedules-scale  N user schedules: an idle tick, 1 % due at once → queued, memory per schedule,
+                   vs. croner computing every next run
+    --schedules N    (default 100000)   --stores LIST
   http       autocannon against authenticated reads and a create vs. a bare Hono hello
     --seconds S      per target and run (default 5)   --stores LIST
   wire       protobuf (@cairn/proto) vs JSON for assign, progress and result frames
@@ -58,6 +66,7 @@ const OPTIONS = {
   schedules: { type: 'string' },
   seconds: { type: 'string' },
   ops: { type: 'string' },
+  procs: { type: 'string' },
   'open-loop': { type: 'boolean' },
   strace: { type: 'boolean' },
   'cpu-prof': { type: 'boolean' },
@@ -104,6 +113,22 @@ const CASES: Record<string, { options: (keyof typeof OPTIONS)[]; run: () => Prom
   schedules: {
     options: ['schedules', 'stores'],
     run: () => runSchedulesBench({ schedules: int('schedules', 10_000), ...storeOpt }),
+  },
+  'idle-agents': {
+    options: ['agents', 'procs', 'seconds', 'stores'],
+    run: () => {
+      if (stores && stores.length !== 1) usage('idle-agents runs on one store: --stores sqlite or --stores mysql');
+      return runIdleAgentsBench({
+        agents: int('agents', 10_000),
+        procs: int('procs', 4),
+        seconds: int('seconds', 30),
+        store: stores?.[0] ?? 'sqlite',
+      });
+    },
+  },
+  'schedules-scale': {
+    options: ['schedules', 'stores'],
+    run: () => runSchedulesScaleBench({ schedules: int('schedules', 100_000), stores }),
   },
   http: { options: ['seconds', 'stores'], run: () => runHttpBench({ seconds: int('seconds', 5), stores }) },
   wire: { options: ['ops'], run: () => runWireBench({ ops: int('ops', 50_000) }) },
