@@ -382,7 +382,7 @@ export async function dummyInstances(api: Api, n: number, config: Record<string,
 export async function startAgents(
   stack: Stack,
   n: number,
-  opts: { slots: number; nodeArgs?: string[]; wrapper?: (i: number) => string[] },
+  opts: { slots: number; args?: string[]; nodeArgs?: string[]; wrapper?: (i: number) => string[] },
 ): Promise<Proc[]> {
   const out: Proc[] = [];
   for (let i = 0; i < n; i++) {
@@ -390,6 +390,7 @@ export async function startAgents(
     stack.dirs.push(stateDir);
     const p = await startAgent(stateDir, {
       slots: opts.slots,
+      ...(opts.args ? { args: opts.args } : {}),
       ...(opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {}),
       ...(opts.wrapper ? { wrapper: opts.wrapper(i) } : {}),
     });

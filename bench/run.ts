@@ -8,6 +8,7 @@ import type { Backend } from '@cairn/test-harness/databases';
 import { cleanupAll } from './common.js';
 import { runDispatchBench } from './dispatch.js';
 import { runHttpBench } from './http.js';
+import { runProgressBench } from './progress.js';
 import { runIdleAgentsBench } from './idle-agents.js';
 import { resticInterrupted, runResticBench } from './restic.js';
 import { runSchedulesScaleBench } from './schedules-scale.js';
@@ -35,6 +36,9 @@ const USAGE = `usage: pnpm bench <case> [options]
   idle-agents  N agents connected and idle: control-plane KB per agent and idle CPU vs. a bare ws server
     --agents N       (default 10000)   --procs P  client processes (default 4)
     --seconds S      idle window (default 30)   --stores sqlite|mysql (one; default sqlite)
+  progress   running tasks reporting progress each second into MariaDB/MySQL: committed/s and
+             emit → commit vs. raw mysql2 multi-row (ceiling) and one-row (floor) inserts
+    --agents K       (default 10)   --slots S  per agent (default 100)   --seconds  task length (default 60)
   schedules-scale  N user schedules: an idle tick, 1 % due at once → queued, memory per schedule,
                    vs. croner computing every next run
     --schedules N    (default 100000)   --stores LIST
@@ -67,6 +71,7 @@ const OPTIONS = {
   seconds: { type: 'string' },
   ops: { type: 'string' },
   procs: { type: 'string' },
+  slots: { type: 'string' },
   'open-loop': { type: 'boolean' },
   strace: { type: 'boolean' },
   'cpu-prof': { type: 'boolean' },
@@ -125,6 +130,10 @@ const CASES: Record<string, { options: (keyof typeof OPTIONS)[]; run: () => Prom
         store: stores?.[0] ?? 'sqlite',
       });
     },
+  },
+  progress: {
+    options: ['agents', 'slots', 'seconds'],
+    run: () => runProgressBench({ agents: int('agents', 10), slots: int('slots', 100), seconds: int('seconds', 60) }),
   },
   'schedules-scale': {
     options: ['schedules', 'stores'],
