@@ -307,6 +307,20 @@ export function diagnostics(procs: [string, Proc][]): string {
     .join('\n');
 }
 
+let profileDir: string | undefined;
+
+/**
+ * `--cpu-prof`: from now on every control plane and agent the case starts writes a V8 CPU profile
+ * into bench/results/prof-<case>/ when it exits (NODE_OPTIONS refuses --cpu-prof, so it is
+ * passed on their command lines). Answers the directory.
+ */
+export function profileInto(benchCase: string): string {
+  profileDir = fileURLToPath(new URL(`./results/prof-${benchCase}/`, import.meta.url));
+  return profileDir;
+}
+
+const profArgs = (): string[] => (profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+
 export interface Stack {
   db: TestDatabase;
   cp: ControlPlaneProc;
@@ -322,10 +336,7 @@ export interface Stack {
  * A fresh database on `store` and a control plane on it with production timings (plus `env`);
  * cleanup (also on Ctrl-C) stops every process in `procs`, last first, and drops the database.
  */
-export async function startStack(
-  store: Backend,
-  opts: { env?: Record<string, string>; nodeArgs?: string[] } = {},
-): Promise<Stack> {
+export async function startStack(store: Backend, opts: { env?: Record<string, string> } = {}): Promise<Stack> {
   const db = await freshDatabase(store);
   const procs: [string, Proc][] = [];
   const dirs: string[] = [];
@@ -340,7 +351,7 @@ export async function startStack(
       databaseUrl: db.url,
       dataDir: db.dataDir,
       env: { ...CONTROL_PLANE_ENV, ...opts.env },
-      ...(opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {}),
+      nodeArgs: profArgs(),
     });
     procs.push(['control plane', cp.proc]);
     return { db, cp, api: new Api(cp.url, cp.adminToken), procs, dirs, cleanup };
@@ -382,7 +393,7 @@ export async function dummyInstances(api: Api, n: number, config: Record<string,
 export async function startAgents(
   stack: Stack,
   n: number,
-  opts: { slots: number; args?: string[]; nodeArgs?: string[]; wrapper?: (i: number) => string[] },
+  opts: { slots: number; args?: string[]; wrapper?: (i: number) => string[] },
 ): Promise<Proc[]> {
   const out: Proc[] = [];
   for (let i = 0; i < n; i++) {
@@ -391,7 +402,7 @@ export async function startAgents(
     const p = await startAgent(stateDir, {
       slots: opts.slots,
       ...(opts.args ? { args: opts.args } : {}),
-      ...(opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {}),
+      nodeArgs: profArgs(),
       ...(opts.wrapper ? { wrapper: opts.wrapper(i) } : {}),
     });
     stack.procs.push([`agent ${i}`, p]);

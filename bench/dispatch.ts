@@ -9,7 +9,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { runBaseline, type BaselineRun } from './baseline.js';
 import { runBullmq, type BullRun } from './bullmq.js';
 import {
@@ -41,8 +40,6 @@ export interface DispatchOptions {
   openLoop: boolean;
   /** Run the agents under `strace -c` and count their fsyncs. */
   strace: boolean;
-  /** Write CPU profiles of the control plane and the agents. */
-  cpuProf: boolean;
 }
 
 /** Slots per agent: what a small production agent would advertise. */
@@ -238,9 +235,7 @@ async function succeeded(api: Api, created: string[], n: number): Promise<TaskVi
 const ms = (a: string, b: string) => Date.parse(b) - Date.parse(a);
 
 async function runReal(store: Backend, opts: DispatchOptions): Promise<RealRun> {
-  const profDir = fileURLToPath(new URL(`./results/prof-dispatch/${store}/`, import.meta.url));
-  const nodeArgs = opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : undefined;
-  const stack = await startStack(store, nodeArgs ? { nodeArgs } : {});
+  const stack = await startStack(store);
   const { cp, api, procs } = stack;
   const straceDir = opts.strace ? tempDir('bench-strace') : undefined;
   const straceFiles: string[] = [];
@@ -252,7 +247,6 @@ async function runReal(store: Backend, opts: DispatchOptions): Promise<RealRun> 
     });
     const agents = await startAgents(stack, opts.agents, {
       slots: SLOTS,
-      ...(nodeArgs ? { nodeArgs } : {}),
       ...(straceDir
         ? {
             wrapper: (i: number) => {
@@ -428,8 +422,6 @@ export async function runDispatchBench(opts: DispatchOptions): Promise<void> {
     const noisy = Object.entries(r.real.warnings).filter(([, n]) => n > 0);
     if (noisy.length > 0) notes.push(`${r.store.store}: warnings: ${noisy.map(([p, n]) => `${p}: ${n}`).join(', ')}`);
   }
-  if (opts.cpuProf)
-    notes.push(`CPU profiles: ${fileURLToPath(new URL('./results/prof-dispatch/', import.meta.url))}<store>/`);
   await writeResults({
     benchmark: 'dispatch',
     startedAt,

@@ -151,7 +151,10 @@ export async function runProgressBench(opts: ProgressOptions): Promise<void> {
     for (;;) {
       if ((await running(store)) >= tasks) break;
       if (Date.now() > deadline)
-        throw new Error(`only ${await running(store)} of ${tasks} tasks running before the first would end`);
+        throw new Error(
+          `only ${await running(store)} of ${tasks} tasks were running ${opts.seconds} s after the first create: ` +
+            'dispatch did not keep up with the ramp (fewer --agents/--slots, or longer --seconds)',
+        );
       await sleep(200);
     }
     // The window: every task running, until shortly before the first one can end.

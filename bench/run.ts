@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { Backend } from '@cairn/test-harness/databases';
-import { cleanupAll } from './common.js';
+import { cleanupAll, profileInto } from './common.js';
 import { runDispatchBench } from './dispatch.js';
 import { runHttpBench } from './http.js';
 import { runProgressBench } from './progress.js';
@@ -18,6 +18,9 @@ import { runWireBench } from './wire.js';
 
 const USAGE = `usage: pnpm bench <case> [options]
 
+  --cpu-prof         (dispatch, http, idle-agents, progress, schedules-scale) V8 CPU profiles of the
+                     control plane and agents into bench/results/prof-<case>/
+
   dispatch   no-op backup tasks through control plane + agents vs. a bare WebSocket baseline and BullMQ
     --tasks N        tasks per run (default 2000)
     --agents K       agent processes, 8 slots each (default 4)
@@ -25,7 +28,6 @@ const USAGE = `usage: pnpm bench <case> [options]
                      or MariaDB/MySQL answers on 127.0.0.1:3306 as root)
     --open-loop      also: tasks created at half the measured rate, p99 dispatched → accepted
     --strace         run the agents under strace -c: fsyncs per task
-    --cpu-prof       CPU profiles of the control plane and agents into bench/results/prof-dispatch
   restic     a full and a 1 %-changed incremental backup, through Cairn vs. restic alone, A/B/B/A
     --size-mib N     size of the generated tree (default 1024)
     --repeat R       how many times the A/B/B/A sequence runs (default 1)
@@ -99,7 +101,7 @@ const storeOpt = stores ? { stores } : {};
 /** Each case: which options it takes, and how it runs. */
 const CASES: Record<string, { options: (keyof typeof OPTIONS)[]; run: () => Promise<void> }> = {
   dispatch: {
-    options: ['tasks', 'agents', 'stores', 'open-loop', 'strace', 'cpu-prof'],
+    options: ['tasks', 'agents', 'stores', 'open-loop', 'strace'],
     run: () =>
       runDispatchBench({
         tasks: int('tasks', 2000),
@@ -107,7 +109,6 @@ const CASES: Record<string, { options: (keyof typeof OPTIONS)[]; run: () => Prom
         stores,
         openLoop: v['open-loop'] ?? false,
         strace: v.strace ?? false,
-        cpuProf: v['cpu-prof'] ?? false,
       }),
   },
   restic: {
@@ -147,7 +148,11 @@ const [benchmark, ...extra] = parsed.positionals;
 const chosen = benchmark === undefined ? undefined : CASES[benchmark];
 if (!chosen) usage(benchmark ? `unknown benchmark "${benchmark}"` : 'which benchmark?');
 if (extra.length > 0) usage(`unexpected arguments: ${extra.join(' ')}`);
-const foreign = Object.keys(v).filter((k) => !chosen.options.includes(k as keyof typeof OPTIONS));
+/** Cases that start a control plane (and agents) can profile them. */
+const PROFILED = ['dispatch', 'http', 'idle-agents', 'progress', 'schedules-scale'];
+const foreign = Object.keys(v).filter(
+  (k) => !chosen.options.includes(k as keyof typeof OPTIONS) && !(k === 'cpu-prof' && PROFILED.includes(benchmark!)),
+);
 if (foreign.length > 0) usage(`${benchmark} does not take --${foreign.join(', --')}`);
 
 // Without this a Ctrl-C would leave a database (on MySQL) and agent state dirs behind.
@@ -160,6 +165,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const)
       () => process.exit(130),
     );
   });
+
+if (v['cpu-prof']) process.stderr.write(`[bench] CPU profiles into ${profileInto(benchmark!)}\n`);
 
 try {
   await chosen.run();
