@@ -77,7 +77,10 @@ export const bandText = (b: Band, digits = 0) =>
   `${b.median.toFixed(digits)} (A/A ${b.runs.map((r) => r.toFixed(digits)).join(' / ')}, spread ${b.spreadPct.toFixed(1)} %)`;
 
 /** The highest foreign share of the CPU windows given (null windows: not measured). */
-export function disturbance(windows: (CpuUse | null | undefined)[]): { foreignPct: number | null; disturbed: boolean } {
+export function disturbance(windows: (Pick<CpuUse, 'foreignPct'> | null | undefined)[]): {
+  foreignPct: number | null;
+  disturbed: boolean;
+} {
   const pcts = windows.flatMap((w) => (w ? [w.foreignPct] : []));
   const foreignPct = pcts.length > 0 ? Math.max(...pcts) : null;
   return { foreignPct, disturbed: foreignPct !== null && foreignPct > FOREIGN_LIMIT_PCT };
