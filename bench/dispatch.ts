@@ -7,6 +7,7 @@
  * measured rate: p99 dispatched → accepted), `--strace` (the agents' fsyncs per task),
  * `--cpu-prof` (profiles of the control plane and the agents). See docs/performance.md.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { runBaseline, type BaselineRun } from './baseline.js';
@@ -235,6 +236,8 @@ async function succeeded(api: Api, created: string[], n: number): Promise<TaskVi
 const ms = (a: string, b: string) => Date.parse(b) - Date.parse(a);
 
 async function runReal(store: Backend, opts: DispatchOptions): Promise<RealRun> {
+  if (opts.strace && spawnSync('strace', ['-V']).error)
+    throw new Error('--strace: no strace on this machine (apt-get install strace)');
   const stack = await startStack(store);
   const { cp, api, procs } = stack;
   const straceDir = opts.strace ? tempDir('bench-strace') : undefined;
