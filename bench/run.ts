@@ -1,38 +1,53 @@
 /**
- * Benchmark entry point: `npx pnpm@10 bench dispatch [--tasks N] [--agents K] [--stores sqlite,mysql]`,
- * `npx pnpm@10 bench restic [--size-mib N] [--repeat R]` or `npx pnpm@10 bench tenants [--minutes M]
- * [--stores sqlite,mysql]`, `npx pnpm@10 bench schedules [--schedules N] [--stores sqlite,mysql]` (the root script builds first, then runs this file with tsx).
+ * Benchmark entry point: `npx pnpm@10 bench <case> [options]` (the root script builds first, then
+ * runs this file with tsx). One runner for every case: it parses the options, runs the case,
+ * cleans up after Ctrl-C, and fails loudly (exit 1, the reason and the processes' last lines).
  */
 import { parseArgs } from 'node:util';
 import type { Backend } from '@cairn/test-harness/databases';
-import { interrupted, runDispatchBench } from './dispatch.js';
+import { cleanupAll, profileInto } from './common.js';
+import { runDispatchBench } from './dispatch.js';
+import { runHttpBench } from './http.js';
+import { runProgressBench } from './progress.js';
+import { runIdleAgentsBench } from './idle-agents.js';
 import { resticInterrupted, runResticBench } from './restic.js';
+import { runSchedulesScaleBench } from './schedules-scale.js';
 import { runSchedulesBench, schedulesInterrupted } from './schedules.js';
 import { runTenantsBench, tenantsInterrupted } from './tenants.js';
+import { runWireBench } from './wire.js';
 
-const USAGE = `usage: pnpm bench dispatch [--tasks N] [--agents K] [--stores sqlite,mysql]
-       pnpm bench restic [--size-mib N] [--repeat R]
-       pnpm bench tenants [--minutes M] [--stores sqlite,mysql]
-       pnpm bench schedules [--schedules N] [--stores sqlite,mysql]
+const USAGE = `usage: pnpm bench <case> [options]
 
-  dispatch   no-op backup tasks through control plane + agents vs. a bare WebSocket baseline
-  --tasks    tasks per run (default 2000)
-  --agents   agent processes, 8 slots each (default 4)
-  --stores   which stores to run (default: sqlite, plus mysql when CAIRN_TEST_MYSQL_URL is set
-             or MariaDB/MySQL answers on 127.0.0.1:3306 as root)
+  --cpu-prof         (dispatch, http, idle-agents, progress, schedules-scale) V8 CPU profiles of the
+                     control plane and agents into bench/results/prof-<case>/
 
-  restic     a full and a 1 %-changed incremental backup of a generated tree, through Cairn
-             (control plane + agent + restic plugin) vs. restic alone, alternated A/B/B/A
-  --size-mib size of the generated tree (default 1024)
-  --repeat   how many times the A/B/B/A sequence runs (default 1)
-
-  tenants    a quiet tenant's schedule fires, reads and the event-loop delay, alone and then
-             beside a tenant at its quota limits (every schedule at the floor)
-  --minutes  minutes measured per phase (default 3)
-
-  schedules  the scheduler's catch-up of N user schedules after 12 h down vs. the same rows
-             written bare through Kysely; event-loop delay; targets catch-up < 5 s, loop < 50 ms
-  --schedules  how many user schedules (default 10000)
+  dispatch   no-op backup tasks through control plane + agents vs. a bare WebSocket baseline and BullMQ
+    --tasks N        tasks per run (default 2000)
+    --agents K       agent processes, 8 slots each (default 4)
+    --stores LIST    sqlite and/or mysql (default: sqlite, plus mysql when CAIRN_TEST_MYSQL_URL is set
+                     or MariaDB/MySQL answers on 127.0.0.1:3306 as root)
+    --open-loop      also: tasks created at half the measured rate, p99 dispatched → accepted
+    --strace         run the agents under strace -c: fsyncs per task
+  restic     a full and a 1 %-changed incremental backup, through Cairn vs. restic alone, A/B/B/A
+    --size-mib N     size of the generated tree (default 1024)
+    --repeat R       how many times the A/B/B/A sequence runs (default 1)
+  tenants    a quiet tenant's fires and reads, alone and beside a tenant at its quota limits
+    --minutes M      minutes measured per phase (default 3)   --stores LIST
+  schedules  the scheduler's catch-up of N user schedules after 12 h down vs. bare writes
+    --schedules N    (default 10000)   --stores LIST
+  idle-agents  N agents connected and idle: control-plane KB per agent and idle CPU vs. a bare ws server
+    --agents N       (default 10000)   --procs P  client processes (default 4)
+    --seconds S      idle window (default 30)   --stores sqlite|mysql (one; default sqlite)
+  progress   running tasks reporting progress each second into MariaDB/MySQL: committed/s and
+             emit → commit vs. raw mysql2 multi-row (ceiling) and one-row (floor) inserts
+    --agents K       (default 10)   --slots S  per agent (default 100)   --seconds  task length (default 60)
+  schedules-scale  N user schedules: an idle tick, 1 % due at once → queued, memory per schedule,
+                   vs. croner computing every next run
+    --schedules N    (default 100000)   --stores LIST
+  http       autocannon against authenticated reads and a create vs. a bare Hono hello
+    --seconds S      per target and run (default 5)   --stores LIST
+  wire       protobuf (@cairn/proto) vs JSON for assign, progress and result frames
+    --ops N          operations per measurement (default 50000)
 `;
 
 function usage(problem: string): never {
@@ -47,35 +62,98 @@ function positiveInt(name: string, value: string | undefined, fallback: number):
   return n;
 }
 
+const OPTIONS = {
+  tasks: { type: 'string' },
+  agents: { type: 'string' },
+  stores: { type: 'string' },
+  'size-mib': { type: 'string' },
+  repeat: { type: 'string' },
+  minutes: { type: 'string' },
+  schedules: { type: 'string' },
+  seconds: { type: 'string' },
+  ops: { type: 'string' },
+  procs: { type: 'string' },
+  slots: { type: 'string' },
+  'open-loop': { type: 'boolean' },
+  strace: { type: 'boolean' },
+  'cpu-prof': { type: 'boolean' },
+} as const;
+
 let parsed;
 try {
-  parsed = parseArgs({
-    allowPositionals: true,
-    options: {
-      tasks: { type: 'string' },
-      agents: { type: 'string' },
-      stores: { type: 'string' },
-      'size-mib': { type: 'string' },
-      repeat: { type: 'string' },
-      minutes: { type: 'string' },
-      schedules: { type: 'string' },
-    },
-  });
+  parsed = parseArgs({ allowPositionals: true, options: OPTIONS });
 } catch (err) {
   usage((err as Error).message);
 }
-const [benchmark, ...extra] = parsed.positionals;
-if (benchmark !== 'dispatch' && benchmark !== 'restic' && benchmark !== 'tenants' && benchmark !== 'schedules')
-  usage(benchmark ? `unknown benchmark "${benchmark}"` : 'which benchmark?');
-if (extra.length > 0) usage(`unexpected arguments: ${extra.join(' ')}`);
+const v = parsed.values;
+const int = (name: keyof typeof OPTIONS, fallback: number) =>
+  positiveInt(name, v[name] as string | undefined, fallback);
 
 let stores: Backend[] | undefined;
-if (parsed.values.stores !== undefined) {
-  const names = parsed.values.stores.split(',').map((s) => s.trim());
+if (v.stores !== undefined) {
+  const names = v.stores.split(',').map((s) => s.trim());
   const bad = names.filter((s) => s !== 'sqlite' && s !== 'mysql');
-  if (bad.length > 0 || names.length === 0) usage(`--stores takes sqlite and/or mysql, got ${parsed.values.stores}`);
+  if (bad.length > 0 || names.length === 0) usage(`--stores takes sqlite and/or mysql, got ${v.stores}`);
   stores = names as Backend[];
 }
+const storeOpt = stores ? { stores } : {};
+
+/** Each case: which options it takes, and how it runs. */
+const CASES: Record<string, { options: (keyof typeof OPTIONS)[]; run: () => Promise<void> }> = {
+  dispatch: {
+    options: ['tasks', 'agents', 'stores', 'open-loop', 'strace'],
+    run: () =>
+      runDispatchBench({
+        tasks: int('tasks', 2000),
+        agents: int('agents', 4),
+        stores,
+        openLoop: v['open-loop'] ?? false,
+        strace: v.strace ?? false,
+      }),
+  },
+  restic: {
+    options: ['size-mib', 'repeat'],
+    run: () => runResticBench({ sizeMib: int('size-mib', 1024), repeat: int('repeat', 1) }),
+  },
+  tenants: { options: ['minutes', 'stores'], run: () => runTenantsBench({ minutes: int('minutes', 3), ...storeOpt }) },
+  schedules: {
+    options: ['schedules', 'stores'],
+    run: () => runSchedulesBench({ schedules: int('schedules', 10_000), ...storeOpt }),
+  },
+  'idle-agents': {
+    options: ['agents', 'procs', 'seconds', 'stores'],
+    run: () => {
+      if (stores && stores.length !== 1) usage('idle-agents runs on one store: --stores sqlite or --stores mysql');
+      return runIdleAgentsBench({
+        agents: int('agents', 10_000),
+        procs: int('procs', 4),
+        seconds: int('seconds', 30),
+        store: stores?.[0] ?? 'sqlite',
+      });
+    },
+  },
+  progress: {
+    options: ['agents', 'slots', 'seconds'],
+    run: () => runProgressBench({ agents: int('agents', 10), slots: int('slots', 100), seconds: int('seconds', 60) }),
+  },
+  'schedules-scale': {
+    options: ['schedules', 'stores'],
+    run: () => runSchedulesScaleBench({ schedules: int('schedules', 100_000), stores }),
+  },
+  http: { options: ['seconds', 'stores'], run: () => runHttpBench({ seconds: int('seconds', 5), stores }) },
+  wire: { options: ['ops'], run: () => runWireBench({ ops: int('ops', 50_000) }) },
+};
+
+const [benchmark, ...extra] = parsed.positionals;
+const chosen = benchmark === undefined ? undefined : CASES[benchmark];
+if (!chosen) usage(benchmark ? `unknown benchmark "${benchmark}"` : 'which benchmark?');
+if (extra.length > 0) usage(`unexpected arguments: ${extra.join(' ')}`);
+/** Cases that start a control plane (and agents) can profile them. */
+const PROFILED = ['dispatch', 'http', 'idle-agents', 'progress', 'schedules-scale'];
+const foreign = Object.keys(v).filter(
+  (k) => !chosen.options.includes(k as keyof typeof OPTIONS) && !(k === 'cpu-prof' && PROFILED.includes(benchmark!)),
+);
+if (foreign.length > 0) usage(`${benchmark} does not take --${foreign.join(', --')}`);
 
 // Without this a Ctrl-C would leave a database (on MySQL) and agent state dirs behind.
 let stopping = false;
@@ -83,30 +161,15 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const)
   process.once(signal, () => {
     stopping = true;
     process.stderr.write(`\n${signal}: cleaning up\n`);
-    void Promise.allSettled([interrupted(), resticInterrupted(), tenantsInterrupted(), schedulesInterrupted()]).finally(
+    void Promise.allSettled([cleanupAll(), resticInterrupted(), tenantsInterrupted(), schedulesInterrupted()]).finally(
       () => process.exit(130),
     );
   });
 
+if (v['cpu-prof']) process.stderr.write(`[bench] CPU profiles into ${profileInto(benchmark!)}\n`);
+
 try {
-  if (benchmark === 'restic')
-    await runResticBench({
-      sizeMib: positiveInt('size-mib', parsed.values['size-mib'], 1024),
-      repeat: positiveInt('repeat', parsed.values.repeat, 1),
-    });
-  else if (benchmark === 'schedules')
-    await runSchedulesBench({
-      schedules: positiveInt('schedules', parsed.values.schedules, 10_000),
-      ...(stores ? { stores } : {}),
-    });
-  else if (benchmark === 'tenants')
-    await runTenantsBench({ minutes: positiveInt('minutes', parsed.values.minutes, 3), ...(stores ? { stores } : {}) });
-  else
-    await runDispatchBench({
-      tasks: positiveInt('tasks', parsed.values.tasks, 2000),
-      agents: positiveInt('agents', parsed.values.agents, 4),
-      stores,
-    });
+  await chosen.run();
 } catch (err) {
   if (stopping) await new Promise(() => {}); // the signal handler exits once it has cleaned up
   // Loud on purpose: a benchmark that lost or failed a task has no figures worth printing.

@@ -21,13 +21,11 @@ import { startControlPlane, tempDir, type ControlPlaneProc } from '@cairn/test-h
 import { manySchedules, SCALE_KINDS } from '@cairn/test-harness/schedules';
 import { waitFor } from '@cairn/test-harness/wait';
 import { cpuWindow, pidsNamed } from './cpu.js';
-import { findMysql } from './dispatch.js';
+import { disturbance, findMysql } from './common.js';
 
 const T0 = '2026-03-28T18:00:00Z';
 const T1 = '2026-03-29T06:00:00Z';
 const TARGET = { catchUpS: 5, loopMaxMs: 50 };
-/** Foreign CPU above this share of the machine during the catch-up makes the figures suspect. */
-const FOREIGN_LIMIT_PCT = 5;
 const PER_TRANSACTION = 50;
 
 export interface SchedulesOptions {
@@ -164,7 +162,7 @@ export async function runSchedulesBench(opts: SchedulesOptions): Promise<void> {
   const lines = [`schedules catch-up: ${opts.schedules} user schedules, 12 h down (${T0} → ${T1})`];
   for (const r of results) {
     const ok = r.catchUpS < TARGET.catchUpS && r.loopMaxMs < TARGET.loopMaxMs;
-    const disturbed = r.foreignPct !== null && r.foreignPct > FOREIGN_LIMIT_PCT;
+    const { disturbed } = disturbance([r.foreignPct === null ? null : { foreignPct: r.foreignPct }]);
     lines.push(
       `  ${r.backend.padEnd(6)} catch-up ${r.catchUpS.toFixed(2)} s (restart to every fire claimed; ${r.tasks} tasks, ${r.events} events)` +
         ` | baseline bare writes ${r.baselineS.toFixed(2)} s | ratio ${r.ratio.toFixed(1)}x` +

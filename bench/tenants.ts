@@ -29,7 +29,7 @@ import {
 } from '@cairn/test-harness/processes';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cpuWindow, pidsNamed } from './cpu.js';
-import { findMysql } from './dispatch.js';
+import { findMysql, FOREIGN_LIMIT_PCT } from './common.js';
 
 const ZONE = 'bench-zone';
 /** The offering's floor, the lowest allowed: the noisy tenant's schedules fire once a minute. */
@@ -37,8 +37,6 @@ const FLOOR_S = 60;
 const MINUTE_MS = 60_000;
 /** What the service promises the quiet tenant while a noisy one is at its limits. */
 const PROMISE = { fireLateMs: 2000, readP99Ms: 500, loopP99Ms: 50 };
-/** Above this share of the machine taken by other processes, a phase's figures are not to be quoted. */
-const FOREIGN_LIMIT_PCT = 5;
 
 export interface TenantsOptions {
   stores?: Backend[];

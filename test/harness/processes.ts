@@ -124,8 +124,10 @@ export async function startControlPlane(opts: {
   env?: Record<string, string>;
   /** Serve HTTPS (and wss://) with this certificate. */
   tls?: TestCertificate;
+  /** Node options that NODE_OPTIONS refuses (the benchmarks' `--cpu-prof`). */
+  nodeArgs?: string[];
 }): Promise<ControlPlaneProc> {
-  const child = spawn(process.execPath, [bin(CP_BIN)], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), bin(CP_BIN)], {
     env: {
       ...process.env,
       CAIRN_DATABASE_URL: opts.databaseUrl,
@@ -236,6 +238,10 @@ export async function startAgent(
     args?: string[];
     waitConnected?: boolean;
     env?: Record<string, string>;
+    /** Node options that NODE_OPTIONS refuses (the benchmarks' `--cpu-prof`). */
+    nodeArgs?: string[];
+    /** A command the agent runs under (the benchmarks' `strace`): its pid is then the wrapper's. */
+    wrapper?: string[];
   } = {},
 ): Promise<Proc> {
   const args = [
@@ -248,8 +254,10 @@ export async function startAgent(
     String(opts.slots ?? 2),
     ...(opts.args ?? []),
   ];
+  const command = [process.execPath, ...(opts.nodeArgs ?? []), bin(AGENT_BIN), ...args];
+  const [file, ...argv] = [...(opts.wrapper ?? []), ...command];
   const proc = new Proc(
-    spawn(process.execPath, [bin(AGENT_BIN), ...args], {
+    spawn(file!, argv, {
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     }),

@@ -194,7 +194,10 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     clock,
     tickMs: config.schedulerTickMs,
     log: log.child({ component: 'scheduler' }),
-    ticked: (now) => metrics.schedulerTick.set(now / 1000),
+    ticked: (now, tookMs) => {
+      metrics.schedulerTick.set(now / 1000);
+      metrics.schedulerTickDuration.observe(tookMs / 1000);
+    },
     providerRounds: new ProviderRounds({
       root: store.db,
       schedules: scheduleRepo,

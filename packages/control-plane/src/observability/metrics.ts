@@ -84,6 +84,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly schedulerTickDuration = new Histogram({
+    name: 'cairn_scheduler_tick_duration_seconds',
+    help: 'How long each completed scheduler tick took (fires, provider rounds, job history, the RPO watch)',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
   constructor(sources: MetricSources) {
     collectDefaultMetrics({ register: this.registry, prefix: 'cairn_process_' });
     new Gauge({

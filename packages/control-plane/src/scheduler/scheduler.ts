@@ -22,7 +22,7 @@ import { afterCommit, inRequestTransaction } from '../store/request-scope.js';
 import type { DueSchedule, NextFireMove, ScheduleKind, ScheduleRepository } from '../store/schedule-repository.js';
 import type { BackupJobScheduleRow, InstanceRow, OfferingRow, UserScheduleRow } from '../store/schema.js';
 import type { TaskRepository } from '../store/task-repository.js';
-import type { Clock } from '../clock.js';
+import { elapsedMs, type Clock } from '../clock.js';
 import type { JobHistorySweep } from './job-history.js';
 import type { ProviderRounds } from './provider-rounds.js';
 import { retryTransient } from './retry.js';
@@ -75,8 +75,11 @@ export interface SchedulerDeps {
   clock: Clock;
   tickMs: number;
   log: Logger;
-  /** Told the clock time of every tick that completed (a test's barrier, and a metric). */
-  ticked: (now: number) => void;
+  /**
+   * Told the clock time of every tick that completed (a test's barrier, and a metric) and how
+   * long the tick took, in ms of elapsed time.
+   */
+  ticked: (now: number, tookMs: number) => void;
   /** Periodic work on every provider connection (sync, prune). */
   providerRounds?: ProviderRounds;
   /**
@@ -130,6 +133,7 @@ export class Scheduler {
   async tick(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    const started = elapsedMs();
     try {
       const now = this.deps.clock.now();
       await this.fireDue(now);
@@ -137,7 +141,7 @@ export class Scheduler {
       await this.deps.providerRounds?.tick(now, lastFires);
       await this.deps.jobs?.history?.tick(now, lastFires);
       await this.deps.rpo.evaluate(await this.deps.schedules.listSlaOfferings(), now);
-      this.deps.ticked(now);
+      this.deps.ticked(now, elapsedMs() - started);
     } finally {
       this.running = false;
     }

@@ -1,0 +1,420 @@
+/**
+ * What every benchmark case shares: the log line, percentiles, a bounded pool, the A/A noise
+ * band, the disturbance check and the one results writer (JSON and a Markdown table in
+ * bench/results/, not committed). See docs/performance.md, "Rules".
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { createConnection } from 'mysql2/promise';
+import * as prettier from 'prettier';
+import { Api } from '@cairn/test-harness/api';
+import { freshDatabase, type Backend, type TestDatabase } from '@cairn/test-harness/databases';
+import {
+  enrollAgent,
+  Proc,
+  root,
+  startAgent,
+  startControlPlane,
+  type ControlPlaneProc,
+} from '@cairn/test-harness/processes';
+import { waitFor } from '@cairn/test-harness/wait';
+import type { CpuUse } from './cpu.js';
+
+/**
+ * Above this share of the machine used by processes outside the bench, a run's figures say more
+ * about the neighbours than about Cairn; they are still printed, flagged.
+ */
+export const FOREIGN_LIMIT_PCT = 5;
+
+export const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+/** Nearest-rank percentile. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) throw new Error('percentile of no values');
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/** Runs `fn(0..n-1)` with at most `limit` calls in flight; the first failure stops handing out work. */
+export async function pool(n: number, limit: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < n) {
+      const i = next++;
+      try {
+        await fn(i);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, n) }, worker));
+}
+
+/**
+ * The A/A noise band of repeated runs of the same thing: (max − min) ÷ median. A difference
+ * between two arms smaller than this is noise.
+ */
+export interface Band {
+  runs: number[];
+  median: number;
+  spreadPct: number;
+}
+
+export function band(runs: number[]): Band {
+  if (runs.length === 0) throw new Error('noise band of no runs');
+  const sorted = [...runs].sort((a, b) => a - b);
+  const mid = sorted.length / 2;
+  const median = Number.isInteger(mid) ? (sorted[mid - 1]! + sorted[mid]!) / 2 : sorted[Math.floor(mid)]!;
+  return { runs, median, spreadPct: median === 0 ? 0 : (100 * (sorted.at(-1)! - sorted[0]!)) / median };
+}
+
+export const bandText = (b: Band, digits = 0) =>
+  `${b.median.toFixed(digits)} (A/A ${b.runs.map((r) => r.toFixed(digits)).join(' / ')}, spread ${b.spreadPct.toFixed(1)} %)`;
+
+/** The highest foreign share of the CPU windows given (null windows: not measured). */
+export function disturbance(windows: (Pick<CpuUse, 'foreignPct'> | null | undefined)[]): {
+  foreignPct: number | null;
+  disturbed: boolean;
+} {
+  const pcts = windows.flatMap((w) => (w ? [w.foreignPct] : []));
+  const foreignPct = pcts.length > 0 ? Math.max(...pcts) : null;
+  return { foreignPct, disturbed: foreignPct !== null && foreignPct > FOREIGN_LIMIT_PCT };
+}
+
+export function machine() {
+  return {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+  };
+}
+
+/** A Markdown table (prettier leaves it as is: cells padded to the column's width). */
+export function markdownTable(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(3, h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export interface CaseReport {
+  /** The case's name, also the file name's start. */
+  benchmark: string;
+  startedAt: Date;
+  /** One line saying what ran (sizes, store). */
+  title: string;
+  options: Record<string, unknown>;
+  head: string[];
+  rows: string[][];
+  /** Printed under the table: what each column means, targets met or missed. */
+  notes: string[];
+  /** Every figure, for the JSON. */
+  figures: unknown;
+  disturbed: boolean;
+  foreignPct: number | null;
+}
+
+/**
+ * Prints the table, its notes and the disturbance warning, and writes
+ * bench/results/<benchmark>-<start time>.json and .md. Returns the JSON file's path.
+ */
+export async function writeResults(r: CaseReport): Promise<string> {
+  const warning =
+    r.disturbed && r.foreignPct !== null
+      ? `WARNING: processes outside the bench used ${r.foreignPct.toFixed(0)} % of the machine while it was ` +
+        'timed (limit 5 %): these figures are not trustworthy; run again on an idle machine'
+      : null;
+  const table = markdownTable(r.head, r.rows);
+  const text = [`${r.title}`, '', table, '', ...r.notes.map((n) => `- ${n}`), ...(warning ? ['', warning] : [])];
+  process.stdout.write(`\n${text.join('\n')}\n`);
+
+  const dir = fileURLToPath(new URL('./results/', import.meta.url));
+  fs.mkdirSync(dir, { recursive: true });
+  const stamp = r.startedAt.toISOString().replace(/[:.]/g, '-');
+  const base = `${dir}${r.benchmark}-${stamp}`;
+  const json = {
+    benchmark: r.benchmark,
+    startedAt: r.startedAt.toISOString(),
+    options: r.options,
+    machine: machine(),
+    disturbed: r.disturbed,
+    foreignPct: r.foreignPct,
+    figures: r.figures,
+  };
+  // Three decimals are more than these measurements can tell apart.
+  const round = (_: string, v: unknown) =>
+    typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v;
+  // Formatted as `prettier --check .` expects, so a result copied into the repository passes.
+  const options = (await prettier.resolveConfig(`${base}.json`)) ?? {};
+  fs.writeFileSync(`${base}.json`, await prettier.format(JSON.stringify(json, round), { ...options, parser: 'json' }));
+  const md = [`# ${r.benchmark}`, '', ...text, '', `Machine: ${JSON.stringify(machine())}`, ''].join('\n');
+  fs.writeFileSync(`${base}.md`, await prettier.format(md, { ...options, parser: 'markdown' }));
+  process.stdout.write(`\nwritten: ${base}.json and .md\n`);
+  return `${base}.json`;
+}
+
+/** Cleanups of runs in progress, for a bench cut short by Ctrl-C or SIGTERM. */
+const inProgress = new Set<() => Promise<void>>();
+
+/**
+ * Registers `fn` to run once, at the end of the run or on a signal, whichever comes first;
+ * answers the function that runs it.
+ */
+export function onCleanup(fn: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  const cleanup = () =>
+    (done ??= (async () => {
+      inProgress.delete(cleanup);
+      await fn();
+    })());
+  inProgress.add(cleanup);
+  return cleanup;
+}
+
+export async function cleanupAll(): Promise<void> {
+  await Promise.allSettled([...inProgress].map((cleanup) => cleanup()));
+}
+
+/**
+ * Starts `bench/<file>` as a child process (node with tsx, like the bench) and waits for its
+ * first stdout line, which such children use to say they are ready (e.g. their port). A child
+ * that exits first fails the run with its stderr.
+ */
+export async function startChild(
+  file: string,
+  args: string[],
+  opts: { nodeArgs?: string[]; timeoutMs?: number } = {},
+): Promise<{ proc: Proc; ready: string }> {
+  const proc = new Proc(
+    spawn(
+      process.execPath,
+      [...(opts.nodeArgs ?? []), '--import', 'tsx', fileURLToPath(new URL(`./${file}`, import.meta.url)), ...args],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    ),
+  );
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  while (proc.lines.length === 0) {
+    if (!proc.running)
+      throw new Error(`${file} exited (${proc.exitCode}) before it was ready: ${proc.stderr.join('\n')}`);
+    if (Date.now() > deadline) {
+      await proc.stop();
+      throw new Error(`${file} was not ready in time: ${proc.stderr.join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { proc, ready: proc.lines[0]! };
+}
+
+/** Resident set size of a process, from its /proc status (KiB), or null off Linux. */
+export function rssKiB(pid: number): number | null {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** One sample of a Prometheus text exposition (first series of that name), or null. */
+export function metric(text: string, name: string): number | null {
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * MariaDB/MySQL is benchmarked when CAIRN_TEST_MYSQL_URL is set (then it must answer) or when a
+ * server answers on 127.0.0.1:3306 as root. Returns its version, or why it is skipped.
+ */
+export async function findMysql(
+  required: boolean,
+): Promise<{ version: string; durability: string } | { skipped: string }> {
+  const explicit = process.env['CAIRN_TEST_MYSQL_URL'];
+  const url = explicit ?? 'mysql://root@127.0.0.1:3306';
+  let conn;
+  try {
+    conn = await createConnection({ uri: url, connectTimeout: 2000 });
+  } catch (err) {
+    const why = `no MySQL/MariaDB answered at ${url} (${(err as Error).message})`;
+    if (explicit || required) throw new Error(why);
+    return { skipped: why };
+  }
+  try {
+    const [rows] = await conn.query(
+      'SELECT VERSION() AS v, @@innodb_flush_log_at_trx_commit AS f, @@sync_binlog AS s, @@log_bin AS b',
+    );
+    const row = (rows as { v: string; f: number; s: number; b: number }[])[0]!;
+    // freshDatabase() reads the server from this variable.
+    process.env['CAIRN_TEST_MYSQL_URL'] = url;
+    return {
+      version: row.v,
+      durability: `innodb_flush_log_at_trx_commit=${row.f}, log_bin=${row.b}, sync_binlog=${row.s}`,
+    };
+  } finally {
+    await conn.end();
+  }
+}
+
+export interface StoreChoice {
+  store: Backend;
+  /** Server version, and the settings that decide how often it syncs to disk. */
+  version: string;
+  durability: string;
+}
+
+/**
+ * The stores a run covers: those asked for (`wanted`), or SQLite plus MariaDB/MySQL when one
+ * answers. A store asked for that does not answer fails the run.
+ */
+export async function chooseStores(wanted: Backend[] | undefined): Promise<StoreChoice[]> {
+  const stores: StoreChoice[] = [];
+  if (!wanted || wanted.includes('sqlite'))
+    stores.push({ store: 'sqlite', version: 'better-sqlite3', durability: 'journal_mode=WAL, synchronous=NORMAL' });
+  if (!wanted || wanted.includes('mysql')) {
+    const mysql = await findMysql(wanted !== undefined);
+    if ('skipped' in mysql) log(`skipped mysql: ${mysql.skipped}`);
+    else stores.push({ store: 'mysql', version: mysql.version, durability: mysql.durability });
+  }
+  return stores;
+}
+
+/**
+ * Production defaults (the harness shortens them for tests); set explicitly so a bench measures
+ * what an operator would run, and a change of defaults does not move the figures silently.
+ */
+export const CONTROL_PLANE_ENV = {
+  CAIRN_HEARTBEAT_MS: '5000',
+  CAIRN_TASK_LEASE_MS: '60000',
+  CAIRN_DISPATCH_POLL_MS: '1000',
+  CAIRN_MAX_CONCURRENT_TASKS: '1000',
+  // Info, not warn: the harness finds the port in the "listening" line. Its output is kept in
+  // memory (for diagnostics on failure), never printed.
+  CAIRN_LOG_LEVEL: 'info',
+};
+
+/** The last lines of every process, for a failure message that can be acted on. */
+export function diagnostics(procs: [string, Proc][]): string {
+  return procs
+    .map(([name, p]) => {
+      const state = p.running ? 'running' : `exited code=${p.exitCode} signal=${p.signal}`;
+      return (
+        `--- ${name} (${state}), last stdout lines:\n${p.lines.slice(-15).join('\n')}\n` +
+        `--- ${name} stderr:\n${p.stderr.slice(-15).join('\n')}`
+      );
+    })
+    .join('\n');
+}
+
+let profileDir: string | undefined;
+
+/**
+ * `--cpu-prof`: from now on every control plane and agent the case starts writes a V8 CPU profile
+ * into bench/results/prof-<case>/ when it exits (NODE_OPTIONS refuses --cpu-prof, so it is
+ * passed on their command lines). Answers the directory.
+ */
+export function profileInto(benchCase: string): string {
+  profileDir = fileURLToPath(new URL(`./results/prof-${benchCase}/`, import.meta.url));
+  return profileDir;
+}
+
+const profArgs = (): string[] => (profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+
+export interface Stack {
+  db: TestDatabase;
+  cp: ControlPlaneProc;
+  api: Api;
+  /** Every process started for the run, the control plane first; stopped last-first by cleanup. */
+  procs: [string, Proc][];
+  /** Agent state dirs, removed by cleanup. */
+  dirs: string[];
+  cleanup: () => Promise<void>;
+}
+
+/**
+ * A fresh database on `store` and a control plane on it with production timings (plus `env`);
+ * cleanup (also on Ctrl-C) stops every process in `procs`, last first, and drops the database.
+ */
+export async function startStack(store: Backend, opts: { env?: Record<string, string> } = {}): Promise<Stack> {
+  const db = await freshDatabase(store);
+  const procs: [string, Proc][] = [];
+  const dirs: string[] = [];
+  const cleanup = onCleanup(async () => {
+    // Agents first, so none of them logs a lost control plane on the way out.
+    for (const [, p] of [...procs].reverse()) await p.stop();
+    await db.drop();
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+  try {
+    const cp = await startControlPlane({
+      databaseUrl: db.url,
+      dataDir: db.dataDir,
+      env: { ...CONTROL_PLANE_ENV, ...opts.env },
+      nodeArgs: profArgs(),
+    });
+    procs.push(['control plane', cp.proc]);
+    return { db, cp, api: new Api(cp.url, cp.adminToken), procs, dirs, cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+export const ZONE = 'bench';
+
+/**
+ * Setup, not timed: a dummy provider in ZONE with `config`, an offering of it for ad-hoc
+ * backups, and `n` instances on it (an instance runs one task at a time). Answers their ids.
+ */
+export async function dummyInstances(api: Api, n: number, config: Record<string, unknown>): Promise<string[]> {
+  const provider = await api.expect(201, 'POST', `/v1/zones/${ZONE}/providers`, {
+    name: 'bench-dummy',
+    plugin: '@cairn/plugin-dummy',
+    config,
+  });
+  const offering = await api.expect(201, 'POST', '/v1/offerings', {
+    name: 'bench',
+    zone: ZONE,
+    providerId: provider.id,
+    allowAdhoc: true,
+    allowUserSchedules: false,
+  });
+  const ids: string[] = [];
+  await pool(n, 8, async (i) => {
+    const inst = await api.expect(201, 'POST', '/v1/instances', { name: `bench-${i}`, zone: ZONE, locator: {} });
+    await api.expect(200, 'PUT', `/v1/instances/${inst.id}/offering`, { offeringId: offering.id });
+    ids[i] = inst.id as string;
+  });
+  return ids;
+}
+
+/** Enrolls and starts `n` real agents with `slots` each; they join the stack's processes. */
+export async function startAgents(
+  stack: Stack,
+  n: number,
+  opts: { slots: number; args?: string[]; wrapper?: (i: number) => string[] },
+): Promise<Proc[]> {
+  const out: Proc[] = [];
+  for (let i = 0; i < n; i++) {
+    const { stateDir } = await enrollAgent(stack.cp, ZONE, `bench-agent-${i}`);
+    stack.dirs.push(stateDir);
+    const p = await startAgent(stateDir, {
+      slots: opts.slots,
+      ...(opts.args ? { args: opts.args } : {}),
+      nodeArgs: profArgs(),
+      ...(opts.wrapper ? { wrapper: opts.wrapper(i) } : {}),
+    });
+    stack.procs.push([`agent ${i}`, p]);
+    out.push(p);
+  }
+  // The agent logs "connected" on welcome; the dispatcher counts it only once the hello is stored.
+  await waitFor(async () => {
+    const agents = await stack.api.expect<{ items: { state: string }[] }>(200, 'GET', '/v1/agents?limit=500');
+    return agents.items.filter((a) => a.state === 'connected').length >= n;
+  }, `${n} agents to show as connected`);
+  return out;
+}

@@ -1,0 +1,199 @@
+/**
+ * B4 HTTP: autocannon (programmatic, in the bench process) against the control plane's API —
+ * GET a task, list 50 backups, POST an ad-hoc backup — with the admin's bearer token, on each
+ * store, and against a bare Hono hello on @hono/node-server (bench/hello-server.ts, a child
+ * process like the control plane). The hello runs before and after the API targets: the two
+ * runs are the A/A noise band, their median the baseline. Headline: API req/s ÷ hello req/s.
+ * Target: authenticated reads ≥ 0.5× the hello on SQLite.
+ */
+import autocannon from 'autocannon';
+import type { Backend } from '@cairn/test-harness/databases';
+import { waitFor } from '@cairn/test-harness/wait';
+import {
+  band,
+  chooseStores,
+  diagnostics,
+  disturbance,
+  dummyInstances,
+  log,
+  startChild,
+  startAgents,
+  startStack,
+  writeResults,
+  type Band,
+} from './common.js';
+import { cpuWindow, pidsNamed, type CpuUse } from './cpu.js';
+
+export interface HttpOptions {
+  seconds: number;
+  stores: Backend[] | undefined;
+}
+
+/** Keep-alive connections autocannon holds open: enough to keep one control-plane process busy. */
+const CONNECTIONS = 10;
+const BACKUPS = 50;
+const READ_TARGET = 0.5;
+
+interface Target {
+  name: string;
+  method: 'GET' | 'POST';
+  path: string;
+  /** A read (counts against the ≥ 0.5× target). */
+  read: boolean;
+}
+
+interface Measured {
+  store: Backend | 'hello';
+  target: string;
+  reqPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  requests: number;
+  cpu: CpuUse | null;
+}
+
+/** Runs autocannon; any error, timeout or unexpected status fails the run (no silent numbers). */
+async function cannon(
+  url: string,
+  seconds: number,
+  req: { method: 'GET' | 'POST'; headers?: Record<string, string>; expect: number },
+): Promise<{ reqPerSec: number; p50Ms: number; p99Ms: number; requests: number }> {
+  const statuses = new Map<number, number>();
+  const r = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url,
+        method: req.method,
+        connections: CONNECTIONS,
+        duration: seconds,
+        ...(req.headers ? { headers: req.headers } : {}),
+      },
+      (err, result) => (err ? reject(err as Error) : resolve(result)),
+    );
+    instance.on('response', (_client, status) => statuses.set(status, (statuses.get(status) ?? 0) + 1));
+  });
+  const wrong = [...statuses].filter(([s]) => s !== req.expect);
+  if (r.errors > 0 || r.timeouts > 0 || wrong.length > 0 || r.requests.total === 0)
+    throw new Error(
+      `${req.method} ${url}: ${r.errors} errors, ${r.timeouts} timeouts, statuses ${JSON.stringify([...statuses])} ` +
+        `(expected only ${req.expect})`,
+    );
+  return {
+    reqPerSec: r.requests.average,
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
+    requests: r.requests.total,
+  };
+}
+
+async function measureStore(store: Backend, opts: HttpOptions, helloPid: number): Promise<Measured[]> {
+  const stack = await startStack(store);
+  const { cp, api } = stack;
+  try {
+    // Setup, not timed: a dummy provider, an offering, an instance with 50 backups made by a real agent.
+    const [instanceId] = await dummyInstances(api, 1, { durationMs: 0, steps: 1, sizeBytes: 1 });
+    const [agent] = await startAgents(stack, 1, { slots: 1 });
+    let taskId = '';
+    for (let i = 0; i < BACKUPS; i++)
+      taskId = (await api.expect(202, 'POST', `/v1/instances/${instanceId}/backups`)).id;
+    await waitFor(
+      async () =>
+        (await api.expect(200, 'GET', `/v1/backups?instanceId=${instanceId}&limit=${BACKUPS}`)).items.length ===
+        BACKUPS,
+      `${BACKUPS} backups recorded`,
+      120_000,
+    );
+    // No agent while measuring: the POSTed tasks stay queued and cost nothing but the request.
+    await agent!.stop();
+
+    const targets: Target[] = [
+      { name: 'GET a task', method: 'GET', path: `/v1/tasks/${taskId}`, read: true },
+      {
+        name: `list ${BACKUPS} backups`,
+        method: 'GET',
+        path: `/v1/backups?instanceId=${instanceId}&limit=50`,
+        read: true,
+      },
+      { name: 'POST ad-hoc backup', method: 'POST', path: `/v1/instances/${instanceId}/backups`, read: false },
+    ];
+    const out: Measured[] = [];
+    for (const t of targets) {
+      log(`${store}: ${t.name} for ${opts.seconds} s`);
+      const cpu = cpuWindow({
+        'control plane': [cp.proc.child.pid],
+        bench: [process.pid],
+        hello: [helloPid],
+        ...(store === 'mysql' ? { 'database server': pidsNamed('mariadbd', 'mysqld') } : {}),
+      });
+      const r = await cannon(`${cp.url}${t.path}`, opts.seconds, {
+        method: t.method,
+        headers: { authorization: `Bearer ${cp.adminToken}` },
+        expect: t.read ? 200 : 202,
+      });
+      out.push({ store, target: t.name, ...r, cpu: cpu() });
+      if (!cp.proc.running) throw new Error('the control plane exited during the run');
+    }
+    return out;
+  } catch (err) {
+    throw new Error(`http on ${store} failed: ${(err as Error).message}\n${diagnostics(stack.procs)}`, { cause: err });
+  } finally {
+    await stack.cleanup();
+  }
+}
+
+export async function runHttpBench(opts: HttpOptions): Promise<void> {
+  const startedAt = new Date();
+  const stores = await chooseStores(opts.stores);
+  const hello = await startChild('hello-server.ts', []);
+  const helloPid = hello.proc.child.pid!;
+  const helloUrl = `http://127.0.0.1:${hello.ready.trim()}/`;
+  const measured: Measured[] = [];
+  try {
+    const helloRun = async () => {
+      log(`hello for ${opts.seconds} s`);
+      const cpu = cpuWindow({ bench: [process.pid], hello: [helloPid] });
+      const r = await cannon(helloUrl, opts.seconds, { method: 'GET', expect: 200 });
+      measured.push({ store: 'hello', target: 'hello', ...r, cpu: cpu() });
+    };
+    await helloRun();
+    for (const s of stores) measured.push(...(await measureStore(s.store, opts, helloPid)));
+    await helloRun();
+  } finally {
+    await hello.proc.stop();
+  }
+
+  const helloBand: Band = band(measured.filter((m) => m.store === 'hello').map((m) => m.reqPerSec));
+  const rows = measured.map((m) => ({ ...m, ratio: m.reqPerSec / helloBand.median }));
+  const { foreignPct, disturbed } = disturbance(measured.map((m) => m.cpu));
+  const sqliteReads = rows.filter((r) => r.store === 'sqlite' && r.target !== 'POST ad-hoc backup');
+  const met = sqliteReads.length > 0 && sqliteReads.every((r) => r.ratio >= READ_TARGET);
+  const cpuOf = (c: CpuUse | null, group: string) => {
+    const g = c?.byGroup[group];
+    return g ? (g.userSec + g.systemSec).toFixed(1) : '';
+  };
+  await writeResults({
+    benchmark: 'http',
+    startedAt,
+    title: `http: autocannon, ${CONNECTIONS} connections, ${opts.seconds} s per target; stores: ${stores.map((s) => `${s.store} (${s.version})`).join(', ')}`,
+    options: { ...opts, connections: CONNECTIONS },
+    head: ['store', 'target', 'req/s', '÷ hello', 'p50 ms', 'p99 ms', 'CPU s (server)'],
+    rows: rows.map((r) => [
+      r.store,
+      r.target,
+      r.reqPerSec.toFixed(0),
+      r.store === 'hello' ? '' : r.ratio.toFixed(2),
+      r.p50Ms.toFixed(1),
+      r.p99Ms.toFixed(1),
+      cpuOf(r.cpu, r.store === 'hello' ? 'hello' : 'control plane'),
+    ]),
+    notes: [
+      `hello A/A: ${helloBand.runs.map((x) => x.toFixed(0)).join(' / ')} req/s, spread ${helloBand.spreadPct.toFixed(1)} %: ratios that differ by less are noise`,
+      '÷ hello: req/s over the median of the two hello runs (before and after the API targets)',
+      `target: authenticated reads on SQLite ≥ ${READ_TARGET}× the hello: ${met ? 'MET' : 'MISSED'}`,
+      'the POSTed backups stay queued (no agent is connected while measuring)',
+    ],
+    figures: { stores, hello: helloBand, measured: rows, readTargetMet: met },
+    disturbed,
+    foreignPct,
+  });
+}
