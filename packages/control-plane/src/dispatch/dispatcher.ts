@@ -237,7 +237,8 @@ export class Dispatcher implements SessionHost {
       await this.resendUnacknowledged();
     }
     await this.sendCancels();
-    if (this.sessions.size === 0) return;
+    // Nothing to place, or nowhere to place it: the round would walk every session for nothing.
+    if (this.sessions.size === 0 || !(await this.queue.anyQueued())) return;
     const held = await this.queue.heldCounts();
     const budget = this.opts.maxConcurrentTasks - held.total;
     if (budget <= 0) return;

@@ -22,6 +22,17 @@ export class QueueRepository {
     private readonly endings: TaskEndings,
   ) {}
 
+  /** Whether any task waits in the queue (one indexed probe: an idle fleet's rounds stop here). */
+  async anyQueued(): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('tasks')
+      .select('id')
+      .where('state', '=', 'queued')
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   /** Tasks held (dispatched or running) per agent, per tenant, and in all. */
   async heldCounts(): Promise<{ total: number; byAgent: Map<string, number>; byTenant: Map<string, number> }> {
     const rows = await this.db
