@@ -11,6 +11,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 const LONGEST_FIRST = [
   'test/e2e/prune.test.ts',
   'test/e2e/maintenance.test.ts',
+  'packages/agent/src/state/wal-crash.test.ts',
   'test/e2e/cli-jobs.test.ts',
   'test/e2e/cli-journey.test.ts',
   'test/e2e/stream-limits.test.ts',

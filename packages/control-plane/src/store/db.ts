@@ -87,17 +87,29 @@ const MYSQL_SQL_MODE =
   'STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ZERO_DATE,NO_ZERO_IN_DATE,NO_ENGINE_SUBSTITUTION';
 
 /** Statements kept prepared per SQLite database (the most recently used). */
-const PREPARED_STATEMENTS = 500;
+const PREPARED_STATEMENTS = 200;
+/**
+ * Statements with more parameters than this are not kept: an IN list or a multi-row insert has
+ * a text per length, and each compiled program grows with it (10,000 agents' heartbeats, stored
+ * in batches of every size, once kept 500 such programs: over 3 GB).
+ */
+const PREPARED_MAX_PARAMETERS = 32;
 
 /**
- * The SQLite database as Kysely's driver sees it, with each statement's SQL prepared once: the
- * driver prepares every query it runs anew, which costs more than running a short one. A cached
- * statement still iterating (a streamed select) is not handed out again; a fresh one is.
+ * The SQLite database as Kysely's driver sees it, with each short statement's SQL prepared once:
+ * the driver prepares every query it runs anew, which costs more than running a short one. A
+ * cached statement still iterating (a streamed select) is not handed out again; a fresh one is.
  */
 function preparedOnce(database: SQLite.Database): SqliteDialectConfig['database'] {
   const cache = new Map<string, SQLite.Statement>();
+  const parameters = (text: string) => {
+    let n = 0;
+    for (let i = text.indexOf('?'); i !== -1 && n <= PREPARED_MAX_PARAMETERS; i = text.indexOf('?', i + 1)) n++;
+    return n;
+  };
   return {
     prepare(text: string) {
+      if (parameters(text) > PREPARED_MAX_PARAMETERS) return database.prepare(text);
       const cached = cache.get(text);
       if (cached && !cached.busy) {
         // Most recently used last: the first in the map is the one to drop.
