@@ -44,6 +44,8 @@ export interface ProgressOptions {
   agents: number;
   slots: number;
   seconds: number;
+  /** Progress reports per task a second. */
+  rate: number;
 }
 
 const POLL_MS = 100;
@@ -126,9 +128,14 @@ export async function runProgressBench(opts: ProgressOptions): Promise<void> {
   const [mysql] = await chooseStores(['mysql']);
   const tasks = opts.agents * opts.slots;
   const stack = await startStack('mysql', {
-    // Each agent reports `slots` progress frames a second; the default frame budget (200/s, of
-    // which agents use half) would pace them, and the bench would measure the pacing.
-    env: { CAIRN_AGENT_FRAME_RATE: String(Math.max(200, opts.slots * 4)), CAIRN_MAX_CONCURRENT_TASKS: String(tasks) },
+    // Each agent reports `slots` × `rate` progress reports a second; the default frame budget
+    // (200/s, of which agents use half) would pace them, and the bench would measure the pacing.
+    env: {
+      CAIRN_AGENT_FRAME_RATE: String(Math.max(200, opts.slots * opts.rate * 4)),
+      // Likewise the byte budget (agents keep to half of it): about 200 bytes a report, twice over.
+      CAIRN_AGENT_BYTE_RATE: String(Math.max(128 * 1024, opts.slots * opts.rate * 800)),
+      CAIRN_MAX_CONCURRENT_TASKS: String(tasks),
+    },
   });
   const { cp, api, procs } = stack;
   const store = openStore(stack.db.url);
@@ -137,7 +144,7 @@ export async function runProgressBench(opts: ProgressOptions): Promise<void> {
   try {
     const instances = await dummyInstances(api, tasks, {
       durationMs: opts.seconds * 1000,
-      steps: opts.seconds,
+      steps: opts.seconds * opts.rate,
       sizeBytes: 1_000_000_000,
     });
     await startAgents(stack, opts.agents, { slots: opts.slots, args: ['--plugin-isolation', 'inline'] });
@@ -220,7 +227,7 @@ export async function runProgressBench(opts: ProgressOptions): Promise<void> {
       tasks,
       windowS: (w1 - w0) / 1000,
       committedPerSec: (committed * 1000) / (w1 - w0),
-      expectedPerSec: tasks,
+      expectedPerSec: tasks * opts.rate,
       emitToCommitP50Ms: percentile(lags, 50),
       emitToCommitP99Ms: percentile(lags, 99),
       sampled: lags.length,
@@ -245,7 +252,7 @@ export async function runProgressBench(opts: ProgressOptions): Promise<void> {
   await writeResults({
     benchmark: 'progress',
     startedAt,
-    title: `progress: ${tasks} running tasks (${opts.agents} agents × ${opts.slots} slots), a progress report a second each, into ${mysql!.version} (${mysql!.durability})`,
+    title: `progress: ${tasks} running tasks (${opts.agents} agents × ${opts.slots} slots), ${opts.rate} progress report${opts.rate === 1 ? '' : 's'} a second each, into ${mysql!.version} (${mysql!.durability})`,
     options: { ...opts, pollMs: POLL_MS, batch: BATCH },
     head: ['what', 'rows/s', '÷ ceiling', 'p50 / p99 emit → commit ms'],
     rows: [
@@ -264,11 +271,11 @@ export async function runProgressBench(opts: ProgressOptions): Promise<void> {
       ],
     ],
     notes: [
-      `offered load: ${tasks} reports/s (one per running task a second); measured over ${figures.windowS.toFixed(1)} s with every task running, ${figures.sampled} reports timed`,
+      `offered load: ${tasks * opts.rate} reports/s (${opts.rate} per running task a second); measured over ${figures.windowS.toFixed(1)} s with every task running, ${figures.sampled} reports timed`,
       `emit → commit: the report's atMs → first seen by a ${POLL_MS} ms poll of task_progress (an upper bound, up to ${POLL_MS} ms late)`,
       `ceiling A/A: ${bandText(base.ceiling)} rows/s; floor A/A: ${bandText(base.floor)} rows/s`,
       'kill -9 mid-run is not measured here: test/e2e/crash-recovery.test.ts holds that every progress report arrives exactly once across one',
-      'when Cairn commits what is offered, the ratio is bounded by the offered load, not by the store: raise --slots/--agents to find the ceiling',
+      'when Cairn commits what is offered, the ratio is bounded by the offered load, not by the store: raise --rate (or --slots/--agents) to find the ceiling',
     ],
     figures: { ...figures, cpu: undefined, ceiling: base.ceiling, floor: base.floor, ratio },
     disturbed,

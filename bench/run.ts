@@ -41,6 +41,7 @@ const USAGE = `usage: pnpm bench <case> [options]
   progress   running tasks reporting progress each second into MariaDB/MySQL: committed/s and
              emit → commit vs. raw mysql2 multi-row (ceiling) and one-row (floor) inserts
     --agents K       (default 10)   --slots S  per agent (default 100)   --seconds  task length (default 60)
+    --rate R         progress reports per task a second (default 1; a tenant holds at most 1000 running tasks)
   schedules-scale  N user schedules: an idle tick, 1 % due at once → queued, memory per schedule,
                    vs. croner computing every next run
     --schedules N    (default 100000)   --stores LIST
@@ -74,6 +75,7 @@ const OPTIONS = {
   ops: { type: 'string' },
   procs: { type: 'string' },
   slots: { type: 'string' },
+  rate: { type: 'string' },
   'open-loop': { type: 'boolean' },
   strace: { type: 'boolean' },
   'cpu-prof': { type: 'boolean' },
@@ -133,8 +135,14 @@ const CASES: Record<string, { options: (keyof typeof OPTIONS)[]; run: () => Prom
     },
   },
   progress: {
-    options: ['agents', 'slots', 'seconds'],
-    run: () => runProgressBench({ agents: int('agents', 10), slots: int('slots', 100), seconds: int('seconds', 60) }),
+    options: ['agents', 'slots', 'seconds', 'rate'],
+    run: () =>
+      runProgressBench({
+        agents: int('agents', 10),
+        slots: int('slots', 100),
+        seconds: int('seconds', 60),
+        rate: int('rate', 1),
+      }),
   },
   'schedules-scale': {
     options: ['schedules', 'stores'],
