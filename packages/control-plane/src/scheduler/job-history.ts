@@ -35,6 +35,11 @@ export interface JobHistoryDeps {
 export class JobHistorySweep {
   /** The walk of the pass under way: the last job whose history is done. */
   private pass: { after: string; forgotten: number } | undefined;
+  /**
+   * The interval whose pass is known claimed (by this replica or another): until the next one
+   * begins a tick asks nothing of the store.
+   */
+  private claimedInterval: number | undefined;
 
   constructor(private readonly deps: JobHistoryDeps) {}
 
@@ -42,11 +47,17 @@ export class JobHistorySweep {
   async tick(now: number, lastFires: (keys: string[]) => Promise<Map<string, number>>): Promise<void> {
     if (!this.pass) {
       const fireAt = intervalStart(now, JOB_HISTORY_INTERVAL_MS);
+      if (this.claimedInterval === fireAt) return;
       const previous = (await lastFires([JOB_HISTORY_KEY])).get(JOB_HISTORY_KEY);
-      if (previous !== undefined && previous >= fireAt) return;
+      if (previous !== undefined && previous >= fireAt) {
+        this.claimedInterval = fireAt;
+        return;
+      }
       const claimed = await retryTransient(() =>
         inRequestTransaction(this.deps.root, () => this.deps.schedules.claimFire(JOB_HISTORY_KEY, fireAt, 0, now)),
       );
+      // Claimed here or by another replica meanwhile: either way this interval's pass is taken.
+      this.claimedInterval = fireAt;
       if (!claimed) return;
       this.pass = { after: '', forgotten: 0 };
     }

@@ -44,6 +44,13 @@ export interface ProviderRoundsDeps {
  * is claimed, no second task is made).
  */
 export class ProviderRounds {
+  /**
+   * Per round key, the interval known claimed (here or by another replica): a key whose interval
+   * is still the same is not asked of the store again, so a tick with no round due reads only
+   * the provider list.
+   */
+  private readonly claimed = new Map<string, number>();
+
   constructor(private readonly deps: ProviderRoundsDeps) {}
 
   /** One scheduler tick at `now`; `lastFires` reads the latest claimed fire of the keys given. */
@@ -51,22 +58,38 @@ export class ProviderRounds {
     const rounds = this.deps.rounds.filter((r) => r.intervalMs > 0);
     if (rounds.length === 0) return;
     const providers = await this.deps.catalog.allProviders();
-    const last = await lastFires(rounds.flatMap((r) => providers.map((p) => r.key(p.id))));
-    for (const round of rounds) {
+    const open = rounds.flatMap((round) => {
       const fireAt = intervalStart(now, round.intervalMs);
-      for (const provider of providers) {
-        const key = round.key(provider.id);
-        const previous = last.get(key);
-        if (previous !== undefined && previous >= fireAt) continue;
-        const missed = previous === undefined ? 0 : Math.max(0, Math.round((fireAt - previous) / round.intervalMs) - 1);
-        try {
-          await retryTransient(() => this.fire(round, provider, key, fireAt, missed, now));
-        } catch (err) {
-          // One provider (deleted meanwhile, say) must not keep the others from their round.
-          this.deps.log.warn({ err, providerId: provider.id }, `periodic ${round.what} could not be queued`);
-        }
+      return providers
+        .map((provider) => ({ round, provider, fireAt, key: round.key(provider.id) }))
+        .filter((r) => this.claimed.get(r.key) !== fireAt);
+    });
+    this.forgetGone(providers);
+    if (open.length === 0) return;
+    const last = await lastFires(open.map((r) => r.key));
+    for (const { round, provider, fireAt, key } of open) {
+      const previous = last.get(key);
+      if (previous !== undefined && previous >= fireAt) {
+        this.claimed.set(key, fireAt);
+        continue;
+      }
+      const missed = previous === undefined ? 0 : Math.max(0, Math.round((fireAt - previous) / round.intervalMs) - 1);
+      try {
+        const outcome = await retryTransient(() => this.fire(round, provider, key, fireAt, missed, now));
+        // A connection that does not take part now is looked at again next tick (its agent may come).
+        if (outcome !== 'not taking part') this.claimed.set(key, fireAt);
+      } catch (err) {
+        // One provider (deleted meanwhile, say) must not keep the others from their round.
+        this.deps.log.warn({ err, providerId: provider.id }, `periodic ${round.what} could not be queued`);
       }
     }
+  }
+
+  /** Keys of connections deleted since are dropped, so the map holds the current ones only. */
+  private forgetGone(providers: readonly ProviderRow[]): void {
+    if (this.claimed.size <= providers.length * this.deps.rounds.length) return;
+    const keys = new Set(this.deps.rounds.flatMap((r) => providers.map((p) => r.key(p.id))));
+    for (const key of this.claimed.keys()) if (!keys.has(key)) this.claimed.delete(key);
   }
 
   private async fire(
@@ -76,11 +99,19 @@ export class ProviderRounds {
     fireAt: number,
     missed: number,
     now: number,
-  ) {
+  ): Promise<'queued' | 'claimed before' | 'not taking part'> {
+    let outcome: 'queued' | 'claimed before' | 'not taking part' = 'queued';
     await inRequestTransaction(this.deps.root, async () => {
-      if (!(await this.deps.schedules.claimFire(key, fireAt, missed, now))) return false;
-      // Claimed first, so a connection that does not take part costs one look per interval.
-      if (round.applies && !(await round.applies(provider))) return false;
+      if (!(await this.deps.schedules.claimFire(key, fireAt, missed, now))) {
+        outcome = 'claimed before';
+        return false;
+      }
+      // Claimed first, so two replicas never both ask; the claim is rolled back when the
+      // connection does not take part, and it is looked at again next tick.
+      if (round.applies && !(await round.applies(provider))) {
+        outcome = 'not taking part';
+        return false;
+      }
       let taskId: string;
       try {
         const { task, created } = await round.queue(provider, this.deps.providerTenant, SLA_PRIORITY);
@@ -98,5 +129,6 @@ export class ProviderRounds {
       );
       return true;
     });
+    return outcome;
   }
 }

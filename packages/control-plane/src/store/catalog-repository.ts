@@ -12,6 +12,7 @@ import { scheduleOf } from './instance-schedule.js';
 import type { LocatorClaim, TenantLocators } from '../domain/locator-claims.js';
 import type { Database, InstanceRow, OfferingRow, ProviderRow, Sla } from './schema.js';
 import type { SecretBox } from './secrets.js';
+import { template } from './compiled.js';
 
 export interface ProviderInput {
   zone: string;
@@ -52,6 +53,9 @@ export interface InstanceInput {
   /** Who set the locator; default `tenant`, the claim that is judged. */
   locatorClaim?: LocatorClaim;
 }
+
+/** Every provider connection (read by the scheduler's rounds and each dispatch round). */
+const ALL_PROVIDERS = template((db) => db.selectFrom('providers').selectAll().orderBy('id'));
 
 /** Provider connections, offerings and their grants, and instances. */
 export class CatalogRepository {
@@ -155,7 +159,7 @@ export class CatalogRepository {
 
   /** Every provider connection of every zone (the periodic sync visits each). */
   async allProviders(): Promise<ProviderRow[]> {
-    return this.db.selectFrom('providers').selectAll().orderBy('id').execute();
+    return ALL_PROVIDERS.all(this.db, {});
   }
 
   async listProviders(zone: string, page: PageRequest): Promise<Page<ProviderRow>> {

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from './db.js';
 import type { RpoStateRow } from './schema.js';
+import { template } from './compiled.js';
 
 /** One instance on a watched offering, with its newest restore point and its recorded breach. */
 export interface WatchedInstance {
@@ -22,6 +23,14 @@ export interface WatchedInstance {
  * in the future counts from its recording, so it cannot make an instance look protected for ever.
  */
 const trustedTime = sql<number>`case when ${sql.ref('backups.recordedAt')} < ${sql.ref('backups.createdAt')} then ${sql.ref('backups.recordedAt')} else ${sql.ref('backups.createdAt')} end`;
+
+/** Every recorded breach with its instance's offering now (read on every scheduler tick). */
+const BREACHES_WITH_OFFERING = template((db) =>
+  db
+    .selectFrom('rpoState')
+    .leftJoin('instances', 'instances.id', 'rpoState.instanceId')
+    .select(['rpoState.instanceId', 'instances.offeringId']),
+);
 
 /**
  * The RPO watch's state (`rpo_state`): one row per instance in breach. Raising and clearing a
@@ -108,11 +117,7 @@ export class RpoRepository {
    * offering, or on one whose SLA has no rpoMinutes now. Returns how many went.
    */
   async forgetUnwatched(watchedOfferingIds: ReadonlySet<string>): Promise<number> {
-    const rows = await this.db
-      .selectFrom('rpoState')
-      .leftJoin('instances', 'instances.id', 'rpoState.instanceId')
-      .select(['rpoState.instanceId', 'instances.offeringId'])
-      .execute();
+    const rows = await BREACHES_WITH_OFFERING.all(this.db, {});
     const gone = rows
       .filter((r) => r.offeringId === null || !watchedOfferingIds.has(r.offeringId))
       .map((r) => r.instanceId);

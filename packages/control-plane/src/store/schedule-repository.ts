@@ -1,5 +1,6 @@
 import { isUniqueViolation, type Db } from './db.js';
 import { sql, type Transaction } from 'kysely';
+import { template } from './compiled.js';
 import type { BackupJobScheduleRow, Database, OfferingRow, Sla, UserScheduleRow } from './schema.js';
 
 /** The three kinds of schedule the scheduler fires, each with its next fire time on its row. */
@@ -48,6 +49,57 @@ function byFireTime(claims: readonly FireClaim[]): Map<number, string[]> {
   }
   return out;
 }
+
+/**
+ * The due schedules of every kind, soonest first (see {@link ScheduleRepository.dueSchedules}):
+ * built once, it runs on every scheduler tick.
+ */
+const DUE_SCHEDULES = template((db, p: { now: number; limit: number }) => {
+  const user = db
+    .selectFrom('userSchedules')
+    .select([sql<ScheduleKind>`'user'`.as('kind'), 'instanceId as id', 'nextFireAt', 'tenantId'])
+    .where((eb) => eb.or([eb('nextFireAt', 'is', null), eb('nextFireAt', '<=', p.now)]));
+  const sla = db
+    .selectFrom('offerings')
+    .select([sql<ScheduleKind>`'sla'`.as('kind'), 'id', 'nextFireAt', 'tenantId'])
+    .where((eb) => eb.or([eb('nextFireAt', 'is', null), eb('nextFireAt', '<=', p.now)]))
+    .where('sla', 'is not', null);
+  const job = db
+    .selectFrom('backupJobSchedules')
+    .innerJoin('backupJobs', 'backupJobs.id', 'backupJobSchedules.jobId')
+    .select([
+      sql<ScheduleKind>`'job'`.as('kind'),
+      'backupJobSchedules.id',
+      'backupJobSchedules.nextFireAt',
+      'backupJobs.tenantId',
+    ])
+    .where((eb) =>
+      eb.or([eb('backupJobSchedules.nextFireAt', 'is', null), eb('backupJobSchedules.nextFireAt', '<=', p.now)]),
+    );
+  // Fires due at one time are taken a tenant's turn at a time: every tenant's first before
+  // anyone's second, so a tenant with thousands of schedules at one second cannot hold another
+  // tenant's fire back by its batches.
+  const ranked = db
+    .selectFrom(user.unionAll(sla).unionAll(job).as('due'))
+    .selectAll('due')
+    .select(
+      sql<number>`row_number() over (partition by ${sql.ref('due.tenantId')}, ${sql.ref('due.nextFireAt')} order by ${sql.ref('due.id')})`.as(
+        'turn',
+      ),
+    );
+  return db
+    .selectFrom(ranked.as('r'))
+    .select(['r.kind', 'r.id', 'r.nextFireAt'])
+    .orderBy('r.nextFireAt')
+    .orderBy('r.turn')
+    .orderBy('r.id')
+    .limit(p.limit);
+});
+
+/** The offerings with an SLA (read on every scheduler tick). */
+const SLA_OFFERINGS = template((db) =>
+  db.selectFrom('offerings').selectAll().where('sla', 'is not', null).orderBy('id'),
+);
 
 export interface UserScheduleInput {
   instanceId: string;
@@ -98,7 +150,7 @@ export class ScheduleRepository {
   }
 
   async listSlaOfferings(): Promise<OfferingRow[]> {
-    return this.db.selectFrom('offerings').selectAll().where('sla', 'is not', null).orderBy('id').execute();
+    return SLA_OFFERINGS.all(this.db, {});
   }
 
   async lastFireOf(scheduleKey: string): Promise<number | undefined> {
@@ -128,47 +180,7 @@ export class ScheduleRepository {
    * the number of schedules that are not due.
    */
   async dueSchedules(now: number, limit: number): Promise<DueSchedule[]> {
-    const db = this.db;
-    const user = db
-      .selectFrom('userSchedules')
-      .select([sql<ScheduleKind>`'user'`.as('kind'), 'instanceId as id', 'nextFireAt', 'tenantId'])
-      .where((eb) => eb.or([eb('nextFireAt', 'is', null), eb('nextFireAt', '<=', now)]));
-    const sla = db
-      .selectFrom('offerings')
-      .select([sql<ScheduleKind>`'sla'`.as('kind'), 'id', 'nextFireAt', 'tenantId'])
-      .where((eb) => eb.or([eb('nextFireAt', 'is', null), eb('nextFireAt', '<=', now)]))
-      .where('sla', 'is not', null);
-    const job = db
-      .selectFrom('backupJobSchedules')
-      .innerJoin('backupJobs', 'backupJobs.id', 'backupJobSchedules.jobId')
-      .select([
-        sql<ScheduleKind>`'job'`.as('kind'),
-        'backupJobSchedules.id',
-        'backupJobSchedules.nextFireAt',
-        'backupJobs.tenantId',
-      ])
-      .where((eb) =>
-        eb.or([eb('backupJobSchedules.nextFireAt', 'is', null), eb('backupJobSchedules.nextFireAt', '<=', now)]),
-      );
-    // Fires due at one time are taken a tenant's turn at a time: every tenant's first before
-    // anyone's second, so a tenant with thousands of schedules at one second cannot hold another
-    // tenant's fire back by its batches.
-    const ranked = db
-      .selectFrom(user.unionAll(sla).unionAll(job).as('due'))
-      .selectAll('due')
-      .select(
-        sql<number>`row_number() over (partition by ${sql.ref('due.tenantId')}, ${sql.ref('due.nextFireAt')} order by ${sql.ref('due.id')})`.as(
-          'turn',
-        ),
-      );
-    const rows = await db
-      .selectFrom(ranked.as('r'))
-      .select(['r.kind', 'r.id', 'r.nextFireAt'])
-      .orderBy('r.nextFireAt')
-      .orderBy('r.turn')
-      .orderBy('r.id')
-      .limit(limit)
-      .execute();
+    const rows = await DUE_SCHEDULES.all(this.db, { now, limit });
     return rows.map((r) => ({
       kind: r.kind,
       id: r.id,

@@ -10,6 +10,7 @@ import { newId } from './ids.js';
 import { decodeCursor, decodeSeqCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { Database, TaskProgressRow, TaskRow } from './schema.js';
 import { TaskEndings } from './task-endings.js';
+import { template } from './compiled.js';
 
 export interface TaskFilter {
   tenantId?: string;
@@ -17,6 +18,9 @@ export interface TaskFilter {
   instanceId?: string;
   kind?: string;
 }
+
+/** A task by id: the most frequent read of all (every task page, every report). */
+const TASK_BY_ID = template((db, p: { id: string }) => db.selectFrom('tasks').selectAll().where('id', '=', p.id));
 
 /** Tasks as the API sees them: create, read, list, their progress, cancel. */
 export class TaskRepository {
@@ -158,7 +162,7 @@ export class TaskRepository {
 
   /** A task by id (through `db`: a transaction reads it there). */
   async get(id: string, db: Db | Transaction<Database> = this.db): Promise<TaskRow | undefined> {
-    return db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
+    return TASK_BY_ID.first(db as Db, { id });
   }
 
   /** Newest first. */

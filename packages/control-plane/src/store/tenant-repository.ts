@@ -6,11 +6,15 @@ import type { Clock } from '../clock.js';
 import { hashSecret, newId, newSecret } from './ids.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { ApiTokenRow, Database, TenantRow } from './schema.js';
+import { template } from './compiled.js';
 
 export type TokenInfo = Omit<ApiTokenRow, 'tokenHash'>;
 
 /** The service provider's own tenant, created on first start; sp-admin tokens belong to it. */
 export const PROVIDER_TENANT_NAME = 'service-provider';
+
+/** The token epoch every replica rereads at most once per CAIRN_AUTH_CACHE_MS. */
+const AUTH_EPOCH = template((db) => db.selectFrom('authEpoch').select('epoch').where('id', '=', 1));
 
 export class TenantRepository {
   constructor(
@@ -185,7 +189,8 @@ export class TenantRepository {
 
   /** How many token removals there have been: a cache of principals is stale once it moved. */
   async authEpoch(): Promise<number> {
-    const row = await this.db.selectFrom('authEpoch').select('epoch').where('id', '=', 1).executeTakeFirstOrThrow();
+    const row = await AUTH_EPOCH.first(this.db, {});
+    if (!row) throw new Error('the auth_epoch row is missing (migration 0025)');
     return Number(row.epoch);
   }
 
