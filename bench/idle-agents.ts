@@ -44,6 +44,10 @@ export interface IdleAgentsOptions {
 }
 
 const TARGET = { kbPerAgent: 20, idleCpuPct: 5 };
+/** The interval the bare server's welcome tells (bench/bare-ws-server.ts): CAIRN_HEARTBEAT_MS's default. */
+const BARE_HEARTBEAT_S = 5;
+/** µs of CPU per heartbeat, from % of a core and heartbeats a second. */
+const perBeatUs = (cpuPct: number, perSecond: number) => (((cpuPct / 100) * 1e6) / perSecond).toFixed(0);
 /** Lets the sessions' first heartbeats and the GC settle before memory is read. */
 const SETTLE_MS = 6000;
 
@@ -140,6 +144,8 @@ export async function runIdleAgentsBench(opts: IdleAgentsOptions): Promise<void>
   const scrape = async () => (await fetch(`${cp.url}/metrics`)).text();
   let real: Held;
   let enrollS: number;
+  /** The heartbeat interval the control plane told its fleet at the end, in seconds. */
+  let paceS: number;
   try {
     log(`${opts.store}: creating ${opts.agents} agents through the API`);
     enrollS = await enrollAll(cp.url, cp.adminToken, opts.agents, credentials);
@@ -152,6 +158,7 @@ export async function runIdleAgentsBench(opts: IdleAgentsOptions): Promise<void>
       async () => metric(await scrape(), 'cairn_process_nodejs_heap_size_used_bytes'),
       async () => metric(await scrape(), 'cairn_agent_sessions'),
     );
+    paceS = metric(await scrape(), 'cairn_agent_heartbeat_interval_seconds') ?? NaN;
   } catch (err) {
     throw new Error(`idle agents failed: ${(err as Error).message}\n${diagnostics(stack.procs)}`, { cause: err });
   } finally {
@@ -213,9 +220,17 @@ export async function runIdleAgentsBench(opts: IdleAgentsOptions): Promise<void>
       `agents created through the API (enrollment + enroll, 16 in flight) in ${enrollS.toFixed(1)} s`,
       `bare ws A/A: RSS ${bandText(kb, 1)} KB per session; idle CPU ${bandText(cpuBand, 1)} % of a core`,
       `memory read ${SETTLE_MS / 1000} s after the last session was welcomed; every session was still up after the idle window`,
+      `heartbeats: the control plane told its ${opts.agents} agents to beat every ${paceS} s (${(opts.agents / paceS).toFixed(0)} a second, ` +
+        `${perBeatUs(real.idleCpuPct, opts.agents / paceS)} µs of CPU each); the bare server's clients beat every ${BARE_HEARTBEAT_S} s ` +
+        `(${(opts.agents / BARE_HEARTBEAT_S).toFixed(0)} a second, ${perBeatUs(cpuBand.median, opts.agents / BARE_HEARTBEAT_S)} µs each, receiving only)`,
       `targets: ≤ ${TARGET.kbPerAgent} KB per agent (RSS), idle CPU ≤ ${TARGET.idleCpuPct} % of a core`,
     ],
-    figures: { enrollS, real: { ...real, cpu: undefined }, bare: bare.map((b) => ({ ...b, cpu: undefined })) },
+    figures: {
+      enrollS,
+      heartbeatIntervalS: paceS,
+      real: { ...real, cpu: undefined },
+      bare: bare.map((b) => ({ ...b, cpu: undefined })),
+    },
     disturbed,
     foreignPct,
   });

@@ -46,16 +46,25 @@ function connect(agent: { agentId: string; credential: string; zone: string }): 
         }),
       ),
     );
+    let timer: NodeJS.Timeout | undefined;
+    const beat = () => ws.send(encodeFrame({ heartbeat: { sentAtMs: Date.now(), running: 0 } }));
+    /** Beats every `every` ms from now on, the first at a random point of it (as real agents spread out). */
+    const pace = (every: number) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        beat();
+        timer = setInterval(beat, every);
+      }, Math.random() * every);
+    };
+    ws.on('close', () => clearTimeout(timer));
     ws.on('message', (data: Buffer) => {
       const env = decodeFrame(toBytes(data));
-      if (env.body !== 'welcome' || welcomed) return; // heartbeats and the rest need no answer here
+      // A heartbeat answer may carry a new pace (the control plane's fleet grew); the rest needs no answer here.
+      if (env.body === 'heartbeat' && welcomed && Number(env.heartbeat!.intervalMs ?? 0) > 0)
+        return pace(Number(env.heartbeat!.intervalMs));
+      if (env.body !== 'welcome' || welcomed) return;
       welcomed = true;
-      const every = env.welcome!.heartbeatIntervalMs || 5000;
-      const beat = () => ws.send(encodeFrame({ heartbeat: { sentAtMs: Date.now(), running: 0 } }));
-      setTimeout(() => {
-        beat();
-        setInterval(beat, every);
-      }, Math.random() * every);
+      pace(env.welcome!.heartbeatIntervalMs || 5000);
       resolve();
     });
     ws.on('unexpected-response', (_req, res) =>

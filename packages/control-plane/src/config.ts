@@ -15,6 +15,12 @@ export interface Config {
   logLevel: string;
   /** How often agents heartbeat; leases are renewed by heartbeats. */
   heartbeatMs: number;
+  /**
+   * Heartbeats a second this control plane takes from its agents: a fleet beyond
+   * heartbeatsPerSecond × heartbeatMs / 1000 agents is told a longer interval (at most a third
+   * of the task lease). See domain/heartbeat-pace.ts.
+   */
+  heartbeatsPerSecond: number;
   /** A dispatched or running task whose agent has not heartbeated for this long becomes `lost`. */
   taskLeaseMs: number;
   /** How often the dispatcher looks for work even when nothing local woke it. */
@@ -95,6 +101,7 @@ const schema = z.object({
     .optional(),
   CAIRN_LOG_LEVEL: z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`).default('info'),
   CAIRN_HEARTBEAT_MS: int(100).default(5000),
+  CAIRN_HEARTBEATS_PER_S: int(1, 1_000_000).default(250),
   CAIRN_TASK_LEASE_MS: int(500).default(60_000),
   CAIRN_DISPATCH_POLL_MS: int(10).default(1000),
   CAIRN_MAX_RUNNING_TASKS: int(1).optional(),
@@ -338,6 +345,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: ConfigFi
     secretKey: e.CAIRN_SECRET_KEY,
     logLevel: e.CAIRN_LOG_LEVEL,
     heartbeatMs: e.CAIRN_HEARTBEAT_MS,
+    heartbeatsPerSecond: e.CAIRN_HEARTBEATS_PER_S,
     taskLeaseMs: e.CAIRN_TASK_LEASE_MS,
     dispatchPollMs: e.CAIRN_DISPATCH_POLL_MS,
     maxConcurrentTasks: e.CAIRN_MAX_RUNNING_TASKS ?? e.CAIRN_MAX_CONCURRENT_TASKS ?? 1000,

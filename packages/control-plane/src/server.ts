@@ -106,6 +106,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const metrics = new Metrics({
     taskCounts: () => tasks.countsByStateAndKind(),
     localSessions: () => dispatcher.localSessions,
+    heartbeatMs: () => dispatcher.heartbeatMs,
     eventStreams: () => feed.held,
     waitingRequests: () => waiters.held(),
     oldestLastBackup: () => rpo.oldestLastBackup(),
@@ -141,6 +142,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     wireClock,
     opts: {
       heartbeatMs: config.heartbeatMs,
+      heartbeatsPerSecond: config.heartbeatsPerSecond,
       taskLeaseMs: config.taskLeaseMs,
       pollMs: config.dispatchPollMs,
       maxConcurrentTasks: config.maxConcurrentTasks,

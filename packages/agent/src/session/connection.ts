@@ -237,13 +237,28 @@ export class AgentConnection {
     if (!verdict.ok) return this.close(verdict.closeCode, verdict.reason, 'warn');
     this.heartbeat?.heard();
     if (frame.body === 'welcome') return this.onWelcome(frame.welcome!);
-    if (frame.body === 'heartbeat') return;
+    if (frame.body === 'heartbeat') {
+      // A new pace from the control plane (its fleet grew or shrank); 0 keeps the current one.
+      const told = frame.heartbeat?.intervalMs ?? 0;
+      if (told > 0) this.retime(told);
+      return;
+    }
     try {
       this.opts.handlers.frame(frame);
     } catch (err) {
       // A bug in a handler must not tear the session down in a loop; log it loudly.
       this.opts.log.error({ err, frame: frame.body }, 'handling a control plane frame failed');
     }
+  }
+
+  private retime(told: number): void {
+    const intervalMs = heartbeatInterval({ heartbeatIntervalMs: told });
+    if (!this.heartbeat || this.heartbeat.interval === intervalMs) return;
+    this.opts.log.info(
+      { heartbeatIntervalMs: intervalMs, was: this.heartbeat.interval },
+      'the control plane set a new heartbeat interval',
+    );
+    this.heartbeat.retime(intervalMs);
   }
 
   private onWelcome(welcome: wire.IServerWelcome): void {
@@ -259,7 +274,7 @@ export class AgentConnection {
       beat: () => this.send({ heartbeat: { sentAtMs: clock.now(), running: this.opts.handlers.runningCount() } }),
       silent: (silentMs) => {
         this.opts.log.warn(
-          { silentMs, heartbeatIntervalMs: intervalMs },
+          { silentMs, heartbeatIntervalMs: this.heartbeat?.interval ?? intervalMs },
           'the control plane stopped answering heartbeats; reconnecting',
         );
         this.ws?.terminate();

@@ -26,9 +26,26 @@ export interface HeartbeatOptions {
 export class Heartbeat {
   private timer: NodeJS.Timeout | undefined;
   private lastHeardAt: number;
+  private intervalMs: number;
 
   constructor(private readonly opts: HeartbeatOptions) {
     this.lastHeardAt = opts.clock.now();
+    this.intervalMs = opts.intervalMs;
+  }
+
+  /** The interval it beats at now. */
+  get interval(): number {
+    return this.intervalMs;
+  }
+
+  /**
+   * Beats at `intervalMs` from now on (the control plane told a new pace): the silence allowed
+   * moves with it, and what was heard so far still counts.
+   */
+  retime(intervalMs: number): void {
+    if (intervalMs === this.intervalMs) return;
+    this.intervalMs = intervalMs;
+    if (this.timer) this.run();
   }
 
   /** Records a sign of life from the peer (any frame). */
@@ -37,9 +54,14 @@ export class Heartbeat {
   }
 
   start(): void {
+    this.lastHeardAt = this.opts.clock.now();
+    this.run();
+  }
+
+  private run(): void {
     this.stop();
-    const { intervalMs, clock, beat, silent } = this.opts;
-    this.lastHeardAt = clock.now();
+    const { clock, beat, silent } = this.opts;
+    const intervalMs = this.intervalMs;
     // Check twice per interval, so silence is noticed at most half an interval late.
     let tick = 0;
     this.timer = setInterval(

@@ -31,6 +31,7 @@ import type { AgentHelloInfo, AgentStateInfo } from '../store/agent-repository.j
 import type { Report } from '../domain/report-outcome.js';
 import type { ReportCommitter } from '../lifecycle/report-committer.js';
 import { elapsedMs, type Clock } from '../clock.js';
+import { paceChanged } from '../domain/heartbeat-pace.js';
 
 /** One agent's session, as the gateway opens it. */
 export interface AgentSessionOptions {
@@ -53,7 +54,8 @@ export interface AgentSessionOptions {
 
 /** What a session needs from the rest of the control plane. */
 export interface SessionHost {
-  heartbeatMs: number;
+  /** The heartbeat interval to tell agents now (it may change as the fleet does). */
+  readonly heartbeatMs: number;
   maxFrameBytes: number;
   /** Every agent's frame and byte budgets (token buckets, told in the welcome); going over one closes the session. */
   frameRate: { perSecond: number; burst: number };
@@ -102,6 +104,8 @@ export class AgentSession {
   private pumping = false;
   private chain: Promise<void> = Promise.resolve();
   private heartbeatQueued = false;
+  /** The heartbeat interval the agent was last told (in its welcome, or a heartbeat answer). */
+  private heartbeatToldMs = 0;
   private readonly budget: AgentBudget;
   /** Cancel frames already sent on this session, by `taskId:attempt` (only to avoid resending). */
   readonly cancelsSent = new Set<string>();
@@ -207,8 +211,14 @@ export class AgentSession {
     switch (kind) {
       case 'hello':
         return this.onHello(env.hello!);
-      case 'heartbeat':
-        this.send({ heartbeat: { sentAtMs: this.wireClock.now(), running: 0 } });
+      case 'heartbeat': {
+        if (env.heartbeat!.intervalMs)
+          return this.fail(1008, "heartbeat: interval_ms is the control plane's to set; an agent sends 0");
+        // The answer carries a new interval when the fleet's pace moved from what the agent was told.
+        const paceMs = this.host.heartbeatMs;
+        const retell = paceChanged(this.heartbeatToldMs, paceMs);
+        if (retell) this.heartbeatToldMs = paceMs;
+        this.send({ heartbeat: { sentAtMs: this.wireClock.now(), running: 0, intervalMs: retell ? paceMs : 0 } });
         // Coalesced: however many arrive, at most one lease renewal waits behind the one running.
         if (this.heartbeatQueued) return;
         this.heartbeatQueued = true;
@@ -216,6 +226,7 @@ export class AgentSession {
           this.heartbeatQueued = false;
           return this.host.onHeartbeat(this);
         });
+      }
       case 'ack':
         return; // agents acknowledge drains; nothing to do yet
       case 'agentState':
@@ -298,11 +309,12 @@ export class AgentSession {
     this.slots = hello.slots;
     this.shuttingDown = hello.shuttingDown;
     if (hello.maxFrameBytes > 0) this.agentMaxFrameBytes = hello.maxFrameBytes;
+    this.heartbeatToldMs = this.host.heartbeatMs;
     this.send({
       welcome: {
         protocolVersion: PROTOCOL_VERSION,
         sessionId: this.sessionId,
-        heartbeatIntervalMs: this.host.heartbeatMs,
+        heartbeatIntervalMs: this.heartbeatToldMs,
         maxFrameBytes: this.host.maxFrameBytes,
         framesPerSecond: this.host.frameRate.perSecond,
         frameBurst: this.host.frameRate.burst,

@@ -15,6 +15,7 @@ import { outsideRequest } from '../store/request-scope.js';
 import { elapsedMs, type Clock } from '../clock.js';
 import { CLOSE_REVOKED, type AgentSession, type SessionHost } from './agent-session.js';
 import { Heartbeats } from './heartbeats.js';
+import { heartbeatIntervalMs, type HeartbeatPace } from '../domain/heartbeat-pace.js';
 
 /** A task to send to the session of the agent that holds it (none: not connected here). */
 interface Assignment {
@@ -24,6 +25,8 @@ interface Assignment {
 
 export interface DispatcherOptions {
   heartbeatMs: number;
+  /** Heartbeats a second taken from the fleet: a larger fleet is told a longer interval. */
+  heartbeatsPerSecond: number;
   taskLeaseMs: number;
   pollMs: number;
   maxConcurrentTasks: number;
@@ -82,7 +85,7 @@ export class Dispatcher implements SessionHost {
   /** When each tenant last got a slot here (a rising count): fair turns across rounds. */
   private readonly lastServed = new Map<string, number>();
   private served = 0;
-  readonly heartbeatMs: number;
+  private readonly pace: HeartbeatPace;
   readonly maxFrameBytes: number;
   readonly frameRate: { perSecond: number; burst: number };
   readonly byteRate: { perSecond: number; burst: number };
@@ -122,7 +125,7 @@ export class Dispatcher implements SessionHost {
       metrics: this.metrics,
     } = deps);
     const opts = deps.opts;
-    this.heartbeatMs = opts.heartbeatMs;
+    this.pace = { baseMs: opts.heartbeatMs, perSecond: opts.heartbeatsPerSecond, leaseMs: opts.taskLeaseMs };
     this.maxFrameBytes = opts.maxFrameBytes;
     this.frameRate = opts.frameRate;
     this.byteRate = opts.byteRate;
@@ -562,6 +565,11 @@ export class Dispatcher implements SessionHost {
   /** An agent's upgrade was refused: it opens sessions too often. */
   onReconnectRefused(): void {
     this.metrics?.reconnectsRefused.inc();
+  }
+
+  /** The heartbeat interval agents of this process are told now (it grows with the fleet). */
+  get heartbeatMs(): number {
+    return heartbeatIntervalMs(this.sessions.size, this.pace);
   }
 
   /** Agent sessions held by this process. */

@@ -6,6 +6,8 @@ export interface MetricSources {
   taskCounts(): Promise<{ state: string; kind: string; n: number }[]>;
   /** Agent sessions held by this process. */
   localSessions(): number;
+  /** The heartbeat interval agents of this process are told now, in ms. */
+  heartbeatMs(): number;
   /** Event streams held open by this process. */
   eventStreams(): number;
   /** Requests holding a place in this process's waiting room (all tenants, the service provider's too). */
@@ -129,6 +131,14 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(sources.localSessions());
+      },
+    });
+    new Gauge({
+      name: 'cairn_agent_heartbeat_interval_seconds',
+      help: 'The heartbeat interval this process tells its agents now: CAIRN_HEARTBEAT_MS, longer while its fleet is larger than CAIRN_HEARTBEATS_PER_S allows at that pace',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.heartbeatMs() / 1000);
       },
     });
     new Gauge({

@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { backends } from '@cairn/test-harness/databases';
+import type { DecodedFrame } from '@cairn/proto';
+import { agentCredential, RawAgent } from '@cairn/test-harness/raw-agent';
+import { withStack } from '@cairn/test-harness/stack';
+import { waitFor } from '@cairn/test-harness/wait';
+
+/**
+ * The heartbeats a control plane takes a second are bounded: 2 a second here, with a configured
+ * interval of 200 ms, so a second agent already makes it tell a longer interval (whole seconds),
+ * in the welcome of new sessions and in the heartbeat answers of open ones.
+ */
+describe.each(backends)('heartbeat pace (%s)', (backend) => {
+  const stack = withStack(backend, {
+    env: { CAIRN_HEARTBEAT_MS: '200', CAIRN_HEARTBEATS_PER_S: '2', CAIRN_TASK_LEASE_MS: '60000' },
+  });
+
+  /** Sends a heartbeat and answers the interval the control plane's answer carries (0: unchanged). */
+  const beat = async (raw: RawAgent) => {
+    const seen = new Set(raw.received);
+    raw.send({ heartbeat: { sentAtMs: Date.now(), running: 0 } });
+    const answer = await raw.next('heartbeat', (f: DecodedFrame) => !seen.has(f));
+    return Number(answer.heartbeat!.intervalMs ?? 0);
+  };
+  const welcomeOf = async (raw: RawAgent) => Number((await raw.next('welcome')).welcome!.heartbeatIntervalMs);
+
+  it('tells a growing fleet a longer interval and a shrinking one a shorter, and a real agent follows', async () => {
+    // A real agent first: alone, it is told the configured 200 ms.
+    const real = await stack.enroll('zone-pace', 'real');
+    const agent = await stack.runAgent(real.stateDir);
+    await waitFor(() => agent.logs().some((l) => l['msg'] === 'agent connected'), 'the real agent connected');
+    expect(agent.logs().find((l) => l['msg'] === 'agent connected')!['heartbeatIntervalMs']).toBe(200);
+
+    // Four more sessions: 2, 3, 4 and 5 agents need 1 s, 1.5 s, 2 s and 2.5 s at 2 a second.
+    const raws: RawAgent[] = [];
+    const welcomes: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const { stateDir } = await stack.enroll('zone-pace', `raw-${i}`);
+      const raw = await RawAgent.connect(stack.cp, agentCredential(stateDir));
+      raws.push(raw);
+      welcomes.push(await welcomeOf(raw));
+    }
+    expect(welcomes).toEqual([1000, 1000, 2000, 2000]);
+
+    // An open session hears the new pace once, on the answer to its next heartbeat.
+    expect(await beat(raws[0]!)).toBe(3000);
+    expect(await beat(raws[0]!)).toBe(0);
+    // Told 2 s in its welcome: 3 s is more than a quarter from it.
+    expect(await beat(raws[3]!)).toBe(3000);
+    expect(await beat(raws[3]!)).toBe(0);
+
+    // The real agent beats every 200 ms: it heard each step of the pace as the fleet grew, the
+    // last one 3 s, and beats at that pace from then on.
+    const retimed = () => agent.logs().filter((l) => l['msg'] === 'the control plane set a new heartbeat interval');
+    const latest = () => retimed().at(-1)?.['heartbeatIntervalMs'];
+    await waitFor(() => latest() === 3000, 'the real agent retimed to 3 s');
+    expect(retimed()[0]).toMatchObject({ was: 200 });
+    const steps = retimed().map((l) => l['heartbeatIntervalMs'] as number);
+    expect(steps).toEqual([...steps].sort((a, b) => a - b));
+    const grown = retimed().length;
+
+    // The fleet shrinks to the real agent and one raw session: 1 s.
+    for (const raw of raws.slice(1)) raw.close();
+    await waitFor(
+      async () =>
+        (await stack.admin.expect<{ items: { state: string }[] }>(200, 'GET', '/v1/agents?limit=50')).items.filter(
+          (a) => a.state === 'connected',
+        ).length === 2,
+      'two sessions left',
+    );
+    expect(await beat(raws[0]!)).toBe(1000);
+    await waitFor(() => retimed().length > grown, 'the real agent retimed again');
+    expect(retimed()[grown]).toMatchObject({ heartbeatIntervalMs: 1000, was: 3000 });
+    // It stayed on its one session throughout.
+    expect(agent.logs().filter((l) => l['msg'] === 'agent connected')).toHaveLength(1);
+    raws[0]!.close();
+  });
+
+  it('closes the session of an agent that sends an interval of its own', async () => {
+    const { stateDir } = await stack.enroll('zone-pace', 'bad');
+    const raw = await RawAgent.connect(stack.cp, agentCredential(stateDir));
+    raw.send({ heartbeat: { sentAtMs: Date.now(), running: 0, intervalMs: 5 } });
+    const closed = await raw.closedBy();
+    expect(closed.code).toBe(1008);
+    expect(closed.reason).toMatch(/interval_ms is the control plane's to set/);
+  });
+});
