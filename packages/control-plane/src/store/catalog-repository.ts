@@ -13,6 +13,7 @@ import type { LocatorClaim, TenantLocators } from '../domain/locator-claims.js';
 import type { Database, InstanceRow, OfferingRow, ProviderRow, Sla } from './schema.js';
 import type { SecretBox } from './secrets.js';
 import { template } from './compiled.js';
+import { INSTANCE_BY_ID, OFFERING_BY_ID, PROVIDER_BY_ID } from './catalog-rows.js';
 
 export interface ProviderInput {
   zone: string;
@@ -154,7 +155,7 @@ export class CatalogRepository {
   }
 
   async getProvider(id: string): Promise<ProviderRow | undefined> {
-    return this.db.selectFrom('providers').selectAll().where('id', '=', id).executeTakeFirst();
+    return PROVIDER_BY_ID.first(this.db, { id });
   }
 
   /** Every provider connection of every zone (the periodic sync visits each). */
@@ -321,7 +322,7 @@ export class CatalogRepository {
   }
 
   async getOffering(id: string): Promise<OfferingRow | undefined> {
-    return this.db.selectFrom('offerings').selectAll().where('id', '=', id).executeTakeFirst();
+    return OFFERING_BY_ID.first(this.db, { id });
   }
 
   /** The offerings of `ids` that exist (a bounded batch). */
@@ -488,7 +489,7 @@ export class CatalogRepository {
   }
 
   async getInstance(id: string): Promise<InstanceRow | undefined> {
-    return this.db.selectFrom('instances').selectAll().where('id', '=', id).executeTakeFirst();
+    return INSTANCE_BY_ID.first(this.db, { id });
   }
 
   /** The instances of `ids` that exist (a bounded batch). */

@@ -1,5 +1,6 @@
 import type { Insertable, Transaction } from 'kysely';
 import type { Database, EventRow, TaskRow } from './schema.js';
+import { template } from './compiled.js';
 
 type Trx = Transaction<Database>;
 
@@ -57,15 +58,18 @@ async function insertEvents(trx: Trx, rows: Insertable<EventRow>[]): Promise<voi
   await (rows.some((r) => r.sourceAgentId != null) ? insert.orIgnore() : insert).execute();
 }
 
+const TICK_EVENT_CLOCK = template((db) =>
+  db
+    .updateTable('eventClock')
+    .set((eb) => ({ ticks: eb('ticks', '+', 1) }))
+    .where('id', '=', 1),
+);
+
 /** Locks the event clock's row for the rest of `trx` (once per transaction: the lock lasts until commit). */
 export async function tickEventClock(trx: Trx): Promise<void> {
   const key = trx.isTransaction ? trx.getExecutor() : undefined;
   if (key && ticked.has(key)) return;
-  await trx
-    .updateTable('eventClock')
-    .set((eb) => ({ ticks: eb('ticks', '+', 1) }))
-    .where('id', '=', 1)
-    .execute();
+  await TICK_EVENT_CLOCK.run(trx, {});
   if (key) ticked.add(key);
 }
 

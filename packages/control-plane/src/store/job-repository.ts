@@ -3,6 +3,7 @@ import { jobIdOf } from '../domain/backup-params.js';
 import { ConflictError } from '../domain/errors.js';
 import type { MaintenanceScope } from '../domain/maintenance.js';
 import { forgottenRuns, type JobSet, type RunHistoryLimits, type RunMember, type RunState } from '../domain/job-run.js';
+import { INSTANCE_BY_ID, OFFERING_BY_ID, PROVIDER_BY_ID } from './catalog-rows.js';
 import { current, transact, type Db } from './db.js';
 import { inScope } from './maintenance-scopes.js';
 import { decodeCursor, decodeSeqCursor, pageOf, type Page, type PageRequest } from './page.js';
@@ -444,13 +445,9 @@ export class JobRepository {
     trx: Trx,
     instanceId: string,
   ): Promise<{ instance?: InstanceRow; offering?: OfferingRow; provider?: ProviderRow }> {
-    const instance = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).executeTakeFirst();
-    const offering = instance?.offeringId
-      ? await trx.selectFrom('offerings').selectAll().where('id', '=', instance.offeringId).executeTakeFirst()
-      : undefined;
-    const provider = offering
-      ? await trx.selectFrom('providers').selectAll().where('id', '=', offering.providerId).executeTakeFirst()
-      : undefined;
+    const instance = await INSTANCE_BY_ID.first(trx, { id: instanceId });
+    const offering = instance?.offeringId ? await OFFERING_BY_ID.first(trx, { id: instance.offeringId }) : undefined;
+    const provider = offering ? await PROVIDER_BY_ID.first(trx, { id: offering.providerId }) : undefined;
     return { instance, offering, provider };
   }
 

@@ -1,12 +1,4 @@
-import {
-  sql,
-  type CompiledQuery,
-  type Expression,
-  type ExpressionBuilder,
-  type InferResult,
-  type SqlBool,
-  type Transaction,
-} from 'kysely';
+import { sql, type Expression, type ExpressionBuilder, type SqlBool, type Transaction } from 'kysely';
 import {
   DEFAULT_MAINTENANCE_MESSAGE,
   HELD_KINDS,
@@ -16,6 +8,7 @@ import {
   type MaintenanceScope,
 } from '../domain/maintenance.js';
 import { HELD_STATES } from '../domain/task.js';
+import { template } from './compiled.js';
 import type { Db } from './db.js';
 import { inScope } from './maintenance-scopes.js';
 import type { AgentPlugin, Database, MaintenanceScopeRow, TaskRow } from './schema.js';
@@ -35,13 +28,14 @@ export function scopeOf(row: Pick<MaintenanceScopeRow, 'kind' | 'zone' | 'agentI
   return { kind: 'global' };
 }
 
-/** The scopes turned on through the API: the query (compiled once per handle, see {@link compiledOn}). */
-const apiScopesQuery = (db: Reader) =>
-  db.selectFrom('maintenanceScopes').select(['kind', 'zone', 'agentId', 'message']).where('enabled', '=', 1);
+/** The scopes turned on through the API: the query (it runs on every create and dispatch round). */
+const API_SCOPES = template((db) =>
+  db.selectFrom('maintenanceScopes').select(['kind', 'zone', 'agentId', 'message']).where('enabled', '=', 1),
+);
 
 /** The scopes turned on through the API. */
 async function apiMaintenance(db: Reader): Promise<Maintenance[]> {
-  const { rows } = await db.executeQuery(compiledOn(db).api);
+  const rows = await API_SCOPES.all(db, {});
   return rows.map((r) => ({ scope: scopeOf(r), message: r.message }));
 }
 
@@ -49,7 +43,7 @@ async function apiMaintenance(db: Reader): Promise<Maintenance[]> {
  * The agents of every zone where one is in maintenance (its own API window on, or drained on its
  * host), with their window's message: the query.
  */
-const zoneAgentsQuery = (db: Reader) =>
+const ZONE_AGENTS = template((db) =>
   db
     .selectFrom('agents')
     .leftJoin('maintenanceScopes as window', (join) =>
@@ -77,25 +71,8 @@ const zoneAgentsQuery = (db: Reader) =>
           ]),
         ),
     )
-    .orderBy('agents.id');
-
-interface Compiled {
-  api: CompiledQuery<InferResult<ReturnType<typeof apiScopesQuery>>[number]>;
-  agents: CompiledQuery<InferResult<ReturnType<typeof zoneAgentsQuery>>[number]>;
-}
-
-/** By SQL dialect: the queries take no argument, so their SQL is built once (they run on every create and dispatch round). */
-const compiledByAdapter = new WeakMap<object, Compiled>();
-
-function compiledOn(db: Reader): Compiled {
-  const adapter = db.getExecutor().adapter;
-  let compiled = compiledByAdapter.get(adapter);
-  if (!compiled) {
-    compiled = { api: apiScopesQuery(db).compile(), agents: zoneAgentsQuery(db).compile() };
-    compiledByAdapter.set(adapter, compiled);
-  }
-  return compiled;
-}
+    .orderBy('agents.id'),
+);
 
 /**
  * Maintenance now: every scope turned on through the API, and each agent drained by an operator on
@@ -106,7 +83,7 @@ function compiledOn(db: Reader): Compiled {
  */
 async function activeMaintenance(db: Reader): Promise<ActiveMaintenance> {
   const api = await apiMaintenance(db);
-  const { rows } = await db.executeQuery(compiledOn(db).agents);
+  const rows = await ZONE_AGENTS.all(db, {});
   const agents = rows.map((a) => ({
     id: a.id,
     zone: a.zone,

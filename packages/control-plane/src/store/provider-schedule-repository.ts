@@ -1,5 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { Database, InstanceRow, OfferingRow, ProviderRow } from './schema.js';
+import { INSTANCE_BY_ID, OFFERING_BY_ID, PROVIDER_BY_ID } from './catalog-rows.js';
 
 type Trx = Transaction<Database>;
 
@@ -12,15 +13,15 @@ type Trx = Transaction<Database>;
 export class ProviderScheduleRepository {
   /** The instance a schedule task is about, as it is now. */
   async instance(trx: Trx, id: string): Promise<InstanceRow | undefined> {
-    return trx.selectFrom('instances').selectAll().where('id', '=', id).executeTakeFirst();
+    return INSTANCE_BY_ID.first(trx, { id });
   }
 
   async offering(trx: Trx, id: string): Promise<OfferingRow | undefined> {
-    return trx.selectFrom('offerings').selectAll().where('id', '=', id).executeTakeFirst();
+    return OFFERING_BY_ID.first(trx, { id });
   }
 
   /** The provider connection the offering's tasks go through. */
   async providerOf(trx: Trx, offering: OfferingRow): Promise<ProviderRow | undefined> {
-    return trx.selectFrom('providers').selectAll().where('id', '=', offering.providerId).executeTakeFirst();
+    return PROVIDER_BY_ID.first(trx, { id: offering.providerId });
   }
 }

@@ -162,7 +162,7 @@ export class TaskRepository {
 
   /** A task by id (through `db`: a transaction reads it there). */
   async get(id: string, db: Db | Transaction<Database> = this.db): Promise<TaskRow | undefined> {
-    return TASK_BY_ID.first(db as Db, { id });
+    return TASK_BY_ID.first(db, { id });
   }
 
   /** Newest first. */
