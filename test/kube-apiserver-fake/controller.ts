@@ -98,7 +98,12 @@ export class FakeController {
   }
 
   private list(type: typeof PVC, namespace?: string): Obj[] {
-    return this.opts.store.list(type, namespace).map((o) => ({ ...o, spec: o.spec ?? {}, status: o.status ?? {} }));
+    return this.opts.store.list(type, namespace).map(norm);
+  }
+
+  private find(type: typeof PVC, namespace: string | undefined, name: string): Obj | undefined {
+    const found = this.opts.store.find(type, namespace, name);
+    return found && norm(found);
   }
 
   private reconcile(): void {
@@ -129,17 +134,16 @@ export class FakeController {
   private provision(pvc: Obj): void {
     const { store } = this.opts;
     const ns = pvc.metadata.namespace!;
-    const sc = store.find(SC, undefined, String(pvc.spec['storageClassName'] ?? '')) as Obj | undefined;
+    const sc = this.find(SC, undefined, String(pvc.spec['storageClassName'] ?? ''));
     const driver = sc?.['provisioner'];
     if (!sc || typeof driver !== 'string' || !this.opts.drivers.includes(driver)) return;
     let from: string | undefined;
     const source = pvc.spec['dataSource'] as { kind?: string; name?: string } | undefined;
     if (source) {
       if (source.kind !== 'VolumeSnapshot') return;
-      const vs = store.find(VS, ns, String(source.name)) as Obj | undefined;
+      const vs = this.find(VS, ns, String(source.name));
       if (!vs?.status?.['readyToUse']) return;
-      const content = store.find(VSC, undefined, String(vs.status['boundVolumeSnapshotContentName'])) as
-        Obj | undefined;
+      const content = this.find(VSC, undefined, String(vs.status['boundVolumeSnapshotContentName']));
       const handle = content?.status?.['snapshotHandle'];
       if (typeof handle !== 'string' || !existsSync(join(this.snapshotsDir, handle))) return;
       from = join(this.snapshotsDir, handle);
@@ -188,7 +192,7 @@ export class FakeController {
     const claim = vs.spec['source']?.persistentVolumeClaimName as string | undefined;
     const key = `${ns}/${claim ?? ''}`;
     const boundName = vs.status['boundVolumeSnapshotContentName'] as string | undefined;
-    const content = boundName ? (store.find(VSC, undefined, boundName) as Obj | undefined) : undefined;
+    const content = boundName ? this.find(VSC, undefined, boundName) : undefined;
     if (vs.metadata.deletionTimestamp) {
       if (this.faults.stuckFinalizer.has(key)) return;
       if (content && content.spec['deletionPolicy'] === 'Delete' && !content.metadata.deletionTimestamp)
@@ -226,13 +230,13 @@ export class FakeController {
     };
     let contentName: string;
     if (claim) {
-      const pvc = store.find(PVC, ns, claim) as Obj | undefined;
+      const pvc = this.find(PVC, ns, claim);
       if (!pvc?.spec['volumeName']) return fail(`PersistentVolumeClaim ${claim} is not bound`);
       const pv = store.get(PV, undefined, String(pvc.spec['volumeName'])) as Obj;
       const driver = pv.spec['csi'].driver as string;
       const className = vs.spec['volumeSnapshotClassName'] as string | undefined;
       const klass = className
-        ? (store.find(VSCLASS, undefined, className) as Obj | undefined)
+        ? this.find(VSCLASS, undefined, className)
         : (this.list(VSCLASS).find(
             (c) =>
               c['driver'] === driver &&
@@ -264,7 +268,7 @@ export class FakeController {
       );
     } else {
       contentName = String(vs.spec['source']?.volumeSnapshotContentName);
-      const content = store.find(VSC, undefined, contentName) as Obj | undefined;
+      const content = this.find(VSC, undefined, contentName);
       if (!content) return fail(`VolumeSnapshotContent ${contentName} not found`);
       const want = content.spec['volumeSnapshotRef'] as { name?: string; namespace?: string };
       if (want.name !== vs.metadata.name || want.namespace !== ns)
@@ -340,7 +344,7 @@ export class FakeController {
       if (typeof handle === 'string') rmSync(join(this.snapshotsDir, handle), { recursive: true, force: true });
     }
     if (obj.kind === 'PersistentVolumeClaim' && obj.spec?.['volumeName']) {
-      const pv = store.find(PV, undefined, String(obj.spec['volumeName'])) as Obj | undefined;
+      const pv = this.find(PV, undefined, String(obj.spec['volumeName']));
       if (!pv) return;
       if (pv.spec['persistentVolumeReclaimPolicy'] === 'Delete') {
         store.delete(PV, undefined, pv.metadata.name, this.opts.now());
@@ -348,6 +352,10 @@ export class FakeController {
       } else store.update(PV, undefined, { ...pv, status: { phase: 'Released' } }, 'status');
     }
   }
+}
+
+function norm(o: KubeObject): Obj {
+  return { ...o, spec: o.spec ?? {}, status: o.status ?? {} };
 }
 
 function stamp(d: Date): string {

@@ -1,8 +1,7 @@
 /**
  * The structural part of the published snapshot.storage.k8s.io/v1 CRD schemas (crds/*.yaml, copied
  * unchanged from kubernetes-csi/external-snapshotter client/config/crd at afb2f0d8, 2026-08-21):
- * types, required fields,
- * enums and unknown fields. The CRDs' CEL rules (`x-kubernetes-validations`) are not evaluated,
+ * types, required fields, enums and unknown fields. The CRDs' CEL rules (`x-kubernetes-validations`) are not evaluated,
  * except "exactly one of" on `spec.source`, written out below by hand.
  */
 import { readFileSync } from 'node:fs';

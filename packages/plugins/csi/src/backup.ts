@@ -66,7 +66,7 @@ export async function backup(env: OperationEnv, req: BackupRequest, ctx: TaskCon
       extra: { volumes },
     };
   } catch (err) {
-    await removeAll(kube, locator.namespace, made, ctx);
+    await removeAll(kube, locator.namespace, made, plan[0]!.record.backupId, ctx);
     throw err;
   }
 }
@@ -280,9 +280,18 @@ async function recordOnContent(kube: Kube, vs: SnapshotObject): Promise<Snapshot
   }
 }
 
-async function removeAll(kube: Kube, namespace: string, snapshots: string[], ctx: TaskContext): Promise<void> {
+/** Removes this backup's snapshots; a snapshot of that name that is not this backup's stays. */
+async function removeAll(
+  kube: Kube,
+  namespace: string,
+  snapshots: string[],
+  backupId: string,
+  ctx: TaskContext,
+): Promise<void> {
   for (const snapshot of snapshots) {
     try {
+      const found = await kube.get('volumesnapshots', snapshot, namespace);
+      if (found && found.metadata.labels?.[LABEL_BACKUP] !== backupId) continue;
       await destroySnapshot(kube, namespace, snapshot);
     } catch (err) {
       ctx.event({

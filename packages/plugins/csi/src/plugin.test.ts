@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { IS_SNAPSHOT_CLASS, VOLUME_SNAPSHOT_CLASS } from './classes.js';
 import plugin from './index.js';
+import { backupIdFor, snapshotName } from './record.js';
 
 const DRIVER = 'hostpath.csi.k8s.io';
 const VS = resourceType('volumesnapshots');
@@ -251,6 +252,39 @@ describe('backup', () => {
       'nothing left',
       () => JSON.stringify(leftovers()) === JSON.stringify({ snapshots: 0, contents: 0, storage: 0 }),
     );
+  });
+
+  it('fails on a snapshot of its name that is not its own, and leaves that snapshot alone', async () => {
+    const taskId = 'task-taken';
+    const name = snapshotName(backupIdFor(taskId), 'logs');
+    kube.put('volumesnapshots', {
+      metadata: { name, namespace: 'shop' },
+      spec: { source: { persistentVolumeClaimName: 'data' }, volumeSnapshotClassName: 'csi-hostpath-snapclass' },
+    });
+    const run = await env({ taskId }).run('backup', instance);
+    expect(run.ok ? '' : `${run.failure.code}: ${run.failure.message}`).toBe(
+      `SNAPSHOT_NAME_TAKEN: VolumeSnapshot shop/${name} exists and is not this backup's snapshot of logs`,
+    );
+    await until('only the foreign snapshot left', () => snapshots().length === 1);
+    expect(snapshots()[0]!.metadata.name).toBe(name);
+    expect(kube.controller.storageSnapshots()).toHaveLength(1);
+  });
+
+  it('fails naming a claim whose volume is not a CSI volume, and makes nothing', async () => {
+    const pv = kube.store.get(
+      resourceType('persistentvolumes'),
+      undefined,
+      String(kube.store.get(PVC, 'shop', 'logs').spec?.['volumeName']),
+    );
+    kube.store.update(resourceType('persistentvolumes'), undefined, {
+      ...pv,
+      spec: { ...pv.spec, csi: undefined, hostPath: { path: '/srv' } },
+    });
+    const run = await env().run('backup', instance);
+    expect(run.ok ? '' : `${run.failure.code}: ${run.failure.message}`).toBe(
+      `SNAPSHOT_CLASS: claim logs: its volume ${String(pv.metadata.name)} is not a CSI volume`,
+    );
+    expect(leftovers()).toEqual({ snapshots: 0, contents: 0, storage: 0 });
   });
 
   it('adopts on a retry what an attempt killed with -9 made, leaving no snapshot unowned', async () => {
@@ -496,6 +530,16 @@ describe('bad input', () => {
       expect(run.ok ? '' : `${run.failure.code}: ${run.failure.message}`).toContain(c.want);
       expect(leftovers()).toEqual({ snapshots: 0, contents: 0, storage: 0 });
     });
+
+  it('answers a preflight whose credentials the cluster refuses with a failed check and advice', async () => {
+    const wrong = join(dir, 'wrong-token');
+    await writeFile(wrong, (await readFile(kube.kubeconfigPath, 'utf8')).replace(kube.token, 'not-the-token'));
+    const run = ok(await env({ credentials: { kubeconfig: wrong } }).run('preflight', {}));
+    expect(run.value).toMatchObject({
+      ok: false,
+      checks: [{ name: 'cluster-reachable', ok: false, advice: expect.stringMatching(/kubeconfig/) as unknown }],
+    });
+  });
 
   it('refuses a file that is not a kubeconfig, and a token the cluster does not take', async () => {
     const notKube = join(dir, 'not-a-kubeconfig');
