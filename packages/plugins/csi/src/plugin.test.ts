@@ -116,6 +116,16 @@ async function backup(e = env(), req: Record<string, unknown> = {}) {
   return ok(await e.run('backup', { ...instance, ...req }));
 }
 
+describe('the package', () => {
+  it('lists the same capabilities in package.json ("cairn".capabilities) as in its manifest', async () => {
+    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {
+      cairn: { capabilities: string[] };
+    };
+    expect(pkg.cairn.capabilities).toEqual(plugin.manifest.capabilities);
+    expect(new MockTaskEnvironment(plugin).apiVersion).toBe(1);
+  });
+});
+
 describe('backup', () => {
   it('snapshots every claim through a Retain clone of the annotated class and records it on the contents', async () => {
     kube.controller.faults.neverReady.add('shop/data');
@@ -387,6 +397,29 @@ describe('restore', () => {
     expect(kube.store.list(PVC, 'other')).toEqual([]);
     expect(kube.store.list(VS, 'other')).toEqual([]);
     expect(contents()).toHaveLength(2);
+  });
+
+  it('removes the claims and stand-ins it made when the claims never bind, and keeps the backup', async () => {
+    const { value } = await backup();
+    const SC = resourceType('storageclasses');
+    const sc = kube.store.get(SC, undefined, 'hostpath');
+    kube.store.update(SC, undefined, { ...sc, provisioner: 'nobody.example.com' });
+    const run = await env({ config: { pollIntervalMs: 20, readyTimeoutS: 1 } }).run('restore', {
+      instanceId: 'inst-1',
+      locator: { namespace: 'shop' },
+      backupExternalId: value.externalId,
+      target: { namespace: 'other' },
+    });
+    expect(run.ok ? '' : `${run.failure.code}: ${run.failure.message}`).toBe(
+      'TIMEOUT_WAITING: claims not bound after 1 s (config.readyTimeoutS): data, logs',
+    );
+    expect(kube.store.list(PVC, 'other')).toEqual([]);
+    expect(kube.store.list(VS, 'other')).toEqual([]);
+    expect(contents().map((c) => c.metadata.labels?.['cairn.dev/backup'])).toEqual([
+      value.externalId.split('/')[1],
+      value.externalId.split('/')[1],
+    ]);
+    expect(kube.controller.storageSnapshots()).toHaveLength(2);
   });
 
   it('refuses to restore over a claim that exists', async () => {
