@@ -238,6 +238,24 @@ describe('backup', () => {
     );
   });
 
+  it('removes the storage snapshots even when a finalizer holds a deleted VolumeSnapshot', async () => {
+    kube.controller.faults.snapshotError.add('shop/logs');
+    kube.controller.faults.stuckFinalizer.add('shop/data');
+    const run = await env().run('backup', instance);
+    expect(run.ok ? '' : run.failure.code).toBe('SNAPSHOT_FAILED');
+    await until(
+      'storage and contents gone',
+      () => contents().length === 0 && kube.controller.storageSnapshots().length === 0,
+    );
+    const held = snapshots();
+    expect(
+      held.map((s) => [
+        (s.spec?.['source'] as { persistentVolumeClaimName: string }).persistentVolumeClaimName,
+        typeof s.metadata.deletionTimestamp,
+      ]),
+    ).toEqual([['data', 'string']]);
+  });
+
   it('times out when a snapshot never becomes ready, and removes what it made', async () => {
     kube.controller.faults.neverReady.add('shop/data');
     const run = await env({ config: { pollIntervalMs: 20, readyTimeoutS: 1 } }).run('backup', instance);
