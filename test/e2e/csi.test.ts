@@ -31,6 +31,8 @@ describe.each(backends)('CSI provider end to end (%s)', (backend) => {
   let api: Api;
   let providerId: string;
   let instanceId: string;
+  let agentId: string;
+  let offeringId: string;
 
   async function bound(namespace: string, name: string) {
     await waitFor(
@@ -70,7 +72,7 @@ describe.each(backends)('CSI provider end to end (%s)', (backend) => {
       fs.writeFileSync(path.join(kube.controller.volumePath('shop', name), `${name}.txt`), `${name} of the shop\n`);
     }
     api = stack.admin;
-    const { agentId } = await stack.addAgent({ name: 'cluster-agent', plugins: CSI_PLUGIN });
+    ({ agentId } = await stack.addAgent({ name: 'cluster-agent', plugins: CSI_PLUGIN }));
     const provider = await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
       name: 'cluster',
       plugin: CSI_PLUGIN,
@@ -93,7 +95,8 @@ describe.each(backends)('CSI provider end to end (%s)', (backend) => {
       agentId,
     });
     instanceId = instance.id as string;
-    await assignOffering(api, instanceId, offering.id as string);
+    offeringId = offering.id as string;
+    await assignOffering(api, instanceId, offeringId);
   });
 
   afterAll(async () => {
@@ -124,6 +127,51 @@ describe.each(backends)('CSI provider end to end (%s)', (backend) => {
     const restored = await run('POST', `/v1/backups/${newest.id}/restore`, {});
     expect(restored.state, JSON.stringify(restored.error)).toBe('succeeded');
     expect(treeDigest(kube.controller.volumePath('shop', 'data'))).toEqual(before);
+  });
+
+  it('backs up two namespaces in one backup job', async () => {
+    kube.put('persistentvolumeclaims', {
+      metadata: { name: 'cache', namespace: 'elsewhere' },
+      spec: {
+        storageClassName: 'hostpath',
+        accessModes: ['ReadWriteOnce'],
+        resources: { requests: { storage: '1Gi' } },
+      },
+    });
+    await bound('elsewhere', 'cache');
+    const second = await api.expect(201, 'POST', '/v1/instances', {
+      name: 'elsewhere',
+      zone: 'zone-a',
+      locator: { namespace: 'elsewhere' },
+      agentId,
+    });
+    await assignOffering(api, second.id as string, offeringId);
+    const job = await api.expect(201, 'POST', '/v1/backup-jobs', {
+      name: 'two-namespaces',
+      mode: 'FULL',
+      execution: 'PARALLEL',
+      instanceIds: [instanceId, second.id],
+    });
+    await api.expect(202, 'POST', `/v1/backup-jobs/${job.id}/run`);
+    const done = await waitFor(
+      async () => {
+        const view = await api.expect(200, 'GET', `/v1/backup-jobs/${job.id}`);
+        return view.lastRun && view.lastRun.state !== 'running' ? view : undefined;
+      },
+      'the job run to end',
+      60_000,
+    );
+    // PARALLEL: the two may end in either order.
+    expect({ ...done.sets, updated: [...done.sets.updated].sort() }).toEqual({
+      outdated: [],
+      ongoing: [],
+      updated: [instanceId, second.id as string].sort(),
+      error: [],
+    });
+    const namespaces = kube.store
+      .list(resourceType('volumesnapshotcontents'))
+      .map((c) => c.metadata.annotations?.['cairn.dev/namespace']);
+    expect(new Set(namespaces)).toEqual(new Set(['shop', 'elsewhere']));
   });
 
   it('adopts through sync a backup made behind Cairn’s back', async () => {
