@@ -13,13 +13,14 @@ import {
   bytesOf,
   cloneClassName,
   externalIdOf,
+  groupBackups,
   LABEL_BACKUP,
   LABEL_CLONE_OF,
   recordMetadata,
   snapshotName,
   type VolumeRecord,
 } from './record.js';
-import { destroySnapshot, waitFor } from './snapshots.js';
+import { destroyContent, destroySnapshot, waitFor } from './snapshots.js';
 
 interface Planned {
   claim: string;
@@ -40,6 +41,7 @@ export async function backup(env: OperationEnv, req: BackupRequest, ctx: TaskCon
   const locator = readLocator(req.locator);
   const plan = await planBackup(env, req, ctx, locator.namespace, locator.selector);
   const made = plan.map((p) => p.snapshot);
+  await sweepUnfinished(kube, locator.namespace, req.instanceId, plan[0]!.record.backupId, ctx);
   try {
     for (const cloneOf of new Set(plan.map((p) => p.snapshotClass))) await ensureRetainClone(kube, cloneOf);
     for (const p of plan) await createOrAdopt(kube, locator.namespace, p, ctx);
@@ -277,6 +279,36 @@ async function recordOnContent(kube: Kube, vs: SnapshotObject): Promise<Snapshot
     } catch (err) {
       if ((err as { status?: number }).status !== 409 || attempt >= 5) throw err;
     }
+  }
+}
+
+/**
+ * Removes what an earlier backup task of this instance left unfinished (its agent killed midway:
+ * the control plane does not run that task again, so no retry adopts it). Unfinished: some of its
+ * contents do not carry the record, or are not ready. A finished one stays, for sync to adopt.
+ * The instance's backups never overlap (the control plane locks it), so none is under way.
+ */
+async function sweepUnfinished(
+  kube: Kube,
+  namespace: string,
+  instanceId: string,
+  backupId: string,
+  ctx: TaskContext,
+): Promise<void> {
+  const ours = (await kube.list('volumesnapshots', { namespace, labelSelector: LABEL_BACKUP })).filter(
+    (vs) => vs.metadata.annotations?.['cairn.dev/instance-id'] === instanceId,
+  );
+  const earlier = new Set(ours.map((vs) => vs.metadata.labels![LABEL_BACKUP]!).filter((id) => id !== backupId));
+  for (const id of earlier) {
+    const contents = await kube.list('volumesnapshotcontents', { labelSelector: `${LABEL_BACKUP}=${id}` });
+    if (groupBackups(contents)[0]?.complete) continue;
+    const names = ours.filter((vs) => vs.metadata.labels![LABEL_BACKUP] === id).map((vs) => vs.metadata.name);
+    await removeAll(kube, namespace, names, id, ctx);
+    for (const content of contents) await destroyContent(kube, content);
+    ctx.event({
+      type: 'provider.message',
+      message: `removed ${names.length} VolumeSnapshot(s) of ${id}, a backup of this instance an earlier task left unfinished`,
+    });
   }
 }
 

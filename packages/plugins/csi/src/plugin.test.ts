@@ -315,10 +315,8 @@ describe('backup', () => {
     expect(leftovers()).toEqual({ snapshots: 0, contents: 0, storage: 0 });
   });
 
-  it('adopts on a retry what an attempt killed with -9 made, leaving no snapshot unowned', async () => {
-    kube.controller.faults.neverReady.add('shop/data');
-    const taskId = 'task-killed';
-    // The first attempt runs in a process of its own, killed once its snapshots exist.
+  /** Runs a backup in a process of its own and kills it (-9) once its two snapshots exist. */
+  async function killedMidway(taskId: string): Promise<void> {
     const child = spawn(
       process.execPath,
       [
@@ -332,9 +330,20 @@ describe('backup', () => {
       { cwd: new URL('..', import.meta.url).pathname, stdio: 'ignore' },
     );
     const exited = new Promise((resolve) => child.on('exit', resolve));
-    await until('the first attempt’s snapshots', () => snapshots().length === 2, 30_000);
+    const id = backupIdFor(taskId);
+    await until(
+      'the killed task’s snapshots',
+      () => snapshots().filter((s) => s.metadata.labels?.['cairn.dev/backup'] === id).length === 2,
+      30_000,
+    );
     child.kill('SIGKILL');
     await exited;
+  }
+
+  it('adopts on a retry what an attempt killed with -9 made, leaving no snapshot unowned', async () => {
+    kube.controller.faults.neverReady.add('shop/data');
+    const taskId = 'task-killed';
+    await killedMidway(taskId);
     const before = snapshots()
       .map((s) => s.metadata.uid)
       .sort();
@@ -352,6 +361,23 @@ describe('backup', () => {
     expect(
       contents().every((c) => c.metadata.labels?.['cairn.dev/backup'] === run.value.externalId.split('/')[1]),
     ).toBe(true);
+  });
+
+  it('removes, in the next backup task of the instance, what a task killed with -9 left unfinished', async () => {
+    const done = await backup(env({ taskId: 'finished-earlier' }));
+    kube.controller.faults.neverReady.add('shop/data');
+    await killedMidway('killed-task');
+    expect(snapshots()).toHaveLength(4);
+    kube.controller.faults.neverReady.clear();
+    const run = await backup(env({ taskId: 'next-task' }));
+    const killed = backupIdFor('killed-task');
+    expect(run.events.map((e) => e.message)).toContain(
+      `removed 2 VolumeSnapshot(s) of ${killed}, a backup of this instance an earlier task left unfinished`,
+    );
+    await until('the unfinished backup gone', () => kube.controller.storageSnapshots().length === 4);
+    const held = new Set(snapshots().map((s) => s.metadata.labels?.['cairn.dev/backup']));
+    expect(held).toEqual(new Set([done.value.externalId.split('/')[1], run.value.externalId.split('/')[1]]));
+    expect(contents()).toHaveLength(4);
   });
 });
 
