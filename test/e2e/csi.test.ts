@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Api } from '@cairn/test-harness/api';
+import type { Proc } from '@cairn/test-harness/processes';
 import { backends } from '@cairn/test-harness/databases';
 import { treeDigest } from '@cairn/test-harness/files';
 import { assignOffering, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
@@ -32,6 +33,8 @@ describe.each(backends)('CSI provider end to end (%s)', (backend) => {
   let providerId: string;
   let instanceId: string;
   let agentId: string;
+  let agent: Proc;
+  let stateDir: string;
   let offeringId: string;
 
   async function bound(namespace: string, name: string) {
@@ -72,7 +75,7 @@ describe.each(backends)('CSI provider end to end (%s)', (backend) => {
       fs.writeFileSync(path.join(kube.controller.volumePath('shop', name), `${name}.txt`), `${name} of the shop\n`);
     }
     api = stack.admin;
-    ({ agentId } = await stack.addAgent({ name: 'cluster-agent', plugins: CSI_PLUGIN }));
+    ({ agentId, proc: agent, stateDir } = await stack.addAgent({ name: 'cluster-agent', plugins: CSI_PLUGIN }));
     const provider = await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
       name: 'cluster',
       plugin: CSI_PLUGIN,
@@ -97,6 +100,36 @@ describe.each(backends)('CSI provider end to end (%s)', (backend) => {
     instanceId = instance.id as string;
     offeringId = offering.id as string;
     await assignOffering(api, instanceId, offeringId);
+  });
+
+  it('leaves no VolumeSnapshot unowned after an agent killed with -9 midway: the next backup removes them', async () => {
+    const unowned = async () => {
+      const owned = new Set((await records()).map((r) => r.externalId.split('/')[1]));
+      return kube.store
+        .list(resourceType('volumesnapshots'), 'shop')
+        .filter((vs) => !owned.has(vs.metadata.labels?.['cairn.dev/backup']));
+    };
+    kube.controller.faults.neverReady.add('shop/data');
+    const started = await api.expect<TaskBody>(202, 'POST', `/v1/instances/${instanceId}/backups`, { mode: 'FULL' });
+    await waitFor(async () => (await unowned()).length === 2 || undefined, 'the backup’s two snapshots', 30_000);
+    await agent.kill9();
+    agent = await stack.runAgent(stateDir, { plugins: CSI_PLUGIN });
+    const ended = await waitForTask(api, started.id, ENDED, 60_000);
+    expect(ended).toMatchObject({ state: 'failed', error: { code: 'AGENT_INTERRUPTED' } });
+    expect(await unowned()).toHaveLength(2);
+
+    kube.controller.faults.neverReady.clear();
+    const next = await run('POST', `/v1/instances/${instanceId}/backups`, { mode: 'FULL' });
+    expect(next.state, JSON.stringify(next.error)).toBe('succeeded');
+    // keep-last 2 then deletes the oldest: every snapshot left belongs to a recorded backup.
+    await waitFor(
+      async () =>
+        ((await unowned()).length === 0 &&
+          kube.store.list(resourceType('volumesnapshots'), 'shop').length === 2 * (await records()).length) ||
+        undefined,
+      'only recorded backups’ snapshots',
+      60_000,
+    );
   });
 
   afterAll(async () => {
