@@ -355,6 +355,17 @@ export default tseslint.config(
     { ignores: [...notProduct, 'packages/plugins/{sdk,conformance}/**'] },
   ),
   restrict(
+    ['packages/plugins/csi/src/**/*.ts'],
+    [
+      ...productOnly,
+      {
+        regex: '^(?!\\.|node:|@cairn/plugin-sdk(/paths|/testing)?$|@kubernetes/client-node$)',
+        message: 'the CSI plugin imports the SDK, node:* and @kubernetes/client-node only.',
+      },
+    ],
+    { ignores: notProduct },
+  ),
+  restrict(
     ['packages/plugins/conformance/src/**/*.ts'],
     [
       ...productOnly,

@@ -1,0 +1,107 @@
+/**
+ * What the plugin is given, checked before anything touches the cluster: the connection
+ * (`credentials.kubeconfig`, a path; `config.pollIntervalMs`, `config.readyTimeoutS`), the
+ * locator `{namespace, selector?}` and a restore target `{namespace}`. Every error names the field.
+ */
+import { existsSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { PluginError, type ProviderConnection } from '@cairn/plugin-sdk';
+
+export interface CsiSettings {
+  kubeconfig: KubeConfig;
+  pollIntervalMs: number;
+  readyTimeoutMs: number;
+}
+
+export interface Locator {
+  namespace: string;
+  selector?: string;
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+// Equality (`a=b`, `a==b`, `a!=b`) and existence (`a`, `!a`) requirements, comma-joined.
+const KEY = '(?:[a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?/)?[a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?';
+const VALUE = '(?:[a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?)?';
+const REQUIREMENT = new RegExp(`^(?:!?${KEY}|${KEY}\\s*(?:==|=|!=)\\s*${VALUE})$`);
+
+function bad(field: string, problem: string): PluginError {
+  return new PluginError('INVALID_CONFIG', `${field}: ${problem}`);
+}
+
+function badLocator(field: string, problem: string): PluginError {
+  return new PluginError('INVALID_LOCATOR', `${field}: ${problem}`);
+}
+
+function onlyKeys(obj: Record<string, unknown>, allowed: readonly string[], field: string, err: typeof bad): void {
+  for (const key of Object.keys(obj))
+    if (!allowed.includes(key)) throw err(`${field}.${key}`, `unknown field (allowed: ${allowed.join(', ')})`);
+}
+
+function positiveInt(value: unknown, field: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max)
+    throw bad(field, `must be an integer from ${min} to ${max}, not ${JSON.stringify(value)}`);
+  return value as number;
+}
+
+/** The connection's settings, the kubeconfig loaded. */
+export function readConnection(connection: ProviderConnection): CsiSettings {
+  const config = connection.config ?? {};
+  const credentials = connection.credentials ?? {};
+  onlyKeys(config, ['pollIntervalMs', 'readyTimeoutS'], 'config', bad);
+  onlyKeys(credentials, ['kubeconfig'], 'credentials', bad);
+  const path = credentials['kubeconfig'];
+  if (typeof path !== 'string' || !isAbsolute(path))
+    throw bad('credentials.kubeconfig', 'required: the absolute path of a kubeconfig file on the agent host');
+  if (!existsSync(path)) throw bad('credentials.kubeconfig', `no file at ${path}`);
+  const kubeconfig = new KubeConfig();
+  try {
+    kubeconfig.loadFromFile(path);
+  } catch (err) {
+    throw bad('credentials.kubeconfig', `${path} is not a kubeconfig: ${(err as Error).message}`);
+  }
+  const context = kubeconfig.getCurrentContext();
+  if (!context || !kubeconfig.getCurrentCluster())
+    throw bad('credentials.kubeconfig', `${path} has no current context with a cluster`);
+  return {
+    kubeconfig,
+    pollIntervalMs: positiveInt(config['pollIntervalMs'], 'config.pollIntervalMs', 1000, 10, 60_000),
+    readyTimeoutMs: positiveInt(config['readyTimeoutS'], 'config.readyTimeoutS', 600, 1, 86_400) * 1000,
+  };
+}
+
+/** The instance's locator: `{namespace, selector?}`. */
+export function readLocator(value: unknown, field = 'locator'): Locator {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw badLocator(field, 'must be an object {namespace, selector?}');
+  const obj = value as Record<string, unknown>;
+  onlyKeys(obj, ['namespace', 'selector'], field, badLocator);
+  const namespace = readNamespace(obj['namespace'], `${field}.namespace`);
+  const selector = obj['selector'];
+  if (selector === undefined) return { namespace };
+  if (typeof selector !== 'string' || !selector.trim())
+    throw badLocator(`${field}.selector`, 'must be a non-empty label selector such as "app=web,tier!=cache"');
+  for (const term of selector.split(','))
+    if (!REQUIREMENT.test(term.trim()))
+      throw badLocator(`${field}.selector`, `"${term.trim()}" is not a requirement (key, !key, key=value, key!=value)`);
+  return { namespace, selector };
+}
+
+/** A restore's target, `{namespace}`, or the locator's namespace without one. */
+export function readTargetNamespace(target: unknown, locator: Locator): string {
+  if (target === undefined || target === null) return locator.namespace;
+  if (typeof target !== 'object' || Array.isArray(target)) throw badLocator('target', 'must be an object {namespace}');
+  const obj = target as Record<string, unknown>;
+  onlyKeys(obj, ['namespace'], 'target', badLocator);
+  return readNamespace(obj['namespace'], 'target.namespace');
+}
+
+function readNamespace(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value.length > 63 || !DNS_LABEL.test(value))
+    throw badLocator(
+      field,
+      `must be a namespace name (a DNS label: lowercase letters, digits and -, at most 63), not ${JSON.stringify(value)}`,
+    );
+  return value;
+}

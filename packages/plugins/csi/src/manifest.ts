@@ -1,0 +1,28 @@
+import { SDK_API_VERSION, type PluginManifest } from '@cairn/plugin-sdk';
+
+export const manifest: PluginManifest = {
+  name: '@cairn/plugin-csi',
+  version: '0.1.0',
+  apiVersion: SDK_API_VERSION,
+  description:
+    "Kubernetes PersistentVolumeClaims protected by CSI volume snapshots through a Retain clone of each driver's snapshot class",
+  capabilities: ['backup', 'restore', 'delete-backup', 'sync', 'preflight'],
+  configSchema: {
+    type: 'object',
+    properties: {
+      pollIntervalMs: {
+        type: 'integer',
+        minimum: 10,
+        maximum: 60000,
+        description: 'how often to look at snapshots and claims while waiting (default 1000)',
+      },
+      readyTimeoutS: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 86400,
+        description: 'how long snapshots may take to become ready, or restored claims to bind (default 600)',
+      },
+    },
+    additionalProperties: false,
+  },
+};

@@ -1,0 +1,221 @@
+// The CSI provider end to end: a control plane and an agent (real processes) on SQLite and
+// MariaDB, the agent's plugin reaching the fake Kubernetes API server through a kubeconfig.
+import { startFakeKube, resourceType, type FakeKube } from '@cairn/kube-apiserver-fake';
+import plugin from '@cairn/plugin-csi';
+import { MockTaskEnvironment } from '@cairn/plugin-sdk/testing';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
+import type { Proc } from '@cairn/test-harness/processes';
+import { backends } from '@cairn/test-harness/databases';
+import { treeDigest } from '@cairn/test-harness/files';
+import { assignOffering, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
+import { waitFor } from '@cairn/test-harness/wait';
+
+const CSI_PLUGIN = '@cairn/plugin-csi';
+const DRIVER = 'hostpath.csi.k8s.io';
+const NEVER_DURING_A_TEST = '0 2 1 1 *';
+const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
+const PVC = resourceType('persistentvolumeclaims');
+
+interface BackupBody {
+  id: string;
+  externalId: string;
+}
+
+describe.each(backends)('CSI provider end to end (%s)', (backend) => {
+  const stack = withStack(backend);
+  const work = stack.tempDir('csi-e2e');
+  let kube: FakeKube;
+  let api: Api;
+  let providerId: string;
+  let instanceId: string;
+  let agentId: string;
+  let agent: Proc;
+  let stateDir: string;
+  let offeringId: string;
+
+  async function bound(namespace: string, name: string) {
+    await waitFor(
+      async () => kube.store.find(PVC, namespace, name)?.status?.['phase'] === 'Bound' || undefined,
+      `${namespace}/${name} bound`,
+      20_000,
+    );
+  }
+
+  async function run(method: string, url: string, body?: unknown): Promise<TaskBody> {
+    const started = await api.expect<TaskBody>(202, method, url, body);
+    return waitForTask(api, started.id, ENDED, 60_000);
+  }
+
+  const records = async () =>
+    (await api.expect(200, 'GET', `/v1/backups?instanceId=${instanceId}&limit=500`)).items as BackupBody[];
+
+  beforeAll(async () => {
+    kube = await startFakeKube({ dir: work, snapshotDelayMs: 30 });
+    for (const ns of ['shop', 'elsewhere']) kube.put('namespaces', { metadata: { name: ns } });
+    kube.put('storageclasses', { metadata: { name: 'hostpath' }, provisioner: DRIVER });
+    kube.put('volumesnapshotclasses', {
+      metadata: { name: 'csi-hostpath-snapclass', annotations: { 'cairn.dev/is-snapshot-class': 'true' } },
+      driver: DRIVER,
+      deletionPolicy: 'Delete',
+    });
+    for (const name of ['data', 'logs']) {
+      kube.put('persistentvolumeclaims', {
+        metadata: { name, namespace: 'shop' },
+        spec: {
+          storageClassName: 'hostpath',
+          accessModes: ['ReadWriteOnce'],
+          resources: { requests: { storage: '1Gi' } },
+        },
+      });
+      await bound('shop', name);
+      fs.writeFileSync(path.join(kube.controller.volumePath('shop', name), `${name}.txt`), `${name} of the shop\n`);
+    }
+    api = stack.admin;
+    ({ agentId, proc: agent, stateDir } = await stack.addAgent({ name: 'cluster-agent', plugins: CSI_PLUGIN }));
+    const provider = await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
+      name: 'cluster',
+      plugin: CSI_PLUGIN,
+      config: { pollIntervalMs: 50, readyTimeoutS: 30 },
+      credentials: { kubeconfig: kube.kubeconfigPath },
+    });
+    providerId = provider.id as string;
+    const offering = await api.expect(201, 'POST', '/v1/offerings', {
+      name: 'csi-keep-2',
+      zone: 'zone-a',
+      providerId,
+      allowAdhoc: true,
+      allowUserSchedules: false,
+      sla: { cron: NEVER_DURING_A_TEST, keepLast: 2 },
+    });
+    const instance = await api.expect(201, 'POST', '/v1/instances', {
+      name: 'shop',
+      zone: 'zone-a',
+      locator: { namespace: 'shop' },
+      agentId,
+    });
+    instanceId = instance.id as string;
+    offeringId = offering.id as string;
+    await assignOffering(api, instanceId, offeringId);
+  });
+
+  it('leaves no VolumeSnapshot unowned after an agent killed with -9 midway: the next backup removes them', async () => {
+    const unowned = async () => {
+      const owned = new Set((await records()).map((r) => r.externalId.split('/')[1]));
+      return kube.store
+        .list(resourceType('volumesnapshots'), 'shop')
+        .filter((vs) => !owned.has(vs.metadata.labels?.['cairn.dev/backup']));
+    };
+    kube.controller.faults.neverReady.add('shop/data');
+    const started = await api.expect<TaskBody>(202, 'POST', `/v1/instances/${instanceId}/backups`, { mode: 'FULL' });
+    await waitFor(async () => (await unowned()).length === 2 || undefined, 'the backup’s two snapshots', 30_000);
+    await agent.kill9();
+    agent = await stack.runAgent(stateDir, { plugins: CSI_PLUGIN });
+    const ended = await waitForTask(api, started.id, ENDED, 60_000);
+    expect(ended).toMatchObject({ state: 'failed', error: { code: 'AGENT_INTERRUPTED' } });
+    expect(await unowned()).toHaveLength(2);
+
+    kube.controller.faults.neverReady.clear();
+    const next = await run('POST', `/v1/instances/${instanceId}/backups`, { mode: 'FULL' });
+    expect(next.state, JSON.stringify(next.error)).toBe('succeeded');
+    // keep-last 2 then deletes the oldest: every snapshot left belongs to a recorded backup.
+    await waitFor(
+      async () =>
+        ((await unowned()).length === 0 &&
+          kube.store.list(resourceType('volumesnapshots'), 'shop').length === 2 * (await records()).length) ||
+        undefined,
+      'only recorded backups’ snapshots',
+      60_000,
+    );
+  });
+
+  afterAll(async () => {
+    await kube?.close();
+  });
+
+  it('backs up a namespace, applies keep-last through the plugin, and restores in place', async () => {
+    for (let i = 0; i < 3; i++) {
+      const done = await run('POST', `/v1/instances/${instanceId}/backups`, { mode: 'FULL' });
+      expect(done.state, JSON.stringify(done.error)).toBe('succeeded');
+    }
+    await waitFor(
+      async () => ((await records()).length === 2 && kube.controller.storageSnapshots().length === 4) || undefined,
+      'keep-last to delete the oldest backup and its storage snapshots',
+      60_000,
+    );
+    const kept = (await records()).map((r) => r.externalId).sort();
+    const onCluster = [
+      ...new Set(
+        kube.store.list(resourceType('volumesnapshotcontents')).map((c) => c.metadata.labels?.['cairn.dev/backup']),
+      ),
+    ];
+    expect(kept.map((id) => id.split('/')[1]).sort()).toEqual(onCluster.sort());
+
+    const before = treeDigest(kube.controller.volumePath('shop', 'data'));
+    for (const name of ['data', 'logs']) kube.store.delete(PVC, 'shop', name, new Date());
+    const newest = (await records()).at(-1)!;
+    const restored = await run('POST', `/v1/backups/${newest.id}/restore`, {});
+    expect(restored.state, JSON.stringify(restored.error)).toBe('succeeded');
+    expect(treeDigest(kube.controller.volumePath('shop', 'data'))).toEqual(before);
+  });
+
+  it('backs up two namespaces in one backup job', async () => {
+    kube.put('persistentvolumeclaims', {
+      metadata: { name: 'cache', namespace: 'elsewhere' },
+      spec: {
+        storageClassName: 'hostpath',
+        accessModes: ['ReadWriteOnce'],
+        resources: { requests: { storage: '1Gi' } },
+      },
+    });
+    await bound('elsewhere', 'cache');
+    const second = await api.expect(201, 'POST', '/v1/instances', {
+      name: 'elsewhere',
+      zone: 'zone-a',
+      locator: { namespace: 'elsewhere' },
+      agentId,
+    });
+    await assignOffering(api, second.id as string, offeringId);
+    const job = await api.expect(201, 'POST', '/v1/backup-jobs', {
+      name: 'two-namespaces',
+      mode: 'FULL',
+      execution: 'PARALLEL',
+      instanceIds: [instanceId, second.id],
+    });
+    await api.expect(202, 'POST', `/v1/backup-jobs/${job.id}/run`);
+    const done = await waitFor(
+      async () => {
+        const view = await api.expect(200, 'GET', `/v1/backup-jobs/${job.id}`);
+        return view.lastRun && view.lastRun.state !== 'running' ? view : undefined;
+      },
+      'the job run to end',
+      60_000,
+    );
+    // PARALLEL: the two may end in either order.
+    expect({ ...done.sets, updated: [...done.sets.updated].sort() }).toEqual({
+      outdated: [],
+      ongoing: [],
+      updated: [instanceId, second.id as string].sort(),
+      error: [],
+    });
+    const namespaces = kube.store
+      .list(resourceType('volumesnapshotcontents'))
+      .map((c) => c.metadata.annotations?.['cairn.dev/namespace']);
+    expect(new Set(namespaces)).toEqual(new Set(['shop', 'elsewhere']));
+  });
+
+  it('adopts through sync a backup made behind Cairn’s back', async () => {
+    const behind = await new MockTaskEnvironment(plugin, {
+      credentials: { kubeconfig: kube.kubeconfigPath },
+      config: { pollIntervalMs: 20 },
+      taskId: 'made-by-hand',
+    }).run('backup', { instanceId, instanceName: 'shop', locator: { namespace: 'shop' }, mode: 'FULL' });
+    if (!behind.ok) throw new Error(behind.failure.message);
+    const sync = await run('POST', `/v1/zones/zone-a/providers/${providerId}/sync`);
+    expect(sync.state, JSON.stringify(sync.error)).toBe('succeeded');
+    expect((await records()).map((r) => r.externalId)).toContain(behind.value.externalId);
+  });
+});

@@ -1,0 +1,93 @@
+/**
+ * A Kubernetes API server of our own, on loopback, for tests that cannot have a cluster: the
+ * resources the CSI plugin uses, their Status bodies, watches, finalizers, CRD-schema validation of
+ * snapshot.storage.k8s.io/v1 bodies, and a simulated provisioner, snapshot controller and CSI
+ * driver. Reach it through a real kubeconfig (`kubeconfigPath`) with any client (kubectl too).
+ *
+ * @example
+ * const kube = await startFakeKube({ dir: await mkdtemp(join(tmpdir(), 'kube-')) });
+ * const kc = new KubeConfig(); kc.loadFromFile(kube.kubeconfigPath);
+ * // ... kube.controller.faults.snapshotError.add('ns/claim') ...
+ * await kube.close();
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { makeCertificate } from '@cairn/test-harness/tls';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { FakeController } from './controller.js';
+import { listen } from './server.js';
+import { resourceType, Store, type KubeObject } from './store.js';
+
+export { FakeController, type Faults } from './controller.js';
+export { RESOURCES, resourceType, Store, StatusError, type KubeObject, type ResourceType } from './store.js';
+
+export interface FakeKubeOptions {
+  /** A directory the fake owns: kubeconfig, volumes and snapshots. */
+  dir: string;
+  /** CSI drivers the simulated driver answers for. Default `['hostpath.csi.k8s.io']`. */
+  drivers?: readonly string[];
+  /** How long a snapshot takes to become ready. Default 50 ms. */
+  snapshotDelayMs?: number;
+  /** Run the simulated controller and driver from the start (default true; `controller.start()` later). */
+  simulate?: boolean;
+}
+
+export interface FakeKube {
+  url: string;
+  token: string;
+  kubeconfigPath: string;
+  store: Store;
+  controller: FakeController;
+  /** Creates an object straight in the store (as an admin's kubectl would), namespace from its metadata. */
+  put(plural: string, obj: KubeObject): KubeObject;
+  close(): Promise<void>;
+}
+
+export async function startFakeKube(opts: FakeKubeOptions): Promise<FakeKube> {
+  const store = new Store();
+  const now = () => new Date();
+  const token = randomBytes(16).toString('hex');
+  const cert = makeCertificate(opts.dir, 'apiserver');
+  const { server, url } = await listen({ store, token, now, cert: cert.pem, key: readFileSync(cert.keyFile, 'utf8') });
+  const controller = new FakeController({
+    store,
+    root: opts.dir,
+    drivers: opts.drivers ?? ['hostpath.csi.k8s.io'],
+    snapshotDelayMs: opts.snapshotDelayMs ?? 50,
+    now,
+  });
+  if (opts.simulate !== false) controller.start();
+  const kubeconfigPath = join(opts.dir, 'kubeconfig.yaml');
+  await writeFile(
+    kubeconfigPath,
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [
+        {
+          name: 'fake',
+          cluster: { server: url, 'certificate-authority-data': Buffer.from(cert.pem).toString('base64') },
+        },
+      ],
+      users: [{ name: 'cairn', user: { token } }],
+      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'cairn' } }],
+      'current-context': 'fake',
+    }),
+    { mode: 0o600 },
+  );
+  return {
+    url,
+    token,
+    kubeconfigPath,
+    store,
+    controller,
+    put: (plural, obj) => store.create(resourceType(plural), obj.metadata.namespace, obj, now()),
+    async close() {
+      controller.stop();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
