@@ -410,6 +410,42 @@ describe.runIf(hasRestic)('restic plugin against real restic', () => {
     });
   });
 
+  it('opens an unchanged local repository once for its id, and still finds one made anew at the same path', async () => {
+    const swap = path.join(root, 'repo-swap');
+    const opens = () =>
+      fs
+        .readFileSync(rec.argv, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('cat config')).length;
+    const backup = (options: MockTaskOptions = {}) =>
+      env(swap, { config, ...options }).run('backup', {
+        instanceId: 'inst-1',
+        instanceName: 'files',
+        locator,
+        mode: 'FULL',
+      });
+    const init = await env(swap, { config }).run('preflight', { initialise: true });
+    expect(init.ok && init.value.ok).toBe(true);
+    const first = await backup();
+    expect(first.ok).toBe(true);
+    const id = first.events.find((e) => e.type === 'repository.identity')!.data!['identity'] as string;
+    // Two more backups: restic runs for the backups, never to read the id again.
+    const before = opens();
+    expect((await backup({ identity: id })).ok).toBe(true);
+    expect((await backup({ identity: id })).ok).toBe(true);
+    expect(opens()).toBe(before);
+
+    // The repository is replaced by another at the same path: its config differs, restic is asked,
+    // and the backup is refused before anything is written.
+    fs.rmSync(swap, { recursive: true, force: true });
+    restic(swap, ['init']);
+    const other = restic(swap, ['snapshots', '--json']);
+    const refused = await backup({ identity: id });
+    expect(!refused.ok && refused.failure).toMatchObject({ code: 'REPOSITORY_CHANGED' });
+    expect(opens()).toBe(before + 1);
+    expect(restic(swap, ['snapshots', '--json'])).toBe(other);
+  });
+
   it('never hands the password to restic on a command line, nor lets it out in any report', () => {
     const argv = fs.readFileSync(rec.argv, 'utf8');
     expect(argv).toContain('backup');

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -231,6 +232,57 @@ async function existingAncestor(p: string): Promise<string> {
  * The repository's id, its identity (`restic cat config`), or why it cannot be read. Read without
  * a lock: nothing changes the config after init, and a prune's lock need not be waited for.
  */
+/**
+ * Repository ids this process read, by local repository directory and password: with the digest
+ * of the repository's `config` file as it was read. restic writes that file once, encrypted, when
+ * it makes the repository; the same bytes decrypt to the same id. So while the file's bytes are
+ * unchanged, a task asks for the id without starting restic: each `restic cat config` opens the
+ * repository (its key derivation alone is a good part of a second), and on a full backup that
+ * was the whole of what Cairn added to restic alone. A remote backend is always asked.
+ */
+const knownIds = new Map<string, { digest: string; id: string }>();
+/** Directories remembered at most (one agent serves a few connections). */
+const KNOWN_IDS = 64;
+
+/** A local repository's directory (`/srv/repo`, `local:/srv/repo`); undefined for any other backend. */
+function localDirectory(repository: string): string | undefined {
+  const dir = repository.startsWith('local:') ? repository.slice('local:'.length) : repository;
+  return path.isAbsolute(dir) ? dir : undefined;
+}
+
+/** The sha-256 of the repository's `config` file, undefined when it cannot be read. */
+async function configDigest(dir: string): Promise<string | undefined> {
+  try {
+    return createHash('sha256')
+      .update(await fs.readFile(path.join(dir, 'config')))
+      .digest('hex');
+  } catch {
+    return undefined;
+  }
+}
+
+/** {@link repositoryId}, answered from what this process read before while the config file is unchanged. */
+async function knownRepositoryId(
+  restic: ResticClient,
+  s: ResticSettings,
+  ctx: TaskContext,
+): Promise<string | PluginError> {
+  const dir = localDirectory(s.repository);
+  if (!dir) return repositoryId(restic, s, ctx);
+  const key = `${dir}\0${createHash('sha256').update(s.password).digest('hex')}`;
+  const before = await configDigest(dir);
+  const known = knownIds.get(key);
+  if (before !== undefined && known?.digest === before) return known.id;
+  const found = await repositoryId(restic, s, ctx);
+  // Kept only when the file did not change while restic read it.
+  if (typeof found === 'string' && before !== undefined && (await configDigest(dir)) === before) {
+    knownIds.delete(key);
+    if (knownIds.size >= KNOWN_IDS) knownIds.delete(knownIds.keys().next().value!);
+    knownIds.set(key, { digest: before, id: found });
+  }
+  return found;
+}
+
 async function repositoryId(restic: ResticClient, s: ResticSettings, ctx: TaskContext): Promise<string | PluginError> {
   const res = await restic.run(['cat', 'config', '--no-lock'], { signal: ctx.signal });
   if (res.code !== 0) return classify(res, s, 'open the repository');
@@ -292,7 +344,7 @@ export function createResticProvider(connection: ProviderConnection): Provider {
    */
   async function opened(ctx: TaskContext): Promise<ResticClient> {
     const { s, restic } = ready(ctx);
-    const found = await repositoryId(restic, s, ctx);
+    const found = await knownRepositoryId(restic, s, ctx);
     if (typeof found !== 'string') {
       if (found.code !== REPOSITORY_NOT_FOUND) throw found;
       throw new PluginError(
