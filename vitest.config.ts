@@ -19,6 +19,7 @@ const LONGEST_FIRST = [
   'test/e2e/agent-budget.test.ts',
   'test/e2e/cli.test.ts',
   'test/e2e/agent-wire.test.ts',
+  'test/e2e/console.test.ts',
   'test/e2e/credentials.test.ts',
   'test/e2e/slow-bodies.test.ts',
 ];

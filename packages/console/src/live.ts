@@ -1,0 +1,103 @@
+import { signal } from '@preact/signals';
+import { createParser } from 'eventsource-parser';
+import { storedToken } from './api.js';
+import { rateBetween, type Sample } from './format.js';
+
+/**
+ * The live side of the console: one event stream per tab (`GET /v1/events/stream`), read with
+ * fetch so that the token goes in the Authorization header (EventSource cannot send one, and a
+ * token never goes in a URL). Pages read the signals below; nothing here renders.
+ */
+
+/** A task's latest progress as the stream sent it, with the rate measured between two reports. */
+export interface LiveProgress {
+  percent: number;
+  bytesDone: number;
+  bytesTotal: number;
+  etaSeconds: number | null;
+  rate: number | undefined;
+  sample: Sample;
+}
+
+/** Progress by task id, newest report each. */
+export const progress = signal<ReadonlyMap<string, LiveProgress>>(new Map());
+/** Bumped on every event of the log (task state changes, maintenance, jobs): pages reload what they show. */
+export const changes = signal(0);
+/** Bumped on a maintenance event: the banner reloads. */
+export const maintenanceChanges = signal(0);
+/** Whether the stream is up (shown to the user: a console that is not live says so). */
+export const connected = signal(false);
+/** The last events of the log, newest first (the Home feed). */
+export const recent = signal<readonly { id: string; type: string; message: string; at: string }[]>([]);
+
+const RECENT = 20;
+
+function onProgress(data: Record<string, unknown>): void {
+  const taskId = String(data['taskId']);
+  const next = new Map(progress.value);
+  const sample = { bytesDone: Number(data['bytesDone'] ?? 0), at: Date.parse(String(data['at'])) };
+  const before = next.get(taskId);
+  next.set(taskId, {
+    percent: Number(data['percent'] ?? 0),
+    bytesDone: sample.bytesDone,
+    bytesTotal: Number(data['bytesTotal'] ?? 0),
+    etaSeconds: typeof data['etaSeconds'] === 'number' ? data['etaSeconds'] : null,
+    rate: rateBetween(before?.sample, sample) ?? before?.rate,
+    sample,
+  });
+  progress.value = next;
+}
+
+function onEvent(type: string, data: Record<string, unknown>): void {
+  if (type === 'task.progress') return onProgress(data);
+  recent.value = [
+    { id: String(data['id']), type, message: String(data['message'] ?? ''), at: String(data['at'] ?? '') },
+    ...recent.value,
+  ].slice(0, RECENT);
+  if (type.startsWith('maintenance.')) maintenanceChanges.value++;
+  changes.value++;
+}
+
+/**
+ * Keeps one stream open until `signal` aborts, reconnecting after a drop (1 s, then up to 10 s)
+ * and resuming after the last event seen. `onUnauthorized` is called when the token is refused.
+ */
+export async function follow(abort: AbortSignal, onUnauthorized: () => void): Promise<void> {
+  let lastId = '';
+  let delay = 1000;
+  while (!abort.aborted) {
+    try {
+      const headers: Record<string, string> = {
+        Authorization: `Bearer ${storedToken() ?? ''}`,
+        Accept: 'text/event-stream',
+      };
+      if (lastId) headers['Last-Event-ID'] = lastId;
+      const res = await fetch('/v1/events/stream', { headers, signal: abort });
+      if (res.status === 401) return onUnauthorized();
+      if (!res.ok || !res.body) throw new Error(`event stream: ${res.status}`);
+      connected.value = true;
+      delay = 1000;
+      // What happened while the stream was down: pages reload.
+      changes.value++;
+      maintenanceChanges.value++;
+      const parser = createParser({
+        onEvent(m) {
+          if (m.id) lastId = m.id;
+          onEvent(m.event ?? 'message', JSON.parse(m.data) as Record<string, unknown>);
+        },
+      });
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        parser.feed(value);
+      }
+    } catch {
+      // A drop, or the abort: the loop decides.
+    }
+    connected.value = false;
+    if (abort.aborted) return;
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 10_000);
+  }
+}
