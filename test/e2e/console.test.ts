@@ -186,6 +186,77 @@ describe.runIf(hasChromium || process.env['CI'] === 'true').each(backends)('the 
     }
   });
 
+  it('the SP runs a 5-instance SEQUENTIAL job from its page and sees the sets move in order, live', async () => {
+    const quick = await offerDummy(stack.admin, 'zone-a', {
+      provider: 'quick',
+      offering: 'quick-adhoc',
+      config: { durationMs: 800, steps: 2 },
+      grants: [acme.id],
+    });
+    const members: string[] = [];
+    for (let n = 1; n <= 5; n++) {
+      const i = await acme.api.expect(201, 'POST', '/v1/instances', {
+        name: `acme-q${n}`,
+        zone: 'zone-a',
+        locator: {},
+      });
+      await assignOffering(acme.api, i.id, quick.offeringId);
+      members.push(i.id);
+    }
+    const job = await stack.admin.expect(201, 'POST', '/v1/backup-jobs', {
+      name: 'nightly-5',
+      instanceIds: members,
+      mode: 'FULL',
+      execution: 'SEQUENTIAL',
+      tenantId: acme.id,
+    });
+    const sp = await loggedIn(stack.cp.adminToken);
+    const bravoTab = await loggedIn(bravo.token);
+    try {
+      const { page } = sp;
+      await page.getByRole('link', { name: 'Agents' }).click();
+      await page.locator('[data-agent]').first().waitFor();
+      expect(await page.locator('[data-agent]').first().textContent()).toMatch(/connected.*of 2.*@cairn\/plugin-dummy/);
+      await check(page, 'agents');
+      await page.getByRole('link', { name: 'Jobs' }).click();
+      await page.getByRole('link', { name: 'nightly-5' }).click();
+      await page.getByRole('heading', { name: 'Backup job nightly-5' }).waitFor();
+      // Samples the four sets as the page shows them, every 50 ms, in this document.
+      await page.evaluate(`
+        window.sets = [];
+        setInterval(() => {
+          const read = (set) => [...document.querySelectorAll('[data-set="' + set + '"] li')].map((li) => li.textContent);
+          window.sets.push({ ongoing: read('ongoing'), updated: read('updated'), error: read('error') });
+        }, 50);
+      `);
+      await page.getByRole('button', { name: 'Run', exact: true }).click();
+      await page.locator('[data-set="updated"] li').nth(4).waitFor({ timeout: 60_000 });
+      const sets = (await page.evaluate('window.sets')) as { ongoing: string[]; updated: string[]; error: string[] }[];
+      for (const s of sets) {
+        expect(s.error).toEqual([]);
+        // One at a time, in the job's order: what is done is always the first ones.
+        expect(s.ongoing.length).toBeLessThanOrEqual(1);
+        expect([...s.updated].sort()).toEqual(members.slice(0, s.updated.length).sort());
+        if (s.ongoing[0]) expect(s.ongoing[0]).toBe(members[s.updated.length]);
+      }
+      const seenOngoing = new Set(sets.flatMap((s) => s.ongoing));
+      expect(seenOngoing.size, 'instances seen ONGOING').toBeGreaterThanOrEqual(3);
+      await check(page, 'job');
+
+      // The job is acme's: bravo lists nothing of it and its URL is the API's not-found.
+      await bravoTab.page.getByRole('link', { name: 'Jobs' }).click();
+      await bravoTab.page.getByRole('heading', { name: 'Backup jobs' }).waitFor();
+      await bravoTab.page.getByText('No backup job yet.').waitFor();
+      await check(bravoTab.page, 'jobs');
+      await bravoTab.page.goto(`${stack.cp.url}/ui/jobs/${job.id}`);
+      await expect.poll(() => bravoTab.page.getByRole('alert').textContent()).toMatch(/404 not_found/);
+      expect(await bravoTab.page.locator('main').textContent()).not.toContain('nightly-5');
+    } finally {
+      await sp.context.close();
+      await bravoTab.context.close();
+    }
+  });
+
   it("a tenant sees nothing of another tenant's: lists, feed, and URLs typed by hand answer the API's not-found", async () => {
     const acmeTask = await stack.backup(acmeVm, { api: acme.api });
     const { context, page } = await loggedIn(bravo.token);

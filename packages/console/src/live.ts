@@ -55,7 +55,20 @@ function onEvent(type: string, data: Record<string, unknown>): void {
     ...recent.value,
   ].slice(0, RECENT);
   if (type.startsWith('maintenance.')) maintenanceChanges.value++;
-  changes.value++;
+  changed();
+}
+
+/** How long events are gathered before pages reload: a burst of them costs one reload, not one each. */
+const SETTLE_MS = 250;
+let settling = false;
+
+function changed(): void {
+  if (settling) return;
+  settling = true;
+  setTimeout(() => {
+    settling = false;
+    changes.value++;
+  }, SETTLE_MS);
 }
 
 /**

@@ -3,9 +3,11 @@ import { signal } from '@preact/signals';
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, storedToken, storeToken } from './api.js';
 import { connected, follow, maintenanceChanges } from './live.js';
+import { Agents } from './pages/agents.js';
 import { Home } from './pages/home.js';
 import { InstancePage } from './pages/instance.js';
 import { Instances } from './pages/instances.js';
+import { JobPage, Jobs } from './pages/jobs.js';
 import { Maintenance, type MaintenanceState } from './pages/maintenance.js';
 import { TaskPage } from './pages/task.js';
 import { match, navigate, route } from './router.js';
@@ -85,6 +87,9 @@ function Page() {
   if (path === '/instances') return <Instances />;
   if ((m = match('/instances/:id', path))) return <InstancePage id={m['id']!} />;
   if ((m = match('/tasks/:id', path))) return <TaskPage id={m['id']!} />;
+  if (path === '/jobs') return <Jobs />;
+  if ((m = match('/jobs/:id', path))) return <JobPage id={m['id']!} />;
+  if (path === '/agents' && isSp.value) return <Agents />;
   if (path === '/maintenance' && isSp.value) return <Maintenance />;
   return (
     <>
@@ -119,6 +124,8 @@ function Shell() {
         <nav aria-label="Console">
           <Link to="/">Home</Link>
           <Link to="/instances">Instances</Link>
+          <Link to="/jobs">Jobs</Link>
+          {isSp.value ? <Link to="/agents">Agents</Link> : null}
           {isSp.value ? <Link to="/maintenance">Maintenance</Link> : null}
         </nav>
         <span class="live" data-live={connected.value}>
