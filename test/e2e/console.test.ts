@@ -284,6 +284,25 @@ describe.runIf(hasChromium || process.env['CI'] === 'true').each(backends)('the 
         expect(await page.locator('main').textContent(), url).not.toContain(secret);
         await check(page, `not-found-${url.split('/')[2]}`);
       }
+      // The event feed, from the start of the log: bravo's own events only.
+      await stack.backup(bravoVm, { api: bravo.api });
+      await page.getByRole('link', { name: 'Events' }).click();
+      await page.getByLabel('From the start of the log').check();
+      await page.getByRole('button', { name: 'Apply filters' }).click();
+      await page.locator('[data-event]').first().waitFor();
+      const feed = await page.locator('[data-event]').allTextContents();
+      expect(feed.length).toBeGreaterThan(0);
+      for (const row of feed) {
+        expect(row).toContain(bravo.id);
+        for (const secret of [acme.id, acmeVm, live.id, acmeTask.id]) expect(row).not.toContain(secret);
+      }
+      await check(page, 'events');
+      // A malformed filter is the API's 400, said on the page; nothing else is shown.
+      await page.getByLabel('Type starts with').fill('NOT A TYPE');
+      await page.getByRole('button', { name: 'Apply filters' }).click();
+      await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/type.*\(400\)/);
+      expect(await page.locator('[data-event]').count()).toBe(0);
+
       // bravo's own instance, opened by hand, is there.
       await page.goto(`${stack.cp.url}/ui/instances/${bravoVm}`);
       await page.getByRole('heading', { name: 'Instance bravo-db' }).waitFor();

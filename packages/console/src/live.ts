@@ -71,11 +71,25 @@ function changed(): void {
   }, SETTLE_MS);
 }
 
+/** What a reader of an event stream is told. */
+export interface StreamHandlers {
+  /** The stream is up (again): what happened while it was down is not in it, so reload. */
+  open(): void;
+  event(type: string, data: Record<string, unknown>): void;
+  /** The stream dropped; it is retried unless aborted. */
+  closed(): void;
+  /** The token was refused: the stream is not retried. */
+  unauthorized(): void;
+  /** The API refused the stream's query (a malformed filter, a job or task not found): not retried. */
+  refused(detail: string): void;
+}
+
 /**
- * Keeps one stream open until `signal` aborts, reconnecting after a drop (1 s, then up to 10 s)
- * and resuming after the last event seen. `onUnauthorized` is called when the token is refused.
+ * Keeps a stream of `GET /v1/events/stream` (with `query`: its filters, where it starts) open
+ * until `abort`, reconnecting after a drop (1 s, then up to 10 s) with `Last-Event-ID`, so that it
+ * resumes after the last event seen.
  */
-export async function follow(abort: AbortSignal, onUnauthorized: () => void): Promise<void> {
+export async function readStream(query: string, abort: AbortSignal, on: StreamHandlers): Promise<void> {
   let lastId = '';
   let delay = 1000;
   while (!abort.aborted) {
@@ -85,18 +99,19 @@ export async function follow(abort: AbortSignal, onUnauthorized: () => void): Pr
         Accept: 'text/event-stream',
       };
       if (lastId) headers['Last-Event-ID'] = lastId;
-      const res = await fetch('/v1/events/stream', { headers, signal: abort });
-      if (res.status === 401) return onUnauthorized();
+      const res = await fetch(`/v1/events/stream${query}`, { headers, signal: abort });
+      if (res.status === 401) return on.unauthorized();
+      if (res.status === 400 || res.status === 404) {
+        const problem = (await res.json().catch(() => ({}))) as { detail?: string };
+        return on.refused(`${problem.detail ?? res.statusText} (${res.status})`);
+      }
       if (!res.ok || !res.body) throw new Error(`event stream: ${res.status}`);
-      connected.value = true;
       delay = 1000;
-      // What happened while the stream was down: pages reload.
-      changes.value++;
-      maintenanceChanges.value++;
+      on.open();
       const parser = createParser({
         onEvent(m) {
           if (m.id) lastId = m.id;
-          onEvent(m.event ?? 'message', JSON.parse(m.data) as Record<string, unknown>);
+          on.event(m.event ?? 'message', JSON.parse(m.data) as Record<string, unknown>);
         },
       });
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -108,9 +123,28 @@ export async function follow(abort: AbortSignal, onUnauthorized: () => void): Pr
     } catch {
       // A drop, or the abort: the loop decides.
     }
-    connected.value = false;
+    on.closed();
     if (abort.aborted) return;
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(delay * 2, 10_000);
   }
+}
+
+/** The tab's own stream, live only, that feeds the signals above; `onUnauthorized` when the token is refused. */
+export function follow(abort: AbortSignal, onUnauthorized: () => void): Promise<void> {
+  return readStream('', abort, {
+    open() {
+      connected.value = true;
+      changes.value++;
+      maintenanceChanges.value++;
+    },
+    event: onEvent,
+    closed() {
+      connected.value = false;
+    },
+    unauthorized: onUnauthorized,
+    refused() {
+      connected.value = false;
+    },
+  });
 }

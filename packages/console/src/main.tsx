@@ -4,6 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, storedToken, storeToken } from './api.js';
 import { connected, follow, maintenanceChanges } from './live.js';
 import { Agents } from './pages/agents.js';
+import { Events } from './pages/events.js';
 import { Home } from './pages/home.js';
 import { InstancePage } from './pages/instance.js';
 import { Instances } from './pages/instances.js';
@@ -88,6 +89,7 @@ function Page() {
   if ((m = match('/instances/:id', path))) return <InstancePage id={m['id']!} />;
   if ((m = match('/tasks/:id', path))) return <TaskPage id={m['id']!} />;
   if (path === '/jobs') return <Jobs />;
+  if (path === '/events') return <Events isSp={isSp.value} />;
   if ((m = match('/jobs/:id', path))) return <JobPage id={m['id']!} />;
   if (path === '/agents' && isSp.value) return <Agents />;
   if (path === '/maintenance' && isSp.value) return <Maintenance />;
@@ -125,6 +127,7 @@ function Shell() {
           <Link to="/">Home</Link>
           <Link to="/instances">Instances</Link>
           <Link to="/jobs">Jobs</Link>
+          <Link to="/events">Events</Link>
           {isSp.value ? <Link to="/agents">Agents</Link> : null}
           {isSp.value ? <Link to="/maintenance">Maintenance</Link> : null}
         </nav>
