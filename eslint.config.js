@@ -190,6 +190,21 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: globals.node },
   },
+  // The web console runs in a browser and compiles JSX for Preact: its own tsconfig (DOM, JSX).
+  {
+    files: ['packages/console/**/*.{ts,tsx}'],
+    languageOptions: {
+      globals: globals.browser,
+      parserOptions: { project: ['./packages/console/tsconfig.json'], tsconfigRootDir: root },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': [
+        'error',
+        { checksVoidReturn: { arguments: false, attributes: false } },
+      ],
+    },
+  },
 
   // ---- Import boundaries (docs/architecture.md) ----
   {

@@ -19,6 +19,7 @@ const LONGEST_FIRST = [
   'test/e2e/agent-budget.test.ts',
   'test/e2e/cli.test.ts',
   'test/e2e/agent-wire.test.ts',
+  'test/e2e/console.test.ts',
   'test/e2e/credentials.test.ts',
   'test/e2e/slow-bodies.test.ts',
 ];
@@ -38,8 +39,11 @@ class LongestFirst extends BaseSequencer {
 }
 
 export default defineConfig({
+  // JSX is the web console's only (packages/console): compiled for Preact, as its own build does.
+  oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
   test: {
-    include: ['test/**/*.test.ts', 'packages/**/src/**/*.test.ts', 'proto/src/**/*.test.ts'],
+    // .test.tsx: the web console's component tests (happy-dom, chosen per file).
+    include: ['test/**/*.test.ts', 'packages/**/src/**/*.test.{ts,tsx}', 'proto/src/**/*.test.ts'],
     // test/lint-fixtures: deliberate lint breaches, linted (not run) by test/lint/boundaries.test.ts
     exclude: ['**/node_modules/**', '**/dist/**', 'test/lint-fixtures/**'],
     testTimeout: 60_000,

@@ -106,6 +106,7 @@ Cairn is running: control plane ${url} (SQLite in ${dataDir}), one local agent w
 Logs: ${logDir}
 
 sp-admin token: ${adminToken}
+Web console: ${url}/ui (log in with the token above; docs/console.md)
 
 First backup (a demo instance "${instance.name}" is protected by offering "${offering.name}"):
   curl -s -X POST ${auth} ${url}/v1/instances/${instance.id}/backups

@@ -1,3 +1,4 @@
+import { hasChromium } from './browser.js';
 import { hasRestic } from './restic.js';
 import { hasSystemdAnalyze } from './systemd.js';
 
@@ -21,6 +22,12 @@ export default function setup(): void {
     'systemd-analyze does not run here: the systemd unit checks cannot be skipped in CI',
     '\n[cairn] systemd-analyze is not installed: `systemd-analyze verify` of deploy/systemd/ is skipped.\n' +
       '        Install it (Debian/Ubuntu: apt-get install systemd) to run it.\n',
+  );
+  optional(
+    hasChromium,
+    '/usr/bin/chromium is missing: the web console browser tests cannot be skipped in CI',
+    '\n[cairn] chromium is not installed: the web console browser tests are skipped.\n' +
+      '        Install it (Debian: apt-get install chromium) to run them.\n',
   );
   optional(
     Boolean(process.env['CAIRN_TEST_MYSQL_URL']),

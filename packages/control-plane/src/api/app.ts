@@ -12,6 +12,7 @@ import { errorHandler, problem } from './problem.js';
 import { agentRoutes, enrollRoutes } from './routes/agents/routes.js';
 import { backupJobRoutes } from './routes/backup-jobs/routes.js';
 import { backupRoutes } from './routes/backups/routes.js';
+import { CONSOLE_BASE, consoleRoutes } from './routes/console/routes.js';
 import { DOCS_ASSETS, docsRoutes } from './routes/docs/routes.js';
 import { instanceRoutes } from './routes/instances/routes.js';
 import { maintenanceRoutes } from './routes/maintenance/routes.js';
@@ -145,6 +146,16 @@ export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
     },
     security: [{ bearer: [] }],
   });
+  const page = { description: 'the page', content: { 'text/html': { schema: { type: 'string' as const } } } };
+  const notBuilt = { description: 'the console is not built (plain text)' };
+  system(CONSOLE_BASE, "The web console (HTML); it calls this API with its user's token", { 200: page, 503: notBuilt });
+  system(
+    `${CONSOLE_BASE}/{path}`,
+    "The web console's assets (`assets/…`, cached for good) and client routes (any other path: the page)",
+    { 200: page, 404: { description: 'no such asset (plain text)' }, 503: notBuilt },
+    { params: z.object({ path: z.string() }) },
+  );
   app.route('/', docsRoutes());
+  app.route('/', consoleRoutes());
   return app;
 }

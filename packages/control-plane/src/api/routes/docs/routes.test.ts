@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { cspDirectives as directives } from '../../../testing/csp.js';
 import { inProcessFixture } from '../../../testing/in-process.js';
 
 /** What a page or a style sheet loads: src and href attributes, url(…) and @import. */
@@ -21,16 +22,6 @@ function scriptLoads(js: string): string[] {
   ];
   return patterns.flatMap((p) => [...js.matchAll(p)].map((m) => m[1]!));
 }
-
-/** The directives of a Content-Security-Policy header and their sources. */
-const directives = (csp: string) =>
-  new Map(
-    csp
-      .split(';')
-      .map((d) => d.trim().split(/\s+/))
-      .filter((d) => d[0])
-      .map(([name, ...sources]) => [name!, sources]),
-  );
 
 describe('the reference page at /docs', () => {
   const env = inProcessFixture('sqlite');

@@ -1,0 +1,38 @@
+import { ErrorNote, Link, Pager, Table, usePaged } from '../ui.js';
+
+export interface Instance {
+  id: string;
+  tenantId: string;
+  name: string;
+  zone: string;
+  agentId: string | null;
+  offeringId: string | null;
+}
+
+export function Instances() {
+  const list = usePaged<Instance>('/v1/instances');
+  return (
+    <>
+      <h1 tabIndex={-1}>Instances</h1>
+      <ErrorNote error={list.error} />
+      {list.items && list.items.length === 0 ? <p>No instance yet.</p> : null}
+      {list.items && list.items.length > 0 ? (
+        <Table caption="Protected resources" columns={['Name', 'Zone', 'Offering', 'Id']}>
+          {list.items.map((i) => (
+            <tr key={i.id}>
+              <td>
+                <Link to={`/instances/${i.id}`}>{i.name}</Link>
+              </td>
+              <td>{i.zone}</td>
+              <td>{i.offeringId ?? 'none'}</td>
+              <td>
+                <code>{i.id}</code>
+              </td>
+            </tr>
+          ))}
+        </Table>
+      ) : null}
+      <Pager label="Instances" {...list} />
+    </>
+  );
+}

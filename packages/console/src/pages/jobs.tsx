@@ -1,0 +1,145 @@
+import { api } from '../api.js';
+import { duration } from '../format.js';
+import { ErrorNote, Link, Pager, Table, useAction, usePaged, useResource, when } from '../ui.js';
+
+type SetName = 'outdated' | 'ongoing' | 'updated' | 'error';
+
+interface Job {
+  id: string;
+  name: string;
+  instanceIds: string[];
+  mode: string;
+  priority: number;
+  execution: 'SEQUENTIAL' | 'PARALLEL';
+  locked: boolean;
+  schedules: { id: string; cron: string; timezone: string; nextRunAt: string | null }[];
+  sets: Record<SetName, string[]>;
+  lastRun: { startedAt: string; durationSeconds: number; state?: string } | null;
+}
+
+interface Run {
+  id: string;
+  trigger: string;
+  state: string;
+  startedAt: string;
+  durationSeconds: number;
+  memberCounts: Record<'total' | SetName, number>;
+}
+
+const SETS: SetName[] = ['outdated', 'ongoing', 'updated', 'error'];
+
+export function Jobs() {
+  const list = usePaged<Job>('/v1/backup-jobs');
+  return (
+    <>
+      <h1 tabIndex={-1}>Backup jobs</h1>
+      <ErrorNote error={list.error} />
+      {list.items && list.items.length === 0 ? <p>No backup job yet.</p> : null}
+      {list.items && list.items.length > 0 ? (
+        <Table caption="Backup jobs" columns={['Name', 'Priority', 'Execution', 'Instances', 'Last run']}>
+          {list.items.map((j) => (
+            <tr key={j.id}>
+              <td>
+                <Link to={`/jobs/${j.id}`}>{j.name}</Link>
+                {j.locked ? ' (locked)' : ''}
+              </td>
+              <td>{j.priority}</td>
+              <td>{j.execution}</td>
+              <td>{j.instanceIds.length}</td>
+              <td>{j.lastRun ? `${when(j.lastRun.startedAt)}, ${duration(j.lastRun.durationSeconds)}` : 'never'}</td>
+            </tr>
+          ))}
+        </Table>
+      ) : null}
+      <Pager label="Backup jobs" {...list} />
+    </>
+  );
+}
+
+const operate = (jobId: string, op: string) => api<Job>('POST', `/v1/backup-jobs/${jobId}/${op}`);
+
+export function JobPage(props: { id: string }) {
+  const path = `/v1/backup-jobs/${encodeURIComponent(props.id)}`;
+  const job = useResource<Job>(path);
+  const runs = usePaged<Run>(`${path}/runs`, {}, 10);
+  const action = useAction(operate);
+  if (job.error)
+    return (
+      <>
+        <h1 tabIndex={-1}>Backup job</h1>
+        <ErrorNote error={job.error} />
+      </>
+    );
+  const j = job.data;
+  if (!j) return <p>Loading…</p>;
+  return (
+    <>
+      <h1 tabIndex={-1}>Backup job {j.name}</h1>
+      <p>
+        {j.execution} · priority {j.priority} · {j.mode} · {j.instanceIds.length} instances
+        {j.locked ? ' · locked' : ''}
+      </p>
+      <div class="actions">
+        {['run', 'cancel', 'retry', j.locked ? 'unlock' : 'lock'].map((op) => (
+          <button key={op} type="button" disabled={action.busy} onClick={() => action.run(j.id, op)}>
+            {op[0]!.toUpperCase() + op.slice(1)}
+          </button>
+        ))}
+      </div>
+      <ErrorNote error={action.error} />
+      <section aria-labelledby="sets-h">
+        <h2 id="sets-h">Sets of the last run</h2>
+        <div class="sets">
+          {SETS.map((set) => (
+            <div key={set} class={`set set-${set}`}>
+              <h3>
+                {set.toUpperCase()} ({j.sets[set].length})
+              </h3>
+              <ol data-set={set}>
+                {j.sets[set].map((id) => (
+                  <li key={id}>
+                    <Link to={`/instances/${id}`}>{id}</Link>
+                  </li>
+                ))}
+              </ol>
+            </div>
+          ))}
+        </div>
+      </section>
+      <section aria-labelledby="schedules-h">
+        <h2 id="schedules-h">Schedules</h2>
+        {j.schedules.length === 0 ? <p>No schedule: it runs when asked.</p> : null}
+        <ul>
+          {j.schedules.map((s) => (
+            <li key={s.id}>
+              <code>{s.cron}</code> ({s.timezone}), next {when(s.nextRunAt)}
+            </li>
+          ))}
+        </ul>
+      </section>
+      <section aria-labelledby="runs-h">
+        <h2 id="runs-h">Runs</h2>
+        <ErrorNote error={runs.error} />
+        {runs.items && runs.items.length > 0 ? (
+          <Table
+            caption="Runs, newest first"
+            columns={['Started', 'Trigger', 'State', 'Duration', 'Updated / error / total']}
+          >
+            {runs.items.map((r) => (
+              <tr key={r.id}>
+                <td>{when(r.startedAt)}</td>
+                <td>{r.trigger}</td>
+                <td>{r.state}</td>
+                <td>{duration(r.durationSeconds)}</td>
+                <td>
+                  {r.memberCounts.updated} / {r.memberCounts.error} / {r.memberCounts.total}
+                </td>
+              </tr>
+            ))}
+          </Table>
+        ) : null}
+        <Pager label="Runs" {...runs} />
+      </section>
+    </>
+  );
+}
