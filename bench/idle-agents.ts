@@ -57,6 +57,10 @@ interface Held {
   idleCpuPct: number;
   cpu: CpuUse | null;
   connectS: number;
+  /** Heartbeats the server stored a second over the idle window (null: not counted, the bare server). */
+  heartbeatsPerS: number | null;
+  /** The heartbeat interval it told at the end of the window, in seconds (null: the bare server's fixed one). */
+  paceS: number | null;
 }
 
 /**
@@ -70,6 +74,8 @@ async function hold(
   pid: number,
   heap: () => Promise<number | null>,
   sessions: () => Promise<number | null>,
+  /** The heartbeats stored so far and the interval told now (the control plane's metrics; null for the bare server). */
+  beats: () => Promise<{ stored: number | null; paceS: number | null }>,
 ): Promise<Held> {
   const before = { rss: rssKiB(pid), heap: await heap() };
   const per = Math.ceil(opts.agents / opts.procs);
@@ -92,8 +98,10 @@ async function hold(
     await sleep(SETTLE_MS);
     const after = { rss: rssKiB(pid), heap: await heap() };
     const cpu = cpuWindow({ server: [pid], clients: children.map((c) => c.child.pid) });
+    const beatsBefore = await beats();
     await sleep(opts.seconds * 1000);
     const use = cpu();
+    const beatsAfter = await beats();
     const closed = children.flatMap((c) => c.lines.filter((l) => l.startsWith('closed ')));
     if (closed.length > 0)
       throw new Error(`${closed.length} sessions closed while idle, e.g. ${closed.slice(0, 3).join('; ')}`);
@@ -107,6 +115,11 @@ async function hold(
       idleCpuPct: s ? (100 * (s.userSec + s.systemSec)) / opts.seconds : NaN,
       cpu: use,
       connectS,
+      heartbeatsPerS:
+        beatsAfter.stored === null || beatsBefore.stored === null
+          ? null
+          : (beatsAfter.stored - beatsBefore.stored) / opts.seconds,
+      paceS: beatsAfter.paceS,
     };
   } finally {
     await Promise.all(children.map((c) => c.stop()));
@@ -144,8 +157,6 @@ export async function runIdleAgentsBench(opts: IdleAgentsOptions): Promise<void>
   const scrape = async () => (await fetch(`${cp.url}/metrics`)).text();
   let real: Held;
   let enrollS: number;
-  /** The heartbeat interval the control plane told its fleet at the end, in seconds. */
-  let paceS: number;
   try {
     log(`${opts.store}: creating ${opts.agents} agents through the API`);
     enrollS = await enrollAll(cp.url, cp.adminToken, opts.agents, credentials);
@@ -157,8 +168,14 @@ export async function runIdleAgentsBench(opts: IdleAgentsOptions): Promise<void>
       cp.proc.child.pid!,
       async () => metric(await scrape(), 'cairn_process_nodejs_heap_size_used_bytes'),
       async () => metric(await scrape(), 'cairn_agent_sessions'),
+      async () => {
+        const text = await scrape();
+        return {
+          stored: metric(text, 'cairn_agent_heartbeats_total'),
+          paceS: metric(text, 'cairn_agent_heartbeat_interval_seconds'),
+        };
+      },
     );
-    paceS = metric(await scrape(), 'cairn_agent_heartbeat_interval_seconds') ?? NaN;
   } catch (err) {
     throw new Error(`idle agents failed: ${(err as Error).message}\n${diagnostics(stack.procs)}`, { cause: err });
   } finally {
@@ -178,6 +195,7 @@ export async function runIdleAgentsBench(opts: IdleAgentsOptions): Promise<void>
           server.proc.child.pid!,
           async () => null,
           async () => null,
+          async () => ({ stored: null, paceS: null }),
         ),
       );
     } finally {
@@ -220,14 +238,13 @@ export async function runIdleAgentsBench(opts: IdleAgentsOptions): Promise<void>
       `agents created through the API (enrollment + enroll, 16 in flight) in ${enrollS.toFixed(1)} s`,
       `bare ws A/A: RSS ${bandText(kb, 1)} KB per session; idle CPU ${bandText(cpuBand, 1)} % of a core`,
       `memory read ${SETTLE_MS / 1000} s after the last session was welcomed; every session was still up after the idle window`,
-      `heartbeats: the control plane told its ${opts.agents} agents to beat every ${paceS} s (${(opts.agents / paceS).toFixed(0)} a second, ` +
-        `${perBeatUs(real.idleCpuPct, opts.agents / paceS)} µs of CPU each); the bare server's clients beat every ${BARE_HEARTBEAT_S} s ` +
+      `heartbeats: the control plane told its ${opts.agents} agents to beat every ${real.paceS} s and stored ${real.heartbeatsPerS?.toFixed(0)} a second ` +
+        `(${perBeatUs(real.idleCpuPct, real.heartbeatsPerS ?? NaN)} µs of CPU each); the bare server's clients beat every ${BARE_HEARTBEAT_S} s ` +
         `(${(opts.agents / BARE_HEARTBEAT_S).toFixed(0)} a second, ${perBeatUs(cpuBand.median, opts.agents / BARE_HEARTBEAT_S)} µs each, receiving only)`,
       `targets: ≤ ${TARGET.kbPerAgent} KB per agent (RSS), idle CPU ≤ ${TARGET.idleCpuPct} % of a core`,
     ],
     figures: {
       enrollS,
-      heartbeatIntervalS: paceS,
       real: { ...real, cpu: undefined },
       bare: bare.map((b) => ({ ...b, cpu: undefined })),
     },

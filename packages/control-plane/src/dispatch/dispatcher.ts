@@ -477,6 +477,7 @@ export class Dispatcher implements SessionHost {
   }
 
   async onHeartbeat(session: AgentSession): Promise<void> {
+    this.metrics?.heartbeats.inc();
     this.heartbeats.beat(session);
   }
 

@@ -68,6 +68,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly heartbeats = new Counter({
+    name: 'cairn_agent_heartbeats_total',
+    help: 'Agent heartbeats this process stored (a burst on one session counts once; the rate follows cairn_agent_heartbeat_interval_seconds)',
+    registers: [this.registry],
+  });
+
   readonly streamsStalled = new Counter({
     name: 'cairn_event_streams_stalled_total',
     help: 'Event streams ended because their client took nothing for CAIRN_STREAM_STALL_MS',
