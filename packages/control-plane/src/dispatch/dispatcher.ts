@@ -82,6 +82,8 @@ export class Dispatcher implements SessionHost {
   /** When this process began (real elapsed time): leases get one lease period to be renewed. */
   private readonly startedAt = elapsedMs();
   private stopped = false;
+  /** The active maintenance scopes (as `drains()` keys them) every session was told by the last walk. */
+  private drainsWalked: string | undefined;
   /** When each tenant last got a slot here (a rising count): fair turns across rounds. */
   private readonly lastServed = new Map<string, number>();
   private served = 0;
@@ -192,10 +194,21 @@ export class Dispatcher implements SessionHost {
     });
   }
 
-  /** Sends each local session its drain when it differs from the last one sent on it. */
+  /**
+   * Sends each local session its drain when it differs from the last one sent on it. The walk of
+   * every session is skipped while the active scopes are those of the last walk (10,000 sessions
+   * walked every second for nothing, otherwise); a session told other scopes at its welcome makes
+   * the next walk happen.
+   */
   private async sendDrains(only?: AgentSession): Promise<void> {
     if (this.sessions.size === 0) return;
-    const drainOf = await this.maintenanceGate.drains();
+    const { key, drainOf } = await this.maintenanceGate.drains();
+    if (only) {
+      if (key !== this.drainsWalked) this.drainsWalked = undefined;
+    } else {
+      if (key === this.drainsWalked) return;
+      this.drainsWalked = key;
+    }
     for (const session of only ? [only] : this.sessions.values()) {
       const info = this.agentInfo.get(session.agentId);
       if (!info || !session.isOpen) continue;
@@ -396,7 +409,7 @@ export class Dispatcher implements SessionHost {
   private async resendUnacknowledged(): Promise<void> {
     const olderThan = this.clock.now() - 2 * this.opts.heartbeatMs;
     const again: Assignment[] = [];
-    for (const task of await this.queue.dispatchedBefore([...this.sessions.keys()], olderThan)) {
+    for (const task of await this.queue.dispatchedBefore(olderThan)) {
       const session = this.sessions.get(task.agentId ?? '');
       if (!session?.isOpen) continue;
       this.log.warn(
@@ -409,8 +422,8 @@ export class Dispatcher implements SessionHost {
   }
 
   private async sendCancels(): Promise<void> {
-    const local = [...this.sessions.keys()];
-    for (const task of await this.queue.cancelsFor(local)) {
+    if (this.sessions.size === 0) return;
+    for (const task of await this.queue.pendingCancels()) {
       const session = this.sessions.get(task.agentId ?? '');
       const key = `${task.id}:${task.attempt}`;
       if (!session || session.cancelsSent.has(key)) continue;

@@ -120,10 +120,16 @@ export class MaintenanceGate {
     return { admitted, refused: failed };
   }
 
-  /** The drain each agent is to be told (the scopes turned on through the API that cover it). */
-  async drains(): Promise<(agent: { id: string; zone: string }) => { enabled: boolean; message: string }> {
+  /**
+   * The drain each agent is to be told (the scopes turned on through the API that cover it), and
+   * a key that changes whenever any agent's drain may have (the active scopes, as text).
+   */
+  async drains(): Promise<{
+    key: string;
+    drainOf: (agent: { id: string; zone: string }) => { enabled: boolean; message: string };
+  }> {
     const api = await this.deps.scopes.apiActive();
-    return (agent) => drainFor(api, agent);
+    return { key: JSON.stringify(api), drainOf: (agent) => drainFor(api, agent) };
   }
 }
 

@@ -5,9 +5,20 @@ import { FailureCodes, type FailureCode } from '@cairn/proto/vocabulary';
 import { HELD_KINDS, scopeKeysAt, type WaitingPlaces } from '../domain/maintenance.js';
 import { HELD_STATES, statesLeadingTo, type TaskKind } from '../domain/task.js';
 import { isMysql, transact, type Db } from './db.js';
+import { template } from './compiled.js';
 import type { Clock } from '../clock.js';
 import { appendTaskEvent } from './event-log.js';
 import type { TaskEndings } from './task-endings.js';
+
+const ANY_QUEUED = template((db) => db.selectFrom('tasks').select('id').where('state', '=', 'queued').limit(1));
+
+const DISPATCHED_BEFORE = template((db, p: { before: number }) =>
+  db.selectFrom('tasks').selectAll().where('state', '=', 'dispatched').where('dispatchedAt', '<', p.before),
+);
+
+const PENDING_CANCELS = template((db) =>
+  db.selectFrom('tasks').selectAll().where('cancelRequested', '=', 1).where('state', 'in', HELD_STATES),
+);
 
 /**
  * The dispatch queue and its leases: which queued task goes next, claiming it for an agent under
@@ -24,13 +35,7 @@ export class QueueRepository {
 
   /** Whether any task waits in the queue (one indexed probe: an idle fleet's rounds stop here). */
   async anyQueued(): Promise<boolean> {
-    const row = await this.db
-      .selectFrom('tasks')
-      .select('id')
-      .where('state', '=', 'queued')
-      .limit(1)
-      .executeTakeFirst();
-    return row !== undefined;
+    return (await ANY_QUEUED.first(this.db, {})) !== undefined;
   }
 
   /** Tasks held (dispatched or running) per agent, per tenant, and in all. */
@@ -207,16 +212,13 @@ export class QueueRepository {
       .execute();
   }
 
-  /** Tasks still `dispatched` (not yet accepted) to the given agents since before `before`. */
-  async dispatchedBefore(agentIds: string[], before: number): Promise<TaskRow[]> {
-    if (agentIds.length === 0) return [];
-    return this.db
-      .selectFrom('tasks')
-      .selectAll()
-      .where('agentId', 'in', agentIds)
-      .where('state', '=', 'dispatched')
-      .where('dispatchedAt', '<', before)
-      .execute();
+  /**
+   * Tasks still `dispatched` (not yet accepted) since before `before`, to any agent: the caller
+   * keeps those of the agents it holds sessions for. Asked by state, not by a list of agent ids
+   * (a list of every local agent, 10,000 at scale, was most of an idle fleet's queries).
+   */
+  async dispatchedBefore(before: number): Promise<TaskRow[]> {
+    return DISPATCHED_BEFORE.all(this.db, { before });
   }
 
   /**
@@ -270,16 +272,12 @@ export class QueueRepository {
     });
   }
 
-  /** Held tasks with a pending cancel request, for the given agents. */
-  async cancelsFor(agentIds: string[]): Promise<TaskRow[]> {
-    if (agentIds.length === 0) return [];
-    return this.db
-      .selectFrom('tasks')
-      .selectAll()
-      .where('agentId', 'in', agentIds)
-      .where('state', 'in', HELD_STATES)
-      .where('cancelRequested', '=', 1)
-      .execute();
+  /**
+   * Held tasks with a pending cancel request, of any agent (the caller keeps its own sessions'):
+   * one probe of the `tasks_cancels` index, however many agents are connected.
+   */
+  async pendingCancels(): Promise<TaskRow[]> {
+    return PENDING_CANCELS.all(this.db, {});
   }
 
   /**
