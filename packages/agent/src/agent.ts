@@ -31,6 +31,8 @@ export interface AgentOptions {
   clock: Clock;
   /** Where plugin code runs (default: a worker thread per operation). */
   pluginIsolation?: PluginIsolation;
+  /** The heap of each plugin worker thread, in MB. */
+  pluginHeapMb?: number;
   /** How long a cancelled or timed-out plugin may take to wind down (default 5 s). */
   abortGraceMs?: number;
   log: Logger;
@@ -124,6 +126,7 @@ export class Agent {
       stateDir: opts.stateDir,
       clock,
       ...(opts.pluginIsolation === undefined ? {} : { pluginIsolation: opts.pluginIsolation }),
+      ...(opts.pluginHeapMb === undefined ? {} : { pluginHeapMb: opts.pluginHeapMb }),
       ...(opts.abortGraceMs === undefined ? {} : { abortGraceMs: opts.abortGraceMs }),
       log: this.log,
     });

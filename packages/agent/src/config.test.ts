@@ -16,6 +16,7 @@ describe('run configuration', () => {
         disconnectAbortMs: 600_000,
         taskTimeoutMs: 21_600_000,
         pluginIsolation: 'worker',
+        pluginHeapMb: 512,
         maxFrameBytes: 1_048_576,
         shutdownGraceMs: 600_000,
         roots: [],
@@ -66,6 +67,7 @@ describe('run configuration', () => {
         taskTimeoutMs: '1.5',
         plugins: ',',
         pluginIsolation: 'vm',
+        pluginHeapMb: '8',
         shutdownGrace: '10 minutes',
       },
       {},
@@ -80,6 +82,7 @@ describe('run configuration', () => {
       '--log-level must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
       '--disconnect-abort-ms must be an integer from 0 to 2147483647, got "-1"',
       '--task-timeout-ms must be an integer from 1 to 2147483647, got "1.5"',
+      '--plugin-heap-mb must be an integer from 16 to 65536, got "8"',
       '--shutdown-grace must be a duration such as 10m, 90s or 500ms (at most 24 days), got "10 minutes"',
       '--plugin-isolation must be one of worker, inline, got "vm"',
     ]);
@@ -114,6 +117,7 @@ describe('run configuration', () => {
         disconnect_abort_ms: 1000,
         task_timeout_ms: 2000,
         plugin_isolation: 'inline',
+        plugin_heap_mb: 1024,
         max_frame_bytes: 65536,
         shutdown_grace: '90s',
         roots: ['/srv/tenants/{tenant}', '/srv/shared'],
@@ -129,6 +133,7 @@ describe('run configuration', () => {
           disconnectAbortMs: 1000,
           taskTimeoutMs: 2000,
           pluginIsolation: 'inline',
+          pluginHeapMb: 1024,
           maxFrameBytes: 65536,
           shutdownGraceMs: 90_000,
           roots: ['/srv/tenants/{tenant}', '/srv/shared'],
@@ -174,7 +179,7 @@ describe('run configuration', () => {
       [
         'an unknown key',
         { slot: 2 },
-        '/etc/cairn/agent.toml: unknown key "slot" (the keys are state_dir, plugins, slots, server, log_level, disconnect_abort_ms, task_timeout_ms, plugin_isolation, max_frame_bytes, shutdown_grace, roots)',
+        '/etc/cairn/agent.toml: unknown key "slot" (the keys are state_dir, plugins, slots, server, log_level, disconnect_abort_ms, task_timeout_ms, plugin_isolation, plugin_heap_mb, max_frame_bytes, shutdown_grace, roots)',
       ],
       [
         'a number in quotes',

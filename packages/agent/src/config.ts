@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { PLUGIN_ISOLATIONS, type PluginIsolation } from '@cairn/plugin-sdk/host';
+import { DEFAULT_PLUGIN_HEAP_MB, PLUGIN_ISOLATIONS, type PluginIsolation } from '@cairn/plugin-sdk/host';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
@@ -18,6 +18,8 @@ export interface RunConfig {
   taskTimeoutMs: number;
   /** Where plugin code runs: its own worker thread per operation, or the agent's thread. */
   pluginIsolation: PluginIsolation;
+  /** The heap each plugin worker thread may use, in MB: a plugin that needs more fails its task. */
+  pluginHeapMb: number;
   /** Largest frame the agent accepts (announced in its hello). */
   maxFrameBytes: number;
   /** On SIGTERM, how long running tasks may take to finish before they are interrupted. */
@@ -39,6 +41,7 @@ export interface RunFlags {
   disconnectAbortMs?: string;
   taskTimeoutMs?: string;
   pluginIsolation?: string;
+  pluginHeapMb?: string;
   maxFrameBytes?: string;
   shutdownGrace?: string;
   roots?: string;
@@ -51,6 +54,7 @@ export const RUN_DEFAULTS = {
   disconnectAbortMs: 10 * 60_000,
   taskTimeoutMs: 6 * 60 * 60_000,
   pluginIsolation: 'worker' as PluginIsolation,
+  pluginHeapMb: DEFAULT_PLUGIN_HEAP_MB,
   maxFrameBytes: 1024 * 1024,
   shutdownGraceMs: 10 * 60_000,
 } as const;
@@ -61,6 +65,7 @@ export const RUN_ENV = {
   plugins: 'CAIRN_AGENT_PLUGINS',
   slots: 'CAIRN_AGENT_SLOTS',
   pluginIsolation: 'CAIRN_AGENT_PLUGIN_ISOLATION',
+  pluginHeapMb: 'CAIRN_AGENT_PLUGIN_HEAP_MB',
   shutdownGrace: 'CAIRN_AGENT_SHUTDOWN_GRACE',
   roots: 'CAIRN_AGENT_ROOTS',
 } as const satisfies Partial<Record<keyof RunFlags, string>>;
@@ -90,6 +95,7 @@ const FILE_SCHEMA = z
     disconnect_abort_ms: whole,
     task_timeout_ms: whole,
     plugin_isolation: text,
+    plugin_heap_mb: whole,
     max_frame_bytes: whole,
     shutdown_grace: z.union([text, whole], {
       error: 'must be a duration in quotes, such as "10m" or "90s", or a whole number of seconds',
@@ -256,6 +262,7 @@ export function parseRunConfig(
 
   const disconnectAbortMs = int('disconnectAbortMs', RUN_DEFAULTS.disconnectAbortMs, 0, 2 ** 31 - 1);
   const taskTimeoutMs = int('taskTimeoutMs', RUN_DEFAULTS.taskTimeoutMs, 1, 2 ** 31 - 1);
+  const pluginHeapMb = int('pluginHeapMb', RUN_DEFAULTS.pluginHeapMb, 16, 64 * 1024);
   const maxFrameBytes = int('maxFrameBytes', RUN_DEFAULTS.maxFrameBytes, 1024, 64 * 1024 * 1024);
 
   const graceSet = pick('shutdownGrace');
@@ -304,6 +311,7 @@ export function parseRunConfig(
       disconnectAbortMs,
       taskTimeoutMs,
       pluginIsolation: isolation as PluginIsolation,
+      pluginHeapMb,
       maxFrameBytes,
       shutdownGraceMs,
       roots: roots.map((r) => path.normalize(r)),

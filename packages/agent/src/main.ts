@@ -152,6 +152,7 @@ async function runCommand(flags: RunFlags & { config?: string }): Promise<void> 
     disconnectAbortMs: config.disconnectAbortMs,
     taskTimeoutMs: config.taskTimeoutMs,
     pluginIsolation: config.pluginIsolation,
+    pluginHeapMb: config.pluginHeapMb,
     maxFrameBytes: config.maxFrameBytes,
     roots: config.roots,
     clock,
@@ -270,6 +271,10 @@ function buildProgram(): Command {
     .option(
       '--plugin-isolation <mode>',
       `where plugin code runs: worker (own thread per operation) or inline (or ${RUN_ENV.pluginIsolation}; default ${RUN_DEFAULTS.pluginIsolation})`,
+    )
+    .option(
+      '--plugin-heap-mb <mb>',
+      `heap each plugin worker thread may use; a plugin needing more fails its task (or ${RUN_ENV.pluginHeapMb}; default ${RUN_DEFAULTS.pluginHeapMb})`,
     )
     .option(
       '--task-timeout-ms <ms>',

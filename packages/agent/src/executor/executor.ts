@@ -30,6 +30,8 @@ export interface ExecutorOptions {
   abortGraceMs?: number;
   /** Where plugin code runs; see runOperation(). */
   pluginIsolation?: PluginIsolation;
+  /** The heap of each plugin worker thread, in MB; see runOperation(). */
+  pluginHeapMb?: number;
   /** Host directories host-path plugins may touch; see {@link hostAccessFor}. */
   roots: readonly string[];
   /** The agent's state directory: never backed up nor restored into. */
@@ -275,6 +277,7 @@ export class Executor {
         signal: controller.signal,
         timeoutMs: this.opts.taskTimeoutMs,
         ...(this.opts.pluginIsolation === undefined ? {} : { isolation: this.opts.pluginIsolation }),
+        ...(this.opts.pluginHeapMb === undefined ? {} : { heapMb: this.opts.pluginHeapMb }),
         ...(this.opts.abortGraceMs === undefined ? {} : { abortGraceMs: this.opts.abortGraceMs }),
         context: (signal) => {
           const made = createTaskContext({

@@ -2,7 +2,8 @@ import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, MAX_REPORTS_PER_BATCH, type wire 
 import type { Clock } from '../clock.js';
 import { recordEnvelope, type SpoolRecord } from '../spool/spool.js';
 import { fitRecord } from './frame-fit.js';
-import { samePace, SendBucket, type Pace } from './pacing.js';
+import { samePace, type Pace } from './pacing.js';
+import { SendBucket } from '../token-bucket.js';
 
 /** Told about a report that was cut to fit the session's frame limit, or that can never be sent. */
 export interface OutboxAdvice {

@@ -28,7 +28,9 @@ export {
   MAX_EVENT_DATA_JSON,
   MAX_EVENT_TYPE,
   MAX_REPORT_MESSAGE,
+  EVENT_PACE,
   normalizeEvent,
+  PROGRESS_PACE,
   normalizeProgress,
   type EventRecord,
   type ProgressRecord,
@@ -56,4 +58,5 @@ export {
 } from './loader.js';
 export { checkManifest, SUPPORTED_API_VERSIONS, type ManifestCheck } from './manifest.js';
 export { PLUGIN_ISOLATIONS, runOperation, type OperationCall, type PluginIsolation } from './operations.js';
+export { DEFAULT_PLUGIN_HEAP_MB, PLUGIN_OUTPUT_LOGGED_BYTES } from './worker-pool.js';
 export { PluginRegistry } from './registry.js';

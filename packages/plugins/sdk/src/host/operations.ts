@@ -5,7 +5,7 @@ import { confineRequest } from '../paths/index.js';
 import { guard, type Guarded } from './guard.js';
 import { invoke } from './invoke.js';
 import type { LoadedPlugin } from './loader.js';
-import { WorkerPool } from './worker-pool.js';
+import { DEFAULT_PLUGIN_HEAP_MB, WorkerPool } from './worker-pool.js';
 
 /** The host's plugin worker threads, shared by all tasks. */
 export const workers = new WorkerPool();
@@ -34,6 +34,8 @@ export interface OperationCall {
   abortGraceMs?: number;
   /** Default `worker` when the plugin's module URL is known. */
   isolation?: PluginIsolation;
+  /** The heap of the plugin's worker, in MB (default {@link DEFAULT_PLUGIN_HEAP_MB}); inline plugins share the agent's. */
+  heapMb?: number;
 }
 
 /**
@@ -62,7 +64,7 @@ export async function runOperation(call: OperationCall): Promise<Guarded<unknown
       return invoke(provider, call.operation, call.params, call.context(signal));
     }, options);
   }
-  const lease = workers.lease(url);
+  const lease = workers.lease(url, { heapMb: call.heapMb ?? DEFAULT_PLUGIN_HEAP_MB });
   let clean = false;
   try {
     return await guard(async (signal) => {

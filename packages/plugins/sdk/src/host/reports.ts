@@ -76,3 +76,17 @@ export function normalizeEvent(event: TaskEvent, notes?: string[]): EventRecord 
     dataJson,
   };
 }
+
+/**
+ * How many progress reports a task spools: a burst, then so many a second. A report that finds
+ * the bucket empty waits, replaced by any newer one, until the bucket has a token or the task
+ * ends; so a plugin reporting in a tight loop costs the agent and the control plane a few
+ * reports a second, and the last value always arrives.
+ */
+export const PROGRESS_PACE = { burst: 20, perSecond: 5 } as const;
+
+/**
+ * How many events a task spools: a burst, then so many a second. Beyond that they are dropped
+ * and counted, and one `agent.events_dropped` event says how many when the task ends.
+ */
+export const EVENT_PACE = { burst: 200, perSecond: 20 } as const;

@@ -9,8 +9,26 @@ const ENTRY = new URL(fromSource ? './worker-entry.ts' : './worker-entry.js', im
 /** Idle workers kept per plugin module; more are ended when they come back. */
 const MAX_IDLE_PER_PLUGIN = 8;
 
+/** The heap a plugin's worker may use unless the agent says otherwise (`--plugin-heap-mb`). */
+export const DEFAULT_PLUGIN_HEAP_MB = 512;
+
+/**
+ * Bytes of what a plugin writes to stdout and stderr during one job that reach its task's log;
+ * the rest is counted, dropped, and said once when the job ends. Output between jobs is dropped.
+ */
+export const PLUGIN_OUTPUT_LOGGED_BYTES = 16 * 1024;
+
+/** What bounds a plugin's worker thread. */
+export interface WorkerLimits {
+  /** The worker's V8 old-generation heap, in MB: a plugin that needs more fails its task. */
+  heapMb: number;
+}
+
+type Stream = 'stdout' | 'stderr';
+
 interface Handlers {
   message(message: FromWorker): void;
+  output(stream: Stream, chunk: Buffer): void;
   failed(error: Error): void;
 }
 
@@ -20,19 +38,35 @@ class PluginWorker {
   alive = true;
   private handlers: Handlers | undefined;
 
-  constructor(url: string) {
+  constructor(url: string, limits: WorkerLimits) {
     const init: WorkerInit = { url };
+    // Its own heap limit (a plugin that allocates without end fails its task, not the agent) and
+    // its own stdout and stderr (read here and bounded, never copied into the agent's output).
+    const options = {
+      workerData: init,
+      resourceLimits: { maxOldGenerationSizeMb: limits.heapMb },
+      stdout: true,
+      stderr: true,
+    };
     this.thread = fromSource
       ? // Tests run the agent from TypeScript: the worker registers tsx before loading its entry.
         new Worker(
           `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(ENTRY.href)}); })`,
-          { eval: true, workerData: init },
+          { ...options, eval: true },
         )
-      : new Worker(ENTRY, { workerData: init });
+      : new Worker(ENTRY, options);
     this.thread.on('message', (message: FromWorker) => this.handlers?.message(message));
-    this.thread.on('error', (err) => {
+    this.thread.stdout.on('data', (chunk: Buffer) => this.handlers?.output('stdout', chunk));
+    this.thread.stderr.on('data', (chunk: Buffer) => this.handlers?.output('stderr', chunk));
+    this.thread.on('error', (err: NodeJS.ErrnoException) => {
       this.alive = false;
-      this.handlers?.failed(new Error(`the plugin crashed its worker: ${err.message}`));
+      this.handlers?.failed(
+        new Error(
+          err.code === 'ERR_WORKER_OUT_OF_MEMORY'
+            ? `the plugin ran out of memory: its worker may use ${limits.heapMb} MB of heap (the agent's --plugin-heap-mb)`
+            : `the plugin crashed its worker: ${err.message}`,
+        ),
+      );
     });
     this.thread.on('exit', (code) => {
       this.alive = false;
@@ -47,9 +81,18 @@ class PluginWorker {
         const reason = signal.reason as { message?: unknown } | undefined;
         this.send({ type: 'abort', message: String(reason?.message ?? 'aborted') });
       };
+      const logged = { stdout: 0, stderr: 0 };
+      const dropped = { stdout: 0, stderr: 0 };
       const finish = () => {
         this.handlers = undefined;
         signal.removeEventListener('abort', abort);
+        for (const stream of ['stdout', 'stderr'] as const) {
+          if (dropped[stream] > 0)
+            ctx.logger.warn(
+              { stream, droppedBytes: dropped[stream] },
+              `the plugin wrote ${dropped[stream]} more bytes to ${stream} than the ${PLUGIN_OUTPUT_LOGGED_BYTES} a task logs; they were dropped`,
+            );
+        }
       };
       this.handlers = {
         message: (message) => {
@@ -64,6 +107,15 @@ class PluginWorker {
               finish();
               // Shaped like what the plugin threw, so the guard maps it as if it ran inline.
               return message.ok ? resolve(message.value) : reject(Object.assign(new Error(), message.error));
+          }
+        },
+        output: (stream, chunk) => {
+          const room = PLUGIN_OUTPUT_LOGGED_BYTES - logged[stream];
+          const kept = room > 0 ? chunk.subarray(0, room) : chunk.subarray(0, 0);
+          logged[stream] += kept.length;
+          dropped[stream] += chunk.length - kept.length;
+          for (const line of kept.toString('utf8').split('\n')) {
+            if (line.trim() !== '') ctx.logger.warn({ stream }, line);
           }
         },
         failed: (error) => {
@@ -91,14 +143,21 @@ class PluginWorker {
 export class WorkerPool {
   private readonly idle = new Map<string, PluginWorker[]>();
 
-  /** Runs `job` on a worker for the plugin at `url`. `release` must be called once it is decided. */
-  lease(url: string): { run: PluginWorker['run']; release(clean: boolean): void } {
-    const worker = this.idle.get(url)?.pop() ?? new PluginWorker(url);
+  /**
+   * Runs `job` on a worker for the plugin at `url` with these limits. `release` must be called
+   * once it is decided.
+   */
+  lease(
+    url: string,
+    limits: WorkerLimits = { heapMb: DEFAULT_PLUGIN_HEAP_MB },
+  ): { run: PluginWorker['run']; release(clean: boolean): void } {
+    const key = `${limits.heapMb}:${url}`;
+    const worker = this.idle.get(key)?.pop() ?? new PluginWorker(url, limits);
     worker.thread.ref();
     return {
       run: (job, ctx, signal) => worker.run(job, ctx, signal),
       release: (clean) => {
-        const idle = this.idle.get(url) ?? [];
+        const idle = this.idle.get(key) ?? [];
         if (!clean || !worker.alive || idle.length >= MAX_IDLE_PER_PLUGIN) {
           void worker.thread.terminate();
           return;
@@ -106,7 +165,7 @@ export class WorkerPool {
         // An idle worker never keeps the agent process alive.
         worker.thread.unref();
         idle.push(worker);
-        this.idle.set(url, idle);
+        this.idle.set(key, idle);
       },
     };
   }
