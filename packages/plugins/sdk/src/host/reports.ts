@@ -83,7 +83,7 @@ export function normalizeEvent(event: TaskEvent, notes?: string[]): EventRecord 
  * ends; so a plugin reporting in a tight loop costs the agent and the control plane a few
  * reports a second, and the last value always arrives.
  */
-export const PROGRESS_PACE = { burst: 20, perSecond: 5 } as const;
+export const PROGRESS_PACE = { burst: 50, perSecond: 25 } as const;
 
 /**
  * How many events a task spools: a burst, then so many a second. Beyond that they are dropped
