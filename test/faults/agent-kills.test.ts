@@ -1,0 +1,169 @@
+/**
+ * F1, agents killed with -9 at random moments while backups run: 100 backups (the dummy plugin, a
+ * few steps each) on two agents, and a killer that takes one agent down at a random moment, every
+ * 0.5-2 s, and starts it again on the same state directory. The checker reads what the API holds
+ * at the end and counts what was lost, doubled or stuck: every task ends exactly once; a backup
+ * that succeeded has exactly one record and every one of its progress reports once; an
+ * interrupted one has no record; no task event is doubled. `CAIRN_TEST_FAULTS=long` runs 500
+ * backups. The seed is printed: `CAIRN_TEST_FAULTS_SEED=<n>` replays a run's kill schedule.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Api } from '@cairn/test-harness/api';
+import { backends } from '@cairn/test-harness/databases';
+import { assignOffering, ENDED, offerDummy, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
+import type { Proc } from '@cairn/test-harness/processes';
+import { waitFor } from '@cairn/test-harness/wait';
+
+const LONG = process.env['CAIRN_TEST_FAULTS'] === 'long';
+const BACKUPS = LONG ? 500 : 100;
+const STEPS = 4;
+
+/** mulberry32: a small seeded generator, so that a failing kill schedule can be run again. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Event {
+  id: string;
+  type: string;
+  taskId: string | null;
+  message: string;
+}
+
+describe.each(backends)('F1: agents killed -9 at random moments (%s)', (backend) => {
+  const stack = withStack(backend, {
+    agents: [
+      { name: 'host-1', slots: 4 },
+      { name: 'host-2', slots: 4 },
+    ],
+  });
+
+  async function all<T>(api: Api, route: string): Promise<T[]> {
+    const out: T[] = [];
+    let cursor: string | null = null;
+    do {
+      const sep = route.includes('?') ? '&' : '?';
+      const page = (await api.expect(
+        200,
+        'GET',
+        `${route}${sep}limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      )) as { items: T[]; nextCursor: string | null };
+      out.push(...page.items);
+      cursor = page.nextCursor;
+    } while (cursor);
+    return out;
+  }
+
+  it(
+    `${BACKUPS} backups: each ends once, nothing lost or doubled`,
+    { timeout: LONG ? 1_800_000 : 300_000 },
+    async () => {
+      const seed = Number(process.env['CAIRN_TEST_FAULTS_SEED'] ?? Date.now() % 1_000_000);
+      const rand = random(seed);
+      const api = stack.admin;
+      const { offeringId } = await offerDummy(api, 'zone-a', { provider: 'dummy', offering: 'f1' });
+
+      const instances: string[] = [];
+      for (let i = 0; i < BACKUPS; i++) {
+        const durationMs = 200 + Math.floor(rand() * 1300);
+        const instance = await api.expect(201, 'POST', '/v1/instances', {
+          name: `vm-${i}`,
+          zone: 'zone-a',
+          locator: { dummy: { durationMs, steps: STEPS, sizeBytes: 1000 + i } },
+        });
+        await assignOffering(api, instance.id, offeringId);
+        instances.push(instance.id as string);
+      }
+
+      // The killer: while backups run, one agent at a time dies with -9 and comes back on its state.
+      const procs: Proc[] = stack.agents.map((a) => a.proc);
+      let kills = 0;
+      let stop = false;
+      const killer = (async () => {
+        while (!stop) {
+          await new Promise((resolve) => setTimeout(resolve, 500 + rand() * 1500));
+          if (stop) break;
+          const which = Math.floor(rand() * procs.length);
+          await procs[which]!.kill9();
+          kills++;
+          procs[which] = await stack.runAgent(stack.agents[which]!.stateDir);
+        }
+      })();
+
+      const tasks: string[] = [];
+      for (const instanceId of instances) {
+        tasks.push(((await api.expect(202, 'POST', `/v1/instances/${instanceId}/backups`)) as { id: string }).id);
+      }
+      const ended: TaskBody[] = [];
+      try {
+        for (const id of tasks) ended.push(await waitForTask(api, id, ENDED, LONG ? 600_000 : 180_000));
+      } finally {
+        stop = true;
+        await killer;
+      }
+
+      // The checker.
+      const byState = (s: string) => ended.filter((t) => t.state === s);
+      const succeeded = byState('succeeded');
+      const interrupted = byState('failed').filter((t) => t.error?.code === 'AGENT_INTERRUPTED');
+      const figures = `F1 (${backend}, seed ${seed}): ${BACKUPS} backups on 2 agents, ${kills} kills -9; ${succeeded.length} succeeded, ${interrupted.length} interrupted (failed AGENT_INTERRUPTED), ${byState('lost').length} lost`;
+      // Every task ended as succeeded, or failed because its agent was killed under it: nothing else.
+      expect(
+        succeeded.length + interrupted.length,
+        `${figures}: ${JSON.stringify(ended.filter((t) => !succeeded.includes(t) && !interrupted.includes(t)))}`,
+      ).toBe(BACKUPS);
+      expect(kills, figures).toBeGreaterThan(0);
+
+      const backups = await all<{ id: string; taskId: string; instanceId: string }>(api, '/v1/backups');
+      const records = new Map<string, number>();
+      for (const b of backups) records.set(b.taskId, (records.get(b.taskId) ?? 0) + 1);
+      let progressLost = 0;
+      let progressDoubled = 0;
+      for (const t of succeeded) {
+        expect(records.get(t.id), `${figures}: the records of ${t.id}`).toBe(1);
+        const progress = await all<{ percent: number }>(api, `/v1/tasks/${t.id}/progress`);
+        progressLost += Math.max(0, STEPS - progress.length);
+        progressDoubled += Math.max(0, progress.length - STEPS);
+      }
+      for (const t of interrupted) expect(records.get(t.id), `${figures}: no record of ${t.id}`).toBeUndefined();
+      expect(backups).toHaveLength(succeeded.length);
+
+      // Each task's lifecycle events once: started at most once per attempt, one end.
+      const events = await all<Event>(api, '/v1/events');
+      const ids = new Set(events.map((e) => e.id));
+      expect(ids.size).toBe(events.length);
+      let endsDoubled = 0;
+      for (const t of ended) {
+        const mine = events.filter((e) => e.taskId === t.id);
+        const ends = mine.filter((e) =>
+          ['task.succeeded', 'task.failed', 'task.lost', 'task.cancelled'].includes(e.type),
+        );
+        if (ends.length !== 1) endsDoubled++;
+        const started = mine.filter((e) => e.type === 'task.started').length;
+        expect(started, `${figures}: ${t.id} started ${started} times at attempt ${t.attempt}`).toBeLessThanOrEqual(
+          t.attempt,
+        );
+      }
+      console.info(
+        `${figures}; backup records ${backups.length} (one per success), progress reports lost ${progressLost} and doubled ${progressDoubled}, tasks with other than one end event ${endsDoubled}`,
+      );
+      expect(progressLost, figures).toBe(0);
+      expect(progressDoubled, figures).toBe(0);
+      expect(endsDoubled, figures).toBe(0);
+
+      // And both agents are up and connected at the end.
+      await waitFor(async () => {
+        const agents = await all<{ state: string }>(api, '/v1/agents');
+        return agents.length === 2 && agents.every((a) => a.state === 'connected');
+      }, 'both agents connected again');
+    },
+  );
+});
