@@ -1,6 +1,6 @@
 // The CSI plugin against the fake Kubernetes API server, through the real @kubernetes/client-node
 // and a real kubeconfig file. Volumes are directories of the fake CSI driver; snapshots are copies.
-import { startFakeKube, resourceType, type FakeKube, type KubeObject } from '@cairn/kube-apiserver-fake';
+import { startFakeKube, resourceType, until, type FakeKube, type KubeObject } from '@cairn/kube-apiserver-fake';
 import { MockTaskEnvironment, type MockRun } from '@cairn/plugin-sdk/testing';
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -38,16 +38,6 @@ afterEach(async () => {
   await kube.close();
   await rm(dir, { recursive: true, force: true });
 });
-
-async function until<T>(what: string, probe: () => T | undefined | false, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const got = probe();
-    if (got) return got;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 async function claim(
   namespace: string,
@@ -276,6 +266,21 @@ describe('backup', () => {
     e.cancel('stop');
     const run = await running;
     expect(run.ok ? '' : run.failure.code).toBe('CANCELLED');
+    await until(
+      'nothing left',
+      () => JSON.stringify(leftovers()) === JSON.stringify({ snapshots: 0, contents: 0, storage: 0 }),
+    );
+  });
+
+  it('stops when cancelled on the report that the last snapshot is ready, and removes what it made', async () => {
+    // The report is made inside the wait that then ends: the cancel must still win.
+    const e: MockTaskEnvironment = env({
+      onProgress: (p) => {
+        if (p.message?.startsWith('2 of 2')) e.cancel('stop');
+      },
+    });
+    const run = await e.run('backup', instance);
+    expect(run.ok ? 'finished' : run.failure.code).toBe('CANCELLED');
     await until(
       'nothing left',
       () => JSON.stringify(leftovers()) === JSON.stringify({ snapshots: 0, contents: 0, storage: 0 }),
