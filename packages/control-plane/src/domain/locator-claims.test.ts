@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { judgeTenantLocator, judgeTenantTarget, normalizeRoot } from './locator-claims.js';
+import { judgeTenantLocator, judgeTenantNamespace, judgeTenantTarget, normalizeRoot } from './locator-claims.js';
 
 describe('normalizeRoot', () => {
   it.each([
@@ -46,6 +46,25 @@ describe('judgeTenantLocator', () => {
     expect(judgeTenantLocator('granted-roots', [], { paths: ['/srv'] }, 'locator')).toMatchObject({
       message: 'no host path is granted to this tenant on the provider connection',
     });
+  });
+});
+
+describe('judgeTenantNamespace', () => {
+  it.each([
+    ['any', true],
+    ['sp-only', false],
+    // Roots are host paths: no namespace is ever granted by them.
+    ['granted-roots', false],
+  ] as const)('%s', (policy, ok) => {
+    expect(judgeTenantNamespace(policy)).toEqual(
+      ok
+        ? { ok: true }
+        : {
+            ok: false,
+            path: 'targetNamespace',
+            message: 'only a service-provider admin may restore into another namespace on this provider connection',
+          },
+    );
   });
 });
 

@@ -3,9 +3,9 @@
  * infrastructure, never facts. Who may make them, per provider connection:
  *
  * - `sp-only` (the default): only an sp-admin sets a locator the connection will use, or a
- *   restore target other than the instance's own.
+ *   restore target other than the instance's own (a path, a namespace).
  * - `granted-roots`: a tenant may also name host paths (`{paths: [...]}`, a target `path`), each
- *   below one of the roots the SP granted that tenant on the connection.
+ *   below one of the roots the SP granted that tenant on the connection; never a namespace.
  * - `any`: a tenant names any locator (for providers whose locators name nothing of the SP's,
  *   such as the dummy simulator, or whose plugin proves ownership itself).
  *
@@ -108,6 +108,21 @@ export function judgeTenantLocator(
     if (!j.ok) return j;
   }
   return OK;
+}
+
+/** A restore's target other than the instance's own place, as the API takes it. */
+export interface RestoreTarget {
+  targetPath?: string | undefined;
+  targetNamespace?: string | undefined;
+}
+
+/**
+ * May a tenant restore into another Kubernetes namespace through this connection? Only where
+ * tenants name any locator: no namespace is ever granted (`granted-roots` grants host paths).
+ */
+export function judgeTenantNamespace(policy: TenantLocators, field = 'targetNamespace'): Judgement {
+  if (policy === 'any') return OK;
+  return spOnly(field, 'restore into another namespace');
 }
 
 /** May a tenant restore to `targetPath` (not the instance's own place) through this connection? */

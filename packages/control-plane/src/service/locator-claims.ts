@@ -2,8 +2,10 @@ import { isSpAdmin, type Principal } from '../domain/access.js';
 import { AppError, ConflictError } from '../domain/errors.js';
 import {
   judgeTenantLocator,
+  judgeTenantNamespace,
   judgeTenantTarget,
   type Judgement,
+  type RestoreTarget,
   type TenantLocators,
 } from '../domain/locator-claims.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
@@ -65,13 +67,17 @@ export class LocatorClaims {
       throw refusal(j, `instance ${instance.id}'s locator is not granted on provider connection ${provider.id}`);
   }
 
-  /** A restore to `targetPath` (not in place) through `provider`, asked by `p` for `tenantId`. */
-  async checkTarget(p: Principal, provider: ProviderRow, tenantId: string, targetPath: string): Promise<void> {
+  /** A restore to `targetPath` or into `targetNamespace` (not in place) through `provider`, asked by `p` for `tenantId`. */
+  async checkTarget(p: Principal, provider: ProviderRow, tenantId: string, target: RestoreTarget): Promise<void> {
     if (isSpAdmin(p)) return;
     const policy = policyOf(provider);
-    const roots = policy === 'granted-roots' ? await this.catalog.tenantRoots(provider.id, tenantId) : [];
-    const j = judgeTenantTarget(policy, roots, targetPath);
-    if (!j.ok) throw refusal(j, 'the restore target is not granted to this tenant');
+    const judgements: Judgement[] = [];
+    if (target.targetNamespace !== undefined) judgements.push(judgeTenantNamespace(policy));
+    if (target.targetPath !== undefined) {
+      const roots = policy === 'granted-roots' ? await this.catalog.tenantRoots(provider.id, tenantId) : [];
+      judgements.push(judgeTenantTarget(policy, roots, target.targetPath));
+    }
+    for (const j of judgements) if (!j.ok) throw refusal(j, 'the restore target is not granted to this tenant');
   }
 
   /**
