@@ -210,6 +210,28 @@ describe.each(backends)('CSI provider end to end (%s)', (backend) => {
     expect(kube.store.list(PVC, 'kube-system')).toEqual([]);
   });
 
+  it('refuses tenantLocators any on a CSI connection (the plugin declares sp-locators), creating or changing', async () => {
+    const message =
+      "must not be any: @cairn/plugin-csi declares sp-locators (its locators name the service provider's resources, so only sp-admins name them)";
+    const listed = async () => (await api.expect(200, 'GET', '/v1/zones/zone-a/providers?limit=500')).items.length;
+    const before = await listed();
+    const created = await api.call('POST', '/v1/zones/zone-a/providers', {
+      name: 'cluster-open',
+      plugin: CSI_PLUGIN,
+      credentials: { kubeconfig: kube.kubeconfigPath },
+      tenantLocators: 'any',
+    });
+    expect(created.status).toBe(400);
+    expect(created.body).toMatchObject({ code: 'invalid_input', errors: [{ path: 'tenantLocators', message }] });
+    expect(await listed()).toBe(before);
+    const patched = await api.call('PATCH', `/v1/zones/zone-a/providers/${providerId}`, { tenantLocators: 'any' });
+    expect(patched.status).toBe(400);
+    expect(patched.body).toMatchObject({ code: 'invalid_input', errors: [{ path: 'tenantLocators', message }] });
+    expect(await api.expect(200, 'GET', `/v1/zones/zone-a/providers/${providerId}`)).toMatchObject({
+      tenantLocators: 'sp-only',
+    });
+  });
+
   it('backs up two namespaces in one backup job', async () => {
     kube.put('persistentvolumeclaims', {
       metadata: { name: 'cache', namespace: 'elsewhere' },

@@ -64,7 +64,9 @@ export interface OperationsDeps {
  */
 export class Operations {
   constructor(private readonly deps: OperationsDeps) {
-    this.claims = new LocatorClaims(deps.catalog);
+    this.claims = new LocatorClaims(deps.catalog, (zone, plugin, capability) =>
+      deps.agents.declares(zone, plugin, capability),
+    );
   }
 
   /** Who may claim what on the SP's infrastructure: judged before any task that uses a locator. */

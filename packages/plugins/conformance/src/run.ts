@@ -191,6 +191,8 @@ const TRAIT_MEANING: Record<Trait, string> = {
   'host-paths': 'locators and restore targets are host paths, confined to the roots the kit grants',
   'repository-identity':
     'operations check the connection identity (REPOSITORY_CHANGED on another), report it when there is none, and never create a repository',
+  'sp-locators':
+    "locators name the service provider's resources: the control plane refuses tenantLocators any on its connections",
 };
 
 /** A connection as the options of a task environment. */
