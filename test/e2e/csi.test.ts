@@ -162,6 +162,76 @@ describe.each(backends)('CSI provider end to end (%s)', (backend) => {
     expect(treeDigest(kube.controller.volumePath('shop', 'data'))).toEqual(before);
   });
 
+  it('restores into a third namespace named through the API (sp-admin), byte for byte', async () => {
+    kube.put('namespaces', { metadata: { name: 'third' } });
+    const newest = (await records()).at(-1)!;
+    const restored = await run('POST', `/v1/backups/${newest.id}/restore`, { targetNamespace: 'third' });
+    expect(restored.state, JSON.stringify(restored.error)).toBe('succeeded');
+    for (const name of ['data', 'logs'])
+      expect(treeDigest(kube.controller.volumePath('third', name))).toEqual(
+        treeDigest(kube.controller.volumePath('shop', name)),
+      );
+    // Bad names are refused before anything is queued, naming the field.
+    for (const [body, field] of [
+      [{ targetNamespace: 'Not_A_Namespace' }, 'targetNamespace'],
+      [{ targetNamespace: 'x'.repeat(64) }, 'targetNamespace'],
+      [{ targetNamespace: 'third', targetPath: '/srv/x' }, 'targetNamespace'],
+    ] as const) {
+      const r = await api.call('POST', `/v1/backups/${newest.id}/restore`, body);
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(r.body).toMatchObject({ code: 'invalid_input', errors: [{ path: field }] });
+    }
+  });
+
+  it('refuses a tenant that names a namespace to restore into (sp-only; granted-roots grants paths only)', async () => {
+    const tenant = await stack.tenant('acme', { grants: [offeringId] });
+    const own = await api.expect(201, 'POST', '/v1/instances', {
+      name: 'acme-shop',
+      zone: 'zone-a',
+      locator: { namespace: 'shop' },
+      agentId,
+      tenantId: tenant.id,
+    });
+    await assignOffering(api, own.id as string, offeringId);
+    const done = await run('POST', `/v1/instances/${own.id}/backups`, { mode: 'FULL' });
+    expect(done.state, JSON.stringify(done.error)).toBe('succeeded');
+    const tasks = async () => (await api.expect(200, 'GET', `/v1/tasks?instanceId=${own.id}&limit=500`)).items.length;
+    const before = await tasks();
+    for (const policy of ['sp-only', 'granted-roots'] as const) {
+      await api.expect(200, 'PATCH', `/v1/zones/zone-a/providers/${providerId}`, { tenantLocators: policy });
+      for (const targetNamespace of ['kube-system', 'shop', 'acme-new']) {
+        const r = await tenant.api.call('POST', `/v1/backups/${done.backupId}/restore`, { targetNamespace });
+        expect(r.status, `${policy} ${targetNamespace}`).toBe(403);
+        expect(r.body).toMatchObject({ code: 'locator_not_granted', errors: [{ path: 'targetNamespace' }] });
+      }
+    }
+    await api.expect(200, 'PATCH', `/v1/zones/zone-a/providers/${providerId}`, { tenantLocators: 'sp-only' });
+    expect(await tasks()).toBe(before);
+    expect(kube.store.list(PVC, 'kube-system')).toEqual([]);
+  });
+
+  it('refuses tenantLocators any on a CSI connection (the plugin declares sp-locators), creating or changing', async () => {
+    const message =
+      "must not be any: @cairn/plugin-csi declares sp-locators (its locators name the service provider's resources, so only sp-admins name them)";
+    const listed = async () => (await api.expect(200, 'GET', '/v1/zones/zone-a/providers?limit=500')).items.length;
+    const before = await listed();
+    const created = await api.call('POST', '/v1/zones/zone-a/providers', {
+      name: 'cluster-open',
+      plugin: CSI_PLUGIN,
+      credentials: { kubeconfig: kube.kubeconfigPath },
+      tenantLocators: 'any',
+    });
+    expect(created.status).toBe(400);
+    expect(created.body).toMatchObject({ code: 'invalid_input', errors: [{ path: 'tenantLocators', message }] });
+    expect(await listed()).toBe(before);
+    const patched = await api.call('PATCH', `/v1/zones/zone-a/providers/${providerId}`, { tenantLocators: 'any' });
+    expect(patched.status).toBe(400);
+    expect(patched.body).toMatchObject({ code: 'invalid_input', errors: [{ path: 'tenantLocators', message }] });
+    expect(await api.expect(200, 'GET', `/v1/zones/zone-a/providers/${providerId}`)).toMatchObject({
+      tenantLocators: 'sp-only',
+    });
+  });
+
   it('backs up two namespaces in one backup job', async () => {
     kube.put('persistentvolumeclaims', {
       metadata: { name: 'cache', namespace: 'elsewhere' },

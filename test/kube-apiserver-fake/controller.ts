@@ -44,6 +44,8 @@ export class FakeController {
   readonly faults: Faults = { snapshotError: new Set(), neverReady: new Set(), stuckFinalizer: new Set() };
   private tick: NodeJS.Timeout | undefined;
   private pending = false;
+  /** When the driver first saw each content it is cutting a snapshot for (uid → ms). */
+  private readonly firstSeen = new Map<string, number>();
   private readonly onChange = (e: WatchEvent) => {
     if (e.type === 'DELETED') this.deleted(e.object as Obj);
     this.schedule();
@@ -150,7 +152,7 @@ export class FakeController {
     }
     const handle = `vol-${pvc.metadata.uid!}`;
     const dir = join(this.volumesDir, handle);
-    if (from) cpSync(from, dir, { recursive: true });
+    if (from) cpSync(from, dir, { recursive: true, verbatimSymlinks: true });
     else mkdirSync(dir, { recursive: true });
     const storage = (pvc.spec['resources'] as { requests?: { storage?: string } } | undefined)?.requests?.storage;
     const pvName = `pvc-${pvc.metadata.uid!}`;
@@ -323,11 +325,15 @@ export class FakeController {
         readyToUse: false,
         error: { message: 'fake CSI driver: injected snapshot failure', time: stamp(now()) },
       });
-    const created = Date.parse(content.metadata.creationTimestamp!);
-    if (now().getTime() - created < this.opts.snapshotDelayMs) return;
+    // creationTimestamp has whole seconds: the delay counts from when the driver first saw the content.
+    const uid = content.metadata.uid!;
+    const seen = this.firstSeen.get(uid) ?? now().getTime();
+    this.firstSeen.set(uid, seen);
+    if (now().getTime() - seen < this.opts.snapshotDelayMs) return;
+    this.firstSeen.delete(uid);
     const handle = `snap-${content.metadata.uid!}`;
     const dir = join(this.snapshotsDir, handle);
-    cpSync(join(this.volumesDir, source.volumeHandle!), dir, { recursive: true });
+    cpSync(join(this.volumesDir, source.volumeHandle!), dir, { recursive: true, verbatimSymlinks: true });
     setStatus({
       snapshotHandle: handle,
       readyToUse: true,

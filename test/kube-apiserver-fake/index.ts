@@ -91,3 +91,19 @@ export async function startFakeKube(opts: FakeKubeOptions): Promise<FakeKube> {
     },
   };
 }
+
+/**
+ * Waits until `probe` answers something truthy (the fake's controller works on its own ticks),
+ * polling every 10 ms; throws `timed out waiting for <what>` after `ms`.
+ *
+ * @example await until('data bound', () => kube.store.find(PVC, 'shop', 'data')?.status?.['phase'] === 'Bound');
+ */
+export async function until<T>(what: string, probe: () => T | undefined | false, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const got = probe();
+    if (got) return got;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -236,7 +236,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     evaluated: () => metrics.schedulesEvaluated.inc(),
     firesPerTransaction: FIRES_PER_TRANSACTION[store.dialect],
   });
-  const claims = new LocatorClaims(catalog);
+  const claims = new LocatorClaims(catalog, (zone, plugin, capability) => agents.declares(zone, plugin, capability));
   const maintenanceWindows = new MaintenanceWindows({
     scopes: maintenanceScopes,
     windows: maintenance,

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { judgeTenantLocator, judgeTenantTarget, normalizeRoot } from './locator-claims.js';
+import {
+  effectivePolicy,
+  judgeTenantLocator,
+  judgeTenantNamespace,
+  judgeTenantTarget,
+  normalizeRoot,
+} from './locator-claims.js';
 
 describe('normalizeRoot', () => {
   it.each([
@@ -46,6 +52,36 @@ describe('judgeTenantLocator', () => {
     expect(judgeTenantLocator('granted-roots', [], { paths: ['/srv'] }, 'locator')).toMatchObject({
       message: 'no host path is granted to this tenant on the provider connection',
     });
+  });
+});
+
+describe('effectivePolicy', () => {
+  it.each([
+    ['any', true, 'sp-only'],
+    ['any', false, 'any'],
+    ['granted-roots', true, 'granted-roots'],
+    ['sp-only', true, 'sp-only'],
+  ] as const)('%s with sp-locators %s is judged as %s', (policy, spLocators, judged) => {
+    expect(effectivePolicy(policy, spLocators)).toBe(judged);
+  });
+});
+
+describe('judgeTenantNamespace', () => {
+  it.each([
+    ['any', true],
+    ['sp-only', false],
+    // Roots are host paths: no namespace is ever granted by them.
+    ['granted-roots', false],
+  ] as const)('%s', (policy, ok) => {
+    expect(judgeTenantNamespace(policy)).toEqual(
+      ok
+        ? { ok: true }
+        : {
+            ok: false,
+            path: 'targetNamespace',
+            message: 'only a service-provider admin may restore into another namespace on this provider connection',
+          },
+    );
   });
 });
 

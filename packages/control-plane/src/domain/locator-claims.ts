@@ -3,17 +3,38 @@
  * infrastructure, never facts. Who may make them, per provider connection:
  *
  * - `sp-only` (the default): only an sp-admin sets a locator the connection will use, or a
- *   restore target other than the instance's own.
+ *   restore target other than the instance's own (a path, a namespace).
  * - `granted-roots`: a tenant may also name host paths (`{paths: [...]}`, a target `path`), each
- *   below one of the roots the SP granted that tenant on the connection.
+ *   below one of the roots the SP granted that tenant on the connection; never a namespace.
  * - `any`: a tenant names any locator (for providers whose locators name nothing of the SP's,
- *   such as the dummy simulator, or whose plugin proves ownership itself).
+ *   such as the dummy simulator, or whose plugin proves ownership itself). Refused on a
+ *   connection whose plugin declares `sp-locators` (its locators name the SP's namespaces):
+ *   there it is judged as `sp-only`.
  *
  * The agent judges every host path again against its own configuration, after resolving links.
  */
 
 export const TENANT_LOCATORS = ['sp-only', 'granted-roots', 'any'] as const;
 export type TenantLocators = (typeof TENANT_LOCATORS)[number];
+
+/** The plugin trait saying its locators name the service provider's resources. */
+export const SP_LOCATORS = 'sp-locators';
+
+/**
+ * The policy a claim is judged by: `any` on a connection whose plugin declares `sp-locators`
+ * counts as `sp-only`, whatever was stored (an agent may declare it after the policy was set).
+ */
+export function effectivePolicy(policy: TenantLocators, spLocators: boolean): TenantLocators {
+  return spLocators && policy === 'any' ? 'sp-only' : policy;
+}
+
+/** Why `tenantLocators: any` is refused on a connection of `plugin`, which declares `sp-locators`. */
+export function anyRefusal(plugin: string): { path: string; message: string } {
+  return {
+    path: 'tenantLocators',
+    message: `must not be any: ${plugin} declares sp-locators (its locators name the service provider's resources, so only sp-admins name them)`,
+  };
+}
 
 /** Who made an instance's locator claim: an sp-admin (`sp`) or the tenant itself (`tenant`). */
 export type LocatorClaim = 'sp' | 'tenant';
@@ -108,6 +129,21 @@ export function judgeTenantLocator(
     if (!j.ok) return j;
   }
   return OK;
+}
+
+/** A restore's target other than the instance's own place, as the API takes it. */
+export interface RestoreTarget {
+  targetPath?: string | undefined;
+  targetNamespace?: string | undefined;
+}
+
+/**
+ * May a tenant restore into another Kubernetes namespace through this connection? Only where
+ * tenants name any locator: no namespace is ever granted (`granted-roots` grants host paths).
+ */
+export function judgeTenantNamespace(policy: TenantLocators, field = 'targetNamespace'): Judgement {
+  if (policy === 'any') return OK;
+  return spOnly(field, 'restore into another namespace');
 }
 
 /** May a tenant restore to `targetPath` (not the instance's own place) through this connection? */

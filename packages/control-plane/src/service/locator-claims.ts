@@ -1,9 +1,13 @@
 import { isSpAdmin, type Principal } from '../domain/access.js';
 import { AppError, ConflictError } from '../domain/errors.js';
 import {
+  effectivePolicy,
   judgeTenantLocator,
+  SP_LOCATORS,
+  judgeTenantNamespace,
   judgeTenantTarget,
   type Judgement,
+  type RestoreTarget,
   type TenantLocators,
 } from '../domain/locator-claims.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
@@ -20,7 +24,8 @@ export class NotGrantedError extends AppError {
 const refusal = (j: Extract<Judgement, { ok: false }>, what: string) =>
   new NotGrantedError(`${what}: ${j.path} ${j.message}`, [{ path: j.path, message: j.message }]);
 
-const policyOf = (p: ProviderRow) => p.tenantLocators as TenantLocators;
+/** Whether a live agent of `zone` runs `plugin` declaring `capability`. */
+export type Declares = (zone: string, plugin: string, capability: string) => Promise<boolean>;
 
 /**
  * Where the control plane enforces who may claim what on the SP's infrastructure: a locator a
@@ -30,10 +35,19 @@ const policyOf = (p: ProviderRow) => p.tenantLocators as TenantLocators;
  * assigning an offering, restoring, and changing a connection's policy or a tenant's roots.
  */
 export class LocatorClaims {
-  constructor(private readonly catalog: CatalogRepository) {}
+  constructor(
+    private readonly catalog: CatalogRepository,
+    private readonly declares: Declares,
+  ) {}
+
+  /** The connection's policy as claims are judged by it (`any` is `sp-only` for an `sp-locators` plugin). */
+  private async policyOf(p: ProviderRow): Promise<TenantLocators> {
+    const stored = p.tenantLocators as TenantLocators;
+    return stored === 'any' ? effectivePolicy(stored, await this.declares(p.zone, p.plugin, SP_LOCATORS)) : stored;
+  }
 
   private async judge(provider: ProviderRow, tenantId: string, locator: unknown, field: string): Promise<Judgement> {
-    const policy = policyOf(provider);
+    const policy = await this.policyOf(provider);
     const roots = policy === 'granted-roots' ? await this.catalog.tenantRoots(provider.id, tenantId) : [];
     return judgeTenantLocator(policy, roots, locator, field);
   }
@@ -45,7 +59,7 @@ export class LocatorClaims {
       const j = await this.judge(provider, tenantId, locator, 'locator');
       if (j.ok) return;
       // The most telling refusal: one that looked at granted roots.
-      if (!first || policyOf(provider) === 'granted-roots') first = j;
+      if (!first || provider.tenantLocators === 'granted-roots') first = j;
     }
     throw refusal(
       first ?? {
@@ -65,13 +79,17 @@ export class LocatorClaims {
       throw refusal(j, `instance ${instance.id}'s locator is not granted on provider connection ${provider.id}`);
   }
 
-  /** A restore to `targetPath` (not in place) through `provider`, asked by `p` for `tenantId`. */
-  async checkTarget(p: Principal, provider: ProviderRow, tenantId: string, targetPath: string): Promise<void> {
+  /** A restore to `targetPath` or into `targetNamespace` (not in place) through `provider`, asked by `p` for `tenantId`. */
+  async checkTarget(p: Principal, provider: ProviderRow, tenantId: string, target: RestoreTarget): Promise<void> {
     if (isSpAdmin(p)) return;
-    const policy = policyOf(provider);
-    const roots = policy === 'granted-roots' ? await this.catalog.tenantRoots(provider.id, tenantId) : [];
-    const j = judgeTenantTarget(policy, roots, targetPath);
-    if (!j.ok) throw refusal(j, 'the restore target is not granted to this tenant');
+    const policy = await this.policyOf(provider);
+    const judgements: Judgement[] = [];
+    if (target.targetNamespace !== undefined) judgements.push(judgeTenantNamespace(policy));
+    if (target.targetPath !== undefined) {
+      const roots = policy === 'granted-roots' ? await this.catalog.tenantRoots(provider.id, tenantId) : [];
+      judgements.push(judgeTenantTarget(policy, roots, target.targetPath));
+    }
+    for (const j of judgements) if (!j.ok) throw refusal(j, 'the restore target is not granted to this tenant');
   }
 
   /**
@@ -80,7 +98,7 @@ export class LocatorClaims {
    * change never leaves an instance whose locator was never granted.
    */
   async checkChange(provider: ProviderRow, change: { policy?: TenantLocators; tenantId?: string; roots?: string[] }) {
-    const policy = change.policy ?? policyOf(provider);
+    const policy = change.policy ?? (provider.tenantLocators as TenantLocators);
     const claims = await this.catalog.tenantClaimsOn(provider.id, change.roots ? change.tenantId : undefined);
     const grants = policy === 'granted-roots' ? await this.catalog.allTenantRoots(provider.id) : new Map();
     if (change.tenantId !== undefined && change.roots) grants.set(change.tenantId, change.roots);

@@ -17,6 +17,7 @@ import type { QuotaExceeded } from '../domain/quotas.js';
 import { newId } from '../store/ids.js';
 import { currentTransaction } from '../store/request-scope.js';
 import { LocatorClaims } from './locator-claims.js';
+import type { RestoreTarget } from '../domain/locator-claims.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import { isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
 import type { BackupRow, InstanceRow, OfferingRow, ProviderRow, TaskRow } from '../store/schema.js';
@@ -63,7 +64,9 @@ export interface OperationsDeps {
  */
 export class Operations {
   constructor(private readonly deps: OperationsDeps) {
-    this.claims = new LocatorClaims(deps.catalog);
+    this.claims = new LocatorClaims(deps.catalog, (zone, plugin, capability) =>
+      deps.agents.declares(zone, plugin, capability),
+    );
   }
 
   /** Who may claim what on the SP's infrastructure: judged before any task that uses a locator. */
@@ -292,26 +295,29 @@ export class Operations {
   }
 
   /**
-   * Restore of a backup onto its own instance, in place or (`targetPath`) to a path on the
-   * agent host, which the task carries as `target: {path}`. In place, through a plugin that declares
+   * Restore of a backup onto its own instance, in place, (`targetPath`) to a path on the agent
+   * host, which the task carries as `target: {path}`, or (`targetNamespace`) into another
+   * Kubernetes namespace, carried as `target: {namespace}`. In place, through a plugin that declares
    * restore-requires-stopped, the task says so (`requireStopped`): `assertStoppedForRestore`
    * found the instance stopped before this request began, and the plugin checks again when the
    * restore runs, since the instance may have been started in between.
    */
-  async restore(p: Principal, backupId: string, targetPath?: string): Promise<TaskRow> {
+  async restore(p: Principal, backupId: string, to: RestoreTarget = {}): Promise<TaskRow> {
+    const { targetPath, targetNamespace } = to;
     const { backup, instance, offering, provider } = await this.restoreTarget(p, backupId);
     // The point may come from an offering (and connection) the instance has since left.
     await this.claims.checkBinding(instance, provider);
-    if (targetPath !== undefined) await this.claims.checkTarget(p, provider, instance.tenantId, targetPath);
-    // A restore to another path leaves the instance alone: it need not be stopped.
+    const inPlace = targetPath === undefined && targetNamespace === undefined;
+    if (!inPlace) await this.claims.checkTarget(p, provider, instance.tenantId, to);
+    // A restore to another place leaves the instance alone: it need not be stopped.
     const requireStopped =
-      targetPath === undefined &&
-      (await this.deps.agents.declares(instance.zone, provider.plugin, RESTORE_REQUIRES_STOPPED));
+      inPlace && (await this.deps.agents.declares(instance.zone, provider.plugin, RESTORE_REQUIRES_STOPPED));
     return this.enqueue(p, 'restore', instance, offering, provider, backup.id, {
       instanceId: instance.id,
       locator: JSON.parse(instance.locator) as unknown,
       backupExternalId: backup.externalId,
       ...(targetPath !== undefined ? { target: { path: targetPath } } : {}),
+      ...(targetNamespace !== undefined ? { target: { namespace: targetNamespace } } : {}),
       ...(requireStopped ? { requireStopped: true } : {}),
     });
   }

@@ -1,6 +1,6 @@
 import { defaultPriority, type Principal } from '../domain/access.js';
-import { NotFoundError } from '../domain/errors.js';
-import { normalizeRoot } from '../domain/locator-claims.js';
+import { InputError, NotFoundError } from '../domain/errors.js';
+import { anyRefusal, normalizeRoot, SP_LOCATORS } from '../domain/locator-claims.js';
 import { isId } from '../domain/names.js';
 import type { PreflightReport } from '../domain/preflight.js';
 import { providerWarnings } from '../domain/provider-warnings.js';
@@ -40,6 +40,7 @@ export class Providers {
   async create(
     input: ProviderInput,
   ): Promise<{ provider: ProviderRow; warnings: ReturnType<typeof providerWarnings> }> {
+    if (input.tenantLocators === 'any') await this.refuseAny(input.zone, input.plugin);
     const provider = await this.deps.catalog.createProvider(input);
     return {
       provider,
@@ -59,9 +60,20 @@ export class Providers {
 
   async update(at: ProviderAt, patch: ProviderChange): Promise<ProviderRow> {
     const row = await this.get(at);
+    if (patch.tenantLocators === 'any') await this.refuseAny(row.zone, row.plugin);
     if (patch.tenantLocators !== undefined) await this.deps.claims.checkChange(row, { policy: patch.tenantLocators });
     await this.deps.catalog.updateProvider(row.id, patch);
     return (await this.deps.catalog.getProvider(row.id))!;
+  }
+
+  /**
+   * 400 naming `tenantLocators` when an agent of the zone runs `plugin` declaring `sp-locators`.
+   * With none on record the policy is stored, and claims are judged as `sp-only` once one is.
+   */
+  private async refuseAny(zone: string, plugin: string): Promise<void> {
+    if (!(await this.deps.agents.declares(zone, plugin, SP_LOCATORS))) return;
+    const refusal = anyRefusal(plugin);
+    throw new InputError(`tenantLocators ${refusal.message}`, [refusal]);
   }
 
   /** Deletes a provider connection no offering uses. */

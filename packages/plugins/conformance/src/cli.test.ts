@@ -48,7 +48,7 @@ describe('cairn-plugin-conformance', () => {
     expect(lines).toContain('SKIP capability incremental: not declared in capabilities');
     expect(lines.some((l) => /^PASS cancel: stopped \d+ ms after the cancel/.test(l))).toBe(true);
     expect(lines).toContain('SKIP locator outside roots: the plugin does not declare host-paths');
-    expect(lines.at(-1)).toMatch(/^@cairn\/plugin-dummy 0\.1\.0: \d+ passed, 0 failed, 14 skipped$/);
+    expect(lines.at(-1)).toMatch(/^@cairn\/plugin-dummy 0\.1\.0: \d+ passed, 0 failed, 15 skipped$/);
   });
 
   it('exits 0 on the template given by path, and prints JSON with --json', async () => {

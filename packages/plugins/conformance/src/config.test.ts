@@ -12,6 +12,7 @@ describe('optionsFromConfig', () => {
     const options = optionsFromConfig({
       connection: { endpoint: null, config: { repository: '{scratch}/repo', n: 3 }, credentials: { password: 'pw' } },
       locator: { paths: ['{dir}'], tags: ['x'] },
+      restoreTarget: { path: '{target}', within: '{scratch}' },
       restoredDir: '{target}{dir}',
       instance: { id: 'i-1', name: 'web' },
       cancelGraceMs: 300,
@@ -23,16 +24,17 @@ describe('optionsFromConfig', () => {
       config: { repository: '/w/scratch/repo', n: 3 },
       credentials: { password: 'pw' },
     });
-    expect(options.restoreTargetFor!('/w/r1', dirs)).toEqual({ path: '/w/r1' });
+    expect(options.restoreTargetFor!('/w/r1', dirs)).toEqual({ path: '/w/r1', within: '/w/scratch' });
     expect(options.restoredDirFor!('/w/r1', dirs)).toBe('/w/r1/w/data');
     expect(options).toMatchObject({ instance: { id: 'i-1', name: 'web' }, cancelGraceMs: 300 });
     expect(options).not.toHaveProperty('timeoutMs');
   });
 
-  it('defaults the restore target to {"path": "{target}"} and the restored copy to the target itself', () => {
+  it("leaves the restore target and the restored copy to the kit's defaults ({path: target}, the target itself)", () => {
+    // Given, both would let the kit read restores back from a plugin without restore-to-path.
     const options = optionsFromConfig({ locator: { path: '{dir}' } });
-    expect(options.restoreTargetFor!('/t', dirs)).toEqual({ path: '/t' });
-    expect(options.restoredDirFor!('/t', dirs)).toBe('/t');
+    expect(options).not.toHaveProperty('restoreTargetFor');
+    expect(options).not.toHaveProperty('restoredDirFor');
     expect(typeof options.connection === 'function' && options.connection(dirs)).toEqual({});
   });
 

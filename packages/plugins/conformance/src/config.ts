@@ -91,8 +91,16 @@ export function optionsFromConfig(raw: unknown): ConfigOptions {
       ? { absentConnection: (dirs: WorkDirs) => fill(c.absentConnection, dirVars(dirs)) as Partial<ProviderConnection> }
       : {}),
     locatorFor: (dir, dirs) => fill(c.locator, { ...dirVars(dirs), dir }),
-    restoreTargetFor: (target, dirs) => fill(c.restoreTarget ?? { path: '{target}' }, { ...dirVars(dirs), target }),
-    restoredDirFor: (target, dirs) => fill(c.restoredDir ?? '{target}', { ...dirVars(dirs), target }) as string,
+    // Left to the kit's defaults when not given: given both, restores are read back without restore-to-path.
+    ...(c.restoreTarget === undefined
+      ? {}
+      : { restoreTargetFor: (target: string, dirs: WorkDirs) => fill(c.restoreTarget, { ...dirVars(dirs), target }) }),
+    ...(c.restoredDir === undefined
+      ? {}
+      : {
+          restoredDirFor: (target: string, dirs: WorkDirs) =>
+            fill(c.restoredDir, { ...dirVars(dirs), target }) as string,
+        }),
     ...(c.instance ? { instance: c.instance } : {}),
     ...(c.cancelGraceMs === undefined ? {} : { cancelGraceMs: c.cancelGraceMs }),
     ...(c.timeoutMs === undefined ? {} : { timeoutMs: c.timeoutMs }),

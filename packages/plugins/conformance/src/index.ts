@@ -3,7 +3,7 @@
  * the agent expect. It runs the plugin's operations through the SDK host the way the agent does,
  * on sample data it writes (files, a large sparse file, unicode names, a symlink…): backup,
  * a second backup after a change (an INCREMENT where the plugin declares `incremental`),
- * restores compared byte for byte (with `restore-to-path`), a cancel midway, a delete, every
+ * restores compared byte for byte (with `restore-to-path`, or where the options say a restore off the host lands), a cancel midway, a delete, every
  * declared capability, and for a plugin that declares `host-paths` its own confinement: locators
  * and restore targets outside the roots it is granted refused, links planted in its data before a
  * restore never written through; and for one that declares `repository-identity`: the identity

@@ -47,6 +47,7 @@ export const TRAIT_NEEDS: Record<Trait, readonly Operation[]> = {
   'restore-to-path': ['restore'],
   'host-paths': ['backup'],
   'repository-identity': ['backup', 'preflight'],
+  'sp-locators': ['backup'],
 };
 
 /** The operations a trait needs that `capabilities` lacks. */

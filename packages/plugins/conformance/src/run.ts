@@ -126,10 +126,22 @@ export interface ConformanceOptions {
   absentConnection?: Partial<ProviderConnection> | ((dirs: WorkDirs) => Partial<ProviderConnection>);
   /** The instance locator that names the directory `dir` of sample data. */
   locatorFor: (dir: string, dirs: WorkDirs) => unknown;
-  /** A restore's `target` for the empty directory `target`. Default `{path: target}` (restore-to-path). */
+  /**
+   * For a plugin whose data is not a directory of the agent's host (a volume of a test cluster, a
+   * test machine's disk): makes the place the sample data lives and answers its directory, empty,
+   * which the kit fills with the sample. `locatorFor` then names that place by its own means.
+   * Default: a fresh directory of the run's tenant root.
+   */
+  dataDirFor?: (dirs: Pick<WorkDirs, 'scratch'>) => string | Promise<string>;
+  /**
+   * A restore's `target` for the empty directory `target`. Default `{path: target}`
+   * (restore-to-path). A plugin that restores off the host (into a new namespace of a test
+   * cluster) makes that place here; with `restoredDirFor` the restore checks then run without
+   * `restore-to-path`.
+   */
   restoreTargetFor?: (target: string, dirs: WorkDirs) => unknown;
   /** Where a restore into `target` puts the copy of the sample directory. Default `target` itself. */
-  restoredDirFor?: (target: string, dirs: WorkDirs) => string;
+  restoredDirFor?: (target: string, dirs: WorkDirs) => string | Promise<string>;
   /** The instance the requests name. Default `{id: 'conformance-instance', name: 'conformance'}`. */
   instance?: { id: string; name: string };
   /** How long a cancelled backup may take to stop, as the agent's abort grace. Default 5,000 ms. */
@@ -179,6 +191,8 @@ const TRAIT_MEANING: Record<Trait, string> = {
   'host-paths': 'locators and restore targets are host paths, confined to the roots the kit grants',
   'repository-identity':
     'operations check the connection identity (REPOSITORY_CHANGED on another), report it when there is none, and never create a repository',
+  'sp-locators':
+    "locators name the service provider's resources: the control plane refuses tenantLocators any on its connections",
 };
 
 /** A connection as the options of a task environment. */
@@ -269,6 +283,15 @@ class Session {
     return this.opts.cancelGraceMs ?? DEFAULT_ABORT_GRACE_MS;
   }
 
+  /**
+   * Whether the kit can read a restore back: with `restore-to-path`, or when the options say where
+   * a restore off the host lands (`restoreTargetFor` and `restoredDirFor`).
+   */
+  private readsRestores(): boolean {
+    if (!this.has('restore')) return false;
+    return this.has('restore-to-path') || (!!this.opts.restoreTargetFor && !!this.opts.restoredDirFor);
+  }
+
   private get locator(): unknown {
     return this.opts.locatorFor(this.dirs.data, this.dirs);
   }
@@ -335,11 +358,11 @@ class Session {
       instanceId: this.instance.id,
       locator: this.locator,
       backupExternalId: point.externalId,
-      target: this.opts.restoreTargetFor ? this.opts.restoreTargetFor(target, this.dirs) : { path: target },
+      target: this.opts.restoreTargetFor ? await this.opts.restoreTargetFor(target, this.dirs) : { path: target },
     });
     if (!run.ok) return fail(`${what} failed: ${failureText(run.failure)}`);
     this.reports(what, run, false);
-    const restored = this.opts.restoredDirFor ? this.opts.restoredDirFor(target, this.dirs) : target;
+    const restored = this.opts.restoredDirFor ? await this.opts.restoredDirFor(target, this.dirs) : target;
     const expected = sample(point.version);
     const problems = await compareTree(restored, expected);
     const data = point.version === 1 ? 'the first data' : 'the changed data';
@@ -437,13 +460,15 @@ class Session {
 
   private async restoreCheck(index: 0 | 1): Promise<string> {
     if (!this.has('restore')) return skip('the plugin does not declare restore');
-    if (!this.has('restore-to-path'))
-      return skip('the plugin does not declare restore-to-path, so the kit cannot read a restore back to compare it');
+    if (!this.readsRestores())
+      return skip(
+        'the plugin does not declare restore-to-path (nor do the options say where a restore lands, restoreTargetFor and restoredDirFor), so the kit cannot read a restore back to compare it',
+      );
     const point = this.points[index];
     if (!point) return skip(`needs the point of the ${index === 0 ? 'backup' : 'second backup'} check, which failed`);
     const what = index === 0 ? 'the restore of the first point' : 'the restore of the second point';
     const entries = await this.restoreAndCompare(point, what);
-    return `${point.externalId} restored into a fresh directory: all ${entries} entries match (content, size, mode, symlink targets)`;
+    return `${point.externalId} restored into a fresh ${this.has('restore-to-path') ? 'directory' : 'place'}: all ${entries} entries match (content, size, mode, symlink targets)`;
   }
 
   private async cancelCheck(): Promise<string> {
@@ -524,7 +549,7 @@ class Session {
       done.push(`sync lists it no more and still lists the other ${this.points.length}`);
     } else done.push('the plugin does not declare sync, so the listing was not checked');
     const newest = this.points.at(-1)!;
-    if (this.has('restore') && this.has('restore-to-path')) {
+    if (this.readsRestores()) {
       await this.restoreAndCompare(newest, `after deleting ${victim.externalId}, the restore of ${newest.externalId}`);
       done.push(`${newest.externalId} still restores the changed data`);
     }
@@ -687,8 +712,8 @@ class Session {
     if (!this.has('restore')) return skip('the plugin does not declare restore');
     const point = this.points.at(-1) ?? skip('needs a restore point from the backup checks, which failed');
     const at = hostPlaces(this.dirs);
-    const target = (dir: string) =>
-      this.opts.restoreTargetFor ? this.opts.restoreTargetFor(dir, this.dirs) : { path: dir };
+    const target = async (dir: string) =>
+      this.opts.restoreTargetFor ? await this.opts.restoreTargetFor(dir, this.dirs) : { path: dir };
     const cases: (readonly [string, string, { locator?: unknown; target?: unknown }])[] = [
       [
         'in place, with a locator outside the roots',
@@ -697,11 +722,11 @@ class Session {
       ],
       ...(this.has('restore-to-path')
         ? [
-            ['to a target outside the roots', at.foreignTarget, { target: target(at.foreignTarget) }] as const,
+            ['to a target outside the roots', at.foreignTarget, { target: await target(at.foreignTarget) }] as const,
             [
               'to a target through a link out of the roots',
               at.linkToTarget,
-              { target: target(at.linkToTarget) },
+              { target: await target(at.linkToTarget) },
             ] as const,
           ]
         : []),
@@ -760,11 +785,11 @@ class Session {
     const done = ['in place'];
     if (this.has('restore-to-path')) {
       const target = await mkdtemp(path.join(this.dirs.tenant, 'restore-'));
-      const restored = this.opts.restoredDirFor ? this.opts.restoredDirFor(target, this.dirs) : target;
+      const restored = this.opts.restoredDirFor ? await this.opts.restoredDirFor(target, this.dirs) : target;
       await restoreOver(
         'to a path',
         restored,
-        this.opts.restoreTargetFor ? this.opts.restoreTargetFor(target, this.dirs) : { path: target },
+        this.opts.restoreTargetFor ? await this.opts.restoreTargetFor(target, this.dirs) : { path: target },
       );
       await rm(target, { recursive: true, force: true });
       done.push('to a path');
@@ -805,8 +830,10 @@ class Session {
       scratch: path.join(root, 'scratch'),
     };
     try {
-      await mkdir(this.dirs.data, { recursive: true });
+      await mkdir(this.dirs.tenant);
       await mkdir(this.dirs.scratch);
+      if (this.opts.dataDirFor) this.dirs.data = await this.opts.dataDirFor({ scratch: this.dirs.scratch });
+      await mkdir(this.dirs.data, { recursive: true });
       await writeSample(this.dirs.data);
       await writeHostFixtures(this.dirs);
       this.atimes = await keepsAccessTimes(root);

@@ -60,6 +60,7 @@ export async function backup(env: OperationEnv, req: BackupRequest, ctx: TaskCon
         restoreSize: bytesOf(vs.status?.restoreSize),
       });
     }
+    ctx.signal.throwIfAborted();
     ctx.progress({ percent: 100, message: `${plan.length} volume snapshot(s) ready` });
     return {
       externalId: externalIdOf(locator.namespace, plan[0]!.record.backupId),

@@ -1,10 +1,12 @@
 /**
  * What the plugin is given, checked before anything touches the cluster: the connection
- * (`credentials.kubeconfig`, a path; `config.pollIntervalMs`, `config.readyTimeoutS`), the
+ * (`credentials.kubeconfig`, a path, or `credentials.inCluster`: the pod's service account;
+ * `config.pollIntervalMs`, `config.readyTimeoutS`), the
  * locator `{namespace, selector?}` and a restore target `{namespace}`. Every error names the field.
  */
 import { existsSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
+import { isIPv6 } from 'node:net';
+import { isAbsolute, join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { PluginError, type ProviderConnection } from '@cairn/plugin-sdk';
 
@@ -45,12 +47,58 @@ function positiveInt(value: unknown, field: string, fallback: number, min: numbe
   return value as number;
 }
 
+/** Where a pod finds its service account's token and the cluster's CA. */
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/**
+ * The configuration of an agent running in a pod: the API server from `KUBERNETES_SERVICE_HOST`
+ * and `KUBERNETES_SERVICE_PORT`, the CA from `<dir>/ca.crt`, the service account's token from
+ * `<dir>/token` (read again when it changes: bound tokens rotate).
+ */
+function inCluster(credentials: Record<string, unknown>): KubeConfig {
+  if (credentials['inCluster'] !== true)
+    throw bad('credentials.inCluster', 'must be true (or left out, with credentials.kubeconfig)');
+  if (credentials['kubeconfig'] !== undefined)
+    throw bad('credentials.kubeconfig', 'give kubeconfig or inCluster, not both');
+  const dir = credentials['serviceAccountDir'] ?? SERVICE_ACCOUNT_DIR;
+  if (typeof dir !== 'string' || !isAbsolute(dir))
+    throw bad('credentials.serviceAccountDir', 'must be the absolute path of a directory on the agent host');
+  const host = process.env['KUBERNETES_SERVICE_HOST'];
+  const port = process.env['KUBERNETES_SERVICE_PORT'];
+  if (!host || !port)
+    throw bad(
+      'credentials.inCluster',
+      "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set in the agent's environment (is it running in a pod?)",
+    );
+  const [caFile, tokenFile] = [join(dir, 'ca.crt'), join(dir, 'token')];
+  for (const file of [caFile, tokenFile])
+    if (!existsSync(file)) throw bad('credentials.serviceAccountDir', `no file at ${file}`);
+  const kubeconfig = new KubeConfig();
+  kubeconfig.loadFromClusterAndUser(
+    {
+      name: 'in-cluster',
+      server: `https://${isIPv6(host) ? `[${host}]` : host}:${port}`,
+      caFile,
+      skipTLSVerify: false,
+    },
+    { name: 'service-account', authProvider: { name: 'tokenFile', config: { tokenFile } } },
+  );
+  return kubeconfig;
+}
+
 /** The connection's settings, the kubeconfig loaded. */
 export function readConnection(connection: ProviderConnection): CsiSettings {
   const config = connection.config ?? {};
   const credentials = connection.credentials ?? {};
   onlyKeys(config, ['pollIntervalMs', 'readyTimeoutS'], 'config', bad);
-  onlyKeys(credentials, ['kubeconfig'], 'credentials', bad);
+  onlyKeys(credentials, ['kubeconfig', 'inCluster', 'serviceAccountDir'], 'credentials', bad);
+  const timing = {
+    pollIntervalMs: positiveInt(config['pollIntervalMs'], 'config.pollIntervalMs', 1000, 10, 60_000),
+    readyTimeoutMs: positiveInt(config['readyTimeoutS'], 'config.readyTimeoutS', 600, 1, 86_400) * 1000,
+  };
+  if (credentials['inCluster'] !== undefined) return { kubeconfig: inCluster(credentials), ...timing };
+  if (credentials['serviceAccountDir'] !== undefined)
+    throw bad('credentials.serviceAccountDir', 'only with credentials.inCluster: true');
   const path = credentials['kubeconfig'];
   if (typeof path !== 'string' || !isAbsolute(path))
     throw bad('credentials.kubeconfig', 'required: the absolute path of a kubeconfig file on the agent host');
@@ -64,11 +112,7 @@ export function readConnection(connection: ProviderConnection): CsiSettings {
   const context = kubeconfig.getCurrentContext();
   if (!context || !kubeconfig.getCurrentCluster())
     throw bad('credentials.kubeconfig', `${path} has no current context with a cluster`);
-  return {
-    kubeconfig,
-    pollIntervalMs: positiveInt(config['pollIntervalMs'], 'config.pollIntervalMs', 1000, 10, 60_000),
-    readyTimeoutMs: positiveInt(config['readyTimeoutS'], 'config.readyTimeoutS', 600, 1, 86_400) * 1000,
-  };
+  return { kubeconfig, ...timing };
 }
 
 /** The instance's locator: `{namespace, selector?}`. */

@@ -6,7 +6,7 @@ export const manifest: PluginManifest = {
   apiVersion: SDK_API_VERSION,
   description:
     "Kubernetes PersistentVolumeClaims protected by CSI volume snapshots through a Retain clone of each driver's snapshot class",
-  capabilities: ['backup', 'restore', 'delete-backup', 'sync', 'preflight'],
+  capabilities: ['backup', 'restore', 'delete-backup', 'sync', 'preflight', 'sp-locators'],
   configSchema: {
     type: 'object',
     properties: {

@@ -1,11 +1,12 @@
 // The CSI plugin against the fake Kubernetes API server, through the real @kubernetes/client-node
 // and a real kubeconfig file. Volumes are directories of the fake CSI driver; snapshots are copies.
-import { startFakeKube, resourceType, type FakeKube, type KubeObject } from '@cairn/kube-apiserver-fake';
+import { startFakeKube, resourceType, until, type FakeKube, type KubeObject } from '@cairn/kube-apiserver-fake';
 import { MockTaskEnvironment, type MockRun } from '@cairn/plugin-sdk/testing';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { IS_SNAPSHOT_CLASS, VOLUME_SNAPSHOT_CLASS } from './classes.js';
 import plugin from './index.js';
@@ -38,16 +39,6 @@ afterEach(async () => {
   await kube.close();
   await rm(dir, { recursive: true, force: true });
 });
-
-async function until<T>(what: string, probe: () => T | undefined | false, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const got = probe();
-    if (got) return got;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 async function claim(
   namespace: string,
@@ -276,6 +267,21 @@ describe('backup', () => {
     e.cancel('stop');
     const run = await running;
     expect(run.ok ? '' : run.failure.code).toBe('CANCELLED');
+    await until(
+      'nothing left',
+      () => JSON.stringify(leftovers()) === JSON.stringify({ snapshots: 0, contents: 0, storage: 0 }),
+    );
+  });
+
+  it('stops when cancelled on the report that the last snapshot is ready, and removes what it made', async () => {
+    // The report is made inside the wait that then ends: the cancel must still win.
+    const e: MockTaskEnvironment = env({
+      onProgress: (p) => {
+        if (p.message?.startsWith('2 of 2')) e.cancel('stop');
+      },
+    });
+    const run = await e.run('backup', instance);
+    expect(run.ok ? 'finished' : run.failure.code).toBe('CANCELLED');
     await until(
       'nothing left',
       () => JSON.stringify(leftovers()) === JSON.stringify({ snapshots: 0, contents: 0, storage: 0 }),
@@ -630,6 +636,78 @@ describe('bad input', () => {
       /^KUBE_UNAUTHORIZED: read namespace shop: the cluster refused/,
     );
     expect(leftovers()).toEqual({ snapshots: 0, contents: 0, storage: 0 });
+  });
+
+  describe('in a pod (credentials.inCluster: the service account token and CA at the standard paths)', () => {
+    const saved = { host: process.env['KUBERNETES_SERVICE_HOST'], port: process.env['KUBERNETES_SERVICE_PORT'] };
+    let accountDir: string;
+    beforeEach(async () => {
+      // What the kubelet mounts, pointed at files of the test; the API server's address from the environment.
+      const url = new URL(kube.url);
+      process.env['KUBERNETES_SERVICE_HOST'] = url.hostname;
+      process.env['KUBERNETES_SERVICE_PORT'] = url.port;
+      accountDir = join(dir, 'serviceaccount');
+      await mkdir(accountDir);
+      const kc = new KubeConfig();
+      kc.loadFromFile(kube.kubeconfigPath);
+      await writeFile(join(accountDir, 'ca.crt'), Buffer.from(kc.getCurrentCluster()!.caData!, 'base64'));
+      await writeFile(join(accountDir, 'token'), kube.token);
+    });
+    afterEach(() => {
+      for (const [key, value] of [
+        ['KUBERNETES_SERVICE_HOST', saved.host],
+        ['KUBERNETES_SERVICE_PORT', saved.port],
+      ] as const)
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+    });
+    const inCluster = () => ({ inCluster: true, serviceAccountDir: accountDir });
+
+    it('backs up and restores through the service account', async () => {
+      const done = await backup(env({ credentials: inCluster() }));
+      kube.put('namespaces', { metadata: { name: 'copy' } });
+      const restored = await env({ credentials: inCluster() }).run('restore', {
+        instanceId: instance.instanceId,
+        locator: instance.locator,
+        backupExternalId: done.value.externalId,
+        target: { namespace: 'copy' },
+      });
+      expect(restored.ok ? 'ok' : restored.failure.message).toBe('ok');
+      expect(await filesOf('copy', 'data')).toEqual(await filesOf('shop', 'data'));
+    });
+
+    it('refuses what is wrong, naming the field, and a token the cluster does not take', async () => {
+      const failure = async (credentials: Record<string, unknown>) => {
+        const run = await env({ credentials }).run('backup', instance);
+        return run.ok ? 'ok' : `${run.failure.code}: ${run.failure.message}`;
+      };
+      expect(await failure({ ...inCluster(), kubeconfig: kube.kubeconfigPath })).toBe(
+        'INVALID_CONFIG: credentials.kubeconfig: give kubeconfig or inCluster, not both',
+      );
+      expect(await failure({ inCluster: 'yes' })).toMatch(/^INVALID_CONFIG: credentials.inCluster: must be true/);
+      expect(await failure({ inCluster: true, serviceAccountDir: 'relative' })).toMatch(
+        /^INVALID_CONFIG: credentials.serviceAccountDir: must be the absolute path/,
+      );
+      expect(await failure({ kubeconfig: kube.kubeconfigPath, serviceAccountDir: accountDir })).toBe(
+        'INVALID_CONFIG: credentials.serviceAccountDir: only with credentials.inCluster: true',
+      );
+      await rm(join(accountDir, 'ca.crt'));
+      expect(await failure(inCluster())).toBe(
+        `INVALID_CONFIG: credentials.serviceAccountDir: no file at ${join(accountDir, 'ca.crt')}`,
+      );
+      await writeFile(join(accountDir, 'ca.crt'), '');
+      delete process.env['KUBERNETES_SERVICE_PORT'];
+      expect(await failure(inCluster())).toMatch(
+        /^INVALID_CONFIG: credentials.inCluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set/,
+      );
+      process.env['KUBERNETES_SERVICE_PORT'] = new URL(kube.url).port;
+      const kc = new KubeConfig();
+      kc.loadFromFile(kube.kubeconfigPath);
+      await writeFile(join(accountDir, 'ca.crt'), Buffer.from(kc.getCurrentCluster()!.caData!, 'base64'));
+      await writeFile(join(accountDir, 'token'), 'not-the-token');
+      expect(await failure(inCluster())).toMatch(/^KUBE_UNAUTHORIZED: read namespace shop: the cluster refused/);
+      expect(leftovers()).toEqual({ snapshots: 0, contents: 0, storage: 0 });
+    });
   });
 
   it('refuses a restore target that is not a namespace', async () => {

@@ -65,7 +65,8 @@ export async function waitFor(
   const deadline = opts.now() + opts.timeoutMs;
   for (;;) {
     opts.signal.throwIfAborted();
-    if (await check()) return;
+    // A cancel that came while it looked (e.g. on the progress it reported) wins over a done wait.
+    if (await check()) return opts.signal.throwIfAborted();
     if (opts.now() >= deadline) throw new PluginError('TIMEOUT_WAITING', opts.timeoutMessage(), { retryable: true });
     await sleep(opts.intervalMs, undefined, { signal: opts.signal });
   }

@@ -31,6 +31,9 @@ import type { Operation } from '@cairn/proto/vocabulary';
  * identity it found when the connection records none (`checkRepositoryIdentity`), and no
  * operation but a preflight asked to `initialise` ever creates a repository: a missing one fails
  * `REPOSITORY_NOT_FOUND`.
+ * `sp-locators`: the locator and restore targets name resources of the service provider that no
+ * grant of host roots covers (a Kubernetes namespace): the control plane refuses
+ * `tenantLocators: any` on its connections, so only sp-admins name them.
  */
 export const TRAITS = [
   'handles-chains',
@@ -40,6 +43,7 @@ export const TRAITS = [
   'restore-to-path',
   'host-paths',
   'repository-identity',
+  'sp-locators',
 ] as const;
 export type Trait = (typeof TRAITS)[number];
 export type Capability = Operation | Trait;

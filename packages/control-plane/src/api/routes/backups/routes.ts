@@ -39,7 +39,8 @@ function inPlaceRestoreCheck(deps: ApiDeps): MiddlewareHandler<Env> {
     const body = await peekJson(c.req.raw);
     if (body !== undefined) {
       const parsed = RestoreStart.safeParse(body);
-      if (!parsed.success || parsed.data.targetPath !== undefined) return next();
+      if (!parsed.success || parsed.data.targetPath !== undefined || parsed.data.targetNamespace !== undefined)
+        return next();
     }
     const p = principal(c);
     const key = c.req.header('idempotency-key');
@@ -90,7 +91,7 @@ export function backupRoutes(deps: ApiDeps) {
     // Before the request transaction: it may wait for an agent's answer.
     middleware: [beforeTransaction(inPlaceRestoreCheck(deps))] as const,
     summary:
-      'Restore a backup in place (where the plugin requires a stopped instance, a running one is refused with 409 instance_running), or to `targetPath` on the agent host; the body is optional',
+      'Restore a backup in place (where the plugin requires a stopped instance, a running one is refused with 409 instance_running), to `targetPath` on the agent host, or into `targetNamespace` of the cluster; the body is optional',
     request: { params: IdParam, ...jsonBody(RestoreStart, false) },
     responses: {
       202: jsonResponse(Task, 'the restore task'),
@@ -102,8 +103,8 @@ export function backupRoutes(deps: ApiDeps) {
     handler: async (c) => {
       const backup = await visible(c, c.req.valid('param').id);
       // Without a JSON body the validator leaves nothing to read: in place.
-      const targetPath = (c.req.valid('json') as { targetPath?: string } | undefined)?.targetPath;
-      const task = await deps.operations.restore(principal(c), backup.id, targetPath);
+      const body = c.req.valid('json') as { targetPath?: string; targetNamespace?: string } | undefined;
+      const task = await deps.operations.restore(principal(c), backup.id, body ?? {});
       return c.json(taskView(task, await deps.audiences.of(principal(c))), 202, taskLocation(task));
     },
   });

@@ -37,13 +37,27 @@ export const BackupPage = page(Backup).openapi('BackupPage');
 const HostPath = Text(4096, { required: true })
   .refine((s) => /^(\/|[A-Za-z]:[\\/])/.test(s), 'must be an absolute path on the agent host')
   .openapi({ example: '/srv/restore' });
+/** A Kubernetes namespace name: an RFC 1123 label. */
+const Namespace = z
+  .string()
+  .max(63, 'must be at most 63 characters')
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a Kubernetes namespace name (lowercase RFC 1123 label)')
+  .openapi({ example: 'shop-restored' });
 export const RestoreStart = z
   .object({
     targetPath: HostPath.optional().openapi({
       description: 'restore there instead of in place (how the path is used is the plugin’s: docs/plugins.md)',
     }),
+    targetNamespace: Namespace.optional().openapi({
+      description:
+        'restore into this Kubernetes namespace instead of the instance’s own (CSI provider: docs/plugins.md); sp-admins only unless the connection lets tenants name locators (tenantLocators any)',
+    }),
   })
   .strict()
+  .refine((b) => b.targetPath === undefined || b.targetNamespace === undefined, {
+    path: ['targetNamespace'],
+    message: 'give targetPath or targetNamespace, not both',
+  })
   .openapi('RestoreStart');
 export const RestoreVolume = z
   .object({
