@@ -312,4 +312,152 @@ describe.runIf(hasChromium || process.env['CI'] === 'true').each(backends)('the 
       await context.close();
     }
   });
+
+  it("Home shows instances protected, unprotected and in RPO breach, and the next runs on a timeline: a tenant its own, the SP every tenant's", async () => {
+    const charlie = await stack.tenant('charlie');
+    const { offeringId } = await offerDummy(stack.admin, 'zone-a', {
+      provider: 'charlie-demo',
+      offering: 'charlie-adhoc',
+      grants: [charlie.id],
+    });
+    const covered = await charlie.api.expect(201, 'POST', '/v1/instances', {
+      name: 'charlie-app',
+      zone: 'zone-a',
+      locator: { vm: 'charlie-app' },
+    });
+    await assignOffering(charlie.api, covered.id, offeringId);
+    await charlie.api.expect(201, 'POST', '/v1/instances', {
+      name: 'charlie-bare',
+      zone: 'zone-a',
+      locator: { vm: 'charlie-bare' },
+    });
+    const job = (api: Api, name: string, instanceId: string, cron: string, timezone: string) =>
+      api.expect(201, 'POST', '/v1/backup-jobs', {
+        name,
+        instanceIds: [instanceId],
+        mode: 'FULL',
+        execution: 'SEQUENTIAL',
+        schedules: [{ cron, timezone }],
+      });
+    // Yearly and monthly: neither fires while the test runs.
+    const yearly = await job(charlie.api, 'charlie-yearly', covered.id, '0 3 1 1 *', 'UTC');
+    const monthly = await job(acme.api, 'acme-monthly', acmeVm, '0 4 15 * *', 'Europe/Berlin');
+
+    const tab = await loggedIn(charlie.token);
+    const sp = await loggedIn(stack.cp.adminToken);
+    try {
+      const figures = (page: Page) =>
+        Promise.all(
+          ['protectedInstances', 'unprotectedInstances', 'rpoBreachedInstances'].map((k) =>
+            page.locator(`[data-protection="${k}"]`).textContent(),
+          ),
+        );
+      await expect.poll(() => figures(tab.page)).toEqual(['1', '1', '0']);
+      const runs = tab.page.locator('[data-next-run]');
+      await runs.first().waitFor();
+      expect(await runs.count()).toBe(1);
+      expect(await runs.first().getAttribute('data-next-run')).toBe(yearly.id);
+      expect(await runs.first().locator('time').getAttribute('datetime')).toBe(yearly.schedules[0].nextRunAt);
+      expect(await tab.page.locator('main').textContent()).not.toContain('acme-monthly');
+      await check(tab.page, 'home-protection');
+
+      // The SP's Home adds up every tenant's figures, as GET /v1/usage gives them.
+      const usage = (await stack.admin.expect(200, 'GET', '/v1/usage?limit=500')).items as Record<string, number>[];
+      const sum = (k: string) => String(usage.reduce((n, u) => n + u[k]!, 0));
+      await expect
+        .poll(() => figures(sp.page))
+        .toEqual([sum('protectedInstances'), sum('unprotectedInstances'), sum('rpoBreachedInstances')]);
+      expect(Number(sum('unprotectedInstances'))).toBeGreaterThanOrEqual(1);
+      // Soonest first: the 15th of this month (Berlin) before the 1st of January.
+      await expect
+        .poll(() =>
+          sp.page.locator('[data-next-run]').evaluateAll((els) => els.map((e) => e.getAttribute('data-next-run'))),
+        )
+        .toEqual([monthly.id, yearly.id]);
+      await check(sp.page, 'home-sp');
+
+      // A run on the timeline links to its job.
+      await runs.first().getByRole('link', { name: 'charlie-yearly' }).click();
+      await tab.page.getByRole('heading', { name: 'Backup job charlie-yearly' }).waitFor();
+    } finally {
+      await tab.context.close();
+      await sp.context.close();
+    }
+  });
+
+  it('the SP drains an agent from the Agents page with a message, sees its source and the banner, and undrains it', async () => {
+    const DRAIN = 'Host firmware update, back at 15:00';
+    const sp = await loggedIn(stack.cp.adminToken);
+    let agentId: string | null = null;
+    try {
+      const { page } = sp;
+      await page.getByRole('link', { name: 'Agents' }).click();
+      const row = page.locator('[data-agent]').first();
+      await row.waitFor();
+      agentId = await row.getAttribute('data-agent');
+      const name = (await stack.admin.expect(200, 'GET', `/v1/agents/${agentId}`)).name as string;
+      expect(await row.locator('[data-drain]').textContent()).toBe('not drained');
+
+      // A message the API refuses: its words on the page, and nothing changed.
+      await row.getByLabel('Message').fill('x'.repeat(1001));
+      await row.getByRole('button', { name: `Drain ${name}`, exact: true }).click();
+      await expect.poll(() => row.getByRole('alert').textContent()).toMatch(/message.*\(400 /);
+      expect(await stack.admin.expect(200, 'GET', `/v1/agents/${agentId}/maintenance`)).toMatchObject({
+        enabled: false,
+      });
+
+      await row.getByLabel('Message').fill(DRAIN);
+      await row.getByRole('button', { name: `Drain ${name}`, exact: true }).click();
+      await expect.poll(() => row.locator('[data-drain]').textContent()).toBe(`drained through the API: ${DRAIN}`);
+      await page
+        .locator(`[data-banner="agent:${agentId}"]`, { hasText: `Maintenance on agent ${name}: ${DRAIN}` })
+        .waitFor({ timeout: 2000 });
+      expect(await stack.admin.expect(200, 'GET', `/v1/agents/${agentId}/maintenance`)).toMatchObject({
+        enabled: true,
+        message: DRAIN,
+        source: 'api',
+      });
+      await check(page, 'agents-drained');
+
+      await row.getByRole('button', { name: `Undrain ${name}`, exact: true }).click();
+      await expect.poll(() => row.locator('[data-drain]').textContent()).toBe('not drained');
+      await page.locator(`[data-banner="agent:${agentId}"]`).waitFor({ state: 'detached', timeout: 2000 });
+      expect((await stack.admin.expect(200, 'GET', `/v1/agents/${agentId}/maintenance`)).enabled).toBe(false);
+    } finally {
+      if (agentId) await stack.admin.expect(200, 'PUT', `/v1/agents/${agentId}/maintenance`, { enabled: false });
+      await sp.context.close();
+    }
+  });
+
+  it("a zone's window shows on the banner of a tenant with an offering there, live, and not of a tenant without one", async () => {
+    const ZONE_WINDOW = 'Zone A: SAN migration tonight';
+    const GLOBAL_WINDOW = 'Everything: network change';
+    const { context, page } = await loggedIn(bravo.token);
+    const delta = await stack.tenant('delta');
+    let deltaTab: { context: BrowserContext; page: Page } | undefined;
+    try {
+      await stack.admin.expect(200, 'PUT', '/v1/zones/zone-a/maintenance', { enabled: true, message: ZONE_WINDOW });
+      await page
+        .locator('[data-banner="zone:zone-a"]', { hasText: `Maintenance in zone zone-a: ${ZONE_WINDOW}` })
+        .waitFor({ timeout: 2000 });
+      expect(await page.locator('[data-banner="global"]').count()).toBe(0);
+      await check(page, 'banner-zone');
+
+      // delta has no offering in zone-a: its banner shows the global window and not the zone's.
+      await stack.admin.expect(200, 'PUT', '/v1/maintenance', { enabled: true, message: GLOBAL_WINDOW });
+      await page.locator('[data-banner="global"]', { hasText: GLOBAL_WINDOW }).waitFor({ timeout: 2000 });
+      deltaTab = await loggedIn(delta.token);
+      await deltaTab.page.locator('[data-banner="global"]', { hasText: GLOBAL_WINDOW }).waitFor();
+      expect(await deltaTab.page.locator('[data-banner]').count()).toBe(1);
+      expect(await deltaTab.page.locator('body').textContent()).not.toContain(ZONE_WINDOW);
+
+      await stack.admin.expect(200, 'PUT', '/v1/zones/zone-a/maintenance', { enabled: false });
+      await page.locator('[data-banner="zone:zone-a"]').waitFor({ state: 'detached', timeout: 2000 });
+    } finally {
+      await stack.admin.expect(200, 'PUT', '/v1/zones/zone-a/maintenance', { enabled: false });
+      await stack.admin.expect(200, 'PUT', '/v1/maintenance', { enabled: false });
+      await deltaTab?.context.close();
+      await context.close();
+    }
+  });
 });

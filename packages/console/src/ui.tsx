@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import type { ComponentChildren } from 'preact';
+import type { ReadonlySignal } from '@preact/signals';
 import { api, ApiError, withQuery, type Page } from './api.js';
 import { bytes, duration, rate } from './format.js';
 import { changes, progress } from './live.js';
@@ -63,6 +64,22 @@ export function usePaged<T>(path: string, query: Record<string, string | undefin
   }, [page]);
   const prev = useCallback(() => setCursors((c) => (c.length > 1 ? c.slice(0, -1) : c)), []);
   return { items: page?.items, error, hasNext: Boolean(page?.nextCursor), hasPrev: cursors.length > 1, next, prev };
+}
+
+/**
+ * A list held in the page (not paged by the API), shown `size` at a time: the items of the page
+ * it is on and the Pager's props. `reset` puts it back on the first page.
+ */
+export function useLocalPage<T>(items: readonly T[], size: number) {
+  const [page, setPage] = useState(0);
+  return {
+    shown: items.slice(page * size, (page + 1) * size),
+    hasPrev: page > 0,
+    hasNext: (page + 1) * size < items.length,
+    prev: () => setPage((p) => Math.max(0, p - 1)),
+    next: () => setPage((p) => p + 1),
+    reset: () => setPage(0),
+  };
 }
 
 /** Previous / next buttons of a paged list, labelled for what they page. */
@@ -176,21 +193,26 @@ export function when(iso: string | null | undefined): string {
   return iso ? new Date(iso).toLocaleString() : '–';
 }
 
-/** One resource, reloaded whenever the event stream reports a change; `error` is the API's answer (a 404 for what the token may not see). */
-export function useResource<T>(path: string) {
+/** What `read` returns, read again whenever `on` ticks (by default: the event stream reports a change) or `deps` change; `error` is the API's answer. */
+export function useRead<T>(read: () => Promise<T>, deps: unknown[] = [], on: ReadonlySignal<number> = changes) {
   const [state, setState] = useState<{ data?: T; error?: unknown }>({});
-  const tick = changes.value;
+  const tick = on.value;
   useEffect(() => {
     let live = true;
-    api<T>('GET', path).then(
+    read().then(
       (data) => live && setState({ data }),
       (error: unknown) => live && setState({ error }),
     );
     return () => {
       live = false;
     };
-  }, [path, tick]);
+  }, [...deps, tick]);
   return state;
+}
+
+/** One resource, reloaded whenever the event stream reports a change; `error` is the API's answer (a 404 for what the token may not see). */
+export function useResource<T>(path: string) {
+  return useRead(() => api<T>('GET', path), [path]);
 }
 
 /** A button's call to the API: what it answered, or its error, and whether it is under way. */

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { withQuery } from '../api.js';
 import { readStream } from '../live.js';
-import { Pager, Table, when } from '../ui.js';
+import { Pager, Table, useLocalPage, when } from '../ui.js';
 
 interface EventRow {
   id: string;
@@ -36,12 +36,12 @@ export function Events(props: { isSp: boolean }) {
   const [draft, setDraft] = useState<Filters>(NONE);
   const [filters, setFilters] = useState<Filters>(NONE);
   const [events, setEvents] = useState<EventRow[]>([]);
+  const paged = useLocalPage(events, PAGE);
   const [error, setError] = useState<string>();
-  const [page, setPage] = useState(0);
   useEffect(() => {
     const abort = new AbortController();
     setEvents([]);
-    setPage(0);
+    paged.reset();
     setError(undefined);
     const query = withQuery('', {
       type: filters.type || undefined,
@@ -74,7 +74,7 @@ export function Events(props: { isSp: boolean }) {
       />
     </label>
   );
-  const shown = events.slice(page * PAGE, (page + 1) * PAGE);
+  const { shown } = paged;
   return (
     <>
       <h1 tabIndex={-1}>Events</h1>
@@ -122,13 +122,7 @@ export function Events(props: { isSp: boolean }) {
           ))}
         </Table>
       ) : null}
-      <Pager
-        label="Events"
-        hasPrev={page > 0}
-        hasNext={(page + 1) * PAGE < events.length}
-        prev={() => setPage(page - 1)}
-        next={() => setPage(page + 1)}
-      />
+      <Pager label="Events" {...paged} />
     </>
   );
 }
