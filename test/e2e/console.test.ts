@@ -460,4 +460,96 @@ describe.runIf(hasChromium || process.env['CI'] === 'true').each(backends)('the 
       await context.close();
     }
   });
+
+  it("an instance's page shows its offering, SLA, own schedule and jobs, and restores one volume onto another instance", async () => {
+    const scheduled = await offerDummy(stack.admin, 'zone-a', {
+      provider: 'sched-demo',
+      offering: 'sched-daily',
+      allowUserSchedules: true,
+      grants: [acme.id],
+    });
+    await stack.admin.expect(200, 'PATCH', `/v1/offerings/${scheduled.offeringId}`, {
+      sla: { cron: '0 2 * * *', timezone: 'UTC', keepLast: 14, rpoMinutes: 1440 },
+    });
+    const own = await acme.api.expect(201, 'POST', '/v1/instances', {
+      name: 'acme-sched',
+      zone: 'zone-a',
+      locator: { vm: 'acme-sched' },
+    });
+    await assignOffering(acme.api, own.id, scheduled.offeringId);
+    const schedule = await acme.api.expect(200, 'PUT', `/v1/instances/${own.id}/schedule`, {
+      cron: '0 5 * * *',
+      timezone: 'Europe/Berlin',
+      keepLast: 7,
+    });
+    const spare = await acme.api.expect(201, 'POST', '/v1/instances', {
+      name: 'acme-spare',
+      zone: 'zone-a',
+      locator: { vm: 'acme-spare' },
+    });
+    const held = await acme.api.expect(201, 'POST', '/v1/backup-jobs', {
+      name: 'acme-sched-weekly',
+      instanceIds: [own.id],
+      mode: 'FULL',
+      execution: 'SEQUENTIAL',
+      schedules: [{ cron: '0 1 * * 0', timezone: 'UTC' }],
+    });
+    await stack.backup(own.id, { api: acme.api });
+    const { context, page } = await loggedIn(acme.token);
+    try {
+      await page.goto(`${stack.cp.url}/ui/instances/${own.id}`);
+      await page.getByRole('heading', { name: 'Instance acme-sched' }).waitFor();
+      const offering = page.locator(`[data-offering="${scheduled.offeringId}"]`);
+      await offering.waitFor();
+      expect(await offering.textContent()).toContain('sched-daily');
+      expect(await offering.locator('[data-sla]').textContent()).toBe('0 2 * * * UTC, keeps the last 14, RPO 1440 min');
+      await expect
+        .poll(() => page.locator('[data-own-schedule]').textContent())
+        .toContain('0 5 * * * Europe/Berlin, keeps the last 7');
+      expect(await page.locator('[data-own-schedule] time').getAttribute('datetime')).toBe(schedule.nextRunAt);
+      const jobRow = page.locator(`[data-instance-job="${held.id}"]`);
+      await jobRow.waitFor();
+      expect(await jobRow.textContent()).toMatch(/^acme-sched-weekly0 1 \* \* 0 UTC: next /);
+      expect(await jobRow.locator('time').getAttribute('datetime')).toBe(held.schedules[0].nextRunAt);
+      // Only the jobs that hold it: none of acme's others.
+      expect(await page.locator('[data-instance-job]').count()).toBe(1);
+      await check(page, 'instance-schedules');
+
+      // One volume of its restore point onto acme-spare; a blank volume is the API's 400, and nothing starts.
+      const point = page.locator('[data-backup]').first();
+      await point.waitFor();
+      const backupId = await point.getAttribute('data-backup');
+      const form = point.getByRole('form', { name: /^Restore a volume of / });
+      await form.getByLabel('Onto instance').selectOption({ label: 'acme-spare' });
+      await form.getByLabel('Volume', { exact: true }).fill('   ');
+      await form.getByRole('button', { name: 'Restore volume' }).click();
+      await expect.poll(() => point.getByRole('alert').textContent()).toMatch(/volume.*\(400 /);
+      const before = (await acme.api.expect(200, 'GET', `/v1/tasks?kind=restore-volume&instanceId=${spare.id}`)).items;
+      expect(before).toEqual([]);
+      await form.getByLabel('Volume', { exact: true }).fill('disk-1');
+      await form.getByRole('button', { name: 'Restore volume' }).click();
+      const started = await point.getByRole('status').filter({ hasText: 'Restore-volume task' }).textContent();
+      const taskId = /Restore-volume task (\S+) started/.exec(started ?? '')![1]!;
+      const done = await waitForTask(acme.api, taskId, ['succeeded']);
+      expect(done).toMatchObject({ kind: 'restore-volume', backupId, instanceId: spare.id });
+      expect((done as unknown as { output: { extra: unknown } }).output.extra).toEqual({
+        volume: 'disk-1',
+        targetInstanceId: spare.id,
+      });
+      // The targets are acme's other instances of the zone: not this one, nothing of bravo's.
+      const options = await form.getByLabel('Onto instance').locator('option').allTextContents();
+      expect(options).toContain('acme-spare');
+      expect(options).not.toContain('acme-sched');
+      expect(options).not.toContain('bravo-db');
+
+      // acme-spare: no offering, no schedule, no job.
+      await page.goto(`${stack.cp.url}/ui/instances/${spare.id}`);
+      await page.getByRole('heading', { name: 'Instance acme-spare' }).waitFor();
+      await page.getByText('No offering: this instance is not protected.').waitFor();
+      await page.getByText('No schedule of its own.').waitFor();
+      await page.getByText('No backup job holds it.').waitFor();
+    } finally {
+      await context.close();
+    }
+  });
 });
