@@ -27,6 +27,8 @@ describe.runIf(hasChromium || process.env['CI'] === 'true').each(backends)('the 
   let bravo: Tenant;
   let acmeVm: string;
   let bravoVm: string;
+  /** The offering whose backups take about 3 s in 6 steps. */
+  let demoOffering: string;
   /** What each page of the browser said about a Content-Security-Policy or threw. */
   const faults: string[] = [];
 
@@ -41,6 +43,7 @@ describe.runIf(hasChromium || process.env['CI'] === 'true').each(backends)('the 
       config: { durationMs: 3000, steps: 6, sizeBytes: 64 * 1024 * 1024 },
       grants: [acme.id, bravo.id],
     });
+    demoOffering = offeringId;
     const instance = async (api: Api, name: string) => {
       const i = await api.expect(201, 'POST', '/v1/instances', { name, zone: 'zone-a', locator: { vm: name } });
       await assignOffering(api, i.id, offeringId);
@@ -548,6 +551,72 @@ describe.runIf(hasChromium || process.env['CI'] === 'true').each(backends)('the 
       await page.getByText('No offering: this instance is not protected.').waitFor();
       await page.getByText('No schedule of its own.').waitFor();
       await page.getByText('No backup job holds it.').waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("a job's page shows its run's members in order, each with a live bar that moves to 100 % without a reload", async () => {
+    const second = await acme.api.expect(201, 'POST', '/v1/instances', {
+      name: 'acme-db',
+      zone: 'zone-a',
+      locator: { vm: 'acme-db' },
+    });
+    await assignOffering(acme.api, second.id, demoOffering);
+    const members = [acmeVm, second.id];
+    const job = await acme.api.expect(201, 'POST', '/v1/backup-jobs', {
+      name: 'acme-pair',
+      instanceIds: members,
+      mode: 'FULL',
+      execution: 'SEQUENTIAL',
+    });
+    const { context, page } = await loggedIn(acme.token);
+    try {
+      await page.goto(`${stack.cp.url}/ui/jobs/${job.id}`);
+      await page.getByRole('heading', { name: 'Backup job acme-pair' }).waitFor();
+      await page.getByText('No run yet.').waitFor();
+      // Samples each member's set and bar every 50 ms, in this document (a reload would lose them).
+      await page.evaluate(`
+        window.sameDocument = true;
+        window.bars = [];
+        setInterval(() => {
+          for (const tr of document.querySelectorAll('tr[data-member]')) {
+            const bar = tr.querySelector('progress');
+            window.bars.push({
+              id: tr.getAttribute('data-member'),
+              set: tr.getAttribute('data-member-set'),
+              value: bar ? Number(bar.getAttribute('value')) : null,
+            });
+          }
+        }, 50);
+      `);
+      await page.getByRole('button', { name: 'Run', exact: true }).click();
+      await page.locator('tr[data-member-set="UPDATED"]').nth(1).waitFor({ timeout: 60_000 });
+      expect(
+        await page.locator('tr[data-member]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-member'))),
+      ).toEqual(members);
+      for (const id of members) {
+        const row = page.locator(`tr[data-member="${id}"]`);
+        expect(await row.locator('progress').getAttribute('value')).toBe('100');
+        expect(await row.locator('[data-percent]').textContent()).toBe('100 %');
+      }
+      const { bars, sameDocument } = (await page.evaluate(
+        '({ bars: window.bars, sameDocument: window.sameDocument })',
+      )) as {
+        bars: { id: string; set: string; value: number | null }[];
+        sameDocument: boolean;
+      };
+      expect(sameDocument).toBe(true);
+      for (const id of members) {
+        const moving = bars.filter((b) => b.id === id && b.set === 'ONGOING').map((b) => b.value ?? -1);
+        expect(
+          moving.some((v) => v > 0 && v < 100),
+          `${id} while ONGOING: ${[...new Set(moving)].join(',')}`,
+        ).toBe(true);
+        // Never a bar before it started.
+        expect(bars.filter((b) => b.id === id && b.set === 'OUTDATED' && b.value !== null)).toEqual([]);
+      }
+      await check(page, 'job-members');
     } finally {
       await context.close();
     }

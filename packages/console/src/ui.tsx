@@ -119,27 +119,53 @@ export interface Task {
 
 const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
 
+/** A progress bar with its figures: percent, bytes done of total, rate, ETA. */
+export function Bar(props: {
+  label: string;
+  /** The task it shows (`data-task` on the bar). */
+  taskId: string;
+  percent: number;
+  bytesDone: number;
+  bytesTotal: number;
+  rate: number | undefined;
+  /** Seconds left, or null when unknown; undefined once it ended (shown as –). */
+  etaSeconds: number | null | undefined;
+}) {
+  const percent = Math.round(props.percent);
+  return (
+    <div class="bar">
+      <progress max={100} value={percent} aria-label={props.label} data-task={props.taskId}>
+        {percent} %
+      </progress>
+      <span class="figures">
+        <span data-percent>{percent} %</span> · {bytes(props.bytesDone)} of {bytes(props.bytesTotal)} ·{' '}
+        {rate(props.rate)} · ETA {props.etaSeconds === undefined ? '–' : duration(props.etaSeconds)}
+      </span>
+    </div>
+  );
+}
+
 /**
  * A task's bar: the live progress from the stream while it runs, the API's own figures once it
  * ended (a stream sends no progress after the end).
  */
 export function TaskBar(props: { task: Task }) {
   const t = props.task;
-  const live = ENDED.includes(t.state) ? undefined : progress.value.get(t.id);
+  const ended = ENDED.includes(t.state);
+  const live = ended ? undefined : progress.value.get(t.id);
   // Once ended, the rate is the task's average: bytes done over the time it ran.
   const ran = t.startedAt && t.endedAt ? (Date.parse(t.endedAt) - Date.parse(t.startedAt)) / 1000 : 0;
   const p = live ?? { ...t.progress, rate: ran > 0 ? t.progress.bytesDone / ran : undefined };
-  const percent = Math.round(t.state === 'succeeded' ? Math.max(p.percent, 100) : p.percent);
   return (
-    <div class="bar">
-      <progress max={100} value={percent} aria-label={`${t.kind} ${t.id} progress`} data-task={t.id}>
-        {percent} %
-      </progress>
-      <span class="figures">
-        <span data-percent>{percent} %</span> · {bytes(p.bytesDone)} of {bytes(p.bytesTotal)} · {rate(p.rate)} · ETA{' '}
-        {ENDED.includes(t.state) ? '–' : duration(p.etaSeconds)}
-      </span>
-    </div>
+    <Bar
+      label={`${t.kind} ${t.id} progress`}
+      taskId={t.id}
+      percent={t.state === 'succeeded' ? Math.max(p.percent, 100) : p.percent}
+      bytesDone={p.bytesDone}
+      bytesTotal={p.bytesTotal}
+      rate={p.rate}
+      etaSeconds={ended ? undefined : p.etaSeconds}
+    />
   );
 }
 
