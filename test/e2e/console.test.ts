@@ -305,6 +305,18 @@ describe.runIf(hasChromium || process.env['CI'] === 'true').each(backends)('the 
       await page.getByRole('button', { name: 'Apply filters' }).click();
       await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/type.*\(400\)/);
       expect(await page.locator('[data-event]').count()).toBe(0);
+      // acme's instance, typed in as a filter, is the API's not-found: the stream tells nothing of it.
+      await page.getByLabel('Type starts with').fill('');
+      await page.getByLabel('Instance').fill(acmeVm);
+      await page.getByRole('button', { name: 'Apply filters' }).click();
+      await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/\(404\)/);
+      expect(await page.locator('[data-event]').count()).toBe(0);
+      // bravo's own instance: its events only, filtered by the server.
+      await page.getByLabel('Instance').fill(bravoVm);
+      await page.getByRole('button', { name: 'Apply filters' }).click();
+      await page.locator('[data-event]').first().waitFor();
+      expect(await page.getByRole('alert').count()).toBe(0);
+      expect(new Set(await page.locator('[data-event-instance]').allTextContents())).toEqual(new Set([bravoVm]));
 
       // bravo's own instance, opened by hand, is there.
       await page.goto(`${stack.cp.url}/ui/instances/${bravoVm}`);
@@ -426,6 +438,14 @@ describe.runIf(hasChromium || process.env['CI'] === 'true').each(backends)('the 
       await expect.poll(() => row.locator('[data-drain]').textContent()).toBe('not drained');
       await page.locator(`[data-banner="agent:${agentId}"]`).waitFor({ state: 'detached', timeout: 2000 });
       expect((await stack.admin.expect(200, 'GET', `/v1/agents/${agentId}/maintenance`)).enabled).toBe(false);
+
+      // The SP's feed of one tenant, filtered by the server: bravo's events only.
+      await page.getByRole('link', { name: 'Events' }).click();
+      await page.getByLabel('Tenant').fill(bravo.id);
+      await page.getByLabel('From the start of the log').check();
+      await page.getByRole('button', { name: 'Apply filters' }).click();
+      await page.locator('[data-event]').first().waitFor();
+      expect(new Set(await page.locator('[data-event-tenant]').allTextContents())).toEqual(new Set([bravo.id]));
     } finally {
       if (agentId) await stack.admin.expect(200, 'PUT', `/v1/agents/${agentId}/maintenance`, { enabled: false });
       await sp.context.close();

@@ -29,8 +29,8 @@ const PAGE = 25;
 const NONE: Filters = { type: '', jobId: '', taskId: '', instanceId: '', tenantId: '', fromStart: false };
 
 /**
- * The event feed: a stream of its own, filtered on the server by type, job and task (what the
- * stream takes), and in the page by instance and tenant; live from now, or the log from its start.
+ * The event feed: a stream of its own, filtered on the server (type, job, task, instance, and for
+ * the SP tenant: the stream's own filters); live from now, or the log from its start.
  */
 export function Events(props: { isSp: boolean }) {
   const [draft, setDraft] = useState<Filters>(NONE);
@@ -47,6 +47,8 @@ export function Events(props: { isSp: boolean }) {
       type: filters.type || undefined,
       jobId: filters.jobId || undefined,
       taskId: filters.taskId || undefined,
+      instanceId: filters.instanceId || undefined,
+      tenantId: filters.tenantId || undefined,
       after: filters.fromStart ? '0' : undefined,
     });
     void readStream(query, abort.signal, {
@@ -54,8 +56,6 @@ export function Events(props: { isSp: boolean }) {
       event(type, data) {
         if (type === 'task.progress') return;
         const e = data as unknown as EventRow;
-        if (filters.instanceId && e.instanceId !== filters.instanceId) return;
-        if (filters.tenantId && e.tenantId !== filters.tenantId) return;
         setEvents((list) => [e, ...list].slice(0, KEEP));
       },
       closed: () => setError('The feed is not live: reconnecting…'),
@@ -107,7 +107,10 @@ export function Events(props: { isSp: boolean }) {
       ) : null}
       {events.length === 0 ? <p>No event yet{filters.fromStart ? '' : ' since the feed opened'}.</p> : null}
       {shown.length > 0 ? (
-        <Table caption={`Events, newest first (the last ${KEEP} kept)`} columns={['At', 'Type', 'Message', 'Tenant']}>
+        <Table
+          caption={`Events, newest first (the last ${KEEP} kept)`}
+          columns={['At', 'Type', 'Message', 'Instance', 'Tenant']}
+        >
           {shown.map((e) => (
             <tr key={e.id} data-event={e.id}>
               <td>
@@ -117,7 +120,8 @@ export function Events(props: { isSp: boolean }) {
                 <code>{e.type}</code>
               </td>
               <td>{e.message}</td>
-              <td>{e.tenantId}</td>
+              <td data-event-instance>{e.instanceId ?? '–'}</td>
+              <td data-event-tenant>{e.tenantId}</td>
             </tr>
           ))}
         </Table>
