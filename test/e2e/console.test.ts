@@ -536,7 +536,29 @@ describe.runIf(hasChromium || process.env['CI'] === 'true').each(backends)('the 
       expect(await jobRow.locator('time').getAttribute('datetime')).toBe(held.schedules[0].nextRunAt);
       // Only the jobs that hold it: none of acme's others.
       expect(await page.locator('[data-instance-job]').count()).toBe(1);
+
+      // Its own schedule changed from the page: a cron firing more often than the offering's floor
+      // (one fire every 15 minutes) is the API's 400 and changes nothing; a weekly one replaces it.
+      const scheduleForm = page.getByRole('form', { name: 'Own schedule' });
+      await scheduleForm.getByLabel('Cron').fill('* * * * *');
+      await scheduleForm.getByRole('button', { name: 'Save schedule' }).click();
+      await expect.poll(() => scheduleForm.getByRole('alert').textContent()).toMatch(/\(400 schedule_too_frequent\)/);
+      expect((await acme.api.expect(200, 'GET', `/v1/instances/${own.id}/schedule`)).cron).toBe('0 5 * * *');
+      await scheduleForm.getByLabel('Cron').fill('0 6 * * 1');
+      await scheduleForm.getByLabel('Keep last').fill('3');
+      await scheduleForm.getByRole('button', { name: 'Save schedule' }).click();
+      await expect
+        .poll(() => page.locator('[data-own-schedule]').textContent())
+        .toContain('0 6 * * 1 Europe/Berlin, keeps the last 3');
+      expect(await acme.api.expect(200, 'GET', `/v1/instances/${own.id}/schedule`)).toMatchObject({
+        cron: '0 6 * * 1',
+        timezone: 'Europe/Berlin',
+        keepLast: 3,
+      });
       await check(page, 'instance-schedules');
+      await scheduleForm.getByRole('button', { name: 'Remove schedule' }).click();
+      await page.getByText('No schedule of its own.').waitFor();
+      expect((await acme.api.get(`/v1/instances/${own.id}/schedule`)).status).toBe(404);
 
       // One volume of its restore point onto acme-spare; a blank volume is the API's 400, and nothing starts.
       const point = page.locator('[data-backup]').first();

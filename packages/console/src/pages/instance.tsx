@@ -114,6 +114,53 @@ function RestoreControls(props: { backup: Backup; targets: Instance[] }) {
   );
 }
 
+const setSchedule = (instanceId: string, body: { cron: string; timezone: string; keepLast: number } | null) =>
+  body === null
+    ? api<null>('DELETE', `/v1/instances/${encodeURIComponent(instanceId)}/schedule`)
+    : api<OwnSchedule>('PUT', `/v1/instances/${encodeURIComponent(instanceId)}/schedule`, body);
+
+/** Sets, replaces or removes the instance's own schedule; a refusal (a cron too frequent, a bad field) shows the API's words. */
+function ScheduleForm(props: { instanceId: string; current: OwnSchedule | null; changed: () => void }) {
+  const [cron, setCron] = useState(props.current?.cron ?? '');
+  const [timezone, setTimezone] = useState(props.current?.timezone ?? 'UTC');
+  const [keepLast, setKeepLast] = useState(String(props.current?.keepLast ?? 7));
+  const save = useAction(async (body: Parameters<typeof setSchedule>[1]) => {
+    await setSchedule(props.instanceId, body);
+    props.changed();
+  });
+  return (
+    <form
+      aria-label="Own schedule"
+      onSubmit={(e) => {
+        e.preventDefault();
+        save.run({ cron: cron.trim(), timezone: timezone.trim(), keepLast: Number(keepLast) });
+      }}
+    >
+      <label>
+        Cron
+        <input value={cron} onInput={(e) => setCron(e.currentTarget.value)} required placeholder="0 3 * * *" />
+      </label>
+      <label>
+        Time zone
+        <input value={timezone} onInput={(e) => setTimezone(e.currentTarget.value)} required />
+      </label>
+      <label>
+        Keep last
+        <input type="number" min={1} value={keepLast} onInput={(e) => setKeepLast(e.currentTarget.value)} required />
+      </label>
+      <button type="submit" disabled={save.busy}>
+        Save schedule
+      </button>
+      {props.current ? (
+        <button type="button" disabled={save.busy} onClick={() => save.run(null)}>
+          Remove schedule
+        </button>
+      ) : null}
+      <ErrorNote error={save.error} />
+    </form>
+  );
+}
+
 /** The instance's offering (its policy and SLA), its own schedule, and the backup jobs that hold it with their next runs. */
 function Protection(props: { instance: Instance }) {
   const i = props.instance;
@@ -122,6 +169,8 @@ function Protection(props: { instance: Instance }) {
       i.offeringId ? api<Offering>('GET', `/v1/offerings/${encodeURIComponent(i.offeringId)}`) : Promise.resolve(null),
     [i.offeringId],
   );
+  // Bumped when this page changed the schedule (the API records no event for it).
+  const [version, setVersion] = useState(0);
   // The instance's own schedule: the API's 404 means it has none.
   const own = useRead(
     () =>
@@ -129,7 +178,7 @@ function Protection(props: { instance: Instance }) {
         if (e instanceof ApiError && e.status === 404) return null;
         throw e;
       }),
-    [i.id],
+    [i.id, version],
   );
   const jobs = useRead(async () => {
     const read = await readPages<ScheduledJob & { instanceIds: string[] }>('/v1/backup-jobs', {
@@ -175,6 +224,9 @@ function Protection(props: { instance: Instance }) {
           Own schedule: <code>{own.data.cron}</code> {own.data.timezone}, keeps the last {own.data.keepLast}, next run{' '}
           <time dateTime={own.data.nextRunAt ?? undefined}>{when(own.data.nextRunAt)}</time>
         </p>
+      ) : null}
+      {o?.allowUserSchedules && own.data !== undefined ? (
+        <ScheduleForm instanceId={i.id} current={own.data} changed={() => setVersion((v) => v + 1)} />
       ) : null}
       {i.schedule ? (
         <p>
