@@ -484,7 +484,7 @@ describe.runIf(hasChromium || process.env['CI'] === 'true').each(backends)('the 
     }
   });
 
-  it("an instance's page shows its offering, SLA, own schedule and jobs, and restores one volume onto another instance", async () => {
+  it("an instance's page shows and changes its offering and own schedule, shows its SLA and jobs, and restores one volume onto another instance", async () => {
     const scheduled = await offerDummy(stack.admin, 'zone-a', {
       provider: 'sched-demo',
       offering: 'sched-daily',
@@ -593,6 +593,19 @@ describe.runIf(hasChromium || process.env['CI'] === 'true').each(backends)('the 
       await page.getByText('No offering: this instance is not protected.').waitFor();
       await page.getByText('No schedule of its own.').waitFor();
       await page.getByText('No backup job holds it.').waitFor();
+
+      // An offering assigned from the page (acme's of the zone only are offered), then removed.
+      const offeringForm = page.getByRole('form', { name: 'Offering', exact: true });
+      const offered = await offeringForm.getByLabel('Offering to assign').locator('option').allTextContents();
+      expect(offered).toEqual(expect.arrayContaining(['sched-daily', 'demo-adhoc']));
+      expect(offered).not.toContain('charlie-adhoc');
+      await offeringForm.getByLabel('Offering to assign').selectOption({ label: 'sched-daily' });
+      await offeringForm.getByRole('button', { name: 'Assign offering' }).click();
+      await page.locator(`[data-offering="${scheduled.offeringId}"]`).waitFor();
+      expect((await acme.api.expect(200, 'GET', `/v1/instances/${spare.id}`)).offeringId).toBe(scheduled.offeringId);
+      await offeringForm.getByRole('button', { name: 'Remove offering' }).click();
+      await page.getByText('No offering: this instance is not protected.').waitFor();
+      expect((await acme.api.expect(200, 'GET', `/v1/instances/${spare.id}`)).offeringId).toBeNull();
     } finally {
       await context.close();
     }

@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import { api, ApiError, readPages, type Page } from '../api.js';
 import { bytes, type ScheduledJob } from '../format.js';
+import { changes } from '../live.js';
 import {
   ErrorNote,
   Link,
@@ -19,6 +20,7 @@ import type { Instance } from './instances.js';
 interface Offering {
   id: string;
   name: string;
+  zone: string;
   description: string | null;
   allowAdhoc: boolean;
   allowUserSchedules: boolean;
@@ -161,6 +163,63 @@ function ScheduleForm(props: { instanceId: string; current: OwnSchedule | null; 
   );
 }
 
+/** How many offerings the assign list offers (the first page of those the token sees). */
+const OFFERINGS = 100;
+
+const putOffering = (instanceId: string, offeringId: string | null) =>
+  offeringId === null
+    ? api<null>('DELETE', `/v1/instances/${encodeURIComponent(instanceId)}/offering`)
+    : api<unknown>('PUT', `/v1/instances/${encodeURIComponent(instanceId)}/offering`, { offeringId });
+
+/** Assigns one of the offerings of the instance's zone, or removes the one it has; a refusal shows the API's words. */
+function OfferingForm(props: { instance: Instance }) {
+  const i = props.instance;
+  const offerings = useRead(
+    async () =>
+      (await api<Page<Offering>>('GET', `/v1/offerings?limit=${OFFERINGS}`)).items.filter((o) => o.zone === i.zone),
+    [i.zone],
+  );
+  const [chosen, setChosen] = useState('');
+  const save = useAction(async (offeringId: string | null) => {
+    await putOffering(i.id, offeringId);
+    // The page reloads what it shows, as after an event of the stream.
+    changes.value++;
+  });
+  return (
+    <form
+      aria-label="Offering"
+      onSubmit={(e) => {
+        e.preventDefault();
+        save.run(chosen);
+      }}
+    >
+      <label>
+        Offering to assign
+        <select value={chosen} onChange={(e) => setChosen(e.currentTarget.value)} required>
+          <option value="">Choose…</option>
+          {(offerings.data ?? [])
+            .filter((o) => o.id !== i.offeringId)
+            .map((o) => (
+              <option key={o.id} value={o.id}>
+                {o.name}
+              </option>
+            ))}
+        </select>
+      </label>
+      <button type="submit" disabled={save.busy}>
+        Assign offering
+      </button>
+      {i.offeringId ? (
+        <button type="button" disabled={save.busy} onClick={() => save.run(null)}>
+          Remove offering
+        </button>
+      ) : null}
+      <ErrorNote error={offerings.error} />
+      <ErrorNote error={save.error} />
+    </form>
+  );
+}
+
 /** The instance's offering (its policy and SLA), its own schedule, and the backup jobs that hold it with their next runs. */
 function Protection(props: { instance: Instance }) {
   const i = props.instance;
@@ -193,6 +252,7 @@ function Protection(props: { instance: Instance }) {
       <h2 id="protection-h">Offering and schedules</h2>
       <ErrorNote error={offering.error} />
       {offering.data === null ? <p>No offering: this instance is not protected.</p> : null}
+      <OfferingForm instance={i} />
       {o ? (
         <dl class="facts" data-offering={o.id}>
           <dt>Offering</dt>
