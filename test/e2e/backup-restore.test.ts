@@ -201,11 +201,15 @@ describe.each(backends)('backup and restore end to end (%s)', (backend) => {
     const mine = usage.items.find((u: { tenantId: string }) => u.tenantId === tenantId);
     const newest = new Map<string, number>();
     for (const b of backups) if (!newest.has(b.instanceId)) newest.set(b.instanceId, b.sizeBytes); // newest first
+    const instances = (await api.expect(200, 'GET', `/v1/instances?limit=500`)).items.filter(
+      (i: { tenantId: string }) => i.tenantId === tenantId,
+    ) as { offeringId: string | null }[];
     expect(mine).toEqual({
       tenantId,
-      protectedInstances: (await api.expect(200, 'GET', '/v1/instances?limit=500')).items.filter(
-        (i: { offeringId: string | null }) => i.offeringId !== null,
-      ).length,
+      protectedInstances: instances.filter((i) => i.offeringId !== null).length,
+      unprotectedInstances: instances.filter((i) => i.offeringId === null).length,
+      // No offering here has an rpoMinutes: nothing is watched, nothing in breach.
+      rpoBreachedInstances: 0,
       backups: backups.length,
       storedBytes: backups.reduce((n, b) => n + (b.addedBytes ?? b.sizeBytes), 0),
       protectedBytes: [...newest.values()].reduce((n, v) => n + v, 0),

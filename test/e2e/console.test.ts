@@ -27,6 +27,8 @@ describe.runIf(hasChromium || process.env['CI'] === 'true').each(backends)('the 
   let bravo: Tenant;
   let acmeVm: string;
   let bravoVm: string;
+  /** The offering whose backups take about 3 s in 6 steps. */
+  let demoOffering: string;
   /** What each page of the browser said about a Content-Security-Policy or threw. */
   const faults: string[] = [];
 
@@ -41,6 +43,7 @@ describe.runIf(hasChromium || process.env['CI'] === 'true').each(backends)('the 
       config: { durationMs: 3000, steps: 6, sizeBytes: 64 * 1024 * 1024 },
       grants: [acme.id, bravo.id],
     });
+    demoOffering = offeringId;
     const instance = async (api: Api, name: string) => {
       const i = await api.expect(201, 'POST', '/v1/instances', { name, zone: 'zone-a', locator: { vm: name } });
       await assignOffering(api, i.id, offeringId);
@@ -302,12 +305,373 @@ describe.runIf(hasChromium || process.env['CI'] === 'true').each(backends)('the 
       await page.getByRole('button', { name: 'Apply filters' }).click();
       await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/type.*\(400\)/);
       expect(await page.locator('[data-event]').count()).toBe(0);
+      // acme's instance, typed in as a filter, is the API's not-found: the stream tells nothing of it.
+      await page.getByLabel('Type starts with').fill('');
+      await page.getByLabel('Instance').fill(acmeVm);
+      await page.getByRole('button', { name: 'Apply filters' }).click();
+      await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/\(404\)/);
+      expect(await page.locator('[data-event]').count()).toBe(0);
+      // bravo's own instance: its events only, filtered by the server.
+      await page.getByLabel('Instance').fill(bravoVm);
+      await page.getByRole('button', { name: 'Apply filters' }).click();
+      await page.locator('[data-event]').first().waitFor();
+      expect(await page.getByRole('alert').count()).toBe(0);
+      expect(new Set(await page.locator('[data-event-instance]').allTextContents())).toEqual(new Set([bravoVm]));
 
       // bravo's own instance, opened by hand, is there.
       await page.goto(`${stack.cp.url}/ui/instances/${bravoVm}`);
       await page.getByRole('heading', { name: 'Instance bravo-db' }).waitFor();
       // And the SP's pages are not offered to a tenant.
       expect(await page.getByRole('link', { name: 'Maintenance' }).count()).toBe(0);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("Home shows instances protected, unprotected and in RPO breach, and the next runs on a timeline: a tenant its own, the SP every tenant's", async () => {
+    const charlie = await stack.tenant('charlie');
+    const { offeringId } = await offerDummy(stack.admin, 'zone-a', {
+      provider: 'charlie-demo',
+      offering: 'charlie-adhoc',
+      grants: [charlie.id],
+    });
+    const covered = await charlie.api.expect(201, 'POST', '/v1/instances', {
+      name: 'charlie-app',
+      zone: 'zone-a',
+      locator: { vm: 'charlie-app' },
+    });
+    await assignOffering(charlie.api, covered.id, offeringId);
+    await charlie.api.expect(201, 'POST', '/v1/instances', {
+      name: 'charlie-bare',
+      zone: 'zone-a',
+      locator: { vm: 'charlie-bare' },
+    });
+    const job = (api: Api, name: string, instanceId: string, cron: string, timezone: string) =>
+      api.expect(201, 'POST', '/v1/backup-jobs', {
+        name,
+        instanceIds: [instanceId],
+        mode: 'FULL',
+        execution: 'SEQUENTIAL',
+        schedules: [{ cron, timezone }],
+      });
+    // Yearly and monthly: neither fires while the test runs.
+    const yearly = await job(charlie.api, 'charlie-yearly', covered.id, '0 3 1 1 *', 'UTC');
+    const monthly = await job(acme.api, 'acme-monthly', acmeVm, '0 4 15 * *', 'Europe/Berlin');
+
+    const tab = await loggedIn(charlie.token);
+    const sp = await loggedIn(stack.cp.adminToken);
+    try {
+      const figures = (page: Page) =>
+        Promise.all(
+          ['protectedInstances', 'unprotectedInstances', 'rpoBreachedInstances'].map((k) =>
+            page.locator(`[data-protection="${k}"]`).textContent(),
+          ),
+        );
+      await expect.poll(() => figures(tab.page)).toEqual(['1', '1', '0']);
+      const runs = tab.page.locator('[data-next-run]');
+      await runs.first().waitFor();
+      expect(await runs.count()).toBe(1);
+      expect(await runs.first().getAttribute('data-next-run')).toBe(yearly.id);
+      expect(await runs.first().locator('time').getAttribute('datetime')).toBe(yearly.schedules[0].nextRunAt);
+      expect(await tab.page.locator('main').textContent()).not.toContain('acme-monthly');
+      await check(tab.page, 'home-protection');
+
+      // The SP's Home adds up every tenant's figures, as GET /v1/usage gives them.
+      const usage = (await stack.admin.expect(200, 'GET', '/v1/usage?limit=500')).items as Record<string, number>[];
+      const sum = (k: string) => String(usage.reduce((n, u) => n + u[k]!, 0));
+      await expect
+        .poll(() => figures(sp.page))
+        .toEqual([sum('protectedInstances'), sum('unprotectedInstances'), sum('rpoBreachedInstances')]);
+      expect(Number(sum('unprotectedInstances'))).toBeGreaterThanOrEqual(1);
+      // Soonest first: the 15th of this month (Berlin) before the 1st of January.
+      await expect
+        .poll(() =>
+          sp.page.locator('[data-next-run]').evaluateAll((els) => els.map((e) => e.getAttribute('data-next-run'))),
+        )
+        .toEqual([monthly.id, yearly.id]);
+      await check(sp.page, 'home-sp');
+
+      // A run on the timeline links to its job.
+      await runs.first().getByRole('link', { name: 'charlie-yearly' }).click();
+      await tab.page.getByRole('heading', { name: 'Backup job charlie-yearly' }).waitFor();
+    } finally {
+      await tab.context.close();
+      await sp.context.close();
+    }
+  });
+
+  it('the SP drains an agent from the Agents page with a message, sees its source and the banner, and undrains it', async () => {
+    const DRAIN = 'Host firmware update, back at 15:00';
+    const sp = await loggedIn(stack.cp.adminToken);
+    let agentId: string | null = null;
+    try {
+      const { page } = sp;
+      await page.getByRole('link', { name: 'Agents' }).click();
+      const row = page.locator('[data-agent]').first();
+      await row.waitFor();
+      agentId = await row.getAttribute('data-agent');
+      const name = (await stack.admin.expect(200, 'GET', `/v1/agents/${agentId}`)).name as string;
+      expect(await row.locator('[data-drain]').textContent()).toBe('not drained');
+
+      // A message the API refuses: its words on the page, and nothing changed.
+      await row.getByLabel('Message').fill('x'.repeat(1001));
+      await row.getByRole('button', { name: `Drain ${name}`, exact: true }).click();
+      await expect.poll(() => row.getByRole('alert').textContent()).toMatch(/message.*\(400 /);
+      expect(await stack.admin.expect(200, 'GET', `/v1/agents/${agentId}/maintenance`)).toMatchObject({
+        enabled: false,
+      });
+
+      await row.getByLabel('Message').fill(DRAIN);
+      await row.getByRole('button', { name: `Drain ${name}`, exact: true }).click();
+      await expect.poll(() => row.locator('[data-drain]').textContent()).toBe(`drained through the API: ${DRAIN}`);
+      await page
+        .locator(`[data-banner="agent:${agentId}"]`, { hasText: `Maintenance on agent ${name}: ${DRAIN}` })
+        .waitFor({ timeout: 2000 });
+      expect(await stack.admin.expect(200, 'GET', `/v1/agents/${agentId}/maintenance`)).toMatchObject({
+        enabled: true,
+        message: DRAIN,
+        source: 'api',
+      });
+      await check(page, 'agents-drained');
+
+      await row.getByRole('button', { name: `Undrain ${name}`, exact: true }).click();
+      await expect.poll(() => row.locator('[data-drain]').textContent()).toBe('not drained');
+      await page.locator(`[data-banner="agent:${agentId}"]`).waitFor({ state: 'detached', timeout: 2000 });
+      expect((await stack.admin.expect(200, 'GET', `/v1/agents/${agentId}/maintenance`)).enabled).toBe(false);
+
+      // The SP's feed of one tenant, filtered by the server: bravo's events only.
+      await page.getByRole('link', { name: 'Events' }).click();
+      await page.getByLabel('Tenant').fill(bravo.id);
+      await page.getByLabel('From the start of the log').check();
+      await page.getByRole('button', { name: 'Apply filters' }).click();
+      await page.locator('[data-event]').first().waitFor();
+      expect(new Set(await page.locator('[data-event-tenant]').allTextContents())).toEqual(new Set([bravo.id]));
+    } finally {
+      if (agentId) await stack.admin.expect(200, 'PUT', `/v1/agents/${agentId}/maintenance`, { enabled: false });
+      await sp.context.close();
+    }
+  });
+
+  it("a zone's window shows on the banner of a tenant with an offering there, live, and not of a tenant without one", async () => {
+    const ZONE_WINDOW = 'Zone A: SAN migration tonight';
+    const GLOBAL_WINDOW = 'Everything: network change';
+    const { context, page } = await loggedIn(bravo.token);
+    const delta = await stack.tenant('delta');
+    let deltaTab: { context: BrowserContext; page: Page } | undefined;
+    try {
+      await stack.admin.expect(200, 'PUT', '/v1/zones/zone-a/maintenance', { enabled: true, message: ZONE_WINDOW });
+      await page
+        .locator('[data-banner="zone:zone-a"]', { hasText: `Maintenance in zone zone-a: ${ZONE_WINDOW}` })
+        .waitFor({ timeout: 2000 });
+      expect(await page.locator('[data-banner="global"]').count()).toBe(0);
+      await check(page, 'banner-zone');
+
+      // delta has no offering in zone-a: its banner shows the global window and not the zone's.
+      await stack.admin.expect(200, 'PUT', '/v1/maintenance', { enabled: true, message: GLOBAL_WINDOW });
+      await page.locator('[data-banner="global"]', { hasText: GLOBAL_WINDOW }).waitFor({ timeout: 2000 });
+      deltaTab = await loggedIn(delta.token);
+      await deltaTab.page.locator('[data-banner="global"]', { hasText: GLOBAL_WINDOW }).waitFor();
+      expect(await deltaTab.page.locator('[data-banner]').count()).toBe(1);
+      expect(await deltaTab.page.locator('body').textContent()).not.toContain(ZONE_WINDOW);
+
+      await stack.admin.expect(200, 'PUT', '/v1/zones/zone-a/maintenance', { enabled: false });
+      await page.locator('[data-banner="zone:zone-a"]').waitFor({ state: 'detached', timeout: 2000 });
+    } finally {
+      await stack.admin.expect(200, 'PUT', '/v1/zones/zone-a/maintenance', { enabled: false });
+      await stack.admin.expect(200, 'PUT', '/v1/maintenance', { enabled: false });
+      await deltaTab?.context.close();
+      await context.close();
+    }
+  });
+
+  it("an instance's page shows and changes its offering and own schedule, shows its SLA and jobs, and restores one volume onto another instance", async () => {
+    const scheduled = await offerDummy(stack.admin, 'zone-a', {
+      provider: 'sched-demo',
+      offering: 'sched-daily',
+      allowUserSchedules: true,
+      grants: [acme.id],
+    });
+    await stack.admin.expect(200, 'PATCH', `/v1/offerings/${scheduled.offeringId}`, {
+      sla: { cron: '0 2 * * *', timezone: 'UTC', keepLast: 14, rpoMinutes: 1440 },
+    });
+    const own = await acme.api.expect(201, 'POST', '/v1/instances', {
+      name: 'acme-sched',
+      zone: 'zone-a',
+      locator: { vm: 'acme-sched' },
+    });
+    await assignOffering(acme.api, own.id, scheduled.offeringId);
+    const schedule = await acme.api.expect(200, 'PUT', `/v1/instances/${own.id}/schedule`, {
+      cron: '0 5 * * *',
+      timezone: 'Europe/Berlin',
+      keepLast: 7,
+    });
+    const spare = await acme.api.expect(201, 'POST', '/v1/instances', {
+      name: 'acme-spare',
+      zone: 'zone-a',
+      locator: { vm: 'acme-spare' },
+    });
+    const held = await acme.api.expect(201, 'POST', '/v1/backup-jobs', {
+      name: 'acme-sched-weekly',
+      instanceIds: [own.id],
+      mode: 'FULL',
+      execution: 'SEQUENTIAL',
+      schedules: [{ cron: '0 1 * * 0', timezone: 'UTC' }],
+    });
+    await stack.backup(own.id, { api: acme.api });
+    const { context, page } = await loggedIn(acme.token);
+    try {
+      await page.goto(`${stack.cp.url}/ui/instances/${own.id}`);
+      await page.getByRole('heading', { name: 'Instance acme-sched' }).waitFor();
+      const offering = page.locator(`[data-offering="${scheduled.offeringId}"]`);
+      await offering.waitFor();
+      expect(await offering.textContent()).toContain('sched-daily');
+      expect(await offering.locator('[data-sla]').textContent()).toBe('0 2 * * * UTC, keeps the last 14, RPO 1440 min');
+      await expect
+        .poll(() => page.locator('[data-own-schedule]').textContent())
+        .toContain('0 5 * * * Europe/Berlin, keeps the last 7');
+      expect(await page.locator('[data-own-schedule] time').getAttribute('datetime')).toBe(schedule.nextRunAt);
+      const jobRow = page.locator(`[data-instance-job="${held.id}"]`);
+      await jobRow.waitFor();
+      expect(await jobRow.textContent()).toMatch(/^acme-sched-weekly0 1 \* \* 0 UTC: next /);
+      expect(await jobRow.locator('time').getAttribute('datetime')).toBe(held.schedules[0].nextRunAt);
+      // Only the jobs that hold it: none of acme's others.
+      expect(await page.locator('[data-instance-job]').count()).toBe(1);
+
+      // Its own schedule changed from the page: a cron firing more often than the offering's floor
+      // (one fire every 15 minutes) is the API's 400 and changes nothing; a weekly one replaces it.
+      const scheduleForm = page.getByRole('form', { name: 'Own schedule' });
+      await scheduleForm.getByLabel('Cron').fill('* * * * *');
+      await scheduleForm.getByRole('button', { name: 'Save schedule' }).click();
+      await expect.poll(() => scheduleForm.getByRole('alert').textContent()).toMatch(/\(400 schedule_too_frequent\)/);
+      expect((await acme.api.expect(200, 'GET', `/v1/instances/${own.id}/schedule`)).cron).toBe('0 5 * * *');
+      await scheduleForm.getByLabel('Cron').fill('0 6 * * 1');
+      await scheduleForm.getByLabel('Keep last').fill('3');
+      await scheduleForm.getByRole('button', { name: 'Save schedule' }).click();
+      await expect
+        .poll(() => page.locator('[data-own-schedule]').textContent())
+        .toContain('0 6 * * 1 Europe/Berlin, keeps the last 3');
+      expect(await acme.api.expect(200, 'GET', `/v1/instances/${own.id}/schedule`)).toMatchObject({
+        cron: '0 6 * * 1',
+        timezone: 'Europe/Berlin',
+        keepLast: 3,
+      });
+      await check(page, 'instance-schedules');
+      await scheduleForm.getByRole('button', { name: 'Remove schedule' }).click();
+      await page.getByText('No schedule of its own.').waitFor();
+      expect((await acme.api.get(`/v1/instances/${own.id}/schedule`)).status).toBe(404);
+
+      // One volume of its restore point onto acme-spare; a blank volume is the API's 400, and nothing starts.
+      const point = page.locator('[data-backup]').first();
+      await point.waitFor();
+      const backupId = await point.getAttribute('data-backup');
+      const form = point.getByRole('form', { name: /^Restore a volume of / });
+      await form.getByLabel('Onto instance').selectOption({ label: 'acme-spare' });
+      await form.getByLabel('Volume', { exact: true }).fill('   ');
+      await form.getByRole('button', { name: 'Restore volume' }).click();
+      await expect.poll(() => point.getByRole('alert').textContent()).toMatch(/volume.*\(400 /);
+      const before = (await acme.api.expect(200, 'GET', `/v1/tasks?kind=restore-volume&instanceId=${spare.id}`)).items;
+      expect(before).toEqual([]);
+      await form.getByLabel('Volume', { exact: true }).fill('disk-1');
+      await form.getByRole('button', { name: 'Restore volume' }).click();
+      const started = await point.getByRole('status').filter({ hasText: 'Restore-volume task' }).textContent();
+      const taskId = /Restore-volume task (\S+) started/.exec(started ?? '')![1]!;
+      const done = await waitForTask(acme.api, taskId, ['succeeded']);
+      expect(done).toMatchObject({ kind: 'restore-volume', backupId, instanceId: spare.id });
+      expect((done as unknown as { output: { extra: unknown } }).output.extra).toEqual({
+        volume: 'disk-1',
+        targetInstanceId: spare.id,
+      });
+      // The targets are acme's other instances of the zone: not this one, nothing of bravo's.
+      const options = await form.getByLabel('Onto instance').locator('option').allTextContents();
+      expect(options).toContain('acme-spare');
+      expect(options).not.toContain('acme-sched');
+      expect(options).not.toContain('bravo-db');
+
+      // acme-spare: no offering, no schedule, no job.
+      await page.goto(`${stack.cp.url}/ui/instances/${spare.id}`);
+      await page.getByRole('heading', { name: 'Instance acme-spare' }).waitFor();
+      await page.getByText('No offering: this instance is not protected.').waitFor();
+      await page.getByText('No schedule of its own.').waitFor();
+      await page.getByText('No backup job holds it.').waitFor();
+
+      // An offering assigned from the page (acme's of the zone only are offered), then removed.
+      const offeringForm = page.getByRole('form', { name: 'Offering', exact: true });
+      const offered = await offeringForm.getByLabel('Offering to assign').locator('option').allTextContents();
+      expect(offered).toEqual(expect.arrayContaining(['sched-daily', 'demo-adhoc']));
+      expect(offered).not.toContain('charlie-adhoc');
+      await offeringForm.getByLabel('Offering to assign').selectOption({ label: 'sched-daily' });
+      await offeringForm.getByRole('button', { name: 'Assign offering' }).click();
+      await page.locator(`[data-offering="${scheduled.offeringId}"]`).waitFor();
+      expect((await acme.api.expect(200, 'GET', `/v1/instances/${spare.id}`)).offeringId).toBe(scheduled.offeringId);
+      await offeringForm.getByRole('button', { name: 'Remove offering' }).click();
+      await page.getByText('No offering: this instance is not protected.').waitFor();
+      expect((await acme.api.expect(200, 'GET', `/v1/instances/${spare.id}`)).offeringId).toBeNull();
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("a job's page shows its run's members in order, each with a live bar that moves to 100 % without a reload", async () => {
+    const second = await acme.api.expect(201, 'POST', '/v1/instances', {
+      name: 'acme-db',
+      zone: 'zone-a',
+      locator: { vm: 'acme-db' },
+    });
+    await assignOffering(acme.api, second.id, demoOffering);
+    const members = [acmeVm, second.id];
+    const job = await acme.api.expect(201, 'POST', '/v1/backup-jobs', {
+      name: 'acme-pair',
+      instanceIds: members,
+      mode: 'FULL',
+      execution: 'SEQUENTIAL',
+    });
+    const { context, page } = await loggedIn(acme.token);
+    try {
+      await page.goto(`${stack.cp.url}/ui/jobs/${job.id}`);
+      await page.getByRole('heading', { name: 'Backup job acme-pair' }).waitFor();
+      await page.getByText('No run yet.').waitFor();
+      // Samples each member's set and bar every 50 ms, in this document (a reload would lose them).
+      await page.evaluate(`
+        window.sameDocument = true;
+        window.bars = [];
+        setInterval(() => {
+          for (const tr of document.querySelectorAll('tr[data-member]')) {
+            const bar = tr.querySelector('progress');
+            window.bars.push({
+              id: tr.getAttribute('data-member'),
+              set: tr.getAttribute('data-member-set'),
+              value: bar ? Number(bar.getAttribute('value')) : null,
+            });
+          }
+        }, 50);
+      `);
+      await page.getByRole('button', { name: 'Run', exact: true }).click();
+      await page.locator('tr[data-member-set="UPDATED"]').nth(1).waitFor({ timeout: 60_000 });
+      expect(
+        await page.locator('tr[data-member]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-member'))),
+      ).toEqual(members);
+      for (const id of members) {
+        const row = page.locator(`tr[data-member="${id}"]`);
+        expect(await row.locator('progress').getAttribute('value')).toBe('100');
+        expect(await row.locator('[data-percent]').textContent()).toBe('100 %');
+      }
+      const { bars, sameDocument } = (await page.evaluate(
+        '({ bars: window.bars, sameDocument: window.sameDocument })',
+      )) as {
+        bars: { id: string; set: string; value: number | null }[];
+        sameDocument: boolean;
+      };
+      expect(sameDocument).toBe(true);
+      for (const id of members) {
+        const moving = bars.filter((b) => b.id === id && b.set === 'ONGOING').map((b) => b.value ?? -1);
+        expect(
+          moving.some((v) => v > 0 && v < 100),
+          `${id} while ONGOING: ${[...new Set(moving)].join(',')}`,
+        ).toBe(true);
+        // Never a bar before it started.
+        expect(bars.filter((b) => b.id === id && b.set === 'OUTDATED' && b.value !== null)).toEqual([]);
+      }
+      await check(page, 'job-members');
     } finally {
       await context.close();
     }

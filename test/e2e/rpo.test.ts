@@ -94,6 +94,13 @@ describe.each(backends)('the RPO watch on %s', (backend) => {
     });
     expect(await metric(cp, 'cairn_rpo_breached_instances')).toBe(1);
     expect(await metric(cp, 'cairn_oldest_last_backup_timestamp_seconds')).toBeNaN();
+    // The tenant's usage counts it in breach; the SP's shows it under that tenant.
+    const usageOf = async (api: Api) =>
+      ((await api.expect(200, 'GET', '/v1/usage?limit=500')).items as { tenantId: string }[]).find(
+        (u) => u.tenantId === tenantId,
+      );
+    expect(await usageOf(tenant)).toMatchObject({ protectedInstances: 1, rpoBreachedInstances: 1 });
+    expect(await usageOf(admin)).toMatchObject({ rpoBreachedInstances: 1 });
     // /metrics has no token: it names no tenant and no instance.
     for (const secret of [tenantId, id]) expect(await metricsText(cp)).not.toContain(secret);
 
@@ -125,6 +132,7 @@ describe.each(backends)('the RPO watch on %s', (backend) => {
     });
     expect(await count('rpo.breached', id)).toBe(1);
     expect(await metric(cp, 'cairn_rpo_breached_instances')).toBe(0);
+    expect(await usageOf(tenantAgain)).toMatchObject({ rpoBreachedInstances: 0 });
     expect(await metric(cp, 'cairn_oldest_last_backup_timestamp_seconds')).toBe(seconds(at('02:00:00')));
     for (const secret of [tenantId, id]) expect(await metricsText(cp)).not.toContain(secret);
 
@@ -138,6 +146,11 @@ describe.each(backends)('the RPO watch on %s', (backend) => {
     await tenantAgain.expect(204, 'DELETE', `/v1/instances/${id}/offering`);
     await step('04:00:00');
     expect(await metric(cp, 'cairn_rpo_breached_instances')).toBe(0);
+    expect(await usageOf(tenantAgain)).toMatchObject({
+      protectedInstances: 0,
+      unprotectedInstances: 1,
+      rpoBreachedInstances: 0,
+    });
     expect(await count('rpo.met', id)).toBe(1);
     // Its restore point is still there, and still shown.
     expect(await metric(cp, 'cairn_oldest_last_backup_timestamp_seconds')).toBe(seconds(at('02:00:00')));

@@ -277,6 +277,49 @@ describe.each(backends)('task progress on the event stream (%s)', (backend) => {
   );
 
   it(
+    "a stream following one instance gets its events and its tasks' progress only; the sp-admin's stream of one tenant reads what that tenant reads",
+    { timeout: 300_000 },
+    async () => {
+      const alice = await tenant();
+      const bob = await tenant();
+      const slow = { durationMs: 3000, steps: 6 };
+      const mine = await instanceOf(alice, slow);
+      const other = await instanceOf(alice, slow);
+      const bobs = await instanceOf(bob, slow);
+      const watched = await backup(mine);
+      const beside = await backup(other);
+      const bobTask = await backup(bobs);
+      const followed = await stream(alice.token, `?after=0&instanceId=${mine}`);
+      const ofAlice = await stream(cp.adminToken, `?after=0&tenantId=${alice.id}`);
+      for (const t of [watched, beside, bobTask]) await ended(t);
+      await waitFor(
+        () => followed.events.some((e) => e.event === 'task.succeeded'),
+        'the end on the instance stream',
+        30_000,
+      );
+      await waitFor(
+        () => ofAlice.events.filter((e) => e.event === 'task.succeeded').length >= 2,
+        "both of alice's ends on the sp-admin's stream of alice",
+        30_000,
+      );
+
+      // The instance's events and its task's progress, nothing of the other instance.
+      expect(followed.events.length).toBeGreaterThan(0);
+      expect(followed.events.filter((e) => e.data.instanceId !== mine)).toEqual([]);
+      expect(followed.events.map((e) => e.data.taskId)).toContain(watched);
+      expect(followed.progress.length).toBeGreaterThan(0);
+      expect(followed.progress.filter((p) => p.data.taskId !== watched)).toEqual([]);
+
+      // The sp-admin's stream of alice: alice's events and progress only, both of her tasks, nothing of bob's.
+      expect(ofAlice.events.filter((e) => e.data.tenantId !== alice.id)).toEqual([]);
+      const tasksSeen = new Set(ofAlice.events.map((e) => e.data.taskId));
+      expect(tasksSeen.has(watched) && tasksSeen.has(beside)).toBe(true);
+      expect(tasksSeen.has(bobTask)).toBe(false);
+      expect(ofAlice.progress.filter((p) => p.data.tenantId !== alice.id)).toEqual([]);
+    },
+  );
+
+  it(
     'a bad filter is a 400 naming the field; a task or job of another tenant, or none, is a 404',
     { timeout: 120_000 },
     async () => {
@@ -289,6 +332,8 @@ describe.each(backends)('task progress on the event stream (%s)', (backend) => {
         ['taskId=nope', 'taskId'],
         ['jobId=tsk_1', 'jobId'],
         ['type=Task%20X', 'type'],
+        ['instanceId=ins', 'instanceId'],
+        ['tenantId=../x', 'tenantId'],
       ] as const) {
         const r = await alice.api.get(`/v1/events/stream?${query}`);
         expect(r.status, query).toBe(400);
@@ -307,6 +352,15 @@ describe.each(backends)('task progress on the event stream (%s)', (backend) => {
         instanceIds: [inst],
       });
       expect((await bob.api.get(`/v1/events/stream?jobId=${job.id}`)).status).toBe(404);
+      // Another tenant's instance, or the other tenant itself, is unknown too; a tenant may name its own.
+      const foreignInstance = await bob.api.get(`/v1/events/stream?instanceId=${inst}`);
+      expect(foreignInstance.status).toBe(404);
+      expect(foreignInstance.body.code).toBe('not_found');
+      expect((await bob.api.get(`/v1/events/stream?tenantId=${alice.id}`)).status).toBe(404);
+      expect((await admin.get('/v1/events/stream?tenantId=ten_00000000000000000000000000')).status).toBe(404);
+      const own = await SseClient.open(cp.url, bob.token, { query: `?tenantId=${bob.id}` });
+      open.push(own);
+      expect(own.status).toBe(200);
       await ended(taskId);
     },
   );

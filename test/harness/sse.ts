@@ -5,7 +5,7 @@ import { waitFor } from './wait.js';
 export interface SseEvent {
   id: number;
   event: string;
-  data: { tenantId: string; taskId: string | null; type: string; message: string };
+  data: { tenantId: string; taskId: string | null; instanceId: string | null; type: string; message: string };
 }
 
 /**

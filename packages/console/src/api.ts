@@ -57,3 +57,22 @@ export function withQuery(path: string, query: Record<string, string | undefined
   const s = q.toString();
   return s ? `${path}?${s}` : path;
 }
+
+/**
+ * Reads a list page after page (`limit` each) until it ends, `enough` says the items read
+ * suffice, or `maxPages` were read; `partial` says the list went on beyond what was read.
+ */
+export async function readPages<T>(
+  path: string,
+  opts: { limit: number; maxPages: number; enough?: (items: T[]) => boolean },
+): Promise<{ items: T[]; partial: boolean }> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  for (let i = 0; i < opts.maxPages; i++) {
+    const p = await api<Page<T>>('GET', withQuery(path, { limit: String(opts.limit), cursor }));
+    items.push(...p.items);
+    if (!p.nextCursor || opts.enough?.(items)) return { items, partial: false };
+    cursor = p.nextCursor;
+  }
+  return { items, partial: true };
+}

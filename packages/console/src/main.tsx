@@ -1,7 +1,7 @@
 import { render } from 'preact';
 import { signal } from '@preact/signals';
 import { useEffect, useState } from 'preact/hooks';
-import { api, ApiError, storedToken, storeToken } from './api.js';
+import { api, ApiError, storedToken, storeToken, type Page } from './api.js';
 import { connected, follow, maintenanceChanges } from './live.js';
 import { Agents } from './pages/agents.js';
 import { Events } from './pages/events.js';
@@ -12,7 +12,7 @@ import { JobPage, Jobs } from './pages/jobs.js';
 import { Maintenance, type MaintenanceState } from './pages/maintenance.js';
 import { TaskPage } from './pages/task.js';
 import { match, navigate, route } from './router.js';
-import { ErrorNote, Link } from './ui.js';
+import { ErrorNote, Link, useRead } from './ui.js';
 import './style.css';
 
 /** Whether the token is the service provider's: shown SP pages only when the API lets it list agents. */
@@ -63,20 +63,55 @@ function Login() {
   );
 }
 
-/** The global maintenance window's message, on every page, reloaded when the stream says it changed. */
+/** A maintenance window in force, as the banner says it. */
+interface Window {
+  key: string;
+  where: string;
+  message: string;
+}
+
+/** How many zones and agents the banner looks at (their first page): a window beyond is on the SP's Maintenance page. */
+const BANNER_SCOPES = 100;
+
+/**
+ * Every maintenance window the token can see in force: the global one, those of the zones the
+ * token sees (a tenant: where it has an offering), and for the SP those of its agents (set
+ * through the API or drained on the host). Each a call of the API the token may make.
+ */
+async function windows(sp: boolean): Promise<Window[]> {
+  const found: Window[] = [];
+  const global = await api<MaintenanceState>('GET', '/v1/maintenance');
+  if (global.enabled) found.push({ key: 'global', where: '', message: global.message });
+  const zones = await api<Page<{ zone: string }>>('GET', `/v1/zones?limit=${BANNER_SCOPES}`);
+  const states = await Promise.all(
+    zones.items.map((z) => api<MaintenanceState>('GET', `/v1/zones/${encodeURIComponent(z.zone)}/maintenance`)),
+  );
+  zones.items.forEach((z, i) => {
+    if (states[i]?.enabled)
+      found.push({ key: `zone:${z.zone}`, where: ` in zone ${z.zone}`, message: states[i].message });
+  });
+  if (sp) {
+    const agents = await api<
+      Page<{ id: string; name: string; maintenance: { enabled: boolean; message: string } | null }>
+    >('GET', `/v1/agents?limit=${BANNER_SCOPES}`);
+    for (const a of agents.items)
+      if (a.maintenance?.enabled)
+        found.push({ key: `agent:${a.id}`, where: ` on agent ${a.name}`, message: a.maintenance.message });
+  }
+  return found;
+}
+
+/** The maintenance windows in force, on every page, reloaded when the stream says one changed. */
 function Banner() {
-  const [state, setState] = useState<MaintenanceState>();
-  const tick = maintenanceChanges.value;
-  useEffect(() => {
-    api<MaintenanceState>('GET', '/v1/maintenance').then(setState, () => undefined);
-  }, [tick]);
+  const sp = isSp.value;
+  const state = useRead(() => windows(sp), [sp], maintenanceChanges);
   return (
     <div role="status" aria-live="polite">
-      {state?.enabled ? (
-        <p class="banner" data-banner>
-          <strong>Maintenance:</strong> {state.message}
+      {state.data?.map((w) => (
+        <p class="banner" data-banner={w.key} key={w.key}>
+          <strong>Maintenance{w.where}:</strong> {w.message}
         </p>
-      ) : null}
+      ))}
     </div>
   );
 }

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import type { ComponentChildren } from 'preact';
+import type { ReadonlySignal } from '@preact/signals';
 import { api, ApiError, withQuery, type Page } from './api.js';
 import { bytes, duration, rate } from './format.js';
 import { changes, progress } from './live.js';
@@ -65,6 +66,22 @@ export function usePaged<T>(path: string, query: Record<string, string | undefin
   return { items: page?.items, error, hasNext: Boolean(page?.nextCursor), hasPrev: cursors.length > 1, next, prev };
 }
 
+/**
+ * A list held in the page (not paged by the API), shown `size` at a time: the items of the page
+ * it is on and the Pager's props. `reset` puts it back on the first page.
+ */
+export function useLocalPage<T>(items: readonly T[], size: number) {
+  const [page, setPage] = useState(0);
+  return {
+    shown: items.slice(page * size, (page + 1) * size),
+    hasPrev: page > 0,
+    hasNext: (page + 1) * size < items.length,
+    prev: () => setPage((p) => Math.max(0, p - 1)),
+    next: () => setPage((p) => p + 1),
+    reset: () => setPage(0),
+  };
+}
+
 /** Previous / next buttons of a paged list, labelled for what they page. */
 export function Pager(props: {
   label: string;
@@ -102,27 +119,53 @@ export interface Task {
 
 const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
 
+/** A progress bar with its figures: percent, bytes done of total, rate, ETA. */
+export function Bar(props: {
+  label: string;
+  /** The task it shows (`data-task` on the bar). */
+  taskId: string;
+  percent: number;
+  bytesDone: number;
+  bytesTotal: number;
+  rate: number | undefined;
+  /** Seconds left, or null when unknown; undefined once it ended (shown as –). */
+  etaSeconds: number | null | undefined;
+}) {
+  const percent = Math.round(props.percent);
+  return (
+    <div class="bar">
+      <progress max={100} value={percent} aria-label={props.label} data-task={props.taskId}>
+        {percent} %
+      </progress>
+      <span class="figures">
+        <span data-percent>{percent} %</span> · {bytes(props.bytesDone)} of {bytes(props.bytesTotal)} ·{' '}
+        {rate(props.rate)} · ETA {props.etaSeconds === undefined ? '–' : duration(props.etaSeconds)}
+      </span>
+    </div>
+  );
+}
+
 /**
  * A task's bar: the live progress from the stream while it runs, the API's own figures once it
  * ended (a stream sends no progress after the end).
  */
 export function TaskBar(props: { task: Task }) {
   const t = props.task;
-  const live = ENDED.includes(t.state) ? undefined : progress.value.get(t.id);
+  const ended = ENDED.includes(t.state);
+  const live = ended ? undefined : progress.value.get(t.id);
   // Once ended, the rate is the task's average: bytes done over the time it ran.
   const ran = t.startedAt && t.endedAt ? (Date.parse(t.endedAt) - Date.parse(t.startedAt)) / 1000 : 0;
   const p = live ?? { ...t.progress, rate: ran > 0 ? t.progress.bytesDone / ran : undefined };
-  const percent = Math.round(t.state === 'succeeded' ? Math.max(p.percent, 100) : p.percent);
   return (
-    <div class="bar">
-      <progress max={100} value={percent} aria-label={`${t.kind} ${t.id} progress`} data-task={t.id}>
-        {percent} %
-      </progress>
-      <span class="figures">
-        <span data-percent>{percent} %</span> · {bytes(p.bytesDone)} of {bytes(p.bytesTotal)} · {rate(p.rate)} · ETA{' '}
-        {ENDED.includes(t.state) ? '–' : duration(p.etaSeconds)}
-      </span>
-    </div>
+    <Bar
+      label={`${t.kind} ${t.id} progress`}
+      taskId={t.id}
+      percent={t.state === 'succeeded' ? Math.max(p.percent, 100) : p.percent}
+      bytesDone={p.bytesDone}
+      bytesTotal={p.bytesTotal}
+      rate={p.rate}
+      etaSeconds={ended ? undefined : p.etaSeconds}
+    />
   );
 }
 
@@ -176,21 +219,26 @@ export function when(iso: string | null | undefined): string {
   return iso ? new Date(iso).toLocaleString() : '–';
 }
 
-/** One resource, reloaded whenever the event stream reports a change; `error` is the API's answer (a 404 for what the token may not see). */
-export function useResource<T>(path: string) {
+/** What `read` returns, read again whenever `on` ticks (by default: the event stream reports a change) or `deps` change; `error` is the API's answer. */
+export function useRead<T>(read: () => Promise<T>, deps: unknown[] = [], on: ReadonlySignal<number> = changes) {
   const [state, setState] = useState<{ data?: T; error?: unknown }>({});
-  const tick = changes.value;
+  const tick = on.value;
   useEffect(() => {
     let live = true;
-    api<T>('GET', path).then(
+    read().then(
       (data) => live && setState({ data }),
       (error: unknown) => live && setState({ error }),
     );
     return () => {
       live = false;
     };
-  }, [path, tick]);
+  }, [...deps, tick]);
   return state;
+}
+
+/** One resource, reloaded whenever the event stream reports a change; `error` is the API's answer (a 404 for what the token may not see). */
+export function useResource<T>(path: string) {
+  return useRead(() => api<T>('GET', path), [path]);
 }
 
 /** A button's call to the API: what it answered, or its error, and whether it is under way. */

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { withQuery } from '../api.js';
 import { readStream } from '../live.js';
-import { Pager, Table, when } from '../ui.js';
+import { Pager, Table, useLocalPage, when } from '../ui.js';
 
 interface EventRow {
   id: string;
@@ -29,24 +29,26 @@ const PAGE = 25;
 const NONE: Filters = { type: '', jobId: '', taskId: '', instanceId: '', tenantId: '', fromStart: false };
 
 /**
- * The event feed: a stream of its own, filtered on the server by type, job and task (what the
- * stream takes), and in the page by instance and tenant; live from now, or the log from its start.
+ * The event feed: a stream of its own, filtered on the server (type, job, task, instance, and for
+ * the SP tenant: the stream's own filters); live from now, or the log from its start.
  */
 export function Events(props: { isSp: boolean }) {
   const [draft, setDraft] = useState<Filters>(NONE);
   const [filters, setFilters] = useState<Filters>(NONE);
   const [events, setEvents] = useState<EventRow[]>([]);
+  const paged = useLocalPage(events, PAGE);
   const [error, setError] = useState<string>();
-  const [page, setPage] = useState(0);
   useEffect(() => {
     const abort = new AbortController();
     setEvents([]);
-    setPage(0);
+    paged.reset();
     setError(undefined);
     const query = withQuery('', {
       type: filters.type || undefined,
       jobId: filters.jobId || undefined,
       taskId: filters.taskId || undefined,
+      instanceId: filters.instanceId || undefined,
+      tenantId: filters.tenantId || undefined,
       after: filters.fromStart ? '0' : undefined,
     });
     void readStream(query, abort.signal, {
@@ -54,8 +56,6 @@ export function Events(props: { isSp: boolean }) {
       event(type, data) {
         if (type === 'task.progress') return;
         const e = data as unknown as EventRow;
-        if (filters.instanceId && e.instanceId !== filters.instanceId) return;
-        if (filters.tenantId && e.tenantId !== filters.tenantId) return;
         setEvents((list) => [e, ...list].slice(0, KEEP));
       },
       closed: () => setError('The feed is not live: reconnecting…'),
@@ -74,7 +74,7 @@ export function Events(props: { isSp: boolean }) {
       />
     </label>
   );
-  const shown = events.slice(page * PAGE, (page + 1) * PAGE);
+  const { shown } = paged;
   return (
     <>
       <h1 tabIndex={-1}>Events</h1>
@@ -107,7 +107,10 @@ export function Events(props: { isSp: boolean }) {
       ) : null}
       {events.length === 0 ? <p>No event yet{filters.fromStart ? '' : ' since the feed opened'}.</p> : null}
       {shown.length > 0 ? (
-        <Table caption={`Events, newest first (the last ${KEEP} kept)`} columns={['At', 'Type', 'Message', 'Tenant']}>
+        <Table
+          caption={`Events, newest first (the last ${KEEP} kept)`}
+          columns={['At', 'Type', 'Message', 'Instance', 'Tenant']}
+        >
           {shown.map((e) => (
             <tr key={e.id} data-event={e.id}>
               <td>
@@ -117,18 +120,13 @@ export function Events(props: { isSp: boolean }) {
                 <code>{e.type}</code>
               </td>
               <td>{e.message}</td>
-              <td>{e.tenantId}</td>
+              <td data-event-instance>{e.instanceId ?? '–'}</td>
+              <td data-event-tenant>{e.tenantId}</td>
             </tr>
           ))}
         </Table>
       ) : null}
-      <Pager
-        label="Events"
-        hasPrev={page > 0}
-        hasNext={(page + 1) * PAGE < events.length}
-        prev={() => setPage(page - 1)}
-        next={() => setPage(page + 1)}
-      />
+      <Pager label="Events" {...paged} />
     </>
   );
 }

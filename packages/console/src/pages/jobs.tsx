@@ -1,6 +1,8 @@
+import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { duration } from '../format.js';
-import { ErrorNote, Link, Pager, Table, useAction, usePaged, useResource, when } from '../ui.js';
+import { progress } from '../live.js';
+import { Bar, ErrorNote, Link, Pager, Table, useAction, usePaged, useResource, when } from '../ui.js';
 
 type SetName = 'outdated' | 'ongoing' | 'updated' | 'error';
 
@@ -26,7 +28,68 @@ interface Run {
   memberCounts: Record<'total' | SetName, number>;
 }
 
+interface Member {
+  instanceId: string;
+  set: 'OUTDATED' | 'ONGOING' | 'UPDATED' | 'ERROR';
+  taskId: string | null;
+  error: { code: string; message: string } | null;
+}
+
 const SETS: SetName[] = ['outdated', 'ongoing', 'updated', 'error'];
+
+/**
+ * A member's progress: live from the stream while its backup runs (0 until the first report),
+ * full once UPDATED; none before it starts or after an error (its message instead).
+ */
+function MemberProgress(props: { member: Member }) {
+  const m = props.member;
+  if (m.set === 'ERROR')
+    return <span class="task-error">{m.error ? `${m.error.code}: ${m.error.message}` : 'error'}</span>;
+  if (!m.taskId || m.set === 'OUTDATED') return <span>not started</span>;
+  const live = progress.value.get(m.taskId);
+  const done = m.set === 'UPDATED';
+  return (
+    <Bar
+      label={`${m.instanceId} progress`}
+      taskId={m.taskId}
+      percent={done ? 100 : (live?.percent ?? 0)}
+      bytesDone={done ? (live?.bytesTotal ?? NaN) : (live?.bytesDone ?? 0)}
+      bytesTotal={live?.bytesTotal ?? NaN}
+      rate={done ? undefined : live?.rate}
+      etaSeconds={done ? undefined : (live?.etaSeconds ?? null)}
+    />
+  );
+}
+
+/** A run's members in the job's order, paged, each with its set and live progress. */
+function Members(props: { path: string; run: Run }) {
+  const members = usePaged<Member>(`${props.path}/runs/${encodeURIComponent(props.run.id)}/members`, {}, 20);
+  return (
+    <>
+      <ErrorNote error={members.error} />
+      {members.items && members.items.length > 0 ? (
+        <Table
+          caption={`Members of the run started ${when(props.run.startedAt)} (${props.run.state}), in the job's order`}
+          columns={['Instance', 'Set', 'Progress', 'Task']}
+        >
+          {members.items.map((m) => (
+            <tr key={m.instanceId} data-member={m.instanceId} data-member-set={m.set}>
+              <td>
+                <Link to={`/instances/${m.instanceId}`}>{m.instanceId}</Link>
+              </td>
+              <td>{m.set}</td>
+              <td>
+                <MemberProgress member={m} />
+              </td>
+              <td>{m.taskId ? <Link to={`/tasks/${m.taskId}`}>{m.taskId}</Link> : '–'}</td>
+            </tr>
+          ))}
+        </Table>
+      ) : null}
+      <Pager label="Members" {...members} />
+    </>
+  );
+}
 
 export function Jobs() {
   const list = usePaged<Job>('/v1/backup-jobs');
@@ -63,6 +126,9 @@ export function JobPage(props: { id: string }) {
   const job = useResource<Job>(path);
   const runs = usePaged<Run>(`${path}/runs`, {}, 10);
   const action = useAction(operate);
+  // The run whose members are shown: the one picked, else the newest.
+  const [picked, setPicked] = useState<string>();
+  const shownRun = runs.items?.find((r) => r.id === picked) ?? runs.items?.[0];
   if (job.error)
     return (
       <>
@@ -117,22 +183,36 @@ export function JobPage(props: { id: string }) {
           ))}
         </ul>
       </section>
+      <section aria-labelledby="members-h">
+        <h2 id="members-h">Members and their progress</h2>
+        {shownRun ? <Members path={path} run={shownRun} /> : <p>No run yet.</p>}
+      </section>
       <section aria-labelledby="runs-h">
         <h2 id="runs-h">Runs</h2>
         <ErrorNote error={runs.error} />
         {runs.items && runs.items.length > 0 ? (
           <Table
             caption="Runs, newest first"
-            columns={['Started', 'Trigger', 'State', 'Duration', 'Updated / error / total']}
+            columns={['Started', 'Trigger', 'State', 'Duration', 'Updated / error / total', 'Members']}
           >
             {runs.items.map((r) => (
-              <tr key={r.id}>
+              <tr key={r.id} data-run={r.id}>
                 <td>{when(r.startedAt)}</td>
                 <td>{r.trigger}</td>
                 <td>{r.state}</td>
                 <td>{duration(r.durationSeconds)}</td>
                 <td>
                   {r.memberCounts.updated} / {r.memberCounts.error} / {r.memberCounts.total}
+                </td>
+                <td>
+                  <button
+                    type="button"
+                    aria-pressed={r.id === shownRun?.id}
+                    onClick={() => setPicked(r.id)}
+                    aria-label={`Show the members of the run started ${when(r.startedAt)}`}
+                  >
+                    Show
+                  </button>
                 </td>
               </tr>
             ))}

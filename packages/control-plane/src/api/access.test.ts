@@ -47,7 +47,18 @@ describe.each(backends)('tenant isolation, roles and pagination (%s)', (backend)
     expect(usage[0]).toMatchObject({ protectedInstances: 0, backups: 0 });
     expect(usage[0].tenantId).not.toBe(aliceTenant);
     const all = (await admin.expect(200, 'GET', '/v1/usage')).items;
-    expect(all.find((u: { tenantId: string }) => u.tenantId === aliceTenant)).toMatchObject({ protectedInstances: 1 });
+    expect(all.find((u: { tenantId: string }) => u.tenantId === aliceTenant)).toMatchObject({
+      protectedInstances: 1,
+      unprotectedInstances: 0,
+      rpoBreachedInstances: 0,
+    });
+    // An instance without an offering counts as unprotected, for its own tenant only.
+    await alice.expect(201, 'POST', '/v1/instances', { name: 'vm-bare', zone: 'z1', locator: { vm: 'bare' } });
+    const aliceUsage = (await alice.expect(200, 'GET', '/v1/usage')).items;
+    expect(aliceUsage).toEqual([
+      expect.objectContaining({ tenantId: aliceTenant, protectedInstances: 1, unprotectedInstances: 1 }),
+    ]);
+    expect((await bob.expect(200, 'GET', '/v1/usage')).items[0]).toMatchObject({ unprotectedInstances: 0 });
     expect((await alice.expect(200, 'GET', '/v1/tasks')).items.map((t: { id: string }) => t.id)).toEqual([task.id]);
     expect((await admin.expect(200, 'GET', '/v1/tasks')).items.map((t: { id: string }) => t.id)).toContain(task.id);
   });

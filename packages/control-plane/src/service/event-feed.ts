@@ -314,7 +314,7 @@ export class EventFeed {
       let woken = false;
       for (const r of due) {
         if (sub.tenantId !== undefined && r.tenantId !== sub.tenantId) continue;
-        if (!matches(sub.filter, PROGRESS_EVENT, r.taskId, jobs.get(r.taskId))) continue;
+        if (!matches(sub.filter, PROGRESS_EVENT, r.taskId, jobs.get(r.taskId), r.instanceId)) continue;
         sub.progress.set(r.taskId, { kind: 'progress', report: r });
         woken = true;
       }
@@ -348,7 +348,13 @@ export class EventFeed {
               if (r.id <= sub.target) continue;
               if (!this.log.sees(sub.tenantId, r)) continue;
               if (
-                !matches(sub.filter, r.type, r.taskId, r.jobId ?? (r.taskId !== null ? jobs.get(r.taskId) : undefined))
+                !matches(
+                  sub.filter,
+                  r.type,
+                  r.taskId,
+                  r.jobId ?? (r.taskId !== null ? jobs.get(r.taskId) : undefined),
+                  r.instanceId,
+                )
               )
                 continue;
               // Nothing of a task's progress follows its end.
@@ -388,9 +394,16 @@ export class EventFeed {
   }
 }
 
-/** Whether a stream following `filter` gets an event of this type, task and job. */
-function matches(filter: EventFilter, type: string, taskId: string | null, jobId: string | undefined): boolean {
+/** Whether a stream following `filter` gets an event of this type, task, job and instance. */
+function matches(
+  filter: EventFilter,
+  type: string,
+  taskId: string | null,
+  jobId: string | undefined,
+  instanceId: string | null,
+): boolean {
   if (filter.typePrefix !== undefined && !type.startsWith(filter.typePrefix)) return false;
+  if (filter.instanceId !== undefined && instanceId !== filter.instanceId) return false;
   if (filter.taskId !== undefined && taskId !== filter.taskId) return false;
   if (filter.jobId !== undefined && jobId !== filter.jobId) return false;
   return true;

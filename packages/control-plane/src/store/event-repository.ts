@@ -11,6 +11,8 @@ export interface LiveProgress {
   id: number;
   taskId: string;
   tenantId: string;
+  /** The task's instance (null for a task of no instance). */
+  instanceId: string | null;
   startedAt: number | null;
   percent: number;
   bytesDone: number;
@@ -26,6 +28,8 @@ export interface EventFilter {
   jobId?: string;
   /** Types starting with this. */
   typePrefix?: string;
+  /** Events of this instance, and its tasks' progress. */
+  instanceId?: string;
 }
 
 type Trx = Transaction<Database>;
@@ -178,6 +182,7 @@ export class EventRepository {
       q = q.where((eb) => eb.or([eb('type', 'not like', `${FANNED_OUT_PREFIX}%`), eb('tenantId', '=', sp)]));
     if (upTo !== undefined) q = q.where('id', '<=', upTo);
     if (filter.taskId !== undefined) q = q.where('taskId', '=', filter.taskId);
+    if (filter.instanceId !== undefined) q = q.where('instanceId', '=', filter.instanceId);
     const prefix = filter.typePrefix;
     if (prefix !== undefined) q = q.where(sql<string>`substr(type, 1, ${prefix.length})`, '=', prefix);
     const jobId = filter.jobId;
@@ -222,6 +227,7 @@ export class EventRepository {
         'taskProgress.id',
         'taskProgress.taskId',
         'tasks.tenantId',
+        'tasks.instanceId',
         'tasks.startedAt',
         'taskProgress.percent',
         'taskProgress.bytesDone',

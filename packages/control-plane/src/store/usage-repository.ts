@@ -6,7 +6,8 @@ export class UsageRepository {
   constructor(private readonly db: Db) {}
 
   /**
-   * Billing figures per tenant: instances with an offering, restore points, bytes the provider
+   * Billing figures per tenant: instances with an offering and without one, those in breach of
+   * their offering's RPO (as the RPO watch recorded it at its last tick), restore points, bytes the provider
    * stores for them (added bytes of incrementals, full size otherwise), and bytes protected (the
    * newest backup's size of each instance).
    */
@@ -14,7 +15,15 @@ export class UsageRepository {
     page: PageRequest,
     tenantId?: string,
   ): Promise<
-    Page<{ tenantId: string; protectedInstances: number; backups: number; storedBytes: number; protectedBytes: number }>
+    Page<{
+      tenantId: string;
+      protectedInstances: number;
+      unprotectedInstances: number;
+      rpoBreachedInstances: number;
+      backups: number;
+      storedBytes: number;
+      protectedBytes: number;
+    }>
   > {
     const after = decodeCursor(page.cursor);
     const tenantPage = pageOf(
@@ -32,10 +41,20 @@ export class UsageRepository {
     if (tenants.length === 0) return { items: [], nextCursor: null };
     // The figures of this page's tenants only: the page bounds the work, not just the answer.
     const ids = tenants.map((t) => t.id);
-    const protectedRows = await this.db
+    const instanceRows = await this.db
       .selectFrom('instances')
+      .select([
+        'tenantId',
+        (eb) => eb.fn.countAll<number>().as('n'),
+        (eb) => eb.fn.count<number>('offeringId').as('protected'),
+      ])
+      .where('tenantId', 'in', ids)
+      .groupBy('tenantId')
+      .execute();
+    // rpo_state holds one row per instance in breach (the RPO watch's own record).
+    const breachRows = await this.db
+      .selectFrom('rpoState')
       .select(['tenantId', (eb) => eb.fn.countAll<number>().as('n')])
-      .where('offeringId', 'is not', null)
       .where('tenantId', 'in', ids)
       .groupBy('tenantId')
       .execute();
@@ -65,12 +84,15 @@ export class UsageRepository {
       .where('b.tenantId', 'in', ids)
       .groupBy('b.tenantId')
       .execute();
-    const protectedBy = new Map(protectedRows.map((r) => [r.tenantId, Number(r.n)]));
+    const instancesBy = new Map(instanceRows.map((r) => [r.tenantId, r]));
+    const breachedBy = new Map(breachRows.map((r) => [r.tenantId, Number(r.n)]));
     const backupsBy = new Map(backupRows.map((r) => [r.tenantId, r]));
     const newestBy = new Map(newestRows.map((r) => [r.tenantId, Number(r.bytes ?? 0)]));
     const items = tenants.map(({ id }) => ({
       tenantId: id,
-      protectedInstances: protectedBy.get(id) ?? 0,
+      protectedInstances: Number(instancesBy.get(id)?.protected ?? 0),
+      unprotectedInstances: Number(instancesBy.get(id)?.n ?? 0) - Number(instancesBy.get(id)?.protected ?? 0),
+      rpoBreachedInstances: breachedBy.get(id) ?? 0,
       backups: Number(backupsBy.get(id)?.n ?? 0),
       storedBytes: Number(backupsBy.get(id)?.stored ?? 0),
       protectedBytes: newestBy.get(id) ?? 0,

@@ -98,13 +98,18 @@ export function eventRoutes(deps: ApiDeps) {
       // A task or job the caller cannot see is unknown (404), as everywhere: nothing tells it exists.
       if (q.taskId !== undefined) await deps.operations.visibleTask(p, q.taskId);
       if (q.jobId !== undefined) await deps.backupJobs.visible(p, q.jobId);
+      if (q.instanceId !== undefined) await deps.operations.visibleInstance(p, q.instanceId);
+      // A tenant's stream is what that tenant reads: the sp-admin may pick one, a tenant only its own.
+      if (q.tenantId !== undefined) await deps.tenants.visible(p, q.tenantId);
+      const scope = q.tenantId ?? tenantScope(p);
       const filter: EventFilter = {
         ...(q.taskId !== undefined ? { taskId: q.taskId } : {}),
         ...(q.jobId !== undefined ? { jobId: q.jobId } : {}),
+        ...(q.instanceId !== undefined ? { instanceId: q.instanceId } : {}),
         ...(q.type !== undefined ? { typePrefix: q.type } : {}),
       };
       // Before the answer starts: a stream over its token's or tenant's cap is a 429 problem.
-      const sub = await deps.feed.open(after, tenantScope(p), p, filter);
+      const sub = await deps.feed.open(after, scope, p, filter);
       const socket = (c.env as Partial<HttpBindings> | undefined)?.incoming?.socket;
       const stallMs = deps.config.streamStallMs;
       // Aborted when the client goes away; a write to a client that left would otherwise wait forever.

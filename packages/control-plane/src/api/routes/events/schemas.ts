@@ -12,6 +12,10 @@ export const EventStreamQuery = z
     after: decimal(0, Number.MAX_SAFE_INTEGER).optional(),
     taskId: Id.optional().openapi({ description: 'only this task’s events and progress' }),
     jobId: Id.optional().openapi({ description: 'only the events and progress of this backup job’s runs and tasks' }),
+    instanceId: Id.optional().openapi({ description: 'only this instance’s events and its tasks’ progress' }),
+    tenantId: Id.optional().openapi({
+      description: 'only what this tenant reads (sp-admin: any tenant; a tenant: its own only, another is 404)',
+    }),
     type: z
       .string()
       .regex(/^[a-z0-9._-]{1,64}$/, 'a type prefix: lowercase letters, digits, dots, dashes and underscores (up to 64)')

@@ -10,7 +10,7 @@ export function usageRoutes(deps: ApiDeps) {
 
   api.get('/usage', {
     summary:
-      'Billing figures per tenant (sp-admin: every tenant; a tenant: its own): protected instances, restore points, stored and protected bytes',
+      'Billing figures per tenant (sp-admin: every tenant; a tenant: its own): protected and unprotected instances, instances in RPO breach, restore points, stored and protected bytes',
     request: { query: PageQuery },
     responses: { 200: jsonResponse(Usage, 'a page of usage per tenant, in tenant id order') },
     handler: async (c) =>

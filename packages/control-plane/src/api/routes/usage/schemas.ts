@@ -6,6 +6,8 @@ export const Usage = z
       z.object({
         tenantId: z.string(),
         protectedInstances: z.number().int(),
+        unprotectedInstances: z.number().int(),
+        rpoBreachedInstances: z.number().int(),
         backups: z.number().int(),
         storedBytes: z.number(),
         protectedBytes: z.number(),
