@@ -26,7 +26,7 @@ describe.each(backends)('TLS between agents, clients and the control plane (%s)'
   /** Another certificate for the same names: an impostor, or a wrong CA. */
   let other: TestCertificate;
   let cp: ControlPlaneProc;
-  /** A second replica on the same database that presents `other`. */
+  /** A second control plane that presents `other` (on MySQL, a replica on the same database). */
   let impostor: ControlPlaneProc;
   let api: Api;
 
@@ -35,7 +35,13 @@ describe.each(backends)('TLS between agents, clients and the control plane (%s)'
     good = makeCertificate(dir, 'good');
     other = makeCertificate(dir, 'other');
     cp = await stack.controlPlane({ tls: good });
-    impostor = await stack.controlPlane({ tls: other });
+    // On MySQL the impostor is a second replica on the same database; SQLite serves one process,
+    // so there it has a database of its own.
+    const own = stack.tempDir('impostor');
+    impostor = await stack.controlPlane({
+      tls: other,
+      ...(backend === 'sqlite' ? { database: { url: `sqlite:${path.join(own, 'cairn.db')}`, dataDir: own } } : {}),
+    });
     api = stack.admin;
   });
 
@@ -162,7 +168,7 @@ describe.each(backends)('TLS between agents, clients and the control plane (%s)'
       ['zone-run-pin', ['--fingerprint', good.fingerprint], `not the pinned ${good.fingerprint}`],
     ] as const) {
       const { stateDir, agentId } = await stack.enroll(zone, `${zone}-host`, [...trust]);
-      // The impostor shares the database: the credential would be accepted there if it were sent.
+      // On MySQL the impostor shares the database: the credential would be accepted there if it were sent.
       const agent = await stack.runAgent(stateDir, { args: ['--server', impostor.url], waitConnected: false });
       const refusals = () => agent.logs().filter((l) => String(l['msg']).startsWith('refusing the control plane'));
       // It refuses every retry, and no session ever starts.

@@ -167,12 +167,20 @@ export class Stack {
    * Starts another control plane on the stack's database (a replica, or a restart with `port`),
    * with the stack's env and clock; `env` and `tls` add to or replace the stack's.
    */
-  async controlPlane(opts: { port?: number; env?: Record<string, string>; tls?: TestCertificate } = {}) {
+  async controlPlane(
+    opts: {
+      port?: number;
+      env?: Record<string, string>;
+      tls?: TestCertificate;
+      /** Another database than the stack's (SQLite serves one process: a second one needs its own file). */
+      database?: { url: string; dataDir: string };
+    } = {},
+  ) {
     const { db } = this.up;
     const tls = opts.tls ?? this.options.tls;
     const cp = await startControlPlane({
-      databaseUrl: db.url,
-      dataDir: db.dataDir,
+      databaseUrl: opts.database?.url ?? db.url,
+      dataDir: opts.database?.dataDir ?? db.dataDir,
       ...(opts.port !== undefined ? { port: opts.port } : {}),
       ...(tls ? { tls } : {}),
       env: { ...(this.clockFile ? clockEnv(this.clockFile) : {}), ...this.options.env, ...opts.env },

@@ -32,6 +32,7 @@ import { pruneScheduleKey, Schedules, syncScheduleKey } from './service/schedule
 import { Tenants } from './service/tenants.js';
 import { PrincipalCache } from './service/principal-cache.js';
 import { migrate, openStore } from './store/db.js';
+import { claimSqliteFile } from './store/sqlite-owner.js';
 import { IdempotencyRepository } from './store/idempotency-repository.js';
 import { afterCommit, scopedDb } from './store/request-scope.js';
 import { SecretBox } from './store/secrets.js';
@@ -84,6 +85,14 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   const wireClock: Clock = systemClock;
   if (config.testClockFile) log.warn({ file: config.testClockFile }, 'the control plane runs on a TEST clock file');
   const store = openStore(config.databaseUrl);
+  // SQLite serves this process alone: a second control plane on the file refuses to start.
+  let owner: { release(): void } | undefined;
+  try {
+    owner = store.file === undefined ? undefined : claimSqliteFile(store.file);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   await migrate(store.db, clock);
   const secrets = SecretBox.load(config.secretKey, config.dataDir);
   // Endpoints stored in clear by an earlier version have their passwords sealed now.
@@ -363,6 +372,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
         setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
       });
       await store.close();
+      owner?.release();
     },
   };
 }

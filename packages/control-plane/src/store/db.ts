@@ -49,6 +49,8 @@ export type Dialect = 'sqlite' | 'mysql';
 export interface Store {
   db: Db;
   dialect: Dialect;
+  /** The SQLite database file (absolute; absent for MySQL and `:memory:`). */
+  file?: string;
   close(): Promise<void>;
 }
 
@@ -151,7 +153,12 @@ export function openStore(url: string): Store {
       dialect: new SqliteDialect({ database: preparedOnce(database) }),
       plugins: [new CamelCasePlugin()],
     });
-    return { db, dialect: 'sqlite', close: () => db.destroy() };
+    return {
+      db,
+      dialect: 'sqlite',
+      ...(file === ':memory:' ? {} : { file: path.resolve(file) }),
+      close: () => db.destroy(),
+    };
   }
   if (url.startsWith('mysql://')) {
     const pool = createPool({
