@@ -245,7 +245,7 @@ describe('an agent with a bad config file does not start', () => {
       'an unknown key',
       ['slot = 2'],
       (f) =>
-        `${f}: unknown key "slot" (the keys are state_dir, plugins, slots, server, log_level, disconnect_abort_ms, task_timeout_ms, plugin_isolation, max_frame_bytes, shutdown_grace, roots)`,
+        `${f}: unknown key "slot" (the keys are state_dir, plugins, slots, server, log_level, disconnect_abort_ms, task_timeout_ms, plugin_isolation, plugin_heap_mb, max_frame_bytes, shutdown_grace, roots)`,
     ],
     [
       'a value of the wrong type',
