@@ -17,6 +17,13 @@ function bin(file: string): string {
 }
 
 /** A child process whose output is kept, line by line, for assertions. */
+/** The resident set of process `pid`, in bytes (Linux: /proc). */
+export function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS line in /proc/${pid}/status`);
+  return Number(m[1]) * 1024;
+}
+
 export class Proc {
   readonly lines: string[] = [];
   readonly stderr: string[] = [];

@@ -1,0 +1,149 @@
+/**
+ * F9, at the endpoint: a real control plane receives mutated frames (see the harness's
+ * frame-fuzz.ts) on authenticated sessions of an enrolled agent. Every session that sends a
+ * frame the protocol refuses (one that does not decode, an empty or oversized one, a second hello,
+ * a frame only the server sends) is closed with the gateway's code for it (1007, 1009, 1008); one
+ * whose frames decode but break a rule is closed with 1008, and one whose frames are all
+ * acceptable still answers a heartbeat. Meanwhile the control plane stays up and ready, its RSS
+ * stays bounded, and a real agent beside it keeps its one session and runs a backup to success.
+ * 300 sessions (3,000 with `CAIRN_TEST_FAULTS=long`); `CAIRN_TEST_FAULTS_SEED=<n>` replays a run.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { decodeFrame, FrameError } from '@cairn/proto';
+import { backends } from '@cairn/test-harness/databases';
+import { mutatedFrame, type Mutation } from '@cairn/test-harness/frame-fuzz';
+import { rssBytes } from '@cairn/test-harness/processes';
+import { agentCredential, RawAgent } from '@cairn/test-harness/raw-agent';
+import { protectInstance } from '@cairn/test-harness/scenario';
+import { withStack } from '@cairn/test-harness/stack';
+
+const LONG = process.env['CAIRN_TEST_FAULTS'] === 'long';
+const SESSIONS = LONG ? 3000 : 300;
+/** Sessions fuzzed at once, each by an agent of its own. */
+const PARALLEL = 4;
+const MAX_FRAME_BYTES = 1024 * 1024;
+/** What the control plane's RSS may grow by over the whole run (allocator and heap slack, not retention). */
+const RSS_SLACK = 96 * 1024 * 1024;
+const SERVER_ONLY = new Set(['welcome', 'assign', 'cancel', 'drain', 'credential']);
+
+/** The close code the protocol requires for `bytes` sent after the hello, or null when the frame may be acceptable. */
+function requiredClose(bytes: Uint8Array): number | null {
+  try {
+    const frame = decodeFrame(bytes, MAX_FRAME_BYTES);
+    return SERVER_ONLY.has(frame.body) || frame.body === 'hello' ? 1008 : null;
+  } catch (err) {
+    if (!(err instanceof FrameError)) throw err;
+    return err.code === 'FRAME_TOO_LARGE' ? 1009 : 1007;
+  }
+}
+
+describe.each(backends)('F9: fuzzed frames at the agent endpoint (%s)', (backend) => {
+  const stack = withStack(backend, {
+    agents: [{}],
+    env: {
+      CAIRN_MAX_FRAME_BYTES: String(MAX_FRAME_BYTES),
+      // The fuzzing agent reconnects hundreds of times and sends megabytes: its budgets would
+      // otherwise close its sessions before the frames under test were read.
+      CAIRN_AGENT_RECONNECT_MS: '0',
+      CAIRN_AGENT_FRAME_RATE: '1000000',
+      CAIRN_AGENT_FRAME_BURST: '1000000',
+      CAIRN_AGENT_BYTE_RATE: String(1024 * 1024 * 1024),
+      CAIRN_AGENT_BYTE_BURST: String(1024 * 1024 * 1024),
+    },
+  });
+
+  it(`${SESSIONS} sessions of mutated frames: each bad one closed with its code, the control plane and a real agent unharmed`, async () => {
+    const { cp } = stack;
+    const pid = cp.proc.child.pid!;
+    const seed = Number(process.env['CAIRN_TEST_FAULTS_SEED'] ?? Date.now() % 1_000_000);
+    // One enrolled agent per worker: a newer session of an agent replaces its older one (4000).
+    const fuzzers: ReturnType<typeof agentCredential>[] = [];
+    for (let w = 0; w < PARALLEL; w++)
+      fuzzers.push(agentCredential((await stack.enroll('zone-a', `fuzzer-${w}`)).stateDir));
+    const frames = fc.array(mutatedFrame(MAX_FRAME_BYTES), { minLength: 1, maxLength: 8 });
+
+    const closes: Record<string, number> = {};
+    const byMutation: Partial<Record<Mutation, number>> = {};
+    let sent = 0;
+    let stayedOpen = 0;
+    const rssBefore = rssBytes(pid);
+    let rssPeak = rssBefore;
+
+    async function session(i: number, fuzzer: (typeof fuzzers)[number]): Promise<void> {
+      const batch = fc.sample(frames, { numRuns: 1, seed: seed + i })[0]!;
+      const required = batch.map((f) => requiredClose(f.bytes));
+      const first = required.findIndex((c) => c !== null);
+      const raw = await RawAgent.connect(cp, fuzzer, { plugins: [] });
+      for (const f of batch) byMutation[f.mutation] = (byMutation[f.mutation] ?? 0) + 1;
+      sent += batch.length;
+      raw.sendMany(batch.map((f) => f.bytes));
+      const what = `session ${i} (seed ${seed + i}): ${batch.map((f) => f.mutation).join(', ')}`;
+      if (first === -1) {
+        // Every frame decodes to one an agent may send: it is closed by a rule (1008) or still answers.
+        const answered = raw.received.filter((f) => f.body === 'heartbeat').length;
+        raw.send({ heartbeat: { sentAtMs: Date.now(), running: 0 } });
+        const answer = await raw
+          .next('heartbeat', () => raw.received.filter((f) => f.body === 'heartbeat').length > answered, 15_000)
+          .then(
+            () => true,
+            () => false,
+          );
+        if (raw.closed) {
+          expect(raw.closed.code, what).toBe(1008);
+          closes['1008'] = (closes['1008'] ?? 0) + 1;
+        } else {
+          expect(answer, `${what}: an open session answers a heartbeat`).toBe(true);
+          stayedOpen++;
+          raw.close();
+        }
+        return;
+      }
+      const closed = await raw.closedBy(15_000);
+      // The first frame sets the code exactly; a later one may be preceded by a frame that broke a rule (1008).
+      if (first === 0) expect(closed.code, what).toBe(required[0]);
+      else expect([required[first], 1008], what).toContain(closed.code);
+      // ws itself ends a session whose frame is over its maxPayload, with 1009 and no reason; every other close says why.
+      if (closed.code !== 1009) expect(closed.reason, what).toMatch(/\S/);
+      closes[String(closed.code)] = (closes[String(closed.code)] ?? 0) + 1;
+    }
+
+    let next = 0;
+    await Promise.all(
+      fuzzers.map(async (fuzzer) => {
+        while (next < SESSIONS) {
+          const i = next++;
+          await session(i, fuzzer);
+          rssPeak = Math.max(rssPeak, rssBytes(pid));
+          if (i % 50 === 0) expect((await fetch(`${cp.url}/readyz`)).status).toBe(200);
+        }
+      }),
+    );
+
+    // The control plane is up, ready, and holds no more than it did.
+    expect(cp.proc.running).toBe(true);
+    expect((await fetch(`${cp.url}/readyz`)).status).toBe(200);
+    const rssAfter = rssBytes(pid);
+
+    // The real agent beside the fuzzing kept its one session and still runs backups.
+    const api = stack.admin;
+    expect((await api.expect(200, 'GET', `/v1/agents/${stack.agent.agentId}`)).state).toBe('connected');
+    expect(stack.agent.proc.logs().filter((l) => l['msg'] === 'control plane connection closed')).toEqual([]);
+    const { instanceId } = await protectInstance(api, 'zone-a', { agentId: stack.agent.agentId });
+    expect((await stack.backup(instanceId)).state).toBe('succeeded');
+
+    const mb = (n: number) => (n / 1024 / 1024).toFixed(0);
+    console.info(
+      `F9 endpoint (${backend}): seed ${seed}, ${SESSIONS} sessions, ${sent} frames (${Object.entries(byMutation)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}); closed by code ${Object.entries(closes)
+        .sort()
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(', ')}; ${stayedOpen} acceptable and still answering; control plane RSS ${mb(rssBefore)} → ${mb(
+        rssAfter,
+      )} MiB (peak ${mb(rssPeak)})`,
+    );
+    expect(Object.values(closes).reduce((a, b) => a + b, 0) + stayedOpen).toBe(SESSIONS);
+    expect(rssAfter - rssBefore).toBeLessThan(RSS_SLACK);
+  }, 900_000);
+});
