@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { childrenCpuSec, cpuWindow } from './cpu.js';
 import { Api } from '@cairn/test-harness/api';
 import { freshDatabase } from '@cairn/test-harness/databases';
+import { seededRandom } from '@cairn/test-harness/random';
 import { enrollAgent, root, startAgent, startControlPlane, tempDir, type Proc } from '@cairn/test-harness/processes';
 import { assignOffering } from '@cairn/test-harness/scenario';
 
@@ -50,18 +51,6 @@ const CONTROL_PLANE_ENV = {
 
 const log = (msg: string) => process.stderr.write(`[bench restic] ${msg}\n`);
 
-/** A small seeded PRNG (mulberry32): the same seed gives the same tree on every machine. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface PlannedFile {
   rel: string;
   size: number;
@@ -70,7 +59,7 @@ interface PlannedFile {
 /** The files of the tree: many small ones in directories of 200, a few large ones. */
 function planTree(sizeMib: number, seed: number): PlannedFile[] {
   const total = sizeMib * 1024 * 1024;
-  const rand = prng(seed);
+  const rand = seededRandom(seed);
   const files: PlannedFile[] = [];
   let small = 0;
   while (small < total * SMALL_SHARE) {
@@ -106,7 +95,7 @@ function writeContent(dir: string, file: PlannedFile, seed: number, generation: 
 /** The small files rewritten for the increment: about 1 % of the tree's bytes, chosen by the seed. */
 function planChange(files: PlannedFile[], seed: number): PlannedFile[] {
   const total = files.reduce((n, f) => n + f.size, 0);
-  const rand = prng(seed + 1);
+  const rand = seededRandom(seed + 1);
   const small = files.filter((f) => !f.rel.startsWith('large'));
   const picked = new Set<PlannedFile>();
   let bytes = 0;

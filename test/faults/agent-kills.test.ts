@@ -8,9 +8,10 @@
  * backups. The seed is printed: `CAIRN_TEST_FAULTS_SEED=<n>` replays a run's kill schedule.
  */
 import { describe, expect, it } from 'vitest';
-import type { Api } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
+import { allPages } from '@cairn/test-harness/lists';
 import { assignOffering, ENDED, offerDummy, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { seededRandom } from '@cairn/test-harness/random';
 import { withStack } from '@cairn/test-harness/stack';
 import type { Proc } from '@cairn/test-harness/processes';
 import { waitFor } from '@cairn/test-harness/wait';
@@ -18,18 +19,6 @@ import { waitFor } from '@cairn/test-harness/wait';
 const LONG = process.env['CAIRN_TEST_FAULTS'] === 'long';
 const BACKUPS = LONG ? 500 : 100;
 const STEPS = 4;
-
-/** mulberry32: a small seeded generator, so that a failing kill schedule can be run again. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Event {
   id: string;
@@ -46,28 +35,12 @@ describe.each(backends)('F1: agents killed -9 at random moments (%s)', (backend)
     ],
   });
 
-  async function all<T>(api: Api, route: string): Promise<T[]> {
-    const out: T[] = [];
-    let cursor: string | null = null;
-    do {
-      const sep = route.includes('?') ? '&' : '?';
-      const page = (await api.expect(
-        200,
-        'GET',
-        `${route}${sep}limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
-      )) as { items: T[]; nextCursor: string | null };
-      out.push(...page.items);
-      cursor = page.nextCursor;
-    } while (cursor);
-    return out;
-  }
-
   it(
     `${BACKUPS} backups: each ends once, nothing lost or doubled`,
     { timeout: LONG ? 1_800_000 : 300_000 },
     async () => {
       const seed = Number(process.env['CAIRN_TEST_FAULTS_SEED'] ?? Date.now() % 1_000_000);
-      const rand = random(seed);
+      const rand = seededRandom(seed);
       const api = stack.admin;
       const { offeringId } = await offerDummy(api, 'zone-a', { provider: 'dummy', offering: 'f1' });
 
@@ -122,14 +95,14 @@ describe.each(backends)('F1: agents killed -9 at random moments (%s)', (backend)
       ).toBe(BACKUPS);
       expect(kills, figures).toBeGreaterThan(0);
 
-      const backups = await all<{ id: string; taskId: string; instanceId: string }>(api, '/v1/backups');
+      const backups = await allPages<{ id: string; taskId: string; instanceId: string }>(api, '/v1/backups');
       const records = new Map<string, number>();
       for (const b of backups) records.set(b.taskId, (records.get(b.taskId) ?? 0) + 1);
       let progressLost = 0;
       let progressDoubled = 0;
       for (const t of succeeded) {
         expect(records.get(t.id), `${figures}: the records of ${t.id}`).toBe(1);
-        const progress = await all<{ percent: number }>(api, `/v1/tasks/${t.id}/progress`);
+        const progress = await allPages<{ percent: number }>(api, `/v1/tasks/${t.id}/progress`);
         progressLost += Math.max(0, STEPS - progress.length);
         progressDoubled += Math.max(0, progress.length - STEPS);
       }
@@ -137,7 +110,7 @@ describe.each(backends)('F1: agents killed -9 at random moments (%s)', (backend)
       expect(backups).toHaveLength(succeeded.length);
 
       // Each task's lifecycle events once: started at most once per attempt, one end.
-      const events = await all<Event>(api, '/v1/events');
+      const events = await allPages<Event>(api, '/v1/events');
       const ids = new Set(events.map((e) => e.id));
       expect(ids.size).toBe(events.length);
       let endsDoubled = 0;
@@ -161,7 +134,7 @@ describe.each(backends)('F1: agents killed -9 at random moments (%s)', (backend)
 
       // And both agents are up and connected at the end.
       await waitFor(async () => {
-        const agents = await all<{ state: string }>(api, '/v1/agents');
+        const agents = await allPages<{ state: string }>(api, '/v1/agents');
         return agents.length === 2 && agents.every((a) => a.state === 'connected');
       }, 'both agents connected again');
     },

@@ -6,8 +6,8 @@
  * session again and until every backup has ended is printed.
  */
 import { describe, expect, it } from 'vitest';
-import type { Api } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
+import { allPages } from '@cairn/test-harness/lists';
 import { assignOffering, ENDED, offerDummy, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
 import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
@@ -25,22 +25,6 @@ describe.each(backends)('F2: the control plane killed -9 under load (%s)', (back
     env: { CAIRN_MAX_RUNNING_TASKS: String(TASKS) },
     agents: Array.from({ length: AGENTS }, (_, i) => ({ name: `host-${i + 1}`, slots: SLOTS })),
   });
-
-  async function all<T>(api: Api, route: string): Promise<T[]> {
-    const out: T[] = [];
-    let cursor: string | null = null;
-    do {
-      const sep = route.includes('?') ? '&' : '?';
-      const page = (await api.expect(
-        200,
-        'GET',
-        `${route}${sep}limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
-      )) as { items: T[]; nextCursor: string | null };
-      out.push(...page.items);
-      cursor = page.nextCursor;
-    } while (cursor);
-    return out;
-  }
 
   it(
     `${TASKS} running backups on ${AGENTS} agents: all succeed, once`,
@@ -68,8 +52,8 @@ describe.each(backends)('F2: the control plane killed -9 under load (%s)', (back
         tasks.push(((await api.expect(202, 'POST', `/v1/instances/${id}/backups`)) as { id: string }).id);
       await waitFor(
         async () => {
-          const running = await all<{ state: string }>(api, '/v1/tasks?state=running');
-          const over = await all<{ state: string }>(api, '/v1/tasks?state=succeeded');
+          const running = await allPages<{ state: string }>(api, '/v1/tasks?state=running');
+          const over = await allPages<{ state: string }>(api, '/v1/tasks?state=succeeded');
           if (over.length > 0)
             throw new Error(`${over.length} backups ended before all ${TASKS} ran: make them longer`);
           return running.length === TASKS;
@@ -84,7 +68,7 @@ describe.each(backends)('F2: the control plane killed -9 under load (%s)', (back
       const api2 = stack.adminOf(await stack.controlPlane({ port }));
       await waitFor(
         async () => {
-          const agents = await all<{ state: string }>(api2, '/v1/agents');
+          const agents = await allPages<{ state: string }>(api2, '/v1/agents');
           return agents.filter((a) => a.state === 'connected').length === AGENTS;
         },
         'every agent connected to the new process',
@@ -97,12 +81,12 @@ describe.each(backends)('F2: the control plane killed -9 under load (%s)', (back
       const allEndedS = (performance.now() - restartedAt) / 1000;
 
       const notSucceeded = ended.filter((t) => t.state !== 'succeeded' || t.attempt !== 1);
-      const backups = await all<{ taskId: string }>(api2, '/v1/backups');
+      const backups = await allPages<{ taskId: string }>(api2, '/v1/backups');
       const records = new Map<string, number>();
       for (const b of backups) records.set(b.taskId, (records.get(b.taskId) ?? 0) + 1);
       let progressOff = 0;
       for (const t of ended) {
-        const progress = await all<{ percent: number }>(api2, `/v1/tasks/${t.id}/progress`);
+        const progress = await allPages<{ percent: number }>(api2, `/v1/tasks/${t.id}/progress`);
         if (progress.length !== STEPS) progressOff++;
       }
       const figures = `F2 (${backend}): ${TASKS} running backups on ${AGENTS} agents, control plane killed -9 and restarted; every agent back in ${rehomedS.toFixed(1)} s, every backup ended ${allEndedS.toFixed(1)} s after the restart; ${TASKS - notSucceeded.length} succeeded at attempt 1, ${notSucceeded.length} did not; ${backups.length} records; ${progressOff} tasks with other than ${STEPS} progress reports`;

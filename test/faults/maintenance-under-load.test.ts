@@ -6,8 +6,8 @@
  * `maintenance.ready` is recorded exactly once, after the last running backup ended.
  */
 import { describe, expect, it } from 'vitest';
-import type { Api } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
+import { allPages } from '@cairn/test-harness/lists';
 import { assignOffering, ENDED, offerDummy, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
 import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
@@ -25,22 +25,6 @@ describe.each(backends)('F7: maintenance turned on under load (%s)', (backend) =
     env: { CAIRN_MAX_RUNNING_TASKS: String(RUNNING) },
     agents: Array.from({ length: AGENTS }, (_, i) => ({ name: `host-${i + 1}`, slots: SLOTS })),
   });
-
-  async function all<T>(api: Api, route: string): Promise<T[]> {
-    const out: T[] = [];
-    let cursor: string | null = null;
-    do {
-      const sep = route.includes('?') ? '&' : '?';
-      const page = (await api.expect(
-        200,
-        'GET',
-        `${route}${sep}limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
-      )) as { items: T[]; nextCursor: string | null };
-      out.push(...page.items);
-      cursor = page.nextCursor;
-    } while (cursor);
-    return out;
-  }
 
   it(
     `${RUNNING} running and ${QUEUED} queued: the running complete, none starts, ready once`,
@@ -67,7 +51,7 @@ describe.each(backends)('F7: maintenance turned on under load (%s)', (backend) =
       for (const id of instances)
         tasks.push(((await api.expect(202, 'POST', `/v1/instances/${id}/backups`)) as { id: string }).id);
       await waitFor(
-        async () => (await all<{ state: string }>(api, '/v1/tasks?state=running')).length === RUNNING,
+        async () => (await allPages<{ state: string }>(api, '/v1/tasks?state=running')).length === RUNNING,
         `${RUNNING} backups running`,
         120_000,
       );
@@ -81,10 +65,9 @@ describe.each(backends)('F7: maintenance turned on under load (%s)', (backend) =
       const ended: TaskBody[] = [];
       for (const id of tasks) ended.push(await waitForTask(api, id, ENDED, 300_000));
       const byId = new Map(
-        (await all<{ id: string; startedAt: string | null; endedAt: string | null }>(api, '/v1/tasks')).map((t) => [
-          t.id,
-          t,
-        ]),
+        (await allPages<{ id: string; startedAt: string | null; endedAt: string | null }>(api, '/v1/tasks')).map(
+          (t) => [t.id, t],
+        ),
       );
       const succeeded = ended.filter((t) => t.state === 'succeeded');
       const refusedQueued = ended.filter((t) => t.state === 'failed' && t.error?.code === 'maintenance');
@@ -93,7 +76,7 @@ describe.each(backends)('F7: maintenance turned on under load (%s)', (backend) =
         const m = await api.expect(200, 'GET', '/v1/maintenance');
         return m.ready ? m : undefined;
       }, 'maintenance ready');
-      const readyEvents = (await all<{ type: string; at: string }>(api, '/v1/events')).filter(
+      const readyEvents = (await allPages<{ type: string; at: string }>(api, '/v1/events')).filter(
         (e) => e.type === 'maintenance.ready',
       );
       const lastEnd = Math.max(...succeeded.map((t) => Date.parse(byId.get(t.id)!.endedAt!)));

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { EVENT_PACE, PROGRESS_PACE } from '@cairn/plugin-sdk/host';
 import type { Api } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
+import { allPages } from '@cairn/test-harness/lists';
 import { assignOffering, ENDED, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
 import { withStack } from '@cairn/test-harness/stack';
 
@@ -58,22 +59,6 @@ describe.each(backends)('F8: a misbehaving plugin fails its own task only (%s)',
     });
     await assignOffering(api, instance.id, offeringId);
     return instance.id as string;
-  }
-
-  async function all<T>(api: Api, route: string): Promise<T[]> {
-    const out: T[] = [];
-    let cursor: string | null = null;
-    do {
-      const sep = route.includes('?') ? '&' : '?';
-      const page = (await api.expect(
-        200,
-        'GET',
-        `${route}${sep}limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
-      )) as { items: T[]; nextCursor: string | null };
-      out.push(...page.items);
-      cursor = page.nextCursor;
-    } while (cursor);
-    return out;
   }
 
   it('every bad task fails with its own code, the good ones succeed, the agent keeps its session and heartbeats', async () => {
@@ -131,12 +116,12 @@ describe.each(backends)('F8: a misbehaving plugin fails its own task only (%s)',
     const seconds = (Date.parse(floodTask.endedAt) - Date.parse(floodTask.startedAt)) / 1000;
     const allowed = (pace: { burst: number; perSecond: number }) =>
       pace.burst + Math.ceil(pace.perSecond * seconds) + 1;
-    const progress = await all<{ percent: number }>(api, `/v1/tasks/${flood}/progress`);
+    const progress = await allPages<{ percent: number }>(api, `/v1/tasks/${flood}/progress`);
     expect(progress.length).toBeGreaterThan(1);
     expect(progress.length).toBeLessThanOrEqual(allowed(PROGRESS_PACE));
     expect(progress.at(-1)!.percent).toBe(99);
     const floodEvents = (
-      await all<{ type: string; taskId: string | null; data: { dropped?: number } | null }>(api, '/v1/events')
+      await allPages<{ type: string; taskId: string | null; data: { dropped?: number } | null }>(api, '/v1/events')
     ).filter((e) => e.taskId === flood);
     const kept = floodEvents.filter((e) => e.type === 'provider.flood').length;
     const dropped = floodEvents.filter((e) => e.type === 'agent.events_dropped');

@@ -46,3 +46,20 @@ export async function everyListAnswers(
     }
   }
 }
+
+/** Every item of a paged list route, page after page (500 at a time) until `nextCursor` is null. */
+export async function allPages<T>(api: Api, route: string): Promise<T[]> {
+  const out: T[] = [];
+  let cursor: string | null = null;
+  do {
+    const sep = route.includes('?') ? '&' : '?';
+    const page = (await api.expect(
+      200,
+      'GET',
+      `${route}${sep}limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+    )) as { items: T[]; nextCursor: string | null };
+    out.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return out;
+}
