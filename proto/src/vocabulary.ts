@@ -141,6 +141,40 @@ export const FailureCodes = byName(FAILURE_CODES);
  */
 export const REPOSITORY_IDENTITY_EVENT = 'repository.identity';
 
+/**
+ * The event type prefixes the control plane writes itself: the life of tasks, jobs, backups,
+ * schedules, offerings, maintenance, the RPO watch, syncs and agents. A report from an agent
+ * (its plugins' events travel that way) may not use them, so that nothing an agent or a plugin
+ * sends can pass for the service's own record (a `task.succeeded`, a `maintenance.ready`): the
+ * control plane ignores such an event, and the agent refuses it from a plugin.
+ */
+export const RESERVED_EVENT_PREFIXES = [
+  'task.',
+  'job.',
+  'backup.',
+  'schedule.',
+  'offering.',
+  'maintenance.',
+  'rpo.',
+  'agent.',
+  'tenant.',
+  'quota.',
+  'provider.sync',
+] as const;
+
+/** The one reserved type an agent sends itself: how many of a task's events it dropped. */
+export const EVENTS_DROPPED_EVENT = 'agent.events_dropped';
+
+/** Whether the type starts with one of RESERVED_EVENT_PREFIXES: a plugin may not emit it. */
+export function reservedEventType(type: string): boolean {
+  return RESERVED_EVENT_PREFIXES.some((prefix) => type.startsWith(prefix));
+}
+
+/** Whether an agent's report may carry this event type: a plugin's, or the agent's own count of dropped events. */
+export function agentMayReportEvent(type: string): boolean {
+  return type === EVENTS_DROPPED_EVENT || !reservedEventType(type);
+}
+
 /** The longest repository identity the control plane records; a longer one is ignored. */
 export const MAX_REPOSITORY_IDENTITY = 255;
 

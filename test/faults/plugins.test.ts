@@ -37,6 +37,7 @@ const EXPECTED: Record<string, { state: string; code?: string; message?: RegExp 
   stdout: { state: 'succeeded' },
   floods: { state: 'succeeded' },
   'huge-result': { state: 'failed', code: 'RESULT_TOO_LARGE' },
+  spoofs: { state: 'failed', code: 'PLUGIN_CRASHED', message: /after spoofing/ },
 };
 
 describe.each(backends)('F8: a misbehaving plugin fails its own task only (%s)', (backend) => {
@@ -129,6 +130,22 @@ describe.each(backends)('F8: a misbehaving plugin fails its own task only (%s)',
     expect(kept).toBeLessThanOrEqual(allowed(EVENT_PACE));
     expect(dropped).toHaveLength(1);
     expect(dropped[0]!.data?.dropped).toBe(20000 - kept);
+
+    // Events of the control plane's own types from a plugin never reach the record: its task shows
+    // its own life and the plugin's own event, nothing it pretended.
+    const spoof = [...started].find(([, b]) => b === 'spoofs')![0];
+    const spoofTypes = (await allPages<{ type: string; taskId: string | null }>(api, '/v1/events'))
+      .filter((e) => e.taskId === spoof)
+      .map((e) => e.type)
+      .sort();
+    expect(spoofTypes).toEqual(['provider.message', 'task.failed', 'task.queued', 'task.started']);
+    expect(
+      stack.agent.proc
+        .logs()
+        .filter((l) => /control plane's own types/.test(String(l['msg'])))
+        .map((l) => l['type'])
+        .sort(),
+    ).toEqual(['agent.events_dropped', 'maintenance.ready', 'task.succeeded']);
 
     // 8 MiB written to stdout and stderr: a bounded part reached the agent's log, and a line said the rest was dropped.
     const logBytes = stack.agent.proc.lines.reduce((n, l) => n + l.length, 0) - logBytesBefore;

@@ -1,5 +1,6 @@
 import type { HostAccess, PluginLogger, ProgressReport, TaskContext, TaskEvent } from '@cairn/plugin-sdk';
 import { EVENT_PACE, normalizeEvent, normalizeProgress, PROGRESS_PACE } from '@cairn/plugin-sdk/host';
+import { EVENTS_DROPPED_EVENT, reservedEventType } from '@cairn/proto/vocabulary';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Spool } from '../spool/spool.js';
@@ -52,6 +53,7 @@ export function createTaskContext({ task, signal, host, spool, clock, log }: Tas
   let waiting: ProgressReport | undefined;
   let waitTimer: NodeJS.Timeout | undefined;
   let droppedEvents = 0;
+  const refusedTypes = new Set<string>();
 
   const spoolProgress = (report: ProgressReport): void => {
     try {
@@ -96,6 +98,16 @@ export function createTaskContext({ task, signal, host, spool, clock, log }: Tas
     },
     event(event: TaskEvent): void {
       if (closed) return;
+      if (typeof event?.type === 'string' && reservedEventType(event.type)) {
+        if (!refusedTypes.has(event.type) && refusedTypes.size < 20) {
+          refusedTypes.add(event.type);
+          log.warn(
+            { type: event.type },
+            "a plugin may not emit an event of the control plane's own types; it was dropped",
+          );
+        }
+        return;
+      }
       if (eventBucket.take(clock.now())) return spoolEvent(event);
       droppedEvents++;
     },
@@ -111,7 +123,7 @@ export function createTaskContext({ task, signal, host, spool, clock, log }: Tas
       if (droppedEvents > 0) {
         log.warn({ droppedEvents }, 'the plugin sent events faster than a task may; the excess was dropped');
         spoolEvent({
-          type: 'agent.events_dropped',
+          type: EVENTS_DROPPED_EVENT,
           message: `${droppedEvents} events of this task were dropped: a task may send ${EVENT_PACE.burst} at once, then ${EVENT_PACE.perSecond} a second`,
           data: { dropped: droppedEvents },
         });

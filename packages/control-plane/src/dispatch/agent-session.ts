@@ -492,7 +492,7 @@ function toReport(env: ReportBody, now: number): Report | null {
     return {
       kind: 'event',
       ...base,
-      type: wireIdentifier('event type', e.type, WIRE_LIMITS.eventTypeChars) || 'agent.event',
+      type: wireIdentifier('event type', e.type, WIRE_LIMITS.eventTypeChars) || 'provider.message',
       message: boundText(e.message),
       data: boundJson('event data', e.dataJson),
     };

@@ -80,6 +80,30 @@ describe('decideReport: the fence', () => {
   });
 });
 
+describe('decideReport: event types an agent may not use', () => {
+  it("ignores an event that would pass for the control plane's own record, and keeps the others", () => {
+    const t = task({ state: 'running' });
+    for (const type of [
+      'task.succeeded',
+      'maintenance.ready',
+      'job.run_finished',
+      'backup.deleted',
+      'rpo.met',
+      'agent.note',
+      'provider.synced',
+      'provider.sync_failed',
+    ]) {
+      expect(decideReport(facts(event(type), t))).toEqual({
+        action: 'ignore',
+        why: `the event type ${type} is the control plane's own: an agent may not report it`,
+      });
+    }
+    for (const type of ['provider.message', 'warning', 'agent.events_dropped', 'restic.summary', 'tasks.note']) {
+      expect(decideReport(facts(event(type), t))).toEqual({ action: 'record-event', event: event(type) });
+    }
+  });
+});
+
 describe('decideReport: what each report does', () => {
   it('an acceptance starts a dispatched task, once', () => {
     expect(decideReport(facts(accepted, task({ state: 'dispatched' })))).toEqual({

@@ -1,4 +1,10 @@
-import { FailureCodes, RejectReasons, REPOSITORY_IDENTITY_EVENT, REPOSITORY_NOT_FOUND } from '@cairn/proto/vocabulary';
+import {
+  agentMayReportEvent,
+  FailureCodes,
+  RejectReasons,
+  REPOSITORY_IDENTITY_EVENT,
+  REPOSITORY_NOT_FOUND,
+} from '@cairn/proto/vocabulary';
 import { rejectionOutcome } from './dispatch-rules.js';
 import { admission, type ActiveMaintenance } from './maintenance.js';
 import { reportedIdentity } from './repository-identity.js';
@@ -194,6 +200,11 @@ export function decideReport(f: ReportFacts): ReportDecision {
   const { report, agentId, now } = f;
   const task = f.task!;
   if (report.kind === 'event') {
+    if (!agentMayReportEvent(report.type))
+      return {
+        action: 'ignore',
+        why: `the event type ${report.type} is the control plane's own: an agent may not report it`,
+      };
     if (report.type !== REPOSITORY_IDENTITY_EVENT) return { action: 'record-event', event: report };
     const identity = reportedIdentity(report.data);
     return identity === undefined

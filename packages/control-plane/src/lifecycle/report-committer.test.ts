@@ -50,7 +50,7 @@ describe.each(backends)('the report committer: one transaction a tick (%s)', (ba
     seq,
     taskId,
     attempt: 1,
-    type: 'agent.note',
+    type: 'provider.note',
     message: 'a note',
     data,
     at: Date.now(),
@@ -79,7 +79,7 @@ describe.each(backends)('the report committer: one transaction a tick (%s)', (ba
       c.submit(b, [accepted(tb.id, 1), event(tb.id, 2, null)]).then(settled('b', tb.id)),
     ]);
     expect(seen.sort()).toEqual(['a:running', 'b:running']);
-    // Four events (two task.started, two agent events), one transaction: the clock ticked once.
+    // Four events (two task.started, two plugin events), one transaction: the clock ticked once.
     expect((await clockTicks()) - before).toBe(1);
     const events = await f.store.db
       .selectFrom('events')
@@ -90,9 +90,9 @@ describe.each(backends)('the report committer: one transaction a tick (%s)', (ba
       .execute();
     expect(events.map((e) => `${e.taskId === ta.id ? 'a' : 'b'} ${e.type}`)).toEqual([
       'a task.started',
-      'a agent.note',
+      'a provider.note',
       'b task.started',
-      'b agent.note',
+      'b provider.note',
     ]);
   });
 
@@ -215,7 +215,7 @@ describe.each(backends)('the report committer: one transaction a tick (%s)', (ba
       .selectFrom('events')
       .select('sourceSeq')
       .where('taskId', '=', task.id)
-      .where('type', '=', 'agent.note')
+      .where('type', '=', 'provider.note')
       .orderBy('id')
       .execute();
     expect(seqs.map((s) => Number(s.sourceSeq))).toEqual([2, 3, 4, 5]);

@@ -8,6 +8,8 @@
 //   stdout       writes 8 MiB to stdout and stderr, then succeeds
 //   floods       sends 20,000 progress reports and 20,000 events as fast as it can, then succeeds
 //   huge-result  answers a result of 4 MiB
+//   spoofs       emits events of the control plane's own types (task.succeeded, maintenance.ready,
+//                agent.events_dropped) and one of its own, then throws
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export default {
@@ -62,6 +64,17 @@ export default {
               ctx.event({ type: 'provider.flood', message: `event ${i}` });
             }
             return done();
+          case 'spoofs':
+            ctx.event({ type: 'task.succeeded', message: 'backup task succeeded (not really)' });
+            ctx.event({ type: 'maintenance.ready', message: 'maintenance is ready (not really)' });
+            ctx.event({
+              type: 'agent.events_dropped',
+              message: '99 events dropped (not really)',
+              data: { dropped: 99 },
+            });
+            ctx.event({ type: 'provider.message', message: 'spoofing done' });
+            await sleep(50);
+            throw new Error('the plugin threw after spoofing');
           case 'huge-result':
             return { ...done(), extra: { blob: 'y'.repeat(4 * 1024 * 1024) } };
           default:
