@@ -173,6 +173,11 @@ describe.each(backends)('the cairn CLI: providers, offerings, restores and jobs 
       const created = await ok(['job', 'create', '-f', file, '--keep-last', '5']);
       expect(created).toMatchObject({ ...job, keepLast: 5, locked: false });
       expect((await ok(['job', 'list'])).items).toContainEqual(expect.objectContaining({ id: created.id }));
+      const found = (await ok(['job', 'list', '--search', `NIGHTLY-${format}`])).items;
+      expect(found.map((j: { id: string }) => j.id)).toEqual([created.id]);
+      expect((await ok(['job', 'list', '--search', `no-such-${format}`])).items).toEqual([]);
+      const instances = (await ok(['instance', 'list', '--search', ins.id])).items;
+      expect(instances.map((i: { id: string }) => i.id)).toEqual([ins.id]);
       const ran = await ok(['job', 'run', created.id, '--wait']);
       expect(ran).toMatchObject({ state: 'succeeded', members: [{ instanceId: ins.id, set: 'UPDATED' }] });
       expect(await ok(['job', 'describe', created.id])).toMatchObject({ sets: { updated: [ins.id] } });

@@ -208,8 +208,13 @@ export function jobCommands(program: Command, app: App): void {
       app.out().one(await app.client().request('POST', '/v1/backup-jobs', { body }), JOB);
     },
   );
-  pagingOptions(job.command('list').description('list the backup jobs, oldest first')).action(async (opts) => {
-    app.out().list(await app.client().list('/v1/backup-jobs', {}, paging(opts)), JOB);
+  pagingOptions(
+    job
+      .command('list')
+      .description('list the backup jobs, oldest first')
+      .option('--search <text>', 'only those whose name contains the text (ignoring case), or whose id it is'),
+  ).action(async (opts) => {
+    app.out().list(await app.client().list('/v1/backup-jobs', { q: opts.search }, paging(opts)), JOB);
   });
   job
     .command('describe')

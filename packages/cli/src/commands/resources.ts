@@ -54,8 +54,13 @@ export function resourceCommands(program: Command, app: App): void {
   describeCommand(agent, app, 'show an agent: its plugins, maintenance and credential state', '/v1/agents');
 
   const instance = program.command('instance').description('instances: the things backed up');
-  pagingOptions(instance.command('list').description('list the instances')).action(async (opts) => {
-    const page: Page<unknown> = await app.client().list('/v1/instances', {}, paging(opts));
+  pagingOptions(
+    instance
+      .command('list')
+      .description('list the instances')
+      .option('--search <text>', 'only those whose name contains the text (ignoring case), or whose id it is'),
+  ).action(async (opts) => {
+    const page: Page<unknown> = await app.client().list('/v1/instances', { q: opts.search }, paging(opts));
     app.out().list(page, INSTANCE);
   });
   instance

@@ -80,9 +80,9 @@ export class Instances {
     });
   }
 
-  /** A tenant's own instances; every tenant's for an sp-admin. */
-  list(p: Principal, page: PageRequest): Promise<Page<InstanceRow>> {
-    return this.deps.catalog.listInstances(page, tenantScope(p));
+  /** A tenant's own instances; every tenant's for an sp-admin. `search`: `?q=`, a part of the name or the whole id. */
+  list(p: Principal, page: PageRequest, search?: string): Promise<Page<InstanceRow>> {
+    return this.deps.catalog.listInstances(page, tenantScope(p), search);
   }
 
   /** Deletes an instance the caller sees; its schedules go with it (a provider's: the task that removes it). */

@@ -59,8 +59,9 @@ export class Records {
     });
   }
 
-  listJobs(p: Principal, page: PageRequest) {
-    return this.deps.jobs.list(page, tenantScope(p));
+  /** `search`: `?q=`, a part of the name or the whole id. */
+  listJobs(p: Principal, page: PageRequest, search?: string) {
+    return this.deps.jobs.list(page, tenantScope(p), search);
   }
 
   usagePerTenant(p: Principal, page: PageRequest) {

@@ -5,7 +5,7 @@ import { USER_SCHEDULE_FLOOR_S } from '../domain/schedule.js';
 import { transact, type Db } from './db.js';
 import type { Clock } from '../clock.js';
 import { newId } from './ids.js';
-import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
+import { decodeCursor, nameOrId, pageOf, type Page, type PageRequest } from './page.js';
 import type { Transaction } from 'kysely';
 import { cairnFiresSla, type InstanceSchedule } from '../domain/provider-schedule.js';
 import { scheduleOf } from './instance-schedule.js';
@@ -503,7 +503,8 @@ export class CatalogRepository {
     return new Map(rows.map((r) => [r.id, r]));
   }
 
-  async listInstances(page: PageRequest, tenantId?: string): Promise<Page<InstanceRow>> {
+  /** `search`: see {@link nameOrId}. */
+  async listInstances(page: PageRequest, tenantId?: string, search?: string): Promise<Page<InstanceRow>> {
     const after = decodeCursor(page.cursor);
     let q = this.db
       .selectFrom('instances')
@@ -512,6 +513,7 @@ export class CatalogRepository {
       .limit(page.limit + 1);
     if (after) q = q.where('id', '>', after);
     if (tenantId !== undefined) q = q.where('tenantId', '=', tenantId);
+    if (search !== undefined) q = q.where(nameOrId(search));
     return pageOf(await q.execute(), page.limit);
   }
 

@@ -6,7 +6,7 @@ import { forgottenRuns, type JobSet, type RunHistoryLimits, type RunMember, type
 import { INSTANCE_BY_ID, OFFERING_BY_ID, PROVIDER_BY_ID } from './catalog-rows.js';
 import { current, transact, type Db } from './db.js';
 import { inScope } from './maintenance-scopes.js';
-import { decodeCursor, decodeSeqCursor, pageOf, type Page, type PageRequest } from './page.js';
+import { decodeCursor, decodeSeqCursor, nameOrId, pageOf, type Page, type PageRequest } from './page.js';
 import type {
   BackupJobMemberRow,
   BackupJobRow,
@@ -62,8 +62,8 @@ export class JobRepository {
     return db.selectFrom('backupJobs').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
-  /** Oldest first. */
-  async list(page: PageRequest, tenantId: string | undefined): Promise<Page<BackupJobRow>> {
+  /** Oldest first. `search`: see {@link nameOrId}. */
+  async list(page: PageRequest, tenantId: string | undefined, search?: string): Promise<Page<BackupJobRow>> {
     const after = decodeCursor(page.cursor);
     let q = this.db
       .selectFrom('backupJobs')
@@ -72,6 +72,7 @@ export class JobRepository {
       .limit(page.limit + 1);
     if (after) q = q.where('id', '>', after);
     if (tenantId !== undefined) q = q.where('tenantId', '=', tenantId);
+    if (search !== undefined) q = q.where(nameOrId(search));
     return pageOf(await q.execute(), page.limit);
   }
 

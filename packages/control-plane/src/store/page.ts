@@ -1,3 +1,4 @@
+import { sql, type SqlBool } from 'kysely';
 import { InputError } from '../domain/errors.js';
 
 /*
@@ -79,4 +80,14 @@ export function eventPageOf<T extends { id: number }>(rows: T[], limit: number):
   const items = rows.slice(0, limit);
   const last = items[items.length - 1];
   return { items, nextCursor: last ? String(last.id) : null };
+}
+
+/**
+ * A list's `?q=`: the rows whose `name` contains the text (ignoring case: ASCII letters on SQLite,
+ * the collation's rule on MySQL/MariaDB), or whose `id` is the text. `%`, `_` and `!` in the text
+ * are plain characters, never wildcards.
+ */
+export function nameOrId(q: string) {
+  const pattern = `%${q.toLowerCase().replace(/[!%_]/g, (c) => `!${c}`)}%`;
+  return sql<SqlBool>`(lower(name) like ${pattern} escape '!' or id = ${q})`;
 }

@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { principal, type Env } from '../../auth.js';
 import type { ApiDeps } from '../../context.js';
 import { jsonBody, jsonResponse, maintenanceResponse, resource } from '../../openapi.js';
-import { IdParam, NoQuery, PageQuery, pathId } from '../../schemas.js';
+import { IdParam, NoQuery, PageQuery, pathId, SearchQuery } from '../../schemas.js';
 import type { BackupJobRow } from '../../../store/schema.js';
 import {
   Job,
@@ -42,11 +42,11 @@ export function backupJobRoutes(deps: ApiDeps) {
   });
 
   api.get('/backup-jobs', {
-    summary: 'List backup jobs, oldest first (a tenant: its own)',
-    request: { query: PageQuery },
+    summary: 'List backup jobs, oldest first (a tenant: its own), or those matching ?q=',
+    request: { query: SearchQuery },
     responses: { 200: jsonResponse(JobPage, 'a page of jobs') },
     handler: async (c) => {
-      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.records.listJobs(principal(c), q));
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.records.listJobs(principal(c), q, q.q));
       return c.json(
         { items: await Promise.all(page.items.map((j) => jobs.view(j))), nextCursor: page.nextCursor },
         200,

@@ -1,7 +1,7 @@
 import { principal } from '../../auth.js';
 import type { ApiDeps } from '../../context.js';
 import { jsonBody, jsonResponse, maintenanceResponse, resource } from '../../openapi.js';
-import { IdParam, PageQuery, pathId } from '../../schemas.js';
+import { IdParam, pathId, SearchQuery } from '../../schemas.js';
 import { pageView } from '../../views.js';
 import { Task, TaskList } from '../tasks/schemas.js';
 import { taskLocation, taskView } from '../tasks/views.js';
@@ -33,11 +33,11 @@ export function instanceRoutes(deps: ApiDeps) {
   });
 
   api.get('/instances', {
-    summary: 'List instances (a tenant: its own)',
-    request: { query: PageQuery },
+    summary: 'List instances (a tenant: its own), or those matching ?q=',
+    request: { query: SearchQuery },
     responses: { 200: jsonResponse(InstancePage, 'a page of instances') },
     handler: async (c) => {
-      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.instances.list(principal(c), q));
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.instances.list(principal(c), q, q.q));
       return c.json(pageView(page, instanceView), 200);
     },
   });
