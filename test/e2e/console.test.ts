@@ -318,6 +318,34 @@ describe.runIf(hasChromium || process.env['CI'] === 'true').each(backends)('the 
       expect(await page.getByRole('alert').count()).toBe(0);
       expect(new Set(await page.locator('[data-event-instance]').allTextContents())).toEqual(new Set([bravoVm]));
 
+      // The search: acme's names and ids find nothing, typed in the box or in the URL by hand;
+      // bravo's own are found.
+      const acmeBackup = (await acme.api.expect(200, 'GET', `/v1/backups?instanceId=${acmeVm}`)).items[0].id as string;
+      const bravoTask = (await bravo.api.expect(200, 'GET', '/v1/tasks?limit=1')).items[0].id as string;
+      const searchFor = async (q: string) => {
+        await page.getByLabel('Search').fill(q);
+        await page.getByRole('button', { name: 'Find' }).click();
+        await page.getByRole('heading', { name: `Search: ${q}`, level: 1 }).waitFor();
+      };
+      for (const q of ['acme', acmeVm, acmeTask.id, live.id, acmeBackup]) {
+        await searchFor(q);
+        await page.locator('[data-nothing-found]').waitFor();
+        expect(await page.locator('main a').count(), q).toBe(0);
+        expect(await page.getByRole('alert').count(), q).toBe(0);
+        expect(await page.locator('main').textContent(), q).not.toContain('acme-web');
+      }
+      await check(page, 'search-nothing');
+      await page.goto(`${stack.cp.url}/ui/search?q=acme-web`);
+      await page.locator('[data-nothing-found]').waitFor();
+      expect(await page.locator('main a').count()).toBe(0);
+      await searchFor('BRAVO');
+      await page.getByRole('link', { name: 'bravo-db' }).waitFor();
+      await searchFor(bravoTask);
+      await page.locator(`[data-found="${bravoTask}"]`).waitFor();
+      await check(page, 'search');
+      await page.locator(`[data-found="${bravoTask}"] a`).click();
+      await page.getByRole('heading', { level: 1 }).filter({ hasText: bravoTask }).waitFor();
+
       // bravo's own instance, opened by hand, is there.
       await page.goto(`${stack.cp.url}/ui/instances/${bravoVm}`);
       await page.getByRole('heading', { name: 'Instance bravo-db' }).waitFor();

@@ -12,6 +12,7 @@ import { JobPage, Jobs } from './pages/jobs.js';
 import { Maintenance, type MaintenanceState } from './pages/maintenance.js';
 import { TaskPage } from './pages/task.js';
 import { match, navigate, route } from './router.js';
+import { Search, SearchBox } from './pages/search.js';
 import { ErrorNote, Link, useRead } from './ui.js';
 import './style.css';
 
@@ -121,6 +122,7 @@ function Page() {
   let m: Record<string, string> | undefined;
   if (path === '/') return <Home />;
   if (path === '/instances') return <Instances />;
+  if (path === '/search') return <Search />;
   if ((m = match('/instances/:id', path))) return <InstancePage id={m['id']!} />;
   if ((m = match('/tasks/:id', path))) return <TaskPage id={m['id']!} />;
   if (path === '/jobs') return <Jobs />;
@@ -166,6 +168,7 @@ function Shell() {
           {isSp.value ? <Link to="/agents">Agents</Link> : null}
           {isSp.value ? <Link to="/maintenance">Maintenance</Link> : null}
         </nav>
+        <SearchBox />
         <span class="live" data-live={connected.value}>
           {connected.value ? 'Live' : 'Not live: reconnecting…'}
         </span>

@@ -12,14 +12,20 @@ function here(): string {
   return rest === '' ? '/' : rest;
 }
 
+/** The current query string's parameters (`/search?q=…`). */
+export const query = signal(new URLSearchParams(location.search));
+
 addEventListener('popstate', () => {
   route.value = here();
+  query.value = new URLSearchParams(location.search);
 });
 
-/** Goes to a client route without reloading. */
+/** Goes to a client route (with a query string, if any) without reloading. */
 export function navigate(to: string): void {
   history.pushState(null, '', BASE + to);
-  route.value = to;
+  const at = to.indexOf('?');
+  route.value = at < 0 ? to : to.slice(0, at);
+  query.value = new URLSearchParams(at < 0 ? '' : to.slice(at));
   // Focus moves to the new page's heading, as a screen reader user expects after a page change.
   queueMicrotask(() => document.querySelector<HTMLElement>('main h1')?.focus());
 }

@@ -11,6 +11,26 @@ export interface Instance {
   schedule: { owner: string | null; state: string; taskId: string } | null;
 }
 
+/** A page of instances as a table, each name linked to its page. */
+export function InstanceTable(props: { items: Instance[]; caption: string }) {
+  return (
+    <Table caption={props.caption} columns={['Name', 'Zone', 'Offering', 'Id']}>
+      {props.items.map((i) => (
+        <tr key={i.id}>
+          <td>
+            <Link to={`/instances/${i.id}`}>{i.name}</Link>
+          </td>
+          <td>{i.zone}</td>
+          <td>{i.offeringId ?? 'none'}</td>
+          <td>
+            <code>{i.id}</code>
+          </td>
+        </tr>
+      ))}
+    </Table>
+  );
+}
+
 export function Instances() {
   const list = usePaged<Instance>('/v1/instances');
   return (
@@ -18,22 +38,7 @@ export function Instances() {
       <h1 tabIndex={-1}>Instances</h1>
       <ErrorNote error={list.error} />
       {list.items && list.items.length === 0 ? <p>No instance yet.</p> : null}
-      {list.items && list.items.length > 0 ? (
-        <Table caption="Protected resources" columns={['Name', 'Zone', 'Offering', 'Id']}>
-          {list.items.map((i) => (
-            <tr key={i.id}>
-              <td>
-                <Link to={`/instances/${i.id}`}>{i.name}</Link>
-              </td>
-              <td>{i.zone}</td>
-              <td>{i.offeringId ?? 'none'}</td>
-              <td>
-                <code>{i.id}</code>
-              </td>
-            </tr>
-          ))}
-        </Table>
-      ) : null}
+      {list.items && list.items.length > 0 ? <InstanceTable items={list.items} caption="Protected resources" /> : null}
       <Pager label="Instances" {...list} />
     </>
   );

@@ -6,7 +6,7 @@ import { Bar, ErrorNote, Link, Pager, Table, useAction, usePaged, useResource, w
 
 type SetName = 'outdated' | 'ongoing' | 'updated' | 'error';
 
-interface Job {
+export interface Job {
   id: string;
   name: string;
   instanceIds: string[];
@@ -91,6 +91,26 @@ function Members(props: { path: string; run: Run }) {
   );
 }
 
+/** A page of backup jobs as a table, each name linked to its page. */
+export function JobTable(props: { items: Job[]; caption: string }) {
+  return (
+    <Table caption={props.caption} columns={['Name', 'Priority', 'Execution', 'Instances', 'Last run']}>
+      {props.items.map((j) => (
+        <tr key={j.id}>
+          <td>
+            <Link to={`/jobs/${j.id}`}>{j.name}</Link>
+            {j.locked ? ' (locked)' : ''}
+          </td>
+          <td>{j.priority}</td>
+          <td>{j.execution}</td>
+          <td>{j.instanceIds.length}</td>
+          <td>{j.lastRun ? `${when(j.lastRun.startedAt)}, ${duration(j.lastRun.durationSeconds)}` : 'never'}</td>
+        </tr>
+      ))}
+    </Table>
+  );
+}
+
 export function Jobs() {
   const list = usePaged<Job>('/v1/backup-jobs');
   return (
@@ -98,22 +118,7 @@ export function Jobs() {
       <h1 tabIndex={-1}>Backup jobs</h1>
       <ErrorNote error={list.error} />
       {list.items && list.items.length === 0 ? <p>No backup job yet.</p> : null}
-      {list.items && list.items.length > 0 ? (
-        <Table caption="Backup jobs" columns={['Name', 'Priority', 'Execution', 'Instances', 'Last run']}>
-          {list.items.map((j) => (
-            <tr key={j.id}>
-              <td>
-                <Link to={`/jobs/${j.id}`}>{j.name}</Link>
-                {j.locked ? ' (locked)' : ''}
-              </td>
-              <td>{j.priority}</td>
-              <td>{j.execution}</td>
-              <td>{j.instanceIds.length}</td>
-              <td>{j.lastRun ? `${when(j.lastRun.startedAt)}, ${duration(j.lastRun.durationSeconds)}` : 'never'}</td>
-            </tr>
-          ))}
-        </Table>
-      ) : null}
+      {list.items && list.items.length > 0 ? <JobTable items={list.items} caption="Backup jobs" /> : null}
       <Pager label="Backup jobs" {...list} />
     </>
   );
