@@ -12,6 +12,7 @@ import {
 import { backends } from '@cairn/test-harness/databases';
 import { assignOffering, offerDummy, waitForTask } from '@cairn/test-harness/scenario';
 import { withStack, type Tenant } from '@cairn/test-harness/stack';
+import { waitFor } from '@cairn/test-harness/wait';
 
 /*
  * The web console in a real browser (Debian's chromium, headless) against a real control plane
@@ -361,6 +362,7 @@ describe.runIf(hasChromium || process.env['CI'] === 'true').each(backends)('the 
     const { offeringId } = await offerDummy(stack.admin, 'zone-a', {
       provider: 'charlie-demo',
       offering: 'charlie-adhoc',
+      allowUserSchedules: true,
       grants: [charlie.id],
     });
     const covered = await charlie.api.expect(201, 'POST', '/v1/instances', {
@@ -385,6 +387,24 @@ describe.runIf(hasChromium || process.env['CI'] === 'true').each(backends)('the 
     // Yearly and monthly: neither fires while the test runs.
     const yearly = await job(charlie.api, 'charlie-yearly', covered.id, '0 3 1 1 *', 'UTC');
     const monthly = await job(acme.api, 'acme-monthly', acmeVm, '0 4 15 * *', 'Europe/Berlin');
+    // Beside the job: the instance's own schedule and the offering's SLA, yearly too.
+    await charlie.api.expect(200, 'PUT', `/v1/instances/${covered.id}/schedule`, {
+      cron: '0 5 1 6 *',
+      timezone: 'UTC',
+      keepLast: 1,
+    });
+    await stack.admin.expect(200, 'PATCH', `/v1/offerings/${offeringId}`, {
+      sla: { cron: '0 2 1 2 *', timezone: 'UTC', keepLast: 1 },
+    });
+    // The scheduler computes a new schedule's next run at its next tick; GET /v1/schedules lists it from then.
+    await waitFor(
+      async () => (await charlie.api.expect(200, 'GET', '/v1/schedules')).items.length === 3,
+      "charlie's three schedules to be listed",
+    );
+    await waitFor(
+      async () => (await acme.api.expect(200, 'GET', '/v1/schedules')).items.length > 0,
+      "acme's schedule to be listed",
+    );
 
     const tab = await loggedIn(charlie.token);
     const sp = await loggedIn(stack.cp.adminToken);
@@ -396,11 +416,33 @@ describe.runIf(hasChromium || process.env['CI'] === 'true').each(backends)('the 
           ),
         );
       await expect.poll(() => figures(tab.page)).toEqual(['1', '1', '0']);
-      const runs = tab.page.locator('[data-next-run]');
-      await runs.first().waitFor();
-      expect(await runs.count()).toBe(1);
-      expect(await runs.first().getAttribute('data-next-run')).toBe(yearly.id);
-      expect(await runs.first().locator('time').getAttribute('datetime')).toBe(yearly.schedules[0].nextRunAt);
+      // charlie's timeline: its job's, its instance's and its offering's SLA next runs, in the API's order (soonest first).
+      const shown = (page: Page) =>
+        page
+          .locator('[data-next-run]')
+          .evaluateAll((els) =>
+            els.map((e) => [
+              e.getAttribute('data-next-kind'),
+              e.getAttribute('data-next-run'),
+              e.querySelector('time')?.getAttribute('datetime'),
+            ]),
+          );
+      const listed = async (api: Api) =>
+        ((await api.expect(200, 'GET', '/v1/schedules?limit=10')).items as Record<string, string>[]).map((r) => [
+          r['kind'],
+          r['jobId'] ?? r['id'],
+          r['nextRunAt'],
+        ]);
+      const charlieRuns = await listed(charlie.api);
+      expect(charlieRuns.map((r) => r.slice(0, 2)).sort()).toEqual(
+        [
+          ['instance', covered.id],
+          ['job', yearly.id],
+          ['offering', offeringId],
+        ].sort(),
+      );
+      expect(charlieRuns.find((r) => r[1] === yearly.id)![2]).toBe(yearly.schedules[0].nextRunAt);
+      await expect.poll(() => shown(tab.page)).toEqual(charlieRuns);
       expect(await tab.page.locator('main').textContent()).not.toContain('acme-monthly');
       await check(tab.page, 'home-protection');
 
@@ -411,16 +453,14 @@ describe.runIf(hasChromium || process.env['CI'] === 'true').each(backends)('the 
         .poll(() => figures(sp.page))
         .toEqual([sum('protectedInstances'), sum('unprotectedInstances'), sum('rpoBreachedInstances')]);
       expect(Number(sum('unprotectedInstances'))).toBeGreaterThanOrEqual(1);
-      // Soonest first: the 15th of this month (Berlin) before the 1st of January.
-      await expect
-        .poll(() =>
-          sp.page.locator('[data-next-run]').evaluateAll((els) => els.map((e) => e.getAttribute('data-next-run'))),
-        )
-        .toEqual([monthly.id, yearly.id]);
+      // Every tenant's, soonest first: acme's monthly run is there too, as the API lists it for the SP.
+      const spRuns = await listed(stack.admin);
+      expect(spRuns.map((r) => r[1])).toEqual(expect.arrayContaining([monthly.id, yearly.id, covered.id, offeringId]));
+      await expect.poll(() => shown(sp.page)).toEqual(spRuns);
       await check(sp.page, 'home-sp');
 
       // A run on the timeline links to its job.
-      await runs.first().getByRole('link', { name: 'charlie-yearly' }).click();
+      await tab.page.getByRole('link', { name: 'charlie-yearly' }).click();
       await tab.page.getByRole('heading', { name: 'Backup job charlie-yearly' }).waitFor();
     } finally {
       await tab.context.close();

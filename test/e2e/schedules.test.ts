@@ -135,6 +135,70 @@ describe.each(backends)('the scheduler on %s', (backend) => {
     expect(await eventsOf(admin, 'schedule.caught_up', ins.a!)).toHaveLength(0);
   });
 
+  it("GET /v1/schedules lists every schedule's next run soonest first: a tenant its own and its offerings' SLAs", async () => {
+    const job = await admin.expect(201, 'POST', '/v1/backup-jobs', {
+      name: 'nightly-d',
+      instanceIds: [ins.d],
+      mode: 'FULL',
+      execution: 'PARALLEL',
+      tenantId,
+      schedules: [{ cron: '0 0 * * *' }],
+    });
+    try {
+      // The scheduler computes a new schedule's next fire at its next tick.
+      await step('2026-03-29T02:00:01Z');
+      const want = [
+        {
+          kind: 'job',
+          id: job.schedules[0].id,
+          name: 'nightly-d',
+          jobId: job.id,
+          cron: '0 0 * * *',
+          timezone: 'UTC',
+          nextRunAt: '2026-03-30T00:00:00.000Z',
+        },
+        {
+          kind: 'offering',
+          id: slaOffering,
+          name: 'gold-sla',
+          jobId: null,
+          cron: '0 3 * * *',
+          timezone: 'Europe/Berlin',
+          nextRunAt: '2026-03-30T01:00:00.000Z',
+        },
+        {
+          kind: 'instance',
+          id: ins.c,
+          name: 'user-c',
+          jobId: null,
+          cron: '30 21 * * *',
+          timezone: 'America/New_York',
+          nextRunAt: '2026-03-30T01:30:00.000Z',
+        },
+      ];
+      expect((await tenant.expect(200, 'GET', '/v1/schedules')).items).toEqual(want);
+      expect((await admin.expect(200, 'GET', '/v1/schedules')).items).toEqual(want);
+      // Paged like every list.
+      const first = await tenant.expect(200, 'GET', '/v1/schedules?limit=2');
+      expect(first.items).toEqual(want.slice(0, 2));
+      const rest = await tenant.expect(
+        200,
+        'GET',
+        `/v1/schedules?limit=2&cursor=${encodeURIComponent(first.nextCursor)}`,
+      );
+      expect(rest).toEqual({ items: want.slice(2), nextCursor: null });
+      expect(
+        (await tenant.get(`/v1/schedules?cursor=${encodeURIComponent(first.nextCursor.replace(/\.[^.]*$/, '.x'))}`))
+          .status,
+      ).toBe(400);
+      expect((await tenant.get('/v1/schedules?limit=0')).status).toBe(400);
+      // Another tenant, with no instance on the SLA's offering and no schedule: nothing.
+      expect(await other.expect(200, 'GET', '/v1/schedules')).toEqual({ items: [], nextCursor: null });
+    } finally {
+      await admin.expect(204, 'DELETE', `/v1/backup-jobs/${job.id}`);
+    }
+  });
+
   it('PATCH /v1/offerings/{id} changes the SLA from its next fire', async () => {
     const patched = await admin.expect(200, 'PATCH', `/v1/offerings/${slaOffering}`, {
       sla: { cron: '30 * * * *', timezone: 'UTC', keepLast: 2 },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bytes, duration, nextRuns, outcomes, protection, rate, rateBetween } from './format.js';
+import { bytes, duration, outcomes, protection, rate, rateBetween } from './format.js';
 
 describe('how the console writes figures', () => {
   it.each([
@@ -54,30 +54,5 @@ describe('how the console writes figures', () => {
         { protectedInstances: 2, unprotectedInstances: 0, rpoBreachedInstances: 2 },
       ]),
     ).toEqual({ protectedInstances: 5, unprotectedInstances: 1, rpoBreachedInstances: 3 });
-  });
-
-  it('puts the next run of each schedule on a timeline, soonest first, leaving out ended schedules', () => {
-    const runs = nextRuns([
-      {
-        id: 'job_a',
-        name: 'nightly',
-        schedules: [
-          { id: 'sch_2', cron: '0 3 * * *', timezone: 'UTC', nextRunAt: '2026-01-02T03:00:00.000Z' },
-          { id: 'sch_ended', cron: '0 4 * * *', timezone: 'UTC', nextRunAt: null },
-        ],
-      },
-      {
-        id: 'job_b',
-        name: 'hourly',
-        schedules: [
-          { id: 'sch_1', cron: '0 * * * *', timezone: 'Europe/Berlin', nextRunAt: '2026-01-02T01:00:00.000Z' },
-        ],
-      },
-      { id: 'job_c', name: 'by hand', schedules: [] },
-    ]);
-    expect(runs.map((r) => [r.jobName, r.scheduleId, r.at])).toEqual([
-      ['hourly', 'sch_1', '2026-01-02T01:00:00.000Z'],
-      ['nightly', 'sch_2', '2026-01-02T03:00:00.000Z'],
-    ]);
   });
 });

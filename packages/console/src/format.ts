@@ -70,36 +70,9 @@ export function protection(items: readonly ProtectionFigures[]): ProtectionFigur
   return sum;
 }
 
-/** A backup job with its schedules, as `GET /v1/backup-jobs` shows it (the fields the timeline reads). */
+/** A backup job with its schedules, as `GET /v1/backup-jobs` shows it (the fields an instance's page reads). */
 export interface ScheduledJob {
   id: string;
   name: string;
   schedules: { id: string; cron: string; timezone: string; nextRunAt: string | null }[];
-}
-
-/** A next run on the timeline: which job, by which schedule, when. */
-export interface NextRun {
-  jobId: string;
-  jobName: string;
-  scheduleId: string;
-  cron: string;
-  timezone: string;
-  at: string;
-}
-
-/** The next run of every schedule of `jobs` that still fires, soonest first (ended schedules have none). */
-export function nextRuns(jobs: readonly ScheduledJob[]): NextRun[] {
-  const runs: NextRun[] = [];
-  for (const j of jobs)
-    for (const s of j.schedules)
-      if (s.nextRunAt !== null)
-        runs.push({
-          jobId: j.id,
-          jobName: j.name,
-          scheduleId: s.id,
-          cron: s.cron,
-          timezone: s.timezone,
-          at: s.nextRunAt,
-        });
-  return runs.sort((a, b) => Date.parse(a.at) - Date.parse(b.at) || a.scheduleId.localeCompare(b.scheduleId));
 }

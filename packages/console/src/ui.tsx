@@ -38,10 +38,22 @@ export function ErrorNote(props: { error: unknown }) {
  * One page of a list at a time, with the API's cursors: `next` follows `nextCursor`, `prev` goes
  * back the way it came. Reloads the page it is on whenever the event stream reports a change.
  */
-export function usePaged<T>(path: string, query: Record<string, string | undefined> = {}, limit = 20) {
+export function usePaged<T>(
+  path: string,
+  query: Record<string, string | undefined> = {},
+  limit = 20,
+  /** Also reload every so many ms (a list of times to come, whose "in …" ages). */
+  refreshMs?: number,
+) {
   const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
   const [page, setPage] = useState<Page<T> | undefined>();
   const [error, setError] = useState<unknown>();
+  const [beat, setBeat] = useState(0);
+  useEffect(() => {
+    if (refreshMs === undefined) return;
+    const t = setInterval(() => setBeat((b) => b + 1), refreshMs);
+    return () => clearInterval(t);
+  }, [refreshMs]);
   const cursor = cursors[cursors.length - 1];
   const key = withQuery(path, { ...query, limit: String(limit), cursor });
   const tick = changes.value;
@@ -58,7 +70,7 @@ export function usePaged<T>(path: string, query: Record<string, string | undefin
     return () => {
       live = false;
     };
-  }, [key, tick]);
+  }, [key, tick, beat]);
   const next = useCallback(() => {
     if (page?.nextCursor) setCursors((c) => [...c, page.nextCursor ?? undefined]);
   }, [page]);

@@ -1,7 +1,7 @@
 import { readPages } from '../api.js';
-import { duration, nextRuns, outcomes, protection, type ProtectionFigures, type ScheduledJob } from '../format.js';
+import { duration, outcomes, protection, type ProtectionFigures } from '../format.js';
 import { recent } from '../live.js';
-import { ErrorNote, Link, Pager, TaskTable, useLocalPage, usePaged, useRead, when, type Task } from '../ui.js';
+import { ErrorNote, Link, Pager, TaskTable, usePaged, useRead, when, type Task } from '../ui.js';
 
 const DAY_MS = 24 * 3600 * 1000;
 /** How many tasks the 24-hour count reads at most (newest first), so that a busy day stays one quick look. */
@@ -23,8 +23,6 @@ function useOutcomes() {
 
 /** How many usage pages (tenants, 500 a page) Home adds up at most: the SP's view of a large service stays one quick look. */
 const USAGE_PAGES = 4;
-/** How many job pages (100 a page) the timeline reads at most. */
-const JOB_PAGES = 5;
 const TIMELINE_PAGE = 10;
 
 /** Instances protected (with an offering), unprotected, and in breach of their RPO, over the tenants the token sees. */
@@ -57,34 +55,54 @@ function Protection() {
   );
 }
 
-/** The next run of each backup job schedule, soonest first, paged. */
+/** A next run as `GET /v1/schedules` lists it. */
+interface NextRun {
+  kind: 'instance' | 'offering' | 'job';
+  id: string;
+  name: string;
+  nextRunAt: string;
+  cron: string;
+  timezone: string;
+  jobId: string | null;
+}
+
+/** What runs: a link to the job or instance; an offering's SLA (no page of its own) by name. */
+function RunOf(props: { run: NextRun }) {
+  const r = props.run;
+  if (r.kind === 'job') return <Link to={`/jobs/${r.jobId}`}>{r.name}</Link>;
+  if (r.kind === 'instance')
+    return (
+      <>
+        <Link to={`/instances/${r.id}`}>{r.name}</Link> (its own schedule)
+      </>
+    );
+  return <>every instance of the offering {r.name} (its SLA)</>;
+}
+
+/** How often the timeline reads again, besides on each event: its "in …" stays true. */
+const TIMELINE_REFRESH_MS = 15_000;
+
+/** The next run of every schedule (jobs', instances' own, offerings' SLAs), soonest first, paged by the API. */
 function Timeline() {
-  const t = useRead(async () => {
-    const { items, partial } = await readPages<ScheduledJob>('/v1/backup-jobs', { limit: 100, maxPages: JOB_PAGES });
-    return { runs: nextRuns(items), partial };
-  });
-  const runs = t.data?.runs ?? [];
-  const paged = useLocalPage(runs, TIMELINE_PAGE);
-  const shown = paged.shown;
+  const runs = usePaged<NextRun>('/v1/schedules', {}, TIMELINE_PAGE, TIMELINE_REFRESH_MS);
   return (
     <section aria-labelledby="next-h">
       <h2 id="next-h">Next runs</h2>
-      <ErrorNote error={t.error} />
-      {t.data && runs.length === 0 ? <p>No backup job schedule is due to run.</p> : null}
-      {shown.length > 0 ? (
+      <ErrorNote error={runs.error} />
+      {runs.items && runs.items.length === 0 ? <p>No schedule is due to run.</p> : null}
+      {runs.items && runs.items.length > 0 ? (
         <ol class="timeline">
-          {shown.map((r) => (
-            <li key={r.scheduleId} data-next-run={r.jobId}>
-              <time dateTime={r.at}>{when(r.at)}</time> <Link to={`/jobs/${r.jobId}`}>{r.jobName}</Link>{' '}
+          {runs.items.map((r) => (
+            <li key={`${r.kind}-${r.id}`} data-next-run={r.jobId ?? r.id} data-next-kind={r.kind}>
+              <time dateTime={r.nextRunAt}>{when(r.nextRunAt)}</time> <RunOf run={r} />{' '}
               <span class="cron">
-                (<code>{r.cron}</code> {r.timezone}, in {duration((Date.parse(r.at) - Date.now()) / 1000)})
+                (<code>{r.cron}</code> {r.timezone}, in {duration((Date.parse(r.nextRunAt) - Date.now()) / 1000)})
               </span>
             </li>
           ))}
         </ol>
       ) : null}
-      <Pager label="Next runs" {...paged} />
-      {t.data?.partial ? <p>Read over the first {JOB_PAGES * 100} backup jobs only.</p> : null}
+      <Pager label="Next runs" {...runs} />
     </section>
   );
 }

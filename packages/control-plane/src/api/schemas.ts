@@ -111,14 +111,9 @@ export const PageQuery = z
   .strict();
 /** A list that can be searched: `?q=`, see the repositories' `nameOrId`. */
 export const SearchQuery = PageQuery.extend({
-  q: z
-    .string()
-    .min(1)
-    .max(100)
-    .optional()
-    .openapi({
-      description: 'only the items whose name contains this text (ignoring case), or whose id it is; 1-100 characters',
-    }),
+  q: z.string().min(1).max(100).optional().openapi({
+    description: 'only the items whose name contains this text (ignoring case), or whose id it is; 1-100 characters',
+  }),
 }).strict();
 export const Problem = z
   .object({

@@ -1,10 +1,11 @@
-import { canSee, type Principal } from '../domain/access.js';
+import { canSee, tenantScope, type Principal } from '../domain/access.js';
 import { ConflictError, ForbiddenError, InputError, NotFoundError } from '../domain/errors.js';
 import { fireSince } from '../domain/schedule.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
 import type { QuotaRepository } from '../store/quota-repository.js';
-import type { ScheduleRepository } from '../store/schedule-repository.js';
-import type { UserScheduleRow } from '../store/schema.js';
+import type { ScheduleRepository, UpcomingRow } from '../store/schedule-repository.js';
+import type { Page, PageRequest } from '../store/page.js';
+import type { Sla, UserScheduleRow } from '../store/schema.js';
 import { checkSchedule, nextAfter } from './cron.js';
 import type { Clock } from '../clock.js';
 
@@ -14,6 +15,34 @@ export interface ScheduleView {
   timezone: string;
   keepLast: number;
   nextRunAt: string | null;
+}
+
+/** A next run of `GET /v1/schedules`: an instance's own schedule, an offering's SLA, or a job's schedule. */
+export interface UpcomingView {
+  kind: 'instance' | 'offering' | 'job';
+  /** The instance, the offering, or the job schedule. */
+  id: string;
+  name: string;
+  nextRunAt: string;
+  cron: string;
+  timezone: string;
+  /** kind job: the job the schedule runs. */
+  jobId: string | null;
+}
+
+const UPCOMING_KIND = { user: 'instance', sla: 'offering', job: 'job' } as const;
+
+function upcomingView(r: UpcomingRow): UpcomingView {
+  const sla = r.sla === null ? undefined : (JSON.parse(r.sla) as Sla);
+  return {
+    kind: UPCOMING_KIND[r.kind],
+    id: r.id,
+    name: r.name,
+    nextRunAt: new Date(r.nextFireAt).toISOString(),
+    cron: r.cron ?? sla?.cron ?? '',
+    timezone: r.timezone ?? sla?.timezone ?? 'UTC',
+    jobId: r.jobId,
+  };
 }
 
 export const userScheduleKey = (instanceId: string) => `user:${instanceId}`;
@@ -75,6 +104,12 @@ export class Schedules {
     if (!(await this.schedules.get(instanceId))) await this.quotas.reserve(instance.tenantId, 'userSchedules', 1);
     const row = await this.schedules.put({ instanceId, tenantId: instance.tenantId, ...body }, this.clock.now());
     return this.view(row);
+  }
+
+  /** The next runs of every schedule the caller's backups run on, soonest first (a tenant: its own, and its offerings' SLAs). */
+  async upcoming(p: Principal, page: PageRequest): Promise<Page<UpcomingView>> {
+    const rows = await this.schedules.upcoming(page, tenantScope(p));
+    return { items: rows.items.map(upcomingView), nextCursor: rows.nextCursor };
   }
 
   async get(p: Principal, instanceId: string): Promise<ScheduleView> {

@@ -1,4 +1,6 @@
 import { isUniqueViolation, type Db } from './db.js';
+import { NO_NEXT_FIRE } from '../domain/schedule.js';
+import { badCursor, type Page, type PageRequest } from './page.js';
 import { sql, type Transaction } from 'kysely';
 import { template } from './compiled.js';
 import type { BackupJobScheduleRow, Database, OfferingRow, Sla, UserScheduleRow } from './schema.js';
@@ -101,6 +103,26 @@ const SLA_OFFERINGS = template((db) =>
   db.selectFrom('offerings').selectAll().where('sla', 'is not', null).orderBy('id'),
 );
 
+/** A schedule's next fire, as `GET /v1/schedules` lists them (see {@link ScheduleRepository.upcoming}). */
+export interface UpcomingRow {
+  kind: ScheduleKind;
+  /** The instance (user), offering (sla) or job schedule (job) id. */
+  id: string;
+  nextFireAt: number;
+  /** The instance's, offering's or job's name. */
+  name: string;
+  /** user and job: the expression; sla: null (it is in `sla`). */
+  cron: string | null;
+  timezone: string | null;
+  /** sla: the offering's SLA as JSON. */
+  sla: string | null;
+  /** job: the job the schedule runs. */
+  jobId: string | null;
+}
+
+/** `<next fire>-<kind>-<id>`: where a page of upcoming fires ended. */
+const UPCOMING_CURSOR = /^(\d{1,16})-(user|sla|job)-([a-z]{3}_[0-9a-z]{26})$/;
+
 export interface UserScheduleInput {
   instanceId: string;
   tenantId: string;
@@ -186,6 +208,104 @@ export class ScheduleRepository {
       id: r.id,
       nextFireAt: r.nextFireAt == null ? null : Number(r.nextFireAt),
     }));
+  }
+
+  /**
+   * Every schedule that will fire, soonest first: instances' own schedules, offerings' SLAs
+   * fired by Cairn, and backup jobs' schedules, with their next fire times as the scheduler
+   * computed them (a schedule changed a moment ago shows once the next tick computed it).
+   * `tenantId`: only that tenant's schedules, and the SLAs of the offerings its instances have.
+   */
+  async upcoming(page: PageRequest, tenantId: string | undefined): Promise<Page<UpcomingRow>> {
+    let after: { at: number; kind: string; id: string } | undefined;
+    if (page.cursor !== undefined) {
+      const m = UPCOMING_CURSOR.exec(page.cursor);
+      if (!m) throw badCursor();
+      after = { at: Number(m[1]), kind: m[2]!, id: m[3]! };
+    }
+    const db = this.db;
+    const fires = (col: string) => sql<boolean>`${sql.ref(col)} is not null and ${sql.ref(col)} < ${NO_NEXT_FIRE}`;
+    let user = db
+      .selectFrom('userSchedules')
+      .innerJoin('instances', 'instances.id', 'userSchedules.instanceId')
+      .select([
+        sql<ScheduleKind>`'user'`.as('kind'),
+        'userSchedules.instanceId as id',
+        sql<number>`${sql.ref('userSchedules.nextFireAt')}`.as('nextFireAt'),
+        'instances.name as name',
+        sql<string | null>`${sql.ref('userSchedules.cron')}`.as('cron'),
+        sql<string | null>`${sql.ref('userSchedules.timezone')}`.as('timezone'),
+        sql<string | null>`null`.as('sla'),
+        sql<string | null>`null`.as('jobId'),
+      ])
+      .where(fires('userSchedules.nextFireAt'));
+    let sla = db
+      .selectFrom('offerings')
+      .select([
+        sql<ScheduleKind>`'sla'`.as('kind'),
+        'offerings.id as id',
+        sql<number>`${sql.ref('offerings.nextFireAt')}`.as('nextFireAt'),
+        'offerings.name as name',
+        sql<string | null>`null`.as('cron'),
+        sql<string | null>`null`.as('timezone'),
+        sql<string | null>`${sql.ref('offerings.sla')}`.as('sla'),
+        sql<string | null>`null`.as('jobId'),
+      ])
+      .where('offerings.sla', 'is not', null)
+      .where(fires('offerings.nextFireAt'));
+    let job = db
+      .selectFrom('backupJobSchedules')
+      .innerJoin('backupJobs', 'backupJobs.id', 'backupJobSchedules.jobId')
+      .select([
+        sql<ScheduleKind>`'job'`.as('kind'),
+        'backupJobSchedules.id as id',
+        sql<number>`${sql.ref('backupJobSchedules.nextFireAt')}`.as('nextFireAt'),
+        'backupJobs.name as name',
+        sql<string | null>`${sql.ref('backupJobSchedules.cron')}`.as('cron'),
+        sql<string | null>`${sql.ref('backupJobSchedules.timezone')}`.as('timezone'),
+        sql<string | null>`null`.as('sla'),
+        sql<string | null>`${sql.ref('backupJobs.id')}`.as('jobId'),
+      ])
+      .where(fires('backupJobSchedules.nextFireAt'));
+    if (tenantId !== undefined) {
+      user = user.where('userSchedules.tenantId', '=', tenantId);
+      sla = sla.where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom('instances')
+            .select('instances.id')
+            .whereRef('instances.offeringId', '=', 'offerings.id')
+            .where('instances.tenantId', '=', tenantId),
+        ),
+      );
+      job = job.where('backupJobs.tenantId', '=', tenantId);
+    }
+    let q = db
+      .selectFrom(user.unionAll(sla).unionAll(job).as('u'))
+      .selectAll('u')
+      .orderBy('u.nextFireAt')
+      .orderBy('u.kind')
+      .orderBy('u.id')
+      .limit(page.limit + 1);
+    if (after)
+      q = q.where((eb) =>
+        eb.or([
+          eb('u.nextFireAt', '>', after.at),
+          eb.and([eb('u.nextFireAt', '=', after.at), eb('u.kind', '>', after.kind as ScheduleKind)]),
+          eb.and([
+            eb('u.nextFireAt', '=', after.at),
+            eb('u.kind', '=', after.kind as ScheduleKind),
+            eb('u.id', '>', after.id),
+          ]),
+        ]),
+      );
+    const rows = (await q.execute()).map((r) => ({ ...r, nextFireAt: Number(r.nextFireAt) }));
+    const items = rows.slice(0, page.limit);
+    const last = items.at(-1);
+    return {
+      items,
+      nextCursor: rows.length > page.limit && last ? `${last.nextFireAt}-${last.kind}-${last.id}` : null,
+    };
   }
 
   async userSchedulesByIds(instanceIds: string[]): Promise<UserScheduleRow[]> {

@@ -1,10 +1,10 @@
 import { principal } from '../../auth.js';
 import type { ApiDeps } from '../../context.js';
 import { jsonBody, jsonResponse, resource } from '../../openapi.js';
-import { IdParam, pathId } from '../../schemas.js';
-import { Schedule, ScheduleBody } from './schemas.js';
+import { IdParam, PageQuery, pathId } from '../../schemas.js';
+import { Schedule, ScheduleBody, UpcomingPage } from './schemas.js';
 
-/** An instance's own backup schedule, where its offering allows user schedules. */
+/** An instance's own backup schedule, where its offering allows user schedules; the next runs of every schedule. */
 export function scheduleRoutes(deps: ApiDeps) {
   const api = resource('Schedules');
   const id = (raw: string) => pathId('instance', raw);
@@ -33,6 +33,17 @@ export function scheduleRoutes(deps: ApiDeps) {
     handler: async (c) => {
       await deps.schedules.delete(principal(c), id(c.req.valid('param').id));
       return c.body(null, 204);
+    },
+  });
+
+  api.get('/schedules', {
+    summary:
+      "The next run of every schedule the caller's backups run on, soonest first: instances' own schedules, offerings' SLAs and backup jobs' schedules (a tenant: its own, and the SLAs of its instances' offerings)",
+    request: { query: PageQuery },
+    responses: { 200: jsonResponse(UpcomingPage, 'a page of next runs') },
+    handler: async (c) => {
+      const page = await deps.cursors.page(c, c.req.valid('query'), (q) => deps.schedules.upcoming(principal(c), q));
+      return c.json(page, 200);
     },
   });
 

@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { Cron, Time, Timezone } from '../../schemas.js';
+import { Cron, page, Time, Timezone } from '../../schemas.js';
 
 export const ScheduleBody = z
   .object({
@@ -18,3 +18,17 @@ export const Schedule = z
     nextRunAt: Time.nullable(),
   })
   .openapi('Schedule');
+export const Upcoming = z
+  .object({
+    kind: z.enum(['instance', 'offering', 'job']).openapi({
+      description: "instance: the instance's own schedule; offering: the offering's SLA; job: a backup job's schedule",
+    }),
+    id: z.string().openapi({ description: 'the instance, the offering, or the job schedule' }),
+    name: z.string().openapi({ description: "the instance's, offering's or job's name" }),
+    nextRunAt: Time,
+    cron: z.string(),
+    timezone: z.string(),
+    jobId: z.string().nullable().openapi({ description: 'kind job: the job the schedule runs' }),
+  })
+  .openapi('UpcomingRun');
+export const UpcomingPage = page(Upcoming).openapi('UpcomingRunPage');
