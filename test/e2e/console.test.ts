@@ -520,17 +520,26 @@ describe.runIf(hasChromium || process.env['CI'] === 'true').each(backends)('the 
     }
   });
 
-  it("a zone's window shows on the banner of a tenant with an offering there, live, and not of a tenant without one", async () => {
+  it("a zone's window shows on the banner of a tenant with an offering there (with or without an instance), live, and not of a tenant without one", async () => {
     const ZONE_WINDOW = 'Zone A: SAN migration tonight';
     const GLOBAL_WINDOW = 'Everything: network change';
     const { context, page } = await loggedIn(bravo.token);
     const delta = await stack.tenant('delta');
+    // echo has an offering in zone-a and no instance yet: it sees the zone, and is told of its windows.
+    const echo = await stack.tenant('echo');
+    await stack.admin.expect(201, 'POST', `/v1/offerings/${demoOffering}/grants`, { tenantId: echo.id });
+    const echoTab = await loggedIn(echo.token);
     let deltaTab: { context: BrowserContext; page: Page } | undefined;
     try {
       await stack.admin.expect(200, 'PUT', '/v1/zones/zone-a/maintenance', { enabled: true, message: ZONE_WINDOW });
       await page
         .locator('[data-banner="zone:zone-a"]', { hasText: `Maintenance in zone zone-a: ${ZONE_WINDOW}` })
         .waitFor({ timeout: 2000 });
+      await echoTab.page
+        .locator('[data-banner="zone:zone-a"]', { hasText: `Maintenance in zone zone-a: ${ZONE_WINDOW}` })
+        .waitFor({ timeout: 2000 });
+      const echoEvents = (await echo.api.expect(200, 'GET', '/v1/events?limit=500')).items as { type: string }[];
+      expect(echoEvents.map((e) => e.type)).toContain('maintenance.enabled');
       expect(await page.locator('[data-banner="global"]').count()).toBe(0);
       await check(page, 'banner-zone');
 
@@ -548,6 +557,7 @@ describe.runIf(hasChromium || process.env['CI'] === 'true').each(backends)('the 
       await stack.admin.expect(200, 'PUT', '/v1/zones/zone-a/maintenance', { enabled: false });
       await stack.admin.expect(200, 'PUT', '/v1/maintenance', { enabled: false });
       await deltaTab?.context.close();
+      await echoTab.context.close();
       await context.close();
     }
   });

@@ -18,6 +18,12 @@ describe.each(backends)('a drain set by an operator on the agent host (%s)', (ba
   });
   let api: Api;
   const agents: Record<string, Agent> = {};
+  interface EventBody {
+    type: string;
+    agentId: string | null;
+    message: string;
+    data: Record<string, unknown> | null;
+  }
   let jobs = 0;
 
   const maintenanceOf = (a: Agent) =>
@@ -100,6 +106,24 @@ describe.each(backends)('a drain set by an operator on the agent host (%s)', (ba
     const restore = await api.expect<TaskBody>(202, 'POST', `/v1/backups/${point.id}/restore`);
     expect((await waitForTask(api, restore.id, TERMINAL)).state).toBe('succeeded');
 
+    // The drain was told once, as a host's: a restart that finds it still on tells nothing more.
+    const hostEvents = async (type: string) =>
+      ((await api.expect(200, 'GET', '/v1/events?limit=500')).items as EventBody[]).filter(
+        (e) => e.type === type && e.agentId === a1.agentId,
+      );
+    await restart(a1, async () => {});
+    await waitFor(
+      async () => (await api.expect(200, 'GET', `/v1/agents/${a1.agentId}`)).state === 'connected',
+      'a1 to be back',
+    );
+    const drained = await hostEvents('maintenance.host_drained');
+    expect(drained).toHaveLength(1);
+    expect(drained[0]).toMatchObject({
+      message: `agent ${a1.agentId} drained on its host: host patching`,
+      data: { scope: 'agent', agentId: a1.agentId, source: 'agent', message: 'host patching' },
+    });
+    expect(await hostEvents('maintenance.host_undrained')).toHaveLength(0);
+
     // Offline, it is still drained: its host keeps the drain until undrain.
     await a1.proc.stop();
     await waitFor(
@@ -110,6 +134,10 @@ describe.each(backends)('a drain set by an operator on the agent host (%s)', (ba
 
     await restart(a1, () => drain(a1, null));
     await shown(a1, false);
+    expect(await hostEvents('maintenance.host_undrained')).toMatchObject([
+      { message: `agent ${a1.agentId} undrained on its host`, data: { source: 'agent', message: null } },
+    ]);
+    expect(await hostEvents('maintenance.host_drained')).toHaveLength(1);
     await backupOn(p.instanceId);
     await api.expect(202, 'POST', `/v1/backup-jobs/${jobId}/run`);
     expect(

@@ -465,6 +465,7 @@ export class Dispatcher implements SessionHost {
     if (previous && previous !== session) previous.fail(4000, 'replaced by a newer session of the same agent');
     this.sessions.set(session.agentId, session);
     this.agentInfo.set(session.agentId, hello);
+    await this.maintenance.hostDrain(session.agentId, undefined, hello.draining, hello.drainMessage);
     await this.agents.markConnected(session.agentId, session.sessionId, hello);
     if (!(await this.credentialCheck(session))) return;
     // Right after every welcome: the drain the API sets for this agent, whatever it was told before.
@@ -499,6 +500,7 @@ export class Dispatcher implements SessionHost {
     if (this.sessions.get(session.agentId) !== session) return;
     const info = this.agentInfo.get(session.agentId);
     if (info) Object.assign(info, state);
+    await this.maintenance.hostDrain(session.agentId, session.sessionId, state.draining, state.drainMessage);
     await this.agents.markState(session.agentId, session.sessionId, state);
     this.log.info({ agentId: session.agentId, sessionId: session.sessionId, ...state }, 'agent state changed');
     // Undrained: queued work may go to it now; drained: queued backups it was the last to take fail.

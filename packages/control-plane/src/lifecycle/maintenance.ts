@@ -223,6 +223,29 @@ export class Maintenance {
     return ready;
   }
 
+  /**
+   * An agent's drain set on its host (`cairn-agent drain` / `undrain`), as its hello or an
+   * AgentState frame says: when it differs from what is stored, it is stored and told once, as
+   * `maintenance.host_drained` or `maintenance.host_undrained`, to the tenants an agent window
+   * is told to.
+   */
+  async hostDrain(agentId: string, sessionId: string | undefined, draining: boolean, message: string): Promise<void> {
+    const now = this.deps.clock.now();
+    await transact(this.deps.db, async (trx) => {
+      if (!(await this.deps.scopes.setHostDrain(trx, agentId, sessionId, draining, message))) return;
+      const scope: MaintenanceScope = { kind: 'agent', agentId };
+      await this.deps.events.appendToTenants(trx, tenantsTouched(scope, this.deps.providerTenantId), {
+        type: draining ? 'maintenance.host_drained' : 'maintenance.host_undrained',
+        at: now,
+        message: draining
+          ? `agent ${agentId} drained on its host${message ? `: ${message}` : ''}`
+          : `agent ${agentId} undrained on its host`,
+        agentId,
+        data: { ...scopeFields(scope), source: 'agent', message: draining ? message : null },
+      });
+    });
+  }
+
   /** Records readiness once; only the writer that made it records `maintenance.ready`. */
   private async markReady(trx: Trx, key: string, now: number): Promise<boolean> {
     const row = await this.deps.scopes.claimReady(trx, key, now);
@@ -233,7 +256,8 @@ export class Maintenance {
 
   /**
    * One event per tenant the scope touches: the service provider's own, and every tenant with an
-   * instance in it (global: every tenant; an agent: the instances pinned to it).
+   * instance in it (global: every tenant; an agent: the instances pinned to it; a zone: also every
+   * tenant with an offering there).
    */
   private async announce(trx: Trx, row: MaintenanceScopeRow, type: string, now: number): Promise<void> {
     const scope = scopeOf(row);

@@ -203,6 +203,30 @@ export class MaintenanceRepository {
   }
 
   /**
+   * Stores an agent's drain set on its host when it differs from what is stored, and answers
+   * whether it did: the compare-and-set that makes one writer (of any replica) tell the change.
+   * `sessionId`: only that session may change it (an AgentState frame); undefined for a hello,
+   * which the newest session sends.
+   */
+  async setHostDrain(
+    trx: Trx,
+    agentId: string,
+    sessionId: string | undefined,
+    draining: boolean,
+    message: string,
+  ): Promise<boolean> {
+    let q = trx
+      .updateTable('agents')
+      .set({ draining: draining ? 1 : 0, drainMessage: draining ? message : null })
+      .where('id', '=', agentId)
+      .where('revokedAt', 'is', null)
+      .where('draining', '=', draining ? 0 : 1);
+    if (sessionId !== undefined) q = q.where('sessionId', '=', sessionId);
+    const r = await q.executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /**
    * Records readiness once: ready_at goes from null to `now` only while the scope is on and no
    * task it holds back runs in it, in one conditional update. Answers the row as written when
    * this writer made it, else undefined (not waiting, something still runs, or another got it).
@@ -242,21 +266,41 @@ export class MaintenanceRepository {
 
 /**
  * The tenants a change of `scope` is told to: the service provider's own, and every tenant with
- * an instance in it (global: every tenant; an agent: the instances pinned to it).
+ * an instance in it (global: every tenant; an agent: the instances pinned to it); for a zone,
+ * also every tenant with an offering there (its own or granted), which sees the zone and may
+ * put an instance in it at any moment.
  */
 export function tenantsTouched(scope: MaintenanceScope, providerTenantId: string) {
-  return (eb: ExpressionBuilder<Database, 'tenants'>): Expression<SqlBool> =>
-    scope.kind === 'global'
-      ? sql<SqlBool>`1 = 1`
-      : eb.or([
-          eb('tenants.id', '=', providerTenantId),
-          eb(
-            'tenants.id',
-            'in',
-            eb
-              .selectFrom('instances')
-              .select('instances.tenantId')
-              .where(inScope(scope, 'instances.zone', 'instances.agentId')),
-          ),
-        ]);
+  return (eb: ExpressionBuilder<Database, 'tenants'>): Expression<SqlBool> => {
+    if (scope.kind === 'global') return sql<SqlBool>`1 = 1`;
+    const touched = [
+      eb('tenants.id', '=', providerTenantId),
+      eb(
+        'tenants.id',
+        'in',
+        eb
+          .selectFrom('instances')
+          .select('instances.tenantId')
+          .where(inScope(scope, 'instances.zone', 'instances.agentId')),
+      ),
+    ];
+    if (scope.kind === 'zone')
+      touched.push(
+        eb(
+          'tenants.id',
+          'in',
+          eb.selectFrom('offerings').select('offerings.tenantId').where('offerings.zone', '=', scope.zone),
+        ),
+        eb(
+          'tenants.id',
+          'in',
+          eb
+            .selectFrom('offeringGrants')
+            .innerJoin('offerings', 'offerings.id', 'offeringGrants.offeringId')
+            .select('offeringGrants.tenantId')
+            .where('offerings.zone', '=', scope.zone),
+        ),
+      );
+    return eb.or(touched);
+  };
 }
