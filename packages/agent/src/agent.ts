@@ -48,6 +48,29 @@ export interface AgentOptions {
   roots?: readonly string[];
 }
 
+/** The most attempts a hello lists (the control plane's limit). */
+const HELLO_ATTEMPTS = 10_000;
+
+/**
+ * The attempts a hello lists as the agent's: those running, then those that ended with their
+ * result not yet acknowledged. The control plane sends neither again, so a finished backup whose
+ * acceptance and result are still on their way is not counted as an undelivered assignment.
+ */
+export function heldAttempts(
+  running: { taskId: string; attempt: number }[],
+  unacknowledged: { taskId: string; attempt: number }[],
+): { taskId: string; attempt: number }[] {
+  const seen = new Set<string>();
+  const out: { taskId: string; attempt: number }[] = [];
+  for (const a of [...running, ...unacknowledged]) {
+    const key = `${a.taskId}:${a.attempt}`;
+    if (seen.has(key) || out.length >= HELLO_ATTEMPTS) continue;
+    seen.add(key);
+    out.push(a);
+  }
+  return out;
+}
+
 /** How long, after running tasks were interrupted, the agent waits for its spool to be acknowledged. */
 export const FLUSH_AFTER_INTERRUPT_MS = 2_000;
 
@@ -309,7 +332,7 @@ export class Agent {
       plugins: this.opts.plugins.infos(),
       agentVersion: AGENT_VERSION,
       hostname: this.opts.hostname ?? os.hostname(),
-      running: this.executor.running(),
+      running: heldAttempts(this.executor.running(), this.spool.pendingResults()),
       draining: drain.enabled,
       drainMessage: drainMessage(drain),
       shuttingDown: state.shuttingDown,

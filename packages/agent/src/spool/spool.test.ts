@@ -38,6 +38,30 @@ describe('spool', () => {
     expect(recordEnvelope(pending[1]!)).toEqual({ progress: { ...progress(1), spoolSeq: pending[1]!.seq } });
   });
 
+  it('lists the attempts whose result waits for its acknowledgement, until it is acknowledged', async () => {
+    const spool = Spool.open(dir, { clock });
+    const result = (taskId: string) => ({
+      taskId,
+      attempt: 2,
+      error: { code: 'X', message: 'y', retryable: false },
+      atMs: 2,
+    });
+    spool.append('accepted', { taskId: 'tsk_1', attempt: 2, atMs: 1 });
+    const first = spool.append('result', result('tsk_1'));
+    spool.append('progress', { ...progress(5), taskId: 'tsk_3' });
+    spool.append('result', result('tsk_2'));
+    await spool.flushed();
+    expect(spool.pendingResults()).toEqual([
+      { taskId: 'tsk_1', attempt: 2 },
+      { taskId: 'tsk_2', attempt: 2 },
+    ]);
+    spool.ack([first.seq]);
+    expect(spool.pendingResults()).toEqual([{ taskId: 'tsk_2', attempt: 2 }]);
+    // A re-opened spool still knows (a hello after a restart lists it).
+    await spool.flushed();
+    expect(Spool.open(dir, { clock }).pendingResults()).toEqual([{ taskId: 'tsk_2', attempt: 2 }]);
+  });
+
   it('forgets a record only when its seq is acknowledged', async () => {
     const spool = Spool.open(dir, { clock });
     const a = spool.append('progress', progress(10));

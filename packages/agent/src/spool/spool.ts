@@ -133,6 +133,14 @@ export class Spool {
     return false;
   }
 
+  /** The attempts whose result still waits for its acknowledgement, in seq order. */
+  pendingResults(): { taskId: string; attempt: number }[] {
+    const out: { taskId: string; attempt: number }[] = [];
+    for (const rec of this.records.values())
+      if (rec.kind === 'result') out.push({ taskId: String(rec.body.taskId), attempt: Number(rec.body.attempt) });
+    return out;
+  }
+
   /** Subscribes to records made durable, one call per batch in seq order; returns the unsubscribe function. */
   onAppend(listener: (records: readonly SpoolRecord[]) => void): () => void {
     this.listeners.add(listener);

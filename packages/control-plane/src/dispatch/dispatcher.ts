@@ -472,7 +472,8 @@ export class Dispatcher implements SessionHost {
     session.drainSent = undefined;
     await this.sendDrains(session);
     // Reconcile: re-send every assignment the store says this agent holds and the agent did not
-    // list as running. The agent re-acknowledges, or ignores an attempt it already finished.
+    // list (it lists what it runs and what ended with its result not yet acknowledged: those
+    // reports are on their way). The agent re-acknowledges, or ignores an attempt it finished.
     const listed = new Set(running.map((r) => `${r.taskId}:${r.attempt}`));
     const held = await this.queue.heldBy(session.agentId);
     await this.assign(
