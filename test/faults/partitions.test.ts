@@ -133,14 +133,23 @@ async function shorterThanLease(api: Api, s: Subject, label: string): Promise<vo
   expect([history.endsOff, history.startedOff], figures).toEqual([[], []]);
 }
 
+const AWAY_MS = LEASE_MS + 7_000;
+
 /**
  * The agent is away past the lease (`away` cuts it off or pauses it; `back` undoes that): the task
  * becomes lost, the attempt the agent kept running reports its end late and is refused, and a new
- * backup on the agent succeeds.
+ * backup on the agent succeeds. The backup lasts `backupMs`: past the agent's return when it is
+ * cut off (its clock runs on); a paused agent's timers stand still, so a short one still runs then.
  */
-async function pastTheLease(api: Api, s: Subject, label: string, how: string, away: () => void, back: () => void) {
-  const awayMs = LEASE_MS + 7_000;
-  const t = await runningBackup(api, s, awayMs + 10_000);
+async function pastTheLease(
+  api: Api,
+  s: Subject,
+  label: string,
+  o: { how: string; away: () => void; back: () => void; backupMs: number },
+) {
+  const { how, away, back } = o;
+  const awayMs = AWAY_MS;
+  const t = await runningBackup(api, s, o.backupMs);
   const progressBefore = ((await api.expect(200, 'GET', `/v1/tasks/${t.id}/progress?limit=500`)) as { items: [] }).items
     .length;
   away();
@@ -149,6 +158,8 @@ async function pastTheLease(api: Api, s: Subject, label: string, how: string, aw
   const lostAfterS = (Date.now() - cutAt) / 1000;
   await sleep(Math.max(0, awayMs - (Date.now() - cutAt)));
   back();
+  const backAt = Date.now();
+  const sessionsBefore = sessions(s.agent);
   const end = await agentEnded(s.agent, t.id, 60_000);
   // Reports go out in the order the agent wrote them: the new backup's end is stored only after
   // the late end of the old attempt was delivered (and refused).
@@ -157,7 +168,9 @@ async function pastTheLease(api: Api, s: Subject, label: string, how: string, aw
   const progressAfter = ((await api.expect(200, 'GET', `/v1/tasks/${t.id}/progress?limit=500`)) as { items: [] }).items
     .length;
   const history = await backupHistory(api, [after, next], STEPS, { othersAllowed: true });
-  const figures = `F3 ${label}: ${how} for ${awayMs / 1000} s under a running backup, lease ${LEASE_MS / 1000} s; ${lost.state} (${lost.error?.code ?? ''}) ${lostAfterS.toFixed(1)} s in; the agent ended the attempt (${String(end['msg'])}) and reported it late; the task after that ${after.state} (${after.error?.code ?? ''}) at attempt ${after.attempt}, progress stored ${progressBefore} before / ${progressAfter} after; next backup on the agent ${next.state}; ${historyFigures(history)}`;
+  const resumed = s.agent.proc.logs().filter((l) => l['msg'] === 'agent connected')[sessionsBefore];
+  const resumedS = resumed ? `${((Number(resumed['time']) - backAt) / 1000).toFixed(1)} s` : 'never';
+  const figures = `F3 ${label}: ${how} for ${awayMs / 1000} s under a running backup, lease ${LEASE_MS / 1000} s; ${lost.state} (${lost.error?.code ?? ''}) ${lostAfterS.toFixed(1)} s in; a new session ${resumedS} after that; the agent ended the attempt (${String(end['msg'])}) ${((Number(end['time']) - backAt) / 1000).toFixed(1)} s after it and reported it late; the task after that ${after.state} (${after.error?.code ?? ''}) at attempt ${after.attempt}, progress stored ${progressBefore} before / ${progressAfter} after; next backup on the agent ${next.state}; ${historyFigures(history)}`;
   console.info(figures);
   expect([lost.state, lost.error?.code], figures).toEqual(['lost', 'AGENT_LOST']);
   expect([after.state, after.error?.code, after.attempt], figures).toEqual(['lost', 'AGENT_LOST', 1]);
@@ -216,7 +229,12 @@ describe.each(backends)('F3: partitions through the proxy (%s)', (backend) => {
     { timeout: 120_000 },
     async () => {
       const s = await behindProxy(stack);
-      await pastTheLease(stack.admin, s, label, 'partitioned', s.link.cut, s.link.heal);
+      await pastTheLease(stack.admin, s, label, {
+        how: 'partitioned',
+        away: s.link.cut,
+        back: s.link.heal,
+        backupMs: AWAY_MS + 10_000,
+      });
     },
   );
 
@@ -227,14 +245,12 @@ describe.each(backends)('F3: partitions through the proxy (%s)', (backend) => {
       const agent = await stack.addAgent();
       const pid = agent.proc.child.pid!;
       const s: Subject = { agent, link: { kind: 'none', cut: () => {}, heal: () => {} } };
-      await pastTheLease(
-        stack.admin,
-        s,
-        `(${backend})`,
-        'paused (SIGSTOP)',
-        () => process.kill(pid, 'SIGSTOP'),
-        () => process.kill(pid, 'SIGCONT'),
-      );
+      await pastTheLease(stack.admin, s, `(${backend})`, {
+        how: 'paused (SIGSTOP)',
+        away: () => process.kill(pid, 'SIGSTOP'),
+        back: () => process.kill(pid, 'SIGCONT'),
+        backupMs: 8_000,
+      });
     },
   );
 
@@ -298,7 +314,12 @@ describe.skipIf(netnsMissing !== undefined).each(backends)(
       async () => {
         const s = await inNamespace();
         try {
-          await pastTheLease(stack.admin, s, label, 'partitioned (veth link down)', s.link.cut, s.link.heal);
+          await pastTheLease(stack.admin, s, label, {
+            how: 'partitioned (veth link down)',
+            away: s.link.cut,
+            back: s.link.heal,
+            backupMs: AWAY_MS + 10_000,
+          });
         } finally {
           await s.agent.proc.stop();
         }
