@@ -9,6 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
+import { backupHistory, historyFigures } from '@cairn/test-harness/fault-checks';
 import { allPages } from '@cairn/test-harness/lists';
 import { assignOffering, ENDED, offerDummy, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
 import { seededRandom } from '@cairn/test-harness/random';
@@ -19,13 +20,6 @@ import { waitFor } from '@cairn/test-harness/wait';
 const LONG = process.env['CAIRN_TEST_FAULTS'] === 'long';
 const BACKUPS = LONG ? 500 : 100;
 const STEPS = 4;
-
-interface Event {
-  id: string;
-  type: string;
-  taskId: string | null;
-  message: string;
-}
 
 describe.each(backends)('F1: agents killed -9 at random moments (%s)', (backend) => {
   const stack = withStack(backend, {
@@ -95,42 +89,15 @@ describe.each(backends)('F1: agents killed -9 at random moments (%s)', (backend)
       ).toBe(BACKUPS);
       expect(kills, figures).toBeGreaterThan(0);
 
-      const backups = await allPages<{ id: string; taskId: string; instanceId: string }>(api, '/v1/backups');
-      const records = new Map<string, number>();
-      for (const b of backups) records.set(b.taskId, (records.get(b.taskId) ?? 0) + 1);
-      let progressLost = 0;
-      let progressDoubled = 0;
-      for (const t of succeeded) {
-        expect(records.get(t.id), `${figures}: the records of ${t.id}`).toBe(1);
-        const progress = await allPages<{ percent: number }>(api, `/v1/tasks/${t.id}/progress`);
-        progressLost += Math.max(0, STEPS - progress.length);
-        progressDoubled += Math.max(0, progress.length - STEPS);
-      }
-      for (const t of interrupted) expect(records.get(t.id), `${figures}: no record of ${t.id}`).toBeUndefined();
-      expect(backups).toHaveLength(succeeded.length);
-
-      // Each task's lifecycle events once: started at most once per attempt, one end.
-      const events = await allPages<Event>(api, '/v1/events');
-      const ids = new Set(events.map((e) => e.id));
-      expect(ids.size).toBe(events.length);
-      let endsDoubled = 0;
-      for (const t of ended) {
-        const mine = events.filter((e) => e.taskId === t.id);
-        const ends = mine.filter((e) =>
-          ['task.succeeded', 'task.failed', 'task.lost', 'task.cancelled'].includes(e.type),
-        );
-        if (ends.length !== 1) endsDoubled++;
-        const started = mine.filter((e) => e.type === 'task.started').length;
-        expect(started, `${figures}: ${t.id} started ${started} times at attempt ${t.attempt}`).toBeLessThanOrEqual(
-          t.attempt,
-        );
-      }
-      console.info(
-        `${figures}; backup records ${backups.length} (one per success), progress reports lost ${progressLost} and doubled ${progressDoubled}, tasks with other than one end event ${endsDoubled}`,
-      );
-      expect(progressLost, figures).toBe(0);
-      expect(progressDoubled, figures).toBe(0);
-      expect(endsDoubled, figures).toBe(0);
+      const history = await backupHistory(api, ended, STEPS);
+      console.info(`${figures}; ${historyFigures(history)}`);
+      expect(history.recordsOff, figures).toEqual([]);
+      expect(history.records, figures).toBe(succeeded.length);
+      expect(history.progressLost, figures).toBe(0);
+      expect(history.progressDoubled, figures).toBe(0);
+      expect(history.eventIdsDoubled, figures).toBe(0);
+      expect(history.endsOff, figures).toEqual([]);
+      expect(history.startedOff, figures).toEqual([]);
 
       // And both agents are up and connected at the end.
       await waitFor(async () => {
