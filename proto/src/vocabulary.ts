@@ -141,6 +141,18 @@ export const FailureCodes = byName(FAILURE_CODES);
  */
 export const REPOSITORY_IDENTITY_EVENT = 'repository.identity';
 
+/**
+ * A page of a sync's listing, as the agent sends it when the whole listing would not fit in one
+ * result (`data: {page, points}`, pages numbered from 0 in listing order). The result then
+ * carries `{"cairnPages": n, "points": m}` instead of the listing, and the control plane compares
+ * the listing with its records only when it holds all `n` pages of that attempt. The event is not
+ * shown to anyone.
+ */
+export const SYNC_PAGE_EVENT = 'sync.page';
+
+/** The most UTF-8 bytes of restore points (JSON) one sync page carries. */
+export const SYNC_PAGE_BYTES = 48_000;
+
 /** The longest repository identity the control plane records; a longer one is ignored. */
 export const MAX_REPOSITORY_IDENTITY = 255;
 

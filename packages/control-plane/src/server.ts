@@ -124,7 +124,17 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   // Agents' reports go from their sessions straight to the task lifecycle; the dispatcher is
   // woken when they ended tasks (their slots are free).
   const reports = new Reports(
-    { db, rows: new ReportRepository(), catalog, events, backups, retention, endings, maintenanceGate },
+    {
+      db,
+      rows: new ReportRepository(),
+      catalog,
+      events,
+      backups,
+      retention,
+      endings,
+      maintenanceGate,
+      syncs: repos.providerSyncs,
+    },
     {
       clock,
       wireClock,

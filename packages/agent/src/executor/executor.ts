@@ -14,6 +14,7 @@ import type { Spool } from '../spool/spool.js';
 import { drainMessage, type DrainState } from '../state/drain.js';
 import type { TaskJournal } from '../state/journal.js';
 import { failureOutcome, fitResult, resultOutcome } from './results.js';
+import { pageListing } from './sync-pages.js';
 import { decideAssign, hostAccessFor, type AssignDecision } from './rules.js';
 import { createTaskContext } from './task-context.js';
 
@@ -293,9 +294,11 @@ export class Executor {
         },
       });
       ctx.close();
-      const result = fitResult(
-        resultOutcome(decision.operation, outcome, decision.params['mode'], decision.connection.credentials),
-      );
+      let checked = resultOutcome(decision.operation, outcome, decision.params['mode'], decision.connection.credentials);
+      // A listing too large for one result goes as pages before it (the result counts them).
+      if (decision.operation === 'sync')
+        checked = await pageListing(checked, { task: { taskId, attempt }, spool, clock, signal: controller.signal });
+      const result = fitResult(checked);
       // Result before journal, in one log: the journal cannot say finished without the result.
       const endedAt = clock.now();
       spool.append('result', { taskId, attempt, ...result, atMs: endedAt });

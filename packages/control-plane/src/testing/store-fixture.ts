@@ -35,6 +35,7 @@ async function wire(store: Store, tdb: TestDatabase): Promise<{ repos: Repositor
       retention,
       endings,
       maintenanceGate,
+      syncs: repos.providerSyncs,
     },
     { clock: systemClock, wireClock: systemClock, leaseMs: config.taskLeaseMs },
   );
