@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import type { Api } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
 import { tempDir } from '@cairn/test-harness/processes';
-import { ENDED, protectInstance, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { ENDED, protectInstance, waitForTask } from '@cairn/test-harness/scenario';
 import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
 
@@ -42,7 +42,7 @@ function writeCatalogue(dir: string, instanceId: string, skip: Set<string> = new
 describe.each(backends)('paged sync of %s', (backend) => {
   const stack = withStack(backend, {
     // Pages are bytes: the default budget (128 KiB/s) would take minutes over 20 MB.
-    env: { CAIRN_AGENT_BYTE_RATE: String(64 * 1024 * 1024), CAIRN_TASK_LEASE_MS: '5000' },
+    env: { CAIRN_AGENT_BYTE_RATE: String(64 * 1024 * 1024) },
     agents: [{ name: 'host-1' }],
   });
 
@@ -72,8 +72,7 @@ describe.each(backends)('paged sync of %s', (backend) => {
           ).n,
         );
       const outputOf = async (taskId: string) =>
-        (await store.db.selectFrom('tasks').select('output').where('id', '=', taskId).executeTakeFirstOrThrow())
-          .output;
+        (await store.db.selectFrom('tasks').select('output').where('id', '=', taskId).executeTakeFirstOrThrow()).output;
       const records = async () =>
         (await api.expect(200, 'GET', `/v1/backups?instanceId=${p.instanceId}&limit=500`)).items as {
           externalId: string;
@@ -119,7 +118,12 @@ describe.each(backends)('paged sync of %s', (backend) => {
       const again = await waitForTask(api, await requestSync(api, p.providerId), ENDED, 240_000);
       expect(again.state).toBe('succeeded');
       const after = await records();
-      expect(after.filter((r) => r.vanishedAt !== null).map((r) => r.externalId).sort()).toEqual([...taken].sort());
+      expect(
+        after
+          .filter((r) => r.vanishedAt !== null)
+          .map((r) => r.externalId)
+          .sort(),
+      ).toEqual([...taken].sort());
       expect((await drift()).counts).toMatchObject({
         known: OWNED - TAKEN,
         adopted: 0,

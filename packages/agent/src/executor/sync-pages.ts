@@ -83,7 +83,13 @@ export async function pageListing(outcome: ResultOutcome, parts: PagingParts): P
     }
     if (signal.aborted) return cancelled(signal);
     const data = `{"page":${page},"points":${body}}`;
-    const rec = spool.append('event', { ...task, type: SYNC_PAGE_EVENT, message: '', dataJson: data, atMs: clock.now() });
+    const rec = spool.append('event', {
+      ...task,
+      type: SYNC_PAGE_EVENT,
+      message: '',
+      dataJson: data,
+      atMs: clock.now(),
+    });
     unacked.push(rec.seq);
     page++;
     points += n;

@@ -133,8 +133,7 @@ export function pagedListing(output: string | null): PagedListing | undefined {
 
 /** One page of a paged listing as the agent sent it (an event's data), checked. */
 export type SyncPage =
-  | { ok: true; page: number; points: number; body: string; bad: string | null }
-  | { ok: false; reason: string };
+  { ok: true; page: number; points: number; body: string; bad: string | null } | { ok: false; reason: string };
 
 /**
  * A page event's data (`{"page": n, "points": [...]}`): its number, its points checked as a
@@ -155,7 +154,8 @@ export function readSyncPage(data: string | null): SyncPage {
   if (typeof page !== 'number' || !Number.isSafeInteger(page) || page < 0 || page >= MAX_SYNC_PAGES)
     return { ok: false, reason: `the page number must be an integer from 0 to ${MAX_SYNC_PAGES - 1}` };
   const raw = value['points'];
-  if (!Array.isArray(raw)) return { ok: true, page, points: 0, body: '[]', bad: `page ${page}: points is not an array` };
+  if (!Array.isArray(raw))
+    return { ok: true, page, points: 0, body: '[]', bad: `page ${page}: points is not an array` };
   const listing = listedPoints(raw);
   const body = JSON.stringify(raw);
   if (!listing.ok) return { ok: true, page, points: raw.length, body: '[]', bad: `page ${page}: ${listing.reason}` };

@@ -208,7 +208,9 @@ export class Reports {
             },
           }
         : {}),
-      ...(needs.syncPages ? { syncPages: await this.stores.syncs.storedPages(trx, report.taskId, report.attempt) } : {}),
+      ...(needs.syncPages
+        ? { syncPages: await this.stores.syncs.storedPages(trx, report.taskId, report.attempt) }
+        : {}),
     });
     if (decision.action === 'ignore') return;
     const row = task!;
