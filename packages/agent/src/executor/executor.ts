@@ -294,11 +294,14 @@ export class Executor {
         },
       });
       ctx.close();
-      let checked = resultOutcome(decision.operation, outcome, decision.params['mode'], decision.connection.credentials);
       // A listing too large for one result goes as pages before it (the result counts them).
-      if (decision.operation === 'sync')
-        checked = await pageListing(checked, { task: { taskId, attempt }, spool, clock, signal: controller.signal });
-      const result = fitResult(checked);
+      const paged =
+        decision.operation === 'sync' && outcome.ok
+          ? await pageListing(outcome.value, { task: { taskId, attempt }, spool, clock, signal: controller.signal })
+          : undefined;
+      const result = fitResult(
+        paged ?? resultOutcome(decision.operation, outcome, decision.params['mode'], decision.connection.credentials),
+      );
       // Result before journal, in one log: the journal cannot say finished without the result.
       const endedAt = clock.now();
       spool.append('result', { taskId, attempt, ...result, atMs: endedAt });

@@ -12,17 +12,16 @@ const point = (i: number) => ({ externalId: `p${i}`, createdAt: '2026-01-01T00:0
 describe('listingPages', () => {
   it('cuts a listing into pages of at most the byte limit, in order, every point once', () => {
     const points = Array.from({ length: 1000 }, (_, i) => point(i));
-    const pages = [...listingPages(JSON.stringify(points), 2000)!];
+    const pages = [...listingPages(points, 2000)];
     expect(pages.length).toBeGreaterThan(1);
     for (const p of pages) expect(Buffer.byteLength(p.body)).toBeLessThanOrEqual(2000);
     expect(pages.flatMap((p) => JSON.parse(p.body) as unknown[])).toEqual(points);
     expect(pages.reduce((n, p) => n + p.points, 0)).toBe(1000);
   });
 
-  it('puts a point larger than a page on a page of its own; answers nothing for a non-array', () => {
-    expect([...listingPages('[1,"' + 'x'.repeat(50) + '",2]', 10)!].map((p) => p.points)).toEqual([1, 1, 1]);
-    expect(listingPages('{"a":1}')).toBeUndefined();
-    expect(listingPages('not json')).toBeUndefined();
+  it('puts a point larger than a page on a page of its own, and each point once as JSON', () => {
+    expect([...listingPages([1, 'x'.repeat(50), 2], 10)].map((p) => p.points)).toEqual([1, 1, 1]);
+    expect([...listingPages([undefined, { a: undefined }], 100)]).toEqual([{ body: '[null,{}]', points: 2 }]);
   });
 });
 
@@ -31,20 +30,22 @@ describe('pageListing', () => {
   const task = { taskId: 't1', attempt: 3 };
   const signal = new AbortController().signal;
 
-  it('leaves a listing that fits one page in the result, as before', async () => {
+  it('leaves a listing that fits one page, no array, or one that is no JSON to the result, as before', async () => {
     const s = spool();
-    const ok = { ok: { outputJson: JSON.stringify([point(1)]) } };
-    expect(await pageListing(ok, { task, spool: s, clock: systemClock, signal })).toBe(ok);
-    expect(s.size).toBe(0);
+    const parts = { task, spool: s, clock: systemClock, signal, maxBytes: 1000 };
+    expect(await pageListing([point(1)], parts)).toBeUndefined();
+    expect(await pageListing({ points: [] }, parts)).toBeUndefined();
+    const cyclic: Record<string, unknown>[] = Array.from({ length: 100 }, (_, i) => point(i));
+    cyclic[90]!['self'] = cyclic[90];
+    expect(await pageListing(cyclic, parts)).toBeUndefined();
+    expect(await pageListing([1n, 2n], parts)).toBeUndefined();
+    expect(s.size).toBeGreaterThan(0); // the pages before the cycle went out: the failed result drops them
   });
 
   it('spools the pages of a larger one as events, and a result that counts them', async () => {
     const s = spool();
     const points = Array.from({ length: 300 }, (_, i) => point(i));
-    const out = await pageListing(
-      { ok: { outputJson: JSON.stringify(points) } },
-      { task, spool: s, clock: systemClock, signal, maxBytes: 1000, window: 1000 },
-    );
+    const out = await pageListing(points, { task, spool: s, clock: systemClock, signal, maxBytes: 1000, window: 1000 });
     await s.flushed();
     const spooled = s
       .pending()
@@ -60,10 +61,15 @@ describe('pageListing', () => {
     const s = spool();
     const ctl = new AbortController();
     const points = Array.from({ length: 300 }, (_, i) => point(i));
-    const run = pageListing(
-      { ok: { outputJson: JSON.stringify(points) } },
-      { task, spool: s, clock: systemClock, signal: ctl.signal, maxBytes: 1000, window: 4, pollMs: 1 },
-    );
+    const run = pageListing(points, {
+      task,
+      spool: s,
+      clock: systemClock,
+      signal: ctl.signal,
+      maxBytes: 1000,
+      window: 4,
+      pollMs: 1,
+    });
     await new Promise((r) => setTimeout(r, 50));
     expect(s.size).toBe(4);
     s.ack(

@@ -28,6 +28,17 @@ export type Listing = { ok: true; points: ListedPoint[] } | { ok: false; reason:
 export const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
+const NOT_JSON = Symbol('not JSON');
+
+/** The value of a JSON text (null for none), or NOT_JSON. */
+function jsonOf(text: string | null): unknown {
+  try {
+    return text === null ? null : JSON.parse(text);
+  } catch {
+    return NOT_JSON;
+  }
+}
+
 /** An ISO time (or epoch ms) the store can keep, or undefined. */
 function time(v: unknown): number | undefined {
   const t = typeof v === 'string' ? Date.parse(v) : typeof v === 'number' ? v : NaN;
@@ -48,12 +59,8 @@ function externalId(v: unknown): string | undefined {
  * // → { ok: true, points: [{ externalId: 'p1', createdAt: 1767225600000, sizeBytes: 5, locator: undefined, mode: null, parentExternalId: null, expiresAt: null }] }
  */
 export function parseListing(output: string | null): Listing {
-  let value: unknown;
-  try {
-    value = output === null ? null : JSON.parse(output);
-  } catch {
-    return { ok: false, reason: 'the listing is not JSON' };
-  }
+  const value = jsonOf(output);
+  if (value === NOT_JSON) return { ok: false, reason: 'the listing is not JSON' };
   if (isObject(value) && value['cairnTruncated'] === true) {
     return { ok: false, reason: `the listing is too large to store: ${String(value['reason'])}` };
   }
@@ -117,12 +124,7 @@ export interface PagedListing {
  */
 export function pagedListing(output: string | null): PagedListing | undefined {
   if (output === null || !output.startsWith('{"cairnPages"')) return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(output);
-  } catch {
-    return undefined;
-  }
+  const value = jsonOf(output);
   if (!isObject(value)) return undefined;
   const pages = value['cairnPages'];
   const points = value['points'];
@@ -143,12 +145,8 @@ export type SyncPage =
  * @example readSyncPage('{"page":0,"points":[]}') // → { ok: true, page: 0, points: 0, body: '[]', bad: null }
  */
 export function readSyncPage(data: string | null): SyncPage {
-  let value: unknown;
-  try {
-    value = data === null ? null : JSON.parse(data);
-  } catch {
-    return { ok: false, reason: 'the page is not JSON' };
-  }
+  const value = jsonOf(data);
+  if (value === NOT_JSON) return { ok: false, reason: 'the page is not JSON' };
   if (!isObject(value)) return { ok: false, reason: 'the page is not an object' };
   const page = value['page'];
   if (typeof page !== 'number' || !Number.isSafeInteger(page) || page < 0 || page >= MAX_SYNC_PAGES)
@@ -196,12 +194,8 @@ export function pagesComplete(paged: PagedListing, stored: StoredPages): string 
  * `first` in the listing's order, or why they cannot be read.
  */
 export function storedPagePoints(body: string, first: number): Listing {
-  let value: unknown;
-  try {
-    value = JSON.parse(body);
-  } catch {
-    return { ok: false, reason: 'a stored page is not JSON' };
-  }
+  const value = jsonOf(body);
+  if (value === NOT_JSON) return { ok: false, reason: 'a stored page is not JSON' };
   return Array.isArray(value) ? listedPoints(value, first) : { ok: false, reason: 'a stored page is not an array' };
 }
 
