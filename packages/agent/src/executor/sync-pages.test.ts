@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import { SYNC_PAGE_EVENT } from '@cairn/proto/vocabulary';
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../clock.js';
+import { createLogger } from '../logger.js';
 import { Spool } from '../spool/spool.js';
 import { listingPages, pageListing } from './sync-pages.js';
+import { createTaskContext } from './task-context.js';
 
 const point = (i: number) => ({ externalId: `p${i}`, createdAt: '2026-01-01T00:00:00Z', sizeBytes: i });
 
@@ -82,5 +84,23 @@ describe('pageListing', () => {
     expect(s.size).toBe(4);
     ctl.abort(new Error('cancelled by the operator'));
     expect(await run).toEqual({ error: { code: 'CANCELLED', message: 'cancelled by the operator', retryable: false } });
+  });
+});
+
+describe('a plugin and the pages', () => {
+  it('cannot send a page of its own: an event of the page type is dropped, others are spooled', () => {
+    const spool = Spool.open(mkdtempSync(join(tmpdir(), 'pages-')), { clock: systemClock });
+    const { context } = createTaskContext({
+      task: { taskId: 't1', attempt: 1 },
+      signal: new AbortController().signal,
+      host: { roots: [], denied: [] },
+      spool,
+      clock: systemClock,
+      log: createLogger('error'),
+    });
+    context.event({ type: SYNC_PAGE_EVENT, message: '', data: { page: 0, points: [point(1)] } });
+    expect(spool.size).toBe(0);
+    context.event({ type: 'plugin.note', message: 'hello' });
+    expect(spool.size).toBe(1);
   });
 });

@@ -1,5 +1,6 @@
 import type { HostAccess, PluginLogger, ProgressReport, TaskContext, TaskEvent } from '@cairn/plugin-sdk';
 import { EVENT_PACE, normalizeEvent, normalizeProgress, PROGRESS_PACE } from '@cairn/plugin-sdk/host';
+import { SYNC_PAGE_EVENT } from '@cairn/proto/vocabulary';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Spool } from '../spool/spool.js';
@@ -95,7 +96,8 @@ export function createTaskContext({ task, signal, host, spool, clock, log }: Tas
       wait();
     },
     event(event: TaskEvent): void {
-      if (closed) return;
+      // The pages of a listing are the agent's to send (sync-pages.ts): one a plugin made up is no page.
+      if (closed || event.type === SYNC_PAGE_EVENT) return;
       if (eventBucket.take(clock.now())) return spoolEvent(event);
       droppedEvents++;
     },
