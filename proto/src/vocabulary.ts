@@ -142,6 +142,18 @@ export const FailureCodes = byName(FAILURE_CODES);
 export const REPOSITORY_IDENTITY_EVENT = 'repository.identity';
 
 /**
+ * A page of a sync's listing, as the agent sends it when the whole listing would not fit in one
+ * result (`data: {page, points}`, pages numbered from 0 in listing order). The result then
+ * carries `{"cairnPages": n, "points": m}` instead of the listing, and the control plane compares
+ * the listing with its records only when it holds all `n` pages of that attempt. The event is not
+ * shown to anyone.
+ */
+export const SYNC_PAGE_EVENT = 'sync.page';
+
+/** The most UTF-8 bytes of restore points (JSON) one sync page carries. */
+export const SYNC_PAGE_BYTES = 48_000;
+
+/**
  * The event type prefixes the control plane writes itself: the life of tasks, jobs, backups,
  * schedules, offerings, maintenance, the RPO watch, syncs and agents. A report from an agent
  * (its plugins' events travel that way) may not use them, so that nothing an agent or a plugin
@@ -160,9 +172,10 @@ export const RESERVED_EVENT_PREFIXES = [
   'tenant.',
   'quota.',
   'provider.sync',
+  'sync.',
 ] as const;
 
-/** The one reserved type an agent sends itself: how many of a task's events it dropped. */
+/** A reserved type an agent sends itself: how many of a task's events it dropped (sync pages are the other). */
 export const EVENTS_DROPPED_EVENT = 'agent.events_dropped';
 
 /** Whether the type starts with one of RESERVED_EVENT_PREFIXES: a plugin may not emit it. */
@@ -170,9 +183,9 @@ export function reservedEventType(type: string): boolean {
   return RESERVED_EVENT_PREFIXES.some((prefix) => type.startsWith(prefix));
 }
 
-/** Whether an agent's report may carry this event type: a plugin's, or the agent's own count of dropped events. */
+/** Whether an agent's report may carry this event type: a plugin's, or the agent's own (dropped events, sync pages). */
 export function agentMayReportEvent(type: string): boolean {
-  return type === EVENTS_DROPPED_EVENT || !reservedEventType(type);
+  return type === EVENTS_DROPPED_EVENT || type === SYNC_PAGE_EVENT || !reservedEventType(type);
 }
 
 /** The longest repository identity the control plane records; a longer one is ignored. */

@@ -1,6 +1,7 @@
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { JobRuns } from './lifecycle/job-runs.js';
+import type { ReportStores } from './lifecycle/reports.js';
 import { Retention } from './lifecycle/retention.js';
 import { Sync } from './lifecycle/sync.js';
 import { Maintenance, MaintenanceGate } from './lifecycle/maintenance.js';
@@ -9,13 +10,14 @@ import { reactToTaskEnds } from './lifecycle/task-end.js';
 import { AgentRepository } from './store/agent-repository.js';
 import { BackupRepository } from './store/backup-repository.js';
 import { CatalogRepository } from './store/catalog-repository.js';
-import type { Store } from './store/db.js';
+import type { Db, Store } from './store/db.js';
 import { EventRepository } from './store/event-repository.js';
 import { JobRepository } from './store/job-repository.js';
 import { MaintenanceRepository } from './store/maintenance-repository.js';
 import { ProviderScheduleRepository } from './store/provider-schedule-repository.js';
 import { QueueRepository } from './store/queue-repository.js';
 import { QuotaRepository } from './store/quota-repository.js';
+import { ReportRepository } from './store/report-repository.js';
 import { scopedDb } from './store/request-scope.js';
 import { RpoRepository } from './store/rpo-repository.js';
 import { ScheduleRepository } from './store/schedule-repository.js';
@@ -134,4 +136,10 @@ export async function wireRepositories({ store, config, secrets, clock }: Reposi
     },
     providerTenant,
   };
+}
+
+/** The repositories agents' reports are applied with (lifecycle/reports.ts), on `db`. */
+export function reportStores(db: Db, repos: Repositories): ReportStores {
+  const { catalog, events, backups, retention, endings, maintenanceGate, providerSyncs: syncs } = repos;
+  return { db, rows: new ReportRepository(), catalog, events, backups, retention, endings, maintenanceGate, syncs };
 }

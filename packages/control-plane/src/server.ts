@@ -36,10 +36,9 @@ import { claimSqliteFile } from './store/sqlite-owner.js';
 import { IdempotencyRepository } from './store/idempotency-repository.js';
 import { afterCommit, scopedDb } from './store/request-scope.js';
 import { SecretBox } from './store/secrets.js';
-import { ReportRepository } from './store/report-repository.js';
 import { UsageRepository } from './store/usage-repository.js';
 import { loadTlsFiles } from './tls.js';
-import { wireRepositories } from './repositories.js';
+import { reportStores, wireRepositories } from './repositories.js';
 
 /** How long requests still running at shutdown may take before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 1_000;
@@ -98,7 +97,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   // Endpoints stored in clear by an earlier version have their passwords sealed now.
   const { repos, providerTenant } = await wireRepositories({ store, config, secrets, clock });
   await repos.catalog.sealEndpointSecrets();
-  const { tenants, quotas, agents, catalog, events, backups, endings, tasks, queue, jobs } = repos;
+  const { tenants, quotas, agents, catalog, events, backups, tasks, queue, jobs } = repos;
   const { jobRuns, retention, providerSchedules, sync, rpo, schedules: scheduleRepo } = repos;
   const { maintenanceScopes, maintenanceGate, maintenance } = repos;
   // Inside a mutating request every repository joins that request's transaction.
@@ -123,17 +122,14 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   });
   // Agents' reports go from their sessions straight to the task lifecycle; the dispatcher is
   // woken when they ended tasks (their slots are free).
-  const reports = new Reports(
-    { db, rows: new ReportRepository(), catalog, events, backups, retention, endings, maintenanceGate },
-    {
-      clock,
-      wireClock,
-      leaseMs: config.taskLeaseMs,
-      tasksEnded: () => dispatcher.poke(),
-      log: log.child({ component: 'reports' }),
-      metrics,
-    },
-  );
+  const reports = new Reports(reportStores(db, repos), {
+    clock,
+    wireClock,
+    leaseMs: config.taskLeaseMs,
+    tasksEnded: () => dispatcher.poke(),
+    log: log.child({ component: 'reports' }),
+    metrics,
+  });
   // Every session's reports of one tick go in one transaction, acknowledged after it commits.
   const committer = new ReportCommitter({
     reports,

@@ -14,6 +14,7 @@ import type { Spool } from '../spool/spool.js';
 import { drainMessage, type DrainState } from '../state/drain.js';
 import type { TaskJournal } from '../state/journal.js';
 import { failureOutcome, fitResult, resultOutcome } from './results.js';
+import { pageListing } from './sync-pages.js';
 import { decideAssign, hostAccessFor, type AssignDecision } from './rules.js';
 import { createTaskContext } from './task-context.js';
 
@@ -293,8 +294,13 @@ export class Executor {
         },
       });
       ctx.close();
+      // A listing too large for one result goes as pages before it (the result counts them).
+      const paged =
+        decision.operation === 'sync' && outcome.ok
+          ? await pageListing(outcome.value, { task: { taskId, attempt }, spool, clock, signal: controller.signal })
+          : undefined;
       const result = fitResult(
-        resultOutcome(decision.operation, outcome, decision.params['mode'], decision.connection.credentials),
+        paged ?? resultOutcome(decision.operation, outcome, decision.params['mode'], decision.connection.credentials),
       );
       // Result before journal, in one log: the journal cannot say finished without the result.
       const endedAt = clock.now();

@@ -98,6 +98,7 @@ export function createTaskContext({ task, signal, host, spool, clock, log }: Tas
     },
     event(event: TaskEvent): void {
       if (closed) return;
+      // sync.page among them: the pages of a listing are the agent's to send (sync-pages.ts).
       if (typeof event?.type === 'string' && reservedEventType(event.type)) {
         if (!refusedTypes.has(event.type) && refusedTypes.size < 20) {
           refusedTypes.add(event.type);

@@ -120,6 +120,11 @@ export class Spool {
     return [...this.records.values()].filter((rec) => rec.seq <= this.durableSeq);
   }
 
+  /** Whether the record of `seq` is still unacknowledged. */
+  holds(seq: number): boolean {
+    return this.records.has(seq);
+  }
+
   /** Unacknowledged records, written or about to be. */
   get size(): number {
     return this.records.size;

@@ -1,4 +1,10 @@
-import { FailureCodes, RejectReasons, REPOSITORY_IDENTITY_EVENT, REPOSITORY_NOT_FOUND } from '@cairn/proto/vocabulary';
+import {
+  FailureCodes,
+  RejectReasons,
+  REPOSITORY_IDENTITY_EVENT,
+  REPOSITORY_NOT_FOUND,
+  SYNC_PAGE_EVENT,
+} from '@cairn/proto/vocabulary';
 import { describe, expect, it } from 'vitest';
 import {
   decideReport,
@@ -168,7 +174,7 @@ describe('decideReport: what each report does', () => {
   it('a backup refused as draining fails under maintenance, and goes back to the queue without', () => {
     const t = task({ state: 'dispatched' });
     const report = rejected(RejectReasons.DRAINING);
-    expect(factsNeeded(facts(report, t))).toEqual({ maintenance: true, repositoryHistory: false });
+    expect(factsNeeded(facts(report, t))).toEqual({ maintenance: true, repositoryHistory: false, syncPages: false });
     const global = { scopes: [{ scope: { kind: 'global' as const }, message: 'upgrade tonight' }], agents: [] };
     expect(decideReport(facts(report, t, { maintenance: global }))).toMatchObject({
       action: 'end',
@@ -182,6 +188,7 @@ describe('decideReport: what each report does', () => {
     expect(factsNeeded(facts(report, task({ kind: 'restore' })))).toEqual({
       maintenance: false,
       repositoryHistory: false,
+      syncPages: false,
     });
   });
 
@@ -229,7 +236,11 @@ describe('decideReport: a sync', () => {
 
   it('no repository through a connection that never reached one succeeds empty; otherwise it fails', () => {
     const notFound = result({ ok: false, code: REPOSITORY_NOT_FOUND, message: 'nothing there', retryable: false });
-    expect(factsNeeded(facts(notFound, sync))).toEqual({ maintenance: false, repositoryHistory: true });
+    expect(factsNeeded(facts(notFound, sync))).toEqual({
+      maintenance: false,
+      repositoryHistory: true,
+      syncPages: false,
+    });
     expect(
       decideReport(facts(notFound, sync, { repositoryHistory: { identityRecorded: false, recorded: false } })),
     ).toMatchObject({
@@ -245,6 +256,59 @@ describe('decideReport: a sync', () => {
     expect(factsNeeded(facts(notFound, task({ kind: 'sync', attempt: 1 })))).toEqual({
       maintenance: false,
       repositoryHistory: false,
+      syncPages: false,
+    });
+  });
+});
+
+describe('decideReport: a paged sync listing', () => {
+  const sync = task({ kind: 'sync' });
+  const point = '{"externalId":"p1","createdAt":"2026-01-01T00:00:00Z","sizeBytes":5}';
+  const paged = result({ ok: true, backup: null, output: '{"cairnPages":2,"points":3}' });
+  const stored = (pages: number, points: number, bad: string | null = null) => ({
+    syncPages: { pages, lastPage: pages - 1, points, bad },
+  });
+
+  it('stores a page of a running sync, shown to no one; a page of anything else is no page', () => {
+    const page = event(SYNC_PAGE_EVENT, `{"page":1,"points":[${point}]}`);
+    expect(decideReport(facts(page, sync))).toEqual({
+      action: 'record-sync-page',
+      page: 1,
+      points: 1,
+      body: `[${point}]`,
+      bad: null,
+    });
+    expect(decideReport(facts(page, task({ kind: 'sync', state: 'succeeded' })))).toMatchObject({ action: 'ignore' });
+    expect(decideReport(facts(page, task({ kind: 'backup' })))).toMatchObject({ action: 'ignore' });
+    expect(decideReport(facts(event(SYNC_PAGE_EVENT, '{"points":[]}'), sync))).toMatchObject({ action: 'ignore' });
+    // A page with a bad point is kept as bad: the result then fails with its reason.
+    expect(decideReport(facts(event(SYNC_PAGE_EVENT, '{"page":0,"points":[{"externalId":7}]}'), sync))).toMatchObject({
+      action: 'record-sync-page',
+      page: 0,
+      bad: /^page 0: point 0: externalId/,
+    });
+  });
+
+  it('succeeds only when every page arrived and the points add up; otherwise fails and marks nothing', () => {
+    expect(factsNeeded(facts(paged, sync))).toMatchObject({ syncPages: true });
+    expect(factsNeeded(facts(result({ ok: true, backup: null, output: '[]' }), sync))).toMatchObject({
+      syncPages: false,
+    });
+    expect(() => decideReport(facts(paged, sync))).toThrow(/syncPages fact/);
+    expect(decideReport(facts(paged, sync, stored(2, 3)))).toMatchObject({
+      action: 'end',
+      end: { state: 'succeeded' },
+    });
+    const failed = (extra: Partial<ReportFacts>) => decideReport(facts(paged, sync, extra));
+    expect(failed(stored(1, 2))).toMatchObject({
+      end: { state: 'failed', error: { code: FailureCodes.INVALID_RESULT, message: /1 of its 2 pages arrived/ } },
+    });
+    expect(failed({ syncPages: { pages: 2, lastPage: 2, points: 3, bad: null } })).toMatchObject({
+      end: { state: 'failed', error: { message: /2 of its 2 pages/ } },
+    });
+    expect(failed(stored(2, 2))).toMatchObject({ end: { state: 'failed', error: { message: /hold 2 .* counts 3/ } } });
+    expect(failed(stored(2, 3, 'page 1: point 4: bad'))).toMatchObject({
+      end: { state: 'failed', error: { message: 'page 1: point 4: bad' } },
     });
   });
 });

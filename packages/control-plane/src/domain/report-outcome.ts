@@ -4,11 +4,12 @@ import {
   RejectReasons,
   REPOSITORY_IDENTITY_EVENT,
   REPOSITORY_NOT_FOUND,
+  SYNC_PAGE_EVENT,
 } from '@cairn/proto/vocabulary';
 import { rejectionOutcome } from './dispatch-rules.js';
 import { admission, type ActiveMaintenance } from './maintenance.js';
 import { reportedIdentity } from './repository-identity.js';
-import { noRepositoryYet, parseListing } from './sync.js';
+import { noRepositoryYet, pagedListing, pagesComplete, parseListing, readSyncPage, type StoredPages } from './sync.js';
 import { HELD_STATES, etaSeconds, outcomeState, statesLeadingTo, type TaskEnd, type TaskState } from './task.js';
 
 /** Reports an agent sends about its tasks (each with the spool seq it is acknowledged by). */
@@ -97,6 +98,8 @@ export interface ReportFacts {
    * repository): a recorded repository identity, any backup recorded through it.
    */
   repositoryHistory?: { identityRecorded: boolean; recorded: boolean };
+  /** The pages stored of the reported attempt, when {@link factsNeeded} asks for it (a paged sync's result). */
+  syncPages?: StoredPages;
 }
 
 /** The task fields a report changes (named as the task's fields). */
@@ -134,6 +137,8 @@ export type ReportDecision =
   | { action: 'record-event'; event: EventReport }
   /** A plugin named the repository its connection reached: recorded while the connection records none. */
   | { action: 'record-identity'; identity: string }
+  /** A page of a running sync's listing: stored (once per task, attempt and page), shown to no one. */
+  | { action: 'record-sync-page'; page: number; points: number; body: string; bad: string | null }
   /** The agent took the task: it runs. */
   | ({ action: 'start'; event: { type: string; message: string } } & Move)
   /** Progress: stored (unique per agent and spool seq), then the task's figures and lease move. */
@@ -171,8 +176,9 @@ const heldLeadingTo = (to: TaskState) => statesLeadingTo(to).filter(held);
 export function factsNeeded(f: Pick<ReportFacts, 'agentId' | 'report' | 'task'>): {
   maintenance: boolean;
   repositoryHistory: boolean;
+  syncPages: boolean;
 } {
-  const none = { maintenance: false, repositoryHistory: false };
+  const none = { maintenance: false, repositoryHistory: false, syncPages: false };
   const { report, task } = f;
   if (foreign(f) !== undefined || !held(task!.state)) return none;
   return {
@@ -182,6 +188,11 @@ export function factsNeeded(f: Pick<ReportFacts, 'agentId' | 'report' | 'task'>)
       task!.kind === 'sync' &&
       !report.outcome.ok &&
       report.outcome.code === REPOSITORY_NOT_FOUND,
+    syncPages:
+      report.kind === 'result' &&
+      task!.kind === 'sync' &&
+      report.outcome.ok &&
+      pagedListing(report.outcome.output) !== undefined,
   };
 }
 
@@ -205,6 +216,7 @@ export function decideReport(f: ReportFacts): ReportDecision {
         action: 'ignore',
         why: `the event type ${report.type} is the control plane's own: an agent may not report it`,
       };
+    if (report.type === SYNC_PAGE_EVENT) return syncPage(task, report);
     if (report.type !== REPOSITORY_IDENTITY_EVENT) return { action: 'record-event', event: report };
     const identity = reportedIdentity(report.data);
     return identity === undefined
@@ -301,6 +313,13 @@ function resultOf(
   outcome: ResultOutcome,
 ): { outcome: ResultOutcome; noRepository?: string } {
   if (task.kind !== 'sync') return { outcome };
+  const paged = outcome.ok ? pagedListing(outcome.output) : undefined;
+  if (paged) {
+    const why = pagesComplete(paged, needed(f.syncPages, 'syncPages'));
+    return why === undefined
+      ? { outcome }
+      : { outcome: { ok: false, code: FailureCodes.INVALID_RESULT, message: why, retryable: true } };
+  }
   if (outcome.ok) {
     const listing = parseListing(outcome.output);
     return listing.ok
@@ -335,6 +354,18 @@ function rejection(
   }
   const rule = rejectionOutcome(reasonCode);
   return rule.requeue ? rule : { ...rule, message: undefined };
+}
+
+/**
+ * A page of a sync's listing: stored only while the sync runs under the reported attempt (a page
+ * of an ended task, or of another kind of task, is no page), and shown to no one either way.
+ */
+function syncPage(task: ReportedTask, report: EventReport): ReportDecision {
+  if (task.kind !== 'sync') return { action: 'ignore', why: `a ${task.kind} task has no listing pages` };
+  if (!held(task.state)) return { action: 'ignore', why: `the task is ${task.state}` };
+  const page = readSyncPage(report.data);
+  if (!page.ok) return { action: 'ignore', why: page.reason };
+  return { action: 'record-sync-page', page: page.page, points: page.points, body: page.body, bad: page.bad };
 }
 
 function needed<T>(fact: T | undefined, name: string): T {

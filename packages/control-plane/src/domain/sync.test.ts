@@ -5,8 +5,12 @@ import {
   intervalStart,
   noRepositoryNote,
   noRepositoryYet,
+  pagedListing,
+  pagesComplete,
   parseListing,
   planSync,
+  readSyncPage,
+  storedPagePoints,
   SYNC_LIMITS,
   type ListedPoint,
   type SyncedRecord,
@@ -294,5 +298,68 @@ describe('intervalStart', () => {
   it('starts intervals at multiples of their length', () => {
     expect(intervalStart(T + 299_999, 300_000)).toBe(T);
     expect(intervalStart(T + 300_000, 300_000)).toBe(T + 300_000);
+  });
+});
+
+describe('paged listings', () => {
+  const point = (id: string) => ({ externalId: id, createdAt: '2026-01-01T00:00:00Z', sizeBytes: 5 });
+
+  it('reads the marker of a paged result, and nothing else as one', () => {
+    expect(pagedListing('{"cairnPages":3,"points":700}')).toEqual({ pages: 3, points: 700 });
+    for (const other of [
+      null,
+      '[]',
+      '{"cairnPages":0,"points":1}',
+      '{"cairnPages":1.5,"points":1}',
+      '{"cairnPages":2}',
+      '{"cairnPages":',
+    ])
+      expect(pagedListing(other)).toBeUndefined();
+  });
+
+  it('reads a page: its number, its points checked as a listing is, numbered on the page', () => {
+    expect(readSyncPage(JSON.stringify({ page: 4, points: [point('a'), point('b')] }))).toEqual({
+      ok: true,
+      page: 4,
+      points: 2,
+      body: JSON.stringify([point('a'), point('b')]),
+      bad: null,
+    });
+    expect(readSyncPage(JSON.stringify({ page: 0, points: [point('a'), { externalId: '' }] }))).toMatchObject({
+      ok: true,
+      bad: 'page 0: point 1: externalId must be a non-empty string of at most 255 characters',
+    });
+    expect(readSyncPage('{"page":0,"points":{}}')).toMatchObject({ ok: true, bad: 'page 0: points is not an array' });
+    for (const bad of [null, 'nope', '[]', '{"page":-1,"points":[]}', '{"page":"0","points":[]}'])
+      expect(readSyncPage(bad)).toMatchObject({ ok: false });
+  });
+
+  it('a listing is complete only with pages 0..n-1 and the points the result counts', () => {
+    const paged = { pages: 3, points: 700 };
+    expect(pagesComplete(paged, { pages: 3, lastPage: 2, points: 700, bad: null })).toBeUndefined();
+    expect(pagesComplete(paged, { pages: 0, lastPage: -1, points: 0, bad: null })).toMatch(/0 of its 3 pages/);
+    expect(pagesComplete(paged, { pages: 3, lastPage: 3, points: 700, bad: null })).toMatch(/3 of its 3 pages/);
+    expect(pagesComplete(paged, { pages: 3, lastPage: 2, points: 699, bad: null })).toMatch(/hold 699/);
+    expect(pagesComplete(paged, { pages: 3, lastPage: 2, points: 700, bad: 'page 2: x' })).toBe('page 2: x');
+  });
+
+  it('numbers the points of a stored page from where the listing stands', () => {
+    expect(storedPagePoints(JSON.stringify([point('a')]), 0)).toMatchObject({
+      ok: true,
+      points: [{ externalId: 'a' }],
+    });
+    expect(storedPagePoints(JSON.stringify([point('a'), {}]), 500)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^point 501: externalId/) as string,
+    });
+    expect(storedPagePoints('{}', 0)).toEqual({ ok: false, reason: 'a stored page is not an array' });
+  });
+
+  it('a listing cut off before its end marks nothing vanished: it never reaches planSync', () => {
+    // The whole rule lives in pagesComplete: any listing short of its pages fails the task, and a
+    // failed sync changes nothing (see lifecycle/sync.ts). Shown here for every cut point.
+    const paged = { pages: 5, points: 5 };
+    for (let got = 0; got < 5; got++)
+      expect(pagesComplete(paged, { pages: got, lastPage: got - 1, points: got, bad: null })).toBeDefined();
   });
 });

@@ -28,6 +28,17 @@ export type Listing = { ok: true; points: ListedPoint[] } | { ok: false; reason:
 export const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
+const NOT_JSON = Symbol('not JSON');
+
+/** The value of a JSON text (null for none), or NOT_JSON. */
+function jsonOf(text: string | null): unknown {
+  try {
+    return text === null ? null : JSON.parse(text);
+  } catch {
+    return NOT_JSON;
+  }
+}
+
 /** An ISO time (or epoch ms) the store can keep, or undefined. */
 function time(v: unknown): number | undefined {
   const t = typeof v === 'string' ? Date.parse(v) : typeof v === 'number' ? v : NaN;
@@ -41,25 +52,28 @@ function externalId(v: unknown): string | undefined {
 /**
  * The listing of a sync task's output (JSON as stored), or why it is unusable. One bad point
  * makes the whole listing unusable: a sync that half-understood its provider would mark the rest
- * as vanished. The output of an oversize listing is the store's truncation note, not a list.
+ * as vanished. The output of an oversize listing is the store's truncation note, not a list. A
+ * paged listing's output is its marker ({@link pagedListing}), read with {@link pagesComplete}.
  *
  * @example parseListing('[{"externalId":"p1","createdAt":"2026-01-01T00:00:00Z","sizeBytes":5}]')
  * // → { ok: true, points: [{ externalId: 'p1', createdAt: 1767225600000, sizeBytes: 5, locator: undefined, mode: null, parentExternalId: null, expiresAt: null }] }
  */
 export function parseListing(output: string | null): Listing {
-  let value: unknown;
-  try {
-    value = output === null ? null : JSON.parse(output);
-  } catch {
-    return { ok: false, reason: 'the listing is not JSON' };
-  }
+  const value = jsonOf(output);
+  if (value === NOT_JSON) return { ok: false, reason: 'the listing is not JSON' };
   if (isObject(value) && value['cairnTruncated'] === true) {
     return { ok: false, reason: `the listing is too large to store: ${String(value['reason'])}` };
   }
   if (isObject(value) && typeof value['unparsed'] === 'string') return { ok: false, reason: 'the listing is not JSON' };
   if (!Array.isArray(value)) return { ok: false, reason: 'the listing is not an array of restore points' };
+  return listedPoints(value);
+}
+
+/** The points of a listing (or of one page of it, numbered from `first`), or why one is unusable. */
+function listedPoints(value: unknown[], first = 0): Listing {
   const points: ListedPoint[] = [];
-  for (const [i, raw] of value.entries()) {
+  for (const [n, raw] of value.entries()) {
+    const i = first + n;
     const bad = (field: string, want: string) => ({ ok: false as const, reason: `point ${i}: ${field} ${want}` });
     if (!isObject(raw)) return bad('', 'is not an object');
     const id = externalId(raw['externalId']);
@@ -90,6 +104,99 @@ export function parseListing(output: string | null): Listing {
     });
   }
   return { ok: true, points };
+}
+
+/** The most pages one paged listing may have (100 times the 100,000 points it was built for). */
+export const MAX_SYNC_PAGES = 100_000;
+
+/** The result of a paged sync: how many pages of its listing the agent sent, and how many points in all. */
+export interface PagedListing {
+  pages: number;
+  points: number;
+}
+
+/**
+ * The paged listing a sync's output announces (`{"cairnPages": n, "points": m}`), or undefined
+ * when the output is anything else (a listing of its own, read with {@link parseListing}).
+ *
+ * @example pagedListing('{"cairnPages":3,"points":700}') // → { pages: 3, points: 700 }
+ * @example pagedListing('[]') // → undefined
+ */
+export function pagedListing(output: string | null): PagedListing | undefined {
+  if (output === null || !output.startsWith('{"cairnPages"')) return undefined;
+  const value = jsonOf(output);
+  if (!isObject(value)) return undefined;
+  const pages = value['cairnPages'];
+  const points = value['points'];
+  const count = (v: unknown, max: number) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 && v <= max;
+  if (!count(pages, MAX_SYNC_PAGES) || !count(points, Number.MAX_SAFE_INTEGER)) return undefined;
+  return { pages: pages as number, points: points as number };
+}
+
+/** One page of a paged listing as the agent sent it (an event's data), checked. */
+export type SyncPage =
+  { ok: true; page: number; points: number; body: string; bad: string | null } | { ok: false; reason: string };
+
+/**
+ * A page event's data (`{"page": n, "points": [...]}`): its number, its points checked as a
+ * listing's are, and their JSON to store. A page whose points are unusable is still a page (it
+ * is stored with `bad`, so the result fails with the reason); data without a page number is not.
+ *
+ * @example readSyncPage('{"page":0,"points":[]}') // → { ok: true, page: 0, points: 0, body: '[]', bad: null }
+ */
+export function readSyncPage(data: string | null): SyncPage {
+  const value = jsonOf(data);
+  if (value === NOT_JSON) return { ok: false, reason: 'the page is not JSON' };
+  if (!isObject(value)) return { ok: false, reason: 'the page is not an object' };
+  const page = value['page'];
+  if (typeof page !== 'number' || !Number.isSafeInteger(page) || page < 0 || page >= MAX_SYNC_PAGES)
+    return { ok: false, reason: `the page number must be an integer from 0 to ${MAX_SYNC_PAGES - 1}` };
+  const raw = value['points'];
+  if (!Array.isArray(raw))
+    return { ok: true, page, points: 0, body: '[]', bad: `page ${page}: points is not an array` };
+  const listing = listedPoints(raw);
+  const body = JSON.stringify(raw);
+  if (!listing.ok) return { ok: true, page, points: raw.length, body: '[]', bad: `page ${page}: ${listing.reason}` };
+  return { ok: true, page, points: raw.length, body, bad: null };
+}
+
+/** What the store holds of one attempt's pages when its result arrives. */
+export interface StoredPages {
+  /** Distinct page numbers stored, and the highest of them (-1: none). */
+  pages: number;
+  lastPage: number;
+  /** Points on them, in all. */
+  points: number;
+  /** The first reason a stored page cannot be read, if one cannot. */
+  bad: string | null;
+}
+
+/**
+ * Why a paged listing cannot be compared with the records (undefined: it can): every page
+ * 0..n-1 must be stored, readable, and hold the points the result counts. The agent sends the
+ * pages before the result, in one spool order, so a page missing here never arrives later: the
+ * listing ended early, and a listing that ended early marks nothing vanished.
+ *
+ * @example pagesComplete({ pages: 3, points: 700 }, { pages: 2, lastPage: 1, points: 500, bad: null })
+ * // → 'the listing is incomplete: 2 of its 3 pages arrived'
+ */
+export function pagesComplete(paged: PagedListing, stored: StoredPages): string | undefined {
+  if (stored.bad !== null) return stored.bad;
+  if (stored.pages !== paged.pages || stored.lastPage !== paged.pages - 1)
+    return `the listing is incomplete: ${stored.pages} of its ${paged.pages} pages arrived`;
+  if (stored.points !== paged.points)
+    return `the listing is incomplete: its pages hold ${stored.points} restore points, the result counts ${paged.points}`;
+  return undefined;
+}
+
+/**
+ * The points of one stored page (its body as {@link readSyncPage} kept it), numbered from
+ * `first` in the listing's order, or why they cannot be read.
+ */
+export function storedPagePoints(body: string, first: number): Listing {
+  const value = jsonOf(body);
+  if (value === NOT_JSON) return { ok: false, reason: 'a stored page is not JSON' };
+  return Array.isArray(value) ? listedPoints(value, first) : { ok: false, reason: 'a stored page is not an array' };
 }
 
 /** A record of one of the provider's restore points. */

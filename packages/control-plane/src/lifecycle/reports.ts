@@ -18,6 +18,7 @@ import type { EventRepository } from '../store/event-repository.js';
 import { taskEvent } from '../store/event-log.js';
 import type { ReportFence, ReportRepository } from '../store/report-repository.js';
 import type { Database, TaskRow } from '../store/schema.js';
+import type { SyncRepository } from '../store/sync-repository.js';
 import type { TaskEndings } from '../store/task-endings.js';
 import type { Retention } from './retention.js';
 import type { Clock } from '../clock.js';
@@ -48,6 +49,8 @@ export interface ReportStores {
   endings: TaskEndings;
   /** Where maintenance is asked: a report's decision may need what is in maintenance now. */
   maintenanceGate: MaintenanceGate;
+  /** Where the pages of a paged sync listing are kept until its result. */
+  syncs: SyncRepository;
 }
 
 export interface ReportOptions {
@@ -205,6 +208,9 @@ export class Reports {
             },
           }
         : {}),
+      ...(needs.syncPages
+        ? { syncPages: await this.stores.syncs.storedPages(trx, report.taskId, report.attempt) }
+        : {}),
     });
     if (decision.action === 'ignore') return;
     const row = task!;
@@ -231,6 +237,15 @@ export class Reports {
       }
       case 'record-identity':
         return catalog.recordRepositoryIdentity(trx, row.providerId, decision.identity);
+      case 'record-sync-page':
+        return this.stores.syncs.storePage(trx, {
+          taskId: row.id,
+          attempt: report.attempt,
+          page: decision.page,
+          points: decision.points,
+          bad: decision.bad,
+          body: decision.body,
+        });
       case 'start':
         if (await this.move(trx, tick, row, fence, decision))
           events.hold(trx, [taskEvent(row, decision.event.type, decision.event.message, now)]);

@@ -4,11 +4,14 @@ import { FailureCodes } from '@cairn/proto/vocabulary';
 import {
   driftReport,
   noRepositoryNote,
+  pagedListing,
   parseListing,
   planSync,
   type DriftHold,
+  storedPagePoints,
   type DriftReport,
   type ListedPoint,
+  type Listing,
 } from '../domain/sync.js';
 import { isTerminal, type TaskState } from '../domain/task.js';
 import { providerTask } from '../domain/task-factory.js';
@@ -90,11 +93,13 @@ export class Sync {
    * A sync task ended (a {@link TaskEndHook}, in the transaction that ended it): on success its
    * listing is compared with the records (adopt, mark vanished, remove, queue expired deletes) and
    * the drift report replaced; any other end (failed, cancelled, lost, undeliverable) changes
-   * nothing but an event. A listing that cannot be read has already failed the task.
+   * nothing but an event. A listing that cannot be read has already failed the task, and so has a
+   * paged listing with a page missing: whatever pages of it arrived are dropped unread.
    */
   readonly taskEnded: TaskEndHook = async (trx, task, end, now) => {
     if (task.kind !== 'sync') return;
-    const listing = end.state === 'succeeded' ? parseListing(end.output) : undefined;
+    const listing = end.state === 'succeeded' ? await this.listing(trx, task, end.output) : undefined;
+    await this.deps.syncs.dropPages(trx, task.id);
     if (!listing?.ok) {
       const code = end.error?.code ?? (listing ? FailureCodes.INVALID_RESULT : end.state);
       const message = end.error?.message ?? (listing && !listing.ok ? listing.reason : '');
@@ -135,6 +140,18 @@ export class Sync {
       }),
     });
   };
+
+  /** The listing a successful sync's output holds, or the one its stored pages hold, in page order. */
+  private async listing(trx: Trx, task: TaskRow, output: string | null): Promise<Listing> {
+    if (!pagedListing(output)) return parseListing(output);
+    const points: ListedPoint[] = [];
+    for await (const body of this.deps.syncs.pageBodies(trx, task.id, task.attempt)) {
+      const page = storedPagePoints(body, points.length);
+      if (!page.ok) return page;
+      for (const p of page.points) points.push(p);
+    }
+    return { ok: true, points };
+  }
 
   private async apply(
     trx: Trx,

@@ -285,6 +285,19 @@ export interface ProviderSyncRow {
   confirmTaskId: string | null;
 }
 
+/** A page of a sync task's listing (migration 0027); the rows go when the task ends. */
+export interface SyncPageRow {
+  taskId: string;
+  attempt: number;
+  page: number;
+  /** Restore points on the page. */
+  points: number;
+  /** Why the page cannot be read; null: it can. */
+  bad: string | null;
+  /** The page's restore points, a JSON array. */
+  body: string;
+}
+
 /** An instance in breach of its offering's RPO (migration 0011); the row goes when it recovers. */
 export interface RpoStateRow {
   instanceId: string;
@@ -403,6 +416,7 @@ export interface Database {
   userSchedules: UserScheduleRow;
   scheduleFires: ScheduleFireRow;
   providerSyncs: ProviderSyncRow;
+  syncPages: SyncPageRow;
   rpoState: RpoStateRow;
   backupJobs: BackupJobRow;
   backupJobSchedules: BackupJobScheduleRow;

@@ -1,8 +1,8 @@
 import type { Transaction } from 'kysely';
-import type { DriftReport } from '../domain/sync.js';
+import type { DriftReport, StoredPages } from '../domain/sync.js';
 import { HELD_STATES } from '../domain/task.js';
 import { isUniqueViolation, type Db } from './db.js';
-import type { Database, ProviderSyncRow } from './schema.js';
+import type { Database, ProviderSyncRow, SyncPageRow } from './schema.js';
 
 type Trx = Transaction<Database>;
 
@@ -153,5 +153,51 @@ export class SyncRepository {
           .execute()
       ).map((t) => t.instanceId),
     );
+  }
+
+  /** Stores a page of a sync's listing; a page stored already (sent again after a reconnect) is kept as it was. */
+  async storePage(trx: Trx, row: SyncPageRow): Promise<void> {
+    await trx.insertInto('syncPages').values(row).orIgnore().execute();
+  }
+
+  /** What is stored of an attempt's pages: how many, the last number, their points, the first unreadable one. */
+  async storedPages(trx: Trx, taskId: string, attempt: number): Promise<StoredPages> {
+    const of = trx.selectFrom('syncPages').where('taskId', '=', taskId).where('attempt', '=', attempt);
+    const sums = await of
+      .select((eb) => [
+        eb.fn.countAll<number | string>().as('pages'),
+        eb.fn.max<number | null>('page').as('lastPage'),
+        eb.fn.sum<number | string | null>('points').as('points'),
+      ])
+      .executeTakeFirstOrThrow();
+    const bad = await of.select('bad').where('bad', 'is not', null).orderBy('page').limit(1).executeTakeFirst();
+    return {
+      pages: Number(sums.pages),
+      lastPage: sums.lastPage === null ? -1 : Number(sums.lastPage),
+      points: Number(sums.points ?? 0),
+      bad: bad?.bad ?? null,
+    };
+  }
+
+  /** The bodies of an attempt's pages in page order, read `batch` pages at a time. */
+  async *pageBodies(trx: Trx, taskId: string, attempt: number, batch = 50): AsyncGenerator<string> {
+    for (let from = 0; ; from += batch) {
+      const rows = await trx
+        .selectFrom('syncPages')
+        .select('body')
+        .where('taskId', '=', taskId)
+        .where('attempt', '=', attempt)
+        .where('page', '>=', from)
+        .where('page', '<', from + batch)
+        .orderBy('page')
+        .execute();
+      if (rows.length === 0) return;
+      for (const r of rows) yield r.body;
+    }
+  }
+
+  /** The pages of every attempt of a task that ended: they are read only before its end. */
+  async dropPages(trx: Trx, taskId: string): Promise<void> {
+    await trx.deleteFrom('syncPages').where('taskId', '=', taskId).execute();
   }
 }

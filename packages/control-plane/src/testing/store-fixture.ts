@@ -2,13 +2,12 @@ import { afterAll, beforeAll } from 'vitest';
 import { freshDatabase, type Backend, type TestDatabase } from '@cairn/test-harness/databases';
 import { loadConfig } from '../config.js';
 import { systemClock, type Clock } from '../clock.js';
-import { wireRepositories, type Repositories as Wired } from '../repositories.js';
+import { reportStores, wireRepositories, type Repositories as Wired } from '../repositories.js';
 import type { NewTask } from '../domain/task-factory.js';
 import { Reports } from '../lifecycle/reports.js';
 import { BackupRepository } from '../store/backup-repository.js';
 import type { InstanceInput, OfferingInput, ProviderInput } from '../store/catalog-repository.js';
 import { migrate, openStore, type Store } from '../store/db.js';
-import { ReportRepository } from '../store/report-repository.js';
 import { scopedDb } from '../store/request-scope.js';
 import { SecretBox } from '../store/secrets.js';
 
@@ -24,20 +23,11 @@ async function wire(store: Store, tdb: TestDatabase): Promise<{ repos: Repositor
   const config = loadConfig({ CAIRN_DATABASE_URL: tdb.url, CAIRN_DATA_DIR: tdb.dataDir });
   const secrets = SecretBox.load(undefined, tdb.dataDir);
   const { repos, providerTenant } = await wireRepositories({ store, config, secrets, clock: systemClock });
-  const { catalog, events, backups, retention, endings, maintenanceGate } = repos;
-  const reports = new Reports(
-    {
-      db: scopedDb(store.db),
-      rows: new ReportRepository(),
-      catalog,
-      events,
-      backups,
-      retention,
-      endings,
-      maintenanceGate,
-    },
-    { clock: systemClock, wireClock: systemClock, leaseMs: config.taskLeaseMs },
-  );
+  const reports = new Reports(reportStores(scopedDb(store.db), repos), {
+    clock: systemClock,
+    wireClock: systemClock,
+    leaseMs: config.taskLeaseMs,
+  });
   return { repos: { ...repos, reports }, providerTenant };
 }
 

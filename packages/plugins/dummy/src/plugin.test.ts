@@ -305,6 +305,32 @@ describe('dummy plugin with a store directory', () => {
     ]);
   });
 
+  it('lists, finds and deletes the points of its catalogue file (many to a file) with the others', async () => {
+    const e = env();
+    const full = await backup(e, 'FULL');
+    const seeded = ['c-1', 'c-2', 'c-3'].map((id, i) => ({
+      id,
+      instance: 'i-1',
+      mode: 'FULL',
+      parent: null,
+      size: 7,
+      createdAt: `2020-01-0${i + 1}T00:00:00.000Z`,
+    }));
+    await writeFile(join(dir, 'catalogue.jsonl'), seeded.map((p) => `${JSON.stringify(p)}\n`).join(''));
+    const listed = async () => {
+      const run = await e.run('sync', {});
+      if (!run.ok) throw new Error(run.failure.message);
+      return (run.value as { externalId: string }[]).map((p) => p.externalId);
+    };
+    expect(await listed()).toEqual(['c-1', 'c-2', 'c-3', full.externalId]);
+    expect(await e.run('delete-backup', { ...instance, backupExternalId: 'c-2' })).toMatchObject({ ok: true });
+    expect(await listed()).toEqual(['c-1', 'c-3', full.externalId]);
+    expect(await e.run('delete-backup', { ...instance, backupExternalId: 'c-2' })).toMatchObject({
+      ok: false,
+      failure: { code: 'BACKUP_NOT_FOUND' },
+    });
+  });
+
   it('deletes a point, refuses a missing one, a parent still needed, and every delete with failDeletes', async () => {
     const e = env();
     const full = await backup(e, 'FULL');

@@ -63,9 +63,16 @@ export class ScheduleStore {
   }
 }
 
+/** The file of points kept many to a file: one JSON point a line. */
+export const CATALOGUE = 'catalogue.jsonl';
+
 /**
  * The restore points of a dummy "backup system": a directory a test may change behind the
- * control plane's back (add a file, delete one), as an operator could on a real system.
+ * control plane's back (add a file, delete one), as an operator could on a real system. Besides
+ * one file a point, the store may hold points many to a file, `<storeDir>/catalogue.jsonl` (one
+ * point a line, as a system with a catalogue keeps them): a test that needs 100,000 points writes
+ * them there at once instead of running 100,000 backups. The dummy lists, restores and deletes
+ * those as any other.
  */
 export class PointStore {
   constructor(private readonly dir: string) {}
@@ -75,9 +82,24 @@ export class PointStore {
     try {
       return JSON.parse(await readFile(fileOf(this.dir, id), 'utf8')) as RestorePoint;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    return (await this.catalogue()).find((p) => p.id === id);
+  }
+
+  /** The points of the catalogue file (none without one). */
+  private async catalogue(): Promise<RestorePoint[]> {
+    let text: string;
+    try {
+      text = await readFile(join(this.dir, CATALOGUE), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
     }
+    return text
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => JSON.parse(line) as RestorePoint);
   }
 
   async list(): Promise<RestorePoint[]> {
@@ -93,6 +115,7 @@ export class PointStore {
       const point = await this.get(name.slice(0, -'.json'.length));
       if (point) points.push(point);
     }
+    for (const point of await this.catalogue()) points.push(point);
     return points.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   }
 
@@ -115,7 +138,15 @@ export class PointStore {
         `dummy: restore point ${id} is the parent of ${children.map((c) => c.id).join(', ')}`,
       );
     }
-    await unlink(fileOf(this.dir, id));
+    try {
+      await unlink(fileOf(this.dir, id));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      const rest = (await this.catalogue()).filter((p) => p.id !== id);
+      const tmp = join(this.dir, `.${CATALOGUE}.tmp`);
+      await writeFile(tmp, rest.map((p) => `${JSON.stringify(p)}\n`).join(''));
+      await rename(tmp, join(this.dir, CATALOGUE));
+    }
   }
 }
 
