@@ -9,6 +9,7 @@ import { reactToTaskEnds } from './lifecycle/task-end.js';
 import { AgentRepository } from './store/agent-repository.js';
 import { BackupRepository } from './store/backup-repository.js';
 import { CatalogRepository } from './store/catalog-repository.js';
+import { DutyLeaseRepository } from './store/duty-lease-repository.js';
 import type { Store } from './store/db.js';
 import { EventRepository } from './store/event-repository.js';
 import { JobRepository } from './store/job-repository.js';
@@ -44,6 +45,7 @@ export interface Repositories {
   providerSyncs: SyncRepository;
   sync: Sync;
   rpo: RpoRepository;
+  dutyLeases: DutyLeaseRepository;
   maintenanceScopes: MaintenanceRepository;
   maintenanceGate: MaintenanceGate;
   maintenance: Maintenance;
@@ -108,6 +110,7 @@ export async function wireRepositories({ store, config, secrets, clock }: Reposi
     vanishShare: config.syncVanishShare,
   });
   const rpo = new RpoRepository(db);
+  const dutyLeases = new DutyLeaseRepository(db);
   const maintenance = new Maintenance({
     db,
     clock,
@@ -128,6 +131,7 @@ export async function wireRepositories({ store, config, secrets, clock }: Reposi
       providerSyncs,
       sync,
       rpo,
+      dutyLeases,
       maintenanceScopes,
       maintenanceGate,
       maintenance,

@@ -306,6 +306,15 @@ export interface AuthEpochRow {
   epoch: number;
 }
 
+/** A periodic duty's lease (migration 0027): the replica that runs it for all, and until when. */
+export interface DutyLeaseRow {
+  duty: string;
+  holder: string;
+  expiresAt: number;
+  /** When its holder took it (kept while the same holder renews). */
+  heldSince: number;
+}
+
 /** A backup job (migration 0012): an ordered list of instances under one policy. */
 export interface BackupJobRow {
   id: string;
@@ -400,6 +409,7 @@ export interface Database {
   idempotencyKeys: IdempotencyKeyRow;
   eventClock: EventClockRow;
   authEpoch: AuthEpochRow;
+  dutyLeases: DutyLeaseRow;
   userSchedules: UserScheduleRow;
   scheduleFires: ScheduleFireRow;
   providerSyncs: ProviderSyncRow;
