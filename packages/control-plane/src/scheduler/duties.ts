@@ -23,17 +23,25 @@ export interface DutiesDeps {
  */
 export class Duties {
   private readonly held = new Set<Duty>();
+  /** Set at a clean stop: a tick still under way takes or renews nothing after the release. */
+  private released = false;
 
   constructor(private readonly deps: DutiesDeps) {}
 
   /** Whether this replica runs `duty` at `now`: it took or renewed its lease. */
   async holds(duty: Duty, now: number): Promise<boolean> {
+    if (this.released) return false;
     let holds = false;
     try {
       holds = await this.deps.leases.hold(duty, this.deps.holder, now, leaseExpiry(now, this.deps.leaseMs));
     } catch (err) {
       // The store is away: this replica does not know it still holds the duty, so it stops.
       this.deps.log.warn({ err, duty }, 'duty lease could not be renewed');
+    }
+    // Stopped while the renewal was on its way: give back what it took.
+    if (this.released) {
+      if (holds) await this.deps.leases.release(duty, this.deps.holder, now).catch(() => undefined);
+      return false;
     }
     if (holds !== this.held.has(duty)) {
       if (holds) this.held.add(duty);
@@ -46,6 +54,7 @@ export class Duties {
 
   /** Gives up every duty held, at a clean stop, so another replica takes them at its next tick. */
   async release(now: number): Promise<void> {
+    this.released = true;
     for (const duty of DUTIES) {
       if (!this.held.has(duty)) continue;
       try {
