@@ -36,8 +36,8 @@ export interface AgentOptions {
   /** How long a cancelled or timed-out plugin may take to wind down (default 5 s). */
   abortGraceMs?: number;
   log: Logger;
-  /** Overrides the control plane URL stored at enrollment. */
-  server?: string;
+  /** Override the control plane URL stored at enrollment: one, or the replicas of one control plane. */
+  servers?: readonly string[];
   hostname?: string;
   /** How often the drain file is polled for an operator's change. */
   drainPollMs?: number;
@@ -137,7 +137,8 @@ export class Agent {
     this.spool = new Spool(this.stateLog);
     this.journal = new TaskJournal(this.stateLog.replayed, this.stateLog);
     this.drain = new DrainState(opts.stateDir, clock);
-    this.status = new StatusFile(opts.stateDir, opts.server ?? opts.credential.server, clock);
+    const servers = opts.servers ?? [opts.credential.server];
+    this.status = new StatusFile(opts.stateDir, servers.join(','), clock);
     this.executor = new Executor({
       spool: this.spool,
       journal: this.journal,
@@ -165,7 +166,7 @@ export class Agent {
       },
     });
     this.connection = new AgentConnection({
-      server: opts.server ?? opts.credential.server,
+      servers,
       credential: opts.credential.credential,
       ...(opts.credential.serverTrust ? { trust: opts.credential.serverTrust } : {}),
       clock,
@@ -347,6 +348,7 @@ export class Agent {
     this.log.info(
       {
         sessionId: welcome.sessionId,
+        url: this.connection.url,
         heartbeatIntervalMs: welcome.heartbeatIntervalMs,
         spooled: pending.length,
         running: this.executor.busy,

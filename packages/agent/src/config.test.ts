@@ -11,7 +11,7 @@ describe('run configuration', () => {
         stateDir: path.resolve('state'),
         plugins: ['@cairn/plugin-dummy'],
         slots: 2,
-        server: undefined,
+        servers: undefined,
         logLevel: 'info',
         disconnectAbortMs: 600_000,
         taskTimeoutMs: 21_600_000,
@@ -21,6 +21,42 @@ describe('run configuration', () => {
         shutdownGraceMs: 600_000,
         roots: [],
       },
+    });
+  });
+
+  it('takes several control plane URLs (replicas) in --server or as a list in the file', () => {
+    expect(parseRunConfig({ stateDir: 's', server: 'https://cp-1:8443, https://cp-2:8443' }, {})).toMatchObject({
+      ok: true,
+      config: { servers: ['https://cp-1:8443', 'https://cp-2:8443'] },
+    });
+    const f = runFileFlags('/etc/cairn/agent.toml', { server: ['https://cp-1:8443', 'https://cp-2:8443'] });
+    if (!f.ok) throw new Error(f.problems.join('\n'));
+    expect(parseRunConfig({ stateDir: 's' }, {}, f.file)).toMatchObject({
+      ok: true,
+      config: { servers: ['https://cp-1:8443', 'https://cp-2:8443'] },
+    });
+  });
+
+  it.each([
+    ['https://cp-1:8443,', '--server has an empty entry in "https://cp-1:8443,"'],
+    [' , ', '--server must name at least one control plane URL'],
+    ['https://cp-1:8443,ftp://cp-2', '--server must be an http:// or https:// URL, got "ftp://cp-2"'],
+    ['https://cp-1:8443,https://cp-1:8443/', '--server names https://cp-1:8443/ twice'],
+    [
+      'https://cp-1:8443,http://cp-2:8080',
+      '--server mixes http:// and https:// URLs ("https://cp-1:8443,http://cp-2:8080"); use https for every replica',
+    ],
+  ])('refuses --server %j', (server, problem) => {
+    expect(parseRunConfig({ stateDir: 's', server }, {})).toEqual({ ok: false, problems: [problem] });
+  });
+
+  it('refuses a server in the file that is neither a URL nor a list of them', () => {
+    const out = runFileFlags('/etc/cairn/agent.toml', { server: 3 });
+    expect(out).toEqual({
+      ok: false,
+      problems: [
+        '/etc/cairn/agent.toml: server must be a URL in quotes, or a list of them such as ["https://cp-1:8443", "https://cp-2:8443"], got 3',
+      ],
     });
   });
 
@@ -128,7 +164,7 @@ describe('run configuration', () => {
           stateDir: '/var/lib/cairn-agent',
           plugins: ['@cairn/plugin-restic', '@cairn/plugin-dummy'],
           slots: 4,
-          server: 'https://cp.example:8443',
+          servers: ['https://cp.example:8443'],
           logLevel: 'warn',
           disconnectAbortMs: 1000,
           taskTimeoutMs: 2000,

@@ -11,8 +11,11 @@ export interface RunConfig {
   /** Plugin package names or absolute paths, in load order. */
   plugins: string[];
   slots: number;
-  /** Overrides the control plane URL stored at enrollment. */
-  server: string | undefined;
+  /**
+   * Control plane URLs that override the one stored at enrollment: one, or several replicas of one
+   * control plane, tried in turn when a session cannot be had or is lost. Undefined: the enrollment URL.
+   */
+  servers: string[] | undefined;
   logLevel: LogLevel;
   disconnectAbortMs: number;
   taskTimeoutMs: number;
@@ -90,7 +93,9 @@ const FILE_SCHEMA = z
     state_dir: text,
     plugins: list,
     slots: whole,
-    server: text,
+    server: z.union([text.regex(/^[^,]*$/, 'must not hold a comma'), list], {
+      error: 'must be a URL in quotes, or a list of them such as ["https://cp-1:8443", "https://cp-2:8443"]',
+    }),
     log_level: text,
     disconnect_abort_ms: whole,
     task_timeout_ms: whole,
@@ -183,6 +188,41 @@ export function parseDuration(raw: string): number | undefined {
   return Number.isSafeInteger(ms) ? ms : undefined;
 }
 
+/**
+ * The control plane URLs of `--server`: one, or a comma-separated list of the replicas of one
+ * control plane. Each must be http(s), none twice, and all of one scheme (an agent enrolled over
+ * https never falls back to plain http on another replica).
+ */
+function checkServers(set: { raw: string; label: string }, problems: string[]): string[] | undefined {
+  const raw = set.raw.split(',').map((s) => s.trim());
+  const before = problems.length;
+  if (raw.every((s) => s === '')) {
+    problems.push(`${set.label} must name at least one control plane URL`);
+    return undefined;
+  }
+  const seen = new Set<string>();
+  for (const s of raw) {
+    if (s === '') {
+      if (raw.length > 1) problems.push(`${set.label} has an empty entry in "${set.raw}"`);
+      continue;
+    }
+    let url: URL;
+    try {
+      url = new URL(s);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
+    } catch {
+      problems.push(`${set.label} must be an http:// or https:// URL, got "${s}"`);
+      continue;
+    }
+    if (seen.has(url.href)) problems.push(`${set.label} names ${s} twice`);
+    seen.add(url.href);
+  }
+  const schemes = new Set(raw.filter((s) => s !== '').map((s) => s.slice(0, s.indexOf(':'))));
+  if (problems.length === before && schemes.size > 1)
+    problems.push(`${set.label} mixes http:// and https:// URLs ("${set.raw}"); use https for every replica`);
+  return problems.length === before ? raw : undefined;
+}
+
 function integer(
   label: string,
   raw: string | undefined,
@@ -243,17 +283,8 @@ export function parseRunConfig(
 
   const slots = int('slots', RUN_DEFAULTS.slots, 1, 1000);
 
-  let server: string | undefined;
   const serverSet = pick('server');
-  if (serverSet !== undefined) {
-    try {
-      const url = new URL(serverSet.raw);
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
-      server = serverSet.raw;
-    } catch {
-      problems.push(`${serverSet.label} must be an http:// or https:// URL, got "${serverSet.raw}"`);
-    }
-  }
+  const servers = serverSet === undefined ? undefined : checkServers(serverSet, problems);
 
   const levelSet = pick('logLevel');
   const level = levelSet?.raw ?? RUN_DEFAULTS.logLevel;
@@ -306,7 +337,7 @@ export function parseRunConfig(
       stateDir: path.resolve(stateDirRaw),
       plugins,
       slots,
-      server,
+      servers,
       logLevel: level as LogLevel,
       disconnectAbortMs,
       taskTimeoutMs,

@@ -101,9 +101,10 @@ async function runCommand(flags: RunFlags & { config?: string }): Promise<void> 
   const config = parsed.config;
   const credential = requireCredential('run', config.stateDir);
   // An agent enrolled over TLS never sends its credential in clear text, whatever --server says.
-  if (config.server?.startsWith('http:') && credential.server.startsWith('https:'))
+  const plain = config.servers?.find((s) => s.startsWith('http:'));
+  if (plain && credential.server.startsWith('https:'))
     exit(2, [
-      `cairn-agent run: --server ${config.server} is plain http, but this agent was enrolled over https (${credential.server}); use https`,
+      `cairn-agent run: --server ${plain} is plain http, but this agent was enrolled over https (${credential.server}); use https`,
     ]);
 
   const { plugins, errors } = await loadPlugins(config.plugins, { fallback: AGENT_PACKAGES });
@@ -157,13 +158,13 @@ async function runCommand(flags: RunFlags & { config?: string }): Promise<void> 
     roots: config.roots,
     clock,
     log,
-    ...(config.server ? { server: config.server } : {}),
+    ...(config.servers ? { servers: config.servers } : {}),
   });
   log.info(
     {
       agentId: credential.agentId,
       zone: credential.zone,
-      server: config.server ?? credential.server,
+      servers: config.servers ?? [credential.server],
       slots: config.slots,
       roots: config.roots,
       ...(file ? { config: file.path } : {}),
@@ -262,7 +263,10 @@ function buildProgram(): Command {
       `comma-separated plugin packages or paths (or ${RUN_ENV.plugins}; default ${RUN_DEFAULTS.plugins.join(',')})`,
     )
     .option('--slots <n>', `tasks run at once (or ${RUN_ENV.slots}; default ${RUN_DEFAULTS.slots})`)
-    .option('--server <url>', 'control plane URL (default: the one given at enrollment)')
+    .option(
+      '--server <urls>',
+      'control plane URL, or a comma-separated list of its replicas tried in turn (default: the one given at enrollment)',
+    )
     .option('--log-level <level>', `log level (default ${RUN_DEFAULTS.logLevel})`)
     .option(
       '--disconnect-abort-ms <ms>',

@@ -162,6 +162,16 @@ describe('control plane configuration', () => {
     );
   });
 
+  it('refuses a duty lease shorter than two scheduler ticks, or out of its range', () => {
+    expect(() => loadConfig({ CAIRN_SCHEDULER_TICK_MS: '1000', CAIRN_DUTY_LEASE_MS: '1500' })).toThrow(
+      /CAIRN_DUTY_LEASE_MS \(1500\) must be at least twice CAIRN_SCHEDULER_TICK_MS \(1000\)/,
+    );
+    expect(() => loadConfig({ CAIRN_DUTY_LEASE_MS: '999' })).toThrow(/CAIRN_DUTY_LEASE_MS/);
+    expect(() => loadConfig({ CAIRN_DUTY_LEASE_MS: 'soon' })).toThrow(/CAIRN_DUTY_LEASE_MS/);
+    expect(loadConfig({}).dutyLeaseMs).toBe(15_000);
+    expect(loadConfig({ CAIRN_DUTY_LEASE_MS: '4000', CAIRN_SCHEDULER_TICK_MS: '2000' }).dutyLeaseMs).toBe(4000);
+  });
+
   it('makes cairn-control-plane exit 2 with one line per bad setting, before touching any database', () => {
     const bin = fileURLToPath(new URL('../dist/main.js', import.meta.url));
     const run = spawnSync(process.execPath, [bin], { env: { ...process.env, CAIRN_PORT: 'eighty' }, encoding: 'utf8' });

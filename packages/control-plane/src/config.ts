@@ -55,6 +55,8 @@ export interface Config {
   shutdownDrainMs: number;
   /** How often the scheduler looks for due fires. */
   schedulerTickMs: number;
+  /** A periodic duty's lease runs this long from each renewal: another replica takes it over after its holder died. */
+  dutyLeaseMs: number;
   /** Seconds between periodic syncs of every provider connection (on the scheduler's clock); 0: off. */
   syncIntervalS: number;
   /** How often each connection whose plugin declares `prune` is pruned (0: never by the clock). */
@@ -125,6 +127,7 @@ const schema = z.object({
   CAIRN_MAX_WAITERS: int(1, 100_000).default(100),
   CAIRN_ASSIGN_MAX_SENDS: int(1).default(5),
   CAIRN_SCHEDULER_TICK_MS: int(10, 60_000).default(1000),
+  CAIRN_DUTY_LEASE_MS: int(1000, 600_000).default(15_000),
   CAIRN_SYNC_INTERVAL_S: z.coerce
     .number({ message: 'must be a whole number of seconds (0: no periodic sync)' })
     .int('must be a whole number of seconds (0: no periodic sync)')
@@ -306,6 +309,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: ConfigFi
     problems.push(
       `${label('CAIRN_TASK_LEASE_MS')} (${e.CAIRN_TASK_LEASE_MS}) must be at least twice ${label('CAIRN_HEARTBEAT_MS')} (${e.CAIRN_HEARTBEAT_MS})`,
     );
+  // The holder renews its leases once a tick: a lease shorter than two ticks runs out under it.
+  if (e.CAIRN_DUTY_LEASE_MS < 2 * e.CAIRN_SCHEDULER_TICK_MS)
+    problems.push(
+      `${label('CAIRN_DUTY_LEASE_MS')} (${e.CAIRN_DUTY_LEASE_MS}) must be at least twice ${label('CAIRN_SCHEDULER_TICK_MS')} (${e.CAIRN_SCHEDULER_TICK_MS})`,
+    );
   // A clock read from a file would let anyone who can write it fire every schedule: never in
   // production, so it is refused unless the process also runs under NODE_ENV=test.
   if (e.CAIRN_TEST_CLOCK_FILE !== undefined && e.NODE_ENV !== 'test')
@@ -363,6 +371,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: ConfigFi
     waiterLimits: { perTenant: e.CAIRN_WAITERS_PER_TENANT, total: e.CAIRN_MAX_WAITERS },
     assignMaxSends: e.CAIRN_ASSIGN_MAX_SENDS,
     schedulerTickMs: e.CAIRN_SCHEDULER_TICK_MS,
+    dutyLeaseMs: e.CAIRN_DUTY_LEASE_MS,
     syncIntervalS: e.CAIRN_SYNC_INTERVAL_S,
     pruneIntervalS: e.CAIRN_PRUNE_INTERVAL_S,
     syncVanishShare: e.CAIRN_SYNC_VANISH_SHARE,

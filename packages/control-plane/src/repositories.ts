@@ -11,6 +11,7 @@ import { AgentRepository } from './store/agent-repository.js';
 import { BackupRepository } from './store/backup-repository.js';
 import { CatalogRepository } from './store/catalog-repository.js';
 import type { Db, Store } from './store/db.js';
+import { DutyLeaseRepository } from './store/duty-lease-repository.js';
 import { EventRepository } from './store/event-repository.js';
 import { JobRepository } from './store/job-repository.js';
 import { MaintenanceRepository } from './store/maintenance-repository.js';
@@ -46,6 +47,7 @@ export interface Repositories {
   providerSyncs: SyncRepository;
   sync: Sync;
   rpo: RpoRepository;
+  dutyLeases: DutyLeaseRepository;
   maintenanceScopes: MaintenanceRepository;
   maintenanceGate: MaintenanceGate;
   maintenance: Maintenance;
@@ -110,6 +112,7 @@ export async function wireRepositories({ store, config, secrets, clock }: Reposi
     vanishShare: config.syncVanishShare,
   });
   const rpo = new RpoRepository(db);
+  const dutyLeases = new DutyLeaseRepository(db);
   const maintenance = new Maintenance({
     db,
     clock,
@@ -130,6 +133,7 @@ export async function wireRepositories({ store, config, secrets, clock }: Reposi
       providerSyncs,
       sync,
       rpo,
+      dutyLeases,
       maintenanceScopes,
       maintenanceGate,
       maintenance,

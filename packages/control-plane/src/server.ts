@@ -1,5 +1,7 @@
 import { LocatorClaims } from './service/locator-claims.js';
+import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
+import { hostname } from 'node:os';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
@@ -17,6 +19,7 @@ import { fileClock, systemClock, type Clock } from './clock.js';
 import { ProviderRounds } from './scheduler/provider-rounds.js';
 import { JobHistorySweep } from './scheduler/job-history.js';
 import { RpoWatch } from './scheduler/rpo-watch.js';
+import { Duties } from './scheduler/duties.js';
 import { FIRES_PER_TRANSACTION, Scheduler } from './scheduler/scheduler.js';
 import { Agents, type AgentSessions } from './service/agents.js';
 import { BackupJobs } from './service/backup-jobs.js';
@@ -109,6 +112,9 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     generatedAdminToken = (await tenants.createToken(providerTenant, 'sp-admin', 'initial admin')).token;
   }
 
+  // This process's name in the duty leases: host, pid and a random part, unique per start.
+  const replicaId = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  log.info({ replicaId }, 'replica named');
   // One waiting room for every request that waits (maintenance readiness, power state), per tenant.
   const waiters = new WaiterQuota(config.waiterLimits);
   const metrics = new Metrics({
@@ -198,6 +204,14 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     events,
     operations,
     rpo: new RpoWatch(store.db, rpo, events, log.child({ component: 'rpo-watch' })),
+    duties: new Duties({
+      leases: repos.dutyLeases,
+      holder: replicaId,
+      leaseMs: config.dutyLeaseMs,
+      log: log.child({ component: 'duties' }),
+      changed: (duty, held) => metrics.dutyHeld.set({ duty }, held ? 1 : 0),
+    }),
+    dutyRan: (duty) => metrics.dutyPasses.inc({ duty }),
     clock,
     tickMs: config.schedulerTickMs,
     log: log.child({ component: 'scheduler' }),
@@ -357,6 +371,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
       if (config.shutdownDrainMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainMs));
       feed.close();
       scheduler.stop();
+      await scheduler.releaseDuties();
       dispatcher.stop();
       dispatcher.closeAll();
       wss.close();

@@ -14,7 +14,7 @@ import type { Logger } from '../logger.js';
 import { checkServerFrame, CloseCodes, heartbeatInterval, sendLimit } from './handshake.js';
 import { Heartbeat } from './heartbeat.js';
 import { paceFor, type Pace } from './pacing.js';
-import { DEFAULT_BACKOFF, parseRetryAfter, reconnectDelay, type BackoffPolicy } from './reconnect.js';
+import { DEFAULT_BACKOFF, nextServer, parseRetryAfter, reconnectDelay, type BackoffPolicy } from './reconnect.js';
 import { ServerTrustError, trustedConnection, type ServerTrust } from './tls.js';
 import { agentSocketUrl } from './url.js';
 
@@ -36,8 +36,14 @@ export interface ConnectionHandlers {
 }
 
 export interface ConnectionOptions {
-  /** Control plane base URL (http or https). */
-  server: string;
+  /**
+   * Control plane base URLs (http or https): one, or the replicas of one control plane. The first
+   * connect goes to one picked at random (agents spread over the replicas); after a failure or a
+   * lost session the next one in the list (see `nextServer`).
+   */
+  servers: readonly string[];
+  /** Picks the first URL: [0, 1) (tests pass a fixed one). */
+  random?: () => number;
   credential: string;
   handlers: ConnectionHandlers;
   /** The agent's clock: heartbeat times, the peer's silence, a 429's Retry-After date. */
@@ -78,7 +84,7 @@ function closeReason(reason: string): string {
  * 1009) and count as a disconnection, never as a crash.
  *
  * @example
- * const conn = new AgentConnection({ server, credential, handlers, clock, log });
+ * const conn = new AgentConnection({ servers: [server], credential, handlers, clock, log });
  * conn.start();
  * conn.send({ accepted: { spoolSeq: 7, taskId, attempt, atMs: clock.now() } });
  */
@@ -97,14 +103,23 @@ export class AgentConnection {
   private retryTimer: NodeJS.Timeout | undefined;
   private welcomeTimer: NodeJS.Timeout | undefined;
   private heartbeat: Heartbeat | undefined;
-  private readonly url: string;
+  /** The agent socket URL of each control plane URL, and the one connected or tried now. */
+  private readonly urls: readonly string[];
+  private at: number;
   private readonly maxFrameBytes: number;
   private credential: string;
 
   constructor(private readonly opts: ConnectionOptions) {
+    if (opts.servers.length === 0) throw new Error('AgentConnection needs at least one control plane URL');
     this.credential = opts.credential;
-    this.url = agentSocketUrl(opts.server);
+    this.urls = opts.servers.map(agentSocketUrl);
+    this.at = Math.min(this.urls.length - 1, Math.floor((opts.random ?? Math.random)() * this.urls.length));
     this.maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  }
+
+  /** The agent socket URL connected to now, or tried next. */
+  get url(): string {
+    return this.urls[this.at]!;
   }
 
   /** True between the welcome and the end of the session. */
@@ -321,9 +336,18 @@ export class AgentConnection {
     const delay = this.reconnectImmediately
       ? 0
       : reconnectDelay(this.failures++, this.retryAfterMs, this.opts.backoff ?? DEFAULT_BACKOFF);
+    const from = this.url;
+    this.at = nextServer(
+      this.at,
+      this.urls.length,
+      this.reconnectImmediately ? 'rehello' : this.retryAfterMs !== undefined ? 'paced' : 'failed',
+    );
     this.reconnectImmediately = false;
     this.retryAfterMs = undefined;
-    this.opts.log.info({ code, reason, retryInMs: delay }, 'control plane connection closed');
+    this.opts.log.info(
+      { code, reason, retryInMs: delay, url: from, ...(this.url !== from ? { next: this.url } : {}) },
+      'control plane connection closed',
+    );
     this.retryTimer = setTimeout(() => {
       if (!this.stopped) this.connect();
     }, delay);

@@ -57,3 +57,25 @@ export function reconnectDelay(
   if (retryAfterMs === undefined) return backoff;
   return Math.max(backoff, retryAfterMs + Math.floor(random() * Math.min(1000, retryAfterMs / 4)));
 }
+
+/** How a connection to one control plane URL ended, as far as the choice of the next URL goes. */
+export type ConnectEnd =
+  /** The agent ends a good session to send a fresh hello: the same control plane. */
+  | 'rehello'
+  /** Refused with 429: that control plane is up and asked the agent to wait. */
+  | 'paced'
+  /** No session was had (refused, unreachable, no welcome), or a welcomed one was lost. */
+  | 'failed';
+
+/**
+ * Which of `count` control plane URLs (replicas of one control plane) the next connect goes to:
+ * the next one in the list after a failure or a lost session, so an agent whose replica died is
+ * at another within one reconnect; the same one when that one is up and only asked for a pause
+ * or a new hello. Pure.
+ *
+ * @example nextServer(2, 3, 'failed') // → 0
+ */
+export function nextServer(current: number, count: number, end: ConnectEnd): number {
+  if (count <= 1 || end !== 'failed') return current;
+  return (current + 1) % count;
+}

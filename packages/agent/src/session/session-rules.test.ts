@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkServerFrame, heartbeatInterval } from './handshake.js';
 import { peerSilent } from './heartbeat.js';
-import { backoffDelay, parseRetryAfter, reconnectDelay } from './reconnect.js';
+import { backoffDelay, nextServer, parseRetryAfter, reconnectDelay } from './reconnect.js';
 import { agentSocketUrl } from './url.js';
 
 describe('session rules', () => {
@@ -65,5 +65,15 @@ describe('session rules', () => {
     expect(agentSocketUrl('http://127.0.0.1:8080')).toBe('ws://127.0.0.1:8080/v1/agent');
     expect(agentSocketUrl('https://cp.example/')).toBe('wss://cp.example/v1/agent');
     expect(agentSocketUrl('https://cp.example/cairn/')).toBe('wss://cp.example/cairn/v1/agent');
+  });
+
+  it.each([
+    ['one URL stays after a failure', 0, 1, 'failed', 0],
+    ['a failure moves to the next replica', 0, 3, 'failed', 1],
+    ['past the last replica comes the first', 2, 3, 'failed', 0],
+    ['a fresh hello stays on the same replica', 1, 3, 'rehello', 1],
+    ['a 429 stays: that replica is up and asked for a pause', 1, 3, 'paced', 1],
+  ] as const)('nextServer: %s', (_, current, count, end, want) => {
+    expect(nextServer(current, count, end)).toBe(want);
   });
 });

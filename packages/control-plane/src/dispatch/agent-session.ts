@@ -109,6 +109,8 @@ export class AgentSession {
   private readonly budget: AgentBudget;
   /** Cancel frames already sent on this session, by `taskId:attempt` (only to avoid resending). */
   readonly cancelsSent = new Set<string>();
+  /** When its last heartbeat arrived, by the dispatcher's clock: it shows the agent hears this session. */
+  lastHeartbeatAt: number | undefined;
   /** A rotated credential was already sent on this session (and the agent has not yet said it stored it). */
   credentialOffered = false;
   /** The maintenance drain last sent on this session (none yet: the next one is always sent). */

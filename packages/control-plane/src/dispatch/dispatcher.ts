@@ -404,7 +404,10 @@ export class Dispatcher implements SessionHost {
    * An assignment is itself delivered at least once: a task still `dispatched` to a connected
    * agent a while after it was sent (the send failed, the process died between claim and send)
    * is sent again. The agent's journal makes a repeat harmless: it re-acknowledges an attempt it
-   * runs, ignores one it finished, and runs one it never saw.
+   * runs, ignores one it finished, and runs one it never saw. Only while the agent shows it hears
+   * the session (a heartbeat came after the last send): a link gone silent, that delivers later
+   * or not at all, is no proof the agent refused anything, and must not spend the sends that end
+   * in ASSIGNMENT_UNDELIVERED.
    */
   private async resendUnacknowledged(): Promise<void> {
     const olderThan = this.clock.now() - 2 * this.opts.heartbeatMs;
@@ -412,6 +415,7 @@ export class Dispatcher implements SessionHost {
     for (const task of await this.queue.dispatchedBefore(olderThan)) {
       const session = this.sessions.get(task.agentId ?? '');
       if (!session?.isOpen) continue;
+      if ((session.lastHeartbeatAt ?? -Infinity) <= (task.dispatchedAt ?? -Infinity)) continue;
       this.log.warn(
         { taskId: task.id, attempt: task.attempt, agentId: session.agentId },
         'assignment not acknowledged; sending it again',
@@ -492,6 +496,7 @@ export class Dispatcher implements SessionHost {
   }
 
   async onHeartbeat(session: AgentSession): Promise<void> {
+    session.lastHeartbeatAt = this.clock.now();
     this.metrics?.heartbeats.inc();
     this.heartbeats.beat(session);
   }

@@ -86,6 +86,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly dutyPasses = new Counter({
+    name: 'cairn_duty_passes_total',
+    help: 'Passes of a periodic duty (rpo-watch, provider-rounds, job-history) this process ran while it held its lease',
+    labelNames: ['duty'],
+    registers: [this.registry],
+  });
+
+  readonly dutyHeld = new Gauge({
+    name: 'cairn_duty_held',
+    help: 'Whether this process holds the lease of a periodic duty (1) or another replica does (0)',
+    labelNames: ['duty'],
+    registers: [this.registry],
+  });
+
   readonly schedulerTick = new Gauge({
     name: 'cairn_scheduler_tick_clock_seconds',
     help: "The scheduler clock's time at this process's last completed scheduler tick",

@@ -10,6 +10,7 @@ import {
   type CronCalendar,
   type DueFire,
 } from '../domain/schedule.js';
+import type { Duty } from '../domain/duty-lease.js';
 import type { Logger } from '../logger.js';
 import { cronCalendar } from '../service/cron.js';
 import { jobScheduleKey, type BackupJobs } from '../service/backup-jobs.js';
@@ -23,6 +24,7 @@ import type { DueSchedule, NextFireMove, ScheduleKind, ScheduleRepository } from
 import type { BackupJobScheduleRow, InstanceRow, OfferingRow, UserScheduleRow } from '../store/schema.js';
 import type { TaskRepository } from '../store/task-repository.js';
 import { elapsedMs, type Clock } from '../clock.js';
+import type { Duties } from './duties.js';
 import type { JobHistorySweep } from './job-history.js';
 import type { ProviderRounds } from './provider-rounds.js';
 import { retryTransient } from './retry.js';
@@ -72,6 +74,13 @@ export interface SchedulerDeps {
   events: EventRepository;
   operations: Operations;
   rpo: RpoWatch;
+  /**
+   * The periodic duties (RPO watch, provider rounds, job history) run only while this replica
+   * holds their lease; every duty runs here when absent (one process, or a test).
+   */
+  duties?: Duties;
+  /** Told of every pass of a duty this replica ran (a metric). */
+  dutyRan?: (duty: Duty) => void;
   clock: Clock;
   tickMs: number;
   log: Logger;
@@ -99,8 +108,10 @@ export interface SchedulerDeps {
  * has passed or is not computed yet; for each whose fire is due it claims it (a row unique per
  * schedule and fire time), moves its next fire time and makes its backup tasks in the same
  * transaction, so replicas and restarts neither double nor drop a fire. Missed fire times after
- * downtime are counted by arithmetic (domain/schedule.ts firesIn). Then it runs the RPO watch
- * over the SLA offerings at the same now.
+ * downtime are counted by arithmetic (domain/schedule.ts firesIn). Every replica fires. Then,
+ * at the same now, the periodic duties that one replica runs for all, each while this replica
+ * holds its lease: the provider rounds, the job-history sweep and the RPO watch over the SLA
+ * offerings.
  */
 export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
@@ -130,6 +141,18 @@ export class Scheduler {
     clearTimeout(this.timer);
   }
 
+  /** Gives up the duties this replica holds (after {@link stop}), so another takes them at once. */
+  async releaseDuties(): Promise<void> {
+    await this.deps.duties?.release(this.deps.clock.now());
+  }
+
+  /** Runs one pass of `duty` if this replica holds its lease at `now`. */
+  private async duty(duty: Duty, now: number, pass: () => Promise<void>): Promise<void> {
+    if (this.deps.duties && !(await this.deps.duties.holds(duty, now))) return;
+    await pass();
+    this.deps.dutyRan?.(duty);
+  }
+
   async tick(): Promise<void> {
     if (this.running) return;
     this.running = true;
@@ -138,9 +161,12 @@ export class Scheduler {
       const now = this.deps.clock.now();
       await this.fireDue(now);
       const lastFires = (keys: string[]) => this.deps.schedules.lastFiresOf(keys);
-      await this.deps.providerRounds?.tick(now, lastFires);
-      await this.deps.jobs?.history?.tick(now, lastFires);
-      await this.deps.rpo.evaluate(await this.deps.schedules.listSlaOfferings(), now);
+      const { providerRounds, jobs } = this.deps;
+      if (providerRounds) await this.duty('provider-rounds', now, () => providerRounds.tick(now, lastFires));
+      if (jobs?.history) await this.duty('job-history', now, () => jobs.history!.tick(now, lastFires));
+      await this.duty('rpo-watch', now, async () =>
+        this.deps.rpo.evaluate(await this.deps.schedules.listSlaOfferings(), now),
+      );
       this.deps.ticked(now, elapsedMs() - started);
     } finally {
       this.running = false;

@@ -40,6 +40,7 @@ import * as m0024 from './migrations/0024-drop-run-outstanding.js';
 import * as m0025 from './migrations/0025-auth-epoch.js';
 import * as m0026 from './migrations/0026-tasks-cancels.js';
 import * as m0027 from './migrations/0027-sync-pages.js';
+import * as m0028 from './migrations/0028-duty-leases.js';
 import { currentTransaction } from './request-scope.js';
 import type { Database } from './schema.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -82,6 +83,7 @@ const migrationsAt = (clock: Clock): Record<string, Migration> => ({
   '0025-auth-epoch': m0025,
   '0026-tasks-cancels': m0026,
   '0027-sync-pages': m0027,
+  '0028-duty-leases': m0028,
 });
 
 /*

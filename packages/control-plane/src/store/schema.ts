@@ -319,6 +319,15 @@ export interface AuthEpochRow {
   epoch: number;
 }
 
+/** A periodic duty's lease (migration 0028): the replica that runs it for all, and until when. */
+export interface DutyLeaseRow {
+  duty: string;
+  holder: string;
+  expiresAt: number;
+  /** When its holder took it (kept while the same holder renews). */
+  heldSince: number;
+}
+
 /** A backup job (migration 0012): an ordered list of instances under one policy. */
 export interface BackupJobRow {
   id: string;
@@ -413,6 +422,7 @@ export interface Database {
   idempotencyKeys: IdempotencyKeyRow;
   eventClock: EventClockRow;
   authEpoch: AuthEpochRow;
+  dutyLeases: DutyLeaseRow;
   userSchedules: UserScheduleRow;
   scheduleFires: ScheduleFireRow;
   providerSyncs: ProviderSyncRow;
