@@ -21,6 +21,7 @@ import { listen } from './server.js';
 import { resourceType, Store, type KubeObject } from './store.js';
 
 export { FakeController, type Faults } from './controller.js';
+export { runContainer, mountResolver, type ContainerRun } from './kubelet.js';
 export { RESOURCES, resourceType, Store, StatusError, type KubeObject, type ResourceType } from './store.js';
 
 export interface FakeKubeOptions {
@@ -50,13 +51,20 @@ export async function startFakeKube(opts: FakeKubeOptions): Promise<FakeKube> {
   const now = () => new Date();
   const token = randomBytes(16).toString('hex');
   const cert = makeCertificate(opts.dir, 'apiserver');
-  const { server, url } = await listen({ store, token, now, cert: cert.pem, key: readFileSync(cert.keyFile, 'utf8') });
   const controller = new FakeController({
     store,
     root: opts.dir,
     drivers: opts.drivers ?? ['hostpath.csi.k8s.io'],
     snapshotDelayMs: opts.snapshotDelayMs ?? 50,
     now,
+  });
+  const { server, url } = await listen({
+    store,
+    token,
+    now,
+    cert: cert.pem,
+    key: readFileSync(cert.keyFile, 'utf8'),
+    podLog: (namespace, name) => controller.podLog(namespace, name),
   });
   if (opts.simulate !== false) controller.start();
   const kubeconfigPath = join(opts.dir, 'kubeconfig.yaml');

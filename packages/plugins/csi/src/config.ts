@@ -1,7 +1,7 @@
 /**
  * What the plugin is given, checked before anything touches the cluster: the connection
  * (`credentials.kubeconfig`, a path, or `credentials.inCluster`: the pod's service account;
- * `config.pollIntervalMs`, `config.readyTimeoutS`), the
+ * `config.pollIntervalMs`, `config.readyTimeoutS`, `config.primer`), the
  * locator `{namespace, selector?}` and a restore target `{namespace}`. Every error names the field.
  */
 import { existsSync } from 'node:fs';
@@ -14,6 +14,39 @@ export interface CsiSettings {
   kubeconfig: KubeConfig;
   pollIntervalMs: number;
   readyTimeoutMs: number;
+  /** The preflight's primer: a claim of this StorageClass written, snapshotted, restored, compared. */
+  primer?: PrimerSettings;
+}
+
+export interface PrimerSettings {
+  storageClass: string;
+  namespace: string;
+  /** The image of the primer's pods: a busybox (`sh`, `printf`, `sha256sum`). */
+  image: string;
+}
+
+export const DEFAULT_PRIMER_IMAGE = 'busybox:1.36';
+// A StorageClass name is a DNS subdomain; an image reference is checked only for what breaks a pod spec.
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+const IMAGE = /^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/;
+
+function readPrimer(value: unknown): PrimerSettings | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw bad('config.primer', 'must be an object {storageClass, namespace, image?}');
+  const obj = value as Record<string, unknown>;
+  onlyKeys(obj, ['storageClass', 'namespace', 'image'], 'config.primer', bad);
+  const { storageClass, namespace, image = DEFAULT_PRIMER_IMAGE } = obj;
+  if (typeof storageClass !== 'string' || storageClass.length > 253 || !DNS_SUBDOMAIN.test(storageClass))
+    throw bad('config.primer.storageClass', `must be a StorageClass name, not ${JSON.stringify(storageClass)}`);
+  if (typeof namespace !== 'string' || namespace.length > 63 || !DNS_LABEL.test(namespace))
+    throw bad('config.primer.namespace', `must be a namespace name (a DNS label), not ${JSON.stringify(namespace)}`);
+  if (typeof image !== 'string' || image.length > 512 || !IMAGE.test(image))
+    throw bad(
+      'config.primer.image',
+      `must be an image reference such as ${DEFAULT_PRIMER_IMAGE}, not ${JSON.stringify(image)}`,
+    );
+  return { storageClass, namespace, image };
 }
 
 export interface Locator {
@@ -90,9 +123,11 @@ function inCluster(credentials: Record<string, unknown>): KubeConfig {
 export function readConnection(connection: ProviderConnection): CsiSettings {
   const config = connection.config ?? {};
   const credentials = connection.credentials ?? {};
-  onlyKeys(config, ['pollIntervalMs', 'readyTimeoutS'], 'config', bad);
+  onlyKeys(config, ['pollIntervalMs', 'readyTimeoutS', 'primer'], 'config', bad);
   onlyKeys(credentials, ['kubeconfig', 'inCluster', 'serviceAccountDir'], 'credentials', bad);
-  const timing = {
+  const primer = readPrimer(config['primer']);
+  const timing: Omit<CsiSettings, 'kubeconfig'> = {
+    ...(primer ? { primer } : {}),
     pollIntervalMs: positiveInt(config['pollIntervalMs'], 'config.pollIntervalMs', 1000, 10, 60_000),
     readyTimeoutMs: positiveInt(config['readyTimeoutS'], 'config.readyTimeoutS', 600, 1, 86_400) * 1000,
   };
