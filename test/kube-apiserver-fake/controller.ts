@@ -47,6 +47,7 @@ const VS = resourceType('volumesnapshots');
 const VSC = resourceType('volumesnapshotcontents');
 const VSCLASS = resourceType('volumesnapshotclasses');
 const POD = resourceType('pods');
+const SECRET = resourceType('secrets');
 const BOUND = 'snapshot.storage.kubernetes.io/volumesnapshot-bound-protection';
 const NS_FINALIZER = 'kubernetes';
 
@@ -143,6 +144,33 @@ export class FakeController {
     for (const pod of this.list(POD)) if (!pod.status['phase'] || pod.status['phase'] === 'Pending') this.runPod(pod);
   }
 
+  /**
+   * A container's environment: `value`s, and `valueFrom.secretKeyRef`s read from the Secret's
+   * `data` (base64) or `stringData`; undefined while a Secret or key it names is missing (a real
+   * kubelet holds the pod in CreateContainerConfigError, Pending).
+   */
+  private containerEnv(namespace: string, container: Record<string, any>): Record<string, string> | undefined {
+    const env: Record<string, string> = {};
+    for (const e of (container['env'] ?? []) as {
+      name: string;
+      value?: string;
+      valueFrom?: { secretKeyRef?: { name: string; key: string } };
+    }[]) {
+      const ref = e.valueFrom?.secretKeyRef;
+      if (!ref) {
+        env[e.name] = e.value ?? '';
+        continue;
+      }
+      const secret = this.opts.store.find(SECRET, namespace, ref.name) as
+        (KubeObject & { data?: Record<string, string>; stringData?: Record<string, string> }) | undefined;
+      const data = secret?.data?.[ref.key];
+      const text = data !== undefined ? Buffer.from(data, 'base64').toString('utf8') : secret?.stringData?.[ref.key];
+      if (text === undefined) return undefined;
+      env[e.name] = text;
+    }
+    return env;
+  }
+
   private faulty(set: Set<string>, namespace: string, claim: string): boolean {
     return set.has(`${namespace}/${claim}`) || set.has(`${namespace}/*`);
   }
@@ -166,12 +194,19 @@ export class FakeController {
       const claim = volumes.find((v) => v.name === m.name)?.persistentVolumeClaim?.claimName;
       return claim ? [{ mountPath: m.mountPath, dir: this.volumePath(ns, claim) }] : [];
     });
-    const env = Object.fromEntries(
-      ((container['env'] ?? []) as { name: string; value?: string }[]).map((e) => [e.name, e.value ?? '']),
-    );
+    const env = this.containerEnv(ns, container);
+    if (!env) {
+      if (pod.status['phase'] !== 'Pending') store.update(POD, ns, { ...pod, status: { phase: 'Pending' } }, 'status');
+      return;
+    }
+    const resolve = mountResolver(mounts);
+    const workingDir = typeof container['workingDir'] === 'string' ? resolve(container['workingDir']) : undefined;
     const run = claims.some((c) => this.faulty(this.faults.podFailure, ns, c))
       ? { exitCode: 1, log: 'fake kubelet: injected pod failure\n' }
-      : runContainer((container['command'] ?? []) as string[], env, mountResolver(mounts));
+      : runContainer((container['command'] ?? []) as string[], env, resolve, {
+          ...(workingDir ? { workingDir } : {}),
+          cacheDir: join(this.opts.root, 'cache'),
+        });
     this.logs.set(`${ns}/${pod.metadata.name}`, run.log);
     const terminated = {
       exitCode: run.exitCode,
@@ -211,7 +246,7 @@ export class FakeController {
       return;
     }
     const name = ns.metadata.name;
-    const held = [PVC, VS, resourceType('pods')].flatMap((t) => this.list(t, name).map((o) => [t, o] as const));
+    const held = [PVC, VS, POD, SECRET].flatMap((t) => this.list(t, name).map((o) => [t, o] as const));
     for (const [t, o] of held) if (!o.metadata.deletionTimestamp) store.delete(t, name, o.metadata.name, now());
     if (!held.length)
       store.update(NS, undefined, {

@@ -43,6 +43,8 @@ export interface FakeKube {
   controller: FakeController;
   /** Creates an object straight in the store (as an admin's kubectl would), namespace from its metadata. */
   put(plural: string, obj: KubeObject): KubeObject;
+  /** Creates a 1Gi ReadWriteOnce claim of `storageClass` straight in the store. */
+  putClaim(namespace: string, name: string, storageClass: string): KubeObject;
   close(): Promise<void>;
 }
 
@@ -92,6 +94,20 @@ export async function startFakeKube(opts: FakeKubeOptions): Promise<FakeKube> {
     store,
     controller,
     put: (plural, obj) => store.create(resourceType(plural), obj.metadata.namespace, obj, now()),
+    putClaim: (namespace, name, storageClass) =>
+      store.create(
+        resourceType('persistentvolumeclaims'),
+        namespace,
+        {
+          metadata: { name, namespace },
+          spec: {
+            storageClassName: storageClass,
+            accessModes: ['ReadWriteOnce'],
+            resources: { requests: { storage: '1Gi' } },
+          },
+        },
+        now(),
+      ),
     async close() {
       controller.stop();
       server.closeAllConnections();

@@ -1,5 +1,6 @@
 // The fake kubelet: the narrow busybox subset it runs, and a pod run against a claim's directory
 // whose output is served as the pods/log subresource.
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -106,14 +107,7 @@ describe('the fake kubelet', () => {
       const phase = (name: string) => kube.store.find(PODS, 'shop', name)?.status?.['phase'];
       kube.controller.faults.neverBind.add('shop/data');
       kube.put('pods', pod('first', 'data'));
-      kube.put('persistentvolumeclaims', {
-        metadata: { name: 'data', namespace: 'shop' },
-        spec: {
-          storageClassName: 'hostpath',
-          accessModes: ['ReadWriteOnce'],
-          resources: { requests: { storage: '1Gi' } },
-        },
-      });
+      kube.putClaim('shop', 'data', 'hostpath');
       await until('pending', () => phase('first') === 'Pending');
       await new Promise((r) => setTimeout(r, 100));
       expect(phase('first')).toBe('Pending');
@@ -136,6 +130,81 @@ describe('the fake kubelet', () => {
         containerStatuses: [{ state: { terminated: { exitCode: 0, reason: 'Completed' } } }],
       });
       expect(await getText('/api/v1/namespaces/shop/pods/nobody/log')).toMatchObject({ status: 404 });
+    });
+
+    it('runs a restic data mover pod: a backup of its claim into a repository, restored into another claim', async () => {
+      const repo = join(dir, 'repo');
+      const RESTIC = { RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: 'pw' };
+      execFileSync('restic', ['init', '-q'], { env: { ...process.env, ...RESTIC } });
+      kube.put('secrets', {
+        metadata: { name: 'restic', namespace: 'shop' },
+        data: { password: Buffer.from('pw').toString('base64') },
+      });
+      for (const name of ['data', 'copy']) kube.putClaim('shop', name, 'hostpath');
+      const PVC = resourceType('persistentvolumeclaims');
+      await until('bound', () => ['data', 'copy'].every((c) => kube.store.find(PVC, 'shop', c)?.spec?.['volumeName']));
+      await mkdir(join(kube.controller.volumePath('shop', 'data'), 'sub'));
+      await writeFile(join(kube.controller.volumePath('shop', 'data'), 'sub', 'f.bin'), Buffer.alloc(5000, 3));
+      const mover = (name: string, claim: string, command: string[]) => ({
+        metadata: { name, namespace: 'shop' },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [
+            {
+              name: 'restic',
+              image: 'restic/restic:0.14.0',
+              command,
+              workingDir: '/data',
+              env: [
+                { name: 'RESTIC_REPOSITORY', value: repo },
+                { name: 'RESTIC_PASSWORD', valueFrom: { secretKeyRef: { name: 'restic', key: 'password' } } },
+              ],
+              volumeMounts: [{ name: 'v', mountPath: '/data' }],
+            },
+          ],
+          volumes: [{ name: 'v', persistentVolumeClaim: { claimName: claim } }],
+        },
+      });
+      const PODS = resourceType('pods');
+      const ended = (name: string) =>
+        until(
+          `${name} ended`,
+          () => ['Succeeded', 'Failed'].includes(String(kube.store.find(PODS, 'shop', name)?.status?.['phase'])),
+          30_000,
+        );
+      kube.put('pods', mover('up', 'data', ['restic', 'backup', '--json', '--host', 'cairn', '.']));
+      await ended('up');
+      const log = (await getText('/api/v1/namespaces/shop/pods/up/log')).text;
+      const id = /"snapshot_id":"([0-9a-f]+)"/.exec(log)?.[1];
+      expect(id, log).toMatch(/^[0-9a-f]{8,}$/);
+      kube.put('pods', mover('down', 'copy', ['restic', 'restore', id!, '--target', '/data']));
+      await ended('down');
+      expect(kube.store.find(PODS, 'shop', 'down')?.status?.['phase']).toBe('Succeeded');
+      const copied = await readFile(join(kube.controller.volumePath('shop', 'copy'), 'sub', 'f.bin'));
+      expect(copied.equals(Buffer.alloc(5000, 3))).toBe(true);
+      // A restic command outside backup, restore and snapshots is not run.
+      expect(runContainer(['restic', 'forget', '--prune', 'latest'], RESTIC, () => undefined).exitCode).toBe(127);
+    });
+
+    it('holds a pod whose Secret is missing in Pending', async () => {
+      kube.put('pods', {
+        metadata: { name: 'waits', namespace: 'shop' },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [
+            {
+              name: 'c',
+              image: 'busybox:1.36',
+              command: ['sha256sum'],
+              env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'absent', key: 'k' } } }],
+            },
+          ],
+        },
+      });
+      const PODS = resourceType('pods');
+      await until('pending', () => kube.store.find(PODS, 'shop', 'waits')?.status?.['phase'] === 'Pending');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(kube.store.find(PODS, 'shop', 'waits')?.status?.['phase']).toBe('Pending');
     });
 
     async function getText(path: string): Promise<{ status: number; text: string }> {

@@ -4,9 +4,13 @@
  * is either `sha256sum FILE...` or `sh -c SCRIPT`, where SCRIPT is statements joined by ` && `,
  * each `printf %s "$VAR" > FILE` (VAR from the container's env) or `sha256sum FILE...`. Output is
  * what busybox prints (`<hex>  FILE`, errors as `sha256sum: FILE: No such file or directory`).
+ * A command `restic backup|restore|snapshots ...` runs the machine's restic (a data mover pod of
+ * a restic image), in the container's `workingDir` mapped to its claim's directory, with the
+ * container's RESTIC_REPOSITORY and RESTIC_PASSWORD and every absolute argument mapped the same.
  * Anything else fails with exit code 127, as a shell does for a command it cannot find, so a pod
- * spec the fake accepts is one a busybox image runs the same way on a real cluster.
+ * spec the fake accepts is one a busybox or restic image runs the same way on a real cluster.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -22,9 +26,24 @@ export type Resolve = (path: string) => string | undefined;
 const PRINTF = /^printf %s "\$([A-Za-z_][A-Za-z0-9_]*)" > (\S+)$/;
 const SHA256SUM = /^sha256sum((?: \S+)+)$/;
 
-export function runContainer(command: readonly string[], env: Record<string, string>, resolve: Resolve): ContainerRun {
+export interface RunOptions {
+  /** The host directory of the container's workingDir (restic runs there). */
+  workingDir?: string;
+  /** Where restic keeps its cache. */
+  cacheDir?: string;
+}
+
+const RESTIC_COMMANDS = ['backup', 'restore', 'snapshots'];
+
+export function runContainer(
+  command: readonly string[],
+  env: Record<string, string>,
+  resolve: Resolve,
+  opts: RunOptions = {},
+): ContainerRun {
   const out: string[] = [];
   const finish = (exitCode: number) => ({ exitCode, log: out.join('') });
+  if (command[0] === 'restic' && RESTIC_COMMANDS.includes(command[1] ?? '')) return restic(command, env, resolve, opts);
   if (command[0] === 'sha256sum') return finish(sha256sum(command.slice(1), resolve, out));
   if (command.length !== 3 || command[0] !== 'sh' || command[1] !== '-c')
     return finish(notFound(command.join(' '), out));
@@ -80,4 +99,31 @@ export function mountResolver(mounts: readonly { mountPath: string; dir: string 
     }
     return undefined;
   };
+}
+
+function restic(
+  command: readonly string[],
+  env: Record<string, string>,
+  resolve: Resolve,
+  opts: RunOptions,
+): ContainerRun {
+  const args: string[] = [];
+  for (const arg of command.slice(1)) {
+    const host = arg.startsWith('/') ? resolve(arg) : arg;
+    if (host === undefined) return { exitCode: 1, log: `Fatal: ${arg} is not on a mounted volume\n` };
+    args.push(host);
+  }
+  const run = spawnSync('restic', args, {
+    cwd: opts.workingDir ?? opts.cacheDir ?? '/',
+    encoding: 'utf8',
+    env: {
+      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+      RESTIC_REPOSITORY: env['RESTIC_REPOSITORY'] ?? '',
+      RESTIC_PASSWORD: env['RESTIC_PASSWORD'] ?? '',
+      ...(opts.cacheDir ? { RESTIC_CACHE_DIR: opts.cacheDir } : {}),
+    },
+    timeout: 120_000,
+  });
+  if (run.error) return { exitCode: 127, log: `restic: ${run.error.message}\n` };
+  return { exitCode: run.status ?? 1, log: `${run.stdout}${run.stderr}` };
 }
