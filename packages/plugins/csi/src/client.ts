@@ -12,6 +12,7 @@ import {
   type V1PersistentVolume,
   type V1PersistentVolumeClaim,
   type V1Pod,
+  type V1Secret,
   type V1StorageClass,
 } from '@kubernetes/client-node';
 import { PluginError } from '@cairn/plugin-sdk';
@@ -116,6 +117,18 @@ export class Kube {
       call(`delete Pod ${namespace}/${name}`, () =>
         this.core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 }),
       ),
+    );
+  }
+
+  async createSecret(namespace: string, body: V1Secret): Promise<void> {
+    await call(`create Secret ${namespace}/${body.metadata?.name ?? ''}`, () =>
+      this.core.createNamespacedSecret({ namespace, body }),
+    );
+  }
+
+  async deleteSecret(namespace: string, name: string): Promise<void> {
+    await orAbsent(
+      call(`delete Secret ${namespace}/${name}`, () => this.core.deleteNamespacedSecret({ namespace, name })),
     );
   }
 

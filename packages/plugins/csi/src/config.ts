@@ -16,6 +16,43 @@ export interface CsiSettings {
   readyTimeoutMs: number;
   /** The preflight's primer: a claim of this StorageClass written, snapshotted, restored, compared. */
   primer?: PrimerSettings;
+  /** Where each backup's volumes are exported: a restic repository, through a data mover pod. */
+  export?: ExportSettings;
+}
+
+export interface ExportSettings {
+  /** The restic repository, as the data mover pod reaches it. */
+  repository: string;
+  password: string;
+  /** A restic image (`restic` as its command). */
+  image: string;
+}
+
+export const DEFAULT_EXPORT_IMAGE = 'restic/restic:0.14.0';
+
+function readExport(value: unknown, password: unknown): ExportSettings | undefined {
+  if (value === undefined) {
+    if (password !== undefined) throw bad('credentials.exportPassword', 'only with config.export');
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw bad('config.export', 'must be an object {repository, image?}');
+  const obj = value as Record<string, unknown>;
+  onlyKeys(obj, ['repository', 'image'], 'config.export', bad);
+  const { repository, image = DEFAULT_EXPORT_IMAGE } = obj;
+  if (typeof repository !== 'string' || !repository.trim() || repository.length > 1024)
+    throw bad(
+      'config.export.repository',
+      `must be a restic repository (a path or URL), not ${JSON.stringify(repository)}`,
+    );
+  if (typeof image !== 'string' || image.length > 512 || !IMAGE.test(image))
+    throw bad(
+      'config.export.image',
+      `must be an image reference such as ${DEFAULT_EXPORT_IMAGE}, not ${JSON.stringify(image)}`,
+    );
+  if (typeof password !== 'string' || !password)
+    throw bad('credentials.exportPassword', 'required with config.export: the restic repository password');
+  return { repository, password, image };
 }
 
 export interface PrimerSettings {
@@ -123,11 +160,13 @@ function inCluster(credentials: Record<string, unknown>): KubeConfig {
 export function readConnection(connection: ProviderConnection): CsiSettings {
   const config = connection.config ?? {};
   const credentials = connection.credentials ?? {};
-  onlyKeys(config, ['pollIntervalMs', 'readyTimeoutS', 'primer'], 'config', bad);
-  onlyKeys(credentials, ['kubeconfig', 'inCluster', 'serviceAccountDir'], 'credentials', bad);
+  onlyKeys(config, ['pollIntervalMs', 'readyTimeoutS', 'primer', 'export'], 'config', bad);
+  onlyKeys(credentials, ['kubeconfig', 'inCluster', 'serviceAccountDir', 'exportPassword'], 'credentials', bad);
   const primer = readPrimer(config['primer']);
+  const exporting = readExport(config['export'], credentials['exportPassword']);
   const timing: Omit<CsiSettings, 'kubeconfig'> = {
     ...(primer ? { primer } : {}),
+    ...(exporting ? { export: exporting } : {}),
     pollIntervalMs: positiveInt(config['pollIntervalMs'], 'config.pollIntervalMs', 1000, 10, 60_000),
     readyTimeoutMs: positiveInt(config['readyTimeoutS'], 'config.readyTimeoutS', 600, 1, 86_400) * 1000,
   };

@@ -7,10 +7,10 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { PreflightCheck, TaskContext } from '@cairn/plugin-sdk';
-import type { V1Pod } from '@kubernetes/client-node';
 import type { OperationEnv } from './backup.js';
 import { SNAPSHOT_GROUP } from './client.js';
 import type { PrimerSettings } from './config.js';
+import { oneShotPod } from './pods.js';
 import { hash } from './record.js';
 import { destroySnapshot, waitFor } from './snapshots.js';
 
@@ -81,24 +81,13 @@ export async function runPrimer(
         : {}),
     },
   });
-  const podBody = (name: string, claim: string, command: string[]): V1Pod => ({
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace, labels },
-    spec: {
-      restartPolicy: 'Never',
-      containers: [
-        {
-          name: 'primer',
-          image,
-          command,
-          env: [{ name: DATA_VAR, value: data }],
-          volumeMounts: [{ name: 'data', mountPath: MOUNT }],
-        },
-      ],
-      volumes: [{ name: 'data', persistentVolumeClaim: { claimName: claim } }],
-    },
-  });
+  const podBody = (name: string, claim: string, command: string[]) =>
+    oneShotPod({ name, namespace, labels }, claim, MOUNT, {
+      name: 'primer',
+      image,
+      command,
+      env: [{ name: DATA_VAR, value: data }],
+    });
   /**
    * Makes a claim and a pod that mounts it, and waits for the pod to end (a claim of a
    * WaitForFirstConsumer class binds only once a pod uses it). Its claim check fails when the
