@@ -4,11 +4,14 @@
  * on every change and on a short tick (for delays), and models what the CSI plugin relies on:
  * provisioning (from a VolumeSnapshot dataSource too), dynamic and pre-provisioned snapshots,
  * readyToUse after a delay, finalizers, deletionPolicy (Delete cascades to the storage snapshot,
- * Retain keeps it), namespace deletion cascading to what the namespace holds. Faults are keyed by
- * `<namespace>/<claim>` of the snapshotted claim.
+ * Retain keeps it), namespace deletion cascading to what the namespace holds, and a kubelet that
+ * runs pods (`kubelet.ts`) against the directories of the claims they mount. Faults are keyed by
+ * `<namespace>/<claim>` (of the snapshotted claim for snapshot faults), or `<namespace>/*` for every
+ * claim of the namespace.
  */
-import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { mountResolver, runContainer } from './kubelet.js';
 import { resourceType, type KubeObject, type Store, type WatchEvent } from './store.js';
 
 export interface Faults {
@@ -18,6 +21,14 @@ export interface Faults {
   neverReady: Set<string>;
   /** VolumeSnapshots of these claims keep their finalizer when deleted. */
   stuckFinalizer: Set<string>;
+  /** These claims are never provisioned: they stay Pending. */
+  neverBind: Set<string>;
+  /** These claims, when made from a VolumeSnapshot, are never provisioned (a failed restore). */
+  restoreError: Set<string>;
+  /** These claims, when made from a VolumeSnapshot, get a copy with one byte of every file changed. */
+  corruptRestore: Set<string>;
+  /** Pods mounting these claims fail (exit code 1) without running their command. */
+  podFailure: Set<string>;
 }
 
 export interface ControllerOptions {
@@ -35,13 +46,25 @@ const SC = resourceType('storageclasses');
 const VS = resourceType('volumesnapshots');
 const VSC = resourceType('volumesnapshotcontents');
 const VSCLASS = resourceType('volumesnapshotclasses');
+const POD = resourceType('pods');
+const SECRET = resourceType('secrets');
 const BOUND = 'snapshot.storage.kubernetes.io/volumesnapshot-bound-protection';
 const NS_FINALIZER = 'kubernetes';
 
 type Obj = KubeObject & { spec: Record<string, any>; status: Record<string, any> };
 
 export class FakeController {
-  readonly faults: Faults = { snapshotError: new Set(), neverReady: new Set(), stuckFinalizer: new Set() };
+  readonly faults: Faults = {
+    snapshotError: new Set(),
+    neverReady: new Set(),
+    stuckFinalizer: new Set(),
+    neverBind: new Set(),
+    restoreError: new Set(),
+    corruptRestore: new Set(),
+    podFailure: new Set(),
+  };
+  /** What each pod's container printed, by `<namespace>/<pod>`, while the pod exists. */
+  private readonly logs = new Map<string, string>();
   private tick: NodeJS.Timeout | undefined;
   private pending = false;
   /** When the driver first saw each content it is cutting a snapshot for (uid → ms). */
@@ -84,6 +107,11 @@ export class FakeController {
     return readdirSync(this.snapshotsDir).sort();
   }
 
+  /** The log of a pod that has run (the `pods/log` subresource), undefined before. */
+  podLog(namespace: string, name: string): string | undefined {
+    return this.logs.get(`${namespace}/${name}`);
+  }
+
   stop(): void {
     clearInterval(this.tick);
     this.tick = undefined;
@@ -113,6 +141,100 @@ export class FakeController {
     for (const pvc of this.list(PVC)) if (!pvc.spec['volumeName']) this.provision(pvc);
     for (const vs of this.list(VS)) this.snapshot(vs);
     for (const content of this.list(VSC)) this.content(content);
+    for (const pod of this.list(POD)) if (!pod.status['phase'] || pod.status['phase'] === 'Pending') this.runPod(pod);
+  }
+
+  /**
+   * A container's environment: `value`s, and `valueFrom.secretKeyRef`s read from the Secret's
+   * `data` (base64) or `stringData`; undefined while a Secret or key it names is missing (a real
+   * kubelet holds the pod in CreateContainerConfigError, Pending).
+   */
+  private containerEnv(namespace: string, container: Record<string, any>): Record<string, string> | undefined {
+    const env: Record<string, string> = {};
+    for (const e of (container['env'] ?? []) as {
+      name: string;
+      value?: string;
+      valueFrom?: { secretKeyRef?: { name: string; key: string } };
+    }[]) {
+      const ref = e.valueFrom?.secretKeyRef;
+      if (!ref) {
+        env[e.name] = e.value ?? '';
+        continue;
+      }
+      const secret = this.opts.store.find(SECRET, namespace, ref.name) as
+        (KubeObject & { data?: Record<string, string>; stringData?: Record<string, string> }) | undefined;
+      const data = secret?.data?.[ref.key];
+      const text = data !== undefined ? Buffer.from(data, 'base64').toString('utf8') : secret?.stringData?.[ref.key];
+      if (text === undefined) return undefined;
+      env[e.name] = text;
+    }
+    return env;
+  }
+
+  private faulty(set: Set<string>, namespace: string, claim: string): boolean {
+    return set.has(`${namespace}/${claim}`) || set.has(`${namespace}/*`);
+  }
+
+  /**
+   * Runs a pod once every claim it mounts is bound: its one container's command, against those
+   * claims' directories; Pending until then. Ends Succeeded or Failed with the exit code.
+   */
+  private runPod(pod: Obj): void {
+    const { store } = this.opts;
+    const ns = pod.metadata.namespace!;
+    const container = (pod.spec['containers'] as Obj['spec'][] | undefined)?.[0];
+    const volumes = (pod.spec['volumes'] ?? []) as { name: string; persistentVolumeClaim?: { claimName: string } }[];
+    const claims = volumes.flatMap((v) => (v.persistentVolumeClaim ? [v.persistentVolumeClaim.claimName] : []));
+    const bound = claims.every((c) => this.find(PVC, ns, c)?.spec['volumeName']);
+    if (!bound || !container) {
+      if (pod.status['phase'] !== 'Pending') store.update(POD, ns, { ...pod, status: { phase: 'Pending' } }, 'status');
+      return;
+    }
+    const mounts = ((container['volumeMounts'] ?? []) as { name: string; mountPath: string }[]).flatMap((m) => {
+      const claim = volumes.find((v) => v.name === m.name)?.persistentVolumeClaim?.claimName;
+      return claim ? [{ mountPath: m.mountPath, dir: this.volumePath(ns, claim) }] : [];
+    });
+    const env = this.containerEnv(ns, container);
+    if (!env) {
+      if (pod.status['phase'] !== 'Pending') store.update(POD, ns, { ...pod, status: { phase: 'Pending' } }, 'status');
+      return;
+    }
+    const resolve = mountResolver(mounts);
+    const workingDir = typeof container['workingDir'] === 'string' ? resolve(container['workingDir']) : undefined;
+    const run = claims.some((c) => this.faulty(this.faults.podFailure, ns, c))
+      ? { exitCode: 1, log: 'fake kubelet: injected pod failure\n' }
+      : runContainer((container['command'] ?? []) as string[], env, resolve, {
+          ...(workingDir ? { workingDir } : {}),
+          cacheDir: join(this.opts.root, 'cache'),
+        });
+    this.logs.set(`${ns}/${pod.metadata.name}`, run.log);
+    const terminated = {
+      exitCode: run.exitCode,
+      reason: run.exitCode === 0 ? 'Completed' : 'Error',
+      startedAt: stamp(this.opts.now()),
+      finishedAt: stamp(this.opts.now()),
+    };
+    store.update(
+      POD,
+      ns,
+      {
+        ...pod,
+        status: {
+          phase: run.exitCode === 0 ? 'Succeeded' : 'Failed',
+          containerStatuses: [
+            {
+              name: container['name'],
+              image: container['image'],
+              imageID: '',
+              ready: false,
+              restartCount: 0,
+              state: { terminated },
+            },
+          ],
+        },
+      },
+      'status',
+    );
   }
 
   private namespace(ns: Obj): void {
@@ -124,7 +246,7 @@ export class FakeController {
       return;
     }
     const name = ns.metadata.name;
-    const held = [PVC, VS, resourceType('pods')].flatMap((t) => this.list(t, name).map((o) => [t, o] as const));
+    const held = [PVC, VS, POD, SECRET].flatMap((t) => this.list(t, name).map((o) => [t, o] as const));
     for (const [t, o] of held) if (!o.metadata.deletionTimestamp) store.delete(t, name, o.metadata.name, now());
     if (!held.length)
       store.update(NS, undefined, {
@@ -136,13 +258,14 @@ export class FakeController {
   private provision(pvc: Obj): void {
     const { store } = this.opts;
     const ns = pvc.metadata.namespace!;
+    if (this.faulty(this.faults.neverBind, ns, pvc.metadata.name)) return;
     const sc = this.find(SC, undefined, String(pvc.spec['storageClassName'] ?? ''));
     const driver = sc?.['provisioner'];
     if (!sc || typeof driver !== 'string' || !this.opts.drivers.includes(driver)) return;
     let from: string | undefined;
     const source = pvc.spec['dataSource'] as { kind?: string; name?: string } | undefined;
     if (source) {
-      if (source.kind !== 'VolumeSnapshot') return;
+      if (source.kind !== 'VolumeSnapshot' || this.faulty(this.faults.restoreError, ns, pvc.metadata.name)) return;
       const vs = this.find(VS, ns, String(source.name));
       if (!vs?.status?.['readyToUse']) return;
       const content = this.find(VSC, undefined, String(vs.status['boundVolumeSnapshotContentName']));
@@ -152,8 +275,10 @@ export class FakeController {
     }
     const handle = `vol-${pvc.metadata.uid!}`;
     const dir = join(this.volumesDir, handle);
-    if (from) cpSync(from, dir, { recursive: true, verbatimSymlinks: true });
-    else mkdirSync(dir, { recursive: true });
+    if (from) {
+      cpSync(from, dir, { recursive: true, verbatimSymlinks: true });
+      if (this.faulty(this.faults.corruptRestore, ns, pvc.metadata.name)) corrupt(dir);
+    } else mkdirSync(dir, { recursive: true });
     const storage = (pvc.spec['resources'] as { requests?: { storage?: string } } | undefined)?.requests?.storage;
     const pvName = `pvc-${pvc.metadata.uid!}`;
     store.create(
@@ -345,6 +470,7 @@ export class FakeController {
   /** What the storage does when an object goes: a Delete content takes its snapshot, a PV its volume. */
   private deleted(obj: Obj): void {
     const { store } = this.opts;
+    if (obj.kind === 'Pod') this.logs.delete(`${obj.metadata.namespace!}/${obj.metadata.name}`);
     if (obj.kind === 'VolumeSnapshotContent' && obj.spec?.['deletionPolicy'] === 'Delete') {
       const handle = obj.status?.['snapshotHandle'] ?? obj.spec['source']?.snapshotHandle;
       if (typeof handle === 'string') rmSync(join(this.snapshotsDir, handle), { recursive: true, force: true });
@@ -362,6 +488,17 @@ export class FakeController {
 
 function norm(o: KubeObject): Obj {
   return { ...o, spec: o.spec ?? {}, status: o.status ?? {} };
+}
+
+/** Changes the first byte of every file under `dir`: what a storage that loses data would restore. */
+function corrupt(dir: string): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    const path = join(entry.parentPath, entry.name);
+    const bytes = readFileSync(path);
+    if (bytes.length) bytes[0] = bytes[0]! ^ 0xff;
+    writeFileSync(path, bytes.length ? bytes : Buffer.from([0]));
+  }
 }
 
 function stamp(d: Date): string {

@@ -21,6 +21,7 @@ import { listen } from './server.js';
 import { resourceType, Store, type KubeObject } from './store.js';
 
 export { FakeController, type Faults } from './controller.js';
+export { runContainer, mountResolver, type ContainerRun } from './kubelet.js';
 export { RESOURCES, resourceType, Store, StatusError, type KubeObject, type ResourceType } from './store.js';
 
 export interface FakeKubeOptions {
@@ -42,6 +43,8 @@ export interface FakeKube {
   controller: FakeController;
   /** Creates an object straight in the store (as an admin's kubectl would), namespace from its metadata. */
   put(plural: string, obj: KubeObject): KubeObject;
+  /** Creates a 1Gi ReadWriteOnce claim of `storageClass` straight in the store. */
+  putClaim(namespace: string, name: string, storageClass: string): KubeObject;
   close(): Promise<void>;
 }
 
@@ -50,13 +53,20 @@ export async function startFakeKube(opts: FakeKubeOptions): Promise<FakeKube> {
   const now = () => new Date();
   const token = randomBytes(16).toString('hex');
   const cert = makeCertificate(opts.dir, 'apiserver');
-  const { server, url } = await listen({ store, token, now, cert: cert.pem, key: readFileSync(cert.keyFile, 'utf8') });
   const controller = new FakeController({
     store,
     root: opts.dir,
     drivers: opts.drivers ?? ['hostpath.csi.k8s.io'],
     snapshotDelayMs: opts.snapshotDelayMs ?? 50,
     now,
+  });
+  const { server, url } = await listen({
+    store,
+    token,
+    now,
+    cert: cert.pem,
+    key: readFileSync(cert.keyFile, 'utf8'),
+    podLog: (namespace, name) => controller.podLog(namespace, name),
   });
   if (opts.simulate !== false) controller.start();
   const kubeconfigPath = join(opts.dir, 'kubeconfig.yaml');
@@ -84,6 +94,20 @@ export async function startFakeKube(opts: FakeKubeOptions): Promise<FakeKube> {
     store,
     controller,
     put: (plural, obj) => store.create(resourceType(plural), obj.metadata.namespace, obj, now()),
+    putClaim: (namespace, name, storageClass) =>
+      store.create(
+        resourceType('persistentvolumeclaims'),
+        namespace,
+        {
+          metadata: { name, namespace },
+          spec: {
+            storageClassName: storageClass,
+            accessModes: ['ReadWriteOnce'],
+            resources: { requests: { storage: '1Gi' } },
+          },
+        },
+        now(),
+      ),
     async close() {
       controller.stop();
       server.closeAllConnections();

@@ -1,5 +1,6 @@
 /**
  * The HTTP face of the fake: discovery, list/get/create/replace/delete, the status subresource,
+ * pods' log subresource,
  * label selectors, watches and Status bodies, on loopback with a bearer token.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -20,6 +21,8 @@ export interface ApiServerOptions {
   store: Store;
   token: string;
   now: () => Date;
+  /** What a pod's container printed, for `pods/<name>/log`; undefined while it has not run. */
+  podLog: (namespace: string, name: string) => string | undefined;
   /** The server's certificate and key (PEM). */
   cert: string;
   key: string;
@@ -48,6 +51,15 @@ async function handle(opts: ApiServerOptions, req: IncomingMessage, res: ServerR
   if (type.namespaced && namespace && type.plural !== 'namespaces' && req.method === 'POST')
     opts.store.get(RESOURCES[0]!, undefined, namespace); // 404 for a namespace that does not exist
   const method = req.method ?? 'GET';
+  if (subresource === 'log') {
+    if (method !== 'GET') throw new StatusError(405, 'MethodNotAllowed', `${method} is not supported on pods/log`);
+    opts.store.get(type, namespace, name!); // 404 for a pod that does not exist
+    const log = opts.podLog(namespace!, name!);
+    if (log === undefined)
+      throw new StatusError(400, 'BadRequest', `container in pod "${name!}" is waiting to start: ContainerCreating`);
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    return void res.end(log);
+  }
   if (method === 'GET' && !name) {
     const selector = parseSelector(url.searchParams.get('labelSelector') ?? '');
     const matches = (o: KubeObject) => selector(o.metadata.labels ?? {});
@@ -106,6 +118,9 @@ function discover(parts: string[]): unknown {
         verbs: ['create', 'delete', 'get', 'list', 'update', 'watch'],
         ...(r.shortNames ? { shortNames: r.shortNames } : {}),
       },
+      ...(r.plural === 'pods'
+        ? [{ name: 'pods/log', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get'] }]
+        : []),
       ...(r.hasStatus
         ? [
             {
@@ -143,7 +158,7 @@ interface Route {
   type: ResourceType;
   namespace?: string;
   name?: string;
-  subresource?: 'status';
+  subresource?: 'status' | 'log';
 }
 
 function routeOf(parts: string[]): Route | undefined {
@@ -162,12 +177,14 @@ function routeOf(parts: string[]): Route | undefined {
   }
   const type = byName(rest[0]);
   if (!type || (type.namespaced && rest.length > 1 && !namespace)) return undefined;
-  if (rest.length > 3 || (rest[2] !== undefined && rest[2] !== 'status')) return undefined;
+  const sub = rest[2];
+  if (rest.length > 3 || (sub !== undefined && sub !== 'status' && !(sub === 'log' && type.plural === 'pods')))
+    return undefined;
   return {
     type,
     ...(namespace ? { namespace } : {}),
     ...(rest[1] ? { name: rest[1] } : {}),
-    ...(rest[2] ? { subresource: 'status' as const } : {}),
+    ...(sub ? { subresource: sub } : {}),
   };
 }
 

@@ -66,6 +66,7 @@ export const RESOURCES: ResourceType[] = [
     shortNames: ['pv'],
   },
   { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true, hasStatus: true, shortNames: ['po'] },
+  { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true, hasStatus: false },
   {
     group: 'storage.k8s.io',
     version: 'v1',

@@ -20,6 +20,7 @@ import {
   snapshotName,
   type VolumeRecord,
 } from './record.js';
+import { ANNOTATION_EXPORT_ID, exportVolumes } from './export.js';
 import { destroyContent, destroySnapshot, waitFor } from './snapshots.js';
 
 interface Planned {
@@ -46,10 +47,12 @@ export async function backup(env: OperationEnv, req: BackupRequest, ctx: TaskCon
     for (const cloneOf of new Set(plan.map((p) => p.snapshotClass))) await ensureRetainClone(kube, cloneOf);
     for (const p of plan) await createOrAdopt(kube, locator.namespace, p, ctx);
     const ready = await waitUntilReady(env, locator.namespace, plan, ctx);
+    const exported = env.settings.export ? await exportVolumes(env, env.settings.export, plan, ctx) : undefined;
     const volumes = [];
     for (const p of plan) {
       const vs = ready.get(p.snapshot)!;
-      const content = await recordOnContent(kube, vs);
+      const exportId = exported?.get(p.claim);
+      const content = await recordOnContent(kube, vs, exportId ? { [ANNOTATION_EXPORT_ID]: exportId } : {});
       volumes.push({
         claim: p.claim,
         snapshot: p.snapshot,
@@ -58,6 +61,7 @@ export async function backup(env: OperationEnv, req: BackupRequest, ctx: TaskCon
         snapshotClass: p.snapshotClass,
         cloneClass: p.cloneClass,
         restoreSize: bytesOf(vs.status?.restoreSize),
+        ...(exportId ? { exportId } : {}),
       });
     }
     ctx.signal.throwIfAborted();
@@ -263,7 +267,7 @@ async function waitUntilReady(
 }
 
 /** Writes the snapshot's record on its content, which outlives the namespace. */
-async function recordOnContent(kube: Kube, vs: SnapshotObject): Promise<SnapshotObject> {
+async function recordOnContent(kube: Kube, vs: SnapshotObject, extra: Record<string, string>): Promise<SnapshotObject> {
   const contentName = vs.status?.boundVolumeSnapshotContentName;
   for (let attempt = 0; ; attempt++) {
     const content = contentName ? await kube.get('volumesnapshotcontents', contentName) : undefined;
@@ -274,7 +278,7 @@ async function recordOnContent(kube: Kube, vs: SnapshotObject): Promise<Snapshot
         metadata: {
           ...content.metadata,
           labels: { ...content.metadata.labels, ...vs.metadata.labels },
-          annotations: { ...content.metadata.annotations, ...vs.metadata.annotations },
+          annotations: { ...content.metadata.annotations, ...vs.metadata.annotations, ...extra },
         },
       });
     } catch (err) {

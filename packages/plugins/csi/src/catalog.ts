@@ -23,6 +23,7 @@ import {
   parseExternalId,
   type HeldBackup,
 } from './record.js';
+import { runPrimer } from './primer.js';
 import { destroyContent, refersTo } from './snapshots.js';
 
 /** The backup an external id names, of `instanceId` when given; else BACKUP_NOT_FOUND. */
@@ -75,7 +76,8 @@ export async function deleteBackup(env: OperationEnv, req: DeleteBackupRequest):
 
 /**
  * One check that the cluster answers, one per StorageClass of a driver with snapshot classes
- * (the class rule), and with a locator one that its namespace exists.
+ * (the class rule), with `config.primer` the primer's checks (`primer.ts`), and with a locator one
+ * that its namespace exists.
  */
 export async function preflight(env: OperationEnv, req: PreflightRequest, ctx: TaskContext) {
   const { kube } = env;
@@ -104,31 +106,52 @@ export async function preflight(env: OperationEnv, req: PreflightRequest, ctx: T
     .filter((c) => c.metadata.labels?.[LABEL_CLONE_OF] === undefined)
     .map((c) => ({ name: c.metadata.name, driver: c.driver ?? '', annotations: c.metadata.annotations ?? {} }));
   const drivers = new Set(snapshotClasses.map((c) => c.driver));
+  const choices = new Map<string, ReturnType<typeof chooseSnapshotClass>>();
   for (const sc of storageClasses) {
     if (!drivers.has(sc.provisioner)) continue;
+    const name = sc.metadata!.name!;
     const choice = chooseSnapshotClass({
       driver: sc.provisioner,
-      storageClass: {
-        name: sc.metadata!.name!,
-        provisioner: sc.provisioner,
-        annotations: sc.metadata?.annotations ?? {},
-      },
+      storageClass: { name, provisioner: sc.provisioner, annotations: sc.metadata?.annotations ?? {} },
       snapshotClasses,
     });
+    choices.set(name, choice);
     checks.push(
       choice.ok
         ? {
-            name: `snapshot-class:${sc.metadata!.name!}`.slice(0, 100),
+            name: `snapshot-class:${name}`.slice(0, 100),
             ok: true,
-            message: `claims of StorageClass ${sc.metadata!.name!} (${sc.provisioner}) are snapshotted through ${choice.className} (${choice.via === 'storage-class' ? 'named by the StorageClass' : `annotated ${IS_SNAPSHOT_CLASS}`})`,
+            message: `claims of StorageClass ${name} (${sc.provisioner}) are snapshotted through ${choice.className} (${choice.via === 'storage-class' ? 'named by the StorageClass' : `annotated ${IS_SNAPSHOT_CLASS}`})`,
           }
         : {
-            name: `snapshot-class:${sc.metadata!.name!}`.slice(0, 100),
+            name: `snapshot-class:${name}`.slice(0, 100),
             ok: false,
             message: choice.message,
             advice: `kubectl annotate volumesnapshotclass <name> ${IS_SNAPSHOT_CLASS}=true on exactly one class of ${sc.provisioner}`,
           },
     );
+  }
+  const { primer } = env.settings;
+  if (primer) {
+    const choice = choices.get(primer.storageClass);
+    const reason = !storageClasses.some((sc) => sc.metadata?.name === primer.storageClass)
+      ? `StorageClass ${primer.storageClass} (config.primer.storageClass) does not exist`
+      : !choice
+        ? `StorageClass ${primer.storageClass} (config.primer.storageClass) is of a driver with no VolumeSnapshotClass`
+        : !choice.ok
+          ? `StorageClass ${primer.storageClass}: ${choice.message}`
+          : !(await kube.namespace(primer.namespace))
+            ? `namespace ${primer.namespace} (config.primer.namespace) does not exist`
+            : undefined;
+    if (reason || !choice?.ok)
+      checks.push({
+        name: 'primer',
+        ok: false,
+        message: `the primer did not run: ${reason ?? ''}`,
+        advice:
+          'name an existing StorageClass of a CSI driver with a snapshot class, and an existing namespace, in config.primer',
+      });
+    else checks.push(...(await runPrimer(env, primer, choice.className, ctx)));
   }
   if (locator) {
     const ns = await kube.namespace(locator.namespace);

@@ -11,6 +11,8 @@ import {
   type V1Namespace,
   type V1PersistentVolume,
   type V1PersistentVolumeClaim,
+  type V1Pod,
+  type V1Secret,
   type V1StorageClass,
 } from '@kubernetes/client-node';
 import { PluginError } from '@cairn/plugin-sdk';
@@ -88,6 +90,50 @@ export class Kube {
         this.core.deleteNamespacedPersistentVolumeClaim({ namespace, name }),
       ),
     );
+  }
+
+  async createPod(namespace: string, body: V1Pod): Promise<V1Pod> {
+    return call(`create Pod ${namespace}/${body.metadata?.name ?? ''}`, () =>
+      this.core.createNamespacedPod({ namespace, body }),
+    );
+  }
+
+  async pod(namespace: string, name: string): Promise<V1Pod | undefined> {
+    return orAbsent(call(`read Pod ${namespace}/${name}`, () => this.core.readNamespacedPod({ namespace, name })));
+  }
+
+  async pods(namespace: string, labelSelector: string): Promise<V1Pod[]> {
+    return (await call(`list Pods in ${namespace}`, () => this.core.listNamespacedPod({ namespace, labelSelector })))
+      .items;
+  }
+
+  /** What the pod's (only) container wrote to its standard output. */
+  async podLog(namespace: string, name: string): Promise<string> {
+    return call(`read the log of Pod ${namespace}/${name}`, () => this.core.readNamespacedPodLog({ namespace, name }));
+  }
+
+  async deletePod(namespace: string, name: string): Promise<void> {
+    await orAbsent(
+      call(`delete Pod ${namespace}/${name}`, () =>
+        this.core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 }),
+      ),
+    );
+  }
+
+  async createSecret(namespace: string, body: V1Secret): Promise<void> {
+    await call(`create Secret ${namespace}/${body.metadata?.name ?? ''}`, () =>
+      this.core.createNamespacedSecret({ namespace, body }),
+    );
+  }
+
+  async deleteSecret(namespace: string, name: string): Promise<void> {
+    await orAbsent(
+      call(`delete Secret ${namespace}/${name}`, () => this.core.deleteNamespacedSecret({ namespace, name })),
+    );
+  }
+
+  async deleteVolume(name: string): Promise<void> {
+    await orAbsent(call(`delete PersistentVolume ${name}`, () => this.core.deletePersistentVolume({ name })));
   }
 
   async volume(name: string): Promise<V1PersistentVolume | undefined> {

@@ -1,7 +1,7 @@
 /**
  * What the plugin is given, checked before anything touches the cluster: the connection
  * (`credentials.kubeconfig`, a path, or `credentials.inCluster`: the pod's service account;
- * `config.pollIntervalMs`, `config.readyTimeoutS`), the
+ * `config.pollIntervalMs`, `config.readyTimeoutS`, `config.primer`), the
  * locator `{namespace, selector?}` and a restore target `{namespace}`. Every error names the field.
  */
 import { existsSync } from 'node:fs';
@@ -14,6 +14,76 @@ export interface CsiSettings {
   kubeconfig: KubeConfig;
   pollIntervalMs: number;
   readyTimeoutMs: number;
+  /** The preflight's primer: a claim of this StorageClass written, snapshotted, restored, compared. */
+  primer?: PrimerSettings;
+  /** Where each backup's volumes are exported: a restic repository, through a data mover pod. */
+  export?: ExportSettings;
+}
+
+export interface ExportSettings {
+  /** The restic repository, as the data mover pod reaches it. */
+  repository: string;
+  password: string;
+  /** A restic image (`restic` as its command). */
+  image: string;
+}
+
+export const DEFAULT_EXPORT_IMAGE = 'restic/restic:0.14.0';
+
+function readExport(value: unknown, password: unknown): ExportSettings | undefined {
+  if (value === undefined) {
+    if (password !== undefined) throw bad('credentials.exportPassword', 'only with config.export');
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw bad('config.export', 'must be an object {repository, image?}');
+  const obj = value as Record<string, unknown>;
+  onlyKeys(obj, ['repository', 'image'], 'config.export', bad);
+  const { repository, image = DEFAULT_EXPORT_IMAGE } = obj;
+  if (typeof repository !== 'string' || !repository.trim() || repository.length > 1024)
+    throw bad(
+      'config.export.repository',
+      `must be a restic repository (a path or URL), not ${JSON.stringify(repository)}`,
+    );
+  if (typeof image !== 'string' || image.length > 512 || !IMAGE.test(image))
+    throw bad(
+      'config.export.image',
+      `must be an image reference such as ${DEFAULT_EXPORT_IMAGE}, not ${JSON.stringify(image)}`,
+    );
+  if (typeof password !== 'string' || !password)
+    throw bad('credentials.exportPassword', 'required with config.export: the restic repository password');
+  return { repository, password, image };
+}
+
+export interface PrimerSettings {
+  storageClass: string;
+  namespace: string;
+  /** The image of the primer's pods: a busybox (`sh`, `printf`, `sha256sum`). */
+  image: string;
+}
+
+export const DEFAULT_PRIMER_IMAGE = 'busybox:1.36';
+// A StorageClass name is a DNS subdomain; an image reference is checked only for what breaks a pod spec.
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+const IMAGE = /^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/;
+
+function readPrimer(value: unknown): PrimerSettings | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw bad('config.primer', 'must be an object {storageClass, namespace, image?}');
+  const obj = value as Record<string, unknown>;
+  onlyKeys(obj, ['storageClass', 'namespace', 'image'], 'config.primer', bad);
+  const { storageClass, namespace, image = DEFAULT_PRIMER_IMAGE } = obj;
+  if (typeof storageClass !== 'string' || storageClass.length > 253 || !DNS_SUBDOMAIN.test(storageClass))
+    throw bad('config.primer.storageClass', `must be a StorageClass name, not ${JSON.stringify(storageClass)}`);
+  if (typeof namespace !== 'string' || namespace.length > 63 || !DNS_LABEL.test(namespace))
+    throw bad('config.primer.namespace', `must be a namespace name (a DNS label), not ${JSON.stringify(namespace)}`);
+  if (typeof image !== 'string' || image.length > 512 || !IMAGE.test(image))
+    throw bad(
+      'config.primer.image',
+      `must be an image reference such as ${DEFAULT_PRIMER_IMAGE}, not ${JSON.stringify(image)}`,
+    );
+  return { storageClass, namespace, image };
 }
 
 export interface Locator {
@@ -90,9 +160,13 @@ function inCluster(credentials: Record<string, unknown>): KubeConfig {
 export function readConnection(connection: ProviderConnection): CsiSettings {
   const config = connection.config ?? {};
   const credentials = connection.credentials ?? {};
-  onlyKeys(config, ['pollIntervalMs', 'readyTimeoutS'], 'config', bad);
-  onlyKeys(credentials, ['kubeconfig', 'inCluster', 'serviceAccountDir'], 'credentials', bad);
-  const timing = {
+  onlyKeys(config, ['pollIntervalMs', 'readyTimeoutS', 'primer', 'export'], 'config', bad);
+  onlyKeys(credentials, ['kubeconfig', 'inCluster', 'serviceAccountDir', 'exportPassword'], 'credentials', bad);
+  const primer = readPrimer(config['primer']);
+  const exporting = readExport(config['export'], credentials['exportPassword']);
+  const timing: Omit<CsiSettings, 'kubeconfig'> = {
+    ...(primer ? { primer } : {}),
+    ...(exporting ? { export: exporting } : {}),
     pollIntervalMs: positiveInt(config['pollIntervalMs'], 'config.pollIntervalMs', 1000, 10, 60_000),
     readyTimeoutMs: positiveInt(config['readyTimeoutS'], 'config.readyTimeoutS', 600, 1, 86_400) * 1000,
   };

@@ -22,6 +22,29 @@ export const manifest: PluginManifest = {
         maximum: 86400,
         description: 'how long snapshots may take to become ready, or restored claims to bind (default 600)',
       },
+      export: {
+        type: 'object',
+        description:
+          'export each backup volume into this restic repository through a data mover pod (credentials.exportPassword)',
+        properties: {
+          repository: { type: 'string' },
+          image: { type: 'string', description: 'a restic image (default restic/restic:0.14.0)' },
+        },
+        required: ['repository'],
+        additionalProperties: false,
+      },
+      primer: {
+        type: 'object',
+        description:
+          'the preflight writes data into a claim of this StorageClass in this namespace, snapshots it, restores it and compares',
+        properties: {
+          storageClass: { type: 'string' },
+          namespace: { type: 'string' },
+          image: { type: 'string', description: 'a busybox image for the primer pods (default busybox:1.36)' },
+        },
+        required: ['storageClass', 'namespace'],
+        additionalProperties: false,
+      },
     },
     additionalProperties: false,
   },
