@@ -234,7 +234,9 @@ describe('cairn-agent run', () => {
         code: 'AGENT_INTERRUPTED',
         message: 'agent restarted while the task was running',
       });
-      expect(cp.sessions.at(-1)?.hello?.running).toEqual([]);
+      // It runs nothing, and lists the attempt whose end it has not had acknowledged: the control
+      // plane does not send it again.
+      expect(cp.sessions.at(-1)?.hello?.running).toEqual([{ taskId: 'tsk_killed', attempt: 3 }]);
       expect(cp.reportsFor('tsk_killed', 'result')).toHaveLength(1);
 
       second.kill('SIGTERM');
