@@ -93,7 +93,7 @@ describe.each(backends)('TLS between agents, clients and the control plane (%s)'
     expect(downgraded.stderr.join('\n')).toContain('was enrolled over https');
     const agent = await stack.runAgent(stateDir);
     const starting = await agent.waitForLog((l) => l['msg'] === 'agent starting', 'agent start line');
-    expect(starting['server']).toBe(cp.url);
+    expect(starting['servers']).toEqual([cp.url]);
 
     const { done, points } = await backupThrough(agentId, 'zone-ca');
     expect(done).toMatchObject({ state: 'succeeded', error: null });
