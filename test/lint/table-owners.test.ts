@@ -23,6 +23,7 @@ const OWNERS: Record<string, string[]> = {
   backupJobSchedules: ['store/job-repository.ts'],
   backupJobs: ['store/job-repository.ts'],
   backups: ['store/backup-repository.ts'],
+  dutyLeases: ['store/duty-lease-repository.ts'],
   eventClock: ['store/event-log.ts'],
   events: ['store/event-log.ts', 'store/event-repository.ts'],
   idempotencyKeys: ['store/idempotency-repository.ts'],
@@ -35,6 +36,7 @@ const OWNERS: Record<string, string[]> = {
   providers: ['store/catalog-repository.ts'],
   rpoState: ['store/rpo-repository.ts'],
   scheduleFires: ['store/schedule-repository.ts'],
+  syncPages: ['store/sync-repository.ts'],
   taskProgress: ['store/report-repository.ts'],
   // A task's row is moved by the repository of each step of its life: made and cancelled
   // (task-repository), claimed, re-sent, failed and lost (queue-repository), reported on

@@ -117,6 +117,7 @@ export async function wireRepositories({ store, config, secrets, clock }: Reposi
     db,
     clock,
     scopes: maintenanceScopes,
+    agents,
     events,
     tasks,
     began: jobRuns.refuseOutdated,

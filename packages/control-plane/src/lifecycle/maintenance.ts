@@ -19,6 +19,7 @@ import {
 import { HELD_STATES, type TaskKind, type TaskState } from '../domain/task.js';
 import type { Clock } from '../clock.js';
 import { transact, type Db } from '../store/db.js';
+import type { AgentRepository } from '../store/agent-repository.js';
 import type { EventRepository } from '../store/event-repository.js';
 import {
   scopeOf,
@@ -148,6 +149,8 @@ export type MaintenanceBegan = (
 export interface MaintenanceDeps {
   db: Db;
   scopes: MaintenanceRepository;
+  /** Where an agent's drain set on its host is stored. */
+  agents: AgentRepository;
   events: EventRepository;
   tasks: TaskRepository;
   /** Told when a scope turns on (lifecycle/job-runs.ts refuses the job members it covers). */
@@ -232,7 +235,7 @@ export class Maintenance {
   async hostDrain(agentId: string, sessionId: string | undefined, draining: boolean, message: string): Promise<void> {
     const now = this.deps.clock.now();
     await transact(this.deps.db, async (trx) => {
-      if (!(await this.deps.scopes.setHostDrain(trx, agentId, sessionId, draining, message))) return;
+      if (!(await this.deps.agents.setHostDrain(trx, agentId, sessionId, draining, message))) return;
       const scope: MaintenanceScope = { kind: 'agent', agentId };
       await this.deps.events.appendToTenants(trx, tenantsTouched(scope, this.deps.providerTenantId), {
         type: draining ? 'maintenance.host_drained' : 'maintenance.host_undrained',

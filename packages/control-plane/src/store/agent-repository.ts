@@ -278,6 +278,30 @@ export class AgentRepository {
       .execute();
   }
 
+  /**
+   * Stores an agent's drain set on its host when it differs from what is stored, and answers
+   * whether it did: the compare-and-set that makes one writer (of any replica) tell the change.
+   * `sessionId`: only that session may change it (an AgentState frame); undefined for a hello,
+   * which the newest session sends.
+   */
+  async setHostDrain(
+    trx: Transaction<Database>,
+    agentId: string,
+    sessionId: string | undefined,
+    draining: boolean,
+    message: string,
+  ): Promise<boolean> {
+    let q = trx
+      .updateTable('agents')
+      .set({ draining: draining ? 1 : 0, drainMessage: draining ? message : null })
+      .where('id', '=', agentId)
+      .where('revokedAt', 'is', null)
+      .where('draining', '=', draining ? 0 : 1);
+    if (sessionId !== undefined) q = q.where('sessionId', '=', sessionId);
+    const r = await q.executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
   /** The agent's drain or shutdown changed during its session; only the current session may say so. */
   async markState(agentId: string, sessionId: string, state: AgentStateInfo, now = this.clock.now()): Promise<void> {
     await this.db

@@ -203,30 +203,6 @@ export class MaintenanceRepository {
   }
 
   /**
-   * Stores an agent's drain set on its host when it differs from what is stored, and answers
-   * whether it did: the compare-and-set that makes one writer (of any replica) tell the change.
-   * `sessionId`: only that session may change it (an AgentState frame); undefined for a hello,
-   * which the newest session sends.
-   */
-  async setHostDrain(
-    trx: Trx,
-    agentId: string,
-    sessionId: string | undefined,
-    draining: boolean,
-    message: string,
-  ): Promise<boolean> {
-    let q = trx
-      .updateTable('agents')
-      .set({ draining: draining ? 1 : 0, drainMessage: draining ? message : null })
-      .where('id', '=', agentId)
-      .where('revokedAt', 'is', null)
-      .where('draining', '=', draining ? 0 : 1);
-    if (sessionId !== undefined) q = q.where('sessionId', '=', sessionId);
-    const r = await q.executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1;
-  }
-
-  /**
    * Records readiness once: ready_at goes from null to `now` only while the scope is on and no
    * task it holds back runs in it, in one conditional update. Answers the row as written when
    * this writer made it, else undefined (not waiting, something still runs, or another got it).
