@@ -9,13 +9,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  * is an order only: every file runs, and nothing else changes.
  */
 const LONGEST_FIRST = [
-  'test/faults/partitions.test.ts',
-  'test/faults/replicas.test.ts',
   'test/e2e/prune.test.ts',
-  'test/faults/lossy-link.test.ts',
-  'test/faults/paged-sync.test.ts',
-  'test/faults/control-plane-kill.test.ts',
-  'test/faults/agent-kills.test.ts',
   'test/e2e/maintenance.test.ts',
   'packages/agent/src/state/wal-crash.test.ts',
   'test/e2e/cli-jobs.test.ts',
