@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { leaseDecision, leaseExpiry } from './duty-lease.js';
+import { leaseDecision, leaseExpiry, renewalInterval } from './duty-lease.js';
 
 describe('leaseDecision', () => {
   it.each([
@@ -15,5 +15,11 @@ describe('leaseDecision', () => {
 
   it('runs a lease from its renewal', () => {
     expect(leaseExpiry(1000, 15_000)).toBe(16_000);
+  });
+
+  it('renews a third of the way into the lease, never less than every millisecond', () => {
+    expect(renewalInterval(15_000)).toBe(5000);
+    expect(renewalInterval(1000)).toBe(333);
+    expect(renewalInterval(2)).toBe(1);
   });
 });

@@ -36,10 +36,22 @@ export function leaseDecision(lease: DutyLease | undefined, me: string, now: num
 
 /**
  * How long a lease runs from its renewal: long enough to ride out a slow tick or two (a holder
- * renews every tick), short enough that another replica takes over soon after the holder dies.
+ * renews every {@link renewalInterval}), short enough that another replica takes over soon after
+ * the holder dies.
  *
  * @example leaseExpiry(1000, 15_000) // → 16000
  */
 export function leaseExpiry(now: number, leaseMs: number): number {
   return now + leaseMs;
+}
+
+/**
+ * How long a holder runs a duty on a renewal before it writes the next: a third of the lease, so
+ * two renewals can come late or fail before the lease runs out. Between renewals the holder asks
+ * the store nothing (each renewal is a write, and a tick comes every second or faster).
+ *
+ * @example renewalInterval(15_000) // → 5000
+ */
+export function renewalInterval(leaseMs: number): number {
+  return Math.max(1, Math.floor(leaseMs / 3));
 }

@@ -1,4 +1,11 @@
-import { DUTIES, leaseExpiry, type Duty } from '../domain/duty-lease.js';
+import {
+  DUTIES,
+  leaseDecision,
+  leaseExpiry,
+  renewalInterval,
+  type Duty,
+  type DutyLease,
+} from '../domain/duty-lease.js';
 import type { Logger } from '../logger.js';
 import type { DutyLeaseRepository } from '../store/duty-lease-repository.js';
 
@@ -16,24 +23,34 @@ export interface DutiesDeps {
 
 /**
  * The periodic duties this replica runs for all replicas of its database: each tick asks
- * {@link holds} before a duty, which takes or renews the duty's lease. The leases only spare the
- * other replicas the work: what a duty writes stays conditional on its own rows (a fire claimed
- * once, a breach raised once), so a holder that stalls past its lease and a new holder that
- * overlap it still write each thing once.
+ * {@link holds} before a duty. A holder writes its lease's renewal only every
+ * {@link renewalInterval} (a third of the lease) and asks nothing in between; a replica holding
+ * none reads the leases once per tick and tries to take only a duty whose lease has run out (or
+ * was released). The leases only spare the other replicas the work: what a duty writes stays
+ * conditional on its own rows (a fire claimed once, a breach raised once), so a holder that
+ * stalls past its lease and a new holder that overlap it still write each thing once.
  */
 export class Duties {
-  private readonly held = new Set<Duty>();
+  /** The duties this replica holds, each with the time its next renewal is written. */
+  private readonly renewAt = new Map<Duty, number>();
+  /** The leases as read during this tick: one read serves every duty of a tick. */
+  private looked?: Promise<Map<Duty, DutyLease>>;
   /** Set at a clean stop: a tick still under way takes or renews nothing after the release. */
   private released = false;
 
   constructor(private readonly deps: DutiesDeps) {}
 
-  /** Whether this replica runs `duty` at `now`: it took or renewed its lease. */
+  /** Whether this replica runs `duty` at `now`: it holds a lease it renewed recently, or took or renewed it now. */
   async holds(duty: Duty, now: number): Promise<boolean> {
     if (this.released) return false;
+    const renewAt = this.renewAt.get(duty);
+    if (renewAt !== undefined && now >= renewAt - renewalInterval(this.deps.leaseMs) && now < renewAt) return true;
     let holds = false;
     try {
-      holds = await this.deps.leases.hold(duty, this.deps.holder, now, leaseExpiry(now, this.deps.leaseMs));
+      const free =
+        renewAt !== undefined ||
+        leaseDecision((await this.leases()).get(duty), this.deps.holder, now).action !== 'leave';
+      if (free) holds = await this.deps.leases.hold(duty, this.deps.holder, now, leaseExpiry(now, this.deps.leaseMs));
     } catch (err) {
       // The store is away: this replica does not know it still holds the duty, so it stops.
       this.deps.log.warn({ err, duty }, 'duty lease could not be renewed');
@@ -43,23 +60,33 @@ export class Duties {
       if (holds) await this.deps.leases.release(duty, this.deps.holder, now).catch(() => undefined);
       return false;
     }
-    if (holds !== this.held.has(duty)) {
-      if (holds) this.held.add(duty);
-      else this.held.delete(duty);
+    const held = this.renewAt.has(duty);
+    if (holds) this.renewAt.set(duty, now + renewalInterval(this.deps.leaseMs));
+    else this.renewAt.delete(duty);
+    if (holds !== held) {
       this.deps.log.info({ duty, holder: this.deps.holder }, holds ? 'duty taken up' : 'duty left to another replica');
       this.deps.changed?.(duty, holds);
     }
     return holds;
   }
 
+  /** Starts a tick: the leases are read again (at most once) before the next duty not held. */
+  startTick(): void {
+    this.looked = undefined;
+  }
+
+  private leases(): Promise<Map<Duty, DutyLease>> {
+    return (this.looked ??= this.deps.leases.readAll());
+  }
+
   /** Gives up every duty held, at a clean stop, so another replica takes them at its next tick. */
   async release(now: number): Promise<void> {
     this.released = true;
     for (const duty of DUTIES) {
-      if (!this.held.has(duty)) continue;
+      if (!this.renewAt.has(duty)) continue;
       try {
         await this.deps.leases.release(duty, this.deps.holder, now);
-        this.held.delete(duty);
+        this.renewAt.delete(duty);
         this.deps.changed?.(duty, false);
       } catch (err) {
         this.deps.log.warn({ err, duty }, 'duty lease could not be released; it runs out');

@@ -159,6 +159,7 @@ export class Scheduler {
     const started = elapsedMs();
     try {
       const now = this.deps.clock.now();
+      this.deps.duties?.startTick();
       await this.fireDue(now);
       const lastFires = (keys: string[]) => this.deps.schedules.lastFiresOf(keys);
       const { providerRounds, jobs } = this.deps;

@@ -50,6 +50,12 @@ export class DutyLeaseRepository {
       .execute();
   }
 
+  /** Every duty's lease as stored: one read, for a replica that holds none of them to look. */
+  async readAll(): Promise<Map<Duty, DutyLease>> {
+    const rows = await this.db.selectFrom('dutyLeases').select(['duty', 'holder', 'expiresAt']).execute();
+    return new Map(rows.map((r) => [r.duty as Duty, { holder: r.holder, expiresAt: Number(r.expiresAt) }]));
+  }
+
   async read(duty: Duty): Promise<(DutyLease & { heldSince: number }) | undefined> {
     const row = await this.db
       .selectFrom('dutyLeases')
