@@ -9,12 +9,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
-import { backupHistory, historyFigures } from '@cairn/test-harness/fault-checks';
+import { backupHistory, backupsUnderAgentKills, historyFigures } from '@cairn/test-harness/fault-checks';
 import { allPages } from '@cairn/test-harness/lists';
-import { assignOffering, ENDED, offerDummy, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
+import { assignOffering, offerDummy } from '@cairn/test-harness/scenario';
 import { seededRandom } from '@cairn/test-harness/random';
 import { withStack } from '@cairn/test-harness/stack';
-import type { Proc } from '@cairn/test-harness/processes';
 import { waitFor } from '@cairn/test-harness/wait';
 
 const LONG = process.env['CAIRN_TEST_FAULTS'] === 'long';
@@ -51,43 +50,18 @@ describe.each(backends)('F1: agents killed -9 at random moments (%s)', (backend)
       }
 
       // The killer: while backups run, one agent at a time dies with -9 and comes back on its state.
-      const procs: Proc[] = stack.agents.map((a) => a.proc);
-      let kills = 0;
-      let stop = false;
-      const killer = (async () => {
-        while (!stop) {
-          await new Promise((resolve) => setTimeout(resolve, 500 + rand() * 1500));
-          if (stop) break;
-          const which = Math.floor(rand() * procs.length);
-          await procs[which]!.kill9();
-          kills++;
-          procs[which] = await stack.runAgent(stack.agents[which]!.stateDir);
-        }
-      })();
-
-      const tasks: string[] = [];
-      for (const instanceId of instances) {
-        tasks.push(((await api.expect(202, 'POST', `/v1/instances/${instanceId}/backups`)) as { id: string }).id);
-      }
-      const ended: TaskBody[] = [];
-      try {
-        for (const id of tasks) ended.push(await waitForTask(api, id, ENDED, LONG ? 600_000 : 180_000));
-      } finally {
-        stop = true;
-        await killer;
-      }
-
-      // The checker.
-      const byState = (s: string) => ended.filter((t) => t.state === s);
-      const succeeded = byState('succeeded');
-      const interrupted = byState('failed').filter((t) => t.error?.code === 'AGENT_INTERRUPTED');
-      const figures = `F1 (${backend}, seed ${seed}): ${BACKUPS} backups on 2 agents, ${kills} kills -9; ${succeeded.length} succeeded, ${interrupted.length} interrupted (failed AGENT_INTERRUPTED), ${byState('lost').length} lost`;
+      const run = await backupsUnderAgentKills(api, {
+        instanceIds: instances,
+        agents: stack.agents.map((a) => a.proc),
+        restart: (i) => stack.runAgent(stack.agents[i]!.stateDir),
+        rand,
+        timeoutMs: LONG ? 600_000 : 180_000,
+        label: `F1 (${backend}, seed ${seed})`,
+      });
+      const { ended, succeeded, figures } = run;
       // Every task ended as succeeded, or failed because its agent was killed under it: nothing else.
-      expect(
-        succeeded.length + interrupted.length,
-        `${figures}: ${JSON.stringify(ended.filter((t) => !succeeded.includes(t) && !interrupted.includes(t)))}`,
-      ).toBe(BACKUPS);
-      expect(kills, figures).toBeGreaterThan(0);
+      expect(run.other, `${figures}: ${JSON.stringify(run.other)}`).toEqual([]);
+      expect(run.kills, figures).toBeGreaterThan(0);
 
       const history = await backupHistory(api, ended, STEPS);
       console.info(`${figures}; ${historyFigures(history)}`);

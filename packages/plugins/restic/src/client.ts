@@ -196,16 +196,28 @@ export class ResticClient {
 
   /**
    * Like {@link run}, but a non-zero exit (outside `okCodes`) is a PluginError. A repository
-   * another restic has locked (a prune, a check) is waited for up to `lockWaitMs`.
+   * another restic has locked (a prune, a check) is waited for up to `lockWaitMs`. The first time
+   * a call finds the repository locked, `restic unlock` runs once first: it removes only stale
+   * locks (of a restic that is gone from this host, such as one whose agent was killed with -9,
+   * or older than restic's 30 minutes), never a live one, which is then waited for.
    */
   async ok(args: readonly string[], what: string, opts: RunOptions = {}): Promise<RunResult> {
     const deadline = Date.now() + this.target.lockWaitMs;
-    for (let wait = 500; ; wait = Math.min(wait * 2, 5_000)) {
+    let unlocked = false;
+    for (let wait = 500; ;) {
       const res = await this.run(args, opts);
       if (res.code === 0 || opts.okCodes?.includes(res.code)) return res;
       const err = classify(res, this.target, what);
-      if (err.code !== 'REPOSITORY_LOCKED' || Date.now() + wait > deadline) throw err;
+      if (err.code !== 'REPOSITORY_LOCKED') throw err;
+      if (!unlocked) {
+        unlocked = true;
+        const cleared = await this.spawn(['unlock']).catch(() => undefined);
+        this.logger?.debug({ code: cleared?.code }, 'restic unlock: stale locks removed before trying again');
+        continue;
+      }
+      if (Date.now() + wait > deadline) throw err;
       await sleep(wait, undefined, opts.signal ? { signal: opts.signal } : {});
+      wait = Math.min(wait * 2, 5_000);
     }
   }
 

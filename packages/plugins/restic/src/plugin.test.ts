@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -8,6 +8,7 @@ import type { ProviderPlugin } from '@cairn/plugin-sdk';
 import { MockTaskEnvironment, type MockRunRecord, type MockTaskOptions } from '@cairn/plugin-sdk/testing';
 import { treeBytes, treeDigest } from '@cairn/test-harness/files';
 import { hasRestic } from '@cairn/test-harness/restic';
+import { waitFor } from '@cairn/test-harness/wait';
 import plugin from './index.js';
 import { isSupported, parseVersion, redact } from './client.js';
 
@@ -776,6 +777,31 @@ describe.runIf(hasRestic)('restic plugin confined to the roots', () => {
       message: expect.stringContaining('outside the directories this agent allows'),
       advice: expect.stringContaining('--roots'),
     });
+  });
+});
+
+describe.runIf(hasRestic)('a restic killed with -9 (its agent killed under it)', () => {
+  it('leaves a stale lock that the next operation needing the whole repository removes, then runs', async () => {
+    const data = path.join(tenant, 'kdata');
+    fs.mkdirSync(data);
+    for (let i = 0; i < 4; i++) fs.writeFileSync(path.join(data, `big-${i}.bin`), randomBytes(16 * 1024 * 1024));
+    const repo = path.join(root, 'repo-killed');
+    restic(repo, ['init']);
+    const child = spawn('restic', ['backup', data], {
+      env: { ...process.env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: PASSWORD },
+      stdio: 'ignore',
+    });
+    const locks = () => fs.readdirSync(path.join(repo, 'locks'));
+    await waitFor(() => locks().length > 0, 'the backup to take its lock');
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    expect(locks()).toHaveLength(1);
+    // A prune needs the exclusive lock: without the stale lock removed it would wait lockWaitMs
+    // and fail REPOSITORY_LOCKED for 30 minutes (restic's own stale age).
+    const run = await env(repo, { config: { lockWaitMs: 0 } }).run('prune', {});
+    expect(run.ok, JSON.stringify(run)).toBe(true);
+    expect(locks()).toEqual([]);
+    restic(repo, ['check']);
   });
 });
 
