@@ -20,7 +20,7 @@ import {
   snapshotName,
   type VolumeRecord,
 } from './record.js';
-import { ANNOTATION_EXPORT_ID, exportVolumes } from './export.js';
+import { ANNOTATION_EXPORT_ID, exportVolumes, removeExportTemporaries } from './export.js';
 import { destroyContent, destroySnapshot, waitFor } from './snapshots.js';
 
 interface Planned {
@@ -47,7 +47,14 @@ export async function backup(env: OperationEnv, req: BackupRequest, ctx: TaskCon
     for (const cloneOf of new Set(plan.map((p) => p.snapshotClass))) await ensureRetainClone(kube, cloneOf);
     for (const p of plan) await createOrAdopt(kube, locator.namespace, p, ctx);
     const ready = await waitUntilReady(env, locator.namespace, plan, ctx);
-    const exported = env.settings.export ? await exportVolumes(env, env.settings.export, plan, ctx) : undefined;
+    const exported = env.settings.export
+      ? await exportVolumes(
+          env,
+          env.settings.export,
+          plan.map((p) => ({ ...p, restoreSize: bytesOf(ready.get(p.snapshot)!.status?.restoreSize) })),
+          ctx,
+        )
+      : undefined;
     const volumes = [];
     for (const p of plan) {
       const vs = ready.get(p.snapshot)!;
@@ -149,6 +156,7 @@ async function planBackup(
         accessModes: claim.spec?.accessModes ?? ['ReadWriteOnce'],
         volumeMode: claim.spec?.volumeMode ?? 'Filesystem',
         volumes: claims.length,
+        claims: claims.map(name),
         createdAt,
       },
     });
@@ -305,6 +313,12 @@ async function sweepUnfinished(
   );
   const earlier = new Set(ours.map((vs) => vs.metadata.labels![LABEL_BACKUP]!).filter((id) => id !== backupId));
   for (const id of earlier) {
+    const temporaries = await removeExportTemporaries(kube, namespace, id);
+    if (temporaries)
+      ctx.event({
+        type: 'provider.message',
+        message: `removed ${temporaries} export pod(s), claim(s) and Secret(s) of ${id}, left by an earlier task of this instance`,
+      });
     const contents = await kube.list('volumesnapshotcontents', { labelSelector: `${LABEL_BACKUP}=${id}` });
     if (groupBackups(contents)[0]?.complete) continue;
     const names = ours.filter((vs) => vs.metadata.labels![LABEL_BACKUP] === id).map((vs) => vs.metadata.name);
