@@ -20,8 +20,11 @@ import {
   snapshotName,
   type VolumeRecord,
 } from './record.js';
-import { ANNOTATION_EXPORT_ID, exportVolumes, removeExportTemporaries } from './export.js';
+import { ANNOTATION_EXPORT_ID, exportVolumes, LABEL_EXPORT, removeExportTemporaries } from './export.js';
+import { LABEL_PRIMER } from './primer.js';
 import { destroyContent, destroySnapshot, waitFor } from './snapshots.js';
+
+const TEMPORARY_LABELS = [LABEL_EXPORT, LABEL_PRIMER];
 
 interface Planned {
   claim: string;
@@ -99,7 +102,11 @@ async function planBackup(
       'NAMESPACE_NOT_FOUND',
       `namespace ${namespace} (locator.namespace) does not exist on the cluster`,
     );
-  const claims = (await kube.claims(namespace, selector)).filter((c) => !c.metadata?.deletionTimestamp);
+  // The plugin's own temporaries (an export's claims, the primer's) are never backed up: an
+  // export another instance runs in the namespace, or one a killed agent left, is not data.
+  const claims = (await kube.claims(namespace, selector)).filter(
+    (c) => !c.metadata?.deletionTimestamp && !TEMPORARY_LABELS.some((l) => c.metadata?.labels?.[l] !== undefined),
+  );
   if (!claims.length)
     throw new PluginError(
       'NO_CLAIMS',

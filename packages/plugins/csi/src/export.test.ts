@@ -168,6 +168,39 @@ describe('export into restic', () => {
     expect(JSON.parse(restic('snapshots', '--json'))).toEqual([]);
   });
 
+  it('a retry of the task removes what a killed attempt left (Secret, pod, claim) and neither backs up nor keeps it', async () => {
+    const backupId = backupIdFor('t-retry');
+    const labels = { 'cairn.dev/export': backupId };
+    kube.put('secrets', {
+      metadata: { name: `${backupId}-export`, namespace: 'shop', labels },
+      data: { password: 'eA==' },
+    });
+    const leftover = `${snapshotName(backupId, 'data')}-x`;
+    kube.put('persistentvolumeclaims', {
+      metadata: { name: leftover, namespace: 'shop', labels },
+      spec: {
+        storageClassName: 'hostpath',
+        accessModes: ['ReadWriteOnce'],
+        resources: { requests: { storage: '1Gi' } },
+      },
+    });
+    await until(
+      'leftover bound',
+      () => kube.store.find(resourceType('persistentvolumeclaims'), 'shop', leftover)?.spec?.['volumeName'],
+    );
+    kube.put('pods', {
+      metadata: { name: leftover, namespace: 'shop', labels },
+      spec: {
+        restartPolicy: 'Never',
+        containers: [{ name: 'restic', image: 'restic/restic:0.14.0', command: ['false'] }],
+      },
+    });
+    const run = await env('t-retry').run('backup', request);
+    if (!run.ok) throw new Error(`${run.failure.code}: ${run.failure.message}`);
+    expect((run.value.extra!['volumes'] as { claim: string }[]).map((v) => v.claim)).toEqual(['data', 'logs']);
+    expect(temporaries()).toEqual({ pods: 0, claims: 2, secrets: 0 });
+  });
+
   for (const [title, config, credentials, want] of [
     ['without a password', { repository: '/r' }, {}, 'credentials.exportPassword: required with config.export'],
     [
