@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Api } from '@cairn/test-harness/api';
 import type { Proc } from '@cairn/test-harness/processes';
 import { backends } from '@cairn/test-harness/databases';
+import { formattedCli } from '@cairn/test-harness/cli';
 import { treeDigest } from '@cairn/test-harness/files';
 import { assignOffering, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
 import { withStack } from '@cairn/test-harness/stack';
@@ -194,6 +195,30 @@ describe.each(backends)('CSI provider end to end (%s)', (backend) => {
       expect(r.status, JSON.stringify(body)).toBe(400);
       expect(r.body).toMatchObject({ code: 'invalid_input', errors: [{ path: field }] });
     }
+  });
+
+  it('restores into a namespace named through the CLI (cairn backup restore --target-namespace)', async () => {
+    kube.put('namespaces', { metadata: { name: 'fourth' } });
+    const newest = (await records()).at(-1)!;
+    const cli = formattedCli('json', {
+      CAIRN_CONFIG: path.join(work, 'cli-config.yaml'),
+      CAIRN_URL: stack.cp.url,
+      CAIRN_TOKEN: stack.cp.adminToken,
+    });
+    const restored = await cli.ok(['backup', 'restore', newest.id, '--target-namespace', 'fourth', '--wait']);
+    expect(restored).toMatchObject({ kind: 'restore', state: 'succeeded', backupId: newest.id });
+    for (const name of ['data', 'logs'])
+      expect(treeDigest(kube.controller.volumePath('fourth', name))).toEqual(
+        treeDigest(kube.controller.volumePath('shop', name)),
+      );
+    // A bad name is the API's 400, naming the field; nothing is queued.
+    const tasks = async () =>
+      (await api.expect(200, 'GET', `/v1/tasks?instanceId=${instanceId}&limit=500`)).items.length;
+    const before = await tasks();
+    expect(await cli.refused(['backup', 'restore', newest.id, '--target-namespace', 'Not_A_Namespace'])).toContain(
+      'targetNamespace',
+    );
+    expect(await tasks()).toBe(before);
   });
 
   it('refuses a tenant that names a namespace to restore into (sp-only; granted-roots grants paths only)', async () => {
