@@ -56,7 +56,9 @@ export async function restore(env: OperationEnv, req: RestoreRequest, ctx: TaskC
   const tag = hash(ctx.taskId, 10);
   const temporaries = { [LABEL_EXPORT]: backupId, [LABEL_RESTORE]: tag };
   const secret = `${backupId}-r${tag}-x`;
-  await removeRestoreTemporaries(kube, namespace, tag);
+  // Without an export nothing is made but claims and stand-ins: no pods or Secrets to look for.
+  const exporting = env.settings.export !== undefined;
+  if (exporting) await removeRestoreTemporaries(kube, namespace, tag);
   const created: string[] = [];
   const stands: Stand[] = [];
   let ok = false;
@@ -120,12 +122,13 @@ export async function restore(env: OperationEnv, req: RestoreRequest, ctx: TaskC
   } finally {
     for (const stand of stands)
       await dropReplica(kube, namespace, stand.snapshot, stand.content).catch(() => undefined);
-    await removeRestoreTemporaries(kube, namespace, tag).catch((err: Error) =>
-      ctx.event({
-        type: 'warning',
-        message: `could not remove the restore's data mover pods or Secret in ${namespace}: ${err.message}`,
-      }),
-    );
+    if (exporting)
+      await removeRestoreTemporaries(kube, namespace, tag).catch((err: Error) =>
+        ctx.event({
+          type: 'warning',
+          message: `could not remove the restore's data mover pods or Secret in ${namespace}: ${err.message}`,
+        }),
+      );
     if (!ok) for (const claim of created) await kube.deleteClaim(namespace, claim).catch(() => undefined);
   }
 }
