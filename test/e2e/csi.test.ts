@@ -12,6 +12,7 @@ import type { Api } from '@cairn/test-harness/api';
 import type { Proc } from '@cairn/test-harness/processes';
 import { backends } from '@cairn/test-harness/databases';
 import { formattedCli } from '@cairn/test-harness/cli';
+import { hasChromium, launchChromium } from '@cairn/test-harness/browser';
 import { treeDigest } from '@cairn/test-harness/files';
 import { assignOffering, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
 import { withStack } from '@cairn/test-harness/stack';
@@ -220,6 +221,36 @@ describe.each(backends)('CSI provider end to end (%s)', (backend) => {
     );
     expect(await tasks()).toBe(before);
   });
+
+  it.runIf(hasChromium || process.env['CI'] === 'true')(
+    'restores into a namespace named in the console’s restore form (sp-admin)',
+    async () => {
+      kube.put('namespaces', { metadata: { name: 'fifth' } });
+      const newest = (await records()).at(-1)!;
+      const browser = await launchChromium();
+      try {
+        const page = await (await browser.newContext()).newPage();
+        await page.goto(`${stack.cp.url}/ui`);
+        await page.getByLabel('API token').fill(stack.cp.adminToken);
+        await page.getByRole('button', { name: 'Log in' }).click();
+        await page.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
+        await page.goto(`${stack.cp.url}/ui/instances/${instanceId}`);
+        const form = page.locator(`[data-backup="${newest.id}"]`).getByRole('form', { name: / into a namespace$/ });
+        await form.getByLabel('Target namespace').fill('fifth');
+        await form.getByRole('button', { name: 'Restore into namespace' }).click();
+        const started = await page.getByRole('status').filter({ hasText: 'Restore task' }).textContent();
+        const taskId = /Restore task (\S+) started/.exec(started ?? '')![1]!;
+        const done = await waitForTask(api, taskId, ENDED, 60_000);
+        expect(done, JSON.stringify(done.error)).toMatchObject({ kind: 'restore', state: 'succeeded' });
+        for (const name of ['data', 'logs'])
+          expect(treeDigest(kube.controller.volumePath('fifth', name))).toEqual(
+            treeDigest(kube.controller.volumePath('shop', name)),
+          );
+      } finally {
+        await browser.close();
+      }
+    },
+  );
 
   it('refuses a tenant that names a namespace to restore into (sp-only; granted-roots grants paths only)', async () => {
     const tenant = await stack.tenant('acme', { grants: [offeringId] });
