@@ -1,14 +1,18 @@
 // The CSI provider end to end: a control plane and an agent (real processes) on SQLite and
-// MariaDB, the agent's plugin reaching the fake Kubernetes API server through a kubeconfig.
+// MariaDB, the agent's plugin reaching the fake Kubernetes API server through a kubeconfig; with
+// an export, its data mover pods run the machine's restic against a repository on this host.
 import { startFakeKube, resourceType, type FakeKube } from '@cairn/kube-apiserver-fake';
 import plugin from '@cairn/plugin-csi';
 import { MockTaskEnvironment } from '@cairn/plugin-sdk/testing';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Api } from '@cairn/test-harness/api';
 import type { Proc } from '@cairn/test-harness/processes';
 import { backends } from '@cairn/test-harness/databases';
+import { formattedCli } from '@cairn/test-harness/cli';
+import { hasChromium, launchChromium } from '@cairn/test-harness/browser';
 import { treeDigest } from '@cairn/test-harness/files';
 import { assignOffering, waitForTask, type TaskBody } from '@cairn/test-harness/scenario';
 import { withStack } from '@cairn/test-harness/stack';
@@ -19,10 +23,40 @@ const DRIVER = 'hostpath.csi.k8s.io';
 const NEVER_DURING_A_TEST = '0 2 1 1 *';
 const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
 const PVC = resourceType('persistentvolumeclaims');
+const VS = resourceType('volumesnapshots');
+const VSC = resourceType('volumesnapshotcontents');
+const NS = resourceType('namespaces');
 
 interface BackupBody {
   id: string;
   externalId: string;
+}
+
+async function bound(kube: FakeKube, namespace: string, name: string) {
+  await waitFor(
+    async () => kube.store.find(PVC, namespace, name)?.status?.['phase'] === 'Bound' || undefined,
+    `${namespace}/${name} bound`,
+    20_000,
+  );
+}
+
+async function runTask(api: Api, method: string, url: string, body?: unknown): Promise<TaskBody> {
+  const started = await api.expect<TaskBody>(202, method, url, body);
+  return waitForTask(api, started.id, ENDED, 60_000);
+}
+
+const recordsOf = async (api: Api, instanceId: string) =>
+  (await api.expect(200, 'GET', `/v1/backups?instanceId=${instanceId}&limit=500`)).items as BackupBody[];
+
+/** The hostpath StorageClass and its driver's annotated VolumeSnapshotClass, and `namespaces`. */
+function cluster(kube: FakeKube, namespaces: string[]) {
+  for (const ns of namespaces) kube.put('namespaces', { metadata: { name: ns } });
+  kube.put('storageclasses', { metadata: { name: 'hostpath' }, provisioner: DRIVER, reclaimPolicy: 'Delete' });
+  kube.put('volumesnapshotclasses', {
+    metadata: { name: 'csi-hostpath-snapclass', annotations: { 'cairn.dev/is-snapshot-class': 'true' } },
+    driver: DRIVER,
+    deletionPolicy: 'Delete',
+  });
 }
 
 describe.each(backends)('CSI provider end to end (%s)', (backend) => {
@@ -37,31 +71,12 @@ describe.each(backends)('CSI provider end to end (%s)', (backend) => {
   let stateDir: string;
   let offeringId: string;
 
-  async function bound(namespace: string, name: string) {
-    await waitFor(
-      async () => kube.store.find(PVC, namespace, name)?.status?.['phase'] === 'Bound' || undefined,
-      `${namespace}/${name} bound`,
-      20_000,
-    );
-  }
-
-  async function run(method: string, url: string, body?: unknown): Promise<TaskBody> {
-    const started = await api.expect<TaskBody>(202, method, url, body);
-    return waitForTask(api, started.id, ENDED, 60_000);
-  }
-
-  const records = async () =>
-    (await api.expect(200, 'GET', `/v1/backups?instanceId=${instanceId}&limit=500`)).items as BackupBody[];
+  const run = (method: string, url: string, body?: unknown) => runTask(api, method, url, body);
+  const records = () => recordsOf(api, instanceId);
 
   beforeAll(async () => {
     kube = await startFakeKube({ dir: work, snapshotDelayMs: 30 });
-    for (const ns of ['shop', 'elsewhere']) kube.put('namespaces', { metadata: { name: ns } });
-    kube.put('storageclasses', { metadata: { name: 'hostpath' }, provisioner: DRIVER });
-    kube.put('volumesnapshotclasses', {
-      metadata: { name: 'csi-hostpath-snapclass', annotations: { 'cairn.dev/is-snapshot-class': 'true' } },
-      driver: DRIVER,
-      deletionPolicy: 'Delete',
-    });
+    cluster(kube, ['shop', 'elsewhere']);
     for (const name of ['data', 'logs']) {
       kube.put('persistentvolumeclaims', {
         metadata: { name, namespace: 'shop' },
@@ -71,7 +86,7 @@ describe.each(backends)('CSI provider end to end (%s)', (backend) => {
           resources: { requests: { storage: '1Gi' } },
         },
       });
-      await bound('shop', name);
+      await bound(kube, 'shop', name);
       fs.writeFileSync(path.join(kube.controller.volumePath('shop', name), `${name}.txt`), `${name} of the shop\n`);
     }
     api = stack.admin;
@@ -183,6 +198,60 @@ describe.each(backends)('CSI provider end to end (%s)', (backend) => {
     }
   });
 
+  it('restores into a namespace named through the CLI (cairn backup restore --target-namespace)', async () => {
+    kube.put('namespaces', { metadata: { name: 'fourth' } });
+    const newest = (await records()).at(-1)!;
+    const cli = formattedCli('json', {
+      CAIRN_CONFIG: path.join(work, 'cli-config.yaml'),
+      CAIRN_URL: stack.cp.url,
+      CAIRN_TOKEN: stack.cp.adminToken,
+    });
+    const restored = await cli.ok(['backup', 'restore', newest.id, '--target-namespace', 'fourth', '--wait']);
+    expect(restored).toMatchObject({ kind: 'restore', state: 'succeeded', backupId: newest.id });
+    for (const name of ['data', 'logs'])
+      expect(treeDigest(kube.controller.volumePath('fourth', name))).toEqual(
+        treeDigest(kube.controller.volumePath('shop', name)),
+      );
+    // A bad name is the API's 400, naming the field; nothing is queued.
+    const tasks = async () =>
+      (await api.expect(200, 'GET', `/v1/tasks?instanceId=${instanceId}&limit=500`)).items.length;
+    const before = await tasks();
+    expect(await cli.refused(['backup', 'restore', newest.id, '--target-namespace', 'Not_A_Namespace'])).toContain(
+      'targetNamespace',
+    );
+    expect(await tasks()).toBe(before);
+  });
+
+  it.runIf(hasChromium || process.env['CI'] === 'true')(
+    'restores into a namespace named in the console’s restore form (sp-admin)',
+    async () => {
+      kube.put('namespaces', { metadata: { name: 'fifth' } });
+      const newest = (await records()).at(-1)!;
+      const browser = await launchChromium();
+      try {
+        const page = await (await browser.newContext()).newPage();
+        await page.goto(`${stack.cp.url}/ui`);
+        await page.getByLabel('API token').fill(stack.cp.adminToken);
+        await page.getByRole('button', { name: 'Log in' }).click();
+        await page.getByRole('heading', { name: 'Home', level: 1 }).waitFor();
+        await page.goto(`${stack.cp.url}/ui/instances/${instanceId}`);
+        const form = page.locator(`[data-backup="${newest.id}"]`).getByRole('form', { name: / into a namespace$/ });
+        await form.getByLabel('Target namespace').fill('fifth');
+        await form.getByRole('button', { name: 'Restore into namespace' }).click();
+        const started = await page.getByRole('status').filter({ hasText: 'Restore task' }).textContent();
+        const taskId = /Restore task (\S+) started/.exec(started ?? '')![1]!;
+        const done = await waitForTask(api, taskId, ENDED, 60_000);
+        expect(done, JSON.stringify(done.error)).toMatchObject({ kind: 'restore', state: 'succeeded' });
+        for (const name of ['data', 'logs'])
+          expect(treeDigest(kube.controller.volumePath('fifth', name))).toEqual(
+            treeDigest(kube.controller.volumePath('shop', name)),
+          );
+      } finally {
+        await browser.close();
+      }
+    },
+  );
+
   it('refuses a tenant that names a namespace to restore into (sp-only; granted-roots grants paths only)', async () => {
     const tenant = await stack.tenant('acme', { grants: [offeringId] });
     const own = await api.expect(201, 'POST', '/v1/instances', {
@@ -241,7 +310,7 @@ describe.each(backends)('CSI provider end to end (%s)', (backend) => {
         resources: { requests: { storage: '1Gi' } },
       },
     });
-    await bound('elsewhere', 'cache');
+    await bound(kube, 'elsewhere', 'cache');
     const second = await api.expect(201, 'POST', '/v1/instances', {
       name: 'elsewhere',
       zone: 'zone-a',
@@ -287,5 +356,128 @@ describe.each(backends)('CSI provider end to end (%s)', (backend) => {
     const sync = await run('POST', `/v1/zones/zone-a/providers/${providerId}/sync`);
     expect(sync.state, JSON.stringify(sync.error)).toBe('succeeded');
     expect((await records()).map((r) => r.externalId)).toContain(behind.value.externalId);
+  });
+});
+
+describe.each(backends)('CSI export end to end (%s)', (backend) => {
+  const stack = withStack(backend);
+  const work = stack.tempDir('csi-export-e2e');
+  let kube: FakeKube;
+  let api: Api;
+  let instanceId: string;
+  let agent: Proc;
+  let stateDir: string;
+  let repo: string;
+
+  const run = (method: string, url: string, body?: unknown) => runTask(api, method, url, body);
+  const records = () => recordsOf(api, instanceId);
+
+  /** Pods, claims and Secrets an export or a restore from one made (label cairn.dev/export). */
+  const temporaries = () =>
+    ['pods', 'persistentvolumeclaims', 'secrets'].flatMap((plural) =>
+      kube.store
+        .list(resourceType(plural))
+        .filter((o) => o.metadata.labels?.['cairn.dev/export'] !== undefined)
+        .map((o) => `${plural}/${o.metadata.namespace}/${o.metadata.name}`),
+    );
+
+  beforeAll(async () => {
+    repo = path.join(work, 'repo');
+    execFileSync('restic', ['init', '-q'], { env: { ...process.env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: 'pw' } });
+    kube = await startFakeKube({ dir: work, snapshotDelayMs: 30 });
+    cluster(kube, ['store']);
+    for (const name of ['db', 'files']) {
+      kube.putClaim('store', name, 'hostpath');
+      await bound(kube, 'store', name);
+      const dir = kube.controller.volumePath('store', name);
+      fs.mkdirSync(path.join(dir, 'nested'));
+      fs.writeFileSync(path.join(dir, `${name}.txt`), `${name} of the store\n`);
+      fs.writeFileSync(
+        path.join(dir, 'nested', 'bytes.bin'),
+        Buffer.from(Array.from({ length: 50_000 }, (_, i) => i % 251)),
+      );
+    }
+    api = stack.admin;
+    let agentId: string;
+    ({ agentId, proc: agent, stateDir } = await stack.addAgent({ name: 'cluster-agent', plugins: CSI_PLUGIN }));
+    const provider = await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
+      name: 'cluster-export',
+      plugin: CSI_PLUGIN,
+      config: { pollIntervalMs: 50, readyTimeoutS: 30, export: { repository: repo } },
+      credentials: { kubeconfig: kube.kubeconfigPath, exportPassword: 'pw' },
+    });
+    const offering = await api.expect(201, 'POST', '/v1/offerings', {
+      name: 'csi-export',
+      zone: 'zone-a',
+      providerId: provider.id,
+      allowAdhoc: true,
+      allowUserSchedules: false,
+      sla: { cron: NEVER_DURING_A_TEST, keepLast: 5 },
+    });
+    const instance = await api.expect(201, 'POST', '/v1/instances', {
+      name: 'store',
+      zone: 'zone-a',
+      locator: { namespace: 'store' },
+      agentId,
+    });
+    instanceId = instance.id as string;
+    await assignOffering(api, instanceId, offering.id as string);
+  });
+
+  afterAll(async () => {
+    await kube?.close();
+  });
+
+  it('leaves no export pod, claim or Secret after an agent killed with -9 mid-export: the next backup removes them', async () => {
+    // The export's temporary claim never binds, so its data mover pod waits: the agent is killed there.
+    kube.controller.faults.neverBind.add('store/*');
+    const started = await api.expect<TaskBody>(202, 'POST', `/v1/instances/${instanceId}/backups`, { mode: 'FULL' });
+    await waitFor(
+      async () => temporaries().some((t) => t.startsWith('pods/')) || undefined,
+      'the export’s data mover pod',
+      30_000,
+    );
+    await agent.kill9();
+    agent = await stack.runAgent(stateDir, { plugins: CSI_PLUGIN });
+    const ended = await waitForTask(api, started.id, ENDED, 60_000);
+    expect(ended).toMatchObject({ state: 'failed', error: { code: 'AGENT_INTERRUPTED' } });
+    const left = temporaries();
+    console.log(`left by the killed export: ${left.join(', ')}`);
+    expect(left.map((t) => t.split('/')[0]).sort()).toEqual(['persistentvolumeclaims', 'pods', 'secrets']);
+
+    kube.controller.faults.neverBind.clear();
+    const next = await run('POST', `/v1/instances/${instanceId}/backups`, { mode: 'FULL' });
+    expect(next.state, JSON.stringify(next.error)).toBe('succeeded');
+    expect(temporaries()).toEqual([]);
+    const owned = new Set((await records()).map((r) => r.externalId.split('/')[1]));
+    expect(kube.store.list(VS, 'store').filter((vs) => !owned.has(vs.metadata.labels?.['cairn.dev/backup']))).toEqual(
+      [],
+    );
+  });
+
+  it('restores through the API from the export after the namespace and its snapshot contents are deleted', async () => {
+    const done = await run('POST', `/v1/instances/${instanceId}/backups`, { mode: 'FULL' });
+    expect(done.state, JSON.stringify(done.error)).toBe('succeeded');
+    const point = (await records()).find((r) => r.id === done.backupId)!;
+    const backupId = point.externalId.split('/')[1]!;
+    const before = Object.fromEntries(
+      ['db', 'files'].map((c) => [c, treeDigest(kube.controller.volumePath('store', c))]),
+    );
+    kube.store.delete(NS, undefined, 'store', new Date());
+    await waitFor(async () => !kube.store.find(NS, undefined, 'store') || undefined, 'store gone', 20_000);
+    for (const content of kube.store.list(VSC).filter((c) => c.metadata.labels?.['cairn.dev/backup'] === backupId)) {
+      kube.store.update(VSC, undefined, { ...content, spec: { ...content.spec, deletionPolicy: 'Delete' } });
+      kube.store.delete(VSC, undefined, content.metadata.name, new Date());
+    }
+    await waitFor(
+      async () => !kube.store.list(VSC).some((c) => c.metadata.labels?.['cairn.dev/backup'] === backupId) || undefined,
+      'the backup’s contents gone',
+      20_000,
+    );
+    kube.put('namespaces', { metadata: { name: 'rebuilt' } });
+    const restored = await run('POST', `/v1/backups/${point.id}/restore`, { targetNamespace: 'rebuilt' });
+    expect(restored.state, JSON.stringify(restored.error)).toBe('succeeded');
+    for (const c of ['db', 'files']) expect(treeDigest(kube.controller.volumePath('rebuilt', c))).toEqual(before[c]);
+    expect(temporaries()).toEqual([]);
   });
 });

@@ -67,7 +67,7 @@ describe('completion scripts', () => {
       'delete',
     ]);
     expect(bashComplete(['provider', 'create', '--tenant-locators', ''])).toEqual(['sp-only', 'granted-roots', 'any']);
-    expect(bashComplete(['backup', 'restore', '--ta'])).toEqual(['--target-path']);
+    expect(bashComplete(['backup', 'restore', '--ta'])).toEqual(['--target-path', '--target-namespace']);
     expect(bashComplete(['task', 'list', '-o', 'y'])).toEqual(['yaml']);
     const file = script('bash');
     expect(bashComplete(['job', 'create', '-f', file.slice(0, -2)])).toEqual([file]);

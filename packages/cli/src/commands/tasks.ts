@@ -40,12 +40,22 @@ export function taskCommands(program: Command, app: App): void {
   waitable(
     backup
       .command('restore')
-      .description('restore a restore point: in place, or with --target-path to a path on the agent host')
+      .description(
+        'restore a restore point: in place, with --target-path to a path on the agent host, or with --target-namespace into a Kubernetes namespace',
+      )
       .argument('<backup>', 'the restore point id')
-      .option('--target-path <path>', 'an absolute path on the agent host; the instance is left alone'),
+      .option('--target-path <path>', 'an absolute path on the agent host; the instance is left alone')
+      .option(
+        '--target-namespace <namespace>',
+        'a Kubernetes namespace to restore the claims into (CSI provider, sp-admin); the instance is left alone',
+      ),
     'the restore task',
   ).action(async (id, opts) => {
-    const body = opts.targetPath !== undefined ? { targetPath: opts.targetPath } : {};
+    // Both given go to the server as given: it refuses the pair naming targetNamespace.
+    const body = {
+      ...(opts.targetPath !== undefined ? { targetPath: opts.targetPath } : {}),
+      ...(opts.targetNamespace !== undefined ? { targetNamespace: opts.targetNamespace } : {}),
+    };
     await taskOrWait(
       app,
       await app.client().request<TaskView>('POST', `/v1/backups/${seg(id)}/restore`, { body }),

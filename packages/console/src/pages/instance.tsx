@@ -49,15 +49,20 @@ interface Backup {
 }
 
 const startBackup = (instanceId: string) => api<Task>('POST', `/v1/instances/${instanceId}/backups`);
-const restore = (backupId: string, targetPath?: string) =>
-  api<Task>('POST', `/v1/backups/${backupId}/restore`, targetPath ? { targetPath } : undefined);
+const restore = (backupId: string, target?: { targetPath: string } | { targetNamespace: string }) =>
+  api<Task>('POST', `/v1/backups/${backupId}/restore`, target);
 
 const restoreVolume = (backupId: string, volume: string, targetInstanceId: string) =>
   api<Task>('POST', `/v1/backups/${backupId}/restore-volume`, { volume, targetInstanceId });
 
-/** A restore point's restore buttons: in place, to a path on the agent's host, or one volume onto another instance. */
-function RestoreControls(props: { backup: Backup; targets: Instance[] }) {
+/**
+ * A restore point's restore buttons: in place, to a path on the agent's host, into another
+ * Kubernetes namespace (an instance whose locator names one: the CSI provider; the API lets only
+ * an sp-admin name it), or one volume onto another instance.
+ */
+function RestoreControls(props: { backup: Backup; targets: Instance[]; namespaced: boolean }) {
   const [path, setPath] = useState('');
+  const [namespace, setNamespace] = useState('');
   const [volume, setVolume] = useState('');
   const [target, setTarget] = useState('');
   const action = useAction(restore);
@@ -71,7 +76,7 @@ function RestoreControls(props: { backup: Backup; targets: Instance[] }) {
       <form
         onSubmit={(e) => {
           e.preventDefault();
-          action.run(id, path.trim());
+          action.run(id, { targetPath: path.trim() });
         }}
       >
         <label>
@@ -82,6 +87,28 @@ function RestoreControls(props: { backup: Backup; targets: Instance[] }) {
           Restore to path
         </button>
       </form>
+      {props.namespaced ? (
+        <form
+          aria-label={`Restore ${props.backup.name} into a namespace`}
+          onSubmit={(e) => {
+            e.preventDefault();
+            action.run(id, { targetNamespace: namespace.trim() });
+          }}
+        >
+          <label>
+            Target namespace
+            <input
+              value={namespace}
+              onInput={(e) => setNamespace(e.currentTarget.value)}
+              required
+              placeholder="shop-copy"
+            />
+          </label>
+          <button type="submit" disabled={action.busy}>
+            Restore into namespace
+          </button>
+        </form>
+      ) : null}
       {action.result ? <p role="status">Restore task {action.result.id} started.</p> : null}
       <ErrorNote error={action.error} />
       <form
@@ -340,6 +367,7 @@ function InstanceView(props: { instance: Instance }) {
   const tasks = usePaged<Task>('/v1/tasks', { instanceId: i.id }, 10);
   const backup = useAction(startBackup);
   const names = new Map((backups.items ?? []).map((b) => [b.id, b.name]));
+  const namespaced = typeof i.locator === 'object' && i.locator !== null && 'namespace' in i.locator;
   // Where one volume may go: the tenant's other instances of the same zone (the first page of them).
   const targets = useRead(
     async () =>
@@ -397,7 +425,7 @@ function InstanceView(props: { instance: Instance }) {
                 <td>{bytes(b.sizeBytes)}</td>
                 <td>{b.parentId ? `after ${names.get(b.parentId) ?? b.parentId}` : 'full, starts a chain'}</td>
                 <td>
-                  <RestoreControls backup={b} targets={targets.data ?? []} />
+                  <RestoreControls backup={b} targets={targets.data ?? []} namespaced={namespaced} />
                 </td>
               </tr>
             ))}

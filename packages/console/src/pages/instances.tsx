@@ -7,6 +7,8 @@ export interface Instance {
   zone: string;
   agentId: string | null;
   offeringId: string | null;
+  /** Where the plugin finds it: `{namespace, selector?}` for a Kubernetes namespace (CSI). */
+  locator?: unknown;
   /** A schedule the provider runs itself (see the API's provider-side schedules), or null. */
   schedule: { owner: string | null; state: string; taskId: string } | null;
 }

@@ -20,8 +20,11 @@ import {
   snapshotName,
   type VolumeRecord,
 } from './record.js';
-import { ANNOTATION_EXPORT_ID, exportVolumes } from './export.js';
+import { ANNOTATION_EXPORT_ID, exportVolumes, LABEL_EXPORT, removeExportTemporaries } from './export.js';
+import { LABEL_PRIMER } from './primer.js';
 import { destroyContent, destroySnapshot, waitFor } from './snapshots.js';
+
+const TEMPORARY_LABELS = [LABEL_EXPORT, LABEL_PRIMER];
 
 interface Planned {
   claim: string;
@@ -47,7 +50,14 @@ export async function backup(env: OperationEnv, req: BackupRequest, ctx: TaskCon
     for (const cloneOf of new Set(plan.map((p) => p.snapshotClass))) await ensureRetainClone(kube, cloneOf);
     for (const p of plan) await createOrAdopt(kube, locator.namespace, p, ctx);
     const ready = await waitUntilReady(env, locator.namespace, plan, ctx);
-    const exported = env.settings.export ? await exportVolumes(env, env.settings.export, plan, ctx) : undefined;
+    const exported = env.settings.export
+      ? await exportVolumes(
+          env,
+          env.settings.export,
+          plan.map((p) => ({ ...p, restoreSize: bytesOf(ready.get(p.snapshot)!.status?.restoreSize) })),
+          ctx,
+        )
+      : undefined;
     const volumes = [];
     for (const p of plan) {
       const vs = ready.get(p.snapshot)!;
@@ -92,7 +102,11 @@ async function planBackup(
       'NAMESPACE_NOT_FOUND',
       `namespace ${namespace} (locator.namespace) does not exist on the cluster`,
     );
-  const claims = (await kube.claims(namespace, selector)).filter((c) => !c.metadata?.deletionTimestamp);
+  // The plugin's own temporaries (an export's claims, the primer's) are never backed up: an
+  // export another instance runs in the namespace, or one a killed agent left, is not data.
+  const claims = (await kube.claims(namespace, selector)).filter(
+    (c) => !c.metadata?.deletionTimestamp && !TEMPORARY_LABELS.some((l) => c.metadata?.labels?.[l] !== undefined),
+  );
   if (!claims.length)
     throw new PluginError(
       'NO_CLAIMS',
@@ -149,6 +163,7 @@ async function planBackup(
         accessModes: claim.spec?.accessModes ?? ['ReadWriteOnce'],
         volumeMode: claim.spec?.volumeMode ?? 'Filesystem',
         volumes: claims.length,
+        claims: claims.map(name),
         createdAt,
       },
     });
@@ -305,6 +320,12 @@ async function sweepUnfinished(
   );
   const earlier = new Set(ours.map((vs) => vs.metadata.labels![LABEL_BACKUP]!).filter((id) => id !== backupId));
   for (const id of earlier) {
+    const temporaries = await removeExportTemporaries(kube, namespace, id);
+    if (temporaries)
+      ctx.event({
+        type: 'provider.message',
+        message: `removed ${temporaries} export pod(s), claim(s) and Secret(s) of ${id}, left by an earlier task of this instance`,
+      });
     const contents = await kube.list('volumesnapshotcontents', { labelSelector: `${LABEL_BACKUP}=${id}` });
     if (groupBackups(contents)[0]?.complete) continue;
     const names = ours.filter((vs) => vs.metadata.labels![LABEL_BACKUP] === id).map((vs) => vs.metadata.name);

@@ -126,6 +126,12 @@ export class Kube {
     );
   }
 
+  async secrets(namespace: string, labelSelector: string): Promise<V1Secret[]> {
+    return (
+      await call(`list Secrets in ${namespace}`, () => this.core.listNamespacedSecret({ namespace, labelSelector }))
+    ).items;
+  }
+
   async deleteSecret(namespace: string, name: string): Promise<void> {
     await orAbsent(
       call(`delete Secret ${namespace}/${name}`, () => this.core.deleteNamespacedSecret({ namespace, name })),

@@ -3,13 +3,16 @@
 import { startFakeKube, resourceType, until, type FakeKube } from '@cairn/kube-apiserver-fake';
 import { MockTaskEnvironment } from '@cairn/plugin-sdk/testing';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { IS_SNAPSHOT_CLASS } from './classes.js';
 import plugin from './index.js';
-import { backupIdFor, snapshotName } from './record.js';
+import { backupIdFor, externalIdOf, readRecordTag, snapshotName } from './record.js';
 
 const DRIVER = 'hostpath.csi.k8s.io';
 let dir: string;
@@ -39,6 +42,74 @@ beforeEach(async () => {
     await writeFile(join(kube.controller.volumePath('shop', claim), `${claim}.txt`), `${claim} of the shop\n`);
   }
 });
+
+/** Every node below `root` by relative path: a directory, a link's target, a file's mode and sha256. */
+function tree(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string) => {
+    for (const name of readdirSync(join(root, rel))) {
+      const at = join(rel, name);
+      const st = lstatSync(join(root, at));
+      if (st.isDirectory()) {
+        out[at] = 'dir';
+        walk(at);
+      } else if (st.isSymbolicLink()) out[at] = `link:${readlinkSync(join(root, at))}`;
+      else
+        out[at] = `${(st.mode & 0o7777).toString(8)}:${createHash('sha256')
+          .update(readFileSync(join(root, at)))
+          .digest('hex')}`;
+    }
+  };
+  walk('');
+  return out;
+}
+
+/** More than one text file in `data`: a subdirectory, an executable, a read-only file, binary bytes, links. */
+function furnish(): Record<string, Record<string, string>> {
+  const data = kube.controller.volumePath('shop', 'data');
+  mkdirSync(join(data, 'sub/deeper'), { recursive: true });
+  writeFileSync(
+    join(data, 'sub/deeper/blob.bin'),
+    Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 7) % 256)),
+  );
+  writeFileSync(join(data, 'run.sh'), '#!/bin/sh\necho hi\n');
+  chmodSync(join(data, 'run.sh'), 0o755);
+  writeFileSync(join(data, 'sub/secret.txt'), 'only for the owner\n');
+  chmodSync(join(data, 'sub/secret.txt'), 0o600);
+  symlinkSync('sub/deeper/blob.bin', join(data, 'link-to-blob'));
+  symlinkSync('/nowhere/at/all', join(data, 'dangling'));
+  return Object.fromEntries(['data', 'logs'].map((c) => [c, tree(kube.controller.volumePath('shop', c))]));
+}
+
+const NS = resourceType('namespaces');
+const VSC = resourceType('volumesnapshotcontents');
+
+/** Deletes the namespace (claims, snapshots and pods go with it) and waits until it is gone. */
+async function deleteNamespace(name: string) {
+  kube.store.delete(NS, undefined, name, new Date());
+  await until(`namespace ${name} gone`, () => !kube.store.find(NS, undefined, name));
+}
+
+/** Deletes a content and, through deletionPolicy Delete, its storage snapshot (as an admin would). */
+async function deleteContent(name: string) {
+  const content = kube.store.get(VSC, undefined, name);
+  kube.store.update(VSC, undefined, { ...content, spec: { ...content.spec, deletionPolicy: 'Delete' } });
+  kube.store.delete(VSC, undefined, name, new Date());
+  await until(`content ${name} gone`, () => !kube.store.find(VSC, undefined, name));
+}
+
+/** Pods, claims and Secrets carrying one of the plugin's labels. */
+const labelled = () =>
+  ['pods', 'persistentvolumeclaims', 'secrets'].flatMap((plural) =>
+    kube.store
+      .list(resourceType(plural))
+      .filter((o) =>
+        Object.keys(o.metadata.labels ?? {}).some((l) =>
+          ['cairn.dev/export', 'cairn.dev/restore', 'cairn.dev/restored-from'].includes(l),
+        ),
+      )
+      .map((o) => `${plural}/${o.metadata.namespace}/${o.metadata.name}`),
+  );
 
 afterEach(async () => {
   await kube.close();
@@ -73,8 +144,15 @@ describe('export into restic', () => {
       expect(content.metadata.annotations?.['cairn.dev/export-id']).toBe(v.exportId);
     }
     const tags = JSON.parse(restic('snapshots', '--json')) as { tags: string[] }[];
-    expect(tags.map((s) => s.tags.sort())).toEqual(
+    expect(tags.map((s) => s.tags.filter((t) => !t.startsWith('cairn.dev/record=')).sort())).toEqual(
       ['data', 'logs'].map((c) => [`cairn.dev/claim=${c}`, `cairn.dev/export=${backupIdFor('t-export')}`]),
+    );
+    // The record tag: what a restore needs when the cluster has lost the content.
+    expect(tags.map((s) => readRecordTag(s.tags))).toEqual(
+      ['data', 'logs'].map((claim) => ({
+        record: expect.objectContaining({ claim, claims: ['data', 'logs'], capacity: '1Gi', storageClass: 'hostpath' }),
+        restoreSize: `${claim} of the shop\n`.length,
+      })),
     );
     expect(temporaries()).toEqual({ pods: 0, claims: 2, secrets: 0 });
   });
@@ -88,6 +166,39 @@ describe('export into restic', () => {
     expect(temporaries()).toEqual({ pods: 0, claims: 2, secrets: 0 });
     expect(kube.store.list(resourceType('volumesnapshots')).length).toBe(0);
     expect(JSON.parse(restic('snapshots', '--json'))).toEqual([]);
+  });
+
+  it('a retry of the task removes what a killed attempt left (Secret, pod, claim) and neither backs up nor keeps it', async () => {
+    const backupId = backupIdFor('t-retry');
+    const labels = { 'cairn.dev/export': backupId };
+    kube.put('secrets', {
+      metadata: { name: `${backupId}-export`, namespace: 'shop', labels },
+      data: { password: 'eA==' },
+    });
+    const leftover = `${snapshotName(backupId, 'data')}-x`;
+    kube.put('persistentvolumeclaims', {
+      metadata: { name: leftover, namespace: 'shop', labels },
+      spec: {
+        storageClassName: 'hostpath',
+        accessModes: ['ReadWriteOnce'],
+        resources: { requests: { storage: '1Gi' } },
+      },
+    });
+    await until(
+      'leftover bound',
+      () => kube.store.find(resourceType('persistentvolumeclaims'), 'shop', leftover)?.spec?.['volumeName'],
+    );
+    kube.put('pods', {
+      metadata: { name: leftover, namespace: 'shop', labels },
+      spec: {
+        restartPolicy: 'Never',
+        containers: [{ name: 'restic', image: 'restic/restic:0.14.0', command: ['false'] }],
+      },
+    });
+    const run = await env('t-retry').run('backup', request);
+    if (!run.ok) throw new Error(`${run.failure.code}: ${run.failure.message}`);
+    expect((run.value.extra!['volumes'] as { claim: string }[]).map((v) => v.claim)).toEqual(['data', 'logs']);
+    expect(temporaries()).toEqual({ pods: 0, claims: 2, secrets: 0 });
   });
 
   for (const [title, config, credentials, want] of [
@@ -115,4 +226,89 @@ describe('export into restic', () => {
       expect(kube.store.list(resourceType('volumesnapshots')).length).toBe(0);
       expect(temporaries()).toEqual({ pods: 0, claims: 2, secrets: 0 });
     });
+});
+
+describe('restore when the source namespace is gone', () => {
+  const backUp = async (taskId: string) => {
+    const run = await env(taskId).run('backup', request);
+    if (!run.ok) throw new Error(`${run.failure.code}: ${run.failure.message}`);
+    const volumes = run.value.extra!['volumes'] as { claim: string; content: string; exportId: string }[];
+    return { externalId: run.value.externalId, volumes };
+  };
+  const restoreInto = (taskId: string, externalId: string, namespace: string, environment = env(taskId)) =>
+    environment.run('restore', { ...request, backupExternalId: externalId, target: { namespace } });
+
+  it('restores from the Retain snapshot after the namespace is deleted, byte for byte, modes and links kept', async () => {
+    const want = furnish();
+    const done = await backUp('t-gone-ns');
+    await deleteNamespace('shop');
+    expect(kube.store.list(VSC).length).toBe(2);
+    kube.put('namespaces', { metadata: { name: 'shop' } });
+    const run = await restoreInto('t-gone-ns-r', done.externalId, 'shop');
+    if (!run.ok) throw new Error(`${run.failure.code}: ${run.failure.message}`);
+    expect(run.value.extra).toEqual({ namespace: 'shop', claims: ['data', 'logs'] });
+    for (const c of ['data', 'logs']) expect(tree(kube.controller.volumePath('shop', c))).toEqual(want[c]);
+    expect(labelled().filter((o) => !o.startsWith('persistentvolumeclaims/shop/'))).toEqual([]);
+  });
+
+  it('restores from the export when the snapshot contents and storage snapshots are gone too, byte for byte', async () => {
+    const want = furnish();
+    const done = await backUp('t-gone-all');
+    await deleteNamespace('shop');
+    for (const v of done.volumes) await deleteContent(v.content);
+    expect(kube.controller.storageSnapshots()).toEqual([]);
+    kube.put('namespaces', { metadata: { name: 'again' } });
+    const started = Date.now();
+    const run = await restoreInto('t-gone-all-r', done.externalId, 'again');
+    if (!run.ok) throw new Error(`${run.failure.code}: ${run.failure.message}`);
+    console.log(`restore from the export: 2 volumes, ${Date.now() - started} ms`);
+    expect(run.value.extra).toEqual({ namespace: 'again', claims: ['data', 'logs'], fromExport: ['data', 'logs'] });
+    for (const c of ['data', 'logs']) expect(tree(kube.controller.volumePath('again', c))).toEqual(want[c]);
+    const claim = kube.store.get(resourceType('persistentvolumeclaims'), 'again', 'data');
+    expect(claim.spec).toMatchObject({ storageClassName: 'hostpath', resources: { requests: { storage: '1Gi' } } });
+    expect(claim.spec?.['dataSource']).toBeUndefined();
+    expect(labelled().filter((o) => !o.startsWith('persistentvolumeclaims/again/'))).toEqual([]);
+  });
+
+  it('restores one volume from its snapshot and the other from the export when only its content is gone', async () => {
+    const done = await backUp('t-half');
+    await deleteContent(done.volumes.find((v) => v.claim === 'logs')!.content);
+    kube.put('namespaces', { metadata: { name: 'half' } });
+    const run = await restoreInto('t-half-r', done.externalId, 'half');
+    if (!run.ok) throw new Error(`${run.failure.code}: ${run.failure.message}`);
+    expect(run.value.extra).toMatchObject({ fromExport: ['logs'] });
+    for (const c of ['data', 'logs'])
+      expect(tree(kube.controller.volumePath('half', c))).toEqual(tree(kube.controller.volumePath('shop', c)));
+  });
+
+  it('fails clearly when the data mover pod fails during the restore from the export, and leaves nothing', async () => {
+    const done = await backUp('t-pod-fails');
+    await deleteNamespace('shop');
+    for (const v of done.volumes) await deleteContent(v.content);
+    kube.put('namespaces', { metadata: { name: 'again' } });
+    kube.controller.faults.podFailure.add('again/logs');
+    const run = await restoreInto('t-pod-fails-r', done.externalId, 'again');
+    expect(run.ok ? '' : `${run.failure.code}: ${run.failure.message}`).toMatch(
+      /^EXPORT_RESTORE_FAILED: restore of logs from export [0-9a-f]+ in .* failed \(pod again\/\S+ Failed\): fake kubelet: injected pod failure/,
+    );
+    expect(labelled()).toEqual([]);
+    expect(kube.store.list(resourceType('volumesnapshots'))).toEqual([]);
+  });
+
+  it('names the volume that has neither a snapshot nor an export, and makes nothing', async () => {
+    const done = await backUp('t-neither');
+    await deleteContent(done.volumes.find((v) => v.claim === 'logs')!.content);
+    kube.put('namespaces', { metadata: { name: 'half' } });
+    const bare = new MockTaskEnvironment(plugin, {
+      credentials: { kubeconfig: kube.kubeconfigPath },
+      config: { pollIntervalMs: 20, readyTimeoutS: 20 },
+      taskId: 't-neither-r',
+    });
+    const run = await restoreInto('t-neither-r', done.externalId, 'half', bare);
+    expect(run.ok ? '' : `${run.failure.code}: ${run.failure.message}`).toBe(
+      `BACKUP_INCOMPLETE: backup ${externalIdOf('shop', backupIdFor('t-neither'))} cannot be restored: volume logs has neither a ready snapshot nor an export (the connection has no config.export to restore from)`,
+    );
+    expect(kube.store.list(resourceType('persistentvolumeclaims'), 'half')).toEqual([]);
+    expect(labelled()).toEqual([]);
+  });
 });

@@ -2,25 +2,29 @@
  * Export of a backup's volumes into a restic repository, so that the backup outlives the cluster's
  * storage: for each volume, a temporary claim restored from its VolumeSnapshot, read by a data
  * mover pod of a restic image (`restic backup .` in the mounted claim), then both removed, with the
- * Secret that holds the repository password. Runs the same on a real cluster.
+ * Secret that holds the repository password. Each restic snapshot carries the volume's record in a
+ * tag, for a restore when the cluster has lost the snapshot. Runs the same on a real cluster.
+ *
+ * The temporaries' names derive from the backup id (so from the task id) and all carry the label
+ * `cairn.dev/export=<backup id>`: what an attempt killed midway left, a retry of the task or the
+ * instance's next backup finds and removes (`removeExportTemporaries`).
  */
 import { PluginError, type TaskContext } from '@cairn/plugin-sdk';
 import type { OperationEnv } from './backup.js';
-import { SNAPSHOT_GROUP } from './client.js';
-import { oneShotPod } from './pods.js';
+import { SNAPSHOT_GROUP, type Kube } from './client.js';
+import { oneShotPod, passwordSecret, resticEnv, runToEnd } from './pods.js';
 import type { ExportSettings } from './config.js';
-import type { VolumeRecord } from './record.js';
-import { waitFor } from './snapshots.js';
+import { LABEL_RESTORE, recordTag, type VolumeRecord } from './record.js';
 
 export const LABEL_EXPORT = 'cairn.dev/export';
 export const ANNOTATION_EXPORT_ID = 'cairn.dev/export-id';
-const MOUNT = '/data';
+export const MOUNT = '/data';
 
 /** Exports each volume; answers the restic snapshot id of each, by claim. */
 export async function exportVolumes(
   env: OperationEnv,
   settings: ExportSettings,
-  volumes: readonly { snapshot: string; record: VolumeRecord }[],
+  volumes: readonly { snapshot: string; record: VolumeRecord; restoreSize: number }[],
   ctx: TaskContext,
 ): Promise<Map<string, string>> {
   const { kube } = env;
@@ -28,14 +32,15 @@ export async function exportVolumes(
   const labels = { [LABEL_EXPORT]: backupId };
   const secret = `${backupId}-export`;
   const ids = new Map<string, string>();
-  await kube.createSecret(namespace, {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: secret, namespace, labels },
-    data: { password: Buffer.from(settings.password).toString('base64') },
-  });
+  const adopted = await removeExportTemporaries(kube, namespace, backupId);
+  if (adopted)
+    ctx.event({
+      type: 'provider.message',
+      message: `removed ${adopted} export pod(s), claim(s) and Secret(s) of ${backupId} an earlier attempt left, to export again`,
+    });
+  await kube.createSecret(namespace, passwordSecret(secret, namespace, labels, settings.password));
   try {
-    for (const { snapshot, record } of volumes) {
+    for (const { snapshot, record, restoreSize } of volumes) {
       const name = `${snapshot}-x`;
       try {
         await kube.createClaim(namespace, {
@@ -50,8 +55,8 @@ export async function exportVolumes(
             dataSource: { apiGroup: SNAPSHOT_GROUP, kind: 'VolumeSnapshot', name: snapshot },
           },
         });
-        await kube.createPod(
-          namespace,
+        const { phase, log } = await runToEnd(
+          env,
           oneShotPod({ name, namespace, labels }, name, MOUNT, {
             name: 'restic',
             image: settings.image,
@@ -65,36 +70,21 @@ export async function exportVolumes(
               `${LABEL_EXPORT}=${backupId}`,
               '--tag',
               `cairn.dev/claim=${record.claim}`,
+              '--tag',
+              recordTag(record, restoreSize),
               '.',
             ],
             workingDir: MOUNT,
-            env: [
-              { name: 'RESTIC_REPOSITORY', value: settings.repository },
-              { name: 'RESTIC_PASSWORD', valueFrom: { secretKeyRef: { name: secret, key: 'password' } } },
-            ],
+            env: resticEnv(settings.repository, secret),
           }),
+          `export of ${record.claim}`,
+          ctx,
         );
-        let phase: string | undefined;
-        await waitFor(
-          async () => {
-            phase = (await kube.pod(namespace, name))?.status?.phase;
-            return phase === 'Succeeded' || phase === 'Failed';
-          },
-          {
-            intervalMs: env.settings.pollIntervalMs,
-            timeoutMs: env.settings.readyTimeoutMs,
-            signal: ctx.signal,
-            now: env.now,
-            timeoutMessage: () =>
-              `export of ${record.claim}: data mover pod ${namespace}/${name} still ${phase ?? 'not started'} after ${env.settings.readyTimeoutMs / 1000} s (config.readyTimeoutS)`,
-          },
-        );
-        const log = await kube.podLog(namespace, name);
         const id = /"message_type":"summary".*"snapshot_id":"([0-9a-f]+)"/.exec(log)?.[1];
         if (phase !== 'Succeeded' || !id)
           throw new PluginError(
             'EXPORT_FAILED',
-            `export of ${record.claim} into ${settings.repository} failed (pod ${phase ?? '?'}): ${log.trim().slice(-400)}`,
+            `export of ${record.claim} into ${settings.repository} failed (pod ${phase}): ${log.trim().slice(-400)}`,
             { retryable: true },
           );
         ids.set(record.claim, id);
@@ -108,4 +98,26 @@ export async function exportVolumes(
     await kube.deleteSecret(namespace, secret);
   }
   return ids;
+}
+
+/**
+ * Removes the pods, claims and Secret an export of `backupId` made in `namespace` (a restore's,
+ * also labelled `cairn.dev/restore`, stay); answers how many it removed.
+ */
+export async function removeExportTemporaries(kube: Kube, namespace: string, backupId: string): Promise<number> {
+  const selector = `${LABEL_EXPORT}=${backupId},!${LABEL_RESTORE}`;
+  let removed = 0;
+  for (const pod of await kube.pods(namespace, selector)) {
+    await kube.deletePod(namespace, pod.metadata!.name!);
+    removed++;
+  }
+  for (const claim of await kube.claims(namespace, selector)) {
+    await kube.deleteClaim(namespace, claim.metadata!.name!);
+    removed++;
+  }
+  for (const secret of await kube.secrets(namespace, selector)) {
+    await kube.deleteSecret(namespace, secret.metadata!.name!);
+    removed++;
+  }
+  return removed;
 }

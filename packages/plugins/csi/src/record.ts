@@ -25,6 +25,8 @@ export interface VolumeRecord {
   accessModes: string[];
   volumeMode: string;
   volumes: number;
+  /** The claims of the whole backup, so that one whose snapshot and export are both gone is named. */
+  claims: string[];
   createdAt: string;
 }
 
@@ -75,6 +77,7 @@ export function recordMetadata(r: VolumeRecord): {
       [`${A}access-modes`]: r.accessModes.join(','),
       [`${A}volume-mode`]: r.volumeMode,
       [`${A}volumes`]: String(r.volumes),
+      [`${A}claims`]: r.claims.join(','),
       [`${A}created-at`]: r.createdAt,
     },
   };
@@ -99,8 +102,38 @@ export function readRecord(obj: SnapshotObject): VolumeRecord | undefined {
     accessModes: (a[`${A}access-modes`] ?? 'ReadWriteOnce').split(',').filter(Boolean),
     volumeMode: a[`${A}volume-mode`] ?? 'Filesystem',
     volumes,
+    claims: (a[`${A}claims`] ?? '').split(',').filter(Boolean),
     createdAt: a[`${A}created-at`]!,
   };
+}
+
+const RECORD_TAG = `${A}record=`;
+
+/**
+ * The tag of an export's restic snapshot that carries the volume's record (and the size of its
+ * snapshot), so that a restore finds what to make when the cluster has lost the content: the
+ * record's labels and annotations as JSON, base64url (a restic tag holds no comma).
+ */
+export function recordTag(r: VolumeRecord, restoreSize: number): string {
+  const { labels, annotations } = recordMetadata(r);
+  const body = { labels, annotations: { ...annotations, [`${A}restore-size`]: String(restoreSize) } };
+  return `${RECORD_TAG}${Buffer.from(JSON.stringify(body)).toString('base64url')}`;
+}
+
+/** The record a restic snapshot's tags carry, or undefined when they carry none (or a damaged one). */
+export function readRecordTag(tags: readonly string[]): { record: VolumeRecord; restoreSize: number } | undefined {
+  const tag = tags.find((t) => t.startsWith(RECORD_TAG));
+  if (!tag) return undefined;
+  try {
+    const metadata = JSON.parse(Buffer.from(tag.slice(RECORD_TAG.length), 'base64url').toString('utf8')) as {
+      labels?: Record<string, string>;
+      annotations?: Record<string, string>;
+    };
+    const record = readRecord({ metadata: { name: '', ...metadata } });
+    return record && { record, restoreSize: bytesOf(Number(metadata.annotations?.[`${A}restore-size`]) || 0) };
+  } catch {
+    return undefined;
+  }
 }
 
 /** One backup as the contents found for it show it. */

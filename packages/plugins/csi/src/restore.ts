@@ -3,14 +3,37 @@
  * provisioned from the backup's snapshots. The backup's contents are never bound to a snapshot in
  * the target: each gets a stand-in (a pre-provisioned `Retain` content of the same storage snapshot
  * and a VolumeSnapshot of it in the target namespace), removed once the claims are bound.
+ *
+ * A volume whose content is gone (deleted with its storage snapshot, or never ready) is restored
+ * from the backup's export, when the connection has `config.export`: the export's restic snapshots
+ * are listed by a data mover pod (their tags carry each volume's record), the claim is made empty
+ * with the recorded class and capacity, and a data mover pod runs `restic restore` into it. Its
+ * pods and Secret, labelled `cairn.dev/export` and `cairn.dev/restore`, are removed whatever
+ * happens; a retry of the task removes what a killed attempt left before it makes them again.
  */
 import { PluginError, type RestoreRequest, type RestoreResult, type TaskContext } from '@cairn/plugin-sdk';
 import { ensureRetainClone, type OperationEnv } from './backup.js';
-import { SNAPSHOT_GROUP, type Kube } from './client.js';
-import { readLocator, readTargetNamespace } from './config.js';
-import { bytesOf, hash, LABEL_RESTORE, LABEL_RESTORED_FROM, type HeldBackup } from './record.js';
-import { findBackup } from './catalog.js';
+import { SNAPSHOT_GROUP, type Kube, type SnapshotObject } from './client.js';
+import { readLocator, readTargetNamespace, type ExportSettings } from './config.js';
+import {
+  bytesOf,
+  groupBackups,
+  hash,
+  LABEL_BACKUP,
+  LABEL_RESTORE,
+  LABEL_RESTORED_FROM,
+  parseExternalId,
+  readRecordTag,
+  type VolumeRecord,
+} from './record.js';
+import { LABEL_EXPORT, MOUNT } from './export.js';
+import { oneShotPod, passwordSecret, resticEnv, runToEnd } from './pods.js';
 import { dropReplica, waitFor } from './snapshots.js';
+
+/** Where one volume is restored from: its snapshot's content, or its export. */
+type Source =
+  | { record: VolumeRecord; content: SnapshotObject; exportId?: undefined }
+  | { record: VolumeRecord; exportId: string; restoreSize: number; content?: undefined };
 
 interface Stand {
   claim: string;
@@ -22,47 +45,39 @@ export async function restore(env: OperationEnv, req: RestoreRequest, ctx: TaskC
   const { kube } = env;
   const locator = readLocator(req.locator);
   const namespace = readTargetNamespace(req.target, locator);
-  const held = await findBackup(kube, req.backupExternalId, req.instanceId);
-  if (!held.complete)
+  const backupId = parseExternalId(req.backupExternalId);
+  if (!backupId)
     throw new PluginError(
-      'BACKUP_INCOMPLETE',
-      `backup ${req.backupExternalId} is missing volumes or has snapshots not ready`,
+      'BACKUP_NOT_FOUND',
+      `${JSON.stringify(req.backupExternalId)} is not a CSI backup id (<namespace>/cairn-<12 hex>)`,
     );
+  if (!(await kube.namespace(namespace)))
+    throw new PluginError('NAMESPACE_NOT_FOUND', `namespace ${namespace} does not exist on the cluster`);
   const tag = hash(ctx.taskId, 10);
-  await checkTarget(kube, held, namespace, tag);
-  const stands: Stand[] = held.volumes.map(({ record }) => ({
-    claim: record.claim,
-    snapshot: `${record.backupId}-r${tag}-${hash(record.claim, 8)}`,
-    content: `${record.backupId}-r${tag}-${hash(record.claim, 8)}`,
-  }));
+  const temporaries = { [LABEL_EXPORT]: backupId, [LABEL_RESTORE]: tag };
+  const secret = `${backupId}-r${tag}-x`;
+  // Without an export nothing is made but claims and stand-ins: no pods or Secrets to look for.
+  const exporting = env.settings.export !== undefined;
+  if (exporting) await removeRestoreTemporaries(kube, namespace, tag);
   const created: string[] = [];
+  const stands: Stand[] = [];
   let ok = false;
   try {
-    for (const [i, { record, content }] of held.volumes.entries()) {
-      const stand = stands[i]!;
-      const cloneClass = await ensureRetainClone(kube, record.snapshotClass);
-      await kube.create('volumesnapshotcontents', {
-        apiVersion: `${SNAPSHOT_GROUP}/v1`,
-        kind: 'VolumeSnapshotContent',
-        metadata: { name: stand.content, labels: { [LABEL_RESTORE]: tag } },
-        spec: {
-          deletionPolicy: 'Retain',
-          driver: content.spec?.['driver'],
-          source: { snapshotHandle: content.status?.snapshotHandle },
-          volumeSnapshotClassName: cloneClass,
-          volumeSnapshotRef: { name: stand.snapshot, namespace },
-        },
-      });
-      await kube.create(
-        'volumesnapshots',
-        {
-          apiVersion: `${SNAPSHOT_GROUP}/v1`,
-          kind: 'VolumeSnapshot',
-          metadata: { name: stand.snapshot, namespace, labels: { [LABEL_RESTORE]: tag } },
-          spec: { source: { volumeSnapshotContentName: stand.content }, volumeSnapshotClassName: cloneClass },
-        },
-        namespace,
-      );
+    const sources = await planRestore(env, req, backupId, namespace, { secret, labels: temporaries }, ctx);
+    await checkTarget(kube, sources, namespace, tag);
+    for (const source of sources) {
+      const { record } = source;
+      let dataSource: { apiGroup: string; kind: string; name: string } | undefined;
+      if (source.content) {
+        const stand = {
+          claim: record.claim,
+          snapshot: `${record.backupId}-r${tag}-${hash(record.claim, 8)}`,
+          content: `${record.backupId}-r${tag}-${hash(record.claim, 8)}`,
+        };
+        stands.push(stand);
+        await standIn(kube, namespace, source.content, record, stand, tag);
+        dataSource = { apiGroup: SNAPSHOT_GROUP, kind: 'VolumeSnapshot', name: stand.snapshot };
+      }
       if (!(await kube.claim(namespace, record.claim))) {
         await kube.createClaim(namespace, {
           apiVersion: 'v1',
@@ -77,33 +92,258 @@ export async function restore(env: OperationEnv, req: RestoreRequest, ctx: TaskC
             accessModes: record.accessModes,
             volumeMode: record.volumeMode,
             resources: { requests: { storage: record.capacity } },
-            dataSource: { apiGroup: SNAPSHOT_GROUP, kind: 'VolumeSnapshot', name: stand.snapshot },
+            ...(dataSource ? { dataSource } : {}),
           },
         });
         created.push(record.claim);
       }
     }
-    await waitForClaims(env, namespace, held, ctx);
+    await waitForClaims(env, namespace, sources, ctx);
+    const fromExport = sources.filter((s) => s.exportId !== undefined);
+    for (const [i, source] of fromExport.entries()) {
+      await fillFromExport(env, env.settings.export!, namespace, source, { secret, labels: temporaries, tag }, ctx);
+      ctx.progress({
+        percent: 100,
+        message: `${i + 1} of ${fromExport.length} claim(s) filled from the export in ${namespace}`,
+      });
+    }
     ok = true;
     return {
-      bytesRestored: held.volumes.reduce((sum, v) => sum + bytesOf(v.content.status?.restoreSize), 0),
-      extra: { namespace, claims: held.volumes.map((v) => v.record.claim) },
+      bytesRestored: sources.reduce(
+        (sum, s) => sum + (s.content ? bytesOf(s.content.status?.restoreSize) : s.restoreSize),
+        0,
+      ),
+      extra: {
+        namespace,
+        claims: sources.map((s) => s.record.claim),
+        ...(fromExport.length ? { fromExport: fromExport.map((s) => s.record.claim) } : {}),
+      },
     };
   } finally {
     for (const stand of stands)
       await dropReplica(kube, namespace, stand.snapshot, stand.content).catch(() => undefined);
+    if (exporting)
+      await removeRestoreTemporaries(kube, namespace, tag).catch((err: Error) =>
+        ctx.event({
+          type: 'warning',
+          message: `could not remove the restore's data mover pods or Secret in ${namespace}: ${err.message}`,
+        }),
+      );
     if (!ok) for (const claim of created) await kube.deleteClaim(namespace, claim).catch(() => undefined);
   }
 }
 
+/** The stand-in of a backup's content in the target namespace: a Retain content and its snapshot. */
+async function standIn(
+  kube: Kube,
+  namespace: string,
+  content: SnapshotObject,
+  record: VolumeRecord,
+  stand: Stand,
+  tag: string,
+): Promise<void> {
+  const cloneClass = await ensureRetainClone(kube, record.snapshotClass);
+  await kube.create('volumesnapshotcontents', {
+    apiVersion: `${SNAPSHOT_GROUP}/v1`,
+    kind: 'VolumeSnapshotContent',
+    metadata: { name: stand.content, labels: { [LABEL_RESTORE]: tag } },
+    spec: {
+      deletionPolicy: 'Retain',
+      driver: content.spec?.['driver'],
+      source: { snapshotHandle: content.status?.snapshotHandle },
+      volumeSnapshotClassName: cloneClass,
+      volumeSnapshotRef: { name: stand.snapshot, namespace },
+    },
+  });
+  await kube.create(
+    'volumesnapshots',
+    {
+      apiVersion: `${SNAPSHOT_GROUP}/v1`,
+      kind: 'VolumeSnapshot',
+      metadata: { name: stand.snapshot, namespace, labels: { [LABEL_RESTORE]: tag } },
+      spec: { source: { volumeSnapshotContentName: stand.content }, volumeSnapshotClassName: cloneClass },
+    },
+    namespace,
+  );
+}
+
+/**
+ * Each volume's source: its content when that is there and ready; otherwise its export, listed
+ * from the repository of `config.export` through a data mover pod. A volume with neither fails
+ * the restore before anything is made, naming it.
+ */
+async function planRestore(
+  env: OperationEnv,
+  req: RestoreRequest,
+  backupId: string,
+  namespace: string,
+  secret: { secret: string; labels: Record<string, string> },
+  ctx: TaskContext,
+): Promise<Source[]> {
+  const { kube } = env;
+  const settings = env.settings.export;
+  const contents = await kube.list('volumesnapshotcontents', { labelSelector: `${LABEL_BACKUP}=${backupId}` });
+  const held = groupBackups(contents)[0];
+  const notFound = () =>
+    new PluginError(
+      'BACKUP_NOT_FOUND',
+      `backup ${req.backupExternalId} is not on the cluster${settings ? ` nor in the export repository ${settings.repository}` : ''}`,
+    );
+  // Another instance's backup is answered exactly as one that does not exist.
+  const foreign = (r: VolumeRecord) => r.instanceId !== req.instanceId;
+  if (held?.volumes.some((v) => foreign(v.record))) throw notFound();
+  if (held?.complete) return held.volumes;
+  const exported = settings ? await listExports(env, settings, namespace, backupId, secret, ctx) : new Map();
+  if ([...exported.values()].some((e) => foreign(e.record))) throw notFound();
+  const records = [...(held?.volumes ?? []), ...exported.values()].map((v) => v.record);
+  if (!records.length) throw notFound();
+  const usable = new Map(
+    (held?.volumes ?? [])
+      .filter((v) => v.content.status?.readyToUse === true && !v.content.metadata.deletionTimestamp)
+      .map((v) => [v.record.claim, v]),
+  );
+  const claims = [...new Set(records.flatMap((r) => [r.claim, ...r.claims]))].sort();
+  const sources: Source[] = [];
+  const missing: string[] = [];
+  for (const claim of claims) {
+    const source = usable.get(claim) ?? exported.get(claim);
+    if (source) sources.push(source);
+    else missing.push(claim);
+  }
+  const want = records[0]!.volumes;
+  if (missing.length || sources.length < want)
+    throw new PluginError(
+      'BACKUP_INCOMPLETE',
+      `backup ${req.backupExternalId} cannot be restored: ${[
+        ...missing.map((c) => `volume ${c} has neither a ready snapshot nor an export`),
+        ...(sources.length + missing.length < want
+          ? [`${want - sources.length - missing.length} more of its ${want} volume(s) left no record`]
+          : []),
+      ].join('; ')}${settings ? '' : ' (the connection has no config.export to restore from)'}`,
+    );
+  const fromExport = sources.filter((s) => s.exportId !== undefined).map((s) => s.record.claim);
+  if (fromExport.length)
+    ctx.event({
+      type: 'provider.message',
+      message: `restoring ${fromExport.join(', ')} from the export in ${settings!.repository}: the snapshot content is gone or not ready`,
+    });
+  return sources;
+}
+
+/** The backup's exports in the repository, newest per claim, read by a `restic snapshots` pod. */
+async function listExports(
+  env: OperationEnv,
+  settings: ExportSettings,
+  namespace: string,
+  backupId: string,
+  temporaries: { secret: string; labels: Record<string, string> },
+  ctx: TaskContext,
+): Promise<Map<string, Source & { exportId: string }>> {
+  const { kube } = env;
+  const name = `${backupId}-r${temporaries.labels[LABEL_RESTORE]}-ls`;
+  await ensureSecret(kube, namespace, temporaries.secret, temporaries.labels, settings.password);
+  let listed: { phase: string; log: string };
+  try {
+    listed = await runToEnd(
+      env,
+      oneShotPod({ name, namespace, labels: temporaries.labels }, undefined, MOUNT, {
+        name: 'restic',
+        image: settings.image,
+        command: ['restic', 'snapshots', '--json', '--tag', `${LABEL_EXPORT}=${backupId}`],
+        env: resticEnv(settings.repository, temporaries.secret),
+      }),
+      `listing the exports of ${backupId}`,
+      ctx,
+    );
+  } finally {
+    await kube.deletePod(namespace, name);
+  }
+  const line = listed.log.split('\n').find((l) => l.startsWith('['));
+  let snapshots: { id: string; time: string; tags?: string[] }[] | undefined;
+  try {
+    snapshots = line ? (JSON.parse(line) as typeof snapshots) : undefined;
+  } catch {
+    snapshots = undefined;
+  }
+  if (listed.phase !== 'Succeeded' || !Array.isArray(snapshots))
+    throw new PluginError(
+      'EXPORT_UNREADABLE',
+      `could not list the exports of ${backupId} in ${settings.repository} (pod ${listed.phase}): ${listed.log.trim().slice(-400)}`,
+      { retryable: true },
+    );
+  const byClaim = new Map<string, Source & { exportId: string; time: string }>();
+  for (const s of snapshots) {
+    const found = readRecordTag(s.tags ?? []);
+    if (!found || found.record.backupId !== backupId) continue;
+    const earlier = byClaim.get(found.record.claim);
+    if (!earlier || earlier.time < s.time) byClaim.set(found.record.claim, { ...found, exportId: s.id, time: s.time });
+  }
+  return byClaim;
+}
+
+/** Runs `restic restore` of the volume's export into its (new, empty, bound) claim. */
+async function fillFromExport(
+  env: OperationEnv,
+  settings: ExportSettings,
+  namespace: string,
+  source: Source,
+  temporaries: { secret: string; labels: Record<string, string>; tag: string },
+  ctx: TaskContext,
+): Promise<void> {
+  const { kube } = env;
+  const { record, exportId } = source;
+  const name = `${record.backupId}-r${temporaries.tag}-${hash(record.claim, 8)}-x`;
+  await ensureSecret(kube, namespace, temporaries.secret, temporaries.labels, settings.password);
+  try {
+    const { phase, log } = await runToEnd(
+      env,
+      oneShotPod({ name, namespace, labels: temporaries.labels }, record.claim, MOUNT, {
+        name: 'restic',
+        image: settings.image,
+        command: ['restic', 'restore', exportId!, '--target', '.'],
+        workingDir: MOUNT,
+        env: resticEnv(settings.repository, temporaries.secret),
+      }),
+      `restore of ${record.claim} from the export`,
+      ctx,
+    );
+    if (phase !== 'Succeeded')
+      throw new PluginError(
+        'EXPORT_RESTORE_FAILED',
+        `restore of ${record.claim} from export ${exportId!} in ${settings.repository} failed (pod ${namespace}/${name} ${phase}): ${log.trim().slice(-400)}`,
+        { retryable: true },
+      );
+  } finally {
+    await kube.deletePod(namespace, name);
+  }
+}
+
+async function ensureSecret(
+  kube: Kube,
+  namespace: string,
+  name: string,
+  labels: Record<string, string>,
+  password: string,
+): Promise<void> {
+  if (!(await kube.secrets(namespace, `${LABEL_RESTORE}=${labels[LABEL_RESTORE]!},${LABEL_EXPORT}`)).length)
+    await kube.createSecret(namespace, passwordSecret(name, namespace, labels, password));
+}
+
+/** Removes the data mover pods and the Secret of restore `tag` in `namespace` (never its claims). */
+async function removeRestoreTemporaries(kube: Kube, namespace: string, tag: string): Promise<void> {
+  const selector = `${LABEL_RESTORE}=${tag},${LABEL_EXPORT}`;
+  for (const pod of await kube.pods(namespace, selector)) await kube.deletePod(namespace, pod.metadata!.name!);
+  for (const secret of await kube.secrets(namespace, selector))
+    await kube.deleteSecret(namespace, secret.metadata!.name!);
+}
+
 /** Everything the restore needs on the target, checked before it makes anything. */
-async function checkTarget(kube: Kube, held: HeldBackup, namespace: string, tag: string): Promise<void> {
-  if (!(await kube.namespace(namespace)))
-    throw new PluginError('NAMESPACE_NOT_FOUND', `namespace ${namespace} does not exist on the cluster`);
+async function checkTarget(kube: Kube, sources: Source[], namespace: string, tag: string): Promise<void> {
   const storageClasses = new Set((await kube.storageClasses()).map((s) => s.metadata?.name));
   const snapshotClasses = new Set((await kube.list('volumesnapshotclasses')).map((c) => c.metadata.name));
-  for (const { record } of held.volumes) {
-    if (!snapshotClasses.has(record.snapshotClass))
+  for (const { record, content } of sources) {
+    // A restore from the export makes no snapshot: the class need not exist on the target.
+    if (content && !snapshotClasses.has(record.snapshotClass))
       throw new PluginError(
         'SNAPSHOT_CLASS_MISSING',
         `VolumeSnapshotClass ${record.snapshotClass}, with which ${record.claim} was snapshotted, does not exist on the target cluster: restoring needs a class of that name`,
@@ -123,8 +363,8 @@ async function checkTarget(kube: Kube, held: HeldBackup, namespace: string, tag:
   }
 }
 
-async function waitForClaims(env: OperationEnv, namespace: string, held: HeldBackup, ctx: TaskContext): Promise<void> {
-  const claims = held.volumes.map((v) => v.record.claim);
+async function waitForClaims(env: OperationEnv, namespace: string, sources: Source[], ctx: TaskContext): Promise<void> {
+  const claims = sources.map((s) => s.record.claim);
   let pending = claims;
   let reported = -1;
   await waitFor(
