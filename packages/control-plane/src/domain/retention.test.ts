@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   adoptedRecordedAt,
+  isFutureDated,
   backupsToDelete,
   madeRecordedAt,
   PROVIDER_CLOCK_SKEW_MS,
@@ -99,6 +100,12 @@ describe('recorded times', () => {
       recordedAt: 1000,
       futureDated: false,
     });
+  });
+
+  it('a point is future-dated only beyond the skew allowance', () => {
+    expect(isFutureDated(1000 + PROVIDER_CLOCK_SKEW_MS, 1000)).toBe(false);
+    expect(isFutureDated(1001 + PROVIDER_CLOCK_SKEW_MS, 1000)).toBe(true);
+    expect(isFutureDated(0, 1000)).toBe(false);
   });
 
   it('a future-dated point ranks below every point Cairn made, or at now when Cairn made none', () => {

@@ -29,6 +29,17 @@ export function madeRecordedAt(records: readonly RecordedPoint[], now: number): 
 }
 
 /**
+ * Whether a restore point the provider dated `providerTime` is future-dated at `now`: beyond the
+ * skew allowance (a host whose clock was wrong). Only then does its recorded time depend on the
+ * instance's other records (see {@link adoptedRecordedAt}).
+ *
+ * @example isFutureDated(Date.parse('2099-01-01'), 9000) // → true
+ */
+export function isFutureDated(providerTime: number, now: number): boolean {
+  return providerTime > now + PROVIDER_CLOCK_SKEW_MS;
+}
+
+/**
  * The recorded time of a restore point a sync found (the provider dated it `providerTime`) at
  * `now`: the provider's time, never later than now. A point dated beyond the skew allowance is
  * future-dated (a host whose clock was wrong): it never outranks a point Cairn made, so it ranks
@@ -42,8 +53,7 @@ export function adoptedRecordedAt(
   providerTime: number,
   now: number,
 ): { recordedAt: number; futureDated: boolean } {
-  if (providerTime <= now + PROVIDER_CLOCK_SKEW_MS)
-    return { recordedAt: Math.min(providerTime, now), futureDated: false };
+  if (!isFutureDated(providerTime, now)) return { recordedAt: Math.min(providerTime, now), futureDated: false };
   const oldestMade = records.reduce((t, r) => (r.made ? Math.min(t, r.recordedAt - 1) : t), now);
   return { recordedAt: oldestMade, futureDated: true };
 }

@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import { backupName } from '../domain/backup-name.js';
-import { adoptedRecordedAt, madeRecordedAt, type RecordedPoint } from '../domain/retention.js';
+import { adoptedRecordedAt, isFutureDated, madeRecordedAt, type RecordedPoint } from '../domain/retention.js';
 import type { Db } from './db.js';
 import type { Clock } from '../clock.js';
 import { newId } from './ids.js';
@@ -155,8 +155,10 @@ export class BackupRepository {
     },
     now: number,
   ): Promise<{ row: BackupRow; futureDated: boolean }> {
+    // The instance's records matter only to a future-dated point: a sync that adopts thousands of
+    // points into one instance reads them for none of the others.
     const { recordedAt, futureDated } = adoptedRecordedAt(
-      await this.recordedPoints(trx, instance.id),
+      isFutureDated(point.createdAt, now) ? await this.recordedPoints(trx, instance.id) : [],
       point.createdAt,
       now,
     );
