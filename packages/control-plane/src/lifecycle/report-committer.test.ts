@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import type { Report } from '../domain/report-outcome.js';
+import { testReports } from '../testing/reports.js';
 import { backupTask, storeFixture } from '../testing/store-fixture.js';
 import { ReportCommitter } from './report-committer.js';
 
@@ -27,34 +28,7 @@ describe.each(backends)('the report committer: one transaction a tick (%s)', (ba
     return task;
   }
 
-  const accepted = (taskId: string, seq: number): Report => ({
-    kind: 'accepted',
-    seq,
-    taskId,
-    attempt: 1,
-    at: Date.now(),
-  });
-  const progress = (taskId: string, seq: number, percent: number): Report => ({
-    kind: 'progress',
-    seq,
-    taskId,
-    attempt: 1,
-    percent,
-    bytesDone: percent,
-    bytesTotal: 100,
-    message: `at ${percent}`,
-    at: Date.now(),
-  });
-  const event = (taskId: string, seq: number, data: string | null): Report => ({
-    kind: 'event',
-    seq,
-    taskId,
-    attempt: 1,
-    type: 'provider.note',
-    message: 'a note',
-    data,
-    at: Date.now(),
-  });
+  const { accepted, progress, event } = testReports;
 
   /** How many transactions wrote events so far (each ticks the event clock once). */
   const clockTicks = async () =>

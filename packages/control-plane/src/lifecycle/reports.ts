@@ -90,17 +90,17 @@ export class Reports {
 
   /**
    * Applies the batches of one tick (several agents' sessions) in one transaction, each agent's
-   * in the order given. Every progress report is stored (one insert per agent; a repeat is
-   * skipped), but of the progress reports of one task (by agent and attempt) only the newest moves
-   * the task, and only when it is newer than what is stored: the others are obsolete. The tasks
-   * named are read in one query and kept current as the tick moves them; events go in one insert.
+   * in the order given, with the same outcome as applying the reports one by one. Every progress
+   * report is stored (one insert per agent; a repeat is skipped) and moves the task when it is
+   * newer than the newest stored; its move is held back, and a newer one of the same task in the
+   * tick takes its place, so one statement writes the tick's progress moves. The tasks named are
+   * read in one query and kept current as the tick moves them; events go in one insert.
    */
   async applyTick(batches: ReportBatch[], now = this.opts.clock.now()): Promise<ApplyOutcome> {
     if (batches.every((b) => b.reports.length === 0)) return { ended: [], requeued: [] };
-    const newestInTick = newestProgress(batches);
     const outcome = await transact(this.stores.db, async (trx) => {
       // Built inside the transaction: a retried transaction starts from an empty outcome.
-      const tick = await this.readTick(trx, batches, newestInTick);
+      const tick = await this.readTick(trx, batches);
       for (const batch of batches)
         for (const report of batch.reports) await this.applyOne(trx, tick, batch.agentId, report, now);
       await this.moveProgress(trx, tick, [...tick.progressMoves.keys()]);
@@ -125,7 +125,7 @@ export class Reports {
   }
 
   /** What a tick reads up front: its tasks in one query, and each agent's newest stored progress. */
-  private async readTick(trx: Trx, batches: ReportBatch[], newestInTick: Map<string, number>): Promise<Tick> {
+  private async readTick(trx: Trx, batches: ReportBatch[]): Promise<Tick> {
     const ids = new Set<string>();
     const progressFrom = new Map<string, { tasks: Set<string>; fromSeq: number }>();
     for (const { agentId, reports } of batches) {
@@ -149,7 +149,6 @@ export class Reports {
     return {
       tasks,
       newestProgress,
-      newestInTick,
       progress: new Map(),
       progressMoves: new Map(),
       outcome: { ended: [], requeued: [] },
@@ -171,9 +170,11 @@ export class Reports {
   }
 
   /** The task as this tick knows it: read up front, kept current by its moves, read again after a move that missed. */
-  private async taskOf(trx: Trx, tick: Tick, taskId: string): Promise<TaskRow | undefined> {
-    // A progress move held back for it is written first: this report is decided on the row after it.
-    if (tick.progressMoves.has(taskId)) await this.moveProgress(trx, tick, [taskId]);
+  private async taskOf(trx: Trx, tick: Tick, report: Report): Promise<TaskRow | undefined> {
+    const { taskId } = report;
+    // A progress move held back for it is written first: this report is decided on the row after
+    // it. Another progress report is decided on the tick's copy, which already follows the move.
+    if (report.kind !== 'progress' && tick.progressMoves.has(taskId)) await this.moveProgress(trx, tick, [taskId]);
     if (!tick.tasks.has(taskId)) tick.tasks.set(taskId, await this.stores.rows.task(trx, taskId));
     return tick.tasks.get(taskId);
   }
@@ -188,7 +189,7 @@ export class Reports {
 
   private async applyOne(trx: Trx, tick: Tick, agentId: string, report: Report, now: number) {
     const { catalog, events, backups, retention, endings } = this.stores;
-    const task = await this.taskOf(trx, tick, report.taskId);
+    const task = await this.taskOf(trx, tick, report);
     const facts = {
       agentId,
       report,
@@ -258,19 +259,21 @@ export class Reports {
         const mine = tick.progress.get(agentId);
         if (mine) mine.push(decision.progress);
         else tick.progress.set(agentId, [decision.progress]);
-        // Only the tick's newest moves the task, and only when newer than what is stored: a
+        // It moves the task only when newer than the newest stored (this tick's included): a
         // re-sent or superseded report moves nothing.
         const key = `${agentId}:${row.id}:${report.attempt}`;
-        if (tick.newestInTick.get(key) !== report.seq) return;
         const stored = tick.newestProgress.get(key);
         if (stored !== undefined && stored >= report.seq) return;
         tick.newestProgress.set(key, report.seq);
-        // Held back, written with the tick's other progress moves in one statement (or before
-        // the next report of this task is decided). Nothing else follows a progress move.
-        const held = tick.progressMoves.get(row.id);
+        // Held back, written with the tick's other progress moves in one statement (or before the
+        // next report of this task other than progress is decided); a newer progress report of the
+        // task in the tick takes its place (it sets every field the held one does). The tick's
+        // copy of the row follows the move at once, so what comes next is decided as if it were
+        // written. Nothing else follows a progress move.
         const move = { fence, from: decision.from, changes: decision.changes };
-        if (held) held.push(move);
-        else tick.progressMoves.set(row.id, [move]);
+        const held = (tick.progressMoves.get(row.id) ?? []).filter((m) => !sameFence(m.fence, fence));
+        tick.progressMoves.set(row.id, [...held, move]);
+        tick.tasks.set(row.id, { ...row, ...decision.changes });
         return;
       }
       case 'end': {
@@ -299,8 +302,6 @@ interface Tick {
   tasks: Map<string, TaskRow | undefined>;
   /** The newest progress seq stored per `agentId:taskId:attempt`, this tick's included. */
   newestProgress: Map<string, number>;
-  /** The newest progress seq per `agentId:taskId:attempt` among the tick's reports. */
-  newestInTick: Map<string, number>;
   /** Progress rows to store, per agent. */
   progress: Map<string, ProgressReport[]>;
   /** Progress moves held back, by task: written together at the tick's end. */
@@ -308,17 +309,8 @@ interface Tick {
   outcome: { ended: { taskId: string; state: TaskState; agentId: string }[]; requeued: string[] };
 }
 
-/** The newest progress seq of each task among the batches, by `agentId:taskId:attempt`. */
-function newestProgress(batches: ReportBatch[]): Map<string, number> {
-  const newest = new Map<string, number>();
-  for (const { agentId, reports } of batches)
-    for (const r of reports) {
-      if (r.kind !== 'progress') continue;
-      const key = `${agentId}:${r.taskId}:${r.attempt}`;
-      newest.set(key, Math.max(newest.get(key) ?? r.seq, r.seq));
-    }
-  return newest;
-}
+const sameFence = (a: ReportFence, b: ReportFence) =>
+  a.taskId === b.taskId && a.agentId === b.agentId && a.attempt === b.attempt;
 
 /** What the report rule looks at of a task row (a cancel asked for is a flag there). */
 function reportedTask(row: TaskRow): ReportedTask {

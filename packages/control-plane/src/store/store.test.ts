@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import { migrate } from './db.js';
 import type { Report } from '../domain/report-outcome.js';
+import { testReports } from '../testing/reports.js';
 import { backupTask as newBackup, storeFixture } from '../testing/store-fixture.js';
 
 const LEASE = 60_000;
@@ -126,6 +127,41 @@ describe.each(backends)('task store (%s)', (backend) => {
     expect((await tasks.progress(task.id, { limit: 50 })).items).toHaveLength(1);
     const row = (await tasks.get(task.id))!;
     expect(row).toMatchObject({ state: 'running', percent: 50, bytesDone: 5, bytesTotal: 10 });
+  });
+
+  it('applies the reports of one tick as it would one by one, a progress report whose newer one the tick ignores included', async () => {
+    // F5's counterexample (test/faults/report-model.test.ts): the newest progress of the tick came
+    // after the result and was ignored, and the older one, stored, had not moved the task.
+    const { progress, accepted, failed } = testReports;
+    // Progress is unique per agent and spool seq: each task's reports have seqs of their own.
+    const tick = (id: string, seq: number) => [
+      progress(id, seq, 40),
+      accepted(id, seq + 1),
+      failed(id, seq + 2),
+      progress(id, seq + 3, 70),
+    ];
+    const outcome = async (id: string) => {
+      const row = (await tasks.get(id))!;
+      const started = await f.store.db
+        .selectFrom('events')
+        .select('id')
+        .where('taskId', '=', id)
+        .where('type', '=', 'task.started')
+        .execute();
+      const stored = (await tasks.progress(id, { limit: 50 })).items.map((p) => p.message);
+      return { state: row.state, percent: row.percent, started: started.length, stored };
+    };
+    const batched = await backupTask();
+    await queue.claim(batched, agentId, Date.now() + LEASE);
+    await reports.apply(agentId, tick(batched.id, 7010));
+    const single = await backupTask();
+    await queue.claim(single, agentId, Date.now() + LEASE);
+    for (const r of tick(single.id, 7020)) await reports.apply(agentId, [r]);
+    // The first progress started the task (no start event after it), the result ended it at 40%,
+    // and the progress after the result is neither stored nor shown.
+    const want = { state: 'failed', percent: 40, started: 0, stored: ['at 40'] };
+    expect(await outcome(single.id)).toEqual(want);
+    expect(await outcome(batched.id)).toEqual(want);
   });
 
   it('ignores reports of a superseded attempt and reports from another agent', async () => {
