@@ -19,15 +19,27 @@ export class Api {
     body?: unknown,
     headers: Record<string, string> = {},
   ): Promise<Reply<T>> {
-    const res = await this.fetch(`${this.url}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${this.token}`,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        ...headers,
-      },
-      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
-    });
+    const send = () =>
+      this.fetch(`${this.url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...headers,
+        },
+        ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+      });
+    let res: Response;
+    try {
+      res = await send();
+    } catch (err) {
+      // A kept-alive connection the server closed as idle just as this request went out on it
+      // (Node closes idle ones after 5 s; under load the client's own timer comes late): the
+      // server never read the request, so it is sent once more on a new connection. A server
+      // that is down fails the second send too.
+      if (!closedIdle(err)) throw err;
+      res = await send();
+    }
     const text = await res.text();
     let parsed: unknown = text;
     try {
@@ -55,4 +67,10 @@ export class Api {
       throw new Error(`${method} ${path}: expected ${status}, got ${r.status}: ${JSON.stringify(r.body)}`);
     return r.body;
   }
+}
+
+/** fetch failed because the server closed the kept-alive connection before any answer. */
+function closedIdle(err: unknown): boolean {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code === 'UND_ERR_SOCKET' && cause.message === 'other side closed';
 }

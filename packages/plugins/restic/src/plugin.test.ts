@@ -791,7 +791,8 @@ describe.runIf(hasRestic)('a restic killed with -9 (its agent killed under it)',
       env: { ...process.env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: PASSWORD },
       stdio: 'ignore',
     });
-    const locks = () => fs.readdirSync(path.join(repo, 'locks'));
+    // Whole lock files: restic writes each under a `-tmp-` name first, then renames it.
+    const locks = () => fs.readdirSync(path.join(repo, 'locks')).filter((f) => !f.includes('-tmp-'));
     await waitFor(() => locks().length > 0, 'the backup to take its lock');
     child.kill('SIGKILL');
     await new Promise((resolve) => child.once('exit', resolve));
