@@ -4,7 +4,7 @@
  * is either `sha256sum FILE...` or `sh -c SCRIPT`, where SCRIPT is statements joined by ` && `,
  * each `printf %s "$VAR" > FILE` (VAR from the container's env) or `sha256sum FILE...`. Output is
  * what busybox prints (`<hex>  FILE`, errors as `sha256sum: FILE: No such file or directory`).
- * A command `restic backup|restore|snapshots ...` runs the machine's restic (a data mover pod of
+ * A command `restic backup|restore|snapshots|forget ...` runs the machine's restic (a data mover pod of
  * a restic image), in the container's `workingDir` mapped to its claim's directory, with the
  * container's RESTIC_REPOSITORY and RESTIC_PASSWORD and every absolute argument mapped the same.
  * Anything else fails with exit code 127, as a shell does for a command it cannot find, so a pod
@@ -12,7 +12,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export interface ContainerRun {
@@ -33,7 +33,7 @@ export interface RunOptions {
   cacheDir?: string;
 }
 
-const RESTIC_COMMANDS = ['backup', 'restore', 'snapshots'];
+const RESTIC_COMMANDS = ['backup', 'restore', 'snapshots', 'forget'];
 
 export function runContainer(
   command: readonly string[],
@@ -113,6 +113,8 @@ function restic(
     if (host === undefined) return { exitCode: 1, log: `Fatal: ${arg} is not on a mounted volume\n` };
     args.push(host);
   }
+  // restic runs in the cache directory when no claim is mounted: it must be there.
+  if (opts.cacheDir) mkdirSync(opts.cacheDir, { recursive: true });
   const run = spawnSync('restic', args, {
     cwd: opts.workingDir ?? opts.cacheDir ?? '/',
     encoding: 'utf8',

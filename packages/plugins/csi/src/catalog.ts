@@ -1,6 +1,6 @@
 /**
- * What the cluster holds: backups found by their contents' labels (sync, delete, restore), and the
- * preflight's look at drivers and classes.
+ * What the connection holds: backups found by their contents' labels and in the export (sync,
+ * delete), and the preflight's look at drivers and classes.
  */
 import {
   PluginError,
@@ -14,14 +14,18 @@ import type { OperationEnv } from './backup.js';
 import { chooseSnapshotClass, IS_SNAPSHOT_CLASS } from './classes.js';
 import type { Kube } from './client.js';
 import { readLocator } from './config.js';
+import { forgetExported, LABEL_EXPORT, listExported, type Exported } from './export.js';
+import { sweepMovers } from './pods.js';
 import {
   bytesOf,
   externalIdOf,
   groupBackups,
+  hash,
   LABEL_BACKUP,
   LABEL_CLONE_OF,
   parseExternalId,
   type HeldBackup,
+  type VolumeRecord,
 } from './record.js';
 import { runPrimer } from './primer.js';
 import { destroyContent, refersTo } from './snapshots.js';
@@ -42,27 +46,115 @@ export async function findBackup(kube: Kube, externalId: string, instanceId?: st
   return held;
 }
 
-export async function sync(env: OperationEnv, req: { locator?: unknown }): Promise<ListedBackup[]> {
+/**
+ * What the connection holds: backups whose every volume has a ready content, and, with
+ * `config.export`, those whose every volume has an export (their contents deleted with the
+ * storage snapshots): either restores. The export is listed through a data mover pod in
+ * `config.export.namespace`; a listing that fails fails the sync (never a shorter listing).
+ */
+export async function sync(env: OperationEnv, req: { locator?: unknown }, ctx: TaskContext): Promise<ListedBackup[]> {
   const namespace = req.locator === undefined || req.locator === null ? undefined : readLocator(req.locator).namespace;
   const contents = await env.kube.list('volumesnapshotcontents', { labelSelector: LABEL_BACKUP });
-  return groupBackups(contents)
-    .filter((b) => b.complete && (!namespace || b.volumes[0]!.record.namespace === namespace))
-    .map((b) => {
-      const { record } = b.volumes[0]!;
-      return {
-        externalId: externalIdOf(record.namespace, b.backupId),
-        createdAt: record.createdAt,
-        sizeBytes: b.volumes.reduce((sum, v) => sum + bytesOf(v.content.status?.restoreSize), 0),
-        locator: { namespace: record.namespace, instanceId: record.instanceId },
-        mode: 'FULL' as const,
-      };
+  const listed = new Map<string, ListedBackup>();
+  for (const b of groupBackups(contents).filter((b) => b.complete)) {
+    const { record } = b.volumes[0]!;
+    const size = b.volumes.reduce((sum, v) => sum + bytesOf(v.content.status?.restoreSize), 0);
+    listed.set(b.backupId, listedOf(record, size));
+  }
+  const settings = env.settings.export;
+  if (settings) {
+    await sweep(env, ctx);
+    const exported = await listExported(env, settings, moverIn(settings.namespace, ctx, 'ls'), undefined, ctx);
+    for (const [backupId, volumes] of groupExports(exported))
+      if (!listed.has(backupId) && volumes.size === volumes.values().next().value!.record.volumes) {
+        const all = [...volumes.values()];
+        listed.set(
+          backupId,
+          listedOf(
+            all[0]!.record,
+            all.reduce((sum, e) => sum + e.restoreSize, 0),
+          ),
+        );
+      }
+  }
+  return [...listed.values()].filter((b) => !namespace || (b.locator as { namespace: string }).namespace === namespace);
+}
+
+function listedOf(record: VolumeRecord, sizeBytes: number): ListedBackup {
+  return {
+    externalId: externalIdOf(record.namespace, record.backupId),
+    createdAt: record.createdAt,
+    sizeBytes,
+    locator: { namespace: record.namespace, instanceId: record.instanceId },
+    mode: 'FULL',
+  };
+}
+
+/** Exports by backup, then by claim (the newest of a claim exported twice). */
+function groupExports(exported: readonly Exported[]): Map<string, Map<string, Exported>> {
+  const out = new Map<string, Map<string, Exported>>();
+  for (const e of exported) {
+    let byClaim = out.get(e.record.backupId);
+    if (!byClaim) out.set(e.record.backupId, (byClaim = new Map()));
+    const earlier = byClaim.get(e.record.claim);
+    if (!earlier || earlier.time < e.time) byClaim.set(e.record.claim, e);
+  }
+  return out;
+}
+
+/** A data mover pod of this task in `namespace`: its name and labels. */
+function moverIn(namespace: string, ctx: TaskContext, what: string) {
+  return { namespace, name: `cairn-${hash(ctx.taskId, 12)}-${what}`, labels: { [LABEL_EXPORT]: 'catalog' } };
+}
+
+async function sweep(env: OperationEnv, ctx: TaskContext): Promise<void> {
+  const swept = await sweepMovers(env);
+  if (swept)
+    ctx.event({
+      type: 'provider.message',
+      message: `removed ${swept} data mover pod(s) and Secret(s) that killed tasks left`,
     });
 }
 
-/** Deletes the backup's snapshots, storage snapshots included; they may be partly gone already. */
-export async function deleteBackup(env: OperationEnv, req: DeleteBackupRequest): Promise<void> {
+/**
+ * Deletes the backup's snapshots, storage snapshots included (they may be partly gone already),
+ * and, with `config.export`, forgets its exports (in the backup's namespace if it is there, else
+ * in `config.export.namespace`). A backup found in neither is BACKUP_NOT_FOUND.
+ */
+export async function deleteBackup(env: OperationEnv, req: DeleteBackupRequest, ctx: TaskContext): Promise<void> {
   const { kube } = env;
-  const held = await findBackup(kube, req.backupExternalId, req.instanceId);
+  const settings = env.settings.export;
+  if (!settings) return destroyHeld(kube, await findBackup(kube, req.backupExternalId, req.instanceId));
+  const backupId = parseExternalId(req.backupExternalId);
+  if (!backupId) await findBackup(kube, req.backupExternalId, req.instanceId); // throws: not a CSI id
+  const contents = await kube.list('volumesnapshotcontents', { labelSelector: `${LABEL_BACKUP}=${backupId!}` });
+  const held = groupBackups(contents)[0];
+  await sweep(env, ctx);
+  const source = req.backupExternalId.split('/')[0]!;
+  const mover = moverIn((await kube.namespace(source)) ? source : settings.namespace, ctx, 'rm');
+  const exported = await listExported(env, settings, { ...mover, name: `${mover.name}-ls` }, backupId, ctx);
+  const foreign = (r: VolumeRecord) => r.instanceId !== req.instanceId;
+  // Another instance's backup is answered exactly as one that does not exist.
+  if (
+    (!held && !exported.length) ||
+    held?.volumes.some((v) => foreign(v.record)) ||
+    exported.some((e) => foreign(e.record))
+  )
+    throw new PluginError(
+      'BACKUP_NOT_FOUND',
+      `backup ${req.backupExternalId} is neither on the cluster nor in the export`,
+    );
+  if (held) await destroyHeld(kube, held);
+  await forgetExported(
+    env,
+    settings,
+    mover,
+    exported.map((e) => e.id),
+    ctx,
+  );
+}
+
+async function destroyHeld(kube: Kube, held: HeldBackup): Promise<void> {
   for (const { record, content } of held.volumes) {
     const ref = content.spec?.['volumeSnapshotRef'] as { name?: string; namespace?: string } | undefined;
     if (ref?.name && ref.namespace) {

@@ -107,6 +107,12 @@ export class Kube {
       .items;
   }
 
+  /** Pods of every namespace that match `labelSelector`. */
+  async podsEverywhere(labelSelector: string): Promise<V1Pod[]> {
+    return (await call('list Pods in all namespaces', () => this.core.listPodForAllNamespaces({ labelSelector })))
+      .items;
+  }
+
   /** What the pod's (only) container wrote to its standard output. */
   async podLog(namespace: string, name: string): Promise<string> {
     return call(`read the log of Pod ${namespace}/${name}`, () => this.core.readNamespacedPodLog({ namespace, name }));
@@ -130,6 +136,12 @@ export class Kube {
     return (
       await call(`list Secrets in ${namespace}`, () => this.core.listNamespacedSecret({ namespace, labelSelector }))
     ).items;
+  }
+
+  /** Secrets of every namespace that match `labelSelector`. */
+  async secretsEverywhere(labelSelector: string): Promise<V1Secret[]> {
+    return (await call('list Secrets in all namespaces', () => this.core.listSecretForAllNamespaces({ labelSelector })))
+      .items;
   }
 
   async deleteSecret(namespace: string, name: string): Promise<void> {

@@ -26,6 +26,11 @@ export interface ExportSettings {
   password: string;
   /** A restic image (`restic` as its command). */
   image: string;
+  /**
+   * Where the data mover pods that list and forget exports run when no namespace of the backup is
+   * at hand (a sync, a delete after the backup's namespace went): it must exist.
+   */
+  namespace: string;
 }
 
 export const DEFAULT_EXPORT_IMAGE = 'restic/restic:0.14.0';
@@ -36,10 +41,10 @@ function readExport(value: unknown, password: unknown): ExportSettings | undefin
     return undefined;
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw bad('config.export', 'must be an object {repository, image?}');
+    throw bad('config.export', 'must be an object {repository, image?, namespace?}');
   const obj = value as Record<string, unknown>;
-  onlyKeys(obj, ['repository', 'image'], 'config.export', bad);
-  const { repository, image = DEFAULT_EXPORT_IMAGE } = obj;
+  onlyKeys(obj, ['repository', 'image', 'namespace'], 'config.export', bad);
+  const { repository, image = DEFAULT_EXPORT_IMAGE, namespace = 'default' } = obj;
   if (typeof repository !== 'string' || !repository.trim() || repository.length > 1024)
     throw bad(
       'config.export.repository',
@@ -50,9 +55,11 @@ function readExport(value: unknown, password: unknown): ExportSettings | undefin
       'config.export.image',
       `must be an image reference such as ${DEFAULT_EXPORT_IMAGE}, not ${JSON.stringify(image)}`,
     );
+  if (typeof namespace !== 'string' || namespace.length > 63 || !DNS_LABEL.test(namespace))
+    throw bad('config.export.namespace', `must be a namespace name (a DNS label), not ${JSON.stringify(namespace)}`);
   if (typeof password !== 'string' || !password)
     throw bad('credentials.exportPassword', 'required with config.export: the restic repository password');
-  return { repository, password, image };
+  return { repository, password, image, namespace };
 }
 
 export interface PrimerSettings {

@@ -12,13 +12,13 @@
 import { PluginError, type TaskContext } from '@cairn/plugin-sdk';
 import type { OperationEnv } from './backup.js';
 import { SNAPSHOT_GROUP, type Kube } from './client.js';
-import { oneShotPod, passwordSecret, resticEnv, runToEnd } from './pods.js';
+import { MOVER_MOUNT, oneShotPod, passwordSecret, resticEnv, runMover, runToEnd } from './pods.js';
 import type { ExportSettings } from './config.js';
-import { LABEL_RESTORE, recordTag, type VolumeRecord } from './record.js';
+import { LABEL_RESTORE, readRecordTag, recordTag, type VolumeRecord } from './record.js';
 
 export const LABEL_EXPORT = 'cairn.dev/export';
 export const ANNOTATION_EXPORT_ID = 'cairn.dev/export-id';
-export const MOUNT = '/data';
+export const MOUNT = MOVER_MOUNT;
 
 /** Exports each volume; answers the restic snapshot id of each, by claim. */
 export async function exportVolumes(
@@ -120,4 +120,83 @@ export async function removeExportTemporaries(kube: Kube, namespace: string, bac
     removed++;
   }
   return removed;
+}
+
+/** One volume's export in the repository: its restic snapshot and the record its tag carries. */
+export interface Exported {
+  id: string;
+  time: string;
+  record: VolumeRecord;
+  restoreSize: number;
+}
+
+/**
+ * The exports in the repository (of `backupId` only, when given), read by a `restic snapshots`
+ * data mover pod in `meta.namespace`. A listing that cannot be read fails EXPORT_UNREADABLE: never
+ * an empty answer, which a sync would take for "everything gone".
+ */
+export async function listExported(
+  env: OperationEnv,
+  settings: ExportSettings,
+  meta: { name: string; namespace: string; labels: Record<string, string> },
+  backupId: string | undefined,
+  ctx: TaskContext,
+): Promise<Exported[]> {
+  const what = backupId ? `the exports of ${backupId}` : 'the exports';
+  const listed = await runMover(
+    env,
+    settings,
+    meta,
+    {
+      command: ['restic', 'snapshots', '--json', ...(backupId ? ['--tag', `${LABEL_EXPORT}=${backupId}`] : [])],
+      what: `listing ${what}`,
+    },
+    ctx,
+  );
+  const line = listed.log.split('\n').find((l) => l.startsWith('['));
+  let snapshots: { id: string; time: string; tags?: string[] }[] | undefined;
+  try {
+    snapshots = line ? (JSON.parse(line) as typeof snapshots) : undefined;
+  } catch {
+    snapshots = undefined;
+  }
+  if (listed.phase !== 'Succeeded' || !Array.isArray(snapshots))
+    throw new PluginError(
+      'EXPORT_UNREADABLE',
+      `could not list ${what} in ${settings.repository} (pod ${meta.namespace}/${meta.name} ${listed.phase}): ${listed.log.trim().slice(-400)}`,
+      { retryable: true },
+    );
+  const out: Exported[] = [];
+  for (const s of snapshots) {
+    const found = readRecordTag(s.tags ?? []);
+    if (found && (!backupId || found.record.backupId === backupId)) out.push({ id: s.id, time: s.time, ...found });
+  }
+  return out;
+}
+
+/**
+ * Forgets restic snapshots of the export (`restic forget`, through a data mover pod in
+ * `meta.namespace`); the space they held goes at the repository's next prune.
+ */
+export async function forgetExported(
+  env: OperationEnv,
+  settings: ExportSettings,
+  meta: { name: string; namespace: string; labels: Record<string, string> },
+  ids: readonly string[],
+  ctx: TaskContext,
+): Promise<void> {
+  if (!ids.length) return;
+  const { phase, log } = await runMover(
+    env,
+    settings,
+    meta,
+    { command: ['restic', 'forget', ...ids], what: `forgetting ${ids.length} export snapshot(s)` },
+    ctx,
+  );
+  if (phase !== 'Succeeded')
+    throw new PluginError(
+      'EXPORT_FAILED',
+      `could not forget export snapshot(s) ${ids.join(', ')} in ${settings.repository} (pod ${meta.namespace}/${meta.name} ${phase}): ${log.trim().slice(-400)}`,
+      { retryable: true },
+    );
 }

@@ -1,6 +1,7 @@
 import type { TaskContext } from '@cairn/plugin-sdk';
 import type { V1Container, V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { OperationEnv } from './backup.js';
+import type { ExportSettings } from './config.js';
 import { waitFor } from './snapshots.js';
 
 /**
@@ -78,4 +79,77 @@ export function resticEnv(repository: string, secret: string): V1Container['env'
     { name: 'RESTIC_REPOSITORY', value: repository },
     { name: 'RESTIC_PASSWORD', valueFrom: { secretKeyRef: { name: secret, key: 'password' } } },
   ];
+}
+
+/**
+ * The label of a data mover pod that runs on its own with a Secret of its own (a restore's, a
+ * listing's, a forget's), on both; its value is what the pod does.
+ */
+export const LABEL_MOVER = 'cairn.dev/mover';
+
+/**
+ * Runs one data mover pod of the export's restic image to its end, the repository password in a
+ * Secret of the pod's name, and removes both whatever happens. What an agent killed meanwhile
+ * leaves, a later operation of the connection removes (`sweepMovers`).
+ */
+export async function runMover(
+  env: OperationEnv,
+  settings: ExportSettings,
+  meta: { name: string; namespace: string; labels: Record<string, string> },
+  spec: { claim?: string; command: string[]; what: string },
+  ctx: TaskContext,
+): Promise<{ phase: string; log: string }> {
+  const { kube } = env;
+  const { name, namespace } = meta;
+  const labels = { ...meta.labels, [LABEL_MOVER]: spec.command[1] ?? 'restic' };
+  // The name derives from the task: one there already is an earlier attempt's, left when it was killed.
+  await kube.deletePod(namespace, name);
+  await kube.deleteSecret(namespace, name);
+  await kube.createSecret(namespace, passwordSecret(name, namespace, labels, settings.password));
+  try {
+    return await runToEnd(
+      env,
+      oneShotPod({ name, namespace, labels }, spec.claim, MOVER_MOUNT, {
+        name: 'restic',
+        image: settings.image,
+        command: spec.command,
+        ...(spec.claim ? { workingDir: MOVER_MOUNT } : {}),
+        env: resticEnv(settings.repository, name),
+      }),
+      spec.what,
+      ctx,
+    );
+  } finally {
+    await kube.deletePod(namespace, name);
+    await kube.deleteSecret(namespace, name);
+  }
+}
+
+/** Where a data mover pod mounts the claim it reads or fills. */
+export const MOVER_MOUNT = '/data';
+
+/**
+ * Removes, in every namespace, data mover pods and their Secrets that outlived any wait for them:
+ * older than twice `config.readyTimeoutS` and a minute (a task waits for its pod at most
+ * `readyTimeoutS`, then removes it), so only those of a task whose agent was killed. Answers how
+ * many it removed.
+ */
+export async function sweepMovers(env: OperationEnv): Promise<number> {
+  const { kube } = env;
+  const bound = 2 * env.settings.readyTimeoutMs + 60_000;
+  const now = env.now();
+  const stale = (o: { metadata?: { creationTimestamp?: Date | string } }) => {
+    const at = o.metadata?.creationTimestamp;
+    return at !== undefined && now - new Date(at).getTime() > bound;
+  };
+  let removed = 0;
+  for (const pod of (await kube.podsEverywhere(LABEL_MOVER)).filter(stale)) {
+    await kube.deletePod(pod.metadata!.namespace!, pod.metadata!.name!);
+    removed++;
+  }
+  for (const secret of (await kube.secretsEverywhere(LABEL_MOVER)).filter(stale)) {
+    await kube.deleteSecret(secret.metadata!.namespace!, secret.metadata!.name!);
+    removed++;
+  }
+  return removed;
 }

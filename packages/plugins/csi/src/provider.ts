@@ -17,8 +17,8 @@ export function createCsiProvider(connection: ProviderConnection, now: () => num
   return {
     backup: (req, ctx) => backup(env(), req, ctx),
     restore: (req, ctx) => restore(env(), req, ctx),
-    deleteBackup: (req) => deleteBackup(env(), req),
-    sync: (req) => sync(env(), req),
+    deleteBackup: (req, ctx) => deleteBackup(env(), req, ctx),
+    sync: (req, ctx) => sync(env(), req, ctx),
     preflight: (req, ctx) => preflight(env(), req, ctx),
   };
 }

@@ -8,8 +8,9 @@
  * from the backup's export, when the connection has `config.export`: the export's restic snapshots
  * are listed by a data mover pod (their tags carry each volume's record), the claim is made empty
  * with the recorded class and capacity, and a data mover pod runs `restic restore` into it. Its
- * pods and Secret, labelled `cairn.dev/export` and `cairn.dev/restore`, are removed whatever
- * happens; a retry of the task removes what a killed attempt left before it makes them again.
+ * pods, each with a Secret of its own, labelled `cairn.dev/export`, `cairn.dev/restore` and
+ * `cairn.dev/mover`, are removed whatever happens; a retry of the task removes what a killed
+ * attempt left, and any later restore, sync or delete removes those of a task never retried.
  */
 import { PluginError, type RestoreRequest, type RestoreResult, type TaskContext } from '@cairn/plugin-sdk';
 import { ensureRetainClone, type OperationEnv } from './backup.js';
@@ -23,11 +24,10 @@ import {
   LABEL_RESTORE,
   LABEL_RESTORED_FROM,
   parseExternalId,
-  readRecordTag,
   type VolumeRecord,
 } from './record.js';
-import { LABEL_EXPORT, MOUNT } from './export.js';
-import { oneShotPod, passwordSecret, resticEnv, runToEnd } from './pods.js';
+import { LABEL_EXPORT, listExported } from './export.js';
+import { runMover, sweepMovers } from './pods.js';
 import { dropReplica, waitFor } from './snapshots.js';
 
 /** Where one volume is restored from: its snapshot's content, or its export. */
@@ -55,15 +55,14 @@ export async function restore(env: OperationEnv, req: RestoreRequest, ctx: TaskC
     throw new PluginError('NAMESPACE_NOT_FOUND', `namespace ${namespace} does not exist on the cluster`);
   const tag = hash(ctx.taskId, 10);
   const temporaries = { [LABEL_EXPORT]: backupId, [LABEL_RESTORE]: tag };
-  const secret = `${backupId}-r${tag}-x`;
   // Without an export nothing is made but claims and stand-ins: no pods or Secrets to look for.
   const exporting = env.settings.export !== undefined;
-  if (exporting) await removeRestoreTemporaries(kube, namespace, tag);
+  if (exporting) await clearLeftovers(env, namespace, tag, ctx);
   const created: string[] = [];
   const stands: Stand[] = [];
   let ok = false;
   try {
-    const sources = await planRestore(env, req, backupId, namespace, { secret, labels: temporaries }, ctx);
+    const sources = await planRestore(env, req, backupId, namespace, temporaries, ctx);
     await checkTarget(kube, sources, namespace, tag);
     for (const source of sources) {
       const { record } = source;
@@ -101,7 +100,7 @@ export async function restore(env: OperationEnv, req: RestoreRequest, ctx: TaskC
     await waitForClaims(env, namespace, sources, ctx);
     const fromExport = sources.filter((s) => s.exportId !== undefined);
     for (const [i, source] of fromExport.entries()) {
-      await fillFromExport(env, env.settings.export!, namespace, source, { secret, labels: temporaries, tag }, ctx);
+      await fillFromExport(env, env.settings.export!, namespace, source, { labels: temporaries, tag }, ctx);
       ctx.progress({
         percent: 100,
         message: `${i + 1} of ${fromExport.length} claim(s) filled from the export in ${namespace}`,
@@ -177,7 +176,7 @@ async function planRestore(
   req: RestoreRequest,
   backupId: string,
   namespace: string,
-  secret: { secret: string; labels: Record<string, string> },
+  labels: Record<string, string>,
   ctx: TaskContext,
 ): Promise<Source[]> {
   const { kube } = env;
@@ -193,7 +192,7 @@ async function planRestore(
   const foreign = (r: VolumeRecord) => r.instanceId !== req.instanceId;
   if (held?.volumes.some((v) => foreign(v.record))) throw notFound();
   if (held?.complete) return held.volumes;
-  const exported = settings ? await listExports(env, settings, namespace, backupId, secret, ctx) : new Map();
+  const exported = settings ? await listExports(env, settings, namespace, backupId, labels, ctx) : new Map();
   if ([...exported.values()].some((e) => foreign(e.record))) throw notFound();
   const records = [...(held?.volumes ?? []), ...exported.values()].map((v) => v.record);
   if (!records.length) throw notFound();
@@ -230,53 +229,21 @@ async function planRestore(
   return sources;
 }
 
-/** The backup's exports in the repository, newest per claim, read by a `restic snapshots` pod. */
+/** The backup's exports in the repository, newest per claim, read by a data mover pod. */
 async function listExports(
   env: OperationEnv,
   settings: ExportSettings,
   namespace: string,
   backupId: string,
-  temporaries: { secret: string; labels: Record<string, string> },
+  labels: Record<string, string>,
   ctx: TaskContext,
 ): Promise<Map<string, Source & { exportId: string }>> {
-  const { kube } = env;
-  const name = `${backupId}-r${temporaries.labels[LABEL_RESTORE]}-ls`;
-  await ensureSecret(kube, namespace, temporaries.secret, temporaries.labels, settings.password);
-  let listed: { phase: string; log: string };
-  try {
-    listed = await runToEnd(
-      env,
-      oneShotPod({ name, namespace, labels: temporaries.labels }, undefined, MOUNT, {
-        name: 'restic',
-        image: settings.image,
-        command: ['restic', 'snapshots', '--json', '--tag', `${LABEL_EXPORT}=${backupId}`],
-        env: resticEnv(settings.repository, temporaries.secret),
-      }),
-      `listing the exports of ${backupId}`,
-      ctx,
-    );
-  } finally {
-    await kube.deletePod(namespace, name);
-  }
-  const line = listed.log.split('\n').find((l) => l.startsWith('['));
-  let snapshots: { id: string; time: string; tags?: string[] }[] | undefined;
-  try {
-    snapshots = line ? (JSON.parse(line) as typeof snapshots) : undefined;
-  } catch {
-    snapshots = undefined;
-  }
-  if (listed.phase !== 'Succeeded' || !Array.isArray(snapshots))
-    throw new PluginError(
-      'EXPORT_UNREADABLE',
-      `could not list the exports of ${backupId} in ${settings.repository} (pod ${listed.phase}): ${listed.log.trim().slice(-400)}`,
-      { retryable: true },
-    );
+  const name = `${backupId}-r${labels[LABEL_RESTORE]}-ls`;
   const byClaim = new Map<string, Source & { exportId: string; time: string }>();
-  for (const s of snapshots) {
-    const found = readRecordTag(s.tags ?? []);
-    if (!found || found.record.backupId !== backupId) continue;
-    const earlier = byClaim.get(found.record.claim);
-    if (!earlier || earlier.time < s.time) byClaim.set(found.record.claim, { ...found, exportId: s.id, time: s.time });
+  for (const e of await listExported(env, settings, { name, namespace, labels }, backupId, ctx)) {
+    const earlier = byClaim.get(e.record.claim);
+    if (!earlier || earlier.time < e.time)
+      byClaim.set(e.record.claim, { record: e.record, restoreSize: e.restoreSize, exportId: e.id, time: e.time });
   }
   return byClaim;
 }
@@ -287,49 +254,45 @@ async function fillFromExport(
   settings: ExportSettings,
   namespace: string,
   source: Source,
-  temporaries: { secret: string; labels: Record<string, string>; tag: string },
+  temporaries: { labels: Record<string, string>; tag: string },
   ctx: TaskContext,
 ): Promise<void> {
-  const { kube } = env;
   const { record, exportId } = source;
   const name = `${record.backupId}-r${temporaries.tag}-${hash(record.claim, 8)}-x`;
-  await ensureSecret(kube, namespace, temporaries.secret, temporaries.labels, settings.password);
-  try {
-    const { phase, log } = await runToEnd(
-      env,
-      oneShotPod({ name, namespace, labels: temporaries.labels }, record.claim, MOUNT, {
-        name: 'restic',
-        image: settings.image,
-        command: ['restic', 'restore', exportId!, '--target', '.'],
-        workingDir: MOUNT,
-        env: resticEnv(settings.repository, temporaries.secret),
-      }),
-      `restore of ${record.claim} from the export`,
-      ctx,
+  const { phase, log } = await runMover(
+    env,
+    settings,
+    { name, namespace, labels: temporaries.labels },
+    {
+      claim: record.claim,
+      command: ['restic', 'restore', exportId!, '--target', '.'],
+      what: `restore of ${record.claim} from the export`,
+    },
+    ctx,
+  );
+  if (phase !== 'Succeeded')
+    throw new PluginError(
+      'EXPORT_RESTORE_FAILED',
+      `restore of ${record.claim} from export ${exportId!} in ${settings.repository} failed (pod ${namespace}/${name} ${phase}): ${log.trim().slice(-400)}`,
+      { retryable: true },
     );
-    if (phase !== 'Succeeded')
-      throw new PluginError(
-        'EXPORT_RESTORE_FAILED',
-        `restore of ${record.claim} from export ${exportId!} in ${settings.repository} failed (pod ${namespace}/${name} ${phase}): ${log.trim().slice(-400)}`,
-        { retryable: true },
-      );
-  } finally {
-    await kube.deletePod(namespace, name);
-  }
 }
 
-async function ensureSecret(
-  kube: Kube,
-  namespace: string,
-  name: string,
-  labels: Record<string, string>,
-  password: string,
-): Promise<void> {
-  if (!(await kube.secrets(namespace, `${LABEL_RESTORE}=${labels[LABEL_RESTORE]!},${LABEL_EXPORT}`)).length)
-    await kube.createSecret(namespace, passwordSecret(name, namespace, labels, password));
+/**
+ * Before a restore that may read the export: what a killed attempt of this task left in the target
+ * (its retry), and data mover pods and Secrets of any killed task of the connection (`sweepMovers`).
+ */
+async function clearLeftovers(env: OperationEnv, namespace: string, tag: string, ctx: TaskContext): Promise<void> {
+  await removeRestoreTemporaries(env.kube, namespace, tag);
+  const swept = await sweepMovers(env);
+  if (swept)
+    ctx.event({
+      type: 'provider.message',
+      message: `removed ${swept} data mover pod(s) and Secret(s) that killed tasks left`,
+    });
 }
 
-/** Removes the data mover pods and the Secret of restore `tag` in `namespace` (never its claims). */
+/** Removes the data mover pods and Secrets of restore `tag` in `namespace` (never its claims). */
 async function removeRestoreTemporaries(kube: Kube, namespace: string, tag: string): Promise<void> {
   const selector = `${LABEL_RESTORE}=${tag},${LABEL_EXPORT}`;
   for (const pod of await kube.pods(namespace, selector)) await kube.deletePod(namespace, pod.metadata!.name!);
