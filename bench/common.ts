@@ -326,7 +326,10 @@ const profArgs = (): string[] => (profileDir ? ['--cpu-prof', `--cpu-prof-dir=${
 
 export interface Stack {
   db: TestDatabase;
+  /** The first control plane (agents enroll through it). */
   cp: ControlPlaneProc;
+  /** Every control plane on the database, `cp` first (one unless `replicas` asked for more). */
+  replicas: ControlPlaneProc[];
   api: Api;
   /** Every process started for the run, the control plane first; stopped last-first by cleanup. */
   procs: [string, Proc][];
@@ -336,10 +339,17 @@ export interface Stack {
 }
 
 /**
- * A fresh database on `store` and a control plane on it with production timings (plus `env`);
- * cleanup (also on Ctrl-C) stops every process in `procs`, last first, and drops the database.
+ * A fresh database on `store` and `replicas` control planes on it (default one) with production
+ * timings (plus `env`); cleanup (also on Ctrl-C) stops every process in `procs`, last first, and
+ * drops the database. SQLite serves one process: more than one replica needs MariaDB/MySQL.
  */
-export async function startStack(store: Backend, opts: { env?: Record<string, string> } = {}): Promise<Stack> {
+export async function startStack(
+  store: Backend,
+  opts: { env?: Record<string, string>; replicas?: number } = {},
+): Promise<Stack> {
+  const count = opts.replicas ?? 1;
+  if (store === 'sqlite' && count > 1)
+    throw new Error(`${count} replicas on SQLite: SQLite serves one process (a second control plane refuses to start)`);
   const db = await freshDatabase(store);
   const procs: [string, Proc][] = [];
   const dirs: string[] = [];
@@ -350,14 +360,19 @@ export async function startStack(store: Backend, opts: { env?: Record<string, st
     for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   });
   try {
-    const cp = await startControlPlane({
-      databaseUrl: db.url,
-      dataDir: db.dataDir,
-      env: { ...CONTROL_PLANE_ENV, ...opts.env },
-      nodeArgs: profArgs(),
-    });
-    procs.push(['control plane', cp.proc]);
-    return { db, cp, api: new Api(cp.url, cp.adminToken), procs, dirs, cleanup };
+    const replicas: ControlPlaneProc[] = [];
+    for (let i = 0; i < count; i++) {
+      const cp = await startControlPlane({
+        databaseUrl: db.url,
+        dataDir: db.dataDir,
+        env: { ...CONTROL_PLANE_ENV, ...opts.env },
+        nodeArgs: profArgs(),
+      });
+      procs.push([count === 1 ? 'control plane' : `control plane ${i}`, cp.proc]);
+      replicas.push(cp);
+    }
+    const cp = replicas[0]!;
+    return { db, cp, replicas, api: new Api(cp.url, cp.adminToken), procs, dirs, cleanup };
   } catch (err) {
     await cleanup();
     throw err;
@@ -365,6 +380,15 @@ export async function startStack(store: Backend, opts: { env?: Record<string, st
 }
 
 export const ZONE = 'bench';
+
+/** Whether two URLs name the same host and port (an agent socket URL and a control plane's). */
+function sameHost(a: string, b: string): boolean {
+  try {
+    return new URL(a).host === new URL(b).host;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Setup, not timed: a dummy provider in ZONE with `config`, an offering of it for ad-hoc
@@ -392,24 +416,46 @@ export async function dummyInstances(api: Api, n: number, config: Record<string,
   return ids;
 }
 
-/** Enrolls and starts `n` real agents with `slots` each; they join the stack's processes. */
+/** How many times an agent is started again to land on its replica before the run gives up. */
+const PLACEMENT_TRIES = 30;
+
+/**
+ * Enrolls and starts `n` real agents with `slots` each; they join the stack's processes. With
+ * several replicas every agent is given all their URLs (`--server`, its own replica's first) and
+ * agent i is to hold its session on replica i mod R. An agent starts at a random URL of its list,
+ * so one that landed elsewhere is stopped and started again (setup, not timed) until it is where
+ * it belongs: the spread is exact, not left to chance.
+ */
 export async function startAgents(
   stack: Stack,
   n: number,
   opts: { slots: number; args?: string[]; wrapper?: (i: number) => string[] },
 ): Promise<Proc[]> {
   const out: Proc[] = [];
+  const urls = stack.replicas.map((cp) => cp.url);
   for (let i = 0; i < n; i++) {
     const { stateDir } = await enrollAgent(stack.cp, ZONE, `bench-agent-${i}`);
     stack.dirs.push(stateDir);
-    const p = await startAgent(stateDir, {
-      slots: opts.slots,
-      ...(opts.args ? { args: opts.args } : {}),
-      nodeArgs: profArgs(),
-      ...(opts.wrapper ? { wrapper: opts.wrapper(i) } : {}),
-    });
-    stack.procs.push([`agent ${i}`, p]);
-    out.push(p);
+    const home = i % urls.length;
+    const servers = [...urls.slice(home), ...urls.slice(0, home)];
+    const args = [...(urls.length > 1 ? ['--server', servers.join(',')] : []), ...(opts.args ?? [])];
+    for (let attempt = 1; ; attempt++) {
+      const p = await startAgent(stateDir, {
+        slots: opts.slots,
+        ...(args.length > 0 ? { args } : {}),
+        nodeArgs: profArgs(),
+        ...(opts.wrapper ? { wrapper: opts.wrapper(i) } : {}),
+      });
+      const connected = p.logs().find((l) => l['msg'] === 'agent connected');
+      if (urls.length === 1 || sameHost(String(connected?.['url']), servers[0]!)) {
+        stack.procs.push([`agent ${i}`, p]);
+        out.push(p);
+        break;
+      }
+      await p.stop();
+      if (attempt === PLACEMENT_TRIES)
+        throw new Error(`agent ${i} did not connect to ${servers[0]} in ${PLACEMENT_TRIES} starts`);
+    }
   }
   // The agent logs "connected" on welcome; the dispatcher counts it only once the hello is stored.
   await waitFor(async () => {
