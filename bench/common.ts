@@ -353,14 +353,17 @@ export async function startStack(
   const db = await freshDatabase(store);
   const procs: [string, Proc][] = [];
   const dirs: string[] = [];
+  const replicas: ControlPlaneProc[] = [];
   const cleanup = onCleanup(async () => {
-    // Agents first, so none of them logs a lost control plane on the way out.
-    for (const [, p] of [...procs].reverse()) await p.stop();
+    // Agents (and whatever else the case started) first, so none of them logs a lost control
+    // plane on the way out; each group at once.
+    const planes = new Set(replicas.map((cp) => cp.proc));
+    await Promise.all(procs.filter(([, p]) => !planes.has(p)).map(([, p]) => p.stop()));
+    await Promise.all([...planes].map((p) => p.stop()));
     await db.drop();
     for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   });
   try {
-    const replicas: ControlPlaneProc[] = [];
     for (let i = 0; i < count; i++) {
       const cp = await startControlPlane({
         databaseUrl: db.url,
@@ -416,15 +419,16 @@ export async function dummyInstances(api: Api, n: number, config: Record<string,
   return ids;
 }
 
-/** How many times an agent is started again to land on its replica before the run gives up. */
+/** How many times an agent is started again to land on a replica with room before the run gives up. */
 const PLACEMENT_TRIES = 30;
 
 /**
  * Enrolls and starts `n` real agents with `slots` each; they join the stack's processes. With
- * several replicas every agent is given all their URLs (`--server`, its own replica's first) and
- * agent i is to hold its session on replica i mod R. An agent starts at a random URL of its list,
- * so one that landed elsewhere is stopped and started again (setup, not timed) until it is where
- * it belongs: the spread is exact, not left to chance.
+ * several replicas every agent is given all their URLs (`--server`, the first rotated from agent
+ * to agent) and the agents are spread evenly: R replicas hold n ÷ R each (the first n mod R one
+ * more). An agent starts at a random URL of its list, so one that landed on a replica already
+ * holding its share is stopped and started again (setup, not timed): the spread is exact, not
+ * left to chance.
  */
 export async function startAgents(
   stack: Stack,
@@ -433,11 +437,14 @@ export async function startAgents(
 ): Promise<Proc[]> {
   const out: Proc[] = [];
   const urls = stack.replicas.map((cp) => cp.url);
-  for (let i = 0; i < n; i++) {
+  const share = urls.map((_, r) => Math.floor(n / urls.length) + (r < n % urls.length ? 1 : 0));
+  const held = urls.map(() => 0);
+  // A few at a time: each start is a Node process coming up, which is most of the setup's time.
+  await pool(n, 6, async (i) => {
     const { stateDir } = await enrollAgent(stack.cp, ZONE, `bench-agent-${i}`);
     stack.dirs.push(stateDir);
-    const home = i % urls.length;
-    const servers = [...urls.slice(home), ...urls.slice(0, home)];
+    const first = i % urls.length;
+    const servers = [...urls.slice(first), ...urls.slice(0, first)];
     const args = [...(urls.length > 1 ? ['--server', servers.join(',')] : []), ...(opts.args ?? [])];
     for (let attempt = 1; ; attempt++) {
       const p = await startAgent(stateDir, {
@@ -446,17 +453,22 @@ export async function startAgents(
         nodeArgs: profArgs(),
         ...(opts.wrapper ? { wrapper: opts.wrapper(i) } : {}),
       });
-      const connected = p.logs().find((l) => l['msg'] === 'agent connected');
-      if (urls.length === 1 || sameHost(String(connected?.['url']), servers[0]!)) {
-        stack.procs.push([`agent ${i}`, p]);
-        out.push(p);
-        break;
+      const entry: [string, Proc] = [`agent ${i}`, p];
+      // In the stack's processes at once, so a failure elsewhere stops it too.
+      stack.procs.push(entry);
+      const url = String(p.logs().find((l) => l['msg'] === 'agent connected')?.['url']);
+      const on = urls.findIndex((u) => sameHost(u, url));
+      if (on >= 0 && held[on]! < share[on]!) {
+        held[on]!++;
+        out[i] = p;
+        return;
       }
       await p.stop();
+      stack.procs.splice(stack.procs.indexOf(entry), 1);
       if (attempt === PLACEMENT_TRIES)
-        throw new Error(`agent ${i} did not connect to ${servers[0]} in ${PLACEMENT_TRIES} starts`);
+        throw new Error(`agent ${i} found no replica with room in ${PLACEMENT_TRIES} starts (last on ${url})`);
     }
-  }
+  });
   // The agent logs "connected" on welcome; the dispatcher counts it only once the hello is stored.
   await waitFor(async () => {
     const agents = await stack.api.expect<{ items: { state: string }[] }>(200, 'GET', '/v1/agents?limit=500');

@@ -30,7 +30,7 @@ const USAGE = `usage: pnpm bench <case> [options]
     --strace         run the agents under strace -c: fsyncs per task
     --replicas LIST  instead of the baselines: the real path on each count of control-plane replicas
                      (e.g. 1,2,3; must hold 1) on MariaDB/MySQL; one replica runs first and again at
-                     the end (its A/A band); defaults then --tasks 600 --agents 6
+                     the end (its A/A band); defaults then --tasks 300 --agents 6
   restic     a full and a 1 %-changed incremental backup, through Cairn vs. restic alone, A/B/B/A
     --size-mib N     size of the generated tree (default 1024)
     --repeat R       how many times the A/B/B/A sequence runs (default 1)
@@ -126,7 +126,7 @@ const CASES: Record<string, { options: (keyof typeof OPTIONS)[]; run: () => Prom
     run: () => {
       const replicas = replicaCounts(v.replicas);
       return runDispatchBench({
-        tasks: int('tasks', replicas ? 600 : 2000),
+        tasks: int('tasks', replicas ? 300 : 2000),
         agents: int('agents', replicas ? 6 : 4),
         stores,
         openLoop: v['open-loop'] ?? false,
