@@ -364,7 +364,7 @@ export async function startStack(
     for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   });
   try {
-    for (let i = 0; i < count; i++) {
+    const start = async (i: number) => {
       const cp = await startControlPlane({
         databaseUrl: db.url,
         dataDir: db.dataDir,
@@ -372,8 +372,14 @@ export async function startStack(
         nodeArgs: profArgs(),
       });
       procs.push([count === 1 ? 'control plane' : `control plane ${i}`, cp.proc]);
-      replicas.push(cp);
-    }
+      replicas[i] = cp;
+    };
+    // The first migrates the fresh database; the others then start together.
+    await start(0);
+    // Settled, all of them, before a failure cleans up: none may start after the cleanup ran.
+    const rest = await Promise.allSettled(Array.from({ length: count - 1 }, (_, i) => start(i + 1)));
+    const failed = rest.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     const cp = replicas[0]!;
     return { db, cp, replicas, api: new Api(cp.url, cp.adminToken), procs, dirs, cleanup };
   } catch (err) {
@@ -440,7 +446,18 @@ export async function startAgents(
   const share = urls.map((_, r) => Math.floor(n / urls.length) + (r < n % urls.length ? 1 : 0));
   const held = urls.map(() => 0);
   // A few at a time: each start is a Node process coming up, which is most of the setup's time.
+  // A failure is thrown only once every start in flight has ended, so none outlives the cleanup.
+  let failure: { err: unknown } | undefined;
   await pool(n, 6, async (i) => {
+    if (failure) return;
+    try {
+      await startOne(i);
+    } catch (err) {
+      failure ??= { err };
+    }
+  });
+  if (failure) throw failure.err;
+  async function startOne(i: number): Promise<void> {
     const { stateDir } = await enrollAgent(stack.cp, ZONE, `bench-agent-${i}`);
     stack.dirs.push(stateDir);
     const first = i % urls.length;
@@ -468,7 +485,7 @@ export async function startAgents(
       if (attempt === PLACEMENT_TRIES)
         throw new Error(`agent ${i} found no replica with room in ${PLACEMENT_TRIES} starts (last on ${url})`);
     }
-  });
+  }
   // The agent logs "connected" on welcome; the dispatcher counts it only once the hello is stored.
   await waitFor(async () => {
     const agents = await stack.api.expect<{ items: { state: string }[] }>(200, 'GET', '/v1/agents?limit=500');
