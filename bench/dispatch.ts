@@ -128,17 +128,20 @@ function warningCount(p: Proc): number {
   return p.logs().filter((l) => typeof l['level'] === 'number' && l['level'] >= 40).length + p.stderr.length;
 }
 
-async function allTasks(api: Api): Promise<TaskView[]> {
-  const out: TaskView[] = [];
+/** Every item of a paged list (`/v1/tasks`, `/v1/backups`), 500 a page. */
+async function allItems<T>(api: Api, list: string): Promise<T[]> {
+  const out: T[] = [];
   let cursor: string | null = null;
   do {
     const q: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
-    const page: Page<TaskView> = await api.expect(200, 'GET', `/v1/tasks?limit=500${q}`);
+    const page: Page<T> = await api.expect(200, 'GET', `${list}?limit=500${q}`);
     out.push(...page.items);
     cursor = page.nextCursor;
   } while (cursor);
   return out;
 }
+
+const allTasks = (api: Api) => allItems<TaskView>(api, '/v1/tasks');
 
 /**
  * Up to `limit` tasks in a state. Polls ask for very few: serialising hundreds of rows four
@@ -249,22 +252,15 @@ async function succeeded(api: Api, created: string[], n: number): Promise<TaskVi
 async function exactlyOnce(api: Api, created: string[]): Promise<void> {
   const tasks = await allTasks(api);
   const records = new Map<string, number>();
-  let cursor: string | null = null;
-  do {
-    const q: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
-    const page: Page<{ taskId: string }> = await api.expect(200, 'GET', `/v1/backups?limit=500${q}`);
-    for (const b of page.items) records.set(b.taskId, (records.get(b.taskId) ?? 0) + 1);
-    cursor = page.nextCursor;
-  } while (cursor);
+  for (const b of await allItems<{ taskId: string }>(api, '/v1/backups'))
+    records.set(b.taskId, (records.get(b.taskId) ?? 0) + 1);
   const total = [...records.values()].reduce((a, b) => a + b, 0);
   const off = created.filter((id) => records.get(id) !== 1);
   if (tasks.length !== created.length || total !== created.length || off.length > 0)
     throw new Error(
       `not exactly once: ${created.length} tasks created, ${tasks.length} stored, ${total} backup records; ` +
-        `tasks without exactly one record: ${off.length}, e.g. ${off
-          .slice(0, 5)
-          .map((id) => `${id}: ${records.get(id) ?? 0}`)
-          .join(', ')}`,
+        `tasks without exactly one record: ${off.length}` +
+        (off.length > 0 ? `, e.g. ${off.slice(0, 5).map((id) => `${id}: ${records.get(id) ?? 0}`)}` : ''),
     );
 }
 
