@@ -326,7 +326,10 @@ const profArgs = (): string[] => (profileDir ? ['--cpu-prof', `--cpu-prof-dir=${
 
 export interface Stack {
   db: TestDatabase;
+  /** The first control plane (agents enroll through it). */
   cp: ControlPlaneProc;
+  /** Every control plane on the database, `cp` first (one unless `replicas` asked for more). */
+  replicas: ControlPlaneProc[];
   api: Api;
   /** Every process started for the run, the control plane first; stopped last-first by cleanup. */
   procs: [string, Proc][];
@@ -336,28 +339,49 @@ export interface Stack {
 }
 
 /**
- * A fresh database on `store` and a control plane on it with production timings (plus `env`);
- * cleanup (also on Ctrl-C) stops every process in `procs`, last first, and drops the database.
+ * A fresh database on `store` and `replicas` control planes on it (default one) with production
+ * timings (plus `env`); cleanup (also on Ctrl-C) stops every process in `procs`, last first, and
+ * drops the database. SQLite serves one process: more than one replica needs MariaDB/MySQL.
  */
-export async function startStack(store: Backend, opts: { env?: Record<string, string> } = {}): Promise<Stack> {
+export async function startStack(
+  store: Backend,
+  opts: { env?: Record<string, string>; replicas?: number } = {},
+): Promise<Stack> {
+  const count = opts.replicas ?? 1;
+  if (store === 'sqlite' && count > 1)
+    throw new Error(`${count} replicas on SQLite: SQLite serves one process (a second control plane refuses to start)`);
   const db = await freshDatabase(store);
   const procs: [string, Proc][] = [];
   const dirs: string[] = [];
+  const replicas: ControlPlaneProc[] = [];
   const cleanup = onCleanup(async () => {
-    // Agents first, so none of them logs a lost control plane on the way out.
-    for (const [, p] of [...procs].reverse()) await p.stop();
+    // Agents (and whatever else the case started) first, so none of them logs a lost control
+    // plane on the way out; each group at once.
+    const planes = new Set(replicas.map((cp) => cp.proc));
+    await Promise.all(procs.filter(([, p]) => !planes.has(p)).map(([, p]) => p.stop()));
+    await Promise.all([...planes].map((p) => p.stop()));
     await db.drop();
     for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   });
   try {
-    const cp = await startControlPlane({
-      databaseUrl: db.url,
-      dataDir: db.dataDir,
-      env: { ...CONTROL_PLANE_ENV, ...opts.env },
-      nodeArgs: profArgs(),
-    });
-    procs.push(['control plane', cp.proc]);
-    return { db, cp, api: new Api(cp.url, cp.adminToken), procs, dirs, cleanup };
+    const start = async (i: number) => {
+      const cp = await startControlPlane({
+        databaseUrl: db.url,
+        dataDir: db.dataDir,
+        env: { ...CONTROL_PLANE_ENV, ...opts.env },
+        nodeArgs: profArgs(),
+      });
+      procs.push([count === 1 ? 'control plane' : `control plane ${i}`, cp.proc]);
+      replicas[i] = cp;
+    };
+    // The first migrates the fresh database; the others then start together.
+    await start(0);
+    // Settled, all of them, before a failure cleans up: none may start after the cleanup ran.
+    const rest = await Promise.allSettled(Array.from({ length: count - 1 }, (_, i) => start(i + 1)));
+    const failed = rest.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const cp = replicas[0]!;
+    return { db, cp, replicas, api: new Api(cp.url, cp.adminToken), procs, dirs, cleanup };
   } catch (err) {
     await cleanup();
     throw err;
@@ -365,6 +389,15 @@ export async function startStack(store: Backend, opts: { env?: Record<string, st
 }
 
 export const ZONE = 'bench';
+
+/** Whether two URLs name the same host and port (an agent socket URL and a control plane's). */
+function sameHost(a: string, b: string): boolean {
+  try {
+    return new URL(a).host === new URL(b).host;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Setup, not timed: a dummy provider in ZONE with `config`, an offering of it for ad-hoc
@@ -392,24 +425,66 @@ export async function dummyInstances(api: Api, n: number, config: Record<string,
   return ids;
 }
 
-/** Enrolls and starts `n` real agents with `slots` each; they join the stack's processes. */
+/** How many times an agent is started again to land on a replica with room before the run gives up. */
+const PLACEMENT_TRIES = 30;
+
+/**
+ * Enrolls and starts `n` real agents with `slots` each; they join the stack's processes. With
+ * several replicas every agent is given all their URLs (`--server`, the first rotated from agent
+ * to agent) and the agents are spread evenly: R replicas hold n ÷ R each (the first n mod R one
+ * more). An agent starts at a random URL of its list, so one that landed on a replica already
+ * holding its share is stopped and started again (setup, not timed): the spread is exact, not
+ * left to chance.
+ */
 export async function startAgents(
   stack: Stack,
   n: number,
   opts: { slots: number; args?: string[]; wrapper?: (i: number) => string[] },
 ): Promise<Proc[]> {
   const out: Proc[] = [];
-  for (let i = 0; i < n; i++) {
+  const urls = stack.replicas.map((cp) => cp.url);
+  const share = urls.map((_, r) => Math.floor(n / urls.length) + (r < n % urls.length ? 1 : 0));
+  const held = urls.map(() => 0);
+  // A few at a time: each start is a Node process coming up, which is most of the setup's time.
+  // A failure is thrown only once every start in flight has ended, so none outlives the cleanup.
+  let failure: { err: unknown } | undefined;
+  await pool(n, 6, async (i) => {
+    if (failure) return;
+    try {
+      await startOne(i);
+    } catch (err) {
+      failure ??= { err };
+    }
+  });
+  if (failure) throw failure.err;
+  async function startOne(i: number): Promise<void> {
     const { stateDir } = await enrollAgent(stack.cp, ZONE, `bench-agent-${i}`);
     stack.dirs.push(stateDir);
-    const p = await startAgent(stateDir, {
-      slots: opts.slots,
-      ...(opts.args ? { args: opts.args } : {}),
-      nodeArgs: profArgs(),
-      ...(opts.wrapper ? { wrapper: opts.wrapper(i) } : {}),
-    });
-    stack.procs.push([`agent ${i}`, p]);
-    out.push(p);
+    const first = i % urls.length;
+    const servers = [...urls.slice(first), ...urls.slice(0, first)];
+    const args = [...(urls.length > 1 ? ['--server', servers.join(',')] : []), ...(opts.args ?? [])];
+    for (let attempt = 1; ; attempt++) {
+      const p = await startAgent(stateDir, {
+        slots: opts.slots,
+        ...(args.length > 0 ? { args } : {}),
+        nodeArgs: profArgs(),
+        ...(opts.wrapper ? { wrapper: opts.wrapper(i) } : {}),
+      });
+      const entry: [string, Proc] = [`agent ${i}`, p];
+      // In the stack's processes at once, so a failure elsewhere stops it too.
+      stack.procs.push(entry);
+      const url = String(p.logs().find((l) => l['msg'] === 'agent connected')?.['url']);
+      const on = urls.findIndex((u) => sameHost(u, url));
+      if (on >= 0 && held[on]! < share[on]!) {
+        held[on]!++;
+        out[i] = p;
+        return;
+      }
+      await p.stop();
+      stack.procs.splice(stack.procs.indexOf(entry), 1);
+      if (attempt === PLACEMENT_TRIES)
+        throw new Error(`agent ${i} found no replica with room in ${PLACEMENT_TRIES} starts (last on ${url})`);
+    }
   }
   // The agent logs "connected" on welcome; the dispatcher counts it only once the hello is stored.
   await waitFor(async () => {

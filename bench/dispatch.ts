@@ -14,6 +14,7 @@ import { runBaseline, type BaselineRun } from './baseline.js';
 import { runBullmq, type BullRun } from './bullmq.js';
 import {
   band,
+  bandText,
   chooseStores,
   diagnostics,
   disturbance,
@@ -28,7 +29,7 @@ import {
   type StoreChoice,
 } from './common.js';
 import { cpuWindow, pidsNamed, type CpuUse } from './cpu.js';
-import type { Api } from '@cairn/test-harness/api';
+import { Api } from '@cairn/test-harness/api';
 import type { Backend } from '@cairn/test-harness/databases';
 import { tempDir, type Proc } from '@cairn/test-harness/processes';
 
@@ -41,6 +42,11 @@ export interface DispatchOptions {
   openLoop: boolean;
   /** Run the agents under `strace -c` and count their fsyncs. */
   strace: boolean;
+  /**
+   * Control-plane replica counts to run the real path on, one after another (MariaDB/MySQL
+   * only), instead of the baselines: see runReplicasBench. Undefined: one control plane.
+   */
+  replicas?: number[];
 }
 
 /** Slots per agent: what a small production agent would advertise. */
@@ -79,6 +85,8 @@ interface Figures {
 }
 
 interface RealRun extends Figures {
+  /** Control-plane processes on the one database. */
+  replicas: number;
   /** From the first create request to the last `endedAt` stored. */
   elapsedMs: number;
   /** endedAt − dispatchedAt: the part comparable to the bare baseline's assign → result. */
@@ -120,17 +128,20 @@ function warningCount(p: Proc): number {
   return p.logs().filter((l) => typeof l['level'] === 'number' && l['level'] >= 40).length + p.stderr.length;
 }
 
-async function allTasks(api: Api): Promise<TaskView[]> {
-  const out: TaskView[] = [];
+/** Every item of a paged list (`/v1/tasks`, `/v1/backups`), 500 a page. */
+async function allItems<T>(api: Api, list: string): Promise<T[]> {
+  const out: T[] = [];
   let cursor: string | null = null;
   do {
     const q: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
-    const page: Page<TaskView> = await api.expect(200, 'GET', `/v1/tasks?limit=500${q}`);
+    const page: Page<T> = await api.expect(200, 'GET', `${list}?limit=500${q}`);
     out.push(...page.items);
     cursor = page.nextCursor;
   } while (cursor);
   return out;
 }
+
+const allTasks = (api: Api) => allItems<TaskView>(api, '/v1/tasks');
 
 /**
  * Up to `limit` tasks in a state. Polls ask for very few: serialising hundreds of rows four
@@ -191,10 +202,11 @@ function fsyncCalls(files: string[]): number {
  * Creates `n` backup tasks over the instances: as fast as CREATE_CONCURRENCY allows, or at
  * `perSec` (open loop: each create starts on its schedule, whether or not earlier ones answered).
  */
-async function createTasks(api: Api, instanceIds: string[], n: number, perSec?: number) {
+async function createTasks(apis: Api[], instanceIds: string[], n: number, perSec?: number) {
   const ids: string[] = [];
+  // Round-robin over the replicas, as a load balancer would spread them.
   const create = async (i: number) => {
-    const task = await api.expect<TaskView>(
+    const task = await apis[i % apis.length]!.expect<TaskView>(
       202,
       'POST',
       `/v1/instances/${instanceIds[i % instanceIds.length]}/backups`,
@@ -233,13 +245,33 @@ async function succeeded(api: Api, created: string[], n: number): Promise<TaskVi
   return out;
 }
 
+/**
+ * Exactly once, over the whole run: the store holds as many tasks as were created (none
+ * doubled, none from nowhere) and one backup record for each (none lost, none twice).
+ */
+async function exactlyOnce(api: Api, created: string[]): Promise<void> {
+  const tasks = await allTasks(api);
+  const records = new Map<string, number>();
+  for (const b of await allItems<{ taskId: string }>(api, '/v1/backups'))
+    records.set(b.taskId, (records.get(b.taskId) ?? 0) + 1);
+  const total = [...records.values()].reduce((a, b) => a + b, 0);
+  const off = created.filter((id) => records.get(id) !== 1);
+  if (tasks.length !== created.length || total !== created.length || off.length > 0)
+    throw new Error(
+      `not exactly once: ${created.length} tasks created, ${tasks.length} stored, ${total} backup records; ` +
+        `tasks without exactly one record: ${off.length}` +
+        (off.length > 0 ? `, e.g. ${off.slice(0, 5).map((id) => `${id}: ${records.get(id) ?? 0}`)}` : ''),
+    );
+}
+
 const ms = (a: string, b: string) => Date.parse(b) - Date.parse(a);
 
-async function runReal(store: Backend, opts: DispatchOptions): Promise<RealRun> {
+async function runReal(store: Backend, opts: DispatchOptions, replicas = 1): Promise<RealRun> {
   if (opts.strace && spawnSync('strace', ['-V']).error)
     throw new Error('--strace: no strace on this machine (apt-get install strace)');
-  const stack = await startStack(store);
-  const { cp, api, procs } = stack;
+  const stack = await startStack(store, { replicas });
+  const { api, procs } = stack;
+  const apis = stack.replicas.map((cp) => new Api(cp.url, cp.adminToken));
   const straceDir = opts.strace ? tempDir('bench-strace') : undefined;
   const straceFiles: string[] = [];
   try {
@@ -263,15 +295,18 @@ async function runReal(store: Backend, opts: DispatchOptions): Promise<RealRun> 
     const agentPids = agents.map((p) => (straceDir ? childPids(p.child.pid)[0] : p.child.pid));
     const window = () =>
       cpuWindow({
-        'control plane': [cp.proc.child.pid],
+        'control plane': stack.replicas.map((cp) => cp.proc.child.pid),
         agents: agentPids,
         bench: [process.pid],
         ...(store === 'mysql' ? { 'database server': pidsNamed('mariadbd', 'mysqld') } : {}),
       });
 
-    log(`${store}: creating ${opts.tasks} backup tasks over ${instanceIds.length} instances`);
+    log(
+      `${store}: creating ${opts.tasks} backup tasks over ${instanceIds.length} instances` +
+        (replicas > 1 ? `, through ${replicas} replicas` : ''),
+    );
     const cpu = window();
-    const closed = await createTasks(api, instanceIds, opts.tasks);
+    const closed = await createTasks(apis, instanceIds, opts.tasks);
     await waitUntilDrained(api, procs, Date.now() + 60_000 + opts.tasks * 50);
     // Includes up to one poll interval after the last task ended: good enough for shares of CPU.
     const cpuUse = cpu();
@@ -280,6 +315,8 @@ async function runReal(store: Backend, opts: DispatchOptions): Promise<RealRun> 
     const elapsedMs = lastEnd - closed.t0;
     const inFlight = done.map((t) => ms(t.dispatchedAt!, t.endedAt!));
     let ran = opts.tasks;
+    /** Every task the run created, for the exactly-once check at its end. */
+    const created = [...closed.ids];
 
     let openLoop: OpenLoop | null = null;
     if (opts.openLoop) {
@@ -287,7 +324,7 @@ async function runReal(store: Backend, opts: DispatchOptions): Promise<RealRun> 
       const n = Math.max(10, Math.round(ratePerSec * OPEN_LOOP_S));
       log(`${store}: open loop, ${n} tasks at ${ratePerSec.toFixed(1)}/s (half the measured rate)`);
       const cpuOpen = window();
-      const open = await createTasks(api, instanceIds, n, ratePerSec);
+      const open = await createTasks(apis, instanceIds, n, ratePerSec);
       await waitUntilDrained(api, procs, Date.now() + 60_000 + n * 50);
       const use = cpuOpen();
       const tasks = await succeeded(api, open.ids, n);
@@ -305,7 +342,9 @@ async function runReal(store: Backend, opts: DispatchOptions): Promise<RealRun> 
         cpu: use,
       };
       ran += n;
+      created.push(...open.ids);
     }
+    await exactlyOnce(api, created);
 
     const warnings = Object.fromEntries(procs.map(([name, p]) => [name, warningCount(p)]));
     let fsyncs: RealRun['fsyncs'] = null;
@@ -317,6 +356,7 @@ async function runReal(store: Backend, opts: DispatchOptions): Promise<RealRun> 
       fsyncs = { calls, perTask: calls / ran };
     }
     return {
+      replicas,
       ...figures(
         opts.tasks,
         elapsedMs,
@@ -333,7 +373,8 @@ async function runReal(store: Backend, opts: DispatchOptions): Promise<RealRun> 
       fsyncs,
     };
   } catch (err) {
-    throw new Error(`real path on ${store} failed: ${(err as Error).message}\n${diagnostics(procs)}`, { cause: err });
+    const where = replicas > 1 ? `${store}, ${replicas} replicas` : store;
+    throw new Error(`real path on ${where} failed: ${(err as Error).message}\n${diagnostics(procs)}`, { cause: err });
   } finally {
     await stack.cleanup();
     if (straceDir) fs.rmSync(straceDir, { recursive: true, force: true });
@@ -370,6 +411,7 @@ function baselineBand(tasks: number, runs: { elapsedMs: number; latenciesMs: num
 }
 
 export async function runDispatchBench(opts: DispatchOptions): Promise<void> {
+  if (opts.replicas) return runReplicasBench({ ...opts, replicas: opts.replicas });
   const startedAt = new Date();
   const stores = await chooseStores(opts.stores);
   const results: StoreResult[] = [];
@@ -461,6 +503,129 @@ export async function runDispatchBench(opts: DispatchOptions): Promise<void> {
     ]),
     notes,
     figures: results,
+    disturbed,
+    foreignPct,
+  });
+}
+
+/** Each replica count's runs (the first count twice: its A/A band) and its ratio to one replica. */
+interface ReplicaResult {
+  replicas: number;
+  runs: RealRun[];
+  band: Band;
+  /** Median tasks/s ÷ the median of the one-replica runs. */
+  ratio: number;
+  /** CPU ms per task of the median run: every control plane summed, the agents, the database server. */
+  cpuMsPerTask: { controlPlanes: number; agents: number; databaseServer: number } | null;
+  machineBusyPct: number | null;
+}
+
+const groupMs = (c: CpuUse, name: string, tasks: number) => {
+  const g = c.byGroup[name];
+  return g ? ((g.userSec + g.systemSec) * 1000) / tasks : 0;
+};
+
+/**
+ * B1 on replicas: the real path with 1, 2, 3… control planes on one fresh MariaDB/MySQL database
+ * each time, the agents spread evenly over them (startAgents) and the creates round-robin over
+ * them; the one-replica run is repeated at the end, which gives the A/A band and shows drift
+ * over the run. Headline: tasks/s per replica count ÷ one replica's, and the CPU per task of all
+ * control planes together. No bare or BullMQ baseline: one replica is this case's baseline.
+ */
+async function runReplicasBench(opts: DispatchOptions & { replicas: number[] }): Promise<void> {
+  const startedAt = new Date();
+  const [store] = await chooseStores(['mysql']);
+  if (!store) throw new Error('--replicas needs MariaDB/MySQL, and none answered');
+  const order = [...opts.replicas, opts.replicas[0]!];
+  const runs: RealRun[] = [];
+  for (const [i, n] of order.entries()) {
+    log(
+      `mysql: real path on ${n} replica(s), ${opts.agents} agents × ${SLOTS} slots (run ${i + 1} of ${order.length})`,
+    );
+    runs.push(await runReal('mysql', opts, n));
+  }
+  const results: ReplicaResult[] = [];
+  for (const n of opts.replicas) {
+    const mine = runs.filter((r) => r.replicas === n);
+    const b = band(mine.map((r) => r.tasksPerSec));
+    const median = [...mine].sort((x, y) => x.tasksPerSec - y.tasksPerSec)[Math.floor((mine.length - 1) / 2)]!;
+    const c = median.cpu;
+    results.push({
+      replicas: n,
+      runs: mine,
+      band: b,
+      ratio: 0,
+      cpuMsPerTask: c
+        ? {
+            controlPlanes: groupMs(c, 'control plane', opts.tasks),
+            agents: groupMs(c, 'agents', opts.tasks),
+            databaseServer: groupMs(c, 'database server', opts.tasks),
+          }
+        : null,
+      machineBusyPct: c ? c.machineBusyPct : null,
+    });
+  }
+  const one = results.find((r) => r.replicas === 1)!;
+  for (const r of results) r.ratio = r.band.median / one.band.median;
+  const { foreignPct, disturbed } = disturbance(runs.map((r) => r.cpu));
+  const f = (v: number) => (v < 10 ? v.toFixed(2) : v.toFixed(0));
+  const spread = (n: number) =>
+    Array.from({ length: n }, (_, k) => Math.floor(opts.agents / n) + (k < opts.agents % n ? 1 : 0)).join('/');
+  const notes = [
+    `runs in this order: ${order.join(', ')} replica(s), each on a fresh database; the ${opts.replicas[0]}-replica run twice: ` +
+      `its A/A spread ${one.band.spreadPct.toFixed(1)} % (${one.band.runs.map((x) => x.toFixed(0)).join(' / ')} t/s); a ratio within it of 1.00 is no change`,
+    'every agent holds all the URLs and its session on one replica (agents per replica in the table); creates go round-robin over the replicas',
+    'CPU ms per task over the timed window (creates to the last task ended): all control planes summed, all agents, the database server; ' +
+      'machine busy: the share of all cores in use over that window, by anything',
+    'every run checked: each task succeeded, as many tasks stored as created, one backup record each',
+  ];
+  for (const r of runs) {
+    const noisy = Object.entries(r.warnings).filter(([, n]) => n > 0);
+    if (noisy.length > 0)
+      notes.push(`${r.replicas} replica(s): warnings: ${noisy.map(([p, n]) => `${p}: ${n}`).join(', ')}`);
+    if (r.retried > 0) notes.push(`${r.replicas} replica(s): ${r.retried} task(s) needed a second attempt`);
+  }
+  await writeResults({
+    benchmark: 'dispatch-replicas',
+    startedAt,
+    title:
+      `dispatch on replicas: ${opts.tasks} no-op backup tasks, ${opts.agents} agents × ${SLOTS} slots, ` +
+      `${store.version} (${store.durability})`,
+    options: {
+      ...opts,
+      slots: SLOTS,
+      createConcurrency: CREATE_CONCURRENCY,
+      instances: Math.min(INSTANCES, opts.tasks),
+    },
+    head: [
+      'replicas',
+      'agents each',
+      't/s (runs)',
+      '÷ 1 replica',
+      'CPU ms/task: control planes',
+      'agents',
+      'database',
+      'machine busy',
+      'p50 / p99 ms',
+      'in-flight p50 / p99 ms',
+    ],
+    rows: results.map((r) => {
+      const m = [...r.runs].sort((x, y) => x.tasksPerSec - y.tasksPerSec)[Math.floor((r.runs.length - 1) / 2)]!;
+      return [
+        String(r.replicas),
+        spread(r.replicas),
+        r.runs.length > 1 ? bandText(r.band) : r.band.median.toFixed(0),
+        r.ratio.toFixed(2),
+        r.cpuMsPerTask ? r.cpuMsPerTask.controlPlanes.toFixed(1) : 'n/a',
+        r.cpuMsPerTask ? r.cpuMsPerTask.agents.toFixed(1) : 'n/a',
+        r.cpuMsPerTask ? r.cpuMsPerTask.databaseServer.toFixed(1) : 'n/a',
+        r.machineBusyPct !== null ? `${r.machineBusyPct.toFixed(0)} %` : 'n/a',
+        `${f(m.p50Ms)} / ${f(m.p99Ms)}`,
+        `${f(m.inFlightP50Ms)} / ${f(m.inFlightP99Ms)}`,
+      ];
+    }),
+    notes,
+    figures: { store, results },
     disturbed,
     foreignPct,
   });

@@ -28,6 +28,9 @@ const USAGE = `usage: pnpm bench <case> [options]
                      or MariaDB/MySQL answers on 127.0.0.1:3306 as root)
     --open-loop      also: tasks created at half the measured rate, p99 dispatched → accepted
     --strace         run the agents under strace -c: fsyncs per task
+    --replicas LIST  instead of the baselines: the real path on each count of control-plane replicas
+                     (e.g. 1,2,3; must hold 1) on MariaDB/MySQL; one replica runs first and again at
+                     the end (its A/A band); defaults then --tasks 300 --agents 6
   restic     a full and a 1 %-changed incremental backup, through Cairn vs. restic alone, A/B/B/A
     --size-mib N     size of the generated tree (default 1024)
     --repeat R       how many times the A/B/B/A sequence runs (default 1)
@@ -79,6 +82,7 @@ const OPTIONS = {
   'open-loop': { type: 'boolean' },
   strace: { type: 'boolean' },
   'cpu-prof': { type: 'boolean' },
+  replicas: { type: 'string' },
 } as const;
 
 let parsed;
@@ -100,18 +104,36 @@ if (v.stores !== undefined) {
 }
 const storeOpt = stores ? { stores } : {};
 
+/** `--replicas 1,2,3`: distinct positive counts, one of them 1 (the figures are ratios to it). */
+function replicaCounts(text: string | undefined): number[] | undefined {
+  if (text === undefined) return undefined;
+  const parts = text.split(',').map((s) => s.trim());
+  const counts = parts.map(Number);
+  if (parts.some((p, i) => !/^[1-9][0-9]*$/.test(p) || counts[i]! > 16))
+    usage(`--replicas takes replica counts 1-16 separated by commas (e.g. 1,2,3), got ${JSON.stringify(text)}`);
+  if (new Set(counts).size !== counts.length) usage(`--replicas names a count twice: ${text}`);
+  if (!counts.includes(1)) usage(`--replicas must hold 1 (every figure is a ratio to one replica), got ${text}`);
+  if (stores?.includes('sqlite'))
+    usage('--replicas runs on MariaDB/MySQL only: SQLite serves one process (a second control plane refuses to start)');
+  if (v['open-loop'] || v.strace) usage('--replicas measures the closed loop only: no --open-loop or --strace');
+  return [1, ...counts.filter((c) => c !== 1)];
+}
+
 /** Each case: which options it takes, and how it runs. */
 const CASES: Record<string, { options: (keyof typeof OPTIONS)[]; run: () => Promise<void> }> = {
   dispatch: {
-    options: ['tasks', 'agents', 'stores', 'open-loop', 'strace'],
-    run: () =>
-      runDispatchBench({
-        tasks: int('tasks', 2000),
-        agents: int('agents', 4),
+    options: ['tasks', 'agents', 'stores', 'open-loop', 'strace', 'replicas'],
+    run: () => {
+      const replicas = replicaCounts(v.replicas);
+      return runDispatchBench({
+        tasks: int('tasks', replicas ? 300 : 2000),
+        agents: int('agents', replicas ? 6 : 4),
         stores,
         openLoop: v['open-loop'] ?? false,
         strace: v.strace ?? false,
-      }),
+        ...(replicas ? { replicas } : {}),
+      });
+    },
   },
   restic: {
     options: ['size-mib', 'repeat'],
