@@ -379,7 +379,7 @@ describe.each(backends)('F10: a soak with random kills of every process (%s)', (
         `requests: ${calls.toString()}`,
         `lost ${lost.length}; ends off ${endsOff.length}; started more often than attempted ${startedOff.length}; event ids doubled ${eventIdsDoubled} of ${events.length}`,
         `backup records ${records.length} (${adopted} adopted by a sync), off ${recordsOff.length}, points with more than one ${pointsDoubled}; progress lost ${progressLost}, doubled ${progressDoubled}`,
-        `SLA fires: ${fireFigures.join('; ')}; doubled ${firesDoubled}, dropped ${firesDropped}`,
+        `SLA fires: ${fireFigures.join('; ')}; doubled ${firesDoubled}, dropped ${firesDropped}, folded ${firesFolded}`,
         `isolation breaches ${isolation.length}`,
         `resources (first/last/max; ${judged.length} of ${verdicts.length} series judged, ${leaking.length} leaking):`,
         ...verdicts.map((v) => `  ${verdictFigures(v)}`),
