@@ -323,8 +323,8 @@ describe.each(backends)('F10: a soak with random kills of every process (%s)', (
       // The provider and the records agree: every record's point is in the store.
       const points = new Set(dummyPoints(storeDir));
       const withoutPoint = records.filter((b) => b.vanishedAt === null && !points.has(b.externalId)).map((b) => b.id);
-      const known = new Set(records.map((b) => b.externalId));
-      const pointsWithoutRecord = [...points].filter((id) => !known.has(id)).length;
+      const recorded = new Set(records.map((b) => b.externalId));
+      const pointsWithoutRecord = [...points].filter((id) => !recorded.has(id)).length;
       // Deletes that found no point: each with the other deletes of its backup (a delete run twice would show here).
       const notFound = tasks
         .filter((t) => t.kind === 'delete-backup' && t.error?.code === 'BACKUP_NOT_FOUND')
