@@ -152,7 +152,10 @@ describe.each(backends)('F10: a soak with random kills of every process (%s)', (
       const call = async (api: Api, what: string, method: string, route: string, body?: unknown) => {
         try {
           const r = await api.call(method, route, body);
-          calls.add(`${what} ${r.status}`);
+          // A server error with its problem code: 503 store_busy (a deadlock victim or a busy store,
+          // nothing changed, retry) is an answer the API documents; any other is a finding.
+          const code = r.status >= 500 ? ` ${(r.body as { code?: string } | null)?.code ?? 'no code'}` : '';
+          calls.add(`${what} ${r.status}${code}`);
           return r;
         } catch {
           calls.add(`${what} unreachable`);
@@ -423,9 +426,9 @@ describe.each(backends)('F10: a soak with random kills of every process (%s)', (
       expect(firesDoubled, figures).toBe(0);
       expect(firesDropped, figures).toBe(0);
       expect(isolation, figures).toEqual([]);
-      // No request answered with a server error.
+      // No request answered with a server error, but for the store's documented 503 store_busy.
       expect(
-        [...calls.counts.keys()].filter((k) => / 5\d\d$/.test(k)),
+        [...calls.counts.keys()].filter((k) => / 5\d\d /.test(k) && !k.endsWith(' 503 store_busy')),
         figures,
       ).toEqual([]);
       expect(judged.length, figures).toBeGreaterThan(0);
