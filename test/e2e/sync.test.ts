@@ -245,6 +245,25 @@ describe.each(backends)('provider sync and the drift report (%s)', (backend) => 
     expect(dummyPoints(storeDir)).toEqual([]);
   });
 
+  it('does not adopt back a point deleted after its listing was taken (the listing still held it)', async () => {
+    const storeDir = tempDir('dummy-store');
+    const p = await protectInstance(api, 'zone-a', { config: { ...fast, storeDir } });
+    const doomed = (await backup(p.instanceId)).backupId!;
+    const kept = (await backup(p.instanceId)).backupId!;
+    // The listing is taken at once and answered 3 s later; the delete ends in between.
+    await api.expect(200, 'PATCH', `/v1/zones/zone-a/providers/${p.providerId}`, {
+      config: { ...fast, storeDir, syncHoldMs: 3000 },
+    });
+    const started = await api.expect<TaskBody>(202, 'POST', `/v1/zones/zone-a/providers/${p.providerId}/sync`);
+    await waitForTask(api, started.id, ['running']);
+    const del = await api.expect<TaskBody>(202, 'DELETE', `/v1/backups/${doomed}`);
+    expect((await waitForTask(api, del.id, ENDED)).state).toBe('succeeded');
+    expect((await waitForTask(api, started.id, ENDED)).state).toBe('succeeded');
+    expect((await records(p.instanceId)).map((r) => r.id)).toEqual([kept]);
+    expect(await drift(p.providerId)).toMatchObject({ counts: { adopted: 0 } });
+    expect(dummyPoints(storeDir)).toEqual((await records(p.instanceId)).map((r) => r.externalId));
+  });
+
   it('a sync that would mark 9 of 10 points vanished marks none and waits; ?confirm=true marks them and ends the hold', async () => {
     const storeDir = tempDir('dummy-store');
     const p = await protectInstance(api, 'zone-a', { config: { ...fast, storeDir } });

@@ -139,6 +139,19 @@ describe('planSync', () => {
     expect(plan([point('p1', { instanceId: 'ins_b' })])).toMatchObject({ deferred: ['p1'], adopt: [] });
   });
 
+  it('defers a point deleted since the listing was asked for (its record is gone, the point too)', () => {
+    const out = planSync({
+      points: [point('p1', { instanceId: 'ins_a' }), point('p2', { instanceId: 'ins_a' })],
+      records: [],
+      instances,
+      listedAt: T + 1000,
+      deletedSinceListed: new Set(['p1']),
+      vanishing: { share: 0.5, confirmed: false },
+    });
+    expect(out).toMatchObject({ deferred: ['p1'], orphaned: [] });
+    expect(out.adopt.map((a) => a.point.externalId)).toEqual(['p2']);
+  });
+
   it('adopts oldest first so a parent is recorded before its child, and a twice-listed point once', () => {
     const out = plan([
       point('child', { instanceId: 'ins_a' }, T + 2),

@@ -227,6 +227,12 @@ export interface SyncInput {
   instances: readonly SyncInstance[];
   /** When the listing was asked for: a record written since may be missing from it by timing alone. */
   listedAt: number;
+  /**
+   * External ids of points a delete of this connection was asked for that was still open when the
+   * listing was asked for or ended since: the listing may still hold such a point although its
+   * record is gone (deleted after the listing was taken), and it must not come back as adopted.
+   */
+  deletedSinceListed?: ReadonlySet<string>;
   /** The share of the live records one sync may mark vanished (see {@link holdsVanishing}), and whether an operator confirmed this sync past it. */
   vanishing: { share: number; confirmed: boolean };
 }
@@ -240,7 +246,10 @@ export interface SyncPlan {
   adopt: { point: ListedPoint; instanceId: string }[];
   /** Listed, owned by no instance (external ids). */
   orphaned: string[];
-  /** Listed, unrecorded, of an instance with a backup still running: left for the next sync. */
+  /**
+   * Listed, unrecorded, of an instance with a backup still running, or deleted since the listing
+   * was asked for: left for the next sync.
+   */
   deferred: string[];
   /** Recorded, not listed, no delete asked: marked (record ids; `newlyVanished` are the ones not marked before). */
   vanished: string[];
@@ -313,7 +322,7 @@ export function planSync(input: SyncInput): SyncPlan {
     }
     const instance = owner(p.locator);
     if (!instance) plan.orphaned.push(p.externalId);
-    else if (instance.busy) plan.deferred.push(p.externalId);
+    else if (instance.busy || input.deletedSinceListed?.has(p.externalId)) plan.deferred.push(p.externalId);
     else plan.adopt.push({ point: p, instanceId: instance.id });
   }
   for (const r of input.records) {

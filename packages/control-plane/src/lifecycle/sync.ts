@@ -164,6 +164,7 @@ export class Sync {
     // Only instances bound to this connection may own its points (see SyncInstance).
     const instances = await this.deps.syncs.boundInstances(trx, task.providerId, task.zone);
     const busy = await this.deps.syncs.busyInstances(trx, task.providerId);
+    const listedAt = task.dispatchedAt ?? task.createdAt;
     const plan = planSync({
       points,
       records: records.map((r) => ({
@@ -177,7 +178,9 @@ export class Sync {
       })),
       instances: instances.map((i) => ({ id: i.id, busy: busy.has(i.id) })),
       // A record written after the agent began listing may be missing from the listing by timing alone.
-      listedAt: task.dispatchedAt ?? task.createdAt,
+      listedAt,
+      // A point deleted after the listing was taken: its record is gone, and it is not adopted back.
+      deletedSinceListed: await this.deps.syncs.deletedSince(trx, task.providerId, listedAt),
       vanishing: { share: this.deps.vanishShare, confirmed: hold.confirmed },
     });
     const byId = new Map(records.map((r) => [r.id, r]));

@@ -155,6 +155,27 @@ export class SyncRepository {
     );
   }
 
+  /**
+   * External ids of the points of `providerId` whose delete was open at `since` or asked for or
+   * ended after it: a listing asked for at `since` may still hold them although their records
+   * are gone.
+   */
+  async deletedSince(trx: Trx, providerId: string, since: number): Promise<Set<string>> {
+    const rows = await trx
+      .selectFrom('tasks')
+      .select('params')
+      .where('providerId', '=', providerId)
+      .where('kind', '=', 'delete-backup')
+      .where((eb) => eb.or([eb('endedAt', 'is', null), eb('endedAt', '>=', since)]))
+      .execute();
+    const ids = new Set<string>();
+    for (const r of rows) {
+      const id = (JSON.parse(r.params) as { backupExternalId?: unknown }).backupExternalId;
+      if (typeof id === 'string') ids.add(id);
+    }
+    return ids;
+  }
+
   /** Stores a page of a sync's listing; a page stored already (sent again after a reconnect) is kept as it was. */
   async storePage(trx: Trx, row: SyncPageRow): Promise<void> {
     await trx.insertInto('syncPages').values(row).orIgnore().execute();

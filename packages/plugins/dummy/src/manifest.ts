@@ -34,6 +34,11 @@ export const manifest: PluginManifest = {
       storeDir: { type: 'string', minLength: 1, description: 'directory of restore points, one JSON file each' },
       failDeletes: { type: 'boolean', description: 'when true, delete-backup fails with DELETE_REFUSED' },
       syncGarbage: { type: 'boolean', description: 'TEST ONLY: when true, sync answers a malformed listing' },
+      syncHoldMs: {
+        type: 'integer',
+        minimum: 0,
+        description: 'TEST ONLY: sync takes its listing, then holds it this long before answering',
+      },
       powerState: {
         enum: ['running', 'stopped'],
         description: 'power state of an instance without a file <storeDir>/power/<instanceId> (default stopped)',

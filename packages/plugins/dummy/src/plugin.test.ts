@@ -91,6 +91,17 @@ describe('dummy plugin', () => {
     expect(run).toMatchObject({ ok: false, failure: { code: 'BAD_CONFIG', message: /steps must be an integer >= 1/ } });
   });
 
+  it('refuses a syncHoldMs that is not a whole number of milliseconds with BAD_CONFIG', async () => {
+    const run = await new MockTaskEnvironment(plugin, { config: { syncHoldMs: -1 } }).run('backup', {
+      ...instance,
+      mode: 'FULL',
+    });
+    expect(run).toMatchObject({
+      ok: false,
+      failure: { code: 'BAD_CONFIG', message: /syncHoldMs must be an integer >= 0/ },
+    });
+  });
+
   it('stops at once when cancelled, with the cancel error, and says where it stopped', async () => {
     // Ten minutes of simulated work: only honouring the signal ends this test in time.
     const env: MockTaskEnvironment = new MockTaskEnvironment(plugin, {

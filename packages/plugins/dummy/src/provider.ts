@@ -43,6 +43,8 @@ export interface DummyOptions {
   failDeletes?: boolean;
   /** TEST ONLY: sync answers a malformed listing. */
   syncGarbage?: boolean;
+  /** TEST ONLY: sync takes its listing, then holds it this long before answering (a slow listing). */
+  syncHoldMs?: number;
   /** The power state of an instance whose `<storeDir>/power/<instanceId>` file does not say. */
   powerState: 'running' | 'stopped';
   /** configure-schedule keeps the schedule in the store and takes the clock over (`managed: true`). */
@@ -67,7 +69,7 @@ function pick(source: unknown): Partial<DummyOptions> {
   if (typeof source !== 'object' || source === null) return {};
   const s = source as Record<string, unknown>;
   const out: Partial<DummyOptions> = {};
-  const int = (key: 'durationMs' | 'sizeBytes' | 'steps', min: number) => {
+  const int = (key: 'durationMs' | 'sizeBytes' | 'steps' | 'syncHoldMs', min: number) => {
     const v = s[key];
     if (v === undefined) return;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
@@ -78,6 +80,7 @@ function pick(source: unknown): Partial<DummyOptions> {
   int('durationMs', 0);
   int('sizeBytes', 0);
   int('steps', 1);
+  int('syncHoldMs', 0);
   if (typeof s['failCode'] === 'string') out.failCode = s['failCode'];
   if (typeof s['failMessage'] === 'string') out.failMessage = s['failMessage'];
   if (typeof s['progressMessage'] === 'string') out.progressMessage = s['progressMessage'];
@@ -312,7 +315,9 @@ export function createDummyProvider(connection: ProviderConnection): Provider {
       const opts = dummyOptions(connection.config, undefined);
       if (opts.syncGarbage) return GARBAGE as unknown as ListedPoint[];
       if (!opts.storeDir) throw new PluginError('NO_STORE', 'dummy: set storeDir to keep and list restore points');
-      return (await new PointStore(opts.storeDir).list()).map((p) => ({
+      const points = await new PointStore(opts.storeDir).list();
+      if (opts.syncHoldMs) await sleep(opts.syncHoldMs);
+      return points.map((p) => ({
         externalId: p.id,
         createdAt: p.createdAt,
         sizeBytes: p.size,
