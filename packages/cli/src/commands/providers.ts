@@ -128,10 +128,12 @@ export function providerCommands(program: Command, app: App): void {
       .option('--forget-repository-identity', 'forget the recorded repository identity (after moving it on purpose)')
       .option('--no-export-to', 'export nowhere'),
   ).action(async (id, opts) => {
+    // `--no-export-to` is declared before `--export-to <id>`: given neither, commander says true.
+    const { exportTo, ...rest } = opts;
     const body = {
-      ...given(opts, { name: 'name', ...PROVIDER_FIELDS }),
+      ...given(rest, { name: 'name', ...PROVIDER_FIELDS }),
       ...(opts.forgetRepositoryIdentity ? { repositoryIdentity: null } : {}),
-      ...(opts.exportTo === false ? { exportTo: null } : {}),
+      ...(typeof exportTo === 'string' ? { exportTo } : exportTo === false ? { exportTo: null } : {}),
     };
     app.out().one(await app.client().request('PATCH', providerPath(opts.zone, id), { body }), PROVIDER);
   });
