@@ -388,7 +388,11 @@ export class MockTaskEnvironment {
     ended = true;
     record.abandoned = !settled;
     if (!outcome.ok) return { ...record, ok: false, failure: outcome.failure };
-    const checked = checkResult(operation, outcome.value, params['mode'], { credentials: connection.credentials });
+    const checked = checkResult(operation, outcome.value, params['mode'], {
+      credentials: connection.exportTo
+        ? [connection.credentials, connection.exportTo.credentials]
+        : connection.credentials,
+    });
     if (!checked.ok) return { ...record, ok: false, failure: checked.failure };
     // A preflight's value is what the agent reports of it: the checked report.
     const value = operation === 'preflight' ? (JSON.parse(checked.outputJson) as unknown) : outcome.value;
