@@ -89,7 +89,7 @@ function readExport(
     throw bad('exportTo.endpoint', `must be a restic repository (a path or URL), not ${JSON.stringify(repository)}`);
   const password = target.credentials?.['password'];
   if (typeof password !== 'string' || !password)
-    throw bad('exportTo.credentials.password', `required: the password of the restic repository ${repository}`);
+    throw bad('exportTo.credentials.password', "required: the restic repository's password");
   return { repository, password, image };
 }
 
