@@ -253,6 +253,19 @@ describe.each(backends)('the cairn CLI: providers, offerings, restores and jobs 
     expect(prv).toMatchObject({ hasCredentials: true });
     const cleared = await okJson(['provider', 'update', prv.id, ...zone, '--credentials', 'null']);
     expect(cleared).toMatchObject({ hasCredentials: false, config: { steps: 1 } });
+    // An export target: set on create, cleared with --no-export-to.
+    const exporter = await okJson([
+      ...['provider', 'create', `exporter-${backend}`, ...zone, '--plugin', '@cairn/plugin-dummy'],
+      ...['--export-to', prv.id],
+    ]);
+    expect(exporter.exportTo).toBe(prv.id);
+    expect(await okJson(['provider', 'update', exporter.id, ...zone, '--no-export-to'])).toMatchObject({
+      exportTo: null,
+    });
+    expect(await okJson(['provider', 'update', exporter.id, ...zone, '--export-to', prv.id])).toMatchObject({
+      exportTo: prv.id,
+    });
+    await okJson(['provider', 'update', exporter.id, ...zone, '--no-export-to']);
     const sla = '{"cron":"0 2 * * *","keepLast":3}';
     const offering = await okJson(['offering', 'import', prv.id, ...zone, '--name', `nulls-${backend}`, '--sla', sla]);
     expect(offering.sla).toEqual(JSON.parse(sla));

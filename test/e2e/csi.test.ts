@@ -368,6 +368,17 @@ describe.each(backends)('CSI export end to end (%s)', (backend) => {
   let agent: Proc;
   let stateDir: string;
   let repo: string;
+  let resticId: string;
+  let plainInstanceId: string;
+  /** The restic snapshots in the export repository (each one volume of one backup). */
+  const exported = () =>
+    (
+      JSON.parse(
+        execFileSync('restic', ['snapshots', '--json'], {
+          env: { ...process.env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: 'pw' },
+        }).toString(),
+      ) as unknown[]
+    ).length;
 
   const run = (method: string, url: string, body?: unknown) => runTask(api, method, url, body);
   const records = () => recordsOf(api, instanceId);
@@ -385,7 +396,9 @@ describe.each(backends)('CSI export end to end (%s)', (backend) => {
     repo = path.join(work, 'repo');
     execFileSync('restic', ['init', '-q'], { env: { ...process.env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: 'pw' } });
     kube = await startFakeKube({ dir: work, snapshotDelayMs: 30 });
-    cluster(kube, ['store']);
+    cluster(kube, ['store', 'plain']);
+    kube.putClaim('plain', 'only', 'hostpath');
+    await bound(kube, 'plain', 'only');
     for (const name of ['db', 'files']) {
       kube.putClaim('store', name, 'hostpath');
       await bound(kube, 'store', name);
@@ -400,20 +413,34 @@ describe.each(backends)('CSI export end to end (%s)', (backend) => {
     api = stack.admin;
     let agentId: string;
     ({ agentId, proc: agent, stateDir } = await stack.addAgent({ name: 'cluster-agent', plugins: CSI_PLUGIN }));
+    // The export target: a restic connection of the zone (no agent runs restic: none needs to).
+    const restic = await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
+      name: 'export-repository',
+      plugin: '@cairn/plugin-restic',
+      endpoint: repo,
+      credentials: { password: 'pw' },
+    });
+    resticId = restic.id as string;
     const provider = await api.expect(201, 'POST', '/v1/zones/zone-a/providers', {
       name: 'cluster-export',
       plugin: CSI_PLUGIN,
-      config: { pollIntervalMs: 50, readyTimeoutS: 30, export: { repository: repo } },
-      credentials: { kubeconfig: kube.kubeconfigPath, exportPassword: 'pw' },
+      config: { pollIntervalMs: 50, readyTimeoutS: 30 },
+      credentials: { kubeconfig: kube.kubeconfigPath },
+      exportTo: resticId,
     });
-    const offering = await api.expect(201, 'POST', '/v1/offerings', {
-      name: 'csi-export',
-      zone: 'zone-a',
-      providerId: provider.id,
-      allowAdhoc: true,
-      allowUserSchedules: false,
-      sla: { cron: NEVER_DURING_A_TEST, keepLast: 5 },
-    });
+    expect(provider.exportTo).toBe(resticId);
+    const offer = (name: string, externalId: string) =>
+      api.expect(201, 'POST', '/v1/offerings', {
+        name,
+        zone: 'zone-a',
+        providerId: provider.id,
+        externalId,
+        allowAdhoc: true,
+        allowUserSchedules: false,
+        sla: { cron: NEVER_DURING_A_TEST, keepLast: 5 },
+      });
+    const offering = await offer('csi-export', 'snapshots+export');
+    const plainOffering = await offer('csi-snapshots', 'snapshots');
     const instance = await api.expect(201, 'POST', '/v1/instances', {
       name: 'store',
       zone: 'zone-a',
@@ -422,7 +449,44 @@ describe.each(backends)('CSI export end to end (%s)', (backend) => {
     });
     instanceId = instance.id as string;
     await assignOffering(api, instanceId, offering.id as string);
+    const plain = await api.expect(201, 'POST', '/v1/instances', {
+      name: 'plain',
+      zone: 'zone-a',
+      locator: { namespace: 'plain' },
+      agentId,
+    });
+    plainInstanceId = plain.id as string;
+    await assignOffering(api, plainInstanceId, plainOffering.id as string);
   });
+
+  it('lists the offerings snapshots and snapshots+export through the API', async () => {
+    const listed = await api.expect(200, 'GET', `/v1/zones/zone-a/providers/${(await csiProvider()).id}/offerings`);
+    expect((listed.items as { externalId: string }[]).map((o) => o.externalId)).toEqual([
+      'snapshots',
+      'snapshots+export',
+    ]);
+  });
+
+  it('exports nothing for a backup of the offering snapshots, and one restic snapshot per volume for snapshots+export', async () => {
+    const before = exported();
+    const plain = await run('POST', `/v1/instances/${plainInstanceId}/backups`, { mode: 'FULL' });
+    expect(plain.state, JSON.stringify(plain.error)).toBe('succeeded');
+    expect(exported()).toBe(before);
+    const exporting = await run('POST', `/v1/instances/${instanceId}/backups`, { mode: 'FULL' });
+    expect(exporting.state, JSON.stringify(exporting.error)).toBe('succeeded');
+    expect(exported()).toBe(before + 2);
+  });
+
+  it('refuses to delete the restic connection while the CSI connection exports into it', async () => {
+    const refused = await api.expect(409, 'DELETE', `/v1/zones/zone-a/providers/${resticId}`);
+    expect(refused.detail).toContain(`export target (exportTo) of provider connection ${(await csiProvider()).id}`);
+    expect((await api.expect(200, 'GET', `/v1/zones/zone-a/providers/${resticId}`)).id).toBe(resticId);
+  });
+
+  const csiProvider = async () =>
+    ((await api.expect(200, 'GET', '/v1/zones/zone-a/providers')).items as { id: string; name: string }[]).find(
+      (p) => p.name === 'cluster-export',
+    )!;
 
   afterAll(async () => {
     await kube?.close();

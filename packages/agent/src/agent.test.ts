@@ -146,6 +146,69 @@ describe('agent session', () => {
     expect(event?.seq).toBeLessThan(result.seq);
   });
 
+  it('takes an export target as the control plane sends it: a bad shape rejected, a repository at its state refused, its secrets blanked', async () => {
+    const seen: unknown[] = [];
+    const probe = inspectPlugin('cairn-plugin-probe', {
+      default: definePlugin({
+        manifest: {
+          name: 'cairn-plugin-probe',
+          version: '1.0.0',
+          apiVersion: SDK_API_VERSION,
+          capabilities: ['backup', 'preflight'],
+          configSchema: {},
+        },
+        createProvider: (connection) => ({
+          backup: () => {
+            seen.push(connection.exportTo);
+            return Promise.resolve({ externalId: 'x', sizeBytes: 0, mode: 'FULL' as const });
+          },
+          preflight: () =>
+            Promise.resolve({
+              ok: true,
+              checks: [
+                { name: 'echo', ok: true, message: `to ${String(connection.exportTo?.credentials['password'])}` },
+              ],
+            }),
+        }),
+      }),
+    });
+    await start({ plugins: [probe] });
+    await cp.waitForSession(0);
+    const target = {
+      plugin: '@cairn/plugin-restic',
+      endpoint: '/srv/export',
+      config: {},
+      credentials: { password: 'target-secret-9' },
+    };
+    const assign = (taskId: string, exportTo: unknown, operation = 'backup') => ({
+      assign: {
+        ...dummyBackup(taskId).assign,
+        plugin: 'cairn-plugin-probe',
+        operation,
+        providerConfigJson: JSON.stringify({ endpoint: null, config: {}, credentials: {}, exportTo }),
+      },
+    });
+    cp.send(assign('tsk_x_ok', target));
+    await cp.waitForReport('tsk_x_ok', 'result');
+    expect(seen).toEqual([target]);
+    cp.send(assign('tsk_x_shape', { ...target, credentials: 'pw' }));
+    expect((await cp.waitForReport('tsk_x_shape', 'rejected')).frame.rejected).toMatchObject({
+      reasonCode: 'BAD_PARAMS',
+      message: expect.stringContaining('provider_config_json.exportTo.credentials') as unknown,
+    });
+    // The agent's own state directory as the repository: refused before the plugin runs.
+    cp.send(assign('tsk_x_state', { ...target, endpoint: path.join(dir, 'repo') }));
+    const refused = await cp.waitForReport('tsk_x_state', 'result');
+    expect(refused.frame.result?.error?.code).toBe('PATH_NOT_ALLOWED');
+    expect(refused.frame.result?.error?.message).toMatch(/^exportTo\.endpoint .* is or holds the agent's own state/);
+    expect(seen).toHaveLength(1);
+    cp.send(assign('tsk_x_pre', target, 'preflight'));
+    const pre = await cp.waitForReport('tsk_x_pre', 'result');
+    const output = pre.frame.result?.ok?.outputJson ?? '';
+    expect(output).toContain('"to ');
+    expect(output).not.toContain('target-secret-9');
+  });
+
   it('re-acknowledges a repeated assignment instead of running it twice', async () => {
     const { agent } = await start();
     await cp.waitForSession(0);

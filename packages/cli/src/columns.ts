@@ -132,6 +132,7 @@ export const PROVIDER: Column[] = [
   col('ENDPOINT', 'endpoint'),
   col('CREDENTIALS', 'hasCredentials', { wide: true }),
   col('TENANT LOCATORS', 'tenantLocators', { wide: true }),
+  col('EXPORT TO', 'exportTo', { wide: true }),
   col('REPOSITORY', 'repositoryIdentity', { wide: true }),
   col('CONFIG', 'config', { wide: true }),
 ];

@@ -299,9 +299,10 @@ export class Executor {
         decision.operation === 'sync' && outcome.ok
           ? await pageListing(outcome.value, { task: { taskId, attempt }, spool, clock, signal: controller.signal })
           : undefined;
-      const result = fitResult(
-        paged ?? resultOutcome(decision.operation, outcome, decision.params['mode'], decision.connection.credentials),
-      );
+      // The export target's secrets are the task's too: blanked from a preflight's report alike.
+      const { credentials, exportTo } = decision.connection;
+      const secrets = exportTo ? [credentials, exportTo.credentials] : credentials;
+      const result = fitResult(paged ?? resultOutcome(decision.operation, outcome, decision.params['mode'], secrets));
       // Result before journal, in one log: the journal cannot say finished without the result.
       const endedAt = clock.now();
       spool.append('result', { taskId, attempt, ...result, atMs: endedAt });

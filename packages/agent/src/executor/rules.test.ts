@@ -173,6 +173,54 @@ describe('decideAssign', () => {
     });
     expect(d).toMatchObject({ action: 'run', connection: { identity: 'abc123' } });
   });
+
+  const target = {
+    plugin: '@cairn/plugin-restic',
+    endpoint: '/srv/export',
+    config: {},
+    credentials: { password: 'p' },
+  };
+  const withTarget = (exportTo: unknown) =>
+    decideAssign({
+      ...base,
+      providerConfigJson: JSON.stringify({ endpoint: null, config: {}, credentials: {}, exportTo }),
+    });
+
+  it('hands the plugin the export target the control plane sent, its identity kept', () => {
+    expect(withTarget({ ...target, identity: 'r1' })).toMatchObject({
+      action: 'run',
+      connection: { exportTo: { ...target, identity: 'r1' } },
+    });
+    expect((withTarget(null) as { connection: object }).connection).not.toHaveProperty('exportTo');
+  });
+
+  it.each([
+    ['not an object', 'x', 'provider_config_json.exportTo must be a JSON object'],
+    ['a list', [target], 'provider_config_json.exportTo must be a JSON object'],
+    [
+      'without a plugin',
+      { ...target, plugin: undefined },
+      'provider_config_json.exportTo.plugin must be a plugin name',
+    ],
+    ['with an empty plugin', { ...target, plugin: '' }, 'provider_config_json.exportTo.plugin must be a plugin name'],
+    [
+      'with a numeric endpoint',
+      { ...target, endpoint: 7 },
+      'provider_config_json.exportTo.endpoint must be a string or null',
+    ],
+    ['without config', { ...target, config: undefined }, 'provider_config_json.exportTo.config must be a JSON object'],
+    [
+      'with credentials a string',
+      { ...target, credentials: 'pw' },
+      'provider_config_json.exportTo.credentials must be a JSON object',
+    ],
+    ['with a numeric identity', { ...target, identity: 1 }, 'provider_config_json.exportTo.identity must be a string'],
+    ['a chain', { ...target, exportTo: target }, 'provider_config_json.exportTo.exportTo is not allowed'],
+  ])('rejects an export target %s, naming the field', (_, exportTo, message) => {
+    const d = withTarget(exportTo);
+    expect(d).toMatchObject({ action: 'reject', reasonCode: 'BAD_PARAMS' });
+    expect((d as { message: string }).message).toContain(message);
+  });
 });
 
 describe('hostAccessFor', () => {

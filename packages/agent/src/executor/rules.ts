@@ -61,6 +61,41 @@ function objectOr(value: unknown): Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 }
 
+function connectionOf(config: Record<string, unknown>): ProviderConnection {
+  return {
+    endpoint: typeof config['endpoint'] === 'string' ? config['endpoint'] : null,
+    config: objectOr(config['config']),
+    credentials: objectOr(config['credentials']),
+    // The repository the connection reached before, once the control plane recorded one.
+    ...(typeof config['identity'] === 'string' && config['identity'] !== '' ? { identity: config['identity'] } : {}),
+  };
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The connection's export target, `exportTo: {plugin, endpoint, config, credentials, identity?}`:
+ * undefined when absent, a message naming the field when its shape is wrong (one hop only: it
+ * has no `exportTo` of its own). Its endpoint, when a host path, is judged with the task's own
+ * before the plugin runs (`confineRepository`).
+ */
+function exportTarget(value: unknown): (ProviderConnection & { plugin: string }) | undefined | string {
+  if (value === undefined || value === null) return undefined;
+  const at = 'provider_config_json.exportTo';
+  if (!isObject(value)) return `${at} must be a JSON object {plugin, endpoint, config, credentials, identity?}`;
+  const allowed = ['plugin', 'endpoint', 'config', 'credentials', 'identity'];
+  const unknown = Object.keys(value).find((k) => !allowed.includes(k));
+  if (unknown !== undefined)
+    return `${at}.${unknown} is not allowed (an export target names no export target of its own)`;
+  const { plugin, endpoint, config, credentials, identity } = value;
+  if (typeof plugin !== 'string' || plugin === '') return `${at}.plugin must be a plugin name`;
+  if (endpoint !== null && typeof endpoint !== 'string') return `${at}.endpoint must be a string or null`;
+  if (!isObject(config)) return `${at}.config must be a JSON object`;
+  if (!isObject(credentials)) return `${at}.credentials must be a JSON object`;
+  if (identity !== undefined && typeof identity !== 'string') return `${at}.identity must be a string`;
+  return { plugin, ...connectionOf(value) };
+}
+
 /**
  * May this assignment run? Decides, in order: stale or repeated attempts (at most once per
  * attempt), then whether the agent is shutting down (it takes nothing new, so the control plane
@@ -107,12 +142,12 @@ export function decideAssign(f: AssignFacts): AssignDecision {
   if (f.freeSlots + (supersedes === undefined ? 0 : 1) < 1)
     return reject(RejectReasons.NO_SLOT, 'all task slots of this agent are busy');
 
+  const exportTo = exportTarget(config['exportTo']);
+  if (typeof exportTo === 'string') return reject(RejectReasons.BAD_PARAMS, exportTo);
   const connection: ProviderConnection = {
-    endpoint: typeof config['endpoint'] === 'string' ? config['endpoint'] : null,
-    config: objectOr(config['config']),
-    credentials: objectOr(config['credentials']),
-    // The repository the connection reached before, once the control plane recorded one.
-    ...(typeof config['identity'] === 'string' && config['identity'] !== '' ? { identity: config['identity'] } : {}),
+    ...connectionOf(config),
+    // The connection it exports into, as the control plane read it at dispatch.
+    ...(exportTo ? { exportTo } : {}),
   };
   return supersedes === undefined
     ? { action: 'run', operation: f.operation, params, connection }

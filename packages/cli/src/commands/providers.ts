@@ -38,7 +38,8 @@ function providerFields<A extends unknown[], O extends OptionValues, G extends O
     )
     .addOption(
       new Option('--tenant-locators <who>', 'who may set the locators used through it').choices(TENANT_LOCATORS),
-    );
+    )
+    .option('--export-to <id>', 'another connection of the zone it exports its backups into (CSI: a restic one)');
 }
 
 const PROVIDER_FIELDS = {
@@ -46,6 +47,7 @@ const PROVIDER_FIELDS = {
   config: 'config',
   credentials: 'credentials',
   tenantLocators: 'tenantLocators',
+  exportTo: 'exportTo',
 };
 
 /** The flags of an offering's policy; on `update` a flag left out keeps the value. */
@@ -123,11 +125,15 @@ export function providerCommands(program: Command, app: App): void {
   providerFields(
     onProvider(provider, 'update', 'change a provider connection (the plugin cannot change); applies to future tasks')
       .option('--name <name>', 'a new name')
-      .option('--forget-repository-identity', 'forget the recorded repository identity (after moving it on purpose)'),
+      .option('--forget-repository-identity', 'forget the recorded repository identity (after moving it on purpose)')
+      .option('--no-export-to', 'export nowhere'),
   ).action(async (id, opts) => {
+    // `--no-export-to` is declared before `--export-to <id>`: given neither, commander says true.
+    const { exportTo, ...rest } = opts;
     const body = {
-      ...given(opts, { name: 'name', ...PROVIDER_FIELDS }),
+      ...given(rest, { name: 'name', ...PROVIDER_FIELDS }),
       ...(opts.forgetRepositoryIdentity ? { repositoryIdentity: null } : {}),
+      ...(typeof exportTo === 'string' ? { exportTo } : exportTo === false ? { exportTo: null } : {}),
     };
     app.out().one(await app.client().request('PATCH', providerPath(opts.zone, id), { body }), PROVIDER);
   });

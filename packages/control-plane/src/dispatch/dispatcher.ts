@@ -341,7 +341,7 @@ export class Dispatcher implements SessionHost {
       if (!session) continue;
       if (!configs.has(task.providerId)) {
         const provider = await this.catalog.getProvider(task.providerId);
-        configs.set(task.providerId, provider ? JSON.stringify(this.catalog.connectionFor(provider)) : null);
+        configs.set(task.providerId, provider ? JSON.stringify(await this.catalog.taskConnectionFor(provider)) : null);
       }
       const providerConfigJson = configs.get(task.providerId);
       if (!providerConfigJson) {

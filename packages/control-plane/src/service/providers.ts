@@ -41,6 +41,8 @@ export class Providers {
     input: ProviderInput,
   ): Promise<{ provider: ProviderRow; warnings: ReturnType<typeof providerWarnings> }> {
     if (input.tenantLocators === 'any') await this.refuseAny(input.zone, input.plugin);
+    if (input.exportTo !== undefined && input.exportTo !== null)
+      await this.checkExportTo(input.zone, undefined, input.exportTo);
     const provider = await this.deps.catalog.createProvider(input);
     return {
       provider,
@@ -61,9 +63,30 @@ export class Providers {
   async update(at: ProviderAt, patch: ProviderChange): Promise<ProviderRow> {
     const row = await this.get(at);
     if (patch.tenantLocators === 'any') await this.refuseAny(row.zone, row.plugin);
+    if (patch.exportTo !== undefined && patch.exportTo !== null)
+      await this.checkExportTo(row.zone, row.id, patch.exportTo);
     if (patch.tenantLocators !== undefined) await this.deps.claims.checkChange(row, { policy: patch.tenantLocators });
     await this.deps.catalog.updateProvider(row.id, patch);
     return (await this.deps.catalog.getProvider(row.id))!;
+  }
+
+  /**
+   * 400 naming `exportTo` unless it names another connection of `zone` that exports nowhere
+   * itself, and `self` (being created when undefined) is no other connection's export target:
+   * an export target is one hop, never a chain.
+   */
+  private async checkExportTo(zone: string, self: string | undefined, exportTo: string): Promise<void> {
+    const refuse = (message: string): never => {
+      throw new InputError(`exportTo ${message}`, [{ path: 'exportTo', message }]);
+    };
+    if (exportTo === self) refuse('cannot name the connection itself');
+    const target = isId(exportTo) ? await this.deps.catalog.getProvider(exportTo) : undefined;
+    if (!target || target.zone !== zone) refuse(`names no provider connection of zone ${zone}: ${exportTo}`);
+    if (target!.exportTo !== null)
+      refuse(`names provider connection ${exportTo}, which exports into ${target!.exportTo} itself: no chains`);
+    const exporter = self === undefined ? undefined : await this.deps.catalog.exportingTo(self);
+    if (exporter)
+      refuse(`cannot be set: this connection is the export target of provider connection ${exporter} (no chains)`);
   }
 
   /**
@@ -76,7 +99,7 @@ export class Providers {
     throw new InputError(`tenantLocators ${refusal.message}`, [refusal]);
   }
 
-  /** Deletes a provider connection no offering uses. */
+  /** Deletes a provider connection no offering uses and no connection exports into. */
   async delete(at: ProviderAt): Promise<void> {
     await this.deps.catalog.deleteProvider((await this.get(at)).id);
   }

@@ -24,6 +24,8 @@ export interface ProviderInput {
   credentials: Record<string, unknown> | null;
   /** Who may claim locators through it; default `sp-only`. */
   tenantLocators?: TenantLocators;
+  /** The connection of the zone it exports into (checked by the service); default none. */
+  exportTo?: string | null;
 }
 
 /** An offering's SLA (defined beside the offering's row, which the schedules read too). */
@@ -53,6 +55,14 @@ export interface InstanceInput {
   agentId: string | null;
   /** Who set the locator; default `tenant`, the claim that is judged. */
   locatorClaim?: LocatorClaim;
+}
+
+/** A connection as a task carries it (the SDK's ProviderConnection). */
+export interface TaskConnection {
+  endpoint: string | null;
+  config: Record<string, unknown>;
+  credentials: Record<string, unknown>;
+  identity?: string;
 }
 
 /** Every provider connection (read by the scheduler's rounds and each dispatch round). */
@@ -92,6 +102,7 @@ export class CatalogRepository {
       updatedAt: now,
       tenantLocators: input.tenantLocators ?? 'sp-only',
       repositoryIdentity: null,
+      exportTo: input.exportTo ?? null,
     };
     await this.db.insertInto('providers').values(row).execute();
     return row;
@@ -241,6 +252,8 @@ export class CatalogRepository {
       tenantLocators?: TenantLocators;
       /** Only null: forgets the recorded repository identity (the next task records the one it finds). */
       repositoryIdentity?: null;
+      /** The connection it exports into (checked by the service); null: none. */
+      exportTo?: string | null;
     },
     now = this.clock.now(),
   ): Promise<void> {
@@ -256,6 +269,7 @@ export class CatalogRepository {
         ...(patch.name !== undefined ? { name: patch.name } : {}),
         ...(patch.tenantLocators !== undefined ? { tenantLocators: patch.tenantLocators } : {}),
         ...(patch.repositoryIdentity === null ? { repositoryIdentity: null } : {}),
+        ...(patch.exportTo !== undefined ? { exportTo: patch.exportTo } : {}),
         ...endpoint,
         ...(patch.config !== undefined ? { config: JSON.stringify(patch.config) } : {}),
         ...(patch.credentials !== undefined
@@ -267,9 +281,21 @@ export class CatalogRepository {
       .execute();
   }
 
+  /** A connection that names `id` as its export target, if any. */
+  async exportingTo(id: string): Promise<string | undefined> {
+    const row = await this.db.selectFrom('providers').select('id').where('exportTo', '=', id).executeTakeFirst();
+    return row?.id;
+  }
+
   async deleteProvider(id: string): Promise<void> {
     const used = await this.db.selectFrom('offerings').select('id').where('providerId', '=', id).executeTakeFirst();
     if (used) throw new ConflictError(`provider connection ${id} is used by offering ${used.id}`, 'provider_in_use');
+    const exporter = await this.exportingTo(id);
+    if (exporter)
+      throw new ConflictError(
+        `provider connection ${id} is the export target (exportTo) of provider connection ${exporter}`,
+        'provider_in_use',
+      );
     await this.db.deleteFrom('providerTenantRoots').where('providerId', '=', id).execute();
     await this.db.deleteFrom('providers').where('id', '=', id).execute();
   }
@@ -278,18 +304,28 @@ export class CatalogRepository {
    * What an agent receives for a task: endpoint, config, decrypted credentials, and the identity
    * of the repository the connection reached before, once recorded.
    */
-  connectionFor(row: ProviderRow): {
-    endpoint: string | null;
-    config: Record<string, unknown>;
-    credentials: Record<string, unknown>;
-    identity?: string;
-  } {
+  connectionFor(row: ProviderRow): TaskConnection {
     return {
       endpoint: this.fullEndpoint(row),
       config: JSON.parse(row.config) as Record<string, unknown>,
       credentials: row.credentialsEnc ? (this.secrets.open(row.credentialsEnc) as Record<string, unknown>) : {},
       ...(row.repositoryIdentity === null ? {} : { identity: row.repositoryIdentity }),
     };
+  }
+
+  /**
+   * `connectionFor`, with the connection it names as its export target (read now: as it is at
+   * dispatch) under `exportTo`, its plugin added. A target gone meanwhile is left out: the plugin
+   * then fails the task naming `exportTo`.
+   */
+  async taskConnectionFor(
+    row: ProviderRow,
+  ): Promise<TaskConnection & { exportTo?: TaskConnection & { plugin: string } }> {
+    const own = this.connectionFor(row);
+    if (row.exportTo === null) return own;
+    const target = await this.getProvider(row.exportTo);
+    if (!target) return own;
+    return { ...own, exportTo: { plugin: target.plugin, ...this.connectionFor(target) } };
   }
 
   // --- offerings and grants ---

@@ -41,6 +41,7 @@ import * as m0025 from './migrations/0025-auth-epoch.js';
 import * as m0026 from './migrations/0026-tasks-cancels.js';
 import * as m0027 from './migrations/0027-sync-pages.js';
 import * as m0028 from './migrations/0028-duty-leases.js';
+import * as m0029 from './migrations/0029-provider-export-to.js';
 import { currentTransaction } from './request-scope.js';
 import type { Database } from './schema.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -84,6 +85,7 @@ const migrationsAt = (clock: Clock): Record<string, Migration> => ({
   '0026-tasks-cancels': m0026,
   '0027-sync-pages': m0027,
   '0028-duty-leases': m0028,
+  '0029-provider-export-to': m0029,
 });
 
 /*

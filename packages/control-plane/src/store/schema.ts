@@ -76,6 +76,8 @@ export interface ProviderRow {
    * contact and sent with every task; null until then or after an SP admin cleared it (0019).
    */
   repositoryIdentity: string | null;
+  /** The connection of the zone it exports into (migration 0029): sent with its tasks; null: none. */
+  exportTo: string | null;
 }
 /** The host roots a tenant was granted on a provider connection (migration 0014). */
 export interface ProviderTenantRootsRow {

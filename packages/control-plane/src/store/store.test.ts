@@ -50,6 +50,28 @@ describe.each(backends)('task store (%s)', (backend) => {
     expect(catalog.connectionFor(row).credentials).toEqual({ password: 'hunter2-very-secret' });
   });
 
+  it("carries the export target's connection in a task's connection, as it is at dispatch, never the other way", async () => {
+    const target = await f.provider({
+      name: 'export-target',
+      plugin: '@cairn/plugin-restic',
+      endpoint: '/srv/export',
+      credentials: { password: 'export-secret' },
+    });
+    const exporter = await f.provider({ name: 'exporter', exportTo: target.id });
+    const carried = await catalog.taskConnectionFor((await catalog.getProvider(exporter.id))!);
+    expect(carried.exportTo).toEqual({
+      plugin: '@cairn/plugin-restic',
+      endpoint: '/srv/export',
+      config: {},
+      credentials: { password: 'export-secret' },
+    });
+    await catalog.updateProvider(target.id, { endpoint: '/srv/moved' });
+    expect((await catalog.taskConnectionFor((await catalog.getProvider(exporter.id))!)).exportTo?.endpoint).toBe(
+      '/srv/moved',
+    );
+    expect(await catalog.taskConnectionFor((await catalog.getProvider(target.id))!)).not.toHaveProperty('exportTo');
+  });
+
   it('records the repository identity a task reports on its connection, only while none is, and shows it to no one', async () => {
     const identityEvent = (taskId: string, seq: number, data: string | null): Report => ({
       kind: 'event',

@@ -7,7 +7,7 @@ import { PluginError, type BackupRequest, type BackupResult, type TaskContext } 
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { chooseSnapshotClass, type SnapshotClassFact } from './classes.js';
 import { SNAPSHOT_GROUP, type Kube, type SnapshotObject } from './client.js';
-import { readLocator, type CsiSettings } from './config.js';
+import { exportFor, readLocator, type CsiSettings } from './config.js';
 import {
   backupIdFor,
   bytesOf,
@@ -43,6 +43,7 @@ export interface OperationEnv {
 export async function backup(env: OperationEnv, req: BackupRequest, ctx: TaskContext): Promise<BackupResult> {
   const { kube } = env;
   const locator = readLocator(req.locator);
+  const exporting = exportFor(env.settings, req.offeringExternalId);
   const plan = await planBackup(env, req, ctx, locator.namespace, locator.selector);
   const made = plan.map((p) => p.snapshot);
   await sweepUnfinished(kube, locator.namespace, req.instanceId, plan[0]!.record.backupId, ctx);
@@ -50,10 +51,10 @@ export async function backup(env: OperationEnv, req: BackupRequest, ctx: TaskCon
     for (const cloneOf of new Set(plan.map((p) => p.snapshotClass))) await ensureRetainClone(kube, cloneOf);
     for (const p of plan) await createOrAdopt(kube, locator.namespace, p, ctx);
     const ready = await waitUntilReady(env, locator.namespace, plan, ctx);
-    const exported = env.settings.export
+    const exported = exporting
       ? await exportVolumes(
           env,
-          env.settings.export,
+          exporting,
           plan.map((p) => ({ ...p, restoreSize: bytesOf(ready.get(p.snapshot)!.status?.restoreSize) })),
           ctx,
         )

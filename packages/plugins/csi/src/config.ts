@@ -1,8 +1,9 @@
 /**
  * What the plugin is given, checked before anything touches the cluster: the connection
  * (`credentials.kubeconfig`, a path, or `credentials.inCluster`: the pod's service account;
- * `config.pollIntervalMs`, `config.readyTimeoutS`, `config.primer`), the
- * locator `{namespace, selector?}` and a restore target `{namespace}`. Every error names the field.
+ * `config.pollIntervalMs`, `config.readyTimeoutS`, `config.primer`, `config.export`, and the
+ * restic connection it names as `exportTo`), the offering a backup is for, the locator
+ * `{namespace, selector?}` and a restore target `{namespace}`. Every error names the field.
  */
 import { existsSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
@@ -16,15 +17,20 @@ export interface CsiSettings {
   readyTimeoutMs: number;
   /** The preflight's primer: a claim of this StorageClass written, snapshotted, restored, compared. */
   primer?: PrimerSettings;
-  /** Where each backup's volumes are exported: a restic repository, through a data mover pod. */
+  /**
+   * Where volumes are exported to and restored from: the restic repository of the connection's
+   * `exportTo`, through a data mover pod. Set whenever the connection has one; a backup exports
+   * only for the offering that asks for it (`exportFor`).
+   */
   export?: ExportSettings;
 }
 
 export interface ExportSettings {
-  /** The restic repository, as the data mover pod reaches it. */
+  /** The restic repository, as the data mover pod reaches it (the export target's endpoint). */
   repository: string;
+  /** The export target's `credentials.password`. */
   password: string;
-  /** A restic image (`restic` as its command). */
+  /** A restic image (`restic` as its command): `config.export.image`. */
   image: string;
   /**
    * Where the data mover pods that list and forget exports run when no namespace of the backup is
@@ -34,22 +40,46 @@ export interface ExportSettings {
 }
 
 export const DEFAULT_EXPORT_IMAGE = 'restic/restic:0.14.0';
+/** The plugin an export target must be: the export is a restic repository. */
+export const EXPORT_PLUGIN = '@cairn/plugin-restic';
 
-function readExport(value: unknown, password: unknown): ExportSettings | undefined {
-  if (value === undefined) {
-    if (password !== undefined) throw bad('credentials.exportPassword', 'only with config.export');
-    return undefined;
+/** The offerings of a CSI connection: snapshots alone, or snapshots each exported into restic too. */
+export const OFFERINGS = [
+  {
+    externalId: 'snapshots',
+    name: 'CSI snapshots',
+    description: "each backup is a CSI volume snapshot of every claim, kept on the cluster's storage",
+  },
+  {
+    externalId: 'snapshots+export',
+    name: 'CSI snapshots, exported',
+    description:
+      "each backup is a CSI volume snapshot of every claim, and each volume's data is also exported into the restic repository of the connection's exportTo",
+  },
+] as const;
+const EXPORTING_OFFERING = 'snapshots+export';
+
+const USE_EXPORT_TO = `name a ${EXPORT_PLUGIN} connection of the zone as this connection's exportTo: its endpoint is the repository and its credentials.password the password`;
+
+function readExport(
+  value: unknown,
+  credentials: Record<string, unknown>,
+  target: ProviderConnection['exportTo'],
+): ExportSettings | undefined {
+  if (credentials['exportPassword'] !== undefined)
+    throw bad('credentials.exportPassword', `is not read any more: ${USE_EXPORT_TO}`);
+  let image: unknown = DEFAULT_EXPORT_IMAGE;
+  let namespace: unknown = 'default';
+  if (value !== undefined) {
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      throw bad('config.export', 'must be an object {image?, namespace?}');
+    const obj = value as Record<string, unknown>;
+    if (obj['repository'] !== undefined)
+      throw bad('config.export.repository', `is not read any more: ${USE_EXPORT_TO}`);
+    onlyKeys(obj, ['image', 'namespace'], 'config.export', bad);
+    image = obj['image'] ?? DEFAULT_EXPORT_IMAGE;
+    namespace = obj['namespace'] ?? 'default';
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw bad('config.export', 'must be an object {repository, image?, namespace?}');
-  const obj = value as Record<string, unknown>;
-  onlyKeys(obj, ['repository', 'image', 'namespace'], 'config.export', bad);
-  const { repository, image = DEFAULT_EXPORT_IMAGE, namespace = 'default' } = obj;
-  if (typeof repository !== 'string' || !repository.trim() || repository.length > 1024)
-    throw bad(
-      'config.export.repository',
-      `must be a restic repository (a path or URL), not ${JSON.stringify(repository)}`,
-    );
   if (typeof image !== 'string' || image.length > 512 || !IMAGE.test(image))
     throw bad(
       'config.export.image',
@@ -57,9 +87,40 @@ function readExport(value: unknown, password: unknown): ExportSettings | undefin
     );
   if (typeof namespace !== 'string' || namespace.length > 63 || !DNS_LABEL.test(namespace))
     throw bad('config.export.namespace', `must be a namespace name (a DNS label), not ${JSON.stringify(namespace)}`);
+  if (target === undefined) return undefined;
+  if (target.plugin !== EXPORT_PLUGIN)
+    throw bad(
+      'exportTo.plugin',
+      `must be ${EXPORT_PLUGIN} (the export is a restic repository), not ${JSON.stringify(target.plugin)}`,
+    );
+  const repository = target.endpoint;
+  if (typeof repository !== 'string' || !repository.trim() || repository.length > 1024)
+    throw bad('exportTo.endpoint', `must be a restic repository (a path or URL), not ${JSON.stringify(repository)}`);
+  const password = target.credentials?.['password'];
   if (typeof password !== 'string' || !password)
-    throw bad('credentials.exportPassword', 'required with config.export: the restic repository password');
+    throw bad('exportTo.credentials.password', "required: the restic repository's password");
   return { repository, password, image, namespace };
+}
+
+/**
+ * What a backup for the offering `offeringExternalId` exports into: the export settings for
+ * `snapshots+export` (INVALID_CONFIG naming exportTo when the connection has none), nothing for
+ * `snapshots` or no offering id, and INVALID_CONFIG naming offeringExternalId for any other (a
+ * misspelt export offering must not quietly skip the export). Decided before anything is made.
+ */
+export function exportFor(settings: CsiSettings, offeringExternalId: string | undefined): ExportSettings | undefined {
+  if (offeringExternalId === undefined || offeringExternalId === 'snapshots') return undefined;
+  if (offeringExternalId !== EXPORTING_OFFERING)
+    throw bad(
+      'offeringExternalId',
+      `${JSON.stringify(offeringExternalId)} is not an offering of this plugin (${OFFERINGS.map((o) => o.externalId).join(', ')})`,
+    );
+  if (!settings.export)
+    throw bad(
+      'exportTo',
+      `the offering ${EXPORTING_OFFERING} exports each backup, and this connection has no exportTo: ${USE_EXPORT_TO}`,
+    );
+  return settings.export;
 }
 
 export interface PrimerSettings {
@@ -168,9 +229,9 @@ export function readConnection(connection: ProviderConnection): CsiSettings {
   const config = connection.config ?? {};
   const credentials = connection.credentials ?? {};
   onlyKeys(config, ['pollIntervalMs', 'readyTimeoutS', 'primer', 'export'], 'config', bad);
-  onlyKeys(credentials, ['kubeconfig', 'inCluster', 'serviceAccountDir', 'exportPassword'], 'credentials', bad);
+  const exporting = readExport(config['export'], credentials, connection.exportTo);
+  onlyKeys(credentials, ['kubeconfig', 'inCluster', 'serviceAccountDir'], 'credentials', bad);
   const primer = readPrimer(config['primer']);
-  const exporting = readExport(config['export'], credentials['exportPassword']);
   const timing: Omit<CsiSettings, 'kubeconfig'> = {
     ...(primer ? { primer } : {}),
     ...(exporting ? { export: exporting } : {}),

@@ -49,17 +49,22 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** The restic connection the CSI connection names as its exportTo, as a task carries it. */
+const target = () => ({ plugin: '@cairn/plugin-restic', endpoint: repo, config: {}, credentials: { password: 'pw' } });
 const env = (taskId: string, exportConfig: Record<string, unknown> | null = { namespace: 'cairn-movers' }) =>
   new MockTaskEnvironment(plugin, {
-    credentials: { kubeconfig: kube.kubeconfigPath, ...(exportConfig ? { exportPassword: 'pw' } : {}) },
-    config: {
-      pollIntervalMs: 20,
-      readyTimeoutS: 20,
-      ...(exportConfig ? { export: { repository: repo, ...exportConfig } } : {}),
-    },
+    credentials: { kubeconfig: kube.kubeconfigPath },
+    config: { pollIntervalMs: 20, readyTimeoutS: 20, ...(exportConfig ? { export: exportConfig } : {}) },
+    ...(exportConfig ? { exportTo: target() } : {}),
     taskId,
   });
-const request = { instanceId: 'inst-1', instanceName: 'shop', locator: { namespace: 'shop' }, mode: 'FULL' as const };
+const request = {
+  instanceId: 'inst-1',
+  instanceName: 'shop',
+  locator: { namespace: 'shop' },
+  mode: 'FULL' as const,
+  offeringExternalId: 'snapshots+export',
+};
 
 async function backUp(taskId: string) {
   const run = await env(taskId).run('backup', request);
@@ -112,7 +117,7 @@ describe('sync and delete with an export', () => {
     await loseCluster(done.volumes);
     expect(kube.store.list(VSC)).toEqual([]);
     expect(await sync('t-s2')).toEqual(before);
-    // Without the export configured the same cluster holds nothing: the listing above is the export's.
+    // Without an export target the same cluster holds nothing: the listing above is the export's.
     expect(await sync('t-s3', env('t-s3', null))).toEqual([]);
     expect(movers()).toEqual([]);
   });

@@ -116,13 +116,22 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const env = (taskId: string) =>
+/** The restic connection the CSI connection names as its exportTo, as a task carries it. */
+const target = () => ({ plugin: '@cairn/plugin-restic', endpoint: repo, config: {}, credentials: { password: 'pw' } });
+const env = (taskId: string, exportTo: ReturnType<typeof target> | undefined = target()) =>
   new MockTaskEnvironment(plugin, {
-    credentials: { kubeconfig: kube.kubeconfigPath, exportPassword: 'pw' },
-    config: { pollIntervalMs: 20, readyTimeoutS: 20, export: { repository: repo } },
+    credentials: { kubeconfig: kube.kubeconfigPath },
+    config: { pollIntervalMs: 20, readyTimeoutS: 20 },
+    ...(exportTo ? { exportTo } : {}),
     taskId,
   });
-const request = { instanceId: 'inst-1', instanceName: 'shop', locator: { namespace: 'shop' }, mode: 'FULL' as const };
+const request = {
+  instanceId: 'inst-1',
+  instanceName: 'shop',
+  locator: { namespace: 'shop' },
+  mode: 'FULL' as const,
+  offeringExternalId: 'snapshots+export',
+};
 const temporaries = () => ({
   pods: kube.store.list(resourceType('pods')).length,
   claims: kube.store.list(resourceType('persistentvolumeclaims')).length,
@@ -201,31 +210,136 @@ describe('export into restic', () => {
     expect(temporaries()).toEqual({ pods: 0, claims: 2, secrets: 0 });
   });
 
-  for (const [title, config, credentials, want] of [
-    ['without a password', { repository: '/r' }, {}, 'credentials.exportPassword: required with config.export'],
+  it('exports nothing for the offering snapshots, nor without an offering id, though the connection has exportTo', async () => {
+    for (const [taskId, offeringExternalId] of [
+      ['t-plain', 'snapshots'],
+      ['t-none', undefined],
+    ] as const) {
+      const { offeringExternalId: _, ...bare } = request;
+      const run = await env(taskId).run('backup', offeringExternalId ? { ...bare, offeringExternalId } : bare);
+      if (!run.ok) throw new Error(`${run.failure.code}: ${run.failure.message}`);
+      const volumes = run.value.extra!['volumes'] as { exportId?: string }[];
+      expect(volumes.map((v) => v.exportId)).toEqual([undefined, undefined]);
+    }
+    expect(kube.store.list(resourceType('volumesnapshots')).length).toBe(4);
+    expect(JSON.parse(restic('snapshots', '--json'))).toEqual([]);
+  });
+
+  it('lists its two offerings', async () => {
+    const run = await env('t-offerings').run('list-offerings');
+    if (!run.ok) throw new Error(`${run.failure.code}: ${run.failure.message}`);
+    expect(run.value.map((o) => o.externalId)).toEqual(['snapshots', 'snapshots+export']);
+  });
+
+  const refusals: [string, Record<string, unknown>, Record<string, unknown>, unknown, string | undefined, string][] = [
     [
-      'with an unknown field',
-      { repository: '/r', bucket: 'b' },
+      'the offering asks for it and there is no exportTo',
+      {},
+      {},
+      null,
+      'snapshots+export',
+      'exportTo: the offering snapshots+export exports each backup, and this connection has no exportTo',
+    ],
+    [
+      'the offering is unknown',
+      {},
+      {},
+      undefined,
+      'snapshot+export',
+      'offeringExternalId: "snapshot+export" is not an offering of this plugin (snapshots, snapshots+export)',
+    ],
+    [
+      'exportTo is not a restic connection',
+      {},
+      {},
+      { plugin: '@cairn/plugin-dummy' },
+      'snapshots+export',
+      'exportTo.plugin: must be @cairn/plugin-restic',
+    ],
+    [
+      'exportTo has no password',
+      {},
+      {},
+      { credentials: {} },
+      'snapshots+export',
+      'exportTo.credentials.password: required',
+    ],
+    [
+      'exportTo has no endpoint',
+      {},
+      {},
+      { endpoint: null },
+      'snapshots+export',
+      'exportTo.endpoint: must be a restic repository',
+    ],
+    [
+      'the old inline repository is given',
+      { export: { repository: '/r' } },
+      {},
+      undefined,
+      'snapshots',
+      'config.export.repository: is not read any more: name a @cairn/plugin-restic connection',
+    ],
+    [
+      'the old export password is given',
+      {},
       { exportPassword: 'pw' },
+      undefined,
+      'snapshots',
+      'credentials.exportPassword: is not read any more',
+    ],
+    [
+      'config.export has an unknown field',
+      { export: { bucket: 'b' } },
+      {},
+      undefined,
+      'snapshots+export',
       'config.export.bucket: unknown field',
     ],
-    ['without a repository', {}, { exportPassword: 'pw' }, 'config.export.repository: must be a restic repository'],
     [
-      'a password without export',
+      'the image is not an image',
+      { export: { image: 'a b' } },
+      {},
       undefined,
-      { exportPassword: 'pw' },
-      'credentials.exportPassword: only with config.export',
+      'snapshots+export',
+      'config.export.image: must be an image reference',
     ],
-  ] as const)
-    it(`refuses an export ${title}, naming the field, and makes nothing`, async () => {
+  ];
+  for (const [title, config, credentials, exportTo, offeringExternalId, want] of refusals)
+    it(`refuses a backup when ${title}, naming the field, and makes nothing`, async () => {
       const run = await new MockTaskEnvironment(plugin, {
         credentials: { kubeconfig: kube.kubeconfigPath, ...credentials },
-        config: config ? { export: config } : {},
-      }).run('backup', request);
+        config,
+        ...(exportTo === null ? {} : { exportTo: { ...target(), ...(exportTo as object | undefined) } }),
+      }).run('backup', { ...request, ...(offeringExternalId ? { offeringExternalId } : {}) });
       expect(run.ok ? '' : `${run.failure.code}: ${run.failure.message}`).toContain(`INVALID_CONFIG: ${want}`);
       expect(kube.store.list(resourceType('volumesnapshots')).length).toBe(0);
       expect(temporaries()).toEqual({ pods: 0, claims: 2, secrets: 0 });
+      expect(JSON.parse(restic('snapshots', '--json'))).toEqual([]);
     });
+
+  it("refuses an exportTo repository at the agent's own state before the plugin runs, as a restic connection's", async () => {
+    const state = join(dir, 'agent-state');
+    mkdirSync(state);
+    symlinkSync(state, join(dir, 'innocent'));
+    for (const endpoint of [
+      state,
+      join(state, 'repo'),
+      dir,
+      join(dir, 'innocent', 'repo'),
+      join(dir, 'x', '..', 'agent-state'),
+    ]) {
+      const run = await new MockTaskEnvironment(plugin, {
+        credentials: { kubeconfig: kube.kubeconfigPath },
+        exportTo: { ...target(), endpoint },
+        host: { roots: [tmpdir()], denied: [state] },
+      }).run('backup', request);
+      expect(run.ok ? '' : `${run.failure.code}: ${run.failure.message}`).toMatch(
+        /^PATH_NOT_ALLOWED: exportTo\.endpoint .* is or holds the agent's own state/,
+      );
+    }
+    expect(kube.store.list(resourceType('volumesnapshots')).length).toBe(0);
+  });
 });
 
 describe('restore when the source namespace is gone', () => {
@@ -306,7 +420,7 @@ describe('restore when the source namespace is gone', () => {
     });
     const run = await restoreInto('t-neither-r', done.externalId, 'half', bare);
     expect(run.ok ? '' : `${run.failure.code}: ${run.failure.message}`).toBe(
-      `BACKUP_INCOMPLETE: backup ${externalIdOf('shop', backupIdFor('t-neither'))} cannot be restored: volume logs has neither a ready snapshot nor an export (the connection has no config.export to restore from)`,
+      `BACKUP_INCOMPLETE: backup ${externalIdOf('shop', backupIdFor('t-neither'))} cannot be restored: volume logs has neither a ready snapshot nor an export (the connection has no exportTo to restore from)`,
     );
     expect(kube.store.list(resourceType('persistentvolumeclaims'), 'half')).toEqual([]);
     expect(labelled()).toEqual([]);

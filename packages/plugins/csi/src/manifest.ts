@@ -6,7 +6,7 @@ export const manifest: PluginManifest = {
   apiVersion: SDK_API_VERSION,
   description:
     "Kubernetes PersistentVolumeClaims protected by CSI volume snapshots through a Retain clone of each driver's snapshot class",
-  capabilities: ['backup', 'restore', 'delete-backup', 'sync', 'preflight', 'sp-locators'],
+  capabilities: ['backup', 'restore', 'delete-backup', 'list-offerings', 'sync', 'preflight', 'sp-locators'],
   configSchema: {
     type: 'object',
     properties: {
@@ -25,12 +25,10 @@ export const manifest: PluginManifest = {
       export: {
         type: 'object',
         description:
-          'export each backup volume into this restic repository through a data mover pod (credentials.exportPassword)',
+          "the data mover of exports: backups of the offering snapshots+export are exported into the restic repository of the connection's exportTo (a @cairn/plugin-restic connection of the zone) through pods of this image",
         properties: {
-          repository: { type: 'string' },
           image: { type: 'string', description: 'a restic image (default restic/restic:0.14.0)' },
         },
-        required: ['repository'],
         additionalProperties: false,
       },
       primer: {

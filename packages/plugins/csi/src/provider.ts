@@ -2,7 +2,7 @@ import type { Provider, ProviderConnection } from '@cairn/plugin-sdk';
 import { backup, type OperationEnv } from './backup.js';
 import { deleteBackup, preflight, sync } from './catalog.js';
 import { Kube } from './client.js';
-import { readConnection } from './config.js';
+import { OFFERINGS, readConnection } from './config.js';
 import { restore } from './restore.js';
 
 /**
@@ -20,5 +20,10 @@ export function createCsiProvider(connection: ProviderConnection, now: () => num
     deleteBackup: (req, ctx) => deleteBackup(env(), req, ctx),
     sync: (req, ctx) => sync(env(), req, ctx),
     preflight: (req, ctx) => preflight(env(), req, ctx),
+    // What an offering may name as its externalId; the connection is read all the same.
+    listOfferings: () => {
+      env();
+      return Promise.resolve(OFFERINGS.map((o) => ({ ...o })));
+    },
   };
 }

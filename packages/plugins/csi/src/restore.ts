@@ -5,7 +5,7 @@
  * and a VolumeSnapshot of it in the target namespace), removed once the claims are bound.
  *
  * A volume whose content is gone (deleted with its storage snapshot, or never ready) is restored
- * from the backup's export, when the connection has `config.export`: the export's restic snapshots
+ * from the backup's export, when the connection has `exportTo`: the export's restic snapshots
  * are listed by a data mover pod (their tags carry each volume's record), the claim is made empty
  * with the recorded class and capacity, and a data mover pod runs `restic restore` into it. Its
  * pods, each with a Secret of its own, labelled `cairn.dev/export`, `cairn.dev/restore` and
@@ -168,7 +168,7 @@ async function standIn(
 
 /**
  * Each volume's source: its content when that is there and ready; otherwise its export, listed
- * from the repository of `config.export` through a data mover pod. A volume with neither fails
+ * from the repository of the connection's `exportTo` through a data mover pod. A volume with neither fails
  * the restore before anything is made, naming it.
  */
 async function planRestore(
@@ -218,7 +218,7 @@ async function planRestore(
         ...(sources.length + missing.length < want
           ? [`${want - sources.length - missing.length} more of its ${want} volume(s) left no record`]
           : []),
-      ].join('; ')}${settings ? '' : ' (the connection has no config.export to restore from)'}`,
+      ].join('; ')}${settings ? '' : ' (the connection has no exportTo to restore from)'}`,
     );
   const fromExport = sources.filter((s) => s.exportId !== undefined).map((s) => s.record.claim);
   if (fromExport.length)

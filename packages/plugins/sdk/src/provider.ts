@@ -25,6 +25,15 @@ export interface ProviderConnection {
    * without an identity it reports the one it found (`checkRepositoryIdentity`).
    */
   identity?: string;
+  /**
+   * Another connection of the same zone this one names as its export target (`exportTo` on the
+   * connection), as it is when the task is dispatched: its plugin, endpoint, config, decrypted
+   * credentials and recorded identity. A plugin that copies its backups elsewhere (the CSI
+   * provider's export into a restic repository) reads where and how from it. Never itself has an
+   * `exportTo` (the control plane refuses chains). The agent checks its shape, and a host-path
+   * endpoint in it is judged as the task's own would be.
+   */
+  exportTo?: ProviderConnection & { plugin: string };
 }
 
 export interface ProgressReport {

@@ -1,10 +1,10 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { PluginError } from '../errors.js';
-import type { TaskContext } from '../provider.js';
+import type { ProviderConnection, TaskContext } from '../provider.js';
 import { guard, TaskAbort } from './guard.js';
 import { loadPlugin, type LoadedPlugin } from './loader.js';
 import { runOperation } from './operations.js';
@@ -293,4 +293,69 @@ describe('host paths', () => {
       }
     },
   );
+});
+
+describe("the agent's rule for repositories on its host", () => {
+  // A repository is an SP's choice and lives outside the roots; it must never be, hold or lie in
+  // the agent's state. The connection's own (for a host-paths plugin) and its export target's
+  // (whatever the plugin) are judged alike, whatever the control plane sent.
+  it('refuses an endpoint or export target at, in, above or linked to the state, before any plugin code; allows the rest alike', async () => {
+    const dir = await realpath(await mkdtemp(path.join(os.tmpdir(), 'cairn-repo-rule-')));
+    try {
+      const root = path.join(dir, 'tenants', 'a');
+      const state = path.join(dir, 'agent-state');
+      await mkdir(root, { recursive: true });
+      await mkdir(state);
+      await writeFile(path.join(root, 'f'), 'x');
+      await symlink(state, path.join(dir, 'innocent'));
+      const host = { roots: [root], denied: [state] };
+      const naive = await loadPlugin(fixture('naive-paths'));
+      const cooperative = await loadPlugin(fixture('cooperative'));
+      const run = async (plugin: LoadedPlugin, connection: ProviderConnection) => {
+        const out = await runOperation({
+          plugin,
+          operation: 'backup',
+          connection,
+          params: { instanceId: 'i', instanceName: 'vm', locator: { paths: [path.join(root, 'f')] }, mode: 'FULL' },
+          host,
+          context: (signal) => ({ ...ctxFor(signal), host }),
+          signal: new AbortController().signal,
+          timeoutMs: 30_000,
+          isolation: 'inline',
+        });
+        return out.ok ? 'ran' : `${out.failure.code}: ${out.failure.message}`;
+      };
+      const own = (endpoint: string) => run(naive, { endpoint, config: {}, credentials: {} });
+      const target = (plugin: LoadedPlugin, endpoint: string) =>
+        run(plugin, {
+          endpoint: null,
+          config: {},
+          credentials: {},
+          exportTo: { plugin: '@cairn/plugin-restic', endpoint, config: {}, credentials: { password: 'p' } },
+        });
+      const refused = [
+        state,
+        path.join(state, 'repo'),
+        dir,
+        path.join(dir, 'innocent', 'repo'),
+        path.join(root, '..', '..', 'agent-state', 'x'),
+      ];
+      for (const endpoint of refused) {
+        expect(await own(endpoint)).toMatch(/^PATH_NOT_ALLOWED: endpoint .* is or holds the agent's own state/);
+        for (const plugin of [naive, cooperative])
+          expect(await target(plugin, endpoint)).toMatch(
+            /^PATH_NOT_ALLOWED: exportTo\.endpoint .* is or holds the agent's own state/,
+          );
+      }
+      // Outside the roots, or a URL: a repository there is allowed, for the one as for the other.
+      for (const endpoint of [path.join(dir, 'repos', 'r'), 'rest:https://backup.example/r', 's3:bucket/x']) {
+        expect(await own(endpoint)).toBe('ran');
+        expect(await target(naive, endpoint)).toBe('ran');
+      }
+      // A plugin without host paths: its own endpoint is not a host path, its export target's is.
+      expect(await run(cooperative, { endpoint: state, config: {}, credentials: {} })).toBe('ran');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -1,7 +1,7 @@
 import { FailureCodes, PluginError } from '../errors.js';
 import type { Operation } from '../manifest.js';
 import type { HostAccess, ProviderConnection, TaskContext } from '../provider.js';
-import { confineRequest } from '../paths/index.js';
+import { confineRepository, confineRequest } from '../paths/index.js';
 import { guard, type Guarded } from './guard.js';
 import { invoke } from './invoke.js';
 import type { LoadedPlugin } from './loader.js';
@@ -51,9 +51,17 @@ export async function runOperation(call: OperationCall): Promise<Guarded<unknown
   const url = call.plugin.url;
   // The agent's own word on its host, before any plugin code runs and whatever the control
   // plane sent: a plugin that forgets its own check still cannot be pointed outside the roots.
-  const confine = call.plugin.manifest.capabilities.includes('host-paths')
-    ? () => confineRequest(call.operation, call.params, call.host)
-    : () => Promise.resolve();
+  // A repository on the host (the connection's own, for a `host-paths` plugin, and its export
+  // target's, whatever plugin exports into it) is judged by one rule: never at the agent's state.
+  const hostPaths = call.plugin.manifest.capabilities.includes('host-paths');
+  const confine = async () => {
+    if (hostPaths) {
+      await confineRequest(call.operation, call.params, call.host);
+      await confineRepository(call.connection.endpoint, call.host, 'endpoint');
+    }
+    if (call.connection.exportTo)
+      await confineRepository(call.connection.exportTo.endpoint, call.host, 'exportTo.endpoint');
+  };
   if ((call.isolation ?? 'worker') === 'inline' || url === undefined) {
     return guard(async (signal) => {
       await confine();

@@ -90,11 +90,7 @@ export async function confinePath(p: unknown, host: HostAccess, what: string): P
   const normal = path.normalize(p).replace(/(.)\/+$/, '$1');
   const real = await resolveExisting(normal);
   const shown = real === normal ? normal : `${normal} (which resolves to ${real})`;
-  for (const d of host.denied) {
-    const deny = await resolveExisting(path.normalize(d));
-    if (isWithin(real, deny) || isWithin(deny, real))
-      throw refuse(`${what} ${shown} is or holds the agent's own state, which is never backed up or restored into`);
-  }
+  await refuseDenied(real, shown, host, what);
   const roots = await realRoots(host);
   if (!roots.some((r) => isWithin(real, r)))
     throw refuse(
@@ -103,6 +99,32 @@ export async function confinePath(p: unknown, host: HostAccess, what: string): P
         : `${what} ${shown} is outside the directories this agent allows for this tenant`,
     );
   return normal;
+}
+
+/** PATH_NOT_ALLOWED when `real` (resolved) is at, inside or above a denied path. */
+async function refuseDenied(real: string, shown: string, host: HostAccess, what: string): Promise<void> {
+  for (const d of host.denied) {
+    const deny = await resolveExisting(path.normalize(d));
+    if (isWithin(real, deny) || isWithin(deny, real))
+      throw refuse(`${what} ${shown} is or holds the agent's own state, which is never backed up or restored into`);
+  }
+}
+
+/**
+ * The agent's check of a repository that is a host path (an absolute endpoint, as restic's local
+ * repositories are): resolved like {@link confinePath}, it must not be, hold nor lie inside a
+ * denied path (the agent's state). The roots are not asked: a repository lives outside them. A
+ * URL (anything not absolute) is not a host path and passes. PluginError `PATH_NOT_ALLOWED`
+ * naming `what` otherwise.
+ *
+ * @example await confineRepository('/var/lib/cairn-agent/repo', ctx.host, 'endpoint') // → throws PATH_NOT_ALLOWED
+ */
+export async function confineRepository(endpoint: unknown, host: HostAccess, what: string): Promise<void> {
+  if (typeof endpoint !== 'string' || !path.isAbsolute(endpoint)) return;
+  if (endpoint.includes('\0')) throw refuse(`${what} must be a path without NUL`);
+  const normal = path.normalize(endpoint).replace(/(.)\/+$/, '$1');
+  const real = await resolveExisting(normal);
+  await refuseDenied(real, real === normal ? normal : `${normal} (which resolves to ${real})`, host, what);
 }
 
 /** The root that holds `p` (already confined), resolved. */

@@ -29,6 +29,34 @@ const stepping = pluginOf(() => ({
 }));
 
 describe('MockTaskEnvironment', () => {
+  it("blanks the export target's secrets from a preflight's report, as the connection's own", async () => {
+    const leaky = pluginOf(
+      (c) => ({
+        preflight: () =>
+          Promise.resolve({
+            ok: false,
+            checks: [
+              {
+                name: 'leak',
+                ok: false,
+                message: `own ${String(c.credentials['password'])} target ${String(c.exportTo?.credentials['password'])}`,
+              },
+            ],
+          }),
+      }),
+      ['preflight'],
+    );
+    const run = await new MockTaskEnvironment(leaky, {
+      credentials: { password: 'own-secret-1' },
+      exportTo: { plugin: 'p', endpoint: 'rest:https://r', config: {}, credentials: { password: 'target-secret-2' } },
+    }).run('preflight', {});
+    if (!run.ok) throw new Error(run.failure.message);
+    const message = JSON.stringify(run.value);
+    expect(message).not.toContain('own-secret-1');
+    expect(message).not.toContain('target-secret-2');
+    expect(message).toContain('own ');
+  });
+
   it('records progress, events and logs in order, and gives the backup record the agent reports', async () => {
     const run = await new MockTaskEnvironment(stepping).run('backup', req);
     expect(run).toMatchObject({

@@ -1,5 +1,5 @@
 import { FailureCodes, PluginError } from '../errors.js';
-import { confineRequest, TEST_HOST } from '../paths/index.js';
+import { confineRepository, confineRequest, TEST_HOST } from '../paths/index.js';
 import type { HostAccess } from '../provider.js';
 import { DEFAULT_ABORT_GRACE_MS, guard, TaskAbort, type TaskFailure } from '../host/guard.js';
 import { invoke } from '../host/invoke.js';
@@ -62,6 +62,8 @@ export interface MockTaskOptions {
   endpoint?: string | null;
   /** The repository identity the connection records (`ProviderConnection.identity`). Default none (as is `''`). */
   identity?: string;
+  /** The connection this one exports into (`ProviderConnection.exportTo`). Default none. */
+  exportTo?: ProviderConnection & { plugin: string };
   /** Default `task-1`. */
   taskId?: string;
   /** Default 1. */
@@ -304,6 +306,7 @@ export class MockTaskEnvironment {
       config: options.config ?? {},
       credentials: options.credentials ?? {},
       ...(options.identity ? { identity: options.identity } : {}),
+      ...(options.exportTo ? { exportTo: options.exportTo } : {}),
     }) as ProviderConnection;
 
     const host: HostAccess = toPlain(options.host ?? TEST_HOST) as HostAccess;
@@ -359,7 +362,11 @@ export class MockTaskEnvironment {
         },
       };
       const pending = (async () => {
-        if (hostPaths) await confineRequest(operation, params, host);
+        if (hostPaths) {
+          await confineRequest(operation, params, host);
+          await confineRepository(connection.endpoint, host, 'endpoint');
+        }
+        if (connection.exportTo) await confineRepository(connection.exportTo.endpoint, host, 'exportTo.endpoint');
         const provider = plugin.createProvider(connection);
         if (typeof provider !== 'object' || provider === null) {
           throw new PluginError(FailureCodes.PLUGIN_CRASHED, 'createProvider() returned no provider');
@@ -381,7 +388,11 @@ export class MockTaskEnvironment {
     ended = true;
     record.abandoned = !settled;
     if (!outcome.ok) return { ...record, ok: false, failure: outcome.failure };
-    const checked = checkResult(operation, outcome.value, params['mode'], { credentials: connection.credentials });
+    const checked = checkResult(operation, outcome.value, params['mode'], {
+      credentials: connection.exportTo
+        ? [connection.credentials, connection.exportTo.credentials]
+        : connection.credentials,
+    });
     if (!checked.ok) return { ...record, ok: false, failure: checked.failure };
     // A preflight's value is what the agent reports of it: the checked report.
     const value = operation === 'preflight' ? (JSON.parse(checked.outputJson) as unknown) : outcome.value;

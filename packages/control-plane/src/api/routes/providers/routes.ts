@@ -63,6 +63,7 @@ export function providerRoutes(deps: ApiDeps) {
         config: input.config ?? {},
         credentials: input.credentials ?? null,
         ...(input.tenantLocators ? { tenantLocators: input.tenantLocators } : {}),
+        ...(input.exportTo !== undefined ? { exportTo: input.exportTo } : {}),
       });
       return c.json({ ...providerView(row), warnings }, 201, { Location: `/v1/zones/${zone}/providers/${row.id}` });
     },
@@ -101,7 +102,7 @@ export function providerRoutes(deps: ApiDeps) {
 
   api.delete('/zones/{zone}/providers/{id}', {
     middleware: [spAdminOnly] as const,
-    summary: 'Delete a provider connection no offering uses (sp-admin)',
+    summary: 'Delete a provider connection no offering uses and no connection exports into (sp-admin)',
     request: { params: ZoneIdParams },
     responses: { 204: { description: 'deleted' } },
     handler: async (c) => {

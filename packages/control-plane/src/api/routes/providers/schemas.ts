@@ -13,6 +13,11 @@ const TenantLocatorsField = z.enum(TENANT_LOCATORS).openapi({
   description:
     'who may set the locators used through this connection and restore to other paths: sp-only (default: sp-admins), granted-roots (tenants too, for host paths below the roots granted to each tenant: PUT …/tenant-roots/{tenantId}), any (tenants name any locator: for providers whose locators name nothing of the SP, such as the dummy)',
 });
+const ExportToField = z.string().max(64).openapi({
+  description:
+    'the id of another provider connection of the zone that this one exports its backups into (the CSI provider exports into a restic connection for offerings that ask for it); the named connection must have no exportTo of its own, and while one names it, it cannot be deleted',
+  example: 'prv_01J9Z3…',
+});
 export const ProviderCreate = z
   .object({
     name: Name,
@@ -21,6 +26,7 @@ export const ProviderCreate = z
     config: FreeObject('plugin-specific settings').optional(),
     credentials: FreeObject('write-only; never returned').nullable().optional(),
     tenantLocators: TenantLocatorsField.optional(),
+    exportTo: ExportToField.optional(),
   })
   .strict()
   .openapi('ProviderCreate');
@@ -31,6 +37,7 @@ export const ProviderPatch = z
     config: FreeObject('plugin-specific settings').optional(),
     credentials: FreeObject('write-only; never returned').nullable().optional(),
     tenantLocators: TenantLocatorsField.optional(),
+    exportTo: ExportToField.nullable().optional().openapi({ description: 'null: exports nowhere' }),
     repositoryIdentity: z.null().optional().openapi({
       description:
         'only null: forgets the recorded identity of the repository (after it was moved or replaced on purpose); the next task through the connection records the one it finds',
@@ -53,6 +60,9 @@ export const Provider = z
     config: z.unknown(),
     hasCredentials: z.boolean(),
     tenantLocators: z.enum(TENANT_LOCATORS),
+    exportTo: z.string().nullable().openapi({
+      description: 'the connection of the zone this one exports its backups into (its tasks carry it); null: none',
+    }),
     repositoryIdentity: z.string().nullable().openapi({
       description:
         "the identity of the repository the connection reached (restic's repository id), recorded at its first contact; every task fails REPOSITORY_CHANGED on another repository. Null until recorded",

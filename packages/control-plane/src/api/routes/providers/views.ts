@@ -12,6 +12,7 @@ export const providerView = (p: ProviderRow) => ({
   config: JSON.parse(p.config) as unknown,
   hasCredentials: p.credentialsEnc !== null,
   tenantLocators: p.tenantLocators as TenantLocators,
+  exportTo: p.exportTo,
   repositoryIdentity: p.repositoryIdentity,
   createdAt: iso(p.createdAt),
   updatedAt: iso(p.updatedAt),
