@@ -519,7 +519,7 @@ describe.each(backends)('CSI export end to end (%s)', (backend) => {
     );
   });
 
-  it('restores through the API from the export after the namespace and its snapshot contents are deleted', async () => {
+  it('restores through the API from the export after the namespace and its snapshot contents are deleted, a sync in between', async () => {
     const done = await run('POST', `/v1/instances/${instanceId}/backups`, { mode: 'FULL' });
     expect(done.state, JSON.stringify(done.error)).toBe('succeeded');
     const point = (await records()).find((r) => r.id === done.backupId)!;
@@ -538,6 +538,13 @@ describe.each(backends)('CSI export end to end (%s)', (backend) => {
       'the backup’s contents gone',
       20_000,
     );
+    // A sync now lists the backup from the export (its pod runs in config.export.namespace, by
+    // default `default`, which every cluster has): the record stays restorable, not vanished.
+    kube.put('namespaces', { metadata: { name: 'default' } });
+    const sync = await run('POST', `/v1/zones/zone-a/providers/${(await csiProvider()).id}/sync`);
+    expect(sync.state, JSON.stringify(sync.error)).toBe('succeeded');
+    const after = await api.expect(200, 'GET', `/v1/backups/${point.id}`);
+    expect(after.vanishedAt ?? null).toBeNull();
     kube.put('namespaces', { metadata: { name: 'rebuilt' } });
     const restored = await run('POST', `/v1/backups/${point.id}/restore`, { targetNamespace: 'rebuilt' });
     expect(restored.state, JSON.stringify(restored.error)).toBe('succeeded');
