@@ -33,7 +33,20 @@ export interface FakeKubeOptions {
   snapshotDelayMs?: number;
   /** Run the simulated controller and driver from the start (default true; `controller.start()` later). */
   simulate?: boolean;
+  /**
+   * What the cluster holds from the start. `csi-hostpath`: what the documented kind recipe's
+   * cluster holds for Cairn: the StorageClass `csi-hostpath-sc` of `hostpath.csi.k8s.io` and its
+   * VolumeSnapshotClass `csi-hostpath-snapclass`, annotated `cairn.dev/is-snapshot-class: "true"`.
+   */
+  preset?: 'csi-hostpath';
 }
+
+/** The driver, StorageClass and VolumeSnapshotClass of the `csi-hostpath` preset (and of the kind recipe). */
+export const CSI_HOSTPATH = {
+  driver: 'hostpath.csi.k8s.io',
+  storageClass: 'csi-hostpath-sc',
+  snapshotClass: 'csi-hostpath-snapclass',
+} as const;
 
 export interface FakeKube {
   url: string;
@@ -68,6 +81,30 @@ export async function startFakeKube(opts: FakeKubeOptions): Promise<FakeKube> {
     key: readFileSync(cert.keyFile, 'utf8'),
     podLog: (namespace, name) => controller.podLog(namespace, name),
   });
+  if (opts.preset === 'csi-hostpath') {
+    const at = now();
+    store.create(
+      resourceType('storageclasses'),
+      undefined,
+      {
+        metadata: { name: CSI_HOSTPATH.storageClass },
+        provisioner: CSI_HOSTPATH.driver,
+        reclaimPolicy: 'Delete',
+        volumeBindingMode: 'Immediate',
+      },
+      at,
+    );
+    store.create(
+      resourceType('volumesnapshotclasses'),
+      undefined,
+      {
+        metadata: { name: CSI_HOSTPATH.snapshotClass, annotations: { 'cairn.dev/is-snapshot-class': 'true' } },
+        driver: CSI_HOSTPATH.driver,
+        deletionPolicy: 'Delete',
+      },
+      at,
+    );
+  }
   if (opts.simulate !== false) controller.start();
   const kubeconfigPath = join(opts.dir, 'kubeconfig.yaml');
   await writeFile(
