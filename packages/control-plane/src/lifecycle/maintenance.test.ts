@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import { DEFAULT_MAINTENANCE_MESSAGE, waitingPlaces } from '../domain/maintenance.js';
@@ -123,6 +124,65 @@ describe.each(backends)('maintenance windows, and what maintenance admits (%s)',
     );
     expect(global).toHaveLength(1);
   });
+
+  /** Lock waits on this database's tasks table now (MariaDB's information_schema, else MySQL 8's performance_schema). */
+  const lockWaitsOnTasks = async (): Promise<number> => {
+    const db = f.store.db;
+    try {
+      const r = await sql<{ n: number }>`SELECT COUNT(*) AS n FROM information_schema.INNODB_LOCK_WAITS w
+        JOIN information_schema.INNODB_LOCKS l ON l.lock_id = w.requested_lock_id
+        WHERE l.lock_table = CONCAT('\`', DATABASE(), '\`.\`tasks\`')`.execute(db);
+      return Number(r.rows[0]!.n);
+    } catch {
+      const r = await sql<{ n: number }>`SELECT COUNT(*) AS n FROM performance_schema.data_lock_waits w
+        JOIN performance_schema.data_locks l ON l.ENGINE_LOCK_ID = w.REQUESTING_ENGINE_LOCK_ID
+        WHERE l.OBJECT_SCHEMA = DATABASE() AND l.OBJECT_NAME = 'tasks'`.execute(db);
+      return Number(r.rows[0]!.n);
+    }
+  };
+
+  // MySQL/MariaDB only: SQLite has one writer, so an open write transaction holds everything.
+  it.skipIf(backend !== 'mysql')(
+    'turning maintenance on takes no lock on the running tasks a report batch is updating',
+    async () => {
+      const scope = { kind: 'zone' as const, zone: 'z5' };
+      const running = await dispatched(await tasks.create(backup('z5')), 'agt_l');
+      const queued = await tasks.create(backup('z5'));
+      // A report batch's transaction, holding the running task's row until told to commit.
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((r) => (locked = r));
+      const batch = f.store.db.transaction().execute(async (trx) => {
+        await trx.updateTable('tasks').set({ percent: 50 }).where('id', '=', running.id).execute();
+        locked();
+        await released;
+      });
+      await isLocked;
+      // Turning the zone on must finish while that row stays locked; a lock wait on it means the
+      // request would queue behind (and deadlock with) every report batch under load.
+      let done = false;
+      const on = maintenance.set(scope, { enabled: true, message: 'under load' }, actor, Date.now()).finally(() => {
+        done = true;
+      });
+      let waited = false;
+      while (!done && !waited) {
+        waited = (await lockWaitsOnTasks()) > 0;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      release();
+      await batch;
+      expect(waited ? "the set waited for a running task's lock" : 'no lock wait').toBe('no lock wait');
+      const { row } = await on;
+      expect(row).toMatchObject({ enabled: 1, readyAt: null });
+      expect((await tasks.get(queued.id))!.state).toBe('failed');
+      // The running one ends: ready then, once.
+      expect(await queue.failAssignment({ ...running, percent: 50 } as TaskRow, 'AGENT_INTERRUPTED', 'stopped')).toBe(
+        true,
+      );
+      expect((await scopes.get(scope))!.readyAt).not.toBeNull();
+    },
+  );
 
   it('global touches every tenant; active lists API scopes, host drains and the agents of zones with an agent in either', async () => {
     await maintenance.set({ kind: 'global' }, { enabled: true, message: 'all' }, actor, Date.now());

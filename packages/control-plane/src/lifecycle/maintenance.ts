@@ -199,7 +199,14 @@ export class Maintenance {
         await this.deps.began(trx, scope, error, now);
         for (const task of await scopes.queuedBackups(trx, scope)) await tasks.failQueued(trx, task, error, now);
       }
-      if (input.enabled) await this.markReady(trx, row.scopeKey, now);
+      // Readiness at once only when nothing runs there, as a plain read sees it. The conditional
+      // update that records it reads the running tasks with shared locks held to the commit: under
+      // load (report batches updating those rows) that made this request a deadlock victim
+      // (503 store_busy). When something runs, its end records readiness, or the sweep does.
+      if (input.enabled) {
+        const running = await scopes.running(scope, trx);
+        if (running.backups + running.other === 0) await this.markReady(trx, row.scopeKey, now);
+      }
       return { row: (await scopes.get(scope, trx))!, changed: true };
     });
   }
