@@ -23,7 +23,8 @@ const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * lease of seconds, after which a retry runs it.
  *
  * A route marked {@link commitsItself} gets no request transaction: its
- * one write commits on its own, and it then waits for an agent, which inside the transaction would
+ * one write commits on its own, in a transaction of its own that is run again when the store
+ * picks it as a deadlock victim; then it may wait for an agent, which inside the transaction would
  * hold the store (on SQLite its only writer) while the agent's answer needs it. Its answer is
  * still stored for its Idempotency-Key, once it is known.
  */
@@ -136,8 +137,9 @@ export const routesFirst: MiddlewareHandler<Env> = async (c, next) => {
 };
 
 /**
- * Marks a route as committing its one write itself (a task it then waits for):
- * {@link mutatingRequests} opens no transaction around it. Listed in the route's `middleware`.
+ * Marks a route as committing its one write itself (a task it then waits for, or a change that
+ * must be retried as a deadlock victim rather than answered 503): {@link mutatingRequests} opens no
+ * transaction around it. Listed in the route's `middleware`.
  */
 export const commitsItself = beforeTransaction(async (c, next) => {
   c.set('commitsItself', true);

@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { NotFoundError } from '../../../domain/errors.js';
 import type { MaintenanceScope } from '../../../domain/maintenance.js';
 import { principal, spAdminOnly, type Env } from '../../auth.js';
+import { commitsItself } from '../../idempotency.js';
 import type { ApiDeps } from '../../context.js';
 import { jsonBody, jsonResponse, problemResponse, resource } from '../../openapi.js';
 import { IdParam, pathId, Zone, ZoneParam } from '../../schemas.js';
@@ -18,7 +19,12 @@ const getResponses = {
 };
 const putResponses = { 200: jsonResponse(Maintenance, 'the scope’s state after the change') };
 
-/** The three scopes, each with PUT (sp-admin) and GET (with `?wait=ready&timeoutS=`). */
+/**
+ * The three scopes, each with PUT (sp-admin) and GET (with `?wait=ready&timeoutS=`). A PUT's change
+ * is one transaction of its own (`commitsItself`), run again when the store picks it as a deadlock
+ * victim: turning maintenance on fails the queued backups and writes events while hundreds of
+ * running backups report, and an admin's switch must not answer 503 for that.
+ */
 export function maintenanceRoutes(deps: ApiDeps) {
   const api = resource('Maintenance');
   const m = deps.maintenance;
@@ -40,7 +46,7 @@ export function maintenanceRoutes(deps: ApiDeps) {
   const agentScope = (id: string): MaintenanceScope => ({ kind: 'agent', agentId: pathId('agent', id) });
 
   api.put('/maintenance', {
-    middleware: [spAdminOnly] as const,
+    middleware: [spAdminOnly, commitsItself] as const,
     summary:
       'Turn maintenance of the whole service on or off: backups not started fail with the message, running ones complete (sp-admin)',
     request: jsonBody(MaintenancePut),
@@ -55,7 +61,7 @@ export function maintenanceRoutes(deps: ApiDeps) {
   });
 
   api.put('/zones/{zone}/maintenance', {
-    middleware: [spAdminOnly] as const,
+    middleware: [spAdminOnly, commitsItself] as const,
     summary: 'Turn maintenance of one zone on or off (sp-admin)',
     request: { params: ZoneParam, ...jsonBody(MaintenancePut) },
     responses: putResponses,
@@ -69,7 +75,7 @@ export function maintenanceRoutes(deps: ApiDeps) {
   });
 
   api.put('/agents/{id}/maintenance', {
-    middleware: [spAdminOnly] as const,
+    middleware: [spAdminOnly, commitsItself] as const,
     summary: 'Turn maintenance of one agent on or off; a drain set on its host stays until lifted there (sp-admin)',
     request: { params: IdParam, ...jsonBody(MaintenancePut) },
     responses: putResponses,
