@@ -182,7 +182,7 @@ describe('the fake kubelet', () => {
       expect(kube.store.find(PODS, 'shop', 'down')?.status?.['phase']).toBe('Succeeded');
       const copied = await readFile(join(kube.controller.volumePath('shop', 'copy'), 'sub', 'f.bin'));
       expect(copied.equals(Buffer.alloc(5000, 3))).toBe(true);
-      // A restic command outside backup, restore, snapshots and forget is not run.
+      // A restic command outside backup, restore, snapshots, forget and cat is not run.
       expect(runContainer(['restic', 'prune'], RESTIC, () => undefined).exitCode).toBe(127);
     });
 

@@ -4,7 +4,7 @@
  * is either `sha256sum FILE...` or `sh -c SCRIPT`, where SCRIPT is statements joined by ` && `,
  * each `printf %s "$VAR" > FILE` (VAR from the container's env) or `sha256sum FILE...`. Output is
  * what busybox prints (`<hex>  FILE`, errors as `sha256sum: FILE: No such file or directory`).
- * A command `restic backup|restore|snapshots|forget ...` runs the machine's restic (a data mover pod of
+ * A command `restic backup|restore|snapshots|forget|cat ...` runs the machine's restic (a data mover pod of
  * a restic image), in the container's `workingDir` mapped to its claim's directory, with the
  * container's RESTIC_REPOSITORY and RESTIC_PASSWORD and every absolute argument mapped the same.
  * Anything else fails with exit code 127, as a shell does for a command it cannot find, so a pod
@@ -33,7 +33,7 @@ export interface RunOptions {
   cacheDir?: string;
 }
 
-const RESTIC_COMMANDS = ['backup', 'restore', 'snapshots', 'forget'];
+const RESTIC_COMMANDS = ['backup', 'restore', 'snapshots', 'forget', 'cat'];
 
 export function runContainer(
   command: readonly string[],

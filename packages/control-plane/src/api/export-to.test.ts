@@ -100,4 +100,44 @@ describe.each(backends)('provider connections: exportTo (%s)', (backend) => {
     await admin.expect(200, 'PATCH', route('zone-e', exporter), { exportTo: null });
     await admin.expect(204, 'DELETE', route('zone-e', target));
   });
+  // Each check reads the zone's links locked and current: concurrent changes run one after the
+  // other, so no interleaving of them forms a chain or leaves a link to a deleted connection.
+  it('concurrent PATCHes naming each other never both pass: no chain, whatever the interleaving', async () => {
+    for (let round = 0; round < 12; round++) {
+      const a = await made('zone-f');
+      const b = await made('zone-f');
+      const [ab, ba] = await Promise.all([
+        admin.call('PATCH', route('zone-f', a), { exportTo: b }),
+        admin.call('PATCH', route('zone-f', b), { exportTo: a }),
+      ]);
+      expect([ab.status, ba.status].sort(), JSON.stringify([ab.body, ba.body])).toEqual([200, 400]);
+      const links = await Promise.all(
+        [a, b].map(async (id) => (await admin.expect(200, 'GET', route('zone-f', id))).exportTo as string | null),
+      );
+      expect(links.filter((l) => l !== null)).toHaveLength(1);
+    }
+  });
+
+  it('an exportTo set while its target is deleted: one of the two is refused, never a link to nothing', async () => {
+    for (let round = 0; round < 12; round++) {
+      const exporter = await made('zone-g');
+      const target = await made('zone-g');
+      const [patch, del] = await Promise.all([
+        admin.call('PATCH', route('zone-g', exporter), { exportTo: target }),
+        admin.call('DELETE', route('zone-g', target)),
+      ]);
+      const link = (await admin.expect(200, 'GET', route('zone-g', exporter))).exportTo as string | null;
+      const targetThere = (await admin.call('GET', route('zone-g', target))).status === 200;
+      if (patch.status === 200) {
+        expect(del.status, JSON.stringify(del.body)).toBe(409);
+        expect(link).toBe(target);
+        expect(targetThere).toBe(true);
+      } else {
+        expect(patch.status, JSON.stringify(patch.body)).toBe(400);
+        expect(del.status, JSON.stringify(del.body)).toBe(204);
+        expect(link).toBeNull();
+        expect(targetThere).toBe(false);
+      }
+    }
+  });
 });

@@ -80,11 +80,13 @@ export class Providers {
       throw new InputError(`exportTo ${message}`, [{ path: 'exportTo', message }]);
     };
     if (exportTo === self) refuse('cannot name the connection itself');
-    const target = isId(exportTo) ? await this.deps.catalog.getProvider(exportTo) : undefined;
-    if (!target || target.zone !== zone) refuse(`names no provider connection of zone ${zone}: ${exportTo}`);
+    // Read locked and current: a concurrent change of the zone's links waits for this one's commit.
+    const links = await this.deps.catalog.lockExportLinks(zone);
+    const target = links.find((p) => p.id === exportTo);
+    if (!target) refuse(`names no provider connection of zone ${zone}: ${exportTo}`);
     if (target!.exportTo !== null)
       refuse(`names provider connection ${exportTo}, which exports into ${target!.exportTo} itself: no chains`);
-    const exporter = self === undefined ? undefined : await this.deps.catalog.exportingTo(self);
+    const exporter = self === undefined ? undefined : links.find((p) => p.exportTo === self)?.id;
     if (exporter)
       refuse(`cannot be set: this connection is the export target of provider connection ${exporter} (no chains)`);
   }
@@ -101,7 +103,8 @@ export class Providers {
 
   /** Deletes a provider connection no offering uses and no connection exports into. */
   async delete(at: ProviderAt): Promise<void> {
-    await this.deps.catalog.deleteProvider((await this.get(at)).id);
+    const row = await this.get(at);
+    await this.deps.catalog.deleteProvider(row.id, row.zone);
   }
 
   /** The host roots a tenant may name on the connection. */

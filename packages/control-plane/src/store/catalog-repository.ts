@@ -2,7 +2,7 @@ import { maskEndpoint } from '../domain/endpoint.js';
 import { ConflictError } from '../domain/errors.js';
 import { HELD_STATES } from '../domain/task.js';
 import { USER_SCHEDULE_FLOOR_S } from '../domain/schedule.js';
-import { transact, type Db } from './db.js';
+import { current, transact, type Db } from './db.js';
 import type { Clock } from '../clock.js';
 import { newId } from './ids.js';
 import { decodeCursor, nameOrId, pageOf, type Page, type PageRequest } from './page.js';
@@ -281,16 +281,25 @@ export class CatalogRepository {
       .execute();
   }
 
-  /** A connection that names `id` as its export target, if any. */
-  async exportingTo(id: string): Promise<string | undefined> {
-    const row = await this.db.selectFrom('providers').select('id').where('exportTo', '=', id).executeTakeFirst();
-    return row?.id;
+  /**
+   * The export links of `zone`'s connections (each one's id and `exportTo`) as committed now, every
+   * row locked until the transaction ends (MySQL/MariaDB: `FOR UPDATE`; SQLite lets one writer in at
+   * a time). A change checked against them cannot race another: two PATCHes naming each other, or
+   * an exportTo set on a connection while its target is deleted, run one after the other, and the
+   * second sees the first. All of the zone's rows: a check reads both ends of a link.
+   */
+  async lockExportLinks(zone: string): Promise<{ id: string; exportTo: string | null }[]> {
+    return current(
+      this.db,
+      this.db.selectFrom('providers').select(['id', 'exportTo']).where('zone', '=', zone).orderBy('id'),
+    ).execute();
   }
 
-  async deleteProvider(id: string): Promise<void> {
+  /** Deletes the connection `id` of `zone`, unless an offering uses it or a connection exports into it. */
+  async deleteProvider(id: string, zone: string): Promise<void> {
+    const exporter = (await this.lockExportLinks(zone)).find((p) => p.exportTo === id)?.id;
     const used = await this.db.selectFrom('offerings').select('id').where('providerId', '=', id).executeTakeFirst();
     if (used) throw new ConflictError(`provider connection ${id} is used by offering ${used.id}`, 'provider_in_use');
-    const exporter = await this.exportingTo(id);
     if (exporter)
       throw new ConflictError(
         `provider connection ${id} is the export target (exportTo) of provider connection ${exporter}`,

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { isAbsolute, join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { PluginError, type ProviderConnection } from '@cairn/plugin-sdk';
+import { MAX_REPOSITORY_IDENTITY, PluginError, type ProviderConnection } from '@cairn/plugin-sdk';
 
 export interface CsiSettings {
   kubeconfig: KubeConfig;
@@ -37,6 +37,12 @@ export interface ExportSettings {
    * at hand (a sync, a delete after the backup's namespace went): it must exist.
    */
   namespace: string;
+  /**
+   * The identity (restic repository id) the export target's connection recorded, if it has: the
+   * data mover checks the repository it reaches is that one before it writes, lists or restores
+   * (`checkExportRepository`).
+   */
+  identity?: string;
 }
 
 export const DEFAULT_EXPORT_IMAGE = 'restic/restic:0.14.0';
@@ -99,7 +105,14 @@ function readExport(
   const password = target.credentials?.['password'];
   if (typeof password !== 'string' || !password)
     throw bad('exportTo.credentials.password', "required: the restic repository's password");
-  return { repository, password, image, namespace };
+  const identity = target.identity;
+  if (
+    identity !== undefined &&
+    identity !== null &&
+    (typeof identity !== 'string' || identity.length > MAX_REPOSITORY_IDENTITY)
+  )
+    throw bad('exportTo.identity', `must be a repository id, not ${JSON.stringify(identity)}`);
+  return { repository, password, image, namespace, ...(identity ? { identity } : {}) };
 }
 
 /**

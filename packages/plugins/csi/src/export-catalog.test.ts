@@ -4,7 +4,7 @@
 import { resourceType, startFakeKube, until, type FakeKube } from '@cairn/kube-apiserver-fake';
 import { MockTaskEnvironment } from '@cairn/plugin-sdk/testing';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -50,12 +50,22 @@ afterEach(async () => {
 });
 
 /** The restic connection the CSI connection names as its exportTo, as a task carries it. */
-const target = () => ({ plugin: '@cairn/plugin-restic', endpoint: repo, config: {}, credentials: { password: 'pw' } });
-const env = (taskId: string, exportConfig: Record<string, unknown> | null = { namespace: 'cairn-movers' }) =>
+const target = (identity?: string) => ({
+  plugin: '@cairn/plugin-restic',
+  endpoint: repo,
+  config: {},
+  credentials: { password: 'pw' },
+  ...(identity ? { identity } : {}),
+});
+const env = (
+  taskId: string,
+  exportConfig: Record<string, unknown> | null = { namespace: 'cairn-movers' },
+  identity?: string,
+) =>
   new MockTaskEnvironment(plugin, {
     credentials: { kubeconfig: kube.kubeconfigPath },
     config: { pollIntervalMs: 20, readyTimeoutS: 20, ...(exportConfig ? { export: exportConfig } : {}) },
-    ...(exportConfig ? { exportTo: target() } : {}),
+    ...(exportConfig ? { exportTo: target(identity) } : {}),
     taskId,
   });
 const request = {
@@ -66,8 +76,8 @@ const request = {
   offeringExternalId: 'snapshots+export',
 };
 
-async function backUp(taskId: string) {
-  const run = await env(taskId).run('backup', request);
+async function backUp(taskId: string, identity?: string) {
+  const run = await env(taskId, undefined, identity).run('backup', request);
   if (!run.ok) throw new Error(`${run.failure.code}: ${run.failure.message}`);
   return {
     externalId: run.value.externalId,
@@ -202,5 +212,72 @@ describe('sync and delete with an export', () => {
     expect(run.events.map((e) => e.message)).toContain(
       'removed 2 data mover pod(s) and Secret(s) that killed tasks left',
     );
+  });
+});
+
+// The export target's connection records the identity of its repository (restic's repository id)
+// once one of its tasks has opened it; the data mover checks that the repository it reaches is
+// that one before it writes, lists or forgets: a sync must never read another repository's listing
+// as "everything gone", and a backup must not fork the catalogue into a new repository.
+describe("the export repository's recorded identity", () => {
+  const repositoryId = () => (JSON.parse(restic('cat', 'config')) as { id: string }).id;
+  const failure = (run: { ok: boolean; failure?: { code: string; message: string } }) =>
+    run.ok ? '' : `${run.failure!.code}: ${run.failure!.message}`;
+  const exportTemporaries = () =>
+    ['pods', 'persistentvolumeclaims', 'secrets'].flatMap((plural) =>
+      kube.store
+        .list(resourceType(plural))
+        .filter((o) => o.metadata.labels?.['cairn.dev/export'] !== undefined)
+        .map((o) => `${plural}/${o.metadata.namespace}/${o.metadata.name}`),
+    );
+
+  it('exports, syncs and deletes through the recorded repository; after another one is put in its place, each fails REPOSITORY_CHANGED naming both, and changes nothing', async () => {
+    const recorded = repositoryId();
+    const first = await backUp('t-i1', recorded);
+    expect(first.volumes.every((v) => v.exportId)).toBe(true);
+    expect((await sync('t-i2', env('t-i2', undefined, recorded))).map((b) => b.externalId)).toEqual([first.externalId]);
+    // The repository's disk is not mounted any more: an empty repository was made at the same path.
+    await rename(repo, `${repo}-unmounted`);
+    restic('init', '-q');
+    const other = repositoryId();
+    expect(other).not.toBe(recorded);
+    const changed = new RegExp(
+      `^REPOSITORY_CHANGED: the export target .*repo is repository ${other}, not ${recorded}, the one its connection \\(exportTo\\) recorded: .*Nothing was changed`,
+    );
+    const contents = kube.store.list(VSC).length;
+    expect(failure(await env('t-i3', undefined, recorded).run('backup', request))).toMatch(changed);
+    expect(failure(await env('t-i4', undefined, recorded).run('sync', {}))).toMatch(changed);
+    expect(
+      failure(
+        await env('t-i5', undefined, recorded).run('delete-backup', { ...request, backupExternalId: first.externalId }),
+      ),
+    ).toMatch(changed);
+    // Nothing was written into the other repository, nothing on the cluster was deleted, nothing left.
+    expect(exportIds()).toEqual([]);
+    expect(kube.store.list(VSC).length).toBe(contents);
+    expect(kube.store.list(resourceType('volumesnapshots')).length).toBe(2);
+    expect(movers()).toEqual([]);
+    expect(exportTemporaries()).toEqual([]);
+    // Mounted again: the same tasks pass.
+    await rm(repo, { recursive: true });
+    await rename(`${repo}-unmounted`, repo);
+    expect((await sync('t-i6', env('t-i6', undefined, recorded))).map((b) => b.externalId)).toEqual([first.externalId]);
+  });
+
+  it('fails EXPORT_UNREADABLE when the identity cannot be read, before anything is exported, and leaves nothing', async () => {
+    const recorded = repositoryId();
+    await rm(join(repo, 'config'));
+    expect(failure(await env('t-i7', undefined, recorded).run('backup', request))).toMatch(
+      /^EXPORT_UNREADABLE: could not read the identity of the export repository .*repo \(pod shop\/cairn-[0-9a-f]{12}-id Failed\)/,
+    );
+    expect(kube.store.list(resourceType('volumesnapshots')).length).toBe(0);
+    expect(movers()).toEqual([]);
+    expect(exportTemporaries()).toEqual([]);
+  });
+
+  it('refuses an identity that is not a repository id, naming exportTo.identity, and makes nothing', async () => {
+    const run = await env('t-i8', undefined, 'x'.repeat(300)).run('backup', request);
+    expect(failure(run)).toMatch(/^INVALID_CONFIG: exportTo\.identity: must be a repository id/);
+    expect(kube.store.list(resourceType('volumesnapshots')).length).toBe(0);
   });
 });

@@ -9,7 +9,7 @@
  * `cairn.dev/export=<backup id>`: what an attempt killed midway left, a retry of the task or the
  * instance's next backup finds and removes (`removeExportTemporaries`).
  */
-import { PluginError, type TaskContext } from '@cairn/plugin-sdk';
+import { PluginError, REPOSITORY_CHANGED, type TaskContext } from '@cairn/plugin-sdk';
 import type { OperationEnv } from './backup.js';
 import { SNAPSHOT_GROUP, type Kube } from './client.js';
 import { MOVER_MOUNT, oneShotPod, passwordSecret, resticEnv, runMover, runToEnd } from './pods.js';
@@ -38,6 +38,7 @@ export async function exportVolumes(
       type: 'provider.message',
       message: `removed ${adopted} export pod(s), claim(s) and Secret(s) of ${backupId} an earlier attempt left, to export again`,
     });
+  await checkExportRepository(env, settings, { name: `${backupId}-id`, namespace, labels }, ctx);
   await kube.createSecret(namespace, passwordSecret(secret, namespace, labels, settings.password));
   try {
     for (const { snapshot, record, restoreSize } of volumes) {
@@ -122,6 +123,47 @@ export async function removeExportTemporaries(kube: Kube, namespace: string, bac
   return removed;
 }
 
+/**
+ * When the export target's connection recorded the identity of its repository, checks through a
+ * data mover pod (`restic cat config`, in `meta.namespace`) that the repository the pods reach is
+ * that one, before anything writes, lists or restores: another repository at the same place (an
+ * unmounted disk, a re-created bucket) fails `REPOSITORY_CHANGED` naming both ids, and a sync
+ * never reads its listing as "everything gone". Unreadable: EXPORT_UNREADABLE. Without a recorded
+ * identity (the target connection has run no task yet) nothing is checked, and no pod is run.
+ */
+export async function checkExportRepository(
+  env: OperationEnv,
+  settings: ExportSettings,
+  meta: { name: string; namespace: string; labels: Record<string, string> },
+  ctx: TaskContext,
+): Promise<void> {
+  if (!settings.identity) return;
+  const read = await runMover(
+    env,
+    settings,
+    meta,
+    { command: ['restic', 'cat', 'config'], what: `reading the identity of ${settings.repository}` },
+    ctx,
+  );
+  let id: unknown;
+  try {
+    id = (JSON.parse(read.log.slice(read.log.indexOf('{'), read.log.lastIndexOf('}') + 1)) as { id?: unknown }).id;
+  } catch {
+    id = undefined;
+  }
+  if (read.phase !== 'Succeeded' || typeof id !== 'string' || !id)
+    throw new PluginError(
+      'EXPORT_UNREADABLE',
+      `could not read the identity of the export repository ${settings.repository} (pod ${meta.namespace}/${meta.name} ${read.phase}): ${read.log.trim().slice(-400)}`,
+      { retryable: true },
+    );
+  if (id !== settings.identity)
+    throw new PluginError(
+      REPOSITORY_CHANGED,
+      `the export target ${settings.repository} is repository ${id}, not ${settings.identity}, the one its connection (exportTo) recorded: it is not the repository exported to before (is its disk mounted?). Nothing was changed. If the repository was moved on purpose, an SP admin clears the export target connection's repositoryIdentity`,
+    );
+}
+
 /** One volume's export in the repository: its restic snapshot and the record its tag carries. */
 export interface Exported {
   id: string;
@@ -143,6 +185,7 @@ export async function listExported(
   ctx: TaskContext,
 ): Promise<Exported[]> {
   const what = backupId ? `the exports of ${backupId}` : 'the exports';
+  await checkExportRepository(env, settings, { ...meta, name: `${meta.name}-id` }, ctx);
   const listed = await runMover(
     env,
     settings,
