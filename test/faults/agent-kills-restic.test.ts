@@ -16,28 +16,11 @@ import { describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import { backupHistory, backupsUnderAgentKills, historyFigures } from '@cairn/test-harness/fault-checks';
 import { allPages } from '@cairn/test-harness/lists';
-import { hasRestic, initialiseRepository, resticCli } from '@cairn/test-harness/restic';
+import { hasRestic, initialiseRepository, resticCli, resticProcessesOn } from '@cairn/test-harness/restic';
 import { seededRandom } from '@cairn/test-harness/random';
 import { assignOffering, ENDED, waitForTask } from '@cairn/test-harness/scenario';
 import { withStack } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
-
-/** Processes running restic on `repo` (by their command line or environment), as /proc shows them. */
-function resticProcessesOn(repo: string): number[] {
-  const pids: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (!cmdline.split('\0')[0]!.endsWith('restic')) continue;
-      const environ = fs.readFileSync(`/proc/${entry}/environ`, 'utf8');
-      if (cmdline.includes(repo) || environ.includes(`RESTIC_REPOSITORY=${repo}`)) pids.push(Number(entry));
-    } catch {
-      // Gone meanwhile, or not ours to read.
-    }
-  }
-  return pids;
-}
 
 const LONG = process.env['CAIRN_TEST_FAULTS'] === 'long';
 const BACKUPS = LONG ? 300 : 100;

@@ -77,6 +77,8 @@ describe.runIf(backends.includes('mysql'))('replicas killed -9 under load (mysql
         locator: { dummy: { durationMs: 200, steps: STEPS, sizeBytes: 10 } },
       });
       await assignOffering(api(), slaVm.id, sla.id);
+      // The long variant's 2,000 instances are more than a tenant's default quota (1,000).
+      await api().expect(200, 'PUT', `/v1/tenants/${slaVm.tenantId}/quotas`, { instances: TASKS + 10 });
 
       const instances: string[] = [];
       for (let i = 0; i < TASKS; i++) {

@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import type { Api } from './api.js';
 import { assignOffering } from './scenario.js';
 
@@ -15,6 +16,23 @@ export function resticCli(repo: string, password: string, args: string[]): strin
     env: { ...process.env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: password },
     stdio: 'pipe',
   });
+}
+
+/** Processes running restic on `repo` (by their command line or environment), as /proc shows them. */
+export function resticProcessesOn(repo: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (!cmdline.split('\0')[0]!.endsWith('restic')) continue;
+      const environ = fs.readFileSync(`/proc/${entry}/environ`, 'utf8');
+      if (cmdline.includes(repo) || environ.includes(`RESTIC_REPOSITORY=${repo}`)) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  return pids;
 }
 
 /** What the harness needs of an API client (test/harness/api.ts). */

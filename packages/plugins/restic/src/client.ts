@@ -1,4 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PluginError, REPOSITORY_NOT_FOUND, type PluginLogger } from '@cairn/plugin-sdk';
 
@@ -16,6 +17,22 @@ export interface ResticTarget {
   cancelGraceMs: number;
   /** How long a command waits, retrying, for a lock another restic holds on the repository. */
   lockWaitMs: number;
+}
+
+/**
+ * On Linux, each restic is started through util-linux's `setpriv --pdeathsig INT`, so that it is
+ * interrupted when the thread that started it dies: an agent killed with -9 (or a plugin thread
+ * stopped) takes its restics with it, instead of leaving them to run on, orphaned, holding a live
+ * lock on the repository and writing a snapshot no task will record. On SIGINT restic removes its
+ * lock and exits. Without setpriv (other systems, a minimal image) restic is started directly;
+ * under the shipped systemd unit the agent's cgroup ends its children anyway.
+ */
+const SETPRIV =
+  process.platform === 'linux' ? ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p)) : undefined;
+
+/** The command and arguments that start `binary` with `args` (through setpriv where there is one). */
+export function resticCommand(binary: string, args: readonly string[]): [string, string[]] {
+  return SETPRIV ? [SETPRIV, ['--pdeathsig', 'INT', '--', binary, ...args]] : [binary, [...args]];
 }
 
 export interface RunOptions {
@@ -234,7 +251,8 @@ export class ResticClient {
   private spawn(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     const { signal, onLine } = opts;
     return new Promise((resolve, reject) => {
-      const child = spawn(this.target.binary, args, {
+      const [command, argv] = resticCommand(this.target.binary, args);
+      const child = spawn(command, argv, {
         env: childEnv(this.target, opts.defaults),
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -277,6 +295,20 @@ export class ResticClient {
         if (onLine && pending !== '') {
           stdout = pending;
           onLine(pending);
+        }
+        // setpriv could not start restic: as spawn's own ENOENT / EACCES.
+        if (
+          command !== this.target.binary &&
+          (code === 127 || code === 126) &&
+          /^setpriv: failed to execute/m.test(stderr)
+        ) {
+          reject(
+            spawnFailure(
+              Object.assign(new Error(stderr.trim()), { code: code === 127 ? 'ENOENT' : 'EACCES' }),
+              this.target.binary,
+            ),
+          );
+          return;
         }
         resolve({ code: code ?? (sig ? 128 : 1), stdout, stderr });
       });
