@@ -10,9 +10,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeFrame, FrameError } from '@cairn/proto';
+import { decodeFrame, encodeFrame, FrameError } from '@cairn/proto';
 import { backends } from '@cairn/test-harness/databases';
-import { mutatedFrame, type Mutation } from '@cairn/test-harness/frame-fuzz';
+import { mutatedFrame, plausibleAgentFrame, type Mutation } from '@cairn/test-harness/frame-fuzz';
 import { rssBytes } from '@cairn/test-harness/processes';
 import { agentCredential, RawAgent } from '@cairn/test-harness/raw-agent';
 import { protectInstance } from '@cairn/test-harness/scenario';
@@ -20,6 +20,10 @@ import { withStack } from '@cairn/test-harness/stack';
 
 const LONG = process.env['CAIRN_TEST_FAULTS'] === 'long';
 const SESSIONS = LONG ? 3000 : 300;
+/** Frames of the volume half: 1,000,000 with `CAIRN_TEST_FAULTS=long`, or `CAIRN_TEST_FUZZ_FRAMES`. */
+const VOLUME = Number(process.env['CAIRN_TEST_FUZZ_FRAMES'] ?? (LONG ? 1_000_000 : 20_000));
+/** Frames sent at once in the volume half, then a heartbeat whose answer says all were read. */
+const CHUNK = 100;
 /** Sessions fuzzed at once, each by an agent of its own. */
 const PARALLEL = 4;
 const MAX_FRAME_BYTES = 1024 * 1024;
@@ -146,4 +150,110 @@ describe.each(backends)('F9: fuzzed frames at the agent endpoint (%s)', (backend
     expect(Object.values(closes).reduce((a, b) => a + b, 0) + stayedOpen).toBe(SESSIONS);
     expect(rssAfter - rssBefore).toBeLessThan(RSS_SLACK);
   }, 900_000);
+  // The volume half: sessions that live, flooded with frames an agent may send, hostile in their
+  // values (reports on tasks that are nobody's or another agent's, any attempt, sequence, percent,
+  // text, JSON; heartbeats with any clock), one in a thousand a mutated frame that may end the
+  // session. Each chunk of frames is followed by a heartbeat: its answer, in order after those of
+  // the chunk's own heartbeats, says the control plane read the whole chunk and kept the session.
+  // A session closed by a chunk of allowed frames only is a failure.
+  it(`${VOLUME} frames through living sessions: allowed ones never end a session, a mutated one ends it with its code`, async () => {
+    const { cp } = stack;
+    const pid = cp.proc.child.pid!;
+    const seed = Number(process.env['CAIRN_TEST_FAULTS_SEED'] ?? Date.now() % 1_000_000);
+    const fuzzers: ReturnType<typeof agentCredential>[] = [];
+    for (let w = 0; w < PARALLEL; w++)
+      fuzzers.push(agentCredential((await stack.enroll('zone-a', `volume-${w}`)).stateDir));
+    const chunkOf = fc.array(
+      fc.oneof(
+        { weight: 999, arbitrary: plausibleAgentFrame.map((bytes) => ({ mutation: 'plausible' as const, bytes })) },
+        { weight: 1, arbitrary: mutatedFrame(MAX_FRAME_BYTES) },
+      ),
+      { minLength: CHUNK, maxLength: CHUNK },
+    );
+    const closes: Record<string, number> = {};
+    let sent = 0;
+    let read = 0;
+    let sessions = 0;
+    let chunks = 0;
+    const rssBefore = rssBytes(pid);
+    let rssPeak = rssBefore;
+    const startedAt = Date.now();
+
+    async function worker(fuzzer: (typeof fuzzers)[number]): Promise<void> {
+      let raw: RawAgent | undefined;
+      // What this session was sent that may end it: a rule may be judged after the heartbeat
+      // answer (a credential is checked in the store), so a close is held against any of them.
+      let mutatedSent = 0;
+      let firstRequired: number | null = null;
+      const beats = () => raw!.received.filter((f) => f.body === 'heartbeat').length;
+      while (sent < VOLUME) {
+        if (!raw || raw.closed) {
+          raw = await RawAgent.connect(cp, fuzzer, { plugins: [] });
+          sessions++;
+          mutatedSent = 0;
+          firstRequired = null;
+        }
+        const k = chunks++;
+        const chunk = fc.sample(chunkOf, { numRuns: 1, seed: seed + k })[0]!;
+        const what = `chunk ${k} (seed ${seed + k})`;
+        for (const f of chunk)
+          if (f.mutation !== 'plausible') {
+            mutatedSent++;
+            firstRequired ??= requiredClose(f.bytes);
+          }
+        const heartbeats = chunk.filter(
+          (f) => f.mutation === 'plausible' && decodeFrame(f.bytes, MAX_FRAME_BYTES).body === 'heartbeat',
+        ).length;
+        const before = beats();
+        sent += chunk.length;
+        raw.sendMany([...chunk.map((f) => f.bytes), encodeFrame({ heartbeat: { sentAtMs: Date.now(), running: 0 } })]);
+        const answered = await raw
+          .next('heartbeat', () => beats() >= before + heartbeats + 1, 30_000)
+          .then(
+            () => true,
+            () => false,
+          );
+        if (answered && !raw.closed) {
+          read += chunk.length;
+          continue;
+        }
+        const closed = await raw.closedBy(15_000);
+        expect(
+          mutatedSent,
+          `${what}: the session was closed (${closed.code} ${closed.reason}) though it was sent only frames an agent may send`,
+        ).toBeGreaterThan(0);
+        expect(
+          firstRequired === null ? [1008] : [firstRequired, 1008],
+          `${what}: ${closed.code} ${closed.reason}`,
+        ).toContain(closed.code);
+        closes[String(closed.code)] = (closes[String(closed.code)] ?? 0) + 1;
+        if (k % 100 === 0) expect((await fetch(`${cp.url}/readyz`)).status).toBe(200);
+        rssPeak = Math.max(rssPeak, rssBytes(pid));
+      }
+      raw?.close();
+    }
+    await Promise.all(fuzzers.map((f) => worker(f)));
+
+    expect(cp.proc.running).toBe(true);
+    expect((await fetch(`${cp.url}/readyz`)).status).toBe(200);
+    const rssAfter = rssBytes(pid);
+    const api = stack.admin;
+    expect((await api.expect(200, 'GET', `/v1/agents/${stack.agent.agentId}`)).state).toBe('connected');
+    expect(stack.agent.proc.logs().filter((l) => l['msg'] === 'control plane connection closed')).toEqual([]);
+    const { instanceId } = await protectInstance(api, 'zone-a', { agentId: stack.agent.agentId });
+    expect((await stack.backup(instanceId)).state).toBe('succeeded');
+    const mb = (n: number) => (n / 1024 / 1024).toFixed(0);
+    const seconds = (Date.now() - startedAt) / 1000;
+    console.info(
+      `F9 endpoint volume (${backend}): seed ${seed}, ${sent} frames in ${chunks} chunks over ${sessions} sessions, ${read} read in chunks answered in full, ${seconds.toFixed(0)} s (${Math.round(sent / seconds)} frames/s); sessions closed by code ${Object.entries(
+        closes,
+      )
+        .sort()
+        .map(([c, n]) => `${c}: ${n}`)
+        .join(', ')}; control plane RSS ${mb(rssBefore)} → ${mb(rssAfter)} MiB (peak ${mb(rssPeak)})`,
+    );
+    expect(sent).toBeGreaterThanOrEqual(VOLUME);
+    expect(read / sent).toBeGreaterThan(0.5);
+    expect(rssAfter - rssBefore).toBeLessThan(RSS_SLACK);
+  }, 3_600_000);
 });

@@ -209,3 +209,57 @@ export function mutatedFrame(maxBytes: number): fc.Arbitrary<{ mutation: Mutatio
 function encodePlugin(): Uint8Array {
   return v1.PluginInfo.encode({ name: 'p', version: '1', apiVersion: 1, capabilities: ['backup'] }).finish();
 }
+
+/*
+ * Frames an agent may send and the control plane must take without closing the session, hostile
+ * in their values: heartbeats with any clock and count, and reports (alone or in batches) of any
+ * kind on task ids that exist nowhere or belong to another agent, with any attempt, sequence,
+ * percent, byte counts, text and JSON the wire allows. The volume half of F9 floods sessions with
+ * them, a mutated frame now and then ending one.
+ */
+const plausibleRef = fc.record({
+  spoolSeq: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+  taskId: fc.string({ minLength: 1, maxLength: 64 }),
+  attempt: fc.integer({ min: 1, max: 100 }),
+  atMs: fc.constant(0),
+});
+const count = fc.maxSafeNat();
+const json = fc.oneof(
+  fc.constant(''),
+  fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)),
+);
+const plausibleReport = fc.oneof(
+  plausibleRef.map((r) => ({ accepted: r })),
+  fc.record({ r: plausibleRef, reasonCode: id, message: text }).map(({ r, ...x }) => ({ rejected: { ...r, ...x } })),
+  fc
+    .record({
+      r: plausibleRef,
+      percent: fc.double({ min: 0, max: 100, noNaN: true }),
+      bytesDone: count,
+      bytesTotal: count,
+      message: text,
+    })
+    .map(({ r, ...x }) => ({ progress: { ...r, ...x } })),
+  fc
+    .record({ r: plausibleRef, type: fc.string({ maxLength: 100 }), message: text, dataJson: json })
+    .map(({ r, ...x }) => ({ event: { ...r, ...x } })),
+  fc
+    .record({
+      r: plausibleRef,
+      outputJson: json,
+      externalId: fc.string({ maxLength: 255 }),
+      sizeBytes: count,
+      mode: id,
+    })
+    .map(({ r, outputJson, ...b }) => ({ result: { ...r, ok: { outputJson, backup: b } } })),
+  fc
+    .record({ r: plausibleRef, code: id, message: text, retryable: fc.boolean() })
+    .map(({ r, ...error }) => ({ result: { ...r, error } })),
+);
+export const plausibleAgentFrame: fc.Arbitrary<Uint8Array> = fc
+  .oneof(
+    fc.record({ sentAtMs: i64, running: u32, intervalMs: fc.constant(0) }).map((heartbeat) => ({ heartbeat })),
+    plausibleReport,
+    fc.array(plausibleReport, { minLength: 1, maxLength: 8 }).map((reports) => ({ reportBatch: { reports } })),
+  )
+  .map((e) => encodeFrame(e as wire.IEnvelope));

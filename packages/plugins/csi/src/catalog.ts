@@ -14,7 +14,7 @@ import type { OperationEnv } from './backup.js';
 import { chooseSnapshotClass, IS_SNAPSHOT_CLASS } from './classes.js';
 import type { Kube } from './client.js';
 import { readLocator } from './config.js';
-import { forgetExported, LABEL_EXPORT, listExported, type Exported } from './export.js';
+import { ANNOTATION_EXPORT_ID, forgetExported, LABEL_EXPORT, listExported, type Exported } from './export.js';
 import { sweepMovers } from './pods.js';
 import {
   bytesOf,
@@ -124,7 +124,21 @@ async function sweep(env: OperationEnv, ctx: TaskContext): Promise<void> {
 export async function deleteBackup(env: OperationEnv, req: DeleteBackupRequest, ctx: TaskContext): Promise<void> {
   const { kube } = env;
   const settings = env.settings.export;
-  if (!settings) return destroyHeld(kube, await findBackup(kube, req.backupExternalId, req.instanceId));
+  if (!settings) {
+    const held = await findBackup(kube, req.backupExternalId, req.instanceId);
+    const exportIds = held.volumes
+      .map((v) => v.content.metadata?.annotations?.[ANNOTATION_EXPORT_ID])
+      .filter((id): id is string => typeof id === 'string' && id !== '');
+    await destroyHeld(kube, held);
+    // Exported while the connection had an export target: without one now, nothing can forget them.
+    if (exportIds.length)
+      ctx.event({
+        type: 'warning',
+        message: `backup ${req.backupExternalId} was exported into restic (snapshot(s) ${exportIds.join(', ')}) while this connection had an exportTo; it has none now, so those snapshots stay in that repository: forget them there with restic, or set exportTo again before deleting exported backups`,
+        data: { exportIds },
+      });
+    return;
+  }
   const backupId = parseExternalId(req.backupExternalId);
   if (!backupId) await findBackup(kube, req.backupExternalId, req.instanceId); // throws: not a CSI id
   const contents = await kube.list('volumesnapshotcontents', { labelSelector: `${LABEL_BACKUP}=${backupId!}` });

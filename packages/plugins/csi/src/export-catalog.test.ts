@@ -187,6 +187,25 @@ describe('sync and delete with an export', () => {
     expect(movers()).toEqual([]);
   });
 
+  it('a delete through a connection whose exportTo was removed since deletes the snapshots and warns that the export stays', async () => {
+    const made = await backUp('t-b7');
+    const run = await env('t-d5', null).run('delete-backup', { ...request, backupExternalId: made.externalId });
+    if (!run.ok) throw new Error(`${run.failure.code}: ${run.failure.message}`);
+    expect(kube.store.list(VSC).map((c) => c.metadata.labels?.['cairn.dev/backup'])).not.toContain(
+      made.externalId.split('/')[1],
+    );
+    expect(exportIds().length).toBe(2);
+    const ids = made.volumes.map((v) => v.exportId);
+    expect(run.events).toMatchObject([
+      {
+        type: 'warning',
+        message: expect.stringContaining(`snapshot(s) ${ids.join(', ')}`) as unknown,
+        data: { exportIds: ids },
+      },
+    ]);
+    expect(run.events[0]!.message).toMatch(/it has none now, so those snapshots stay in that repository/);
+  });
+
   it('removes the data mover pods and Secrets a killed task left once older than any wait, and keeps young ones', async () => {
     const old = new Date(Date.now() - (2 * 20 + 61) * 1000);
     const labels = { [LABEL_MOVER]: 'restore', 'cairn.dev/restore': 'abc', 'cairn.dev/export': 'cairn-x' };
