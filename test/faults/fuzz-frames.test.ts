@@ -215,9 +215,17 @@ describe.each(backends)('F9: fuzzed frames at the agent endpoint (%s)', (backend
           );
         if (answered && !raw.closed) {
           read += chunk.length;
+          if (k % 1000 === 0)
+            console.info(
+              `F9 volume: chunk ${k}, ${sent} sent, ${sessions} sessions, ${((Date.now() - startedAt) / 1000).toFixed(0)} s, control plane RSS ${(rssBytes(pid) / 1048576).toFixed(0)} MiB`,
+            );
           continue;
         }
-        const closed = await raw.closedBy(15_000);
+        const closed = await raw.closedBy(15_000).catch((err: Error) => {
+          throw new Error(
+            `${what}: neither the heartbeat answer (${beats() - before} of ${heartbeats + 1} answers) nor a close came (${err.message}); mutations sent this session: ${mutatedSent}; control plane running: ${cp.proc.running}, RSS ${(rssBytes(pid) / 1048576).toFixed(0)} MiB`,
+          );
+        });
         expect(
           mutatedSent,
           `${what}: the session was closed (${closed.code} ${closed.reason}) though it was sent only frames an agent may send`,

@@ -80,6 +80,14 @@ export interface SessionHost {
 
 /** Reports handed in per tick (the committer bounds its transactions; this bounds one session's share). */
 const MAX_BATCH = 200;
+/**
+ * Reports read from one session and not yet applied, past which the session's socket is paused
+ * (TCP pushes back on the agent) until its backlog falls under half of it. An agent that keeps
+ * to its window never comes near it; one that floods within its byte budget (any frames, faster
+ * than the store applies them) would otherwise grow the backlog without bound, and hold the
+ * store's report ticks and the event loop for every other session.
+ */
+const INBOX_PAUSE = 4096;
 
 /** Frames an agent must never send. */
 const SERVER_ONLY = new Set(['welcome', 'assign', 'cancel', 'drain', 'credential']);
@@ -163,6 +171,11 @@ export class AgentSession {
 
   get isOpen(): boolean {
     return !this.closed;
+  }
+
+  /** Reports read from the agent and not yet handed to the store (bounded: see INBOX_PAUSE). */
+  get backlog(): number {
+    return this.inbox.length;
   }
 
   send(body: wire.IEnvelope): boolean {
@@ -273,6 +286,7 @@ export class AgentSession {
     }
     if (!this.budget.stores(elapsedMs(), stored - frameBytes)) return this.overBudget('bytes');
     this.inbox.push(...reports);
+    if (this.inbox.length >= INBOX_PAUSE && !this.socket.isPaused) this.socket.pause();
     if (!this.pumping) {
       this.pumping = true;
       this.enqueue(() => this.pump());
@@ -356,6 +370,7 @@ export class AgentSession {
       if (batch.some((r) => r.kind === 'rejected' && r.reasonCode === RejectReasons.SHUTTING_DOWN))
         this.host.onShuttingDownRefusal(this);
       this.send({ ack: { spoolSeqs: batch.map((r) => r.seq) } });
+      if (this.socket.isPaused && this.inbox.length < INBOX_PAUSE / 2) this.socket.resume();
     }
     this.pumping = false;
   }
