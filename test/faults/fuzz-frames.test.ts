@@ -175,6 +175,8 @@ describe.each(backends)('F9: fuzzed frames at the agent endpoint (%s)', (backend
     let read = 0;
     let sessions = 0;
     let chunks = 0;
+    /** The longest a chunk's heartbeat answer took (the session paused while the store caught up). */
+    let longestWaitMs = 0;
     const rssBefore = rssBytes(pid);
     let rssPeak = rssBefore;
     const startedAt = Date.now();
@@ -207,23 +209,25 @@ describe.each(backends)('F9: fuzzed frames at the agent endpoint (%s)', (backend
         const before = beats();
         sent += chunk.length;
         raw.sendMany([...chunk.map((f) => f.bytes), encodeFrame({ heartbeat: { sentAtMs: Date.now(), running: 0 } })]);
+        const askedAt = Date.now();
         const answered = await raw
-          .next('heartbeat', () => beats() >= before + heartbeats + 1, 30_000)
+          .next('heartbeat', () => beats() >= before + heartbeats + 1, 120_000)
           .then(
             () => true,
             () => false,
           );
         if (answered && !raw.closed) {
           read += chunk.length;
+          longestWaitMs = Math.max(longestWaitMs, Date.now() - askedAt);
           if (k % 1000 === 0)
             console.info(
-              `F9 volume: chunk ${k}, ${sent} sent, ${sessions} sessions, ${((Date.now() - startedAt) / 1000).toFixed(0)} s, control plane RSS ${(rssBytes(pid) / 1048576).toFixed(0)} MiB`,
+              `F9 volume: chunk ${k}, ${sent} sent, ${sessions} sessions, ${((Date.now() - startedAt) / 1000).toFixed(0)} s, longest answer wait ${longestWaitMs} ms, control plane RSS ${(rssBytes(pid) / 1048576).toFixed(0)} MiB`,
             );
           continue;
         }
         const closed = await raw.closedBy(15_000).catch((err: Error) => {
           throw new Error(
-            `${what}: neither the heartbeat answer (${beats() - before} of ${heartbeats + 1} answers) nor a close came (${err.message}); mutations sent this session: ${mutatedSent}; control plane running: ${cp.proc.running}, RSS ${(rssBytes(pid) / 1048576).toFixed(0)} MiB`,
+            `${what}: neither the heartbeat answer (${beats() - before} of ${heartbeats + 1} answers) nor a close came (${err.message}); mutations sent this session: ${mutatedSent}; control plane running: ${cp.proc.running}, RSS ${(rssBytes(pid) / 1048576).toFixed(0)} MiB; its last log lines: ${JSON.stringify(cp.proc.logs().slice(-5))}`,
           );
         });
         expect(
@@ -253,7 +257,7 @@ describe.each(backends)('F9: fuzzed frames at the agent endpoint (%s)', (backend
     const mb = (n: number) => (n / 1024 / 1024).toFixed(0);
     const seconds = (Date.now() - startedAt) / 1000;
     console.info(
-      `F9 endpoint volume (${backend}): seed ${seed}, ${sent} frames in ${chunks} chunks over ${sessions} sessions, ${read} read in chunks answered in full, ${seconds.toFixed(0)} s (${Math.round(sent / seconds)} frames/s); sessions closed by code ${Object.entries(
+      `F9 endpoint volume (${backend}): seed ${seed}, ${sent} frames in ${chunks} chunks over ${sessions} sessions, ${read} read in chunks answered in full, ${seconds.toFixed(0)} s (${Math.round(sent / seconds)} frames/s), longest wait for a chunk's heartbeat answer ${longestWaitMs} ms; sessions closed by code ${Object.entries(
         closes,
       )
         .sort()
