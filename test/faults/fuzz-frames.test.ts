@@ -17,6 +17,7 @@ import { rssBytes } from '@cairn/test-harness/processes';
 import { agentCredential, RawAgent } from '@cairn/test-harness/raw-agent';
 import { protectInstance } from '@cairn/test-harness/scenario';
 import { withStack } from '@cairn/test-harness/stack';
+import { waitFor } from '@cairn/test-harness/wait';
 
 const LONG = process.env['CAIRN_TEST_FAULTS'] === 'long';
 const SESSIONS = LONG ? 3000 : 300;
@@ -187,13 +188,21 @@ describe.each(backends)('F9: fuzzed frames at the agent endpoint (%s)', (backend
       // answer (a credential is checked in the store), so a close is held against any of them.
       let mutatedSent = 0;
       let firstRequired: number | null = null;
-      const beats = () => raw!.received.filter((f) => f.body === 'heartbeat').length;
+      // Heartbeat answers counted as they come (a session receives thousands of frames: acks, answers).
+      let counted = 0;
+      let answers = 0;
+      const beats = () => {
+        for (; counted < raw!.received.length; counted++) if (raw!.received[counted]!.body === 'heartbeat') answers++;
+        return answers;
+      };
       while (sent < VOLUME) {
         if (!raw || raw.closed) {
           raw = await RawAgent.connect(cp, fuzzer, { plugins: [] });
           sessions++;
           mutatedSent = 0;
           firstRequired = null;
+          counted = 0;
+          answers = 0;
         }
         const k = chunks++;
         const chunk = fc.sample(chunkOf, { numRuns: 1, seed: seed + k })[0]!;
@@ -210,12 +219,15 @@ describe.each(backends)('F9: fuzzed frames at the agent endpoint (%s)', (backend
         sent += chunk.length;
         raw.sendMany([...chunk.map((f) => f.bytes), encodeFrame({ heartbeat: { sentAtMs: Date.now(), running: 0 } })]);
         const askedAt = Date.now();
-        const answered = await raw
-          .next('heartbeat', () => beats() >= before + heartbeats + 1, 120_000)
-          .then(
-            () => true,
-            () => false,
-          );
+        const session = raw;
+        const answered = await waitFor(
+          () => beats() >= before + heartbeats + 1 || session.closed,
+          'the heartbeat answer',
+          120_000,
+        ).then(
+          () => beats() >= before + heartbeats + 1,
+          () => false,
+        );
         if (answered && !raw.closed) {
           read += chunk.length;
           longestWaitMs = Math.max(longestWaitMs, Date.now() - askedAt);
