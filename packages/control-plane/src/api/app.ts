@@ -5,6 +5,7 @@ import { InputError } from '../domain/errors.js';
 import type { Logger } from '../logger.js';
 import { bearerAuth, type Env } from './auth.js';
 import { wholeBody } from './body.js';
+import { isRunAgain, runAgainWhenBusy } from './busy-store.js';
 import type { ApiDeps } from './context.js';
 import { mutatingRequests, routesFirst } from './idempotency.js';
 import { problemResponse, router } from './openapi.js';
@@ -35,6 +36,8 @@ export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
   const app = new OpenAPIHono<Env>();
   app.use(requestId());
   app.use(async (c, next) => {
+    // A request run again after a busy store is counted once, as the request its client made.
+    if (isRunAgain(c.req.raw)) return next();
     const started = performance.now();
     await next();
     // The route pattern, not the path: ids must not explode the label space.
@@ -46,6 +49,11 @@ export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
       'request',
     );
   });
+  // A request the store refused as busy is run again here before its client hears of it.
+  app.use(
+    '/v1/*',
+    runAgainWhenBusy(app, () => deps.metrics.httpBusyRuns.inc()),
+  );
   // The whole body, read before any handler (and so before any store transaction) runs: a
   // client trickling its body holds only its own connection.
   app.use('/v1/*', wholeBody(deps.config.maxBodyBytes));

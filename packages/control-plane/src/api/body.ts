@@ -53,7 +53,15 @@ function emptyJson(c: Context): boolean {
   );
 }
 
+const bodies = new WeakMap<Context, Buffer>();
+
+/** The body {@link wholeBody} read for this request (undefined: it had none). */
+export function bufferedBody(c: Context): Buffer | undefined {
+  return bodies.get(c);
+}
+
 async function withBody(c: Context, body: Buffer, next: () => Promise<void>): Promise<void> {
+  bodies.set(c, body);
   c.req.raw = new Request(c.req.raw, { body });
   await next();
 }

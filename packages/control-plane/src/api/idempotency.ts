@@ -7,7 +7,7 @@ import type { IdempotencyRepository } from '../store/idempotency-repository.js';
 import { inRequestTransaction } from '../store/request-scope.js';
 import type { Env } from './auth.js';
 
-const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+export const MUTATING: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
  * Every mutating /v1 request runs in one store transaction: it commits only when the request

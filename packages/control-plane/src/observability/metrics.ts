@@ -30,6 +30,11 @@ export class Metrics {
     labelNames: ['method', 'route', 'status'] as const,
     registers: [this.registry],
   });
+  readonly httpBusyRuns = new Counter({
+    name: 'cairn_http_busy_reruns_total',
+    help: 'Mutating requests run again by the control plane because the store refused them as busy (a deadlock victim, a lock wait timeout, SQLite busy)',
+    registers: [this.registry],
+  });
   readonly httpDuration = new Histogram({
     name: 'cairn_http_request_duration_seconds',
     help: 'HTTP request duration, by method and route',
