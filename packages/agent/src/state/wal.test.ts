@@ -166,6 +166,34 @@ describe('agent log', () => {
     expect(reopened.spool.append('progress', progress(1)).seq).toBeGreaterThan(last);
   });
 
+  it('compacts across restarts: an agent restarted often does not grow its log (nor what it reads at start)', async () => {
+    // Each incarnation writes a little past the limit's half, all of it acknowledged, then stops.
+    // The limit must not follow the segment's size at open (dead bytes), or it doubles each time.
+    const sizes: number[] = [];
+    let last = 0;
+    for (let incarnation = 0; incarnation < 12; incarnation++) {
+      const { log, spool } = openState(dir, [], 4096);
+      for (let round = 0; round < 12; round++) {
+        const rec = spool.append('event', {
+          taskId: `t${round}`,
+          attempt: 1,
+          type: 'x',
+          message: 'm'.repeat(60),
+          atMs: 1,
+        });
+        expect(rec.seq).toBeGreaterThan(last);
+        last = rec.seq;
+        await spool.flushed();
+        spool.ack([rec.seq]);
+      }
+      await spool.flushed();
+      log.close();
+      sizes.push(statSync(path.join(dir, 'wal', readdirSync(path.join(dir, 'wal'))[0]!)).size);
+    }
+    expect(Math.max(...sizes), sizes.join(' ')).toBeLessThan(3 * 4096);
+    expect(openState(dir).spool.pending()).toEqual([]);
+  });
+
   it('migrates the file-per-record state of an older agent on first open, and removes it', () => {
     const spoolDir = path.join(dir, 'spool');
     const tasksDir = path.join(dir, 'tasks');

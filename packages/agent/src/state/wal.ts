@@ -195,7 +195,11 @@ export class AgentLog {
     this.gen = opened.gen;
     this.size = opened.size;
     this.replayed = opened.entries;
-    this.compactAt = this.limitAfter(opened.size);
+    // Not from the size at open: that counts dead bytes (acknowledged reports) too, and a limit
+    // doubled from it at every start would let an agent that restarts often never compact, its
+    // log, and what it reads at start, growing with its history. Past the floor, the first write
+    // compacts, and the limit then follows what is live.
+    this.compactAt = this.limitAfter(0);
     this.fd = openSync(path.join(dir, segmentName(this.gen)), 'r+');
   }
 
