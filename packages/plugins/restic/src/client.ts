@@ -31,7 +31,7 @@ const SETPRIV =
   process.platform === 'linux' ? ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p)) : undefined;
 
 /** The command and arguments that start `binary` with `args` (through setpriv where there is one). */
-export function resticCommand(binary: string, args: readonly string[]): [string, string[]] {
+function resticCommand(binary: string, args: readonly string[]): [string, string[]] {
   return SETPRIV ? [SETPRIV, ['--pdeathsig', 'INT', '--', binary, ...args]] : [binary, [...args]];
 }
 
