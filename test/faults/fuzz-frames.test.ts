@@ -58,6 +58,23 @@ describe.each(backends)('F9: fuzzed frames at the agent endpoint (%s)', (backend
     },
   });
 
+  /**
+   * The control plane is up and ready, and the real agent beside the fuzzing kept its one session
+   * and still runs backups. Returns the control plane's RSS now.
+   */
+  const unharmed = async (): Promise<number> => {
+    const { cp } = stack;
+    expect(cp.proc.running).toBe(true);
+    expect((await fetch(`${cp.url}/readyz`)).status).toBe(200);
+    const rss = rssBytes(cp.proc.child.pid!);
+    const api = stack.admin;
+    expect((await api.expect(200, 'GET', `/v1/agents/${stack.agent.agentId}`)).state).toBe('connected');
+    expect(stack.agent.proc.logs().filter((l) => l['msg'] === 'control plane connection closed')).toEqual([]);
+    const { instanceId } = await protectInstance(api, 'zone-a', { agentId: stack.agent.agentId });
+    expect((await stack.backup(instanceId)).state).toBe('succeeded');
+    return rss;
+  };
+
   it(`${SESSIONS} sessions of mutated frames: each bad one closed with its code, the control plane and a real agent unharmed`, async () => {
     const { cp } = stack;
     const pid = cp.proc.child.pid!;
@@ -125,17 +142,8 @@ describe.each(backends)('F9: fuzzed frames at the agent endpoint (%s)', (backend
       }),
     );
 
-    // The control plane is up, ready, and holds no more than it did.
-    expect(cp.proc.running).toBe(true);
-    expect((await fetch(`${cp.url}/readyz`)).status).toBe(200);
-    const rssAfter = rssBytes(pid);
-
-    // The real agent beside the fuzzing kept its one session and still runs backups.
-    const api = stack.admin;
-    expect((await api.expect(200, 'GET', `/v1/agents/${stack.agent.agentId}`)).state).toBe('connected');
-    expect(stack.agent.proc.logs().filter((l) => l['msg'] === 'control plane connection closed')).toEqual([]);
-    const { instanceId } = await protectInstance(api, 'zone-a', { agentId: stack.agent.agentId });
-    expect((await stack.backup(instanceId)).state).toBe('succeeded');
+    // The control plane and the real agent are unharmed, and it holds no more than it did.
+    const rssAfter = await unharmed();
 
     const mb = (n: number) => (n / 1024 / 1024).toFixed(0);
     console.info(
@@ -258,14 +266,7 @@ describe.each(backends)('F9: fuzzed frames at the agent endpoint (%s)', (backend
     }
     await Promise.all(fuzzers.map((f) => worker(f)));
 
-    expect(cp.proc.running).toBe(true);
-    expect((await fetch(`${cp.url}/readyz`)).status).toBe(200);
-    const rssAfter = rssBytes(pid);
-    const api = stack.admin;
-    expect((await api.expect(200, 'GET', `/v1/agents/${stack.agent.agentId}`)).state).toBe('connected');
-    expect(stack.agent.proc.logs().filter((l) => l['msg'] === 'control plane connection closed')).toEqual([]);
-    const { instanceId } = await protectInstance(api, 'zone-a', { agentId: stack.agent.agentId });
-    expect((await stack.backup(instanceId)).state).toBe('succeeded');
+    const rssAfter = await unharmed();
     const mb = (n: number) => (n / 1024 / 1024).toFixed(0);
     const seconds = (Date.now() - startedAt) / 1000;
     console.info(
