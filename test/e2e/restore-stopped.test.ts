@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -5,6 +6,7 @@ import { Api } from '@cairn/test-harness/api';
 import { backends } from '@cairn/test-harness/databases';
 import { offerDummy, waitForTask } from '@cairn/test-harness/scenario';
 import { withStack } from '@cairn/test-harness/stack';
+import { waitFor } from '@cairn/test-harness/wait';
 
 const ENDED = ['succeeded', 'failed', 'cancelled', 'lost'];
 
@@ -138,4 +140,66 @@ describe.each(backends)('in-place restore of an instance that must be stopped (%
     });
     expect(await tasksOf('restore')).toHaveLength(restoresBefore);
   });
+});
+
+describe.each(backends)('an in-place restore whose power-state check loses its agent (%s)', (backend) => {
+  const stack = withStack(backend, { agents: [{ name: 'power-host' }] });
+
+  it('asks again when the agent is killed under the question, and restores', async () => {
+    const { admin } = stack;
+    const storeDir = stack.tempDir('dummy-store');
+    const tenantId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'vm-owner' })).id;
+    const tenant = stack.api(
+      (await admin.expect(201, 'POST', `/v1/tenants/${tenantId}/tokens`, { role: 'tenant-admin', name: 't' })).token,
+    );
+    const { offeringId } = await offerDummy(admin, 'zone-a', {
+      provider: 'hypervisor',
+      offering: 'vm-backup',
+      config: { durationMs: 0, steps: 1, sizeBytes: 1000, storeDir },
+      grants: [tenantId],
+    });
+    const instanceId = (
+      await admin.expect(201, 'POST', '/v1/instances', { name: 'vm-8', zone: 'zone-a', locator: { vm: 8 }, tenantId })
+    ).id;
+    await tenant.expect(200, 'PUT', `/v1/instances/${instanceId}/offering`, { offeringId });
+    const backup = await tenant.expect(202, 'POST', `/v1/instances/${instanceId}/backups`);
+    expect((await waitForTask(tenant, backup.id, ENDED)).state).toBe('succeeded');
+    const backupId = (await tenant.expect(200, 'GET', `/v1/tasks/${backup.id}`)).backupId;
+
+    // The plugin's read of the power state blocks on a pipe nobody writes: the question is running.
+    fs.mkdirSync(path.join(storeDir, 'power'));
+    const powerFile = path.join(storeDir, 'power', instanceId);
+    execFileSync('mkfifo', [powerFile]);
+    const restore = tenant.post(`/v1/backups/${backupId}/restore`);
+    const asked = await waitFor(async () => {
+      const items = (await admin.expect(200, 'GET', '/v1/tasks?kind=power-state&limit=50')).items as {
+        id: string;
+        state: string;
+      }[];
+      return items.find((t) => t.state === 'running');
+    }, 'the power-state task running');
+
+    // The agent dies under it; the instance is stopped by the time it is back.
+    const { stateDir } = stack.agent;
+    stack.agent.proc.child.kill('SIGKILL');
+    fs.rmSync(powerFile);
+    fs.writeFileSync(powerFile, 'stopped');
+    await stack.runAgent(stateDir);
+
+    const answer = await restore;
+    expect(answer.status, JSON.stringify(answer.body)).toBe(202);
+    expect((await waitForTask(tenant, answer.body.id, ENDED)).state).toBe('succeeded');
+    const asks = (await admin.expect(200, 'GET', '/v1/tasks?kind=power-state&limit=50')).items as {
+      id: string;
+      state: string;
+      error: { code: string } | null;
+    }[];
+    // The first ask ended interrupted with its agent; a second one answered.
+    expect(asks.find((t) => t.id === asked.id)).toMatchObject({
+      state: 'failed',
+      error: { code: 'AGENT_INTERRUPTED' },
+    });
+    expect(asks.filter((t) => t.state === 'succeeded')).toHaveLength(1);
+    expect(asks).toHaveLength(2);
+  }, 120_000);
 });

@@ -9,7 +9,8 @@
  * throughout. After a quiet drain the checker reads the API: every task ended exactly once, no
  * backup record, progress report or event doubled or lost, every fire of the schedule made one
  * backup or one skip, the tenants never saw each other's work, and every long-enough resource
- * series stayed flat (the rule in test/harness/resources.ts).
+ * series stayed flat, and no process started again on its state starts larger each time (the
+ * rules in test/harness/resources.ts).
  *
  * The short variant soaks 75 s; `CAIRN_TEST_FAULTS=long` one hour; `CAIRN_TEST_SOAK_SECONDS`
  * sets it. The seed is printed: `CAIRN_TEST_FAULTS_SEED=<n>` replays the kill and work schedule.
@@ -21,7 +22,13 @@ import { backends } from '@cairn/test-harness/databases';
 import { allPages } from '@cairn/test-harness/lists';
 import type { ControlPlaneProc, Proc } from '@cairn/test-harness/processes';
 import { seededRandom } from '@cairn/test-harness/random';
-import { judgeSeries, ResourceSampler, verdictFigures } from '@cairn/test-harness/resources';
+import {
+  judgeRestarts,
+  judgeSeries,
+  ResourceSampler,
+  restartFigures,
+  verdictFigures,
+} from '@cairn/test-harness/resources';
 import { assignOffering, dummyPoints, ENDED, type TaskBody } from '@cairn/test-harness/scenario';
 import { withStack, type Tenant } from '@cairn/test-harness/stack';
 import { waitFor } from '@cairn/test-harness/wait';
@@ -296,7 +303,10 @@ describe.each(backends)('F10: a soak with random kills of every process (%s)', (
       const drainS = (Date.now() - drainAt) / 1000;
       // A last resource sample in the quiet, then the series.
       await sleep(LONG ? 10_000 : 2000);
-      const verdicts = sampler.stop().map(judgeSeries);
+      const series = sampler.stop();
+      const verdicts = series.map(judgeSeries);
+      // And across incarnations: a process started again on the same state starts no larger each time.
+      const restarts = judgeRestarts(series);
 
       // Tasks: each ended once; none lost.
       const tasks = await allPages<Task>(admin, '/v1/tasks');
@@ -407,6 +417,8 @@ describe.each(backends)('F10: a soak with random kills of every process (%s)', (
         `deletes that found no point: ${notFound.length ? notFound.join('; ') : 'none'}`,
         `resources (first/last/max; ${judged.length} of ${verdicts.length} series judged, ${leaking.length} leaking):`,
         ...verdicts.map((v) => `  ${verdictFigures(v)}`),
+        'starts (each incarnation, 10-30 samples in):',
+        ...restarts.map((v) => `  ${restartFigures(v)}`),
       ].join('\n');
       console.info(figures);
 
@@ -433,6 +445,7 @@ describe.each(backends)('F10: a soak with random kills of every process (%s)', (
       ).toEqual([]);
       expect(judged.length, figures).toBeGreaterThan(0);
       expect(leaking.map(verdictFigures), figures).toEqual([]);
+      expect(restarts.filter((v) => v.grows).map(restartFigures), figures).toEqual([]);
     },
   );
 });

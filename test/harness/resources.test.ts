@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from './random.js';
-import { judgeSeries, MIN_SAMPLES, type ResourceSample } from './resources.js';
+import { judgeRestarts, judgeSeries, MIN_SAMPLES, type ResourceSample } from './resources.js';
 
 const MiB = 1024 * 1024;
 
@@ -86,5 +86,42 @@ describe('the flat-resources rule', () => {
     );
     expect(v.judged).toBe(false);
     expect(v.leaks).toEqual([]);
+  });
+});
+
+describe('the restart rule', () => {
+  /** Incarnations of one role, each flat at its own level (MiB), `n` samples each. */
+  const incarnations = (role: string, levels: number[], n = 60) =>
+    levels.map((level, k) => ({
+      ...series(
+        n,
+        () => level,
+        () => 20,
+      ),
+      label: `${role} #${k + 1}`,
+    }));
+
+  it('passes an agent that starts at about the same size each time', () => {
+    const [v] = judgeRestarts(incarnations('agent 1', [80, 74, 92, 85, 101]));
+    expect(v).toMatchObject({ role: 'agent 1', judged: true, grows: false });
+    expect(v!.starts).toHaveLength(5);
+  });
+
+  it('finds one that starts larger each time (an hour-long run before the log fix: 82 → 156 MiB)', () => {
+    const [v] = judgeRestarts(incarnations('agent 1', [82, 73, 79, 101, 114, 120, 141, 144, 156]));
+    expect(v).toMatchObject({ judged: true, grows: true });
+  });
+
+  it('judges roles apart, and not with fewer than three incarnations long enough', () => {
+    const verdicts = judgeRestarts([
+      ...incarnations('agent 1', [80, 200]),
+      ...incarnations('agent 2', [80, 200, 90], 25),
+      ...incarnations('control plane', [120, 130, 125]),
+    ]);
+    expect(verdicts.map((v) => [v.role, v.judged, v.grows])).toEqual([
+      ['agent 1', false, false],
+      ['agent 2', false, false],
+      ['control plane', true, false],
+    ]);
   });
 });

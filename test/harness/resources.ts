@@ -82,6 +82,55 @@ export function judgeSeries(series: ResourceSeries): SeriesVerdict {
   };
 }
 
+/** Samples skipped at an incarnation's start (loading), then how many make its start level. */
+export const START_SKIP = 10;
+export const START_SAMPLES = 20;
+
+/** What the restart rule found of one role (a process and all its incarnations). */
+export interface RestartVerdict {
+  role: string;
+  /** Each incarnation's start level (median RSS of its samples START_SKIP..+START_SAMPLES), in order. */
+  starts: { label: string; rssBytes: number }[];
+  judged: boolean;
+  /** The last start level passed the first's × RSS_FACTOR + RSS_SLACK_BYTES. */
+  grows: boolean;
+  bound: number;
+}
+
+/**
+ * The restart rule (pure): a process started again on the same state must not start larger each
+ * time, as one that reads more of its history at every start does. Per role (the label before
+ * ` #n`), each incarnation with enough samples gets a start level; with at least three, the
+ * last must stay within the first's × 1.25 + 24 MiB.
+ */
+export function judgeRestarts(series: readonly ResourceSeries[]): RestartVerdict[] {
+  const roles = new Map<string, ResourceSeries[]>();
+  for (const s of series) {
+    const role = s.label.replace(/ #\d+$/, '');
+    roles.set(role, [...(roles.get(role) ?? []), s]);
+  }
+  return [...roles].map(([role, list]) => {
+    const starts = list
+      .filter((s) => s.samples.length >= START_SKIP + START_SAMPLES)
+      .map((s) => ({
+        label: s.label,
+        rssBytes: median(s.samples.slice(START_SKIP, START_SKIP + START_SAMPLES).map((x) => x.rssBytes)),
+      }));
+    const judged = starts.length >= 3;
+    const bound = judged ? starts[0]!.rssBytes * RSS_FACTOR + RSS_SLACK_BYTES : 0;
+    return { role, starts, judged, grows: judged && starts.at(-1)!.rssBytes > bound, bound };
+  });
+}
+
+/** A restart verdict in one line (MiB). */
+export function restartFigures(v: RestartVerdict): string {
+  const mib = (b: number) => (b / 1024 / 1024).toFixed(0);
+  const rule = v.judged
+    ? ` [last ${mib(v.starts.at(-1)!.rssBytes)} <= ${mib(v.bound)} MiB${v.grows ? '; GROWS' : ''}]`
+    : ' [fewer than 3 incarnations long enough to judge]';
+  return `${v.role}: start RSS ${v.starts.map((x) => mib(x.rssBytes)).join(', ')} MiB${rule}`;
+}
+
 /** A verdict in one line: RSS in MiB and fds, first/last/max (and the rule's figures when judged). */
 export function verdictFigures(v: SeriesVerdict): string {
   const mib = (b: number) => (b / 1024 / 1024).toFixed(0);

@@ -1,3 +1,4 @@
+import { FailureCodes } from '@cairn/proto/vocabulary';
 import { canSee, defaultPriority, type Principal } from '../domain/access.js';
 import {
   AppError,
@@ -340,7 +341,8 @@ export class Operations {
    * plugin for the instance's power state (one power-state task, awaited up to `waitMs`) and
    * refuses a running instance (409 instance_running) or one whose state it cannot tell (409
    * power_state_unknown). Runs outside any request transaction, since it waits for an agent.
-   * No agent answering in time: 504 provider_timeout naming the task, which is cancelled.
+   * An ask whose agent went away under it (killed, or its lease ran out) is asked again while the
+   * wait lasts. No agent answering in time: 504 provider_timeout naming the task, which is cancelled.
    * The wait holds a place in the tenant's share of the waiting room: beyond it, 429
    * too_many_waiters and no task is made.
    */
@@ -356,33 +358,48 @@ export class Operations {
   }
 
   private async askStopped(p: Principal, instance: InstanceRow, provider: ProviderRow, waitMs: number): Promise<void> {
-    // Not the instance's own task: a backup running on it must not hold the question back.
-    const task = await this.deps.tasks.create(
-      instanceTask(
-        'power-state',
-        { instance, offeringId: null, provider },
-        defaultPriority(p),
-        { instanceId: instance.id, locator: JSON.parse(instance.locator) as unknown },
-        { ownsInstance: false },
-      ),
-    );
-    this.deps.wake();
-    const ended = await this.awaitTask(task.id, waitMs);
-    if (!ended) {
-      // An answer after the restore was refused would be stale: nobody waits for it.
-      await this.deps.tasks.requestCancel(task.id);
+    const deadline = elapsedMs() + waitMs;
+    let ended: TaskRow | undefined;
+    for (;;) {
+      // Not the instance's own task: a backup running on it must not hold the question back.
+      const task = await this.deps.tasks.create(
+        instanceTask(
+          'power-state',
+          { instance, offeringId: null, provider },
+          defaultPriority(p),
+          { instanceId: instance.id, locator: JSON.parse(instance.locator) as unknown },
+          { ownsInstance: false },
+        ),
+      );
       this.deps.wake();
+      ended = await this.awaitTask(task.id, Math.max(0, deadline - elapsedMs()));
+      if (!ended) {
+        // An answer after the restore was refused would be stale: nobody waits for it.
+        await this.deps.tasks.requestCancel(task.id);
+        this.deps.wake();
+        throw new UpstreamError(
+          504,
+          'provider_timeout',
+          `no agent of zone ${instance.zone} told the power state of instance ${instance.name} (${instance.id}) within ${waitMs} ms; task ${task.id} was cancelled`,
+        );
+      }
+      // The agent went away under the question (killed, or its lease ran out): the plugin said
+      // nothing, so it is asked again while the wait lasts (the agent back, or another of the zone).
+      if (!answeredByPlugin(ended) && elapsedMs() < deadline) continue;
+      break;
+    }
+    if (!answeredByPlugin(ended)) {
       throw new UpstreamError(
         504,
         'provider_timeout',
-        `no agent of zone ${instance.zone} told the power state of instance ${instance.name} (${instance.id}) within ${waitMs} ms; task ${task.id} was cancelled`,
+        `no agent of zone ${instance.zone} told the power state of instance ${instance.name} (${instance.id}) within ${waitMs} ms; the last ask, task ${ended.id}, ended ${ended.state}${ended.errorCode ? ` ${ended.errorCode}` : ''}`,
       );
     }
     if (ended.state !== 'succeeded') {
       throw new UpstreamError(
         502,
         'provider_failed',
-        `asking ${provider.plugin} for the power state of instance ${instance.id} failed (task ${task.id}): ${ended.errorCode ?? ended.state}: ${ended.errorMessage ?? ''}`,
+        `asking ${provider.plugin} for the power state of instance ${instance.id} failed (task ${ended.id}): ${ended.errorCode ?? ended.state}: ${ended.errorMessage ?? ''}`,
       );
     }
     const state = (JSON.parse(ended.output ?? '{}') as { state?: unknown }).state;
@@ -394,7 +411,7 @@ export class Operations {
     }
     if (state !== 'stopped') {
       throw new ConflictError(
-        `${provider.plugin} cannot tell whether instance ${instance.name} (${instance.id}) is stopped (task ${task.id} answered ${JSON.stringify(state ?? null)}); it must be stopped to restore in place`,
+        `${provider.plugin} cannot tell whether instance ${instance.name} (${instance.id}) is stopped (task ${ended.id} answered ${JSON.stringify(state ?? null)}); it must be stopped to restore in place`,
         'power_state_unknown',
       );
     }
@@ -607,4 +624,9 @@ export class ScheduledBackups {
   async write(): Promise<TaskRow[]> {
     return this.added.length === 0 ? [] : this.make(this.added);
   }
+}
+
+/** A task that ended with its plugin's answer, not cut off with its agent (killed, or lease ran out). */
+function answeredByPlugin(task: TaskRow): boolean {
+  return task.state !== 'lost' && task.errorCode !== FailureCodes.AGENT_INTERRUPTED;
 }
