@@ -203,7 +203,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     tasks,
     events,
     operations,
-    rpo: new RpoWatch(store.db, rpo, events, log.child({ component: 'rpo-watch' })),
+    rpo: new RpoWatch({ root: store.db, rpo, events, log: log.child({ component: 'rpo-watch' }) }),
     duties: new Duties({
       leases: repos.dutyLeases,
       holder: replicaId,

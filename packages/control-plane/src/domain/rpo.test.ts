@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isRpoBreached, rpoDecision, rpoMinutesOf, type RpoFacts } from './rpo.js';
+import { isRpoBreached, rpoBreachesAfter, rpoDecision, rpoMinutesOf, rpoPassNeeded, type RpoFacts } from './rpo.js';
 
 const MIN = 60_000;
 const base: RpoFacts = { rpoMinutes: 60, lastBackupAt: null, watchedSince: 0, now: 0 };
@@ -43,5 +43,38 @@ describe('the RPO rule', () => {
     [{ rpoMinutes: '60' }, null],
   ])('rpoMinutes of %j is %j', (sla, minutes) => {
     expect(rpoMinutesOf(sla as { rpoMinutes?: unknown } | null)).toBe(minutes);
+  });
+});
+
+describe('when the RPO watch must read its instances', () => {
+  it('breaches after the reference plus rpoMinutes, and not before, whatever the reference', () => {
+    for (const facts of [
+      { lastBackupAt: null, watchedSince: 7 * MIN },
+      { lastBackupAt: 30 * MIN, watchedSince: 0 },
+    ]) {
+      const after = rpoBreachesAfter({ ...facts, rpoMinutes: 60 });
+      expect(isRpoBreached({ ...base, ...facts, now: after })).toBe(false);
+      expect(isRpoBreached({ ...base, ...facts, now: after + 1 })).toBe(true);
+    }
+  });
+
+  const last = { at: 10 * MIN, changes: 5, breachesAfter: 70 * MIN };
+  it.each<[string, number, number, boolean]>([
+    ['nothing changed, nothing can breach yet', 69 * MIN, 5, false],
+    ['exactly at the earliest breach (still met)', 70 * MIN, 5, false],
+    ['past the earliest breach', 70 * MIN + 1, 5, true],
+    ['the change mark moved', 11 * MIN, 6, true],
+    ['the clock went back', 9 * MIN, 5, true],
+  ])('%s', (_name, now, changes, needed) => {
+    expect(rpoPassNeeded(last, now, changes, 100 * MIN)).toBe(needed);
+  });
+
+  it('once the bound between passes is reached, whatever else holds', () => {
+    expect(rpoPassNeeded(last, 19 * MIN, 5, 10 * MIN)).toBe(false);
+    expect(rpoPassNeeded(last, 20 * MIN, 5, 10 * MIN)).toBe(true);
+  });
+
+  it('always on the first pass', () => {
+    expect(rpoPassNeeded(undefined, 0, 0, 10 * MIN)).toBe(true);
   });
 });

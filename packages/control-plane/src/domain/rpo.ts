@@ -44,3 +44,41 @@ export function rpoDecision(f: RpoFacts, breached: boolean): RpoDecision {
   if (!now && breached) return 'recover';
   return 'none';
 }
+
+/**
+ * When an instance not in breach breaches if nothing changes: it is met up to and including this
+ * time, and in breach at any later one. Time alone never recovers a breach (only a newer restore
+ * point or a changed SLA does).
+ */
+export function rpoBreachesAfter(f: Pick<RpoFacts, 'lastBackupAt' | 'watchedSince' | 'rpoMinutes'>): number {
+  return rpoReference(f) + f.rpoMinutes * 60_000;
+}
+
+/** What the last full pass of the RPO watch knew (see {@link rpoPassNeeded}). */
+export interface RpoPassMark {
+  /** The clock time of the pass. */
+  at: number;
+  /** The store's change mark read before the pass began. */
+  changes: number;
+  /** The earliest time any watched instance not in breach breaches ({@link rpoBreachesAfter}); Infinity when none can. */
+  breachesAfter: number;
+}
+
+/**
+ * Whether the RPO watch must read its instances at `now`: on its first pass, when the store's
+ * change mark moved (a restore point recorded or removed, an offering's SLA or an instance's
+ * offering changed, a breach recorded or cleared), when an instance can have breached since, when
+ * the clock went back, or when `fullPassMs` passed since the last pass (a bound, whatever the mark
+ * says). Otherwise nothing it reads can have changed its answer.
+ *
+ * @example rpoPassNeeded({ at: 0, changes: 7, breachesAfter: 3_600_000 }, 60_000, 7, 300_000) // → false
+ */
+export function rpoPassNeeded(
+  last: RpoPassMark | undefined,
+  now: number,
+  changes: number,
+  fullPassMs: number,
+): boolean {
+  if (!last) return true;
+  return changes !== last.changes || now > last.breachesAfter || now < last.at || now - last.at >= fullPassMs;
+}

@@ -146,11 +146,12 @@ export class Scheduler {
     await this.deps.duties?.release(this.deps.clock.now());
   }
 
-  /** Runs one pass of `duty` if this replica holds its lease at `now`. */
-  private async duty(duty: Duty, now: number, pass: () => Promise<void>): Promise<void> {
-    if (this.deps.duties && !(await this.deps.duties.holds(duty, now))) return;
+  /** Runs one pass of `duty` if this replica holds its lease at `now`; false when it does not. */
+  private async duty(duty: Duty, now: number, pass: () => Promise<void>): Promise<boolean> {
+    if (this.deps.duties && !(await this.deps.duties.holds(duty, now))) return false;
     await pass();
     this.deps.dutyRan?.(duty);
+    return true;
   }
 
   async tick(): Promise<void> {
@@ -160,14 +161,19 @@ export class Scheduler {
     try {
       const now = this.deps.clock.now();
       this.deps.duties?.startTick();
-      await this.fireDue(now);
+      // One statement: whether anything is due, and the change mark the RPO watch compares.
+      const probe = await this.deps.schedules.probe(now);
+      if (probe.anyDue) await this.fireDue(now);
       const lastFires = (keys: string[]) => this.deps.schedules.lastFiresOf(keys);
       const { providerRounds, jobs } = this.deps;
       if (providerRounds) await this.duty('provider-rounds', now, () => providerRounds.tick(now, lastFires));
       if (jobs?.history) await this.duty('job-history', now, () => jobs.history!.tick(now, lastFires));
-      await this.duty('rpo-watch', now, async () =>
-        this.deps.rpo.evaluate(await this.deps.schedules.listSlaOfferings(), now),
+      const { rpo, schedules } = this.deps;
+      const watching = await this.duty('rpo-watch', now, () =>
+        rpo.tick(now, probe.changes, () => schedules.listSlaOfferings()),
       );
+      // Another replica watches meanwhile: what this one knew goes stale.
+      if (!watching) rpo.forget();
       this.deps.ticked(now, elapsedMs() - started);
     } finally {
       this.running = false;

@@ -13,6 +13,7 @@ import type { LocatorClaim, TenantLocators } from '../domain/locator-claims.js';
 import type { Database, InstanceRow, OfferingRow, ProviderRow, Sla } from './schema.js';
 import type { SecretBox } from './secrets.js';
 import { template } from './compiled.js';
+import { tickEventClock } from './event-log.js';
 import { INSTANCE_BY_ID, OFFERING_BY_ID, PROVIDER_BY_ID } from './catalog-rows.js';
 
 export interface ProviderInput {
@@ -411,6 +412,8 @@ export class CatalogRepository {
       })
       .where('id', '=', id)
       .execute();
+    // The RPO watch reads SLAs: its change mark moves with them.
+    if (patch.sla !== undefined) await tickEventClock(this.db);
     return this.getOffering(id);
   }
 
@@ -508,6 +511,7 @@ export class CatalogRepository {
     await transact(this.db, async (trx) => {
       await trx.deleteFrom('offeringGrants').where('offeringId', '=', id).execute();
       await trx.deleteFrom('offerings').where('id', '=', id).execute();
+      await tickEventClock(trx);
     });
   }
 
@@ -572,6 +576,8 @@ export class CatalogRepository {
       .set({ offeringId, offeringSetAt: offeringId === null ? null : at })
       .where('id', '=', id)
       .execute();
+    // The RPO watch reads instances' offerings: its change mark moves with them.
+    await tickEventClock(this.db);
   }
 
   /** Whether the connection records the repository it reached. */
@@ -624,7 +630,9 @@ export class CatalogRepository {
       })
       .where('id', '=', id);
     if (onlyIfTask !== undefined) q = q.where('scheduleTaskId', '=', onlyIfTask);
-    return Number((await q.executeTakeFirst()).numUpdatedRows) === 1;
+    const written = Number((await q.executeTakeFirst()).numUpdatedRows) === 1;
+    if (written && change.offeringId !== undefined) await tickEventClock(trx);
+    return written;
   }
 
   /** Refuses while a task of the instance is queued or held by an agent. */
@@ -639,5 +647,6 @@ export class CatalogRepository {
     const backup = await this.db.selectFrom('backups').select('id').where('instanceId', '=', id).executeTakeFirst();
     if (backup) throw new ConflictError(`instance ${id} still has backups; remove them first`, 'instance_has_backups');
     await this.db.deleteFrom('instances').where('id', '=', id).execute();
+    await tickEventClock(this.db);
   }
 }

@@ -1,4 +1,5 @@
 import type { Insertable, Transaction } from 'kysely';
+import type { Db } from './db.js';
 import type { Database, EventRow, TaskRow } from './schema.js';
 import { template } from './compiled.js';
 
@@ -65,8 +66,13 @@ const TICK_EVENT_CLOCK = template((db) =>
     .where('id', '=', 1),
 );
 
-/** Locks the event clock's row for the rest of `trx` (once per transaction: the lock lasts until commit). */
-export async function tickEventClock(trx: Trx): Promise<void> {
+/**
+ * Locks the event clock's row for the rest of `trx` (once per transaction: the lock lasts until
+ * commit). The clock is also the store's change mark: a change the RPO watch reads that writes no
+ * event of its own (an instance's offering, an offering's SLA) ticks it too, after the change, so
+ * a scheduler that finds the clock unmoved knows none committed since it last looked.
+ */
+export async function tickEventClock(trx: Db): Promise<void> {
   const key = trx.isTransaction ? trx.getExecutor() : undefined;
   if (key && ticked.has(key)) return;
   await TICK_EVENT_CLOCK.run(trx, {});

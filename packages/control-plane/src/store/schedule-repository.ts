@@ -99,30 +99,50 @@ const DUE_SCHEDULES = template((db, p: { now: number; limit: number }) => {
 });
 
 /**
- * Whether any schedule of any kind is due at `now`: three index probes that stop at the first
- * row, so a tick with nothing due skips the ranked read above (its window over the union costs
- * the database a sort even when it returns nothing).
+ * What every scheduler tick asks first, in one statement: whether any schedule of any kind is due
+ * at `now` (three index probes, each stopping at its first row, so a tick with nothing due skips
+ * the ranked read above, whose window over the union costs the database a sort even when it
+ * returns nothing), and the event clock, the change mark the RPO watch compares.
  */
-const ANY_DUE = template((db, p: { now: number }) =>
+const TICK_PROBE = template((db, p: { now: number }) =>
   db
-    .selectFrom('userSchedules')
-    .select(sql<number>`1`.as('due'))
-    .where((eb) => eb.or([eb('nextFireAt', 'is', null), eb('nextFireAt', '<=', p.now)]))
-    .unionAll(
-      db
-        .selectFrom('offerings')
-        .select(sql<number>`1`.as('due'))
-        .where((eb) => eb.or([eb('nextFireAt', 'is', null), eb('nextFireAt', '<=', p.now)]))
-        .where('sla', 'is not', null),
-    )
-    .unionAll(
-      db
-        .selectFrom('backupJobSchedules')
-        .select(sql<number>`1`.as('due'))
-        .where((eb) => eb.or([eb('nextFireAt', 'is', null), eb('nextFireAt', '<=', p.now)])),
-    )
-    .limit(1),
+    .selectFrom('eventClock')
+    .select((eb) => [
+      'eventClock.ticks',
+      eb
+        .or([
+          eb.exists(
+            db
+              .selectFrom('userSchedules')
+              .select(sql<number>`1`.as('due'))
+              .where((w) => w.or([w('nextFireAt', 'is', null), w('nextFireAt', '<=', p.now)])),
+          ),
+          eb.exists(
+            db
+              .selectFrom('offerings')
+              .select(sql<number>`1`.as('due'))
+              .where((w) => w.or([w('nextFireAt', 'is', null), w('nextFireAt', '<=', p.now)]))
+              .where('sla', 'is not', null),
+          ),
+          eb.exists(
+            db
+              .selectFrom('backupJobSchedules')
+              .select(sql<number>`1`.as('due'))
+              .where((w) => w.or([w('nextFireAt', 'is', null), w('nextFireAt', '<=', p.now)])),
+          ),
+        ])
+        .as('anyDue'),
+    ])
+    .where('eventClock.id', '=', 1),
 );
+
+/** What a scheduler tick learns first (see {@link ScheduleRepository.probe}). */
+export interface TickProbe {
+  /** Whether any schedule is due at the time asked, or has no next fire time computed yet. */
+  anyDue: boolean;
+  /** The event clock: it moves with every change the RPO watch reads (see `RpoWatch`). */
+  changes: number;
+}
 
 /** The offerings with an SLA (read on every scheduler tick). */
 const SLA_OFFERINGS = template((db) =>
@@ -197,6 +217,12 @@ export class ScheduleRepository {
     return this.db.selectFrom('userSchedules').selectAll().orderBy('instanceId').execute();
   }
 
+  /** Whether anything is due at `now`, and the change mark, in one statement (see {@link TickProbe}). */
+  async probe(now: number): Promise<TickProbe> {
+    const row = await TICK_PROBE.first(this.db, { now });
+    return { anyDue: Number(row?.anyDue ?? 0) !== 0, changes: Number(row?.ticks ?? 0) };
+  }
+
   async listSlaOfferings(): Promise<OfferingRow[]> {
     return SLA_OFFERINGS.all(this.db, {});
   }
@@ -228,7 +254,7 @@ export class ScheduleRepository {
    * the number of schedules that are not due.
    */
   async dueSchedules(now: number, limit: number): Promise<DueSchedule[]> {
-    if (!(await ANY_DUE.first(this.db, { now }))) return [];
+    if (!(await this.probe(now)).anyDue) return [];
     const rows = await DUE_SCHEDULES.all(this.db, { now, limit });
     return rows.map((r) => ({
       kind: r.kind,

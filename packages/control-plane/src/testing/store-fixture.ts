@@ -123,19 +123,22 @@ export class StoreFixture {
     });
   }
 
-  /** An offering `o` of the provider tenant in zone `z`, ad-hoc backups allowed, no SLA unless given. */
-  offering(input: Partial<OfferingInput> & { providerId: string }) {
-    return this.wiredRepos().catalog.createOffering({
-      tenantId: this.providerTenant,
-      name: 'o',
-      description: '',
-      zone: 'z',
-      externalId: null,
-      allowAdhoc: true,
-      allowUserSchedules: false,
-      sla: null,
-      ...input,
-    });
+  /** An offering `o` of the provider tenant in zone `z`, ad-hoc backups allowed, no SLA unless given; made at `now` when given. */
+  offering(input: Partial<OfferingInput> & { providerId: string }, now?: number) {
+    return this.wiredRepos().catalog.createOffering(
+      {
+        tenantId: this.providerTenant,
+        name: 'o',
+        description: '',
+        zone: 'z',
+        externalId: null,
+        allowAdhoc: true,
+        allowUserSchedules: false,
+        sla: null,
+        ...input,
+      },
+      now,
+    );
   }
 
   /** An instance `vm` of the provider tenant in zone `z`, with an empty locator and no agent. */
