@@ -184,3 +184,46 @@ describe.each(backends)('provider preflight (%s)', (backend) => {
     expect(ended.state).toBe('cancelled');
   });
 });
+
+describe.each(backends)('a preflight whose agent is killed under it (%s)', (backend) => {
+  const stack = withStack(backend, {
+    env: { CAIRN_PREFLIGHT_WAIT_MS: '60000' },
+    agents: [{ name: 'checker' }],
+  });
+
+  it('is asked again once the agent is back, and answers 200 with the second ask', async () => {
+    const { admin } = stack;
+    const storeDir = tempDir('dummy-store');
+    // The checks take far longer than the test: the first ask is still running when its agent dies.
+    const id = (
+      await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
+        name: 'slow',
+        plugin: '@cairn/plugin-dummy',
+        config: { durationMs: 600_000, steps: 600, storeDir },
+      })
+    ).id as string;
+    const answer = admin.post(`/v1/zones/zone-a/providers/${id}/preflight`);
+    const asks = async () =>
+      (await admin.expect(200, 'GET', '/v1/tasks?kind=preflight&limit=50')).items as {
+        id: string;
+        state: string;
+        error: { code: string } | null;
+      }[];
+    const first = await waitFor(async () => (await asks()).find((t) => t.state === 'running'), 'the preflight running');
+
+    const { stateDir } = stack.agent;
+    stack.agent.proc.child.kill('SIGKILL');
+    // Edits apply to later tasks: the next ask is quick.
+    await admin.expect(200, 'PATCH', `/v1/zones/zone-a/providers/${id}`, { config: { durationMs: 0, storeDir } });
+    await stack.runAgent(stateDir);
+
+    const r = await answer;
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body).toMatchObject({ ok: true, task: { state: 'succeeded' } });
+    const all = await asks();
+    // The first ask ended interrupted with its agent; the second answered.
+    expect(all.find((t) => t.id === first.id)).toMatchObject({ state: 'failed', error: { code: 'AGENT_INTERRUPTED' } });
+    expect(r.body.task.id).not.toBe(first.id);
+    expect(all).toHaveLength(2);
+  }, 120_000);
+});

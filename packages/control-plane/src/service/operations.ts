@@ -358,41 +358,35 @@ export class Operations {
   }
 
   private async askStopped(p: Principal, instance: InstanceRow, provider: ProviderRow, waitMs: number): Promise<void> {
-    const deadline = elapsedMs() + waitMs;
-    let ended: TaskRow | undefined;
-    for (;;) {
-      // Not the instance's own task: a backup running on it must not hold the question back.
-      const task = await this.deps.tasks.create(
-        instanceTask(
-          'power-state',
-          { instance, offeringId: null, provider },
-          defaultPriority(p),
-          { instanceId: instance.id, locator: JSON.parse(instance.locator) as unknown },
-          { ownsInstance: false },
+    // Not the instance's own task: a backup running on it must not hold the question back.
+    const { task, ended } = await this.askAgent(
+      () =>
+        this.deps.tasks.create(
+          instanceTask(
+            'power-state',
+            { instance, offeringId: null, provider },
+            defaultPriority(p),
+            { instanceId: instance.id, locator: JSON.parse(instance.locator) as unknown },
+            { ownsInstance: false },
+          ),
         ),
-      );
+      waitMs,
+    );
+    if (!ended) {
+      // An answer after the restore was refused would be stale: nobody waits for it.
+      await this.deps.tasks.requestCancel(task.id);
       this.deps.wake();
-      ended = await this.awaitTask(task.id, Math.max(0, deadline - elapsedMs()));
-      if (!ended) {
-        // An answer after the restore was refused would be stale: nobody waits for it.
-        await this.deps.tasks.requestCancel(task.id);
-        this.deps.wake();
-        throw new UpstreamError(
-          504,
-          'provider_timeout',
-          `no agent of zone ${instance.zone} told the power state of instance ${instance.name} (${instance.id}) within ${waitMs} ms; task ${task.id} was cancelled`,
-        );
-      }
-      // The agent went away under the question (killed, or its lease ran out): the plugin said
-      // nothing, so it is asked again while the wait lasts (the agent back, or another of the zone).
-      if (!answeredByPlugin(ended) && elapsedMs() < deadline) continue;
-      break;
+      throw new UpstreamError(
+        504,
+        'provider_timeout',
+        `no agent of zone ${instance.zone} told the power state of instance ${instance.name} (${instance.id}) within ${waitMs} ms; task ${task.id} was cancelled`,
+      );
     }
     if (!answeredByPlugin(ended)) {
       throw new UpstreamError(
         504,
         'provider_timeout',
-        `no agent of zone ${instance.zone} told the power state of instance ${instance.name} (${instance.id}) within ${waitMs} ms; the last ask, task ${ended.id}, ended ${ended.state}${ended.errorCode ? ` ${ended.errorCode}` : ''}`,
+        `no agent of zone ${instance.zone} told the power state of instance ${instance.name} (${instance.id}) within ${waitMs} ms; ${lastAsk(ended)}`,
       );
     }
     if (ended.state !== 'succeeded') {
@@ -414,6 +408,24 @@ export class Operations {
         `${provider.plugin} cannot tell whether instance ${instance.name} (${instance.id}) is stopped (task ${ended.id} answered ${JSON.stringify(state ?? null)}); it must be stopped to restore in place`,
         'power_state_unknown',
       );
+    }
+  }
+
+  /**
+   * Asks a plugin one question through an agent: the task `ask` makes (and commits), awaited up to
+   * `waitMs`. An ask whose agent went away under it (killed, or its lease ran out) was answered by
+   * nobody: it is asked again, the agent back or another of the zone, while the wait lasts.
+   * Answers the last ask and how it ended (`ended` undefined: still unanswered at the end of the
+   * wait; one that ended without the plugin's answer: see {@link answeredByPlugin}).
+   */
+  private async askAgent(ask: () => Promise<TaskRow>, waitMs: number): Promise<{ task: TaskRow; ended?: TaskRow }> {
+    const deadline = elapsedMs() + waitMs;
+    for (;;) {
+      const task = await ask();
+      this.deps.wake();
+      const ended = await this.awaitTask(task.id, Math.max(0, deadline - elapsedMs()));
+      if (ended && !answeredByPlugin(ended) && elapsedMs() < deadline) continue;
+      return ended ? { task, ended } : { task };
     }
   }
 
@@ -503,7 +515,8 @@ export class Operations {
   /**
    * Lists a provider's offerings live, through its plugin on an agent of its zone: one
    * list-offerings task, awaited up to `waitMs`. A slow provider gets 504 with the task id (the
-   * task goes on; its output appears on the task).
+   * task goes on; its output appears on the task). An ask whose agent went away under it is asked
+   * again while the wait lasts ({@link askAgent}).
    */
   async providerOfferings(
     p: Principal,
@@ -512,13 +525,22 @@ export class Operations {
   ): Promise<{ task: TaskRow; items: unknown }> {
     const provider = await this.deps.catalog.getProvider(providerId);
     if (!provider) throw new NotFoundError('provider connection', providerId);
-    const task = await this.providerTask(p, 'list-offerings', provider, {});
-    const now = await this.awaitTask(task.id, waitMs);
+    const { task, ended: now } = await this.askAgent(
+      () => this.providerTask(p, 'list-offerings', provider, {}),
+      waitMs,
+    );
     if (!now) {
       throw new UpstreamError(
         504,
         'provider_timeout',
         `no agent of zone ${provider.zone} answered within ${waitMs} ms; task ${task.id} stays queued`,
+      );
+    }
+    if (!answeredByPlugin(now)) {
+      throw new UpstreamError(
+        504,
+        'provider_timeout',
+        `no agent of zone ${provider.zone} answered within ${waitMs} ms; ${lastAsk(now)}`,
       );
     }
     if (now.state !== 'succeeded') {
@@ -546,7 +568,8 @@ export class Operations {
    * No live agent runs the plugin: 503 no_agent; none of them can preflight: 409
    * preflight_unsupported (nothing is queued either way). The plugin failed or the task ended
    * otherwise: 502 provider_failed with its code and message. Still running at `waitMs`: the
-   * task without a report (it goes on; its output carries the checks). With `initialise`, the
+   * task without a report (it goes on; its output carries the checks). An ask whose agent went
+   * away under it is asked again while the wait lasts ({@link askAgent}); none answered: 504. With `initialise`, the
    * plugin creates a repository that does not exist yet (no other operation does).
    */
   async preflight(
@@ -568,12 +591,22 @@ export class Operations {
         'preflight_unsupported',
       );
     }
-    const task = await this.providerTask(p, 'preflight', provider, {
-      ...(req.locator === undefined ? {} : { locator: req.locator }),
-      ...(req.initialise === true ? { initialise: true } : {}),
-    });
-    const ended = await this.awaitTask(task.id, waitMs);
+    const { task, ended } = await this.askAgent(
+      () =>
+        this.providerTask(p, 'preflight', provider, {
+          ...(req.locator === undefined ? {} : { locator: req.locator }),
+          ...(req.initialise === true ? { initialise: true } : {}),
+        }),
+      waitMs,
+    );
     if (!ended) return { task: (await this.deps.tasks.get(task.id))! };
+    if (!answeredByPlugin(ended)) {
+      throw new UpstreamError(
+        504,
+        'provider_timeout',
+        `no agent of zone ${provider.zone} ran the preflight through ${provider.plugin} to its end within ${waitMs} ms; ${lastAsk(ended)}`,
+      );
+    }
     const failed = (detail: string) =>
       new UpstreamError(502, 'provider_failed', `preflight through ${provider.plugin} (task ${task.id}) ${detail}`);
     if (ended.state !== 'succeeded') {
@@ -630,3 +663,7 @@ export class ScheduledBackups {
 function answeredByPlugin(task: TaskRow): boolean {
   return task.state !== 'lost' && task.errorCode !== FailureCodes.AGENT_INTERRUPTED;
 }
+
+/** The last ask of a question nobody answered, as an error message ends. */
+const lastAsk = (task: TaskRow) =>
+  `the last ask, task ${task.id}, ended ${task.state}${task.errorCode ? ` ${task.errorCode}` : ''}`;
