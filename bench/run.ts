@@ -48,6 +48,7 @@ const USAGE = `usage: pnpm bench <case> [options]
   schedules-scale  N user schedules: an idle tick, 1 % due at once → queued, memory per schedule,
                    vs. croner computing every next run
     --schedules N    (default 100000)   --stores LIST
+    --rpo-minutes M  also put every instance under an RPO of M minutes (default: none)
   http       autocannon against authenticated reads and a create vs. a bare Hono hello
     --seconds S      per target and run (default 5)   --stores LIST
   wire       protobuf (@cairn/proto) vs JSON for assign, progress and result frames
@@ -79,6 +80,7 @@ const OPTIONS = {
   procs: { type: 'string' },
   slots: { type: 'string' },
   rate: { type: 'string' },
+  'rpo-minutes': { type: 'string' },
   'open-loop': { type: 'boolean' },
   strace: { type: 'boolean' },
   'cpu-prof': { type: 'boolean' },
@@ -167,8 +169,9 @@ const CASES: Record<string, { options: (keyof typeof OPTIONS)[]; run: () => Prom
       }),
   },
   'schedules-scale': {
-    options: ['schedules', 'stores'],
-    run: () => runSchedulesScaleBench({ schedules: int('schedules', 100_000), stores }),
+    options: ['schedules', 'stores', 'rpo-minutes'],
+    run: () =>
+      runSchedulesScaleBench({ schedules: int('schedules', 100_000), stores, rpoMinutes: int('rpo-minutes', 0) }),
   },
   http: { options: ['seconds', 'stores'], run: () => runHttpBench({ seconds: int('seconds', 5), stores }) },
   wire: { options: ['ops'], run: () => runWireBench({ ops: int('ops', 50_000) }) },

@@ -40,6 +40,8 @@ import { cpuWindow, pidsNamed, type CpuUse } from './cpu.js';
 export interface SchedulesScaleOptions {
   schedules: number;
   stores: Backend[] | undefined;
+  /** Put every instance under an RPO of this many minutes (0: none), so the RPO watch has them all to watch. */
+  rpoMinutes: number;
 }
 
 const T0 = '2026-03-28T18:00:00Z';
@@ -88,7 +90,7 @@ async function queuedBackups(store: Store): Promise<number> {
   return Number(row.n);
 }
 
-async function runStore(backend: Backend, n: number): Promise<StoreRun> {
+async function runStore(backend: Backend, n: number, rpoMinutes: number): Promise<StoreRun> {
   const clock = path.join(tempDir('bench-clock'), 'now');
   setClock(clock, T0);
   const stack = await startStack(backend, { env: clockEnv(clock) });
@@ -103,7 +105,7 @@ async function runStore(backend: Backend, n: number): Promise<StoreRun> {
     log(`${backend}: storing ${n} user schedules`);
     const kinds = [DUE, ...Array.from({ length: DUE_SHARE - 1 }, () => IDLE)];
     const l0 = performance.now();
-    store = (await manySchedules(cp, stack.db.url, n, kinds, T0)).store;
+    store = (await manySchedules(cp, stack.db.url, n, kinds, T0, { rpoMinutes })).store;
     const loadS = (performance.now() - l0) / 1000;
     const due = Math.ceil(n / DUE_SHARE);
 
@@ -214,7 +216,7 @@ export async function runSchedulesScaleBench(opts: SchedulesScaleOptions): Promi
   const baseline = cronerPasses(opts.schedules);
   windows.push(baselineCpu());
   for (const s of stores) {
-    const r = await runStore(s.store, opts.schedules);
+    const r = await runStore(s.store, opts.schedules, opts.rpoMinutes);
     runs.push(r);
     windows.push(...r.cpu);
   }
@@ -227,7 +229,7 @@ export async function runSchedulesScaleBench(opts: SchedulesScaleOptions): Promi
   await writeResults({
     benchmark: 'schedules-scale',
     startedAt,
-    title: `schedules-scale: ${opts.schedules} user schedules, test clock, ticks every 50 ms`,
+    title: `schedules-scale: ${opts.schedules} user schedules${opts.rpoMinutes ? `, every instance under an RPO of ${opts.rpoMinutes} minutes` : ''}, test clock, ticks every 50 ms`,
     options: { ...opts, dueShare: DUE_SHARE, idleSeconds: IDLE_SECONDS },
     head: [
       'store',

@@ -26,6 +26,8 @@ export const SCALE_KINDS = [
  * One tenant, provider, offering (allowing user schedules) and `count` instances on it, each with
  * a user schedule of `kinds` in turn, set at `t0`. The first instance is made through the API,
  * the others and every schedule in bulk. Answers the store (close it) and the instance ids.
+ * `rpoMinutes`: the offering also has an SLA with that RPO (its own schedule fires only on
+ * 1 January), so every instance is under the RPO watch.
  */
 export async function manySchedules(
   cp: ControlPlaneProc,
@@ -33,6 +35,7 @@ export async function manySchedules(
   count: number,
   kinds: readonly { cron: string; timezone: string }[],
   t0: string,
+  opts: { rpoMinutes?: number } = {},
 ): Promise<{ store: Store; ids: string[] }> {
   const admin = new Api(cp.url, cp.adminToken);
   const tenantId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'many' })).id as string;
@@ -51,6 +54,9 @@ export async function manySchedules(
       providerId,
       allowAdhoc: false,
       allowUserSchedules: true,
+      ...(opts.rpoMinutes
+        ? { sla: { cron: '0 2 1 1 *', timezone: 'UTC', keepLast: 3, rpoMinutes: opts.rpoMinutes } }
+        : {}),
     })
   ).id as string;
   await admin.expect(201, 'POST', `/v1/offerings/${offeringId}/grants`, { tenantId });

@@ -89,7 +89,7 @@ export class RpoWatch {
    * One pass at `now` over every instance of the SLA offerings that set rpoMinutes. Returns the
    * earliest time any of them not in breach breaches if nothing changes (Infinity: none can).
    */
-  async evaluate(slaOfferings: readonly OfferingRow[], now: number): Promise<number> {
+  private async evaluate(slaOfferings: readonly OfferingRow[], now: number): Promise<number> {
     let breachesAfter = Infinity;
     const watched = new Map<string, Watched>();
     for (const o of slaOfferings) {
