@@ -1,6 +1,7 @@
 /**
  * The RPO watch: is an instance's newest restore point older than its offering allows? Pure; the
- * scheduler feeds it the store's facts on every tick and records each change of answer once.
+ * scheduler feeds it the store's facts when they can have changed the answer, and records each
+ * change of answer once.
  */
 export interface RpoFacts {
   /** The offering's SLA rpoMinutes. */

@@ -24,7 +24,7 @@ export interface WatchedInstance {
  */
 const trustedTime = sql<number>`case when ${sql.ref('backups.recordedAt')} < ${sql.ref('backups.createdAt')} then ${sql.ref('backups.recordedAt')} else ${sql.ref('backups.createdAt')} end`;
 
-/** Every recorded breach with its instance's offering now (read on every scheduler tick). */
+/** Every recorded breach with its instance's offering now (read by every pass of the RPO watch). */
 const BREACHES_WITH_OFFERING = template((db) =>
   db
     .selectFrom('rpoState')

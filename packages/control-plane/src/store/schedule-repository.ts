@@ -144,7 +144,7 @@ export interface TickProbe {
   changes: number;
 }
 
-/** The offerings with an SLA (read on every scheduler tick). */
+/** The offerings with an SLA (read by the RPO watch when it makes a pass). */
 const SLA_OFFERINGS = template((db) =>
   db.selectFrom('offerings').selectAll().where('sla', 'is not', null).orderBy('id'),
 );
