@@ -48,7 +48,7 @@ const TARGET = { kbPerAgent: 20, idleCpuPct: 5 };
 const BARE_HEARTBEAT_S = 5;
 /** µs of CPU per heartbeat, from % of a core and heartbeats a second. */
 const perBeatUs = (cpuPct: number, perSecond: number) => (((cpuPct / 100) * 1e6) / perSecond).toFixed(0);
-/** Lets the sessions' first heartbeats and the GC settle before memory is read. */
+/** Lets the sessions' first heartbeats and the GC settle before memory is read (at least; see hold). */
 const SETTLE_MS = 6000;
 
 interface Held {
@@ -59,7 +59,7 @@ interface Held {
   connectS: number;
   /** Heartbeats the server stored a second over the idle window (null: not counted, the bare server). */
   heartbeatsPerS: number | null;
-  /** The heartbeat interval it told at the end of the window, in seconds (null: the bare server's fixed one). */
+  /** The idle heartbeat interval it told at the end of the window, in seconds (null: the bare server's fixed one). */
   paceS: number | null;
 }
 
@@ -95,7 +95,11 @@ async function hold(
       }),
     );
     const connectS = (performance.now() - t0) / 1000;
-    await sleep(SETTLE_MS);
+    // Sessions welcomed while the fleet was smaller were told a faster pace; each hears the
+    // fleet's on its next answered heartbeat. One whole interval of the fleet's pace (two: every
+    // second heartbeat may go unanswered) and the window sees the pace a fleet of this size keeps.
+    const { paceS } = await beats();
+    await sleep(Math.max(SETTLE_MS, paceS === null ? 0 : 2 * paceS * 1000 + 2000));
     const after = { rss: rssKiB(pid), heap: await heap() };
     const cpu = cpuWindow({ server: [pid], clients: children.map((c) => c.child.pid) });
     const beatsBefore = await beats();
@@ -172,7 +176,8 @@ export async function runIdleAgentsBench(opts: IdleAgentsOptions): Promise<void>
         const text = await scrape();
         return {
           stored: metric(text, 'cairn_agent_heartbeats_total'),
-          paceS: metric(text, 'cairn_agent_heartbeat_interval_seconds'),
+          // The agents hold no task: they beat at the idle interval.
+          paceS: metric(text, 'cairn_agent_idle_heartbeat_interval_seconds'),
         };
       },
     );
@@ -238,7 +243,7 @@ export async function runIdleAgentsBench(opts: IdleAgentsOptions): Promise<void>
       `agents created through the API (enrollment + enroll, 16 in flight) in ${enrollS.toFixed(1)} s`,
       `bare ws A/A: RSS ${bandText(kb, 1)} KB per session; idle CPU ${bandText(cpuBand, 1)} % of a core`,
       `memory read ${SETTLE_MS / 1000} s after the last session was welcomed; every session was still up after the idle window`,
-      `heartbeats: the control plane told its ${opts.agents} agents to beat every ${real.paceS} s and stored ${real.heartbeatsPerS?.toFixed(0)} a second ` +
+      `heartbeats: the control plane told its ${opts.agents} agents, holding no task, to beat every ${real.paceS} s and stored ${real.heartbeatsPerS?.toFixed(0)} a second ` +
         `(${perBeatUs(real.idleCpuPct, real.heartbeatsPerS ?? NaN)} µs of CPU each); the bare server's clients beat every ${BARE_HEARTBEAT_S} s ` +
         `(${(opts.agents / BARE_HEARTBEAT_S).toFixed(0)} a second, ${perBeatUs(cpuBand.median, opts.agents / BARE_HEARTBEAT_S)} µs each, receiving only)`,
       `targets: ≤ ${TARGET.kbPerAgent} KB per agent (RSS), idle CPU ≤ ${TARGET.idleCpuPct} % of a core`,

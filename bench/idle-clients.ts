@@ -1,8 +1,8 @@
 /**
  * The client half of the idle-agents bench: holds one WebSocket per agent of a credentials file
  * slice, speaking the real protocol with the real codec: hello (with the dummy plugin), then a
- * heartbeat at the welcome's interval (each agent's first one at a random point of it, as real
- * agents started at different times would). Connects at most 64 at a time. Prints
+ * heartbeat at the welcome's idle interval, as a real agent holding no task beats (each agent's
+ * first one at a random point of it, as real agents started at different times would). Connects at most 64 at a time. Prints
  * `ready <connected>` once every session is welcomed, then `closed <agentId> <code>` for any that
  * closes. Against a bare server (no credential check), the same frames.
  *
@@ -57,14 +57,25 @@ function connect(agent: { agentId: string; credential: string; zone: string }): 
       }, Math.random() * every);
     };
     ws.on('close', () => clearTimeout(timer));
+    // Holding no task, an agent beats at the idle interval (never shorter than the interval; 0: the interval).
+    const told = { busy: 5000, idle: 0 };
+    const idlePace = () => pace(Math.max(told.busy, told.idle));
     ws.on('message', (data: Buffer) => {
       const env = decodeFrame(toBytes(data));
       // A heartbeat answer may carry a new pace (the control plane's fleet grew); the rest needs no answer here.
-      if (env.body === 'heartbeat' && welcomed && Number(env.heartbeat!.intervalMs ?? 0) > 0)
-        return pace(Number(env.heartbeat!.intervalMs));
+      if (env.body === 'heartbeat' && welcomed) {
+        const busy = Number(env.heartbeat!.intervalMs ?? 0);
+        const idle = Number(env.heartbeat!.idleIntervalMs ?? 0);
+        if (busy === 0 && idle === 0) return;
+        if (busy > 0) told.busy = busy;
+        if (idle > 0) told.idle = idle;
+        return idlePace();
+      }
       if (env.body !== 'welcome' || welcomed) return;
       welcomed = true;
-      pace(env.welcome!.heartbeatIntervalMs || 5000);
+      told.busy = env.welcome!.heartbeatIntervalMs || 5000;
+      told.idle = env.welcome!.idleHeartbeatIntervalMs || 0;
+      idlePace();
       resolve();
     });
     ws.on('unexpected-response', (_req, res) =>

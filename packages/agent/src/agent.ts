@@ -179,6 +179,7 @@ export class Agent {
         frame: (frame) => this.onFrame(frame),
         lost: () => this.onLost(),
         runningCount: () => this.executor.busy,
+        holdsTasks: () => this.executor.busy > 0 || this.spool.pendingResults().length > 0,
       },
     });
   }
@@ -350,6 +351,7 @@ export class Agent {
         sessionId: welcome.sessionId,
         url: this.connection.url,
         heartbeatIntervalMs: welcome.heartbeatIntervalMs,
+        idleHeartbeatIntervalMs: welcome.idleHeartbeatIntervalMs,
         spooled: pending.length,
         running: this.executor.busy,
         ...(welcome.pace ? { reportsPerSecond: welcome.pace.perSecond } : {}),

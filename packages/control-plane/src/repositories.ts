@@ -1,3 +1,4 @@
+import { presenceStaleAfterMs } from './domain/heartbeat-pace.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { JobRuns } from './lifecycle/job-runs.js';
@@ -73,7 +74,7 @@ export async function wireRepositories({ store, config, secrets, clock }: Reposi
   const db = scopedDb(store.db);
   const tenants = new TenantRepository(db, clock);
   const quotas = new QuotaRepository(db, clock, store.dialect);
-  const agents = new AgentRepository(db, clock, config.taskLeaseMs, secrets);
+  const agents = new AgentRepository(db, clock, presenceStaleAfterMs(config.taskLeaseMs), secrets);
   const catalog = new CatalogRepository(db, clock, secrets);
   const providerTenant = await tenants.ensureProviderTenant();
   const events = new EventRepository(db, providerTenant);

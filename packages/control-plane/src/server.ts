@@ -121,6 +121,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     taskCounts: () => tasks.countsByStateAndKind(),
     localSessions: () => dispatcher.localSessions,
     heartbeatMs: () => dispatcher.heartbeatMs,
+    idleHeartbeatMs: () => dispatcher.idleHeartbeatMs,
     eventStreams: () => feed.held,
     waitingRequests: () => waiters.held(),
     oldestLastBackup: () => rpo.oldestLastBackup(),

@@ -33,6 +33,11 @@ export interface ConnectionHandlers {
   lost(): void;
   /** Tasks running now, for heartbeats. */
   runningCount(): number;
+  /**
+   * Whether the agent holds a task: one running, or one whose result is not yet acknowledged
+   * (its lease must still be renewed). An agent holding none beats at the idle interval.
+   */
+  holdsTasks(): boolean;
 }
 
 export interface ConnectionOptions {
@@ -61,6 +66,8 @@ export interface ConnectionOptions {
 export interface Welcome {
   sessionId: string;
   heartbeatIntervalMs: number;
+  /** The interval while the agent holds no task. */
+  idleHeartbeatIntervalMs: number;
   pace: Pace | null;
   maxFrameBytes: number;
   /** The control plane applies AgentState and CredentialStored frames (older ones close the session on them). */
@@ -255,7 +262,8 @@ export class AgentConnection {
     if (frame.body === 'heartbeat') {
       // A new pace from the control plane (its fleet grew or shrank); 0 keeps the current one.
       const told = frame.heartbeat?.intervalMs ?? 0;
-      if (told > 0) this.retime(told);
+      const idleTold = frame.heartbeat?.idleIntervalMs ?? 0;
+      if (told > 0 || idleTold > 0) this.retime(told, idleTold);
       return;
     }
     try {
@@ -266,14 +274,23 @@ export class AgentConnection {
     }
   }
 
-  private retime(told: number): void {
-    const intervalMs = heartbeatInterval({ heartbeatIntervalMs: told });
-    if (!this.heartbeat || this.heartbeat.interval === intervalMs) return;
+  /** A new pace from the control plane: either interval 0 keeps the current one. */
+  private retime(told: number, idleTold: number): void {
+    if (!this.heartbeat) return;
+    const intervalMs = told > 0 ? heartbeatInterval({ heartbeatIntervalMs: told }) : this.heartbeat.interval;
+    const idleMs = idleTold > 0 ? heartbeatInterval({ heartbeatIntervalMs: idleTold }) : 0;
+    const was = { interval: this.heartbeat.interval, idle: this.heartbeat.idleInterval };
+    this.heartbeat.retime(intervalMs, idleMs);
+    if (this.heartbeat.interval === was.interval && this.heartbeat.idleInterval === was.idle) return;
     this.opts.log.info(
-      { heartbeatIntervalMs: intervalMs, was: this.heartbeat.interval },
+      {
+        heartbeatIntervalMs: this.heartbeat.interval,
+        idleHeartbeatIntervalMs: this.heartbeat.idleInterval,
+        was: was.interval,
+        idleWas: was.idle,
+      },
       'the control plane set a new heartbeat interval',
     );
-    this.heartbeat.retime(intervalMs);
   }
 
   private onWelcome(welcome: wire.IServerWelcome): void {
@@ -282,9 +299,14 @@ export class AgentConnection {
     this.welcomed = true;
     this.failures = 0;
     const intervalMs = heartbeatInterval(welcome);
+    const idleIntervalMs = welcome.idleHeartbeatIntervalMs
+      ? heartbeatInterval({ heartbeatIntervalMs: welcome.idleHeartbeatIntervalMs })
+      : 0;
     const { clock } = this.opts;
     this.heartbeat = new Heartbeat({
       intervalMs,
+      idleIntervalMs,
+      holding: () => this.opts.handlers.holdsTasks(),
       clock,
       beat: () => this.send({ heartbeat: { sentAtMs: clock.now(), running: this.opts.handlers.runningCount() } }),
       silent: (silentMs) => {
@@ -299,6 +321,7 @@ export class AgentConnection {
     this.opts.handlers.ready({
       sessionId: welcome.sessionId ?? '',
       heartbeatIntervalMs: intervalMs,
+      idleHeartbeatIntervalMs: this.heartbeat.idleInterval,
       pace: paceFor(welcome),
       maxFrameBytes: sendLimit(welcome),
       acceptsAgentState: welcome.acceptsAgentState === true,

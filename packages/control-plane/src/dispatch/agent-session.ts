@@ -31,7 +31,7 @@ import type { AgentHelloInfo, AgentStateInfo } from '../store/agent-repository.j
 import type { Report } from '../domain/report-outcome.js';
 import type { ReportCommitter } from '../lifecycle/report-committer.js';
 import { elapsedMs, type Clock } from '../clock.js';
-import { paceChanged } from '../domain/heartbeat-pace.js';
+import { answerHeartbeat, paceChanged } from '../domain/heartbeat-pace.js';
 
 /** One agent's session, as the gateway opens it. */
 export interface AgentSessionOptions {
@@ -56,6 +56,8 @@ export interface AgentSessionOptions {
 export interface SessionHost {
   /** The heartbeat interval to tell agents now (it may change as the fleet does). */
   readonly heartbeatMs: number;
+  /** The interval to tell agents for while they hold no task (never shorter than heartbeatMs). */
+  readonly idleHeartbeatMs: number;
   maxFrameBytes: number;
   /** Every agent's frame and byte budgets (token buckets, told in the welcome); going over one closes the session. */
   frameRate: { perSecond: number; burst: number };
@@ -114,6 +116,10 @@ export class AgentSession {
   private heartbeatQueued = false;
   /** The heartbeat interval the agent was last told (in its welcome, or a heartbeat answer). */
   private heartbeatToldMs = 0;
+  /** The idle interval the agent was last told. */
+  private idleToldMs = 0;
+  /** The previous heartbeat was answered. */
+  private answeredLast = false;
   private readonly budget: AgentBudget;
   /** Cancel frames already sent on this session, by `taskId:attempt` (only to avoid resending). */
   readonly cancelsSent = new Set<string>();
@@ -227,13 +233,30 @@ export class AgentSession {
       case 'hello':
         return this.onHello(env.hello!);
       case 'heartbeat': {
-        if (env.heartbeat!.intervalMs)
-          return this.fail(1008, "heartbeat: interval_ms is the control plane's to set; an agent sends 0");
-        // The answer carries a new interval when the fleet's pace moved from what the agent was told.
+        if (env.heartbeat!.intervalMs || env.heartbeat!.idleIntervalMs)
+          return this.fail(
+            1008,
+            "heartbeat: interval_ms and idle_interval_ms are the control plane's to set; an agent sends 0",
+          );
+        // The answer carries new intervals when the fleet's pace moved from what the agent was told;
+        // at a slow pace only every second heartbeat is answered otherwise.
         const paceMs = this.host.heartbeatMs;
-        const retell = paceChanged(this.heartbeatToldMs, paceMs);
-        if (retell) this.heartbeatToldMs = paceMs;
-        this.send({ heartbeat: { sentAtMs: this.wireClock.now(), running: 0, intervalMs: retell ? paceMs : 0 } });
+        const idleMs = this.host.idleHeartbeatMs;
+        const retell = paceChanged(this.heartbeatToldMs, paceMs) || paceChanged(this.idleToldMs, idleMs);
+        if (retell) {
+          this.heartbeatToldMs = paceMs;
+          this.idleToldMs = idleMs;
+        }
+        this.answeredLast = retell || answerHeartbeat(this.heartbeatToldMs, this.answeredLast);
+        if (this.answeredLast)
+          this.send({
+            heartbeat: {
+              sentAtMs: this.wireClock.now(),
+              running: 0,
+              intervalMs: retell ? paceMs : 0,
+              idleIntervalMs: retell ? idleMs : 0,
+            },
+          });
         // Coalesced: however many arrive, at most one lease renewal waits behind the one running.
         if (this.heartbeatQueued) return;
         this.heartbeatQueued = true;
@@ -326,11 +349,13 @@ export class AgentSession {
     this.shuttingDown = hello.shuttingDown;
     if (hello.maxFrameBytes > 0) this.agentMaxFrameBytes = hello.maxFrameBytes;
     this.heartbeatToldMs = this.host.heartbeatMs;
+    this.idleToldMs = this.host.idleHeartbeatMs;
     this.send({
       welcome: {
         protocolVersion: PROTOCOL_VERSION,
         sessionId: this.sessionId,
         heartbeatIntervalMs: this.heartbeatToldMs,
+        idleHeartbeatIntervalMs: this.idleToldMs,
         maxFrameBytes: this.host.maxFrameBytes,
         framesPerSecond: this.host.frameRate.perSecond,
         frameBurst: this.host.frameRate.burst,

@@ -15,7 +15,7 @@ import { outsideRequest } from '../store/request-scope.js';
 import { elapsedMs, type Clock } from '../clock.js';
 import { CLOSE_REVOKED, type AgentSession, type SessionHost } from './agent-session.js';
 import { Heartbeats } from './heartbeats.js';
-import { heartbeatIntervalMs, type HeartbeatPace } from '../domain/heartbeat-pace.js';
+import { heartbeatIntervalMs, idleHeartbeatIntervalMs, type HeartbeatPace } from '../domain/heartbeat-pace.js';
 
 /** A task to send to the session of the agent that holds it (none: not connected here). */
 interface Assignment {
@@ -592,6 +592,11 @@ export class Dispatcher implements SessionHost {
   /** The heartbeat interval agents of this process are told now (it grows with the fleet). */
   get heartbeatMs(): number {
     return heartbeatIntervalMs(this.sessions.size, this.pace);
+  }
+
+  /** The interval agents of this process are told for while they hold no task. */
+  get idleHeartbeatMs(): number {
+    return idleHeartbeatIntervalMs(this.sessions.size, this.pace);
   }
 
   /** Agent sessions held by this process. */

@@ -8,6 +8,8 @@ export interface MetricSources {
   localSessions(): number;
   /** The heartbeat interval agents of this process are told now, in ms. */
   heartbeatMs(): number;
+  /** The interval agents of this process are told for while they hold no task, in ms. */
+  idleHeartbeatMs(): number;
   /** Event streams held open by this process. */
   eventStreams(): number;
   /** Requests holding a place in this process's waiting room (all tenants, the service provider's too). */
@@ -164,6 +166,14 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(sources.heartbeatMs() / 1000);
+      },
+    });
+    new Gauge({
+      name: 'cairn_agent_idle_heartbeat_interval_seconds',
+      help: 'The heartbeat interval this process tells its agents for while they hold no task: the pace CAIRN_HEARTBEATS_PER_S allows its fleet, at most one task lease, never shorter than cairn_agent_heartbeat_interval_seconds',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.idleHeartbeatMs() / 1000);
       },
     });
     new Gauge({
