@@ -15,7 +15,12 @@ import { outsideRequest } from '../store/request-scope.js';
 import { elapsedMs, type Clock } from '../clock.js';
 import { CLOSE_REVOKED, type AgentSession, type SessionHost } from './agent-session.js';
 import { Heartbeats } from './heartbeats.js';
-import { heartbeatIntervalMs, idleHeartbeatIntervalMs, type HeartbeatPace } from '../domain/heartbeat-pace.js';
+import {
+  heartbeatIntervalMs,
+  heartbeatWindowMs,
+  idleHeartbeatIntervalMs,
+  type HeartbeatPace,
+} from '../domain/heartbeat-pace.js';
 
 /** A task to send to the session of the agent that holds it (none: not connected here). */
 interface Assignment {
@@ -136,8 +141,7 @@ export class Dispatcher implements SessionHost {
       agents: this.agents,
       wireClock: this.wireClock,
       leaseMs: opts.taskLeaseMs,
-      // A quarter of a heartbeat, at most a quarter of a second.
-      windowMs: Math.min(250, Math.ceil(opts.heartbeatMs / 4)),
+      windowMs: () => heartbeatWindowMs(this.sessions.size, this.pace),
       found: async (session, answer) => void (await this.heartbeatFound(session, answer)),
       log: this.log,
     });

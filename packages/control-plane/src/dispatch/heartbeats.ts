@@ -9,8 +9,8 @@ export interface HeartbeatsDeps {
   /** Leases count real time (see the dispatcher's `wireClock`). */
   wireClock: Clock;
   leaseMs: number;
-  /** How long heartbeats gather before one transaction stores them all. */
-  windowMs: number;
+  /** How long heartbeats gather before one transaction stores them all (read as each window opens). */
+  windowMs: () => number;
   /** What a stored heartbeat found: the dispatcher closes a revoked agent's session, offers a rotated credential. */
   found(session: AgentSession, answer: HeartbeatAnswer): Promise<void>;
   log: Logger;
@@ -50,7 +50,7 @@ export class Heartbeats {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       outsideRequest(() => void this.store());
-    }, this.deps.windowMs);
+    }, this.deps.windowMs());
     this.timer.unref();
   }
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   answerHeartbeat,
   heartbeatIntervalMs,
+  heartbeatWindowMs,
   idleHeartbeatIntervalMs,
   paceChanged,
   presenceStaleAfterMs,
@@ -75,5 +76,17 @@ describe('heartbeat pace', () => {
     expect(answered(9999, 3)).toEqual([true, true, true]);
     expect(answered(10_000, 5)).toEqual([true, false, true, false, true]);
     expect(answered(40_000, 4)).toEqual([true, false, true, false]);
+  });
+
+  it('stores heartbeats a quarter second at a time, longer as the pace slows, at most 2 s', () => {
+    expect(heartbeatWindowMs(1, pace)).toBe(250);
+    expect(heartbeatWindowMs(1250, pace)).toBe(250);
+    expect(heartbeatWindowMs(2000, pace)).toBe(400); // 8 s
+    expect(heartbeatWindowMs(10_000, pace)).toBe(1000); // 20 s
+    expect(heartbeatWindowMs(10_000, { ...pace, leaseMs: 600_000 })).toBe(2000); // 40 s
+    // A short configured interval: a quarter of it.
+    expect(heartbeatWindowMs(1, { baseMs: 200, perSecond: 250, leaseMs: 3000 })).toBe(50);
+    // Always well inside the lease.
+    for (const n of [1, 5000, 100_000]) expect(heartbeatWindowMs(n, pace) * 3).toBeLessThan(pace.leaseMs / 3);
   });
 });

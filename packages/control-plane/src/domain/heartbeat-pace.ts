@@ -51,6 +51,20 @@ export function presenceStaleAfterMs(leaseMs: number): number {
   return 2 * leaseMs;
 }
 
+/** The longest a heartbeat waits for the others of its window before they are stored together. */
+export const HEARTBEAT_WINDOW_MAX_MS = 2000;
+
+/**
+ * How long the heartbeats of a fleet of `sessions` gather before one transaction stores them all:
+ * a quarter of the configured interval, at most a quarter of a second, while the fleet beats at
+ * it; a twentieth of a longer interval (fewer heartbeats a window would cost a transaction each
+ * for less), at most {@link HEARTBEAT_WINDOW_MAX_MS}. A lease lasts at least three intervals.
+ */
+export function heartbeatWindowMs(sessions: number, pace: HeartbeatPace): number {
+  const base = Math.min(250, Math.ceil(pace.baseMs / 4));
+  return Math.min(HEARTBEAT_WINDOW_MAX_MS, Math.max(base, Math.ceil(heartbeatIntervalMs(sessions, pace) / 20)));
+}
+
 /**
  * Whether a session's agent should be told a new interval: only when the fleet's pace moved by
  * more than a quarter from what the session was told (the fleet grows and shrinks by a few
