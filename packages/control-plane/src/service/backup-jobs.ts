@@ -337,11 +337,14 @@ export class BackupJobs {
 
   async view(job: BackupJobRow) {
     const ids = instanceIdsOf(job);
+    // The run before the sets: a run closes in the transaction that moves its last member, so a
+    // closed run read first is never shown beside sets from before its close (read the other way
+    // round, a close committed between the two reads showed a succeeded run with a member short).
+    const run = job.lastRunId ? await this.deps.jobs.getRun(job.lastRunId) : undefined;
     const latest = await this.deps.jobs.latestSets(job.id);
     const sets = setsOf(
       ids.map((instanceId, position) => ({ instanceId, position, set: latest.get(instanceId) ?? 'OUTDATED' })),
     );
-    const run = job.lastRunId ? await this.deps.jobs.getRun(job.lastRunId) : undefined;
     const now = this.deps.clock.now();
     let progress = null;
     if (run) {
