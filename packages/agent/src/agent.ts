@@ -179,7 +179,7 @@ export class Agent {
         frame: (frame) => this.onFrame(frame),
         lost: () => this.onLost(),
         runningCount: () => this.executor.busy,
-        holdsTasks: () => this.executor.busy > 0 || this.spool.pendingResults().length > 0,
+        holdsTasks: () => this.executor.busy > 0 || this.spool.holdsResults,
       },
     });
   }

@@ -5,11 +5,13 @@ describe('the heartbeat', () => {
   beforeEach(() => vi.useFakeTimers({ now: 0 }));
   afterEach(() => vi.useRealTimers());
 
-  const started = (intervalMs: number) => {
+  /** A started heartbeat; with an idle interval, `holding` says whether the agent holds a task. */
+  const started = (intervalMs: number, idle?: { intervalMs: number; holding: { now: boolean } }) => {
     const beats: number[] = [];
     const silences: number[] = [];
     const hb = new Heartbeat({
       intervalMs,
+      ...(idle && { idleIntervalMs: idle.intervalMs, holding: () => idle.holding.now }),
       clock: { now: () => Date.now() },
       beat: () => beats.push(Date.now()),
       silent: (ms) => silences.push(ms),
@@ -59,20 +61,8 @@ describe('the heartbeat', () => {
   });
 
   describe('while the agent holds no task', () => {
-    const idleStarted = (intervalMs: number, idleIntervalMs: number, holding: { now: boolean }) => {
-      const beats: number[] = [];
-      const silences: number[] = [];
-      const hb = new Heartbeat({
-        intervalMs,
-        idleIntervalMs,
-        holding: () => holding.now,
-        clock: { now: () => Date.now() },
-        beat: () => beats.push(Date.now()),
-        silent: (ms) => silences.push(ms),
-      });
-      hb.start();
-      return { hb, beats, silences };
-    };
+    const idleStarted = (intervalMs: number, idleIntervalMs: number, holding: { now: boolean }) =>
+      started(intervalMs, { intervalMs: idleIntervalMs, holding });
 
     it('beats at the idle interval, and at once and at the interval again when it takes a task', () => {
       const holding = { now: false };

@@ -47,6 +47,7 @@ describe('spool', () => {
       atMs: 2,
     });
     spool.append('accepted', { taskId: 'tsk_1', attempt: 2, atMs: 1 });
+    expect(spool.holdsResults).toBe(false);
     const first = spool.append('result', result('tsk_1'));
     spool.append('progress', { ...progress(5), taskId: 'tsk_3' });
     spool.append('result', result('tsk_2'));
@@ -55,11 +56,16 @@ describe('spool', () => {
       { taskId: 'tsk_1', attempt: 2 },
       { taskId: 'tsk_2', attempt: 2 },
     ]);
-    spool.ack([first.seq]);
+    spool.ack([first.seq, first.seq]);
     expect(spool.pendingResults()).toEqual([{ taskId: 'tsk_2', attempt: 2 }]);
+    expect(spool.holdsResults).toBe(true);
     // A re-opened spool still knows (a hello after a restart lists it).
     await spool.flushed();
-    expect(Spool.open(dir, { clock }).pendingResults()).toEqual([{ taskId: 'tsk_2', attempt: 2 }]);
+    const reopened = Spool.open(dir, { clock });
+    expect(reopened.pendingResults()).toEqual([{ taskId: 'tsk_2', attempt: 2 }]);
+    expect(reopened.holdsResults).toBe(true);
+    reopened.ack(reopened.pending().map((r) => r.seq));
+    expect(reopened.holdsResults).toBe(false);
   });
 
   it('forgets a record only when its seq is acknowledged', async () => {

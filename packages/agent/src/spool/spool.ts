@@ -49,6 +49,8 @@ export interface SpoolOptions extends AgentLogOptions {
  */
 export class Spool {
   private readonly records = new Map<number, SpoolRecord>();
+  /** How many of {@link records} are results (kept, so asking costs nothing however long the spool). */
+  private results = 0;
   private next: number;
   private ceiling = 0;
   /** Every record up to this seq is on disk. */
@@ -63,11 +65,11 @@ export class Spool {
     this.block = Math.max(1, Math.floor(options.reserveBlock ?? 1000));
     for (const entry of log.replayed) {
       if (entry.t === 'rec') {
-        this.records.set(entry.rec.seq, entry.rec);
+        this.keep(entry.rec);
         this.ceiling = Math.max(this.ceiling, entry.rec.seq);
       } else if (entry.t === 'ack') {
         for (const seq of entry.seqs) {
-          this.records.delete(seq);
+          this.forget(seq);
           this.ceiling = Math.max(this.ceiling, seq);
         }
       } else if (entry.t === 'ceil') this.ceiling = Math.max(this.ceiling, entry.n);
@@ -97,7 +99,7 @@ export class Spool {
     const seq = this.reserve();
     const record = { seq, kind, body: { ...body, spoolSeq: seq } } as SpoolRecord;
     this.log.append({ t: 'rec', rec: record });
-    this.records.set(seq, record);
+    this.keep(record);
     return record;
   }
 
@@ -109,7 +111,7 @@ export class Spool {
   /** Forgets acknowledged records; unknown seqs (already forgotten) are ignored. */
   ack(seqs: Iterable<number>): number {
     const removed: number[] = [];
-    for (const seq of seqs) if (this.records.delete(seq)) removed.push(seq);
+    for (const seq of seqs) if (this.forget(seq)) removed.push(seq);
     if (removed.length > 0) this.log.append({ t: 'ack', seqs: removed }, false);
     return removed.length;
   }
@@ -138,6 +140,11 @@ export class Spool {
     return false;
   }
 
+  /** Whether any result still waits for its acknowledgement. */
+  get holdsResults(): boolean {
+    return this.results > 0;
+  }
+
   /** The attempts whose result still waits for its acknowledgement, in seq order. */
   pendingResults(): { taskId: string; attempt: number }[] {
     const out: { taskId: string; attempt: number }[] = [];
@@ -150,6 +157,19 @@ export class Spool {
   onAppend(listener: (records: readonly SpoolRecord[]) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  private keep(record: SpoolRecord): void {
+    if (record.kind === 'result' && !this.records.has(record.seq)) this.results++;
+    this.records.set(record.seq, record);
+  }
+
+  private forget(seq: number): boolean {
+    const record = this.records.get(seq);
+    if (!record) return false;
+    if (record.kind === 'result') this.results--;
+    this.records.delete(seq);
+    return true;
   }
 
   private reserve(): number {
