@@ -4,7 +4,8 @@
  * POST /v1/agents/enroll: two requests per agent); P child processes (bench/idle-clients.ts)
  * hold N/P sessions each with the real protocol and codec. Measured:
  *
- * - the control plane's RSS and V8 heap before and after connecting → KB per agent;
+ * - the control plane's RSS and V8 heap before and after connecting, each after two full garbage
+ *   collections (`settledRssKiB`) → KB per agent;
  * - its CPU over S seconds (default 30) with every agent connected → % of a core;
  * - every agent still connected at the end (`cairn_agent_sessions` in /metrics, and no child
  *   saw a session close).
@@ -26,7 +27,7 @@ import {
   log,
   metric,
   pool,
-  rssKiB,
+  settledRssKiB,
   startChild,
   startStack,
   writeResults,
@@ -77,7 +78,7 @@ async function hold(
   /** The heartbeats stored so far and the interval told now (the control plane's metrics; null for the bare server). */
   beats: () => Promise<{ stored: number | null; paceS: number | null }>,
 ): Promise<Held> {
-  const before = { rss: rssKiB(pid), heap: await heap() };
+  const before = { rss: await settledRssKiB(pid), heap: await heap() };
   const per = Math.ceil(opts.agents / opts.procs);
   const children: Proc[] = [];
   try {
@@ -100,7 +101,7 @@ async function hold(
     // second heartbeat may go unanswered) and the window sees the pace a fleet of this size keeps.
     const { paceS } = await beats();
     await sleep(Math.max(SETTLE_MS, paceS === null ? 0 : 2 * paceS * 1000 + 2000));
-    const after = { rss: rssKiB(pid), heap: await heap() };
+    const after = { rss: await settledRssKiB(pid), heap: await heap() };
     const cpu = cpuWindow({ server: [pid], clients: children.map((c) => c.child.pid) });
     const beatsBefore = await beats();
     await sleep(opts.seconds * 1000);

@@ -103,7 +103,9 @@ const schema = z.object({
     .optional(),
   CAIRN_LOG_LEVEL: z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`).default('info'),
   CAIRN_HEARTBEAT_MS: int(100).default(5000),
-  CAIRN_HEARTBEATS_PER_S: int(1, 1_000_000).default(250),
+  // An idle heartbeat costs the control plane about 0.2-0.25 ms of CPU (docs/performance.md):
+  // 150 a second is 3-4 % of a core, whatever the fleet (Nomad's default is 50).
+  CAIRN_HEARTBEATS_PER_S: int(1, 1_000_000).default(150),
   CAIRN_TASK_LEASE_MS: int(500).default(60_000),
   CAIRN_DISPATCH_POLL_MS: int(10).default(1000),
   CAIRN_MAX_RUNNING_TASKS: int(1).optional(),
