@@ -1,7 +1,19 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PluginError, REPOSITORY_NOT_FOUND, type PluginLogger } from '@cairn/plugin-sdk';
+import {
+  localDirectory,
+  lockState,
+  parseLock,
+  planLocks,
+  processStartMs,
+  type LockInfo,
+  type LockState,
+} from './locks.js';
 
 /** The oldest restic this plugin drives: `--json` backup summaries and `snapshots --json` as used here. */
 export const MIN_VERSION = [0, 14, 0] as const;
@@ -194,7 +206,7 @@ export class ResticClient {
 
   /**
    * Runs `restic <args>` to its end. On abort, restic gets SIGINT (it removes its own lock and
-   * exits), then SIGKILL after `cancelGraceMs`; `restic unlock` then clears any lock it left,
+   * exits), then SIGKILL after `cancelGraceMs`; any lock it left is then cleared ({@link clearStaleLocks}),
    * so the repository stays usable, and the call rejects with the abort reason.
    */
   async run(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
@@ -205,7 +217,7 @@ export class ResticClient {
     // The arguments carry no secret (the password is in the environment); output is not logged.
     this.logger?.debug({ args: [...args], code: res.code, ms: Date.now() - started }, `restic ${args[0]} ended`);
     if (signal?.aborted) {
-      await this.spawn(['unlock']).catch(() => undefined);
+      await this.clearStaleLocks().catch(() => undefined);
       throw signal.reason;
     }
     return res;
@@ -214,9 +226,8 @@ export class ResticClient {
   /**
    * Like {@link run}, but a non-zero exit (outside `okCodes`) is a PluginError. A repository
    * another restic has locked (a prune, a check) is waited for up to `lockWaitMs`. The first time
-   * a call finds the repository locked, `restic unlock` runs once first: it removes only stale
-   * locks (of a restic that is gone from this host, such as one whose agent was killed with -9,
-   * or older than restic's 30 minutes), never a live one, which is then waited for.
+   * a call finds the repository locked, stale locks are cleared once first
+   * ({@link clearStaleLocks}), never a live one, which is then waited for.
    */
   async ok(args: readonly string[], what: string, opts: RunOptions = {}): Promise<RunResult> {
     const deadline = Date.now() + this.target.lockWaitMs;
@@ -228,14 +239,62 @@ export class ResticClient {
       if (err.code !== 'REPOSITORY_LOCKED') throw err;
       if (!unlocked) {
         unlocked = true;
-        const cleared = await this.spawn(['unlock']).catch(() => undefined);
-        this.logger?.debug({ code: cleared?.code }, 'restic unlock: stale locks removed before trying again');
+        await this.clearStaleLocks();
         continue;
       }
       if (Date.now() + wait > deadline) throw err;
       await sleep(wait, undefined, opts.signal ? { signal: opts.signal } : {});
       wait = Math.min(wait * 2, 5_000);
     }
+  }
+
+  /**
+   * Removes the locks of restics that no longer run on this host: the lock of one killed with
+   * its agent (`kill -9`, a power cut), which would otherwise keep every prune, forget and check
+   * out of the repository for restic's 30 minutes.
+   *
+   * `restic unlock` is not used where it can be helped: restic 0.14 tests whether a lock's process
+   * still runs by sending SIGHUP to its PID. Once that PID is reused, the signal reaches whatever
+   * process has it now, and most processes end on SIGHUP. So each lock is read and judged here
+   * ({@link lockState}) without signalling anyone. In a local repository a stale lock's file is
+   * removed. Elsewhere `restic unlock` runs only when it would signal no stranger: no lock of this
+   * host's has a PID a later process has taken (a live restic ignores the signal). Otherwise the
+   * lock is waited for, and stays until restic's 30 minutes are up.
+   */
+  private async clearStaleLocks(): Promise<void> {
+    const listed = await this.spawn(['list', 'locks', '--no-lock']).catch(() => undefined);
+    if (listed?.code !== 0) return;
+    const host = hostname();
+    const found: { id: string; lock: LockInfo; state: LockState }[] = [];
+    for (const id of listed.stdout.split('\n').filter((l) => /^[0-9a-f]{64}$/.test(l))) {
+      // A lock removed meanwhile (its restic ended) fails to print: nothing to do.
+      const shown = await this.spawn(['cat', 'lock', id, '--no-lock']).catch(() => undefined);
+      if (shown?.code !== 0) continue;
+      let lock;
+      try {
+        lock = parseLock(JSON.parse(shown.stdout));
+      } catch {
+        lock = undefined;
+      }
+      if (!lock) continue;
+      const state = lockState(lock, host, processStartMs(lock.pid), Date.now());
+      found.push({ id, lock, state });
+    }
+    const dir = localDirectory(this.target.repository);
+    const plan = planLocks(found, dir !== undefined);
+    if (plan.do === 'remove') {
+      for (const { id, lock, state } of found.filter((f) => plan.ids.includes(f.id))) {
+        await rm(path.join(dir!, 'locks', id), { force: true });
+        this.logger?.info(
+          { lock: id.slice(0, 8), pid: lock.pid, taken: lock.time, state },
+          'restic: removed a lock its restic left behind',
+        );
+      }
+    } else if (plan.do === 'unlock') {
+      const unlocked = await this.spawn(['unlock']).catch(() => undefined);
+      this.logger?.info({ code: unlocked?.code }, 'restic unlock: stale locks removed');
+    } else if (found.length > 0)
+      this.logger?.info({ locks: found.length }, `restic: locks left as they are: ${plan.why}`);
   }
 
   /** Runs a command that prints one JSON document and parses it. */

@@ -1,8 +1,9 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProviderPlugin } from '@cairn/plugin-sdk';
 import { MockTaskEnvironment, type MockRunRecord, type MockTaskOptions } from '@cairn/plugin-sdk/testing';
@@ -11,6 +12,7 @@ import { hasRestic } from '@cairn/test-harness/restic';
 import { waitFor } from '@cairn/test-harness/wait';
 import plugin from './index.js';
 import { isSupported, parseVersion, redact } from './client.js';
+import { PID_REUSE_SLACK_MS } from './locks.js';
 
 const PASSWORD = 'correct-horse-battery-staple-7f3a';
 const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-restic-unit-')));
@@ -781,29 +783,102 @@ describe.runIf(hasRestic)('restic plugin confined to the roots', () => {
 });
 
 describe.runIf(hasRestic)('a restic killed with -9 (its agent killed under it)', () => {
-  it('leaves a stale lock that the next operation needing the whole repository removes, then runs', async () => {
-    const data = path.join(tenant, 'kdata');
+  const data = path.join(tenant, 'kdata');
+  beforeAll(() => {
     fs.mkdirSync(data);
     for (let i = 0; i < 4; i++) fs.writeFileSync(path.join(data, `big-${i}.bin`), randomBytes(16 * 1024 * 1024));
-    const repo = path.join(root, 'repo-killed');
+  });
+  // Whole lock files: restic writes each under a `-tmp-` name first, then renames it.
+  const locks = (repo: string) => fs.readdirSync(path.join(repo, 'locks')).filter((f) => !f.includes('-tmp-'));
+
+  /** A repository with a backup's lock in it, and that backup's restic, running (stopped or not). */
+  async function lockedBy(name: string): Promise<{ repo: string; child: ChildProcess }> {
+    const repo = path.join(root, name);
     restic(repo, ['init']);
     const child = spawn('restic', ['backup', data], {
       env: { ...process.env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: PASSWORD },
       stdio: 'ignore',
     });
-    // Whole lock files: restic writes each under a `-tmp-` name first, then renames it.
-    const locks = () => fs.readdirSync(path.join(repo, 'locks')).filter((f) => !f.includes('-tmp-'));
-    await waitFor(() => locks().length > 0, 'the backup to take its lock');
-    child.kill('SIGKILL');
-    await new Promise((resolve) => child.once('exit', resolve));
-    expect(locks()).toHaveLength(1);
+    await waitFor(() => locks(repo).length > 0, 'the backup to take its lock');
+    return { repo, child };
+  }
+  const kill = async (child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL') => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill(signal);
+    await exited;
+  };
+
+  it('leaves a stale lock that the next operation needing the whole repository removes, then runs', async () => {
+    const { repo, child } = await lockedBy('repo-killed');
+    await kill(child);
+    expect(locks(repo)).toHaveLength(1);
     // A prune needs the exclusive lock: without the stale lock removed it would wait lockWaitMs
     // and fail REPOSITORY_LOCKED for 30 minutes (restic's own stale age).
     const run = await env(repo, { config: { lockWaitMs: 0 } }).run('prune', {});
     expect(run.ok, JSON.stringify(run)).toBe(true);
-    expect(locks()).toEqual([]);
+    expect(locks(repo)).toEqual([]);
     restic(repo, ['check']);
   });
+
+  it('never removes the lock of a restic still running: the prune waits for it and says so', async () => {
+    const { repo, child } = await lockedBy('repo-live');
+    child.kill('SIGSTOP'); // it keeps its lock, and its PID, while stopped
+    try {
+      const run = await env(repo, { config: { lockWaitMs: 0 } }).run('prune', {});
+      expect(run).toMatchObject({ ok: false, failure: { code: 'REPOSITORY_LOCKED' } });
+      expect(locks(repo)).toHaveLength(1);
+    } finally {
+      child.kill('SIGCONT');
+      await kill(child, 'SIGINT');
+    }
+    restic(repo, ['check']);
+  });
+
+  // The kernel hands out the PID after the one written here next (root only): the lock's PID
+  // then belongs to a process that started after the lock was taken, as on a busy host.
+  // restic 0.14's own `unlock` would keep that lock, and send the process SIGHUP, ending it.
+  const NS_LAST_PID = '/proc/sys/kernel/ns_last_pid';
+  const canPickPid = (() => {
+    try {
+      fs.accessSync(NS_LAST_PID, fs.constants.W_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  if (!canPickPid) console.warn(`[restic] the PID reuse case is skipped: ${NS_LAST_PID} cannot be written here`);
+
+  it.runIf(canPickPid)(
+    'removes a lock whose PID a later process has taken, and leaves that process alone',
+    async () => {
+      const { repo, child } = await lockedBy('repo-reused');
+      const pid = child.pid!;
+      await kill(child);
+      await sleep(PID_REUSE_SLACK_MS + 1_000);
+      let stranger: ChildProcess | undefined;
+      for (let i = 0; i < 500 && stranger?.pid !== pid; i++) {
+        if (stranger) await kill(stranger);
+        fs.writeFileSync(NS_LAST_PID, String(pid - 1));
+        stranger = spawn('sleep', ['300'], { stdio: 'ignore' });
+      }
+      expect(stranger?.pid, 'a process with the dead restic’s PID').toBe(pid);
+      try {
+        expect(locks(repo)).toHaveLength(1);
+        const run = await env(repo, { config: { lockWaitMs: 0 } }).run('prune', {});
+        expect(run.ok, JSON.stringify(run)).toBe(true);
+        expect(locks(repo)).toEqual([]);
+        // Still running (a process that had ended would be a zombie, `Z`, until reaped).
+        expect(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0]).toMatch(/[RS]/);
+        expect(stranger!.exitCode).toBeNull();
+        expect(stranger!.signalCode).toBeNull();
+        restic(repo, ['check']);
+      } finally {
+        await kill(stranger!);
+      }
+    },
+    60_000,
+  );
 });
 
 describe.runIf(hasRestic)('cancelling a backup', () => {

@@ -22,6 +22,7 @@ import {
 } from '@cairn/plugin-sdk';
 import { confinePath, makeStaging, PATH_NOT_ALLOWED, placeRestored, removeStaging } from '@cairn/plugin-sdk/paths';
 import { checkVersion, classify, redact, ResticClient, type ResticTarget, type VersionCheck } from './client.js';
+import { localDirectory } from './locks.js';
 
 /** The tag that ties a snapshot to the Cairn instance it backs up; sync lists only tagged snapshots. */
 export const INSTANCE_TAG = 'cairn-instance=';
@@ -243,12 +244,6 @@ async function existingAncestor(p: string): Promise<string> {
 const knownIds = new Map<string, { digest: string; id: string }>();
 /** Directories remembered at most (one agent serves a few connections). */
 const KNOWN_IDS = 64;
-
-/** A local repository's directory (`/srv/repo`, `local:/srv/repo`); undefined for any other backend. */
-function localDirectory(repository: string): string | undefined {
-  const dir = repository.startsWith('local:') ? repository.slice('local:'.length) : repository;
-  return path.isAbsolute(dir) ? dir : undefined;
-}
 
 /** The sha-256 of the repository's `config` file, undefined when it cannot be read. */
 async function configDigest(dir: string): Promise<string | undefined> {
