@@ -61,6 +61,8 @@ export interface RunResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** The signal that ended restic, when one did (SIGKILL after a cancel's grace): it left its lock. */
+  signal?: NodeJS.Signals;
 }
 
 /** The most stderr kept from one command: the end of it, where restic says why it stopped. */
@@ -206,8 +208,10 @@ export class ResticClient {
 
   /**
    * Runs `restic <args>` to its end. On abort, restic gets SIGINT (it removes its own lock and
-   * exits), then SIGKILL after `cancelGraceMs`; any lock it left is then cleared ({@link clearStaleLocks}),
-   * so the repository stays usable, and the call rejects with the abort reason.
+   * exits), then SIGKILL after `cancelGraceMs`; a restic that a signal ended left its lock, which
+   * is then cleared ({@link clearStaleLocks}), so the repository stays usable, and the call
+   * rejects with the abort reason. (Reading every lock costs a key derivation each: not paid for a
+   * restic that stopped on SIGINT and removed its own.)
    */
   async run(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     const { signal } = opts;
@@ -217,7 +221,7 @@ export class ResticClient {
     // The arguments carry no secret (the password is in the environment); output is not logged.
     this.logger?.debug({ args: [...args], code: res.code, ms: Date.now() - started }, `restic ${args[0]} ended`);
     if (signal?.aborted) {
-      await this.clearStaleLocks().catch(() => undefined);
+      if (res.signal) await this.clearStaleLocks().catch(() => undefined);
       throw signal.reason;
     }
     return res;
@@ -369,7 +373,7 @@ export class ResticClient {
           );
           return;
         }
-        resolve({ code: code ?? (sig ? 128 : 1), stdout, stderr });
+        resolve({ code: code ?? (sig ? 128 : 1), stdout, stderr, ...(sig ? { signal: sig } : {}) });
       });
     });
   }
