@@ -59,6 +59,13 @@ describe('control plane configuration', () => {
     expect(loadConfig({}).idempotencyLeaseMs).toBeLessThanOrEqual(60_000);
   });
 
+  it('stores at most 150 heartbeats a second by default (what idle agents cost: 3-4 % of a core); a count, at least 1', () => {
+    expect(loadConfig({}).heartbeatsPerSecond).toBe(150);
+    expect(loadConfig({ CAIRN_HEARTBEATS_PER_S: '40' }).heartbeatsPerSecond).toBe(40);
+    for (const bad of ['0', '-5', '2.5', 'fast'])
+      expect(() => loadConfig({ CAIRN_HEARTBEATS_PER_S: bad }), bad).toThrow(/CAIRN_HEARTBEATS_PER_S/);
+  });
+
   it('syncs providers every 300 s by default; 0 turns it off; anything else not a count of seconds is refused', () => {
     expect(loadConfig({}).syncIntervalS).toBe(300);
     expect(loadConfig({ CAIRN_SYNC_INTERVAL_S: '0' }).syncIntervalS).toBe(0);
