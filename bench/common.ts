@@ -254,20 +254,29 @@ export async function settledRssKiB(pid: number): Promise<number | null> {
   const url = targets?.[0]?.webSocketDebuggerUrl;
   if (!url) throw new Error(`the inspector of pid ${pid} lists no target`);
   const ws = new WebSocket(url);
+  // One handler each for answers and for a socket that fails or closes: what is waited for ends either way.
+  const waiting = new Map<number, { resolve(): void; reject(err: Error): void }>();
+  const failAll = (err: Error) => {
+    for (const w of waiting.values()) w.reject(err);
+    waiting.clear();
+  };
+  ws.on('message', (data) => {
+    const msg = JSON.parse(String(data)) as { id?: number; error?: { message: string } };
+    const w = msg.id === undefined ? undefined : waiting.get(msg.id);
+    if (!w) return;
+    waiting.delete(msg.id!);
+    if (msg.error) w.reject(new Error(`HeapProfiler.collectGarbage: ${msg.error.message}`));
+    else w.resolve();
+  });
+  ws.on('close', () => failAll(new Error(`the inspector of pid ${pid} closed before it answered`)));
   await new Promise<void>((resolve, reject) => {
     ws.once('open', resolve);
     ws.once('error', reject);
   });
+  ws.on('error', (err) => failAll(err));
   try {
     for (const id of [1, 2]) {
-      const answered = new Promise<void>((resolve, reject) => {
-        ws.on('message', (data) => {
-          const msg = JSON.parse(String(data)) as { id?: number; error?: { message: string } };
-          if (msg.id !== id) return;
-          if (msg.error) reject(new Error(`HeapProfiler.collectGarbage: ${msg.error.message}`));
-          else resolve();
-        });
-      });
+      const answered = new Promise<void>((resolve, reject) => waiting.set(id, { resolve, reject }));
       ws.send(JSON.stringify({ id, method: 'HeapProfiler.collectGarbage' }));
       await answered;
     }

@@ -55,6 +55,8 @@ const SLOTS = 8;
 const CREATE_CONCURRENCY = 32;
 /** Only one task per instance runs at a time, so tasks are spread over this many instances. */
 const INSTANCES = 200;
+/** Warm-up tasks before the timed run, per agent slot. */
+const WARMUP_PER_SLOT = 4;
 /** How often the bench asks whether work is left; a few cheap list calls, not part of the load. */
 const POLL_MS = 250;
 const BASELINE_RUNS = 3;
@@ -187,6 +189,15 @@ function childPids(pid: number | undefined): number[] {
   }
 }
 
+/** How many threads a process runs (its plugin workers among them), from /proc; '?' off Linux. */
+function threadCount(pid: number | undefined): string {
+  try {
+    return /^Threads:\s+(\d+)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '?';
+  } catch {
+    return '?';
+  }
+}
+
 /** Sum of the `calls` column of the fsync and fdatasync rows of `strace -c` summaries. */
 function fsyncCalls(files: string[]): number {
   let calls = 0;
@@ -301,6 +312,16 @@ async function runReal(store: Backend, opts: DispatchOptions, replicas = 1): Pro
         ...(store === 'mysql' ? { 'database server': pidsNamed('mariadbd', 'mysqld') } : {}),
       });
 
+    // Untimed warm-up: every agent's plugin worker threads started (an agent keeps them warm for
+    // good: starting one costs more than many no-op tasks) and the processes' code compiled, as
+    // on agents and a control plane that have run for a while.
+    const warmupTasks = opts.agents * SLOTS * WARMUP_PER_SLOT;
+    log(`${store}: warm-up, ${warmupTasks} tasks (not timed)`);
+    const warm = await createTasks(apis, instanceIds, warmupTasks);
+    await waitUntilDrained(api, procs, Date.now() + 60_000 + warmupTasks * 50);
+    await succeeded(api, warm.ids, warmupTasks);
+    log(`${store}: warmed up; threads per agent process: ${agentPids.map(threadCount).join(', ')}`);
+
     log(
       `${store}: creating ${opts.tasks} backup tasks over ${instanceIds.length} instances` +
         (replicas > 1 ? `, through ${replicas} replicas` : ''),
@@ -314,9 +335,9 @@ async function runReal(store: Backend, opts: DispatchOptions, replicas = 1): Pro
     const lastEnd = Math.max(...done.map((t) => Date.parse(t.endedAt!)));
     const elapsedMs = lastEnd - closed.t0;
     const inFlight = done.map((t) => ms(t.dispatchedAt!, t.endedAt!));
-    let ran = opts.tasks;
+    let ran = warmupTasks + opts.tasks;
     /** Every task the run created, for the exactly-once check at its end. */
-    const created = [...closed.ids];
+    const created = [...warm.ids, ...closed.ids];
 
     let openLoop: OpenLoop | null = null;
     if (opts.openLoop) {
