@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { canChoosePid, spawnWithPid } from '@cairn/test-harness/pids';
 import { systemClock } from './clock.js';
 import { Spool } from './spool/spool.js';
 import { readDrain, readServerDrain } from './state/drain.js';
@@ -335,6 +336,17 @@ describe('cairn-agent status', () => {
       });
       expect(dead.text).toContain('running tasks  1 (interrupted: reported when the agent starts again)');
       expect(dead.text).toMatch(/control plane {2}http:\/\/127\.0\.0\.1:\d+: last reached /);
+
+      // Its PID taken by another process, as a busy host does within minutes: still not running.
+      if (canChoosePid) {
+        const stranger = await spawnWithPid(agent.child.pid!);
+        try {
+          expect((await status()).json).toMatchObject({ process: { running: false, pid: agent.child.pid } });
+        } finally {
+          stranger.kill('SIGKILL');
+        }
+      } else
+        console.warn('[agent] the PID reuse case of status is skipped: this machine does not let a test choose a PID');
     } finally {
       agent?.kill('SIGKILL');
       await agent?.exited;

@@ -7,7 +7,7 @@
 import type { AgentCredential } from './state/credential.js';
 import { drainMessage, effectiveDrain, readDrain, readServerDrain, type DrainRecord } from './state/drain.js';
 import { TaskJournal } from './state/journal.js';
-import { readStatus, type AgentStatus } from './state/status.js';
+import { processStart, readStatus, type AgentStatus } from './state/status.js';
 
 export interface StatusReport {
   agentId: string;
@@ -44,23 +44,28 @@ const view = (d: DrainRecord): DrainView => ({
   since: d.updatedAt || null,
 });
 
-/** Is `pid` a live process? (EPERM: alive, but someone else's.) */
-function alive(pid: number): boolean {
+/**
+ * Is the agent process that wrote the status still running? Its PID must name a live process
+ * (EPERM: alive, but someone else's), and, where the status recorded when it started, one that
+ * started then: after a crash, a busy host gives the PID to another process within minutes.
+ */
+export function alive(pid: number, procStart?: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  const now = procStart === undefined ? undefined : processStart(pid);
+  return now === undefined || now === procStart;
 }
 
 export function statusReport(
   stateDir: string,
   credential: AgentCredential,
-  isAlive: (pid: number) => boolean = alive,
+  isAlive: (pid: number, procStart?: number) => boolean = alive,
 ): StatusReport {
   const status: AgentStatus | undefined = readStatus(stateDir);
-  const running = status !== undefined && status.stoppedAt === undefined && isAlive(status.pid);
+  const running = status !== undefined && status.stoppedAt === undefined && isAlive(status.pid, status.procStart);
   const local = readDrain(stateDir);
   const server = readServerDrain(stateDir);
   const applies = effectiveDrain(local, server);

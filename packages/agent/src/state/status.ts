@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
@@ -8,6 +9,12 @@ export const STATUS_FILE = 'status.json';
 
 const statusSchema = z.object({
   pid: z.int().positive(),
+  /**
+   * When the process started, in clock ticks after boot (Linux): with `pid`, it names one process.
+   * A PID is reused once its process is gone; a process that has it later started later. Absent
+   * where there is no `/proc`, and in files written before it was kept.
+   */
+  procStart: z.int().nonnegative().optional(),
   startedAt: z.string(),
   /** The control plane this process connects to. */
   server: z.string(),
@@ -25,6 +32,21 @@ export type AgentStatus = z.infer<typeof statusSchema>;
 
 export function statusPath(stateDir: string): string {
   return path.join(stateDir, STATUS_FILE);
+}
+
+/**
+ * When the process with this PID started, in clock ticks after boot (`/proc/<pid>/stat`, field
+ * 22); undefined when there is no such process or no `/proc` to ask.
+ */
+export function processStart(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may hold spaces or parentheses itself.
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    return Number.isSafeInteger(ticks) ? ticks : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The last status an agent wrote, or undefined when none (never run) or damaged. */
@@ -51,8 +73,10 @@ export class StatusFile {
   ) {
     // The last session of an earlier process stays visible until this one connects.
     const earlier = readStatus(stateDir);
+    const procStart = processStart(process.pid);
     this.value = {
       pid: process.pid,
+      ...(procStart === undefined ? {} : { procStart }),
       startedAt: this.at(),
       server,
       ...(earlier?.connectedAt && earlier.server === server
