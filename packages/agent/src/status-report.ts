@@ -49,7 +49,7 @@ const view = (d: DrainRecord): DrainView => ({
  * (EPERM: alive, but someone else's), and, where the status recorded when it started, one that
  * started then: after a crash, a busy host gives the PID to another process within minutes.
  */
-export function alive(pid: number, procStart?: number): boolean {
+function alive(pid: number, procStart?: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (err) {

@@ -243,7 +243,10 @@ export class ResticClient {
       if (err.code !== 'REPOSITORY_LOCKED') throw err;
       if (!unlocked) {
         unlocked = true;
-        await this.clearStaleLocks();
+        // A lock that cannot be cleared is waited for, like a live one.
+        await this.clearStaleLocks().catch((e: Error) =>
+          this.logger?.warn({ err: e.message }, 'restic: stale locks could not be cleared'),
+        );
         continue;
       }
       if (Date.now() + wait > deadline) throw err;

@@ -78,25 +78,22 @@ export function localDirectory(repository: string): string | undefined {
   return path.isAbsolute(dir) ? dir : undefined;
 }
 
-let clock: { bootMs: number; ticksPerS: number } | undefined;
+/** USER_HZ, the unit of a process's start time in `/proc`: 100 on every Linux architecture Node runs on. */
+const TICKS_PER_S = 100;
 
 /**
  * When the process with this PID started, in ms since the epoch (Linux `/proc`: its start in clock
- * ticks after boot, field 22 of `stat`, and the boot time); undefined when there is no such
- * process or no `/proc` to ask.
+ * ticks after boot, field 22 of `stat`, plus the boot time); undefined when there is no such
+ * process or no `/proc` to ask. The boot time is read each time, never kept: the kernel moves it
+ * with every step of the wall clock, and a stale one would misdate every process by the step.
  */
 export function processStartMs(pid: number): number | undefined {
   try {
-    clock ??= {
-      bootMs: Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))![1]) * 1000,
-      // USER_HZ: 100 on every Linux architecture Node runs on.
-      ticksPerS: 100,
-    };
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const bootS = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]);
     // The command name (field 2) is in parentheses and may hold spaces or parentheses itself.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[19]);
-    return Number.isFinite(ticks) ? clock.bootMs + (ticks * 1000) / clock.ticksPerS : undefined;
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    return Number.isFinite(ticks) && Number.isFinite(bootS) ? bootS * 1000 + (ticks * 1000) / TICKS_PER_S : undefined;
   } catch {
     return undefined;
   }

@@ -894,6 +894,27 @@ describe.runIf(hasRestic)('cancelling a backup', () => {
     });
     expect(after.ok).toBe(true);
   });
+
+  it('forgets the snapshot restic saved although the backup was cancelled, so the cancel leaves nothing', async () => {
+    const repo = path.join(root, 'repo-cancel-late');
+    restic(repo, ['init']);
+    // A restic that does not stop on SIGINT: the cancel comes as it saves its snapshot.
+    const binary = path.join(root, 'restic-deaf');
+    fs.writeFileSync(binary, `#!/bin/sh\ntrap '' INT\n/usr/bin/restic "$@"\n`, { mode: 0o755 });
+    const e: MockTaskEnvironment = env(repo, {
+      config: { binary, cancelGraceMs: 4_000 },
+      abortGraceMs: 60_000,
+      onProgress: () => e.cancel('stop it'),
+    });
+    const run = await e.run('backup', { instanceId: 'c', instanceName: 'c', locator: { paths: [data] }, mode: 'FULL' });
+    expect(run).toMatchObject({ ok: false, failure: { code: 'CANCELLED' }, abandoned: false });
+    expect(run.events.map((ev) => ev.message)).toContainEqual(
+      expect.stringMatching(/^restic: the backup was cancelled after saving snapshot \w{8}; forgot it$/),
+    );
+    expect(JSON.parse(restic(repo, ['snapshots', '--json']))).toEqual([]);
+    expect(restic(repo, ['list', 'locks']).trim()).toBe('');
+    restic(repo, ['check']);
+  }, 90_000);
 });
 
 describe('restic client helpers', () => {

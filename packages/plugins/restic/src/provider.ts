@@ -330,6 +330,21 @@ export function createResticProvider(connection: ProviderConnection): Provider {
     ctx.event({ type: 'provider.message', message: redact(message, settings?.password ?? '') });
 
   /**
+   * Forgets the snapshot of a backup that was cancelled after restic saved it (one try: a cancel
+   * does not wait for the repository's lock; a snapshot left is listed by the next sync).
+   */
+  const forgetCancelled = async (restic: ResticClient, snapshotId: string, ctx: TaskContext): Promise<void> => {
+    const res = await restic.run(['forget', snapshotId]).catch(() => undefined);
+    if (res?.code === 0)
+      say(ctx, `restic: the backup was cancelled after saving snapshot ${shortId(snapshotId)}; forgot it`);
+    else
+      ctx.logger.warn(
+        { snapshot: shortId(snapshotId), code: res?.code },
+        'restic: the backup was cancelled after saving its snapshot, which could not be forgotten',
+      );
+  };
+
+  /**
    * Opens the repository, as every operation does before anything else: its id is the
    * repository's identity, checked against the one the connection recorded (REPOSITORY_CHANGED on
    * another, before anything changes; reported when the connection records none). A repository
@@ -450,32 +465,39 @@ export function createResticProvider(connection: ProviderConnection): Provider {
       const report = throttled(ctx);
       const attempt = async (parent: string | undefined) => {
         let summary: BackupSummary | undefined;
-        const res = await restic.ok(
-          [
+        const res = await restic
+          .ok(
+            [
+              'backup',
+              '--json',
+              '--tag',
+              `${INSTANCE_TAG}${req.instanceId}`,
+              // A full backup reads every file; an increment compares with its parent's metadata.
+              ...(parent ? ['--parent', parent] : ['--force']),
+              '--',
+              ...paths,
+            ],
             'backup',
-            '--json',
-            '--tag',
-            `${INSTANCE_TAG}${req.instanceId}`,
-            // A full backup reads every file; an increment compares with its parent's metadata.
-            ...(parent ? ['--parent', parent] : ['--force']),
-            '--',
-            ...paths,
-          ],
-          'backup',
-          {
-            signal: ctx.signal,
-            okCodes: [3],
-            // restic prints dozens of status lines a second by default; two a second keep one
-            // report a second going out (a line a little early for the throttle waits for the next).
-            defaults: { RESTIC_PROGRESS_FPS: String(2000 / PROGRESS_EVERY_MS) },
-            onLine(line) {
-              if (!line.startsWith('{') || (line.startsWith('{"message_type":"status"') && !report.due())) return;
-              const msg = JSON.parse(line) as BackupStatus | BackupSummary | { message_type?: string };
-              if (msg.message_type === 'status') report(statusReport(msg as BackupStatus));
-              else if (msg.message_type === 'summary') summary = msg as BackupSummary;
+            {
+              signal: ctx.signal,
+              okCodes: [3],
+              // restic prints dozens of status lines a second by default; two a second keep one
+              // report a second going out (a line a little early for the throttle waits for the next).
+              defaults: { RESTIC_PROGRESS_FPS: String(2000 / PROGRESS_EVERY_MS) },
+              onLine(line) {
+                if (!line.startsWith('{') || (line.startsWith('{"message_type":"status"') && !report.due())) return;
+                const msg = JSON.parse(line) as BackupStatus | BackupSummary | { message_type?: string };
+                if (msg.message_type === 'status') report(statusReport(msg as BackupStatus));
+                else if (msg.message_type === 'summary') summary = msg as BackupSummary;
+              },
             },
-          },
-        );
+          )
+          .catch(async (err: unknown) => {
+            // Cancelled while restic was saving its snapshot: it is in the repository, and no
+            // record will ever name it. A cancelled backup leaves nothing behind: forget it.
+            if (ctx.signal.aborted && summary) await forgetCancelled(restic, summary.snapshot_id, ctx);
+            throw err;
+          });
         if (res.code === 3)
           ctx.event({
             type: 'warning',
