@@ -207,6 +207,33 @@ describe('guard', () => {
     expect(progress).toEqual([10]);
   });
 
+  it("logs a bounded part of a plugin's output and says what was dropped, even when the plugin returns at once", async () => {
+    const misbehaves = await loadPlugin(fixture('misbehaves'));
+    const lines: { stream?: string; droppedBytes?: number; msg: string }[] = [];
+    const warn = (obj: object | string, msg?: string) =>
+      lines.push({ ...(typeof obj === 'string' ? {} : obj), msg: msg ?? String(obj) });
+    const out = await runOperation({
+      plugin: misbehaves,
+      operation: 'backup',
+      connection: { endpoint: null, config: {}, credentials: {} },
+      params: { instanceId: 'i', instanceName: 'vm', locator: { behaviour: 'stdout' }, mode: 'FULL' },
+      host: NO_HOST,
+      context: (signal) => ({ ...ctxFor(signal), logger: { ...ctxFor(signal).logger, warn } }),
+      signal: new AbortController().signal,
+      timeoutMs: 60_000,
+    });
+    expect(out).toMatchObject({ ok: true });
+    // 4 MiB to each stream: 16 KiB of it logged line by line, the rest counted in one line per stream.
+    const dropped = lines.filter((l) => l.droppedBytes !== undefined);
+    expect(dropped.map((l) => [l.stream, l.droppedBytes])).toEqual([
+      ['stdout', 4 * 1024 * 1024 - 16 * 1024],
+      ['stderr', 4 * 1024 * 1024 - 16 * 1024],
+    ]);
+    const logged = lines.filter((l) => l.droppedBytes === undefined);
+    expect(logged.filter((l) => l.stream === 'stdout')).toHaveLength(16);
+    expect(logged.filter((l) => l.stream === 'stderr')).toHaveLength(16);
+  });
+
   it('fails the task when a plugin throws from a stray timer, instead of leaving it hanging', async () => {
     const stray = await loadPlugin(fixture('stray-throw'));
     const out = await backup(stray, new AbortController().signal, 60_000);

@@ -15,6 +15,41 @@ const init = workerData as WorkerInit;
 const port = parentPort!;
 const post = (message: FromWorker) => port.postMessage(message);
 
+/**
+ * Resolves once everything this thread wrote to `stream` so far has reached the agent. A worker's
+ * stdout and stderr travel on a channel of their own, so without this a job's `done` could
+ * overtake its last output, which the agent then drops uncounted. The write is the stream's own,
+ * taken before the plugin loads; a plugin that ends or breaks the stream only loses the wait.
+ */
+function flusher(stream: NodeJS.WriteStream): () => Promise<void> {
+  const write = stream.write.bind(stream);
+  return () =>
+    // Nothing waiting: every write so far was taken by the agent (a write's callback waits for that).
+    stream.writableLength === 0
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          const done = () => {
+            stream.off('error', done);
+            stream.off('close', done);
+            resolve();
+          };
+          stream.once('error', done);
+          stream.once('close', done);
+          try {
+            write('', () => done());
+          } catch {
+            done();
+          }
+        });
+}
+const flushOutput = [flusher(process.stdout), flusher(process.stderr)];
+
+/** Posts a job's end after its output. */
+async function finish(message: FromWorker): Promise<void> {
+  await Promise.all(flushOutput.map((flush) => flush()));
+  post(message);
+}
+
 let plugin: Promise<ProviderPlugin> | undefined;
 let current: AbortController | undefined;
 
@@ -62,7 +97,7 @@ async function run(job: WorkerJob, controller: AbortController): Promise<void> {
   };
   const provider = (await loadPlugin()).createProvider(job.connection as ProviderConnection);
   const value = await invoke(provider, job.operation as Operation, job.params, context);
-  post({ type: 'done', ok: true, value: plain(value) });
+  await finish({ type: 'done', ok: true, value: plain(value) });
 }
 
 port.on('message', (message: ToWorker) => {
@@ -74,5 +109,5 @@ port.on('message', (message: ToWorker) => {
   }
   const controller = new AbortController();
   current = controller;
-  run(message.job, controller).catch((err: unknown) => post({ type: 'done', ok: false, error: describe(err) }));
+  run(message.job, controller).catch((err: unknown) => finish({ type: 'done', ok: false, error: describe(err) }));
 });

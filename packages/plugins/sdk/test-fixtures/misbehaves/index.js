@@ -5,7 +5,7 @@
 //   exits        calls process.exit(7)
 //   spins        never yields (a synchronous endless loop): only the agent's timeout ends it
 //   heap         allocates without end until its worker runs out of heap
-//   stdout       writes 8 MiB to stdout and stderr, then succeeds
+//   stdout       writes 8 MiB to stdout and stderr, then succeeds at once
 //   floods       sends 20,000 progress reports and 20,000 events as fast as it can, then succeeds
 //   huge-result  answers a result of 4 MiB
 //   spoofs       emits events of the control plane's own types (task.succeeded, maintenance.ready,
@@ -55,7 +55,7 @@ export default {
               process.stdout.write(line);
               process.stderr.write(line);
             }
-            await sleep(200);
+            // Returns at once: the output still queued must reach the agent before the job's end.
             return done();
           }
           case 'floods':
