@@ -1,3 +1,4 @@
+import type { HttpBindings } from '@hono/node-server';
 import type { Context, MiddlewareHandler } from 'hono';
 import { AppError } from '../domain/errors.js';
 
@@ -14,28 +15,44 @@ import { AppError } from '../domain/errors.js';
 export function wholeBody(maxBytes: number): MiddlewareHandler {
   const tooLarge = () => new AppError(413, 'payload_too_large', `request body exceeds ${maxBytes} bytes`);
   return async (c, next) => {
-    // Nothing to read: and `c.req.raw` would build a whole web Request for every read.
     if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
-    const stream = c.req.raw.body;
-    if (!stream) return emptyJson(c) ? withBody(c, EMPTY_OBJECT, next) : next();
+    const source = bodySource(c);
+    if (!source) return emptyJson(c) ? withBody(c, EMPTY_OBJECT, next) : next();
     const declared = c.req.header('content-length');
     if (declared !== undefined && c.req.header('transfer-encoding') === undefined && Number(declared) > maxBytes)
       throw tooLarge();
     const chunks: Uint8Array[] = [];
     let size = 0;
-    const reader = stream.getReader();
-    for (;;) {
-      const { done, value } = await reader.read().catch(() => cutOff(c));
-      if (done) break;
-      size += value.length;
-      if (size > maxBytes) {
-        await reader.cancel().catch(() => undefined);
-        throw tooLarge();
+    try {
+      // Leaving the loop early (too large) ends the rest of the body unread.
+      for await (const chunk of source) {
+        size += chunk.length;
+        if (size > maxBytes) break;
+        chunks.push(chunk);
       }
-      chunks.push(value);
+    } catch {
+      cutOff(c);
     }
+    if (size > maxBytes) throw tooLarge();
     await withBody(c, size === 0 && emptyJson(c) ? EMPTY_OBJECT : Buffer.concat(chunks, size), next);
   };
+}
+
+/** Node requests whose body {@link wholeBody} has read: a request run again carries its own. */
+const readFromNode = new WeakSet<object>();
+
+/**
+ * Where a request's body comes from. On Node, the server's own request: asking for
+ * `c.req.raw.body` would build a whole web Request (a web stream, an abort signal) for every
+ * mutating request, several times what reading the few bytes costs.
+ */
+function bodySource(c: Context): AsyncIterable<Uint8Array> | null {
+  const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
+  if (incoming && !readFromNode.has(incoming)) {
+    readFromNode.add(incoming);
+    return incoming;
+  }
+  return c.req.raw.body as AsyncIterable<Uint8Array> | null;
 }
 
 /**
@@ -60,9 +77,17 @@ export function bufferedBody(c: Context): Buffer | undefined {
   return bodies.get(c);
 }
 
+const utf8 = new TextDecoder();
+
 async function withBody(c: Context, body: Buffer, next: () => Promise<void>): Promise<void> {
   bodies.set(c, body);
-  c.req.raw = new Request(c.req.raw, { body });
+  // Every later reader (`c.req.json()` in the validators, `c.req.text()`) is answered from these
+  // bytes; the request's own body is never read again. Text decoded as a web Request's would be.
+  const bytes = body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer;
+  // (Hono keeps promises there, whatever its type says.)
+  const cache = c.req.bodyCache as Record<string, Promise<unknown>>;
+  cache['arrayBuffer'] = Promise.resolve(bytes);
+  cache['text'] = Promise.resolve(utf8.decode(body));
   await next();
 }
 

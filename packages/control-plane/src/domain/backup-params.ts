@@ -22,7 +22,9 @@ export function backupParams(
 
 /** The backup job whose run made a task (a job's backups name it in their params), else null. */
 export function jobIdOf(task: { kind: string; params: string }): string | null {
-  if (task.kind !== 'backup') return null;
+  // Params are written by JSON.stringify, which never escapes a key's letters: without the key's
+  // text there is no job id, and the parse is skipped (most backups are no job's).
+  if (task.kind !== 'backup' || !task.params.includes('"jobId"')) return null;
   const jobId = (JSON.parse(task.params) as { jobId?: unknown }).jobId;
   return typeof jobId === 'string' ? jobId : null;
 }

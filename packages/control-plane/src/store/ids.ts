@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomFillSync } from 'node:crypto';
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 
@@ -28,9 +28,18 @@ function increment(rand: string): string | undefined {
   return undefined;
 }
 
+/** Random bytes drawn 4 KiB at a time (256 ids), not 16 per call. */
+const pool = Buffer.alloc(4096);
+let pooled = 0;
+
 function randomPart(): string {
+  if (pooled < 16) {
+    randomFillSync(pool);
+    pooled = pool.length;
+  }
   let rand = '';
-  for (const b of randomBytes(16)) rand += ALPHABET[b & 31];
+  for (let i = pooled - 16; i < pooled; i++) rand += ALPHABET[pool[i]! & 31];
+  pooled -= 16;
   return rand;
 }
 

@@ -1,5 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { principal, type Env } from '../../auth.js';
+import { bufferedBody } from '../../body.js';
 import type { ApiDeps } from '../../context.js';
 import { beforeTransaction } from '../../idempotency.js';
 import { jsonBody, jsonResponse, problemResponse, resource, upstreamResponses } from '../../openapi.js';
@@ -10,10 +11,9 @@ import { taskLocation, taskView } from '../tasks/views.js';
 import { Backup, BackupPage, BackupQuery, RestoreStart, RestoreVolume } from './schemas.js';
 import { backupView } from './views.js';
 
-/** The request's body, read from a copy so the route still reads it: undefined when there is none, null when it is no JSON. */
-async function peekJson(req: Request): Promise<unknown> {
-  if (!req.body) return undefined;
-  const text = await req.clone().text();
+/** The request's body as read ahead of the routes: undefined when there is none, null when it is no JSON. */
+function peekJson(c: Context<Env>): unknown {
+  const text = bufferedBody(c)?.toString('utf8') ?? '';
   if (text === '') return undefined;
   try {
     return JSON.parse(text) as unknown;
@@ -36,7 +36,7 @@ function inPlaceRestoreCheck(deps: ApiDeps): MiddlewareHandler<Env> {
     if (c.req.method !== 'POST' || id === undefined || !Id.safeParse(id).success) return next();
     // A restore to another path is not in place: nothing to check. A bad body is the route's to
     // refuse (400), with nothing asked.
-    const body = await peekJson(c.req.raw);
+    const body = peekJson(c);
     if (body !== undefined) {
       const parsed = RestoreStart.safeParse(body);
       if (!parsed.success || parsed.data.targetPath !== undefined || parsed.data.targetNamespace !== undefined)
