@@ -105,6 +105,39 @@ interface RealRun extends Figures {
   openLoop: OpenLoop | null;
   /** fsync + fdatasync calls of every agent process (strace -c -f), per task they ran. */
   fsyncs: { calls: number; perTask: number } | null;
+  /** Store statements per timed task, by verb, and the store's time per task (the control planes' metrics). */
+  statements: { perTask: Record<string, number>; msPerTask: number };
+}
+
+/** Store statements the control planes at `urls` ran so far (their /metrics), by verb: count and seconds. */
+async function storeStatements(urls: string[]): Promise<Map<string, { n: number; s: number }>> {
+  const out = new Map<string, { n: number; s: number }>();
+  for (const url of urls) {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    for (const m of text.matchAll(/^cairn_store_statement(s|_seconds)_total\{verb="(\w+)"\} ([\d.e+-]+)$/gm)) {
+      const e = out.get(m[2]!) ?? { n: 0, s: 0 };
+      if (m[1] === 's') e.n += Number(m[3]);
+      else e.s += Number(m[3]);
+      out.set(m[2]!, e);
+    }
+  }
+  return out;
+}
+
+/** What the store ran between two readings of {@link storeStatements}, per task. */
+function statementsPerTask(
+  before: Map<string, { n: number; s: number }>,
+  after: Map<string, { n: number; s: number }>,
+  tasks: number,
+): RealRun['statements'] {
+  const perTask: Record<string, number> = {};
+  let seconds = 0;
+  for (const [verb, a] of after) {
+    const b = before.get(verb) ?? { n: 0, s: 0 };
+    perTask[verb] = (a.n - b.n) / tasks;
+    seconds += a.s - b.s;
+  }
+  return { perTask, msPerTask: (seconds * 1000) / tasks };
 }
 
 interface OpenLoop {
@@ -326,11 +359,15 @@ async function runReal(store: Backend, opts: DispatchOptions, replicas = 1): Pro
       `${store}: creating ${opts.tasks} backup tasks over ${instanceIds.length} instances` +
         (replicas > 1 ? `, through ${replicas} replicas` : ''),
     );
+    const urls = stack.replicas.map((cp) => cp.url);
+    const statementsBefore = await storeStatements(urls);
     const cpu = window();
     const closed = await createTasks(apis, instanceIds, opts.tasks);
     await waitUntilDrained(api, procs, Date.now() + 60_000 + opts.tasks * 50);
     // Includes up to one poll interval after the last task ended: good enough for shares of CPU.
     const cpuUse = cpu();
+    // The bench's own polls while it waited are in it too (a few dozen reads in all).
+    const statements = statementsPerTask(statementsBefore, await storeStatements(urls), opts.tasks);
     const done = await succeeded(api, closed.ids, opts.tasks);
     const lastEnd = Math.max(...done.map((t) => Date.parse(t.endedAt!)));
     const elapsedMs = lastEnd - closed.t0;
@@ -392,6 +429,7 @@ async function runReal(store: Backend, opts: DispatchOptions, replicas = 1): Pro
       warnings,
       openLoop,
       fsyncs,
+      statements,
     };
   } catch (err) {
     const where = replicas > 1 ? `${store}, ${replicas} replicas` : store;
@@ -470,6 +508,12 @@ export async function runDispatchBench(opts: DispatchOptions): Promise<void> {
           `CPU s: ${by.join(', ')}, kernel ${c.kernelSec.toFixed(1)}, foreign ${c.foreignSec.toFixed(1)}; machine ${c.machineBusyPct.toFixed(0)} % busy`,
       );
     }
+    const st = r.real.statements;
+    const verbs = Object.entries(st.perTask).filter(([, n]) => n > 0);
+    notes.push(
+      `${r.store.store}: store statements per task: ${verbs.map(([v, n]) => `${v} ${n.toFixed(2)}`).join(', ')} ` +
+        `(${verbs.reduce((sum, [, n]) => sum + n, 0).toFixed(1)} in all), ${st.msPerTask.toFixed(2)} ms of store time`,
+    );
     notes.push(
       `${r.store.store}: bare A/A ${r.bare.runs.map((x) => x.toFixed(0)).join(' / ')} t/s (spread ${r.bare.spreadPct.toFixed(1)} %); ` +
         `BullMQ A/A ${r.bullmq.runs.map((x) => x.toFixed(0)).join(' / ')} t/s (spread ${r.bullmq.spreadPct.toFixed(1)} %)`,

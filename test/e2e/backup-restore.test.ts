@@ -186,6 +186,12 @@ describe.each(backends)('backup and restore end to end (%s)', (backend) => {
     expect(value(/^cairn_agent_sessions (\d+)/m)).toBe(1);
     expect(text).toMatch(/^cairn_http_requests_total\{method="GET",route="\/v1\/tasks\/:id",status="200"\} \d+/m);
     expect(text).not.toMatch(/route="\/v1\/tasks\/tsk_/);
+    // Every statement the store ran, by verb, transactions' begin and commit included.
+    for (const verb of ['select', 'insert', 'update', 'begin', 'commit'])
+      expect(value(new RegExp(`^cairn_store_statements_total\\{verb="${verb}"\\} (\\d+)`, 'm')), verb).toBeGreaterThan(
+        0,
+      );
+    expect(value(/^cairn_store_statement_seconds_total\{verb="select"\} ([\d.e-]+)/m)).toBeGreaterThan(0);
   });
 
   it('reports usage per tenant that adds up to the backups the API lists', async () => {

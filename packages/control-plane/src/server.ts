@@ -34,7 +34,7 @@ import { Records } from './service/records.js';
 import { pruneScheduleKey, Schedules, syncScheduleKey } from './service/schedules.js';
 import { Tenants } from './service/tenants.js';
 import { PrincipalCache } from './service/principal-cache.js';
-import { migrate, openStore } from './store/db.js';
+import { migrate, openStore, type StatementObserver } from './store/db.js';
 import { claimSqliteFile } from './store/sqlite-owner.js';
 import { IdempotencyRepository } from './store/idempotency-repository.js';
 import { afterCommit, scopedDb } from './store/request-scope.js';
@@ -86,7 +86,10 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   // place a clock other than `clock` is handed on.
   const wireClock: Clock = systemClock;
   if (config.testClockFile) log.warn({ file: config.testClockFile }, 'the control plane runs on a TEST clock file');
-  const store = openStore(config.databaseUrl);
+  // Every statement is counted in the metrics, which are made further down (their sources need
+  // the store): until then a statement (the migrations) is not counted.
+  let statementRan: StatementObserver = () => {};
+  const store = openStore(config.databaseUrl, (sql, ms) => statementRan(sql, ms));
   // SQLite serves this process alone: a second control plane on the file refuses to start.
   let owner: { release(): void } | undefined;
   try {
@@ -127,6 +130,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     oldestLastBackup: () => rpo.oldestLastBackup(),
     rpoBreached: () => rpo.breached(),
   });
+  statementRan = (sql, ms) => metrics.storeStatement(sql, ms);
   // Agents' reports go from their sessions straight to the task lifecycle; the dispatcher is
   // woken when they ended tasks (their slots are free).
   const reports = new Reports(reportStores(db, repos), {
@@ -182,7 +186,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     providerSchedules,
     maintenanceGate,
     quotas,
-    wake: () => afterCommit(() => dispatcher.poke()),
+    wake: () => afterCommit(() => dispatcher.wake()),
     waiters,
     clock,
   });
@@ -195,7 +199,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     tasks,
     schedules: scheduleRepo,
     clock,
-    wake: () => afterCommit(() => dispatcher.poke()),
+    wake: () => afterCommit(() => dispatcher.wake()),
   });
   const scheduler = new Scheduler({
     root: store.db,

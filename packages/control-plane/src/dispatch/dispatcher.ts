@@ -81,6 +81,13 @@ export class Dispatcher implements SessionHost {
   private running = false;
   private again = false;
   private sweepDue = false;
+  /**
+   * The last full round found every slot of the local agents taken, and nothing since could have
+   * freed one: a {@link wake} then only delivers cancels (see {@link round}).
+   */
+  private full = false;
+  /** A {@link poke} since the last round began: a slot may have freed (a task ended, an agent came or changed, the timer). */
+  private slotMayFree = true;
   private timer: NodeJS.Timeout | undefined;
   private maintenanceTimer: NodeJS.Timeout | undefined;
   private maintenanceRunning = false;
@@ -225,8 +232,25 @@ export class Dispatcher implements SessionHost {
     }
   }
 
-  /** Asks for a dispatch round soon; rounds never overlap. */
+  /**
+   * Asks for a dispatch round soon, after something that may free or add a slot (a task ended, an
+   * agent connected or changed, the timer); rounds never overlap.
+   */
   poke(): void {
+    this.slotMayFree = true;
+    this.request();
+  }
+
+  /**
+   * Asks for a round after work was queued or a cancel requested (the API, a job run). While every
+   * local slot is taken it only delivers cancels: the queued work could not be placed, and the
+   * task end or agent that frees a slot pokes (the timer too, every poll interval).
+   */
+  wake(): void {
+    this.request();
+  }
+
+  private request(): void {
     if (this.stopped) return;
     if (this.running) {
       this.again = true;
@@ -251,12 +275,17 @@ export class Dispatcher implements SessionHost {
   }
 
   private async round(): Promise<void> {
+    // Read before the first await: a poke from here on asks for another round.
+    const stillFull = this.full && !this.slotMayFree;
+    this.slotMayFree = false;
     if (this.sweepDue) {
       this.sweepDue = false;
       await this.sweepLeases();
       await this.resendUnacknowledged();
     }
     await this.sendCancels();
+    if (stillFull) return;
+    this.full = false;
     // Nothing to place, or nowhere to place it: the round would walk every session for nothing.
     if (this.sessions.size === 0 || !(await this.queue.anyQueued())) return;
     const held = await this.queue.heldCounts();
@@ -279,6 +308,8 @@ export class Dispatcher implements SessionHost {
       });
     }
     const free = candidates.reduce((n, a) => n + Math.max(0, a.slots - a.held), 0);
+    // Every local slot taken: until something pokes, the API's wakes skip this far.
+    this.full = free === 0;
     if (free === 0) return;
     const window = Math.min(500, Math.max(50, free * 4));
     const head = await this.refuseCovered(

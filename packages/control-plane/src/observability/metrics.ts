@@ -120,6 +120,35 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly storeStatements = new Counter({
+    name: 'cairn_store_statements_total',
+    help: "Statements this process ran on the store, transactions' begin and commit included, by verb (select, insert, update, delete, begin, commit, rollback, other)",
+    labelNames: ['verb'] as const,
+    registers: [this.registry],
+  });
+
+  readonly storeStatementSeconds = new Counter({
+    name: 'cairn_store_statement_seconds_total',
+    help: "Time the store took to answer this process's statements, by verb (SQLite: running them, on the event loop; MySQL: each round trip)",
+    labelNames: ['verb'] as const,
+    registers: [this.registry],
+  });
+
+  /** The counters of each verb, looked up once (a statement is counted on every store call). */
+  private readonly verbCounters = new Map<string, { n: Counter.Internal; seconds: Counter.Internal }>();
+
+  /** Counts one statement the store ran (see `openStore`'s observer): its SQL and its time in ms. */
+  storeStatement(sql: string, ms: number): void {
+    const verb = statementVerb(sql);
+    let counters = this.verbCounters.get(verb);
+    if (!counters) {
+      counters = { n: this.storeStatements.labels(verb), seconds: this.storeStatementSeconds.labels(verb) };
+      this.verbCounters.set(verb, counters);
+    }
+    counters.n.inc();
+    counters.seconds.inc(ms / 1000);
+  }
+
   constructor(sources: MetricSources) {
     collectDefaultMetrics({ register: this.registry, prefix: 'cairn_process_' });
     new Gauge({
@@ -193,4 +222,12 @@ export class Metrics {
       },
     });
   }
+}
+
+const VERBS = new Set(['select', 'insert', 'update', 'delete', 'begin', 'commit', 'rollback']);
+
+/** A statement's first word, lower case, if it is one of {@link VERBS}; else `other`. */
+export function statementVerb(sql: string): string {
+  const word = /^\s*([a-z]+)/i.exec(sql)?.[1]?.toLowerCase();
+  return word !== undefined && VERBS.has(word) ? word : 'other';
 }

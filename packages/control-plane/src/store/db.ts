@@ -10,6 +10,7 @@ import {
   MysqlDialect,
   SqliteDialect,
   sql,
+  type KyselyConfig,
   type SqliteDialectConfig,
   type Migration,
   type Transaction,
@@ -48,6 +49,9 @@ import { systemClock, type Clock } from '../clock.js';
 
 export type Db = Kysely<Database>;
 export type Dialect = 'sqlite' | 'mysql';
+
+/** Told of every statement a store runs, transactions' begin and commit included: its SQL and its time in ms. */
+export type StatementObserver = (sql: string, ms: number) => void;
 
 export interface Store {
   db: Db;
@@ -146,7 +150,8 @@ function preparedOnce(database: SQLite.Database): SqliteDialectConfig['database'
  *
  * @example const store = await openStore('sqlite:./data/cairn.db');
  */
-export function openStore(url: string): Store {
+export function openStore(url: string, observe?: StatementObserver): Store {
+  const log: KyselyConfig['log'] = observe && ((event) => observe(event.query.sql, event.queryDurationMillis));
   if (url.startsWith('sqlite:')) {
     const file = url.slice('sqlite:'.length);
     if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -158,6 +163,7 @@ export function openStore(url: string): Store {
     const db = new Kysely<Database>({
       dialect: new SqliteDialect({ database: preparedOnce(database) }),
       plugins: [new CamelCasePlugin()],
+      ...(log ? { log } : {}),
     });
     return {
       db,
@@ -193,6 +199,7 @@ export function openStore(url: string): Store {
         },
       }),
       plugins: [new CamelCasePlugin()],
+      ...(log ? { log } : {}),
     });
     return { db, dialect: 'mysql', close: () => db.destroy() };
   }

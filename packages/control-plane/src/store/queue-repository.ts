@@ -16,6 +16,14 @@ const DISPATCHED_BEFORE = template((db, p: { before: number }) =>
   db.selectFrom('tasks').selectAll().where('state', '=', 'dispatched').where('dispatchedAt', '<', p.before),
 );
 
+const HELD_COUNTS = template((db) =>
+  db
+    .selectFrom('tasks')
+    .select(['agentId', 'tenantId', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('state', 'in', HELD_STATES)
+    .groupBy(['agentId', 'tenantId']),
+);
+
 const PENDING_CANCELS = template((db) =>
   db.selectFrom('tasks').selectAll().where('cancelRequested', '=', 1).where('state', 'in', HELD_STATES),
 );
@@ -40,12 +48,7 @@ export class QueueRepository {
 
   /** Tasks held (dispatched or running) per agent, per tenant, and in all. */
   async heldCounts(): Promise<{ total: number; byAgent: Map<string, number>; byTenant: Map<string, number> }> {
-    const rows = await this.db
-      .selectFrom('tasks')
-      .select(['agentId', 'tenantId', (eb) => eb.fn.countAll<number>().as('n')])
-      .where('state', 'in', HELD_STATES)
-      .groupBy(['agentId', 'tenantId'])
-      .execute();
+    const rows = await HELD_COUNTS.all(this.db, {});
     const byAgent = new Map<string, number>();
     const byTenant = new Map<string, number>();
     let total = 0;
