@@ -105,8 +105,8 @@ interface RealRun extends Figures {
   openLoop: OpenLoop | null;
   /** fsync + fdatasync calls of every agent process (strace -c -f), per task they ran. */
   fsyncs: { calls: number; perTask: number } | null;
-  /** Store statements per timed task, by verb, and the store's time per task (the control planes' metrics). */
-  statements: { perTask: Record<string, number>; msPerTask: number };
+  /** Store statements per timed task, by verb, and the store's time per task, in all and by verb (the control planes' metrics). */
+  statements: { perTask: Record<string, number>; msPerTask: number; msPerTaskByVerb: Record<string, number> };
 }
 
 /** Store statements the control planes at `urls` ran so far (their /metrics), by verb: count and seconds. */
@@ -131,13 +131,15 @@ function statementsPerTask(
   tasks: number,
 ): RealRun['statements'] {
   const perTask: Record<string, number> = {};
+  const msPerTaskByVerb: Record<string, number> = {};
   let seconds = 0;
   for (const [verb, a] of after) {
     const b = before.get(verb) ?? { n: 0, s: 0 };
     perTask[verb] = (a.n - b.n) / tasks;
+    msPerTaskByVerb[verb] = ((a.s - b.s) * 1000) / tasks;
     seconds += a.s - b.s;
   }
-  return { perTask, msPerTask: (seconds * 1000) / tasks };
+  return { perTask, msPerTask: (seconds * 1000) / tasks, msPerTaskByVerb };
 }
 
 interface OpenLoop {
@@ -512,7 +514,8 @@ export async function runDispatchBench(opts: DispatchOptions): Promise<void> {
     const verbs = Object.entries(st.perTask).filter(([, n]) => n > 0);
     notes.push(
       `${r.store.store}: store statements per task: ${verbs.map(([v, n]) => `${v} ${n.toFixed(2)}`).join(', ')} ` +
-        `(${verbs.reduce((sum, [, n]) => sum + n, 0).toFixed(1)} in all), ${st.msPerTask.toFixed(2)} ms of store time`,
+        `(${verbs.reduce((sum, [, n]) => sum + n, 0).toFixed(1)} in all); store time per task ${st.msPerTask.toFixed(2)} ms ` +
+        `(${verbs.map(([v]) => `${v} ${(st.msPerTaskByVerb[v] ?? 0).toFixed(2)}`).join(', ')}; statements waiting at once each count their own)`,
     );
     notes.push(
       `${r.store.store}: bare A/A ${r.bare.runs.map((x) => x.toFixed(0)).join(' / ')} t/s (spread ${r.bare.spreadPct.toFixed(1)} %); ` +
