@@ -290,7 +290,7 @@ export class JobRuns {
     now: number,
     data: Record<string, unknown> = {},
   ): Promise<void> {
-    await this.deps.events.append(trx, jobEvent(job, type, message, actor, now, data));
+    this.deps.events.append(trx, jobEvent(job, type, message, actor, now, data));
   }
 
   /** The run's members as committed now (after its row was taken). */

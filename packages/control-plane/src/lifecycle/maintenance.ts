@@ -244,7 +244,7 @@ export class Maintenance {
     await transact(this.deps.db, async (trx) => {
       if (!(await this.deps.agents.setHostDrain(trx, agentId, sessionId, draining, message))) return;
       const scope: MaintenanceScope = { kind: 'agent', agentId };
-      await this.deps.events.appendToTenants(trx, tenantsTouched(scope, this.deps.providerTenantId), {
+      this.deps.events.appendToTenants(trx, tenantsTouched(scope, this.deps.providerTenantId), {
         type: draining ? 'maintenance.host_drained' : 'maintenance.host_undrained',
         at: now,
         message: draining
@@ -276,7 +276,7 @@ export class Maintenance {
       type === 'maintenance.ready'
         ? `${where} is ready: no backup runs there`
         : `${where} ${type === 'maintenance.enabled' ? 'in maintenance' : 'out of maintenance'}`;
-    await this.deps.events.appendToTenants(trx, tenantsTouched(scope, this.deps.providerTenantId), {
+    this.deps.events.appendToTenants(trx, tenantsTouched(scope, this.deps.providerTenantId), {
       type,
       at: now,
       message: type === 'maintenance.enabled' ? `${what}: ${row.message}` : what,

@@ -261,7 +261,7 @@ export class ProviderSchedules {
   }
 
   private async event(trx: Trx, task: TaskRow, type: string, now: number, data: object, message: string) {
-    await this.deps.events.forTask(trx, task, type, message, now, data);
+    this.deps.events.forTask(trx, task, type, message, now, data);
   }
 }
 

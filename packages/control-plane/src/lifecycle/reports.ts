@@ -104,7 +104,6 @@ export class Reports {
       for (const batch of batches)
         for (const report of batch.reports) await this.applyOne(trx, tick, batch.agentId, report, now);
       await this.moveProgress(trx, tick, [...tick.progressMoves.keys()]);
-      await this.stores.events.flush(trx);
       for (const [agentId, progress] of tick.progress) await this.stores.rows.storeProgressMany(trx, agentId, progress);
       return tick.outcome;
     });
@@ -219,7 +218,7 @@ export class Reports {
     switch (decision.action) {
       case 'record-event': {
         const r = decision.event;
-        events.hold(trx, [
+        events.appendMany(trx, [
           {
             tenantId: row.tenantId,
             type: r.type,
@@ -249,7 +248,7 @@ export class Reports {
         });
       case 'start':
         if (await this.move(trx, tick, row, fence, decision))
-          events.hold(trx, [taskEvent(row, decision.event.type, decision.event.message, now)]);
+          events.appendMany(trx, [taskEvent(row, decision.event.type, decision.event.message, now)]);
         return;
       case 'requeue':
         if (await this.move(trx, tick, row, fence, decision)) tick.outcome.requeued.push(row.id);
@@ -279,7 +278,7 @@ export class Reports {
       case 'end': {
         if (!(await this.move(trx, tick, row, fence, decision))) return;
         if (decision.backup) await backups.recordFromTask(trx, row, decision.backup, now);
-        events.hold(trx, [taskEvent(row, decision.event.type, decision.event.message, now)]);
+        events.appendMany(trx, [taskEvent(row, decision.event.type, decision.event.message, now)]);
         // In the same transaction: a backup recorded is never left without its retention deletes.
         if (decision.backup) await retention.afterBackup(trx, row, now);
         await endings.ended(trx, row, decision.end, now);

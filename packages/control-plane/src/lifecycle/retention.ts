@@ -185,19 +185,13 @@ export class Retention {
     if (task.kind !== 'delete-backup' || !task.backupId) return;
     if (state === 'succeeded') {
       if (await this.deps.backups.removeDeleted(trx, task.backupId, task.id)) {
-        await this.deps.events.forTask(
-          trx,
-          task,
-          'backup.deleted',
-          `backup ${task.backupId} deleted by the provider`,
-          now,
-        );
+        this.deps.events.forTask(trx, task, 'backup.deleted', `backup ${task.backupId} deleted by the provider`, now);
       }
       return;
     }
     // A sync may have removed the record meanwhile (the provider no longer had the point).
     if (!(await this.deps.backups.exists(trx, task.backupId))) return;
-    await this.deps.events.append(trx, {
+    this.deps.events.append(trx, {
       tenantId: task.tenantId,
       type: 'backup.delete_failed',
       at: now,

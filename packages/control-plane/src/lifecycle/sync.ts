@@ -103,7 +103,7 @@ export class Sync {
     if (!listing?.ok) {
       const code = end.error?.code ?? (listing ? FailureCodes.INVALID_RESULT : end.state);
       const message = end.error?.message ?? (listing && !listing.ok ? listing.reason : '');
-      await this.deps.events.append(trx, {
+      this.deps.events.append(trx, {
         ...this.eventBase(task, now),
         type: 'provider.sync_failed',
         message: `sync of provider connection ${task.providerId} ${end.state}: ${code}: ${message}; records unchanged`,
@@ -127,7 +127,7 @@ export class Sync {
     });
     if (report.held) await this.heldEvent(trx, task, report.held, now);
     const c = report.counts;
-    await this.deps.events.append(trx, {
+    this.deps.events.append(trx, {
       ...this.eventBase(task, now),
       type: 'provider.synced',
       message: report.noRepository
@@ -184,7 +184,7 @@ export class Sync {
       vanishing: { share: this.deps.vanishShare, confirmed: hold.confirmed },
     });
     const byId = new Map(records.map((r) => [r.id, r]));
-    const event = async (
+    const event = (
       tenantId: string,
       instanceId: string,
       type: string,
@@ -205,7 +205,7 @@ export class Sync {
     await this.deps.backups.setVanished(trx, plan.newlyVanished, now);
     for (const id of plan.newlyVanished) {
       const r = byId.get(id)!;
-      await event(
+      event(
         r.tenantId,
         r.instanceId,
         'backup.vanished',
@@ -218,7 +218,7 @@ export class Sync {
       const r = byId.get(id)!;
       if (!(await this.deps.backups.removeGone(trx, id))) continue;
       removed.push(id);
-      await event(
+      event(
         r.tenantId,
         r.instanceId,
         'backup.deleted',
@@ -255,7 +255,7 @@ export class Sync {
       );
       parents.set(point.externalId, row.id);
       adopted.push(row.id);
-      await event(
+      event(
         instance.tenantId,
         instance.id,
         'backup.adopted',
@@ -264,7 +264,7 @@ export class Sync {
       );
       if (futureDated) {
         const providerTime = new Date(point.createdAt).toISOString();
-        await event(
+        event(
           instance.tenantId,
           instance.id,
           'backup.future_dated',
@@ -300,7 +300,7 @@ export class Sync {
 
   /** A held sync concerns every tenant of the provider: the SP's event (the task is the SP's). */
   private async heldEvent(trx: Trx, task: TaskRow, held: DriftHold, now: number): Promise<void> {
-    await this.deps.events.append(trx, {
+    this.deps.events.append(trx, {
       ...this.eventBase(task, now),
       type: 'provider.sync_held',
       message: `sync of provider connection ${task.providerId} would mark ${held.vanishing} of its ${held.of} restore points vanished at once, more than CAIRN_SYNC_VANISH_SHARE=${this.deps.vanishShare} allows; none was marked. If the provider's storage is mounted and they are really gone, confirm with ${held.confirm}`,

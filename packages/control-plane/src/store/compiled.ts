@@ -1,5 +1,6 @@
 import type { CompiledQuery, Compilable, QueryResult } from 'kysely';
-import { isMysql, type Db } from './db.js';
+import type { Db } from './db.js';
+import { isMysql } from './dialect.js';
 
 /**
  * Where a parameter goes: the builder is run once with one of these for each parameter, and

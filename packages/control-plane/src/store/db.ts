@@ -6,7 +6,6 @@ import {
   CompiledQuery,
   Kysely,
   Migrator,
-  MysqlAdapter,
   MysqlDialect,
   SqliteDialect,
   sql,
@@ -44,6 +43,7 @@ import * as m0027 from './migrations/0027-sync-pages.js';
 import * as m0028 from './migrations/0028-duty-leases.js';
 import * as m0029 from './migrations/0029-provider-export-to.js';
 import { currentTransaction } from './request-scope.js';
+import { writeHeldEvents } from './event-log.js';
 import type { Database } from './schema.js';
 import { systemClock, type Clock } from '../clock.js';
 
@@ -248,22 +248,6 @@ export function isTransient(err: unknown): boolean {
 }
 
 /**
- * `query` made to read the row as committed now, and lock it for the rest of the transaction,
- * where the store can (MySQL/MariaDB: `FOR UPDATE`). There a plain read inside a transaction
- * answers from the snapshot the transaction took at its first read, which never shows a change
- * committed after it: code that re-reads a row to retry a conditional update would spin for ever
- * on the old value. SQLite lets one writer in at a time, so its plain reads are current.
- */
-export function current<Q extends { forUpdate(): Q }>(db: Db, query: Q): Q {
-  return isMysql(db) ? query.forUpdate() : query;
-}
-
-/** Whether `db` (or a transaction on it) speaks to MySQL/MariaDB rather than SQLite. */
-export function isMysql(db: Kysely<Database>): boolean {
-  return db.getExecutor().adapter instanceof MysqlAdapter;
-}
-
-/**
  * Runs `work` in a transaction, again (up to 5 times, with jittered waits) when the database
  * chose it as a deadlock victim. Concurrent report batches and heartbeats of several agents
  * touch the same indexes, and InnoDB resolves such cycles by aborting one side.
@@ -275,7 +259,11 @@ export async function transact<T>(db: Db, work: (trx: Transaction<Database>) => 
   if (joined) return work(joined);
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.transaction().execute(work);
+      return await db.transaction().execute(async (trx) => {
+        const result = await work(trx);
+        await writeHeldEvents(trx);
+        return result;
+      });
     } catch (err) {
       if (attempt >= 5 || !isTransient(err)) throw err;
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));

@@ -16,34 +16,46 @@ type Trx = Transaction<Database>;
  * transaction, whatever handle it is reached through): its row stays locked until they commit.
  */
 const ticked = new WeakSet<object>();
-/** Events held back in a transaction to be written together (`holdEvents`), in the order given. */
-const held = new WeakMap<Trx, Insertable<EventRow>[]>();
 
-/** Events written together in `trx`: one clock tick (they commit as one), one insert, ids in the order given. */
-export async function appendEvents(trx: Trx, rows: Insertable<EventRow>[]): Promise<void> {
-  // What was held back comes first: ids follow the order the events were made in.
-  await flushEvents(trx);
-  await insertEvents(trx, rows);
+/** A write of events held back to the end of its transaction: rows, or a statement of its own. */
+type HeldWrite = Insertable<EventRow>[] | ((trx: Trx) => Promise<void>);
+/** What each transaction (by executor) will write to the log just before it commits, in order. */
+const held = new WeakMap<object, HeldWrite[]>();
+
+/**
+ * Events made in `trx`, written when it commits ({@link writeHeldEvents}), after every event made
+ * before them in it: ids follow the order events were made in. Writing them last keeps the event
+ * clock's row, which every event-writing transaction locks until it commits, locked for as short a
+ * time as the store allows: from the clock's tick through the events' insert to the commit.
+ */
+export function appendEvents(trx: Trx, rows: Insertable<EventRow>[]): void {
+  if (rows.length === 0) return;
+  const list = held.get(trx.getExecutor());
+  const last = list?.at(-1);
+  if (Array.isArray(last)) last.push(...rows);
+  else if (list) list.push([...rows]);
+  else held.set(trx.getExecutor(), [[...rows]]);
+}
+
+/** Events written by a statement of their own (`write`), held back like {@link appendEvents}' rows. */
+export function appendEventsBy(trx: Trx, write: (trx: Trx) => Promise<void>): void {
+  const list = held.get(trx.getExecutor());
+  if (list) list.push(write);
+  else held.set(trx.getExecutor(), [write]);
 }
 
 /**
- * Holds events back to be written with the next write of events in `trx` (or `flushEvents`), in
- * one insert: a batch of agents' reports makes many. Any event written meanwhile in `trx` writes
- * these first, so ids still follow the order events were made in. The caller flushes before commit.
+ * Writes what {@link appendEvents} held back in `trx`: one clock tick, then one insert per run of
+ * rows. The two places that commit (`transact` and the request transaction) call it last.
  */
-export function holdEvents(trx: Trx, rows: Insertable<EventRow>[]): void {
-  if (rows.length === 0) return;
-  const list = held.get(trx);
-  if (list) list.push(...rows);
-  else held.set(trx, [...rows]);
-}
-
-/** Writes the events held back in `trx`, in one insert. */
-export async function flushEvents(trx: Trx): Promise<void> {
-  const rows = held.get(trx);
-  if (!rows) return;
-  held.delete(trx);
-  await insertEvents(trx, rows);
+export async function writeHeldEvents(trx: Trx): Promise<void> {
+  const key = trx.getExecutor();
+  const list = held.get(key);
+  if (!list) return;
+  held.delete(key);
+  // Taken before every event insert: event ids then follow commit order (see migration 0002).
+  await tickEventClock(trx);
+  for (const write of list) await (Array.isArray(write) ? insertEvents(trx, write) : write(trx));
 }
 
 /**
@@ -52,9 +64,6 @@ export async function flushEvents(trx: Trx): Promise<void> {
  * itself, whose columns fit).
  */
 async function insertEvents(trx: Trx, rows: Insertable<EventRow>[]): Promise<void> {
-  if (rows.length === 0) return;
-  // Taken before every event insert: event ids then follow commit order (see migration 0002).
-  await tickEventClock(trx);
   const insert = trx.insertInto('events').values(rows);
   await (rows.some((r) => r.sourceAgentId != null) ? insert.orIgnore() : insert).execute();
 }
@@ -102,14 +111,14 @@ export function taskEvent(
   };
 }
 
-/** An event about `task`, written in `trx`. */
-export async function appendTaskEvent(
+/** An event about `task`, written when `trx` commits. */
+export function appendTaskEvent(
   trx: Trx,
   task: TaskRow,
   type: string,
   message: string,
   now: number,
   data?: object,
-): Promise<void> {
-  await appendEvents(trx, [taskEvent(task, type, message, now, data)]);
+): void {
+  appendEvents(trx, [taskEvent(task, type, message, now, data)]);
 }

@@ -4,7 +4,7 @@ import { HELD_STATES } from '../domain/task.js';
 import { eventSeen, FANNED_OUT_PREFIX } from '../domain/event-view.js';
 import { transact, type Db } from './db.js';
 import type { Database, EventRow, TaskRow } from './schema.js';
-import { appendEvents, flushEvents, holdEvents, taskEvent, tickEventClock } from './event-log.js';
+import { appendEvents, appendEventsBy, taskEvent } from './event-log.js';
 
 /** A stored progress report of a task still held by an agent, as live streams carry it. */
 export interface LiveProgress {
@@ -59,20 +59,14 @@ export class EventRepository {
     private readonly providerTenantId?: string,
   ) {}
 
-  /** An event about `task`, written in `trx`; `data` is stored as JSON. */
-  async forTask(trx: Trx, task: TaskRow, type: string, message: string, now: number, data?: object): Promise<void> {
-    await this.append(trx, taskEvent(task, type, message, now, data));
+  /** An event about `task`, written when `trx` commits; `data` is stored as JSON. */
+  forTask(trx: Trx, task: TaskRow, type: string, message: string, now: number, data?: object): void {
+    this.append(trx, taskEvent(task, type, message, now, data));
   }
 
-  /** One event about each of `tasks` (made together), in one insert in `trx`. */
-  async forTasks(
-    trx: Trx,
-    tasks: TaskRow[],
-    type: string,
-    message: (task: TaskRow) => string,
-    now: number,
-  ): Promise<void> {
-    await this.appendMany(
+  /** One event about each of `tasks` (made together), in one insert when `trx` commits. */
+  forTasks(trx: Trx, tasks: TaskRow[], type: string, message: (task: TaskRow) => string, now: number): void {
+    this.appendMany(
       trx,
       tasks.map((t) => taskEvent(t, type, message(t), now)),
     );
@@ -86,7 +80,7 @@ export class EventRepository {
   /** Events about instances (a batch of schedule fires), in one insert, in the current transaction or one of its own. */
   async forInstances(events: InstanceEvent[], now: number): Promise<void> {
     if (events.length === 0) return;
-    await transact(this.db, (trx) =>
+    await transact(this.db, async (trx) =>
       this.appendMany(
         trx,
         events.map((e) => ({
@@ -106,62 +100,45 @@ export class EventRepository {
     );
   }
 
-  /** An event an agent reported; its (agent, spool seq) makes a re-sent report a no-op. */
-  async fromAgent(trx: Trx, row: Insertable<EventRow> & { sourceAgentId: string; sourceSeq: number }): Promise<void> {
-    await appendEvents(trx, [row]);
+  /** An event, written when `trx` commits, after every event made before it in `trx`. */
+  append(trx: Trx, row: Insertable<EventRow>): void {
+    appendEvents(trx, [row]);
   }
 
-  /**
-   * Events held back to be written with the next events of `trx` in one insert (a tick of agents'
-   * reports makes many): any event written meanwhile in `trx` writes these first, so ids follow
-   * the order events were made in. The caller `flush`es before it commits.
-   */
-  hold(trx: Trx, rows: Insertable<EventRow>[]): void {
-    holdEvents(trx, rows);
-  }
-
-  /** Writes the events `hold` kept back in `trx`. */
-  async flush(trx: Trx): Promise<void> {
-    await flushEvents(trx);
-  }
-
-  async append(trx: Trx, row: Insertable<EventRow>): Promise<void> {
-    await this.appendMany(trx, [row]);
-  }
-
-  /** Events written together: one clock tick (they commit as one), one insert, ids in the order given. */
-  async appendMany(trx: Trx, rows: Insertable<EventRow>[]): Promise<void> {
-    await appendEvents(trx, rows);
+  /** Events written together when `trx` commits: one insert, ids in the order given. */
+  appendMany(trx: Trx, rows: Insertable<EventRow>[]): void {
+    appendEvents(trx, rows);
   }
 
   /**
    * One event for every tenant `which` selects (a change each of them must see), in one
-   * INSERT…SELECT over the tenants: bounded by the number of tenants, whatever else it touches.
+   * INSERT…SELECT over the tenants when `trx` commits: bounded by the number of tenants, whatever
+   * else it touches.
    */
-  async appendToTenants(
+  appendToTenants(
     trx: Trx,
     which: (eb: ExpressionBuilder<Database, 'tenants'>) => Expression<SqlBool>,
     e: { type: string; at: number; message: string; agentId: string | null; data: object },
-  ): Promise<void> {
-    await flushEvents(trx);
-    await tickEventClock(trx);
-    await trx
-      .insertInto('events')
-      .columns(['tenantId', 'type', 'at', 'message', 'agentId', 'data'])
-      .expression(
-        trx
-          .selectFrom('tenants')
-          .select((eb) => [
-            'tenants.id',
-            eb.val(e.type).as('type'),
-            eb.val(e.at).as('at'),
-            eb.val(e.message).as('message'),
-            eb.val(e.agentId).as('agentId'),
-            eb.val(JSON.stringify(e.data)).as('data'),
-          ])
-          .where(which),
-      )
-      .execute();
+  ): void {
+    appendEventsBy(trx, async (t) => {
+      await t
+        .insertInto('events')
+        .columns(['tenantId', 'type', 'at', 'message', 'agentId', 'data'])
+        .expression(
+          t
+            .selectFrom('tenants')
+            .select((eb) => [
+              'tenants.id',
+              eb.val(e.type).as('type'),
+              eb.val(e.at).as('at'),
+              eb.val(e.message).as('message'),
+              eb.val(e.agentId).as('agentId'),
+              eb.val(JSON.stringify(e.data)).as('data'),
+            ])
+            .where(which),
+        )
+        .execute();
+    });
   }
 
   /**

@@ -4,7 +4,8 @@ import { ConflictError } from '../domain/errors.js';
 import type { MaintenanceScope } from '../domain/maintenance.js';
 import { forgottenRuns, type JobSet, type RunHistoryLimits, type RunMember, type RunState } from '../domain/job-run.js';
 import { INSTANCE_BY_ID, OFFERING_BY_ID, PROVIDER_BY_ID } from './catalog-rows.js';
-import { current, transact, type Db } from './db.js';
+import { transact, type Db } from './db.js';
+import { current } from './dialect.js';
 import { inScope } from './maintenance-scopes.js';
 import { decodeCursor, decodeSeqCursor, nameOrId, pageOf, type Page, type PageRequest } from './page.js';
 import type {

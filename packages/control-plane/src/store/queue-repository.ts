@@ -4,7 +4,8 @@ import { SP_PRIORITY_FLOOR } from '../domain/job-run.js';
 import { FailureCodes, type FailureCode } from '@cairn/proto/vocabulary';
 import { HELD_KINDS, scopeKeysAt, type WaitingPlaces } from '../domain/maintenance.js';
 import { HELD_STATES, statesLeadingTo, type TaskKind } from '../domain/task.js';
-import { isMysql, transact, type Db } from './db.js';
+import { transact, type Db } from './db.js';
+import { isMysql } from './dialect.js';
 import { template } from './compiled.js';
 import type { Clock } from '../clock.js';
 import { appendTaskEvent } from './event-log.js';
@@ -269,7 +270,7 @@ export class QueueRepository {
         )
         .executeTakeFirst();
       if (Number(r.numUpdatedRows) !== 1) return false;
-      await appendTaskEvent(trx, task, 'task.failed', `${task.kind} task failed: ${code}: ${message}`, now);
+      appendTaskEvent(trx, task, 'task.failed', `${task.kind} task failed: ${code}: ${message}`, now);
       await this.endings.ended(trx, task, { state: 'failed', error: { code, message }, output: null }, now);
       return true;
     });
@@ -315,7 +316,7 @@ export class QueueRepository {
           .where('leaseExpiresAt', '<', leaseNow)
           .executeTakeFirst();
         if (Number(r.numUpdatedRows) !== 1) return false;
-        await appendTaskEvent(trx, task, 'task.lost', `${task.kind} task lost: its agent stopped reporting`, now);
+        appendTaskEvent(trx, task, 'task.lost', `${task.kind} task lost: its agent stopped reporting`, now);
         await this.endings.ended(trx, task, { state: 'lost', error, output: null }, now);
         return true;
       });

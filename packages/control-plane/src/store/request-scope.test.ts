@@ -4,8 +4,11 @@ import { afterCommit, currentTransaction, inRequestTransaction } from './request
 import { backupTask, storeFixture } from '../testing/store-fixture.js';
 
 describe.each(backends)('a request transaction (%s)', (backend) => {
+  /** Every statement the store ran, in order, while `watching`. */
+  const statements: string[] = [];
+  let watching = false;
   // Its repositories are built on the request-scoped handle, as the control plane builds them.
-  const f = storeFixture(backend);
+  const f = storeFixture(backend, { observe: (sql) => watching && statements.push(sql.slice(0, 40)) });
   const { tenants, tasks } = f.repos;
 
   /** A backup task of `tenantId` with nothing behind it: these tests look only at its row. */
@@ -50,6 +53,28 @@ describe.each(backends)('a request transaction (%s)', (backend) => {
     expect(committed).toBe(true);
     expect(seenInside).toBe(false);
     expect(await names()).toContain('kept');
+  });
+
+  it('writes its events last: the event clock is held from its tick through the insert to the commit only', async () => {
+    const t = await tenants.create('events-last');
+    watching = true;
+    try {
+      await inRequestTransaction(f.store.db, async () => {
+        await tasks.create(queuedBackup(t.id));
+        await tenants.create('after-the-event');
+        return true;
+      });
+    } finally {
+      watching = false;
+    }
+    const verbs = statements.map((q) => q.replace(/[`"]/g, '').split(' ').slice(0, 2).join(' ').toLowerCase());
+    const tick = verbs.indexOf('update event_clock');
+    expect(verbs.slice(tick)).toEqual(['update event_clock', 'insert into', 'commit']);
+    expect(statements[tick + 1]!.replace(/[`"]/g, '')).toContain('into events');
+    // The task's and the second tenant's inserts came before, though the event was made between them.
+    expect(verbs.slice(0, tick).filter((v) => v === 'insert into')).toHaveLength(2);
+    const events = await f.store.db.selectFrom('events').select(['type']).where('tenantId', '=', t.id).execute();
+    expect(events.map((e) => e.type)).toEqual(['task.queued']);
   });
 
   it('leaves code outside a request on the pool', async () => {

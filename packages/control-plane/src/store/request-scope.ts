@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Transaction } from 'kysely';
 import type { Db } from './db.js';
 import type { Database } from './schema.js';
+import { writeHeldEvents } from './event-log.js';
 
 interface Scope {
   trx: Transaction<Database>;
@@ -51,6 +52,8 @@ export async function inRequestTransaction(root: Db, work: () => Promise<boolean
       scope = { trx, done: false, afterCommit: [] };
       const commit = await scopes.run(scope, work);
       if (!commit) throw new Rollback();
+      // Last, so the event clock's row stays locked only from here to the commit.
+      await writeHeldEvents(trx);
     });
   } catch (err) {
     if (scope) scope.done = true;

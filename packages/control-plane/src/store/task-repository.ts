@@ -3,7 +3,8 @@ import { FailureCodes } from '@cairn/proto/vocabulary';
 import { ConflictError } from '../domain/errors.js';
 import type { NewTask } from '../domain/task-factory.js';
 import { HELD_STATES, isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
-import { current, transact, type Db } from './db.js';
+import { transact, type Db } from './db.js';
+import { current } from './dialect.js';
 import type { Clock } from '../clock.js';
 import { appendEvents, appendTaskEvent, taskEvent } from './event-log.js';
 import { newId } from './ids.js';
@@ -42,7 +43,7 @@ export class TaskRepository {
     if (rows.length === 0) return rows;
     const insert = async (t: Transaction<Database>) => {
       await t.insertInto('tasks').values(rows).execute();
-      await appendEvents(
+      appendEvents(
         t,
         rows.map((row) => taskEvent(row, 'task.queued', `${row.kind} task queued`, now)),
       );
@@ -105,7 +106,7 @@ export class TaskRepository {
     };
     const insert = async (t: Transaction<Database>) => {
       await t.insertInto('tasks').values(row).execute();
-      await appendTaskEvent(t, row, 'task.failed', `${row.kind} task refused: ${error.code}: ${error.message}`, now);
+      appendTaskEvent(t, row, 'task.failed', `${row.kind} task refused: ${error.code}: ${error.message}`, now);
       await this.endings.ended(t, row, { state: 'failed', error, output: null }, now);
     };
     await (trx ? insert(trx) : transact(this.db, insert));
@@ -130,7 +131,7 @@ export class TaskRepository {
       .where('attempt', '=', task.attempt)
       .executeTakeFirst();
     if (Number(r.numUpdatedRows) !== 1) return false;
-    await appendTaskEvent(trx, task, 'task.failed', `${task.kind} task failed: ${error.code}: ${error.message}`, now);
+    appendTaskEvent(trx, task, 'task.failed', `${task.kind} task failed: ${error.code}: ${error.message}`, now);
     await this.endings.ended(trx, task, { state: 'failed', error, output: null }, now);
     return true;
   }
@@ -225,7 +226,7 @@ export class TaskRepository {
             .where('attempt', '=', task.attempt)
             .executeTakeFirst();
           if (Number(r.numUpdatedRows) !== 1) return false;
-          await appendTaskEvent(trx, task, 'task.cancelled', `${task.kind} task cancelled before it started`, now);
+          appendTaskEvent(trx, task, 'task.cancelled', `${task.kind} task cancelled before it started`, now);
           const error = { code: FailureCodes.CANCELLED, message: 'cancelled before it started' };
           await this.endings.ended(trx, task, { state: 'cancelled', error, output: null }, now);
           return true;

@@ -7,7 +7,7 @@ import type { NewTask } from '../domain/task-factory.js';
 import { Reports } from '../lifecycle/reports.js';
 import { BackupRepository } from '../store/backup-repository.js';
 import type { InstanceInput, OfferingInput, ProviderInput } from '../store/catalog-repository.js';
-import { migrate, openStore, type Store } from '../store/db.js';
+import { migrate, openStore, type StatementObserver, type Store } from '../store/db.js';
 import { scopedDb } from '../store/request-scope.js';
 import { SecretBox } from '../store/secrets.js';
 
@@ -36,6 +36,8 @@ export interface StoreFixtureOptions {
   migrate?: boolean;
   /** MySQL: create the database with the server's default collation (see freshDatabase). */
   serverCollation?: boolean;
+  /** Told of every statement the fixture's store runs (its `openStore` observer). */
+  observe?: StatementObserver;
 }
 
 /**
@@ -58,7 +60,7 @@ export class StoreFixture {
   /** @internal storeFixture's hook. */
   async open(backend: Backend, opts: StoreFixtureOptions): Promise<void> {
     const tdb = await freshDatabase(backend, { serverCollation: opts.serverCollation });
-    this.opened = { tdb, store: openStore(tdb.url) };
+    this.opened = { tdb, store: openStore(tdb.url, opts.observe) };
     if (opts.migrate === false) return;
     await migrate(this.opened.store.db);
     this.wired = await wire(this.opened.store, tdb);
