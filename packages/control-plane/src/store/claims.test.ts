@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import { openStore } from './db.js';
 import { backupTask, storeFixture } from '../testing/store-fixture.js';
+import { scopeKey } from '../domain/maintenance.js';
 
 const LEASE = 60_000;
 
@@ -60,6 +61,75 @@ describe.each(backends)('claims in batches (%s)', (backend) => {
         )
       ).size,
     ).toBe(0);
+  });
+
+  it('claims for several agents in one go: none for an agent in maintenance, a stale or repeated claim once at most', async () => {
+    const [free, held] = [await f.agent('claim-free', 'hf'), await f.agent('claim-held', 'hh')];
+    await f.store.db
+      .insertInto('maintenanceScopes')
+      .values({
+        scopeKey: scopeKey({ kind: 'agent', agentId: held }),
+        kind: 'agent',
+        zone: null,
+        agentId: held,
+        enabled: 1,
+        message: 'patching',
+        setBy: null,
+        setAt: Date.now(),
+        readyAt: null,
+      })
+      .execute();
+    const [a, b, c, d, stale] = await queued(5);
+    // Read before another claim moved it on: its attempt is behind.
+    await queue.claim(stale!, free, Date.now() + LEASE);
+    const won = await queue.claimMany(
+      [
+        { task: a!, agentId: free },
+        { task: b!, agentId: held },
+        { task: c!, agentId: free },
+        { task: a!, agentId: held },
+        { task: d!, agentId: held },
+        { task: stale!, agentId: free },
+      ],
+      Date.now() + LEASE,
+    );
+    expect([...won].sort()).toEqual(
+      [
+        [a!.id, 1],
+        [c!.id, 1],
+      ].sort(),
+    );
+    for (const t of [a!, c!])
+      expect(await tasks.get(t.id)).toMatchObject({ state: 'dispatched', agentId: free, attempt: 1 });
+    for (const t of [b!, d!])
+      expect(await tasks.get(t.id)).toMatchObject({ state: 'queued', agentId: null, attempt: 0 });
+    expect(await tasks.get(stale!.id)).toMatchObject({ state: 'dispatched', attempt: 1 });
+  });
+
+  it('counts a send of each assignment still at its attempt and agent, in one go', async () => {
+    const agentId = await f.agent('claim-sends', 'hc');
+    const batch = await queued(3);
+    const won = await queue.claimMany(
+      batch.map((task) => ({ task, agentId })),
+      Date.now() + LEASE,
+    );
+    expect(won.size).toBe(3);
+    const rows = await Promise.all(batch.map(async (t) => (await tasks.get(t.id))!));
+    // The first moved on meanwhile (given back to the queue), the second is named with another agent.
+    await f.store.db
+      .updateTable('tasks')
+      .set({ state: 'queued', agentId: null })
+      .where('id', '=', rows[0]!.id)
+      .execute();
+    const counted = await queue.recordDeliveries([rows[0]!, { ...rows[1]!, agentId: 'agt_other' }, rows[2]!]);
+    expect([...counted]).toEqual([rows[2]!.id]);
+    const deliveries = async (id: string) => (await tasks.get(id))!.deliveries;
+    expect([await deliveries(rows[0]!.id), await deliveries(rows[1]!.id), await deliveries(rows[2]!.id)]).toEqual([
+      0, 0, 1,
+    ]);
+    // All still where they were sent: all counted, by one statement.
+    expect([...(await queue.recordDeliveries([rows[2]!]))]).toEqual([rows[2]!.id]);
+    expect(await deliveries(rows[2]!.id)).toBe(2);
   });
 
   it.runIf(backend === 'mysql')(

@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
-import type { TaskRow } from './schema.js';
+import { sql, type ExpressionBuilder } from 'kysely';
+import type { Database, TaskRow } from './schema.js';
 import { SP_PRIORITY_FLOOR } from '../domain/job-run.js';
 import { FailureCodes, type FailureCode } from '@cairn/proto/vocabulary';
 import { HELD_KINDS, scopeKeysAt, type WaitingPlaces } from '../domain/maintenance.js';
@@ -151,41 +151,49 @@ export class QueueRepository {
     if (claims.length === 0) return won;
     return transact(this.db, async (trx) => {
       won.clear(); // a retried transaction starts again
-      let free = claims;
-      if (isMysql(trx)) {
-        const locked = await trx
-          .selectFrom('tasks')
-          .select('id')
-          .where(
-            'id',
-            'in',
-            claims.map((c) => c.task.id),
-          )
-          .where('state', 'in', statesLeadingTo('dispatched'))
-          .orderBy('id')
-          .forUpdate()
-          .skipLocked()
-          .execute();
-        const ids = new Set(locked.map((r) => r.id));
-        free = claims.filter((c) => ids.has(c.task.id));
-      }
-      for (const { task, agentId } of free) {
-        const attempt = task.attempt + 1;
-        const covering = HELD_KINDS.includes(task.kind as TaskKind) ? scopeKeysAt({ zone: task.zone, agentId }) : [];
+      // The rows as they are now; on MySQL/MariaDB locked, those another replica is claiming passed over.
+      const read = trx
+        .selectFrom('tasks')
+        .select(['id', 'attempt'])
+        .where(
+          'id',
+          'in',
+          claims.map((c) => c.task.id),
+        )
+        .where('state', 'in', statesLeadingTo('dispatched'))
+        .orderBy('id');
+      const rows = await (isMysql(trx) ? read.forUpdate().skipLocked() : read).execute();
+      const attempts = new Map(rows.map((r) => [r.id, r.attempt]));
+      // Each task once, and only at the attempt the caller read: a claim of an older one loses.
+      const free = claims.filter((c) => attempts.get(c.task.id) === c.task.attempt && attempts.delete(c.task.id));
+      // One statement per agent and maintenance scope. Its rows were read above in this
+      // transaction, and no other writer can move them before it commits (locked on MySQL/MariaDB,
+      // one writer on SQLite), so the statement moves all of them, or none when a scope holds them.
+      for (const { agentId, covering, tasks } of byPlace(free)) {
         const r = await trx
           .updateTable('tasks')
-          .set({
+          .set((eb) => ({
             state: 'dispatched',
             agentId,
-            attempt,
+            attempt: eb('attempt', '+', 1),
             dispatchedAt: now,
             leaseExpiresAt,
             cancelRequested: 0,
             deliveries: 0,
-          })
-          .where('id', '=', task.id)
+          }))
+          .where(
+            'id',
+            'in',
+            tasks.map((t) => t.id),
+          )
+          .where((eb) =>
+            eb(
+              eb.refTuple('id', 'attempt'),
+              'in',
+              tasks.map((t) => eb.tuple(t.id, t.attempt)),
+            ),
+          )
           .where('state', 'in', statesLeadingTo('dispatched'))
-          .where('attempt', '=', task.attempt)
           .$if(covering.length > 0, (q) =>
             q.where((eb) =>
               eb.not(
@@ -200,7 +208,11 @@ export class QueueRepository {
             ),
           )
           .executeTakeFirst();
-        if (Number(r.numUpdatedRows) === 1) won.set(task.id, attempt);
+        const moved = Number(r.numUpdatedRows);
+        if (moved === 0) continue;
+        // Rolls the whole claim back: sending what it could not tell apart would be worse.
+        if (moved !== tasks.length) throw new Error(`claim moved ${moved} of ${tasks.length} tasks read just before`);
+        for (const task of tasks) won.set(task.id, task.attempt + 1);
       }
       return won;
     });
@@ -227,26 +239,34 @@ export class QueueRepository {
 
   /**
    * Counts one more send of each not yet accepted assignment (and restarts the wait for its
-   * acceptance), in one transaction; each fenced by its attempt and agent. Answers the ids
+   * acceptance), in one statement; each fenced by its attempt and agent. Answers the ids
    * counted: one whose attempt moved on meanwhile is not, and must not be sent.
    */
   async recordDeliveries(tasks: TaskRow[], now = this.clock.now()): Promise<Set<string>> {
-    const counted = new Set<string>();
-    if (tasks.length === 0) return counted;
+    if (tasks.length === 0) return new Set();
     return transact(this.db, async (trx) => {
-      counted.clear(); // a retried transaction starts again
-      for (const task of tasks) {
-        const r = await trx
-          .updateTable('tasks')
-          .set((eb) => ({ deliveries: eb('deliveries', '+', 1), dispatchedAt: now }))
-          .where('id', '=', task.id)
-          .where('attempt', '=', task.attempt)
-          .where('agentId', '=', task.agentId ?? '')
-          .where('state', '=', 'dispatched')
-          .executeTakeFirst();
-        if (Number(r.numUpdatedRows) === 1) counted.add(task.id);
-      }
-      return counted;
+      const ids = tasks.map((t) => t.id);
+      // Each at its own attempt and agent, still waiting for its acceptance.
+      const sent = (eb: ExpressionBuilder<Database, 'tasks'>) =>
+        eb.and([
+          eb('id', 'in', ids),
+          eb(
+            eb.refTuple('id', 'attempt', 'agentId'),
+            'in',
+            tasks.map((t) => eb.tuple(t.id, t.attempt, t.agentId ?? '')),
+          ),
+          eb('state', '=', 'dispatched'),
+        ]);
+      const r = await trx
+        .updateTable('tasks')
+        .set((eb) => ({ deliveries: eb('deliveries', '+', 1), dispatchedAt: now }))
+        .where(sent)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) === tasks.length) return new Set(ids);
+      // Some moved on meanwhile. Those counted still match: a task's attempt never comes back, and
+      // the rows counted are this transaction's until it commits.
+      const rows = await trx.selectFrom('tasks').select('id').where(sent).execute();
+      return new Set(rows.map((row) => row.id));
     });
   }
 
@@ -329,4 +349,22 @@ export class QueueRepository {
 /** The order level of a priority column: itself in the provider's band, -1 for the whole tenants' band. */
 function levelOf(column: string) {
   return sql<number>`case when ${sql.ref(column)} >= ${sql.lit(SP_PRIORITY_FLOOR)} then ${sql.ref(column)} else -1 end`;
+}
+
+/**
+ * Claims grouped by what their statement shares: the agent, and the maintenance scopes that would
+ * hold them there (none for a kind maintenance does not hold).
+ */
+function byPlace(
+  claims: { task: TaskRow; agentId: string }[],
+): { agentId: string; covering: string[]; tasks: TaskRow[] }[] {
+  const groups = new Map<string, { agentId: string; covering: string[]; tasks: TaskRow[] }>();
+  for (const { task, agentId } of claims) {
+    const covering = HELD_KINDS.includes(task.kind as TaskKind) ? scopeKeysAt({ zone: task.zone, agentId }) : [];
+    const key = JSON.stringify([agentId, covering]);
+    const group = groups.get(key);
+    if (group) group.tasks.push(task);
+    else groups.set(key, { agentId, covering, tasks: [task] });
+  }
+  return [...groups.values()];
 }
