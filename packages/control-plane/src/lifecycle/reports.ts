@@ -156,16 +156,15 @@ export class Reports {
 
   /**
    * Writes the progress moves the tick holds back for `taskIds`, in one statement (they all leave
-   * the same states and change the same fields); the tick's copy of each row is read again.
+   * the same states and change the same fields). The tick's copies already follow them; when fewer
+   * moved than were held (something else moved a task), those tasks are read again when next asked.
    */
   private async moveProgress(trx: Trx, tick: Tick, taskIds: string[]): Promise<void> {
     const moves = taskIds.flatMap((id) => tick.progressMoves.get(id) ?? []);
     if (moves.length === 0) return;
-    for (const id of taskIds) {
-      tick.progressMoves.delete(id);
-      tick.tasks.delete(id);
-    }
-    await this.stores.rows.moveMany(trx, moves[0]!.from, moves);
+    for (const id of taskIds) tick.progressMoves.delete(id);
+    const moved = await this.stores.rows.moveMany(trx, moves[0]!.from, moves);
+    if (moved !== moves.length) for (const id of taskIds) tick.tasks.delete(id);
   }
 
   /** The task as this tick knows it: read up front, kept current by its moves, read again after a move that missed. */

@@ -113,8 +113,10 @@ export class Retention {
     const keepLast =
       (instanceId === task.instanceId && task.kind === 'backup' ? await this.deps.jobs.keepLastOf(trx, task) : null) ??
       (await this.deps.schedules.keepLastFor(instanceId, trx));
+    // Without a keep-last, only expiry can doom a record, and only a sync (which passes `now`) weighs it.
+    if (keepLast === null && opts.now === undefined) return [];
     const records = (await this.deps.backups.ofInstance(trx, instanceId)).filter((b) => b.vanishedAt === null);
-    if (keepLast === null && (opts.now === undefined || !records.some((b) => b.expiresAt !== null))) return [];
+    if (keepLast === null && !records.some((b) => b.expiresAt !== null)) return [];
     if (keepLast !== null && records.length <= keepLast && opts.now === undefined) return [];
     const handlesChains = await this.deps.agents.pluginDeclares(trx, task.zone, task.plugin, HANDLES_CHAINS);
     const byId = new Map(records.map((b) => [b.id, b]));
