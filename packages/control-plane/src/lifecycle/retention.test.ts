@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import type { AgentHelloInfo } from '../store/agent-repository.js';
 import { HANDLES_CHAINS } from './retention.js';
+import { transact } from '../store/db.js';
 import { PLUGIN, backupTask as newBackup, storeFixture } from '../testing/store-fixture.js';
 
 const hello = (capabilities: string[]): AgentHelloInfo => ({
@@ -40,16 +41,14 @@ describe.each(backends)('retention through the provider (%s)', (backend) => {
     const made = [];
     for (const [i, mode] of (['FULL', 'INCREMENT'] as const).entries()) {
       const task = await backupTask(instance.id);
-      await f.store.db
-        .transaction()
-        .execute((trx) =>
-          backups.recordFromTask(
-            trx,
-            task,
-            { externalId: `ext-${i}`, sizeBytes: 1, addedBytes: 1, mode, parentExternalId: i ? 'ext-0' : '' },
-            Date.now() + i,
-          ),
-        );
+      await transact(f.store.db, (trx) =>
+        backups.recordFromTask(
+          trx,
+          task,
+          { externalId: `ext-${i}`, sizeBytes: 1, addedBytes: 1, mode, parentExternalId: i ? 'ext-0' : '' },
+          Date.now() + i,
+        ),
+      );
       made.push(task);
     }
     return { instanceId: instance.id, task: made[1]! };
@@ -62,18 +61,18 @@ describe.each(backends)('retention through the provider (%s)', (backend) => {
     await agents.markConnected(agentIds[0]!, 's1', hello(['backup', 'delete-backup', HANDLES_CHAINS]));
     await agents.markConnected(agentIds[1]!, 's2', hello(['backup', 'delete-backup']));
     const mixed = await chainOfTwo();
-    await f.store.db.transaction().execute((trx) => retention.afterBackup(trx, mixed.task, Date.now()));
+    await transact(f.store.db, (trx) => retention.afterBackup(trx, mixed.task, Date.now()));
     expect(await deletesOf(mixed.instanceId)).toEqual([]);
 
     await agents.markConnected(agentIds[1]!, 's2', hello(['backup', 'delete-backup', HANDLES_CHAINS]));
     const all = await chainOfTwo();
     for (let i = 0; i < 2; i++) {
       // A second run while the first delete is pending queues nothing more.
-      await f.store.db.transaction().execute((trx) => retention.afterBackup(trx, all.task, Date.now()));
+      await transact(f.store.db, (trx) => retention.afterBackup(trx, all.task, Date.now()));
     }
     const deletes = await deletesOf(all.instanceId);
     expect(deletes).toHaveLength(1);
-    const base = (await f.store.db.transaction().execute((trx) => backups.ofInstance(trx, all.instanceId))).find(
+    const base = (await transact(f.store.db, (trx) => backups.ofInstance(trx, all.instanceId))).find(
       (b) => b.mode === 'FULL',
     )!;
     expect(deletes[0]).toMatchObject({ kind: 'delete-backup', state: 'queued', backupId: base.id });
@@ -95,24 +94,20 @@ describe.each(backends)('retention through the provider (%s)', (backend) => {
     let clock = now;
     const clocked = f.backupsOn({ now: () => clock });
     const of = (id: string) =>
-      f.store.db
-        .transaction()
-        .execute(async (trx) => (await clocked.ofInstance(trx, instance.id)).find((b) => b.id === id)!);
+      transact(f.store.db, async (trx) => (await clocked.ofInstance(trx, instance.id)).find((b) => b.id === id)!);
     const adopt = (externalId: string, createdAt: number) =>
-      f.store.db
-        .transaction()
-        .execute((trx) =>
-          clocked.adopt(
-            trx,
-            { id: instance.id, tenantId, name: 'clocked', offeringId },
-            { externalId, createdAt, sizeBytes: 1, mode: 'FULL', parentId: null, expiresAt: null },
-            clock,
-          ),
-        );
+      transact(f.store.db, (trx) =>
+        clocked.adopt(
+          trx,
+          { id: instance.id, tenantId, name: 'clocked', offeringId },
+          { externalId, createdAt, sizeBytes: 1, mode: 'FULL', parentId: null, expiresAt: null },
+          clock,
+        ),
+      );
     /** A backup task's result recorded at `clock`, then keep-last (1) as after every backup. */
     const made = async (externalId: string) => {
       const task = await backupTask(instance.id);
-      await f.store.db.transaction().execute(async (trx) => {
+      await transact(f.store.db, async (trx) => {
         await clocked.recordFromTask(
           trx,
           task,

@@ -43,7 +43,7 @@ import * as m0027 from './migrations/0027-sync-pages.js';
 import * as m0028 from './migrations/0028-duty-leases.js';
 import * as m0029 from './migrations/0029-provider-export-to.js';
 import { currentTransaction } from './request-scope.js';
-import { writeHeldEvents } from './event-log.js';
+import { holdsEvents, writeHeldEvents } from './event-log.js';
 import type { Database } from './schema.js';
 import { systemClock, type Clock } from '../clock.js';
 
@@ -260,6 +260,7 @@ export async function transact<T>(db: Db, work: (trx: Transaction<Database>) => 
   for (let attempt = 1; ; attempt++) {
     try {
       return await db.transaction().execute(async (trx) => {
+        holdsEvents(trx);
         const result = await work(trx);
         await writeHeldEvents(trx);
         return result;

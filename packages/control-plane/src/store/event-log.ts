@@ -17,6 +17,18 @@ type Trx = Transaction<Database>;
  */
 const ticked = new WeakSet<object>();
 
+/** Transactions (by executor) whose opener writes their held events before it commits. */
+const writing = new WeakSet<object>();
+
+/**
+ * Called by the two places that open transactions (`transact`, the request transaction) as they
+ * open one: they call {@link writeHeldEvents} before its commit. An event made in any other
+ * transaction is refused, rather than held and never written.
+ */
+export function holdsEvents(trx: Trx): void {
+  writing.add(trx.getExecutor());
+}
+
 /** A write of events held back to the end of its transaction: rows, or a statement of its own. */
 type HeldWrite = Insertable<EventRow>[] | ((trx: Trx) => Promise<void>);
 /** What each transaction (by executor) will write to the log just before it commits, in order. */
@@ -30,7 +42,7 @@ const held = new WeakMap<object, HeldWrite[]>();
  */
 export function appendEvents(trx: Trx, rows: Insertable<EventRow>[]): void {
   if (rows.length === 0) return;
-  const list = held.get(trx.getExecutor());
+  const list = heldIn(trx);
   const last = list?.at(-1);
   if (Array.isArray(last)) last.push(...rows);
   else if (list) list.push([...rows]);
@@ -39,9 +51,18 @@ export function appendEvents(trx: Trx, rows: Insertable<EventRow>[]): void {
 
 /** Events written by a statement of their own (`write`), held back like {@link appendEvents}' rows. */
 export function appendEventsBy(trx: Trx, write: (trx: Trx) => Promise<void>): void {
-  const list = held.get(trx.getExecutor());
+  const list = heldIn(trx);
   if (list) list.push(write);
   else held.set(trx.getExecutor(), [write]);
+}
+
+/** What `trx` holds back so far; refuses a transaction whose opener would never write it. */
+function heldIn(trx: Trx): HeldWrite[] | undefined {
+  const key = trx.getExecutor();
+  if (!writing.has(key)) {
+    throw new Error('an event was made in a transaction not opened by transact() or the request transaction');
+  }
+  return held.get(key);
 }
 
 /**

@@ -77,6 +77,14 @@ describe.each(backends)('a request transaction (%s)', (backend) => {
     expect(events.map((e) => e.type)).toEqual(['task.queued']);
   });
 
+  it('refuses an event made in a transaction opened any other way, which would never write it', async () => {
+    const t = await tenants.create('raw-transaction');
+    await expect(
+      f.store.db.transaction().execute((trx) => tasks.create(queuedBackup(t.id), Date.now(), trx)),
+    ).rejects.toThrow('an event was made in a transaction not opened by transact() or the request transaction');
+    expect(await f.store.db.selectFrom('tasks').select('id').where('tenantId', '=', t.id).execute()).toEqual([]);
+  });
+
   it('leaves code outside a request on the pool', async () => {
     expect(currentTransaction()).toBeUndefined();
     await tenants.create('outside');

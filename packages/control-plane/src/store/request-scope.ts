@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Transaction } from 'kysely';
 import type { Db } from './db.js';
 import type { Database } from './schema.js';
-import { writeHeldEvents } from './event-log.js';
+import { holdsEvents, writeHeldEvents } from './event-log.js';
 
 interface Scope {
   trx: Transaction<Database>;
@@ -49,6 +49,7 @@ export async function inRequestTransaction(root: Db, work: () => Promise<boolean
   let scope: Scope | undefined;
   try {
     await root.transaction().execute(async (trx) => {
+      holdsEvents(trx);
       scope = { trx, done: false, afterCommit: [] };
       const commit = await scopes.run(scope, work);
       if (!commit) throw new Rollback();
