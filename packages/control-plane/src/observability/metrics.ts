@@ -120,33 +120,41 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly storeStatements = new Counter({
+  /**
+   * Statements run and seconds taken, by verb: tallied in plain numbers (a statement is counted
+   * on every store call, and a labelled counter's increment costs more than a short SQLite read)
+   * and handed to the two counters below when they are scraped.
+   */
+  private readonly statementTally = new Map<string, { n: number; seconds: number }>();
+
+  readonly storeStatements: Counter<'verb'> = new Counter({
     name: 'cairn_store_statements_total',
     help: "Statements this process ran on the store, transactions' begin and commit included, by verb (select, insert, update, delete, begin, commit, rollback, other)",
     labelNames: ['verb'] as const,
     registers: [this.registry],
+    collect: () => this.publishTally(this.storeStatements, 'n'),
   });
 
-  readonly storeStatementSeconds = new Counter({
+  readonly storeStatementSeconds: Counter<'verb'> = new Counter({
     name: 'cairn_store_statement_seconds_total',
     help: "Time the store took to answer this process's statements, by verb (SQLite: running them, on the event loop; MySQL: each round trip)",
     labelNames: ['verb'] as const,
     registers: [this.registry],
+    collect: () => this.publishTally(this.storeStatementSeconds, 'seconds'),
   });
-
-  /** The counters of each verb, looked up once (a statement is counted on every store call). */
-  private readonly verbCounters = new Map<string, { n: Counter.Internal; seconds: Counter.Internal }>();
 
   /** Counts one statement the store ran (see `openStore`'s observer): its SQL and its time in ms. */
   storeStatement(sql: string, ms: number): void {
     const verb = statementVerb(sql);
-    let counters = this.verbCounters.get(verb);
-    if (!counters) {
-      counters = { n: this.storeStatements.labels(verb), seconds: this.storeStatementSeconds.labels(verb) };
-      this.verbCounters.set(verb, counters);
-    }
-    counters.n.inc();
-    counters.seconds.inc(ms / 1000);
+    let tally = this.statementTally.get(verb);
+    if (!tally) this.statementTally.set(verb, (tally = { n: 0, seconds: 0 }));
+    tally.n += 1;
+    tally.seconds += ms / 1000;
+  }
+
+  private publishTally(counter: Counter<'verb'>, field: 'n' | 'seconds'): void {
+    counter.reset();
+    for (const [verb, tally] of this.statementTally) counter.inc({ verb }, tally[field]);
   }
 
   constructor(sources: MetricSources) {
@@ -228,6 +236,16 @@ const VERBS = new Set(['select', 'insert', 'update', 'delete', 'begin', 'commit'
 
 /** A statement's first word, lower case, if it is one of {@link VERBS}; else `other`. */
 export function statementVerb(sql: string): string {
+  let verb = verbOfText.get(sql);
+  if (verb !== undefined) return verb;
   const word = /^\s*([a-z]+)/i.exec(sql)?.[1]?.toLowerCase();
-  return word !== undefined && VERBS.has(word) ? word : 'other';
+  verb = word !== undefined && VERBS.has(word) ? word : 'other';
+  // The texts of compiled queries recur; long ones (a list of every length) are not kept.
+  if (verbOfText.size < VERB_TEXTS && sql.length <= VERB_TEXT_LENGTH) verbOfText.set(sql, verb);
+  return verb;
 }
+
+/** Statement texts whose verb is remembered. */
+const VERB_TEXTS = 1000;
+const VERB_TEXT_LENGTH = 2000;
+const verbOfText = new Map<string, string>();

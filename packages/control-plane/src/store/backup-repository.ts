@@ -4,10 +4,25 @@ import { adoptedRecordedAt, isFutureDated, madeRecordedAt, type RecordedPoint } 
 import type { Db } from './db.js';
 import type { Clock } from '../clock.js';
 import { newId } from './ids.js';
+import { insertRows, template } from './compiled.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { BackupRow, Database, TaskRow } from './schema.js';
 
 type Trx = Transaction<Database>;
+
+/* The queries a task's end runs to record its restore point, compiled once (see compiled.ts). */
+const INSTANCE_NAME = template((db, p: { id: string }) =>
+  db.selectFrom('instances').select(['name']).where('id', '=', p.id),
+);
+const PARENT_BY_EXTERNAL_ID = template((db, p: { instanceId: string; externalId: string }) =>
+  db.selectFrom('backups').select('id').where('instanceId', '=', p.instanceId).where('externalId', '=', p.externalId),
+);
+const RECORDED_POINTS = template((db, p: { instanceId: string }) =>
+  db.selectFrom('backups').select(['recordedAt', 'taskId']).where('instanceId', '=', p.instanceId),
+);
+const TASK_BACKUP_ID = template((db, p: { id: string; backupId: string }) =>
+  db.updateTable('tasks').set({ backupId: p.backupId }).where('id', '=', p.id),
+);
 
 /** The provider and instance a restore point's delete goes through. */
 export interface DeleteTarget {
@@ -62,11 +77,7 @@ export class BackupRepository {
 
   /** The instance's records as the recorded-time rules weigh them (those Cairn made have a task). */
   private async recordedPoints(trx: Trx, instanceId: string): Promise<RecordedPoint[]> {
-    const rows = await trx
-      .selectFrom('backups')
-      .select(['recordedAt', 'taskId'])
-      .where('instanceId', '=', instanceId)
-      .execute();
+    const rows = await RECORDED_POINTS.all(trx, { instanceId });
     return rows.map((r) => ({ recordedAt: Number(r.recordedAt), made: r.taskId !== null }));
   }
 
@@ -78,18 +89,9 @@ export class BackupRepository {
     now: number,
   ): Promise<void> {
     if (!task.instanceId || !task.offeringId) return;
-    const instance = await trx
-      .selectFrom('instances')
-      .select(['name'])
-      .where('id', '=', task.instanceId)
-      .executeTakeFirst();
+    const instance = await INSTANCE_NAME.first(trx, { id: task.instanceId });
     const parent = meta.parentExternalId
-      ? await trx
-          .selectFrom('backups')
-          .select('id')
-          .where('instanceId', '=', task.instanceId)
-          .where('externalId', '=', meta.parentExternalId)
-          .executeTakeFirst()
+      ? await PARENT_BY_EXTERNAL_ID.first(trx, { instanceId: task.instanceId, externalId: meta.parentExternalId })
       : undefined;
     const madeAt = this.clock.now();
     const row: BackupRow = {
@@ -110,8 +112,8 @@ export class BackupRepository {
       vanishedAt: null,
       recordedAt: madeRecordedAt(await this.recordedPoints(trx, task.instanceId), madeAt),
     };
-    await trx.insertInto('backups').values(row).execute();
-    await trx.updateTable('tasks').set({ backupId: row.id }).where('id', '=', task.id).execute();
+    await insertRows(trx, 'backups', [row]);
+    await TASK_BACKUP_ID.run(trx, { id: task.id, backupId: row.id });
   }
 
   /** Whether any restore point is recorded through a provider connection (vanished and being deleted too). */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import { storeFixture } from '../testing/store-fixture.js';
-import { template } from './compiled.js';
+import { insertRows, ShapedTemplate, template } from './compiled.js';
 import { inRequestTransaction, scopedDb } from './request-scope.js';
 
 const byName = template((db, p: { name: string }) =>
@@ -53,6 +53,86 @@ describe.each(backends)('query templates (%s)', (backend) => {
     expect(committed).toBe(false);
     expect(await byName.first(f.store.db, { name: 'tx' })).toMatchObject({ id: 'tnt_tx' });
     expect(await byName.first(f.store.db, { name: 'tx-inside' })).toBeUndefined();
+  });
+});
+
+/** Tenants named among `n` names: one compiled text per count of names. */
+const named = new ShapedTemplate<number, Record<string, unknown>, { name: string }>(String, (db, p, n) =>
+  db
+    .selectFrom('tenants')
+    .select('name')
+    .where(
+      'name',
+      'in',
+      Array.from({ length: n }, (_, i) => p[`name:${i}`] as string),
+    )
+    .orderBy('name'),
+);
+
+describe.each(backends)('shaped templates and compiled inserts (%s)', (backend) => {
+  const f = storeFixture(backend);
+  // The fixture's store lives for the whole file: each case reads the tenants it made.
+  const names = async (prefix: string) =>
+    (
+      await f.store.db
+        .selectFrom('tenants')
+        .select('name')
+        .where('name', 'like', `${prefix}%`)
+        .orderBy('name')
+        .execute()
+    ).map((r) => r.name);
+
+  it('insert one row and many alike, and skip a row a unique key holds only when asked', async () => {
+    const db = f.store.db;
+    await insertRows(db, 'tenants', [{ id: 'tnt_r1', name: 'r1', createdAt: 1 }]);
+    const three = [2, 3, 4].map((i) => ({ id: `tnt_r${i}`, name: `r${i}`, createdAt: i }));
+    await insertRows(db, 'tenants', three);
+    expect(await names('r')).toEqual(['r1', 'r2', 'r3', 'r4']);
+    // The same shape again, with new values.
+    await insertRows(db, 'tenants', [{ id: 'tnt_r5', name: 'r5', createdAt: 5 }]);
+    // A duplicate fails the whole insert unless asked to skip it; the skip keeps the other row.
+    const clash = [
+      { id: 'tnt_r1', name: 'r1-again', createdAt: 9 },
+      { id: 'tnt_r6', name: 'r6', createdAt: 6 },
+    ];
+    await expect(insertRows(db, 'tenants', clash)).rejects.toThrow();
+    expect(await names('r')).toEqual(['r1', 'r2', 'r3', 'r4', 'r5']);
+    await insertRows(db, 'tenants', clash, { orIgnore: true });
+    expect(await names('r')).toEqual(['r1', 'r2', 'r3', 'r4', 'r5', 'r6']);
+    expect(await db.selectFrom('tenants').select('createdAt').where('id', '=', 'tnt_r6').executeTakeFirst()).toEqual({
+      createdAt: 6,
+    });
+  });
+
+  it('insert rows not named alike, and more rows than a compiled shape holds, as Kysely does', async () => {
+    const db = f.store.db;
+    await insertRows(db, 'tenants', [
+      { id: 'tnt_ua', name: 'u-a', createdAt: 1 },
+      { name: 'u-b', createdAt: 2, id: 'tnt_ub' },
+    ]);
+    const many = Array.from({ length: 20 }, (_, i) => ({ id: `tnt_um${i}`, name: `u-m${i}`, createdAt: i }));
+    await insertRows(db, 'tenants', many);
+    expect((await names('u-')).length).toBe(22);
+  });
+
+  it('compile once per shape and answer each shape, past the shapes kept, with its own values', async () => {
+    const db = f.store.db;
+    const all = Array.from({ length: 70 }, (_, i) => ({
+      id: `tnt_s${i}`,
+      name: `s${String(i).padStart(2, '0')}`,
+      createdAt: i,
+    }));
+    for (const row of all) await insertRows(db, 'tenants', [row]);
+    // 70 shapes: the first 64 are compiled and kept, the rest built each time; all answer alike.
+    for (const n of [1, 2, 70, 3, 1, 69, 2]) {
+      const params = Object.fromEntries(all.slice(0, n).map((r, i) => [`name:${i}`, r.name]));
+      const rows = (await named.run(db, n, params)).rows;
+      expect(rows.map((r) => r.name)).toEqual(all.slice(0, n).map((r) => r.name));
+    }
+    for (let n = 4; n <= 68; n++) {
+      const params = Object.fromEntries(all.slice(5, 5 + n).map((r, i) => [`name:${i}`, r.name]));
+      expect((await named.run(db, n, params)).rows.length).toBe(Math.min(n, 65));
+    }
   });
 });
 

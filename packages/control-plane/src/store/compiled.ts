@@ -1,5 +1,6 @@
-import type { CompiledQuery, Compilable, QueryResult } from 'kysely';
+import type { CompiledQuery, Compilable, Insertable, QueryResult } from 'kysely';
 import type { Db } from './db.js';
+import type { Database } from './schema.js';
 import { isMysql } from './dialect.js';
 
 /**
@@ -94,4 +95,92 @@ export class Template<P extends object, R> {
 /** A {@link Template}: a query built and compiled once, run with new values. */
 export function template<P extends object, R>(build: (db: Db, p: P) => Compilable<R>): Template<P, R> {
   return new Template(build);
+}
+
+/** Shapes a {@link ShapedTemplate} keeps compiled; a shape beyond them runs as an ordinary query. */
+const MAX_SHAPES = 64;
+
+/**
+ * A query whose SQL text depends on a shape known before its values (which columns an update
+ * sets, how many rows an insert writes), compiled once per shape as a {@link Template} is. The
+ * builder may branch on the shape, never on a parameter. At most {@link MAX_SHAPES} shapes are
+ * kept, so a caller with unbounded shapes costs a fresh build per call, not memory.
+ */
+export class ShapedTemplate<S, P extends object, R> {
+  private readonly shapes = new Map<string, Template<P, R>>();
+
+  constructor(
+    private readonly keyOf: (shape: S) => string,
+    private readonly build: (db: Db, p: P, shape: S) => Compilable<R>,
+  ) {}
+
+  /** The driver's whole result (rows, and affected rows for a write). */
+  async run(db: Db, shape: S, params: P): Promise<QueryResult<R>> {
+    const key = this.keyOf(shape);
+    let known = this.shapes.get(key);
+    if (!known) {
+      if (this.shapes.size >= MAX_SHAPES) return db.executeQuery<R>(this.build(db, params, shape).compile());
+      known = new Template((d, p: P) => this.build(d, p, shape));
+      this.shapes.set(key, known);
+    }
+    return known.run(db, params);
+  }
+}
+
+/** Rows an insert may hold and still go through a compiled shape (a larger batch is built anew). */
+const SHAPED_INSERT_ROWS = 8;
+
+interface InsertShape {
+  table: keyof Database;
+  columns: string[];
+  rows: number;
+  orIgnore: boolean;
+}
+
+const INSERTS = new ShapedTemplate<InsertShape, Record<string, unknown>, unknown>(
+  (s) => `${s.table}|${s.orIgnore ? 'ignore' : 'fail'}|${s.rows}|${s.columns.join(',')}`,
+  (db, p, s) => {
+    const values = Array.from({ length: s.rows }, (_, i) =>
+      Object.fromEntries(s.columns.map((column) => [column, p[`${i}:${column}`]])),
+    );
+    const insert = db.insertInto(s.table).values(values as never);
+    return s.orIgnore ? insert.orIgnore() : insert;
+  },
+);
+
+/**
+ * Inserts `rows` (each naming the same columns) in one statement, compiled once per table,
+ * column list and row count: the hot path's inserts (a task, its events, a backup record) would
+ * otherwise be built, transformed and compiled by Kysely on every call. `orIgnore` skips a row a
+ * unique key already holds.
+ */
+export async function insertRows<T extends keyof Database>(
+  db: Db,
+  table: T,
+  rows: readonly Insertable<Database[T]>[],
+  options: { orIgnore?: boolean } = {},
+): Promise<void> {
+  if (rows.length === 0) return;
+  const orIgnore = options.orIgnore ?? false;
+  const columns = definedKeys(rows[0]!);
+  const alike = rows.length <= SHAPED_INSERT_ROWS && rows.every((r) => sameKeys(definedKeys(r), columns));
+  if (!alike) {
+    const insert = db.insertInto(table).values(rows as never);
+    await (orIgnore ? insert.orIgnore() : insert).execute();
+    return;
+  }
+  const params: Record<string, unknown> = {};
+  rows.forEach((row, i) => {
+    for (const column of columns) params[`${i}:${column}`] = (row as Record<string, unknown>)[column];
+  });
+  await INSERTS.run(db, { table, columns, rows: rows.length, orIgnore }, params);
+}
+
+/** A row's columns with a value (Kysely leaves an undefined one out of an insert). */
+function definedKeys(row: object): string[] {
+  return Object.keys(row).filter((k) => (row as Record<string, unknown>)[k] !== undefined);
+}
+
+function sameKeys(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((k, i) => k === b[i]);
 }

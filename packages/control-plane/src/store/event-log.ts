@@ -1,7 +1,7 @@
 import type { Insertable, Transaction } from 'kysely';
 import type { Db } from './db.js';
 import type { Database, EventRow, TaskRow } from './schema.js';
-import { template } from './compiled.js';
+import { insertRows, template } from './compiled.js';
 
 type Trx = Transaction<Database>;
 
@@ -85,8 +85,7 @@ export async function writeHeldEvents(trx: Trx): Promise<void> {
  * itself, whose columns fit).
  */
 async function insertEvents(trx: Trx, rows: Insertable<EventRow>[]): Promise<void> {
-  const insert = trx.insertInto('events').values(rows);
-  await (rows.some((r) => r.sourceAgentId != null) ? insert.orIgnore() : insert).execute();
+  await insertRows(trx, 'events', rows, { orIgnore: rows.some((r) => r.sourceAgentId != null) });
 }
 
 const TICK_EVENT_CLOCK = template((db) =>

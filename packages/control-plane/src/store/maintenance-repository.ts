@@ -8,7 +8,7 @@ import {
   type MaintenanceScope,
 } from '../domain/maintenance.js';
 import { HELD_STATES } from '../domain/task.js';
-import { template } from './compiled.js';
+import { ShapedTemplate, template } from './compiled.js';
 import type { Db } from './db.js';
 import { inScope } from './maintenance-scopes.js';
 import type { AgentPlugin, Database, MaintenanceScopeRow, TaskRow } from './schema.js';
@@ -29,6 +29,24 @@ export function scopeOf(row: Pick<MaintenanceScopeRow, 'kind' | 'zone' | 'agentI
 }
 
 /** The scopes turned on through the API: the query (it runs on every create and dispatch round). */
+/** Scopes on that wait for readiness: among so many keys, or the first `limit` (see waitingForReady). */
+const WAITING_FOR_READY = new ShapedTemplate<number | 'first', Record<string, unknown>, { scopeKey: string }>(
+  String,
+  (db, p, shape) => {
+    const q = db
+      .selectFrom('maintenanceScopes')
+      .select('scopeKey')
+      .where('enabled', '=', 1)
+      .where('readyAt', 'is', null);
+    if (shape === 'first') return q.orderBy('scopeKey').limit(p.limit as number);
+    return q.where(
+      'scopeKey',
+      'in',
+      Array.from({ length: shape }, (_, i) => p[`key:${i}`] as string),
+    );
+  },
+);
+
 const API_SCOPES = template((db) =>
   db.selectFrom('maintenanceScopes').select(['kind', 'zone', 'agentId', 'message']).where('enabled', '=', 1),
 );
@@ -197,9 +215,10 @@ export class MaintenanceRepository {
    * first `limit` by key.
    */
   async waitingForReady(db: Reader, which: { keys: readonly string[] } | { limit: number }): Promise<string[]> {
-    let q = db.selectFrom('maintenanceScopes').select('scopeKey').where('enabled', '=', 1).where('readyAt', 'is', null);
-    q = 'keys' in which ? q.where('scopeKey', 'in', which.keys) : q.orderBy('scopeKey').limit(which.limit);
-    return (await q.execute()).map((r) => r.scopeKey);
+    const params: Record<string, unknown> = 'keys' in which ? {} : { limit: which.limit };
+    if ('keys' in which) which.keys.forEach((key, i) => (params[`key:${i}`] = key));
+    const shape = 'keys' in which ? which.keys.length : 'first';
+    return (await WAITING_FOR_READY.run(db, shape, params)).rows.map((r) => r.scopeKey);
   }
 
   /**

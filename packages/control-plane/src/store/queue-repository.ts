@@ -6,7 +6,7 @@ import { HELD_KINDS, scopeKeysAt, type WaitingPlaces } from '../domain/maintenan
 import { HELD_STATES, statesLeadingTo, type TaskKind } from '../domain/task.js';
 import { transact, type Db } from './db.js';
 import { isMysql } from './dialect.js';
-import { template } from './compiled.js';
+import { ShapedTemplate, template } from './compiled.js';
 import type { Clock } from '../clock.js';
 import { appendTaskEvent } from './event-log.js';
 import type { TaskEndings } from './task-endings.js';
@@ -27,6 +27,69 @@ const HELD_COUNTS = template((db) =>
 
 const PENDING_CANCELS = template((db) =>
   db.selectFrom('tasks').selectAll().where('cancelRequested', '=', 1).where('state', 'in', HELD_STATES),
+);
+
+/** Which places a queue head passes over (see WaitingPlaces), as list lengths: undefined, none. */
+type QueueHeadShape = { kinds: number; global: boolean; zones: number; agentIds: number } | undefined;
+
+/** Named parameters `prefix:0` … `prefix:n-1` as a list to bind. */
+function list<T>(p: Record<string, unknown>, prefix: string, n: number): T[] {
+  return Array.from({ length: n }, (_, i) => p[`${prefix}:${i}`] as T);
+}
+
+/** The queue's ranked window (see queueHead), compiled once per shape of the places passed over. */
+const QUEUE_HEAD = new ShapedTemplate<QueueHeadShape, Record<string, unknown>, TaskRow & { tenantRank: number }>(
+  (w) => (w ? `${w.kinds}|${w.global}|${w.zones}|${w.agentIds}` : 'all'),
+  (db, p, w) => {
+    const level = levelOf('tasks.priority');
+    const ranked = db
+      .selectFrom('tasks')
+      .selectAll('tasks')
+      .select(
+        sql<number>`row_number() over (partition by ${sql.ref('tasks.tenantId')}, ${level} order by ${sql.ref('tasks.priority')} desc, ${sql.ref('tasks.id')})`.as(
+          'tenantRank',
+        ),
+      )
+      .where('tasks.state', '=', 'queued')
+      .$if(w !== undefined, (q) =>
+        q.where((eb) =>
+          eb.not(
+            eb.and([
+              eb('tasks.kind', 'in', list<TaskKind>(p, 'kind', w!.kinds)),
+              w!.global
+                ? eb.lit(true)
+                : eb.or([
+                    ...(w!.zones > 0 ? [eb('tasks.zone', 'in', list<string>(p, 'zone', w!.zones))] : []),
+                    ...(w!.agentIds > 0
+                      ? [eb('tasks.pinnedAgentId', 'in', list<string>(p, 'agent', w!.agentIds))]
+                      : []),
+                  ]),
+            ]),
+          ),
+        ),
+      )
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('tasks as busy')
+              .select('busy.id')
+              .whereRef('busy.instanceId', '=', 'tasks.instanceId')
+              .where('busy.state', 'in', HELD_STATES),
+          ),
+        ),
+      );
+    return db
+      .selectFrom(ranked.as('q'))
+      .selectAll('q')
+      .where('q.tenantRank', '<=', p.perTenant as number)
+      .orderBy(sql`${levelOf('q.priority')}`, 'desc')
+      .orderBy(
+        sql`case when ${sql.ref('q.priority')} >= ${sql.lit(SP_PRIORITY_FLOOR)} then 0 else ${sql.ref('q.tenantRank')} end`,
+      )
+      .orderBy('q.id')
+      .limit(p.limit as number);
+  },
 );
 
 /**
@@ -75,53 +138,22 @@ export class QueueRepository {
    * provider's band by priority desc then enqueue order, then the tenants' band by rank.
    */
   async queueHead(limit: number, perTenant: number = limit, waiting?: WaitingPlaces): Promise<TaskRow[]> {
-    const level = levelOf('tasks.priority');
-    const ranked = this.db
-      .selectFrom('tasks')
-      .selectAll('tasks')
-      .select(
-        sql<number>`row_number() over (partition by ${sql.ref('tasks.tenantId')}, ${level} order by ${sql.ref('tasks.priority')} desc, ${sql.ref('tasks.id')})`.as(
-          'tenantRank',
-        ),
-      )
-      .where('tasks.state', '=', 'queued')
-      .$if(waiting !== undefined && (waiting.global || waiting.zones.length + waiting.agentIds.length > 0), (q) =>
-        q.where((eb) =>
-          eb.not(
-            eb.and([
-              eb('tasks.kind', 'in', [...waiting!.kinds]),
-              waiting!.global
-                ? eb.lit(true)
-                : eb.or([
-                    ...(waiting!.zones.length > 0 ? [eb('tasks.zone', 'in', waiting!.zones)] : []),
-                    ...(waiting!.agentIds.length > 0 ? [eb('tasks.pinnedAgentId', 'in', waiting!.agentIds)] : []),
-                  ]),
-            ]),
-          ),
-        ),
-      )
-      .where((eb) =>
-        eb.not(
-          eb.exists(
-            eb
-              .selectFrom('tasks as busy')
-              .select('busy.id')
-              .whereRef('busy.instanceId', '=', 'tasks.instanceId')
-              .where('busy.state', 'in', HELD_STATES),
-          ),
-        ),
-      );
-    const rows = await this.db
-      .selectFrom(ranked.as('q'))
-      .selectAll('q')
-      .where('q.tenantRank', '<=', perTenant)
-      .orderBy(sql`${levelOf('q.priority')}`, 'desc')
-      .orderBy(
-        sql`case when ${sql.ref('q.priority')} >= ${sql.lit(SP_PRIORITY_FLOOR)} then 0 else ${sql.ref('q.tenantRank')} end`,
-      )
-      .orderBy('q.id')
-      .limit(limit)
-      .execute();
+    const passed = waiting !== undefined && (waiting.global || waiting.zones.length + waiting.agentIds.length > 0);
+    const shape: QueueHeadShape = passed
+      ? {
+          kinds: waiting.kinds.length,
+          global: waiting.global,
+          zones: waiting.zones.length,
+          agentIds: waiting.agentIds.length,
+        }
+      : undefined;
+    const params: Record<string, unknown> = { limit, perTenant };
+    if (passed) {
+      waiting.kinds.forEach((v, i) => (params[`kind:${i}`] = v));
+      waiting.zones.forEach((v, i) => (params[`zone:${i}`] = v));
+      waiting.agentIds.forEach((v, i) => (params[`agent:${i}`] = v));
+    }
+    const rows = (await QUEUE_HEAD.run(this.db, shape, params)).rows;
     return rows.map(({ tenantRank: _rank, ...task }) => task);
   }
 

@@ -2,11 +2,29 @@ import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { ProgressReport, TaskChanges } from '../domain/report-outcome.js';
 import type { TaskState } from '../domain/task.js';
 import type { Database, TaskRow } from './schema.js';
+import { ShapedTemplate } from './compiled.js';
 
 type Trx = Transaction<Database>;
 
 /** Ids per `in (…)` list: well under SQLite's and MySQL's limits on bound parameters. */
 const IN_LIST = 500;
+
+/** A fenced move's SQL: which columns it sets, how many states it may leave. */
+const MOVE = new ShapedTemplate<{ columns: (keyof TaskChanges)[]; states: number }, Record<string, unknown>, never>(
+  (s) => `${s.states}|${s.columns.join(',')}`,
+  (db, p, s) =>
+    db
+      .updateTable('tasks')
+      .set(Object.fromEntries(s.columns.map((column) => [column, p[`set:${column}`]])) as TaskChanges)
+      .where('id', '=', p.id as string)
+      .where('attempt', '=', p.attempt as number)
+      .where('agentId', '=', p.agentId as string)
+      .where(
+        'state',
+        'in',
+        Array.from({ length: s.states }, (_, i) => p[`from:${i}`] as TaskState),
+      ),
+);
 
 /** Who a report's writes are fenced by: the task, held by this agent under this attempt. */
 export interface ReportFence {
@@ -66,15 +84,12 @@ export class ReportRepository {
    * committed meanwhile wins). Returns whether it moved.
    */
   async move(trx: Trx, fence: ReportFence, from: readonly TaskState[], changes: TaskChanges): Promise<boolean> {
-    const r = await trx
-      .updateTable('tasks')
-      .set(changes)
-      .where('id', '=', fence.taskId)
-      .where('attempt', '=', fence.attempt)
-      .where('agentId', '=', fence.agentId)
-      .where('state', 'in', [...from])
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1;
+    const columns = (Object.keys(changes) as (keyof TaskChanges)[]).filter((c) => changes[c] !== undefined).sort();
+    const params: Record<string, unknown> = { id: fence.taskId, attempt: fence.attempt, agentId: fence.agentId };
+    for (const column of columns) params[`set:${column}`] = changes[column];
+    from.forEach((state, i) => (params[`from:${i}`] = state));
+    const r = await MOVE.run(trx, { columns, states: from.length }, params);
+    return Number(r.numAffectedRows) === 1;
   }
 
   /**

@@ -167,6 +167,16 @@ export interface UpcomingRow {
 }
 
 /** `<next fire>-<kind>-<id>`: where a page of upcoming fires ended. */
+/** An instance's keep-last sources, read after every successful backup: compiled once. */
+const KEEP_LAST = template((db, p: { instanceId: string }) =>
+  db
+    .selectFrom('instances')
+    .leftJoin('userSchedules', 'userSchedules.instanceId', 'instances.id')
+    .leftJoin('offerings', 'offerings.id', 'instances.offeringId')
+    .select(['userSchedules.keepLast', 'offerings.sla'])
+    .where('instances.id', '=', p.instanceId),
+);
+
 const UPCOMING_CURSOR = /^(\d{1,16})-(user|sla|job)-([a-z]{3}_[0-9a-z]{26})$/;
 
 export interface UserScheduleInput {
@@ -459,13 +469,7 @@ export class ScheduleRepository {
   /** keep-last of an instance: its user schedule's, else its offering's SLA's, else null. */
   async keepLastFor(instanceId: string, db: Db | Transaction<Database> = this.db): Promise<number | null> {
     // One query: it runs after every successful backup.
-    const row = await db
-      .selectFrom('instances')
-      .leftJoin('userSchedules', 'userSchedules.instanceId', 'instances.id')
-      .leftJoin('offerings', 'offerings.id', 'instances.offeringId')
-      .select(['userSchedules.keepLast', 'offerings.sla'])
-      .where('instances.id', '=', instanceId)
-      .executeTakeFirst();
+    const row = await KEEP_LAST.first(db, { instanceId });
     if (!row) return null;
     if (row.keepLast !== null) return row.keepLast;
     if (!row.sla) return null;

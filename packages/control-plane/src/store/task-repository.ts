@@ -11,7 +11,7 @@ import { newId } from './ids.js';
 import { decodeCursor, decodeSeqCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { Database, TaskProgressRow, TaskRow } from './schema.js';
 import { TaskEndings } from './task-endings.js';
-import { template } from './compiled.js';
+import { insertRows, template } from './compiled.js';
 
 export interface TaskFilter {
   tenantId?: string;
@@ -42,7 +42,7 @@ export class TaskRepository {
     const rows = inputs.map((input) => this.row(input, now));
     if (rows.length === 0) return rows;
     const insert = async (t: Transaction<Database>) => {
-      await t.insertInto('tasks').values(rows).execute();
+      await insertRows(t, 'tasks', rows);
       appendEvents(
         t,
         rows.map((row) => taskEvent(row, 'task.queued', `${row.kind} task queued`, now)),
