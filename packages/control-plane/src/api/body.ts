@@ -34,8 +34,22 @@ export function wholeBody(maxBytes: number): MiddlewareHandler {
       cutOff(c);
     }
     if (size > maxBytes) throw tooLarge();
+    if (size === 0) noWebBody(c);
     await withBody(c, size === 0 && emptyJson(c) ? EMPTY_OBJECT : Buffer.concat(chunks, size), next);
   };
+}
+
+/**
+ * A body read from Node's request that was empty is no body: said on `c.req.raw` itself. Asked
+ * for its body, `@hono/node-server`'s request would otherwise build a whole web Request around
+ * the drained stream, and the OpenAPI validators ask for a request without Content-Type (their
+ * media-type check clones it and reads it to its end, to find nothing). A body that is not empty
+ * has a Content-Type by then, or was refused (see the JSON check in app.ts).
+ */
+function noWebBody(c: Context): void {
+  const raw = c.req.raw;
+  if (!Object.hasOwn(raw, 'body') && (c.env as Partial<HttpBindings> | undefined)?.incoming)
+    Object.defineProperty(raw, 'body', { value: null });
 }
 
 /** Node requests whose body {@link wholeBody} has read: a request run again carries its own. */

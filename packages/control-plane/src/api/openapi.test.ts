@@ -95,6 +95,23 @@ describe('OpenAPI document and request validation', () => {
     expect(res.body.code).toBe('unsupported_media_type');
   });
 
+  it('takes a request without Content-Type and without a body as no body, and refuses one with a body', async () => {
+    // A route whose JSON body is optional (an ad-hoc backup), of an instance that does not exist:
+    // a request let through reaches the handler and hears 404.
+    const send = (body?: Uint8Array) =>
+      fetch(`${cp.url}/v1/instances/ins_00000000000000000000000000/backups`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${api.token}` },
+        ...(body ? { body } : {}),
+      });
+    const none = await send();
+    expect(none.status).toBe(404);
+    expect(((await none.json()) as { code: string }).code).toBe('not_found');
+    const some = await send(new TextEncoder().encode('{"mode":"FULL"}'));
+    expect(some.status).toBe(400);
+    expect(((await some.json()) as { code: string }).code).toBe('unsupported_media_type');
+  });
+
   it('names every bad field and where it is', async () => {
     const res = await api.post('/v1/offerings', {
       name: '',
