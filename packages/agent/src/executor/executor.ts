@@ -287,7 +287,8 @@ export class Executor {
             host,
             spool,
             clock,
-            log: log.child({ plugin: plugin.manifest.name }),
+            // Already bound to the task and its plugin (see assign).
+            log,
           });
           ctx.close = made.close;
           return made.context;

@@ -1,4 +1,14 @@
-import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fchmodSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 
 let tmpCounter = 0;
@@ -61,6 +71,9 @@ export function fsyncDir(dir: string): void {
 
 /** Reads and parses a JSON file; `undefined` when it does not exist. */
 export function readJsonSync(file: string): unknown {
+  // Most reads find no file (an agent nobody drained reads its drain file on every assignment):
+  // asking first is one system call, where a failed read builds and throws an error.
+  if (!existsSync(file)) return undefined;
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
