@@ -64,14 +64,6 @@ export class EventRepository {
     this.append(trx, taskEvent(task, type, message, now, data));
   }
 
-  /** One event about each of `tasks` (made together), in one insert when `trx` commits. */
-  forTasks(trx: Trx, tasks: TaskRow[], type: string, message: (task: TaskRow) => string, now: number): void {
-    this.appendMany(
-      trx,
-      tasks.map((t) => taskEvent(t, type, message(t), now)),
-    );
-  }
-
   /** An event about an instance (a schedule's fire), in the current transaction or one of its own. */
   async forInstance(e: InstanceEvent, now: number): Promise<void> {
     await this.forInstances([e], now);
