@@ -28,7 +28,6 @@ export function scopeOf(row: Pick<MaintenanceScopeRow, 'kind' | 'zone' | 'agentI
   return { kind: 'global' };
 }
 
-/** The scopes turned on through the API: the query (it runs on every create and dispatch round). */
 /** Scopes on that wait for readiness: among so many keys, or the first `limit` (see waitingForReady). */
 const WAITING_FOR_READY = new ShapedTemplate<number | 'first', Record<string, unknown>, { scopeKey: string }>(
   String,
@@ -47,6 +46,7 @@ const WAITING_FOR_READY = new ShapedTemplate<number | 'first', Record<string, un
   },
 );
 
+/** The scopes turned on through the API: the query (it runs on every create and dispatch round). */
 const API_SCOPES = template((db) =>
   db.selectFrom('maintenanceScopes').select(['kind', 'zone', 'agentId', 'message']).where('enabled', '=', 1),
 );
