@@ -1,12 +1,12 @@
 import {
   closeSync,
-  existsSync,
   fchmodSync,
   fsyncSync,
   openSync,
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
@@ -72,8 +72,9 @@ export function fsyncDir(dir: string): void {
 /** Reads and parses a JSON file; `undefined` when it does not exist. */
 export function readJsonSync(file: string): unknown {
   // Most reads find no file (an agent nobody drained reads its drain file on every assignment):
-  // asking first is one system call, where a failed read builds and throws an error.
-  if (!existsSync(file)) return undefined;
+  // asking first is one system call, where a failed read builds and throws an error. Any other
+  // failure to look (permissions) still throws, as the read would.
+  if (statSync(file, { throwIfNoEntry: false }) === undefined) return undefined;
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
