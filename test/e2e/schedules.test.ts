@@ -234,6 +234,13 @@ describe.each(backends)('the scheduler on %s', (backend) => {
     const caughtUp = await eventsOf(admin, 'schedule.caught_up', ins.f!);
     expect(caughtUp).toHaveLength(1);
     expect(caughtUp[0].data).toMatchObject({ fireAt: '2026-03-29T06:00:00.000Z', missed: 2 });
+    // Each scheduled backup's queued event names the fire that made it.
+    const queued = await eventsOf(admin, 'task.queued', ins.f!);
+    const fires = queued.map((e) => e.data).sort((a, b) => String(a?.fireAt).localeCompare(String(b?.fireAt)));
+    expect(fires).toEqual([
+      { schedule: expect.any(String), fireAt: '2026-03-29T03:00:00.000Z', missed: 0 },
+      { schedule: expect.any(String), fireAt: '2026-03-29T06:00:00.000Z', missed: 2 },
+    ]);
     await settled(['f']);
 
     await step('2026-03-29T06:59:59Z');

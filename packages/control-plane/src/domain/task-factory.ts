@@ -22,6 +22,15 @@ export interface NewTask {
   params: Record<string, unknown>;
   /** A caller that must name the task before it exists (to claim a row for it) picks its id. */
   id?: string;
+  /** The schedule fire that made it (a scheduled backup): said in the event that queues it. */
+  fire?: ScheduleFire;
+}
+
+/** A schedule's fire: which schedule, the fire time it ran for (ISO 8601), and how many it folded. */
+export interface ScheduleFire {
+  schedule: string;
+  fireAt: string;
+  missed: number;
 }
 
 /** The instance a task works on: its tenant and zone, and the agent it is pinned to (if any). */

@@ -431,7 +431,7 @@ export class Scheduler {
           continue;
         }
         // A later fire of this batch on the same instance finds this backup active.
-        active.set(instance.id, backups.add(instance, offering, priority));
+        active.set(instance.id, backups.add(instance, offering, priority, data));
         made++;
       }
       afterCommit(() =>

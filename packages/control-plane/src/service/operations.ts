@@ -28,7 +28,7 @@ import type { StoredDrift, SyncRepository } from '../store/sync-repository.js';
 import type { Retention } from '../lifecycle/retention.js';
 import type { Sync } from '../lifecycle/sync.js';
 import type { TaskRepository } from '../store/task-repository.js';
-import { backupTask, instanceTask, providerTask, type NewTask } from '../domain/task-factory.js';
+import { backupTask, instanceTask, providerTask, type NewTask, type ScheduleFire } from '../domain/task-factory.js';
 import { elapsedMs, type Clock } from '../clock.js';
 import type { MaintenanceGate } from '../lifecycle/maintenance.js';
 import type { ProviderSchedules } from '../lifecycle/provider-schedules.js';
@@ -145,7 +145,13 @@ export class Operations {
 
   /** Writes scheduled backup tasks: a backup maintenance covers is recorded refused, the others queued. */
   private async makeScheduled(
-    added: readonly { id: string; instance: InstanceRow; offering: OfferingRow; priority: number }[],
+    added: readonly {
+      id: string;
+      instance: InstanceRow;
+      offering: OfferingRow;
+      priority: number;
+      fire: ScheduleFire;
+    }[],
   ): Promise<TaskRow[]> {
     if (added.length === 0) return [];
     const providers = new Map<string, ProviderRow>();
@@ -160,13 +166,10 @@ export class Operations {
     for (const a of added) {
       const provider = providers.get(a.offering.providerId)!;
       // Scheduled backups are FULL; not subject to allowAdhoc.
-      const task = backupTask(
-        { instance: a.instance, offering: a.offering, provider },
-        a.priority,
-        undefined,
-        {},
-        a.id,
-      );
+      const task: NewTask = {
+        ...backupTask({ instance: a.instance, offering: a.offering, provider }, a.priority, undefined, {}, a.id),
+        fire: a.fire,
+      };
       const verdict = maintenance.admit(task);
       if (verdict.allowed) queued.push(task);
       else made.push(await this.deps.tasks.createRefused(task, { code: verdict.code, message: verdict.message }));
@@ -627,7 +630,13 @@ export class Operations {
 
 /** Scheduled backups of one batch of fires (see Operations.scheduledBackups). */
 export class ScheduledBackups {
-  private readonly added: { id: string; instance: InstanceRow; offering: OfferingRow; priority: number }[] = [];
+  private readonly added: {
+    id: string;
+    instance: InstanceRow;
+    offering: OfferingRow;
+    priority: number;
+    fire: ScheduleFire;
+  }[] = [];
 
   constructor(
     private readonly starts: BackupStarts | undefined,
@@ -645,10 +654,10 @@ export class ScheduledBackups {
     return quotaBinds(priority) ? this.starts!.refusal(instance.tenantId, offering.id) : undefined;
   }
 
-  /** Adds a backup (written by {@link write}), counted toward the quotas; answers its task's id. */
-  add(instance: InstanceRow, offering: OfferingRow, priority: number): string {
+  /** Adds a backup for `fire` (written by {@link write}), counted toward the quotas; answers its task's id. */
+  add(instance: InstanceRow, offering: OfferingRow, priority: number, fire: ScheduleFire): string {
     const id = newId('tsk', this.now);
-    this.added.push({ id, instance, offering, priority });
+    this.added.push({ id, instance, offering, priority, fire });
     if (quotaBinds(priority)) this.starts!.started(instance.tenantId, offering.id);
     return id;
   }

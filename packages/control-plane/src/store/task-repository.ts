@@ -21,6 +21,11 @@ export interface TaskFilter {
 }
 
 /** A task by id: the most frequent read of all (every task page, every report). */
+/** What the event that queues (or refuses) a task says of the schedule fire that made it. */
+function fireData(input: NewTask): { schedule: string; fireAt: string; missed: number } | undefined {
+  return input.fire && { schedule: input.fire.schedule, fireAt: input.fire.fireAt, missed: input.fire.missed };
+}
+
 const TASK_BY_ID = template((db, p: { id: string }) => db.selectFrom('tasks').selectAll().where('id', '=', p.id));
 
 /** Tasks as the API sees them: create, read, list, their progress, cancel. */
@@ -45,7 +50,7 @@ export class TaskRepository {
       await insertRows(t, 'tasks', rows);
       appendEvents(
         t,
-        rows.map((row) => taskEvent(row, 'task.queued', `${row.kind} task queued`, now)),
+        rows.map((row, i) => taskEvent(row, 'task.queued', `${row.kind} task queued`, now, fireData(inputs[i]!))),
       );
     };
     await (trx ? insert(trx) : transact(this.db, insert));
@@ -106,7 +111,14 @@ export class TaskRepository {
     };
     const insert = async (t: Transaction<Database>) => {
       await t.insertInto('tasks').values(row).execute();
-      appendTaskEvent(t, row, 'task.failed', `${row.kind} task refused: ${error.code}: ${error.message}`, now);
+      appendTaskEvent(
+        t,
+        row,
+        'task.failed',
+        `${row.kind} task refused: ${error.code}: ${error.message}`,
+        now,
+        fireData(input),
+      );
       await this.endings.ended(t, row, { state: 'failed', error, output: null }, now);
     };
     await (trx ? insert(trx) : transact(this.db, insert));
