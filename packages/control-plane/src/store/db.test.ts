@@ -1,8 +1,10 @@
+import SQLite from 'better-sqlite3';
 import { sql, type Kysely } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import { migrate, storeReady, transact } from './db.js';
 import { storeFixture } from '../testing/store-fixture.js';
+import { NamedRowsStatement } from './sqlite-rows.js';
 
 describe.each(backends)('store (%s)', (backend) => {
   // Migrated by the tests themselves.
@@ -49,6 +51,79 @@ describe('the SQLite store', () => {
     expect((await select().execute()).map((r) => r.n)).toEqual([10, 20, 31, 40, 50]);
     await sql`update scratch set n = n + 1 where id = ${3}`.execute(db);
     expect((await select().execute()).map((r) => r.n)).toEqual([10, 20, 32, 40, 50]);
+  });
+
+  it('names the columns of every row as CamelCasePlugin would, read whole or streamed, and writes report what they changed', async () => {
+    const db = f.store.db;
+    await sql`create table scratch_rows (id integer primary key, created_at integer, error_code text, s3_key text, payload blob)`.execute(
+      db,
+    );
+    const scratch = db as unknown as Kysely<{
+      scratchRows: {
+        id: number;
+        createdAt: number | null;
+        errorCode: string | null;
+        s3Key: string | null;
+        payload: Buffer | null;
+      };
+    }>;
+    const inserted = await scratch
+      .insertInto('scratchRows')
+      .values([
+        { id: 1, createdAt: 5, errorCode: 'x', s3Key: 'k', payload: Buffer.from([1, 2]) },
+        { id: 2, createdAt: null, errorCode: null, s3Key: null, payload: null },
+      ])
+      .executeTakeFirst();
+    expect(Number(inserted.numInsertedOrUpdatedRows)).toBe(2);
+    expect(Number(inserted.insertId)).toBe(2);
+    const expected = [
+      { id: 1, createdAt: 5, errorCode: 'x', s3Key: 'k', payload: Buffer.from([1, 2]) },
+      { id: 2, createdAt: null, errorCode: null, s3Key: null, payload: null },
+    ];
+    const rows = await scratch.selectFrom('scratchRows').selectAll().orderBy('id').execute();
+    expect(rows).toEqual(expected);
+    // In the table's column order, each row its own object.
+    expect(rows.map((r) => Object.keys(r))).toEqual(
+      Array(2).fill(['id', 'createdAt', 'errorCode', 's3Key', 'payload']),
+    );
+    expect(rows[0]).not.toBe(rows[1]);
+    const streamed = [];
+    for await (const row of scratch.selectFrom('scratchRows').selectAll().orderBy('id').stream(1)) streamed.push(row);
+    expect(streamed).toEqual(expected);
+    // Raw SQL, aliases: named alike; a later column of the same name wins, as better-sqlite3 has it.
+    const raw = await sql<
+      Record<string, unknown>
+    >`select error_code as first_error, 1 as dup, 2 as dup from scratch_rows where id = 1`.execute(db);
+    expect(raw.rows).toEqual([{ firstError: 'x', dup: 2 }]);
+    const updated = await scratch
+      .updateTable('scratchRows')
+      .set({ errorCode: 'y' })
+      .where('id', '<=', 2)
+      .executeTakeFirst();
+    expect(Number(updated.numUpdatedRows)).toBe(2);
+  });
+
+  it('reads a select-all prepared before a migration added a column with that column', async () => {
+    const db = f.store.db;
+    await sql`create table scratch_schema (id integer primary key, old_name text)`.execute(db);
+    await sql`insert into scratch_schema values (1, 'a')`.execute(db);
+    const all = () => sql<Record<string, unknown>>`select * from scratch_schema`.execute(db);
+    expect((await all()).rows).toEqual([{ id: 1, oldName: 'a' }]);
+    await sql`alter table scratch_schema add column new_name text default 'b'`.execute(db);
+    expect((await all()).rows).toEqual([{ id: 1, oldName: 'a', newName: 'b' }]);
+  });
+
+  it('keeps a column named __proto__ as a field, not as the row’s prototype', () => {
+    const database = new SQLite(':memory:');
+    try {
+      const stmt = new NamedRowsStatement(database.prepare('select 1 as "__proto__", 2 as other'), (c) => c);
+      const row = stmt.all([])[0]!;
+      expect(Object.getPrototypeOf(row)).toBe(Object.prototype);
+      expect(Object.getOwnPropertyDescriptor(row, '__proto__')?.value).toBe(1);
+      expect(row.other).toBe(2);
+    } finally {
+      database.close();
+    }
   });
 });
 

@@ -15,6 +15,7 @@ import {
   type Transaction,
 } from 'kysely';
 import { createPool } from 'mysql2';
+import { NamedRowsStatement, SqliteCamelCasePlugin } from './sqlite-rows.js';
 import * as m0001 from './migrations/0001-initial.js';
 import * as m0002 from './migrations/0002-event-clock.js';
 import * as m0003 from './migrations/0003-binary-names.js';
@@ -113,9 +114,12 @@ const PREPARED_MAX_PARAMETERS = 32;
  * The SQLite database as Kysely's driver sees it, with each short statement's SQL prepared once:
  * the driver prepares every query it runs anew, which costs more than running a short one. A
  * cached statement still iterating (a streamed select) is not handed out again; a fresh one is.
+ * Every statement hands out its rows already named as `rename` names a column (see
+ * {@link NamedRowsStatement}).
  */
-function preparedOnce(database: SQLite.Database): SqliteDialectConfig['database'] {
-  const cache = new Map<string, SQLite.Statement>();
+function preparedOnce(database: SQLite.Database, rename: (column: string) => string): SqliteDialectConfig['database'] {
+  const cache = new Map<string, NamedRowsStatement>();
+  const prepare = (text: string) => new NamedRowsStatement(database.prepare(text), rename);
   const parameters = (text: string) => {
     let n = 0;
     for (let i = text.indexOf('?'); i !== -1 && n <= PREPARED_MAX_PARAMETERS; i = text.indexOf('?', i + 1)) n++;
@@ -123,7 +127,7 @@ function preparedOnce(database: SQLite.Database): SqliteDialectConfig['database'
   };
   return {
     prepare(text: string) {
-      if (parameters(text) > PREPARED_MAX_PARAMETERS) return database.prepare(text);
+      if (parameters(text) > PREPARED_MAX_PARAMETERS) return prepare(text);
       const cached = cache.get(text);
       if (cached && !cached.busy) {
         // Most recently used last: the first in the map is the one to drop.
@@ -131,7 +135,7 @@ function preparedOnce(database: SQLite.Database): SqliteDialectConfig['database'
         cache.set(text, cached);
         return cached;
       }
-      const stmt = database.prepare(text);
+      const stmt = prepare(text);
       if (!cached) {
         if (cache.size >= PREPARED_STATEMENTS) cache.delete(cache.keys().next().value!);
         cache.set(text, stmt);
@@ -160,9 +164,10 @@ export function openStore(url: string, observe?: StatementObserver): Store {
     database.pragma('journal_mode = WAL');
     database.pragma('synchronous = NORMAL');
     database.pragma('busy_timeout = 5000');
+    const camelCase = new SqliteCamelCasePlugin();
     const db = new Kysely<Database>({
-      dialect: new SqliteDialect({ database: preparedOnce(database) }),
-      plugins: [new CamelCasePlugin()],
+      dialect: new SqliteDialect({ database: preparedOnce(database, (column) => camelCase.rowKey(column)) }),
+      plugins: [camelCase],
       ...(log ? { log } : {}),
     });
     return {
