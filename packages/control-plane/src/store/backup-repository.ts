@@ -4,7 +4,7 @@ import { adoptedRecordedAt, isFutureDated, madeRecordedAt, type RecordedPoint } 
 import type { Db } from './db.js';
 import type { Clock } from '../clock.js';
 import { newId } from './ids.js';
-import { insertRows, template } from './compiled.js';
+import { insertRows, ShapedTemplate, template } from './compiled.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { BackupRow, Database, TaskRow } from './schema.js';
 
@@ -22,6 +22,21 @@ const RECORDED_POINTS = template((db, p: { instanceId: string }) =>
 );
 const TASK_BACKUP_ID = template((db, p: { id: string; backupId: string }) =>
   db.updateTable('tasks').set({ backupId: p.backupId }).where('id', '=', p.id),
+);
+/** A page of records, newest first: shaped by which of the cursor and the two filters it has. */
+const BACKUP_PAGE = new ShapedTemplate<
+  { before: boolean; tenant: boolean; instance: boolean },
+  { before: string; tenantId: string; instanceId: string; limit: number },
+  BackupRow
+>(
+  (s) => `${+s.before}${+s.tenant}${+s.instance}`,
+  (db, p, s) => {
+    let q = db.selectFrom('backups').selectAll().orderBy('id', 'desc').limit(p.limit);
+    if (s.before) q = q.where('id', '<', p.before);
+    if (s.tenant) q = q.where('tenantId', '=', p.tenantId);
+    if (s.instance) q = q.where('instanceId', '=', p.instanceId);
+    return q;
+  },
 );
 
 /** The provider and instance a restore point's delete goes through. */
@@ -53,15 +68,18 @@ export class BackupRepository {
 
   async list(page: PageRequest, filter: { tenantId?: string; instanceId?: string }): Promise<Page<BackupRow>> {
     const before = decodeCursor(page.cursor);
-    let q = this.db
-      .selectFrom('backups')
-      .selectAll()
-      .orderBy('id', 'desc')
-      .limit(page.limit + 1);
-    if (before) q = q.where('id', '<', before);
-    if (filter.tenantId !== undefined) q = q.where('tenantId', '=', filter.tenantId);
-    if (filter.instanceId !== undefined) q = q.where('instanceId', '=', filter.instanceId);
-    return pageOf(await q.execute(), page.limit);
+    const shape = {
+      before: before !== undefined,
+      tenant: filter.tenantId !== undefined,
+      instance: filter.instanceId !== undefined,
+    };
+    const params = {
+      before: before ?? '',
+      tenantId: filter.tenantId ?? '',
+      instanceId: filter.instanceId ?? '',
+      limit: page.limit + 1,
+    };
+    return pageOf((await BACKUP_PAGE.run(this.db, shape, params)).rows, page.limit);
   }
 
   /** The newest backup of an instance (parent of the next incremental), ranked as keep-last ranks. */
