@@ -792,15 +792,27 @@ describe.runIf(hasRestic)('a restic killed with -9 (its agent killed under it)',
   // Whole lock files: restic writes each under a `-tmp-` name first, then renames it.
   const locks = (repo: string) => fs.readdirSync(path.join(repo, 'locks')).filter((f) => !f.includes('-tmp-'));
 
-  /** A repository with a backup's lock in it, and that backup's restic, running (stopped or not). */
+  /**
+   * A repository with a backup's lock in it, and that backup's restic, running (stopped or not).
+   * Its lock file is there before restic has taken it as its own: restic writes the file, reads
+   * the other locks, and only then counts it among the locks it removes on SIGINT. A restic
+   * interrupted in between (SIGSTOP the moment the file appears, then SIGINT) leaves its lock
+   * behind, every time. So the backup must also have said what it does next (its parent
+   * snapshot), which it says after locking.
+   */
   async function lockedBy(name: string): Promise<{ repo: string; child: ChildProcess }> {
     const repo = path.join(root, name);
     restic(repo, ['init']);
     const child = spawn('restic', ['backup', data], {
       env: { ...process.env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: PASSWORD },
-      stdio: 'ignore',
+      stdio: ['ignore', 'pipe', 'ignore'],
     });
-    await waitFor(() => locks(repo).length > 0, 'the backup to take its lock');
+    let said = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (said += chunk));
+    await waitFor(
+      () => locks(repo).length > 0 && said.includes('parent snapshot'),
+      'the backup to take its lock and go on past it',
+    );
     return { repo, child };
   }
   const kill = async (child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL') => {
