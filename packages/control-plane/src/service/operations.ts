@@ -144,15 +144,7 @@ export class Operations {
   }
 
   /** Writes scheduled backup tasks: a backup maintenance covers is recorded refused, the others queued. */
-  private async makeScheduled(
-    added: readonly {
-      id: string;
-      instance: InstanceRow;
-      offering: OfferingRow;
-      priority: number;
-      fire: ScheduleFire;
-    }[],
-  ): Promise<TaskRow[]> {
+  private async makeScheduled(added: readonly ScheduledBackup[]): Promise<TaskRow[]> {
     if (added.length === 0) return [];
     const providers = new Map<string, ProviderRow>();
     for (const providerId of new Set(added.map((a) => a.offering.providerId))) {
@@ -628,19 +620,22 @@ export class Operations {
   }
 }
 
+/** One scheduled backup of a batch: its task's id, what it backs up, and the fire that made it. */
+interface ScheduledBackup {
+  id: string;
+  instance: InstanceRow;
+  offering: OfferingRow;
+  priority: number;
+  fire: ScheduleFire;
+}
+
 /** Scheduled backups of one batch of fires (see Operations.scheduledBackups). */
 export class ScheduledBackups {
-  private readonly added: {
-    id: string;
-    instance: InstanceRow;
-    offering: OfferingRow;
-    priority: number;
-    fire: ScheduleFire;
-  }[] = [];
+  private readonly added: ScheduledBackup[] = [];
 
   constructor(
     private readonly starts: BackupStarts | undefined,
-    private readonly make: (added: ScheduledBackups['added']) => Promise<TaskRow[]>,
+    private readonly make: (added: readonly ScheduledBackup[]) => Promise<TaskRow[]>,
     /** When the batch is made: its tasks' ids are ordered by it. */
     private readonly now: number,
   ) {}

@@ -1,7 +1,7 @@
 import type { Selectable, Transaction } from 'kysely';
 import { FailureCodes } from '@cairn/proto/vocabulary';
 import { ConflictError } from '../domain/errors.js';
-import type { NewTask } from '../domain/task-factory.js';
+import type { NewTask, ScheduleFire } from '../domain/task-factory.js';
 import { HELD_STATES, isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
 import { transact, type Db } from './db.js';
 import { current } from './dialect.js';
@@ -20,12 +20,12 @@ export interface TaskFilter {
   kind?: string;
 }
 
-/** A task by id: the most frequent read of all (every task page, every report). */
 /** What the event that queues (or refuses) a task says of the schedule fire that made it. */
-function fireData(input: NewTask): { schedule: string; fireAt: string; missed: number } | undefined {
+function fireData(input: NewTask): ScheduleFire | undefined {
   return input.fire && { schedule: input.fire.schedule, fireAt: input.fire.fireAt, missed: input.fire.missed };
 }
 
+/** A task by id: the most frequent read of all (every task page, every report). */
 const TASK_BY_ID = template((db, p: { id: string }) => db.selectFrom('tasks').selectAll().where('id', '=', p.id));
 
 /** Tasks as the API sees them: create, read, list, their progress, cancel. */
