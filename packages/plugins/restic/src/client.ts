@@ -55,6 +55,11 @@ export interface RunOptions {
   okCodes?: readonly number[];
   /** Variables for restic besides the repository and password, unless the agent's environment sets them. */
   defaults?: Record<string, string>;
+  /**
+   * How long {@link ResticClient.ok} waits for another restic's lock, for this call (the target's
+   * `lockWaitMs` otherwise). 0: stale locks are still cleared once, and a live lock fails at once.
+   */
+  lockWaitMs?: number;
 }
 
 export interface RunResult {
@@ -234,7 +239,7 @@ export class ResticClient {
    * ({@link clearStaleLocks}), never a live one, which is then waited for.
    */
   async ok(args: readonly string[], what: string, opts: RunOptions = {}): Promise<RunResult> {
-    const deadline = Date.now() + this.target.lockWaitMs;
+    const deadline = Date.now() + (opts.lockWaitMs ?? this.target.lockWaitMs);
     let unlocked = false;
     for (let wait = 500; ;) {
       const res = await this.run(args, opts);

@@ -154,7 +154,12 @@ describe.runIf(hasRestic)('restic plugin against real restic', () => {
       expect.objectContaining({ externalId: full.externalId, locator: { instanceId: 'inst-1' }, mode: 'FULL' }),
     ]);
     const listed = JSON.parse(restic(repo, ['snapshots', '--json'])) as { short_id: string; tags: string[] }[];
-    expect(listed).toEqual([expect.objectContaining({ short_id: full.externalId, tags: ['cairn-instance=inst-1'] })]);
+    expect(listed).toEqual([
+      expect.objectContaining({
+        short_id: full.externalId,
+        tags: ['cairn-instance=inst-1', expect.stringMatching(/^cairn-run=[0-9a-f]{16}$/)],
+      }),
+    ]);
   });
 
   it('reports the backup size and progress, at most one report a second', async () => {
@@ -907,25 +912,63 @@ describe.runIf(hasRestic)('cancelling a backup', () => {
     expect(after.ok).toBe(true);
   });
 
-  it('forgets the snapshot restic saved although the backup was cancelled, so the cancel leaves nothing', async () => {
-    const repo = path.join(root, 'repo-cancel-late');
-    restic(repo, ['init']);
+  it.each([
     // A restic that does not stop on SIGINT: the cancel comes as it saves its snapshot.
-    const binary = path.join(root, 'restic-deaf');
-    fs.writeFileSync(binary, `#!/bin/sh\ntrap '' INT\n/usr/bin/restic "$@"\n`, { mode: 0o755 });
-    const e: MockTaskEnvironment = env(repo, {
-      config: { binary, cancelGraceMs: 4_000 },
-      abortGraceMs: 60_000,
-      onProgress: () => e.cancel('stop it'),
-    });
-    const run = await e.run('backup', { instanceId: 'c', instanceName: 'c', locator: { paths: [data] }, mode: 'FULL' });
-    expect(run).toMatchObject({ ok: false, failure: { code: 'CANCELLED' }, abandoned: false });
-    expect(run.events.map((ev) => ev.message)).toContainEqual(
-      expect.stringMatching(/^restic: the backup was cancelled after saving snapshot \w{8}; forgot it$/),
-    );
-    expect(JSON.parse(restic(repo, ['snapshots', '--json']))).toEqual([]);
-    expect(restic(repo, ['list', 'locks']).trim()).toBe('');
-    restic(repo, ['check']);
+    ['forgets the snapshot restic saved although the backup was cancelled', 'deaf', ''],
+    // A restic interrupted between saving its snapshot and printing its summary: this one saves
+    // it, its summary line is lost, and the cancel arrives after.
+    [
+      'finds and forgets the snapshot restic saved before it could print its summary',
+      'unsaid',
+      ` | grep -v '"message_type":"summary"'\nexit 0`,
+    ],
+  ])(
+    '%s, so the cancel leaves nothing',
+    async (_what, name, after) => {
+      const repo = path.join(root, `repo-cancel-${name}`);
+      restic(repo, ['init']);
+      const binary = path.join(root, `restic-${name}`);
+      fs.writeFileSync(binary, `#!/bin/sh\ntrap '' INT\n/usr/bin/restic "$@"${after}\n`, { mode: 0o755 });
+      const e: MockTaskEnvironment = env(repo, {
+        config: { binary, cancelGraceMs: 4_000 },
+        abortGraceMs: 60_000,
+        onProgress: () => e.cancel('stop it'),
+      });
+      const run = await e.run('backup', {
+        instanceId: 'c',
+        instanceName: 'c',
+        locator: { paths: [data] },
+        mode: 'FULL',
+      });
+      expect(run).toMatchObject({ ok: false, failure: { code: 'CANCELLED' }, abandoned: false });
+      expect(run.events.map((ev) => ev.message)).toContainEqual(
+        expect.stringMatching(/^restic: the backup was cancelled after saving snapshot \w{8}; forgot it$/),
+      );
+      expect(JSON.parse(restic(repo, ['snapshots', '--json']))).toEqual([]);
+      expect(restic(repo, ['list', 'locks']).trim()).toBe('');
+      restic(repo, ['check']);
+    },
+    90_000,
+  );
+
+  it('tags each backup with a run of its own, besides its instance', async () => {
+    const repo = path.join(root, 'repo-run-tags');
+    restic(repo, ['init']);
+    for (let i = 0; i < 2; i++) {
+      const run = await env(repo).run('backup', {
+        instanceId: 'c',
+        instanceName: 'c',
+        locator: { paths: [data] },
+        mode: 'FULL',
+      });
+      expect(run.ok).toBe(true);
+    }
+    const tags = (JSON.parse(restic(repo, ['snapshots', '--json'])) as { tags: string[] }[]).map((s) => s.tags);
+    expect(tags).toEqual([
+      ['cairn-instance=c', expect.stringMatching(/^cairn-run=[0-9a-f]{16}$/)],
+      ['cairn-instance=c', expect.stringMatching(/^cairn-run=[0-9a-f]{16}$/)],
+    ]);
+    expect(tags[0]![1]).not.toBe(tags[1]![1]);
   }, 90_000);
 });
 

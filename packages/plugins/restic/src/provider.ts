@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -26,6 +26,11 @@ import { localDirectory } from './locks.js';
 
 /** The tag that ties a snapshot to the Cairn instance it backs up; sync lists only tagged snapshots. */
 export const INSTANCE_TAG = 'cairn-instance=';
+/**
+ * The tag that names one backup call (a random nonce): a cancelled backup finds by it the snapshot
+ * restic saved before it could say so.
+ */
+export const RUN_TAG = 'cairn-run=';
 
 /**
  * At most one progress report a second reaches the agent: each one travels to the control plane
@@ -330,18 +335,36 @@ export function createResticProvider(connection: ProviderConnection): Provider {
     ctx.event({ type: 'provider.message', message: redact(message, settings?.password ?? '') });
 
   /**
-   * Forgets the snapshot of a backup that was cancelled after restic saved it (one try: a cancel
-   * does not wait for the repository's lock; a snapshot left is listed by the next sync).
+   * Forgets what a cancelled backup saved: a cancelled backup leaves nothing behind. restic may have
+   * saved its snapshot and been interrupted before it printed the summary that names it, so a
+   * backup whose summary never came looks its snapshot up by the call's own tag. No wait for the
+   * repository's lock beyond clearing stale locks once (a cancel stops promptly); a snapshot left
+   * is logged, and the next sync lists it.
    */
-  const forgetCancelled = async (restic: ResticClient, snapshotId: string, ctx: TaskContext): Promise<void> => {
-    const res = await restic.run(['forget', snapshotId]).catch(() => undefined);
-    if (res?.code === 0)
-      say(ctx, `restic: the backup was cancelled after saving snapshot ${shortId(snapshotId)}; forgot it`);
-    else
+  const forgetCancelled = async (
+    restic: ResticClient,
+    run: string,
+    summary: BackupSummary | undefined,
+    ctx: TaskContext,
+  ): Promise<void> => {
+    const now = { lockWaitMs: 0 };
+    let ids: string[] = [];
+    try {
+      if (summary) ids = [summary.snapshot_id];
+      else {
+        const listed = await restic.ok(['snapshots', '--json', '--no-lock', '--tag', `${RUN_TAG}${run}`], 'list', now);
+        ids = (JSON.parse(listed.stdout) as Snapshot[]).map((snap) => snap.id);
+      }
+      if (ids.length === 0) return;
+      await restic.ok(['forget', ...ids], 'forget', now);
+      for (const id of ids)
+        say(ctx, `restic: the backup was cancelled after saving snapshot ${shortId(id)}; forgot it`);
+    } catch (err) {
       ctx.logger.warn(
-        { snapshot: shortId(snapshotId), code: res?.code },
+        { snapshots: ids.map(shortId), err: (err as Error).message },
         'restic: the backup was cancelled after saving its snapshot, which could not be forgotten',
       );
+    }
   };
 
   /**
@@ -463,6 +486,7 @@ export function createResticProvider(connection: ProviderConnection): Provider {
       await assertPathsExist(paths);
       const restic = await opened(ctx);
       const report = throttled(ctx);
+      const run = randomBytes(8).toString('hex');
       const attempt = async (parent: string | undefined) => {
         let summary: BackupSummary | undefined;
         const res = await restic
@@ -472,6 +496,8 @@ export function createResticProvider(connection: ProviderConnection): Provider {
               '--json',
               '--tag',
               `${INSTANCE_TAG}${req.instanceId}`,
+              '--tag',
+              `${RUN_TAG}${run}`,
               // A full backup reads every file; an increment compares with its parent's metadata.
               ...(parent ? ['--parent', parent] : ['--force']),
               '--',
@@ -493,9 +519,9 @@ export function createResticProvider(connection: ProviderConnection): Provider {
             },
           )
           .catch(async (err: unknown) => {
-            // Cancelled while restic was saving its snapshot: it is in the repository, and no
-            // record will ever name it. A cancelled backup leaves nothing behind: forget it.
-            if (ctx.signal.aborted && summary) await forgetCancelled(restic, summary.snapshot_id, ctx);
+            // Cancelled while restic was saving its snapshot: it may be in the repository, and no
+            // record will ever name it.
+            if (ctx.signal.aborted) await forgetCancelled(restic, run, summary, ctx);
             throw err;
           });
         if (res.code === 3)
