@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import { migrate, storeReady, transact } from './db.js';
 import { storeFixture } from '../testing/store-fixture.js';
-import { NamedRowsStatement } from './sqlite-rows.js';
+import { NamedRowsStatement, rowBuilder } from './sqlite-rows.js';
 
 describe.each(backends)('store (%s)', (backend) => {
   // Migrated by the tests themselves.
@@ -121,6 +121,35 @@ describe('the SQLite store', () => {
       expect(Object.getPrototypeOf(row)).toBe(Object.prototype);
       expect(Object.getOwnPropertyDescriptor(row, '__proto__')?.value).toBe(1);
       expect(row.other).toBe(2);
+    } finally {
+      database.close();
+    }
+  });
+
+  it('makes one row builder per column list, and keeps a bounded number of them', () => {
+    const database = new SQLite(':memory:');
+    try {
+      // Two statements of different text and the same columns (an `in (…)` of another size).
+      const rows = [1, 2].map((n) => {
+        const stmt = new NamedRowsStatement(
+          database.prepare(`select 1 as a, 2 as b where 1 in (${Array(n).fill('?').join(', ')})`),
+          (c) => c,
+        );
+        return stmt.all(Array(n).fill(1))[0]!;
+      });
+      expect(rows).toEqual([
+        { a: 1, b: 2 },
+        { a: 1, b: 2 },
+      ]);
+      const first = rowBuilder(['a', 'b']);
+      expect(rowBuilder(['a', 'b'])).toBe(first);
+      expect(rowBuilder(['b', 'a'])).not.toBe(first);
+      expect(rowBuilder(['b', 'a'])(['x', 'y'])).toEqual({ b: 'x', a: 'y' });
+      for (let i = 0; i < 600; i++) rowBuilder([`c${i}`]);
+      // Dropped as the least recently made, then made again: an equal function, not the same one.
+      const again = rowBuilder(['a', 'b']);
+      expect(again).not.toBe(first);
+      expect(again([3, 4])).toEqual({ a: 3, b: 4 });
     } finally {
       database.close();
     }

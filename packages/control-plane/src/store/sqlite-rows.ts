@@ -19,7 +19,7 @@ import { CamelCasePlugin, type PluginTransformResultArgs, type QueryResult, type
 export class NamedRowsStatement {
   readonly reader: boolean;
   private names: readonly string[] = [];
-  private build: (raw: unknown[]) => UnknownRow = () => ({});
+  private build: RowBuilder = () => ({});
 
   constructor(
     private readonly stmt: SQLite.Statement,
@@ -65,14 +65,36 @@ export class NamedRowsStatement {
   }
 }
 
+type RowBuilder = (raw: unknown[]) => UnknownRow;
+
+/**
+ * Builders kept, by column list. A statement that is not kept prepared (more than the prepared
+ * statements' parameters, such as an `in (…)` list of a batch's size, or a copy made while the
+ * kept one streams) is prepared every time it runs; its columns are the same each time, and so is
+ * its builder: compiled once, not once per run.
+ */
+const BUILDERS_KEPT = 512;
+const builders = new Map<string, RowBuilder>();
+
 /**
  * A function turning a raw row into `{ name0: raw[0], name1: raw[1], … }`, written as one object
  * literal so that V8 gives every row of it one fast shape. The names are our statements' own
  * column names and aliases, quoted as JSON string literals. A later column of the same name wins,
  * as when better-sqlite3 or CamelCasePlugin builds the object. `__proto__` would set the
- * prototype in a literal, so a list naming it is built by assignment instead.
+ * prototype in a literal, so a list naming it is built by assignment instead. One function per
+ * column list (the {@link BUILDERS_KEPT} most recently made).
  */
-function rowBuilder(names: readonly string[]): (raw: unknown[]) => UnknownRow {
+export function rowBuilder(names: readonly string[]): RowBuilder {
+  const key = JSON.stringify(names);
+  const kept = builders.get(key);
+  if (kept) return kept;
+  const made = makeBuilder(names);
+  if (builders.size >= BUILDERS_KEPT) builders.delete(builders.keys().next().value!);
+  builders.set(key, made);
+  return made;
+}
+
+function makeBuilder(names: readonly string[]): RowBuilder {
   if (names.includes('__proto__'))
     return (raw) => {
       const row: UnknownRow = {};
@@ -80,8 +102,8 @@ function rowBuilder(names: readonly string[]): (raw: unknown[]) => UnknownRow {
       return row;
     };
   const literal = names.map((n, i) => `${JSON.stringify(n)}: raw[${i}]`).join(', ');
-  // Made from column names, once per statement.
-  return new Function('raw', `return { ${literal} };`) as (raw: unknown[]) => UnknownRow;
+  // Made from column names, once per column list.
+  return new Function('raw', `return { ${literal} };`) as RowBuilder;
 }
 
 /**
