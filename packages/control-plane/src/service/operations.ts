@@ -93,17 +93,17 @@ export class Operations {
 
   /** Ad-hoc backup: only where the instance's offering allows it. */
   async backup(p: Principal, instanceId: string, mode: 'FULL' | 'INCREMENT'): Promise<TaskRow> {
-    const instance = await this.visibleInstance(p, instanceId);
+    // One read for the three (the instance, its offering, the offering's provider connection).
+    const { instance, offering, provider } = await this.deps.catalog.instanceChain(instanceId);
+    if (!instance || !canSee(p, instance.tenantId)) throw new NotFoundError('instance', instanceId);
     if (!instance.offeringId)
       throw new ConflictError(`instance ${instanceId} has no backup offering assigned`, 'no_offering');
-    const offering = await this.deps.catalog.getOffering(instance.offeringId);
     if (!offering)
       throw new ConflictError(
         `offering ${instance.offeringId} of instance ${instanceId} no longer exists`,
         'no_offering',
       );
     if (offering.allowAdhoc !== 1) throw new ForbiddenError(`offering ${offering.name} does not allow ad-hoc backups`);
-    const provider = await this.deps.catalog.getProvider(offering.providerId);
     if (!provider)
       throw new ConflictError(`provider connection ${offering.providerId} no longer exists`, 'no_provider');
     const parent = mode === 'INCREMENT' ? await this.deps.backups.latest(instance.id) : undefined;

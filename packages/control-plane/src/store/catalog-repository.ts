@@ -15,7 +15,7 @@ import type { Database, InstanceRow, OfferingRow, ProviderRow, Sla } from './sch
 import type { SecretBox } from './secrets.js';
 import { template } from './compiled.js';
 import { tickEventClock } from './event-log.js';
-import { INSTANCE_BY_ID, OFFERING_BY_ID, PROVIDER_BY_ID } from './catalog-rows.js';
+import { catalogChain, INSTANCE_BY_ID, OFFERING_BY_ID, PROVIDER_BY_ID, type CatalogChain } from './catalog-rows.js';
 
 export interface ProviderInput {
   zone: string;
@@ -540,6 +540,11 @@ export class CatalogRepository {
 
   async getInstance(id: string): Promise<InstanceRow | undefined> {
     return INSTANCE_BY_ID.first(this.db, { id });
+  }
+
+  /** The instance with its offering and that offering's provider connection, in one read. */
+  async instanceChain(id: string): Promise<CatalogChain> {
+    return catalogChain(this.db, id);
   }
 
   /** The instances of `ids` that exist (a bounded batch). */

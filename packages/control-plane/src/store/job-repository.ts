@@ -3,7 +3,7 @@ import { jobIdOf } from '../domain/backup-params.js';
 import { ConflictError } from '../domain/errors.js';
 import type { MaintenanceScope } from '../domain/maintenance.js';
 import { forgottenRuns, type JobSet, type RunHistoryLimits, type RunMember, type RunState } from '../domain/job-run.js';
-import { INSTANCE_BY_ID, OFFERING_BY_ID, PROVIDER_BY_ID } from './catalog-rows.js';
+import { catalogChain, type CatalogChain } from './catalog-rows.js';
 import { transact, type Db } from './db.js';
 import { current } from './dialect.js';
 import { inScope } from './maintenance-scopes.js';
@@ -15,9 +15,6 @@ import type {
   BackupJobScheduleRow,
   Database,
   EventRow,
-  InstanceRow,
-  OfferingRow,
-  ProviderRow,
   TaskRow,
 } from './schema.js';
 
@@ -443,14 +440,8 @@ export class JobRepository {
   }
 
   /** An instance with its offering and the offering's provider, as far as they still exist. */
-  async memberTarget(
-    trx: Trx,
-    instanceId: string,
-  ): Promise<{ instance?: InstanceRow; offering?: OfferingRow; provider?: ProviderRow }> {
-    const instance = await INSTANCE_BY_ID.first(trx, { id: instanceId });
-    const offering = instance?.offeringId ? await OFFERING_BY_ID.first(trx, { id: instance.offeringId }) : undefined;
-    const provider = offering ? await PROVIDER_BY_ID.first(trx, { id: offering.providerId }) : undefined;
-    return { instance, offering, provider };
+  async memberTarget(trx: Trx, instanceId: string): Promise<CatalogChain> {
+    return catalogChain(trx, instanceId);
   }
 
   /** The newest restore point of an instance (an incremental backup's parent). */
