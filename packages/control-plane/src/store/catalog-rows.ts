@@ -103,6 +103,7 @@ export async function catalogChain(db: Db, id: string): Promise<CatalogChain> {
   const row = (await CHAIN_BY_INSTANCE.first(db, { id })) as Record<string, unknown> | undefined;
   if (!row) return {};
   const part = <T>(letter: string, columns: readonly string[]): T | undefined => {
+    // Position 0 is each row's id: null where a left join found no row.
     if (row[`${letter}0`] == null) return undefined;
     const out: Record<string, unknown> = {};
     columns.forEach((c, k) => (out[c] = row[`${letter}${k}`]));
