@@ -1,3 +1,5 @@
+import { NotFoundError } from './errors.js';
+
 export const ROLES = ['sp-admin', 'tenant-admin', 'tenant-user'] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -15,6 +17,20 @@ export function isSpAdmin(p: Principal): boolean {
 /** A tenant sees only its own rows; an SP admin sees all. */
 export function canSee(p: Principal, ownerTenantId: string): boolean {
   return isSpAdmin(p) || p.tenantId === ownerTenantId;
+}
+
+/**
+ * `row` if `p` may see it. A row not there and one of another tenant get the same 404, so a
+ * caller learns nothing of what it may not see.
+ */
+export function visibleRow<T extends { tenantId: string }>(
+  p: Principal,
+  row: T | undefined,
+  what: string,
+  id: string,
+): T {
+  if (!row || !canSee(p, row.tenantId)) throw new NotFoundError(what, id);
+  return row;
 }
 
 /** Priority band of ad-hoc work: tenant users 0-49, SP admins 50-99 (docs/api.md, "Tasks"). */

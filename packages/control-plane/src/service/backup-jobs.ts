@@ -1,4 +1,4 @@
-import { canSee, defaultPriority, isSpAdmin, type Principal } from '../domain/access.js';
+import { visibleRow, defaultPriority, isSpAdmin, type Principal } from '../domain/access.js';
 import {
   ConflictError,
   ForbiddenError,
@@ -103,9 +103,7 @@ export class BackupJobs {
   constructor(private readonly deps: BackupJobsDeps) {}
 
   async visible(p: Principal, id: string): Promise<BackupJobRow> {
-    const job = await this.deps.jobs.get(id);
-    if (!job || !canSee(p, job.tenantId)) throw new NotFoundError('backup job', id);
-    return job;
+    return visibleRow(p, await this.deps.jobs.get(id), 'backup job', id);
   }
 
   async create(p: Principal, input: JobInput): Promise<BackupJobRow> {

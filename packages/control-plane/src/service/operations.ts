@@ -1,5 +1,5 @@
 import { FailureCodes } from '@cairn/proto/vocabulary';
-import { canSee, defaultPriority, type Principal } from '../domain/access.js';
+import { visibleRow, defaultPriority, type Principal } from '../domain/access.js';
 import {
   AppError,
   ConflictError,
@@ -74,28 +74,23 @@ export class Operations {
   private readonly claims: LocatorClaims;
 
   async visibleInstance(p: Principal, id: string): Promise<InstanceRow> {
-    const instance = await this.deps.catalog.getInstance(id);
-    if (!instance || !canSee(p, instance.tenantId)) throw new NotFoundError('instance', id);
-    return instance;
+    return visibleRow(p, await this.deps.catalog.getInstance(id), 'instance', id);
   }
 
   async visibleBackup(p: Principal, id: string): Promise<BackupRow> {
-    const backup = await this.deps.backups.get(id);
-    if (!backup || !canSee(p, backup.tenantId)) throw new NotFoundError('backup', id);
-    return backup;
+    return visibleRow(p, await this.deps.backups.get(id), 'backup', id);
   }
 
   async visibleTask(p: Principal, id: string): Promise<TaskRow> {
-    const task = await this.deps.tasks.get(id);
-    if (!task || !canSee(p, task.tenantId)) throw new NotFoundError('task', id);
-    return task;
+    return visibleRow(p, await this.deps.tasks.get(id), 'task', id);
   }
 
   /** Ad-hoc backup: only where the instance's offering allows it. */
   async backup(p: Principal, instanceId: string, mode: 'FULL' | 'INCREMENT'): Promise<TaskRow> {
     // One read for the three (the instance, its offering, the offering's provider connection).
-    const { instance, offering, provider } = await this.deps.catalog.instanceChain(instanceId);
-    if (!instance || !canSee(p, instance.tenantId)) throw new NotFoundError('instance', instanceId);
+    const chain = await this.deps.catalog.instanceChain(instanceId);
+    const instance = visibleRow(p, chain.instance, 'instance', instanceId);
+    const { offering, provider } = chain;
     if (!instance.offeringId)
       throw new ConflictError(`instance ${instanceId} has no backup offering assigned`, 'no_offering');
     if (!offering)

@@ -1,4 +1,4 @@
-import { canSee, tenantScope, type Principal } from '../domain/access.js';
+import { visibleRow, tenantScope, type Principal } from '../domain/access.js';
 import { ConflictError, ForbiddenError, InputError, NotFoundError } from '../domain/errors.js';
 import { fireSince } from '../domain/schedule.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
@@ -87,9 +87,7 @@ export class Schedules {
   ) {}
 
   private async instance(p: Principal, id: string) {
-    const instance = await this.catalog.getInstance(id);
-    if (!instance || !canSee(p, instance.tenantId)) throw new NotFoundError('instance', id);
-    return instance;
+    return visibleRow(p, await this.catalog.getInstance(id), 'instance', id);
   }
 
   async put(p: Principal, instanceId: string, body: { cron: string; timezone: string; keepLast: number }) {
