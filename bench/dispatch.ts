@@ -31,6 +31,7 @@ import {
 import { cpuWindow, pidsNamed, type CpuUse } from './cpu.js';
 import { Api } from '@cairn/test-harness/api';
 import type { Backend } from '@cairn/test-harness/databases';
+import type { PluginIsolation } from '@cairn/plugin-sdk/host';
 import { tempDir, type Proc } from '@cairn/test-harness/processes';
 
 export interface DispatchOptions {
@@ -47,6 +48,12 @@ export interface DispatchOptions {
    * only), instead of the baselines: see runReplicasBench. Undefined: one control plane.
    */
   replicas?: number[];
+  /**
+   * How the agents host the plugin (their `--plugin-isolation`): `worker`, each task on a worker
+   * thread of its own (the default, what a service runs), or `inline`, on the agent's own thread
+   * (what the thread hop costs).
+   */
+  pluginIsolation: PluginIsolation;
 }
 
 /** Slots per agent: what a small production agent would advertise. */
@@ -328,6 +335,7 @@ async function runReal(store: Backend, opts: DispatchOptions, replicas = 1): Pro
     });
     const agents = await startAgents(stack, opts.agents, {
       slots: SLOTS,
+      ...(opts.pluginIsolation === 'worker' ? {} : { args: ['--plugin-isolation', opts.pluginIsolation] }),
       ...(straceDir
         ? {
             wrapper: (i: number) => {
@@ -538,7 +546,7 @@ export async function runDispatchBench(opts: DispatchOptions): Promise<void> {
   await writeResults({
     benchmark: 'dispatch',
     startedAt,
-    title: `dispatch: ${opts.tasks} no-op backup tasks, ${opts.agents} agents × ${SLOTS} slots`,
+    title: `dispatch: ${opts.tasks} no-op backup tasks, ${opts.agents} agents × ${SLOTS} slots${opts.pluginIsolation === 'worker' ? '' : `, plugins ${opts.pluginIsolation}`}`,
     options: {
       ...opts,
       slots: SLOTS,

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { Backend } from '@cairn/test-harness/databases';
+import { PLUGIN_ISOLATIONS, type PluginIsolation } from '@cairn/plugin-sdk/host';
 import { cleanupAll, profileInto } from './common.js';
 import { runDispatchBench } from './dispatch.js';
 import { runHttpBench } from './http.js';
@@ -28,6 +29,9 @@ const USAGE = `usage: pnpm bench <case> [options]
                      or MariaDB/MySQL answers on 127.0.0.1:3306 as root)
     --open-loop      also: tasks created at half the measured rate, p99 dispatched → accepted
     --strace         run the agents under strace -c: fsyncs per task
+    --plugin-isolation worker|inline
+                     how the agents host the plugin (default worker, a thread per running task;
+                     inline measures what that thread costs)
     --replicas LIST  instead of the baselines: the real path on each count of control-plane replicas
                      (e.g. 1,2,3; must hold 1) on MariaDB/MySQL; one replica runs first and again at
                      the end (its A/A band); defaults then --tasks 300 --agents 6
@@ -85,6 +89,7 @@ const OPTIONS = {
   strace: { type: 'boolean' },
   'cpu-prof': { type: 'boolean' },
   replicas: { type: 'string' },
+  'plugin-isolation': { type: 'string' },
 } as const;
 
 let parsed;
@@ -121,10 +126,18 @@ function replicaCounts(text: string | undefined): number[] | undefined {
   return [1, ...counts.filter((c) => c !== 1)];
 }
 
+/** `--plugin-isolation`: one of the agent's own modes (worker when not given). */
+function pluginIsolation(text: string | undefined): PluginIsolation {
+  if (text === undefined) return 'worker';
+  if (!(PLUGIN_ISOLATIONS as readonly string[]).includes(text))
+    usage(`--plugin-isolation takes ${PLUGIN_ISOLATIONS.join(' or ')}, got ${JSON.stringify(text)}`);
+  return text as PluginIsolation;
+}
+
 /** Each case: which options it takes, and how it runs. */
 const CASES: Record<string, { options: (keyof typeof OPTIONS)[]; run: () => Promise<void> }> = {
   dispatch: {
-    options: ['tasks', 'agents', 'stores', 'open-loop', 'strace', 'replicas'],
+    options: ['tasks', 'agents', 'stores', 'open-loop', 'strace', 'replicas', 'plugin-isolation'],
     run: () => {
       const replicas = replicaCounts(v.replicas);
       return runDispatchBench({
@@ -134,6 +147,7 @@ const CASES: Record<string, { options: (keyof typeof OPTIONS)[]; run: () => Prom
         openLoop: v['open-loop'] ?? false,
         strace: v.strace ?? false,
         ...(replicas ? { replicas } : {}),
+        pluginIsolation: pluginIsolation(v['plugin-isolation']),
       });
     },
   },
