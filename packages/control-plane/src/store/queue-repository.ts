@@ -42,9 +42,10 @@ const QUEUE_HEAD = new ShapedTemplate<QueueHeadShape, Record<string, unknown>, T
   (w) => (w ? `${w.kinds}|${w.global}|${w.zones}|${w.agentIds}` : 'all'),
   (db, p, w) => {
     const level = levelOf('tasks.priority');
+    // Ranked on the few columns the order needs; only the winners' whole rows are read after.
     const ranked = db
       .selectFrom('tasks')
-      .selectAll('tasks')
+      .select(['tasks.id', 'tasks.priority'])
       .select(
         sql<number>`row_number() over (partition by ${sql.ref('tasks.tenantId')}, ${level} order by ${sql.ref('tasks.priority')} desc, ${sql.ref('tasks.id')})`.as(
           'tenantRank',
@@ -81,7 +82,9 @@ const QUEUE_HEAD = new ShapedTemplate<QueueHeadShape, Record<string, unknown>, T
       );
     return db
       .selectFrom(ranked.as('q'))
-      .selectAll('q')
+      .innerJoin('tasks', 'tasks.id', 'q.id')
+      .selectAll('tasks')
+      .select('q.tenantRank')
       .where('q.tenantRank', '<=', p.perTenant as number)
       .orderBy(sql`${levelOf('q.priority')}`, 'desc')
       .orderBy(
