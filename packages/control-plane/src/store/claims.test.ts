@@ -158,4 +158,51 @@ describe.each(backends)('claims in batches (%s)', (backend) => {
       }
     },
   );
+
+  it('claims no task of an instance that has one held, and of two for one idle instance only the first', async () => {
+    const agentId = await f.agent('claim-instance', 'hi');
+    const [busyId, idleId] = [(await f.instance({ tenantId })).id, (await f.instance({ tenantId })).id];
+    const make = (instanceId: string) => tasks.create(backupTask({ tenantId, instanceId, offeringId, providerId }));
+    const running = await make(busyId);
+    const [waiting, first, second] = [await make(busyId), await make(idleId), await make(idleId)];
+    const lease = Date.now() + LEASE;
+    expect(await queue.claim(running, agentId, lease)).toBe(1);
+    const won = await queue.claimMany(
+      [waiting, first, second].map((task) => ({ task, agentId })),
+      lease,
+    );
+    expect([...won.keys()]).toEqual([first.id]);
+    for (const t of [waiting, second]) expect(await tasks.get(t.id)).toMatchObject({ state: 'queued', attempt: 0 });
+    // Claimed alone later, while the first holds the instance: still not.
+    expect(await queue.claim(second, agentId, lease)).toBeNull();
+  });
+
+  it('never runs two tasks of one instance when two replicas claim them at once', async () => {
+    const [a, b] = [await f.agent('claim-pair-a', 'hpa'), await f.agent('claim-pair-b', 'hpb')];
+    // SQLite serves one process: there both claims go through the one handle (see above).
+    const other = backend === 'mysql' ? await f.replica() : f.repos;
+    const pairs = [];
+    for (let i = 0; i < 10; i++) {
+      const instanceId = (await f.instance({ tenantId })).id;
+      const make = () => tasks.create(backupTask({ tenantId, instanceId, offeringId, providerId }));
+      pairs.push([await make(), await make()] as const);
+    }
+    const lease = Date.now() + LEASE;
+    // Each replica claims the other task of every instance, in opposite orders.
+    const [wonA, wonB] = await Promise.all([
+      queue.claimMany(
+        pairs.map(([x]) => ({ task: x, agentId: a })),
+        lease,
+      ),
+      other.queue.claimMany(
+        [...pairs].reverse().map(([, y]) => ({ task: y, agentId: b })),
+        lease,
+      ),
+    ]);
+    expect(wonA.size + wonB.size).toBe(pairs.length);
+    for (const [x, y] of pairs) {
+      const states = [(await tasks.get(x.id))!.state, (await tasks.get(y.id))!.state].sort();
+      expect(states).toEqual(['dispatched', 'queued']);
+    }
+  });
 });

@@ -1,11 +1,11 @@
-import { sql, type ExpressionBuilder } from 'kysely';
+import { sql, type ExpressionBuilder, type Transaction } from 'kysely';
 import type { Database, TaskRow } from './schema.js';
 import { SP_PRIORITY_FLOOR } from '../domain/job-run.js';
 import { FailureCodes, type FailureCode } from '@cairn/proto/vocabulary';
 import { HELD_KINDS, scopeKeysAt, type WaitingPlaces } from '../domain/maintenance.js';
 import { HELD_STATES, statesLeadingTo, type TaskKind } from '../domain/task.js';
 import { transact, type Db } from './db.js';
-import { isMysql } from './dialect.js';
+import { current as currentRead, isMysql } from './dialect.js';
 import { ShapedTemplate, template } from './compiled.js';
 import type { Clock } from '../clock.js';
 import { appendTaskEvent } from './event-log.js';
@@ -175,7 +175,8 @@ export class QueueRepository {
    * maintenance, so a scope turned on by another replica after this one read the queue stops it.
    * On MySQL/MariaDB the rows are first locked with SKIP LOCKED: a row another replica is
    * claiming is passed over at once rather than waited for (SQLite has one writer at a time).
-   * Returns the new attempt of each task claimed, by id.
+   * No task is claimed while its instance has another held, nor beside an earlier claim for the
+   * same instance (see `oneAtATime`). Returns the new attempt of each task claimed, by id.
    */
   async claimMany(
     claims: { task: TaskRow; agentId: string }[],
@@ -200,7 +201,8 @@ export class QueueRepository {
       const rows = await (isMysql(trx) ? read.forUpdate().skipLocked() : read).execute();
       const attempts = new Map(rows.map((r) => [r.id, r.attempt]));
       // Each task once, and only at the attempt the caller read: a claim of an older one loses.
-      const free = claims.filter((c) => attempts.get(c.task.id) === c.task.attempt && attempts.delete(c.task.id));
+      const atAttempt = claims.filter((c) => attempts.get(c.task.id) === c.task.attempt && attempts.delete(c.task.id));
+      const free = await oneAtATime(trx, atAttempt);
       // One statement per agent and maintenance scope. Its rows were read above in this
       // transaction, and no other writer can move them before it commits (locked on MySQL/MariaDB,
       // one writer on SQLite), so the statement moves all of them, or none when a scope holds them.
@@ -382,6 +384,34 @@ export class QueueRepository {
 }
 
 /** The order level of a priority column: itself in the provider's band, -1 for the whole tenants' band. */
+/**
+ * The claims whose instance runs nothing else, in the order given: none of an instance that has a
+ * task held by an agent, and of two for one idle instance only the first. An instance runs one
+ * operation at a time, in the order they were queued, even when two replicas claim its tasks at
+ * once: on MySQL/MariaDB the instances' rows are locked first (in id order), so a second replica
+ * waits here for the first one's claim to commit and then sees it in the locking read of the held
+ * tasks (a plain read would answer from the transaction's older snapshot). SQLite has one writer.
+ */
+async function oneAtATime<C extends { task: TaskRow }>(trx: Transaction<Database>, claims: C[]): Promise<C[]> {
+  const instanceIds = [...new Set(claims.flatMap((c) => (c.task.instanceId === null ? [] : [c.task.instanceId])))];
+  if (instanceIds.length === 0) return claims;
+  if (isMysql(trx))
+    await trx.selectFrom('instances').select('id').where('id', 'in', instanceIds).orderBy('id').forUpdate().execute();
+  const held = trx
+    .selectFrom('tasks')
+    .select('instanceId')
+    .where('instanceId', 'in', instanceIds)
+    .where('state', 'in', HELD_STATES);
+  const busy = new Set((await currentRead(trx, held).execute()).map((r) => r.instanceId));
+  return claims.filter((c) => {
+    const instanceId = c.task.instanceId;
+    if (instanceId === null) return true;
+    if (busy.has(instanceId)) return false;
+    busy.add(instanceId);
+    return true;
+  });
+}
+
 function levelOf(column: string) {
   return sql<number>`case when ${sql.ref(column)} >= ${sql.lit(SP_PRIORITY_FLOOR)} then ${sql.ref(column)} else -1 end`;
 }
