@@ -69,7 +69,9 @@ describe.each(backends)('a request transaction (%s)', (backend) => {
     }
     const verbs = statements.map((q) => q.replace(/[`"]/g, '').split(' ').slice(0, 2).join(' ').toLowerCase());
     const tick = verbs.indexOf('update event_clock');
-    expect(verbs.slice(tick)).toEqual(['update event_clock', 'insert into', 'commit']);
+    // On SQLite the request ends as a savepoint of the group it was committed with (see below).
+    const end = backend === 'sqlite' ? ['release request', 'commit'] : ['commit'];
+    expect(verbs.slice(tick)).toEqual(['update event_clock', 'insert into', ...end]);
     expect(statements[tick + 1]!.replace(/[`"]/g, '')).toContain('into events');
     // The task's and the second tenant's inserts came before, though the event was made between them.
     expect(verbs.slice(0, tick).filter((v) => v === 'insert into')).toHaveLength(2);
@@ -118,5 +120,62 @@ describe.each(backends)('a request transaction (%s)', (backend) => {
       expect(row).toMatchObject({ state: 'dispatched', cancelRequested: 1 });
     },
     20_000,
+  );
+
+  // SQLite's one connection runs one transaction at a time: requests waiting for it are committed together.
+  it.runIf(backend === 'sqlite')(
+    'commits requests that wait at once in one commit, each still all or nothing, and answers each after that commit',
+    async () => {
+      const seen: string[] = [];
+      const request = (name: string, end: 'commit' | 'roll back' | 'throw') =>
+        inRequestTransaction(f.store.db, async () => {
+          await tenants.create(name);
+          afterCommit(() => seen.push(`${name} woken`));
+          if (end === 'throw') throw new Error(`${name} failed`);
+          return end === 'commit';
+        }).then(
+          (committed) => {
+            seen.push(`${name} ${committed ? 'committed' : 'rolled back'}`);
+            return committed;
+          },
+          (err: Error) => {
+            seen.push(err.message);
+            return 'threw';
+          },
+        );
+      watching = true;
+      statements.length = 0;
+      let answers;
+      try {
+        answers = await Promise.all([
+          request('group-1', 'commit'),
+          request('group-2', 'throw'),
+          request('group-3', 'commit'),
+          request('group-4', 'roll back'),
+          request('group-5', 'commit'),
+        ]);
+      } finally {
+        watching = false;
+      }
+      expect(answers).toEqual([true, 'threw', true, false, true]);
+      const verbs = statements.map((q) => q.replace(/[`"]/g, '').split(' ')[0]!.toLowerCase());
+      expect(verbs.filter((v) => v === 'begin')).toHaveLength(1);
+      expect(verbs.filter((v) => v === 'commit')).toHaveLength(1);
+      expect(verbs.filter((v) => v === 'savepoint')).toHaveLength(5);
+      expect(verbs.at(-1)).toBe('commit');
+      const kept = (await names()).filter((n) => n.startsWith('group-'));
+      expect(kept.sort()).toEqual(['group-1', 'group-3', 'group-5']);
+      // The failed ones answered at once; the committed ones only after the one commit, each woken first.
+      expect(seen).toEqual([
+        'group-2 failed',
+        'group-4 rolled back',
+        'group-1 woken',
+        'group-3 woken',
+        'group-5 woken',
+        'group-1 committed',
+        'group-3 committed',
+        'group-5 committed',
+      ]);
+    },
   );
 });

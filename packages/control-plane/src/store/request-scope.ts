@@ -1,8 +1,10 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Transaction } from 'kysely';
+import { setImmediate } from 'node:timers/promises';
+import type { ControlledTransaction, Transaction } from 'kysely';
 import type { Db } from './db.js';
 import type { Database } from './schema.js';
 import { holdsEvents, writeHeldEvents } from './event-log.js';
+import { isMysql } from './dialect.js';
 
 interface Scope {
   trx: Transaction<Database>;
@@ -40,12 +42,23 @@ export function currentTransaction(): Transaction<Database> | undefined {
   return scope && !scope.done ? scope.trx : undefined;
 }
 
+/** Request transactions one SQLite commit may carry (the rest wait for the next). */
+const GROUP_MAX = 32;
+
 /**
  * Runs `work` in one transaction that every repository call within it joins. `work` returns
  * whether to commit; on false (or a throw) everything it wrote is rolled back. Callbacks given to
  * `afterCommit` meanwhile run once the commit is durable, outside the scope.
+ *
+ * On SQLite, request transactions that wait for the one connection at the same time are committed
+ * together (see {@link GroupCommit}); on MySQL/MariaDB each is its own transaction on the pool.
  */
 export async function inRequestTransaction(root: Db, work: () => Promise<boolean>): Promise<boolean> {
+  if (!isMysql(root)) {
+    let group = groups.get(root);
+    if (!group) groups.set(root, (group = new GroupCommit(root)));
+    return group.run(work);
+  }
   let scope: Scope | undefined;
   try {
     await root.transaction().execute(async (trx) => {
@@ -64,6 +77,107 @@ export async function inRequestTransaction(root: Db, work: () => Promise<boolean
   scope!.done = true;
   for (const fn of scope!.afterCommit) fn();
   return true;
+}
+
+const groups = new WeakMap<Db, GroupCommit>();
+
+interface Unit {
+  work: () => Promise<boolean>;
+  resolve: (committed: boolean) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Group commit of request transactions on SQLite. Its one connection runs one transaction at a
+ * time, and a commit costs more than a short request's statements (the WAL pages of every row
+ * and index it touched). Request transactions that arrive while one runs wait, as they would for
+ * the connection; when it ends, the next runs in the same transaction under a savepoint, and
+ * after the last the group waits one turn of the event loop for more (requests whose bodies
+ * were read meanwhile), up to {@link GROUP_MAX}; one commit ends them all. Each request is still all or nothing: one that
+ * rolls back or throws is rolled back to its savepoint alone, and the others go on. Each learns
+ * it committed (and its after-commit work runs) only once the shared commit is done, so no answer
+ * or wake-up ever shows a row that a failed commit took back; if the commit fails, every request
+ * of the group fails with its error and none of them wrote anything.
+ */
+class GroupCommit {
+  private readonly waiting: Unit[] = [];
+  private running = false;
+
+  constructor(private readonly root: Db) {}
+
+  run(work: () => Promise<boolean>): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      this.waiting.push({ work, resolve, reject });
+      if (!this.running) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.waiting.length > 0) await this.commitGroup();
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async commitGroup(): Promise<void> {
+    const kept: { unit: Unit; scope: Scope }[] = [];
+    let trx: ControlledTransaction<Database>;
+    try {
+      trx = await this.root.startTransaction().execute();
+    } catch (err) {
+      this.waiting.shift()!.reject(err);
+      return;
+    }
+    let current: Unit | undefined;
+    try {
+      for (let ran = 0; ran < GROUP_MAX; ran++) {
+        // A request runs to its end without yielding to I/O, so the others arrive while the
+        // group waits one turn of the event loop; a turn that brings none ends the group.
+        if (this.waiting.length === 0) await setImmediate();
+        if (this.waiting.length === 0) break;
+        const unit = (current = this.waiting.shift()!);
+        const request = await trx.savepoint('request').execute();
+        holdsEvents(request);
+        const scope: Scope = { trx: request, done: false, afterCommit: [] };
+        let commit = false;
+        let failure: { err: unknown } | undefined;
+        try {
+          commit = await scopes.run(scope, unit.work);
+          if (commit) await writeHeldEvents(request);
+        } catch (err) {
+          failure = { err };
+        }
+        // Late work of this request goes to the pool (it waits there for the shared commit).
+        scope.done = true;
+        if (commit && !failure) {
+          await request.releaseSavepoint('request').execute();
+          kept.push({ unit, scope });
+          current = undefined;
+          continue;
+        }
+        await request.rollbackToSavepoint('request').execute();
+        await request.releaseSavepoint('request').execute();
+        current = undefined;
+        if (failure) unit.reject(failure.err);
+        else unit.resolve(false);
+      }
+      await trx.commit().execute();
+    } catch (err) {
+      await trx
+        .rollback()
+        .execute()
+        .catch(() => undefined);
+      current?.reject(err);
+      for (const { unit } of kept) unit.reject(err);
+      return;
+    }
+    for (const { unit, scope } of kept) {
+      unit.resolve(true);
+      for (const fn of scope.afterCommit) fn();
+    }
+  }
 }
 
 /**
