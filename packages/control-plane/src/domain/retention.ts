@@ -24,7 +24,7 @@ export interface RecordedPoint {
  *
  * @example madeRecordedAt([{ recordedAt: 5000, made: true }], 1000) // → 5001
  */
-export function madeRecordedAt(records: readonly RecordedPoint[], now: number): number {
+export function madeRecordedAt(records: readonly Pick<RecordedPoint, 'recordedAt'>[], now: number): number {
   return records.reduce((t, r) => Math.max(t, r.recordedAt + 1), now);
 }
 

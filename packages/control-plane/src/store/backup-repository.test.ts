@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import * as recordedAtMigration from './migrations/0017-recorded-at.js';
+import * as recordedIndexMigration from './migrations/0030-backups-recorded.js';
 import { storeFixture } from '../testing/store-fixture.js';
 
 describe.each(backends)('the recorded time of restore points, in the store (%s)', (backend) => {
@@ -17,7 +18,10 @@ describe.each(backends)('the recorded time of restore points, in the store (%s)'
   });
 
   it('migration 0017 records existing points at their createdAt, never later than its own now', async () => {
-    await recordedAtMigration.down(f.store.db as unknown as Kysely<unknown>);
+    const db = f.store.db as unknown as Kysely<unknown>;
+    // Back to before 0017: the later index on the column goes first.
+    await recordedIndexMigration.down(db);
+    await recordedAtMigration.down(db);
     const instance = await f.instance({ name: 'old' });
     const migratedAt = Date.parse('2030-01-01');
     for (const [id, createdAt] of [
@@ -29,7 +33,8 @@ describe.each(backends)('the recorded time of restore points, in the store (%s)'
         f.store.db,
       );
     }
-    await recordedAtMigration.up(f.store.db as unknown as Kysely<unknown>, migratedAt);
+    await recordedAtMigration.up(db, migratedAt);
+    await recordedIndexMigration.up(db);
     const rows = await f.store.db.transaction().execute((trx) => backups.ofInstance(trx, instance.id));
     const at = new Map(rows.map((r) => [r.id, Number(r.recordedAt)]));
     expect(at.get('bkp_m1')).toBe(1000);

@@ -17,6 +17,12 @@ const INSTANCE_NAME = template((db, p: { id: string }) =>
 const PARENT_BY_EXTERNAL_ID = template((db, p: { instanceId: string; externalId: string }) =>
   db.selectFrom('backups').select('id').where('instanceId', '=', p.instanceId).where('externalId', '=', p.externalId),
 );
+const LATEST_RECORDED = template((db, p: { instanceId: string }) =>
+  db
+    .selectFrom('backups')
+    .select((eb) => eb.fn.max('recordedAt').as('latest'))
+    .where('instanceId', '=', p.instanceId),
+);
 const RECORDED_POINTS = template((db, p: { instanceId: string }) =>
   db.selectFrom('backups').select(['recordedAt', 'taskId']).where('instanceId', '=', p.instanceId),
 );
@@ -93,6 +99,15 @@ export class BackupRepository {
       .executeTakeFirst();
   }
 
+  /**
+   * The instance's latest record, all that a made point's recorded time depends on (one indexed
+   * read, however many records the instance has).
+   */
+  private async latestRecorded(trx: Trx, instanceId: string): Promise<{ recordedAt: number }[]> {
+    const latest = (await LATEST_RECORDED.first(trx, { instanceId }))?.latest;
+    return latest === null || latest === undefined ? [] : [{ recordedAt: Number(latest) }];
+  }
+
   /** The instance's records as the recorded-time rules weigh them (those Cairn made have a task). */
   private async recordedPoints(trx: Trx, instanceId: string): Promise<RecordedPoint[]> {
     const rows = await RECORDED_POINTS.all(trx, { instanceId });
@@ -128,7 +143,7 @@ export class BackupRepository {
       expiresAt: null,
       deleteTaskId: null,
       vanishedAt: null,
-      recordedAt: madeRecordedAt(await this.recordedPoints(trx, task.instanceId), madeAt),
+      recordedAt: madeRecordedAt(await this.latestRecorded(trx, task.instanceId), madeAt),
     };
     await insertRows(trx, 'backups', [row]);
     await TASK_BACKUP_ID.run(trx, { id: task.id, backupId: row.id });

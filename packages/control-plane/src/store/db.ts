@@ -43,6 +43,7 @@ import * as m0026 from './migrations/0026-tasks-cancels.js';
 import * as m0027 from './migrations/0027-sync-pages.js';
 import * as m0028 from './migrations/0028-duty-leases.js';
 import * as m0029 from './migrations/0029-provider-export-to.js';
+import * as m0030 from './migrations/0030-backups-recorded.js';
 import { currentTransaction } from './request-scope.js';
 import { holdsEvents, writeHeldEvents } from './event-log.js';
 import type { Database } from './schema.js';
@@ -91,6 +92,7 @@ const migrationsAt = (clock: Clock): Record<string, Migration> => ({
   '0027-sync-pages': m0027,
   '0028-duty-leases': m0028,
   '0029-provider-export-to': m0029,
+  '0030-backups-recorded': m0030,
 });
 
 /*
