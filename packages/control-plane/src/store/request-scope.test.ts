@@ -178,4 +178,32 @@ describe.each(backends)('a request transaction (%s)', (backend) => {
       ]);
     },
   );
+
+  it.runIf(backend === 'sqlite')(
+    'fails only the request whose after-commit work throws, and answers the others of its group',
+    async () => {
+      const request = (name: string, wake: () => void) =>
+        inRequestTransaction(f.store.db, async () => {
+          await tenants.create(name);
+          afterCommit(wake);
+          return true;
+        });
+      const woken: string[] = [];
+      const answers = await Promise.allSettled([
+        request('wake-1', () => woken.push('wake-1')),
+        request('wake-2', () => {
+          throw new Error('wake-up failed');
+        }),
+        request('wake-3', () => woken.push('wake-3')),
+      ]);
+      expect(answers.map((a) => (a.status === 'fulfilled' ? a.value : (a.reason as Error).message))).toEqual([
+        true,
+        'wake-up failed',
+        true,
+      ]);
+      expect(woken).toEqual(['wake-1', 'wake-3']);
+      // All three were committed: the failure came after the commit, as with a commit of its own.
+      expect((await names()).filter((n) => n.startsWith('wake-')).sort()).toEqual(['wake-1', 'wake-2', 'wake-3']);
+    },
+  );
 });

@@ -93,11 +93,12 @@ interface Unit {
  * and index it touched). Request transactions that arrive while one runs wait, as they would for
  * the connection; when it ends, the next runs in the same transaction under a savepoint, and
  * after the last the group waits one turn of the event loop for more (requests whose bodies
- * were read meanwhile), up to {@link GROUP_MAX}; one commit ends them all. Each request is still all or nothing: one that
- * rolls back or throws is rolled back to its savepoint alone, and the others go on. Each learns
- * it committed (and its after-commit work runs) only once the shared commit is done, so no answer
- * or wake-up ever shows a row that a failed commit took back; if the commit fails, every request
- * of the group fails with its error and none of them wrote anything.
+ * were read meanwhile), up to {@link GROUP_MAX}; one commit ends them all. Each request is still
+ * all or nothing: one that rolls back or throws is rolled back to its savepoint alone, and the
+ * others go on. Each learns it committed (and its after-commit work runs) only once the shared
+ * commit is done, so no answer or wake-up ever shows a row that a failed commit took back; if
+ * the commit fails, every request of the group fails with its error and none of them wrote
+ * anything.
  */
 class GroupCommit {
   private readonly waiting: Unit[] = [];
@@ -173,9 +174,15 @@ class GroupCommit {
       for (const { unit } of kept) unit.reject(err);
       return;
     }
+    // Committed: each request's after-commit work, then its answer. Work that throws fails its
+    // own request (as it would after a commit of its own), never the others'.
     for (const { unit, scope } of kept) {
-      unit.resolve(true);
-      for (const fn of scope.afterCommit) fn();
+      try {
+        for (const fn of scope.afterCommit) fn();
+        unit.resolve(true);
+      } catch (err) {
+        unit.reject(err);
+      }
     }
   }
 }
