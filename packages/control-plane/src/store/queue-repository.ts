@@ -383,7 +383,6 @@ export class QueueRepository {
   }
 }
 
-/** The order level of a priority column: itself in the provider's band, -1 for the whole tenants' band. */
 /**
  * The claims whose instance runs nothing else, in the order given: none of an instance that has a
  * task held by an agent, and of two for one idle instance only the first. An instance runs one
@@ -412,6 +411,7 @@ async function oneAtATime<C extends { task: TaskRow }>(trx: Transaction<Database
   });
 }
 
+/** The order level of a priority column: itself in the provider's band, -1 for the whole tenants' band. */
 function levelOf(column: string) {
   return sql<number>`case when ${sql.ref(column)} >= ${sql.lit(SP_PRIORITY_FLOOR)} then ${sql.ref(column)} else -1 end`;
 }
