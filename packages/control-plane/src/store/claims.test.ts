@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
+import { CompiledQuery } from 'kysely';
 import { openStore } from './db.js';
 import { backupTask, storeFixture } from '../testing/store-fixture.js';
 import { scopeKey } from '../domain/maintenance.js';
@@ -203,6 +204,45 @@ describe.each(backends)('claims in batches (%s)', (backend) => {
     for (const [x, y] of pairs) {
       const states = [(await tasks.get(x.id))!.state, (await tasks.get(y.id))!.state].sort();
       expect(states).toEqual(['dispatched', 'queued']);
+    }
+  });
+});
+
+describe('a claim on SQLite, with a backlog', () => {
+  let watching = false;
+  const statements: string[] = [];
+  const f = storeFixture('sqlite', { observe: (text) => void (watching && statements.push(text)) });
+
+  it("looks its tasks up by id, not through the queue's index over every queued task", async () => {
+    const tenantId = f.providerTenant;
+    const providerId = (await f.provider()).id;
+    const offeringId = (await f.offering({ providerId })).id;
+    const agentId = await f.agent('claim-plan', 'hplan');
+    const made = [];
+    for (let i = 0; i < 5; i++) {
+      const instanceId = (await f.instance({ tenantId })).id;
+      made.push(await f.repos.tasks.create(backupTask({ tenantId, instanceId, offeringId, providerId })));
+    }
+    watching = true;
+    const won = await f.repos.queue.claimMany(
+      made.slice(0, 3).map((task) => ({ task, agentId })),
+      Date.now() + LEASE,
+    );
+    watching = false;
+    expect(won.size).toBe(3);
+    // The claim's read of the rows and its update: each task's state checked on the row found by id.
+    const claimStatements = statements.filter(
+      (s) => /^select "id", "attempt" from "tasks"/.test(s) || /^update "tasks" set "state"/.test(s),
+    );
+    expect(claimStatements).toHaveLength(2);
+    for (const text of claimStatements) {
+      const nulls = Array.from(text.matchAll(/\?/g), () => null);
+      const plan = await f.store.db.executeQuery<{ detail: string }>(
+        CompiledQuery.raw(`explain query plan ${text}`, nulls),
+      );
+      const steps = plan.rows.map((r) => r.detail).join('; ');
+      expect(steps, text).toMatch(/SEARCH tasks USING INDEX sqlite_autoindex_tasks_1 \(id=\?\)/);
+      expect(steps, text).not.toMatch(/tasks_queue/);
     }
   });
 });

@@ -1,4 +1,4 @@
-import { MysqlAdapter, type Kysely } from 'kysely';
+import { MysqlAdapter, sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from './schema.js';
 
 /*
@@ -20,4 +20,16 @@ export function current<Q extends { forUpdate(): Q }>(db: Kysely<Database>, quer
 /** Whether `db` (or a transaction on it) speaks to MySQL/MariaDB rather than SQLite. */
 export function isMysql(db: Kysely<Database>): boolean {
   return db.getExecutor().adapter instanceof MysqlAdapter;
+}
+
+/**
+ * The task's state column, to filter rows already found by their ids. SQLite's planner, with no
+ * statistics, takes `state = ?` for the more selective term and walks the `(state, …)` index over
+ * every queued task rather than looking the few ids up: a claim then costs what the backlog
+ * costs. The unary plus (a no-op on the value) keeps SQLite off that index; MySQL/MariaDB plan
+ * it by the ids as it is.
+ */
+export function stateByIds(db: Kysely<Database>, table = 'tasks'): RawBuilder<string> {
+  const ref = sql.ref(`${table}.state`);
+  return isMysql(db) ? sql<string>`${ref}` : sql<string>`+${ref}`;
 }

@@ -5,7 +5,7 @@ import { FailureCodes, type FailureCode } from '@cairn/proto/vocabulary';
 import { HELD_KINDS, scopeKeysAt, type WaitingPlaces } from '../domain/maintenance.js';
 import { HELD_STATES, statesLeadingTo, type TaskKind } from '../domain/task.js';
 import { transact, type Db } from './db.js';
-import { current as currentRead, isMysql } from './dialect.js';
+import { current as currentRead, isMysql, stateByIds } from './dialect.js';
 import { ShapedTemplate, template } from './compiled.js';
 import type { Clock } from '../clock.js';
 import { appendTaskEvent } from './event-log.js';
@@ -196,7 +196,7 @@ export class QueueRepository {
           'in',
           claims.map((c) => c.task.id),
         )
-        .where('state', 'in', statesLeadingTo('dispatched'))
+        .where(stateByIds(trx), 'in', statesLeadingTo('dispatched'))
         .orderBy('id');
       const rows = await (isMysql(trx) ? read.forUpdate().skipLocked() : read).execute();
       const attempts = new Map(rows.map((r) => [r.id, r.attempt]));
@@ -230,7 +230,7 @@ export class QueueRepository {
               tasks.map((t) => eb.tuple(t.id, t.attempt)),
             ),
           )
-          .where('state', 'in', statesLeadingTo('dispatched'))
+          .where(stateByIds(trx), 'in', statesLeadingTo('dispatched'))
           .$if(covering.length > 0, (q) =>
             q.where((eb) =>
               eb.not(
