@@ -44,7 +44,8 @@ import * as m0027 from './migrations/0027-sync-pages.js';
 import * as m0028 from './migrations/0028-duty-leases.js';
 import * as m0029 from './migrations/0029-provider-export-to.js';
 import * as m0030 from './migrations/0030-backups-recorded.js';
-import { currentTransaction } from './request-scope.js';
+import { currentTransaction, inGroupTransaction } from './request-scope.js';
+import { isMysql } from './dialect.js';
 import { holdsEvents, writeHeldEvents } from './event-log.js';
 import type { Database } from './schema.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -266,6 +267,9 @@ export async function transact<T>(db: Db, work: (trx: Transaction<Database>) => 
   if (joined) return work(joined);
   for (let attempt = 1; ; attempt++) {
     try {
+      // SQLite: one member of the store's group commit (its one connection runs one transaction
+      // at a time, and a commit costs more than most work's statements).
+      if (!isMysql(db)) return await inGroupTransaction(db, work);
       return await db.transaction().execute(async (trx) => {
         holdsEvents(trx);
         const result = await work(trx);

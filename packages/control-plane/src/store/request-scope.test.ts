@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
-import { afterCommit, currentTransaction, inRequestTransaction } from './request-scope.js';
+import { afterCommit, currentTransaction, inRequestTransaction, scopedDb } from './request-scope.js';
+import { transact } from './db.js';
 import { backupTask, storeFixture } from '../testing/store-fixture.js';
 
 describe.each(backends)('a request transaction (%s)', (backend) => {
@@ -175,6 +176,59 @@ describe.each(backends)('a request transaction (%s)', (backend) => {
         'group-1 committed',
         'group-3 committed',
         'group-5 committed',
+      ]);
+    },
+  );
+
+  it.runIf(backend === 'sqlite')(
+    'shares one commit between requests and background work, whichever handle of the store each was given',
+    async () => {
+      const order: string[] = [];
+      watching = true;
+      statements.length = 0;
+      let answers;
+      try {
+        answers = await Promise.allSettled([
+          inRequestTransaction(f.store.db, async () => {
+            await tenants.create('shared-1');
+            return true;
+          }),
+          // Background work (a claim, a report tick) on the store's own handle, and on a scoped one.
+          transact(f.store.db, async (trx) => {
+            // Its handle is its member's savepoint in the shared transaction, which repositories join.
+            expect(trx).toBe(currentTransaction());
+            await tenants.create('shared-2');
+            afterCommit(() => order.push('background woken'));
+            return 'background done';
+          }),
+          transact(scopedDb(f.store.db), async () => {
+            await tenants.create('shared-3');
+            throw new Error('background failed');
+          }),
+          inRequestTransaction(scopedDb(f.store.db), async () => {
+            await tenants.create('shared-4');
+            return true;
+          }),
+        ]);
+      } finally {
+        watching = false;
+      }
+      expect(answers.map((a) => (a.status === 'fulfilled' ? a.value : (a.reason as Error).message))).toEqual([
+        true,
+        'background done',
+        'background failed',
+        true,
+      ]);
+      const verbs = statements.map((q) => q.replace(/[`"]/g, '').split(' ')[0]!.toLowerCase());
+      expect(verbs.filter((v) => v === 'begin')).toHaveLength(1);
+      expect(verbs.filter((v) => v === 'commit')).toHaveLength(1);
+      expect(verbs.filter((v) => v === 'savepoint')).toHaveLength(4);
+      // Its after-commit work waited for the shared commit, as a request's does.
+      expect(order).toEqual(['background woken']);
+      expect((await names()).filter((n) => n.startsWith('shared-')).sort()).toEqual([
+        'shared-1',
+        'shared-2',
+        'shared-4',
       ]);
     },
   );

@@ -15,6 +15,9 @@ interface Scope {
 
 const scopes = new AsyncLocalStorage<Scope>();
 
+/** What a {@link scopedDb} handle answers with the handle it was made from. */
+const ROOT = Symbol('root');
+
 /** Thrown inside a request transaction to roll it back without an error of its own. */
 class Rollback extends Error {
   override readonly name = 'Rollback';
@@ -28,6 +31,7 @@ class Rollback extends Error {
 export function scopedDb(root: Db): Db {
   return new Proxy(root, {
     get(target, prop) {
+      if (prop === ROOT) return target;
       const scope = scopes.getStore();
       const db: Db = scope && !scope.done ? scope.trx : target;
       const value: unknown = Reflect.get(db, prop, db);
@@ -54,11 +58,7 @@ const GROUP_MAX = 32;
  * together (see {@link GroupCommit}); on MySQL/MariaDB each is its own transaction on the pool.
  */
 export async function inRequestTransaction(root: Db, work: () => Promise<boolean>): Promise<boolean> {
-  if (!isMysql(root)) {
-    let group = groups.get(root);
-    if (!group) groups.set(root, (group = new GroupCommit(root)));
-    return group.run(work);
-  }
+  if (!isMysql(root)) return groupOf(root).run(work);
   let scope: Scope | undefined;
   try {
     await root.transaction().execute(async (trx) => {
@@ -80,6 +80,32 @@ export async function inRequestTransaction(root: Db, work: () => Promise<boolean
 }
 
 const groups = new WeakMap<Db, GroupCommit>();
+
+/**
+ * The group commit of a SQLite store: one per database handle, whichever {@link scopedDb} handles
+ * were made from it, so the API's requests and the background work (claims, report ticks, the
+ * scheduler) share its commits.
+ */
+function groupOf(db: Db): GroupCommit {
+  const root = (db as Db & { [ROOT]?: Db })[ROOT] ?? db;
+  let group = groups.get(root);
+  if (!group) groups.set(root, (group = new GroupCommit(root)));
+  return group;
+}
+
+/**
+ * SQLite: runs `work` as one member of its store's group commit (see {@link GroupCommit}), on the
+ * member's own savepoint; resolves with its result once the group committed. A throw rolls back
+ * this member alone and rejects with it.
+ */
+export async function inGroupTransaction<T>(root: Db, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  let result!: T;
+  await groupOf(root).run(async () => {
+    result = await work(currentTransaction()!);
+    return true;
+  });
+  return result;
+}
 
 interface Unit {
   work: () => Promise<boolean>;
