@@ -3,6 +3,7 @@ import { FailureCodes, type FailureCode } from '@cairn/proto/vocabulary';
 import { planRound } from '../domain/dispatch-rules.js';
 import { AgentBudgets, type AgentBudget, type SessionVerdict } from '../domain/rate-limit.js';
 import type { AgentCandidate } from '../domain/placement.js';
+import { KeptHead } from '../domain/queue-head.js';
 import type { Logger } from '../logger.js';
 import type { AgentHelloInfo, AgentRepository, AgentStateInfo, HeartbeatAnswer } from '../store/agent-repository.js';
 import type { CatalogRepository } from '../store/catalog-repository.js';
@@ -21,6 +22,12 @@ import {
   idleHeartbeatIntervalMs,
   type HeartbeatPace,
 } from '../domain/heartbeat-pace.js';
+
+/**
+ * How long a full read of the queue's head serves the rounds that follow: the longest a task
+ * queued behind a backlog waits to be ranked.
+ */
+export const HEAD_KEPT_MS = 100;
 
 /** A task to send to the session of the agent that holds it (none: not connected here). */
 interface Assignment {
@@ -99,6 +106,8 @@ export class Dispatcher implements SessionHost {
   /** When each tenant last got a slot here (a rising count): fair turns across rounds. */
   private readonly lastServed = new Map<string, number>();
   private served = 0;
+  /** The queue's head, kept for the rounds that follow a full read (see `KeptHead`). */
+  private readonly keptHead = new KeptHead<TaskRow>(HEAD_KEPT_MS);
   private readonly pace: HeartbeatPace;
   readonly maxFrameBytes: number;
   readonly frameRate: { perSecond: number; burst: number };
@@ -312,10 +321,23 @@ export class Dispatcher implements SessionHost {
     this.full = free === 0;
     if (free === 0) return;
     const window = Math.min(500, Math.max(50, free * 4));
-    const head = await this.refuseCovered(
-      await this.queue.queueHead(window, Math.max(1, free), maintenance.waitingPlaces()),
-      maintenance,
-    );
+    const places = maintenance.waitingPlaces();
+    const placesKey = JSON.stringify(places);
+    let read = this.keptHead.take(placesKey, free, elapsedMs());
+    if (!read) {
+      // The whole window, whatever one tenant's share: it orders every tenant's first tasks
+      // before anyone's next, so a longer tail is only kept for the rounds that follow.
+      read = await this.queue.queueHead(window, window, places);
+      this.keptHead.read(placesKey, read, read.length >= window, elapsedMs());
+    }
+    const head = await this.refuseCovered(read, maintenance);
+    if (head.length < read.length) {
+      const admitted = new Set(head.map((t) => t.id));
+      this.keptHead.drop(
+        read.filter((t) => !admitted.has(t.id)),
+        false,
+      );
+    }
     // Each tenant's runningTasks limit, for the tenants in the window: one query.
     const limits = await this.quotas.limitsOf('runningTasks', [...new Set(head.map((t) => t.tenantId))]);
     const plan = planRound(
@@ -327,6 +349,10 @@ export class Dispatcher implements SessionHost {
       (tenantId) => limits.get(tenantId) ?? Infinity,
     );
     // Claimed in one transaction; sent after it committed (each delivery counted first).
+    this.keptHead.drop(
+      plan.map(({ task }) => task),
+      true,
+    );
     const won = await this.queue.claimMany(
       plan.map(({ task, agentId }) => ({ task, agentId })),
       this.wireClock.now() + this.opts.taskLeaseMs,
