@@ -369,10 +369,11 @@ export class Dispatcher implements SessionHost {
       this.lastServed.set(task.tenantId, ++this.served);
       claimed.push({
         session: this.sessions.get(agentId),
-        task: { ...task, attempt, state: 'dispatched', agentId, deliveries: 0 },
+        task: { ...task, attempt, state: 'dispatched', agentId, deliveries: 1 },
       });
     }
-    await this.assign(claimed);
+    // Their first send was counted by the claim itself: one transaction a round, not two.
+    await this.assign(claimed, true);
   }
 
   /**
@@ -393,9 +394,10 @@ export class Dispatcher implements SessionHost {
    * reconnect. An assignment that can never arrive fails instead of being sent again and again:
    * one larger than the agent's frame limit (the agent would drop the session on it), or one
    * sent `maxDeliveries` times without being accepted. The provider of each is read once per
-   * call, and the sends not yet accepted are counted in one transaction before they go.
+   * call, and the sends not yet accepted are counted in one transaction before they go, unless
+   * `counted` (the assignments were claimed just now, and the claim counted their first send).
    */
-  private async assign(assignments: Assignment[]): Promise<void> {
+  private async assign(assignments: Assignment[], counted = false): Promise<void> {
     const configs = new Map<string, string | null>();
     const ready: { session: AgentSession; task: TaskRow; frame: Uint8Array }[] = [];
     for (const { session, task } of assignments) {
@@ -434,7 +436,7 @@ export class Dispatcher implements SessionHost {
         continue;
       }
       // Only an assignment not yet accepted counts; a running one is re-sent on reconnect only.
-      if (task.state === 'dispatched' && task.deliveries >= this.opts.maxDeliveries) {
+      if (!counted && task.state === 'dispatched' && task.deliveries >= this.opts.maxDeliveries) {
         await this.failAssignment(
           task,
           FailureCodes.ASSIGNMENT_UNDELIVERED,
@@ -444,11 +446,11 @@ export class Dispatcher implements SessionHost {
       }
       ready.push({ session, task, frame });
     }
-    const counted = await this.queue.recordDeliveries(
-      ready.filter((r) => r.task.state === 'dispatched').map((r) => r.task),
-    );
+    const sent = counted
+      ? undefined
+      : await this.queue.recordDeliveries(ready.filter((r) => r.task.state === 'dispatched').map((r) => r.task));
     for (const { session, task, frame } of ready) {
-      if (task.state === 'dispatched' && !counted.has(task.id)) continue; // the attempt moved on meanwhile
+      if (sent && task.state === 'dispatched' && !sent.has(task.id)) continue; // the attempt moved on meanwhile
       session.sendFrame(frame);
       this.log.debug({ taskId: task.id, attempt: task.attempt, agentId: session.agentId }, 'task assigned');
     }

@@ -107,7 +107,7 @@ describe.each(backends)('claims in batches (%s)', (backend) => {
     expect(await tasks.get(stale!.id)).toMatchObject({ state: 'dispatched', attempt: 1 });
   });
 
-  it('counts a send of each assignment still at its attempt and agent, in one go', async () => {
+  it('counts the first send with the claim, and each later send of an assignment still at its attempt and agent, in one go', async () => {
     const agentId = await f.agent('claim-sends', 'hc');
     const batch = await queued(3);
     const won = await queue.claimMany(
@@ -116,6 +116,8 @@ describe.each(backends)('claims in batches (%s)', (backend) => {
     );
     expect(won.size).toBe(3);
     const rows = await Promise.all(batch.map(async (t) => (await tasks.get(t.id))!));
+    // The claim counted each assignment's first send.
+    expect(rows.map((r) => r.deliveries)).toEqual([1, 1, 1]);
     // The first moved on meanwhile (given back to the queue), the second is named with another agent.
     await f.store.db
       .updateTable('tasks')
@@ -126,11 +128,11 @@ describe.each(backends)('claims in batches (%s)', (backend) => {
     expect([...counted]).toEqual([rows[2]!.id]);
     const deliveries = async (id: string) => (await tasks.get(id))!.deliveries;
     expect([await deliveries(rows[0]!.id), await deliveries(rows[1]!.id), await deliveries(rows[2]!.id)]).toEqual([
-      0, 0, 1,
+      1, 1, 2,
     ]);
     // All still where they were sent: all counted, by one statement.
     expect([...(await queue.recordDeliveries([rows[2]!]))]).toEqual([rows[2]!.id]);
-    expect(await deliveries(rows[2]!.id)).toBe(2);
+    expect(await deliveries(rows[2]!.id)).toBe(3);
   });
 
   it.runIf(backend === 'mysql')(

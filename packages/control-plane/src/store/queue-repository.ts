@@ -176,7 +176,10 @@ export class QueueRepository {
    * On MySQL/MariaDB the rows are first locked with SKIP LOCKED: a row another replica is
    * claiming is passed over at once rather than waited for (SQLite has one writer at a time).
    * No task is claimed while its instance has another held, nor beside an earlier claim for the
-   * same instance (see `oneAtATime`). Returns the new attempt of each task claimed, by id.
+   * same instance (see `oneAtATime`). Each claim counts its assignment's first send, with the
+   * time it goes: the caller sends every assignment it claimed as soon as the claim committed (a
+   * send after that one is counted by {@link recordDeliveries}). Returns the new attempt of each
+   * task claimed, by id.
    */
   async claimMany(
     claims: { task: TaskRow; agentId: string }[],
@@ -216,7 +219,7 @@ export class QueueRepository {
             dispatchedAt: now,
             leaseExpiresAt,
             cancelRequested: 0,
-            deliveries: 0,
+            deliveries: 1,
           }))
           .where(
             'id',
