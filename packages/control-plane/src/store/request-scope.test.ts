@@ -181,34 +181,54 @@ describe.each(backends)('a request transaction (%s)', (backend) => {
   );
 
   it.runIf(backend === 'sqlite')(
-    'shares one commit between requests and background work, whichever handle of the store each was given',
+    'runs background work ahead of waiting requests and commits it at once, one group whichever handle each was given',
     async () => {
-      const order: string[] = [];
+      const settled: string[] = [];
+      const track = <T>(name: string, p: Promise<T>) =>
+        p.then(
+          (v) => (settled.push(name), v),
+          (err: unknown) => {
+            settled.push(name);
+            throw err;
+          },
+        );
       watching = true;
       statements.length = 0;
       let answers;
       try {
         answers = await Promise.allSettled([
-          inRequestTransaction(f.store.db, async () => {
-            await tenants.create('shared-1');
-            return true;
-          }),
-          // Background work (a claim, a report tick) on the store's own handle, and on a scoped one.
-          transact(f.store.db, async (trx) => {
-            // Its handle is its member's savepoint in the shared transaction, which repositories join.
-            expect(trx).toBe(currentTransaction());
-            await tenants.create('shared-2');
-            afterCommit(() => order.push('background woken'));
-            return 'background done';
-          }),
-          transact(scopedDb(f.store.db), async () => {
-            await tenants.create('shared-3');
-            throw new Error('background failed');
-          }),
-          inRequestTransaction(scopedDb(f.store.db), async () => {
-            await tenants.create('shared-4');
-            return true;
-          }),
+          track(
+            'request on the store',
+            inRequestTransaction(f.store.db, async () => {
+              await tenants.create('shared-1');
+              return true;
+            }),
+          ),
+          // Background work (a claim, a report tick), on the store's own handle and on a scoped one.
+          track(
+            'background on the store',
+            transact(f.store.db, async (trx) => {
+              // Its handle is its member's savepoint in the shared transaction, which repositories join.
+              expect(trx).toBe(currentTransaction());
+              await tenants.create('shared-2');
+              afterCommit(() => settled.push('background woken'));
+              return 'background done';
+            }),
+          ),
+          track(
+            'background on a scoped handle',
+            transact(scopedDb(f.store.db), async () => {
+              await tenants.create('shared-3');
+              throw new Error('background failed');
+            }),
+          ),
+          track(
+            'request on a scoped handle',
+            inRequestTransaction(scopedDb(f.store.db), async () => {
+              await tenants.create('shared-4');
+              return true;
+            }),
+          ),
         ]);
       } finally {
         watching = false;
@@ -219,12 +239,18 @@ describe.each(backends)('a request transaction (%s)', (backend) => {
         'background failed',
         true,
       ]);
+      // Two groups: the background work, committed as soon as it ran; then the two requests.
       const verbs = statements.map((q) => q.replace(/[`"]/g, '').split(' ')[0]!.toLowerCase());
-      expect(verbs.filter((v) => v === 'begin')).toHaveLength(1);
-      expect(verbs.filter((v) => v === 'commit')).toHaveLength(1);
+      expect(verbs.filter((v) => v === 'begin')).toHaveLength(2);
+      expect(verbs.filter((v) => v === 'commit')).toHaveLength(2);
       expect(verbs.filter((v) => v === 'savepoint')).toHaveLength(4);
-      // Its after-commit work waited for the shared commit, as a request's does.
-      expect(order).toEqual(['background woken']);
+      expect(settled).toEqual([
+        'background on a scoped handle',
+        'background woken',
+        'background on the store',
+        'request on the store',
+        'request on a scoped handle',
+      ]);
       expect((await names()).filter((n) => n.startsWith('shared-')).sort()).toEqual([
         'shared-1',
         'shared-2',

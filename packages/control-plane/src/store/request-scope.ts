@@ -103,7 +103,7 @@ export async function inGroupTransaction<T>(root: Db, work: (trx: Transaction<Da
   await groupOf(root).run(async () => {
     result = await work(currentTransaction()!);
     return true;
-  });
+  }, true);
   return result;
 }
 
@@ -111,6 +111,8 @@ interface Unit {
   work: () => Promise<boolean>;
   resolve: (committed: boolean) => void;
   reject: (err: unknown) => void;
+  /** Background work another waits on (see {@link GroupCommit}): run first, committed at once. */
+  soon: boolean;
 }
 
 /**
@@ -125,6 +127,11 @@ interface Unit {
  * commit is done, so no answer or wake-up ever shows a row that a failed commit took back; if
  * the commit fails, every request of the group fails with its error and none of them wrote
  * anything.
+ *
+ * Background work (a dispatch round's claim, a report tick) is run `soon`: before the requests
+ * waiting, and the group commits as soon as the background work waiting has run. The dispatcher
+ * waits for its claim's commit before it sends, and the next round for that one; behind a group
+ * of 32 requests each round would wait for all of them.
  */
 class GroupCommit {
   private readonly waiting: Unit[] = [];
@@ -132,9 +139,13 @@ class GroupCommit {
 
   constructor(private readonly root: Db) {}
 
-  run(work: () => Promise<boolean>): Promise<boolean> {
+  run(work: () => Promise<boolean>, soon = false): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
-      this.waiting.push({ work, resolve, reject });
+      const unit = { work, resolve, reject, soon };
+      // After the background work already waiting, before every request.
+      const at = soon ? this.waiting.findIndex((u) => !u.soon) : -1;
+      if (at === -1) this.waiting.push(unit);
+      else this.waiting.splice(at, 0, unit);
       if (!this.running) void this.drain();
     });
   }
@@ -181,14 +192,15 @@ class GroupCommit {
         if (commit && !failure) {
           await request.releaseSavepoint('request').execute();
           kept.push({ unit, scope });
-          current = undefined;
-          continue;
+        } else {
+          await request.rollbackToSavepoint('request').execute();
+          await request.releaseSavepoint('request').execute();
+          if (failure) unit.reject(failure.err);
+          else unit.resolve(false);
         }
-        await request.rollbackToSavepoint('request').execute();
-        await request.releaseSavepoint('request').execute();
         current = undefined;
-        if (failure) unit.reject(failure.err);
-        else unit.resolve(false);
+        // The background work waiting has run: commit it now rather than behind requests.
+        if (unit.soon && this.waiting[0]?.soon !== true) break;
       }
       await trx.commit().execute();
     } catch (err) {
