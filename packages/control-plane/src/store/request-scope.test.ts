@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import { afterCommit, currentTransaction, inRequestTransaction, scopedDb } from './request-scope.js';
@@ -256,6 +257,56 @@ describe.each(backends)('a request transaction (%s)', (backend) => {
         'shared-2',
         'shared-4',
       ]);
+    },
+  );
+
+  it.runIf(backend === 'sqlite')(
+    'fails every member of a group whose shared commit fails, runs none of their after-commit work, and keeps nothing they wrote',
+    async () => {
+      // A commit that fails: a deferred foreign key, checked only when the outermost transaction commits.
+      await sql`create table commit_parents (id text primary key)`.execute(f.store.db);
+      await sql`create table commit_children (id text primary key, parent_id text references commit_parents(id) deferrable initially deferred)`.execute(
+        f.store.db,
+      );
+      await sql`pragma foreign_keys = on`.execute(f.store.db);
+      const woken: string[] = [];
+      try {
+        const member = (name: string, orphan: boolean) =>
+          inRequestTransaction(f.store.db, async () => {
+            await tenants.create(name);
+            if (orphan)
+              await sql`insert into commit_children (id, parent_id) values (${name}, 'nobody')`.execute(
+                currentTransaction()!,
+              );
+            afterCommit(() => woken.push(name));
+            return true;
+          });
+        const answers = await Promise.allSettled([
+          member('doomed-1', false),
+          member('doomed-2', true),
+          member('doomed-3', false),
+        ]);
+        expect(answers.map((a) => (a.status === 'rejected' ? String(a.reason) : a.value))).toEqual([
+          expect.stringMatching(/FOREIGN KEY constraint failed/),
+          expect.stringMatching(/FOREIGN KEY constraint failed/),
+          expect.stringMatching(/FOREIGN KEY constraint failed/),
+        ]);
+        expect(woken).toEqual([]);
+        expect((await names()).filter((n) => n.startsWith('doomed-'))).toEqual([]);
+        expect(
+          (await sql<{ n: number }>`select count(*) as n from commit_children`.execute(f.store.db)).rows[0]!.n,
+        ).toBe(0);
+      } finally {
+        await sql`pragma foreign_keys = off`.execute(f.store.db);
+      }
+      // The connection is left usable: the next group commits.
+      expect(
+        await inRequestTransaction(f.store.db, async () => {
+          await tenants.create('after-doomed');
+          return true;
+        }),
+      ).toBe(true);
+      expect(await names()).toContain('after-doomed');
     },
   );
 
