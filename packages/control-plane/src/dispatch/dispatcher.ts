@@ -372,7 +372,9 @@ export class Dispatcher implements SessionHost {
         task: { ...task, attempt, state: 'dispatched', agentId, deliveries: 1 },
       });
     }
-    // Their first send was counted by the claim itself: one transaction a round, not two.
+    // Their first send was counted by the claim itself: one transaction a round, not two. One
+    // whose session closed meanwhile is counted all the same and sent on the agent's next hello:
+    // it spends one of its CAIRN_ASSIGN_MAX_SENDS.
     await this.assign(claimed, true);
   }
 
