@@ -113,6 +113,8 @@ interface Unit {
   reject: (err: unknown) => void;
   /** Background work another waits on (see {@link GroupCommit}): run first, committed at once. */
   soon: boolean;
+  /** A request that background work went ahead of once already: none goes ahead of it again. */
+  passed: boolean;
 }
 
 /**
@@ -131,7 +133,9 @@ interface Unit {
  * Background work (a dispatch round's claim, a report tick) is run `soon`: before the requests
  * waiting, and the group commits as soon as the background work waiting has run. The dispatcher
  * waits for its claim's commit before it sends, and the next round for that one; behind a group
- * of 32 requests each round would wait for all of them.
+ * of 32 requests each round would wait for all of them. Background work goes ahead of a request
+ * once at most, so a storm of it (10,000 agents reconnecting, each hello a transaction) delays a
+ * tenant's request by one wave, never for the storm's length.
  */
 class GroupCommit {
   private readonly waiting: Unit[] = [];
@@ -141,11 +145,13 @@ class GroupCommit {
 
   run(work: () => Promise<boolean>, soon = false): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
-      const unit = { work, resolve, reject, soon };
-      // After the background work already waiting, before every request.
-      const at = soon ? this.waiting.findIndex((u) => !u.soon) : -1;
-      if (at === -1) this.waiting.push(unit);
-      else this.waiting.splice(at, 0, unit);
+      const unit: Unit = { work, resolve, reject, soon, passed: false };
+      // Background work: ahead of the requests no background work went ahead of yet (the last
+      // ones waiting, which it marks), after everything else.
+      let at = this.waiting.length;
+      if (soon) while (at > 0 && !this.waiting[at - 1]!.soon && !this.waiting[at - 1]!.passed) at--;
+      for (let i = at; i < this.waiting.length; i++) this.waiting[i]!.passed = true;
+      this.waiting.splice(at, 0, unit);
       if (!this.running) void this.drain();
     });
   }
