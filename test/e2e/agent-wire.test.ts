@@ -145,8 +145,9 @@ describe.each(backends)('agent wire: one agent cannot stall, flood or poison the
   });
 
   /**
-   * A raw agent of `zone` sends `frames` at once: its session is closed over the frame rate limit
-   * (counted once), while /healthz answers and a backup on the healthy agent still succeeds.
+   * A raw agent of `zone` floods its session with `frames`: the session is closed over the frame
+   * rate limit (counted once), while /healthz answers and a backup on the healthy agent still
+   * succeeds.
    */
   async function floodIsCut(zone: string, frames: Uint8Array[]): Promise<void> {
     const raw = await rawAgent(zone);
@@ -154,7 +155,7 @@ describe.each(backends)('agent wire: one agent cannot stall, flood or poison the
     const instanceId = await tenantInstance('zone-a');
     await healthzAnswersDuring(cp, async () => {
       const s = await RawAgent.connect(cp, raw);
-      s.sendMany(frames);
+      await s.flood(frames);
       const closed = await s.closedBy();
       expect(closed.code).toBe(1008);
       expect(closed.reason).toMatch(/frame rate limit/);

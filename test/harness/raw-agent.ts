@@ -139,6 +139,20 @@ export class RawAgent {
     for (const f of frames) this.ws.send(f);
   }
 
+  /**
+   * Floods the session with `frames`, `chunk` at a time without waiting for the server, but with a
+   * turn of the event loop between chunks so this end reads what the server says meanwhile. A
+   * sender that only writes does not read the server's close frame: the server ends the session
+   * a moment later with the flood still unread on its side, the connection is reset and the
+   * close frame lost. Stops once the session has closed.
+   */
+  async flood(frames: Uint8Array[], chunk = 500): Promise<void> {
+    for (let i = 0; i < frames.length && !this.closed; i += chunk) {
+      this.sendMany(frames.slice(i, i + chunk));
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
   /** The first received frame of `kind` matching `match`, waiting for it (not past the session's end). */
   async next(kind: DecodedFrame['body'], match: (f: DecodedFrame) => boolean = () => true, timeoutMs = 30_000) {
     let gone = false;
