@@ -10,12 +10,12 @@ import {
   SqliteDialect,
   sql,
   type KyselyConfig,
-  type SqliteDialectConfig,
   type Migration,
   type Transaction,
 } from 'kysely';
 import { createPool } from 'mysql2';
 import { NamedRowsStatement, SqliteCamelCasePlugin } from './sqlite-rows.js';
+import { ReadingSqliteDialect } from './sqlite-driver.js';
 import * as m0001 from './migrations/0001-initial.js';
 import * as m0002 from './migrations/0002-event-clock.js';
 import * as m0003 from './migrations/0003-binary-names.js';
@@ -120,7 +120,10 @@ const PREPARED_MAX_PARAMETERS = 32;
  * Every statement hands out its rows already named as `rename` names a column (see
  * {@link NamedRowsStatement}).
  */
-function preparedOnce(database: SQLite.Database, rename: (column: string) => string): SqliteDialectConfig['database'] {
+function preparedOnce(
+  database: SQLite.Database,
+  rename: (column: string) => string,
+): { prepare(text: string): NamedRowsStatement; close(): void } {
   const cache = new Map<string, NamedRowsStatement>();
   const prepare = (text: string) => new NamedRowsStatement(database.prepare(text), rename);
   const parameters = (text: string) => {
@@ -152,6 +155,14 @@ function preparedOnce(database: SQLite.Database, rename: (column: string) => str
   };
 }
 
+/** A second connection to a SQLite file, for reads outside a transaction: it never writes. */
+function openReader(file: string, rename: (column: string) => string) {
+  const database = new SQLite(file);
+  database.pragma('query_only = 1');
+  database.pragma('busy_timeout = 5000');
+  return preparedOnce(database, rename);
+}
+
 /**
  * Opens the database named by a `sqlite:<file>` or `mysql://user:pass@host:port/db` URL.
  *
@@ -168,8 +179,13 @@ export function openStore(url: string, observe?: StatementObserver): Store {
     database.pragma('synchronous = NORMAL');
     database.pragma('busy_timeout = 5000');
     const camelCase = new SqliteCamelCasePlugin();
+    const rename = (column: string) => camelCase.rowKey(column);
+    const writer = { database: preparedOnce(database, rename) };
     const db = new Kysely<Database>({
-      dialect: new SqliteDialect({ database: preparedOnce(database, (column) => camelCase.rowKey(column)) }),
+      // A file has a reader connection beside the writer (see ReadingSqliteDialect); an in-memory
+      // database is one connection's own, so it has none.
+      dialect:
+        file === ':memory:' ? new SqliteDialect(writer) : new ReadingSqliteDialect(writer, openReader(file, rename)),
       plugins: [camelCase],
       ...(log ? { log } : {}),
     });

@@ -18,6 +18,8 @@ import { CamelCasePlugin, type PluginTransformResultArgs, type QueryResult, type
  */
 export class NamedRowsStatement {
   readonly reader: boolean;
+  /** Whether the statement leaves the database as it is (SQLite's own answer). */
+  readonly readonly: boolean;
   private names: readonly string[] = [];
   private build: RowBuilder = () => ({});
 
@@ -26,6 +28,7 @@ export class NamedRowsStatement {
     private readonly rename: (column: string) => string,
   ) {
     this.reader = stmt.reader;
+    this.readonly = stmt.readonly;
     if (this.reader) {
       stmt.raw(true);
       this.shape();
