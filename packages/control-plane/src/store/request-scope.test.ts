@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
-import { afterCommit, currentTransaction, inRequestTransaction, scopedDb } from './request-scope.js';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import { afterCommit, currentTransaction, inRequestTransaction, scopedDb, scopesOpen } from './request-scope.js';
 import { transact } from './db.js';
 import { backupTask, storeFixture } from '../testing/store-fixture.js';
 
@@ -87,6 +88,66 @@ describe.each(backends)('a request transaction (%s)', (backend) => {
       f.store.db.transaction().execute((trx) => tasks.create(queuedBackup(t.id), Date.now(), trx)),
     ).rejects.toThrow('an event was made in a transaction not opened by transact() or the request transaction');
     expect(await f.store.db.selectFrom('tasks').select('id').where('tenantId', '=', t.id).execute()).toEqual([]);
+  });
+
+  // Between request transactions the scope store is off (its async hook costs every promise):
+  // a scope opened after all others ended must still follow its own work everywhere.
+  it('keeps each scope across awaits, timers and statements, also one opened after every other ended', async () => {
+    expect(scopesOpen()).toBe(0);
+    // Begun while no scope is open, and resumed from inside one: it must not join it.
+    let resume!: () => void;
+    const gate = new Promise<void>((r) => (resume = r));
+    const outside = (async () => {
+      await gate;
+      return currentTransaction();
+    })();
+    const request = (name: string, pause: number) =>
+      inRequestTransaction(f.store.db, async () => {
+        const own = currentTransaction();
+        const kept: boolean[] = [];
+        for (let i = 0; i < 3; i++) {
+          await sleep(pause);
+          kept.push(currentTransaction() === own);
+          await nextTurn();
+          kept.push(currentTransaction() === own);
+          await tenants.create(`${name}-${i}`);
+          kept.push(currentTransaction() === own);
+        }
+        resume();
+        kept.push((await outside) === undefined, scopesOpen() >= 1, own !== undefined);
+        return kept.every(Boolean);
+      });
+    // Two at once (on MySQL/MariaDB they overlap: the first to end must not end the other's tracking).
+    expect(await Promise.all([request('scope-a', 5), request('scope-b', 1)])).toEqual([true, true]);
+    expect(scopesOpen()).toBe(0);
+    expect(currentTransaction()).toBeUndefined();
+    // And once more after both ended, and after a request that rolled back and one that threw.
+    expect(await inRequestTransaction(f.store.db, async () => false)).toBe(false);
+    await expect(
+      inRequestTransaction(f.store.db, async () => {
+        throw new Error('thrown in scope');
+      }),
+    ).rejects.toThrow('thrown in scope');
+    expect(scopesOpen()).toBe(0);
+    let later: boolean | undefined;
+    await inRequestTransaction(f.store.db, async () => {
+      const own = currentTransaction();
+      await sleep(1);
+      await tenants.create('scope-later');
+      later = own !== undefined && currentTransaction() === own;
+      return true;
+    });
+    expect(later).toBe(true);
+    expect(scopesOpen()).toBe(0);
+    expect((await names()).filter((n) => n.startsWith('scope-')).sort()).toEqual([
+      'scope-a-0',
+      'scope-a-1',
+      'scope-a-2',
+      'scope-b-0',
+      'scope-b-1',
+      'scope-b-2',
+      'scope-later',
+    ]);
   });
 
   it('leaves code outside a request on the pool', async () => {

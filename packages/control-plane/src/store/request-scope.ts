@@ -15,6 +15,33 @@ interface Scope {
 
 const scopes = new AsyncLocalStorage<Scope>();
 
+/**
+ * Scopes opened and not done yet. While none is, the scope store is disabled: on Node 20 and 22
+ * an enabled AsyncLocalStorage runs an async hook on every promise the process makes (a GET of
+ * one task spent about 15 % of its CPU there), and outside every request transaction there is
+ * nothing for it to carry: a done scope answers as no scope does (the root handle). The next
+ * scope enables it again (`run` does). A continuation begun while it was disabled carries no
+ * scope, which is right: no scope was open when it began.
+ */
+let openScopes = 0;
+
+function opened(trx: Transaction<Database>): Scope {
+  openScopes++;
+  return { trx, done: false, afterCommit: [] };
+}
+
+/** Marks `scope` done (late work of it goes to the root handle); once none is open, stops tracking. */
+function closed(scope: Scope): void {
+  if (scope.done) return;
+  scope.done = true;
+  if (--openScopes === 0) scopes.disable();
+}
+
+/** Request scopes open now (a test's view of {@link closed}'s bookkeeping). */
+export function scopesOpen(): number {
+  return openScopes;
+}
+
 /** What a {@link scopedDb} handle answers with the handle it was made from. */
 const ROOT = Symbol('root');
 
@@ -63,18 +90,18 @@ export async function inRequestTransaction(root: Db, work: () => Promise<boolean
   try {
     await root.transaction().execute(async (trx) => {
       holdsEvents(trx);
-      scope = { trx, done: false, afterCommit: [] };
+      scope = opened(trx);
       const commit = await scopes.run(scope, work);
       if (!commit) throw new Rollback();
       // Last, so the event clock's row stays locked only from here to the commit.
       await writeHeldEvents(trx);
     });
   } catch (err) {
-    if (scope) scope.done = true;
+    if (scope) closed(scope);
     if (err instanceof Rollback) return false;
     throw err;
   }
-  scope!.done = true;
+  closed(scope!);
   for (const fn of scope!.afterCommit) fn();
   return true;
 }
@@ -184,7 +211,7 @@ class GroupCommit {
         const unit = (current = this.waiting.shift()!);
         const request = await trx.savepoint('request').execute();
         holdsEvents(request);
-        const scope: Scope = { trx: request, done: false, afterCommit: [] };
+        const scope = opened(request);
         let commit = false;
         let failure: { err: unknown } | undefined;
         try {
@@ -194,7 +221,7 @@ class GroupCommit {
           failure = { err };
         }
         // Late work of this request goes to the pool (it waits there for the shared commit).
-        scope.done = true;
+        closed(scope);
         if (commit && !failure) {
           await request.releaseSavepoint('request').execute();
           kept.push({ unit, scope });
