@@ -23,6 +23,8 @@ describe.each(backends)('a page of tasks or restore points (%s)', (backend) => {
   const { tasks, backups } = f.repos;
   let busy: { tenantId: string; instanceId: string };
   let quiet: { tenantId: string; instanceId: string };
+  /** The busy tenant's other instance: a few rows, all older than the busy instance's. */
+  let sparse: { tenantId: string; instanceId: string };
 
   beforeAll(async () => {
     const providerId = (await f.provider()).id;
@@ -30,12 +32,13 @@ describe.each(backends)('a page of tasks or restore points (%s)', (backend) => {
     const quietTenant = (await f.repos.tenants.create('quiet')).id;
     quiet = { tenantId: quietTenant, instanceId: (await f.instance({ tenantId: quietTenant, name: 'q' })).id };
     busy = { tenantId: f.providerTenant, instanceId: (await f.instance({ name: 'b' })).id };
+    sparse = { tenantId: f.providerTenant, instanceId: (await f.instance({ name: 's' })).id };
     const template = await tasks.create(backupTask({ ...busy, offeringId, providerId }));
     const { id: _id, ...taskColumns } = (await tasks.get(template.id))!;
     // The quiet tenant's rows first (older ids), then the busy one's, written in bulk.
     let at = Date.now() - 10 * 86_400_000;
     const rows = (owner: typeof busy, n: number) => Array.from({ length: n }, () => ({ at: (at += 1000), ...owner }));
-    const all = [...rows(quiet, FEW), ...rows(busy, MANY)];
+    const all = [...rows(quiet, FEW), ...rows(sparse, FEW), ...rows(busy, MANY)];
     for (let i = 0; i < all.length; i += 250) {
       const chunk = all.slice(i, i + 250);
       await f.store.db
@@ -83,6 +86,15 @@ describe.each(backends)('a page of tasks or restore points (%s)', (backend) => {
   const lists = () => [
     { name: 'tasks of the busy tenant', list: () => tasks.list({ limit: PAGE }, { tenantId: busy.tenantId }) },
     { name: 'tasks of the quiet tenant', list: () => tasks.list({ limit: PAGE }, { tenantId: quiet.tenantId }) },
+    { name: 'tasks of the busy instance', list: () => tasks.list({ limit: PAGE }, { instanceId: busy.instanceId }) },
+    {
+      name: "tasks of the busy tenant's sparse instance",
+      list: () => tasks.list({ limit: PAGE }, { tenantId: busy.tenantId, instanceId: sparse.instanceId }),
+    },
+    {
+      name: "backups of the busy tenant's sparse instance",
+      list: () => backups.list({ limit: PAGE }, { tenantId: busy.tenantId, instanceId: sparse.instanceId }),
+    },
     { name: 'backups of the busy tenant', list: () => backups.list({ limit: PAGE }, { tenantId: busy.tenantId }) },
     { name: 'backups of the quiet tenant', list: () => backups.list({ limit: PAGE }, { tenantId: quiet.tenantId }) },
     {
@@ -177,7 +189,13 @@ describe.each(backends)('a page of tasks or restore points (%s)', (backend) => {
         .map((r) => r.name)
         .filter((n) => /_(tenant|instance)(_newest)?$/.test(n));
     };
-    const newest = ['backups_instance_newest', 'backups_tenant_newest', 'tasks_instance', 'tasks_tenant_newest'];
+    const newest = [
+      'backups_instance_newest',
+      'backups_tenant_newest',
+      'tasks_instance',
+      'tasks_instance_newest',
+      'tasks_tenant_newest',
+    ];
     expect((await indexes()).sort()).toEqual(newest);
     const db = f.store.db as unknown as Kysely<unknown>;
     await migration.down(db);
