@@ -91,6 +91,13 @@ describe.runIf(backends.includes('mysql'))('replicas killed -9 under load (mysql
         await assignOffering(api(), instance.id, offeringId);
         instances.push(instance.id as string);
       }
+      // The schedule fires before the load begins (creating the instances can take less than its
+      // 10 s on a fast machine), so the fires checked below span the whole run.
+      await waitFor(
+        async () => (await api().get(`/v1/tasks?kind=backup&instanceId=${slaVm.id}`)).body.items.length > 0,
+        'the schedule to fire once before the backups are queued',
+        30_000,
+      );
       // Spread over the replicas, as a load balancer would.
       const tasks: string[] = [];
       for (const [i, id] of instances.entries())
