@@ -106,6 +106,18 @@ describe.each(backends)('maintenance windows, and what maintenance admits (%s)',
     expect(await queue.claim(del, 'agt_p', Date.now() + 60_000)).toBe(1);
   });
 
+  it('holds back only the work pinned to an agent in maintenance: a delete pinned to no agent goes on elsewhere', async () => {
+    const scope = { kind: 'agent' as const, agentId: 'agt_m' };
+    const pinned = await tasks.create({ ...backup('z5', 'agt_m'), kind: 'delete-backup' });
+    const unpinned = await tasks.create({ ...backup('z5'), kind: 'delete-backup' });
+    const elsewhere = await tasks.create({ ...backup('z6', 'agt_other'), kind: 'prune' });
+    const head = (await queue.queueHead(500, 500, waitingPlaces([{ scope, message: 'host work' }]))).map((t) => t.id);
+    expect(head).not.toContain(pinned.id);
+    // Passed over before (a pin of no agent compared as unknown), while any one agent was in maintenance.
+    expect(head).toContain(unpinned.id);
+    expect(head).toContain(elsewhere.id);
+  });
+
   it('the sweep records readiness a task end could not see (both ended at once elsewhere)', async () => {
     const scope = { kind: 'agent' as const, agentId: 'agt_s' };
     const a = await dispatched(await tasks.create(backup('z3', 'agt_s')), 'agt_s');

@@ -45,6 +45,7 @@ import * as m0028 from './migrations/0028-duty-leases.js';
 import * as m0029 from './migrations/0029-provider-export-to.js';
 import * as m0030 from './migrations/0030-backups-recorded.js';
 import * as m0031 from './migrations/0031-lists-newest-first.js';
+import * as m0032 from './migrations/0032-tenant-queues.js';
 import { currentTransaction, inGroupTransaction } from './request-scope.js';
 import { isMysql } from './dialect.js';
 import { holdsEvents, writeHeldEvents } from './event-log.js';
@@ -96,6 +97,7 @@ const migrationsAt = (clock: Clock): Record<string, Migration> => ({
   '0029-provider-export-to': m0029,
   '0030-backups-recorded': m0030,
   '0031-lists-newest-first': m0031,
+  '0032-tenant-queues': m0032,
 });
 
 /*

@@ -1,4 +1,4 @@
-import { sql, type ExpressionBuilder, type Transaction } from 'kysely';
+import { sql, type ExpressionBuilder, type RawBuilder, type Transaction } from 'kysely';
 import type { Database, TaskRow } from './schema.js';
 import { SP_PRIORITY_FLOOR } from '../domain/job-run.js';
 import { FailureCodes, type FailureCode } from '@cairn/proto/vocabulary';
@@ -37,10 +37,55 @@ function list<T>(p: Record<string, unknown>, prefix: string, n: number): T[] {
   return Array.from({ length: n }, (_, i) => p[`${prefix}:${i}`] as T);
 }
 
-/** The queue's ranked window (see queueHead), compiled once per shape of the places passed over. */
-const QUEUE_HEAD = new ShapedTemplate<QueueHeadShape, Record<string, unknown>, TaskRow & { tenantRank: number }>(
-  (w) => (w ? `${w.kinds}|${w.global}|${w.zones}|${w.agentIds}` : 'all'),
-  (db, p, w) => {
+/**
+ * Whether a queued task may be offered: not passed over where maintenance holds its kind (`w`,
+ * the places as list lengths, their values in `p`), and its instance has no task held by an agent.
+ */
+function offerable(eb: ExpressionBuilder<Database, 'tasks'>, p: Record<string, unknown>, w: QueueHeadShape) {
+  const busy = eb.exists(
+    eb
+      .selectFrom('tasks as busy')
+      .select('busy.id')
+      .whereRef('busy.instanceId', '=', 'tasks.instanceId')
+      .where('busy.state', 'in', HELD_STATES),
+  );
+  if (w === undefined) return eb.not(busy);
+  const waiting = eb.and([
+    eb('tasks.kind', 'in', list<TaskKind>(p, 'kind', w.kinds)),
+    w.global
+      ? eb.lit(true)
+      : eb.or([
+          ...(w.zones > 0 ? [eb('tasks.zone', 'in', list<string>(p, 'zone', w.zones))] : []),
+          // Written so that a task pinned to no agent is not "unknown" here: `null in (…)` is
+          // null, the `not` of the whole would be too, and every unpinned task of a kind that
+          // waits would be passed over, in every zone, while any one agent is in maintenance.
+          ...(w.agentIds > 0
+            ? [
+                eb.and([
+                  eb('tasks.pinnedAgentId', 'is not', null),
+                  eb('tasks.pinnedAgentId', 'in', list<string>(p, 'agent', w.agentIds)),
+                ]),
+              ]
+            : []),
+        ]),
+  ]);
+  return eb.and([eb.not(waiting), eb.not(busy)]);
+}
+
+/** Which tasks a ranked read ranks: every queued task, or the provider's band alone. */
+type Band = 'both' | 'provider';
+
+/**
+ * The queue's ranked window (see queueHead), compiled once per shape of the places passed over
+ * and band ranked.
+ */
+const QUEUE_HEAD = new ShapedTemplate<
+  { waiting: QueueHeadShape; band: Band },
+  Record<string, unknown>,
+  TaskRow & { tenantRank: number }
+>(
+  ({ waiting: w, band }) => `${band}|${w ? `${w.kinds}|${w.global}|${w.zones}|${w.agentIds}` : 'all'}`,
+  (db, p, { waiting, band }) => {
     const level = levelOf('tasks.priority');
     // Ranked on the few columns the order needs; only the winners' whole rows are read after.
     const ranked = db
@@ -52,34 +97,8 @@ const QUEUE_HEAD = new ShapedTemplate<QueueHeadShape, Record<string, unknown>, T
         ),
       )
       .where('tasks.state', '=', 'queued')
-      .$if(w !== undefined, (q) =>
-        q.where((eb) =>
-          eb.not(
-            eb.and([
-              eb('tasks.kind', 'in', list<TaskKind>(p, 'kind', w!.kinds)),
-              w!.global
-                ? eb.lit(true)
-                : eb.or([
-                    ...(w!.zones > 0 ? [eb('tasks.zone', 'in', list<string>(p, 'zone', w!.zones))] : []),
-                    ...(w!.agentIds > 0
-                      ? [eb('tasks.pinnedAgentId', 'in', list<string>(p, 'agent', w!.agentIds))]
-                      : []),
-                  ]),
-            ]),
-          ),
-        ),
-      )
-      .where((eb) =>
-        eb.not(
-          eb.exists(
-            eb
-              .selectFrom('tasks as busy')
-              .select('busy.id')
-              .whereRef('busy.instanceId', '=', 'tasks.instanceId')
-              .where('busy.state', 'in', HELD_STATES),
-          ),
-        ),
-      );
+      .$if(band === 'provider', (q) => q.where('tasks.priority', '>=', sql.lit(SP_PRIORITY_FLOOR)))
+      .where((eb) => offerable(eb, p, waiting));
     return db
       .selectFrom(ranked.as('q'))
       .innerJoin('tasks', 'tasks.id', 'q.id')
@@ -92,6 +111,67 @@ const QUEUE_HEAD = new ShapedTemplate<QueueHeadShape, Record<string, unknown>, T
       )
       .orderBy('q.id')
       .limit(p.limit as number);
+  },
+);
+
+/**
+ * SQLite: the tenants with a task queued in the tenants' band, as a table (`active`, column `tid`)
+ * found by one seek per tenant in `tasks_tenant_queued` (migration 0032), never walking their
+ * tasks. The literal state lets SQLite use the partial index; it is named, because SQLite's own
+ * choice, the (state, priority) index, walked the whole queue once per tenant.
+ */
+function tenantsQueued() {
+  const next = (after?: RawBuilder<unknown>) =>
+    sql`(select min(tenant_id) from tasks indexed by tasks_tenant_queued where state = 'queued' and priority < ${sql.lit(SP_PRIORITY_FLOOR)}${after ? sql` and tenant_id > ${after}` : sql``})`;
+  return sql<{
+    tid: string;
+  }>`(with recursive t(tid) as (select ${next()} union all select ${next(sql.ref('t.tid'))} from t where t.tid is not null) select tid from t where tid is not null)`.as(
+    'active',
+  );
+}
+
+/** SQLite: how many tenants have a task queued in the tenants' band. */
+const TENANTS_QUEUED = template((db) =>
+  db.selectFrom(tenantsQueued()).select((eb) => eb.fn.countAll<number>().as('n')),
+);
+
+/**
+ * SQLite: every tenant's first `k` offerable tasks in the tenants' band, each with its rank in
+ * its tenant's order (priority highest first, then by id), in the queue's order (every tenant's
+ * first task by id, then every tenant's second, ...). One statement: per tenant, a read down
+ * `tasks_tenant_queued` that visits those `k` tasks and the ones passed over before them, no
+ * other; then the ranking of what was read, never the whole queue.
+ */
+const TENANTS_FIRST = new ShapedTemplate<QueueHeadShape, Record<string, unknown>, TaskRow & { tenantRank: number }>(
+  (w) => (w ? `${w.kinds}|${w.global}|${w.zones}|${w.agentIds}` : 'all'),
+  (db, p, w) => {
+    const firsts = db
+      .selectFrom(tenantsQueued())
+      .innerJoin('tasks as chosen', (join) =>
+        join.on((eb) =>
+          eb(
+            'chosen.id',
+            'in',
+            eb
+              .selectFrom('tasks')
+              .select('tasks.id')
+              .whereRef('tasks.tenantId', '=', 'active.tid')
+              .where('tasks.state', '=', sql.lit('queued'))
+              .where('tasks.priority', '<', sql.lit(SP_PRIORITY_FLOOR))
+              .where((e) => offerable(e, p, w))
+              .orderBy('tasks.priority', 'desc')
+              .orderBy('tasks.id')
+              .limit(p.k as number),
+          ),
+        ),
+      )
+      .selectAll('chosen')
+      .select(
+        sql<number>`row_number() over (partition by ${sql.ref('chosen.tenantId')} order by ${sql.ref('chosen.priority')} desc, ${sql.ref('chosen.id')})`.as(
+          'tenantRank',
+        ),
+      );
+    return db.selectFrom(firsts.as('f')).selectAll('f').orderBy('f.tenantRank').orderBy('f.id');
   },
 );
 
@@ -156,8 +236,42 @@ export class QueueRepository {
       waiting.zones.forEach((v, i) => (params[`zone:${i}`] = v));
       waiting.agentIds.forEach((v, i) => (params[`agent:${i}`] = v));
     }
-    const rows = (await QUEUE_HEAD.run(this.db, shape, params)).rows;
-    return rows.map(({ tenantRank: _rank, ...task }) => task);
+    const strip = (rows: (TaskRow & { tenantRank: number })[]) => rows.map(({ tenantRank: _rank, ...task }) => task);
+    // MySQL/MariaDB rank the whole queue in one statement, on the server.
+    if (isMysql(this.db)) return strip((await QUEUE_HEAD.run(this.db, { waiting: shape, band: 'both' }, params)).rows);
+    // SQLite runs on this thread: the provider's band ranked (the service provider's own jobs),
+    // then the tenants' band from each tenant's first tasks, never the whole queue.
+    const provider = strip((await QUEUE_HEAD.run(this.db, { waiting: shape, band: 'provider' }, params)).rows);
+    const need = limit - provider.length;
+    if (need <= 0) return provider;
+    return [...provider, ...strip(await this.tenantsFirst(need, perTenant, shape, params))];
+  }
+
+  /**
+   * SQLite: the tenants' band's first `need` tasks in the queue's order (every tenant's first
+   * task by id, then every tenant's second, ...; at most `perTenant` of one tenant), read from
+   * each tenant's first k tasks ({@link TENANTS_FIRST}), k = `need` ÷ the tenants at first. The
+   * ranks up to k are then known for every tenant, and once they hold `need` tasks the answer is
+   * among them: a task of rank k + 1 comes after every task of rank k or less. When they hold
+   * fewer and some tenant had k to give, k doubles, up to min(perTenant, need), past which no
+   * rank is taken.
+   */
+  private async tenantsFirst(
+    need: number,
+    perTenant: number,
+    shape: QueueHeadShape,
+    params: Record<string, unknown>,
+  ): Promise<(TaskRow & { tenantRank: number })[]> {
+    const tenants = Number((await TENANTS_QUEUED.first(this.db, {}))?.n ?? 0);
+    if (tenants === 0) return [];
+    const cap = Math.min(perTenant, need);
+    let k = Math.min(cap, Math.ceil(need / tenants));
+    for (;;) {
+      const rows = (await TENANTS_FIRST.run(this.db, shape, { ...params, k })).rows;
+      const full = rows.some((r) => r.tenantRank === k);
+      if (rows.length >= need || !full || k >= cap) return rows.slice(0, need);
+      k = Math.min(cap, k * 2);
+    }
   }
 
   /**
