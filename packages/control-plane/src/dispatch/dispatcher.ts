@@ -25,7 +25,8 @@ import {
 
 /**
  * How long a full read of the queue's head serves the rounds that follow: the longest a task
- * queued behind a backlog waits to be ranked.
+ * queued behind a backlog waits to be ranked, unless the read itself took long (a long queue:
+ * then nine times the read, see `KeptHead`).
  */
 export const HEAD_KEPT_MS = 100;
 
@@ -327,8 +328,10 @@ export class Dispatcher implements SessionHost {
     if (!read) {
       // The whole window, whatever one tenant's share: it orders every tenant's first tasks
       // before anyone's next, so a longer tail is only kept for the rounds that follow.
+      const readStarted = elapsedMs();
       read = await this.queue.queueHead(window, window, places);
-      this.keptHead.read(placesKey, read, read.length >= window, elapsedMs());
+      const readEnded = elapsedMs();
+      this.keptHead.read(placesKey, read, read.length >= window, readEnded, readEnded - readStarted);
     }
     const head = await this.refuseCovered(read, maintenance);
     if (head.length < read.length) {
