@@ -181,12 +181,15 @@ describe.each(backends)("one agent's budget holds across its reconnects (%s)", (
 
     // Something keeps taking every session the agent could open: the agent meets 429s.
     let hammering = true;
+    const hammered = { opened: 0, refused: 0 };
     const hammer = (async () => {
       while (hammering) {
         try {
           (await RawAgent.open(cp, cred.credential)).terminate();
+          hammered.opened++;
         } catch (err) {
           if (!(err instanceof UpgradeRefused)) throw err;
+          hammered.refused++;
           await nextTurn();
         }
       }
@@ -194,6 +197,11 @@ describe.each(backends)("one agent's budget holds across its reconnects (%s)", (
     const again = await stack.runAgent(stateDir, { waitConnected: false });
     try {
       await again.waitForLog((l) => /HTTP 429/.test(String(l['msg'])), 'the agent to be refused');
+    } catch (err) {
+      throw new Error(
+        `${(err as Error).message}\n--- meanwhile the test opened ${hammered.opened} sessions and was refused ${hammered.refused} times`,
+        { cause: err },
+      );
     } finally {
       hammering = false;
       await hammer;

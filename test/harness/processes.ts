@@ -29,6 +29,9 @@ export class Proc {
   readonly stderr: string[] = [];
   exitCode: number | null = null;
   signal: NodeJS.Signals | null = null;
+  /** Why the process could not be started or signalled (ChildProcess 'error'), if it could not. */
+  spawnError: Error | undefined;
+  private readonly startedAt = performance.now();
   private readonly exited: Promise<void>;
   /** Set once the harness stops or kills the process. */
   private stopping = false;
@@ -51,6 +54,7 @@ export class Proc {
     };
     collect(child.stdout, this.lines);
     collect(child.stderr, this.stderr);
+    child.on('error', (err) => (this.spawnError = err));
     this.exited = new Promise((resolve) =>
       child.once('exit', (code, signal) => {
         this.exitCode = code;
@@ -61,7 +65,7 @@ export class Proc {
   }
 
   get running(): boolean {
-    return this.exitCode === null && this.signal === null;
+    return this.spawnError === undefined && this.exitCode === null && this.signal === null;
   }
 
   /** Ended, but not by the harness's stop or kill9, nor on its own with success. */
@@ -83,11 +87,24 @@ export class Proc {
   }
 
   async waitForLog(predicate: (line: Record<string, unknown>) => boolean, what: string, timeoutMs = 30_000) {
-    return waitFor(
-      () => this.logs().find(predicate),
-      `${what}\n--- stdout:\n${this.lines.slice(-30).join('\n')}\n--- stderr:\n${this.stderr.join('\n')}`,
-      timeoutMs,
-    );
+    try {
+      return await waitFor(() => this.logs().find(predicate), what, timeoutMs);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${this.describe()}`, { cause: err });
+    }
+  }
+
+  /** What a failed wait reports: the process's state and its last output. */
+  describe(): string {
+    const state = this.running ? 'running' : `ended (exit code ${this.exitCode}, signal ${this.signal})`;
+    const age = ((performance.now() - this.startedAt) / 1000).toFixed(1);
+    return [
+      `--- pid ${this.child.pid ?? 'none'}, ${state}, started ${age} s ago${this.spawnError ? `, spawn error: ${this.spawnError.message}` : ''}`,
+      `--- stdout (${this.lines.length} lines, the last 30):`,
+      ...this.lines.slice(-30),
+      '--- stderr:',
+      ...this.stderr,
+    ].join('\n');
   }
 
   async exit(): Promise<void> {
