@@ -128,8 +128,9 @@ export class Client {
   }
 
   /**
-   * One page of a list, or with `all` every page (following nextCursor; an empty page ends the
-   * walk too, as the event log answers at its end).
+   * One page of a list, or with `all` every page, following nextCursor until there is none (a
+   * filtered page may be short or empty and still have one; the event log answers its end with
+   * an empty page and none).
    */
   async list<T>(
     path: string,
@@ -141,11 +142,9 @@ export class Client {
     if (!paging.all) return first;
     const items = [...first.items];
     let next = first.nextCursor;
-    let last = first.items.length;
-    while (next !== null && last > 0) {
+    while (next !== null) {
       const page = await this.get<Page<T>>(path, { ...q, cursor: next });
       items.push(...page.items);
-      last = page.items.length;
       next = page.nextCursor;
     }
     return { items, nextCursor: null };

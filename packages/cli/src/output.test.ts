@@ -29,6 +29,10 @@ describe('Output', () => {
     t.out.list(PAGE, COLUMNS);
     expect(t.text.out).toBe('ID      STATE\ntsk_1   running\ntsk_22  failed\n');
     expect(t.text.err).toBe('more items follow: --cursor c1 (or --all)\n');
+    // A filtered page may be empty and have more after it: the hint still goes.
+    const e = capture('table');
+    e.out.list({ items: [], nextCursor: 'c2' }, COLUMNS);
+    expect(e.text.err).toBe('more items follow: --cursor c2 (or --all)\n');
     const w = capture('wide');
     w.out.list({ ...PAGE, nextCursor: null }, COLUMNS);
     expect(w.text.out).toBe('ID      STATE    PCT\ntsk_1   running  40\ntsk_22  failed   -\n');

@@ -76,8 +76,8 @@ export class Output {
   list(page: { items: unknown[]; nextCursor: string | null }, columns: Column[], more?: string): void {
     if (this.structured) return this.data(page);
     this.table(page.items as Record<string, unknown>[], columns);
-    if (page.nextCursor !== null && page.items.length > 0)
-      this.note(`more items follow: ${more ?? `--cursor ${page.nextCursor}`} (or --all)`);
+    // A filtered page may be short, or empty, with more after it: the hint goes with any cursor.
+    if (page.nextCursor !== null) this.note(`more items follow: ${more ?? `--cursor ${page.nextCursor}`} (or --all)`);
   }
 
   /** One object as a one-row table (table, wide) or the object (json, yaml). */

@@ -66,6 +66,35 @@ export function pageOf<T extends { id: string | number }>(rows: T[], limit: numb
 }
 
 /**
+ * How many rows, at most, one page of a list reads when a filter or search is not part of the
+ * index the list is read through (tasks by state or kind, instances and jobs by name).
+ */
+export const SCANNED_ROWS = 2000;
+
+/**
+ * A page of a list filtered by something its index does not hold, read from at most
+ * {@link SCANNED_ROWS} rows, so that no filter or search on a tenant's millions of rows costs a
+ * read of all of them (on SQLite, on the thread every tenant's requests share). `stretch` answers
+ * the ids {@link SCANNED_ROWS} and {@link SCANNED_ROWS} + 1 rows on from the cursor in the list's
+ * order, unfiltered (one walk of the index: `offset SCANNED_ROWS - 1 limit 2`); `read` answers
+ * the filtered rows (at most `limit` + 1) up to and including `farEnd`, or to the list's end when
+ * it is undefined (fewer rows than that follow). A page that found `limit` is cut as any page
+ * is; one that did not, short of the list's end, holds what it found (fewer than `limit`, maybe
+ * none) and a cursor past `farEnd`: the walk goes on from there, visiting every row once.
+ */
+export async function scannedPage<T extends { id: string }>(
+  limit: number,
+  stretch: () => Promise<string[]>,
+  read: (farEnd: string | undefined) => Promise<T[]>,
+): Promise<Page<T>> {
+  const ends = await stretch();
+  const farEnd = ends.length === 2 ? ends[0] : undefined;
+  const rows = await read(farEnd);
+  if (rows.length > limit || farEnd === undefined) return pageOf(rows, limit);
+  return { items: rows, nextCursor: Buffer.from(farEnd).toString('base64url') };
+}
+
+/**
  * The event log is the one list that grows at its end while read: its cursor is the id of the
  * last event seen (the same position `?after=` and the stream's Last-Event-ID take), and it is
  * handed out on every non-empty page so a reader can come back for what follows.

@@ -1,4 +1,4 @@
-import type { Selectable, Transaction } from 'kysely';
+import type { ExpressionBuilder, Selectable, Transaction } from 'kysely';
 import { FailureCodes } from '@cairn/proto/vocabulary';
 import { ConflictError } from '../domain/errors.js';
 import type { NewTask, ScheduleFire } from '../domain/task-factory.js';
@@ -8,7 +8,15 @@ import { current } from './dialect.js';
 import type { Clock } from '../clock.js';
 import { appendEvents, appendTaskEvent, taskEvent } from './event-log.js';
 import { newId } from './ids.js';
-import { decodeCursor, decodeSeqCursor, pageOf, type Page, type PageRequest } from './page.js';
+import {
+  decodeCursor,
+  decodeSeqCursor,
+  pageOf,
+  SCANNED_ROWS,
+  scannedPage,
+  type Page,
+  type PageRequest,
+} from './page.js';
 import type { Database, TaskProgressRow, TaskRow } from './schema.js';
 import { TaskEndings } from './task-endings.js';
 import { insertRows, template } from './compiled.js';
@@ -181,17 +189,39 @@ export class TaskRepository {
   /** Newest first. */
   async list(page: PageRequest, filter: TaskFilter): Promise<Page<TaskRow>> {
     const before = decodeCursor(page.cursor);
-    let q = this.db
-      .selectFrom('tasks')
-      .selectAll()
-      .orderBy('id', 'desc')
-      .limit(page.limit + 1);
-    if (before) q = q.where('id', '<', before);
-    if (filter.tenantId !== undefined) q = q.where('tenantId', '=', filter.tenantId);
-    if (filter.state !== undefined) q = q.where('state', '=', filter.state);
-    if (filter.instanceId !== undefined) q = q.where('instanceId', '=', filter.instanceId);
-    if (filter.kind !== undefined) q = q.where('kind', '=', filter.kind);
-    return pageOf(await q.execute(), page.limit);
+    // Newest first, through the index by tenant or instance and id (or the primary key).
+    const walk = (eb: ExpressionBuilder<Database, 'tasks'>) =>
+      eb.and([
+        ...(before ? [eb('id', '<', before)] : []),
+        ...(filter.tenantId !== undefined ? [eb('tenantId', '=', filter.tenantId)] : []),
+        ...(filter.instanceId !== undefined ? [eb('instanceId', '=', filter.instanceId)] : []),
+      ]);
+    const read = (farEnd?: string) => {
+      let q = this.db
+        .selectFrom('tasks')
+        .selectAll()
+        .where(walk)
+        .orderBy('id', 'desc')
+        .limit(page.limit + 1);
+      if (farEnd !== undefined) q = q.where('id', '>=', farEnd);
+      if (filter.state !== undefined) q = q.where('state', '=', filter.state);
+      if (filter.kind !== undefined) q = q.where('kind', '=', filter.kind);
+      return q.execute();
+    };
+    if (filter.state === undefined && filter.kind === undefined) return pageOf(await read(), page.limit);
+    // By state or kind: no index holds them in this order, so a page reads a bounded stretch.
+    const stretch = async () =>
+      (
+        await this.db
+          .selectFrom('tasks')
+          .select('id')
+          .where(walk)
+          .orderBy('id', 'desc')
+          .offset(SCANNED_ROWS - 1)
+          .limit(2)
+          .execute()
+      ).map((r) => r.id);
+    return scannedPage(page.limit, stretch, read);
   }
 
   /** In the order the reports were stored. */
