@@ -6,8 +6,8 @@ import { transact, type Db } from './db.js';
 import { current } from './dialect.js';
 import type { Clock } from '../clock.js';
 import { newId } from './ids.js';
-import { decodeCursor, nameOrId, pageOf, SCANNED_ROWS, scannedPage, type Page, type PageRequest } from './page.js';
-import type { ExpressionBuilder, Transaction } from 'kysely';
+import { decodeCursor, pageOf, searchedList, type Page, type PageRequest } from './page.js';
+import type { Transaction } from 'kysely';
 import { cairnFiresSla, type InstanceSchedule } from '../domain/provider-schedule.js';
 import { scheduleOf } from './instance-schedule.js';
 import type { LocatorClaim, TenantLocators } from '../domain/locator-claims.js';
@@ -560,37 +560,7 @@ export class CatalogRepository {
 
   /** `search`: see {@link nameOrId}. */
   async listInstances(page: PageRequest, tenantId?: string, search?: string): Promise<Page<InstanceRow>> {
-    const after = decodeCursor(page.cursor);
-    const walk = (eb: ExpressionBuilder<Database, 'instances'>) =>
-      eb.and([
-        ...(after ? [eb('id', '>', after)] : []),
-        ...(tenantId !== undefined ? [eb('tenantId', '=', tenantId)] : []),
-      ]);
-    const read = (farEnd?: string) => {
-      let q = this.db
-        .selectFrom('instances')
-        .selectAll()
-        .where(walk)
-        .orderBy('id')
-        .limit(page.limit + 1);
-      if (farEnd !== undefined) q = q.where('id', '<=', farEnd);
-      if (search !== undefined) q = q.where(nameOrId(search));
-      return q.execute();
-    };
-    if (search === undefined) return pageOf(await read(), page.limit);
-    // A search reads names no index holds: a page reads a bounded stretch of the list.
-    const stretch = async () =>
-      (
-        await this.db
-          .selectFrom('instances')
-          .select('id')
-          .where(walk)
-          .orderBy('id')
-          .offset(SCANNED_ROWS - 1)
-          .limit(2)
-          .execute()
-      ).map((r) => r.id);
-    return scannedPage(page.limit, stretch, read);
+    return searchedList<InstanceRow>(this.db, 'instances', page, tenantId, search);
   }
 
   /**

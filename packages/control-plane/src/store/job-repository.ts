@@ -1,4 +1,4 @@
-import type { ExpressionBuilder, Insertable, Transaction } from 'kysely';
+import type { Insertable, Transaction } from 'kysely';
 import { jobIdOf } from '../domain/backup-params.js';
 import { ConflictError } from '../domain/errors.js';
 import type { MaintenanceScope } from '../domain/maintenance.js';
@@ -7,16 +7,7 @@ import { catalogChain, type CatalogChain } from './catalog-rows.js';
 import { transact, type Db } from './db.js';
 import { current } from './dialect.js';
 import { inScope } from './maintenance-scopes.js';
-import {
-  decodeCursor,
-  decodeSeqCursor,
-  nameOrId,
-  pageOf,
-  SCANNED_ROWS,
-  scannedPage,
-  type Page,
-  type PageRequest,
-} from './page.js';
+import { decodeCursor, decodeSeqCursor, pageOf, searchedList, type Page, type PageRequest } from './page.js';
 import type {
   BackupJobMemberRow,
   BackupJobRow,
@@ -71,37 +62,7 @@ export class JobRepository {
 
   /** Oldest first. `search`: see {@link nameOrId}. */
   async list(page: PageRequest, tenantId: string | undefined, search?: string): Promise<Page<BackupJobRow>> {
-    const after = decodeCursor(page.cursor);
-    const walk = (eb: ExpressionBuilder<Database, 'backupJobs'>) =>
-      eb.and([
-        ...(after ? [eb('id', '>', after)] : []),
-        ...(tenantId !== undefined ? [eb('tenantId', '=', tenantId)] : []),
-      ]);
-    const read = (farEnd?: string) => {
-      let q = this.db
-        .selectFrom('backupJobs')
-        .selectAll()
-        .where(walk)
-        .orderBy('id')
-        .limit(page.limit + 1);
-      if (farEnd !== undefined) q = q.where('id', '<=', farEnd);
-      if (search !== undefined) q = q.where(nameOrId(search));
-      return q.execute();
-    };
-    if (search === undefined) return pageOf(await read(), page.limit);
-    // A search reads names no index holds: a page reads a bounded stretch of the list.
-    const stretch = async () =>
-      (
-        await this.db
-          .selectFrom('backupJobs')
-          .select('id')
-          .where(walk)
-          .orderBy('id')
-          .offset(SCANNED_ROWS - 1)
-          .limit(2)
-          .execute()
-      ).map((r) => r.id);
-    return scannedPage(page.limit, stretch, read);
+    return searchedList<BackupJobRow>(this.db, 'backupJobs', page, tenantId, search);
   }
 
   /**

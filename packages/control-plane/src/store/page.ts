@@ -1,5 +1,7 @@
-import { sql, type SqlBool } from 'kysely';
+import { sql, type ExpressionBuilder, type SqlBool } from 'kysely';
 import { InputError } from '../domain/errors.js';
+import type { Db } from './db.js';
+import type { Database } from './schema.js';
 
 /*
  * The one paging rule of every list: `?limit=` 1-500 (default 50, checked by PageQuery), an
@@ -119,4 +121,49 @@ export function eventPageOf<T extends { id: number }>(rows: T[], limit: number):
 export function nameOrId(q: string) {
   const pattern = `%${q.toLowerCase().replace(/[!%_]/g, (c) => `!${c}`)}%`;
   return sql<SqlBool>`(lower(name) like ${pattern} escape '!' or id = ${q})`;
+}
+
+/**
+ * A list searched by name (`?q=`, see {@link nameOrId}), of one tenant or of all, oldest first by
+ * id; a search reads a bounded stretch a page ({@link scannedPage}): no index holds a part of a name.
+ */
+export async function searchedList<Row extends { id: string }>(
+  db: Db,
+  table: 'instances' | 'backupJobs',
+  page: PageRequest,
+  tenantId: string | undefined,
+  search: string | undefined,
+): Promise<Page<Row>> {
+  // Both tables have the columns read here; Kysely types a query of one table, not of a choice.
+  const from = table as 'instances';
+  const after = decodeCursor(page.cursor);
+  const walk = (eb: ExpressionBuilder<Database, 'instances'>) =>
+    eb.and([
+      ...(after ? [eb('id', '>', after)] : []),
+      ...(tenantId !== undefined ? [eb('tenantId', '=', tenantId)] : []),
+    ]);
+  const read = async (farEnd?: string) => {
+    let q = db
+      .selectFrom(from)
+      .selectAll()
+      .where(walk)
+      .orderBy('id')
+      .limit(page.limit + 1);
+    if (farEnd !== undefined) q = q.where('id', '<=', farEnd);
+    if (search !== undefined) q = q.where(nameOrId(search));
+    return (await q.execute()) as unknown as Row[];
+  };
+  if (search === undefined) return pageOf(await read(), page.limit);
+  const stretch = async () =>
+    (
+      await db
+        .selectFrom(from)
+        .select('id')
+        .where(walk)
+        .orderBy('id')
+        .offset(SCANNED_ROWS - 1)
+        .limit(2)
+        .execute()
+    ).map((r) => r.id);
+  return scannedPage(page.limit, stretch, read);
 }
