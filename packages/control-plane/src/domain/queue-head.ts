@@ -3,9 +3,9 @@
  *
  * Reading the head ranks queued tasks (for the tenants' fair turns), so its cost grows with the
  * queue: a few ms at a few thousand queued tasks. With a backlog, rounds follow each other as fast
- * as tasks end, and each placed a few tasks after ranking them all again. A head read that came back full (more queued than it asked for)
- * is kept instead, and the rounds that follow within `maxAgeMs` place from it, as long as it still
- * holds a task for every free slot:
+ * as tasks end, and each placed a few tasks after ranking them all again. A head read that came
+ * back full (more queued than it asked for) is kept instead, and the rounds that follow within
+ * its age place from it, as long as it still holds a task for every free slot:
  *
  * - every task offered to a claim leaves it, claimed or not (another replica took it, it was
  *   cancelled, its instance was busy): a claim that lost is never tried again from here;

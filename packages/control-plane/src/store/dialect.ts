@@ -23,11 +23,11 @@ export function isMysql(db: Kysely<Database>): boolean {
 }
 
 /**
- * The task's state column, to filter rows already found by their ids. SQLite's planner, with no
- * statistics, takes `state = ?` for the more selective term and walks the `(state, …)` index over
- * every queued task rather than looking the few ids up: a claim then costs what the backlog
- * costs. The unary plus (a no-op on the value) keeps SQLite off that index; MySQL/MariaDB plan
- * it by the ids as it is.
+ * The task's state column, to filter rows already found by their ids (or walked by them, as a
+ * list's page is). SQLite's planner, with no statistics, takes `state = ?` for the more selective
+ * term and walks the `(state, …)` index over every queued task rather than looking the few ids
+ * up: a claim then costs what the backlog costs. The unary plus (a no-op on the value) keeps
+ * SQLite off that index; MySQL/MariaDB plan it by the ids as it is.
  */
 export function stateByIds(db: Kysely<Database>, table = 'tasks'): RawBuilder<string> {
   const ref = sql.ref(`${table}.state`);
