@@ -120,10 +120,21 @@ describe.each(backends)("the queue's head (%s)", (backend) => {
   it.runIf(backend === 'sqlite')(
     "reads each tenant's first tasks down the tenants' queue index, never walking the whole queue",
     async () => {
+      // Its own queue: three tenants of 30 queued tasks each, more than one read of k takes.
+      const providerId = (await f.provider({ name: 'plans' })).id;
+      await f.store.db.deleteFrom('tasks').execute();
+      for (const tenantId of ['ten_p', 'ten_q', 'ten_r'])
+        for (let i = 0; i < 30; i++) await f.repos.tasks.create(backupTask({ tenantId, providerId, priority: i % 3 }));
       statements.length = 0;
       watching = true;
-      await f.repos.queue.queueHead(50, 50, { kinds: ['prune'], global: false, zones: ['z2'], agentIds: ['agt_1'] });
+      const head = await f.repos.queue.queueHead(50, 50, {
+        kinds: ['prune'],
+        global: false,
+        zones: ['z2'],
+        agentIds: ['agt_1'],
+      });
       watching = false;
+      expect(head).toHaveLength(50);
       const plans: string[] = [];
       for (const text of statements) {
         const nulls = Array.from(text.matchAll(/\?/g), () => null);
