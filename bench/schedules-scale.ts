@@ -55,7 +55,8 @@ const DUE_AT = '2026-03-28T18:30:00Z';
 const DUE_SHARE = 100;
 const DUE = { cron: '30 18 * * *', timezone: 'UTC' };
 const IDLE = { cron: '0 3 * * *', timezone: 'Europe/Paris' };
-const IDLE_SECONDS = 5;
+/** Twice the control plane's default CAIRN_SCHEDULER_REFRESH_MS: the window holds an ask or two. */
+const IDLE_SECONDS = 10;
 const TARGET = { idleTickMs: 1, dueQueuedMs: 1000, bytesPerSchedule: 2048 };
 /** A pass over 100,000 takes seconds: two are the A/A band. */
 const BASELINE_RUNS = 2;
@@ -66,6 +67,10 @@ interface StoreRun {
   firstTickS: number;
   idleTickMs: number;
   idleTicks: number;
+  /** Idle ticks that asked the store what is due (the others went on what the last ask answered). */
+  idleAsks: number;
+  /** Mean time of those asks (`cairn_scheduler_probe_duration_seconds`). */
+  askMs: number | null;
   idleCpuPct: number | null;
   /** Mean of one `select 1` from the bench's own connection, each a tick's period after the last. */
   idleReadMs: number;
@@ -141,6 +146,8 @@ async function runStore(backend: Backend, n: number, rpoMinutes: number): Promis
     const idleTicks = delta('cairn_scheduler_tick_duration_seconds_count');
     if (idleTicks < 1) throw new Error('no scheduler tick completed while idle');
     const idleTickMs = (delta('cairn_scheduler_tick_duration_seconds_sum') * 1000) / idleTicks;
+    const idleAsks = delta('cairn_scheduler_probe_duration_seconds_count');
+    const askMs = idleAsks > 0 ? (delta('cairn_scheduler_probe_duration_seconds_sum') * 1000) / idleAsks : null;
     const cpSec = idleUse?.byGroup['control plane'];
     if ((await queuedBackups(store)) !== 0) throw new Error('backup tasks were queued before any schedule was due');
     const idleReadMs = await idleRead(store);
@@ -170,6 +177,8 @@ async function runStore(backend: Backend, n: number, rpoMinutes: number): Promis
       firstTickS,
       idleTickMs,
       idleTicks,
+      idleAsks,
+      askMs,
       idleCpuPct: cpSec ? (100 * (cpSec.userSec + cpSec.systemSec)) / idleS : null,
       idleReadMs,
       due,
@@ -262,6 +271,8 @@ export async function runSchedulesScaleBench(opts: SchedulesScaleOptions): Promi
     head: [
       'store',
       'idle tick ms',
+      'asks / ticks',
+      'ask ms',
       '÷ croner pass',
       'idle CPU % core',
       'idle read ms',
@@ -277,6 +288,8 @@ export async function runSchedulesScaleBench(opts: SchedulesScaleOptions): Promi
     rows: runs.map((r) => [
       r.store,
       r.idleTickMs.toFixed(2),
+      `${r.idleAsks} / ${r.idleTicks}`,
+      r.askMs === null ? '-' : r.askMs.toFixed(2),
       (r.idleTickMs / baseline.median).toExponential(1),
       r.idleCpuPct === null ? '?' : r.idleCpuPct.toFixed(1),
       r.idleReadMs.toFixed(2),
@@ -292,6 +305,7 @@ export async function runSchedulesScaleBench(opts: SchedulesScaleOptions): Promi
     notes: [
       `baseline: croner nextRun for all ${opts.schedules} expressions, one pass: ${bandText(baseline, 1)} ms`,
       `idle tick: mean of cairn_scheduler_tick_duration_seconds over ${IDLE_SECONDS} s of ticks with nothing due`,
+      "asks / ticks: idle ticks that asked the store what is due (one when nothing committed here since, no known fire time came, and CAIRN_SCHEDULER_REFRESH_MS, 5 s, passed since the last ask: at the default tick of 1 s, one in 5); ask ms: their asks' mean (cairn_scheduler_probe_duration_seconds)",
       `idle read: mean of ${IDLE_READS} \`select 1\` from the bench's own connection to the same database, each ${TICK_MS} ms after the last (the tick's period): what any statement costs after an idle gap here, the floor of a tick that asks its database anything`,
       'due → queued: from writing the clock file to the last due backup task counted in the database (polled every 5 ms; one tick is 50 ms)',
       'memory per schedule: RSS and V8 heap after the first tick minus before loading, each after two full garbage collections, ÷ N',

@@ -23,21 +23,14 @@ export const SCALE_KINDS = [
 ];
 
 /**
- * One tenant, provider, offering (allowing user schedules) and `count` instances on it, each with
- * a user schedule of `kinds` in turn, set at `t0`. The first instance is made through the API,
- * the others and every schedule in bulk. Answers the store (close it) and the instance ids.
- * `rpoMinutes`: the offering also has an SLA with that RPO (its own schedule fires only on
- * 1 January), so every instance is under the RPO watch.
+ * A tenant with one instance on an offering of the dummy plugin that allows user schedules (no
+ * schedule set yet), made through the API. `rpoMinutes`: the offering also has an SLA with that RPO
+ * (its own schedule fires only on 1 January).
  */
-export async function manySchedules(
-  cp: ControlPlaneProc,
-  databaseUrl: string,
-  count: number,
-  kinds: readonly { cron: string; timezone: string }[],
-  t0: string,
+export async function scheduledInstance(
+  admin: Api,
   opts: { rpoMinutes?: number } = {},
-): Promise<{ store: Store; ids: string[] }> {
-  const admin = new Api(cp.url, cp.adminToken);
+): Promise<{ tenantId: string; offeringId: string; instanceId: string }> {
   const tenantId = (await admin.expect(201, 'POST', '/v1/tenants', { name: 'many' })).id as string;
   const providerId = (
     await admin.expect(201, 'POST', '/v1/zones/zone-a/providers', {
@@ -60,13 +53,36 @@ export async function manySchedules(
     })
   ).id as string;
   await admin.expect(201, 'POST', `/v1/offerings/${offeringId}/grants`, { tenantId });
-  const first = (await admin.expect(201, 'POST', '/v1/instances', {
-    name: 'i-0',
-    zone: 'zone-a',
-    locator: { vm: 'i-0' },
-    tenantId,
-  })) as { id: string };
-  await assignOffering(admin, first.id, offeringId);
+  const instanceId = (
+    await admin.expect(201, 'POST', '/v1/instances', {
+      name: 'i-0',
+      zone: 'zone-a',
+      locator: { vm: 'i-0' },
+      tenantId,
+    })
+  ).id as string;
+  await assignOffering(admin, instanceId, offeringId);
+  return { tenantId, offeringId, instanceId };
+}
+
+/**
+ * One tenant, provider, offering (allowing user schedules) and `count` instances on it, each with
+ * a user schedule of `kinds` in turn, set at `t0`. The first instance is made through the API,
+ * the others and every schedule in bulk. Answers the store (close it) and the instance ids.
+ * `rpoMinutes`: the offering also has an SLA with that RPO (its own schedule fires only on
+ * 1 January), so every instance is under the RPO watch.
+ */
+export async function manySchedules(
+  cp: ControlPlaneProc,
+  databaseUrl: string,
+  count: number,
+  kinds: readonly { cron: string; timezone: string }[],
+  t0: string,
+  opts: { rpoMinutes?: number } = {},
+): Promise<{ store: Store; ids: string[] }> {
+  const admin = new Api(cp.url, cp.adminToken);
+  const { tenantId, instanceId } = await scheduledInstance(admin, opts);
+  const first = { id: instanceId };
   const store = openStore(databaseUrl);
   const template = (await store.db.selectFrom('instances').selectAll().where('id', '=', first.id).executeTakeFirst())!;
   const setAt = Date.parse(t0);
@@ -98,5 +114,14 @@ export async function manySchedules(
       )
       .execute();
   }
+  // The first schedule set again through the API (the same expression; a replacement, which no
+  // quota counts): the control plane learns that schedules changed and reads them all at its next
+  // tick. (Of rows written only to the store, as above, it learns within its probe's refresh.)
+  const k = kinds[0]!;
+  await admin.expect(200, 'PUT', `/v1/instances/${first.id}/schedule`, {
+    cron: k.cron,
+    timezone: k.timezone,
+    keepLast: 3,
+  });
   return { store, ids };
 }

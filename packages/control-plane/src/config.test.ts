@@ -179,6 +179,14 @@ describe('control plane configuration', () => {
     expect(loadConfig({ CAIRN_DUTY_LEASE_MS: '4000', CAIRN_SCHEDULER_TICK_MS: '2000' }).dutyLeaseMs).toBe(4000);
   });
 
+  it('reads how long the scheduler may go without asking the store, 0 to 10 minutes', () => {
+    expect(loadConfig({}).schedulerRefreshMs).toBe(5000);
+    expect(loadConfig({ CAIRN_SCHEDULER_REFRESH_MS: '0' }).schedulerRefreshMs).toBe(0);
+    expect(() => loadConfig({ CAIRN_SCHEDULER_REFRESH_MS: '600001' })).toThrow(/CAIRN_SCHEDULER_REFRESH_MS/);
+    expect(() => loadConfig({ CAIRN_SCHEDULER_REFRESH_MS: '-1' })).toThrow(/CAIRN_SCHEDULER_REFRESH_MS/);
+    expect(() => loadConfig({ CAIRN_SCHEDULER_REFRESH_MS: 'often' })).toThrow(/CAIRN_SCHEDULER_REFRESH_MS/);
+  });
+
   it('makes cairn-control-plane exit 2 with one line per bad setting, before touching any database', () => {
     const bin = fileURLToPath(new URL('../dist/main.js', import.meta.url));
     const run = spawnSync(process.execPath, [bin], { env: { ...process.env, CAIRN_PORT: 'eighty' }, encoding: 'utf8' });

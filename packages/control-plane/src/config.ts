@@ -57,6 +57,11 @@ export interface Config {
   schedulerTickMs: number;
   /** A periodic duty's lease runs this long from each renewal: another replica takes it over after its holder died. */
   dutyLeaseMs: number;
+  /**
+   * The longest a scheduler goes without asking the store what is due while it knows of no change
+   * (another replica's changes are seen within it); 0: it asks at every tick.
+   */
+  schedulerRefreshMs: number;
   /** Seconds between periodic syncs of every provider connection (on the scheduler's clock); 0: off. */
   syncIntervalS: number;
   /** How often each connection whose plugin declares `prune` is pruned (0: never by the clock). */
@@ -130,6 +135,7 @@ const schema = z.object({
   CAIRN_ASSIGN_MAX_SENDS: int(1).default(5),
   CAIRN_SCHEDULER_TICK_MS: int(10, 60_000).default(1000),
   CAIRN_DUTY_LEASE_MS: int(1000, 600_000).default(15_000),
+  CAIRN_SCHEDULER_REFRESH_MS: int(0, 600_000).default(5000),
   CAIRN_SYNC_INTERVAL_S: z.coerce
     .number({ message: 'must be a whole number of seconds (0: no periodic sync)' })
     .int('must be a whole number of seconds (0: no periodic sync)')
@@ -374,6 +380,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: ConfigFi
     assignMaxSends: e.CAIRN_ASSIGN_MAX_SENDS,
     schedulerTickMs: e.CAIRN_SCHEDULER_TICK_MS,
     dutyLeaseMs: e.CAIRN_DUTY_LEASE_MS,
+    schedulerRefreshMs: e.CAIRN_SCHEDULER_REFRESH_MS,
     syncIntervalS: e.CAIRN_SYNC_INTERVAL_S,
     pruneIntervalS: e.CAIRN_PRUNE_INTERVAL_S,
     syncVanishShare: e.CAIRN_SYNC_VANISH_SHARE,

@@ -35,6 +35,7 @@ import { pruneScheduleKey, Schedules, syncScheduleKey } from './service/schedule
 import { Tenants } from './service/tenants.js';
 import { PrincipalCache } from './service/principal-cache.js';
 import { migrate, openStore, type StatementObserver } from './store/db.js';
+import { PROBED_TABLES } from './store/schedule-repository.js';
 import { claimSqliteFile } from './store/sqlite-owner.js';
 import { IdempotencyRepository } from './store/idempotency-repository.js';
 import { afterCommit, scopedDb } from './store/request-scope.js';
@@ -220,9 +221,12 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
     clock,
     tickMs: config.schedulerTickMs,
     log: log.child({ component: 'scheduler' }),
-    ticked: (now, tookMs) => {
+    changes: () => store.writes.version(PROBED_TABLES),
+    probeRefreshMs: config.schedulerRefreshMs,
+    ticked: (now, tookMs, askedMs) => {
       metrics.schedulerTick.set(now / 1000);
       metrics.schedulerTickDuration.observe(tookMs / 1000);
+      if (askedMs !== undefined) metrics.schedulerProbes.observe(askedMs / 1000);
     },
     providerRounds: new ProviderRounds({
       root: store.db,

@@ -120,6 +120,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly schedulerProbes = new Histogram({
+    name: 'cairn_scheduler_probe_duration_seconds',
+    help: 'How long each ask of the store by a scheduler tick took (is anything due, the earliest fire time); ticks that did not ask are not counted: nothing committed here since, no known fire time come, and the last ask younger than CAIRN_SCHEDULER_REFRESH_MS',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+
   /**
    * Statements run and seconds taken, by verb: tallied in plain numbers (a statement is counted
    * on every store call, and a labelled counter's increment costs more than a short SQLite read)

@@ -11,6 +11,7 @@ import {
   type DueFire,
 } from '../domain/schedule.js';
 import type { Duty } from '../domain/duty-lease.js';
+import { probeNeeded, type ProbeSeen } from '../domain/tick-probe.js';
 import type { Logger } from '../logger.js';
 import { cronCalendar } from '../service/cron.js';
 import { jobScheduleKey, type BackupJobs } from '../service/backup-jobs.js';
@@ -85,10 +86,19 @@ export interface SchedulerDeps {
   tickMs: number;
   log: Logger;
   /**
-   * Told the clock time of every tick that completed (a test's barrier, and a metric) and how
-   * long the tick took, in ms of elapsed time.
+   * Told the clock time of every tick that completed (a test's barrier, and a metric), how long
+   * the tick took, in ms of elapsed time, and how long its ask of the store took (undefined when
+   * it did not ask).
    */
-  ticked: (now: number, tookMs: number) => void;
+  ticked: (now: number, tookMs: number, askedMs: number | undefined) => void;
+  /**
+   * The store's count of this process's commits to the tables a tick's probe reads
+   * (`PROBED_TABLES`; see `WriteWatch`). Given, a tick asks the store only when `probeNeeded`
+   * says so; absent, every tick asks.
+   */
+  changes?: () => number;
+  /** With `changes`: at most this long (elapsed ms) between two asks when nothing is known to have changed. */
+  probeRefreshMs?: number;
   /** Periodic work on every provider connection (sync, prune). */
   providerRounds?: ProviderRounds;
   /**
@@ -119,6 +129,8 @@ export class Scheduler {
   private stopped = false;
 
   private readonly firesPerTransaction: number;
+  /** What the last probe answered; undefined until the first. */
+  private seen: ProbeSeen | undefined;
 
   constructor(private readonly deps: SchedulerDeps) {
     this.firesPerTransaction = deps.firesPerTransaction ?? FIRES_PER_TRANSACTION.sqlite;
@@ -161,8 +173,19 @@ export class Scheduler {
     try {
       const now = this.deps.clock.now();
       this.deps.duties?.startTick();
-      // One statement: whether anything is due, and the change mark the RPO watch compares.
-      const probe = await this.deps.schedules.probe(now);
+      // One statement: whether anything is due, the earliest fire time and the change mark the RPO
+      // watch compares; not asked again while nothing can have changed its answer. The version is
+      // read before asking, so a commit during the ask is asked about at the next tick.
+      const version = this.deps.changes?.();
+      const asked =
+        version === undefined || probeNeeded(this.seen, now, started, version, this.deps.probeRefreshMs ?? 0);
+      let askedMs: number | undefined;
+      if (asked) {
+        const t = elapsedMs();
+        this.seen = { askedAtMs: started, version: version ?? 0, ...(await this.deps.schedules.probe(now)) };
+        askedMs = elapsedMs() - t;
+      }
+      const probe = this.seen!;
       if (probe.anyDue) await this.fireDue(now);
       const lastFires = (keys: string[]) => this.deps.schedules.lastFiresOf(keys);
       const { providerRounds, jobs } = this.deps;
@@ -174,7 +197,7 @@ export class Scheduler {
       );
       // Another replica watches meanwhile: what this one knew goes stale.
       if (!watching) rpo.forget();
-      this.deps.ticked(now, elapsedMs() - started);
+      this.deps.ticked(now, elapsedMs() - started, askedMs);
     } finally {
       this.running = false;
     }

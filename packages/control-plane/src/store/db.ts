@@ -16,6 +16,7 @@ import {
 import { createPool } from 'mysql2';
 import { NamedRowsStatement, SqliteCamelCasePlugin } from './sqlite-rows.js';
 import { ReadingSqliteDialect } from './sqlite-driver.js';
+import { WatchedDialect, WriteWatch } from './write-watch.js';
 import * as m0001 from './migrations/0001-initial.js';
 import * as m0002 from './migrations/0002-event-clock.js';
 import * as m0003 from './migrations/0003-binary-names.js';
@@ -63,6 +64,8 @@ export interface Store {
   dialect: Dialect;
   /** The SQLite database file (absolute; absent for MySQL and `:memory:`). */
   file?: string;
+  /** The commits of this process to each table (see {@link WriteWatch}). */
+  writes: WriteWatch;
   close(): Promise<void>;
 }
 
@@ -174,6 +177,7 @@ function openReader(file: string, rename: (column: string) => string) {
  */
 export function openStore(url: string, observe?: StatementObserver): Store {
   const log: KyselyConfig['log'] = observe && ((event) => observe(event.query.sql, event.queryDurationMillis));
+  const writes = new WriteWatch();
   if (url.startsWith('sqlite:')) {
     const file = url.slice('sqlite:'.length);
     if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -188,8 +192,10 @@ export function openStore(url: string, observe?: StatementObserver): Store {
     const db = new Kysely<Database>({
       // A file has a reader connection beside the writer (see ReadingSqliteDialect); an in-memory
       // database is one connection's own, so it has none.
-      dialect:
+      dialect: new WatchedDialect(
         file === ':memory:' ? new SqliteDialect(writer) : new ReadingSqliteDialect(writer, openReader(file, rename)),
+        writes,
+      ),
       plugins: [camelCase],
       ...(log ? { log } : {}),
     });
@@ -197,6 +203,7 @@ export function openStore(url: string, observe?: StatementObserver): Store {
       db,
       dialect: 'sqlite',
       ...(file === ':memory:' ? {} : { file: path.resolve(file) }),
+      writes,
       close: () => db.destroy(),
     };
   }
@@ -220,16 +227,19 @@ export function openStore(url: string, observe?: StatementObserver): Store {
       },
     });
     const db = new Kysely<Database>({
-      dialect: new MysqlDialect({
-        pool,
-        onCreateConnection: async (connection) => {
-          await connection.executeQuery(CompiledQuery.raw(`SET SESSION sql_mode = '${MYSQL_SQL_MODE}'`));
-        },
-      }),
+      dialect: new WatchedDialect(
+        new MysqlDialect({
+          pool,
+          onCreateConnection: async (connection) => {
+            await connection.executeQuery(CompiledQuery.raw(`SET SESSION sql_mode = '${MYSQL_SQL_MODE}'`));
+          },
+        }),
+        writes,
+      ),
       plugins: [new CamelCasePlugin()],
       ...(log ? { log } : {}),
     });
-    return { db, dialect: 'mysql', close: () => db.destroy() };
+    return { db, dialect: 'mysql', writes, close: () => db.destroy() };
   }
   throw new Error(`unsupported database URL (want sqlite:<file> or mysql://...): ${url}`);
 }

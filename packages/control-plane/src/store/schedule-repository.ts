@@ -99,10 +99,12 @@ const DUE_SCHEDULES = template((db, p: { now: number; limit: number }) => {
 });
 
 /**
- * What every scheduler tick asks first, in one statement: whether any schedule of any kind is due
- * at `now` (three index probes, each stopping at its first row, so a tick with nothing due skips
- * the ranked read above, whose window over the union costs the database a sort even when it
- * returns nothing), and the event clock, the change mark the RPO watch compares.
+ * What a scheduler tick asks when it asks its store (see `probeNeeded`), in one statement: whether
+ * any schedule of any kind is due at `now` (three index probes, each stopping at its first row, so
+ * a tick with nothing due skips the ranked read above, whose window over the union costs the
+ * database a sort even when it returns nothing), the earliest next fire time of each kind (the
+ * first row of each `next_fire_at` index; offerings are few), and the event clock, the change
+ * mark the RPO watch compares.
  */
 const TICK_PROBE = template((db, p: { now: number }) =>
   db
@@ -132,14 +134,35 @@ const TICK_PROBE = template((db, p: { now: number }) =>
           ),
         ])
         .as('anyDue'),
+      db
+        .selectFrom('userSchedules')
+        .select((s) => s.fn.min('nextFireAt').as('n'))
+        .as('userNext'),
+      db
+        .selectFrom('offerings')
+        .select((s) => s.fn.min('nextFireAt').as('n'))
+        .where('sla', 'is not', null)
+        .as('slaNext'),
+      db
+        .selectFrom('backupJobSchedules')
+        .select((s) => s.fn.min('nextFireAt').as('n'))
+        .as('jobNext'),
     ])
     .where('eventClock.id', '=', 1),
 );
 
-/** What a scheduler tick learns first (see {@link ScheduleRepository.probe}). */
+/**
+ * The tables whose rows a {@link TICK_PROBE} reads: a commit to any of them can change its answer
+ * (the event clock moves with every change the RPO watch reads).
+ */
+export const PROBED_TABLES = ['user_schedules', 'offerings', 'backup_job_schedules', 'event_clock'] as const;
+
+/** What a scheduler tick learns when it asks (see {@link ScheduleRepository.probe}). */
 export interface TickProbe {
   /** Whether any schedule is due at the time asked, or has no next fire time computed yet. */
   anyDue: boolean;
+  /** The earliest next fire time of any schedule (clock ms); Infinity when there is none. */
+  earliest: number;
   /** The event clock: it moves with every change the RPO watch reads (see `RpoWatch`). */
   changes: number;
 }
@@ -227,10 +250,18 @@ export class ScheduleRepository {
     return this.db.selectFrom('userSchedules').selectAll().orderBy('instanceId').execute();
   }
 
-  /** Whether anything is due at `now`, and the change mark, in one statement (see {@link TickProbe}). */
+  /**
+   * Whether anything is due at `now`, the earliest next fire time and the change mark, in one
+   * statement (see {@link TickProbe}).
+   */
   async probe(now: number): Promise<TickProbe> {
     const row = await TICK_PROBE.first(this.db, { now });
-    return { anyDue: Number(row?.anyDue ?? 0) !== 0, changes: Number(row?.ticks ?? 0) };
+    const next = [row?.userNext, row?.slaNext, row?.jobNext].filter((n) => n != null).map(Number);
+    return {
+      anyDue: Number(row?.anyDue ?? 0) !== 0,
+      earliest: next.length > 0 ? Math.min(...next) : Infinity,
+      changes: Number(row?.ticks ?? 0),
+    };
   }
 
   async listSlaOfferings(): Promise<OfferingRow[]> {
