@@ -7,6 +7,7 @@ import { newId } from './ids.js';
 import { insertRows, ShapedTemplate, template } from './compiled.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { BackupRow, Database, TaskRow } from './schema.js';
+import { throughIndex } from './dialect.js';
 
 type Trx = Transaction<Database>;
 
@@ -37,7 +38,9 @@ const BACKUP_PAGE = new ShapedTemplate<
 >(
   (s) => `${+s.before}${+s.tenant}${+s.instance}`,
   (db, p, s) => {
-    let q = db.selectFrom('backups').selectAll().orderBy('id', 'desc').limit(p.limit);
+    const index = s.instance ? 'backups_instance_newest' : s.tenant ? 'backups_tenant_newest' : undefined;
+    const from = db.selectFrom('backups');
+    let q = (index ? throughIndex(db, from, 'backups', index) : from).selectAll().orderBy('id', 'desc').limit(p.limit);
     if (s.before) q = q.where('id', '<', p.before);
     if (s.tenant) q = q.where('tenantId', '=', p.tenantId);
     if (s.instance) q = q.where('instanceId', '=', p.instanceId);

@@ -5,6 +5,7 @@ import { eventSeen, FANNED_OUT_PREFIX } from '../domain/event-view.js';
 import { transact, type Db } from './db.js';
 import type { Database, EventRow, TaskRow } from './schema.js';
 import { appendEvents, appendEventsBy, taskEvent } from './event-log.js';
+import { throughIndex } from './dialect.js';
 
 /** A stored progress report of a task still held by an agent, as live streams carry it. */
 export interface LiveProgress {
@@ -144,7 +145,12 @@ export class EventRepository {
     upTo?: number,
     filter: EventFilter = {},
   ): Promise<Selectable<EventRow>[]> {
-    let q = this.db.selectFrom('events').selectAll().where('id', '>', after).orderBy('id').limit(limit);
+    const from = this.db.selectFrom('events');
+    let q = (tenantId !== undefined ? throughIndex(this.db, from, 'events', 'events_tenant') : from)
+      .selectAll()
+      .where('id', '>', after)
+      .orderBy('id')
+      .limit(limit);
     const sp = this.providerTenantId;
     if (tenantId !== undefined) q = q.where('tenantId', '=', tenantId);
     else if (sp !== undefined)

@@ -5,7 +5,7 @@ import type { MaintenanceScope } from '../domain/maintenance.js';
 import { forgottenRuns, type JobSet, type RunHistoryLimits, type RunMember, type RunState } from '../domain/job-run.js';
 import { catalogChain, type CatalogChain } from './catalog-rows.js';
 import { transact, type Db } from './db.js';
-import { current } from './dialect.js';
+import { current, throughIndex } from './dialect.js';
 import { inScope } from './maintenance-scopes.js';
 import { decodeCursor, decodeSeqCursor, pageOf, searchedList, type Page, type PageRequest } from './page.js';
 import type {
@@ -163,8 +163,7 @@ export class JobRepository {
   /** Newest first. */
   async runs(jobId: string, page: PageRequest): Promise<Page<BackupJobRunRow>> {
     const before = decodeCursor(page.cursor);
-    let q = this.db
-      .selectFrom('backupJobRuns')
+    let q = throughIndex(this.db, this.db.selectFrom('backupJobRuns'), 'backup_job_runs', 'backup_job_runs_job')
       .selectAll()
       .where('jobId', '=', jobId)
       .orderBy('id', 'desc')

@@ -1,6 +1,7 @@
 import { sql, type ExpressionBuilder, type SqlBool } from 'kysely';
 import { InputError } from '../domain/errors.js';
 import type { Db } from './db.js';
+import { throughIndex } from './dialect.js';
 import type { Database } from './schema.js';
 
 /*
@@ -123,6 +124,12 @@ export function nameOrId(q: string) {
   return sql<SqlBool>`(lower(name) like ${pattern} escape '!' or id = ${q})`;
 }
 
+/** The searched lists' tables as the database names them, and their index by (tenant, id). */
+const TENANT_INDEX = {
+  instances: ['instances', 'instances_tenant'],
+  backupJobs: ['backup_jobs', 'backup_jobs_tenant'],
+} as const;
+
 /**
  * A list searched by name (`?q=`, see {@link nameOrId}), of one tenant or of all, oldest first by
  * id; a search reads a bounded stretch a page ({@link scannedPage}): no index holds a part of a name.
@@ -136,6 +143,12 @@ export async function searchedList<Row extends { id: string }>(
 ): Promise<Page<Row>> {
   // Both tables have the columns read here; Kysely types a query of one table, not of a choice.
   const from = table as 'instances';
+  // A tenant's rows through its index (tenant_id, id), named for MySQL/MariaDB (see throughIndex).
+  const [name, index] = TENANT_INDEX[table];
+  const select = () => {
+    const q = db.selectFrom(from);
+    return tenantId !== undefined ? throughIndex(db, q, name, index) : q;
+  };
   const after = decodeCursor(page.cursor);
   const walk = (eb: ExpressionBuilder<Database, 'instances'>) =>
     eb.and([
@@ -143,8 +156,7 @@ export async function searchedList<Row extends { id: string }>(
       ...(tenantId !== undefined ? [eb('tenantId', '=', tenantId)] : []),
     ]);
   const read = async (farEnd?: string) => {
-    let q = db
-      .selectFrom(from)
+    let q = select()
       .selectAll()
       .where(walk)
       .orderBy('id')
@@ -156,8 +168,7 @@ export async function searchedList<Row extends { id: string }>(
   if (search === undefined) return pageOf(await read(), page.limit);
   const stretch = async () =>
     (
-      await db
-        .selectFrom(from)
+      await select()
         .select('id')
         .where(walk)
         .orderBy('id')

@@ -4,7 +4,7 @@ import { ConflictError } from '../domain/errors.js';
 import type { NewTask, ScheduleFire } from '../domain/task-factory.js';
 import { HELD_STATES, isTerminal, type TaskKind, type TaskState } from '../domain/task.js';
 import { transact, type Db } from './db.js';
-import { current, stateByIds } from './dialect.js';
+import { current, stateByIds, throughIndex } from './dialect.js';
 import type { Clock } from '../clock.js';
 import { appendEvents, appendTaskEvent, taskEvent } from './event-log.js';
 import { newId } from './ids.js';
@@ -196,9 +196,19 @@ export class TaskRepository {
         ...(filter.tenantId !== undefined ? [eb('tenantId', '=', filter.tenantId)] : []),
         ...(filter.instanceId !== undefined ? [eb('instanceId', '=', filter.instanceId)] : []),
       ]);
+    // The index the walk goes through, named for MySQL/MariaDB (see throughIndex).
+    const index =
+      filter.instanceId !== undefined
+        ? 'tasks_instance_newest'
+        : filter.tenantId !== undefined
+          ? 'tasks_tenant_newest'
+          : undefined;
+    const from = () => {
+      const q = this.db.selectFrom('tasks');
+      return index ? throughIndex(this.db, q, 'tasks', index) : q;
+    };
     const read = (farEnd?: string) => {
-      let q = this.db
-        .selectFrom('tasks')
+      let q = from()
         .selectAll()
         .where(walk)
         .orderBy('id', 'desc')
@@ -214,8 +224,7 @@ export class TaskRepository {
     // By state or kind: no index holds them in this order, so a page reads a bounded stretch.
     const stretch = async () =>
       (
-        await this.db
-          .selectFrom('tasks')
+        await from()
           .select('id')
           .where(walk)
           .orderBy('id', 'desc')
@@ -229,8 +238,7 @@ export class TaskRepository {
   /** In the order the reports were stored. */
   async progress(taskId: string, page: PageRequest): Promise<Page<Selectable<TaskProgressRow>>> {
     const after = decodeSeqCursor(page.cursor);
-    let q = this.db
-      .selectFrom('taskProgress')
+    let q = throughIndex(this.db, this.db.selectFrom('taskProgress'), 'task_progress', 'task_progress_task')
       .selectAll()
       .where('taskId', '=', taskId)
       .orderBy('id')
