@@ -93,10 +93,11 @@ describe.each(backends.filter((b) => b === 'mysql'))('a page deep in a list (%s)
   const cursorAt = (id: string | number) => Buffer.from(String(id)).toString('base64url');
 
   it.each([
-    ['the large tenant', () => big, 1000],
-    ['the large tenant, near its start', () => big, 100],
-    ['the small tenant', () => small, 100],
-  ])("a page of %s's tasks reads about its own rows", async (_, tenant, depth) => {
+    // `depth`: the page ends that many rows from the end of the newest-first list.
+    ['the large tenant, 1,000 rows from the end', () => big, 1000],
+    ['the large tenant, 100 rows from the end', () => big, 100],
+    ['the small tenant, 100 rows from the end', () => small, 100],
+  ])('a page of tasks of %s reads about its own rows', async (_, tenant, depth) => {
     const ids = taskIds[tenant()]!;
     const { result, rows } = await rowsRead(() =>
       tasks.list({ limit: LIMIT, cursor: cursorAt(ids[depth]!) }, { tenantId: tenant() }),
