@@ -189,10 +189,20 @@ const allTasks = (api: Api) => allItems<TaskView>(api, '/v1/tasks');
 
 /**
  * Up to `limit` tasks in a state. Polls ask for very few: serialising hundreds of rows four
- * times a second would be load the bench adds to the control plane it measures.
+ * times a second would be load the bench adds to the control plane it measures. A filtered page
+ * reads a bounded stretch of the list and may come back short, or empty, with a cursor: the
+ * pages are followed until `limit` are found or the list ends.
  */
 async function inState(api: Api, state: string, limit: number): Promise<TaskView[]> {
-  return (await api.expect<Page<TaskView>>(200, 'GET', `/v1/tasks?state=${state}&limit=${limit}`)).items;
+  const found: TaskView[] = [];
+  let cursor: string | null = null;
+  do {
+    const q: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+    const page: Page<TaskView> = await api.expect(200, 'GET', `/v1/tasks?state=${state}&limit=${limit}${q}`);
+    found.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor && found.length < limit);
+  return found.slice(0, limit);
 }
 
 /** Polls until nothing is queued or held; any failed, lost or cancelled task ends the run at once. */
