@@ -17,7 +17,8 @@ const LIMIT = 50;
  * primary key over every other tenant's rows. Rows read are counted by the server (the session's
  * handler reads), on one connection: a request transaction's.
  */
-describe.each(backends.filter((b) => b === 'mysql'))('a page deep in a list (%s)', (backend) => {
+describe.runIf(backends.includes('mysql'))('a page deep in a list (mysql)', () => {
+  const backend = 'mysql';
   const statements: string[] = [];
   let watching = false;
   const f = storeFixture(backend, { observe: (text) => void (watching && statements.push(text)) });
