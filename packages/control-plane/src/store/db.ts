@@ -130,7 +130,7 @@ const PREPARED_MAX_PARAMETERS = 32;
 function preparedOnce(
   database: SQLite.Database,
   rename: (column: string) => string,
-): { prepare(text: string): NamedRowsStatement; close(): void } {
+): { prepare(text: string): NamedRowsStatement; readonly inTransaction: boolean; close(): void } {
   const cache = new Map<string, NamedRowsStatement>();
   const prepare = (text: string) => new NamedRowsStatement(database.prepare(text), rename);
   const parameters = (text: string) => {
@@ -154,6 +154,9 @@ function preparedOnce(
         cache.set(text, stmt);
       }
       return stmt;
+    },
+    get inTransaction() {
+      return database.inTransaction;
     },
     close() {
       cache.clear();

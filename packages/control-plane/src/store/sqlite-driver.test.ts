@@ -59,4 +59,26 @@ describe.runIf(backends.includes('sqlite'))('a SQLite store file: a reader besid
     }
     expect(statements.map((s) => s.split(' ')[0])).toEqual(['begin', 'insert', 'select', 'commit']);
   });
+
+  it('runs a read outside a transaction on the writer while none is open there, on the reader while one is', async () => {
+    // A temporary table belongs to the connection that made it: here the writer (a statement that
+    // writes). A read of it succeeds on the writer and fails on the reader, which has none.
+    await sql`create temp table on_the_writer (x integer)`.execute(f.store.db);
+    try {
+      const count = () => sql<{ n: number }>`select count(*) as n from on_the_writer`.execute(f.store.db);
+      expect((await count()).rows).toEqual([{ n: 0 }]);
+      const trx = await f.store.db.startTransaction().execute();
+      try {
+        await trx.insertInto('tenants').values(tenant('holding-the-writer')).execute();
+        await expect(count()).rejects.toThrow(/no such table: on_the_writer/);
+        // The transaction's uncommitted row is not seen outside it, as before.
+        expect(await names()).not.toContain('holding-the-writer');
+      } finally {
+        await trx.rollback().execute();
+      }
+      expect((await count()).rows).toEqual([{ n: 0 }]);
+    } finally {
+      await sql`drop table temp.on_the_writer`.execute(f.store.db);
+    }
+  });
 });
