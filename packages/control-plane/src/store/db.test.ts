@@ -1,8 +1,9 @@
 import SQLite from 'better-sqlite3';
-import { sql, type Kysely } from 'kysely';
+import { Migrator, NO_MIGRATIONS, sql, type Kysely } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
-import { migrate, storeReady, transact } from './db.js';
+import { migrate, migrationsAt, storeReady, transact } from './db.js';
+import { systemClock } from '../clock.js';
 import { storeFixture } from '../testing/store-fixture.js';
 import { NamedRowsStatement, rowBuilder } from './sqlite-rows.js';
 
@@ -27,6 +28,26 @@ describe.each(backends)('store (%s)', (backend) => {
     await expect(migrate(f.store.db)).rejects.toThrow(/9999-from-a-later-version is missing/);
     await sql`delete from kysely_migration where name = '9999-from-a-later-version'`.execute(f.store.db);
     await migrate(f.store.db);
+  });
+
+  it('undoes every migration, newest first, and applies them all again to the same schema', async () => {
+    await migrate(f.store.db);
+    const schema = async () =>
+      (await f.store.db.introspection.getTables())
+        .map((t) => `${t.name}(${t.columns.map((c) => c.name).join(',')})`)
+        .sort();
+    const latest = await schema();
+    const migrator = new Migrator({
+      db: f.store.db,
+      provider: { getMigrations: () => Promise.resolve(migrationsAt(systemClock)) },
+    });
+    const down = await migrator.migrateTo(NO_MIGRATIONS);
+    expect(down.error).toBeUndefined();
+    expect(down.results?.every((r) => r.status === 'Success')).toBe(true);
+    expect(down.results).toHaveLength(Object.keys(migrationsAt(systemClock)).length);
+    expect(await schema()).toEqual([]);
+    await migrate(f.store.db);
+    expect(await schema()).toEqual(latest);
   });
 });
 

@@ -70,7 +70,7 @@ export interface Store {
 }
 
 /** Every migration; `clock` is the time a migration that must date what it writes reads. */
-const migrationsAt = (clock: Clock): Record<string, Migration> => ({
+export const migrationsAt = (clock: Clock): Record<string, Migration> => ({
   '0001-initial': m0001,
   '0002-event-clock': m0002,
   '0003-binary-names': m0003,

@@ -192,6 +192,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.createIndex('backups_instance').on('backups').columns(['instance_id', 'created_at']).execute();
   await db.schema.createIndex('backups_tenant').on('backups').columns(['tenant_id', 'created_at']).execute();
 
+  await createIdempotencyKeys(db);
+}
+
+/** The idempotency records as this migration made them (0005 replaces them, and its `down` makes these again). */
+export async function createIdempotencyKeys(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createTable('idempotency_keys')
     .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())

@@ -1,4 +1,5 @@
 import { MysqlAdapter, sql, type Kysely } from 'kysely';
+import { createIdempotencyKeys } from './0001-initial.js';
 
 /*
  * Idempotency records belong to the API token that made them (not to its tenant), and an
@@ -29,6 +30,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   }
 }
 
+/** The table as it was before, empty: its records are a cache, and the old shape cannot hold the new ones. */
 export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropTable('idempotency_keys').ifExists().execute();
+  await createIdempotencyKeys(db);
 }

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { dropIndex } from './drop-index.js';
 
 /*
  * Credentials that can be retired.
@@ -32,7 +33,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await db.schema.dropIndex('agents_pending_credential_hash').on('agents').execute();
+  await dropIndex(db, 'agents_pending_credential_hash', 'agents');
   for (const column of [
     'credential_rotated_at',
     'rotation_requested_at',

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { dropIndex } from './drop-index.js';
 
 /*
  * Deleting restore points through the provider.
@@ -15,6 +16,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await db.schema.dropIndex('backups_parent').on('backups').execute();
+  await dropIndex(db, 'backups_parent', 'backups');
   await db.schema.alterTable('backups').dropColumn('delete_task_id').execute();
 }

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { dropIndex } from './drop-index.js';
 
 /*
  * Provider sync.
@@ -29,6 +30,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropTable('provider_syncs').execute();
-  await db.schema.dropIndex('backups_offering').on('backups').execute();
+  await dropIndex(db, 'backups_offering', 'backups');
   await db.schema.alterTable('backups').dropColumn('vanished_at').execute();
 }

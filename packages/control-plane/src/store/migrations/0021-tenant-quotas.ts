@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { dropIndex } from './drop-index.js';
 
 /*
  * The count quotas the service provider set for a tenant, one row per quota set; a quota with no
@@ -19,6 +20,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await db.schema.dropIndex('user_schedules_tenant').on('user_schedules').execute();
+  await dropIndex(db, 'user_schedules_tenant', 'user_schedules');
   await db.schema.dropTable('tenant_quotas').execute();
 }

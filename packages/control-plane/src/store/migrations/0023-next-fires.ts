@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { dropIndex } from './drop-index.js';
 
 /*
  * Each schedule's next fire time, indexed, so a scheduler tick reads only the schedules that are
@@ -21,7 +22,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   for (const table of TABLES) {
-    await db.schema.dropIndex(`${table}_next_fire_at`).on(table).execute();
+    await dropIndex(db, `${table}_next_fire_at`, table);
     await db.schema.alterTable(table).dropColumn('next_fire_at').execute();
   }
 }

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { dropIndex } from './drop-index.js';
 
 /*
  * Held tasks with a pending cancel request, found through an index of their own: the dispatcher
@@ -9,5 +10,5 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await db.schema.dropIndex('tasks_cancels').on('tasks').execute();
+  await dropIndex(db, 'tasks_cancels', 'tasks');
 }

@@ -1,4 +1,5 @@
-import { MysqlAdapter, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
+import { dropIndex } from './drop-index.js';
 
 /*
  * An instance's records by recorded time (the id breaks ties, as keep-last ranks them): a backup's
@@ -10,7 +11,5 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  const drop = db.schema.dropIndex('backups_recorded');
-  // MySQL/MariaDB name the table of an index to drop; SQLite refuses the clause.
-  await (db.getExecutor().adapter instanceof MysqlAdapter ? drop.on('backups') : drop).execute();
+  await dropIndex(db, 'backups_recorded', 'backups');
 }

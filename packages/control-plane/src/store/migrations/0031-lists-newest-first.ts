@@ -1,4 +1,5 @@
-import { MysqlAdapter, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
+import { dropIndex } from './drop-index.js';
 
 /*
  * The API's lists of tasks and restore points go newest first by id (`where tenant_id = ? order
@@ -16,12 +17,6 @@ const REPLACED = [
   { table: 'backups', old: 'backups_tenant', index: 'backups_tenant_newest', column: 'tenant_id' },
   { table: 'backups', old: 'backups_instance', index: 'backups_instance_newest', column: 'instance_id' },
 ] as const;
-
-/** MySQL/MariaDB name the table of an index to drop; SQLite refuses the clause. */
-async function dropIndex(db: Kysely<unknown>, index: string, table: string): Promise<void> {
-  const drop = db.schema.dropIndex(index);
-  await (db.getExecutor().adapter instanceof MysqlAdapter ? drop.on(table) : drop).execute();
-}
 
 const ADDED = { table: 'tasks', index: 'tasks_instance_newest', column: 'instance_id' } as const;
 
