@@ -221,5 +221,8 @@ try {
   if (stopping) await new Promise(() => {}); // the signal handler exits once it has cleaned up
   // Loud on purpose: a benchmark that lost or failed a task has no figures worth printing.
   process.stderr.write(`\nbench ${benchmark} FAILED: ${err instanceof Error ? err.message : String(err)}\n`);
+  // A case that failed midway may not have reached its own cleanup: its control plane and agents
+  // would outlive the bench and load the machine for every later run.
+  await Promise.allSettled([cleanupAll(), resticInterrupted(), tenantsInterrupted(), schedulesInterrupted()]);
   process.exit(1);
 }
