@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import { storeFixture } from '../testing/store-fixture.js';
 import { insertRows, ShapedTemplate, template } from './compiled.js';
@@ -70,7 +70,10 @@ const named = new ShapedTemplate<number, Record<string, unknown>, { name: string
 );
 
 describe.each(backends)('shaped templates and compiled inserts (%s)', (backend) => {
-  const f = storeFixture(backend);
+  /** Every statement the store ran while `watching`. */
+  const statements: string[] = [];
+  let watching = false;
+  const f = storeFixture(backend, { observe: (text) => watching && statements.push(text) });
   // The fixture's store lives for the whole file: each case reads the tenants it made.
   const names = async (prefix: string) =>
     (
@@ -113,6 +116,50 @@ describe.each(backends)('shaped templates and compiled inserts (%s)', (backend) 
     const many = Array.from({ length: 20 }, (_, i) => ({ id: `tnt_um${i}`, name: `u-m${i}`, createdAt: i }));
     await insertRows(db, 'tenants', many);
     expect((await names('u-')).length).toBe(22);
+  });
+
+  it('insert a batch larger than a compiled shape as the one-row statement with its tuple repeated: the text Kysely compiles, each row its own values', async () => {
+    const db = f.store.db;
+    // Keys in another order than the columns' first appearance elsewhere: the tuple binds by name.
+    const batch = Array.from({ length: 30 }, (_, i) => ({
+      createdAt: 1000 + i,
+      name: `b-${String(i).padStart(2, '0')}`,
+      id: `tnt_b${i}`,
+    }));
+    statements.length = 0;
+    watching = true;
+    try {
+      await insertRows(db, 'tenants', batch);
+    } finally {
+      watching = false;
+    }
+    expect(statements).toEqual([db.insertInto('tenants').values(batch).compile().sql]);
+    const stored = await db
+      .selectFrom('tenants')
+      .select(['id', 'name', 'createdAt'])
+      .where('name', 'like', 'b-%')
+      .orderBy('name')
+      .execute();
+    expect(stored).toEqual(batch.map(({ id, name, createdAt }) => ({ id, name, createdAt })));
+    // Another batch of the same columns is not built by Kysely again: its one-row statement is kept.
+    const build = vi.spyOn(db, 'insertInto');
+    try {
+      await insertRows(
+        db,
+        'tenants',
+        batch.map((r, i) => ({ ...r, id: `tnt_c${i}`, name: `c-${i}` })),
+      );
+      expect(build).not.toHaveBeenCalled();
+    } finally {
+      build.mockRestore();
+    }
+    // Skipping what a unique key holds, in a batch: the clashing row keeps its first values.
+    const more = Array.from({ length: 12 }, (_, i) => ({ id: `tnt_b${i + 29}`, name: `b-x${i + 29}`, createdAt: i }));
+    await expect(insertRows(db, 'tenants', more)).rejects.toThrow();
+    await insertRows(db, 'tenants', more, { orIgnore: true });
+    const after = await db.selectFrom('tenants').select(['id', 'name']).where('name', 'like', 'b-%').execute();
+    expect(after).toHaveLength(30 + 11);
+    expect(after.find((r) => r.id === 'tnt_b29')?.name).toBe('b-29');
   });
 
   it('compile once per shape and answer each shape, past the shapes kept, with its own values', async () => {

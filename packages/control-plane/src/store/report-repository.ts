@@ -2,7 +2,7 @@ import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { ProgressReport, TaskChanges } from '../domain/report-outcome.js';
 import type { TaskState } from '../domain/task.js';
 import type { Database, TaskRow } from './schema.js';
-import { ShapedTemplate } from './compiled.js';
+import { insertRows, ShapedTemplate } from './compiled.js';
 
 type Trx = Transaction<Database>;
 
@@ -148,11 +148,12 @@ export class ReportRepository {
   /** Stores progress reports of `agentId` in one insert; one stored already is skipped (unique per agent and spool seq). */
   async storeProgressMany(trx: Trx, agentId: string, reports: ProgressReport[]): Promise<void> {
     if (reports.length === 0) return;
-    await trx
-      .insertInto('taskProgress')
-      .values(reports.map((report) => progressRow(agentId, report)))
-      .orIgnore()
-      .execute();
+    await insertRows(
+      trx,
+      'taskProgress',
+      reports.map((report) => progressRow(agentId, report)),
+      { orIgnore: true },
+    );
   }
 }
 
