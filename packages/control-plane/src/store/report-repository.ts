@@ -3,6 +3,7 @@ import type { ProgressReport, TaskChanges } from '../domain/report-outcome.js';
 import type { TaskState } from '../domain/task.js';
 import type { Database, TaskRow } from './schema.js';
 import { insertRows, ShapedTemplate } from './compiled.js';
+import { isMysql, stateByIds } from './dialect.js';
 
 type Trx = Transaction<Database>;
 
@@ -84,7 +85,7 @@ export class ReportRepository {
    * committed meanwhile wins). Returns whether it moved.
    */
   async move(trx: Trx, fence: ReportFence, from: readonly TaskState[], changes: TaskChanges): Promise<boolean> {
-    const columns = (Object.keys(changes) as (keyof TaskChanges)[]).filter((c) => changes[c] !== undefined).sort();
+    const columns = changedColumns(changes);
     const params: Record<string, unknown> = { id: fence.taskId, attempt: fence.attempt, agentId: fence.agentId };
     for (const column of columns) params[`set:${column}`] = changes[column];
     from.forEach((state, i) => (params[`from:${i}`] = state));
@@ -93,54 +94,37 @@ export class ReportRepository {
   }
 
   /**
-   * Moves many tasks alike (the same states left, the same fields changed, each to its own
-   * values) in one statement per `IN_LIST`, each fenced as `move` fences one: a tick's progress.
-   * Answers how many moved.
+   * Moves many tasks alike (the same states left, each to its own values) fenced as `move` fences
+   * one: a tick's progress. The moves that change the same fields go in one statement per
+   * `IN_LIST`, an update joined by id to a derived table of the moves' rows (the fence's three
+   * columns and the values). The join finds each task by its key, so a statement costs what its
+   * rows cost: written as `case id when … then …` per field, each row searched the list, and 500
+   * moves took 60 ms on MariaDB and 190 ms on SQLite against 10 and 7 joined. Answers how many moved.
    */
   async moveMany(
     trx: Trx,
     from: readonly TaskState[],
     moves: { fence: ReportFence; changes: TaskChanges }[],
   ): Promise<number> {
+    const alike = new Map<string, { columns: (keyof TaskChanges)[]; moves: typeof moves }>();
+    for (const m of moves) {
+      const columns = changedColumns(m.changes);
+      const key = columns.join(',');
+      const group = alike.get(key);
+      if (group) group.moves.push(m);
+      else alike.set(key, { columns, moves: [m] });
+    }
     let moved = 0;
-    for (let i = 0; i < moves.length; i += IN_LIST) {
-      const part = moves.slice(i, i + IN_LIST);
-      if (part.length === 1) {
-        moved += (await this.move(trx, part[0]!.fence, from, part[0]!.changes)) ? 1 : 0;
-        continue;
+    for (const { columns, moves: group } of alike.values()) {
+      for (let i = 0; i < group.length; i += IN_LIST) {
+        const part = group.slice(i, i + IN_LIST);
+        if (part.length === 1) {
+          moved += (await this.move(trx, part[0]!.fence, from, part[0]!.changes)) ? 1 : 0;
+          continue;
+        }
+        const r = await joinedMove(trx, from, columns, part).execute(trx);
+        moved += Number(r.numAffectedRows ?? 0);
       }
-      const columns = [...new Set(part.flatMap((m) => Object.keys(m.changes)))] as (keyof TaskChanges)[];
-      // Each column: its value for each task by id, unchanged for a task whose move leaves it.
-      const set = Object.fromEntries(
-        columns.map((column) => [
-          column,
-          sql`case ${sql.ref('id')} ${sql.join(
-            part.map((m) =>
-              column in m.changes
-                ? sql`when ${m.fence.taskId} then ${m.changes[column]}`
-                : sql`when ${m.fence.taskId} then ${sql.ref(column)}`,
-            ),
-            sql` `,
-          )} else ${sql.ref(column)} end`,
-        ]),
-      );
-      const r = await trx
-        .updateTable('tasks')
-        .set(set as Partial<Record<keyof TaskChanges, RawBuilder<never>>>)
-        .where('state', 'in', [...from])
-        .where((eb) =>
-          eb.or(
-            part.map((m) =>
-              eb.and([
-                eb('id', '=', m.fence.taskId),
-                eb('attempt', '=', m.fence.attempt),
-                eb('agentId', '=', m.fence.agentId),
-              ]),
-            ),
-          ),
-        )
-        .executeTakeFirst();
-      moved += Number(r.numUpdatedRows);
     }
     return moved;
   }
@@ -155,6 +139,61 @@ export class ReportRepository {
       { orIgnore: true },
     );
   }
+}
+
+/** The fields `changes` sets (a field given as undefined is left as it is), in one order. */
+function changedColumns(changes: TaskChanges): (keyof TaskChanges)[] {
+  return (Object.keys(changes) as (keyof TaskChanges)[]).filter((c) => changes[c] !== undefined).sort();
+}
+
+/** The fence's columns, then the changed ones: the derived table's columns, in its rows' order. */
+const FENCE = ['id', 'attempt', 'agentId'] as const;
+
+/**
+ * One update of `part`'s tasks, each to its own values of `columns`: the tasks joined by id (and
+ * fenced by attempt and agent) to a derived table of the moves, one row each. MySQL/MariaDB: a
+ * multi-table update over `select … union all select …`; SQLite: `update … from` over `values`
+ * (which has no compound-select limit), its columns named as they are read. Both read the moves
+ * first and each task by its key.
+ */
+function joinedMove(
+  trx: Trx,
+  from: readonly TaskState[],
+  columns: (keyof TaskChanges)[],
+  part: { fence: ReportFence; changes: TaskChanges }[],
+): RawBuilder<never> {
+  const names = [...FENCE, ...columns];
+  const values = (m: (typeof part)[number]) => [
+    m.fence.taskId,
+    m.fence.attempt,
+    m.fence.agentId,
+    ...columns.map((c) => m.changes[c]),
+  ];
+  const on = sql.join(
+    FENCE.map((c) => sql`${sql.ref(`tasks.${c}`)} = ${sql.ref(`v.${c}`)}`),
+    sql` and `,
+  );
+  const states = sql.join([...from]);
+  if (isMysql(trx)) {
+    const rows = sql.join(
+      // The first row names the columns; a union's rows take them from it.
+      part.map((m, row) =>
+        row === 0
+          ? sql`select ${sql.join(values(m).map((v, i) => sql`${v} as ${sql.ref(names[i]!)}`))}`
+          : sql`select ${sql.join(values(m))}`,
+      ),
+      sql` union all `,
+    );
+    const set = sql.join(columns.map((c) => sql`${sql.ref(`tasks.${c}`)} = ${sql.ref(`v.${c}`)}`));
+    // The outer join reads the moves first and looks each task up by its key, whatever the
+    // planner's statistics say (an inner join may walk every running task by state and search
+    // the moves for each); a move whose task is not found, or fenced out, sets nothing.
+    return sql`update ${sql.table('tasks')} right join (${rows}) as ${sql.table('v')} on ${on} and ${sql.ref('tasks.state')} in (${states}) set ${set}`;
+  }
+  const rows = sql.join(part.map((m) => sql`(${sql.join(values(m))})`));
+  const named = sql.join(names.map((n, i) => sql`${sql.raw(`column${i + 1}`)} as ${sql.ref(n)}`));
+  const set = sql.join(columns.map((c) => sql`${sql.ref(c)} = ${sql.ref(`v.${c}`)}`));
+  return sql`update ${sql.table('tasks')} set ${set} from (select ${named} from (values ${rows})) as ${sql.table('v')} where ${on} and ${stateByIds(trx)} in (${states})`;
 }
 
 function progressRow(agentId: string, report: ProgressReport) {

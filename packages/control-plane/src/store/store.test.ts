@@ -3,6 +3,7 @@ import { backends } from '@cairn/test-harness/databases';
 import { migrate } from './db.js';
 import type { Report } from '../domain/report-outcome.js';
 import { testReports } from '../testing/reports.js';
+import { ReportRepository } from './report-repository.js';
 import { backupTask as newBackup, storeFixture } from '../testing/store-fixture.js';
 
 const LEASE = 60_000;
@@ -210,6 +211,39 @@ describe.each(backends)('task store (%s)', (backend) => {
     expect((await backups.list({ limit: 10 }, { instanceId: task.instanceId! })).items).toHaveLength(0);
     await reports.apply(agentId, [ok(task.id, 2, 53)]);
     expect((await tasks.get(task.id))!.state).toBe('succeeded');
+  });
+
+  it('moves many tasks in one statement, each to its own values, fenced as one move is', async () => {
+    const held = [await backupTask(), await backupTask(), await backupTask()];
+    for (const t of held) await queue.claim(t, agentId, Date.now() + LEASE);
+    const others = await backupTask();
+    await queue.claim(others, otherAgentId, Date.now() + LEASE);
+    const queued = await backupTask();
+    const fence = (id: string, agent = agentId) => ({ taskId: id, agentId: agent, attempt: 1 });
+    const moves = [
+      { fence: fence(held[0]!.id), changes: { percent: 100 / 3, bytesDone: 2 ** 40 + 1, progressMessage: 'first' } },
+      { fence: fence(held[1]!.id), changes: { percent: 20.5, bytesDone: 200, progressMessage: null } },
+      // Another field set: its own statement; percent and bytes left as they are.
+      { fence: fence(held[2]!.id), changes: { progressMessage: "it's third", etaSeconds: 7, percent: undefined } },
+      // Held by another agent, under another attempt, in a state not left: none moves.
+      { fence: fence(others.id), changes: { percent: 99, bytesDone: 1, progressMessage: 'not yours' } },
+      { fence: { ...fence(held[0]!.id), attempt: 2 }, changes: { percent: 98, bytesDone: 1, progressMessage: 'old' } },
+      { fence: fence(queued.id), changes: { percent: 97, bytesDone: 1, progressMessage: 'queued' } },
+    ];
+    const moved = await f.store.db
+      .transaction()
+      .execute((trx) => new ReportRepository().moveMany(trx, ['dispatched'], moves));
+    expect(moved).toBe(3);
+    const row = async (id: string) => {
+      const t = (await tasks.get(id))!;
+      return { percent: t.percent, bytesDone: t.bytesDone, message: t.progressMessage, eta: t.etaSeconds };
+    };
+    // Each value as it was sent, whatever the other rows' values (a union's columns take one type).
+    expect(await row(held[0]!.id)).toEqual({ percent: 100 / 3, bytesDone: 2 ** 40 + 1, message: 'first', eta: null });
+    expect(await row(held[1]!.id)).toEqual({ percent: 20.5, bytesDone: 200, message: null, eta: null });
+    expect(await row(held[2]!.id)).toEqual({ percent: 0, bytesDone: 0, message: "it's third", eta: 7 });
+    for (const t of [others, queued])
+      expect(await row(t.id)).toEqual({ percent: 0, bytesDone: 0, message: null, eta: null });
   });
 
   it('never moves a running task back to the queue, whatever the agent says', async () => {
