@@ -91,7 +91,7 @@ export class Reports {
   /**
    * Applies the batches of one tick (several agents' sessions) in one transaction, each agent's
    * in the order given, with the same outcome as applying the reports one by one. Every progress
-   * report is stored (one insert per agent; a repeat is skipped) and moves the task when it is
+   * report is stored (one insert for the tick; a repeat is skipped) and moves the task when it is
    * newer than the newest stored; its move is held back, and a newer one of the same task in the
    * tick takes its place, so one statement writes the tick's progress moves. The tasks named are
    * read in one query and kept current as the tick moves them; events go in one insert.
@@ -104,7 +104,7 @@ export class Reports {
       for (const batch of batches)
         for (const report of batch.reports) await this.applyOne(trx, tick, batch.agentId, report, now);
       await this.moveProgress(trx, tick, [...tick.progressMoves.keys()]);
-      for (const [agentId, progress] of tick.progress) await this.stores.rows.storeProgressMany(trx, agentId, progress);
+      await this.stores.rows.storeProgressMany(trx, tick.progress);
       return tick.outcome;
     });
     const { metrics, log } = this.opts;
@@ -123,7 +123,7 @@ export class Reports {
     return { ended: outcome.ended.map(({ taskId, state }) => ({ taskId, state })), requeued: outcome.requeued };
   }
 
-  /** What a tick reads up front: its tasks in one query, and each agent's newest stored progress. */
+  /** What a tick reads up front: its tasks in one query, and each agent's newest stored progress in another. */
   private async readTick(trx: Trx, batches: ReportBatch[]): Promise<Tick> {
     const ids = new Set<string>();
     const progressFrom = new Map<string, { tasks: Set<string>; fromSeq: number }>();
@@ -140,11 +140,7 @@ export class Reports {
     }
     const found = await this.stores.rows.tasks(trx, [...ids]);
     const tasks = new Map<string, TaskRow | undefined>([...ids].map((id) => [id, found.get(id)]));
-    const newestProgress = new Map<string, number>();
-    for (const [agentId, { tasks: taskIds, fromSeq }] of progressFrom) {
-      const newest = await this.stores.rows.newestProgress(trx, agentId, [...taskIds], fromSeq);
-      for (const [key, seq] of newest) newestProgress.set(`${agentId}:${key}`, seq);
-    }
+    const newestProgress = await this.stores.rows.newestProgress(trx, progressFrom);
     return {
       tasks,
       newestProgress,

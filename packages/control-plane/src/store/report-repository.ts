@@ -9,6 +9,8 @@ type Trx = Transaction<Database>;
 
 /** Ids per `in (…)` list: well under SQLite's and MySQL's limits on bound parameters. */
 const IN_LIST = 500;
+/** Selects per union: well under SQLite's limit on a compound select's terms (500). */
+const UNION_PARTS = 100;
 
 /** A fenced move's SQL: which columns it sets, how many states it may leave. */
 const MOVE = new ShapedTemplate<{ columns: (keyof TaskChanges)[]; states: number }, Record<string, unknown>, never>(
@@ -59,22 +61,33 @@ export class ReportRepository {
   }
 
   /**
-   * The newest progress stored from `agentId` per task and attempt, among its reports from spool
+   * The newest progress stored per agent, task and attempt, among each agent's reports from spool
    * seq `fromSeq` on (the range its unique index reads): a progress report at or below it is a
-   * repeat or superseded, and moves nothing. Keyed `taskId:attempt`.
+   * repeat or superseded, and moves nothing. One statement for the tick's agents (a union of one
+   * select per agent and `IN_LIST` tasks, `UNION_PARTS` selects at most). Keyed
+   * `agentId:taskId:attempt`.
    */
-  async newestProgress(trx: Trx, agentId: string, taskIds: string[], fromSeq: number): Promise<Map<string, number>> {
+  async newestProgress(
+    trx: Trx,
+    byAgent: ReadonlyMap<string, { tasks: Iterable<string>; fromSeq: number }>,
+  ): Promise<Map<string, number>> {
+    const parts = [...byAgent].flatMap(([agentId, { tasks, fromSeq }]) => {
+      const ids = [...tasks];
+      return Array.from({ length: Math.ceil(ids.length / IN_LIST) }, (_, i) =>
+        trx
+          .selectFrom('taskProgress')
+          .select(['agentId', 'taskId', 'attempt', (eb) => eb.fn.max<number>('spoolSeq').as('seq')])
+          .where('agentId', '=', agentId)
+          .where('spoolSeq', '>=', fromSeq)
+          .where('taskId', 'in', ids.slice(i * IN_LIST, (i + 1) * IN_LIST))
+          .groupBy(['agentId', 'taskId', 'attempt']),
+      );
+    });
     const newest = new Map<string, number>();
-    for (let i = 0; i < taskIds.length; i += IN_LIST) {
-      const rows = await trx
-        .selectFrom('taskProgress')
-        .select(['taskId', 'attempt', (eb) => eb.fn.max<number>('spoolSeq').as('seq')])
-        .where('agentId', '=', agentId)
-        .where('spoolSeq', '>=', fromSeq)
-        .where('taskId', 'in', taskIds.slice(i, i + IN_LIST))
-        .groupBy(['taskId', 'attempt'])
-        .execute();
-      for (const r of rows) newest.set(`${r.taskId}:${r.attempt}`, Number(r.seq));
+    for (let i = 0; i < parts.length; i += UNION_PARTS) {
+      const [first, ...rest] = parts.slice(i, i + UNION_PARTS);
+      const rows = await rest.reduce((q, part) => q.unionAll(part), first!).execute();
+      for (const r of rows) newest.set(`${r.agentId}:${r.taskId}:${r.attempt}`, Number(r.seq));
     }
     return newest;
   }
@@ -129,15 +142,14 @@ export class ReportRepository {
     return moved;
   }
 
-  /** Stores progress reports of `agentId` in one insert; one stored already is skipped (unique per agent and spool seq). */
-  async storeProgressMany(trx: Trx, agentId: string, reports: ProgressReport[]): Promise<void> {
-    if (reports.length === 0) return;
-    await insertRows(
-      trx,
-      'taskProgress',
-      reports.map((report) => progressRow(agentId, report)),
-      { orIgnore: true },
-    );
+  /**
+   * Stores the progress reports of a tick, by the agent that sent them, in one insert; one stored
+   * already is skipped (unique per agent and spool seq).
+   */
+  async storeProgressMany(trx: Trx, byAgent: ReadonlyMap<string, readonly ProgressReport[]>): Promise<void> {
+    const rows = [...byAgent].flatMap(([agentId, reports]) => reports.map((report) => progressRow(agentId, report)));
+    if (rows.length === 0) return;
+    await insertRows(trx, 'taskProgress', rows, { orIgnore: true });
   }
 }
 

@@ -213,6 +213,25 @@ describe.each(backends)('task store (%s)', (backend) => {
     expect((await tasks.get(task.id))!.state).toBe('succeeded');
   });
 
+  it("reads and stores a tick's progress for several agents at once, each agent's older report moving nothing", async () => {
+    const { progress } = testReports;
+    const mine = await backupTask();
+    await queue.claim(mine, agentId, Date.now() + LEASE);
+    const theirs = await backupTask();
+    await queue.claim(theirs, otherAgentId, Date.now() + LEASE);
+    // Spool seqs are each agent's own: both agents send seq 9100.
+    await reports.apply(agentId, [progress(mine.id, 9100, 60)]);
+    await reports.applyTick([
+      { agentId, reports: [progress(mine.id, 9099, 30)] },
+      { agentId: otherAgentId, reports: [progress(theirs.id, 9100, 50), progress(theirs.id, 9101, 55)] },
+    ]);
+    expect((await tasks.get(mine.id))!.percent).toBe(60);
+    expect((await tasks.get(theirs.id))!.percent).toBe(55);
+    const stored = async (id: string) => (await tasks.progress(id, { limit: 50 })).items.map((p) => p.message).sort();
+    expect(await stored(mine.id)).toEqual(['at 30', 'at 60']);
+    expect(await stored(theirs.id)).toEqual(['at 50', 'at 55']);
+  });
+
   it('moves many tasks in one statement, each to its own values, fenced as one move is', async () => {
     const held = [await backupTask(), await backupTask(), await backupTask()];
     for (const t of held) await queue.claim(t, agentId, Date.now() + LEASE);
