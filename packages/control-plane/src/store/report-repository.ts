@@ -129,6 +129,8 @@ export class ReportRepository {
     }
     let moved = 0;
     for (const { columns, moves: group } of alike.values()) {
+      // In key order: the rows are locked in the order the moves are read, as a range of keys would be.
+      group.sort((a, b) => (a.fence.taskId < b.fence.taskId ? -1 : a.fence.taskId > b.fence.taskId ? 1 : 0));
       for (let i = 0; i < group.length; i += IN_LIST) {
         const part = group.slice(i, i + IN_LIST);
         if (part.length === 1) {
