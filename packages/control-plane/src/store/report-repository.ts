@@ -202,12 +202,12 @@ function joinedMove(
     // The outer join reads the moves first and looks each task up by its key, whatever the
     // planner's statistics say (an inner join may walk every running task by state and search
     // the moves for each); a move whose task is not found, or fenced out, sets nothing.
-    return sql`update ${sql.table('tasks')} right join (${rows}) as ${sql.table('v')} on ${on} and ${sql.ref('tasks.state')} in (${states}) set ${set}`;
+    return sql`update tasks right join (${rows}) as ${sql.table('v')} on ${on} and ${sql.ref('tasks.state')} in (${states}) set ${set}`;
   }
   const rows = sql.join(part.map((m) => sql`(${sql.join(values(m))})`));
   const named = sql.join(names.map((n, i) => sql`${sql.raw(`column${i + 1}`)} as ${sql.ref(n)}`));
   const set = sql.join(columns.map((c) => sql`${sql.ref(c)} = ${sql.ref(`v.${c}`)}`));
-  return sql`update ${sql.table('tasks')} set ${set} from (select ${named} from (values ${rows})) as ${sql.table('v')} where ${on} and ${stateByIds(trx)} in (${states})`;
+  return sql`update tasks set ${set} from (select ${named} from (values ${rows})) as ${sql.table('v')} where ${on} and ${stateByIds(trx)} in (${states})`;
 }
 
 function progressRow(agentId: string, report: ProgressReport) {
