@@ -4,8 +4,10 @@
  * store, and against a bare Hono hello on @hono/node-server (bench/hello-server.ts, a child
  * process like the control plane). The hello runs before and after the API targets: the two
  * runs are the A/A noise band, their median the baseline. Headline: API req/s ÷ hello req/s.
- * Target: authenticated reads ≥ 0.5× the hello on SQLite. A last target GETs a task while another
- * autocannon POSTs backups beside it: what a read waits for while the store commits writes.
+ * Target: authenticated reads ≥ 0.5× the hello on SQLite. `GET /healthz` (no token, no store) is
+ * the control plane's own floor: what its server and the middleware every route passes through
+ * cost. A last target GETs a task while another autocannon POSTs backups beside it: what a read
+ * waits for while the store commits writes.
  */
 import autocannon from 'autocannon';
 import type { Backend } from '@cairn/test-harness/databases';
@@ -41,6 +43,8 @@ interface Target {
   path: string;
   /** A read (counts against the ≥ 0.5× target, unless it runs beside writes). */
   read: boolean;
+  /** Sent without the admin's token (a route that takes none). */
+  anonymous?: boolean;
   /** Run at the same time, not measured in this row (it has its own). */
   beside?: Target;
 }
@@ -53,6 +57,8 @@ interface Measured {
   p99Ms: number;
   requests: number;
   cpu: CpuUse | null;
+  /** Measured beside another target: the server's CPU is the two targets' together. */
+  shared?: boolean;
 }
 
 /** Runs autocannon; any error, timeout or unexpected status fails the run (no silent numbers). */
@@ -109,17 +115,28 @@ async function measureStore(store: Backend, opts: HttpOptions, helloPid: number)
     // No agent while measuring: the POSTed tasks stay queued and cost nothing but the request.
     await agent!.stop();
 
-    const targets: Target[] = [
-      { name: 'GET a task', method: 'GET', path: `/v1/tasks/${taskId}`, read: true },
-      {
-        name: `list ${BACKUPS} backups`,
-        method: 'GET',
-        path: `/v1/backups?instanceId=${instanceId}&limit=50`,
-        read: true,
-      },
-      { name: 'POST ad-hoc backup', method: 'POST', path: `/v1/instances/${instanceId}/backups`, read: false },
-    ];
-    targets.push({ ...targets[0]!, name: 'GET a task, POSTs beside', beside: targets[2]! });
+    // The control plane's floor: its server, request id and metrics; no token, no store, no validator.
+    const floor: Target = {
+      name: 'GET /healthz (no token, no store)',
+      method: 'GET',
+      path: '/healthz',
+      read: false,
+      anonymous: true,
+    };
+    const getTask: Target = { name: 'GET a task', method: 'GET', path: `/v1/tasks/${taskId}`, read: true };
+    const list: Target = {
+      name: `list ${BACKUPS} backups`,
+      method: 'GET',
+      path: `/v1/backups?instanceId=${instanceId}&limit=50`,
+      read: true,
+    };
+    const post: Target = {
+      name: 'POST ad-hoc backup',
+      method: 'POST',
+      path: `/v1/instances/${instanceId}/backups`,
+      read: false,
+    };
+    const targets = [floor, getTask, list, post, { ...getTask, name: 'GET a task, POSTs beside', beside: post }];
     const out: Measured[] = [];
     for (const t of targets) {
       log(`${store}: ${t.name} for ${opts.seconds} s`);
@@ -132,13 +149,13 @@ async function measureStore(store: Backend, opts: HttpOptions, helloPid: number)
       const run = (x: Target) =>
         cannon(`${cp.url}${x.path}`, opts.seconds, {
           method: x.method,
-          headers: { authorization: `Bearer ${cp.adminToken}` },
-          expect: x.read ? 200 : 202,
+          ...(x.anonymous ? {} : { headers: { authorization: `Bearer ${cp.adminToken}` } }),
+          expect: x.method === 'GET' ? 200 : 202,
         });
       const [r, beside] = await Promise.all([run(t), t.beside && run(t.beside)]);
       const c = cpu();
-      out.push({ store, target: t.name, ...r, cpu: c });
-      if (beside) out.push({ store, target: `(${t.beside!.name} beside it)`, ...beside, cpu: c });
+      out.push({ store, target: t.name, ...r, cpu: c, shared: Boolean(beside) });
+      if (beside) out.push({ store, target: `(${t.beside!.name} beside it)`, ...beside, cpu: c, shared: true });
       if (!cp.proc.running) throw new Error('the control plane exited during the run');
     }
     return out;
@@ -181,12 +198,16 @@ export async function runHttpBench(opts: HttpOptions): Promise<void> {
     const g = c?.byGroup[group];
     return g ? (g.userSec + g.systemSec).toFixed(1) : '';
   };
+  const perRequest = (c: CpuUse | null, group: string, requests: number) => {
+    const g = c?.byGroup[group];
+    return g && requests > 0 ? (((g.userSec + g.systemSec) * 1e6) / requests).toFixed(0) : '';
+  };
   await writeResults({
     benchmark: 'http',
     startedAt,
     title: `http: autocannon, ${CONNECTIONS} connections, ${opts.seconds} s per target; stores: ${stores.map((s) => `${s.store} (${s.version})`).join(', ')}`,
     options: { ...opts, connections: CONNECTIONS },
-    head: ['store', 'target', 'req/s', '÷ hello', 'p50 ms', 'p99 ms', 'CPU s (server)'],
+    head: ['store', 'target', 'req/s', '÷ hello', 'p50 ms', 'p99 ms', 'CPU s (server)', 'server CPU µs/req'],
     rows: rows.map((r) => [
       r.store,
       r.target,
@@ -195,13 +216,15 @@ export async function runHttpBench(opts: HttpOptions): Promise<void> {
       r.p50Ms.toFixed(1),
       r.p99Ms.toFixed(1),
       cpuOf(r.cpu, r.store === 'hello' ? 'hello' : 'control plane'),
+      r.shared ? '' : perRequest(r.cpu, r.store === 'hello' ? 'hello' : 'control plane', r.requests),
     ]),
     notes: [
       `hello A/A: ${helloBand.runs.map((x) => x.toFixed(0)).join(' / ')} req/s, spread ${helloBand.spreadPct.toFixed(1)} %: ratios that differ by less are noise`,
       '÷ hello: req/s over the median of the two hello runs (before and after the API targets)',
       `target: authenticated reads on SQLite ≥ ${READ_TARGET}× the hello: ${met ? 'MET' : 'MISSED'}`,
       'the POSTed backups stay queued (no agent is connected while measuring)',
-      'GET a task, POSTs beside: both autocannons at once, each with its own connections; its ratio is not a target (the two share the control plane)',
+      'GET a task, POSTs beside: both autocannons at once, each with its own connections; its ratio is not a target (the two share the control plane, so no CPU a request is given)',
+      "server CPU µs/req: the server process's user + system CPU over the target's window ÷ its requests",
     ],
     figures: { stores, hello: helloBand, measured: rows, readTargetMet: met },
     disturbed,
