@@ -50,6 +50,68 @@ export function encodeFrame(body: wire.IEnvelope): Uint8Array {
   return v1.Envelope.encode(v1.Envelope.create(body)).finish();
 }
 
+/** Protobuf's wire type of a length-delimited field (a message). */
+const LENGTH_DELIMITED = 2;
+/** Envelope's `report_batch` (field 16) and ReportBatch's `reports` (field 1) tags (agent.proto). */
+const REPORT_BATCH_TAG = (16 << 3) | LENGTH_DELIMITED;
+const REPORTS_TAG = (1 << 3) | LENGTH_DELIMITED;
+/** Envelope's report fields, accepted (5) to result (9), are BatchedReport's 1 to 5, in the same order. */
+const FIRST_REPORT_FIELD = 5;
+const LAST_REPORT_FIELD = 9;
+const BATCHED_FIELD_OFFSET = FIRST_REPORT_FIELD - 1;
+
+const varintBytes = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
+
+/**
+ * The size of the ReportBatch frame that carries reports whose own frames ({@link encodeFrame} of
+ * one report) have these sizes: exactly what {@link encodeReportBatchFrame} makes of them.
+ */
+export function reportBatchFrameBytes(reportFrameBytes: readonly number[]): number {
+  const inner = reportBatchBytes(reportFrameBytes);
+  return varintBytes(REPORT_BATCH_TAG) + varintBytes(inner) + inner;
+}
+
+/** The size of the ReportBatch message itself: each report's tag, length and message. */
+function reportBatchBytes(reportFrameBytes: readonly number[]): number {
+  let inner = 0;
+  for (const n of reportFrameBytes) inner += 1 + varintBytes(n) + n;
+  return inner;
+}
+
+/**
+ * One ReportBatch frame carrying reports already encoded each as its own frame, without encoding
+ * them again: byte for byte what `encodeFrame({ reportBatch: { reports } })` gives for the same
+ * reports. A report's own frame is its envelope field's tag, its length and its message; in a
+ * batch the message is the same and only the field number differs. Throws on a frame that is
+ * not one report (accepted, rejected, progress, event or result).
+ *
+ * @example
+ * const frames = records.map((r) => encodeFrame({ progress: r }));
+ * ws.send(frames.length === 1 ? frames[0] : encodeReportBatchFrame(frames));
+ */
+export function encodeReportBatchFrame(reportFrames: readonly Uint8Array[]): Uint8Array {
+  const inner = reportBatchBytes(reportFrames.map((f) => f.byteLength));
+  const out = new Uint8Array(varintBytes(REPORT_BATCH_TAG) + varintBytes(inner) + inner);
+  let at = 0;
+  const varint = (n: number) => {
+    for (; n >= 0x80; n >>>= 7) out[at++] = (n & 0x7f) | 0x80;
+    out[at++] = n;
+  };
+  varint(REPORT_BATCH_TAG);
+  varint(inner);
+  for (const frame of reportFrames) {
+    const field = (frame[0] ?? 0) >> 3;
+    if ((frame[0]! & 7) !== LENGTH_DELIMITED || field < FIRST_REPORT_FIELD || field > LAST_REPORT_FIELD)
+      throw new Error(`not a frame of one report (its first tag is ${frame[0]}): it cannot go in a ReportBatch`);
+    out[at++] = REPORTS_TAG;
+    varint(frame.byteLength);
+    out[at++] = ((field - BATCHED_FIELD_OFFSET) << 3) | LENGTH_DELIMITED;
+    out.set(frame.subarray(1), at);
+    at += frame.byteLength - 1;
+  }
+  return out;
+}
+
 /** Decodes one frame; the result always has exactly one body field set (`env.body` names it). */
 export function decodeFrame(data: Uint8Array, maxBytes: number = DEFAULT_MAX_FRAME_BYTES): DecodedFrame {
   if (data.byteLength > maxBytes) {

@@ -154,7 +154,7 @@ export class Agent {
       ...(opts.abortGraceMs === undefined ? {} : { abortGraceMs: opts.abortGraceMs }),
       log: this.log,
     });
-    this.outbox = new ReportOutbox((body) => this.connection.send(body), clock, {
+    this.outbox = new ReportOutbox((frame) => this.connection.sendFrame(frame), clock, {
       cut: (record, limit) =>
         this.log.warn(
           { seq: record.seq, kind: record.kind, taskId: record.body.taskId, maxFrameBytes: limit },

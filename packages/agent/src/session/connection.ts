@@ -141,8 +141,13 @@ export class AgentConnection {
 
   /** Sends a frame on the welcomed session; false when there is none (the spool keeps it). */
   send(body: wire.IEnvelope): boolean {
+    return this.sendFrame(encodeFrame(body));
+  }
+
+  /** Sends a frame already encoded (`encodeFrame`) on the welcomed session; false when there is none. */
+  sendFrame(frame: Uint8Array): boolean {
     if (!this.isReady || !this.ws) return false;
-    this.ws.send(encodeFrame(body));
+    this.ws.send(frame);
     return true;
   }
 

@@ -2,10 +2,14 @@ import { encodeFrame } from '@cairn/proto';
 import { FailureCodes } from '@cairn/proto/vocabulary';
 import { recordEnvelope, type SpoolRecord } from '../spool/spool.js';
 
-/** What to do with a spooled report on a session that accepts frames up to some size. */
-export type Fitted = { action: 'send'; record: SpoolRecord; cut: boolean } | { action: 'drop'; why: string };
+/**
+ * What to do with a spooled report on a session that accepts frames up to some size; a report
+ * sent goes with its frame, encoded once here (its own frame, or its part of a ReportBatch).
+ */
+export type Fitted =
+  { action: 'send'; record: SpoolRecord; cut: boolean; frame: Uint8Array } | { action: 'drop'; why: string };
 
-const frameBytes = (record: SpoolRecord): number => encodeFrame(recordEnvelope(record)).byteLength;
+const frameOf = (record: SpoolRecord): Uint8Array => encodeFrame(recordEnvelope(record));
 
 /** `text` cut by at least `over` UTF-8 bytes (plus room for the marker), ending in a visible marker. */
 function cut(text: string, over: number): string {
@@ -27,11 +31,12 @@ function cut(text: string, over: number): string {
  * its numbers and loses text (event data first). A report that cannot be made to fit (only an
  * absurdly small limit does that) is dropped: no session could ever carry it. Pure.
  *
- * @example fitRecord(bigEvent, 16 * 1024) // → { action: 'send', record: { ...event with data_json '' }, cut: true }
+ * @example fitRecord(bigEvent, 16 * 1024) // → { action: 'send', record: { ...event with data_json '' }, cut: true, frame }
  */
 export function fitRecord(record: SpoolRecord, limit: number): Fitted {
-  let size = frameBytes(record);
-  if (size <= limit) return { action: 'send', record, cut: false };
+  const frame = frameOf(record);
+  let size = frame.byteLength;
+  if (size <= limit) return { action: 'send', record, cut: false, frame };
   let next: SpoolRecord = record;
   switch (record.kind) {
     case 'result': {
@@ -41,7 +46,7 @@ export function fitRecord(record: SpoolRecord, limit: number): Fitted {
         retryable: false,
       };
       next = { ...record, body: { ...record.body, ok: null, error } };
-      size = frameBytes(next);
+      size = frameOf(next).byteLength;
       if (size > limit && next.kind === 'result') {
         const e = next.body.error!;
         next = { ...next, body: { ...next.body, error: { ...e, message: cut(e.message ?? '', size - limit) } } };
@@ -50,7 +55,7 @@ export function fitRecord(record: SpoolRecord, limit: number): Fitted {
     }
     case 'event': {
       next = { ...record, body: { ...record.body, dataJson: '' } };
-      size = frameBytes(next);
+      size = frameOf(next).byteLength;
       if (size > limit && next.kind === 'event')
         next = { ...next, body: { ...next.body, message: cut(next.body.message ?? '', size - limit) } };
       break;
@@ -65,11 +70,11 @@ export function fitRecord(record: SpoolRecord, limit: number): Fitted {
     case 'accepted':
       break;
   }
-  const fitted = frameBytes(next);
-  if (fitted > limit)
+  const fitted = frameOf(next);
+  if (fitted.byteLength > limit)
     return {
       action: 'drop',
-      why: `a ${record.kind} report cannot be made smaller than ${fitted} bytes (limit ${limit})`,
+      why: `a ${record.kind} report cannot be made smaller than ${fitted.byteLength} bytes (limit ${limit})`,
     };
-  return { action: 'send', record: next, cut: true };
+  return { action: 'send', record: next, cut: true, frame: fitted };
 }

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { encodeFrame, type wire } from '@cairn/proto';
+import { encodeFrame, v1, type wire } from '@cairn/proto';
 import { systemClock } from '../clock.js';
 import type { SpoolRecord } from '../spool/spool.js';
 import { ReportOutbox } from './outbox.js';
@@ -11,6 +11,9 @@ const rec = (seq: number): SpoolRecord => ({
   body: { spoolSeq: seq, taskId: 't', attempt: 1, percent: 1 },
 });
 const seqOf = (e: wire.IEnvelope) => Number(e.progress?.spoolSeq);
+/** A frame the outbox sent, as the message it carries (fields left at their defaults not set). */
+const sentEnvelope = (frame: Uint8Array) => v1.Envelope.toObject(v1.Envelope.decode(frame)) as wire.IEnvelope;
+const sentSeq = (frame: Uint8Array) => seqOf(sentEnvelope(frame));
 
 describe('report outbox', () => {
   // The fake timers move Date.now, and the system clock with it.
@@ -21,7 +24,7 @@ describe('report outbox', () => {
     expect(paceFor({ framesPerSecond: 200, frameBurst: 2000 })).toEqual({ perSecond: 100, burst: 500, window: 500 });
     expect(paceFor({})).toBeNull();
     const sent: number[] = [];
-    const box = new ReportOutbox((e) => (sent.push(seqOf(e)), true), systemClock);
+    const box = new ReportOutbox((f) => (sent.push(sentSeq(f)), true), systemClock);
     box.start({ perSecond: 10, burst: 4, window: 3 }, [1, 2, 3, 4, 5, 6].map(rec));
     expect(sent).toEqual([1, 2, 3]); // window full
     box.acked([1, 2, 3]);
@@ -37,7 +40,7 @@ describe('report outbox', () => {
 
   it('keeps its pace across sessions: a new session does not start with a fresh burst', () => {
     const sent: number[] = [];
-    const box = new ReportOutbox((e) => (sent.push(seqOf(e)), true), systemClock);
+    const box = new ReportOutbox((f) => (sent.push(sentSeq(f)), true), systemClock);
     const pace = { perSecond: 10, burst: 2, window: 100 };
     box.start(pace, [1, 2, 3].map(rec));
     expect(sent).toEqual([1, 2]); // burst spent
@@ -62,7 +65,7 @@ describe('report outbox', () => {
       body: { spoolSeq: seq, taskId: 't', attempt: 1, percent: 1, message: 'm'.repeat(300) },
     });
     const sent: number[] = [];
-    const box = new ReportOutbox((e) => (sent.push(seqOf(e)), true), systemClock);
+    const box = new ReportOutbox((f) => (sent.push(sentSeq(f)), true), systemClock);
     box.start(paced, [1, 2, 3, 4, 5].map(big));
     expect(sent).toEqual([1, 2, 3]); // ~320 bytes each: the 1,000-byte window holds three
     box.acked([1, 2, 3]);
@@ -73,7 +76,7 @@ describe('report outbox', () => {
 
   it('sends everything at once when the server announced no budget, and nothing after the session ends', () => {
     const sent: number[] = [];
-    const box = new ReportOutbox((e) => (sent.push(seqOf(e)), true), systemClock);
+    const box = new ReportOutbox((f) => (sent.push(sentSeq(f)), true), systemClock);
     box.start(null, [1, 2, 3].map(rec));
     expect(sent).toEqual([1, 2, 3]);
     box.stop();
@@ -83,7 +86,8 @@ describe('report outbox', () => {
 
   it('packs the reports ready together into ReportBatch frames: within the cap, the frame limit and the window', () => {
     const frames: wire.IEnvelope[] = [];
-    const box = new ReportOutbox((e) => (frames.push(e), true), systemClock);
+    const raw: Uint8Array[] = [];
+    const box = new ReportOutbox((f) => (raw.push(f), frames.push(sentEnvelope(f)), true), systemClock);
     const seqsOf = (e: wire.IEnvelope) =>
       e.reportBatch ? e.reportBatch.reports!.map((r) => Number(r.progress?.spoolSeq)) : [seqOf(e)];
     const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => rec(from + i));
@@ -100,10 +104,13 @@ describe('report outbox', () => {
 
     // The frame limit: every frame stays within it.
     frames.length = 0;
+    raw.length = 0;
     box.start(null, range(1, 40), 200, true);
     expect(frames.flatMap(seqsOf)).toEqual(range(1, 40).map((r) => r.seq));
     expect(frames.length).toBeGreaterThan(1);
-    for (const f of frames) expect(encodeFrame(f).byteLength).toBeLessThanOrEqual(200);
+    for (const f of raw) expect(f.byteLength).toBeLessThanOrEqual(200);
+    // Each frame as encoding its message gives it, byte for byte.
+    for (const [i, f] of raw.entries()) expect(Buffer.from(f).equals(Buffer.from(encodeFrame(frames[i]!)))).toBe(true);
     box.stop();
 
     // The unacknowledged window counts reports; the frame bucket counts frames.
@@ -120,7 +127,7 @@ describe('report outbox', () => {
 
   it('sends single frames to a control plane that takes no batches', () => {
     const frames: wire.IEnvelope[] = [];
-    const box = new ReportOutbox((e) => (frames.push(e), true), systemClock);
+    const box = new ReportOutbox((f) => (frames.push(sentEnvelope(f)), true), systemClock);
     box.start(null, [1, 2, 3].map(rec));
     box.push(rec(4), rec(5));
     expect(frames.map(seqOf)).toEqual([1, 2, 3, 4, 5]);

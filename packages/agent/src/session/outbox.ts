@@ -1,7 +1,12 @@
-import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, MAX_REPORTS_PER_BATCH, type wire } from '@cairn/proto';
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  encodeReportBatchFrame,
+  MAX_REPORTS_PER_BATCH,
+  reportBatchFrameBytes,
+} from '@cairn/proto';
 import type { Clock } from '../clock.js';
-import { recordEnvelope, type SpoolRecord } from '../spool/spool.js';
-import { fitRecord } from './frame-fit.js';
+import type { SpoolRecord } from '../spool/spool.js';
+import { fitRecord, type Fitted } from './frame-fit.js';
 import { samePace, type Pace } from './pacing.js';
 import { SendBucket } from '../token-bucket.js';
 
@@ -33,9 +38,15 @@ export class ReportOutbox {
   private maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
   /** The session takes ReportBatch frames. */
   private batches = false;
+  /**
+   * Queued reports as fitted to this session's frame limit, each encoded once: a pump that must
+   * wait (window, buckets) finds them again, and a report leaves when it is sent.
+   */
+  private fits = new WeakMap<SpoolRecord, Fitted>();
 
   constructor(
-    private readonly send: (body: wire.IEnvelope) => boolean,
+    /** Sends one encoded frame; false when the session is going away. */
+    private readonly send: (frame: Uint8Array) => boolean,
     /** Paces the sends (the pace's token buckets refill by it). */
     private readonly clock: Clock,
     private readonly advice?: OutboxAdvice,
@@ -57,6 +68,7 @@ export class ReportOutbox {
     this.pace = pace;
     this.maxFrameBytes = maxFrameBytes;
     this.batches = batches;
+    this.fits = new WeakMap();
     this.queue = [...pending];
     this.pump();
   }
@@ -97,7 +109,7 @@ export class ReportOutbox {
       if (this.pace && this.inFlight.size >= this.pace.window) return; // an ack resumes
       const frame = this.nextFrame();
       if (!frame) continue; // a report was dropped
-      const { envelope, records, sizes, bytes } = frame;
+      const { frames, records, sizes, bytes } = frame;
       // One frame may always be in flight, however large: it fits the control plane's limit.
       const byteWindow = this.pace?.bytes?.window ?? Infinity;
       if (this.inFlight.size > 0 && this.inFlightBytes + bytes > byteWindow) return; // an ack resumes
@@ -112,8 +124,10 @@ export class ReportOutbox {
       }
       this.bucket?.take(now);
       this.byteBucket?.take(now, bytes);
-      if (!this.send(envelope)) return; // the session is going away; the spool still holds everything
+      const sent = frames.length === 1 ? frames[0]! : encodeReportBatchFrame(frames);
+      if (!this.send(sent)) return; // the session is going away; the spool still holds everything
       this.queue.splice(0, records.length);
+      records.forEach(({ original }) => this.fits.delete(original));
       records.forEach(({ original, cut }) => cut && this.advice?.cut(original, this.maxFrameBytes));
       if (this.pace) {
         records.forEach(({ original }, i) => this.inFlight.set(original.seq, sizes[i]!));
@@ -122,51 +136,58 @@ export class ReportOutbox {
     }
   }
 
+  /** A report fitted to this session's frame limit, encoded once. */
+  private fit(record: SpoolRecord): Fitted {
+    let fitted = this.fits.get(record);
+    if (!fitted) {
+      fitted = fitRecord(record, this.maxFrameBytes);
+      this.fits.set(record, fitted);
+    }
+    return fitted;
+  }
+
   /**
    * The next frame from the head of the queue: one report, or, when the session takes batches,
-   * as many of the reports waiting as fit one frame (and the unacknowledged window). Null when
-   * the head report was dropped (it can never be sent).
+   * as many of the reports waiting as fit one frame (and the unacknowledged window), each as its
+   * own encoded frame (the batch frame is made of them when it is sent). Null when the head
+   * report was dropped (it can never be sent).
    */
   private nextFrame(): {
-    envelope: wire.IEnvelope;
+    frames: Uint8Array[];
     records: { original: SpoolRecord; cut: boolean }[];
     sizes: number[];
     bytes: number;
   } | null {
     const head = this.queue[0]!;
-    const fitted = fitRecord(head, this.maxFrameBytes);
+    const fitted = this.fit(head);
     if (fitted.action === 'drop') {
       this.queue.shift();
+      this.fits.delete(head);
       this.advice?.dropped(head, fitted.why);
       return null;
     }
-    const single = recordEnvelope(fitted.record);
-    const singleBytes = encodeFrame(single).byteLength;
+    const frames = [fitted.frame];
     const records = [{ original: head, cut: fitted.cut }];
-    // A report in a batch is the same message under the same field name as in its own frame.
-    const reports = [single as wire.IBatchedReport];
-    const sizes = [singleBytes];
+    const sizes = [fitted.frame.byteLength];
     const room = Math.min(MAX_REPORTS_PER_BATCH, this.pace ? this.pace.window - this.inFlight.size : Infinity);
-    // A batch frame: each report as its single frame (same tags), plus its entry's tag and length
-    // (at most 6 bytes), plus the envelope's (at most 7): an upper bound, never over the limit.
-    let batchBytes = 7 + singleBytes + 6;
+    // A batch frame: each report as its own frame, plus its entry's tag and length (at most 6
+    // bytes), plus the envelope's (at most 7): an upper bound, never over the limit.
+    let batchBytes = 7 + sizes[0]! + 6;
     for (let i = 1; this.batches && i < this.queue.length && records.length < room; i++) {
       const next = this.queue[i]!;
-      const f = fitRecord(next, this.maxFrameBytes);
+      const f = this.fit(next);
       if (f.action === 'drop') break; // dropped when it reaches the head
-      const env = recordEnvelope(f.record);
-      const size = encodeFrame(env).byteLength;
+      const size = f.frame.byteLength;
       if (batchBytes + size + 6 > this.maxFrameBytes) break;
       batchBytes += size + 6;
       records.push({ original: next, cut: f.cut });
-      reports.push(env as wire.IBatchedReport);
+      frames.push(f.frame);
       sizes.push(size);
     }
-    if (records.length === 1) return { envelope: single, records, sizes, bytes: singleBytes };
-    const envelope: wire.IEnvelope = { reportBatch: { reports } };
-    const bytes = this.byteBucket ? encodeFrame(envelope).byteLength : batchBytes;
+    if (records.length === 1) return { frames, records, sizes, bytes: sizes[0]! };
+    const bytes = reportBatchFrameBytes(sizes);
     // What the acks give back must add up to what the frame took: the first report carries the overhead.
     sizes[0] = bytes - sizes.slice(1).reduce((a, b) => a + b, 0);
-    return { envelope, records, sizes, bytes };
+    return { frames, records, sizes, bytes };
   }
 }
