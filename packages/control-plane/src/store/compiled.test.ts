@@ -1,7 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import { storeFixture } from '../testing/store-fixture.js';
-import { insertRows, ShapedTemplate, template } from './compiled.js';
+import { sql } from 'kysely';
+import { insertRows, RowsTemplate, ShapedTemplate, template } from './compiled.js';
 import { inRequestTransaction, scopedDb } from './request-scope.js';
 
 const byName = template((db, p: { name: string }) =>
@@ -179,6 +180,87 @@ describe.each(backends)('shaped templates and compiled inserts (%s)', (backend) 
     for (let n = 4; n <= 68; n++) {
       const params = Object.fromEntries(all.slice(5, 5 + n).map((r, i) => [`name:${i}`, r.name]));
       expect((await named.run(db, n, params)).rows.length).toBe(Math.min(n, 65));
+    }
+  });
+});
+
+describe.each(backends)('statements of rows (%s)', (backend) => {
+  /** Every statement the store ran while `watching`. */
+  const statements: string[] = [];
+  let watching = false;
+  const f = storeFixture(backend, { observe: (text) => watching && statements.push(text) });
+  type Shape = { above: number; marked: boolean };
+  /** Rows of (n, label) as a union of selects, those above a bound kept; `marked` breaks the repeat. */
+  const build = (
+    db: Parameters<ConstructorParameters<typeof RowsTemplate<Shape>>[2]>[0],
+    shape: Shape,
+    rows: readonly (readonly unknown[])[],
+  ) => {
+    const union = sql.join(
+      rows.map((r, i) =>
+        i === 0 ? sql`select ${r[0]} as ${sql.ref('n')}, ${r[1]} as ${sql.ref('label')}` : sql`select ${r[0]}, ${r[1]}`,
+      ),
+      sql` union all `,
+    );
+    // A text that changes with the count of rows, not only by one row's part each: never repeated.
+    const mark = shape.marked ? sql.raw(rows.length % 2 === 0 ? ' /* even */' : '') : sql``;
+    return sql<{
+      n: number;
+      label: string;
+    }>`select ${sql.ref('v.n')}, ${sql.ref('v.label')} from (${union}) as ${sql.table('v')} where ${sql.ref('v.n')} > ${shape.above}${mark} order by ${sql.ref('v.n')}`.compile(
+      db,
+    );
+  };
+  let built = 0;
+  const rowsOf = new RowsTemplate<Shape>(
+    (s) => `${s.above}|${s.marked}`,
+    () => 2,
+    (db, shape, rows) => (built++, build(db, shape, rows)),
+  );
+  const rows = (n: number) => Array.from({ length: n }, (_, i) => [i + 1, `r${i + 1} ${'é'.repeat(i % 3)}`]);
+
+  it('are compiled once per shape and written for any count of rows: the text Kysely compiles, each row its own values', async () => {
+    const db = f.store.db;
+    for (const n of [2, 3, 7, 40, 2, 101]) {
+      const shape = { above: n % 5, marked: false };
+      statements.length = 0;
+      watching = true;
+      let answer;
+      try {
+        answer = await rowsOf.run(db, shape, rows(n));
+      } finally {
+        watching = false;
+      }
+      expect(statements).toEqual([build(db, shape, rows(n)).sql]);
+      expect(answer.rows).toEqual(
+        rows(n)
+          .filter(([k]) => Number(k) > shape.above)
+          .map(([k, label]) => ({ n: k, label })),
+      );
+    }
+    // Learnt once per shape (two, three and five rows): five shapes, however many runs.
+    const learnt = built;
+    await rowsOf.run(db, { above: 2, marked: false }, rows(9));
+    expect(built).toBe(learnt);
+    expect(rowsOf.repeatedFor(db, { above: 2, marked: false })).toBeDefined();
+  });
+
+  it('are built anew each time when the text does not repeat one part per row', async () => {
+    const db = f.store.db;
+    const shape = { above: 0, marked: true };
+    expect(rowsOf.repeatedFor(db, shape)).toBeUndefined();
+    for (const n of [2, 3, 4, 11]) {
+      const before = built;
+      statements.length = 0;
+      watching = true;
+      try {
+        const answer = await rowsOf.run(db, shape, rows(n));
+        expect(answer.rows.map((r) => (r as { n: number }).n)).toEqual(rows(n).map(([k]) => k));
+      } finally {
+        watching = false;
+      }
+      expect(statements).toEqual([build(db, shape, rows(n)).sql]);
+      expect(built).toBe(before + 1);
     }
   });
 });

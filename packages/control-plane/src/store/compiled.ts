@@ -140,6 +140,92 @@ export class ShapedTemplate<S, P extends object, R> {
   }
 }
 
+/**
+ * A statement that holds a list of rows (a `values` list, a `union all` of selects) whose text
+ * repeats one row's part per row, as a report tick's joined update does: compiled by Kysely once
+ * per shape (for two and three rows), then written for any number of rows by repeating the part
+ * the third row added, with the rows' values bound in row order before the shape's own. When it
+ * is learnt, the text is checked against what Kysely compiles for five rows; a shape whose text
+ * does not repeat so is built by Kysely on every call. At most {@link MAX_SHAPES} shapes are
+ * kept. The builder binds each row's values as values (never text) and may branch on the shape.
+ */
+export class RowsTemplate<S> {
+  private readonly shapes = new Map<string, Repeated | null>();
+
+  constructor(
+    private readonly keyOf: (shape: S) => string,
+    /** How many values each row binds. */
+    private readonly widthOf: (shape: S) => number,
+    /** The statement compiled for `db` (a raw `sql` builder's `.compile(db)`). */
+    private readonly build: (db: Db, shape: S, rows: readonly (readonly unknown[])[]) => CompiledQuery,
+  ) {}
+
+  /** Runs the statement for `rows` (at least two; each binds `widthOf(shape)` values). */
+  async run(db: Db, shape: S, rows: readonly (readonly unknown[])[]): Promise<QueryResult<unknown>> {
+    const repeated = rows.length >= 2 ? this.repeatedFor(db, shape) : undefined;
+    if (!repeated) return db.executeQuery(this.build(db, shape, rows));
+    const parameters: unknown[] = [];
+    for (const row of rows) for (const v of row) parameters.push(v);
+    for (const v of repeated.after) parameters.push(v);
+    return db.executeQuery({
+      sql: repeated.head + repeated.row.repeat(rows.length - 2) + repeated.tail,
+      query: repeated.query,
+      queryId: repeated.queryId,
+      parameters,
+    });
+  }
+
+  /** The shape's text split around its repeated part, or undefined when it does not repeat so. */
+  repeatedFor(db: Db, shape: S): Repeated | undefined {
+    const key = `${isMysql(db) ? 'mysql' : 'sqlite'}|${this.keyOf(shape)}`;
+    let known = this.shapes.get(key);
+    if (known === undefined) {
+      if (this.shapes.size >= MAX_SHAPES) return undefined;
+      known = learnRepeated((n) => this.build(db, shape, slotRows(n, this.widthOf(shape))), this.widthOf(shape));
+      this.shapes.set(key, known);
+    }
+    return known ?? undefined;
+  }
+}
+
+/** A {@link RowsTemplate}'s shape as compiled: two rows' text is `head` + `tail`, each more row adds `row` between. */
+interface Repeated {
+  head: string;
+  row: string;
+  tail: string;
+  /** The shape's own values, bound after the rows'. */
+  after: unknown[];
+  query: CompiledQuery['query'];
+  queryId: CompiledQuery['queryId'];
+}
+
+/** `n` rows of `width` placeholders, named `row:column`. */
+function slotRows(n: number, width: number): Slot[][] {
+  return Array.from({ length: n }, (_, r) => Array.from({ length: width }, (_, c) => new Slot(`${r}:${c}`)));
+}
+
+/** Finds the part of the text one more row adds, and checks it against five rows; null when the text does not repeat so. */
+function learnRepeated(compile: (rows: number) => CompiledQuery, width: number): Repeated | null {
+  const [two, three, five] = [compile(2), compile(3), compile(5)];
+  let at = 0;
+  while (at < two.sql.length && two.sql[at] === three.sql[at]) at++;
+  const head = two.sql.slice(0, at);
+  const tail = two.sql.slice(at);
+  const row = three.sql.slice(at, at + three.sql.length - two.sql.length);
+  if (head + row + tail !== three.sql || head + row.repeat(3) + tail !== five.sql) return null;
+  // The rows' values first, in row order, then the same values of the shape's own in every count.
+  const rowsBound = (q: CompiledQuery, n: number) =>
+    q.parameters
+      .slice(0, n * width)
+      .every((v, i) => v instanceof Slot && v.name === `${Math.floor(i / width)}:${i % width}`);
+  const after = two.parameters.slice(2 * width);
+  const sameAfter = (q: CompiledQuery, n: number) =>
+    q.parameters.length === n * width + after.length && after.every((v, i) => q.parameters[n * width + i] === v);
+  if (!rowsBound(two, 2) || !rowsBound(five, 5) || !sameAfter(five, 5) || after.some((v) => v instanceof Slot))
+    return null;
+  return { head, row, tail, after, query: two.query, queryId: two.queryId };
+}
+
 /** Rows an insert may hold and still go through a compiled shape (a larger batch is built anew). */
 const SHAPED_INSERT_ROWS = 8;
 

@@ -1,8 +1,8 @@
-import { sql, type RawBuilder, type Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { ProgressReport, TaskChanges } from '../domain/report-outcome.js';
 import type { TaskState } from '../domain/task.js';
 import type { Database, TaskRow } from './schema.js';
-import { insertRows, ShapedTemplate } from './compiled.js';
+import { insertRows, RowsTemplate, ShapedTemplate } from './compiled.js';
 import { isMysql, stateByIds } from './dialect.js';
 
 type Trx = Transaction<Database>;
@@ -137,7 +137,13 @@ export class ReportRepository {
           moved += (await this.move(trx, part[0]!.fence, from, part[0]!.changes)) ? 1 : 0;
           continue;
         }
-        const r = await joinedMove(trx, from, columns, part).execute(trx);
+        const rows = part.map((m) => [
+          m.fence.taskId,
+          m.fence.attempt,
+          m.fence.agentId,
+          ...columns.map((c) => m.changes[c]),
+        ]);
+        const r = await JOINED_MOVES.run(trx, { from, columns }, rows);
         moved += Number(r.numAffectedRows ?? 0);
       }
     }
@@ -164,51 +170,49 @@ function changedColumns(changes: TaskChanges): (keyof TaskChanges)[] {
 const FENCE = ['id', 'attempt', 'agentId'] as const;
 
 /**
- * One update of `part`'s tasks, each to its own values of `columns`: the tasks joined by id (and
- * fenced by attempt and agent) to a derived table of the moves, one row each. MySQL/MariaDB: a
- * multi-table update over `select … union all select …`; SQLite: `update … from` over `values`
- * (which has no compound-select limit), its columns named as they are read. Both read the moves
- * first and each task by its key.
+ * One update of a part of a tick's moves, each task to its own values of `columns`: the tasks
+ * joined by id (and fenced by attempt and agent) to a derived table of the moves, one row each
+ * (the fence's values, then the columns'). MySQL/MariaDB: a multi-table update over `select …
+ * union all select …`; SQLite: `update … from` over `values` (which has no compound-select
+ * limit), its columns named as they are read. Both read the moves first and each task by its key.
+ * Compiled once per field set (a tick's text only repeats a row's part per move).
  */
-function joinedMove(
-  trx: Trx,
-  from: readonly TaskState[],
-  columns: (keyof TaskChanges)[],
-  part: { fence: ReportFence; changes: TaskChanges }[],
-): RawBuilder<never> {
-  const names = [...FENCE, ...columns];
-  const values = (m: (typeof part)[number]) => [
-    m.fence.taskId,
-    m.fence.attempt,
-    m.fence.agentId,
-    ...columns.map((c) => m.changes[c]),
-  ];
-  const on = sql.join(
-    FENCE.map((c) => sql`${sql.ref(`tasks.${c}`)} = ${sql.ref(`v.${c}`)}`),
-    sql` and `,
-  );
-  const states = sql.join([...from]);
-  if (isMysql(trx)) {
-    const rows = sql.join(
-      // The first row names the columns; a union's rows take them from it.
-      part.map((m, row) =>
-        row === 0
-          ? sql`select ${sql.join(values(m).map((v, i) => sql`${v} as ${sql.ref(names[i]!)}`))}`
-          : sql`select ${sql.join(values(m))}`,
-      ),
-      sql` union all `,
+const JOINED_MOVES = new RowsTemplate<{ from: readonly TaskState[]; columns: (keyof TaskChanges)[] }>(
+  ({ from, columns }) => `${from.join(',')}|${columns.join(',')}`,
+  ({ columns }) => FENCE.length + columns.length,
+  (trx, { from, columns }, rows) => {
+    const names = [...FENCE, ...columns];
+    const on = sql.join(
+      FENCE.map((c) => sql`${sql.ref(`tasks.${c}`)} = ${sql.ref(`v.${c}`)}`),
+      sql` and `,
     );
-    const set = sql.join(columns.map((c) => sql`${sql.ref(`tasks.${c}`)} = ${sql.ref(`v.${c}`)}`));
-    // The outer join reads the moves first and looks each task up by its key, whatever the
-    // planner's statistics say (an inner join may walk every running task by state and search
-    // the moves for each); a move whose task is not found, or fenced out, sets nothing.
-    return sql`update tasks right join (${rows}) as ${sql.table('v')} on ${on} and ${sql.ref('tasks.state')} in (${states}) set ${set}`;
-  }
-  const rows = sql.join(part.map((m) => sql`(${sql.join(values(m))})`));
-  const named = sql.join(names.map((n, i) => sql`${sql.raw(`column${i + 1}`)} as ${sql.ref(n)}`));
-  const set = sql.join(columns.map((c) => sql`${sql.ref(c)} = ${sql.ref(`v.${c}`)}`));
-  return sql`update tasks set ${set} from (select ${named} from (values ${rows})) as ${sql.table('v')} where ${on} and ${stateByIds(trx)} in (${states})`;
-}
+    const states = sql.join([...from]);
+    if (isMysql(trx)) {
+      const union = sql.join(
+        // The first row names the columns; a union's rows take them from it.
+        rows.map((values, row) =>
+          row === 0
+            ? sql`select ${sql.join(values.map((v, i) => sql`${v} as ${sql.ref(names[i]!)}`))}`
+            : sql`select ${sql.join([...values])}`,
+        ),
+        sql` union all `,
+      );
+      const set = sql.join(columns.map((c) => sql`${sql.ref(`tasks.${c}`)} = ${sql.ref(`v.${c}`)}`));
+      // The outer join reads the moves first and looks each task up by its key, whatever the
+      // planner's statistics say (an inner join may walk every running task by state and search
+      // the moves for each); a move whose task is not found, or fenced out, sets nothing.
+      return sql`update tasks right join (${union}) as ${sql.table('v')} on ${on} and ${sql.ref('tasks.state')} in (${states}) set ${set}`.compile(
+        trx,
+      );
+    }
+    const values = sql.join(rows.map((row) => sql`(${sql.join([...row])})`));
+    const named = sql.join(names.map((n, i) => sql`${sql.raw(`column${i + 1}`)} as ${sql.ref(n)}`));
+    const set = sql.join(columns.map((c) => sql`${sql.ref(c)} = ${sql.ref(`v.${c}`)}`));
+    return sql`update tasks set ${set} from (select ${named} from (values ${values})) as ${sql.table('v')} where ${on} and ${stateByIds(trx)} in (${states})`.compile(
+      trx,
+    );
+  },
+);
 
 function progressRow(agentId: string, report: ProgressReport) {
   return {
