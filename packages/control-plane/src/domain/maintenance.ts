@@ -14,6 +14,7 @@
  */
 import { HELD_BY_MAINTENANCE } from '@cairn/proto/vocabulary';
 import type { TaskKind } from './task.js';
+import { byKeyOf } from './key-order.js';
 
 export const DEFAULT_MAINTENANCE_MESSAGE = 'Service provider is currently undergoing scheduled maintenance.';
 export const MAX_MAINTENANCE_MESSAGE_CHARS = 1000;
@@ -120,7 +121,7 @@ export function zoneAgentsInMaintenance(
     .filter(
       (a) => a.zone === place.zone && a.plugins.some((p) => p.name === place.plugin && p.capabilities.includes(kind)),
     )
-    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    .sort(byKeyOf((a) => a.id));
   const [first] = able;
   if (!first || able.some((a) => ownMaintenance(a) === null)) return null;
   return { scope: { kind: 'agent', agentId: first.id }, message: ownMaintenance(first)! };

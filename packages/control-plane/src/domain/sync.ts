@@ -4,6 +4,7 @@
  * that may own a point, applies the answer and queues the deletes retention asks for.
  */
 import { REPOSITORY_NOT_FOUND } from '@cairn/proto/vocabulary';
+import { byKey } from './key-order.js';
 
 /** One restore point as the provider listed it, checked. Times in epoch ms. */
 export interface ListedPoint {
@@ -305,9 +306,7 @@ export function planSync(input: SyncInput): SyncPlan {
   };
 
   const listed = new Set<string>();
-  const ordered = [...input.points].sort(
-    (a, b) => a.createdAt - b.createdAt || (a.externalId < b.externalId ? -1 : a.externalId > b.externalId ? 1 : 0),
-  );
+  const ordered = [...input.points].sort((a, b) => a.createdAt - b.createdAt || byKey(a.externalId, b.externalId));
   for (const p of ordered) {
     // A provider listing a point twice describes one point.
     if (listed.has(p.externalId)) continue;

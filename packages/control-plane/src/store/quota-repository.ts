@@ -1,5 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import { QuotaExceededError } from '../domain/errors.js';
+import { byKeyOf } from '../domain/key-order.js';
 import {
   check,
   checkBackupStart,
@@ -156,7 +157,7 @@ export class QuotaRepository {
       .where('offeringId', 'is not', null)
       .execute();
     for (const { offeringId } of assigned) if (!counted.has(offeringId!)) counted.set(offeringId!, NOTHING);
-    return new Map([...counted].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return new Map([...counted].sort(byKeyOf(([key]) => key)));
   }
 
   /**

@@ -1,5 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import type { ProgressReport, TaskChanges } from '../domain/report-outcome.js';
+import { byKeyOf } from '../domain/key-order.js';
 import type { TaskState } from '../domain/task.js';
 import type { Database, TaskRow } from './schema.js';
 import { insertRows, RowsTemplate, ShapedTemplate } from './compiled.js';
@@ -130,7 +131,7 @@ export class ReportRepository {
     let moved = 0;
     for (const { columns, moves: group } of alike.values()) {
       // In key order: the rows are locked in the order the moves are read, as a range of keys would be.
-      group.sort((a, b) => (a.fence.taskId < b.fence.taskId ? -1 : a.fence.taskId > b.fence.taskId ? 1 : 0));
+      group.sort(byKeyOf((m) => m.fence.taskId));
       for (let i = 0; i < group.length; i += IN_LIST) {
         const part = group.slice(i, i + IN_LIST);
         if (part.length === 1) {

@@ -1,4 +1,5 @@
 import { isUniqueViolation, type Db } from './db.js';
+import { byKeyOf } from '../domain/key-order.js';
 import { NO_NEXT_FIRE } from '../domain/schedule.js';
 import { badCursor, type Page, type PageRequest } from './page.js';
 import { sql, type Transaction } from 'kysely';
@@ -432,7 +433,7 @@ export class ScheduleRepository {
    */
   async moveNextFires(moves: readonly NextFireMove[]): Promise<void> {
     for (const kind of ['user', 'sla', 'job'] as const) {
-      const these = moves.filter((m) => m.kind === kind).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      const these = moves.filter((m) => m.kind === kind).sort(byKeyOf((m) => m.id));
       if (these.length === 0) continue;
       const { table, id, setAt } = MOVED[kind];
       const [col, next, set] = [sql.ref(id), sql.ref('next_fire_at'), sql.ref(setAt)];
@@ -469,9 +470,7 @@ export class ScheduleRepository {
    */
   async claimFires(claims: readonly FireClaim[], now: number): Promise<Set<string> | undefined> {
     if (claims.length === 0) return new Set();
-    const sorted = [...claims].sort((a, b) =>
-      a.scheduleKey < b.scheduleKey ? -1 : a.scheduleKey > b.scheduleKey ? 1 : 0,
-    );
+    const sorted = [...claims].sort(byKeyOf((c) => c.scheduleKey));
     const r = await this.db
       .insertInto('scheduleFires')
       .values(sorted.map((c) => ({ scheduleKey: c.scheduleKey, fireAt: c.fireAt, missed: c.missed, createdAt: now })))
