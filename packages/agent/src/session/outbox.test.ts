@@ -2,8 +2,15 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { encodeFrame, v1, type wire } from '@cairn/proto';
 import { systemClock } from '../clock.js';
 import type { SpoolRecord } from '../spool/spool.js';
+import { fitRecord } from './frame-fit.js';
 import { ReportOutbox } from './outbox.js';
 import { paceFor } from './pacing.js';
+
+// The outbox's own fitting, counted: each report is fitted (and encoded) once a session.
+vi.mock('./frame-fit.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('./frame-fit.js')>();
+  return { ...actual, fitRecord: vi.fn(actual.fitRecord) };
+});
 
 const rec = (seq: number): SpoolRecord => ({
   seq,
@@ -132,5 +139,33 @@ describe('report outbox', () => {
     box.push(rec(4), rec(5));
     expect(frames.map(seqOf)).toEqual([1, 2, 3, 4, 5]);
     expect(frames.some((f) => f.reportBatch)).toBe(false);
+  });
+
+  it('fits and encodes each report once a session, however often a full window or a bucket makes it wait', () => {
+    const fitted = vi.mocked(fitRecord);
+    const seqsOf = (e: wire.IEnvelope) =>
+      e.reportBatch ? e.reportBatch.reports!.map((r) => Number(r.progress?.spoolSeq)) : [seqOf(e)];
+    const sent: number[] = [];
+    const box = new ReportOutbox((f) => (sent.push(...seqsOf(sentEnvelope(f))), true), systemClock);
+    const records = Array.from({ length: 12 }, (_, i) => rec(i + 1));
+    fitted.mockClear();
+    box.start({ perSecond: 10, burst: 1, window: 2 }, records, 1024 * 1024, true);
+    // Acks one at a time and the frame bucket's refills: the pump looks at the waiting reports
+    // again every time, and finds each already fitted.
+    for (let i = 0; i < 40 && sent.length < records.length; i++) {
+      box.acked(sent.slice(-2));
+      vi.advanceTimersByTime(50);
+    }
+    expect(sent).toEqual(records.map((r) => r.seq));
+    expect(fitted.mock.calls.map(([r]) => r.seq)).toEqual(records.map((r) => r.seq));
+    // A new session (its frame limit may differ) fits the reports it replays again, once each.
+    box.stop();
+    fitted.mockClear();
+    box.start({ perSecond: 10, burst: 1, window: 2 }, records.slice(0, 5), 4096, true);
+    for (let i = 0; i < 20; i++) {
+      box.acked(sent.slice(-2));
+      vi.advanceTimersByTime(50);
+    }
+    expect(fitted.mock.calls.map(([r]) => r.seq)).toEqual([1, 2, 3, 4, 5]);
   });
 });

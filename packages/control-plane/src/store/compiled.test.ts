@@ -119,7 +119,7 @@ describe.each(backends)('shaped templates and compiled inserts (%s)', (backend) 
     expect((await names('u-')).length).toBe(22);
   });
 
-  it('insert a batch larger than a compiled shape as the one-row statement with its tuple repeated: the text Kysely compiles, each row its own values', async () => {
+  it("insert a batch larger than a compiled shape as one row's tuple repeated: the text Kysely compiles, each row its own values", async () => {
     const db = f.store.db;
     // Keys in another order than the columns' first appearance elsewhere: the tuple binds by name.
     const batch = Array.from({ length: 30 }, (_, i) => ({
@@ -142,18 +142,23 @@ describe.each(backends)('shaped templates and compiled inserts (%s)', (backend) 
       .orderBy('name')
       .execute();
     expect(stored).toEqual(batch.map(({ id, name, createdAt }) => ({ id, name, createdAt })));
-    // Another batch of the same columns is not built by Kysely again: its one-row statement is kept.
+    // Another batch of the same columns (of another size) is not built by Kysely again: its shape is kept.
+    const other = batch
+      .slice(0, 17)
+      .map((r, i) => ({ ...r, id: `tnt_c${i}`, name: `c-${String(i).padStart(2, '0')}` }));
+    const expected = db.insertInto('tenants').values(other).compile().sql;
     const build = vi.spyOn(db, 'insertInto');
+    statements.length = 0;
+    watching = true;
     try {
-      await insertRows(
-        db,
-        'tenants',
-        batch.map((r, i) => ({ ...r, id: `tnt_c${i}`, name: `c-${i}` })),
-      );
+      await insertRows(db, 'tenants', other);
       expect(build).not.toHaveBeenCalled();
     } finally {
+      watching = false;
       build.mockRestore();
     }
+    expect(statements).toEqual([expected]);
+    expect(await names('c-')).toEqual(other.map((r) => r.name));
     // Skipping what a unique key holds, in a batch: the clashing row keeps its first values.
     const more = Array.from({ length: 12 }, (_, i) => ({ id: `tnt_b${i + 29}`, name: `b-x${i + 29}`, createdAt: i }));
     await expect(insertRows(db, 'tenants', more)).rejects.toThrow();

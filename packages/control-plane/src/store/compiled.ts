@@ -126,18 +126,6 @@ export class ShapedTemplate<S, P extends object, R> {
     }
     return known.run(db, params);
   }
-
-  /** The compiled query of `shape`, or undefined when no more shapes are kept. */
-  compiledFor(db: Db, shape: S): Compiled | undefined {
-    const key = this.keyOf(shape);
-    let known = this.shapes.get(key);
-    if (!known) {
-      if (this.shapes.size >= MAX_SHAPES) return undefined;
-      known = new Template((d, p: P) => this.build(d, p, shape));
-      this.shapes.set(key, known);
-    }
-    return known.compiledFor(db);
-  }
 }
 
 /**
@@ -248,12 +236,26 @@ const INSERTS = new ShapedTemplate<InsertShape, Record<string, unknown>, unknown
 );
 
 /**
+ * A batch insert of more rows than {@link INSERTS} holds (a report tick's progress rows or events),
+ * of one table, column list and `or ignore`: the tuple of a row's placeholders repeated once per
+ * row, as Kysely compiles it (learnt and checked by {@link RowsTemplate}).
+ */
+const BATCH_INSERTS = new RowsTemplate<Omit<InsertShape, 'rows'>>(
+  (s) => `${s.table}|${s.orIgnore ? 'ignore' : 'fail'}|${s.columns.join(',')}`,
+  (s) => s.columns.length,
+  (db, s, rows) => {
+    const values = rows.map((row) => Object.fromEntries(s.columns.map((column, i) => [column, row[i]])));
+    const insert = db.insertInto(s.table).values(values as never);
+    return (s.orIgnore ? insert.orIgnore() : insert).compile();
+  },
+);
+
+/**
  * Inserts `rows` (each naming the same columns) in one statement, compiled once per table,
- * column list and row count: the hot path's inserts (a task, its events, a backup record) would
- * otherwise be built, transformed and compiled by Kysely on every call. A larger batch (a report
- * tick's progress rows or events) takes the one-row statement and repeats its tuple of
- * placeholders, the text Kysely would have compiled for it. `orIgnore` skips a row a unique key
- * already holds.
+ * column list and row count up to {@link SHAPED_INSERT_ROWS}, and once per table and column list
+ * for any larger batch: the hot path's inserts (a task, its events, a backup record, a tick's
+ * progress rows) would otherwise be built, transformed and compiled by Kysely on every call.
+ * Rows not named alike are built by Kysely. `orIgnore` skips a row a unique key already holds.
  */
 export async function insertRows<T extends keyof Database>(
   db: Db,
@@ -264,17 +266,14 @@ export async function insertRows<T extends keyof Database>(
   if (rows.length === 0) return;
   const orIgnore = options.orIgnore ?? false;
   const columns = definedKeys(rows[0]!);
-  const alike = rows.every((r) => sameKeys(definedKeys(r), columns));
-  if (alike && rows.length > SHAPED_INSERT_ROWS) {
-    const batch = repeatedTuple(db, { table, columns, rows: 1, orIgnore }, rows);
-    if (batch) {
-      await db.executeQuery(batch);
-      return;
-    }
-  }
-  if (!alike || rows.length > SHAPED_INSERT_ROWS) {
+  if (!rows.every((r) => sameKeys(definedKeys(r), columns))) {
     const insert = db.insertInto(table).values(rows as never);
     await (orIgnore ? insert.orIgnore() : insert).execute();
+    return;
+  }
+  if (rows.length > SHAPED_INSERT_ROWS) {
+    const values = rows.map((row) => columns.map((column) => (row as Record<string, unknown>)[column]));
+    await BATCH_INSERTS.run(db, { table, columns, orIgnore }, values);
     return;
   }
   const params: Record<string, unknown> = {};
@@ -282,30 +281,6 @@ export async function insertRows<T extends keyof Database>(
     for (const column of columns) params[`${i}:${column}`] = (row as Record<string, unknown>)[column];
   });
   await INSERTS.run(db, { table, columns, rows: rows.length, orIgnore }, params);
-}
-
-/**
- * The insert of `rows` as the one-row statement of `shape` with its tuple of placeholders
- * repeated once per row, or undefined when that statement does not end in exactly that tuple
- * (then Kysely builds the batch).
- */
-function repeatedTuple(db: Db, shape: InsertShape, rows: readonly object[]): CompiledQuery | undefined {
-  const one = INSERTS.compiledFor(db, shape);
-  if (!one) return undefined;
-  const tuple = `(${shape.columns.map(() => '?').join(', ')})`;
-  const slots = one.positions.map((p) => ('slot' in p ? p.slot : undefined));
-  if (!one.sql.endsWith(` values ${tuple}`) || slots.length !== shape.columns.length) return undefined;
-  // The one-row statement's slots are `0:<column>`, in the order its tuple binds them.
-  const order = slots.map((slot) => (slot?.startsWith('0:') ? slot.slice(2) : undefined));
-  if (order.some((column) => column === undefined)) return undefined;
-  const parameters: unknown[] = [];
-  for (const row of rows) for (const column of order) parameters.push((row as Record<string, unknown>)[column!]);
-  return {
-    sql: one.sql + `, ${tuple}`.repeat(rows.length - 1),
-    query: one.query,
-    queryId: one.queryId,
-    parameters,
-  };
 }
 
 /** A row's columns with a value (Kysely leaves an undefined one out of an insert). */
