@@ -249,6 +249,14 @@ export async function runProgressBench(opts: ProgressOptions): Promise<void> {
   cpus.push(bCpu());
   const { foreignPct, disturbed } = disturbance(cpus);
   const ratio = figures.committedPerSec / base.ceiling.median;
+  // Where a committed report's CPU went, by process group, in the timed window.
+  const committedInWindow = figures.committedPerSec * figures.windowS;
+  const perReport = Object.entries(figures.cpu?.byGroup ?? {})
+    .map(([group, g]) => {
+      const us = (sec: number) => ((sec * 1e6) / committedInWindow).toFixed(0);
+      return `${group} ${us(g.userSec)} + ${us(g.systemSec)} µs`;
+    })
+    .join(', ');
   await writeResults({
     benchmark: 'progress',
     startedAt,
@@ -274,6 +282,7 @@ export async function runProgressBench(opts: ProgressOptions): Promise<void> {
       `offered load: ${tasks * opts.rate} reports/s (${opts.rate} per running task a second); measured over ${figures.windowS.toFixed(1)} s with every task running, ${figures.sampled} reports timed`,
       `emit → commit: the report's atMs → first seen by a ${POLL_MS} ms poll of task_progress (an upper bound, up to ${POLL_MS} ms late)`,
       `ceiling A/A: ${bandText(base.ceiling)} rows/s; floor A/A: ${bandText(base.floor)} rows/s`,
+      `CPU a committed report in the window (user + system): ${perReport}; the machine ${figures.cpu?.machineBusyPct.toFixed(0)} % busy`,
       'kill -9 mid-run is not measured here: test/e2e/crash-recovery.test.ts holds that every progress report arrives exactly once across one',
       'when Cairn commits what is offered, the ratio is bounded by the offered load, not by the store: raise --rate (or --slots/--agents) to find the ceiling',
     ],
