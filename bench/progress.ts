@@ -15,7 +15,8 @@
  * Baselines on the same server in the same run, with mysql2 from the bench process on one
  * connection, into a table shaped like `task_progress`: the ceiling — multi-row INSERTs of
  * BATCH rows, one statement per transaction — and the floor — one INSERT per row, each its own
- * transaction. Both twice (the A/A band). Headline: committed reports/s ÷ the ceiling.
+ * transaction. Each BASELINE_RUNS times (the A/A band; the median is the baseline). Headline:
+ * committed reports/s ÷ the ceiling.
  * A kill -9 of the control plane mid-run is left to test/e2e/crash-recovery.test.ts (every
  * progress report arrives exactly once across one), not measured here.
  */
@@ -53,8 +54,15 @@ const POLL_MS = 100;
 const POLL_MARGIN = 2000;
 /** Rows per multi-row INSERT in the ceiling baseline. */
 const BATCH = 100;
-const CEILING_ROWS = 20_000;
+/**
+ * Rows per ceiling run: about 2 s at this machine's 40,000-50,000 a second. A shorter run (20,000
+ * rows, under half a second) landed on whatever the server was flushing just then: its two runs
+ * differed by 36-59 %.
+ */
+const CEILING_ROWS = 100_000;
 const FLOOR_ROWS = 2_000;
+/** Runs of each baseline; the headline divides by their median. */
+const BASELINE_RUNS = 3;
 
 async function progressRows(store: Store): Promise<number> {
   const row = await store.db
@@ -75,7 +83,8 @@ async function running(store: Store): Promise<number> {
 
 /** rows/s inserting progress-like rows: `perStatement` rows a statement, each statement its own transaction. */
 async function insertRate(conn: Connection, rows: number, perStatement: number): Promise<number> {
-  await conn.query('DELETE FROM bench_progress');
+  // Emptied at once (a delete would leave the server purging rows under the next run).
+  await conn.query('TRUNCATE TABLE bench_progress');
   const values = (n: number, from: number) =>
     Array.from({ length: n }, (_, i) => [
       `tsk_bench_${(from + i) % 1000}`,
@@ -112,7 +121,7 @@ async function baselines(url: string): Promise<{ ceiling: Band; floor: Band }> {
     ) ENGINE=InnoDB`);
     const ceiling: number[] = [];
     const floor: number[] = [];
-    for (let r = 0; r < 2; r++) {
+    for (let r = 0; r < BASELINE_RUNS; r++) {
       ceiling.push(await insertRate(conn, CEILING_ROWS, BATCH));
       floor.push(await insertRate(conn, FLOOR_ROWS, 1));
     }
@@ -238,7 +247,7 @@ export async function runProgressBench(opts: ProgressOptions): Promise<void> {
   } finally {
     await store.close();
   }
-  log('baselines: mysql2 multi-row ceiling and one-row floor, twice each');
+  log(`baselines: mysql2 multi-row ceiling and one-row floor, ${BASELINE_RUNS} runs each`);
   const bCpu = cpuWindow({ bench: [process.pid], 'database server': pidsNamed('mariadbd', 'mysqld') });
   let base;
   try {
