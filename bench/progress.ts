@@ -55,9 +55,9 @@ const POLL_MARGIN = 2000;
 /** Rows per multi-row INSERT in the ceiling baseline. */
 const BATCH = 100;
 /**
- * Rows per ceiling run: about 2 s at this machine's 40,000-50,000 a second. A shorter run (20,000
- * rows, under half a second) landed on whatever the server was flushing just then: its two runs
- * differed by 36-59 %.
+ * Rows per ceiling run: 1.5-2.5 s at the 40,000-65,000 a second measured here. A shorter run
+ * (20,000 rows, under half a second) landed on whatever the server was doing just then: its two
+ * runs differed by 36-59 %.
  */
 const CEILING_ROWS = 100_000;
 const FLOOR_ROWS = 2_000;
