@@ -1,5 +1,8 @@
 import {
+  close,
   closeSync,
+  fsync,
+  open,
   fchmodSync,
   fsyncSync,
   openSync,
@@ -67,6 +70,16 @@ export function fsyncDir(dir: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/** {@link fsyncDir} off the event loop; never rejects, as that one never throws. */
+export function fsyncDirAsync(dir: string): Promise<void> {
+  return new Promise((resolve) =>
+    open(dir, 'r', (openErr, fd) => {
+      if (openErr) return resolve();
+      fsync(fd, () => close(fd, () => resolve()));
+    }),
+  );
 }
 
 /** Reads and parses a JSON file; `undefined` when it does not exist. */
