@@ -117,4 +117,17 @@ describe('agent log compaction', () => {
     expect(reopened.journal.all().map((e) => e.taskId)).toEqual(['tsk_1']);
     reopened.log.close();
   });
+
+  it('closed while it writes, still ends in the new segment, which the next open reads', async () => {
+    const state = await compactionHeld();
+    state.log.close();
+    gate.release!();
+    await state.flushed;
+    expect(segments()).toEqual(['0000000000000001.log', '0000000000000002.log']);
+
+    const reopened = openState();
+    expect(segments()).toEqual(['0000000000000002.log']);
+    expect(reopened.spool.pending().map((r) => r.seq)).toEqual([state.kept, state.before]);
+    reopened.log.close();
+  });
 });

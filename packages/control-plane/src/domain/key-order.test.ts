@@ -4,7 +4,6 @@ import { byKey, byKeyOf } from './key-order.js';
 describe('key order', () => {
   it('orders by code units, not by locale: capitals before small letters, accents after z', () => {
     expect(['b', 'é', 'a', 'B', 'z', 'a'].sort(byKey)).toEqual(['B', 'a', 'a', 'b', 'z', 'é']);
-    expect(['b', 'a'].sort((x, y) => x.localeCompare(y))).toEqual(['a', 'b']);
     expect(['a', 'B'].sort((x, y) => x.localeCompare(y, 'en'))).not.toEqual(['a', 'B'].sort(byKey));
   });
 
