@@ -1,6 +1,7 @@
 import { UnauthorizedError } from '../domain/errors.js';
 import { HELD_STATES } from '../domain/task.js';
 import { transact, type Db } from './db.js';
+import { throughIndex } from './dialect.js';
 import type { Clock } from '../clock.js';
 import { hashSecret, newId, newSecret } from './ids.js';
 import { decodeCursor, decodeNameCursor, encodeNameCursor, pageOf, type Page, type PageRequest } from './page.js';
@@ -350,12 +351,19 @@ export class AgentRepository {
         if (alive.length === 0) continue;
         const aliveIds = alive.map((r) => r.id);
         await trx.updateTable('agents').set({ lastSeenAt: now }).where('id', 'in', aliveIds).execute();
-        await trx
-          .updateTable('tasks')
-          .set({ leaseExpiresAt })
-          .where('agentId', 'in', aliveIds)
-          .where('state', 'in', HELD_STATES)
-          .execute();
+        // Through the (agent, state) index: its agents' held tasks are the only rows it reads, and
+        // so the only ones it locks. MariaDB's planner reads a batch of most of a fleet through
+        // the (state, …) index instead, locking every agent's held tasks until the commit.
+        await throughIndex(
+          trx,
+          trx
+            .updateTable('tasks')
+            .set({ leaseExpiresAt })
+            .where('agentId', 'in', aliveIds)
+            .where('state', 'in', HELD_STATES),
+          'tasks',
+          'tasks_agent',
+        ).execute();
       }
     });
     for (const id of agentIds) if (!answers.has(id)) answers.set(id, { revoked: true, rotationPending: false });

@@ -5,8 +5,10 @@ import {
   SelectQueryNode,
   sql,
   TableNode,
+  UpdateQueryNode,
   type Kysely,
   type KyselyPlugin,
+  type OperationNode,
   type PluginTransformQueryArgs,
   type PluginTransformResultArgs,
   type QueryResult,
@@ -50,13 +52,15 @@ export function stateByIds(db: Kysely<Database>, table = 'tasks'): RawBuilder<st
 }
 
 /**
- * `query`, a select from `table` alone, read through `index` on MySQL/MariaDB (`FORCE INDEX`); on
- * SQLite as it is. For a page of a list keyed by (tenant, instance, job or task, id), where the
- * query names the index's first column: MariaDB's planner, with statistics taken before the
- * table grew, looks the tenant up (`ref`) and walks its rows from the end, comparing the cursor
- * row by row, so a page 5,000 rows deep read 5,000 rows; with fresh statistics it may walk the
- * primary key instead, over every other tenant's rows. Forced, a page is a range of the index
- * from its cursor: its own rows. SQLite plans these by the index already (its plans are tested).
+ * `query`, a select from `table` alone or an update of it, read through `index` on MySQL/MariaDB
+ * (`FORCE INDEX`); on SQLite as it is. For a page of a list keyed by (tenant, instance, job or
+ * task, id), where the query names the index's first column: MariaDB's planner, with statistics
+ * taken before the table grew, looks the tenant up (`ref`) and walks its rows from the end,
+ * comparing the cursor row by row, so a page 5,000 rows deep read 5,000 rows; with fresh
+ * statistics it may walk the primary key instead, over every other tenant's rows. Forced, a page
+ * is a range of the index from its cursor: its own rows. SQLite plans these by the index already
+ * (its plans are tested). For an update it also bounds what is locked: InnoDB locks every row
+ * the update reads, matching or not, until the transaction ends.
  */
 export function throughIndex<Q extends { withPlugin(plugin: KyselyPlugin): Q }>(
   db: Kysely<Database>,
@@ -74,11 +78,14 @@ class ForceIndex implements KyselyPlugin {
   ) {}
 
   transformQuery({ node }: PluginTransformQueryArgs): RootOperationNode {
+    const hinted = RawNode.createWithSql(`\`${this.table}\` force index (\`${this.index}\`)`);
+    const named = (table: OperationNode | undefined) =>
+      table !== undefined && TableNode.is(table) && table.table.identifier.name === this.table;
+    if (UpdateQueryNode.is(node) && named(node.table)) return { ...node, table: hinted };
     const select = SelectQueryNode.is(node) ? node : undefined;
     const from = select?.from?.froms.length === 1 ? select.from.froms[0] : undefined;
-    if (!select || !from || !TableNode.is(from) || from.table.identifier.name !== this.table)
-      throw new Error(`FORCE INDEX (${this.index}) is for a select from ${this.table} alone`);
-    const hinted = RawNode.createWithSql(`\`${this.table}\` force index (\`${this.index}\`)`);
+    if (!select || !from || !named(from))
+      throw new Error(`FORCE INDEX (${this.index}) is for a select from ${this.table} alone, or an update of it`);
     return { ...select, from: FromNode.create([hinted]) };
   }
 
