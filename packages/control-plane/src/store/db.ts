@@ -47,6 +47,7 @@ import * as m0029 from './migrations/0029-provider-export-to.js';
 import * as m0030 from './migrations/0030-backups-recorded.js';
 import * as m0031 from './migrations/0031-lists-newest-first.js';
 import * as m0032 from './migrations/0032-tenant-queues.js';
+import * as m0033 from './migrations/0033-tasks-tenant-state.js';
 import { currentTransaction, inGroupTransaction } from './request-scope.js';
 import { isMysql } from './dialect.js';
 import { holdsEvents, writeHeldEvents } from './event-log.js';
@@ -101,6 +102,7 @@ export const migrationsAt = (clock: Clock): Record<string, Migration> => ({
   '0030-backups-recorded': m0030,
   '0031-lists-newest-first': m0031,
   '0032-tenant-queues': m0032,
+  '0033-tasks-tenant-state': m0033,
 });
 
 /*

@@ -17,6 +17,7 @@ import {
 } from '../domain/quotas.js';
 import { HELD_STATES, TASK_STATES, TERMINAL_STATES, isTerminal } from '../domain/task.js';
 import { transact, type Db, type Dialect } from './db.js';
+import { throughIndex } from './dialect.js';
 import type { Clock } from '../clock.js';
 import type { Database } from './schema.js';
 
@@ -33,6 +34,14 @@ export type CountedQuota = Exclude<QuotaName, 'membersPerJob' | 'runningTasks' |
 const IN_FLIGHT = TASK_STATES.filter((s) => !isTerminal(s));
 /** A delete that ended so leaves its record in place: the point counts again. */
 const UNDONE_DELETE = TERMINAL_STATES.filter((s) => s !== 'succeeded');
+
+/** Each counted table's index by its owner (a tenant, or a job), as MySQL/MariaDB names them. */
+const OWNER_INDEX = {
+  instances: { table: 'instances', index: 'instances_tenant' },
+  userSchedules: { table: 'user_schedules', index: 'user_schedules_tenant' },
+  backupJobs: { table: 'backup_jobs', index: 'backup_jobs_tenant' },
+  backupJobSchedules: { table: 'backup_job_schedules', index: 'backup_job_schedules_job' },
+} as const;
 const NOTHING: OfferingUsage = { restorePoints: 0, bytes: 0 };
 
 /**
@@ -209,6 +218,8 @@ export class QuotaRepository {
     offeringId: string | undefined,
     locking: boolean,
   ): Promise<Map<string, OfferingUsage>> {
+    // Each read through an index that starts at the tenant (on MySQL/MariaDB, where a locking
+    // read locks every row it reads): its own rows, never another tenant's.
     let points = db
       .selectFrom('backups')
       .select((eb) => [
@@ -245,6 +256,8 @@ export class QuotaRepository {
     const lock = locking && this.dialect === 'mysql';
     // Tasks before records, in the order a backup's end writes them (its task, then its record):
     // a locking count taken the other way round would wait for that end while holding what it needs.
+    flying = throughIndex(db, flying, 'tasks', 'tasks_tenant_state');
+    points = throughIndex(db, points, 'backups', 'backups_tenant');
     const inFlight = await (lock ? flying.forUpdate() : flying).execute();
     const out = new Map<string, OfferingUsage>();
     for (const r of await (lock ? points.forUpdate() : points).execute()) {
@@ -303,10 +316,16 @@ export class QuotaRepository {
       } as const
     )[quota];
     const column = quota === 'schedulesPerJob' ? 'jobId' : 'tenantId';
-    const q = db
-      .selectFrom(table)
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where(column, '=', owner);
+    // Through the owner's index: a locking count locks the owner's rows only.
+    const q = throughIndex(
+      db,
+      db
+        .selectFrom(table)
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where(column, '=', owner),
+      OWNER_INDEX[table].table,
+      OWNER_INDEX[table].index,
+    );
     const row = await (locking && this.dialect === 'mysql' ? q.forUpdate() : q).executeTakeFirstOrThrow();
     return Number(row.n);
   }

@@ -1,0 +1,118 @@
+import { sql } from 'kysely';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { backends } from '@cairn/test-harness/databases';
+import { newId } from './ids.js';
+import { transact } from './db.js';
+import { whileHeld } from '../testing/row-locks.js';
+import { backupTask, storeFixture } from '../testing/store-fixture.js';
+
+const TENANTS = 5;
+const TASKS_EACH = 600;
+const BACKUPS_EACH = 300;
+
+/*
+ * A backup's start counts its tenant's restore points and backups in flight with locking reads
+ * (on MySQL/MariaDB), so that two starts of one tenant take their turn. InnoDB locks every row
+ * such a read reads, and the gaps between them, until the transaction ends: read through an index
+ * of every tenant's rows (or the whole table, which MariaDB's planner chose for the tasks with a
+ * handful of tenants), one tenant's backup start waited for any transaction that held another
+ * tenant's task, or that had recorded another tenant's backup of the same offering, and held them
+ * up in turn.
+ */
+describe.runIf(backends.includes('mysql'))("a backup's start and other tenants' rows (mysql)", () => {
+  const f = storeFixture('mysql');
+  const tenants: string[] = [];
+  const queuedOf = new Map<string, string>();
+  let offeringId: string;
+  let instanceOf: Map<string, string>;
+  let backupColumns: Record<string, unknown>;
+
+  beforeAll(async () => {
+    const providerId = (await f.provider()).id;
+    offeringId = (await f.offering({ providerId })).id;
+    for (let i = 0; i < TENANTS; i++) tenants.push((await f.repos.tenants.create(`quota-${i}`)).id);
+    instanceOf = new Map();
+    for (const tenantId of tenants) instanceOf.set(tenantId, (await f.instance({ tenantId, name: 'vm' })).id);
+    const template = await f.repos.tasks.create(backupTask({ tenantId: tenants[0]!, providerId }));
+    const { id: _id, ...columns } = (await f.repos.tasks.get(template.id))!;
+    await f.store.db.deleteFrom('tasks').execute();
+    const taskRows = [];
+    const backupRows = [];
+    let at = Date.now() - 86_400_000;
+    for (const tenantId of tenants) {
+      const instanceId = instanceOf.get(tenantId)!;
+      for (let i = 0; i < TASKS_EACH; i++) {
+        const id = newId('tsk', ++at);
+        const state = i % 10 === 0 ? 'queued' : 'succeeded';
+        if (state === 'queued') queuedOf.set(tenantId, id);
+        taskRows.push({ ...columns, id, tenantId, instanceId, offeringId, state });
+      }
+      for (let i = 0; i < BACKUPS_EACH; i++)
+        backupRows.push({
+          id: newId('bkp', ++at),
+          tenantId,
+          instanceId,
+          offeringId,
+          taskId: null,
+          name: `b${i}`,
+          mode: 'FULL',
+          createdAt: at,
+          sizeBytes: 1,
+          addedBytes: 1,
+          externalId: `ext-${at}`,
+          parentId: null,
+          expiresAt: null,
+          deleteTaskId: null,
+          vanishedAt: null,
+          recordedAt: at,
+        });
+    }
+    for (let i = 0; i < taskRows.length; i += 500)
+      await f.store.db
+        .insertInto('tasks')
+        .values(taskRows.slice(i, i + 500))
+        .execute();
+    for (let i = 0; i < backupRows.length; i += 500)
+      await f.store.db
+        .insertInto('backups')
+        .values(backupRows.slice(i, i + 500))
+        .execute();
+    backupColumns = backupRows[0]!;
+    await sql`analyze table tasks, backups`.execute(f.store.db);
+  });
+
+  /** Tenant 0's backup start, judged in a transaction of its own. */
+  const start = () =>
+    transact(f.store.db, (trx) => f.repos.quotas.backupStarts([{ tenantId: tenants[0]!, offeringId }], trx));
+
+  it("does not wait for a transaction that holds another tenant's task", async () => {
+    const outcome = await whileHeld(
+      f.tdb.url,
+      (run) => run('update tasks set percent = 50 where id = ?', [queuedOf.get(tenants[3]!)]),
+      start,
+    );
+    expect(outcome).toBe('done');
+  });
+
+  it("does not wait for a transaction that recorded another tenant's backup of the same offering", async () => {
+    const tenantId = tenants[3]!;
+    const row = {
+      ...backupColumns,
+      id: newId('bkp', Date.now()),
+      tenantId,
+      instanceId: instanceOf.get(tenantId),
+      externalId: 'new',
+    };
+    const names = Object.keys(row).map((k) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`));
+    const outcome = await whileHeld(
+      f.tdb.url,
+      (run) =>
+        run(
+          `insert into backups (${names.join(', ')}) values (${names.map(() => '?').join(', ')})`,
+          Object.values(row),
+        ),
+      start,
+    );
+    expect(outcome).toBe('done');
+  });
+});
