@@ -9,18 +9,21 @@ import { backupTask, storeFixture } from '../testing/store-fixture.js';
 const RUNNING_EACH = 5;
 const ENDED_EACH = 200;
 const AGENTS = 10;
+const QUEUED = 500;
 
 /*
- * What a heartbeat window locks on MySQL/MariaDB, where InnoDB locks every row an update reads,
- * matching or not, until the transaction ends. MariaDB's planner, where the service holds few
- * tasks and the window names most of the fleet, read the held tasks through the (state, …) index:
- * every held task of the service, locked. The window then waited for any transaction holding
- * another agent's task (a report tick, a claim, a cancel), and held those up in turn.
+ * What the dispatcher's writes lock on MySQL/MariaDB, where InnoDB locks every row a locking read
+ * or an update reads, matching or not, until the transaction ends. MariaDB's planner, where the
+ * service holds few tasks and a statement names most of a fleet (a heartbeat window) or hundreds
+ * of instances (a claim round), read the held tasks through the (state, …) index or the whole of
+ * an index: every held task of the service, locked. The heartbeats or the claim then waited for
+ * any transaction holding another agent's task (a report tick, a cancel), and held those up.
  */
-describe.runIf(backends.includes('mysql'))("a heartbeat window and other agents' tasks (mysql)", () => {
+describe.runIf(backends.includes('mysql'))("the dispatcher's writes and other agents' tasks (mysql)", () => {
   const f = storeFixture('mysql');
   const agents: string[] = [];
   const running = new Map<string, string[]>();
+  const queued: TaskRow[] = [];
 
   beforeAll(async () => {
     const providerId = (await f.provider()).id;
@@ -45,6 +48,16 @@ describe.runIf(backends.includes('mysql'))("a heartbeat window and other agents'
           leaseExpiresAt: state === 'running' ? 1 : null,
         });
       }
+    }
+    // Queued tasks, each of an instance of its own with one ended task before it: one claim round
+    // takes them all. (A locking read of a range also locks the record after it, here the
+    // instance's ended task: one neighbour per range, whichever task that is.)
+    for (let i = 0; i < QUEUED; i++) {
+      const instanceId = `ins_q${i}`;
+      rows.push({ ...columns, id: newId('tsk', ++at), state: 'succeeded', instanceId });
+      const row = { ...columns, id: newId('tsk', ++at), state: 'queued', instanceId, attempt: 0 };
+      rows.push(row);
+      queued.push(row);
     }
     for (let i = 0; i < rows.length; i += 500)
       await f.store.db
@@ -71,5 +84,22 @@ describe.runIf(backends.includes('mysql'))("a heartbeat window and other agents'
     expect(outcome).toBe('done');
     for (const agentId of beating) expect(await leases(agentId)).toEqual(Array(RUNNING_EACH).fill(lease));
     expect(await leases(a)).toEqual(Array(RUNNING_EACH).fill(1));
+  });
+
+  it("claims a round of tasks without waiting for a transaction that holds another agent's task", async () => {
+    const [a, claimer] = agents as [string, string];
+    let won = new Map<string, number>();
+    const outcome = await whileHeld(
+      f.tdb.url,
+      (run) => run('update tasks set percent = 50 where id = ?', [running.get(a)![0]!]),
+      async () => {
+        won = await f.repos.queue.claimMany(
+          queued.map((task) => ({ task, agentId: claimer })),
+          Date.now() + 60_000,
+        );
+      },
+    );
+    expect(outcome).toBe('done');
+    expect(won.size).toBe(QUEUED);
   });
 });
