@@ -35,13 +35,26 @@ const IN_FLIGHT = TASK_STATES.filter((s) => !isTerminal(s));
 /** A delete that ended so leaves its record in place: the point counts again. */
 const UNDONE_DELETE = TERMINAL_STATES.filter((s) => s !== 'succeeded');
 
-/** Each counted table's index by its owner (a tenant, or a job), as MySQL/MariaDB names them. */
-const OWNER_INDEX = {
-  instances: { table: 'instances', index: 'instances_tenant' },
-  userSchedules: { table: 'user_schedules', index: 'user_schedules_tenant' },
-  backupJobs: { table: 'backup_jobs', index: 'backup_jobs_tenant' },
-  backupJobSchedules: { table: 'backup_job_schedules', index: 'backup_job_schedules_job' },
-} as const;
+/**
+ * Where each counted quota is counted: its table, its owner's column (a tenant, or a job for
+ * schedulesPerJob), and the index by that owner as MySQL/MariaDB names it (the table's name too).
+ */
+const COUNTED = {
+  instances: { table: 'instances', owner: 'tenantId', sqlTable: 'instances', index: 'instances_tenant' },
+  userSchedules: {
+    table: 'userSchedules',
+    owner: 'tenantId',
+    sqlTable: 'user_schedules',
+    index: 'user_schedules_tenant',
+  },
+  jobs: { table: 'backupJobs', owner: 'tenantId', sqlTable: 'backup_jobs', index: 'backup_jobs_tenant' },
+  schedulesPerJob: {
+    table: 'backupJobSchedules',
+    owner: 'jobId',
+    sqlTable: 'backup_job_schedules',
+    index: 'backup_job_schedules_job',
+  },
+} as const satisfies Record<CountedQuota, unknown>;
 const NOTHING: OfferingUsage = { restorePoints: 0, bytes: 0 };
 
 /**
@@ -218,8 +231,6 @@ export class QuotaRepository {
     offeringId: string | undefined,
     locking: boolean,
   ): Promise<Map<string, OfferingUsage>> {
-    // Each read through an index that starts at the tenant (on MySQL/MariaDB, where a locking
-    // read locks every row it reads): its own rows, never another tenant's.
     let points = db
       .selectFrom('backups')
       .select((eb) => [
@@ -256,6 +267,8 @@ export class QuotaRepository {
     const lock = locking && this.dialect === 'mysql';
     // Tasks before records, in the order a backup's end writes them (its task, then its record):
     // a locking count taken the other way round would wait for that end while holding what it needs.
+    // Each read through an index that starts at the tenant (on MySQL/MariaDB, where a locking
+    // read locks every row it reads): its own rows, never another tenant's.
     flying = throughIndex(db, flying, 'tasks', 'tasks_tenant_state');
     points = throughIndex(db, points, 'backups', 'backups_tenant');
     const inFlight = await (lock ? flying.forUpdate() : flying).execute();
@@ -307,15 +320,7 @@ export class QuotaRepository {
 
   /** What `owner` (a tenant, or a job for schedulesPerJob) has of `quota`; `locking`: see reserve. */
   private async count(db: Db | Trx, owner: string, quota: CountedQuota, locking: boolean): Promise<number> {
-    const table = (
-      {
-        instances: 'instances',
-        userSchedules: 'userSchedules',
-        jobs: 'backupJobs',
-        schedulesPerJob: 'backupJobSchedules',
-      } as const
-    )[quota];
-    const column = quota === 'schedulesPerJob' ? 'jobId' : 'tenantId';
+    const { table, owner: column, sqlTable, index } = COUNTED[quota];
     // Through the owner's index: a locking count locks the owner's rows only.
     const q = throughIndex(
       db,
@@ -323,8 +328,8 @@ export class QuotaRepository {
         .selectFrom(table)
         .select((eb) => eb.fn.countAll<number>().as('n'))
         .where(column, '=', owner),
-      OWNER_INDEX[table].table,
-      OWNER_INDEX[table].index,
+      sqlTable,
+      index,
     );
     const row = await (locking && this.dialect === 'mysql' ? q.forUpdate() : q).executeTakeFirstOrThrow();
     return Number(row.n);
