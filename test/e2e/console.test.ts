@@ -674,8 +674,12 @@ describe.runIf(hasChromium || process.env['CI'] === 'true').each(backends)('the 
 
       // An offering assigned from the page (acme's of the zone only are offered), then removed.
       const offeringForm = page.getByRole('form', { name: 'Offering', exact: true });
-      const offered = await offeringForm.getByLabel('Offering to assign').locator('option').allTextContents();
-      expect(offered).toEqual(expect.arrayContaining(['sched-daily', 'demo-adhoc']));
+      // The list is read after the page shows (its offerings come in a request of their own).
+      const offeredOptions = offeringForm.getByLabel('Offering to assign').locator('option');
+      await expect
+        .poll(() => offeredOptions.allTextContents())
+        .toEqual(expect.arrayContaining(['sched-daily', 'demo-adhoc']));
+      const offered = await offeredOptions.allTextContents();
       expect(offered).not.toContain('charlie-adhoc');
       await offeringForm.getByLabel('Offering to assign').selectOption({ label: 'sched-daily' });
       await offeringForm.getByRole('button', { name: 'Assign offering' }).click();
