@@ -6,9 +6,10 @@ import type { TaskRow } from './schema.js';
 import { whileHeld } from '../testing/row-locks.js';
 import { backupTask, storeFixture } from '../testing/store-fixture.js';
 
-const RUNNING_EACH = 5;
-const ENDED_EACH = 200;
-const AGENTS = 10;
+const RUNNING_EACH = 2;
+const ENDED_EACH = 5;
+/** One agent whose task is held, and a full heartbeat window (500 agents, one statement) beside it. */
+const AGENTS = 501;
 const QUEUED = 500;
 
 /*
@@ -73,7 +74,7 @@ describe.runIf(backends.includes('mysql'))("the dispatcher's writes and other ag
     ).map((r) => r.leaseExpiresAt);
 
   it("renews a heartbeat window's leases without waiting for a transaction that holds another agent's task", async () => {
-    // One window of every agent but one (a small fleet beats in one window).
+    // Every agent but one: a full window, one statement.
     const [a, ...beating] = agents as [string, ...string[]];
     const lease = Date.now() + 60_000;
     const outcome = await whileHeld(
