@@ -23,7 +23,7 @@ describe.each(backends)('maintenance windows, and what maintenance admits (%s)',
   const backup = (zone: string, pinnedAgentId: string | null = null) =>
     backupTask({ tenantId: providerTenant, providerId, zone, pinnedAgentId, priority: 10 });
   const readyEvents = async (tenantId: string) =>
-    (await events.list(0, 1000, tenantId)).filter((e) => e.type === 'maintenance.ready');
+    (await events.list(0, 1000, tenantId)).rows.filter((e) => e.type === 'maintenance.ready');
   const dispatched = async (task: TaskRow, agentId: string) => {
     const attempt = await queue.claim(task, agentId, Date.now() + 60_000);
     expect(attempt).toBe(1);
@@ -131,7 +131,7 @@ describe.each(backends)('maintenance windows, and what maintenance admits (%s)',
     expect((await scopes.get(scope))!.readyAt).toBeNull();
     expect(await maintenance.sweepReady()).toBe(1);
     expect(await maintenance.sweepReady()).toBe(0);
-    const global = (await events.list(0, 1000, providerTenant)).filter(
+    const global = (await events.list(0, 1000, providerTenant)).rows.filter(
       (e) => e.type === 'maintenance.ready' && e.agentId === 'agt_s',
     );
     expect(global).toHaveLength(1);
@@ -198,7 +198,9 @@ describe.each(backends)('maintenance windows, and what maintenance admits (%s)',
 
   it('global touches every tenant; active lists API scopes, host drains and the agents of zones with an agent in either', async () => {
     await maintenance.set({ kind: 'global' }, { enabled: true, message: 'all' }, actor, Date.now());
-    expect((await events.list(0, 1000, otherTenant)).filter((e) => e.type === 'maintenance.enabled')).toHaveLength(1);
+    expect((await events.list(0, 1000, otherTenant)).rows.filter((e) => e.type === 'maintenance.enabled')).toHaveLength(
+      1,
+    );
     const agent = (id: string, zone: string, drainMessage: string | null, revokedAt: number | null = null) => ({
       id,
       name: id,
@@ -257,6 +259,8 @@ describe.each(backends)('maintenance windows, and what maintenance admits (%s)',
       { id: 'agt_g2', zone: 'zg', plugins: dummy, apiWindow: null, hostDrain: null },
     ]);
     await maintenance.set({ kind: 'global' }, { enabled: false, message: 'all' }, actor, Date.now());
-    expect((await events.list(0, 1000, otherTenant)).filter((e) => e.type === 'maintenance.disabled')).toHaveLength(1);
+    expect(
+      (await events.list(0, 1000, otherTenant)).rows.filter((e) => e.type === 'maintenance.disabled'),
+    ).toHaveLength(1);
   });
 });

@@ -59,7 +59,7 @@ describe.each(backends)('provider schedules (%s)', (backend) => {
     return { ...task, attempt: attempt!, agentId, state: 'dispatched' };
   };
   const assignFailed = async (instanceId: string) =>
-    (await events.list(0, 1000)).filter((e) => e.type === 'offering.assign_failed' && e.instanceId === instanceId);
+    (await events.list(0, 1000)).rows.filter((e) => e.type === 'offering.assign_failed' && e.instanceId === instanceId);
   const rolledBack = async (instanceId: string, taskId: string, code: string) => {
     expect(await catalog.getInstance(instanceId)).toMatchObject({
       offeringId: null,
@@ -145,7 +145,7 @@ describe.each(backends)('provider schedules (%s)', (backend) => {
       scheduleState: 'failed',
       scheduleTaskId: deconfigure.id,
     });
-    const failed = (await events.list(0, 1000)).filter((e) => e.type === 'offering.deconfigure_failed');
+    const failed = (await events.list(0, 1000)).rows.filter((e) => e.type === 'offering.deconfigure_failed');
     expect(failed).toHaveLength(1);
     expect(failed[0]!.message).toMatch(/SCHEDULE_REFUSED: no\): the provider may still run its schedule/);
   });

@@ -50,7 +50,9 @@ describe.each(backends)('the RPO watch reads its instances only when an answer c
     return { pages: reads.pages - before.pages, offerings: reads.offerings - before.offerings };
   };
   const breaches = async () =>
-    (await events.list(0, 100, undefined, undefined, { typePrefix: 'rpo.breached' })).map((e) => e.instanceId).sort();
+    (await events.list(0, 100, undefined, undefined, { typePrefix: 'rpo.breached' })).rows
+      .map((e) => e.instanceId)
+      .sort();
   const READ = { pages: 1, offerings: 1 };
   const NOTHING = { pages: 0, offerings: 0 };
 

@@ -235,9 +235,10 @@ export class EventFeed {
         if (sub.position < sub.target) {
           const upTo = sub.target;
           const limit = sub.readLimit;
-          const rows = await this.log.list(sub.position, limit, sub.tenantId, upTo, sub.filter);
-          // Fewer than asked: nothing of ours is left up to `upTo`, whoever's ids lie between.
-          sub.position = rows.length < limit ? upTo : rows[rows.length - 1]!.id;
+          // Up to `limit` of ours, or a bounded stretch of the log when the stream filters: on from
+          // where that read ended, whoever's ids lie between.
+          const { rows, through } = await this.log.list(sub.position, limit, sub.tenantId, upTo, sub.filter);
+          sub.position = through;
           if (rows.length > 0) {
             const largest = Math.max(...rows.map(eventBytes));
             sub.readLimit = Math.max(1, Math.min(batch, Math.floor(maxQueuedBytes / largest)));

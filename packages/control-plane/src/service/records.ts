@@ -46,7 +46,7 @@ export class Records {
     return (page: PageRequest) => this.deps.tasks.progress(task.id, page);
   }
 
-  /** Up to `limit` (and one more, to tell a next page) events after `after`. */
+  /** Up to `limit` events after `after`, and where the next page starts (see EventRepository.list). */
   events(p: Principal, after: number, limit: number) {
     return this.deps.eventLog.list(after, limit, tenantScope(p));
   }

@@ -6,6 +6,7 @@ import { transact, type Db } from './db.js';
 import type { Database, EventRow, TaskRow } from './schema.js';
 import { appendEvents, appendEventsBy, taskEvent } from './event-log.js';
 import { throughIndex } from './dialect.js';
+import { SCANNED_ROWS } from './page.js';
 
 /** A stored progress report of a task still held by an agent, as live streams carry it. */
 export interface LiveProgress {
@@ -34,6 +35,12 @@ export interface EventFilter {
 }
 
 type Trx = Transaction<Database>;
+
+/** A read of the event log: the events found, and where the next read starts (see EventRepository.list). */
+export interface EventRead {
+  rows: Selectable<EventRow>[];
+  through: number;
+}
 
 /** An event about an instance (a schedule's fire). */
 export interface InstanceEvent {
@@ -136,7 +143,16 @@ export class EventRepository {
 
   /**
    * Up to `limit` events with ids in (after, upTo], in id order, as `tenantId` sees them, or the
-   * sp-admin when not given (see `eventSeen`); only those `filter` selects.
+   * sp-admin when not given (see `eventSeen`); only those `filter` selects. `through`: where the
+   * next read starts, every event of the answer's kind up to it read (the last row's id when
+   * `limit` were found).
+   *
+   * A read that filters on what the index it goes through does not hold (a stream's filters, the
+   * sp-admin's copies of other tenants' events) looks at most {@link SCANNED_ROWS} events on from
+   * `after` (one walk of the index finds the last of them), so a filter that matches nothing in a
+   * tenant's millions of events costs a read of that stretch, not all of them (on SQLite, on the
+   * thread every tenant's requests share). Such a read may answer fewer than `limit` rows, or
+   * none, with `through` past them: the reader goes on from there.
    */
   async list(
     after: number,
@@ -144,18 +160,34 @@ export class EventRepository {
     tenantId?: string,
     upTo?: number,
     filter: EventFilter = {},
-  ): Promise<Selectable<EventRow>[]> {
-    const from = this.db.selectFrom('events');
-    let q = (tenantId !== undefined ? throughIndex(this.db, from, 'events', 'events_tenant') : from)
-      .selectAll()
-      .where('id', '>', after)
-      .orderBy('id')
-      .limit(limit);
+  ): Promise<EventRead> {
     const sp = this.providerTenantId;
-    if (tenantId !== undefined) q = q.where('tenantId', '=', tenantId);
-    else if (sp !== undefined)
+    // One upper bound: SQLite ranges its index by the first of two and filters by the other.
+    const scoped = (end: number | undefined) => {
+      const from = this.db.selectFrom('events');
+      let q = (tenantId !== undefined ? throughIndex(this.db, from, 'events', 'events_tenant') : from)
+        .where('id', '>', after)
+        .orderBy('id');
+      if (tenantId !== undefined) q = q.where('tenantId', '=', tenantId);
+      if (end !== undefined) q = q.where('id', '<=', end);
+      return q;
+    };
+    const filtered = Object.values(filter).some((v) => v !== undefined) || (tenantId === undefined && sp !== undefined);
+    // The stretch's last event: SCANNED_ROWS on from `after` (none when fewer follow).
+    const farEnd = filtered
+      ? (
+          await scoped(upTo)
+            .select('id')
+            .offset(SCANNED_ROWS - 1)
+            .limit(1)
+            .executeTakeFirst()
+        )?.id
+      : undefined;
+    let q = scoped(farEnd ?? upTo)
+      .selectAll()
+      .limit(limit);
+    if (tenantId === undefined && sp !== undefined)
       q = q.where((eb) => eb.or([eb('type', 'not like', `${FANNED_OUT_PREFIX}%`), eb('tenantId', '=', sp)]));
-    if (upTo !== undefined) q = q.where('id', '<=', upTo);
     if (filter.taskId !== undefined) q = q.where('taskId', '=', filter.taskId);
     if (filter.instanceId !== undefined) q = q.where('instanceId', '=', filter.instanceId);
     const prefix = filter.typePrefix;
@@ -176,7 +208,10 @@ export class EventRepository {
           ),
         ]),
       );
-    return q.execute();
+    const rows = await q.execute();
+    const last = rows[rows.length - 1]?.id;
+    const through = rows.length === limit ? last! : farEnd !== undefined ? Number(farEnd) : (upTo ?? last ?? after);
+    return { rows, through: Number(through) };
   }
 
   /** The tasks among `taskIds` that a run of a backup job started, with that job. */

@@ -115,7 +115,7 @@ describe.runIf(backends.includes('mysql'))('a page deep in a list (mysql)', () =
     for (const t of [big, small]) {
       const ev = eventIds[t]!;
       const { result, rows } = await rowsRead(() => events.list(ev[ev.length - 200]!, LIMIT, t));
-      expect(result.map((e) => Number(e.id))).toEqual(ev.slice(ev.length - 199, ev.length - 149));
+      expect(result.rows.map((e) => Number(e.id))).toEqual(ev.slice(ev.length - 199, ev.length - 149));
       expect(rows, `rows read for a page of ${t}'s events`).toBeLessThanOrEqual(3 * LIMIT);
     }
   });

@@ -100,7 +100,8 @@ export async function scannedPage<T extends { id: string }>(
 /**
  * The event log is the one list that grows at its end while read: its cursor is the id of the
  * last event seen (the same position `?after=` and the stream's Last-Event-ID take), and it is
- * handed out on every non-empty page so a reader can come back for what follows.
+ * handed out on every page that moved past `after` so a reader can come back for what follows:
+ * every non-empty page, and an empty one that read a stretch of other tenants' events.
  */
 export function decodeEventCursor(cursor: string | undefined): number | undefined {
   if (cursor === undefined) return undefined;
@@ -108,10 +109,8 @@ export function decodeEventCursor(cursor: string | undefined): number | undefine
   return Number(cursor);
 }
 
-export function eventPageOf<T extends { id: number }>(rows: T[], limit: number): Page<T> {
-  const items = rows.slice(0, limit);
-  const last = items[items.length - 1];
-  return { items, nextCursor: last ? String(last.id) : null };
+export function eventPageOf<T extends { id: number }>(read: { rows: T[]; through: number }, after: number): Page<T> {
+  return { items: read.rows, nextCursor: read.through > after ? String(read.through) : null };
 }
 
 /**

@@ -212,29 +212,35 @@ describe.runIf(backends.includes('mysql'))("a count quota's reservation and othe
   const cases = [
     {
       quota: 'instances',
-      hold: () => ['update instances set name = name where id = ?', instanceOf.get(other())],
+      hold: () => ({ text: 'update instances set name = name where id = ?', id: instanceOf.get(other()) }),
     },
     {
       quota: 'userSchedules',
-      hold: () => ['update user_schedules set keep_last = keep_last where instance_id = ?', instanceOf.get(other())],
+      hold: () => ({
+        text: 'update user_schedules set keep_last = keep_last where instance_id = ?',
+        id: instanceOf.get(other()),
+      }),
     },
     {
       quota: 'jobs',
-      hold: () => ['update backup_jobs set name = name where id = ?', jobOf.get(other())],
+      hold: () => ({ text: 'update backup_jobs set name = name where id = ?', id: jobOf.get(other()) }),
     },
     {
       quota: 'schedulesPerJob',
-      hold: () => ['update backup_job_schedules set runs = runs + 1 where job_id = ?', jobOf.get(other())],
+      hold: () => ({
+        text: 'update backup_job_schedules set runs = runs + 1 where job_id = ?',
+        id: jobOf.get(other()),
+      }),
     },
   ] as const;
 
   it.each(cases)("counts $quota without waiting for a transaction that holds another tenant's row", async (c) => {
-    const [text, id] = c.hold();
+    const { text, id } = c.hold();
     const tenantId = tenants[0]!;
     const outcome = await whileHeld(
       f.tdb.url,
       (run) => run(text, [id]),
-      () => f.repos.quotas.reserve(tenantId, c.quota, 1, jobOf.get(tenantId)),
+      () => f.repos.quotas.reserve(tenantId, c.quota, 1, jobOf.get(tenantId)!),
     );
     expect(outcome).toBe('done');
   });

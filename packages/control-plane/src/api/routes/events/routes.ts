@@ -71,8 +71,7 @@ export function eventRoutes(deps: ApiDeps) {
         ]);
       }
       const after = decodeEventCursor(q.cursor) ?? q.after ?? 0;
-      const rows = await deps.records.events(principal(c), after, q.limit);
-      const page = eventPageOf(rows, q.limit);
+      const page = eventPageOf(await deps.records.events(principal(c), after, q.limit), after);
       const to = await deps.audiences.of(principal(c));
       return c.json(
         pageView(page, (e) => eventView(e, to)),
