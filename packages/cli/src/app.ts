@@ -43,7 +43,9 @@ export class App {
 
   client(): Client {
     const g = this.globals;
-    return new Client(resolveTarget(g, this.env, this.readConfig(), this.configFile));
+    return new Client(resolveTarget(g, this.env, this.readConfig(), this.configFile), (line) =>
+      process.stderr.write(`${line}\n`),
+    );
   }
 
   /** `cairn <command>` with the flags that chose the server (never the token): to run it again. */

@@ -2,6 +2,7 @@
  * The HTTP client of the control plane's API: bearer token, JSON in and out, problems turned into
  * errors carrying cairn's exit codes, and cursor paging.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CliError, EXIT } from './exit.js';
 import type { Target } from './config.js';
 
@@ -9,6 +10,13 @@ export const CLI_VERSION = '0.1.0';
 
 /** How long one request may take before the server counts as unreachable. */
 const REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * How many times a request refused for its tenant's request rate (`429 too_many_requests`: the
+ * server did nothing of it) is sent again, each after the `Retry-After` it was given.
+ */
+const RATE_RETRIES = 5;
+/** The longest of those waits, whatever `Retry-After` says, in seconds. */
+const RATE_WAIT_MAX_S = 30;
 
 /** An RFC 9457 problem as the API answers it. */
 export interface Problem {
@@ -58,7 +66,11 @@ export interface Page<T> {
 }
 
 export class Client {
-  constructor(readonly target: Target) {}
+  /** `note`: told, one line at a time, what the client does on its own (a wait before sending again). */
+  constructor(
+    readonly target: Target,
+    private readonly note: (line: string) => void = () => {},
+  ) {}
 
   url(path: string, query: Query = {}): string {
     const u = new URL(this.target.url + path);
@@ -90,15 +102,27 @@ export class Client {
     };
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
     let res: Response;
-    try {
-      res = await fetch(this.url(path, opts.query), {
-        method,
-        headers,
-        ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-      });
-    } catch (err) {
-      throw new CliError(EXIT.unreachable, `cannot reach ${this.target.url}: ${networkCause(err)}`);
+    for (let sent = 1; ; sent++) {
+      try {
+        res = await fetch(this.url(path, opts.query), {
+          method,
+          headers,
+          ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
+          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        });
+      } catch (err) {
+        throw new CliError(EXIT.unreachable, `cannot reach ${this.target.url}: ${networkCause(err)}`);
+      }
+      if (res.status !== 429 || sent > RATE_RETRIES) break;
+      const refusal = await res
+        .clone()
+        .json()
+        .catch(() => undefined);
+      if ((refusal as Problem | undefined)?.code !== 'too_many_requests') break;
+      const waitS = Math.min(RATE_WAIT_MAX_S, Math.max(0, Number(res.headers.get('retry-after')) || 0));
+      this.note(`${method} ${path}: the server's request rate for this tenant is used up; sending again in ${waitS} s`);
+      await res.body?.cancel();
+      await sleep(waitS * 1000);
     }
     const text = await res.text();
     let body: unknown = undefined;

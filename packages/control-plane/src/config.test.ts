@@ -149,6 +149,21 @@ describe('control plane configuration', () => {
       expect(() => loadConfig({ [name]: value }), `${name}=${value}`).toThrow(new RegExp(name));
   });
 
+  it("limits each tenant's API requests to bursts of 2,000 refilled at 200 a second by default", () => {
+    expect(loadConfig({}).tenantRequestRate).toEqual({ perSecond: 200, burst: 2000 });
+    expect(loadConfig({ CAIRN_TENANT_REQUEST_RATE: '5', CAIRN_TENANT_REQUEST_BURST: '50' }).tenantRequestRate).toEqual({
+      perSecond: 5,
+      burst: 50,
+    });
+    for (const [name, value] of [
+      ['CAIRN_TENANT_REQUEST_RATE', '0'],
+      ['CAIRN_TENANT_REQUEST_RATE', '1.5'],
+      ['CAIRN_TENANT_REQUEST_BURST', '0'],
+      ['CAIRN_TENANT_REQUEST_BURST', 'lots'],
+    ] as const)
+      expect(() => loadConfig({ [name]: value }), `${name}=${value}`).toThrow(new RegExp(name));
+  });
+
   it('caps waiting requests per tenant (10) and for all tenants together (100) by default', () => {
     expect(loadConfig({}).waiterLimits).toEqual({ perTenant: 10, total: 100 });
     expect(loadConfig({ CAIRN_WAITERS_PER_TENANT: '3', CAIRN_MAX_WAITERS: '30' }).waiterLimits).toEqual({

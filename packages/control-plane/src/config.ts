@@ -41,6 +41,8 @@ export interface Config {
   streamStallMs: number;
   /** Requests waiting at once in this process: per tenant, and all tenants but the provider's together. */
   waiterLimits: { perTenant: number; total: number };
+  /** API requests one tenant may make on this process: `burst` at once, refilled at `perSecond` (the sp-admin is not counted). */
+  tenantRequestRate: { perSecond: number; burst: number };
   /** An assignment sent this many times without the agent accepting it fails. */
   assignMaxSends: number;
   /** Largest accepted HTTP body. */
@@ -132,6 +134,8 @@ const schema = z.object({
   CAIRN_STREAM_STALL_MS: int(1000, 600_000).default(30_000),
   CAIRN_WAITERS_PER_TENANT: int(1, 10_000).default(10),
   CAIRN_MAX_WAITERS: int(1, 100_000).default(100),
+  CAIRN_TENANT_REQUEST_RATE: int(1, 1_000_000).default(200),
+  CAIRN_TENANT_REQUEST_BURST: int(1, 10_000_000).default(2000),
   CAIRN_ASSIGN_MAX_SENDS: int(1).default(5),
   CAIRN_SCHEDULER_TICK_MS: int(10, 60_000).default(1000),
   CAIRN_DUTY_LEASE_MS: int(1000, 600_000).default(15_000),
@@ -377,6 +381,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: ConfigFi
     streamLimits: { perToken: e.CAIRN_STREAMS_PER_TOKEN, perTenant: e.CAIRN_STREAMS_PER_TENANT },
     streamStallMs: e.CAIRN_STREAM_STALL_MS,
     waiterLimits: { perTenant: e.CAIRN_WAITERS_PER_TENANT, total: e.CAIRN_MAX_WAITERS },
+    tenantRequestRate: { perSecond: e.CAIRN_TENANT_REQUEST_RATE, burst: e.CAIRN_TENANT_REQUEST_BURST },
     assignMaxSends: e.CAIRN_ASSIGN_MAX_SENDS,
     schedulerTickMs: e.CAIRN_SCHEDULER_TICK_MS,
     dutyLeaseMs: e.CAIRN_DUTY_LEASE_MS,

@@ -9,6 +9,7 @@ import { isRunAgain, runAgainWhenBusy } from './busy-store.js';
 import type { ApiDeps } from './context.js';
 import { mutatingRequests, routesFirst } from './idempotency.js';
 import { problemResponse, router } from './openapi.js';
+import { tenantRequestRate } from './request-rate.js';
 import { errorHandler, problem } from './problem.js';
 import { agentRoutes, enrollRoutes } from './routes/agents/routes.js';
 import { backupJobRoutes } from './routes/backup-jobs/routes.js';
@@ -80,6 +81,8 @@ export function createApp(deps: ApiDeps, log: Logger): OpenAPIHono<Env> {
 
   const v1 = router();
   v1.use(bearerAuth(deps.tenants));
+  // A tenant's flood is refused here, before it reaches a route or the store.
+  v1.use(tenantRequestRate(deps.config.tenantRequestRate));
   // What a route declares to run before its request's transaction (it waits for an agent, it commits itself).
   v1.use(routesFirst);
   v1.use(mutatingRequests(deps.db, deps.idempotency));

@@ -50,6 +50,9 @@ export const errorResponses = {
   404: problemResponse('unknown id, or one that belongs to another tenant'),
   409: problemResponse('the current state does not allow this'),
   413: problemResponse('the request body is larger than CAIRN_MAX_BODY_BYTES (payload_too_large); nothing was written'),
+  429: problemResponse(
+    "the caller's tenant made more requests than its rate allows (too_many_requests, quota requestRate, with Retry-After); nothing was done",
+  ),
   503: problemResponse(
     'the store could not complete the request now (store_busy, with Retry-After); nothing was changed, retry it',
   ),

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AgentBudget, AgentBudgets, TokenBucket, type AgentBudgetSettings } from './rate-limit.js';
+import { AgentBudget, AgentBudgets, RequestBudgets, TokenBucket, type AgentBudgetSettings } from './rate-limit.js';
 
 const SETTINGS: AgentBudgetSettings = {
   frames: { perSecond: 100, burst: 10 },
@@ -87,6 +87,48 @@ describe('agent budget', () => {
           return true;
         },
       ),
+    );
+  });
+});
+
+describe('request budgets', () => {
+  it("refuses a tenant past its burst until its bucket refills, and never touches another tenant's", () => {
+    const budgets = new RequestBudgets({ perSecond: 10, burst: 5 });
+    for (let i = 0; i < 5; i++) expect(budgets.take('ten_a', 0)).toBe(0);
+    expect(budgets.take('ten_a', 0)).toBe(100); // one request a 100 ms at 10/s
+    expect(budgets.take('ten_a', 50)).toBe(50); // a refused request takes nothing
+    expect(budgets.take('ten_b', 50)).toBe(0);
+    expect(budgets.take('ten_a', 100)).toBe(0);
+    expect(budgets.take('ten_a', 100)).toBe(100);
+  });
+
+  it('forgets only the buckets that are full again, every 1,000 new ones', () => {
+    const budgets = new RequestBudgets({ perSecond: 1, burst: 2 });
+    expect(budgets.take('ten_busy', 0)).toBe(0);
+    for (let i = 1; i < 999; i++) budgets.take(`ten_${i}`, 0);
+    expect(budgets.size).toBe(999);
+    // A second later every bucket has its one request back (full); the busy tenant spends two.
+    expect(budgets.take('ten_busy', 1000)).toBe(0);
+    expect(budgets.take('ten_busy', 1000)).toBe(0);
+    budgets.take('ten_1000', 1000); // the 1,000th new bucket: a sweep first
+    expect(budgets.size).toBe(2); // the busy tenant's (not full) and the new one
+    expect(budgets.take('ten_busy', 1000)).toBeGreaterThan(0); // its state survived the sweep
+  });
+
+  it('admits at most burst + perSecond × t requests over any stretch of t ms', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 50 }), { maxLength: 300 }), (gaps) => {
+        const budgets = new RequestBudgets({ perSecond: 20, burst: 7 });
+        let now = 0;
+        const admitted: number[] = [];
+        for (const gap of gaps) {
+          now += gap;
+          if (budgets.take('ten_x', now) === 0) admitted.push(now);
+        }
+        for (let i = 0; i < admitted.length; i++)
+          for (let j = i; j < admitted.length; j++)
+            expect(j - i + 1).toBeLessThanOrEqual(7 + (20 * (admitted[j]! - admitted[i]!)) / 1000 + 1e-9);
+      }),
     );
   });
 });

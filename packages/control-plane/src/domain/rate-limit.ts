@@ -149,3 +149,44 @@ export class AgentBudgets {
     return this.budgets.size;
   }
 }
+
+/** New buckets made between two sweeps of {@link RequestBudgets}. */
+const REQUEST_SWEEP_EVERY = 1000;
+
+/**
+ * How many API requests each tenant may make on this process: a bucket of `burst` requests per
+ * tenant, refilled at `perSecond`. A tenant's flood is refused before its requests reach a route
+ * or the store, so it cannot take the thread and the store from the others. A bucket that is
+ * full again is forgotten (a new one would be the same), every {@link REQUEST_SWEEP_EVERY} new
+ * buckets, so memory follows the tenants that made requests lately, not every tenant there is.
+ *
+ * @example
+ * const waitMs = budgets.take(tenantId, now);
+ * if (waitMs > 0) refuse(429, Math.ceil(waitMs / 1000));
+ */
+export class RequestBudgets {
+  private readonly buckets = new Map<string, TokenBucket>();
+  private made = 0;
+
+  constructor(readonly settings: { perSecond: number; burst: number }) {}
+
+  /** 0 when the tenant may make one more request at `now` (it is counted); else the ms until it may. */
+  take(tenantId: string, now: number): number {
+    let b = this.buckets.get(tenantId);
+    if (!b) {
+      if (++this.made % REQUEST_SWEEP_EVERY === 0) this.sweep(now);
+      b = new TokenBucket(this.settings.perSecond, this.settings.burst, now);
+      this.buckets.set(tenantId, b);
+    }
+    return b.take(now) ? 0 : b.waitMs(now);
+  }
+
+  /** Forgets the buckets that are full again. */
+  sweep(now: number): void {
+    for (const [id, b] of this.buckets) if (b.full(now)) this.buckets.delete(id);
+  }
+
+  get size(): number {
+    return this.buckets.size;
+  }
+}

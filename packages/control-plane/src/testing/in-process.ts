@@ -15,8 +15,11 @@ export interface InProcess {
   close(): Promise<void>;
 }
 
-/** A control plane in the test's own process, on a fresh database, for API-level tests. */
-export async function inProcessControlPlane(backend: Backend): Promise<InProcess> {
+/**
+ * A control plane in the test's own process, on a fresh database, for API-level tests; `env`
+ * adds to or replaces its settings.
+ */
+export async function inProcessControlPlane(backend: Backend, env: Record<string, string> = {}): Promise<InProcess> {
   const adminToken = 'in-process-test-admin-token';
   const db = await freshDatabase(backend);
   const cp = await startControlPlane(
@@ -29,6 +32,7 @@ export async function inProcessControlPlane(backend: Backend): Promise<InProcess
       // Periodic sync and prune have tests of their own; here they would add tasks and events no test counts.
       CAIRN_SYNC_INTERVAL_S: '0',
       CAIRN_PRUNE_INTERVAL_S: '0',
+      ...env,
     }),
     pino({ level: 'silent' }),
   );
@@ -47,10 +51,10 @@ export async function inProcessControlPlane(backend: Backend): Promise<InProcess
  * A control plane in the test's own process for the tests of one `describe` block: started before
  * its first test, closed (its database dropped) after its last. Call it in the block's body.
  */
-export function inProcessFixture(backend: Backend): InProcessFixture {
+export function inProcessFixture(backend: Backend, env: Record<string, string> = {}): InProcessFixture {
   const fixture = new InProcessFixture();
   beforeAll(async () => {
-    fixture.env = await inProcessControlPlane(backend);
+    fixture.env = await inProcessControlPlane(backend, env);
   });
   afterAll(() => fixture.env?.close());
   return fixture;

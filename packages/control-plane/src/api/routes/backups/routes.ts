@@ -97,7 +97,7 @@ export function backupRoutes(deps: ApiDeps) {
       202: jsonResponse(Task, 'the restore task'),
       ...upstreamResponses,
       429: problemResponse(
-        "the tenant's share of requests waiting for an instance's power state is taken (too_many_waiters); nothing was queued",
+        "the tenant's share of requests waiting for an instance's power state is taken (too_many_waiters), or its request rate (too_many_requests); nothing was queued",
       ),
     },
     handler: async (c) => {

@@ -86,7 +86,7 @@ export function eventRoutes(deps: ApiDeps) {
     responses: {
       200: { content: { 'text/event-stream': { schema: z.string() } }, description: 'one SSE message per event' },
       429: problemResponse(
-        'too_many_streams: the token or its tenant already holds as many streams as allowed (`quota` names which); see Retry-After',
+        'too_many_streams: the token or its tenant already holds as many streams as allowed (`quota` names which); or too_many_requests: its tenant passed its request rate; see Retry-After',
       ),
     },
     handler: async (c) => {

@@ -15,7 +15,9 @@ const DEFAULT_WAIT_S = 30;
 
 const getResponses = {
   200: jsonResponse(Maintenance, 'the scope’s state (with wait=ready: once ready, or when the timeout passed)'),
-  429: problemResponse("the tenant's share of waiting requests on this control plane is taken (too_many_waiters)"),
+  429: problemResponse(
+    "the tenant's share of waiting requests on this control plane is taken (too_many_waiters), or its request rate (too_many_requests)",
+  ),
 };
 const putResponses = { 200: jsonResponse(Maintenance, 'the scope’s state after the change') };
 
