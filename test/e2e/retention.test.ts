@@ -49,6 +49,17 @@ describe.each(backends)('retention and deletes through the provider (%s)', (back
     (await api.expect(200, 'GET', `/v1/tasks?instanceId=${instanceId}&kind=delete-backup&limit=500`))
       .items as TaskBody[];
 
+  /** The restore points the instance's tenant has counted against its quota in the offering. */
+  async function pointsCounted(instanceId: string, offeringId: string): Promise<number> {
+    const { tenantId } = await api.expect<{ tenantId: string }>(200, 'GET', `/v1/instances/${instanceId}`);
+    const quotas = await api.expect<{ restorePointsPerOffering: { usage: { offeringId: string; used: number }[] } }>(
+      200,
+      'GET',
+      `/v1/tenants/${tenantId}/quotas`,
+    );
+    return quotas.restorePointsPerOffering.usage.find((u) => u.offeringId === offeringId)?.used ?? 0;
+  }
+
   /** Waits until every delete-backup task of the instance ended, and returns them. */
   async function deletesSettled(instanceId: string, count: number): Promise<TaskBody[]> {
     return waitFor(
@@ -195,12 +206,15 @@ describe.each(backends)('retention and deletes through the provider (%s)', (back
     expect(dummyPoints(storeDir)).toHaveLength(2);
     const raised = (await eventsOf('backup.delete_failed')).filter((e) => e.taskId === failed!.id);
     expect(raised).toHaveLength(1);
+    // The record that stays counts toward the tenant's restore-point quota again.
+    expect(await pointsCounted(p.instanceId, p.offeringId)).toBe(2);
 
     // The failed delete no longer blocks: the next retention run queues one more for each doomed record.
     await backup(p.instanceId);
     const again = await deletesSettled(p.instanceId, 3);
     expect(again.filter((t) => t.backupId === first)).toHaveLength(2);
     expect(await records(p.instanceId)).toHaveLength(3);
+    expect(await pointsCounted(p.instanceId, p.offeringId)).toBe(3);
   });
 
   it('DELETE /v1/backups/{id} answers 202 with the task, a second DELETE the same pending task; the record goes when the provider confirms', async () => {

@@ -34,6 +34,9 @@ const OWNERS: Record<string, string[]> = {
   providerSyncs: ['store/sync-repository.ts'],
   providerTenantRoots: ['store/catalog-repository.ts'],
   providers: ['store/catalog-repository.ts'],
+  // Moved with the records by the backup repository; the quota repository only makes a tenant's
+  // row at zero before its locking read of it (a missing key would lock the gap beside it).
+  restorePointUsage: ['store/backup-repository.ts', 'store/quota-repository.ts'],
   rpoState: ['store/rpo-repository.ts'],
   scheduleFires: ['store/schedule-repository.ts'],
   syncPages: ['store/sync-repository.ts'],

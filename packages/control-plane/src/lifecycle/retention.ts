@@ -193,6 +193,7 @@ export class Retention {
     }
     // A sync may have removed the record meanwhile (the provider no longer had the point).
     if (!(await this.deps.backups.exists(trx, task.backupId))) return;
+    await this.deps.backups.deleteUndone(trx, task.backupId, task.id);
     this.deps.events.append(trx, {
       tenantId: task.tenantId,
       type: 'backup.delete_failed',

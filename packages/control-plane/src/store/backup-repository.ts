@@ -1,4 +1,4 @@
-import type { Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import { backupName } from '../domain/backup-name.js';
 import { adoptedRecordedAt, isFutureDated, madeRecordedAt, type RecordedPoint } from '../domain/retention.js';
 import type { Db } from './db.js';
@@ -7,7 +7,8 @@ import { newId } from './ids.js';
 import { insertRows, ShapedTemplate, template } from './compiled.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { BackupRow, Database, TaskRow } from './schema.js';
-import { throughIndex } from './dialect.js';
+import { isMysql, throughIndex } from './dialect.js';
+import { TERMINAL_STATES } from '../domain/task.js';
 
 type Trx = Transaction<Database>;
 
@@ -47,6 +48,12 @@ const BACKUP_PAGE = new ShapedTemplate<
     return q;
   },
 );
+
+/** A delete that ended so leaves its record in place: the point counts again. */
+const UNDONE_DELETE = TERMINAL_STATES.filter((s) => s !== 'succeeded');
+
+/** What some records add to their tenants' restore-point usage, by `tenant offering`. */
+type UsageDelta = Map<string, { tenantId: string; offeringId: string; restorePoints: number; bytes: number }>;
 
 /** The provider and instance a restore point's delete goes through. */
 export interface DeleteTarget {
@@ -149,6 +156,7 @@ export class BackupRepository {
       recordedAt: madeRecordedAt(await this.latestRecorded(trx, task.instanceId), madeAt),
     };
     await insertRows(trx, 'backups', [row]);
+    await this.addUsage(trx, usageOf([row], 1));
     await TASK_BACKUP_ID.run(trx, { id: task.id, backupId: row.id });
   }
 
@@ -221,13 +229,16 @@ export class BackupRepository {
       recordedAt,
     };
     await trx.insertInto('backups').values(row).execute();
+    await this.addUsage(trx, usageOf([row], 1));
     return { row, futureDated };
   }
 
   /** Marks records as vanished from their provider (`at`), or clears the mark (null). */
   async setVanished(trx: Trx, ids: readonly string[], at: number | null): Promise<void> {
     if (ids.length === 0) return;
-    await trx.updateTable('backups').set({ vanishedAt: at }).where('id', 'in', ids).execute();
+    await this.recounting(trx, ids, () =>
+      trx.updateTable('backups').set({ vanishedAt: at }).where('id', 'in', ids).execute(),
+    );
   }
 
   /**
@@ -235,11 +246,9 @@ export class BackupRepository {
    * provider did what was asked, so it goes (only while a delete is still named on it).
    */
   async removeGone(trx: Trx, id: string): Promise<boolean> {
-    const r = await trx
-      .deleteFrom('backups')
-      .where('id', '=', id)
-      .where('deleteTaskId', 'is not', null)
-      .executeTakeFirst();
+    const r = await this.recounting(trx, [id], () =>
+      trx.deleteFrom('backups').where('id', '=', id).where('deleteTaskId', 'is not', null).executeTakeFirst(),
+    );
     return Number(r.numDeletedRows) === 1;
   }
 
@@ -272,22 +281,111 @@ export class BackupRepository {
    * task that ended): a compare-and-set, so of two concurrent deleters one wins.
    */
   async claimDelete(trx: Trx, backupId: string, taskId: string, expected: string | null): Promise<boolean> {
-    const r = await trx
-      .updateTable('backups')
-      .set({ deleteTaskId: taskId })
-      .where('id', '=', backupId)
-      .where((eb) => (expected === null ? eb('deleteTaskId', 'is', null) : eb('deleteTaskId', '=', expected)))
-      .executeTakeFirst();
+    const r = await this.recounting(trx, [backupId], () =>
+      trx
+        .updateTable('backups')
+        .set({ deleteTaskId: taskId })
+        .where('id', '=', backupId)
+        .where((eb) => (expected === null ? eb('deleteTaskId', 'is', null) : eb('deleteTaskId', '=', expected)))
+        .executeTakeFirst(),
+    );
     return Number(r.numUpdatedRows) === 1;
+  }
+
+  /**
+   * The delete task `taskId` of `backupId` ended other than succeeded, in this transaction: the
+   * record stays, and counts toward its tenant's quotas again (while the task was under way it
+   * did not). Nothing when the record is gone or names another delete.
+   */
+  async deleteUndone(trx: Trx, backupId: string, taskId: string): Promise<void> {
+    const counted = await this.counted(trx, [backupId]);
+    await this.addUsage(
+      trx,
+      usageOf(
+        counted.filter((r) => r.deleteTaskId === taskId),
+        1,
+      ),
+    );
   }
 
   /** The provider confirmed the delete: the record goes (only the claiming task can remove it). */
   async removeDeleted(trx: Trx, backupId: string, taskId: string): Promise<boolean> {
-    const r = await trx
-      .deleteFrom('backups')
-      .where('id', '=', backupId)
-      .where('deleteTaskId', '=', taskId)
-      .executeTakeFirst();
+    const r = await this.recounting(trx, [backupId], () =>
+      trx.deleteFrom('backups').where('id', '=', backupId).where('deleteTaskId', '=', taskId).executeTakeFirst(),
+    );
     return Number(r.numDeletedRows) === 1;
   }
+
+  /**
+   * `change` of the records `ids`, with their tenants' restore-point usage moved by what it
+   * changed of those records' count (each counted before, after, both or neither).
+   */
+  private async recounting<T>(trx: Trx, ids: readonly string[], change: () => Promise<T>): Promise<T> {
+    const before = await this.counted(trx, ids);
+    const result = await change();
+    const after = await this.counted(trx, ids);
+    const delta = usageOf(before, -1);
+    for (const [key, d] of usageOf(after, 1)) {
+      const b = delta.get(key);
+      delta.set(key, b ? { ...d, restorePoints: b.restorePoints + d.restorePoints, bytes: b.bytes + d.bytes } : d);
+    }
+    await this.addUsage(trx, delta);
+    return result;
+  }
+
+  /**
+   * Those of the records `ids` that count toward the per-offering quotas: not vanished, and no
+   * delete under way (none named, or the one named ended other than succeeded; one named but not
+   * yet written, as claimDelete leaves it, is under way).
+   */
+  private async counted(trx: Trx, ids: readonly string[]): Promise<BackupRow[]> {
+    if (ids.length === 0) return [];
+    return trx
+      .selectFrom('backups')
+      .selectAll('backups')
+      .where('backups.id', 'in', ids)
+      .where('backups.vanishedAt', 'is', null)
+      .where((eb) =>
+        eb.or([
+          eb('backups.deleteTaskId', 'is', null),
+          eb.exists(
+            eb
+              .selectFrom('tasks')
+              .select('tasks.id')
+              .whereRef('tasks.id', '=', 'backups.deleteTaskId')
+              .where('tasks.state', 'in', UNDONE_DELETE),
+          ),
+        ]),
+      )
+      .execute();
+  }
+
+  /** Moves the tenants' restore-point usage by `delta` (in key order: two writers lock rows alike). */
+  private async addUsage(trx: Trx, delta: UsageDelta): Promise<void> {
+    for (const key of [...delta.keys()].sort()) {
+      const { tenantId, offeringId, restorePoints, bytes } = delta.get(key)!;
+      if (restorePoints === 0 && bytes === 0) continue;
+      const set = {
+        restorePoints: sql<number>`restore_points + ${restorePoints}`,
+        bytes: sql<number>`bytes + ${bytes}`,
+      };
+      const insert = trx.insertInto('restorePointUsage').values({ tenantId, offeringId, restorePoints, bytes });
+      await (
+        isMysql(trx)
+          ? insert.onDuplicateKeyUpdate(set)
+          : insert.onConflict((oc) => oc.columns(['tenantId', 'offeringId']).doUpdateSet(set))
+      ).execute();
+    }
+  }
+}
+
+/** What `rows` add to their tenants' usage, each counted `sign` times (1, or -1 for rows leaving the count). */
+function usageOf(rows: readonly BackupRow[], sign: 1 | -1): UsageDelta {
+  const out: UsageDelta = new Map();
+  for (const r of rows) {
+    const key = `${r.tenantId} ${r.offeringId}`;
+    const u = out.get(key) ?? { tenantId: r.tenantId, offeringId: r.offeringId, restorePoints: 0, bytes: 0 };
+    out.set(key, { ...u, restorePoints: u.restorePoints + sign, bytes: u.bytes + sign * Number(r.sizeBytes ?? 0) });
+  }
+  return out;
 }

@@ -15,7 +15,7 @@ import {
   type QuotaName,
   type QuotaOverrides,
 } from '../domain/quotas.js';
-import { HELD_STATES, TASK_STATES, TERMINAL_STATES, isTerminal } from '../domain/task.js';
+import { HELD_STATES, TASK_STATES, isTerminal } from '../domain/task.js';
 import { transact, type Db, type Dialect } from './db.js';
 import { throughIndex } from './dialect.js';
 import type { Clock } from '../clock.js';
@@ -32,8 +32,6 @@ export type CountedQuota = Exclude<QuotaName, 'membersPerJob' | 'runningTasks' |
 
 /** A backup task in these states counts as a restore point: it may become one. */
 const IN_FLIGHT = TASK_STATES.filter((s) => !isTerminal(s));
-/** A delete that ended so leaves its record in place: the point counts again. */
-const UNDONE_DELETE = TERMINAL_STATES.filter((s) => s !== 'succeeded');
 
 /**
  * Where each counted quota is counted: its table, its owner's column (a tenant, or a job for
@@ -222,8 +220,9 @@ export class QuotaRepository {
 
   /**
    * The tenant's restore points and bytes per offering: records neither vanished nor deleted (a
-   * delete asked for frees its room at once; one that failed gives it back), plus backup tasks not
-   * yet ended, which may each become one. `locking`: see reserve.
+   * delete asked for frees its room at once; one that failed gives it back), as BackupRepository
+   * keeps them counted with the records (one row per offering, however many points), plus backup
+   * tasks not yet ended, which may each become one. `locking`: see reserve.
    */
   private async offeringUsage(
     db: Db | Trx,
@@ -232,27 +231,10 @@ export class QuotaRepository {
     locking: boolean,
   ): Promise<Map<string, OfferingUsage>> {
     let points = db
-      .selectFrom('backups')
-      .select((eb) => [
-        'backups.offeringId',
-        eb.fn.countAll<number>().as('n'),
-        eb.fn.sum<number | null>('backups.sizeBytes').as('bytes'),
-      ])
-      .where('backups.tenantId', '=', tenantId)
-      .where('backups.vanishedAt', 'is', null)
-      .where((eb) =>
-        eb.or([
-          eb('backups.deleteTaskId', 'is', null),
-          eb.exists(
-            eb
-              .selectFrom('tasks')
-              .select('tasks.id')
-              .whereRef('tasks.id', '=', 'backups.deleteTaskId')
-              .where('tasks.state', 'in', UNDONE_DELETE),
-          ),
-        ]),
-      )
-      .groupBy('backups.offeringId');
+      .selectFrom('restorePointUsage')
+      .select(['offeringId', 'restorePoints', 'bytes'])
+      .where('tenantId', '=', tenantId)
+      .where('restorePoints', '>', 0);
     let flying = db
       .selectFrom('tasks')
       .select((eb) => ['offeringId', eb.fn.countAll<number>().as('n')])
@@ -261,20 +243,29 @@ export class QuotaRepository {
       .where('state', 'in', IN_FLIGHT)
       .groupBy('offeringId');
     if (offeringId !== undefined) {
-      points = points.where('backups.offeringId', '=', offeringId);
+      points = points.where('offeringId', '=', offeringId);
       flying = flying.where('offeringId', '=', offeringId);
     }
     const lock = locking && this.dialect === 'mysql';
-    // Tasks before records, in the order a backup's end writes them (its task, then its record):
-    // a locking count taken the other way round would wait for that end while holding what it needs.
-    // Each read through an index that starts at the tenant (on MySQL/MariaDB, where a locking
-    // read locks every row it reads): its own rows, never another tenant's.
+    // Tasks before the count of records, in the order a backup's end writes them (its task, then
+    // its record and the count): a locking read taken the other way round would wait for that end
+    // while holding what it needs. The tasks are read through an index that starts at the tenant
+    // (on MySQL/MariaDB, where a locking read locks every row it reads): its own rows, never
+    // another tenant's.
     flying = throughIndex(db, flying, 'tasks', 'tasks_tenant_state');
-    points = throughIndex(db, points, 'backups', 'backups_tenant');
     const inFlight = await (lock ? flying.forUpdate() : flying).execute();
+    if (lock && offeringId !== undefined) {
+      // The count's row is made first if missing: a locking read of a missing key would lock the
+      // gap beside it, where another tenant's first count may be written.
+      await db
+        .insertInto('restorePointUsage')
+        .ignore()
+        .values({ tenantId, offeringId, restorePoints: 0, bytes: 0 })
+        .execute();
+    }
     const out = new Map<string, OfferingUsage>();
     for (const r of await (lock ? points.forUpdate() : points).execute()) {
-      out.set(r.offeringId, { restorePoints: Number(r.n), bytes: Number(r.bytes ?? 0) });
+      out.set(r.offeringId, { restorePoints: Number(r.restorePoints), bytes: Number(r.bytes) });
     }
     for (const r of inFlight) {
       if (r.offeringId === null) continue;

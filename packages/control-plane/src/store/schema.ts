@@ -13,6 +13,16 @@ export interface TenantQuotaRow {
   quotaLimit: number;
   updatedAt: number;
 }
+/**
+ * A tenant's restore points in an offering as the per-offering quotas count them (records not
+ * vanished and with no delete under way), kept with the records by BackupRepository.
+ */
+export interface RestorePointUsageRow {
+  tenantId: string;
+  offeringId: string;
+  restorePoints: number;
+  bytes: number;
+}
 export interface ApiTokenRow {
   id: string;
   tenantId: string;
@@ -409,6 +419,7 @@ export interface MaintenanceScopeRow {
 export interface Database {
   tenants: TenantRow;
   tenantQuotas: TenantQuotaRow;
+  restorePointUsage: RestorePointUsageRow;
   apiTokens: ApiTokenRow;
   agentEnrollments: AgentEnrollmentRow;
   agents: AgentRow;

@@ -1,0 +1,229 @@
+import fc from 'fast-check';
+import { sql, type Kysely } from 'kysely';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { backends } from '@cairn/test-harness/databases';
+import { transact } from './db.js';
+import { newId } from './ids.js';
+import * as usageMigration from './migrations/0034-restore-point-usage.js';
+import { backupTask, storeFixture } from '../testing/store-fixture.js';
+import type { BackupRow } from './schema.js';
+
+/** One change to the records, as the control plane makes them (sync, retention, a backup's end). */
+type Op =
+  | { kind: 'adopt' | 'record'; place: number; size: number }
+  | { kind: 'vanish'; picks: number[]; vanished: boolean }
+  | { kind: 'claim' | 'gone'; pick: number }
+  | { kind: 'end'; pick: number; state: 'succeeded' | 'failed' | 'cancelled' | 'lost' };
+
+const op: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({ kind: fc.constantFrom('adopt' as const, 'record' as const), place: fc.nat(3), size: fc.nat(5000) }),
+  fc.record({
+    kind: fc.constant('vanish' as const),
+    picks: fc.array(fc.nat(), { maxLength: 4 }),
+    vanished: fc.boolean(),
+  }),
+  fc.record({ kind: fc.constantFrom('claim' as const, 'gone' as const), pick: fc.nat() }),
+  fc.record({
+    kind: fc.constant('end' as const),
+    pick: fc.nat(),
+    state: fc.constantFrom('succeeded' as const, 'failed' as const, 'cancelled' as const, 'lost' as const),
+  }),
+);
+
+/*
+ * A tenant's restore points per offering are counted once, as records change, and read as one row
+ * by every backup's start. The count must follow every change: a record made (by a backup or
+ * adopted by a sync), vanished or back, a delete asked, its task ending either way, a record
+ * removed. Here random runs of those changes, on two tenants with two offerings each, are checked
+ * after each run against a count of the records themselves.
+ */
+describe.each(backends)("a tenant's restore-point count kept with the records (%s)", (backend) => {
+  const f = storeFixture(backend);
+  const { backups, tasks, quotas } = f.repos;
+  let providerId: string;
+  /** Tenant, offering and instance of each of the four places. */
+  const places: { tenantId: string; offeringId: string; instanceId: string; name: string }[] = [];
+
+  beforeAll(async () => {
+    providerId = (await f.provider({ credentials: {} })).id;
+    const offerings = [(await f.offering({ providerId })).id, (await f.offering({ providerId })).id];
+    for (const t of [0, 1]) {
+      const tenantId = (await f.repos.tenants.create(`usage-${t}`)).id;
+      for (const offeringId of offerings) {
+        const name = `vm-${places.length}`;
+        const instance = await f.instance({ tenantId, name });
+        places.push({ tenantId, offeringId, instanceId: instance.id, name });
+      }
+    }
+  });
+
+  /** The count as the records themselves give it, per `tenant offering` (none: absent). */
+  const recount = async (): Promise<Record<string, { restorePoints: number; bytes: number }>> => {
+    const { rows } = await sql<{ tenantId: string; offeringId: string; n: number; bytes: number | null }>`
+      select b.tenant_id, b.offering_id, count(*) as n, sum(b.size_bytes) as bytes from backups b
+      where b.vanished_at is null
+        and (b.delete_task_id is null
+          or exists (select 1 from tasks t where t.id = b.delete_task_id and t.state in ('failed', 'cancelled', 'lost')))
+      group by b.tenant_id, b.offering_id`.execute(f.store.db);
+    return Object.fromEntries(
+      rows.map((r) => [`${r.tenantId} ${r.offeringId}`, { restorePoints: Number(r.n), bytes: Number(r.bytes ?? 0) }]),
+    );
+  };
+  /** The count as kept, in the same shape (rows at zero left out). */
+  const kept = async () => {
+    const out: Record<string, { restorePoints: number; bytes: number }> = {};
+    for (const { tenantId } of places.filter((_, i) => i % 2 === 0)) {
+      for (const [offeringId, u] of await quotas.usageByOffering(tenantId)) {
+        if (u.restorePoints > 0 || u.bytes > 0) out[`${tenantId} ${offeringId}`] = u;
+      }
+    }
+    return out;
+  };
+
+  const all = () => f.store.db.selectFrom('backups').selectAll().orderBy('id').execute();
+  const pick = (rows: BackupRow[], i: number) => (rows.length === 0 ? undefined : rows[i % rows.length]);
+  let at = Date.parse('2026-06-01T00:00:00Z');
+
+  async function apply(o: Op): Promise<void> {
+    const now = ++at;
+    const rows = await all();
+    await transact(f.store.db, async (trx) => {
+      switch (o.kind) {
+        case 'adopt': {
+          const p = places[o.place]!;
+          const point = { createdAt: now, sizeBytes: o.size, mode: 'FULL', parentId: null, expiresAt: null };
+          await backups.adopt(trx, { id: p.instanceId, ...p }, { ...point, externalId: `ext-${now}` }, now);
+          return;
+        }
+        case 'record': {
+          const p = places[o.place]!;
+          const task = await tasks.create(
+            backupTask({ tenantId: p.tenantId, providerId, instanceId: p.instanceId, offeringId: p.offeringId }),
+            now,
+            trx,
+          );
+          // Recorded as a backup's end records it: the task ended first.
+          await trx.updateTable('tasks').set({ state: 'succeeded' }).where('id', '=', task.id).execute();
+          const meta = {
+            externalId: `ext-${now}`,
+            sizeBytes: o.size,
+            addedBytes: 0,
+            mode: 'FULL',
+            parentExternalId: '',
+          };
+          await backups.recordFromTask(trx, task, meta, now);
+          return;
+        }
+        case 'vanish': {
+          const ids = o.picks.map((i) => pick(rows, i)?.id).filter((id) => id !== undefined);
+          await backups.setVanished(trx, [...new Set(ids)], o.vanished ? now : null);
+          return;
+        }
+        case 'claim': {
+          const r = pick(rows, o.pick);
+          if (!r) return;
+          const pending = r.deleteTaskId ? await tasks.get(r.deleteTaskId, trx) : undefined;
+          if (pending && ['queued', 'dispatched', 'running'].includes(pending.state)) return;
+          const id = newId('tsk', now);
+          if (!(await backups.claimDelete(trx, r.id, id, r.deleteTaskId))) return;
+          await tasks.create(
+            {
+              ...backupTask({ tenantId: r.tenantId, providerId, instanceId: r.instanceId, offeringId: r.offeringId }),
+              kind: 'delete-backup',
+              backupId: r.id,
+              id,
+            },
+            now,
+            trx,
+          );
+          return;
+        }
+        case 'end': {
+          // As a delete task's end does (retention's reaction to it), with the task moved first.
+          const r = pick(
+            rows.filter((b) => b.deleteTaskId !== null),
+            o.pick,
+          );
+          if (!r) return;
+          const task = (await tasks.get(r.deleteTaskId!, trx))!;
+          if (!['queued', 'dispatched', 'running'].includes(task.state)) return;
+          await trx.updateTable('tasks').set({ state: o.state }).where('id', '=', task.id).execute();
+          if (o.state === 'succeeded') await backups.removeDeleted(trx, r.id, task.id);
+          else if (await backups.exists(trx, r.id)) await backups.deleteUndone(trx, r.id, task.id);
+          return;
+        }
+        case 'gone': {
+          const r = pick(rows, o.pick);
+          if (r) await backups.removeGone(trx, r.id);
+          return;
+        }
+      }
+    });
+  }
+
+  it('follows every change to the records: made, vanished and back, a delete asked, ended either way, removed', async () => {
+    let changes = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 5, maxLength: 25 }), async (ops) => {
+        for (const o of ops) await apply(o);
+        changes += ops.length;
+        expect(await kept()).toEqual(await recount());
+      }),
+      {
+        numRuns: 20,
+        // One run that takes each way for certain, whatever the random ones draw.
+        examples: [
+          [
+            [
+              { kind: 'record', place: 0, size: 100 },
+              { kind: 'adopt', place: 0, size: 200 },
+              { kind: 'adopt', place: 3, size: 300 },
+              { kind: 'claim', pick: 0 },
+              { kind: 'end', pick: 0, state: 'failed' },
+              { kind: 'claim', pick: 0 },
+              { kind: 'end', pick: 0, state: 'succeeded' },
+              { kind: 'claim', pick: 0 },
+              { kind: 'vanish', picks: [0, 1], vanished: true },
+              { kind: 'end', pick: 0, state: 'lost' },
+              { kind: 'vanish', picks: [0], vanished: false },
+              { kind: 'gone', pick: 0 },
+            ],
+          ],
+        ],
+      },
+    );
+    // The runs did reach each way a record counts or stops counting.
+    const rows = await all();
+    expect(changes).toBeGreaterThan(100);
+    expect(rows.some((r) => r.vanishedAt !== null)).toBe(true);
+    expect(rows.some((r) => r.deleteTaskId !== null)).toBe(true);
+    const { rows: ended } = await sql<{ state: string }>`
+      select distinct state from tasks where kind = 'delete-backup'`.execute(f.store.db);
+    expect(ended.map((r) => r.state).sort()).toEqual(expect.arrayContaining(['failed', 'queued', 'succeeded']));
+  });
+
+  it('migration 0034 counts the records as they stand', async () => {
+    await apply({ kind: 'adopt', place: 1, size: 10 });
+    const before = await recount();
+    expect(Object.keys(before).length).toBeGreaterThan(0);
+    const db = f.store.db as unknown as Kysely<unknown>;
+    await usageMigration.down(db);
+    await usageMigration.up(db);
+    expect(await kept()).toEqual(before);
+  });
+
+  it("a backup's start reads the kept count: a count set apart from the records is what it judges by", async () => {
+    const { tenantId, offeringId } = places[0]!;
+    await f.store.db
+      .deleteFrom('restorePointUsage')
+      .where('tenantId', '=', tenantId)
+      .where('offeringId', '=', offeringId)
+      .execute();
+    await f.store.db
+      .insertInto('restorePointUsage')
+      .values({ tenantId, offeringId, restorePoints: 7_000_000, bytes: 0 })
+      .execute();
+    const refusal = await quotas.backupRefusal(tenantId, offeringId);
+    expect(refusal).toMatchObject({ quota: 'restorePointsPerOffering', offeringId });
+  });
+});
