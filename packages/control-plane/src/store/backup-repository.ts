@@ -6,7 +6,7 @@ import type { Clock } from '../clock.js';
 import { newId } from './ids.js';
 import { insertRows, ShapedTemplate, template } from './compiled.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
-import type { BackupRow, Database, TaskRow } from './schema.js';
+import type { BackupRow, Database, RestorePointUsageRow, TaskRow } from './schema.js';
 import { isMysql, throughIndex } from './dialect.js';
 import { TERMINAL_STATES } from '../domain/task.js';
 
@@ -52,8 +52,12 @@ const BACKUP_PAGE = new ShapedTemplate<
 /** A delete that ended so leaves its record in place: the point counts again. */
 const UNDONE_DELETE = TERMINAL_STATES.filter((s) => s !== 'succeeded');
 
-/** What some records add to their tenants' restore-point usage, by `tenant offering`. */
-type UsageDelta = Map<string, { tenantId: string; offeringId: string; restorePoints: number; bytes: number }>;
+/** A record as its tenant's usage weighs it; `counts`: toward the per-offering quotas. */
+type Tallied = Pick<BackupRow, 'tenantId' | 'offeringId' | 'sizeBytes' | 'addedBytes' | 'deleteTaskId'> & {
+  counts: boolean;
+};
+/** What some records add to their tenants' usage, by `tenant offering`. */
+type UsageDelta = Map<string, RestorePointUsageRow>;
 
 /** The provider and instance a restore point's delete goes through. */
 export interface DeleteTarget {
@@ -156,7 +160,7 @@ export class BackupRepository {
       recordedAt: madeRecordedAt(await this.latestRecorded(trx, task.instanceId), madeAt),
     };
     await insertRows(trx, 'backups', [row]);
-    await this.addUsage(trx, usageOf([row], 1));
+    await this.addUsage(trx, difference([], [{ ...row, counts: true }]));
     await TASK_BACKUP_ID.run(trx, { id: task.id, backupId: row.id });
   }
 
@@ -229,7 +233,7 @@ export class BackupRepository {
       recordedAt,
     };
     await trx.insertInto('backups').values(row).execute();
-    await this.addUsage(trx, usageOf([row], 1));
+    await this.addUsage(trx, difference([], [{ ...row, counts: true }]));
     return { row, futureDated };
   }
 
@@ -298,17 +302,16 @@ export class BackupRepository {
    * did not). Nothing when the record is gone or names another delete.
    */
   async deleteUndone(trx: Trx, backupId: string, taskId: string): Promise<void> {
-    const counted = await this.counted(trx, [backupId]);
+    const now = (await this.tally(trx, [backupId])).filter((r) => r.deleteTaskId === taskId);
     await this.addUsage(
       trx,
-      usageOf(
-        counted.filter((r) => r.deleteTaskId === taskId),
-        1,
+      difference(
+        now.map((r) => ({ ...r, counts: false })),
+        now,
       ),
     );
   }
 
-  /** The provider confirmed the delete: the record goes (only the claiming task can remove it). */
   async removeDeleted(trx: Trx, backupId: string, taskId: string): Promise<boolean> {
     const r = await this.recounting(trx, [backupId], () =>
       trx.deleteFrom('backups').where('id', '=', backupId).where('deleteTaskId', '=', taskId).executeTakeFirst(),
@@ -317,59 +320,49 @@ export class BackupRepository {
   }
 
   /**
-   * `change` of the records `ids`, with their tenants' restore-point usage moved by what it
-   * changed of those records' count (each counted before, after, both or neither).
+   * `change` of the records `ids`, with their tenants' usage moved by what it changed of those
+   * records (each counted before, after, both or neither).
    */
   private async recounting<T>(trx: Trx, ids: readonly string[], change: () => Promise<T>): Promise<T> {
-    const before = await this.counted(trx, ids);
+    const before = await this.tally(trx, ids);
     const result = await change();
-    const after = await this.counted(trx, ids);
-    const delta = usageOf(before, -1);
-    for (const [key, d] of usageOf(after, 1)) {
-      const b = delta.get(key);
-      delta.set(key, b ? { ...d, restorePoints: b.restorePoints + d.restorePoints, bytes: b.bytes + d.bytes } : d);
-    }
-    await this.addUsage(trx, delta);
+    await this.addUsage(trx, difference(before, await this.tally(trx, ids)));
     return result;
   }
 
   /**
-   * Those of the records `ids` that count toward the per-offering quotas: not vanished, and no
-   * delete under way (none named, or the one named ended other than succeeded; one named but not
-   * yet written, as claimDelete leaves it, is under way).
+   * The records `ids` as their tenants' usage weighs them. One counts toward the per-offering
+   * quotas when not vanished and no delete is under way (none named, or the one named ended other
+   * than succeeded; one named but not yet written, as claimDelete leaves it, is under way).
    */
-  private async counted(trx: Trx, ids: readonly string[]): Promise<BackupRow[]> {
+  private async tally(trx: Trx, ids: readonly string[]): Promise<Tallied[]> {
     if (ids.length === 0) return [];
-    return trx
+    const rows = await trx
       .selectFrom('backups')
-      .selectAll('backups')
-      .where('backups.id', 'in', ids)
-      .where('backups.vanishedAt', 'is', null)
-      .where((eb) =>
-        eb.or([
-          eb('backups.deleteTaskId', 'is', null),
-          eb.exists(
-            eb
-              .selectFrom('tasks')
-              .select('tasks.id')
-              .whereRef('tasks.id', '=', 'backups.deleteTaskId')
-              .where('tasks.state', 'in', UNDONE_DELETE),
-          ),
-        ]),
+      .select(['tenantId', 'offeringId', 'sizeBytes', 'addedBytes', 'deleteTaskId'])
+      .select(
+        sql<number>`case when vanished_at is null and (delete_task_id is null or exists (
+          select 1 from tasks where tasks.id = backups.delete_task_id and tasks.state in (${sql.join(UNDONE_DELETE)})
+        )) then 1 else 0 end`.as('counts'),
       )
+      .where('id', 'in', ids)
       .execute();
+    return rows.map((r) => ({ ...r, counts: Number(r.counts) === 1 }));
   }
 
-  /** Moves the tenants' restore-point usage by `delta` (in key order: two writers lock rows alike). */
+  /** Moves the tenants' usage by `delta` (in key order: two writers lock rows alike). */
   private async addUsage(trx: Trx, delta: UsageDelta): Promise<void> {
     for (const key of [...delta.keys()].sort()) {
-      const { tenantId, offeringId, restorePoints, bytes } = delta.get(key)!;
-      if (restorePoints === 0 && bytes === 0) continue;
+      const row = delta.get(key)!;
+      const { restorePoints, bytes, records, storedBytes } = row;
+      if (restorePoints === 0 && bytes === 0 && records === 0 && storedBytes === 0) continue;
       const set = {
         restorePoints: sql<number>`restore_points + ${restorePoints}`,
         bytes: sql<number>`bytes + ${bytes}`,
+        records: sql<number>`records + ${records}`,
+        storedBytes: sql<number>`stored_bytes + ${storedBytes}`,
       };
-      const insert = trx.insertInto('restorePointUsage').values({ tenantId, offeringId, restorePoints, bytes });
+      const insert = trx.insertInto('restorePointUsage').values(row);
       await (
         isMysql(trx)
           ? insert.onDuplicateKeyUpdate(set)
@@ -379,13 +372,29 @@ export class BackupRepository {
   }
 }
 
-/** What `rows` add to their tenants' usage, each counted `sign` times (1, or -1 for rows leaving the count). */
-function usageOf(rows: readonly BackupRow[], sign: 1 | -1): UsageDelta {
+/** What going from the records as `before` to the records as `after` changed of their tenants' usage. */
+function difference(before: readonly Tallied[], after: readonly Tallied[]): UsageDelta {
   const out: UsageDelta = new Map();
-  for (const r of rows) {
+  const add = (r: Tallied, sign: 1 | -1) => {
     const key = `${r.tenantId} ${r.offeringId}`;
-    const u = out.get(key) ?? { tenantId: r.tenantId, offeringId: r.offeringId, restorePoints: 0, bytes: 0 };
-    out.set(key, { ...u, restorePoints: u.restorePoints + sign, bytes: u.bytes + sign * Number(r.sizeBytes ?? 0) });
-  }
+    const u = out.get(key) ?? {
+      tenantId: r.tenantId,
+      offeringId: r.offeringId,
+      restorePoints: 0,
+      bytes: 0,
+      records: 0,
+      storedBytes: 0,
+    };
+    const size = Number(r.sizeBytes ?? 0);
+    out.set(key, {
+      ...u,
+      restorePoints: u.restorePoints + (r.counts ? sign : 0),
+      bytes: u.bytes + (r.counts ? sign * size : 0),
+      records: u.records + sign,
+      storedBytes: u.storedBytes + sign * Number(r.addedBytes ?? size),
+    });
+  };
+  for (const r of before) add(r, -1);
+  for (const r of after) add(r, 1);
   return out;
 }

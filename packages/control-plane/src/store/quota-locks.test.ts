@@ -113,8 +113,10 @@ describe.runIf(backends.includes('mysql'))("a backup's start and other tenants' 
         );
         // And counted, as a backup's end counts its record (the other tenant's first count here).
         await run(
-          `insert into restore_point_usage (tenant_id, offering_id, restore_points, bytes) values (?, ?, 1, 1)
-           on duplicate key update restore_points = restore_points + 1, bytes = bytes + 1`,
+          `insert into restore_point_usage (tenant_id, offering_id, restore_points, bytes, records, stored_bytes)
+           values (?, ?, 1, 1, 1, 1)
+           on duplicate key update restore_points = restore_points + 1, bytes = bytes + 1, records = records + 1,
+             stored_bytes = stored_bytes + 1`,
           [tenantId, offeringId],
         );
       },

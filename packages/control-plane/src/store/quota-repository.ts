@@ -260,7 +260,7 @@ export class QuotaRepository {
       await db
         .insertInto('restorePointUsage')
         .ignore()
-        .values({ tenantId, offeringId, restorePoints: 0, bytes: 0 })
+        .values({ tenantId, offeringId, restorePoints: 0, bytes: 0, records: 0, storedBytes: 0 })
         .execute();
     }
     const out = new Map<string, OfferingUsage>();

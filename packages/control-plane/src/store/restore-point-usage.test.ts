@@ -7,6 +7,11 @@ import { newId } from './ids.js';
 import * as usageMigration from './migrations/0034-restore-point-usage.js';
 import { backupTask, storeFixture } from '../testing/store-fixture.js';
 import type { BackupRow } from './schema.js';
+import { UsageRepository } from './usage-repository.js';
+
+/** Whether a record `b` counts toward the per-offering quotas (not vanished, no delete under way). */
+const COUNTS = sql`b.vanished_at is null and (b.delete_task_id is null
+  or exists (select 1 from tasks t where t.id = b.delete_task_id and t.state in ('failed', 'cancelled', 'lost')))`;
 
 /** One change to the records, as the control plane makes them (sync, retention, a backup's end). */
 type Op =
@@ -32,10 +37,11 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 
 /*
  * A tenant's restore points per offering are counted once, as records change, and read as one row
- * by every backup's start. The count must follow every change: a record made (by a backup or
- * adopted by a sync), vanished or back, a delete asked, its task ending either way, a record
- * removed. Here random runs of those changes, on two tenants with two offerings each, are checked
- * after each run against a count of the records themselves.
+ * by every backup's start (as the quotas count them) and by the usage report (every record and
+ * the bytes stored). The figures must follow every change: a record made (by a backup or adopted
+ * by a sync), vanished or back, a delete asked, its task ending either way, a record removed.
+ * Here random runs of those changes, on two tenants with two offerings each, are checked after
+ * each run against the figures of the records themselves.
  */
 describe.each(backends)("a tenant's restore-point count kept with the records (%s)", (backend) => {
   const f = storeFixture(backend);
@@ -57,25 +63,90 @@ describe.each(backends)("a tenant's restore-point count kept with the records (%
     }
   });
 
-  /** The count as the records themselves give it, per `tenant offering` (none: absent). */
-  const recount = async (): Promise<Record<string, { restorePoints: number; bytes: number }>> => {
-    const { rows } = await sql<{ tenantId: string; offeringId: string; n: number; bytes: number | null }>`
-      select b.tenant_id, b.offering_id, count(*) as n, sum(b.size_bytes) as bytes from backups b
-      where b.vanished_at is null
-        and (b.delete_task_id is null
-          or exists (select 1 from tasks t where t.id = b.delete_task_id and t.state in ('failed', 'cancelled', 'lost')))
-      group by b.tenant_id, b.offering_id`.execute(f.store.db);
+  type Figures = { restorePoints: number; bytes: number; records: number; storedBytes: number };
+  /** The figures as the records themselves give them, per `tenant offering` (none: absent). */
+  const recount = async (): Promise<Record<string, Figures>> => {
+    const { rows } = await sql<{ tenantId: string; offeringId: string } & Record<keyof Figures, number | null>>`
+      select b.tenant_id, b.offering_id,
+        sum(case when ${COUNTS} then 1 else 0 end) as restore_points,
+        sum(case when ${COUNTS} then b.size_bytes else 0 end) as bytes,
+        count(*) as records,
+        sum(coalesce(b.added_bytes, b.size_bytes)) as stored_bytes
+      from backups b group by b.tenant_id, b.offering_id`.execute(f.store.db);
     return Object.fromEntries(
-      rows.map((r) => [`${r.tenantId} ${r.offeringId}`, { restorePoints: Number(r.n), bytes: Number(r.bytes ?? 0) }]),
+      rows.map((r) => [
+        `${r.tenantId} ${r.offeringId}`,
+        {
+          restorePoints: Number(r.restorePoints),
+          bytes: Number(r.bytes ?? 0),
+          records: Number(r.records),
+          storedBytes: Number(r.storedBytes ?? 0),
+        },
+      ]),
     );
   };
-  /** The count as kept, in the same shape (rows at zero left out). */
-  const kept = async () => {
+  /** The figures as kept, in the same shape (rows all at zero left out). */
+  const kept = async (): Promise<Record<string, Figures>> => {
+    const rows = await f.store.db.selectFrom('restorePointUsage').selectAll().execute();
+    const out: Record<string, Figures> = {};
+    for (const r of rows) {
+      const figures = {
+        restorePoints: Number(r.restorePoints),
+        bytes: Number(r.bytes),
+        records: Number(r.records),
+        storedBytes: Number(r.storedBytes),
+      };
+      if (Object.values(figures).some((n) => n !== 0)) out[`${r.tenantId} ${r.offeringId}`] = figures;
+    }
+    return out;
+  };
+  /** The quotas' reading of the kept figures, per `tenant offering`. */
+  const quotasRead = async () => {
     const out: Record<string, { restorePoints: number; bytes: number }> = {};
     for (const { tenantId } of places.filter((_, i) => i % 2 === 0)) {
       for (const [offeringId, u] of await quotas.usageByOffering(tenantId)) {
-        if (u.restorePoints > 0 || u.bytes > 0) out[`${tenantId} ${offeringId}`] = u;
+        if (u.restorePoints > 0) out[`${tenantId} ${offeringId}`] = u;
       }
+    }
+    return out;
+  };
+  const quotasOf = (figures: Record<string, Figures>) =>
+    Object.fromEntries(
+      Object.entries(figures)
+        .filter(([, u]) => u.restorePoints > 0)
+        .map(([key, u]) => [key, { restorePoints: u.restorePoints, bytes: u.bytes }]),
+    );
+
+  /** The usage report's figures of the two tenants. */
+  const billed = async () => {
+    const page = await new UsageRepository(f.store.db).perTenant({ limit: 100 });
+    const mine = new Set(places.map((p) => p.tenantId));
+    return page.items
+      .filter((t) => mine.has(t.tenantId))
+      .map(({ tenantId, backups, storedBytes, protectedBytes }) => ({
+        tenantId,
+        backups,
+        storedBytes,
+        protectedBytes,
+      }));
+  };
+  /** The same, from the records themselves (each instance's newest record: the highest id). */
+  const billedByRecords = async () => {
+    const figures = await recount();
+    const out = [];
+    for (const tenantId of [...new Set(places.map((p) => p.tenantId))].sort()) {
+      const mine = Object.entries(figures).filter(([key]) => key.startsWith(`${tenantId} `));
+      const { rows } = await sql<{ bytes: number | null }>`
+        select sum(b.size_bytes) as bytes from backups b
+        where b.tenant_id = ${tenantId} and b.id = (select max(n.id) from backups n where n.instance_id = b.instance_id)`.execute(
+        f.store.db,
+      );
+      out.push({
+        tenantId,
+        backups: mine.reduce((n, [, u]) => n + u.records, 0),
+        storedBytes: mine.reduce((n, [, u]) => n + u.storedBytes, 0),
+        protectedBytes: Number(rows[0]?.bytes ?? 0),
+      });
     }
     return out;
   };
@@ -107,7 +178,7 @@ describe.each(backends)("a tenant's restore-point count kept with the records (%
           const meta = {
             externalId: `ext-${now}`,
             sizeBytes: o.size,
-            addedBytes: 0,
+            addedBytes: Math.floor(o.size / 3),
             mode: 'FULL',
             parentExternalId: '',
           };
@@ -167,7 +238,10 @@ describe.each(backends)("a tenant's restore-point count kept with the records (%
       fc.asyncProperty(fc.array(op, { minLength: 5, maxLength: 25 }), async (ops) => {
         for (const o of ops) await apply(o);
         changes += ops.length;
-        expect(await kept()).toEqual(await recount());
+        const records = await recount();
+        expect(await kept()).toEqual(records);
+        expect(await quotasRead()).toEqual(quotasOf(records));
+        expect(await billed()).toEqual(await billedByRecords());
       }),
       {
         numRuns: 20,
@@ -221,7 +295,7 @@ describe.each(backends)("a tenant's restore-point count kept with the records (%
       .execute();
     await f.store.db
       .insertInto('restorePointUsage')
-      .values({ tenantId, offeringId, restorePoints: 7_000_000, bytes: 0 })
+      .values({ tenantId, offeringId, restorePoints: 7_000_000, bytes: 0, records: 0, storedBytes: 0 })
       .execute();
     const refusal = await quotas.backupRefusal(tenantId, offeringId);
     expect(refusal).toMatchObject({ quota: 'restorePointsPerOffering', offeringId });

@@ -13,15 +13,18 @@ export interface TenantQuotaRow {
   quotaLimit: number;
   updatedAt: number;
 }
-/**
- * A tenant's restore points in an offering as the per-offering quotas count them (records not
- * vanished and with no delete under way), kept with the records by BackupRepository.
- */
+/** A tenant's restore points in an offering, kept with the records by BackupRepository. */
 export interface RestorePointUsageRow {
   tenantId: string;
   offeringId: string;
+  /** As the per-offering quotas count: records not vanished and with no delete under way. */
   restorePoints: number;
+  /** Their sizes. */
   bytes: number;
+  /** As billing counts: every record. */
+  records: number;
+  /** Their added bytes (an incremental's), or else their sizes. */
+  storedBytes: number;
 }
 export interface ApiTokenRow {
   id: string;

@@ -1,7 +1,8 @@
+import { sql } from 'kysely';
 import type { Db } from './db.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
 
-/** Billing figures, read from instances and backups; writes nothing. */
+/** Billing figures, read from instances, backups and the usage kept with them; writes nothing. */
 export class UsageRepository {
   constructor(private readonly db: Db) {}
 
@@ -58,31 +59,31 @@ export class UsageRepository {
       .where('tenantId', 'in', ids)
       .groupBy('tenantId')
       .execute();
+    // Every record and the bytes stored, as kept with the records per offering (BackupRepository).
     const backupRows = await this.db
-      .selectFrom('backups')
+      .selectFrom('restorePointUsage')
       .select([
         'tenantId',
-        (eb) => eb.fn.countAll<number>().as('n'),
-        (eb) => eb.fn.sum<number>(eb.fn.coalesce('addedBytes', 'sizeBytes')).as('stored'),
+        (eb) => eb.fn.sum<number>('records').as('n'),
+        (eb) => eb.fn.sum<number>('storedBytes').as('stored'),
       ])
       .where('tenantId', 'in', ids)
       .groupBy('tenantId')
       .execute();
+    // Each instance's newest record, found through its (instance, id) index: one lookup per
+    // instance, however many records each has.
     const newestRows = await this.db
-      .selectFrom('backups as b')
-      .select(['b.tenantId', (eb) => eb.fn.sum<number>('b.sizeBytes').as('bytes')])
-      .where((eb) =>
-        eb(
-          'b.id',
-          '=',
-          eb
-            .selectFrom('backups as newer')
-            .select((e) => e.fn.max('newer.id').as('id'))
-            .whereRef('newer.instanceId', '=', 'b.instanceId'),
+      .selectFrom('instances')
+      .select([
+        'instances.tenantId',
+        sql<
+          number | null
+        >`sum((select b.size_bytes from backups b where b.instance_id = instances.id order by b.id desc limit 1))`.as(
+          'bytes',
         ),
-      )
-      .where('b.tenantId', 'in', ids)
-      .groupBy('b.tenantId')
+      ])
+      .where('instances.tenantId', 'in', ids)
+      .groupBy('instances.tenantId')
       .execute();
     const instancesBy = new Map(instanceRows.map((r) => [r.tenantId, r]));
     const breachedBy = new Map(breachRows.map((r) => [r.tenantId, Number(r.n)]));
