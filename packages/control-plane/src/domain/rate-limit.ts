@@ -123,30 +123,50 @@ export class AgentBudget {
 }
 
 /**
- * Every agent's budget in this process, by agent id. Kept here, not in sessions, so it outlives
- * them; forgotten only once it is full again ({@link AgentBudgets.sweep}), which loses nothing.
+ * Budgets by key (an agent, a tenant), made on first use and forgotten once `idle` (a budget
+ * that a new one would equal, which loses nothing): at each {@link sweep}, and, when
+ * `sweepEvery` is given, every that many budgets made, so memory follows the keys used lately.
  */
-export class AgentBudgets {
-  private readonly budgets = new Map<string, AgentBudget>();
+export class KeyedBudgets<B> {
+  private readonly budgets = new Map<string, B>();
+  private made = 0;
 
-  constructor(readonly settings: AgentBudgetSettings) {}
+  constructor(
+    private readonly make: (now: number) => B,
+    private readonly idle: (budget: B, now: number) => boolean,
+    private readonly sweepEvery?: number,
+  ) {}
 
-  of(agentId: string, now: number): AgentBudget {
-    let b = this.budgets.get(agentId);
+  of(key: string, now: number): B {
+    let b = this.budgets.get(key);
     if (!b) {
-      b = new AgentBudget(this.settings, now);
-      this.budgets.set(agentId, b);
+      if (this.sweepEvery !== undefined && ++this.made % this.sweepEvery === 0) this.sweep(now);
+      b = this.make(now);
+      this.budgets.set(key, b);
     }
     return b;
   }
 
-  /** Drops the budgets no one uses and that are full again. */
+  /** Forgets the budgets that are idle at `now`. */
   sweep(now: number): void {
-    for (const [id, b] of this.budgets) if (b.idle(now)) this.budgets.delete(id);
+    for (const [key, b] of this.budgets) if (this.idle(b, now)) this.budgets.delete(key);
   }
 
   get size(): number {
     return this.budgets.size;
+  }
+}
+
+/**
+ * Every agent's budget in this process, by agent id. Kept here, not in sessions, so it outlives
+ * them; forgotten only once no session uses it and it is full again (swept by the dispatcher).
+ */
+export class AgentBudgets extends KeyedBudgets<AgentBudget> {
+  constructor(readonly settings: AgentBudgetSettings) {
+    super(
+      (now) => new AgentBudget(settings, now),
+      (b, now) => b.idle(now),
+    );
   }
 }
 
@@ -164,29 +184,18 @@ const REQUEST_SWEEP_EVERY = 1000;
  * const waitMs = budgets.take(tenantId, now);
  * if (waitMs > 0) refuse(429, Math.ceil(waitMs / 1000));
  */
-export class RequestBudgets {
-  private readonly buckets = new Map<string, TokenBucket>();
-  private made = 0;
-
-  constructor(readonly settings: { perSecond: number; burst: number }) {}
+export class RequestBudgets extends KeyedBudgets<TokenBucket> {
+  constructor(readonly settings: { perSecond: number; burst: number }) {
+    super(
+      (now) => new TokenBucket(settings.perSecond, settings.burst, now),
+      (b, now) => b.full(now),
+      REQUEST_SWEEP_EVERY,
+    );
+  }
 
   /** 0 when the tenant may make one more request at `now` (it is counted); else the ms until it may. */
   take(tenantId: string, now: number): number {
-    let b = this.buckets.get(tenantId);
-    if (!b) {
-      if (++this.made % REQUEST_SWEEP_EVERY === 0) this.sweep(now);
-      b = new TokenBucket(this.settings.perSecond, this.settings.burst, now);
-      this.buckets.set(tenantId, b);
-    }
+    const b = this.of(tenantId, now);
     return b.take(now) ? 0 : b.waitMs(now);
-  }
-
-  /** Forgets the buckets that are full again. */
-  sweep(now: number): void {
-    for (const [id, b] of this.buckets) if (b.full(now)) this.buckets.delete(id);
-  }
-
-  get size(): number {
-    return this.buckets.size;
   }
 }
