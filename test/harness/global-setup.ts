@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { hasChromium } from './browser.js';
 import { hasRestic } from './restic.js';
 import { hasSystemdAnalyze } from './systemd.js';
@@ -9,8 +12,13 @@ function optional(present: boolean, missing: string, notice: string): void {
   process.stdout.write(notice);
 }
 
-/** Checks what the suite needs before any file runs, and says what is skipped. */
-export default function setup(): void {
+/**
+ * Checks what the suite needs before any file runs, and says what is skipped. Makes the run's own
+ * temporary directory, where the harness's `tempDir` puts every directory a test asks for, and
+ * removes it when the run ends: a test that leaves its directories (or a run stopped half-way
+ * through a file) leaves nothing in the system's temporary directory after the run.
+ */
+export default function setup(): () => void {
   optional(
     hasRestic,
     'restic does not run here: the restic plugin tests cannot be skipped in CI',
@@ -35,4 +43,7 @@ export default function setup(): void {
     '\n[cairn] CAIRN_TEST_MYSQL_URL is not set: store and end-to-end tests run on SQLite only; MySQL runs are skipped.\n' +
       '        Set it (e.g. mysql://root@127.0.0.1:3306) to run them on MySQL/MariaDB too.\n\n',
   );
+  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-run-'));
+  process.env['CAIRN_TEST_TMPDIR'] = runDir;
+  return () => fs.rmSync(runDir, { recursive: true, force: true });
 }

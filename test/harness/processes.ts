@@ -198,8 +198,13 @@ export async function runControlPlaneCommand(env: Record<string, string>): Promi
   return proc;
 }
 
+/**
+ * A fresh temporary directory. Under the test runner it lies in the run's own directory, which the
+ * run removes at its end (test/harness/global-setup.ts); a stack's own (`stack.tempDir`) goes
+ * sooner, once everything the stack started has stopped.
+ */
 export function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `cairn-${prefix}-`));
+  return fs.mkdtempSync(path.join(process.env['CAIRN_TEST_TMPDIR'] ?? os.tmpdir(), `cairn-${prefix}-`));
 }
 
 /** Runs a `cairn-agent` command to completion. */
