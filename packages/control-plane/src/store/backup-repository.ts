@@ -312,6 +312,7 @@ export class BackupRepository {
     );
   }
 
+  /** The provider confirmed the delete: the record goes (only the claiming task can remove it). */
   async removeDeleted(trx: Trx, backupId: string, taskId: string): Promise<boolean> {
     const r = await this.recounting(trx, [backupId], () =>
       trx.deleteFrom('backups').where('id', '=', backupId).where('deleteTaskId', '=', taskId).executeTakeFirst(),

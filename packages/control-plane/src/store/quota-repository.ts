@@ -256,11 +256,13 @@ export class QuotaRepository {
     const inFlight = await (lock ? flying.forUpdate() : flying).execute();
     if (lock && offeringId !== undefined) {
       // The count's row is made first if missing: a locking read of a missing key would lock the
-      // gap beside it, where another tenant's first count may be written.
+      // gap beside it, where another tenant's first count may be written. An update of nothing
+      // when it is there, which locks it for writing at once (`insert ignore` would take a shared
+      // lock, and a backup's end waiting to write between it and the read below would deadlock).
       await db
         .insertInto('restorePointUsage')
-        .ignore()
         .values({ tenantId, offeringId, restorePoints: 0, bytes: 0, records: 0, storedBytes: 0 })
+        .onDuplicateKeyUpdate({ restorePoints: sql<number>`restore_points` })
         .execute();
     }
     const out = new Map<string, OfferingUsage>();
