@@ -114,6 +114,13 @@ export async function manySchedules(
       )
       .execute();
   }
+  // The tenant's instances, as its quota keeps them counted (the first was made through the API).
+  await store.db
+    .updateTable('tenantCounts')
+    .set({ used: count })
+    .where('tenantId', '=', tenantId)
+    .where('quota', '=', 'instances')
+    .execute();
   // The first schedule set again through the API (the same expression; a replacement, which no
   // quota counts): the control plane learns that schedules changed and reads them all at its next
   // tick. (Of rows written only to the store, as above, it learns within its probe's refresh.)

@@ -15,6 +15,7 @@ import type { Database, InstanceRow, OfferingRow, ProviderRow, Sla } from './sch
 import type { SecretBox } from './secrets.js';
 import { template } from './compiled.js';
 import { tickEventClock } from './event-log.js';
+import { moveCount } from './tenant-counts.js';
 import { catalogChain, INSTANCE_BY_ID, OFFERING_BY_ID, PROVIDER_BY_ID, type CatalogChain } from './catalog-rows.js';
 
 export interface ProviderInput {
@@ -534,7 +535,10 @@ export class CatalogRepository {
       scheduleTaskId: null,
       locatorClaim: input.locatorClaim ?? 'tenant',
     };
-    await this.db.insertInto('instances').values(row).execute();
+    await transact(this.db, async (trx) => {
+      await trx.insertInto('instances').values(row).execute();
+      await moveCount(trx, row.tenantId, 'instances', 1);
+    });
     return row;
   }
 
@@ -643,7 +647,11 @@ export class CatalogRepository {
     if (busy) throw new ConflictError(`instance ${id} has task ${busy.id} in progress`, 'instance_busy');
     const backup = await this.db.selectFrom('backups').select('id').where('instanceId', '=', id).executeTakeFirst();
     if (backup) throw new ConflictError(`instance ${id} still has backups; remove them first`, 'instance_has_backups');
-    await this.db.deleteFrom('instances').where('id', '=', id).execute();
-    await tickEventClock(this.db);
+    await transact(this.db, async (trx) => {
+      const gone = await trx.selectFrom('instances').select('tenantId').where('id', '=', id).executeTakeFirst();
+      const r = await trx.deleteFrom('instances').where('id', '=', id).executeTakeFirst();
+      if (gone && Number(r.numDeletedRows) === 1) await moveCount(trx, gone.tenantId, 'instances', -1);
+      await tickEventClock(trx);
+    });
   }
 }

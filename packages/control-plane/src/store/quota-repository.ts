@@ -18,6 +18,7 @@ import {
 import { HELD_STATES, TASK_STATES, isTerminal } from '../domain/task.js';
 import { transact, type Db, type Dialect } from './db.js';
 import { throughIndex } from './dialect.js';
+import { keptCount, type KeptCount } from './tenant-counts.js';
 import type { Clock } from '../clock.js';
 import type { Database } from './schema.js';
 
@@ -36,9 +37,10 @@ const IN_FLIGHT = TASK_STATES.filter((s) => !isTerminal(s));
 /**
  * Where each counted quota is counted: its table, its owner's column (a tenant, or a job for
  * schedulesPerJob), and the index by that owner as MySQL/MariaDB names it (the table's name too).
+ * The instances are not counted but kept as a count (store/tenant-counts.ts): their ceiling is ten
+ * times the others'.
  */
 const COUNTED = {
-  instances: { table: 'instances', owner: 'tenantId', sqlTable: 'instances', index: 'instances_tenant' },
   userSchedules: {
     table: 'userSchedules',
     owner: 'tenantId',
@@ -52,7 +54,7 @@ const COUNTED = {
     sqlTable: 'backup_job_schedules',
     index: 'backup_job_schedules_job',
   },
-} as const satisfies Record<CountedQuota, unknown>;
+} as const satisfies Record<Exclude<CountedQuota, KeptCount>, unknown>;
 const NOTHING: OfferingUsage = { restorePoints: 0, bytes: 0 };
 
 /**
@@ -313,6 +315,8 @@ export class QuotaRepository {
 
   /** What `owner` (a tenant, or a job for schedulesPerJob) has of `quota`; `locking`: see reserve. */
   private async count(db: Db | Trx, owner: string, quota: CountedQuota, locking: boolean): Promise<number> {
+    // Kept as a count where the rows are made and removed: one row read, however many there are.
+    if (quota === 'instances') return keptCount(db, owner, quota, locking);
     const { table, owner: column, sqlTable, index } = COUNTED[quota];
     // Through the owner's index: a locking count locks the owner's rows only.
     const q = throughIndex(

@@ -13,6 +13,12 @@ export interface TenantQuotaRow {
   quotaLimit: number;
   updatedAt: number;
 }
+/** What a tenant has of a count quota kept as a count (store/tenant-counts.ts). */
+export interface TenantCountRow {
+  tenantId: string;
+  quota: string;
+  used: number;
+}
 /** A tenant's restore points in an offering, kept with the records by BackupRepository. */
 export interface RestorePointUsageRow {
   tenantId: string;
@@ -423,6 +429,7 @@ export interface Database {
   tenants: TenantRow;
   tenantQuotas: TenantQuotaRow;
   restorePointUsage: RestorePointUsageRow;
+  tenantCounts: TenantCountRow;
   apiTokens: ApiTokenRow;
   agentEnrollments: AgentEnrollmentRow;
   agents: AgentRow;

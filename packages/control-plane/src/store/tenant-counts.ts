@@ -1,0 +1,44 @@
+import { sql, type Transaction } from 'kysely';
+import type { Db } from './db.js';
+import { isMysql } from './dialect.js';
+import type { Database } from './schema.js';
+
+type Trx = Transaction<Database>;
+
+/** The count quotas kept as a count per tenant (`tenant_counts`) rather than counted at each create. */
+export type KeptCount = 'instances';
+
+/**
+ * Moves the tenant's kept count of `quota` by `delta`, in `trx`: the transaction that makes or
+ * removes what it counts, so the two commit together.
+ */
+export async function moveCount(trx: Trx, tenantId: string, quota: KeptCount, delta: number): Promise<void> {
+  const insert = trx.insertInto('tenantCounts').values({ tenantId, quota, used: delta });
+  const set = { used: sql<number>`used + ${delta}` };
+  await (
+    isMysql(trx)
+      ? insert.onDuplicateKeyUpdate(set)
+      : insert.onConflict((oc) => oc.columns(['tenantId', 'quota']).doUpdateSet(set))
+  ).execute();
+}
+
+/**
+ * The tenant's kept count of `quota`. `locking` (MySQL/MariaDB, in a transaction): read as
+ * committed now and locked until the transaction ends; the row is made first if missing, as a
+ * write (a locking read of a missing key would lock the gap beside it, where another tenant's
+ * first count may go; `insert ignore` would take a shared lock, which a concurrent writer of the
+ * row would deadlock against).
+ */
+export async function keptCount(db: Db | Trx, tenantId: string, quota: KeptCount, locking: boolean): Promise<number> {
+  const lock = locking && isMysql(db);
+  if (lock) {
+    await db
+      .insertInto('tenantCounts')
+      .values({ tenantId, quota, used: 0 })
+      .onDuplicateKeyUpdate({ used: sql<number>`used` })
+      .execute();
+  }
+  const q = db.selectFrom('tenantCounts').select('used').where('tenantId', '=', tenantId).where('quota', '=', quota);
+  const row = await (lock ? q.forUpdate() : q).executeTakeFirst();
+  return Number(row?.used ?? 0);
+}
