@@ -80,4 +80,31 @@ describe.each(backends)("a tenant's instance count kept with the instances (%s)"
     await expect(quotas.reserve(tenantId, 'instances', 1)).rejects.toBeInstanceOf(QuotaExceededError);
     await expect(quotas.reserve(tenants[0]!, 'instances', 1)).resolves.toBeUndefined();
   });
+
+  it("lists each offering the tenant's instances are assigned to, once, and no other tenant's", async () => {
+    const providerId = (await f.provider({ credentials: {} })).id;
+    const offerings = [];
+    for (let i = 0; i < 4; i++) offerings.push((await f.offering({ providerId })).id);
+    const [mine, other] = [tenants[0]!, tenants[1]!];
+    const assign = async (tenantId: string, offeringId: string | null, count: number) => {
+      for (let i = 0; i < count; i++) {
+        const { id } = await catalog.createInstance({
+          tenantId,
+          name: `vm-${++n}`,
+          zone: 'z',
+          locator: {},
+          agentId: null,
+        });
+        await f.store.db.updateTable('instances').set({ offeringId }).where('id', '=', id).execute();
+      }
+    };
+    await assign(mine, offerings[2]!, 3);
+    await assign(mine, null, 2);
+    await assign(mine, offerings[0]!, 1);
+    await assign(mine, offerings[3]!, 2);
+    await assign(other, offerings[1]!, 2);
+    const listed = [...(await quotas.usageByOffering(mine)).keys()];
+    expect(listed).toEqual([offerings[0], offerings[2], offerings[3]].sort());
+    expect([...(await quotas.usageByOffering(other)).keys()]).toEqual([offerings[1]]);
+  });
 });
