@@ -114,12 +114,13 @@ export async function manySchedules(
       )
       .execute();
   }
-  // The tenant's instances, as its quota keeps them counted (the first was made through the API).
+  // The tenant's instances and user schedules, as its quotas keep them counted (the first
+  // instance was made through the API, and counted then).
+  const kept = ['instances', 'userSchedules'];
+  await store.db.deleteFrom('tenantCounts').where('tenantId', '=', tenantId).where('quota', 'in', kept).execute();
   await store.db
-    .updateTable('tenantCounts')
-    .set({ used: count })
-    .where('tenantId', '=', tenantId)
-    .where('quota', '=', 'instances')
+    .insertInto('tenantCounts')
+    .values(kept.map((quota) => ({ tenantId, quota, used: count })))
     .execute();
   // The first schedule set again through the API (the same expression; a replacement, which no
   // quota counts): the control plane learns that schedules changed and reads them all at its next

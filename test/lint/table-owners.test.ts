@@ -59,8 +59,9 @@ const OWNERS: Record<string, string[]> = {
   tenants: ['store/quota-repository.ts', 'store/tenant-repository.ts'],
   userSchedules: ['store/schedule-repository.ts'],
   // The next fire of every kind of schedule (user, SLA, job) in one statement over a named table;
-  // and insertRows, the compiled insert, whose callers are counted for the table they name.
-  '(dynamic)': ['store/compiled.ts', 'store/schedule-repository.ts'],
+  // insertRows, the compiled insert, and upsert, the insert-or-update of either store, whose
+  // callers are counted for the table they name.
+  '(dynamic)': ['store/compiled.ts', 'store/dialect.ts', 'store/schedule-repository.ts'],
 };
 
 const camel = (snake: string) => snake.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -70,8 +71,9 @@ export function writtenTables(text: string): string[] {
   const found = new Set<string>();
   for (const m of text.matchAll(/\b(?:insertInto|replaceInto|updateTable|deleteFrom)\(\s*(?:(['"])(\w+)\1|\w)/g))
     found.add(m[2] ?? '(dynamic)');
-  // The compiled insert helper (store/compiled.ts) writes the table its caller names.
-  for (const m of text.matchAll(/\binsertRows\(\s*\w+,\s*(['"])(\w+)\1/g)) found.add(m[2]!);
+  // The compiled insert (store/compiled.ts) and the upsert (store/dialect.ts) write the table
+  // their caller names.
+  for (const m of text.matchAll(/\b(?:insertRows|upsert)\(\s*\w+,\s*(['"])(\w+)\1/g)) found.add(m[2]!);
   for (const [, body] of text.matchAll(/\bsql(?:<[^>]*>)?`([^`]*)`/g)) {
     for (const m of body!.matchAll(/\b(?:insert\s+into|delete\s+from|update)\s+(?:([a-z][a-z_]*)\b|\$\{)/gi)) {
       if (/^update/i.test(m[0]) && !/\bset\b/i.test(body!.slice(m.index!, m.index! + m[0].length + 80))) continue;
@@ -97,6 +99,7 @@ describe('table owners', () => {
     expect(writtenTables('await sql`update ${sql.table(table)} set x = 1`')).toEqual(['(dynamic)']);
     expect(writtenTables('db.deleteFrom(table).execute()')).toEqual(['(dynamic)']);
     expect(writtenTables("await insertRows(trx, 'events', rows)")).toEqual(['events']);
+    expect(writtenTables("await upsert(\n  trx,\n  'tenantCounts',\n  row,")).toEqual(['tenantCounts']);
     expect(writtenTables('// we update the tasks here; delete from the list')).toEqual([]);
     expect(writtenTables('await sql`select 1 from tasks`')).toEqual([]);
   });

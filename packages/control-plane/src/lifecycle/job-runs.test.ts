@@ -3,6 +3,7 @@ import { backends } from '@cairn/test-harness/databases';
 import { transact } from '../store/db.js';
 import { newId } from '../store/ids.js';
 import type { BackupJobRow } from '../store/schema.js';
+import { jobRow } from '../testing/job-rows.js';
 import { storeFixture } from '../testing/store-fixture.js';
 
 const actor = { tokenId: 'tok_test', role: 'sp-admin' };
@@ -27,23 +28,15 @@ describe.each(backends)('the job-run engine (%s)', (backend) => {
       ids.push(instance.id);
     }
     const now = Date.now();
-    const job: BackupJobRow = {
+    const job = jobRow({
       id: newId('job', now),
       tenantId,
+      createdAt: now,
       name: 'j',
       instanceIds: JSON.stringify(ids),
-      mode: 'FULL',
-      reset: 0,
-      keepLast: null,
-      fsFreeze: 'NONE',
       priority: 7,
       execution,
-      locked: 0,
-      activeRunId: null,
-      lastRunId: null,
-      createdAt: now,
-      updatedAt: now,
-    };
+    });
     await runs.create(job, [], actor);
     return job;
   }

@@ -133,6 +133,7 @@ export class BackupJobs {
       lastRunId: null,
       createdAt: now,
       updatedAt: now,
+      scheduleCount: schedules.length,
     };
     await this.deps.runs.create(
       job,

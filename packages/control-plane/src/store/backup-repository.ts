@@ -7,7 +7,7 @@ import { newId } from './ids.js';
 import { insertRows, ShapedTemplate, template } from './compiled.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { BackupRow, Database, RestorePointUsageRow, TaskRow } from './schema.js';
-import { isMysql, throughIndex } from './dialect.js';
+import { throughIndex, upsert } from './dialect.js';
 import { TERMINAL_STATES } from '../domain/task.js';
 
 type Trx = Transaction<Database>;
@@ -363,12 +363,7 @@ export class BackupRepository {
         records: sql<number>`records + ${records}`,
         storedBytes: sql<number>`stored_bytes + ${storedBytes}`,
       };
-      const insert = trx.insertInto('restorePointUsage').values(row);
-      await (
-        isMysql(trx)
-          ? insert.onDuplicateKeyUpdate(set)
-          : insert.onConflict((oc) => oc.columns(['tenantId', 'offeringId']).doUpdateSet(set))
-      ).execute();
+      await upsert(trx, 'restorePointUsage', row, ['tenantId', 'offeringId'], set);
     }
   }
 }

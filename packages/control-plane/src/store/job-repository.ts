@@ -1,4 +1,4 @@
-import type { Insertable, Transaction } from 'kysely';
+import { sql, type Insertable, type Transaction } from 'kysely';
 import { jobIdOf } from '../domain/backup-params.js';
 import { ConflictError } from '../domain/errors.js';
 import type { MaintenanceScope } from '../domain/maintenance.js';
@@ -7,6 +7,7 @@ import { catalogChain, type CatalogChain } from './catalog-rows.js';
 import { transact, type Db } from './db.js';
 import { current, throughIndex } from './dialect.js';
 import { inScope } from './maintenance-scopes.js';
+import { moveCount } from './tenant-counts.js';
 import { decodeCursor, decodeSeqCursor, pageOf, searchedList, type Page, type PageRequest } from './page.js';
 import type {
   BackupJobMemberRow,
@@ -50,10 +51,14 @@ export class JobRepository {
 
   // --- jobs ---
 
-  /** Writes a new job with its schedules. */
+  /** Writes a new job with its schedules (counted on its row), and counts it for its tenant. */
   async insert(trx: Trx, job: BackupJobRow, schedules: BackupJobScheduleRow[]): Promise<void> {
-    await trx.insertInto('backupJobs').values(job).execute();
+    await trx
+      .insertInto('backupJobs')
+      .values({ ...job, scheduleCount: schedules.length })
+      .execute();
     for (const s of schedules) await trx.insertInto('backupJobSchedules').values(s).execute();
+    await moveCount(trx, job.tenantId, 'jobs', 1);
   }
 
   async get(id: string, db: Db | Trx = this.db): Promise<BackupJobRow | undefined> {
@@ -73,6 +78,13 @@ export class JobRepository {
   async update(trx: Trx, id: string, patch: JobPatch, now: number): Promise<BackupJobRow> {
     const { instanceIds, ...rest } = patch;
     const lockOnly = Object.keys(patch).length === 1 && patch.locked !== undefined;
+    // A job given to another tenant moves from one tenant's count to the other's: its tenant as
+    // committed now, not as this transaction's snapshot may have it.
+    const from =
+      patch.tenantId === undefined
+        ? undefined
+        : (await current(trx, trx.selectFrom('backupJobs').select('tenantId').where('id', '=', id)).executeTakeFirst())
+            ?.tenantId;
     let q = trx
       .updateTable('backupJobs')
       .set({ ...rest, ...(instanceIds ? { instanceIds: JSON.stringify(instanceIds) } : {}), updatedAt: now })
@@ -82,6 +94,15 @@ export class JobRepository {
     const job = await this.get(id, trx);
     if (!job) throw goneError(id);
     if (Number(r.numUpdatedRows) !== 1) throw lockedError(id);
+    if (from !== undefined && from !== job.tenantId) {
+      // The two tenants' rows in id order, so two such moves lock them alike.
+      const moves: [string, number][] = [
+        [from, -1],
+        [job.tenantId, 1],
+      ];
+      if (job.tenantId < from) moves.reverse();
+      for (const [tenantId, delta] of moves) await moveCount(trx, tenantId, 'jobs', delta);
+    }
     return job;
   }
 
@@ -90,7 +111,8 @@ export class JobRepository {
    * or a run goes.
    */
   async delete(trx: Trx, id: string): Promise<BackupJobRow> {
-    const job = await this.get(id, trx);
+    // Its tenant as committed now (whose count it leaves), not as this transaction's snapshot may have it.
+    const job = await current(trx, trx.selectFrom('backupJobs').selectAll().where('id', '=', id)).executeTakeFirst();
     if (!job) throw goneError(id);
     const r = await trx
       .deleteFrom('backupJobs')
@@ -105,6 +127,7 @@ export class JobRepository {
     await trx.deleteFrom('backupJobMembers').where('jobId', '=', id).execute();
     await trx.deleteFrom('backupJobRuns').where('jobId', '=', id).execute();
     await trx.deleteFrom('backupJobSchedules').where('jobId', '=', id).execute();
+    await moveCount(trx, job.tenantId, 'jobs', -1);
     return job;
   }
 
@@ -118,6 +141,16 @@ export class JobRepository {
   async addSchedule(trx: Trx, jobId: string, s: BackupJobScheduleRow): Promise<void> {
     await this.assertUnlocked(trx, jobId);
     await trx.insertInto('backupJobSchedules').values(s).execute();
+    await this.moveScheduleCount(trx, jobId, 1);
+  }
+
+  /** Moves the job's count of its schedules (what the schedulesPerJob quota reads). */
+  private async moveScheduleCount(trx: Trx, jobId: string, delta: number): Promise<void> {
+    await trx
+      .updateTable('backupJobs')
+      .set({ scheduleCount: sql<number>`schedule_count + ${delta}` })
+      .where('id', '=', jobId)
+      .execute();
   }
 
   /**
@@ -151,7 +184,9 @@ export class JobRepository {
       .where('id', '=', sid)
       .where('jobId', '=', jobId)
       .executeTakeFirst();
-    return Number(r.numDeletedRows) === 1;
+    if (Number(r.numDeletedRows) !== 1) return false;
+    await this.moveScheduleCount(trx, jobId, -1);
+    return true;
   }
 
   // --- runs ---

@@ -17,8 +17,8 @@ import {
 } from '../domain/quotas.js';
 import { HELD_STATES, TASK_STATES, isTerminal } from '../domain/task.js';
 import { transact, type Db, type Dialect } from './db.js';
-import { throughIndex } from './dialect.js';
-import { keptCount, type KeptCount } from './tenant-counts.js';
+import { throughIndex, upsert } from './dialect.js';
+import { keptCount } from './tenant-counts.js';
 import type { Clock } from '../clock.js';
 import type { Database } from './schema.js';
 
@@ -34,27 +34,6 @@ export type CountedQuota = Exclude<QuotaName, 'membersPerJob' | 'runningTasks' |
 /** A backup task in these states counts as a restore point: it may become one. */
 const IN_FLIGHT = TASK_STATES.filter((s) => !isTerminal(s));
 
-/**
- * Where each counted quota is counted: its table, its owner's column (a tenant, or a job for
- * schedulesPerJob), and the index by that owner as MySQL/MariaDB names it (the table's name too).
- * The instances are not counted but kept as a count (store/tenant-counts.ts): their ceiling is ten
- * times the others'.
- */
-const COUNTED = {
-  userSchedules: {
-    table: 'userSchedules',
-    owner: 'tenantId',
-    sqlTable: 'user_schedules',
-    index: 'user_schedules_tenant',
-  },
-  jobs: { table: 'backupJobs', owner: 'tenantId', sqlTable: 'backup_jobs', index: 'backup_jobs_tenant' },
-  schedulesPerJob: {
-    table: 'backupJobSchedules',
-    owner: 'jobId',
-    sqlTable: 'backup_job_schedules',
-    index: 'backup_job_schedules_job',
-  },
-} as const satisfies Record<Exclude<CountedQuota, KeptCount>, unknown>;
 const NOTHING: OfferingUsage = { restorePoints: 0, bytes: 0 };
 
 /**
@@ -98,12 +77,7 @@ export class QuotaRepository {
           continue;
         }
         const set = { quotaLimit: limit, updatedAt: now };
-        const insert = trx.insertInto('tenantQuotas').values({ tenantId, quota, ...set });
-        await (
-          this.dialect === 'mysql'
-            ? insert.onDuplicateKeyUpdate(set)
-            : insert.onConflict((oc) => oc.columns(['tenantId', 'quota']).doUpdateSet(set))
-        ).execute();
+        await upsert(trx, 'tenantQuotas', { tenantId, quota, ...set }, ['tenantId', 'quota'], set);
       }
     });
   }
@@ -120,13 +94,11 @@ export class QuotaRepository {
       counted[quota] = await this.count(this.db, tenantId, quota, false);
     }
     const perJob = await this.db
-      .selectFrom('backupJobSchedules')
-      .innerJoin('backupJobs', 'backupJobs.id', 'backupJobSchedules.jobId')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('backupJobs.tenantId', '=', tenantId)
-      .groupBy('backupJobSchedules.jobId')
-      .execute();
-    counted.schedulesPerJob = Math.max(0, ...perJob.map((r) => Number(r.n)));
+      .selectFrom('backupJobs')
+      .select((eb) => eb.fn.max('scheduleCount').as('n'))
+      .where('tenantId', '=', tenantId)
+      .executeTakeFirst();
+    counted.schedulesPerJob = Number(perJob?.n ?? 0);
     const length =
       this.dialect === 'mysql' ? sql<number>`json_length(instance_ids)` : sql<number>`json_array_length(instance_ids)`;
     const members = await this.db
@@ -269,11 +241,13 @@ export class QuotaRepository {
       // gap beside it, where another tenant's first count may be written. An update of nothing
       // when it is there, which locks it for writing at once (`insert ignore` would take a shared
       // lock, and a backup's end waiting to write between it and the read below would deadlock).
-      await db
-        .insertInto('restorePointUsage')
-        .values({ tenantId, offeringId, restorePoints: 0, bytes: 0, records: 0, storedBytes: 0 })
-        .onDuplicateKeyUpdate({ restorePoints: sql<number>`restore_points` })
-        .execute();
+      await upsert(
+        db,
+        'restorePointUsage',
+        { tenantId, offeringId, restorePoints: 0, bytes: 0, records: 0, storedBytes: 0 },
+        ['tenantId', 'offeringId'],
+        { restorePoints: sql`restore_points` },
+      );
     }
     const out = new Map<string, OfferingUsage>();
     for (const r of await (lock ? points.forUpdate() : points).execute()) {
@@ -321,23 +295,16 @@ export class QuotaRepository {
     if (!verdict.ok) throw new QuotaExceededError(verdict.problem);
   }
 
-  /** What `owner` (a tenant, or a job for schedulesPerJob) has of `quota`; `locking`: see reserve. */
+  /**
+   * What `owner` (a tenant, or a job for schedulesPerJob) has of `quota`: kept as a count where
+   * the rows are made and removed (store/tenant-counts.ts; a job's schedules on the job's row),
+   * so one row is read however many there are. `locking`: see reserve.
+   */
   private async count(db: Db | Trx, owner: string, quota: CountedQuota, locking: boolean): Promise<number> {
-    // Kept as a count where the rows are made and removed: one row read, however many there are.
-    if (quota === 'instances') return keptCount(db, owner, quota, locking);
-    const { table, owner: column, sqlTable, index } = COUNTED[quota];
-    // Through the owner's index: a locking count locks the owner's rows only.
-    const q = throughIndex(
-      db,
-      db
-        .selectFrom(table)
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where(column, '=', owner),
-      sqlTable,
-      index,
-    );
-    const row = await (locking && this.dialect === 'mysql' ? q.forUpdate() : q).executeTakeFirstOrThrow();
-    return Number(row.n);
+    if (quota !== 'schedulesPerJob') return keptCount(db, owner, quota, locking);
+    const q = db.selectFrom('backupJobs').select('scheduleCount').where('id', '=', owner);
+    const row = await (locking && this.dialect === 'mysql' ? q.forUpdate() : q).executeTakeFirst();
+    return Number(row?.scheduleCount ?? 0);
   }
 }
 

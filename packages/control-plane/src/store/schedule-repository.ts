@@ -1,4 +1,6 @@
-import { isUniqueViolation, type Db } from './db.js';
+import { isUniqueViolation, transact, type Db } from './db.js';
+import { current } from './dialect.js';
+import { moveCount } from './tenant-counts.js';
 import { byKeyOf } from '../domain/key-order.js';
 import { NO_NEXT_FIRE } from '../domain/schedule.js';
 import { badCursor, type Page, type PageRequest } from './page.js';
@@ -221,7 +223,10 @@ export class ScheduleRepository {
     const row: UserScheduleRow = { ...input, createdAt: existing?.createdAt ?? now, updatedAt: now };
     if (!existing) {
       try {
-        await this.db.insertInto('userSchedules').values(row).execute();
+        await transact(this.db, async (trx) => {
+          await trx.insertInto('userSchedules').values(row).execute();
+          await moveCount(trx, row.tenantId, 'userSchedules', 1);
+        });
         return row;
       } catch (err) {
         // A concurrent PUT created it first: this one replaces it like any later PUT.
@@ -243,8 +248,18 @@ export class ScheduleRepository {
 
   /** True when there was one to delete. */
   async delete(instanceId: string): Promise<boolean> {
-    const r = await this.db.deleteFrom('userSchedules').where('instanceId', '=', instanceId).executeTakeFirst();
-    return Number(r.numDeletedRows) > 0;
+    return transact(this.db, async (trx) => {
+      // Its tenant as committed now (whose count it leaves).
+      const gone = await current(
+        trx,
+        trx.selectFrom('userSchedules').select('tenantId').where('instanceId', '=', instanceId),
+      ).executeTakeFirst();
+      if (!gone) return false;
+      const r = await trx.deleteFrom('userSchedules').where('instanceId', '=', instanceId).executeTakeFirst();
+      if (Number(r.numDeletedRows) !== 1) return false;
+      await moveCount(trx, gone.tenantId, 'userSchedules', -1);
+      return true;
+    });
   }
 
   async listUserSchedules(): Promise<UserScheduleRow[]> {

@@ -369,6 +369,8 @@ export interface BackupJobRow {
   lastRunId: string | null;
   createdAt: number;
   updatedAt: number;
+  /** Its schedules (migration 0037), kept with them: what the schedulesPerJob quota counts. */
+  scheduleCount: number;
 }
 export interface BackupJobScheduleRow {
   id: string;

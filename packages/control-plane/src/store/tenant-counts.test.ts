@@ -3,6 +3,10 @@ import { sql, type Kysely } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import * as countsMigration from './migrations/0035-tenant-counts.js';
+import * as keptMigration from './migrations/0037-kept-schedule-job-counts.js';
+import { transact } from './db.js';
+import { newId } from './ids.js';
+import { jobRow, jobScheduleRow } from '../testing/job-rows.js';
 import { storeFixture } from '../testing/store-fixture.js';
 import { QuotaExceededError } from '../domain/errors.js';
 
@@ -108,5 +112,192 @@ describe.each(backends)("a tenant's instance count kept with the instances (%s)"
     const listed = [...(await quotas.usageByOffering(mine)).keys()];
     expect(listed).toEqual([offerings[0], offerings[2], offerings[3]].sort());
     expect([...(await quotas.usageByOffering(other)).keys()]).toEqual([offerings[1]]);
+  });
+});
+
+/*
+ * A tenant's user schedules and backup jobs are kept as counts too, and each job's schedules on
+ * its own row. Random runs of every change to them (a schedule set, replaced or removed; a job
+ * made with schedules, deleted or given to the other tenant; a job's schedule added or removed)
+ * on two tenants are checked after each run against the rows themselves.
+ */
+describe.each(backends)("a tenant's user schedules and jobs counted with them (%s)", (backend) => {
+  const f = storeFixture(backend);
+  const { catalog, quotas, schedules, jobs } = f.repos;
+  const tenants: string[] = [];
+  let at = Date.now();
+
+  beforeAll(async () => {
+    for (const t of [0, 1]) tenants.push((await f.repos.tenants.create(`kept-${t}`)).id);
+  });
+
+  const jobSchedule = (jobId: string) => jobScheduleRow(newId('jsc', ++at), jobId, at);
+  const newJob = async (tenantId: string, scheduleCount: number) => {
+    const job = jobRow({ id: newId('job', ++at), tenantId, createdAt: at, scheduleCount });
+    const rows = Array.from({ length: scheduleCount }, () => jobSchedule(job.id));
+    await transact(f.store.db, (trx) => jobs.insert(trx, job, rows));
+  };
+
+  /** Per tenant: its user schedules, its jobs and the most schedules one of its jobs has, counted from the rows. */
+  const counted = async () =>
+    Promise.all(
+      tenants.map(async (t) => {
+        const n = async (q: { executeTakeFirstOrThrow(): Promise<{ n: number | string | bigint }> }) =>
+          Number((await q.executeTakeFirstOrThrow()).n);
+        const db = f.store.db;
+        const perJob = await db
+          .selectFrom('backupJobs')
+          .leftJoin('backupJobSchedules', 'backupJobSchedules.jobId', 'backupJobs.id')
+          .select((eb) => eb.fn.count<number>('backupJobSchedules.id').as('n'))
+          .where('backupJobs.tenantId', '=', t)
+          .groupBy('backupJobs.id')
+          .execute();
+        return {
+          userSchedules: await n(
+            db
+              .selectFrom('userSchedules')
+              .select((eb) => eb.fn.countAll<number>().as('n'))
+              .where('tenantId', '=', t),
+          ),
+          jobs: perJob.length,
+          schedulesPerJob: Math.max(0, ...perJob.map((r) => Number(r.n))),
+        };
+      }),
+    );
+  /** The same, as the quotas read them. */
+  const kept = async () =>
+    Promise.all(
+      tenants.map(async (t) => {
+        const u = await quotas.usage(t);
+        return { userSchedules: u.userSchedules, jobs: u.jobs, schedulesPerJob: u.schedulesPerJob };
+      }),
+    );
+  const idsOf = async (table: 'userSchedules' | 'backupJobs', tenantId: string) =>
+    table === 'userSchedules'
+      ? (await f.store.db.selectFrom(table).select('instanceId as id').where('tenantId', '=', tenantId).execute()).map(
+          (r) => r.id,
+        )
+      : (await f.store.db.selectFrom(table).select('id').where('tenantId', '=', tenantId).execute()).map((r) => r.id);
+
+  const OPS = ['schedule', 'unschedule', 'job', 'dropJob', 'moveJob', 'addJobSchedule', 'dropJobSchedule'] as const;
+  /** The changes that took effect, by kind (a schedule's replacement apart). */
+  const did = new Set<string>();
+
+  it('follow every change to the schedules and jobs', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ op: fc.constantFrom(...OPS), tenant: fc.nat(1), pick: fc.nat(), size: fc.nat(3) }), {
+          minLength: 3,
+          maxLength: 25,
+        }),
+        async (ops) => {
+          for (const op of ops) {
+            const tenantId = tenants[op.tenant]!;
+            const pick = <T>(xs: readonly T[]) => xs[op.pick % xs.length];
+            switch (op.op) {
+              case 'schedule': {
+                // A new instance's first schedule, or one set again on an instance that has one.
+                const scheduled = await idsOf('userSchedules', tenantId);
+                const replace = op.size === 0 ? pick(scheduled) : undefined;
+                const instanceId =
+                  replace ??
+                  (await catalog.createInstance({ tenantId, name: `s-${++at}`, zone: 'z', locator: {}, agentId: null }))
+                    .id;
+                const input = { instanceId, tenantId, cron: '0 3 * * *', timezone: 'UTC', keepLast: 3 };
+                await schedules.put(input, ++at);
+                did.add(replace ? 'schedule replaced' : 'schedule');
+                break;
+              }
+              case 'unschedule': {
+                const id = pick(await idsOf('userSchedules', tenantId));
+                if (id && (await schedules.delete(id))) did.add(op.op);
+                break;
+              }
+              case 'job':
+                await newJob(tenantId, op.size);
+                did.add(op.op);
+                break;
+              case 'dropJob': {
+                const id = pick(await idsOf('backupJobs', tenantId));
+                if (!id) break;
+                await transact(f.store.db, (trx) => jobs.delete(trx, id));
+                did.add(op.op);
+                break;
+              }
+              case 'moveJob': {
+                const id = pick(await idsOf('backupJobs', tenantId));
+                if (!id) break;
+                const to = tenants[1 - op.tenant]!;
+                await transact(f.store.db, (trx) => jobs.update(trx, id, { tenantId: to }, ++at));
+                did.add(op.op);
+                break;
+              }
+              case 'addJobSchedule': {
+                const id = pick(await idsOf('backupJobs', tenantId));
+                if (!id) break;
+                await transact(f.store.db, (trx) => jobs.addSchedule(trx, id, jobSchedule(id)));
+                did.add(op.op);
+                break;
+              }
+              case 'dropJobSchedule': {
+                const id = pick(await idsOf('backupJobs', tenantId));
+                const sid = id ? pick(await jobs.schedulesOf(id))?.id : undefined;
+                if (!id || !sid) break;
+                if (await transact(f.store.db, (trx) => jobs.deleteSchedule(trx, id, sid))) did.add(op.op);
+                break;
+              }
+            }
+          }
+          expect(await kept()).toEqual(await counted());
+        },
+      ),
+      { numRuns: 15 },
+    );
+    // Every kind of change took effect at least once (not how the rows stand at the end: a
+    // random walk may end anywhere).
+    expect([...did].sort()).toEqual([...OPS, 'schedule replaced'].sort());
+  });
+
+  it("a job's schedules are kept on its row, and a job given to the same tenant moves no count", async () => {
+    const [mine] = tenants as [string, string];
+    await newJob(mine, 2);
+    const [job] = await f.store.db
+      .selectFrom('backupJobs')
+      .selectAll()
+      .where('tenantId', '=', mine)
+      .orderBy('id', 'desc')
+      .limit(1)
+      .execute();
+    expect(job!.scheduleCount).toBe(2);
+    const before = (await quotas.usage(mine)).jobs;
+    await transact(f.store.db, (trx) => jobs.update(trx, job!.id, { tenantId: mine }, ++at));
+    expect((await quotas.usage(mine)).jobs).toBe(before);
+  });
+
+  it('migration 0037 counts the schedules and jobs as they stand', async () => {
+    await newJob(tenants[1]!, 3);
+    const before = await counted();
+    const db = f.store.db as unknown as Kysely<unknown>;
+    await keptMigration.down(db);
+    await keptMigration.up(db);
+    expect(await kept()).toEqual(before);
+  });
+
+  it("a create's quota check reads the kept counts", async () => {
+    const tenantId = tenants[1]!;
+    await f.store.db.deleteFrom('tenantCounts').where('tenantId', '=', tenantId).execute();
+    await f.store.db
+      .insertInto('tenantCounts')
+      .values([
+        { tenantId, quota: 'userSchedules', used: 1_000_000 },
+        { tenantId, quota: 'jobs', used: 1_000_000 },
+      ])
+      .execute();
+    await expect(quotas.reserve(tenantId, 'userSchedules', 1)).rejects.toBeInstanceOf(QuotaExceededError);
+    await expect(quotas.reserve(tenantId, 'jobs', 1)).rejects.toBeInstanceOf(QuotaExceededError);
+    await expect(quotas.reserve(tenants[0]!, 'jobs', 1)).resolves.toBeUndefined();
+    const jobId = (await idsOf('backupJobs', tenantId))[0]!;
+    await f.store.db.updateTable('backupJobs').set({ scheduleCount: 1_000 }).where('id', '=', jobId).execute();
+    await expect(quotas.reserve(tenantId, 'schedulesPerJob', 1, jobId)).rejects.toBeInstanceOf(QuotaExceededError);
   });
 });

@@ -1,25 +1,24 @@
 import { sql, type Transaction } from 'kysely';
 import type { Db } from './db.js';
-import { isMysql } from './dialect.js';
+import { isMysql, upsert } from './dialect.js';
 import type { Database } from './schema.js';
 
 type Trx = Transaction<Database>;
 
-/** The count quotas kept as a count per tenant (`tenant_counts`) rather than counted at each create. */
-export type KeptCount = 'instances';
+/**
+ * The count quotas kept as a count per tenant (`tenant_counts`) rather than counted at each
+ * create. (A job's schedules are kept on the job's own row: `backup_jobs.schedule_count`.)
+ */
+export type KeptCount = 'instances' | 'userSchedules' | 'jobs';
 
 /**
  * Moves the tenant's kept count of `quota` by `delta`, in `trx`: the transaction that makes or
  * removes what it counts, so the two commit together.
  */
 export async function moveCount(trx: Trx, tenantId: string, quota: KeptCount, delta: number): Promise<void> {
-  const insert = trx.insertInto('tenantCounts').values({ tenantId, quota, used: delta });
-  const set = { used: sql<number>`used + ${delta}` };
-  await (
-    isMysql(trx)
-      ? insert.onDuplicateKeyUpdate(set)
-      : insert.onConflict((oc) => oc.columns(['tenantId', 'quota']).doUpdateSet(set))
-  ).execute();
+  await upsert(trx, 'tenantCounts', { tenantId, quota, used: delta }, ['tenantId', 'quota'], {
+    used: sql<number>`used + ${delta}`,
+  });
 }
 
 /**
@@ -31,13 +30,7 @@ export async function moveCount(trx: Trx, tenantId: string, quota: KeptCount, de
  */
 export async function keptCount(db: Db | Trx, tenantId: string, quota: KeptCount, locking: boolean): Promise<number> {
   const lock = locking && isMysql(db);
-  if (lock) {
-    await db
-      .insertInto('tenantCounts')
-      .values({ tenantId, quota, used: 0 })
-      .onDuplicateKeyUpdate({ used: sql<number>`used` })
-      .execute();
-  }
+  if (lock) await upsert(db, 'tenantCounts', { tenantId, quota, used: 0 }, ['tenantId', 'quota'], { used: sql`used` });
   const q = db.selectFrom('tenantCounts').select('used').where('tenantId', '=', tenantId).where('quota', '=', quota);
   const row = await (lock ? q.forUpdate() : q).executeTakeFirst();
   return Number(row?.used ?? 0);
