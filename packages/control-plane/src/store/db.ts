@@ -52,6 +52,7 @@ import * as m0034 from './migrations/0034-restore-point-usage.js';
 import * as m0035 from './migrations/0035-tenant-counts.js';
 import * as m0036 from './migrations/0036-instances-tenant-offering.js';
 import * as m0037 from './migrations/0037-kept-schedule-job-counts.js';
+import * as m0038 from './migrations/0038-instances-offering.js';
 import { currentTransaction, inGroupTransaction } from './request-scope.js';
 import { isMysql } from './dialect.js';
 import { holdsEvents, writeHeldEvents } from './event-log.js';
@@ -111,6 +112,7 @@ export const migrationsAt = (clock: Clock): Record<string, Migration> => ({
   '0035-tenant-counts': m0035,
   '0036-instances-tenant-offering': m0036,
   '0037-kept-schedule-job-counts': m0037,
+  '0038-instances-offering': m0038,
 });
 
 /*

@@ -70,7 +70,16 @@ export async function upsert<T extends keyof Database & string>(
  * SQLite off that index; MySQL/MariaDB plan it by the ids as it is.
  */
 export function stateByIds(db: Kysely<Database>, table = 'tasks'): RawBuilder<string> {
-  const ref = sql.ref(`${table}.state`);
+  return filterOnly(db, `${table}.state`);
+}
+
+/**
+ * `column` (`table.column`) as a term SQLite filters rows by but does not plan by: the unary plus
+ * (a no-op on the value) keeps its planner off the column's index, for a query that must walk
+ * another one (see {@link stateByIds}). MySQL/MariaDB get the column as it is.
+ */
+export function filterOnly(db: Kysely<Database>, column: string): RawBuilder<string> {
+  const ref = sql.ref(column);
   return isMysql(db) ? sql<string>`${ref}` : sql<string>`+${ref}`;
 }
 

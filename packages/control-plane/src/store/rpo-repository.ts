@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from './db.js';
+import { filterOnly } from './dialect.js';
 import type { RpoStateRow } from './schema.js';
 import { template } from './compiled.js';
 
@@ -67,7 +68,10 @@ export class RpoRepository {
           .whereRef('backups.instanceId', '=', 'instances.id')
           .as('lastBackupAt'),
       ])
-      .where('instances.offeringId', 'in', [...offeringIds])
+      // Walked in id order, the offerings a filter: by the (offering, id) index SQLite would read
+      // and sort every remaining instance of the offerings for each page (a whole walk of 100,000
+      // instances took 2.1 s so, 0.29 s by the primary key). MariaDB plans it well either way.
+      .where(filterOnly(this.db, 'instances.offeringId'), 'in', [...offeringIds])
       .orderBy('instances.id')
       .limit(limit);
     if (afterId !== null) q = q.where('instances.id', '>', afterId);

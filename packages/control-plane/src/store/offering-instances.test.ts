@@ -1,0 +1,55 @@
+import { CompiledQuery } from 'kysely';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { storeFixture } from '../testing/store-fixture.js';
+
+/*
+ * An offering's instances are read through the (offering, id) index (migration 0038): an SLA's
+ * fire and change, and an offering's delete, never read every instance of the service. The RPO
+ * watch's pages walk instances in id order with the offerings a filter: through that index SQLite
+ * would read and sort every remaining instance of the offerings for each page. The plans are
+ * SQLite's (MariaDB's planner chooses by statistics; it walked either way well when measured).
+ */
+describe('the reads of an offering’s instances (sqlite)', () => {
+  let watching = false;
+  const statements: string[] = [];
+  const f = storeFixture('sqlite', { observe: (text) => void (watching && statements.push(text)) });
+  let offeringId = '';
+
+  beforeAll(async () => {
+    const providerId = (await f.provider()).id;
+    offeringId = (await f.offering({ providerId, sla: { cron: '0 3 * * *', keepLast: 3, rpoMinutes: 60 } })).id;
+    for (let i = 0; i < 3; i++) {
+      const instance = await f.instance({ name: `vm-${i}` });
+      await f.repos.catalog.setInstanceOffering(instance.id, offeringId);
+    }
+  });
+
+  /** The plan of each statement `read` runs. */
+  const plans = async (read: () => Promise<unknown>) => {
+    statements.length = 0;
+    watching = true;
+    await read();
+    watching = false;
+    const out = [];
+    for (const text of statements) {
+      const nulls = Array.from(text.matchAll(/\?/g), () => null);
+      const plan = await f.store.db.executeQuery<{ detail: string }>(
+        CompiledQuery.raw(`explain query plan ${text}`, nulls),
+      );
+      out.push(plan.rows.map((r) => r.detail).join('; '));
+    }
+    return out;
+  };
+
+  it('finds the instances of an offering through its index', async () => {
+    const [plan] = await plans(() => f.repos.catalog.instancesOfOffering(offeringId));
+    expect(plan).toMatch(/instances_offering \(offering_id=\?\)/);
+    expect(plan).not.toMatch(/TEMP B-TREE/);
+  });
+
+  it("walks the RPO watch's pages by the primary key, the offerings a filter", async () => {
+    const [plan] = await plans(() => f.repos.rpo.watched([offeringId, 'off_other'], null, 500));
+    expect(plan).toMatch(/SCAN instances USING INDEX sqlite_autoindex_instances_1/);
+    expect(plan).not.toMatch(/instances_offering|TEMP B-TREE FOR ORDER BY/);
+  });
+});
