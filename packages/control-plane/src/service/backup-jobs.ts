@@ -134,6 +134,7 @@ export class BackupJobs {
       createdAt: now,
       updatedAt: now,
       scheduleCount: schedules.length,
+      memberCount: input.instanceIds.length,
     };
     await this.deps.runs.create(
       job,

@@ -51,11 +51,15 @@ export class JobRepository {
 
   // --- jobs ---
 
-  /** Writes a new job with its schedules (counted on its row), and counts it for its tenant. */
+  /** Writes a new job with its schedules (its schedules and members counted on its row), and counts it for its tenant. */
   async insert(trx: Trx, job: BackupJobRow, schedules: BackupJobScheduleRow[]): Promise<void> {
     await trx
       .insertInto('backupJobs')
-      .values({ ...job, scheduleCount: schedules.length })
+      .values({
+        ...job,
+        scheduleCount: schedules.length,
+        memberCount: (JSON.parse(job.instanceIds) as unknown[]).length,
+      })
       .execute();
     for (const s of schedules) await trx.insertInto('backupJobSchedules').values(s).execute();
     await moveCount(trx, job.tenantId, 'jobs', 1);
@@ -87,7 +91,11 @@ export class JobRepository {
             ?.tenantId;
     let q = trx
       .updateTable('backupJobs')
-      .set({ ...rest, ...(instanceIds ? { instanceIds: JSON.stringify(instanceIds) } : {}), updatedAt: now })
+      .set({
+        ...rest,
+        ...(instanceIds ? { instanceIds: JSON.stringify(instanceIds), memberCount: instanceIds.length } : {}),
+        updatedAt: now,
+      })
       .where('id', '=', id);
     if (!lockOnly) q = q.where('locked', '=', 0);
     const r = await q.executeTakeFirst();

@@ -93,20 +93,19 @@ export class QuotaRepository {
         continue;
       counted[quota] = await this.count(this.db, tenantId, quota, false);
     }
-    const perJob = await this.db
-      .selectFrom('backupJobs')
-      .select((eb) => eb.fn.max('scheduleCount').as('n'))
-      .where('tenantId', '=', tenantId)
-      .executeTakeFirst();
-    counted.schedulesPerJob = Number(perJob?.n ?? 0);
-    const length =
-      this.dialect === 'mysql' ? sql<number>`json_length(instance_ids)` : sql<number>`json_array_length(instance_ids)`;
-    const members = await this.db
-      .selectFrom('backupJobs')
-      .select((eb) => eb.fn.max(length).as('n'))
-      .where('tenantId', '=', tenantId)
-      .executeTakeFirst();
-    counted.membersPerJob = Number(members?.n ?? 0);
+    // The most any one job has: each job's counts are kept on its row, and each read from the end
+    // of its own index by (tenant, count) (one `max` a statement, so that each is).
+    for (const [quota, column] of [
+      ['schedulesPerJob', 'scheduleCount'],
+      ['membersPerJob', 'memberCount'],
+    ] as const) {
+      const most = await this.db
+        .selectFrom('backupJobs')
+        .select((eb) => eb.fn.max(column).as('n'))
+        .where('tenantId', '=', tenantId)
+        .executeTakeFirst();
+      counted[quota] = Number(most?.n ?? 0);
+    }
     const held = await this.db
       .selectFrom('tasks')
       .select((eb) => eb.fn.countAll<number>().as('n'))

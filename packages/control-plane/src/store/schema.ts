@@ -371,6 +371,8 @@ export interface BackupJobRow {
   updatedAt: number;
   /** Its schedules (migration 0037), kept with them: what the schedulesPerJob quota counts. */
   scheduleCount: number;
+  /** The length of `instanceIds` (migration 0037), kept with it: what the quotas' usage reads for membersPerJob. */
+  memberCount: number;
 }
 export interface BackupJobScheduleRow {
   id: string;

@@ -116,9 +116,10 @@ describe.each(backends)("a tenant's instance count kept with the instances (%s)"
 });
 
 /*
- * A tenant's user schedules and backup jobs are kept as counts too, and each job's schedules on
- * its own row. Random runs of every change to them (a schedule set, replaced or removed; a job
- * made with schedules, deleted or given to the other tenant; a job's schedule added or removed)
+ * A tenant's user schedules and backup jobs are kept as counts too, and each job's schedules and
+ * members on its own row. Random runs of every change to them (a schedule set, replaced or
+ * removed; a job made with schedules and members, deleted, given to the other tenant or given
+ * other members; a job's schedule added or removed)
  * on two tenants are checked after each run against the rows themselves.
  */
 describe.each(backends)("a tenant's user schedules and jobs counted with them (%s)", (backend) => {
@@ -133,7 +134,8 @@ describe.each(backends)("a tenant's user schedules and jobs counted with them (%
 
   const jobSchedule = (jobId: string) => jobScheduleRow(newId('jsc', ++at), jobId, at);
   const newJob = async (tenantId: string, scheduleCount: number) => {
-    const job = jobRow({ id: newId('job', ++at), tenantId, createdAt: at, scheduleCount });
+    const instanceIds = JSON.stringify(Array.from({ length: scheduleCount }, (_, i) => `ins_j${i}`));
+    const job = jobRow({ id: newId('job', ++at), tenantId, createdAt: at, scheduleCount, instanceIds });
     const rows = Array.from({ length: scheduleCount }, () => jobSchedule(job.id));
     await transact(f.store.db, (trx) => jobs.insert(trx, job, rows));
   };
@@ -152,7 +154,9 @@ describe.each(backends)("a tenant's user schedules and jobs counted with them (%
           .where('backupJobs.tenantId', '=', t)
           .groupBy('backupJobs.id')
           .execute();
+        const members = await db.selectFrom('backupJobs').select('instanceIds').where('tenantId', '=', t).execute();
         return {
+          membersPerJob: Math.max(0, ...members.map((r) => (JSON.parse(r.instanceIds) as unknown[]).length)),
           userSchedules: await n(
             db
               .selectFrom('userSchedules')
@@ -169,7 +173,12 @@ describe.each(backends)("a tenant's user schedules and jobs counted with them (%
     Promise.all(
       tenants.map(async (t) => {
         const u = await quotas.usage(t);
-        return { userSchedules: u.userSchedules, jobs: u.jobs, schedulesPerJob: u.schedulesPerJob };
+        return {
+          membersPerJob: u.membersPerJob,
+          userSchedules: u.userSchedules,
+          jobs: u.jobs,
+          schedulesPerJob: u.schedulesPerJob,
+        };
       }),
     );
   const idsOf = async (table: 'userSchedules' | 'backupJobs', tenantId: string) =>
@@ -179,7 +188,16 @@ describe.each(backends)("a tenant's user schedules and jobs counted with them (%
         )
       : (await f.store.db.selectFrom(table).select('id').where('tenantId', '=', tenantId).execute()).map((r) => r.id);
 
-  const OPS = ['schedule', 'unschedule', 'job', 'dropJob', 'moveJob', 'addJobSchedule', 'dropJobSchedule'] as const;
+  const OPS = [
+    'schedule',
+    'unschedule',
+    'job',
+    'dropJob',
+    'moveJob',
+    'members',
+    'addJobSchedule',
+    'dropJobSchedule',
+  ] as const;
   const step = (op: (typeof OPS)[number], size = 1) => ({ op, tenant: 0, pick: 0, size });
   const everyKind = [
     step('job', 2),
@@ -189,6 +207,7 @@ describe.each(backends)("a tenant's user schedules and jobs counted with them (%
     step('unschedule'),
     step('addJobSchedule'),
     step('dropJobSchedule'),
+    step('members', 3),
     step('moveJob'),
     step('dropJob'),
   ];
@@ -241,6 +260,15 @@ describe.each(backends)("a tenant's user schedules and jobs counted with them (%
                 if (!id) break;
                 const to = tenants[1 - op.tenant]!;
                 await transact(f.store.db, (trx) => jobs.update(trx, id, { tenantId: to }, ++at));
+                did.add(op.op);
+                break;
+              }
+              case 'members': {
+                // A job's members replaced by a list of another length (the ids need not exist here).
+                const id = pick(await idsOf('backupJobs', tenantId));
+                if (!id) break;
+                const instanceIds = Array.from({ length: op.size * 2 + 1 }, (_, i) => `ins_m${i}`);
+                await transact(f.store.db, (trx) => jobs.update(trx, id, { instanceIds }, ++at));
                 did.add(op.op);
                 break;
               }
@@ -312,5 +340,7 @@ describe.each(backends)("a tenant's user schedules and jobs counted with them (%
     const jobId = (await idsOf('backupJobs', tenantId))[0]!;
     await f.store.db.updateTable('backupJobs').set({ scheduleCount: 1_000 }).where('id', '=', jobId).execute();
     await expect(quotas.reserve(tenantId, 'schedulesPerJob', 1, jobId)).rejects.toBeInstanceOf(QuotaExceededError);
+    await f.store.db.updateTable('backupJobs').set({ memberCount: 1_000 }).where('id', '=', jobId).execute();
+    expect((await quotas.usage(tenantId)).membersPerJob).toBe(1_000);
   });
 });

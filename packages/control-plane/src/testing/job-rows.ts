@@ -21,6 +21,7 @@ export function jobRow(
     lastRunId: null,
     updatedAt: fields.createdAt,
     scheduleCount: 0,
+    memberCount: (JSON.parse(fields.instanceIds ?? '[]') as unknown[]).length,
     ...fields,
   };
 }
