@@ -38,6 +38,7 @@ import type {
   BackupJobRow,
   BackupJobRunRow,
   BackupJobScheduleRow,
+  NewJobSchedule,
   Database,
 } from '../store/schema.js';
 import type { TaskEndHook } from '../store/task-endings.js';
@@ -199,7 +200,7 @@ export class JobRuns {
 
   // --- a job's own changes, each with its job event in the same transaction ---
 
-  async create(job: BackupJobRow, schedules: BackupJobScheduleRow[], actor: Actor): Promise<void> {
+  async create(job: BackupJobRow, schedules: readonly NewJobSchedule[], actor: Actor): Promise<void> {
     await transact(this.deps.db, async (trx) => {
       await this.deps.jobs.insert(trx, job, schedules);
       await this.event(trx, job, 'job.created', `backup job ${job.name} created`, actor, job.createdAt);
@@ -225,7 +226,7 @@ export class JobRuns {
     });
   }
 
-  async addSchedule(job: BackupJobRow, s: BackupJobScheduleRow, actor: Actor): Promise<void> {
+  async addSchedule(job: BackupJobRow, s: NewJobSchedule, actor: Actor): Promise<void> {
     await transact(this.deps.db, async (trx) => {
       await this.deps.jobs.addSchedule(trx, job.id, s);
       await this.scheduleEvent(trx, job, s.id, 'added', actor, s.createdAt);

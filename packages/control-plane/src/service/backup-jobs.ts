@@ -37,7 +37,7 @@ import {
 import type { PageRequest } from '../store/page.js';
 import type { QuotaRepository } from '../store/quota-repository.js';
 import type { ScheduleRepository } from '../store/schedule-repository.js';
-import type { BackupJobRow, BackupJobRunRow, BackupJobScheduleRow } from '../store/schema.js';
+import type { BackupJobRow, BackupJobRunRow, BackupJobScheduleRow, NewJobSchedule } from '../store/schema.js';
 import type { TaskRepository } from '../store/task-repository.js';
 import type { TenantRepository } from '../store/tenant-repository.js';
 import { checkSchedule, nextAfter } from './cron.js';
@@ -271,7 +271,7 @@ export class BackupJobs {
     return 'skipped';
   }
 
-  async addSchedule(p: Principal, id: string, input: ScheduleInput): Promise<BackupJobScheduleRow> {
+  async addSchedule(p: Principal, id: string, input: ScheduleInput): Promise<NewJobSchedule> {
     const job = await this.visible(p, id);
     if (job.locked === 1) throw lockedError(id);
     const row = {
@@ -387,7 +387,7 @@ export class BackupJobs {
     };
   }
 
-  async scheduleView(s: BackupJobScheduleRow) {
+  async scheduleView(s: NewJobSchedule) {
     const now = this.deps.clock.now();
     const since = fireSince(await this.deps.schedules.lastFireOf(jobScheduleKey(s.id)), s.updatedAt);
     const next = nextFireWithin(s, nextAfter(s.cron, s.timezone)(Math.max(since, now)), now);
@@ -558,13 +558,7 @@ export class BackupJobs {
     }
   }
 
-  private scheduleRow(
-    input: ScheduleInput,
-    jobId: string,
-    now: number,
-    floorS: number,
-    prefix = '',
-  ): BackupJobScheduleRow {
+  private scheduleRow(input: ScheduleInput, jobId: string, now: number, floorS: number, prefix = ''): NewJobSchedule {
     const timezone = input.timezone ?? 'UTC';
     assertValidSchedule(input.cron, timezone, now, { prefix, floorS });
     const end = input.end ?? null;
@@ -586,7 +580,7 @@ export function instanceIdsOf(job: BackupJobRow): string[] {
   return JSON.parse(job.instanceIds) as string[];
 }
 
-function endOf(s: BackupJobScheduleRow): ScheduleEndInput {
+function endOf(s: NewJobSchedule): ScheduleEndInput {
   if (s.endAfterRuns !== null) return { afterRuns: s.endAfterRuns };
   if (s.endAt !== null) return { at: iso(s.endAt) };
   return null;

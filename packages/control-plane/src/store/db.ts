@@ -53,6 +53,7 @@ import * as m0035 from './migrations/0035-tenant-counts.js';
 import * as m0036 from './migrations/0036-instances-tenant-offering.js';
 import * as m0037 from './migrations/0037-kept-schedule-job-counts.js';
 import * as m0038 from './migrations/0038-instances-offering.js';
+import * as m0039 from './migrations/0039-schedules-by-tenant.js';
 import { currentTransaction, inGroupTransaction } from './request-scope.js';
 import { isMysql } from './dialect.js';
 import { holdsEvents, writeHeldEvents } from './event-log.js';
@@ -113,6 +114,7 @@ export const migrationsAt = (clock: Clock): Record<string, Migration> => ({
   '0036-instances-tenant-offering': m0036,
   '0037-kept-schedule-job-counts': m0037,
   '0038-instances-offering': m0038,
+  '0039-schedules-by-tenant': m0039,
 });
 
 /*

@@ -11,6 +11,10 @@ import { storeFixture } from '../testing/store-fixture.js';
  * watch's pages walk instances in id order with the offerings a filter: through that index SQLite
  * would read and sort every remaining instance of the offerings for each page.
  *
+ * The upcoming runs read each kind of schedule from an index by (tenant, next fire, id), or (next
+ * fire, id) for every tenant's, a page's worth: sorting the union of a tenant's schedules took
+ * 305 ms a page on SQLite at the ceilings (10,000 user schedules, 10,000 jobs of 100 schedules).
+ *
  * The quotas' usage reads the most schedules and members any one of the tenant's jobs has from
  * the end of an index by (tenant, count) (migration 0037): a job's row holds its list of members,
  * which SQLite reads through to reach a column after it (10,000 jobs of 500 members: 62 ms a
@@ -67,5 +71,25 @@ describe('reads served by an index of their own (sqlite)', () => {
     expect(most.join('\n')).toMatch(/backup_jobs_tenant_members/);
     for (const plan of most)
       expect(plan).toMatch(/^SEARCH backup_jobs USING COVERING INDEX backup_jobs_tenant_(schedules|members)/);
+  });
+
+  it.each([
+    [
+      'a tenant',
+      (): string | undefined => f.providerTenant,
+      /user_schedules_tenant_next/,
+      /backup_job_schedules_tenant_next/,
+    ],
+    ['every tenant', (): string | undefined => undefined, /user_schedules_next_id/, /backup_job_schedules_next_id/],
+  ] as const)("reads the upcoming runs of %s from each kind's index in order", async (_, tenant, user, job) => {
+    const cursor = `${Date.now()}-sla-off_${'0'.repeat(26)}`;
+    for (const page of [{ limit: 50 }, { limit: 50, cursor }]) {
+      const found = await plans(() => f.repos.schedules.upcoming(page, tenant()));
+      const of = (table: string) => found.filter((plan) => plan.startsWith(`SEARCH ${table} `));
+      expect(of('user_schedules').join('\n')).toMatch(user);
+      expect(of('backup_job_schedules').join('\n')).toMatch(job);
+      for (const plan of [...of('user_schedules'), ...of('backup_job_schedules')])
+        expect(plan).not.toMatch(/TEMP B-TREE/);
+    }
   });
 });

@@ -15,6 +15,7 @@ import type {
   BackupJobRunRow,
   BackupJobScheduleRow,
   Database,
+  NewJobSchedule,
   EventRow,
   TaskRow,
 } from './schema.js';
@@ -52,7 +53,7 @@ export class JobRepository {
   // --- jobs ---
 
   /** Writes a new job with its schedules (its schedules and members counted on its row), and counts it for its tenant. */
-  async insert(trx: Trx, job: BackupJobRow, schedules: BackupJobScheduleRow[]): Promise<void> {
+  async insert(trx: Trx, job: BackupJobRow, schedules: readonly NewJobSchedule[]): Promise<void> {
     await trx
       .insertInto('backupJobs')
       .values({
@@ -61,7 +62,11 @@ export class JobRepository {
         memberCount: (JSON.parse(job.instanceIds) as unknown[]).length,
       })
       .execute();
-    for (const s of schedules) await trx.insertInto('backupJobSchedules').values(s).execute();
+    for (const s of schedules)
+      await trx
+        .insertInto('backupJobSchedules')
+        .values({ ...s, tenantId: job.tenantId })
+        .execute();
     await moveCount(trx, job.tenantId, 'jobs', 1);
   }
 
@@ -110,6 +115,8 @@ export class JobRepository {
       ];
       if (job.tenantId < from) moves.reverse();
       for (const [tenantId, delta] of moves) await moveCount(trx, tenantId, 'jobs', delta);
+      // Its schedules go with it (each carries its job's tenant).
+      await trx.updateTable('backupJobSchedules').set({ tenantId: job.tenantId }).where('jobId', '=', id).execute();
     }
     return job;
   }
@@ -146,9 +153,12 @@ export class JobRepository {
   }
 
   /** Adds a schedule to a job that is not locked. */
-  async addSchedule(trx: Trx, jobId: string, s: BackupJobScheduleRow): Promise<void> {
-    await this.assertUnlocked(trx, jobId);
-    await trx.insertInto('backupJobSchedules').values(s).execute();
+  async addSchedule(trx: Trx, jobId: string, s: NewJobSchedule): Promise<void> {
+    const job = await this.assertUnlocked(trx, jobId);
+    await trx
+      .insertInto('backupJobSchedules')
+      .values({ ...s, tenantId: job.tenantId })
+      .execute();
     await this.moveScheduleCount(trx, jobId, 1);
   }
 
@@ -500,10 +510,11 @@ export class JobRepository {
     return row?.keepLast ?? null;
   }
 
-  private async assertUnlocked(trx: Trx, jobId: string): Promise<void> {
+  private async assertUnlocked(trx: Trx, jobId: string): Promise<BackupJobRow> {
     const job = await this.get(jobId, trx);
     if (!job) throw goneError(jobId);
     if (job.locked === 1) throw lockedError(jobId);
+    return job;
   }
 }
 

@@ -180,7 +180,8 @@ describe.runIf(backends.includes('mysql'))("a count quota's reservation and othe
         const jobId = newId('job', ++at);
         jobOf.set(tenantId, jobId);
         jobs.push(jobRow({ id: jobId, tenantId, createdAt: at, name: `job-${j}`, scheduleCount: SCHEDULES_EACH_JOB }));
-        for (let s = 0; s < SCHEDULES_EACH_JOB; s++) jobSchedules.push(jobScheduleRow(newId('jsc', ++at), jobId, at));
+        for (let s = 0; s < SCHEDULES_EACH_JOB; s++)
+          jobSchedules.push(jobScheduleRow(newId('jsc', ++at), { id: jobId, tenantId }, at));
       }
     }
     await f.store.db.insertInto('instances').values(instances).execute();

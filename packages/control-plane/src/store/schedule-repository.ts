@@ -1,10 +1,10 @@
 import { isUniqueViolation, transact, type Db } from './db.js';
 import { current } from './dialect.js';
 import { moveCount } from './tenant-counts.js';
-import { byKeyOf } from '../domain/key-order.js';
+import { byKey, byKeyOf } from '../domain/key-order.js';
 import { NO_NEXT_FIRE } from '../domain/schedule.js';
 import { badCursor, type Page, type PageRequest } from './page.js';
-import { sql, type Transaction } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
 import { template } from './compiled.js';
 import type { BackupJobScheduleRow, Database, OfferingRow, Sla, UserScheduleRow } from './schema.js';
 
@@ -213,6 +213,25 @@ export interface UserScheduleInput {
   keepLast: number;
 }
 
+/**
+ * A kind's schedules that fire, after the cursor of a page of upcoming runs (ordered by next
+ * fire, then kind, then id), as a filter on its (next fire, id) columns: the lower bound opens the
+ * index's range; the rest drops the few at the cursor's own time that it passed.
+ */
+function afterCursorOf(
+  after: { at: number; kind: ScheduleKind; id: string } | undefined,
+  kind: ScheduleKind,
+  fireColumn: string,
+  idColumn: string,
+): RawBuilder<boolean> {
+  const fire = sql.ref(fireColumn);
+  const live = sql`${fire} is not null and ${fire} < ${NO_NEXT_FIRE}`;
+  if (!after) return sql<boolean>`${live}`;
+  if (kind > after.kind) return sql<boolean>`${live} and ${fire} >= ${after.at}`;
+  if (kind < after.kind) return sql<boolean>`${live} and ${fire} > ${after.at}`;
+  return sql<boolean>`${live} and ${fire} >= ${after.at} and (${fire} > ${after.at} or ${sql.ref(idColumn)} > ${after.id})`;
+}
+
 /** User schedules and the claimed fires of every schedule (user and SLA). */
 export class ScheduleRepository {
   constructor(private readonly db: Db) {}
@@ -327,94 +346,101 @@ export class ScheduleRepository {
    * `tenantId`: only that tenant's schedules, and the SLAs of the offerings its instances have.
    */
   async upcoming(page: PageRequest, tenantId: string | undefined): Promise<Page<UpcomingRow>> {
-    let after: { at: number; kind: string; id: string } | undefined;
+    let after: { at: number; kind: ScheduleKind; id: string } | undefined;
     if (page.cursor !== undefined) {
       const m = UPCOMING_CURSOR.exec(page.cursor);
       if (!m) throw badCursor();
-      after = { at: Number(m[1]), kind: m[2]!, id: m[3]! };
+      after = { at: Number(m[1]), kind: m[2] as ScheduleKind, id: m[3]! };
     }
     const db = this.db;
-    const fires = (col: string) => sql<boolean>`${sql.ref(col)} is not null and ${sql.ref(col)} < ${NO_NEXT_FIRE}`;
-    let user = db
+    const want = page.limit + 1;
+    // Each kind read by itself from an index by (tenant, next fire, id), or (next fire, id) for
+    // every tenant's: a page's worth at most, whatever the tenant has. Names are read after, for
+    // the rows kept.
+    const users = await db
       .selectFrom('userSchedules')
-      .innerJoin('instances', 'instances.id', 'userSchedules.instanceId')
-      .select([
-        sql<ScheduleKind>`'user'`.as('kind'),
-        'userSchedules.instanceId as id',
-        sql<number>`${sql.ref('userSchedules.nextFireAt')}`.as('nextFireAt'),
-        'instances.name as name',
-        sql<string | null>`${sql.ref('userSchedules.cron')}`.as('cron'),
-        sql<string | null>`${sql.ref('userSchedules.timezone')}`.as('timezone'),
-        sql<string | null>`null`.as('sla'),
-        sql<string | null>`null`.as('jobId'),
-      ])
-      .where(fires('userSchedules.nextFireAt'));
-    let sla = db
-      .selectFrom('offerings')
-      .select([
-        sql<ScheduleKind>`'sla'`.as('kind'),
-        'offerings.id as id',
-        sql<number>`${sql.ref('offerings.nextFireAt')}`.as('nextFireAt'),
-        'offerings.name as name',
-        sql<string | null>`null`.as('cron'),
-        sql<string | null>`null`.as('timezone'),
-        sql<string | null>`${sql.ref('offerings.sla')}`.as('sla'),
-        sql<string | null>`null`.as('jobId'),
-      ])
-      .where('offerings.sla', 'is not', null)
-      .where(fires('offerings.nextFireAt'));
-    let job = db
+      .select(['instanceId as id', 'nextFireAt', 'cron', 'timezone'])
+      .$if(tenantId !== undefined, (q) => q.where('tenantId', '=', tenantId!))
+      .where(afterCursorOf(after, 'user', 'userSchedules.nextFireAt', 'userSchedules.instanceId'))
+      .orderBy('nextFireAt')
+      .orderBy('instanceId')
+      .limit(want)
+      .execute();
+    const jobSchedules = await db
       .selectFrom('backupJobSchedules')
-      .innerJoin('backupJobs', 'backupJobs.id', 'backupJobSchedules.jobId')
-      .select([
-        sql<ScheduleKind>`'job'`.as('kind'),
-        'backupJobSchedules.id as id',
-        sql<number>`${sql.ref('backupJobSchedules.nextFireAt')}`.as('nextFireAt'),
-        'backupJobs.name as name',
-        sql<string | null>`${sql.ref('backupJobSchedules.cron')}`.as('cron'),
-        sql<string | null>`${sql.ref('backupJobSchedules.timezone')}`.as('timezone'),
-        sql<string | null>`null`.as('sla'),
-        sql<string | null>`${sql.ref('backupJobs.id')}`.as('jobId'),
-      ])
-      .where(fires('backupJobSchedules.nextFireAt'));
-    if (tenantId !== undefined) {
-      user = user.where('userSchedules.tenantId', '=', tenantId);
-      sla = sla.where((eb) =>
-        eb.exists(
-          eb
-            .selectFrom('instances')
-            .select('instances.id')
-            .whereRef('instances.offeringId', '=', 'offerings.id')
-            .where('instances.tenantId', '=', tenantId),
+      .select(['id', 'jobId', 'nextFireAt', 'cron', 'timezone'])
+      .$if(tenantId !== undefined, (q) => q.where('tenantId', '=', tenantId!))
+      .where(afterCursorOf(after, 'job', 'backupJobSchedules.nextFireAt', 'backupJobSchedules.id'))
+      .orderBy('nextFireAt')
+      .orderBy('id')
+      .limit(want)
+      .execute();
+    // The offerings whose SLA Cairn fires are few; a tenant sees those its instances have.
+    const slas = await db
+      .selectFrom('offerings')
+      .select(['id', 'name', 'nextFireAt', 'sla'])
+      .where('offerings.sla', 'is not', null)
+      .where(afterCursorOf(after, 'sla', 'offerings.nextFireAt', 'offerings.id'))
+      .$if(tenantId !== undefined, (q) =>
+        q.where((eb) =>
+          eb.exists(
+            eb
+              .selectFrom('instances')
+              .select('instances.id')
+              .whereRef('instances.offeringId', '=', 'offerings.id')
+              .where('instances.tenantId', '=', tenantId!),
+          ),
         ),
-      );
-      job = job.where('backupJobs.tenantId', '=', tenantId);
+      )
+      .orderBy('nextFireAt')
+      .orderBy('id')
+      .limit(want)
+      .execute();
+    const merged: Omit<UpcomingRow, 'name'>[] = [
+      ...users.map((r) => ({ ...r, kind: 'user' as const, sla: null, jobId: null })),
+      ...slas.map((r) => ({
+        id: r.id,
+        nextFireAt: r.nextFireAt,
+        kind: 'sla' as const,
+        cron: null,
+        timezone: null,
+        sla: r.sla,
+        jobId: null,
+      })),
+      ...jobSchedules.map((r) => ({
+        id: r.id,
+        nextFireAt: r.nextFireAt,
+        kind: 'job' as const,
+        cron: r.cron,
+        timezone: r.timezone,
+        sla: null,
+        jobId: r.jobId,
+      })),
+    ]
+      .map((r) => ({ ...r, nextFireAt: Number(r.nextFireAt) }))
+      .sort((a, b) => a.nextFireAt - b.nextFireAt || byKey(a.kind, b.kind) || byKey(a.id, b.id))
+      .slice(0, want);
+    const names = new Map<string, string>();
+    const userIds = merged.filter((r) => r.kind === 'user').map((r) => r.id);
+    const jobIds = [...new Set(merged.flatMap((r) => (r.kind === 'job' ? [r.jobId!] : [])))];
+    if (userIds.length > 0)
+      for (const r of await db.selectFrom('instances').select(['id', 'name']).where('id', 'in', userIds).execute())
+        names.set(r.id, r.name);
+    if (jobIds.length > 0)
+      for (const r of await db.selectFrom('backupJobs').select(['id', 'name']).where('id', 'in', jobIds).execute())
+        names.set(r.id, r.name);
+    for (const r of slas) names.set(r.id, r.name);
+    const rows: UpcomingRow[] = [];
+    for (const r of merged) {
+      const name = names.get(r.kind === 'job' ? r.jobId! : r.id);
+      // A schedule whose instance or job went between the reads: gone from the list, as it is.
+      if (name !== undefined) rows.push({ ...r, name });
     }
-    let q = db
-      .selectFrom(user.unionAll(sla).unionAll(job).as('u'))
-      .selectAll('u')
-      .orderBy('u.nextFireAt')
-      .orderBy('u.kind')
-      .orderBy('u.id')
-      .limit(page.limit + 1);
-    if (after)
-      q = q.where((eb) =>
-        eb.or([
-          eb('u.nextFireAt', '>', after.at),
-          eb.and([eb('u.nextFireAt', '=', after.at), eb('u.kind', '>', after.kind as ScheduleKind)]),
-          eb.and([
-            eb('u.nextFireAt', '=', after.at),
-            eb('u.kind', '=', after.kind as ScheduleKind),
-            eb('u.id', '>', after.id),
-          ]),
-        ]),
-      );
-    const rows = (await q.execute()).map((r) => ({ ...r, nextFireAt: Number(r.nextFireAt) }));
     const items = rows.slice(0, page.limit);
     const last = items.at(-1);
     return {
       items,
-      nextCursor: rows.length > page.limit && last ? `${last.nextFireAt}-${last.kind}-${last.id}` : null,
+      nextCursor: merged.length > page.limit && last ? `${last.nextFireAt}-${last.kind}-${last.id}` : null,
     };
   }
 

@@ -377,6 +377,8 @@ export interface BackupJobRow {
 export interface BackupJobScheduleRow {
   id: string;
   jobId: string;
+  /** Its job's tenant (migration 0039), moved with the job: a tenant's schedules in fire order come from one index. */
+  tenantId: string;
   cron: string;
   timezone: string;
   endAfterRuns: number | null;
@@ -391,6 +393,9 @@ export interface BackupJobScheduleRow {
    */
   nextFireAt?: number | null;
 }
+/** A job's schedule as written: its tenant is its job's, which the repository fills in. */
+export type NewJobSchedule = Omit<BackupJobScheduleRow, 'tenantId'>;
+
 export interface BackupJobRunRow {
   id: string;
   jobId: string;

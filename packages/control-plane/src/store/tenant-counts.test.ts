@@ -132,11 +132,11 @@ describe.each(backends)("a tenant's user schedules and jobs counted with them (%
     for (const t of [0, 1]) tenants.push((await f.repos.tenants.create(`kept-${t}`)).id);
   });
 
-  const jobSchedule = (jobId: string) => jobScheduleRow(newId('jsc', ++at), jobId, at);
+  const jobSchedule = (job: { id: string; tenantId: string }) => jobScheduleRow(newId('jsc', ++at), job, at);
   const newJob = async (tenantId: string, scheduleCount: number) => {
     const instanceIds = JSON.stringify(Array.from({ length: scheduleCount }, (_, i) => `ins_j${i}`));
     const job = jobRow({ id: newId('job', ++at), tenantId, createdAt: at, scheduleCount, instanceIds });
-    const rows = Array.from({ length: scheduleCount }, () => jobSchedule(job.id));
+    const rows = Array.from({ length: scheduleCount }, () => jobSchedule(job));
     await transact(f.store.db, (trx) => jobs.insert(trx, job, rows));
   };
 
@@ -275,7 +275,7 @@ describe.each(backends)("a tenant's user schedules and jobs counted with them (%
               case 'addJobSchedule': {
                 const id = pick(await idsOf('backupJobs', tenantId));
                 if (!id) break;
-                await transact(f.store.db, (trx) => jobs.addSchedule(trx, id, jobSchedule(id)));
+                await transact(f.store.db, (trx) => jobs.addSchedule(trx, id, jobSchedule({ id, tenantId })));
                 did.add(op.op);
                 break;
               }

@@ -27,10 +27,15 @@ export function jobRow(
 }
 
 /** A daily schedule of a job (03:00 UTC, no end), for tests that write schedules straight to the store. */
-export function jobScheduleRow(id: string, jobId: string, at: number): BackupJobScheduleRow {
+export function jobScheduleRow(
+  id: string,
+  job: Pick<BackupJobRow, 'id' | 'tenantId'>,
+  at: number,
+): BackupJobScheduleRow {
   return {
     id,
-    jobId,
+    jobId: job.id,
+    tenantId: job.tenantId,
     cron: '0 3 * * *',
     timezone: 'UTC',
     endAfterRuns: null,
