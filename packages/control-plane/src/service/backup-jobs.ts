@@ -341,7 +341,7 @@ export class BackupJobs {
     // closed run read first is never shown beside sets from before its close (read the other way
     // round, a close committed between the two reads showed a succeeded run with a member short).
     const run = job.lastRunId ? await this.deps.jobs.getRun(job.lastRunId) : undefined;
-    const latest = await this.deps.jobs.latestSets(job.id);
+    const latest = await this.deps.jobs.latestSets(job.id, ids);
     const sets = setsOf(
       ids.map((instanceId, position) => ({ instanceId, position, set: latest.get(instanceId) ?? 'OUTDATED' })),
     );

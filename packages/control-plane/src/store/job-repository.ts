@@ -5,7 +5,7 @@ import type { MaintenanceScope } from '../domain/maintenance.js';
 import { forgottenRuns, type JobSet, type RunHistoryLimits, type RunMember, type RunState } from '../domain/job-run.js';
 import { catalogChain, type CatalogChain } from './catalog-rows.js';
 import { transact, type Db } from './db.js';
-import { current, throughIndex } from './dialect.js';
+import { current, isMysql, throughIndex } from './dialect.js';
 import { inScope } from './maintenance-scopes.js';
 import { moveCount } from './tenant-counts.js';
 import { decodeCursor, decodeSeqCursor, pageOf, searchedList, type Page, type PageRequest } from './page.js';
@@ -326,21 +326,24 @@ export class JobRepository {
     });
   }
 
-  /** Each instance's set as its latest run left it (instances never run are absent). */
-  async latestSets(jobId: string): Promise<Map<string, JobSet>> {
-    const rows = await this.db
-      .selectFrom('backupJobMembers as m')
-      .select(['m.instanceId', 'm.set'])
-      .where('m.jobId', '=', jobId)
-      .where('m.runId', '=', (eb) =>
-        eb
-          .selectFrom('backupJobMembers as l')
-          .select((e) => e.fn.max('l.runId').as('latest'))
-          .where('l.jobId', '=', jobId)
-          .whereRef('l.instanceId', '=', 'm.instanceId'),
-      )
-      .execute();
-    return new Map(rows.map((r) => [r.instanceId, r.set as JobSet]));
+  /** The set each of `instanceIds` was left in by its latest run of the job (those never run in it are absent). */
+  async latestSets(jobId: string, instanceIds: readonly string[]): Promise<Map<string, JobSet>> {
+    if (instanceIds.length === 0) return new Map();
+    // Each instance's newest member row, found from the end of its range of the (job, instance,
+    // run) index: never every run the history keeps (100 runs of 500 members took 28 ms on SQLite
+    // and 1.5 s on MariaDB read whole). The ids come as one JSON list, made a table by the store.
+    const ids = isMysql(this.db)
+      ? sql`json_table(${JSON.stringify(instanceIds)}, '$[*]' columns (id varchar(64) path '$')) i`
+      : sql`(select value as id from json_each(${JSON.stringify(instanceIds)})) i`;
+    const { rows } = await sql<{ instanceId: string; set: string | null }>`
+      select i.id as instance_id,
+        (select m.${sql.ref('set')} from backup_job_members m
+          where m.job_id = ${jobId} and m.instance_id = i.id
+          order by m.run_id desc limit 1) as ${sql.ref('set')}
+      from ${ids}`.execute(this.db);
+    const out = new Map<string, JobSet>();
+    for (const r of rows) if (r.set !== null) out.set(r.instanceId, r.set as JobSet);
+    return out;
   }
 
   // --- run rows: lifecycle/job-runs.ts moves them, by the rules of domain/job-run.ts ---
