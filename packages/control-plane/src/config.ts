@@ -76,6 +76,8 @@ export interface Config {
   jobRunsMaxAgeDays: number;
   /** How long an in-place restore waits for the plugin to tell the instance's power state. */
   powerStateWaitMs: number;
+  /** `/metrics` reads the store's figures (tasks, oldest restore point, RPO breaches) at most this often; 0: at every scrape. */
+  metricsStoreRefreshMs: number;
   /** How long POST .../providers/{id}/preflight waits for the checks before it answers 202. */
   preflightWaitMs: number;
   /** TEST ONLY: a file holding the scheduler's current time (needs NODE_ENV=test). */
@@ -170,6 +172,7 @@ const schema = z.object({
     .max(3650, 'must be at most 3650 days (10 years)')
     .default(90),
   CAIRN_POWER_STATE_WAIT_MS: int(100, 120_000).default(30_000),
+  CAIRN_METRICS_STORE_REFRESH_MS: int(0, 300_000).default(10_000),
   CAIRN_PREFLIGHT_WAIT_MS: int(100, 120_000).default(30_000),
   CAIRN_TEST_CLOCK_FILE: z.string().min(1, 'must not be empty').optional(),
   CAIRN_TLS_CERT: z.string().min(1, 'must be the path of a PEM certificate file').optional(),
@@ -392,6 +395,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: ConfigFi
     jobRunsKeep: e.CAIRN_JOB_RUNS_KEEP,
     jobRunsMaxAgeDays: e.CAIRN_JOB_RUNS_MAX_AGE_DAYS,
     powerStateWaitMs: e.CAIRN_POWER_STATE_WAIT_MS,
+    metricsStoreRefreshMs: e.CAIRN_METRICS_STORE_REFRESH_MS,
     preflightWaitMs: e.CAIRN_PREFLIGHT_WAIT_MS,
     testClockFile: e.CAIRN_TEST_CLOCK_FILE,
     tls:

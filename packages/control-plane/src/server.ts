@@ -121,16 +121,19 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   log.info({ replicaId }, 'replica named');
   // One waiting room for every request that waits (maintenance readiness, power state), per tenant.
   const waiters = new WaiterQuota(config.waiterLimits);
-  const metrics = new Metrics({
-    taskCounts: () => tasks.countsByStateAndKind(),
-    localSessions: () => dispatcher.localSessions,
-    heartbeatMs: () => dispatcher.heartbeatMs,
-    idleHeartbeatMs: () => dispatcher.idleHeartbeatMs,
-    eventStreams: () => feed.held,
-    waitingRequests: () => waiters.held(),
-    oldestLastBackup: () => rpo.oldestLastBackup(),
-    rpoBreached: () => rpo.breached(),
-  });
+  const metrics = new Metrics(
+    {
+      taskCounts: () => tasks.countsByStateAndKind(),
+      localSessions: () => dispatcher.localSessions,
+      heartbeatMs: () => dispatcher.heartbeatMs,
+      idleHeartbeatMs: () => dispatcher.idleHeartbeatMs,
+      eventStreams: () => feed.held,
+      waitingRequests: () => waiters.held(),
+      oldestLastBackup: () => rpo.oldestLastBackup(),
+      rpoBreached: () => rpo.breached(),
+    },
+    { storeRefreshMs: config.metricsStoreRefreshMs },
+  );
   statementRan = (sql, ms) => metrics.storeStatement(sql, ms);
   // Agents' reports go from their sessions straight to the task lifecycle; the dispatcher is
   // woken when they ended tasks (their slots are free).

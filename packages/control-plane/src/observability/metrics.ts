@@ -20,6 +20,41 @@ export interface MetricSources {
   rpoBreached(): Promise<number>;
 }
 
+/** How often each of the store's figures for `/metrics` is read at most (see {@link atMostEvery}). */
+export const STORE_FIGURES_REFRESH_MS = 10_000;
+
+export interface MetricsOptions {
+  /** The store's figures are read at most this often; scrapes between are answered from the last read. */
+  storeRefreshMs?: number;
+  /** Milliseconds elapsed, by which that counts (real elapsed time; a test passes its own). */
+  elapsed?: () => number;
+}
+
+/**
+ * `read`, answered at most once per `refreshMs` (by `elapsed`) and shared meanwhile by every call,
+ * a read in progress too. For the figures `/metrics` reads from the store: each is an aggregate
+ * over a table that grows with the service (every task, every restore point), and read at each
+ * scrape, a client asking for `/metrics` in a loop (it has no token) would hold the store for
+ * every tenant. A read that failed is not kept: the next call reads again.
+ */
+function atMostEvery<T>(read: () => Promise<T>, refreshMs: number, elapsed: () => number): () => Promise<T> {
+  let last: { at: number; value: Promise<T>; settled: boolean } | undefined;
+  return () => {
+    const now = elapsed();
+    if (last && (!last.settled || (now >= last.at && now - last.at < refreshMs))) return last.value;
+    const current = { at: now, value: read(), settled: false };
+    last = current;
+    current.value.then(
+      () => void (current.settled = true),
+      () => {
+        current.settled = true;
+        if (last === current) last = undefined;
+      },
+    );
+    return current.value;
+  };
+}
+
 /**
  * Prometheus metrics of one control-plane process, served at `GET /metrics`.
  * Counters are per process; the task gauges come from the shared store.
@@ -164,8 +199,13 @@ export class Metrics {
     for (const [verb, tally] of this.statementTally) counter.inc({ verb }, tally[field]);
   }
 
-  constructor(sources: MetricSources) {
+  constructor(sources: MetricSources, opts: MetricsOptions = {}) {
     collectDefaultMetrics({ register: this.registry, prefix: 'cairn_process_' });
+    const refreshMs = opts.storeRefreshMs ?? STORE_FIGURES_REFRESH_MS;
+    const elapsed = opts.elapsed ?? (() => performance.now());
+    const taskCounts = atMostEvery(() => sources.taskCounts(), refreshMs, elapsed);
+    const oldestLastBackup = atMostEvery(() => sources.oldestLastBackup(), refreshMs, elapsed);
+    const rpoBreached = atMostEvery(() => sources.rpoBreached(), refreshMs, elapsed);
     new Gauge({
       name: 'cairn_tasks',
       help: 'Tasks in the store, by state and kind',
@@ -173,18 +213,18 @@ export class Metrics {
       registers: [this.registry],
       async collect() {
         this.reset();
-        for (const row of await sources.taskCounts()) this.set({ state: row.state, kind: row.kind }, row.n);
+        for (const row of await taskCounts()) this.set({ state: row.state, kind: row.kind }, row.n);
       },
     });
-    // Read from the store at each scrape, nothing kept in memory. Aggregates only: /metrics has no
-    // token, so it names no tenant or instance (which ones are behind: the rpo.breached events).
+    // Read from the store (at most every STORE_FIGURES_REFRESH_MS). Aggregates only: /metrics has
+    // no token, so it names no tenant or instance (which ones are behind: the rpo.breached events).
     new Gauge({
       name: 'cairn_oldest_last_backup_timestamp_seconds',
       help: 'When the newest restore point of the instance furthest behind was made (epoch seconds); NaN while no instance has one',
       registers: [this.registry],
       async collect() {
         // An unlabelled gauge is always exported: NaN says "none" (comparisons with it are false, so no alert fires).
-        const at = await sources.oldestLastBackup();
+        const at = await oldestLastBackup();
         this.set(at === null ? NaN : at / 1000);
       },
     });
@@ -193,7 +233,7 @@ export class Metrics {
       help: 'Instances whose newest restore point is older than their offering allows (rpoMinutes), all tenants together',
       registers: [this.registry],
       async collect() {
-        this.set(await sources.rpoBreached());
+        this.set(await rpoBreached());
       },
     });
     new Gauge({
