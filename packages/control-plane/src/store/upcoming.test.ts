@@ -1,10 +1,11 @@
 import fc from 'fast-check';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import { byKey } from '../domain/key-order.js';
 import { NO_NEXT_FIRE } from '../domain/schedule.js';
 import { transact } from './db.js';
+import * as byTenantMigration from './migrations/0039-schedules-by-tenant.js';
 import { newId } from './ids.js';
 import type { UpcomingRow } from './schedule-repository.js';
 import { jobRow, jobScheduleRow } from '../testing/job-rows.js';
@@ -200,5 +201,18 @@ describe.each(backends)('upcoming runs, page by page (%s)', (backend) => {
       { numRuns: 12, examples: [[{ user: [], job: [], sla: [], limit: 2, move: 0 }]] },
     );
     expect(moved, 'jobs moved between tenants').toBeGreaterThan(0);
+  });
+
+  it("migration 0039 gives each job's schedule its job's tenant", async () => {
+    const db = f.store.db as unknown as Kysely<unknown>;
+    await byTenantMigration.down(db);
+    await byTenantMigration.up(db);
+    const rows = await f.store.db
+      .selectFrom('backupJobSchedules')
+      .innerJoin('backupJobs', 'backupJobs.id', 'backupJobSchedules.jobId')
+      .select(['backupJobSchedules.tenantId as mine', 'backupJobs.tenantId as jobs'])
+      .execute();
+    expect(rows.length).toBeGreaterThan(0);
+    for (const r of rows) expect(r.mine).toBe(r.jobs);
   });
 });

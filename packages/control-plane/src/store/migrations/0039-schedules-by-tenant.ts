@@ -22,7 +22,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .execute();
   await sql`
     update backup_job_schedules set tenant_id =
-      (select j.tenant_id from backup_jobs j where j.id = backup_job_schedules.job_id)`.execute(db);
+      coalesce((select j.tenant_id from backup_jobs j where j.id = backup_job_schedules.job_id), '')`.execute(db);
   for (const [index, table, columns] of INDEXES)
     await db.schema
       .createIndex(index)
