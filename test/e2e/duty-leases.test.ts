@@ -1,6 +1,6 @@
 /**
  * The periodic duties on two replicas of one MySQL database: the RPO watch (and the provider
- * rounds, the job-history sweep) runs on the replica that holds its lease, not on both; killed
+ * rounds, the job-history sweep, the history sweep) runs on the replica that holds its lease, not on both; killed
  * with -9, its holder's duties go to the other replica once the lease has run out.
  */
 import { describe, expect, it } from 'vitest';
@@ -13,7 +13,7 @@ import { waitFor } from '@cairn/test-harness/wait';
 
 const TICK_MS = 100;
 const LEASE_MS = 2000;
-const DUTIES = ['rpo-watch', 'provider-rounds', 'job-history'] as const;
+const DUTIES = ['rpo-watch', 'provider-rounds', 'job-history', 'history'] as const;
 type Duty = (typeof DUTIES)[number];
 
 const passes = async (cp: ControlPlaneProc, duty: Duty) =>

@@ -21,7 +21,7 @@ export function setClock(file: string, iso: string): void {
 }
 
 /** Resolves once `cp`'s scheduler finished a tick whose clock read `iso` or later. */
-export async function tickedAt(cp: ControlPlaneProc, iso: string): Promise<void> {
+export async function tickedAt(cp: Pick<ControlPlaneProc, 'url'>, iso: string): Promise<void> {
   const want = Date.parse(iso) / 1000;
   await waitFor(async () => {
     const text = await (await fetch(`${cp.url}/metrics`)).text();

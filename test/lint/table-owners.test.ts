@@ -25,7 +25,10 @@ const OWNERS: Record<string, string[]> = {
   backups: ['store/backup-repository.ts'],
   dutyLeases: ['store/duty-lease-repository.ts'],
   eventClock: ['store/event-log.ts'],
-  events: ['store/event-log.ts', 'store/event-repository.ts'],
+  // Forgotten past the service provider's limits by the history sweep's repository.
+  events: ['store/event-log.ts', 'store/event-repository.ts', 'store/history-repository.ts'],
+  historyMarks: ['store/history-repository.ts'],
+  historyState: ['store/history-repository.ts'],
   idempotencyKeys: ['store/idempotency-repository.ts'],
   instances: ['store/catalog-repository.ts'],
   maintenanceScopes: ['store/maintenance-repository.ts'],
@@ -40,14 +43,16 @@ const OWNERS: Record<string, string[]> = {
   rpoState: ['store/rpo-repository.ts'],
   scheduleFires: ['store/schedule-repository.ts'],
   syncPages: ['store/sync-repository.ts'],
-  taskProgress: ['store/report-repository.ts'],
+  taskProgress: ['store/history-repository.ts', 'store/report-repository.ts'],
   // A task's row is moved by the repository of each step of its life: made and cancelled
   // (task-repository), claimed, re-sent, failed and lost (queue-repository), reported on
   // (report-repository), its agent's deletion (agent-repository), its restore point
-  // (backup-repository). Each move is a conditional update on state and attempt.
+  // (backup-repository); an ended task is forgotten past its limit (history-repository). Each move
+  // is a conditional update on state and attempt.
   tasks: [
     'store/agent-repository.ts',
     'store/backup-repository.ts',
+    'store/history-repository.ts',
     'store/queue-repository.ts',
     'store/report-repository.ts',
     'store/task-repository.ts',

@@ -100,6 +100,21 @@ describe('control plane configuration', () => {
     }
   });
 
+  it('keeps ended tasks 90 days, progress reports 7 and events 365 by default; a limit not a number of days is refused', () => {
+    expect(loadConfig({}).history).toEqual({ taskDays: 90, progressDays: 7, eventDays: 365 });
+    expect(
+      loadConfig({ CAIRN_TASK_HISTORY_DAYS: '30', CAIRN_PROGRESS_HISTORY_DAYS: '1', CAIRN_EVENT_HISTORY_DAYS: '3650' })
+        .history,
+    ).toEqual({ taskDays: 30, progressDays: 1, eventDays: 3650 });
+    for (const name of ['CAIRN_TASK_HISTORY_DAYS', 'CAIRN_PROGRESS_HISTORY_DAYS', 'CAIRN_EVENT_HISTORY_DAYS']) {
+      for (const bad of ['0', '-1', '1.5', 'forever', '3651', '']) {
+        expect(() => loadConfig({ [name]: bad }), `${name}=${bad}`).toThrow(
+          new RegExp(`${name}: must be a whole number from 1 to 3650`),
+        );
+      }
+    }
+  });
+
   it('holds a sync that would mark more than half of the live points vanished by default; the share is in (0, 1]', () => {
     expect(loadConfig({}).syncVanishShare).toBe(0.5);
     expect(loadConfig({ CAIRN_SYNC_VANISH_SHARE: '1' }).syncVanishShare).toBe(1);

@@ -74,6 +74,8 @@ export interface Config {
   jobRunsKeep: number;
   /** A finished run of a backup job older than this (by the scheduler's clock) is forgotten, unless it is the job's newest. */
   jobRunsMaxAgeDays: number;
+  /** How long the history of the control plane's work is kept (by the scheduler's clock), in days. */
+  history: { taskDays: number; progressDays: number; eventDays: number };
   /** How long an in-place restore waits for the plugin to tell the instance's power state. */
   powerStateWaitMs: number;
   /** `/metrics` reads the store's figures (tasks, oldest restore point, RPO breaches) at most this often; 0: at every scrape. */
@@ -95,6 +97,8 @@ const int = (min: number, max?: number) => {
   const n = z.coerce.number({ message: allowed }).int(allowed).min(min, allowed);
   return max === undefined ? n : n.max(max, allowed);
 };
+/** A history limit in days (1-3650) with its default. */
+const historyDays = (fallback: number) => int(1, 3650).default(fallback);
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 const schema = z.object({
@@ -171,6 +175,9 @@ const schema = z.object({
     .min(1, 'must be at least 1 day')
     .max(3650, 'must be at most 3650 days (10 years)')
     .default(90),
+  CAIRN_TASK_HISTORY_DAYS: historyDays(90),
+  CAIRN_PROGRESS_HISTORY_DAYS: historyDays(7),
+  CAIRN_EVENT_HISTORY_DAYS: historyDays(365),
   CAIRN_POWER_STATE_WAIT_MS: int(100, 120_000).default(30_000),
   CAIRN_METRICS_STORE_REFRESH_MS: int(0, 300_000).default(10_000),
   CAIRN_PREFLIGHT_WAIT_MS: int(100, 120_000).default(30_000),
@@ -394,6 +401,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: ConfigFi
     syncVanishShare: e.CAIRN_SYNC_VANISH_SHARE,
     jobRunsKeep: e.CAIRN_JOB_RUNS_KEEP,
     jobRunsMaxAgeDays: e.CAIRN_JOB_RUNS_MAX_AGE_DAYS,
+    history: {
+      taskDays: e.CAIRN_TASK_HISTORY_DAYS,
+      progressDays: e.CAIRN_PROGRESS_HISTORY_DAYS,
+      eventDays: e.CAIRN_EVENT_HISTORY_DAYS,
+    },
     powerStateWaitMs: e.CAIRN_POWER_STATE_WAIT_MS,
     metricsStoreRefreshMs: e.CAIRN_METRICS_STORE_REFRESH_MS,
     preflightWaitMs: e.CAIRN_PREFLIGHT_WAIT_MS,

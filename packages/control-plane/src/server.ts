@@ -17,6 +17,7 @@ import type { Logger } from './logger.js';
 import { Metrics } from './observability/metrics.js';
 import { fileClock, systemClock, type Clock } from './clock.js';
 import { ProviderRounds } from './scheduler/provider-rounds.js';
+import { HistorySweep } from './scheduler/history.js';
 import { JobHistorySweep } from './scheduler/job-history.js';
 import { RpoWatch } from './scheduler/rpo-watch.js';
 import { Duties } from './scheduler/duties.js';
@@ -37,6 +38,7 @@ import { PrincipalCache } from './service/principal-cache.js';
 import { migrate, openStore, type StatementObserver } from './store/db.js';
 import { PROBED_TABLES } from './store/schedule-repository.js';
 import { claimSqliteFile } from './store/sqlite-owner.js';
+import { HistoryRepository } from './store/history-repository.js';
 import { IdempotencyRepository } from './store/idempotency-repository.js';
 import { afterCommit, scopedDb } from './store/request-scope.js';
 import { SecretBox } from './store/secrets.js';
@@ -49,7 +51,8 @@ const SHUTDOWN_GRACE_MS = 1_000;
 /** How often the event feed looks for new events while someone listens. */
 const EVENT_POLL_MS = 250;
 /** How long an answered Idempotency-Key is replayed. */
-const IDEMPOTENCY_REPLAY_MS = 24 * 3600 * 1000;
+const DAY_MS = 24 * 3600 * 1000;
+const IDEMPOTENCY_REPLAY_MS = DAY_MS;
 /** How often each process looks for maintenance set on any replica (drains to send, readiness). */
 const MAINTENANCE_POLL_MS = 1000;
 /** How often a `?wait=ready` request looks at the store again, and how many may wait at once. */
@@ -260,10 +263,19 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
         root: store.db,
         schedules: scheduleRepo,
         jobs,
-        limits: { keep: config.jobRunsKeep, maxAgeMs: config.jobRunsMaxAgeDays * 24 * 3600 * 1000 },
+        limits: { keep: config.jobRunsKeep, maxAgeMs: config.jobRunsMaxAgeDays * DAY_MS },
         log: log.child({ component: 'job-history' }),
       }),
     },
+    history: new HistorySweep({
+      history: new HistoryRepository(store.db),
+      limits: {
+        taskMs: config.history.taskDays * DAY_MS,
+        progressMs: config.history.progressDays * DAY_MS,
+        eventMs: config.history.eventDays * DAY_MS,
+      },
+      log: log.child({ component: 'history' }),
+    }),
     evaluated: () => metrics.schedulesEvaluated.inc(),
     firesPerTransaction: FIRES_PER_TRANSACTION[store.dialect],
   });

@@ -1,9 +1,10 @@
 /**
  * Periodic duties that one replica of a shared database runs for all: the RPO watch, the provider
- * rounds (periodic sync and prune) and the job-history sweep. Schedule fires are not among them:
+ * rounds (periodic sync and prune), the job-history sweep and the history sweep (ended tasks,
+ * progress reports, events). Schedule fires are not among them:
  * every replica fires, and each fire is claimed once by its own row.
  */
-export const DUTIES = ['rpo-watch', 'provider-rounds', 'job-history'] as const;
+export const DUTIES = ['rpo-watch', 'provider-rounds', 'job-history', 'history'] as const;
 export type Duty = (typeof DUTIES)[number];
 
 /** A duty's lease as stored: who holds it and until when (the scheduler's clock). */

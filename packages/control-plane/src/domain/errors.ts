@@ -71,6 +71,15 @@ export class NotFoundError extends AppError {
     super(404, 'not_found', `${what} ${id} not found`);
   }
 }
+/** What the request names was kept once and is forgotten now (410): reading again from `extensions` works. */
+export class GoneError extends AppError {
+  override readonly name = 'GoneError';
+  override readonly extensions: Record<string, string | number>;
+  constructor(code: string, message: string, extensions: Record<string, string | number>) {
+    super(410, code, message);
+    this.extensions = extensions;
+  }
+}
 export class ConflictError extends AppError {
   override readonly name = 'ConflictError';
   constructor(message: string, code = 'conflict') {

@@ -130,7 +130,7 @@ export class Metrics {
 
   readonly dutyPasses = new Counter({
     name: 'cairn_duty_passes_total',
-    help: 'Passes of a periodic duty (rpo-watch, provider-rounds, job-history) this process ran while it held its lease',
+    help: 'Passes of a periodic duty (rpo-watch, provider-rounds, job-history, history) this process ran while it held its lease',
     labelNames: ['duty'],
     registers: [this.registry],
   });

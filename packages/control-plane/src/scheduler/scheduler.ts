@@ -26,6 +26,7 @@ import type { BackupJobScheduleRow, InstanceRow, OfferingRow, UserScheduleRow } 
 import type { TaskRepository } from '../store/task-repository.js';
 import { elapsedMs, type Clock } from '../clock.js';
 import type { Duties } from './duties.js';
+import type { HistorySweep } from './history.js';
 import type { JobHistorySweep } from './job-history.js';
 import type { ProviderRounds } from './provider-rounds.js';
 import { retryTransient } from './retry.js';
@@ -106,6 +107,8 @@ export interface SchedulerDeps {
    * the sweep that keeps the jobs' run history within its limits.
    */
   jobs?: { service: BackupJobs; history?: JobHistorySweep };
+  /** The sweep that keeps ended tasks, their progress reports and the event log within their limits. */
+  history?: HistorySweep;
   /** Told of every schedule evaluated (a metric: a tick with nothing due evaluates none). */
   evaluated?: () => void;
   /** Due fires per transaction (see FIRES_PER_TRANSACTION). */
@@ -120,8 +123,8 @@ export interface SchedulerDeps {
  * transaction, so replicas and restarts neither double nor drop a fire. Missed fire times after
  * downtime are counted by arithmetic (domain/schedule.ts firesIn). Every replica fires. Then,
  * at the same now, the periodic duties that one replica runs for all, each while this replica
- * holds its lease: the provider rounds, the job-history sweep and the RPO watch over the SLA
- * offerings.
+ * holds its lease: the provider rounds, the job-history sweep, the history sweep and the RPO
+ * watch over the SLA offerings.
  */
 export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
@@ -191,6 +194,8 @@ export class Scheduler {
       const { providerRounds, jobs } = this.deps;
       if (providerRounds) await this.duty('provider-rounds', now, () => providerRounds.tick(now, lastFires));
       if (jobs?.history) await this.duty('job-history', now, () => jobs.history!.tick(now, lastFires));
+      const { history } = this.deps;
+      if (history) await this.duty('history', now, () => history.tick(now));
       const { rpo, schedules } = this.deps;
       const watching = await this.duty('rpo-watch', now, () =>
         rpo.tick(now, probe.changes, () => schedules.listSlaOfferings()),

@@ -118,6 +118,12 @@ describe.each(backends)('event feed, property-based against a real store (%s)', 
             if (d) d.queries++;
             return repo.list(after, limit, tenantId, upTo);
           },
+          // A join that resumes after an id first reads where the kept log begins.
+          forgottenThrough: () => {
+            const d = als.getStore();
+            if (d) d.queries++;
+            return repo.forgottenThrough();
+          },
           progressAfter: (after, limit) => repo.progressAfter(after, limit),
           lastProgressId: () => repo.lastProgressId(),
           jobsOfTasks: (taskIds) => repo.jobsOfTasks(taskIds),

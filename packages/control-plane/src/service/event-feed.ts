@@ -2,6 +2,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Selectable } from 'kysely';
 import { TooManyError } from '../domain/errors.js';
 import { StreamQuota, type StreamLimits } from '../domain/hold-quota.js';
+import { checkEventsKept } from '../domain/history.js';
 import { isTerminal, TASK_STATES, type TaskState } from '../domain/task.js';
 import type { EventRow } from '../store/schema.js';
 import type { EventFilter, EventRepository, LiveProgress } from '../store/event-repository.js';
@@ -12,7 +13,7 @@ type Event = Selectable<EventRow>;
 /** What the feed needs of the store. */
 export type EventLog = Pick<
   EventRepository,
-  'list' | 'all' | 'sees' | 'lastId' | 'progressAfter' | 'lastProgressId' | 'jobsOfTasks'
+  'list' | 'all' | 'sees' | 'lastId' | 'progressAfter' | 'lastProgressId' | 'jobsOfTasks' | 'forgottenThrough'
 >;
 
 /** A task's latest progress, sent live: not an event of the log (no id, never replayed). */
@@ -168,7 +169,8 @@ export class EventFeed {
    * Joins the feed after `after` (only `tenantId`'s events when given), in a place counted
    * against `holder` (TooManyError, 429, when its token or tenant holds as many as allowed).
    * Without `after` the stream starts at the end of the log (live events only); an `after` past
-   * the end of the log is a position, not a promise, and is clamped to it.
+   * the end of the log is a position, not a promise, and is clamped to it. An `after` behind
+   * what the log still keeps is refused (GoneError, 410), before any place is taken.
    */
   async open(
     after: number | undefined,
@@ -176,6 +178,7 @@ export class EventFeed {
     holder: StreamHolder,
     filter: EventFilter = {},
   ): Promise<Subscription> {
+    if (after !== undefined) checkEventsKept(after, await this.log.forgottenThrough());
     const slot = this.quota.acquire(holder.tokenId, holder.tenantId);
     if (!slot.ok) throw new TooManyError('too_many_streams', slot.message, STREAM_RETRY_AFTER_S, slot.quota);
     let end: number;

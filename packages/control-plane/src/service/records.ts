@@ -1,4 +1,5 @@
 import { tenantScope, type Principal } from '../domain/access.js';
+import { checkEventsKept } from '../domain/history.js';
 import type { TaskKind, TaskState } from '../domain/task.js';
 import type { BackupRepository } from '../store/backup-repository.js';
 import type { EventRepository } from '../store/event-repository.js';
@@ -46,8 +47,12 @@ export class Records {
     return (page: PageRequest) => this.deps.tasks.progress(task.id, page);
   }
 
-  /** Up to `limit` events after `after`, and where the next page starts (see EventRepository.list). */
-  events(p: Principal, after: number, limit: number) {
+  /**
+   * Up to `limit` events after `after`, and where the next page starts (see EventRepository.list);
+   * refused (410) when events after `after` are forgotten.
+   */
+  async events(p: Principal, after: number, limit: number) {
+    checkEventsKept(after, await this.deps.eventLog.forgottenThrough());
     return this.deps.eventLog.list(after, limit, tenantScope(p));
   }
 

@@ -273,6 +273,12 @@ export class EventRepository {
     return eventSeen(row, tenantId, this.providerTenantId);
   }
 
+  /** Every event with an id up to this is forgotten (the history sweep's place; 0: none). */
+  async forgottenThrough(): Promise<number> {
+    const row = await this.db.selectFrom('historyState').select('eventsThrough').where('id', '=', 1).executeTakeFirst();
+    return Number(row?.eventsThrough ?? 0);
+  }
+
   /** The id of the newest event (0 while the log is empty). */
   async lastId(): Promise<number> {
     const row = await this.db

@@ -71,3 +71,11 @@ export function newSecret(prefix: string): string {
 export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
 }
+
+/**
+ * The lowest id `newId(prefix, …)` makes at `time`: every id made before `time` sorts below it, so
+ * a range of ids below it is a range of creation times.
+ */
+export function firstIdAt(prefix: string, time: number): string {
+  return `${prefix}_${base32(Math.max(0, Math.floor(time)), 10)}`;
+}

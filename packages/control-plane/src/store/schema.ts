@@ -340,6 +340,24 @@ export interface AuthEpochRow {
   epoch: number;
 }
 
+/** What the newest event and progress report were at a time of the scheduler's clock (migration 0040). */
+export interface HistoryMarkRow {
+  /** The sweep's interval the mark claims (one pass per interval). */
+  intervalAt: number;
+  /** When the ids were read. */
+  at: number;
+  lastEventId: number;
+  lastProgressId: number;
+}
+/** How far the history sweep has forgotten each log (migration 0040): one row, id 1. */
+export interface HistoryStateRow {
+  id: number;
+  /** Every event with an id up to this is forgotten. */
+  eventsThrough: number;
+  /** Every progress report up to this id is forgotten, but those of tasks not yet ended then. */
+  progressThrough: number;
+}
+
 /** A periodic duty's lease (migration 0028): the replica that runs it for all, and until when. */
 export interface DutyLeaseRow {
   duty: string;
@@ -455,6 +473,8 @@ export interface Database {
   eventClock: EventClockRow;
   authEpoch: AuthEpochRow;
   dutyLeases: DutyLeaseRow;
+  historyMarks: HistoryMarkRow;
+  historyState: HistoryStateRow;
   userSchedules: UserScheduleRow;
   scheduleFires: ScheduleFireRow;
   providerSyncs: ProviderSyncRow;

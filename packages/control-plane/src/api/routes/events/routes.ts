@@ -58,11 +58,16 @@ function progressMessage(p: ProgressMessage, to: Audience): Buffer {
 /** The event log: a page of it, and a live stream of it. */
 export function eventRoutes(deps: ApiDeps) {
   const api = resource('Events');
+  const FORGOTTEN =
+    'events_forgotten: events after the given id are no longer kept (CAIRN_EVENT_HISTORY_DAYS); `after` in the body names where the kept log begins: read again from there';
 
   api.get('/events', {
     summary: 'The event log after an id (pass nextCursor as `cursor` to resume)',
     request: { query: EventQuery },
-    responses: { 200: jsonResponse(EventPage, 'a page of events') },
+    responses: {
+      200: jsonResponse(EventPage, 'a page of events'),
+      410: problemResponse(FORGOTTEN),
+    },
     handler: async (c) => {
       const q = c.req.valid('query');
       if (q.cursor !== undefined && q.after !== undefined) {
@@ -85,6 +90,7 @@ export function eventRoutes(deps: ApiDeps) {
     request: { query: EventStreamQuery },
     responses: {
       200: { content: { 'text/event-stream': { schema: z.string() } }, description: 'one SSE message per event' },
+      410: problemResponse(FORGOTTEN),
       429: problemResponse(
         'too_many_streams: the token or its tenant already holds as many streams as allowed (`quota` names which); or too_many_requests: its tenant passed its request rate; see Retry-After',
       ),
