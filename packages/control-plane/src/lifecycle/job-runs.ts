@@ -38,6 +38,7 @@ import type {
   BackupJobRow,
   BackupJobRunRow,
   BackupJobScheduleRow,
+  NewJob,
   NewJobSchedule,
   Database,
 } from '../store/schema.js';
@@ -200,10 +201,11 @@ export class JobRuns {
 
   // --- a job's own changes, each with its job event in the same transaction ---
 
-  async create(job: BackupJobRow, schedules: readonly NewJobSchedule[], actor: Actor): Promise<void> {
-    await transact(this.deps.db, async (trx) => {
-      await this.deps.jobs.insert(trx, job, schedules);
-      await this.event(trx, job, 'job.created', `backup job ${job.name} created`, actor, job.createdAt);
+  async create(job: NewJob, schedules: readonly NewJobSchedule[], actor: Actor): Promise<BackupJobRow> {
+    return transact(this.deps.db, async (trx) => {
+      const row = await this.deps.jobs.insert(trx, job, schedules);
+      await this.event(trx, row, 'job.created', `backup job ${job.name} created`, actor, job.createdAt);
+      return row;
     });
   }
 

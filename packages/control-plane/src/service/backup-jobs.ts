@@ -37,7 +37,7 @@ import {
 import type { PageRequest } from '../store/page.js';
 import type { QuotaRepository } from '../store/quota-repository.js';
 import type { ScheduleRepository } from '../store/schedule-repository.js';
-import type { BackupJobRow, BackupJobRunRow, BackupJobScheduleRow, NewJobSchedule } from '../store/schema.js';
+import type { BackupJobRow, BackupJobRunRow, BackupJobScheduleRow, NewJob, NewJobSchedule } from '../store/schema.js';
 import type { TaskRepository } from '../store/task-repository.js';
 import type { TenantRepository } from '../store/tenant-repository.js';
 import { checkSchedule, nextAfter } from './cron.js';
@@ -117,7 +117,7 @@ export class BackupJobs {
     await this.deps.quotas.assertWithin(tenantId, 'membersPerJob', 0, input.instanceIds.length);
     await this.deps.quotas.assertWithin(tenantId, 'schedulesPerJob', 0, schedules.length);
     await this.deps.quotas.reserve(tenantId, 'jobs', 1);
-    const job: BackupJobRow = {
+    const job: NewJob = {
       id: newId('job', now),
       tenantId,
       name: input.name,
@@ -133,15 +133,12 @@ export class BackupJobs {
       lastRunId: null,
       createdAt: now,
       updatedAt: now,
-      scheduleCount: schedules.length,
-      memberCount: input.instanceIds.length,
     };
-    await this.deps.runs.create(
+    return this.deps.runs.create(
       job,
       schedules.map((s) => ({ ...s, jobId: job.id })),
       actorOf(p),
     );
-    return job;
   }
 
   async update(p: Principal, id: string, input: JobPatchInput): Promise<BackupJobRow> {

@@ -15,6 +15,7 @@ import type {
   BackupJobRunRow,
   BackupJobScheduleRow,
   Database,
+  NewJob,
   NewJobSchedule,
   EventRow,
   TaskRow,
@@ -52,22 +53,24 @@ export class JobRepository {
 
   // --- jobs ---
 
-  /** Writes a new job with its schedules (its schedules and members counted on its row), and counts it for its tenant. */
-  async insert(trx: Trx, job: BackupJobRow, schedules: readonly NewJobSchedule[]): Promise<void> {
-    await trx
-      .insertInto('backupJobs')
-      .values({
-        ...job,
-        scheduleCount: schedules.length,
-        memberCount: (JSON.parse(job.instanceIds) as unknown[]).length,
-      })
-      .execute();
+  /**
+   * Writes a new job with its schedules (its schedules and members counted on its row), and counts
+   * it for its tenant. Answers the row as written.
+   */
+  async insert(trx: Trx, job: NewJob, schedules: readonly NewJobSchedule[]): Promise<BackupJobRow> {
+    const row: BackupJobRow = {
+      ...job,
+      scheduleCount: schedules.length,
+      memberCount: (JSON.parse(job.instanceIds) as unknown[]).length,
+    };
+    await trx.insertInto('backupJobs').values(row).execute();
     for (const s of schedules)
       await trx
         .insertInto('backupJobSchedules')
         .values({ ...s, tenantId: job.tenantId })
         .execute();
     await moveCount(trx, job.tenantId, 'jobs', 1);
+    return row;
   }
 
   async get(id: string, db: Db | Trx = this.db): Promise<BackupJobRow | undefined> {

@@ -411,6 +411,8 @@ export interface BackupJobScheduleRow {
    */
   nextFireAt?: number | null;
 }
+/** A job as written: what it counts of its schedules and members, the repository counts. */
+export type NewJob = Omit<BackupJobRow, 'scheduleCount' | 'memberCount'>;
 /** A job's schedule as written: its tenant is its job's, which the repository fills in. */
 export type NewJobSchedule = Omit<BackupJobScheduleRow, 'tenantId'>;
 
