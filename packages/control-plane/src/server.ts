@@ -275,6 +275,7 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
         eventMs: config.history.eventDays * DAY_MS,
       },
       log: log.child({ component: 'history' }),
+      forgot: (what, rows) => metrics.historyForgotten.inc({ what }, rows),
     }),
     evaluated: () => metrics.schedulesEvaluated.inc(),
     firesPerTransaction: FIRES_PER_TRANSACTION[store.dialect],

@@ -58,6 +58,11 @@ describe.each(backends)('history kept within its limits, through the API (%s)', 
     await at(start + HISTORY_INTERVAL_MS);
     await at(start + HISTORY_INTERVAL_MS + DAY + 1);
     await admin.expect(404, 'GET', `/v1/tasks/${ended.id}`);
+    const metrics = await (await fetch(`${env.cp.url}/metrics`)).text();
+    const forgotten = (what: string) =>
+      Number(new RegExp(`^cairn_history_forgotten_total\\{what="${what}"\\} (\\d+)$`, 'm').exec(metrics)?.[1]);
+    expect(forgotten('tasks')).toBe(1);
+    expect(forgotten('events')).toBe(before.length);
     expect((await admin.expect(200, 'GET', `/v1/tasks/${queued.id}`)).state).toBe('queued');
 
     const kept = (await admin.expect(200, 'GET', '/v1/events?after=0&limit=500')).items.map((e: { id: string }) =>

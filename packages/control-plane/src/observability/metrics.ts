@@ -128,6 +128,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly historyForgotten = new Counter({
+    name: 'cairn_history_forgotten_total',
+    help: 'Rows of the history this process forgot past their limits: ended tasks, progress reports of ended tasks, events',
+    labelNames: ['what'] as const,
+    registers: [this.registry],
+  });
+
   readonly dutyPasses = new Counter({
     name: 'cairn_duty_passes_total',
     help: 'Passes of a periodic duty (rpo-watch, provider-rounds, job-history, history) this process ran while it held its lease',

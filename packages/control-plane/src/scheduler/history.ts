@@ -20,6 +20,8 @@ export interface HistoryDeps {
   history: HistoryRepository;
   limits: HistoryLimits;
   log: Logger;
+  /** Told of the rows each delete forgot (a metric). */
+  forgot?: (what: 'events' | 'progress' | 'tasks', rows: number) => void;
   /** How much one statement and one tick do (defaults above; a test makes them small). */
   batches?: { rowsPerDelete: number; tasksPerDelete: number; statementsPerTick: number };
 }
@@ -124,6 +126,7 @@ export class HistorySweep {
         ? history.forgetEvents(pass.after, end)
         : history.forgetProgress(pass.after, end));
       pass.forgotten[log] += n;
+      this.deps.forgot?.(log, n);
       pass.after = end;
       return true;
     }
@@ -132,7 +135,9 @@ export class HistorySweep {
     if (page.length === 0) return false;
     pass.taskAfter = page[page.length - 1]!.id;
     const ids = page.filter((t) => taskForgettable(t, pass.cuts.tasksEndedBefore)).map((t) => t.id);
-    pass.forgotten.tasks += await history.forgetTasks(ids, pass.cuts.tasksEndedBefore);
+    const n = await history.forgetTasks(ids, pass.cuts.tasksEndedBefore);
+    pass.forgotten.tasks += n;
+    this.deps.forgot?.('tasks', n);
     return true;
   }
 }
