@@ -31,6 +31,8 @@ const OWNERS: Record<string, string[]> = {
   historyState: ['store/history-repository.ts'],
   idempotencyKeys: ['store/idempotency-repository.ts'],
   instances: ['store/catalog-repository.ts'],
+  // Each instance's newest restore point, kept by the writer of its records.
+  newestBackups: ['store/backup-repository.ts'],
   maintenanceScopes: ['store/maintenance-repository.ts'],
   offeringGrants: ['store/catalog-repository.ts'],
   offerings: ['store/catalog-repository.ts'],

@@ -7,7 +7,8 @@ import { newId } from './ids.js';
 import { insertRows, ShapedTemplate, template } from './compiled.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { BackupRow, Database, RestorePointUsageRow, TaskRow } from './schema.js';
-import { throughIndex, upsert } from './dialect.js';
+import { isMysql, throughIndex, upsert } from './dialect.js';
+import { byKey } from '../domain/key-order.js';
 import { TERMINAL_STATES } from '../domain/task.js';
 
 type Trx = Transaction<Database>;
@@ -53,9 +54,14 @@ const BACKUP_PAGE = new ShapedTemplate<
 const UNDONE_DELETE = TERMINAL_STATES.filter((s) => s !== 'succeeded');
 
 /** A record as its tenant's usage weighs it; `counts`: toward the per-offering quotas. */
-type Tallied = Pick<BackupRow, 'tenantId' | 'offeringId' | 'sizeBytes' | 'addedBytes' | 'deleteTaskId'> & {
+type Tallied = Pick<
+  BackupRow,
+  'tenantId' | 'offeringId' | 'instanceId' | 'sizeBytes' | 'addedBytes' | 'deleteTaskId'
+> & {
   counts: boolean;
 };
+/** An instance's newest record, as the bytes protected count it. */
+type Newest = Pick<BackupRow, 'id' | 'tenantId' | 'offeringId' | 'sizeBytes'>;
 /** What some records add to their tenants' usage, by `tenant offering`. */
 type UsageDelta = Map<string, RestorePointUsageRow>;
 
@@ -159,8 +165,9 @@ export class BackupRepository {
       vanishedAt: null,
       recordedAt: madeRecordedAt(await this.latestRecorded(trx, task.instanceId), madeAt),
     };
+    const held = await this.lockNewest(trx, new Map([[row.instanceId, row.tenantId]]));
     await insertRows(trx, 'backups', [row]);
-    await this.addUsage(trx, difference([], [{ ...row, counts: true }]));
+    await this.addUsage(trx, await this.written(trx, row, held, difference([], [{ ...row, counts: true }])));
     await TASK_BACKUP_ID.run(trx, { id: task.id, backupId: row.id });
   }
 
@@ -232,8 +239,9 @@ export class BackupRepository {
       vanishedAt: null,
       recordedAt,
     };
+    const held = await this.lockNewest(trx, new Map([[row.instanceId, row.tenantId]]));
     await trx.insertInto('backups').values(row).execute();
-    await this.addUsage(trx, difference([], [{ ...row, counts: true }]));
+    await this.addUsage(trx, await this.written(trx, row, held, difference([], [{ ...row, counts: true }])));
     return { row, futureDated };
   }
 
@@ -250,8 +258,11 @@ export class BackupRepository {
    * provider did what was asked, so it goes (only while a delete is still named on it).
    */
   async removeGone(trx: Trx, id: string): Promise<boolean> {
-    const r = await this.recounting(trx, [id], () =>
-      trx.deleteFrom('backups').where('id', '=', id).where('deleteTaskId', 'is not', null).executeTakeFirst(),
+    const r = await this.recounting(
+      trx,
+      [id],
+      () => trx.deleteFrom('backups').where('id', '=', id).where('deleteTaskId', 'is not', null).executeTakeFirst(),
+      'removes',
     );
     return Number(r.numDeletedRows) === 1;
   }
@@ -314,21 +325,113 @@ export class BackupRepository {
 
   /** The provider confirmed the delete: the record goes (only the claiming task can remove it). */
   async removeDeleted(trx: Trx, backupId: string, taskId: string): Promise<boolean> {
-    const r = await this.recounting(trx, [backupId], () =>
-      trx.deleteFrom('backups').where('id', '=', backupId).where('deleteTaskId', '=', taskId).executeTakeFirst(),
+    const r = await this.recounting(
+      trx,
+      [backupId],
+      () => trx.deleteFrom('backups').where('id', '=', backupId).where('deleteTaskId', '=', taskId).executeTakeFirst(),
+      'removes',
     );
     return Number(r.numDeletedRows) === 1;
   }
 
   /**
    * `change` of the records `ids`, with their tenants' usage moved by what it changed of those
-   * records (each counted before, after, both or neither).
+   * records (each counted before, after, both or neither); a change that `removes` records moves
+   * the bytes protected by what it changed of their instances' newest records too.
    */
-  private async recounting<T>(trx: Trx, ids: readonly string[], change: () => Promise<T>): Promise<T> {
+  private async recounting<T>(
+    trx: Trx,
+    ids: readonly string[],
+    change: () => Promise<T>,
+    removes?: 'removes',
+  ): Promise<T> {
     const before = await this.tally(trx, ids);
+    const held = removes
+      ? await this.lockNewest(trx, new Map(before.map((r) => [r.instanceId, r.tenantId])))
+      : new Map<string, Newest | null>();
     const result = await change();
-    await this.addUsage(trx, difference(before, await this.tally(trx, ids)));
+    const moved = difference(before, await this.tally(trx, ids));
+    // An instance whose newest record went: its newest is now the one before (none: none).
+    for (const [instanceId, newest] of held) {
+      if (!newest || !ids.includes(newest.id) || (await this.exists(trx, newest.id))) continue;
+      const q = trx
+        .selectFrom('backups')
+        .select(['id', 'tenantId', 'offeringId', 'sizeBytes'])
+        .where('instanceId', '=', instanceId)
+        .orderBy('id', 'desc')
+        .limit(1);
+      // A current read on MySQL/MariaDB (the transaction's snapshot may be older than the records).
+      const next = await (isMysql(trx) ? q.forUpdate() : q).executeTakeFirst();
+      await this.setNewest(trx, instanceId, newest.tenantId, next);
+      moveNewest(moved, newest, next);
+    }
+    await this.addUsage(trx, moved);
     return result;
+  }
+
+  /**
+   * Each instance's newest record as kept (null: none), its row in `newest_backups` locked on
+   * MySQL/MariaDB, in key order: every writer of an instance's records takes this lock first, so
+   * two changes of one instance's records move the kept bytes protected one after the other. The
+   * row is made first if missing, as a write (a locking read of a missing key would lock the gap
+   * beside it, which the first records of the instances beside it need): one row locked by its
+   * key, never a range, and writers of other instances never wait for it.
+   */
+  private async lockNewest(trx: Trx, instances: ReadonlyMap<string, string>): Promise<Map<string, Newest | null>> {
+    const out = new Map<string, Newest | null>();
+    for (const instanceId of [...instances.keys()].sort(byKey)) {
+      const tenantId = instances.get(instanceId)!;
+      if (isMysql(trx))
+        await upsert(
+          trx,
+          'newestBackups',
+          { instanceId, tenantId, backupId: null, offeringId: null, sizeBytes: null },
+          ['instanceId'],
+          { instanceId: sql`instance_id` },
+        );
+      const q = trx
+        .selectFrom('newestBackups')
+        .select(['tenantId', 'backupId', 'offeringId', 'sizeBytes'])
+        .where('instanceId', '=', instanceId);
+      // After the write above, a current read of the row it locked (not the transaction's snapshot).
+      const row = await (isMysql(trx) ? q.forUpdate() : q).executeTakeFirst();
+      out.set(
+        instanceId,
+        row?.backupId && row.offeringId
+          ? {
+              id: row.backupId,
+              tenantId: row.tenantId,
+              offeringId: row.offeringId,
+              sizeBytes: Number(row.sizeBytes ?? 0),
+            }
+          : null,
+      );
+    }
+    return out;
+  }
+
+  /** `delta` with the bytes protected moved by `row`, just written: its instance's newest when it is newer than the one held. */
+  private async written(
+    trx: Trx,
+    row: BackupRow,
+    held: Map<string, Newest | null>,
+    delta: UsageDelta,
+  ): Promise<UsageDelta> {
+    const was = held.get(row.instanceId) ?? undefined;
+    if (was && was.id > row.id) return delta;
+    await this.setNewest(trx, row.instanceId, row.tenantId, row);
+    return moveNewest(delta, was, row);
+  }
+
+  /** Keeps `newest` as the instance's newest record (undefined: it has none). */
+  private async setNewest(trx: Trx, instanceId: string, tenantId: string, newest: Newest | undefined): Promise<void> {
+    const values = {
+      tenantId: newest?.tenantId ?? tenantId,
+      backupId: newest?.id ?? null,
+      offeringId: newest?.offeringId ?? null,
+      sizeBytes: newest === undefined ? null : Number(newest.sizeBytes),
+    };
+    await upsert(trx, 'newestBackups', { instanceId, ...values }, ['instanceId'], values);
   }
 
   /**
@@ -340,7 +443,7 @@ export class BackupRepository {
     if (ids.length === 0) return [];
     const rows = await trx
       .selectFrom('backups')
-      .select(['tenantId', 'offeringId', 'sizeBytes', 'addedBytes', 'deleteTaskId'])
+      .select(['tenantId', 'offeringId', 'instanceId', 'sizeBytes', 'addedBytes', 'deleteTaskId'])
       .select(
         sql<number>`case when vanished_at is null and (delete_task_id is null or exists (
           select 1 from tasks where tasks.id = backups.delete_task_id and tasks.state in (${sql.join(UNDONE_DELETE)})
@@ -355,17 +458,45 @@ export class BackupRepository {
   private async addUsage(trx: Trx, delta: UsageDelta): Promise<void> {
     for (const key of [...delta.keys()].sort()) {
       const row = delta.get(key)!;
-      const { restorePoints, bytes, records, storedBytes } = row;
-      if (restorePoints === 0 && bytes === 0 && records === 0 && storedBytes === 0) continue;
+      const { restorePoints, bytes, records, storedBytes, protectedBytes } = row;
+      if (restorePoints === 0 && bytes === 0 && records === 0 && storedBytes === 0 && protectedBytes === 0) continue;
       const set = {
         restorePoints: sql<number>`restore_points + ${restorePoints}`,
         bytes: sql<number>`bytes + ${bytes}`,
         records: sql<number>`records + ${records}`,
         storedBytes: sql<number>`stored_bytes + ${storedBytes}`,
+        protectedBytes: sql<number>`protected_bytes + ${protectedBytes}`,
       };
       await upsert(trx, 'restorePointUsage', row, ['tenantId', 'offeringId'], set);
     }
   }
+}
+
+/** The usage of `tenant offering` in `delta`, at zero when not there yet. */
+function usageOf(delta: UsageDelta, r: Pick<BackupRow, 'tenantId' | 'offeringId'>): RestorePointUsageRow {
+  return (
+    delta.get(`${r.tenantId} ${r.offeringId}`) ?? {
+      tenantId: r.tenantId,
+      offeringId: r.offeringId,
+      restorePoints: 0,
+      bytes: 0,
+      records: 0,
+      storedBytes: 0,
+      protectedBytes: 0,
+    }
+  );
+}
+
+/** `delta` with the bytes protected moved from an instance's newest record `from` to `to` (each under its own offering). */
+function moveNewest(delta: UsageDelta, from: Newest | undefined, to: Newest | undefined): UsageDelta {
+  const move = (r: Newest | undefined, sign: 1 | -1) => {
+    if (!r) return;
+    const u = usageOf(delta, r);
+    delta.set(`${r.tenantId} ${r.offeringId}`, { ...u, protectedBytes: u.protectedBytes + sign * Number(r.sizeBytes) });
+  };
+  move(from, -1);
+  move(to, 1);
+  return delta;
 }
 
 /** What going from the records as `before` to the records as `after` changed of their tenants' usage. */
@@ -373,14 +504,7 @@ function difference(before: readonly Tallied[], after: readonly Tallied[]): Usag
   const out: UsageDelta = new Map();
   const add = (r: Tallied, sign: 1 | -1) => {
     const key = `${r.tenantId} ${r.offeringId}`;
-    const u = out.get(key) ?? {
-      tenantId: r.tenantId,
-      offeringId: r.offeringId,
-      restorePoints: 0,
-      bytes: 0,
-      records: 0,
-      storedBytes: 0,
-    };
+    const u = usageOf(out, r);
     const size = Number(r.sizeBytes ?? 0);
     out.set(key, {
       ...u,

@@ -55,6 +55,7 @@ import * as m0037 from './migrations/0037-kept-schedule-job-counts.js';
 import * as m0038 from './migrations/0038-instances-offering.js';
 import * as m0039 from './migrations/0039-schedules-by-tenant.js';
 import * as m0040 from './migrations/0040-history.js';
+import * as m0041 from './migrations/0041-protected-bytes.js';
 import { currentTransaction, inGroupTransaction } from './request-scope.js';
 import { isMysql } from './dialect.js';
 import { holdsEvents, writeHeldEvents } from './event-log.js';
@@ -117,6 +118,7 @@ export const migrationsAt = (clock: Clock): Record<string, Migration> => ({
   '0038-instances-offering': m0038,
   '0039-schedules-by-tenant': m0039,
   '0040-history': m0040,
+  '0041-protected-bytes': m0041,
 });
 
 /*

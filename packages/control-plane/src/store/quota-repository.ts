@@ -243,7 +243,7 @@ export class QuotaRepository {
       await upsert(
         db,
         'restorePointUsage',
-        { tenantId, offeringId, restorePoints: 0, bytes: 0, records: 0, storedBytes: 0 },
+        { tenantId, offeringId, restorePoints: 0, bytes: 0, records: 0, storedBytes: 0, protectedBytes: 0 },
         ['tenantId', 'offeringId'],
         { restorePoints: sql`restore_points` },
       );

@@ -2,9 +2,13 @@ import fc from 'fast-check';
 import { sql, type Kysely } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
-import { transact } from './db.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { systemClock } from '../clock.js';
+import { BackupRepository } from './backup-repository.js';
+import { openStore, transact } from './db.js';
 import { newId } from './ids.js';
 import * as usageMigration from './migrations/0034-restore-point-usage.js';
+import * as protectedMigration from './migrations/0041-protected-bytes.js';
 import { backupTask, storeFixture } from '../testing/store-fixture.js';
 import type { BackupRow } from './schema.js';
 import { UsageRepository } from './usage-repository.js';
@@ -21,7 +25,7 @@ type Op =
   | { kind: 'end'; pick: number; state: 'succeeded' | 'failed' | 'cancelled' | 'lost' };
 
 const op: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ kind: fc.constantFrom('adopt' as const, 'record' as const), place: fc.nat(3), size: fc.nat(5000) }),
+  fc.record({ kind: fc.constantFrom('adopt' as const, 'record' as const), place: fc.nat(4), size: fc.nat(5000) }),
   fc.record({
     kind: fc.constant('vanish' as const),
     picks: fc.array(fc.nat(), { maxLength: 4 }),
@@ -61,9 +65,12 @@ describe.each(backends)("a tenant's restore-point count kept with the records (%
         places.push({ tenantId, offeringId, instanceId: instance.id, name });
       }
     }
+    // The first instance under its tenant's other offering too (moved between the two): its
+    // newest record, what its bytes protected count, may be of either.
+    places.push({ ...places[0]!, offeringId: offerings[1]! });
   });
 
-  type Figures = { restorePoints: number; bytes: number; records: number; storedBytes: number };
+  type Figures = { restorePoints: number; bytes: number; records: number; storedBytes: number; protectedBytes: number };
   /** The figures as the records themselves give them, per `tenant offering` (none: absent). */
   const recount = async (): Promise<Record<string, Figures>> => {
     const { rows } = await sql<{ tenantId: string; offeringId: string } & Record<keyof Figures, number | null>>`
@@ -71,7 +78,9 @@ describe.each(backends)("a tenant's restore-point count kept with the records (%
         sum(case when ${COUNTS} then 1 else 0 end) as restore_points,
         sum(case when ${COUNTS} then b.size_bytes else 0 end) as bytes,
         count(*) as records,
-        sum(coalesce(b.added_bytes, b.size_bytes)) as stored_bytes
+        sum(coalesce(b.added_bytes, b.size_bytes)) as stored_bytes,
+        sum(case when b.id = (select max(n.id) from backups n where n.instance_id = b.instance_id)
+          then b.size_bytes else 0 end) as protected_bytes
       from backups b group by b.tenant_id, b.offering_id`.execute(f.store.db);
     return Object.fromEntries(
       rows.map((r) => [
@@ -81,6 +90,7 @@ describe.each(backends)("a tenant's restore-point count kept with the records (%
           bytes: Number(r.bytes ?? 0),
           records: Number(r.records),
           storedBytes: Number(r.storedBytes ?? 0),
+          protectedBytes: Number(r.protectedBytes ?? 0),
         },
       ]),
     );
@@ -95,6 +105,7 @@ describe.each(backends)("a tenant's restore-point count kept with the records (%
         bytes: Number(r.bytes),
         records: Number(r.records),
         storedBytes: Number(r.storedBytes),
+        protectedBytes: Number(r.protectedBytes),
       };
       if (Object.values(figures).some((n) => n !== 0)) out[`${r.tenantId} ${r.offeringId}`] = figures;
     }
@@ -295,9 +306,76 @@ describe.each(backends)("a tenant's restore-point count kept with the records (%
     const before = await recount();
     expect(Object.keys(before).length).toBeGreaterThan(0);
     const db = f.store.db as unknown as Kysely<unknown>;
+    await protectedMigration.down(db);
     await usageMigration.down(db);
     await usageMigration.up(db);
+    await protectedMigration.up(db);
     expect(await kept()).toEqual(before);
+  });
+
+  it.runIf(backend === 'mysql')(
+    'two first records of two instances side by side, written at once: neither waits for the other',
+    async () => {
+      // Each writer locks its instance's row, not a range of records: with a locking read of each
+      // instance's newest record, the second waited on the first's lock of the gap between them
+      // (and two such writers that both went on to write a record deadlocked). Two tenants: the
+      // usage row of one tenant and offering is the one thing two writers share by design.
+      const other = openStore(f.tdb.url);
+      try {
+        const { tenantId, offeringId } = places[0]!;
+        const theirs = places[3]!;
+        const a = await f.instance({ tenantId, name: 'side-a' });
+        const b = await f.instance({ tenantId: theirs.tenantId, name: 'side-b' });
+        const point = (externalId: string) => ({
+          externalId,
+          createdAt: ++at,
+          sizeBytes: 7,
+          mode: 'FULL',
+          parentId: null,
+          expiresAt: null,
+        });
+        let release!: () => void;
+        const held = new Promise<void>((r) => (release = r));
+        let wrote!: () => void;
+        const firstWrote = new Promise<void>((r) => (wrote = r));
+        const first = transact(f.store.db, async (trx) => {
+          await backups.adopt(trx, { id: a.id, tenantId, name: 'side-a', offeringId }, point('side-a'), ++at);
+          wrote();
+          await held;
+        });
+        await firstWrote;
+        const second = transact(other.db, (trx) =>
+          new BackupRepository(other.db, systemClock).adopt(
+            trx,
+            { id: b.id, tenantId: theirs.tenantId, name: 'side-b', offeringId: theirs.offeringId },
+            point('side-b'),
+            ++at,
+          ),
+        );
+        const outcome = await Promise.race([
+          second.then(() => 'written'),
+          sleep(10_000).then(() => 'waited for the first'),
+        ]);
+        release();
+        await first;
+        await second;
+        expect(outcome).toBe('written');
+        expect(await kept()).toEqual(await recount());
+      } finally {
+        await other.close();
+      }
+    },
+  );
+
+  it('migration 0041 fills the bytes protected from the records as they stand', async () => {
+    for (const place of [0, 4, 2, 0]) await apply({ kind: 'record', place, size: 100 + place });
+    const before = await recount();
+    expect(Object.values(before).some((u) => u.protectedBytes > 0)).toBe(true);
+    const db = f.store.db as unknown as Kysely<unknown>;
+    await protectedMigration.down(db);
+    await protectedMigration.up(db);
+    expect(await kept()).toEqual(before);
+    expect(await billed()).toEqual(await billedByRecords());
   });
 
   it("a backup's start reads the kept count: a count set apart from the records is what it judges by", async () => {
@@ -309,7 +387,15 @@ describe.each(backends)("a tenant's restore-point count kept with the records (%
       .execute();
     await f.store.db
       .insertInto('restorePointUsage')
-      .values({ tenantId, offeringId, restorePoints: 7_000_000, bytes: 0, records: 0, storedBytes: 0 })
+      .values({
+        tenantId,
+        offeringId,
+        restorePoints: 7_000_000,
+        bytes: 0,
+        records: 0,
+        storedBytes: 0,
+        protectedBytes: 0,
+      })
       .execute();
     const refusal = await quotas.backupRefusal(tenantId, offeringId);
     expect(refusal).toMatchObject({ quota: 'restorePointsPerOffering', offeringId });

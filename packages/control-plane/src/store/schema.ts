@@ -13,6 +13,19 @@ export interface TenantQuotaRow {
   quotaLimit: number;
   updatedAt: number;
 }
+/**
+ * Each instance's newest restore point record (the highest id), as the bytes protected count it
+ * (migration 0041): kept by the writers of the instance's records, under this row's lock.
+ */
+export interface NewestBackupRow {
+  instanceId: string;
+  /** The newest record's (its instance's) tenant. */
+  tenantId: string;
+  /** Null while the instance has no record. */
+  backupId: string | null;
+  offeringId: string | null;
+  sizeBytes: number | null;
+}
 /** What a tenant has of a count quota kept as a count (store/tenant-counts.ts). */
 export interface TenantCountRow {
   tenantId: string;
@@ -31,6 +44,11 @@ export interface RestorePointUsageRow {
   records: number;
   /** Their added bytes (an incremental's), or else their sizes. */
   storedBytes: number;
+  /**
+   * As the usage report's bytes protected count (migration 0041): the size of each instance's
+   * newest record (the highest id), counted under that record's offering.
+   */
+  protectedBytes: number;
 }
 export interface ApiTokenRow {
   id: string;
@@ -458,6 +476,7 @@ export interface Database {
   tenants: TenantRow;
   tenantQuotas: TenantQuotaRow;
   restorePointUsage: RestorePointUsageRow;
+  newestBackups: NewestBackupRow;
   tenantCounts: TenantCountRow;
   apiTokens: ApiTokenRow;
   agentEnrollments: AgentEnrollmentRow;

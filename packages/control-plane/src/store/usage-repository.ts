@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type { Db } from './db.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
 
@@ -59,36 +58,22 @@ export class UsageRepository {
       .where('tenantId', 'in', ids)
       .groupBy('tenantId')
       .execute();
-    // Every record and the bytes stored, as kept with the records per offering (BackupRepository).
+    // Every record, the bytes stored and the bytes protected (each instance's newest record's
+    // size), as kept with the records per offering (BackupRepository).
     const backupRows = await this.db
       .selectFrom('restorePointUsage')
       .select([
         'tenantId',
         (eb) => eb.fn.sum<number>('records').as('n'),
         (eb) => eb.fn.sum<number>('storedBytes').as('stored'),
+        (eb) => eb.fn.sum<number>('protectedBytes').as('protected'),
       ])
       .where('tenantId', 'in', ids)
       .groupBy('tenantId')
       .execute();
-    // Each instance's newest record, found through its (instance, id) index: one lookup per
-    // instance, however many records each has.
-    const newestRows = await this.db
-      .selectFrom('instances')
-      .select([
-        'instances.tenantId',
-        sql<
-          number | null
-        >`sum((select b.size_bytes from backups b where b.instance_id = instances.id order by b.id desc limit 1))`.as(
-          'bytes',
-        ),
-      ])
-      .where('instances.tenantId', 'in', ids)
-      .groupBy('instances.tenantId')
-      .execute();
     const instancesBy = new Map(instanceRows.map((r) => [r.tenantId, r]));
     const breachedBy = new Map(breachRows.map((r) => [r.tenantId, Number(r.n)]));
     const backupsBy = new Map(backupRows.map((r) => [r.tenantId, r]));
-    const newestBy = new Map(newestRows.map((r) => [r.tenantId, Number(r.bytes ?? 0)]));
     const items = tenants.map(({ id }) => ({
       tenantId: id,
       protectedInstances: Number(instancesBy.get(id)?.protected ?? 0),
@@ -96,7 +81,7 @@ export class UsageRepository {
       rpoBreachedInstances: breachedBy.get(id) ?? 0,
       backups: Number(backupsBy.get(id)?.n ?? 0),
       storedBytes: Number(backupsBy.get(id)?.stored ?? 0),
-      protectedBytes: newestBy.get(id) ?? 0,
+      protectedBytes: Number(backupsBy.get(id)?.protected ?? 0),
     }));
     return { items, nextCursor: tenantPage.nextCursor };
   }
