@@ -604,6 +604,8 @@ describe('state reported on the live session (the welcome says accepts_agent_sta
   it('a shutdown goes out as an AgentState frame before the session closes', async () => {
     const { agent } = await start();
     const session = await cp.waitForSession(0);
+    // The fake has the hello; the agent reports state on a session only once it has the welcome.
+    await waitFor(() => readStatus(dir)?.sessionId === 'session-0' || undefined, 'the agent to take the welcome');
     expect(await agent.shutdown({ graceMs: 5_000 })).toEqual({ interrupted: 0, unacknowledged: 0 });
     running = undefined;
     expect(states(0)).toMatchObject([{ draining: false, shuttingDown: true }]);
