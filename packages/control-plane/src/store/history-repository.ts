@@ -120,12 +120,7 @@ export class HistoryRepository {
   async forgetEvents(after: number, through: number): Promise<number> {
     return transact(this.db, async (trx) => {
       const r = await trx.deleteFrom('events').where('id', '>', after).where('id', '<=', through).executeTakeFirst();
-      await trx
-        .updateTable('historyState')
-        .set({ eventsThrough: through })
-        .where('id', '=', 1)
-        .where('eventsThrough', '<', through)
-        .execute();
+      await advance(trx, 'eventsThrough', through);
       return Number(r.numDeletedRows);
     });
   }
@@ -152,12 +147,7 @@ export class HistoryRepository {
           ),
         )
         .executeTakeFirst();
-      await trx
-        .updateTable('historyState')
-        .set({ progressThrough: through })
-        .where('id', '=', 1)
-        .where('progressThrough', '<', through)
-        .execute();
+      await advance(trx, 'progressThrough', through);
       return Number(r.numDeletedRows);
     });
   }
@@ -207,4 +197,14 @@ export class HistoryRepository {
       return Number(r.numDeletedRows);
     });
   }
+}
+
+/** Records that a log is forgotten through `through` (never moving its place back). */
+async function advance(trx: Db, column: 'eventsThrough' | 'progressThrough', through: number): Promise<void> {
+  await trx
+    .updateTable('historyState')
+    .set({ [column]: through })
+    .where('id', '=', 1)
+    .where(column, '<', through)
+    .execute();
 }
