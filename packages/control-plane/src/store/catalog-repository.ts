@@ -3,7 +3,7 @@ import { ConflictError } from '../domain/errors.js';
 import { HELD_STATES } from '../domain/task.js';
 import { USER_SCHEDULE_FLOOR_S } from '../domain/schedule.js';
 import { transact, type Db } from './db.js';
-import { current } from './dialect.js';
+import { current, isMysql } from './dialect.js';
 import type { Clock } from '../clock.js';
 import { newId } from './ids.js';
 import { decodeCursor, pageOf, searchedList, type Page, type PageRequest } from './page.js';
@@ -572,13 +572,17 @@ export class CatalogRepository {
    * without restore points from there (null: from the instance's creation).
    */
   async setInstanceOffering(id: string, offeringId: string | null, at: number | null = null): Promise<void> {
-    await this.db
-      .updateTable('instances')
-      .set({ offeringId, offeringSetAt: offeringId === null ? null : at })
-      .where('id', '=', id)
-      .execute();
-    // The RPO watch reads instances' offerings: its change mark moves with them.
-    await tickEventClock(this.db);
+    await transact(this.db, async (trx) => {
+      const was = await offeringHeld(trx, id);
+      await trx
+        .updateTable('instances')
+        .set({ offeringId, offeringSetAt: offeringId === null ? null : at })
+        .where('id', '=', id)
+        .execute();
+      if (was) await offeringMoved(trx, was, offeringId);
+      // The RPO watch reads instances' offerings: its change mark moves with them.
+      await tickEventClock(trx);
+    });
   }
 
   /** Whether the connection records the repository it reached. */
@@ -631,8 +635,12 @@ export class CatalogRepository {
       })
       .where('id', '=', id);
     if (onlyIfTask !== undefined) q = q.where('scheduleTaskId', '=', onlyIfTask);
+    const was = change.offeringId !== undefined ? await offeringHeld(trx, id) : undefined;
     const written = Number((await q.executeTakeFirst()).numUpdatedRows) === 1;
-    if (written && change.offeringId !== undefined) await tickEventClock(trx);
+    if (written && change.offeringId !== undefined) {
+      if (was) await offeringMoved(trx, was, change.offeringId);
+      await tickEventClock(trx);
+    }
     return written;
   }
 
@@ -648,10 +656,35 @@ export class CatalogRepository {
     const backup = await this.db.selectFrom('backups').select('id').where('instanceId', '=', id).executeTakeFirst();
     if (backup) throw new ConflictError(`instance ${id} still has backups; remove them first`, 'instance_has_backups');
     await transact(this.db, async (trx) => {
-      const gone = await trx.selectFrom('instances').select('tenantId').where('id', '=', id).executeTakeFirst();
+      const gone = await offeringHeld(trx, id);
       const r = await trx.deleteFrom('instances').where('id', '=', id).executeTakeFirst();
-      if (gone && Number(r.numDeletedRows) === 1) await moveCount(trx, gone.tenantId, 'instances', -1);
+      if (gone && Number(r.numDeletedRows) === 1) {
+        await moveCount(trx, gone.tenantId, 'instances', -1);
+        await offeringMoved(trx, gone, null);
+      }
       await tickEventClock(trx);
     });
   }
+}
+
+/**
+ * The instance's tenant and offering, its row locked on MySQL/MariaDB until `trx` ends (by its
+ * key): what a change of its offering moves the tenant's kept count by (undefined: no such instance).
+ */
+async function offeringHeld(
+  trx: Transaction<Database>,
+  id: string,
+): Promise<{ tenantId: string; offeringId: string | null } | undefined> {
+  const q = trx.selectFrom('instances').select(['tenantId', 'offeringId']).where('id', '=', id);
+  return (isMysql(trx) ? q.forUpdate() : q).executeTakeFirst();
+}
+
+/** Moves the tenant's kept count of instances with an offering as an instance's goes from `was` to `now`. */
+async function offeringMoved(
+  trx: Transaction<Database>,
+  was: { tenantId: string; offeringId: string | null },
+  now: string | null,
+): Promise<void> {
+  if ((was.offeringId === null) !== (now === null))
+    await moveCount(trx, was.tenantId, 'protectedInstances', now === null ? -1 : 1);
 }

@@ -7,9 +7,11 @@ type Trx = Transaction<Database>;
 
 /**
  * The count quotas kept as a count per tenant (`tenant_counts`) rather than counted at each
- * create. (A job's schedules are kept on the job's own row: `backup_jobs.schedule_count`.)
+ * create. (A job's schedules are kept on the job's own row: `backup_jobs.schedule_count`.) Beside
+ * them, not a quota: `protectedInstances`, the tenant's instances with an offering, which the
+ * usage report reads.
  */
-export type KeptCount = 'instances' | 'userSchedules' | 'jobs';
+export type KeptCount = 'instances' | 'userSchedules' | 'jobs' | 'protectedInstances';
 
 /**
  * Moves the tenant's kept count of `quota` by `delta`, in `trx`: the transaction that makes or

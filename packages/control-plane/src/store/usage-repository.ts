@@ -1,7 +1,8 @@
 import type { Db } from './db.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
+import type { KeptCount } from './tenant-counts.js';
 
-/** Billing figures, read from instances, backups and the usage kept with them; writes nothing. */
+/** Billing figures, read from the counts and usage kept with instances and backups; writes nothing. */
 export class UsageRepository {
   constructor(private readonly db: Db) {}
 
@@ -41,15 +42,12 @@ export class UsageRepository {
     if (tenants.length === 0) return { items: [], nextCursor: null };
     // The figures of this page's tenants only: the page bounds the work, not just the answer.
     const ids = tenants.map((t) => t.id);
-    const instanceRows = await this.db
-      .selectFrom('instances')
-      .select([
-        'tenantId',
-        (eb) => eb.fn.countAll<number>().as('n'),
-        (eb) => eb.fn.count<number>('offeringId').as('protected'),
-      ])
+    // The tenants' instances, and those with an offering, as kept with them (CatalogRepository).
+    const countRows = await this.db
+      .selectFrom('tenantCounts')
+      .select(['tenantId', 'quota', 'used'])
       .where('tenantId', 'in', ids)
-      .groupBy('tenantId')
+      .where('quota', 'in', ['instances', 'protectedInstances'] satisfies KeptCount[])
       .execute();
     // rpo_state holds one row per instance in breach (the RPO watch's own record).
     const breachRows = await this.db
@@ -71,13 +69,14 @@ export class UsageRepository {
       .where('tenantId', 'in', ids)
       .groupBy('tenantId')
       .execute();
-    const instancesBy = new Map(instanceRows.map((r) => [r.tenantId, r]));
+    const counts = new Map(countRows.map((r) => [`${r.tenantId} ${r.quota}`, Number(r.used)]));
+    const kept = (tenantId: string, quota: KeptCount) => counts.get(`${tenantId} ${quota}`) ?? 0;
     const breachedBy = new Map(breachRows.map((r) => [r.tenantId, Number(r.n)]));
     const backupsBy = new Map(backupRows.map((r) => [r.tenantId, r]));
     const items = tenants.map(({ id }) => ({
       tenantId: id,
-      protectedInstances: Number(instancesBy.get(id)?.protected ?? 0),
-      unprotectedInstances: Number(instancesBy.get(id)?.n ?? 0) - Number(instancesBy.get(id)?.protected ?? 0),
+      protectedInstances: kept(id, 'protectedInstances'),
+      unprotectedInstances: kept(id, 'instances') - kept(id, 'protectedInstances'),
       rpoBreachedInstances: breachedBy.get(id) ?? 0,
       backups: Number(backupsBy.get(id)?.n ?? 0),
       storedBytes: Number(backupsBy.get(id)?.stored ?? 0),
