@@ -56,7 +56,7 @@ import * as m0038 from './migrations/0038-instances-offering.js';
 import * as m0039 from './migrations/0039-schedules-by-tenant.js';
 import * as m0040 from './migrations/0040-history.js';
 import * as m0041 from './migrations/0041-protected-bytes.js';
-import * as m0042 from './migrations/0042-protected-instances.js';
+import * as m0042 from './migrations/0042-usage-counts.js';
 import { currentTransaction, inGroupTransaction } from './request-scope.js';
 import { isMysql } from './dialect.js';
 import { holdsEvents, writeHeldEvents } from './event-log.js';
@@ -120,7 +120,7 @@ export const migrationsAt = (clock: Clock): Record<string, Migration> => ({
   '0039-schedules-by-tenant': m0039,
   '0040-history': m0040,
   '0041-protected-bytes': m0041,
-  '0042-protected-instances': m0042,
+  '0042-usage-counts': m0042,
 });
 
 /*

@@ -1,6 +1,10 @@
+import type { Kysely } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import { storeFixture } from '../testing/store-fixture.js';
+import * as usageCountsMigration from './migrations/0042-usage-counts.js';
+import { keptCount } from './tenant-counts.js';
+import { UsageRepository } from './usage-repository.js';
 
 describe.each(backends)('RPO state store (%s)', (backend) => {
   const f = storeFixture(backend);
@@ -23,16 +27,27 @@ describe.each(backends)('RPO state store (%s)', (backend) => {
 
   const breach = (instanceId: string, breachedAt: number) =>
     rpo.raise({ instanceId, tenantId, rpoMinutes: 60, lastBackupAt: null, breachedAt });
+  /** The tenant's breaches: recorded (the rows), kept as a count, and as the usage report gives them. */
+  const breaches = async () => ({
+    recorded: await rpo.breached(),
+    kept: await keptCount(f.store.db, tenantId, 'rpoBreachedInstances', false),
+    reported: (await new UsageRepository(f.store.db).perTenant({ limit: 1 }, tenantId)).items[0]?.rpoBreachedInstances,
+  });
+  const counted = (n: number) => ({ recorded: n, kept: n, reported: n });
 
   it('raises a breach once and clears it once, however many writers try at the same time', async () => {
     const raised = await Promise.all(Array.from({ length: 8 }, (_, i) => breach('ins_a', 1000 + i)));
     expect(raised.filter(Boolean)).toHaveLength(1);
+    expect(await breaches()).toEqual(counted(1));
     const at = 1000 + raised.indexOf(true);
     // A writer that read another breach time clears nothing.
     expect(await rpo.clear('ins_a', at + 100)).toBeUndefined();
+    expect(await breaches()).toEqual(counted(1));
     const cleared = await Promise.all(Array.from({ length: 8 }, () => rpo.clear('ins_a', at)));
     expect(cleared.filter((c) => c !== undefined)).toEqual([expect.objectContaining({ breachedAt: at })]);
+    expect(await breaches()).toEqual(counted(0));
     expect(await breach('ins_a', 5000)).toBe(true);
+    expect(await breaches()).toEqual(counted(1));
   });
 
   it('reads pages of watched instances with their newest restore point and breach, and forgets the unwatched', async () => {
@@ -77,10 +92,17 @@ describe.each(backends)('RPO state store (%s)', (backend) => {
     expect(await rpo.watched([], null, 10)).toEqual([]);
 
     // 'ins_a' (no such instance) and ids[1] once its offering is no longer watched go, quietly.
+    expect(await breaches()).toEqual(counted(2));
     expect(await rpo.forgetUnwatched(new Set([offeringId]))).toBe(1);
-    expect(await rpo.breached()).toBe(1);
+    expect(await breaches()).toEqual(counted(1));
+    // Migration 0042 counts the breaches as recorded.
+    const db = f.store.db as unknown as Kysely<unknown>;
+    await usageCountsMigration.down(db);
+    expect((await breaches()).kept).toBe(0);
+    await usageCountsMigration.up(db);
+    expect(await breaches()).toEqual(counted(1));
     expect(await rpo.forgetUnwatched(new Set())).toBe(1);
-    expect(await rpo.breached()).toBe(0);
+    expect(await breaches()).toEqual(counted(0));
     // The newest point of each instance, and of those the oldest: ids[0] at 300, ids[2] at 250.
     expect(await rpo.oldestLastBackup()).toBe(300);
     await addBackup(3, ids[2]!, 250);

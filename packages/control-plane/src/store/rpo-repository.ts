@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
-import type { Db } from './db.js';
-import { filterOnly } from './dialect.js';
+import { transact, type Db } from './db.js';
+import { filterOnly, isMysql } from './dialect.js';
+import { moveCount } from './tenant-counts.js';
 import type { RpoStateRow } from './schema.js';
 import { template } from './compiled.js';
 
@@ -93,45 +94,75 @@ export class RpoRepository {
     return (await this.watched(offeringIds, null, 1, instanceId))[0];
   }
 
-  /** Records a breach; false when one is recorded already (another writer raised it). */
+  /**
+   * Records a breach; false when one is recorded already (another writer raised it). The tenant's
+   * kept count of instances in breach moves with it.
+   */
   async raise(row: RpoStateRow): Promise<boolean> {
-    const r = await this.db.insertInto('rpoState').values(row).orIgnore().executeTakeFirst();
-    return Number(r.numInsertedOrUpdatedRows ?? 0n) === 1;
+    return transact(this.db, async (trx) => {
+      const r = await trx.insertInto('rpoState').values(row).orIgnore().executeTakeFirst();
+      if (Number(r.numInsertedOrUpdatedRows ?? 0n) !== 1) return false;
+      await moveCount(trx, row.tenantId, 'rpoBreachedInstances', 1);
+      return true;
+    });
   }
 
   /** Clears the breach recorded at `breachedAt`; false when another writer cleared it first. */
   async clear(instanceId: string, breachedAt: number): Promise<RpoStateRow | undefined> {
-    const row = await this.db
-      .selectFrom('rpoState')
-      .selectAll()
-      .where('instanceId', '=', instanceId)
-      .where('breachedAt', '=', breachedAt)
-      .executeTakeFirst();
-    if (!row) return undefined;
-    const r = await this.db
-      .deleteFrom('rpoState')
-      .where('instanceId', '=', instanceId)
-      .where('breachedAt', '=', breachedAt)
-      .executeTakeFirst();
-    return Number(r.numDeletedRows) === 1 ? row : undefined;
+    return transact(this.db, async (trx) => {
+      const row = await trx
+        .selectFrom('rpoState')
+        .selectAll()
+        .where('instanceId', '=', instanceId)
+        .where('breachedAt', '=', breachedAt)
+        .executeTakeFirst();
+      if (!row) return undefined;
+      const r = await trx
+        .deleteFrom('rpoState')
+        .where('instanceId', '=', instanceId)
+        .where('breachedAt', '=', breachedAt)
+        .executeTakeFirst();
+      if (Number(r.numDeletedRows) !== 1) return undefined;
+      await moveCount(trx, row.tenantId, 'rpoBreachedInstances', -1);
+      return row;
+    });
   }
 
   /**
    * Drops, without an event, the breaches of instances no longer watched: deleted, without an
-   * offering, or on one whose SLA has no rpoMinutes now. Returns how many went.
+   * offering, or on one whose SLA has no rpoMinutes now. Returns how many went. Each batch reads
+   * the rows it removes again in its transaction (locked on MySQL/MariaDB), so the tenants' kept
+   * counts move by what went, whatever another writer cleared since the first read.
    */
   async forgetUnwatched(watchedOfferingIds: ReadonlySet<string>): Promise<number> {
     const rows = await BREACHES_WITH_OFFERING.all(this.db, {});
     const gone = rows
       .filter((r) => r.offeringId === null || !watchedOfferingIds.has(r.offeringId))
-      .map((r) => r.instanceId);
+      .map((r) => r.instanceId)
+      .sort();
+    let forgot = 0;
     for (let i = 0; i < gone.length; i += 500) {
-      await this.db
-        .deleteFrom('rpoState')
-        .where('instanceId', 'in', gone.slice(i, i + 500))
-        .execute();
+      const batch = gone.slice(i, i + 500);
+      forgot += await transact(this.db, async (trx) => {
+        const q = trx.selectFrom('rpoState').select(['instanceId', 'tenantId']).where('instanceId', 'in', batch);
+        const there = await (isMysql(trx) ? q.forUpdate() : q).execute();
+        if (there.length === 0) return 0;
+        await trx
+          .deleteFrom('rpoState')
+          .where(
+            'instanceId',
+            'in',
+            there.map((r) => r.instanceId),
+          )
+          .execute();
+        const byTenant = new Map<string, number>();
+        for (const r of there) byTenant.set(r.tenantId, (byTenant.get(r.tenantId) ?? 0) + 1);
+        for (const [tenantId, n] of [...byTenant].sort(([a], [b]) => (a < b ? -1 : 1)))
+          await moveCount(trx, tenantId, 'rpoBreachedInstances', -n);
+        return there.length;
+      });
     }
-    return gone.length;
+    return forgot;
   }
 
   /** The oldest of the instances' newest restore points, or null when none has one (for `/metrics`). */

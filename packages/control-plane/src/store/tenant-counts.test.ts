@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import * as countsMigration from './migrations/0035-tenant-counts.js';
 import * as keptMigration from './migrations/0037-kept-schedule-job-counts.js';
-import * as protectedMigration from './migrations/0042-protected-instances.js';
+import * as protectedMigration from './migrations/0042-usage-counts.js';
 import { UsageRepository } from './usage-repository.js';
 import { transact } from './db.js';
 import { newId } from './ids.js';

@@ -8,10 +8,10 @@ type Trx = Transaction<Database>;
 /**
  * The count quotas kept as a count per tenant (`tenant_counts`) rather than counted at each
  * create. (A job's schedules are kept on the job's own row: `backup_jobs.schedule_count`.) Beside
- * them, not a quota: `protectedInstances`, the tenant's instances with an offering, which the
- * usage report reads.
+ * them, not quotas, what the usage report reads: `protectedInstances`, the tenant's instances with
+ * an offering, and `rpoBreachedInstances`, those with a breach recorded in `rpo_state`.
  */
-export type KeptCount = 'instances' | 'userSchedules' | 'jobs' | 'protectedInstances';
+export type KeptCount = 'instances' | 'userSchedules' | 'jobs' | 'protectedInstances' | 'rpoBreachedInstances';
 
 /**
  * Moves the tenant's kept count of `quota` by `delta`, in `trx`: the transaction that makes or

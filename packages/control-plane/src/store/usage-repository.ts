@@ -42,19 +42,14 @@ export class UsageRepository {
     if (tenants.length === 0) return { items: [], nextCursor: null };
     // The figures of this page's tenants only: the page bounds the work, not just the answer.
     const ids = tenants.map((t) => t.id);
-    // The tenants' instances, and those with an offering, as kept with them (CatalogRepository).
+    // The tenants' instances, those with an offering (CatalogRepository) and those in breach of
+    // their offering's RPO (RpoRepository, as the RPO watch recorded it at its last tick), as
+    // kept with them.
     const countRows = await this.db
       .selectFrom('tenantCounts')
       .select(['tenantId', 'quota', 'used'])
       .where('tenantId', 'in', ids)
-      .where('quota', 'in', ['instances', 'protectedInstances'] satisfies KeptCount[])
-      .execute();
-    // rpo_state holds one row per instance in breach (the RPO watch's own record).
-    const breachRows = await this.db
-      .selectFrom('rpoState')
-      .select(['tenantId', (eb) => eb.fn.countAll<number>().as('n')])
-      .where('tenantId', 'in', ids)
-      .groupBy('tenantId')
+      .where('quota', 'in', ['instances', 'protectedInstances', 'rpoBreachedInstances'] satisfies KeptCount[])
       .execute();
     // Every record, the bytes stored and the bytes protected (each instance's newest record's
     // size), as kept with the records per offering (BackupRepository).
@@ -71,13 +66,12 @@ export class UsageRepository {
       .execute();
     const counts = new Map(countRows.map((r) => [`${r.tenantId} ${r.quota}`, Number(r.used)]));
     const kept = (tenantId: string, quota: KeptCount) => counts.get(`${tenantId} ${quota}`) ?? 0;
-    const breachedBy = new Map(breachRows.map((r) => [r.tenantId, Number(r.n)]));
     const backupsBy = new Map(backupRows.map((r) => [r.tenantId, r]));
     const items = tenants.map(({ id }) => ({
       tenantId: id,
       protectedInstances: kept(id, 'protectedInstances'),
       unprotectedInstances: kept(id, 'instances') - kept(id, 'protectedInstances'),
-      rpoBreachedInstances: breachedBy.get(id) ?? 0,
+      rpoBreachedInstances: kept(id, 'rpoBreachedInstances'),
       backups: Number(backupsBy.get(id)?.n ?? 0),
       storedBytes: Number(backupsBy.get(id)?.stored ?? 0),
       protectedBytes: Number(backupsBy.get(id)?.protected ?? 0),
