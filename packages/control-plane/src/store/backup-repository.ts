@@ -10,6 +10,7 @@ import type { BackupRow, Database, RestorePointUsageRow, TaskRow } from './schem
 import { isMysql, throughIndex, upsert } from './dialect.js';
 import { byKey } from '../domain/key-order.js';
 import { TERMINAL_STATES } from '../domain/task.js';
+import { trustedAt, trustedTime } from './trusted-time.js';
 
 type Trx = Transaction<Database>;
 
@@ -62,6 +63,13 @@ type Tallied = Pick<
 };
 /** An instance's newest record, as the bytes protected count it. */
 type Newest = Pick<BackupRow, 'id' | 'tenantId' | 'offeringId' | 'sizeBytes'>;
+/** What `newest_backups` keeps of an instance, read under its row's lock. */
+interface Held {
+  /** Its newest record (null: none). */
+  newest: Newest | null;
+  /** Its latest trusted restore point time (null: none). */
+  lastBackupAt: number | null;
+}
 /** What some records add to their tenants' usage, by `tenant offering`. */
 type UsageDelta = Map<string, RestorePointUsageRow>;
 
@@ -348,12 +356,27 @@ export class BackupRepository {
     const before = await this.tally(trx, ids);
     const held = removes
       ? await this.lockNewest(trx, new Map(before.map((r) => [r.instanceId, r.tenantId])))
-      : new Map<string, Newest | null>();
+      : new Map<string, Held>();
     const result = await change();
-    const moved = difference(before, await this.tally(trx, ids));
-    // An instance whose newest record went: its newest is now the one before (none: none).
-    for (const [instanceId, newest] of held) {
-      if (!newest || !ids.includes(newest.id) || (await this.exists(trx, newest.id))) continue;
+    const after = await this.tally(trx, ids);
+    const moved = difference(before, after);
+    // An instance that lost a record: its latest trusted time read again from those left, and,
+    // when its newest record went, its newest is now the one before (none: none).
+    const left = new Map<string, number>();
+    for (const r of after) left.set(r.instanceId, (left.get(r.instanceId) ?? 0) + 1);
+    for (const [instanceId, { newest, lastBackupAt }] of held) {
+      const had = before.filter((r) => r.instanceId === instanceId).length;
+      if (had === (left.get(instanceId) ?? 0)) continue;
+      const latest = await this.latestTrusted(trx, instanceId);
+      if (!newest || !ids.includes(newest.id) || (await this.exists(trx, newest.id))) {
+        if (latest !== lastBackupAt)
+          await trx
+            .updateTable('newestBackups')
+            .set({ lastBackupAt: latest })
+            .where('instanceId', '=', instanceId)
+            .execute();
+        continue;
+      }
       const q = trx
         .selectFrom('backups')
         .select(['id', 'tenantId', 'offeringId', 'sizeBytes'])
@@ -362,7 +385,7 @@ export class BackupRepository {
         .limit(1);
       // A current read on MySQL/MariaDB (the transaction's snapshot may be older than the records).
       const next = await (isMysql(trx) ? q.forUpdate() : q).executeTakeFirst();
-      await this.setNewest(trx, instanceId, newest.tenantId, next);
+      await this.setNewest(trx, instanceId, newest.tenantId, next, latest);
       moveNewest(moved, newest, next);
     }
     await this.addUsage(trx, moved);
@@ -377,61 +400,82 @@ export class BackupRepository {
    * beside it, which the first records of the instances beside it need): one row locked by its
    * key, never a range, and writers of other instances never wait for it.
    */
-  private async lockNewest(trx: Trx, instances: ReadonlyMap<string, string>): Promise<Map<string, Newest | null>> {
-    const out = new Map<string, Newest | null>();
+  private async lockNewest(trx: Trx, instances: ReadonlyMap<string, string>): Promise<Map<string, Held>> {
+    const out = new Map<string, Held>();
     for (const instanceId of [...instances.keys()].sort(byKey)) {
       const tenantId = instances.get(instanceId)!;
       if (isMysql(trx))
         await upsert(
           trx,
           'newestBackups',
-          { instanceId, tenantId, backupId: null, offeringId: null, sizeBytes: null },
+          { instanceId, tenantId, backupId: null, offeringId: null, sizeBytes: null, lastBackupAt: null },
           ['instanceId'],
           { instanceId: sql`instance_id` },
         );
       const q = trx
         .selectFrom('newestBackups')
-        .select(['tenantId', 'backupId', 'offeringId', 'sizeBytes'])
+        .select(['tenantId', 'backupId', 'offeringId', 'sizeBytes', 'lastBackupAt'])
         .where('instanceId', '=', instanceId);
       // After the write above, a current read of the row it locked (not the transaction's snapshot).
       const row = await (isMysql(trx) ? q.forUpdate() : q).executeTakeFirst();
-      out.set(
-        instanceId,
-        row?.backupId && row.offeringId
-          ? {
-              id: row.backupId,
-              tenantId: row.tenantId,
-              offeringId: row.offeringId,
-              sizeBytes: Number(row.sizeBytes ?? 0),
-            }
-          : null,
-      );
+      out.set(instanceId, {
+        newest:
+          row?.backupId && row.offeringId
+            ? {
+                id: row.backupId,
+                tenantId: row.tenantId,
+                offeringId: row.offeringId,
+                sizeBytes: Number(row.sizeBytes ?? 0),
+              }
+            : null,
+        lastBackupAt: row?.lastBackupAt === null || row?.lastBackupAt === undefined ? null : Number(row.lastBackupAt),
+      });
     }
     return out;
   }
 
-  /** `delta` with the bytes protected moved by `row`, just written: its instance's newest when it is newer than the one held. */
-  private async written(
-    trx: Trx,
-    row: BackupRow,
-    held: Map<string, Newest | null>,
-    delta: UsageDelta,
-  ): Promise<UsageDelta> {
-    const was = held.get(row.instanceId) ?? undefined;
-    if (was && was.id > row.id) return delta;
-    await this.setNewest(trx, row.instanceId, row.tenantId, row);
-    return moveNewest(delta, was, row);
+  /**
+   * `delta` with the bytes protected moved by `row`, just written: its instance's newest when it
+   * is newer than the one held. Its instance's latest trusted time moves to the row's when later.
+   */
+  private async written(trx: Trx, row: BackupRow, held: Map<string, Held>, delta: UsageDelta): Promise<UsageDelta> {
+    const was = held.get(row.instanceId);
+    const lastBackupAt = Math.max(was?.lastBackupAt ?? -Infinity, trustedAt(row));
+    if (was?.newest && was.newest.id > row.id) {
+      if (lastBackupAt !== was.lastBackupAt)
+        await trx.updateTable('newestBackups').set({ lastBackupAt }).where('instanceId', '=', row.instanceId).execute();
+      return delta;
+    }
+    await this.setNewest(trx, row.instanceId, row.tenantId, row, lastBackupAt);
+    return moveNewest(delta, was?.newest ?? undefined, row);
   }
 
-  /** Keeps `newest` as the instance's newest record (undefined: it has none). */
-  private async setNewest(trx: Trx, instanceId: string, tenantId: string, newest: Newest | undefined): Promise<void> {
+  /** Keeps `newest` as the instance's newest record (undefined: it has none), and its latest trusted time. */
+  private async setNewest(
+    trx: Trx,
+    instanceId: string,
+    tenantId: string,
+    newest: Newest | undefined,
+    lastBackupAt: number | null,
+  ): Promise<void> {
     const values = {
       tenantId: newest?.tenantId ?? tenantId,
       backupId: newest?.id ?? null,
       offeringId: newest?.offeringId ?? null,
       sizeBytes: newest === undefined ? null : Number(newest.sizeBytes),
+      lastBackupAt,
     };
     await upsert(trx, 'newestBackups', { instanceId, ...values }, ['instanceId'], values);
+  }
+
+  /** The latest trusted time of an instance's records as they stand (null: it has none). */
+  private async latestTrusted(trx: Trx, instanceId: string): Promise<number | null> {
+    const row = await trx
+      .selectFrom('backups')
+      .select((eb) => eb.fn.max(trustedTime).as('at'))
+      .where('instanceId', '=', instanceId)
+      .executeTakeFirst();
+    return row?.at === null || row?.at === undefined ? null : Number(row.at);
   }
 
   /**

@@ -9,6 +9,8 @@ import { openStore, transact } from './db.js';
 import { newId } from './ids.js';
 import * as usageMigration from './migrations/0034-restore-point-usage.js';
 import * as protectedMigration from './migrations/0041-protected-bytes.js';
+import * as lastBackupMigration from './migrations/0043-last-backup-at.js';
+import { RpoRepository } from './rpo-repository.js';
 import { backupTask, storeFixture } from '../testing/store-fixture.js';
 import type { BackupRow } from './schema.js';
 import { UsageRepository } from './usage-repository.js';
@@ -163,6 +165,34 @@ describe.each(backends)("a tenant's restore-point count kept with the records (%
   };
 
   const all = () => f.store.db.selectFrom('backups').selectAll().orderBy('id').execute();
+  /**
+   * Each instance's latest trusted restore point time (each record's createdAt, no later than its
+   * recording), and the oldest of them (`/metrics`): as kept, and from the records themselves.
+   */
+  const lastBackups = async () => {
+    const rows = await f.store.db
+      .selectFrom('newestBackups')
+      .select(['instanceId', 'lastBackupAt'])
+      .where('lastBackupAt', 'is not', null)
+      .orderBy('instanceId')
+      .execute();
+    return {
+      perInstance: Object.fromEntries(rows.map((r) => [r.instanceId, Number(r.lastBackupAt)])),
+      oldest: await new RpoRepository(f.store.db).oldestLastBackup(),
+    };
+  };
+  const lastBackupsByRecords = async () => {
+    const perInstance: Record<string, number> = {};
+    for (const r of await all()) {
+      const at = Math.min(Number(r.createdAt), Number(r.recordedAt));
+      perInstance[r.instanceId] = Math.max(perInstance[r.instanceId] ?? -Infinity, at);
+    }
+    const times = Object.values(perInstance);
+    return {
+      perInstance: Object.fromEntries(Object.entries(perInstance).sort(([a], [b]) => (a < b ? -1 : 1))),
+      oldest: times.length === 0 ? null : Math.min(...times),
+    };
+  };
   const pick = (rows: BackupRow[], i: number) => (rows.length === 0 ? undefined : rows[i % rows.length]);
   let at = Date.parse('2026-06-01T00:00:00Z');
   /** The changes that took effect at least once (whatever the random runs drew). */
@@ -175,7 +205,11 @@ describe.each(backends)("a tenant's restore-point count kept with the records (%
       switch (o.kind) {
         case 'adopt': {
           const p = places[o.place]!;
-          const point = { createdAt: now, sizeBytes: o.size, mode: 'FULL', parentId: null, expiresAt: null };
+          // Dated up to five hours before now (an instance's latest point is not always its newest
+          // record), or a year ahead (a host clock gone wrong: it counts from its recording).
+          const k = o.size % 7;
+          const createdAt = k === 6 ? now + 365 * 86_400_000 : now - k * 3_600_000;
+          const point = { createdAt, sizeBytes: o.size, mode: 'FULL', parentId: null, expiresAt: null };
           await backups.adopt(trx, { id: p.instanceId, ...p }, { ...point, externalId: `ext-${now}` }, now);
           did.add('adopt');
           return;
@@ -254,7 +288,11 @@ describe.each(backends)("a tenant's restore-point count kept with the records (%
     let changes = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 5, maxLength: 25 }), async (ops) => {
-        for (const o of ops) await apply(o);
+        for (const o of ops) {
+          await apply(o);
+          // After each change: a later record of the instance would hide a time left stale.
+          expect(await lastBackups()).toEqual(await lastBackupsByRecords());
+        }
         changes += ops.length;
         const records = await recount();
         expect(await kept()).toEqual(records);
@@ -268,8 +306,9 @@ describe.each(backends)("a tenant's restore-point count kept with the records (%
           [
             [
               { kind: 'record', place: 0, size: 100 },
-              { kind: 'adopt', place: 0, size: 200 },
+              { kind: 'adopt', place: 0, size: 201 },
               { kind: 'adopt', place: 3, size: 300 },
+              { kind: 'adopt', place: 2, size: 6 },
               { kind: 'claim', pick: 0 },
               { kind: 'end', pick: 0, state: 'failed' },
               { kind: 'claim', pick: 0 },
@@ -306,10 +345,12 @@ describe.each(backends)("a tenant's restore-point count kept with the records (%
     const before = await recount();
     expect(Object.keys(before).length).toBeGreaterThan(0);
     const db = f.store.db as unknown as Kysely<unknown>;
+    await lastBackupMigration.down(db);
     await protectedMigration.down(db);
     await usageMigration.down(db);
     await usageMigration.up(db);
     await protectedMigration.up(db);
+    await lastBackupMigration.up(db);
     expect(await kept()).toEqual(before);
   });
 
@@ -372,10 +413,23 @@ describe.each(backends)("a tenant's restore-point count kept with the records (%
     const before = await recount();
     expect(Object.values(before).some((u) => u.protectedBytes > 0)).toBe(true);
     const db = f.store.db as unknown as Kysely<unknown>;
+    await lastBackupMigration.down(db);
     await protectedMigration.down(db);
     await protectedMigration.up(db);
+    await lastBackupMigration.up(db);
     expect(await kept()).toEqual(before);
     expect(await billed()).toEqual(await billedByRecords());
+  });
+
+  it("migration 0043 fills each instance's latest trusted restore point time from the records as they stand", async () => {
+    await apply({ kind: 'record', place: 3, size: 7 });
+    await apply({ kind: 'adopt', place: 3, size: 12 });
+    const before = await lastBackupsByRecords();
+    expect(before.oldest).not.toBeNull();
+    const db = f.store.db as unknown as Kysely<unknown>;
+    await lastBackupMigration.down(db);
+    await lastBackupMigration.up(db);
+    expect(await lastBackups()).toEqual(before);
   });
 
   it("a backup's start reads the kept count: a count set apart from the records is what it judges by", async () => {

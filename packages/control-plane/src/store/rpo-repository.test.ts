@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import { storeFixture } from '../testing/store-fixture.js';
+import { transact } from './db.js';
 import * as usageCountsMigration from './migrations/0042-usage-counts.js';
 import { keptCount } from './tenant-counts.js';
 import { UsageRepository } from './usage-repository.js';
@@ -29,11 +30,19 @@ describe.each(backends)('RPO state store (%s)', (backend) => {
     rpo.raise({ instanceId, tenantId, rpoMinutes: 60, lastBackupAt: null, breachedAt });
   /** The tenant's breaches: recorded (the rows), kept as a count, and as the usage report gives them. */
   const breaches = async () => ({
-    recorded: await rpo.breached(),
+    recorded: Number(
+      (
+        await f.store.db
+          .selectFrom('rpoState')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    ),
+    metric: await rpo.breached(),
     kept: await keptCount(f.store.db, tenantId, 'rpoBreachedInstances', false),
     reported: (await new UsageRepository(f.store.db).perTenant({ limit: 1 }, tenantId)).items[0]?.rpoBreachedInstances,
   });
-  const counted = (n: number) => ({ recorded: n, kept: n, reported: n });
+  const counted = (n: number) => ({ recorded: n, metric: n, kept: n, reported: n });
 
   it('raises a breach once and clears it once, however many writers try at the same time', async () => {
     const raised = await Promise.all(Array.from({ length: 8 }, (_, i) => breach('ins_a', 1000 + i)));
@@ -58,27 +67,17 @@ describe.each(backends)('RPO state store (%s)', (backend) => {
       ids.push(row.id);
     }
     ids.sort();
-    const addBackup = (i: number, instanceId: string, createdAt: number, recordedAt = createdAt) =>
-      f.store.db
-        .insertInto('backups')
-        .values({
-          id: `bkp_${i}`,
-          tenantId,
-          instanceId,
-          offeringId,
-          taskId: null,
-          name: `b${i}`,
-          mode: 'FULL',
-          createdAt,
-          sizeBytes: 1,
-          addedBytes: 1,
-          externalId: `x${i}`,
-          parentId: null,
-          expiresAt: null,
-          deleteTaskId: null,
-          recordedAt,
-        })
-        .execute();
+    // Written as a sync adopts a point its provider dated `createdAt`, found at `foundAt` (the
+    // record's recorded time: the provider's time, never later than when it was found).
+    const addBackup = (i: number, instanceId: string, createdAt: number, foundAt = createdAt) =>
+      transact(f.store.db, (trx) =>
+        f.repos.backups.adopt(
+          trx,
+          { id: instanceId, tenantId, name: `w${i}`, offeringId },
+          { externalId: `x${i}`, createdAt, sizeBytes: 1, mode: 'FULL', parentId: null, expiresAt: null },
+          foundAt,
+        ),
+      );
     expect(await rpo.oldestLastBackup()).toBeNull();
     for (const [i, createdAt] of [100, 300, 200].entries()) await addBackup(i, ids[0]!, createdAt);
     await breach(ids[1]!, 777);

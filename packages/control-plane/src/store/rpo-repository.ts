@@ -1,7 +1,7 @@
-import { sql } from 'kysely';
 import { transact, type Db } from './db.js';
 import { filterOnly, isMysql } from './dialect.js';
-import { moveCount } from './tenant-counts.js';
+import { moveCount, type KeptCount } from './tenant-counts.js';
+import { trustedTime } from './trusted-time.js';
 import type { RpoStateRow } from './schema.js';
 import { template } from './compiled.js';
 
@@ -17,14 +17,6 @@ export interface WatchedInstance {
   /** The recorded breach, if any. */
   breachedAt: number | null;
 }
-
-/**
- * When a restore point was made as far as the RPO watch trusts it: its createdAt, but never later
- * than when the control plane recorded it. A backup Cairn made keeps the clock's time of making
- * (its recorded time may run ahead after the clock was stepped back); a point a sync found dated
- * in the future counts from its recording, so it cannot make an instance look protected for ever.
- */
-const trustedTime = sql<number>`case when ${sql.ref('backups.recordedAt')} < ${sql.ref('backups.createdAt')} then ${sql.ref('backups.recordedAt')} else ${sql.ref('backups.createdAt')} end`;
 
 /** Every recorded breach with its instance's offering now (read by every pass of the RPO watch). */
 const BREACHES_WITH_OFFERING = template((db) =>
@@ -165,26 +157,25 @@ export class RpoRepository {
     return forgot;
   }
 
-  /** The oldest of the instances' newest restore points, or null when none has one (for `/metrics`). */
+  /**
+   * The oldest of the instances' newest restore points, or null when none has one (for
+   * `/metrics`): the lowest of the latest trusted times kept per instance with its records
+   * (`newest_backups`, BackupRepository), one seek of its index however many records there are.
+   */
   async oldestLastBackup(): Promise<number | null> {
     const row = await this.db
-      .selectFrom((db) =>
-        db
-          .selectFrom('backups')
-          .select((eb) => eb.fn.max(trustedTime).as('at'))
-          .groupBy('instanceId')
-          .as('newest'),
-      )
-      .select((eb) => eb.fn.min('newest.at').as('oldest'))
+      .selectFrom('newestBackups')
+      .select((eb) => eb.fn.min('lastBackupAt').as('oldest'))
       .executeTakeFirst();
     return row?.oldest === null || row?.oldest === undefined ? null : Number(row.oldest);
   }
 
-  /** Instances in breach, all tenants together (for `/metrics`). */
+  /** Instances in breach, all tenants together (for `/metrics`): the tenants' kept counts summed. */
   async breached(): Promise<number> {
     const row = await this.db
-      .selectFrom('rpoState')
-      .select((eb) => eb.fn.countAll().as('n'))
+      .selectFrom('tenantCounts')
+      .select((eb) => eb.fn.sum<number>('used').as('n'))
+      .where('quota', '=', 'rpoBreachedInstances' satisfies KeptCount)
       .executeTakeFirst();
     return Number(row?.n ?? 0);
   }

@@ -25,6 +25,11 @@ export interface NewestBackupRow {
   backupId: string | null;
   offeringId: string | null;
   sizeBytes: number | null;
+  /**
+   * When the instance's newest restore point was made as far as the RPO watch trusts it (the
+   * latest of its records' createdAt, each no later than its recording); null while it has none.
+   */
+  lastBackupAt: number | null;
 }
 /** What a tenant has of a count quota kept as a count (store/tenant-counts.ts). */
 export interface TenantCountRow {
