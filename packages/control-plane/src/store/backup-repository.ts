@@ -470,11 +470,13 @@ export class BackupRepository {
 
   /** The latest trusted time of an instance's records as they stand (null: it has none). */
   private async latestTrusted(trx: Trx, instanceId: string): Promise<number | null> {
-    const row = await trx
+    const q = trx
       .selectFrom('backups')
       .select((eb) => eb.fn.max(trustedTime).as('at'))
-      .where('instanceId', '=', instanceId)
-      .executeTakeFirst();
+      .where('instanceId', '=', instanceId);
+    // A current read on MySQL/MariaDB, as the next newest's below: the transaction's snapshot may
+    // be older than a record another writer made before this one took the instance's lock.
+    const row = await (isMysql(trx) ? q.forUpdate() : q).executeTakeFirst();
     return row?.at === null || row?.at === undefined ? null : Number(row.at);
   }
 
