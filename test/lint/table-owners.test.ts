@@ -59,6 +59,9 @@ const OWNERS: Record<string, string[]> = {
     'store/report-repository.ts',
     'store/task-repository.ts',
   ],
+  // Ended tasks per state and kind: moved as a task ends (task-endings.ts calls it) and as the
+  // history sweep forgets one, through task-counts.ts.
+  taskCounts: ['store/task-counts.ts'],
   // Moved by the repositories that make and remove what it counts, through tenant-counts.ts.
   tenantCounts: ['store/tenant-counts.ts'],
   tenantQuotas: ['store/quota-repository.ts'],

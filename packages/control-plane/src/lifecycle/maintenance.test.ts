@@ -8,7 +8,7 @@ import { backupTask, storeFixture } from '../testing/store-fixture.js';
 const actor = { tokenId: 'tok_test', role: 'sp-admin' };
 
 describe.each(backends)('maintenance windows, and what maintenance admits (%s)', (backend) => {
-  const f = storeFixture(backend);
+  const f = storeFixture(backend, { tasksByHand: true });
   const { tasks, queue, maintenance, maintenanceScopes: scopes, maintenanceGate: gate, events } = f.repos;
   let providerTenant: string;
   let otherTenant: string;

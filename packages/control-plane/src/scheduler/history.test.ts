@@ -8,6 +8,8 @@ import { firstIdAt, newId } from '../store/ids.js';
 import * as historyMigration from '../store/migrations/0040-history.js';
 import type { TaskRow } from '../store/schema.js';
 import { backupTask, storeFixture } from '../testing/store-fixture.js';
+import { taskCountsDrift } from '../testing/task-counts.js';
+import { moveTaskCounts } from '../store/task-counts.js';
 import { HISTORY_INTERVAL_MS, HistorySweep } from './history.js';
 
 const HOUR = 3600_000;
@@ -110,6 +112,8 @@ describe.each(backends)('history sweep (%s)', (backend) => {
           t.state = pick(TERMINAL_STATES);
           t.endedAt = next() < 0.15 ? null : now;
           await db.updateTable('tasks').set({ state: t.state, endedAt: t.endedAt }).where('id', '=', id).execute();
+          // As an end through the store's writers counts it.
+          await moveTaskCounts(db, [{ state: t.state, kind: template.kind }], 1);
         } else if (r < 0.4 && t.state === 'queued') {
           t.state = 'running';
           await db.updateTable('tasks').set({ state: 'running' }).where('id', '=', id).execute();
@@ -186,6 +190,8 @@ describe.each(backends)('history sweep (%s)', (backend) => {
       expect(stored.tasks, `tasks after the pass of step ${step}`).toEqual([...tasks.keys()].sort());
       expect(stored.progress, `progress after step ${step}`).toEqual([...progress.keys()].sort((a, b) => a - b));
       expect(stored.events, `events after step ${step}`).toEqual([...events].sort((a, b) => a - b));
+      // The kept counts of ended tasks went down by each task forgotten.
+      expect(await taskCountsDrift(db), `kept counts after step ${step}`).toEqual([]);
     }
     // The marks no cut reads any more are gone: those of the last event limit, and one or two more.
     const kept = await db.selectFrom('historyMarks').select('at').execute();

@@ -58,6 +58,7 @@ import * as m0040 from './migrations/0040-history.js';
 import * as m0041 from './migrations/0041-protected-bytes.js';
 import * as m0042 from './migrations/0042-usage-counts.js';
 import * as m0043 from './migrations/0043-last-backup-at.js';
+import * as m0044 from './migrations/0044-task-counts.js';
 import { currentTransaction, inGroupTransaction } from './request-scope.js';
 import { isMysql } from './dialect.js';
 import { holdsEvents, writeHeldEvents } from './event-log.js';
@@ -123,6 +124,7 @@ export const migrationsAt = (clock: Clock): Record<string, Migration> => ({
   '0041-protected-bytes': m0041,
   '0042-usage-counts': m0042,
   '0043-last-backup-at': m0043,
+  '0044-task-counts': m0044,
 });
 
 /*

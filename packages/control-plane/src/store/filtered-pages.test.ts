@@ -17,7 +17,7 @@ const MANY = 3 * SCANNED_ROWS;
 describe.each(backends)('a filtered page (%s)', (backend) => {
   let watching = false;
   const statements: string[] = [];
-  const f = storeFixture(backend, { observe: (text) => void (watching && statements.push(text)) });
+  const f = storeFixture(backend, { tasksByHand: true, observe: (text) => void (watching && statements.push(text)) });
   const { tasks, catalog } = f.repos;
   let tenantId: string;
   /** The tenant's running tasks, newest first: the newest task, one in the middle, the oldest. */

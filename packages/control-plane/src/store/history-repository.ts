@@ -2,6 +2,8 @@ import { sql } from 'kysely';
 import type { HistoryMark, TaskAge } from '../domain/history.js';
 import { TERMINAL_STATES } from '../domain/task.js';
 import { transact, type Db } from './db.js';
+import { current } from './dialect.js';
+import { moveTaskCounts } from './task-counts.js';
 
 /** How far each log has been forgotten (`history_state`). */
 export interface HistoryState {
@@ -178,12 +180,31 @@ export class HistoryRepository {
   async forgetTasks(ids: readonly string[], endedBefore: number): Promise<number> {
     if (ids.length === 0) return 0;
     return transact(this.db, async (trx) => {
-      const r = await trx
-        .deleteFrom('tasks')
-        .where('id', 'in', [...ids])
-        .where('state', 'in', TERMINAL_STATES)
-        .where((eb) => eb(eb.fn.coalesce('endedAt', 'createdAt'), '<', endedBefore))
-        .executeTakeFirst();
+      // The tasks that go, read as committed and locked (MySQL/MariaDB), so the kept counts of
+      // ended tasks move by exactly what the delete removes.
+      const going = await current(
+        trx,
+        trx
+          .selectFrom('tasks')
+          .select(['id', 'state', 'kind'])
+          .where('id', 'in', [...ids])
+          .where('state', 'in', TERMINAL_STATES)
+          .where((eb) => eb(eb.fn.coalesce('endedAt', 'createdAt'), '<', endedBefore)),
+      ).execute();
+      const r =
+        going.length === 0
+          ? { numDeletedRows: 0n }
+          : await trx
+              .deleteFrom('tasks')
+              .where(
+                'id',
+                'in',
+                going.map((t) => t.id),
+              )
+              .where('state', 'in', TERMINAL_STATES)
+              .where((eb) => eb(eb.fn.coalesce('endedAt', 'createdAt'), '<', endedBefore))
+              .executeTakeFirst();
+      await moveTaskCounts(trx, going, -1);
       // Reports of a task no longer there (this one, or one forgotten before).
       await trx
         .deleteFrom('taskProgress')

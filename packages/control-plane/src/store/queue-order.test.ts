@@ -51,7 +51,7 @@ function expectedHead(all: TaskRow[], limit: number, perTenant: number, waiting?
 describe.each(backends)("the queue's head (%s)", (backend) => {
   let watching = false;
   const statements: string[] = [];
-  const f = storeFixture(backend, { observe: (text) => void (watching && statements.push(text)) });
+  const f = storeFixture(backend, { tasksByHand: true, observe: (text) => void (watching && statements.push(text)) });
 
   it('is every tenant’s first tasks in the queue’s order, whatever the queue holds, over many random queues', async () => {
     const providerId = (await f.provider()).id;

@@ -21,7 +21,7 @@ const BACKUPS_EACH = 300;
  * up in turn.
  */
 describe.runIf(backends.includes('mysql'))("a backup's start and other tenants' rows (mysql)", () => {
-  const f = storeFixture('mysql');
+  const f = storeFixture('mysql', { tasksByHand: true });
   const tenants: string[] = [];
   const queuedOf = new Map<string, string>();
   let offeringId: string;

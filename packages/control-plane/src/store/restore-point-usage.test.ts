@@ -50,7 +50,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
  * each run against the figures of the records themselves.
  */
 describe.each(backends)("a tenant's restore-point count kept with the records (%s)", (backend) => {
-  const f = storeFixture(backend);
+  const f = storeFixture(backend, { tasksByHand: true });
   const { backups, tasks, quotas } = f.repos;
   let providerId: string;
   /** Tenant, offering and instance of each of the four places. */

@@ -21,7 +21,7 @@ const QUEUED = 500;
  * any transaction holding another agent's task (a report tick, a cancel), and held those up.
  */
 describe.runIf(backends.includes('mysql'))("the dispatcher's writes and other agents' tasks (mysql)", () => {
-  const f = storeFixture('mysql');
+  const f = storeFixture('mysql', { tasksByHand: true });
   const agents: string[] = [];
   const running = new Map<string, string[]>();
   const queued: TaskRow[] = [];

@@ -37,6 +37,12 @@ export interface TenantCountRow {
   quota: string;
   used: number;
 }
+/** Ended tasks of one state and kind still in the store (store/task-counts.ts). */
+export interface TaskCountRow {
+  state: string;
+  kind: string;
+  n: number;
+}
 /** A tenant's restore points in an offering, kept with the records by BackupRepository. */
 export interface RestorePointUsageRow {
   tenantId: string;
@@ -483,6 +489,7 @@ export interface Database {
   restorePointUsage: RestorePointUsageRow;
   newestBackups: NewestBackupRow;
   tenantCounts: TenantCountRow;
+  taskCounts: TaskCountRow;
   apiTokens: ApiTokenRow;
   agentEnrollments: AgentEnrollmentRow;
   agents: AgentRow;

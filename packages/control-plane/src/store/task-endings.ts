@@ -1,6 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { TaskEnd } from '../domain/task.js';
 import type { Database, TaskRow } from './schema.js';
+import { countEnded } from './task-counts.js';
 
 export type { TaskEnd } from '../domain/task.js';
 
@@ -23,7 +24,9 @@ export class TaskEndings {
     this.reactions = reactions;
   }
 
+  /** Runs the reactions to `task`'s end as `end`, and counts it among the ended tasks, in `trx`. */
   async ended(trx: Transaction<Database>, task: TaskRow, end: TaskEnd, now: number): Promise<void> {
+    countEnded(trx, task.kind, end.state);
     for (const reaction of this.reactions) await reaction(trx, task, end, now);
   }
 }

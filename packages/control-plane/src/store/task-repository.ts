@@ -19,6 +19,7 @@ import {
 } from './page.js';
 import type { Database, TaskProgressRow, TaskRow } from './schema.js';
 import { TaskEndings } from './task-endings.js';
+import { taskCounts, type TaskCount } from './task-counts.js';
 import { insertRows, template } from './compiled.js';
 
 export interface TaskFilter {
@@ -296,13 +297,8 @@ export class TaskRepository {
     }
   }
 
-  /** Tasks per state and kind (for metrics). */
-  async countsByStateAndKind(): Promise<{ state: string; kind: string; n: number }[]> {
-    const rows = await this.db
-      .selectFrom('tasks')
-      .select(['state', 'kind', (eb) => eb.fn.countAll<number>().as('n')])
-      .groupBy(['state', 'kind'])
-      .execute();
-    return rows.map((r) => ({ state: r.state, kind: r.kind, n: Number(r.n) }));
+  /** Tasks in the store per state and kind (see store/task-counts.ts: nothing here counts ended tasks). */
+  countsByStateAndKind(): Promise<TaskCount[]> {
+    return taskCounts(this.db);
   }
 }

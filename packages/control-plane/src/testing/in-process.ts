@@ -5,6 +5,7 @@ import { freshDatabase, type Backend } from '@cairn/test-harness/databases';
 import { offerDummy } from '@cairn/test-harness/scenario';
 import { loadConfig } from '../config.js';
 import { startControlPlane, type ControlPlane } from '../server.js';
+import { checkTaskCountsAt } from './task-counts.js';
 
 export interface InProcess {
   cp: ControlPlane;
@@ -42,7 +43,12 @@ export async function inProcessControlPlane(backend: Backend, env: Record<string
     adminToken,
     async close() {
       await cp.close();
-      await db.drop();
+      try {
+        // Whatever the tests did to tasks, the kept counts of ended ones followed it.
+        await checkTaskCountsAt(db.url);
+      } finally {
+        await db.drop();
+      }
     },
   };
 }
