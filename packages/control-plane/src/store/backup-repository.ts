@@ -57,7 +57,7 @@ const UNDONE_DELETE = TERMINAL_STATES.filter((s) => s !== 'succeeded');
 /** A record as its tenant's usage weighs it; `counts`: toward the per-offering quotas. */
 type Tallied = Pick<
   BackupRow,
-  'tenantId' | 'offeringId' | 'instanceId' | 'sizeBytes' | 'addedBytes' | 'deleteTaskId'
+  'id' | 'tenantId' | 'offeringId' | 'instanceId' | 'sizeBytes' | 'addedBytes' | 'deleteTaskId' | 'createdAt' | 'recordedAt'
 > & {
   counts: boolean;
 };
@@ -360,14 +360,17 @@ export class BackupRepository {
     const result = await change();
     const after = await this.tally(trx, ids);
     const moved = difference(before, after);
-    // An instance that lost a record: its latest trusted time read again from those left, and,
-    // when its newest record went, its newest is now the one before (none: none).
-    const left = new Map<string, number>();
-    for (const r of after) left.set(r.instanceId, (left.get(r.instanceId) ?? 0) + 1);
+    // An instance that lost a record: its latest trusted time read again from those left (unless
+    // every record it lost was earlier than the kept time, which one of those left still holds),
+    // and, when its newest record went, its newest is now the one before (none: none).
+    const left = new Set(after.map((r) => r.id));
     for (const [instanceId, { newest, lastBackupAt }] of held) {
-      const had = before.filter((r) => r.instanceId === instanceId).length;
-      if (had === (left.get(instanceId) ?? 0)) continue;
-      const latest = await this.latestTrusted(trx, instanceId);
+      const gone = before.filter((r) => r.instanceId === instanceId && !left.has(r.id));
+      if (gone.length === 0) continue;
+      const latest =
+        lastBackupAt !== null && gone.every((r) => trustedAt(r) < lastBackupAt)
+          ? lastBackupAt
+          : await this.latestTrusted(trx, instanceId);
       if (!newest || !ids.includes(newest.id) || (await this.exists(trx, newest.id))) {
         if (latest !== lastBackupAt)
           await trx
@@ -489,7 +492,8 @@ export class BackupRepository {
     if (ids.length === 0) return [];
     const rows = await trx
       .selectFrom('backups')
-      .select(['tenantId', 'offeringId', 'instanceId', 'sizeBytes', 'addedBytes', 'deleteTaskId'])
+      .select(['id', 'tenantId', 'offeringId', 'instanceId', 'sizeBytes', 'addedBytes', 'deleteTaskId'])
+      .select(['createdAt', 'recordedAt'])
       .select(
         sql<number>`case when vanished_at is null and (delete_task_id is null or exists (
           select 1 from tasks where tasks.id = backups.delete_task_id and tasks.state in (${sql.join(UNDONE_DELETE)})

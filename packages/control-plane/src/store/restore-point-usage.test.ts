@@ -284,12 +284,27 @@ describe.each(backends)("a tenant's restore-point count kept with the records (%
     });
   }
 
+  /** Notes whether an instance that lost records lost its latest point, or only earlier ones. */
+  const removals = (was: BackupRow[], now: BackupRow[]) => {
+    const left = new Set(now.map((r) => r.id));
+    for (const instanceId of new Set(was.map((r) => r.instanceId))) {
+      const mine = was.filter((r) => r.instanceId === instanceId);
+      const gone = mine.filter((r) => !left.has(r.id));
+      if (gone.length === 0) continue;
+      const latest = Math.max(...mine.map((r) => Math.min(Number(r.createdAt), Number(r.recordedAt))));
+      const earlier = gone.every((r) => Math.min(Number(r.createdAt), Number(r.recordedAt)) < latest);
+      did.add(earlier ? 'removed earlier points only' : 'removed the latest point');
+    }
+  };
+
   it('follows every change to the records: made, vanished and back, a delete asked, ended either way, removed', async () => {
     let changes = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 5, maxLength: 25 }), async (ops) => {
         for (const o of ops) {
+          const was = await all();
           await apply(o);
+          removals(was, await all());
           // After each change: a later record of the instance would hide a time left stale.
           expect(await lastBackups()).toEqual(await lastBackupsByRecords());
         }
@@ -336,6 +351,8 @@ describe.each(backends)("a tenant's restore-point count kept with the records (%
         'end:succeeded',
         'end:lost',
         'gone',
+        'removed earlier points only',
+        'removed the latest point',
       ]),
     );
   });
