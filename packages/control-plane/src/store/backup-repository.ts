@@ -57,7 +57,15 @@ const UNDONE_DELETE = TERMINAL_STATES.filter((s) => s !== 'succeeded');
 /** A record as its tenant's usage weighs it; `counts`: toward the per-offering quotas. */
 type Tallied = Pick<
   BackupRow,
-  'id' | 'tenantId' | 'offeringId' | 'instanceId' | 'sizeBytes' | 'addedBytes' | 'deleteTaskId' | 'createdAt' | 'recordedAt'
+  | 'id'
+  | 'tenantId'
+  | 'offeringId'
+  | 'instanceId'
+  | 'sizeBytes'
+  | 'addedBytes'
+  | 'deleteTaskId'
+  | 'createdAt'
+  | 'recordedAt'
 > & {
   counts: boolean;
 };
