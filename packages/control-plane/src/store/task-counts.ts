@@ -25,7 +25,7 @@ export interface TaskCount {
   n: number;
 }
 
-/** Ends counted per transaction (by executor), written just before it commits. */
+/** Ends counted per transaction (by executor), written with its events as it commits. */
 const pending = new WeakMap<object, TaskKey[]>();
 
 /** A task's state and kind: what the kept counts are by. */
@@ -36,8 +36,8 @@ export interface TaskKey {
 
 /**
  * Counts a task of `kind` ended as `state` in `trx`. The ends a transaction gathers are written
- * just before it commits, one statement per state and kind (a report tick ending many tasks
- * writes one or two), after the event clock's tick every ending transaction takes anyway.
+ * with its events as it commits (after the event clock's tick every ending transaction takes
+ * anyway), one statement per state and kind: a report tick ending many tasks writes one or two.
  */
 export function countEnded(trx: Trx, kind: string, state: TaskState): void {
   const key = trx.getExecutor();
