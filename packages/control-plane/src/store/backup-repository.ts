@@ -4,10 +4,10 @@ import { adoptedRecordedAt, isFutureDated, madeRecordedAt, type RecordedPoint } 
 import type { Db } from './db.js';
 import type { Clock } from '../clock.js';
 import { newId } from './ids.js';
-import { insertRows, ShapedTemplate, template } from './compiled.js';
+import { insertRows, ShapedTemplate, template, upsert } from './compiled.js';
 import { decodeCursor, pageOf, type Page, type PageRequest } from './page.js';
 import type { BackupRow, Database, RestorePointUsageRow, TaskRow } from './schema.js';
-import { isMysql, throughIndex, upsert } from './dialect.js';
+import { isMysql, throughIndex } from './dialect.js';
 import { byKey } from '../domain/key-order.js';
 import { TERMINAL_STATES } from '../domain/task.js';
 import { trustedAt, trustedTime } from './trusted-time.js';
@@ -421,7 +421,7 @@ export class BackupRepository {
           'newestBackups',
           { instanceId, tenantId, backupId: null, offeringId: null, sizeBytes: null, lastBackupAt: null },
           ['instanceId'],
-          { instanceId: sql`instance_id` },
+          { instanceId: 'keep' },
         );
       const q = trx
         .selectFrom('newestBackups')
@@ -476,7 +476,13 @@ export class BackupRepository {
       sizeBytes: newest === undefined ? null : Number(newest.sizeBytes),
       lastBackupAt,
     };
-    await upsert(trx, 'newestBackups', { instanceId, ...values }, ['instanceId'], values);
+    await upsert(trx, 'newestBackups', { instanceId, ...values }, ['instanceId'], {
+      tenantId: 'set',
+      backupId: 'set',
+      offeringId: 'set',
+      sizeBytes: 'set',
+      lastBackupAt: 'set',
+    });
   }
 
   /** The latest trusted time of an instance's records as they stand (null: it has none). */
@@ -518,14 +524,13 @@ export class BackupRepository {
       const row = delta.get(key)!;
       const { restorePoints, bytes, records, storedBytes, protectedBytes } = row;
       if (restorePoints === 0 && bytes === 0 && records === 0 && storedBytes === 0 && protectedBytes === 0) continue;
-      const set = {
-        restorePoints: sql<number>`restore_points + ${restorePoints}`,
-        bytes: sql<number>`bytes + ${bytes}`,
-        records: sql<number>`records + ${records}`,
-        storedBytes: sql<number>`stored_bytes + ${storedBytes}`,
-        protectedBytes: sql<number>`protected_bytes + ${protectedBytes}`,
-      };
-      await upsert(trx, 'restorePointUsage', row, ['tenantId', 'offeringId'], set);
+      await upsert(trx, 'restorePointUsage', row, ['tenantId', 'offeringId'], {
+        restorePoints: 'add',
+        bytes: 'add',
+        records: 'add',
+        storedBytes: 'add',
+        protectedBytes: 'add',
+      });
     }
   }
 }

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { backends } from '@cairn/test-harness/databases';
 import { storeFixture } from '../testing/store-fixture.js';
 import { sql } from 'kysely';
-import { insertRows, RowsTemplate, ShapedTemplate, template } from './compiled.js';
+import { insertRows, RowsTemplate, ShapedTemplate, template, upsert } from './compiled.js';
 import { inRequestTransaction, scopedDb } from './request-scope.js';
 
 const byName = template((db, p: { name: string }) =>
@@ -267,6 +267,79 @@ describe.each(backends)('statements of rows (%s)', (backend) => {
       expect(statements).toEqual([build(db, shape, rows(n)).sql]);
       expect(built).toBe(before + 1);
     }
+  });
+});
+
+describe.each(backends)('compiled upserts (%s)', (backend) => {
+  const f = storeFixture(backend);
+  const counts = async () =>
+    (await f.store.db.selectFrom('tenantCounts').selectAll().orderBy('tenantId').orderBy('quota').execute()).map(
+      (r) => `${r.tenantId}/${r.quota}=${Number(r.used)}`,
+    );
+  const move = (tenantId: string, quota: string, used: number) =>
+    upsert(f.store.db, 'tenantCounts', { tenantId, quota, used }, ['tenantId', 'quota'], { used: 'add' });
+
+  it('add a delta to the row there, or make it at the delta, each row by its own key', async () => {
+    await move('tnt_a', 'jobs', 3);
+    await move('tnt_a', 'jobs', 4);
+    await move('tnt_a', 'instances', -2);
+    await move('tnt_b', 'jobs', 5);
+    await move('tnt_a', 'jobs', -1);
+    expect(await counts()).toEqual(['tnt_a/instances=-2', 'tnt_a/jobs=6', 'tnt_b/jobs=5']);
+  });
+
+  it('set the values given, or keep the row as it is, and are compiled once per shape', async () => {
+    const executor = Object.getPrototypeOf(f.store.db.getExecutor()) as { compileQuery: (...a: never[]) => unknown };
+    const compiles = vi.spyOn(executor, 'compileQuery');
+    const quota = (tenantId: string, quotaLimit: number, updatedAt: number) =>
+      upsert(f.store.db, 'tenantQuotas', { tenantId, quota: 'jobs', quotaLimit, updatedAt }, ['tenantId', 'quota'], {
+        quotaLimit: 'set',
+        updatedAt: 'set',
+      });
+    const touch = (tenantId: string) =>
+      upsert(
+        f.store.db,
+        'tenantQuotas',
+        { tenantId, quota: 'jobs', quotaLimit: 0, updatedAt: 0 },
+        ['tenantId', 'quota'],
+        {
+          quotaLimit: 'keep',
+        },
+      );
+    try {
+      await quota('tnt_q', 10, 100);
+      await quota('tnt_q', 20, 200);
+      await touch('tnt_q');
+      await touch('tnt_r');
+      // Two shapes, each compiled by its first run; the later runs compile nothing.
+      expect(compiles).toHaveBeenCalledTimes(2);
+      await quota('tnt_q', 30, 300);
+      await touch('tnt_q');
+      expect(compiles).toHaveBeenCalledTimes(2);
+    } finally {
+      compiles.mockRestore();
+    }
+    const rows = await f.store.db.selectFrom('tenantQuotas').selectAll().orderBy('tenantId').execute();
+    expect(rows.map((r) => [r.tenantId, Number(r.quotaLimit), Number(r.updatedAt)])).toEqual([
+      ['tnt_q', 30, 300],
+      ['tnt_r', 0, 0],
+    ]);
+  });
+
+  it('refuse a column to set or add with no value, and write nothing', async () => {
+    const before = await counts();
+    await expect(
+      upsert(
+        f.store.db,
+        'tenantCounts',
+        { tenantId: 'tnt_x', quota: 'jobs', used: undefined as never },
+        ['tenantId', 'quota'],
+        {
+          used: 'add',
+        },
+      ),
+    ).rejects.toThrow("upsert of tenantCounts: 'used' is to be add but has no value");
+    expect(await counts()).toEqual(before);
   });
 });
 

@@ -1,4 +1,4 @@
-import type { CompiledQuery, Compilable, Insertable, QueryResult } from 'kysely';
+import { sql, type CompiledQuery, type Compilable, type Insertable, type QueryResult } from 'kysely';
 import type { Db } from './db.js';
 import type { Database } from './schema.js';
 import { isMysql } from './dialect.js';
@@ -290,4 +290,60 @@ function definedKeys(row: object): string[] {
 
 function sameKeys(a: string[], b: string[]): boolean {
   return a.length === b.length && a.every((k, i) => k === b[i]);
+}
+
+/**
+ * What an {@link upsert} does to a column of the row already there: `set` writes the value given,
+ * `add` adds it (a count moved by a delta), `keep` writes the column's own value back (nothing
+ * changes, but MySQL/MariaDB takes the row's write lock).
+ */
+export type OnConflict = 'set' | 'add' | 'keep';
+
+interface UpsertShape {
+  table: keyof Database;
+  columns: string[];
+  key: readonly string[];
+  update: [string, OnConflict][];
+}
+
+const UPSERTS = new ShapedTemplate<UpsertShape, Record<string, unknown>, unknown>(
+  (s) => `${s.table}|${s.key.join(',')}|${s.columns.join(',')}|${s.update.map(([c, on]) => `${c}=${on}`).join(',')}`,
+  (db, p, s) => {
+    const values = Object.fromEntries(s.columns.map((column) => [column, p[column]]));
+    const set = Object.fromEntries(
+      s.update.map(([column, on]) => {
+        const own = sql.ref(column);
+        return [column, on === 'set' ? p[column] : on === 'add' ? sql`${own} + ${p[column]}` : own];
+      }),
+    );
+    const insert = db.insertInto(s.table).values(values as never);
+    return isMysql(db)
+      ? insert.onDuplicateKeyUpdate(set as never)
+      : insert.onConflict((oc) => oc.columns(s.key as never).doUpdateSet(set as never));
+  },
+);
+
+/**
+ * Inserts `values` into `table` or, where a row with the same `key` is there already, updates
+ * that row's columns as `update` says (each `set`, `add` or `keep` with the value in `values`):
+ * one statement on either store (`on duplicate key update` on MySQL/MariaDB, `on conflict (…) do
+ * update` on SQLite), compiled once per table, columns and update. `key` names the columns of
+ * the table's primary or unique key that the values may collide on. On MySQL/MariaDB the
+ * statement takes the row's write lock either way, which a locking read of a row that may be
+ * missing can use to make it first (`keep`).
+ * A count moved by a delta, made at the delta when missing, is `{ used: 'add' }` with the delta
+ * as `used` in `values`.
+ */
+export async function upsert<T extends keyof Database & string>(
+  db: Db,
+  table: T,
+  values: Insertable<Database[T]>,
+  key: readonly (keyof Database[T] & string)[],
+  update: Partial<Record<keyof Database[T] & string, OnConflict>>,
+): Promise<void> {
+  const columns = definedKeys(values);
+  const entries = Object.entries(update) as [string, OnConflict][];
+  const missing = entries.find(([column, on]) => on !== 'keep' && !columns.includes(column));
+  if (missing) throw new Error(`upsert of ${table}: '${missing[0]}' is to be ${missing[1]} but has no value`);
+  await UPSERTS.run(db, { table, columns, key, update: entries }, values as Record<string, unknown>);
 }

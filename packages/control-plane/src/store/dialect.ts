@@ -6,7 +6,6 @@ import {
   sql,
   TableNode,
   UpdateQueryNode,
-  type InsertObject,
   type Kysely,
   type KyselyPlugin,
   type OperationNode,
@@ -16,7 +15,6 @@ import {
   type RawBuilder,
   type RootOperationNode,
   type UnknownRow,
-  type UpdateObject,
 } from 'kysely';
 import type { Database } from './schema.js';
 
@@ -39,27 +37,6 @@ export function current<Q extends { forUpdate(): Q }>(db: Kysely<Database>, quer
 /** Whether `db` (or a transaction on it) speaks to MySQL/MariaDB rather than SQLite. */
 export function isMysql(db: Kysely<Database>): boolean {
   return db.getExecutor().adapter instanceof MysqlAdapter;
-}
-
-/**
- * Inserts `values` into `table` or, where a row with the same `key` is there already, sets `set`
- * on that row instead: one statement on either store (`on duplicate key update` on MySQL/MariaDB,
- * `on conflict (…) do update` on SQLite). `key` names the columns of the table's primary or unique
- * key that the values may collide on. On MySQL/MariaDB the statement takes the row's write lock
- * either way, which a locking read of a row that may be missing can use to make it first.
- */
-export async function upsert<T extends keyof Database & string>(
-  db: Kysely<Database>,
-  table: T,
-  values: InsertObject<Database, T>,
-  key: readonly (keyof Database[T] & string)[],
-  set: UpdateObject<Database, T, T>,
-): Promise<void> {
-  const insert = db.insertInto(table).values(values);
-  if (isMysql(db)) await insert.onDuplicateKeyUpdate(set).execute();
-  // The same object of columns: Kysely types SQLite's conflict update over the table and its
-  // `excluded` row, which a generic table cannot be shown to fit (checked by the callers' types).
-  else await insert.onConflict((oc) => oc.columns(key).doUpdateSet(set as never)).execute();
 }
 
 /**

@@ -17,7 +17,8 @@ import {
 } from '../domain/quotas.js';
 import { HELD_STATES, TASK_STATES, isTerminal } from '../domain/task.js';
 import { transact, type Db, type Dialect } from './db.js';
-import { throughIndex, upsert } from './dialect.js';
+import { throughIndex } from './dialect.js';
+import { upsert } from './compiled.js';
 import { keptCount } from './tenant-counts.js';
 import type { Clock } from '../clock.js';
 import type { Database } from './schema.js';
@@ -76,8 +77,8 @@ export class QuotaRepository {
           await trx.deleteFrom('tenantQuotas').where('tenantId', '=', tenantId).where('quota', '=', quota).execute();
           continue;
         }
-        const set = { quotaLimit: limit, updatedAt: now };
-        await upsert(trx, 'tenantQuotas', { tenantId, quota, ...set }, ['tenantId', 'quota'], set);
+        const row = { tenantId, quota, quotaLimit: limit, updatedAt: now };
+        await upsert(trx, 'tenantQuotas', row, ['tenantId', 'quota'], { quotaLimit: 'set', updatedAt: 'set' });
       }
     });
   }
@@ -245,7 +246,7 @@ export class QuotaRepository {
         'restorePointUsage',
         { tenantId, offeringId, restorePoints: 0, bytes: 0, records: 0, storedBytes: 0, protectedBytes: 0 },
         ['tenantId', 'offeringId'],
-        { restorePoints: sql`restore_points` },
+        { restorePoints: 'keep' },
       );
     }
     const out = new Map<string, OfferingUsage>();

@@ -1,8 +1,7 @@
-import { sql, type Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import { HELD_STATES, type TaskState } from '../domain/task.js';
 import type { Db } from './db.js';
-import { template } from './compiled.js';
-import { isMysql } from './dialect.js';
+import { upsert } from './compiled.js';
 import { appendEventsBy } from './event-log.js';
 import type { Database } from './schema.js';
 
@@ -68,17 +67,8 @@ export async function moveTaskCounts(trx: Db, tasks: readonly TaskKey[], by: 1 |
     else moves.set(name, { state, kind, n: by });
   }
   const sorted = [...moves.values()].sort((a, b) => compare(a.state, b.state) || compare(a.kind, b.kind));
-  for (const move of sorted) await MOVE.run(trx, move);
+  for (const move of sorted) await upsert(trx, 'taskCounts', move, ['state', 'kind'], { n: 'add' });
 }
-
-/** One state and kind's count moved by `n` (made at `n` when missing): compiled once per store. */
-const MOVE = template((db, p: TaskCount) => {
-  const insert = db.insertInto('taskCounts').values({ state: p.state, kind: p.kind, n: p.n });
-  const set = { n: sql<number>`n + ${p.n}` };
-  return isMysql(db)
-    ? insert.onDuplicateKeyUpdate(set)
-    : insert.onConflict((oc) => oc.columns(['state', 'kind']).doUpdateSet(set));
-});
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

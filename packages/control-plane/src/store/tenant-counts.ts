@@ -1,6 +1,7 @@
-import { sql, type Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import type { Db } from './db.js';
-import { isMysql, upsert } from './dialect.js';
+import { upsert } from './compiled.js';
+import { isMysql } from './dialect.js';
 import type { Database } from './schema.js';
 
 type Trx = Transaction<Database>;
@@ -18,9 +19,7 @@ export type KeptCount = 'instances' | 'userSchedules' | 'jobs' | 'protectedInsta
  * removes what it counts, so the two commit together.
  */
 export async function moveCount(trx: Trx, tenantId: string, quota: KeptCount, delta: number): Promise<void> {
-  await upsert(trx, 'tenantCounts', { tenantId, quota, used: delta }, ['tenantId', 'quota'], {
-    used: sql<number>`used + ${delta}`,
-  });
+  await upsert(trx, 'tenantCounts', { tenantId, quota, used: delta }, ['tenantId', 'quota'], { used: 'add' });
 }
 
 /**
@@ -32,7 +31,7 @@ export async function moveCount(trx: Trx, tenantId: string, quota: KeptCount, de
  */
 export async function keptCount(db: Db | Trx, tenantId: string, quota: KeptCount, locking: boolean): Promise<number> {
   const lock = locking && isMysql(db);
-  if (lock) await upsert(db, 'tenantCounts', { tenantId, quota, used: 0 }, ['tenantId', 'quota'], { used: sql`used` });
+  if (lock) await upsert(db, 'tenantCounts', { tenantId, quota, used: 0 }, ['tenantId', 'quota'], { used: 'keep' });
   const q = db.selectFrom('tenantCounts').select('used').where('tenantId', '=', tenantId).where('quota', '=', quota);
   const row = await (lock ? q.forUpdate() : q).executeTakeFirst();
   return Number(row?.used ?? 0);
