@@ -30,6 +30,14 @@ const LATEST_RECORDED = template((db, p: { instanceId: string }) =>
 const RECORDED_POINTS = template((db, p: { instanceId: string }) =>
   db.selectFrom('backups').select(['recordedAt', 'taskId']).where('instanceId', '=', p.instanceId),
 );
+/** An instance's newest record as kept; on MySQL/MariaDB a current read, locked (see lockNewest). */
+const NEWEST_HELD = template((db, p: { instanceId: string }) => {
+  const q = db
+    .selectFrom('newestBackups')
+    .select(['tenantId', 'backupId', 'offeringId', 'sizeBytes', 'lastBackupAt'])
+    .where('instanceId', '=', p.instanceId);
+  return isMysql(db) ? q.forUpdate() : q;
+});
 const TASK_BACKUP_ID = template((db, p: { id: string; backupId: string }) =>
   db.updateTable('tasks').set({ backupId: p.backupId }).where('id', '=', p.id),
 );
@@ -423,12 +431,8 @@ export class BackupRepository {
           ['instanceId'],
           { instanceId: 'keep' },
         );
-      const q = trx
-        .selectFrom('newestBackups')
-        .select(['tenantId', 'backupId', 'offeringId', 'sizeBytes', 'lastBackupAt'])
-        .where('instanceId', '=', instanceId);
       // After the write above, a current read of the row it locked (not the transaction's snapshot).
-      const row = await (isMysql(trx) ? q.forUpdate() : q).executeTakeFirst();
+      const row = await NEWEST_HELD.first(trx, { instanceId });
       out.set(instanceId, {
         newest:
           row?.backupId && row.offeringId
