@@ -94,6 +94,9 @@ export async function startControlPlane(config: Config, log: Logger): Promise<Co
   // the store): until then a statement (the migrations) is not counted.
   let statementRan: StatementObserver = () => {};
   const store = openStore(config.databaseUrl, (sql, ms) => statementRan(sql, ms));
+  store.checkpoints?.onFailure((err) =>
+    log.warn({ err }, 'SQLite checkpoints went back to the writer: the worker thread that made them stopped'),
+  );
   // SQLite serves this process alone: a second control plane on the file refuses to start.
   let owner: { release(): void } | undefined;
   try {

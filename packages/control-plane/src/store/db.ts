@@ -15,6 +15,7 @@ import {
 } from 'kysely';
 import { createPool } from 'mysql2';
 import { NamedRowsStatement, SqliteCamelCasePlugin } from './sqlite-rows.js';
+import { startCheckpointer, type Checkpointer } from './sqlite-checkpoints.js';
 import { ReadingSqliteDialect } from './sqlite-driver.js';
 import { WatchedDialect, WriteWatch } from './write-watch.js';
 import * as m0001 from './migrations/0001-initial.js';
@@ -78,6 +79,8 @@ export interface Store {
   file?: string;
   /** The commits of this process to each table (see {@link WriteWatch}). */
   writes: WriteWatch;
+  /** A SQLite file's checkpoints, made on a worker thread (absent for MySQL and `:memory:`). */
+  checkpoints?: Checkpointer;
   close(): Promise<void>;
 }
 
@@ -213,6 +216,8 @@ export function openStore(url: string, observe?: StatementObserver): Store {
     database.pragma('journal_mode = WAL');
     database.pragma('synchronous = NORMAL');
     database.pragma('busy_timeout = 5000');
+    // The log copied back into the file off this thread (see sqlite-checkpoints.ts).
+    const checkpoints = file === ':memory:' ? undefined : startCheckpointer(database, file);
     const camelCase = new SqliteCamelCasePlugin();
     const rename = (column: string) => camelCase.rowKey(column);
     const writer = { database: preparedOnce(database, rename) };
@@ -231,7 +236,11 @@ export function openStore(url: string, observe?: StatementObserver): Store {
       dialect: 'sqlite',
       ...(file === ':memory:' ? {} : { file: path.resolve(file) }),
       writes,
-      close: () => db.destroy(),
+      ...(checkpoints ? { checkpoints } : {}),
+      close: async () => {
+        await checkpoints?.stop();
+        await db.destroy();
+      },
     };
   }
   if (url.startsWith('mysql://')) {
