@@ -32,7 +32,7 @@ const OWNERS: Record<string, string[]> = {
   idempotencyKeys: ['store/idempotency-repository.ts'],
   instances: ['store/catalog-repository.ts'],
   // Each instance's newest restore point, kept by the writer of its records.
-  newestBackups: ['store/backup-repository.ts'],
+  newestBackups: ['store/backup-repository.ts', 'store/newest-backups.ts'],
   maintenanceScopes: ['store/maintenance-repository.ts'],
   offeringGrants: ['store/catalog-repository.ts'],
   offerings: ['store/catalog-repository.ts'],

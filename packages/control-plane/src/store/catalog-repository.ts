@@ -15,6 +15,7 @@ import type { Database, InstanceRow, OfferingRow, ProviderRow, Sla } from './sch
 import type { SecretBox } from './secrets.js';
 import { template } from './compiled.js';
 import { tickEventClock } from './event-log.js';
+import { forgetNewest } from './newest-backups.js';
 import { moveCount } from './tenant-counts.js';
 import { catalogChain, INSTANCE_BY_ID, OFFERING_BY_ID, PROVIDER_BY_ID, type CatalogChain } from './catalog-rows.js';
 
@@ -661,6 +662,7 @@ export class CatalogRepository {
       if (gone && Number(r.numDeletedRows) === 1) {
         await moveCount(trx, gone.tenantId, 'instances', -1);
         await offeringMoved(trx, gone, null);
+        await forgetNewest(trx, id);
       }
       await tickEventClock(trx);
     });

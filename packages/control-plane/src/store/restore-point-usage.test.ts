@@ -499,6 +499,36 @@ describe.each(backends)("a tenant's restore-point count kept with the records (%
     expect(await lastBackups()).toEqual(before);
   });
 
+  it('an instance deleted once its records went leaves no newest row behind', async () => {
+    const { tenantId, offeringId } = places[0]!;
+    const instance = await f.instance({ tenantId, name: 'vm-deleted' });
+    const place = { tenantId, offeringId, instanceId: instance.id, name: 'vm-deleted' };
+    places.push(place);
+    try {
+      await apply({ kind: 'record', place: places.length - 1, size: 40 });
+    } finally {
+      places.pop();
+    }
+    const newest = () =>
+      f.store.db.selectFrom('newestBackups').select('instanceId').where('instanceId', '=', instance.id).execute();
+    expect(await newest()).toHaveLength(1);
+    const [record] = await f.store.db
+      .selectFrom('backups')
+      .select('id')
+      .where('instanceId', '=', instance.id)
+      .execute();
+    // Its delete asked, and its point gone from the provider: the record goes.
+    await transact(f.store.db, async (trx) => {
+      expect(await backups.claimDelete(trx, record!.id, newId('tsk', ++at), null)).toBe(true);
+      expect(await backups.removeGone(trx, record!.id)).toBe(true);
+    });
+    // The row stays while the instance does (no record, no time): the next record's lock takes it.
+    expect(await newest()).toHaveLength(1);
+    await f.repos.catalog.deleteInstance(instance.id);
+    expect(await newest()).toHaveLength(0);
+    expect(await lastBackups()).toEqual(await lastBackupsByRecords());
+  });
+
   it("a backup's start reads the kept count: a count set apart from the records is what it judges by", async () => {
     const { tenantId, offeringId } = places[0]!;
     await f.store.db
