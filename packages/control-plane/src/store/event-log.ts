@@ -49,8 +49,12 @@ export function appendEvents(trx: Trx, rows: Insertable<EventRow>[]): void {
   else held.set(trx.getExecutor(), [[...rows]]);
 }
 
-/** Events written by a statement of their own (`write`), held back like {@link appendEvents}' rows. */
-export function appendEventsBy(trx: Trx, write: (trx: Trx) => Promise<void>): void {
+/**
+ * A statement of its own (`write`) held back to the end of `trx` like {@link appendEvents}' rows
+ * and written among them in the order held, after the event clock's tick: events a statement
+ * writes, or a count that moves with them (the ended tasks' counts, store/task-counts.ts).
+ */
+export function writeAtCommit(trx: Trx, write: (trx: Trx) => Promise<void>): void {
   const list = heldIn(trx);
   if (list) list.push(write);
   else held.set(trx.getExecutor(), [write]);

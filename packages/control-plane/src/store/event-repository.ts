@@ -4,7 +4,7 @@ import { HELD_STATES } from '../domain/task.js';
 import { eventSeen, FANNED_OUT_PREFIX } from '../domain/event-view.js';
 import { transact, type Db } from './db.js';
 import type { Database, EventRow, TaskRow } from './schema.js';
-import { appendEvents, appendEventsBy, taskEvent } from './event-log.js';
+import { appendEvents, writeAtCommit, taskEvent } from './event-log.js';
 import { throughIndex } from './dialect.js';
 import { SCANNED_ROWS } from './page.js';
 
@@ -120,7 +120,7 @@ export class EventRepository {
     which: (eb: ExpressionBuilder<Database, 'tenants'>) => Expression<SqlBool>,
     e: { type: string; at: number; message: string; agentId: string | null; data: object },
   ): void {
-    appendEventsBy(trx, async (t) => {
+    writeAtCommit(trx, async (t) => {
       await t
         .insertInto('events')
         .columns(['tenantId', 'type', 'at', 'message', 'agentId', 'data'])

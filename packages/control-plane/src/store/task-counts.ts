@@ -2,7 +2,7 @@ import type { Transaction } from 'kysely';
 import { HELD_STATES, type TaskState } from '../domain/task.js';
 import type { Db } from './db.js';
 import { upsert } from './compiled.js';
-import { appendEventsBy } from './event-log.js';
+import { writeAtCommit } from './event-log.js';
 import type { Database } from './schema.js';
 
 type Trx = Transaction<Database>;
@@ -47,7 +47,7 @@ export function countEnded(trx: Trx, kind: string, state: TaskState): void {
   }
   const gathered = [{ state, kind }];
   pending.set(key, gathered);
-  appendEventsBy(trx, async (t) => {
+  writeAtCommit(trx, async (t) => {
     pending.delete(key);
     await moveTaskCounts(t, gathered, 1);
   });
