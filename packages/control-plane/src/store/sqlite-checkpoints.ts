@@ -29,7 +29,10 @@ export interface CheckpointReport {
 }
 
 export interface Checkpointer {
-  /** Called with each checkpoint that found a log to copy (for tests and diagnostics). */
+  /**
+   * Called with each checkpoint that found a log to copy (for tests and diagnostics). The worker
+   * reports only once a listener is there: otherwise it never wakes this thread.
+   */
   onReport(listener: (report: CheckpointReport) => void): void;
   /** Called once if the worker stopped on its own (at once if it has already). */
   onFailure(listener: (error: Error) => void): void;
@@ -50,13 +53,18 @@ const db = new SQLite(workerData.file, { fileMustExist: true });
 db.pragma('busy_timeout = 1000');
 let timer;
 let stopped = false;
+let reporting = false;
 function tick() {
   if (stopped) return;
   const [r] = db.pragma('wal_checkpoint(PASSIVE)');
-  if (r.log > 0) parentPort.postMessage({ log: r.log, checkpointed: r.checkpointed });
+  if (reporting && r.log > 0) parentPort.postMessage({ log: r.log, checkpointed: r.checkpointed });
   timer = setTimeout(tick, r.checkpointed < r.log ? ${AGAIN_MS} : ${INTERVAL_MS});
 }
-parentPort.on('message', () => {
+parentPort.on('message', (message) => {
+  if (message === 'report') {
+    reporting = true;
+    return;
+  }
   stopped = true;
   clearTimeout(timer);
   db.close();
@@ -98,6 +106,7 @@ export function startCheckpointer(
   worker.on('exit', (code) => failed(new Error(`the checkpoint worker ended (exit code ${code})`)));
   return {
     onReport(listener) {
+      if (listeners.length === 0 && !stopping) worker.postMessage('report');
       listeners.push(listener);
     },
     onFailure(listener) {
