@@ -36,14 +36,22 @@ async function write(store: Store, chunks: number): Promise<void> {
     );
 }
 
-/** The log as the worker next finds it with every page copied (it reports each look); fails after 30 s. */
-function wholeLogCopied(reports: CheckpointReport[]): Promise<CheckpointReport> {
+/**
+ * The log once the worker has copied it whole, as two reports in a row give it (a report posted
+ * before the last write may still be on its way: it is passed over); fails after 30 s.
+ */
+async function wholeLogCopied(reports: CheckpointReport[]): Promise<CheckpointReport> {
+  // Reports already delivered to this thread are taken in first, then dropped.
+  await new Promise((resolve) => setImmediate(resolve));
   reports.length = 0;
   const deadline = Date.now() + 30_000;
+  const whole = (r: CheckpointReport | undefined) => r !== undefined && r.checkpointed === r.log;
   return new Promise((resolve, reject) => {
     const look = () => {
-      const done = reports.find((r) => r.checkpointed === r.log);
-      if (done) return resolve(done);
+      const i = reports.findIndex(
+        (r, k) => k > 0 && whole(r) && whole(reports[k - 1]) && reports[k - 1]!.log === r.log,
+      );
+      if (i > 0) return resolve(reports[i]!);
       if (Date.now() > deadline)
         return reject(new Error(`the log was not copied whole: ${JSON.stringify(reports.slice(-3))}`));
       setTimeout(look, 20);
@@ -65,12 +73,18 @@ describe("a SQLite store's checkpoints", () => {
       await write(store, 150);
       const copied = await wholeLogCopied(reports);
       expect(copied.log).toBeGreaterThan(16);
-      // The next write goes at the start of the log again, which the worker copies in turn.
-      await write(store, 1);
-      const next = await wholeLogCopied(reports);
+      // A write after the log was copied whole goes at its start again (SQLite starts it over when
+      // no reader is in it at that moment: a checkpoint's own brief look may put it off once).
+      let next = copied;
+      let small = 0;
+      while (next.log >= copied.log && small < 20) {
+        await write(store, 1);
+        small++;
+        next = await wholeLogCopied(reports);
+      }
       expect(next.log).toBeLessThan(copied.log);
       expect(next.log).toBeLessThanOrEqual(32);
-      await write(store, 149);
+      await write(store, 150 - small);
       await wholeLogCopied(reports);
       const rows = await sql<{ n: number }>`select count(*) as n from ballast`.execute(store.db);
       expect(Number(rows.rows[0]!.n)).toBe(300);
